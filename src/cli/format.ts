@@ -1,0 +1,54 @@
+// Human output of the CLI commands.
+import type { Config } from '../config.js';
+import type { CacheStats, CleanResult } from '../proxy/housekeeping.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+function ms(n: number): string {
+  if (n % 86_400_000 === 0) return `${n / 86_400_000}d`;
+  if (n % 3_600_000 === 0) return `${n / 3_600_000}h`;
+  if (n % 60_000 === 0) return `${n / 60_000}m`;
+  if (n % 1000 === 0) return `${n / 1000}s`;
+  return `${n}ms`;
+}
+
+export function formatConfig(c: Config): string {
+  const lines = [
+    '[server]', `listen = ${c.listen}`, `port = ${c.port}`, `cache_dir = ${c.cacheDir}`, `db = ${c.db}`, `log_level = ${c.logLevel}`, '',
+    '[proxy]', `release_ttl = ${ms(c.proxy.releaseTtlMs)}`, `connect_timeout = ${ms(c.proxy.connectTimeoutMs)}`,
+    `idle_timeout = ${ms(c.proxy.idleTimeoutMs)}`, `mirror_retry = ${ms(c.proxy.mirrorRetryMs)}`,
+    `small_object = ${c.proxy.smallObjectBytes}`, `refresh_interval = ${ms(c.proxy.refreshIntervalMs)}`,
+    `passthrough = ${c.proxy.passthrough.join(' ')}`, '',
+    '[cache]', `max_size = ${c.cache.maxBytes}`, `clean_grace = ${ms(c.cache.cleanGraceMs)}`, `clean_interval = ${ms(c.cache.cleanIntervalMs)}`,
+  ];
+  for (const b of c.backends.values()) {
+    lines.push('', `[backend ${b.name}]`, `mirrors = ${b.mirrors.join(' ')}`, `aliases = ${b.aliases.join(' ')}`, `keyring = ${b.keyrings.join(' ')}`,
+      `track_suites = ${b.trackSuites.join(' ')}`, `track_components = ${b.trackComponents.join(' ')}`, `track_architectures = ${b.trackArchitectures.join(' ')}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function formatStats(s: CacheStats): string {
+  const lines = [`cache ${s.directory}: ${s.files} files, ${formatBytes(s.bytes)}`];
+  for (const [name, b] of Object.entries(s.backends)) {
+    lines.push(`  ${name}: ${b.files} files (${b.pool} pool, ${b.indexes} index), ${formatBytes(b.bytes)}`);
+  }
+  lines.push(`snapshots (current): ${s.snapshots}`);
+  lines.push(`package index: ${s.packageIndex.indexFiles} Packages contents, ${s.packageIndex.packages} package files, ${s.packageIndex.entries} entries`);
+  return lines.join('\n') + '\n';
+}
+
+export function formatCleanResult(r: CleanResult): string {
+  const lines = r.removed.map((x) => `${r.dryRun ? 'would remove' : 'removed'} ${x.key} (${formatBytes(x.size)}, ${x.reason})`);
+  lines.push(`${r.dryRun ? 'would free' : 'freed'} ${formatBytes(r.freedBytes)} in ${r.removed.length} files; kept ${r.keptFiles} files, ${formatBytes(r.keptBytes)}`);
+  return lines.join('\n') + '\n';
+}

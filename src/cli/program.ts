@@ -1,0 +1,128 @@
+// The `aptgate` command line: commander over plain functions that return data.
+import { Command, Option } from 'commander';
+import { loadConfig, type Config, type ConfigOverrides } from '../config.js';
+import { isAptgateError } from '../errors.js';
+import { openDb } from '../state/db.js';
+import { PackageIndexStore } from '../state/package-index.js';
+import { SnapshotStore } from '../state/snapshots.js';
+import { UsageStore } from '../state/usage.js';
+import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
+import { CacheStore } from '../proxy/store.js';
+import { startServer } from '../main.js';
+import { formatCleanResult, formatConfig, formatStats } from './format.js';
+
+interface CommonOpts {
+  config?: string;
+  listen?: string;
+  port?: string;
+  cacheDir?: string;
+  db?: string;
+  backend?: string[];
+  keyring?: string[];
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function withConfigOptions(cmd: Command, server: boolean): Command {
+  cmd.option('-c, --config <file>', 'configuration file (default: built-in defaults; env APTGATE_CONFIG)');
+  if (server) {
+    cmd.option('--listen <addr>', 'address to listen on (default ::, all addresses)');
+    cmd.option('-p, --port <n>', 'port to listen on (default 3142)');
+  }
+  cmd.option('--cache-dir <dir>', 'cache directory (default ./cache)');
+  cmd.option('--db <file>', 'state database (default ./aptgate.db)');
+  cmd.option('--backend <name=url[,url...]>', 'define or override a backend and its ordered mirrors (repeatable)', collect);
+  cmd.option('--keyring <name=file>', 'keyring that signs a backend (repeatable)', collect);
+  return cmd;
+}
+
+function configFrom(o: CommonOpts): Config {
+  const overrides: ConfigOverrides = {};
+  if (o.listen !== undefined) overrides.listen = o.listen;
+  if (o.port !== undefined) overrides.port = o.port;
+  if (o.cacheDir !== undefined) overrides.cacheDir = o.cacheDir;
+  if (o.db !== undefined) overrides.db = o.db;
+  if (o.backend) overrides.backends = o.backend;
+  if (o.keyring) overrides.keyrings = o.keyring;
+  return loadConfig({ ...(o.config ? { file: o.config } : {}), overrides });
+}
+
+function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): void } {
+  const db = openDb(config.db);
+  return {
+    deps: {
+      config,
+      store: new CacheStore(config.cacheDir),
+      snapshots: new SnapshotStore(db),
+      packageIndex: new PackageIndexStore(db),
+      usage: new UsageStore(db),
+    },
+    close: () => db.close(),
+  };
+}
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+  const program = new Command('aptgate')
+    .description('apt caching proxy, package index and release gate for Debian and Ubuntu machines')
+    .version('0.1.0')
+    .showHelpAfterError();
+
+  withConfigOptions(program.command('serve').description('run the server (proxy on the configured port)'), true)
+    .action(async (o: CommonOpts) => {
+      const config = configFrom(o);
+      await startServer(config);
+    });
+
+  withConfigOptions(program.command('config').description('print the effective configuration (defaults, file, environment, options)'), true)
+    .addOption(new Option('--json', 'machine-readable output'))
+    .action((o: CommonOpts & { json?: boolean }) => {
+      const config = configFrom(o);
+      out(o.json ? JSON.stringify(configJson(config), null, 2) + '\n' : formatConfig(config));
+    });
+
+  const cache = program.command('cache').description('inspect and clean the cache directory');
+  withConfigOptions(cache.command('stats').description('files, bytes and package index size'), false)
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts & { json?: boolean }) => {
+      const h = housekeepingDeps(configFrom(o));
+      try {
+        const s = await cacheStats(h.deps);
+        out(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStats(s));
+      } finally {
+        h.close();
+      }
+    });
+  withConfigOptions(cache.command('clean').description('remove files no current index references (after the grace period) and enforce cache.max_size'), false)
+    .option('-n, --dry-run', 'only list what would be removed')
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts & { json?: boolean; dryRun?: boolean }) => {
+      const h = housekeepingDeps(configFrom(o));
+      try {
+        const r = await cleanCache(h.deps, { dryRun: o.dryRun === true });
+        out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatCleanResult(r));
+      } finally {
+        h.close();
+      }
+    });
+  return program;
+}
+
+export function configJson(config: Config): object {
+  return { ...config, backends: Object.fromEntries(config.backends) };
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code?.startsWith('commander.')) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
+    }
+    process.stderr.write(isAptgateError(err) ? `aptgate: ${err.code}: ${err.message}\n` : `aptgate: ${e.message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,314 @@
+// One typed, validated configuration: embedded defaults, then an optional file, then the
+// environment (APTGATE_*), then command-line overrides. Every error names the key.
+import { readFileSync } from 'node:fs';
+import { arch as hostArch } from 'node:os';
+import { fail } from './errors.js';
+
+export interface BackendConfig {
+  name: string;
+  /** ordered upstream mirrors (http or https), without trailing slash */
+  mirrors: string[];
+  /** other host/path prefixes that clients use in proxy mode for this backend */
+  aliases: string[];
+  /** keyrings that must sign the backend's InRelease (gpgv --keyring) */
+  keyrings: string[];
+  /** suites refreshed by the server even when no client asked for them */
+  trackSuites: string[];
+  trackComponents: string[];
+  trackArchitectures: string[];
+}
+
+export interface Config {
+  listen: string;
+  port: number;
+  cacheDir: string;
+  db: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  proxy: {
+    /** how long a verified InRelease is served before the next conditional check upstream */
+    releaseTtlMs: number;
+    connectTimeoutMs: number;
+    /** time allowed for upstream headers and between two body chunks */
+    idleTimeoutMs: number;
+    /** how long a failed mirror is kept aside before it is tried first again */
+    mirrorRetryMs: number;
+    /** objects up to this size are verified completely before the first byte is sent */
+    smallObjectBytes: number;
+    /** period of the server's own refresh of tracked suites; 0 disables it */
+    refreshIntervalMs: number;
+    /** host:port pairs that CONNECT may tunnel to (never cached) */
+    passthrough: string[];
+  };
+  cache: {
+    /** size budget for the cache directory; 0 means no budget */
+    maxBytes: number;
+    /** unreferenced files younger than this (by last use) are never removed */
+    cleanGraceMs: number;
+    /** period of the server's own clean-up when a budget is set */
+    cleanIntervalMs: number;
+  };
+  backends: Map<string, BackendConfig>;
+}
+
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+const RESERVED_BACKEND_NAMES = new Set(['-', 'stage', 'rpc2']);
+
+export function nativeArchitecture(): string {
+  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ia32: 'i386', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64' };
+  return map[hostArch()] ?? hostArch();
+}
+
+function backend(name: string, mirrors: string[], aliases: string[]): BackendConfig {
+  return {
+    name,
+    mirrors,
+    aliases,
+    keyrings: [DEBIAN_KEYRING],
+    trackSuites: [],
+    trackComponents: ['main'],
+    trackArchitectures: [nativeArchitecture()],
+  };
+}
+
+export function defaultConfig(): Config {
+  return {
+    listen: '::',
+    port: 3142,
+    cacheDir: './cache',
+    db: './aptgate.db',
+    logLevel: 'info',
+    proxy: {
+      releaseTtlMs: 30_000,
+      connectTimeoutMs: 10_000,
+      idleTimeoutMs: 20_000,
+      mirrorRetryMs: 60_000,
+      smallObjectBytes: 1024 * 1024,
+      refreshIntervalMs: 60 * 60_000,
+      passthrough: ['bugs.debian.org:443', 'changelogs.ubuntu.com:443'],
+    },
+    cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
+    backends: new Map([
+      ['debian', backend('debian', ['http://deb.debian.org/debian'], ['ftp.debian.org/debian', 'httpredir.debian.org/debian', 'cdn-fastly.deb.debian.org/debian'])],
+      ['debian-security', backend('debian-security', ['http://deb.debian.org/debian-security'], ['security.debian.org/debian-security', 'security.debian.org', 'cdn-fastly.deb.debian.org/debian-security'])],
+    ]),
+  };
+}
+
+// ---- value parsers -------------------------------------------------------------------
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export function parseDuration(key: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(value);
+  if (!m) fail('CONFIG_INVALID', `${key}: expected a duration such as 30s, 10m, 6h or 7d, got "${value}"`, { key });
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+export function parseSize(key: string, value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
+  if (!m) fail('CONFIG_INVALID', `${key}: expected a size such as 512M or 50G, got "${value}"`, { key });
+  return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
+}
+
+function parsePort(key: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 0 || n > 65535) fail('CONFIG_INVALID', `${key}: expected a port number 0-65535, got "${value}"`, { key });
+  return n;
+}
+
+function parseList(value: string): string[] {
+  return value.split(/[\s,]+/).filter(Boolean);
+}
+
+export function parseMirror(key: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail('CONFIG_INVALID', `${key}: "${value}" is not a URL`, { key });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('CONFIG_INVALID', `${key}: mirror "${value}" must be http:// or https://`, { key });
+  if (url.search || url.hash || url.username || url.password) fail('CONFIG_INVALID', `${key}: mirror "${value}" must not carry a query, fragment or credentials`, { key });
+  return url.href.replace(/\/+$/, '');
+}
+
+export function validBackendName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9._-]*$/.test(name) && !RESERVED_BACKEND_NAMES.has(name);
+}
+
+// ---- applying settings -----------------------------------------------------------------
+
+type Setter = (config: Config, value: string, key: string) => void;
+
+const SETTINGS: Record<string, Setter> = {
+  'server.listen': (c, v) => { c.listen = v.trim(); },
+  'server.port': (c, v, k) => { c.port = parsePort(k, v); },
+  'server.cache_dir': (c, v) => { c.cacheDir = v.trim(); },
+  'server.db': (c, v) => { c.db = v.trim(); },
+  'server.log_level': (c, v, k) => {
+    const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+    if (!levels.includes(v.trim())) fail('CONFIG_INVALID', `${k}: expected one of ${levels.join(', ')}, got "${v}"`, { key: k });
+    c.logLevel = v.trim() as Config['logLevel'];
+  },
+  'proxy.release_ttl': (c, v, k) => { c.proxy.releaseTtlMs = parseDuration(k, v); },
+  'proxy.connect_timeout': (c, v, k) => { c.proxy.connectTimeoutMs = parseDuration(k, v); },
+  'proxy.idle_timeout': (c, v, k) => { c.proxy.idleTimeoutMs = parseDuration(k, v); },
+  'proxy.mirror_retry': (c, v, k) => { c.proxy.mirrorRetryMs = parseDuration(k, v); },
+  'proxy.small_object': (c, v, k) => { c.proxy.smallObjectBytes = parseSize(k, v); },
+  'proxy.refresh_interval': (c, v, k) => { c.proxy.refreshIntervalMs = parseDuration(k, v); },
+  'proxy.passthrough': (c, v, k) => {
+    const list = parseList(v);
+    for (const hp of list) if (!/^[a-z0-9.-]+:\d+$/i.test(hp)) fail('CONFIG_INVALID', `${k}: expected host:port entries, got "${hp}"`, { key: k });
+    c.proxy.passthrough = list.map((s) => s.toLowerCase());
+  },
+  'cache.max_size': (c, v, k) => { c.cache.maxBytes = parseSize(k, v); },
+  'cache.clean_grace': (c, v, k) => { c.cache.cleanGraceMs = parseDuration(k, v); },
+  'cache.clean_interval': (c, v, k) => { c.cache.cleanIntervalMs = parseDuration(k, v); },
+};
+
+const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: string) => void> = {
+  mirrors: (b, v, k) => {
+    const list = parseList(v);
+    if (list.length === 0) fail('CONFIG_INVALID', `${k}: at least one mirror URL is required`, { key: k });
+    b.mirrors = list.map((m) => parseMirror(k, m));
+  },
+  aliases: (b, v, k) => {
+    b.aliases = parseList(v).map((a) => {
+      const clean = a.replace(/^https?:\/\//, '').replace(/\/+$/, '').toLowerCase();
+      if (!/^[a-z0-9.-]+(:\d+)?(\/[^\s]*)?$/.test(clean)) fail('CONFIG_INVALID', `${k}: "${a}" is not a host or host/path`, { key: k });
+      return clean;
+    });
+  },
+  keyring: (b, v, k) => {
+    const list = parseList(v);
+    if (list.length === 0) fail('CONFIG_INVALID', `${k}: at least one keyring file is required`, { key: k });
+    b.keyrings = list;
+  },
+  track_suites: (b, v) => { b.trackSuites = parseList(v); },
+  track_components: (b, v) => { b.trackComponents = parseList(v); },
+  track_architectures: (b, v) => { b.trackArchitectures = parseList(v); },
+};
+
+function ensureBackend(config: Config, name: string, key: string): BackendConfig {
+  if (!validBackendName(name)) fail('CONFIG_INVALID', `${key}: "${name}" is not a valid backend name (lower-case letters, digits, . _ -; not "stage")`, { key });
+  let b = config.backends.get(name);
+  if (!b) {
+    b = backend(name, [], []);
+    config.backends.set(name, b);
+  }
+  return b;
+}
+
+/** Sets `section.key` (or `backend.NAME.key`) from a string value. */
+export function applySetting(config: Config, fullKey: string, value: string): void {
+  const bm = /^backend\.([^.]+(?:\.[^.]+)*?)\.([a-z_]+)$/.exec(fullKey);
+  if (bm) {
+    const setter = BACKEND_SETTINGS[bm[2]!];
+    if (!setter) fail('CONFIG_INVALID', `${fullKey}: unknown backend setting (known: ${Object.keys(BACKEND_SETTINGS).join(', ')})`, { key: fullKey });
+    setter(ensureBackend(config, bm[1]!, fullKey), value, fullKey);
+    return;
+  }
+  const setter = SETTINGS[fullKey];
+  if (!setter) fail('CONFIG_INVALID', `${fullKey}: unknown setting`, { key: fullKey });
+  setter(config, value, fullKey);
+}
+
+/** Parses the INI-style file: `[server]`, `[proxy]`, `[cache]`, `[backend NAME]`, `key = value`, `#` comments. */
+export function parseConfigText(config: Config, text: string, source: string): void {
+  let section = '';
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/(^|\s)[#;].*$/, '').trim();
+    if (!line) continue;
+    const where = `${source}:${i + 1}`;
+    const sec = /^\[\s*([a-z]+)(?:\s+([^\]\s]+))?\s*\]$/.exec(line);
+    if (sec) {
+      if (sec[1] === 'backend') {
+        if (!sec[2]) fail('CONFIG_INVALID', `${where}: [backend NAME] needs a name`, { key: 'backend' });
+        section = `backend.${sec[2]}`;
+        ensureBackend(config, sec[2], `${where} [backend ${sec[2]}]`);
+      } else if (['server', 'proxy', 'cache'].includes(sec[1]!) && !sec[2]) {
+        section = sec[1]!;
+      } else {
+        fail('CONFIG_INVALID', `${where}: unknown section [${sec[1]}${sec[2] ? ' ' + sec[2] : ''}]`, { key: sec[1] });
+      }
+      continue;
+    }
+    const kv = /^([a-z_]+)\s*=\s*(.*)$/.exec(line);
+    if (!kv) fail('CONFIG_INVALID', `${where}: expected "key = value"`, { line: lines[i] });
+    if (!section) fail('CONFIG_INVALID', `${where}: "${kv[1]}" is outside any [section]`, { key: kv[1] });
+    applySetting(config, `${section}.${kv[1]}`, kv[2]!);
+  }
+}
+
+/** APTGATE_SERVER_PORT=3142, APTGATE_PROXY_RELEASE_TTL=1m, APTGATE_BACKEND_DEBIAN_SECURITY_MIRRORS=... (`_` in a backend name stands for `-`). */
+export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('APTGATE_') || value === undefined || name === 'APTGATE_CONFIG') continue;
+    const rest = name.slice('APTGATE_'.length).toLowerCase();
+    if (rest.startsWith('backend_')) {
+      const tail = rest.slice('backend_'.length);
+      const key = Object.keys(BACKEND_SETTINGS).find((k) => tail.endsWith(`_${k}`));
+      if (!key) fail('CONFIG_INVALID', `${name}: unknown backend setting`, { key: name });
+      applySetting(config, `backend.${tail.slice(0, -key.length - 1).replace(/_/g, '-')}.${key}`, value);
+      continue;
+    }
+    const section = ['server', 'proxy', 'cache'].find((s) => rest.startsWith(`${s}_`));
+    if (!section) fail('CONFIG_INVALID', `${name}: unknown setting`, { key: name });
+    applySetting(config, `${section}.${rest.slice(section.length + 1)}`, value);
+  }
+}
+
+export interface ConfigOverrides {
+  listen?: string;
+  port?: string | number;
+  cacheDir?: string;
+  db?: string;
+  /** NAME=URL[,URL...] */
+  backends?: string[];
+  /** NAME=FILE */
+  keyrings?: string[];
+}
+
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides } = {}): Config {
+  const config = defaultConfig();
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.APTGATE_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      fail('CONFIG_FILE', `cannot read configuration file ${file}: ${(err as Error).message}`, { file });
+    }
+    parseConfigText(config, text, file);
+  }
+  applyEnvironment(config, env);
+  const o = opts.overrides ?? {};
+  if (o.listen !== undefined) applySetting(config, 'server.listen', o.listen);
+  if (o.port !== undefined) applySetting(config, 'server.port', String(o.port));
+  if (o.cacheDir !== undefined) applySetting(config, 'server.cache_dir', o.cacheDir);
+  if (o.db !== undefined) applySetting(config, 'server.db', o.db);
+  for (const spec of o.backends ?? []) {
+    const m = /^([^=]+)=(.+)$/.exec(spec);
+    if (!m) fail('CONFIG_INVALID', `--backend: expected NAME=URL[,URL...], got "${spec}"`, { key: '--backend' });
+    applySetting(config, `backend.${m[1]}.mirrors`, m[2]!);
+  }
+  for (const spec of o.keyrings ?? []) {
+    const m = /^([^=]+)=(.+)$/.exec(spec);
+    if (!m) fail('CONFIG_INVALID', `--keyring: expected NAME=FILE, got "${spec}"`, { key: '--keyring' });
+    applySetting(config, `backend.${m[1]}.keyring`, m[2]!);
+  }
+  validate(config);
+  return config;
+}
+
+export function validate(config: Config): void {
+  for (const b of config.backends.values()) {
+    if (b.mirrors.length === 0) fail('CONFIG_INVALID', `backend.${b.name}.mirrors: backend "${b.name}" has no mirror`, { key: `backend.${b.name}.mirrors` });
+  }
+  if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
+  if (config.proxy.smallObjectBytes > 64 * 1024 * 1024) fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', { key: 'proxy.small_object' });
+}

@@ -1,0 +1,54 @@
+// Every error aptgate raises on purpose, declared once with a stable code and HTTP status.
+// Tests assert codes, never messages.
+
+export const errorCodes = {
+  // configuration and command line
+  CONFIG_INVALID: 500,
+  CONFIG_FILE: 500,
+  // what a client asked for
+  BAD_PATH: 400,
+  BAD_REQUEST: 400,
+  NOT_A_BACKEND: 403,
+  CONNECT_REFUSED: 403,
+  METHOD_NOT_ALLOWED: 405,
+  RANGE_NOT_SATISFIABLE: 416,
+  NOT_IN_RELEASE: 404,
+  NOT_FOUND: 404,
+  // upstream and trust
+  UPSTREAM_NOT_FOUND: 404,
+  UPSTREAM_FAILED: 502,
+  UPSTREAM_TIMEOUT: 504,
+  UPSTREAM_TOO_LARGE: 502,
+  INTEGRITY: 502,
+  SIGNATURE: 502,
+  RELEASE_INVALID: 502,
+  // local tools and parsing
+  EXEC_FAILED: 500,
+  DECOMPRESS_FAILED: 500,
+  PARSE_FAILED: 500,
+  STATE_SCHEMA: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class AptgateError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AptgateError';
+    this.code = code;
+    this.status = errorCodes[code];
+    this.details = details;
+  }
+}
+
+export function fail(code: ErrorCode, message: string, details?: Record<string, unknown>, cause?: unknown): never {
+  throw new AptgateError(code, message, details, cause === undefined ? undefined : { cause });
+}
+
+export function isAptgateError(err: unknown, code?: ErrorCode): err is AptgateError {
+  return err instanceof AptgateError && (code === undefined || err.code === code);
+}

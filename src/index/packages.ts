@@ -1,0 +1,61 @@
+// One entry of a Packages index, typed; the fields the package index keeps.
+import type { Paragraph } from './deb822.js';
+
+export interface PackageEntry {
+  package: string;
+  version: string;
+  architecture: string;
+  source: string;
+  sourceVersion: string;
+  filename: string;
+  size: number;
+  sha256: string;
+  multiArch: string | undefined;
+  depends: string | undefined;
+  preDepends: string | undefined;
+  phasedUpdatePercentage: number | undefined;
+}
+
+/** Fields worth reading from a Packages paragraph; the rest is skipped while parsing. */
+export const PACKAGES_FIELDS: ReadonlySet<string> = new Set([
+  'package', 'version', 'architecture', 'source', 'filename', 'size', 'sha256',
+  'multi-arch', 'depends', 'pre-depends', 'phased-update-percentage',
+]);
+
+const SOURCE_RE = /^(\S+)(?:\s*\(\s*([^)\s]+)\s*\))?$/;
+
+/** Typed entry, or undefined when the paragraph lacks what an installable package needs. */
+export function toPackageEntry(p: Paragraph): PackageEntry | undefined {
+  const name = p['package'];
+  const version = p['version'];
+  const architecture = p['architecture'];
+  const filename = p['filename'];
+  const sha256 = p['sha256'];
+  const size = Number(p['size']);
+  if (!name || !version || !architecture || !filename || !sha256 || !Number.isSafeInteger(size)) return undefined;
+  let source = name;
+  let sourceVersion = version;
+  const src = p['source'];
+  if (src) {
+    const m = SOURCE_RE.exec(src);
+    if (m) {
+      source = m[1]!;
+      if (m[2]) sourceVersion = m[2];
+    }
+  }
+  const phased = p['phased-update-percentage'];
+  return {
+    package: name,
+    version,
+    architecture,
+    source,
+    sourceVersion,
+    filename,
+    size,
+    sha256: sha256.toLowerCase(),
+    multiArch: p['multi-arch'],
+    depends: p['depends'],
+    preDepends: p['pre-depends'],
+    phasedUpdatePercentage: phased === undefined ? undefined : Number(phased),
+  };
+}

@@ -1,0 +1,44 @@
+// Server entry: config → state → buildApp → listen; SIGINT/SIGTERM close cleanly.
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+import { openDb } from './state/db.js';
+
+export interface Running {
+  close(): Promise<void>;
+  address: string;
+  port: number;
+}
+
+export async function startServer(config: Config): Promise<Running> {
+  const db = openDb(config.db);
+  const { app } = await buildApp({ config, db, dbFile: config.db });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.listen, port: config.port });
+  } catch (err) {
+    // hosts without IPv6 cannot bind "::"; fall back to every IPv4 address
+    if (config.listen === '::' && ['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes((err as { code?: string }).code ?? '')) {
+      address = await app.listen({ host: '0.0.0.0', port: config.port });
+    } else {
+      await app.close();
+      db.close();
+      throw err;
+    }
+  }
+  const port = (app.server.address() as { port: number }).port;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      await app.close();
+      db.close();
+    })();
+    return closing;
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    app.log.info({ signal: sig }, 'shutting down');
+    void close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { close, address, port };
+}

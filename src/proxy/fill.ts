@@ -1,0 +1,303 @@
+// Filling the cache: one upstream fetch per key. Bytes go to a temporary file that every
+// waiting client reads while it grows; the object is renamed into place only after its
+// size and hash matched what the signed indexes say. Until then the last byte is held back,
+// so a mismatch found at the end reaches clients as an aborted, incomplete transfer.
+import { EventEmitter } from 'node:events';
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
+import type { BackendConfig, Config } from '../config.js';
+import { AptgateError, isAptgateError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { HashAlgo } from './paths.js';
+import type { CacheStore } from './store.js';
+import { header, type Upstream } from './upstream.js';
+
+export interface Expect {
+  size?: number;
+  sha256?: string;
+  /** a hash named by the request itself (by-hash objects of other algorithms) */
+  other?: { algo: HashAlgo; hex: string };
+}
+
+export interface FillSpec {
+  backend: BackendConfig;
+  key: string;
+  /** upstream paths to try in order when the previous one is 404 */
+  sources: string[];
+  expect: Expect;
+  contentType: string;
+  /** called once the object is in place */
+  onStored?: (info: { key: string; size: number; sha256: string }) => void;
+}
+
+export interface FillDeps {
+  config: Config;
+  store: CacheStore;
+  upstream: Upstream;
+  metrics: ProxyMetrics;
+  log: Logger;
+}
+
+type FillStatus = 'starting' | 'streaming' | 'verified' | 'failed';
+
+export class Fill extends EventEmitter {
+  status: FillStatus = 'starting';
+  /** total size when known (from the indexes, else upstream's Content-Length) */
+  size: number | undefined;
+  written = 0;
+  lastModified = new Date();
+  mirror: string | undefined;
+  error: AptgateError | undefined;
+  readonly head: Promise<void>;
+  readonly done: Promise<boolean>;
+
+  private fh: FileHandle | undefined;
+  private tmpPath: string | undefined;
+  private refs = 1;
+  private holdback = 0;
+  private resolveHead!: () => void;
+  private rejectHead!: (e: AptgateError) => void;
+  private headSettled = false;
+
+  constructor(readonly spec: FillSpec, private readonly deps: FillDeps) {
+    super();
+    this.setMaxListeners(0);
+    this.head = new Promise((res, rej) => { this.resolveHead = res; this.rejectHead = rej; });
+    this.head.catch(() => undefined);
+    this.done = this.run();
+  }
+
+  /** Bytes that may be sent to clients now. */
+  readable(): number {
+    return this.status === 'verified' ? this.written : Math.max(0, this.written - this.holdback);
+  }
+
+  async read(buf: Buffer, position: number): Promise<number> {
+    const { bytesRead } = await this.fh!.read(buf, 0, buf.length, position);
+    return bytesRead;
+  }
+
+  retain(): void {
+    this.refs++;
+  }
+
+  release(): void {
+    if (--this.refs === 0 && this.fh) {
+      const fh = this.fh;
+      this.fh = undefined;
+      fh.close().catch(() => undefined);
+    }
+  }
+
+  private settleHead(err?: AptgateError): void {
+    if (this.headSettled) return;
+    this.headSettled = true;
+    if (err) this.rejectHead(err);
+    else this.resolveHead();
+  }
+
+  private async run(): Promise<boolean> {
+    const { store, metrics, log } = this.deps;
+    const { backend, key } = this.spec;
+    metrics.fillsInFlight.add({}, 1);
+    try {
+      const tmp = await store.openTemp();
+      this.fh = tmp.fh;
+      this.tmpPath = tmp.path;
+      await this.download();
+      this.status = 'verified';
+      this.emit('progress');
+      this.settleHead();
+      // durable before visible: a crash must never leave a short file at the final name
+      await this.fh.datasync();
+      try {
+        await store.commit(this.tmpPath, key, this.lastModified);
+      } catch (err) {
+        log.warn({ key, err: (err as Error).message }, 'verified object could not be stored');
+        await store.discard(this.tmpPath);
+        return false;
+      }
+      this.spec.onStored?.({ key, size: this.written, sha256: this.sha256! });
+      return true;
+    } catch (err) {
+      const e = isAptgateError(err) ? err : new AptgateError('UPSTREAM_FAILED', `fill of ${key}: ${(err as Error).message}`, { key }, { cause: err });
+      this.error = e;
+      this.status = 'failed';
+      this.emit('progress');
+      this.settleHead(e);
+      if (this.tmpPath) await store.discard(this.tmpPath);
+      if (e.code !== 'UPSTREAM_NOT_FOUND') log.warn({ key, backend: backend.name, mirror: this.mirror, code: e.code, err: e.message }, 'fill failed');
+      return false;
+    } finally {
+      metrics.fillsInFlight.add({}, -1);
+      this.release();
+    }
+  }
+
+  private sha256: string | undefined;
+
+  private async download(): Promise<void> {
+    const { upstream, config, metrics } = this.deps;
+    const { backend, sources, expect, key } = this.spec;
+    let res;
+    for (let i = 0; ; i++) {
+      res = await upstream.get(backend, sources[i]!);
+      if ((res.status === 404 || res.status === 410) && i + 1 < sources.length) {
+        res.body.destroy();
+        continue;
+      }
+      break;
+    }
+    this.mirror = res.mirror;
+    if (res.status === 404 || res.status === 410) {
+      res.body.destroy();
+      throw new AptgateError('UPSTREAM_NOT_FOUND', `${key} not found upstream`, { key, status: res.status });
+    }
+    if (res.status !== 200) {
+      res.body.destroy();
+      throw new AptgateError('UPSTREAM_FAILED', `${res.mirror} answered ${res.status} for ${key}`, { key, status: res.status });
+    }
+    const mirror = res.mirror;
+    const bad = (code: 'INTEGRITY' | 'UPSTREAM_FAILED', message: string): never => {
+      res.body.destroy();
+      upstream.markBad(backend, mirror, message);
+      throw new AptgateError(code, message, { key, mirror });
+    };
+    const cl = header(res.headers, 'content-length');
+    const upstreamSize = cl === undefined ? undefined : Number(cl);
+    if (expect.size !== undefined && upstreamSize !== undefined && upstreamSize !== expect.size) {
+      bad('INTEGRITY', `${key}: upstream size ${upstreamSize}, the signed indexes say ${expect.size}`);
+    }
+    this.size = expect.size ?? upstreamSize;
+    const lm = header(res.headers, 'last-modified');
+    const lmDate = lm ? new Date(lm) : undefined;
+    if (lmDate && !Number.isNaN(lmDate.getTime())) this.lastModified = lmDate;
+    const verifying = expect.sha256 !== undefined || expect.other !== undefined;
+    this.holdback = verifying ? 1 : 0;
+    const small = this.size !== undefined && this.size <= config.proxy.smallObjectBytes;
+    if (!small) {
+      this.status = 'streaming';
+      this.settleHead();
+    }
+    const sha = createHash('sha256');
+    const other: Hash | undefined = expect.other && expect.other.algo !== 'sha256' ? createHash(expect.other.algo) : undefined;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (this.size !== undefined && this.written + chunk.length > this.size) {
+          bad(expect.size !== undefined ? 'INTEGRITY' : 'UPSTREAM_FAILED', `${key}: upstream sent more than ${this.size} bytes`);
+        }
+        sha.update(chunk);
+        other?.update(chunk);
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await this.fh!.write(chunk, off, chunk.length - off, this.written);
+          off += bytesWritten;
+          this.written += bytesWritten;
+        }
+        metrics.bytesFromUpstream.inc({}, chunk.length);
+        this.emit('progress');
+      }
+    } catch (err) {
+      if (isAptgateError(err)) throw err;
+      bad('UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
+    }
+    if (this.size !== undefined && this.written !== this.size) {
+      bad(expect.size !== undefined ? 'INTEGRITY' : 'UPSTREAM_FAILED', `${key}: upstream sent ${this.written} of ${this.size} bytes`);
+    }
+    this.size = this.written;
+    this.sha256 = sha.digest('hex');
+    if (expect.sha256 !== undefined && this.sha256 !== expect.sha256) {
+      bad('INTEGRITY', `${key}: SHA256 ${this.sha256} differs from the signed ${expect.sha256}`);
+    }
+    if (expect.other) {
+      const got = expect.other.algo === 'sha256' ? this.sha256 : other!.digest('hex');
+      if (got !== expect.other.hex) bad('INTEGRITY', `${key}: ${expect.other.algo} ${got} differs from ${expect.other.hex}`);
+    }
+  }
+}
+
+/** A client's view of a fill: the bytes [start, end] as they arrive. */
+export class FillReader extends Readable {
+  private pos: number;
+  private busy = false;
+  private released = false;
+
+  constructor(private readonly fill: Fill, start: number, private readonly end: number | undefined) {
+    super({ highWaterMark: 256 * 1024 });
+    this.pos = start;
+    fill.retain();
+  }
+
+  override _read(): void {
+    if (!this.busy) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.busy = true;
+    try {
+      for (;;) {
+        if (this.destroyed) return;
+        const last = this.end ?? Number.POSITIVE_INFINITY;
+        if (this.pos > last) { this.push(null); return; }
+        const limit = this.fill.readable();
+        if (this.pos < limit) {
+          const n = Math.min(limit - this.pos, last - this.pos + 1, 256 * 1024);
+          const buf = Buffer.allocUnsafe(n);
+          const got = await this.fill.read(buf, this.pos);
+          if (this.destroyed) return;
+          if (got === 0) throw new Error('fill file shorter than announced');
+          this.pos += got;
+          if (!this.push(got === n ? buf : buf.subarray(0, got))) return;
+          continue;
+        }
+        if (this.fill.status === 'failed') { this.destroy(this.fill.error); return; }
+        if (this.fill.status === 'verified' && this.pos >= this.fill.written) { this.push(null); return; }
+        await new Promise<void>((resolve) => this.fill.once('progress', resolve));
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (!this.released) {
+      this.released = true;
+      this.fill.release();
+    }
+    cb(err);
+  }
+}
+
+/** At most one fill per key. */
+export class FillRegistry {
+  private readonly fills = new Map<string, Fill>();
+
+  constructor(private readonly deps: FillDeps) {}
+
+  get(key: string): Fill | undefined {
+    return this.fills.get(key);
+  }
+
+  start(spec: FillSpec): Fill {
+    const existing = this.fills.get(spec.key);
+    if (existing) return existing;
+    const fill = new Fill(spec, this.deps);
+    this.fills.set(spec.key, fill);
+    // leave the registry only once the file is in place (or the fill failed), so a request
+    // arriving in between either joins this fill or finds the stored object
+    void fill.done.finally(() => { if (this.fills.get(spec.key) === fill) this.fills.delete(spec.key); });
+    return fill;
+  }
+
+  get size(): number {
+    return this.fills.size;
+  }
+
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.fills.values()].map((f) => f.done));
+  }
+}

@@ -1,0 +1,19 @@
+// Worker thread entry of the indexer: one database connection, jobs one at a time.
+import { parentPort, workerData } from 'node:worker_threads';
+import { openDb } from '../state/db.js';
+import { PackageIndexStore } from '../state/package-index.js';
+import { runIndexJob, type IndexJob } from './index-job.js';
+
+const db = openDb((workerData as { dbFile: string }).dbFile);
+const store = new PackageIndexStore(db);
+
+parentPort!.on('message', (msg: { id: number; job: IndexJob } | 'close') => {
+  if (msg === 'close') {
+    db.close();
+    process.exit(0);
+  }
+  runIndexJob(store, msg.job).then(
+    (result) => parentPort!.postMessage({ id: msg.id, ok: true, result }),
+    (err: Error & { code?: string }) => parentPort!.postMessage({ id: msg.id, ok: false, error: err.message, code: err.code }),
+  );
+});

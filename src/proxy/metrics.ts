@@ -1,0 +1,80 @@
+// Counters and gauges, rendered in the Prometheus text format at GET /-/metrics.
+type Labels = Record<string, string>;
+
+function labelKey(labels: Labels): string {
+  const keys = Object.keys(labels).sort();
+  return keys.map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+}
+
+class Family {
+  readonly values = new Map<string, number>();
+  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge') {}
+  add(labels: Labels, n: number): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + n);
+  }
+  set(labels: Labels, n: number): void {
+    this.values.set(labelKey(labels), n);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+}
+
+export class Metrics {
+  private readonly families = new Map<string, Family>();
+  private readonly collectors: Array<() => void> = [];
+
+  private family(name: string, help: string, type: 'counter' | 'gauge'): Family {
+    let f = this.families.get(name);
+    if (!f) {
+      f = new Family(name, help, type);
+      this.families.set(name, f);
+    }
+    return f;
+  }
+
+  counter(name: string, help: string): { inc(labels?: Labels, n?: number): void; get(labels?: Labels): number } {
+    const f = this.family(name, help, 'counter');
+    return { inc: (labels = {}, n = 1) => f.add(labels, n), get: (labels = {}) => f.get(labels) };
+  }
+
+  gauge(name: string, help: string): { set(labels: Labels, n: number): void; add(labels: Labels, n: number): void; get(labels?: Labels): number } {
+    const f = this.family(name, help, 'gauge');
+    return { set: (l, n) => f.set(l, n), add: (l, n) => f.add(l, n), get: (l = {}) => f.get(l) };
+  }
+
+  /** Runs before each rendering, to refresh gauges that are cheaper to read than to track. */
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn);
+  }
+
+  render(): string {
+    for (const c of this.collectors) c();
+    const out: string[] = [];
+    for (const f of this.families.values()) {
+      out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
+      if (f.values.size === 0 && f.type === 'gauge') out.push(`${f.name} 0`);
+      for (const [k, v] of f.values) out.push(k ? `${f.name}{${k}} ${v}` : `${f.name} ${v}`);
+    }
+    return out.join('\n') + '\n';
+  }
+}
+
+/** The proxy's metric set, created once per app. */
+export function proxyMetrics(m: Metrics) {
+  return {
+    requests: m.counter('aptgate_requests_total', 'Proxy requests by result (hit, miss, revalidated, coalesced, pass, refused, error, not_modified)'),
+    bytesFromCache: m.counter('aptgate_bytes_from_cache_total', 'Body bytes sent to clients from the cache'),
+    bytesFromUpstream: m.counter('aptgate_bytes_from_upstream_total', 'Body bytes received from upstream mirrors'),
+    upstreamRequests: m.counter('aptgate_upstream_requests_total', 'Requests sent to upstream mirrors'),
+    upstreamErrors: m.counter('aptgate_upstream_errors_total', 'Upstream failures (connect, timeout, 5xx, integrity, signature) per mirror'),
+    fillsInFlight: m.gauge('aptgate_fills_in_flight', 'Cache fills currently downloading'),
+    cacheBytes: m.gauge('aptgate_cache_bytes', 'Bytes of completed objects in the cache directory'),
+    cacheFiles: m.gauge('aptgate_cache_files', 'Completed objects in the cache directory'),
+    snapshots: m.counter('aptgate_snapshots_total', 'New verified suite generations'),
+    signatureFailures: m.counter('aptgate_signature_failures_total', 'Refused Release/InRelease signatures'),
+    indexedFiles: m.counter('aptgate_indexed_files_total', 'Packages contents parsed into the package index'),
+  };
+}
+export type ProxyMetrics = ReturnType<typeof proxyMetrics>;

@@ -1,0 +1,136 @@
+// Assembles the proxy's parts around one configuration and database.
+import type { Dispatcher } from 'undici';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Db } from '../state/db.js';
+import { PackageIndexStore } from '../state/package-index.js';
+import { SnapshotStore } from '../state/snapshots.js';
+import { UsageStore } from '../state/usage.js';
+import { FillRegistry } from './fill.js';
+import { cleanCache } from './housekeeping.js';
+import { Indexer } from './indexer.js';
+import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
+import { Refresher } from './refresh.js';
+import { ProxyService } from './service.js';
+import { CacheStore } from './store.js';
+import { Suites } from './suites.js';
+import { BackendMap } from './target.js';
+import { Upstream } from './upstream.js';
+
+export interface ProxyOptions {
+  config: Config;
+  db: Db;
+  /** the database file, for the indexer's worker connection */
+  dbFile: string;
+  log: Logger;
+  /** an undici dispatcher for upstream (tests inject faults with MockAgent) */
+  dispatcher?: Dispatcher;
+}
+
+export class ProxyRuntime {
+  readonly config: Config;
+  readonly registry = new Metrics();
+  readonly metrics: ProxyMetrics;
+  readonly store: CacheStore;
+  readonly upstream: Upstream;
+  readonly backends: BackendMap;
+  readonly snapshots: SnapshotStore;
+  readonly packageIndex: PackageIndexStore;
+  readonly usage: UsageStore;
+  readonly suites: Suites;
+  readonly fills: FillRegistry;
+  readonly indexer: Indexer;
+  readonly service: ProxyService;
+  readonly refresher: Refresher;
+  private readonly log: Logger;
+  private timers: NodeJS.Timeout[] = [];
+  private cacheTotals = { files: 0, bytes: 0, known: false };
+
+  constructor(opts: ProxyOptions) {
+    const { config, db, log } = opts;
+    this.config = config;
+    this.log = log;
+    this.metrics = proxyMetrics(this.registry);
+    this.store = new CacheStore(config.cacheDir);
+    this.upstream = new Upstream(config, this.metrics, log, opts.dispatcher);
+    this.backends = new BackendMap(config);
+    this.snapshots = new SnapshotStore(db);
+    this.packageIndex = new PackageIndexStore(db);
+    this.usage = new UsageStore(db);
+    this.fills = new FillRegistry({ config, store: this.store, upstream: this.upstream, metrics: this.metrics, log });
+    this.indexer = new Indexer(opts.dbFile, this.packageIndex, this.metrics, log);
+    this.suites = new Suites({
+      config, store: this.store, upstream: this.upstream, snapshots: this.snapshots, metrics: this.metrics, log,
+      onSnapshot: (gen) => { void this.refresher.ensureIndexes(gen); },
+    });
+    this.service = new ProxyService({
+      config, store: this.store, upstream: this.upstream, suites: this.suites, fills: this.fills, indexer: this.indexer,
+      packageIndex: this.packageIndex, snapshots: this.snapshots, usage: this.usage, metrics: this.metrics, log,
+    });
+    this.refresher = new Refresher({ config, suites: this.suites, service: this.service, snapshots: this.snapshots, packageIndex: this.packageIndex, log });
+    this.registry.onCollect(() => {
+      this.metrics.cacheBytes.set({}, this.cacheTotals.bytes);
+      this.metrics.cacheFiles.set({}, this.cacheTotals.files);
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.store.init();
+    this.refresher.start();
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(30_000, () => this.service.flushUsage());
+    every(5 * 60_000, () => { void this.measureCache(); });
+    if (this.config.cache.maxBytes > 0) every(this.config.cache.cleanIntervalMs, () => { void this.clean(); });
+    void this.measureCache();
+  }
+
+  /** Walks the cache directory for the size gauges (off the request path, periodically). */
+  async measureCache(): Promise<void> {
+    let files = 0;
+    let bytes = 0;
+    for await (const f of this.store.walk()) {
+      files++;
+      bytes += f.size;
+    }
+    this.cacheTotals = { files, bytes, known: true };
+  }
+
+  async clean(): Promise<void> {
+    try {
+      this.service.flushUsage();
+      const r = await cleanCache(this.housekeeping(), { dryRun: false });
+      if (r.removed.length) this.log.info({ files: r.removed.length, bytes: r.freedBytes }, 'cache cleaned');
+      await this.measureCache();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cache clean failed');
+    }
+  }
+
+  housekeeping() {
+    return { config: this.config, store: this.store, snapshots: this.snapshots, packageIndex: this.packageIndex, usage: this.usage };
+  }
+
+  health() {
+    return {
+      status: 'ok',
+      backends: [...this.config.backends.values()].map((b) => ({ name: b.name, mirrors: b.mirrors })),
+      mirrors: this.upstream.health(),
+      fillsInFlight: this.fills.size,
+      indexerBusy: this.indexer.busy,
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.refresher.stop();
+    // give running fills a moment to finish; a partial one is discarded at the next start
+    await Promise.race([this.fills.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await this.indexer.close();
+    this.service.flushUsage();
+    await this.upstream.close();
+  }
+}

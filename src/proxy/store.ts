@@ -1,0 +1,102 @@
+// The cache directory: completed objects at <root>/<backend>/<path>, partial fills under
+// <root>/.tmp (cleared at start, never served), signed roots of snapshots under
+// <root>/.snapshots/<backend>/<suite>/<sha256>[.gpg]. Nothing outside <root> is touched.
+import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join, resolve, sep, dirname } from 'node:path';
+import { fail } from '../errors.js';
+
+export interface CachedStat { size: number; mtimeMs: number }
+
+export class CacheStore {
+  readonly root: string;
+  readonly tmpDir: string;
+  readonly snapshotDir: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.tmpDir = join(this.root, '.tmp');
+    this.snapshotDir = join(this.root, '.snapshots');
+  }
+
+  /** Creates the layout and drops partial files a previous run left behind. */
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    await mkdir(this.snapshotDir, { recursive: true });
+  }
+
+  /** Absolute file of a cache key (`backend/path`), refusing anything that leaves the root. */
+  pathOf(key: string): string {
+    const p = resolve(this.root, key);
+    if (!p.startsWith(this.root + sep) || key.startsWith('.') || key.includes('\0')) fail('BAD_PATH', 'cache key outside the cache directory', { key });
+    return p;
+  }
+
+  async stat(key: string): Promise<CachedStat | undefined> {
+    try {
+      const s = await stat(this.pathOf(key));
+      return s.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async openTemp(): Promise<{ path: string; fh: FileHandle }> {
+    const path = join(this.tmpDir, `fill-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const fh = await open(path, 'w+', 0o644);
+    return { path, fh };
+  }
+
+  /** Moves a verified temp file into place (atomically), with the upstream date as mtime. */
+  async commit(tmpPath: string, key: string, mtime: Date): Promise<void> {
+    const dest = this.pathOf(key);
+    await mkdir(dirname(dest), { recursive: true });
+    await utimes(tmpPath, mtime, mtime);
+    await rename(tmpPath, dest);
+  }
+
+  async discard(tmpPath: string): Promise<void> {
+    await unlink(tmpPath).catch(() => undefined);
+  }
+
+  async remove(key: string): Promise<boolean> {
+    try {
+      await unlink(this.pathOf(key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  snapshotFile(backend: string, suite: string, sha256: string, suffix = ''): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256) || suite.includes('/') || suite.startsWith('.')) fail('BAD_PATH', 'bad snapshot file name', { suite });
+    return join(this.snapshotDir, backend, suite, sha256 + suffix);
+  }
+
+  /** Every completed object: key, size, mtime. Dot-directories (.tmp, .snapshots) are not objects. */
+  async *walk(): AsyncGenerator<{ key: string; size: number; mtimeMs: number; ctimeMs: number }> {
+    const stack: string[] = [''];
+    while (stack.length) {
+      const rel = stack.pop()!;
+      let entries;
+      try {
+        entries = await readdir(join(this.root, rel), { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of entries) {
+        if (rel === '' && e.name.startsWith('.')) continue;
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) stack.push(key);
+        else if (e.isFile()) {
+          try {
+            const s = await stat(join(this.root, key));
+            yield { key, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
+          } catch { /* removed meanwhile */ }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,272 @@
+// The served generation of every suite: its signed root (InRelease, or Release +
+// Release.gpg), verified with gpgv before it is ever served, revalidated upstream with
+// conditional requests once its TTL passed (one check shared by all clients), and the
+// file list that decides which index bytes may be served with it.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { BackendConfig, Config } from '../config.js';
+import { AptgateError, isAptgateError } from '../errors.js';
+import { clearsignedText, parseRelease, type Release, type ReleaseFile } from '../index/release.js';
+import type { Logger } from '../log.js';
+import type { RootKind, SnapshotRow, SnapshotStore } from '../state/snapshots.js';
+import { verifyClearsigned, verifyDetached } from '../sys/gpgv.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { CacheStore } from './store.js';
+import { header, Upstream } from './upstream.js';
+
+export interface Generation {
+  snapshot: SnapshotRow;
+  kind: RootKind;
+  /** InRelease, or Release */
+  doc: Buffer;
+  /** Release.gpg, with kind 'release' */
+  sig: Buffer | undefined;
+  release: Release;
+  /** what clients get as Last-Modified */
+  lastModified: Date;
+}
+
+interface SuiteState {
+  gen: Generation | undefined;
+  loaded: boolean;
+  checkedAt: number;
+  /** upstream answered 404 for this root at checkedAt */
+  missing: boolean;
+  /** the last check could not reach a good upstream answer; the previous generation stays */
+  stale: boolean;
+  inflight: Promise<void> | undefined;
+}
+
+export interface SuitesDeps {
+  config: Config;
+  store: CacheStore;
+  upstream: Upstream;
+  snapshots: SnapshotStore;
+  metrics: ProxyMetrics;
+  log: Logger;
+  onSnapshot?: (gen: Generation) => void;
+}
+
+const MAX_ROOT_BYTES = 32 * 1024 * 1024;
+const AFFINITY_MS = 60 * 60_000;
+const RECENT_PER_SUITE = 4;
+
+export class Suites {
+  private readonly states = new Map<string, SuiteState>();
+  private readonly recent = new Map<number, Generation>();
+  private readonly affinity = new Map<string, { snapshotId: number; at: number }>();
+
+  constructor(private readonly deps: SuitesDeps) {}
+
+  private state(backend: string, suite: string, kind: RootKind): SuiteState {
+    const k = `${backend}\0${suite}\0${kind}`;
+    let s = this.states.get(k);
+    if (!s) {
+      s = { gen: undefined, loaded: false, checkedAt: 0, missing: false, stale: false, inflight: undefined };
+      this.states.set(k, s);
+    }
+    return s;
+  }
+
+  /**
+   * The served generation of a root. With `revalidate`, an expired TTL triggers one shared
+   * conditional check upstream first; `force` checks regardless of the TTL.
+   * Undefined when upstream does not publish this root.
+   */
+  async root(backend: BackendConfig, suite: string, kind: RootKind, opts: { revalidate: boolean; force?: boolean }): Promise<Generation | undefined> {
+    return (await this.check(backend, suite, kind, opts)).gen;
+  }
+
+  /** root() with revalidation, saying how the answer was obtained (for the access log). */
+  rootWithOutcome(backend: BackendConfig, suite: string, kind: RootKind): Promise<{ gen: Generation | undefined; outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' }> {
+    return this.check(backend, suite, kind, { revalidate: true });
+  }
+
+  private async check(backend: BackendConfig, suite: string, kind: RootKind, opts: { revalidate: boolean; force?: boolean }) {
+    const s = this.state(backend.name, suite, kind);
+    if (!s.loaded) await this.load(backend, suite, kind, s);
+    const before = s.gen;
+    const expired = Date.now() - s.checkedAt >= this.deps.config.proxy.releaseTtlMs;
+    let outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' = 'hit';
+    if ((opts.revalidate && (expired || opts.force)) || (!s.gen && !s.missing) || (s.missing && expired)) {
+      const joined = s.inflight !== undefined;
+      s.inflight ??= this.revalidate(backend, suite, kind, s).finally(() => { s.inflight = undefined; });
+      await s.inflight;
+      outcome = joined ? 'coalesced' : s.gen !== before ? 'miss' : s.stale ? 'stale' : 'revalidated';
+    }
+    return { gen: s.missing ? undefined : s.gen, outcome };
+  }
+
+  /** The generation whose file list decides an index request: the one this client last got. */
+  async forIndex(backend: BackendConfig, suite: string, client: string): Promise<Generation | undefined> {
+    const a = this.affinity.get(`${client}\0${backend.name}\0${suite}`);
+    if (a && Date.now() - a.at < AFFINITY_MS) {
+      const g = this.recent.get(a.snapshotId);
+      if (g) return g;
+    }
+    return (await this.root(backend, suite, 'inrelease', { revalidate: false })) ?? (await this.root(backend, suite, 'release', { revalidate: false }));
+  }
+
+  /** Remembers which generation a client holds, so its index requests match it. */
+  remember(client: string, gen: Generation): void {
+    if (this.affinity.size > 50_000) {
+      const old = Date.now() - AFFINITY_MS;
+      for (const [k, v] of this.affinity) if (v.at < old) this.affinity.delete(k);
+    }
+    this.affinity.set(`${client}\0${gen.snapshot.backend}\0${gen.snapshot.suite}`, { snapshotId: gen.snapshot.id, at: Date.now() });
+  }
+
+  /** A file with this SHA256 in the current or a recent generation of the suite. */
+  findByHash(backend: string, suite: string, sha256: string): { file: ReleaseFile; gen: Generation } | undefined {
+    const gens = [...this.recent.values()].filter((g) => g.snapshot.backend === backend && g.snapshot.suite === suite).reverse();
+    for (const g of gens) {
+      const f = g.release.byHash.get(sha256);
+      if (f) return { file: f[0]!, gen: g };
+    }
+    return undefined;
+  }
+
+  /** Current generations loaded in memory (for the refresher and housekeeping). */
+  current(): Generation[] {
+    return [...this.states.values()].map((s) => s.gen).filter((g): g is Generation => g !== undefined);
+  }
+
+  private keep(gen: Generation): void {
+    this.recent.set(gen.snapshot.id, gen);
+    const same = [...this.recent.values()].filter((g) => g.snapshot.backend === gen.snapshot.backend && g.snapshot.suite === gen.snapshot.suite);
+    for (const g of same.slice(0, Math.max(0, same.length - RECENT_PER_SUITE))) this.recent.delete(g.snapshot.id);
+  }
+
+  private async load(backend: BackendConfig, suite: string, kind: RootKind, s: SuiteState): Promise<void> {
+    s.loaded = true;
+    const row = this.deps.snapshots.latest(backend.name, suite, kind);
+    if (!row) return;
+    try {
+      const doc = await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256));
+      if (createHash('sha256').update(doc).digest('hex') !== row.sha256) throw new Error('stored root does not match its hash');
+      const sig = kind === 'release' ? await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256, '.gpg')) : undefined;
+      const text = kind === 'inrelease' ? clearsignedText(doc) : doc;
+      const gen = this.generation(row, kind, doc, sig, parseRelease(text));
+      s.gen = gen;
+      this.keep(gen);
+    } catch (err) {
+      this.deps.log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'stored snapshot unusable; fetching a new one');
+    }
+  }
+
+  private generation(row: SnapshotRow, kind: RootKind, doc: Buffer, sig: Buffer | undefined, release: Release): Generation {
+    const lm = row.upstreamLastModified ? new Date(row.upstreamLastModified) : undefined;
+    return { snapshot: row, kind, doc, sig, release, lastModified: lm && !Number.isNaN(lm.getTime()) ? lm : release.date };
+  }
+
+  private async revalidate(backend: BackendConfig, suite: string, kind: RootKind, s: SuiteState): Promise<void> {
+    const { upstream, log, metrics } = this.deps;
+    const name = kind === 'inrelease' ? 'InRelease' : 'Release';
+    s.stale = false;
+    const headers: Record<string, string> = {};
+    if (s.gen?.snapshot.upstreamLastModified) headers['if-modified-since'] = s.gen.snapshot.upstreamLastModified;
+    if (s.gen?.snapshot.upstreamEtag) headers['if-none-match'] = s.gen.snapshot.upstreamEtag;
+    let res;
+    try {
+      res = await upstream.get(backend, `dists/${suite}/${name}`, { headers });
+    } catch (err) {
+      if (!s.gen) throw err;
+      s.checkedAt = Date.now();
+      s.stale = true;
+      log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'upstream unreachable: serving the last good generation');
+      return;
+    }
+    const mirror = res.mirror;
+    if (res.status === 304 && s.gen) {
+      res.body.destroy();
+      s.checkedAt = Date.now();
+      s.missing = false;
+      return;
+    }
+    if (res.status === 404 || res.status === 410) {
+      res.body.destroy();
+      s.checkedAt = Date.now();
+      s.missing = true;
+      return;
+    }
+    if (res.status !== 200) {
+      res.body.destroy();
+      return this.keepOrThrow(s, backend, suite, new AptgateError('UPSTREAM_FAILED', `${mirror} answered ${res.status} for ${name}`, { status: res.status }));
+    }
+    try {
+      const doc = await Upstream.readAll(res, MAX_ROOT_BYTES);
+      const sha256 = createHash('sha256').update(doc).digest('hex');
+      const lastModified = header(res.headers, 'last-modified') ?? null;
+      const etag = header(res.headers, 'etag') ?? null;
+      if (s.gen && sha256 === s.gen.snapshot.sha256) {
+        this.deps.snapshots.setValidators(s.gen.snapshot.id, lastModified, etag);
+        s.gen.snapshot.upstreamLastModified = lastModified;
+        s.gen.snapshot.upstreamEtag = etag;
+        s.checkedAt = Date.now();
+        s.missing = false;
+        return;
+      }
+      let sig: Buffer | undefined;
+      let text: Buffer;
+      if (kind === 'inrelease') {
+        text = (await verifyClearsigned(backend.keyrings, doc, `${backend.name} ${suite} InRelease`)).text;
+      } else {
+        const sigRes = await upstream.get(backend, `dists/${suite}/Release.gpg`, { mirror });
+        if (sigRes.status !== 200) {
+          sigRes.body.destroy();
+          throw new AptgateError('SIGNATURE', `${mirror} has Release but no Release.gpg (${sigRes.status})`);
+        }
+        sig = await Upstream.readAll(sigRes, 1024 * 1024);
+        text = (await verifyDetached(backend.keyrings, doc, sig, `${backend.name} ${suite} Release`)).text;
+      }
+      const release = parseRelease(text);
+      if (s.gen && release.date.getTime() < s.gen.release.date.getTime()) {
+        log.warn({ backend: backend.name, suite, mirror, upstreamDate: release.date, served: s.gen.release.date }, 'mirror is behind: keeping the newer generation');
+        s.checkedAt = Date.now();
+        return;
+      }
+      await this.writeRoot(backend.name, suite, sha256, doc, sig);
+      const row = this.deps.snapshots.record({
+        backend: backend.name, suite, kind, sha256, date: release.date.getTime(),
+        validUntil: release.validUntil?.getTime() ?? null, origin: release.origin ?? null, label: release.label ?? null,
+        suiteField: release.suite ?? null, codename: release.codename ?? null, version: release.version ?? null,
+        notAutomatic: release.notAutomatic, butAutomaticUpgrades: release.butAutomaticUpgrades,
+        fetchedAt: Date.now(), mirror, upstreamLastModified: lastModified, upstreamEtag: etag,
+      });
+      const gen = this.generation(row, kind, doc, sig, release);
+      s.gen = gen;
+      s.checkedAt = Date.now();
+      s.missing = false;
+      this.keep(gen);
+      metrics.snapshots.inc({ backend: backend.name });
+      log.info({ backend: backend.name, suite, kind, snapshot: row.id, date: release.date, mirror }, 'new snapshot');
+      this.deps.onSnapshot?.(gen);
+    } catch (err) {
+      if (isAptgateError(err, 'SIGNATURE') || isAptgateError(err, 'RELEASE_INVALID')) {
+        metrics.signatureFailures.inc({ backend: backend.name });
+        upstream.markBad(backend, mirror, err.message);
+        log.error({ backend: backend.name, suite, mirror, code: err.code, err: err.message }, 'refused an unverifiable root: keeping the previous generation');
+      }
+      this.keepOrThrow(s, backend, suite, err);
+    }
+  }
+
+  private keepOrThrow(s: SuiteState, backend: BackendConfig, suite: string, err: unknown): void {
+    if (!s.gen) throw err;
+    s.checkedAt = Date.now();
+    s.stale = true;
+    this.deps.log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'serving the last good generation');
+  }
+
+  private async writeRoot(backend: string, suite: string, sha256: string, doc: Buffer, sig: Buffer | undefined): Promise<void> {
+    const write = async (file: string, data: Buffer) => {
+      await mkdir(dirname(file), { recursive: true });
+      const tmp = `${file}.tmp-${process.pid}`;
+      await writeFile(tmp, data);
+      await rename(tmp, file);
+    };
+    if (sig) await write(this.deps.store.snapshotFile(backend, suite, sha256, '.gpg'), sig);
+    await write(this.deps.store.snapshotFile(backend, suite, sha256), doc);
+  }
+}

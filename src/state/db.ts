@@ -1,0 +1,36 @@
+// The better-sqlite3 connection (the only importer of better-sqlite3): pragmas and migrations.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fail } from '../errors.js';
+import { migrations } from './migrations.js';
+
+export type Db = Database.Database;
+export type Statement<P extends unknown[] | {} = unknown[], R = unknown> = Database.Statement<P, R>;
+
+export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
+  if (file !== ':memory:' && !opts.readonly) mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    migrate(db);
+  }
+  return db;
+}
+
+export function migrate(db: Db): void {
+  const latest = migrations[migrations.length - 1]!.version;
+  // immediate: a second process starting at the same moment waits instead of migrating twice
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > latest) fail('STATE_SCHEMA', `database schema ${current} is newer than this aptgate (${latest})`, { current, latest });
+    for (const m of migrations) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+  }).immediate();
+}

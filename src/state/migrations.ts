@@ -1,0 +1,100 @@
+// Numbered schema migrations; PRAGMA user_version records the last one applied.
+// Never edit a released migration: add the next number.
+
+export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+      -- every verified generation of a suite's signed root (InRelease, or Release + Release.gpg)
+      CREATE TABLE snapshot (
+        id INTEGER PRIMARY KEY,
+        backend TEXT NOT NULL,
+        suite TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('inrelease', 'release')),
+        sha256 TEXT NOT NULL,
+        date INTEGER NOT NULL,
+        valid_until INTEGER,
+        origin TEXT, label TEXT, suite_field TEXT, codename TEXT, version TEXT,
+        not_automatic INTEGER NOT NULL DEFAULT 0,
+        but_automatic_upgrades INTEGER NOT NULL DEFAULT 0,
+        fetched_at INTEGER NOT NULL,
+        mirror TEXT,
+        upstream_last_modified TEXT,
+        upstream_etag TEXT,
+        UNIQUE (backend, suite, kind, sha256)
+      );
+      CREATE INDEX snapshot_by_suite ON snapshot (backend, suite, kind, id);
+
+      -- one parsed Packages content (by the hash of its uncompressed bytes)
+      CREATE TABLE index_file (
+        id INTEGER PRIMARY KEY,
+        backend TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        entries INTEGER NOT NULL DEFAULT 0,
+        parsed_at INTEGER NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (backend, content_sha256)
+      );
+
+      -- any file hash (compressed or not) known to carry a parsed content
+      CREATE TABLE index_alias (
+        backend TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        index_file_id INTEGER NOT NULL REFERENCES index_file (id) ON DELETE CASCADE,
+        PRIMARY KEY (backend, sha256)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE snapshot_index (
+        snapshot_id INTEGER NOT NULL REFERENCES snapshot (id) ON DELETE CASCADE,
+        component TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        index_file_id INTEGER NOT NULL REFERENCES index_file (id),
+        PRIMARY KEY (snapshot_id, component, architecture)
+      ) WITHOUT ROWID;
+      CREATE INDEX snapshot_index_by_file ON snapshot_index (index_file_id);
+
+      -- one row per distinct binary package file of a backend
+      CREATE TABLE pkg (
+        id INTEGER PRIMARY KEY,
+        backend TEXT NOT NULL,
+        package TEXT NOT NULL,
+        version TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        source TEXT NOT NULL,
+        source_version TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        multi_arch TEXT,
+        depends TEXT,
+        pre_depends TEXT,
+        UNIQUE (backend, filename, sha256)
+      );
+      CREATE INDEX pkg_by_name ON pkg (package, architecture);
+
+      CREATE TABLE index_entry (
+        index_file_id INTEGER NOT NULL REFERENCES index_file (id) ON DELETE CASCADE,
+        pkg_id INTEGER NOT NULL REFERENCES pkg (id),
+        phased INTEGER,
+        PRIMARY KEY (index_file_id, pkg_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX index_entry_by_pkg ON index_entry (pkg_id);
+
+      -- suites and Packages targets the server refreshes by itself
+      CREATE TABLE tracked (
+        backend TEXT NOT NULL,
+        suite TEXT NOT NULL,
+        component TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (backend, suite, component, architecture)
+      ) WITHOUT ROWID;
+
+      -- last time a cached file was served (flushed in batches), for eviction
+      CREATE TABLE cache_use (
+        path TEXT PRIMARY KEY,
+        last_used INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+];
