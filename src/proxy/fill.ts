@@ -278,12 +278,18 @@ export class FillRegistry {
 
   constructor(private readonly deps: FillDeps) {}
 
+  /** The fill in progress for a key; a failed one is already gone (the next request refetches). */
   get(key: string): Fill | undefined {
-    return this.fills.get(key);
+    const f = this.fills.get(key);
+    if (f?.status === 'failed') {
+      this.fills.delete(key);
+      return undefined;
+    }
+    return f;
   }
 
   start(spec: FillSpec): Fill {
-    const existing = this.fills.get(spec.key);
+    const existing = this.get(spec.key);
     if (existing) return existing;
     const fill = new Fill(spec, this.deps);
     this.fills.set(spec.key, fill);

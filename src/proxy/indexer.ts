@@ -69,6 +69,17 @@ export class Indexer {
     return p;
   }
 
+  /**
+   * Counts work that will feed the indexer (a Packages fill in flight) as pending, so idle()
+   * and pool requests waiting for a file's hash also wait for it.
+   */
+  during(work: Promise<unknown>): void {
+    this.pending++;
+    void work.catch(() => undefined).finally(() => {
+      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
   /** Resolves once no job is queued or running. */
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();

@@ -100,7 +100,7 @@ export class ProxyService {
       contentType: contentType(rel),
       onStored: (info) => { void this.indexStored(gen, rel, file, info.key); },
     };
-    const handled = await this.serveObject(req, res, spec);
+    const handled = await this.serveObject(req, res, spec, packagesTarget(rel) !== undefined);
     this.noteIndex(gen, rel, file, spec.key, handled.outcome);
     return handled;
   }
@@ -125,7 +125,7 @@ export class ProxyService {
       contentType: found ? contentType(found.file.path) : 'application/octet-stream',
       onStored: (info) => { if (found) void this.indexStored(found.gen, found.file.path, found.file, info.key); },
     };
-    const handled = await this.serveObject(req, res, spec);
+    const handled = await this.serveObject(req, res, spec, found !== undefined && packagesTarget(found.file.path) !== undefined);
     if (found) this.noteIndex(found.gen, found.file.path, found.file, spec.key, handled.outcome);
     return handled;
   }
@@ -205,12 +205,16 @@ export class ProxyService {
   }
 
   /** Serves an object from the cache, from a fill in progress, or from a new fill. */
-  async serveObject(req: IncomingMessage, res: ServerResponse, spec: FillSpec): Promise<Handled> {
+  async serveObject(req: IncomingMessage, res: ServerResponse, spec: FillSpec, feedsIndex = false): Promise<Handled> {
     const hit = await this.tryHit(req, res, spec.key, spec.contentType);
     if (hit) return hit;
     let fill = this.deps.fills.get(spec.key);
     const outcome: Outcome = fill ? 'coalesced' : 'miss';
-    fill ??= this.deps.fills.start(spec);
+    if (!fill) {
+      fill = this.deps.fills.start(spec);
+      // pool requests arriving meanwhile wait for this index rather than go unverified
+      if (feedsIndex) this.deps.indexer.during(fill.done);
+    }
     fill.retain();
     try {
       await fill.head;
@@ -232,6 +236,7 @@ export class ProxyService {
   async ensureStored(spec: FillSpec): Promise<boolean> {
     if (!this.deps.fills.get(spec.key) && (await this.deps.store.stat(spec.key))) return true;
     const fill = this.deps.fills.start(spec);
+    this.deps.indexer.during(fill.done);
     return fill.done;
   }
 

@@ -120,6 +120,9 @@ export class Upstream {
         method: opts.method ?? 'GET',
         headers: { 'user-agent': USER_AGENT, ...opts.headers },
       });
+      // undici reports a body destroyed unread as an 'error'; consumers that care read it
+      // through iteration or their own listener, an unread body is simply dropped
+      res.body.on('error', () => undefined);
       if (REDIRECTS.has(res.statusCode)) {
         const location = header(res.headers, 'location');
         res.body.destroy();

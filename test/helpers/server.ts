@@ -1,0 +1,113 @@
+// Starting aptgate for tests: in-process (buildApp on 127.0.0.1:0) or as a real child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Dispatcher } from 'undici';
+import { buildApp, type App } from '../../src/app.js';
+import { applySetting, defaultConfig, validate, type Config } from '../../src/config.js';
+import { openDb, type Db } from '../../src/state/db.js';
+import { projectRoot } from './paths.js';
+
+export interface BackendSpec { mirrors: string[]; keyring: string }
+
+export interface TestServer extends App {
+  url: string;
+  port: number;
+  config: Config;
+  db: Db;
+  close(): Promise<void>;
+}
+
+export function testConfig(dir: string, backends: Record<string, BackendSpec>, tweak?: (c: Config) => void): Config {
+  const config = defaultConfig();
+  config.backends.clear();
+  config.listen = '127.0.0.1';
+  config.port = 0;
+  config.cacheDir = path.join(dir, 'cache');
+  config.db = path.join(dir, 'aptgate.db');
+  config.logLevel = 'silent';
+  config.proxy.refreshIntervalMs = 0;
+  for (const [name, b] of Object.entries(backends)) {
+    applySetting(config, `backend.${name}.mirrors`, b.mirrors.join(' '));
+    applySetting(config, `backend.${name}.keyring`, b.keyring);
+  }
+  tweak?.(config);
+  validate(config);
+  return config;
+}
+
+export async function startServer(config: Config, opts: { dispatcher?: Dispatcher; logger?: object | boolean } = {}): Promise<TestServer> {
+  await mkdir(config.cacheDir, { recursive: true });
+  const db = openDb(config.db);
+  const built = await buildApp({ config, db, dbFile: config.db, logger: opts.logger ?? false, ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}) });
+  await built.app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (built.app.server.address() as { port: number }).port;
+  return {
+    ...built,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    config,
+    db,
+    close: async () => {
+      await built.app.close();
+      db.close();
+    },
+  };
+}
+
+export interface ChildServer {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  /** SIGKILL, and wait for the exit */
+  kill(): Promise<void>;
+  /** SIGTERM, and wait for a clean exit */
+  stop(): Promise<number | null>;
+  output(): string;
+}
+
+/** Runs the real CLI (`node dist/src/cli/main.js serve ...`) and waits until it listens. */
+export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
+  const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [cli, 'serve', '--listen', '127.0.0.1', '--port', '0', ...args], {
+    env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (c: Buffer) => {
+      out += c.toString();
+      const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+    void exited.then((code) => reject(new Error(`aptgate exited ${code} before listening:\n${out}`)));
+  });
+  return {
+    child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    output: () => out,
+  };
+}
+
+/** Polls `check` until it is truthy (for state another process or thread reaches). */
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
