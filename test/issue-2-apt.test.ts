@@ -3,7 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Agent } from 'undici';
+import { fixturesDir } from './helpers/paths.js';
 import path from 'node:path';
 import { aptEnv, downloadedDebs, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -103,5 +107,54 @@ test('publish race: upstream publishes while clients update; apt never sees a ha
     noMismatch(await runAptOk(['install', '--download-only', 'aptgate-demo'], { apt: d }));
   } finally {
     await server.close();
+  }
+});
+
+test('a suite without InRelease works through Release + Release.gpg, verified as a pair', async () => {
+  await world.repo.publish('legacy', [demo2]);
+  await rm(world.repo.path('dists/legacy/InRelease'));
+  const server = await startServer(testConfig(path.join(world.dir, 'srv-legacy'), { fixture: world.backend }));
+  try {
+    const a = await aptEnv(path.join(world.dir, 'legacy-a'), {
+      sources: [{ uri: `${server.url}/fixture`, suites: ['legacy'], signedBy: world.key.keyring }],
+      proxy: 'DIRECT',
+      config: { 'Acquire::Retries': '0' },
+    });
+    const r = await runAptOk(['update', '--error-on=any'], { apt: a });
+    noMismatch(r);
+    assert.match((await runAptOk(['policy', 'aptgate-demo'], { apt: a, command: 'apt-cache' })).stdout, /Candidate: 2\.0-1/);
+    assert.equal(world.upstream.hits('dists/legacy/Release.gpg'), 1);
+  } finally {
+    await server.close();
+  }
+});
+
+test('https mirrors: clients speak plain http to aptgate, aptgate speaks TLS upstream', async () => {
+  const cert = await readFile(path.join(fixturesDir, 'tls', 'cert.pem'));
+  const key = await readFile(path.join(fixturesDir, 'tls', 'key.pem'));
+  // a TLS front for the fixture upstream
+  const front = tls.createServer({ cert, key }, (sock) => {
+    const plain = net.connect(world.upstream.port, '127.0.0.1');
+    sock.pipe(plain).pipe(sock);
+    sock.on('error', () => plain.destroy());
+    plain.on('error', () => sock.destroy());
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  const port = (front.address() as net.AddressInfo).port;
+  const dispatcher = new Agent({ connect: { ca: cert } });
+  const server = await startServer(testConfig(path.join(world.dir, 'srv-tls'), { fixture: { mirrors: [`https://127.0.0.1:${port}/debian`], keyring: world.key.keyring } }), { dispatcher });
+  try {
+    const a = await aptEnv(path.join(world.dir, 'tls-a'), {
+      sources: [{ uri: `http://127.0.0.1:${port}/debian`, suites: ['stable'], signedBy: world.key.keyring }],
+      proxy: `${server.url}/`,
+      config: { 'Acquire::Retries': '0' },
+    });
+    noMismatch(await runAptOk(['update', '--error-on=any'], { apt: a }));
+    await runAptOk(['install', '--download-only', 'aptgate-demo'], { apt: a });
+    assert.equal((await downloadedDebs(a)).length, 1);
+  } finally {
+    await server.close();
+    await dispatcher.close();
+    await new Promise((r) => front.close(r));
   }
 });

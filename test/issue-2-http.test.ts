@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import path from 'node:path';
 import { rawExchange, request, splitResponses } from './helpers/http.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -202,4 +203,33 @@ test('operator endpoints: /-/health, /-/metrics (Prometheus text), the root page
   assert.match(metrics, /aptgate_bytes_from_upstream_total [1-9]/);
   const root = await request(server.port, '/');
   assert.match(root.body.toString(), /Acquire::http::Proxy/);
+});
+
+test('one access-log line per request: client, method, path, result, status, bytes, ms', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  const s = await startServer(testConfig(path.join(world.dir, 'srv-log'), { fixture: world.backend }), { logger: { level: 'info', stream } });
+  try {
+    const deb = debOf(world.gen1, 'aptgate-demo');
+    await request(s.port, `/fixture/${deb.filename}`);
+    await s.proxy.fills.get(`fixture/${deb.filename}`)?.done;
+    await request(s.port, `/fixture/${deb.filename}`);
+    await request(s.port, '/fixture/../x');
+    const access = lines.filter((l) => l['msg'] === 'access');
+    assert.equal(access.length, 3);
+    assert.deepEqual(access.map((l) => [l['method'], l['path'], l['result'], l['status'], l['client']]), [
+      ['GET', `/fixture/${deb.filename}`, 'miss', 200, '127.0.0.1'],
+      ['GET', `/fixture/${deb.filename}`, 'hit', 200, '127.0.0.1'],
+      ['GET', '/fixture/../x', 'refused', 400, '127.0.0.1'],
+    ]);
+    assert.equal(access[0]!['bytes'], deb.size);
+    assert.equal(typeof access[0]!['ms'], 'number');
+  } finally {
+    await s.close();
+  }
 });

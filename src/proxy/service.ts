@@ -71,7 +71,9 @@ export class ProxyService {
 
   private async serveRoot(req: IncomingMessage, res: ServerResponse, backend: BackendConfig, suite: string, file: 'InRelease' | 'Release' | 'Release.gpg', client: string): Promise<Handled> {
     const kind = file === 'InRelease' ? 'inrelease' : 'release';
-    const { gen, outcome } = await this.deps.suites.rootWithOutcome(backend, suite, kind);
+    // Release.gpg must come from the generation whose Release this client just got
+    const paired = file === 'Release.gpg' ? this.deps.suites.releaseFor(backend.name, suite, client) : undefined;
+    const { gen, outcome } = paired ? { gen: paired, outcome: 'hit' as const } : await this.deps.suites.rootWithOutcome(backend, suite, kind);
     if (!gen) throw new AptgateError('UPSTREAM_NOT_FOUND', `${backend.name}: dists/${suite}/${file} does not exist upstream`);
     const body = file === 'Release.gpg' ? gen.sig! : gen.doc;
     this.deps.suites.remember(client, gen);

@@ -108,6 +108,13 @@ export class Suites {
     return (await this.root(backend, suite, 'inrelease', { revalidate: false })) ?? (await this.root(backend, suite, 'release', { revalidate: false }));
   }
 
+  /** The detached-signature generation this client just got Release from, so Release.gpg matches it. */
+  releaseFor(backend: string, suite: string, client: string): Generation | undefined {
+    const a = this.affinity.get(`${client}\0${backend}\0${suite}`);
+    const g = a && Date.now() - a.at < AFFINITY_MS ? this.recent.get(a.snapshotId) : undefined;
+    return g?.kind === 'release' ? g : undefined;
+  }
+
   /** Remembers which generation a client holds, so its index requests match it. */
   remember(client: string, gen: Generation): void {
     if (this.affinity.size > 50_000) {
@@ -175,6 +182,7 @@ export class Suites {
       s.checkedAt = Date.now();
       s.stale = true;
       log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'upstream unreachable: serving the last good generation');
+      this.warnExpired(s.gen);
       return;
     }
     const mirror = res.mirror;
@@ -257,6 +265,15 @@ export class Suites {
     s.checkedAt = Date.now();
     s.stale = true;
     this.deps.log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'serving the last good generation');
+    this.warnExpired(s.gen);
+  }
+
+  /** apt refuses an expired Release: say so loudly when that is all we can serve. */
+  private warnExpired(gen: Generation): void {
+    const until = gen.release.validUntil;
+    if (until && until.getTime() < Date.now()) {
+      this.deps.log.error({ backend: gen.snapshot.backend, suite: gen.snapshot.suite, validUntil: until }, 'the last good generation is expired: clients will refuse it until upstream is reachable');
+    }
   }
 
   private async writeRoot(backend: string, suite: string, sha256: string, doc: Buffer, sig: Buffer | undefined): Promise<void> {
