@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import path from 'node:path';
@@ -232,4 +232,18 @@ test('one access-log line per request: client, method, path, result, status, byt
   } finally {
     await s.close();
   }
+});
+
+test('paths outside dists/ and pool/ are passed through, never cached', async () => {
+  await mkdir(world.repo.path('project/trace'), { recursive: true });
+  await writeFile(world.repo.path('project/trace/master'), 'Date: now\n');
+  world.upstream.resetCounts();
+  for (let i = 0; i < 2; i++) {
+    const r = await request(server.port, '/fixture/project/trace/master');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-aptgate-result'], 'pass');
+    assert.equal(r.body.toString(), 'Date: now\n');
+  }
+  assert.equal(world.upstream.hits('project/trace/master'), 2);
+  assert.equal((await request(server.port, '/fixture/project/trace/absent')).status, 404);
 });

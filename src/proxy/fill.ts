@@ -247,7 +247,7 @@ export class FillReader extends Readable {
           const buf = Buffer.allocUnsafe(n);
           const got = await this.fill.read(buf, this.pos);
           if (this.destroyed) return;
-          if (got === 0) throw new Error('fill file shorter than announced');
+          if (got === 0) throw new AptgateError('INTEGRITY', 'fill file shorter than announced');
           this.pos += got;
           if (!this.push(got === n ? buf : buf.subarray(0, got))) return;
           continue;

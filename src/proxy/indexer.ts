@@ -2,6 +2,7 @@
 // parses (streaming, xz/gz/plain) while the server keeps serving. Contents already parsed
 // are only linked to the new snapshot.
 import { Worker } from 'node:worker_threads';
+import { AptgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { IndexJob, IndexResult } from './index-job.js';
@@ -98,12 +99,12 @@ export class Indexer {
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
         if (m.ok) w?.resolve(m.result!);
-        else w?.reject(new Error(m.error));
+        else w?.reject(new AptgateError('PARSE_FAILED', m.error ?? 'indexing failed'));
       });
       this.worker.on('error', (err) => this.failAll(err));
       this.worker.on('exit', () => {
         this.worker = undefined;
-        this.failAll(new Error('index worker exited'));
+        this.failAll(new AptgateError('PARSE_FAILED', 'index worker exited'));
       });
     }
     const id = this.nextId++;

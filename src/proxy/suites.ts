@@ -151,7 +151,7 @@ export class Suites {
     if (!row) return;
     try {
       const doc = await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256));
-      if (createHash('sha256').update(doc).digest('hex') !== row.sha256) throw new Error('stored root does not match its hash');
+      if (createHash('sha256').update(doc).digest('hex') !== row.sha256) throw new AptgateError('INTEGRITY', 'stored root does not match its hash');
       const sig = kind === 'release' ? await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256, '.gpg')) : undefined;
       const text = kind === 'inrelease' ? clearsignedText(doc) : doc;
       const gen = this.generation(row, kind, doc, sig, parseRelease(text));

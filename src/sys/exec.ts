@@ -1,6 +1,6 @@
 // Runs a program with an argument vector, never through a shell.
 import { spawn } from 'node:child_process';
-import { fail } from '../errors.js';
+import { AptgateError, fail } from '../errors.js';
 
 export interface ExecResult {
   code: number | null;
@@ -38,10 +38,10 @@ export function exec(file: string, args: readonly string[], opts: ExecOptions = 
       else out.push(c);
     });
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', (e) => reject(new Error(`${file}: ${e.message}`, { cause: e })));
+    child.on('error', (e) => reject(new AptgateError('EXEC_FAILED', `${file}: ${e.message}`, { file }, { cause: e })));
     child.on('close', (code, signal) => {
       if (outBytes > maxStdout) {
-        reject(new Error(`${file}: output larger than ${maxStdout} bytes`));
+        reject(new AptgateError('EXEC_FAILED', `${file}: output larger than ${maxStdout} bytes`, { file }));
         return;
       }
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
