@@ -38,6 +38,8 @@ export interface Config {
     refreshIntervalMs: number;
     /** host:port pairs that CONNECT may tunnel to (never cached) */
     passthrough: string[];
+    /** memory for small immutable objects served without touching the disk; 0 disables */
+    memoryCacheBytes: number;
   };
   cache: {
     /** size budget for the cache directory; 0 means no budget */
@@ -85,6 +87,7 @@ export function defaultConfig(): Config {
       smallObjectBytes: 1024 * 1024,
       refreshIntervalMs: 60 * 60_000,
       passthrough: ['bugs.debian.org:443', 'changelogs.ubuntu.com:443'],
+      memoryCacheBytes: 32 * 1024 * 1024,
     },
     cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
     backends: new Map([
@@ -163,6 +166,7 @@ const SETTINGS: Record<string, Setter> = {
     for (const hp of list) if (!/^[a-z0-9.-]+:\d+$/i.test(hp)) fail('CONFIG_INVALID', `${k}: expected host:port entries, got "${hp}"`, { key: k });
     c.proxy.passthrough = list.map((s) => s.toLowerCase());
   },
+  'proxy.memory_cache': (c, v, k) => { c.proxy.memoryCacheBytes = parseSize(k, v); },
   'cache.max_size': (c, v, k) => { c.cache.maxBytes = parseSize(k, v); },
   'cache.clean_grace': (c, v, k) => { c.cache.cleanGraceMs = parseDuration(k, v); },
   'cache.clean_interval': (c, v, k) => { c.cache.cleanIntervalMs = parseDuration(k, v); },

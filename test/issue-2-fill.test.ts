@@ -183,9 +183,9 @@ test('a truncated upstream body leaves no cached file, also for files no index n
     await copyFile(helloDeb, world.repo.path(orphan));
     world.upstream.fault(orphan, { kind: 'reset', afterBytes: 20_000 }, 1);
     const cut2 = await request(server.port, `/fixture/${orphan}`);
-    // small enough to be held until complete: the break is a clean 502
-    assert.equal(cut2.status, 502);
-    assert.equal(cut2.headers['x-aptgate-error'], 'UPSTREAM_FAILED');
+    // nothing to verify it against: streamed at once, and the break reaches the client
+    assert.equal(cut2.status, 200);
+    assert.equal(cut2.complete, false);
     assert.equal(existsSync(path.join(server.config.cacheDir, 'fixture', orphan)), false);
     const whole = await request(server.port, `/fixture/${orphan}`);
     assert.ok(whole.complete);

@@ -27,7 +27,7 @@ export function formatConfig(c: Config): string {
     '[proxy]', `release_ttl = ${ms(c.proxy.releaseTtlMs)}`, `connect_timeout = ${ms(c.proxy.connectTimeoutMs)}`,
     `idle_timeout = ${ms(c.proxy.idleTimeoutMs)}`, `mirror_retry = ${ms(c.proxy.mirrorRetryMs)}`,
     `small_object = ${c.proxy.smallObjectBytes}`, `refresh_interval = ${ms(c.proxy.refreshIntervalMs)}`,
-    `passthrough = ${c.proxy.passthrough.join(' ')}`, '',
+    `passthrough = ${c.proxy.passthrough.join(' ')}`, `memory_cache = ${c.proxy.memoryCacheBytes}`, '',
     '[cache]', `max_size = ${c.cache.maxBytes}`, `clean_grace = ${ms(c.cache.cleanGraceMs)}`, `clean_interval = ${ms(c.cache.cleanIntervalMs)}`,
   ];
   for (const b of c.backends.values()) {

@@ -176,7 +176,8 @@ export class Fill extends EventEmitter {
     if (lmDate && !Number.isNaN(lmDate.getTime())) this.lastModified = lmDate;
     const verifying = expect.sha256 !== undefined || expect.other !== undefined;
     this.holdback = verifying ? 1 : 0;
-    const small = this.size !== undefined && this.size <= config.proxy.smallObjectBytes;
+    // small objects with a hash to check are verified before their first byte is sent
+    const small = verifying && this.size !== undefined && this.size <= config.proxy.smallObjectBytes;
     if (!small) {
       this.status = 'streaming';
       this.settleHead();
@@ -225,7 +226,7 @@ export class FillReader extends Readable {
   private released = false;
 
   constructor(private readonly fill: Fill, start: number, private readonly end: number | undefined) {
-    super({ highWaterMark: 256 * 1024 });
+    super({ highWaterMark: 64 * 1024 });
     this.pos = start;
     fill.retain();
   }
@@ -243,7 +244,7 @@ export class FillReader extends Readable {
         if (this.pos > last) { this.push(null); return; }
         const limit = this.fill.readable();
         if (this.pos < limit) {
-          const n = Math.min(limit - this.pos, last - this.pos + 1, 256 * 1024);
+          const n = Math.min(limit - this.pos, last - this.pos + 1, 64 * 1024);
           const buf = Buffer.allocUnsafe(n);
           const got = await this.fill.read(buf, this.pos);
           if (this.destroyed) return;

@@ -9,6 +9,7 @@ import { UsageStore } from '../state/usage.js';
 import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
 import { Indexer } from './indexer.js';
+import { MemoryCache } from './memcache.js';
 import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
 import { ProxyService } from './service.js';
@@ -42,6 +43,7 @@ export class ProxyRuntime {
   readonly indexer: Indexer;
   readonly service: ProxyService;
   readonly refresher: Refresher;
+  readonly memory: MemoryCache;
   private readonly log: Logger;
   private timers: NodeJS.Timeout[] = [];
   private cacheTotals = { files: 0, bytes: 0, known: false };
@@ -52,6 +54,7 @@ export class ProxyRuntime {
     this.log = log;
     this.metrics = proxyMetrics(this.registry);
     this.store = new CacheStore(config.cacheDir);
+    this.memory = new MemoryCache(config.proxy.memoryCacheBytes);
     this.upstream = new Upstream(config, this.metrics, log, opts.dispatcher);
     this.backends = new BackendMap(config);
     this.snapshots = new SnapshotStore(db);
@@ -65,7 +68,7 @@ export class ProxyRuntime {
     });
     this.service = new ProxyService({
       config, store: this.store, upstream: this.upstream, suites: this.suites, fills: this.fills, indexer: this.indexer,
-      packageIndex: this.packageIndex, snapshots: this.snapshots, usage: this.usage, metrics: this.metrics, log,
+      packageIndex: this.packageIndex, snapshots: this.snapshots, usage: this.usage, metrics: this.metrics, memory: this.memory, log,
     });
     this.refresher = new Refresher({ config, suites: this.suites, service: this.service, snapshots: this.snapshots, packageIndex: this.packageIndex, log });
     this.registry.onCollect(() => {

@@ -2,8 +2,15 @@
 // 304 with validators only, single byte ranges (206 / 416 with `bytes */N`), If-Range
 // by date, HEAD without body. Bodies are streamed with backpressure; an error mid-body
 // destroys the connection so the client sees an incomplete transfer.
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { sendFileBody } from './sendfile.js';
+
+/** A body read from an open cache file (sent with sendfile when possible). */
+export interface FileBody {
+  fh: FileHandle;
+}
 
 export interface Representation {
   /** total size, when known before the body is complete */
@@ -11,7 +18,7 @@ export interface Representation {
   lastModified: Date;
   contentType: string;
   /** bytes [start, end] (end inclusive; undefined = to the end) */
-  open(start: number, end: number | undefined): Readable | Buffer;
+  open(start: number, end: number | undefined): Readable | Buffer | FileBody;
 }
 
 export interface Served {
@@ -95,6 +102,7 @@ export function serveRepresentation(req: IncomingMessage, res: ServerResponse, r
     res.end(body);
     return { status, bytes: Promise.resolve(body.length) };
   }
+  if ('fh' in body) return { status, bytes: sendFileBody(res, body.fh, start, end ?? rep.size! - 1) };
   return { status, bytes: pipeBody(body, res) };
 }
 

@@ -1,6 +1,6 @@
 // The proxy's decisions for one request: which generation, which cache object, which
 // upstream paths and which expected size and hash, then hit, join a fill, or start one.
-import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { BackendConfig, Config } from '../config.js';
@@ -16,7 +16,8 @@ import type { IndexJob } from './index-job.js';
 import type { Indexer } from './indexer.js';
 import type { ProxyMetrics } from './metrics.js';
 import { classify, contentType } from './paths.js';
-import { pipeBody, serveRepresentation, type Served } from './serve.js';
+import { pipeBody, serveRepresentation, type FileBody, type Served } from './serve.js';
+import type { MemoryCache } from './memcache.js';
 import type { CacheStore } from './store.js';
 import type { Generation, Suites } from './suites.js';
 import type { Target } from './target.js';
@@ -39,8 +40,11 @@ export interface ServiceDeps {
   snapshots: SnapshotStore;
   usage: UsageStore;
   metrics: ProxyMetrics;
+  memory: MemoryCache;
   log: Logger;
 }
+
+const HIT_HEADERS = { 'X-Aptgate-Result': 'hit' };
 
 /** How long a pool request waits for an index still being parsed, to learn the file's hash. */
 const INDEX_WAIT_MS = 20_000;
@@ -192,16 +196,46 @@ export class ProxyService {
 
   private async tryHit(req: IncomingMessage, res: ServerResponse, key: string, type: string): Promise<Handled | undefined> {
     if (this.deps.fills.get(key)) return undefined;
-    const st = await this.deps.store.stat(key);
-    if (!st) return undefined;
-    const file = this.deps.store.pathOf(key);
+    const mem = this.deps.memory.get(key);
+    if (mem) return this.serveHit(req, res, key, type, mem.body.length, mem.lastModified, () => mem.body);
+    let fh: FileHandle;
+    try {
+      fh = await open(this.deps.store.pathOf(key), 'r');
+    } catch {
+      return undefined;
+    }
+    let closeNow = true;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return undefined;
+      const lastModified = new Date(st.mtimeMs);
+      if (this.deps.memory.fits(st.size)) {
+        // small: read once, then served from memory
+        const body = await fh.readFile();
+        if (body.length !== st.size) return undefined;
+        this.deps.memory.set(key, { body, lastModified });
+        return this.serveHit(req, res, key, type, st.size, lastModified, () => body);
+      }
+      const handled = this.serveHit(req, res, key, type, st.size, lastModified, () => ({ fh }));
+      closeNow = false;
+      void handled.bytes.finally(() => fh.close().catch(() => undefined));
+      return handled;
+    } finally {
+      if (closeNow) await fh.close().catch(() => undefined);
+    }
+  }
+
+  private serveHit(req: IncomingMessage, res: ServerResponse, key: string, type: string, size: number, lastModified: Date, body: () => Buffer | FileBody): Handled {
     this.uses.set(key, Date.now());
     const served = serveRepresentation(req, res, {
-      size: st.size,
-      lastModified: new Date(st.mtimeMs),
+      size,
+      lastModified,
       contentType: type,
-      open: (start, end) => createReadStream(file, { start, ...(end === undefined ? {} : { end }), highWaterMark: 256 * 1024 }),
-    }, { 'X-Aptgate-Result': 'hit' });
+      open: (start, end) => {
+        const b = body();
+        return Buffer.isBuffer(b) ? b.subarray(start, end === undefined ? undefined : end + 1) : b;
+      },
+    }, HIT_HEADERS);
     void served.bytes.then((n) => this.deps.metrics.bytesFromCache.inc({}, n));
     return { ...served, outcome: served.status === 304 ? 'not_modified' : 'hit' };
   }

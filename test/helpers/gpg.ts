@@ -81,14 +81,23 @@ export async function loadTestKey(dir: string, which: TestKeyName = 'archive'): 
   return { home, keyring, fingerprint };
 }
 
+// gpg-agent 2.2 sometimes fails two concurrent signatures with one key ("Unmatched parentheses
+// in S-expression"): signatures of one key home are made one after the other.
+const signing = new Map<string, Promise<unknown>>();
+function serialised(key: TestKey, args: string[], data: Buffer): Promise<Buffer> {
+  const run = (signing.get(key.home) ?? Promise.resolve()).catch(() => undefined).then(() => gpg(key.home, args, data));
+  signing.set(key.home, run);
+  return run;
+}
+
 /** `gpg --clearsign --digest-algo SHA256` of data (InRelease style). */
 export function clearsign(key: TestKey, data: Buffer): Promise<Buffer> {
-  return gpg(key.home, ['--local-user', `${key.fingerprint}!`, '--digest-algo', 'SHA256', '--clearsign'], data);
+  return serialised(key, ['--local-user', `${key.fingerprint}!`, '--digest-algo', 'SHA256', '--clearsign'], data);
 }
 
 /** Armored detached signature of data (Release.gpg style). */
 export function detachSign(key: TestKey, data: Buffer): Promise<Buffer> {
-  return gpg(key.home, ['--local-user', `${key.fingerprint}!`, '--digest-algo', 'SHA256', '--armor', '--detach-sign'], data);
+  return serialised(key, ['--local-user', `${key.fingerprint}!`, '--digest-algo', 'SHA256', '--armor', '--detach-sign'], data);
 }
 
 /** Stops the key's gpg-agent now (it would otherwise exit on its own once its home is deleted). */

@@ -1,0 +1,87 @@
+// Sending a byte range of a cached file as a response body. With the native addon (built by
+// node-gyp from native/sendfile.c at npm install) and a plain TCP connection, the kernel copies
+// the file into the socket (sendfile on the thread pool); when the socket is full, one chunk
+// goes through Node's own write, which waits for room. Without the addon, a read/write loop
+// reusing one buffer. Either way a client costs at most one 64 KiB buffer.
+import { createRequire } from 'node:module';
+import type { FileHandle } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { AptgateError } from '../errors.js';
+
+interface Native {
+  sendfile(outFd: number, inFd: number, offset: number, count: number): Promise<number>;
+}
+
+function loadNative(): Native | undefined {
+  if (process.env.APTGATE_NO_SENDFILE === '1') return undefined;
+  const require = createRequire(import.meta.url);
+  // dist/src/proxy → the package root's build/ (checkout and installed package alike)
+  for (const rel of ['../../../build/Release/aptgate_native.node', '../../build/Release/aptgate_native.node']) {
+    try {
+      return require(rel) as Native;
+    } catch {
+      // try the next location
+    }
+  }
+  return undefined;
+}
+
+const native = loadNative();
+export const sendfileAvailable = native !== undefined;
+
+const CHUNK = 64 * 1024;
+const JOB = 8 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+function socketFd(sock: Socket): number | undefined {
+  if ((sock as Socket & { encrypted?: boolean }).encrypted) return undefined;
+  const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+function write(sock: Socket, buf: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    sock.write(buf, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/**
+ * Writes the headers already set on `res` and bytes [start, end] of the file, then ends the
+ * response. Resolves with the body bytes sent; a failure destroys the connection (the client
+ * sees an incomplete transfer).
+ */
+export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: number, end: number): Promise<number> {
+  let sent = 0;
+  try {
+    // a pipelined response gets its socket once the previous one is done
+    const sock = res.socket ?? (await new Promise<Socket>((resolve) => res.once('socket', resolve)));
+    res.flushHeaders();
+    // the empty write completes after the headers: from here on the socket is ours alone
+    await write(sock, EMPTY);
+    const fd = native ? socketFd(sock) : undefined;
+    const stop = end + 1;
+    let pos = start;
+    let buf: Buffer | undefined;
+    while (pos < stop) {
+      if (sock.destroyed) throw new AptgateError('BAD_REQUEST', 'client went away');
+      if (fd !== undefined) {
+        const want = Math.min(stop - pos, JOB);
+        const n = await native!.sendfile(fd, fh.fd, pos, want);
+        pos += n;
+        sent += n;
+        if (n === want || pos >= stop) continue;
+      }
+      buf ??= Buffer.allocUnsafe(Math.min(CHUNK, stop - start));
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos);
+      if (bytesRead === 0) throw new AptgateError('INTEGRITY', 'cached file shorter than announced');
+      await write(sock, bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      pos += bytesRead;
+      sent += bytesRead;
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  }
+  return sent;
+}
