@@ -8,7 +8,7 @@
 //
 // Every target is asked for the same origin-form URLs: GET /bench/pool/main/....deb.
 //
-// Environment: BENCH_SECONDS (per measurement, default 10), BENCH_LARGE_MB (default 96),
+// Environment: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3, median reported), BENCH_LARGE_MB (default 96),
 // BENCH_KEEP=1 keeps the work directory, BENCH_NO_RESULTS=1 leaves RESULTS.md alone.
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { randomFillSync } from 'node:crypto';
@@ -19,7 +19,9 @@ import {
   rssSampler, sleep, sumMb, textTable, today, type Started,
 } from './common.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** each measurement is repeated this many times, targets interleaved; the median is reported */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WARMUP_SECONDS = 2;
 const LARGE_MB = Number(process.env.BENCH_LARGE_MB ?? 96);
 const LARGE_COUNT = 4;
@@ -463,26 +465,41 @@ interface Measured {
 
 /** One load against each target: a short unrecorded warm-up, then the measurement. */
 async function measure(s: Servers, load: Load, metric: (r: LoadResult) => number, opts: { warmup?: boolean; targets?: TargetName[] } = {}): Promise<Measured> {
+  const targets = opts.targets ?? TARGETS;
+  const samples = {} as Record<TargetName, { value: number[]; cpu: number[]; rss: number[] }>;
+  for (const t of targets) samples[t] = { value: [], cpu: [], rss: [] };
+  // rounds interleave the targets, so a slow moment of the shared machine hits all of them
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of targets) {
+      const target = s.targets[t];
+      if (round === 0 && opts.warmup !== false) await runLoad(target.port, load, WARMUP_SECONDS);
+      const up = upstreamRequests();
+      const cpu0 = cpuSeconds(target.pids());
+      const sampler = rssSampler(target.pids, 100);
+      const r = await runLoad(target.port, load, SECONDS);
+      const rss = sampler.stop();
+      const cpu = ((cpuSeconds(target.pids()) - cpu0) / r.seconds) * 100;
+      const up2 = upstreamRequests();
+      const fresh = up2.aptgate + up2.acng - up.aptgate - up.acng;
+      if (fresh > 0) throw new Error(`${t}: ${fresh} upstream requests during a cached measurement`);
+      if (r.errors > 0) log(`  ${t}: ${r.errors} errors (${r.detail})`);
+      if (r.requests === 0 && r.bytes === 0) throw new Error(`${t}: nothing received during ${load.name}`);
+      const value = metric(r);
+      samples[t].value.push(value);
+      samples[t].cpu.push(cpu);
+      samples[t].rss.push(rss);
+      log(`  ${load.name} ${t} (round ${round + 1}/${ROUNDS}): ${r.requests} responses, ${(r.bytes / 1048576).toFixed(0)} MB in ${r.seconds.toFixed(1)} s → ${value.toFixed(1)}; server CPU ${cpu.toFixed(0)}%, max VmRSS ${rss.toFixed(1)} MB; ${r.detail}`);
+    }
+  }
   const out: Measured = { value: {} as Measured['value'], cpu: {} as Measured['cpu'], rss: {} as Measured['rss'] };
-  for (const t of opts.targets ?? TARGETS) {
-    const target = s.targets[t];
-    if (opts.warmup !== false) await runLoad(target.port, load, WARMUP_SECONDS);
-    const up = upstreamRequests();
-    const cpu0 = cpuSeconds(target.pids());
-    const sampler = rssSampler(target.pids, 100);
-    const r = await runLoad(target.port, load, SECONDS);
-    out.rss[t] = sampler.stop();
-    out.cpu[t] = ((cpuSeconds(target.pids()) - cpu0) / r.seconds) * 100;
-    const up2 = upstreamRequests();
-    const fresh = up2.aptgate + up2.acng - up.aptgate - up.acng;
-    if (fresh > 0) throw new Error(`${t}: ${fresh} upstream requests during a cached measurement`);
-    if (r.errors > 0) log(`  ${t}: ${r.errors} errors (${r.detail})`);
-    if (r.requests === 0 && r.bytes === 0) throw new Error(`${t}: nothing received during ${load.name}`);
-    out.value[t] = metric(r);
-    log(`  ${load.name} ${t}: ${r.requests} responses, ${(r.bytes / 1048576).toFixed(0)} MB in ${r.seconds.toFixed(1)} s → ${out.value[t].toFixed(1)}; server CPU ${out.cpu[t].toFixed(0)}%, max VmRSS ${out.rss[t].toFixed(1)} MB; ${r.detail}`);
+  for (const t of targets) {
+    out.value[t] = median(samples[t].value);
+    out.cpu[t] = median(samples[t].cpu);
+    out.rss[t] = Math.max(...samples[t].rss);
   }
   return out;
 }
+
 
 async function measureCold(s: Servers, files: Files): Promise<{ small: Record<TargetName, number>; medium: Record<TargetName, number>; mediumTotal: Record<TargetName, number> }> {
   const small = {} as Record<TargetName, number>;
@@ -700,7 +717,7 @@ async function main(): Promise<void> {
 
 - Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM, Linux ${m.kernel}
 - Versions: Node ${versions.node}; nginx ${versions.nginx} (${versions.nginxPkg}); apt-cacher-ng ${versions.acng}; wrk ${versions.wrk}; aptgate at ${versions.aptgateCommit} (plus the working tree)
-- Command: \`npm run bench:proxy\` (= \`bash bench/setup.sh && tsc -p . && node dist/bench/proxy.js\`); ${SECONDS} s per measurement after a ${WARMUP_SECONDS} s unrecorded warm-up; whole run ${elapsed.toFixed(0)} s
+- Command: \`npm run bench:proxy\` (= \`bash bench/setup.sh && tsc -p . && node dist/bench/proxy.js\`); ${SECONDS} s per measurement, ${ROUNDS} rounds with the targets interleaved, median reported, after a ${WARMUP_SECONDS} s unrecorded warm-up; whole run ${elapsed.toFixed(0)} s
 - Setup: loopback only. nginx (2 workers, sendfile) is the mirror both caches fill from and, on a second port, the direct baseline. apt-cacher-ng runs Debian's defaults plus \`Remap-bench: /bench ; http://127.0.0.1:PORT/debian\` (own CacheDir/LogDir/PidFile/SocketPath, BindAddress 127.0.0.1, a port below 32768 because 3.7.4 fails to bind higher ones, foreground); aptgate runs \`serve --backend bench=http://127.0.0.1:PORT/debian\` with \`APTGATE_SERVER_LOG_LEVEL=warn\` (no access log; apt-cacher-ng keeps its default transfer log). All three are asked for the same URLs, \`GET /bench/pool/...deb\` (origin form, keep-alive). Files: ${LARGE_COUNT}×${LARGE_MB} MiB and ${SMALL_COUNT}×1–8 KiB random .debs, warmed once through each cache (upstream requests: aptgate ${warmed.aptgateUp}, apt-cacher-ng ${warmed.acngUp}); a second fetch of every file caused no upstream request (and aptgate said \`X-Aptgate-Result: hit\`), nor did any measurement (mirror log total: aptgate ${upstreamTotal.aptgate}, apt-cacher-ng ${upstreamTotal.acng} requests, all from warming and the cold-miss phase).
 - Clients: large files with bench/client.ts (Node, keep-alive, 1 MiB reads, bodies discarded; rotating over the large files); small files with wrk (2 threads, rotating over the small files). MB = MiB. Cold misses: ${COLD_COUNT} never-fetched files per target and size, one request at a time on a new connection; TTFB = time to the response head. Memory: VmRSS of the server sampled every 100 ms (nginx: master + workers), VmHWM from /proc/PID/status.
 

@@ -1,29 +1,39 @@
 /* aptgate's zero-copy path for cached files: sendfile(2) from a cache file into a client
-   socket, run on the libuv thread pool so neither disk reads nor copies block the event loop.
-   Built by node-gyp at `npm install` (binding.gyp); the server falls back to a JavaScript
-   read/write loop when it is missing. */
+   socket. Jobs run on a few threads of this module's own (not libuv's pool, so a long transfer
+   never delays the file system operations of fills and hits); results come back to the event
+   loop through a thread-safe function. Built by node-gyp at `npm install` (binding.gyp); the
+   server falls back to a JavaScript read/write loop when it is missing. */
 #define NAPI_VERSION 8
 #include <node_api.h>
-#include <sys/sendfile.h>
 #include <errno.h>
-#include <string.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
 
-typedef struct {
-  napi_async_work work;
+#define THREADS 4
+
+typedef struct job {
+  struct job *next;
   napi_deferred deferred;
   int out_fd;
   int in_fd;
   int64_t offset;
   int64_t count;
+  int32_t wait_ms;
   int64_t sent;
   int eof;
   int err;
 } job_t;
 
-static void execute(napi_env env, void *data) {
-  (void)env;
-  job_t *j = data;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static job_t *head = NULL, *tail = NULL;
+static int started = 0;
+static napi_threadsafe_function done_fn;
+
+static void run(job_t *j) {
   off_t off = (off_t)j->offset;
   int64_t total = 0;
   while (total < j->count) {
@@ -31,61 +41,103 @@ static void execute(napi_env env, void *data) {
     if (n > 0) { total += n; continue; }
     if (n == 0) { j->eof = 1; break; }
     if (errno == EINTR) continue;
-    /* socket full: return what was sent; the event loop waits for room, not this thread */
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      /* socket full: a client that reads fast makes room within milliseconds, so wait that
+         long to keep the pipe full; a slow one is handed back to the event loop */
+      struct pollfd p = { .fd = j->out_fd, .events = POLLOUT, .revents = 0 };
+      if (j->wait_ms > 0 && poll(&p, 1, j->wait_ms) == 1 && p.revents == POLLOUT) continue;
+      break;
+    }
     if (total == 0) j->err = errno;
     break;
   }
   j->sent = total;
 }
 
-static void complete(napi_env env, napi_status status, void *data) {
-  (void)status;
-  job_t *j = data;
-  if (j->err || (j->eof && j->sent == 0)) {
-    napi_value msg, err, code;
-    const char *text = j->err ? strerror(j->err) : "unexpected end of file";
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &err);
-    napi_create_int32(env, j->err, &code);
-    napi_set_named_property(env, err, "errno", code);
-    napi_reject_deferred(env, j->deferred, err);
-  } else {
-    napi_value v;
-    napi_create_int64(env, j->sent, &v);
-    napi_resolve_deferred(env, j->deferred, v);
+static void *worker(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&mu);
+    while (!head) pthread_cond_wait(&cv, &mu);
+    job_t *j = head;
+    head = j->next;
+    if (!head) tail = NULL;
+    pthread_mutex_unlock(&mu);
+    run(j);
+    napi_call_threadsafe_function(done_fn, j, napi_tsfn_blocking);
   }
-  napi_delete_async_work(env, j->work);
+  return NULL;
+}
+
+/* on the event loop: settle the job's promise */
+static void settle(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  (void)context;
+  job_t *j = data;
+  if (env != NULL) {
+    if (j->err || (j->eof && j->sent == 0)) {
+      napi_value msg, err, code;
+      napi_create_string_utf8(env, j->err ? strerror(j->err) : "unexpected end of file", NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(env, NULL, msg, &err);
+      napi_create_int32(env, j->err, &code);
+      napi_set_named_property(env, err, "errno", code);
+      napi_reject_deferred(env, j->deferred, err);
+    } else {
+      napi_value v;
+      napi_create_int64(env, j->sent, &v);
+      napi_resolve_deferred(env, j->deferred, v);
+    }
+  }
   free(j);
 }
 
-/* sendfile(outFd, inFd, offset, count): Promise<number of bytes sent>; fewer than count
-   means the (non-blocking) socket is full. Runs on the libuv thread pool. */
+static int start(napi_env env) {
+  napi_value name;
+  napi_create_string_utf8(env, "aptgate.sendfile", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, settle, &done_fn) != napi_ok) return 0;
+  /* pending transfers do not keep the process alive on their own */
+  napi_unref_threadsafe_function(env, done_fn);
+  for (int i = 0; i < THREADS; i++) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, worker, NULL) != 0) return 0;
+    pthread_detach(t);
+  }
+  return 1;
+}
+
+/* sendfile(outFd, inFd, offset, count, waitMs): Promise<number of bytes sent>; fewer than
+   count means the (non-blocking) socket stayed full for waitMs. */
 static napi_value Sendfile(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4], promise, name;
+  size_t argc = 5;
+  napi_value args[5], promise;
   napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < 4) { napi_throw_type_error(env, NULL, "sendfile(outFd, inFd, offset, count)"); return NULL; }
+  if (argc < 5) { napi_throw_type_error(env, NULL, "sendfile(outFd, inFd, offset, count, waitMs)"); return NULL; }
   job_t *j = calloc(1, sizeof(job_t));
   if (!j) { napi_throw_error(env, NULL, "sendfile: out of memory"); return NULL; }
   int32_t out_fd, in_fd;
   if (napi_get_value_int32(env, args[0], &out_fd) != napi_ok || napi_get_value_int32(env, args[1], &in_fd) != napi_ok ||
-      napi_get_value_int64(env, args[2], &j->offset) != napi_ok || napi_get_value_int64(env, args[3], &j->count) != napi_ok) {
+      napi_get_value_int64(env, args[2], &j->offset) != napi_ok || napi_get_value_int64(env, args[3], &j->count) != napi_ok ||
+      napi_get_value_int32(env, args[4], &j->wait_ms) != napi_ok) {
     free(j);
     napi_throw_type_error(env, NULL, "sendfile: integer arguments expected");
     return NULL;
   }
+  if (!started) {
+    if (!start(env)) { free(j); napi_throw_error(env, NULL, "sendfile: cannot start threads"); return NULL; }
+    started = 1;
+  }
   j->out_fd = out_fd;
   j->in_fd = in_fd;
   napi_create_promise(env, &j->deferred, &promise);
-  napi_create_string_utf8(env, "aptgate.sendfile", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
-  napi_queue_async_work(env, j->work);
+  pthread_mutex_lock(&mu);
+  if (tail) tail->next = j; else head = j;
+  tail = j;
+  pthread_cond_signal(&cv);
+  pthread_mutex_unlock(&mu);
   return promise;
 }
 
 NAPI_MODULE_INIT() {
-
   napi_value fn;
   napi_create_function(env, "sendfile", NAPI_AUTO_LENGTH, Sendfile, NULL, &fn);
   napi_set_named_property(env, exports, "sendfile", fn);

@@ -1,7 +1,7 @@
 // Sending a byte range of a cached file as a response body. With the native addon (built by
 // node-gyp from native/sendfile.c at npm install) and a plain TCP connection, the kernel copies
-// the file into the socket (sendfile on the thread pool); when the socket is full, one chunk
-// goes through Node's own write, which waits for room. Without the addon, a read/write loop
+// the file into the socket (sendfile on the addon's own threads); when the socket stays full,
+// one chunk goes through Node's own write, which waits for room. Without the addon, a read/write loop
 // reusing one buffer. Either way a client costs at most one 64 KiB buffer.
 import { createRequire } from 'node:module';
 import type { FileHandle } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { AptgateError } from '../errors.js';
 
 interface Native {
-  sendfile(outFd: number, inFd: number, offset: number, count: number): Promise<number>;
+  sendfile(outFd: number, inFd: number, offset: number, count: number, waitMs: number): Promise<number>;
 }
 
 function loadNative(): Native | undefined {
@@ -31,7 +31,11 @@ const native = loadNative();
 export const sendfileAvailable = native !== undefined;
 
 const CHUNK = 64 * 1024;
-const JOB = 8 * 1024 * 1024;
+// one job sends up to 16 MiB (a few ms at loopback speed) before the event loop checks the
+// connection again; a full socket is waited for 5 ms in the sender thread (measured: larger
+// jobs help one fast client and hurt sixteen, see bench/RESULTS.md)
+const JOB = 16 * 1024 * 1024;
+const WAIT_MS = 5;
 const EMPTY = Buffer.alloc(0);
 
 function socketFd(sock: Socket): number | undefined {
@@ -57,8 +61,9 @@ export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: n
     // a pipelined response gets its socket once the previous one is done
     const sock = res.socket ?? (await new Promise<Socket>((resolve) => res.once('socket', resolve)));
     res.flushHeaders();
-    // the empty write completes after the headers: from here on the socket is ours alone
-    await write(sock, EMPTY);
+    // once the headers are in the kernel the socket is ours alone; they usually went at once,
+    // else an empty write completes after them
+    if (sock.writableLength > 0 || sock.writableCorked > 0) await write(sock, EMPTY);
     const fd = native ? socketFd(sock) : undefined;
     const stop = end + 1;
     let pos = start;
@@ -67,7 +72,7 @@ export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: n
       if (sock.destroyed) throw new AptgateError('BAD_REQUEST', 'client went away');
       if (fd !== undefined) {
         const want = Math.min(stop - pos, JOB);
-        const n = await native!.sendfile(fd, fh.fd, pos, want);
+        const n = await native!.sendfile(fd, fh.fd, pos, want, WAIT_MS);
         pos += n;
         sent += n;
         if (n === want || pos >= stop) continue;
