@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #define THREADS 4
 
@@ -137,8 +140,26 @@ static napi_value Sendfile(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* cork(fd, on): TCP_CORK, so a transfer goes out in full segments and its end is pushed at once */
+static napi_value Cork(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  int32_t fd;
+  bool on;
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok || napi_get_value_bool(env, args[1], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "cork(fd, on)");
+    return NULL;
+  }
+  int v = on ? 1 : 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
-  napi_value fn;
+  napi_value fn, cork;
+  napi_create_function(env, "cork", NAPI_AUTO_LENGTH, Cork, NULL, &cork);
+  napi_set_named_property(env, exports, "cork", cork);
   napi_create_function(env, "sendfile", NAPI_AUTO_LENGTH, Sendfile, NULL, &fn);
   napi_set_named_property(env, exports, "sendfile", fn);
   return exports;

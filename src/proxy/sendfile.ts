@@ -11,6 +11,7 @@ import { AptgateError } from '../errors.js';
 
 interface Native {
   sendfile(outFd: number, inFd: number, offset: number, count: number, waitMs: number): Promise<number>;
+  cork(fd: number, on: boolean): void;
 }
 
 function loadNative(): Native | undefined {
@@ -57,14 +58,18 @@ function write(sock: Socket, buf: Buffer): Promise<void> {
  */
 export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: number, end: number): Promise<number> {
   let sent = 0;
+  let fd: number | undefined;
   try {
     // a pipelined response gets its socket once the previous one is done
     const sock = res.socket ?? (await new Promise<Socket>((resolve) => res.once('socket', resolve)));
+    fd = native ? socketFd(sock) : undefined;
+    // corked, headers and body leave in full segments and the end is pushed at once (the
+    // same as nginx's tcp_nopush): measured +25% for one fast client, see bench/RESULTS.md
+    if (fd !== undefined) native!.cork(fd, true);
     res.flushHeaders();
     // once the headers are in the kernel the socket is ours alone; they usually went at once,
     // else an empty write completes after them
     if (sock.writableLength > 0 || sock.writableCorked > 0) await write(sock, EMPTY);
-    const fd = native ? socketFd(sock) : undefined;
     const stop = end + 1;
     let pos = start;
     let buf: Buffer | undefined;
@@ -84,6 +89,7 @@ export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: n
       pos += bytesRead;
       sent += bytesRead;
     }
+    if (fd !== undefined) native!.cork(fd, false);
     res.end();
   } catch {
     res.destroy();
