@@ -1,8 +1,10 @@
 /* aptgate's zero-copy path for cached files: sendfile(2) from a cache file into a client
    socket. Jobs run on a few threads of this module's own (not libuv's pool, so a long transfer
-   never delays the file system operations of fills and hits); results come back to the event
-   loop through a thread-safe function. Built by node-gyp at `npm install` (binding.gyp); the
-   server falls back to a JavaScript read/write loop when it is missing. */
+   never delays the file system operations of fills and hits); a full socket of a slow client is
+   watched by one waiter thread, so it holds no thread and no buffer. Results come back to the
+   event loop through a thread-safe function. Built by node-gyp at `npm install`
+   (binding.gyp); the server falls back to a JavaScript read/write loop when it is missing. */
+#define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <errno.h>
@@ -11,13 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #define THREADS 4
 
+enum { JOB_SEND = 1, JOB_WAIT = 2 };
+
 typedef struct job {
+  int kind;
   struct job *next;
   napi_deferred deferred;
   int out_fd;
@@ -28,7 +36,20 @@ typedef struct job {
   int64_t sent;
   int eof;
   int err;
+  /* JOB_WAIT */
+  int64_t deadline;
+  int writable;
 } job_t;
+
+static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
+static job_t *waits = NULL;
+static int wake[2] = { -1, -1 };
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -72,12 +93,65 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* one thread watches every full socket (poll on all of them, woken by a pipe for new ones) */
+static void *waiter(void *arg) {
+  (void)arg;
+  struct pollfd *fds = NULL;
+  job_t **who = NULL;
+  size_t cap = 0;
+  for (;;) {
+    pthread_mutex_lock(&wmu);
+    size_t n = 1;
+    for (job_t *w = waits; w; w = w->next) n++;
+    if (n > cap) {
+      cap = n * 2;
+      fds = realloc(fds, cap * sizeof *fds);
+      who = realloc(who, cap * sizeof *who);
+    }
+    int64_t now = now_ms(), next = -1;
+    fds[0] = (struct pollfd){ .fd = wake[0], .events = POLLIN, .revents = 0 };
+    size_t i = 1;
+    for (job_t *w = waits; w; w = w->next, i++) {
+      fds[i] = (struct pollfd){ .fd = w->out_fd, .events = POLLOUT, .revents = 0 };
+      who[i] = w;
+      int64_t left = w->deadline - now;
+      if (left < 0) left = 0;
+      if (next < 0 || left < next) next = left;
+    }
+    pthread_mutex_unlock(&wmu);
+    poll(fds, n, next < 0 ? -1 : (int)next);
+    if (fds[0].revents) {
+      char drain[64];
+      while (read(wake[0], drain, sizeof drain) > 0) {}
+    }
+    now = now_ms();
+    /* only this thread removes waits, so the snapshot's pointers are still valid */
+    for (i = 1; i < n; i++) {
+      job_t *w = who[i];
+      int ready = fds[i].revents != 0;
+      if (!ready && w->deadline > now) continue;
+      w->writable = ready;
+      pthread_mutex_lock(&wmu);
+      for (job_t **p = &waits; *p; p = &(*p)->next) {
+        if (*p == w) { *p = w->next; break; }
+      }
+      pthread_mutex_unlock(&wmu);
+      napi_call_threadsafe_function(done_fn, w, napi_tsfn_blocking);
+    }
+  }
+  return NULL;
+}
+
 /* on the event loop: settle the job's promise */
 static void settle(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)js_cb;
   (void)context;
   job_t *j = data;
-  if (env != NULL) {
+  if (env != NULL && j->kind == JOB_WAIT) {
+    napi_value v;
+    napi_get_boolean(env, j->writable, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+  } else if (env != NULL) {
     if (j->err || (j->eof && j->sent == 0)) {
       napi_value msg, err, code;
       napi_create_string_utf8(env, j->err ? strerror(j->err) : "unexpected end of file", NAPI_AUTO_LENGTH, &msg);
@@ -105,6 +179,10 @@ static int start(napi_env env) {
     if (pthread_create(&t, NULL, worker, NULL) != 0) return 0;
     pthread_detach(t);
   }
+  if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0) return 0;
+  pthread_t t;
+  if (pthread_create(&t, NULL, waiter, NULL) != 0) return 0;
+  pthread_detach(t);
   return 1;
 }
 
@@ -129,6 +207,7 @@ static napi_value Sendfile(napi_env env, napi_callback_info info) {
     if (!start(env)) { free(j); napi_throw_error(env, NULL, "sendfile: cannot start threads"); return NULL; }
     started = 1;
   }
+  j->kind = JOB_SEND;
   j->out_fd = out_fd;
   j->in_fd = in_fd;
   napi_create_promise(env, &j->deferred, &promise);
@@ -137,6 +216,35 @@ static napi_value Sendfile(napi_env env, napi_callback_info info) {
   tail = j;
   pthread_cond_signal(&cv);
   pthread_mutex_unlock(&mu);
+  return promise;
+}
+
+/* writable(fd, timeoutMs): Promise<boolean>: true once the socket has room (or an error or
+   hang-up is pending, which the next send reports), false after the timeout. */
+static napi_value Writable(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2], promise;
+  int32_t fd, timeout;
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc < 2 || napi_get_value_int32(env, args[0], &fd) != napi_ok || napi_get_value_int32(env, args[1], &timeout) != napi_ok) {
+    napi_throw_type_error(env, NULL, "writable(fd, timeoutMs)");
+    return NULL;
+  }
+  if (!started) {
+    if (!start(env)) { napi_throw_error(env, NULL, "sendfile: cannot start threads"); return NULL; }
+    started = 1;
+  }
+  job_t *w = calloc(1, sizeof(job_t));
+  if (!w) { napi_throw_error(env, NULL, "writable: out of memory"); return NULL; }
+  w->kind = JOB_WAIT;
+  w->out_fd = fd;
+  w->deadline = now_ms() + timeout;
+  napi_create_promise(env, &w->deferred, &promise);
+  pthread_mutex_lock(&wmu);
+  w->next = waits;
+  waits = w;
+  pthread_mutex_unlock(&wmu);
+  if (write(wake[1], "w", 1) < 0) { /* the pipe is full: the waiter is awake anyway */ }
   return promise;
 }
 
@@ -157,9 +265,11 @@ static napi_value Cork(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  napi_value fn, cork;
+  napi_value fn, cork, writable;
   napi_create_function(env, "cork", NAPI_AUTO_LENGTH, Cork, NULL, &cork);
   napi_set_named_property(env, exports, "cork", cork);
+  napi_create_function(env, "writable", NAPI_AUTO_LENGTH, Writable, NULL, &writable);
+  napi_set_named_property(env, exports, "writable", writable);
   napi_create_function(env, "sendfile", NAPI_AUTO_LENGTH, Sendfile, NULL, &fn);
   napi_set_named_property(env, exports, "sendfile", fn);
   return exports;

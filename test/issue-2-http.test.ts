@@ -9,7 +9,7 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import path from 'node:path';
 import { rawExchange, request, splitResponses } from './helpers/http.js';
-import { startServer, testConfig, waitFor, type TestServer } from './helpers/server.js';
+import { spawnServer, startServer, testConfig, waitFor, type TestServer } from './helpers/server.js';
 import { debOf, makeWorld, type World } from './helpers/world.js';
 import { parseRelease, clearsignedText } from '../src/index/release.js';
 
@@ -255,4 +255,69 @@ test('paths outside dists/ and pool/ are passed through, never cached', async ()
   }
   assert.equal(world.upstream.hits('project/trace/master'), 2);
   assert.equal((await request(server.port, '/fixture/project/trace/absent')).status, 404);
+});
+
+test('a client that stops reading and resumes gets the whole body; one that leaves does not disturb the server', async () => {
+  const deb = debOf(world.gen1, 'aptgate-big');
+  const warm = await request(server.port, `/fixture/${deb.filename}`);
+  await server.proxy.fills.get(`fixture/${deb.filename}`)?.done;
+  assert.equal(sha256(warm.body), deb.sha256);
+  const http = await import('node:http');
+  const { transferStats, sendfileAvailable } = await import('../src/proxy/sendfile.js');
+  const waits = transferStats.slowClientWaits;
+  const slow = await new Promise<Buffer>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false }, (res) => {
+      assert.equal(res.headers['x-aptgate-result'], 'hit');
+      const chunks: Buffer[] = [];
+      let paused = false;
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (!paused) {
+          // stop reading long enough for the server's socket to fill up, then go on
+          paused = true;
+          res.pause();
+          setTimeout(() => res.resume(), 300);
+        }
+      });
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(slow.length, deb.size);
+  assert.equal(sha256(slow), deb.sha256);
+  assert.ok(sendfileAvailable, 'npm install builds the sendfile addon');
+  assert.ok(transferStats.slowClientWaits > waits, 'the full socket was waited for');
+  // a client that leaves in the middle
+  await new Promise<void>((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false }, (res) => {
+      res.once('data', () => { req.destroy(); resolve(); });
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+  const after = await request(server.port, `/fixture/${deb.filename}`, { headers: { Range: 'bytes=1000000-' } });
+  assert.equal(after.status, 206);
+  assert.ok(after.body.equals(warm.body.subarray(1000000)));
+});
+
+test('without the sendfile addon (APTGATE_NO_SENDFILE=1) hits and ranges are served by the read/write loop', async () => {
+  const dir = path.join(world.dir, 'srv-nosendfile');
+  const child = await spawnServer(['--cache-dir', path.join(dir, 'cache'), '--db', path.join(dir, 'aptgate.db'), '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`], { APTGATE_NO_SENDFILE: '1' });
+  try {
+    const deb = debOf(world.gen1, 'aptgate-big');
+    const miss = await request(child.port, `/fixture/${deb.filename}`);
+    assert.equal(sha256(miss.body), deb.sha256);
+    const hit = await waitFor(async () => {
+      const r = await request(child.port, `/fixture/${deb.filename}`);
+      return r.headers['x-aptgate-result'] === 'hit' ? r : undefined;
+    }, 'the object to be stored');
+    assert.equal(sha256(hit.body), deb.sha256);
+    const part = await request(child.port, `/fixture/${deb.filename}`, { headers: { Range: 'bytes=4000000-4099999' } });
+    assert.equal(part.status, 206);
+    assert.ok(part.body.equals(hit.body.subarray(4000000, 4100000)));
+  } finally {
+    assert.equal(await child.stop(), 0);
+  }
 });

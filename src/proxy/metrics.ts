@@ -44,6 +44,12 @@ export class Metrics {
     return { set: (l, n) => f.set(l, n), add: (l, n) => f.add(l, n), get: (l = {}) => f.get(l) };
   }
 
+  /** A counter whose value is read from elsewhere (set before each rendering). */
+  externalCounter(name: string, help: string): { set(labels: Labels, n: number): void } {
+    const f = this.family(name, help, 'counter');
+    return { set: (l, n) => f.set(l, n) };
+  }
+
   /** Runs before each rendering, to refresh gauges that are cheaper to read than to track. */
   onCollect(fn: () => void): void {
     this.collectors.push(fn);
@@ -75,6 +81,9 @@ export function proxyMetrics(m: Metrics) {
     snapshots: m.counter('aptgate_snapshots_total', 'New verified suite generations'),
     signatureFailures: m.counter('aptgate_signature_failures_total', 'Refused Release/InRelease signatures'),
     indexedFiles: m.counter('aptgate_indexed_files_total', 'Packages contents parsed into the package index'),
+    zeroCopyBytes: m.externalCounter('aptgate_sendfile_bytes_total', 'Cached file bytes sent with sendfile (zero copy)'),
+    copiedBytes: m.externalCounter('aptgate_copied_file_bytes_total', 'Cached file bytes sent through a read/write loop'),
+    slowClientWaits: m.externalCounter('aptgate_slow_client_waits_total', 'Times a client socket stayed full and was watched until it had room'),
   };
 }
 export type ProxyMetrics = ReturnType<typeof proxyMetrics>;

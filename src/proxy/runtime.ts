@@ -12,6 +12,7 @@ import { Indexer } from './indexer.js';
 import { MemoryCache } from './memcache.js';
 import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
+import { transferStats } from './sendfile.js';
 import { ProxyService } from './service.js';
 import { CacheStore } from './store.js';
 import { Suites } from './suites.js';
@@ -74,6 +75,9 @@ export class ProxyRuntime {
     this.registry.onCollect(() => {
       this.metrics.cacheBytes.set({}, this.cacheTotals.bytes);
       this.metrics.cacheFiles.set({}, this.cacheTotals.files);
+      this.metrics.zeroCopyBytes.set({}, transferStats.zeroCopyBytes);
+      this.metrics.copiedBytes.set({}, transferStats.copiedBytes);
+      this.metrics.slowClientWaits.set({}, transferStats.slowClientWaits);
     });
   }
 
