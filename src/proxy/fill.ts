@@ -1,7 +1,8 @@
 // Filling the cache: one upstream fetch per key. Bytes go to a temporary file that every
-// waiting client reads while it grows; the object is renamed into place only after its
-// size and hash matched what the signed indexes say. Until then the last byte is held back,
-// so a mismatch found at the end reaches clients as an aborted, incomplete transfer.
+// waiting client reads while it grows (the newest chunks straight from memory, so a client
+// keeping up costs no file read); the object is renamed into place only after its size and
+// hash matched what the signed indexes say. Until then the last byte is held back, so a
+// mismatch found at the end reaches clients as an aborted, incomplete transfer.
 import { EventEmitter } from 'node:events';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -46,7 +47,13 @@ export class Fill extends EventEmitter {
   status: FillStatus = 'starting';
   /** total size when known (from the indexes, else upstream's Content-Length) */
   size: number | undefined;
+  /** bytes received from upstream (the newest of them in `recent`) */
   written = 0;
+  /** bytes already in the temporary file */
+  private flushed = 0;
+  /** the newest chunks, contiguous up to `written`, dropped once in the file */
+  private recent: Array<{ start: number; buf: Buffer }> = [];
+  private recentBytes = 0;
   lastModified = new Date();
   mirror: string | undefined;
   error: AptgateError | undefined;
@@ -74,9 +81,28 @@ export class Fill extends EventEmitter {
     return this.status === 'verified' ? this.written : Math.max(0, this.written - this.holdback);
   }
 
-  async read(buf: Buffer, position: number): Promise<number> {
-    const { bytesRead } = await this.fh!.read(buf, 0, buf.length, position);
-    return bytesRead;
+  /** Bytes from `position`, at most `max`: from memory when recent, else from the file. */
+  async read(position: number, max: number): Promise<Buffer> {
+    for (const c of this.recent) {
+      if (position >= c.start && position < c.start + c.buf.length) {
+        const off = position - c.start;
+        return c.buf.subarray(off, Math.min(c.buf.length, off + max));
+      }
+    }
+    const n = Math.min(max, this.flushed - position);
+    if (n <= 0) return Buffer.alloc(0);
+    const buf = Buffer.allocUnsafe(n);
+    const { bytesRead } = await this.fh!.read(buf, 0, n, position);
+    return bytesRead === n ? buf : buf.subarray(0, bytesRead);
+  }
+
+  private remember(start: number, buf: Buffer): void {
+    this.recent.push({ start, buf });
+    this.recentBytes += buf.length;
+    // keep about 1 MiB, but never a chunk the file does not hold yet
+    while (this.recentBytes > 1024 * 1024 && this.recent[0]!.start + this.recent[0]!.buf.length <= this.flushed) {
+      this.recentBytes -= this.recent.shift()!.buf.length;
+    }
   }
 
   retain(): void {
@@ -191,14 +217,17 @@ export class Fill extends EventEmitter {
         }
         sha.update(chunk);
         other?.update(chunk);
-        let off = 0;
-        while (off < chunk.length) {
-          const { bytesWritten } = await this.fh!.write(chunk, off, chunk.length - off, this.written);
-          off += bytesWritten;
-          this.written += bytesWritten;
-        }
+        const at = this.written;
+        this.remember(at, chunk);
+        this.written += chunk.length;
         metrics.bytesFromUpstream.inc({}, chunk.length);
         this.emit('progress');
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await this.fh!.write(chunk, off, chunk.length - off, at + off);
+          off += bytesWritten;
+        }
+        this.flushed = this.written;
       }
     } catch (err) {
       if (isAptgateError(err)) throw err;
@@ -244,13 +273,12 @@ export class FillReader extends Readable {
         if (this.pos > last) { this.push(null); return; }
         const limit = this.fill.readable();
         if (this.pos < limit) {
-          const n = Math.min(limit - this.pos, last - this.pos + 1, 64 * 1024);
-          const buf = Buffer.allocUnsafe(n);
-          const got = await this.fill.read(buf, this.pos);
+          const n = Math.min(limit - this.pos, last - this.pos + 1, 256 * 1024);
+          const chunk = await this.fill.read(this.pos, n);
           if (this.destroyed) return;
-          if (got === 0) throw new AptgateError('INTEGRITY', 'fill file shorter than announced');
-          this.pos += got;
-          if (!this.push(got === n ? buf : buf.subarray(0, got))) return;
+          if (chunk.length === 0) throw new AptgateError('INTEGRITY', 'fill file shorter than announced');
+          this.pos += chunk.length;
+          if (!this.push(chunk)) return;
           continue;
         }
         if (this.fill.status === 'failed') { this.destroy(this.fill.error); return; }
