@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -264,11 +265,22 @@ static napi_value Cork(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* trim(): give freed heap memory back to the system (glibc keeps it otherwise) */
+static napi_value Trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_get_boolean(env, malloc_trim(0) == 1, &v);
+  return v;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn, cork, writable;
   napi_create_function(env, "cork", NAPI_AUTO_LENGTH, Cork, NULL, &cork);
   napi_set_named_property(env, exports, "cork", cork);
   napi_create_function(env, "writable", NAPI_AUTO_LENGTH, Writable, NULL, &writable);
+  napi_value trim;
+  napi_create_function(env, "trim", NAPI_AUTO_LENGTH, Trim, NULL, &trim);
+  napi_set_named_property(env, exports, "trim", trim);
   napi_set_named_property(env, exports, "writable", writable);
   napi_create_function(env, "sendfile", NAPI_AUTO_LENGTH, Sendfile, NULL, &fn);
   napi_set_named_property(env, exports, "sendfile", fn);

@@ -233,6 +233,9 @@ export class Fill extends EventEmitter {
       if (isAptgateError(err)) throw err;
       bad('UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
     }
+    // every byte is in the file now: late readers read it from there
+    this.recent = [];
+    this.recentBytes = 0;
     if (this.size !== undefined && this.written !== this.size) {
       bad(expect.size !== undefined ? 'INTEGRITY' : 'UPSTREAM_FAILED', `${key}: upstream sent ${this.written} of ${this.size} bytes`);
     }
@@ -317,11 +320,15 @@ export class FillRegistry {
     return f;
   }
 
+  /** fills finished since the owner last asked (to return their memory to the system) */
+  finished = 0;
+
   start(spec: FillSpec): Fill {
     const existing = this.get(spec.key);
     if (existing) return existing;
     const fill = new Fill(spec, this.deps);
     this.fills.set(spec.key, fill);
+    void fill.done.finally(() => { this.finished++; });
     // leave the registry only once the file is in place (or the fill failed), so a request
     // arriving in between either joins this fill or finds the stored object
     void fill.done.finally(() => { if (this.fills.get(spec.key) === fill) this.fills.delete(spec.key); });

@@ -12,7 +12,7 @@ import { Indexer } from './indexer.js';
 import { MemoryCache } from './memcache.js';
 import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
-import { transferStats } from './sendfile.js';
+import { transferStats, trimMemory } from './sendfile.js';
 import { ProxyService } from './service.js';
 import { CacheStore } from './store.js';
 import { Suites } from './suites.js';
@@ -90,6 +90,12 @@ export class ProxyRuntime {
       this.timers.push(t);
     };
     every(30_000, () => this.service.flushUsage());
+    every(5_000, () => {
+      if (this.fills.finished > 0) {
+        this.fills.finished = 0;
+        trimMemory();
+      }
+    });
     every(5 * 60_000, () => { void this.measureCache(); });
     if (this.config.cache.maxBytes > 0) every(this.config.cache.cleanIntervalMs, () => { void this.clean(); });
     void this.measureCache();
