@@ -265,6 +265,31 @@ static napi_value Cork(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* dup(fd) / close(fd): a transfer works on its own descriptor of the client socket, so a
+   connection Node closes meanwhile can never hand its number to another client's socket
+   while a send or a wait still refers to it */
+static napi_value Dup(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, v;
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok) { napi_throw_type_error(env, NULL, "dup(fd)"); return NULL; }
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) { napi_throw_error(env, NULL, strerror(errno)); return NULL; }
+  napi_create_int32(env, copy, &v);
+  return v;
+}
+
+static napi_value Close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, &arg, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, arg, &fd) != napi_ok) { napi_throw_type_error(env, NULL, "close(fd)"); return NULL; }
+  close(fd);
+  return NULL;
+}
+
 /* trim(): give freed heap memory back to the system (glibc keeps it otherwise) */
 static napi_value Trim(napi_env env, napi_callback_info info) {
   (void)info;
@@ -278,9 +303,13 @@ NAPI_MODULE_INIT() {
   napi_create_function(env, "cork", NAPI_AUTO_LENGTH, Cork, NULL, &cork);
   napi_set_named_property(env, exports, "cork", cork);
   napi_create_function(env, "writable", NAPI_AUTO_LENGTH, Writable, NULL, &writable);
-  napi_value trim;
+  napi_value trim, dup, cls;
   napi_create_function(env, "trim", NAPI_AUTO_LENGTH, Trim, NULL, &trim);
   napi_set_named_property(env, exports, "trim", trim);
+  napi_create_function(env, "dup", NAPI_AUTO_LENGTH, Dup, NULL, &dup);
+  napi_set_named_property(env, exports, "dup", dup);
+  napi_create_function(env, "close", NAPI_AUTO_LENGTH, Close, NULL, &cls);
+  napi_set_named_property(env, exports, "close", cls);
   napi_set_named_property(env, exports, "writable", writable);
   napi_create_function(env, "sendfile", NAPI_AUTO_LENGTH, Sendfile, NULL, &fn);
   napi_set_named_property(env, exports, "sendfile", fn);

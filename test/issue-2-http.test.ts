@@ -321,3 +321,33 @@ test('without the sendfile addon (APTGATE_NO_SENDFILE=1) hits and ranges are ser
     assert.equal(await child.stop(), 0);
   }
 });
+
+test('clients that leave mid-transfer never leak bytes into another connection', async () => {
+  const big = debOf(world.gen1, 'aptgate-big');
+  const small = debOf(world.gen1, 'aptgate-demo');
+  const bigBody = (await request(server.port, `/fixture/${big.filename}`)).body;
+  await server.proxy.fills.get(`fixture/${big.filename}`)?.done;
+  assert.equal(sha256(bigBody), big.sha256);
+  const http = await import('node:http');
+  const leave = () => new Promise<void>((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: server.port, path: `/fixture/${big.filename}`, agent: false }, (res) => {
+      // stop reading, so the transfer waits on a full socket, then go away
+      res.pause();
+      setImmediate(() => { req.destroy(); resolve(); });
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+  for (let i = 0; i < 40; i++) {
+    await leave();
+    // new connections reuse descriptor numbers of the ones just closed
+    const [a, b] = await Promise.all([
+      request(server.port, `/fixture/${small.filename}`),
+      request(server.port, `/fixture/${big.filename}`, { headers: { Range: 'bytes=0-99999' } }),
+    ]);
+    assert.equal(a.error, undefined, `round ${i}: ${a.error?.message}`);
+    assert.equal(sha256(a.body), small.sha256, `round ${i}`);
+    assert.equal(b.error, undefined, `round ${i}: ${b.error?.message}`);
+    assert.ok(b.body.equals(bigBody.subarray(0, 100000)), `round ${i}`);
+  }
+});

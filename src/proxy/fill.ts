@@ -54,6 +54,11 @@ export class Fill extends EventEmitter {
   /** the newest chunks, contiguous up to `written`, dropped once in the file */
   private recent: Array<{ start: number; buf: Buffer }> = [];
   private recentBytes = 0;
+  /** chunks received but not yet in the file, written in order by one writer */
+  private writes: Array<{ at: number; buf: Buffer }> = [];
+  private writesBytes = 0;
+  private writer: Promise<void> | undefined;
+  private writeError: Error | undefined;
   lastModified = new Date();
   mirror: string | undefined;
   error: AptgateError | undefined;
@@ -94,6 +99,37 @@ export class Fill extends EventEmitter {
     const buf = Buffer.allocUnsafe(n);
     const { bytesRead } = await this.fh!.read(buf, 0, n, position);
     return bytesRead === n ? buf : buf.subarray(0, bytesRead);
+  }
+
+  /**
+   * Writing runs beside receiving, so upstream is read at network speed; the receiver waits
+   * only when 4 MiB are not yet in the file (clients still get those bytes from memory).
+   */
+  private async store(at: number, buf: Buffer): Promise<void> {
+    this.writes.push({ at, buf });
+    this.writesBytes += buf.length;
+    this.writer ??= this.drainWrites();
+    if (this.writesBytes > 4 * 1024 * 1024) await this.writer;
+    if (this.writeError) throw this.writeError;
+  }
+
+  private async drainWrites(): Promise<void> {
+    try {
+      for (let w = this.writes.shift(); w; w = this.writes.shift()) {
+        let off = 0;
+        while (off < w.buf.length) {
+          const { bytesWritten } = await this.fh!.write(w.buf, off, w.buf.length - off, w.at + off);
+          off += bytesWritten;
+        }
+        this.writesBytes -= w.buf.length;
+        this.flushed = w.at + w.buf.length;
+      }
+    } catch (err) {
+      this.writeError = err as Error;
+      this.writes = [];
+    } finally {
+      this.writer = undefined;
+    }
   }
 
   private remember(start: number, buf: Buffer): void {
@@ -222,17 +258,15 @@ export class Fill extends EventEmitter {
         this.written += chunk.length;
         metrics.bytesFromUpstream.inc({}, chunk.length);
         this.emit('progress');
-        let off = 0;
-        while (off < chunk.length) {
-          const { bytesWritten } = await this.fh!.write(chunk, off, chunk.length - off, at + off);
-          off += bytesWritten;
-        }
-        this.flushed = this.written;
+        await this.store(at, chunk);
       }
     } catch (err) {
       if (isAptgateError(err)) throw err;
+      if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });
       bad('UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
     }
+    while (this.writer) await this.writer;
+    if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });
     // every byte is in the file now: late readers read it from there
     this.recent = [];
     this.recentBytes = 0;

@@ -14,6 +14,8 @@ interface Native {
   cork(fd: number, on: boolean): void;
   writable(fd: number, timeoutMs: number): Promise<boolean>;
   trim(): boolean;
+  dup(fd: number): number;
+  close(fd: number): void;
 }
 
 function loadNative(): Native | undefined {
@@ -77,7 +79,9 @@ export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: n
   try {
     // a pipelined response gets its socket once the previous one is done
     const sock = res.socket ?? (await new Promise<Socket>((resolve) => res.once('socket', resolve)));
-    fd = native ? socketFd(sock) : undefined;
+    // our own descriptor: if Node closes the connection, its number cannot be reused under us
+    const nodeFd = native ? socketFd(sock) : undefined;
+    fd = nodeFd === undefined ? undefined : native!.dup(nodeFd);
     // corked, headers and body leave in full segments and the end is pushed at once (the
     // same as nginx's tcp_nopush): measured +25% for one fast client, see bench/RESULTS.md
     if (fd !== undefined) native!.cork(fd, true);
@@ -114,6 +118,8 @@ export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: n
     res.end();
   } catch {
     res.destroy();
+  } finally {
+    if (fd !== undefined) native!.close(fd);
   }
   return sent;
 }
