@@ -63,8 +63,9 @@ test('apt-get update and install --download-only work in proxy and remap mode; t
     const deb = debOf(world.gen1, 'aptgate-big');
     const cached = await readdir(path.join(server.config.cacheDir, 'fixture', path.dirname(deb.filename)));
     assert.deepEqual(cached, [path.basename(deb.filename)]);
-    // the package index was fed from the Packages that passed through
+    // the package index was fed from the Packages that passed through, and the suite is tracked
     await server.proxy.indexer.idle();
+    assert.deepEqual(server.proxy.snapshots.tracked().map((t) => [t.backend, t.suite, t.component, t.architecture]), [['fixture', 'stable', 'main', 'amd64']]);
     assert.deepEqual(server.proxy.packageIndex.lookupFile('fixture', deb.filename), { size: deb.size, sha256: deb.sha256 });
   } finally {
     await server.close();

@@ -142,3 +142,21 @@ test('tracked suites are refreshed and indexed by the server without client traf
   }
 });
 
+
+test('InRelease revalidation: one conditional check shared by every client asking meanwhile', async () => {
+  const server = await startServer(testConfig(path.join(world.dir, 'srv-reval'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+  try {
+    const first = await request(server.port, `/fixture/${INRELEASE}`);
+    assert.equal(first.status, 200);
+    world.upstream.resetCounts();
+    world.upstream.fault(INRELEASE, { kind: 'delay', ms: 200 }, 1);
+    const all = await Promise.all(Array.from({ length: 20 }, () => request(server.port, `/fixture/${INRELEASE}`)));
+    for (const r of all) assert.ok(r.body.equals(first.body));
+    assert.equal(world.upstream.hits(INRELEASE), 1, 'one upstream check for 20 clients');
+    const check = world.upstream.requests().find((r) => r.path === INRELEASE)!;
+    assert.equal(check.headers['if-modified-since'], first.headers['last-modified'], 'the check is conditional');
+    assert.ok(all.filter((r) => r.headers['x-aptgate-snapshot'] === first.headers['x-aptgate-snapshot']).length === 20);
+  } finally {
+    await server.close();
+  }
+});
