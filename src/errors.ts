@@ -26,6 +26,12 @@ export const errorCodes = {
   EXEC_FAILED: 500,
   DECOMPRESS_FAILED: 500,
   PARSE_FAILED: 500,
+  // Debian data that fails its syntax (versions, status files, preferences, lists directories)
+  VERSION_INVALID: 400,
+  STATUS_INVALID: 400,
+  PREFERENCES_INVALID: 400,
+  LISTS_INVALID: 400,
+  USAGE: 400,
   STATE_SCHEMA: 500,
 } as const;
 

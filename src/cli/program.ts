@@ -10,6 +10,7 @@ import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekee
 import { CacheStore } from '../proxy/store.js';
 import { startServer } from '../main.js';
 import { formatCleanResult, formatConfig, formatStats } from './format.js';
+import { formatOutdated, outdatedFromFiles } from './outdated.js';
 
 interface CommonOpts {
   config?: string;
@@ -104,6 +105,22 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         h.close();
       }
     });
+  program.command('outdated')
+    .description('which installed packages are outdated, as apt decides it, computed from files (no server needed)')
+    .requiredOption('--status <file>', 'dpkg status file (/var/lib/dpkg/status of the machine)')
+    .option('--lists <dir>', 'apt lists directory (/var/lib/apt/lists of the machine, after apt update)')
+    .option('--packages <file...>', 'Packages files (plain, .xz, .gz) instead of a lists directory')
+    .option('--preferences <file|dir>', 'apt preferences file or preferences.d directory (repeatable, read in order)', collect)
+    .option('--arch <arch>', 'native architecture (default: this machine\'s)')
+    .option('--foreign-arch <arch>', 'foreign architecture enabled with dpkg --add-architecture (repeatable)', collect)
+    .option('--machine-id <id>', 'the machine\'s /etc/machine-id, to decide phased updates as its apt would')
+    .option('--json', 'machine-readable output (documented in README)')
+    .action(async (o: { status: string; lists?: string; packages?: string[]; preferences?: string[]; arch?: string; foreignArch?: string[]; machineId?: string; json?: boolean }) => {
+      const { result, warnings } = await outdatedFromFiles(o);
+      for (const w of warnings) process.stderr.write(`aptgate: warning: ${w}\n`);
+      out(o.json ? JSON.stringify({ format: 1, counts: result.counts, packages: result.entries }, null, 2) + '\n' : formatOutdated(result));
+    });
+
   return program;
 }
 

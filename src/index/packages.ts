@@ -13,13 +13,18 @@ export interface PackageEntry {
   multiArch: string | undefined;
   depends: string | undefined;
   preDepends: string | undefined;
+  recommends: string | undefined;
+  breaks: string | undefined;
+  conflicts: string | undefined;
+  provides: string | undefined;
   phasedUpdatePercentage: number | undefined;
 }
 
 /** Fields worth reading from a Packages paragraph; the rest is skipped while parsing. */
 export const PACKAGES_FIELDS: ReadonlySet<string> = new Set([
   'package', 'version', 'architecture', 'source', 'filename', 'size', 'sha256',
-  'multi-arch', 'depends', 'pre-depends', 'phased-update-percentage',
+  'multi-arch', 'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
+  'phased-update-percentage',
 ]);
 
 const SOURCE_RE = /^(\S+)(?:\s*\(\s*([^)\s]+)\s*\))?$/;
@@ -53,9 +58,13 @@ export function toPackageEntry(p: Paragraph): PackageEntry | undefined {
     filename,
     size,
     sha256: sha256.toLowerCase(),
-    multiArch: p['multi-arch'],
+    multiArch: p['multi-arch']?.toLowerCase(),
     depends: p['depends'],
     preDepends: p['pre-depends'],
+    recommends: p['recommends'],
+    breaks: p['breaks'],
+    conflicts: p['conflicts'],
+    provides: p['provides'],
     phasedUpdatePercentage: phased === undefined ? undefined : Number(phased),
   };
 }

@@ -97,4 +97,20 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- relations the outdated computation needs (apt-get upgrade's keep-back decisions)
+      ALTER TABLE pkg ADD COLUMN recommends TEXT;
+      ALTER TABLE pkg ADD COLUMN breaks TEXT;
+      ALTER TABLE pkg ADD COLUMN conflicts TEXT;
+      ALTER TABLE pkg ADD COLUMN provides TEXT;
+      -- contents parsed before these columns existed are parsed again when next seen
+      DELETE FROM index_alias;
+      DELETE FROM snapshot_index;
+      DELETE FROM index_entry;
+      DELETE FROM index_file;
+      DELETE FROM pkg;
+    `,
+  },
 ];

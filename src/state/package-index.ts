@@ -28,9 +28,9 @@ export class PackageIndexStore {
                      WHERE e.pkg_id = p.id AND f.complete = 1)
        ORDER BY p.id DESC LIMIT 1`);
     this.qInsertPkg = db.prepare(`INSERT INTO pkg (backend, package, version, architecture, source, source_version,
-        filename, size, sha256, multi_arch, depends, pre_depends)
+        filename, size, sha256, multi_arch, depends, pre_depends, recommends, breaks, conflicts, provides)
       VALUES (@backend, @package, @version, @architecture, @source, @sourceVersion, @filename, @size, @sha256,
-        @multiArch, @depends, @preDepends)
+        @multiArch, @depends, @preDepends, @recommends, @breaks, @conflicts, @provides)
       ON CONFLICT (backend, filename, sha256) DO NOTHING`);
     this.qPkgId = db.prepare<[string, string, string], { id: number }>(
       'SELECT id FROM pkg WHERE backend = ? AND filename = ? AND sha256 = ?');
@@ -80,7 +80,10 @@ export class PackageIndexStore {
   insertBatch(indexFileId: number, backend: string, entries: readonly PackageEntry[]): void {
     this.db.transaction(() => {
       for (const e of entries) {
-        const r = this.qInsertPkg.run({ backend, ...e, multiArch: e.multiArch ?? null, depends: e.depends ?? null, preDepends: e.preDepends ?? null });
+        const r = this.qInsertPkg.run({
+          backend, ...e, multiArch: e.multiArch ?? null, depends: e.depends ?? null, preDepends: e.preDepends ?? null,
+          recommends: e.recommends ?? null, breaks: e.breaks ?? null, conflicts: e.conflicts ?? null, provides: e.provides ?? null,
+        });
         const id = r.changes === 1 ? Number(r.lastInsertRowid) : this.qPkgId.get(backend, e.filename, e.sha256)!.id;
         this.qInsertEntry.run(indexFileId, id, e.phasedUpdatePercentage ?? null);
       }

@@ -1,0 +1,117 @@
+// dpkg's status database (/var/lib/dpkg/status): which package instances apt counts as
+// installed, their selections (holds) and what they declare.
+import { AptgateError } from '../errors.js';
+import { Deb822Parser, type Paragraph } from './deb822.js';
+import { parseVersion } from './version.js';
+
+export type Want = 'unknown' | 'install' | 'hold' | 'deinstall' | 'purge';
+export type DpkgState = 'not-installed' | 'config-files' | 'half-installed' | 'unpacked' | 'half-configured'
+  | 'triggers-awaited' | 'triggers-pending' | 'installed';
+
+const WANTS = new Set<string>(['unknown', 'install', 'hold', 'deinstall', 'purge']);
+const STATES = new Set<string>(['not-installed', 'config-files', 'half-installed', 'unpacked', 'half-configured',
+  'triggers-awaited', 'triggers-pending', 'installed']);
+
+/** One package instance (name + architecture) as a machine has it. */
+export interface InstalledPackage {
+  package: string;
+  /** as dpkg records it: amd64, all, i386, ... */
+  architecture: string;
+  version: string;
+  want: Want;
+  /** dpkg's error flag: ok, or reinstreq */
+  ok: boolean;
+  state: DpkgState;
+  multiArch: string | undefined;
+  source: string;
+  sourceVersion: string;
+  essential: boolean;
+  depends: string | undefined;
+  preDepends: string | undefined;
+  recommends: string | undefined;
+  breaks: string | undefined;
+  conflicts: string | undefined;
+  provides: string | undefined;
+}
+
+/** apt gives an instance a current version unless dpkg says not-installed or config-files. */
+export function isInstalledState(state: DpkgState): boolean {
+  return state !== 'not-installed' && state !== 'config-files';
+}
+
+export const STATUS_FIELDS: ReadonlySet<string> = new Set([
+  'package', 'architecture', 'version', 'status', 'multi-arch', 'source', 'essential',
+  'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
+]);
+
+const SOURCE_RE = /^(\S+)(?:\s*\(\s*([^)\s]+)\s*\))?$/;
+const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
+
+function bad(msg: string, pkg: string | undefined): never {
+  throw new AptgateError('STATUS_INVALID', pkg ? `status entry ${pkg}: ${msg}` : msg, { package: pkg });
+}
+
+/** A typed status entry; throws STATUS_INVALID for an entry dpkg itself would not have written. */
+export function toInstalled(p: Paragraph): InstalledPackage | undefined {
+  const name = p['package'];
+  if (!name) bad('an entry has no Package field', undefined);
+  if (!NAME_RE.test(name)) bad(`invalid package name "${name.slice(0, 100)}"`, undefined);
+  const status = (p['status'] ?? '').trim().split(/\s+/);
+  if (status.length !== 3 || !WANTS.has(status[0]!) || !STATES.has(status[2]!) || (status[1] !== 'ok' && status[1] !== 'reinstreq')) {
+    bad(`invalid Status "${(p['status'] ?? '').slice(0, 100)}"`, name);
+  }
+  const state = status[2] as DpkgState;
+  const version = p['version'];
+  // not-installed entries (only a selection) carry no version: nothing to compare
+  if (!version) {
+    if (isInstalledState(state) || state === 'config-files') bad('has no Version', name);
+    return undefined;
+  }
+  try {
+    parseVersion(version);
+  } catch (err) {
+    bad((err as Error).message, name);
+  }
+  const architecture = p['architecture'];
+  if (!architecture) bad('has no Architecture', name);
+  let source = name;
+  let sourceVersion = version;
+  const src = p['source'];
+  if (src) {
+    const m = SOURCE_RE.exec(src.trim());
+    if (m) {
+      source = m[1]!;
+      if (m[2]) sourceVersion = m[2];
+    }
+  }
+  return {
+    package: name,
+    architecture,
+    version,
+    want: status[0] as Want,
+    ok: status[1] === 'ok',
+    state,
+    multiArch: p['multi-arch']?.toLowerCase(),
+    source,
+    sourceVersion,
+    essential: /^yes$/i.test(p['essential'] ?? ''),
+    depends: p['depends'],
+    preDepends: p['pre-depends'],
+    recommends: p['recommends'],
+    breaks: p['breaks'],
+    conflicts: p['conflicts'],
+    provides: p['provides'],
+  };
+}
+
+/** Every entry of a status file's text (all states; callers filter with isInstalledState). */
+export function parseStatus(text: string | Buffer): InstalledPackage[] {
+  const out: InstalledPackage[] = [];
+  const parser = new Deb822Parser((p) => {
+    const e = toInstalled(p);
+    if (e) out.push(e);
+  }, { fields: STATUS_FIELDS });
+  parser.write(text);
+  parser.end();
+  return out;
+}

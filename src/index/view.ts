@@ -1,0 +1,128 @@
+// A view: the package files (one Packages index of one suite each) a machine's apt would read,
+// with every version they offer grouped per package instance (name + architecture) the way
+// apt's cache groups them: `Architecture: all` belongs to the native architecture, the same
+// version string offered by several files is one version with several files.
+import { compareVersions } from './version.js';
+
+/** One Packages index of one suite, with its Release's fields (apt's package file). */
+export interface PackageFile {
+  /** aptgate backend the suite comes from, when known */
+  backend: string | undefined;
+  /** the suite as sources.list names it (`bookworm-security`) */
+  dist: string;
+  /** host of the source URI (`Pin: origin`) */
+  site: string;
+  origin: string | undefined;
+  label: string | undefined;
+  /** Release `Suite:` (apt calls it the archive: `a=`) */
+  archive: string | undefined;
+  codename: string | undefined;
+  /** Release `Version:` (`v=`) */
+  releaseVersion: string | undefined;
+  component: string;
+  /** the binary-<arch> of the index */
+  architecture: string;
+  notAutomatic: boolean;
+  butAutomaticUpgrades: boolean;
+}
+
+/** What a Packages entry (or a dpkg status entry) says about one version. */
+export interface VersionInfo {
+  package: string;
+  version: string;
+  architecture: string;
+  source: string;
+  sourceVersion: string;
+  multiArch: string | undefined;
+  phased?: number | undefined;
+  depends?: string | undefined;
+  preDepends?: string | undefined;
+  recommends?: string | undefined;
+  breaks?: string | undefined;
+  conflicts?: string | undefined;
+  provides?: string | undefined;
+}
+
+export interface ViewVersion extends VersionInfo {
+  /** indexes into View.files */
+  files: number[];
+}
+
+export function instanceKey(name: string, arch: string): string {
+  return `${name}:${arch}`;
+}
+
+export class View {
+  readonly files: PackageFile[] = [];
+  readonly nativeArch: string;
+  /** native first, then foreign */
+  readonly architectures: string[];
+  private readonly instances = new Map<string, ViewVersion[]>();
+  private readonly byVersion = new Map<string, Map<string, ViewVersion>>();
+  private sorted = true;
+
+  constructor(nativeArch: string, foreignArchs: readonly string[] = []) {
+    this.nativeArch = nativeArch;
+    this.architectures = [nativeArch, ...foreignArchs.filter((a) => a !== nativeArch)];
+  }
+
+  /** The instance architecture apt files a version under ('all' → native). */
+  instanceArch(architecture: string): string {
+    return architecture === 'all' ? this.nativeArch : architecture;
+  }
+
+  /** Whether apt, configured with these architectures, would read this index. */
+  readsIndexArch(indexArch: string): boolean {
+    return indexArch === 'all' || this.architectures.includes(indexArch);
+  }
+
+  addFile(file: PackageFile): number {
+    this.files.push(file);
+    return this.files.length - 1;
+  }
+
+  /** Adds one entry of file `fileId`; entries of architectures not configured are ignored. */
+  add(fileId: number, info: VersionInfo): void {
+    if (info.architecture !== 'all' && !this.architectures.includes(info.architecture)) return;
+    const key = instanceKey(info.package, this.instanceArch(info.architecture));
+    let versions = this.byVersion.get(key);
+    if (!versions) {
+      versions = new Map();
+      this.byVersion.set(key, versions);
+      this.instances.set(key, []);
+    }
+    const existing = versions.get(info.version);
+    if (existing) {
+      if (!existing.files.includes(fileId)) existing.files.push(fileId);
+      return;
+    }
+    const v: ViewVersion = { ...info, files: [fileId] };
+    versions.set(info.version, v);
+    this.instances.get(key)!.push(v);
+    this.sorted = false;
+  }
+
+  /** Sorts every instance's versions, highest first (call once after adding). */
+  seal(): this {
+    if (!this.sorted) {
+      for (const list of this.instances.values()) if (list.length > 1) list.sort((a, b) => compareVersions(b.version, a.version));
+      this.sorted = true;
+    }
+    return this;
+  }
+
+  /** Versions of an instance, highest first. */
+  versions(name: string, instanceArch: string): readonly ViewVersion[] {
+    if (!this.sorted) this.seal();
+    return this.instances.get(instanceKey(name, instanceArch)) ?? [];
+  }
+
+  instanceCount(): number {
+    return this.instances.size;
+  }
+
+  *allInstances(): IterableIterator<[string, readonly ViewVersion[]]> {
+    if (!this.sorted) this.seal();
+    yield* this.instances.entries();
+  }
+}
