@@ -64,7 +64,7 @@ before(async () => {
     const snap = new SnapshotStore(db).latest('fixture', 'stable', 'inrelease')!;
     const idx = new PackageIndexStore(db);
     const id = idx.beginFile('fixture', 'pending:percent');
-    idx.insertBatch(id, 'fixture', [{ package: 'pct', version: '1:1.0~a+b', architecture: 'all', source: 'pct', sourceVersion: '1:1.0~a+b', filename: percent, size: 4, sha256: 'a'.repeat(64), multiArch: undefined, depends: undefined, preDepends: undefined, recommends: undefined, breaks: undefined, conflicts: undefined, provides: undefined, phasedUpdatePercentage: undefined }]);
+    idx.insertBatch(id, 'fixture', [{ package: 'pct', version: '1:1.0~a+b', architecture: 'all', source: 'pct', sourceVersion: '1:1.0~a+b', filename: percent, size: 4, sha256: 'a'.repeat(64), multiArch: undefined, depends: undefined, preDepends: undefined, recommends: undefined, breaks: undefined, conflicts: undefined, provides: undefined, phasedUpdatePercentage: undefined, aptHash: 0 }]);
     idx.finishFile(id, 'fixture', 'b'.repeat(64), 1);
     idx.link(snap.id, 'extra', 'amd64', id);
   } finally {

@@ -4,7 +4,7 @@
 // when the provide is versioned; Breaks/Conflicts never hit the package itself; Multi-Arch: same
 // instances of one name must stay at one version.
 import { parseProvides, parseRelations, type Relation, type RelationList } from './relations.js';
-import { compareVersions } from './version.js';
+import { compareValid } from './version.js';
 import type { VersionInfo } from './view.js';
 
 const relCache = new Map<string, RelationList>();
@@ -34,7 +34,7 @@ export function provides(field: string | undefined): Relation[] {
 
 export function versionSatisfies(version: string, op: Relation['op'], want: string | undefined): boolean {
   if (op === undefined || want === undefined) return true;
-  const c = compareVersions(version, want);
+  const c = compareValid(version, want);
   switch (op) {
     case '<<': return c < 0;
     case '<=': return c <= 0;
@@ -51,18 +51,56 @@ export interface Slot {
   info: VersionInfo;
 }
 
-/** Looks up the instances (and providers) a relation can reach inside a state. */
-export class StateIndex {
-  private readonly byName = new Map<string, number[]>();
-  private readonly byProvide = new Map<string, number[]>();
+/**
+ * What does not change while one installed set is checked against candidates: slots by name, by
+ * what their installed versions provide, and by the names their installed relations mention.
+ * Built once per installed set and reused for every view it is computed against.
+ */
+export class InstalledIndex {
+  readonly byName = new Map<string, number[]>();
+  readonly byProvide = new Map<string, number[]>();
+  readonly refs = new Map<string, number[]>();
 
-  /** `current(i)` gives slot i's version in the state being checked. */
-  constructor(private readonly slots: readonly Slot[], private readonly nativeArch: string, private readonly current: (i: number) => VersionInfo | undefined, extraProviders: (i: number) => Iterable<VersionInfo>) {
+  constructor(readonly slots: readonly Slot[]) {
     slots.forEach((s, i) => {
       push(this.byName, s.name, i);
-      for (const info of extraProviders(i)) for (const p of provides(info.provides)) push(this.byProvide, p.name, i);
+      indexVersion(s.info, i, this.byProvide, this.refs);
     });
-    for (const list of this.byProvide.values()) dedupe(list);
+  }
+}
+
+/** Adds what `info` provides and the names its relations mention, for slot i. */
+export function indexVersion(info: VersionInfo, i: number, byProvide: Map<string, number[]>, refs: Map<string, number[]>): void {
+  for (const p of provides(info.provides)) pushOnce(byProvide, p.name, i);
+  for (const field of RELATION_FIELDS) {
+    for (const group of relations(info[field])) for (const r of group) pushOnce(refs, r.name, i);
+  }
+}
+
+const RELATION_FIELDS = ['preDepends', 'depends', 'breaks', 'conflicts', 'recommends'] as const;
+
+/** Looks up the instances (and providers) a relation can reach inside a state. */
+export class StateIndex {
+  private readonly slots: readonly Slot[];
+  private readonly byName: Map<string, number[]>;
+  private readonly byProvide: Map<string, number[]>;
+
+  /**
+   * `current(i)` gives slot i's version in the state being checked; `extraProvide` names the
+   * slots whose other (candidate) versions provide something.
+   */
+  constructor(base: InstalledIndex, private readonly nativeArch: string, private readonly current: (i: number) => VersionInfo | undefined, private readonly extraProvide: Map<string, number[]>) {
+    this.slots = base.slots;
+    this.byName = base.byName;
+    this.byProvide = base.byProvide;
+  }
+
+  private providers(name: string): number[] {
+    const a = this.byProvide.get(name);
+    const b = this.extraProvide.get(name);
+    if (!b) return a ?? [];
+    if (!a) return b;
+    return [...new Set([...a, ...b])];
   }
 
   private archAccepts(rel: Relation, fromArch: string, slotArch: string, multiArch: string | undefined): boolean {
@@ -81,7 +119,7 @@ export class StateIndex {
       if (!this.archAccepts(rel, fromArch, this.slots[i]!.instanceArch, v.multiArch)) continue;
       if (versionSatisfies(v.version, rel.op, rel.version)) return true;
     }
-    for (const i of this.byProvide.get(rel.name) ?? []) {
+    for (const i of this.providers(rel.name)) {
       const v = this.current(i);
       if (!v) continue;
       for (const p of provides(v.provides)) {
@@ -103,7 +141,7 @@ export class StateIndex {
       if (rel.archQual !== undefined && rel.archQual !== 'any' && this.slots[i]!.instanceArch !== (rel.archQual === 'native' ? this.nativeArch : rel.archQual)) continue;
       if (versionSatisfies(v.version, rel.op, rel.version)) out.push(i);
     }
-    for (const i of this.byProvide.get(rel.name) ?? []) {
+    for (const i of this.providers(rel.name)) {
       if (i === self || out.includes(i)) continue;
       const v = this.current(i);
       if (!v) continue;
@@ -121,7 +159,7 @@ export class StateIndex {
   /** Instances named `rel.name` or providing it, whatever their version (apt's AllTargets owners). */
   owners(rel: Relation): number[] {
     const out = [...(this.byName.get(rel.name) ?? [])];
-    for (const i of this.byProvide.get(rel.name) ?? []) if (!out.includes(i)) out.push(i);
+    for (const i of this.providers(rel.name)) if (!out.includes(i)) out.push(i);
     return out;
   }
 
@@ -137,10 +175,10 @@ function push(map: Map<string, number[]>, key: string, v: number): void {
   else map.set(key, [v]);
 }
 
-function dedupe(list: number[]): void {
-  const seen = new Set(list);
-  list.length = 0;
-  list.push(...seen);
+function pushOnce(map: Map<string, number[]>, key: string, v: number): void {
+  const list = map.get(key);
+  if (!list) map.set(key, [v]);
+  else if (list[list.length - 1] !== v) list.push(v);
 }
 
 export type Breakage =
@@ -148,17 +186,23 @@ export type Breakage =
   | { kind: 'conflicts'; rel: Relation; hits: number[] }
   | { kind: 'multiarch'; siblings: number[] };
 
-/** The critical relations of slot `i` at `info` that the state does not satisfy. */
-export function criticalBreakage(idx: StateIndex, i: number, info: VersionInfo, fromArch: string, siblingVersion: (j: number) => string | undefined): Breakage[] {
+/**
+ * The critical relations of slot `i` at `info` that the state does not satisfy. With `only`,
+ * relations naming nothing in it are taken as satisfied (they were in the consistent installed
+ * state, and nothing they name has changed).
+ */
+export function criticalBreakage(idx: StateIndex, i: number, info: VersionInfo, fromArch: string, siblingVersion: (j: number) => string | undefined, only?: ReadonlySet<string>): Breakage[] {
   const out: Breakage[] = [];
   for (const field of [info.preDepends, info.depends]) {
     for (const group of relations(field)) {
+      if (only && !group.some((r) => only.has(r.name))) continue;
       if (!group.some((r) => idx.satisfied(r, fromArch))) out.push({ kind: 'depends', group });
     }
   }
   for (const field of [info.breaks, info.conflicts]) {
     for (const group of relations(field)) {
       for (const rel of group) {
+        if (only && !only.has(rel.name)) continue;
         const hits = idx.hits(rel, i);
         if (hits.length) out.push({ kind: 'conflicts', rel, hits });
       }

@@ -5,8 +5,8 @@ import { phaseExcludes, type PhasingOptions } from './phasing.js';
 import { Policy, type Choice } from './policy.js';
 import type { Pin } from './preferences.js';
 import { isInstalledState, type InstalledPackage } from './status.js';
-import { simulateUpgrade, type KeepReason, type UpgradeSlot } from './upgrade.js';
-import { compareVersions } from './version.js';
+import { InstalledIndex, type Slot } from './deps.js';
+import { simulateUpgrade, type KeepReason } from './upgrade.js';
 import type { PackageFile, VersionInfo, View } from './view.js';
 
 export interface OutdatedOptions {
@@ -60,19 +60,21 @@ export function isSecurityFile(f: PackageFile): boolean {
   return /security/i.test(f.label ?? '') || /-security$/i.test(f.codename ?? '') || /-security$/i.test(f.archive ?? '');
 }
 
-function statusInfo(p: InstalledPackage): VersionInfo {
-  return {
-    package: p.package, version: p.version, architecture: p.architecture, source: p.source, sourceVersion: p.sourceVersion,
-    multiArch: p.multiArch, depends: p.depends, preDepends: p.preDepends, recommends: p.recommends,
-    breaks: p.breaks, conflicts: p.conflicts, provides: p.provides,
-  };
+interface Prepared {
+  nativeArch: string;
+  /** the installed instances apt counts (installed states, one per name and architecture) */
+  packages: InstalledPackage[];
+  index: InstalledIndex;
 }
 
-export function outdated(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): OutdatedResult {
-  const policy = opts.policy ?? new Policy(view, opts.pins ?? []);
-  const files = view.files;
-  const slots: UpgradeSlot[] = [];
-  const pending: Array<{ slot: number; p: InstalledPackage; cand: Choice; priority: number; choices: Choice[]; phased: boolean; security: boolean }> = [];
+// The per-installed-set part of the work, kept while the caller keeps the array.
+const prepared = new WeakMap<readonly InstalledPackage[], Prepared>();
+
+function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
+  const hit = prepared.get(installed);
+  if (hit && hit.nativeArch === view.nativeArch) return hit;
+  const packages: InstalledPackage[] = [];
+  const slots: Slot[] = [];
   const seen = new Set<string>();
   for (const p of installed) {
     if (!isInstalledState(p.state)) continue;
@@ -80,15 +82,40 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
     const key = `${p.package}:${instArch}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const choices = policy.choices(p.package, instArch, p.version);
+    packages.push(p);
+    // an InstalledPackage carries every field of a VersionInfo
+    slots.push({ name: p.package, instanceArch: instArch, info: p });
+  }
+  const prep = { nativeArch: view.nativeArch, packages, index: new InstalledIndex(slots) };
+  prepared.set(installed, prep);
+  return prep;
+}
+
+export function outdated(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): OutdatedResult {
+  const policy = opts.policy ?? new Policy(view, opts.pins ?? []);
+  const files = view.files;
+  const { packages, index } = prepare(installed, view);
+  const slots = index.slots;
+  const candidates: Array<VersionInfo | undefined> = new Array(slots.length);
+  const keep: boolean[] = packages.map((p) => p.want === 'hold');
+  const pending: Array<{ slot: number; p: InstalledPackage; cand: Choice; priority: number; phased: boolean; security: boolean }> = [];
+  for (let i = 0; i < slots.length; i++) {
+    const p = packages[i]!;
+    const instArch = slots[i]!.instanceArch;
+    // fast path: nothing offered, or the installed version is apt's highest (first) version, so
+    // no candidate can come before it
+    const offered = view.versions(p.package, instArch);
+    if (offered.length === 0 || Policy.sameVersion(p, offered[0]!)) continue;
+    const choices = policy.choices(p.package, instArch, p);
     const c = policy.candidate(p.package, instArch, choices);
-    const slot: UpgradeSlot = { name: p.package, instanceArch: instArch, info: statusInfo(p), candidate: undefined, keep: p.want === 'hold' };
-    const index = slots.push(slot) - 1;
-    if (!c || c.choice.installed || !c.choice.entry || compareVersions(c.choice.version, p.version) <= 0) continue;
+    // apt's Upgradable(): the candidate comes before the installed version in apt's version order
+    const at = choices.findIndex((x) => x.installed);
+    const ci = c ? choices.indexOf(c.choice) : -1;
+    if (!c || !c.choice.entry || ci === -1 || ci >= at) continue;
     const cand = c.choice;
-    slot.candidate = cand.entry;
+    candidates[i] = cand.entry;
     // versions strictly between the installed one and the candidate
-    const between = choices.filter((x) => !x.installed && x !== cand && compareVersions(x.version, cand.version) < 0 && compareVersions(x.version, p.version) > 0);
+    const between = choices.slice(ci + 1, at);
     const security = cand.files.some((f) => isSecurityFile(files[f]!)) || between.some((x) => x.files.some((f) => isSecurityFile(files[f]!)));
     let phased = false;
     const pct = cand.entry!.phased;
@@ -97,11 +124,11 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
       const aptSecurity = between.some((x) => x.files.some((f) => /-security$/.test(files[f]!.archive ?? '')));
       phased = !aptSecurity && phaseExcludes(cand.entry!.source, cand.entry!.sourceVersion, pct, opts.phasing);
     }
-    if (phased) slot.keep = true;
-    pending.push({ slot: index, p, cand, priority: c.priority, choices, phased, security });
+    if (phased) keep[i] = true;
+    pending.push({ slot: i, p, cand, priority: c.priority, phased, security });
   }
 
-  const sim = simulateUpgrade(slots, view.nativeArch);
+  const sim = simulateUpgrade(index, candidates, keep, view.nativeArch);
   const entries: OutdatedEntry[] = pending.map(({ slot, p, cand, priority, phased, security }) => {
     const e = cand.entry!;
     const held = p.want === 'hold';

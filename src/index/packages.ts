@@ -1,5 +1,7 @@
 // One entry of a Packages index, typed; the fields the package index keeps.
+import { aptVersionHash } from './apthash.js';
 import type { Paragraph } from './deb822.js';
+import { parseVersion } from './version.js';
 
 export interface PackageEntry {
   package: string;
@@ -18,12 +20,14 @@ export interface PackageEntry {
   conflicts: string | undefined;
   provides: string | undefined;
   phasedUpdatePercentage: number | undefined;
+  /** apt's identity of this version among entries with the same version string */
+  aptHash: number;
 }
 
 /** Fields worth reading from a Packages paragraph; the rest is skipped while parsing. */
 export const PACKAGES_FIELDS: ReadonlySet<string> = new Set([
   'package', 'version', 'architecture', 'source', 'filename', 'size', 'sha256',
-  'multi-arch', 'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
+  'multi-arch', 'installed-size', 'replaces', 'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
   'phased-update-percentage',
 ]);
 
@@ -38,6 +42,12 @@ export function toPackageEntry(p: Paragraph): PackageEntry | undefined {
   const sha256 = p['sha256'];
   const size = Number(p['size']);
   if (!name || !version || !architecture || !filename || !sha256 || !Number.isSafeInteger(size)) return undefined;
+  // an entry apt could not parse either is skipped (later comparisons rely on valid versions)
+  try {
+    parseVersion(version);
+  } catch {
+    return undefined;
+  }
   let source = name;
   let sourceVersion = version;
   const src = p['source'];
@@ -66,5 +76,6 @@ export function toPackageEntry(p: Paragraph): PackageEntry | undefined {
     conflicts: p['conflicts'],
     provides: p['provides'],
     phasedUpdatePercentage: phased === undefined ? undefined : Number(phased),
+    aptHash: aptVersionHash({ installedSize: p['installed-size'], depends: p['depends'], preDepends: p['pre-depends'], conflicts: p['conflicts'], breaks: p['breaks'], replaces: p['replaces'] }),
   };
 }

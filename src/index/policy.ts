@@ -4,8 +4,8 @@
 // ties to the highest version, never below the installed version unless priority >= 1000.
 import { expressionMatches, isPattern } from './glob.js';
 import { NEVER_PIN, type Pin, type PinMatch, type ReleaseSpec } from './preferences.js';
-import type { PackageFile, View, ViewVersion } from './view.js';
-import { compareVersions } from './version.js';
+import type { PackageFile, VersionInfo, View, ViewVersion } from './view.js';
+import { compareValid } from './version.js';
 
 /** The dpkg status file as a package file (apt's archive "now"). */
 export const STATUS_FILE = -1;
@@ -85,6 +85,17 @@ export class Policy {
     });
   }
 
+  /** Whether any per-package pin exists (then every version must be looked at). */
+  get hasPackagePins(): boolean {
+    return this.literal.size > 0 || this.bySource.size > 0 || this.patterns.length > 0;
+  }
+
+  /** Whether the highest version of an instance is apt's version of what is installed. */
+  static sameVersion(installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'>, v: VersionInfo): boolean {
+    return installed.version === v.version && (installed.aptHash === undefined || v.aptHash === undefined || installed.aptHash === v.aptHash)
+      && (installed.multiArch ?? '') === (v.multiArch ?? '');
+  }
+
   private basePriority(f: PackageFile): number {
     if (f.butAutomaticUpgrades && f.notAutomatic) return 100;
     if (f.butAutomaticUpgrades) return 100;
@@ -161,27 +172,32 @@ export class Policy {
     return prio === -Infinity ? 0 : prio;
   }
 
-  /** Every version of an instance apt would know, highest first, the installed one included. */
-  choices(name: string, instanceArch: string, installedVersion: string | undefined): Choice[] {
+  /**
+   * Every version of an instance apt would know, in apt's order (highest first), the installed
+   * one included. The installed version is the index's version only when apt would merge them
+   * (same string, same VersionHash, same Multi-Arch); otherwise it is a version of its own,
+   * after the index versions with the same string (apt parses the status file last).
+   */
+  choices(name: string, instanceArch: string, installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'> | undefined): Choice[] {
     const versions = this.view.versions(name, instanceArch);
     const out: Choice[] = [];
-    let placed = installedVersion === undefined;
+    let placed = installed === undefined;
     for (const v of versions) {
       if (!placed) {
-        const cmp = compareVersions(installedVersion!, v.version);
-        if (cmp === 0) {
+        const cmp = compareValid(installed!.version, v.version);
+        if (cmp === 0 && (installed!.aptHash === undefined || v.aptHash === undefined || installed!.aptHash === v.aptHash) && (installed!.multiArch ?? '') === (v.multiArch ?? '')) {
           out.push({ version: v.version, entry: v, files: v.files, installed: true });
           placed = true;
           continue;
         }
         if (cmp > 0) {
-          out.push({ version: installedVersion!, entry: undefined, files: [], installed: true });
+          out.push({ version: installed!.version, entry: undefined, files: [], installed: true });
           placed = true;
         }
       }
       out.push({ version: v.version, entry: v, files: v.files, installed: false });
     }
-    if (!placed) out.push({ version: installedVersion!, entry: undefined, files: [], installed: true });
+    if (!placed) out.push({ version: installed!.version, entry: undefined, files: [], installed: true });
     return out;
   }
 
@@ -193,7 +209,7 @@ export class Policy {
     for (const c of choices) {
       const p = this.priority(name, instanceArch, c);
       if (p === 0 || p <= candPriority) continue;
-      if (installed && p < 1000 && !c.installed && compareVersions(c.version, installed.version) < 0) continue;
+      if (installed && p < 1000 && !c.installed && compareValid(c.version, installed.version) < 0) continue;
       candPriority = p;
       cand = c;
     }

@@ -1,6 +1,7 @@
 // dpkg's status database (/var/lib/dpkg/status): which package instances apt counts as
 // installed, their selections (holds) and what they declare.
 import { AptgateError } from '../errors.js';
+import { aptVersionHash } from './apthash.js';
 import { Deb822Parser, type Paragraph } from './deb822.js';
 import { parseVersion } from './version.js';
 
@@ -32,6 +33,8 @@ export interface InstalledPackage {
   breaks: string | undefined;
   conflicts: string | undefined;
   provides: string | undefined;
+  /** apt's identity of this version among entries with the same version string */
+  aptHash: number;
 }
 
 /** apt gives an instance a current version unless dpkg says not-installed or config-files. */
@@ -40,7 +43,7 @@ export function isInstalledState(state: DpkgState): boolean {
 }
 
 export const STATUS_FIELDS: ReadonlySet<string> = new Set([
-  'package', 'architecture', 'version', 'status', 'multi-arch', 'source', 'essential',
+  'package', 'architecture', 'version', 'status', 'multi-arch', 'source', 'essential', 'installed-size', 'replaces',
   'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
 ]);
 
@@ -101,6 +104,7 @@ export function toInstalled(p: Paragraph): InstalledPackage | undefined {
     breaks: p['breaks'],
     conflicts: p['conflicts'],
     provides: p['provides'],
+    aptHash: aptVersionHash({ installedSize: p['installed-size'], depends: p['depends'], preDepends: p['pre-depends'], conflicts: p['conflicts'], breaks: p['breaks'], replaces: p['replaces'] }),
   };
 }
 

@@ -4,7 +4,7 @@
 // at its version; otherwise the upgrades of the instances its broken relations point at are.
 // "Broken" is what apt checks: Pre-Depends/Depends unsatisfied, Breaks/Conflicts hit,
 // Multi-Arch: same siblings at another version, and a Recommends newly unsatisfied.
-import { criticalBreakage, recommendsSatisfied, StateIndex, type Breakage, type Slot } from './deps.js';
+import { criticalBreakage, indexVersion, provides, recommendsSatisfied, StateIndex, type Breakage, type InstalledIndex } from './deps.js';
 import type { VersionInfo } from './view.js';
 
 export type KeepReason =
@@ -19,15 +19,6 @@ export type KeepReason =
   /** Multi-Arch: same siblings could not move together */
   | 'multiarch';
 
-export interface UpgradeSlot extends Slot {
-  /** installed version's data (from the status file) */
-  info: VersionInfo;
-  /** the candidate, when it is newer than the installed version */
-  candidate: VersionInfo | undefined;
-  /** not marked at all (held, or phase-deferred) */
-  keep: boolean;
-}
-
 export interface UpgradeResult {
   /** slot index → whether the upgrade happens */
   upgraded: boolean[];
@@ -35,27 +26,52 @@ export interface UpgradeResult {
   reasons: Map<number, { reason: KeepReason; because?: number }>;
 }
 
-export function simulateUpgrade(slots: readonly UpgradeSlot[], nativeArch: string): UpgradeResult {
-  const marked = slots.map((s) => s.candidate !== undefined && !s.keep);
+/**
+ * `base` indexes the installed set (slots with their installed versions); `candidates[i]` is
+ * slot i's candidate when it is an upgrade; `unmarked[i]` leaves it alone (held, phase-deferred).
+ */
+export function simulateUpgrade(base: InstalledIndex, candidates: readonly (VersionInfo | undefined)[], unmarked: readonly boolean[], nativeArch: string): UpgradeResult {
+  const slots = base.slots;
+  const marked = slots.map((_, i) => candidates[i] !== undefined && !unmarked[i]);
+  if (!marked.includes(true)) return { upgraded: marked, reasons: new Map() };
   const reasons = new Map<number, { reason: KeepReason; because?: number }>();
+  // what the candidates add: their provides and the names their relations mention
+  const extraProvide = new Map<string, number[]>();
+  const extraRefs = new Map<string, number[]>();
+  candidates.forEach((c, i) => { if (c) indexVersion(c, i, extraProvide, extraRefs); });
   const now = (i: number): VersionInfo => slots[i]!.info;
-  const future = (i: number): VersionInfo => (marked[i] ? slots[i]!.candidate! : slots[i]!.info);
-  const providersOf = (i: number): VersionInfo[] => {
-    const s = slots[i]!;
-    return s.candidate ? [s.info, s.candidate] : [s.info];
-  };
-  const nowIdx = new StateIndex(slots, nativeArch, now, providersOf);
-  const futIdx = new StateIndex(slots, nativeArch, future, providersOf);
+  const future = (i: number): VersionInfo => (marked[i] ? candidates[i]! : slots[i]!.info);
+  let nowIdx: StateIndex | undefined;
+  const futIdx = new StateIndex(base, nativeArch, future, extraProvide);
 
   // apt only counts a Recommends as newly broken when the installed version had all of its own
-  const recommendsWereMet = slots.map((s) => recommendsSatisfied(nowIdx, s.info, s.instanceArch));
+  const metCache = new Map<number, boolean>();
+  const recommendsWereMet = (i: number): boolean => {
+    let v = metCache.get(i);
+    if (v === undefined) {
+      nowIdx ??= new StateIndex(base, nativeArch, now, extraProvide);
+      v = recommendsSatisfied(nowIdx, slots[i]!.info, slots[i]!.instanceArch);
+      metCache.set(i, v);
+    }
+    return v;
+  };
+
+  // names whose state can differ from the installed one: what was marked, and what it provides
+  const changed = new Set<string>();
+  marked.forEach((m, t) => {
+    if (!m) return;
+    changed.add(slots[t]!.name);
+    for (const p of provides(slots[t]!.info.provides)) changed.add(p.name);
+    for (const p of provides(candidates[t]!.provides)) changed.add(p.name);
+  });
 
   const breakage = (i: number): Breakage[] | 'recommends' | undefined => {
     const s = slots[i]!;
     const info = future(i);
-    const b = criticalBreakage(futIdx, i, info, s.instanceArch, (j) => future(j).version);
+    // an instance at its installed version can only break through relations naming a change
+    const b = criticalBreakage(futIdx, i, info, s.instanceArch, (j) => future(j).version, marked[i] ? undefined : changed);
     if (b.length) return b;
-    if (marked[i] && recommendsWereMet[i] && !recommendsSatisfied(futIdx, info, s.instanceArch)) return 'recommends';
+    if (marked[i] && info.recommends && !recommendsSatisfied(futIdx, info, s.instanceArch) && recommendsWereMet(i)) return 'recommends';
     return undefined;
   };
 
@@ -67,37 +83,64 @@ export function simulateUpgrade(slots: readonly UpgradeSlot[], nativeArch: strin
     return 'multiarch';
   };
 
+  // Who can change state when slot t is kept: t, its Multi-Arch siblings, and every slot with a
+  // relation naming t or something t provides. Only those are re-examined after a keep.
+  const affected = (t: number): Set<number> => {
+    const out = new Set<number>([t]);
+    const s = slots[t]!;
+    const names = [s.name, ...provides(s.info.provides).map((p) => p.name), ...provides(candidates[t]?.provides).map((p) => p.name)];
+    for (const n of names) {
+      for (const i of base.refs.get(n) ?? []) out.add(i);
+      for (const i of extraRefs.get(n) ?? []) out.add(i);
+    }
+    for (const j of futIdx.siblings(t)) out.add(j);
+    return out;
+  };
+
+  // A consistent system only breaks where something changes: the marked slots and the slots
+  // whose relations reach them.
+  const state: Array<ReturnType<typeof breakage>> = new Array(slots.length).fill(undefined);
+  const initial = new Set<number>();
+  marked.forEach((m, t) => { if (m) for (const i of affected(t)) initial.add(i); });
+  for (const i of initial) state[i] = breakage(i);
+  const keep = (t: number, reason: { reason: KeepReason; because?: number }) => {
+    marked[t] = false;
+    reasons.set(t, reason);
+    for (const i of affected(t)) state[i] = breakage(i);
+  };
+
+  // apt's loop: take the first broken slot in order; when it is fixed, start over from the top
+  let k = 0;
   let guard = 0;
   const limit = slots.length * 4 + 16;
-  outer: for (let k = 0; k < slots.length; k++) {
-    const b = breakage(k);
-    if (b === undefined) continue;
+  while (guard++ < limit) {
+    while (k < slots.length && state[k] === undefined) k++;
+    if (k >= slots.length) break;
+    const b = state[k]!;
     if (marked[k]) {
-      marked[k] = false;
-      reasons.set(k, { reason: reasonFor(b) });
-      if (breakage(k) === undefined) {
-        if (++guard > limit) break;
-        k = -1;
+      keep(k, { reason: reasonFor(b) });
+      if (state[k] === undefined) {
+        k = 0;
         continue;
       }
     }
-    const still = breakage(k);
-    if (still === undefined || still === 'recommends') continue;
+    const still = state[k];
+    if (still === undefined || still === 'recommends') {
+      k = still === undefined ? 0 : k + 1;
+      continue;
+    }
     for (const br of still) {
       const targets = br.kind === 'depends'
         ? br.group.flatMap((r) => futIdx.owners(r))
         : br.kind === 'conflicts' ? br.hits : br.siblings;
       for (const t of targets) {
         if (!marked[t]) continue;
-        marked[t] = false;
-        reasons.set(t, { reason: br.kind === 'multiarch' ? 'multiarch' : 'blocked', because: k });
-        if (breakage(k) === undefined) break;
+        keep(t, { reason: br.kind === 'multiarch' ? 'multiarch' : 'blocked', because: k });
+        if (state[k] === undefined) break;
       }
-      if (breakage(k) === undefined) break;
+      if (state[k] === undefined) break;
     }
-    if (breakage(k) !== undefined) continue;
-    if (++guard > limit) break outer;
-    k = -1;
+    k = state[k] === undefined ? 0 : k + 1;
   }
   return { upgraded: marked, reasons };
 }

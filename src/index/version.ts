@@ -86,10 +86,11 @@ function isDigit(c: number): boolean {
 
 /** dpkg's verrevcmp(): alternating non-digit and digit runs. */
 export function verrevcmp(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  const la = a.length;
-  const lb = b.length;
+  return verrevcmpRange(a, 0, a.length, b, 0, b.length);
+}
+
+/** verrevcmp over a[i, la) and b[j, lb), without slicing. */
+function verrevcmpRange(a: string, i: number, la: number, b: string, j: number, lb: number): number {
   while (i < la || j < lb) {
     let firstDiff = 0;
     while ((i < la && !isDigit(a.charCodeAt(i))) || (j < lb && !isDigit(b.charCodeAt(j)))) {
@@ -125,6 +126,36 @@ function parsed(v: string): DebianVersion {
     memo.set(v, p);
   }
   return p;
+}
+
+function epochAt(s: string, colon: number): number {
+  let e = 0;
+  for (let i = 0; i < colon; i++) e = e * 10 + (s.charCodeAt(i) - 48);
+  return e;
+}
+
+/**
+ * The same order as compareVersions for versions already known to be valid (index and status
+ * entries are checked when parsed), without allocating: the hot path of candidate selection and
+ * dependency checks.
+ */
+export function compareValid(a: string, b: string): number {
+  if (a === b) return 0;
+  const ca = a.indexOf(':');
+  const cb = b.indexOf(':');
+  const ea = ca === -1 ? 0 : epochAt(a, ca);
+  const eb = cb === -1 ? 0 : epochAt(b, cb);
+  if (ea !== eb) return ea > eb ? 1 : -1;
+  const ua = ca + 1;
+  const ub = cb + 1;
+  let ha = a.lastIndexOf('-');
+  let hb = b.lastIndexOf('-');
+  if (ha < ua) ha = -1;
+  if (hb < ub) hb = -1;
+  const r = verrevcmpRange(a, ua, ha === -1 ? a.length : ha, b, ub, hb === -1 ? b.length : hb);
+  if (r) return r > 0 ? 1 : -1;
+  const s = verrevcmpRange(a, ha === -1 ? a.length : ha + 1, a.length, b, hb === -1 ? b.length : hb + 1, b.length);
+  return s > 0 ? 1 : s < 0 ? -1 : 0;
 }
 
 /** <0, 0, >0 as dpkg orders the two versions; throws VERSION_INVALID for an unparsable one. */

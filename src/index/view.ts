@@ -2,7 +2,7 @@
 // with every version they offer grouped per package instance (name + architecture) the way
 // apt's cache groups them: `Architecture: all` belongs to the native architecture, the same
 // version string offered by several files is one version with several files.
-import { compareVersions } from './version.js';
+import { compareValid } from './version.js';
 
 /** One Packages index of one suite, with its Release's fields (apt's package file). */
 export interface PackageFile {
@@ -41,12 +41,16 @@ export interface VersionInfo {
   breaks?: string | undefined;
   conflicts?: string | undefined;
   provides?: string | undefined;
+  /** apt's VersionHash; entries with the same version string but another hash are other versions */
+  aptHash?: number | undefined;
 }
 
 export interface ViewVersion extends VersionInfo {
   /** indexes into View.files */
   files: number[];
 }
+
+const NONE: readonly ViewVersion[] = Object.freeze([]);
 
 export function instanceKey(name: string, arch: string): string {
   return `${name}:${arch}`;
@@ -57,8 +61,10 @@ export class View {
   readonly nativeArch: string;
   /** native first, then foreign */
   readonly architectures: string[];
-  private readonly instances = new Map<string, ViewVersion[]>();
+  // architecture → name → versions: two lookups, no key to build on the hot path
+  private readonly instances = new Map<string, Map<string, ViewVersion[]>>();
   private readonly byVersion = new Map<string, Map<string, ViewVersion>>();
+  private count = 0;
   private sorted = true;
 
   constructor(nativeArch: string, foreignArchs: readonly string[] = []) {
@@ -84,28 +90,39 @@ export class View {
   /** Adds one entry of file `fileId`; entries of architectures not configured are ignored. */
   add(fileId: number, info: VersionInfo): void {
     if (info.architecture !== 'all' && !this.architectures.includes(info.architecture)) return;
-    const key = instanceKey(info.package, this.instanceArch(info.architecture));
+    const arch = this.instanceArch(info.architecture);
+    const key = instanceKey(info.package, arch);
     let versions = this.byVersion.get(key);
+    let byName = this.instances.get(arch);
+    if (!byName) {
+      byName = new Map();
+      this.instances.set(arch, byName);
+    }
     if (!versions) {
       versions = new Map();
       this.byVersion.set(key, versions);
-      this.instances.set(key, []);
+      byName.set(info.package, []);
+      this.count++;
     }
-    const existing = versions.get(info.version);
+    // apt merges entries into one version only when string, relations hash and Multi-Arch agree
+    const id = `${info.version}\0${info.aptHash ?? ''}\0${info.multiArch ?? ''}`;
+    const existing = versions.get(id);
     if (existing) {
       if (!existing.files.includes(fileId)) existing.files.push(fileId);
       return;
     }
     const v: ViewVersion = { ...info, files: [fileId] };
-    versions.set(info.version, v);
-    this.instances.get(key)!.push(v);
+    versions.set(id, v);
+    byName.get(info.package)!.push(v);
     this.sorted = false;
   }
 
   /** Sorts every instance's versions, highest first (call once after adding). */
   seal(): this {
     if (!this.sorted) {
-      for (const list of this.instances.values()) if (list.length > 1) list.sort((a, b) => compareVersions(b.version, a.version));
+      for (const byName of this.instances.values()) {
+        for (const list of byName.values()) if (list.length > 1) list.sort((a, b) => compareValid(b.version, a.version));
+      }
       this.sorted = true;
     }
     return this;
@@ -114,15 +131,15 @@ export class View {
   /** Versions of an instance, highest first. */
   versions(name: string, instanceArch: string): readonly ViewVersion[] {
     if (!this.sorted) this.seal();
-    return this.instances.get(instanceKey(name, instanceArch)) ?? [];
+    return this.instances.get(instanceArch)?.get(name) ?? NONE;
   }
 
   instanceCount(): number {
-    return this.instances.size;
+    return this.count;
   }
 
   *allInstances(): IterableIterator<[string, readonly ViewVersion[]]> {
     if (!this.sorted) this.seal();
-    yield* this.instances.entries();
+    for (const [arch, byName] of this.instances) for (const [name, list] of byName) yield [instanceKey(name, arch), list];
   }
 }

@@ -105,6 +105,7 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE pkg ADD COLUMN breaks TEXT;
       ALTER TABLE pkg ADD COLUMN conflicts TEXT;
       ALTER TABLE pkg ADD COLUMN provides TEXT;
+      ALTER TABLE pkg ADD COLUMN apt_hash INTEGER NOT NULL DEFAULT 0;
       -- contents parsed before these columns existed are parsed again when next seen
       DELETE FROM index_alias;
       DELETE FROM snapshot_index;

@@ -28,9 +28,9 @@ export class PackageIndexStore {
                      WHERE e.pkg_id = p.id AND f.complete = 1)
        ORDER BY p.id DESC LIMIT 1`);
     this.qInsertPkg = db.prepare(`INSERT INTO pkg (backend, package, version, architecture, source, source_version,
-        filename, size, sha256, multi_arch, depends, pre_depends, recommends, breaks, conflicts, provides)
+        filename, size, sha256, multi_arch, depends, pre_depends, recommends, breaks, conflicts, provides, apt_hash)
       VALUES (@backend, @package, @version, @architecture, @source, @sourceVersion, @filename, @size, @sha256,
-        @multiArch, @depends, @preDepends, @recommends, @breaks, @conflicts, @provides)
+        @multiArch, @depends, @preDepends, @recommends, @breaks, @conflicts, @provides, @aptHash)
       ON CONFLICT (backend, filename, sha256) DO NOTHING`);
     this.qPkgId = db.prepare<[string, string, string], { id: number }>(
       'SELECT id FROM pkg WHERE backend = ? AND filename = ? AND sha256 = ?');

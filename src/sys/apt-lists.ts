@@ -49,7 +49,7 @@ export async function loadPackagesFile(view: View, fileId: number, file: string)
     view.add(fileId, {
       package: e.package, version: e.version, architecture: e.architecture, source: e.source, sourceVersion: e.sourceVersion,
       multiArch: e.multiArch, phased: e.phasedUpdatePercentage, depends: e.depends, preDepends: e.preDepends,
-      recommends: e.recommends, breaks: e.breaks, conflicts: e.conflicts, provides: e.provides,
+      recommends: e.recommends, breaks: e.breaks, conflicts: e.conflicts, provides: e.provides, aptHash: e.aptHash,
     });
   }, { fields: PACKAGES_FIELDS });
   try {
