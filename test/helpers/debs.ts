@@ -25,6 +25,8 @@ export interface DebSpec {
   section?: string;
   /** synopsis, optionally followed by '\n' and an extended description; default '<name> test package' */
   description?: string;
+  /** further control fields (Recommends, Breaks, Provides, Phased-Update-Percentage, ...) */
+  fields?: Record<string, string>;
 }
 
 /** Fixed timestamp for the files inside built debs (SOURCE_DATE_EPOCH), so rebuilding a spec gives identical bytes. */
@@ -100,6 +102,7 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
       ['Maintainer', TEST_MAINTAINER],
       ['Installed-Size', String(installedSize)],
       ['Depends', spec.depends],
+      ...Object.entries(spec.fields ?? {}),
       ['Section', spec.section ?? 'misc'],
       ['Priority', 'optional'],
       ['Description', formatMultiline(spec.description ?? `${spec.name} test package`)],
