@@ -6,6 +6,10 @@ import type { Db } from './state/db.js';
 import { ProxyRuntime } from './proxy/runtime.js';
 import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { Dispatcher } from 'undici';
+import { OutdatedService } from './fleet/outdated.js';
+import { ViewLoader } from './fleet/views.js';
+import { OutdatedCacheStore } from './state/outdated-cache.js';
+import { ProfileStore } from './state/profiles.js';
 
 export interface AppDeps {
   config: Config;
@@ -19,6 +23,16 @@ export interface AppDeps {
 export interface App {
   app: FastifyInstance;
   proxy: ProxyRuntime;
+  outdated: OutdatedService;
+  profiles: ProfileStore;
+}
+
+function outdatedViews(config: Config, proxy: ProxyRuntime): ViewLoader {
+  const siteOf = (backend: string) => {
+    const b = config.backends.get(backend);
+    return b ? new URL(b.mirrors[0]!).hostname : '';
+  };
+  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf);
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -35,6 +49,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const proxy = new ProxyRuntime({ config: deps.config, db: deps.db, dbFile: deps.dbFile, log: app.log, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
   await proxy.start();
   registerProxyRoutes(app, proxy);
+  const profiles = new ProfileStore(deps.db);
+  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy), new OutdatedCacheStore(deps.db), proxy.packageIndex);
+  // a new snapshot's Packages linked: bring cached outdated answers of that suite up to date
+  // (once per suite per turn of the event loop, however many indexes were linked)
+  const pending = new Set<string>();
+  proxy.indexer.onLinked((snapshotId) => {
+    const snap = proxy.snapshots.byId(snapshotId);
+    if (!snap) return;
+    const key = `${snap.backend}\0${snap.suite}`;
+    if (pending.has(key)) return;
+    pending.add(key);
+    setImmediate(() => {
+      pending.delete(key);
+      try {
+        const stats = outdated.refresh(snap.backend, snap.suite);
+        if (stats.recomputed || stats.carried) app.log.info({ backend: snap.backend, suite: snap.suite, ...stats }, 'outdated refreshed');
+      } catch (err) {
+        app.log.error({ backend: snap.backend, suite: snap.suite, err: (err as Error).message }, 'outdated refresh failed');
+      }
+    });
+  });
   app.addHook('onClose', async () => { await proxy.close(); });
-  return { app, proxy };
+  return { app, proxy, outdated, profiles };
 }

@@ -8,9 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Deb822Parser, type Paragraph } from '../src/index/deb822.js';
 import type { OutdatedResult } from '../src/index/outdated.js';
-import { aptSimulate, aptUpgradable, compareEnv, setDiff, type CompareEnv, type ListsSuite } from './helpers/compare.js';
+import { aptSimulate, aptUpgradable, compareEnv, setDiff, statusFromPackages, type CompareEnv, type ListsSuite } from './helpers/compare.js';
 import type { DebSpec } from './helpers/debs.js';
 import { execOk } from './helpers/exec.js';
 import { disposeTestKey, loadTestKey, type TestKey } from './helpers/gpg.js';
@@ -76,32 +75,20 @@ Pin: release a=stable
 Pin-Priority: -1
 `;
 
-const EXCLUDED = new Set(['filename', 'size', 'md5sum', 'sha256', 'description-md5']);
-
 /** The status of a machine that installed exactly the packages of a published suite. */
 async function statusFrom(repo: FixtureRepo, suite: string, archs: string[], extra: string): Promise<string> {
-  const out: string[] = [];
+  let text = '';
   const seen = new Set<string>();
   for (const arch of archs) {
-    const xz = await execOk('xz', ['-dc', repo.path(`dists/${suite}/main/binary-${arch}/Packages.xz`)]);
-    const paragraphs: Paragraph[] = [];
-    const parser = new Deb822Parser((p) => paragraphs.push(p));
-    parser.write(xz);
-    parser.end();
-    for (const p of paragraphs) {
+    const packages = await execOk('xz', ['-dc', repo.path(`dists/${suite}/main/binary-${arch}/Packages.xz`)]);
+    text += statusFromPackages(packages, (p) => {
       const key = `${p['package']}:${p['architecture']}`;
-      if (seen.has(key)) continue;
+      if (seen.has(key)) return undefined;
       seen.add(key);
-      const lines = [`Package: ${p['package']}`, `Status: ${statusOverrides[p['package']!] ?? 'install ok installed'}`];
-      for (const [k, v] of Object.entries(p)) {
-        if (k === 'package' || EXCLUDED.has(k)) continue;
-        const name = k.replace(/(^|-)([a-z])/g, (_m, a: string, c: string) => a + c.toUpperCase());
-        lines.push(`${name}: ${v.replace(/\n/g, '\n ')}`);
-      }
-      out.push(lines.join('\n'));
-    }
+      return statusOverrides[p['package']!] ?? 'install ok installed';
+    }) + '\n';
   }
-  return `${out.join('\n\n')}\n\n${extra}`;
+  return `${text}${extra}`;
 }
 
 function entry(r: OutdatedResult, name: string, arch?: string) {

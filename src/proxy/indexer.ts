@@ -18,6 +18,8 @@ export class Indexer {
   private pending = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  /** called with the snapshot id whenever one of its Packages contents is linked */
+  private readonly linkListeners: Array<(snapshotId: number) => void> = [];
 
   constructor(
     private readonly dbFile: string,
@@ -25,6 +27,21 @@ export class Indexer {
     private readonly metrics: ProxyMetrics,
     private readonly log: Logger,
   ) {}
+
+  onLinked(listener: (snapshotId: number) => void): void {
+    this.linkListeners.push(listener);
+  }
+
+  private linkedNow(job: IndexJob): void {
+    if (!job.link) return;
+    for (const l of this.linkListeners) {
+      try {
+        l(job.link.snapshotId);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'snapshot listener failed');
+      }
+    }
+  }
 
   /** True when the content of this snapshot/component/architecture is known to be indexed. */
   isLinked(job: IndexJob): boolean {
@@ -45,12 +62,14 @@ export class Indexer {
     if (known !== undefined) {
       if (job.link) this.store.link(job.link.snapshotId, job.link.component, job.link.architecture, known);
       this.linked.add(key);
+      this.linkedNow(job);
       return Promise.resolve({ indexFileId: known, entries: 0, parsed: false });
     }
     this.pending++;
     const p = this.chain.then(() => this.post(job)).then(
       (r) => {
         this.linked.add(key);
+        this.linkedNow(job);
         if (r.parsed) {
           this.metrics.indexedFiles.inc({ backend: job.backend });
           this.log.info({ backend: job.backend, file: job.file, entries: r.entries }, 'indexed Packages');

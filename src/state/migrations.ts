@@ -114,4 +114,45 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       DELETE FROM pkg;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- one installed package instance (name, architecture, version, state, relations), shared by
+      -- every profile that contains it; key = sha256 of the canonical record
+      CREATE TABLE inst_pkg (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        package TEXT NOT NULL,
+        record TEXT NOT NULL
+      );
+
+      -- a distinct installed set, stored once however many machines report it:
+      -- packages = little-endian uint32 inst_pkg ids, ascending
+      CREATE TABLE profile (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        count INTEGER NOT NULL,
+        packages BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+
+      -- what a machine's apt reads: suites of backends, architectures, preferences
+      CREATE TABLE view_def (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        spec TEXT NOT NULL
+      );
+
+      -- outdated per (profile, view), valid for the snapshots it names
+      CREATE TABLE outdated_cache (
+        profile_id INTEGER NOT NULL REFERENCES profile (id) ON DELETE CASCADE,
+        view_id INTEGER NOT NULL REFERENCES view_def (id) ON DELETE CASCADE,
+        snapshots TEXT NOT NULL,
+        computed_at INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (profile_id, view_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX outdated_cache_by_view ON outdated_cache (view_id);
+    `,
+  },
 ];

@@ -5,6 +5,12 @@ import type { PackageEntry } from '../index/packages.js';
 
 export interface KnownFile { size: number; sha256: string }
 
+export interface IndexRow {
+  package: string; version: string; architecture: string; source: string; sourceVersion: string;
+  multiArch: string | null; phased: number | null; depends: string | null; preDepends: string | null;
+  recommends: string | null; breaks: string | null; conflicts: string | null; provides: string | null; aptHash: number;
+}
+
 export class PackageIndexStore {
   private readonly qComplete;
   private readonly qLink;
@@ -120,6 +126,31 @@ export class PackageIndexStore {
        JOIN pkg p ON p.id = e.pkg_id WHERE si.snapshot_id = ?`);
     for (const id of snapshotIds) for (const r of q.iterate(id)) out.add(`${r.backend}/${r.filename}`);
     return out;
+  }
+
+  /** Component/architecture → parsed content linked to a snapshot. */
+  linkedFiles(snapshotId: number): Array<{ component: string; architecture: string; indexFileId: number }> {
+    return this.db.prepare<[number], { component: string; architecture: string; indexFileId: number }>(
+      'SELECT component, architecture, index_file_id AS indexFileId FROM snapshot_index WHERE snapshot_id = ? ORDER BY component, architecture').all(snapshotId);
+  }
+
+  /** Every entry of a parsed content, with what the outdated computation needs. */
+  entries(indexFileId: number): IndexRow[] {
+    return this.db.prepare<[number], IndexRow>(
+      `SELECT p.package, p.version, p.architecture, p.source, p.source_version AS sourceVersion, p.multi_arch AS multiArch,
+              e.phased, p.depends, p.pre_depends AS preDepends, p.recommends, p.breaks, p.conflicts, p.provides, p.apt_hash AS aptHash
+       FROM index_entry e JOIN pkg p ON p.id = e.pkg_id WHERE e.index_file_id = ?`).all(indexFileId);
+  }
+
+  /** Names whose offered versions differ between two snapshots of a suite. */
+  changedPackages(oldSnapshotId: number, newSnapshotId: number): Set<string> {
+    const rows = this.db.prepare<[number, number], { package: string }>(
+      `WITH o AS (SELECT e.pkg_id FROM snapshot_index si JOIN index_entry e ON e.index_file_id = si.index_file_id WHERE si.snapshot_id = ?),
+            n AS (SELECT e.pkg_id FROM snapshot_index si JOIN index_entry e ON e.index_file_id = si.index_file_id WHERE si.snapshot_id = ?)
+       SELECT DISTINCT p.package FROM pkg p
+       WHERE p.id IN (SELECT pkg_id FROM o EXCEPT SELECT pkg_id FROM n) OR p.id IN (SELECT pkg_id FROM n EXCEPT SELECT pkg_id FROM o)`,
+    ).all(oldSnapshotId, newSnapshotId);
+    return new Set(rows.map((r) => r.package));
   }
 
   counts(): { indexFiles: number; packages: number; entries: number } {

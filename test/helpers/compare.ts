@@ -8,6 +8,7 @@ import { copyFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { aptEnv, runApt, runAptOk, type AptEnv } from './apt.js';
 import { execOk } from './exec.js';
+import { Deb822Parser, type Paragraph } from '../../src/index/deb822.js';
 
 export interface ListsSuite {
   /** dists/<suite> directory of a repository on disk */
@@ -112,4 +113,34 @@ export async function aptSimulate(env: CompareEnv, action: 'upgrade' | 'dist-upg
 /** Elements of a not in b and of b not in a, for readable assertion failures. */
 export function setDiff(a: Set<string>, b: Set<string>): { onlyApt: string[]; onlyAptgate: string[] } {
   return { onlyApt: [...a].filter((x) => !b.has(x)).sort(), onlyAptgate: [...b].filter((x) => !a.has(x)).sort() };
+}
+
+const NOT_IN_STATUS = new Set(['filename', 'size', 'md5sum', 'sha256', 'description-md5']);
+
+/**
+ * dpkg status paragraphs for Packages entries, as dpkg would write them after installing those
+ * very versions (same relations and Installed-Size, so apt sees the same versions).
+ * `statusOf` returns the Status value for an entry, or undefined to leave it out.
+ */
+export function statusFromPackages(packages: Buffer | string, statusOf: (p: Paragraph) => string | undefined): string {
+  const paragraphs: Paragraph[] = [];
+  const parser = new Deb822Parser((p) => paragraphs.push(p));
+  parser.write(packages);
+  parser.end();
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const p of paragraphs) {
+    const st = statusOf(p);
+    const key = `${p['package']}:${p['architecture']}`;
+    if (st === undefined || seen.has(key)) continue;
+    seen.add(key);
+    const lines = [`Package: ${p['package']}`, `Status: ${st}`];
+    for (const [k, v] of Object.entries(p)) {
+      if (k === 'package' || NOT_IN_STATUS.has(k)) continue;
+      const name = k.replace(/(^|-)([a-z])/g, (_m, a: string, c: string) => a + c.toUpperCase());
+      lines.push(`${name}: ${v.replace(/\n/g, '\n ')}`);
+    }
+    out.push(lines.join('\n'));
+  }
+  return `${out.join('\n\n')}\n`;
 }

@@ -1,0 +1,142 @@
+// Outdated on the server: per (profile, view), cached, and kept current when a suite gets a new
+// snapshot by recomputing only the profiles that have a package whose versions changed.
+import { outdated, type OutdatedResult } from '../index/outdated.js';
+import { Policy } from '../index/policy.js';
+import type { InstalledPackage } from '../index/status.js';
+import { fail } from '../errors.js';
+import type { OutdatedCacheStore } from '../state/outdated-cache.js';
+import type { PackageIndexStore } from '../state/package-index.js';
+import type { ProfileStore } from '../state/profiles.js';
+import { checkViewSpec, viewSpecHash, type LoadedView, type ViewLoader, type ViewSpec } from './views.js';
+
+export interface OutdatedAnswer {
+  result: OutdatedResult;
+  snapshots: number[];
+  cached: boolean;
+}
+
+export interface RefreshStats {
+  /** (profile, view) pairs computed again */
+  recomputed: number;
+  /** pairs whose result still held and was moved to the new snapshots */
+  carried: number;
+  /** views not refreshed because the new snapshot's indexes are not all parsed yet */
+  deferred: number;
+}
+
+export class OutdatedService {
+  readonly stats = { computed: 0, carried: 0, hits: 0 };
+  private readonly policies = new WeakMap<LoadedView, Policy>();
+  private readonly installedCache = new Map<number, InstalledPackage[]>();
+
+  constructor(
+    private readonly profiles: ProfileStore,
+    private readonly views: ViewLoader,
+    private readonly cache: OutdatedCacheStore,
+    private readonly packageIndex: PackageIndexStore,
+  ) {}
+
+  defineView(spec: ViewSpec): number {
+    checkViewSpec(spec);
+    return this.cache.defineView(viewSpecHash(spec), JSON.stringify(spec));
+  }
+
+  private spec(viewId: number): ViewSpec {
+    const s = this.cache.view(viewId);
+    if (s === undefined) fail('NOT_FOUND', `no view ${viewId}`);
+    return JSON.parse(s) as ViewSpec;
+  }
+
+  private installed(profileId: number): InstalledPackage[] {
+    let i = this.installedCache.get(profileId);
+    if (!i) {
+      i = this.profiles.installed(profileId);
+      if (!this.profiles.byId(profileId)) fail('NOT_FOUND', `no profile ${profileId}`);
+      this.installedCache.set(profileId, i);
+      if (this.installedCache.size > 5000) this.installedCache.delete(this.installedCache.keys().next().value!);
+    }
+    return i;
+  }
+
+  private compute(profileId: number, viewId: number, loaded: LoadedView): OutdatedResult {
+    let policy = this.policies.get(loaded);
+    if (!policy) {
+      policy = new Policy(loaded.view, loaded.pins);
+      this.policies.set(loaded, policy);
+    }
+    const result = outdated(this.installed(profileId), loaded.view, { policy });
+    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: JSON.stringify(result) });
+    this.stats.computed++;
+    return result;
+  }
+
+  /** The outdated answer for a profile in a view, from the cache when it is current. */
+  get(profileId: number, viewId: number): OutdatedAnswer {
+    const spec = this.spec(viewId);
+    const current = this.views.current(spec).map((r) => r?.id ?? 0);
+    const hit = this.cache.get(profileId, viewId);
+    if (hit && hit.snapshots.join(',') === current.join(',')) {
+      this.stats.hits++;
+      return { result: JSON.parse(hit.result) as OutdatedResult, snapshots: hit.snapshots, cached: true };
+    }
+    const loaded = this.views.load(spec);
+    return { result: this.compute(profileId, viewId, loaded), snapshots: loaded.snapshots, cached: false };
+  }
+
+  /**
+   * After a suite got a new snapshot: every cached result of a view reading that suite is either
+   * carried over (the profile has none of the packages whose versions changed) or recomputed.
+   */
+  refresh(backend: string, suite: string): RefreshStats {
+    const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
+    for (const v of this.cache.views()) {
+      const spec = JSON.parse(v.spec) as ViewSpec;
+      if (!spec.sources.some((s) => s.backend === backend && s.suite === suite)) continue;
+      const rows = this.cache.byView(v.id);
+      if (!rows.length) continue;
+      const loaded = this.views.load(spec);
+      if (!loaded.complete) {
+        stats.deferred++;
+        continue;
+      }
+      const changedCache = new Map<string, Set<string>>();
+      const changedBetween = (from: readonly number[]): Set<string> => {
+        const key = from.join(',');
+        let names = changedCache.get(key);
+        if (!names) {
+          names = new Set();
+          loaded.snapshots.forEach((to, i) => {
+            const was = from[i];
+            if (was === undefined || was === 0 || to === 0) return;
+            if (was !== to) for (const n of this.packageIndex.changedPackages(was, to)) names!.add(n);
+          });
+          changedCache.set(key, names);
+        }
+        return names;
+      };
+      for (const row of rows) {
+        if (row.snapshots.join(',') === loaded.snapshots.join(',')) continue;
+        // a source that had no snapshot before cannot be compared: compute
+        const comparable = row.snapshots.length === loaded.snapshots.length && row.snapshots.every((s) => s !== 0);
+        const changed = comparable ? changedBetween(row.snapshots) : undefined;
+        if (changed && !this.hasAny(row.profileId, changed)) {
+          this.cache.carry(row.profileId, v.id, loaded.snapshots);
+          this.stats.carried++;
+          stats.carried++;
+        } else {
+          this.compute(row.profileId, v.id, loaded);
+          stats.recomputed++;
+        }
+      }
+    }
+    return stats;
+  }
+
+  private hasAny(profileId: number, names: ReadonlySet<string>): boolean {
+    if (!names.size) return false;
+    const cached = this.installedCache.get(profileId);
+    if (cached) return cached.some((p) => names.has(p.package));
+    for (const n of this.profiles.names(profileId)) if (names.has(n)) return true;
+    return false;
+  }
+}

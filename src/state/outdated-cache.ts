@@ -1,0 +1,55 @@
+// Views (view_def) and outdated results cached per (profile, view).
+import type { Db } from './db.js';
+
+export interface CachedOutdated {
+  profileId: number;
+  viewId: number;
+  /** snapshot ids the result was computed against, in the view's source order */
+  snapshots: number[];
+  computedAt: number;
+  result: string;
+}
+
+interface Raw { profile_id: number; view_id: number; snapshots: string; computed_at: number; result: string }
+
+const fromRaw = (r: Raw): CachedOutdated => ({
+  profileId: r.profile_id, viewId: r.view_id, snapshots: r.snapshots ? r.snapshots.split(',').map(Number) : [],
+  computedAt: r.computed_at, result: r.result,
+});
+
+export class OutdatedCacheStore {
+  constructor(private readonly db: Db) {}
+
+  defineView(sha256: string, spec: string): number {
+    this.db.prepare('INSERT INTO view_def (sha256, spec) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING').run(sha256, spec);
+    return this.db.prepare<[string], { id: number }>('SELECT id FROM view_def WHERE sha256 = ?').get(sha256)!.id;
+  }
+
+  views(): Array<{ id: number; spec: string }> {
+    return this.db.prepare<[], { id: number; spec: string }>('SELECT id, spec FROM view_def ORDER BY id').all();
+  }
+
+  view(id: number): string | undefined {
+    return this.db.prepare<[number], { spec: string }>('SELECT spec FROM view_def WHERE id = ?').get(id)?.spec;
+  }
+
+  get(profileId: number, viewId: number): CachedOutdated | undefined {
+    const r = this.db.prepare<[number, number], Raw>('SELECT * FROM outdated_cache WHERE profile_id = ? AND view_id = ?').get(profileId, viewId);
+    return r && fromRaw(r);
+  }
+
+  byView(viewId: number): CachedOutdated[] {
+    return this.db.prepare<[number], Raw>('SELECT * FROM outdated_cache WHERE view_id = ? ORDER BY profile_id').all(viewId).map(fromRaw);
+  }
+
+  put(c: CachedOutdated): void {
+    this.db.prepare(`INSERT INTO outdated_cache (profile_id, view_id, snapshots, computed_at, result) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (profile_id, view_id) DO UPDATE SET snapshots = excluded.snapshots, computed_at = excluded.computed_at, result = excluded.result`)
+      .run(c.profileId, c.viewId, c.snapshots.join(','), c.computedAt, c.result);
+  }
+
+  /** The result still holds for newer snapshots (nothing the profile has installed changed). */
+  carry(profileId: number, viewId: number, snapshots: readonly number[]): void {
+    this.db.prepare('UPDATE outdated_cache SET snapshots = ? WHERE profile_id = ? AND view_id = ?').run(snapshots.join(','), profileId, viewId);
+  }
+}
