@@ -31,6 +31,7 @@ const installedDebs: DebSpec[] = [
   d('pinned-up', '1.0-1'), d('pinned-hold', '1.0-1'), d('neverme', '1.0-1'),
   d('epochy', '5.0-1'), d('tilde', '1.0~rc1-1'), d('binnmu', '1.0-1'),
   d('secpkg', '1.0-1'), d('removed', '1.0-1'), d('halfdone', '1.0-1'),
+  d('originpin', '1.0-1'), d('globpin-a', '1.0-1'), d('globpin-b', '1.0-1'), d('globpin32', '1.0-1', { arch: 'i386' }),
 ];
 
 const stableDebs: DebSpec[] = [
@@ -48,6 +49,7 @@ const stableDebs: DebSpec[] = [
   d('pinned-up', '1.0-1'), d('pinned-hold', '2.0-1'), d('neverme', '2.0-1'),
   d('epochy', '1:1.0-1'), d('tilde', '1.0-1'), d('binnmu', '1.0-1+b1', { source: 'binnmu-src (1.0-1)' }),
   d('secpkg', '1.0-1'), d('removed', '2.0-1'), d('halfdone', '2.0-1'),
+  d('originpin', '2.0-1'), d('globpin-a', '2.0-1'), d('globpin-b', '2.0-1'), d('globpin32', '2.0-1', { arch: 'i386' }),
 ];
 const securityDebs: DebSpec[] = [d('secpkg', '1.0-1+deb12u1')];
 const backportsDebs: DebSpec[] = [d('bpo-pkg', '2.0-1~bpo12+1'), d('bpo-installed', '3.0-1~bpo12+1'), d('pinned-up', '2.0-1~bpo12+1')];
@@ -73,6 +75,20 @@ Explanation: never from stable
 Package: neverme
 Pin: release a=stable
 Pin-Priority: -1
+
+# below the installed version's 100: stays
+Package: originpin
+Pin: origin archive.aptgate.invalid
+Pin-Priority: 50
+
+# a glob without an architecture pins the native architecture only (globpin32 is i386)
+Package: globpin*
+Pin: version 1.0*
+Pin-Priority: 1001
+
+Package: /^globpin-b$/
+Pin: release a=stable
+Pin-Priority: 990
 `;
 
 /** The status of a machine that installed exactly the packages of a published suite. */
@@ -160,6 +176,10 @@ describe('issue 3: apt corner cases, compared with apt', () => {
     assert.equal(entry(r, 'pinned-up')?.candidateVersion, '2.0-1~bpo12+1');
     assert.equal(entry(r, 'pinned-hold'), undefined);
     assert.equal(entry(r, 'neverme'), undefined);
+    assert.equal(entry(r, 'originpin'), undefined);
+    assert.equal(entry(r, 'globpin-a'), undefined);
+    assert.equal(entry(r, 'globpin-b'), undefined, 'the installed 1.0 pinned at 1001 by the glob outranks 2.0 at 990 by the regex');
+    assert.equal(entry(r, 'globpin32')?.candidateVersion, '2.0-1');
   });
 
   it('versions: epoch bump, ~ before release, binNMU with its source version; never a lower version, never a removed package', () => {
