@@ -88,6 +88,11 @@ export class OutdatedService {
    * carried over (the profile has none of the packages whose versions changed) or recomputed.
    */
   refresh(backend: string, suite: string): RefreshStats {
+    // one transaction: thousands of small writes, one commit
+    return this.cache.transaction(() => this.refreshNow(backend, suite));
+  }
+
+  private refreshNow(backend: string, suite: string): RefreshStats {
     const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
     for (const v of this.cache.views()) {
       const spec = JSON.parse(v.spec) as ViewSpec;

@@ -32,6 +32,26 @@ export function provides(field: string | undefined): Relation[] {
   return r;
 }
 
+// relation → version → whether it satisfies: a pure result, shared by every installed set
+// (relation objects are shared through the parse cache above)
+const satisfiesMemo = new WeakMap<Relation, Map<string, boolean>>();
+
+/** versionSatisfies for a relation's own constraint, memoised. */
+export function relationAccepts(rel: Relation, version: string): boolean {
+  if (rel.op === undefined || rel.version === undefined) return true;
+  let m = satisfiesMemo.get(rel);
+  if (!m) {
+    m = new Map();
+    satisfiesMemo.set(rel, m);
+  }
+  let r = m.get(version);
+  if (r === undefined) {
+    r = versionSatisfies(version, rel.op, rel.version);
+    if (m.size < 64) m.set(version, r);
+  }
+  return r;
+}
+
 export function versionSatisfies(version: string, op: Relation['op'], want: string | undefined): boolean {
   if (op === undefined || want === undefined) return true;
   const c = compareValid(version, want);
@@ -117,7 +137,7 @@ export class StateIndex {
       const v = this.current(i);
       if (!v) continue;
       if (!this.archAccepts(rel, fromArch, this.slots[i]!.instanceArch, v.multiArch)) continue;
-      if (versionSatisfies(v.version, rel.op, rel.version)) return true;
+      if (relationAccepts(rel, v.version)) return true;
     }
     for (const i of this.providers(rel.name)) {
       const v = this.current(i);
@@ -191,18 +211,23 @@ export type Breakage =
  * relations naming nothing in it are taken as satisfied (they were in the consistent installed
  * state, and nothing they name has changed).
  */
-export function criticalBreakage(idx: StateIndex, i: number, info: VersionInfo, fromArch: string, siblingVersion: (j: number) => string | undefined, only?: ReadonlySet<string>): Breakage[] {
+export function criticalBreakage(idx: StateIndex, i: number, info: VersionInfo, fromArch: string, siblingVersion: (j: number) => string | undefined, only?: ReadonlySet<string>, installed?: VersionInfo): Breakage[] {
   const out: Breakage[] = [];
-  for (const field of [info.preDepends, info.depends]) {
-    for (const group of relations(field)) {
-      if (only && !group.some((r) => only.has(r.name))) continue;
+  // a field the installed version has word for word was satisfied: only its changed names count
+  const filterOf = (field: 'preDepends' | 'depends' | 'breaks' | 'conflicts') =>
+    (only && (installed === undefined || installed === info || installed[field] === info[field]) ? only : undefined);
+  for (const field of ['preDepends', 'depends'] as const) {
+    const f = filterOf(field);
+    for (const group of relations(info[field])) {
+      if (f && !group.some((r) => f.has(r.name))) continue;
       if (!group.some((r) => idx.satisfied(r, fromArch))) out.push({ kind: 'depends', group });
     }
   }
-  for (const field of [info.breaks, info.conflicts]) {
-    for (const group of relations(field)) {
+  for (const field of ['breaks', 'conflicts'] as const) {
+    const f = filterOf(field);
+    for (const group of relations(info[field])) {
       for (const rel of group) {
-        if (only && !only.has(rel.name)) continue;
+        if (f && !f.has(rel.name)) continue;
         const hits = idx.hits(rel, i);
         if (hits.length) out.push({ kind: 'conflicts', rel, hits });
       }

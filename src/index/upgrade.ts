@@ -68,8 +68,8 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
   const breakage = (i: number): Breakage[] | 'recommends' | undefined => {
     const s = slots[i]!;
     const info = future(i);
-    // an instance at its installed version can only break through relations naming a change
-    const b = criticalBreakage(futIdx, i, info, s.instanceArch, (j) => future(j).version, marked[i] ? undefined : changed);
+    // only relations naming a change can break, unless they are new (a candidate's own)
+    const b = criticalBreakage(futIdx, i, info, s.instanceArch, (j) => future(j).version, changed, s.info);
     if (b.length) return b;
     if (marked[i] && info.recommends && !recommendsSatisfied(futIdx, info, s.instanceArch) && recommendsWereMet(i)) return 'recommends';
     return undefined;

@@ -20,6 +20,10 @@ const fromRaw = (r: Raw): CachedOutdated => ({
 export class OutdatedCacheStore {
   constructor(private readonly db: Db) {}
 
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   defineView(sha256: string, spec: string): number {
     this.db.prepare('INSERT INTO view_def (sha256, spec) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING').run(sha256, spec);
     return this.db.prepare<[string], { id: number }>('SELECT id FROM view_def WHERE sha256 = ?').get(sha256)!.id;
@@ -38,8 +42,10 @@ export class OutdatedCacheStore {
     return r && fromRaw(r);
   }
 
-  byView(viewId: number): CachedOutdated[] {
-    return this.db.prepare<[number], Raw>('SELECT * FROM outdated_cache WHERE view_id = ? ORDER BY profile_id').all(viewId).map(fromRaw);
+  /** The cached pairs of a view, without their results (what a refresh needs to decide). */
+  byView(viewId: number): Array<Omit<CachedOutdated, 'result'>> {
+    return this.db.prepare<[number], Omit<Raw, 'result'>>('SELECT profile_id, view_id, snapshots, computed_at FROM outdated_cache WHERE view_id = ? ORDER BY profile_id')
+      .all(viewId).map((r) => ({ profileId: r.profile_id, viewId: r.view_id, snapshots: r.snapshots ? r.snapshots.split(',').map(Number) : [], computedAt: r.computed_at }));
   }
 
   put(c: CachedOutdated): void {

@@ -1,0 +1,261 @@
+// `npm run bench:index`: the package index and the outdated computation on the real bookworm,
+// bookworm-updates and bookworm-security indexes (../shared/data when present, else the copy in
+// test/fixtures), against `apt list --upgradable` on the same inputs in the same run:
+// ingest time, outdated time (the real ~780-package status and a ~3,000-package profile), and
+// the refresh of 2,000 distinct cached profiles after a new snapshot. Appends to RESULTS.md.
+//
+// Environment: BENCH_NO_RESULTS=1 leaves RESULTS.md alone, BENCH_KEEP=1 keeps bench/work/index.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { OutdatedService } from '../src/fleet/outdated.js';
+import { ViewLoader, type ViewSpec } from '../src/fleet/views.js';
+import { outdated, type OutdatedResult } from '../src/index/outdated.js';
+import { Policy } from '../src/index/policy.js';
+import { clearsignedText, parseRelease } from '../src/index/release.js';
+import { parseStatus, type InstalledPackage } from '../src/index/status.js';
+import { runIndexJob } from '../src/proxy/index-job.js';
+import { openDb, type Db } from '../src/state/db.js';
+import { OutdatedCacheStore } from '../src/state/outdated-cache.js';
+import { PackageIndexStore } from '../src/state/package-index.js';
+import { ProfileStore } from '../src/state/profiles.js';
+import { SnapshotStore } from '../src/state/snapshots.js';
+import { statusFromPackages, writeLists } from '../test/helpers/compare.js';
+import { generateStatus, readPackagesXz } from '../test/helpers/statusgen.js';
+import { REPO, appendResults, commandOutput, debVersion, machineFacts, mdTable, median, textTable, today } from './common.js';
+
+const WORK = join(REPO, 'bench', 'work', 'index');
+const SHARED = resolve(REPO, '..', 'shared', 'data', 'debian-archive');
+const ARCHIVE = existsSync(join(SHARED, 'debian', 'dists', 'bookworm', 'InRelease')) ? SHARED : join(REPO, 'test', 'fixtures', 'debian-archive');
+
+interface Suite { backend: string; base: string; suite: string; uri: string; indexes: string[] }
+const SUITES: Suite[] = [
+  { backend: 'debian', base: 'debian', suite: 'bookworm', uri: 'http://deb.debian.org/debian', indexes: ['main/binary-amd64/Packages.xz'] },
+  { backend: 'debian', base: 'debian', suite: 'bookworm-updates', uri: 'http://deb.debian.org/debian', indexes: ['main/binary-amd64/Packages.xz', 'main/binary-all/Packages.xz'] },
+  { backend: 'debian-security', base: 'debian-security', suite: 'bookworm-security', uri: 'http://deb.debian.org/debian-security', indexes: ['main/binary-amd64/Packages.xz'] },
+];
+const SPEC: ViewSpec = { sources: SUITES.map((s) => ({ backend: s.backend, suite: s.suite, components: ['main'] })), arch: 'amd64', foreignArchs: [] };
+
+const log = (s: string) => process.stdout.write(`bench: ${s}\n`);
+const ms = (t0: number) => performance.now() - t0;
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+function distsDir(s: Suite): string {
+  return join(ARCHIVE, s.base, 'dists', s.suite);
+}
+
+/** Records the suite's snapshot and parses its Packages into the package index, as the proxy does. */
+async function ingestSuite(snapshots: SnapshotStore, store: PackageIndexStore, s: Suite, override?: { file: string; date: Date }): Promise<number> {
+  const inRelease = readFileSync(join(distsDir(s), 'InRelease'));
+  const rel = parseRelease(clearsignedText(inRelease));
+  const date = override?.date ?? rel.date;
+  const snap = snapshots.record({
+    backend: s.backend, suite: s.suite, kind: 'inrelease', sha256: override ? sha256(`${sha256(inRelease)}/${date.toISOString()}`) : sha256(inRelease),
+    date: date.getTime(), validUntil: rel.validUntil?.getTime() ?? null, origin: rel.origin ?? null, label: rel.label ?? null,
+    suiteField: rel.suite ?? null, codename: rel.codename ?? null, version: rel.version ?? null, notAutomatic: rel.notAutomatic,
+    butAutomaticUpgrades: rel.butAutomaticUpgrades, fetchedAt: Date.now(), mirror: null, upstreamLastModified: null, upstreamEtag: null,
+  });
+  for (const idx of s.indexes) {
+    const file = override && idx.includes('binary-amd64') ? override.file : join(distsDir(s), idx);
+    const m = /^(.+)\/binary-([^/]+)\//.exec(idx)!;
+    const plainRel = idx.replace(/\.xz$/, '');
+    await runIndexJob(store, {
+      backend: s.backend, file, compression: file.endsWith('.xz') ? 'xz' : 'none', fileSha256: sha256(readFileSync(file)),
+      plainSha256: override ? undefined : rel.files.get(plainRel)?.sha256,
+      link: { snapshotId: snap.id, component: m[1]!, architecture: m[2]! },
+    });
+  }
+  return snap.id;
+}
+
+function aptList(root: string): { ms: number; set: Set<string> } {
+  const t0 = performance.now();
+  const out = execFileSync('apt', ['list', '--upgradable'], { env: { ...process.env, APT_CONFIG: join(root, 'apt.conf'), LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }).toString();
+  const t = ms(t0);
+  const set = new Set<string>();
+  for (const line of out.split('\n')) {
+    const m = /^(\S+?)\/\S+ (\S+) (\S+) \[upgradable from: /.exec(line);
+    if (m) set.add(`${m[1]} ${m[3]} ${m[2]}`);
+  }
+  return { ms: t, set };
+}
+
+async function aptRoot(dir: string, statusText: string): Promise<string> {
+  for (const d of ['lists/partial', 'etc/apt.conf.d', 'etc/preferences.d', 'etc/sources.list.d', 'cache', 'state']) mkdirSync(join(dir, d), { recursive: true });
+  await writeLists(join(dir, 'lists'), SUITES.map((s) => ({ distsDir: distsDir(s), uri: s.uri, suite: s.suite })));
+  writeFileSync(join(dir, 'status'), statusText);
+  writeFileSync(join(dir, 'etc', 'sources.list.d', 'debian.sources'), SUITES.map((s) => `Types: deb\nURIs: ${s.uri}\nSuites: ${s.suite}\nComponents: main\nTrusted: yes\n`).join('\n'));
+  const conf = [
+    ['Dir', `${dir}/`], ['Dir::Etc', `${dir}/etc/`], ['Dir::Etc::Main', `${dir}/etc/apt.conf`], ['Dir::Etc::Parts', `${dir}/etc/apt.conf.d/`],
+    ['Dir::Etc::SourceList', `${dir}/etc/sources.list`], ['Dir::Etc::SourceParts', `${dir}/etc/sources.list.d/`],
+    ['Dir::Etc::Preferences', `${dir}/etc/preferences`], ['Dir::Etc::PreferencesParts', `${dir}/etc/preferences.d/`],
+    ['Dir::State', `${dir}/state/`], ['Dir::State::Lists', `${dir}/lists/`], ['Dir::State::status', `${dir}/status`],
+    ['Dir::Cache', `${dir}/cache/`], ['APT::Architecture', 'amd64'], ['Debug::NoLocking', '1'],
+  ].map(([k, v]) => `${k} "${v}";`).join('\n') + '\nAPT::Architectures { "amd64"; };\n';
+  writeFileSync(join(dir, 'apt.conf'), conf);
+  return dir;
+}
+
+function timeOutdated(installed: readonly InstalledPackage[], view: Parameters<typeof outdated>[1], policy: Policy, runs: number): { warm: number; cold: number; result: OutdatedResult } {
+  let result = outdated(installed, view, { policy });
+  for (let i = 0; i < 20; i++) outdated(installed, view, { policy });
+  const warm: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    result = outdated(installed, view, { policy });
+    warm.push(ms(t0));
+  }
+  // cold: a fresh copy of the installed set each time (its per-set index is built again)
+  const cold: number[] = [];
+  for (let i = 0; i < Math.min(runs, 50); i++) {
+    const copy = installed.slice();
+    const t0 = performance.now();
+    outdated(copy, view, { policy });
+    cold.push(ms(t0));
+  }
+  return { warm: median(warm), cold: median(cold), result };
+}
+
+function same(a: Set<string>, r: OutdatedResult): boolean {
+  const b = new Set(r.entries.map((e) => `${e.package} ${e.architecture} ${e.candidateVersion}`));
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  log(`archive: ${ARCHIVE}`);
+
+  // 1. ingest bookworm main amd64 (63k entries) into a fresh database, three times
+  const ingest: number[] = [];
+  let entries = 0;
+  for (let run = 0; run < 3; run++) {
+    const file = join(WORK, `ingest-${run}.db`);
+    const db = openDb(file);
+    const t0 = performance.now();
+    await ingestSuite(new SnapshotStore(db), new PackageIndexStore(db), { ...SUITES[0]! });
+    ingest.push(ms(t0));
+    entries = new PackageIndexStore(db).counts().entries;
+    db.close();
+    log(`ingest run ${run + 1}: ${ingest[run]!.toFixed(0)} ms, ${entries} entries`);
+  }
+
+  // 2. the three suites in one database; a view loaded from it
+  const db: Db = openDb(join(WORK, 'aptgate.db'));
+  const snapshots = new SnapshotStore(db);
+  const store = new PackageIndexStore(db);
+  for (const s of SUITES) await ingestSuite(snapshots, store, s);
+  const loader = new ViewLoader(snapshots, store, (b) => (b === 'debian' ? 'deb.debian.org' : 'deb.debian.org'));
+  let t0 = performance.now();
+  const loaded = loader.load(SPEC);
+  const loadMs = ms(t0);
+  const policy = new Policy(loaded.view, []);
+  log(`view loaded from the database in ${loadMs.toFixed(0)} ms (${loaded.view.instanceCount()} instances)`);
+
+  // 3. the real status, and a generated ~3,000-package profile
+  const realText = readFileSync(join(ARCHIVE, 'dpkg-status.bookworm-node'), 'utf8');
+  const real = parseStatus(realText);
+  // a machine with ~3,000 packages: a dependency-closed random set installed as published (so the
+  // relations are the archive's), one package in twelve at an older version
+  const mainXz = join(distsDir(SUITES[0]!), 'main', 'binary-amd64', 'Packages.xz');
+  const main = await readPackagesXz(mainXz);
+  let names = new Set<string>();
+  for (let picks = 200; picks < 3000; picks += 20) {
+    names = new Set(generateStatus(main, picks, 7).variants.keys());
+    if (names.size >= 3000) break;
+  }
+  const mainPlain = execFileSync('xz', ['-dc', mainXz], { maxBuffer: 256 << 20 });
+  let n = 0;
+  const genText = statusFromPackages(mainPlain, (p) => (names.has(p['package']!) ? 'install ok installed' : undefined))
+    .split('\n\n').map((para) => (++n % 12 === 0 ? para.replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}~old1`) : para)).join('\n\n');
+  const big = parseStatus(genText);
+  const rows: string[][] = [];
+  const results: Record<string, unknown> = {};
+  for (const [name, installed, text] of [['real status', real, realText], ['generated profile', big, genText]] as const) {
+    const t = timeOutdated(installed, loaded.view, policy, 300);
+    const root = await aptRoot(join(WORK, name.replace(/\s/g, '-')), text);
+    aptList(root); // warm the page cache
+    const aptRuns = [aptList(root), aptList(root), aptList(root)];
+    const aptMs = median(aptRuns.map((r) => r.ms));
+    const agree = same(aptRuns[0]!.set, t.result);
+    log(`${name}: ${installed.length} entries, ${t.result.counts.outdated} outdated; aptgate ${t.warm.toFixed(2)} ms (cold ${t.cold.toFixed(2)} ms), apt ${aptMs.toFixed(0)} ms; same answer: ${agree}`);
+    rows.push([`outdated, ${name} (${installed.length} packages, ${t.result.counts.outdated} outdated, ${t.result.counts.keptBack} kept back)`,
+      `${t.warm.toFixed(2)} ms`, `${t.cold.toFixed(2)} ms`, `${aptMs.toFixed(0)} ms`, `${(aptMs / t.warm).toFixed(0)}×`, agree ? 'yes' : 'NO',
+      t.warm <= 2 && aptMs / t.warm >= 50 && agree ? 'PASS' : 'FAIL']);
+    results[name] = { warm: t.warm, cold: t.cold, apt: aptMs, agree };
+  }
+
+  // 4. 2,000 distinct profiles cached, then a new bookworm-security snapshot
+  const profiles = new ProfileStore(db);
+  const service = new OutdatedService(profiles, loader, new OutdatedCacheStore(db), store);
+  const viewId = service.defineView(SPEC);
+  const ids: number[] = [];
+  t0 = performance.now();
+  for (let i = 0; i < 2000; i++) {
+    // the real machine with three packages at other versions: 2,000 distinct sets
+    const variant = real.map((p, j) => ((j * 7 + i) % 389 === 0 || (j * 13 + i * 3) % 977 === 0 || j === i % real.length ? { ...p, version: `${p.version}~b${i}` } : p));
+    ids.push(profiles.store(variant).id);
+  }
+  const storeMs = ms(t0);
+  t0 = performance.now();
+  for (const id of ids) service.get(id, viewId);
+  const firstMs = ms(t0);
+  log(`2000 profiles stored in ${storeMs.toFixed(0)} ms (${profiles.counts().records} shared package records), first outdated for all in ${firstMs.toFixed(0)} ms`);
+
+  // new bookworm-security snapshots: ten packages get a new upload (version, file, hash);
+  // first ten nobody has installed, then ten every profile has
+  const sec = SUITES[2]!;
+  const plain = execFileSync('xz', ['-dc', join(distsDir(sec), 'main', 'binary-amd64', 'Packages.xz')], { maxBuffer: 256 << 20 }).toString();
+  const installedNames = new Set(real.map((p) => p.package));
+  const secNames = [...plain.matchAll(/^Package: (\S+)$/gm)].map((m) => m[1]!);
+  const notInstalled = secNames.filter((x) => !installedNames.has(x)).slice(0, 10);
+  const installedSec = secNames.filter((x) => installedNames.has(x)).slice(0, 10);
+  let generation = 0;
+  for (const [label, bump] of [['nobody has them installed', notInstalled], ['every profile has them', installedSec]] as const) {
+    generation++;
+    const bumped = new Set(bump);
+    const changed = plain.split('\n\n').map((para) => {
+      const name = /^Package: (\S+)$/m.exec(para)?.[1];
+      if (!name || !bumped.has(name)) return para;
+      return para.replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}+bench${generation}`)
+        .replace(/^Filename: (\S+)\.deb$/m, (_m, f: string) => `Filename: ${f}+bench${generation}.deb`)
+        .replace(/^SHA256: (\S+)$/m, () => `SHA256: ${sha256(`${name}/${generation}`)}`);
+    }).join('\n\n');
+    const newFile = join(WORK, `security-Packages-${generation}`);
+    writeFileSync(newFile, changed);
+    await ingestSuite(snapshots, store, sec, { file: newFile, date: new Date(Date.now() + generation * 1000) });
+    t0 = performance.now();
+    const stats = service.refresh(sec.backend, sec.suite);
+    const refreshMs = ms(t0);
+    log(`new snapshot (${label}): refresh of 2000 cached profiles in ${refreshMs.toFixed(0)} ms: ${JSON.stringify(stats)}`);
+    rows.push([`refresh of 2,000 distinct cached profiles after a new snapshot, ten new uploads ${label} (${stats.recomputed} recomputed, ${stats.carried} carried)`,
+      `${refreshMs.toFixed(0)} ms`, '', '', '', '', '']);
+  }
+  db.close();
+
+  const head = ['measurement', 'aptgate', 'aptgate, set not prepared', 'apt list --upgradable', 'apt/aptgate', 'same answer', 'target'];
+  const ingestRow = [`ingest bookworm main amd64 (${entries} entries, xz → SQLite), median of 3`, `${median(ingest).toFixed(0)} ms`, '', '', '', '', median(ingest) <= 3000 ? 'PASS (≤ 3 s)' : 'FAIL (≤ 3 s)'];
+  const loadRow = [`view of the three suites loaded from SQLite (${loaded.view.instanceCount()} instances)`, `${loadMs.toFixed(0)} ms`, '', '', '', '', ''];
+  const all = [ingestRow, loadRow, ...rows];
+  process.stdout.write(`\n${textTable(head, all)}\n`);
+  const m = machineFacts();
+  const section = [
+    `## ${today()} — bench:index`,
+    '',
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM, Linux ${m.kernel}`,
+    `- Versions: Node ${process.version}; apt ${debVersion('apt')}; aptgate at ${commandOutput('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])}`,
+    `- Command: \`npm run bench:index\`; inputs: ${ARCHIVE === SHARED ? '../shared/data/debian-archive' : 'test/fixtures/debian-archive'} (bookworm main amd64, bookworm-updates amd64 + all, bookworm-security amd64, as published) and the real dpkg status of a bookworm machine; the generated profile is the test suite's generator (seed 7) grown to ≥ 3,000 entries`,
+    '- aptgate: `outdated()` with the view already loaded (the server keeps it) and the per-set index prepared (the server keeps it per profile), median of 300 runs; "set not prepared" builds that index too, median of 50. apt: wall time of `apt list --upgradable` on the same lists and status, median of 3 after a warm-up run that also built its binary cache (pkgcache.bin), as apt runs on a machine. "same answer": identical (name, architecture, candidate version) sets.',
+    '',
+    mdTable(head, all),
+    '',
+    `Whole run ${(ms(started) / 1000).toFixed(0)} s.`,
+  ].join('\n');
+  if (process.env.BENCH_NO_RESULTS !== '1') appendResults(section);
+  if (process.env.BENCH_KEEP !== '1') rmSync(WORK, { recursive: true, force: true });
+  void results;
+}
+
+await main();
