@@ -4,6 +4,7 @@
 // when the provide is versioned; Breaks/Conflicts never hit the package itself; Multi-Arch: same
 // instances of one name must stay at one version.
 import { parseProvides, parseRelations, type Relation, type RelationList } from './relations.js';
+import { nameId, versionId } from './intern.js';
 import { compareValid } from './version.js';
 import type { VersionInfo } from './view.js';
 
@@ -80,11 +81,30 @@ export class InstalledIndex {
   readonly byName = new Map<string, number[]>();
   readonly byProvide = new Map<string, number[]>();
   readonly refs = new Map<string, number[]>();
+  /** nameId() of each slot's name */
+  readonly nameIds: Int32Array;
+  /** versionId() of each slot's installed version */
+  readonly versionIds: Int32Array;
+  /** name → the critical relation groups of installed versions that mention it (negative: Breaks/Conflicts) */
+  readonly groupRefs = new Map<string, Array<{ slot: number; negative: boolean; group: Relation[] }>>();
 
   constructor(readonly slots: readonly Slot[]) {
+    this.nameIds = Int32Array.from(slots, (s) => nameId(s.name));
+    this.versionIds = Int32Array.from(slots, (s) => versionId(s.info.version, s.info.aptHash, s.info.multiArch));
     slots.forEach((s, i) => {
       push(this.byName, s.name, i);
       indexVersion(s.info, i, this.byProvide, this.refs);
+      for (const field of ['preDepends', 'depends', 'breaks', 'conflicts'] as const) {
+        const negative = field === 'breaks' || field === 'conflicts';
+        for (const group of relations(s.info[field])) {
+          for (const r of group) {
+            const list = this.groupRefs.get(r.name);
+            const ref = { slot: i, negative, group };
+            if (!list) this.groupRefs.set(r.name, [ref]);
+            else if (list[list.length - 1]!.group !== group || list[list.length - 1]!.slot !== i) list.push(ref);
+          }
+        }
+      }
     });
   }
 }

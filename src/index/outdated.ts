@@ -65,6 +65,9 @@ interface Prepared {
   /** the installed instances apt counts (installed states, one per name and architecture) */
   packages: InstalledPackage[];
   index: InstalledIndex;
+  /** per slot: held (the hold selection), on the native architecture */
+  held: Uint8Array;
+  native: Uint8Array;
 }
 
 // The per-installed-set part of the work, kept while the caller keeps the array.
@@ -86,7 +89,11 @@ function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
     // an InstalledPackage carries every field of a VersionInfo
     slots.push({ name: p.package, instanceArch: instArch, info: p });
   }
-  const prep = { nativeArch: view.nativeArch, packages, index: new InstalledIndex(slots) };
+  const prep: Prepared = {
+    nativeArch: view.nativeArch, packages, index: new InstalledIndex(slots),
+    held: Uint8Array.from(packages, (p) => (p.want === 'hold' ? 1 : 0)),
+    native: Uint8Array.from(slots, (s) => (s.instanceArch === view.nativeArch ? 1 : 0)),
+  };
   prepared.set(installed, prep);
   return prep;
 }
@@ -94,18 +101,20 @@ function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
 export function outdated(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): OutdatedResult {
   const policy = opts.policy ?? new Policy(view, opts.pins ?? []);
   const files = view.files;
-  const { packages, index } = prepare(installed, view);
+  const { packages, index, held, native } = prepare(installed, view);
   const slots = index.slots;
   const candidates: Array<VersionInfo | undefined> = new Array(slots.length);
-  const keep: boolean[] = packages.map((p) => p.want === 'hold');
+  const keep: boolean[] = Array.from(held, (h) => h === 1);
   const pending: Array<{ slot: number; p: InstalledPackage; cand: Choice; priority: number; phased: boolean; security: boolean }> = [];
   for (let i = 0; i < slots.length; i++) {
-    const p = packages[i]!;
+    // fast path by number: the installed version is the index's highest native one
+    if (native[i] === 1 && view.topNativeVersionId(index.nameIds[i]!) === index.versionIds[i]) continue;
     const instArch = slots[i]!.instanceArch;
+    const p = packages[i]!;
     // fast path: nothing offered, or the installed version is apt's highest (first) version, so
     // no candidate can come before it
-    const offered = view.versions(p.package, instArch);
-    if (offered.length === 0 || Policy.sameVersion(p, offered[0]!)) continue;
+    const top = view.top(index.nameIds[i]!, p.package, instArch);
+    if (top === undefined || Policy.sameVersion(p, top)) continue;
     const choices = policy.choices(p.package, instArch, p);
     const c = policy.candidate(p.package, instArch, choices);
     // apt's Upgradable(): the candidate comes before the installed version in apt's version order

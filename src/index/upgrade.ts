@@ -5,6 +5,7 @@
 // "Broken" is what apt checks: Pre-Depends/Depends unsatisfied, Breaks/Conflicts hit,
 // Multi-Arch: same siblings at another version, and a Recommends newly unsatisfied.
 import { criticalBreakage, indexVersion, provides, recommendsSatisfied, StateIndex, type Breakage, type InstalledIndex } from './deps.js';
+import type { Relation } from './relations.js';
 import type { VersionInfo } from './view.js';
 
 export type KeepReason =
@@ -35,10 +36,19 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
   const marked = slots.map((_, i) => candidates[i] !== undefined && !unmarked[i]);
   if (!marked.includes(true)) return { upgraded: marked, reasons: new Map() };
   const reasons = new Map<number, { reason: KeepReason; because?: number }>();
-  // what the candidates add: their provides and the names their relations mention
+  // what the candidates add: their provides now; the names their relations mention only once a
+  // keep needs them (a slot reaching t through its candidate is marked, hence already examined)
   const extraProvide = new Map<string, number[]>();
-  const extraRefs = new Map<string, number[]>();
-  candidates.forEach((c, i) => { if (c) indexVersion(c, i, extraProvide, extraRefs); });
+  candidates.forEach((c, i) => { if (c?.provides) for (const p of provides(c.provides)) (extraProvide.get(p.name) ?? extraProvide.set(p.name, []).get(p.name)!).push(i); });
+  let extraRefs: Map<string, number[]> | undefined;
+  const candidateRefs = (): Map<string, number[]> => {
+    if (!extraRefs) {
+      extraRefs = new Map();
+      const ignored = new Map<string, number[]>();
+      candidates.forEach((c, i) => { if (c) indexVersion(c, i, ignored, extraRefs!); });
+    }
+    return extraRefs;
+  };
   const now = (i: number): VersionInfo => slots[i]!.info;
   const future = (i: number): VersionInfo => (marked[i] ? candidates[i]! : slots[i]!.info);
   let nowIdx: StateIndex | undefined;
@@ -65,11 +75,44 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
     for (const p of provides(candidates[t]!.provides)) changed.add(p.name);
   });
 
+  // per slot, the installed relation groups that mention a changed name: all an instance at its
+  // installed version can break through
+  const relevant: Array<Array<{ negative: boolean; group: Relation[] }> | undefined> = new Array(slots.length);
+  for (const n of changed) {
+    for (const ref of base.groupRefs.get(n) ?? []) {
+      const list = relevant[ref.slot];
+      if (!list) relevant[ref.slot] = [ref];
+      else if (!list.some((x) => x.group === ref.group && x.negative === ref.negative)) list.push(ref);
+    }
+  }
+  const siblingVersion = (j: number) => future(j).version;
+  const installedBreakage = (i: number): Breakage[] => {
+    const out: Breakage[] = [];
+    const arch = slots[i]!.instanceArch;
+    for (const { negative, group } of relevant[i] ?? []) {
+      if (!negative) {
+        if (!group.some((r) => futIdx.satisfied(r, arch))) out.push({ kind: 'depends', group });
+        continue;
+      }
+      for (const rel of group) {
+        if (!changed.has(rel.name)) continue;
+        const hits = futIdx.hits(rel, i);
+        if (hits.length) out.push({ kind: 'conflicts', rel, hits });
+      }
+    }
+    const info = slots[i]!.info;
+    if (info.multiArch === 'same') {
+      const bad = futIdx.siblings(i).filter((j) => future(j).version !== info.version);
+      if (bad.length) out.push({ kind: 'multiarch', siblings: bad });
+    }
+    return out;
+  };
+
   const breakage = (i: number): Breakage[] | 'recommends' | undefined => {
     const s = slots[i]!;
     const info = future(i);
     // only relations naming a change can break, unless they are new (a candidate's own)
-    const b = criticalBreakage(futIdx, i, info, s.instanceArch, (j) => future(j).version, changed, s.info);
+    const b = marked[i] ? criticalBreakage(futIdx, i, info, s.instanceArch, siblingVersion, changed, s.info) : installedBreakage(i);
     if (b.length) return b;
     if (marked[i] && info.recommends && !recommendsSatisfied(futIdx, info, s.instanceArch) && recommendsWereMet(i)) return 'recommends';
     return undefined;
@@ -89,9 +132,10 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
     const out = new Set<number>([t]);
     const s = slots[t]!;
     const names = [s.name, ...provides(s.info.provides).map((p) => p.name), ...provides(candidates[t]?.provides).map((p) => p.name)];
+    const extra = candidateRefs();
     for (const n of names) {
       for (const i of base.refs.get(n) ?? []) out.add(i);
-      for (const i of extraRefs.get(n) ?? []) out.add(i);
+      for (const i of extra.get(n) ?? []) out.add(i);
     }
     for (const j of futIdx.siblings(t)) out.add(j);
     return out;
@@ -100,9 +144,23 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
   // A consistent system only breaks where something changes: the marked slots and the slots
   // whose relations reach them.
   const state: Array<ReturnType<typeof breakage>> = new Array(slots.length).fill(undefined);
-  const initial = new Set<number>();
-  marked.forEach((m, t) => { if (m) for (const i of affected(t)) initial.add(i); });
-  for (const i of initial) state[i] = breakage(i);
+  // the union of what the marked slots reach, without a Set (most reach the same few hundred)
+  const seen = new Uint8Array(slots.length);
+  const reach = (i: number) => {
+    if (seen[i] === 0) {
+      seen[i] = 1;
+      state[i] = breakage(i);
+    }
+  };
+  marked.forEach((m, t) => {
+    if (!m) return;
+    reach(t);
+    const s = slots[t]!;
+    for (const i of base.refs.get(s.name) ?? []) reach(i);
+    for (const p of provides(s.info.provides)) for (const i of base.refs.get(p.name) ?? []) reach(i);
+    for (const p of provides(candidates[t]!.provides)) for (const i of base.refs.get(p.name) ?? []) reach(i);
+    for (const j of futIdx.siblings(t)) reach(j);
+  });
   const keep = (t: number, reason: { reason: KeepReason; because?: number }) => {
     marked[t] = false;
     reasons.set(t, reason);

@@ -2,6 +2,7 @@
 // with every version they offer grouped per package instance (name + architecture) the way
 // apt's cache groups them: `Architecture: all` belongs to the native architecture, the same
 // version string offered by several files is one version with several files.
+import { nameId, versionId } from './intern.js';
 import { compareValid } from './version.js';
 
 /** One Packages index of one suite, with its Release's fields (apt's package file). */
@@ -66,6 +67,10 @@ export class View {
   private readonly byVersion = new Map<string, Map<string, ViewVersion>>();
   private count = 0;
   private sorted = true;
+  // highest version of each native instance by name number (see intern.ts)
+  private topNative: Array<ViewVersion | undefined> = [];
+  // versionId() of that version, 0 when the name has no native instance
+  private topNativeId = new Int32Array(0);
 
   constructor(nativeArch: string, foreignArchs: readonly string[] = []) {
     this.nativeArch = nativeArch;
@@ -123,6 +128,15 @@ export class View {
       for (const byName of this.instances.values()) {
         for (const list of byName.values()) if (list.length > 1) list.sort((a, b) => compareValid(b.version, a.version));
       }
+      this.topNative = [];
+      const tops: Array<[number, ViewVersion]> = [];
+      for (const [name, list] of this.instances.get(this.nativeArch) ?? []) {
+        const id = nameId(name);
+        this.topNative[id] = list[0];
+        tops.push([id, list[0]!]);
+      }
+      this.topNativeId = new Int32Array(tops.reduce((m, [id]) => Math.max(m, id + 1), 0));
+      for (const [id, v] of tops) this.topNativeId[id] = versionId(v.version, v.aptHash, v.multiArch);
       this.sorted = true;
     }
     return this;
@@ -132,6 +146,19 @@ export class View {
   versions(name: string, instanceArch: string): readonly ViewVersion[] {
     if (!this.sorted) this.seal();
     return this.instances.get(instanceArch)?.get(name) ?? NONE;
+  }
+
+  /** versionId() of the highest native version of nameId `id` (0: none, or not known to this view). */
+  topNativeVersionId(id: number): number {
+    if (!this.sorted) this.seal();
+    return id < this.topNativeId.length ? this.topNativeId[id]! : 0;
+  }
+
+  /** The highest version of an instance; `id` is nameId(name). */
+  top(id: number, name: string, instanceArch: string): ViewVersion | undefined {
+    if (!this.sorted) this.seal();
+    if (instanceArch === this.nativeArch) return this.topNative[id];
+    return this.instances.get(instanceArch)?.get(name)?.[0];
   }
 
   instanceCount(): number {
