@@ -11,12 +11,27 @@ import type { VersionInfo } from './view.js';
 const relCache = new Map<string, RelationList>();
 const provCache = new Map<string, Relation[]>();
 
+// one object per distinct group text, so that a group a new version kept word for word is the
+// very same object as in the installed version's relations
+const groupCache = new Map<string, Relation[]>();
+
+function internGroup(g: Relation[]): Relation[] {
+  const key = g.map((r) => `${r.name}:${r.archQual ?? ''}${r.op ?? ''}${r.version ?? ''}`).join('|');
+  let x = groupCache.get(key);
+  if (x === undefined) {
+    if (groupCache.size > 200_000) groupCache.clear();
+    x = g;
+    groupCache.set(key, g);
+  }
+  return x;
+}
+
 export function relations(field: string | undefined): RelationList {
   if (!field) return [];
   let r = relCache.get(field);
   if (r === undefined) {
     if (relCache.size > 100_000) relCache.clear();
-    r = parseRelations(field);
+    r = parseRelations(field).map(internGroup);
     relCache.set(field, r);
   }
   return r;
@@ -159,7 +174,13 @@ export class StateIndex {
       if (!this.archAccepts(rel, fromArch, this.slots[i]!.instanceArch, v.multiArch)) continue;
       if (relationAccepts(rel, v.version)) return true;
     }
-    for (const i of this.providers(rel.name)) {
+    // providers from the installed versions, then from the candidates (a slot may be in both)
+    return this.providedFor(this.byProvide.get(rel.name), rel, fromArch) || this.providedFor(this.extraProvide.get(rel.name), rel, fromArch);
+  }
+
+  private providedFor(list: number[] | undefined, rel: Relation, fromArch: string): boolean {
+    if (!list) return false;
+    for (const i of list) {
       const v = this.current(i);
       if (!v) continue;
       for (const p of provides(v.provides)) {
@@ -233,21 +254,20 @@ export type Breakage =
  */
 export function criticalBreakage(idx: StateIndex, i: number, info: VersionInfo, fromArch: string, siblingVersion: (j: number) => string | undefined, only?: ReadonlySet<string>, installed?: VersionInfo): Breakage[] {
   const out: Breakage[] = [];
-  // a field the installed version has word for word was satisfied: only its changed names count
-  const filterOf = (field: 'preDepends' | 'depends' | 'breaks' | 'conflicts') =>
-    (only && (installed === undefined || installed === info || installed[field] === info[field]) ? only : undefined);
+  // a group the installed version has word for word was satisfied: only its changed names count
+  const kept = (field: 'preDepends' | 'depends' | 'breaks' | 'conflicts', group: Relation[]): boolean =>
+    only !== undefined && (installed === undefined || installed === info || relations(installed[field]).includes(group));
   for (const field of ['preDepends', 'depends'] as const) {
-    const f = filterOf(field);
     for (const group of relations(info[field])) {
-      if (f && !group.some((r) => f.has(r.name))) continue;
+      if (kept(field, group) && !group.some((r) => only!.has(r.name))) continue;
       if (!group.some((r) => idx.satisfied(r, fromArch))) out.push({ kind: 'depends', group });
     }
   }
   for (const field of ['breaks', 'conflicts'] as const) {
-    const f = filterOf(field);
     for (const group of relations(info[field])) {
+      const k = kept(field, group);
       for (const rel of group) {
-        if (f && !f.has(rel.name)) continue;
+        if (k && !only!.has(rel.name)) continue;
         const hits = idx.hits(rel, i);
         if (hits.length) out.push({ kind: 'conflicts', rel, hits });
       }

@@ -64,6 +64,7 @@ export class Policy {
       }
     }
     this.statusPrio = status;
+    this.anyPackagePin = pins.some((p) => p.names !== null);
     pins.forEach((pin, order) => {
       if (pin.names === null) return;
       for (let token of pin.names) {
@@ -85,10 +86,7 @@ export class Policy {
     });
   }
 
-  /** Whether any per-package pin exists (then every version must be looked at). */
-  get hasPackagePins(): boolean {
-    return this.literal.size > 0 || this.bySource.size > 0 || this.patterns.length > 0;
-  }
+  private anyPackagePin = false;
 
   /** Whether the highest version of an instance is apt's version of what is installed. */
   static sameVersion(installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'>, v: VersionInfo): boolean {
@@ -141,6 +139,7 @@ export class Policy {
 
   /** The per-version pin apt would attach: the first record (in file order) that matches. */
   versionPin(name: string, instanceArch: string, c: Choice): Pin | undefined {
+    if (!this.anyPackagePin) return undefined;
     let best: SpecificPin | undefined;
     const consider = (sp: SpecificPin) => {
       if (best !== undefined && best.order <= sp.order) return;
