@@ -200,7 +200,7 @@ export class StateIndex {
       const v = this.current(i);
       if (!v) continue;
       if (rel.archQual !== undefined && rel.archQual !== 'any' && this.slots[i]!.instanceArch !== (rel.archQual === 'native' ? this.nativeArch : rel.archQual)) continue;
-      if (versionSatisfies(v.version, rel.op, rel.version)) out.push(i);
+      if (relationAccepts(rel, v.version)) out.push(i);
     }
     for (const i of this.providers(rel.name)) {
       if (i === self || out.includes(i)) continue;
@@ -255,17 +255,27 @@ export type Breakage =
 export function criticalBreakage(idx: StateIndex, i: number, info: VersionInfo, fromArch: string, siblingVersion: (j: number) => string | undefined, only?: ReadonlySet<string>, installed?: VersionInfo): Breakage[] {
   const out: Breakage[] = [];
   // a group the installed version has word for word was satisfied: only its changed names count
-  const kept = (field: 'preDepends' | 'depends' | 'breaks' | 'conflicts', group: Relation[]): boolean =>
-    only !== undefined && (installed === undefined || installed === info || relations(installed[field]).includes(group));
+  const keptOf = (field: 'preDepends' | 'depends' | 'breaks' | 'conflicts'): ((g: Relation[]) => boolean) => {
+    if (only === undefined) return () => false;
+    if (installed === undefined || installed === info || installed[field] === info[field]) return () => true;
+    const before = relations(installed[field]);
+    return (g) => before.includes(g);
+  };
   for (const field of ['preDepends', 'depends'] as const) {
-    for (const group of relations(info[field])) {
-      if (kept(field, group) && !group.some((r) => only!.has(r.name))) continue;
+    const list = relations(info[field]);
+    if (!list.length) continue;
+    const kept = keptOf(field);
+    for (const group of list) {
+      if (kept(group) && !group.some((r) => only!.has(r.name))) continue;
       if (!group.some((r) => idx.satisfied(r, fromArch))) out.push({ kind: 'depends', group });
     }
   }
   for (const field of ['breaks', 'conflicts'] as const) {
-    for (const group of relations(info[field])) {
-      const k = kept(field, group);
+    const list = relations(info[field]);
+    if (!list.length) continue;
+    const kept = keptOf(field);
+    for (const group of list) {
+      const k = kept(group);
       for (const rel of group) {
         if (k && !only!.has(rel.name)) continue;
         const hits = idx.hits(rel, i);

@@ -2,12 +2,12 @@
 // newer than the installed version — exactly `apt list --upgradable` — and what `apt-get upgrade`
 // would do with each of them (upgrade, keep back and why, held, deferred by phasing).
 import { phaseExcludes, type PhasingOptions } from './phasing.js';
-import { Policy, type Choice } from './policy.js';
+import { Policy } from './policy.js';
 import type { Pin } from './preferences.js';
 import { isInstalledState, type InstalledPackage } from './status.js';
 import { InstalledIndex, type Slot } from './deps.js';
 import { simulateUpgrade, type KeepReason } from './upgrade.js';
-import type { PackageFile, VersionInfo, View } from './view.js';
+import type { PackageFile, VersionInfo, View, ViewVersion } from './view.js';
 
 export interface OutdatedOptions {
   /** the machine's apt preferences, in the order apt reads them */
@@ -55,6 +55,22 @@ export interface OutdatedResult {
   counts: { installed: number; outdated: number; security: number; upgrade: number; held: number; keptBack: number; phased: number };
 }
 
+// per view: which package files are security suites, and each file's origin as reported
+// (shared by every answer; callers get them read-only)
+const facts = new WeakMap<View, { securityFile: Uint8Array; origins: CandidateOrigin[] }>();
+
+function fileFacts(view: View): { securityFile: Uint8Array; origins: CandidateOrigin[] } {
+  let f = facts.get(view);
+  if (!f || f.origins.length !== view.files.length) {
+    f = {
+      securityFile: Uint8Array.from(view.files, (pf) => (isSecurityFile(pf) ? 1 : 0)),
+      origins: view.files.map((pf) => Object.freeze({ backend: pf.backend, suite: pf.dist, origin: pf.origin, label: pf.label, archive: pf.archive, codename: pf.codename, component: pf.component })),
+    };
+    facts.set(view, f);
+  }
+  return f;
+}
+
 /** Debian-Security / *-security codename (Debian), or a *-security pocket (Ubuntu). */
 export function isSecurityFile(f: PackageFile): boolean {
   return /security/i.test(f.label ?? '') || /-security$/i.test(f.codename ?? '') || /-security$/i.test(f.archive ?? '');
@@ -68,6 +84,8 @@ interface Prepared {
   /** per slot: held (the hold selection), on the native architecture */
   held: Uint8Array;
   native: Uint8Array;
+  /** slot indexes in output order (name, then architecture) */
+  order: Int32Array;
 }
 
 // The per-installed-set part of the work, kept while the caller keeps the array.
@@ -93,6 +111,8 @@ function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
     nativeArch: view.nativeArch, packages, index: new InstalledIndex(slots),
     held: Uint8Array.from(packages, (p) => (p.want === 'hold' ? 1 : 0)),
     native: Uint8Array.from(slots, (s) => (s.instanceArch === view.nativeArch ? 1 : 0)),
+    order: Int32Array.from(slots.map((s, i) => [s.name, s.instanceArch, i] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map((x) => x[2])),
   };
   prepared.set(installed, prep);
   return prep;
@@ -101,11 +121,12 @@ function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
 export function outdated(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): OutdatedResult {
   const policy = opts.policy ?? new Policy(view, opts.pins ?? []);
   const files = view.files;
-  const { packages, index, held, native } = prepare(installed, view);
+  const { packages, index, held, native, order } = prepare(installed, view);
   const slots = index.slots;
   const candidates: Array<VersionInfo | undefined> = new Array(slots.length);
   const keep: boolean[] = Array.from(held, (h) => h === 1);
-  const pending: Array<{ slot: number; p: InstalledPackage; cand: Choice; priority: number; phased: boolean; security: boolean }> = [];
+  const pending: Array<{ slot: number; p: InstalledPackage; cand: ViewVersion; priority: number; phased: boolean; security: boolean }> = [];
+  const { securityFile, origins } = fileFacts(view);
   for (let i = 0; i < slots.length; i++) {
     // fast path by number: the installed version is the index's highest native one
     if (native[i] === 1 && view.topNativeVersionId(index.nameIds[i]!) === index.versionIds[i]) continue;
@@ -115,31 +136,33 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
     // no candidate can come before it
     const top = view.top(index.nameIds[i]!, p.package, instArch);
     if (top === undefined || Policy.sameVersion(p, top)) continue;
-    const choices = policy.choices(p.package, instArch, p);
-    const c = policy.candidate(p.package, instArch, choices);
-    // apt's Upgradable(): the candidate comes before the installed version in apt's version order
-    const at = choices.findIndex((x) => x.installed);
-    const ci = c ? choices.indexOf(c.choice) : -1;
-    if (!c || !c.choice.entry || ci === -1 || ci >= at) continue;
-    const cand = c.choice;
-    candidates[i] = cand.entry;
+    // apt's Upgradable(): a candidate that comes before the installed version in apt's order
+    const u = policy.upgrade(p.package, instArch, p);
+    if (!u) continue;
+    const cand = u.cand;
+    candidates[i] = cand;
     // versions strictly between the installed one and the candidate
-    const between = choices.slice(ci + 1, at);
-    const security = cand.files.some((f) => isSecurityFile(files[f]!)) || between.some((x) => x.files.some((f) => isSecurityFile(files[f]!)));
+    const between = u.between;
+    const security = cand.files.some((f) => securityFile[f] === 1) || between.some((x) => x.files.some((f) => securityFile[f] === 1));
     let phased = false;
-    const pct = cand.entry!.phased;
+    const pct = cand.phased;
     if (pct !== undefined && pct < 100 && opts.phasing) {
       // apt never defers a version when one between it and the installed one is from -security
       const aptSecurity = between.some((x) => x.files.some((f) => /-security$/.test(files[f]!.archive ?? '')));
-      phased = !aptSecurity && phaseExcludes(cand.entry!.source, cand.entry!.sourceVersion, pct, opts.phasing);
+      phased = !aptSecurity && phaseExcludes(cand.source, cand.sourceVersion, pct, opts.phasing);
     }
     if (phased) keep[i] = true;
-    pending.push({ slot: i, p, cand, priority: c.priority, phased, security });
+    pending.push({ slot: i, p, cand, priority: u.priority, phased, security });
   }
 
   const sim = simulateUpgrade(index, candidates, keep, view.nativeArch);
-  const entries: OutdatedEntry[] = pending.map(({ slot, p, cand, priority, phased, security }) => {
-    const e = cand.entry!;
+  // in output order: the per-set order of slots, no sort per answer
+  const bySlot: Array<(typeof pending)[number] | undefined> = new Array(slots.length);
+  for (const x of pending) bySlot[x.slot] = x;
+  const ordered: typeof pending = [];
+  for (const i of order) if (bySlot[i]) ordered.push(bySlot[i]!);
+  const entries: OutdatedEntry[] = ordered.map(({ slot, p, cand, priority, phased, security }) => {
+    const e = cand;
     const held = p.want === 'hold';
     let action: UpgradeAction = 'upgrade';
     let keptBack: OutdatedEntry['keptBack'];
@@ -160,17 +183,13 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
       source: e.source,
       sourceVersion: e.sourceVersion,
       priority,
-      origins: cand.files.map((f) => {
-        const pf = files[f]!;
-        return { backend: pf.backend, suite: pf.dist, origin: pf.origin, label: pf.label, archive: pf.archive, codename: pf.codename, component: pf.component };
-      }),
+      origins: cand.files.map((f) => origins[f]!),
       security,
       held,
       action,
       ...(keptBack ? { keptBack } : {}),
     };
   });
-  entries.sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
   return {
     entries,
     counts: {

@@ -7,6 +7,8 @@ import { NEVER_PIN, type Pin, type PinMatch, type ReleaseSpec } from './preferen
 import type { PackageFile, VersionInfo, View, ViewVersion } from './view.js';
 import { compareValid } from './version.js';
 
+const NO_FILES: readonly number[] = Object.freeze([]);
+
 /** The dpkg status file as a package file (apt's archive "now"). */
 export const STATUS_FILE = -1;
 
@@ -199,6 +201,61 @@ export class Policy {
     if (!placed) out.push({ version: installed!.version, entry: undefined, files: [], installed: true });
     return out;
   }
+
+  /**
+   * choices() + candidate() + apt's Upgradable() in one pass without building the choices: the
+   * candidate when it comes before the installed version in apt's order, with the versions
+   * between the two. Undefined when nothing is an upgrade.
+   */
+  upgrade(name: string, instanceArch: string, installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'>): { cand: ViewVersion; priority: number; between: readonly ViewVersion[] } | undefined {
+    const versions = this.view.versions(name, instanceArch);
+    let merged = -1;
+    let insertAt = versions.length;
+    for (let k = 0; k < versions.length; k++) {
+      const c = compareValid(installed.version, versions[k]!.version);
+      if (c === 0 && Policy.sameVersion(installed, versions[k]!)) {
+        merged = k;
+        break;
+      }
+      if (c > 0) {
+        insertAt = k;
+        break;
+      }
+    }
+    const at = merged !== -1 ? merged : insertAt;
+    const scratch = this.scratch;
+    let cand = -2; // -1: the installed version known only from the status file
+    let candPriority = -1;
+    for (let k = 0; k <= versions.length; k++) {
+      if (merged === -1 && k === insertAt) {
+        scratch.version = installed.version;
+        scratch.entry = undefined;
+        scratch.files = NO_FILES;
+        scratch.installed = true;
+        const p = this.priority(name, instanceArch, scratch);
+        if (p !== 0 && p > candPriority) {
+          candPriority = p;
+          cand = -1;
+        }
+      }
+      if (k === versions.length) break;
+      const v = versions[k]!;
+      scratch.version = v.version;
+      scratch.entry = v;
+      scratch.files = v.files;
+      scratch.installed = k === merged;
+      const p = this.priority(name, instanceArch, scratch);
+      if (p === 0 || p <= candPriority) continue;
+      // never below the installed version: only what comes after it in apt's order can be
+      if (p < 1000 && k !== merged && k >= at && compareValid(v.version, installed.version) < 0) continue;
+      candPriority = p;
+      cand = k;
+    }
+    if (cand < 0 || cand >= at) return undefined;
+    return { cand: versions[cand]!, priority: candPriority, between: versions.slice(cand + 1, at) };
+  }
+
+  private readonly scratch: Choice = { version: '', entry: undefined, files: [], installed: false };
 
   /** pkgPolicy::GetCandidateVer over `choices` (highest first); undefined when none qualifies. */
   candidate(name: string, instanceArch: string, choices: readonly Choice[]): { choice: Choice; priority: number } | undefined {
