@@ -54,7 +54,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // a new snapshot's Packages linked: bring cached outdated answers of that suite up to date
   // (once per suite per turn of the event loop, however many indexes were linked)
   const pending = new Set<string>();
+  let closing = false;
   proxy.indexer.onLinked((snapshotId) => {
+    if (closing) return;
     const snap = proxy.snapshots.byId(snapshotId);
     if (!snap) return;
     const key = `${snap.backend}\0${snap.suite}`;
@@ -62,14 +64,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     pending.add(key);
     setImmediate(() => {
       pending.delete(key);
-      try {
-        const stats = outdated.refresh(snap.backend, snap.suite);
-        if (stats.recomputed || stats.carried) app.log.info({ backend: snap.backend, suite: snap.suite, ...stats }, 'outdated refreshed');
-      } catch (err) {
-        app.log.error({ backend: snap.backend, suite: snap.suite, err: (err as Error).message }, 'outdated refresh failed');
-      }
+      if (closing) return;
+      outdated.refreshInSlices(snap.backend, snap.suite).then(
+        (stats) => { if (stats.recomputed || stats.carried) app.log.info({ backend: snap.backend, suite: snap.suite, ...stats }, 'outdated refreshed'); },
+        (err: Error) => { app.log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'outdated refresh failed'); },
+      );
     });
   });
-  app.addHook('onClose', async () => { await proxy.close(); });
+  app.addHook('onClose', async () => {
+    closing = true;
+    await proxy.close();
+    await outdated.idle();
+  });
   return { app, proxy, outdated, profiles };
 }

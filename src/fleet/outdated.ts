@@ -88,12 +88,41 @@ export class OutdatedService {
    * carried over (the profile has none of the packages whose versions changed) or recomputed.
    */
   refresh(backend: string, suite: string): RefreshStats {
+    const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
+    const steps = this.refreshSteps(backend, suite, stats);
     // one transaction: thousands of small writes, one commit
-    return this.cache.transaction(() => this.refreshNow(backend, suite));
+    this.cache.transaction(() => { for (const step of steps) step(); });
+    return stats;
   }
 
-  private refreshNow(backend: string, suite: string): RefreshStats {
-    const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
+  /**
+   * refresh() for a running server: the work is done in slices, each its own transaction, with
+   * the event loop free in between (a proxy must not stop serving for a fleet recompute).
+   * Refreshes run one after another; idle() resolves when none is pending.
+   */
+  refreshInSlices(backend: string, suite: string, slice = 100): Promise<RefreshStats> {
+    const run = this.queue.then(async () => {
+      const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
+      const steps = this.refreshSteps(backend, suite, stats);
+      for (let i = 0; i < steps.length; i += slice) {
+        this.cache.transaction(() => { for (const step of steps.slice(i, i + slice)) step(); });
+        await new Promise<void>((r) => setImmediate(r));
+      }
+      return stats;
+    });
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private queue: Promise<void> = Promise.resolve();
+
+  /** What a new snapshot of (backend, suite) asks for: one step per cached (profile, view) pair. */
+  private refreshSteps(backend: string, suite: string, stats: RefreshStats): Array<() => void> {
+    const steps: Array<() => void> = [];
     for (const v of this.cache.views()) {
       const spec = JSON.parse(v.spec) as ViewSpec;
       if (!spec.sources.some((s) => s.backend === backend && s.suite === suite)) continue;
@@ -121,20 +150,22 @@ export class OutdatedService {
       };
       for (const row of rows) {
         if (row.snapshots.join(',') === loaded.snapshots.join(',')) continue;
-        // a source that had no snapshot before cannot be compared: compute
-        const comparable = row.snapshots.length === loaded.snapshots.length && row.snapshots.every((s) => s !== 0);
-        const changed = comparable ? changedBetween(row.snapshots) : undefined;
-        if (changed && !this.hasAny(row.profileId, changed)) {
-          this.cache.carry(row.profileId, v.id, loaded.snapshots);
-          this.stats.carried++;
-          stats.carried++;
-        } else {
-          this.compute(row.profileId, v.id, loaded);
-          stats.recomputed++;
-        }
+        steps.push(() => {
+          // a source that had no snapshot before cannot be compared: compute
+          const comparable = row.snapshots.length === loaded.snapshots.length && row.snapshots.every((s) => s !== 0);
+          const changed = comparable ? changedBetween(row.snapshots) : undefined;
+          if (changed && !this.hasAny(row.profileId, changed)) {
+            this.cache.carry(row.profileId, v.id, loaded.snapshots);
+            this.stats.carried++;
+            stats.carried++;
+          } else {
+            this.compute(row.profileId, v.id, loaded);
+            stats.recomputed++;
+          }
+        });
       }
     }
-    return stats;
+    return steps;
   }
 
   private hasAny(profileId: number, names: ReadonlySet<string>): boolean {
