@@ -10,6 +10,9 @@ import { OutdatedService } from './fleet/outdated.js';
 import { ViewLoader } from './fleet/views.js';
 import { OutdatedCacheStore } from './state/outdated-cache.js';
 import { ProfileStore } from './state/profiles.js';
+import { MethodTable } from './rpc/methods.js';
+import { registerRpcRoutes } from './rpc/routes.js';
+import { VERSION } from './version.js';
 
 export interface AppDeps {
   config: Config;
@@ -49,6 +52,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const proxy = new ProxyRuntime({ config: deps.config, db: deps.db, dbFile: deps.dbFile, log: app.log, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
   await proxy.start();
   registerProxyRoutes(app, proxy);
+  // agents' XML-RPC endpoint; reports of a few thousand packages stay far below the limit
+  registerRpcRoutes(app, new MethodTable(VERSION), { bodyLimit: 8 * 1024 * 1024 });
   const profiles = new ProfileStore(deps.db);
   const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy), new OutdatedCacheStore(deps.db), proxy.packageIndex);
   // a new snapshot's Packages linked: bring cached outdated answers of that suite up to date

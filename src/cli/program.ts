@@ -11,6 +11,7 @@ import { CacheStore } from '../proxy/store.js';
 import { startServer } from '../main.js';
 import { formatCleanResult, formatConfig, formatStats } from './format.js';
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
+import { VERSION } from '../version.js';
 
 interface CommonOpts {
   config?: string;
@@ -65,7 +66,7 @@ function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): vo
 export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
   const program = new Command('aptgate')
     .description('apt caching proxy, package index and release gate for Debian and Ubuntu machines')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError();
 
   withConfigOptions(program.command('serve').description('run the server (proxy on the configured port)'), true)

@@ -1,0 +1,98 @@
+// The XML-RPC codec (the only user of the npm xmlrpc package), hardened: decoded structs are
+// copied into prototype-less objects, member names that could reach a prototype are refused,
+// strings lose control characters before encoding, dates are always UTC.
+import { createRequire } from 'node:module';
+import { PassThrough } from 'node:stream';
+import { RpcFault } from './protocol.js';
+
+const require = createRequire(import.meta.url);
+
+interface DeserializerInstance {
+  deserializeMethodCall(stream: NodeJS.ReadableStream, cb: (err: Error | null, method: string, params: unknown[]) => void): void;
+}
+const Deserializer = require('xmlrpc/lib/deserializer') as new (encoding?: string) => DeserializerInstance;
+const serializer = require('xmlrpc/lib/serializer') as {
+  serializeMethodResponse(value: unknown): string;
+  serializeFault(fault: { faultCode: number; faultString: string }): string;
+};
+// process-wide, set once: the serializer writes dates in UTC with a Z
+(require('xmlrpc/lib/date_formatter') as { setOpts(o: { local: boolean }): void }).setOpts({ local: false });
+
+const FORBIDDEN_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** A decoded value made safe: plain prototype-less structs, no prototype tricks. */
+function sanitize(v: unknown, depth: number): unknown {
+  if (depth > 64) throw new RpcFault('INVALID_REQUEST', 'values nested deeper than 64 levels');
+  if (Array.isArray(v)) return v.map((x) => sanitize(x, depth + 1));
+  if (v === null || typeof v !== 'object' || v instanceof Date || Buffer.isBuffer(v)) return v;
+  // a member named __proto__ replaces the decoded object's prototype instead of adding a key
+  if (Object.getPrototypeOf(v) !== Object.prototype) throw new RpcFault('INVALID_PARAMS', 'struct member name "__proto__" is not allowed');
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const [k, x] of Object.entries(v)) {
+    if (FORBIDDEN_MEMBERS.has(k)) throw new RpcFault('INVALID_PARAMS', `struct member name "${k}" is not allowed`);
+    out[k] = sanitize(x, depth + 1);
+  }
+  return out;
+}
+
+export interface MethodCall {
+  method: string;
+  params: unknown[];
+}
+
+/** Decodes a methodCall document; PARSE_ERROR / INVALID_REQUEST faults for what is not one. */
+export function decodeCall(body: string): Promise<MethodCall> {
+  return new Promise((resolve, reject) => {
+    const stream = new PassThrough();
+    let settled = false;
+    const done = (f: () => void) => {
+      if (!settled) {
+        settled = true;
+        f();
+      }
+    };
+    try {
+      new Deserializer('utf8').deserializeMethodCall(stream, (err, method, params) => {
+        if (err) return done(() => reject(new RpcFault(/Invalid XML-RPC|Unknown XML-RPC|Illegal|Expected/.test(err.message) ? 'INVALID_REQUEST' : 'PARSE_ERROR', `not a valid XML-RPC call: ${err.message}`)));
+        if (typeof method !== 'string' || method === '') return done(() => reject(new RpcFault('INVALID_REQUEST', 'no methodName')));
+        try {
+          const safe = sanitize(params ?? [], 0) as unknown[];
+          done(() => resolve({ method, params: safe }));
+        } catch (e) {
+          done(() => reject(e));
+        }
+      });
+    } catch (e) {
+      done(() => reject(new RpcFault('PARSE_ERROR', `not a valid XML-RPC call: ${(e as Error).message}`)));
+    }
+    stream.on('error', (e) => done(() => reject(new RpcFault('PARSE_ERROR', e.message))));
+    stream.end(body);
+  });
+}
+
+// XML 1.0 cannot carry most control characters; dpkg transcripts do contain some
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffe\uffff]/g;
+
+function outgoing(v: unknown): unknown {
+  if (typeof v === 'string') return v.replace(CONTROL, '');
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`cannot encode ${v} in XML-RPC`);
+    if (Number.isInteger(v) && (v > 2147483647 || v < -2147483648)) throw new Error(`integer ${v} exceeds XML-RPC's 32 bits`);
+    return v;
+  }
+  if (Array.isArray(v)) return v.map(outgoing);
+  if (v === undefined) return null;
+  if (v === null || typeof v !== 'object' || v instanceof Date || Buffer.isBuffer(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = outgoing(x);
+  return out;
+}
+
+export function encodeResponse(value: unknown): string {
+  return serializer.serializeMethodResponse(outgoing(value));
+}
+
+export function encodeFault(code: number, message: string): string {
+  return serializer.serializeFault({ faultCode: code, faultString: (outgoing(message) as string).slice(0, 4000) });
+}
