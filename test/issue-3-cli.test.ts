@@ -1,7 +1,7 @@
 // Issue 3: `aptgate outdated` from files, as an administrator or a script runs it; bad input gets a
 // coded error and exit status 1.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +25,6 @@ describe('issue 3: aptgate outdated (files in, table or JSON out)', () => {
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-cli3-'));
     lists = path.join(dir, 'lists');
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(lists);
     await writeLists(lists, [
       { distsDir: path.join(archive, 'debian', 'dists', 'bookworm'), uri: 'http://deb.debian.org/debian', suite: 'bookworm' },

@@ -2,11 +2,12 @@
 // the real apt reading the lists it fetched through the same proxy; profiles stored once per
 // distinct installed set; cached results; a new snapshot recomputes only the affected profiles.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseStatus } from '../src/index/status.js';
-import { aptEnv, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
-import { setDiff, statusFromPackages } from './helpers/compare.js';
+import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
+import { aptUpgradable, setDiff, statusFromPackages } from './helpers/compare.js';
 import { execOk } from './helpers/exec.js';
 import { upgradableSet } from './helpers/outdated.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -21,16 +22,6 @@ async function status(pkgs: Array<[string, string]>): Promise<string> {
   const want = new Map(pkgs);
   const packages = await execOk('xz', ['-dc', world.repo.path('dists/stable/main/binary-amd64/Packages.xz')]);
   return statusFromPackages(packages, (p) => (want.get(p['package']!) === p['version'] ? 'install ok installed' : undefined));
-}
-
-async function aptList(a: AptEnv): Promise<Set<string>> {
-  const r = await runApt(['list', '--upgradable'], { apt: a, command: 'apt' });
-  const out = new Set<string>();
-  for (const line of r.stdout.split('\n')) {
-    const m = /^(\S+?)\/\S+ (\S+) (\S+) \[upgradable from: /.exec(line);
-    if (m) out.add(`${m[1]} ${m[3]} ${m[2]}`);
-  }
-  return out;
 }
 
 describe('issue 3: the server computes outdated from the package index the proxy fed', () => {
@@ -56,7 +47,6 @@ describe('issue 3: the server computes outdated from the package index the proxy
   it('answers like apt for the same machine, from the stored package index; one profile per distinct set', async () => {
     const text = await status([['alpha', '1.0-1'], ['beta', '1.0-1'], ['gamma', '1.0-1']]);
     await apt.setSources([{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }]);
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(apt.statusFile, text);
     const viewId = server.outdated.defineView({ sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }], arch: 'amd64', foreignArchs: [] });
     const p1 = server.profiles.store(parseStatus(text));
@@ -65,7 +55,7 @@ describe('issue 3: the server computes outdated from the package index the proxy
     assert.equal(p2.id, p1.id);
     const a = server.outdated.get(p1.id, viewId);
     assert.equal(a.cached, false);
-    assert.deepEqual(setDiff(await aptList(apt), upgradableSet(a.result)), { onlyApt: [], onlyAptgate: [] });
+    assert.deepEqual(setDiff(await aptUpgradable({ apt }), upgradableSet(a.result)), { onlyApt: [], onlyAptgate: [] });
     assert.deepEqual(a.result.entries.map((e) => `${e.package} ${e.candidateVersion}`), ['alpha 2.0-1', 'beta 2.0-1']);
     assert.equal(a.result.entries[0]!.origins[0]!.backend, 'fixture');
     const again = server.outdated.get(p1.id, viewId);
@@ -94,9 +84,8 @@ describe('issue 3: the server computes outdated from the package index the proxy
     const a = server.outdated.get(withAlpha.id, viewId);
     assert.equal(a.cached, true);
     assert.deepEqual(a.result.entries.map((e) => `${e.package} ${e.candidateVersion}`), ['alpha 3.0-1', 'beta 2.0-1']);
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(apt.statusFile, await status([['alpha', '1.0-1'], ['beta', '1.0-1'], ['gamma', '1.0-1']]));
-    assert.deepEqual(setDiff(await aptList(apt), upgradableSet(a.result)), { onlyApt: [], onlyAptgate: [] });
+    assert.deepEqual(setDiff(await aptUpgradable({ apt }), upgradableSet(a.result)), { onlyApt: [], onlyAptgate: [] });
     assert.equal(server.outdated.get(gammaOnly.id, viewId).cached, true);
   });
 });

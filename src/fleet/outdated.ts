@@ -50,8 +50,8 @@ export class OutdatedService {
   private installed(profileId: number): InstalledPackage[] {
     let i = this.installedCache.get(profileId);
     if (!i) {
-      i = this.profiles.installed(profileId);
       if (!this.profiles.byId(profileId)) fail('NOT_FOUND', `no profile ${profileId}`);
+      i = this.profiles.installed(profileId);
       this.installedCache.set(profileId, i);
       if (this.installedCache.size > 5000) this.installedCache.delete(this.installedCache.keys().next().value!);
     }
@@ -170,9 +170,7 @@ export class OutdatedService {
 
   private hasAny(profileId: number, names: ReadonlySet<string>): boolean {
     if (!names.size) return false;
-    const cached = this.installedCache.get(profileId);
-    if (cached) return cached.some((p) => names.has(p.package));
-    for (const n of this.profiles.names(profileId)) if (names.has(n)) return true;
-    return false;
+    // records are shared between profiles and kept once read, so this is mostly memory
+    return this.installed(profileId).some((p) => names.has(p.package));
   }
 }

@@ -126,7 +126,15 @@ export class InstalledIndex {
 
 /** Adds what `info` provides and the names its relations mention, for slot i. */
 export function indexVersion(info: VersionInfo, i: number, byProvide: Map<string, number[]>, refs: Map<string, number[]>): void {
+  indexProvides(info, i, byProvide);
+  indexRefs(info, i, refs);
+}
+
+export function indexProvides(info: VersionInfo, i: number, byProvide: Map<string, number[]>): void {
   for (const p of provides(info.provides)) pushOnce(byProvide, p.name, i);
+}
+
+export function indexRefs(info: VersionInfo, i: number, refs: Map<string, number[]>): void {
   for (const field of RELATION_FIELDS) {
     for (const group of relations(info[field])) for (const r of group) pushOnce(refs, r.name, i);
   }

@@ -130,14 +130,9 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
   for (let i = 0; i < slots.length; i++) {
     // fast path by number: the installed version is the index's highest native one
     if (native[i] === 1 && view.topNativeVersionId(index.nameIds[i]!) === index.versionIds[i]) continue;
-    const instArch = slots[i]!.instanceArch;
     const p = packages[i]!;
-    // fast path: nothing offered, or the installed version is apt's highest (first) version, so
-    // no candidate can come before it
-    const top = view.top(index.nameIds[i]!, p.package, instArch);
-    if (top === undefined || Policy.sameVersion(p, top)) continue;
     // apt's Upgradable(): a candidate that comes before the installed version in apt's order
-    const u = policy.upgrade(p.package, instArch, p);
+    const u = policy.upgrade(p.package, slots[i]!.instanceArch, p);
     if (!u) continue;
     const cand = u.cand;
     candidates[i] = cand;

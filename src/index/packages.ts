@@ -1,5 +1,5 @@
 // One entry of a Packages index, typed; the fields the package index keeps.
-import { aptVersionHash } from './apthash.js';
+import { aptVersionHashOf } from './apthash.js';
 import type { Paragraph } from './deb822.js';
 import { parseVersion } from './version.js';
 
@@ -33,6 +33,15 @@ export const PACKAGES_FIELDS: ReadonlySet<string> = new Set([
 
 const SOURCE_RE = /^(\S+)(?:\s*\(\s*([^)\s]+)\s*\))?$/;
 
+/**
+ * Source package and version of a Packages or status paragraph: `Source:` is absent when equal
+ * to the binary's, `src` when only the name differs, `src (version)` for binNMUs.
+ */
+export function sourceOf(p: Paragraph, name: string, version: string): { source: string; sourceVersion: string } {
+  const m = p['source'] ? SOURCE_RE.exec(p['source'].trim()) : null;
+  return m ? { source: m[1]!, sourceVersion: m[2] ?? version } : { source: name, sourceVersion: version };
+}
+
 /** Typed entry, or undefined when the paragraph lacks what an installable package needs. */
 export function toPackageEntry(p: Paragraph): PackageEntry | undefined {
   const name = p['package'];
@@ -48,16 +57,7 @@ export function toPackageEntry(p: Paragraph): PackageEntry | undefined {
   } catch {
     return undefined;
   }
-  let source = name;
-  let sourceVersion = version;
-  const src = p['source'];
-  if (src) {
-    const m = SOURCE_RE.exec(src);
-    if (m) {
-      source = m[1]!;
-      if (m[2]) sourceVersion = m[2];
-    }
-  }
+  const { source, sourceVersion } = sourceOf(p, name, version);
   const phased = p['phased-update-percentage'];
   return {
     package: name,
@@ -76,6 +76,6 @@ export function toPackageEntry(p: Paragraph): PackageEntry | undefined {
     conflicts: p['conflicts'],
     provides: p['provides'],
     phasedUpdatePercentage: phased === undefined ? undefined : Number(phased),
-    aptHash: aptVersionHash({ installedSize: p['installed-size'], depends: p['depends'], preDepends: p['pre-depends'], conflicts: p['conflicts'], breaks: p['breaks'], replaces: p['replaces'] }),
+    aptHash: aptVersionHashOf(p),
   };
 }

@@ -174,38 +174,12 @@ export class Policy {
   }
 
   /**
-   * Every version of an instance apt would know, in apt's order (highest first), the installed
-   * one included. The installed version is the index's version only when apt would merge them
-   * (same string, same VersionHash, same Multi-Arch); otherwise it is a version of its own,
-   * after the index versions with the same string (apt parses the status file last).
-   */
-  choices(name: string, instanceArch: string, installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'> | undefined): Choice[] {
-    const versions = this.view.versions(name, instanceArch);
-    const out: Choice[] = [];
-    let placed = installed === undefined;
-    for (const v of versions) {
-      if (!placed) {
-        const cmp = compareValid(installed!.version, v.version);
-        if (cmp === 0 && (installed!.aptHash === undefined || v.aptHash === undefined || installed!.aptHash === v.aptHash) && (installed!.multiArch ?? '') === (v.multiArch ?? '')) {
-          out.push({ version: v.version, entry: v, files: v.files, installed: true });
-          placed = true;
-          continue;
-        }
-        if (cmp > 0) {
-          out.push({ version: installed!.version, entry: undefined, files: [], installed: true });
-          placed = true;
-        }
-      }
-      out.push({ version: v.version, entry: v, files: v.files, installed: false });
-    }
-    if (!placed) out.push({ version: installed!.version, entry: undefined, files: [], installed: true });
-    return out;
-  }
-
-  /**
-   * choices() + candidate() + apt's Upgradable() in one pass without building the choices: the
-   * candidate when it comes before the installed version in apt's order, with the versions
-   * between the two. Undefined when nothing is an upgrade.
+   * apt's candidate (GetCandidateVer) and Upgradable() in one pass over the instance's versions in
+   * apt's order, the installed one included: the installed version is the index's version only
+   * when apt would merge them (same string, VersionHash and Multi-Arch), otherwise a version of
+   * its own after the index versions with the same string (apt parses the status file last).
+   * Returns the candidate when it comes before the installed version, with the versions between
+   * the two; undefined when nothing is an upgrade.
    */
   upgrade(name: string, instanceArch: string, installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'>): { cand: ViewVersion; priority: number; between: readonly ViewVersion[] } | undefined {
     const versions = this.view.versions(name, instanceArch);
@@ -256,21 +230,6 @@ export class Policy {
   }
 
   private readonly scratch: Choice = { version: '', entry: undefined, files: [], installed: false };
-
-  /** pkgPolicy::GetCandidateVer over `choices` (highest first); undefined when none qualifies. */
-  candidate(name: string, instanceArch: string, choices: readonly Choice[]): { choice: Choice; priority: number } | undefined {
-    const installed = choices.find((c) => c.installed);
-    let cand: Choice | undefined;
-    let candPriority = -1;
-    for (const c of choices) {
-      const p = this.priority(name, instanceArch, c);
-      if (p === 0 || p <= candPriority) continue;
-      if (installed && p < 1000 && !c.installed && compareValid(c.version, installed.version) < 0) continue;
-      candPriority = p;
-      cand = c;
-    }
-    return cand && { choice: cand, priority: candPriority };
-  }
 }
 
 export function releaseMatches(s: ReleaseSpec, f: PackageFile): boolean {

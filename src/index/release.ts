@@ -38,6 +38,11 @@ function parseDate(value: string | undefined, field: string, required: boolean):
   return d;
 }
 
+/** A Release yes/no field (NotAutomatic, ButAutomaticUpgrades, Acquire-By-Hash). */
+export function isYes(v: string | undefined): boolean {
+  return v !== undefined && /^yes$/i.test(v.trim());
+}
+
 export function parseRelease(text: string | Buffer): Release {
   const paragraphs = parseParagraphs(typeof text === 'string' ? text : text.toString('utf8'));
   const p = paragraphs[0];
@@ -58,7 +63,6 @@ export function parseRelease(text: string | Buffer): Release {
     if (same) same.push(f);
     else byHash.set(f.sha256, [f]);
   }
-  const yes = (v: string | undefined) => v !== undefined && /^yes$/i.test(v.trim());
   return {
     origin: p['origin'],
     label: p['label'],
@@ -67,9 +71,9 @@ export function parseRelease(text: string | Buffer): Release {
     version: p['version'],
     date: parseDate(p['date'], 'Date', true)!,
     validUntil: parseDate(p['valid-until'], 'Valid-Until', false),
-    acquireByHash: yes(p['acquire-by-hash']),
-    notAutomatic: yes(p['notautomatic']),
-    butAutomaticUpgrades: yes(p['butautomaticupgrades']),
+    acquireByHash: isYes(p['acquire-by-hash']),
+    notAutomatic: isYes(p['notautomatic']),
+    butAutomaticUpgrades: isYes(p['butautomaticupgrades']),
     architectures: (p['architectures'] ?? '').split(/\s+/).filter(Boolean),
     components: (p['components'] ?? '').split(/\s+/).filter(Boolean),
     files,

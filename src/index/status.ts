@@ -1,8 +1,9 @@
 // dpkg's status database (/var/lib/dpkg/status): which package instances apt counts as
 // installed, their selections (holds) and what they declare.
 import { AptgateError } from '../errors.js';
-import { aptVersionHash } from './apthash.js';
+import { aptVersionHashOf } from './apthash.js';
 import { Deb822Parser, type Paragraph } from './deb822.js';
+import { sourceOf } from './packages.js';
 import { parseVersion } from './version.js';
 
 export type Want = 'unknown' | 'install' | 'hold' | 'deinstall' | 'purge';
@@ -47,7 +48,6 @@ export const STATUS_FIELDS: ReadonlySet<string> = new Set([
   'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
 ]);
 
-const SOURCE_RE = /^(\S+)(?:\s*\(\s*([^)\s]+)\s*\))?$/;
 const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
 
 function bad(msg: string, pkg: string | undefined): never {
@@ -77,16 +77,7 @@ export function toInstalled(p: Paragraph): InstalledPackage | undefined {
   }
   const architecture = p['architecture'];
   if (!architecture) bad('has no Architecture', name);
-  let source = name;
-  let sourceVersion = version;
-  const src = p['source'];
-  if (src) {
-    const m = SOURCE_RE.exec(src.trim());
-    if (m) {
-      source = m[1]!;
-      if (m[2]) sourceVersion = m[2];
-    }
-  }
+  const { source, sourceVersion } = sourceOf(p, name, version);
   return {
     package: name,
     architecture,
@@ -104,7 +95,7 @@ export function toInstalled(p: Paragraph): InstalledPackage | undefined {
     breaks: p['breaks'],
     conflicts: p['conflicts'],
     provides: p['provides'],
-    aptHash: aptVersionHash({ installedSize: p['installed-size'], depends: p['depends'], preDepends: p['pre-depends'], conflicts: p['conflicts'], breaks: p['breaks'], replaces: p['replaces'] }),
+    aptHash: aptVersionHashOf(p),
   };
 }
 

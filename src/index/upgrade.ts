@@ -4,7 +4,7 @@
 // at its version; otherwise the upgrades of the instances its broken relations point at are.
 // "Broken" is what apt checks: Pre-Depends/Depends unsatisfied, Breaks/Conflicts hit,
 // Multi-Arch: same siblings at another version, and a Recommends newly unsatisfied.
-import { criticalBreakage, indexVersion, provides, recommendsSatisfied, StateIndex, type Breakage, type InstalledIndex } from './deps.js';
+import { criticalBreakage, indexProvides, indexRefs, provides, recommendsSatisfied, StateIndex, type Breakage, type InstalledIndex } from './deps.js';
 import type { Relation } from './relations.js';
 import type { VersionInfo } from './view.js';
 
@@ -39,16 +39,18 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
   // what the candidates add: their provides now; the names their relations mention only once a
   // keep needs them (a slot reaching t through its candidate is marked, hence already examined)
   const extraProvide = new Map<string, number[]>();
-  candidates.forEach((c, i) => { if (c?.provides) for (const p of provides(c.provides)) (extraProvide.get(p.name) ?? extraProvide.set(p.name, []).get(p.name)!).push(i); });
+  candidates.forEach((c, i) => { if (c) indexProvides(c, i, extraProvide); });
   let extraRefs: Map<string, number[]> | undefined;
   const candidateRefs = (): Map<string, number[]> => {
     if (!extraRefs) {
       extraRefs = new Map();
-      const ignored = new Map<string, number[]>();
-      candidates.forEach((c, i) => { if (c) indexVersion(c, i, ignored, extraRefs!); });
+      candidates.forEach((c, i) => { if (c) indexRefs(c, i, extraRefs!); });
     }
     return extraRefs;
   };
+  /** The names through which slot t's change reaches others: its own, what either version provides. */
+  const namesOf = (t: number): string[] =>
+    [slots[t]!.name, ...provides(slots[t]!.info.provides).map((p) => p.name), ...provides(candidates[t]?.provides).map((p) => p.name)];
   const now = (i: number): VersionInfo => slots[i]!.info;
   const future = (i: number): VersionInfo => (marked[i] ? candidates[i]! : slots[i]!.info);
   let nowIdx: StateIndex | undefined;
@@ -68,12 +70,7 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
 
   // names whose state can differ from the installed one: what was marked, and what it provides
   const changed = new Set<string>();
-  marked.forEach((m, t) => {
-    if (!m) return;
-    changed.add(slots[t]!.name);
-    for (const p of provides(slots[t]!.info.provides)) changed.add(p.name);
-    for (const p of provides(candidates[t]!.provides)) changed.add(p.name);
-  });
+  marked.forEach((m, t) => { if (m) for (const n of namesOf(t)) changed.add(n); });
 
   // per slot, the installed relation groups that mention a changed name: all an instance at its
   // installed version can break through
@@ -130,10 +127,8 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
   // relation naming t or something t provides. Only those are re-examined after a keep.
   const affected = (t: number): Set<number> => {
     const out = new Set<number>([t]);
-    const s = slots[t]!;
-    const names = [s.name, ...provides(s.info.provides).map((p) => p.name), ...provides(candidates[t]?.provides).map((p) => p.name)];
     const extra = candidateRefs();
-    for (const n of names) {
+    for (const n of namesOf(t)) {
       for (const i of base.refs.get(n) ?? []) out.add(i);
       for (const i of extra.get(n) ?? []) out.add(i);
     }
@@ -155,10 +150,7 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
   marked.forEach((m, t) => {
     if (!m) return;
     reach(t);
-    const s = slots[t]!;
-    for (const i of base.refs.get(s.name) ?? []) reach(i);
-    for (const p of provides(s.info.provides)) for (const i of base.refs.get(p.name) ?? []) reach(i);
-    for (const p of provides(candidates[t]!.provides)) for (const i of base.refs.get(p.name) ?? []) reach(i);
+    for (const n of namesOf(t)) for (const i of base.refs.get(n) ?? []) reach(i);
     for (const j of futIdx.siblings(t)) reach(j);
   });
   const keep = (t: number, reason: { reason: KeepReason; because?: number }) => {

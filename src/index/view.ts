@@ -67,9 +67,7 @@ export class View {
   private readonly byVersion = new Map<string, Map<string, ViewVersion>>();
   private count = 0;
   private sorted = true;
-  // highest version of each native instance by name number (see intern.ts)
-  private topNative: Array<ViewVersion | undefined> = [];
-  // versionId() of that version, 0 when the name has no native instance
+  // by name number (see intern.ts): versionId() of the highest native version, 0 when none
   private topNativeId = new Int32Array(0);
 
   constructor(nativeArch: string, foreignArchs: readonly string[] = []) {
@@ -128,11 +126,9 @@ export class View {
       for (const byName of this.instances.values()) {
         for (const list of byName.values()) if (list.length > 1) list.sort((a, b) => compareValid(b.version, a.version));
       }
-      this.topNative = [];
       const tops: Array<[number, ViewVersion]> = [];
       for (const [name, list] of this.instances.get(this.nativeArch) ?? []) {
         const id = nameId(name);
-        this.topNative[id] = list[0];
         tops.push([id, list[0]!]);
       }
       this.topNativeId = new Int32Array(tops.reduce((m, [id]) => Math.max(m, id + 1), 0));
@@ -154,19 +150,7 @@ export class View {
     return id < this.topNativeId.length ? this.topNativeId[id]! : 0;
   }
 
-  /** The highest version of an instance; `id` is nameId(name). */
-  top(id: number, name: string, instanceArch: string): ViewVersion | undefined {
-    if (!this.sorted) this.seal();
-    if (instanceArch === this.nativeArch) return this.topNative[id];
-    return this.instances.get(instanceArch)?.get(name)?.[0];
-  }
-
   instanceCount(): number {
     return this.count;
-  }
-
-  *allInstances(): IterableIterator<[string, readonly ViewVersion[]]> {
-    if (!this.sorted) this.seal();
-    for (const [arch, byName] of this.instances) for (const [name, list] of byName) yield [instanceKey(name, arch), list];
   }
 }

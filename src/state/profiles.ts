@@ -90,13 +90,6 @@ export class ProfileStore {
     return ids.map((id) => this.records.get(id)!);
   }
 
-  /** Package names of a profile, without building records. */
-  names(profileId: number): Set<string> {
-    const ids = this.ids(profileId);
-    const q = this.db.prepare<[number], { package: string }>('SELECT package FROM inst_pkg WHERE id = ?');
-    return new Set(ids.map((id) => this.records.get(id)?.package ?? q.get(id)!.package));
-  }
-
   counts(): { profiles: number; records: number } {
     return this.db.prepare<[], { profiles: number; records: number }>(
       'SELECT (SELECT count(*) FROM profile) AS profiles, (SELECT count(*) FROM inst_pkg) AS records').get()!;

@@ -1,13 +1,13 @@
 // Builds a View from files on disk: an apt lists directory (/var/lib/apt/lists, as apt left it
 // after `apt update`: its signatures were checked by apt then) or bare Packages files.
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AptgateError, fail } from '../errors.js';
 import { Deb822Parser, parseParagraphs } from '../index/deb822.js';
 import { PACKAGES_FIELDS, toPackageEntry } from '../index/packages.js';
+import { clearsignedText, isYes } from '../index/release.js';
 import { View, type PackageFile } from '../index/view.js';
 import { compressionOf, openDecompressed } from './decompress.js';
-import { readFile } from 'node:fs/promises';
 
 type ReleaseFields = Pick<PackageFile, 'origin' | 'label' | 'archive' | 'codename' | 'releaseVersion' | 'notAutomatic' | 'butAutomaticUpgrades'>;
 
@@ -20,20 +20,21 @@ const NO_RELEASE: ReleaseFields = {
 export function releaseFields(text: string): ReleaseFields {
   let body = text;
   if (text.startsWith('-----BEGIN PGP SIGNED MESSAGE-----')) {
-    const start = text.indexOf('\n\n');
-    const end = text.indexOf('\n-----BEGIN PGP SIGNATURE-----');
-    if (start !== -1 && end > start) body = text.slice(start + 2, end).replace(/^- /gm, '');
+    try {
+      body = clearsignedText(text);
+    } catch {
+      // a damaged signature block: read the text as it is
+    }
   }
   const p = parseParagraphs(body)[0] ?? {};
-  const yes = (v: string | undefined) => v !== undefined && /^yes$/i.test(v.trim());
   return {
     origin: p['origin'],
     label: p['label'],
     archive: p['suite'],
     codename: p['codename'],
     releaseVersion: p['version'],
-    notAutomatic: yes(p['notautomatic']),
-    butAutomaticUpgrades: yes(p['butautomaticupgrades']),
+    notAutomatic: isYes(p['notautomatic']),
+    butAutomaticUpgrades: isYes(p['butautomaticupgrades']),
   };
 }
 

@@ -69,8 +69,8 @@ export async function compareEnv(dir: string, suites: readonly ListsSuite[], opt
   };
 }
 
-/** `apt list --upgradable` as a set of "name arch version". */
-export async function aptUpgradable(env: CompareEnv, options: Record<string, string> = {}): Promise<Set<string>> {
+/** `apt list --upgradable` as a set of "name arch version" (any isolated apt: a CompareEnv or { apt }). */
+export async function aptUpgradable(env: { apt: AptEnv }, options: Record<string, string> = {}): Promise<Set<string>> {
   const r = await runAptOk(['list', '--upgradable'], { apt: env.apt, command: 'apt', options });
   const out = new Set<string>();
   for (const line of r.stdout.split('\n')) {
