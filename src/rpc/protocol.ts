@@ -13,6 +13,24 @@ export const faultCodes = {
   INTERNAL_ERROR: -32603,
   // aptgate's own, positive
   PROTOCOL_VERSION: 1,
+  /** no or a wrong signature, an unknown or removed machine */
+  AUTH_FAILED: 2,
+  /** the signed timestamp is outside the window or not newer than the last one accepted */
+  REPLAY_REFUSED: 3,
+  /** the enrolment token is unknown, expired, revoked or used up */
+  TOKEN_INVALID: 4,
+  /** the machine is enrolled but waits for `aptgate machines approve` */
+  MACHINE_PENDING: 5,
+  /** these credentials were presented with another /etc/machine-id */
+  CLONE_DETECTED: 6,
+  /** the report names a packages hash (or delta base) the server does not have: send in full */
+  STATE_UNKNOWN: 7,
+  /** the delta applied to the base does not give the announced packages hash */
+  STATE_MISMATCH: 8,
+  /** no such job for this machine */
+  JOB_UNKNOWN: 9,
+  /** the job was cancelled or expired: do not run it */
+  JOB_CLOSED: 10,
 } as const;
 
 export type FaultName = keyof typeof faultCodes;

@@ -1,6 +1,8 @@
-// Profiles: installed sets stored once per distinct content, as compact arrays of ids of shared
-// package records (a fleet of 2,000 machines on one release shares most records).
+// Profiles: installed sets stored once per distinct content (named by the packages hash of
+// index/profile-record.ts), as compact arrays of ids of shared package records (a fleet of
+// 2,000 machines on one release shares most records).
 import { createHash } from 'node:crypto';
+import { linesOf, packagesText, parseRecordLine, type PackagesText } from '../index/profile-record.js';
 import type { InstalledPackage } from '../index/status.js';
 import type { Db } from './db.js';
 
@@ -8,21 +10,6 @@ export interface StoredProfile {
   id: number;
   sha256: string;
   count: number;
-}
-
-// fixed key order: the same package always gives the same record and key
-const FIELDS: ReadonlyArray<keyof InstalledPackage> = ['package', 'architecture', 'version', 'want', 'ok', 'state', 'multiArch', 'source',
-  'sourceVersion', 'essential', 'depends', 'preDepends', 'recommends', 'breaks', 'conflicts', 'provides', 'aptHash'];
-
-function canonical(p: InstalledPackage): string {
-  return JSON.stringify(FIELDS.map((f) => p[f] ?? null));
-}
-
-function fromCanonical(text: string): InstalledPackage {
-  const v = JSON.parse(text) as unknown[];
-  const o: Record<string, unknown> = {};
-  FIELDS.forEach((f, i) => { o[f] = v[i] === null ? undefined : v[i]; });
-  return o as unknown as InstalledPackage;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -40,32 +27,44 @@ export function decodeIds(b: Buffer): number[] {
 }
 
 export class ProfileStore {
-  private readonly records = new Map<number, InstalledPackage>();
+  private readonly records = new Map<number, { line: string; pkg?: InstalledPackage }>();
+  private readonly byHashStmt;
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    this.byHashStmt = db.prepare<[string], StoredProfile>('SELECT id, sha256, count FROM profile WHERE sha256 = ?');
+  }
 
   /** Stores an installed set (idempotent on its content) and returns its profile. */
   store(installed: readonly InstalledPackage[]): StoredProfile {
-    const recs = installed.map(canonical);
-    const keys = recs.map(sha256);
-    const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
-    const hash = createHash('sha256');
-    for (const i of order) hash.update(keys[i]!).update('\n');
-    const digest = hash.digest('hex');
-    const existing = this.db.prepare<[string], StoredProfile>('SELECT id, sha256, count FROM profile WHERE sha256 = ?').get(digest);
+    return this.storeText(packagesText(installed));
+  }
+
+  byHash(hash: string): StoredProfile | undefined {
+    return this.byHashStmt.get(hash);
+  }
+
+  /**
+   * Stores a packages text whose hash was computed by packagesTextOfLines (or checked against
+   * it); every line is validated before anything is written (STATUS_INVALID).
+   */
+  storeText(p: PackagesText): StoredProfile {
+    const existing = this.byHashStmt.get(p.hash);
     if (existing) return existing;
+    const lines = linesOf(p.text);
+    for (const l of lines) parseRecordLine(l);
     const insertRec = this.db.prepare<[string, string, string]>('INSERT INTO inst_pkg (key, package, record) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING');
     const idOf = this.db.prepare<[string], { id: number }>('SELECT id FROM inst_pkg WHERE key = ?');
     return this.db.transaction(() => {
       const ids = new Set<number>();
-      order.forEach((i) => {
-        insertRec.run(keys[i]!, installed[i]!.package, recs[i]!);
-        ids.add(idOf.get(keys[i]!)!.id);
-      });
+      for (const l of lines) {
+        const key = sha256(l);
+        insertRec.run(key, (JSON.parse(l) as string[])[0]!, l);
+        ids.add(idOf.get(key)!.id);
+      }
       const sorted = [...ids].sort((a, b) => a - b);
       this.db.prepare('INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING')
-        .run(digest, sorted.length, encodeIds(sorted), Date.now());
-      return this.db.prepare<[string], StoredProfile>('SELECT id, sha256, count FROM profile WHERE sha256 = ?').get(digest)!;
+        .run(p.hash, sorted.length, encodeIds(sorted), Date.now());
+      return this.byHashStmt.get(p.hash)!;
     }).immediate();
   }
 
@@ -79,15 +78,27 @@ export class ProfileStore {
     return row ? decodeIds(row.packages) : [];
   }
 
+  private record(id: number): { line: string; pkg?: InstalledPackage } {
+    let r = this.records.get(id);
+    if (!r) {
+      r = { line: this.db.prepare<[number], { record: string }>('SELECT record FROM inst_pkg WHERE id = ?').get(id)!.record };
+      this.records.set(id, r);
+    }
+    return r;
+  }
+
+  /** The canonical lines of a profile (what a delta applies to). */
+  lines(profileId: number): string[] {
+    return this.ids(profileId).map((id) => this.record(id).line);
+  }
+
   /** The installed set of a profile (records are shared and kept in memory once read). */
   installed(profileId: number): InstalledPackage[] {
-    const ids = this.ids(profileId);
-    const missing = ids.filter((id) => !this.records.has(id));
-    if (missing.length) {
-      const q = this.db.prepare<[number], { record: string }>('SELECT record FROM inst_pkg WHERE id = ?');
-      for (const id of missing) this.records.set(id, fromCanonical(q.get(id)!.record));
-    }
-    return ids.map((id) => this.records.get(id)!);
+    return this.ids(profileId).map((id) => {
+      const r = this.record(id);
+      r.pkg ??= parseRecordLine(r.line);
+      return r.pkg;
+    });
   }
 
   counts(): { profiles: number; records: number } {
