@@ -1,5 +1,6 @@
 // buildApp(deps): one fastify instance with the proxy routes (later: /RPC2, admin); it
 // never listens, so tests can inject() or listen on port 0 themselves.
+import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import type { Db } from './state/db.js';
@@ -13,6 +14,9 @@ import { ProfileStore } from './state/profiles.js';
 import { MethodTable } from './rpc/methods.js';
 import { registerRpcRoutes } from './rpc/routes.js';
 import { VERSION } from './version.js';
+import { Fleet } from './fleet/fleet.js';
+import { registerAgentMethods } from './rpc/agent-methods.js';
+import { BackendMap } from './proxy/target.js';
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +25,8 @@ export interface AppDeps {
   /** pino options or false; default: the configured level to stdout */
   logger?: boolean | object;
   dispatcher?: Dispatcher;
+  /** the clock of the fleet (jobs, leases, schedules, signatures); tests move it */
+  now?: () => number;
 }
 
 export interface App {
@@ -28,6 +34,21 @@ export interface App {
   proxy: ProxyRuntime;
   outdated: OutdatedService;
   profiles: ProfileStore;
+  fleet: Fleet;
+}
+
+/** Maps a source URI a client's apt uses to one of our backends (proxy or remap mode). */
+export function backendOfUri(backends: BackendMap): (uri: string) => string | undefined {
+  return (uri) => {
+    const m = /^https?:\/\/([^/]+)(\/[^?#]*)?/i.exec(uri.trim());
+    if (!m) return undefined;
+    const path = (m[2] ?? '').replace(/\/+$/, '');
+    const direct = backends.match(`${m[1]!.toLowerCase()}${path}`);
+    if (direct && direct.rest === '') return direct.backend.name;
+    // remap mode: http://aptgate:3142/<backend>
+    const seg = /^\/([^/]+)$/.exec(path);
+    return seg && backends.byName(seg[1]!) ? seg[1] : undefined;
+  };
 }
 
 function outdatedViews(config: Config, proxy: ProxyRuntime): ViewLoader {
@@ -48,14 +69,33 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     routerOptions: { maxParamLength: 4096 },
     keepAliveTimeout: 65_000,
     trustProxy: false,
-  });
+    ...(deps.config.tls.cert ? { https: { cert: readFileSync(deps.config.tls.cert), key: readFileSync(deps.config.tls.key) } } : {}),
+  }) as unknown as FastifyInstance;
   const proxy = new ProxyRuntime({ config: deps.config, db: deps.db, dbFile: deps.dbFile, log: app.log, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
   await proxy.start();
   registerProxyRoutes(app, proxy);
-  // agents' XML-RPC endpoint; reports of a few thousand packages stay far below the limit
-  registerRpcRoutes(app, new MethodTable(VERSION), { bodyLimit: 8 * 1024 * 1024 });
   const profiles = new ProfileStore(deps.db);
   const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy), new OutdatedCacheStore(deps.db), proxy.packageIndex);
+  const fleet = new Fleet({
+    db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
+    jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
+    ...(deps.now ? { now: deps.now } : {}),
+    onError: (err, what) => app.log.error({ err: err.message }, what),
+  });
+  // agents' XML-RPC endpoint; reports of a few thousand packages stay far below the limit
+  const methods = new MethodTable(VERSION);
+  registerAgentMethods(methods, fleet);
+  registerRpcRoutes(app, methods, { bodyLimit: 8 * 1024 * 1024, authenticate: (h, body) => fleet.auth.authenticate(h, body) });
+  const tick = () => {
+    try {
+      const created = fleet.schedules.tick();
+      if (created.length) app.log.info({ jobs: created.length }, 'schedules fired');
+    } catch (err) {
+      app.log.error({ err: (err as Error).message }, 'schedule tick failed');
+    }
+  };
+  const ticker = setInterval(tick, deps.config.fleet.scheduleTickMs);
+  ticker.unref();
   // a new snapshot's Packages linked: bring cached outdated answers of that suite up to date
   // (once per suite per turn of the event loop, however many indexes were linked)
   const pending = new Set<string>();
@@ -78,8 +118,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   app.addHook('onClose', async () => {
     closing = true;
+    clearInterval(ticker);
     await proxy.close();
     await outdated.idle();
   });
-  return { app, proxy, outdated, profiles };
+  return { app, proxy, outdated, profiles, fleet };
 }

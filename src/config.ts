@@ -50,6 +50,18 @@ export interface Config {
     cleanIntervalMs: number;
   };
   backends: Map<string, BackendConfig>;
+  fleet: {
+    /** how long a delivered job waits for the agent to start it before it is handed out again */
+    jobLeaseMs: number;
+    /** deliveries of one job before it fails */
+    jobAttempts: number;
+    /** default deadline of a job after its creation */
+    jobDeadlineMs: number;
+    /** how often schedules are checked */
+    scheduleTickMs: number;
+  };
+  /** PEM files: when both are set the server speaks HTTPS (agents and apt) */
+  tls: { cert: string; key: string };
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -90,6 +102,8 @@ export function defaultConfig(): Config {
       memoryCacheBytes: 32 * 1024 * 1024,
     },
     cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
+    fleet: { jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000 },
+    tls: { cert: '', key: '' },
     backends: new Map([
       ['debian', backend('debian', ['http://deb.debian.org/debian'], ['ftp.debian.org/debian', 'httpredir.debian.org/debian', 'cdn-fastly.deb.debian.org/debian'])],
       ['debian-security', backend('debian-security', ['http://deb.debian.org/debian-security'], ['security.debian.org/debian-security', 'security.debian.org', 'cdn-fastly.deb.debian.org/debian-security'])],
@@ -170,6 +184,15 @@ const SETTINGS: Record<string, Setter> = {
   'cache.max_size': (c, v, k) => { c.cache.maxBytes = parseSize(k, v); },
   'cache.clean_grace': (c, v, k) => { c.cache.cleanGraceMs = parseDuration(k, v); },
   'cache.clean_interval': (c, v, k) => { c.cache.cleanIntervalMs = parseDuration(k, v); },
+  'server.tls_cert': (c, v) => { c.tls.cert = v.trim(); },
+  'server.tls_key': (c, v) => { c.tls.key = v.trim(); },
+  'fleet.job_lease': (c, v, k) => { c.fleet.jobLeaseMs = parseDuration(k, v); },
+  'fleet.job_attempts': (c, v, k) => {
+    if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1 || Number(v) > 100) fail('CONFIG_INVALID', `${k}: expected 1..100, got "${v}"`, { key: k });
+    c.fleet.jobAttempts = Number(v);
+  },
+  'fleet.job_deadline': (c, v, k) => { c.fleet.jobDeadlineMs = parseDuration(k, v); },
+  'fleet.schedule_tick': (c, v, k) => { c.fleet.scheduleTickMs = parseDuration(k, v); },
 };
 
 const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: string) => void> = {
@@ -262,7 +285,7 @@ export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv): void {
       applySetting(config, `backend.${tail.slice(0, -key.length - 1).replace(/_/g, '-')}.${key}`, value);
       continue;
     }
-    const section = ['server', 'proxy', 'cache'].find((s) => rest.startsWith(`${s}_`));
+    const section = ['server', 'proxy', 'cache', 'fleet'].find((s) => rest.startsWith(`${s}_`));
     if (!section) fail('CONFIG_INVALID', `${name}: unknown setting`, { key: name });
     applySetting(config, `${section}.${rest.slice(section.length + 1)}`, value);
   }
@@ -277,6 +300,8 @@ export interface ConfigOverrides {
   backends?: string[];
   /** NAME=FILE */
   keyrings?: string[];
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides } = {}): Config {
@@ -298,6 +323,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   if (o.port !== undefined) applySetting(config, 'server.port', String(o.port));
   if (o.cacheDir !== undefined) applySetting(config, 'server.cache_dir', o.cacheDir);
   if (o.db !== undefined) applySetting(config, 'server.db', o.db);
+  if (o.tlsCert !== undefined) applySetting(config, 'server.tls_cert', o.tlsCert);
+  if (o.tlsKey !== undefined) applySetting(config, 'server.tls_key', o.tlsKey);
   for (const spec of o.backends ?? []) {
     const m = /^([^=]+)=(.+)$/.exec(spec);
     if (!m) fail('CONFIG_INVALID', `--backend: expected NAME=URL[,URL...], got "${spec}"`, { key: '--backend' });
@@ -316,6 +343,8 @@ export function validate(config: Config): void {
   for (const b of config.backends.values()) {
     if (b.mirrors.length === 0) fail('CONFIG_INVALID', `backend.${b.name}.mirrors: backend "${b.name}" has no mirror`, { key: `backend.${b.name}.mirrors` });
   }
+  if (Boolean(config.tls.cert) !== Boolean(config.tls.key)) fail('CONFIG_INVALID', 'server.tls_cert and server.tls_key: set both or neither', { key: 'server.tls_cert' });
+  if (config.fleet.jobLeaseMs < 1000) fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
   if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024) fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', { key: 'proxy.small_object' });
 }

@@ -6,6 +6,8 @@ import { faultCodes, PROTOCOL_VERSION, RpcFault, type RpcType } from './protocol
 export interface CallContext {
   /** client address, for logs */
   client: string;
+  /** the machine whose signature the request carries (rpc/signing.ts), if any */
+  machine?: number;
 }
 
 export interface MethodSpec {
@@ -13,6 +15,8 @@ export interface MethodSpec {
   help: string;
   /** the return type first, then one type per parameter */
   signature: RpcType[];
+  /** only for a signed request of an enrolled machine */
+  auth?: boolean;
   handler: (params: unknown[], ctx: CallContext) => unknown;
 }
 
@@ -102,6 +106,7 @@ export class MethodTable {
 
   async call(name: string, params: unknown[], ctx: CallContext): Promise<unknown> {
     const m = this.spec(name);
+    if (m.auth && ctx.machine === undefined) throw new RpcFault('AUTH_FAILED', `${name} needs a signed request (enrol first)`);
     const want = m.signature.slice(1);
     if (params.length !== want.length) throw new RpcFault('INVALID_PARAMS', `${name} takes ${want.length} parameter(s), got ${params.length}`);
     want.forEach((t, i) => {

@@ -8,6 +8,8 @@ import { faultCodes, RpcFault } from './protocol.js';
 export interface RpcRouteOptions {
   /** largest accepted request body in bytes */
   bodyLimit: number;
+  /** the machine that signed the request; undefined when unsigned; throws RpcFault when the signature is bad */
+  authenticate?: (headers: Record<string, string | string[] | undefined>, body: string) => number | undefined;
 }
 
 function sendFault(reply: FastifyReply, code: number, message: string): FastifyReply {
@@ -30,9 +32,10 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
       let method = '-';
       try {
         const body = typeof request.body === 'string' ? request.body : '';
+        const machine = opts.authenticate?.(request.headers, body);
         const call = await decodeCall(body);
         method = call.method;
-        const result = await table.call(call.method, call.params, { client: request.ip });
+        const result = await table.call(call.method, call.params, { client: request.ip, ...(machine !== undefined ? { machine } : {}) });
         const xml = encodeResponse(result);
         request.log.info({ client: request.ip, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
         return reply.code(200).type('text/xml; charset=utf-8').send(xml);

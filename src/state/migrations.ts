@@ -155,4 +155,136 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX outdated_cache_by_view ON outdated_cache (view_id);
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- profiles are now named by the hash of their canonical packages text (index/profile-record);
+      -- none stored before came from an agent
+      DELETE FROM outdated_cache;
+      DELETE FROM profile;
+      DELETE FROM inst_pkg;
+
+      -- enrolment tokens: only their SHA-256 is kept; the token is shown once at creation
+      CREATE TABLE enrol_token (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        class TEXT,
+        auto_approve INTEGER NOT NULL DEFAULT 0,
+        expires_at INTEGER,
+        max_uses INTEGER,
+        uses INTEGER NOT NULL DEFAULT 0,
+        note TEXT,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      );
+
+      -- an enrolled agent identity (a host, or an LTSP chroot with its host as parent)
+      CREATE TABLE machine (
+        id INTEGER PRIMARY KEY,
+        machine_id TEXT NOT NULL UNIQUE,
+        parent_id INTEGER REFERENCES machine (id) ON DELETE CASCADE,
+        hostname TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        codename TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved')),
+        secret TEXT NOT NULL,
+        token_id INTEGER REFERENCES enrol_token (id) ON DELETE SET NULL,
+        facts TEXT NOT NULL,
+        enrolled_at INTEGER NOT NULL,
+        approved_at INTEGER,
+        -- the newest signed timestamp accepted from it (replay refusal survives restarts)
+        last_ts INTEGER NOT NULL DEFAULT 0,
+        last_seen INTEGER,
+        state_hash TEXT,
+        profile_id INTEGER REFERENCES profile (id),
+        reported_at INTEGER,
+        pull_now INTEGER NOT NULL DEFAULT 0,
+        clone_machine_id TEXT,
+        clone_at INTEGER
+      );
+      CREATE INDEX machine_by_hostname ON machine (hostname);
+      CREATE INDEX machine_by_profile ON machine (profile_id);
+
+      -- the rest of the last report (holds, sources, preferences, apt's own upgradable list,
+      -- reboot, dpkg health, agent version) and the disagreements found with the server's answer
+      CREATE TABLE machine_report (
+        machine_id INTEGER PRIMARY KEY REFERENCES machine (id) ON DELETE CASCADE,
+        reported_at INTEGER NOT NULL,
+        extras TEXT NOT NULL,
+        view_id INTEGER REFERENCES view_def (id),
+        disagreements TEXT
+      );
+
+      CREATE TABLE class (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        priority INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE class_member (
+        class_id INTEGER NOT NULL REFERENCES class (id) ON DELETE CASCADE,
+        machine_id INTEGER NOT NULL REFERENCES machine (id) ON DELETE CASCADE,
+        PRIMARY KEY (class_id, machine_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX class_member_by_machine ON class_member (machine_id);
+      CREATE TABLE class_rule (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER NOT NULL REFERENCES class (id) ON DELETE CASCADE,
+        field TEXT NOT NULL CHECK (field IN ('hostname', 'architecture', 'codename')),
+        pattern TEXT NOT NULL,
+        UNIQUE (class_id, field, pattern)
+      );
+
+      -- recurring actions of a class (cron expressions in the server's local time)
+      CREATE TABLE schedule (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER NOT NULL REFERENCES class (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        cron TEXT NOT NULL,
+        deadline_s INTEGER NOT NULL,
+        next_at INTEGER NOT NULL,
+        last_fired INTEGER,
+        created_at INTEGER NOT NULL
+      );
+      -- maintenance windows: disruptive jobs of the class's machines wait for one
+      CREATE TABLE maint_window (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER NOT NULL REFERENCES class (id) ON DELETE CASCADE,
+        days INTEGER NOT NULL,
+        start_min INTEGER NOT NULL,
+        end_min INTEGER NOT NULL
+      );
+
+      -- one command for one machine; nothing is deleted before its result is known
+      CREATE TABLE job (
+        id INTEGER PRIMARY KEY,
+        machine_id INTEGER NOT NULL REFERENCES machine (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'running', 'succeeded', 'failed', 'expired', 'cancelled')),
+        origin TEXT NOT NULL,
+        disruptive INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        not_before INTEGER,
+        deadline INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        lease_until INTEGER,
+        delivered_at INTEGER,
+        started_at INTEGER,
+        finished_at INTEGER,
+        exit_code INTEGER,
+        duration_ms INTEGER,
+        failure TEXT,
+        summary TEXT,
+        transcript TEXT
+      );
+      CREATE INDEX job_open ON job (machine_id, state);
+      CREATE INDEX job_by_state ON job (state, id);
+    `,
+  },
 ];

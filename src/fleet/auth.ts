@@ -1,0 +1,43 @@
+// Verifies a signed agent call (rpc/signing.ts) against the machine's secret, refuses replays
+// by the machine's last accepted timestamp, and checks the machine is still the one that
+// enrolled (its /etc/machine-id) so copied credentials are flagged as a clone.
+import { RpcFault } from '../rpc/protocol.js';
+import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders } from '../rpc/signing.js';
+import type { MachineRow, MachineStore } from '../state/machines.js';
+
+export class AgentAuth {
+  constructor(private readonly machines: MachineStore, private readonly now: () => number = Date.now) {}
+
+  /**
+   * The machine that signed this request, or undefined when the request carries no signature
+   * headers at all (anonymous methods). A bad signature, an unknown machine, a stale or
+   * replayed timestamp are faults.
+   */
+  authenticate(headers: Record<string, string | string[] | undefined>, body: string): number | undefined {
+    const h = signedHeaders(headers);
+    if (!h) {
+      if (headers['x-aptgate-signature'] !== undefined || headers['x-aptgate-machine'] !== undefined) throw new RpcFault('AUTH_FAILED', 'malformed signature headers');
+      return undefined;
+    }
+    const id = Number(h.machine);
+    const m = this.machines.byId(id);
+    // an unknown machine and a wrong signature look the same to the caller
+    if (!m || !signatureMatches(m.secret, h, body)) throw new RpcFault('AUTH_FAILED', 'signature not valid for this machine');
+    const ts = Number(h.timestamp);
+    if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS) throw new RpcFault('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
+    if (!this.machines.acceptTimestamp(id, ts)) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    return id;
+  }
+
+  /** The machine row for an authenticated call that also names its /etc/machine-id. */
+  identify(id: number, machineId: unknown): MachineRow {
+    const m = this.machines.byId(id);
+    if (!m) throw new RpcFault('AUTH_FAILED', 'machine removed');
+    if (typeof machineId !== 'string' || machineId !== m.machineId) {
+      const other = typeof machineId === 'string' ? machineId.slice(0, 64) : '';
+      this.machines.flagClone(id, other);
+      throw new RpcFault('CLONE_DETECTED', 'these credentials belong to another machine (cloned image?): enrol this machine with its own token');
+    }
+    return m;
+  }
+}

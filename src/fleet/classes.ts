@@ -1,0 +1,141 @@
+// Classes of machines: explicit members plus match rules (hostname glob, architecture,
+// codename). A machine belongs to a class when it is a member or any of the class's rules
+// matches it. Where classes disagree (the stage a machine follows, issue 5) the class with the
+// highest priority wins, then the name that sorts first. Schedules of every class a machine
+// belongs to apply; its maintenance windows are the union of its classes' windows.
+import { fail } from '../errors.js';
+import { expressionMatches } from '../index/glob.js';
+import type { ClassRow, ClassStore, RuleField, RuleRow, WindowRow } from '../state/classes.js';
+import type { MachineRow, MachineStore } from '../state/machines.js';
+
+export const CLASS_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const PATTERN_RE = /^[A-Za-z0-9*?.[\]!_-]{1,128}$/;
+export const RULE_FIELDS: readonly RuleField[] = ['hostname', 'architecture', 'codename'];
+
+export interface ClassInfo extends ClassRow {
+  members: number[];
+  rules: Array<{ field: RuleField; pattern: string }>;
+  windows: WindowRow[];
+}
+
+type MachineFields = Pick<MachineRow, 'id' | 'hostname' | 'architecture' | 'codename'>;
+
+function ruleMatches(r: RuleRow, m: MachineFields): boolean {
+  const value = r.field === 'hostname' ? m.hostname : r.field === 'architecture' ? m.architecture : m.codename;
+  return expressionMatches(r.pattern, value);
+}
+
+export class ClassService {
+  constructor(readonly store: ClassStore, private readonly machines: MachineStore) {}
+
+  create(name: string, o: { description?: string; priority?: number } = {}): ClassRow {
+    if (!CLASS_NAME_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a class name (lower-case letters, digits, _ . -)`);
+    if (this.store.byName(name)) fail('USAGE', `class ${name} exists already`);
+    const priority = o.priority ?? 0;
+    if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000) fail('USAGE', 'priority must be an integer');
+    return this.store.byId(this.store.create(name, o.description ?? '', priority))!;
+  }
+
+  get(name: string): ClassRow {
+    const c = this.store.byName(name);
+    if (!c) fail('NOT_FOUND', `no class "${name.slice(0, 80)}"`);
+    return c;
+  }
+
+  remove(name: string): void {
+    this.store.remove(this.get(name).id);
+  }
+
+  addMember(name: string, machine: number): void {
+    this.store.addMember(this.get(name).id, machine);
+  }
+
+  removeMember(name: string, machine: number): boolean {
+    return this.store.removeMember(this.get(name).id, machine);
+  }
+
+  addRule(name: string, field: string, pattern: string): void {
+    if (!RULE_FIELDS.includes(field as RuleField)) fail('USAGE', `a rule matches ${RULE_FIELDS.join(', ')}, not "${field.slice(0, 40)}"`);
+    if (!PATTERN_RE.test(pattern)) fail('USAGE', `"${pattern.slice(0, 80)}" is not a pattern (letters, digits, . _ - and the glob characters * ? [ ] !)`);
+    this.store.addRule(this.get(name).id, field as RuleField, pattern);
+  }
+
+  removeRule(name: string, field: string, pattern: string): boolean {
+    return this.store.removeRule(this.get(name).id, field as RuleField, pattern);
+  }
+
+  /** Classes of one machine, in precedence order (highest priority first, then name). */
+  classesOf(m: MachineFields): ClassRow[] {
+    const explicit = new Set(this.store.allMembers().filter((x) => x.machineId === m.id).map((x) => x.classId));
+    const byRule = new Set(this.store.rules().filter((r) => ruleMatches(r, m)).map((r) => r.classId));
+    return this.store.all().filter((c) => explicit.has(c.id) || byRule.has(c.id));
+  }
+
+  /** Machine ids of a class: explicit members and every machine a rule matches. */
+  membersOf(classId: number, machines: readonly MachineFields[] = this.machines.all()): number[] {
+    const out = new Set(this.store.members(classId));
+    const rules = this.store.rules().filter((r) => r.classId === classId);
+    if (rules.length) for (const m of machines) if (rules.some((r) => ruleMatches(r, m))) out.add(m.id);
+    return [...out].sort((a, b) => a - b);
+  }
+
+  list(): ClassInfo[] {
+    const machines = this.machines.all();
+    const rules = this.store.rules();
+    const windows = this.store.windows();
+    return this.store.all().map((c) => ({
+      ...c,
+      members: this.membersOf(c.id, machines),
+      rules: rules.filter((r) => r.classId === c.id).map((r) => ({ field: r.field, pattern: r.pattern })),
+      windows: windows.filter((w) => w.classId === c.id),
+    }));
+  }
+
+  /** Disruptive jobs may start now: no class of the machine has windows, or one window is open. */
+  inWindow(m: MachineFields, at: Date): boolean {
+    const classIds = new Set(this.classesOf(m).map((c) => c.id));
+    const windows = this.store.windows().filter((w) => classIds.has(w.classId));
+    return !windows.length || windows.some((w) => windowOpen(w, at));
+  }
+}
+
+/** A window [start, end) in the server's local time on its days; end ≤ start runs past midnight. */
+export function windowOpen(w: Pick<WindowRow, 'days' | 'startMin' | 'endMin'>, at: Date): boolean {
+  const min = at.getHours() * 60 + at.getMinutes();
+  const day = at.getDay();
+  if (w.startMin < w.endMin) return (w.days & (1 << day)) !== 0 && min >= w.startMin && min < w.endMin;
+  // across midnight: the evening part belongs to the start day, the morning part to the day before
+  if (min >= w.startMin) return (w.days & (1 << day)) !== 0;
+  return min < w.endMin && (w.days & (1 << ((day + 6) % 7))) !== 0;
+}
+
+const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+
+/** "mon-fri 22:00-04:00", "daily 01:00-05:00", "sat,sun 00:00-24:00" → window fields. */
+export function parseWindow(text: string): Pick<WindowRow, 'days' | 'startMin' | 'endMin'> {
+  const m = /^\s*(daily|[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*)\s+(\d{2}):(\d{2})-(\d{2}):(\d{2})\s*$/.exec(text.toLowerCase());
+  if (!m) fail('USAGE', `"${text.slice(0, 80)}" is not a window such as "mon-fri 22:00-04:00" or "daily 01:00-05:00"`);
+  let days = 0;
+  if (m[1] === 'daily') days = 0x7f;
+  else {
+    for (const part of m[1]!.split(',')) {
+      const [a, b] = part.split('-').map((d) => DAY_NAMES.indexOf(d));
+      if (a === undefined || a < 0 || (b !== undefined && b < 0)) fail('USAGE', `unknown day in "${text.slice(0, 80)}"`);
+      for (let d = a; ; d = (d + 1) % 7) {
+        days |= 1 << d;
+        if (b === undefined || d === b) break;
+      }
+    }
+  }
+  const [h1, m1, h2, m2] = [m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number];
+  const startMin = h1 * 60 + m1;
+  const endMin = h2 * 60 + m2;
+  if (h1 > 23 || m1 > 59 || h2 > 24 || m2 > 59 || endMin > 1440 || startMin === endMin) fail('USAGE', `"${text.slice(0, 80)}": times must be HH:MM, start ≠ end`);
+  return { days, startMin, endMin };
+}
+
+export function formatWindow(w: Pick<WindowRow, 'days' | 'startMin' | 'endMin'>): string {
+  const days = w.days === 0x7f ? 'daily' : DAY_NAMES.filter((_, i) => w.days & (1 << i)).join(',');
+  const hm = (x: number) => `${String(Math.floor(x / 60)).padStart(2, '0')}:${String(x % 60).padStart(2, '0')}`;
+  return `${days} ${hm(w.startMin)}-${hm(w.endMin)}`;
+}

@@ -1,0 +1,155 @@
+// The fleet side of the server: the operations agents call (through rpc/agent-methods.ts) and
+// the services the administrator's CLI uses, over one database.
+import { fail } from '../errors.js';
+import { RpcFault } from '../rpc/protocol.js';
+import { ClassStore } from '../state/classes.js';
+import type { Db } from '../state/db.js';
+import { JobStore, type JobOutcome } from '../state/jobs.js';
+import { MachineStore, type MachineRow } from '../state/machines.js';
+import type { ProfileStore } from '../state/profiles.js';
+import type { CollectedExtras } from '../agent/types.js';
+import { AgentAuth } from './auth.js';
+import { ClassService } from './classes.js';
+import { Enrolment, type Enrolled, type MachineFacts } from './enrolment.js';
+import { JobService, type Delivery, type JobSettings } from './jobs.js';
+import type { OutdatedService } from './outdated.js';
+import { ReportService, type PackagesPayload } from './reports.js';
+import { ScheduleService } from './schedules.js';
+
+export interface FleetDeps {
+  db: Db;
+  profiles: ProfileStore;
+  outdated: OutdatedService;
+  backendOf: (uri: string) => string | undefined;
+  jobs: JobSettings;
+  now?: () => number;
+  /** cross-check failures and other background errors */
+  onError?: (err: Error, what: string) => void;
+}
+
+export interface CheckInAnswer {
+  status: MachineRow['status'];
+  stateKnown: boolean;
+  packagesKnown: boolean;
+  /** the packages hash the server holds for this machine ('' when none): a delta base */
+  packagesBase: string;
+  jobsWaiting: boolean;
+  pullNow: boolean;
+}
+
+export class Fleet {
+  readonly machines: MachineStore;
+  readonly classes: ClassService;
+  readonly enrolment: Enrolment;
+  readonly auth: AgentAuth;
+  readonly jobs: JobService;
+  readonly schedules: ScheduleService;
+  readonly reports: ReportService;
+  private readonly now: () => number;
+  private readonly crossChecks = new Set<number>();
+
+  constructor(private readonly deps: FleetDeps) {
+    this.now = deps.now ?? Date.now;
+    this.machines = new MachineStore(deps.db);
+    const classStore = new ClassStore(deps.db);
+    this.classes = new ClassService(classStore, this.machines);
+    this.enrolment = new Enrolment(this.machines, (name, id) => {
+      const c = classStore.byName(name);
+      if (c) classStore.addMember(c.id, id);
+    });
+    this.auth = new AgentAuth(this.machines, this.now);
+    const jobStore = new JobStore(deps.db);
+    this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now);
+    this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
+    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf);
+  }
+
+  enrol(token: string, facts: MachineFacts): Enrolled {
+    return this.enrolment.enrol(token, facts);
+  }
+
+  private approved(id: number, machineId: unknown): MachineRow {
+    const m = this.auth.identify(id, machineId);
+    if (m.status !== 'approved') throw new RpcFault('MACHINE_PENDING', 'this machine waits for approval (aptgate machines approve)');
+    return m;
+  }
+
+  checkIn(id: number, a: { machineId: unknown; state: string; packages: string }): CheckInAnswer {
+    const m = this.auth.identify(id, a.machineId);
+    if (m.status !== 'approved') return { status: m.status, stateKnown: false, packagesKnown: false, packagesBase: '', jobsWaiting: false, pullNow: false };
+    const stateKnown = m.stateHash !== null && m.stateHash === a.state;
+    const base = m.profileId === null ? undefined : this.deps.profiles.byId(m.profileId);
+    return {
+      status: m.status,
+      stateKnown,
+      packagesKnown: stateKnown || (base?.sha256 === a.packages) || this.deps.profiles.byHash(a.packages) !== undefined,
+      packagesBase: base?.sha256 ?? '',
+      jobsWaiting: this.jobs.waiting(id),
+      pullNow: m.pullNow,
+    };
+  }
+
+  report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras }): { profile: number } {
+    const m = this.approved(id, a.machineId);
+    const { profileId } = this.reports.store(m, a.state, a.packages, a.extras);
+    this.crossCheckSoon(id);
+    return { profile: profileId };
+  }
+
+  /** Compares with the machine's apt after the report was answered (it may load a view). */
+  private crossCheckSoon(id: number): void {
+    if (this.crossChecks.has(id)) return;
+    this.crossChecks.add(id);
+    setImmediate(() => {
+      this.crossChecks.delete(id);
+      try {
+        this.reports.crossCheck(id);
+      } catch (err) {
+        this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
+      }
+    });
+  }
+
+  fetchJob(id: number, machineId: unknown): Delivery | undefined {
+    const m = this.approved(id, machineId);
+    const d = this.jobs.next(m);
+    if (m.pullNow) this.machines.setPullNow([id], false);
+    return d;
+  }
+
+  jobStarted(id: number, machineId: unknown, jobId: number): { leaseSeconds: number } {
+    this.approved(id, machineId);
+    return this.jobs.started(id, jobId);
+  }
+
+  jobFinished(id: number, machineId: unknown, jobId: number, o: JobOutcome): { state: string } {
+    this.approved(id, machineId);
+    return this.jobs.finished(id, jobId, o);
+  }
+
+  /** A machine by id or hostname (NOT_FOUND; USAGE when a hostname is ambiguous). */
+  machine(ref: string): MachineRow {
+    const byId = /^\d+$/.test(ref) ? this.machines.byId(Number(ref)) : undefined;
+    if (byId) return byId;
+    const hits = this.machines.byHostname(ref);
+    if (hits.length > 1) fail('USAGE', `${hits.length} machines are called ${ref}: use the id (${hits.map((h) => h.id).join(', ')})`);
+    if (!hits[0]) fail('NOT_FOUND', `no machine "${ref.slice(0, 80)}"`);
+    return hits[0];
+  }
+
+  /** Machines named by class names, ids or hostnames (a name that is both: the class). */
+  targets(refs: readonly string[]): MachineRow[] {
+    const out = new Map<number, MachineRow>();
+    const all = this.machines.all();
+    for (const ref of refs) {
+      const c = this.classes.store.byName(ref);
+      if (c) {
+        for (const id of this.classes.membersOf(c.id, all)) out.set(id, all.find((m) => m.id === id)!);
+      } else {
+        const m = this.machine(ref);
+        out.set(m.id, m);
+      }
+    }
+    return [...out.values()];
+  }
+}

@@ -1,0 +1,170 @@
+// Jobs on the server: created for machines (directly, for a class, or by a schedule), handed
+// out one at a time with a lease, acknowledged with a result. Nothing is dropped before its
+// result is stored: an expired lease makes a job deliverable again, attempts are bounded, a
+// deadline expires it, and a result is accepted for any job not yet closed.
+import { fail } from '../errors.js';
+import { isStrictVersion } from '../index/version.js';
+import { RpcFault } from '../rpc/protocol.js';
+import type { JobOutcome, JobRow, JobStore } from '../state/jobs.js';
+import type { MachineRow } from '../state/machines.js';
+import { DISRUPTIVE_KINDS, FAILURE_REASONS, JOB_KINDS, type JobKind, type JobPolicy } from '../agent/types.js';
+import type { ClassService } from './classes.js';
+
+export interface JobSettings {
+  /** how long a delivered job may wait for agent.jobStarted */
+  leaseMs: number;
+  maxAttempts: number;
+  /** default deadline after creation */
+  deadlineMs: number;
+}
+
+export const DEFAULT_POLICY: JobPolicy = { allowReboot: false, repairDpkg: true, lockTimeout: 300, timeout: 3600 };
+export const TRANSCRIPT_CAP = 64 * 1024;
+
+const PKG_RE = /^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9][a-z0-9-]*)?$/;
+const SOURCE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+/** Checks a job's kind and parameters as the agent will (the agent checks again). */
+export function checkJob(kind: string, params: Record<string, unknown>): { kind: JobKind; params: Record<string, unknown> } {
+  if (!JOB_KINDS.includes(kind as JobKind)) fail('USAGE', `unknown job kind "${kind.slice(0, 40)}" (one of ${JOB_KINDS.join(', ')})`);
+  const k = kind as JobKind;
+  if (k === 'install' || k === 'remove' || k === 'hold' || k === 'unhold') {
+    const pkgs = params['packages'];
+    if (!Array.isArray(pkgs) || !pkgs.length || pkgs.length > 500) fail('USAGE', `${k} needs 1 to 500 package names`);
+    for (const p of pkgs) {
+      const [name, version] = typeof p === 'string' ? p.split(/=(.*)/s, 2) as [string, string | undefined] : ['', undefined];
+      const ok = typeof p === 'string' && PKG_RE.test(name) && (version === undefined || (k === 'install' && isStrictVersion(version)));
+      if (!ok) fail('USAGE', `"${String(p).slice(0, 80)}" is not a package name${k === 'install' ? ' (name, name:arch, name=version)' : ' (name or name:arch)'}`);
+    }
+    return { kind: k, params: { packages: pkgs } };
+  }
+  if (k === 'upgrade') return { kind: k, params: params['securityOnly'] === true ? { securityOnly: true } : {} };
+  if (k === 'add-source' || k === 'remove-source') {
+    const name = params['name'];
+    if (typeof name !== 'string' || !SOURCE_NAME_RE.test(name)) fail('USAGE', 'a source name is lower-case letters, digits, _ . - (at most 64)');
+    if (k === 'remove-source') return { kind: k, params: { name } };
+    const content = params['content'];
+    if (typeof content !== 'string' || !content.trim() || content.length > 65_536) fail('USAGE', 'add-source needs the deb822 content of the .sources file');
+    if (!/^Types:/mi.test(content) || !/^URIs:/mi.test(content) || !/^Suites:/mi.test(content)) fail('USAGE', 'the source must be deb822 with Types, URIs and Suites');
+    return { kind: k, params: { name, content } };
+  }
+  return { kind: k, params: {} };
+}
+
+export function checkPolicy(p: Partial<JobPolicy>): JobPolicy {
+  const out = { ...DEFAULT_POLICY, ...p };
+  if (!Number.isInteger(out.lockTimeout) || out.lockTimeout < 0 || out.lockTimeout > 86_400) fail('USAGE', 'lock timeout must be 0..86400 seconds');
+  if (!Number.isInteger(out.timeout) || out.timeout < 10 || out.timeout > 7 * 86_400) fail('USAGE', 'job timeout must be 10 s..7 days');
+  return out;
+}
+
+export interface CreateJob {
+  kind: string;
+  params?: Record<string, unknown>;
+  policy?: Partial<JobPolicy>;
+  origin: string;
+  notBefore?: number | null;
+  deadline?: number | null;
+  maxAttempts?: number;
+}
+
+export interface Delivery {
+  id: number;
+  kind: string;
+  params: Record<string, unknown>;
+  policy: JobPolicy;
+  attempt: number;
+  leaseSeconds: number;
+  deadline: number | null;
+}
+
+export class JobService {
+  constructor(
+    readonly store: JobStore,
+    private readonly classes: ClassService,
+    private readonly settings: JobSettings,
+    private readonly now: () => number,
+  ) {}
+
+  create(machineIds: readonly number[], j: CreateJob): number[] {
+    const { kind, params } = checkJob(j.kind, j.params ?? {});
+    const policy = checkPolicy(j.policy ?? {});
+    const now = this.now();
+    const deadline = j.deadline === undefined ? now + this.settings.deadlineMs : j.deadline;
+    if (deadline !== null && deadline <= now) fail('USAGE', 'the deadline is in the past');
+    const maxAttempts = j.maxAttempts ?? this.settings.maxAttempts;
+    return this.store.db.transaction(() => machineIds.map((machineId) => this.store.add({
+      machineId, kind, params: JSON.stringify(params), policy: JSON.stringify(policy), origin: j.origin,
+      disruptive: DISRUPTIVE_KINDS.has(kind), notBefore: j.notBefore ?? null, deadline, maxAttempts,
+    })))();
+  }
+
+  /** Whether a check-in should tell the machine to fetch: an open job it could be given now. */
+  waiting(machineId: number): boolean {
+    return this.store.hasOpen(machineId);
+  }
+
+  private deliverable(j: JobRow, m: MachineRow, now: number): boolean {
+    if (j.notBefore !== null && j.notBefore > now) return false;
+    if (j.state !== 'queued' && (j.leaseUntil ?? 0) > now) return false;
+    return !j.disruptive || this.classes.inWindow(m, new Date(now));
+  }
+
+  /** The next job for a machine with a fresh lease, or undefined (one job at a time). */
+  next(m: MachineRow): Delivery | undefined {
+    const now = this.now();
+    return this.store.db.transaction(() => {
+      this.store.sweep(now, m.id);
+      const open = this.store.open(m.id);
+      // a job under a live lease is being worked on: nothing else meanwhile
+      if (open.some((j) => j.state !== 'queued' && (j.leaseUntil ?? 0) > now)) return undefined;
+      const j = open.find((x) => this.deliverable(x, m, now));
+      if (!j) return undefined;
+      this.store.deliver(j.id, now, this.settings.leaseMs);
+      return {
+        id: j.id, kind: j.kind, params: JSON.parse(j.params) as Record<string, unknown>, policy: JSON.parse(j.policy) as JobPolicy,
+        attempt: j.attempts + 1, leaseSeconds: Math.round(this.settings.leaseMs / 1000), deadline: j.deadline,
+      };
+    }).immediate();
+  }
+
+  private own(machineId: number, jobId: number): JobRow {
+    const j = this.store.byId(jobId);
+    if (!j || j.machineId !== machineId) throw new RpcFault('JOB_UNKNOWN', `no job ${jobId} for this machine`);
+    return j;
+  }
+
+  /** The agent starts a job: running, with a lease as long as the job may take. */
+  started(machineId: number, jobId: number): { leaseSeconds: number } {
+    const now = this.now();
+    return this.store.db.transaction(() => {
+      this.store.sweep(now, machineId);
+      const j = this.own(machineId, jobId);
+      if (j.state !== 'delivered' && j.state !== 'running') throw new RpcFault('JOB_CLOSED', `job ${jobId} is ${j.state}`);
+      const policy = JSON.parse(j.policy) as JobPolicy;
+      const leaseMs = (policy.timeout + 300) * 1000;
+      this.store.start(jobId, now, leaseMs);
+      return { leaseSeconds: leaseMs / 1000 };
+    }).immediate();
+  }
+
+  /**
+   * A result: stored for any job not yet closed (also after its lease ran out, or after a
+   * server restart); a second report of a finished job is acknowledged and changes nothing.
+   */
+  finished(machineId: number, jobId: number, o: JobOutcome): { state: string } {
+    if (o.failure !== null && !FAILURE_REASONS.includes(o.failure as never)) throw new RpcFault('INVALID_PARAMS', `unknown failure reason "${o.failure.slice(0, 40)}"`);
+    const outcome = { ...o, transcript: o.transcript.slice(-TRANSCRIPT_CAP), summary: o.summary.slice(0, 2000) };
+    return this.store.db.transaction(() => {
+      const j = this.own(machineId, jobId);
+      if (j.state === 'queued' || j.state === 'delivered' || j.state === 'running') this.store.finish(jobId, this.now(), outcome);
+      return { state: this.store.byId(jobId)!.state };
+    }).immediate();
+  }
+
+  cancel(jobId: number): void {
+    const j = this.store.byId(jobId);
+    if (!j) fail('NOT_FOUND', `no job ${jobId}`);
+    if (!this.store.cancel(jobId)) fail('USAGE', `job ${jobId} is ${j.state} already`);
+  }
+}

@@ -1,0 +1,144 @@
+// The agent.* methods: enrolment, check-in, reports, jobs. Parameters are structs; every
+// member is checked here (type, size, syntax) before the fleet sees it. Documented in docs/rpc.md.
+import type { CollectedExtras, AptUpgradable, SourceFile } from '../agent/types.js';
+import { checkFacts } from '../fleet/enrolment.js';
+import type { Fleet } from '../fleet/fleet.js';
+import type { MethodTable } from './methods.js';
+import { RpcFault } from './protocol.js';
+
+type Struct = Record<string, unknown>;
+
+function bad(what: string): never {
+  throw new RpcFault('INVALID_PARAMS', what);
+}
+const isStruct = (v: unknown): v is Struct => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v);
+
+function str(s: Struct, k: string, max: number, re?: RegExp): string {
+  const v = s[k];
+  if (typeof v !== 'string' || v.length > max || (re && !re.test(v))) bad(`${k} must be a string${re ? ' of the documented form' : ''} of at most ${max} characters`);
+  return v;
+}
+function optStr(s: Struct, k: string, max: number): string {
+  return s[k] === undefined ? '' : str(s, k, max);
+}
+function bool(s: Struct, k: string): boolean {
+  if (typeof s[k] !== 'boolean') bad(`${k} must be a boolean`);
+  return s[k] as boolean;
+}
+function int(s: Struct, k: string, min: number, max: number): number {
+  const v = s[k];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`${k} must be an int in ${min}..${max}`);
+  return v;
+}
+function arr(s: Struct, k: string, max: number): unknown[] {
+  const v = s[k] ?? [];
+  if (!Array.isArray(v) || v.length > max) bad(`${k} must be an array of at most ${max} items`);
+  return v;
+}
+function struct(s: Struct, k: string): Struct {
+  if (!isStruct(s[k])) bad(`${k} must be a struct`);
+  return s[k] as Struct;
+}
+function b64(s: Struct, k: string): Buffer | undefined {
+  const v = s[k];
+  if (v === undefined) return undefined;
+  if (!Buffer.isBuffer(v)) bad(`${k} must be base64`);
+  return v;
+}
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+const MACHINE_ID_RE = /^[0-9a-f]{32}$/;
+const PKG_ARCH_RE = /^[a-z0-9][a-z0-9+.-]*:[a-z0-9][a-z0-9-]*$/;
+
+function files(s: Struct, k: string): SourceFile[] {
+  return arr(s, k, 500).map((f) => {
+    if (!isStruct(f)) bad(`${k} items must be structs {path, content}`);
+    return { path: str(f, 'path', 4096, /^\/[^\0]*$/), content: str(f, 'content', 256 * 1024) };
+  });
+}
+
+function extrasOf(s: Struct): CollectedExtras {
+  const reboot = struct(s, 'reboot');
+  const dpkg = struct(s, 'dpkg');
+  return {
+    holds: arr(s, 'holds', 100_000).map((h) => (typeof h === 'string' && PKG_ARCH_RE.test(h) ? h : bad('holds are package:architecture'))),
+    sources: files(s, 'sources'),
+    preferences: files(s, 'preferences'),
+    aptUpgradable: arr(s, 'aptUpgradable', 100_000).map((u): AptUpgradable => {
+      if (!isStruct(u)) bad('aptUpgradable items must be structs');
+      return { package: str(u, 'package', 200), architecture: str(u, 'architecture', 40), installed: str(u, 'installed', 200), candidate: str(u, 'candidate', 200), security: bool(u, 'security') };
+    }),
+    reboot: { required: bool(reboot, 'required'), packages: arr(reboot, 'packages', 10_000).map((p) => (typeof p === 'string' && p.length <= 200 ? p : bad('reboot.packages are names'))) },
+    dpkg: { audit: str(dpkg, 'audit', 256 * 1024), interrupted: bool(dpkg, 'interrupted') },
+  };
+}
+
+const FAILURE_RE = /^[a-z-]{1,40}$/;
+
+export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
+  table.add({
+    name: 'agent.enroll', signature: ['struct', 'struct'],
+    help: 'Enrolment: {token: string, facts: struct} → {machine: int, secret: string, status: "pending"|"approved"}. The secret signs every later call; it is given only here. Fault 4 for a token that is unknown, expired, revoked or used up.',
+    handler: ([p]) => {
+      const s = p as Struct;
+      const e = fleet.enrol(str(s, 'token', 200), checkFacts(struct(s, 'facts')));
+      return { machine: e.machine, secret: e.secret, status: e.status };
+    },
+  });
+  table.add({
+    name: 'agent.checkIn', signature: ['struct', 'struct'], auth: true,
+    help: 'The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow}. Signed.',
+    handler: ([p], ctx) => {
+      const s = p as Struct;
+      return fleet.checkIn(ctx.machine!, { machineId: str(s, 'machineId', 64, MACHINE_ID_RE), state: str(s, 'state', 64, HASH_RE), packages: str(s, 'packages', 64, HASH_RE) });
+    },
+  });
+  table.add({
+    name: 'agent.report', signature: ['struct', 'struct'], auth: true,
+    help: 'A state report: {machineId, state, packages: {hash, full?|base?+upsert?+remove?}, holds, sources, preferences, aptUpgradable, reboot, dpkg} → {profile: int}. Faults 7/8 ask for the packages in full. Signed.',
+    handler: ([p], ctx) => {
+      const s = p as Struct;
+      const pk = struct(s, 'packages');
+      const full = b64(pk, 'full');
+      const upsert = b64(pk, 'upsert');
+      const base = pk['base'] === undefined ? undefined : str(pk, 'base', 64, HASH_RE);
+      const remove = arr(pk, 'remove', 100_000).map((k) => (typeof k === 'string' && PKG_ARCH_RE.test(k) ? k : bad('packages.remove items are package:architecture')));
+      return fleet.report(ctx.machine!, {
+        machineId: str(s, 'machineId', 64, MACHINE_ID_RE),
+        state: str(s, 'state', 64, HASH_RE),
+        packages: { hash: str(pk, 'hash', 64, HASH_RE), ...(full ? { full } : {}), ...(base !== undefined ? { base } : {}), ...(upsert ? { upsert } : {}), remove },
+        extras: extrasOf(s),
+      });
+    },
+  });
+  table.add({
+    name: 'agent.fetchJob', signature: ['struct', 'struct'], auth: true,
+    help: 'The next job: {machineId} → {jobs: array of at most one {id, kind, params, policy, attempt, leaseSeconds, deadline}}. One job at a time per machine. Signed.',
+    handler: ([p], ctx) => {
+      const s = p as Struct;
+      const d = fleet.fetchJob(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE));
+      return { jobs: d ? [{ ...d, deadline: d.deadline === null ? '' : new Date(d.deadline) }] : [] };
+    },
+  });
+  table.add({
+    name: 'agent.jobStarted', signature: ['struct', 'struct'], auth: true,
+    help: 'The agent starts a job: {machineId, id} → {leaseSeconds}. Fault 10 when it was cancelled or expired meanwhile: do not run it. Signed.',
+    handler: ([p], ctx) => {
+      const s = p as Struct;
+      return fleet.jobStarted(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1));
+    },
+  });
+  table.add({
+    name: 'agent.jobFinished', signature: ['struct', 'struct'], auth: true,
+    help: 'A job\'s result: {machineId, id, exitCode, durationMs, failure ("" on success), summary, transcript} → {state}. Idempotent: reporting again changes nothing. Signed.',
+    handler: ([p], ctx) => {
+      const s = p as Struct;
+      const failure = optStr(s, 'failure', 40);
+      if (failure && !FAILURE_RE.test(failure)) bad('failure must be a failure reason name');
+      return fleet.jobFinished(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1), {
+        exitCode: int(s, 'exitCode', -1, 255), durationMs: int(s, 'durationMs', 0, 2 ** 31 - 1), failure: failure || null,
+        summary: optStr(s, 'summary', 4000), transcript: optStr(s, 'transcript', 1024 * 1024),
+      });
+    },
+  });
+}

@@ -1,0 +1,110 @@
+// Classes (explicit members and match rules), their schedules and maintenance windows.
+import type { Db } from './db.js';
+
+export interface ClassRow {
+  id: number;
+  name: string;
+  description: string;
+  priority: number;
+  createdAt: number;
+}
+export type RuleField = 'hostname' | 'architecture' | 'codename';
+export interface RuleRow {
+  id: number;
+  classId: number;
+  field: RuleField;
+  pattern: string;
+}
+export interface ScheduleRow {
+  id: number;
+  classId: number;
+  kind: string;
+  params: string;
+  policy: string;
+  cron: string;
+  deadlineS: number;
+  nextAt: number;
+  lastFired: number | null;
+  createdAt: number;
+}
+export interface WindowRow {
+  id: number;
+  classId: number;
+  /** bit 0 = Sunday … bit 6 = Saturday */
+  days: number;
+  startMin: number;
+  endMin: number;
+}
+
+const SCHEDULE_COLS = 'id, class_id AS classId, kind, params, policy, cron, deadline_s AS deadlineS, next_at AS nextAt, last_fired AS lastFired, created_at AS createdAt';
+
+export class ClassStore {
+  constructor(readonly db: Db) {}
+
+  create(name: string, description: string, priority: number): number {
+    return Number(this.db.prepare('INSERT INTO class (name, description, priority, created_at) VALUES (?, ?, ?, ?)').run(name, description, priority, Date.now()).lastInsertRowid);
+  }
+  remove(id: number): boolean {
+    return this.db.prepare('DELETE FROM class WHERE id = ?').run(id).changes > 0;
+  }
+  byName(name: string): ClassRow | undefined {
+    return this.db.prepare<[string], ClassRow>('SELECT id, name, description, priority, created_at AS createdAt FROM class WHERE name = ?').get(name);
+  }
+  byId(id: number): ClassRow | undefined {
+    return this.db.prepare<[number], ClassRow>('SELECT id, name, description, priority, created_at AS createdAt FROM class WHERE id = ?').get(id);
+  }
+  all(): ClassRow[] {
+    return this.db.prepare<[], ClassRow>('SELECT id, name, description, priority, created_at AS createdAt FROM class ORDER BY priority DESC, name').all();
+  }
+
+  addMember(classId: number, machineId: number): void {
+    this.db.prepare('INSERT INTO class_member (class_id, machine_id) VALUES (?, ?) ON CONFLICT DO NOTHING').run(classId, machineId);
+  }
+  removeMember(classId: number, machineId: number): boolean {
+    return this.db.prepare('DELETE FROM class_member WHERE class_id = ? AND machine_id = ?').run(classId, machineId).changes > 0;
+  }
+  members(classId: number): number[] {
+    return this.db.prepare<[number], { m: number }>('SELECT machine_id AS m FROM class_member WHERE class_id = ? ORDER BY machine_id').all(classId).map((r) => r.m);
+  }
+  /** every (class, machine) explicit membership */
+  allMembers(): Array<{ classId: number; machineId: number }> {
+    return this.db.prepare<[], { classId: number; machineId: number }>('SELECT class_id AS classId, machine_id AS machineId FROM class_member').all();
+  }
+
+  addRule(classId: number, field: RuleField, pattern: string): void {
+    this.db.prepare('INSERT INTO class_rule (class_id, field, pattern) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(classId, field, pattern);
+  }
+  removeRule(classId: number, field: RuleField, pattern: string): boolean {
+    return this.db.prepare('DELETE FROM class_rule WHERE class_id = ? AND field = ? AND pattern = ?').run(classId, field, pattern).changes > 0;
+  }
+  rules(): RuleRow[] {
+    return this.db.prepare<[], RuleRow>('SELECT id, class_id AS classId, field, pattern FROM class_rule ORDER BY id').all();
+  }
+
+  addSchedule(s: Omit<ScheduleRow, 'id' | 'lastFired' | 'createdAt'>): number {
+    return Number(this.db.prepare('INSERT INTO schedule (class_id, kind, params, policy, cron, deadline_s, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(s.classId, s.kind, s.params, s.policy, s.cron, s.deadlineS, s.nextAt, Date.now()).lastInsertRowid);
+  }
+  removeSchedule(id: number): boolean {
+    return this.db.prepare('DELETE FROM schedule WHERE id = ?').run(id).changes > 0;
+  }
+  schedules(): ScheduleRow[] {
+    return this.db.prepare<[], ScheduleRow>(`SELECT ${SCHEDULE_COLS} FROM schedule ORDER BY id`).all();
+  }
+  dueSchedules(now: number): ScheduleRow[] {
+    return this.db.prepare<[number], ScheduleRow>(`SELECT ${SCHEDULE_COLS} FROM schedule WHERE next_at <= ? ORDER BY id`).all(now);
+  }
+  fired(id: number, at: number, nextAt: number): void {
+    this.db.prepare('UPDATE schedule SET last_fired = ?, next_at = ? WHERE id = ?').run(at, nextAt, id);
+  }
+
+  addWindow(w: Omit<WindowRow, 'id'>): number {
+    return Number(this.db.prepare('INSERT INTO maint_window (class_id, days, start_min, end_min) VALUES (?, ?, ?, ?)').run(w.classId, w.days, w.startMin, w.endMin).lastInsertRowid);
+  }
+  removeWindow(id: number): boolean {
+    return this.db.prepare('DELETE FROM maint_window WHERE id = ?').run(id).changes > 0;
+  }
+  windows(): WindowRow[] {
+    return this.db.prepare<[], WindowRow>('SELECT id, class_id AS classId, days, start_min AS startMin, end_min AS endMin FROM maint_window ORDER BY id').all();
+  }
+}

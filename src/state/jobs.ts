@@ -1,0 +1,139 @@
+// Jobs: the persistent state machine queued → delivered → running → succeeded | failed |
+// expired | cancelled. A delivery is a lease: when it runs out without a result the job is
+// deliverable again (up to max_attempts); a deadline expires it; nothing is deleted.
+import type { Db } from './db.js';
+
+export type JobState = 'queued' | 'delivered' | 'running' | 'succeeded' | 'failed' | 'expired' | 'cancelled';
+export const OPEN_STATES: readonly JobState[] = ['queued', 'delivered', 'running'];
+
+export interface JobRow {
+  id: number;
+  machineId: number;
+  kind: string;
+  params: string;
+  policy: string;
+  state: JobState;
+  origin: string;
+  disruptive: boolean;
+  createdAt: number;
+  notBefore: number | null;
+  deadline: number | null;
+  attempts: number;
+  maxAttempts: number;
+  leaseUntil: number | null;
+  deliveredAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  exitCode: number | null;
+  durationMs: number | null;
+  failure: string | null;
+  summary: string | null;
+  transcript: string | null;
+}
+
+export interface NewJob {
+  machineId: number;
+  kind: string;
+  params: string;
+  policy: string;
+  origin: string;
+  disruptive: boolean;
+  notBefore: number | null;
+  deadline: number | null;
+  maxAttempts: number;
+}
+
+export interface JobOutcome {
+  exitCode: number;
+  durationMs: number;
+  failure: string | null;
+  summary: string;
+  transcript: string;
+}
+
+const COLS = `id, machine_id AS machineId, kind, params, policy, state, origin, disruptive, created_at AS createdAt, not_before AS notBefore,
+  deadline, attempts, max_attempts AS maxAttempts, lease_until AS leaseUntil, delivered_at AS deliveredAt, started_at AS startedAt,
+  finished_at AS finishedAt, exit_code AS exitCode, duration_ms AS durationMs, failure, summary, transcript`;
+
+const row = (r: JobRow | undefined): JobRow | undefined => r && { ...r, disruptive: Boolean(r.disruptive) };
+
+export class JobStore {
+  private readonly waitingStmt;
+
+  constructor(readonly db: Db) {
+    this.waitingStmt = db.prepare<[number], { n: number }>(
+      "SELECT count(*) AS n FROM job WHERE machine_id = ? AND state IN ('queued', 'delivered', 'running')");
+  }
+
+  add(j: NewJob): number {
+    return Number(this.db.prepare(`INSERT INTO job (machine_id, kind, params, policy, state, origin, disruptive, created_at, not_before, deadline, max_attempts)
+      VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`).run(j.machineId, j.kind, j.params, j.policy, j.origin, j.disruptive ? 1 : 0, Date.now(),
+      j.notBefore, j.deadline, j.maxAttempts).lastInsertRowid);
+  }
+
+  byId(id: number): JobRow | undefined {
+    return row(this.db.prepare<[number], JobRow>(`SELECT ${COLS} FROM job WHERE id = ?`).get(id));
+  }
+
+  /** Open jobs of a machine, oldest first. */
+  open(machineId: number): JobRow[] {
+    return this.db.prepare<[number], JobRow>(`SELECT ${COLS} FROM job WHERE machine_id = ? AND state IN ('queued', 'delivered', 'running') ORDER BY id`)
+      .all(machineId).map((r) => row(r)!);
+  }
+
+  /** machines with an open job of this origin */
+  openByOrigin(origin: string): Set<number> {
+    return new Set(this.db.prepare<[string], { m: number }>("SELECT machine_id AS m FROM job WHERE origin = ? AND state IN ('queued', 'delivered', 'running')")
+      .all(origin).map((r) => r.m));
+  }
+
+  hasOpen(machineId: number): boolean {
+    return this.waitingStmt.get(machineId)!.n > 0;
+  }
+
+  list(filter: { machineId?: number; state?: JobState; limit?: number } = {}): JobRow[] {
+    const where: string[] = [];
+    const args: Array<number | string> = [];
+    if (filter.machineId !== undefined) { where.push('machine_id = ?'); args.push(filter.machineId); }
+    if (filter.state !== undefined) { where.push('state = ?'); args.push(filter.state); }
+    args.push(filter.limit ?? 1000);
+    return this.db.prepare<Array<number | string>, JobRow>(`SELECT ${COLS} FROM job ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`)
+      .all(...args).map((r) => row(r)!);
+  }
+
+  /** Closes what ran out: deadlines passed → expired; leases run out with no attempts left → failed. */
+  sweep(now: number, machineId?: number): number {
+    const m = machineId === undefined ? '' : ' AND machine_id = ' + Number(machineId);
+    const a = this.db.prepare(`UPDATE job SET state = 'expired', finished_at = ?, summary = 'deadline passed before a result arrived'
+      WHERE state IN ('queued', 'delivered', 'running') AND deadline IS NOT NULL AND deadline <= ?${m}`).run(now, now).changes;
+    const b = this.db.prepare(`UPDATE job SET state = 'failed', finished_at = ?, failure = 'attempts-exhausted',
+      summary = 'no result after ' || attempts || ' deliveries' WHERE state IN ('delivered', 'running') AND lease_until <= ? AND attempts >= max_attempts${m}`)
+      .run(now, now).changes;
+    return a + b;
+  }
+
+  /** Marks a job delivered with a lease (and counts the attempt). */
+  deliver(id: number, now: number, leaseMs: number): void {
+    this.db.prepare("UPDATE job SET state = 'delivered', attempts = attempts + 1, lease_until = ?, delivered_at = ? WHERE id = ?").run(now + leaseMs, now, id);
+  }
+
+  start(id: number, now: number, leaseMs: number): void {
+    this.db.prepare("UPDATE job SET state = 'running', started_at = coalesce(started_at, ?), lease_until = ? WHERE id = ?").run(now, now + leaseMs, id);
+  }
+
+  finish(id: number, now: number, o: JobOutcome): void {
+    this.db.prepare(`UPDATE job SET state = ?, finished_at = ?, exit_code = ?, duration_ms = ?, failure = ?, summary = ?, transcript = ?, lease_until = NULL
+      WHERE id = ?`).run(o.exitCode === 0 && o.failure === null ? 'succeeded' : 'failed', now, o.exitCode, o.durationMs, o.failure, o.summary, o.transcript, id);
+  }
+
+  cancel(id: number): boolean {
+    return this.db.prepare("UPDATE job SET state = 'cancelled', finished_at = ?, summary = 'cancelled by the administrator' WHERE id = ? AND state IN ('queued', 'delivered', 'running')")
+      .run(Date.now(), id).changes > 0;
+  }
+
+  counts(): Record<JobState, number> {
+    const out = { queued: 0, delivered: 0, running: 0, succeeded: 0, failed: 0, expired: 0, cancelled: 0 } as Record<JobState, number>;
+    for (const r of this.db.prepare<[], { state: JobState; n: number }>('SELECT state, count(*) AS n FROM job GROUP BY state').all()) out[r.state] = r.n;
+    return out;
+  }
+}

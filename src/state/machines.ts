@@ -1,0 +1,158 @@
+// Enrolment tokens, machines and their last reports.
+import type { Db } from './db.js';
+
+export interface TokenRow {
+  id: number;
+  hash: string;
+  class: string | null;
+  autoApprove: boolean;
+  expiresAt: number | null;
+  maxUses: number | null;
+  uses: number;
+  note: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type MachineStatus = 'pending' | 'approved';
+
+export interface MachineRow {
+  id: number;
+  machineId: string;
+  parentId: number | null;
+  hostname: string;
+  architecture: string;
+  codename: string | null;
+  status: MachineStatus;
+  secret: string;
+  tokenId: number | null;
+  facts: string;
+  enrolledAt: number;
+  approvedAt: number | null;
+  lastTs: number;
+  lastSeen: number | null;
+  stateHash: string | null;
+  profileId: number | null;
+  reportedAt: number | null;
+  pullNow: boolean;
+  cloneMachineId: string | null;
+  cloneAt: number | null;
+}
+
+export interface ReportRow {
+  machineId: number;
+  reportedAt: number;
+  extras: string;
+  viewId: number | null;
+  disagreements: string | null;
+}
+
+const TOKEN_COLS = `id, hash, class, auto_approve AS autoApprove, expires_at AS expiresAt, max_uses AS maxUses, uses, note,
+  created_at AS createdAt, revoked_at AS revokedAt`;
+const MACHINE_COLS = `id, machine_id AS machineId, parent_id AS parentId, hostname, architecture, codename, status, secret,
+  token_id AS tokenId, facts, enrolled_at AS enrolledAt, approved_at AS approvedAt, last_ts AS lastTs, last_seen AS lastSeen,
+  state_hash AS stateHash, profile_id AS profileId, reported_at AS reportedAt, pull_now AS pullNow,
+  clone_machine_id AS cloneMachineId, clone_at AS cloneAt`;
+
+function token(r: TokenRow | undefined): TokenRow | undefined {
+  return r && { ...r, autoApprove: Boolean(r.autoApprove) };
+}
+function machine(r: MachineRow | undefined): MachineRow | undefined {
+  return r && { ...r, pullNow: Boolean(r.pullNow) };
+}
+
+export class MachineStore {
+  private readonly byIdStmt;
+  private readonly touchStmt;
+
+  constructor(readonly db: Db) {
+    this.byIdStmt = db.prepare<[number], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE id = ?`);
+    // accepts a signed timestamp only when newer than the last one: the replay check and the
+    // "last seen" update in one statement
+    this.touchStmt = db.prepare<[number, number, number, number]>('UPDATE machine SET last_ts = ?, last_seen = ? WHERE id = ? AND last_ts < ?');
+  }
+
+  // ---- tokens ----
+  addToken(t: { hash: string; class: string | null; autoApprove: boolean; expiresAt: number | null; maxUses: number | null; note: string | null }): number {
+    return Number(this.db.prepare('INSERT INTO enrol_token (hash, class, auto_approve, expires_at, max_uses, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(t.hash, t.class, t.autoApprove ? 1 : 0, t.expiresAt, t.maxUses, t.note, Date.now()).lastInsertRowid);
+  }
+  tokenByHash(hash: string): TokenRow | undefined {
+    return token(this.db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLS} FROM enrol_token WHERE hash = ?`).get(hash));
+  }
+  tokenById(id: number): TokenRow | undefined {
+    return token(this.db.prepare<[number], TokenRow>(`SELECT ${TOKEN_COLS} FROM enrol_token WHERE id = ?`).get(id));
+  }
+  tokens(): TokenRow[] {
+    return this.db.prepare<[], TokenRow>(`SELECT ${TOKEN_COLS} FROM enrol_token ORDER BY id`).all().map((r) => token(r)!);
+  }
+  useToken(id: number): void {
+    this.db.prepare('UPDATE enrol_token SET uses = uses + 1 WHERE id = ?').run(id);
+  }
+  revokeToken(id: number): boolean {
+    return this.db.prepare('UPDATE enrol_token SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(Date.now(), id).changes > 0;
+  }
+
+  // ---- machines ----
+  byId(id: number): MachineRow | undefined {
+    return machine(this.byIdStmt.get(id));
+  }
+  byMachineId(machineId: string): MachineRow | undefined {
+    return machine(this.db.prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE machine_id = ?`).get(machineId));
+  }
+  byHostname(hostname: string): MachineRow[] {
+    return this.db.prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE hostname = ? ORDER BY id`).all(hostname).map((r) => machine(r)!);
+  }
+  all(): MachineRow[] {
+    return this.db.prepare<[], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine ORDER BY hostname, id`).all().map((r) => machine(r)!);
+  }
+  insert(m: Pick<MachineRow, 'machineId' | 'parentId' | 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'>): number {
+    const now = Date.now();
+    return Number(this.db.prepare(`INSERT INTO machine (machine_id, parent_id, hostname, architecture, codename, status, secret, token_id, facts, enrolled_at, approved_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(m.machineId, m.parentId, m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId,
+      m.facts, now, m.status === 'approved' ? now : null).lastInsertRowid);
+  }
+  /** Re-enrolment of a known machine-id: new secret and facts; its history stays. */
+  reenrol(id: number, m: Pick<MachineRow, 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'>): void {
+    this.db.prepare(`UPDATE machine SET hostname = ?, architecture = ?, codename = ?, status = ?, secret = ?, token_id = ?, facts = ?,
+      approved_at = CASE WHEN ? = 'approved' THEN coalesce(approved_at, ?) ELSE NULL END, clone_machine_id = NULL, clone_at = NULL WHERE id = ?`)
+      .run(m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId, m.facts, m.status, Date.now(), id);
+  }
+  approve(id: number): boolean {
+    return this.db.prepare("UPDATE machine SET status = 'approved', approved_at = ? WHERE id = ? AND status = 'pending'").run(Date.now(), id).changes > 0;
+  }
+  remove(id: number): boolean {
+    return this.db.prepare('DELETE FROM machine WHERE id = ?').run(id).changes > 0;
+  }
+  /** false when ts is not newer than the last accepted timestamp (a replay) */
+  acceptTimestamp(id: number, ts: number): boolean {
+    return this.touchStmt.run(ts, Date.now(), id, ts).changes > 0;
+  }
+  flagClone(id: number, otherMachineId: string): void {
+    this.db.prepare('UPDATE machine SET clone_machine_id = ?, clone_at = ? WHERE id = ?').run(otherMachineId, Date.now(), id);
+  }
+  setPullNow(ids: readonly number[], on: boolean): void {
+    const st = this.db.prepare('UPDATE machine SET pull_now = ? WHERE id = ?');
+    this.db.transaction(() => { for (const id of ids) st.run(on ? 1 : 0, id); })();
+  }
+  setState(id: number, stateHash: string, profileId: number, extras: string, viewId: number | null, disagreements: string | null): void {
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE machine SET state_hash = ?, profile_id = ?, reported_at = ?, pull_now = 0 WHERE id = ?').run(stateHash, profileId, now, id);
+      this.db.prepare(`INSERT INTO machine_report (machine_id, reported_at, extras, view_id, disagreements) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (machine_id) DO UPDATE SET reported_at = excluded.reported_at, extras = excluded.extras, view_id = excluded.view_id,
+        disagreements = excluded.disagreements`).run(id, now, extras, viewId, disagreements);
+    })();
+  }
+  setDisagreements(id: number, disagreements: string | null): void {
+    this.db.prepare('UPDATE machine_report SET disagreements = ? WHERE machine_id = ?').run(disagreements, id);
+  }
+  report(id: number): ReportRow | undefined {
+    return this.db.prepare<[number], ReportRow>(`SELECT machine_id AS machineId, reported_at AS reportedAt, extras, view_id AS viewId,
+      disagreements FROM machine_report WHERE machine_id = ?`).get(id);
+  }
+  counts(): { machines: number; pending: number } {
+    return this.db.prepare<[], { machines: number; pending: number }>(
+      "SELECT count(*) AS machines, coalesce(sum(status = 'pending'), 0) AS pending FROM machine").get()!;
+  }
+}
