@@ -1,0 +1,142 @@
+// add-source / remove-source: a deb822 file <sourcesDir>/aptgate-<name>.sources, written
+// atomically, kept only if `apt-get update` then succeeds; otherwise the previous state comes back
+// exactly (old content and mode, or no file) and apt's lists are refreshed again.
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { parseParagraphs } from '../index/deb822.js';
+import type { RunOutcome } from './run.js';
+import { SOURCE_NAME_RE } from './validate.js';
+import type { AptTarget } from './types.js';
+
+const MAX_CONTENT = 64 * 1024;
+const LINE_RE = /^(?:#.*|[ \t].*|[A-Za-z0-9][A-Za-z0-9-]*:.*|)$/;
+
+export function sourcePath(target: AptTarget, name: string): string {
+  if (!SOURCE_NAME_RE.test(name)) throw new Error(`invalid source name ${JSON.stringify(name)}`);
+  return path.join(target.sourcesDir, `aptgate-${name}.sources`);
+}
+
+/** Why `content` is not a deb822 sources file apt would accept, or undefined when it is. */
+export function sourcesContentError(content: string): string | undefined {
+  if (Buffer.byteLength(content, 'utf8') > MAX_CONTENT) return `larger than ${MAX_CONTENT} bytes`;
+  if (/[\0\r]/.test(content)) return 'contains NUL or CR characters';
+  const bad = content.split('\n').findIndex((l) => !LINE_RE.test(l));
+  if (bad !== -1) return `line ${bad + 1} is not a deb822 field`;
+  const paragraphs = parseParagraphs(content);
+  if (paragraphs.length === 0) return 'no source paragraph';
+  for (const [i, p] of paragraphs.entries()) {
+    const at = `paragraph ${i + 1}`;
+    const types = (p['types'] ?? '').split(/\s+/).filter(Boolean);
+    const uris = (p['uris'] ?? '').split(/\s+/).filter(Boolean);
+    const suites = (p['suites'] ?? '').split(/\s+/).filter(Boolean);
+    const components = (p['components'] ?? '').split(/\s+/).filter(Boolean);
+    if (types.length === 0 || types.some((t) => t !== 'deb' && t !== 'deb-src')) return `${at}: Types must be deb and/or deb-src`;
+    if (uris.length === 0 || uris.some((u) => !/^[a-z][a-z0-9+.-]*:\S+$/.test(u))) return `${at}: URIs must be absolute URIs`;
+    if (suites.length === 0) return `${at}: no Suites`;
+    const exact = suites.filter((s) => s.endsWith('/'));
+    if (exact.length > 0 && exact.length !== suites.length) return `${at}: Suites mixes exact paths and suites`;
+    if (exact.length === 0 && components.length === 0) return `${at}: no Components`;
+    if (exact.length > 0 && components.length > 0) return `${at}: Components with an exact path suite`;
+  }
+  return undefined;
+}
+
+interface Previous {
+  content: Buffer;
+  mode: number;
+}
+
+async function previousOf(file: string): Promise<Previous | undefined> {
+  try {
+    const st = await stat(file);
+    return { content: await readFile(file), mode: st.mode & 0o7777 };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Temp file in the same directory, fsync, rename over `file`, fsync the directory. */
+export async function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+async function restore(file: string, prev: Previous | undefined): Promise<void> {
+  if (prev) await writeFileAtomic(file, prev.content, prev.mode);
+  else await unlink(file).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+}
+
+export interface SourceChange {
+  /** the change is in place and apt-get update succeeded */
+  ok: boolean;
+  /** exit code of the failed apt-get update (0 when ok) */
+  exitCode: number;
+  /** output of the apt-get update that failed (for classifying), '' when ok */
+  failedOutput: string;
+  /** the previous state was put back */
+  restored: boolean;
+  /** the file changed (and stayed changed) */
+  changed: boolean;
+  summary: string;
+}
+
+/**
+ * Writes `file` (or removes it when `content` is undefined), runs `update`, and puts the previous
+ * state back when update fails (then runs `update` again so the lists match the sources).
+ */
+async function change(file: string, content: string | undefined, update: () => Promise<RunOutcome>, what: string): Promise<SourceChange> {
+  const prev = await previousOf(file);
+  if (content === undefined && prev === undefined) {
+    return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: false, summary: `${what}: not present, nothing to remove` };
+  }
+  const same = content !== undefined && prev !== undefined && prev.content.equals(Buffer.from(content, 'utf8')) && prev.mode === 0o644;
+  if (content === undefined) await unlink(file);
+  else if (!same) await writeFileAtomic(file, content, 0o644);
+  const r = await update();
+  if (r.code === 0) {
+    return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: !same, summary: `${what}: done, apt-get update succeeded` };
+  }
+  if (same) {
+    return { ok: false, exitCode: r.code, failedOutput: r.output, restored: false, changed: false, summary: `${what}: unchanged, but apt-get update failed` };
+  }
+  await restore(file, prev);
+  const again = await update();
+  const tail = again.code === 0 ? 'lists refreshed' : `apt-get update still fails (exit ${again.code})`;
+  return {
+    ok: false, exitCode: r.code === -1 ? 1 : r.code, failedOutput: r.output, restored: true, changed: false,
+    summary: `${what}: apt-get update failed, previous state restored, ${tail}`,
+  };
+}
+
+export function addSource(target: AptTarget, name: string, content: string, update: () => Promise<RunOutcome>): Promise<SourceChange> {
+  return change(sourcePath(target, name), content, update, `add-source ${name}`);
+}
+
+export function removeSource(target: AptTarget, name: string, update: () => Promise<RunOutcome>): Promise<SourceChange> {
+  return change(sourcePath(target, name), undefined, update, `remove-source ${name}`);
+}

@@ -1,0 +1,89 @@
+// Where apt and dpkg act (the machine itself, or another root) and how to call them there: every
+// command is an argument vector with a clean environment, never a shell line.
+import type { AptTarget } from './types.js';
+
+/** The machine itself: real paths, no extra options. */
+export function systemTarget(): AptTarget {
+  return {
+    root: '/',
+    aptOptions: [],
+    env: {},
+    statusFile: '/var/lib/dpkg/status',
+    sourcesDir: '/etc/apt/sources.list.d',
+    sourcesList: '/etc/apt/sources.list',
+    preferencesDir: '/etc/apt/preferences.d',
+    preferencesFile: '/etc/apt/preferences',
+    rebootRequiredFile: '/var/run/reboot-required',
+    dpkgOptions: [],
+  };
+}
+
+/** A program to run: file, argument vector and the whole environment. */
+export interface Command {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+export type AptProgram = 'apt-get' | 'apt-cache' | 'apt-mark' | 'apt';
+
+const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * A clean base environment (no proxy variables, no locale surprises: apt's messages stay English
+ * so that failures can be classified) merged with target.env.
+ */
+export function targetEnv(target: AptTarget): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: BASE_PATH,
+    HOME: process.env['HOME'] ?? '/root',
+    LC_ALL: 'C.UTF-8',
+    LANG: 'C.UTF-8',
+    DEBIAN_FRONTEND: 'noninteractive',
+    APT_LISTCHANGES_FRONTEND: 'none',
+    NEEDRESTART_MODE: 'a',
+    ...target.env,
+  };
+  for (const k of Object.keys(env)) {
+    if (/^(http|https|ftp|all|no)_proxy$/i.test(k)) delete env[k];
+  }
+  return env;
+}
+
+/** `-o Key=Value` pairs as argv. */
+export function optionArgs(options: ReadonlyArray<readonly [string, string]>): string[] {
+  return options.flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+}
+
+/**
+ * apt-get / apt-cache / apt-mark / apt with the target's options (target.aptOptions, then each
+ * dpkgOption as `DPkg::Options::=...`), then `options`, then `args`.
+ */
+export function aptCommand(target: AptTarget, program: AptProgram, args: readonly string[], options: ReadonlyArray<readonly [string, string]> = []): Command {
+  return {
+    file: program,
+    args: [
+      ...optionArgs(target.aptOptions),
+      ...optionArgs(target.dpkgOptions.map((o) => ['DPkg::Options::', o] as const)),
+      ...optionArgs(options),
+      ...args,
+    ],
+    env: targetEnv(target),
+  };
+}
+
+/** dpkg with target.dpkgOptions before `args`. */
+export function dpkgCommand(target: AptTarget, args: readonly string[]): Command {
+  return { file: 'dpkg', args: [...target.dpkgOptions, ...args], env: targetEnv(target) };
+}
+
+/** The dpkg database directory of the target (the directory of its status file). */
+export function adminDir(target: AptTarget): string {
+  const i = target.statusFile.lastIndexOf('/');
+  return i <= 0 ? '/' : target.statusFile.slice(0, i);
+}
+
+/** A command as people read it in a transcript (arguments with blanks or quotes are quoted). */
+export function commandLine(c: { file: string; args: readonly string[] }): string {
+  return [c.file, ...c.args].map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
