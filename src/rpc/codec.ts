@@ -3,6 +3,7 @@
 // strings lose control characters before encoding, dates are always UTC.
 import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
+import { fastDecodeCall } from './fast-decode.js';
 import { RpcFault } from './protocol.js';
 
 const require = createRequire(import.meta.url);
@@ -15,8 +16,11 @@ const serializer = require('xmlrpc/lib/serializer') as {
   serializeMethodResponse(value: unknown): string;
   serializeFault(fault: { faultCode: number; faultString: string }): string;
 };
+const dateFormatter = require('xmlrpc/lib/date_formatter') as { setOpts(o: { local: boolean }): void; decodeIso8601(text: string): Date };
 // process-wide, set once: the serializer writes dates in UTC with a Z
-(require('xmlrpc/lib/date_formatter') as { setOpts(o: { local: boolean }): void }).setOpts({ local: false });
+dateFormatter.setOpts({ local: false });
+// the fast path converts dates with the deserializer's own function, so both paths agree
+const decodeDate = (text: string): Date => dateFormatter.decodeIso8601(text);
 
 const FORBIDDEN_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -40,8 +44,18 @@ export interface MethodCall {
   params: unknown[];
 }
 
-/** Decodes a methodCall document; PARSE_ERROR / INVALID_REQUEST faults for what is not one. */
+/**
+ * Decodes a methodCall document; PARSE_ERROR / INVALID_REQUEST faults for what is not one.
+ * What well-behaved clients send takes the fast path (fast-decode.ts); everything else, and
+ * every fault, comes from the xmlrpc deserializer, with identical results where both apply.
+ */
 export function decodeCall(body: string): Promise<MethodCall> {
+  const fast = fastDecodeCall(body, decodeDate);
+  return fast ? Promise.resolve(fast) : decodeCallSlow(body);
+}
+
+/** The xmlrpc (sax) path: any document, the faults, and the reference for the fast path. */
+export function decodeCallSlow(body: string): Promise<MethodCall> {
   return new Promise((resolve, reject) => {
     const stream = new PassThrough();
     let settled = false;
