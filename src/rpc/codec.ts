@@ -9,10 +9,12 @@ import { RpcFault } from './protocol.js';
 const require = createRequire(import.meta.url);
 
 interface DeserializerInstance {
+  deserializeMethodResponse(stream: NodeJS.ReadableStream, cb: (err: (Error & { faultCode?: number; faultString?: string }) | null, value: unknown) => void): void;
   deserializeMethodCall(stream: NodeJS.ReadableStream, cb: (err: Error | null, method: string, params: unknown[]) => void): void;
 }
 const Deserializer = require('xmlrpc/lib/deserializer') as new (encoding?: string) => DeserializerInstance;
 const serializer = require('xmlrpc/lib/serializer') as {
+  serializeMethodCall(method: string, params: unknown[]): string;
   serializeMethodResponse(value: unknown): string;
   serializeFault(fault: { faultCode: number; faultString: string }): string;
 };
@@ -109,4 +111,32 @@ export function encodeResponse(value: unknown): string {
 
 export function encodeFault(code: number, message: string): string {
   return serializer.serializeFault({ faultCode: code, faultString: (outgoing(message) as string).slice(0, 4000) });
+}
+
+// ---- the client side (the agent) ----
+
+export function encodeCall(method: string, params: unknown[]): string {
+  return serializer.serializeMethodCall(method, params.map(outgoing));
+}
+
+/** A methodResponse's value; a fault rejects with an Error carrying faultCode. */
+export function decodeResponse(body: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const stream = new PassThrough();
+    new Deserializer('utf8').deserializeMethodResponse(stream, (err, value) => {
+      if (err) {
+        const e = new Error(err.faultString ?? err.message) as Error & { faultCode?: number };
+        if (typeof err.faultCode === 'number') e.faultCode = err.faultCode;
+        reject(e);
+        return;
+      }
+      try {
+        resolve(sanitize(value, 0));
+      } catch (e) {
+        reject(e as Error);
+      }
+    });
+    stream.on('error', (e) => reject(e));
+    stream.end(body);
+  });
 }

@@ -1,0 +1,107 @@
+// The `aptgate-agent` command line: enroll, run-once, status. Logs go to stderr (the journal
+// under systemd); --json prints machine-readable results on stdout.
+import { Command } from 'commander';
+import { PROTOCOL_VERSION } from '../rpc/protocol.js';
+import { VERSION } from '../version.js';
+import { RpcClient } from './client.js';
+import { collectState } from './collect.js';
+import { loadAgentConfig, targetOf, type AgentConfig } from './config.js';
+import { runCycle } from './cycle.js';
+import { collectFacts } from './facts.js';
+import { AgentState } from './identity.js';
+import { acquireRunLock } from './lock.js';
+
+export class AgentUsageError extends Error {}
+
+function log(msg: string): void {
+  process.stderr.write(`aptgate-agent: ${msg}\n`);
+}
+
+function stateOf(c: AgentConfig): { state: AgentState; identity: NonNullable<ReturnType<AgentState['identity']>> } {
+  const state = new AgentState(c.stateDir);
+  const identity = state.identity();
+  if (!identity) throw new AgentUsageError(`not enrolled (no identity in ${c.stateDir}): run aptgate-agent enroll --server URL --token TOKEN`);
+  return { state, identity };
+}
+
+export function buildAgentProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+  const program = new Command('aptgate-agent')
+    .description('reports this machine to an aptgate server and runs the jobs it is given')
+    .version(VERSION)
+    .option('-c, --config <file>', 'configuration file (default /etc/aptgate-agent/agent.conf; env APTGATE_AGENT_CONFIG)')
+    .showHelpAfterError();
+  const config = () => loadAgentConfig(program.opts<{ config?: string }>().config);
+
+  program.command('enroll').description('enrol this machine with a token from `aptgate token create`')
+    .requiredOption('--token <token>', 'the enrolment token')
+    .option('--server <url>', 'the aptgate server, e.g. http://aptgate.example:3142 (default: server in the configuration)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { token: string; server?: string; json?: boolean }) => {
+      const c = config();
+      const server = (o.server ?? c.server).replace(/\/$/, '');
+      if (!/^https?:\/\/[^\s/]+$/.test(server)) throw new AgentUsageError('--server must be http(s)://host[:port]');
+      const target = targetOf(c);
+      const facts = await collectFacts(target, c.machineIdFile, c.hostname);
+      const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS });
+      await client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
+      const r = await client.call<{ machine: number; secret: string; status: string }>('agent.enroll', [{ token: o.token, facts }]);
+      const state = new AgentState(c.stateDir);
+      state.saveIdentity({ server, machine: r.machine, secret: r.secret, machineId: facts.machineId });
+      if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server }) + '\n');
+      else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
+    });
+
+  program.command('run-once').description('check in, report if the state changed, run waiting jobs')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      const c = config();
+      const { state, identity } = stateOf(c);
+      state.ensureDir();
+      const release = acquireRunLock(c.stateDir);
+      try {
+        const client = new RpcClient({ server: c.server || identity.server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
+        const r = await runCycle({ client, identity, state, target: targetOf(c), rebootCommand: c.rebootCommand, log });
+        if (o.json) out(JSON.stringify(r) + '\n');
+        else out(`${r.status}; report: ${r.reported}; jobs: ${r.jobs.length ? r.jobs.map((j) => `${j.id} ${j.kind} ${j.failure ?? 'ok'}`).join(', ') : 'none'}\n`);
+      } finally {
+        release();
+      }
+    });
+
+  program.command('status').description('what the agent would report: updates and security updates, as apt sees them here')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      const c = config();
+      const identity = new AgentState(c.stateDir).identity();
+      const s = await collectState(targetOf(c));
+      const up = s.extras.aptUpgradable;
+      const security = up.filter((u) => u.security).length;
+      const r = {
+        enrolled: identity ? { server: identity.server, machine: identity.machine } : null,
+        updates: up.length, security, packages: up,
+        rebootRequired: s.extras.reboot.required, holds: s.extras.holds, dpkgInterrupted: s.extras.dpkg.interrupted,
+      };
+      if (o.json) out(JSON.stringify(r, null, 2) + '\n');
+      else {
+        out(`${up.length} updates (${security} security)${r.rebootRequired ? '; reboot required' : ''}${r.dpkgInterrupted ? '; dpkg was interrupted' : ''}\n`);
+        for (const u of up) out(`  ${u.package}:${u.architecture} ${u.installed} -> ${u.candidate}${u.security ? ' [security]' : ''}\n`);
+        if (r.holds.length) out(`held: ${r.holds.join(' ')}\n`);
+        out(identity ? `enrolled as machine ${identity.machine} on ${identity.server}\n` : 'not enrolled\n');
+      }
+    });
+  return program;
+}
+
+export async function runAgentCli(argv: string[]): Promise<number> {
+  const program = buildAgentProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string; faultCode?: number };
+    if (e.code?.startsWith('commander.')) return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
+    log(e.faultCode !== undefined ? `the server refused: ${e.message} (fault ${e.faultCode})` : e.message);
+    return err instanceof AgentUsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,105 @@
+// The agent's configuration file (/etc/aptgate-agent/agent.conf): `key = value` lines, `#`
+// comments; APTGATE_AGENT_CONFIG names another file. Without `server` the agent uses the one
+// it enrolled with.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AptTarget } from './types.js';
+
+export interface AgentConfig {
+  /** the aptgate server, e.g. http://aptgate.example:3142 */
+  server: string;
+  /** CA certificate (PEM) for an https server with its own certificate */
+  caFile: string;
+  /** identity, state and spooled results; root only */
+  stateDir: string;
+  /** the system apt and dpkg act on ("/"; tests and chroots use another) */
+  root: string;
+  /** APT_CONFIG for every apt call (a separate root's apt.conf) */
+  aptConfig: string;
+  /** options for every dpkg call (and for apt's dpkg), e.g. --root=/srv/root */
+  dpkgOptions: string[];
+  /** where the machine id is read */
+  machineIdFile: string;
+  /** the command a reboot job runs */
+  rebootCommand: string[];
+  /** seconds an HTTP call to the server may take */
+  timeoutS: number;
+  /** the name reported instead of the system's hostname */
+  hostname: string;
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/aptgate-agent/agent.conf';
+
+export function defaultAgentConfig(): AgentConfig {
+  return {
+    server: '', caFile: '', stateDir: '/var/lib/aptgate-agent', root: '/', aptConfig: '', dpkgOptions: [],
+    machineIdFile: '/etc/machine-id', rebootCommand: ['systemctl', 'reboot'], timeoutS: 60, hostname: '',
+  };
+}
+
+export class AgentConfigError extends Error {}
+
+export function parseAgentConfig(text: string, file: string): AgentConfig {
+  const c = defaultAgentConfig();
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const m = /^([a-z_]+)\s*=\s*(.*)$/.exec(line);
+    if (!m) throw new AgentConfigError(`${file}:${i + 1}: expected "key = value"`);
+    const [, key, value] = m as unknown as [string, string, string];
+    const abs = () => {
+      if (!path.isAbsolute(value)) throw new AgentConfigError(`${file}:${i + 1}: ${key} must be an absolute path`);
+      return value;
+    };
+    switch (key) {
+      case 'server':
+        if (!/^https?:\/\/[^\s/]+\/?$/.test(value)) throw new AgentConfigError(`${file}:${i + 1}: server must be http(s)://host[:port]`);
+        c.server = value.replace(/\/$/, '');
+        break;
+      case 'ca_file': c.caFile = abs(); break;
+      case 'state_dir': c.stateDir = abs(); break;
+      case 'root': c.root = abs(); break;
+      case 'apt_config': c.aptConfig = abs(); break;
+      case 'dpkg_option': c.dpkgOptions.push(value); break;
+      case 'machine_id_file': c.machineIdFile = abs(); break;
+      case 'reboot_command': c.rebootCommand = value.split(/\s+/).filter(Boolean); break;
+      case 'hostname':
+        if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(value)) throw new AgentConfigError(`${file}:${i + 1}: hostname is a host name`);
+        c.hostname = value;
+        break;
+      case 'timeout':
+        if (!/^\d+$/.test(value) || Number(value) < 1) throw new AgentConfigError(`${file}:${i + 1}: timeout is seconds`);
+        c.timeoutS = Number(value);
+        break;
+      default: throw new AgentConfigError(`${file}:${i + 1}: unknown setting "${key}"`);
+    }
+  });
+  return c;
+}
+
+export function loadAgentConfig(file = process.env['APTGATE_AGENT_CONFIG'] ?? DEFAULT_CONFIG_FILE): AgentConfig {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AgentConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  return parseAgentConfig(text, file);
+}
+
+/** What apt and dpkg act on, from the configuration. */
+export function targetOf(c: AgentConfig): AptTarget {
+  const r = (p: string) => path.join(c.root, p);
+  return {
+    root: c.root,
+    aptOptions: [],
+    env: c.aptConfig ? { APT_CONFIG: c.aptConfig } : {},
+    statusFile: r('var/lib/dpkg/status'),
+    sourcesDir: r('etc/apt/sources.list.d'),
+    sourcesList: r('etc/apt/sources.list'),
+    preferencesDir: r('etc/apt/preferences.d'),
+    preferencesFile: r('etc/apt/preferences'),
+    rebootRequiredFile: r('var/run/reboot-required'),
+    dpkgOptions: c.dpkgOptions,
+  };
+}

@@ -1,0 +1,157 @@
+// One agent run (`aptgate-agent run-once`, started by the timer or by a push): results spooled
+// by an earlier run are delivered first, then a cheap check-in; a report only when the server
+// does not know the state (by hash, as a delta, or in full); then jobs, one at a time, each
+// result written to the spool before it is sent, so a server that is away loses nothing.
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { packagesText, linesOf, recordKey, parseRecordLine, type PackagesText } from '../index/profile-record.js';
+import { parseStatus } from '../index/status.js';
+import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
+import { VERSION } from '../version.js';
+import { RpcClient, RpcError } from './client.js';
+import { collectState } from './collect.js';
+import { runJob } from './executors.js';
+import type { AgentState, Identity } from './identity.js';
+import type { AptTarget, CollectedExtras, JobResult, JobSpec } from './types.js';
+
+export interface CycleDeps {
+  client: RpcClient;
+  identity: Identity;
+  state: AgentState;
+  target: AptTarget;
+  rebootCommand: string[];
+  log: (msg: string) => void;
+}
+
+export interface CycleResult {
+  status: 'pending' | 'approved';
+  reported: 'no' | 'hash' | 'delta' | 'full';
+  jobs: Array<{ id: number; kind: string; exitCode: number; failure: string | undefined }>;
+  delivered: number;
+}
+
+interface Snapshot {
+  packages: PackagesText;
+  extras: CollectedExtras;
+  state: string;
+}
+
+async function snapshot(target: AptTarget): Promise<Snapshot> {
+  const c = await collectState(target);
+  const packages = packagesText(parseStatus(c.statusText));
+  const state = createHash('sha256').update(`${packages.hash}\n${JSON.stringify(c.extras)}`).digest('hex');
+  return { packages, extras: c.extras, state };
+}
+
+const MAX_JOBS_PER_RUN = 20;
+
+export async function runCycle(d: CycleDeps): Promise<CycleResult> {
+  const out: CycleResult = { status: 'approved', reported: 'no', jobs: [], delivered: 0 };
+  const who = { machineId: d.identity.machineId };
+  await d.client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
+  out.delivered += await deliverSpooled(d);
+
+  let snap = await snapshot(d.target);
+  let check = await d.client.call<{ status: 'pending' | 'approved'; stateKnown: boolean; packagesKnown: boolean; packagesBase: string; jobsWaiting: boolean; pullNow: boolean }>(
+    'agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+  out.status = check.status;
+  if (check.status === 'pending') {
+    d.log('this machine waits for approval on the server (aptgate machines approve)');
+    return out;
+  }
+  if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
+  if (!check.jobsWaiting && !check.pullNow) return out;
+
+  for (let n = 0; n < MAX_JOBS_PER_RUN; n++) {
+    const { jobs } = await d.client.call<{ jobs: Array<JobSpec & { attempt: number }> }>('agent.fetchJob', [who]);
+    const job = jobs[0];
+    if (!job) break;
+    const spooled = d.state.spooled().find((s) => s.id === job.id);
+    let result: JobResult;
+    if (spooled) {
+      result = spooled.result; // ran before; only its result was not acknowledged
+    } else {
+      try {
+        await d.client.call('agent.jobStarted', [{ ...who, id: job.id }]);
+      } catch (err) {
+        if (err instanceof RpcError && err.faultCode === faultCodes.JOB_CLOSED) continue;
+        throw err;
+      }
+      d.log(`job ${job.id}: ${job.kind}`);
+      result = await runJob(job, d.target, { rebootCommand: d.rebootCommand });
+      d.state.spool({ id: job.id, result });
+    }
+    await finish(d, job.id, result);
+    out.jobs.push({ id: job.id, kind: job.kind, exitCode: result.exitCode, failure: result.failure });
+    d.log(`job ${job.id}: ${job.kind} ${result.failure ? `failed (${result.failure}): ${result.summary}` : 'succeeded'}`);
+    if (result.changed || job.kind === 'refresh' || job.kind.endsWith('-source')) {
+      snap = await snapshot(d.target);
+      check = await d.client.call('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+      if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
+    }
+  }
+  return out;
+}
+
+async function finish(d: CycleDeps, id: number, r: JobResult): Promise<void> {
+  await d.client.call('agent.jobFinished', [{
+    machineId: d.identity.machineId, id, exitCode: r.exitCode, durationMs: Math.min(r.durationMs, 2 ** 31 - 1),
+    failure: r.failure ?? '', summary: r.summary, transcript: r.transcript,
+  }]);
+  d.state.unspool(id);
+}
+
+/** Results of earlier runs the server has not acknowledged (it was restarting, unreachable). */
+async function deliverSpooled(d: CycleDeps): Promise<number> {
+  let n = 0;
+  for (const s of d.state.spooled()) {
+    try {
+      await finish(d, s.id, s.result);
+      n++;
+    } catch (err) {
+      // a job the server no longer has cannot be acknowledged: drop it, say so
+      if (err instanceof RpcError && err.faultCode === faultCodes.JOB_UNKNOWN) {
+        d.log(`job ${s.id}: the server does not know it any more; its result is dropped`);
+        d.state.unspool(s.id);
+      } else throw err;
+    }
+  }
+  return n;
+}
+
+async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string): Promise<CycleResult['reported']> {
+  const send = async (packages: Record<string, unknown>) => {
+    await d.client.call('agent.report', [{ machineId: d.identity.machineId, state: snap.state, packages, ...snap.extras }]);
+  };
+  const full = () => send({ hash: snap.packages.hash, full: gzipSync(snap.packages.text) });
+  let how: CycleResult['reported'] = 'full';
+  try {
+    if (known) {
+      how = 'hash';
+      await send({ hash: snap.packages.hash });
+    } else {
+      const last = d.state.last();
+      const lastText = last && last.packagesHash === base && base ? d.state.lastPackages() : undefined;
+      if (lastText !== undefined) {
+        how = 'delta';
+        await send({ hash: snap.packages.hash, base, ...delta(lastText, snap.packages.text) });
+      } else await full();
+    }
+  } catch (err) {
+    const code = err instanceof RpcError ? err.faultCode : 0;
+    if (how === 'full' || (code !== faultCodes.STATE_UNKNOWN && code !== faultCodes.STATE_MISMATCH)) throw err;
+    how = 'full';
+    await full();
+  }
+  d.state.saveLast({ state: snap.state, packagesHash: snap.packages.hash }, snap.packages.text);
+  return how;
+}
+
+function delta(before: string, after: string): { upsert: Buffer; remove: string[] } {
+  const old = new Set(linesOf(before));
+  const now = linesOf(after);
+  const nowKeys = new Set(now.map((l) => recordKey(parseRecordLine(l))));
+  const upsert = now.filter((l) => !old.has(l));
+  const remove = [...old].map((l) => recordKey(parseRecordLine(l))).filter((k) => !nowKeys.has(k));
+  return { upsert: gzipSync(upsert.length ? upsert.join('\n') + '\n' : ''), remove };
+}

@@ -1,0 +1,33 @@
+// One agent run at a time per machine (timer, push and a manual run may meet): an exclusive
+// lock file holding the owner's pid; a lock whose process is gone is taken over.
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+export class AgentBusy extends Error {}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function acquireRunLock(stateDir: string): () => void {
+  const file = path.join(stateDir, 'run.lock');
+  for (let i = 0; i < 2; i++) {
+    try {
+      const fd = openSync(file, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (pid > 0 && pid !== process.pid && alive(pid)) throw new AgentBusy(`another agent run (pid ${pid}) is in progress`);
+      rmSync(file, { force: true }); // left behind by a run that died
+    }
+  }
+  throw new AgentBusy('could not take the run lock');
+}
