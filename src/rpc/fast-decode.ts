@@ -23,9 +23,6 @@ const FORBIDDEN_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
 const INT = /^[ \t\r\n]*[+-]?[0-9]{1,10}[ \t\r\n]*$/;
 const DOUBLE = /^[ \t\r\n]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?[ \t\r\n]*$/;
 const DATE = /^[0-9]{4}-?[0-9]{2}-?[0-9]{2}T[0-9]{2}:?[0-9]{2}:?[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$/;
-const LT = 0x3c;
-const SLASH = 0x2f;
-const BANG = 0x21;
 
 // parser state: one synchronous run at a time
 let s = '';
@@ -46,9 +43,10 @@ function ws(): void {
   }
 }
 
-function at(lit: string): boolean {
-  if (!s.startsWith(lit, p)) return false;
-  p += lit.length;
+/** Consumes `lit` when it is at `i` (default: p). */
+function at(lit: string, i = p): boolean {
+  if (!s.startsWith(lit, i)) return false;
+  p = i + lit.length;
   return true;
 }
 
@@ -60,17 +58,17 @@ function expect(lit: string): void {
 function entity(i: number): string {
   switch (s.charCodeAt(i + 1)) {
     case 0x6c: // l
-      if (at2('&lt;', i)) return '<';
+      if (at('&lt;', i)) return '<';
       break;
     case 0x67: // g
-      if (at2('&gt;', i)) return '>';
+      if (at('&gt;', i)) return '>';
       break;
     case 0x61: // a
-      if (at2('&amp;', i)) return '&';
-      if (at2('&apos;', i)) return "'";
+      if (at('&amp;', i)) return '&';
+      if (at('&apos;', i)) return "'";
       break;
     case 0x71: // q
-      if (at2('&quot;', i)) return '"';
+      if (at('&quot;', i)) return '"';
       break;
     case 0x23: { // #: &#N; or &#xN; (sax answers 0 with the literal text and throws above 0x10ffff)
       const hex = (s.charCodeAt(i + 2) | 0x20) === 0x78; // x or X, as sax reads it
@@ -90,12 +88,6 @@ function entity(i: number): string {
     }
   }
   return fail();
-}
-
-function at2(lit: string, i: number): boolean {
-  if (!s.startsWith(lit, i)) return false;
-  p = i + lit.length;
-  return true;
 }
 
 /** Character data up to `close` (which it consumes): references and CDATA decoded, any other markup refused. */
@@ -125,6 +117,15 @@ function text(close: string): string {
     out += s.slice(start, lt) + s.slice(lt + 9, end);
     p = start = end + 3;
   }
+}
+
+/**
+ * A string value of its own: a slice of the body would keep the whole body alive for as long
+ * as the value lives (V8 slices strings of 13 characters and more instead of copying them).
+ * Shorter ones are copies already; one that is most of the body is left as it is.
+ */
+function own(v: string): string {
+  return v.length < 13 || v.length * 2 > s.length ? v : (' ' + v).slice(1); // flattening the concatenation copies v
 }
 
 function int(close: string): number {
@@ -176,7 +177,7 @@ function array(depth: number): unknown[] {
 function typed(depth: number): unknown {
   switch (s.charCodeAt(p + 1)) {
     case 0x73: // s
-      if (at('<string>')) return text('</string>');
+      if (at('<string>')) return own(text('</string>'));
       if (at('<string/>')) return '';
       if (at('<struct>')) return struct(depth);
       if (at('<struct/>')) return Object.create(null);
@@ -225,9 +226,9 @@ function value(depth: number): unknown {
   expect('<value>');
   const start = p;
   ws();
-  if (s.charCodeAt(p) === LT) {
+  if (s.charCodeAt(p) === 0x3c /* < */) {
     const c = s.charCodeAt(p + 1);
-    if (c !== SLASH && c !== BANG) {
+    if (c !== 0x2f /* / */ && c !== 0x21 /* ! */) {
       // whitespace before and after a typed value is dropped, as the sax path does
       const v = typed(depth);
       ws();
@@ -236,7 +237,7 @@ function value(depth: number): unknown {
     }
   }
   p = start;
-  return text('</value>');
+  return own(text('</value>'));
 }
 
 function call(): MethodCall {
@@ -246,14 +247,14 @@ function call(): MethodCall {
     if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) fail();
     const end = s.indexOf('?>', p);
     if (end < 0) fail();
-    for (let k = p; k < end; k++) if (s.charCodeAt(k) === LT || s.charCodeAt(k) === 0x3e) fail();
+    for (let k = p; k < end; k++) if (s.charCodeAt(k) === 0x3c || s.charCodeAt(k) === 0x3e) fail();
     p = end + 2;
     ws();
   }
   expect('<methodCall>');
   ws();
   expect('<methodName>');
-  const method = text('</methodName>');
+  const method = own(text('</methodName>'));
   if (method === '') fail();
   ws();
   const params: unknown[] = [];
