@@ -11,9 +11,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { collectState } from '../src/agent/collect.js';
 import { runJob } from '../src/agent/executors.js';
+import { classifyFailure, lockHolder } from '../src/agent/failure.js';
 import type { JobKind, JobPolicy, JobSpec } from '../src/agent/types.js';
 import { renderSources } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
+import { exec } from './helpers/exec.js';
 import { disposeTestKey, loadTestKey, type TestKey } from './helpers/gpg.js';
 import { FixtureRepo } from './helpers/repo.js';
 import { createTestRoot, type TestRoot } from './helpers/root.js';
@@ -200,8 +202,7 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     const r = await runJob(job('add-source', { name: 'broken', content }), t.target);
     assert.equal(r.failure, 'network', r.transcript);
     assert.notEqual(r.exitCode, 0);
-    assert.match(r.summary, /previous state restored, lists refreshed/);
-    assert.match(r.transcript, /Could not connect to 127\.0\.0\.1:1/);
+    assert.match(r.summary, /^add-source broken: apt-get update failed, previous state restored, lists refreshed; Could not connect to 127\.0\.0\.1:1 /, r.transcript);
     assert.equal((r.transcript.match(/^\$ apt-get .* update --error-on=any$/gm) ?? []).length, 2);
     await assert.rejects(stat(path.join(t.target.sourcesDir, 'aptgate-broken.sources')));
     assert.deepEqual(await listsSnapshot(t.listsDir), lists);
@@ -280,6 +281,68 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
       open();
       up.clearFaults();
     }
+  });
+
+  it("apt's and dpkg's real failure texts are classified: signature, broken dependencies, interrupted, dpkg's lock", async () => {
+    const rogue = await loadTestKey(dir, 'rogue');
+    try {
+      await repo.publish('other', [d('otherpkg', '1.0-1')]);
+      const content = renderSources([{ uri: up.base, suites: ['other'], signedBy: rogue.keyring }]);
+      const sig = await runJob(job('add-source', { name: 'rogue', content }), t.target);
+      assert.equal(sig.failure, 'signature', sig.transcript);
+      assert.match(sig.summary, /^add-source rogue: .*: NO_PUBKEY [0-9A-F]{16}$/);
+    } finally {
+      await disposeTestKey(rogue);
+    }
+    await repo.publish('stable', [...v1, ...v2, { name: 'orphan', version: '1.0-1', depends: 'missing-dep' }]);
+    assert.equal((await runJob(job('update'), t.target)).exitCode, 0);
+    const broken = await runJob(job('install', { packages: ['orphan'] }), t.target);
+    assert.equal(broken.failure, 'broken-dependencies', broken.transcript);
+    assert.equal(broken.summary, 'orphan : Depends: missing-dep but it is not installable');
+
+    await writeFile(path.join(t.root, 'var/lib/dpkg/updates/0001'), '');
+    const apt = await t.apt(['-y', 'install', 'orphan']);
+    assert.equal(classifyFailure(apt.output, apt.code ?? -1), 'dpkg-interrupted', apt.output);
+    const holder = await holdLock(path.join(t.root, 'var/lib/dpkg/lock-frontend'));
+    try {
+      const dpkg = await exec('dpkg', [`--root=${t.root}`, '--configure', '-a'], { env: { ...process.env, LC_ALL: 'C' } });
+      const text = dpkg.stdout.toString() + dpkg.stderr.toString();
+      assert.equal(classifyFailure(text, dpkg.code ?? -1), 'dpkg-lock', text);
+      assert.equal(lockHolder(text), `process ${holder.pid}`);
+    } finally {
+      holder.stdin!.end();
+      await once(holder, 'close');
+    }
+    const refresh = await runJob(job('refresh'), t.target);
+    assert.deepEqual([refresh.exitCode, refresh.transcript], [0, '']);
+    assert.equal((await exec('dpkg', [`--root=${t.root}`, '--configure', '-a'])).code, 0);
+  });
+
+  it('classifyFailure and lockHolder on the messages apt and dpkg print', () => {
+    const cases: Array<[string, number, string | undefined]> = [
+      ['E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)\nE: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?', 100, 'dpkg-lock'],
+      ['E: Could not get lock /var/lib/apt/lists/lock. It is held by process 77 (packagekitd)', 100, 'dpkg-lock'],
+      ["E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. ", 100, 'dpkg-interrupted'],
+      ["Setting up foo (2.0-1) ...\n\nConfiguration file '/etc/foo.conf'\n ==> Modified (by you or by a script) since installation.\n ==> Package distributor has shipped an updated version.\n   What would you like to do about it ?  Your options are:", 1, 'conffile-prompt'],
+      ['dpkg: error processing package foo (--configure):\n end of file on stdin at conffile prompt\nErrors were encountered while processing:\n foo', 100, 'conffile-prompt'],
+      ['E: Held packages were changed and -y was used without --allow-change-held-packages.', 100, 'held-packages'],
+      ['The following packages have unmet dependencies:\n app : Depends: lib (= 2) but 1 is to be installed\nE: Unmet dependencies. Try \'apt --fix-broken install\' with no packages (or specify a solution).', 100, 'broken-dependencies'],
+      ["Err:1 http://deb.debian.org/debian bookworm InRelease\n  Temporary failure resolving 'deb.debian.org'\nE: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'", 100, 'network'],
+      ["E: Failed to fetch http://proxy:3142/debian/pool/main/h/hello/hello_2.10-3_amd64.deb  Could not connect to proxy:3142 (10.0.0.1), connection timed out", 100, 'network'],
+      ["W: GPG error: http://deb.debian.org/debian bookworm InRelease: The following signatures were invalid: EXPKEYSIG 6ED0E7B82643E131 Debian Archive Automatic Signing Key (12/bookworm) <ftpmaster@debian.org>\nE: The repository 'http://deb.debian.org/debian bookworm InRelease' is not signed.", 100, 'signature'],
+      ['W: GPG error: http://x stable InRelease: The following signatures were invalid: BADSIG 0123456789ABCDEF', 100, 'signature'],
+      ["E: You don't have enough free space in /var/cache/apt/archives/.", 100, 'disk-full'],
+      ["dpkg: error processing archive /var/cache/apt/archives/foo_2_amd64.deb (--unpack):\n cannot copy extracted data for './usr/bin/foo' to '/usr/bin/foo.dpkg-new': failed to write (No space left on device)", 100, 'disk-full'],
+      ['E: Sub-process /usr/bin/dpkg returned an error code (1)', 100, 'other'],
+      ['E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1', 0, undefined],
+    ];
+    for (const [text, code, reason] of cases) assert.equal(classifyFailure(text, code), reason, text);
+    const kept = 'The following packages have been kept back:\n  held other\n0 upgraded, 0 newly installed, 0 to remove and 2 not upgraded.\nE: x';
+    assert.equal(classifyFailure(kept, 100, { required: ['held=2.0-1'] }), 'held-packages');
+    assert.equal(classifyFailure(kept, 100, { required: ['third'] }), 'other');
+    assert.equal(lockHolder(cases[0]![0]), 'process 4242 (apt-get)');
+    assert.equal(lockHolder('dpkg: error: dpkg frontend lock was locked by another process with pid 99'), 'process 99');
+    assert.equal(lockHolder('E: Sub-process /usr/bin/dpkg returned an error code (1)'), undefined);
   });
 
   it("the machine's own dpkg status is untouched", async () => {

@@ -118,7 +118,7 @@ export function parsePolicyCandidates(text: string): Map<string, string[]> {
     const files: string[] = [];
     let inCandidate = false;
     for (const line of b.split('\n')) {
-      const ver = /^ (?:\*\*\*| {3}) (\S+) -?\d+$/.exec(line);
+      const ver = /^ (?:\*\*\*| {3}) (\S+) -?\d+(?: .*)?$/.exec(line);
       if (ver) {
         inCandidate = ver[1] === cand[1];
         continue;

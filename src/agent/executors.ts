@@ -2,7 +2,7 @@
 // vectors (never a shell), non-interactive, within the job's time, and says what happened.
 import { readFile, stat } from 'node:fs/promises';
 import { aptUpgradable, dpkgInterrupted } from './collect.js';
-import { classifyFailure, keptBack, lastError, lockHolder } from './failure.js';
+import { classifyFailure, keptBack, lastError, lockHolder, reasonLine } from './failure.js';
 import { runCommand, Transcript, TRANSCRIPT_CAP, type RunOutcome } from './run.js';
 import { addSource, removeSource, sourcesContentError, type SourceChange } from './sources.js';
 import { aptCommand, dpkgCommand, targetEnv, type AptProgram, type Command } from './target.js';
@@ -116,7 +116,12 @@ async function aptGet(ctx: Ctx, args: string[], required?: string[]): Promise<Ou
 }
 
 async function securityUpgrade(ctx: Ctx): Promise<Outcome> {
-  const all = await aptUpgradable(ctx.target);
+  let all;
+  try {
+    all = await aptUpgradable(ctx.target);
+  } catch (e) {
+    return { exitCode: 1, failure: 'other', summary: `upgrade (security only): ${(e as Error).message.split('\n')[0]}` };
+  }
   const sec = all.filter((u) => u.security);
   ctx.transcript.line(`# upgradable: ${all.length}, from security suites: ${sec.length}`);
   if (sec.length === 0) return { exitCode: 0, summary: 'upgrade (security only): nothing to upgrade' };
@@ -177,11 +182,11 @@ function failureSummary(o: Outcome, failure: FailureReason, text: string, timeou
       const kept = keptBack(text);
       return `held packages${kept.length ? `: ${kept.join(' ')}` : ''}${err ? ` (${err})` : ''}`;
     }
-    default: return [o.summary, err ?? `exit code ${o.exitCode}`].filter(Boolean).join('; ');
+    default: return [o.summary, reasonLine(text, failure) ?? err ?? `exit code ${o.exitCode}`].filter(Boolean).join('; ');
   }
 }
 
-/** Runs `job` on `target`; never rejects for apt's failures (only for I/O errors of the agent itself). */
+/** Runs `job` on `target`; resolves with a result whatever happens (failures are in the result). */
 export async function runJob(job: JobSpec, target: AptTarget, opts: RunJobOptions = {}): Promise<JobResult> {
   const started = Date.now();
   const transcript = new Transcript(TRANSCRIPT_CAP, opts.onOutput);
@@ -223,6 +228,11 @@ export async function runJob(job: JobSpec, target: AptTarget, opts: RunJobOption
   let o: Outcome;
   try {
     o = await execute(ctx, opts);
+  } catch (e) {
+    // the agent's own trouble (a file it cannot write, apt output it cannot read): still a result
+    const msg = (e as Error).message.split('\n')[0]!;
+    transcript.line(`# agent error: ${msg}`);
+    o = { exitCode: 1, failure: 'other', summary: `${job.kind}: ${msg}` };
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);

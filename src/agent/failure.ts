@@ -28,7 +28,7 @@ const RULES: Rule[] = [
   { reason: 'held-packages', patterns: [/E: Held packages were changed/, /The following held packages will be changed/] },
   {
     reason: 'broken-dependencies',
-    patterns: [/Unmet dependencies/, /have unmet dependencies/, /you have held broken packages/, /\bbroken packages\b/, /dependency problems - leaving unconfigured/],
+    patterns: [/ : (?:Pre-)?Depends: .* but (?:it is not installable|it is not going to be installed|[^\n]* is to be installed)/, /Unmet dependencies/, /have unmet dependencies/, /you have held broken packages/, /\bbroken packages\b/, /dependency problems - leaving unconfigured/],
   },
   {
     reason: 'network',
@@ -72,6 +72,24 @@ export function lockHolder(transcript: string): string | undefined {
   if (apt) return apt[2] ? `process ${apt[1]} (${apt[2]})` : `process ${apt[1]}`;
   const dpkg = /locked by another process with pid (\d+)/.exec(transcript);
   return dpkg ? `process ${dpkg[1]}` : undefined;
+}
+
+/**
+ * The first line (in output order, headers ending in ":" skipped) that made `reason` the
+ * classification, e.g. apt's "Could not connect to ..." line; for a summary.
+ */
+export function reasonLine(transcript: string, reason: FailureReason): string | undefined {
+  const patterns = RULES.find((r) => r.reason === reason)?.patterns ?? [];
+  const text = transcript.replace(/\r/g, '');
+  const line = text.split('\n').find((l) => !l.trimEnd().endsWith(':') && patterns.some((p) => p.test(l)));
+  if (line !== undefined) return line.trim().slice(0, 300);
+  for (const p of patterns) {
+    const m = p.exec(text);
+    if (!m) continue;
+    const end = text.indexOf('\n', m.index);
+    return text.slice(text.lastIndexOf('\n', m.index) + 1, end === -1 ? undefined : end).trim().slice(0, 300);
+  }
+  return undefined;
 }
 
 /** The last error line apt or dpkg printed ("E: ...", "dpkg: error ..."), for a summary. */

@@ -33,7 +33,7 @@ export class Transcript {
 }
 
 export interface RunOutcome {
-  /** the exit code; 128 + signal number style codes are reported as -1 with `signal` */
+  /** the exit code; -1 when a signal ended the command (see `signal`) or it could not start */
   code: number;
   signal: NodeJS.Signals | null;
   /** what this command printed (stdout and stderr interleaved) */
