@@ -7,7 +7,7 @@ import { RpcClient } from './client.js';
 import { collectState } from './collect.js';
 import { loadAgentConfig, targetOf, type AgentConfig } from './config.js';
 import { runCycle } from './cycle.js';
-import { collectFacts } from './facts.js';
+import { collectFacts, readMachineId } from './facts.js';
 import { AgentState } from './identity.js';
 import { acquireRunLock } from './lock.js';
 
@@ -60,7 +60,8 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const release = acquireRunLock(c.stateDir);
       try {
         const client = new RpcClient({ server: c.server || identity.server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
-        const r = await runCycle({ client, identity, state, target: targetOf(c), rebootCommand: c.rebootCommand, log });
+        const machineId = await readMachineId(c.machineIdFile);
+        const r = await runCycle({ client, identity, machineId, state, target: targetOf(c), rebootCommand: c.rebootCommand, log });
         if (o.json) out(JSON.stringify(r) + '\n');
         else out(`${r.status}; report: ${r.reported}; jobs: ${r.jobs.length ? r.jobs.map((j) => `${j.id} ${j.kind} ${j.failure ?? 'ok'}`).join(', ') : 'none'}\n`);
       } finally {

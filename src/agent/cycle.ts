@@ -17,6 +17,8 @@ import type { AptTarget, CollectedExtras, JobResult, JobSpec } from './types.js'
 export interface CycleDeps {
   client: RpcClient;
   identity: Identity;
+  /** this machine's /etc/machine-id now (a copied identity shows up as another one) */
+  machineId: string;
   state: AgentState;
   target: AptTarget;
   rebootCommand: string[];
@@ -47,7 +49,7 @@ const MAX_JOBS_PER_RUN = 20;
 
 export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   const out: CycleResult = { status: 'approved', reported: 'no', jobs: [], delivered: 0 };
-  const who = { machineId: d.identity.machineId };
+  const who = { machineId: d.machineId };
   await d.client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
   out.delivered += await deliverSpooled(d);
 
@@ -95,7 +97,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
 
 async function finish(d: CycleDeps, id: number, r: JobResult): Promise<void> {
   await d.client.call('agent.jobFinished', [{
-    machineId: d.identity.machineId, id, exitCode: r.exitCode, durationMs: Math.min(r.durationMs, 2 ** 31 - 1),
+    machineId: d.machineId, id, exitCode: r.exitCode, durationMs: Math.min(r.durationMs, 2 ** 31 - 1),
     failure: r.failure ?? '', summary: r.summary, transcript: r.transcript,
   }]);
   d.state.unspool(id);
@@ -121,7 +123,7 @@ async function deliverSpooled(d: CycleDeps): Promise<number> {
 
 async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string): Promise<CycleResult['reported']> {
   const send = async (packages: Record<string, unknown>) => {
-    await d.client.call('agent.report', [{ machineId: d.identity.machineId, state: snap.state, packages, ...snap.extras }]);
+    await d.client.call('agent.report', [{ machineId: d.machineId, state: snap.state, packages, ...snap.extras }]);
   };
   const full = () => send({ hash: snap.packages.hash, full: gzipSync(snap.packages.text) });
   let how: CycleResult['reported'] = 'full';

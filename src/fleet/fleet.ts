@@ -57,7 +57,8 @@ export class Fleet {
       const c = classStore.byName(name);
       if (c) classStore.addMember(c.id, id);
     });
-    this.auth = new AgentAuth(this.machines, this.now);
+    // signatures are checked against the real clock: the agents' clocks are real
+    this.auth = new AgentAuth(this.machines);
     const jobStore = new JobStore(deps.db);
     this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now);
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);

@@ -36,10 +36,10 @@ export function testConfig(dir: string, backends: Record<string, BackendSpec>, t
   return config;
 }
 
-export async function startServer(config: Config, opts: { dispatcher?: Dispatcher; logger?: object | boolean } = {}): Promise<TestServer> {
+export async function startServer(config: Config, opts: { dispatcher?: Dispatcher; logger?: object | boolean; now?: () => number } = {}): Promise<TestServer> {
   await mkdir(config.cacheDir, { recursive: true });
   const db = openDb(config.db);
-  const built = await buildApp({ config, db, dbFile: config.db, logger: opts.logger ?? false, ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}) });
+  const built = await buildApp({ config, db, dbFile: config.db, logger: opts.logger ?? false, ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}), ...(opts.now ? { now: opts.now } : {}) });
   await built.app.listen({ host: '127.0.0.1', port: 0 });
   const port = (built.app.server.address() as { port: number }).port;
   return {

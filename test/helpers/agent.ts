@@ -1,0 +1,57 @@
+// A real aptgate-agent for tests: its own state directory, machine id, configuration file and
+// a separate root (helpers/root.ts) for apt and dpkg; run through the real CLI process.
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AgentState } from '../../src/agent/identity.js';
+import { exec } from './exec.js';
+import { projectRoot } from './paths.js';
+import { createTestRoot, type TestRoot, type TestRootOptions } from './root.js';
+
+export interface TestAgent {
+  dir: string;
+  root: TestRoot;
+  configFile: string;
+  machineId: string;
+  stateDir: string;
+  state: AgentState;
+  /** rewrites the configuration (another server URL, another machine id file, ...) */
+  configure(o: { server: string; machineIdFile?: string; extra?: string[] }): Promise<void>;
+  run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** run, and fail with the output when the exit code is not 0 */
+  runOk(args: string[]): Promise<string>;
+}
+
+export async function createAgent(dir: string, server: string, opts: TestRootOptions & { hostname?: string; machineId?: string } = {}): Promise<TestAgent> {
+  await mkdir(dir, { recursive: true });
+  const root = await createTestRoot(path.join(dir, 'sys'), opts);
+  const machineId = opts.machineId ?? randomBytes(16).toString('hex');
+  const machineIdFile = path.join(dir, 'machine-id');
+  await writeFile(machineIdFile, machineId + '\n');
+  const stateDir = path.join(dir, 'state');
+  const configFile = path.join(dir, 'agent.conf');
+  const hostname = opts.hostname ?? `host-${machineId.slice(0, 6)}`;
+  const agent: TestAgent = {
+    dir, root, configFile, machineId, stateDir, state: new AgentState(stateDir),
+    async configure(o) {
+      await writeFile(configFile, [
+        `server = ${o.server}`, `state_dir = ${stateDir}`, `root = ${root.root}`, `apt_config = ${root.configFile}`,
+        ...root.target.dpkgOptions.map((d) => `dpkg_option = ${d}`), `machine_id_file = ${o.machineIdFile ?? machineIdFile}`,
+        `hostname = ${hostname}`, 'timeout = 30', ...(o.extra ?? []), '',
+      ].join('\n'));
+    },
+    async run(args) {
+      const r = await exec(process.execPath, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], {
+        env: { ...process.env, APTGATE_AGENT_CONFIG: configFile }, timeoutMs: 300_000,
+      });
+      return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    },
+    async runOk(args) {
+      const r = await agent.run(args);
+      if (r.code !== 0) throw new Error(`aptgate-agent ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+      return r.stdout;
+    },
+  };
+  await agent.configure({ server });
+  return agent;
+}
