@@ -8,6 +8,11 @@ import { exec } from './exec.js';
 import { projectRoot } from './paths.js';
 import { createTestRoot, type TestRoot, type TestRootOptions } from './root.js';
 
+// .ci/run runs the agent tests a second time on Debian's own nodejs (bookworm: 18), the runtime
+// the agent package depends on, extracted from its .debs
+const AGENT_NODE = process.env['APTGATE_TEST_AGENT_NODE'] || process.execPath;
+const AGENT_LIBS = process.env['APTGATE_TEST_AGENT_LIBS'] ?? '';
+
 export interface TestAgent {
   dir: string;
   root: TestRoot;
@@ -41,8 +46,8 @@ export async function createAgent(dir: string, server: string, opts: TestRootOpt
       ].join('\n'));
     },
     async run(args) {
-      const r = await exec(process.execPath, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], {
-        env: { ...process.env, APTGATE_AGENT_CONFIG: configFile }, timeoutMs: 300_000,
+      const r = await exec(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], {
+        env: { ...process.env, APTGATE_AGENT_CONFIG: configFile, ...(AGENT_LIBS ? { LD_LIBRARY_PATH: AGENT_LIBS } : {}) }, timeoutMs: 300_000,
       });
       return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
     },
