@@ -53,8 +53,13 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
 
   program.command('run-once').description('check in, report if the state changed, run waiting jobs')
     .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
+    .option('--random-delay <seconds>', 'wait a random time up to this long first (cron: spreads a fleet\'s runs)')
+    .action(async (o: { json?: boolean; randomDelay?: string }) => {
       const c = config();
+      if (o.randomDelay !== undefined) {
+        if (!/^\d{1,5}$/.test(o.randomDelay)) throw new AgentUsageError('--random-delay is a number of seconds');
+        await new Promise((r) => setTimeout(r, Math.random() * Number(o.randomDelay) * 1000));
+      }
       const { state, identity } = stateOf(c);
       state.ensureDir();
       const release = acquireRunLock(c.stateDir);
