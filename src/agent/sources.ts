@@ -6,7 +6,7 @@ import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { parseParagraphs } from '../index/deb822.js';
 import type { RunOutcome } from './run.js';
-import { SOURCE_NAME_RE } from './validate.js';
+import { SOURCE_NAME_RE } from '../rpc/wire.js';
 import type { AptTarget } from './types.js';
 
 const MAX_CONTENT = 64 * 1024;

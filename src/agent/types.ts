@@ -1,5 +1,8 @@
-// What the agent collects and what a job is, as the agent's modules exchange them. The wire
-// form of each is documented in docs/rpc.md.
+// What the agent's modules exchange: where apt acts, what was collected, a job's result. The
+// parts that cross the wire (reports, jobs) are declared in rpc/wire.ts, shared with the server.
+import type { CollectedExtras, FailureReason } from '../rpc/wire.js';
+
+export * from '../rpc/wire.js';
 
 /** Where apt and dpkg act: the machine itself, or (tests, issue 6) another root. */
 export interface AptTarget {
@@ -27,76 +30,11 @@ export interface AptTarget {
   dpkgOptions: string[];
 }
 
-export interface SourceFile {
-  path: string;
-  content: string;
-}
-
-export interface AptUpgradable {
-  package: string;
-  architecture: string;
-  installed: string;
-  candidate: string;
-  /** the candidate comes from a security suite */
-  security: boolean;
-}
-
-/** Everything a report carries besides the installed packages. */
-export interface CollectedExtras {
-  /** package:architecture of every package on hold */
-  holds: string[];
-  sources: SourceFile[];
-  preferences: SourceFile[];
-  /** what the machine's own apt considers upgradable */
-  aptUpgradable: AptUpgradable[];
-  reboot: { required: boolean; packages: string[] };
-  dpkg: { audit: string; interrupted: boolean };
-}
-
 export interface CollectedState {
   /** dpkg status text (the target's status file) */
   statusText: string;
   extras: CollectedExtras;
 }
-
-export type JobKind = 'update' | 'upgrade' | 'dist-upgrade' | 'install' | 'remove' | 'hold' | 'unhold'
-  | 'add-source' | 'remove-source' | 'refresh' | 'reboot';
-
-export const JOB_KINDS: readonly JobKind[] = ['update', 'upgrade', 'dist-upgrade', 'install', 'remove', 'hold', 'unhold',
-  'add-source', 'remove-source', 'refresh', 'reboot'];
-
-/** Jobs that change installed software or restart the machine: they wait for a maintenance window. */
-export const DISRUPTIVE_KINDS: ReadonlySet<JobKind> = new Set(['upgrade', 'dist-upgrade', 'install', 'remove', 'reboot']);
-
-export interface JobPolicy {
-  /** reboot (kind reboot, or after an upgrade that requires one) only when true */
-  allowReboot: boolean;
-  /** run `dpkg --configure -a` first when dpkg was interrupted */
-  repairDpkg: boolean;
-  /** seconds to wait for the dpkg lock */
-  lockTimeout: number;
-  /** seconds the whole job may take */
-  timeout: number;
-}
-
-export interface JobSpec {
-  id: number;
-  kind: JobKind;
-  /**
-   * install/remove/hold/unhold: { packages: string[] } ("name", "name:arch", install also
-   * "name=version"); upgrade: { securityOnly?: boolean };
-   * add-source: { name: string, content: string } (a deb822 .sources file);
-   * remove-source: { name: string }
-   */
-  params: Record<string, unknown>;
-  policy: JobPolicy;
-}
-
-export type FailureReason = 'dpkg-lock' | 'conffile-prompt' | 'held-packages' | 'broken-dependencies' | 'network'
-  | 'signature' | 'disk-full' | 'dpkg-interrupted' | 'invalid-job' | 'timeout' | 'other';
-
-export const FAILURE_REASONS: readonly FailureReason[] = ['dpkg-lock', 'conffile-prompt', 'held-packages', 'broken-dependencies',
-  'network', 'signature', 'disk-full', 'dpkg-interrupted', 'invalid-job', 'timeout', 'other'];
 
 export interface JobResult {
   exitCode: number;

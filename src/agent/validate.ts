@@ -1,24 +1,9 @@
 // A job's parameters are checked against Debian's syntax before anything runs: nothing a server
 // (or anyone who can talk like one) sends reaches apt as an option or as something else.
-import { isStrictVersion } from '../index/version.js';
+import { isPackageSpec, SOURCE_NAME_RE } from '../rpc/wire.js';
 import type { JobSpec } from './types.js';
 
-const NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
-const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
-export const SOURCE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const MAX_PACKAGES = 10_000;
-
-/** "name", "name:arch", and with `withVersion` also "name=version" / "name:arch=version". */
-export function isPackageSpec(spec: string, withVersion: boolean): boolean {
-  if (spec.startsWith('-') || spec.length > 512) return false;
-  const eq = spec.indexOf('=');
-  const nameArch = eq === -1 ? spec : spec.slice(0, eq);
-  if (eq !== -1 && (!withVersion || !isStrictVersion(spec.slice(eq + 1)))) return false;
-  const colon = nameArch.indexOf(':');
-  const name = colon === -1 ? nameArch : nameArch.slice(0, colon);
-  if (!NAME_RE.test(name)) return false;
-  return colon === -1 || ARCH_RE.test(nameArch.slice(colon + 1));
-}
 
 /** The package specs of an install/remove/hold/unhold job, or a reason why they are not acceptable. */
 export function packagesOf(job: JobSpec): { packages: string[] } | { error: string } {

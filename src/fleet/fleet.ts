@@ -7,7 +7,7 @@ import type { Db } from '../state/db.js';
 import { JobStore, type JobOutcome } from '../state/jobs.js';
 import { MachineStore, type MachineRow } from '../state/machines.js';
 import type { ProfileStore } from '../state/profiles.js';
-import type { CollectedExtras } from '../agent/types.js';
+import type { CollectedExtras } from '../rpc/wire.js';
 import { AgentAuth } from './auth.js';
 import { ClassService } from './classes.js';
 import { Enrolment, type Enrolled, type MachineFacts } from './enrolment.js';

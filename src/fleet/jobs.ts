@@ -3,11 +3,10 @@
 // result is stored: an expired lease makes a job deliverable again, attempts are bounded, a
 // deadline expires it, and a result is accepted for any job not yet closed.
 import { fail } from '../errors.js';
-import { isStrictVersion } from '../index/version.js';
 import { RpcFault } from '../rpc/protocol.js';
 import type { JobOutcome, JobRow, JobStore } from '../state/jobs.js';
 import type { MachineRow } from '../state/machines.js';
-import { DISRUPTIVE_KINDS, FAILURE_REASONS, JOB_KINDS, type JobKind, type JobPolicy } from '../agent/types.js';
+import { DISRUPTIVE_KINDS, FAILURE_REASONS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../rpc/wire.js';
 import type { ClassService } from './classes.js';
 
 export interface JobSettings {
@@ -21,8 +20,6 @@ export interface JobSettings {
 export const DEFAULT_POLICY: JobPolicy = { allowReboot: false, repairDpkg: true, lockTimeout: 300, timeout: 3600 };
 export const TRANSCRIPT_CAP = 64 * 1024;
 
-const PKG_RE = /^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9][a-z0-9-]*)?$/;
-const SOURCE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
 /** Checks a job's kind and parameters as the agent will (the agent checks again). */
 export function checkJob(kind: string, params: Record<string, unknown>): { kind: JobKind; params: Record<string, unknown> } {
@@ -32,9 +29,7 @@ export function checkJob(kind: string, params: Record<string, unknown>): { kind:
     const pkgs = params['packages'];
     if (!Array.isArray(pkgs) || !pkgs.length || pkgs.length > 500) fail('USAGE', `${k} needs 1 to 500 package names`);
     for (const p of pkgs) {
-      const [name, version] = typeof p === 'string' ? p.split(/=(.*)/s, 2) as [string, string | undefined] : ['', undefined];
-      const ok = typeof p === 'string' && PKG_RE.test(name) && (version === undefined || (k === 'install' && isStrictVersion(version)));
-      if (!ok) fail('USAGE', `"${String(p).slice(0, 80)}" is not a package name${k === 'install' ? ' (name, name:arch, name=version)' : ' (name or name:arch)'}`);
+      if (typeof p !== 'string' || !isPackageSpec(p, k === 'install')) fail('USAGE', `"${String(p).slice(0, 80)}" is not a package name${k === 'install' ? ' (name, name:arch, name=version)' : ' (name or name:arch)'}`);
     }
     return { kind: k, params: { packages: pkgs } };
   }

@@ -10,7 +10,7 @@ import { parseSourcesFile } from '../index/sources.js';
 import { RpcFault } from '../rpc/protocol.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
 import type { ProfileStore } from '../state/profiles.js';
-import type { CollectedExtras } from '../agent/types.js';
+import type { CollectedExtras } from '../rpc/wire.js';
 import type { MachineFacts } from './enrolment.js';
 import type { OutdatedService } from './outdated.js';
 import type { ViewSource, ViewSpec } from './views.js';

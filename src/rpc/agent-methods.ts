@@ -1,6 +1,6 @@
 // The agent.* methods: enrolment, check-in, reports, jobs. Parameters are structs; every
 // member is checked here (type, size, syntax) before the fleet sees it. Documented in docs/rpc.md.
-import type { CollectedExtras, AptUpgradable, SourceFile } from '../agent/types.js';
+import type { CollectedExtras, AptUpgradable, SourceFile } from '../rpc/wire.js';
 import { checkFacts } from '../fleet/enrolment.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { MethodTable } from './methods.js';

@@ -1,0 +1,86 @@
+// What crosses the wire between agent and server besides the method envelopes (docs/rpc.md):
+// the parts of a report, and jobs (kinds, parameters, policy, failure reasons) with the
+// checks both sides apply to a job's parameters (the server when a job is made, the agent
+// again before anything runs).
+import { isStrictVersion } from '../index/version.js';
+
+export interface SourceFile {
+  path: string;
+  content: string;
+}
+
+export interface AptUpgradable {
+  package: string;
+  architecture: string;
+  installed: string;
+  candidate: string;
+  /** the candidate comes from a security suite */
+  security: boolean;
+}
+
+/** Everything a report carries besides the installed packages. */
+export interface CollectedExtras {
+  /** package:architecture of every package on hold */
+  holds: string[];
+  sources: SourceFile[];
+  preferences: SourceFile[];
+  /** what the machine's own apt considers upgradable */
+  aptUpgradable: AptUpgradable[];
+  reboot: { required: boolean; packages: string[] };
+  dpkg: { audit: string; interrupted: boolean };
+}
+
+export type JobKind = 'update' | 'upgrade' | 'dist-upgrade' | 'install' | 'remove' | 'hold' | 'unhold'
+  | 'add-source' | 'remove-source' | 'refresh' | 'reboot';
+
+export const JOB_KINDS: readonly JobKind[] = ['update', 'upgrade', 'dist-upgrade', 'install', 'remove', 'hold', 'unhold',
+  'add-source', 'remove-source', 'refresh', 'reboot'];
+
+/** Jobs that change installed software or restart the machine: they wait for a maintenance window. */
+export const DISRUPTIVE_KINDS: ReadonlySet<JobKind> = new Set(['upgrade', 'dist-upgrade', 'install', 'remove', 'reboot']);
+
+export interface JobPolicy {
+  /** reboot (kind reboot, or after an upgrade that requires one) only when true */
+  allowReboot: boolean;
+  /** run `dpkg --configure -a` first when dpkg was interrupted */
+  repairDpkg: boolean;
+  /** seconds to wait for the dpkg lock */
+  lockTimeout: number;
+  /** seconds the whole job may take */
+  timeout: number;
+}
+
+export interface JobSpec {
+  id: number;
+  kind: JobKind;
+  /**
+   * install/remove/hold/unhold: { packages: string[] } ("name", "name:arch", install also
+   * "name=version"); upgrade: { securityOnly?: boolean };
+   * add-source: { name: string, content: string } (a deb822 .sources file);
+   * remove-source: { name: string }
+   */
+  params: Record<string, unknown>;
+  policy: JobPolicy;
+}
+
+export type FailureReason = 'dpkg-lock' | 'conffile-prompt' | 'held-packages' | 'broken-dependencies' | 'network'
+  | 'signature' | 'disk-full' | 'dpkg-interrupted' | 'invalid-job' | 'timeout' | 'other';
+
+export const FAILURE_REASONS: readonly FailureReason[] = ['dpkg-lock', 'conffile-prompt', 'held-packages', 'broken-dependencies',
+  'network', 'signature', 'disk-full', 'dpkg-interrupted', 'invalid-job', 'timeout', 'other'];
+
+const NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
+export const SOURCE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+/** "name", "name:arch", and with `withVersion` also "name=version" / "name:arch=version". */
+export function isPackageSpec(spec: string, withVersion: boolean): boolean {
+  if (spec.startsWith('-') || spec.length > 512) return false;
+  const eq = spec.indexOf('=');
+  const nameArch = eq === -1 ? spec : spec.slice(0, eq);
+  if (eq !== -1 && (!withVersion || !isStrictVersion(spec.slice(eq + 1)))) return false;
+  const colon = nameArch.indexOf(':');
+  const name = colon === -1 ? nameArch : nameArch.slice(0, colon);
+  if (!NAME_RE.test(name)) return false;
+  return colon === -1 || ARCH_RE.test(nameArch.slice(colon + 1));
+}
