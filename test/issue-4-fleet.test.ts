@@ -127,6 +127,14 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     assert.deepEqual(await fetch(), []);
     assert.equal(server.fleet.jobs.store.byId(late!)!.state, 'expired');
     await assert.rejects(client.call('agent.jobStarted', [{ machineId: id.machineId, id: late }]), (e: RpcError) => e.faultCode === faultCodes.JOB_CLOSED);
+    // a result that still arrives is kept, the job stays expired
+    const ack = await client.call<{ state: string }>('agent.jobFinished', [{ machineId: id.machineId, id: late, exitCode: 0, durationMs: 5, failure: '', summary: 'ok', transcript: '$ apt-get update' }]);
+    assert.equal(ack.state, 'expired');
+    assert.deepEqual([server.fleet.jobs.store.byId(late!)!.exitCode, server.fleet.jobs.store.byId(late!)!.transcript], [0, '$ apt-get update']);
+    await assert.rejects(client.call('agent.jobFinished', [{ machineId: id.machineId, id: 999999, exitCode: 0, durationMs: 5, failure: '', summary: '', transcript: '' }]),
+      (e: RpcError) => e.faultCode === faultCodes.JOB_UNKNOWN);
+    await assert.rejects(client.call('agent.jobFinished', [{ machineId: id.machineId, id: late, exitCode: 0, durationMs: 5, failure: 'made-up', summary: '', transcript: '' }]),
+      (e: RpcError) => e.faultCode === faultCodes.INVALID_PARAMS);
   });
 
   it('a result reported while the server restarts is not lost, and the job is not run twice', async () => {

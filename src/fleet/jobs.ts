@@ -153,6 +153,7 @@ export class JobService {
     return this.store.db.transaction(() => {
       const j = this.own(machineId, jobId);
       if (j.state === 'queued' || j.state === 'delivered' || j.state === 'running') this.store.finish(jobId, this.now(), outcome);
+      else if (j.state === 'cancelled' || j.state === 'expired') this.store.recordLate(jobId, outcome);
       return { state: this.store.byId(jobId)!.state };
     }).immediate();
   }

@@ -126,6 +126,12 @@ export class JobStore {
       WHERE id = ?`).run(o.exitCode === 0 && o.failure === null ? 'succeeded' : 'failed', now, o.exitCode, o.durationMs, o.failure, o.summary, o.transcript, id);
   }
 
+  /** A result that arrived after the job was cancelled or expired: kept, the state stays. */
+  recordLate(id: number, o: JobOutcome): void {
+    this.db.prepare(`UPDATE job SET exit_code = ?, duration_ms = ?, failure = ?, summary = ?, transcript = ? WHERE id = ? AND exit_code IS NULL`)
+      .run(o.exitCode, o.durationMs, o.failure, `${o.summary} (result arrived after the job was closed)`, o.transcript, id);
+  }
+
   cancel(id: number): boolean {
     return this.db.prepare("UPDATE job SET state = 'cancelled', finished_at = ?, summary = 'cancelled by the administrator' WHERE id = ? AND state IN ('queued', 'delivered', 'running')")
       .run(Date.now(), id).changes > 0;
