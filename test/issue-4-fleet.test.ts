@@ -13,6 +13,7 @@ import { encodeCall } from '../src/rpc/codec.js';
 import { faultCodes } from '../src/rpc/protocol.js';
 import { signRequest } from '../src/rpc/signing.js';
 import { createAgent } from './helpers/agent.js';
+import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
 let dir: string;
@@ -135,6 +136,23 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
       (e: RpcError) => e.faultCode === faultCodes.JOB_UNKNOWN);
     await assert.rejects(client.call('agent.jobFinished', [{ machineId: id.machineId, id: late, exitCode: 0, durationMs: 5, failure: 'made-up', summary: '', transcript: '' }]),
       (e: RpcError) => e.faultCode === faultCodes.INVALID_PARAMS);
+  });
+
+  it('over TLS when the server has a certificate: the agent verifies it with its ca_file', async () => {
+    const tls = path.join(projectRoot, 'test/fixtures/tls');
+    const secure = await startServer(testConfig(path.join(dir, 'tls-srv'), {}, (c) => { c.tls = { cert: path.join(tls, 'cert.pem'), key: path.join(tls, 'key.pem') }; }));
+    try {
+      assert.match(secure.url, /^https:/);
+      const agent = await createAgent(path.join(dir, 't1'), secure.url);
+      const token = secure.fleet.enrolment.createToken({ autoApprove: true }).token;
+      // without the CA the certificate is refused
+      assert.match((await agent.run(['enroll', '--token', token])).stderr, /self.signed|certificate/i);
+      await agent.configure({ server: secure.url, extra: [`ca_file = ${path.join(tls, 'cert.pem')}`] });
+      await agent.runOk(['enroll', '--token', token]);
+      assert.equal(JSON.parse(await agent.runOk(['run-once', '--json'])).reported, 'full');
+    } finally {
+      await secure.close();
+    }
   });
 
   it('a result reported while the server restarts is not lost, and the job is not run twice', async () => {

@@ -44,7 +44,7 @@ export async function startServer(config: Config, opts: { dispatcher?: Dispatche
   const port = (built.app.server.address() as { port: number }).port;
   return {
     ...built,
-    url: `http://127.0.0.1:${port}`,
+    url: `${config.tls.cert ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     config,
     db,
