@@ -66,8 +66,9 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
     const [jobId] = server.fleet.schedules.tick();
     assert.ok(jobId);
     assert.deepEqual(server.fleet.schedules.tick(), [], 'fired once');
-    const run = JSON.parse(await agent.runOk(['run-once', '--json'])) as { jobs: Array<{ id: number; failure?: string }> };
+    const run = JSON.parse(await agent.runOk(['run-once', '--json'])) as { jobs: Array<{ id: number; failure?: string }>; reported: string };
     assert.deepEqual(run.jobs.map((j) => [j.id, j.failure]), [[jobId, undefined]]);
+    assert.equal(run.reported, 'delta', 'after the upgrade only the changed packages travel');
     const job = server.fleet.jobs.store.byId(jobId)!;
     assert.equal(job.state, 'succeeded', job.transcript ?? '');
     assert.match(job.transcript!, /\$ apt-get .*upgrade/);

@@ -77,7 +77,8 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
   it('credentials copied to another machine are refused as a clone and flagged', async () => {
     const agent = await createAgent(path.join(dir, 'c1'), server.url);
     await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true }).token]);
-    await agent.runOk(['run-once']);
+    // the same (empty) installed set was reported by another machine already: only its hash travels
+    assert.equal(JSON.parse(await agent.runOk(['run-once', '--json'])).reported, 'hash');
     const otherId = path.join(dir, 'c1', 'other-machine-id');
     await writeFile(otherId, 'f'.repeat(32) + '\n');
     await agent.configure({ server: server.url, machineIdFile: otherId });
@@ -86,6 +87,13 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     assert.match(r.stderr, /fault 6/);
     const m = server.fleet.machines.byId(agent.state.identity()!.machine)!;
     assert.equal(m.cloneMachineId, 'f'.repeat(32));
+  });
+
+  it('offers agents and anonymous callers nothing but agent.* and system.* (administration is local)', async () => {
+    const xml = await post(server.url, encodeCall('system.listMethods', []), {});
+    const names = [...xml.matchAll(/<string>([^<]+)<\/string>/g)].map((m) => m[1]!);
+    assert.ok(names.includes('agent.checkIn'));
+    assert.deepEqual(names.filter((n) => !/^(agent|system)\./.test(n)), []);
   });
 
   it('refuses unsigned, forged and replayed calls; the service keeps serving', async () => {
@@ -104,6 +112,8 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     assert.equal(faultOf(await post(server.url, body, good)), faultCodes.REPLAY_REFUSED, 'the same request again');
     const old = signRequest(id.secret, String(id.machine), Date.now() - 3_600_000, body);
     assert.equal(faultOf(await post(server.url, body, old)), faultCodes.REPLAY_REFUSED, 'an hour old');
+    // the agent goes on from the newest timestamp the server saw
+    agent.state.saveTimestamp(Date.now() + 10);
     const client = new RpcClient({ server: server.url, timeoutS: 10 }, { identity: id, state: agent.state });
     assert.deepEqual({ ...await client.call<object>('agent.fetchJob', [{ machineId: id.machineId }]) }, { jobs: [] });
   });
