@@ -61,6 +61,20 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     assert.equal(server.fleet.machines.all().filter((m) => m.machineId === agent.machineId).length, 1);
   });
 
+  it('a push flags the machine: its next check-in says pull now, and the flag clears when it fetched', async () => {
+    const agent = await createAgent(path.join(dir, 'p1'), server.url);
+    await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true }).token]);
+    await agent.runOk(['run-once']);
+    const id = agent.state.identity()!.machine;
+    server.fleet.machines.setPullNow([id], true);
+    const client = new RpcClient({ server: server.url, timeoutS: 10 }, { identity: agent.state.identity()!, state: agent.state });
+    const last = agent.state.last()!;
+    const check = await client.call<{ stateKnown: boolean; pullNow: boolean; jobsWaiting: boolean }>('agent.checkIn', [{ machineId: agent.machineId, state: last.state, packages: last.packagesHash }]);
+    assert.deepEqual([check.stateKnown, check.pullNow, check.jobsWaiting], [true, true, false]);
+    await agent.runOk(['run-once']);
+    assert.equal(server.fleet.machines.byId(id)!.pullNow, false);
+  });
+
   it('refuses expired, revoked and unknown tokens', async () => {
     const agent = await createAgent(path.join(dir, 'a2'), server.url);
     const expired = server.fleet.enrolment.createToken({ expiresInMs: -1000 }).token;
