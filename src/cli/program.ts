@@ -11,6 +11,7 @@ import { CacheStore } from '../proxy/store.js';
 import { startServer } from '../main.js';
 import { formatCleanResult, formatConfig, formatStats } from './format.js';
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
+import { registerFleetCommands } from './fleet-commands.js';
 import { VERSION } from '../version.js';
 
 interface CommonOpts {
@@ -121,6 +122,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       for (const w of warnings) process.stderr.write(`aptgate: warning: ${w}\n`);
       out(o.json ? JSON.stringify({ format: 1, counts: result.counts, packages: result.entries }, null, 2) + '\n' : formatOutdated(result));
     });
+
+  // token, machines, packages, classes, jobs, schedules, push: the fleet, on the server host
+  registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
 
   return program;
 }

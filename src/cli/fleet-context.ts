@@ -1,0 +1,152 @@
+// The fleet as the administrator's commands see it: the configured SQLite database opened
+// directly on the server host (nothing is exposed over the network for this), with the same
+// Fleet and OutdatedService the server builds, but without starting the proxy.
+import os from 'node:os';
+import type { Command } from 'commander';
+import { backendOfUri } from '../app.js';
+import type { Config } from '../config.js';
+import { parseDuration } from '../config.js';
+import { fail, isAptgateError } from '../errors.js';
+import { Fleet } from '../fleet/fleet.js';
+import { OutdatedService } from '../fleet/outdated.js';
+import { ViewLoader, type ViewSpec } from '../fleet/views.js';
+import { BackendMap } from '../proxy/target.js';
+import { openDb, type Db } from '../state/db.js';
+import { OutdatedCacheStore } from '../state/outdated-cache.js';
+import { PackageIndexStore } from '../state/package-index.js';
+import { ProfileStore } from '../state/profiles.js';
+import { SnapshotStore } from '../state/snapshots.js';
+
+export interface FleetContext {
+  config: Config;
+  db: Db;
+  fleet: Fleet;
+  outdated: OutdatedService;
+  profiles: ProfileStore;
+  views: ViewLoader;
+  viewDefs: OutdatedCacheStore;
+  packageIndex: PackageIndexStore;
+  now: () => number;
+  close(): void;
+}
+
+export function openFleet(config: Config): FleetContext {
+  const db = openDb(config.db);
+  try {
+    const snapshots = new SnapshotStore(db);
+    const packageIndex = new PackageIndexStore(db);
+    const profiles = new ProfileStore(db);
+    const siteOf = (backend: string) => {
+      const b = config.backends.get(backend);
+      return b ? new URL(b.mirrors[0]!).hostname : '';
+    };
+    const views = new ViewLoader(snapshots, packageIndex, siteOf);
+    const viewDefs = new OutdatedCacheStore(db);
+    const outdated = new OutdatedService(profiles, views, viewDefs, packageIndex);
+    const fleet = new Fleet({
+      db, profiles, outdated, backendOf: backendOfUri(new BackendMap(config)),
+      jobs: { leaseMs: config.fleet.jobLeaseMs, maxAttempts: config.fleet.jobAttempts, deadlineMs: config.fleet.jobDeadlineMs },
+    });
+    return { config, db, fleet, outdated, profiles, views, viewDefs, packageIndex, now: Date.now, close: () => db.close() };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** Runs fn with the fleet of this configuration open, and closes the database afterwards. */
+export async function withFleet<T>(config: Config, fn: (ctx: FleetContext) => T | Promise<T>): Promise<T> {
+  const ctx = openFleet(config);
+  try {
+    return await fn(ctx);
+  } finally {
+    ctx.close();
+  }
+}
+
+/**
+ * Why the server cannot answer "outdated" in this view yet (undefined when it can): a source
+ * without a snapshot, or a snapshot whose Packages for the machine's architecture are not
+ * indexed. Mirrors ViewLoader.load's notion of a complete view without loading the view.
+ */
+export function viewNotReady(ctx: FleetContext, viewId: number): string | undefined {
+  const text = ctx.viewDefs.view(viewId);
+  if (text === undefined) return `view ${viewId} is unknown`;
+  const spec = JSON.parse(text) as ViewSpec;
+  const current = ctx.views.current(spec);
+  for (const [i, src] of spec.sources.entries()) {
+    const snap = current[i];
+    if (!snap) return `no snapshot of ${src.backend}/${src.suite} yet`;
+    const linked = ctx.packageIndex.linkedFiles(snap.id).filter((l) => !src.components || src.components.includes(l.component));
+    const components = src.components ?? [...new Set(linked.map((l) => l.component))];
+    if (!linked.length || components.some((c) => !linked.some((l) => l.component === c && l.architecture === spec.arch))) {
+      return `the Packages of ${src.backend}/${src.suite} (${spec.arch}) are not indexed yet`;
+    }
+  }
+  return undefined;
+}
+
+// ---- the command shell ----
+
+/** What program.ts lends the fleet commands: output, the shared config options, the config they give. */
+export interface CliShell {
+  out: (s: string) => void;
+  /** adds --config, --db, --cache-dir, --backend, --keyring to a command */
+  configured: (cmd: Command) => Command;
+  configFrom: (o: object) => Config;
+}
+
+/** Runs fn on the open fleet and prints its data (--json) or the human form. */
+export function runner(shell: CliShell) {
+  return async <T>(o: { json?: boolean }, fn: (ctx: FleetContext) => T, human: (r: T) => string): Promise<void> => {
+    const r = await withFleet(shell.configFrom(o), fn);
+    shell.out(o.json ? JSON.stringify(r, null, 2) + '\n' : human(r));
+  };
+}
+
+// ---- option values (command-line errors are USAGE) ----
+
+/** "30s", "10m", "6h", "7d" → milliseconds. */
+export function durationOption(option: string, value: string): number {
+  try {
+    const ms = parseDuration(option, value);
+    if (ms <= 0) fail('USAGE', `${option}: a duration must be positive`);
+    return ms;
+  } catch (err) {
+    if (isAptgateError(err, 'CONFIG_INVALID')) fail('USAGE', `${option}: expected a duration such as 30s, 10m, 6h or 7d, got "${value.slice(0, 40)}"`);
+    throw err;
+  }
+}
+
+export function intOption(option: string, value: string, min: number, max: number): number {
+  if (!/^-?\d{1,10}$/.test(value.trim()) || Number(value) < min || Number(value) > max) fail('USAGE', `${option}: expected an integer ${min}..${max}, got "${value.slice(0, 40)}"`);
+  return Number(value);
+}
+
+export function idArgument(what: string, value: string): number {
+  if (!/^\d{1,15}$/.test(value)) fail('USAGE', `${what} must be a number, not "${value.slice(0, 40)}"`);
+  return Number(value);
+}
+
+/** An ISO 8601 date or date-time (local time when no zone is given) → epoch milliseconds. */
+export function dateOption(option: string, value: string): number {
+  const ok = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim());
+  const t = ok ? Date.parse(value.trim().replace(' ', 'T') + (/^\d{4}-\d{2}-\d{2}$/.test(value.trim()) ? 'T00:00' : '')) : NaN;
+  if (Number.isNaN(t)) fail('USAGE', `${option}: expected an ISO date such as 2026-12-24 or 2026-12-24T22:00, got "${value.slice(0, 40)}"`);
+  return t;
+}
+
+/** Free text for notes and descriptions: one line, printable, bounded. */
+export function textOption(option: string, value: string, max = 200): string {
+  if (value.length > max || /[\u0000-\u001f\u007f]/.test(value)) fail('USAGE', `${option}: at most ${max} printable characters on one line`);
+  return value;
+}
+
+export function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
+/** The URL agents enrol with: this host and the configured port (https when TLS is set). */
+export function serverUrl(config: Config): string {
+  return `${config.tls.cert ? 'https' : 'http'}://${os.hostname()}:${config.port}`;
+}

@@ -1,0 +1,277 @@
+// The administrator's view of tokens, machines and installed packages: plain functions over an
+// open fleet that return the documented JSON shapes (docs/cli-fleet.md); fleet-format.ts turns
+// them into tables.
+import type { CollectedExtras } from '../agent/types.js';
+import { fail } from '../errors.js';
+import type { MachineFacts } from '../fleet/enrolment.js';
+import type { Disagreements } from '../fleet/reports.js';
+import type { OutdatedEntry, OutdatedResult } from '../index/outdated.js';
+import { isInstalledState } from '../index/status.js';
+import { compareVersions, isStrictVersion } from '../index/version.js';
+import type { MachineRow, TokenRow } from '../state/machines.js';
+import { iso, serverUrl, textOption, viewNotReady, type FleetContext } from './fleet-context.js';
+import { jobInfo, type JobInfo } from './fleet-admin.js';
+
+// ---- tokens ----
+
+export type TokenState = 'valid' | 'expired' | 'revoked' | 'used up';
+
+export interface TokenInfo {
+  id: number;
+  class: string | null;
+  autoApprove: boolean;
+  note: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  uses: number;
+  maxUses: number | null;
+  state: TokenState;
+}
+
+export function tokenInfo(t: TokenRow, now: number): TokenInfo {
+  const state: TokenState = t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= now ? 'expired'
+    : t.maxUses !== null && t.uses >= t.maxUses ? 'used up' : 'valid';
+  return { id: t.id, class: t.class, autoApprove: t.autoApprove, note: t.note, createdAt: iso(t.createdAt)!, expiresAt: iso(t.expiresAt), uses: t.uses, maxUses: t.maxUses, state };
+}
+
+export interface TokenCreated extends TokenInfo {
+  /** the only copy: only its hash is stored */
+  token: string;
+  /** what to run on a client */
+  enrolCommand: string[];
+}
+
+export function createToken(ctx: FleetContext, o: { class?: string; autoApprove?: boolean; expiresMs?: number; uses?: number; note?: string; server?: string }): TokenCreated {
+  // a token's class is joined by name at enrolment: it must exist now, or machines would silently join nothing
+  if (o.class !== undefined) ctx.fleet.classes.get(o.class);
+  if (o.note !== undefined) textOption('--note', o.note);
+  const server = o.server ?? serverUrl(ctx.config);
+  if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?$|^https?:\/\/\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(server)) fail('USAGE', `--server must be http(s)://host[:port], not "${server.slice(0, 80)}"`);
+  const made = ctx.fleet.enrolment.createToken({ class: o.class, autoApprove: o.autoApprove === true, expiresInMs: o.expiresMs, maxUses: o.uses, note: o.note });
+  const row = ctx.fleet.machines.tokenById(made.id)!;
+  return { ...tokenInfo(row, ctx.now()), token: made.token, enrolCommand: ['aptgate-agent', 'enroll', '--server', server, '--token', made.token] };
+}
+
+export function listTokens(ctx: FleetContext): TokenInfo[] {
+  const now = ctx.now();
+  return ctx.fleet.machines.tokens().map((t) => tokenInfo(t, now));
+}
+
+export function revokeToken(ctx: FleetContext, id: number): TokenInfo {
+  const t = ctx.fleet.machines.tokenById(id);
+  if (!t) fail('NOT_FOUND', `no token ${id}`);
+  if (!ctx.fleet.machines.revokeToken(id)) fail('USAGE', `token ${id} is revoked already`);
+  return tokenInfo(ctx.fleet.machines.tokenById(id)!, ctx.now());
+}
+
+// ---- outdated per machine ----
+
+export interface MachineOutdated {
+  /** false when the server cannot tell yet; `reason` says why */
+  known: boolean;
+  reason: string | null;
+  counts: OutdatedResult['counts'] | null;
+  entries: OutdatedEntry[];
+}
+
+/** Outdated for one machine in the view its sources define (cached per profile and view). */
+export function machineOutdated(ctx: FleetContext, m: MachineRow, memo = new Map<string, MachineOutdated>()): MachineOutdated {
+  const unknown = (reason: string): MachineOutdated => ({ known: false, reason, counts: null, entries: [] });
+  if (m.profileId === null) return unknown('no report yet');
+  const report = ctx.fleet.machines.report(m.id);
+  if (!report) return unknown('no report yet');
+  if (report.viewId === null) return unknown('no apt source of this machine goes through this server');
+  const key = `${m.profileId}/${report.viewId}`;
+  let r = memo.get(key);
+  if (!r) {
+    const why = viewNotReady(ctx, report.viewId);
+    if (why) r = unknown(why);
+    else {
+      const a = ctx.outdated.get(m.profileId, report.viewId);
+      r = { known: true, reason: null, counts: a.result.counts, entries: a.result.entries };
+    }
+    memo.set(key, r);
+  }
+  return r;
+}
+
+// ---- machines ----
+
+export interface MachineSummary {
+  id: number;
+  hostname: string;
+  status: MachineRow['status'];
+  /** set when another machine-id signed with this identity's secret (a cloned disk) */
+  clone: { machineId: string; at: string } | null;
+  parentId: number | null;
+  architecture: string;
+  codename: string | null;
+  lastSeen: string | null;
+  reportedAt: string | null;
+  /** null when unknown (no report, no view, no snapshot yet) */
+  outdated: number | null;
+  security: number | null;
+  rebootRequired: boolean | null;
+  /** packages the server and the machine's apt disagree about (null: not compared yet) */
+  disagreements: number | null;
+  openJobs: number;
+  pullNow: boolean;
+}
+
+function extrasOf(ctx: FleetContext, id: number): { extras: CollectedExtras; reportedAt: number; disagreements: Disagreements | null } | undefined {
+  const r = ctx.fleet.machines.report(id);
+  if (!r) return undefined;
+  return { extras: JSON.parse(r.extras) as CollectedExtras, reportedAt: r.reportedAt, disagreements: r.disagreements ? JSON.parse(r.disagreements) as Disagreements : null };
+}
+
+export function summarize(ctx: FleetContext, m: MachineRow, memo?: Map<string, MachineOutdated>): MachineSummary {
+  const o = machineOutdated(ctx, m, memo);
+  const r = extrasOf(ctx, m.id);
+  const d = r?.disagreements;
+  return {
+    id: m.id, hostname: m.hostname, status: m.status,
+    clone: m.cloneMachineId ? { machineId: m.cloneMachineId, at: iso(m.cloneAt)! } : null,
+    parentId: m.parentId, architecture: m.architecture, codename: m.codename,
+    lastSeen: iso(m.lastSeen), reportedAt: iso(m.reportedAt),
+    outdated: o.counts?.outdated ?? null, security: o.counts?.security ?? null,
+    rebootRequired: r ? r.extras.reboot.required : null,
+    disagreements: d ? d.onlyApt.length + d.onlyServer.length : null,
+    openJobs: ctx.fleet.jobs.store.open(m.id).length,
+    pullNow: m.pullNow,
+  };
+}
+
+export function listMachines(ctx: FleetContext, o: { pending?: boolean; class?: string } = {}): MachineSummary[] {
+  ctx.fleet.jobs.store.sweep(ctx.now());
+  let machines = ctx.fleet.machines.all();
+  if (o.class !== undefined) {
+    const members = new Set(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id, machines));
+    machines = machines.filter((m) => members.has(m.id));
+  }
+  if (o.pending) machines = machines.filter((m) => m.status === 'pending');
+  const memo = new Map<string, MachineOutdated>();
+  return machines.map((m) => summarize(ctx, m, memo));
+}
+
+export interface MachineDetail {
+  machine: MachineSummary & {
+    machineId: string; foreignArchitectures: string[]; distribution: string; kernel: string; agentVersion: string;
+    enrolledAt: string; approvedAt: string | null;
+  };
+  classes: string[];
+  report: null | {
+    reportedAt: string;
+    holds: string[];
+    /** paths of the apt source files */
+    sources: string[];
+    preferences: string[];
+    reboot: { required: boolean; packages: string[] };
+    dpkg: { audit: string; interrupted: boolean };
+    /** how many packages the machine's own apt calls upgradable */
+    aptUpgradable: number;
+    /** the server's outdated answer against the machine's apt (null: not compared yet) */
+    disagreements: null | { onlyApt: string[]; onlyServer: string[]; checkedAt: string };
+  };
+  outdated: { known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; action: string }> };
+  jobs: JobInfo[];
+}
+
+export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineDetail {
+  ctx.fleet.jobs.store.sweep(ctx.now());
+  const m = ctx.fleet.machine(ref);
+  const facts = JSON.parse(m.facts) as Partial<MachineFacts>;
+  const r = extrasOf(ctx, m.id);
+  const o = machineOutdated(ctx, m);
+  const hostnames = new Map([[m.id, m.hostname]]);
+  return {
+    machine: {
+      ...summarize(ctx, m), machineId: m.machineId, foreignArchitectures: facts.foreignArchitectures ?? [], distribution: facts.distribution ?? '',
+      kernel: facts.kernel ?? '', agentVersion: facts.agentVersion ?? '', enrolledAt: iso(m.enrolledAt)!, approvedAt: iso(m.approvedAt),
+    },
+    classes: ctx.fleet.classes.classesOf(m).map((c) => c.name),
+    report: r ? {
+      reportedAt: iso(r.reportedAt)!, holds: r.extras.holds, sources: r.extras.sources.map((s) => s.path),
+      preferences: r.extras.preferences.map((p) => p.path), reboot: r.extras.reboot, dpkg: r.extras.dpkg,
+      aptUpgradable: r.extras.aptUpgradable.length,
+      disagreements: r.disagreements ? { onlyApt: r.disagreements.onlyApt, onlyServer: r.disagreements.onlyServer, checkedAt: iso(r.disagreements.checkedAt)! } : null,
+    } : null,
+    outdated: {
+      known: o.known, reason: o.reason, counts: o.counts,
+      packages: o.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, action: e.action })),
+    },
+    jobs: ctx.fleet.jobs.store.list({ machineId: m.id, limit: jobs }).map((j) => jobInfo(j, hostnames)),
+  };
+}
+
+/** `machines outdated REF --json`: the entries in the shape of `aptgate outdated --json`. */
+export function outdatedOfMachine(ctx: FleetContext, ref: string): { format: 1; machine: { id: number; hostname: string }; known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[] } {
+  const m = ctx.fleet.machine(ref);
+  const o = machineOutdated(ctx, m);
+  return { format: 1, machine: { id: m.id, hostname: m.hostname }, known: o.known, reason: o.reason, counts: o.counts, packages: o.entries };
+}
+
+export interface Changed { id: number; hostname: string; changed: boolean }
+
+export function approveMachines(ctx: FleetContext, refs: readonly string[]): Changed[] {
+  const ms = refs.map((r) => ctx.fleet.machine(r));
+  return ms.map((m) => ({ id: m.id, hostname: m.hostname, changed: ctx.fleet.machines.approve(m.id) }));
+}
+
+export function removeMachines(ctx: FleetContext, refs: readonly string[]): Array<Changed & { jobs: number; chroots: string[] }> {
+  const ms = refs.map((r) => ctx.fleet.machine(r));
+  const all = ctx.fleet.machines.all();
+  return ms.map((m) => {
+    // what goes with it (ON DELETE CASCADE): its jobs and its LTSP chroots
+    const jobs = ctx.fleet.jobs.store.list({ machineId: m.id, limit: 1_000_000 }).length;
+    const chroots = all.filter((c) => c.parentId === m.id).map((c) => c.hostname);
+    return { id: m.id, hostname: m.hostname, changed: ctx.fleet.machines.remove(m.id), jobs, chroots };
+  });
+}
+
+// ---- who has a package ----
+
+const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+
+export interface PackageUser {
+  id: number;
+  hostname: string;
+  /** name:arch of the installed instance */
+  instance: string;
+  version: string;
+  /** the newer version the server would install (null: up to date, or unknown) */
+  candidate: string | null;
+  security: boolean;
+  /** false when the server cannot tell whether the machine is outdated (see machines show) */
+  outdatedKnown: boolean;
+}
+
+export interface PackageUsers {
+  package: string;
+  olderThan: string | null;
+  machines: PackageUser[];
+  counts: { machines: number; outdated: number; security: number };
+}
+
+export function packageUsers(ctx: FleetContext, name: string, olderThan?: string): PackageUsers {
+  if (!PACKAGE_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a package name`);
+  if (olderThan !== undefined && !isStrictVersion(olderThan)) fail('VERSION_INVALID', `"${olderThan.slice(0, 80)}" is not a Debian version`);
+  const memo = new Map<string, MachineOutdated>();
+  const users: PackageUser[] = [];
+  for (const m of ctx.fleet.machines.all()) {
+    if (m.profileId === null) continue;
+    const mine = ctx.profiles.installed(m.profileId).filter((p) => p.package === name && isInstalledState(p.state));
+    const hits = olderThan === undefined ? mine : mine.filter((p) => compareVersions(p.version, olderThan) < 0);
+    if (!hits.length) continue;
+    const o = machineOutdated(ctx, m, memo);
+    for (const p of hits) {
+      const instance = `${name}:${p.architecture === 'all' ? m.architecture : p.architecture}`;
+      const e = o.entries.find((x) => x.instance === instance) ?? o.entries.find((x) => x.package === name && x.installedVersion === p.version);
+      users.push({ id: m.id, hostname: m.hostname, instance, version: p.version, candidate: e?.candidateVersion ?? null, security: e?.security ?? false, outdatedKnown: o.known });
+    }
+  }
+  const ids = (f: (u: PackageUser) => boolean) => new Set(users.filter(f).map((u) => u.id)).size;
+  return {
+    package: name, olderThan: olderThan ?? null, machines: users,
+    counts: { machines: ids(() => true), outdated: ids((u) => u.candidate !== null), security: ids((u) => u.security) },
+  };
+}

@@ -1,0 +1,207 @@
+// Human output of the fleet commands (tables and short reports); --json prints the data itself.
+import type { PushResult } from '../fleet/push.js';
+import type { ClassInfoJson, JobInfo, JobsAdded, ScheduleInfo } from './fleet-admin.js';
+import type { MachineDetail, MachineSummary, PackageUsers, TokenCreated, TokenInfo } from './fleet-data.js';
+import type { OutdatedEntry } from '../index/outdated.js';
+
+/** Left-aligned columns, two spaces apart, no trailing blanks. */
+export function table(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** "2026-12-03 05:13" in local time, or "-". */
+export function when(isoText: string | null): string {
+  if (!isoText) return '-';
+  const d = new Date(isoText);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** "just now", "5m ago", "3h ago", "2d ago", "never". */
+export function ago(isoText: string | null, now = Date.now()): string {
+  if (!isoText) return 'never';
+  const s = Math.round((now - Date.parse(isoText)) / 1000);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86_400)}d ago`;
+}
+
+const num = (n: number | null) => (n === null ? '-' : String(n));
+
+// ---- tokens ----
+
+export function formatTokenCreated(t: TokenCreated): string {
+  const what = [t.class ? `class ${t.class}` : 'no class', t.autoApprove ? 'auto-approve' : 'approval needed',
+    t.expiresAt ? `expires ${when(t.expiresAt)}` : 'no expiry', t.maxUses === null ? 'unlimited uses' : `${t.maxUses} use${t.maxUses === 1 ? '' : 's'}`];
+  return [
+    `token ${t.id} (${what.join(', ')})${t.note ? `: ${t.note}` : ''}`,
+    t.token,
+    'This is the only time the token is shown. On each client, as root:',
+    `  ${t.enrolCommand.join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+export function formatTokens(ts: readonly TokenInfo[]): string {
+  if (!ts.length) return 'no enrolment tokens (aptgate token create)\n';
+  return table(['ID', 'CLASS', 'AUTO-APPROVE', 'EXPIRES', 'USES', 'STATE', 'NOTE'], ts.map((t) => [
+    String(t.id), t.class ?? '-', t.autoApprove ? 'yes' : 'no', when(t.expiresAt), `${t.uses}/${t.maxUses ?? '∞'}`, t.state, t.note ?? '',
+  ]));
+}
+
+// ---- machines ----
+
+function status(m: MachineSummary): string {
+  return m.clone ? `${m.status} CLONE?` : m.status;
+}
+
+export function formatMachines(ms: readonly MachineSummary[]): string {
+  if (!ms.length) return 'no machines\n';
+  let s = table(['ID', 'HOSTNAME', 'STATUS', 'ARCH', 'CODENAME', 'LAST SEEN', 'OUTDATED', 'SECURITY', 'REBOOT', 'JOBS'], ms.map((m) => [
+    String(m.id), m.hostname, status(m), m.architecture, m.codename ?? '-', ago(m.lastSeen), num(m.outdated), num(m.security),
+    m.rebootRequired === null ? '-' : m.rebootRequired ? 'yes' : 'no', String(m.openJobs),
+  ]));
+  const pending = ms.filter((m) => m.status === 'pending');
+  if (pending.length) s += `${pending.length} pending approval: aptgate machines approve ${pending.map((m) => m.id).join(' ')}\n`;
+  const clones = ms.filter((m) => m.clone);
+  if (clones.length) s += `CLONE?: another machine-id signed as ${clones.map((m) => m.hostname).join(', ')} (a copied disk? re-enrol the copy)\n`;
+  const disagree = ms.filter((m) => m.disagreements);
+  if (disagree.length) s += `the server and the machine's apt disagree on ${disagree.map((m) => `${m.hostname} (${m.disagreements})`).join(', ')}: see aptgate machines show\n`;
+  return s;
+}
+
+function outdatedTable(entries: ReadonlyArray<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; action: string }>): string {
+  return table(['PACKAGE', 'ARCH', 'INSTALLED', '', 'CANDIDATE', 'SECURITY', 'APT-GET UPGRADE'],
+    entries.map((e) => [e.package, e.architecture, e.installed, '→', e.candidate, e.security ? 'security' : '', e.action]));
+}
+
+export function formatMachine(d: MachineDetail): string {
+  const m = d.machine;
+  const L: string[] = [
+    `machine ${m.id}: ${m.hostname} (${status(m)})`,
+    `  machine-id     ${m.machineId}${m.clone ? `   CLONE? another machine-id ${m.clone.machineId} signed with this identity at ${when(m.clone.at)}` : ''}`,
+    `  system         ${[m.distribution, m.codename].filter(Boolean).join(' ') || '-'}, ${m.architecture}${m.foreignArchitectures.length ? ` (+${m.foreignArchitectures.join(', ')})` : ''}, kernel ${m.kernel || '-'}`,
+    `  agent          ${m.agentVersion || '-'}`,
+    `  enrolled       ${when(m.enrolledAt)}, approved ${when(m.approvedAt)}, last seen ${ago(m.lastSeen)}${m.pullNow ? ', pull-now set' : ''}`,
+    `  classes        ${d.classes.join(', ') || '-'}`,
+  ];
+  if (m.parentId !== null) L.push(`  chroot of      machine ${m.parentId}`);
+  const r = d.report;
+  if (!r) L.push('report: none yet');
+  else {
+    L.push(`report of ${when(r.reportedAt)}:`,
+      `  holds          ${r.holds.join(' ') || '-'}`,
+      `  sources        ${r.sources.join(' ') || '-'}`,
+      `  preferences    ${r.preferences.join(' ') || '-'}`,
+      `  reboot         ${r.reboot.required ? `required${r.reboot.packages.length ? ` (${r.reboot.packages.join(' ')})` : ''}` : 'not required'}`,
+      `  dpkg           ${r.dpkg.interrupted ? 'INTERRUPTED (dpkg --configure -a needed)' : 'ok'}${r.dpkg.audit.trim() ? `; audit: ${r.dpkg.audit.trim().split('\n')[0]}` : ''}`,
+      `  apt says       ${r.aptUpgradable} upgradable`);
+    const g = r.disagreements;
+    if (!g) L.push('  server vs apt  not compared yet');
+    else if (!g.onlyApt.length && !g.onlyServer.length) L.push(`  server vs apt  agree (checked ${when(g.checkedAt)})`);
+    else {
+      L.push(`  server vs apt  DISAGREE (checked ${when(g.checkedAt)}):`);
+      for (const x of g.onlyApt) L.push(`    only the machine's apt: ${x}`);
+      for (const x of g.onlyServer) L.push(`    only the server:        ${x}`);
+    }
+  }
+  const o = d.outdated;
+  if (!o.known) L.push(`outdated: unknown (${o.reason})`);
+  else {
+    L.push(`outdated: ${o.counts!.outdated} of ${o.counts!.installed} installed (${o.counts!.security} security)`);
+    if (o.packages.length) L.push(outdatedTable(o.packages).trimEnd().replace(/^/gm, '  '));
+  }
+  if (!d.jobs.length) L.push('jobs: none');
+  else L.push('recent jobs:', formatJobs(d.jobs).trimEnd().replace(/^/gm, '  '));
+  return L.join('\n') + '\n';
+}
+
+export function formatMachineOutdated(r: { machine: { hostname: string }; known: boolean; reason: string | null; counts: { outdated: number; installed: number; security: number } | null; packages: OutdatedEntry[] }): string {
+  if (!r.known) return `${r.machine.hostname}: outdated unknown (${r.reason})\n`;
+  const rows = r.packages.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, action: e.action }));
+  return (rows.length ? outdatedTable(rows) : '') + `${r.machine.hostname}: ${r.counts!.outdated} of ${r.counts!.installed} installed packages outdated (${r.counts!.security} security)\n`;
+}
+
+export function formatPackageUsers(p: PackageUsers): string {
+  const rows = p.machines.map((u) => [String(u.id), u.hostname, u.instance, u.version, u.candidate ?? (u.outdatedKnown ? '-' : '?'), u.security ? 'security' : '']);
+  const c = p.counts;
+  const who = `${c.machines} machine${c.machines === 1 ? ' runs' : 's run'} ${p.package}`;
+  const summary = p.olderThan
+    ? `${who} older than ${p.olderThan} (${c.security} with a security update)`
+    : `${who} (${c.outdated} outdated, ${c.security} with a security update)`;
+  const unknown = new Set(p.machines.filter((u) => !u.outdatedKnown).map((u) => u.id)).size;
+  return (rows.length ? table(['ID', 'HOSTNAME', 'INSTANCE', 'VERSION', 'CANDIDATE', 'SECURITY'], rows) : '') + summary + '\n'
+    + (unknown ? `(? = candidate unknown for ${unknown} machine${unknown === 1 ? '' : 's'}: see aptgate machines show)\n` : '');
+}
+
+// ---- classes, jobs, schedules ----
+
+export function formatClasses(cs: readonly ClassInfoJson[]): string {
+  if (!cs.length) return 'no classes (aptgate classes create NAME)\n';
+  return table(['NAME', 'PRIORITY', 'MEMBERS', 'RULES', 'WINDOWS', 'SCHEDULES', 'DESCRIPTION'], cs.map((c) => [
+    c.name, String(c.priority), String(c.members.length), c.rules.map((r) => `${r.field}=${r.pattern}`).join(' ') || '-',
+    c.windows.map((w) => `[${w.id}] ${w.window}`).join('; ') || '-', c.schedules.map((s) => `[${s.id}] ${s.kind} "${s.cron}"`).join('; ') || '-', c.description,
+  ]));
+}
+
+export function formatJobs(js: readonly JobInfo[]): string {
+  if (!js.length) return 'no jobs\n';
+  return table(['ID', 'MACHINE', 'KIND', 'STATE', 'ORIGIN', 'CREATED', 'FINISHED', 'RESULT'], js.map((j) => [
+    String(j.id), j.machine.hostname, j.kind + paramsText(j.params), j.state, j.origin, when(j.createdAt), when(j.finishedAt),
+    j.failure ? `${j.failure}: ${j.summary ?? ''}` : j.summary ?? (j.exitCode === null ? '' : `exit ${j.exitCode}`),
+  ]));
+}
+
+function paramsText(p: Record<string, unknown>): string {
+  if (Array.isArray(p['packages'])) return ` ${(p['packages'] as string[]).join(' ')}`;
+  if (p['securityOnly'] === true) return ' (security)';
+  if (typeof p['name'] === 'string') return ` ${p['name']}`;
+  return '';
+}
+
+export function formatJob(j: JobInfo & { transcript: string | null }): string {
+  const pol = j.policy;
+  return [
+    `job ${j.id}: ${j.kind}${paramsText(j.params)} on ${j.machine.hostname} (machine ${j.machine.id}): ${j.state}`,
+    `  origin         ${j.origin}`,
+    `  policy         reboot ${pol.allowReboot ? 'allowed' : 'not allowed'}, ${pol.repairDpkg ? 'repairs dpkg' : 'no dpkg repair'}, lock wait ${pol.lockTimeout}s, timeout ${pol.timeout}s`,
+    `  created        ${when(j.createdAt)}${j.notBefore ? `, not before ${when(j.notBefore)}` : ''}, deadline ${when(j.deadline)}`,
+    `  attempts       ${j.attempts}/${j.maxAttempts}; delivered ${when(j.deliveredAt)}, started ${when(j.startedAt)}, finished ${when(j.finishedAt)}`,
+    `  result         ${j.exitCode === null ? '-' : `exit ${j.exitCode}`}${j.durationMs === null ? '' : ` after ${(j.durationMs / 1000).toFixed(1)}s`}${j.failure ? `, ${j.failure}` : ''}${j.summary ? `: ${j.summary}` : ''}`,
+    ...(j.transcript ? ['transcript:', j.transcript.trimEnd()] : ['transcript: none']),
+    '',
+  ].join('\n');
+}
+
+export function formatJobsAdded(a: JobsAdded): string {
+  const pending = a.jobs.filter((j) => j.pending);
+  return `queued ${a.jobs.length} ${a.kind} job${a.jobs.length === 1 ? '' : 's'}: ${a.jobs.map((j) => `${j.id} on ${j.machine.hostname}`).join(', ')}\n`
+    + (pending.length ? `(${pending.map((j) => j.machine.hostname).join(', ')} still pending approval: delivered once approved)\n` : '');
+}
+
+export function formatSchedules(ss: readonly ScheduleInfo[]): string {
+  if (!ss.length) return 'no schedules\n';
+  return table(['ID', 'CLASS', 'KIND', 'CRON', 'DEADLINE', 'NEXT', 'LAST FIRED'], ss.map((s) => [
+    String(s.id), s.class, s.kind + paramsText(s.params), s.cron, `${Math.round(s.deadlineS / 3600 * 10) / 10}h`, when(s.nextAt), when(s.lastFired),
+  ]));
+}
+
+// ---- push ----
+
+export function pushLine(r: PushResult): string {
+  const detail = r.outcome === 'answered' ? r.lastStdout : [r.exitCode === null ? r.signal ?? '' : `exit ${r.exitCode}`, r.error ?? r.lastStderr].filter(Boolean).join(': ');
+  return `${r.hostname}: ${r.outcome}${detail ? ` (${detail})` : ''} in ${(r.durationMs / 1000).toFixed(1)}s`;
+}
+
+export function formatPush(p: { pullNow: Array<{ hostname: string }>; skipped: Array<{ hostname: string; reason: string }>; ssh: boolean; results: PushResult[]; counts: Record<string, number> }): string {
+  const L = [`pull-now set for ${p.pullNow.length} machine${p.pullNow.length === 1 ? '' : 's'}${p.ssh ? '' : ': they pull at their next check-in'}`];
+  for (const s of p.skipped) L.push(`skipped ${s.hostname}: ${s.reason}`);
+  if (p.ssh) {
+    for (const r of p.results.filter((x) => x.outcome !== 'answered')) L.push(`  ${pushLine(r)}`);
+    L.push(`${p.counts['answered']} answered, ${p.counts['failed']} failed, ${p.counts['unreachable']} unreachable`);
+  }
+  return L.join('\n') + '\n';
+}
