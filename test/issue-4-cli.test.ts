@@ -37,50 +37,41 @@ async function fails(code: ErrorCode, ...args: string[]): Promise<void> {
   await assert.rejects(cli(...args), (err: unknown) => isAptgateError(err, code) || assert.fail(`expected ${code}, got ${String(err)}`));
 }
 
-const withCtx = <T>(fn: (ctx: FleetContext) => T): T => {
-  const ctx = openFleet(loadConfig({ env: {}, overrides: { db } }));
-  try {
-    return fn(ctx);
-  } finally {
-    ctx.close();
-  }
-};
-
-let seq = 0;
-function facts(hostname: string, over: Partial<MachineFacts> = {}): MachineFacts {
-  seq++;
-  return { hostname, machineId: seq.toString(16).padStart(32, 'a'), architecture: 'amd64', foreignArchitectures: [], distribution: 'Debian',
-    codename: 'bookworm', kernel: '6.1.0-28-amd64', agentVersion: '0.1.0', ...over };
+const openCtx = () => openFleet(loadConfig({ env: {}, overrides: { db } }));
+function withCtx<T>(fn: (ctx: FleetContext) => T): T {
+  const ctx = openCtx();
+  try { return fn(ctx); } finally { ctx.close(); }
 }
 
-function enrol(hostname: string, o: { autoApprove?: boolean; class?: string } = {}): { id: number; machineId: string } {
+let seq = 0;
+const facts = (hostname: string): MachineFacts => ({ hostname, machineId: (++seq).toString(16).padStart(32, 'a'), architecture: 'amd64',
+  foreignArchitectures: [], distribution: 'Debian', codename: 'bookworm', kernel: '6.1.0-28-amd64', agentVersion: '0.1.0' });
+
+/** Enrols through the real Fleet with a fresh token (auto-approving unless told otherwise). */
+function enrol(hostname: string, autoApprove = true): { id: number; machineId: string } {
   return withCtx((ctx) => {
-    const t = ctx.fleet.enrolment.createToken({ autoApprove: o.autoApprove ?? true, class: o.class });
     const f = facts(hostname);
-    return { id: ctx.fleet.enrol(t.token, f).machine, machineId: f.machineId };
+    return { id: ctx.fleet.enrol(ctx.fleet.enrolment.createToken({ autoApprove }).token, f).machine, machineId: f.machineId };
   });
 }
 
-const SECURITY_SOURCES = 'Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\n';
+const sources = (uri: string, suite: string) => `Types: deb\nURIs: ${uri}\nSuites: ${suite}\nComponents: main\n`;
 
-/** A report through Fleet.report: openssl at `version`, sources through this server unless `foreignSources`. */
-async function report(m: { id: number; machineId: string }, version: string, o: { foreignSources?: boolean; reboot?: boolean } = {}): Promise<void> {
-  const installed = parseStatus(`Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n\n`
-    + 'Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b7\n');
-  const p = packagesText(installed);
+/** A report through Fleet.report: openssl at `version`; sources through this server unless `foreign`. */
+async function report(m: { id: number; machineId: string }, version: string, o: { foreign?: boolean; reboot?: boolean } = {}): Promise<void> {
+  const status = (name: string, v: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${v}\n\n`;
+  const p = packagesText(parseStatus(status('openssl', version) + status('bash', '5.2.15-2+b7')));
+  const upgradable = (name: string, installed: string, candidate: string, security: boolean) => ({ package: name, architecture: 'amd64', installed, candidate, security });
   const extras: CollectedExtras = {
-    holds: ['bash:amd64'],
-    sources: [{ path: '/etc/apt/sources.list.d/debian.sources', content: o.foreignSources ? 'Types: deb\nURIs: http://apt.example.org/vendor\nSuites: stable\nComponents: main\n' : SECURITY_SOURCES }],
-    preferences: [],
-    aptUpgradable: [{ package: 'openssl', architecture: 'amd64', installed: version, candidate: '3.0.17-1~deb12u2', security: true }, { package: 'bash', architecture: 'amd64', installed: '5.2.15-2+b7', candidate: '5.2.15-2+b8', security: false }],
+    holds: ['bash:amd64'], preferences: [], dpkg: { audit: '', interrupted: false },
+    sources: [{ path: '/etc/apt/sources.list.d/debian.sources', content: o.foreign ? sources('http://apt.example.org/vendor', 'stable') : sources('http://deb.debian.org/debian-security', 'bookworm-security') }],
+    aptUpgradable: [upgradable('openssl', version, '3.0.17-1~deb12u2', true), upgradable('bash', '5.2.15-2+b7', '5.2.15-2+b8', false)],
     reboot: { required: o.reboot === true, packages: o.reboot ? ['linux-image-6.1.0-29-amd64'] : [] },
-    dpkg: { audit: '', interrupted: false },
   };
-  const ctx = openFleet(loadConfig({ env: {}, overrides: { db } }));
+  const ctx = openCtx();
   try {
     ctx.fleet.report(m.id, { machineId: m.machineId, state: `state-${m.id}-${version}`, packages: { hash: p.hash, full: gzipSync(p.text) }, extras });
-    // the cross-check with the machine's apt runs after the answer; let it finish
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 50)); // the cross-check with the machine's apt runs after the answer
   } finally {
     ctx.close();
   }
@@ -104,9 +95,7 @@ function indexSecuritySuite(): void {
 }
 
 describe('issue 4: the fleet CLI', () => {
-  let web1: { id: number; machineId: string };
-  let web2: { id: number; machineId: string };
-  let lab: { id: number; machineId: string };
+  let web1: { id: number; machineId: string }, web2: typeof web1, lab: typeof web1;
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-cli4-'));
@@ -150,10 +139,7 @@ describe('issue 4: the fleet CLI', () => {
   });
 
   it('machines: a pending machine is listed, approved by hostname; list and show JSON', async () => {
-    const pending = withCtx((ctx) => {
-      const t = ctx.fleet.enrolment.createToken({});
-      return ctx.fleet.enrol(t.token, facts('db-1')).machine;
-    });
+    const pending = enrol('db-1', false).id;
     const p = await json<{ machines: Array<Record<string, unknown>> }>('machines', 'list', '--pending');
     assert.deepEqual(p.machines.map((m) => m['hostname']), ['db-1']);
     assert.deepEqual(Object.keys(p.machines[0]!).sort(), ['architecture', 'clone', 'codename', 'disagreements', 'hostname', 'id', 'lastSeen', 'openJobs',
@@ -187,7 +173,7 @@ describe('issue 4: the fleet CLI', () => {
 
     indexSecuritySuite();
     await report(web2, '3.0.16-1~deb12u1');
-    await report(lab, '3.0.11-1~deb12u2', { foreignSources: true });
+    await report(lab, '3.0.11-1~deb12u2', { foreign: true });
     await report(web1, '3.0.11-1~deb12u2', { reboot: true });
     const list = await json<{ machines: Array<Record<string, unknown>> }>('machines', 'list');
     const w1 = list.machines.find((m) => m['id'] === web1.id)!;
@@ -289,10 +275,9 @@ describe('issue 4: the fleet CLI', () => {
     // the machine runs it: delivered, started, finished with a transcript
     const jobId = j['id'] as number;
     withCtx((ctx) => {
-      const m = ctx.fleet.machines.byId(web1.id)!;
-      ctx.fleet.jobs.store.deliver(jobId, Date.now(), 60_000);
-      ctx.fleet.jobs.started(m.id, jobId);
-      ctx.fleet.jobs.finished(m.id, jobId, { exitCode: 0, durationMs: 4200, failure: null, summary: '1 upgraded', transcript: '$ apt-get upgrade\n1 upgraded, 0 newly installed\n' });
+      assert.equal(ctx.fleet.jobs.next(ctx.fleet.machines.byId(web1.id)!)!.id, jobId);
+      ctx.fleet.jobs.started(web1.id, jobId);
+      ctx.fleet.jobs.finished(web1.id, jobId, { exitCode: 0, durationMs: 4200, failure: null, summary: '1 upgraded', transcript: '$ apt-get upgrade\n1 upgraded, 0 newly installed\n' });
     });
     const shown = await json<Record<string, unknown>>('jobs', 'show', String(jobId));
     assert.equal(shown['state'], 'succeeded');
