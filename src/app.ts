@@ -37,9 +37,13 @@ export interface App {
   fleet: Fleet;
 }
 
-/** Maps a source URI a client's apt uses to one of our backends (proxy or remap mode). */
-export function backendOfUri(backends: BackendMap): (uri: string) => string | undefined {
-  return (uri) => {
+/**
+ * Maps a source URI a client's apt uses to one of our backends: a mirror or alias of the
+ * backend (proxy mode, or the same archive reached directly), or `http://<this server>/<backend>`
+ * (remap mode; `host` is how the agent reached this server).
+ */
+export function backendOfUri(backends: BackendMap): (uri: string, host: string | undefined) => string | undefined {
+  return (uri, host) => {
     const m = /^https?:\/\/([^/]+)(\/[^?#]*)?/i.exec(uri.trim());
     if (!m) return undefined;
     const path = (m[2] ?? '').replace(/\/+$/, '');
@@ -47,6 +51,7 @@ export function backendOfUri(backends: BackendMap): (uri: string) => string | un
     if (direct && direct.rest === '') return direct.backend.name;
     // remap mode: http://aptgate:3142/<backend>
     const seg = /^\/([^/]+)$/.exec(path);
+    if (!host || m[1]!.toLowerCase() !== host.toLowerCase()) return undefined;
     return seg && backends.byName(seg[1]!) ? seg[1] : undefined;
   };
 }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { decodeCall, decodeCallSlow } from '../src/rpc/codec.js';
+import { decodeCall, decodeCallSlow, decodeResponse, encodeCall, encodeResponse } from '../src/rpc/codec.js';
 import { fastDecodeCall } from '../src/rpc/fast-decode.js';
 import { faultCodes, RpcFault } from '../src/rpc/protocol.js';
 
@@ -137,6 +137,13 @@ const wrap = (v: string, method = 'm') => `<?xml version="1.0"?><methodCall><met
 const nested = (levels: number) => wrap(`${'<array><data><value>'.repeat(levels)}<int>1</int>${'</value></data></array>'.repeat(levels)}`);
 
 describe('fast XML-RPC call decoder', () => {
+  it('our encoder carries strings holding several "]]>" whole (the XML builder splits only the first)', async () => {
+    for (const v of ['x]]>y]]>z', 'a<]]>b]]>c]]>', ']]>]]>', '& ]]> ]]> ]]>']) {
+      assert.equal((await decodeCall(encodeCall('m', [v]))).params[0], v);
+      assert.equal(await decodeResponse(encodeResponse(v)), v);
+    }
+  });
+
   it('accepts random calls from xmlrpc\'s serializer and a Python-style writer, identical to the xmlrpc path', async () => {
     const r = mulberry32(20261122);
     for (let i = 0; i < 3000; i++) {

@@ -20,7 +20,7 @@ export interface FleetDeps {
   db: Db;
   profiles: ProfileStore;
   outdated: OutdatedService;
-  backendOf: (uri: string) => string | undefined;
+  backendOf: (uri: string, serverHost: string | undefined) => string | undefined;
   jobs: JobSettings;
   now?: () => number;
   /** cross-check failures and other background errors */
@@ -90,9 +90,9 @@ export class Fleet {
     };
   }
 
-  report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras }): { profile: number } {
+  report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; serverHost?: string }): { profile: number } {
     const m = this.approved(id, a.machineId);
-    const { profileId } = this.reports.store(m, a.state, a.packages, a.extras);
+    const { profileId } = this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
     this.crossCheckSoon(id);
     return { profile: profileId };
   }

@@ -85,7 +85,8 @@ export class JobService {
     const { kind, params } = checkJob(j.kind, j.params ?? {});
     const policy = checkPolicy(j.policy ?? {});
     const now = this.now();
-    const deadline = j.deadline === undefined ? now + this.settings.deadlineMs : j.deadline;
+    // the default deadline counts from when the job may start
+    const deadline = j.deadline === undefined ? (j.notBefore ?? now) + this.settings.deadlineMs : j.deadline;
     if (deadline !== null && deadline <= now) fail('USAGE', 'the deadline is in the past');
     const maxAttempts = j.maxAttempts ?? this.settings.maxAttempts;
     return this.store.db.transaction(() => machineIds.map((machineId) => this.store.add({

@@ -13,6 +13,8 @@ export interface OutdatedAnswer {
   result: OutdatedResult;
   snapshots: number[];
   cached: boolean;
+  /** false while a source has no snapshot or its Packages are not all indexed yet: not final */
+  complete: boolean;
 }
 
 export interface RefreshStats {
@@ -65,8 +67,10 @@ export class OutdatedService {
       this.policies.set(loaded, policy);
     }
     const result = outdated(this.installed(profileId), loaded.view, { policy });
-    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: JSON.stringify(result) });
     this.stats.computed++;
+    // an answer from a view still being indexed is not kept: it would outlive the indexing
+    if (!loaded.complete) return result;
+    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: JSON.stringify(result) });
     return result;
   }
 
@@ -77,10 +81,10 @@ export class OutdatedService {
     const hit = this.cache.get(profileId, viewId);
     if (hit && hit.snapshots.join(',') === current.join(',')) {
       this.stats.hits++;
-      return { result: JSON.parse(hit.result) as OutdatedResult, snapshots: hit.snapshots, cached: true };
+      return { result: JSON.parse(hit.result) as OutdatedResult, snapshots: hit.snapshots, cached: true, complete: true };
     }
     const loaded = this.views.load(spec);
-    return { result: this.compute(profileId, viewId, loaded), snapshots: loaded.snapshots, cached: false };
+    return { result: this.compute(profileId, viewId, loaded), snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
   }
 
   /**

@@ -60,7 +60,7 @@ export class ReportService {
     private readonly profiles: ProfileStore,
     private readonly outdated: OutdatedService,
     /** maps a source URI to a backend name (proxy or remap mode), undefined when not ours */
-    private readonly backendOf: (uri: string) => string | undefined,
+    private readonly backendOf: (uri: string, serverHost: string | undefined) => string | undefined,
   ) {}
 
   /** The packages text a payload stands for, checked against its hash; the stored profile id. */
@@ -100,7 +100,7 @@ export class ReportService {
   }
 
   /** The view a machine's apt reads, as far as its sources go through backends of this server. */
-  viewSpec(m: MachineRow, extras: CollectedExtras): ViewSpec | undefined {
+  viewSpec(m: MachineRow, extras: CollectedExtras, serverHost: string | undefined): ViewSpec | undefined {
     const facts = JSON.parse(m.facts) as MachineFacts;
     const sources: ViewSource[] = [];
     const seen = new Set<string>();
@@ -108,7 +108,7 @@ export class ReportService {
       for (const e of parseSourcesFile(f.path, f.content)) {
         if (!e.types.includes('deb')) continue;
         for (const uri of e.uris) {
-          const backend = this.backendOf(uri);
+          const backend = this.backendOf(uri, serverHost);
           if (!backend) continue;
           for (const suite of e.suites) {
             if (suite.endsWith('/')) continue; // flat repositories are not indexed
@@ -125,10 +125,11 @@ export class ReportService {
     return { sources, arch: facts.architecture, foreignArchs: facts.foreignArchitectures, ...(preferences.trim() ? { preferences } : {}) };
   }
 
-  store(m: MachineRow, state: string, packages: PackagesPayload, extras: CollectedExtras): { profileId: number; viewId: number | null } {
+  /** `serverHost`: host[:port] the agent reached this server by (its remap-mode sources use it) */
+  store(m: MachineRow, state: string, packages: PackagesPayload, extras: CollectedExtras, serverHost?: string): { profileId: number; viewId: number | null } {
     const profileId = this.profileOf(packages);
     let viewId: number | null = null;
-    const spec = this.viewSpec(m, extras);
+    const spec = this.viewSpec(m, extras, serverHost);
     if (spec) {
       try {
         viewId = this.outdated.defineView(spec);
@@ -147,7 +148,7 @@ export class ReportService {
     const r = this.machines.report(machineId);
     if (!m || !r || r.viewId === null || m.profileId === null) return undefined;
     const answer = this.outdated.get(m.profileId, r.viewId);
-    if (answer.snapshots.some((s) => s === 0)) return undefined;
+    if (!answer.complete) return undefined;
     const extras = JSON.parse(r.extras) as CollectedExtras;
     const apt = new Set(extras.aptUpgradable.map((u) => `${u.package} ${u.candidate}`));
     const ours = new Set(answer.result.entries.map((e) => `${e.package} ${e.candidateVersion}`));

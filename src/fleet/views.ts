@@ -116,6 +116,8 @@ export class ViewLoader {
     });
     view.seal();
     const loaded: LoadedView = { view, pins: spec.preferences ? parsePreferences(spec.preferences).pins : [], snapshots: ids, complete };
+    // an incomplete view changes as its indexes are parsed, under the same snapshot ids
+    if (!complete) return loaded;
     this.cache.set(key, loaded);
     while (this.cache.size > this.keep) this.cache.delete(this.cache.keys().next().value!);
     return loaded;

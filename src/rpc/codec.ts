@@ -90,8 +90,19 @@ export function decodeCallSlow(body: string): Promise<MethodCall> {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffe\uffff]/g;
 
+/**
+ * The serializer puts a string holding <, & or ]]> into CDATA, and its XML builder splits only the
+ * first "]]>" of it; the later ones are split here the same way, so the builder's one
+ * replacement (of the first) completes the job and the text arrives whole.
+ */
+function cdataSafe(s: string): string {
+  const first = s.indexOf(']]>');
+  if (first === -1 || s.indexOf(']]>', first + 1) === -1) return s;
+  return s.slice(0, first + 3) + s.slice(first + 3).replaceAll(']]>', ']]]]><![CDATA[>');
+}
+
 function outgoing(v: unknown): unknown {
-  if (typeof v === 'string') return v.replace(CONTROL, '');
+  if (typeof v === 'string') return cdataSafe(v.replace(CONTROL, ''));
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Error(`cannot encode ${v} in XML-RPC`);
     if (Number.isInteger(v) && (v > 2147483647 || v < -2147483648)) throw new Error(`integer ${v} exceeds XML-RPC's 32 bits`);

@@ -6,6 +6,8 @@ import { faultCodes, PROTOCOL_VERSION, RpcFault, type RpcType } from './protocol
 export interface CallContext {
   /** client address, for logs */
   client: string;
+  /** the Host the client addressed (host[:port]) */
+  host?: string;
   /** the machine whose signature the request carries (rpc/signing.ts), if any */
   machine?: number;
 }

@@ -35,7 +35,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         const machine = opts.authenticate?.(request.headers, body);
         const call = await decodeCall(body);
         method = call.method;
-        const result = await table.call(call.method, call.params, { client: request.ip, ...(machine !== undefined ? { machine } : {}) });
+        const result = await table.call(call.method, call.params, { client: request.ip, ...(request.headers.host ? { host: request.headers.host } : {}), ...(machine !== undefined ? { machine } : {}) });
         const xml = encodeResponse(result);
         request.log.info({ client: request.ip, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
         return reply.code(200).type('text/xml; charset=utf-8').send(xml);
