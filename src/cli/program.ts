@@ -22,6 +22,8 @@ interface CommonOpts {
   db?: string;
   backend?: string[];
   keyring?: string[];
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -31,6 +33,8 @@ function withConfigOptions(cmd: Command, server: boolean): Command {
   if (server) {
     cmd.option('--listen <addr>', 'address to listen on (default ::, all addresses)');
     cmd.option('-p, --port <n>', 'port to listen on (default 3142)');
+    cmd.option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)');
+    cmd.option('--tls-key <file>', 'PEM private key of --tls-cert');
   }
   cmd.option('--cache-dir <dir>', 'cache directory (default ./cache)');
   cmd.option('--db <file>', 'state database (default ./aptgate.db)');
@@ -47,6 +51,8 @@ function configFrom(o: CommonOpts): Config {
   if (o.db !== undefined) overrides.db = o.db;
   if (o.backend) overrides.backends = o.backend;
   if (o.keyring) overrides.keyrings = o.keyring;
+  if (o.tlsCert !== undefined) overrides.tlsCert = o.tlsCert;
+  if (o.tlsKey !== undefined) overrides.tlsKey = o.tlsKey;
   return loadConfig({ ...(o.config ? { file: o.config } : {}), overrides });
 }
 
