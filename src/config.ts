@@ -228,6 +228,9 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
   return b;
 }
 
+/** The plain [sections] of the file (besides [backend NAME]). */
+const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet'];
+
 /** Sets `section.key` (or `backend.NAME.key`) from a string value. */
 export function applySetting(config: Config, fullKey: string, value: string): void {
   const bm = /^backend\.([^.]+(?:\.[^.]+)*?)\.([a-z_]+)$/.exec(fullKey);
@@ -256,7 +259,7 @@ export function parseConfigText(config: Config, text: string, source: string): v
         if (!sec[2]) fail('CONFIG_INVALID', `${where}: [backend NAME] needs a name`, { key: 'backend' });
         section = `backend.${sec[2]}`;
         ensureBackend(config, sec[2], `${where} [backend ${sec[2]}]`);
-      } else if (['server', 'proxy', 'cache'].includes(sec[1]!) && !sec[2]) {
+      } else if (SECTIONS.includes(sec[1]!) && !sec[2]) {
         section = sec[1]!;
       } else {
         fail('CONFIG_INVALID', `${where}: unknown section [${sec[1]}${sec[2] ? ' ' + sec[2] : ''}]`, { key: sec[1] });
@@ -285,7 +288,7 @@ export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv): void {
       applySetting(config, `backend.${tail.slice(0, -key.length - 1).replace(/_/g, '-')}.${key}`, value);
       continue;
     }
-    const section = ['server', 'proxy', 'cache', 'fleet'].find((s) => rest.startsWith(`${s}_`));
+    const section = SECTIONS.find((s) => rest.startsWith(`${s}_`));
     if (!section) fail('CONFIG_INVALID', `${name}: unknown setting`, { key: name });
     applySetting(config, `${section}.${rest.slice(section.length + 1)}`, value);
   }
