@@ -30,19 +30,20 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
     scope.post('/RPC2', { bodyLimit: opts.bodyLimit }, async (request, reply) => {
       const started = performance.now();
       let method = '-';
+      let machine: number | undefined;
       try {
         const body = typeof request.body === 'string' ? request.body : '';
-        const machine = opts.authenticate?.(request.headers, body);
+        machine = opts.authenticate?.(request.headers, body);
         const call = await decodeCall(body);
         method = call.method;
         const result = await table.call(call.method, call.params, { client: request.ip, ...(request.headers.host ? { host: request.headers.host } : {}), ...(machine !== undefined ? { machine } : {}) });
         const xml = encodeResponse(result);
-        request.log.info({ client: request.ip, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
+        request.log.info({ client: request.ip, machine, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
         return reply.code(200).type('text/xml; charset=utf-8').send(xml);
       } catch (err) {
         const fault = err instanceof RpcFault ? err : undefined;
         if (!fault) request.log.error({ client: request.ip, rpc: method, err: (err as Error).message }, 'rpc method failed');
-        request.log.info({ client: request.ip, rpc: method.slice(0, 100), fault: fault?.faultCode ?? faultCodes.INTERNAL_ERROR, ms: Math.round(performance.now() - started) }, 'rpc');
+        request.log.info({ client: request.ip, machine, rpc: method.slice(0, 100), fault: fault?.faultCode ?? faultCodes.INTERNAL_ERROR, ms: Math.round(performance.now() - started) }, 'rpc');
         return sendFault(reply, fault?.faultCode ?? faultCodes.INTERNAL_ERROR, fault?.message ?? 'internal error');
       }
     });
