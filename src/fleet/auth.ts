@@ -6,6 +6,9 @@ import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders } from '../rpc/sig
 import type { MachineRow, MachineStore } from '../state/machines.js';
 
 export class AgentAuth {
+  // the row read to check a signature, handed to identify() of the same call (one read per call)
+  private verified: MachineRow | undefined;
+
   constructor(private readonly machines: MachineStore, private readonly now: () => number = Date.now) {}
 
   /**
@@ -26,12 +29,14 @@ export class AgentAuth {
     const ts = Number(h.timestamp);
     if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS) throw new RpcFault('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
     if (!this.machines.acceptTimestamp(id, ts)) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    this.verified = m;
     return id;
   }
 
   /** The machine row for an authenticated call that also names its /etc/machine-id. */
   identify(id: number, machineId: unknown): MachineRow {
-    const m = this.machines.byId(id);
+    const m = this.verified?.id === id ? this.verified : this.machines.byId(id);
+    this.verified = undefined;
     if (!m) throw new RpcFault('AUTH_FAILED', 'machine removed');
     if (typeof machineId !== 'string' || machineId !== m.machineId) {
       const other = typeof machineId === 'string' ? machineId.slice(0, 64) : '';

@@ -74,6 +74,11 @@ export class OutdatedService {
     return result;
   }
 
+  /** Whether a view's sources all have their current snapshot indexed (answers are final). */
+  ready(viewId: number): boolean {
+    return this.views.ready(this.spec(viewId));
+  }
+
   /** The outdated answer for a profile in a view, from the cache when it is current. */
   get(profileId: number, viewId: number): OutdatedAnswer {
     const spec = this.spec(viewId);

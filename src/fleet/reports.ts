@@ -37,9 +37,9 @@ export interface Disagreements {
 
 const MAX_TEXT = 64 * 1024 * 1024;
 
-function gunzip(b: Buffer): string {
+function gunzipBuffer(b: Buffer): Buffer {
   try {
-    return gunzipSync(b, { maxOutputLength: MAX_TEXT }).toString('utf8');
+    return gunzipSync(b, { maxOutputLength: MAX_TEXT });
   } catch {
     throw new RpcFault('INVALID_PARAMS', 'packages payload is not gzip data (or larger than 64 MiB)');
   }
@@ -48,10 +48,6 @@ function gunzip(b: Buffer): string {
 function keyOfLine(line: string): string {
   const v = JSON.parse(line) as unknown[];
   return `${String(v[0])}:${String(v[1])}`;
-}
-
-function checkSorted(lines: readonly string[]): void {
-  for (let i = 1; i < lines.length; i++) if (!(lines[i - 1]! < lines[i]!)) throw new RpcFault('INVALID_PARAMS', 'packages lines must be sorted and unique');
 }
 
 export class ReportService {
@@ -68,16 +64,19 @@ export class ReportService {
     if (!/^[0-9a-f]{64}$/.test(p.hash)) throw new RpcFault('INVALID_PARAMS', 'packages.hash must be a SHA-256 in hex');
     let text: PackagesText;
     if (p.full) {
-      const t = gunzip(p.full);
-      text = { text: t, hash: createHash('sha256').update(t).digest('hex') };
-      checkSorted(linesOf(t));
+      // a set the server has already (from any machine) is that profile: the payload would add
+      // nothing, exactly as a report naming only the hash
+      const known = this.profiles.byHash(p.hash);
+      if (known) return known.id;
+      const raw = gunzipBuffer(p.full);
+      text = { text: raw.toString('utf8'), hash: createHash('sha256').update(raw).digest('hex') };
     } else if (p.base !== undefined) {
       const base = this.profiles.byHash(p.base);
       if (!base) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
       const byKey = new Map<string, string>();
       for (const l of this.profiles.lines(base.id)) byKey.set(keyOfLine(l), l);
       for (const k of p.remove ?? []) byKey.delete(k);
-      for (const l of p.upsert ? linesOf(gunzip(p.upsert)) : []) {
+      for (const l of p.upsert ? linesOf(gunzipBuffer(p.upsert).toString('utf8')) : []) {
         try {
           byKey.set(keyOfLine(l), l);
         } catch {
@@ -147,6 +146,8 @@ export class ReportService {
     const m = this.machines.byId(machineId);
     const r = this.machines.report(machineId);
     if (!m || !r || r.viewId === null || m.profileId === null) return undefined;
+    // a view still being indexed would give a list of false disagreements
+    if (!this.outdated.ready(r.viewId)) return undefined;
     const answer = this.outdated.get(m.profileId, r.viewId);
     if (!answer.complete) return undefined;
     const extras = JSON.parse(r.extras) as CollectedExtras;

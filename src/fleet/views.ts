@@ -73,6 +73,20 @@ export class ViewLoader {
     return spec.sources.map((s) => this.snapshots.latest(s.backend, s.suite, 'inrelease') ?? this.snapshots.latest(s.backend, s.suite, 'release'));
   }
 
+  /** The index files of a source's snapshot, and whether every component has its native Packages. */
+  private linked(src: ViewSource, snap: SnapshotRow, arch: string): { linked: ReturnType<PackageIndexStore['linkedFiles']>; complete: boolean } {
+    const linked = this.packageIndex.linkedFiles(snap.id).filter((l) => !src.components || src.components.includes(l.component));
+    const components = src.components ?? [...new Set(linked.map((l) => l.component))];
+    const complete = linked.length > 0 && components.every((c) => linked.some((l) => l.component === c && l.architecture === arch));
+    return { linked, complete };
+  }
+
+  /** Whether load() would give a complete view now, without loading it. */
+  ready(spec: ViewSpec): boolean {
+    const rows = this.current(spec);
+    return spec.sources.every((src, i) => rows[i] !== undefined && this.linked(src, rows[i]!, spec.arch).complete);
+  }
+
   load(spec: ViewSpec, snapshotIds?: readonly number[]): LoadedView {
     const rows = snapshotIds ? snapshotIds.map((id) => this.snapshots.byId(id)) : this.current(spec);
     const ids = rows.map((r) => r?.id ?? 0);
@@ -91,11 +105,8 @@ export class ViewLoader {
         complete = false;
         return;
       }
-      const linked = this.packageIndex.linkedFiles(snap.id).filter((l) => !src.components || src.components.includes(l.component));
-      for (const c of src.components ?? [...new Set(linked.map((l) => l.component))]) {
-        if (!linked.some((l) => l.component === c && l.architecture === spec.arch)) complete = false;
-      }
-      if (!linked.length) complete = false;
+      const { linked, complete: sourceComplete } = this.linked(src, snap, spec.arch);
+      if (!sourceComplete) complete = false;
       for (const l of linked) {
         if (!view.readsIndexArch(l.architecture)) continue;
         const fileId = view.addFile({

@@ -8,6 +8,17 @@ import { migrations } from './migrations.js';
 export type Db = Database.Database;
 export type Statement<P extends unknown[] | {} = unknown[], R = unknown> = Database.Statement<P, R>;
 
+const statements = new WeakMap<Db, Map<string, Statement>>();
+
+/** A prepared statement, prepared once per connection (hot paths: check-ins, reports). */
+export function cached<P extends unknown[] = unknown[], R = unknown>(db: Db, sql: string): Statement<P, R> {
+  let m = statements.get(db);
+  if (!m) statements.set(db, (m = new Map()));
+  let s = m.get(sql);
+  if (!s) m.set(sql, (s = db.prepare(sql)));
+  return s as unknown as Statement<P, R>;
+}
+
 export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
   if (file !== ':memory:' && !opts.readonly) mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });

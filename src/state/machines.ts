@@ -1,5 +1,5 @@
 // Enrolment tokens, machines and their last reports.
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 
 export interface TokenRow {
   id: number;
@@ -138,17 +138,17 @@ export class MachineStore {
   setState(id: number, stateHash: string, profileId: number, extras: string, viewId: number | null, disagreements: string | null): void {
     const now = Date.now();
     this.db.transaction(() => {
-      this.db.prepare('UPDATE machine SET state_hash = ?, profile_id = ?, reported_at = ?, pull_now = 0 WHERE id = ?').run(stateHash, profileId, now, id);
-      this.db.prepare(`INSERT INTO machine_report (machine_id, reported_at, extras, view_id, disagreements) VALUES (?, ?, ?, ?, ?)
+      cached(this.db, 'UPDATE machine SET state_hash = ?, profile_id = ?, reported_at = ?, pull_now = 0 WHERE id = ?').run(stateHash, profileId, now, id);
+      cached(this.db, `INSERT INTO machine_report (machine_id, reported_at, extras, view_id, disagreements) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (machine_id) DO UPDATE SET reported_at = excluded.reported_at, extras = excluded.extras, view_id = excluded.view_id,
         disagreements = excluded.disagreements`).run(id, now, extras, viewId, disagreements);
     })();
   }
   setDisagreements(id: number, disagreements: string | null): void {
-    this.db.prepare('UPDATE machine_report SET disagreements = ? WHERE machine_id = ?').run(disagreements, id);
+    cached(this.db, 'UPDATE machine_report SET disagreements = ? WHERE machine_id = ?').run(disagreements, id);
   }
   report(id: number): ReportRow | undefined {
-    return this.db.prepare<[number], ReportRow>(`SELECT machine_id AS machineId, reported_at AS reportedAt, extras, view_id AS viewId,
+    return cached<[number], ReportRow>(this.db, `SELECT machine_id AS machineId, reported_at AS reportedAt, extras, view_id AS viewId,
       disagreements FROM machine_report WHERE machine_id = ?`).get(id);
   }
   counts(): { machines: number; pending: number } {

@@ -1,5 +1,5 @@
 // Views (view_def) and outdated results cached per (profile, view).
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 
 export interface CachedOutdated {
   profileId: number;
@@ -25,8 +25,11 @@ export class OutdatedCacheStore {
   }
 
   defineView(sha256: string, spec: string): number {
-    this.db.prepare('INSERT INTO view_def (sha256, spec) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING').run(sha256, spec);
-    return this.db.prepare<[string], { id: number }>('SELECT id FROM view_def WHERE sha256 = ?').get(sha256)!.id;
+    const byHash = cached<[string], { id: number }>(this.db, 'SELECT id FROM view_def WHERE sha256 = ?');
+    const known = byHash.get(sha256);
+    if (known) return known.id;
+    cached(this.db, 'INSERT INTO view_def (sha256, spec) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING').run(sha256, spec);
+    return byHash.get(sha256)!.id;
   }
 
   views(): Array<{ id: number; spec: string }> {
@@ -34,11 +37,11 @@ export class OutdatedCacheStore {
   }
 
   view(id: number): string | undefined {
-    return this.db.prepare<[number], { spec: string }>('SELECT spec FROM view_def WHERE id = ?').get(id)?.spec;
+    return cached<[number], { spec: string }>(this.db, 'SELECT spec FROM view_def WHERE id = ?').get(id)?.spec;
   }
 
   get(profileId: number, viewId: number): CachedOutdated | undefined {
-    const r = this.db.prepare<[number, number], Raw>('SELECT * FROM outdated_cache WHERE profile_id = ? AND view_id = ?').get(profileId, viewId);
+    const r = cached<[number, number], Raw>(this.db, 'SELECT * FROM outdated_cache WHERE profile_id = ? AND view_id = ?').get(profileId, viewId);
     return r && fromRaw(r);
   }
 

@@ -2,9 +2,10 @@
 // index/profile-record.ts), as compact arrays of ids of shared package records (a fleet of
 // 2,000 machines on one release shares most records).
 import { createHash } from 'node:crypto';
+import { AptgateError } from '../errors.js';
 import { linesOf, packagesText, parseRecordLine, type PackagesText } from '../index/profile-record.js';
 import type { InstalledPackage } from '../index/status.js';
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 
 export interface StoredProfile {
   id: number;
@@ -51,16 +52,19 @@ export class ProfileStore {
     const existing = this.byHashStmt.get(p.hash);
     if (existing) return existing;
     const lines = linesOf(p.text);
-    for (const l of lines) parseRecordLine(l);
-    const insertRec = this.db.prepare<[string, string, string]>('INSERT INTO inst_pkg (key, package, record) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING');
-    const idOf = this.db.prepare<[string], { id: number }>('SELECT id FROM inst_pkg WHERE key = ?');
+    // sorted and unique, as packagesTextOfLines makes it: the same set always has the same hash
+    for (let i = 1; i < lines.length; i++) if (!(lines[i - 1]! < lines[i]!)) throw new AptgateError('STATUS_INVALID', 'packages lines must be sorted and unique');
+    const names = lines.map((l) => parseRecordLine(l).package);
+    const insertRec = cached<[string, string, string]>(this.db, 'INSERT INTO inst_pkg (key, package, record) VALUES (?, ?, ?)');
+    const idOf = cached<[string], { id: number }>(this.db, 'SELECT id FROM inst_pkg WHERE key = ?');
     return this.db.transaction(() => {
       const ids = new Set<number>();
-      for (const l of lines) {
+      lines.forEach((l, i) => {
         const key = sha256(l);
-        insertRec.run(key, (JSON.parse(l) as string[])[0]!, l);
-        ids.add(idOf.get(key)!.id);
-      }
+        // records are mostly shared between profiles: look up first, insert what is new
+        const id = idOf.get(key)?.id ?? Number(insertRec.run(key, names[i]!, l).lastInsertRowid);
+        ids.add(id);
+      });
       const sorted = [...ids].sort((a, b) => a - b);
       this.db.prepare('INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING')
         .run(p.hash, sorted.length, encodeIds(sorted), Date.now());
@@ -69,12 +73,12 @@ export class ProfileStore {
   }
 
   byId(id: number): StoredProfile | undefined {
-    return this.db.prepare<[number], StoredProfile>('SELECT id, sha256, count FROM profile WHERE id = ?').get(id);
+    return cached<[number], StoredProfile>(this.db, 'SELECT id, sha256, count FROM profile WHERE id = ?').get(id);
   }
 
   /** Package record ids of a profile, ascending. */
   ids(profileId: number): number[] {
-    const row = this.db.prepare<[number], { packages: Buffer }>('SELECT packages FROM profile WHERE id = ?').get(profileId);
+    const row = cached<[number], { packages: Buffer }>(this.db, 'SELECT packages FROM profile WHERE id = ?').get(profileId);
     return row ? decodeIds(row.packages) : [];
   }
 
