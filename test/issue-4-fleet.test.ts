@@ -12,6 +12,7 @@ import { AgentState } from '../src/agent/identity.js';
 import { encodeCall } from '../src/rpc/codec.js';
 import { faultCodes } from '../src/rpc/protocol.js';
 import { signRequest } from '../src/rpc/signing.js';
+import { VERSION } from '../src/version.js';
 import { createAgent } from './helpers/agent.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -53,6 +54,13 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     assert.ok(server.fleet.machines.byId(identity.machine)!.profileId);
     const again = JSON.parse(await agent.runOk(['run-once', '--json'])) as { reported: string };
     assert.equal(again.reported, 'no', 'an unchanged state is only checked in');
+    // an agent whose state the server does not know (here: as after an agent upgrade) reports,
+    // and its report carries its version
+    const facts = JSON.parse(server.fleet.machines.byId(identity.machine)!.facts) as Record<string, unknown>;
+    server.fleet.machines.setFacts(identity.machine, JSON.stringify({ ...facts, agentVersion: '0.0.1' }));
+    server.db.prepare('UPDATE machine SET state_hash = ? WHERE id = ?').run('0'.repeat(64), identity.machine);
+    assert.equal(JSON.parse(await agent.runOk(['run-once', '--json'])).reported, 'hash');
+    assert.equal(JSON.parse(server.fleet.machines.byId(identity.machine)!.facts).agentVersion, VERSION);
     // enrolling the same machine-id again: same machine, new secret
     const { token: t2 } = server.fleet.enrolment.createToken({ autoApprove: true });
     await agent.runOk(['enroll', '--token', t2]);

@@ -41,7 +41,8 @@ interface Snapshot {
 async function snapshot(target: AptTarget): Promise<Snapshot> {
   const c = await collectState(target);
   const packages = packagesText(parseStatus(c.statusText));
-  const state = createHash('sha256').update(`${packages.hash}\n${JSON.stringify(c.extras)}`).digest('hex');
+  // the agent's version is part of the state: an upgraded agent reports once
+  const state = createHash('sha256').update(`${packages.hash}\n${JSON.stringify(c.extras)}\n${VERSION}`).digest('hex');
   return { packages, extras: c.extras, state };
 }
 
@@ -123,7 +124,7 @@ async function deliverSpooled(d: CycleDeps): Promise<number> {
 
 async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string): Promise<CycleResult['reported']> {
   const send = async (packages: Record<string, unknown>) => {
-    await d.client.call('agent.report', [{ machineId: d.machineId, state: snap.state, packages, ...snap.extras }]);
+    await d.client.call('agent.report', [{ machineId: d.machineId, state: snap.state, packages, ...snap.extras, agentVersion: VERSION }]);
   };
   const full = () => send({ hash: snap.packages.hash, full: gzipSync(snap.packages.text) });
   let how: CycleResult['reported'] = 'full';

@@ -90,8 +90,13 @@ export class Fleet {
     };
   }
 
-  report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; serverHost?: string }): { profile: number } {
+  report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; agentVersion?: string; serverHost?: string }): { profile: number } {
     const m = this.approved(id, a.machineId);
+    const facts = JSON.parse(m.facts) as MachineFacts;
+    // an upgraded agent says so in its next report
+    if (a.agentVersion && /^[A-Za-z0-9][A-Za-z0-9 ._+~:()-]{0,99}$/.test(a.agentVersion) && facts.agentVersion !== a.agentVersion) {
+      this.machines.setFacts(id, JSON.stringify({ ...facts, agentVersion: a.agentVersion }));
+    }
     const { profileId } = this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
     this.crossCheckSoon(id);
     return { profile: profileId };

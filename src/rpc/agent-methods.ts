@@ -108,6 +108,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
         state: str(s, 'state', 64, HASH_RE),
         packages: { hash: str(pk, 'hash', 64, HASH_RE), ...(full ? { full } : {}), ...(base !== undefined ? { base } : {}), ...(upsert ? { upsert } : {}), remove },
         extras: extrasOf(s),
+        agentVersion: optStr(s, 'agentVersion', 100),
         ...(ctx.host ? { serverHost: ctx.host } : {}),
       });
     },
