@@ -6,18 +6,8 @@ import { gzipSync } from 'node:zlib';
 import type { AptUpgradable, CollectedExtras } from '../src/agent/types.js';
 import { packagesText } from '../src/index/profile-record.js';
 import type { InstalledPackage } from '../src/index/status.js';
-
-/** mulberry32: a small seeded PRNG, so every run generates the same fleet. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// the test helpers' seeded PRNG: every run generates the same fleet
+import { prng as rng } from '../test/helpers/statusgen.js';
 
 const SYL = ['acl', 'apt', 'attr', 'audit', 'avahi', 'bind', 'blk', 'brotli', 'bz', 'cairo', 'cap', 'cbor', 'cdio', 'colord', 'crypt', 'cups', 'curl',
   'dbus', 'dconf', 'drm', 'dw', 'edit', 'elf', 'epoxy', 'exif', 'expat', 'fdisk', 'ffi', 'flac', 'font', 'fribidi', 'gcrypt', 'gd', 'gdbm', 'gif',

@@ -6,18 +6,9 @@ import path from 'node:path';
 import { exec } from '../sys/exec.js';
 import { VERSION } from '../version.js';
 import { dpkgCommand } from './target.js';
-import type { AptTarget } from './types.js';
+import type { AptTarget, MachineFacts } from './types.js';
 
-export interface Facts {
-  hostname: string;
-  machineId: string;
-  architecture: string;
-  foreignArchitectures: string[];
-  distribution: string;
-  codename: string;
-  kernel: string;
-  agentVersion: string;
-}
+export type Facts = MachineFacts;
 
 export class FactsError extends Error {}
 

@@ -4,18 +4,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { RpcFault } from '../rpc/protocol.js';
 import type { MachineRow, MachineStore, TokenRow } from '../state/machines.js';
+import type { MachineFacts } from '../rpc/wire.js';
 
-export interface MachineFacts {
-  hostname: string;
-  /** /etc/machine-id (32 lower-case hex digits) */
-  machineId: string;
-  architecture: string;
-  foreignArchitectures: string[];
-  distribution: string;
-  codename: string;
-  kernel: string;
-  agentVersion: string;
-}
+export type { MachineFacts };
 
 export interface Enrolled {
   machine: number;

@@ -4,6 +4,19 @@
 // again before anything runs).
 import { isStrictVersion } from '../index/version.js';
 
+/** What an agent enrols with (agent.enroll) and the server keeps with the machine. */
+export interface MachineFacts {
+  hostname: string;
+  /** /etc/machine-id (32 lower-case hex digits) */
+  machineId: string;
+  architecture: string;
+  foreignArchitectures: string[];
+  distribution: string;
+  codename: string;
+  kernel: string;
+  agentVersion: string;
+}
+
 export interface SourceFile {
   path: string;
   content: string;
