@@ -2,22 +2,6 @@
 // command is an argument vector with a clean environment, never a shell line.
 import type { AptTarget } from './types.js';
 
-/** The machine itself: real paths, no extra options. */
-export function systemTarget(): AptTarget {
-  return {
-    root: '/',
-    aptOptions: [],
-    env: {},
-    statusFile: '/var/lib/dpkg/status',
-    sourcesDir: '/etc/apt/sources.list.d',
-    sourcesList: '/etc/apt/sources.list',
-    preferencesDir: '/etc/apt/preferences.d',
-    preferencesFile: '/etc/apt/preferences',
-    rebootRequiredFile: '/var/run/reboot-required',
-    dpkgOptions: [],
-  };
-}
-
 /** A program to run: file, argument vector and the whole environment. */
 export interface Command {
   file: string;

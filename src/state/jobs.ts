@@ -136,10 +136,4 @@ export class JobStore {
     return this.db.prepare("UPDATE job SET state = 'cancelled', finished_at = ?, summary = 'cancelled by the administrator' WHERE id = ? AND state IN ('queued', 'delivered', 'running')")
       .run(Date.now(), id).changes > 0;
   }
-
-  counts(): Record<JobState, number> {
-    const out = { queued: 0, delivered: 0, running: 0, succeeded: 0, failed: 0, expired: 0, cancelled: 0 } as Record<JobState, number>;
-    for (const r of this.db.prepare<[], { state: JobState; n: number }>('SELECT state, count(*) AS n FROM job GROUP BY state').all()) out[r.state] = r.n;
-    return out;
-  }
 }

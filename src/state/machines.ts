@@ -154,8 +154,4 @@ export class MachineStore {
     return cached<[number], ReportRow>(this.db, `SELECT machine_id AS machineId, reported_at AS reportedAt, extras, view_id AS viewId,
       disagreements FROM machine_report WHERE machine_id = ?`).get(id);
   }
-  counts(): { machines: number; pending: number } {
-    return this.db.prepare<[], { machines: number; pending: number }>(
-      "SELECT count(*) AS machines, coalesce(sum(status = 'pending'), 0) AS pending FROM machine").get()!;
-  }
 }
