@@ -33,6 +33,9 @@ export const errorCodes = {
   LISTS_INVALID: 400,
   USAGE: 400,
   STATE_SCHEMA: 500,
+  // the agent (aptgate-agent): another run holds the lock; the server could not be reached
+  AGENT_BUSY: 409,
+  AGENT_TRANSPORT: 502,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,6 +1,7 @@
 // The `aptgate-agent` command line: enroll, run-once, status. Logs go to stderr (the journal
 // under systemd); --json prints machine-readable results on stdout.
 import { Command } from 'commander';
+import { fail, isAptgateError } from '../errors.js';
 import { PROTOCOL_VERSION } from '../rpc/protocol.js';
 import { VERSION } from '../version.js';
 import { RpcClient } from './client.js';
@@ -11,8 +12,6 @@ import { collectFacts, readMachineId } from './facts.js';
 import { AgentState } from './identity.js';
 import { acquireRunLock } from './lock.js';
 
-export class AgentUsageError extends Error {}
-
 function log(msg: string): void {
   process.stderr.write(`aptgate-agent: ${msg}\n`);
 }
@@ -20,7 +19,7 @@ function log(msg: string): void {
 function stateOf(c: AgentConfig): { state: AgentState; identity: NonNullable<ReturnType<AgentState['identity']>> } {
   const state = new AgentState(c.stateDir);
   const identity = state.identity();
-  if (!identity) throw new AgentUsageError(`not enrolled (no identity in ${c.stateDir}): run aptgate-agent enroll --server URL --token TOKEN`);
+  if (!identity) fail('USAGE', `not enrolled (no identity in ${c.stateDir}): run aptgate-agent enroll --server URL --token TOKEN`);
   return { state, identity };
 }
 
@@ -39,7 +38,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
     .action(async (o: { token: string; server?: string; json?: boolean }) => {
       const c = config();
       const server = (o.server ?? c.server).replace(/\/$/, '');
-      if (!/^https?:\/\/[^\s/]+$/.test(server)) throw new AgentUsageError('--server must be http(s)://host[:port]');
+      if (!/^https?:\/\/[^\s/]+$/.test(server)) fail('USAGE', '--server must be http(s)://host[:port]');
       const target = targetOf(c);
       const facts = await collectFacts(target, c.machineIdFile, c.hostname);
       const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS });
@@ -57,7 +56,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
     .action(async (o: { json?: boolean; randomDelay?: string }) => {
       const c = config();
       if (o.randomDelay !== undefined) {
-        if (!/^\d{1,5}$/.test(o.randomDelay)) throw new AgentUsageError('--random-delay is a number of seconds');
+        if (!/^\d{1,5}$/.test(o.randomDelay)) fail('USAGE', '--random-delay is a number of seconds');
         await new Promise((r) => setTimeout(r, Math.random() * Number(o.randomDelay) * 1000));
       }
       const { state, identity } = stateOf(c);
@@ -107,7 +106,7 @@ export async function runAgentCli(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as { code?: string; exitCode?: number; message: string; faultCode?: number };
     if (e.code?.startsWith('commander.')) return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
-    log(e.faultCode !== undefined ? `the server refused: ${e.message} (fault ${e.faultCode})` : e.message);
-    return err instanceof AgentUsageError ? 2 : 1;
+    log(e.faultCode !== undefined ? `the server refused: ${e.message} (fault ${e.faultCode})` : isAptgateError(err) ? `${err.code}: ${err.message}` : e.message);
+    return isAptgateError(err, 'USAGE') || isAptgateError(err, 'CONFIG_INVALID') ? 2 : 1;
   }
 }

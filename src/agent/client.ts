@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
+import { AptgateError } from '../errors.js';
 import { decodeResponse, encodeCall } from '../rpc/codec.js';
 import { signRequest } from '../rpc/signing.js';
 import type { AgentState, Identity } from './identity.js';
@@ -13,10 +14,6 @@ export class RpcError extends Error {
     super(message);
     this.name = 'RpcError';
   }
-}
-
-export class TransportError extends Error {
-  override name = 'TransportError';
 }
 
 export interface ClientOptions {
@@ -51,7 +48,7 @@ export class RpcClient {
     } catch (err) {
       const f = err as { faultCode?: number; message: string };
       if (typeof f.faultCode === 'number') throw new RpcError(f.faultCode, f.message);
-      throw new TransportError(`bad answer from ${this.opts.server}: ${f.message}`);
+      throw new AptgateError('AGENT_TRANSPORT', `bad answer from ${this.opts.server}: ${f.message}`);
     }
   }
 
@@ -62,13 +59,13 @@ export class RpcClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          if (res.statusCode !== 200) reject(new TransportError(`${this.url.href}: HTTP ${res.statusCode}`));
+          if (res.statusCode !== 200) reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: HTTP ${res.statusCode}`));
           else resolve(Buffer.concat(chunks).toString('utf8'));
         });
-        res.on('error', (e) => reject(new TransportError(`${this.url.href}: ${e.message}`)));
+        res.on('error', (e) => reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: ${e.message}`)));
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.opts.timeoutS} s`)));
-      req.on('error', (e) => reject(new TransportError(`${this.url.href}: ${e.message}`)));
+      req.on('error', (e) => reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: ${e.message}`)));
       req.end(body);
     });
   }

@@ -3,6 +3,7 @@
 // it enrolled with.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fail } from '../errors.js';
 import type { AptTarget } from './types.js';
 
 export interface AgentConfig {
@@ -37,23 +38,21 @@ export function defaultAgentConfig(): AgentConfig {
   };
 }
 
-export class AgentConfigError extends Error {}
-
 export function parseAgentConfig(text: string, file: string): AgentConfig {
   const c = defaultAgentConfig();
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
     const m = /^([a-z_]+)\s*=\s*(.*)$/.exec(line);
-    if (!m) throw new AgentConfigError(`${file}:${i + 1}: expected "key = value"`);
+    if (!m) fail('CONFIG_INVALID', `${file}:${i + 1}: expected "key = value"`);
     const [, key, value] = m as unknown as [string, string, string];
     const abs = () => {
-      if (!path.isAbsolute(value)) throw new AgentConfigError(`${file}:${i + 1}: ${key} must be an absolute path`);
+      if (!path.isAbsolute(value)) fail('CONFIG_INVALID', `${file}:${i + 1}: ${key} must be an absolute path`);
       return value;
     };
     switch (key) {
       case 'server':
-        if (!/^https?:\/\/[^\s/]+\/?$/.test(value)) throw new AgentConfigError(`${file}:${i + 1}: server must be http(s)://host[:port]`);
+        if (!/^https?:\/\/[^\s/]+\/?$/.test(value)) fail('CONFIG_INVALID', `${file}:${i + 1}: server must be http(s)://host[:port]`);
         c.server = value.replace(/\/$/, '');
         break;
       case 'ca_file': c.caFile = abs(); break;
@@ -64,14 +63,14 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
       case 'machine_id_file': c.machineIdFile = abs(); break;
       case 'reboot_command': c.rebootCommand = value.split(/\s+/).filter(Boolean); break;
       case 'hostname':
-        if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(value)) throw new AgentConfigError(`${file}:${i + 1}: hostname is a host name`);
+        if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(value)) fail('CONFIG_INVALID', `${file}:${i + 1}: hostname is a host name`);
         c.hostname = value;
         break;
       case 'timeout':
-        if (!/^\d+$/.test(value) || Number(value) < 1) throw new AgentConfigError(`${file}:${i + 1}: timeout is seconds`);
+        if (!/^\d+$/.test(value) || Number(value) < 1) fail('CONFIG_INVALID', `${file}:${i + 1}: timeout is seconds`);
         c.timeoutS = Number(value);
         break;
-      default: throw new AgentConfigError(`${file}:${i + 1}: unknown setting "${key}"`);
+      default: fail('CONFIG_INVALID', `${file}:${i + 1}: unknown setting "${key}"`);
     }
   });
   return c;
@@ -82,7 +81,7 @@ export function loadAgentConfig(file = process.env['APTGATE_AGENT_CONFIG'] ?? DE
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AgentConfigError(`cannot read ${file}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fail('CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
   }
   return parseAgentConfig(text, file);
 }

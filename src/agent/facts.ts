@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fail } from '../errors.js';
 import { exec } from '../sys/exec.js';
 import { VERSION } from '../version.js';
 import { dpkgCommand } from './target.js';
@@ -10,18 +11,16 @@ import type { AptTarget, MachineFacts } from './types.js';
 
 export type Facts = MachineFacts;
 
-export class FactsError extends Error {}
-
 export async function readMachineId(file: string): Promise<string> {
   const id = (await readFile(file, 'utf8').catch(() => '')).trim();
-  if (!/^[0-9a-f]{32}$/.test(id)) throw new FactsError(`${file} does not hold a machine id (run systemd-machine-id-setup)`);
+  if (!/^[0-9a-f]{32}$/.test(id)) fail('CONFIG_INVALID', `${file} does not hold a machine id (run systemd-machine-id-setup)`);
   return id;
 }
 
 async function dpkgLines(target: AptTarget, args: string[]): Promise<string[]> {
   const c = dpkgCommand(target, args);
   const r = await exec(c.file, c.args, { env: c.env });
-  if (r.code !== 0) throw new FactsError(`dpkg ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
+  if (r.code !== 0) fail('EXEC_FAILED', `dpkg ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
   return r.stdout.toString().split('\n').map((l) => l.trim()).filter(Boolean);
 }
 

@@ -2,8 +2,7 @@
 // lock file holding the owner's pid; a lock whose process is gone is taken over.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-
-export class AgentBusy extends Error {}
+import { fail } from '../errors.js';
 
 function alive(pid: number): boolean {
   try {
@@ -25,9 +24,9 @@ export function acquireRunLock(stateDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (pid > 0 && pid !== process.pid && alive(pid)) throw new AgentBusy(`another agent run (pid ${pid}) is in progress`);
+      if (pid > 0 && pid !== process.pid && alive(pid)) fail('AGENT_BUSY', `another agent run (pid ${pid}) is in progress`);
       rmSync(file, { force: true }); // left behind by a run that died
     }
   }
-  throw new AgentBusy('could not take the run lock');
+  fail('AGENT_BUSY', 'could not take the run lock');
 }
