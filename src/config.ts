@@ -60,6 +60,12 @@ export interface Config {
     /** how often schedules are checked */
     scheduleTickMs: number;
   };
+  gate: {
+    /** the release ladder, first to last; the first follows upstream */
+    stages: string[];
+    /** stage → soak time: its content moves on by itself once the gate holds and this long has passed */
+    autoPromote: Map<string, number>;
+  };
   /** PEM files: when both are set the server speaks HTTPS (agents and apt) */
   tls: { cert: string; key: string };
 }
@@ -104,6 +110,7 @@ export function defaultConfig(): Config {
     cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
     fleet: { jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000 },
     tls: { cert: '', key: '' },
+    gate: { stages: ['test', 'production'], autoPromote: new Map() },
     backends: new Map([
       ['debian', backend('debian', ['http://deb.debian.org/debian'], ['ftp.debian.org/debian', 'httpredir.debian.org/debian', 'cdn-fastly.deb.debian.org/debian'])],
       ['debian-security', backend('debian-security', ['http://deb.debian.org/debian-security'], ['security.debian.org/debian-security', 'security.debian.org', 'cdn-fastly.deb.debian.org/debian-security'])],
@@ -193,6 +200,20 @@ const SETTINGS: Record<string, Setter> = {
   },
   'fleet.job_deadline': (c, v, k) => { c.fleet.jobDeadlineMs = parseDuration(k, v); },
   'fleet.schedule_tick': (c, v, k) => { c.fleet.scheduleTickMs = parseDuration(k, v); },
+  'gate.stages': (c, v, k) => {
+    const list = parseList(v);
+    if (list.length < 1 || list.some((s) => !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s)) || new Set(list).size !== list.length) {
+      fail('CONFIG_INVALID', `${k}: expected distinct stage names (lower-case letters, digits, _ -), got "${v}"`, { key: k });
+    }
+    c.gate.stages = list;
+  },
+  'gate.auto_promote': (c, v, k) => {
+    c.gate.autoPromote = new Map(parseList(v).map((pair) => {
+      const m = /^([a-z0-9][a-z0-9_-]*)=(.+)$/.exec(pair);
+      if (!m) fail('CONFIG_INVALID', `${k}: expected STAGE=SOAK pairs such as test=2d, got "${pair}"`, { key: k });
+      return [m[1]!, parseDuration(k, m[2]!)] as const;
+    }));
+  },
 };
 
 const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: string) => void> = {
@@ -229,7 +250,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
 }
 
 /** The plain [sections] of the file (besides [backend NAME]). */
-const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet'];
+const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate'];
 
 /** Sets `section.key` (or `backend.NAME.key`) from a string value. */
 export function applySetting(config: Config, fullKey: string, value: string): void {
@@ -347,6 +368,10 @@ export function validate(config: Config): void {
     if (b.mirrors.length === 0) fail('CONFIG_INVALID', `backend.${b.name}.mirrors: backend "${b.name}" has no mirror`, { key: `backend.${b.name}.mirrors` });
   }
   if (Boolean(config.tls.cert) !== Boolean(config.tls.key)) fail('CONFIG_INVALID', 'server.tls_cert and server.tls_key: set both or neither', { key: 'server.tls_cert' });
+  for (const s of config.gate.autoPromote.keys()) {
+    const i = config.gate.stages.indexOf(s);
+    if (i < 0 || i === config.gate.stages.length - 1) fail('CONFIG_INVALID', `gate.auto_promote: "${s}" is not a stage with a next one`, { key: 'gate.auto_promote' });
+  }
   if (config.fleet.jobLeaseMs < 1000) fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
   if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024) fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', { key: 'proxy.small_object' });

@@ -72,18 +72,7 @@ export async function withFleet<T>(config: Config, fn: (ctx: FleetContext) => T 
 export function viewNotReady(ctx: FleetContext, viewId: number): string | undefined {
   const text = ctx.viewDefs.view(viewId);
   if (text === undefined) return `view ${viewId} is unknown`;
-  const spec = JSON.parse(text) as ViewSpec;
-  const current = ctx.views.current(spec);
-  for (const [i, src] of spec.sources.entries()) {
-    const snap = current[i];
-    if (!snap) return `no snapshot of ${src.backend}/${src.suite} yet`;
-    const linked = ctx.packageIndex.linkedFiles(snap.id).filter((l) => !src.components || src.components.includes(l.component));
-    const components = src.components ?? [...new Set(linked.map((l) => l.component))];
-    if (!linked.length || components.some((c) => !linked.some((l) => l.component === c && l.architecture === spec.arch))) {
-      return `the Packages of ${src.backend}/${src.suite} (${spec.arch}) are not indexed yet`;
-    }
-  }
-  return undefined;
+  return ctx.views.notReady(JSON.parse(text) as ViewSpec);
 }
 
 // ---- the command shell ----

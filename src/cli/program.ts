@@ -136,7 +136,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 }
 
 export function configJson(config: Config): object {
-  return { ...config, backends: Object.fromEntries(config.backends) };
+  return { ...config, backends: Object.fromEntries(config.backends), gate: { ...config.gate, autoPromote: Object.fromEntries(config.gate.autoPromote) } };
 }
 
 export async function runCli(argv: string[]): Promise<number> {

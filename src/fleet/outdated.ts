@@ -82,7 +82,7 @@ export class OutdatedService {
   /** The outdated answer for a profile in a view, from the cache when it is current. */
   get(profileId: number, viewId: number): OutdatedAnswer {
     const spec = this.spec(viewId);
-    const current = this.views.current(spec).map((r) => r?.id ?? 0);
+    const current = this.views.currentIds(spec);
     const hit = this.cache.get(profileId, viewId);
     if (hit && hit.snapshots.join(',') === current.join(',')) {
       this.stats.hits++;
@@ -160,8 +160,8 @@ export class OutdatedService {
       for (const row of rows) {
         if (row.snapshots.join(',') === loaded.snapshots.join(',')) continue;
         steps.push(() => {
-          // a source that had no snapshot before cannot be compared: compute
-          const comparable = row.snapshots.length === loaded.snapshots.length && row.snapshots.every((s) => s !== 0);
+          // stage generations (negative ids) and missing sources are not compared: computed again
+          const comparable = row.snapshots.length === loaded.snapshots.length && [...row.snapshots, ...loaded.snapshots].every((s) => s > 0);
           const changed = comparable ? changedBetween(row.snapshots) : undefined;
           if (changed && !this.hasAny(row.profileId, changed)) {
             this.cache.carry(row.profileId, v.id, loaded.snapshots);

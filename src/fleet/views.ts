@@ -10,6 +10,8 @@ import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
 export interface ViewSource {
   backend: string;
   suite: string;
+  /** read through a stage of the release gate (/stage/<stage>/<backend>) instead of upstream */
+  stage?: string;
   /** default: every component the snapshot has */
   components?: string[];
 }
@@ -39,6 +41,7 @@ export function checkViewSpec(spec: ViewSpec): void {
     if (!NAME_RE.test(s.backend) || !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(s.suite) || s.suite.split('/').includes('..')) {
       fail('USAGE', `"${s.backend}/${s.suite}" is not a backend/suite`);
     }
+    if (s.stage !== undefined && !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s.stage)) fail('USAGE', `"${s.stage}" is not a stage name`);
     for (const c of s.components ?? []) if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(c)) fail('USAGE', `"${c}" is not a component`);
   }
   for (const a of [spec.arch, ...spec.foreignArchs]) if (!/^[a-z0-9][a-z0-9-]*$/.test(a)) fail('USAGE', `"${a}" is not an architecture name`);
@@ -48,7 +51,7 @@ export function checkViewSpec(spec: ViewSpec): void {
 /** A stable identity for a spec (the view_def key). */
 export function viewSpecHash(spec: ViewSpec): string {
   const canonical = JSON.stringify({
-    sources: spec.sources.map((s) => [s.backend, s.suite, s.components ? [...s.components].sort() : null]),
+    sources: spec.sources.map((s) => [s.backend, s.suite, s.components ? [...s.components].sort() : null, ...(s.stage ? [s.stage] : [])]),
     arch: spec.arch,
     foreign: [...spec.foreignArchs].sort(),
     preferences: spec.preferences ?? '',
@@ -56,8 +59,23 @@ export function viewSpecHash(spec: ViewSpec): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
+/** One Packages content a view reads: a snapshot's, or part of one (a stage keeps some sources). */
+export interface SourcePart {
+  snapshot: SnapshotRow;
+  component: string;
+  architecture: string;
+  indexFileId: number;
+  keep?: (source: string) => boolean;
+}
+
+/** How a stage's suite resolves (the gate): its current generation and what it contains. */
+export interface StageResolver {
+  currentGen(stage: string, backend: string, suite: string): number | undefined;
+  parts(genId: number): SourcePart[];
+}
+
 export class ViewLoader {
-  // loaded views by spec hash + snapshot ids; a few stay in memory (a view is ~100 MB of objects
+  // loaded views by spec hash + content ids; a few stay in memory (a view is ~100 MB of objects
   // for a full Debian release, built in a fraction of a second)
   private readonly cache = new Map<string, LoadedView>();
 
@@ -65,31 +83,48 @@ export class ViewLoader {
     private readonly snapshots: SnapshotStore,
     private readonly packageIndex: PackageIndexStore,
     private readonly siteOf: (backend: string) => string,
+    private readonly stages?: StageResolver,
     private readonly keep = 4,
   ) {}
 
-  /** The current snapshot of each source (InRelease generations first). */
-  current(spec: ViewSpec): Array<SnapshotRow | undefined> {
-    return spec.sources.map((s) => this.snapshots.latest(s.backend, s.suite, 'inrelease') ?? this.snapshots.latest(s.backend, s.suite, 'release'));
+  /**
+   * What each source reads now: a snapshot id (InRelease generations first), a stage
+   * generation as its negative id, or 0 when there is none yet.
+   */
+  currentIds(spec: ViewSpec): number[] {
+    return spec.sources.map((s) => {
+      if (s.stage !== undefined) return -(this.stages?.currentGen(s.stage, s.backend, s.suite) ?? 0);
+      return (this.snapshots.latest(s.backend, s.suite, 'inrelease') ?? this.snapshots.latest(s.backend, s.suite, 'release'))?.id ?? 0;
+    });
   }
 
-  /** The index files of a source's snapshot, and whether every component has its native Packages. */
-  private linked(src: ViewSource, snap: SnapshotRow, arch: string): { linked: ReturnType<PackageIndexStore['linkedFiles']>; complete: boolean } {
-    const linked = this.packageIndex.linkedFiles(snap.id).filter((l) => !src.components || src.components.includes(l.component));
-    const components = src.components ?? [...new Set(linked.map((l) => l.component))];
-    const complete = linked.length > 0 && components.every((c) => linked.some((l) => l.component === c && l.architecture === arch));
-    return { linked, complete };
+  private parts(src: ViewSource, id: number): SourcePart[] {
+    if (id < 0) return (this.stages?.parts(-id) ?? []).filter((p) => !src.components || src.components.includes(p.component));
+    const snapshot = id > 0 ? this.snapshots.byId(id) : undefined;
+    if (!snapshot) return [];
+    return this.packageIndex.linkedFiles(id).filter((l) => !src.components || src.components.includes(l.component)).map((l) => ({ snapshot, ...l }));
   }
 
-  /** Whether load() would give a complete view now, without loading it. */
+  /** Why the view's answers would not be final now (a source without content or not indexed); undefined when ready. */
+  notReady(spec: ViewSpec, ids: readonly number[] = this.currentIds(spec)): string | undefined {
+    for (const [i, src] of spec.sources.entries()) {
+      const where = `${src.stage ? `stage ${src.stage} of ` : ''}${src.backend}/${src.suite}`;
+      if (!ids[i]) return `no ${src.stage ? 'content' : 'snapshot'} of ${where} yet`;
+      const parts = this.parts(src, ids[i]!);
+      const components = src.components ?? [...new Set(parts.map((l) => l.component))];
+      if (!parts.length || components.some((c) => !parts.some((l) => l.component === c && l.architecture === spec.arch))) {
+        return `the Packages of ${where} (${spec.arch}) are not indexed yet`;
+      }
+    }
+    return undefined;
+  }
+
   ready(spec: ViewSpec): boolean {
-    const rows = this.current(spec);
-    return spec.sources.every((src, i) => rows[i] !== undefined && this.linked(src, rows[i]!, spec.arch).complete);
+    return this.notReady(spec) === undefined;
   }
 
-  load(spec: ViewSpec, snapshotIds?: readonly number[]): LoadedView {
-    const rows = snapshotIds ? snapshotIds.map((id) => this.snapshots.byId(id)) : this.current(spec);
-    const ids = rows.map((r) => r?.id ?? 0);
+  load(spec: ViewSpec, contentIds?: readonly number[]): LoadedView {
+    const ids = contentIds ? [...contentIds] : this.currentIds(spec);
     const key = `${viewSpecHash(spec)}/${ids.join(',')}`;
     const hit = this.cache.get(key);
     if (hit) {
@@ -98,17 +133,11 @@ export class ViewLoader {
       return hit;
     }
     const view = new View(spec.arch, spec.foreignArchs);
-    let complete = true;
+    const complete = this.notReady(spec, ids) === undefined;
     spec.sources.forEach((src, i) => {
-      const snap = rows[i];
-      if (!snap) {
-        complete = false;
-        return;
-      }
-      const { linked, complete: sourceComplete } = this.linked(src, snap, spec.arch);
-      if (!sourceComplete) complete = false;
-      for (const l of linked) {
+      for (const l of this.parts(src, ids[i]!)) {
         if (!view.readsIndexArch(l.architecture)) continue;
+        const snap = l.snapshot;
         const fileId = view.addFile({
           backend: src.backend, dist: src.suite, site: this.siteOf(src.backend), origin: snap.origin ?? undefined,
           label: snap.label ?? undefined, archive: snap.suiteField ?? undefined, codename: snap.codename ?? undefined,
@@ -116,6 +145,7 @@ export class ViewLoader {
           notAutomatic: snap.notAutomatic, butAutomaticUpgrades: snap.butAutomaticUpgrades,
         });
         for (const e of this.packageIndex.entries(l.indexFileId)) {
+          if (l.keep && !l.keep(e.source)) continue;
           view.add(fileId, {
             package: e.package, version: e.version, architecture: e.architecture, source: e.source, sourceVersion: e.sourceVersion,
             multiArch: e.multiArch ?? undefined, phased: e.phased ?? undefined, depends: e.depends ?? undefined,
@@ -127,7 +157,7 @@ export class ViewLoader {
     });
     view.seal();
     const loaded: LoadedView = { view, pins: spec.preferences ? parsePreferences(spec.preferences).pins : [], snapshots: ids, complete };
-    // an incomplete view changes as its indexes are parsed, under the same snapshot ids
+    // an incomplete view changes as its indexes are parsed, under the same ids
     if (!complete) return loaded;
     this.cache.set(key, loaded);
     while (this.cache.size > this.keep) this.cache.delete(this.cache.keys().next().value!);

@@ -287,4 +287,32 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX job_by_state ON job (state, id);
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- the stage a class's machines follow, and whether they are its test machines (the gate)
+      ALTER TABLE class ADD COLUMN stage TEXT;
+      ALTER TABLE class ADD COLUMN gate INTEGER NOT NULL DEFAULT 0;
+
+      -- what a stage publishes for one upstream suite, one row per change (newest = current):
+      -- a base snapshot, and sources whose binaries come from another snapshot instead
+      -- (overrides: JSON [{source, snapshot}]); nothing is ever deleted (history, evidence)
+      CREATE TABLE stage_gen (
+        id INTEGER PRIMARY KEY,
+        stage TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        suite TEXT NOT NULL,
+        base_snapshot INTEGER NOT NULL REFERENCES snapshot (id),
+        overrides TEXT NOT NULL DEFAULT '[]',
+        kind TEXT NOT NULL CHECK (kind IN ('initial', 'follow', 'promote', 'rollback')),
+        created_at INTEGER NOT NULL,
+        actor TEXT,
+        reason TEXT,
+        forced INTEGER NOT NULL DEFAULT 0,
+        evidence TEXT,
+        published_sha256 TEXT
+      );
+      CREATE INDEX stage_gen_current ON stage_gen (stage, backend, suite, id);
+    `,
+  },
 ];

@@ -1,0 +1,95 @@
+// Stage generations: what each stage publishes for each upstream suite, one row per change.
+import { cached, type Db } from './db.js';
+
+export interface Override {
+  /** a source package name */
+  source: string;
+  /** the snapshot its binaries come from instead of the base */
+  snapshot: number;
+}
+
+export type GenKind = 'initial' | 'follow' | 'promote' | 'rollback';
+
+export interface StageGen {
+  id: number;
+  stage: string;
+  backend: string;
+  suite: string;
+  baseSnapshot: number;
+  overrides: Override[];
+  kind: GenKind;
+  createdAt: number;
+  actor: string | null;
+  reason: string | null;
+  forced: boolean;
+  evidence: unknown;
+  publishedSha256: string | null;
+}
+
+interface Raw {
+  id: number; stage: string; backend: string; suite: string; base_snapshot: number; overrides: string; kind: GenKind;
+  created_at: number; actor: string | null; reason: string | null; forced: number; evidence: string | null; published_sha256: string | null;
+}
+
+const fromRaw = (r: Raw): StageGen => ({
+  id: r.id, stage: r.stage, backend: r.backend, suite: r.suite, baseSnapshot: r.base_snapshot, overrides: JSON.parse(r.overrides) as Override[],
+  kind: r.kind, createdAt: r.created_at, actor: r.actor, reason: r.reason, forced: r.forced === 1,
+  evidence: r.evidence === null ? null : JSON.parse(r.evidence), publishedSha256: r.published_sha256,
+});
+
+export type NewGen = Omit<StageGen, 'id' | 'publishedSha256'>;
+
+export class StageStore {
+  constructor(readonly db: Db) {}
+
+  add(g: NewGen): StageGen {
+    const overrides = [...g.overrides].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+    const id = Number(this.db.prepare(`INSERT INTO stage_gen (stage, backend, suite, base_snapshot, overrides, kind, created_at, actor, reason, forced, evidence)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(g.stage, g.backend, g.suite, g.baseSnapshot, JSON.stringify(overrides), g.kind, g.createdAt,
+      g.actor, g.reason, g.forced ? 1 : 0, g.evidence === undefined || g.evidence === null ? null : JSON.stringify(g.evidence)).lastInsertRowid);
+    return this.byId(id)!;
+  }
+
+  byId(id: number): StageGen | undefined {
+    const r = cached<[number], Raw>(this.db, 'SELECT * FROM stage_gen WHERE id = ?').get(id);
+    return r && fromRaw(r);
+  }
+
+  current(stage: string, backend: string, suite: string): StageGen | undefined {
+    const r = cached<[string, string, string], Raw>(this.db, 'SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? ORDER BY id DESC LIMIT 1')
+      .get(stage, backend, suite);
+    return r && fromRaw(r);
+  }
+
+  /** The generation before the current one (what a rollback returns to). */
+  previous(stage: string, backend: string, suite: string): StageGen | undefined {
+    const r = this.db.prepare<[string, string, string], Raw>('SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? ORDER BY id DESC LIMIT 1 OFFSET 1')
+      .get(stage, backend, suite);
+    return r && fromRaw(r);
+  }
+
+  /** Current generation of every suite a stage publishes. */
+  currentAll(stage: string): StageGen[] {
+    return this.db.prepare<[string], Raw>(`SELECT g.* FROM stage_gen g JOIN (SELECT max(id) AS id FROM stage_gen WHERE stage = ? GROUP BY backend, suite) c ON c.id = g.id
+      ORDER BY g.backend, g.suite`).all(stage).map(fromRaw);
+  }
+
+  history(stage: string): StageGen[] {
+    return this.db.prepare<[string], Raw>('SELECT * FROM stage_gen WHERE stage = ? ORDER BY id').all(stage).map(fromRaw);
+  }
+
+  /** Snapshots any current stage generation uses (their index files must be kept). */
+  usedSnapshots(): Set<number> {
+    const out = new Set<number>();
+    for (const r of this.db.prepare<[], { base_snapshot: number; overrides: string }>(
+      'SELECT base_snapshot, overrides FROM stage_gen WHERE id IN (SELECT max(id) FROM stage_gen GROUP BY stage, backend, suite)').all()) {
+      out.add(r.base_snapshot);
+      for (const o of JSON.parse(r.overrides) as Override[]) out.add(o.snapshot);
+    }
+    return out;
+  }
+
+  setPublished(id: number, sha256: string): void {
+    this.db.prepare('UPDATE stage_gen SET published_sha256 = ? WHERE id = ?').run(sha256, id);
+  }
+}
