@@ -26,6 +26,8 @@ export const errorCodes = {
   EXEC_FAILED: 500,
   DECOMPRESS_FAILED: 500,
   PARSE_FAILED: 500,
+  // the server's own signing key (gate/key.ts): no usable key, or its directory is locked
+  SIGNING_KEY: 500,
   // Debian data that fails its syntax (versions, status files, preferences, lists directories)
   VERSION_INVALID: 400,
   STATUS_INVALID: 400,
