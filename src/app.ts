@@ -17,6 +17,10 @@ import { VERSION } from './version.js';
 import { Fleet } from './fleet/fleet.js';
 import { registerAgentMethods } from './rpc/agent-methods.js';
 import { BackendMap } from './proxy/target.js';
+import { buildGate, gateParts } from './app-gate.js';
+import type { StageResolver } from './fleet/views.js';
+import type { GateService } from './gate/service.js';
+import { registerStageRoutes } from './proxy/stage-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -35,6 +39,7 @@ export interface App {
   outdated: OutdatedService;
   profiles: ProfileStore;
   fleet: Fleet;
+  gate: GateService;
 }
 
 /**
@@ -42,26 +47,27 @@ export interface App {
  * backend (proxy mode, or the same archive reached directly), or `http://<this server>/<backend>`
  * (remap mode; `host` is how the agent reached this server).
  */
-export function backendOfUri(backends: BackendMap): (uri: string, host: string | undefined) => string | undefined {
+export function backendOfUri(backends: BackendMap): (uri: string, host: string | undefined) => { backend: string; stage?: string } | undefined {
   return (uri, host) => {
     const m = /^https?:\/\/([^/]+)(\/[^?#]*)?/i.exec(uri.trim());
     if (!m) return undefined;
     const path = (m[2] ?? '').replace(/\/+$/, '');
     const direct = backends.match(`${m[1]!.toLowerCase()}${path}`);
-    if (direct && direct.rest === '') return direct.backend.name;
-    // remap mode: http://aptgate:3142/<backend>
-    const seg = /^\/([^/]+)$/.exec(path);
+    if (direct && direct.rest === '') return { backend: direct.backend.name };
+    // remap mode: http://aptgate:3142/<backend>, or a stage: http://aptgate:3142/stage/<stage>/<backend>
     if (!host || m[1]!.toLowerCase() !== host.toLowerCase()) return undefined;
-    return seg && backends.byName(seg[1]!) ? seg[1] : undefined;
+    const seg = /^(?:\/stage\/([a-z0-9][a-z0-9_-]*))?\/([^/]+)$/.exec(path);
+    if (!seg || !backends.byName(seg[2]!)) return undefined;
+    return seg[1] ? { backend: seg[2]!, stage: seg[1] } : { backend: seg[2]! };
   };
 }
 
-function outdatedViews(config: Config, proxy: ProxyRuntime): ViewLoader {
+function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver): ViewLoader {
   const siteOf = (backend: string) => {
     const b = config.backends.get(backend);
     return b ? new URL(b.mirrors[0]!).hostname : '';
   };
-  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf);
+  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf, stages);
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -80,7 +86,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await proxy.start();
   registerProxyRoutes(app, proxy);
   const profiles = new ProfileStore(deps.db);
-  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy), new OutdatedCacheStore(deps.db), proxy.packageIndex);
+  const parts = gateParts(deps.db, proxy);
+  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex);
   const fleet = new Fleet({
     db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
     jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
@@ -91,6 +98,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const methods = new MethodTable(VERSION);
   registerAgentMethods(methods, fleet);
   registerRpcRoutes(app, methods, { bodyLimit: 8 * 1024 * 1024, authenticate: (h, body) => fleet.auth.authenticate(h, body) });
+  const gate = buildGate(deps.config, parts, proxy, fleet, outdated, deps.now ?? Date.now);
+  registerStageRoutes(app, proxy, gate);
+  fleet.stageSources = (m, host) => {
+    const stage = fleet.classes.stageOf(m, deps.config.gate.stages);
+    if (!host || !stage) return undefined;
+    const facts = JSON.parse(m.facts) as { codename?: string };
+    const scheme = deps.config.tls.cert ? 'https' : 'http';
+    return gate.machineSources(stage, facts.codename ?? '', `${scheme}://${host}`);
+  };
+  fleet.publicKey = () => gate.publicKey();
   const tick = () => {
     try {
       const created = fleet.schedules.tick();
@@ -98,6 +115,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     } catch (err) {
       app.log.error({ err: (err as Error).message }, 'schedule tick failed');
     }
+    gate.autoPromote().then(
+      (made) => { if (made.length) app.log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted'); },
+      (err: Error) => app.log.error({ err: err.message }, 'auto-promotion failed'),
+    );
   };
   const ticker = setInterval(tick, deps.config.fleet.scheduleTickMs);
   ticker.unref();
@@ -115,6 +136,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     setImmediate(() => {
       pending.delete(key);
       if (closing) return;
+      gate.onSnapshotIndexed(snapshotId).then(
+        (made) => { if (made.length) app.log.info({ backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) }, 'stages updated'); },
+        (err: Error) => app.log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
+      );
       outdated.refreshInSlices(snap.backend, snap.suite).then(
         (stats) => { if (stats.recomputed || stats.carried) app.log.info({ backend: snap.backend, suite: snap.suite, ...stats }, 'outdated refreshed'); },
         (err: Error) => { app.log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'outdated refresh failed'); },
@@ -126,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     clearInterval(ticker);
     await proxy.close();
     await outdated.idle();
+    await gate.close();
   });
-  return { app, proxy, outdated, profiles, fleet };
+  return { app, proxy, outdated, profiles, fleet, gate };
 }

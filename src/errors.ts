@@ -38,6 +38,8 @@ export const errorCodes = {
   // the agent (aptgate-agent): another run holds the lock; the server could not be reached
   AGENT_BUSY: 409,
   AGENT_TRANSPORT: 502,
+  // the release gate: a promotion refused because the gate does not hold
+  GATE_CLOSED: 409,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

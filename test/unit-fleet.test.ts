@@ -14,7 +14,11 @@ const local = (y: number, mo: number, d: number, h: number, mi: number) => new D
 
 describe('fleet parsers', () => {
   it('maps sources to backends: mirrors and aliases directly, remap mode only on this server\'s own host', () => {
-    const of = backendOfUri(new BackendMap(defaultConfig()));
+    const map = backendOfUri(new BackendMap(defaultConfig()));
+    const of = (uri: string, host: string | undefined) => {
+      const r = map(uri, host);
+      return r && (r.stage ? `${r.stage}/${r.backend}` : r.backend);
+    };
     assert.equal(of('http://deb.debian.org/debian', undefined), 'debian');
     assert.equal(of('https://deb.debian.org/debian/', undefined), 'debian');
     assert.equal(of('http://security.debian.org/debian-security', undefined), 'debian-security');
@@ -22,6 +26,8 @@ describe('fleet parsers', () => {
     assert.equal(of('http://aptgate.lan:3142/debian-security', 'APTGATE.lan:3142'), 'debian-security');
     assert.equal(of('http://mirror.example.org/debian-security', 'aptgate.lan:3142'), undefined, 'another host is not us');
     assert.equal(of('http://aptgate.lan:3142/nosuch', 'aptgate.lan:3142'), undefined);
+    assert.equal(of('http://aptgate.lan:3142/stage/test/debian', 'aptgate.lan:3142'), 'test/debian', 'a stage of the release gate');
+    assert.equal(of('http://aptgate.lan:3142/stage/test/nosuch', 'aptgate.lan:3142'), undefined);
     assert.equal(of('file:///srv/repo', 'aptgate.lan:3142'), undefined);
   });
 

@@ -12,6 +12,7 @@ import { RpcClient, RpcError } from './client.js';
 import { collectState } from './collect.js';
 import { runJob } from './executors.js';
 import type { AgentState, Identity } from './identity.js';
+import { applyStageSources, type StageSourcesAnswer } from './stage-sources.js';
 import type { AptTarget, CollectedExtras, JobResult, JobSpec } from './types.js';
 
 export interface CycleDeps {
@@ -25,7 +26,19 @@ export interface CycleDeps {
   log: (msg: string) => void;
 }
 
+interface CheckIn {
+  status: 'pending' | 'approved';
+  stateKnown: boolean;
+  packagesKnown: boolean;
+  packagesBase: string;
+  jobsWaiting: boolean;
+  pullNow: boolean;
+  sources: string;
+}
+
 export interface CycleResult {
+  /** the stage sources written in this run (their hash) */
+  sources?: string;
   status: 'pending' | 'approved';
   reported: 'no' | 'hash' | 'delta' | 'full';
   jobs: Array<{ id: number; kind: string; exitCode: number; failure: string | undefined }>;
@@ -55,12 +68,21 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   out.delivered += await deliverSpooled(d);
 
   let snap = await snapshot(d.target);
-  let check = await d.client.call<{ status: 'pending' | 'approved'; stateKnown: boolean; packagesKnown: boolean; packagesBase: string; jobsWaiting: boolean; pullNow: boolean }>(
-    'agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+  let check = await d.client.call<CheckIn>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
   out.status = check.status;
   if (check.status === 'pending') {
     d.log('this machine waits for approval on the server (aptgate machines approve)');
     return out;
+  }
+  if (check.sources !== d.state.sourcesHash()) {
+    // the release gate moved this machine (or its stage's suites changed): new sources first
+    const answer = await d.client.call<StageSourcesAnswer>('agent.stageSources', [who]);
+    const r = await applyStageSources(d.target, answer);
+    if (r.failure) d.log(`stage sources written, but apt-get update failed (${r.failure}): ${r.summary}`);
+    else d.state.saveSourcesHash(answer.hash);
+    out.sources = answer.hash;
+    snap = await snapshot(d.target);
+    check = { ...check, stateKnown: false };
   }
   if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
   if (!check.jobsWaiting && !check.pullNow) return out;
@@ -87,11 +109,10 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
     await finish(d, job.id, result);
     out.jobs.push({ id: job.id, kind: job.kind, exitCode: result.exitCode, failure: result.failure });
     d.log(`job ${job.id}: ${job.kind} ${result.failure ? `failed (${result.failure}): ${result.summary}` : 'succeeded'}`);
-    if (result.changed || job.kind === 'refresh' || job.kind.endsWith('-source')) {
-      snap = await snapshot(d.target);
-      check = await d.client.call('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
-      if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
-    }
+    // after every job the server learns the state as it is now (a check-in when unchanged)
+    snap = await snapshot(d.target);
+    check = await d.client.call('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+    if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
   }
   return out;
 }

@@ -85,6 +85,14 @@ export class AgentState {
     this.write('last.json', JSON.stringify(l) + '\n');
   }
 
+  /** hash of the stage sources last written (release gate) */
+  sourcesHash(): string {
+    return this.read('sources-hash')?.toString('utf8') ?? '';
+  }
+  saveSourcesHash(hash: string): void {
+    this.write('sources-hash', hash);
+  }
+
   lastTimestamp(): number {
     const b = this.read('timestamp');
     return b ? Number(b.toString('utf8')) || 0 : 0;

@@ -64,9 +64,40 @@ export class ClassService {
     return this.store.removeRule(this.get(name).id, field as RuleField, pattern);
   }
 
+  /** Binds a class to a stage (null: none); with `gate` its machines are that stage's test machines. */
+  bindStage(name: string, stage: string | null, gate: boolean, ladder: readonly string[]): ClassRow {
+    const c = this.get(name);
+    if (stage !== null && !ladder.includes(stage)) fail('USAGE', `no stage "${stage.slice(0, 40)}" (stages: ${ladder.join(', ')})`);
+    if (gate && stage === null) fail('USAGE', 'a gate class needs a stage');
+    this.store.setStage(c.id, stage, gate);
+    return this.store.byId(c.id)!;
+  }
+
+  /**
+   * The stage a machine follows: that of its first class (in precedence order) bound to one.
+   * A machine no class binds is not behind the gate (its sources are its own).
+   */
+  stageOf(m: MachineFields, ladder: readonly string[]): string | undefined {
+    return this.classesOf(m).find((c) => c.stage !== null && ladder.includes(c.stage))?.stage ?? undefined;
+  }
+
+  /** Test machines of a stage: members of its gate classes that follow that stage. */
+  testMachines(stage: string, ladder: readonly string[]): number[] {
+    const machines = this.machines.all();
+    const out = new Set<number>();
+    for (const c of this.store.all()) {
+      if (!c.gate || c.stage !== stage) continue;
+      for (const id of this.membersOf(c.id, machines)) {
+        const m = machines.find((x) => x.id === id)!;
+        if (m.status === 'approved' && this.stageOf(m, ladder) === stage) out.add(id);
+      }
+    }
+    return [...out].sort((a, b) => a - b);
+  }
+
   /** Classes of one machine, in precedence order (highest priority first, then name). */
   classesOf(m: MachineFields): ClassRow[] {
-    const explicit = new Set(this.store.allMembers().filter((x) => x.machineId === m.id).map((x) => x.classId));
+    const explicit = this.store.classesOfMember(m.id);
     const byRule = new Set(this.store.rules().filter((r) => ruleMatches(r, m)).map((r) => r.classId));
     return this.store.all().filter((c) => explicit.has(c.id) || byRule.has(c.id));
   }

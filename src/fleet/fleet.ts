@@ -20,11 +20,17 @@ export interface FleetDeps {
   db: Db;
   profiles: ProfileStore;
   outdated: OutdatedService;
-  backendOf: (uri: string, serverHost: string | undefined) => string | undefined;
+  backendOf: (uri: string, serverHost: string | undefined) => { backend: string; stage?: string } | undefined;
   jobs: JobSettings;
   now?: () => number;
   /** cross-check failures and other background errors */
   onError?: (err: Error, what: string) => void;
+}
+
+/** The apt sources the release gate gives a machine (its stage), and their hash. */
+export interface StageSources {
+  entries: Array<{ uri: string; suites: string[]; components: string[] }>;
+  hash: string;
 }
 
 export interface CheckInAnswer {
@@ -35,6 +41,8 @@ export interface CheckInAnswer {
   packagesBase: string;
   jobsWaiting: boolean;
   pullNow: boolean;
+  /** hash of the stage sources this machine should have ('' when none): fetch them when it differs */
+  sources: string;
 }
 
 export class Fleet {
@@ -47,6 +55,8 @@ export class Fleet {
   readonly reports: ReportService;
   private readonly now: () => number;
   private readonly crossChecks = new Set<number>();
+  /** set by the release gate: the stage sources of a machine, reached at `host` */
+  stageSources: ((m: MachineRow, host: string | undefined) => StageSources | undefined) | undefined;
 
   constructor(private readonly deps: FleetDeps) {
     this.now = deps.now ?? Date.now;
@@ -75,10 +85,12 @@ export class Fleet {
     return m;
   }
 
-  checkIn(id: number, a: { machineId: unknown; state: string; packages: string }): CheckInAnswer {
+  checkIn(id: number, a: { machineId: unknown; state: string; packages: string; host?: string }): CheckInAnswer {
     const m = this.auth.identify(id, a.machineId);
-    if (m.status !== 'approved') return { status: m.status, stateKnown: false, packagesKnown: false, packagesBase: '', jobsWaiting: false, pullNow: false };
+    if (m.status !== 'approved') return { status: m.status, stateKnown: false, packagesKnown: false, packagesBase: '', jobsWaiting: false, pullNow: false, sources: '' };
     const stateKnown = m.stateHash !== null && m.stateHash === a.state;
+    // after a job the unchanged state counts as reported again (the gate's evidence)
+    if (stateKnown && this.jobs.store.finishedSince(id, m.reportedAt ?? 0)) this.machines.confirmState(id);
     const base = m.profileId === null ? undefined : this.deps.profiles.byId(m.profileId);
     return {
       status: m.status,
@@ -87,6 +99,7 @@ export class Fleet {
       packagesBase: base?.sha256 ?? '',
       jobsWaiting: this.jobs.waiting(id),
       pullNow: m.pullNow,
+      sources: this.stageSources?.(m, a.host)?.hash ?? '',
     };
   }
 
@@ -114,6 +127,15 @@ export class Fleet {
         this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
       }
     });
+  }
+
+  /** set by the release gate: the server's public key (armored) */
+  publicKey: (() => Promise<string>) | undefined;
+
+  async sourcesOf(id: number, machineId: unknown, host: string | undefined): Promise<StageSources & { key: string }> {
+    const m = this.approved(id, machineId);
+    const s = this.stageSources?.(m, host) ?? { entries: [], hash: '' };
+    return { ...s, key: s.entries.length && this.publicKey ? await this.publicKey() : '' };
   }
 
   fetchJob(id: number, machineId: unknown): Delivery | undefined {

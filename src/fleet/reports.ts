@@ -56,7 +56,7 @@ export class ReportService {
     private readonly profiles: ProfileStore,
     private readonly outdated: OutdatedService,
     /** maps a source URI to a backend name (proxy or remap mode), undefined when not ours */
-    private readonly backendOf: (uri: string, serverHost: string | undefined) => string | undefined,
+    private readonly backendOf: (uri: string, serverHost: string | undefined) => { backend: string; stage?: string } | undefined,
   ) {}
 
   /** The packages text a payload stands for, checked against its hash; the stored profile id. */
@@ -107,14 +107,14 @@ export class ReportService {
       for (const e of parseSourcesFile(f.path, f.content)) {
         if (!e.types.includes('deb')) continue;
         for (const uri of e.uris) {
-          const backend = this.backendOf(uri, serverHost);
-          if (!backend) continue;
+          const via = this.backendOf(uri, serverHost);
+          if (!via) continue;
           for (const suite of e.suites) {
             if (suite.endsWith('/')) continue; // flat repositories are not indexed
-            const key = `${backend} ${suite}`;
+            const key = `${via.stage ?? ''} ${via.backend} ${suite}`;
             if (seen.has(key)) continue;
             seen.add(key);
-            sources.push({ backend, suite, ...(e.components.length ? { components: e.components } : {}) });
+            sources.push({ backend: via.backend, suite, ...(via.stage ? { stage: via.stage } : {}), ...(e.components.length ? { components: e.components } : {}) });
           }
         }
       }

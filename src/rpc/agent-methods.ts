@@ -90,7 +90,15 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     help: 'The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow}. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
-      return fleet.checkIn(ctx.machine!, { machineId: str(s, 'machineId', 64, MACHINE_ID_RE), state: str(s, 'state', 64, HASH_RE), packages: str(s, 'packages', 64, HASH_RE) });
+      return fleet.checkIn(ctx.machine!, { machineId: str(s, 'machineId', 64, MACHINE_ID_RE), state: str(s, 'state', 64, HASH_RE), packages: str(s, 'packages', 64, HASH_RE), ...(ctx.host ? { host: ctx.host } : {}) });
+    },
+  });
+  table.add({
+    name: 'agent.stageSources', signature: ['struct', 'struct'], auth: true,
+    help: 'The apt sources of the machine\'s stage (release gate): {machineId} → {entries: array of {uri, suites, components}, key: string (armored public key of the server, for Signed-By), hash}. Signed.',
+    handler: async ([p], ctx) => {
+      const s = p as Struct;
+      return fleet.sourcesOf(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), ctx.host);
     },
   });
   table.add({

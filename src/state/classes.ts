@@ -1,5 +1,5 @@
 // Classes (explicit members and match rules), their schedules and maintenance windows.
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 
 export interface ClassRow {
   id: number;
@@ -7,6 +7,10 @@ export interface ClassRow {
   description: string;
   priority: number;
   createdAt: number;
+  /** the stage its machines follow (null: no say) */
+  stage: string | null;
+  /** its machines are test machines of that stage */
+  gate: boolean;
 }
 export type RuleField = 'hostname' | 'architecture' | 'codename';
 export interface RuleRow {
@@ -36,10 +40,16 @@ export interface WindowRow {
   endMin: number;
 }
 
+const CLASS_COLS = 'id, name, description, priority, created_at AS createdAt, stage, gate = 1 AS gate';
+const classRow = (r: ClassRow | undefined): ClassRow | undefined => r && { ...r, gate: Boolean(r.gate) };
 const SCHEDULE_COLS = 'id, class_id AS classId, kind, params, policy, cron, deadline_s AS deadlineS, next_at AS nextAt, last_fired AS lastFired, created_at AS createdAt';
 
 export class ClassStore {
   constructor(readonly db: Db) {}
+
+  setStage(id: number, stage: string | null, gate: boolean): void {
+    this.db.prepare('UPDATE class SET stage = ?, gate = ? WHERE id = ?').run(stage, gate ? 1 : 0, id);
+  }
 
   create(name: string, description: string, priority: number): number {
     return Number(this.db.prepare('INSERT INTO class (name, description, priority, created_at) VALUES (?, ?, ?, ?)').run(name, description, priority, Date.now()).lastInsertRowid);
@@ -48,13 +58,13 @@ export class ClassStore {
     return this.db.prepare('DELETE FROM class WHERE id = ?').run(id).changes > 0;
   }
   byName(name: string): ClassRow | undefined {
-    return this.db.prepare<[string], ClassRow>('SELECT id, name, description, priority, created_at AS createdAt FROM class WHERE name = ?').get(name);
+    return classRow(this.db.prepare<[string], ClassRow>(`SELECT ${CLASS_COLS} FROM class WHERE name = ?`).get(name));
   }
   byId(id: number): ClassRow | undefined {
-    return this.db.prepare<[number], ClassRow>('SELECT id, name, description, priority, created_at AS createdAt FROM class WHERE id = ?').get(id);
+    return classRow(this.db.prepare<[number], ClassRow>(`SELECT ${CLASS_COLS} FROM class WHERE id = ?`).get(id));
   }
   all(): ClassRow[] {
-    return this.db.prepare<[], ClassRow>('SELECT id, name, description, priority, created_at AS createdAt FROM class ORDER BY priority DESC, name').all();
+    return this.db.prepare<[], ClassRow>(`SELECT ${CLASS_COLS} FROM class ORDER BY priority DESC, name`).all().map((r) => classRow(r)!);
   }
 
   addMember(classId: number, machineId: number): void {
@@ -66,10 +76,11 @@ export class ClassStore {
   members(classId: number): number[] {
     return this.db.prepare<[number], { m: number }>('SELECT machine_id AS m FROM class_member WHERE class_id = ? ORDER BY machine_id').all(classId).map((r) => r.m);
   }
-  /** every (class, machine) explicit membership */
-  allMembers(): Array<{ classId: number; machineId: number }> {
-    return this.db.prepare<[], { classId: number; machineId: number }>('SELECT class_id AS classId, machine_id AS machineId FROM class_member').all();
+  /** classes a machine is an explicit member of */
+  classesOfMember(machineId: number): Set<number> {
+    return new Set(cached<[number], { c: number }>(this.db, 'SELECT class_id AS c FROM class_member WHERE machine_id = ?').all(machineId).map((r) => r.c));
   }
+
 
   addRule(classId: number, field: RuleField, pattern: string): void {
     this.db.prepare('INSERT INTO class_rule (class_id, field, pattern) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(classId, field, pattern);

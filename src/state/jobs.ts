@@ -1,7 +1,7 @@
 // Jobs: the persistent state machine queued → delivered → running → succeeded | failed |
 // expired | cancelled. A delivery is a lease: when it runs out without a result the job is
 // deliverable again (up to max_attempts); a deadline expires it; nothing is deleted.
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 
 export type JobState = 'queued' | 'delivered' | 'running' | 'succeeded' | 'failed' | 'expired' | 'cancelled';
 export const OPEN_STATES: readonly JobState[] = ['queued', 'delivered', 'running'];
@@ -85,6 +85,12 @@ export class JobStore {
   openByOrigin(origin: string): Set<number> {
     return new Set(this.db.prepare<[string], { m: number }>("SELECT machine_id AS m FROM job WHERE origin = ? AND state IN ('queued', 'delivered', 'running')")
       .all(origin).map((r) => r.m));
+  }
+
+  /** A job of the machine finished after `since` (its state then needs confirming). */
+  finishedSince(machineId: number, since: number): boolean {
+    return cached<[number, number], { n: number }>(this.db, "SELECT count(*) AS n FROM job WHERE machine_id = ? AND state IN ('succeeded', 'failed') AND finished_at > ?")
+      .get(machineId, since)!.n > 0;
   }
 
   hasOpen(machineId: number): boolean {

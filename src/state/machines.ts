@@ -147,6 +147,10 @@ export class MachineStore {
         disagreements = excluded.disagreements`).run(id, now, extras, viewId, disagreements);
     })();
   }
+  /** The state the server holds was confirmed current by the machine (a check-in with its hash). */
+  confirmState(id: number): void {
+    cached(this.db, 'UPDATE machine SET reported_at = ? WHERE id = ?').run(Date.now(), id);
+  }
   setDisagreements(id: number, disagreements: string | null): void {
     cached(this.db, 'UPDATE machine_report SET disagreements = ? WHERE machine_id = ?').run(disagreements, id);
   }

@@ -89,7 +89,7 @@ export class StageStore {
     return out;
   }
 
-  setPublished(id: number, sha256: string): void {
+  setPublished(id: number, sha256: string | null): void {
     this.db.prepare('UPDATE stage_gen SET published_sha256 = ? WHERE id = ?').run(sha256, id);
   }
 }

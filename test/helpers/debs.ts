@@ -27,6 +27,8 @@ export interface DebSpec {
   description?: string;
   /** further control fields (Recommends, Breaks, Provides, Phased-Update-Percentage, ...) */
   fields?: Record<string, string>;
+  /** a postinst maintainer script (its text, with its #! line) */
+  postinst?: string;
 }
 
 /** Fixed timestamp for the files inside built debs (SOURCE_DATE_EPOCH), so rebuilding a spec gives identical bytes. */
@@ -113,6 +115,10 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
     await chmod(debian, 0o755);
     await writeFile(path.join(debian, 'control'), control, { mode: 0o644 });
     await chmod(path.join(debian, 'control'), 0o644);
+    if (spec.postinst !== undefined) {
+      await writeFile(path.join(debian, 'postinst'), spec.postinst, { mode: 0o755 });
+      await chmod(path.join(debian, 'postinst'), 0o755);
+    }
 
     const args = ['--build', '--root-owner-group'];
     if (spec.payloadBytes !== undefined) args.push('-Znone');

@@ -1,0 +1,47 @@
+// The release gate's sources on the client: the server says (at check-in) which stage
+// repositories this machine reads; the agent writes them as one deb822 file signed by the
+// server's key (Signed-By), then updates apt's lists. Switching a machine's class to another
+// stage needs no edit on the client.
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { runJob } from './executors.js';
+import { writeFileAtomic } from './sources.js';
+import type { AptTarget, JobResult } from './types.js';
+
+export interface StageSourcesAnswer {
+  entries: Array<{ uri: string; suites: string[]; components: string[] }>;
+  key: string;
+  hash: string;
+}
+
+export const STAGE_SOURCES_NAME = 'aptgate.sources';
+
+export function keyringPath(target: AptTarget): string {
+  return path.join(target.root, 'etc/apt/keyrings/aptgate.asc');
+}
+
+const WORD_RE = /^[A-Za-z0-9][A-Za-z0-9._/~+-]*$/;
+
+/** The deb822 text; every value is checked first (it comes from the network). */
+export function renderStageSources(target: AptTarget, a: StageSourcesAnswer): string {
+  return a.entries.map((e) => {
+    if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+\/stage\/[a-z0-9_-]+\/[A-Za-z0-9._-]+$/.test(e.uri)) throw new Error(`unexpected stage URI ${JSON.stringify(e.uri.slice(0, 200))}`);
+    for (const w of [...e.suites, ...e.components]) if (!WORD_RE.test(w)) throw new Error(`unexpected suite or component ${JSON.stringify(w.slice(0, 100))}`);
+    if (!e.suites.length || !e.components.length) throw new Error('a stage source needs suites and components');
+    return `Types: deb\nURIs: ${e.uri}\nSuites: ${e.suites.join(' ')}\nComponents: ${e.components.join(' ')}\nSigned-By: ${keyringPath(target)}\n`;
+  }).join('\n');
+}
+
+/** Writes (or removes) the stage sources and the server's key, then `apt-get update`. */
+export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer): Promise<JobResult> {
+  const file = path.join(target.sourcesDir, STAGE_SOURCES_NAME);
+  if (!a.entries.length) {
+    await rm(file, { force: true });
+  } else {
+    if (!a.key.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw new Error('the server sent no public key');
+    await mkdir(path.dirname(keyringPath(target)), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(keyringPath(target), a.key, 0o644);
+    await writeFileAtomic(file, renderStageSources(target, a), 0o644);
+  }
+  return runJob({ id: 0, kind: 'update', params: {}, policy: { allowReboot: false, repairDpkg: false, lockTimeout: 120, timeout: 900 } }, target);
+}

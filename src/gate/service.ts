@@ -1,0 +1,239 @@
+// The release gate on a running server: stage generations made as snapshots arrive (the first
+// stage follows), published as signed repositories, evaluated against the test machines'
+// evidence, promoted (by hand or after a soak time), rolled back. Fleet data comes in through
+// the GateFleet interface, so the gate does not depend on how the fleet stores it.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fail } from '../errors.js';
+import { byHashRel, clearsignedText, parseRelease } from '../index/release.js';
+import { compressionOf } from '../sys/decompress.js';
+import type { JobRow } from '../state/jobs.js';
+import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
+import type { StageGen, StageStore } from '../state/stages.js';
+import type { ContentResolver } from './content.js';
+import { gateStatus, type GateStatus, type MachineEvidence } from './gate.js';
+import type { ServerKey } from './key.js';
+import { publishSuite, type PublishTarget } from './publish.js';
+import type { ChangeBy, StageService, Update } from './stages.js';
+
+export interface StageSourceEntry {
+  uri: string;
+  suites: string[];
+  components: string[];
+}
+
+export interface GateFleet {
+  testMachines(stage: string): Array<{ id: number; hostname: string }>;
+  upgradeJobs(machine: number): JobRow[];
+  /** last report: time, dpkg health, outdated entries against the machine's stage (held ones left out) */
+  evidence(machine: number): MachineEvidence['report'];
+}
+
+export interface GateDeps {
+  stages: StageService;
+  store: StageStore;
+  snapshots: SnapshotStore;
+  content: ContentResolver;
+  key: () => Promise<ServerKey>;
+  /** stored cache objects: key → absolute path when present */
+  cachedPath: (key: string) => Promise<string | undefined>;
+  /** where the Release of a snapshot is kept */
+  snapshotFile: (s: SnapshotRow) => string;
+  publishDir: string;
+  fleet: GateFleet;
+  autoPromote: ReadonlyMap<string, number>;
+  now: () => number;
+  /** stops what the key started (gpg-agent) */
+  closeKey: () => Promise<void>;
+}
+
+const PACKAGES_NAMES = ['Packages.xz', 'Packages.gz', 'Packages', 'Packages.zst', 'Packages.lz4'];
+
+export class GateService {
+  private readonly pools = new Map<number, Set<string>>();
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly d: GateDeps) {}
+
+  /** Work on stage files runs one piece at a time (publishing reads and writes whole suites). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  idle(): Promise<unknown> {
+    return this.chain;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.d.closeKey();
+  }
+
+  genDir(id: number): string {
+    return path.join(this.d.publishDir, String(id));
+  }
+
+  /**
+   * A snapshot's Packages are indexed: stages take it as first content, the first stage
+   * follows. Files are written when a stage is first read (a server whose gate nobody uses
+   * spends nothing on it); generations using the snapshot are written again then, with the
+   * Packages indexed since.
+   */
+  onSnapshotIndexed(snapshotId: number): Promise<StageGen[]> {
+    return this.serial(async () => {
+      const made = this.d.stages.follow(snapshotId);
+      const uses = (g: StageGen) => g.baseSnapshot === snapshotId || g.overrides.some((o) => o.snapshot === snapshotId);
+      for (const g of this.d.stages.ladder.flatMap((s) => this.d.store.currentAll(s))) if (uses(g) && g.publishedSha256) this.d.store.setPublished(g.id, null);
+      return made;
+    });
+  }
+
+  /** The generation's files, written now if they are not (yet, or any more). */
+  private ensurePublished(g: StageGen): Promise<void> {
+    if (g.publishedSha256) return Promise.resolve();
+    return this.serial(async () => {
+      const fresh = this.d.store.byId(g.id);
+      if (fresh && !fresh.publishedSha256) await this.publish(fresh);
+    });
+  }
+
+  private async storedPackages(snap: SnapshotRow, component: string, architecture: string): Promise<{ file: string; compression: NonNullable<ReturnType<typeof compressionOf>> } | undefined> {
+    const doc = await readFile(this.d.snapshotFile(snap));
+    const release = parseRelease(snap.kind === 'inrelease' ? clearsignedText(doc) : doc);
+    for (const name of PACKAGES_NAMES) {
+      const rel = `${component}/binary-${architecture}/${name}`;
+      const f = release.files.get(rel);
+      if (!f) continue;
+      const file = await this.d.cachedPath(`${snap.backend}/dists/${snap.suite}/${byHashRel(rel, f.sha256)}`);
+      const compression = compressionOf(name);
+      if (file && compression) return { file, compression };
+    }
+    return undefined;
+  }
+
+  /** Writes a generation's signed repository (InRelease, Packages) and the pool files it names. */
+  async publish(g: StageGen): Promise<void> {
+    const base = this.d.snapshots.byId(g.baseSnapshot);
+    if (!base) fail('NOT_FOUND', `snapshot ${g.baseSnapshot} is gone`);
+    const targets: PublishTarget[] = [];
+    for (const t of this.d.content.targets({ base: g.baseSnapshot, overrides: g.overrides })) {
+      const sources = [];
+      for (const p of t.parts) {
+        const stored = await this.storedPackages(p.snapshot, t.component, t.architecture);
+        if (!stored) fail('NOT_FOUND', `the Packages of ${p.snapshot.backend}/${p.snapshot.suite} ${t.component}/${t.architecture} are not in the cache`);
+        sources.push({ ...stored, keep: (x: { source: string }) => p.keep(x.source) });
+      }
+      targets.push({ component: t.component, architecture: t.architecture, sources });
+    }
+    const dir = this.genDir(g.id);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const out = await publishSuite({
+      dir, suite: g.suite, date: new Date(g.createdAt), targets, key: await this.d.key(),
+      fields: {
+        ...(base.origin ? { origin: base.origin } : {}), ...(base.label ? { label: base.label } : {}),
+        ...(base.suiteField ? { suite: base.suiteField } : {}), ...(base.codename ? { codename: base.codename } : {}),
+        ...(base.version ? { version: base.version } : {}), description: `aptgate stage ${g.stage} of ${g.backend} ${g.suite}`,
+        notAutomatic: base.notAutomatic, butAutomaticUpgrades: base.butAutomaticUpgrades,
+      },
+    });
+    await writeFile(path.join(dir, 'pool.json'), JSON.stringify([...out.filenames]));
+    this.pools.set(g.id, out.filenames);
+    this.d.store.setPublished(g.id, out.inReleaseSha256);
+  }
+
+  /** The published file of a stage's suite, by its path under dists/<suite>/; undefined when none. */
+  async indexFile(stage: string, backend: string, suite: string, rel: string): Promise<string | undefined> {
+    if (!this.d.stages.ladder.includes(stage)) return undefined;
+    const g = this.d.store.current(stage, backend, suite);
+    if (!g) return undefined;
+    await this.ensurePublished(g);
+    return path.join(this.genDir(g.id), 'dists', suite, rel);
+  }
+
+  /** Whether a pool file is named by the Packages of any suite the stage publishes for the backend. */
+  async allowsPool(stage: string, backend: string, filename: string): Promise<boolean> {
+    for (const g of this.d.store.currentAll(stage)) {
+      if (g.backend !== backend) continue;
+      await this.ensurePublished(g);
+      let pool = this.pools.get(g.id);
+      if (!pool) {
+        pool = new Set(JSON.parse(await readFile(path.join(this.genDir(g.id), 'pool.json'), 'utf8')) as string[]);
+        this.pools.set(g.id, pool);
+      }
+      if (pool.has(filename)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The apt sources a machine following `stage` gets (written by its agent, signed by the
+   * server's key): every suite the stage publishes, for a machine with a codename only that
+   * release's suites (bookworm, bookworm-updates, bookworm-security, ...).
+   */
+  machineSources(stage: string, codename: string, baseUrl: string): { entries: StageSourceEntry[]; hash: string } {
+    const byBackend = new Map<string, { suites: string[]; components: Set<string> }>();
+    for (const g of this.d.store.currentAll(stage)) {
+      const snap = this.d.snapshots.byId(g.baseSnapshot);
+      const names = [g.suite, snap?.codename ?? '', snap?.suiteField ?? ''];
+      if (codename && !names.some((n) => n === codename || n.startsWith(`${codename}-`))) continue;
+      const b = byBackend.get(g.backend) ?? { suites: [], components: new Set<string>() };
+      b.suites.push(g.suite);
+      for (const t of this.d.content.targets({ base: g.baseSnapshot, overrides: [] })) b.components.add(t.component);
+      byBackend.set(g.backend, b);
+    }
+    const entries = [...byBackend].map(([backend, b]) => ({ uri: `${baseUrl}/stage/${stage}/${backend}`, suites: b.suites, components: [...b.components].sort() }));
+    return { entries, hash: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
+  }
+
+  async publicKey(): Promise<string> {
+    return (await this.d.key()).exportArmored();
+  }
+
+  status(stage: string): GateStatus & { updates: Update[] } {
+    const next = this.d.stages.next(stage);
+    const machines = this.d.fleet.testMachines(stage).map((m): MachineEvidence => ({
+      ...m, upgrades: this.d.fleet.upgradeJobs(m.id), report: this.d.fleet.evidence(m.id),
+    }));
+    return { ...gateStatus(stage, next, this.d.store.currentAll(stage), machines), updates: this.d.stages.updates(stage) };
+  }
+
+  /** Promotion: refused while the gate is closed unless forced (with a reason, recorded). */
+  promote(stage: string, o: { only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string; actor: string }): Promise<StageGen[]> {
+    return this.serial(async () => {
+      const st = this.status(stage);
+      if (!st.holds && !o.force) fail('GATE_CLOSED', `the gate of ${stage} does not hold: ${st.missing.join('; ')}`, { missing: st.missing });
+      if (o.force && !o.reason?.trim()) fail('USAGE', 'a forced promotion needs --reason');
+      const by: ChangeBy = {
+        actor: o.actor, reason: o.reason, forced: o.force === true && !st.holds,
+        evidence: { holds: st.holds, machines: st.machines.map((m) => ({ id: m.id, hostname: m.hostname, ...m.standing })), missing: st.missing },
+      };
+      return this.d.stages.promote(stage, { ...(o.only ? { only: o.only } : {}), ...(o.securityOnly ? { securityOnly: true } : {}) }, by);
+    });
+  }
+
+  rollback(stage: string, actor: string, reason?: string): Promise<StageGen[]> {
+    return this.serial(async () => {
+      return this.d.stages.rollback(stage, { actor, reason });
+    });
+  }
+
+  history(stage: string): StageGen[] {
+    this.d.stages.check(stage);
+    return this.d.store.history(stage);
+  }
+
+  /** Stages whose auto-promotion soak has passed with the gate holding: promoted. */
+  async autoPromote(): Promise<StageGen[]> {
+    const made: StageGen[] = [];
+    for (const [stage, soak] of this.d.autoPromote) {
+      const st = this.status(stage);
+      if (!st.holds || !st.updates.length || st.publishedAt === null || this.d.now() - st.publishedAt < soak) continue;
+      made.push(...await this.promote(stage, { actor: 'aptgate (auto-promotion)', reason: `gate held, soaked ${Math.round(soak / 60_000)} min` }));
+    }
+    return made;
+  }
+}
