@@ -10,7 +10,9 @@ import { ContentResolver } from './gate/content.js';
 import { ServerKey } from './gate/key.js';
 import { GateService, type GateFleet } from './gate/service.js';
 import { StageService } from './gate/stages.js';
-import type { ProxyRuntime } from './proxy/runtime.js';
+import type { CacheStore } from './proxy/store.js';
+import type { PackageIndexStore } from './state/package-index.js';
+import type { SnapshotStore } from './state/snapshots.js';
 import type { Db } from './state/db.js';
 import { StageStore } from './state/stages.js';
 import type { CollectedExtras } from './rpc/wire.js';
@@ -26,7 +28,14 @@ export interface GateParts {
   resolver: StageResolver;
 }
 
-export function gateParts(db: Db, proxy: ProxyRuntime): GateParts {
+/** The stores the gate reads: the proxy's, or (the CLI) the same opened without a proxy. */
+export interface GateStores {
+  store: CacheStore;
+  snapshots: SnapshotStore;
+  packageIndex: PackageIndexStore;
+}
+
+export function gateParts(db: Db, proxy: GateStores): GateParts {
   const store = new StageStore(db);
   const content = new ContentResolver(proxy.snapshots, proxy.packageIndex);
   const resolver: StageResolver = {
@@ -60,7 +69,7 @@ function gateFleet(config: Config, fleet: Fleet, outdated: OutdatedService): Gat
   };
 }
 
-export function buildGate(config: Config, parts: GateParts, proxy: ProxyRuntime, fleet: Fleet, outdated: OutdatedService, now: () => number): GateService {
+export function buildGate(config: Config, parts: GateParts, proxy: GateStores, fleet: Fleet, outdated: OutdatedService, now: () => number): GateService {
   let key: Promise<ServerKey> | undefined;
   return new GateService({
     stages: new StageService(config.gate.stages, parts.store, proxy.snapshots, parts.content, now),

@@ -11,6 +11,9 @@ import { Fleet } from '../fleet/fleet.js';
 import { OutdatedService } from '../fleet/outdated.js';
 import { ViewLoader, type ViewSpec } from '../fleet/views.js';
 import { BackendMap } from '../proxy/target.js';
+import { CacheStore } from '../proxy/store.js';
+import { buildGate, gateParts } from '../app-gate.js';
+import type { GateService } from '../gate/service.js';
 import { openDb, type Db } from '../state/db.js';
 import { OutdatedCacheStore } from '../state/outdated-cache.js';
 import { PackageIndexStore } from '../state/package-index.js';
@@ -26,6 +29,8 @@ export interface FleetContext {
   views: ViewLoader;
   viewDefs: OutdatedCacheStore;
   packageIndex: PackageIndexStore;
+  /** the release gate over the same database (promotions are published by the server when read) */
+  gate: GateService;
   now: () => number;
   close(): void;
 }
@@ -40,14 +45,16 @@ export function openFleet(config: Config): FleetContext {
       const b = config.backends.get(backend);
       return b ? new URL(b.mirrors[0]!).hostname : '';
     };
-    const views = new ViewLoader(snapshots, packageIndex, siteOf);
+    const parts = gateParts(db, { store: new CacheStore(config.cacheDir), snapshots, packageIndex });
+    const views = new ViewLoader(snapshots, packageIndex, siteOf, parts.resolver);
     const viewDefs = new OutdatedCacheStore(db);
     const outdated = new OutdatedService(profiles, views, viewDefs, packageIndex);
     const fleet = new Fleet({
       db, profiles, outdated, backendOf: backendOfUri(new BackendMap(config)),
       jobs: { leaseMs: config.fleet.jobLeaseMs, maxAttempts: config.fleet.jobAttempts, deadlineMs: config.fleet.jobDeadlineMs },
     });
-    return { config, db, fleet, outdated, profiles, views, viewDefs, packageIndex, now: Date.now, close: () => db.close() };
+    const gate = buildGate(config, parts, { store: new CacheStore(config.cacheDir), snapshots, packageIndex }, fleet, outdated, Date.now);
+    return { config, db, fleet, outdated, profiles, views, viewDefs, packageIndex, gate, now: Date.now, close: () => db.close() };
   } catch (err) {
     db.close();
     throw err;
@@ -60,6 +67,7 @@ export async function withFleet<T>(config: Config, fn: (ctx: FleetContext) => T 
   try {
     return await fn(ctx);
   } finally {
+    await ctx.gate.close();
     ctx.close();
   }
 }
