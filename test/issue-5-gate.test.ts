@@ -5,8 +5,10 @@
 // forced promotion is recorded, rollback hides a version again, --only moves one source, the
 // soak time of auto-promotion, and a production client cannot fetch what it was not given.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { RpcClient } from '../src/agent/client.js';
 import { isAptgateError } from '../src/errors.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
@@ -81,10 +83,10 @@ describe('issue 5: the release gate', () => {
     qa = await createAgent(path.join(world.dir, 'qa-1'), server.url, { hostname: 'qa-1' });
     prod = await createAgent(path.join(world.dir, 'prod-1'), server.url, { hostname: 'prod-1' });
     for (const [a, cls] of [[qa, 'qa'], [prod, 'prod']] as const) {
+      // enrolment writes the stage's signed sources (Signed-By the server's key) and updates
       await a.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ class: cls, autoApprove: true }).token]);
-      // the first run writes the stage's signed sources (Signed-By the server's key) and updates
-      const first = JSON.parse(await a.runOk(['run-once', '--json'])) as { sources?: string };
-      assert.ok(first.sources, 'stage sources written');
+      assert.ok(a.state.sourcesHash(), 'stage sources written');
+      assert.match(await readFile(path.join(a.root.target.sourcesDir, 'aptgate.sources'), 'utf8'), new RegExp(`URIs: ${server.url}/stage/${cls === 'qa' ? 'test' : 'production'}/fixture\nSuites: stable`));
       const r = await a.root.apt(['install', '-y', 'demo', 'other']);
       assert.equal(r.code, 0, r.output);
       await a.runOk(['run-once']);
@@ -178,5 +180,35 @@ describe('issue 5: the release gate', () => {
     const made = await server.gate.autoPromote();
     assert.deepEqual(made.map((g) => [g.stage, g.kind, g.actor]), [['production', 'promote', 'aptgate (auto-promotion)']]);
     assert.ok(versionsIn(await stagePackages('production'), 'demo').includes('4.0-1'));
+  });
+
+  it('a machine sees both lists (approved in its stage, available upstream); moving its class to another stage takes effect at its next check-in', async () => {
+    await world.repo.publish('stable', [...v1, ...v2, deb('demo', '4.0-1'), deb('demo', '5.0-1')], { validUntil: new Date(Date.now() + 86_400_000) });
+    await upstreamSeen();
+    // a held stage never expires: upstream's InRelease has a Valid-Until, the stage's none
+    assert.match(await readFile(world.repo.path('dists/stable/InRelease'), 'utf8'), /^Valid-Until: /m);
+    const stageRelease = await (await fetch(`${server.url}/stage/test/fixture/dists/stable/InRelease`)).text();
+    assert.match(stageRelease, /^Codename: /m);
+    assert.doesNotMatch(stageRelease, /Valid-Until/);
+
+    await prod.runOk(['run-once']);
+    await settle();
+    const id = prod.state.identity()!;
+    const client = new RpcClient({ server: server.url, timeoutS: 30 }, { identity: id, state: prod.state });
+    type Part = { known: boolean; packages: Array<{ package: string; candidate: string }> };
+    const lists = await client.call<{ stage: string; approved: Part; available: Part }>('agent.outdated', [{ machineId: prod.machineId }]);
+    assert.equal(lists.stage, 'production');
+    const demoIn = (p: Part) => p.packages.find((e) => e.package === 'demo')?.candidate;
+    assert.deepEqual([lists.approved.known, lists.available.known], [true, true]);
+    assert.equal(demoIn(lists.approved), '4.0-1');
+    assert.equal(demoIn(lists.available), '5.0-1');
+
+    server.fleet.classes.bindStage('prod', 'test', false, server.config.gate.stages);
+    const raw = await prod.run(['run-once', '--json']);
+    const run = JSON.parse(raw.stdout) as { sources?: string };
+    assert.doesNotMatch(raw.stderr, /failed/, raw.stderr);
+    assert.ok(run.sources, 'new stage sources at the next check-in');
+    assert.match(await readFile(path.join(prod.root.target.sourcesDir, 'aptgate.sources'), 'utf8'), /\/stage\/test\/fixture/);
+    assert.equal(await candidate(prod, 'demo'), '5.0-1');
   });
 });

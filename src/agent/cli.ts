@@ -11,6 +11,7 @@ import { runCycle } from './cycle.js';
 import { collectFacts, readMachineId } from './facts.js';
 import { AgentState } from './identity.js';
 import { acquireRunLock } from './lock.js';
+import { installStageSources } from './stage-sources.js';
 
 function log(msg: string): void {
   process.stderr.write(`aptgate-agent: ${msg}\n`);
@@ -45,7 +46,13 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       await client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
       const r = await client.call<{ machine: number; secret: string; status: string }>('agent.enroll', [{ token: o.token, facts }]);
       const state = new AgentState(c.stateDir);
-      state.saveIdentity({ server, machine: r.machine, secret: r.secret, machineId: facts.machineId });
+      const identity = { server, machine: r.machine, secret: r.secret, machineId: facts.machineId };
+      state.saveIdentity(identity);
+      // an approved machine behind the release gate gets its stage's sources and the server's key now
+      if (r.status === 'approved') {
+        const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
+        await installStageSources(signed, facts.machineId, target, state, log);
+      }
       if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server }) + '\n');
       else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
     });

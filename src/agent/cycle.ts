@@ -12,7 +12,7 @@ import { RpcClient, RpcError } from './client.js';
 import { collectState } from './collect.js';
 import { runJob } from './executors.js';
 import type { AgentState, Identity } from './identity.js';
-import { applyStageSources, type StageSourcesAnswer } from './stage-sources.js';
+import { installStageSources } from './stage-sources.js';
 import type { AptTarget, CollectedExtras, JobResult, JobSpec } from './types.js';
 
 export interface CycleDeps {
@@ -76,11 +76,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   }
   if (check.sources !== d.state.sourcesHash()) {
     // the release gate moved this machine (or its stage's suites changed): new sources first
-    const answer = await d.client.call<StageSourcesAnswer>('agent.stageSources', [who]);
-    const r = await applyStageSources(d.target, answer);
-    if (r.failure) d.log(`stage sources written, but apt-get update failed (${r.failure}): ${r.summary}`);
-    else d.state.saveSourcesHash(answer.hash);
-    out.sources = answer.hash;
+    out.sources = await installStageSources(d.client, d.machineId, d.target, d.state, d.log);
     snap = await snapshot(d.target);
     check = { ...check, stateKnown: false };
   }

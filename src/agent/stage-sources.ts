@@ -2,9 +2,11 @@
 // repositories this machine reads; the agent writes them as one deb822 file signed by the
 // server's key (Signed-By), then updates apt's lists. Switching a machine's class to another
 // stage needs no edit on the client.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { RpcClient } from './client.js';
 import { runJob } from './executors.js';
+import type { AgentState } from './identity.js';
 import { writeFileAtomic } from './sources.js';
 import type { AptTarget, JobResult } from './types.js';
 
@@ -32,10 +34,21 @@ export function renderStageSources(target: AptTarget, a: StageSourcesAnswer): st
   }).join('\n');
 }
 
+/** Fetches this machine's stage sources and writes them; the hash written (kept only when apt-get update worked). */
+export async function installStageSources(client: RpcClient, machineId: string, target: AptTarget, state: AgentState, log: (msg: string) => void): Promise<string> {
+  const answer = await client.call<StageSourcesAnswer>('agent.stageSources', [{ machineId }]);
+  const r = await applyStageSources(target, answer);
+  if (r.failure) log(`stage sources written, but apt-get update failed (${r.failure}): ${r.summary}`);
+  else state.saveSourcesHash(answer.hash);
+  return answer.hash;
+}
+
 /** Writes (or removes) the stage sources and the server's key, then `apt-get update`. */
 export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer): Promise<JobResult> {
   const file = path.join(target.sourcesDir, STAGE_SOURCES_NAME);
   if (!a.entries.length) {
+    const had = await stat(file).then(() => true, () => false);
+    if (!had) return { exitCode: 0, durationMs: 0, transcript: '', failure: undefined, summary: 'no stage sources', changed: false, rebootRequired: false };
     await rm(file, { force: true });
   } else {
     if (!a.key.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw new Error('the server sent no public key');

@@ -33,6 +33,11 @@ export interface StageSources {
   hash: string;
 }
 
+export interface OutdatedList {
+  counts: { installed: number; outdated: number; security: number; upgrade: number; held: number; keptBack: number; phased: number };
+  entries: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; held: boolean }>;
+}
+
 export interface CheckInAnswer {
   status: MachineRow['status'];
   stateKnown: boolean;
@@ -153,6 +158,26 @@ export class Fleet {
   jobFinished(id: number, machineId: unknown, jobId: number, o: JobOutcome): { state: string } {
     this.approved(id, machineId);
     return this.jobs.finished(id, jobId, o);
+  }
+
+  /**
+   * Both outdated answers of a machine: *approved* in the view it reads (its stage, when its
+   * sources go through the release gate) and *available* in the same sources read from the
+   * newest upstream snapshots. Undefined parts are not known yet (no report, or not indexed).
+   */
+  outdatedLists(machine: number): { stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined } {
+    const m = this.machines.byId(machine);
+    const r = this.machines.report(machine);
+    if (!m || !r || r.viewId === null || m.profileId === null) return { stage: null, approved: undefined, available: undefined };
+    const spec = this.deps.outdated.spec(r.viewId);
+    const stage = spec.sources.find((s) => s.stage)?.stage ?? null;
+    const upstreamId = stage ? this.deps.outdated.defineView({ ...spec, sources: spec.sources.map(({ stage: _s, ...rest }) => rest) }) : r.viewId;
+    const list = (viewId: number): OutdatedList | undefined => {
+      if (!this.deps.outdated.ready(viewId)) return undefined;
+      const a = this.deps.outdated.get(m.profileId!, viewId);
+      return { counts: a.result.counts, entries: a.result.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, held: e.held })) };
+    };
+    return { stage, approved: list(r.viewId), available: list(upstreamId) };
   }
 
   /** A machine by id or hostname (NOT_FOUND; USAGE when a hostname is ambiguous). */

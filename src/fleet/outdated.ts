@@ -43,7 +43,7 @@ export class OutdatedService {
     return this.cache.defineView(viewSpecHash(spec), JSON.stringify(spec));
   }
 
-  private spec(viewId: number): ViewSpec {
+  spec(viewId: number): ViewSpec {
     const s = this.cache.view(viewId);
     if (s === undefined) fail('NOT_FOUND', `no view ${viewId}`);
     return JSON.parse(s) as ViewSpec;

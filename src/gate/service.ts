@@ -132,7 +132,8 @@ export class GateService {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     const out = await publishSuite({
-      dir, suite: g.suite, date: new Date(g.createdAt), targets, key: await this.d.key(),
+      // never a Date ahead of this machine's clock: apt refuses a Release "not valid yet"
+      dir, suite: g.suite, date: new Date(Math.min(g.createdAt, Date.now())), targets, key: await this.d.key(),
       fields: {
         ...(base.origin ? { origin: base.origin } : {}), ...(base.label ? { label: base.label } : {}),
         ...(base.suiteField ? { suite: base.suiteField } : {}), ...(base.codename ? { codename: base.codename } : {}),
