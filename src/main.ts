@@ -11,7 +11,12 @@ export interface Running {
 
 export async function startServer(config: Config): Promise<Running> {
   const db = openDb(config.db);
-  const { app } = await buildApp({ config, db, dbFile: config.db });
+  const { app, gate } = await buildApp({ config, db, dbFile: config.db });
+  // the release gate's signing key exists from the first start on (aptgate key export)
+  gate.prepareKey().then(
+    (fingerprint) => app.log.info({ fingerprint }, 'signing key ready'),
+    (err: Error) => app.log.error({ err: err.message }, 'signing key could not be prepared'),
+  );
   let address: string;
   try {
     address = await app.listen({ host: config.listen, port: config.port });

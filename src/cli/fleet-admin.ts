@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { JobPolicy } from '../agent/types.js';
 import { fail } from '../errors.js';
 import { formatWindow, parseWindow } from '../fleet/classes.js';
-import type { RuleField } from '../state/classes.js';
+import type { ClassRow, RuleField } from '../state/classes.js';
 import { OPEN_STATES, type JobRow, type JobState } from '../state/jobs.js';
 import { iso, type FleetContext } from './fleet-context.js';
 
@@ -18,6 +18,10 @@ export interface ClassInfoJson {
   rules: Array<{ field: RuleField; pattern: string }>;
   windows: Array<{ id: number; window: string }>;
   schedules: Array<{ id: number; kind: string; cron: string }>;
+  /** the stage of the release gate its machines follow (null: none) */
+  stage: string | null;
+  /** its machines are test machines of that stage */
+  gate: boolean;
 }
 
 export function listClasses(ctx: FleetContext): ClassInfoJson[] {
@@ -29,7 +33,25 @@ export function listClasses(ctx: FleetContext): ClassInfoJson[] {
     rules: c.rules,
     windows: c.windows.map((w) => ({ id: w.id, window: formatWindow(w) })),
     schedules: schedules.filter((s) => s.classId === c.id).map((s) => ({ id: s.id, kind: s.kind, cron: s.cron })),
+    stage: c.stage, gate: c.gate,
   }));
+}
+
+/** Creates a class, bound to a stage when one is given (both or neither). */
+export function createClass(ctx: FleetContext, name: string, o: { description?: string; priority?: number; stage?: string; gate?: boolean }): ClassRow {
+  if (o.gate && o.stage === undefined) fail('USAGE', '--gate needs --stage STAGE (a gate class makes test machines of a stage)');
+  return ctx.db.transaction(() => {
+    const c = ctx.fleet.classes.create(name, { ...(o.description === undefined ? {} : { description: o.description }), ...(o.priority === undefined ? {} : { priority: o.priority }) });
+    return o.stage === undefined ? c : ctx.fleet.classes.bindStage(name, o.stage, o.gate === true, ctx.config.gate.stages);
+  })();
+}
+
+export interface ClassBinding { class: string; stage: string | null; gate: boolean; members: number }
+
+/** Binds a class to a stage (null: unbinds it); with `gate` its machines are the stage's test machines. */
+export function bindClass(ctx: FleetContext, name: string, stage: string | null, gate: boolean): ClassBinding {
+  const c = ctx.fleet.classes.bindStage(name, stage, gate, ctx.config.gate.stages);
+  return { class: c.name, stage: c.stage, gate: c.gate, members: ctx.fleet.classes.membersOf(c.id).length };
 }
 
 /** Adds explicit members; all references are resolved before anything changes. */

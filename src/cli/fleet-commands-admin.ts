@@ -2,11 +2,12 @@
 // fleet-commands.ts, with the same output conventions: human by default, --json everywhere).
 import type { Command } from 'commander';
 import {
-  addJobs, addMembers, addSchedule, addWindow, cancelJob, listClasses, listJobs, listSchedules, removeMembers, removeRule, removeWindow, showJob,
+  addJobs, addMembers, addSchedule, addWindow, bindClass, cancelJob, createClass, listClasses, listJobs, listSchedules, removeMembers, removeRule, removeWindow, showJob,
   type JobOptions,
 } from './fleet-admin.js';
+import { formatBinding, formatClassList } from './gate-format.js';
 import { dateOption, durationOption, idArgument, intOption, runner, textOption, type CliShell } from './fleet-context.js';
-import { formatClasses, formatJob, formatJobs, formatJobsAdded, formatSchedules, when } from './fleet-format.js';
+import { formatJob, formatJobs, formatJobsAdded, formatSchedules, when } from './fleet-format.js';
 
 type Json = { json?: boolean };
 type Leaf = (parent: Command, spec: string, description: string) => Command;
@@ -49,16 +50,27 @@ export function registerAdminCommands(program: Command, shell: CliShell, leaf: L
   const done = (msg: string) => () => `${msg}\n`;
 
   // ---- classes ----
-  const classes = program.command('classes').description('classes of machines: members, match rules, maintenance windows');
-  leaf(classes, 'list', 'classes with members, rules, windows and schedules').option('--json', 'machine-readable output')
-    .action((o: Json) => run(o, (ctx) => ({ classes: listClasses(ctx) }), (r) => formatClasses(r.classes)));
+  const classes = program.command('classes').description('classes of machines: members, match rules, stage of the release gate, maintenance windows');
+  leaf(classes, 'list', 'classes with members, rules, stage, windows and schedules').option('--json', 'machine-readable output')
+    .action((o: Json) => run(o, (ctx) => ({ classes: listClasses(ctx) }), (r) => formatClassList(r.classes)));
   leaf(classes, 'create', 'create a class').argument('<name>')
     .option('--priority <n>', 'where classes disagree (the stage a machine follows), the highest priority wins', '0')
     .option('--description <text>', 'what the class is for')
+    .option('--stage <stage>', 'its machines follow this stage of the release gate (as classes bind does)')
+    .option('--gate', 'with --stage: its machines are test machines of that stage')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: Json & { priority: string; description?: string }) => run(o, (ctx) => ctx.fleet.classes.create(name, {
+    .action((name: string, o: Json & { priority: string; description?: string; stage?: string; gate?: boolean }) => run(o, (ctx) => createClass(ctx, name, {
       priority: intOption('--priority', o.priority, -1_000_000, 1_000_000), ...(o.description === undefined ? {} : { description: textOption('--description', o.description) }),
-    }), (c) => `class ${c.name} created\n`));
+      ...(o.stage === undefined ? {} : { stage: o.stage }), gate: o.gate === true,
+    }), (c) => `class ${c.name} created${c.stage ? `, bound to stage ${c.stage}${c.gate ? ' (gate class)' : ''}` : ''}\n`));
+  leaf(classes, 'bind', 'bind a class to a stage: its machines get that stage\'s sources from their agent at check-in')
+    .argument('<name>').argument('<stage>', 'a stage of [gate] stages')
+    .option('--gate', 'its machines are test machines of the stage (their upgrades open its gate)')
+    .option('--json', 'machine-readable output')
+    .action((name: string, stage: string, o: Json & { gate?: boolean }) => run(o, (ctx) => bindClass(ctx, name, stage, o.gate === true), formatBinding));
+  leaf(classes, 'unbind', 'the class no longer binds its machines to a stage').argument('<name>')
+    .option('--json', 'machine-readable output')
+    .action((name: string, o: Json) => run(o, (ctx) => bindClass(ctx, name, null, false), formatBinding));
   leaf(classes, 'delete', 'delete a class (its schedules and windows go with it; machines stay)').argument('<name>')
     .option('--json', 'machine-readable output')
     .action((name: string, o: Json) => run(o, (ctx) => { ctx.fleet.classes.remove(name); return { deleted: name }; }, done(`class ${name} deleted`)));

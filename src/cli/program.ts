@@ -6,12 +6,14 @@ import { openDb } from '../state/db.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { SnapshotStore } from '../state/snapshots.js';
 import { UsageStore } from '../state/usage.js';
+import { StageStore } from '../state/stages.js';
 import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
 import { CacheStore } from '../proxy/store.js';
 import { startServer } from '../main.js';
 import { formatCleanResult, formatConfig, formatStats } from './format.js';
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
 import { registerFleetCommands } from './fleet-commands.js';
+import { registerGateCommands } from './gate-commands.js';
 import { VERSION } from '../version.js';
 
 interface CommonOpts {
@@ -65,6 +67,7 @@ function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): vo
       snapshots: new SnapshotStore(db),
       packageIndex: new PackageIndexStore(db),
       usage: new UsageStore(db),
+      stages: new StageStore(db),
     },
     close: () => db.close(),
   };
@@ -131,6 +134,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
 
   // token, machines, packages, classes, jobs, schedules, push: the fleet, on the server host
   registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
+  // gate status, promote, stage rollback|history|list, key export: the release gate
+  registerGateCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
 
   return program;
 }

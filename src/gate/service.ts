@@ -190,6 +190,11 @@ export class GateService {
     return { entries, hash: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
   }
 
+  /** Makes sure the server's signing key exists (created at first start). */
+  async prepareKey(): Promise<string> {
+    return (await this.d.key()).fingerprint;
+  }
+
   async publicKey(): Promise<string> {
     return (await this.d.key()).exportArmored();
   }

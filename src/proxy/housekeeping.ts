@@ -2,6 +2,7 @@
 // for the grace period; with a size budget, unreferenced files go first, oldest use first.
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config.js';
+import type { StageStore } from '../state/stages.js';
 import { byHashRel, clearsignedText, parseRelease } from '../index/release.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { SnapshotStore } from '../state/snapshots.js';
@@ -14,6 +15,8 @@ export interface HousekeepingDeps {
   snapshots: SnapshotStore;
   packageIndex: PackageIndexStore;
   usage: UsageStore;
+  /** the release gate's generations: snapshots a stage uses keep their files */
+  stages: StageStore;
 }
 
 export interface CacheStats {
@@ -46,6 +49,12 @@ export async function cacheStats(deps: HousekeepingDeps): Promise<CacheStats> {
 /** Cache keys the current snapshots reference: their index objects and the pool files their Packages name. */
 export async function referencedKeys(deps: HousekeepingDeps): Promise<Set<string>> {
   const current = deps.snapshots.currentAll();
+  // what stages publish (and could roll back to) is kept, however old its snapshot
+  for (const id of deps.stages.usedSnapshots()) {
+    if (current.some((s) => s.id === id)) continue;
+    const s = deps.snapshots.byId(id);
+    if (s) current.push(s);
+  }
   const refs = deps.packageIndex.filenamesOfSnapshots(current.map((s) => s.id));
   for (const s of current) {
     try {

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Db } from '../state/db.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { SnapshotStore } from '../state/snapshots.js';
+import { StageStore } from '../state/stages.js';
 import { UsageStore } from '../state/usage.js';
 import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
@@ -39,6 +40,7 @@ export class ProxyRuntime {
   readonly snapshots: SnapshotStore;
   readonly packageIndex: PackageIndexStore;
   readonly usage: UsageStore;
+  readonly stages: StageStore;
   readonly suites: Suites;
   readonly fills: FillRegistry;
   readonly indexer: Indexer;
@@ -61,6 +63,7 @@ export class ProxyRuntime {
     this.snapshots = new SnapshotStore(db);
     this.packageIndex = new PackageIndexStore(db);
     this.usage = new UsageStore(db);
+    this.stages = new StageStore(db);
     this.fills = new FillRegistry({ config, store: this.store, upstream: this.upstream, metrics: this.metrics, log });
     this.indexer = new Indexer(opts.dbFile, this.packageIndex, this.metrics, log);
     this.suites = new Suites({
@@ -124,7 +127,7 @@ export class ProxyRuntime {
   }
 
   housekeeping() {
-    return { config: this.config, store: this.store, snapshots: this.snapshots, packageIndex: this.packageIndex, usage: this.usage };
+    return { config: this.config, store: this.store, snapshots: this.snapshots, packageIndex: this.packageIndex, usage: this.usage, stages: this.stages };
   }
 
   health() {

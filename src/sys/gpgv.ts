@@ -1,6 +1,6 @@
 // OpenPGP verification with gpgv, the way apt decides: at least one good signature by a
 // key of the given keyrings, no bad signature; expired or revoked keys do not count.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -9,7 +9,12 @@ import { exec } from './exec.js';
 
 let workDir: string | undefined;
 function scratch(): string {
-  workDir ??= mkdtempSync(join(tmpdir(), 'aptgate-gpgv-'));
+  if (!workDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'aptgate-gpgv-'));
+    workDir = dir;
+    // dearmored keyrings live as long as the process
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
   return workDir;
 }
 
@@ -87,9 +92,13 @@ export async function verifyClearsigned(keyrings: readonly string[], doc: Buffer
 /** Verifies a detached signature (Release + Release.gpg). */
 export async function verifyDetached(keyrings: readonly string[], data: Buffer, signature: Buffer, what = 'Release'): Promise<Verified> {
   const dir = mkdtempSync(join(scratch(), 'd-'));
-  const sigFile = join(dir, 'Release.gpg');
-  writeFileSync(sigFile, signature);
-  const r = await exec('gpgv', [...args(keyrings), sigFile, '-'], { input: data, timeoutMs: 30_000 });
-  const fingerprints = judge(r.stderr.toString('utf8'), what);
-  return { text: data, fingerprints };
+  try {
+    const sigFile = join(dir, 'Release.gpg');
+    writeFileSync(sigFile, signature);
+    const r = await exec('gpgv', [...args(keyrings), sigFile, '-'], { input: data, timeoutMs: 30_000 });
+    const fingerprints = judge(r.stderr.toString('utf8'), what);
+    return { text: data, fingerprints };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
