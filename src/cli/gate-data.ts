@@ -153,9 +153,9 @@ export function checkPromote(config: Config, stage: string, o: PromoteOptions): 
   const ladder = config.gate.stages;
   checkStage(config, stage);
   const next = ladder[ladder.indexOf(stage) + 1];
+  if (next === undefined) fail('USAGE', `${stage} is the last stage (${ladder.join(' → ')}): nothing to promote to`);
   if (o.to !== undefined && o.to !== next) {
-    fail('USAGE', next === undefined ? `${stage} is the last stage: nothing to promote to`
-      : `--to ${o.to.slice(0, 40)}: ${stage} promotes to ${next} only (the ladder ${ladder.join(' → ')} is climbed one step at a time)`);
+    fail('USAGE', `--to ${o.to.slice(0, 40)}: ${stage} promotes to ${next} only (the ladder ${ladder.join(' → ')} is climbed one step at a time)`);
   }
   if (o.force && !o.reason?.trim()) fail('USAGE', 'a forced promotion needs --reason TEXT (it is recorded in the stage history)');
   if (o.only && !o.only.length) fail('USAGE', '--only needs at least one source package name');

@@ -78,12 +78,15 @@ export class StageStore {
     return this.db.prepare<[string], Raw>('SELECT * FROM stage_gen WHERE stage = ? ORDER BY id').all(stage).map(fromRaw);
   }
 
-  /** Snapshots the current and previous generations of every stage use (their files must be kept). */
+  /**
+   * Snapshots the current and previous generations of the stages in use (a class is bound to
+   * them) read: their files must be kept. A ladder nobody uses keeps nothing.
+   */
   usedSnapshots(): Set<number> {
     const out = new Set<number>();
     for (const r of this.db.prepare<[], { base_snapshot: number; overrides: string }>(
-      `SELECT base_snapshot, overrides FROM stage_gen g WHERE (SELECT count(*) FROM stage_gen n
-         WHERE n.stage = g.stage AND n.backend = g.backend AND n.suite = g.suite AND n.id > g.id) < 2`).all()) {
+      `SELECT base_snapshot, overrides FROM stage_gen g WHERE g.stage IN (SELECT stage FROM class WHERE stage IS NOT NULL)
+         AND (SELECT count(*) FROM stage_gen n WHERE n.stage = g.stage AND n.backend = g.backend AND n.suite = g.suite AND n.id > g.id) < 2`).all()) {
       out.add(r.base_snapshot);
       for (const o of JSON.parse(r.overrides) as Override[]) out.add(o.snapshot);
     }
