@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RpcClient } from '../src/agent/client.js';
+import { buildProgram } from '../src/cli/program.js';
 import { isAptgateError } from '../src/errors.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
@@ -202,6 +203,16 @@ describe('issue 5: the release gate', () => {
     assert.deepEqual([lists.approved.known, lists.available.known], [true, true]);
     assert.equal(demoIn(lists.approved), '4.0-1');
     assert.equal(demoIn(lists.available), '5.0-1');
+
+    // the same two lists from the administrator's command line
+    let printed = '';
+    const program = buildProgram((t) => { printed += t; });
+    program.exitOverride();
+    await program.parseAsync(['node', 'aptgate', 'machines', 'outdated', 'prod-1', '--json', '--db', server.config.db, '--cache-dir', server.config.cacheDir]);
+    const doc = JSON.parse(printed) as { stage: string; packages: Array<{ package: string; candidateVersion: string }>; available: { packages: Array<{ package: string; candidateVersion: string }> } };
+    assert.equal(doc.stage, 'production');
+    assert.equal(doc.packages.find((e) => e.package === 'demo')?.candidateVersion, '4.0-1');
+    assert.equal(doc.available.packages.find((e) => e.package === 'demo')?.candidateVersion, '5.0-1');
 
     server.fleet.classes.bindStage('prod', 'test', false, server.config.gate.stages);
     const raw = await prod.run(['run-once', '--json']);

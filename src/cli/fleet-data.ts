@@ -204,10 +204,36 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
 }
 
 /** `machines outdated REF --json`: the entries in the shape of `aptgate outdated --json`. */
-export function outdatedOfMachine(ctx: FleetContext, ref: string): { format: 1; machine: { id: number; hostname: string }; known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[] } {
+/**
+ * Outdated for a machine behind the release gate, read from the newest upstream snapshots
+ * instead of its stage (what is *available*, against what is *approved*); undefined when the
+ * machine reads no stage.
+ */
+export function machineAvailable(ctx: FleetContext, m: MachineRow): { stage: string; outdated: MachineOutdated } | undefined {
+  const report = ctx.fleet.machines.report(m.id);
+  if (m.profileId === null || !report || report.viewId === null) return undefined;
+  const spec = ctx.outdated.spec(report.viewId);
+  const stage = spec.sources.find((s) => s.stage)?.stage;
+  if (!stage) return undefined;
+  const viewId = ctx.outdated.defineView({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) });
+  const why = viewNotReady(ctx, viewId);
+  if (why) return { stage, outdated: { known: false, reason: why, counts: null, entries: [] } };
+  const a = ctx.outdated.get(m.profileId, viewId);
+  return { stage, outdated: { known: true, reason: null, counts: a.result.counts, entries: a.result.entries } };
+}
+
+export function outdatedOfMachine(ctx: FleetContext, ref: string): {
+  format: 1; machine: { id: number; hostname: string }; known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[];
+  /** behind the release gate: its stage (the lists above are what it may install) and what upstream has */
+  stage: string | null; available: { known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[] } | null;
+} {
   const m = ctx.fleet.machine(ref);
   const o = machineOutdated(ctx, m);
-  return { format: 1, machine: { id: m.id, hostname: m.hostname }, known: o.known, reason: o.reason, counts: o.counts, packages: o.entries };
+  const av = machineAvailable(ctx, m);
+  return {
+    format: 1, machine: { id: m.id, hostname: m.hostname }, known: o.known, reason: o.reason, counts: o.counts, packages: o.entries,
+    stage: av?.stage ?? null, available: av ? { known: av.outdated.known, reason: av.outdated.reason, counts: av.outdated.counts, packages: av.outdated.entries } : null,
+  };
 }
 
 export interface Changed { id: number; hostname: string; changed: boolean }

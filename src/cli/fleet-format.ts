@@ -119,10 +119,18 @@ export function formatMachine(d: MachineDetail): string {
   return L.join('\n') + '\n';
 }
 
-export function formatMachineOutdated(r: { machine: { hostname: string }; known: boolean; reason: string | null; counts: { outdated: number; installed: number; security: number } | null; packages: OutdatedEntry[] }): string {
-  if (!r.known) return `${r.machine.hostname}: outdated unknown (${r.reason})\n`;
+type OutdatedPart = { known: boolean; reason: string | null; counts: { outdated: number; installed: number; security: number } | null; packages: OutdatedEntry[] };
+
+function outdatedPart(hostname: string, r: OutdatedPart, what: string): string {
+  if (!r.known) return `${hostname}: ${what} unknown (${r.reason})\n`;
   const rows = r.packages.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, action: e.action }));
-  return (rows.length ? outdatedTable(rows) : '') + `${r.machine.hostname}: ${r.counts!.outdated} of ${r.counts!.installed} installed packages outdated (${r.counts!.security} security)\n`;
+  return (rows.length ? outdatedTable(rows) : '') + `${hostname}: ${r.counts!.outdated} of ${r.counts!.installed} installed packages ${what} (${r.counts!.security} security)\n`;
+}
+
+export function formatMachineOutdated(r: OutdatedPart & { machine: { hostname: string }; stage: string | null; available: OutdatedPart | null }): string {
+  if (!r.stage || !r.available) return outdatedPart(r.machine.hostname, r, 'outdated');
+  return `approved (stage ${r.stage}, what it may install):\n${outdatedPart(r.machine.hostname, r, 'outdated in its stage')}\n`
+    + `available (newest upstream, not all approved yet):\n${outdatedPart(r.machine.hostname, r.available, 'outdated upstream')}`;
 }
 
 export function formatPackageUsers(p: PackageUsers): string {
