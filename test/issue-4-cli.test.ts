@@ -235,7 +235,7 @@ describe('issue 4: the fleet CLI', () => {
     await fails('USAGE', 'classes', 'rule-add', 'web', 'kernel', '6.*');
     const list = await json<{ classes: Array<Record<string, unknown>> }>('classes', 'list');
     const web = list.classes.find((c) => c['name'] === 'web')!;
-    assert.deepEqual(Object.keys(web).sort(), ['description', 'members', 'name', 'priority', 'rules', 'schedules', 'windows']);
+    assert.deepEqual(Object.keys(web).sort(), ['description', 'gate', 'members', 'name', 'priority', 'rules', 'schedules', 'stage', 'windows']);
     assert.deepEqual((web['members'] as Array<{ hostname: string }>).map((m) => m.hostname).sort(), ['web-1.example.org', 'web-2.example.org']);
     assert.deepEqual(web['rules'], [{ field: 'hostname', pattern: 'web-*' }]);
     assert.deepEqual(web['windows'], [{ id: w.id, window: w.window }]);

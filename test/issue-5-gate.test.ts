@@ -166,6 +166,9 @@ describe('issue 5: the release gate', () => {
     assert.equal(await candidate(prod, 'demo'), '2.0-1');
     const kinds = server.gate.history('production').map((g) => `${g.kind}${g.forced ? ' (forced)' : ''}`);
     assert.deepEqual(kinds, ['initial', 'promote', 'promote', 'promote (forced)', 'rollback']);
+    // rolling back again goes one step further back (to before the full v2 promotion), not forth
+    await server.gate.rollback('production', 'admin');
+    assert.deepEqual(versionsIn(await stagePackages('production'), 'demo'), ['1.0-1']);
   });
 
   it('auto-promotion moves a stage on once its gate holds and the soak time has passed', async () => {

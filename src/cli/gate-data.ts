@@ -111,8 +111,10 @@ export function genJson(g: StageGen): GenJson {
   };
 }
 
-/** Who runs the command (recorded with promotions and rollbacks). */
+/** Who runs the command (recorded with promotions and rollbacks); under sudo, who called sudo. */
 export function invokingUser(): string {
+  const sudo = process.env['SUDO_USER'];
+  if (sudo && /^[A-Za-z0-9._-]{1,64}$/.test(sudo)) return sudo;
   try {
     return os.userInfo().username || 'unknown';
   } catch {

@@ -210,6 +210,8 @@ export class GateService {
   /** Promotion: refused while the gate is closed unless forced (with a reason, recorded). */
   promote(stage: string, o: { only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string; actor: string }): Promise<StageGen[]> {
     return this.serial(async () => {
+      if (!this.d.stages.next(stage)) fail('USAGE', `${stage} is the last stage`);
+      if (!this.d.stages.updates(stage).length) fail('USAGE', `nothing to promote from ${stage}`);
       const st = this.status(stage);
       if (!st.holds && !o.force) fail('GATE_CLOSED', `the gate of ${stage} does not hold: ${st.missing.join('; ')}`, { missing: st.missing });
       if (o.force && !o.reason?.trim()) fail('USAGE', 'a forced promotion needs --reason');
@@ -235,11 +237,17 @@ export class GateService {
   /** Stages whose auto-promotion soak has passed with the gate holding: promoted. */
   async autoPromote(): Promise<StageGen[]> {
     const made: StageGen[] = [];
+    const failed: Error[] = [];
     for (const [stage, soak] of this.d.autoPromote) {
-      const st = this.status(stage);
-      if (!st.holds || !st.updates.length || st.publishedAt === null || this.d.now() - st.publishedAt < soak) continue;
-      made.push(...await this.promote(stage, { actor: 'aptgate (auto-promotion)', reason: `gate held, soaked ${Math.round(soak / 60_000)} min` }));
+      try {
+        const st = this.status(stage);
+        if (!st.holds || !st.updates.length || st.publishedAt === null || this.d.now() - st.publishedAt < soak) continue;
+        made.push(...await this.promote(stage, { actor: 'aptgate (auto-promotion)', reason: `gate held, soaked ${Math.round(soak / 60_000)} min` }));
+      } catch (err) {
+        failed.push(err as Error); // one stage's failure does not hold the others back
+      }
     }
+    if (failed.length && !made.length) throw failed[0]!;
     return made;
   }
 }

@@ -136,7 +136,10 @@ export class StageService {
     const made: StageGen[] = [];
     this.store.db.transaction(() => {
       for (const g of this.store.currentAll(stage)) {
-        const prev = this.store.previous(stage, g.backend, g.suite);
+        // a rollback stands for the generation it restored: rolling back again goes further back
+        let anchor: StageGen | undefined = g;
+        while (anchor?.kind === 'rollback') anchor = this.store.byId((anchor.evidence as { to: number }).to);
+        const prev = anchor && this.store.before(anchor);
         if (!prev) continue;
         made.push(this.add(stage, g.backend, g.suite, contentOf(prev), 'rollback', { ...by, evidence: { to: prev.id } }));
       }

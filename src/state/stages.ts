@@ -61,10 +61,10 @@ export class StageStore {
     return r && fromRaw(r);
   }
 
-  /** The generation before the current one (what a rollback returns to). */
-  previous(stage: string, backend: string, suite: string): StageGen | undefined {
-    const r = this.db.prepare<[string, string, string], Raw>('SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? ORDER BY id DESC LIMIT 1 OFFSET 1')
-      .get(stage, backend, suite);
+  /** The generation of the same stage and suite just before this one. */
+  before(g: StageGen): StageGen | undefined {
+    const r = this.db.prepare<[string, string, string, number], Raw>('SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? AND id < ? ORDER BY id DESC LIMIT 1')
+      .get(g.stage, g.backend, g.suite, g.id);
     return r && fromRaw(r);
   }
 
