@@ -115,6 +115,11 @@ async function aptGet(ctx: Ctx, args: string[], required?: string[]): Promise<Ou
   return fromRun(`apt-get ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim(), await ctx.run(ctx.apt('apt-get', args)), required);
 }
 
+async function afterUpdate(ctx: Ctx, then: () => Promise<Outcome>): Promise<Outcome> {
+  const u = await aptGet(ctx, ['update', '--error-on=any']);
+  return u.exitCode === 0 ? then() : u;
+}
+
 async function securityUpgrade(ctx: Ctx): Promise<Outcome> {
   let all;
   try {
@@ -152,8 +157,9 @@ async function execute(ctx: Ctx, opts: RunJobOptions): Promise<Outcome> {
   const update = () => ctx.run(ctx.apt('apt-get', ['update', '--error-on=any']));
   switch (job.kind) {
     case 'update': return aptGet(ctx, ['update', '--error-on=any']);
-    case 'upgrade': return job.params['securityOnly'] === true ? securityUpgrade(ctx) : aptGet(ctx, ['upgrade']);
-    case 'dist-upgrade': return aptGet(ctx, ['dist-upgrade']);
+    // an upgrade means "to what the repositories offer now": the lists are updated first
+    case 'upgrade': return afterUpdate(ctx, () => (job.params['securityOnly'] === true ? securityUpgrade(ctx) : aptGet(ctx, ['upgrade'])));
+    case 'dist-upgrade': return afterUpdate(ctx, () => aptGet(ctx, ['dist-upgrade']));
     case 'install': return aptGet(ctx, ['install', ...pkgs()], pkgs());
     case 'remove': return aptGet(ctx, ['remove', ...pkgs()]);
     case 'hold': case 'unhold': {
