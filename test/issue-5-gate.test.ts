@@ -212,8 +212,9 @@ describe('issue 5: the release gate', () => {
     const program = buildProgram((t) => { printed += t; });
     program.exitOverride();
     await program.parseAsync(['node', 'aptgate', 'machines', 'outdated', 'prod-1', '--json', '--db', server.config.db, '--cache-dir', server.config.cacheDir]);
-    const doc = JSON.parse(printed) as { stage: string; packages: Array<{ package: string; candidateVersion: string }>; available: { packages: Array<{ package: string; candidateVersion: string }> } };
+    const doc = JSON.parse(printed) as { stage: string; bypass: string[]; packages: Array<{ package: string; candidateVersion: string }>; available: { packages: Array<{ package: string; candidateVersion: string }> } };
     assert.equal(doc.stage, 'production');
+    assert.deepEqual(doc.bypass, [], 'no source around the stage');
     assert.equal(doc.packages.find((e) => e.package === 'demo')?.candidateVersion, '4.0-1');
     assert.equal(doc.available.packages.find((e) => e.package === 'demo')?.candidateVersion, '5.0-1');
 

@@ -209,23 +209,28 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
  * instead of its stage (what is *available*, against what is *approved*); undefined when the
  * machine reads no stage.
  */
-export function machineAvailable(ctx: FleetContext, m: MachineRow): { stage: string; outdated: MachineOutdated } | undefined {
+export function machineAvailable(ctx: FleetContext, m: MachineRow): { stage: string; outdated: MachineOutdated; bypass: string[] } | undefined {
   const report = ctx.fleet.machines.report(m.id);
   if (m.profileId === null || !report || report.viewId === null) return undefined;
   const spec = ctx.outdated.spec(report.viewId);
   const stage = spec.sources.find((s) => s.stage)?.stage;
   if (!stage) return undefined;
+  // its own sources for a suite its stage also serves: apt sees upstream through them
+  const gated = new Set(spec.sources.filter((s) => s.stage).map((s) => `${s.backend}/${s.suite}`));
+  const bypass = spec.sources.filter((s) => !s.stage && gated.has(`${s.backend}/${s.suite}`)).map((s) => `${s.backend}/${s.suite}`);
   const viewId = ctx.outdated.defineView({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) });
   const why = viewNotReady(ctx, viewId);
-  if (why) return { stage, outdated: { known: false, reason: why, counts: null, entries: [] } };
+  if (why) return { stage, bypass, outdated: { known: false, reason: why, counts: null, entries: [] } };
   const a = ctx.outdated.get(m.profileId, viewId);
-  return { stage, outdated: { known: true, reason: null, counts: a.result.counts, entries: a.result.entries } };
+  return { stage, bypass, outdated: { known: true, reason: null, counts: a.result.counts, entries: a.result.entries } };
 }
 
 export function outdatedOfMachine(ctx: FleetContext, ref: string): {
   format: 1; machine: { id: number; hostname: string }; known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[];
   /** behind the release gate: its stage (the lists above are what it may install) and what upstream has */
   stage: string | null; available: { known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[] } | null;
+  /** backend/suite the machine also reads directly, around its stage (the gate does not bind it there) */
+  bypass: string[];
 } {
   const m = ctx.fleet.machine(ref);
   const o = machineOutdated(ctx, m);
@@ -233,6 +238,7 @@ export function outdatedOfMachine(ctx: FleetContext, ref: string): {
   return {
     format: 1, machine: { id: m.id, hostname: m.hostname }, known: o.known, reason: o.reason, counts: o.counts, packages: o.entries,
     stage: av?.stage ?? null, available: av ? { known: av.outdated.known, reason: av.outdated.reason, counts: av.outdated.counts, packages: av.outdated.entries } : null,
+    bypass: av?.bypass ?? [],
   };
 }
 

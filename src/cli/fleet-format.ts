@@ -127,9 +127,10 @@ function outdatedPart(hostname: string, r: OutdatedPart, what: string): string {
   return (rows.length ? outdatedTable(rows) : '') + `${hostname}: ${r.counts!.outdated} of ${r.counts!.installed} installed packages ${what} (${r.counts!.security} security)\n`;
 }
 
-export function formatMachineOutdated(r: OutdatedPart & { machine: { hostname: string }; stage: string | null; available: OutdatedPart | null }): string {
+export function formatMachineOutdated(r: OutdatedPart & { machine: { hostname: string }; stage: string | null; available: OutdatedPart | null; bypass: string[] }): string {
   if (!r.stage || !r.available) return outdatedPart(r.machine.hostname, r, 'outdated');
-  return `approved (stage ${r.stage}, what it may install):\n${outdatedPart(r.machine.hostname, r, 'outdated in its stage')}\n`
+  const warn = r.bypass.length ? `WARNING: ${r.machine.hostname} also reads ${r.bypass.join(', ')} directly: the gate does not bind it there (remove those entries)\n\n` : '';
+  return `${warn}approved (stage ${r.stage}, what it may install):\n${outdatedPart(r.machine.hostname, r, 'outdated in its stage')}\n`
     + `available (newest upstream, not all approved yet):\n${outdatedPart(r.machine.hostname, r.available, 'outdated upstream')}`;
 }
 
