@@ -13,7 +13,7 @@ import { collectState } from './collect.js';
 import { runJob } from './executors.js';
 import type { AgentState, Identity } from './identity.js';
 import { installStageSources } from './stage-sources.js';
-import type { AptTarget, CollectedExtras, JobResult, JobSpec } from './types.js';
+import type { AptTarget, CheckInAnswer, CollectedExtras, JobResult, JobSpec } from './types.js';
 
 export interface CycleDeps {
   client: RpcClient;
@@ -24,16 +24,6 @@ export interface CycleDeps {
   target: AptTarget;
   rebootCommand: string[];
   log: (msg: string) => void;
-}
-
-interface CheckIn {
-  status: 'pending' | 'approved';
-  stateKnown: boolean;
-  packagesKnown: boolean;
-  packagesBase: string;
-  jobsWaiting: boolean;
-  pullNow: boolean;
-  sources: string;
 }
 
 export interface CycleResult {
@@ -68,7 +58,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   out.delivered += await deliverSpooled(d);
 
   let snap = await snapshot(d.target);
-  let check = await d.client.call<CheckIn>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+  let check = await d.client.call<CheckInAnswer>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
   out.status = check.status;
   if (check.status === 'pending') {
     d.log('this machine waits for approval on the server (aptgate machines approve)');

@@ -3,15 +3,7 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { processAlive } from '../sys/process.js';
 
 export function acquireRunLock(stateDir: string): () => void {
   const file = path.join(stateDir, 'run.lock');
@@ -24,7 +16,7 @@ export function acquireRunLock(stateDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (pid > 0 && pid !== process.pid && alive(pid)) fail('AGENT_BUSY', `another agent run (pid ${pid}) is in progress`);
+      if (pid > 0 && pid !== process.pid && processAlive(pid)) fail('AGENT_BUSY', `another agent run (pid ${pid}) is in progress`);
       rmSync(file, { force: true }); // left behind by a run that died
     }
   }

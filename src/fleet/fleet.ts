@@ -7,7 +7,7 @@ import type { Db } from '../state/db.js';
 import { JobStore, type JobOutcome } from '../state/jobs.js';
 import { MachineStore, type MachineRow } from '../state/machines.js';
 import type { ProfileStore } from '../state/profiles.js';
-import type { CollectedExtras } from '../rpc/wire.js';
+import type { CheckInAnswer, CollectedExtras } from '../rpc/wire.js';
 import { AgentAuth } from './auth.js';
 import { ClassService } from './classes.js';
 import { Enrolment, type Enrolled, type MachineFacts } from './enrolment.js';
@@ -38,17 +38,6 @@ export interface OutdatedList {
   entries: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; held: boolean }>;
 }
 
-export interface CheckInAnswer {
-  status: MachineRow['status'];
-  stateKnown: boolean;
-  packagesKnown: boolean;
-  /** the packages hash the server holds for this machine ('' when none): a delta base */
-  packagesBase: string;
-  jobsWaiting: boolean;
-  pullNow: boolean;
-  /** hash of the stage sources this machine should have ('' when none): fetch them when it differs */
-  sources: string;
-}
 
 export class Fleet {
   readonly machines: MachineStore;

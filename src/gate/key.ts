@@ -15,6 +15,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AptgateError, fail } from '../errors.js';
 import { exec, execOk, type ExecResult } from '../sys/exec.js';
+import { processAlive } from '../sys/process.js';
 
 export type KeyAlgorithm = 'ed25519' | 'rsa3072';
 
@@ -110,15 +111,6 @@ async function record(home: string, fingerprint: string): Promise<void> {
   await rename(tmp, path.join(home, FINGERPRINT_FILE));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function isStale(lockDir: string): Promise<boolean> {
   let since: number;
   try {
@@ -128,7 +120,7 @@ async function isStale(lockDir: string): Promise<boolean> {
   }
   try {
     const [pid, host] = (await readFile(path.join(lockDir, 'owner'), 'utf8')).trim().split(' ');
-    if (host === os.hostname() && Number(pid) > 0) return !alive(Number(pid));
+    if (host === os.hostname() && Number(pid) > 0) return !processAlive(Number(pid));
   } catch { /* the owner may not have written it yet */ }
   return Date.now() - since > LOCK_STALE_MS;
 }

@@ -17,6 +17,21 @@ export interface MachineFacts {
   agentVersion: string;
 }
 
+/** The answer to agent.checkIn. */
+export interface CheckInAnswer {
+  status: 'pending' | 'approved';
+  stateKnown: boolean;
+  /** the server has these packages (any machine's): a report may name them by hash */
+  packagesKnown: boolean;
+  /** the packages hash the server holds for this machine ('' when none): a delta base */
+  packagesBase: string;
+  jobsWaiting: boolean;
+  /** the administrator pushed: run a whole cycle now */
+  pullNow: boolean;
+  /** hash of the stage sources this machine should have ('' when none): fetch them when it differs */
+  sources: string;
+}
+
 export interface SourceFile {
   path: string;
   content: string;
