@@ -1,6 +1,6 @@
 // Human output of the fleet commands (tables and short reports); --json prints the data itself.
 import type { PushResult } from '../fleet/push.js';
-import type { ClassInfoJson, JobInfo, JobsAdded, ScheduleInfo } from './fleet-admin.js';
+import type { JobInfo, JobsAdded, ScheduleInfo } from './fleet-admin.js';
 import type { MachineDetail, MachineSummary, PackageUsers, TokenCreated, TokenInfo } from './fleet-data.js';
 import type { OutdatedEntry } from '../index/outdated.js';
 
@@ -147,14 +147,6 @@ export function formatPackageUsers(p: PackageUsers): string {
 }
 
 // ---- classes, jobs, schedules ----
-
-export function formatClasses(cs: readonly ClassInfoJson[]): string {
-  if (!cs.length) return 'no classes (aptgate classes create NAME)\n';
-  return table(['NAME', 'PRIORITY', 'MEMBERS', 'RULES', 'WINDOWS', 'SCHEDULES', 'DESCRIPTION'], cs.map((c) => [
-    c.name, String(c.priority), String(c.members.length), c.rules.map((r) => `${r.field}=${r.pattern}`).join(' ') || '-',
-    c.windows.map((w) => `[${w.id}] ${w.window}`).join('; ') || '-', c.schedules.map((s) => `[${s.id}] ${s.kind} "${s.cron}"`).join('; ') || '-', c.description,
-  ]));
-}
 
 export function formatJobs(js: readonly JobInfo[]): string {
   if (!js.length) return 'no jobs\n';
