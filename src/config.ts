@@ -295,12 +295,14 @@ export function parseConfigText(config: Config, text: string, source: string): v
 }
 
 /** Environment variables that are not settings: the file to read, the sendfile switch. */
-const NOT_SETTINGS = new Set(['APTGATE_CONFIG', 'APTGATE_NO_SENDFILE']);
+const NOT_SETTINGS = new Set(['APTGATE_CONFIG', 'APTGATE_NO_SENDFILE', 'APTGATE_AGENT_CONFIG']);
+// variables of the agent and of the test and benchmark harnesses are not server settings
+const NOT_SETTING_PREFIXES = ['APTGATE_TEST_', 'APTGATE_AGENT_', 'APTGATE_BENCH_'];
 
 /** APTGATE_SERVER_PORT=3142, APTGATE_PROXY_RELEASE_TTL=1m, APTGATE_BACKEND_DEBIAN_SECURITY_MIRRORS=... (`_` in a backend name stands for `-`). */
 export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv): void {
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('APTGATE_') || value === undefined || NOT_SETTINGS.has(name)) continue;
+    if (!name.startsWith('APTGATE_') || value === undefined || NOT_SETTINGS.has(name) || NOT_SETTING_PREFIXES.some((p) => name.startsWith(p))) continue;
     const rest = name.slice('APTGATE_'.length).toLowerCase();
     if (rest.startsWith('backend_')) {
       const tail = rest.slice('backend_'.length);

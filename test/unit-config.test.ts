@@ -64,6 +64,8 @@ test('invalid settings fail at start with an error naming the key', () => {
   assert.equal(keyOf(() => loadConfig({ env: {}, overrides: { backends: ['Bad Name=http://x/'] } })), 'backend.Bad Name.mirrors');
   assert.equal(keyOf(() => loadConfig({ env: {}, overrides: { backends: ['stage=http://x/'] } })), 'backend.stage.mirrors');
   assert.equal(keyOf(() => loadConfig({ env: { APTGATE_PROXY_NO_SUCH: '1' } })), 'proxy.no_such');
+  // the agent's and the harnesses' variables are not server settings
+  assert.doesNotThrow(() => loadConfig({ env: { APTGATE_TEST_AGENT_NODE: '/usr/bin/node', APTGATE_AGENT_CONFIG: '/etc/x.conf', APTGATE_BENCH_KEEP: '1' } }));
   const dir = mkdtempSync(join(tmpdir(), 'aptgate-config-'));
   const file = join(dir, 'bad.conf');
   writeFileSync(file, '[proxy]\nrelease_tll = 30s\n');
