@@ -1,20 +1,13 @@
 // What the agent reports about a machine besides its installed packages: holds, apt sources and
 // preferences as apt reads them, what its own apt considers upgradable, reboot and dpkg health.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fail } from '../errors.js';
 import { parseParagraphs } from '../index/deb822.js';
+import { isFile } from '../sys/fs.js';
 import { runCommand } from './run.js';
 import { adminDir, aptCommand, dpkgCommand } from './target.js';
 import type { AptTarget, AptUpgradable, CollectedState, SourceFile } from './types.js';
-
-async function isFile(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isFile();
-  } catch {
-    return false;
-  }
-}
 
 async function readIfFile(p: string): Promise<SourceFile | undefined> {
   return (await isFile(p)) ? { path: p, content: await readFile(p, 'utf8') } : undefined;

@@ -1,6 +1,7 @@
 // Runs one job on a target: validates it, then calls apt-get / apt-mark / dpkg with argument
 // vectors (never a shell), non-interactive, within the job's time, and says what happened.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { isFile } from '../sys/fs.js';
 import { aptUpgradable, dpkgInterrupted } from './collect.js';
 import { classifyFailure, keptBack, lastError, lockHolder, reasonLine } from './failure.js';
 import { runCommand, Transcript, TRANSCRIPT_CAP, type RunOutcome } from './run.js';
@@ -52,14 +53,6 @@ async function fileText(p: string): Promise<string> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Why the job cannot run at all (checked before anything runs). */
 function invalidReason(job: JobSpec, opts: RunJobOptions): string | undefined {
@@ -171,7 +164,7 @@ async function execute(ctx: Ctx, opts: RunJobOptions): Promise<Outcome> {
     case 'remove-source': return fromSourceChange(await removeSource(target, job.params['name'] as string, update));
     case 'refresh': return { exitCode: 0, summary: 'refresh: the state is reported next' };
     case 'reboot': {
-      if (!(await exists(target.rebootRequiredFile))) return { exitCode: 0, summary: 'no reboot required' };
+      if (!(await isFile(target.rebootRequiredFile))) return { exitCode: 0, summary: 'no reboot required' };
       const [file, ...args] = opts.rebootCommand ?? ['systemctl', 'reboot'];
       return fromRun('reboot', await ctx.run({ file: file!, args, env: targetEnv(target) }));
     }
@@ -203,7 +196,7 @@ export async function runJob(job: JobSpec, target: AptTarget, opts: RunJobOption
     failure: o.failure,
     summary: o.summary.split('\n')[0]!.slice(0, 500),
     changed,
-    rebootRequired: await exists(target.rebootRequiredFile),
+    rebootRequired: await isFile(target.rebootRequiredFile),
   });
 
   const invalid = invalidReason(job, opts);

@@ -2,8 +2,9 @@
 // repositories this machine reads; the agent writes them as one deb822 file signed by the
 // server's key (Signed-By), then updates apt's lists. Switching a machine's class to another
 // stage needs no edit on the client.
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { pathExists } from '../sys/fs.js';
 import type { RpcClient } from './client.js';
 import { runJob } from './executors.js';
 import type { AgentState } from './identity.js';
@@ -47,8 +48,7 @@ export async function installStageSources(client: RpcClient, machineId: string, 
 export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer): Promise<JobResult> {
   const file = path.join(target.sourcesDir, STAGE_SOURCES_NAME);
   if (!a.entries.length) {
-    const had = await stat(file).then(() => true, () => false);
-    if (!had) return { exitCode: 0, durationMs: 0, transcript: '', failure: undefined, summary: 'no stage sources', changed: false, rebootRequired: false };
+    if (!(await pathExists(file))) return { exitCode: 0, durationMs: 0, transcript: '', failure: undefined, summary: 'no stage sources', changed: false, rebootRequired: false };
     await rm(file, { force: true });
   } else {
     if (!a.key.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw new Error('the server sent no public key');

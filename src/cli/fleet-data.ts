@@ -212,13 +212,9 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
 export function machineAvailable(ctx: FleetContext, m: MachineRow): { stage: string; outdated: MachineOutdated; bypass: string[] } | undefined {
   const report = ctx.fleet.machines.report(m.id);
   if (m.profileId === null || !report || report.viewId === null) return undefined;
-  const spec = ctx.outdated.spec(report.viewId);
-  const stage = spec.sources.find((s) => s.stage)?.stage;
-  if (!stage) return undefined;
-  // its own sources for a suite its stage also serves: apt sees upstream through them
-  const gated = new Set(spec.sources.filter((s) => s.stage).map((s) => `${s.backend}/${s.suite}`));
-  const bypass = spec.sources.filter((s) => !s.stage && gated.has(`${s.backend}/${s.suite}`)).map((s) => `${s.backend}/${s.suite}`);
-  const viewId = ctx.outdated.defineView({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) });
+  const upstream = ctx.outdated.upstreamOf(report.viewId);
+  if (!upstream) return undefined;
+  const { stage, bypass, viewId } = upstream;
   const why = viewNotReady(ctx, viewId);
   if (why) return { stage, bypass, outdated: { known: false, reason: why, counts: null, entries: [] } };
   const a = ctx.outdated.get(m.profileId, viewId);

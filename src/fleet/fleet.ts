@@ -158,15 +158,13 @@ export class Fleet {
     const m = this.machines.byId(machine);
     const r = this.machines.report(machine);
     if (!m || !r || r.viewId === null || m.profileId === null) return { stage: null, approved: undefined, available: undefined };
-    const spec = this.deps.outdated.spec(r.viewId);
-    const stage = spec.sources.find((s) => s.stage)?.stage ?? null;
-    const upstreamId = stage ? this.deps.outdated.defineView({ ...spec, sources: spec.sources.map(({ stage: _s, ...rest }) => rest) }) : r.viewId;
+    const upstream = this.deps.outdated.upstreamOf(r.viewId);
     const list = (viewId: number): OutdatedList | undefined => {
       if (!this.deps.outdated.ready(viewId)) return undefined;
       const a = this.deps.outdated.get(m.profileId!, viewId);
       return { counts: a.result.counts, entries: a.result.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, held: e.held })) };
     };
-    return { stage, approved: list(r.viewId), available: list(upstreamId) };
+    return { stage: upstream?.stage ?? null, approved: list(r.viewId), available: list(upstream?.viewId ?? r.viewId) };
   }
 
   /** A machine by id or hostname (NOT_FOUND; USAGE when a hostname is ambiguous). */

@@ -74,6 +74,20 @@ export class OutdatedService {
     return result;
   }
 
+  /**
+   * For a view read through a stage of the release gate: the stage, the same view read from
+   * upstream (what is available, against what is approved), and the suites the view also reads
+   * directly around its stage (apt sees upstream through them). Undefined for other views.
+   */
+  upstreamOf(viewId: number): { stage: string; viewId: number; bypass: string[] } | undefined {
+    const spec = this.spec(viewId);
+    const stage = spec.sources.find((s) => s.stage)?.stage;
+    if (!stage) return undefined;
+    const gated = new Set(spec.sources.filter((s) => s.stage).map((s) => `${s.backend}/${s.suite}`));
+    const bypass = spec.sources.filter((s) => !s.stage && gated.has(`${s.backend}/${s.suite}`)).map((s) => `${s.backend}/${s.suite}`);
+    return { stage, bypass, viewId: this.defineView({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) }) };
+  }
+
   /** Whether a view's sources all have their current snapshot indexed (answers are final). */
   ready(viewId: number): boolean {
     return this.views.ready(this.spec(viewId));

@@ -9,12 +9,13 @@
 // Ed25519 by default: gpgv 2.1+ verifies it (Debian 9+, Ubuntu 18.04+; bookworm's apt 2.6 with
 // gpgv 2.2 and trixie's sqv both accept it) and signatures are small and fast. 'rsa3072' is there
 // for clients whose gpgv predates 2.1.
-import { access, chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AptgateError, fail } from '../errors.js';
 import { exec, execOk, type ExecResult } from '../sys/exec.js';
+import { pathExists } from '../sys/fs.js';
 import { processAlive } from '../sys/process.js';
 
 export type KeyAlgorithm = 'ed25519' | 'rsa3072';
@@ -74,7 +75,7 @@ async function signingKeys(home: string): Promise<SecretKey[]> {
   for (const k of found) {
     if (!k.ok || !/^[0-9A-F]{40,64}$/.test(k.fingerprint)) continue;
     for (const grip of k.grips) {
-      if (await exists(path.join(home, 'private-keys-v1.d', `${grip}.key`))) {
+      if (await pathExists(path.join(home, 'private-keys-v1.d', `${grip}.key`))) {
         keys.push({ fingerprint: k.fingerprint, created: k.created });
         break;
       }
@@ -83,14 +84,6 @@ async function signingKeys(home: string): Promise<SecretKey[]> {
   return keys;
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The recorded key if it is still usable, else the oldest usable one (all openers agree). */
 async function findKey(home: string): Promise<string | undefined> {
