@@ -37,6 +37,8 @@ export const errorCodes = {
   STATE_SCHEMA: 500,
   // the agent (aptgate-agent): another run holds the lock; the server could not be reached
   AGENT_BUSY: 409,
+  // the agent was stopped by a signal; the running job was aborted and cleaned up
+  AGENT_INTERRUPTED: 503,
   AGENT_TRANSPORT: 502,
   // the release gate: a promotion refused because the gate does not hold
   GATE_CLOSED: 409,

@@ -12,6 +12,7 @@ import { collectFacts, readMachineId } from './facts.js';
 import { AgentState } from './identity.js';
 import { acquireRunLock } from './lock.js';
 import { installStageSources } from './stage-sources.js';
+import { chrootStatuses, hostExecutor, registerChrootCommands, runChroots } from './cli-chroots.js';
 
 function log(msg: string): void {
   process.stderr.write(`aptgate-agent: ${msg}\n`);
@@ -41,7 +42,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const server = (o.server ?? c.server).replace(/\/$/, '');
       if (!/^https?:\/\/[^\s/]+$/.test(server)) fail('USAGE', '--server must be http(s)://host[:port]');
       const target = targetOf(c);
-      const facts = await collectFacts(target, c.machineIdFile, c.hostname);
+      const facts = await collectFacts(target, { machineId: await readMachineId(c.machineIdFile), hostname: c.hostname });
       const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS });
       await client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
       const r = await client.call<{ machine: number; secret: string; status: string }>('agent.enroll', [{ token: o.token, facts }]);
@@ -69,18 +70,34 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const { state, identity } = stateOf(c);
       state.ensureDir();
       const release = acquireRunLock(c.stateDir);
+      // a stop request aborts the running job; its clean-up (a chroot's mounts) still happens
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        log(`${sig}: stopping after the clean-up of the running job`);
+        stop.abort();
+      };
+      process.on('SIGTERM', onSignal).on('SIGINT', onSignal).on('SIGHUP', onSignal);
       try {
-        const client = new RpcClient({ server: c.server || identity.server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
+        const server = c.server || identity.server;
+        const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
         const machineId = await readMachineId(c.machineIdFile);
-        const r = await runCycle({ client, identity, machineId, state, target: targetOf(c), rebootCommand: c.rebootCommand, log });
-        if (o.json) out(JSON.stringify(r) + '\n');
-        else out(`${r.status}; report: ${r.reported}; jobs: ${r.jobs.length ? r.jobs.map((j) => `${j.id} ${j.kind} ${j.failure ?? 'ok'}`).join(', ') : 'none'}\n`);
+        const target = targetOf(c);
+        const opts = { rebootCommand: c.rebootCommand, signal: stop.signal };
+        const r = await runCycle({ client, identity, machineId, state, target, rebootCommand: c.rebootCommand, log, signal: stop.signal, execute: hostExecutor(c, server, target, log, opts) });
+        const chroots = r.status === 'approved' && !stop.signal.aborted ? await runChroots({ config: c, identity, client, machineId, log, signal: stop.signal }) : [];
+        if (o.json) out(JSON.stringify({ ...r, chroots }) + '\n');
+        else {
+          out(`${r.status}; report: ${r.reported}; jobs: ${jobsText(r.jobs)}\n`);
+          for (const ch of chroots) out(`chroot ${ch.name}: ${ch.skipped ? `left alone: ${ch.skipped}` : ch.error ? `error: ${ch.error}` : `machine ${ch.machine}; ${ch.result!.status}; report: ${ch.result!.reported}; jobs: ${jobsText(ch.result!.jobs)}`}\n`);
+        }
+        if (stop.signal.aborted) fail('AGENT_INTERRUPTED', 'stopped by a signal; the running job was aborted and cleaned up');
       } finally {
+        process.off('SIGTERM', onSignal).off('SIGINT', onSignal).off('SIGHUP', onSignal);
         release();
       }
     });
 
-  program.command('status').description('what the agent would report: updates and security updates, as apt sees them here')
+  program.command('status').description('updates and security updates as apt sees them, for this host and each LTSP chroot (like apt-check)')
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
       const c = config();
@@ -88,20 +105,28 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const s = await collectState(targetOf(c));
       const up = s.extras.aptUpgradable;
       const security = up.filter((u) => u.security).length;
+      const chroots = await chrootStatuses(c, log);
       const r = {
         enrolled: identity ? { server: identity.server, machine: identity.machine } : null,
         updates: up.length, security, packages: up,
         rebootRequired: s.extras.reboot.required, holds: s.extras.holds, dpkgInterrupted: s.extras.dpkg.interrupted,
+        chroots,
       };
       if (o.json) out(JSON.stringify(r, null, 2) + '\n');
       else {
-        out(`${up.length} updates (${security} security)${r.rebootRequired ? '; reboot required' : ''}${r.dpkgInterrupted ? '; dpkg was interrupted' : ''}\n`);
+        const line = [`host: ${up.length} updates (${security} security)`, ...chroots.map((ch) => `chroot ${ch.name}: ${ch.updates === null ? `unknown (${ch.skipped ?? ''})` : `${ch.updates} updates (${ch.security} security)`}`)];
+        out(`${line.join('; ')}${r.rebootRequired ? '; reboot required' : ''}${r.dpkgInterrupted ? '; dpkg was interrupted' : ''}\n`);
         for (const u of up) out(`  ${u.package}:${u.architecture} ${u.installed} -> ${u.candidate}${u.security ? ' [security]' : ''}\n`);
         if (r.holds.length) out(`held: ${r.holds.join(' ')}\n`);
         out(identity ? `enrolled as machine ${identity.machine} on ${identity.server}\n` : 'not enrolled\n');
       }
     });
+  registerChrootCommands(program, config, out);
   return program;
+}
+
+function jobsText(jobs: Array<{ id: number; kind: string; failure: string | undefined }>): string {
+  return jobs.length ? jobs.map((j) => `${j.id} ${j.kind} ${j.failure ?? 'ok'}`).join(', ') : 'none';
 }
 
 export async function runAgentCli(argv: string[]): Promise<number> {

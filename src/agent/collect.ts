@@ -6,7 +6,8 @@ import { fail } from '../errors.js';
 import { parseParagraphs } from '../index/deb822.js';
 import { isFile } from '../sys/fs.js';
 import { runCommand } from './run.js';
-import { adminDir, aptCommand, dpkgCommand } from './target.js';
+import { osReleaseOf } from './chroot/inspect.js';
+import { adminDir, aptCommand, aptPath, dpkgCommand } from './target.js';
 import type { AptTarget, AptUpgradable, CollectedState, SourceFile } from './types.js';
 
 async function readIfFile(p: string): Promise<SourceFile | undefined> {
@@ -160,18 +161,22 @@ export async function collectState(target: AptTarget): Promise<CollectedState> {
   const rebootPkgs = await readIfFile(`${target.rebootRequiredFile}.pkgs`);
   const audit = await runCommand(dpkgCommand(target, ['--audit']));
   const interrupted = await dpkgInterrupted(target);
+  const rel = await osReleaseOf(target.root);
+  // paths as the machine sees them (inside a chroot: from its root)
+  const seen = (files: SourceFile[]) => files.map((f) => ({ ...f, path: aptPath(target, f.path) }));
   return {
     statusText,
     extras: {
       holds: holdsOf(statusText),
-      sources: await collectSources(target),
-      preferences: await collectPreferences(target),
+      sources: seen(await collectSources(target)),
+      preferences: seen(await collectPreferences(target)),
       aptUpgradable: await aptUpgradable(target),
       reboot: {
         required: await isFile(target.rebootRequiredFile),
         packages: [...new Set((rebootPkgs?.content ?? '').split('\n').map((l) => l.trim()).filter(Boolean))],
       },
       dpkg: { audit: audit.stdout, interrupted: interrupted || /dpkg was interrupted/.test(audit.output) },
+      os: { distribution: (rel['ID'] ?? '').replace(/[^A-Za-z0-9._+~-]/g, '').slice(0, 64), codename: (rel['VERSION_CODENAME'] ?? '').toLowerCase().replace(/[^a-z0-9.-]/g, '').slice(0, 40) },
     },
   };
 }

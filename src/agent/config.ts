@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.js';
+import type { RefreshSetting } from './chroot/refresh.js';
 import type { AptTarget } from './types.js';
 
 export interface AgentConfig {
@@ -27,6 +28,14 @@ export interface AgentConfig {
   timeoutS: number;
   /** the name reported instead of the system's hostname */
   hostname: string;
+  /** LTSP chroots to manage (chroot directories, or base directories holding them); none: /opt/ltsp and /srv/ltsp */
+  chroots: string[];
+  /** manage LTSP chroots at all */
+  manageChroots: boolean;
+  /** the proxy apt inside a chroot uses (default: the aptgate server itself) */
+  chrootProxy: string;
+  /** what runs after a chroot's kernel or initramfs changed */
+  chrootRefresh: RefreshSetting;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/aptgate-agent/agent.conf';
@@ -35,6 +44,7 @@ export function defaultAgentConfig(): AgentConfig {
   return {
     server: '', caFile: '', stateDir: '/var/lib/aptgate-agent', root: '/', aptConfig: '', dpkgOptions: [],
     machineIdFile: '/etc/machine-id', rebootCommand: ['systemctl', 'reboot'], timeoutS: 60, hostname: '',
+    chroots: [], manageChroots: true, chrootProxy: '', chrootRefresh: 'auto',
   };
 }
 
@@ -70,6 +80,22 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
         if (!/^\d+$/.test(value) || Number(value) < 1) fail('CONFIG_INVALID', `${file}:${i + 1}: timeout is seconds`);
         c.timeoutS = Number(value);
         break;
+      case 'chroot': c.chroots.push(abs()); break;
+      case 'manage_chroots':
+        if (!/^(yes|no)$/.test(value)) fail('CONFIG_INVALID', `${file}:${i + 1}: manage_chroots is yes or no`);
+        c.manageChroots = value === 'yes';
+        break;
+      case 'chroot_proxy':
+        if (!/^https?:\/\/[^\s/]+\/?$/.test(value)) fail('CONFIG_INVALID', `${file}:${i + 1}: chroot_proxy must be http(s)://host[:port]`);
+        c.chrootProxy = value.replace(/\/$/, '');
+        break;
+      case 'chroot_refresh': {
+        const argv = value.split(/\s+/).filter(Boolean);
+        if (value === 'auto' || value === 'none') c.chrootRefresh = value;
+        else if (argv.length && path.isAbsolute(argv[0]!)) c.chrootRefresh = argv;
+        else fail('CONFIG_INVALID', `${file}:${i + 1}: chroot_refresh is auto, none, or a command with an absolute path ({name} and {path} are replaced)`);
+        break;
+      }
       default: fail('CONFIG_INVALID', `${file}:${i + 1}: unknown setting "${key}"`);
     }
   });

@@ -24,6 +24,10 @@ export interface CycleDeps {
   target: AptTarget;
   rebootCommand: string[];
   log: (msg: string) => void;
+  /** runs a job (default: runJob on the target; an LTSP chroot mounts and refreshes around it) */
+  execute?: (job: JobSpec) => Promise<JobResult>;
+  /** the agent was told to stop: the running job is aborted, no further job starts */
+  signal?: AbortSignal;
 }
 
 export interface CycleResult {
@@ -66,14 +70,14 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   }
   if (check.sources !== d.state.sourcesHash()) {
     // the release gate moved this machine (or its stage's suites changed): new sources first
-    out.sources = await installStageSources(d.client, d.machineId, d.target, d.state, d.log);
+    out.sources = await installStageSources(d.client, d.machineId, d.target, d.state, d.log, executor(d));
     snap = await snapshot(d.target);
     check = { ...check, stateKnown: false };
   }
   if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
   if (!check.jobsWaiting && !check.pullNow) return out;
 
-  for (let n = 0; n < MAX_JOBS_PER_RUN; n++) {
+  for (let n = 0; n < MAX_JOBS_PER_RUN && !d.signal?.aborted; n++) {
     const { jobs } = await d.client.call<{ jobs: Array<JobSpec & { attempt: number }> }>('agent.fetchJob', [who]);
     const job = jobs[0];
     if (!job) break;
@@ -89,7 +93,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
         throw err;
       }
       d.log(`job ${job.id}: ${job.kind}`);
-      result = await runJob(job, d.target, { rebootCommand: d.rebootCommand });
+      result = await executor(d)(job);
       d.state.spool({ id: job.id, result });
     }
     await finish(d, job.id, result);
@@ -101,6 +105,10 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
     if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
   }
   return out;
+}
+
+function executor(d: CycleDeps): (job: JobSpec) => Promise<JobResult> {
+  return d.execute ?? ((job) => runJob(job, d.target, { rebootCommand: d.rebootCommand, ...(d.signal ? { signal: d.signal } : {}) }));
 }
 
 async function finish(d: CycleDeps, id: number, r: JobResult): Promise<void> {

@@ -2,12 +2,14 @@
 // vectors (never a shell), non-interactive, within the job's time, and says what happened.
 import { readFile } from 'node:fs/promises';
 import { isFile } from '../sys/fs.js';
-import { aptUpgradable, dpkgInterrupted } from './collect.js';
+import { osReleaseOf } from './chroot/inspect.js';
+import { aptUpgradable, collectSources, dpkgInterrupted } from './collect.js';
+import { renameSuites } from './release.js';
 import { classifyFailure, keptBack, lastError, lockHolder, reasonLine } from './failure.js';
 import { runCommand, Transcript, TRANSCRIPT_CAP, type RunOutcome } from './run.js';
-import { addSource, removeSource, sourcesContentError, type SourceChange } from './sources.js';
+import { addSource, changeFiles, removeSource, sourcesContentError, type SourceChange } from './sources.js';
 import { aptCommand, dpkgCommand, targetEnv, type AptProgram, type Command } from './target.js';
-import { JOB_KINDS, type AptTarget, type FailureReason, type JobResult, type JobSpec } from './types.js';
+import { CODENAME_RE, JOB_KINDS, type AptTarget, type FailureReason, type JobResult, type JobSpec } from './types.js';
 import { packagesOf, policyError, sourceNameOf } from './validate.js';
 
 export interface RunJobOptions {
@@ -43,7 +45,7 @@ interface Ctx {
   apt(program: AptProgram, args: string[]): Command;
 }
 
-const DPKG_KINDS = new Set(['upgrade', 'dist-upgrade', 'install', 'remove']);
+const DPKG_KINDS = new Set(['upgrade', 'dist-upgrade', 'install', 'remove', 'release-upgrade']);
 
 async function fileText(p: string): Promise<string> {
   try {
@@ -55,7 +57,7 @@ async function fileText(p: string): Promise<string> {
 
 
 /** Why the job cannot run at all (checked before anything runs). */
-function invalidReason(job: JobSpec, opts: RunJobOptions): string | undefined {
+function invalidReason(job: JobSpec, target: AptTarget, opts: RunJobOptions): string | undefined {
   if (!JOB_KINDS.includes(job.kind)) return `unknown job kind ${JSON.stringify(String(job.kind).slice(0, 50))}`;
   if (typeof job.params !== 'object' || job.params === null) return 'params must be an object';
   const pol = policyError(job);
@@ -78,7 +80,14 @@ function invalidReason(job: JobSpec, opts: RunJobOptions): string | undefined {
       const err = sourcesContentError(content);
       return err ? `invalid sources content: ${err}` : undefined;
     }
+    case 'release-upgrade': {
+      const c = job.params['codename'];
+      return typeof c === 'string' && CODENAME_RE.test(c) ? undefined : 'params.codename must be a release codename';
+    }
+    case 'image-revert':
+      return target.chroot ? undefined : 'image-revert is for LTSP chroots';
     case 'reboot': {
+      if (target.chroot) return 'an LTSP chroot does not reboot; its clients do';
       if (!job.policy.allowReboot) return "reboot not allowed by the job's policy";
       const cmd = opts.rebootCommand;
       return cmd === undefined || (cmd.length > 0 && cmd.every((a) => typeof a === 'string')) ? undefined : 'empty reboot command';
@@ -129,6 +138,22 @@ async function securityUpgrade(ctx: Ctx): Promise<Outcome> {
   return o;
 }
 
+/** release-upgrade on this target: sources renamed to the new release, update, dist-upgrade. */
+async function releaseUpgrade(ctx: Ctx, update: () => Promise<RunOutcome>): Promise<Outcome> {
+  const to = ctx.job.params['codename'] as string;
+  const from = (await osReleaseOf(ctx.target.root))['VERSION_CODENAME'] ?? '';
+  if (!from) return { exitCode: 1, failure: 'other', summary: 'release-upgrade: the running release is unknown (no VERSION_CODENAME in os-release)' };
+  const files = await collectSources(ctx.target);
+  const changes = files.map((f) => ({ file: f.path, content: renameSuites(f.content, from, to), before: f.content })).filter((c) => c.content !== c.before);
+  if (from !== to && !changes.length) return { exitCode: 1, failure: 'other', summary: `release-upgrade: no apt source names ${from}` };
+  ctx.transcript.line(`# release-upgrade ${from} -> ${to}: ${changes.length ? changes.map((c) => c.file).join(' ') : 'sources already name it'}`);
+  const c = await changeFiles(changes, update, `release-upgrade ${from} -> ${to}`);
+  if (!c.ok) return fromSourceChange(c);
+  const o = await aptGet(ctx, ['dist-upgrade']);
+  if (o.exitCode === 0) o.summary = `release-upgrade ${from} -> ${to}: ${aptTally(o.output ?? '') ?? 'done'}`;
+  return o;
+}
+
 function fromSourceChange(c: SourceChange): Outcome {
   return c.ok ? { exitCode: 0, summary: c.summary } : { exitCode: c.exitCode || 1, summary: c.summary, output: c.failedOutput };
 }
@@ -163,6 +188,9 @@ async function execute(ctx: Ctx, opts: RunJobOptions): Promise<Outcome> {
     case 'add-source': return fromSourceChange(await addSource(target, job.params['name'] as string, job.params['content'] as string, update));
     case 'remove-source': return fromSourceChange(await removeSource(target, job.params['name'] as string, update));
     case 'refresh': return { exitCode: 0, summary: 'refresh: the state is reported next' };
+    case 'release-upgrade': return releaseUpgrade(ctx, update);
+    // the chroot's runner does it (chroot/job.ts); here only when called for a chroot directly
+    case 'image-revert': return { exitCode: INVALID_EXIT, failure: 'invalid-job', summary: 'image-revert is run by the chroot manager' };
     case 'reboot': {
       if (!(await isFile(target.rebootRequiredFile))) return { exitCode: 0, summary: 'no reboot required' };
       const [file, ...args] = opts.rebootCommand ?? ['systemctl', 'reboot'];
@@ -199,7 +227,7 @@ export async function runJob(job: JobSpec, target: AptTarget, opts: RunJobOption
     rebootRequired: await isFile(target.rebootRequiredFile),
   });
 
-  const invalid = invalidReason(job, opts);
+  const invalid = invalidReason(job, target, opts);
   if (invalid !== undefined) {
     transcript.line(`# invalid job: ${invalid}`);
     return finish({ exitCode: INVALID_EXIT, failure: 'invalid-job', summary: invalid }, false);

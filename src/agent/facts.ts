@@ -2,10 +2,10 @@
 // distribution and codename (os-release of the target root), kernel, agent version.
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { fail } from '../errors.js';
 import { exec } from '../sys/exec.js';
 import { VERSION } from '../version.js';
+import { osReleaseOf } from './chroot/inspect.js';
 import { dpkgCommand } from './target.js';
 import type { AptTarget, MachineFacts } from './types.js';
 
@@ -24,29 +24,25 @@ async function dpkgLines(target: AptTarget, args: string[]): Promise<string[]> {
   return r.stdout.toString().split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
-function osRelease(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(?:"([^"]*)"|'([^']*)'|(\S*))\s*$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2] ?? m[3] ?? m[4] ?? '';
-  }
-  return out;
+/** The system's host name (first label), or the configured one. */
+export function hostnameOf(configured = ''): string {
+  return configured || os.hostname().split('.')[0]!.slice(0, 63) || 'localhost';
 }
 
-export async function collectFacts(target: AptTarget, machineIdFile: string, hostname = ''): Promise<Facts> {
+/** The facts of a target; the machine id is the host's /etc/machine-id or a chroot's derived one. */
+export async function collectFacts(target: AptTarget, who: { machineId: string; hostname?: string; kernel?: string }): Promise<Facts> {
   const [arch] = await dpkgLines(target, ['--print-architecture']);
   const foreign = await dpkgLines(target, ['--print-foreign-architectures']);
-  const rel = osRelease(await readFile(path.join(target.root, 'etc/os-release'), 'utf8')
-    .catch(() => readFile(path.join(target.root, 'usr/lib/os-release'), 'utf8')).catch(() => ''));
+  const rel = await osReleaseOf(target.root);
   const clean = (s: string) => s.replace(/[^A-Za-z0-9 ._+~:/()-]/g, '').slice(0, 120);
   return {
-    hostname: hostname || os.hostname().split('.')[0]!.slice(0, 63) || 'localhost',
-    machineId: await readMachineId(machineIdFile),
+    hostname: hostnameOf(who.hostname),
+    machineId: who.machineId,
     architecture: arch ?? 'unknown',
     foreignArchitectures: foreign,
     distribution: clean(rel['ID'] ?? ''),
     codename: clean(rel['VERSION_CODENAME'] ?? '').toLowerCase(),
-    kernel: clean(os.release()),
+    kernel: clean(who.kernel ?? os.release()),
     agentVersion: VERSION,
   };
 }

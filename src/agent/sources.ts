@@ -105,32 +105,47 @@ export interface SourceChange {
   summary: string;
 }
 
+/** A file to write (or remove, when content is undefined). */
+export interface FileChange {
+  file: string;
+  content: string | undefined;
+}
+
 /**
- * Writes `file` (or removes it when `content` is undefined), runs `update`, and puts the previous
- * state back when update fails (then runs `update` again so the lists match the sources).
+ * Writes the files (or removes those whose content is undefined), runs `update`, and puts the
+ * previous state back when update fails (then runs `update` again so the lists match the sources).
  */
-async function change(file: string, content: string | undefined, update: () => Promise<RunOutcome>, what: string): Promise<SourceChange> {
-  const prev = await previousOf(file);
-  if (content === undefined && prev === undefined) {
+export async function changeFiles(changes: readonly FileChange[], update: () => Promise<RunOutcome>, what: string): Promise<SourceChange> {
+  const prev = await Promise.all(changes.map((c) => previousOf(c.file)));
+  const todo = changes.map((c, i) => ({ ...c, prev: prev[i] })).filter((c) => {
+    if (c.content === undefined) return c.prev !== undefined;
+    return !(c.prev !== undefined && c.prev.content.equals(Buffer.from(c.content, 'utf8')) && c.prev.mode === 0o644);
+  });
+  if (changes.length === 1 && changes[0]!.content === undefined && prev[0] === undefined) {
     return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: false, summary: `${what}: not present, nothing to remove` };
   }
-  const same = content !== undefined && prev !== undefined && prev.content.equals(Buffer.from(content, 'utf8')) && prev.mode === 0o644;
-  if (content === undefined) await unlink(file);
-  else if (!same) await writeFileAtomic(file, content, 0o644);
+  for (const c of todo) {
+    if (c.content === undefined) await unlink(c.file);
+    else await writeFileAtomic(c.file, c.content, 0o644);
+  }
   const r = await update();
   if (r.code === 0) {
-    return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: !same, summary: `${what}: done, apt-get update succeeded` };
+    return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: todo.length > 0, summary: `${what}: done, apt-get update succeeded` };
   }
-  if (same) {
+  if (!todo.length) {
     return { ok: false, exitCode: r.code, failedOutput: r.output, restored: false, changed: false, summary: `${what}: unchanged, but apt-get update failed` };
   }
-  await restore(file, prev);
+  for (const c of todo) await restore(c.file, c.prev);
   const again = await update();
   const tail = again.code === 0 ? 'lists refreshed' : `apt-get update still fails (exit ${again.code})`;
   return {
     ok: false, exitCode: r.code === -1 ? 1 : r.code, failedOutput: r.output, restored: true, changed: false,
     summary: `${what}: apt-get update failed, previous state restored, ${tail}`,
   };
+}
+
+function change(file: string, content: string | undefined, update: () => Promise<RunOutcome>, what: string): Promise<SourceChange> {
+  return changeFiles([{ file, content }], update, what);
 }
 
 export function addSource(target: AptTarget, name: string, content: string, update: () => Promise<RunOutcome>): Promise<SourceChange> {

@@ -9,7 +9,8 @@ import type { RpcClient } from './client.js';
 import { runJob } from './executors.js';
 import type { AgentState } from './identity.js';
 import { writeFileAtomic } from './sources.js';
-import type { AptTarget, JobResult } from './types.js';
+import { aptPath } from './target.js';
+import type { AptTarget, JobResult, JobSpec } from './types.js';
 
 export interface StageSourcesAnswer {
   entries: Array<{ uri: string; suites: string[]; components: string[] }>;
@@ -31,21 +32,21 @@ export function renderStageSources(target: AptTarget, a: StageSourcesAnswer): st
     if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+\/stage\/[a-z0-9_-]+\/[A-Za-z0-9._-]+$/.test(e.uri)) throw new Error(`unexpected stage URI ${JSON.stringify(e.uri.slice(0, 200))}`);
     for (const w of [...e.suites, ...e.components]) if (!WORD_RE.test(w)) throw new Error(`unexpected suite or component ${JSON.stringify(w.slice(0, 100))}`);
     if (!e.suites.length || !e.components.length) throw new Error('a stage source needs suites and components');
-    return `Types: deb\nURIs: ${e.uri}\nSuites: ${e.suites.join(' ')}\nComponents: ${e.components.join(' ')}\nSigned-By: ${keyringPath(target)}\n`;
+    return `Types: deb\nURIs: ${e.uri}\nSuites: ${e.suites.join(' ')}\nComponents: ${e.components.join(' ')}\nSigned-By: ${aptPath(target, keyringPath(target))}\n`;
   }).join('\n');
 }
 
 /** Fetches this machine's stage sources and writes them; the hash written (kept only when apt-get update worked). */
-export async function installStageSources(client: RpcClient, machineId: string, target: AptTarget, state: AgentState, log: (msg: string) => void): Promise<string> {
+export async function installStageSources(client: RpcClient, machineId: string, target: AptTarget, state: AgentState, log: (msg: string) => void, execute?: (job: JobSpec) => Promise<JobResult>): Promise<string> {
   const answer = await client.call<StageSourcesAnswer>('agent.stageSources', [{ machineId }]);
-  const r = await applyStageSources(target, answer);
+  const r = await applyStageSources(target, answer, execute);
   if (r.failure) log(`stage sources written, but apt-get update failed (${r.failure}): ${r.summary}`);
   else state.saveSourcesHash(answer.hash);
   return answer.hash;
 }
 
 /** Writes (or removes) the stage sources and the server's key, then `apt-get update`. */
-export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer): Promise<JobResult> {
+export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer, execute?: (job: JobSpec) => Promise<JobResult>): Promise<JobResult> {
   const file = path.join(target.sourcesDir, STAGE_SOURCES_NAME);
   if (!a.entries.length) {
     if (!(await pathExists(file))) return { exitCode: 0, durationMs: 0, transcript: '', failure: undefined, summary: 'no stage sources', changed: false, rebootRequired: false };
@@ -56,5 +57,6 @@ export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer
     await writeFileAtomic(keyringPath(target), a.key, 0o644);
     await writeFileAtomic(file, renderStageSources(target, a), 0o644);
   }
-  return runJob({ id: 0, kind: 'update', params: {}, policy: { allowReboot: false, repairDpkg: false, lockTimeout: 120, timeout: 900 } }, target);
+  const update: JobSpec = { id: 0, kind: 'update', params: {}, policy: { allowReboot: false, repairDpkg: false, lockTimeout: 120, timeout: 900 } };
+  return execute ? execute(update) : runJob(update, target);
 }

@@ -1,5 +1,6 @@
 // Where apt and dpkg act (the machine itself, or another root) and how to call them there: every
 // command is an argument vector with a clean environment, never a shell line.
+import { insidePath } from './chroot/paths.js';
 import type { AptTarget } from './types.js';
 
 /** A program to run: file, argument vector and the whole environment. */
@@ -34,6 +35,18 @@ export function targetEnv(target: AptTarget): Record<string, string> {
   return env;
 }
 
+/** The program run where the target is: directly, or inside its chroot (`[linux32] chroot DIR file args`). */
+function located(target: AptTarget, file: string, args: string[]): { file: string; args: string[] } {
+  if (!target.chroot) return { file, args };
+  const inner = ['chroot', target.root, file, ...args];
+  return target.chroot.linux32 ? { file: 'linux32', args: inner } : { file: 'chroot', args: inner.slice(1) };
+}
+
+/** A host path of the target as apt and dpkg see it (inside a chroot: relative to its root). */
+export function aptPath(target: AptTarget, hostPath: string): string {
+  return target.chroot ? insidePath(target.root, hostPath) : hostPath;
+}
+
 /** `-o Key=Value` pairs as argv. */
 export function optionArgs(options: ReadonlyArray<readonly [string, string]>): string[] {
   return options.flatMap(([k, v]) => ['-o', `${k}=${v}`]);
@@ -45,20 +58,19 @@ export function optionArgs(options: ReadonlyArray<readonly [string, string]>): s
  */
 export function aptCommand(target: AptTarget, program: AptProgram, args: readonly string[], options: ReadonlyArray<readonly [string, string]> = []): Command {
   return {
-    file: program,
-    args: [
+    ...located(target, program, [
       ...optionArgs(target.aptOptions),
       ...optionArgs(target.dpkgOptions.map((o) => ['DPkg::Options::', o] as const)),
       ...optionArgs(options),
       ...args,
-    ],
+    ]),
     env: targetEnv(target),
   };
 }
 
 /** dpkg with target.dpkgOptions before `args`. */
 export function dpkgCommand(target: AptTarget, args: readonly string[]): Command {
-  return { file: 'dpkg', args: [...target.dpkgOptions, ...args], env: targetEnv(target) };
+  return { ...located(target, 'dpkg', [...target.dpkgOptions, ...args]), env: targetEnv(target) };
 }
 
 /** The dpkg database directory of the target (the directory of its status file). */

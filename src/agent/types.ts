@@ -28,6 +28,11 @@ export interface AptTarget {
   rebootRequiredFile: string;
   /** extra options for every dpkg call (e.g. --root, --admindir); apt gets them via DPkg::Options */
   dpkgOptions: string[];
+  /**
+   * An LTSP chroot (root is its directory): apt and dpkg run inside it through chroot(8), under
+   * the linux32 personality for an i386 chroot on amd64. The paths above stay host paths.
+   */
+  chroot?: { linux32: boolean };
 }
 
 export interface CollectedState {

@@ -128,6 +128,8 @@ export interface JobOptions {
   securityOnly?: boolean;
   sourceName?: string;
   sourceFile?: string;
+  /** release-upgrade: the release to move to */
+  codename?: string;
   allowReboot?: boolean;
   repairDpkg?: boolean;
   lockTimeout?: number;
@@ -160,6 +162,10 @@ export function jobSpec(kind: string, o: JobOptions): { params: Record<string, u
       fail('USAGE', `cannot read ${o.sourceFile}: ${(err as Error).message}`);
     }
   } else if (o.sourceFile !== undefined) fail('USAGE', '--source-file is for add-source jobs');
+  if (o.codename !== undefined) {
+    if (kind !== 'release-upgrade') fail('USAGE', '--codename is for release-upgrade jobs');
+    params['codename'] = o.codename;
+  }
   const policy: Partial<JobPolicy> = {};
   if (o.allowReboot !== undefined) policy.allowReboot = o.allowReboot;
   if (o.repairDpkg !== undefined) policy.repairDpkg = o.repairDpkg;

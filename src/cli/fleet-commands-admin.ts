@@ -39,6 +39,7 @@ function jobFlags(cmd: Command): Command {
     .option('--security-only', 'upgrade: only packages with a security update')
     .option('--source-name <name>', 'add-source/remove-source: the .sources file name (without .sources)')
     .option('--source-file <file>', 'add-source: a deb822 .sources file to install')
+    .option('--codename <release>', 'release-upgrade: the release to move to (the host first, then its LTSP chroots)')
     .option('--allow-reboot', 'the job may reboot the machine (reboot jobs, upgrades that require one)')
     .option('--no-repair-dpkg', 'do not run dpkg --configure -a first when dpkg was interrupted')
     .option('--lock-timeout <seconds>', 'seconds to wait for the dpkg lock (default 300)')

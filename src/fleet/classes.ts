@@ -9,7 +9,7 @@ import type { ClassRow, ClassStore, RuleField, RuleRow, WindowRow } from '../sta
 import type { MachineRow, MachineStore } from '../state/machines.js';
 
 export const CLASS_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
-const PATTERN_RE = /^[A-Za-z0-9*?.[\]!_-]{1,128}$/;
+const PATTERN_RE = /^[A-Za-z0-9*?.[\]!_/-]{1,128}$/;
 export const RULE_FIELDS: readonly RuleField[] = ['hostname', 'architecture', 'codename'];
 
 export interface ClassInfo extends ClassRow {
@@ -56,7 +56,7 @@ export class ClassService {
 
   addRule(name: string, field: string, pattern: string): void {
     if (!RULE_FIELDS.includes(field as RuleField)) fail('USAGE', `a rule matches ${RULE_FIELDS.join(', ')}, not "${field.slice(0, 40)}"`);
-    if (!PATTERN_RE.test(pattern)) fail('USAGE', `"${pattern.slice(0, 80)}" is not a pattern (letters, digits, . _ - and the glob characters * ? [ ] !)`);
+    if (!PATTERN_RE.test(pattern)) fail('USAGE', `"${pattern.slice(0, 80)}" is not a pattern (letters, digits, . _ - / and the glob characters * ? [ ] !)`);
     this.store.addRule(this.get(name).id, field as RuleField, pattern);
   }
 

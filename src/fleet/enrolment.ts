@@ -76,6 +76,34 @@ export class Enrolment {
     return t;
   }
 
+  /**
+   * An LTSP chroot, enrolled by its host's agent: a machine whose parent is the host, named
+   * "host/name", approved when the host is, in the class of the host's token. Its machine-id
+   * (derived by the agent from the host's and the chroot's path) enrols again only under the
+   * same host: a host cannot take over another machine's identity this way.
+   */
+  enrolChroot(host: MachineRow, name: string, facts: MachineFacts): Enrolled {
+    if (host.parentId !== null) throw new RpcFault('INVALID_PARAMS', 'a chroot has no chroots of its own');
+    const db = this.machines.db;
+    return db.transaction(() => {
+      const secret = randomBytes(32).toString('base64url');
+      const hostname = `${host.hostname}/${name}`;
+      const fields = { hostname, architecture: facts.architecture, codename: facts.codename || null, status: host.status, secret, tokenId: host.tokenId, facts: JSON.stringify({ ...facts, hostname }) };
+      const known = this.machines.byMachineId(facts.machineId);
+      if (known && known.parentId !== host.id) throw new RpcFault('CLONE_DETECTED', 'this chroot machine-id belongs to another machine');
+      let id: number;
+      if (known) {
+        this.machines.reenrol(known.id, fields);
+        id = known.id;
+      } else {
+        id = this.machines.insert({ ...fields, machineId: facts.machineId, parentId: host.id });
+        const t = host.tokenId === null ? undefined : this.machines.tokenById(host.tokenId);
+        if (t?.class) this.joinClass(t.class, id);
+      }
+      return { machine: id, secret, status: host.status };
+    }).immediate();
+  }
+
   enrol(token: string, facts: MachineFacts, parentId: number | null = null): Enrolled {
     const db = this.machines.db;
     return db.transaction(() => {

@@ -64,13 +64,18 @@ export class Fleet {
     // signatures are checked against the real clock: the agents' clocks are real
     this.auth = new AgentAuth(this.machines);
     const jobStore = new JobStore(deps.db);
-    this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now);
+    this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now, (id) => this.machines.byId(id)?.parentId ?? null);
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
     this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf);
   }
 
   enrol(token: string, facts: MachineFacts): Enrolled {
     return this.enrolment.enrol(token, facts);
+  }
+
+  /** An LTSP chroot of an approved host, enrolled by that host's agent (agent.enrollChroot). */
+  enrolChroot(hostId: number, hostMachineId: unknown, name: string, facts: MachineFacts): Enrolled {
+    return this.enrolment.enrolChroot(this.approved(hostId, hostMachineId), name, facts);
   }
 
   private approved(id: number, machineId: unknown): MachineRow {
@@ -100,9 +105,12 @@ export class Fleet {
   report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; agentVersion?: string; serverHost?: string }): { profile: number } {
     const m = this.approved(id, a.machineId);
     const facts = JSON.parse(m.facts) as MachineFacts;
-    // an upgraded agent says so in its next report
-    if (a.agentVersion && /^[A-Za-z0-9][A-Za-z0-9 ._+~:()-]{0,99}$/.test(a.agentVersion) && facts.agentVersion !== a.agentVersion) {
-      this.machines.setFacts(id, JSON.stringify({ ...facts, agentVersion: a.agentVersion }));
+    // an upgraded agent says so in its next report, an upgraded release too (its stage sources follow)
+    const next = { ...facts };
+    if (a.agentVersion && /^[A-Za-z0-9][A-Za-z0-9 ._+~:()-]{0,99}$/.test(a.agentVersion)) next.agentVersion = a.agentVersion;
+    if (a.extras.os) Object.assign(next, a.extras.os);
+    if (next.agentVersion !== facts.agentVersion || next.codename !== facts.codename || next.distribution !== facts.distribution) {
+      this.machines.setFacts(id, JSON.stringify(next), next.codename !== facts.codename ? next.codename || null : undefined);
     }
     const { profileId } = this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
     this.crossCheckSoon(id);

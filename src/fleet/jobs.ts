@@ -6,7 +6,7 @@ import { fail } from '../errors.js';
 import { RpcFault } from '../rpc/protocol.js';
 import type { JobOutcome, JobRow, JobStore } from '../state/jobs.js';
 import type { MachineRow } from '../state/machines.js';
-import { DISRUPTIVE_KINDS, FAILURE_REASONS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../rpc/wire.js';
+import { CHROOT_ONLY_KINDS, CODENAME_RE, DISRUPTIVE_KINDS, FAILURE_REASONS, HOST_ONLY_KINDS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../rpc/wire.js';
 import type { ClassService } from './classes.js';
 
 export interface JobSettings {
@@ -42,6 +42,11 @@ export function checkJob(kind: string, params: Record<string, unknown>): { kind:
     if (typeof content !== 'string' || !content.trim() || content.length > 65_536) fail('USAGE', 'add-source needs the deb822 content of the .sources file');
     if (!/^Types:/mi.test(content) || !/^URIs:/mi.test(content) || !/^Suites:/mi.test(content)) fail('USAGE', 'the source must be deb822 with Types, URIs and Suites');
     return { kind: k, params: { name, content } };
+  }
+  if (k === 'release-upgrade') {
+    const codename = params['codename'];
+    if (typeof codename !== 'string' || !CODENAME_RE.test(codename)) fail('USAGE', 'release-upgrade needs the codename of the release to move to (e.g. trixie)');
+    return { kind: k, params: { codename } };
   }
   return { kind: k, params: {} };
 }
@@ -79,10 +84,18 @@ export class JobService {
     private readonly classes: ClassService,
     private readonly settings: JobSettings,
     private readonly now: () => number,
+    /** a machine's host (null for a host itself) */
+    private readonly parentOf: (machine: number) => number | null = () => null,
   ) {}
 
-  create(machineIds: readonly number[], j: CreateJob): number[] {
+  /**
+   * One job per machine. Kinds meant for hosts only (reboot) or chroots only (image-revert) skip
+   * the other machines; a release-upgrade of a host covers its chroots, so a chroot whose host is
+   * also a target gets none of its own. Refused when no machine is left.
+   */
+  create(targetIds: readonly number[], j: CreateJob): number[] {
     const { kind, params } = checkJob(j.kind, j.params ?? {});
+    const machineIds = this.applicable(kind, targetIds);
     const policy = checkPolicy(j.policy ?? {});
     const now = this.now();
     // the default deadline counts from when the job may start
@@ -93,6 +106,18 @@ export class JobService {
       machineId, kind, params: JSON.stringify(params), policy: JSON.stringify(policy), origin: j.origin,
       disruptive: DISRUPTIVE_KINDS.has(kind), notBefore: j.notBefore ?? null, deadline, maxAttempts,
     })))();
+  }
+
+  private applicable(kind: JobKind, ids: readonly number[]): number[] {
+    const all = new Set(ids);
+    const out = ids.filter((id) => {
+      const parent = this.parentOf(id);
+      if (HOST_ONLY_KINDS.has(kind)) return parent === null;
+      if (CHROOT_ONLY_KINDS.has(kind)) return parent !== null;
+      return !(kind === 'release-upgrade' && parent !== null && all.has(parent));
+    });
+    if (ids.length && !out.length) fail('USAGE', CHROOT_ONLY_KINDS.has(kind) ? `${kind} is for LTSP chroots only` : `${kind} is not for LTSP chroots`);
+    return out;
   }
 
   /** Whether a check-in should tell the machine to fetch: an open job it could be given now. */

@@ -1,6 +1,6 @@
 // The agent.* methods: enrolment, check-in, reports, jobs. Parameters are structs; every
 // member is checked here (type, size, syntax) before the fleet sees it. Documented in docs/rpc.md.
-import type { CollectedExtras, AptUpgradable, SourceFile } from '../rpc/wire.js';
+import { CHROOT_NAME_RE, type CollectedExtras, type AptUpgradable, type SourceFile } from '../rpc/wire.js';
 import { checkFacts } from '../fleet/enrolment.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { MethodTable } from './methods.js';
@@ -70,7 +70,12 @@ function extrasOf(s: Struct): CollectedExtras {
     }),
     reboot: { required: bool(reboot, 'required'), packages: arr(reboot, 'packages', 10_000).map((p) => (typeof p === 'string' && p.length <= 200 ? p : bad('reboot.packages are names'))) },
     dpkg: { audit: str(dpkg, 'audit', 256 * 1024), interrupted: bool(dpkg, 'interrupted') },
+    ...(s['os'] === undefined ? {} : { os: osOf(struct(s, 'os')) }),
   };
+}
+
+function osOf(o: Struct): { distribution: string; codename: string } {
+  return { distribution: str(o, 'distribution', 64, /^[A-Za-z0-9._+~-]*$/), codename: str(o, 'codename', 40, /^(?:[a-z0-9][a-z0-9.-]{0,39})?$/) };
 }
 
 const FAILURE_RE = /^[a-z-]{1,40}$/;
@@ -82,6 +87,15 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     handler: ([p]) => {
       const s = p as Struct;
       const e = fleet.enrol(str(s, 'token', 200), checkFacts(struct(s, 'facts')));
+      return { machine: e.machine, secret: e.secret, status: e.status };
+    },
+  });
+  table.add({
+    name: 'agent.enrollChroot', signature: ['struct', 'struct'], auth: true,
+    help: 'An LTSP chroot of this (approved) host: {machineId (the host\'s), name, facts (the chroot\'s, machineId derived by the agent)} → {machine, secret, status}. The chroot becomes a machine whose parent is the host, named host/name, with the host\'s status and token class. Signed by the host.',
+    handler: ([p], ctx) => {
+      const s = p as Struct;
+      const e = fleet.enrolChroot(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), str(s, 'name', 63, CHROOT_NAME_RE), checkFacts(struct(s, 'facts')));
       return { machine: e.machine, secret: e.secret, status: e.status };
     },
   });

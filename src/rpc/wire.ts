@@ -56,16 +56,29 @@ export interface CollectedExtras {
   aptUpgradable: AptUpgradable[];
   reboot: { required: boolean; packages: string[] };
   dpkg: { audit: string; interrupted: boolean };
+  /** the distribution as os-release says now (a release upgrade changes it); absent from agents before 0.2 */
+  os?: { distribution: string; codename: string };
 }
 
 export type JobKind = 'update' | 'upgrade' | 'dist-upgrade' | 'install' | 'remove' | 'hold' | 'unhold'
-  | 'add-source' | 'remove-source' | 'refresh' | 'reboot';
+  | 'add-source' | 'remove-source' | 'refresh' | 'reboot' | 'release-upgrade' | 'image-revert';
 
 export const JOB_KINDS: readonly JobKind[] = ['update', 'upgrade', 'dist-upgrade', 'install', 'remove', 'hold', 'unhold',
-  'add-source', 'remove-source', 'refresh', 'reboot'];
+  'add-source', 'remove-source', 'refresh', 'reboot', 'release-upgrade', 'image-revert'];
 
 /** Jobs that change installed software or restart the machine: they wait for a maintenance window. */
-export const DISRUPTIVE_KINDS: ReadonlySet<JobKind> = new Set(['upgrade', 'dist-upgrade', 'install', 'remove', 'reboot']);
+export const DISRUPTIVE_KINDS: ReadonlySet<JobKind> = new Set(['upgrade', 'dist-upgrade', 'install', 'remove', 'reboot', 'release-upgrade', 'image-revert']);
+
+/** Kinds that only mean something on a host (an LTSP chroot does not boot by itself). */
+export const HOST_ONLY_KINDS: ReadonlySet<JobKind> = new Set(['reboot']);
+/** Kinds that only mean something for an LTSP chroot (its image is what clients boot). */
+export const CHROOT_ONLY_KINDS: ReadonlySet<JobKind> = new Set(['image-revert']);
+
+/** A release codename a release-upgrade moves to ("trixie", "noble"). */
+export const CODENAME_RE = /^[a-z][a-z0-9]{1,30}$/;
+
+/** An LTSP chroot's name (the directory's name under /srv/ltsp or /opt/ltsp). */
+export const CHROOT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 export interface JobPolicy {
   /** reboot (kind reboot, or after an upgrade that requires one) only when true */
@@ -85,7 +98,8 @@ export interface JobSpec {
    * install/remove/hold/unhold: { packages: string[] } ("name", "name:arch", install also
    * "name=version"); upgrade: { securityOnly?: boolean };
    * add-source: { name: string, content: string } (a deb822 .sources file);
-   * remove-source: { name: string }
+   * remove-source: { name: string }; release-upgrade: { codename: string } (the release to move
+   * to: the host, then its LTSP chroots); image-revert: {} (an LTSP chroot's previous image)
    */
   params: Record<string, unknown>;
   policy: JobPolicy;

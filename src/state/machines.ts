@@ -118,8 +118,10 @@ export class MachineStore {
       approved_at = CASE WHEN ? = 'approved' THEN coalesce(approved_at, ?) ELSE NULL END, clone_machine_id = NULL, clone_at = NULL WHERE id = ?`)
       .run(m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId, m.facts, m.status, Date.now(), id);
   }
-  setFacts(id: number, facts: string): void {
-    this.db.prepare('UPDATE machine SET facts = ? WHERE id = ?').run(facts, id);
+  /** The facts JSON and the codename column class rules match (a release upgrade changes it). */
+  setFacts(id: number, facts: string, codename?: string | null): void {
+    if (codename === undefined) this.db.prepare('UPDATE machine SET facts = ? WHERE id = ?').run(facts, id);
+    else this.db.prepare('UPDATE machine SET facts = ?, codename = ? WHERE id = ?').run(facts, codename, id);
   }
   approve(id: number): boolean {
     return this.db.prepare("UPDATE machine SET status = 'approved', approved_at = ? WHERE id = ? AND status = 'pending'").run(Date.now(), id).changes > 0;

@@ -1,0 +1,128 @@
+// The agent on an LTSP server runs, after its own cycle, one cycle per chroot: the chroot is a
+// machine of its own (enrolled through the host's signed call, agent.enrollChroot), with its own
+// identity and state under the host's state directory, never inside the chroot, so an image
+// built from it carries no credentials. Apt inside runs through chroot(8) pointed at the proxy.
+import { createHash } from 'node:crypto';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { RpcClient } from '../client.js';
+import type { AgentConfig } from '../config.js';
+import { runCycle, type CycleResult } from '../cycle.js';
+import { collectFacts } from '../facts.js';
+import { AgentState, type Identity } from '../identity.js';
+import type { AptTarget } from '../types.js';
+import type { ChrootInfo } from './inspect.js';
+import { runChrootJob } from './job.js';
+import { isPlainDir, resolveIn } from './paths.js';
+
+/** A chroot's machine id: derived from the host's and the chroot's path (stable, unique per host). */
+export function chrootMachineId(hostMachineId: string, chrootPath: string): string {
+  return createHash('sha256').update(`aptgate-chroot\0${hostMachineId}\0${chrootPath}`).digest('hex').slice(0, 32);
+}
+
+/** Where a chroot's identity and state live on the host. */
+export function chrootStateDir(stateDir: string, name: string): string {
+  return path.join(stateDir, 'chroots', name);
+}
+
+/** apt and dpkg inside the chroot; apt through `proxy` except for the aptgate server itself (stage sources). */
+export function chrootTarget(info: ChrootInfo, proxy: string, server: string): AptTarget {
+  const r = (p: string) => path.join(info.path, p);
+  const aptOptions: Array<[string, string]> = [];
+  if (proxy) {
+    aptOptions.push(['Acquire::http::Proxy', proxy]);
+    if (server) aptOptions.push([`Acquire::http::Proxy::${new URL(server).hostname}`, 'DIRECT']);
+  }
+  return {
+    root: info.path,
+    aptOptions,
+    // LTSP 5's policy-rc.d and start-stop-daemon wrappers read it; chroot(8) passes it on
+    env: { LTSP_HANDLE_DAEMONS: 'false' },
+    statusFile: r('var/lib/dpkg/status'),
+    sourcesDir: r('etc/apt/sources.list.d'),
+    sourcesList: r('etc/apt/sources.list'),
+    preferencesDir: r('etc/apt/preferences.d'),
+    preferencesFile: r('etc/apt/preferences'),
+    rebootRequiredFile: r('var/run/reboot-required'),
+    dpkgOptions: [],
+    chroot: { linux32: info.run === 'linux32' },
+  };
+}
+
+/** Why the agent leaves a chroot alone (undefined: it can manage it). */
+export async function unmanageable(info: ChrootInfo, stateDir: string): Promise<string | undefined> {
+  if (info.run === 'unsupported') return `unsupported: ${info.reason ?? 'architecture'}`;
+  if (stateDir === info.path || stateDir.startsWith(`${info.path}/`)) return `the agent's state directory ${stateDir} is inside the chroot`;
+  for (const d of ['etc/apt', 'etc/apt/sources.list.d', 'var/lib/dpkg', 'usr/sbin']) {
+    if (!(await isPlainDir(info.path, d))) return `${path.join(info.path, d)} is not a directory of the chroot (missing, or a symbolic link)`;
+  }
+  // the release gate writes its key there: never through a link to the host's files
+  if ((await lstat(path.join(info.path, 'etc/apt/keyrings')).catch(() => undefined)) && !(await isPlainDir(info.path, 'etc/apt/keyrings'))) {
+    return `${path.join(info.path, 'etc/apt/keyrings')} is not a directory of the chroot`;
+  }
+  return undefined;
+}
+
+/** The newest kernel version in the chroot's /boot (what its clients boot), '' when none. */
+async function bootKernel(root: string): Promise<string> {
+  const names = await readdir(await resolveIn(root, 'boot')).catch(() => [] as string[]);
+  const versions = names.map((n) => /^vmlinu[xz]-(.+)$/.exec(n)?.[1]).filter((v): v is string => v !== undefined).sort();
+  return versions.at(-1) ?? '';
+}
+
+export interface HostContext {
+  config: AgentConfig;
+  identity: Identity;
+  /** signed as the host */
+  client: RpcClient;
+  machineId: string;
+  log: (msg: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface ChrootRun {
+  name: string;
+  path: string;
+  architecture: string;
+  machine?: number;
+  result?: CycleResult;
+  /** why nothing ran */
+  skipped?: string;
+}
+
+/** The chroot's identity, enrolling it through the host first when it has none (or moved). */
+export async function chrootIdentity(h: HostContext, info: ChrootInfo, target: AptTarget, state: AgentState): Promise<Identity> {
+  const machineId = chrootMachineId(h.machineId, info.path);
+  const known = state.identity();
+  if (known && known.machineId === machineId && known.server === h.identity.server) return known;
+  const facts = await collectFacts(target, { machineId, hostname: h.config.hostname, kernel: await bootKernel(info.path) });
+  const r = await h.client.call<{ machine: number; secret: string }>('agent.enrollChroot', [{ machineId: h.machineId, name: info.name, facts }]);
+  const identity = { server: h.identity.server, machine: r.machine, secret: r.secret, machineId };
+  state.saveIdentity(identity);
+  h.log(`chroot ${info.name}: enrolled as machine ${r.machine}`);
+  return identity;
+}
+
+/** One cycle for one chroot (enrolling it first when needed). */
+export async function runChroot(h: HostContext, info: ChrootInfo): Promise<ChrootRun> {
+  const out: ChrootRun = { name: info.name, path: info.path, architecture: info.architecture };
+  const why = await unmanageable(info, h.config.stateDir);
+  if (why) {
+    h.log(`chroot ${info.name}: left alone: ${why}`);
+    return { ...out, skipped: why };
+  }
+  const server = h.config.server || h.identity.server;
+  const target = chrootTarget(info, h.config.chrootProxy || server, server);
+  const state = new AgentState(chrootStateDir(h.config.stateDir, info.name));
+  state.ensureDir();
+  const identity = await chrootIdentity(h, info, target, state);
+  out.machine = identity.machine;
+  const client = new RpcClient({ server, caFile: h.config.caFile, timeoutS: h.config.timeoutS }, { identity, state });
+  const log = (msg: string) => h.log(`chroot ${info.name}: ${msg}`);
+  out.result = await runCycle({
+    client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
+    execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh }, job, h.signal ? { signal: h.signal } : {}),
+    ...(h.signal ? { signal: h.signal } : {}),
+  });
+  return out;
+}

@@ -1,0 +1,58 @@
+// release-upgrade on an LTSP server: one job moves the host, then each of its chroots, to the
+// next release; the first failure stops it (the rest is not attempted) and the result says
+// where it stopped. The host's transcript and each chroot's follow one another.
+import { runJob, type RunJobOptions } from '../executors.js';
+import { Transcript, TRANSCRIPT_CAP } from '../run.js';
+import type { AptTarget, JobResult, JobSpec } from '../types.js';
+import { runChrootJob, type ChrootJobContext } from './job.js';
+
+export interface UpgradeChroot {
+  name: string;
+  /** undefined: the agent cannot manage it (why is in skipped) */
+  ctx?: ChrootJobContext;
+  skipped?: string;
+}
+
+export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: readonly UpgradeChroot[], opts: RunJobOptions = {}): Promise<JobResult> {
+  const started = Date.now();
+  const t = new Transcript(TRANSCRIPT_CAP, opts.onOutput);
+  const parts: string[] = [];
+  let changed = false;
+  let rebootRequired = false;
+  const steps: Array<{ label: string; run: () => Promise<JobResult> }> = [
+    { label: 'host', run: () => runJob(job, host, opts) },
+    ...chroots.map((c) => ({ label: `chroot ${c.name}`, run: c.ctx ? () => runChrootJob(c.ctx!, job, opts) : async (): Promise<JobResult> => { throw new Error(c.skipped ?? 'not manageable'); } })),
+  ];
+  let failed: JobResult | undefined;
+  let failedAt = '';
+  for (const [i, s] of steps.entries()) {
+    if (failed) {
+      parts.push(`${s.label}: not attempted`);
+      continue;
+    }
+    t.line(`## ${s.label}`);
+    let r: JobResult;
+    try {
+      r = await s.run();
+    } catch (err) {
+      // a chroot the agent cannot run: reported, not a failure of the others
+      parts.push(`${s.label}: skipped (${(err as Error).message})`);
+      t.line(`# skipped: ${(err as Error).message}`);
+      continue;
+    }
+    t.add(r.transcript);
+    changed ||= r.changed;
+    if (i === 0) rebootRequired = r.rebootRequired;
+    if (r.failure) {
+      failed = r;
+      failedAt = s.label;
+      parts.push(`${s.label}: failed (${r.failure}): ${r.summary}`);
+    } else parts.push(`${s.label}: ${r.summary}`);
+    if (i === 0 && r.failure) t.line('# the host failed: its chroots are not attempted');
+  }
+  const summary = failed ? `stopped at ${failedAt}; ${parts.join('; ')}` : parts.join('; ');
+  return {
+    exitCode: failed?.exitCode ?? 0, durationMs: Date.now() - started, transcript: t.toString(), failure: failed?.failure,
+    summary, changed, rebootRequired,
+  };
+}
