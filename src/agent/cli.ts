@@ -114,7 +114,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       };
       if (o.json) out(JSON.stringify(r, null, 2) + '\n');
       else {
-        const line = [`host: ${up.length} updates (${security} security)`, ...chroots.map((ch) => `chroot ${ch.name}: ${ch.updates === null ? `unknown (${ch.skipped ?? ''})` : `${ch.updates} updates (${ch.security} security)`}`)];
+        const line = [`host: ${updatesText(up.length, security)}`, ...chroots.map((ch) => `chroot ${ch.name}: ${ch.updates === null ? `unknown (${ch.skipped ?? ''})` : updatesText(ch.updates, ch.security ?? 0)}`)];
         out(`${line.join('; ')}${r.rebootRequired ? '; reboot required' : ''}${r.dpkgInterrupted ? '; dpkg was interrupted' : ''}\n`);
         for (const u of up) out(`  ${u.package}:${u.architecture} ${u.installed} -> ${u.candidate}${u.security ? ' [security]' : ''}\n`);
         if (r.holds.length) out(`held: ${r.holds.join(' ')}\n`);
@@ -123,6 +123,11 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
     });
   registerChrootCommands(program, config, out);
   return program;
+}
+
+/** "12 updates (3 security)", as apt-check counts them */
+function updatesText(n: number, security: number): string {
+  return `${n} update${n === 1 ? '' : 's'} (${security} security)`;
 }
 
 function jobsText(jobs: Array<{ id: number; kind: string; failure: string | undefined }>): string {

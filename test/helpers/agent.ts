@@ -1,5 +1,6 @@
 // A real aptgate-agent for tests: its own state directory, machine id, configuration file and
 // a separate root (helpers/root.ts) for apt and dpkg; run through the real CLI process.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,9 +23,12 @@ export interface TestAgent {
   state: AgentState;
   /** rewrites the configuration (another server URL, another machine id file, ...) */
   configure(o: { server: string; machineIdFile?: string; extra?: string[] }): Promise<void>;
-  run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** runs the agent CLI; `env` is added to the environment (e.g. PATH with a stub ltsp) */
+  run(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** run, and fail with the output when the exit code is not 0 */
-  runOk(args: string[]): Promise<string>;
+  runOk(args: string[], env?: NodeJS.ProcessEnv): Promise<string>;
+  /** starts the agent CLI and returns the process (to signal it) */
+  start(args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
 }
 
 export async function createAgent(dir: string, server: string, opts: TestRootOptions & { hostname?: string; machineId?: string } = {}): Promise<TestAgent> {
@@ -36,23 +40,26 @@ export async function createAgent(dir: string, server: string, opts: TestRootOpt
   const stateDir = path.join(dir, 'state');
   const configFile = path.join(dir, 'agent.conf');
   const hostname = opts.hostname ?? `host-${machineId.slice(0, 6)}`;
+  const agentEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...process.env, APTGATE_AGENT_CONFIG: configFile, ...(AGENT_LIBS ? { LD_LIBRARY_PATH: AGENT_LIBS } : {}), ...env });
   const agent: TestAgent = {
     dir, root, configFile, machineId, stateDir, state: new AgentState(stateDir),
     async configure(o) {
       await writeFile(configFile, [
         `server = ${o.server}`, `state_dir = ${stateDir}`, `root = ${root.root}`, `apt_config = ${root.configFile}`,
         ...root.target.dpkgOptions.map((d) => `dpkg_option = ${d}`), `machine_id_file = ${o.machineIdFile ?? machineIdFile}`,
-        `hostname = ${hostname}`, 'timeout = 30', ...(o.extra ?? []), '',
+        // this machine's own /opt/ltsp or /srv/ltsp are not the test's business (LTSP tests say yes)
+        `hostname = ${hostname}`, 'timeout = 30', 'manage_chroots = no', ...(o.extra ?? []), '',
       ].join('\n'));
     },
-    async run(args) {
-      const r = await exec(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], {
-        env: { ...process.env, APTGATE_AGENT_CONFIG: configFile, ...(AGENT_LIBS ? { LD_LIBRARY_PATH: AGENT_LIBS } : {}) }, timeoutMs: 300_000,
-      });
+    async run(args, env = {}) {
+      const r = await exec(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], { env: agentEnv(env), timeoutMs: 300_000 });
       return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
     },
-    async runOk(args) {
-      const r = await agent.run(args);
+    start(args, env = {}) {
+      return spawn(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], { env: agentEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    },
+    async runOk(args, env) {
+      const r = await agent.run(args, env);
       if (r.code !== 0) throw new Error(`aptgate-agent ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
       return r.stdout;
     },

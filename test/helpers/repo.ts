@@ -48,6 +48,16 @@ export interface PublishOptions {
   date?: Date;
   /** paths of existing .deb files (e.g. helloDeb) to include */
   extraDebs?: string[];
+  /**
+   * Per-package fields of the Packages paragraphs, like the archive's override file: called for
+   * every package of every Packages file written. Each returned field replaces the .deb's control
+   * field of that name (case-insensitive) or, when the control has none, is added to it; the usual
+   * order applies (Description, Homepage, Section, Priority last). Lets real Debian .debs be
+   * published with the archive's own Priority, Section, Tag, ... (several .debs' control Priority
+   * differs from the archive's, which debootstrap goes by). Filename, Size and the checksums are
+   * always computed; Package, Version and Architecture may only be repeated unchanged.
+   */
+  packagesFields?: (deb: { name: string; version: string; arch: string }) => ControlFields | undefined;
 }
 
 export interface PublishedDeb {
@@ -146,8 +156,29 @@ function xz(data: Buffer): Promise<Buffer> {
 const HEAD_FIELDS = ['Package', 'Source', 'Version', 'Installed-Size', 'Maintainer', 'Architecture', 'Multi-Arch'];
 const TAIL_FIELDS = ['Description', 'Homepage', 'Section', 'Priority'];
 
-function packagesParagraph(e: PoolEntry): string {
-  const byName = new Map(e.control.map(([k, v]) => [k.toLowerCase(), [k, v] as [string, string]]));
+const COMPUTED_FIELDS = ['filename', 'size', 'md5sum', 'sha1', 'sha256', 'sha512'];
+const IDENTITY_FIELDS = ['package', 'version', 'architecture'];
+
+/** the control fields with `overrides` applied (see PublishOptions.packagesFields) */
+function withOverrides(e: PoolEntry, overrides: ControlFields | undefined): ControlFields {
+  if (!overrides || overrides.length === 0) return e.control;
+  const out: ControlFields = e.control.map(([k, v]) => [k, v]);
+  for (const [k, v] of overrides) {
+    const lower = k.toLowerCase();
+    if (COMPUTED_FIELDS.includes(lower)) throw new Error(`packagesFields of ${e.name} ${e.version} ${e.arch}: ${k} is computed, it cannot be set`);
+    const at = out.findIndex(([ck]) => ck.toLowerCase() === lower);
+    if (IDENTITY_FIELDS.includes(lower) && (at === -1 || out[at]![1] !== v)) {
+      throw new Error(`packagesFields of ${e.name} ${e.version} ${e.arch}: ${k}: ${v} differs from the .deb's`);
+    }
+    if (at === -1) out.push([k, v]);
+    else out[at] = [out[at]![0], v];
+  }
+  return out;
+}
+
+function packagesParagraph(e: PoolEntry, overrides?: ControlFields): string {
+  const control = withOverrides(e, overrides);
+  const byName = new Map(control.map(([k, v]) => [k.toLowerCase(), [k, v] as [string, string]]));
   const out: Array<[string, string]> = [];
   const take = (name: string) => {
     const f = byName.get(name.toLowerCase());
@@ -157,7 +188,7 @@ function packagesParagraph(e: PoolEntry): string {
     }
   };
   for (const f of HEAD_FIELDS) take(f);
-  for (const [k] of e.control) if (!TAIL_FIELDS.some((t) => t.toLowerCase() === k.toLowerCase())) take(k);
+  for (const [k] of control) if (!TAIL_FIELDS.some((t) => t.toLowerCase() === k.toLowerCase())) take(k);
   for (const f of TAIL_FIELDS) take(f);
   if (!out.some(([k]) => k === 'Section')) out.push(['Section', 'misc']);
   if (!out.some(([k]) => k === 'Priority')) out.push(['Priority', 'optional']);
@@ -247,11 +278,13 @@ export class FixtureRepo {
     for (const arch of archs) {
       const relDir = `${component}/binary-${arch}`;
       const dir = path.join(suiteDir, relDir);
+      // Like Debian's, every paragraph ends with an empty line, the last one too: debootstrap's
+      // Packages parser only takes a paragraph when it reaches that empty line.
       const packages = Buffer.from(
         entries
           .filter((e) => e.arch === arch || e.arch === 'all')
-          .map(packagesParagraph)
-          .join('\n'),
+          .map((e) => `${packagesParagraph(e, opts.packagesFields?.({ name: e.name, version: e.version, arch: e.arch }))}\n`)
+          .join(''),
         'utf8',
       );
       const perDirRelease = Buffer.from(

@@ -1,0 +1,309 @@
+// Issue 6: an LTSP server's agent manages a real chroot (debootstrap minbase of bookworm, made
+// through the aptgate proxy) as a machine of its own: discovered, enrolled as the host's child
+// with its credentials outside the chroot, reporting; jobs run inside with /proc, /sys, /dev and
+// /dev/pts mounted and daemons refused, and all of it gone afterwards (after success, failure,
+// and SIGTERM); a kernel change runs the refresh (a stub `ltsp` recording its arguments); the
+// dpkg lock `ltsp image` holds is waited for; a release-upgrade moves the host, then the chroot;
+// a chroot of an architecture this host cannot run is reported unsupported and left alone.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { chmod, copyFile, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { processesIn } from '../src/agent/chroot/mounts.js';
+import type { DebSpec } from './helpers/debs.js';
+import { createAgent, type TestAgent } from './helpers/agent.js';
+import { bootstrapChroot, CHROOT_ALIAS, makeChrootWorld, mountsUnder, type ChrootWorld } from './helpers/chroot.js';
+import { exec } from './helpers/exec.js';
+import { startServer, testConfig, waitFor, type TestServer } from './helpers/server.js';
+import { demo1, demo2 } from './helpers/world.js';
+
+const sh = (body: string) => `#!/bin/sh\nset -e\n${body}\n`;
+const probe: DebSpec = {
+  name: 'aptgate-probe', version: '1.0-1', description: 'records what a maintainer script sees inside the chroot',
+  postinst: sh([
+    'out=/var/lib/aptgate-probe',
+    'if [ -x /usr/sbin/policy-rc.d ]; then set +e; /usr/sbin/policy-rc.d aptgate-probe start; echo "policy-rc.d=$?" > $out; set -e; else echo "policy-rc.d=absent" > $out; fi',
+    'echo "LTSP_HANDLE_DAEMONS=${LTSP_HANDLE_DAEMONS:-unset}" >> $out',
+    'if [ -r /proc/self/status ]; then echo proc=mounted >> $out; else echo proc=absent >> $out; fi',
+    'if [ -d /sys/kernel ]; then echo sys=mounted >> $out; else echo sys=absent >> $out; fi',
+    'if [ -e /dev/pts/ptmx ]; then echo devpts=mounted >> $out; else echo devpts=absent >> $out; fi',
+  ].join('\n')),
+};
+const kernel: DebSpec = {
+  name: 'linux-image-aptgate', version: '9.9.9-1', description: 'a fake kernel: vmlinuz and initrd.img in /boot',
+  postinst: sh('printf kernel > /boot/vmlinuz-9.9.9-aptgate\nprintf initrd > /boot/initrd.img-9.9.9-aptgate'),
+};
+const broken: DebSpec = { name: 'aptgate-broken', version: '1.0-1', postinst: sh('echo "aptgate-broken: postinst fails on purpose" >&2\nexit 1') };
+// blocks the first time (the test interrupts the agent there), completes when configured again
+const slow: DebSpec = { name: 'aptgate-slow', version: '1.0-1', postinst: sh('if [ ! -e /var/lib/aptgate-slow-started ]; then touch /var/lib/aptgate-slow-started; exec sleep 600; fi') };
+const demo3: DebSpec = { ...demo1, version: '3.0-1' };
+
+interface RunOnce {
+  status: string;
+  jobs: Array<{ id: number; kind: string; failure?: string }>;
+  chroots: Array<{ name: string; machine?: number; skipped?: string; error?: string; result?: { reported: string; jobs: Array<{ id: number; kind: string; failure?: string }> } }>;
+}
+
+let world: ChrootWorld;
+let server: TestServer;
+let agent: TestAgent;
+let base: string;
+let chroot: string;
+let stubLog: string;
+let env: NodeJS.ProcessEnv;
+let hostId: number;
+let chrootId: number;
+
+const statusOf = async (name: string): Promise<string | undefined> => {
+  const text = await readFile(path.join(chroot, 'var/lib/dpkg/status'), 'utf8');
+  const p = text.split('\n\n').find((x) => x.startsWith(`Package: ${name}\n`));
+  return p && `${/^Version: (.*)$/m.exec(p)?.[1]} ${/^Status: (.*)$/m.exec(p)?.[1]}`;
+};
+
+async function runOnce(): Promise<RunOnce> {
+  return JSON.parse(await agent.runOk(['run-once', '--json'], env)) as RunOnce;
+}
+
+/** queues a job for `machine`, runs the agent once, returns the finished job */
+async function job(machine: number, kind: string, params: Record<string, unknown> = {}, policy: Record<string, unknown> = {}) {
+  const [id] = server.fleet.jobs.create([machine], { kind, params, policy, origin: 'test' });
+  await runOnce();
+  const j = server.fleet.jobs.store.byId(id!)!;
+  assert.ok(j.state === 'succeeded' || j.state === 'failed', `job ${id} ${kind} is ${j.state}`);
+  return j;
+}
+
+async function assertCleanedUp(): Promise<void> {
+  assert.deepEqual(await mountsUnder(chroot), [], 'nothing stays mounted inside the chroot');
+  await assert.rejects(readFile(path.join(chroot, 'usr/sbin/policy-rc.d')), { code: 'ENOENT' }, 'policy-rc.d is gone');
+  assert.deepEqual(await processesIn(chroot), [], 'no process runs inside the chroot');
+}
+
+describe('issue 6: LTSP chroots managed like machines', () => {
+  before(async () => {
+    world = await makeChrootWorld({ debs: [demo1, probe, kernel, broken, slow] });
+    server = await startServer(testConfig(path.join(world.dir, 'srv'), { debian: world.backend }, (c) => {
+      world.tweak(c);
+      c.proxy.releaseTtlMs = 0;
+    }));
+    base = path.join(world.dir, 'ltsp');
+    chroot = (await bootstrapChroot(world, server.url, path.join(base, 'amd64'))).target;
+    // debootstrap inside a container (like this CI) makes proc a link to the host's /proc instead
+    // of mounting it; a chroot made on a real host, as LTSP's are, has a directory there
+    for (const d of ['proc', 'sys']) {
+      if ((await lstat(path.join(chroot, d))).isSymbolicLink()) {
+        await rm(path.join(chroot, d));
+        await mkdir(path.join(chroot, d));
+      }
+    }
+    // the chroot trusts the fixture archive's key, as a Debian chroot trusts Debian's
+    await copyFile(world.key.keyring, path.join(chroot, 'etc/apt/trusted.gpg.d/aptgate-test.gpg'));
+    // a chroot this amd64 host cannot run: an arm64 dpkg binary (only its ELF header matters)
+    const arm = path.join(base, 'arm64');
+    for (const d of ['proc', 'usr/bin', 'etc']) await mkdir(path.join(arm, d), { recursive: true });
+    const elf = Buffer.alloc(64);
+    elf.write('\x7fELF', 0, 'latin1');
+    elf[4] = 2;
+    elf[5] = 1;
+    elf.writeUInt16LE(0xb7, 18);
+    await writeFile(path.join(arm, 'usr/bin/dpkg'), elf);
+    await writeFile(path.join(arm, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=bookworm\n');
+    // modern LTSP's `ltsp`, as a stub recording its arguments
+    const stubDir = path.join(world.dir, 'stub-bin');
+    stubLog = path.join(world.dir, 'ltsp-calls.log');
+    await mkdir(stubDir);
+    await writeFile(path.join(stubDir, 'ltsp'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${stubLog}'\n`);
+    await chmod(path.join(stubDir, 'ltsp'), 0o755);
+    env = { PATH: `${stubDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}` };
+
+    agent = await createAgent(path.join(world.dir, 'host'), server.url, {
+      hostname: 'ltsp1',
+      sources: [{ uri: `${server.url}/debian`, suites: ['bookworm'], signedBy: world.key.keyring }],
+    });
+    await agent.configure({ server: server.url, extra: ['manage_chroots = yes', `chroot = ${base}`] });
+    server.fleet.classes.create('ltsp');
+    await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true, class: 'ltsp' }).token], env);
+    hostId = agent.state.identity()!.machine;
+  });
+  after(async () => {
+    await server?.close();
+    await world?.close();
+  });
+
+  it('discovers the chroots: name, path, architecture read from their files, distribution, whether this host runs them', async () => {
+    const r = JSON.parse(await agent.runOk(['chroots', 'list', '--json'], env)) as { chroots: Array<Record<string, unknown>>; problems: string[] };
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.chroots.map((c) => [c['name'], c['path'], c['architecture'], c['distribution'], c['codename'], c['run']]), [
+      ['amd64', chroot, 'amd64', 'debian', 'bookworm', 'native'],
+      ['arm64', path.join(base, 'arm64'), 'arm64', 'debian', 'bookworm', 'unsupported'],
+    ]);
+    assert.match(String(r.chroots[1]!['reason']), /cannot execute arm64/);
+    const text = await agent.runOk(['chroots', 'list', path.join(base, 'arm64')], env);
+    assert.match(text, /^NAME +PATH +ARCH +DISTRIBUTION +RUNS HERE +MACHINE$/m);
+    assert.match(text, /^arm64 .* unsupported \(this amd64 host cannot execute arm64 programs\) +-$/m);
+    const bad = await agent.run(['chroots', 'list', 'relative/dir'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /give absolute paths/);
+  });
+
+  it('enrols the chroot as a child machine of the host, with credentials outside the chroot, and reports it', async () => {
+    const r = await runOnce();
+    const [amd64, arm64] = r.chroots;
+    assert.equal(amd64?.name, 'amd64');
+    assert.equal(amd64?.result?.reported, 'full');
+    assert.match(arm64?.skipped ?? '', /^unsupported: this amd64 host cannot execute arm64/);
+    chrootId = amd64!.machine!;
+    const m = server.fleet.machines.byId(chrootId)!;
+    assert.equal(m.parentId, hostId);
+    assert.equal(m.hostname, 'ltsp1/amd64');
+    assert.equal(m.architecture, 'amd64');
+    assert.equal(m.codename, 'bookworm');
+    assert.equal(m.status, 'approved', 'approved with its host');
+    assert.deepEqual(server.fleet.classes.classesOf(m).map((c) => c.name), ['ltsp'], 'in the class of the host\'s token');
+    assert.deepEqual(server.fleet.machines.byHostname('ltsp1/arm64'), [], 'the unsupported chroot is never enrolled');
+    const report = server.fleet.machines.report(chrootId)!;
+    assert.ok(report, 'the chroot reported');
+    assert.ok(m.profileId !== null);
+    const extras = JSON.parse(report.extras) as { sources: Array<{ path: string; content: string }> };
+    assert.deepEqual(extras.sources.map((s) => s.path), ['/etc/apt/sources.list'], 'paths as the chroot sees them');
+    assert.match(extras.sources[0]!.content, new RegExp(`deb http://${CHROOT_ALIAS} bookworm main`));
+    // the credentials: on the host, under the agent's state directory; nowhere in the chroot
+    const id = JSON.parse(await readFile(path.join(agent.stateDir, 'chroots/amd64/identity.json'), 'utf8')) as { machine: number; secret: string };
+    assert.equal(id.machine, chrootId);
+    const grep = await exec('grep', ['-rlF', '--', id.secret, chroot]);
+    assert.equal(grep.code, 1, `the secret is in ${grep.stdout.toString()}`);
+    await assertCleanedUp();
+    // listed with its machine now
+    assert.match(await agent.runOk(['chroots', 'list'], env), new RegExp(`^amd64 +${chroot} +amd64 +Debian GNU/Linux 12 \\(bookworm\\) +yes +${chrootId}$`, 'm'));
+  });
+
+  it('installs and upgrades packages inside the chroot through the proxy: mounts, policy-rc.d and LTSP_HANDLE_DAEMONS=false during the job, none of it after', async () => {
+    const j = await job(chrootId, 'install', { packages: ['aptgate-demo', 'aptgate-probe'] });
+    assert.equal(j.state, 'succeeded', j.transcript ?? '');
+    assert.equal(await statusOf('aptgate-demo'), '1.0-1 install ok installed');
+    assert.match(j.transcript!, new RegExp(`\\$ chroot ${chroot} apt-get -o Acquire::http::Proxy=${server.url} -o Acquire::http::Proxy::127\\.0\\.0\\.1=DIRECT .* install aptgate-demo aptgate-probe`));
+    assert.deepEqual((await readFile(path.join(chroot, 'var/lib/aptgate-probe'), 'utf8')).trim().split('\n'), [
+      'policy-rc.d=101', 'LTSP_HANDLE_DAEMONS=false', 'proc=mounted', 'sys=mounted', 'devpts=mounted',
+    ]);
+    await assertCleanedUp();
+    // the .deb came through aptgate (the chroot's mirror name does not even resolve)
+    assert.ok(world.upstream.requests().some((q) => q.path.startsWith('pool/') && q.path.includes('aptgate-demo_1.0-1')), 'aptgate fetched the .deb');
+
+    await world.publish([demo1, demo2, probe, kernel, broken, slow]);
+    const u = await job(chrootId, 'update');
+    assert.equal(u.state, 'succeeded', u.transcript ?? '');
+    // like apt-check: the host and every chroot
+    assert.equal((await agent.runOk(['status'], env)).split('\n')[0], 'host: 0 updates (0 security); chroot amd64: 1 update (0 security); chroot arm64: unknown (unsupported: this amd64 host cannot execute arm64 programs)');
+    const st = JSON.parse(await agent.runOk(['status', '--json'], env)) as { updates: number; chroots: Array<{ name: string; machine: number | null; updates: number | null; security: number | null }> };
+    assert.deepEqual(st.chroots.map((c) => [c.name, c.machine, c.updates, c.security]), [['amd64', chrootId, 1, 0], ['arm64', null, null, null]]);
+    await server.proxy.indexer.idle();
+    await runOnce();
+    assert.deepEqual(server.fleet.outdatedLists(chrootId).available?.entries.map((e) => `${e.package} ${e.installed}->${e.candidate}`), ['aptgate-demo 1.0-1->2.0-1'], 'the server agrees');
+
+    const up = await job(chrootId, 'upgrade');
+    assert.equal(up.state, 'succeeded', up.transcript ?? '');
+    assert.equal(await statusOf('aptgate-demo'), '2.0-1 install ok installed');
+    await assertCleanedUp();
+    await runOnce();
+    assert.deepEqual(server.fleet.outdatedLists(chrootId).available?.entries, []);
+  });
+
+  it('refreshes the image when a job changed the kernel or initramfs, with the result in the job\'s', async () => {
+    await mkdir(path.join(base, 'images'));
+    await writeFile(path.join(base, 'images/amd64.img'), 'squashfs');
+    await rm(stubLog, { force: true });
+    const j = await job(chrootId, 'install', { packages: ['linux-image-aptgate'] });
+    assert.equal(j.state, 'succeeded', j.transcript ?? '');
+    assert.equal(await readFile(stubLog, 'utf8'), `--base-dir=${base} image amd64\n`);
+    assert.match(j.summary!, new RegExp(`refreshed: ltsp --base-dir=${base} image amd64$`));
+    // a job that does not touch /boot runs no refresh
+    await rm(stubLog);
+    const k = await job(chrootId, 'install', { packages: ['aptgate-demo'] });
+    assert.equal(k.state, 'succeeded');
+    await assert.rejects(readFile(stubLog), { code: 'ENOENT' });
+    await rm(path.join(base, 'images'), { recursive: true });
+  });
+
+  it('cleans up after a failing job too, and keeps a policy-rc.d that was there before', async () => {
+    const j = await job(chrootId, 'install', { packages: ['aptgate-broken'] });
+    assert.equal(j.state, 'failed');
+    assert.match(j.transcript!, /aptgate-broken: postinst fails on purpose/);
+    await assertCleanedUp();
+    const own = '#!/bin/sh\n# the administrator\'s own\nexit 0\n';
+    await writeFile(path.join(chroot, 'usr/sbin/policy-rc.d'), own, { mode: 0o755 });
+    const r = await job(chrootId, 'remove', { packages: ['aptgate-broken'] });
+    assert.equal(r.state, 'succeeded', r.transcript ?? '');
+    assert.match(r.transcript!, /policy-rc\.d exists already: kept as it is/);
+    assert.equal(await readFile(path.join(chroot, 'usr/sbin/policy-rc.d'), 'utf8'), own);
+    await rm(path.join(chroot, 'usr/sbin/policy-rc.d'));
+    assert.deepEqual(await mountsUnder(chroot), []);
+  });
+
+  it('cleans up when the agent is stopped (SIGTERM) in the middle of a job', async () => {
+    const [id] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
+    const child = agent.start(['run-once'], env);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const started = path.join(chroot, 'var/lib/aptgate-slow-started');
+    await waitFor(() => readFile(started).then(() => true, () => false), 'the slow postinst runs', 120_000);
+    assert.ok((await mountsUnder(chroot)).length > 0, 'mounted while the job runs');
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit') as [number | null];
+    assert.notEqual(code, 0);
+    assert.match(stderr, /SIGTERM: stopping after the clean-up/);
+    await assertCleanedUp();
+    const j = server.fleet.jobs.store.byId(id!)!;
+    assert.equal(j.state, 'failed', 'the aborted job\'s result reached the server');
+    assert.match(j.summary!, /^aborted/);
+    // configured again, it completes
+    const again = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
+    assert.equal(again.state, 'succeeded', again.transcript ?? '');
+    await assertCleanedUp();
+  });
+
+  it('waits while something (ltsp image) holds the chroot\'s dpkg lock, and mounts nothing meanwhile', async () => {
+    const lock = path.join(chroot, 'var/lib/dpkg/lock');
+    const holder = spawn('perl', ['-e', 'use Fcntl; open(my $f, "+<", $ARGV[0]) or die; my $l = pack("s s l l l", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $l) or die "$!"; $| = 1; print "locked\\n"; sleep 600', lock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+        holder.on('exit', () => reject(new Error('perl exited')));
+      });
+      const j = await job(chrootId, 'install', { packages: ['aptgate-demo'] }, { lockTimeout: 1 });
+      assert.equal(j.state, 'failed');
+      assert.equal(j.failure, 'dpkg-lock');
+      assert.match(j.summary!, new RegExp(`dpkg lock is held by perl -e .* \\(pid ${holder.pid}\\)`));
+      assert.doesNotMatch(j.transcript!, /\$ mount/);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    await assertCleanedUp();
+  });
+
+  it('moves the host, then its chroots, to the next release in one job, stopping at the first failure', async () => {
+    // the next release holds only the test's packages: the host's test root has no essential
+    // packages for dist-upgrade to add, and the chroot's minbase stays as it is
+    await world.repo.publish('trixie', [demo3, probe, kernel, broken, slow]);
+    // the host's root has no os-release yet: its release is unknown, so nothing moves
+    const first = await job(hostId, 'release-upgrade', { codename: 'trixie' });
+    assert.equal(first.state, 'failed');
+    assert.match(first.summary!, /^stopped at host; host: failed \(other\): release-upgrade: the running release is unknown.*; chroot amd64: not attempted; chroot arm64: not attempted$/);
+    assert.match(await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'), / bookworm main/);
+
+    await writeFile(path.join(agent.root.root, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=bookworm\n');
+    const j = await job(hostId, 'release-upgrade', { codename: 'trixie' });
+    assert.equal(j.state, 'succeeded', j.transcript ?? '');
+    assert.match(j.summary!, /^host: release-upgrade bookworm -> trixie: .*; chroot amd64: release-upgrade bookworm -> trixie: 1 upgraded, .*; chroot arm64: skipped \(unsupported: .*\)$/);
+    assert.match(await readFile(agent.root.sourcesFile, 'utf8'), /^Suites: trixie$/m);
+    assert.equal(await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'), `deb http://${CHROOT_ALIAS} trixie main\n`);
+    assert.equal(await statusOf('aptgate-demo'), '3.0-1 install ok installed');
+    assert.match(j.transcript!, /## host\n[\s\S]*## chroot amd64\n[\s\S]*## chroot arm64\n# skipped/);
+    await assertCleanedUp();
+    // the new release reaches the server with the next report (class rules and stage sources follow it)
+    await writeFile(path.join(agent.root.root, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=trixie\n');
+    await runOnce();
+    assert.equal(server.fleet.machines.byId(hostId)!.codename, 'trixie');
+  });
+});
