@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
 import { processesIn } from '../src/agent/chroot/mounts.js';
+import { AgentState } from '../src/agent/identity.js';
 import type { DebSpec } from './helpers/debs.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { bootstrapChroot, CHROOT_ALIAS, makeChrootWorld, mountsUnder, type ChrootWorld } from './helpers/chroot.js';
@@ -223,6 +224,14 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const k = await job(chrootId, 'install', { packages: ['aptgate-demo'] });
     assert.equal(k.state, 'succeeded');
     await assert.rejects(readFile(stubLog), { code: 'ENOENT' });
+    // `ltsp image -r`: offered when there is a previous image to go back to
+    const none = await job(chrootId, 'image-revert');
+    assert.equal(none.state, 'failed');
+    assert.match(none.summary!, new RegExp(`no previous image to go back to \\(${base}/images/amd64\\.img\\.old\\)`));
+    await writeFile(path.join(base, 'images/amd64.img.old'), 'older squashfs');
+    const back = await job(chrootId, 'image-revert');
+    assert.equal(back.state, 'succeeded', back.transcript ?? '');
+    assert.equal(await readFile(stubLog, 'utf8'), `--base-dir=${base} image -r amd64\n`);
     await rm(path.join(base, 'images'), { recursive: true });
   });
 
@@ -257,9 +266,13 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const j = server.fleet.jobs.store.byId(id!)!;
     assert.equal(j.state, 'failed', 'the aborted job\'s result reached the server');
     assert.match(j.summary!, /^aborted/);
+    // a killed agent (SIGKILL: no clean-up) leaves its mounts; the next job takes them down first
+    await exec('mount', ['-t', 'proc', 'proc', path.join(chroot, 'proc')]);
+    assert.deepEqual(await mountsUnder(chroot), [path.join(chroot, 'proc')]);
     // configured again, it completes
     const again = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
     assert.equal(again.state, 'succeeded', again.transcript ?? '');
+    assert.ok(again.transcript!.indexOf('$ mount -t proc') > again.transcript!.indexOf('# LTSP chroot amd64'));
     await assertCleanedUp();
   });
 
@@ -305,5 +318,23 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     await writeFile(path.join(agent.root.root, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=trixie\n');
     await runOnce();
     assert.equal(server.fleet.machines.byId(hostId)!.codename, 'trixie');
+  });
+
+  it('applies the release gate to a chroot as to a host: its stage\'s sources inside it, verified with the server\'s key', async () => {
+    await server.proxy.indexer.idle();
+    await server.gate.idle();
+    server.fleet.classes.bindStage('ltsp', 'test', false, server.config.gate.stages);
+    const r = await runOnce();
+    const ch = r.chroots.find((c) => c.name === 'amd64')!;
+    const written = (ch.result as { sources?: string } | undefined)?.sources;
+    assert.ok(written, 'the stage sources were written in this run');
+    const text = await readFile(path.join(chroot, 'etc/apt/sources.list.d/aptgate.sources'), 'utf8');
+    assert.match(text, new RegExp(`^URIs: ${server.url}/stage/test/debian$`, 'm'));
+    assert.match(text, /^Suites: bookworm$/m, 'the stage of the chroot\'s own release');
+    assert.match(text, /^Signed-By: \/etc\/apt\/keyrings\/aptgate\.asc$/m, 'the key\'s path as apt inside the chroot sees it');
+    assert.match(await readFile(path.join(chroot, 'etc/apt/keyrings/aptgate.asc'), 'utf8'), /BEGIN PGP PUBLIC KEY BLOCK/);
+    // kept only when apt-get update inside the chroot verified the stage's InRelease
+    assert.equal(new AgentState(path.join(agent.stateDir, 'chroots/amd64')).sourcesHash(), written);
+    await assertCleanedUp();
   });
 });
