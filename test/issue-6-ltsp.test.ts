@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
 import { processesIn } from '../src/agent/chroot/mounts.js';
 import { AgentState } from '../src/agent/identity.js';
+import { buildProgram } from '../src/cli/program.js';
+import { isAptgateError } from '../src/errors.js';
 import type { DebSpec } from './helpers/debs.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { bootstrapChroot, CHROOT_ALIAS, makeChrootWorld, mountsUnder, type ChrootWorld } from './helpers/chroot.js';
@@ -74,6 +76,15 @@ async function job(machine: number, kind: string, params: Record<string, unknown
   const j = server.fleet.jobs.store.byId(id!)!;
   assert.ok(j.state === 'succeeded' || j.state === 'failed', `job ${id} ${kind} is ${j.state}`);
   return j;
+}
+
+/** the server's administration CLI on the server's database (safe while it runs) */
+async function aptgate(...args: string[]): Promise<string> {
+  let text = '';
+  const program = buildProgram((t) => { text += t; });
+  program.exitOverride();
+  await program.parseAsync(['node', 'aptgate', ...args, '--db', server.config.db]);
+  return text;
 }
 
 async function assertCleanedUp(): Promise<void> {
@@ -306,7 +317,13 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.match(await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'), / bookworm main/);
 
     await writeFile(path.join(agent.root.root, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=bookworm\n');
-    const j = await job(hostId, 'release-upgrade', { codename: 'trixie' });
+    // from the administrator's command line, for the whole class: the host's job covers its chroot
+    const added = JSON.parse(await aptgate('jobs', 'add', 'release-upgrade', '--to', 'ltsp', '--codename', 'trixie', '--json')) as { jobs: Array<{ id: number; machine: { hostname: string } }> };
+    assert.deepEqual(added.jobs.map((x) => x.machine.hostname), ['ltsp1']);
+    await assert.rejects(aptgate('jobs', 'add', 'upgrade', '--to', 'ltsp', '--codename', 'trixie'), (e) => isAptgateError(e, 'USAGE'));
+    await assert.rejects(aptgate('jobs', 'add', 'image-revert', '--to', 'ltsp1'), (e) => isAptgateError(e, 'USAGE'));
+    await runOnce();
+    const j = server.fleet.jobs.store.byId(added.jobs[0]!.id)!;
     assert.equal(j.state, 'succeeded', j.transcript ?? '');
     assert.match(j.summary!, /^host: release-upgrade bookworm -> trixie: .*; chroot amd64: release-upgrade bookworm -> trixie: 1 upgraded, .*; chroot arm64: skipped \(unsupported: .*\)$/);
     assert.match(await readFile(agent.root.sourcesFile, 'utf8'), /^Suites: trixie$/m);
@@ -335,6 +352,21 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.match(await readFile(path.join(chroot, 'etc/apt/keyrings/aptgate.asc'), 'utf8'), /BEGIN PGP PUBLIC KEY BLOCK/);
     // kept only when apt-get update inside the chroot verified the stage's InRelease
     assert.equal(new AgentState(path.join(agent.stateDir, 'chroots/amd64')).sourcesHash(), written);
+    await assertCleanedUp();
+  });
+
+  it('enrols a chroot again through its host when the server forgot it', async () => {
+    assert.match(await aptgate('machines', 'remove', 'ltsp1/amd64'), /ltsp1\/amd64 \(machine \d+\): removed/);
+    assert.equal(server.fleet.machines.byId(chrootId), undefined);
+    const r = await runOnce();
+    const again = r.chroots.find((c) => c.name === 'amd64')!;
+    assert.equal(again.error, undefined);
+    assert.ok(again.machine, 'enrolled again');
+    assert.equal(again.result?.reported, 'hash', 'its packages are known to the server (the same set as before)');
+    assert.ok(server.fleet.machines.report(again.machine));
+    const m = server.fleet.machines.byId(again.machine)!;
+    assert.equal(m.parentId, hostId);
+    assert.equal(m.hostname, 'ltsp1/amd64');
     await assertCleanedUp();
   });
 });

@@ -71,6 +71,12 @@ export class AgentState {
     rmSync(this.file('packages.gz'), { force: true });
   }
 
+  /** Drops the identity and everything tied to it (state, timestamps, spooled results). */
+  forgetIdentity(): void {
+    for (const f of ['identity.json', 'last.json', 'packages.gz', 'timestamp', 'sources-hash']) rmSync(this.file(f), { force: true });
+    rmSync(this.file('spool'), { recursive: true, force: true });
+  }
+
   last(): LastState | undefined {
     const b = this.read('last.json');
     return b ? JSON.parse(b.toString('utf8')) as LastState : undefined;

@@ -17,6 +17,7 @@ interface JobFlags {
   securityOnly?: boolean;
   sourceName?: string;
   sourceFile?: string;
+  codename?: string;
   allowReboot?: boolean;
   repairDpkg?: boolean;
   lockTimeout?: string;
@@ -27,6 +28,7 @@ function jobOptions(o: JobFlags): JobOptions {
   return {
     ...(o.packages ? { packages: o.packages } : {}), securityOnly: o.securityOnly === true,
     ...(o.sourceName === undefined ? {} : { sourceName: o.sourceName }), ...(o.sourceFile === undefined ? {} : { sourceFile: o.sourceFile }),
+    ...(o.codename === undefined ? {} : { codename: o.codename }),
     allowReboot: o.allowReboot === true, ...(o.repairDpkg === false ? { repairDpkg: false } : {}),
     ...(o.lockTimeout === undefined ? {} : { lockTimeout: intOption('--lock-timeout', o.lockTimeout, 0, 86_400) }),
     ...(o.jobTimeout === undefined ? {} : { timeout: Math.round(durationOption('--job-timeout', o.jobTimeout) / 1000) }),
@@ -103,7 +105,7 @@ export function registerAdminCommands(program: Command, shell: CliShell, leaf: L
   // ---- jobs ----
   const jobs = program.command('jobs').description('jobs: one command for one machine, with a state and a result');
   jobFlags(leaf(jobs, 'add', 'queue a job for every machine of the targets')
-    .argument('<kind>', 'update, upgrade, dist-upgrade, install, remove, hold, unhold, add-source, remove-source, refresh, reboot')
+    .argument('<kind>', 'update, upgrade, dist-upgrade, install, remove, hold, unhold, add-source, remove-source, refresh, reboot, release-upgrade, image-revert')
     .requiredOption('--to <target...>', 'class names, machine ids or hostnames'))
     .option('--not-before <date>', 'not delivered before this ISO date/time (local time unless a zone is given)')
     .option('--deadline <duration>', 'expires when not done within this time, e.g. 2d (default: fleet.job_deadline)')

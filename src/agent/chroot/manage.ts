@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { RpcClient } from '../client.js';
+import { faultCodes } from '../../rpc/protocol.js';
+import { RpcClient, RpcError } from '../client.js';
 import type { AgentConfig } from '../config.js';
 import { runCycle, type CycleResult } from '../cycle.js';
 import { collectFacts } from '../facts.js';
@@ -115,14 +116,26 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
   const target = chrootTarget(info, h.config.chrootProxy || server, server);
   const state = new AgentState(chrootStateDir(h.config.stateDir, info.name));
   state.ensureDir();
-  const identity = await chrootIdentity(h, info, target, state);
-  out.machine = identity.machine;
-  const client = new RpcClient({ server, caFile: h.config.caFile, timeoutS: h.config.timeoutS }, { identity, state });
   const log = (msg: string) => h.log(`chroot ${info.name}: ${msg}`);
-  out.result = await runCycle({
-    client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
-    execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh }, job, h.signal ? { signal: h.signal } : {}),
-    ...(h.signal ? { signal: h.signal } : {}),
-  });
+  const cycle = async () => {
+    const identity = await chrootIdentity(h, info, target, state);
+    out.machine = identity.machine;
+    const client = new RpcClient({ server, caFile: h.config.caFile, timeoutS: h.config.timeoutS }, { identity, state });
+    return runCycle({
+      client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
+      execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh }, job, h.signal ? { signal: h.signal } : {}),
+      ...(h.signal ? { signal: h.signal } : {}),
+    });
+  };
+  try {
+    out.result = await cycle();
+  } catch (err) {
+    // the server forgot the chroot (removed, or a new database): the host, whose call is
+    // authenticated, enrols it again; spooled results of the old identity cannot be delivered
+    if (!(err instanceof RpcError) || err.faultCode !== faultCodes.AUTH_FAILED) throw err;
+    log(`the server does not know this chroot's identity (${err.message}): enrolling it again`);
+    state.forgetIdentity();
+    out.result = await cycle();
+  }
   return out;
 }
