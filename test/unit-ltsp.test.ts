@@ -9,7 +9,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { discoverChroots, elfArchitecture, inspectChroot, runModeOf } from '../src/agent/chroot/inspect.js';
 import { dpkgLockHolder, holdersIn } from '../src/agent/chroot/lock.js';
-import { chrootMachineId } from '../src/agent/chroot/manage.js';
+import { chrootMachineId, chrootTarget } from '../src/agent/chroot/manage.js';
+import { aptCommand, aptPath, dpkgCommand } from '../src/agent/target.js';
 import { mountsUnder } from '../src/agent/chroot/mounts.js';
 import { insidePath, resolveIn } from '../src/agent/chroot/paths.js';
 import { renameSuites } from '../src/agent/release.js';
@@ -78,6 +79,18 @@ describe('LTSP chroots: inspection without running anything', () => {
     const one = await discoverChroots([path.join(base, 'i386'), path.join(dir, 'nothing-here')], ['/never/used']);
     assert.deepEqual(one.chroots.map((c) => c.name), ['i386']);
     assert.match(one.problems.join('\n'), /nothing-here: not a directory/);
+  });
+
+  it('runs apt and dpkg inside the chroot: chroot(8), under linux32 for i386 on amd64, apt through the proxy but the server itself', () => {
+    const info = { name: 'i386', path: '/opt/ltsp/i386', architecture: 'i386', distribution: 'debian', codename: 'buster', release: '', run: 'linux32' as const };
+    const t = chrootTarget(info, 'http://10.0.0.1:3142', 'http://aptgate.lan:3142');
+    const apt = aptCommand(t, 'apt-get', ['-y', 'upgrade']);
+    assert.deepEqual([apt.file, ...apt.args], ['linux32', 'chroot', '/opt/ltsp/i386', 'apt-get', '-o', 'Acquire::http::Proxy=http://10.0.0.1:3142', '-o', 'Acquire::http::Proxy::aptgate.lan=DIRECT', '-y', 'upgrade']);
+    assert.equal(apt.env['LTSP_HANDLE_DAEMONS'], 'false');
+    assert.equal(apt.env['APT_CONFIG'], undefined);
+    const dpkg = dpkgCommand(chrootTarget({ ...info, name: 'amd64', path: '/srv/ltsp/amd64', run: 'native' }, '', ''), ['--audit']);
+    assert.deepEqual([dpkg.file, ...dpkg.args], ['chroot', '/srv/ltsp/amd64', 'dpkg', '--audit']);
+    assert.equal(aptPath(t, '/opt/ltsp/i386/etc/apt/keyrings/aptgate.asc'), '/etc/apt/keyrings/aptgate.asc');
   });
 
   it('reads ELF headers of the architectures Debian ships', () => {
