@@ -277,14 +277,22 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const j = server.fleet.jobs.store.byId(id!)!;
     assert.equal(j.state, 'failed', 'the aborted job\'s result reached the server');
     assert.match(j.summary!, /^aborted/);
-    // a killed agent (SIGKILL: no clean-up) leaves its mounts; the next job takes them down first
+    // somebody else's mounts (ltsp-chroot -m, an administrator): the job does not touch them
     await exec('mount', ['-t', 'proc', 'proc', path.join(chroot, 'proc')]);
-    assert.deepEqual(await mountsUnder(chroot), [path.join(chroot, 'proc')]);
+    const inUse = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
+    assert.equal(inUse.state, 'failed');
+    assert.match(inUse.summary!, /^the chroot is in use: .*\/proc is mounted by someone else/);
+    assert.deepEqual(await mountsUnder(chroot), [path.join(chroot, 'proc')], 'left as it was');
+    // a killed agent (SIGKILL: no clean-up) leaves its mounts and its marker: the next job takes them down
+    const gone = spawn('true');
+    await once(gone, 'exit');
+    await writeFile(path.join(agent.stateDir, 'chroots/amd64/mounted.json'), JSON.stringify({ pid: gone.pid, at: new Date().toISOString() }));
     // configured again, it completes
     const again = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
     assert.equal(again.state, 'succeeded', again.transcript ?? '');
-    assert.ok(again.transcript!.indexOf('$ mount -t proc') > again.transcript!.indexOf('# LTSP chroot amd64'));
+    assert.match(again.transcript!, new RegExp(`# mounts left by agent process ${gone.pid} \\(gone\\)`));
     await assertCleanedUp();
+    await assert.rejects(readFile(path.join(agent.stateDir, 'chroots/amd64/mounted.json')), { code: 'ENOENT' });
   });
 
   it('waits while something (ltsp image) holds the chroot\'s dpkg lock, and mounts nothing meanwhile', async () => {

@@ -7,7 +7,7 @@ import type { AgentConfig } from './config.js';
 import { runJob, type RunJobOptions } from './executors.js';
 import { AgentState } from './identity.js';
 import { discoverChroots, type ChrootInfo } from './chroot/inspect.js';
-import { chrootStateDir, chrootTarget, runChroot, unmanageable, type ChrootRun, type HostContext } from './chroot/manage.js';
+import { chrootStateDir, chrootTarget, mountMarker, runChroot, unmanageable, type ChrootRun, type HostContext } from './chroot/manage.js';
 import { releaseUpgradeAll, type UpgradeChroot } from './chroot/upgrade-all.js';
 import type { AptTarget, JobResult, JobSpec } from './types.js';
 
@@ -26,7 +26,7 @@ export function hostExecutor(c: AgentConfig, server: string, target: AptTarget, 
     const chroots: UpgradeChroot[] = [];
     for (const info of await managedChroots(c, log)) {
       const why = await unmanageable(info, c.stateDir);
-      chroots.push(why ? { name: info.name, skipped: why } : { name: info.name, ctx: { info, target: chrootTarget(info, c.chrootProxy || server, server), refresh: c.chrootRefresh } });
+      chroots.push(why ? { name: info.name, skipped: why } : { name: info.name, ctx: { info, target: chrootTarget(info, c.chrootProxy || server, server), refresh: c.chrootRefresh, marker: mountMarker(c.stateDir, info.name) } });
     }
     return releaseUpgradeAll(job, target, chroots, opts);
   };

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fail } from '../errors.js';
 import type { RefreshSetting } from './chroot/refresh.js';
+import { targetAt } from './target.js';
 import type { AptTarget } from './types.js';
 
 export interface AgentConfig {
@@ -114,17 +115,5 @@ export function loadAgentConfig(file = process.env['APTGATE_AGENT_CONFIG'] ?? DE
 
 /** What apt and dpkg act on, from the configuration. */
 export function targetOf(c: AgentConfig): AptTarget {
-  const r = (p: string) => path.join(c.root, p);
-  return {
-    root: c.root,
-    aptOptions: [],
-    env: c.aptConfig ? { APT_CONFIG: c.aptConfig } : {},
-    statusFile: r('var/lib/dpkg/status'),
-    sourcesDir: r('etc/apt/sources.list.d'),
-    sourcesList: r('etc/apt/sources.list'),
-    preferencesDir: r('etc/apt/preferences.d'),
-    preferencesFile: r('etc/apt/preferences'),
-    rebootRequiredFile: r('var/run/reboot-required'),
-    dpkgOptions: c.dpkgOptions,
-  };
+  return targetAt(c.root, { aptOptions: [], env: c.aptConfig ? { APT_CONFIG: c.aptConfig } : {}, dpkgOptions: c.dpkgOptions });
 }

@@ -1,5 +1,6 @@
 // Where apt and dpkg act (the machine itself, or another root) and how to call them there: every
 // command is an argument vector with a clean environment, never a shell line.
+import path from 'node:path';
 import { insidePath } from './chroot/paths.js';
 import type { AptTarget } from './types.js';
 
@@ -33,6 +34,20 @@ export function targetEnv(target: AptTarget): Record<string, string> {
     if (/^(http|https|ftp|all|no)_proxy$/i.test(k)) delete env[k];
   }
   return env;
+}
+
+/** A target whose files are the usual ones under `root` (the machine, a test root, a chroot). */
+export function targetAt(root: string, o: Pick<AptTarget, 'aptOptions' | 'env' | 'dpkgOptions'> & Partial<Pick<AptTarget, 'chroot'>>): AptTarget {
+  const r = (p: string) => path.join(root, p);
+  return {
+    root, ...o,
+    statusFile: r('var/lib/dpkg/status'),
+    sourcesDir: r('etc/apt/sources.list.d'),
+    sourcesList: r('etc/apt/sources.list'),
+    preferencesDir: r('etc/apt/preferences.d'),
+    preferencesFile: r('etc/apt/preferences'),
+    rebootRequiredFile: r('var/run/reboot-required'),
+  };
 }
 
 /** The program run where the target is: directly, or inside its chroot (`[linux32] chroot DIR file args`). */

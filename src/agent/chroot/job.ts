@@ -3,14 +3,15 @@
 // unless it was there before; LTSP_HANDLE_DAEMONS=false comes with the target's environment), run
 // the job, and take everything down again whatever happened. A successful job that changed a
 // kernel or initramfs is followed by the refresh (ltsp image/kernel); its result is the job's.
-import { open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runJob, type RunJobOptions } from '../executors.js';
 import { runCommand, Transcript, TRANSCRIPT_CAP } from '../run.js';
 import type { AptTarget, JobResult, JobSpec } from '../types.js';
 import type { ChrootInfo } from './inspect.js';
 import { waitDpkgLock } from './lock.js';
-import { mountAll, unmountAll } from './mounts.js';
+import { processAlive } from '../../sys/process.js';
+import { jobMounts, mountAll, processesIn, unmountAll } from './mounts.js';
 import { isPlainDir } from './paths.js';
 import { bootState, refreshCommands, revertCommand, type RefreshSetting } from './refresh.js';
 
@@ -21,6 +22,44 @@ export interface ChrootJobContext {
   info: ChrootInfo;
   target: AptTarget;
   refresh: RefreshSetting;
+  /** on the host: says which agent process mounted what (so a killed agent's mounts are known as such) */
+  marker: string;
+}
+
+interface Marker {
+  pid: number;
+  at: string;
+}
+
+async function readMarker(file: string): Promise<Marker | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Marker;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Mounts already there before the job: left by an agent that was killed (its marker names a
+ * process that is gone) are taken down; anybody else's (ltsp-chroot -m, an administrator's
+ * session) make the job wait for a later run: an error saying so.
+ */
+async function clearStale(c: ChrootJobContext, t: Transcript): Promise<string | undefined> {
+  const root = c.info.path;
+  const there = await jobMounts(root);
+  if (!there.length) {
+    await rm(c.marker, { force: true });
+    return undefined;
+  }
+  const m = await readMarker(c.marker);
+  if (!m || processAlive(m.pid)) {
+    return `the chroot is in use: ${there.join(' ')} ${there.length === 1 ? 'is' : 'are'} mounted by someone else (ltsp-chroot, an administrator?); the job runs once they are gone`;
+  }
+  t.line(`# mounts left by agent process ${m.pid} (gone) since ${m.at}: taking them down`);
+  const left = await unmountAll(root, t);
+  if (left.length) return `mounts inside the chroot cannot be removed: ${left.join(' ')}`;
+  await rm(c.marker, { force: true });
+  return undefined;
 }
 
 type Done = Omit<JobResult, 'durationMs' | 'transcript'>;
@@ -81,26 +120,30 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
   if (job.kind === 'image-revert') return revert(c, t, started, opts);
   if (job.kind === 'reboot') return fail('an LTSP chroot does not reboot; its clients do', 'invalid-job');
 
-  // mounts a killed run left behind go first
-  const stale = await unmountAll(root, t);
-  if (stale.length) return fail(`mounts inside the chroot cannot be removed: ${stale.join(' ')}`);
+  const busy = await clearStale(c, t);
+  if (busy) return fail(busy);
   const holder = await waitDpkgLock(root, job.policy.lockTimeout, opts.signal);
   if (holder) return fail(`the chroot's dpkg lock is held by ${holder.command} (pid ${holder.pid}), e.g. ltsp image; try again later`, 'dpkg-lock');
 
   const bootBefore = await bootState(root);
+  // what already runs inside (an administrator's shell) is not ours to end afterwards
+  const spare = new Set(await processesIn(root));
   let ours = false;
   let r: JobResult;
   let left: string[] = [];
   try {
     ours = await installPolicy(root, t);
-    await mountAll(root, t);
+    await mkdir(path.dirname(c.marker), { recursive: true, mode: 0o700 });
+    await writeFile(c.marker, JSON.stringify({ pid: process.pid, at: new Date().toISOString() } satisfies Marker) + '\n', { mode: 0o600 });
+    await mountAll(root, t, spare);
     r = await runJob(job, c.target, opts);
     t.add(r.transcript);
   } catch (err) {
     r = { exitCode: 1, durationMs: 0, transcript: '', failure: 'other', summary: `${job.kind}: ${(err as Error).message.split('\n')[0]}`, changed: false, rebootRequired: false };
     t.line(`# ${r.summary}`);
   } finally {
-    left = await unmountAll(root, t);
+    left = await unmountAll(root, t, spare);
+    if (!left.length) await rm(c.marker, { force: true });
     if (ours) await removePolicy(root, t).catch((e: Error) => t.line(`# ${POLICY_RC_D} could not be removed: ${e.message}`));
   }
   if (left.length) {

@@ -11,6 +11,7 @@ import type { AgentConfig } from '../config.js';
 import { runCycle, type CycleResult } from '../cycle.js';
 import { collectFacts } from '../facts.js';
 import { AgentState, type Identity } from '../identity.js';
+import { targetAt } from '../target.js';
 import type { AptTarget } from '../types.js';
 import type { ChrootInfo } from './inspect.js';
 import { runChrootJob } from './job.js';
@@ -26,28 +27,20 @@ export function chrootStateDir(stateDir: string, name: string): string {
   return path.join(stateDir, 'chroots', name);
 }
 
+/** Which agent process has the chroot's file systems mounted (see chroot/job.ts). */
+export function mountMarker(stateDir: string, name: string): string {
+  return path.join(chrootStateDir(stateDir, name), 'mounted.json');
+}
+
 /** apt and dpkg inside the chroot; apt through `proxy` except for the aptgate server itself (stage sources). */
 export function chrootTarget(info: ChrootInfo, proxy: string, server: string): AptTarget {
-  const r = (p: string) => path.join(info.path, p);
   const aptOptions: Array<[string, string]> = [];
   if (proxy) {
     aptOptions.push(['Acquire::http::Proxy', proxy]);
     if (server) aptOptions.push([`Acquire::http::Proxy::${new URL(server).hostname}`, 'DIRECT']);
   }
-  return {
-    root: info.path,
-    aptOptions,
-    // LTSP 5's policy-rc.d and start-stop-daemon wrappers read it; chroot(8) passes it on
-    env: { LTSP_HANDLE_DAEMONS: 'false' },
-    statusFile: r('var/lib/dpkg/status'),
-    sourcesDir: r('etc/apt/sources.list.d'),
-    sourcesList: r('etc/apt/sources.list'),
-    preferencesDir: r('etc/apt/preferences.d'),
-    preferencesFile: r('etc/apt/preferences'),
-    rebootRequiredFile: r('var/run/reboot-required'),
-    dpkgOptions: [],
-    chroot: { linux32: info.run === 'linux32' },
-  };
+  // LTSP 5's policy-rc.d and start-stop-daemon wrappers read LTSP_HANDLE_DAEMONS; chroot(8) passes it on
+  return targetAt(info.path, { aptOptions, env: { LTSP_HANDLE_DAEMONS: 'false' }, dpkgOptions: [], chroot: { linux32: info.run === 'linux32' } });
 }
 
 /** Why the agent leaves a chroot alone (undefined: it can manage it). */
@@ -123,7 +116,7 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
     const client = new RpcClient({ server, caFile: h.config.caFile, timeoutS: h.config.timeoutS }, { identity, state });
     return runCycle({
       client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
-      execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh }, job, h.signal ? { signal: h.signal } : {}),
+      execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh, marker: mountMarker(h.config.stateDir, info.name) }, job, h.signal ? { signal: h.signal } : {}),
       ...(h.signal ? { signal: h.signal } : {}),
     });
   };

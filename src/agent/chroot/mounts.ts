@@ -55,10 +55,11 @@ async function umount(p: string, lazy: boolean): Promise<{ ok: boolean; error: s
   return { ok: r.code === 0, error: r.stderr.toString().trim() };
 }
 
-/** Ends what runs inside the chroot (TERM, then KILL), so its mounts are not busy. */
-async function endProcesses(root: string, log: MountLog): Promise<void> {
+/** Ends what runs inside the chroot (TERM, then KILL) but the processes in `spare`, so its mounts are not busy. */
+async function endProcesses(root: string, log: MountLog, spare: ReadonlySet<number>): Promise<void> {
+  const left = async () => (await processesIn(root)).filter((p) => !spare.has(p));
   for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-    const pids = await processesIn(root);
+    const pids = await left();
     if (!pids.length) return;
     log.line(`# ${pids.length} process${pids.length === 1 ? '' : 'es'} left inside the chroot (${pids.join(' ')}): ${sig}`);
     for (const pid of pids) {
@@ -69,19 +70,25 @@ async function endProcesses(root: string, log: MountLog): Promise<void> {
       }
     }
     // wait for them to go (bounded): a mount stays busy while they live
-    for (let i = 0; i < 50 && (await processesIn(root)).length; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && (await left()).length; i++) await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-/**
- * Takes down every mount under the chroot's proc, sys and dev (deepest first). Returns what is
- * still mounted afterwards (nothing, unless even a lazy unmount failed).
- */
-export async function unmountAll(root: string, log: MountLog): Promise<string[]> {
+/** Mounts under the chroot's proc, sys and dev (what a job mounts), deepest first. */
+export async function jobMounts(root: string): Promise<string[]> {
   const ours = (p: string) => CHROOT_MOUNTS.some((m) => p === path.join(root, m.at) || p.startsWith(`${path.join(root, m.at)}/`));
-  let left = (await mountsUnder(root)).filter(ours);
+  return (await mountsUnder(root)).filter(ours);
+}
+
+/**
+ * Takes down every mount under the chroot's proc, sys and dev (deepest first), after ending the
+ * processes inside but those in `spare` (running before the job: an administrator's shell).
+ * Returns what is still mounted afterwards (nothing, unless even a lazy unmount failed).
+ */
+export async function unmountAll(root: string, log: MountLog, spare: ReadonlySet<number> = new Set()): Promise<string[]> {
+  let left = await jobMounts(root);
   if (!left.length) return [];
-  await endProcesses(root, log);
+  await endProcesses(root, log, spare);
   for (const p of left) {
     let r = await umount(p, false);
     if (!r.ok) {
@@ -90,7 +97,7 @@ export async function unmountAll(root: string, log: MountLog): Promise<string[]>
       if (!r.ok) log.line(`# umount --lazy ${p}: ${r.error}`);
     }
   }
-  left = (await mountsUnder(root)).filter(ours);
+  left = await jobMounts(root);
   return left;
 }
 
@@ -99,7 +106,7 @@ export async function unmountAll(root: string, log: MountLog): Promise<string[]>
  * of the chroot (a symbolic link there could point a mount at the host's own directories).
  * On any failure what was mounted is taken down again and the error thrown.
  */
-export async function mountAll(root: string, log: MountLog): Promise<void> {
+export async function mountAll(root: string, log: MountLog, spare: ReadonlySet<number> = new Set()): Promise<void> {
   for (const m of CHROOT_MOUNTS) {
     const target = path.join(root, m.at);
     try {
@@ -109,7 +116,7 @@ export async function mountAll(root: string, log: MountLog): Promise<void> {
       const r = await exec('mount', args, { timeoutMs: 60_000 });
       if (r.code !== 0) throw new Error(`mount ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
     } catch (err) {
-      await unmountAll(root, log);
+      await unmountAll(root, log, spare);
       throw err;
     }
   }
