@@ -53,7 +53,7 @@ async function clearStale(c: ChrootJobContext, t: Transcript): Promise<string | 
   }
   const m = await readMarker(c.marker);
   if (!m || processAlive(m.pid)) {
-    return `the chroot is in use: ${there.join(' ')} ${there.length === 1 ? 'is' : 'are'} mounted by someone else (ltsp-chroot, an administrator?); the job runs once they are gone`;
+    return `the chroot is in use: ${there.join(' ')} ${there.length === 1 ? 'is' : 'are'} mounted by someone else (ltsp-chroot, an administrator?); run the job again once they are gone`;
   }
   t.line(`# mounts left by agent process ${m.pid} (gone) since ${m.at}: taking them down`);
   const left = await unmountAll(root, t);
