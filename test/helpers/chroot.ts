@@ -1,17 +1,22 @@
 /**
- * A real LTSP-style chroot for tests: `debootstrap --variant=minbase` of Debian bookworm amd64,
- * made THROUGH aptgate in proxy mode from a local, test-signed copy of the packages it needs.
+ * A real LTSP-style chroot for tests: `debootstrap --variant=minbase` of Debian bookworm amd64 (or
+ * i386, run on this amd64 host under `linux32`), made THROUGH aptgate in proxy mode from a local,
+ * test-signed copy of the packages it needs.
  *
- * The .debs come from a cache outside the repository that test/fetch-minbase.sh fills once (CI's
- * .ci/run does it on its install step; it needs Debian's mirror that one time): <cache>/debs/*.deb,
- * <cache>/Packages (the archive's stanzas of those packages: debootstrap picks the minbase set by
- * the archive's Priority, which differs from some .debs' own) and <cache>/SHA256SUMS. Tests never
- * touch the internet; without the cache they fail with an Error saying how to make it (no skip).
+ * The .debs come from one cache per architecture outside the repository that test/fetch-minbase.sh
+ * fills once (CI's .ci/run does it on its install step; it needs Debian's mirror that one time):
+ * <cache>/debs/*.deb, <cache>/Packages (the archive's stanzas of those packages: debootstrap picks
+ * the minbase set by the archive's Priority, which differs from some .debs' own) and
+ * <cache>/SHA256SUMS; see minbaseCacheDir() for where. Tests never touch the internet; without the
+ * cache they fail with an Error saying how to make it (no skip).
  *
  * makeChrootWorld() serves those .debs (plus any DebSpecs) as the signed suite `bookworm` of a
- * FixtureRepo behind FixtureUpstream at /debian. Clients name it by `alias`, a host that does not
- * resolve (deb.aptgate-test.invalid/debian), which world.tweak declares as an alias of the aptgate
- * backend 'debian': a debootstrap that succeeds got every byte through the proxy.
+ * FixtureRepo behind FixtureUpstream at /debian, with a Packages file per architecture asked for
+ * (binary-amd64 by default; binary-i386 too with architectures: ['amd64', 'i386']): one repository,
+ * one aptgate backend. The Architecture: all .debs, which every architecture's cache holds, are
+ * published once. Clients name the repository by `alias`, a host that does not resolve
+ * (deb.aptgate-test.invalid/debian), which world.tweak declares as an alias of the aptgate backend
+ * 'debian': a debootstrap that succeeds got every byte through the proxy.
  *
  * bootstrapChroot() runs debootstrap as root (the CI runs as root). It removes nothing on the host;
  * afterwards no mount may remain under the target (it fails loudly if one does). Delete chroots
@@ -31,7 +36,11 @@ import type { BackendSpec } from './server.js';
 import { FixtureUpstream } from './upstream.js';
 
 export const CHROOT_SUITE = 'bookworm';
+/** the default architecture (of the worlds and of the chroots) */
 export const CHROOT_ARCH = 'amd64';
+/** the architectures test/fetch-minbase.sh caches by default, hence those a chroot can have */
+export const CHROOT_ARCHS = ['amd64', 'i386'] as const;
+export type ChrootArch = (typeof CHROOT_ARCHS)[number];
 /** the aptgate backend the chroot's sources go to */
 export const CHROOT_BACKEND = 'debian';
 /** host/path clients use in proxy mode; `.invalid` never resolves (RFC 2606) */
@@ -42,12 +51,33 @@ const FETCH_HINT = 'run `bash test/fetch-minbase.sh` (CI\'s .ci/run does; needs 
 // ---------------------------------------------------------------------------------------------
 // the minbase cache
 
-/** Where test/fetch-minbase.sh keeps the minbase .debs: $APTGATE_TEST_MINBASE or the CI default. */
-export function minbaseCacheDir(): string {
-  return process.env.APTGATE_TEST_MINBASE || '/var/cache/aptgate-test/minbase-bookworm-amd64';
+/**
+ * Where test/fetch-minbase.sh keeps the minbase .debs of an architecture (like it does):
+ * $APTGATE_TEST_MINBASE for amd64 when set, else
+ * ${APTGATE_TEST_MINBASE_DIR:-/var/cache/aptgate-test}/minbase-bookworm-<arch>.
+ */
+export function minbaseCacheDir(arch: string = CHROOT_ARCH): string {
+  if (arch === 'amd64' && process.env.APTGATE_TEST_MINBASE) return process.env.APTGATE_TEST_MINBASE;
+  return path.join(process.env.APTGATE_TEST_MINBASE_DIR || '/var/cache/aptgate-test', `minbase-${CHROOT_SUITE}-${arch}`);
+}
+
+/** one .deb of a minbase cache */
+export interface MinbaseDeb {
+  name: string;
+  version: string;
+  /** the cache's architecture or 'all' */
+  arch: string;
+  /** absolute path */
+  path: string;
+  /** from SHA256SUMS (which loadMinbaseCache has checked) */
+  sha256: string;
+  /** the archive's Packages fields, without Filename, Size and checksums */
+  fields: ControlFields;
 }
 
 export interface MinbaseCache {
+  /** the architecture it is the minbase of */
+  arch: string;
   dir: string;
   /** absolute paths of the .debs */
   debs: string[];
@@ -56,69 +86,134 @@ export interface MinbaseCache {
    * (the FixtureRepo computes those for its own pool)
    */
   fields: Map<string, ControlFields>;
+  /** the same .debs, one record each */
+  packages: MinbaseDeb[];
 }
 
-function missing(dir: string, why: string): Error {
-  return new Error(`the minbase .debs are missing: ${FETCH_HINT}. (${dir}: ${why})`);
+function missing(arch: string, dir: string, why: string): Error {
+  const hint = (CHROOT_ARCHS as readonly string[]).includes(arch)
+    ? FETCH_HINT
+    : `run \`bash test/fetch-minbase.sh ${arch}\` (it fetches only ${CHROOT_ARCHS.join(' and ')} unless told; needs Debian's mirror once)`;
+  return new Error(`the minbase .debs for ${arch} are missing: ${hint}. (${dir}: ${why})`);
 }
 
 const FILE_FIELDS = new Set(['filename', 'size', 'md5sum', 'sha1', 'sha256', 'sha512']);
 const checked = new Map<string, Promise<MinbaseCache>>();
 
 /**
- * Checks the cache (sha256sum -c SHA256SUMS, and that Packages and debs/ describe the same set)
- * and reads it. Throws the "missing: run test/fetch-minbase.sh" Error when it is absent or
- * incomplete. Checked once per process and directory.
+ * Checks the cache of an architecture (sha256sum -c SHA256SUMS, that Packages and debs/ describe
+ * the same set, that every package is for `arch` or 'all') and reads it. Throws the "missing: run
+ * test/fetch-minbase.sh" Error when it is absent or incomplete. Checked once per process,
+ * architecture and directory.
  */
-export function loadMinbaseCache(dir: string = minbaseCacheDir()): Promise<MinbaseCache> {
-  let p = checked.get(dir);
+export function loadMinbaseCache(arch: string = CHROOT_ARCH, dir: string = minbaseCacheDir(arch)): Promise<MinbaseCache> {
+  const key = `${arch} ${dir}`;
+  let p = checked.get(key);
   if (!p) {
-    p = readMinbaseCache(dir);
-    checked.set(dir, p);
+    p = readMinbaseCache(arch, dir);
+    checked.set(key, p);
   }
   return p;
 }
 
-/** Throws the Error that says how to fetch the .debs unless the minbase cache is complete. */
-export async function checkMinbaseCache(dir: string = minbaseCacheDir()): Promise<void> {
-  await loadMinbaseCache(dir);
+/** Throws the Error that says how to fetch the .debs unless the minbase cache of arch is complete. */
+export async function checkMinbaseCache(arch: string = CHROOT_ARCH, dir: string = minbaseCacheDir(arch)): Promise<void> {
+  await loadMinbaseCache(arch, dir);
 }
 
-async function readMinbaseCache(dir: string): Promise<MinbaseCache> {
+async function readMinbaseCache(cacheArch: string, dir: string): Promise<MinbaseCache> {
+  if (!/^[a-z0-9]+$/.test(cacheArch) || cacheArch === 'all') throw new Error(`loadMinbaseCache: not an architecture: ${JSON.stringify(cacheArch)}`);
   let sums: string;
   let packages: string;
   try {
     sums = await readFile(path.join(dir, 'SHA256SUMS'), 'utf8');
     packages = await readFile(path.join(dir, 'Packages'), 'utf8');
   } catch (err) {
-    throw missing(dir, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no SHA256SUMS or Packages' : String(err));
+    throw missing(cacheArch, dir, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no SHA256SUMS or Packages' : String(err));
   }
   const check = await exec('sha256sum', ['--quiet', '--strict', '-c', 'SHA256SUMS'], { cwd: dir, env: { ...process.env, LC_ALL: 'C' }, timeoutMs: 120_000 });
   if (check.code !== 0) {
     const out = `${check.stdout.toString('utf8')}${check.stderr.toString('utf8')}`.trim().split('\n').slice(0, 5).join('; ');
-    throw missing(dir, `sha256sum -c SHA256SUMS fails: ${out}`);
+    throw missing(cacheArch, dir, `sha256sum -c SHA256SUMS fails: ${out}`);
   }
-  const summed = new Set(
-    sums.split('\n').filter((l) => l.trim() !== '').map((l) => l.replace(/^[0-9a-f]{64} [ *]/, '')),
-  );
-  if (!summed.has('Packages')) throw missing(dir, 'SHA256SUMS does not cover Packages');
+  // file -> sha256
+  const summed = new Map<string, string>();
+  for (const l of sums.split('\n')) {
+    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(l);
+    if (m) summed.set(m[2]!, m[1]!);
+  }
+  if (!summed.has('Packages')) throw missing(cacheArch, dir, 'SHA256SUMS does not cover Packages');
   const onDisk = (await readdir(path.join(dir, 'debs')).catch(() => [] as string[])).filter((f) => f.endsWith('.deb'));
   const debs: string[] = [];
   const fields = new Map<string, ControlFields>();
+  const records: MinbaseDeb[] = [];
   for (const stanza of parseControlParagraphs(packages)) {
     const name = field(stanza, 'Package');
     const version = field(stanza, 'Version');
     const arch = field(stanza, 'Architecture');
     const filename = field(stanza, 'Filename');
-    if (!name || !version || !arch || !filename) throw missing(dir, `a Packages stanza without Package/Version/Architecture/Filename: ${JSON.stringify(stanza.slice(0, 3))}`);
+    if (!name || !version || !arch || !filename) throw missing(cacheArch, dir, `a Packages stanza without Package/Version/Architecture/Filename: ${JSON.stringify(stanza.slice(0, 3))}`);
+    if (arch !== cacheArch && arch !== 'all') {
+      throw new Error(`${dir} is not the minbase cache of ${cacheArch}: it holds ${name} ${version} for ${arch} (APTGATE_TEST_MINBASE is the amd64 one; see test/fetch-minbase.sh)`);
+    }
     const rel = `debs/${path.posix.basename(filename)}`;
-    if (!summed.has(rel)) throw missing(dir, `${rel} (${name} ${version}) is not in SHA256SUMS`);
+    const sha256 = summed.get(rel);
+    if (!sha256) throw missing(cacheArch, dir, `${rel} (${name} ${version}) is not in SHA256SUMS`);
+    const key = `${name} ${version} ${arch}`;
+    if (fields.has(key)) throw missing(cacheArch, dir, `two Packages stanzas for ${key}`);
+    const own = stanza.filter(([k]) => !FILE_FIELDS.has(k.toLowerCase()));
     debs.push(path.join(dir, rel));
-    fields.set(`${name} ${version} ${arch}`, stanza.filter(([k]) => !FILE_FIELDS.has(k.toLowerCase())));
+    fields.set(key, own);
+    records.push({ name, version, arch, path: path.join(dir, rel), sha256, fields: own });
   }
-  if (debs.length === 0) throw missing(dir, 'Packages lists no package');
-  if (onDisk.length !== debs.length) throw missing(dir, `${onDisk.length} .debs in debs/ but ${debs.length} stanzas in Packages`);
-  return { dir, debs, fields };
+  if (debs.length === 0) throw missing(cacheArch, dir, 'Packages lists no package');
+  if (onDisk.length !== debs.length) throw missing(cacheArch, dir, `${onDisk.length} .debs in debs/ but ${debs.length} stanzas in Packages`);
+  return { arch: cacheArch, dir, debs, fields, packages: records };
+}
+
+function sameFields(a: ControlFields, b: ControlFields): boolean {
+  return a.length === b.length && a.every(([k, v], i) => b[i]![0] === k && b[i]![1] === v);
+}
+
+/**
+ * The .debs and Packages fields of several architectures' caches, each package once: the
+ * Architecture: all ones every cache holds are taken from the first, after checking that the
+ * others' files are the same (sha256) with the same archive stanza. Throws when they are not, and
+ * when the caches hold different versions of an Architecture: all package (fetched from different
+ * states of the archive; test/fetch-minbase.sh fetches such caches again).
+ */
+export function mergeMinbaseCaches(caches: readonly MinbaseCache[]): { debs: string[]; fields: Map<string, ControlFields> } {
+  const byKey = new Map<string, { deb: MinbaseDeb; from: MinbaseCache }>();
+  const allVersion = new Map<string, { deb: MinbaseDeb; from: MinbaseCache }>();
+  const debs: string[] = [];
+  const fields = new Map<string, ControlFields>();
+  const disagree = (what: string) => new Error(`the minbase caches of ${caches.map((c) => c.arch).join(', ')} disagree: ${what}; ${FETCH_HINT} (it fetches disagreeing caches again)`);
+  for (const cache of caches) {
+    for (const deb of cache.packages) {
+      const key = `${deb.name} ${deb.version} ${deb.arch}`;
+      if (deb.arch === 'all') {
+        const other = allVersion.get(deb.name);
+        if (other && other.deb.version !== deb.version) {
+          throw disagree(`${deb.name} (all) is ${other.deb.version} in ${other.from.dir} but ${deb.version} in ${cache.dir}`);
+        }
+        if (!other) allVersion.set(deb.name, { deb, from: cache });
+      }
+      const prev = byKey.get(key);
+      if (!prev) {
+        byKey.set(key, { deb, from: cache });
+        debs.push(deb.path);
+        fields.set(key, deb.fields);
+        continue;
+      }
+      if (prev.deb.sha256 !== deb.sha256) {
+        throw disagree(`${key}: ${prev.deb.path} (sha256 ${prev.deb.sha256}) and ${deb.path} (sha256 ${deb.sha256}) differ`);
+      }
+      if (!sameFields(prev.deb.fields, deb.fields)) {
+        throw disagree(`${key}: the archive's stanza in ${prev.from.dir}/Packages differs from the one in ${cache.dir}/Packages`);
+      }
+    }
+  }
+  return { debs, fields };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,8 +224,13 @@ export interface ChrootWorld {
   key: TestKey;
   repo: FixtureRepo;
   upstream: FixtureUpstream;
+  /** the architectures published (binary-<arch>), e.g. ['amd64'] (the default) or ['amd64', 'i386'] */
+  architectures: string[];
+  /** the minbase cache of architectures[0] (amd64 by default) */
   minbase: MinbaseCache;
-  /** the first publish of the suite (the minbase debs plus opts.debs) */
+  /** the minbase cache of every published architecture */
+  minbases: ReadonlyMap<string, MinbaseCache>;
+  /** the first publish of the suite (the minbase debs of every architecture plus opts.debs) */
   gen1: Published;
   /** for testConfig(dir, { [CHROOT_BACKEND]: world.backend }, world.tweak) */
   backend: BackendSpec;
@@ -140,8 +240,11 @@ export interface ChrootWorld {
   mirror: string;
   /** declares `alias` as an alias of the backend 'debian' in a server config (a testConfig tweak) */
   tweak(config: Config): void;
-  /** republishes `bookworm`: the minbase debs plus these (e.g. a v2 of a package) */
-  publish(debs: DebSpec[], opts?: Omit<PublishOptions, 'extraDebs' | 'packagesFields'>): Promise<Published>;
+  /**
+   * republishes `bookworm` for the same architectures: the minbase debs plus these (e.g. a v2 of a
+   * package; each DebSpec keeps its own arch, amd64 when it names none)
+   */
+  publish(debs: DebSpec[], opts?: WorldPublishOptions): Promise<Published>;
   /**
    * stops the upstream and the key's agent and deletes dir (chroots made inside it included);
    * refuses to delete anything while a mount remains under dir
@@ -149,31 +252,49 @@ export interface ChrootWorld {
   close(): Promise<void>;
 }
 
+/** PublishOptions of world.publish: the world supplies the architectures and the minbase debs */
+export type WorldPublishOptions = Omit<PublishOptions, 'extraDebs' | 'packagesFields' | 'architectures'>;
+
+export interface ChrootWorldOptions {
+  /** test packages (built with dpkg-deb), each for its own arch (amd64 when it names none; 'all', 'i386', ...) */
+  debs?: DebSpec[];
+  /** the binary-<arch> Packages to publish, each with its minbase; default [CHROOT_ARCH] (amd64) */
+  architectures?: string[];
+}
+
 /**
- * A temp dir, the 'archive' test key, a FixtureRepo whose suite `bookworm` holds the cached minbase
- * .debs (published with the archive's Packages fields) plus opts.debs (built with dpkg-deb), served
- * by FixtureUpstream at /debian. Fails with the "run test/fetch-minbase.sh" Error without the cache.
+ * A temp dir, the 'archive' test key, a FixtureRepo whose suite `bookworm` holds, for each of
+ * opts.architectures, the cached minbase .debs (published with the archive's Packages fields; the
+ * Architecture: all ones once, see mergeMinbaseCaches) plus opts.debs (built with dpkg-deb), served
+ * by FixtureUpstream at /debian. Fails with the "run test/fetch-minbase.sh" Error without the cache
+ * of one of the architectures.
  */
-export async function makeChrootWorld(opts: { debs?: DebSpec[] } = {}): Promise<ChrootWorld> {
-  const minbase = await loadMinbaseCache();
+export async function makeChrootWorld(opts: ChrootWorldOptions = {}): Promise<ChrootWorld> {
+  const architectures = [...(opts.architectures ?? [CHROOT_ARCH])];
+  if (architectures.length === 0) throw new Error('makeChrootWorld: architectures must not be empty');
+  if (new Set(architectures).size !== architectures.length) throw new Error(`makeChrootWorld: architectures repeat one: ${architectures.join(', ')}`);
+  const caches = await Promise.all(architectures.map((a) => loadMinbaseCache(a)));
+  const merged = mergeMinbaseCaches(caches);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-chroot-'));
   let key: TestKey | undefined;
   let upstream: FixtureUpstream | undefined;
   try {
     key = await loadTestKey(dir, 'archive');
     const repo = await FixtureRepo.create(path.join(dir, 'repo'), key);
-    const publish = (debs: DebSpec[], popts: Omit<PublishOptions, 'extraDebs' | 'packagesFields'> = {}) =>
+    const publish = (debs: DebSpec[], popts: WorldPublishOptions = {}) =>
       repo.publish(CHROOT_SUITE, debs, {
         ...popts,
-        extraDebs: minbase.debs,
-        packagesFields: (d) => minbase.fields.get(`${d.name} ${d.version} ${d.arch}`),
+        architectures,
+        extraDebs: merged.debs,
+        packagesFields: (d) => merged.fields.get(`${d.name} ${d.version} ${d.arch}`),
       });
     const gen1 = await publish(opts.debs ?? []);
     upstream = await FixtureUpstream.start(repo.root, { prefix: '/debian' });
     const up = upstream;
     const k = key;
     return {
-      dir, key, repo, upstream, minbase, gen1,
+      dir, key, repo, upstream, architectures, minbase: caches[0]!,
+      minbases: new Map(caches.map((c) => [c.arch, c])), gen1,
       backend: { mirrors: [upstream.base], keyring: key.keyring },
       alias: CHROOT_ALIAS,
       mirror: `http://${CHROOT_ALIAS}`,
@@ -245,6 +366,11 @@ export interface Chroot {
 export interface BootstrapOptions {
   /** default 15 min; debootstrap then gets SIGTERM (it unmounts on that), SIGKILL 30 s later */
   timeoutMs?: number;
+  /**
+   * debootstrap's --arch, default CHROOT_ARCH (amd64); the world must publish it. An i386 chroot
+   * runs on this amd64 host as is (debootstrap runs its binaries), under `linux32` to look like one.
+   */
+  arch?: ChrootArch;
 }
 
 interface RunResult { code: number | null; signal: NodeJS.Signals | null; output: string; timedOut: boolean }
@@ -290,7 +416,7 @@ async function tailOf(file: string, lines: number): Promise<string> {
 }
 
 /**
- * `debootstrap --variant=minbase --arch=amd64 --keyring=<world's key> bookworm TARGET http://<alias>`
+ * `debootstrap --variant=minbase --arch=<opts.arch: amd64> --keyring=<world's key> bookworm TARGET http://<alias>`
  * with http_proxy=proxyUrl (aptgate in proxy mode) and no no_proxy: alias does not resolve, so a
  * success means every byte came through the proxy. Then TARGET/etc/apt/sources.list is
  * `deb http://<alias> bookworm main`. targetDir must be absent or empty; it is left in place on
@@ -300,6 +426,10 @@ async function tailOf(file: string, lines: number): Promise<string> {
  */
 export async function bootstrapChroot(world: ChrootWorld, proxyUrl: string, targetDir: string, opts: BootstrapOptions = {}): Promise<Chroot> {
   if (process.getuid?.() !== 0) throw new Error(`bootstrapChroot must run as root (debootstrap chroots, mknods and mounts; the CI runs as root), uid is ${process.getuid?.()}`);
+  const arch = opts.arch ?? CHROOT_ARCH;
+  if (!world.architectures.includes(arch)) {
+    throw new Error(`bootstrapChroot: the world publishes ${world.architectures.join(', ')}, not ${arch} (makeChrootWorld({ architectures: [..., '${arch}'] }))`);
+  }
   const target = path.resolve(targetDir);
   await mkdir(target, { recursive: true });
   if ((await readdir(target)).length > 0) throw new Error(`bootstrapChroot: ${target} is not empty`);
@@ -313,7 +443,7 @@ export async function bootstrapChroot(world: ChrootWorld, proxyUrl: string, targ
   env.DEBIAN_FRONTEND = 'noninteractive';
   env.PATH = withSbin(env.PATH);
   const args = [
-    '--variant=minbase', `--arch=${CHROOT_ARCH}`, `--keyring=${world.key.keyring}`,
+    '--variant=minbase', `--arch=${arch}`, `--keyring=${world.key.keyring}`,
     CHROOT_SUITE, target, world.mirror,
   ];
 
@@ -353,7 +483,8 @@ export async function bootstrapChroot(world: ChrootWorld, proxyUrl: string, targ
 const shared = new WeakMap<ChrootWorld, Map<string, Promise<Chroot>>>();
 
 /**
- * bootstrapChroot into <world.dir>/chroot, memoised per (world, proxyUrl) within this process: the
+ * bootstrapChroot into <world.dir>/chroot (the first; then chroot-1, ...), memoised per (world,
+ * proxyUrl, opts.arch) within this process: the
  * tests of one file that share a world and a server share one chroot (debootstrap runs once; a
  * failure is memoised too, so every test reports the same Error instead of bootstrapping again).
  * Tests that change the chroot must therefore leave it usable for the others. world.close()
@@ -365,11 +496,12 @@ export function sharedChroot(world: ChrootWorld, proxyUrl: string, opts: Bootstr
     byProxy = new Map();
     shared.set(world, byProxy);
   }
-  let p = byProxy.get(proxyUrl);
+  const key = `${opts.arch ?? CHROOT_ARCH} ${proxyUrl}`;
+  let p = byProxy.get(key);
   if (!p) {
     const n = byProxy.size;
     p = bootstrapChroot(world, proxyUrl, path.join(world.dir, n === 0 ? 'chroot' : `chroot-${n}`), opts);
-    byProxy.set(proxyUrl, p);
+    byProxy.set(key, p);
   }
   return p;
 }
