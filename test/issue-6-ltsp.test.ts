@@ -24,7 +24,7 @@ import { demo1, demo2 } from './helpers/world.js';
 
 const sh = (body: string) => `#!/bin/sh\nset -e\n${body}\n`;
 const probe: DebSpec = {
-  name: 'aptgate-probe', version: '1.0-1', description: 'records what a maintainer script sees inside the chroot',
+  name: 'aptgate-probe', version: '1.0-1', arch: 'all', description: 'records what a maintainer script sees inside the chroot',
   postinst: sh([
     'out=/var/lib/aptgate-probe',
     'if [ -x /usr/sbin/policy-rc.d ]; then set +e; /usr/sbin/policy-rc.d aptgate-probe start; echo "policy-rc.d=$?" > $out; set -e; else echo "policy-rc.d=absent" > $out; fi',
@@ -32,6 +32,7 @@ const probe: DebSpec = {
     'if [ -r /proc/self/status ]; then echo proc=mounted >> $out; else echo proc=absent >> $out; fi',
     'if [ -d /sys/kernel ]; then echo sys=mounted >> $out; else echo sys=absent >> $out; fi',
     'if [ -e /dev/pts/ptmx ]; then echo devpts=mounted >> $out; else echo devpts=absent >> $out; fi',
+    'echo "machine=$(uname -m)" >> $out',
   ].join('\n')),
 };
 const kernel: DebSpec = {
@@ -54,6 +55,7 @@ let server: TestServer;
 let agent: TestAgent;
 let base: string;
 let chroot: string;
+let chroot386: string;
 let stubLog: string;
 let env: NodeJS.ProcessEnv;
 let hostId: number;
@@ -95,23 +97,29 @@ async function assertCleanedUp(): Promise<void> {
 
 describe('issue 6: LTSP chroots managed like machines', () => {
   before(async () => {
-    world = await makeChrootWorld({ debs: [demo1, probe, kernel, broken, slow] });
+    world = await makeChrootWorld({ debs: [demo1, probe, kernel, broken, slow], architectures: ['amd64', 'i386'] });
     server = await startServer(testConfig(path.join(world.dir, 'srv'), { debian: world.backend }, (c) => {
       world.tweak(c);
       c.proxy.releaseTtlMs = 0;
     }));
     base = path.join(world.dir, 'ltsp');
-    chroot = (await bootstrapChroot(world, server.url, path.join(base, 'amd64'))).target;
-    // debootstrap inside a container (like this CI) makes proc a link to the host's /proc instead
-    // of mounting it; a chroot made on a real host, as LTSP's are, has a directory there
-    for (const d of ['proc', 'sys']) {
-      if ((await lstat(path.join(chroot, d))).isSymbolicLink()) {
-        await rm(path.join(chroot, d));
-        await mkdir(path.join(chroot, d));
+    // an amd64 chroot and an i386 one (run under linux32), both made through aptgate
+    [chroot, chroot386] = (await Promise.all([
+      bootstrapChroot(world, server.url, path.join(base, 'amd64')),
+      bootstrapChroot(world, server.url, path.join(base, 'i386'), { arch: 'i386' }),
+    ])).map((c) => c.target) as [string, string];
+    for (const c of [chroot, chroot386]) {
+      // debootstrap inside a container (like this CI) makes proc a link to the host's /proc instead
+      // of mounting it; a chroot made on a real host, as LTSP's are, has a directory there
+      for (const d of ['proc', 'sys']) {
+        if ((await lstat(path.join(c, d))).isSymbolicLink()) {
+          await rm(path.join(c, d));
+          await mkdir(path.join(c, d));
+        }
       }
+      // the chroot trusts the fixture archive's key, as a Debian chroot trusts Debian's
+      await copyFile(world.key.keyring, path.join(c, 'etc/apt/trusted.gpg.d/aptgate-test.gpg'));
     }
-    // the chroot trusts the fixture archive's key, as a Debian chroot trusts Debian's
-    await copyFile(world.key.keyring, path.join(chroot, 'etc/apt/trusted.gpg.d/aptgate-test.gpg'));
     // a chroot this amd64 host cannot run: an arm64 dpkg binary (only its ELF header matters)
     const arm = path.join(base, 'arm64');
     for (const d of ['proc', 'usr/bin', 'etc']) await mkdir(path.join(arm, d), { recursive: true });
@@ -150,6 +158,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.deepEqual(r.chroots.map((c) => [c['name'], c['path'], c['architecture'], c['distribution'], c['codename'], c['run']]), [
       ['amd64', chroot, 'amd64', 'debian', 'bookworm', 'native'],
       ['arm64', path.join(base, 'arm64'), 'arm64', 'debian', 'bookworm', 'unsupported'],
+      ['i386', chroot386, 'i386', 'debian', 'bookworm', 'linux32'],
     ]);
     assert.match(String(r.chroots[1]!['reason']), /cannot execute arm64/);
     const text = await agent.runOk(['chroots', 'list', path.join(base, 'arm64')], env);
@@ -162,7 +171,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
 
   it('enrols the chroot as a child machine of the host, with credentials outside the chroot, and reports it', async () => {
     const r = await runOnce();
-    const [amd64, arm64] = r.chroots;
+    const [amd64, arm64, i386] = r.chroots;
     assert.equal(amd64?.name, 'amd64');
     assert.equal(amd64?.result?.reported, 'full');
     assert.match(arm64?.skipped ?? '', /^unsupported: this amd64 host cannot execute arm64/);
@@ -175,6 +184,9 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.equal(m.status, 'approved', 'approved with its host');
     assert.deepEqual(server.fleet.classes.classesOf(m).map((c) => c.name), ['ltsp'], 'in the class of the host\'s token');
     assert.deepEqual(server.fleet.machines.byHostname('ltsp1/arm64'), [], 'the unsupported chroot is never enrolled');
+    assert.equal(i386?.result?.reported, 'full');
+    const m386 = server.fleet.machines.byId(i386!.machine!)!;
+    assert.deepEqual([m386.hostname, m386.parentId, m386.architecture], ['ltsp1/i386', hostId, 'i386']);
     const report = server.fleet.machines.report(chrootId)!;
     assert.ok(report, 'the chroot reported');
     assert.ok(m.profileId !== null);
@@ -197,7 +209,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.equal(await statusOf('aptgate-demo'), '1.0-1 install ok installed');
     assert.match(j.transcript!, new RegExp(`\\$ chroot ${chroot} apt-get -o Acquire::http::Proxy=${server.url} -o Acquire::http::Proxy::127\\.0\\.0\\.1=DIRECT .* install aptgate-demo aptgate-probe`));
     assert.deepEqual((await readFile(path.join(chroot, 'var/lib/aptgate-probe'), 'utf8')).trim().split('\n'), [
-      'policy-rc.d=101', 'LTSP_HANDLE_DAEMONS=false', 'proc=mounted', 'sys=mounted', 'devpts=mounted',
+      'policy-rc.d=101', 'LTSP_HANDLE_DAEMONS=false', 'proc=mounted', 'sys=mounted', 'devpts=mounted', 'machine=x86_64',
     ]);
     await assertCleanedUp();
     // the .deb came through aptgate (the chroot's mirror name does not even resolve)
@@ -207,9 +219,9 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const u = await job(chrootId, 'update');
     assert.equal(u.state, 'succeeded', u.transcript ?? '');
     // like apt-check: the host and every chroot
-    assert.equal((await agent.runOk(['status'], env)).split('\n')[0], 'host: 0 updates (0 security); chroot amd64: 1 update (0 security); chroot arm64: unknown (unsupported: this amd64 host cannot execute arm64 programs)');
+    assert.equal((await agent.runOk(['status'], env)).split('\n')[0], 'host: 0 updates (0 security); chroot amd64: 1 update (0 security); chroot arm64: unknown (unsupported: this amd64 host cannot execute arm64 programs); chroot i386: 0 updates (0 security)');
     const st = JSON.parse(await agent.runOk(['status', '--json'], env)) as { updates: number; chroots: Array<{ name: string; machine: number | null; updates: number | null; security: number | null }> };
-    assert.deepEqual(st.chroots.map((c) => [c.name, c.machine, c.updates, c.security]), [['amd64', chrootId, 1, 0], ['arm64', null, null, null]]);
+    assert.deepEqual(st.chroots.map((c) => [c.name, c.machine, c.updates, c.security]), [['amd64', chrootId, 1, 0], ['arm64', null, null, null], ['i386', server.fleet.machines.byHostname('ltsp1/i386')[0]!.id, 0, 0]]);
     await server.proxy.indexer.idle();
     await runOnce();
     assert.deepEqual(server.fleet.outdatedLists(chrootId).available?.entries.map((e) => `${e.package} ${e.installed}->${e.candidate}`), ['aptgate-demo 1.0-1->2.0-1'], 'the server agrees');
@@ -220,6 +232,22 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     await assertCleanedUp();
     await runOnce();
     assert.deepEqual(server.fleet.outdatedLists(chrootId).available?.entries, []);
+  });
+
+  it('runs an i386 chroot under linux32: maintainer scripts see i686, apt and dpkg the chroot\'s i386', async () => {
+    const id386 = server.fleet.machines.byHostname('ltsp1/i386')[0]!.id;
+    const j = await job(id386, 'install', { packages: ['aptgate-probe'] });
+    assert.equal(j.state, 'succeeded', j.transcript ?? '');
+    assert.match(j.transcript!, new RegExp(`\\$ linux32 chroot ${chroot386} apt-get .* install aptgate-probe`));
+    assert.match(j.transcript!, /^# LTSP chroot i386 \(.*, i386, under linux32\)$/m);
+    const seen = (await readFile(path.join(chroot386, 'var/lib/aptgate-probe'), 'utf8')).trim().split('\n');
+    assert.deepEqual(seen.slice(-2), ['devpts=mounted', 'machine=i686']);
+    assert.deepEqual(await mountsUnder(chroot386), []);
+    await assert.rejects(readFile(path.join(chroot386, 'usr/sbin/policy-rc.d')), { code: 'ENOENT' });
+    await runOnce();
+    const r = JSON.parse(server.fleet.machines.report(id386)!.extras) as { aptUpgradable: unknown[] };
+    assert.deepEqual(r.aptUpgradable, []);
+    assert.equal(server.fleet.machines.byId(id386)!.architecture, 'i386');
   });
 
   it('refreshes the image when a job changed the kernel or initramfs, with the result in the job\'s', async () => {
@@ -317,11 +345,11 @@ describe('issue 6: LTSP chroots managed like machines', () => {
   it('moves the host, then its chroots, to the next release in one job, stopping at the first failure', async () => {
     // the next release holds only the test's packages: the host's test root has no essential
     // packages for dist-upgrade to add, and the chroot's minbase stays as it is
-    await world.repo.publish('trixie', [demo3, probe, kernel, broken, slow]);
+    await world.repo.publish('trixie', [demo3, probe, kernel, broken, slow], { architectures: ['amd64', 'i386'] });
     // the host's root has no os-release yet: its release is unknown, so nothing moves
     const first = await job(hostId, 'release-upgrade', { codename: 'trixie' });
     assert.equal(first.state, 'failed');
-    assert.match(first.summary!, /^stopped at host; host: failed \(other\): release-upgrade: the running release is unknown.*; chroot amd64: not attempted; chroot arm64: not attempted$/);
+    assert.match(first.summary!, /^stopped at host; host: failed \(other\): release-upgrade: the running release is unknown.*; chroot amd64: not attempted; chroot arm64: not attempted; chroot i386: not attempted$/);
     assert.match(await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'), / bookworm main/);
 
     await writeFile(path.join(agent.root.root, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=bookworm\n');
@@ -333,7 +361,8 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     await runOnce();
     const j = server.fleet.jobs.store.byId(added.jobs[0]!.id)!;
     assert.equal(j.state, 'succeeded', j.transcript ?? '');
-    assert.match(j.summary!, /^host: release-upgrade bookworm -> trixie: .*; chroot amd64: release-upgrade bookworm -> trixie: 1 upgraded, .*; chroot arm64: skipped \(unsupported: .*\)$/);
+    assert.match(j.summary!, /^host: release-upgrade bookworm -> trixie: .*; chroot amd64: release-upgrade bookworm -> trixie: 1 upgraded, .*; chroot arm64: skipped \(unsupported: .*\); chroot i386: release-upgrade bookworm -> trixie: 0 upgraded, .*$/);
+    assert.equal(await readFile(path.join(chroot386, 'etc/apt/sources.list'), 'utf8'), `deb http://${CHROOT_ALIAS} trixie main\n`);
     assert.match(await readFile(agent.root.sourcesFile, 'utf8'), /^Suites: trixie$/m);
     assert.equal(await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'), `deb http://${CHROOT_ALIAS} trixie main\n`);
     assert.equal(await statusOf('aptgate-demo'), '3.0-1 install ok installed');
