@@ -40,8 +40,11 @@ const kernel: DebSpec = {
   postinst: sh('printf kernel > /boot/vmlinuz-9.9.9-aptgate\nprintf initrd > /boot/initrd.img-9.9.9-aptgate'),
 };
 const broken: DebSpec = { name: 'aptgate-broken', version: '1.0-1', postinst: sh('echo "aptgate-broken: postinst fails on purpose" >&2\nexit 1') };
-// blocks the first time (the test interrupts the agent there), completes when configured again
-const slow: DebSpec = { name: 'aptgate-slow', version: '1.0-1', postinst: sh('if [ ! -e /var/lib/aptgate-slow-started ]; then touch /var/lib/aptgate-slow-started; exec sleep 600; fi') };
+// its postinst says it started, then waits until the test lets it finish
+const slow: DebSpec = {
+  name: 'aptgate-slow', version: '1.0-1',
+  postinst: sh('touch /var/lib/aptgate-slow-started\nwhile [ ! -e /var/lib/aptgate-slow-go ]; do sleep 0.1; done\nrm -f /var/lib/aptgate-slow-go /var/lib/aptgate-slow-started'),
+};
 const demo3: DebSpec = { ...demo1, version: '3.0-1' };
 
 interface RunOnce {
@@ -289,22 +292,47 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.deepEqual(await mountsUnder(chroot), []);
   });
 
-  it('cleans up when the agent is stopped (SIGTERM) in the middle of a job', async () => {
-    const [id] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
-    const child = agent.start(['run-once'], env);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  it('on SIGTERM finishes the running job, then stops; on a second SIGTERM aborts it; cleans up either way', async () => {
     const started = path.join(chroot, 'var/lib/aptgate-slow-started');
-    await waitFor(() => readFile(started).then(() => true, () => false), 'the slow postinst runs', 120_000);
-    assert.ok((await mountsUnder(chroot)).length > 0, 'mounted while the job runs');
-    child.kill('SIGTERM');
-    const [code] = await once(child, 'exit') as [number | null];
-    assert.notEqual(code, 0);
-    assert.match(stderr, /SIGTERM: stopping after the clean-up/);
+    const go = path.join(chroot, 'var/lib/aptgate-slow-go');
+    const runUntilStarted = async () => {
+      const child = agent.start(['run-once'], env);
+      const err = { text: '' };
+      child.stderr!.on('data', (d: Buffer) => { err.text += d.toString(); });
+      await waitFor(() => readFile(started).then(() => true, () => false), 'the slow postinst runs', 120_000);
+      assert.ok((await mountsUnder(chroot)).length > 0, 'mounted while the job runs');
+      return { child, err, exit: once(child, 'exit') as Promise<[number | null]> };
+    };
+    // one SIGTERM: dpkg is not cut short; the job ends as it would have, the run stops after it
+    const [first] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
+    const [second] = server.fleet.jobs.create([chrootId], { kind: 'update', origin: 'test' });
+    const a = await runUntilStarted();
+    a.child.kill('SIGTERM');
+    await waitFor(() => a.err.text.includes('SIGTERM: stopping after the running job'), 'the agent says it stops after the job');
+    await writeFile(go, '');
+    const [codeA] = await a.exit;
+    assert.equal(codeA, 0, a.err.text);
+    assert.equal(server.fleet.jobs.store.byId(first!)!.state, 'succeeded');
+    assert.equal(server.fleet.jobs.store.byId(second!)!.state, 'queued', 'no further job started');
+    assert.equal(await statusOf('aptgate-slow'), '1.0-1 install ok installed');
+    await assertCleanedUp();
+    assert.equal((await job(chrootId, 'remove', { packages: ['aptgate-slow'] })).state, 'succeeded');
+    assert.equal(server.fleet.jobs.store.byId(second!)!.state, 'succeeded');
+
+    // twice: the running job is aborted, and still cleaned up
+    const [id] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
+    const b = await runUntilStarted();
+    b.child.kill('SIGTERM');
+    await waitFor(() => b.err.text.includes('SIGTERM: stopping after the running job'), 'the first signal is taken');
+    b.child.kill('SIGTERM');
+    const [codeB] = await b.exit;
+    assert.notEqual(codeB, 0);
+    assert.match(b.err.text, /SIGTERM again: aborting the running job/);
     await assertCleanedUp();
     const j = server.fleet.jobs.store.byId(id!)!;
     assert.equal(j.state, 'failed', 'the aborted job\'s result reached the server');
     assert.match(j.summary!, /^aborted/);
+    await writeFile(go, ''); // when dpkg configures it again, the postinst finishes
     // somebody else's mounts (ltsp-chroot -m, an administrator): the job does not touch them
     await exec('mount', ['-t', 'proc', 'proc', path.join(chroot, 'proc')]);
     const inUse = await job(chrootId, 'install', { packages: ['aptgate-slow'] });

@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { gzipSync } from 'node:zlib';
+import { packagesText } from '../src/index/profile-record.js';
+import { parseStatus } from '../src/index/status.js';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { discoverChroots, elfArchitecture, inspectChroot, runModeOf } from '../src/agent/chroot/inspect.js';
@@ -13,7 +16,7 @@ import { chrootMachineId, chrootTarget } from '../src/agent/chroot/manage.js';
 import { aptCommand, aptPath, dpkgCommand } from '../src/agent/target.js';
 import { mountsUnder } from '../src/agent/chroot/mounts.js';
 import { insidePath, resolveIn } from '../src/agent/chroot/paths.js';
-import { renameSuites } from '../src/agent/release.js';
+import { releaseOrder, renameSuites, stepError } from '../src/agent/release.js';
 import { isAptgateError } from '../src/errors.js';
 import type { MachineFacts } from '../src/rpc/wire.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -81,14 +84,14 @@ describe('LTSP chroots: inspection without running anything', () => {
     assert.match(one.problems.join('\n'), /nothing-here: not a directory/);
   });
 
-  it('runs apt and dpkg inside the chroot: chroot(8), under linux32 for i386 on amd64, apt through the proxy but the server itself', () => {
+  it('runs apt and dpkg inside the chroot: chroot(8), under linux32 for i386 on amd64, apt through the proxy but the server itself', async () => {
     const info = { name: 'i386', path: '/opt/ltsp/i386', architecture: 'i386', distribution: 'debian', codename: 'buster', release: '', run: 'linux32' as const };
-    const t = chrootTarget(info, 'http://10.0.0.1:3142', 'http://aptgate.lan:3142');
+    const t = await chrootTarget(info, 'http://10.0.0.1:3142', 'http://aptgate.lan:3142');
     const apt = aptCommand(t, 'apt-get', ['-y', 'upgrade']);
     assert.deepEqual([apt.file, ...apt.args], ['linux32', 'chroot', '/opt/ltsp/i386', 'apt-get', '-o', 'Acquire::http::Proxy=http://10.0.0.1:3142', '-o', 'Acquire::http::Proxy::aptgate.lan=DIRECT', '-y', 'upgrade']);
     assert.equal(apt.env['LTSP_HANDLE_DAEMONS'], 'false');
     assert.equal(apt.env['APT_CONFIG'], undefined);
-    const dpkg = dpkgCommand(chrootTarget({ ...info, name: 'amd64', path: '/srv/ltsp/amd64', run: 'native' }, '', ''), ['--audit']);
+    const dpkg = dpkgCommand(await chrootTarget({ ...info, name: 'amd64', path: '/srv/ltsp/amd64', run: 'native' }, '', ''), ['--audit']);
     assert.deepEqual([dpkg.file, ...dpkg.args], ['chroot', '/srv/ltsp/amd64', 'dpkg', '--audit']);
     assert.equal(aptPath(t, '/opt/ltsp/i386/etc/apt/keyrings/aptgate.asc'), '/etc/apt/keyrings/aptgate.asc');
   });
@@ -134,7 +137,8 @@ describe('LTSP chroots: inspection without running anything', () => {
     } finally {
       holder.kill('SIGKILL');
     }
-    assert.deepEqual(holdersIn('1: POSIX  ADVISORY  WRITE 42 fe:00:77 0 EOF\n1: -> POSIX  ADVISORY  WRITE 43 fe:00:77 0 EOF\n2: FLOCK  ADVISORY  WRITE 44 fe:00:77 0 EOF\n', 'fe:00:77'), [42]);
+    assert.deepEqual(holdersIn('1: POSIX  ADVISORY  WRITE 42 fe:00:77 0 EOF\n1: -> POSIX  ADVISORY  WRITE 43 fe:00:77 0 EOF\n2: FLOCK  ADVISORY  WRITE 44 fe:00:77 0 EOF\n3: OFDLCK ADVISORY  WRITE -1 00:2c:77 0 EOF\n4: POSIX  ADVISORY  WRITE 45 00:2d:77 0 EOF\n5: POSIX  ADVISORY  WRITE 46 fe:00:777 0 EOF\n', 77n),
+      [{ pid: 42, key: 'fe:00:77' }, { pid: 45, key: '00:2d:77' }], 'same inode on any device (btrfs names another one); waiters, flock(2) and unowned OFD locks are not holders');
   });
 
   it('lists the mounts under a chroot from mountinfo, deepest first, with escaped names', async () => {
@@ -150,6 +154,16 @@ describe('LTSP chroots: inspection without running anything', () => {
     assert.deepEqual(await mountsUnder('/srv/ltsp/amd64 old', info), ['/srv/ltsp/amd64 old/proc']);
   });
 
+  it('moves one release at a time when distro-info-data knows both releases', () => {
+    const debian = releaseOrder('version,codename,series,created,release,eol\n10,Buster,buster,2017\n11,Bullseye,bullseye,2019\n12,Bookworm,bookworm,2021\n13,Trixie,trixie,2023\n,Sid,sid,1993\n');
+    assert.deepEqual(debian, ['buster', 'bullseye', 'bookworm', 'trixie', 'sid']);
+    assert.equal(stepError('bookworm', 'trixie', [debian]), undefined);
+    assert.equal(stepError('trixie', 'trixie', [debian]), undefined, 'already there: dist-upgrade again');
+    assert.equal(stepError('buster', 'trixie', [debian]), 'trixie is not the release after buster (bullseye is): upgrade one release at a time');
+    assert.match(stepError('trixie', 'bookworm', [debian])!, /not the release after trixie/);
+    assert.equal(stepError('bookworm', 'myrelease', [debian]), undefined, 'unknown to distro-info: not judged');
+  });
+
   it('renames the suites of the running release in deb822 and one-line sources, nothing else', () => {
     const deb822 = 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates bookworm-backports\nComponents: main\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nsuites:   bookworm-security\nComponents: main bookworm\n';
     assert.equal(renameSuites(deb822, 'bookworm', 'trixie'),
@@ -161,12 +175,13 @@ describe('LTSP chroots: inspection without running anything', () => {
 });
 
 describe('LTSP chroots on the server: enrolment through the host, jobs that fit', () => {
-  let server: TestServer;
+ let server: TestServer;
   let dir: string;
+  let clock = Date.now();
   const facts = (machineId: string, hostname = 'ltsp1'): MachineFacts => ({ hostname, machineId, architecture: 'amd64', foreignArchitectures: [], distribution: 'debian', codename: 'bookworm', kernel: '6.1.0', agentVersion: 'test' });
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-ltsp-srv-'));
-    server = await startServer(testConfig(dir, {}));
+    server = await startServer(testConfig(dir, {}), { now: () => clock });
   });
   after(async () => {
     await server.close();
@@ -203,6 +218,22 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     assert.throws(() => server.fleet.enrolChroot(c.machine, cid, 'nested', facts('c'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === -32602);
     // the host must present its own machine id
     assert.throws(() => server.fleet.enrolChroot(host.machine, 'b'.repeat(32), 'i386', facts('d'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === 6);
+    // a token holder cannot take the chroot's identity over either
+    assert.throws(() => server.fleet.enrol(token, facts(cid, 'intruder')), (e: { faultCode?: number }) => e.faultCode === 6);
+    assert.equal(server.fleet.machines.byId(c.machine)!.hostname, 'ltsp1/amd64');
+    // an os-release that could not be read does not wipe the known release
+    const none = packagesText(parseStatus(''));
+    const report = (codename: string) => server.fleet.report(c.machine, {
+      machineId: cid, state: 'f'.repeat(64), packages: { hash: none.hash, full: gzipSync(none.text), remove: [] },
+      extras: { holds: [], sources: [], preferences: [], aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false }, os: { distribution: 'debian', codename } },
+    });
+    report('');
+    assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'bookworm');
+    report('trixie');
+    assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'trixie', 'a release upgrade reaches the server');
+    // no more chroots through a revoked token
+    server.fleet.machines.revokeToken(server.fleet.machines.byId(host.machine)!.tokenId!);
+    assert.throws(() => server.fleet.enrolChroot(host.machine, hostId, 'i386', facts(chrootMachineId(hostId, '/srv/ltsp/i386'))), (e: { faultCode?: number }) => e.faultCode === 4);
   });
 
   it('gives each kind only to the machines it fits: a host\'s release-upgrade covers its chroots, image-revert is for chroots', () => {
@@ -216,6 +247,17 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     assert.deepEqual(kinds(server.fleet.jobs.create([host, chroot], { kind: 'image-revert', origin: 'test' })), [chroot]);
     assert.deepEqual(kinds(server.fleet.jobs.create([host, chroot], { kind: 'reboot', origin: 'test' })), [host]);
     assert.throws(() => server.fleet.jobs.create([host], { kind: 'image-revert', origin: 'test' }), (e) => isAptgateError(e, 'USAGE'));
+    // a schedule whose class holds only machines the kind does not fit fires without jobs, and
+    // does not keep the other schedules from firing
+    server.fleet.classes.create('only-chroots');
+    server.fleet.classes.addMember('only-chroots', chroot);
+    const unfit = server.fleet.schedules.add({ className: 'only-chroots', kind: 'reboot', cron: '0 3 * * *' });
+    server.fleet.schedules.add({ className: 'only-chroots', kind: 'refresh', cron: '0 3 * * *' });
+    clock = unfit.nextAt;
+    const made = server.fleet.schedules.tick();
+    assert.deepEqual(kinds(made), [chroot], 'the refresh schedule made its job');
+    assert.equal(server.fleet.jobs.store.byId(made[0]!)!.kind, 'refresh');
+    assert.deepEqual(server.fleet.schedules.tick(), [], 'both fired once');
     for (const codename of ['', 'Trixie', 'trixie-security', 'a b', '../x']) {
       assert.throws(() => server.fleet.jobs.create([host], { kind: 'release-upgrade', params: { codename }, origin: 'test' }), (e) => isAptgateError(e, 'USAGE'), codename);
     }

@@ -26,7 +26,7 @@ export function hostExecutor(c: AgentConfig, server: string, target: AptTarget, 
     const chroots: UpgradeChroot[] = [];
     for (const info of await managedChroots(c, log)) {
       const why = await unmanageable(info, c.stateDir);
-      chroots.push(why ? { name: info.name, skipped: why } : { name: info.name, ctx: { info, target: chrootTarget(info, c.chrootProxy || server, server), refresh: c.chrootRefresh, marker: mountMarker(c.stateDir, info.name) } });
+      chroots.push(why ? { name: info.name, skipped: why } : { name: info.name, ctx: { info, target: await chrootTarget(info, c.chrootProxy || server, server), refresh: c.chrootRefresh, marker: mountMarker(c.stateDir, info.name) } });
     }
     return releaseUpgradeAll(job, target, chroots, opts);
   };
@@ -36,7 +36,7 @@ export function hostExecutor(c: AgentConfig, server: string, target: AptTarget, 
 export async function runChroots(h: HostContext): Promise<Array<ChrootRun & { error?: string }>> {
   const out: Array<ChrootRun & { error?: string }> = [];
   for (const info of await managedChroots(h.config, h.log)) {
-    if (h.signal?.aborted) break;
+    if (h.stop?.aborted) break;
     try {
       out.push(await runChroot(h, info));
     } catch (err) {
@@ -69,9 +69,14 @@ export async function chrootStatuses(c: AgentConfig, log: (msg: string) => void)
       out.push({ ...base, updates: null, security: null, skipped: why });
       continue;
     }
-    const s = await collectState(chrootTarget(info, '', ''));
-    const up = s.extras.aptUpgradable;
-    out.push({ ...base, updates: up.length, security: up.filter((u) => u.security).length });
+    try {
+      const s = await collectState(await chrootTarget(info, '', ''));
+      const up = s.extras.aptUpgradable;
+      out.push({ ...base, updates: up.length, security: up.filter((u) => u.security).length });
+    } catch (err) {
+      // one chroot apt cannot read (or chroot(8) refused: not root) does not hide the others
+      out.push({ ...base, updates: null, security: null, skipped: (err as Error).message.split('\n')[0]!.slice(0, 300) });
+    }
   }
   return out;
 }

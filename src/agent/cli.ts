@@ -70,11 +70,19 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const { state, identity } = stateOf(c);
       state.ensureDir();
       const release = acquireRunLock(c.stateDir);
-      // a stop request aborts the running job; its clean-up (a chroot's mounts) still happens
+      // a stop request (SIGTERM, SIGINT, SIGHUP) lets the running job finish, apt and dpkg are
+      // not cut short, and starts no other; SIGTERM or SIGINT again aborts the running job (its
+      // process group gets SIGTERM, then SIGKILL) and still cleans up (a chroot's mounts)
       const stop = new AbortController();
+      const abort = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
-        log(`${sig}: stopping after the clean-up of the running job`);
-        stop.abort();
+        if (stop.signal.aborted && sig !== 'SIGHUP') {
+          log(`${sig} again: aborting the running job`);
+          abort.abort();
+        } else if (!stop.signal.aborted) {
+          log(`${sig}: stopping after the running job (${sig === 'SIGHUP' ? 'SIGTERM' : sig} again aborts it)`);
+          stop.abort();
+        }
       };
       process.on('SIGTERM', onSignal).on('SIGINT', onSignal).on('SIGHUP', onSignal);
       try {
@@ -82,15 +90,16 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
         const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
         const machineId = await readMachineId(c.machineIdFile);
         const target = targetOf(c);
-        const opts = { rebootCommand: c.rebootCommand, signal: stop.signal };
+        const opts = { rebootCommand: c.rebootCommand, signal: abort.signal };
         const r = await runCycle({ client, identity, machineId, state, target, rebootCommand: c.rebootCommand, log, signal: stop.signal, execute: hostExecutor(c, server, target, log, opts) });
-        const chroots = r.status === 'approved' && !stop.signal.aborted ? await runChroots({ config: c, identity, client, machineId, log, signal: stop.signal }) : [];
+        const chroots = r.status === 'approved' && !stop.signal.aborted ? await runChroots({ config: c, identity, client, machineId, log, stop: stop.signal, abort: abort.signal }) : [];
         if (o.json) out(JSON.stringify({ ...r, chroots }) + '\n');
         else {
           out(`${r.status}; report: ${r.reported}; jobs: ${jobsText(r.jobs)}\n`);
           for (const ch of chroots) out(`chroot ${ch.name}: ${ch.skipped ? `left alone: ${ch.skipped}` : ch.error ? `error: ${ch.error}` : `machine ${ch.machine}; ${ch.result!.status}; report: ${ch.result!.reported}; jobs: ${jobsText(ch.result!.jobs)}`}\n`);
         }
-        if (stop.signal.aborted) fail('AGENT_INTERRUPTED', 'stopped by a signal; the running job was aborted and cleaned up');
+        if (abort.signal.aborted) fail('AGENT_INTERRUPTED', 'stopped by a signal; the running job was aborted and cleaned up');
+        if (stop.signal.aborted) log('stopped by a signal after the running job; waiting jobs run next time');
       } finally {
         process.off('SIGTERM', onSignal).off('SIGINT', onSignal).off('SIGHUP', onSignal);
         release();

@@ -7,10 +7,13 @@ import { parseParagraphs } from '../index/deb822.js';
 import { isFile } from '../sys/fs.js';
 import { runCommand } from './run.js';
 import { osReleaseOf } from './chroot/inspect.js';
+import { resolveIn } from './chroot/paths.js';
 import { adminDir, aptCommand, aptPath, dpkgCommand } from './target.js';
 import type { AptTarget, AptUpgradable, CollectedState, SourceFile } from './types.js';
 
-async function readIfFile(p: string): Promise<SourceFile | undefined> {
+/** A file of the target (inside a chroot: links resolved inside it), when it is one. */
+async function readIfFile(target: AptTarget, file: string): Promise<SourceFile | undefined> {
+  const p = target.chroot ? await resolveIn(target.root, path.relative(target.root, file)) : file;
   return (await isFile(p)) ? { path: p, content: await readFile(p, 'utf8') } : undefined;
 }
 
@@ -35,11 +38,11 @@ export function holdsOf(statusText: string): string[] {
 /** Every *.sources and *.list file of sourcesDir, after the main sources.list when it exists. */
 export async function collectSources(target: AptTarget): Promise<SourceFile[]> {
   const out: SourceFile[] = [];
-  const main = await readIfFile(target.sourcesList);
+  const main = await readIfFile(target, target.sourcesList);
   if (main) out.push(main);
   for (const n of await namesIn(target.sourcesDir)) {
     if (!/^[A-Za-z0-9_.-]+\.(?:sources|list)$/.test(n)) continue;
-    const f = await readIfFile(path.join(target.sourcesDir, n));
+    const f = await readIfFile(target, path.join(target.sourcesDir, n));
     if (f) out.push(f);
   }
   return out;
@@ -52,11 +55,11 @@ export function isPreferencesName(name: string): boolean {
 
 export async function collectPreferences(target: AptTarget): Promise<SourceFile[]> {
   const out: SourceFile[] = [];
-  const main = await readIfFile(target.preferencesFile);
+  const main = await readIfFile(target, target.preferencesFile);
   if (main) out.push(main);
   for (const n of await namesIn(target.preferencesDir)) {
     if (!isPreferencesName(n)) continue;
-    const f = await readIfFile(path.join(target.preferencesDir, n));
+    const f = await readIfFile(target, path.join(target.preferencesDir, n));
     if (f) out.push(f);
   }
   return out;
@@ -158,7 +161,7 @@ export async function dpkgInterrupted(target: AptTarget): Promise<boolean> {
 
 export async function collectState(target: AptTarget): Promise<CollectedState> {
   const statusText = await readFile(target.statusFile, 'utf8');
-  const rebootPkgs = await readIfFile(`${target.rebootRequiredFile}.pkgs`);
+  const rebootPkgs = await readIfFile(target, `${target.rebootRequiredFile}.pkgs`);
   const audit = await runCommand(dpkgCommand(target, ['--audit']));
   const interrupted = await dpkgInterrupted(target);
   const rel = await osReleaseOf(target.root);

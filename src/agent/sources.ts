@@ -124,9 +124,17 @@ export async function changeFiles(changes: readonly FileChange[], update: () => 
   if (changes.length === 1 && changes[0]!.content === undefined && prev[0] === undefined) {
     return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: false, summary: `${what}: not present, nothing to remove` };
   }
-  for (const c of todo) {
-    if (c.content === undefined) await unlink(c.file);
-    else await writeFileAtomic(c.file, c.content, 0o644);
+  const done: typeof todo = [];
+  try {
+    for (const c of todo) {
+      if (c.content === undefined) await unlink(c.file);
+      else await writeFileAtomic(c.file, c.content, 0o644);
+      done.push(c);
+    }
+  } catch (err) {
+    // half a change is worse than none (a disk that filled up): what was written goes back
+    for (const c of done) await restore(c.file, c.prev).catch(() => undefined);
+    throw err;
   }
   const r = await update();
   if (r.code === 0) {

@@ -14,6 +14,9 @@ export interface Enrolled {
   status: MachineRow['status'];
 }
 
+/** Chroots one host may enrol (a compromised host cannot mint machines without end). */
+const MAX_CHROOTS = 100;
+
 const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
 
 export function newToken(): string {
@@ -86,6 +89,8 @@ export class Enrolment {
     if (host.parentId !== null) throw new RpcFault('INVALID_PARAMS', 'a chroot has no chroots of its own');
     const db = this.machines.db;
     return db.transaction(() => {
+      const token = host.tokenId === null ? undefined : this.machines.tokenById(host.tokenId);
+      if (token?.revokedAt != null) throw new RpcFault('TOKEN_INVALID', 'the token this host enrolled with was revoked: no further chroots enrol through it');
       const secret = randomBytes(32).toString('base64url');
       const hostname = `${host.hostname}/${name}`;
       const fields = { hostname, architecture: facts.architecture, codename: facts.codename || null, status: host.status, secret, tokenId: host.tokenId, facts: JSON.stringify({ ...facts, hostname }) };
@@ -96,9 +101,9 @@ export class Enrolment {
         this.machines.reenrol(known.id, fields);
         id = known.id;
       } else {
+        if (this.machines.childrenOf(host.id).length >= MAX_CHROOTS) throw new RpcFault('INVALID_PARAMS', `a host has at most ${MAX_CHROOTS} chroots`);
         id = this.machines.insert({ ...fields, machineId: facts.machineId, parentId: host.id });
-        const t = host.tokenId === null ? undefined : this.machines.tokenById(host.tokenId);
-        if (t?.class) this.joinClass(t.class, id);
+        if (token?.class) this.joinClass(token.class, id);
       }
       return { machine: id, secret, status: host.status };
     }).immediate();
@@ -112,6 +117,8 @@ export class Enrolment {
       const status = t.autoApprove ? 'approved' as const : 'pending' as const;
       const fields = { hostname: facts.hostname, architecture: facts.architecture, codename: facts.codename || null, status, secret, tokenId: t.id, facts: JSON.stringify(facts) };
       const known = this.machines.byMachineId(facts.machineId);
+      // a chroot's identity is its host's to renew (agent.enrollChroot), never a token holder's
+      if (known?.parentId != null) throw new RpcFault('CLONE_DETECTED', 'this machine-id belongs to an LTSP chroot of another machine');
       let id: number;
       if (known) {
         // the same machine enrolling again (reinstalled agent, lost secret): one identity, new secret

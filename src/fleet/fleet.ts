@@ -108,7 +108,9 @@ export class Fleet {
     // an upgraded agent says so in its next report, an upgraded release too (its stage sources follow)
     const next = { ...facts };
     if (a.agentVersion && /^[A-Za-z0-9][A-Za-z0-9 ._+~:()-]{0,99}$/.test(a.agentVersion)) next.agentVersion = a.agentVersion;
-    if (a.extras.os) Object.assign(next, a.extras.os);
+    // an os-release that could not be read says nothing: the known release stays
+    if (a.extras.os?.codename) next.codename = a.extras.os.codename;
+    if (a.extras.os?.distribution) next.distribution = a.extras.os.distribution;
     if (next.agentVersion !== facts.agentVersion || next.codename !== facts.codename || next.distribution !== facts.distribution) {
       this.machines.setFacts(id, JSON.stringify(next), next.codename !== facts.codename ? next.codename || null : undefined);
     }

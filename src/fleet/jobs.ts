@@ -91,11 +91,12 @@ export class JobService {
   /**
    * One job per machine. Kinds meant for hosts only (reboot) or chroots only (image-revert) skip
    * the other machines; a release-upgrade of a host covers its chroots, so a chroot whose host is
-   * also a target gets none of its own. Refused when no machine is left.
+   * also a target gets none of its own. Refused when no machine is left, unless `skipUnfit`
+   * (a schedule: its class may hold only machines the kind does not fit today).
    */
-  create(targetIds: readonly number[], j: CreateJob): number[] {
+  create(targetIds: readonly number[], j: CreateJob, o: { skipUnfit?: boolean } = {}): number[] {
     const { kind, params } = checkJob(j.kind, j.params ?? {});
-    const machineIds = this.applicable(kind, targetIds);
+    const machineIds = this.applicable(kind, targetIds, o.skipUnfit === true);
     const policy = checkPolicy(j.policy ?? {});
     const now = this.now();
     // the default deadline counts from when the job may start
@@ -108,7 +109,7 @@ export class JobService {
     })))();
   }
 
-  private applicable(kind: JobKind, ids: readonly number[]): number[] {
+  private applicable(kind: JobKind, ids: readonly number[], skipUnfit: boolean): number[] {
     const all = new Set(ids);
     const out = ids.filter((id) => {
       const parent = this.parentOf(id);
@@ -116,7 +117,7 @@ export class JobService {
       if (CHROOT_ONLY_KINDS.has(kind)) return parent !== null;
       return !(kind === 'release-upgrade' && parent !== null && all.has(parent));
     });
-    if (ids.length && !out.length) fail('USAGE', CHROOT_ONLY_KINDS.has(kind) ? `${kind} is for LTSP chroots only` : `${kind} is not for LTSP chroots`);
+    if (ids.length && !out.length && !skipUnfit) fail('USAGE', CHROOT_ONLY_KINDS.has(kind) ? `${kind} is for LTSP chroots only` : `${kind} is not for LTSP chroots`);
     return out;
   }
 

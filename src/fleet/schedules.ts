@@ -48,24 +48,35 @@ export class ScheduleService {
     return this.store.schedules().map((s) => ({ ...s, className: names.get(s.classId) ?? '?' }));
   }
 
-  /** Fires what is due; returns the jobs created. */
+  /**
+   * Fires what is due; returns the jobs created. A schedule that cannot make its jobs (its
+   * parameters became invalid) still counts as fired, so it neither blocks the others nor fires
+   * again at every tick; the errors are thrown together at the end.
+   */
   tick(): number[] {
     const now = this.now();
     const created: number[] = [];
+    const errors: string[] = [];
     for (const s of this.store.dueSchedules(now)) {
       const origin = `schedule:${s.id}`;
       const busy = this.jobStore.openByOrigin(origin);
       const members = this.classes.membersOf(s.classId).filter((m) => !busy.has(m));
+      const make = () => this.jobs.create(members, {
+        kind: s.kind, params: JSON.parse(s.params) as Record<string, unknown>, policy: JSON.parse(s.policy) as Partial<JobPolicy>,
+        origin, deadline: now + s.deadlineS * 1000,
+      }, { skipUnfit: true });
       this.store.db.transaction(() => {
         if (members.length) {
-          created.push(...this.jobs.create(members, {
-            kind: s.kind, params: JSON.parse(s.params) as Record<string, unknown>, policy: JSON.parse(s.policy) as Partial<JobPolicy>,
-            origin, deadline: now + s.deadlineS * 1000,
-          }));
+          try {
+            created.push(...make());
+          } catch (err) {
+            errors.push(`schedule ${s.id}: ${(err as Error).message}`);
+          }
         }
         this.store.fired(s.id, now, nextRun(parseCron(s.cron), new Date(now)).getTime());
       })();
     }
+    if (errors.length) fail('USAGE', `schedules that made no jobs: ${errors.join('; ')}`, { created });
     return created;
   }
 }

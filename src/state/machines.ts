@@ -100,6 +100,11 @@ export class MachineStore {
   byMachineId(machineId: string): MachineRow | undefined {
     return machine(this.db.prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE machine_id = ?`).get(machineId));
   }
+  /** The LTSP chroots of a host. */
+  childrenOf(id: number): MachineRow[] {
+    return this.db.prepare<[number], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE parent_id = ? ORDER BY id`).all(id).map((r) => machine(r)!);
+  }
+
   byHostname(hostname: string): MachineRow[] {
     return this.db.prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE hostname = ? ORDER BY id`).all(hostname).map((r) => machine(r)!);
   }

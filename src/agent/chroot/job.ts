@@ -55,6 +55,9 @@ async function clearStale(c: ChrootJobContext, t: Transcript): Promise<string | 
   if (!m || processAlive(m.pid)) {
     return `the chroot is in use: ${there.join(' ')} ${there.length === 1 ? 'is' : 'are'} mounted by someone else (ltsp-chroot, an administrator?); run the job again once they are gone`;
   }
+  // the killed agent's mounts, but whatever runs inside may be somebody's: never ended here
+  const inside = await processesIn(root);
+  if (inside.length) return `the chroot is in use: processes ${inside.join(' ')} run inside it, and mounts a stopped agent left (${there.join(' ')}) stay until they are gone`;
   t.line(`# mounts left by agent process ${m.pid} (gone) since ${m.at}: taking them down`);
   const left = await unmountAll(root, t);
   if (left.length) return `mounts inside the chroot cannot be removed: ${left.join(' ')}`;
@@ -81,6 +84,11 @@ async function installPolicy(root: string, t: Transcript): Promise<boolean> {
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // one of ours that a killed agent left behind is still ours to remove
+    if ((await readFile(file, 'utf8').catch(() => '')) === POLICY_TEXT) {
+      t.line(`# ${POLICY_RC_D} left by an earlier run: removed after this job`);
+      return true;
+    }
     t.line(`# ${POLICY_RC_D} exists already: kept as it is`);
     return false;
   }

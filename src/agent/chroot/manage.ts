@@ -32,20 +32,35 @@ export function mountMarker(stateDir: string, name: string): string {
   return path.join(chrootStateDir(stateDir, name), 'mounted.json');
 }
 
-/** apt and dpkg inside the chroot; apt through `proxy` except for the aptgate server itself (stage sources). */
-export function chrootTarget(info: ChrootInfo, proxy: string, server: string): AptTarget {
+/**
+ * apt and dpkg inside the chroot; apt through `proxy` except for the aptgate server itself (stage
+ * sources). Its files are resolved inside the chroot: var/run is a link to /run there, which on
+ * the host would be the host's own reboot-required.
+ */
+export async function chrootTarget(info: ChrootInfo, proxy: string, server: string): Promise<AptTarget> {
   const aptOptions: Array<[string, string]> = [];
   if (proxy) {
     aptOptions.push(['Acquire::http::Proxy', proxy]);
     if (server) aptOptions.push([`Acquire::http::Proxy::${new URL(server).hostname}`, 'DIRECT']);
   }
   // LTSP 5's policy-rc.d and start-stop-daemon wrappers read LTSP_HANDLE_DAEMONS; chroot(8) passes it on
-  return targetAt(info.path, { aptOptions, env: { LTSP_HANDLE_DAEMONS: 'false' }, dpkgOptions: [], chroot: { linux32: info.run === 'linux32' } });
+  const t = targetAt(info.path, { aptOptions, env: { LTSP_HANDLE_DAEMONS: 'false' }, dpkgOptions: [], chroot: { linux32: info.run === 'linux32' } });
+  const inside = (p: string) => resolveIn(info.path, path.relative(info.path, p));
+  return {
+    ...t,
+    statusFile: await inside(t.statusFile),
+    sourcesDir: await inside(t.sourcesDir),
+    sourcesList: await inside(t.sourcesList),
+    preferencesDir: await inside(t.preferencesDir),
+    preferencesFile: await inside(t.preferencesFile),
+    rebootRequiredFile: await inside(t.rebootRequiredFile),
+  };
 }
 
 /** Why the agent leaves a chroot alone (undefined: it can manage it). */
 export async function unmanageable(info: ChrootInfo, stateDir: string): Promise<string | undefined> {
   if (info.run === 'unsupported') return `unsupported: ${info.reason ?? 'architecture'}`;
+  if (info.path === '/') return 'it is this host\'s own root directory';
   if (stateDir === info.path || stateDir.startsWith(`${info.path}/`)) return `the agent's state directory ${stateDir} is inside the chroot`;
   for (const d of ['etc/apt', 'etc/apt/sources.list.d', 'var/lib/dpkg', 'usr/sbin']) {
     if (!(await isPlainDir(info.path, d))) return `${path.join(info.path, d)} is not a directory of the chroot (missing, or a symbolic link)`;
@@ -71,7 +86,10 @@ export interface HostContext {
   client: RpcClient;
   machineId: string;
   log: (msg: string) => void;
-  signal?: AbortSignal;
+  /** a stop was asked for: no further job (nor chroot) starts */
+  stop?: AbortSignal;
+  /** asked again: the running job is aborted (and cleaned up) */
+  abort?: AbortSignal;
 }
 
 export interface ChrootRun {
@@ -106,7 +124,7 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
     return { ...out, skipped: why };
   }
   const server = h.config.server || h.identity.server;
-  const target = chrootTarget(info, h.config.chrootProxy || server, server);
+  const target = await chrootTarget(info, h.config.chrootProxy || server, server);
   const state = new AgentState(chrootStateDir(h.config.stateDir, info.name));
   state.ensureDir();
   const log = (msg: string) => h.log(`chroot ${info.name}: ${msg}`);
@@ -116,8 +134,8 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
     const client = new RpcClient({ server, caFile: h.config.caFile, timeoutS: h.config.timeoutS }, { identity, state });
     return runCycle({
       client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
-      execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh, marker: mountMarker(h.config.stateDir, info.name) }, job, h.signal ? { signal: h.signal } : {}),
-      ...(h.signal ? { signal: h.signal } : {}),
+      execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh, marker: mountMarker(h.config.stateDir, info.name) }, job, h.abort ? { signal: h.abort } : {}),
+      ...(h.stop ? { signal: h.stop } : {}),
     });
   };
   try {

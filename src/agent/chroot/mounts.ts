@@ -115,6 +115,10 @@ export async function mountAll(root: string, log: MountLog, spare: ReadonlySet<n
       log.line(`$ mount ${args.join(' ')}`);
       const r = await exec('mount', args, { timeoutMs: 60_000 });
       if (r.code !== 0) throw new Error(`mount ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
+      // a slave receives the host's mount events but sends none back: with / and /dev shared
+      // (systemd), the dev/pts bind onto the chroot's dev would otherwise stack on the host's /dev/pts
+      const slave = await exec('mount', ['--make-rslave', target], { timeoutMs: 60_000 });
+      if (slave.code !== 0) throw new Error(`mount --make-rslave ${target} failed: ${slave.stderr.toString().trim()}`);
     } catch (err) {
       await unmountAll(root, log, spare);
       throw err;

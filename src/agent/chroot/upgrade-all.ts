@@ -4,6 +4,7 @@
 import { runJob, type RunJobOptions } from '../executors.js';
 import { Transcript, TRANSCRIPT_CAP } from '../run.js';
 import type { AptTarget, JobResult, JobSpec } from '../types.js';
+import { osReleaseOf } from './inspect.js';
 import { runChrootJob, type ChrootJobContext } from './job.js';
 
 export interface UpgradeChroot {
@@ -19,9 +20,20 @@ export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: 
   const parts: string[] = [];
   let changed = false;
   let rebootRequired = false;
+  // a chroot moves with its host only from the host's release: one release step at a time
+  const hostFrom = (await osReleaseOf(host.root))['VERSION_CODENAME'] ?? '';
+  const to = String(job.params['codename']);
+  const why = (c: UpgradeChroot): string | undefined => {
+    if (!c.ctx) return c.skipped ?? 'not manageable';
+    const from = c.ctx.info.codename;
+    return from === hostFrom || from === to ? undefined : `it runs ${from || 'an unknown release'}, the host ${hostFrom || 'an unknown one'}: give it a release-upgrade of its own`;
+  };
   const steps: Array<{ label: string; run: () => Promise<JobResult> }> = [
     { label: 'host', run: () => runJob(job, host, opts) },
-    ...chroots.map((c) => ({ label: `chroot ${c.name}`, run: c.ctx ? () => runChrootJob(c.ctx!, job, opts) : async (): Promise<JobResult> => { throw new Error(c.skipped ?? 'not manageable'); } })),
+    ...chroots.map((c) => {
+      const skip = why(c);
+      return { label: `chroot ${c.name}`, run: skip === undefined ? () => runChrootJob(c.ctx!, job, opts) : async (): Promise<JobResult> => { throw new Error(skip); } };
+    }),
   ];
   let failed: JobResult | undefined;
   let failedAt = '';
