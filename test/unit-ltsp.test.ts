@@ -94,6 +94,14 @@ describe('LTSP chroots: inspection without running anything', () => {
     const dpkg = dpkgCommand(await chrootTarget({ ...info, name: 'amd64', path: '/srv/ltsp/amd64', run: 'native' }, '', ''), ['--audit']);
     assert.deepEqual([dpkg.file, ...dpkg.args], ['chroot', '/srv/ltsp/amd64', 'dpkg', '--audit']);
     assert.equal(aptPath(t, '/opt/ltsp/i386/etc/apt/keyrings/aptgate.asc'), '/etc/apt/keyrings/aptgate.asc');
+    // var/run is a link to /run in a Debian chroot: its reboot-required is the chroot's, not the host's
+    const root = path.join(dir, 'var-run');
+    await mkdir(path.join(root, 'var'), { recursive: true });
+    await mkdir(path.join(root, 'run'));
+    await symlink('/run', path.join(root, 'var/run'));
+    const rt = await chrootTarget({ ...info, path: root, run: 'native' }, '', '');
+    assert.equal(rt.rebootRequiredFile, path.join(root, 'run/reboot-required'));
+    assert.equal(rt.statusFile, path.join(root, 'var/lib/dpkg/status'));
   });
 
   it('reads ELF headers of the architectures Debian ships', () => {
