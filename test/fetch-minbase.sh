@@ -52,21 +52,27 @@ complete() {
   [[ "$listed" -gt 0 && "$listed" -eq "$present" ]]
 }
 
+# awk: p, v, a = Package, Version, Architecture of the stanza in $0 (with RS = "")
+PVA='function pva(   n, i, lines) {
+  p = v = a = ""
+  n = split($0, lines, "\n")
+  for (i = 1; i <= n; i++) {
+    if (lines[i] ~ /^Package: /) p = substr(lines[i], 10)
+    else if (lines[i] ~ /^Version: /) v = substr(lines[i], 10)
+    else if (lines[i] ~ /^Architecture: /) a = substr(lines[i], 15)
+  }
+}'
+
 # Prints "<package> (all): <version> in <cache> but <version> in <cache>" for every Architecture:
 # all package whose archive stanza (version, SHA256, Priority, ...) differs between the given
 # (complete) caches; prints nothing when they agree.
 disagreements() {
   local c
   for c in "$@"; do
-    awk -v cache="$c" 'BEGIN { RS = ""; OFS = "\t" }
+    awk -v cache="$c" "$PVA"'
+      BEGIN { RS = ""; OFS = "\t" }
       {
-        p = v = a = ""
-        n = split($0, lines, "\n")
-        for (i = 1; i <= n; i++) {
-          if (lines[i] ~ /^Package: /) p = substr(lines[i], 10)
-          else if (lines[i] ~ /^Version: /) v = substr(lines[i], 10)
-          else if (lines[i] ~ /^Architecture: /) a = substr(lines[i], 15)
-        }
+        pva()
         s = $0
         gsub(/[\t\n]/, "\037", s)
         if (a == "all") print p, v, s, cache
@@ -118,16 +124,10 @@ fetch_one() (
   fi
 
   # the archive's stanzas of exactly those packages (the stanzas, not the .debs' control files)
-  awk -v want="$triples" '
+  awk -v want="$triples" "$PVA"'
     BEGIN { while ((getline l < want) > 0) wanted[l] = 1; RS = ""; ORS = "\n\n" }
     {
-      p = v = a = ""
-      n = split($0, lines, "\n")
-      for (i = 1; i <= n; i++) {
-        if (lines[i] ~ /^Package: /) p = substr(lines[i], 10)
-        else if (lines[i] ~ /^Version: /) v = substr(lines[i], 10)
-        else if (lines[i] ~ /^Architecture: /) a = substr(lines[i], 15)
-      }
+      pva()
       if ((p " " v " " a) in wanted) print
     }' "${lists[0]}" >"$build/Packages"
 
