@@ -39,6 +39,7 @@ const kernel: DebSpec = {
   name: 'linux-image-aptgate', version: '9.9.9-1', description: 'a fake kernel: vmlinuz and initrd.img in /boot',
   postinst: sh('printf kernel > /boot/vmlinuz-9.9.9-aptgate\nprintf initrd > /boot/initrd.img-9.9.9-aptgate'),
 };
+const kernel2: DebSpec = { ...kernel, name: 'linux-image-aptgate2', postinst: sh('printf kernel > /boot/vmlinuz-9.9.10-aptgate') };
 const broken: DebSpec = { name: 'aptgate-broken', version: '1.0-1', postinst: sh('echo "aptgate-broken: postinst fails on purpose" >&2\nexit 1') };
 // its postinst says it started, then waits until the test lets it finish
 const slow: DebSpec = {
@@ -70,14 +71,14 @@ const statusOf = async (name: string): Promise<string | undefined> => {
   return p && `${/^Version: (.*)$/m.exec(p)?.[1]} ${/^Status: (.*)$/m.exec(p)?.[1]}`;
 };
 
-async function runOnce(): Promise<RunOnce> {
-  return JSON.parse(await agent.runOk(['run-once', '--json'], env)) as RunOnce;
+async function runOnce(withEnv: NodeJS.ProcessEnv = env): Promise<RunOnce> {
+  return JSON.parse(await agent.runOk(['run-once', '--json'], withEnv)) as RunOnce;
 }
 
 /** queues a job for `machine`, runs the agent once, returns the finished job */
-async function job(machine: number, kind: string, params: Record<string, unknown> = {}, policy: Record<string, unknown> = {}) {
+async function job(machine: number, kind: string, params: Record<string, unknown> = {}, policy: Record<string, unknown> = {}, withEnv: NodeJS.ProcessEnv = env) {
   const [id] = server.fleet.jobs.create([machine], { kind, params, policy, origin: 'test' });
-  await runOnce();
+  await runOnce(withEnv);
   const j = server.fleet.jobs.store.byId(id!)!;
   assert.ok(j.state === 'succeeded' || j.state === 'failed', `job ${id} ${kind} is ${j.state}`);
   return j;
@@ -100,7 +101,7 @@ async function assertCleanedUp(): Promise<void> {
 
 describe('issue 6: LTSP chroots managed like machines', () => {
   before(async () => {
-    world = await makeChrootWorld({ debs: [demo1, probe, kernel, broken, slow], architectures: ['amd64', 'i386'] });
+    world = await makeChrootWorld({ debs: [demo1, probe, kernel, kernel2, broken, slow], architectures: ['amd64', 'i386'] });
     server = await startServer(testConfig(path.join(world.dir, 'srv'), { debian: world.backend }, (c) => {
       world.tweak(c);
       c.proxy.releaseTtlMs = 0;
@@ -218,7 +219,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     // the .deb came through aptgate (the chroot's mirror name does not even resolve)
     assert.ok(world.upstream.requests().some((q) => q.path.startsWith('pool/') && q.path.includes('aptgate-demo_1.0-1')), 'aptgate fetched the .deb');
 
-    await world.publish([demo1, demo2, probe, kernel, broken, slow]);
+    await world.publish([demo1, demo2, probe, kernel, kernel2, broken, slow]);
     const u = await job(chrootId, 'update');
     assert.equal(u.state, 'succeeded', u.transcript ?? '');
     // like apt-check: the host and every chroot
@@ -274,6 +275,18 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const back = await job(chrootId, 'image-revert');
     assert.equal(back.state, 'succeeded', back.transcript ?? '');
     assert.equal(await readFile(stubLog, 'utf8'), `--base-dir=${base} image -r amd64\n`);
+    // LTSP 5 (no `ltsp`, its ltsp-update-* tools): kernels, then the image of this chroot
+    const stub5 = path.join(world.dir, 'stub-ltsp5');
+    await mkdir(stub5);
+    for (const tool of ['ltsp-update-kernels', 'ltsp-update-image']) {
+      await writeFile(path.join(stub5, tool), `#!/bin/sh\nprintf '%s %s\\n' "$(basename "$0")" "$*" >> '${stubLog}'\n`);
+      await chmod(path.join(stub5, tool), 0o755);
+    }
+    await rm(stubLog);
+    const five = await job(chrootId, 'install', { packages: ['linux-image-aptgate2'] }, {}, { PATH: `${stub5}:${process.env['PATH'] ?? '/usr/bin:/bin'}` });
+    assert.equal(five.state, 'succeeded', five.transcript ?? '');
+    assert.equal(await readFile(stubLog, 'utf8'), 'ltsp-update-kernels \nltsp-update-image amd64\n');
+    assert.match(five.summary!, /refreshed: ltsp-update-kernels, ltsp-update-image amd64$/);
     await rm(path.join(base, 'images'), { recursive: true });
   });
 
