@@ -91,7 +91,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
         const machineId = await readMachineId(c.machineIdFile);
         const target = targetOf(c);
         const opts = { rebootCommand: c.rebootCommand, signal: abort.signal };
-        const r = await runCycle({ client, identity, machineId, state, target, rebootCommand: c.rebootCommand, log, signal: stop.signal, execute: hostExecutor(c, server, target, log, opts) });
+        const r = await runCycle({ client, identity, machineId, state, target, rebootCommand: c.rebootCommand, log, stop: stop.signal, abort: abort.signal, execute: hostExecutor(c, server, target, log, opts) });
         const chroots = r.status === 'approved' && !stop.signal.aborted ? await runChroots({ config: c, identity, client, machineId, log, stop: stop.signal, abort: abort.signal }) : [];
         if (o.json) out(JSON.stringify({ ...r, chroots }) + '\n');
         else {

@@ -26,8 +26,10 @@ export interface CycleDeps {
   log: (msg: string) => void;
   /** runs a job (default: runJob on the target; an LTSP chroot mounts and refreshes around it) */
   execute?: (job: JobSpec) => Promise<JobResult>;
-  /** the agent was told to stop: the running job is aborted, no further job starts */
-  signal?: AbortSignal;
+  /** the agent was told to stop: no further job starts */
+  stop?: AbortSignal;
+  /** told again: the running job is aborted (the default executor's commands are killed) */
+  abort?: AbortSignal;
 }
 
 export interface CycleResult {
@@ -77,7 +79,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
   if (!check.jobsWaiting && !check.pullNow) return out;
 
-  for (let n = 0; n < MAX_JOBS_PER_RUN && !d.signal?.aborted; n++) {
+  for (let n = 0; n < MAX_JOBS_PER_RUN && !d.stop?.aborted; n++) {
     const { jobs } = await d.client.call<{ jobs: Array<JobSpec & { attempt: number }> }>('agent.fetchJob', [who]);
     const job = jobs[0];
     if (!job) break;
@@ -108,7 +110,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
 }
 
 function executor(d: CycleDeps): (job: JobSpec) => Promise<JobResult> {
-  return d.execute ?? ((job) => runJob(job, d.target, { rebootCommand: d.rebootCommand, ...(d.signal ? { signal: d.signal } : {}) }));
+  return d.execute ?? ((job) => runJob(job, d.target, { rebootCommand: d.rebootCommand, ...(d.abort ? { signal: d.abort } : {}) }));
 }
 
 async function finish(d: CycleDeps, id: number, r: JobResult): Promise<void> {

@@ -135,7 +135,7 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
     return runCycle({
       client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
       execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh, marker: mountMarker(h.config.stateDir, info.name) }, job, h.abort ? { signal: h.abort } : {}),
-      ...(h.stop ? { signal: h.stop } : {}),
+      ...(h.stop ? { stop: h.stop } : {}),
     });
   };
   try {
