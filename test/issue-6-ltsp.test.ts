@@ -11,6 +11,7 @@ import { chmod, copyFile, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
+import { POLICY_TEXT } from '../src/agent/chroot/job.js';
 import { processesIn } from '../src/agent/chroot/mounts.js';
 import { AgentState } from '../src/agent/identity.js';
 import { buildProgram } from '../src/cli/program.js';
@@ -252,6 +253,13 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const r = JSON.parse(server.fleet.machines.report(id386)!.extras) as { aptUpgradable: unknown[] };
     assert.deepEqual(r.aptUpgradable, []);
     assert.equal(server.fleet.machines.byId(id386)!.architecture, 'i386');
+    // a chroot whose apt fails does not hide the others in status
+    const broken = path.join(chroot386, 'etc/apt/sources.list.d/broken.list');
+    await writeFile(broken, 'this is not a sources line\n');
+    const st = JSON.parse(await agent.runOk(['status', '--json'], env)) as { chroots: Array<{ name: string; updates: number | null; skipped?: string }> };
+    assert.deepEqual(st.chroots.map((c) => [c.name, c.updates]), [['amd64', 0], ['arm64', null], ['i386', null]]);
+    assert.match(st.chroots[2]!.skipped!, /apt list --upgradable exited/);
+    await rm(broken);
   });
 
   it('refreshes the image when a job changed the kernel or initramfs, with the result in the job\'s', async () => {
@@ -302,6 +310,10 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.match(r.transcript!, /policy-rc\.d exists already: kept as it is/);
     assert.equal(await readFile(path.join(chroot, 'usr/sbin/policy-rc.d'), 'utf8'), own);
     await rm(path.join(chroot, 'usr/sbin/policy-rc.d'));
+    // ours, left by a killed agent: removed after the next job
+    await writeFile(path.join(chroot, 'usr/sbin/policy-rc.d'), POLICY_TEXT, { mode: 0o755 });
+    const after = await job(chrootId, 'install', { packages: ['aptgate-demo'] });
+    assert.match(after.transcript!, /policy-rc\.d left by an earlier run: removed after this job/);
     assert.deepEqual(await mountsUnder(chroot), []);
   });
 
@@ -356,6 +368,16 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const gone = spawn('true');
     await once(gone, 'exit');
     await writeFile(path.join(agent.stateDir, 'chroots/amd64/mounted.json'), JSON.stringify({ pid: gone.pid, at: new Date().toISOString() }));
+    // ... unless something runs inside (an administrator's shell): never ended by the agent
+    const shell = spawn('chroot', [chroot, '/bin/sleep', '600'], { stdio: 'ignore' });
+    await waitFor(async () => (await processesIn(chroot)).includes(shell.pid!), 'the shell runs inside the chroot');
+    const busy = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
+    assert.equal(busy.state, 'failed');
+    assert.match(busy.summary!, new RegExp(`^the chroot is in use: processes ${shell.pid} run inside it`));
+    assert.equal(shell.exitCode, null, 'still running');
+    assert.deepEqual(await mountsUnder(chroot), [path.join(chroot, 'proc')]);
+    shell.kill('SIGKILL');
+    await once(shell, 'exit');
     // configured again, it completes
     const again = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
     assert.equal(again.state, 'succeeded', again.transcript ?? '');

@@ -16,7 +16,7 @@ import { isPlainDir } from './paths.js';
 import { bootState, refreshCommands, revertCommand, type RefreshSetting } from './refresh.js';
 
 export const POLICY_RC_D = 'usr/sbin/policy-rc.d';
-const POLICY_TEXT = '#!/bin/sh\n# aptgate-agent: no daemon starts inside an LTSP chroot during a job (removed afterwards)\nexit 101\n';
+export const POLICY_TEXT = '#!/bin/sh\n# aptgate-agent: no daemon starts inside an LTSP chroot during a job (removed afterwards)\nexit 101\n';
 
 export interface ChrootJobContext {
   info: ChrootInfo;
