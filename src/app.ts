@@ -113,7 +113,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       const created = fleet.schedules.tick();
       if (created.length) app.log.info({ jobs: created.length }, 'schedules fired');
     } catch (err) {
-      app.log.error({ err: (err as Error).message }, 'schedule tick failed');
+      // the schedules that could fire did: their jobs are in the error's details
+      const created = (err as { details?: { created?: unknown[] } }).details?.created?.length ?? 0;
+      app.log.error({ err: (err as Error).message, jobs: created }, 'schedule tick failed');
     }
     gate.autoPromote().then(
       (made) => { if (made.length) app.log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted'); },

@@ -11,7 +11,7 @@ import { chmod, copyFile, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
-import { POLICY_TEXT } from '../src/agent/chroot/job.js';
+import { POLICY_TEXT } from '../src/agent/chroot/session.js';
 import { processesIn } from '../src/agent/chroot/mounts.js';
 import { AgentState } from '../src/agent/identity.js';
 import { buildProgram } from '../src/cli/program.js';
@@ -378,10 +378,13 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.deepEqual(await mountsUnder(chroot), [path.join(chroot, 'proc')]);
     shell.kill('SIGKILL');
     await once(shell, 'exit');
-    // configured again, it completes
-    const again = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
+    // configured again, it completes; the killed agent's mounts went first, at the chroot's turn
+    const [againId] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
+    const run = await agent.run(['run-once'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`chroot amd64: mounts left by agent process ${gone.pid} \\(gone\\) since .*: taking them down`));
+    const again = server.fleet.jobs.store.byId(againId!)!;
     assert.equal(again.state, 'succeeded', again.transcript ?? '');
-    assert.match(again.transcript!, new RegExp(`# mounts left by agent process ${gone.pid} \\(gone\\)`));
     await assertCleanedUp();
     await assert.rejects(readFile(path.join(agent.stateDir, 'chroots/amd64/mounted.json')), { code: 'ENOENT' });
   });

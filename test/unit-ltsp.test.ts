@@ -3,6 +3,7 @@
 // a release upgrade, and the server's side (chroot enrolment, which jobs fit which machine).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { gzipSync } from 'node:zlib';
@@ -162,14 +163,23 @@ describe('LTSP chroots: inspection without running anything', () => {
     assert.deepEqual(await mountsUnder('/srv/ltsp/amd64 old', info), ['/srv/ltsp/amd64 old/proc']);
   });
 
-  it('moves one release at a time when distro-info-data knows both releases', () => {
+  it('moves one release at a time when distro-info-data knows both releases, an Ubuntu LTS also to the next LTS', () => {
     const debian = releaseOrder('version,codename,series,created,release,eol\n10,Buster,buster,2017\n11,Bullseye,bullseye,2019\n12,Bookworm,bookworm,2021\n13,Trixie,trixie,2023\n,Sid,sid,1993\n');
-    assert.deepEqual(debian, ['buster', 'bullseye', 'bookworm', 'trixie', 'sid']);
+    assert.deepEqual(debian.map((r) => r.series), ['buster', 'bullseye', 'bookworm', 'trixie', 'sid']);
     assert.equal(stepError('bookworm', 'trixie', [debian]), undefined);
     assert.equal(stepError('trixie', 'trixie', [debian]), undefined, 'already there: dist-upgrade again');
     assert.equal(stepError('buster', 'trixie', [debian]), 'trixie is not the release after buster (bullseye is): upgrade one release at a time');
     assert.match(stepError('trixie', 'bookworm', [debian])!, /not the release after trixie/);
     assert.equal(stepError('bookworm', 'myrelease', [debian]), undefined, 'unknown to distro-info: not judged');
+    const ubuntu = releaseOrder('version,codename,series,created,release,eol\n22.04 LTS,Jammy Jellyfish,jammy,2021\n22.10,Kinetic Kudu,kinetic,2022\n23.04,Lunar Lobster,lunar,2022\n23.10,Mantic Minotaur,mantic,2023\n24.04 LTS,Noble Numbat,noble,2023\n24.10,Oracular Oriole,oracular,2024\n');
+    assert.equal(stepError('jammy', 'noble', [debian, ubuntu]), undefined, 'LTS to the next LTS');
+    assert.equal(stepError('jammy', 'kinetic', [ubuntu]), undefined);
+    assert.equal(stepError('kinetic', 'noble', [ubuntu]), 'noble is not the release after kinetic (lunar is): upgrade one release at a time');
+    assert.equal(stepError('jammy', 'oracular', [ubuntu]), 'oracular is not the release after jammy (kinetic or noble is): upgrade one release at a time');
+    // the real distro-info-data of this machine (Debian's package), when installed
+    for (const [from, to] of [['bookworm', 'trixie'], ['jammy', 'noble'], ['focal', 'jammy']]) {
+      assert.equal(stepError(from, to, [releaseOrder(readFileSync('/usr/share/distro-info/debian.csv', 'utf8')), releaseOrder(readFileSync('/usr/share/distro-info/ubuntu.csv', 'utf8'))]), undefined, `${from} -> ${to}`);
+    }
   });
 
   it('renames the suites of the running release in deb822 and one-line sources, nothing else', () => {

@@ -20,7 +20,7 @@ export async function managedChroots(c: AgentConfig, log: (msg: string) => void)
 }
 
 /** The host's jobs: release-upgrade also moves the chroots (after the host), everything else is the host's alone. */
-export function hostExecutor(c: AgentConfig, server: string, target: AptTarget, log: (msg: string) => void, opts: RunJobOptions): (job: JobSpec) => Promise<JobResult> {
+export function hostExecutor(c: AgentConfig, server: string, target: AptTarget, log: (msg: string) => void, opts: RunJobOptions & { stop?: AbortSignal }): (job: JobSpec) => Promise<JobResult> {
   return async (job) => {
     if (job.kind !== 'release-upgrade') return runJob(job, target, opts);
     const chroots: UpgradeChroot[] = [];

@@ -90,7 +90,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
         const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
         const machineId = await readMachineId(c.machineIdFile);
         const target = targetOf(c);
-        const opts = { rebootCommand: c.rebootCommand, signal: abort.signal };
+        const opts = { rebootCommand: c.rebootCommand, signal: abort.signal, stop: stop.signal };
         const r = await runCycle({ client, identity, machineId, state, target, rebootCommand: c.rebootCommand, log, stop: stop.signal, abort: abort.signal, execute: hostExecutor(c, server, target, log, opts) });
         const chroots = r.status === 'approved' && !stop.signal.aborted ? await runChroots({ config: c, identity, client, machineId, log, stop: stop.signal, abort: abort.signal }) : [];
         if (o.json) out(JSON.stringify({ ...r, chroots }) + '\n');

@@ -82,7 +82,8 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   for (let n = 0; n < MAX_JOBS_PER_RUN && !d.stop?.aborted; n++) {
     const { jobs } = await d.client.call<{ jobs: Array<JobSpec & { attempt: number }> }>('agent.fetchJob', [who]);
     const job = jobs[0];
-    if (!job) break;
+    // a stop asked for meanwhile: the job's lease hands it out again later
+    if (!job || d.stop?.aborted) break;
     const spooled = d.state.spooled().find((s) => s.id === job.id);
     let result: JobResult;
     if (spooled) {
@@ -95,7 +96,13 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
         throw err;
       }
       d.log(`job ${job.id}: ${job.kind}`);
-      result = await executor(d)(job);
+      try {
+        result = await executor(d)(job);
+      } catch (err) {
+        // the agent's own trouble before or around the job: still a result, never a lost job
+        const msg = (err as Error).message.split('\n')[0]!.slice(0, 500);
+        result = { exitCode: 1, durationMs: 0, transcript: `# agent error: ${msg}\n`, failure: 'other', summary: `${job.kind}: ${msg}`, changed: false, rebootRequired: false };
+      }
       d.state.spool({ id: job.id, result });
     }
     await finish(d, job.id, result);

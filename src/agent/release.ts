@@ -5,10 +5,14 @@
 // release gate's own aptgate.sources moves too, so the stage still decides what the machine sees.
 import { readFile } from 'node:fs/promises';
 
-/** A suite of release `from` renamed to release `to` ("bookworm-updates" → "trixie-updates"). */
+/**
+ * A suite of release `from` renamed to release `to` ("bookworm-updates" → "trixie-updates").
+ * Debian's old security suite "buster/updates" became "bullseye-security".
+ */
 export function renameSuite(suite: string, from: string, to: string): string {
   if (suite === from) return to;
-  if (suite.startsWith(`${from}-`) || suite.startsWith(`${from}/`)) return to + suite.slice(from.length);
+  if (suite === `${from}/updates`) return `${to}-security`;
+  if (suite.startsWith(`${from}-`)) return to + suite.slice(from.length);
   return suite;
 }
 
@@ -24,31 +28,42 @@ export function renameSuites(text: string, from: string, to: string): string {
   }).join('\n');
 }
 
+export interface Release {
+  series: string;
+  /** Ubuntu's long-term releases ("22.04 LTS"): they upgrade to the next LTS directly */
+  lts: boolean;
+}
+
 /** The releases of distro-info-data's CSV files, oldest first (the "series" column). */
-export function releaseOrder(csv: string): string[] {
-  return csv.split('\n').slice(1).map((l) => l.split(',')[2]?.trim() ?? '').filter((x) => /^[a-z][a-z0-9]*$/.test(x));
+export function releaseOrder(csv: string): Release[] {
+  return csv.split('\n').slice(1).map((l) => l.split(','))
+    .map((f) => ({ series: f[2]?.trim() ?? '', lts: /\bLTS\b/.test(f[0] ?? '') }))
+    .filter((r) => /^[a-z][a-z0-9]*$/.test(r.series));
 }
 
 /**
- * Why moving from `from` to `to` is not one release step, when distro-info-data knows both
- * (undefined: it is, or nothing is known of them). Debian and Ubuntu support upgrades one
- * release at a time only.
+ * Why moving from `from` to `to` is not one supported step, when distro-info-data knows both
+ * (undefined: it is, or nothing is known of them). Debian and Ubuntu upgrade one release at a
+ * time; an Ubuntu LTS also to the next LTS (the releases between are gone from the archive).
  */
-export function stepError(from: string, to: string, orders: readonly string[][]): string | undefined {
+export function stepError(from: string, to: string, orders: readonly Release[][]): string | undefined {
   if (from === to) return undefined;
   for (const order of orders) {
-    const i = order.indexOf(from);
-    const j = order.indexOf(to);
+    const i = order.findIndex((r) => r.series === from);
+    const j = order.findIndex((r) => r.series === to);
     if (i === -1 || j === -1) continue;
     if (j === i + 1) return undefined;
-    return `${to} is not the release after ${from}${order[i + 1] ? ` (${order[i + 1]} is)` : ''}: upgrade one release at a time`;
+    const nextLts = order.findIndex((r, k) => k > i && r.lts);
+    if (order[i]!.lts && j === nextLts) return undefined;
+    const after = [order[i + 1]?.series, order[i]!.lts && nextLts !== -1 && nextLts !== i + 1 ? order[nextLts]!.series : undefined].filter(Boolean).join(' or ');
+    return `${to} is not the release after ${from}${after ? ` (${after} is)` : ''}: upgrade one release at a time`;
   }
   return undefined;
 }
 
 /** The orders distro-info-data installs (none when it is not installed). */
-export async function knownReleaseOrders(dir = '/usr/share/distro-info'): Promise<string[][]> {
-  const out: string[][] = [];
+export async function knownReleaseOrders(dir = '/usr/share/distro-info'): Promise<Release[][]> {
+  const out: Release[][] = [];
   for (const f of ['debian.csv', 'ubuntu.csv']) {
     const text = await readFile(`${dir}/${f}`, 'utf8').catch(() => '');
     if (text) out.push(releaseOrder(text));

@@ -2,7 +2,7 @@
 // atomically, kept only if `apt-get update` then succeeds; otherwise the previous state comes back
 // exactly (old content and mode, or no file) and apt's lists are refreshed again.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { parseParagraphs } from '../index/deb822.js';
 import type { RunOutcome } from './run.js';
@@ -42,14 +42,18 @@ export function sourcesContentError(content: string): string | undefined {
   return undefined;
 }
 
+/** What was at a path before a change: a file (content, mode) or a symbolic link (its target). */
 interface Previous {
   content: Buffer;
   mode: number;
+  /** a link: put back as the link, never read through (inside a chroot it may point at the host's files) */
+  link?: string;
 }
 
 async function previousOf(file: string): Promise<Previous | undefined> {
   try {
-    const st = await stat(file);
+    const st = await lstat(file);
+    if (st.isSymbolicLink()) return { content: Buffer.alloc(0), mode: 0, link: await readlink(file) };
     return { content: await readFile(file), mode: st.mode & 0o7777 };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -87,7 +91,10 @@ export async function writeFileAtomic(file: string, data: Buffer | string, mode 
 }
 
 async function restore(file: string, prev: Previous | undefined): Promise<void> {
-  if (prev) await writeFileAtomic(file, prev.content, prev.mode);
+  if (prev?.link !== undefined) {
+    await unlink(file).catch(() => undefined);
+    await symlink(prev.link, file);
+  } else if (prev) await writeFileAtomic(file, prev.content, prev.mode);
   else await unlink(file).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
 }
 
@@ -119,7 +126,7 @@ export async function changeFiles(changes: readonly FileChange[], update: () => 
   const prev = await Promise.all(changes.map((c) => previousOf(c.file)));
   const todo = changes.map((c, i) => ({ ...c, prev: prev[i] })).filter((c) => {
     if (c.content === undefined) return c.prev !== undefined;
-    return !(c.prev !== undefined && c.prev.content.equals(Buffer.from(c.content, 'utf8')) && c.prev.mode === 0o644);
+    return !(c.prev !== undefined && c.prev.link === undefined && c.prev.content.equals(Buffer.from(c.content, 'utf8')) && c.prev.mode === 0o644);
   });
   if (changes.length === 1 && changes[0]!.content === undefined && prev[0] === undefined) {
     return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: false, summary: `${what}: not present, nothing to remove` };

@@ -94,9 +94,11 @@ export class JobService {
    * also a target gets none of its own. Refused when no machine is left, unless `skipUnfit`
    * (a schedule: its class may hold only machines the kind does not fit today).
    */
-  create(targetIds: readonly number[], j: CreateJob, o: { skipUnfit?: boolean } = {}): number[] {
+  create(targetIds: readonly number[], j: CreateJob, o: { skipUnfit?: boolean; except?: ReadonlySet<number> } = {}): number[] {
     const { kind, params } = checkJob(j.kind, j.params ?? {});
-    const machineIds = this.applicable(kind, targetIds, o.skipUnfit === true);
+    // which machines a kind fits is decided on all targets (a host busy with last week's
+    // release-upgrade still covers its chroots), then the excepted ones are left out
+    const machineIds = this.applicable(kind, targetIds, o.skipUnfit === true).filter((id) => !o.except?.has(id));
     const policy = checkPolicy(j.policy ?? {});
     const now = this.now();
     // the default deadline counts from when the job may start

@@ -60,11 +60,11 @@ export class ScheduleService {
     for (const s of this.store.dueSchedules(now)) {
       const origin = `schedule:${s.id}`;
       const busy = this.jobStore.openByOrigin(origin);
-      const members = this.classes.membersOf(s.classId).filter((m) => !busy.has(m));
+      const members = this.classes.membersOf(s.classId);
       const make = () => this.jobs.create(members, {
         kind: s.kind, params: JSON.parse(s.params) as Record<string, unknown>, policy: JSON.parse(s.policy) as Partial<JobPolicy>,
         origin, deadline: now + s.deadlineS * 1000,
-      }, { skipUnfit: true });
+      }, { skipUnfit: true, except: busy });
       this.store.db.transaction(() => {
         if (members.length) {
           try {

@@ -65,7 +65,8 @@ export function elfArchitecture(header: Buffer): string {
 }
 
 async function elfOf(root: string, rel: string): Promise<string> {
-  const fh = await open(await resolveIn(root, rel), 'r').catch(() => undefined);
+  const p = await resolveIn(root, rel).catch(() => undefined);
+  const fh = p === undefined ? undefined : await open(p, 'r').catch(() => undefined);
   if (!fh) return '';
   try {
     const b = Buffer.alloc(20);
@@ -156,7 +157,13 @@ export async function discoverChroots(given: readonly string[], configured: read
       problems.push(`${d}: "${name}" is not usable as a chroot name (letters, digits, . _ -)`);
       continue;
     }
-    const info = await inspectChroot(d, name);
+    let info: ChrootInfo;
+    try {
+      info = await inspectChroot(d, name);
+    } catch (err) {
+      problems.push(`${d}: ${(err as Error).message}`);
+      continue;
+    }
     const other = seen.get(name);
     if (other !== undefined) {
       if (other !== info.path) problems.push(`${d}: another chroot is already named ${name} (${other}); configure one of them only`);

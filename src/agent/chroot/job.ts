@@ -3,20 +3,17 @@
 // unless it was there before; LTSP_HANDLE_DAEMONS=false comes with the target's environment), run
 // the job, and take everything down again whatever happened. A successful job that changed a
 // kernel or initramfs is followed by the refresh (ltsp image/kernel); its result is the job's.
-import { mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runJob, type RunJobOptions } from '../executors.js';
 import { runCommand, Transcript, TRANSCRIPT_CAP } from '../run.js';
 import type { AptTarget, JobResult, JobSpec } from '../types.js';
 import type { ChrootInfo } from './inspect.js';
 import { waitDpkgLock } from './lock.js';
-import { processAlive } from '../../sys/process.js';
-import { jobMounts, mountAll, processesIn, unmountAll } from './mounts.js';
-import { isPlainDir } from './paths.js';
+import { isFile } from '../../sys/fs.js';
+import { mountAll, processesIn, unmountAll } from './mounts.js';
 import { bootState, refreshCommands, revertCommand, type RefreshSetting } from './refresh.js';
-
-export const POLICY_RC_D = 'usr/sbin/policy-rc.d';
-export const POLICY_TEXT = '#!/bin/sh\n# aptgate-agent: no daemon starts inside an LTSP chroot during a job (removed afterwards)\nexit 101\n';
+import { installPolicy, pendingRefreshFile, POLICY_RC_D, recoverStale, removePolicy, writeMarker } from './session.js';
 
 export interface ChrootJobContext {
   info: ChrootInfo;
@@ -26,81 +23,47 @@ export interface ChrootJobContext {
   marker: string;
 }
 
-interface Marker {
-  pid: number;
-  at: string;
-}
-
-async function readMarker(file: string): Promise<Marker | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as Marker;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Mounts already there before the job: left by an agent that was killed (its marker names a
- * process that is gone) are taken down; anybody else's (ltsp-chroot -m, an administrator's
- * session) make the job wait for a later run: an error saying so.
- */
-async function clearStale(c: ChrootJobContext, t: Transcript): Promise<string | undefined> {
-  const root = c.info.path;
-  const there = await jobMounts(root);
-  if (!there.length) {
-    await rm(c.marker, { force: true });
-    return undefined;
-  }
-  const m = await readMarker(c.marker);
-  if (!m || processAlive(m.pid)) {
-    return `the chroot is in use: ${there.join(' ')} ${there.length === 1 ? 'is' : 'are'} mounted by someone else (ltsp-chroot, an administrator?); run the job again once they are gone`;
-  }
-  // the killed agent's mounts, but whatever runs inside may be somebody's: never ended here
-  const inside = await processesIn(root);
-  if (inside.length) return `the chroot is in use: processes ${inside.join(' ')} run inside it, and mounts a stopped agent left (${there.join(' ')}) stay until they are gone`;
-  t.line(`# mounts left by agent process ${m.pid} (gone) since ${m.at}: taking them down`);
-  const left = await unmountAll(root, t);
-  if (left.length) return `mounts inside the chroot cannot be removed: ${left.join(' ')}`;
-  await rm(c.marker, { force: true });
-  return undefined;
-}
-
 type Done = Omit<JobResult, 'durationMs' | 'transcript'>;
 
 function result(t: Transcript, started: number, r: Done): JobResult {
   return { ...r, durationMs: Date.now() - started, transcript: t.toString() };
 }
 
-/** Writes policy-rc.d unless one exists; whether it was written (and so is ours to remove). */
-async function installPolicy(root: string, t: Transcript): Promise<boolean> {
-  if (!(await isPlainDir(root, 'usr/sbin'))) throw new Error(`${path.join(root, 'usr/sbin')} is not a directory of the chroot`);
-  const file = path.join(root, POLICY_RC_D);
-  try {
-    const fh = await open(file, 'wx', 0o755); // never through an existing file or link
-    await fh.writeFile(POLICY_TEXT);
-    await fh.chmod(0o755);
-    await fh.close();
-    t.line(`# ${POLICY_RC_D} written: daemons do not start`);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // one of ours that a killed agent left behind is still ours to remove
-    if ((await readFile(file, 'utf8').catch(() => '')) === POLICY_TEXT) {
-      t.line(`# ${POLICY_RC_D} left by an earlier run: removed after this job`);
-      return true;
-    }
-    t.line(`# ${POLICY_RC_D} exists already: kept as it is`);
-    return false;
-  }
+/** An abort signal that also fires after `ms` (Node 18 has no AbortSignal.any). */
+function bounded(ms: number, outer?: AbortSignal): { signal: AbortSignal; done: () => void } {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), ms);
+  const onAbort = () => ac.abort();
+  outer?.addEventListener('abort', onAbort, { once: true });
+  if (outer?.aborted) ac.abort();
+  return { signal: ac.signal, done: () => { clearTimeout(timer); outer?.removeEventListener('abort', onAbort); } };
 }
 
-async function removePolicy(root: string, t: Transcript): Promise<void> {
-  const file = path.join(root, POLICY_RC_D);
-  // only our own file: a package may have put its own there meanwhile
-  if ((await readFile(file, 'utf8').catch(() => '')) === POLICY_TEXT) {
-    await unlink(file);
-    t.line(`# ${POLICY_RC_D} removed`);
+/**
+ * The refresh after a kernel or initramfs change (bounded by the job's timeout). A pending-refresh
+ * file stays until one succeeds, so a refresh that failed or never ran is tried again.
+ */
+export async function refreshChroot(c: ChrootJobContext, t: Transcript, timeoutS: number, signal?: AbortSignal): Promise<{ ok: boolean; summary: string }> {
+  const pending = pendingRefreshFile(c.marker);
+  await mkdir(path.dirname(pending), { recursive: true, mode: 0o700 });
+  await writeFile(pending, new Date().toISOString() + '\n', { mode: 0o600 });
+  const { commands, note } = await refreshCommands(c.refresh, c.info.name, c.info.path);
+  t.line(`# the kernel or initramfs changed: refresh (${note})`);
+  const limit = bounded(timeoutS * 1000, signal);
+  try {
+    for (const cmd of commands) {
+      const o = await runCommand(cmd, { transcript: t, signal: limit.signal });
+      if (o.code !== 0) {
+        const what = [path.basename(cmd.file), ...cmd.args].join(' ');
+        return { ok: false, summary: `refresh failed: ${what} exited ${o.code}${o.spawnError ? ` (${o.spawnError})` : ''}; it is tried again at the next run` };
+      }
+    }
+  } finally {
+    limit.done();
   }
+  await rm(pending, { force: true });
+  const done = commands.map((x) => [path.basename(x.file), ...x.args].join(' ')).join(', ');
+  return { ok: true, summary: commands.length ? `refreshed: ${done}` : note };
 }
 
 async function revert(c: ChrootJobContext, t: Transcript, started: number, opts: RunJobOptions): Promise<JobResult> {
@@ -128,7 +91,8 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
   if (job.kind === 'image-revert') return revert(c, t, started, opts);
   if (job.kind === 'reboot') return fail('an LTSP chroot does not reboot; its clients do', 'invalid-job');
 
-  const busy = await clearStale(c, t);
+  if (opts.signal?.aborted) return fail('aborted before it started');
+  const busy = await recoverStale(root, c.marker, t);
   if (busy) return fail(busy);
   const holder = await waitDpkgLock(root, job.policy.lockTimeout, opts.signal);
   if (holder) return fail(`the chroot's dpkg lock is held by ${holder.command} (pid ${holder.pid}), e.g. ltsp image; try again later`, 'dpkg-lock');
@@ -141,8 +105,7 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
   let left: string[] = [];
   try {
     ours = await installPolicy(root, t);
-    await mkdir(path.dirname(c.marker), { recursive: true, mode: 0o700 });
-    await writeFile(c.marker, JSON.stringify({ pid: process.pid, at: new Date().toISOString() } satisfies Marker) + '\n', { mode: 0o600 });
+    await writeMarker(c.marker);
     await mountAll(root, t, spare);
     r = await runJob(job, c.target, opts);
     t.add(r.transcript);
@@ -150,8 +113,12 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
     r = { exitCode: 1, durationMs: 0, transcript: '', failure: 'other', summary: `${job.kind}: ${(err as Error).message.split('\n')[0]}`, changed: false, rebootRequired: false };
     t.line(`# ${r.summary}`);
   } finally {
-    left = await unmountAll(root, t, spare);
-    if (!left.length) await rm(c.marker, { force: true });
+    // each step on its own: one that fails does not keep the others from running
+    left = await unmountAll(root, t, spare).catch((e: Error) => {
+      t.line(`# unmounting failed: ${e.message}`);
+      return ['(unknown)'];
+    });
+    if (!left.length) await rm(c.marker, { force: true }).catch((e: Error) => t.line(`# ${c.marker}: ${e.message}`));
     if (ours) await removePolicy(root, t).catch((e: Error) => t.line(`# ${POLICY_RC_D} could not be removed: ${e.message}`));
   }
   if (left.length) {
@@ -160,21 +127,14 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
   }
   t.line('# /proc, /sys, /dev and /dev/pts of the chroot unmounted');
 
-  if ((await bootState(root)) === bootBefore) return result(t, started, r);
+  const changed = (await bootState(root)) !== bootBefore;
+  const pending = await isFile(pendingRefreshFile(c.marker));
+  if (!changed && !pending) return result(t, started, r);
   if (r.failure !== undefined) {
-    t.line('# the kernel or initramfs changed, but the job failed: no refresh of a half-done chroot');
+    if (changed) await writeFile(pendingRefreshFile(c.marker), new Date().toISOString() + '\n', { mode: 0o600 }).catch(() => undefined);
+    t.line('# the kernel or initramfs changed, but the job failed: no refresh of a half-done chroot (pending until a job succeeds)');
     return result(t, started, r);
   }
-  const { commands, note } = await refreshCommands(c.refresh, c.info.name, root);
-  t.line(`# the kernel or initramfs changed: refresh (${note})`);
-  for (const cmd of commands) {
-    const o = await runCommand(cmd, { transcript: t, ...(opts.signal ? { signal: opts.signal } : {}) });
-    if (o.code !== 0) {
-      const what = [path.basename(cmd.file), ...cmd.args].join(' ');
-      return result(t, started, { ...r, exitCode: Math.max(o.code, 1), failure: 'other', summary: `${r.summary}; refresh failed: ${what} exited ${o.code}${o.spawnError ? ` (${o.spawnError})` : ''}` });
-    }
-  }
-  const done = commands.map((x) => [path.basename(x.file), ...x.args].join(' ')).join(', ');
-  return result(t, started, { ...r, summary: `${r.summary}; ${commands.length ? `refreshed: ${done}` : note}` });
+  const f = await refreshChroot(c, t, job.policy.timeout, opts.signal);
+  return result(t, started, f.ok ? { ...r, summary: `${r.summary}; ${f.summary}` } : { ...r, exitCode: 1, failure: 'other', summary: `${r.summary}; ${f.summary}` });
 }
-

@@ -14,8 +14,14 @@ import { AgentState, type Identity } from '../identity.js';
 import { targetAt } from '../target.js';
 import type { AptTarget } from '../types.js';
 import type { ChrootInfo } from './inspect.js';
-import { runChrootJob } from './job.js';
+import { isFile } from '../../sys/fs.js';
+import { Transcript } from '../run.js';
+import { refreshChroot, runChrootJob } from './job.js';
+import { pendingRefreshFile, recoverStale } from './session.js';
 import { isPlainDir, resolveIn } from './paths.js';
+
+/** How long a kernel refresh outside a job may take (`ltsp image` compresses a whole chroot). */
+const REFRESH_TIMEOUT_S = 3600;
 
 /** A chroot's machine id: derived from the host's and the chroot's path (stable, unique per host). */
 export function chrootMachineId(hostMachineId: string, chrootPath: string): string {
@@ -128,13 +134,18 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
   const state = new AgentState(chrootStateDir(h.config.stateDir, info.name));
   state.ensureDir();
   const log = (msg: string) => h.log(`chroot ${info.name}: ${msg}`);
+  const marker = mountMarker(h.config.stateDir, info.name);
+  const ctx = { info, target, refresh: h.config.chrootRefresh, marker };
+  // what a killed agent left (mounts, policy-rc.d) goes first, so no image is built with it
+  const busy = await recoverStale(info.path, marker, { line: (s) => log(s.replace(/^# /, '')) });
+  if (busy) log(busy);
   const cycle = async () => {
     const identity = await chrootIdentity(h, info, target, state);
     out.machine = identity.machine;
     const client = new RpcClient({ server, caFile: h.config.caFile, timeoutS: h.config.timeoutS }, { identity, state });
     return runCycle({
       client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
-      execute: (job) => runChrootJob({ info, target, refresh: h.config.chrootRefresh, marker: mountMarker(h.config.stateDir, info.name) }, job, h.abort ? { signal: h.abort } : {}),
+      execute: (job) => runChrootJob(ctx, job, h.abort ? { signal: h.abort } : {}),
       ...(h.stop ? { stop: h.stop } : {}),
     });
   };
@@ -147,6 +158,12 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
     log(`the server does not know this chroot's identity (${err.message}): enrolling it again`);
     state.forgetIdentity();
     out.result = await cycle();
+  }
+  // a kernel refresh that failed or never ran (the agent was stopped) is tried again
+  if (!busy && !h.stop?.aborted && (await isFile(pendingRefreshFile(marker)))) {
+    const t = new Transcript();
+    const f = await refreshChroot(ctx, t, REFRESH_TIMEOUT_S, h.abort);
+    log(`pending kernel refresh: ${f.summary}${f.ok ? '' : `\n${t.toString().slice(-2000)}`}`);
   }
   return out;
 }

@@ -41,9 +41,9 @@ export async function isPlainDir(root: string, rel: string): Promise<boolean> {
   return lstat(lexical).then((s) => s.isDirectory(), () => false);
 }
 
-/** A file's text inside the chroot ('' when it does not exist). */
+/** A file's text inside the chroot ('' when it does not exist or its links loop). */
 export async function readIn(root: string, rel: string): Promise<string> {
-  return readFile(await resolveIn(root, rel), 'utf8').catch(() => '');
+  return resolveIn(root, rel).then((p) => readFile(p, 'utf8')).catch(() => '');
 }
 
 /** The path apt inside the chroot sees for a host path under `root`. */

@@ -4,6 +4,7 @@
 import { runJob, type RunJobOptions } from '../executors.js';
 import { Transcript, TRANSCRIPT_CAP } from '../run.js';
 import type { AptTarget, JobResult, JobSpec } from '../types.js';
+import { knownReleaseOrders, stepError } from '../release.js';
 import { osReleaseOf } from './inspect.js';
 import { runChrootJob, type ChrootJobContext } from './job.js';
 
@@ -14,25 +15,29 @@ export interface UpgradeChroot {
   skipped?: string;
 }
 
-export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: readonly UpgradeChroot[], opts: RunJobOptions = {}): Promise<JobResult> {
+export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: readonly UpgradeChroot[], opts: RunJobOptions & { stop?: AbortSignal } = {}): Promise<JobResult> {
   const started = Date.now();
   const t = new Transcript(TRANSCRIPT_CAP, opts.onOutput);
   const parts: string[] = [];
   let changed = false;
   let rebootRequired = false;
-  // a chroot moves with its host only from the host's release: one release step at a time
+  // a chroot moves with its host when it runs the host's release, or is one supported step from
+  // the target itself (a retry after the host moved already): never several releases at once
   const hostFrom = (await osReleaseOf(host.root))['VERSION_CODENAME'] ?? '';
   const to = String(job.params['codename']);
+  const orders = await knownReleaseOrders();
   const why = (c: UpgradeChroot): string | undefined => {
     if (!c.ctx) return c.skipped ?? 'not manageable';
     const from = c.ctx.info.codename;
-    return from === hostFrom || from === to ? undefined : `it runs ${from || 'an unknown release'}, the host ${hostFrom || 'an unknown one'}: give it a release-upgrade of its own`;
+    if (from === hostFrom || from === to || (from && orders.length && !stepError(from, to, orders))) return undefined;
+    return `it runs ${from || 'an unknown release'}, the host ${hostFrom || 'an unknown one'}: give it a release-upgrade of its own`;
   };
-  const steps: Array<{ label: string; run: () => Promise<JobResult> }> = [
+  type Step = { label: string; skip?: string; run: () => Promise<JobResult> };
+  const steps: Step[] = [
     { label: 'host', run: () => runJob(job, host, opts) },
-    ...chroots.map((c) => {
+    ...chroots.map((c): Step => {
       const skip = why(c);
-      return { label: `chroot ${c.name}`, run: skip === undefined ? () => runChrootJob(c.ctx!, job, opts) : async (): Promise<JobResult> => { throw new Error(skip); } };
+      return { label: `chroot ${c.name}`, ...(skip === undefined ? {} : { skip }), run: () => runChrootJob(c.ctx!, job, opts) };
     }),
   ];
   let failed: JobResult | undefined;
@@ -42,15 +47,25 @@ export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: 
       parts.push(`${s.label}: not attempted`);
       continue;
     }
+    if (opts.stop?.aborted && i > 0) {
+      // the agent is stopping: what is left waits for the same job again
+      failed = { exitCode: 1, durationMs: 0, transcript: '', failure: 'other', summary: 'the agent was stopped', changed: false, rebootRequired: false };
+      failedAt = s.label;
+      parts.push(`${s.label}: not attempted (the agent was stopped; run the job again)`);
+      continue;
+    }
     t.line(`## ${s.label}`);
+    if (s.skip !== undefined) {
+      // a chroot the agent cannot run, or on another release: reported, not a failure of the others
+      parts.push(`${s.label}: skipped (${s.skip})`);
+      t.line(`# skipped: ${s.skip}`);
+      continue;
+    }
     let r: JobResult;
     try {
       r = await s.run();
     } catch (err) {
-      // a chroot the agent cannot run: reported, not a failure of the others
-      parts.push(`${s.label}: skipped (${(err as Error).message})`);
-      t.line(`# skipped: ${(err as Error).message}`);
-      continue;
+      r = { exitCode: 1, durationMs: 0, transcript: `# agent error: ${(err as Error).message}\n`, failure: 'other', summary: (err as Error).message.split('\n')[0]!, changed: false, rebootRequired: false };
     }
     t.add(r.transcript);
     changed ||= r.changed;
