@@ -41,6 +41,7 @@ const kernel: DebSpec = {
   postinst: sh('printf kernel > /boot/vmlinuz-9.9.9-aptgate\nprintf initrd > /boot/initrd.img-9.9.9-aptgate'),
 };
 const kernel2: DebSpec = { ...kernel, name: 'linux-image-aptgate2', postinst: sh('printf kernel > /boot/vmlinuz-9.9.10-aptgate') };
+const kernel3: DebSpec = { ...kernel, name: 'linux-image-aptgate3', postinst: sh('printf kernel > /boot/vmlinuz-9.9.11-aptgate') };
 const broken: DebSpec = { name: 'aptgate-broken', version: '1.0-1', postinst: sh('echo "aptgate-broken: postinst fails on purpose" >&2\nexit 1') };
 // its postinst says it started, then waits until the test lets it finish
 const slow: DebSpec = {
@@ -102,7 +103,7 @@ async function assertCleanedUp(): Promise<void> {
 
 describe('issue 6: LTSP chroots managed like machines', () => {
   before(async () => {
-    world = await makeChrootWorld({ debs: [demo1, probe, kernel, kernel2, broken, slow], architectures: ['amd64', 'i386'] });
+    world = await makeChrootWorld({ debs: [demo1, probe, kernel, kernel2, kernel3, broken, slow], architectures: ['amd64', 'i386'] });
     server = await startServer(testConfig(path.join(world.dir, 'srv'), { debian: world.backend }, (c) => {
       world.tweak(c);
       c.proxy.releaseTtlMs = 0;
@@ -139,7 +140,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const stubDir = path.join(world.dir, 'stub-bin');
     stubLog = path.join(world.dir, 'ltsp-calls.log');
     await mkdir(stubDir);
-    await writeFile(path.join(stubDir, 'ltsp'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${stubLog}'\n`);
+    await writeFile(path.join(stubDir, 'ltsp'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${stubLog}'\n[ ! -e '${stubLog}.fail' ] || exit 3\n`);
     await chmod(path.join(stubDir, 'ltsp'), 0o755);
     env = { PATH: `${stubDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}` };
 
@@ -220,7 +221,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     // the .deb came through aptgate (the chroot's mirror name does not even resolve)
     assert.ok(world.upstream.requests().some((q) => q.path.startsWith('pool/') && q.path.includes('aptgate-demo_1.0-1')), 'aptgate fetched the .deb');
 
-    await world.publish([demo1, demo2, probe, kernel, kernel2, broken, slow]);
+    await world.publish([demo1, demo2, probe, kernel, kernel2, kernel3, broken, slow]);
     const u = await job(chrootId, 'update');
     assert.equal(u.state, 'succeeded', u.transcript ?? '');
     // like apt-check: the host and every chroot
@@ -295,6 +296,18 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.equal(five.state, 'succeeded', five.transcript ?? '');
     assert.equal(await readFile(stubLog, 'utf8'), 'ltsp-update-kernels \nltsp-update-image amd64\n');
     assert.match(five.summary!, /refreshed: ltsp-update-kernels, ltsp-update-image amd64$/);
+    // a refresh that fails fails the job, stays pending and is tried again at the chroot's next turn
+    await rm(stubLog);
+    await writeFile(`${stubLog}.fail`, '');
+    const failing = await job(chrootId, 'install', { packages: ['linux-image-aptgate3'] });
+    assert.equal(failing.state, 'failed');
+    assert.match(failing.summary!, new RegExp(`refresh failed: ltsp --base-dir=${base} image amd64 exited 3; it is tried again at the next run$`));
+    await rm(`${stubLog}.fail`);
+    const retry = await agent.run(['run-once'], env);
+    assert.match(retry.stderr, new RegExp(`chroot amd64: pending kernel refresh: refreshed: ltsp --base-dir=${base} image amd64`));
+    assert.equal(await readFile(stubLog, 'utf8'), `--base-dir=${base} image amd64\n`.repeat(2));
+    const quiet = await agent.run(['run-once'], env);
+    assert.doesNotMatch(quiet.stderr, /pending kernel refresh/, 'done once it succeeded');
     await rm(path.join(base, 'images'), { recursive: true });
   });
 

@@ -159,8 +159,9 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
     state.forgetIdentity();
     out.result = await cycle();
   }
-  // a kernel refresh that failed or never ran (the agent was stopped) is tried again
-  if (!busy && !h.stop?.aborted && (await isFile(pendingRefreshFile(marker)))) {
+  // a kernel refresh that failed or never ran (the agent was stopped) is tried again, at a turn
+  // without jobs (a job's own refresh tried it already)
+  if (!busy && !h.stop?.aborted && !out.result.jobs.length && (await isFile(pendingRefreshFile(marker)))) {
     const t = new Transcript();
     const f = await refreshChroot(ctx, t, REFRESH_TIMEOUT_S, h.abort);
     log(`pending kernel refresh: ${f.summary}${f.ok ? '' : `\n${t.toString().slice(-2000)}`}`);
