@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { isFile } from '../sys/fs.js';
 import { osReleaseOf } from './chroot/inspect.js';
 import { aptUpgradable, collectSources, dpkgInterrupted } from './collect.js';
-import { knownReleaseOrders, renameSuites, stepError } from './release.js';
+import { knownReleaseOrders, namesRelease, renameSuites, stepError } from './release.js';
 import { classifyFailure, keptBack, lastError, lockHolder, reasonLine } from './failure.js';
 import { runCommand, Transcript, TRANSCRIPT_CAP, type RunOutcome } from './run.js';
 import { addSource, changeFiles, removeSource, sourcesContentError, type SourceChange } from './sources.js';
@@ -148,8 +148,7 @@ async function releaseUpgrade(ctx: Ctx, update: () => Promise<RunOutcome>): Prom
   const files = await collectSources(ctx.target);
   const changes = files.map((f) => ({ file: f.path, content: renameSuites(f.content, from, to), before: f.content })).filter((c) => c.content !== c.before);
   // a run that failed in dist-upgrade left the sources renamed already: it continues from there
-  const names = (rel: string) => files.some((f) => renameSuites(f.content, rel, `${rel}x`) !== f.content);
-  if (from !== to && !changes.length && !names(to)) return { exitCode: 1, failure: 'other', summary: `release-upgrade: no apt source names ${from} or ${to}` };
+  if (from !== to && !changes.length && !files.some((f) => namesRelease(f.content, to))) return { exitCode: 1, failure: 'other', summary: `release-upgrade: no apt source names ${from} or ${to}` };
   ctx.transcript.line(`# release-upgrade ${from} -> ${to}: ${changes.length ? changes.map((c) => c.file).join(' ') : 'sources already name it'}`);
   const c = await changeFiles(changes, update, `release-upgrade ${from} -> ${to}`);
   if (!c.ok) return fromSourceChange(c);

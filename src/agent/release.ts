@@ -28,6 +28,11 @@ export function renameSuites(text: string, from: string, to: string): string {
   }).join('\n');
 }
 
+/** Whether the sources text names a suite of release `rel` (as renameSuites would rename it). */
+export function namesRelease(text: string, rel: string): boolean {
+  return renameSuites(text, rel, `${rel}x`) !== text;
+}
+
 export interface Release {
   series: string;
   /** Ubuntu's long-term releases ("22.04 LTS"): they upgrade to the next LTS directly */

@@ -12,17 +12,8 @@ import { formatJob, formatJobs, formatJobsAdded, formatSchedules, when } from '.
 type Json = { json?: boolean };
 type Leaf = (parent: Command, spec: string, description: string) => Command;
 
-interface JobFlags {
-  packages?: string[];
-  securityOnly?: boolean;
-  sourceName?: string;
-  sourceFile?: string;
-  codename?: string;
-  allowReboot?: boolean;
-  repairDpkg?: boolean;
-  lockTimeout?: string;
-  jobTimeout?: string;
-}
+/** The job options as commander gives them: the numbers still text. */
+type JobFlags = Omit<JobOptions, 'lockTimeout' | 'timeout'> & { lockTimeout?: string; jobTimeout?: string };
 
 function jobOptions(o: JobFlags): JobOptions {
   return {
