@@ -22,6 +22,8 @@ export const errorCodes = {
   INTEGRITY: 502,
   SIGNATURE: 502,
   RELEASE_INVALID: 502,
+  // a signed root older than the suite's newest snapshot (a lagging or replaying mirror)
+  ROLLBACK: 502,
   // local tools and parsing
   EXEC_FAILED: 500,
   DECOMPRESS_FAILED: 500,
