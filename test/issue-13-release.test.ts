@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { isAptgateError } from '../src/errors.js';
-import { checkDetachedSignature, splitClearsigned } from '../src/index/clearsigned.js';
+import { checkDetachedSignature, splitClearsigned, splitClearsignedInSlices } from '../src/index/clearsigned.js';
 import { clearsignedText, parseRelease } from '../src/index/release.js';
 import { verifyClearsigned } from '../src/sys/gpgv.js';
 import { aptEnv, downloadedDebs, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
@@ -221,7 +221,7 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
     };
   };
 
-  it('the splitter: apt\'s rules on synthetic documents', () => {
+  it('the splitter: apt\'s rules on synthetic documents', async () => {
     const sig = '-----BEGIN PGP SIGNATURE-----\n\niQ==\n=abcd\n-----END PGP SIGNATURE-----\n';
     const doc = (text: string, tail = '') => Buffer.from(`-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n${text}${sig}${tail}`);
     const ok = splitClearsigned(doc('Origin: x\n- -dash\n- Label: y\nDate: z  \n'));
@@ -250,6 +250,12 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
     }
     // the text of a stored root is read the same way
     assert.equal(clearsignedText(doc('A: 1\n- B: 2\n')), 'A: 1\nB: 2');
+    // what comes from a mirror is split in slices of the event loop, with the same result
+    const big = doc(`${'Field: value \r\n- - dashed\n'.repeat(100_000)}`);
+    const [sync, sliced] = [splitClearsigned(big), await splitClearsignedInSlices(big)];
+    assert.ok(sliced.text.equals(sync.text) && sliced.signature.equals(sync.signature));
+    assert.equal(sync.text.toString(), Array(100_000).fill('Field: value\n- dashed').join('\n'));
+    await assert.rejects(splitClearsignedInSlices(Buffer.concat([big, Buffer.from('\n')])), (e) => isAptgateError(e, 'SIGNATURE') && e.details?.line === 200_009);
   });
 
   it('the splitter and gpgv accept exactly what real apt-get accepts', async () => {

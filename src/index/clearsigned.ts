@@ -11,7 +11,8 @@ const BEGIN_MESSAGE = '-----BEGIN PGP SIGNED MESSAGE-----';
 const BEGIN_SIGNATURE = '-----BEGIN PGP SIGNATURE-----';
 const END_SIGNATURE = '-----END PGP SIGNATURE-----';
 const DASH = 0x2d;
-const NL = Buffer.from('\n');
+/** input bytes between two yields of the sliced split (a few ms of work) */
+const SLICE_BYTES = 512 * 1024;
 
 export interface ClearsignedParts {
   /** the signed text as apt extracts it: lines without trailing blanks, dash-escapes undone, joined by \n, no final newline */
@@ -56,13 +57,16 @@ class Lines {
   }
 }
 
-/** Concatenates ranges of the document, copying only where lines were changed. */
+/** Concatenates ranges of the document into one buffer, copying runs of unchanged lines at once. */
 class Builder {
-  private readonly parts: Buffer[] = [];
+  private readonly out: Buffer;
+  private pos = 0;
   private s = -1;
   private e = -1;
 
-  constructor(private readonly doc: Buffer) {}
+  constructor(private readonly doc: Buffer, capacity: number) {
+    this.out = Buffer.allocUnsafe(capacity);
+  }
 
   take(s: number, e: number): void {
     if (s === this.e) {
@@ -81,16 +85,16 @@ class Builder {
       return;
     }
     this.flush();
-    this.parts.push(NL);
+    this.out[this.pos++] = 0x0a;
   }
 
   done(): Buffer {
     this.flush();
-    return Buffer.concat(this.parts);
+    return this.out.subarray(0, this.pos);
   }
 
   private flush(): void {
-    if (this.e > this.s) this.parts.push(this.doc.subarray(this.s, this.e));
+    if (this.e > this.s) this.pos += this.doc.copy(this.out, this.pos, this.s, this.e);
     this.s = -1;
     this.e = -1;
   }
@@ -105,16 +109,38 @@ function refuse(what: string, reason: string, line?: number): never {
  * throws SIGNATURE (status FORMAT) for everything apt refuses. No signature is checked here.
  */
 export function splitClearsigned(doc: Buffer, what = 'InRelease'): ClearsignedParts {
+  const run = split(doc, what);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * splitClearsigned() in slices of the event loop, for documents straight from a mirror (up to
+ * the size limit of a root, whatever their lines look like).
+ */
+export async function splitClearsignedInSlices(doc: Buffer, what = 'InRelease'): Promise<ClearsignedParts> {
+  const run = split(doc, what);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function* split(doc: Buffer, what: string): Generator<void, ClearsignedParts> {
   const l = new Lines(doc);
+  let mark = 0;
   if (!l.next() || !l.is(BEGIN_MESSAGE)) refuse(what, `it does not start with "${BEGIN_MESSAGE}"`, 1);
   // armor headers, up to an empty line (their values do not matter: the signature names its hash)
   for (;;) {
     if (!l.next()) refuse(what, 'it ends inside the armor headers');
     if (l.empty()) break;
     if (l.dash()) refuse(what, 'an armor header starts with a dash', l.no);
+    if (l.start - mark > SLICE_BYTES) { mark = l.start; yield; }
   }
-  const text = new Builder(doc);
-  const signature = new Builder(doc);
+  const text = new Builder(doc, doc.length);
   let first = true;
   for (;;) {
     if (!l.next()) refuse(what, 'it has no signature');
@@ -129,7 +155,9 @@ export function splitClearsigned(doc: Buffer, what = 'InRelease'): ClearsignedPa
       text.take(l.start, l.end);
     }
     first = false;
+    if (l.start - mark > SLICE_BYTES) { mark = l.start; yield; }
   }
+  const signature = new Builder(doc, doc.length - l.start + 1);
   signature.take(l.start, l.end);
   signature.newline();
   let open = true;
@@ -144,6 +172,7 @@ export function splitClearsigned(doc: Buffer, what = 'InRelease'): ClearsignedPa
     }
     signature.take(l.start, l.end);
     signature.newline();
+    if (l.start - mark > SLICE_BYTES) { mark = l.start; yield; }
   }
   if (open) refuse(what, 'the signature is not closed');
   return { text: text.done(), signature: signature.done() };

@@ -291,6 +291,11 @@ export class Suites {
         // whichever form it comes in; the newer generation stays
         log.warn({ backend: backend.name, suite, kind, mirror, upstreamDate: release.date, newest: new Date(newest) }, 'mirror is behind: keeping the newer generation');
         s.checkedAt = Date.now();
+        if (!s.gen && kind === 'inrelease') {
+          // a Release of the suite is newer: clients are sent on to it, as if there were no InRelease
+          s.missing = true;
+          return;
+        }
         if (!s.gen) throw new AptgateError('ROLLBACK', `${mirror}: dists/${suite}/${name} (Date ${release.date.toUTCString()}) is older than the suite's newest snapshot (${new Date(newest).toUTCString()}): refused as a rollback`);
         s.stale = true;
         return;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
-import { checkDetachedSignature, splitClearsigned } from '../index/clearsigned.js';
+import { checkDetachedSignature, splitClearsignedInSlices } from '../index/clearsigned.js';
 import { exec } from './exec.js';
 
 let workDir: string | undefined;
@@ -82,7 +82,7 @@ function args(keyrings: readonly string[]): string[] {
  * over that text. The text returned is the one apt will read.
  */
 export async function verifyClearsigned(keyrings: readonly string[], doc: Buffer, what = 'InRelease'): Promise<Verified> {
-  const parts = splitClearsigned(doc, what);
+  const parts = await splitClearsignedInSlices(doc, what);
   if (parts.text.length === 0) fail('SIGNATURE', `${what}: empty signed text`, { status: 'EMPTY' });
   return gpgvDetached(keyrings, parts.text, parts.signature, what);
 }
