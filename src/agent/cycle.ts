@@ -60,10 +60,10 @@ const MAX_JOBS_PER_RUN = 20;
 export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   const out: CycleResult = { status: 'approved', reported: 'no', jobs: [], delivered: 0 };
   const who = { machineId: d.machineId };
-  await d.client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
   let snap: Snapshot;
   let check: CheckInAnswer;
   try {
+    await d.client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
     out.delivered += await deliverSpooled(d);
     snap = await snapshot(d.target);
     check = await d.client.call<CheckInAnswer>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);

@@ -67,7 +67,7 @@ export class Fleet {
         const c = classStore.byName(name);
         if (c) classStore.addMember(c.id, id);
       },
-      endLeases: (id) => jobStore.endLeases(id, this.now()),
+      endLeases: (id) => jobStore.endLeases(id),
       ...(deps.enrolLimits ? { limits: deps.enrolLimits } : {}),
     });
     // signatures are checked against the real clock: the agents' clocks are real

@@ -126,9 +126,13 @@ export class JobStore {
       .run(now + leaseMs, now, generation, id);
   }
 
-  /** The machine's credential changed hands: leases of the old identity end now (the job is handed out again). */
-  endLeases(machineId: number, now: number): void {
-    this.db.prepare("UPDATE job SET lease_until = ? WHERE machine_id = ? AND state IN ('delivered', 'running') AND lease_until > ?").run(now, machineId, now);
+  /**
+   * The machine's credential changed hands: leases of the old identity are over (the job is
+   * handed out again, or fails when its attempts are used up). 0, not "now": the CLI that
+   * approves and the server may disagree on the clock.
+   */
+  endLeases(machineId: number): void {
+    this.db.prepare("UPDATE job SET lease_until = 0 WHERE machine_id = ? AND state IN ('delivered', 'running')").run(machineId);
   }
 
   start(id: number, now: number, leaseMs: number): void {
