@@ -59,6 +59,8 @@ export interface Config {
     jobDeadlineMs: number;
     /** how often schedules are checked */
     scheduleTickMs: number;
+    /** enrolments per client address, per token, per machine-id (count 0: no limit) */
+    enrolLimits: { address: RateLimit; token: RateLimit; machine: RateLimit };
   };
   gate: {
     /** the release ladder, first to last; the first follows upstream */
@@ -108,7 +110,10 @@ export function defaultConfig(): Config {
       memoryCacheBytes: 32 * 1024 * 1024,
     },
     cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
-    fleet: { jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000 },
+    fleet: {
+      jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000,
+      enrolLimits: { address: { count: 100, windowMs: 3_600_000 }, token: { count: 500, windowMs: 3_600_000 }, machine: { count: 10, windowMs: 3_600_000 } },
+    },
     tls: { cert: '', key: '' },
     gate: { stages: ['test', 'production'], autoPromote: new Map() },
     backends: new Map([
@@ -134,6 +139,19 @@ export function parseSize(key: string, value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
   if (!m) fail('CONFIG_INVALID', `${key}: expected a size such as 512M or 50G, got "${value}"`, { key });
   return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
+}
+
+/** At most `count` per `windowMs`; count 0: no limit. */
+export interface RateLimit { count: number; windowMs: number }
+
+/** "N/DURATION" (e.g. 100/1h), or 0 / off for no limit. */
+function parseRate(key: string, value: string): RateLimit {
+  if (/^\s*(?:0|off)\s*$/.test(value)) return { count: 0, windowMs: 1 };
+  const m = /^\s*(\d{1,9})\s*\/\s*(\S+)\s*$/.exec(value);
+  if (!m) fail('CONFIG_INVALID', `${key}: expected COUNT/DURATION such as 100/1h (or 0 for no limit), got "${value}"`, { key });
+  const windowMs = parseDuration(key, m[2]!);
+  if (windowMs < 1000) fail('CONFIG_INVALID', `${key}: the duration must be at least 1s`, { key });
+  return { count: Number(m[1]), windowMs };
 }
 
 function parsePort(key: string, value: string): number {
@@ -200,6 +218,9 @@ const SETTINGS: Record<string, Setter> = {
   },
   'fleet.job_deadline': (c, v, k) => { c.fleet.jobDeadlineMs = parseDuration(k, v); },
   'fleet.schedule_tick': (c, v, k) => { c.fleet.scheduleTickMs = parseDuration(k, v); },
+  'fleet.enrol_limit_address': (c, v, k) => { c.fleet.enrolLimits.address = parseRate(k, v); },
+  'fleet.enrol_limit_token': (c, v, k) => { c.fleet.enrolLimits.token = parseRate(k, v); },
+  'fleet.enrol_limit_machine': (c, v, k) => { c.fleet.enrolLimits.machine = parseRate(k, v); },
   'gate.stages': (c, v, k) => {
     const list = parseList(v);
     if (list.length < 1 || list.some((s) => !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s)) || new Set(list).size !== list.length) {

@@ -2,6 +2,7 @@
 // under systemd); --json prints machine-readable results on stdout.
 import { Command } from 'commander';
 import { fail, isAptgateError } from '../errors.js';
+import { reenrolProof, type ReenrolProof } from '../rpc/identity-proof.js';
 import { PROTOCOL_VERSION } from '../rpc/protocol.js';
 import { VERSION } from '../version.js';
 import { RpcClient } from './client.js';
@@ -45,8 +46,17 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const facts = await collectFacts(target, { machineId: await readMachineId(c.machineIdFile), hostname: c.hostname });
       const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS });
       await client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
-      const r = await client.call<{ machine: number; secret: string; status: string }>('agent.enroll', [{ token: o.token, facts }]);
       const state = new AgentState(c.stateDir);
+      // enrolled here before: prove the current secret, so the server renews it without asking
+      // the administrator (a token alone never takes an enrolled identity over)
+      const before = state.identity();
+      let proof: ReenrolProof | undefined;
+      if (before && before.server === server && before.machineId === facts.machineId) {
+        const ts = Math.max(Date.now(), state.lastTimestamp() + 1);
+        state.saveTimestamp(ts);
+        proof = reenrolProof(before.secret, before.machine, facts.machineId, ts, o.token);
+      }
+      const r = await client.call<{ machine: number; secret: string; status: string; reenrol?: string; code?: string }>('agent.enroll', [{ token: o.token, facts, ...(proof ? { proof } : {}) }]);
       const identity = { server, machine: r.machine, secret: r.secret, machineId: facts.machineId };
       state.saveIdentity(identity);
       // an approved machine behind the release gate gets its stage's sources and the server's key now
@@ -54,8 +64,10 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
         const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
         await installStageSources(signed, facts.machineId, target, state, log);
       }
-      if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server }) + '\n');
-      else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
+      if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server, reenrol: r.reenrol ?? '', code: r.code ?? '' }) + '\n');
+      else if (r.reenrol === 'pending') {
+        out(`enrolled again as machine ${r.machine} on ${server}: this machine-id was enrolled already, so the new credential waits for the administrator: aptgate machines approve ${r.machine} (re-enrolment code ${r.code})\n`);
+      } else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
     });
 
   program.command('run-once').description('check in, report if the state changed, run waiting jobs')

@@ -55,7 +55,7 @@ export function formatTokens(ts: readonly TokenInfo[]): string {
 // ---- machines ----
 
 function status(m: MachineSummary): string {
-  return m.clone ? `${m.status} CLONE?` : m.status;
+  return `${m.status}${m.clone ? ' CLONE?' : ''}${m.reenrolment ? ' RE-ENROL?' : ''}`;
 }
 
 export function formatMachines(ms: readonly MachineSummary[]): string {
@@ -66,6 +66,10 @@ export function formatMachines(ms: readonly MachineSummary[]): string {
   ]));
   const pending = ms.filter((m) => m.status === 'pending');
   if (pending.length) s += `${pending.length} pending approval: aptgate machines approve ${pending.map((m) => m.id).join(' ')}\n`;
+  for (const m of ms.filter((x) => x.reenrolment)) {
+    const r = m.reenrolment!;
+    s += `RE-ENROL?: machine ${m.id} (${m.hostname}) was enrolled again on a token alone (code ${r.code}, from ${r.from}, as ${r.hostname}): aptgate machines approve ${m.id} switches to it, aptgate machines reject ${m.id} refuses it\n`;
+  }
   const clones = ms.filter((m) => m.clone);
   if (clones.length) s += `CLONE?: another machine-id signed as ${clones.map((m) => m.hostname).join(', ')} (a copied disk? re-enrol the copy)\n`;
   const disagree = ms.filter((m) => m.disagreements);
@@ -89,6 +93,11 @@ export function formatMachine(d: MachineDetail): string {
     `  classes        ${d.classes.join(', ') || '-'}`,
   ];
   if (m.parentId !== null) L.push(`  chroot of      machine ${m.parentId}`);
+  const re = m.reenrolment;
+  if (re) {
+    L.push(`  re-enrolment   WAITING since ${when(re.requestedAt)}: code ${re.code}, from ${re.from}, as ${re.hostname}${re.tokenId === null ? '' : `, token ${re.tokenId}`}`,
+      `                 the current identity keeps working; aptgate machines approve ${m.id} switches to the new one, aptgate machines reject ${m.id} refuses it`);
+  }
   const r = d.report;
   if (!r) L.push('report: none yet');
   else {

@@ -10,7 +10,8 @@ import type { ProfileStore } from '../state/profiles.js';
 import type { CheckInAnswer, CollectedExtras } from '../rpc/wire.js';
 import { AgentAuth } from './auth.js';
 import { ClassService } from './classes.js';
-import { Enrolment, type Enrolled, type MachineFacts } from './enrolment.js';
+import { Enrolment, type EnrolLimits, type Enrolled, type MachineFacts } from './enrolment.js';
+import type { ReenrolProof } from '../rpc/identity-proof.js';
 import { JobService, type Delivery, type JobSettings } from './jobs.js';
 import type { OutdatedService } from './outdated.js';
 import { ReportService, type PackagesPayload } from './reports.js';
@@ -22,6 +23,8 @@ export interface FleetDeps {
   outdated: OutdatedService;
   backendOf: (uri: string, serverHost: string | undefined) => { backend: string; stage?: string } | undefined;
   jobs: JobSettings;
+  /** enrolment rate limits (default: enrolment.ts) */
+  enrolLimits?: EnrolLimits;
   now?: () => number;
   /** cross-check failures and other background errors */
   onError?: (err: Error, what: string) => void;
@@ -57,25 +60,30 @@ export class Fleet {
     this.machines = new MachineStore(deps.db);
     const classStore = new ClassStore(deps.db);
     this.classes = new ClassService(classStore, this.machines);
-    this.enrolment = new Enrolment(this.machines, (name, id) => {
-      const c = classStore.byName(name);
-      if (c) classStore.addMember(c.id, id);
+    const jobStore = new JobStore(deps.db);
+    this.enrolment = new Enrolment({
+      machines: this.machines,
+      joinClass: (name, id) => {
+        const c = classStore.byName(name);
+        if (c) classStore.addMember(c.id, id);
+      },
+      endLeases: (id) => jobStore.endLeases(id),
+      ...(deps.enrolLimits ? { limits: deps.enrolLimits } : {}),
     });
     // signatures are checked against the real clock: the agents' clocks are real
     this.auth = new AgentAuth(this.machines);
-    const jobStore = new JobStore(deps.db);
     this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now, (id) => this.machines.byId(id)?.parentId ?? null);
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
     this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf);
   }
 
-  enrol(token: string, facts: MachineFacts): Enrolled {
-    return this.enrolment.enrol(token, facts);
+  enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
+    return this.enrolment.enrol(token, facts, o);
   }
 
   /** An LTSP chroot of an approved host, enrolled by that host's agent (agent.enrollChroot). */
-  enrolChroot(hostId: number, hostMachineId: unknown, name: string, facts: MachineFacts): Enrolled {
-    return this.enrolment.enrolChroot(this.approved(hostId, hostMachineId), name, facts);
+  enrolChroot(hostId: number, hostMachineId: unknown, chroot: { name: string; path: string }, facts: MachineFacts, client = ''): Enrolled {
+    return this.enrolment.enrolChroot(this.approved(hostId, hostMachineId), chroot, facts, client);
   }
 
   private approved(id: number, machineId: unknown): MachineRow {
@@ -150,13 +158,11 @@ export class Fleet {
   }
 
   jobStarted(id: number, machineId: unknown, jobId: number): { leaseSeconds: number } {
-    this.approved(id, machineId);
-    return this.jobs.started(id, jobId);
+    return this.jobs.started(id, jobId, this.approved(id, machineId).generation);
   }
 
   jobFinished(id: number, machineId: unknown, jobId: number, o: JobOutcome): { state: string } {
-    this.approved(id, machineId);
-    return this.jobs.finished(id, jobId, o);
+    return this.jobs.finished(id, jobId, o, this.approved(id, machineId).generation);
   }
 
   /**

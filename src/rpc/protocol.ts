@@ -31,6 +31,10 @@ export const faultCodes = {
   JOB_UNKNOWN: 9,
   /** the job was cancelled or expired: do not run it */
   JOB_CLOSED: 10,
+  /** too many enrolments from this address, with this token or for this machine-id: try later */
+  ENROL_RATE_LIMITED: 13,
+  /** the job was leased to another identity of this machine (before a re-enrolment): result refused */
+  JOB_NOT_LEASED: 14,
 } as const;
 
 export type FaultName = keyof typeof faultCodes;

@@ -1,0 +1,50 @@
+// Token buckets by key (a client address, an enrolment token, a machine-id), in memory: a
+// restart forgets them, which costs an attacker at most one more burst. The map is bounded so
+// that a flood of distinct addresses cannot grow it without end.
+import { RpcFault, type FaultName } from '../rpc/protocol.js';
+
+/** At most `count` per `windowMs` (refilled evenly); count 0 turns the limit off. */
+export interface Rate {
+  count: number;
+  windowMs: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+const MAX_KEYS = 50_000;
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * Takes one from the key's bucket, or throws `fault` saying what was exceeded and when to
+   * come back (nothing is taken then).
+   */
+  take(key: string, rate: Rate, fault: FaultName, what: string): void {
+    if (rate.count <= 0) return;
+    const now = this.now();
+    const perMs = rate.count / rate.windowMs;
+    const b = this.buckets.get(key);
+    const tokens = b ? Math.min(rate.count, b.tokens + (now - b.at) * perMs) : rate.count;
+    if (tokens < 1) {
+      const wait = Math.ceil((1 - tokens) / perMs / 1000);
+      throw new RpcFault(fault, `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`);
+    }
+    // re-inserted at the end: the first entries of the map are the least recently used
+    this.buckets.delete(key);
+    this.buckets.set(key, { tokens: tokens - 1, at: now });
+    if (this.buckets.size > MAX_KEYS) this.buckets.delete(this.buckets.keys().next().value!);
+  }
+}
+
+function formatWindow(ms: number): string {
+  for (const [unit, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % n === 0) return `${ms / n}${unit}`;
+  }
+  return `${ms}ms`;
+}
