@@ -13,6 +13,7 @@ import {
 import {
   formatMachine, formatMachineOutdated, formatMachines, formatPackageUsers, formatPush, formatTokenCreated, formatTokens, pushLine,
 } from './fleet-format.js';
+import { visible } from './visible.js';
 
 type Json = { json?: boolean };
 
@@ -65,12 +66,12 @@ export function registerFleetCommands(program: Command, shell: CliShell): void {
   leaf(machines, 'approve', 'approve pending machines').argument('<ref...>', 'machine ids or hostnames')
     .option('--json', 'machine-readable output')
     .action((refs: string[], o: Json) => run(o, (ctx) => ({ machines: approveMachines(ctx, refs) }),
-      (r) => r.machines.map((m) => `${m.hostname} (machine ${m.id}): ${m.changed ? 'approved' : 'was approved already'}\n`).join('')));
+      (r) => r.machines.map((m) => `${visible(m.hostname)} (machine ${m.id}): ${m.changed ? 'approved' : 'was approved already'}\n`).join('')));
   leaf(machines, 'remove', 'forget machines (their jobs and LTSP chroots go with them; the agent must enrol again)')
     .argument('<ref...>', 'machine ids or hostnames')
     .option('--json', 'machine-readable output')
     .action((refs: string[], o: Json) => run(o, (ctx) => ({ machines: removeMachines(ctx, refs) }),
-      (r) => r.machines.map((m) => `${m.hostname} (machine ${m.id}): removed with ${m.jobs} job${m.jobs === 1 ? '' : 's'}${m.chroots.length ? ` and chroots ${m.chroots.join(', ')}` : ''}\n`).join('')));
+      (r) => r.machines.map((m) => `${visible(m.hostname)} (machine ${m.id}): removed with ${m.jobs} job${m.jobs === 1 ? '' : 's'}${m.chroots.length ? ` and chroots ${m.chroots.map(visible).join(', ')}` : ''}\n`).join('')));
 
   // ---- packages ----
   leaf(program, 'packages', 'which machines have a package installed, at which version, and whether it is outdated')

@@ -1,6 +1,7 @@
 // Human output of the CLI commands.
 import type { Config } from '../config.js';
 import type { CacheStats, CleanResult } from '../proxy/housekeeping.js';
+import { visible } from './visible.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -48,7 +49,8 @@ export function formatStats(s: CacheStats): string {
 }
 
 export function formatCleanResult(r: CleanResult): string {
-  const lines = r.removed.map((x) => `${r.dryRun ? 'would remove' : 'removed'} ${x.key} (${formatBytes(x.size)}, ${x.reason})`);
+  // cache keys follow the paths clients asked for
+  const lines = r.removed.map((x) => `${r.dryRun ? 'would remove' : 'removed'} ${visible(x.key)} (${formatBytes(x.size)}, ${visible(x.reason)})`);
   lines.push(`${r.dryRun ? 'would free' : 'freed'} ${formatBytes(r.freedBytes)} in ${r.removed.length} files; kept ${r.keptFiles} files, ${formatBytes(r.keptBytes)}`);
   return lines.join('\n') + '\n';
 }
