@@ -15,6 +15,7 @@ export function formatBytes(n: number): string {
 }
 
 function ms(n: number): string {
+  if (n === 0) return '0';
   if (n % 86_400_000 === 0) return `${n / 86_400_000}d`;
   if (n % 3_600_000 === 0) return `${n / 3_600_000}h`;
   if (n % 60_000 === 0) return `${n / 60_000}m`;
@@ -24,7 +25,8 @@ function ms(n: number): string {
 
 export function formatConfig(c: Config): string {
   const lines = [
-    '[server]', `listen = ${c.listen}`, `port = ${c.port}`, `cache_dir = ${c.cacheDir}`, `db = ${c.db}`, `log_level = ${c.logLevel}`, '',
+    '[server]', `listen = ${c.listen}`, `port = ${c.port}`, `allow = ${c.allow.join(', ')}`,
+    `metrics_listen = ${c.metricsListen ? `${c.metricsListen.host.includes(':') ? `[${c.metricsListen.host}]` : c.metricsListen.host}:${c.metricsListen.port}` : ''}`, `cache_dir = ${c.cacheDir}`, `db = ${c.db}`, `log_level = ${c.logLevel}`, '',
     '[proxy]', `release_ttl = ${ms(c.proxy.releaseTtlMs)}`, `connect_timeout = ${ms(c.proxy.connectTimeoutMs)}`,
     `idle_timeout = ${ms(c.proxy.idleTimeoutMs)}`, `mirror_retry = ${ms(c.proxy.mirrorRetryMs)}`,
     `small_object = ${c.proxy.smallObjectBytes}`, `refresh_interval = ${ms(c.proxy.refreshIntervalMs)}`,
