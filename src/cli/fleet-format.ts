@@ -62,7 +62,7 @@ export function formatTokens(ts: readonly TokenInfo[]): string {
 // ---- machines ----
 
 function status(m: MachineSummary): string {
-  return m.clone ? `${m.status} CLONE?` : m.status;
+  return visible(m.clone ? `${m.status} CLONE?` : m.status);
 }
 
 export function formatMachines(ms: readonly MachineSummary[]): string {
@@ -174,7 +174,7 @@ function paramsText(p: Record<string, unknown>): string {
 export function formatJob(j: JobInfo & { transcript: string | null }): string {
   const pol = j.policy;
   return [
-    `job ${j.id}: ${visible(j.kind + paramsText(j.params))} on ${visible(j.machine.hostname)} (machine ${j.machine.id}): ${j.state}`,
+    `job ${j.id}: ${visible(j.kind + paramsText(j.params))} on ${visible(j.machine.hostname)} (machine ${j.machine.id}): ${visible(j.state)}`,
     `  origin         ${visible(j.origin)}`,
     `  policy         reboot ${pol.allowReboot ? 'allowed' : 'not allowed'}, ${pol.repairDpkg ? 'repairs dpkg' : 'no dpkg repair'}, lock wait ${pol.lockTimeout}s, timeout ${pol.timeout}s`,
     `  created        ${when(j.createdAt)}${j.notBefore ? `, not before ${when(j.notBefore)}` : ''}, deadline ${when(j.deadline)}`,

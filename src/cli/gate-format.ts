@@ -22,7 +22,8 @@ const indent = (text: string, by = '    ') => text.trimEnd().replace(/^/gm, by);
 
 export function formatGateStatus(r: { stages: GateStatusJson[] }): string {
   if (!r.stages.length) return 'no stage has a next one: nothing is gated ([gate] stages)\n';
-  return r.stages.map((s) => {
+  return r.stages.map((raw) => {
+    const s = { ...raw, stage: visible(raw.stage), next: raw.next === null ? null : visible(raw.next) };
     const L = [`${s.stage} → ${s.next ?? '(last stage)'}: gate ${s.holds ? 'HOLDS' : 'CLOSED'}`,
       `  content of ${s.stage} since ${s.publishedAt ? when(s.publishedAt) : '- (nothing yet: no snapshot indexed)'}`];
     if (!s.updates.length) L.push(`  pending updates: none (${s.next ?? 'the next stage'} has everything ${s.stage} has)`);
@@ -54,26 +55,26 @@ function genLine(g: GenJson): string {
 }
 
 export function formatPromote(p: PromoteJson): string {
-  const L = [`promoted ${p.stage} → ${p.to} by ${visible(p.actor)}${p.forced ? ' (FORCED: the gate did not hold)' : ''}${p.reason ? `: ${visible(p.reason)}` : ''}`];
+  const L = [`promoted ${visible(p.stage)} → ${visible(p.to)} by ${visible(p.actor)}${p.forced ? ' (FORCED: the gate did not hold)' : ''}${p.reason ? `: ${visible(p.reason)}` : ''}`];
   for (const g of p.generations) {
     L.push(`  ${genLine(g)}`);
     if (g.evidence?.updates.length) L.push(...g.evidence.updates.map((u) => `      ${visible(u)}`));
   }
   const e = p.generations[0]?.evidence;
   if (e) L.push(`  evidence: gate ${e.gateHeld ? 'held' : 'did not hold'}${e.machines.length ? `; ${e.machines.map((m) => `${visible(m.hostname)} ${standingText(m)}`).join(', ')}` : ''}`);
-  L.push(`machines of ${p.to} are offered these at their next apt-get update`);
+  L.push(`machines of ${visible(p.to)} are offered these at their next apt-get update`);
   return L.join('\n') + '\n';
 }
 
 export function formatRollback(r: RollbackJson): string {
-  const L = [`${r.stage} rolled back by ${visible(r.actor)}${r.reason ? `: ${visible(r.reason)}` : ''}`];
+  const L = [`${visible(r.stage)} rolled back by ${visible(r.actor)}${r.reason ? `: ${visible(r.reason)}` : ''}`];
   for (const g of r.generations) L.push(`  ${genLine(g)}${g.evidence?.rollbackTo ? `, the content of generation ${g.evidence.rollbackTo}` : ''}`);
-  L.push(`machines of ${r.stage} are no longer offered the newer versions (nothing is downgraded)`);
+  L.push(`machines of ${visible(r.stage)} are no longer offered the newer versions (nothing is downgraded)`);
   return L.join('\n') + '\n';
 }
 
 export function formatHistory(h: { stage: string; generations: GenJson[] }): string {
-  if (!h.generations.length) return `${h.stage}: no generations yet (a stage gets its first content when a snapshot is indexed)\n`;
+  if (!h.generations.length) return `${visible(h.stage)}: no generations yet (a stage gets its first content when a snapshot is indexed)\n`;
   return table(['ID', 'WHEN', 'KIND', 'SUITE', 'BASE', 'OVERRIDES', 'ACTOR', 'REASON', 'EVIDENCE'], h.generations.map((g) => [
     String(g.id), when(g.createdAt), g.kind + (g.forced ? ' (forced)' : ''), `${g.backend}/${g.suite}`, String(g.baseSnapshot),
     g.overrides.map((o) => `${o.source}@${o.snapshot}`).join(' ') || '-', g.actor ?? '-', g.reason ?? '', evidenceText(g.evidence),
@@ -82,7 +83,7 @@ export function formatHistory(h: { stage: string; generations: GenJson[] }): str
 
 export function formatStageList(l: StageListJson): string {
   return l.stages.map((s) => {
-    const L = [`${s.name}${s.next ? ` → ${s.next}` : ' (last stage)'}${s.autoPromoteSoakMs !== null ? `, auto-promoted after ${duration(s.autoPromoteSoakMs)} with the gate holding` : ''}`];
+    const L = [`${visible(s.name)}${s.next ? ` → ${visible(s.next)}` : ' (last stage)'}${s.autoPromoteSoakMs !== null ? `, auto-promoted after ${duration(s.autoPromoteSoakMs)} with the gate holding` : ''}`];
     L.push(`  classes: ${s.classes.map((c) => `${visible(c.name)}${c.gate ? ' (gate)' : ''} [${plural(c.members, 'member')}]`).join(', ') || 'none'}; ${plural(s.testMachines, 'test machine')}`);
     if (!s.suites.length) L.push('  suites: none yet');
     else {
@@ -113,5 +114,5 @@ export function formatClassList(cs: ReadonlyArray<ClassInfoJson>): string {
 
 export function formatBinding(b: { class: string; stage: string | null; gate: boolean; members: number }): string {
   if (b.stage === null) return `${visible(b.class)}: bound to no stage (agents of machines no other class binds remove their stage sources at the next check-in)\n`;
-  return `${visible(b.class)}: bound to stage ${b.stage}${b.gate ? ` as a gate class (its ${plural(b.members, 'machine')} are test machines of ${b.stage})` : ` (${plural(b.members, 'machine')})`}\n`;
+  return `${visible(b.class)}: bound to stage ${visible(b.stage)}${b.gate ? ` as a gate class (its ${plural(b.members, 'machine')} are test machines of ${visible(b.stage)})` : ` (${plural(b.members, 'machine')})`}\n`;
 }
