@@ -120,7 +120,7 @@ describe('issue 13: client strings on the administrator\'s terminal (defect 7)',
     }, { h: HOSTILE, t: TRANSCRIPT });
   });
   after(async () => {
-    await server.close();
+    await server?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -214,8 +214,8 @@ describe('issue 13: server.allow and server.metrics_listen', () => {
     server = await startServer(config, { logger: { level: 'info', stream } });
   });
   after(async () => {
-    await server.close();
-    await world.close();
+    await server?.close();
+    await world?.close();
   });
 
   it('a client inside the networks is served: indexes, a .deb, a stage file, /-/health, /-/metrics', async () => {
