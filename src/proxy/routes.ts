@@ -1,9 +1,9 @@
 // The proxy's HTTP surface on the shared fastify instance: GET/HEAD of any backend path (in
 // both modes), CONNECT, and the operator endpoints /-/health and /-/metrics.
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ClientFilter } from './admission.js';
-import { NOT_ALLOWED } from './admission.js';
+import { NOT_ALLOWED, type ClientFilter } from './admission.js';
 import { handleConnect } from './connect.js';
 import type { ProxyRuntime } from './runtime.js';
 import { serveError } from './serve.js';
@@ -33,7 +33,7 @@ const METRICS_ELSEWHERE = '404 NOT_FOUND: /-/metrics is served on server.metrics
 export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, allow: ClientFilter): void {
   const connect = handleConnect(proxy.config, proxy.metrics, app.log);
   // CONNECT bypasses fastify (and its onRequest hook): server.allow is checked here
-  app.server.on('connect', (req: import('node:http').IncomingMessage, client: Socket, head: Buffer) => {
+  app.server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
     if (allow.allows(client.remoteAddress)) return connect(req, client, head);
     client.on('error', () => client.destroy());
     const body = allow.refusal(client.remoteAddress);
