@@ -21,6 +21,7 @@ import { buildGate, gateParts } from './app-gate.js';
 import type { StageResolver } from './fleet/views.js';
 import type { GateService } from './gate/service.js';
 import { registerStageRoutes } from './proxy/stage-routes.js';
+import { ClientFilter, registerAdmission } from './proxy/admission.js';
 
 export interface AppDeps {
   config: Config;
@@ -40,6 +41,8 @@ export interface App {
   profiles: ProfileStore;
   fleet: Fleet;
   gate: GateService;
+  /** server.allow, for other listeners (server.metrics_listen) */
+  allow: ClientFilter;
 }
 
 /**
@@ -84,7 +87,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }) as unknown as FastifyInstance;
   const proxy = new ProxyRuntime({ config: deps.config, db: deps.db, dbFile: deps.dbFile, log: app.log, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
   await proxy.start();
-  registerProxyRoutes(app, proxy);
+  // server.allow before any route: refused clients reach no handler and send no body we read
+  const allow = new ClientFilter(deps.config.allow);
+  registerAdmission(app, allow, () => proxy.metrics.requests.inc({ result: 'refused' }));
+  registerProxyRoutes(app, proxy, allow);
   const profiles = new ProfileStore(deps.db);
   const parts = gateParts(deps.db, proxy);
   const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex);
@@ -156,5 +162,5 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await outdated.idle();
     await gate.close();
   });
-  return { app, proxy, outdated, profiles, fleet, gate };
+  return { app, proxy, outdated, profiles, fleet, gate, allow };
 }

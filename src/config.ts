@@ -1,6 +1,7 @@
 // One typed, validated configuration: embedded defaults, then an optional file, then the
 // environment (APTGATE_*), then command-line overrides. Every error names the key.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { arch as hostArch } from 'node:os';
 import { fail } from './errors.js';
 
@@ -21,6 +22,10 @@ export interface BackendConfig {
 export interface Config {
   listen: string;
   port: number;
+  /** client networks (CIDRs: 10.0.0.0/8, fd00::/8) that may use any listener; empty: everyone */
+  allow: string[];
+  /** a listener of its own for /-/metrics (then 404 on the main port); null: the main port */
+  metricsListen: { host: string; port: number } | null;
   cacheDir: string;
   db: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -96,6 +101,8 @@ export function defaultConfig(): Config {
   return {
     listen: '::',
     port: 3142,
+    allow: [],
+    metricsListen: null,
     cacheDir: './cache',
     db: './aptgate.db',
     logLevel: 'info',
@@ -128,6 +135,7 @@ export function defaultConfig(): Config {
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export function parseDuration(key: string, value: string): number {
+  if (/^\s*0\s*$/.test(value)) return 0; // zero needs no unit ("refresh_interval = 0": off)
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(value);
   if (!m) fail('CONFIG_INVALID', `${key}: expected a duration such as 30s, 10m, 6h or 7d, got "${value}"`, { key });
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
@@ -160,6 +168,49 @@ function parsePort(key: string, value: string): number {
   return n;
 }
 
+/**
+ * "10.0.0.0/8", "fd00::/8", "192.0.2.7" (one address) → the canonical CIDR. An IPv4-mapped IPv6
+ * network (::ffff:10.0.0.0/104) is the IPv4 network it maps; host bits must be zero.
+ */
+export function parseCidr(key: string, value: string): string {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value.trim());
+  const bad: (why: string) => never = (why) => fail('CONFIG_INVALID', `${key}: "${value}" is not a network (${why}); expected CIDRs such as 10.0.0.0/8, 192.168.1.0/24 or fd00::/8`, { key });
+  if (!m) bad('address/prefix');
+  let addr = m[1]!.toLowerCase();
+  let family = isIP(addr);
+  if (family === 0) bad('not an IPv4 or IPv6 address');
+  let prefix = m[2] === undefined ? (family === 4 ? 32 : 128) : Number(m[2]);
+  if (prefix > (family === 4 ? 32 : 128)) bad(`prefix /${prefix} is longer than the address`);
+  let bits = addressBits(addr, family);
+  if (family === 6 && prefix >= 96 && bits.startsWith('0'.repeat(80) + '1'.repeat(16))) {
+    bits = bits.slice(96);
+    addr = (bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)).join('.');
+    family = 4;
+    prefix -= 96;
+  }
+  if (prefix < bits.length && /1/.test(bits.slice(prefix))) bad(`host bits set beyond /${prefix}`);
+  return `${addr}/${prefix}`;
+}
+
+/** The address as a string of 32 or 128 bits. */
+function addressBits(addr: string, family: number): string {
+  if (family === 4) return addr.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
+  // 16-bit words; a trailing dotted IPv4 part counts as two; "::" stands for the missing zeros
+  const words = (part: string) => (part ? part.split(':') : []).flatMap((w) => (w.includes('.') ? addressBits(w, 4).match(/.{16}/g)! : [parseInt(w, 16).toString(2).padStart(16, '0')]));
+  const [head, tail] = addr.includes('::') ? addr.split('::') as [string, string] : [addr, ''];
+  const h = words(head);
+  const t = words(tail);
+  return [...h, ...Array<string>(8 - h.length - t.length).fill('0'.repeat(16)), ...t].join('');
+}
+
+/** "127.0.0.1:9142", "[::1]:9142", "localhost:9142" → host and port. */
+function parseHostPort(key: string, value: string): { host: string; port: number } {
+  const m = /^\s*(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})\s*$/.exec(value);
+  if (!m) fail('CONFIG_INVALID', `${key}: expected host:port such as 127.0.0.1:9142 or [::1]:9142, got "${value}"`, { key });
+  if (m[1] !== undefined && isIP(m[1]) !== 6) fail('CONFIG_INVALID', `${key}: "${m[1]}" is not an IPv6 address`, { key });
+  return { host: m[1] ?? m[2]!, port: parsePort(key, m[3]!) };
+}
+
 function parseList(value: string): string[] {
   return value.split(/[\s,]+/).filter(Boolean);
 }
@@ -187,6 +238,8 @@ type Setter = (config: Config, value: string, key: string) => void;
 const SETTINGS: Record<string, Setter> = {
   'server.listen': (c, v) => { c.listen = v.trim(); },
   'server.port': (c, v, k) => { c.port = parsePort(k, v); },
+  'server.allow': (c, v, k) => { c.allow = [...new Set(parseList(v).map((x) => parseCidr(k, x)))]; },
+  'server.metrics_listen': (c, v, k) => { c.metricsListen = v.trim() ? parseHostPort(k, v) : null; },
   'server.cache_dir': (c, v) => { c.cacheDir = v.trim(); },
   'server.db': (c, v) => { c.db = v.trim(); },
   'server.log_level': (c, v, k) => {
@@ -395,6 +448,9 @@ export function validate(config: Config): void {
     const i = config.gate.stages.indexOf(s);
     if (i < 0 || i === config.gate.stages.length - 1) fail('CONFIG_INVALID', `gate.auto_promote: "${s}" is not a stage with a next one`, { key: 'gate.auto_promote' });
   }
+  // these timers cannot be turned off: 0 would run them without pause
+  if (config.cache.cleanIntervalMs <= 0) fail('CONFIG_INVALID', 'cache.clean_interval: must be more than 0', { key: 'cache.clean_interval' });
+  if (config.fleet.scheduleTickMs <= 0) fail('CONFIG_INVALID', 'fleet.schedule_tick: must be more than 0', { key: 'fleet.schedule_tick' });
   if (config.fleet.jobLeaseMs < 1000) fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
   if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024) fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', { key: 'proxy.small_object' });

@@ -10,6 +10,8 @@ export const errorCodes = {
   BAD_REQUEST: 400,
   NOT_A_BACKEND: 403,
   CONNECT_REFUSED: 403,
+  // a client outside server.allow (proxy/admission.ts)
+  CLIENT_NOT_ALLOWED: 403,
   METHOD_NOT_ALLOWED: 405,
   RANGE_NOT_SATISFIABLE: 416,
   NOT_IN_RELEASE: 404,

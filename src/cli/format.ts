@@ -1,6 +1,7 @@
 // Human output of the CLI commands.
 import type { Config } from '../config.js';
 import type { CacheStats, CleanResult } from '../proxy/housekeeping.js';
+import { visible } from './visible.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -14,6 +15,7 @@ export function formatBytes(n: number): string {
 }
 
 function ms(n: number): string {
+  if (n === 0) return '0';
   if (n % 86_400_000 === 0) return `${n / 86_400_000}d`;
   if (n % 3_600_000 === 0) return `${n / 3_600_000}h`;
   if (n % 60_000 === 0) return `${n / 60_000}m`;
@@ -23,7 +25,8 @@ function ms(n: number): string {
 
 export function formatConfig(c: Config): string {
   const lines = [
-    '[server]', `listen = ${c.listen}`, `port = ${c.port}`, `cache_dir = ${c.cacheDir}`, `db = ${c.db}`, `log_level = ${c.logLevel}`, '',
+    '[server]', `listen = ${c.listen}`, `port = ${c.port}`, `allow = ${c.allow.join(', ')}`,
+    `metrics_listen = ${c.metricsListen ? `${c.metricsListen.host.includes(':') ? `[${c.metricsListen.host}]` : c.metricsListen.host}:${c.metricsListen.port}` : ''}`, `cache_dir = ${c.cacheDir}`, `db = ${c.db}`, `log_level = ${c.logLevel}`, '',
     '[proxy]', `release_ttl = ${ms(c.proxy.releaseTtlMs)}`, `connect_timeout = ${ms(c.proxy.connectTimeoutMs)}`,
     `idle_timeout = ${ms(c.proxy.idleTimeoutMs)}`, `mirror_retry = ${ms(c.proxy.mirrorRetryMs)}`,
     `small_object = ${c.proxy.smallObjectBytes}`, `refresh_interval = ${ms(c.proxy.refreshIntervalMs)}`,
@@ -48,7 +51,8 @@ export function formatStats(s: CacheStats): string {
 }
 
 export function formatCleanResult(r: CleanResult): string {
-  const lines = r.removed.map((x) => `${r.dryRun ? 'would remove' : 'removed'} ${x.key} (${formatBytes(x.size)}, ${x.reason})`);
+  // cache keys follow the paths clients asked for
+  const lines = r.removed.map((x) => `${r.dryRun ? 'would remove' : 'removed'} ${visible(x.key)} (${formatBytes(x.size)}, ${visible(x.reason)})`);
   lines.push(`${r.dryRun ? 'would free' : 'freed'} ${formatBytes(r.freedBytes)} in ${r.removed.length} files; kept ${r.keptFiles} files, ${formatBytes(r.keptBytes)}`);
   return lines.join('\n') + '\n';
 }

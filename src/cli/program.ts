@@ -15,6 +15,7 @@ import { formatOutdated, outdatedFromFiles } from './outdated.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
 import { VERSION } from '../version.js';
+import { visible, visibleText } from './visible.js';
 
 interface CommonOpts {
   config?: string;
@@ -73,7 +74,11 @@ function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): vo
   };
 }
 
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+export function buildProgram(write: (s: string) => void = (s) => process.stdout.write(s)): Command {
+  // the last line of defence for the administrator's terminal: whatever a formatter missed, no
+  // control character but newline and tab reaches it (in --json, C1 and bidi characters become
+  // \uXXXX escapes: the same JSON)
+  const out = (s: string) => write(visibleText(s));
   const program = new Command('aptgate')
     .description('apt caching proxy, package index and release gate for Debian and Ubuntu machines')
     .version(VERSION)
@@ -128,7 +133,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--json', 'machine-readable output (documented in README)')
     .action(async (o: { status: string; lists?: string; packages?: string[]; preferences?: string[]; arch?: string; foreignArch?: string[]; machineId?: string; json?: boolean }) => {
       const { result, warnings } = await outdatedFromFiles(o);
-      for (const w of warnings) process.stderr.write(`aptgate: warning: ${w}\n`);
+      for (const w of warnings) process.stderr.write(`aptgate: warning: ${visible(w)}\n`);
       out(o.json ? JSON.stringify({ format: 1, counts: result.counts, packages: result.entries }, null, 2) + '\n' : formatOutdated(result));
     });
 
@@ -155,7 +160,8 @@ export async function runCli(argv: string[]): Promise<number> {
     if (e.code?.startsWith('commander.')) {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
     }
-    process.stderr.write(isAptgateError(err) ? `aptgate: ${err.code}: ${err.message}\n` : `aptgate: ${e.message}\n`);
+    // messages may quote what a client sent (a hostname, a path); some have several lines
+    process.stderr.write(visibleText(isAptgateError(err) ? `aptgate: ${err.code}: ${err.message}\n` : `aptgate: ${e.message}\n`));
     return 1;
   }
 }
