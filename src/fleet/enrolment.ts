@@ -218,11 +218,15 @@ export class Enrolment {
   /**
    * `aptgate machines approve`: a pending machine is approved; a waiting re-enrolment becomes the
    * machine's identity (a new generation: what the old one was leased is handed out again).
-   * `code`, when given, must be the waiting re-enrolment's.
+   * `code` must be the waiting re-enrolment's: without it a waiting re-enrolment is refused, so
+   * approving a pending machine never hands it to a re-enrolment slipped in meanwhile.
    */
   approve(id: number, code?: string): { changed: boolean; reenrolment: ReenrolRow | null } {
     return this.machines.db.transaction(() => {
       const r = this.machines.pendingReenrol(id);
+      if (code === undefined && r) {
+        fail('USAGE', `machine ${id} has a re-enrolment waiting (code ${r.code}, from ${r.client || 'an unknown address'}): approve it with --code ${r.code} only if its agent printed that code, or refuse it with aptgate machines reject ${id}`);
+      }
       if (code !== undefined && r?.code !== code) {
         fail('USAGE', r ? `the re-enrolment of machine ${id} that waits has code ${r.code}, not ${code.slice(0, 40)}` : `no re-enrolment of machine ${id} waits for approval`);
       }

@@ -1,0 +1,76 @@
+// Issue 13, a second hostile pass against the merged fixes (machine identity, enrolment rate
+// limits, ...), over real HTTP against a real server on 127.0.0.1: each case is a bypass that
+// was found, kept as a test.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RpcClient, RpcError } from '../src/agent/client.js';
+import { AgentState, type Identity } from '../src/agent/identity.js';
+import { buildProgram } from '../src/cli/program.js';
+import { isAptgateError } from '../src/errors.js';
+import { faultCodes } from '../src/rpc/protocol.js';
+import { createAgent } from './helpers/agent.js';
+import { startServer, testConfig, type TestServer } from './helpers/server.js';
+
+let dir: string;
+let server: TestServer;
+
+interface Enrolled { machine: number; secret: string; status: string; reenrol: string; code: string }
+
+const facts = (machineId: string, hostname = 'intruder') => ({ hostname, machineId, architecture: 'amd64', foreignArchitectures: [], distribution: 'Debian', codename: 'bookworm', kernel: '6.1.0', agentVersion: 'test' });
+
+/** agent.enroll as any client can send it (no agent, no state). */
+function enrol(s: TestServer, token: string, machineId: string, hostname?: string): Promise<Enrolled> {
+  return new RpcClient({ server: s.url, timeoutS: 10 }).call<Enrolled>('agent.enroll', [{ token, facts: facts(machineId, hostname) }]);
+}
+
+function signer(s: TestServer, name: string, who: { machine: number; secret: string; machineId: string }): RpcClient {
+  const identity: Identity = { server: s.url, ...who };
+  return new RpcClient({ server: s.url, timeoutS: 10 }, { identity, state: new AgentState(path.join(dir, 'signers', name)) });
+}
+
+const fault = (code: number) => (err: unknown) => (err instanceof RpcError && err.faultCode === code) || assert.fail(`expected fault ${code}, got ${String(err)}`);
+
+async function cli(...args: string[]): Promise<string> {
+  let text = '';
+  const program = buildProgram((t) => { text += t; });
+  program.exitOverride();
+  await program.parseAsync(['node', 'aptgate', ...args, '--db', server.config.db]);
+  return text;
+}
+
+describe('issue 13 red team: machine identity', () => {
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-redteam-'));
+    server = await startServer(testConfig(path.join(dir, 'srv'), {}));
+  });
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('approving a pending machine by name never switches it to a re-enrolment slipped in meanwhile: without --code a waiting re-enrolment is refused with its code', async () => {
+    // a new machine enrols with a token that is not auto-approving: pending, no code to compare
+    const real = await createAgent(path.join(dir, 'pending-real'), server.url, { hostname: 'web-7' });
+    await real.runOk(['enroll', '--token', server.fleet.enrolment.createToken({}).token]);
+    const id = real.state.identity()!.machine;
+    const before = server.fleet.machines.byId(id)!;
+    assert.equal(before.status, 'pending');
+    // the attack: a token holder enrols the same (world-readable) machine-id before the approval
+    const r = await enrol(server, server.fleet.enrolment.createToken({}).token, real.machineId, 'web-7');
+    assert.deepEqual([r.machine, r.reenrol], [id, 'pending']);
+    // the administrator approves the machine that waits, as for every new machine
+    await assert.rejects(cli('machines', 'approve', 'web-7'), (e) => isAptgateError(e, 'USAGE') && e.message.includes(`code ${r.code}`) && e.message.includes('--code'));
+    const m = server.fleet.machines.byId(id)!;
+    assert.deepEqual([m.secret, m.generation, m.status], [before.secret, 0, 'pending'], 'the attacker\'s credential did not become the machine');
+    const attacker = signer(server, 'slipped-in', { machine: id, secret: r.secret, machineId: real.machineId });
+    await assert.rejects(attacker.call('agent.fetchJob', [{ machineId: real.machineId }]), fault(faultCodes.MACHINE_PENDING));
+    // refused, then approved: the real machine is the one that works
+    await cli('machines', 'reject', String(id));
+    assert.match(await cli('machines', 'approve', 'web-7'), /web-7 \(machine \d+\): approved/);
+    assert.equal(JSON.parse(await real.runOk(['run-once', '--json'])).status, 'approved');
+    await assert.rejects(attacker.call('agent.fetchJob', [{ machineId: real.machineId }]), fault(faultCodes.AUTH_FAILED));
+  });
+});
