@@ -12,6 +12,9 @@ import { buildProgram } from '../src/cli/program.js';
 import { isAptgateError } from '../src/errors.js';
 import { faultCodes } from '../src/rpc/protocol.js';
 import { createAgent } from './helpers/agent.js';
+import { aptEnv, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
+import { request } from './helpers/http.js';
+import { demo1, demo2, makeWorld, type World } from './helpers/world.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
 let dir: string;
@@ -72,5 +75,44 @@ describe('issue 13 red team: machine identity', () => {
     assert.match(await cli('machines', 'approve', 'web-7'), /web-7 \(machine \d+\): approved/);
     assert.equal(JSON.parse(await real.runOk(['run-once', '--json'])).status, 'approved');
     await assert.rejects(attacker.call('agent.fetchJob', [{ machineId: real.machineId }]), fault(faultCodes.AUTH_FAILED));
+  });
+});
+
+async function candidate(apt: AptEnv, pkg: string): Promise<string> {
+  const r = await runAptOk(['policy', pkg], { apt, command: 'apt-cache' });
+  return /Candidate: (\S+)/.exec(r.stdout)?.[1] ?? '';
+}
+
+describe('issue 13 red team: signed roots', () => {
+  let world: World;
+  before(async () => { world = await makeWorld({ debs: [demo1] }); });
+  after(async () => { await world.close(); });
+
+  it('a signed root dated in the future (apt: "not valid yet") is never recorded: it cannot freeze the suite against the next, correctly dated publish', async () => {
+    const srv = await startServer(testConfig(path.join(world.dir, 'srv-future'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+    const apt = await aptEnv(path.join(world.dir, 'apt-future'), { sources: [{ uri: `${srv.url}/fixture`, signedBy: world.key.keyring }], proxy: 'DIRECT', config: { 'Acquire::Retries': '0' } });
+    try {
+      await runAptOk(['update', '--error-on=any'], { apt });
+      const snapshots = () => (srv.db.prepare('SELECT count(*) AS n FROM snapshot').get() as { n: number }).n;
+      const count = snapshots();
+      // the archive signs a Release dated a year ahead (a wrong clock): apt refuses it as not valid yet
+      const future = await world.repo.publish('stable', [demo1, demo2], { date: new Date(Date.now() + 365 * 86_400_000) });
+      const direct = await aptEnv(path.join(world.dir, 'apt-future-direct'), { sources: [{ uri: world.upstream.base, signedBy: world.key.keyring }], proxy: 'DIRECT' });
+      const d = await runApt(['update', '--error-on=any'], { apt: direct });
+      assert.notEqual(d.code, 0);
+      assert.match(d.stdout + d.stderr, /not valid yet/);
+      for (const file of ['InRelease', 'Release']) {
+        const r = await request(srv.port, `/fixture/dists/stable/${file}`);
+        assert.ok(r.status !== 200 || !r.body.equals(file === 'InRelease' ? future.inRelease : future.release), `${file}: the future-dated root is not served`);
+      }
+      await runApt(['update'], { apt });
+      assert.equal(snapshots(), count, 'no snapshot of the future-dated root');
+      // the archive's clock is fixed: the next publish has a Date before that one, and is taken
+      await world.repo.publish('stable', [demo1, demo2], { date: new Date(Date.now() - 60_000) });
+      await runAptOk(['update', '--error-on=any'], { apt });
+      assert.equal(await candidate(apt, 'aptgate-demo'), '2.0-1');
+    } finally {
+      await srv.close();
+    }
   });
 });
