@@ -2,6 +2,7 @@
 // limits, ...), over real HTTP against a real server on 127.0.0.1: each case is a bypass that
 // was found, kept as a test.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { RpcClient, RpcError } from '../src/agent/client.js';
 import { AgentState, type Identity } from '../src/agent/identity.js';
 import { buildProgram } from '../src/cli/program.js';
+import { applySetting } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import { faultCodes } from '../src/rpc/protocol.js';
 import { createAgent } from './helpers/agent.js';
@@ -114,5 +116,52 @@ describe('issue 13 red team: signed roots', () => {
     } finally {
       await srv.close();
     }
+  });
+});
+
+/** agent.enroll with an unknown token from a given local address: the cheapest enrolment there is. */
+function junkEnrol(s: TestServer, localAddress: string): Promise<number> {
+  const body = '<?xml version="1.0"?><methodCall><methodName>agent.enroll</methodName><params><param><value><struct>'
+    + `<member><name>token</name><value><string>agt_${'x'.repeat(32)}</string></value></member><member><name>facts</name><value><struct>`
+    + `<member><name>hostname</name><value><string>junk</string></value></member><member><name>machineId</name><value><string>${'0'.repeat(32)}</string></value></member>`
+    + '<member><name>architecture</name><value><string>amd64</string></value></member></struct></value></member></struct></value></param></params></methodCall>';
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: s.port, path: '/RPC2', method: 'POST', localAddress, agent: false,
+      headers: { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('issue 13 red team: enrolment rate limits', () => {
+  let limited: TestServer;
+  let limitedDir: string;
+  before(async () => {
+    limitedDir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-redteam-limits-'));
+    limited = await startServer(testConfig(limitedDir, {}, (c) => { applySetting(c, 'fleet.enrol_limit_machine', '2/1h'); }));
+  });
+  after(async () => {
+    await limited?.close();
+    await rm(limitedDir, { recursive: true, force: true });
+  });
+
+  it('a flood of unknown-token enrolments from many addresses (one IPv6 /64 has plenty) does not reset the limit of a machine-id or a token', async () => {
+    const victim = 'feed'.padEnd(32, '1');
+    const token = limited.fleet.enrolment.createToken({ autoApprove: true }).token;
+    assert.equal((await enrol(limited, token, victim)).reenrol, '');
+    assert.equal((await enrol(limited, token, victim)).reenrol, 'pending');
+    await assert.rejects(enrol(limited, token, victim), fault(faultCodes.ENROL_RATE_LIMITED));
+    // the flood: more distinct client addresses than the limiter keeps keys (127.0.0.0/8 is all loopback)
+    const FLOOD = 50_500;
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < FLOOD; i = next++) {
+        const n = 0x01000000 + i;
+        assert.equal(await junkEnrol(limited, `127.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`), 200);
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    // the machine-id's bucket is still empty: no further re-enrolment of the victim
+    await assert.rejects(enrol(limited, token, victim), fault(faultCodes.ENROL_RATE_LIMITED));
   });
 });

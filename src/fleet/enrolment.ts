@@ -101,7 +101,9 @@ export interface TokenOptions {
 export class Enrolment {
   private readonly machines: MachineStore;
   private readonly limits: EnrolLimits;
-  private readonly limiter = new RateLimiter();
+  // one map per kind of key: a flood of client addresses (unauthenticated, from a range of
+  // addresses) pushes out only other addresses' buckets, never a token's or a machine-id's
+  private readonly limiters = { a: new RateLimiter(), t: new RateLimiter(), m: new RateLimiter() };
 
   constructor(private readonly deps: EnrolmentDeps) {
     this.machines = deps.machines;
@@ -125,8 +127,8 @@ export class Enrolment {
     return t;
   }
 
-  private limit(key: string, rate: Rate, what: string): void {
-    this.limiter.take(key, rate, 'ENROL_RATE_LIMITED', what);
+  private limit(key: `${'a' | 't' | 'm'}:${string}`, rate: Rate, what: string): void {
+    this.limiters[key[0] as 'a' | 't' | 'm'].take(key, rate, 'ENROL_RATE_LIMITED', what);
   }
 
   private joinTokenClass(tokenId: number | null, machine: number): void {
