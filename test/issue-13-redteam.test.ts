@@ -12,6 +12,7 @@ import { AgentState, type Identity } from '../src/agent/identity.js';
 import { buildProgram } from '../src/cli/program.js';
 import { applySetting } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
+import { chrootMachineId } from '../src/rpc/identity-proof.js';
 import { faultCodes } from '../src/rpc/protocol.js';
 import { createAgent } from './helpers/agent.js';
 import { aptEnv, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
@@ -77,6 +78,22 @@ describe('issue 13 red team: machine identity', () => {
     assert.match(await cli('machines', 'approve', 'web-7'), /web-7 \(machine \d+\): approved/);
     assert.equal(JSON.parse(await real.runOk(['run-once', '--json'])).status, 'approved');
     await assert.rejects(attacker.call('agent.fetchJob', [{ machineId: real.machineId }]), fault(faultCodes.AUTH_FAILED));
+  });
+
+  it('a token holder who enrols the id the server derives for a host\'s LTSP chroot (host machine-id and a standard path) does not keep the chroot out', async () => {
+    const host = await createAgent(path.join(dir, 'ltsp-host'), server.url, { hostname: 'ltsp-srv' });
+    await host.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true }).token]);
+    const hostId = host.state.identity()!;
+    // the attack: /etc/machine-id is world-readable, LTSP chroots live at /srv/ltsp/<name>
+    const derived = chrootMachineId(host.machineId, '/srv/ltsp/amd64');
+    const squat = await enrol(server, server.fleet.enrolment.createToken({ autoApprove: true }).token, derived, 'squatter');
+    assert.equal(squat.status, 'approved');
+    const client = signer(server, 'ltsp-host', hostId);
+    const c = await client.call<{ machine: number; machineId: string; status: string }>('agent.enrollChroot', [{ machineId: host.machineId, name: 'amd64', path: '/srv/ltsp/amd64', facts: facts(derived, 'ltsp-srv') }]);
+    const row = server.fleet.machines.byId(c.machine)!;
+    assert.deepEqual([c.machineId, row.parentId, row.hostname], [derived, hostId.machine, 'ltsp-srv/amd64']);
+    // the squatter's identity is gone
+    await assert.rejects(signer(server, 'squatter', { machine: squat.machine, secret: squat.secret, machineId: derived }).call('agent.fetchJob', [{ machineId: derived }]), fault(faultCodes.AUTH_FAILED));
   });
 });
 

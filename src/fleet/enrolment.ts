@@ -154,7 +154,13 @@ export class Enrolment {
       const secret = randomBytes(32).toString('base64url');
       const hostname = `${host.hostname}/${chroot.name}`;
       const fields = { hostname, architecture: facts.architecture, codename: facts.codename || null, status: host.status, secret, tokenId: host.tokenId, facts: JSON.stringify({ ...facts, hostname }) };
-      const known = this.machines.byMachineId(machineId);
+      let known = this.machines.byMachineId(machineId);
+      if (known && known.parentId === null) {
+        // a machine enrolled on a token with this derived id: nothing ever has it as its own
+        // /etc/machine-id, so it was computed to block the chroot (a squatter): it goes
+        this.machines.remove(known.id);
+        known = undefined;
+      }
       if (known && known.parentId !== host.id) throw new RpcFault('CLONE_DETECTED', 'this chroot machine-id belongs to another machine');
       let id: number;
       if (known) {
