@@ -260,11 +260,14 @@ export function reenrolmentInfo(r: ReenrolRow | undefined | null): ReenrolmentIn
 
 /**
  * `machines approve`: a pending machine is approved; a machine with a waiting re-enrolment
- * switches to the new credential (`code`: only when it is that re-enrolment's).
+ * switches to the new credential only with that re-enrolment's `code`.
  */
 export function approveMachines(ctx: FleetContext, refs: readonly string[], code?: string): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
   const ms = refs.map((r) => ctx.fleet.machine(r));
   if (code !== undefined && ms.length !== 1) fail('USAGE', '--code names the re-enrolment of one machine');
+  // a waiting re-enrolment needs its --code: refused before any machine of the list changes
+  const waiting = code === undefined ? ms.find((m) => ctx.fleet.machines.pendingReenrol(m.id)) : undefined;
+  if (waiting) ctx.fleet.enrolment.approve(waiting.id);
   return ms.map((m) => {
     const r = ctx.fleet.enrolment.approve(m.id, code);
     return { id: m.id, hostname: m.hostname, changed: r.changed, reenrolment: reenrolmentInfo(r.reenrolment) };

@@ -101,7 +101,9 @@ export interface TokenOptions {
 export class Enrolment {
   private readonly machines: MachineStore;
   private readonly limits: EnrolLimits;
-  private readonly limiter = new RateLimiter();
+  // one map per kind of key: a flood of client addresses (unauthenticated, from a range of
+  // addresses) pushes out only other addresses' buckets, never a token's or a machine-id's
+  private readonly limiters = { a: new RateLimiter(), t: new RateLimiter(), m: new RateLimiter() };
 
   constructor(private readonly deps: EnrolmentDeps) {
     this.machines = deps.machines;
@@ -125,8 +127,8 @@ export class Enrolment {
     return t;
   }
 
-  private limit(key: string, rate: Rate, what: string): void {
-    this.limiter.take(key, rate, 'ENROL_RATE_LIMITED', what);
+  private limit(key: `${'a' | 't' | 'm'}:${string}`, rate: Rate, what: string): void {
+    this.limiters[key[0] as 'a' | 't' | 'm'].take(key, rate, 'ENROL_RATE_LIMITED', what);
   }
 
   private joinTokenClass(tokenId: number | null, machine: number): void {
@@ -152,7 +154,13 @@ export class Enrolment {
       const secret = randomBytes(32).toString('base64url');
       const hostname = `${host.hostname}/${chroot.name}`;
       const fields = { hostname, architecture: facts.architecture, codename: facts.codename || null, status: host.status, secret, tokenId: host.tokenId, facts: JSON.stringify({ ...facts, hostname }) };
-      const known = this.machines.byMachineId(machineId);
+      let known = this.machines.byMachineId(machineId);
+      if (known && known.parentId === null) {
+        // a machine enrolled on a token with this derived id: nothing ever has it as its own
+        // /etc/machine-id, so it was computed to block the chroot (a squatter): it goes
+        this.machines.remove(known.id);
+        known = undefined;
+      }
       if (known && known.parentId !== host.id) throw new RpcFault('CLONE_DETECTED', 'this chroot machine-id belongs to another machine');
       let id: number;
       if (known) {
@@ -218,11 +226,15 @@ export class Enrolment {
   /**
    * `aptgate machines approve`: a pending machine is approved; a waiting re-enrolment becomes the
    * machine's identity (a new generation: what the old one was leased is handed out again).
-   * `code`, when given, must be the waiting re-enrolment's.
+   * `code` must be the waiting re-enrolment's: without it a waiting re-enrolment is refused, so
+   * approving a pending machine never hands it to a re-enrolment slipped in meanwhile.
    */
   approve(id: number, code?: string): { changed: boolean; reenrolment: ReenrolRow | null } {
     return this.machines.db.transaction(() => {
       const r = this.machines.pendingReenrol(id);
+      if (code === undefined && r) {
+        fail('USAGE', `machine ${id} has a re-enrolment waiting (code ${r.code}, from ${r.client || 'an unknown address'}): approve it with --code ${r.code} only if its agent printed that code, or refuse it with aptgate machines reject ${id}`);
+      }
       if (code !== undefined && r?.code !== code) {
         fail('USAGE', r ? `the re-enrolment of machine ${id} that waits has code ${r.code}, not ${code.slice(0, 40)}` : `no re-enrolment of machine ${id} waits for approval`);
       }

@@ -53,6 +53,13 @@ export interface SuitesDeps {
 const MAX_ROOT_BYTES = 32 * 1024 * 1024;
 const AFFINITY_MS = 60 * 60_000;
 const RECENT_PER_SUITE = 4;
+/**
+ * How far a root's Date may be ahead of our clock. apt refuses a Release dated in the future
+ * ("not valid yet"; Acquire::Max-FutureTime, 10 s), and one recorded here would, by the
+ * monotonic Date rule, shut out every correctly dated publish until its Date: the margin covers
+ * clock skew and bounds that wait.
+ */
+const MAX_FUTURE_MS = 10 * 60_000;
 
 export class Suites {
   private readonly states = new Map<string, SuiteState>();
@@ -285,6 +292,14 @@ export class Suites {
         text = (await verifyDetached(backend.keyrings, doc, sig, `${backend.name} ${suite} Release`)).text;
       }
       const release = parseRelease(text);
+      if (release.date.getTime() > Date.now() + MAX_FUTURE_MS) {
+        // never recorded (apt refuses it); the previous generation stays, a later publish is taken
+        log.warn({ backend: backend.name, suite, kind, mirror, upstreamDate: release.date }, 'signed root dated in the future (not valid yet): keeping the previous generation');
+        s.checkedAt = Date.now();
+        if (!s.gen) throw new AptgateError('RELEASE_INVALID', `${mirror}: dists/${suite}/${name} is dated ${release.date.toUTCString()}, in the future: not valid yet (apt refuses it)`, { notValidYet: true });
+        s.stale = true;
+        return;
+      }
       const newest = this.newestDate(backend.name, suite);
       if (release.date.getTime() < newest) {
         // an older signed root (a lagging mirror, or one replaying old metadata): never recorded,
@@ -321,7 +336,8 @@ export class Suites {
       log.info({ backend: backend.name, suite, kind, snapshot: row.id, date: release.date, mirror }, 'new snapshot');
       this.deps.onSnapshot?.(gen);
     } catch (err) {
-      if (isAptgateError(err, 'SIGNATURE') || isAptgateError(err, 'RELEASE_INVALID')) {
+      // (a root dated in the future is the archive's clock, not this mirror's fault)
+      if (isAptgateError(err, 'SIGNATURE') || (isAptgateError(err, 'RELEASE_INVALID') && !err.details?.['notValidYet'])) {
         metrics.signatureFailures.inc({ backend: backend.name });
         upstream.markBad(backend, mirror, err.message);
         log.error({ backend: backend.name, suite, mirror, code: err.code, err: err.message }, 'refused an unverifiable root: keeping the previous generation');
