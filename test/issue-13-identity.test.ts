@@ -236,4 +236,34 @@ describe('issue 13: enrolment rate limits', () => {
     const c = new RpcClient({ server: limited.url, timeoutS: 10 }, { identity: { server: limited.url, machine: first.id, secret: first.secret, machineId: id(1) }, state: new AgentState(path.join(limitedDir, 'first')) });
     assert.deepEqual({ ...await c.call<object>('agent.fetchJob', [{ machineId: id(1) }]) }, { jobs: [] });
   });
+
+});
+
+describe('issue 13: the per machine-id enrolment limit', () => {
+  let srv: TestServer;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-enrol-proof-'));
+    srv = await startServer(testConfig(dir, {}, (c) => applySetting(c, 'fleet.enrol_limit_machine', '2/1h')));
+  });
+  after(async () => {
+    await srv?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a token holder using up a machine-id\'s allowance does not block the real machine: a proof of its secret still renews it', async () => {
+    const victimId = 'c'.repeat(32);
+    const t = () => srv.fleet.enrolment.createToken({ autoApprove: true }).token;
+    const first = await enrol(srv, t(), victimId);
+    // the token holder re-enrols the victim's id until the machine-id allowance is used up
+    assert.equal((await enrol(srv, t(), victimId)).reenrol, 'pending');
+    await assert.rejects(enrol(srv, t(), victimId), fault(faultCodes.ENROL_RATE_LIMITED));
+    const before = srv.fleet.machines.byId(first.machine)!;
+    const tok = t();
+    const renewed = await enrol(srv, tok, victimId, { proof: reenrolProof(first.secret, first.machine, victimId, Date.now() + 1000, tok) });
+    assert.deepEqual([renewed.machine, renewed.status, renewed.reenrol], [first.machine, 'approved', 'proven']);
+    assert.notEqual(srv.fleet.machines.byId(first.machine)!.secret, before.secret);
+    // a forged proof is still limited
+    await assert.rejects(enrol(srv, t(), victimId, { proof: reenrolProof('wrong', first.machine, victimId, Date.now() + 2000, tok) }), fault(faultCodes.ENROL_RATE_LIMITED));
+  });
 });

@@ -194,10 +194,13 @@ export class Enrolment {
     return this.machines.db.transaction((): Enrolled => {
       const t = this.usableToken(token);
       this.limit(`t:${t.id}`, this.limits.token, `with token ${t.id}`);
-      this.limit(`m:${facts.machineId}`, this.limits.machine, `of machine-id ${facts.machineId}`);
+      const known = this.machines.byMachineId(facts.machineId);
+      const proven = known !== undefined && known.parentId == null && this.proves(known, o.proof, facts.machineId, token);
+      // the holder of the secret is never limited per machine-id: a token holder using up that
+      // allowance must not block the real machine's renewal
+      if (!proven) this.limit(`m:${facts.machineId}`, this.limits.machine, `of machine-id ${facts.machineId}`);
       const secret = randomBytes(32).toString('base64url');
       const fields = { hostname: facts.hostname, architecture: facts.architecture, codename: facts.codename || null, secret, tokenId: t.id, facts: JSON.stringify(facts) };
-      const known = this.machines.byMachineId(facts.machineId);
       // a chroot's identity is its host's to renew (agent.enrollChroot), never a token holder's
       if (known?.parentId != null) throw new RpcFault('CLONE_DETECTED', 'this machine-id belongs to an LTSP chroot of another machine');
       this.machines.useToken(t.id);
@@ -207,7 +210,7 @@ export class Enrolment {
         if (t.class) this.deps.joinClass(t.class, id);
         return { machine: id, secret, status, reenrol: '', code: '', machineId: facts.machineId };
       }
-      if (this.proves(known, o.proof, facts.machineId, token)) {
+      if (proven) {
         // the holder of the identity renews its secret: same identity, approval kept
         const status = known.status === 'approved' || t.autoApprove ? 'approved' as const : 'pending' as const;
         this.machines.reenrol(known.id, { ...fields, status });
