@@ -68,6 +68,8 @@ export interface Config {
   };
   /** PEM files: when both are set the server speaks HTTPS (agents and apt) */
   tls: { cert: string; key: string };
+  /** /RPC2: the whole body of a request must arrive within this after its headers */
+  rpcBodyTimeoutMs: number;
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -110,6 +112,7 @@ export function defaultConfig(): Config {
     cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
     fleet: { jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000 },
     tls: { cert: '', key: '' },
+    rpcBodyTimeoutMs: 30_000,
     gate: { stages: ['test', 'production'], autoPromote: new Map() },
     backends: new Map([
       ['debian', backend('debian', ['http://deb.debian.org/debian'], ['ftp.debian.org/debian', 'httpredir.debian.org/debian', 'cdn-fastly.deb.debian.org/debian'])],
@@ -193,6 +196,7 @@ const SETTINGS: Record<string, Setter> = {
   'cache.clean_interval': (c, v, k) => { c.cache.cleanIntervalMs = parseDuration(k, v); },
   'server.tls_cert': (c, v) => { c.tls.cert = v.trim(); },
   'server.tls_key': (c, v) => { c.tls.key = v.trim(); },
+  'server.rpc_body_timeout': (c, v, k) => { c.rpcBodyTimeoutMs = parseDuration(k, v); },
   'fleet.job_lease': (c, v, k) => { c.fleet.jobLeaseMs = parseDuration(k, v); },
   'fleet.job_attempts': (c, v, k) => {
     if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1 || Number(v) > 100) fail('CONFIG_INVALID', `${k}: expected 1..100, got "${v}"`, { key: k });
@@ -374,6 +378,7 @@ export function validate(config: Config): void {
     const i = config.gate.stages.indexOf(s);
     if (i < 0 || i === config.gate.stages.length - 1) fail('CONFIG_INVALID', `gate.auto_promote: "${s}" is not a stage with a next one`, { key: 'gate.auto_promote' });
   }
+  if (config.rpcBodyTimeoutMs < 1) fail('CONFIG_INVALID', 'server.rpc_body_timeout: must be more than 0', { key: 'server.rpc_body_timeout' });
   if (config.fleet.jobLeaseMs < 1000) fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
   if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024) fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', { key: 'proxy.small_object' });

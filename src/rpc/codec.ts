@@ -2,13 +2,16 @@
 // copied into prototype-less objects, member names that could reach a prototype are refused,
 // strings lose control characters before encoding, dates are always UTC.
 import { createRequire } from 'node:module';
-import { PassThrough } from 'node:stream';
-import { fastDecodeCall } from './fast-decode.js';
+import { decodeCallSliced } from './fast-decode.js';
+import { badReference, GENERAL_DECODER_MAX, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
 import { RpcFault } from './protocol.js';
 
 const require = createRequire(import.meta.url);
 
 interface DeserializerInstance {
+  /** the sax stream it reads; methodname is set when </methodName> was read */
+  parser: SaxStream;
+  methodname: string | null;
   deserializeMethodResponse(stream: NodeJS.ReadableStream, cb: (err: (Error & { faultCode?: number; faultString?: string }) | null, value: unknown) => void): void;
   deserializeMethodCall(stream: NodeJS.ReadableStream, cb: (err: Error | null, method: string, params: unknown[]) => void): void;
 }
@@ -46,20 +49,111 @@ export interface MethodCall {
   params: unknown[];
 }
 
+export interface DecodeOptions {
+  /** default: the limits of a signed request */
+  limits?: DecodeLimits;
+  /** called with the method name before any parameter is decoded; what it throws rejects the call */
+  onMethod?: (name: string) => void;
+}
+
 /**
- * Decodes a methodCall document; PARSE_ERROR / INVALID_REQUEST faults for what is not one.
- * What well-behaved clients send takes the fast path (fast-decode.ts); everything else, and
- * every fault, comes from the xmlrpc deserializer, with identical results where both apply.
+ * Decodes a methodCall document; PARSE_ERROR / INVALID_REQUEST faults for what is not one, or
+ * crosses a limit. What well-behaved clients send takes the strict decoder (fast-decode.ts), in
+ * slices that never hold the event loop long; everything else, and every fault, comes from the
+ * xmlrpc deserializer, with identical results where both apply. That one is slower and only
+ * gets bodies of up to GENERAL_DECODER_MAX characters.
  */
-export function decodeCall(body: string): Promise<MethodCall> {
-  const fast = fastDecodeCall(body, decodeDate);
-  return fast ? Promise.resolve(fast) : decodeCallSlow(body);
+export async function decodeCall(body: string, opts: DecodeOptions = {}): Promise<MethodCall> {
+  const fast = await decodeCallSliced(body, decodeDate, opts.limits ?? SIGNED_LIMITS, opts.onMethod);
+  if (fast) return fast;
+  if (body.length > GENERAL_DECODER_MAX) {
+    throw new RpcFault('INVALID_REQUEST', `a request of more than ${GENERAL_DECODER_MAX} characters must be plain XML-RPC (no DOCTYPE, comments, attributes, entities other than XML's five, i8 or other extensions)`);
+  }
+  return decodeCallSlow(body, opts);
+}
+
+const REFERENCE = /&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));/y;
+
+/**
+ * The first character reference naming no XML character (&#0;, a surrogate, beyond U+10FFFF;
+ * sax would throw on the last or hand the others on), outside CDATA, comments and processing
+ * instructions, where references are not read. Linear: every search moves forward.
+ */
+export function badCharacterReference(s: string): RpcFault | undefined {
+  let i = 0;
+  let amp = -1;
+  let lt = -1;
+  for (;;) {
+    if (amp < i) {
+      amp = s.indexOf('&#', i);
+      if (amp < 0) return undefined;
+    }
+    if (lt < i && lt !== -2) {
+      lt = s.indexOf('<', i);
+      if (lt < 0) lt = -2; // no more markup
+    }
+    if (lt >= 0 && lt < amp) {
+      const close = s.startsWith('<![CDATA[', lt) ? ']]>' : s.startsWith('<!--', lt) ? '-->' : s.startsWith('<?', lt) ? '?>' : '';
+      if (!close) {
+        i = lt + 1;
+        continue;
+      }
+      const end = s.indexOf(close, lt + 2);
+      if (end < 0) return undefined;
+      i = end + close.length;
+      continue;
+    }
+    REFERENCE.lastIndex = amp;
+    const m = REFERENCE.exec(s);
+    if (m && !isXmlChar(m[1] !== undefined ? parseInt(m[1], 16) : parseInt(m[2]!, 10))) return badReference(m[0], amp);
+    i = amp + 2;
+  }
+}
+
+/** A stand-in for the stream the Deserializer wants: the text is written to its parser directly. */
+const DETACHED = { setEncoding() {}, on() { return this; }, pipe() {} } as unknown as NodeJS.ReadableStream;
+const SAX_CHUNK = 16 * 1024;
+
+interface SaxStream {
+  write(chunk: string): void;
+  end(): void;
+  on(ev: string, f: (...a: never[]) => void): void;
+  _parser: { position: number };
+}
+
+/**
+ * Feeds `text` to a Deserializer's sax parser in chunks, a turn of the event loop between
+ * them; what a handler throws (a limit) or sax throws (a RangeError) goes to `fail`.
+ */
+function feedSax(d: DeserializerInstance, text: string, settled: () => boolean, fail: (e: unknown) => void): void {
+  let at = 0;
+  const feed = () => {
+    if (settled()) return;
+    try {
+      if (at < text.length) {
+        const next = Math.min(at + SAX_CHUNK, text.length);
+        d.parser.write(text.slice(at, next));
+        at = next;
+      }
+      if (settled()) return;
+      if (at < text.length) setImmediate(feed);
+      else d.parser.end();
+    } catch (e) {
+      fail(e);
+    }
+  };
+  feed();
+}
+
+/** XML from the wire reached sax through UTF-8: lone surrogates became U+FFFD. */
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
 /** The xmlrpc (sax) path: any document, the faults, and the reference for the fast path. */
-export function decodeCallSlow(body: string): Promise<MethodCall> {
+export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<MethodCall> {
+  const limits = opts.limits ?? SIGNED_LIMITS;
   return new Promise((resolve, reject) => {
-    const stream = new PassThrough();
     let settled = false;
     const done = (f: () => void) => {
       if (!settled) {
@@ -67,22 +161,37 @@ export function decodeCallSlow(body: string): Promise<MethodCall> {
         f();
       }
     };
-    try {
-      new Deserializer('utf8').deserializeMethodCall(stream, (err, method, params) => {
-        if (err) return done(() => reject(new RpcFault(/Invalid XML-RPC|Unknown XML-RPC|Illegal|Expected/.test(err.message) ? 'INVALID_REQUEST' : 'PARSE_ERROR', `not a valid XML-RPC call: ${err.message}`)));
-        if (typeof method !== 'string' || method === '') return done(() => reject(new RpcFault('INVALID_REQUEST', 'no methodName')));
-        try {
-          const safe = sanitize(params ?? [], 0) as unknown[];
-          done(() => resolve({ method, params: safe }));
-        } catch (e) {
-          done(() => reject(e));
-        }
-      });
-    } catch (e) {
-      done(() => reject(new RpcFault('PARSE_ERROR', `not a valid XML-RPC call: ${(e as Error).message}`)));
-    }
-    stream.on('error', (e) => done(() => reject(new RpcFault('PARSE_ERROR', e.message))));
-    stream.end(body);
+    const bad = badCharacterReference(body);
+    if (bad) return reject(bad);
+    const text = wellFormed(body);
+    const d = new Deserializer('utf8');
+    // the limits, counted as the strict decoder counts them: when a <value> tag is read
+    let depth = 0;
+    let values = 0;
+    let calls = 0;
+    const over = (kind: LimitKind): never => { throw limitFault(kind, limits, d.parser._parser.position, text.length); };
+    d.parser.on('opentag', (node: { name: string }) => {
+      if (node.name !== 'VALUE') return;
+      depth++;
+      if (++values > limits.maxValues) over('values');
+      if (depth > limits.maxDepth) over('depth');
+      if (depth === 2 && d.methodname === 'system.multicall' && ++calls > limits.maxMulticall) over('multicall');
+    });
+    d.parser.on('closetag', (name: string) => {
+      if (name === 'VALUE') depth--;
+      else if (name === 'METHODNAME' && typeof d.methodname === 'string' && d.methodname !== '') opts.onMethod?.(d.methodname);
+    });
+    d.deserializeMethodCall(DETACHED, (err, method, params) => {
+      if (err) return done(() => reject(new RpcFault(/Invalid XML-RPC|Unknown XML-RPC|Illegal|Expected/.test(err.message) ? 'INVALID_REQUEST' : 'PARSE_ERROR', `not a valid XML-RPC call: ${err.message}`)));
+      if (typeof method !== 'string' || method === '') return done(() => reject(new RpcFault('INVALID_REQUEST', 'no methodName')));
+      try {
+        const safe = sanitize(params ?? [], 0) as unknown[];
+        done(() => resolve({ method, params: safe }));
+      } catch (e) {
+        done(() => reject(e));
+      }
+    });
+    feedSax(d, text, () => settled, (e) => done(() => reject(e instanceof RpcFault ? e : new RpcFault('PARSE_ERROR', `not a valid XML-RPC call: ${(e as Error).message}`))));
   });
 }
 
@@ -133,21 +242,29 @@ export function encodeCall(method: string, params: unknown[]): string {
 /** A methodResponse's value; a fault rejects with an Error carrying faultCode. */
 export function decodeResponse(body: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const stream = new PassThrough();
-    new Deserializer('utf8').deserializeMethodResponse(stream, (err, value) => {
+    let settled = false;
+    const done = (f: () => void) => {
+      if (!settled) {
+        settled = true;
+        f();
+      }
+    };
+    const bad = badCharacterReference(body);
+    if (bad) return reject(new Error(bad.message));
+    const d = new Deserializer('utf8');
+    d.deserializeMethodResponse(DETACHED, (err, value) => {
       if (err) {
         const e = new Error(err.faultString ?? err.message) as Error & { faultCode?: number };
         if (typeof err.faultCode === 'number') e.faultCode = err.faultCode;
-        reject(e);
-        return;
+        return done(() => reject(e));
       }
       try {
-        resolve(sanitize(value, 0));
+        const safe = sanitize(value, 0);
+        done(() => resolve(safe));
       } catch (e) {
-        reject(e as Error);
+        done(() => reject(e as Error));
       }
     });
-    stream.on('error', (e) => reject(e));
-    stream.end(body);
+    feedSax(d, wellFormed(body), () => settled, (e) => done(() => reject(e as Error)));
   });
 }
