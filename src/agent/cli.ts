@@ -48,12 +48,15 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const r = await client.call<{ machine: number; secret: string; status: string }>('agent.enroll', [{ token: o.token, facts }]);
       const state = new AgentState(c.stateDir);
       const identity = { server, machine: r.machine, secret: r.secret, machineId: facts.machineId };
+      // that answer could not be signed (no secret yet): a signed call, whose answer is signed
+      // with the new secret, shows it came from the server before it is kept
+      const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
+      await signed.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]).catch((err: Error) => {
+        fail('AGENT_UNTRUSTED_ANSWER', `enrolment not confirmed by a signed call with the new identity (${err.message}); the answer may have been changed on the way: enrol over https or from a trusted network`);
+      });
       state.saveIdentity(identity);
       // an approved machine behind the release gate gets its stage's sources and the server's key now
-      if (r.status === 'approved') {
-        const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
-        await installStageSources(signed, facts.machineId, target, state, log);
-      }
+      if (r.status === 'approved') await installStageSources(signed, facts.machineId, target, state, log);
       if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server }) + '\n');
       else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
     });
