@@ -112,7 +112,7 @@ export function badCharacterReference(s: string): RpcFault | undefined {
 
 /** A stand-in for the stream the Deserializer wants: the text is written to its parser directly. */
 const DETACHED = { setEncoding() {}, on() { return this; }, pipe() {} } as unknown as NodeJS.ReadableStream;
-const SAX_CHUNK = 16 * 1024;
+const SAX_CHUNK = 4096;
 
 interface SaxStream {
   write(chunk: string): void;

@@ -31,6 +31,11 @@ const INT = /^[ \t\r\n]*[+-]?[0-9]{1,10}[ \t\r\n]*$/;
 const DOUBLE = /^[ \t\r\n]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?[ \t\r\n]*$/;
 const DATE = /^[0-9]{4}-?[0-9]{2}-?[0-9]{2}T[0-9]{2}:?[0-9]{2}:?[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$/;
 
+/** `v` as one flat string (a substring of a rope copies it out). */
+function flat(v: string): string {
+  return (' ' + v).slice(1);
+}
+
 function fail(): never {
   throw NOT_MINE;
 }
@@ -62,6 +67,8 @@ class CallParser {
   private tClose = '';
   private tKind = Tx.Method;
   private tOut = '';
+  /** decoded pieces of a long run of references, each flat */
+  private tParts: string[] = [];
   private tStart = 0;
   private tLt = -1;
 
@@ -321,13 +328,21 @@ class CallParser {
         this.amp = s.indexOf('&', this.p);
         if (this.amp < 0) this.amp = s.length;
         if (++n === 4096) {
+          // a rope of millions of pieces would be flattened (and collected) in one long step
           n = 0;
+          this.tParts.push(flat(this.tOut));
+          this.tOut = '';
           if (performance.now() > deadline) return false;
         }
       }
       if (s.startsWith(this.tClose, lt)) {
         this.p = lt + this.tClose.length;
-        const text = this.tOut === '' ? s.slice(this.tStart, lt) : this.tOut + s.slice(this.tStart, lt);
+        let text = this.tOut === '' ? s.slice(this.tStart, lt) : this.tOut + s.slice(this.tStart, lt);
+        if (this.tParts.length) {
+          this.tParts.push(text);
+          text = this.tParts.join('');
+          this.tParts = [];
+        }
         this.tOut = '';
         this.inText = false;
         this.textDone(text);
@@ -396,7 +411,7 @@ class CallParser {
    * Shorter ones are copies already; one that is most of the body is left as it is.
    */
   private own(v: string): string {
-    return v.length < 13 || v.length * 2 > this.s.length ? v : (' ' + v).slice(1); // flattening the concatenation copies v
+    return v.length < 13 || v.length * 2 > this.s.length ? v : flat(v);
   }
 
   /** The reference at `i` ('&' … ';'): returns its character(s) and moves p past it. */
@@ -472,7 +487,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * name before any parameter is read).
  */
 export async function decodeCallSliced(body: string, dateFromText: (text: string) => Date, limits: DecodeLimits,
-  onMethod?: (name: string) => void, sliceMs = 8): Promise<MethodCall | undefined> {
+  onMethod?: (name: string) => void, sliceMs = 4): Promise<MethodCall | undefined> {
   if (!acceptable(body)) return undefined;
   const parser = new CallParser(body, dateFromText, limits, onMethod);
   try {
