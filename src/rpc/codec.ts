@@ -2,6 +2,7 @@
 // copied into prototype-less objects, member names that could reach a prototype are refused,
 // strings lose control characters before encoding, dates are always UTC.
 import { createRequire } from 'node:module';
+import { encodeFaultWith, encodeResponseSliced as encodeResponseSliced_, encodeResponseWith, prepared } from './encode.js';
 import { decodeCallSliced } from './fast-decode.js';
 import { badReference, GENERAL_DECODER_MAX, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
 import { RpcFault } from './protocol.js';
@@ -21,11 +22,12 @@ const serializer = require('xmlrpc/lib/serializer') as {
   serializeMethodResponse(value: unknown): string;
   serializeFault(fault: { faultCode: number; faultString: string }): string;
 };
-const dateFormatter = require('xmlrpc/lib/date_formatter') as { setOpts(o: { local: boolean }): void; decodeIso8601(text: string): Date };
+const dateFormatter = require('xmlrpc/lib/date_formatter') as { setOpts(o: { local: boolean }): void; decodeIso8601(text: string): Date; encodeIso8601(d: Date): string };
 // process-wide, set once: the serializer writes dates in UTC with a Z
 dateFormatter.setOpts({ local: false });
 // the fast path converts dates with the deserializer's own function, so both paths agree
 const decodeDate = (text: string): Date => dateFormatter.decodeIso8601(text);
+const encodeDate = (d: Date): string => dateFormatter.encodeIso8601(d);
 
 const FORBIDDEN_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -195,23 +197,8 @@ export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<
   });
 }
 
-// XML 1.0 cannot carry most control characters; dpkg transcripts do contain some
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffe\uffff]/g;
-
-/**
- * The serializer puts a string holding <, & or ]]> into CDATA, and its XML builder splits only the
- * first "]]>" of it; the later ones are split here the same way, so the builder's one
- * replacement (of the first) completes the job and the text arrives whole.
- */
-function cdataSafe(s: string): string {
-  const first = s.indexOf(']]>');
-  if (first === -1 || s.indexOf(']]>', first + 1) === -1) return s;
-  return s.slice(0, first + 3) + s.slice(first + 3).replaceAll(']]>', ']]]]><![CDATA[>');
-}
-
 function outgoing(v: unknown): unknown {
-  if (typeof v === 'string') return cdataSafe(v.replace(CONTROL, ''));
+  if (typeof v === 'string') return prepared(v);
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Error(`cannot encode ${v} in XML-RPC`);
     if (Number.isInteger(v) && (v > 2147483647 || v < -2147483648)) throw new Error(`integer ${v} exceeds XML-RPC's 32 bits`);
@@ -225,11 +212,26 @@ function outgoing(v: unknown): unknown {
   return out;
 }
 
+/** The answer to a call, in one go (encode.ts writes what the xmlrpc serializer would). */
 export function encodeResponse(value: unknown): string {
-  return serializer.serializeMethodResponse(outgoing(value));
+  return encodeResponseWith(value, encodeDate);
+}
+
+/** The same in slices, for the server: a large answer never holds the event loop long. */
+export function encodeResponseSliced(value: unknown): Promise<string> {
+  return encodeResponseSliced_(value, encodeDate);
 }
 
 export function encodeFault(code: number, message: string): string {
+  return encodeFaultWith(code, prepared(message).slice(0, 4000));
+}
+
+/** The xmlrpc serializer's answer: the reference encode.ts is tested against. */
+export function encodeResponseXmlrpc(value: unknown): string {
+  return serializer.serializeMethodResponse(outgoing(value));
+}
+
+export function encodeFaultXmlrpc(code: number, message: string): string {
   return serializer.serializeFault({ faultCode: code, faultString: (outgoing(message) as string).slice(0, 4000) });
 }
 

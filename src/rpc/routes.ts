@@ -3,10 +3,10 @@
 // small: the body limit and the decoder's limits depend on the signature headers (limits.ts),
 // the whole body must arrive within a deadline, the signature is checked before the body is
 // decoded, an unsigned call of a signed method is refused as soon as its name is read, and the
-// decoder works in slices. Answers to a verified request are signed for it (signing.ts).
+// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (signing.ts).
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeCall, encodeFault, encodeResponse } from './codec.js';
+import { decodeCall, encodeFault, encodeResponseSliced } from './codec.js';
 import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from './limits.js';
 import type { MethodTable } from './methods.js';
 import { faultCodes, RpcFault } from './protocol.js';
@@ -124,7 +124,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         });
         method = call.method;
         const result = await table.call(call.method, call.params, { client: request.ip, ...(request.headers.host ? { host: request.headers.host } : {}), ...(machine !== undefined ? { machine } : {}) });
-        const xml = encodeResponse(result);
+        const xml = await encodeResponseSliced(result);
         request.log.info({ client: request.ip, machine, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
         return send(reply, xml, key);
       } catch (err) {
