@@ -32,6 +32,8 @@ interface AnswerKey {
   nonce: string;
 }
 
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 function send(reply: FastifyReply, xml: string, key: AnswerKey | undefined): FastifyReply {
   const bytes = Buffer.from(xml, 'utf8');
   if (key) reply.header(RESPONSE_SIGNATURE_HEADER, responseSignature(key.secret, key.machine, key.nonce, bytes));
@@ -103,7 +105,11 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
       let key: AnswerKey | undefined;
       const headers = signedHeaders(request.headers);
       try {
-        const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '';
+        const raw = Buffer.isBuffer(request.body) ? request.body : undefined;
+        // a body of megabytes: reading it as text and hashing it are steps of their own
+        const large = raw !== undefined && raw.length > 1024 * 1024;
+        const body = raw ? raw.toString('utf8') : '';
+        if (large) await nextTurn();
         try {
           machine = opts.authenticate?.(request.headers, body);
         } catch (err) {
@@ -113,6 +119,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
           throw err;
         }
         if (machine !== undefined && headers) key = keyFor(machine, headers.nonce);
+        if (large) await nextTurn();
         const signed = machine !== undefined;
         const call = await decodeCall(body, {
           limits: signed ? signedLimits : anonymousLimits,
