@@ -1,6 +1,8 @@
 // The XML-RPC codec (the only user of the npm xmlrpc package), hardened: decoded structs are
 // copied into prototype-less objects, member names that could reach a prototype are refused,
-// strings lose control characters before encoding, dates are always UTC.
+// limits (limits.ts) are counted while decoding, strings lose control characters before
+// encoding, dates are always UTC. The server decodes with fast-decode.ts where it can and
+// writes its answers with encode.ts, both in slices; xmlrpc's own code is the reference.
 import { createRequire } from 'node:module';
 import { encodeFaultWith, encodeResponseSliced as encodeResponseSliced_, encodeResponseWith, prepared } from './encode.js';
 import { decodeCallSliced } from './fast-decode.js';
