@@ -260,6 +260,33 @@ sys.stdout.write(x.dumps((v, "x", 7, 2.5, [], {}), "agent.report", allow_none=Tr
     await sameAsSlow('<methodCall><methodName>m</methodName></methodCall>', 'no params');
   });
 
+  it('limits stop both decoders at the same value, with the same fault, before the rest is read', async () => {
+    const limits = { maxValues: 10, maxDepth: 4, maxMulticall: 3 };
+    const cases: Array<[string, string, RegExp]> = [
+      ['values', wrap(`<array><data>${'<value><int>1</int></value>'.repeat(20)}</data></array>`), /^more than 10 values in one request/],
+      ['empty values', wrap(`<array><data>${'<value/>'.repeat(20)}</data></array>`), /^more than 10 values/],
+      ['depth', nested(6), /^values nested deeper than 4 levels/],
+      ['multicall', wrap(`<array><data>${'<value><struct/></value>'.repeat(5)}</data></array>`, 'system.multicall'), /^system.multicall with more than 3 calls/],
+    ];
+    for (const [what, xml, message] of cases) {
+      const fastWay = (await outcome(decodeCall(xml, { limits }))) as { fault?: number; message?: string };
+      assert.equal(fastWay.fault, faultCodes.INVALID_REQUEST, what);
+      assert.match(fastWay.message!, message);
+      const at = Number(/decoding stopped at character (\d+) of (\d+)$/.exec(fastWay.message!)?.[1]);
+      assert.ok(at > 0 && at < xml.length / 2 + 60, `${what}: ${fastWay.message}`);
+      assert.deepEqual(await outcome(decodeCallSlow(xml, { limits })), fastWay, what);
+      // the general decoder (a comment keeps the fast one out) counts the same way
+      const commented = xml.replace('<params>', '<!-- x --><params>');
+      const slowWay = (await outcome(decodeCall(commented, { limits }))) as { message?: string };
+      assert.equal(slowWay.message, fastWay.message!.replace(/character \d+ of \d+/, `character ${at + 10} of ${xml.length + 10}`), what);
+    }
+    // the method name is read before any parameter: what onMethod throws comes first
+    const refuse = (name: string) => { throw new RpcFault('AUTH_FAILED', `no ${name}`); };
+    for (const decode of [decodeCall, decodeCallSlow]) {
+      assert.deepEqual(await outcome(decode(nested(100), { onMethod: refuse })), { fault: faultCodes.AUTH_FAILED, message: 'no m' });
+    }
+  });
+
   it('stays linear on bodies built to make scanners quadratic', () => {
     const many = (n: number) => wrap(`<array><data>${'<value>x</value>'.repeat(n)}<value>&amp;</value></data></array>`);
     const time = (xml: string) => { const t0 = performance.now(); assert.ok(fast(xml)); return performance.now() - t0; };
