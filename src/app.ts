@@ -101,10 +101,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.now ? { now: deps.now } : {}),
     onError: (err, what) => app.log.error({ err: err.message }, what),
   });
-  // agents' XML-RPC endpoint; reports of a few thousand packages stay far below the limit
+  // agents' XML-RPC endpoint (limits in rpc/limits.ts); answers to signed calls are signed
   const methods = new MethodTable(VERSION);
   registerAgentMethods(methods, fleet);
-  registerRpcRoutes(app, methods, { bodyLimit: 8 * 1024 * 1024, authenticate: (h, body) => fleet.auth.authenticate(h, body) });
+  registerRpcRoutes(app, methods, {
+    bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
+    authenticate: (h, body) => fleet.auth.authenticate(h, body),
+    secretOf: (id) => fleet.machines.byId(id)?.secret,
+    waitingSecretOf: (id) => fleet.machines.pendingReenrol(id)?.secret,
+  });
   const gate = buildGate(deps.config, parts, proxy, fleet, outdated, deps.now ?? Date.now);
   registerStageRoutes(app, proxy, gate);
   fleet.stageSources = (m, host) => {

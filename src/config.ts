@@ -75,6 +75,8 @@ export interface Config {
   };
   /** PEM files: when both are set the server speaks HTTPS (agents and apt) */
   tls: { cert: string; key: string };
+  /** /RPC2: the whole body of a request must arrive within this after its headers */
+  rpcBodyTimeoutMs: number;
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -122,6 +124,7 @@ export function defaultConfig(): Config {
       enrolLimits: { address: { count: 100, windowMs: 3_600_000 }, token: { count: 500, windowMs: 3_600_000 }, machine: { count: 10, windowMs: 3_600_000 } },
     },
     tls: { cert: '', key: '' },
+    rpcBodyTimeoutMs: 30_000,
     gate: { stages: ['test', 'production'], autoPromote: new Map() },
     backends: new Map([
       ['debian', backend('debian', ['http://deb.debian.org/debian'], ['ftp.debian.org/debian', 'httpredir.debian.org/debian', 'cdn-fastly.deb.debian.org/debian'])],
@@ -264,6 +267,7 @@ const SETTINGS: Record<string, Setter> = {
   'cache.clean_interval': (c, v, k) => { c.cache.cleanIntervalMs = parseDuration(k, v); },
   'server.tls_cert': (c, v) => { c.tls.cert = v.trim(); },
   'server.tls_key': (c, v) => { c.tls.key = v.trim(); },
+  'server.rpc_body_timeout': (c, v, k) => { c.rpcBodyTimeoutMs = parseDuration(k, v); },
   'fleet.job_lease': (c, v, k) => { c.fleet.jobLeaseMs = parseDuration(k, v); },
   'fleet.job_attempts': (c, v, k) => {
     if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1 || Number(v) > 100) fail('CONFIG_INVALID', `${k}: expected 1..100, got "${v}"`, { key: k });
@@ -451,6 +455,7 @@ export function validate(config: Config): void {
   // these timers cannot be turned off: 0 would run them without pause
   if (config.cache.cleanIntervalMs <= 0) fail('CONFIG_INVALID', 'cache.clean_interval: must be more than 0', { key: 'cache.clean_interval' });
   if (config.fleet.scheduleTickMs <= 0) fail('CONFIG_INVALID', 'fleet.schedule_tick: must be more than 0', { key: 'fleet.schedule_tick' });
+  if (config.rpcBodyTimeoutMs < 1) fail('CONFIG_INVALID', 'server.rpc_body_timeout: must be more than 0', { key: 'server.rpc_body_timeout' });
   if (config.fleet.jobLeaseMs < 1000) fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
   if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024) fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', { key: 'proxy.small_object' });

@@ -44,6 +44,8 @@ export const errorCodes = {
   // the agent was stopped by a signal; the running job was aborted and cleaned up
   AGENT_INTERRUPTED: 503,
   AGENT_TRANSPORT: 502,
+  // an answer to a signed call without the server's signature over it: refused, nothing acted on
+  AGENT_UNTRUSTED_ANSWER: 502,
   // the release gate: a promotion refused because the gate does not hold
   GATE_CLOSED: 409,
 } as const;

@@ -51,12 +51,13 @@ function terminalHazards(out: Buffer): string[] {
   return found;
 }
 
-// what a hostile agent puts in every free-text field: an OSC window title, clear screen, CR and
-// backspace to overwrite, an 8-bit CSI, a right-to-left override, a line separator, and a
-// newline followed by a line of its own making
-const HOSTILE = 'ok\x1b]0;pwned\x07\x1b[2J\r\b\x9b31m\u202eevil\u2028\nFORGED: all machines approved';
+// what a hostile agent puts in every free-text field: an OSC window title and a clear screen in
+// their 8-bit forms (C1: OSC, ST, CSI), CR to overwrite, NEL, a right-to-left override, a line
+// separator, and a newline followed by a line of its own making. XML carries no other C0 control
+// (/RPC2 refuses ESC even as a character reference); the formatters are checked with ESC below.
+const HOSTILE = 'ok\x9d0;pwned\x9c\x9b2J\r\x85\u202eevil\u2028\nFORGED: all machines approved';
 // a transcript has lines of its own; the controls in each are what is hostile
-const TRANSCRIPT = `$ apt-get upgrade\n${HOSTILE.replace('\nFORGED', ' FORGED')}\n\x1b[1A\x1b[2Kline overwritten\n`;
+const TRANSCRIPT = `$ apt-get upgrade\n${HOSTILE.replace('\nFORGED', ' FORGED')}\n\x9b1A\x9b2Kline overwritten\n`;
 const HOSTILE_LINE = HOSTILE.replace('\nFORGED', ' FORGED'); // where a single line is needed
 
 /** XML character references for what the agent's own encoder would strip (the parser takes them, as sax does). */
@@ -134,14 +135,14 @@ describe('issue 13: client strings on the administrator\'s terminal (defect 7)',
     }
     const show = (await aptgate(['jobs', 'show', String(jobId), '--db', db()])).stdout.toString();
     // JSON's notation: the summary is one line, every control visible
-    assert.ok(show.includes('other: ok\\u001b]0;pwned\\u0007\\u001b[2J\\r\\b\\u009b31m\\u202eevil\\u2028\\nFORGED: all machines approved'), show);
+    assert.ok(show.includes('other: ok\\u009d0;pwned\\u009c\\u009b2J\\r\\u0085\\u202eevil\\u2028\\nFORGED: all machines approved'), show);
     // the transcript keeps its lines, with the cursor movements shown
-    assert.match(show, /^transcript:\n\$ apt-get upgrade\nok\\u001b\]0;pwned/m);
-    assert.match(show, /^\\u001b\[1A\\u001b\[2Kline overwritten$/m);
+    assert.match(show, /^transcript:\n\$ apt-get upgrade\nok\\u009d0;pwned/m);
+    assert.match(show, /^\\u009b1A\\u009b2Kline overwritten$/m);
     const m = (await aptgate(['machines', 'show', String(machine), '--db', db()])).stdout.toString();
-    assert.match(m, /^ {2}reboot {9}required \(ok\\u001b\]0;pwned\\u0007\\u001b\[2J\\r\\b\\u009b31m\\u202eevil\\u2028\\nFORGED: all machines approved linux-image/m);
-    assert.match(m, /^ {2}dpkg .*; audit: ok\\u001b\]0;pwned/m);
-    assert.match(m, /^ {2}sources {8}\/etc\/apt\/sources\.list\.d\/ok\\u001b/m);
+    assert.match(m, /^ {2}reboot {9}required \(ok\\u009d0;pwned\\u009c\\u009b2J\\r\\u0085\\u202eevil\\u2028\\nFORGED: all machines approved linux-image/m);
+    assert.match(m, /^ {2}dpkg .*; audit: ok\\u009d0;pwned/m);
+    assert.match(m, /^ {2}sources {8}\/etc\/apt\/sources\.list\.d\/ok\\u009d/m);
   });
 
   it('--json keeps the exact strings (and writes C1 and bidi characters as \\u escapes)', async () => {
