@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { HashAlgo } from './paths.js';
 import type { CacheStore } from './store.js';
-import { header, type Upstream } from './upstream.js';
+import { header, isTimeout, type Upstream } from './upstream.js';
 
 export interface Expect {
   size?: number;
@@ -235,7 +235,7 @@ export class Fill extends EventEmitter {
     }
     const mirror = res.mirror;
     this.elsewhere = res.elsewhere;
-    const bad = (code: 'INTEGRITY' | 'UPSTREAM_FAILED', message: string): never => {
+    const bad = (code: 'INTEGRITY' | 'UPSTREAM_FAILED' | 'UPSTREAM_TIMEOUT', message: string): never => {
       res.body.destroy();
       upstream.markBad(backend, mirror, message);
       throw new AptgateError(code, message, { key, mirror });
@@ -275,7 +275,7 @@ export class Fill extends EventEmitter {
     } catch (err) {
       if (isAptgateError(err)) throw err;
       if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });
-      bad('UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
+      bad(isTimeout(err) ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
     }
     while (this.writer) await this.writer;
     if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });

@@ -35,7 +35,7 @@ function encodePath(path: string): string {
 }
 
 /** Whether an upstream (read/connect) error is a timeout. */
-function isTimeout(err: unknown): boolean {
+export function isTimeout(err: unknown): boolean {
   return /TIMEOUT/i.test((err as { code?: string }).code ?? '') || ((err as Error).name ?? '').includes('Timeout');
 }
 
