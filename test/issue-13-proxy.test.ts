@@ -307,6 +307,22 @@ test('redirect_hosts: a redirect to a configured host is followed and, verified,
   }
 });
 
+test('a by-hash index object redirected to its canonical name on the same mirror is still stored and ingested (its key names its content)', async () => {
+  const s = await server();
+  try {
+    const packages = world.gen1.files.get('main/binary-amd64/Packages.xz')!;
+    hostile.on(`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`, ({ res }) => redirect(res, 302, '/debian/dists/stable/main/binary-amd64/Packages.xz'));
+    await prime(s);
+    await s.proxy.fills.drain();
+    assert.equal(hostile.hits('dists/stable/main/binary-amd64/Packages.xz'), 1);
+    assert.ok(existsSync(cached(s, `dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`)));
+    const deb = debOf(world.gen1, 'aptgate-demo');
+    assert.deepEqual(s.proxy.packageIndex.lookupFile('fixture', deb.filename), { size: deb.size, sha256: deb.sha256 });
+  } finally {
+    await s.close();
+  }
+});
+
 test('an upstream timeout on a new suite\'s InRelease is a 504 UPSTREAM_TIMEOUT saying so, not a 500', async () => {
   const s = await server((c) => { c.proxy.idleTimeoutMs = 300; });
   try {

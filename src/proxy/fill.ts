@@ -43,6 +43,8 @@ export interface FillDeps {
   log: Logger;
 }
 
+const BY_HASH_KEY = /\/by-hash\/[A-Za-z0-9]+\/[0-9a-f]+$/;
+
 type FillStatus = 'starting' | 'streaming' | 'verified' | 'failed';
 
 export class Fill extends EventEmitter {
@@ -174,7 +176,8 @@ export class Fill extends EventEmitter {
       this.status = 'verified';
       this.emit('progress');
       this.settleHead();
-      if (this.elsewhere) {
+      // a by-hash key names its content, so where the verified bytes came from does not matter
+      if (this.elsewhere && !BY_HASH_KEY.test(key)) {
         log.info({ key, mirror: this.mirror }, 'redirected to another path: served, not stored');
         await store.discard(this.tmpPath);
         return false;
