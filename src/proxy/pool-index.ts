@@ -91,7 +91,8 @@ export class PoolIndex {
   /** Drops unfinished index contents and ingests again every stored, not yet linked Packages of the current snapshots. */
   async resume(): Promise<void> {
     const { snapshots, packageIndex, store, config, log } = this.deps;
-    const dropped = await this.deps.indexer.dropUnfinished();
+    // the worker (and its deletes) only when there is something to drop
+    const dropped = packageIndex.hasUnfinished() ? await this.deps.indexer.dropUnfinished() : 0;
     if (dropped > 0) log.warn({ dropped }, 'package index contents left unfinished by a stopped server: ingesting them again');
     for (const row of snapshots.currentAll()) {
       const backend = config.backends.get(row.backend);

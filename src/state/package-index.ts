@@ -122,6 +122,11 @@ export class PackageIndexStore {
     }).immediate();
   }
 
+  /** Whether some content's ingest never finished (a cheap check before dropUnfinished). */
+  hasUnfinished(): boolean {
+    return this.db.prepare<[], { n: number }>('SELECT EXISTS (SELECT 1 FROM index_file WHERE complete = 0) AS n').get()!.n === 1;
+  }
+
   /** Removes every content whose ingest never finished (with its entries); returns how many. */
   dropUnfinished(): number {
     return this.db.prepare('DELETE FROM index_file WHERE complete = 0').run().changes;
