@@ -17,6 +17,8 @@ export interface BackendConfig {
   trackSuites: string[];
   trackComponents: string[];
   trackArchitectures: string[];
+  /** hosts (host or host:port) besides the mirrors' own that upstream redirects may lead to */
+  redirectHosts: string[];
 }
 
 export interface Config {
@@ -96,6 +98,7 @@ function backend(name: string, mirrors: string[], aliases: string[]): BackendCon
     trackSuites: [],
     trackComponents: ['main'],
     trackArchitectures: [nativeArchitecture()],
+    redirectHosts: [],
   };
 }
 
@@ -315,6 +318,12 @@ const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: st
   track_suites: (b, v) => { b.trackSuites = parseList(v); },
   track_components: (b, v) => { b.trackComponents = parseList(v); },
   track_architectures: (b, v) => { b.trackArchitectures = parseList(v); },
+  redirect_hosts: (b, v, k) => {
+    b.redirectHosts = parseList(v).map((h) => {
+      if (!/^[a-z0-9.-]+(:\d+)?$/i.test(h)) fail('CONFIG_INVALID', `${k}: expected host or host:port entries, got "${h}"`, { key: k });
+      return h.toLowerCase();
+    });
+  },
 };
 
 function ensureBackend(config: Config, name: string, key: string): BackendConfig {

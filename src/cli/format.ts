@@ -1,6 +1,7 @@
 // Human output of the CLI commands.
 import type { Config } from '../config.js';
 import type { CacheStats, CleanResult } from '../proxy/housekeeping.js';
+import type { VerifyProblem, VerifyResult } from '../proxy/verify.js';
 import { visible } from './visible.js';
 
 export function formatBytes(n: number): string {
@@ -35,7 +36,7 @@ export function formatConfig(c: Config): string {
   ];
   for (const b of c.backends.values()) {
     lines.push('', `[backend ${b.name}]`, `mirrors = ${b.mirrors.join(' ')}`, `aliases = ${b.aliases.join(' ')}`, `keyring = ${b.keyrings.join(' ')}`,
-      `track_suites = ${b.trackSuites.join(' ')}`, `track_components = ${b.trackComponents.join(' ')}`, `track_architectures = ${b.trackArchitectures.join(' ')}`);
+      `track_suites = ${b.trackSuites.join(' ')}`, `track_components = ${b.trackComponents.join(' ')}`, `track_architectures = ${b.trackArchitectures.join(' ')}`, `redirect_hosts = ${b.redirectHosts.join(' ')}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -54,5 +55,21 @@ export function formatCleanResult(r: CleanResult): string {
   // cache keys follow the paths clients asked for
   const lines = r.removed.map((x) => `${r.dryRun ? 'would remove' : 'removed'} ${visible(x.key)} (${formatBytes(x.size)}, ${visible(x.reason)})`);
   lines.push(`${r.dryRun ? 'would free' : 'freed'} ${formatBytes(r.freedBytes)} in ${r.removed.length} files; kept ${r.keptFiles} files, ${formatBytes(r.keptBytes)}`);
+  return lines.join('\n') + '\n';
+}
+
+function describeProblem(p: VerifyProblem): string {
+  const short = (h: string) => h.slice(0, 16);
+  const tail = p.evicted ? ' [evicted]' : '';
+  if (p.reason === 'unvouched') return `unvouched  ${p.key}: ${formatBytes(p.size)}, no signed index names it${tail}`;
+  if (p.reason === 'unreadable') return `unreadable ${p.key}${tail}`;
+  const want = (p.expected ?? []).map((e) => `${e.size === undefined ? '' : `${e.size} bytes, `}${short(e.sha256)}`).join(' or ');
+  return `mismatch   ${p.key}: ${p.size} bytes${p.actual ? `, ${short(p.actual)}` : ''}; the index says ${want}${tail}`;
+}
+
+export function formatVerifyResult(r: VerifyResult): string {
+  const lines = [...r.mismatched, ...r.unvouched].map(describeProblem);
+  lines.push(`checked ${r.checked} files (${formatBytes(r.bytes)}): ${r.ok} ok, ${r.mismatched.length} mismatched, ${r.unvouched.length} unvouched` +
+    (r.fix ? `; evicted ${r.evicted}` : (r.mismatched.length + r.unvouched.length > 0 ? ' (run with --fix to evict them)' : '')));
   return lines.join('\n') + '\n';
 }

@@ -9,8 +9,9 @@ import { UsageStore } from '../state/usage.js';
 import { StageStore } from '../state/stages.js';
 import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
 import { CacheStore } from '../proxy/store.js';
+import { verifyCache } from '../proxy/verify.js';
 import { startServer } from '../main.js';
-import { formatCleanResult, formatConfig, formatStats } from './format.js';
+import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
@@ -30,6 +31,16 @@ interface CommonOpts {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Thrown by a command that printed its result and ends with a status other than 0 (not an error). */
+export class ExitStatus extends Error {
+  constructor(readonly status: number) {
+    super(`exit status ${status}`);
+  }
+}
+
+/** `cache verify` found files that do not match and left them in place. */
+export const VERIFY_PROBLEMS_EXIT = 3;
 
 function withConfigOptions(cmd: Command, server: boolean): Command {
   cmd.option('-c, --config <file>', 'configuration file (default: built-in defaults; env APTGATE_CONFIG)');
@@ -121,6 +132,21 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
         h.close();
       }
     });
+  withConfigOptions(cache.command('verify').description('check every cached file against the signed indexes (size and SHA256); safe while the server runs'), false)
+    .option('--fix', 'remove files that do not match, and files no index vouches for')
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts & { json?: boolean; fix?: boolean }) => {
+      const h = housekeepingDeps(configFrom(o));
+      let r;
+      try {
+        r = await verifyCache(h.deps, { fix: o.fix === true });
+      } finally {
+        h.close();
+      }
+      out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatVerifyResult(r));
+      const left = [...r.mismatched, ...r.unvouched].filter((p) => !p.evicted).length;
+      if (left > 0) throw new ExitStatus(VERIFY_PROBLEMS_EXIT);
+    });
   program.command('outdated')
     .description('which installed packages are outdated, as apt decides it, computed from files (no server needed)')
     .requiredOption('--status <file>', 'dpkg status file (/var/lib/dpkg/status of the machine)')
@@ -156,6 +182,7 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
+    if (err instanceof ExitStatus) return err.status;
     const e = err as { code?: string; exitCode?: number; message: string };
     if (e.code?.startsWith('commander.')) {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);

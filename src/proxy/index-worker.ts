@@ -7,10 +7,18 @@ import { runIndexJob, type IndexJob } from './index-job.js';
 const db = openDb((workerData as { dbFile: string }).dbFile);
 const store = new PackageIndexStore(db);
 
-parentPort!.on('message', (msg: { id: number; job: IndexJob } | 'close') => {
+parentPort!.on('message', (msg: { id: number; job: IndexJob } | { id: number; dropUnfinished: true } | 'close') => {
   if (msg === 'close') {
     db.close();
     process.exit(0);
+  }
+  if ('dropUnfinished' in msg) {
+    try {
+      parentPort!.postMessage({ id: msg.id, ok: true, result: store.dropUnfinished() });
+    } catch (err) {
+      parentPort!.postMessage({ id: msg.id, ok: false, error: (err as Error).message });
+    }
+    return;
   }
   runIndexJob(store, msg.job).then(
     (result) => parentPort!.postMessage({ id: msg.id, ok: true, result }),

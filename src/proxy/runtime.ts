@@ -11,6 +11,7 @@ import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
 import { Indexer } from './indexer.js';
 import { MemoryCache } from './memcache.js';
+import { PoolIndex } from './pool-index.js';
 import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
 import { transferStats, trimMemory } from './sendfile.js';
@@ -47,6 +48,9 @@ export class ProxyRuntime {
   readonly service: ProxyService;
   readonly refresher: Refresher;
   readonly memory: MemoryCache;
+  readonly poolIndex: PoolIndex;
+  /** settles once the start-up redo of unfinished index ingests is done */
+  resumed: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private timers: NodeJS.Timeout[] = [];
   private cacheTotals = { files: 0, bytes: 0, known: false };
@@ -73,8 +77,14 @@ export class ProxyRuntime {
     this.service = new ProxyService({
       config, store: this.store, upstream: this.upstream, suites: this.suites, fills: this.fills, indexer: this.indexer,
       packageIndex: this.packageIndex, snapshots: this.snapshots, usage: this.usage, metrics: this.metrics, memory: this.memory, log,
+      learnPoolFile: (backend, path) => this.poolIndex.learn(backend, path),
     });
     this.refresher = new Refresher({ config, suites: this.suites, service: this.service, snapshots: this.snapshots, packageIndex: this.packageIndex, log });
+    this.poolIndex = new PoolIndex({
+      config, suites: this.suites, snapshots: this.snapshots, packageIndex: this.packageIndex, store: this.store, indexer: this.indexer, log,
+      ensureIndexes: (gen, targets) => this.refresher.ensureIndexes(gen, targets),
+      indexStored: (gen, rel, file, key) => this.service.indexStored(gen, rel, file, key),
+    });
     this.registry.onCollect(() => {
       this.metrics.cacheBytes.set({}, this.cacheTotals.bytes);
       this.metrics.cacheFiles.set({}, this.cacheTotals.files);
@@ -86,6 +96,9 @@ export class ProxyRuntime {
 
   async start(): Promise<void> {
     await this.store.init();
+    this.resumed = this.poolIndex.resume().catch((err: Error) => {
+      this.log.warn({ err: err.message }, 'could not resume unfinished index ingests');
+    });
     this.refresher.start();
     const every = (ms: number, fn: () => void) => {
       const t = setInterval(fn, ms);
@@ -145,6 +158,7 @@ export class ProxyRuntime {
     this.refresher.stop();
     // give running fills a moment to finish; a partial one is discarded at the next start
     await Promise.race([this.fills.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await this.resumed;
     await this.indexer.close();
     this.service.flushUsage();
     await this.upstream.close();
