@@ -324,6 +324,10 @@ export class Suites {
         fetchedAt: Date.now(), mirror, upstreamLastModified: lastModified, upstreamEtag: etag,
       });
       const gen = this.generation(row, kind, doc, sig, release);
+      // apt asks with If-Modified-Since at one-second precision: a new generation published
+      // within the same second as the one a client holds must not look unmodified to it
+      const prevSecond = s.gen ? Math.floor(s.gen.lastModified.getTime() / 1000) : undefined;
+      if (prevSecond !== undefined && Math.floor(gen.lastModified.getTime() / 1000) <= prevSecond) gen.lastModified = new Date((prevSecond + 1) * 1000);
       s.gen = gen;
       s.checkedAt = Date.now();
       s.missing = false;
