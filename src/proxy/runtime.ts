@@ -10,6 +10,7 @@ import { UsageStore } from '../state/usage.js';
 import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
 import { Indexer } from './indexer.js';
+import { LoopDelay } from './loop-delay.js';
 import { MemoryCache } from './memcache.js';
 import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
@@ -47,8 +48,10 @@ export class ProxyRuntime {
   readonly service: ProxyService;
   readonly refresher: Refresher;
   readonly memory: MemoryCache;
+  readonly loopDelay = new LoopDelay();
   private readonly log: Logger;
   private timers: NodeJS.Timeout[] = [];
+  private readonly busyProbes = new Map<string, () => boolean>([['indexer', () => this.indexer.busy]]);
   private cacheTotals = { files: 0, bytes: 0, known: false };
 
   constructor(opts: ProxyOptions) {
@@ -81,7 +84,16 @@ export class ProxyRuntime {
       this.metrics.zeroCopyBytes.set({}, transferStats.zeroCopyBytes);
       this.metrics.copiedBytes.set({}, transferStats.copiedBytes);
       this.metrics.slowClientWaits.set({}, transferStats.slowClientWaits);
+      this.metrics.loopDelayWindow.set({}, this.loopDelay.windowStart / 1000);
+      for (const [task, busy] of this.busyProbes) this.metrics.backgroundBusy.set({ task }, busy() ? 1 : 0);
     });
+    this.registry.summary('aptgate_event_loop_delay_seconds',
+      'How late the event loop ran a 10 ms timer (every client waits as long), since the server started or SIGUSR2', () => this.loopDelay.summary());
+  }
+
+  /** Background work shown in aptgate_background_busy (view loads, outdated refreshes). */
+  addBusyProbe(task: string, busy: () => boolean): void {
+    this.busyProbes.set(task, busy);
   }
 
   async start(): Promise<void> {
@@ -142,6 +154,7 @@ export class ProxyRuntime {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.loopDelay.close();
     this.refresher.stop();
     // give running fills a moment to finish; a partial one is discarded at the next start
     await Promise.race([this.fills.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
