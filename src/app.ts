@@ -148,6 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       );
     });
   });
+  proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
   app.addHook('onClose', async () => {
     closing = true;
     clearInterval(ticker);

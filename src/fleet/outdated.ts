@@ -124,6 +124,7 @@ export class OutdatedService {
    * Refreshes run one after another; idle() resolves when none is pending.
    */
   refreshInSlices(backend: string, suite: string, slice = 100): Promise<RefreshStats> {
+    this.refreshing++;
     const run = this.queue.then(async () => {
       const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
       const steps = this.refreshSteps(backend, suite, stats);
@@ -132,7 +133,7 @@ export class OutdatedService {
         await new Promise<void>((r) => setImmediate(r));
       }
       return stats;
-    });
+    }).finally(() => { this.refreshing--; });
     this.queue = run.then(() => undefined, () => undefined);
     return run;
   }
@@ -140,6 +141,13 @@ export class OutdatedService {
   idle(): Promise<void> {
     return this.queue;
   }
+
+  /** A refresh is queued or running. */
+  get busy(): boolean {
+    return this.refreshing > 0;
+  }
+
+  private refreshing = 0;
 
   private queue: Promise<void> = Promise.resolve();
 
