@@ -9,6 +9,7 @@ import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { Dispatcher } from 'undici';
 import { OutdatedService } from './fleet/outdated.js';
 import { ViewLoader } from './fleet/views.js';
+import { WorkerRows } from './fleet/view-rows.js';
 import { OutdatedCacheStore } from './state/outdated-cache.js';
 import { ProfileStore } from './state/profiles.js';
 import { MethodTable } from './rpc/methods.js';
@@ -62,12 +63,13 @@ export function backendOfUri(backends: BackendMap): (uri: string, host: string |
   };
 }
 
-function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver): ViewLoader {
+function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver, dbFile: string): ViewLoader {
   const siteOf = (backend: string) => {
     const b = config.backends.get(backend);
     return b ? new URL(b.mirrors[0]!).hostname : '';
   };
-  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf, stages);
+  // the server reads view rows in a worker thread (the event loop is every client's)
+  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf, stages, 4, new WorkerRows(dbFile));
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -87,7 +89,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerProxyRoutes(app, proxy);
   const profiles = new ProfileStore(deps.db);
   const parts = gateParts(deps.db, proxy);
-  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex);
+  const views = outdatedViews(deps.config, proxy, parts.resolver, deps.dbFile);
+  const outdated = new OutdatedService(profiles, views, new OutdatedCacheStore(deps.db), proxy.packageIndex);
   const fleet = new Fleet({
     db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
     jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
@@ -149,11 +152,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     });
   });
   proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
+  proxy.addBusyProbe('views', () => views.busy);
   app.addHook('onClose', async () => {
     closing = true;
     clearInterval(ticker);
     await proxy.close();
     await outdated.idle();
+    await views.close();
     await gate.close();
   });
   return { app, proxy, outdated, profiles, fleet, gate };

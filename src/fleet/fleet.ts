@@ -124,12 +124,18 @@ export class Fleet {
     if (this.crossChecks.has(id)) return;
     this.crossChecks.add(id);
     setImmediate(() => {
-      this.crossChecks.delete(id);
-      try {
-        this.reports.crossCheck(id);
-      } catch (err) {
-        this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
-      }
+      // the view is loaded without holding the event loop first; the check then finds it
+      const m = this.machines.byId(id);
+      const viewId = this.machines.report(id)?.viewId;
+      const ready = m?.profileId != null && viewId != null ? this.deps.outdated.prepare(viewId, m.profileId) : Promise.resolve();
+      void ready.catch(() => undefined).then(() => {
+        this.crossChecks.delete(id);
+        try {
+          this.reports.crossCheck(id);
+        } catch (err) {
+          this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
+        }
+      });
     });
   }
 

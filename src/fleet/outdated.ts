@@ -7,6 +7,7 @@ import { fail } from '../errors.js';
 import type { OutdatedCacheStore } from '../state/outdated-cache.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { ProfileStore } from '../state/profiles.js';
+import { Slicer } from './slices.js';
 import { checkViewSpec, viewSpecHash, type LoadedView, type ViewLoader, type ViewSpec } from './views.js';
 
 export interface OutdatedAnswer {
@@ -119,23 +120,93 @@ export class OutdatedService {
   }
 
   /**
-   * refresh() for a running server: the work is done in slices, each its own transaction, with
-   * the event loop free in between (a proxy must not stop serving for a fleet recompute).
-   * Refreshes run one after another; idle() resolves when none is pending.
+   * refresh() for a running server, without holding the event loop: views are loaded by
+   * loadAsync (rows read in a worker, built in slices), the differences between snapshots are
+   * read off this thread, and the (profile, view) pairs are redone in short slices of at most
+   * `slice` each, each slice its own transaction. Refreshes run one after another; idle()
+   * resolves when none is pending.
    */
   refreshInSlices(backend: string, suite: string, slice = 100): Promise<RefreshStats> {
     this.refreshing++;
-    const run = this.queue.then(async () => {
-      const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
-      const steps = this.refreshSteps(backend, suite, stats);
-      for (let i = 0; i < steps.length; i += slice) {
-        this.cache.transaction(() => { for (const step of steps.slice(i, i + slice)) step(); });
-        await new Promise<void>((r) => setImmediate(r));
-      }
-      return stats;
-    }).finally(() => { this.refreshing--; });
+    const run = this.queue.then(() => this.refreshAsync(backend, suite, slice)).finally(() => { this.refreshing--; });
     this.queue = run.then(() => undefined, () => undefined);
     return run;
+  }
+
+  private async refreshAsync(backend: string, suite: string, slice: number): Promise<RefreshStats> {
+    const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
+    const slicer = new Slicer();
+    // the names that changed between two snapshots, shared by every view of this refresh
+    const diffs = new Map<string, Promise<Set<string>>>();
+    const changed = async (from: readonly number[], to: readonly number[]): Promise<Set<string>> => {
+      const names = new Set<string>();
+      for (const [i, now] of to.entries()) {
+        const was = from[i];
+        if (was === undefined || was === 0 || now === 0 || was === now) continue;
+        const key = `${was}>${now}`;
+        const diff = diffs.get(key) ?? this.views.changedPackages(was, now);
+        diffs.set(key, diff);
+        for (const n of await diff) names.add(n);
+      }
+      return names;
+    };
+    for (const v of this.cache.views()) {
+      const spec = JSON.parse(v.spec) as ViewSpec;
+      if (!spec.sources.some((s) => s.backend === backend && s.suite === suite)) continue;
+      if (!this.cache.byView(v.id).length) continue;
+      const loaded = await this.views.loadAsync(spec);
+      if (!loaded.complete) {
+        stats.deferred++;
+        continue;
+      }
+      const byFrom = new Map<string, Set<string>>();
+      const steps: Array<() => void> = [];
+      for (const row of this.cache.byView(v.id)) {
+        if (row.snapshots.join(',') === loaded.snapshots.join(',')) continue;
+        // stage generations (negative ids) and missing sources are not compared: computed again
+        const comparable = row.snapshots.length === loaded.snapshots.length && [...row.snapshots, ...loaded.snapshots].every((s) => s > 0);
+        let names: Set<string> | undefined;
+        if (comparable) {
+          const key = row.snapshots.join(',');
+          names = byFrom.get(key);
+          if (!names) byFrom.set(key, (names = await changed(row.snapshots, loaded.snapshots)));
+        }
+        steps.push(() => this.refreshRow(row.profileId, v.id, loaded, names, stats));
+      }
+      for (let i = 0; i < steps.length;) {
+        this.cache.transaction(() => {
+          for (let n = 0; i < steps.length && n < slice && (n === 0 || !slicer.due()); n++) steps[i++]!();
+        });
+        await slicer.next();
+      }
+    }
+    return stats;
+  }
+
+  /** One (profile, view) pair after a new snapshot: carried over when none of its packages changed, else computed. */
+  private refreshRow(profileId: number, viewId: number, loaded: LoadedView, changed: Set<string> | undefined, stats: RefreshStats): void {
+    if (changed && !this.hasAny(profileId, changed)) {
+      this.cache.carry(profileId, viewId, loaded.snapshots);
+      this.stats.carried++;
+      stats.carried++;
+    } else {
+      this.compute(profileId, viewId, loaded);
+      stats.recomputed++;
+    }
+  }
+
+  /**
+   * Loads, without holding the event loop, the view an answer of the view needs (none when the
+   * profile's answer is cached and current, or the view is not indexed yet): get() then finds it.
+   */
+  async prepare(viewId: number, profileId?: number): Promise<void> {
+    const spec = this.spec(viewId);
+    if (!this.views.ready(spec)) return;
+    if (profileId !== undefined) {
+      const hit = this.cache.get(profileId, viewId);
+      if (hit && hit.snapshots.join(',') === this.views.currentIds(spec).join(',')) return;
+    }
+    await this.views.loadAsync(spec);
   }
 
   idle(): Promise<void> {
@@ -184,15 +255,7 @@ export class OutdatedService {
         steps.push(() => {
           // stage generations (negative ids) and missing sources are not compared: computed again
           const comparable = row.snapshots.length === loaded.snapshots.length && [...row.snapshots, ...loaded.snapshots].every((s) => s > 0);
-          const changed = comparable ? changedBetween(row.snapshots) : undefined;
-          if (changed && !this.hasAny(row.profileId, changed)) {
-            this.cache.carry(row.profileId, v.id, loaded.snapshots);
-            this.stats.carried++;
-            stats.carried++;
-          } else {
-            this.compute(row.profileId, v.id, loaded);
-            stats.recomputed++;
-          }
+          this.refreshRow(row.profileId, v.id, loaded, comparable ? changedBetween(row.snapshots) : undefined, stats);
         });
       }
     }
