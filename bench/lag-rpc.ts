@@ -56,13 +56,14 @@ export function machine(i: number, sources: string, preferences: string): SimMac
   };
 }
 
-/** What a machine's apt reads through this server: bookworm main (remap mode). */
+/** What a machine's apt reads through this server: bookworm main (remap mode), and the small suite. */
 export const BOOKWORM_SOURCES = `deb http://${SERVER_HOST}/debian bookworm main\n`;
+export const HITS_SOURCES = `deb http://${SERVER_HOST}/hits stable main\n`;
 
-export function enrolBody(token: string, m: SimMachine): string {
+export function enrolBody(token: string, m: SimMachine, foreignArchitectures: string[] = []): string {
   return encodeCall('agent.enroll', [{
     token, facts: {
-      hostname: m.hostname, machineId: m.machineId, architecture: 'amd64', foreignArchitectures: [],
+      hostname: m.hostname, machineId: m.machineId, architecture: 'amd64', foreignArchitectures,
       distribution: 'Debian GNU/Linux 12 (bookworm)', codename: 'bookworm', kernel: '6.1.0-28-amd64', agentVersion: 'aptgate-agent 0.1.0',
     },
   }]);

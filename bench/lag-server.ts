@@ -39,7 +39,9 @@ export function writeConfig(s: ServerSetup): string {
 export async function startServer(procs: Processes, s: ServerSetup, port?: number): Promise<LagServer> {
   port ??= await freePort();
   const spawnedAt = performance.now();
-  const proc = procs.start('aptgate', process.execPath, [join(REPO, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', writeConfig(s),
+  // BENCH_LAG_NODE_ARGS: extra node options for the server (--trace-gc, --cpu-prof, ...)
+  const nodeArgs = (process.env.BENCH_LAG_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const proc = procs.start('aptgate', process.execPath, [...nodeArgs, join(REPO, 'dist', 'src', 'cli', 'main.js'), 'serve', '--config', writeConfig(s),
     '--listen', '127.0.0.1', '--port', String(port), '--db', s.db, '--cache-dir', s.cacheDir], { logFile: s.logFile, cwd: REPO });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;

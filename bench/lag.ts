@@ -9,7 +9,8 @@
 // and the attack bodies of the issue. Appends to bench/RESULTS.md.
 //
 // Environment: BENCH_NO_RESULTS=1 leaves RESULTS.md alone, BENCH_KEEP=1 keeps bench/work/lag;
-// BENCH_LAG_VIEWS (8) views defined by reports, BENCH_LAG_ENROL (200), BENCH_LAG_REPORT (480000).
+// BENCH_LAG_VIEWS (8) views defined by reports, BENCH_LAG_ENROL (200), BENCH_LAG_REPORT (480000);
+// BENCH_LAG_NODE_ARGS: node options for the server (e.g. --trace-gc; its output goes to server.log).
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -17,10 +18,10 @@ import { request } from 'undici';
 import { disposeTestKey, loadTestKey } from '../test/helpers/gpg.js';
 import { FixtureUpstream } from '../test/helpers/upstream.js';
 import { Processes, REPO, appendResults, commandOutput, machineFacts, mdTable, sleep, textTable, today } from './common.js';
-import { FleetClient, decoded, percentile, runLoad, sign } from './fleet-client.js';
+import { FleetClient, decoded, machineBusyMs, percentile, procCpuMs, runLoad, sign } from './fleet-client.js';
 import { createToken } from './fleet-server.js';
 import { ARCHIVE_NAME, writeBookworm, writeHits, type Generation } from './lag-archive.js';
-import { BOOKWORM_SOURCES, bigPackages, enrolBody, helloNestedArrays, helloNestedStructs, machine, multicall, realPackages, reportBody } from './lag-rpc.js';
+import { BOOKWORM_SOURCES, HITS_SOURCES, bigPackages, enrolBody, helloNestedArrays, helloNestedStructs, machine, multicall, realPackages, reportBody } from './lag-rpc.js';
 import { backgroundIdle, loopDelay, metricsText, resetLoopDelay, startServer, type LagServer, type LoopDelay, type ServerSetup } from './lag-server.js';
 import type { SimMachine } from './fleet-data.js';
 
@@ -42,6 +43,9 @@ interface Row {
   delay: LoopDelay;
   hits: Hits;
   note: string;
+  /** % of one core: the server process (all its threads), every other process but the bench */
+  serverCpu: number;
+  otherCpu: number;
 }
 
 class HitClient {
@@ -120,32 +124,49 @@ async function main(): Promise<void> {
     const scenario = async (name: string, run: () => Promise<string>, o: { reset?: boolean } = {}) => {
       if (o.reset !== false) await resetLoopDelay(server);
       if (o.reset !== false) await hitClient.mark();
-      const t0 = performance.now();
+      // a server that has just started is measured from its start (its window opened then)
+      const cpu0 = o.reset !== false ? procCpuMs(server.proc.pid) : 0;
+      const t0 = o.reset !== false ? performance.now() : server.spawnedAt;
+      const busy0 = machineBusyMs();
+      const own0 = process.cpuUsage();
       const note = await run();
       await backgroundIdle(server.url);
       const seconds = (performance.now() - t0) / 1000;
       await sleep(TAIL_MS);
       const delay = loopDelay(await metricsText(server.url));
       const hits = await hitClient.mark();
-      const row: Row = { name, seconds, delay, hits, note };
+      const wall = performance.now() - t0;
+      const serverMs = procCpuMs(server.proc.pid) - cpu0;
+      const own = process.cpuUsage(own0);
+      const otherMs = machineBusyMs() - busy0 - serverMs - (own.user + own.system) / 1000;
+      const row: Row = { name, seconds, delay, hits, note, serverCpu: (100 * serverMs) / wall, otherCpu: Math.max(0, (100 * otherMs) / wall) };
       rows.push(row);
       const h = Float64Array.from(hits.latencies);
       log(`${name}: ${seconds.toFixed(1)} s; event-loop delay p50 ${f1(delay.p50)} ms, p99 ${f1(delay.p99)} ms, max ${f1(delay.max)} ms (${delay.samples} samples); ` +
-        `hits ${h.length}, p50 ${f1(percentile(h, 50))} ms, p99 ${f1(percentile(h, 99))} ms, max ${f1(percentile(h, 100))} ms${hits.errors ? `, ${hits.errors} failed` : ''}; ${note}`);
+        `hits ${h.length}, p50 ${f1(percentile(h, 50))} ms, p99 ${f1(percentile(h, 99))} ms, max ${f1(percentile(h, 100))} ms${hits.errors ? `, ${hits.errors} failed` : ''}; server CPU ${row.serverCpu.toFixed(0)}%, other processes ${row.otherCpu.toFixed(0)}%; ${note}`);
       return row;
     };
+
+    // 0. nothing but the hits: what this machine's own load does to the figures
+    await scenario('idle: cached hits only (3 s)', async () => {
+      await sleep(3000);
+      return '-';
+    });
 
     // 1. ingest of the big Packages (the indexer's worker parses; the event loop stays free)
     await scenario(`index ingest of bookworm main amd64 (${gen1.entries.toLocaleString('en-US')} entries, ${(gen1.bytes / 1e6).toFixed(1)} MB xz)`, () => indexRequest(server.url, gen1!));
 
     // 2. an enrolment burst
     const client = new FleetClient(server.url, 32);
-    const machines: SimMachine[] = Array.from({ length: Math.max(ENROL, VIEWS + 1) }, (_, i) => machine(i, BOOKWORM_SOURCES,
-      // each machine of the first VIEWS has its own preferences: its own view of bookworm
+    // the first VIEWS machines have views of their own: their own preferences, and four contents
+    // (bookworm alone or with the small suite, with or without i386)
+    const machines: SimMachine[] = Array.from({ length: Math.max(ENROL, VIEWS + 1) }, (_, i) => machine(i,
+      i < VIEWS && i % 2 ? BOOKWORM_SOURCES + HITS_SOURCES : BOOKWORM_SOURCES,
       i > 0 && i < VIEWS ? `Package: hello\nPin: release n=bookworm\nPin-Priority: ${500 + i}\n` : ''));
+    const foreign = (i: number) => (i < VIEWS && i % 4 >= 2 ? ['i386'] : []);
     await scenario(`enrolment burst (${machines.length} agent.enroll, 32 in flight)`, async () => {
       const r = await runLoad(machines.length, 32, async (i, start) => {
-        const body = enrolBody(token, machines[i]!);
+        const body = enrolBody(token, machines[i]!, foreign(i));
         start();
         const e = await decoded<{ machine: number; secret: string; status: string }>(await client.post(body));
         machines[i]!.id = e.machine;
@@ -215,12 +236,12 @@ async function main(): Promise<void> {
   const errors = readFileSync(join(WORK, 'server.log'), 'utf8').split('\n').filter((l) => /"level":(50|60)/.test(l));
   if (errors.length) log(`the server logged ${errors.length} errors; first: ${errors[0]!.slice(0, 300)}`);
 
-  const head = ['scenario', 'duration (s)', 'event-loop delay p50 / p99 / max (ms)', 'delay samples', 'cached .deb hits', 'hit latency p50 / p99 / max (ms)', 'answer', `p99 ≤ ${BUDGET_MS} ms`];
+  const head = ['scenario', 'duration (s)', 'event-loop delay p50 / p99 / max (ms)', 'cached .deb hits', 'hit latency p50 / p99 / max (ms)', 'server CPU', 'other CPU', 'answer', `p99 ≤ ${BUDGET_MS} ms`];
   const table = rows.map((r) => {
     const h = Float64Array.from(r.hits.latencies);
-    return [r.name, r.seconds.toFixed(1), `${f1(r.delay.p50)} / ${f1(r.delay.p99)} / ${f1(r.delay.max)}`, String(r.delay.samples),
+    return [r.name, r.seconds.toFixed(1), `${f1(r.delay.p50)} / ${f1(r.delay.p99)} / ${f1(r.delay.max)}`,
       `${h.length}${r.hits.errors ? ` (+${r.hits.errors} refused while down)` : ''}`, `${f1(percentile(h, 50))} / ${f1(percentile(h, 99))} / ${f1(percentile(h, 100))}`,
-      r.note, r.delay.p99 <= BUDGET_MS ? (r.delay.max <= BUDGET_MS ? 'PASS (max too)' : 'PASS') : 'FAIL'];
+      `${r.serverCpu.toFixed(0)}%`, `${r.otherCpu.toFixed(0)}%`, r.note, r.delay.p99 <= BUDGET_MS ? (r.delay.max <= BUDGET_MS ? 'PASS (max too)' : 'PASS') : 'FAIL'];
   });
   process.stdout.write(`\n${textTable(head, table)}\n\n`);
   const seconds = (performance.now() - started) / 1000;
@@ -236,9 +257,10 @@ async function main(): Promise<void> {
     `- Versions: Node ${process.version}; aptgate at ${commandOutput('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])}${dirty}`,
     '- Command: `npm run bench:lag` (= `tsc -p . && node dist/bench/lag.js`)',
     `- Setup: \`aptgate serve\` in its own process (log level warn, release_ttl 1 s) against a fixture upstream on 127.0.0.1 serving the real bookworm main amd64 Packages (${ARCHIVE_NAME}, ${gen1?.entries.toLocaleString('en-US')} entries) under a Release signed with the test archive key, and a small suite with hello_2.10-3_amd64.deb (53 KB). ` +
-      `Event-loop delay: measured inside the server by perf_hooks.monitorEventLoopDelay (10 ms timer; how late it fired), read from \`aptgate_event_loop_delay_seconds\` in /-/metrics, one window per scenario (SIGUSR2 opens it; the restart's window opens as the server starts); the quantiles are over timer samples, so a single long hold shows in the max. ` +
+      `Event-loop delay: measured inside the server (src/proxy/loop-delay.ts): a 10 ms timer sampled as perf_hooks.monitorEventLoopDelay samples it, how late it fired, into a perf_hooks histogram, with a hold counted once for every 10 ms it lasted (coordinated-omission correction: the quantiles are shares of the time, a 5 s freeze is not one sample among hundreds); read from \`aptgate_event_loop_delay_seconds\` in /-/metrics, one window per scenario (SIGUSR2 opens it; the restart's window opens as the server starts). ` +
+      `CPU: /proc of the server process (all its threads) and of the whole machine, % of one core; "other CPU" is every process but the server and the bench (on a shared machine it delays the server's threads too, which shows in every figure, the idle row included). ` +
       `Hits: a second client (a worker thread of the bench) GETs the cached .deb over one keep-alive connection, 5 ms apart, all through each scenario; latency = request to last body byte. A scenario lasts until its requests are answered and the server reports no background work (aptgate_background_busy), plus ${TAIL_MS} ms. ` +
-      `Fleet: ${VIEWS} machines report the real dpkg status of a bookworm machine, each with its own apt preferences (${VIEWS} views of bookworm), before the report scenario; the new snapshot moves one package in a hundred to a new version; reports and enrolments are signed and encoded as the agent does (src/rpc/signing.ts, src/rpc/codec.ts).`,
+      `Fleet: ${VIEWS} machines report the real dpkg status of a bookworm machine, each with its own apt preferences (${VIEWS} views of bookworm: four contents, bookworm alone or with the small suite, with or without i386), before the report scenario; the new snapshot moves one package in a hundred to a new version; reports and enrolments are signed and encoded as the agent does (src/rpc/signing.ts, src/rpc/codec.ts).`,
     '',
     mdTable(head, table),
     '',

@@ -9,7 +9,7 @@ import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { Dispatcher } from 'undici';
 import { OutdatedService } from './fleet/outdated.js';
 import { ViewLoader } from './fleet/views.js';
-import { WorkerRows } from './fleet/view-rows.js';
+import { OutdatedThread } from './fleet/outdated-thread.js';
 import { OutdatedCacheStore } from './state/outdated-cache.js';
 import { ProfileStore } from './state/profiles.js';
 import { MethodTable } from './rpc/methods.js';
@@ -63,13 +63,14 @@ export function backendOfUri(backends: BackendMap): (uri: string, host: string |
   };
 }
 
-function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver, dbFile: string): ViewLoader {
-  const siteOf = (backend: string) => {
-    const b = config.backends.get(backend);
-    return b ? new URL(b.mirrors[0]!).hostname : '';
-  };
-  // the server reads view rows in a worker thread (the event loop is every client's)
-  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf, stages, 4, new WorkerRows(dbFile));
+/** backend → host of its first mirror (what `Pin: origin` matches) */
+function sites(config: Config): Record<string, string> {
+  return Object.fromEntries([...config.backends.values()].map((b) => [b.name, new URL(b.mirrors[0]!).hostname]));
+}
+
+function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver): ViewLoader {
+  const site = sites(config);
+  return new ViewLoader(proxy.snapshots, proxy.packageIndex, (backend) => site[backend] ?? '', stages);
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -89,8 +90,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerProxyRoutes(app, proxy);
   const profiles = new ProfileStore(deps.db);
   const parts = gateParts(deps.db, proxy);
-  const views = outdatedViews(deps.config, proxy, parts.resolver, deps.dbFile);
-  const outdated = new OutdatedService(profiles, views, new OutdatedCacheStore(deps.db), proxy.packageIndex);
+  // answers are computed in a worker thread (a view is ~0.7 s to load): the event loop is every client's
+  const thread = new OutdatedThread(deps.dbFile, sites(deps.config));
+  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex, thread);
   const fleet = new Fleet({
     db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
     jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
@@ -152,13 +154,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     });
   });
   proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
-  proxy.addBusyProbe('views', () => views.busy);
   app.addHook('onClose', async () => {
     closing = true;
     clearInterval(ticker);
     await proxy.close();
     await outdated.idle();
-    await views.close();
+    await thread.close();
     await gate.close();
   });
   return { app, proxy, outdated, profiles, fleet, gate };

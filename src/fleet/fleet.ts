@@ -124,11 +124,8 @@ export class Fleet {
     if (this.crossChecks.has(id)) return;
     this.crossChecks.add(id);
     setImmediate(() => {
-      // the view is loaded without holding the event loop first; the check then finds it
-      const m = this.machines.byId(id);
-      const viewId = this.machines.report(id)?.viewId;
-      const ready = m?.profileId != null && viewId != null ? this.deps.outdated.prepare(viewId, m.profileId) : Promise.resolve();
-      void ready.catch(() => undefined).then(() => {
+      // its answers are computed off the event loop first (the server's worker): the check finds them cached
+      void this.prepareAnswers(id).catch(() => undefined).then(() => {
         this.crossChecks.delete(id);
         try {
           this.reports.crossCheck(id);
@@ -137,6 +134,16 @@ export class Fleet {
         }
       });
     });
+  }
+
+  /** The outdated answers of a machine's last report (its view, and upstream of its stage), cached. */
+  private async prepareAnswers(id: number): Promise<void> {
+    const m = this.machines.byId(id);
+    const r = this.machines.report(id);
+    if (!m || !r || r.viewId === null || m.profileId === null) return;
+    await this.deps.outdated.prepare(m.profileId, r.viewId);
+    const upstream = this.deps.outdated.upstreamOf(r.viewId);
+    if (upstream) await this.deps.outdated.prepare(m.profileId, upstream.viewId);
   }
 
   /** set by the release gate: the server's public key (armored) */

@@ -4,10 +4,8 @@ import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import { parsePreferences, type Pin } from '../index/preferences.js';
 import { View } from '../index/view.js';
-import type { EntryRow, PackageIndexStore } from '../state/package-index.js';
+import type { PackageIndexStore } from '../state/package-index.js';
 import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
-import { Slicer } from './slices.js';
-import { PagedRows, type RowSource } from './view-rows.js';
 
 export interface ViewSource {
   backend: string;
@@ -76,41 +74,6 @@ export interface StageResolver {
   parts(genId: number): SourcePart[];
 }
 
-/** Turns index rows into a view: the part shared by load() and loadAsync(). */
-class ViewBuilder {
-  readonly view: View;
-
-  constructor(spec: ViewSpec, private readonly siteOf: (backend: string) => string) {
-    this.view = new View(spec.arch, spec.foreignArchs);
-  }
-
-  /** The view's file for one Packages content, or undefined when apt would not read it. */
-  file(src: ViewSource, l: SourcePart): number | undefined {
-    if (!this.view.readsIndexArch(l.architecture)) return undefined;
-    const snap = l.snapshot;
-    return this.view.addFile({
-      backend: src.backend, dist: src.suite, site: this.siteOf(src.backend), origin: snap.origin ?? undefined,
-      label: snap.label ?? undefined, archive: snap.suiteField ?? undefined, codename: snap.codename ?? undefined,
-      releaseVersion: snap.version ?? undefined, component: l.component, architecture: l.architecture,
-      notAutomatic: snap.notAutomatic, butAutomaticUpgrades: snap.butAutomaticUpgrades,
-    });
-  }
-
-  /** Adds rows [from, to) of a page. */
-  add(fileId: number, l: SourcePart, rows: readonly EntryRow[], from = 0, to = rows.length): void {
-    for (let i = from; i < to; i++) {
-      const e = rows[i]!;
-      if (l.keep && !l.keep(e[3])) continue;
-      this.view.add(fileId, {
-        package: e[0], version: e[1], architecture: e[2], source: e[3], sourceVersion: e[4],
-        multiArch: e[5] ?? undefined, phased: e[6] ?? undefined, depends: e[7] ?? undefined,
-        preDepends: e[8] ?? undefined, recommends: e[9] ?? undefined, breaks: e[10] ?? undefined,
-        conflicts: e[11] ?? undefined, provides: e[12] ?? undefined, aptHash: e[13],
-      });
-    }
-  }
-}
-
 /** The identity of a view's content: what it reads, not the preferences it is read with. */
 function contentKey(spec: ViewSpec, ids: readonly number[]): string {
   return JSON.stringify([spec.arch, spec.foreignArchs, spec.sources.map((s) => [s.backend, s.suite, s.stage ?? null, s.components ?? null]), ids]);
@@ -119,10 +82,9 @@ function contentKey(spec: ViewSpec, ids: readonly number[]): string {
 export class ViewLoader {
   // loaded views by content (sources, architectures, content ids: views that differ only in
   // their preferences share one); a few stay in memory (a view is ~100 MB of objects for a full
-  // Debian release); the loaded specs point at them
+  // Debian release, built in a fraction of a second); the loaded specs point at them
   private readonly views = new Map<string, View>();
   private readonly cache = new Map<string, LoadedView & { content: string }>();
-  private readonly loading = new Map<string, Promise<View>>();
 
   constructor(
     private readonly snapshots: SnapshotStore,
@@ -130,14 +92,7 @@ export class ViewLoader {
     private readonly siteOf: (backend: string) => string,
     private readonly stages?: StageResolver,
     private readonly keep = 4,
-    /** where loadAsync() reads rows (default: short pages on this thread) */
-    private readonly rows: RowSource = new PagedRows(packageIndex),
   ) {}
-
-  /** Views being loaded by loadAsync() now. */
-  get busy(): boolean {
-    return this.loading.size > 0;
-  }
 
   /**
    * What each source reads now: a snapshot id (InRelease generations first), a stage
@@ -178,80 +133,50 @@ export class ViewLoader {
   /** The view if it is in memory (nothing is read). */
   loaded(spec: ViewSpec, contentIds?: readonly number[]): LoadedView | undefined {
     const ids = contentIds ? [...contentIds] : this.currentIds(spec);
-    return this.cached(`${viewSpecHash(spec)}/${ids.join(',')}`) ?? this.withView(spec, ids, this.views.get(contentKey(spec, ids)));
+    const key = `${viewSpecHash(spec)}/${ids.join(',')}`;
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    const view = this.views.get(contentKey(spec, ids));
+    // only complete views are kept
+    return view ? this.keepView(spec, ids, view, true) : undefined;
   }
 
   /**
-   * The view, read from the package index on this thread at once (the command line, tests;
-   * the server uses loadAsync()).
+   * The view, read from the package index at once (~0.7 s for a full Debian release: the
+   * server calls it in its outdated worker, see outdated-worker.ts).
    */
   load(spec: ViewSpec, contentIds?: readonly number[]): LoadedView {
     const ids = contentIds ? [...contentIds] : this.currentIds(spec);
     const hit = this.loaded(spec, ids);
     if (hit) return hit;
-    const b = new ViewBuilder(spec, this.siteOf);
+    const view = new View(spec.arch, spec.foreignArchs);
     const complete = this.notReady(spec, ids) === undefined;
     spec.sources.forEach((src, i) => {
       for (const l of this.parts(src, ids[i]!)) {
-        const fileId = b.file(src, l);
-        if (fileId !== undefined) b.add(fileId, l, this.packageIndex.entryRows(l.indexFileId));
-      }
-    });
-    return this.keepView(spec, ids, b.view.seal(), complete);
-  }
-
-  /**
-   * load() for the server: the rows come from `rows` (a worker thread) a page at a time and
-   * the view is built in slices, so the event loop is never held for long. Concurrent loads of
-   * the same content share one.
-   */
-  async loadAsync(spec: ViewSpec, contentIds?: readonly number[]): Promise<LoadedView> {
-    const ids = contentIds ? [...contentIds] : this.currentIds(spec);
-    const hit = this.loaded(spec, ids);
-    if (hit) return hit;
-    const complete = this.notReady(spec, ids) === undefined;
-    const key = contentKey(spec, ids);
-    let p = this.loading.get(key);
-    if (!p) {
-      p = this.build(spec, ids).finally(() => this.loading.delete(key));
-      this.loading.set(key, p);
-    }
-    const view = await p;
-    return this.loaded(spec, ids) ?? this.keepView(spec, ids, view, complete);
-  }
-
-  private async build(spec: ViewSpec, ids: readonly number[]): Promise<View> {
-    const b = new ViewBuilder(spec, this.siteOf);
-    const slicer = new Slicer();
-    for (const [i, src] of spec.sources.entries()) {
-      for (const l of this.parts(src, ids[i]!)) {
-        const fileId = b.file(src, l);
-        if (fileId === undefined) continue;
-        for await (const rows of this.rows.pages(l.indexFileId)) {
-          for (let at = 0; at < rows.length; at += 64) {
-            b.add(fileId, l, rows, at, Math.min(rows.length, at + 64));
-            await slicer.pause();
-          }
+        if (!view.readsIndexArch(l.architecture)) continue;
+        const snap = l.snapshot;
+        const fileId = view.addFile({
+          backend: src.backend, dist: src.suite, site: this.siteOf(src.backend), origin: snap.origin ?? undefined,
+          label: snap.label ?? undefined, archive: snap.suiteField ?? undefined, codename: snap.codename ?? undefined,
+          releaseVersion: snap.version ?? undefined, component: l.component, architecture: l.architecture,
+          notAutomatic: snap.notAutomatic, butAutomaticUpgrades: snap.butAutomaticUpgrades,
+        });
+        for (const e of this.packageIndex.entries(l.indexFileId)) {
+          if (l.keep && !l.keep(e.source)) continue;
+          view.add(fileId, {
+            package: e.package, version: e.version, architecture: e.architecture, source: e.source, sourceVersion: e.sourceVersion,
+            multiArch: e.multiArch ?? undefined, phased: e.phased ?? undefined, depends: e.depends ?? undefined,
+            preDepends: e.preDepends ?? undefined, recommends: e.recommends ?? undefined, breaks: e.breaks ?? undefined,
+            conflicts: e.conflicts ?? undefined, provides: e.provides ?? undefined, aptHash: e.aptHash,
+          });
         }
       }
-    }
-    for (const _ of b.view.sealSteps(256)) await slicer.pause();
-    return b.view;
-  }
-
-  private cached(key: string): LoadedView | undefined {
-    const hit = this.cache.get(key);
-    if (!hit) return undefined;
-    this.cache.delete(key);
-    this.cache.set(key, hit);
-    return hit;
-  }
-
-  /** A spec's LoadedView around a view already in memory. */
-  private withView(spec: ViewSpec, ids: readonly number[], view: View | undefined): LoadedView | undefined {
-    if (!view) return undefined;
-    // only complete views are kept, so this one is
-    return this.keepView(spec, ids, view, true);
+    });
+    return this.keepView(spec, ids, view.seal(), complete);
   }
 
   private keepView(spec: ViewSpec, ids: readonly number[], view: View, complete: boolean): LoadedView {
@@ -270,14 +195,5 @@ export class ViewLoader {
     // specs are small beside their views, but a fleet has many
     while (this.cache.size > this.keep * 64) this.cache.delete(this.cache.keys().next().value!);
     return loaded;
-  }
-
-  /** Names whose offered versions differ between two snapshots (read where the rows are). */
-  changedPackages(oldSnapshotId: number, newSnapshotId: number): Promise<Set<string>> {
-    return this.rows.changedPackages(oldSnapshotId, newSnapshotId);
-  }
-
-  close(): Promise<void> {
-    return this.rows.close();
   }
 }

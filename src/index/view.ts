@@ -122,36 +122,20 @@ export class View {
 
   /** Sorts every instance's versions, highest first (call once after adding). */
   seal(): this {
-    for (const _ of this.sealSteps(Infinity)) { /* all at once */ }
-    return this;
-  }
-
-  /**
-   * seal() in steps: pauses (yields) after every `step` instances, so that a caller sharing
-   * its thread can give it back in between. Nothing may be added until it has finished.
-   */
-  *sealSteps(step = 1000): Generator<void, void, void> {
-    if (this.sorted) return;
-    let n = 0;
-    for (const byName of this.instances.values()) {
-      for (const list of byName.values()) {
-        if (list.length > 1) list.sort((a, b) => compareValid(b.version, a.version));
-        if (++n % step === 0) yield;
+    if (!this.sorted) {
+      for (const byName of this.instances.values()) {
+        for (const list of byName.values()) if (list.length > 1) list.sort((a, b) => compareValid(b.version, a.version));
       }
+      const tops: Array<[number, ViewVersion]> = [];
+      for (const [name, list] of this.instances.get(this.nativeArch) ?? []) {
+        const id = nameId(name);
+        tops.push([id, list[0]!]);
+      }
+      this.topNativeId = new Int32Array(tops.reduce((m, [id]) => Math.max(m, id + 1), 0));
+      for (const [id, v] of tops) this.topNativeId[id] = versionId(v.version, v.aptHash, v.multiArch);
+      this.sorted = true;
     }
-    const tops: Array<[number, ViewVersion]> = [];
-    for (const [name, list] of this.instances.get(this.nativeArch) ?? []) {
-      const id = nameId(name);
-      tops.push([id, list[0]!]);
-      if (++n % step === 0) yield;
-    }
-    const topNativeId = new Int32Array(tops.reduce((m, [id]) => Math.max(m, id + 1), 0));
-    for (const [id, v] of tops) {
-      topNativeId[id] = versionId(v.version, v.aptHash, v.multiArch);
-      if (++n % step === 0) yield;
-    }
-    this.topNativeId = topNativeId;
-    this.sorted = true;
+    return this;
   }
 
   /** Versions of an instance, highest first. */

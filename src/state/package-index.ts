@@ -11,17 +11,6 @@ export interface IndexRow {
   recommends: string | null; breaks: string | null; conflicts: string | null; provides: string | null; aptHash: number;
 }
 
-/**
- * IndexRow as an array (better-sqlite3's raw mode: no object per row; what a worker posts):
- * package, version, architecture, source, sourceVersion, multiArch, phased, depends, preDepends,
- * recommends, breaks, conflicts, provides, aptHash, and the pkg id last (for paging).
- */
-export type EntryRow = [string, string, string, string, string, string | null, number | null, string | null, string | null,
-  string | null, string | null, string | null, string | null, number, number];
-
-const ENTRY_COLUMNS = `p.package, p.version, p.architecture, p.source, p.source_version AS sourceVersion, p.multi_arch AS multiArch,
-  e.phased, p.depends, p.pre_depends AS preDepends, p.recommends, p.breaks, p.conflicts, p.provides, p.apt_hash AS aptHash`;
-
 export class PackageIndexStore {
   private readonly qComplete;
   private readonly qLink;
@@ -148,17 +137,9 @@ export class PackageIndexStore {
   /** Every entry of a parsed content, with what the outdated computation needs. */
   entries(indexFileId: number): IndexRow[] {
     return this.db.prepare<[number], IndexRow>(
-      `SELECT ${ENTRY_COLUMNS} FROM index_entry e JOIN pkg p ON p.id = e.pkg_id WHERE e.index_file_id = ?`).all(indexFileId);
-  }
-
-  /**
-   * entries() as arrays, in pkg id order, `limit` at a time after pkg id `after` (a page is a
-   * short read: a reader that gives the event loop back between pages never holds it long).
-   */
-  entryRows(indexFileId: number, after = 0, limit = -1): EntryRow[] {
-    return this.db.prepare<[number, number, number], EntryRow>(
-      `SELECT ${ENTRY_COLUMNS}, e.pkg_id FROM index_entry e JOIN pkg p ON p.id = e.pkg_id
-       WHERE e.index_file_id = ? AND e.pkg_id > ? ORDER BY e.pkg_id LIMIT ?`).raw().all(indexFileId, after, limit) as EntryRow[];
+      `SELECT p.package, p.version, p.architecture, p.source, p.source_version AS sourceVersion, p.multi_arch AS multiArch,
+              e.phased, p.depends, p.pre_depends AS preDepends, p.recommends, p.breaks, p.conflicts, p.provides, p.apt_hash AS aptHash
+       FROM index_entry e JOIN pkg p ON p.id = e.pkg_id WHERE e.index_file_id = ?`).all(indexFileId);
   }
 
   /** Names whose offered versions differ between two snapshots of a suite. */
