@@ -2,6 +2,7 @@
 // compared and answers computed here, on a read-only connection, so that the event loop every
 // client shares never holds a view (loading one is ~0.7 s and ~100 MB of objects for a full
 // Debian release; collecting them would pause it too). Requests run one at a time.
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gateParts, type GateStores } from '../app-gate.js';
 import { openDb } from '../state/db.js';
@@ -12,6 +13,9 @@ import { OutdatedCalc, comparable } from './outdated-calc.js';
 import type { ThreadReply, ThreadRequest } from './outdated-thread.js';
 import { ViewLoader, type LoadedView } from './views.js';
 
+// background work: the thread of the event loop gets the CPU first (on Linux, nice is per
+// thread: this lowers this worker's thread only; it holds no write lock the loop could wait for)
+if (process.platform === 'linux') try { setPriority(10); } catch { /* left as it is */ }
 const { dbFile, sites } = workerData as { dbFile: string; sites: Record<string, string> };
 const db = openDb(dbFile, { readonly: true });
 const snapshots = new SnapshotStore(db);
