@@ -70,7 +70,8 @@ function sites(config: Config): Record<string, string> {
 
 function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver): ViewLoader {
   const site = sites(config);
-  return new ViewLoader(proxy.snapshots, proxy.packageIndex, (backend) => site[backend] ?? '', stages);
+  // the worker keeps the views; this loader only serves an answer asked for before it was prepared
+  return new ViewLoader(proxy.snapshots, proxy.packageIndex, (backend) => site[backend] ?? '', stages, 1);
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {

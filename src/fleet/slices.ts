@@ -1,4 +1,4 @@
-// Long work on the event loop, in slices: the worker checks due() between small steps and,
+// Long work on the event loop, in slices: the caller checks due() between small steps and,
 // once its slice is used up, awaits next() (setImmediate: the clients' I/O runs before it
 // resumes). Every client shares this loop: no slice may hold it for long.
 export const SLICE_MS = 8;
@@ -15,10 +15,5 @@ export class Slicer {
   async next(): Promise<void> {
     await new Promise<void>((r) => setImmediate(r));
     this.start = performance.now();
-  }
-
-  /** next() when the slice is used up. */
-  async pause(): Promise<void> {
-    if (this.due()) await this.next();
   }
 }

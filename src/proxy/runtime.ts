@@ -88,7 +88,8 @@ export class ProxyRuntime {
       for (const [task, busy] of this.busyProbes) this.metrics.backgroundBusy.set({ task }, busy() ? 1 : 0);
     });
     this.registry.summary('aptgate_event_loop_delay_seconds',
-      'How late the event loop ran a 10 ms timer (every client waits as long), since the server started or SIGUSR2', () => this.loopDelay.summary());
+      'How long a request would have waited for the event loop (a 10 ms timer\'s lateness, a hold counted for every 10 ms it lasted), since the server started or SIGUSR2',
+      () => this.loopDelay.summary());
   }
 
   /** Background work shown in aptgate_background_busy (view loads, outdated refreshes). */
