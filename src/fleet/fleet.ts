@@ -125,7 +125,7 @@ export class Fleet {
     this.crossChecks.add(id);
     setImmediate(() => {
       // its answers are computed off the event loop first (the server's worker): the check finds them cached
-      void this.prepareAnswers(id).catch(() => undefined).then(() => {
+      void this.prepareOutdated(id).catch(() => undefined).then(() => {
         this.crossChecks.delete(id);
         try {
           this.reports.crossCheck(id);
@@ -136,8 +136,11 @@ export class Fleet {
     });
   }
 
-  /** The outdated answers of a machine's last report (its view, and upstream of its stage), cached. */
-  private async prepareAnswers(id: number): Promise<void> {
+  /**
+   * The outdated answers of a machine's last report (its view, and upstream of its stage),
+   * computed off the event loop and cached: outdatedLists() and the cross-check then only read.
+   */
+  async prepareOutdated(id: number): Promise<void> {
     const m = this.machines.byId(id);
     const r = this.machines.report(id);
     if (!m || !r || r.viewId === null || m.profileId === null) return;
