@@ -9,6 +9,7 @@ import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { Dispatcher } from 'undici';
 import { OutdatedService } from './fleet/outdated.js';
 import { ViewLoader } from './fleet/views.js';
+import { OutdatedThread } from './fleet/outdated-thread.js';
 import { OutdatedCacheStore } from './state/outdated-cache.js';
 import { ProfileStore } from './state/profiles.js';
 import { MethodTable } from './rpc/methods.js';
@@ -65,12 +66,15 @@ export function backendOfUri(backends: BackendMap): (uri: string, host: string |
   };
 }
 
+/** backend → host of its first mirror (what `Pin: origin` matches) */
+function sites(config: Config): Record<string, string> {
+  return Object.fromEntries([...config.backends.values()].map((b) => [b.name, new URL(b.mirrors[0]!).hostname]));
+}
+
 function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver): ViewLoader {
-  const siteOf = (backend: string) => {
-    const b = config.backends.get(backend);
-    return b ? new URL(b.mirrors[0]!).hostname : '';
-  };
-  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf, stages);
+  const site = sites(config);
+  // the worker keeps the views; this loader only serves an answer asked for before it was prepared
+  return new ViewLoader(proxy.snapshots, proxy.packageIndex, (backend) => site[backend] ?? '', stages, 1);
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -93,7 +97,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerProxyRoutes(app, proxy, allow);
   const profiles = new ProfileStore(deps.db);
   const parts = gateParts(deps.db, proxy);
-  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex);
+  // answers are computed in a worker thread (a view is ~0.7 s to load): the event loop is every client's
+  const thread = new OutdatedThread(deps.dbFile, sites(deps.config));
+  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex, thread);
   const fleet = new Fleet({
     db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
     jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
@@ -160,11 +166,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       );
     });
   });
+  proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
   app.addHook('onClose', async () => {
     closing = true;
     clearInterval(ticker);
     await proxy.close();
     await outdated.idle();
+    await thread.close();
     await gate.close();
   });
   return { app, proxy, outdated, profiles, fleet, gate, allow };

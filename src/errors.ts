@@ -30,6 +30,8 @@ export const errorCodes = {
   EXEC_FAILED: 500,
   DECOMPRESS_FAILED: 500,
   PARSE_FAILED: 500,
+  // a worker thread (view rows) failed or is gone
+  WORKER_FAILED: 500,
   // the server's own signing key (gate/key.ts): no usable key, or its directory is locked
   SIGNING_KEY: 500,
   // Debian data that fails its syntax (versions, status files, preferences, lists directories)

@@ -132,13 +132,29 @@ export class Fleet {
     if (this.crossChecks.has(id)) return;
     this.crossChecks.add(id);
     setImmediate(() => {
-      this.crossChecks.delete(id);
-      try {
-        this.reports.crossCheck(id);
-      } catch (err) {
-        this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
-      }
+      // its answers are computed off the event loop first (the server's worker): the check finds them cached
+      void this.prepareOutdated(id).catch(() => undefined).then(() => {
+        this.crossChecks.delete(id);
+        try {
+          this.reports.crossCheck(id);
+        } catch (err) {
+          this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
+        }
+      });
     });
+  }
+
+  /**
+   * The outdated answers of a machine's last report (its view, and upstream of its stage),
+   * computed off the event loop and cached: outdatedLists() and the cross-check then only read.
+   */
+  async prepareOutdated(id: number): Promise<void> {
+    const m = this.machines.byId(id);
+    const r = this.machines.report(id);
+    if (!m || !r || r.viewId === null || m.profileId === null) return;
+    await this.deps.outdated.prepare(m.profileId, r.viewId);
+    const upstream = this.deps.outdated.upstreamOf(r.viewId);
+    if (upstream) await this.deps.outdated.prepare(m.profileId, upstream.viewId);
   }
 
   /** set by the release gate: the server's public key (armored) */

@@ -5,6 +5,9 @@ import { PackageIndexStore } from '../state/package-index.js';
 import { runIndexJob, type IndexJob } from './index-job.js';
 
 const db = openDb((workerData as { dbFile: string }).dbFile);
+// this connection checkpoints the WAL its batches grow, early and off the event loop (the
+// server's connection would otherwise do it, at 1,000 pages, in the middle of a request)
+db.pragma('wal_autocheckpoint = 200');
 const store = new PackageIndexStore(db);
 
 parentPort!.on('message', (msg: { id: number; job: IndexJob } | { id: number; dropUnfinished: true } | 'close') => {

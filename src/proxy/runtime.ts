@@ -10,6 +10,7 @@ import { UsageStore } from '../state/usage.js';
 import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
 import { Indexer } from './indexer.js';
+import { LoopDelay } from './loop-delay.js';
 import { MemoryCache } from './memcache.js';
 import { PoolIndex } from './pool-index.js';
 import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
@@ -51,8 +52,10 @@ export class ProxyRuntime {
   readonly poolIndex: PoolIndex;
   /** settles once the start-up redo of unfinished index ingests is done */
   resumed: Promise<void> = Promise.resolve();
+  readonly loopDelay = new LoopDelay();
   private readonly log: Logger;
   private timers: NodeJS.Timeout[] = [];
+  private readonly busyProbes = new Map<string, () => boolean>([['indexer', () => this.indexer.busy]]);
   private cacheTotals = { files: 0, bytes: 0, known: false };
 
   constructor(opts: ProxyOptions) {
@@ -91,7 +94,17 @@ export class ProxyRuntime {
       this.metrics.zeroCopyBytes.set({}, transferStats.zeroCopyBytes);
       this.metrics.copiedBytes.set({}, transferStats.copiedBytes);
       this.metrics.slowClientWaits.set({}, transferStats.slowClientWaits);
+      this.metrics.loopDelayWindow.set({}, this.loopDelay.windowStart / 1000);
+      for (const [task, busy] of this.busyProbes) this.metrics.backgroundBusy.set({ task }, busy() ? 1 : 0);
     });
+    this.registry.summary('aptgate_event_loop_delay_seconds',
+      'How long a request would have waited for the event loop (a 10 ms timer\'s lateness, a hold counted for every 10 ms it lasted), since the server started or SIGUSR2',
+      () => this.loopDelay.summary());
+  }
+
+  /** Background work shown in aptgate_background_busy (view loads, outdated refreshes). */
+  addBusyProbe(task: string, busy: () => boolean): void {
+    this.busyProbes.set(task, busy);
   }
 
   async start(): Promise<void> {
@@ -155,6 +168,7 @@ export class ProxyRuntime {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.loopDelay.close();
     this.refresher.stop();
     // give running fills a moment to finish; a partial one is discarded at the next start
     await Promise.race([this.fills.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
