@@ -1,22 +1,38 @@
 // OpenPGP verification with gpgv, the way apt decides: at least one good signature by a
 // key of the given keyrings, no bad signature; expired or revoked keys do not count.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import { checkDetachedSignature, splitClearsignedInSlices } from '../index/clearsigned.js';
 import { exec } from './exec.js';
+import { processAlive } from './process.js';
 
 let workDir: string | undefined;
 function scratch(): string {
   if (!workDir) {
-    const dir = mkdtempSync(join(tmpdir(), 'aptgate-gpgv-'));
+    sweepOrphans();
+    const dir = mkdtempSync(join(tmpdir(), `aptgate-gpgv-${process.pid}-`));
     workDir = dir;
     // dearmored keyrings live as long as the process
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   return workDir;
+}
+
+/** A process killed without its exit handlers (SIGKILL) leaves its directory: the next one removes it. */
+function sweepOrphans(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^aptgate-gpgv-(\d+)-/.exec(name)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
 }
 
 const dearmored = new Map<string, string>();
