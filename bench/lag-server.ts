@@ -30,6 +30,8 @@ export function writeConfig(s: ServerSetup): string {
     '[server]', 'log_level = warn', '',
     // apt's InRelease is checked upstream again after a second (a new snapshot is seen at once)
     '[proxy]', 'release_ttl = 1s', 'refresh_interval = 24h', '',
+    // the enrolment burst comes from one address with one token: those limits would refuse it
+    '[fleet]', 'enrol_limit_address = 0', 'enrol_limit_token = 0', '',
     '[backend debian]', `mirrors = ${s.upstream}/debian`, `keyring = ${s.keyring}`, '',
     '[backend hits]', `mirrors = ${s.upstream}/hits`, `keyring = ${s.keyring}`, '',
   ].join('\n'));
