@@ -91,6 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const fleet = new Fleet({
     db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
     jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
+    reports: { maxPackages: deps.config.fleet.reportMaxPackages, maxBytes: deps.config.fleet.reportMaxBytes, ratePerMinute: deps.config.fleet.reportRate },
     ...(deps.now ? { now: deps.now } : {}),
     onError: (err, what) => app.log.error({ err: err.message }, what),
   });

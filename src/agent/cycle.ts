@@ -166,12 +166,24 @@ async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string
     }
   } catch (err) {
     const code = err instanceof RpcError ? err.faultCode : 0;
+    // the server takes only so many reports a minute: the state stays unreported, the next run sends it
+    if (code === faultCodes.RATE_LIMITED) return rateLimited(d, err as Error);
     if (how === 'full' || (code !== faultCodes.STATE_UNKNOWN && code !== faultCodes.STATE_MISMATCH)) throw err;
     how = 'full';
-    await full();
+    try {
+      await full();
+    } catch (e) {
+      if (e instanceof RpcError && e.faultCode === faultCodes.RATE_LIMITED) return rateLimited(d, e);
+      throw e;
+    }
   }
   d.state.saveLast({ state: snap.state, packagesHash: snap.packages.hash }, snap.packages.text);
   return how;
+}
+
+function rateLimited(d: CycleDeps, err: Error): 'no' {
+  d.log(`report deferred to the next run: ${err.message}`);
+  return 'no';
 }
 
 function delta(before: string, after: string): { upsert: Buffer; remove: string[] } {

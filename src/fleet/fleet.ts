@@ -13,7 +13,7 @@ import { ClassService } from './classes.js';
 import { Enrolment, type Enrolled, type MachineFacts } from './enrolment.js';
 import { JobService, type Delivery, type JobSettings } from './jobs.js';
 import type { OutdatedService } from './outdated.js';
-import { ReportService, type PackagesPayload } from './reports.js';
+import { ReportService, type PackagesPayload, type ReportSettings } from './reports.js';
 import { ScheduleService } from './schedules.js';
 
 export interface FleetDeps {
@@ -22,6 +22,8 @@ export interface FleetDeps {
   outdated: OutdatedService;
   backendOf: (uri: string, serverHost: string | undefined) => { backend: string; stage?: string } | undefined;
   jobs: JobSettings;
+  /** limits on agent reports (defaults: DEFAULT_REPORT_SETTINGS) */
+  reports?: ReportSettings;
   now?: () => number;
   /** cross-check failures and other background errors */
   onError?: (err: Error, what: string) => void;
@@ -66,7 +68,8 @@ export class Fleet {
     const jobStore = new JobStore(deps.db);
     this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now, (id) => this.machines.byId(id)?.parentId ?? null);
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
-    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf);
+    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf, deps.reports,
+      (err) => deps.onError?.(err, 'collecting unused profiles'));
   }
 
   enrol(token: string, facts: MachineFacts): Enrolled {
@@ -102,7 +105,7 @@ export class Fleet {
     };
   }
 
-  report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; agentVersion?: string; serverHost?: string }): { profile: number } {
+  async report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; agentVersion?: string; serverHost?: string }): Promise<{ profile: number }> {
     const m = this.approved(id, a.machineId);
     const facts = JSON.parse(m.facts) as MachineFacts;
     // an upgraded agent says so in its next report, an upgraded release too (its stage sources follow)
@@ -114,7 +117,7 @@ export class Fleet {
     if (next.agentVersion !== facts.agentVersion || next.codename !== facts.codename || next.distribution !== facts.distribution) {
       this.machines.setFacts(id, JSON.stringify(next), next.codename !== facts.codename ? next.codename || null : undefined);
     }
-    const { profileId } = this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
+    const { profileId } = await this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
     this.crossCheckSoon(id);
     return { profile: profileId };
   }
@@ -125,11 +128,7 @@ export class Fleet {
     this.crossChecks.add(id);
     setImmediate(() => {
       this.crossChecks.delete(id);
-      try {
-        this.reports.crossCheck(id);
-      } catch (err) {
-        this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
-      }
+      this.reports.crossCheck(id).catch((err: Error) => this.deps.onError?.(err, `cross-check of machine ${id}`));
     });
   }
 

@@ -7,6 +7,7 @@ import { fail } from '../errors.js';
 import type { OutdatedCacheStore } from '../state/outdated-cache.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { ProfileStore } from '../state/profiles.js';
+import type { TimeSlicer } from '../sys/time-slice.js';
 import { checkViewSpec, viewSpecHash, type LoadedView, type ViewLoader, type ViewSpec } from './views.js';
 
 export interface OutdatedAnswer {
@@ -58,6 +59,52 @@ export class OutdatedService {
       if (this.installedCache.size > 5000) this.installedCache.delete(this.installedCache.keys().next().value!);
     }
     return i;
+  }
+
+  /** Reads a profile's installed set in slices ahead of get(), which then finds it in memory. */
+  async warm(profileId: number, slicer: TimeSlicer): Promise<void> {
+    if (this.installedCache.has(profileId) || !this.profiles.byId(profileId)) return;
+    const i = await this.profiles.installedInSlices(profileId, slicer);
+    this.installedCache.set(profileId, i);
+    if (this.installedCache.size > 5000) this.installedCache.delete(this.installedCache.keys().next().value!);
+  }
+
+  /** Profiles that were deleted: nothing of them stays in memory. */
+  forget(profileIds: Iterable<number>): void {
+    for (const id of profileIds) this.installedCache.delete(id);
+  }
+
+  /**
+   * Deletes the given views when no machine reads them any more (their cached answers go with
+   * them), and the upstream views upstreamOf() made of them unless a view in use makes the same.
+   * Returns how many were deleted.
+   */
+  async pruneViews(candidates: Iterable<number>, slicer: TimeSlicer): Promise<number> {
+    const upstreamHash = (spec: ViewSpec) => viewSpecHash({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) });
+    const hasStage = (spec: ViewSpec) => spec.sources.some((x) => x.stage);
+    const byId = (id: number) => { const t = this.cache.view(id); return t === undefined ? undefined : JSON.parse(t) as ViewSpec; };
+    const drop = new Set<number>();
+    for (const id of candidates) {
+      const spec = byId(id);
+      if (!spec) continue;
+      drop.add(id);
+      const up = hasStage(spec) ? this.cache.viewIdByHash(upstreamHash(spec)) : undefined;
+      if (up !== undefined) drop.add(up);
+    }
+    if (!drop.size) return 0;
+    const inUse = this.cache.viewsInUse();
+    for (const id of inUse) {
+      await slicer.tick();
+      drop.delete(id);
+      const spec = byId(id);
+      if (spec && hasStage(spec)) {
+        const up = this.cache.viewIdByHash(upstreamHash(spec));
+        if (up !== undefined) drop.delete(up);
+      }
+    }
+    let n = 0;
+    this.cache.transaction(() => { for (const id of drop) if (this.cache.deleteViewIfUnused(id)) n++; });
+    return n;
   }
 
   private compute(profileId: number, viewId: number, loaded: LoadedView): OutdatedResult {
@@ -139,6 +186,13 @@ export class OutdatedService {
 
   idle(): Promise<void> {
     return this.queue;
+  }
+
+  /** Runs `fn` between refreshes (a refresh never sees a profile or view disappear under it). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   private queue: Promise<void> = Promise.resolve();

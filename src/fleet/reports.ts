@@ -2,17 +2,18 @@
 // by hash when the server already has that set) and the rest of the machine's state. The
 // packages become a shared profile; sources and architectures become the machine's view, in
 // which the server's own outdated answer is cross-checked with what the machine's apt said.
-import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { isAptgateError } from '../errors.js';
-import { linesOf, packagesTextOfLines, type PackagesText } from '../index/profile-record.js';
 import { parseSourcesFile } from '../index/sources.js';
 import { RpcFault } from '../rpc/protocol.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
 import type { ProfileStore } from '../state/profiles.js';
+import { TimeSlicer } from '../sys/time-slice.js';
 import type { CollectedExtras } from '../rpc/wire.js';
 import type { MachineFacts } from './enrolment.js';
 import type { OutdatedService } from './outdated.js';
+import { RateLimiter } from './rate-limit.js';
+import { checkDelta, checkFull, gunzipLimited, type ReportLimits } from './report-payload.js';
+import { Retention } from './retention.js';
 import type { ViewSource, ViewSpec } from './views.js';
 
 export interface PackagesPayload {
@@ -35,65 +36,80 @@ export interface Disagreements {
   checkedAt: number;
 }
 
-const MAX_TEXT = 64 * 1024 * 1024;
-
-function gunzipBuffer(b: Buffer): Buffer {
-  try {
-    return gunzipSync(b, { maxOutputLength: MAX_TEXT });
-  } catch {
-    throw new RpcFault('INVALID_PARAMS', 'packages payload is not gzip data (or larger than 64 MiB)');
-  }
+export interface ReportSettings extends ReportLimits {
+  /** reports per machine per minute that carry packages to store (full or delta); 0: no limit */
+  ratePerMinute: number;
 }
 
-function keyOfLine(line: string): string {
-  const v = JSON.parse(line) as unknown[];
-  return `${String(v[0])}:${String(v[1])}`;
-}
+export const DEFAULT_REPORT_SETTINGS: ReportSettings = { maxPackages: 20_000, maxBytes: 16 * 1024 * 1024, ratePerMinute: 20 };
 
 export class ReportService {
+  readonly retention: Retention;
+  private readonly rate: RateLimiter;
+
   constructor(
     private readonly machines: MachineStore,
     private readonly profiles: ProfileStore,
     private readonly outdated: OutdatedService,
     /** maps a source URI to a backend name (proxy or remap mode), undefined when not ours */
     private readonly backendOf: (uri: string, serverHost: string | undefined) => { backend: string; stage?: string } | undefined,
-  ) {}
+    private readonly settings: ReportSettings = DEFAULT_REPORT_SETTINGS,
+    onError: (err: Error) => void = () => undefined,
+  ) {
+    this.rate = new RateLimiter(settings.ratePerMinute);
+    this.retention = new Retention(profiles, outdated, onError);
+  }
 
-  /** The packages text a payload stands for, checked against its hash; the stored profile id. */
-  private profileOf(p: PackagesPayload): number {
+  /** A profile the server holds, pinned for the caller (ProfileStore.pin). */
+  private known(hash: string): number | undefined {
+    const p = this.profiles.byHash(hash);
+    if (p) this.profiles.pin(p.id);
+    return p?.id;
+  }
+
+  /** Reports that make the server store packages are limited per machine (fleet.report_rate). */
+  private takeRate(machine: number): void {
+    const wait = this.rate.take(machine);
+    if (wait !== undefined) throw new RpcFault('RATE_LIMITED', `too many reports with packages from this machine: report again in ${wait} s (fleet.report_rate)`);
+  }
+
+  /**
+   * The profile a payload stands for, stored when new: checked against the limits, the announced
+   * hash and the record syntax first. Returned pinned: the caller unpins it.
+   */
+  private async profileOf(machine: number, p: PackagesPayload): Promise<number> {
     if (!/^[0-9a-f]{64}$/.test(p.hash)) throw new RpcFault('INVALID_PARAMS', 'packages.hash must be a SHA-256 in hex');
-    let text: PackagesText;
+    // a set the server has already (from any machine) is that profile: the payload would add
+    // nothing, exactly as a report naming only the hash
+    const known = this.known(p.hash);
+    if (known !== undefined) return known;
+    const slicer = new TimeSlicer();
     if (p.full) {
-      // a set the server has already (from any machine) is that profile: the payload would add
-      // nothing, exactly as a report naming only the hash
-      const known = this.profiles.byHash(p.hash);
-      if (known) return known.id;
-      const raw = gunzipBuffer(p.full);
-      text = { text: raw.toString('utf8'), hash: createHash('sha256').update(raw).digest('hex') };
-    } else if (p.base !== undefined) {
-      const base = this.profiles.byHash(p.base);
-      if (!base) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
-      const byKey = new Map<string, string>();
-      for (const l of this.profiles.lines(base.id)) byKey.set(keyOfLine(l), l);
-      for (const k of p.remove ?? []) byKey.delete(k);
-      for (const l of p.upsert ? linesOf(gunzipBuffer(p.upsert).toString('utf8')) : []) {
-        try {
-          byKey.set(keyOfLine(l), l);
-        } catch {
-          throw new RpcFault('INVALID_PARAMS', 'a delta line is not a package record');
-        }
-      }
-      text = packagesTextOfLines(byKey.values());
-    } else {
-      const known = this.profiles.byHash(p.hash);
-      if (!known) throw new RpcFault('STATE_UNKNOWN', 'these packages are not known here: send them in full');
-      return known.id;
+      this.takeRate(machine);
+      const checked = await checkFull(await gunzipLimited(p.full, this.settings), p.hash, this.settings, slicer);
+      return (await this.ingest(checked, slicer)).id;
     }
-    if (text.hash !== p.hash) throw new RpcFault('STATE_MISMATCH', 'the packages do not give the announced hash');
+    if (p.base !== undefined) {
+      const base = this.known(p.base);
+      if (base === undefined) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
+      try {
+        this.takeRate(machine);
+        const lines = await this.profiles.linesInSlices(base, slicer);
+        const upsert = p.upsert ? await gunzipLimited(p.upsert, this.settings) : undefined;
+        const checked = await checkDelta(lines, upsert, p.remove ?? [], p.hash, this.settings, slicer);
+        return (await this.ingest(checked, slicer)).id;
+      } finally {
+        this.profiles.unpin(base);
+      }
+    }
+    throw new RpcFault('STATE_UNKNOWN', 'these packages are not known here: send them in full');
+  }
+
+  private async ingest(checked: Parameters<ProfileStore['ingest']>[0], slicer: TimeSlicer): Promise<{ id: number }> {
     try {
-      return this.profiles.storeText(text).id;
+      return await this.profiles.ingest(checked, slicer);
     } catch (err) {
-      if (isAptgateError(err, 'STATUS_INVALID')) throw new RpcFault('INVALID_PARAMS', err.message);
+      this.retention.sweep();
       throw err;
     }
   }
@@ -125,24 +141,42 @@ export class ReportService {
   }
 
   /** `serverHost`: host[:port] the agent reached this server by (its remap-mode sources use it) */
-  store(m: MachineRow, state: string, packages: PackagesPayload, extras: CollectedExtras, serverHost?: string): { profileId: number; viewId: number | null } {
-    const profileId = this.profileOf(packages);
-    let viewId: number | null = null;
-    const spec = this.viewSpec(m, extras, serverHost);
-    if (spec) {
-      try {
-        viewId = this.outdated.defineView(spec);
-      } catch (err) {
-        // a machine whose preferences apt itself would refuse still reports; it has no view
-        if (!isAptgateError(err)) throw err;
+  async store(m: MachineRow, state: string, packages: PackagesPayload, extras: CollectedExtras, serverHost?: string): Promise<{ profileId: number; viewId: number | null }> {
+    const profileId = await this.profileOf(m.id, packages);
+    try {
+      let viewId: number | null = null;
+      const spec = this.viewSpec(m, extras, serverHost);
+      if (spec) {
+        try {
+          viewId = this.outdated.defineView(spec);
+        } catch (err) {
+          // a machine whose preferences apt itself would refuse still reports; it has no view
+          if (!isAptgateError(err)) throw err;
+        }
       }
+      // what the machine used until now, read just before it changes (another report of the
+      // same machine may have finished meanwhile)
+      const before = this.machines.byId(m.id)?.profileId ?? null;
+      const viewBefore = this.machines.report(m.id)?.viewId ?? null;
+      this.machines.setState(m.id, state, profileId, JSON.stringify(extras), viewId, null);
+      if (before !== profileId || viewBefore !== viewId) this.retention.released(before !== profileId ? before : null, viewBefore !== viewId ? viewBefore : null);
+      return { profileId, viewId };
+    } finally {
+      this.profiles.unpin(profileId);
     }
-    this.machines.setState(m.id, state, profileId, JSON.stringify(extras), viewId, null);
-    return { profileId, viewId };
   }
 
   /** Compares the server's outdated answer with the machine's apt; undefined when no view is complete. */
-  crossCheck(machineId: number): Disagreements | undefined {
+  async crossCheck(machineId: number): Promise<Disagreements | undefined> {
+    const first = this.machines.byId(machineId);
+    if (first?.profileId == null) return undefined;
+    // the installed set is read and parsed in slices first (thousands of records)
+    this.profiles.pin(first.profileId);
+    try {
+      await this.outdated.warm(first.profileId, new TimeSlicer());
+    } finally {
+      this.profiles.unpin(first.profileId);
+    }
     const m = this.machines.byId(machineId);
     const r = this.machines.report(machineId);
     if (!m || !r || r.viewId === null || m.profileId === null) return undefined;

@@ -315,4 +315,11 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX stage_gen_current ON stage_gen (stage, backend, suite, id);
     `,
   },
+  {
+    version: 6,
+    sql: `
+      -- whether any machine still reads a view (views no machine reads are deleted, issue 13)
+      CREATE INDEX IF NOT EXISTS machine_report_by_view ON machine_report (view_id);
+    `,
+  },
 ];
