@@ -19,7 +19,7 @@ export function bigInstalled(n: number, tag = 'a'): InstalledPackage[] {
     const version = `${1 + (i % 3)}.${i % 4}-1`;
     out.push({
       package: name, architecture: 'amd64', version, want: 'install', ok: true, state: 'installed', multiArch: undefined, source: name,
-      sourceVersion: version, essential: false, depends: 'libc6 (>= 2.36), libssl3 (>= 3.0.0)', preDepends: undefined, recommends: undefined,
+      sourceVersion: version, essential: false, depends: 'libc6 (>= 2.36), libz', preDepends: undefined, recommends: undefined,
       breaks: undefined, conflicts: undefined, provides: undefined, aptHash: i % 1000,
     });
   }
