@@ -14,6 +14,7 @@ import { applySetting } from '../src/config.js';
 import { packagesTextOfLines, linesOf } from '../src/index/profile-record.js';
 import { encodeCall } from '../src/rpc/codec.js';
 import { faultCodes } from '../src/rpc/protocol.js';
+import { createAgent } from './helpers/agent.js';
 import { bigPackages, enrolOverHttp, faultOf, fullReportBody, postSigned, reportBody, type Enrolled } from './helpers/reports.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
@@ -118,6 +119,28 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     assert.match(check, /<name>packagesKnown<\/name>\s*<value>\s*<boolean>0<\/boolean>/);
     // another machine has its own allowance
     assert.ok(profileOf(await postSigned(small.url, quiet, fullReportBody(quiet, sets[3]!))) > 0);
+  });
+
+  it('the real agent answers RATE_LIMITED by leaving its state unreported for its next run (the run succeeds)', async () => {
+    const one = await startServer(testConfig(path.join(dir, 'rate-one'), {}, (c) => applySetting(c, 'fleet.report_rate', '1')));
+    try {
+      const agent = await createAgent(path.join(dir, 'agent'), one.url);
+      await agent.runOk(['enroll', '--token', one.fleet.enrolment.createToken({ autoApprove: true }).token]);
+      const id = agent.state.identity()!.machine;
+      // the empty set of the test root is a set nobody reported yet: sent in full
+      assert.equal(JSON.parse(await agent.runOk(['run-once', '--json'])).reported, 'full');
+      // the server forgets what the machine reported (as if its packages had changed since)
+      const profile = one.fleet.machines.byId(id)!.profileId!;
+      one.db.prepare('UPDATE machine SET state_hash = NULL, profile_id = NULL WHERE id = ?').run(id);
+      one.db.prepare('DELETE FROM profile WHERE id = ?').run(profile);
+      const r = await agent.run(['run-once', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).reported, 'no');
+      assert.match(r.stderr + r.stdout, /report deferred to the next run: .*report again in \d+ s/);
+      assert.equal(one.fleet.machines.byId(id)!.profileId, null);
+    } finally {
+      await one.close();
+    }
   });
 
   it('a machine that reports a different large set each time does not grow the database; the same set again adds nothing', async () => {

@@ -1,7 +1,9 @@
 // The fleet side of the server: the operations agents call (through rpc/agent-methods.ts) and
 // the services the administrator's CLI uses, over one database.
 import { fail } from '../errors.js';
+import type { OutdatedResult } from '../index/outdated.js';
 import { RpcFault } from '../rpc/protocol.js';
+import { TimeSlicer } from '../sys/time-slice.js';
 import { ClassStore } from '../state/classes.js';
 import type { Db } from '../state/db.js';
 import { JobStore, type JobOutcome } from '../state/jobs.js';
@@ -40,6 +42,9 @@ export interface OutdatedList {
   entries: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; held: boolean }>;
 }
 
+function listOf(r: OutdatedResult): OutdatedList {
+  return { counts: r.counts, entries: r.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, held: e.held })) };
+}
 
 export class Fleet {
   readonly machines: MachineStore;
@@ -170,10 +175,29 @@ export class Fleet {
     const upstream = this.deps.outdated.upstreamOf(r.viewId);
     const list = (viewId: number): OutdatedList | undefined => {
       if (!this.deps.outdated.ready(viewId)) return undefined;
-      const a = this.deps.outdated.get(m.profileId!, viewId);
-      return { counts: a.result.counts, entries: a.result.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, held: e.held })) };
+      return listOf(this.deps.outdated.get(m.profileId!, viewId).result);
     };
     return { stage: upstream?.stage ?? null, approved: list(r.viewId), available: list(upstream?.viewId ?? r.viewId) };
+  }
+
+  /** outdatedLists() for a running server: answers not cached yet are computed in slices. */
+  async outdatedListsInSlices(machine: number): Promise<{ stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined }> {
+    const m = this.machines.byId(machine);
+    const r = this.machines.report(machine);
+    if (!m || !r || r.viewId === null || m.profileId === null) return { stage: null, approved: undefined, available: undefined };
+    const profileId = m.profileId;
+    const upstream = this.deps.outdated.upstreamOf(r.viewId);
+    const slicer = new TimeSlicer();
+    const list = async (viewId: number): Promise<OutdatedList | undefined> => {
+      if (!this.deps.outdated.ready(viewId)) return undefined;
+      return listOf((await this.deps.outdated.getInSlices(profileId, viewId, slicer)).result);
+    };
+    this.deps.profiles.pin(profileId);
+    try {
+      return { stage: upstream?.stage ?? null, approved: await list(r.viewId), available: await list(upstream?.viewId ?? r.viewId) };
+    } finally {
+      this.deps.profiles.unpin(profileId);
+    }
   }
 
   /** A machine by id or hostname (NOT_FOUND; USAGE when a hostname is ambiguous). */

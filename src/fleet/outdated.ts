@@ -1,6 +1,6 @@
 // Outdated on the server: per (profile, view), cached, and kept current when a suite gets a new
 // snapshot by recomputing only the profiles that have a package whose versions changed.
-import { outdated, type OutdatedResult } from '../index/outdated.js';
+import { outdated, outdatedSteps, type OutdatedResult } from '../index/outdated.js';
 import { Policy } from '../index/policy.js';
 import type { InstalledPackage } from '../index/status.js';
 import { fail } from '../errors.js';
@@ -107,13 +107,17 @@ export class OutdatedService {
     return n;
   }
 
-  private compute(profileId: number, viewId: number, loaded: LoadedView): OutdatedResult {
+  private policyOf(loaded: LoadedView): Policy {
     let policy = this.policies.get(loaded);
     if (!policy) {
       policy = new Policy(loaded.view, loaded.pins);
       this.policies.set(loaded, policy);
     }
-    const result = outdated(this.installed(profileId), loaded.view, { policy });
+    return policy;
+  }
+
+  private compute(profileId: number, viewId: number, loaded: LoadedView): OutdatedResult {
+    const result = outdated(this.installed(profileId), loaded.view, { policy: this.policyOf(loaded) });
     this.stats.computed++;
     // an answer from a view still being indexed is not kept: it would outlive the indexing
     if (!loaded.complete) return result;
@@ -151,6 +155,37 @@ export class OutdatedService {
     }
     const loaded = this.views.load(spec);
     return { result: this.compute(profileId, viewId, loaded), snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
+  }
+
+  /**
+   * get() for a running server: the installed set is read and the answer computed in slices
+   * (a large installed set is hundreds of milliseconds of work). The caller keeps the profile
+   * pinned meanwhile.
+   */
+  async getInSlices(profileId: number, viewId: number, slicer: TimeSlicer): Promise<OutdatedAnswer> {
+    const spec = this.spec(viewId);
+    const current = this.views.currentIds(spec);
+    const hit = this.cache.get(profileId, viewId);
+    if (hit && hit.snapshots.join(',') === current.join(',')) {
+      this.stats.hits++;
+      return { result: JSON.parse(hit.result) as OutdatedResult, snapshots: hit.snapshots, cached: true, complete: true };
+    }
+    await this.warm(profileId, slicer);
+    const installed = this.installed(profileId);
+    const loaded = this.views.load(spec);
+    const steps = outdatedSteps(installed, loaded.view, { policy: this.policyOf(loaded) });
+    let r = steps.next();
+    while (!r.done) {
+      if (slicer.due()) await slicer.pause();
+      r = steps.next();
+    }
+    const result = r.value;
+    this.stats.computed++;
+    // the view may have been deleted meanwhile (no machine reads it any more): nothing to keep
+    if (loaded.complete && this.cache.view(viewId) !== undefined) {
+      this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: JSON.stringify(result) });
+    }
+    return { result, snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
   }
 
   /**

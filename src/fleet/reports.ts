@@ -3,6 +3,7 @@
 // packages become a shared profile; sources and architectures become the machine's view, in
 // which the server's own outdated answer is cross-checked with what the machine's apt said.
 import { isAptgateError } from '../errors.js';
+import type { OutdatedResult } from '../index/outdated.js';
 import { parseSourcesFile } from '../index/sources.js';
 import { RpcFault } from '../rpc/protocol.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
@@ -168,25 +169,31 @@ export class ReportService {
 
   /** Compares the server's outdated answer with the machine's apt; undefined when no view is complete. */
   async crossCheck(machineId: number): Promise<Disagreements | undefined> {
-    const first = this.machines.byId(machineId);
-    if (first?.profileId == null) return undefined;
-    // the installed set is read and parsed in slices first (thousands of records)
-    this.profiles.pin(first.profileId);
-    try {
-      await this.outdated.warm(first.profileId, new TimeSlicer());
-    } finally {
-      this.profiles.unpin(first.profileId);
-    }
     const m = this.machines.byId(machineId);
     const r = this.machines.report(machineId);
-    if (!m || !r || r.viewId === null || m.profileId === null) return undefined;
-    // a view still being indexed would give a list of false disagreements
-    if (!this.outdated.ready(r.viewId)) return undefined;
-    const answer = this.outdated.get(m.profileId, r.viewId);
-    if (!answer.complete) return undefined;
-    const extras = JSON.parse(r.extras) as CollectedExtras;
+    if (!m || !r || m.profileId === null) return undefined;
+    const profileId = m.profileId;
+    // the installed set is read in slices now, whatever the view: the next answers need it
+    this.profiles.pin(profileId);
+    try {
+      const slicer = new TimeSlicer();
+      await this.outdated.warm(profileId, slicer);
+      // a view still being indexed would give a list of false disagreements
+      if (r.viewId === null || !this.outdated.ready(r.viewId)) return undefined;
+      const answer = await this.outdated.getInSlices(profileId, r.viewId, slicer);
+      if (!answer.complete) return undefined;
+      // the machine reported again meanwhile: that report's check follows
+      if (this.machines.byId(machineId)?.profileId !== profileId || this.machines.report(machineId)?.viewId !== r.viewId) return undefined;
+      return this.disagreements(machineId, r.extras, answer.result);
+    } finally {
+      this.profiles.unpin(profileId);
+    }
+  }
+
+  private disagreements(machineId: number, extrasJson: string, result: OutdatedResult): Disagreements {
+    const extras = JSON.parse(extrasJson) as CollectedExtras;
     const apt = new Set(extras.aptUpgradable.map((u) => `${u.package} ${u.candidate}`));
-    const ours = new Set(answer.result.entries.map((e) => `${e.package} ${e.candidateVersion}`));
+    const ours = new Set(result.entries.map((e) => `${e.package} ${e.candidateVersion}`));
     const d: Disagreements = { onlyApt: [...apt].filter((x) => !ours.has(x)).sort(), onlyServer: [...ours].filter((x) => !apt.has(x)).sort(), checkedAt: Date.now() };
     this.machines.setDisagreements(machineId, JSON.stringify(d));
     return d;
