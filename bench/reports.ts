@@ -18,7 +18,11 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
-import { decodeResponse } from '../src/rpc/codec.js';
+import { applySetting } from '../src/config.js';
+import { parseParagraphs } from '../src/index/deb822.js';
+import { toPackageEntry } from '../src/index/packages.js';
+import { decodeResponse, encodeCall } from '../src/rpc/codec.js';
+import { SnapshotStore } from '../src/state/snapshots.js';
 import type { PackagesText } from '../src/index/profile-record.js';
 import { bigPackages, enrolOverHttp, faultOf, fullReportBody, postSigned, type Enrolled } from '../test/helpers/reports.js';
 import { startServer, testConfig, type TestServer } from '../test/helpers/server.js';
@@ -89,6 +93,41 @@ interface Scenario {
   reports: Array<{ tag: string; lines: number; label: string }>;
   /** report through Fleet.report with the payload decoded (no HTTP, no XML) */
   direct?: boolean;
+  /**
+   * the machine's sources read bookworm through this server, whose index has a newer version of
+   * every third package (half of them kept back by a new dependency): the cross-check computes
+   * the outdated answer of each new set, and the measurement lasts until it is stored
+   */
+  view?: boolean;
+}
+
+const SOURCES = [{ path: '/etc/apt/sources.list.d/debian.sources', content: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n' }];
+
+/** A bookworm snapshot of backend debian, indexed, with newer versions of every third package of the sets. */
+function indexBookworm(server: TestServer, sets: Array<{ tag: string; lines: number }>): void {
+  const snap = new SnapshotStore(server.db).record({
+    backend: 'debian', suite: 'bookworm', kind: 'inrelease', sha256: 'a'.repeat(64), date: Date.now(), validUntil: null,
+    origin: 'Debian', label: 'Debian', suiteField: 'stable', codename: 'bookworm', version: '12', notAutomatic: false,
+    butAutomaticUpgrades: false, fetchedAt: Date.now(), mirror: null, upstreamLastModified: null, upstreamEtag: null,
+  });
+  const paragraphs: string[] = [];
+  for (const { tag, lines } of sets) {
+    for (let i = 0; i < lines; i += 3) {
+      const name = `lib${tag}${i.toString(36)}`;
+      paragraphs.push(`Package: ${name}\nVersion: 9.0-1\nArchitecture: amd64\nFilename: pool/main/${name}_9.0-1_amd64.deb\nSize: 1000\nSHA256: ${'b'.repeat(64)}\n`
+        + `Depends: libc6 (>= 2.36), libz${i % 2 ? ', libnew' : ''}\n`);
+    }
+  }
+  const entries = parseParagraphs(paragraphs.join('\n')).map((p) => toPackageEntry(p)!);
+  const idx = server.proxy.packageIndex;
+  const file = idx.beginFile('debian', 'bench-reports');
+  idx.insertBatch(file, 'debian', entries);
+  idx.link(snap.id, 'main', 'amd64', idx.finishFile(file, 'debian', 'c'.repeat(64), entries.length));
+}
+
+function viewReportBody(m: Enrolled, p: PackagesText): string {
+  return encodeCall('agent.report', [{ machineId: m.machineId, state: p.hash, packages: { hash: p.hash, full: gzipSync(p.text) }, holds: [], sources: SOURCES,
+    preferences: [], aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false }, agentVersion: 'bench' }]);
 }
 
 async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
@@ -96,6 +135,7 @@ async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const server = await startServer(testConfig(dir, {}, (c) => {
+    if (sc.view) applySetting(c, 'backend.debian.mirrors', 'http://deb.debian.org/debian');
     if (sc.limits) {
       c.fleet.reportMaxPackages = sc.limits.maxPackages;
       c.fleet.reportMaxBytes = sc.limits.maxBytes;
@@ -104,6 +144,7 @@ async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
   try {
     const token = server.fleet.enrolment.createToken({ autoApprove: true }).token;
     const m: Enrolled = await enrolOverHttp(server.url, token, `bench-${sc.name}`);
+    if (sc.view) indexBookworm(server, sc.reports);
     const size0 = dbSize(server);
     rows.push({ scenario: sc.name, report: 'before', answer: '', seconds: 0, lagP99: Number.NaN, lagMax: Number.NaN, healthP99: Number.NaN, healthMax: Number.NaN, dbMb: size0.db / 1048576, walMb: size0.wal / 1048576 });
     const sets = new Map<string, PackagesText>();
@@ -112,7 +153,7 @@ async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
       let p = sets.get(key);
       if (!p) sets.set(key, (p = bigPackages(r.lines, r.tag)));
       // the body is made before the measurement: the agent's work, not the server's
-      const body = sc.direct ? undefined : fullReportBody(m, p);
+      const body = sc.direct ? undefined : sc.view ? viewReportBody(m, p) : fullReportBody(m, p);
       const full = sc.direct ? gzipSync(p.text) : undefined;
       log(`${sc.name}: ${r.label} (${r.lines} lines, ${mb(Buffer.byteLength(p.text))} MiB unpacked${body ? `, ${mb(Buffer.byteLength(body))} MiB body` : ''})`);
       const res = await measured(server.url, async () => {
@@ -129,8 +170,12 @@ async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
           const f = faultOf(xml);
           answer = f !== undefined ? `fault ${f}` : `profile ${(await decodeResponse(xml) as { profile: number }).profile}`;
         }
-        // what the report left to delete is part of its cost
+        // what the report left to delete is part of its cost, and so is the cross-check
         await server.fleet.reports.retention.idle();
+        if (sc.view) {
+          while (!server.fleet.machines.report(m.machine)?.disagreements) await new Promise((res) => setTimeout(res, 20));
+          server.fleet.machines.setDisagreements(m.machine, null);
+        }
         return answer;
       });
       const size = dbSize(server);
@@ -155,6 +200,10 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'at-limit', what: '20,000 lines (the default limit)',
     reports: [{ tag: 'a', lines: 20_000, label: '1st' }, { tag: 'b', lines: 20_000, label: '2nd (other set)' }, { tag: 'c', lines: 20_000, label: '3rd (other set)' }, { tag: 'c', lines: 20_000, label: '4th (same as 3rd)' }],
+  },
+  {
+    name: 'at-limit-outdated', what: '20,000 lines, sources through this server: the cross-check computes each new set\'s outdated answer (6,667 outdated, half kept back)', view: true,
+    reports: [{ tag: 'a', lines: 20_000, label: '1st' }, { tag: 'b', lines: 20_000, label: '2nd (other set)' }, { tag: 'c', lines: 20_000, label: '3rd (other set)' }],
   },
   {
     name: 'at-limit-direct', what: '20,000 lines, Fleet.report without HTTP/XML', direct: true,

@@ -164,6 +164,24 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     assert.equal(server.profiles.byHash(bigPackages(20_000, 's1').hash), undefined);
   });
 
+  it('bounds the rest of a report too: apt files over 128 KiB, more than 64 suites, more holds than packages (REPORT_TOO_LARGE)', async () => {
+    const m = await enrol(small, 'extras');
+    const p = bigPackages(10, 'extras');
+    const send = (extras: Record<string, unknown>) => postSigned(small.url, m, encodeCall('agent.report', [{ machineId: m.machineId, state: 'e'.repeat(64),
+      packages: { hash: p.hash, full: gzipSync(p.text) }, holds: [], sources: [], preferences: [], aptUpgradable: [], reboot: { required: false, packages: [] },
+      dpkg: { audit: '', interrupted: false }, ...extras }]));
+    const stanza = (i: number) => `Package: pkg${i}\nPin: release a=stable\nPin-Priority: 600\n`;
+    const prefs = Array.from({ length: 4 }, (_, f) => ({ path: `/etc/apt/preferences.d/p${f}`, content: Array.from({ length: 800 }, (_, i) => stanza(i)).join('\n') }));
+    assert.equal(faultOf(await send({ preferences: prefs })), faultCodes.REPORT_TOO_LARGE);
+    const suites = Array.from({ length: 65 }, (_, i) => `suite${i}`).join(' ');
+    const sources = [{ path: '/etc/apt/sources.list.d/many.sources', content: `Types: deb\nURIs: http://deb.debian.org/debian\nSuites: ${suites}\nComponents: main\n` }];
+    assert.equal(faultOf(await send({ sources })), faultCodes.REPORT_TOO_LARGE);
+    assert.equal(faultOf(await send({ holds: Array.from({ length: 1001 }, (_, i) => `pkg${i}:amd64`) })), faultCodes.REPORT_TOO_LARGE);
+    assert.equal(small.fleet.machines.byId(m.machine)!.profileId, null, 'nothing of these reports is kept');
+    // within the bounds the same report is taken
+    assert.equal(faultOf(await send({ preferences: prefs.slice(0, 1), sources: [{ ...sources[0]!, content: sources[0]!.content.replace(/ suite6\d/g, '') }] })), undefined);
+  });
+
   it('views no machine reads any more are deleted (a report with other preferences each time)', async () => {
     const m = await enrol(small, 'prefs');
     const p = bigPackages(10, 'prefs');

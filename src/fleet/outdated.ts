@@ -8,6 +8,7 @@ import type { OutdatedCacheStore } from '../state/outdated-cache.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { ProfileStore } from '../state/profiles.js';
 import type { TimeSlicer } from '../sys/time-slice.js';
+import { decodeResult, decodeResultInSlices, encodeResult, encodeResultInSlices } from './outdated-text.js';
 import { checkViewSpec, viewSpecHash, type LoadedView, type ViewLoader, type ViewSpec } from './views.js';
 
 export interface OutdatedAnswer {
@@ -121,7 +122,7 @@ export class OutdatedService {
     this.stats.computed++;
     // an answer from a view still being indexed is not kept: it would outlive the indexing
     if (!loaded.complete) return result;
-    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: JSON.stringify(result) });
+    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: encodeResult(result) });
     return result;
   }
 
@@ -151,7 +152,7 @@ export class OutdatedService {
     const hit = this.cache.get(profileId, viewId);
     if (hit && hit.snapshots.join(',') === current.join(',')) {
       this.stats.hits++;
-      return { result: JSON.parse(hit.result) as OutdatedResult, snapshots: hit.snapshots, cached: true, complete: true };
+      return { result: decodeResult(hit.result), snapshots: hit.snapshots, cached: true, complete: true };
     }
     const loaded = this.views.load(spec);
     return { result: this.compute(profileId, viewId, loaded), snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
@@ -168,7 +169,7 @@ export class OutdatedService {
     const hit = this.cache.get(profileId, viewId);
     if (hit && hit.snapshots.join(',') === current.join(',')) {
       this.stats.hits++;
-      return { result: JSON.parse(hit.result) as OutdatedResult, snapshots: hit.snapshots, cached: true, complete: true };
+      return { result: await decodeResultInSlices(hit.result, slicer), snapshots: hit.snapshots, cached: true, complete: true };
     }
     await this.warm(profileId, slicer);
     const installed = this.installed(profileId);
@@ -181,9 +182,10 @@ export class OutdatedService {
     }
     const result = r.value;
     this.stats.computed++;
-    // the view may have been deleted meanwhile (no machine reads it any more): nothing to keep
-    if (loaded.complete && this.cache.view(viewId) !== undefined) {
-      this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: JSON.stringify(result) });
+    if (loaded.complete) {
+      const text = await encodeResultInSlices(result, slicer);
+      // the view may have been deleted meanwhile (no machine reads it any more): nothing to keep
+      if (this.cache.view(viewId) !== undefined) this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: text });
     }
     return { result, snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
   }

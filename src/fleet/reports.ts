@@ -42,6 +42,11 @@ export interface ReportSettings extends ReportLimits {
   ratePerMinute: number;
 }
 
+/** apt sources files together, and apt preferences files together: a few KiB on a real machine */
+export const MAX_APT_FILES_BYTES = 128 * 1024;
+/** distinct suites of this server's backends one machine's apt reads */
+export const MAX_VIEW_SOURCES = 64;
+
 export const DEFAULT_REPORT_SETTINGS: ReportSettings = { maxPackages: 20_000, maxBytes: 16 * 1024 * 1024, ratePerMinute: 20 };
 
 export class ReportService {
@@ -59,6 +64,18 @@ export class ReportService {
   ) {
     this.rate = new RateLimiter(settings.ratePerMinute);
     this.retention = new Retention(profiles, outdated, onError);
+  }
+
+  /** The rest of a report is bounded as its packages are (parsing it is work on the event loop). */
+  private checkExtras(x: CollectedExtras): void {
+    const bytes = (files: ReadonlyArray<{ content: string }>) => files.reduce((n, f) => n + f.content.length, 0);
+    if (bytes(x.sources) > MAX_APT_FILES_BYTES || bytes(x.preferences) > MAX_APT_FILES_BYTES) {
+      throw new RpcFault('REPORT_TOO_LARGE', `apt sources (or preferences) files of more than ${MAX_APT_FILES_BYTES / 1024} KiB in all`);
+    }
+    const max = this.settings.maxPackages;
+    if (x.holds.length > max || x.aptUpgradable.length > max || x.reboot.packages.length > max) {
+      throw new RpcFault('REPORT_TOO_LARGE', `more than ${max} holds, upgradable or reboot packages (fleet.report_max_packages)`);
+    }
   }
 
   /** A profile the server holds, pinned for the caller (ProfileStore.pin). */
@@ -116,11 +133,12 @@ export class ReportService {
   }
 
   /** The view a machine's apt reads, as far as its sources go through backends of this server. */
-  viewSpec(m: MachineRow, extras: CollectedExtras, serverHost: string | undefined): ViewSpec | undefined {
+  async viewSpec(m: MachineRow, extras: CollectedExtras, serverHost: string | undefined, slicer: TimeSlicer): Promise<ViewSpec | undefined> {
     const facts = JSON.parse(m.facts) as MachineFacts;
     const sources: ViewSource[] = [];
     const seen = new Set<string>();
     for (const f of extras.sources) {
+      await slicer.tick();
       for (const e of parseSourcesFile(f.path, f.content)) {
         if (!e.types.includes('deb')) continue;
         for (const uri of e.uris) {
@@ -132,6 +150,7 @@ export class ReportService {
             if (seen.has(key)) continue;
             seen.add(key);
             sources.push({ backend: via.backend, suite, ...(via.stage ? { stage: via.stage } : {}), ...(e.components.length ? { components: e.components } : {}) });
+            if (sources.length > MAX_VIEW_SOURCES) throw new RpcFault('REPORT_TOO_LARGE', `the sources name more than ${MAX_VIEW_SOURCES} suites of this server`);
           }
         }
       }
@@ -143,10 +162,13 @@ export class ReportService {
 
   /** `serverHost`: host[:port] the agent reached this server by (its remap-mode sources use it) */
   async store(m: MachineRow, state: string, packages: PackagesPayload, extras: CollectedExtras, serverHost?: string): Promise<{ profileId: number; viewId: number | null }> {
+    this.checkExtras(extras);
     const profileId = await this.profileOf(m.id, packages);
     try {
       let viewId: number | null = null;
-      const spec = this.viewSpec(m, extras, serverHost);
+      const slicer = new TimeSlicer();
+      const spec = await this.viewSpec(m, extras, serverHost, slicer);
+      await slicer.tick();
       if (spec) {
         try {
           viewId = this.outdated.defineView(spec);
