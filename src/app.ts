@@ -153,6 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     closing = true;
     clearInterval(ticker);
     await proxy.close();
+    await fleet.reports.retention.idle();
     await outdated.idle();
     await gate.close();
   });

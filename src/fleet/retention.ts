@@ -8,6 +8,8 @@ import type { OutdatedService } from './outdated.js';
 
 export class Retention {
   private profiles = new Set<number>();
+  /** candidates someone held a pin on: tried again with the next collection */
+  private later = new Set<number>();
   private views = new Set<number>();
   private running: Promise<void> | undefined;
   readonly stats = { profiles: 0, records: 0, views: 0 };
@@ -43,8 +45,9 @@ export class Retention {
     // after the report that released them was answered
     await new Promise<void>((r) => setImmediate(r));
     do {
-      const profiles = this.profiles;
+      const profiles = new Set([...this.profiles, ...this.later]);
       const views = this.views;
+      this.later = new Set();
       this.profiles = new Set();
       this.views = new Set();
       try {
@@ -52,6 +55,7 @@ export class Retention {
           const slicer = new TimeSlicer();
           this.stats.views += await this.outdated.pruneViews(views, slicer);
           const gone = await this.store.collect(profiles, slicer);
+          for (const id of gone.pinned) this.later.add(id);
           this.outdated.forget(gone.profiles);
           this.stats.profiles += gone.profiles.length;
           this.stats.records += gone.records;

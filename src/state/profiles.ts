@@ -8,7 +8,7 @@ import { AptgateError } from '../errors.js';
 import { linesOf, packagesText, parseRecordLine, type PackagesText } from '../index/profile-record.js';
 import type { InstalledPackage } from '../index/status.js';
 import type { TimeSlicer } from '../sys/time-slice.js';
-import { cached, type Db } from './db.js';
+import { cached, type Db, type Statement } from './db.js';
 
 export interface StoredProfile {
   id: number;
@@ -44,8 +44,14 @@ export class ProfileStore {
   private lock: Promise<unknown> = Promise.resolve();
   /** profiles handed to a caller that has not made a machine use them yet: never collected */
   private readonly pins = new Map<number, number>();
-  /** while a collection runs: record ids in use (marked), and the highest id it may delete */
-  private marking: { marks: Uint8Array; maxId: number } | undefined;
+  /** while a collection runs: the record ids it may delete; a profile stored meanwhile takes its own out */
+  private deletable: Set<number> | undefined;
+  /**
+   * ids of deleted records, given to new ones: otherwise a machine that reports a different set
+   * each time would push the ids (uint32 in the profile blobs) up by a set's size per report
+   */
+  private freeIds: number[] = [];
+  private freeNext = 0;
   /** records written by ingests that did not finish: collected with the next profiles */
   private strayRecords: number[] = [];
 
@@ -110,9 +116,8 @@ export class ProfileStore {
 
   /** Record ids a collection in progress must keep (a profile stored meanwhile uses them). */
   private mark(ids: readonly number[]): void {
-    const m = this.marking;
-    if (!m) return;
-    for (const id of ids) if (id <= m.maxId) m.marks[id] = 1;
+    const d = this.deletable;
+    if (d) for (const id of ids) d.delete(id);
   }
 
   /**
@@ -127,7 +132,7 @@ export class ProfileStore {
         this.pin(existing.id);
         return existing;
       }
-      const insertRec = cached<[string, string, string]>(this.db, 'INSERT INTO inst_pkg (key, package, record) VALUES (?, ?, ?)');
+      const insertRec = cached<[number | null, string, string, string]>(this.db, 'INSERT INTO inst_pkg (id, key, package, record) VALUES (?, ?, ?, ?)');
       const idOf = cached<[string], { id: number }>(this.db, 'SELECT id FROM inst_pkg WHERE key = ?');
       const ids = new Array<number>(p.lines.length);
       const created: number[] = [];
@@ -140,7 +145,7 @@ export class ProfileStore {
               const key = sha256(line);
               let id = idOf.get(key)?.id;
               if (id === undefined) {
-                id = Number(insertRec.run(key, p.names[i]!, line).lastInsertRowid);
+                id = this.insertRecord(insertRec, key, p.names[i]!, line);
                 created.push(id);
               }
               ids[i] = id;
@@ -162,22 +167,44 @@ export class ProfileStore {
     });
   }
 
+  private insertRecord(st: Statement<[number | null, string, string, string]>, key: string, name: string, line: string): number {
+    // ascending, as appended rows would be: the freed pages fill up again in order
+    const free = this.freeIds.length ? this.freeIds[this.freeNext++] : undefined;
+    if (this.freeNext >= this.freeIds.length) {
+      this.freeIds = [];
+      this.freeNext = 0;
+    }
+    if (free !== undefined) {
+      try {
+        return Number(st.run(free, key, name, line).lastInsertRowid);
+      } catch (err) {
+        // another process (the CLI) took that id meanwhile
+        if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw err;
+      }
+    }
+    return Number(st.run(null, key, name, line).lastInsertRowid);
+  }
+
   /**
    * Deletes the given profiles when no machine uses them and nobody holds a pin (their cached
    * outdated answers go with them), then the package records no remaining profile uses. In
    * slices; ingests wait meanwhile. Returns the ids of the deleted profiles.
    */
-  collect(candidates: Iterable<number>, slicer: TimeSlicer): Promise<{ profiles: number[]; records: number }> {
+  collect(candidates: Iterable<number>, slicer: TimeSlicer): Promise<{ profiles: number[]; records: number; pinned: number[] }> {
     return this.exclusive(async () => {
       const unused = cached<[number, number], { packages: Buffer }>(this.db,
         'SELECT packages FROM profile WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine WHERE profile_id = ?)');
       const del = cached<[number]>(this.db, 'DELETE FROM profile WHERE id = ?');
       const deleted: number[] = [];
+      const pinned: number[] = [];
       const maybeUnused = this.strayRecords;
       this.strayRecords = [];
       this.db.transaction(() => {
         for (const id of candidates) {
-          if (this.pins.has(id)) continue;
+          if (this.pins.has(id)) {
+            pinned.push(id);
+            continue;
+          }
           const row = unused.get(id, id);
           if (!row) continue;
           for (const r of decodeIds(row.packages)) maybeUnused.push(r);
@@ -185,41 +212,39 @@ export class ProfileStore {
           deleted.push(id);
         }
       })();
-      if (!maybeUnused.length) return { profiles: deleted, records: 0 };
+      if (!maybeUnused.length) return { profiles: deleted, records: 0, pinned };
       await slicer.tick();
-      const maxId = cached<[], { m: number | null }>(this.db, 'SELECT max(id) AS m FROM inst_pkg').get()?.m ?? 0;
-      this.marking = { marks: new Uint8Array(maxId + 1), maxId };
+      const deletable = new Set(maybeUnused);
+      this.deletable = deletable;
       try {
-        // mark: every record a remaining profile uses (profiles stored meanwhile mark theirs)
+        // every record a remaining profile uses is kept (profiles stored meanwhile keep theirs)
         const page = cached<[number], { id: number; packages: Buffer }>(this.db, 'SELECT id, packages FROM profile WHERE id > ? ORDER BY id LIMIT 32');
-        for (let after = 0; ;) {
+        for (let after = 0; deletable.size;) {
           const rows = page.all(after);
           if (!rows.length) break;
-          for (const r of rows) {
-            for (let o = 0; o + 4 <= r.packages.length; o += 4) {
-              const id = r.packages.readUInt32LE(o);
-              if (id <= maxId) this.marking.marks[id] = 1;
-            }
-          }
+          for (const r of rows) for (let o = 0; o + 4 <= r.packages.length; o += 4) deletable.delete(r.packages.readUInt32LE(o));
           after = rows[rows.length - 1]!.id;
           await slicer.tick();
         }
-        // sweep: the candidates nobody marked
-        const marks = this.marking.marks;
-        const gone = [...new Set(maybeUnused)].filter((id) => id <= maxId && marks[id] !== 1);
+        // the rest nobody uses
+        const gone = [...deletable];
         const delRec = cached<[number]>(this.db, 'DELETE FROM inst_pkg WHERE id = ?');
         for (let i = 0; i < gone.length;) {
+          const from = i;
           this.db.transaction(() => {
             for (let n = 0; i < gone.length && (n < 64 || !slicer.due()); i++, n++) {
               delRec.run(gone[i]!);
               this.records.delete(gone[i]!);
             }
           })();
+          for (let k = from; k < i; k++) this.freeIds.push(gone[k]!);
           await slicer.tick();
         }
-        return { profiles: deleted, records: gone.length };
+        this.freeIds = this.freeIds.slice(this.freeNext).sort((a, b) => a - b);
+        this.freeNext = 0;
+        return { profiles: deleted, records: gone.length, pinned };
       } finally {
-        this.marking = undefined;
+        this.deletable = undefined;
       }
     });
   }
