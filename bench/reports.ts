@@ -147,6 +147,12 @@ async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
     if (sc.view) indexBookworm(server, sc.reports);
     const size0 = dbSize(server);
     rows.push({ scenario: sc.name, report: 'before', answer: '', seconds: 0, lagP99: Number.NaN, lagMax: Number.NaN, healthP99: Number.NaN, healthMax: Number.NaN, dbMb: size0.db / 1048576, walMb: size0.wal / 1048576 });
+    if (!sc.reports.length) {
+      // the noise floor: the same measurement with nothing to do (other processes share the cores)
+      const res = await measured(server.url, () => new Promise<string>((res) => setTimeout(() => res('-'), 3000)));
+      rows.push({ scenario: sc.name, report: '(3 s, no report)', answer: '', seconds: res.seconds, lagP99: res.lagP99, lagMax: res.lagMax, healthP99: res.healthP99, healthMax: res.healthMax, dbMb: size0.db / 1048576, walMb: size0.wal / 1048576 });
+      log(`  idle: event loop p99 ${ms(res.lagP99)} ms, max ${ms(res.lagMax)} ms; /-/health max ${ms(res.healthMax)} ms`);
+    }
     const sets = new Map<string, PackagesText>();
     for (const r of sc.reports) {
       const key = `${r.tag}/${r.lines}`;
@@ -189,6 +195,7 @@ async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
 }
 
 const SCENARIOS: Scenario[] = [
+  { name: 'idle', what: 'no report for 3 s: the noise floor of this machine', reports: [] },
   {
     name: 'attack', what: `${ATTACK} lines, default limits`,
     reports: [{ tag: 'a', lines: ATTACK, label: '1st' }, { tag: 'b', lines: ATTACK, label: '2nd (other set)' }, { tag: 'c', lines: ATTACK, label: '3rd (other set)' }],

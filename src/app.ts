@@ -9,6 +9,7 @@ import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { Dispatcher } from 'undici';
 import { OutdatedService } from './fleet/outdated.js';
 import { ViewLoader } from './fleet/views.js';
+import { Checkpointer } from './state/checkpointer.js';
 import { OutdatedCacheStore } from './state/outdated-cache.js';
 import { ProfileStore } from './state/profiles.js';
 import { MethodTable } from './rpc/methods.js';
@@ -82,6 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     trustProxy: false,
     ...(deps.config.tls.cert ? { https: { cert: readFileSync(deps.config.tls.cert), key: readFileSync(deps.config.tls.key) } } : {}),
   }) as unknown as FastifyInstance;
+  const checkpointer = Checkpointer.start(deps.db, deps.dbFile, (message) => app.log.warn({ err: message }, 'database checkpoints'));
   const proxy = new ProxyRuntime({ config: deps.config, db: deps.db, dbFile: deps.dbFile, log: app.log, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
   await proxy.start();
   registerProxyRoutes(app, proxy);
@@ -156,6 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await fleet.reports.retention.idle();
     await outdated.idle();
     await gate.close();
+    await checkpointer?.stop();
   });
   return { app, proxy, outdated, profiles, fleet, gate };
 }

@@ -193,16 +193,14 @@ export class ReportService {
   async crossCheck(machineId: number): Promise<Disagreements | undefined> {
     const m = this.machines.byId(machineId);
     const r = this.machines.report(machineId);
-    if (!m || !r || m.profileId === null) return undefined;
+    if (!m || !r || r.viewId === null || m.profileId === null) return undefined;
+    // a view still being indexed would give a list of false disagreements
+    if (!this.outdated.ready(r.viewId)) return undefined;
     const profileId = m.profileId;
-    // the installed set is read in slices now, whatever the view: the next answers need it
     this.profiles.pin(profileId);
     try {
-      const slicer = new TimeSlicer();
-      await this.outdated.warm(profileId, slicer);
-      // a view still being indexed would give a list of false disagreements
-      if (r.viewId === null || !this.outdated.ready(r.viewId)) return undefined;
-      const answer = await this.outdated.getInSlices(profileId, r.viewId, slicer);
+      // the installed set is read and the answer computed in slices
+      const answer = await this.outdated.getInSlices(profileId, r.viewId, new TimeSlicer());
       if (!answer.complete) return undefined;
       // the machine reported again meanwhile: that report's check follows
       if (this.machines.byId(machineId)?.profileId !== profileId || this.machines.report(machineId)?.viewId !== r.viewId) return undefined;
