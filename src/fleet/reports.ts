@@ -7,7 +7,7 @@ import type { OutdatedResult } from '../index/outdated.js';
 import { parseSourcesFile } from '../index/sources.js';
 import { RpcFault } from '../rpc/protocol.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
-import type { ProfileStore } from '../state/profiles.js';
+import type { CheckedPackages, ProfileStore } from '../state/profiles.js';
 import { TimeSlicer } from '../sys/time-slice.js';
 import type { CollectedExtras } from '../rpc/wire.js';
 import type { MachineFacts } from './enrolment.js';
@@ -123,7 +123,7 @@ export class ReportService {
     throw new RpcFault('STATE_UNKNOWN', 'these packages are not known here: send them in full');
   }
 
-  private async ingest(checked: Parameters<ProfileStore['ingest']>[0], slicer: TimeSlicer): Promise<{ id: number }> {
+  private async ingest(checked: CheckedPackages, slicer: TimeSlicer): Promise<{ id: number }> {
     try {
       return await this.profiles.ingest(checked, slicer);
     } catch (err) {
