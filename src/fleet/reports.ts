@@ -47,6 +47,9 @@ export const MAX_APT_FILES_BYTES = 128 * 1024;
 /** distinct suites of this server's backends one machine's apt reads */
 export const MAX_VIEW_SOURCES = 64;
 
+/** payloads unpacked and checked at the same time */
+const UNPACKING = 2;
+
 export const DEFAULT_REPORT_SETTINGS: ReportSettings = { maxPackages: 20_000, maxBytes: 16 * 1024 * 1024, ratePerMinute: 20 };
 
 export class ReportService {
@@ -101,17 +104,23 @@ export class ReportService {
     // nothing, exactly as a report naming only the hash
     const known = this.known(p.hash);
     if (known !== undefined) return known;
-    const slicer = new TimeSlicer();
-    if (p.full) {
-      this.takeRate(machine);
-      const checked = await checkFull(await gunzipLimited(p.full, this.settings), p.hash, this.settings, slicer);
-      return (await this.ingest(checked, slicer)).id;
-    }
-    if (p.base !== undefined) {
-      const base = this.known(p.base);
+    if (!p.full && p.base === undefined) throw new RpcFault('STATE_UNKNOWN', 'these packages are not known here: send them in full');
+    if (p.base !== undefined && !p.full && !this.profiles.byHash(p.base)) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
+    this.takeRate(machine);
+    // reports arriving together wait with their packages still compressed: memory stays at a
+    // few reports' worth, however many machines report at once
+    return this.fewAtATime(async () => {
+      // stored meanwhile by another report
+      const now = this.known(p.hash);
+      if (now !== undefined) return now;
+      const slicer = new TimeSlicer();
+      if (p.full) {
+        const checked = await checkFull(await gunzipLimited(p.full, this.settings), p.hash, this.settings, slicer);
+        return (await this.ingest(checked, slicer)).id;
+      }
+      const base = this.known(p.base!);
       if (base === undefined) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
       try {
-        this.takeRate(machine);
         const lines = await this.profiles.linesInSlices(base, slicer);
         const upsert = p.upsert ? await gunzipLimited(p.upsert, this.settings) : undefined;
         const checked = await checkDelta(lines, upsert, p.remove ?? [], p.hash, this.settings, slicer);
@@ -119,8 +128,22 @@ export class ReportService {
       } finally {
         this.profiles.unpin(base);
       }
+    });
+  }
+
+  private unpacking = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  /** At most UNPACKING payloads at once (one gunzips on libuv's threads while one is checked). */
+  private async fewAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.unpacking >= UNPACKING) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.unpacking++;
+    try {
+      return await fn();
+    } finally {
+      this.unpacking--;
+      this.waiting.shift()?.();
     }
-    throw new RpcFault('STATE_UNKNOWN', 'these packages are not known here: send them in full');
   }
 
   private async ingest(checked: CheckedPackages, slicer: TimeSlicer): Promise<{ id: number }> {

@@ -22,6 +22,7 @@ export class Retention {
 
   /** A machine stopped using this profile and/or view (it reported another). */
   released(profileId: number | null | undefined, viewId: number | null | undefined): void {
+    if (profileId == null && viewId == null) return;
     if (profileId != null) this.profiles.add(profileId);
     if (viewId != null) this.views.add(viewId);
     this.schedule();
