@@ -12,7 +12,7 @@ import { FleetClient } from './fleet-client.js';
 export function createToken(dbFile: string): string {
   const db = openDb(dbFile);
   try {
-    return new Enrolment(new MachineStore(db), () => undefined).createToken({ autoApprove: true, note: 'bench:fleet' }).token;
+    return new Enrolment({ machines: new MachineStore(db), joinClass: () => undefined }).createToken({ autoApprove: true, note: 'bench:fleet' }).token;
   } finally {
     db.close();
   }
@@ -29,7 +29,8 @@ export async function startFleetServer(procs: Processes, o: { db: string; cacheD
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   const proc = procs.start('aptgate', process.execPath, [...nodeArgs, join(REPO, 'dist', 'src', 'cli', 'main.js'), 'serve',
     '--listen', '127.0.0.1', '--port', String(port), '--db', o.db, '--cache-dir', o.cacheDir], {
-    logFile: o.logFile, env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: 'warn' }, cwd: REPO,
+    // every simulated machine enrols from 127.0.0.1 with one token: no enrolment rate limits
+    logFile: o.logFile, env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: 'warn', APTGATE_FLEET_ENROL_LIMIT_ADDRESS: '0', APTGATE_FLEET_ENROL_LIMIT_TOKEN: '0' }, cwd: REPO,
   });
   const url = `http://127.0.0.1:${port}`;
   const probe = new FleetClient(url, 1);

@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import { OutdatedService } from './fleet/outdated.js';
 import { ViewLoader } from './fleet/views.js';
 import { Checkpointer } from './state/checkpointer.js';
+import { OutdatedThread } from './fleet/outdated-thread.js';
 import { OutdatedCacheStore } from './state/outdated-cache.js';
 import { ProfileStore } from './state/profiles.js';
 import { MethodTable } from './rpc/methods.js';
@@ -22,6 +23,7 @@ import { buildGate, gateParts } from './app-gate.js';
 import type { StageResolver } from './fleet/views.js';
 import type { GateService } from './gate/service.js';
 import { registerStageRoutes } from './proxy/stage-routes.js';
+import { ClientFilter, registerAdmission } from './proxy/admission.js';
 
 export interface AppDeps {
   config: Config;
@@ -41,6 +43,8 @@ export interface App {
   profiles: ProfileStore;
   fleet: Fleet;
   gate: GateService;
+  /** server.allow, for other listeners (server.metrics_listen) */
+  allow: ClientFilter;
 }
 
 /**
@@ -63,12 +67,15 @@ export function backendOfUri(backends: BackendMap): (uri: string, host: string |
   };
 }
 
+/** backend → host of its first mirror (what `Pin: origin` matches) */
+function sites(config: Config): Record<string, string> {
+  return Object.fromEntries([...config.backends.values()].map((b) => [b.name, new URL(b.mirrors[0]!).hostname]));
+}
+
 function outdatedViews(config: Config, proxy: ProxyRuntime, stages: StageResolver): ViewLoader {
-  const siteOf = (backend: string) => {
-    const b = config.backends.get(backend);
-    return b ? new URL(b.mirrors[0]!).hostname : '';
-  };
-  return new ViewLoader(proxy.snapshots, proxy.packageIndex, siteOf, stages);
+  const site = sites(config);
+  // the worker keeps the views; this loader only serves an answer asked for before it was prepared
+  return new ViewLoader(proxy.snapshots, proxy.packageIndex, (backend) => site[backend] ?? '', stages, 1);
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -86,21 +93,32 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const checkpointer = Checkpointer.start(deps.db, deps.dbFile, (message) => app.log.warn({ err: message }, 'database checkpoints'));
   const proxy = new ProxyRuntime({ config: deps.config, db: deps.db, dbFile: deps.dbFile, log: app.log, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
   await proxy.start();
-  registerProxyRoutes(app, proxy);
+  // server.allow before any route: refused clients reach no handler and send no body we read
+  const allow = new ClientFilter(deps.config.allow);
+  registerAdmission(app, allow, () => proxy.metrics.requests.inc({ result: 'refused' }));
+  registerProxyRoutes(app, proxy, allow);
   const profiles = new ProfileStore(deps.db);
   const parts = gateParts(deps.db, proxy);
-  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex);
+  // answers are computed in a worker thread (a view is ~0.7 s to load): the event loop is every client's
+  const thread = new OutdatedThread(deps.dbFile, sites(deps.config));
+  const outdated = new OutdatedService(profiles, outdatedViews(deps.config, proxy, parts.resolver), new OutdatedCacheStore(deps.db), proxy.packageIndex, thread);
   const fleet = new Fleet({
     db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
     jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
     reports: { maxPackages: deps.config.fleet.reportMaxPackages, maxBytes: deps.config.fleet.reportMaxBytes, ratePerMinute: deps.config.fleet.reportRate },
+    enrolLimits: deps.config.fleet.enrolLimits,
     ...(deps.now ? { now: deps.now } : {}),
     onError: (err, what) => app.log.error({ err: err.message }, what),
   });
-  // agents' XML-RPC endpoint; reports of a few thousand packages stay far below the limit
+  // agents' XML-RPC endpoint (limits in rpc/limits.ts); answers to signed calls are signed
   const methods = new MethodTable(VERSION);
   registerAgentMethods(methods, fleet);
-  registerRpcRoutes(app, methods, { bodyLimit: 8 * 1024 * 1024, authenticate: (h, body) => fleet.auth.authenticate(h, body) });
+  registerRpcRoutes(app, methods, {
+    bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
+    authenticate: (h, body) => fleet.auth.authenticate(h, body),
+    secretOf: (id) => fleet.machines.byId(id)?.secret,
+    waitingSecretOf: (id) => fleet.machines.pendingReenrol(id)?.secret,
+  });
   const gate = buildGate(deps.config, parts, proxy, fleet, outdated, deps.now ?? Date.now);
   registerStageRoutes(app, proxy, gate);
   fleet.stageSources = (m, host) => {
@@ -151,14 +169,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       );
     });
   });
+  proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
   app.addHook('onClose', async () => {
     closing = true;
     clearInterval(ticker);
     await proxy.close();
     await fleet.reports.retention.idle();
     await outdated.idle();
+    await thread.close();
     await gate.close();
     await checkpointer?.stop();
   });
-  return { app, proxy, outdated, profiles, fleet, gate };
+  return { app, proxy, outdated, profiles, fleet, gate, allow };
 }

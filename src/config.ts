@@ -1,6 +1,7 @@
 // One typed, validated configuration: embedded defaults, then an optional file, then the
 // environment (APTGATE_*), then command-line overrides. Every error names the key.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { arch as hostArch } from 'node:os';
 import { fail } from './errors.js';
 
@@ -16,11 +17,17 @@ export interface BackendConfig {
   trackSuites: string[];
   trackComponents: string[];
   trackArchitectures: string[];
+  /** hosts (host or host:port) besides the mirrors' own that upstream redirects may lead to */
+  redirectHosts: string[];
 }
 
 export interface Config {
   listen: string;
   port: number;
+  /** client networks (CIDRs: 10.0.0.0/8, fd00::/8) that may use any listener; empty: everyone */
+  allow: string[];
+  /** a listener of its own for /-/metrics (then 404 on the main port); null: the main port */
+  metricsListen: { host: string; port: number } | null;
   cacheDir: string;
   db: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -65,6 +72,8 @@ export interface Config {
     reportMaxBytes: number;
     /** reports per machine per minute that make the server store packages (full or delta); 0: no limit */
     reportRate: number;
+    /** enrolments per client address, per token, per machine-id (count 0: no limit) */
+    enrolLimits: { address: RateLimit; token: RateLimit; machine: RateLimit };
   };
   gate: {
     /** the release ladder, first to last; the first follows upstream */
@@ -74,6 +83,8 @@ export interface Config {
   };
   /** PEM files: when both are set the server speaks HTTPS (agents and apt) */
   tls: { cert: string; key: string };
+  /** /RPC2: the whole body of a request must arrive within this after its headers */
+  rpcBodyTimeoutMs: number;
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -93,6 +104,7 @@ function backend(name: string, mirrors: string[], aliases: string[]): BackendCon
     trackSuites: [],
     trackComponents: ['main'],
     trackArchitectures: [nativeArchitecture()],
+    redirectHosts: [],
   };
 }
 
@@ -100,6 +112,8 @@ export function defaultConfig(): Config {
   return {
     listen: '::',
     port: 3142,
+    allow: [],
+    metricsListen: null,
     cacheDir: './cache',
     db: './aptgate.db',
     logLevel: 'info',
@@ -114,9 +128,13 @@ export function defaultConfig(): Config {
       memoryCacheBytes: 32 * 1024 * 1024,
     },
     cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
-    fleet: { jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000,
-      reportMaxPackages: 20_000, reportMaxBytes: 16 * 1024 * 1024, reportRate: 20 },
+    fleet: {
+      jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000,
+      reportMaxPackages: 20_000, reportMaxBytes: 16 * 1024 * 1024, reportRate: 20,
+      enrolLimits: { address: { count: 100, windowMs: 3_600_000 }, token: { count: 500, windowMs: 3_600_000 }, machine: { count: 10, windowMs: 3_600_000 } },
+    },
     tls: { cert: '', key: '' },
+    rpcBodyTimeoutMs: 30_000,
     gate: { stages: ['test', 'production'], autoPromote: new Map() },
     backends: new Map([
       ['debian', backend('debian', ['http://deb.debian.org/debian'], ['ftp.debian.org/debian', 'httpredir.debian.org/debian', 'cdn-fastly.deb.debian.org/debian'])],
@@ -130,6 +148,7 @@ export function defaultConfig(): Config {
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export function parseDuration(key: string, value: string): number {
+  if (/^\s*0\s*$/.test(value)) return 0; // zero needs no unit ("refresh_interval = 0": off)
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(value);
   if (!m) fail('CONFIG_INVALID', `${key}: expected a duration such as 30s, 10m, 6h or 7d, got "${value}"`, { key });
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
@@ -143,6 +162,19 @@ export function parseSize(key: string, value: string): number {
   return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
 }
 
+/** At most `count` per `windowMs`; count 0: no limit. */
+export interface RateLimit { count: number; windowMs: number }
+
+/** "N/DURATION" (e.g. 100/1h), or 0 / off for no limit. */
+function parseRate(key: string, value: string): RateLimit {
+  if (/^\s*(?:0|off)\s*$/.test(value)) return { count: 0, windowMs: 1 };
+  const m = /^\s*(\d{1,9})\s*\/\s*(\S+)\s*$/.exec(value);
+  if (!m) fail('CONFIG_INVALID', `${key}: expected COUNT/DURATION such as 100/1h (or 0 for no limit), got "${value}"`, { key });
+  const windowMs = parseDuration(key, m[2]!);
+  if (windowMs < 1000) fail('CONFIG_INVALID', `${key}: the duration must be at least 1s`, { key });
+  return { count: Number(m[1]), windowMs };
+}
+
 function parsePort(key: string, value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || n < 0 || n > 65535) fail('CONFIG_INVALID', `${key}: expected a port number 0-65535, got "${value}"`, { key });
@@ -152,6 +184,49 @@ function parsePort(key: string, value: string): number {
 function parseCount(key: string, value: string, min: number, max: number): number {
   if (!/^\s*\d+\s*$/.test(value) || Number(value) < min || Number(value) > max) fail('CONFIG_INVALID', `${key}: expected a whole number ${min}..${max}, got "${value}"`, { key });
   return Number(value);
+}
+
+/**
+ * "10.0.0.0/8", "fd00::/8", "192.0.2.7" (one address) → the canonical CIDR. An IPv4-mapped IPv6
+ * network (::ffff:10.0.0.0/104) is the IPv4 network it maps; host bits must be zero.
+ */
+export function parseCidr(key: string, value: string): string {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value.trim());
+  const bad: (why: string) => never = (why) => fail('CONFIG_INVALID', `${key}: "${value}" is not a network (${why}); expected CIDRs such as 10.0.0.0/8, 192.168.1.0/24 or fd00::/8`, { key });
+  if (!m) bad('address/prefix');
+  let addr = m[1]!.toLowerCase();
+  let family = isIP(addr);
+  if (family === 0) bad('not an IPv4 or IPv6 address');
+  let prefix = m[2] === undefined ? (family === 4 ? 32 : 128) : Number(m[2]);
+  if (prefix > (family === 4 ? 32 : 128)) bad(`prefix /${prefix} is longer than the address`);
+  let bits = addressBits(addr, family);
+  if (family === 6 && prefix >= 96 && bits.startsWith('0'.repeat(80) + '1'.repeat(16))) {
+    bits = bits.slice(96);
+    addr = (bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)).join('.');
+    family = 4;
+    prefix -= 96;
+  }
+  if (prefix < bits.length && /1/.test(bits.slice(prefix))) bad(`host bits set beyond /${prefix}`);
+  return `${addr}/${prefix}`;
+}
+
+/** The address as a string of 32 or 128 bits. */
+function addressBits(addr: string, family: number): string {
+  if (family === 4) return addr.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
+  // 16-bit words; a trailing dotted IPv4 part counts as two; "::" stands for the missing zeros
+  const words = (part: string) => (part ? part.split(':') : []).flatMap((w) => (w.includes('.') ? addressBits(w, 4).match(/.{16}/g)! : [parseInt(w, 16).toString(2).padStart(16, '0')]));
+  const [head, tail] = addr.includes('::') ? addr.split('::') as [string, string] : [addr, ''];
+  const h = words(head);
+  const t = words(tail);
+  return [...h, ...Array<string>(8 - h.length - t.length).fill('0'.repeat(16)), ...t].join('');
+}
+
+/** "127.0.0.1:9142", "[::1]:9142", "localhost:9142" → host and port. */
+function parseHostPort(key: string, value: string): { host: string; port: number } {
+  const m = /^\s*(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})\s*$/.exec(value);
+  if (!m) fail('CONFIG_INVALID', `${key}: expected host:port such as 127.0.0.1:9142 or [::1]:9142, got "${value}"`, { key });
+  if (m[1] !== undefined && isIP(m[1]) !== 6) fail('CONFIG_INVALID', `${key}: "${m[1]}" is not an IPv6 address`, { key });
+  return { host: m[1] ?? m[2]!, port: parsePort(key, m[3]!) };
 }
 
 function parseList(value: string): string[] {
@@ -181,6 +256,8 @@ type Setter = (config: Config, value: string, key: string) => void;
 const SETTINGS: Record<string, Setter> = {
   'server.listen': (c, v) => { c.listen = v.trim(); },
   'server.port': (c, v, k) => { c.port = parsePort(k, v); },
+  'server.allow': (c, v, k) => { c.allow = [...new Set(parseList(v).map((x) => parseCidr(k, x)))]; },
+  'server.metrics_listen': (c, v, k) => { c.metricsListen = v.trim() ? parseHostPort(k, v) : null; },
   'server.cache_dir': (c, v) => { c.cacheDir = v.trim(); },
   'server.db': (c, v) => { c.db = v.trim(); },
   'server.log_level': (c, v, k) => {
@@ -205,6 +282,7 @@ const SETTINGS: Record<string, Setter> = {
   'cache.clean_interval': (c, v, k) => { c.cache.cleanIntervalMs = parseDuration(k, v); },
   'server.tls_cert': (c, v) => { c.tls.cert = v.trim(); },
   'server.tls_key': (c, v) => { c.tls.key = v.trim(); },
+  'server.rpc_body_timeout': (c, v, k) => { c.rpcBodyTimeoutMs = parseDuration(k, v); },
   'fleet.job_lease': (c, v, k) => { c.fleet.jobLeaseMs = parseDuration(k, v); },
   'fleet.job_attempts': (c, v, k) => {
     if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1 || Number(v) > 100) fail('CONFIG_INVALID', `${k}: expected 1..100, got "${v}"`, { key: k });
@@ -215,6 +293,9 @@ const SETTINGS: Record<string, Setter> = {
   'fleet.report_max_packages': (c, v, k) => { c.fleet.reportMaxPackages = parseCount(k, v, 1, 10_000_000); },
   'fleet.report_max_bytes': (c, v, k) => { c.fleet.reportMaxBytes = parseSize(k, v); },
   'fleet.report_rate': (c, v, k) => { c.fleet.reportRate = parseCount(k, v, 0, 100_000); },
+  'fleet.enrol_limit_address': (c, v, k) => { c.fleet.enrolLimits.address = parseRate(k, v); },
+  'fleet.enrol_limit_token': (c, v, k) => { c.fleet.enrolLimits.token = parseRate(k, v); },
+  'fleet.enrol_limit_machine': (c, v, k) => { c.fleet.enrolLimits.machine = parseRate(k, v); },
   'gate.stages': (c, v, k) => {
     const list = parseList(v);
     if (list.length < 1 || list.some((s) => !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s)) || new Set(list).size !== list.length) {
@@ -252,6 +333,12 @@ const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: st
   track_suites: (b, v) => { b.trackSuites = parseList(v); },
   track_components: (b, v) => { b.trackComponents = parseList(v); },
   track_architectures: (b, v) => { b.trackArchitectures = parseList(v); },
+  redirect_hosts: (b, v, k) => {
+    b.redirectHosts = parseList(v).map((h) => {
+      if (!/^[a-z0-9.-]+(:\d+)?$/i.test(h)) fail('CONFIG_INVALID', `${k}: expected host or host:port entries, got "${h}"`, { key: k });
+      return h.toLowerCase();
+    });
+  },
 };
 
 function ensureBackend(config: Config, name: string, key: string): BackendConfig {
@@ -389,6 +476,10 @@ export function validate(config: Config): void {
     const i = config.gate.stages.indexOf(s);
     if (i < 0 || i === config.gate.stages.length - 1) fail('CONFIG_INVALID', `gate.auto_promote: "${s}" is not a stage with a next one`, { key: 'gate.auto_promote' });
   }
+  // these timers cannot be turned off: 0 would run them without pause
+  if (config.cache.cleanIntervalMs <= 0) fail('CONFIG_INVALID', 'cache.clean_interval: must be more than 0', { key: 'cache.clean_interval' });
+  if (config.fleet.scheduleTickMs <= 0) fail('CONFIG_INVALID', 'fleet.schedule_tick: must be more than 0', { key: 'fleet.schedule_tick' });
+  if (config.rpcBodyTimeoutMs < 1) fail('CONFIG_INVALID', 'server.rpc_body_timeout: must be more than 0', { key: 'server.rpc_body_timeout' });
   if (config.fleet.jobLeaseMs < 1000) fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
   if (config.fleet.reportMaxBytes < 1024 || config.fleet.reportMaxBytes > 1024 ** 3) fail('CONFIG_INVALID', 'fleet.report_max_bytes: 1K..1G', { key: 'fleet.report_max_bytes' });
   if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });

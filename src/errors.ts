@@ -10,6 +10,8 @@ export const errorCodes = {
   BAD_REQUEST: 400,
   NOT_A_BACKEND: 403,
   CONNECT_REFUSED: 403,
+  // a client outside server.allow (proxy/admission.ts)
+  CLIENT_NOT_ALLOWED: 403,
   METHOD_NOT_ALLOWED: 405,
   RANGE_NOT_SATISFIABLE: 416,
   NOT_IN_RELEASE: 404,
@@ -22,10 +24,14 @@ export const errorCodes = {
   INTEGRITY: 502,
   SIGNATURE: 502,
   RELEASE_INVALID: 502,
+  // a signed root older than the suite's newest snapshot (a lagging or replaying mirror)
+  ROLLBACK: 502,
   // local tools and parsing
   EXEC_FAILED: 500,
   DECOMPRESS_FAILED: 500,
   PARSE_FAILED: 500,
+  // a worker thread (view rows) failed or is gone
+  WORKER_FAILED: 500,
   // the server's own signing key (gate/key.ts): no usable key, or its directory is locked
   SIGNING_KEY: 500,
   // Debian data that fails its syntax (versions, status files, preferences, lists directories)
@@ -40,6 +46,8 @@ export const errorCodes = {
   // the agent was stopped by a signal; the running job was aborted and cleaned up
   AGENT_INTERRUPTED: 503,
   AGENT_TRANSPORT: 502,
+  // an answer to a signed call without the server's signature over it: refused, nothing acted on
+  AGENT_UNTRUSTED_ANSWER: 502,
   // the release gate: a promotion refused because the gate does not hold
   GATE_CLOSED: 409,
 } as const;

@@ -1,17 +1,22 @@
 // Server entry: config → state → buildApp → listen; SIGINT/SIGTERM close cleanly.
+import { once } from 'node:events';
+import type { Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
+import { createMetricsServer } from './proxy/metrics-listener.js';
 import { openDb } from './state/db.js';
 
 export interface Running {
   close(): Promise<void>;
   address: string;
   port: number;
+  /** the port of server.metrics_listen, when set */
+  metricsPort?: number;
 }
 
 export async function startServer(config: Config): Promise<Running> {
   const db = openDb(config.db);
-  const { app, gate } = await buildApp({ config, db, dbFile: config.db });
+  const { app, gate, proxy, allow } = await buildApp({ config, db, dbFile: config.db });
   // the release gate's signing key exists from the first start on (aptgate key export)
   gate.prepareKey().then(
     (fingerprint) => app.log.info({ fingerprint }, 'signing key ready'),
@@ -31,9 +36,28 @@ export async function startServer(config: Config): Promise<Running> {
     }
   }
   const port = (app.server.address() as { port: number }).port;
+  let metrics: Server | undefined;
+  if (config.metricsListen) {
+    const m = config.metricsListen;
+    metrics = createMetricsServer(() => proxy.registry.render(), allow, app.log);
+    try {
+      metrics.listen(m.port, m.host);
+      await once(metrics, 'listening');
+    } catch (err) {
+      await app.close();
+      db.close();
+      throw err;
+    }
+    const a = metrics.address() as { address: string; port: number };
+    app.log.info({ address: a.address, port: a.port }, `metrics listening at http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/-/metrics`);
+  }
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      if (metrics) {
+        metrics.closeAllConnections();
+        await new Promise((r) => metrics!.close(r));
+      }
       await app.close();
       db.close();
     })();
@@ -45,5 +69,5 @@ export async function startServer(config: Config): Promise<Running> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  return { close, address, port };
+  return { close, address, port, ...(metrics ? { metricsPort: (metrics.address() as { port: number }).port } : {}) };
 }

@@ -143,7 +143,7 @@ describe('issue 4: the fleet CLI', () => {
     const p = await json<{ machines: Array<Record<string, unknown>> }>('machines', 'list', '--pending');
     assert.deepEqual(p.machines.map((m) => m['hostname']), ['db-1']);
     assert.deepEqual(Object.keys(p.machines[0]!).sort(), ['architecture', 'clone', 'codename', 'disagreements', 'hostname', 'id', 'lastSeen', 'openJobs',
-      'outdated', 'parentId', 'pullNow', 'rebootRequired', 'reportedAt', 'security', 'status'].sort());
+      'outdated', 'parentId', 'pullNow', 'rebootRequired', 'reenrolment', 'reportedAt', 'security', 'status'].sort());
     assert.equal(p.machines[0]!['status'], 'pending');
     assert.equal(p.machines[0]!['outdated'], null, 'no report: unknown, not 0');
     assert.match(await cli('machines', 'list'), /pending approval: aptgate machines approve/);

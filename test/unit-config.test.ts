@@ -1,10 +1,19 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseDuration, parseSize, DEBIAN_KEYRING } from '../src/config.js';
 import { AptgateError } from '../src/errors.js';
+
+const dirs: string[] = [];
+/** A scratch directory removed when the file's tests end. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'aptgate-config-'));
+  dirs.push(dir);
+  return dir;
+}
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
 function keyOf(fn: () => unknown): unknown {
   try {
@@ -28,7 +37,7 @@ test('embedded defaults work with no configuration at all', () => {
 });
 
 test('file, then environment, then options; durations and sizes', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aptgate-config-'));
+  const dir = tempDir();
   const file = join(dir, 'aptgate.conf');
   writeFileSync(file, `# comment
 [server]
@@ -66,7 +75,7 @@ test('invalid settings fail at start with an error naming the key', () => {
   assert.equal(keyOf(() => loadConfig({ env: { APTGATE_PROXY_NO_SUCH: '1' } })), 'proxy.no_such');
   // the agent's and the harnesses' variables are not server settings
   assert.doesNotThrow(() => loadConfig({ env: { APTGATE_TEST_AGENT_NODE: '/usr/bin/node', APTGATE_AGENT_CONFIG: '/etc/x.conf', APTGATE_BENCH_KEEP: '1' } }));
-  const dir = mkdtempSync(join(tmpdir(), 'aptgate-config-'));
+  const dir = tempDir();
   const file = join(dir, 'bad.conf');
   writeFileSync(file, '[proxy]\nrelease_tll = 30s\n');
   assert.equal(keyOf(() => loadConfig({ file, env: {} })), 'proxy.release_tll');

@@ -214,7 +214,7 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     const cid = chrootMachineId(hostId, '/srv/ltsp/amd64');
     assert.match(cid, /^[0-9a-f]{32}$/);
     assert.notEqual(cid, chrootMachineId(hostId, '/srv/ltsp/i386'));
-    const c = server.fleet.enrolChroot(host.machine, hostId, 'amd64', facts(cid));
+    const c = server.fleet.enrolChroot(host.machine, hostId, { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid));
     assert.equal(c.status, 'approved');
     const row = server.fleet.machines.byId(c.machine)!;
     assert.equal(row.parentId, host.machine);
@@ -226,16 +226,16 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     assert.deepEqual(server.fleet.classes.classesOf(row).map((k) => k.name).sort(), ['chroots', 'ltsp']);
     assert.ok(!server.fleet.classes.classesOf(server.fleet.machines.byId(host.machine)!).some((k) => k.name === 'chroots'));
     // enrolling again (lost state on the host) keeps the machine, with a new secret
-    const again = server.fleet.enrolChroot(host.machine, hostId, 'amd64', facts(cid));
+    const again = server.fleet.enrolChroot(host.machine, hostId, { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid));
     assert.equal(again.machine, c.machine);
     assert.notEqual(again.secret, c.secret);
     // another host cannot claim the chroot's identity, nor a host's; a chroot has no chroots
     const other = server.fleet.enrol(token, facts('b'.repeat(32), 'ltsp2'));
-    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), 'amd64', facts(cid)), (e: { faultCode?: number }) => e.faultCode === 6);
-    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), 'x', facts(hostId)), (e: { faultCode?: number }) => e.faultCode === 6);
-    assert.throws(() => server.fleet.enrolChroot(c.machine, cid, 'nested', facts('c'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === -32602);
+    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid)), (e: { faultCode?: number }) => e.faultCode === 6);
+    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'x', path: '/srv/ltsp/x' }, facts(hostId)), (e: { faultCode?: number }) => e.faultCode === 6);
+    assert.throws(() => server.fleet.enrolChroot(c.machine, cid, { name: 'nested', path: '/srv/ltsp/nested' }, facts('c'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === -32602);
     // the host must present its own machine id
-    assert.throws(() => server.fleet.enrolChroot(host.machine, 'b'.repeat(32), 'i386', facts('d'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === 6);
+    assert.throws(() => server.fleet.enrolChroot(host.machine, 'b'.repeat(32), { name: 'i386', path: '/srv/ltsp/i386' }, facts('d'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === 6);
     // a token holder cannot take the chroot's identity over either
     assert.throws(() => server.fleet.enrol(token, facts(cid, 'intruder')), (e: { faultCode?: number }) => e.faultCode === 6);
     assert.equal(server.fleet.machines.byId(c.machine)!.hostname, 'ltsp1/amd64');
@@ -251,14 +251,14 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'trixie', 'a release upgrade reaches the server');
     // no more chroots through a revoked token
     server.fleet.machines.revokeToken(server.fleet.machines.byId(host.machine)!.tokenId!);
-    assert.throws(() => server.fleet.enrolChroot(host.machine, hostId, 'i386', facts(chrootMachineId(hostId, '/srv/ltsp/i386'))), (e: { faultCode?: number }) => e.faultCode === 4);
+    assert.throws(() => server.fleet.enrolChroot(host.machine, hostId, { name: 'i386', path: '/srv/ltsp/i386' }, facts(chrootMachineId(hostId, '/srv/ltsp/i386'))), (e: { faultCode?: number }) => e.faultCode === 4);
   });
 
   it('gives each kind only to the machines it fits: a host\'s release-upgrade covers its chroots, image-revert is for chroots', () => {
     const token = server.fleet.enrolment.createToken({ autoApprove: true }).token;
     const hostId = 'e'.repeat(32);
     const host = server.fleet.enrol(token, facts(hostId, 'ltsp3')).machine;
-    const chroot = server.fleet.enrolChroot(host, hostId, 'amd64', facts(chrootMachineId(hostId, '/srv/ltsp/amd64'))).machine;
+    const chroot = server.fleet.enrolChroot(host, hostId, { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(chrootMachineId(hostId, '/srv/ltsp/amd64'))).machine;
     const kinds = (ids: number[]) => ids.map((id) => server.fleet.jobs.store.byId(id)!.machineId);
     assert.deepEqual(kinds(server.fleet.jobs.create([host, chroot], { kind: 'release-upgrade', params: { codename: 'trixie' }, origin: 'test' })), [host]);
     assert.deepEqual(kinds(server.fleet.jobs.create([chroot], { kind: 'release-upgrade', params: { codename: 'trixie' }, origin: 'test' })), [chroot]);

@@ -185,9 +185,9 @@ sys.stdout.write(x.dumps((v, "x", 7, 2.5, [], {}), "agent.report", allow_none=Tr
   });
 
   it('refuses what is outside the subset; decodeCall then answers as the xmlrpc path does', async () => {
-    // expected: a fault code, 'ok' (the xmlrpc path decodes it), 'same' (whatever that path does:
-    // for a reference beyond U+10FFFF sax throws a RangeError, which the route answers as INTERNAL_ERROR)
-    const refused: Array<[string, string, number | 'ok' | 'same']> = [
+    // expected: a fault code, or 'ok' (the xmlrpc path decodes it); a character reference to what
+    // is no XML character is a parse fault on both paths (sax threw a RangeError beyond U+10FFFF)
+    const refused: Array<[string, string, number | 'ok']> = [
       ['empty body', '', faultCodes.INVALID_REQUEST],
       ['not XML', 'hello', faultCodes.INVALID_REQUEST],
       ['DOCTYPE', `<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaa">]>${wrap('<string>&a;</string>').slice(21)}`, 'ok'],
@@ -195,9 +195,13 @@ sys.stdout.write(x.dumps((v, "x", 7, 2.5, [], {}), "agent.report", allow_none=Tr
       ['processing instruction', `<?xml-stylesheet href="x"?>${wrap('<string>x</string>')}`, 'ok'],
       ['HTML entity', wrap('<string>a&nbsp;b</string>'), 'ok'],
       ['uppercase entity', wrap('<string>&AMP;</string>'), 'ok'],
-      ['&#0;', wrap('<string>&#0;</string>'), 'ok'],
-      ['reference to a surrogate', wrap('<string>&#xD800;</string>'), 'ok'],
-      ['reference beyond Unicode', wrap('<string>&#1114112;</string>'), 'same'],
+      ['&#0;', wrap('<string>&#0;</string>'), faultCodes.PARSE_ERROR],
+      ['reference to a surrogate', wrap('<string>&#xD800;</string>'), faultCodes.PARSE_ERROR],
+      ['reference beyond Unicode', wrap('<string>&#1114112;</string>'), faultCodes.PARSE_ERROR],
+      ['reference beyond Unicode, many digits', wrap('<string>&#x0000000110000;</string>'), faultCodes.PARSE_ERROR],
+      ['reference to a control character', wrap('<string>&#1;</string>'), faultCodes.PARSE_ERROR],
+      ['no reference inside a comment', wrap('<!-- &#0; --><string>x</string>'), 'ok'],
+      ['bad reference after a comment', wrap('<!-- c --><string>&#xFFFF;</string>'), faultCodes.PARSE_ERROR],
       ['unterminated reference', wrap('<string>&#65</string>'), 'ok'],
       ['namespace prefix', wrap('<ex:nil/>'), faultCodes.INVALID_REQUEST],
       ['xmlns attribute', wrap('<string>x</string>').replace('<methodCall>', '<methodCall xmlns:ex="http://ws.apache.org/xmlrpc/namespaces/extensions">'), 'ok'],
@@ -240,20 +244,47 @@ sys.stdout.write(x.dumps((v, "x", 7, 2.5, [], {}), "agent.report", allow_none=Tr
       // compared as text: an Invalid Date (month 13) is not deep-equal to itself
       assert.equal(inspect(got, { depth: null }), inspect(await outcome(decodeCallSlow(xml)), { depth: null }), what);
       if (expected === 'ok') assert.equal(got.fault, undefined, `${what}: ${JSON.stringify(got)}`);
-      else if (expected !== 'same') assert.equal(got.fault, expected, `${what}: ${JSON.stringify(got)}`);
+      else assert.equal(got.fault, expected, `${what}: ${JSON.stringify(got)}`);
     }
   });
 
   it('edge values the fast path takes: depth 64, 32-bit limits, references, CDATA, empty forms', async () => {
     await sameAsSlow(nested(63), 'values nested 64 levels');
     for (const v of ['<int>2147483647</int>', '<i4>-2147483648</i4>', '<int> -0 </int>', '<int>+7</int>', '<double>.5</double>', '<double>-1.5e+300</double>',
-      '<string>&#0065;&#x1F600;&#X41;&lt;&gt;&amp;&quot;&apos;</string>', '<string>a<![CDATA[<&]]]]><![CDATA[>]]>b</string>', ' <![CDATA[x]]>\n', '  ', '',
+      '<string>&#0065;&#x1F600;&#X41;&lt;&gt;&amp;&quot;&apos;</string>', '<string>a<![CDATA[<&]]]]><![CDATA[>]]>b</string>', '<string><![CDATA[&#0;&#xD800;]]></string>', ' <![CDATA[x]]>\n', '  ', '',
       '<string/>', '<base64/>', '<base64>\n</base64>', '<struct/>', '<array/>', '<array><data/></array>', '<nil></nil>', '\n<nil/>\n', '<string>a\r\nb\u0000</string>',
       '<dateTime.iso8601>20240102T03:04:05</dateTime.iso8601>', '<dateTime.iso8601>2024-01-02T03:04:05.123+02:00</dateTime.iso8601>',
       '<struct><member><name/><value/></member><member><name>k</name><value>1</value></member><member><name>k</name><value>2</value></member></struct>']) {
       await sameAsSlow(wrap(v), v);
     }
     await sameAsSlow('<methodCall><methodName>m</methodName></methodCall>', 'no params');
+  });
+
+  it('limits stop both decoders at the same value, with the same fault, before the rest is read', async () => {
+    const limits = { maxValues: 10, maxDepth: 4, maxMulticall: 3 };
+    const cases: Array<[string, string, RegExp]> = [
+      ['values', wrap(`<array><data>${'<value><int>1</int></value>'.repeat(20)}</data></array>`), /^more than 10 values in one request/],
+      ['empty values', wrap(`<array><data>${'<value/>'.repeat(20)}</data></array>`), /^more than 10 values/],
+      ['depth', nested(6), /^values nested deeper than 4 levels/],
+      ['multicall', wrap(`<array><data>${'<value><struct/></value>'.repeat(5)}</data></array>`, 'system.multicall'), /^system.multicall with more than 3 calls/],
+    ];
+    for (const [what, xml, message] of cases) {
+      const fastWay = (await outcome(decodeCall(xml, { limits }))) as { fault?: number; message?: string };
+      assert.equal(fastWay.fault, faultCodes.INVALID_REQUEST, what);
+      assert.match(fastWay.message!, message);
+      const at = Number(/decoding stopped at character (\d+) of (\d+)$/.exec(fastWay.message!)?.[1]);
+      assert.ok(at > 0 && at < xml.length / 2 + 60, `${what}: ${fastWay.message}`);
+      assert.deepEqual(await outcome(decodeCallSlow(xml, { limits })), fastWay, what);
+      // the general decoder (a comment keeps the fast one out) counts the same way
+      const commented = xml.replace('<params>', '<!-- x --><params>');
+      const slowWay = (await outcome(decodeCall(commented, { limits }))) as { message?: string };
+      assert.equal(slowWay.message, fastWay.message!.replace(/character \d+ of \d+/, `character ${at + 10} of ${xml.length + 10}`), what);
+    }
+    // the method name is read before any parameter: what onMethod throws comes first
+    const refuse = (name: string) => { throw new RpcFault('AUTH_FAILED', `no ${name}`); };
+    for (const decode of [decodeCall, decodeCallSlow]) {
+      assert.deepEqual(await outcome(decode(nested(100), { onMethod: refuse })), { fault: faultCodes.AUTH_FAILED, message: 'no m' });
+    }
   });
 
   it('stays linear on bodies built to make scanners quadratic', () => {

@@ -2,9 +2,10 @@
 // under systemd); --json prints machine-readable results on stdout.
 import { Command } from 'commander';
 import { fail, isAptgateError } from '../errors.js';
-import { PROTOCOL_VERSION } from '../rpc/protocol.js';
+import { reenrolProof, type ReenrolProof } from '../rpc/identity-proof.js';
+import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
 import { VERSION } from '../version.js';
-import { RpcClient } from './client.js';
+import { RpcClient, RpcError } from './client.js';
 import { collectState } from './collect.js';
 import { loadAgentConfig, targetOf, type AgentConfig } from './config.js';
 import { runCycle } from './cycle.js';
@@ -45,17 +46,33 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const facts = await collectFacts(target, { machineId: await readMachineId(c.machineIdFile), hostname: c.hostname });
       const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS });
       await client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
-      const r = await client.call<{ machine: number; secret: string; status: string }>('agent.enroll', [{ token: o.token, facts }]);
       const state = new AgentState(c.stateDir);
+      // enrolled here before: prove the current secret, so the server renews it without asking
+      // the administrator (a token alone never takes an enrolled identity over)
+      const before = state.identity();
+      let proof: ReenrolProof | undefined;
+      if (before && before.server === server && before.machineId === facts.machineId) {
+        const ts = Math.max(Date.now(), state.lastTimestamp() + 1);
+        state.saveTimestamp(ts);
+        proof = reenrolProof(before.secret, before.machine, facts.machineId, ts, o.token);
+      }
+      const r = await client.call<{ machine: number; secret: string; status: string; reenrol?: string; code?: string }>('agent.enroll', [{ token: o.token, facts, ...(proof ? { proof } : {}) }]);
       const identity = { server, machine: r.machine, secret: r.secret, machineId: facts.machineId };
+      // that answer could not be signed (no secret yet): a signed call, whose answer is signed
+      // with the new secret, shows it came from the server before it is kept
+      const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
+      await signed.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]).catch((err: Error) => {
+        // a re-enrolment that waits for approval is answered MACHINE_PENDING, signed with the new secret
+        if (err instanceof RpcError && err.signed && err.faultCode === faultCodes.MACHINE_PENDING && r.reenrol === 'pending') return;
+        fail('AGENT_UNTRUSTED_ANSWER', `enrolment not confirmed by a signed call with the new identity (${err.message}); the answer may have been changed on the way: enrol over https or from a trusted network`);
+      });
       state.saveIdentity(identity);
       // an approved machine behind the release gate gets its stage's sources and the server's key now
-      if (r.status === 'approved') {
-        const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
-        await installStageSources(signed, facts.machineId, target, state, log);
-      }
-      if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server }) + '\n');
-      else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
+      if (r.status === 'approved') await installStageSources(signed, facts.machineId, target, state, log);
+      if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server, reenrol: r.reenrol ?? '', code: r.code ?? '' }) + '\n');
+      else if (r.reenrol === 'pending') {
+        out(`enrolled again as machine ${r.machine} on ${server}: this machine-id was enrolled already, so the new credential waits for the administrator: aptgate machines approve ${r.machine} (re-enrolment code ${r.code})\n`);
+      } else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
     });
 
   program.command('run-once').description('check in, report if the state changed, run waiting jobs')

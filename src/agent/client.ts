@@ -1,16 +1,24 @@
 // The agent's XML-RPC client: node's http/https (no native module, no dependency beyond the
 // codec), every call after enrolment signed (rpc/signing.ts) with a timestamp newer than the
-// previous one, kept in the state directory.
+// previous one, kept in the state directory; the answer to a signed call must carry the
+// server's signature over it, bound to the call's nonce, or it is refused before anything in
+// it is used (plain HTTP lets anyone in the path answer). Node 18: the packaged agent runs there.
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { AptgateError } from '../errors.js';
 import { decodeResponse, encodeCall } from '../rpc/codec.js';
-import { signRequest } from '../rpc/signing.js';
+import { faultCodes } from '../rpc/protocol.js';
+import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../rpc/signing.js';
 import type { AgentState, Identity } from './identity.js';
 
 export class RpcError extends Error {
-  constructor(readonly faultCode: number, message: string) {
+  /**
+   * `signed` false: a fault 2 (AUTH_FAILED) without the server's signature, the one fault a
+   * server cannot sign (it does not know this machine's secret); whoever is in the path can
+   * make one up, so it is only ever answered by enrolling again through a signed call.
+   */
+  constructor(readonly faultCode: number, message: string, readonly signed = true) {
     super(message);
     this.name = 'RpcError';
   }
@@ -20,6 +28,17 @@ export interface ClientOptions {
   server: string;
   caFile?: string;
   timeoutS: number;
+}
+
+interface Answer {
+  bytes: Buffer;
+  signature: string | undefined;
+}
+
+/** Text from an answer nobody vouches for, fit for a log line. */
+function shown(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return JSON.stringify(s.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'));
 }
 
 export class RpcClient {
@@ -42,9 +61,10 @@ export class RpcClient {
     const body = encodeCall(method, params);
     const headers: Record<string, string> = { 'content-type': 'text/xml', 'content-length': String(Buffer.byteLength(body)) };
     if (this.signer) Object.assign(headers, signRequest(this.signer.identity.secret, String(this.signer.identity.machine), this.nextTimestamp(), body));
-    const text = await this.post(body, headers);
+    const answer = await this.post(body, headers);
+    if (this.signer) await this.verify(method, answer, headers[SIGNATURE_HEADERS.nonce]!);
     try {
-      return await decodeResponse(text) as T;
+      return await decodeResponse(answer.bytes.toString('utf8')) as T;
     } catch (err) {
       const f = err as { faultCode?: number; message: string };
       if (typeof f.faultCode === 'number') throw new RpcError(f.faultCode, f.message);
@@ -52,15 +72,26 @@ export class RpcClient {
     }
   }
 
-  private post(body: string, headers: Record<string, string>): Promise<string> {
+  /** Refuses an answer to a signed call that the server did not sign for this call. */
+  private async verify(method: string, answer: Answer, nonce: string): Promise<void> {
+    const { identity } = this.signer!;
+    if (responseSignatureMatches(identity.secret, String(identity.machine), nonce, answer.bytes, answer.signature)) return;
+    const fault = await decodeResponse(answer.bytes.toString('utf8')).then(() => undefined, (e: { faultCode?: unknown; message: string }) => e);
+    if (fault?.faultCode === faultCodes.AUTH_FAILED) throw new RpcError(faultCodes.AUTH_FAILED, fault.message, false);
+    const said = typeof fault?.faultCode === 'number' ? ` (it was fault ${fault.faultCode}: ${shown(fault.message)})` : '';
+    throw new AptgateError('AGENT_UNTRUSTED_ANSWER', `${this.url.href}: the answer to ${method} ${answer.signature === undefined ? 'carries no' : 'does not match its'} server signature: refused, nothing in it is used${said}; something between this machine and the server may have changed it (https and ca_file prevent that)`);
+  }
+
+  private post(body: string, headers: Record<string, string>): Promise<Answer> {
     const lib = this.url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = lib.request(this.url, { method: 'POST', headers, timeout: this.opts.timeoutS * 1000, ...(this.ca ? { ca: this.ca } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          if (res.statusCode !== 200) reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: HTTP ${res.statusCode}`));
-          else resolve(Buffer.concat(chunks).toString('utf8'));
+          if (res.statusCode !== 200) return reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: HTTP ${res.statusCode}`));
+          const sig = res.headers[RESPONSE_SIGNATURE_HEADER];
+          resolve({ bytes: Buffer.concat(chunks), signature: typeof sig === 'string' ? sig : undefined });
         });
         res.on('error', (e) => reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: ${e.message}`)));
       });

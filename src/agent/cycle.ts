@@ -60,11 +60,19 @@ const MAX_JOBS_PER_RUN = 20;
 export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   const out: CycleResult = { status: 'approved', reported: 'no', jobs: [], delivered: 0 };
   const who = { machineId: d.machineId };
-  await d.client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
-  out.delivered += await deliverSpooled(d);
-
-  let snap = await snapshot(d.target);
-  let check = await d.client.call<CheckInAnswer>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+  let snap: Snapshot;
+  let check: CheckInAnswer;
+  try {
+    await d.client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
+    out.delivered += await deliverSpooled(d);
+    snap = await snapshot(d.target);
+    check = await d.client.call<CheckInAnswer>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+  } catch (err) {
+    // a re-enrolment that waits for the administrator: the server answers nothing else yet
+    if (!(err instanceof RpcError) || err.faultCode !== faultCodes.MACHINE_PENDING) throw err;
+    d.log(err.message);
+    return { ...out, status: 'pending' };
+  }
   out.status = check.status;
   if (check.status === 'pending') {
     d.log('this machine waits for approval on the server (aptgate machines approve)');
@@ -139,6 +147,10 @@ async function deliverSpooled(d: CycleDeps): Promise<number> {
       // a job the server no longer has cannot be acknowledged: drop it, say so
       if (err instanceof RpcError && err.faultCode === faultCodes.JOB_UNKNOWN) {
         d.log(`job ${s.id}: the server does not know it any more; its result is dropped`);
+        d.state.unspool(s.id);
+      } else if (err instanceof RpcError && err.faultCode === faultCodes.JOB_NOT_LEASED) {
+        // handed to this machine's identity before a re-enrolment: the server hands it out again
+        d.log(`job ${s.id}: ${err.message}; the result is dropped`);
         d.state.unspool(s.id);
       } else throw err;
     }

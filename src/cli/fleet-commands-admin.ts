@@ -8,6 +8,7 @@ import {
 import { formatBinding, formatClassList } from './gate-format.js';
 import { dateOption, durationOption, idArgument, intOption, runner, textOption, type CliShell } from './fleet-context.js';
 import { formatJob, formatJobs, formatJobsAdded, formatSchedules, when } from './fleet-format.js';
+import { visible } from './visible.js';
 
 type Json = { json?: boolean };
 type Leaf = (parent: Command, spec: string, description: string) => Command;
@@ -71,11 +72,11 @@ export function registerAdminCommands(program: Command, shell: CliShell, leaf: L
   leaf(classes, 'add', 'add machines to a class explicitly').argument('<name>').argument('<machine...>', 'machine ids or hostnames')
     .option('--json', 'machine-readable output')
     .action((name: string, refs: string[], o: Json) => run(o, (ctx) => ({ class: name, added: addMembers(ctx, name, refs) }),
-      (r) => `${name}: added ${r.added.map((m) => m.hostname).join(', ')}\n`));
+      (r) => `${name}: added ${r.added.map((m) => visible(m.hostname)).join(', ')}\n`));
   leaf(classes, 'remove', 'remove explicit members from a class').argument('<name>').argument('<machine...>', 'machine ids or hostnames')
     .option('--json', 'machine-readable output')
     .action((name: string, refs: string[], o: Json) => run(o, (ctx) => ({ class: name, removed: removeMembers(ctx, name, refs) }),
-      (r) => r.removed.map((m) => `${name}: ${m.hostname} ${m.removed ? 'removed' : 'was not an explicit member'}${m.stillByRule ? ' (a rule of the class still matches it)' : ''}\n`).join('')));
+      (r) => r.removed.map((m) => `${name}: ${visible(m.hostname)} ${m.removed ? 'removed' : 'was not an explicit member'}${m.stillByRule ? ' (a rule of the class still matches it)' : ''}\n`).join('')));
   leaf(classes, 'rule-add', 'machines whose FIELD matches PATTERN belong to the class').argument('<name>')
     .argument('<field>', 'hostname, architecture or codename').argument('<pattern>', 'glob (web-*, [ab]?-db) or /regex/')
     .option('--json', 'machine-readable output')

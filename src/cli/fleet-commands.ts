@@ -8,11 +8,12 @@ import { durationOption, idArgument, intOption, runner, withFleet, type CliShell
 
 export type { CliShell } from './fleet-context.js';
 import {
-  approveMachines, createToken, listMachines, listTokens, outdatedOfMachine, packageUsers, removeMachines, revokeToken, showMachine,
+  approveMachines, rejectReenrolments, createToken, listMachines, listTokens, outdatedOfMachine, packageUsers, removeMachines, revokeToken, showMachine,
 } from './fleet-data.js';
 import {
   formatMachine, formatMachineOutdated, formatMachines, formatPackageUsers, formatPush, formatTokenCreated, formatTokens, pushLine,
 } from './fleet-format.js';
+import { visible } from './visible.js';
 
 type Json = { json?: boolean };
 
@@ -62,15 +63,22 @@ export function registerFleetCommands(program: Command, shell: CliShell): void {
     .argument('<ref>', 'machine id or hostname')
     .option('--json', 'machine-readable output (the entries of aptgate outdated --json)')
     .action((ref: string, o: Json) => run(o, (ctx) => outdatedOfMachine(ctx, ref), formatMachineOutdated));
-  leaf(machines, 'approve', 'approve pending machines').argument('<ref...>', 'machine ids or hostnames')
+  leaf(machines, 'approve', 'approve pending machines, or switch a machine to its waiting re-enrolment').argument('<ref...>', 'machine ids or hostnames')
+    .option('--code <code>', 'only the re-enrolment with this code (the one its agent printed)')
     .option('--json', 'machine-readable output')
-    .action((refs: string[], o: Json) => run(o, (ctx) => ({ machines: approveMachines(ctx, refs) }),
-      (r) => r.machines.map((m) => `${m.hostname} (machine ${m.id}): ${m.changed ? 'approved' : 'was approved already'}\n`).join('')));
+    .action((refs: string[], o: Json & { code?: string }) => run(o, (ctx) => ({ machines: approveMachines(ctx, refs, o.code) }),
+      (r) => r.machines.map((m) => m.reenrolment
+        ? `${visible(m.hostname)} (machine ${m.id}): re-enrolment approved (code ${m.reenrolment.code}, from ${m.reenrolment.from}, as ${visible(m.reenrolment.hostname)}): the new credential replaces the old one, jobs handed to the old one are handed out again\n`
+        : `${visible(m.hostname)} (machine ${m.id}): ${m.changed ? 'approved' : 'was approved already'}\n`).join('')));
+  leaf(machines, 'reject', 'refuse the waiting re-enrolment of machines (they keep their current identity)').argument('<ref...>', 'machine ids or hostnames')
+    .option('--json', 'machine-readable output')
+    .action((refs: string[], o: Json) => run(o, (ctx) => ({ machines: rejectReenrolments(ctx, refs) }),
+      (r) => r.machines.map((m) => `${visible(m.hostname)} (machine ${m.id}): ${m.reenrolment ? `re-enrolment (code ${m.reenrolment.code}, from ${m.reenrolment.from}) refused` : 'no re-enrolment waits'}\n`).join('')));
   leaf(machines, 'remove', 'forget machines (their jobs and LTSP chroots go with them; the agent must enrol again)')
     .argument('<ref...>', 'machine ids or hostnames')
     .option('--json', 'machine-readable output')
     .action((refs: string[], o: Json) => run(o, (ctx) => ({ machines: removeMachines(ctx, refs) }),
-      (r) => r.machines.map((m) => `${m.hostname} (machine ${m.id}): removed with ${m.jobs} job${m.jobs === 1 ? '' : 's'}${m.chroots.length ? ` and chroots ${m.chroots.join(', ')}` : ''}\n`).join('')));
+      (r) => r.machines.map((m) => `${visible(m.hostname)} (machine ${m.id}): removed with ${m.jobs} job${m.jobs === 1 ? '' : 's'}${m.chroots.length ? ` and chroots ${m.chroots.map(visible).join(', ')}` : ''}\n`).join('')));
 
   // ---- packages ----
   leaf(program, 'packages', 'which machines have a package installed, at which version, and whether it is outdated')

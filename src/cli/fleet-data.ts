@@ -8,7 +8,7 @@ import type { Disagreements } from '../fleet/reports.js';
 import type { OutdatedEntry, OutdatedResult } from '../index/outdated.js';
 import { isInstalledState } from '../index/status.js';
 import { compareVersions, isStrictVersion } from '../index/version.js';
-import type { MachineRow, TokenRow } from '../state/machines.js';
+import type { MachineRow, ReenrolRow, TokenRow } from '../state/machines.js';
 import { iso, serverUrl, textOption, viewNotReady, type FleetContext } from './fleet-context.js';
 import { jobInfo, type JobInfo } from './fleet-admin.js';
 
@@ -116,6 +116,8 @@ export interface MachineSummary {
   disagreements: number | null;
   openJobs: number;
   pullNow: boolean;
+  /** a new credential for this machine-id, enrolled on a token alone, waiting for approval */
+  reenrolment: ReenrolmentInfo | null;
 }
 
 function extrasOf(ctx: FleetContext, id: number): { extras: CollectedExtras; reportedAt: number; disagreements: Disagreements | null } | undefined {
@@ -138,6 +140,7 @@ export function summarize(ctx: FleetContext, m: MachineRow, memo?: Map<string, M
     disagreements: d ? d.onlyApt.length + d.onlyServer.length : null,
     openJobs: ctx.fleet.jobs.store.open(m.id).length,
     pullNow: m.pullNow,
+    reenrolment: reenrolmentInfo(ctx.fleet.machines.pendingReenrol(m.id)),
   };
 }
 
@@ -148,7 +151,7 @@ export function listMachines(ctx: FleetContext, o: { pending?: boolean; class?: 
     const members = new Set(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id, machines));
     machines = machines.filter((m) => members.has(m.id));
   }
-  if (o.pending) machines = machines.filter((m) => m.status === 'pending');
+  if (o.pending) machines = machines.filter((m) => m.status === 'pending' || ctx.fleet.machines.pendingReenrol(m.id));
   const memo = new Map<string, MachineOutdated>();
   return machines.map((m) => summarize(ctx, m, memo));
 }
@@ -240,9 +243,44 @@ export function outdatedOfMachine(ctx: FleetContext, ref: string): {
 
 export interface Changed { id: number; hostname: string; changed: boolean }
 
-export function approveMachines(ctx: FleetContext, refs: readonly string[]): Changed[] {
+/** A re-enrolment waiting for approval: a new credential for an enrolled machine-id, given on a token alone. */
+export interface ReenrolmentInfo {
+  /** the agent prints it: compare before approving */
+  code: string;
+  requestedAt: string;
+  /** the client address it came from */
+  from: string;
+  hostname: string;
+  tokenId: number | null;
+}
+
+export function reenrolmentInfo(r: ReenrolRow | undefined | null): ReenrolmentInfo | null {
+  return r ? { code: r.code, requestedAt: iso(r.requestedAt)!, from: r.client, hostname: r.hostname, tokenId: r.tokenId } : null;
+}
+
+/**
+ * `machines approve`: a pending machine is approved; a machine with a waiting re-enrolment
+ * switches to the new credential only with that re-enrolment's `code`.
+ */
+export function approveMachines(ctx: FleetContext, refs: readonly string[], code?: string): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
   const ms = refs.map((r) => ctx.fleet.machine(r));
-  return ms.map((m) => ({ id: m.id, hostname: m.hostname, changed: ctx.fleet.machines.approve(m.id) }));
+  if (code !== undefined && ms.length !== 1) fail('USAGE', '--code names the re-enrolment of one machine');
+  // a waiting re-enrolment needs its --code: refused before any machine of the list changes
+  const waiting = code === undefined ? ms.find((m) => ctx.fleet.machines.pendingReenrol(m.id)) : undefined;
+  if (waiting) ctx.fleet.enrolment.approve(waiting.id);
+  return ms.map((m) => {
+    const r = ctx.fleet.enrolment.approve(m.id, code);
+    return { id: m.id, hostname: m.hostname, changed: r.changed, reenrolment: reenrolmentInfo(r.reenrolment) };
+  });
+}
+
+/** `machines reject`: drops waiting re-enrolments; the machines keep their current identity. */
+export function rejectReenrolments(ctx: FleetContext, refs: readonly string[]): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
+  const ms = refs.map((r) => ctx.fleet.machine(r));
+  return ms.map((m) => {
+    const r = ctx.fleet.enrolment.reject(m.id);
+    return { id: m.id, hostname: m.hostname, changed: r !== undefined, reenrolment: reenrolmentInfo(r) };
+  });
 }
 
 export function removeMachines(ctx: FleetContext, refs: readonly string[]): Array<Changed & { jobs: number; chroots: string[] }> {

@@ -1,11 +1,18 @@
 // Human output of the fleet commands (tables and short reports); --json prints the data itself.
+// Every string an agent sent (hostnames, facts, report lines, job results) goes through
+// visible(): table cells always, other lines where they interpolate such a field.
 import type { PushResult } from '../fleet/push.js';
 import type { JobInfo, JobsAdded, ScheduleInfo } from './fleet-admin.js';
 import type { MachineDetail, MachineSummary, PackageUsers, TokenCreated, TokenInfo } from './fleet-data.js';
 import type { OutdatedEntry } from '../index/outdated.js';
+import { visible, visibleText } from './visible.js';
 
-/** Left-aligned columns, two spaces apart, no trailing blanks. */
-export function table(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+/** A list of client strings, each made visible. */
+const vis = (xs: readonly string[], sep = ' ') => xs.map(visible).join(sep);
+
+/** Left-aligned columns, two spaces apart, no trailing blanks; every cell made visible (one line each). */
+export function table(head: readonly string[], rawRows: ReadonlyArray<readonly string[]>): string {
+  const rows = rawRows.map((r) => r.map(visible));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
@@ -37,7 +44,7 @@ export function formatTokenCreated(t: TokenCreated): string {
   const what = [t.class ? `class ${t.class}` : 'no class', t.autoApprove ? 'auto-approve' : 'approval needed',
     t.expiresAt ? `expires ${when(t.expiresAt)}` : 'no expiry', t.maxUses === null ? 'unlimited uses' : `${t.maxUses} use${t.maxUses === 1 ? '' : 's'}`];
   return [
-    `token ${t.id} (${what.join(', ')})${t.note ? `: ${t.note}` : ''}`,
+    `token ${t.id} (${visible(what.join(', '))})${t.note ? `: ${visible(t.note)}` : ''}`,
     t.token,
     'This is the only time the token is shown. On each client, as root:',
     `  ${t.enrolCommand.join(' ')}`,
@@ -55,7 +62,7 @@ export function formatTokens(ts: readonly TokenInfo[]): string {
 // ---- machines ----
 
 function status(m: MachineSummary): string {
-  return m.clone ? `${m.status} CLONE?` : m.status;
+  return visible(`${m.status}${m.clone ? ' CLONE?' : ''}${m.reenrolment ? ' RE-ENROL?' : ''}`);
 }
 
 export function formatMachines(ms: readonly MachineSummary[]): string {
@@ -66,10 +73,14 @@ export function formatMachines(ms: readonly MachineSummary[]): string {
   ]));
   const pending = ms.filter((m) => m.status === 'pending');
   if (pending.length) s += `${pending.length} pending approval: aptgate machines approve ${pending.map((m) => m.id).join(' ')}\n`;
+  for (const m of ms.filter((x) => x.reenrolment)) {
+    const r = m.reenrolment!;
+    s += `RE-ENROL?: machine ${m.id} (${visible(m.hostname)}) was enrolled again on a token alone (code ${r.code}, from ${r.from}, as ${visible(r.hostname)}): aptgate machines approve ${m.id} switches to it, aptgate machines reject ${m.id} refuses it\n`;
+  }
   const clones = ms.filter((m) => m.clone);
-  if (clones.length) s += `CLONE?: another machine-id signed as ${clones.map((m) => m.hostname).join(', ')} (a copied disk? re-enrol the copy)\n`;
+  if (clones.length) s += `CLONE?: another machine-id signed as ${vis(clones.map((m) => m.hostname), ', ')} (a copied disk? re-enrol the copy)\n`;
   const disagree = ms.filter((m) => m.disagreements);
-  if (disagree.length) s += `the server and the machine's apt disagree on ${disagree.map((m) => `${m.hostname} (${m.disagreements})`).join(', ')}: see aptgate machines show\n`;
+  if (disagree.length) s += `the server and the machine's apt disagree on ${disagree.map((m) => `${visible(m.hostname)} (${m.disagreements})`).join(', ')}: see aptgate machines show\n`;
   return s;
 }
 
@@ -81,35 +92,40 @@ function outdatedTable(entries: ReadonlyArray<{ package: string; architecture: s
 export function formatMachine(d: MachineDetail): string {
   const m = d.machine;
   const L: string[] = [
-    `machine ${m.id}: ${m.hostname} (${status(m)})`,
-    `  machine-id     ${m.machineId}${m.clone ? `   CLONE? another machine-id ${m.clone.machineId} signed with this identity at ${when(m.clone.at)}` : ''}`,
-    `  system         ${[m.distribution, m.codename].filter(Boolean).join(' ') || '-'}, ${m.architecture}${m.foreignArchitectures.length ? ` (+${m.foreignArchitectures.join(', ')})` : ''}, kernel ${m.kernel || '-'}`,
-    `  agent          ${m.agentVersion || '-'}`,
+    `machine ${m.id}: ${visible(m.hostname)} (${status(m)})`,
+    `  machine-id     ${visible(m.machineId)}${m.clone ? `   CLONE? another machine-id ${visible(m.clone.machineId)} signed with this identity at ${when(m.clone.at)}` : ''}`,
+    `  system         ${vis([m.distribution, m.codename].filter((x): x is string => Boolean(x))) || '-'}, ${visible(m.architecture)}${m.foreignArchitectures.length ? ` (+${vis(m.foreignArchitectures, ', ')})` : ''}, kernel ${visible(m.kernel) || '-'}`,
+    `  agent          ${visible(m.agentVersion) || '-'}`,
     `  enrolled       ${when(m.enrolledAt)}, approved ${when(m.approvedAt)}, last seen ${ago(m.lastSeen)}${m.pullNow ? ', pull-now set' : ''}`,
-    `  classes        ${d.classes.join(', ') || '-'}`,
+    `  classes        ${vis(d.classes, ', ') || '-'}`,
   ];
   if (m.parentId !== null) L.push(`  chroot of      machine ${m.parentId}`);
+  const re = m.reenrolment;
+  if (re) {
+    L.push(`  re-enrolment   WAITING since ${when(re.requestedAt)}: code ${re.code}, from ${re.from}, as ${visible(re.hostname)}${re.tokenId === null ? '' : `, token ${re.tokenId}`}`,
+      `                 the current identity keeps working; aptgate machines approve ${m.id} switches to the new one, aptgate machines reject ${m.id} refuses it`);
+  }
   const r = d.report;
   if (!r) L.push('report: none yet');
   else {
     L.push(`report of ${when(r.reportedAt)}:`,
-      `  holds          ${r.holds.join(' ') || '-'}`,
-      `  sources        ${r.sources.join(' ') || '-'}`,
-      `  preferences    ${r.preferences.join(' ') || '-'}`,
-      `  reboot         ${r.reboot.required ? `required${r.reboot.packages.length ? ` (${r.reboot.packages.join(' ')})` : ''}` : 'not required'}`,
-      `  dpkg           ${r.dpkg.interrupted ? 'INTERRUPTED (dpkg --configure -a needed)' : 'ok'}${r.dpkg.audit.trim() ? `; audit: ${r.dpkg.audit.trim().split('\n')[0]}` : ''}`,
+      `  holds          ${vis(r.holds) || '-'}`,
+      `  sources        ${vis(r.sources) || '-'}`,
+      `  preferences    ${vis(r.preferences) || '-'}`,
+      `  reboot         ${r.reboot.required ? `required${r.reboot.packages.length ? ` (${vis(r.reboot.packages)})` : ''}` : 'not required'}`,
+      `  dpkg           ${r.dpkg.interrupted ? 'INTERRUPTED (dpkg --configure -a needed)' : 'ok'}${r.dpkg.audit.trim() ? `; audit: ${visible(r.dpkg.audit.trim().split('\n')[0])}` : ''}`,
       `  apt says       ${r.aptUpgradable} upgradable`);
     const g = r.disagreements;
     if (!g) L.push('  server vs apt  not compared yet');
     else if (!g.onlyApt.length && !g.onlyServer.length) L.push(`  server vs apt  agree (checked ${when(g.checkedAt)})`);
     else {
       L.push(`  server vs apt  DISAGREE (checked ${when(g.checkedAt)}):`);
-      for (const x of g.onlyApt) L.push(`    only the machine's apt: ${x}`);
-      for (const x of g.onlyServer) L.push(`    only the server:        ${x}`);
+      for (const x of g.onlyApt) L.push(`    only the machine's apt: ${visible(x)}`);
+      for (const x of g.onlyServer) L.push(`    only the server:        ${visible(x)}`);
     }
   }
   const o = d.outdated;
-  if (!o.known) L.push(`outdated: unknown (${o.reason})`);
+  if (!o.known) L.push(`outdated: unknown (${visible(o.reason)})`);
   else {
     L.push(`outdated: ${o.counts!.outdated} of ${o.counts!.installed} installed (${o.counts!.security} security)`);
     if (o.packages.length) L.push(outdatedTable(o.packages).trimEnd().replace(/^/gm, '  '));
@@ -121,25 +137,26 @@ export function formatMachine(d: MachineDetail): string {
 
 type OutdatedPart = { known: boolean; reason: string | null; counts: { outdated: number; installed: number; security: number } | null; packages: OutdatedEntry[] };
 
-function outdatedPart(hostname: string, r: OutdatedPart, what: string): string {
-  if (!r.known) return `${hostname}: ${what} unknown (${r.reason})\n`;
+function outdatedPart(rawHostname: string, r: OutdatedPart, what: string): string {
+  const hostname = visible(rawHostname);
+  if (!r.known) return `${hostname}: ${what} unknown (${visible(r.reason)})\n`;
   const rows = r.packages.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, action: e.action }));
   return (rows.length ? outdatedTable(rows) : '') + `${hostname}: ${r.counts!.outdated} of ${r.counts!.installed} installed packages ${what} (${r.counts!.security} security)\n`;
 }
 
 export function formatMachineOutdated(r: OutdatedPart & { machine: { hostname: string }; stage: string | null; available: OutdatedPart | null; bypass: string[] }): string {
   if (!r.stage || !r.available) return outdatedPart(r.machine.hostname, r, 'outdated');
-  const warn = r.bypass.length ? `WARNING: ${r.machine.hostname} also reads ${r.bypass.join(', ')} directly: the gate does not bind it there (remove those entries)\n\n` : '';
-  return `${warn}approved (stage ${r.stage}, what it may install):\n${outdatedPart(r.machine.hostname, r, 'outdated in its stage')}\n`
+  const warn = r.bypass.length ? `WARNING: ${visible(r.machine.hostname)} also reads ${vis(r.bypass, ', ')} directly: the gate does not bind it there (remove those entries)\n\n` : '';
+  return `${warn}approved (stage ${visible(r.stage)}, what it may install):\n${outdatedPart(r.machine.hostname, r, 'outdated in its stage')}\n`
     + `available (newest upstream, not all approved yet):\n${outdatedPart(r.machine.hostname, r.available, 'outdated upstream')}`;
 }
 
 export function formatPackageUsers(p: PackageUsers): string {
   const rows = p.machines.map((u) => [String(u.id), u.hostname, u.instance, u.version, u.candidate ?? (u.outdatedKnown ? '-' : '?'), u.security ? 'security' : '']);
   const c = p.counts;
-  const who = `${c.machines} machine${c.machines === 1 ? ' runs' : 's run'} ${p.package}`;
+  const who = `${c.machines} machine${c.machines === 1 ? ' runs' : 's run'} ${visible(p.package)}`;
   const summary = p.olderThan
-    ? `${who} older than ${p.olderThan} (${c.security} with a security update)`
+    ? `${who} older than ${visible(p.olderThan)} (${c.security} with a security update)`
     : `${who} (${c.outdated} outdated, ${c.security} with a security update)`;
   const unknown = new Set(p.machines.filter((u) => !u.outdatedKnown).map((u) => u.id)).size;
   return (rows.length ? table(['ID', 'HOSTNAME', 'INSTANCE', 'VERSION', 'CANDIDATE', 'SECURITY'], rows) : '') + summary + '\n'
@@ -166,21 +183,22 @@ function paramsText(p: Record<string, unknown>): string {
 export function formatJob(j: JobInfo & { transcript: string | null }): string {
   const pol = j.policy;
   return [
-    `job ${j.id}: ${j.kind}${paramsText(j.params)} on ${j.machine.hostname} (machine ${j.machine.id}): ${j.state}`,
-    `  origin         ${j.origin}`,
+    `job ${j.id}: ${visible(j.kind + paramsText(j.params))} on ${visible(j.machine.hostname)} (machine ${j.machine.id}): ${visible(j.state)}`,
+    `  origin         ${visible(j.origin)}`,
     `  policy         reboot ${pol.allowReboot ? 'allowed' : 'not allowed'}, ${pol.repairDpkg ? 'repairs dpkg' : 'no dpkg repair'}, lock wait ${pol.lockTimeout}s, timeout ${pol.timeout}s`,
     `  created        ${when(j.createdAt)}${j.notBefore ? `, not before ${when(j.notBefore)}` : ''}, deadline ${when(j.deadline)}`,
     `  attempts       ${j.attempts}/${j.maxAttempts}; delivered ${when(j.deliveredAt)}, started ${when(j.startedAt)}, finished ${when(j.finishedAt)}`,
-    `  result         ${j.exitCode === null ? '-' : `exit ${j.exitCode}`}${j.durationMs === null ? '' : ` after ${(j.durationMs / 1000).toFixed(1)}s`}${j.failure ? `, ${j.failure}` : ''}${j.summary ? `: ${j.summary}` : ''}`,
-    ...(j.transcript ? ['transcript:', j.transcript.trimEnd()] : ['transcript: none']),
+    `  result         ${j.exitCode === null ? '-' : `exit ${j.exitCode}`}${j.durationMs === null ? '' : ` after ${(j.durationMs / 1000).toFixed(1)}s`}${j.failure ? `, ${visible(j.failure)}` : ''}${j.summary ? `: ${visible(j.summary)}` : ''}`,
+    // the agent's transcript keeps its lines, each control character made visible
+    ...(j.transcript ? ['transcript:', visibleText(j.transcript.trimEnd())] : ['transcript: none']),
     '',
   ].join('\n');
 }
 
 export function formatJobsAdded(a: JobsAdded): string {
   const pending = a.jobs.filter((j) => j.pending);
-  return `queued ${a.jobs.length} ${a.kind} job${a.jobs.length === 1 ? '' : 's'}: ${a.jobs.map((j) => `${j.id} on ${j.machine.hostname}`).join(', ')}\n`
-    + (pending.length ? `(${pending.map((j) => j.machine.hostname).join(', ')} still pending approval: delivered once approved)\n` : '');
+  return `queued ${a.jobs.length} ${a.kind} job${a.jobs.length === 1 ? '' : 's'}: ${a.jobs.map((j) => `${j.id} on ${visible(j.machine.hostname)}`).join(', ')}\n`
+    + (pending.length ? `(${vis(pending.map((j) => j.machine.hostname), ', ')} still pending approval: delivered once approved)\n` : '');
 }
 
 export function formatSchedules(ss: readonly ScheduleInfo[]): string {
@@ -194,12 +212,12 @@ export function formatSchedules(ss: readonly ScheduleInfo[]): string {
 
 export function pushLine(r: PushResult): string {
   const detail = r.outcome === 'answered' ? r.lastStdout : [r.exitCode === null ? r.signal ?? '' : `exit ${r.exitCode}`, r.error ?? r.lastStderr].filter(Boolean).join(': ');
-  return `${r.hostname}: ${r.outcome}${detail ? ` (${detail})` : ''} in ${(r.durationMs / 1000).toFixed(1)}s`;
+  return `${visible(r.hostname)}: ${r.outcome}${detail ? ` (${visible(detail)})` : ''} in ${(r.durationMs / 1000).toFixed(1)}s`;
 }
 
 export function formatPush(p: { pullNow: Array<{ hostname: string }>; skipped: Array<{ hostname: string; reason: string }>; ssh: boolean; results: PushResult[]; counts: Record<string, number> }): string {
   const L = [`pull-now set for ${p.pullNow.length} machine${p.pullNow.length === 1 ? '' : 's'}${p.ssh ? '' : ': they pull at their next check-in'}`];
-  for (const s of p.skipped) L.push(`skipped ${s.hostname}: ${s.reason}`);
+  for (const s of p.skipped) L.push(`skipped ${visible(s.hostname)}: ${visible(s.reason)}`);
   if (p.ssh) {
     for (const r of p.results.filter((x) => x.outcome !== 'answered')) L.push(`  ${pushLine(r)}`);
     L.push(`${p.counts['answered']} answered, ${p.counts['failed']} failed, ${p.counts['unreachable']} unreachable`);

@@ -12,6 +12,7 @@ import type { Standing } from '../gate/gate.js';
 import { ServerKey } from '../gate/key.js';
 import type { StageGen } from '../state/stages.js';
 import { iso, type FleetContext } from './fleet-context.js';
+import { visible } from './visible.js';
 
 // ---- shapes ----
 
@@ -174,7 +175,7 @@ export async function promote(ctx: FleetContext, stage: string, o: PromoteOption
   } catch (err) {
     if (!isAptgateError(err, 'GATE_CLOSED')) throw err;
     const missing = (err.details?.['missing'] ?? []) as string[];
-    fail('GATE_CLOSED', `the gate of ${stage} does not hold:\n${missing.map((m) => `  - ${m}`).join('\n')}\n(aptgate gate status ${stage}; --force --reason TEXT promotes anyway, recorded)`, { missing });
+    fail('GATE_CLOSED', `the gate of ${stage} does not hold:\n${missing.map((m) => `  - ${visible(m)}`).join('\n')}\n(aptgate gate status ${stage}; --force --reason TEXT promotes anyway, recorded)`, { missing });
   }
   const gens = made.map(genJson);
   return { stage, to: made[0]?.stage ?? ctx.config.gate.stages[ctx.config.gate.stages.indexOf(stage) + 1]!, actor: o.actor, forced: made.some((g) => g.forced), reason: o.reason?.trim() || null, generations: gens };

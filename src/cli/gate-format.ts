@@ -1,7 +1,9 @@
 // Human output of the release gate commands (and of classes list, which shows each class's
-// stage); --json prints the data of gate-data.ts itself.
+// stage); --json prints the data of gate-data.ts itself. Package names and versions come from
+// mirrors, hostnames and standings from agents: table() and visible() show their control characters.
 import type { ClassInfoJson } from './fleet-admin.js';
 import { table, when } from './fleet-format.js';
+import { visible } from './visible.js';
 import type { EvidenceJson, GateStatusJson, GenJson, KeyExportJson, PromoteJson, RollbackJson, StageListJson, StandingJson } from './gate-data.js';
 
 /** 172800000 → "2d", 5400000 → "90m". */
@@ -12,7 +14,7 @@ export function duration(ms: number): string {
 
 export function standingText(m: Pick<StandingJson, 'status' | 'job' | 'reason'>): string {
   if (m.status === 'passed') return `passed (job ${m.job})`;
-  return `${m.status}: ${m.reason ?? '?'}`;
+  return `${m.status}: ${visible(m.reason ?? '?')}`;
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -20,7 +22,8 @@ const indent = (text: string, by = '    ') => text.trimEnd().replace(/^/gm, by);
 
 export function formatGateStatus(r: { stages: GateStatusJson[] }): string {
   if (!r.stages.length) return 'no stage has a next one: nothing is gated ([gate] stages)\n';
-  return r.stages.map((s) => {
+  return r.stages.map((raw) => {
+    const s = { ...raw, stage: visible(raw.stage), next: raw.next === null ? null : visible(raw.next) };
     const L = [`${s.stage} → ${s.next ?? '(last stage)'}: gate ${s.holds ? 'HOLDS' : 'CLOSED'}`,
       `  content of ${s.stage} since ${s.publishedAt ? when(s.publishedAt) : '- (nothing yet: no snapshot indexed)'}`];
     if (!s.updates.length) L.push(`  pending updates: none (${s.next ?? 'the next stage'} has everything ${s.stage} has)`);
@@ -30,7 +33,7 @@ export function formatGateStatus(r: { stages: GateStatusJson[] }): string {
     }
     if (!s.machines.length) L.push('  test machines: none');
     else L.push(`  test machines (${s.machines.length}):`, indent(table(['ID', 'HOSTNAME', 'STANDING'], s.machines.map((m) => [String(m.id), m.hostname, standingText(m)]))));
-    if (s.missing.length) L.push('  missing:', ...s.missing.map((m) => `    - ${m}`));
+    if (s.missing.length) L.push('  missing:', ...s.missing.map((m) => `    - ${visible(m)}`));
     if (s.next && s.updates.length) L.push(s.holds ? `  promote: aptgate promote ${s.stage}` : `  promote anyway: aptgate promote ${s.stage} --force --reason TEXT`);
     return L.join('\n') + '\n';
   }).join('\n');
@@ -40,38 +43,38 @@ export function evidenceText(e: EvidenceJson | null): string {
   if (!e) return '';
   if (e.rollbackTo !== null) return `returned to the content of generation ${e.rollbackTo}`;
   const parts: string[] = [];
-  if (e.updates.length) parts.push(`${e.from ? `from ${e.from}: ` : ''}${e.updates.join(', ')}`);
+  if (e.updates.length) parts.push(`${e.from ? `from ${visible(e.from)}: ` : ''}${e.updates.map(visible).join(', ')}`);
   if (e.gateHeld !== null) parts.push(`gate ${e.gateHeld ? 'held' : 'did not hold'}`);
-  if (e.machines.length) parts.push(e.machines.map((m) => `${m.hostname} ${m.status}${m.job !== null ? ` (job ${m.job})` : ''}`).join(', '));
+  if (e.machines.length) parts.push(e.machines.map((m) => `${visible(m.hostname)} ${m.status}${m.job !== null ? ` (job ${m.job})` : ''}`).join(', '));
   else if (e.gateHeld !== null) parts.push('no test machines');
   return parts.join('; ');
 }
 
 function genLine(g: GenJson): string {
-  return `${g.backend}/${g.suite}: generation ${g.id}${g.overrides.length ? ` (snapshot ${g.baseSnapshot} + ${plural(g.overrides.length, 'override')})` : ` (snapshot ${g.baseSnapshot})`}`;
+  return `${visible(`${g.backend}/${g.suite}`)}: generation ${g.id}${g.overrides.length ? ` (snapshot ${g.baseSnapshot} + ${plural(g.overrides.length, 'override')})` : ` (snapshot ${g.baseSnapshot})`}`;
 }
 
 export function formatPromote(p: PromoteJson): string {
-  const L = [`promoted ${p.stage} → ${p.to} by ${p.actor}${p.forced ? ' (FORCED: the gate did not hold)' : ''}${p.reason ? `: ${p.reason}` : ''}`];
+  const L = [`promoted ${visible(p.stage)} → ${visible(p.to)} by ${visible(p.actor)}${p.forced ? ' (FORCED: the gate did not hold)' : ''}${p.reason ? `: ${visible(p.reason)}` : ''}`];
   for (const g of p.generations) {
     L.push(`  ${genLine(g)}`);
-    if (g.evidence?.updates.length) L.push(...g.evidence.updates.map((u) => `      ${u}`));
+    if (g.evidence?.updates.length) L.push(...g.evidence.updates.map((u) => `      ${visible(u)}`));
   }
   const e = p.generations[0]?.evidence;
-  if (e) L.push(`  evidence: gate ${e.gateHeld ? 'held' : 'did not hold'}${e.machines.length ? `; ${e.machines.map((m) => `${m.hostname} ${standingText(m)}`).join(', ')}` : ''}`);
-  L.push(`machines of ${p.to} are offered these at their next apt-get update`);
+  if (e) L.push(`  evidence: gate ${e.gateHeld ? 'held' : 'did not hold'}${e.machines.length ? `; ${e.machines.map((m) => `${visible(m.hostname)} ${standingText(m)}`).join(', ')}` : ''}`);
+  L.push(`machines of ${visible(p.to)} are offered these at their next apt-get update`);
   return L.join('\n') + '\n';
 }
 
 export function formatRollback(r: RollbackJson): string {
-  const L = [`${r.stage} rolled back by ${r.actor}${r.reason ? `: ${r.reason}` : ''}`];
+  const L = [`${visible(r.stage)} rolled back by ${visible(r.actor)}${r.reason ? `: ${visible(r.reason)}` : ''}`];
   for (const g of r.generations) L.push(`  ${genLine(g)}${g.evidence?.rollbackTo ? `, the content of generation ${g.evidence.rollbackTo}` : ''}`);
-  L.push(`machines of ${r.stage} are no longer offered the newer versions (nothing is downgraded)`);
+  L.push(`machines of ${visible(r.stage)} are no longer offered the newer versions (nothing is downgraded)`);
   return L.join('\n') + '\n';
 }
 
 export function formatHistory(h: { stage: string; generations: GenJson[] }): string {
-  if (!h.generations.length) return `${h.stage}: no generations yet (a stage gets its first content when a snapshot is indexed)\n`;
+  if (!h.generations.length) return `${visible(h.stage)}: no generations yet (a stage gets its first content when a snapshot is indexed)\n`;
   return table(['ID', 'WHEN', 'KIND', 'SUITE', 'BASE', 'OVERRIDES', 'ACTOR', 'REASON', 'EVIDENCE'], h.generations.map((g) => [
     String(g.id), when(g.createdAt), g.kind + (g.forced ? ' (forced)' : ''), `${g.backend}/${g.suite}`, String(g.baseSnapshot),
     g.overrides.map((o) => `${o.source}@${o.snapshot}`).join(' ') || '-', g.actor ?? '-', g.reason ?? '', evidenceText(g.evidence),
@@ -80,8 +83,8 @@ export function formatHistory(h: { stage: string; generations: GenJson[] }): str
 
 export function formatStageList(l: StageListJson): string {
   return l.stages.map((s) => {
-    const L = [`${s.name}${s.next ? ` → ${s.next}` : ' (last stage)'}${s.autoPromoteSoakMs !== null ? `, auto-promoted after ${duration(s.autoPromoteSoakMs)} with the gate holding` : ''}`];
-    L.push(`  classes: ${s.classes.map((c) => `${c.name}${c.gate ? ' (gate)' : ''} [${plural(c.members, 'member')}]`).join(', ') || 'none'}; ${plural(s.testMachines, 'test machine')}`);
+    const L = [`${visible(s.name)}${s.next ? ` → ${visible(s.next)}` : ' (last stage)'}${s.autoPromoteSoakMs !== null ? `, auto-promoted after ${duration(s.autoPromoteSoakMs)} with the gate holding` : ''}`];
+    L.push(`  classes: ${s.classes.map((c) => `${visible(c.name)}${c.gate ? ' (gate)' : ''} [${plural(c.members, 'member')}]`).join(', ') || 'none'}; ${plural(s.testMachines, 'test machine')}`);
     if (!s.suites.length) L.push('  suites: none yet');
     else {
       L.push(indent(table(['BACKEND/SUITE', 'GENERATION', 'KIND', 'SINCE', 'BASE', 'OVERRIDES', 'PUBLISHED'], s.suites.map((g) => [
@@ -95,7 +98,7 @@ export function formatStageList(l: StageListJson): string {
 
 export function formatKeyExport(k: KeyExportJson): string {
   if (k.key !== null) return k.key;
-  return `the server's public key (${k.format}, fingerprint ${k.fingerprint}) written to ${k.output}\n`;
+  return `the server's public key (${k.format}, fingerprint ${k.fingerprint}) written to ${visible(k.output)}\n`;
 }
 
 // ---- classes (with their stage) ----
@@ -110,6 +113,6 @@ export function formatClassList(cs: ReadonlyArray<ClassInfoJson>): string {
 }
 
 export function formatBinding(b: { class: string; stage: string | null; gate: boolean; members: number }): string {
-  if (b.stage === null) return `${b.class}: bound to no stage (agents of machines no other class binds remove their stage sources at the next check-in)\n`;
-  return `${b.class}: bound to stage ${b.stage}${b.gate ? ` as a gate class (its ${plural(b.members, 'machine')} are test machines of ${b.stage})` : ` (${plural(b.members, 'machine')})`}\n`;
+  if (b.stage === null) return `${visible(b.class)}: bound to no stage (agents of machines no other class binds remove their stage sources at the next check-in)\n`;
+  return `${visible(b.class)}: bound to stage ${visible(b.stage)}${b.gate ? ` as a gate class (its ${plural(b.members, 'machine')} are test machines of ${visible(b.stage)})` : ` (${plural(b.members, 'machine')})`}\n`;
 }

@@ -8,6 +8,7 @@ import { isPreferencesPartName, parsePreferences, type Pin } from '../index/pref
 import { parseStatus } from '../index/status.js';
 import { View } from '../index/view.js';
 import { loadBarePackages, loadListsDir } from '../sys/apt-lists.js';
+import { visible } from './visible.js';
 
 export interface OutdatedFromFilesOptions {
   status: string;
@@ -80,7 +81,7 @@ export function formatOutdated(r: OutdatedResult): string {
     [...new Set(e.origins.map((o) => o.archive ?? o.suite))].join(',') || '-',
     e.security ? 'security' : '',
     e.action === 'kept-back' ? `kept back (${e.keptBack!.reason}${e.keptBack!.because ? `: ${e.keptBack!.because}` : ''})` : e.action,
-  ]);
+  ].map(visible)); // names and versions from a machine's files and mirrors' indexes
   const head = ['PACKAGE', 'ARCH', 'INSTALLED', 'CANDIDATE', 'FROM', 'SECURITY', 'APT-GET UPGRADE'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();

@@ -9,12 +9,14 @@ import { UsageStore } from '../state/usage.js';
 import { StageStore } from '../state/stages.js';
 import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
 import { CacheStore } from '../proxy/store.js';
+import { verifyCache } from '../proxy/verify.js';
 import { startServer } from '../main.js';
-import { formatCleanResult, formatConfig, formatStats } from './format.js';
+import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
 import { VERSION } from '../version.js';
+import { visible, visibleText } from './visible.js';
 
 interface CommonOpts {
   config?: string;
@@ -29,6 +31,16 @@ interface CommonOpts {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Thrown by a command that printed its result and ends with a status other than 0 (not an error). */
+export class ExitStatus extends Error {
+  constructor(readonly status: number) {
+    super(`exit status ${status}`);
+  }
+}
+
+/** `cache verify` found files that do not match and left them in place. */
+export const VERIFY_PROBLEMS_EXIT = 3;
 
 function withConfigOptions(cmd: Command, server: boolean): Command {
   cmd.option('-c, --config <file>', 'configuration file (default: built-in defaults; env APTGATE_CONFIG)');
@@ -73,7 +85,11 @@ function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): vo
   };
 }
 
-export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s)): Command {
+export function buildProgram(write: (s: string) => void = (s) => process.stdout.write(s)): Command {
+  // the last line of defence for the administrator's terminal: whatever a formatter missed, no
+  // control character but newline and tab reaches it (in --json, C1 and bidi characters become
+  // \uXXXX escapes: the same JSON)
+  const out = (s: string) => write(visibleText(s));
   const program = new Command('aptgate')
     .description('apt caching proxy, package index and release gate for Debian and Ubuntu machines')
     .version(VERSION)
@@ -116,6 +132,21 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
         h.close();
       }
     });
+  withConfigOptions(cache.command('verify').description('check every cached file against the signed indexes (size and SHA256); safe while the server runs'), false)
+    .option('--fix', 'remove files that do not match, and files no index vouches for')
+    .option('--json', 'machine-readable output')
+    .action(async (o: CommonOpts & { json?: boolean; fix?: boolean }) => {
+      const h = housekeepingDeps(configFrom(o));
+      let r;
+      try {
+        r = await verifyCache(h.deps, { fix: o.fix === true });
+      } finally {
+        h.close();
+      }
+      out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatVerifyResult(r));
+      const left = [...r.mismatched, ...r.unvouched].filter((p) => !p.evicted).length;
+      if (left > 0) throw new ExitStatus(VERIFY_PROBLEMS_EXIT);
+    });
   program.command('outdated')
     .description('which installed packages are outdated, as apt decides it, computed from files (no server needed)')
     .requiredOption('--status <file>', 'dpkg status file (/var/lib/dpkg/status of the machine)')
@@ -128,7 +159,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--json', 'machine-readable output (documented in README)')
     .action(async (o: { status: string; lists?: string; packages?: string[]; preferences?: string[]; arch?: string; foreignArch?: string[]; machineId?: string; json?: boolean }) => {
       const { result, warnings } = await outdatedFromFiles(o);
-      for (const w of warnings) process.stderr.write(`aptgate: warning: ${w}\n`);
+      for (const w of warnings) process.stderr.write(`aptgate: warning: ${visible(w)}\n`);
       out(o.json ? JSON.stringify({ format: 1, counts: result.counts, packages: result.entries }, null, 2) + '\n' : formatOutdated(result));
     });
 
@@ -151,11 +182,13 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
+    if (err instanceof ExitStatus) return err.status;
     const e = err as { code?: string; exitCode?: number; message: string };
     if (e.code?.startsWith('commander.')) {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
     }
-    process.stderr.write(isAptgateError(err) ? `aptgate: ${err.code}: ${err.message}\n` : `aptgate: ${e.message}\n`);
+    // messages may quote what a client sent (a hostname, a path); some have several lines
+    process.stderr.write(visibleText(isAptgateError(err) ? `aptgate: ${err.code}: ${err.message}\n` : `aptgate: ${e.message}\n`));
     return 1;
   }
 }

@@ -1,8 +1,10 @@
 // Verifies a signed agent call (rpc/signing.ts) against the machine's secret, refuses replays
 // by the machine's last accepted timestamp, and checks the machine is still the one that
-// enrolled (its /etc/machine-id) so copied credentials are flagged as a clone.
+// enrolled (its /etc/machine-id) so copied credentials are flagged as a clone. A call signed
+// with a re-enrolment's credential that still waits for approval is answered MACHINE_PENDING
+// and changes nothing (it has its own replay mark: it cannot lock the current credential out).
 import { RpcFault } from '../rpc/protocol.js';
-import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders } from '../rpc/signing.js';
+import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders, type SignedHeaders } from '../rpc/signing.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
 
 export class AgentAuth {
@@ -24,13 +26,28 @@ export class AgentAuth {
     }
     const id = Number(h.machine);
     const m = this.machines.byId(id);
+    if (m && !signatureMatches(m.secret, h, body)) this.waitingCredential(id, h, body);
     // an unknown machine and a wrong signature look the same to the caller
-    if (!m || !signatureMatches(m.secret, h, body)) throw new RpcFault('AUTH_FAILED', 'signature not valid for this machine');
-    const ts = Number(h.timestamp);
-    if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS) throw new RpcFault('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
+    if (!m) throw new RpcFault('AUTH_FAILED', 'signature not valid for this machine');
+    const ts = this.inWindow(h.timestamp);
     if (!this.machines.acceptTimestamp(id, ts)) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
     this.verified = m;
     return id;
+  }
+
+  private inWindow(timestamp: string): number {
+    const ts = Number(timestamp);
+    if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS) throw new RpcFault('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
+    return ts;
+  }
+
+  /** Not the machine's current credential: a waiting re-enrolment's (MACHINE_PENDING), or none (AUTH_FAILED). */
+  private waitingCredential(id: number, h: SignedHeaders, body: string): never {
+    const r = this.machines.pendingReenrol(id);
+    if (!r || !signatureMatches(r.secret, h, body)) throw new RpcFault('AUTH_FAILED', 'signature not valid for this machine');
+    const ts = this.inWindow(h.timestamp);
+    if (!this.machines.acceptReenrolTimestamp(id, ts)) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    throw new RpcFault('MACHINE_PENDING', `this credential is a re-enrolment of machine ${id} (code ${r.code}) that waits for approval (aptgate machines approve ${id}); the machine's current identity stays in force until then`);
   }
 
   /** The machine row for an authenticated call that also names its /etc/machine-id. */

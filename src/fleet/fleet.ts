@@ -12,7 +12,8 @@ import type { ProfileStore } from '../state/profiles.js';
 import type { CheckInAnswer, CollectedExtras } from '../rpc/wire.js';
 import { AgentAuth } from './auth.js';
 import { ClassService } from './classes.js';
-import { Enrolment, type Enrolled, type MachineFacts } from './enrolment.js';
+import { Enrolment, type EnrolLimits, type Enrolled, type MachineFacts } from './enrolment.js';
+import type { ReenrolProof } from '../rpc/identity-proof.js';
 import { JobService, type Delivery, type JobSettings } from './jobs.js';
 import type { OutdatedService } from './outdated.js';
 import { ReportService, type PackagesPayload, type ReportSettings } from './reports.js';
@@ -26,6 +27,8 @@ export interface FleetDeps {
   jobs: JobSettings;
   /** limits on agent reports (defaults: DEFAULT_REPORT_SETTINGS) */
   reports?: ReportSettings;
+  /** enrolment rate limits (default: enrolment.ts) */
+  enrolLimits?: EnrolLimits;
   now?: () => number;
   /** cross-check failures and other background errors */
   onError?: (err: Error, what: string) => void;
@@ -64,26 +67,31 @@ export class Fleet {
     this.machines = new MachineStore(deps.db);
     const classStore = new ClassStore(deps.db);
     this.classes = new ClassService(classStore, this.machines);
-    this.enrolment = new Enrolment(this.machines, (name, id) => {
-      const c = classStore.byName(name);
-      if (c) classStore.addMember(c.id, id);
+    const jobStore = new JobStore(deps.db);
+    this.enrolment = new Enrolment({
+      machines: this.machines,
+      joinClass: (name, id) => {
+        const c = classStore.byName(name);
+        if (c) classStore.addMember(c.id, id);
+      },
+      endLeases: (id) => jobStore.endLeases(id),
+      ...(deps.enrolLimits ? { limits: deps.enrolLimits } : {}),
     });
     // signatures are checked against the real clock: the agents' clocks are real
     this.auth = new AgentAuth(this.machines);
-    const jobStore = new JobStore(deps.db);
     this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now, (id) => this.machines.byId(id)?.parentId ?? null);
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
     this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf, deps.reports,
       (err) => deps.onError?.(err, 'collecting unused profiles'));
   }
 
-  enrol(token: string, facts: MachineFacts): Enrolled {
-    return this.enrolment.enrol(token, facts);
+  enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
+    return this.enrolment.enrol(token, facts, o);
   }
 
   /** An LTSP chroot of an approved host, enrolled by that host's agent (agent.enrollChroot). */
-  enrolChroot(hostId: number, hostMachineId: unknown, name: string, facts: MachineFacts): Enrolled {
-    return this.enrolment.enrolChroot(this.approved(hostId, hostMachineId), name, facts);
+  enrolChroot(hostId: number, hostMachineId: unknown, chroot: { name: string; path: string }, facts: MachineFacts, client = ''): Enrolled {
+    return this.enrolment.enrolChroot(this.approved(hostId, hostMachineId), chroot, facts, client);
   }
 
   private approved(id: number, machineId: unknown): MachineRow {
@@ -132,9 +140,27 @@ export class Fleet {
     if (this.crossChecks.has(id)) return;
     this.crossChecks.add(id);
     setImmediate(() => {
-      this.crossChecks.delete(id);
-      this.reports.crossCheck(id).catch((err: Error) => this.deps.onError?.(err, `cross-check of machine ${id}`));
+      // its answers are computed off the event loop first (the server's worker): the check finds them cached
+      void this.prepareOutdated(id).catch(() => undefined)
+        .then(() => {
+          this.crossChecks.delete(id);
+          return this.reports.crossCheck(id);
+        })
+        .catch((err: Error) => this.deps.onError?.(err, `cross-check of machine ${id}`));
     });
+  }
+
+  /**
+   * The outdated answers of a machine's last report (its view, and upstream of its stage),
+   * computed off the event loop and cached: outdatedLists() and the cross-check then only read.
+   */
+  async prepareOutdated(id: number): Promise<void> {
+    const m = this.machines.byId(id);
+    const r = this.machines.report(id);
+    if (!m || !r || r.viewId === null || m.profileId === null) return;
+    await this.deps.outdated.prepare(m.profileId, r.viewId);
+    const upstream = this.deps.outdated.upstreamOf(r.viewId);
+    if (upstream) await this.deps.outdated.prepare(m.profileId, upstream.viewId);
   }
 
   /** set by the release gate: the server's public key (armored) */
@@ -154,13 +180,11 @@ export class Fleet {
   }
 
   jobStarted(id: number, machineId: unknown, jobId: number): { leaseSeconds: number } {
-    this.approved(id, machineId);
-    return this.jobs.started(id, jobId);
+    return this.jobs.started(id, jobId, this.approved(id, machineId).generation);
   }
 
   jobFinished(id: number, machineId: unknown, jobId: number, o: JobOutcome): { state: string } {
-    this.approved(id, machineId);
-    return this.jobs.finished(id, jobId, o);
+    return this.jobs.finished(id, jobId, o, this.approved(id, machineId).generation);
   }
 
   /**

@@ -1,14 +1,14 @@
 // Outdated on the server: per (profile, view), cached, and kept current when a suite gets a new
 // snapshot by recomputing only the profiles that have a package whose versions changed.
-import { outdated, outdatedSteps, type OutdatedResult } from '../index/outdated.js';
-import { Policy } from '../index/policy.js';
-import type { InstalledPackage } from '../index/status.js';
+import type { OutdatedResult } from '../index/outdated.js';
 import { fail } from '../errors.js';
 import type { OutdatedCacheStore } from '../state/outdated-cache.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { ProfileStore } from '../state/profiles.js';
-import type { TimeSlicer } from '../sys/time-slice.js';
+import { TimeSlicer } from '../sys/time-slice.js';
+import { OutdatedCalc, comparable } from './outdated-calc.js';
 import { decodeResult, decodeResultInSlices, encodeResult, encodeResultInSlices } from './outdated-text.js';
+import type { OutdatedThread, ThreadAnswer, ThreadRefresh } from './outdated-thread.js';
 import { checkViewSpec, viewSpecHash, type LoadedView, type ViewLoader, type ViewSpec } from './views.js';
 
 export interface OutdatedAnswer {
@@ -28,17 +28,23 @@ export interface RefreshStats {
   deferred: number;
 }
 
+// cached answers of one view sent to the worker at once (their answers come back together)
+const REFRESH_BATCH = 200;
+
 export class OutdatedService {
   readonly stats = { computed: 0, carried: 0, hits: 0 };
-  private readonly policies = new WeakMap<LoadedView, Policy>();
-  private readonly installedCache = new Map<number, InstalledPackage[]>();
+  private readonly calc: OutdatedCalc;
 
   constructor(
     private readonly profiles: ProfileStore,
     private readonly views: ViewLoader,
     private readonly cache: OutdatedCacheStore,
     private readonly packageIndex: PackageIndexStore,
-  ) {}
+    /** the server's worker: refreshes and prepared answers are computed there, off the event loop */
+    private readonly thread?: OutdatedThread,
+  ) {
+    this.calc = new OutdatedCalc(profiles);
+  }
 
   defineView(spec: ViewSpec): number {
     checkViewSpec(spec);
@@ -51,28 +57,22 @@ export class OutdatedService {
     return JSON.parse(s) as ViewSpec;
   }
 
-  private installed(profileId: number): InstalledPackage[] {
-    let i = this.installedCache.get(profileId);
-    if (!i) {
-      if (!this.profiles.byId(profileId)) fail('NOT_FOUND', `no profile ${profileId}`);
-      i = this.profiles.installed(profileId);
-      this.installedCache.set(profileId, i);
-      if (this.installedCache.size > 5000) this.installedCache.delete(this.installedCache.keys().next().value!);
-    }
-    return i;
+  private compute(profileId: number, viewId: number, loaded: LoadedView): OutdatedResult {
+    return this.store(profileId, viewId, loaded, this.calc.result(profileId, loaded));
   }
 
-  /** Reads a profile's installed set in slices ahead of get(), which then finds it in memory. */
+  /** Reads a profile's installed set in slices ahead of computing on this thread, which then finds it in memory. */
   async warm(profileId: number, slicer: TimeSlicer): Promise<void> {
-    if (this.installedCache.has(profileId) || !this.profiles.byId(profileId)) return;
-    const i = await this.profiles.installedInSlices(profileId, slicer);
-    this.installedCache.set(profileId, i);
-    if (this.installedCache.size > 5000) this.installedCache.delete(this.installedCache.keys().next().value!);
+    if (this.calc.has(profileId) || !this.profiles.byId(profileId)) return;
+    this.calc.remember(profileId, await this.profiles.installedInSlices(profileId, slicer));
   }
 
-  /** Profiles that were deleted: nothing of them stays in memory. */
+  /** Profiles that were deleted (their ids may be given to new ones): nothing of them stays in memory, here or in the worker. */
   forget(profileIds: Iterable<number>): void {
-    for (const id of profileIds) this.installedCache.delete(id);
+    const ids = [...profileIds];
+    if (!ids.length) return;
+    this.calc.forget(ids);
+    this.thread?.forget(ids);
   }
 
   /**
@@ -108,17 +108,7 @@ export class OutdatedService {
     return n;
   }
 
-  private policyOf(loaded: LoadedView): Policy {
-    let policy = this.policies.get(loaded);
-    if (!policy) {
-      policy = new Policy(loaded.view, loaded.pins);
-      this.policies.set(loaded, policy);
-    }
-    return policy;
-  }
-
-  private compute(profileId: number, viewId: number, loaded: LoadedView): OutdatedResult {
-    const result = outdated(this.installed(profileId), loaded.view, { policy: this.policyOf(loaded) });
+  private store(profileId: number, viewId: number, loaded: LoadedView, result: OutdatedResult): OutdatedResult {
     this.stats.computed++;
     // an answer from a view still being indexed is not kept: it would outlive the indexing
     if (!loaded.complete) return result;
@@ -159,9 +149,9 @@ export class OutdatedService {
   }
 
   /**
-   * get() for a running server: the installed set is read and the answer computed in slices
-   * (a large installed set is hundreds of milliseconds of work). The caller keeps the profile
-   * pinned meanwhile.
+   * get() for a running server, never computing on the event loop in one go: a cached answer is
+   * read in slices; else the server's worker computes it (kept when final); without a worker
+   * (tools) the installed set is read and the answer computed here, in slices.
    */
   async getInSlices(profileId: number, viewId: number, slicer: TimeSlicer): Promise<OutdatedAnswer> {
     const spec = this.spec(viewId);
@@ -171,23 +161,49 @@ export class OutdatedService {
       this.stats.hits++;
       return { result: await decodeResultInSlices(hit.result, slicer), snapshots: hit.snapshots, cached: true, complete: true };
     }
-    await this.warm(profileId, slicer);
-    const installed = this.installed(profileId);
-    const loaded = this.views.load(spec);
-    const steps = outdatedSteps(installed, loaded.view, { policy: this.policyOf(loaded) });
-    let r = steps.next();
-    while (!r.done) {
-      if (slicer.due()) await slicer.pause();
-      r = steps.next();
+    if (this.thread) {
+      const a = await this.inWorker(this.thread, profileId, viewId, spec);
+      return { result: await decodeResultInSlices(a.result, slicer), snapshots: a.snapshots, cached: false, complete: a.complete };
     }
-    const result = r.value;
-    this.stats.computed++;
-    if (loaded.complete) {
-      const text = await encodeResultInSlices(result, slicer);
-      // the view may have been deleted meanwhile (no machine reads it any more): nothing to keep
-      if (this.cache.view(viewId) !== undefined) this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: text });
+    this.profiles.pin(profileId);
+    try {
+      await this.warm(profileId, slicer);
+      const loaded = this.views.load(spec);
+      const steps = this.calc.resultSteps(profileId, loaded);
+      let r = steps.next();
+      while (!r.done) {
+        if (slicer.due()) await slicer.pause();
+        r = steps.next();
+      }
+      const result = r.value;
+      this.stats.computed++;
+      if (loaded.complete) {
+        const text = await encodeResultInSlices(result, slicer);
+        // the view may have been deleted meanwhile (no machine reads it any more): nothing to keep
+        if (this.cache.view(viewId) !== undefined) this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: text });
+      }
+      return { result, snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
+    } finally {
+      this.profiles.unpin(profileId);
     }
-    return { result, snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
+  }
+
+  /**
+   * The worker's answer (JSON lines, as cached), kept when final. The profile is pinned while
+   * the worker computes; the view may be deleted meanwhile (no machine reads it): then nothing is kept.
+   */
+  private async inWorker(thread: OutdatedThread, profileId: number, viewId: number, spec: ViewSpec): Promise<ThreadAnswer> {
+    this.profiles.pin(profileId);
+    try {
+      const a = await thread.answer(spec, profileId);
+      this.stats.computed++;
+      if (a.complete && this.cache.view(viewId) !== undefined && this.profiles.byId(profileId)) {
+        this.cache.put({ profileId, viewId, snapshots: a.snapshots, computedAt: Date.now(), result: a.result });
+      }
+      return a;
+    } finally {
+      this.profiles.unpin(profileId);
+    }
   }
 
   /**
@@ -203,22 +219,81 @@ export class OutdatedService {
   }
 
   /**
-   * refresh() for a running server: the work is done in slices, each its own transaction, with
-   * the event loop free in between (a proxy must not stop serving for a fleet recompute).
-   * Refreshes run one after another; idle() resolves when none is pending.
+   * refresh() for a running server, without holding the event loop: with the server's worker,
+   * views are loaded, snapshots compared and answers computed there, and only the writes are
+   * done here, in short slices (at most `slice` each, each its own transaction); without it
+   * (tools), the same steps as refresh(), in slices of `slice`. Refreshes run one after
+   * another; idle() resolves when none is pending.
    */
   refreshInSlices(backend: string, suite: string, slice = 100): Promise<RefreshStats> {
+    this.refreshing++;
     const run = this.queue.then(async () => {
       const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
+      if (this.thread) {
+        await this.refreshInWorker(this.thread, backend, suite, slice, stats);
+        return stats;
+      }
       const steps = this.refreshSteps(backend, suite, stats);
       for (let i = 0; i < steps.length; i += slice) {
         this.cache.transaction(() => { for (const step of steps.slice(i, i + slice)) step(); });
         await new Promise<void>((r) => setImmediate(r));
       }
       return stats;
-    });
+    }).finally(() => { this.refreshing--; });
     this.queue = run.then(() => undefined, () => undefined);
     return run;
+  }
+
+  private async refreshInWorker(thread: OutdatedThread, backend: string, suite: string, slice: number, stats: RefreshStats): Promise<void> {
+    const slicer = new TimeSlicer();
+    for (const v of this.cache.views()) {
+      const spec = JSON.parse(v.spec) as ViewSpec;
+      if (!spec.sources.some((s) => s.backend === backend && s.suite === suite)) continue;
+      const rows = this.cache.byView(v.id);
+      for (let i = 0; i < rows.length; i += REFRESH_BATCH) {
+        const r = await thread.refresh(spec, rows.slice(i, i + REFRESH_BATCH).map((x) => ({ profileId: x.profileId, snapshots: x.snapshots })));
+        if (!r.complete) {
+          stats.deferred++;
+          break;
+        }
+        await this.applyRefresh(v.id, r, slice, slicer, stats);
+      }
+    }
+  }
+
+  /** Writes what the worker found, a slice at a time. */
+  private async applyRefresh(viewId: number, r: ThreadRefresh, slice: number, slicer: TimeSlicer, stats: RefreshStats): Promise<void> {
+    for (let i = 0; i < r.rows.length;) {
+      this.cache.transaction(() => {
+        for (let n = 0; i < r.rows.length && n < slice && (n === 0 || !slicer.due()); n++) {
+          const { profileId, result } = r.rows[i++]!;
+          if (result === null) {
+            this.cache.carry(profileId, viewId, r.snapshots);
+            this.stats.carried++;
+            stats.carried++;
+          } else {
+            this.cache.put({ profileId, viewId, snapshots: r.snapshots, computedAt: Date.now(), result });
+            this.stats.computed++;
+            stats.recomputed++;
+          }
+        }
+      });
+      await slicer.pause();
+    }
+  }
+
+  /**
+   * Makes get() of (profile, view) an answer from the cache, computed in the server's worker,
+   * when it is not cached and current yet and the view is indexed (without a worker: nothing).
+   */
+  async prepare(profileId: number, viewId: number): Promise<void> {
+    if (!this.thread) return;
+    const spec = this.spec(viewId);
+    const current = this.views.currentIds(spec);
+    if (this.views.notReady(spec, current) !== undefined) return;
+    const hit = this.cache.get(profileId, viewId);
+    if (hit && hit.snapshots.join(',') === current.join(',')) return;
+    await this.inWorker(this.thread, profileId, viewId, spec);
   }
 
   idle(): Promise<void> {
@@ -231,6 +306,13 @@ export class OutdatedService {
     this.queue = run.then(() => undefined, () => undefined);
     return run;
   }
+
+  /** A refresh is queued or running, or the worker is computing. */
+  get busy(): boolean {
+    return this.refreshing > 0 || (this.thread?.busy ?? false);
+  }
+
+  private refreshing = 0;
 
   private queue: Promise<void> = Promise.resolve();
 
@@ -265,26 +347,18 @@ export class OutdatedService {
       for (const row of rows) {
         if (row.snapshots.join(',') === loaded.snapshots.join(',')) continue;
         steps.push(() => {
-          // stage generations (negative ids) and missing sources are not compared: computed again
-          const comparable = row.snapshots.length === loaded.snapshots.length && [...row.snapshots, ...loaded.snapshots].every((s) => s > 0);
-          const changed = comparable ? changedBetween(row.snapshots) : undefined;
-          if (changed && !this.hasAny(row.profileId, changed)) {
+          const r = this.calc.refreshed(row.profileId, loaded, comparable(row.snapshots, loaded.snapshots) ? changedBetween(row.snapshots) : undefined);
+          if (r === 'carry') {
             this.cache.carry(row.profileId, v.id, loaded.snapshots);
             this.stats.carried++;
             stats.carried++;
           } else {
-            this.compute(row.profileId, v.id, loaded);
+            this.store(row.profileId, v.id, loaded, r);
             stats.recomputed++;
           }
         });
       }
     }
     return steps;
-  }
-
-  private hasAny(profileId: number, names: ReadonlySet<string>): boolean {
-    if (!names.size) return false;
-    // records are shared between profiles and kept once read, so this is mostly memory
-    return this.installed(profileId).some((p) => names.has(p.package));
   }
 }

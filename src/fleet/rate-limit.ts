@@ -1,33 +1,60 @@
-// Per-machine rate limits: a token bucket per machine holding up to `perMinute` calls, refilled
-// at `perMinute` a minute, so a burst of that many passes and a steady stream is held to the
-// rate. In memory: a restart forgets the buckets, which only ever lets an agent through.
+// Token buckets by key (a client address, an enrolment token, a machine-id, a machine number), in
+// memory: a restart forgets them, which costs an attacker at most one more burst and only ever
+// lets an agent through. The map is bounded so that a flood of distinct addresses cannot grow it
+// without end. One limiter serves enrolments (fault 13) and reports with packages (fault 12).
+import { RpcFault, type FaultName } from '../rpc/protocol.js';
+
+/** At most `count` per `windowMs` (refilled evenly); count 0 turns the limit off. */
+export interface Rate {
+  count: number;
+  windowMs: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+const MAX_KEYS = 50_000;
 
 export class RateLimiter {
-  private readonly buckets = new Map<number, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, Bucket>();
 
-  /** `perMinute` 0: no limit */
-  constructor(private readonly perMinute: number, private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {}
 
-  /** Takes one call from the machine's bucket: undefined when allowed, else seconds until the next one is. */
-  take(machine: number): number | undefined {
-    if (this.perMinute <= 0) return undefined;
+  /**
+   * Takes one from the key's bucket: undefined when allowed, else the seconds until one is
+   * (nothing is taken then). A burst of `count` passes, a steady stream is held to the rate.
+   */
+  tryTake(key: string, rate: Rate): number | undefined {
+    if (rate.count <= 0) return undefined;
     const now = this.now();
-    const perMs = this.perMinute / 60_000;
-    const b = this.buckets.get(machine) ?? { tokens: this.perMinute, at: now };
-    b.tokens = Math.min(this.perMinute, b.tokens + Math.max(0, now - b.at) * perMs);
-    b.at = now;
-    this.buckets.set(machine, b);
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      this.trim(now, perMs);
-      return undefined;
-    }
-    return Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000));
+    const perMs = rate.count / rate.windowMs;
+    const b = this.buckets.get(key);
+    const tokens = b ? Math.min(rate.count, b.tokens + Math.max(0, now - b.at) * perMs) : rate.count;
+    if (tokens < 1) return Math.max(1, Math.ceil((1 - tokens) / perMs / 1000));
+    // re-inserted at the end: the first entries of the map are the least recently used
+    this.buckets.delete(key);
+    this.buckets.set(key, { tokens: tokens - 1, at: now });
+    if (this.buckets.size > MAX_KEYS) this.buckets.delete(this.buckets.keys().next().value!);
+    return undefined;
   }
 
-  /** Buckets that have filled up again are the same as none: dropped when many are kept. */
-  private trim(now: number, perMs: number): void {
-    if (this.buckets.size < 10_000) return;
-    for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) * perMs >= this.perMinute) this.buckets.delete(k);
+  /**
+   * Takes one from the key's bucket, or throws `fault` saying which enrolment limit was exceeded
+   * and when to come back (nothing is taken then).
+   */
+  take(key: string, rate: Rate, fault: FaultName, what: string): void {
+    const wait = this.tryTake(key, rate);
+    if (wait !== undefined) {
+      throw new RpcFault(fault, `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`);
+    }
   }
+}
+
+function formatWindow(ms: number): string {
+  for (const [unit, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % n === 0) return `${ms / n}${unit}`;
+  }
+  return `${ms}ms`;
 }

@@ -65,7 +65,7 @@ export class ReportService {
     private readonly settings: ReportSettings = DEFAULT_REPORT_SETTINGS,
     onError: (err: Error) => void = () => undefined,
   ) {
-    this.rate = new RateLimiter(settings.ratePerMinute);
+    this.rate = new RateLimiter();
     this.retention = new Retention(profiles, outdated, onError);
   }
 
@@ -90,7 +90,7 @@ export class ReportService {
 
   /** Reports that make the server store packages are limited per machine (fleet.report_rate). */
   private takeRate(machine: number): void {
-    const wait = this.rate.take(machine);
+    const wait = this.rate.tryTake(String(machine), { count: this.settings.ratePerMinute, windowMs: 60_000 });
     if (wait !== undefined) throw new RpcFault('RATE_LIMITED', `too many reports with packages from this machine: report again in ${wait} s (fleet.report_rate)`);
   }
 

@@ -74,10 +74,17 @@ export interface StageResolver {
   parts(genId: number): SourcePart[];
 }
 
+/** The identity of a view's content: what it reads, not the preferences it is read with. */
+function contentKey(spec: ViewSpec, ids: readonly number[]): string {
+  return JSON.stringify([spec.arch, spec.foreignArchs, spec.sources.map((s) => [s.backend, s.suite, s.stage ?? null, s.components ?? null]), ids]);
+}
+
 export class ViewLoader {
-  // loaded views by spec hash + content ids; a few stay in memory (a view is ~100 MB of objects
-  // for a full Debian release, built in a fraction of a second)
-  private readonly cache = new Map<string, LoadedView>();
+  // loaded views by content (sources, architectures, content ids: views that differ only in
+  // their preferences share one); a few stay in memory (a view is ~100 MB of objects for a full
+  // Debian release, built in a fraction of a second); the loaded specs point at them
+  private readonly views = new Map<string, View>();
+  private readonly cache = new Map<string, LoadedView & { content: string }>();
 
   constructor(
     private readonly snapshots: SnapshotStore,
@@ -123,7 +130,8 @@ export class ViewLoader {
     return this.notReady(spec) === undefined;
   }
 
-  load(spec: ViewSpec, contentIds?: readonly number[]): LoadedView {
+  /** The view if it is in memory (nothing is read). */
+  loaded(spec: ViewSpec, contentIds?: readonly number[]): LoadedView | undefined {
     const ids = contentIds ? [...contentIds] : this.currentIds(spec);
     const key = `${viewSpecHash(spec)}/${ids.join(',')}`;
     const hit = this.cache.get(key);
@@ -132,6 +140,20 @@ export class ViewLoader {
       this.cache.set(key, hit);
       return hit;
     }
+    const view = this.views.get(contentKey(spec, ids));
+    // only complete views are kept
+    return view ? this.keepView(spec, ids, view, true) : undefined;
+  }
+
+  /**
+   * The view, read from the package index at once: ~0.7 s for a full Debian release, so the
+   * server loads its views in its outdated worker (outdated-worker.ts); on the event loop only
+   * when an answer is asked for before the worker could prepare it.
+   */
+  load(spec: ViewSpec, contentIds?: readonly number[]): LoadedView {
+    const ids = contentIds ? [...contentIds] : this.currentIds(spec);
+    const hit = this.loaded(spec, ids);
+    if (hit) return hit;
     const view = new View(spec.arch, spec.foreignArchs);
     const complete = this.notReady(spec, ids) === undefined;
     spec.sources.forEach((src, i) => {
@@ -155,12 +177,24 @@ export class ViewLoader {
         }
       }
     });
-    view.seal();
-    const loaded: LoadedView = { view, pins: spec.preferences ? parsePreferences(spec.preferences).pins : [], snapshots: ids, complete };
+    return this.keepView(spec, ids, view.seal(), complete);
+  }
+
+  private keepView(spec: ViewSpec, ids: readonly number[], view: View, complete: boolean): LoadedView {
+    const content = contentKey(spec, ids);
+    const loaded = { view, pins: spec.preferences ? parsePreferences(spec.preferences).pins : [], snapshots: [...ids], complete, content };
     // an incomplete view changes as its indexes are parsed, under the same ids
     if (!complete) return loaded;
-    this.cache.set(key, loaded);
-    while (this.cache.size > this.keep) this.cache.delete(this.cache.keys().next().value!);
+    this.views.delete(content);
+    this.views.set(content, view);
+    this.cache.set(`${viewSpecHash(spec)}/${ids.join(',')}`, loaded);
+    while (this.views.size > this.keep) {
+      const gone = this.views.keys().next().value!;
+      this.views.delete(gone);
+      for (const [k, v] of this.cache) if (v.content === gone) this.cache.delete(k);
+    }
+    // specs are small beside their views, but a fleet has many
+    while (this.cache.size > this.keep * 64) this.cache.delete(this.cache.keys().next().value!);
     return loaded;
   }
 }

@@ -65,12 +65,19 @@ export class StageService {
   follow(snapshotId: number): StageGen[] {
     const snap = this.snapshots.byId(snapshotId);
     if (!snap) return [];
+    // Moving forward is decided by the signed Date, never by arrival: a snapshot older than
+    // the suite's newest (a replayed older Release) is no content for any stage, and the first
+    // stage takes only a snapshot newer than any it ever had, so it neither goes back nor
+    // undoes a `stage rollback` (only a rollback makes a stage older).
+    const newest = this.snapshots.newest(snap.backend, snap.suite);
+    if (newest && newest.date > snap.date) return [];
     const made: StageGen[] = [];
     this.store.db.transaction(() => {
       this.ladder.forEach((stage, i) => {
         const cur = this.store.current(stage, snap.backend, snap.suite);
         if (!cur) made.push(this.add(stage, snap.backend, snap.suite, { base: snap.id, overrides: [] }, 'initial', { actor: 'aptgate' }));
-        else if (i === 0 && snapshotId > cur.baseSnapshot && !sameContent(contentOf(cur), { base: snap.id, overrides: [] })) {
+        else if (i === 0 && snap.date > (this.store.newestBaseDate(stage, snap.backend, snap.suite) ?? -Infinity)
+          && !sameContent(contentOf(cur), { base: snap.id, overrides: [] })) {
           made.push(this.add(stage, snap.backend, snap.suite, { base: snap.id, overrides: [] }, 'follow', { actor: 'aptgate' }));
         }
       });

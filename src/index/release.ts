@@ -1,6 +1,7 @@
 // Release / InRelease content (after signature verification): the fields apt reads and the
 // SHA256 list of the files the suite publishes.
 import { AptgateError, fail } from '../errors.js';
+import { splitClearsigned } from './clearsigned.js';
 import { parseParagraphs } from './deb822.js';
 
 export interface ReleaseFile {
@@ -107,12 +108,8 @@ export function byHashRel(rel: string, sha256: string): string {
 
 /**
  * The text of a clearsigned document that was verified when it was stored (the proxy never
- * stores one gpgv did not accept); dash-escaped lines are unescaped as gpg does.
+ * stores one gpgv did not accept), split exactly as apt splits it (./clearsigned.ts).
  */
 export function clearsignedText(doc: Buffer | string): string {
-  const text = typeof doc === 'string' ? doc : doc.toString('utf8');
-  const start = text.indexOf('\n\n');
-  const end = text.indexOf('\n-----BEGIN PGP SIGNATURE-----');
-  if (start === -1 || end === -1 || end < start) throw new AptgateError('RELEASE_INVALID', 'not a clearsigned document');
-  return text.slice(start + 2, end).replace(/^- /gm, '');
+  return splitClearsigned(typeof doc === 'string' ? Buffer.from(doc, 'utf8') : doc).text.toString('utf8');
 }

@@ -2,7 +2,9 @@
 // waiting client reads while it grows (the newest chunks straight from memory, so a client
 // keeping up costs no file read); the object is renamed into place only after its size and
 // hash matched what the signed indexes say. Until then the last byte is held back, so a
-// mismatch found at the end reaches clients as an aborted, incomplete transfer.
+// mismatch found at the end reaches clients as an aborted, incomplete transfer. Nothing is
+// filled without a hash to check (a pool file no signed index names is never stored), and an
+// answer a redirect fetched from another path is served once verified but never stored.
 import { EventEmitter } from 'node:events';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -13,7 +15,7 @@ import type { Logger } from '../log.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { HashAlgo } from './paths.js';
 import type { CacheStore } from './store.js';
-import { header, type Upstream } from './upstream.js';
+import { header, isTimeout, type Upstream } from './upstream.js';
 
 export interface Expect {
   size?: number;
@@ -40,6 +42,8 @@ export interface FillDeps {
   metrics: ProxyMetrics;
   log: Logger;
 }
+
+const BY_HASH_KEY = /\/by-hash\/[A-Za-z0-9]+\/[0-9a-f]+$/;
 
 type FillStatus = 'starting' | 'streaming' | 'verified' | 'failed';
 
@@ -172,6 +176,12 @@ export class Fill extends EventEmitter {
       this.status = 'verified';
       this.emit('progress');
       this.settleHead();
+      // a by-hash key names its content, so where the verified bytes came from does not matter
+      if (this.elsewhere && !BY_HASH_KEY.test(key)) {
+        log.info({ key, mirror: this.mirror }, 'redirected to another path: served, not stored');
+        await store.discard(this.tmpPath);
+        return false;
+      }
       // durable before visible: a crash must never leave a short file at the final name
       await this.fh.datasync();
       try {
@@ -199,10 +209,15 @@ export class Fill extends EventEmitter {
   }
 
   private sha256: string | undefined;
+  /** the answer came through a redirect to another path: not stored under this key */
+  private elsewhere = false;
 
   private async download(): Promise<void> {
     const { upstream, config, metrics } = this.deps;
     const { backend, sources, expect, key } = this.spec;
+    if (expect.sha256 === undefined && expect.other === undefined) {
+      throw new AptgateError('INTEGRITY', `${key}: no signed hash to verify it against, never stored`, { key });
+    }
     let res;
     for (let i = 0; ; i++) {
       res = await upstream.get(backend, sources[i]!);
@@ -222,7 +237,8 @@ export class Fill extends EventEmitter {
       throw new AptgateError('UPSTREAM_FAILED', `${res.mirror} answered ${res.status} for ${key}`, { key, status: res.status });
     }
     const mirror = res.mirror;
-    const bad = (code: 'INTEGRITY' | 'UPSTREAM_FAILED', message: string): never => {
+    this.elsewhere = res.elsewhere;
+    const bad = (code: 'INTEGRITY' | 'UPSTREAM_FAILED' | 'UPSTREAM_TIMEOUT', message: string): never => {
       res.body.destroy();
       upstream.markBad(backend, mirror, message);
       throw new AptgateError(code, message, { key, mirror });
@@ -236,10 +252,9 @@ export class Fill extends EventEmitter {
     const lm = header(res.headers, 'last-modified');
     const lmDate = lm ? new Date(lm) : undefined;
     if (lmDate && !Number.isNaN(lmDate.getTime())) this.lastModified = lmDate;
-    const verifying = expect.sha256 !== undefined || expect.other !== undefined;
-    this.holdback = verifying ? 1 : 0;
-    // small objects with a hash to check are verified before their first byte is sent
-    const small = verifying && this.size !== undefined && this.size <= config.proxy.smallObjectBytes;
+    this.holdback = 1;
+    // small objects are verified before their first byte is sent
+    const small = this.size !== undefined && this.size <= config.proxy.smallObjectBytes;
     if (!small) {
       this.status = 'streaming';
       this.settleHead();
@@ -263,7 +278,7 @@ export class Fill extends EventEmitter {
     } catch (err) {
       if (isAptgateError(err)) throw err;
       if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });
-      bad('UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
+      bad(isTimeout(err) ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
     }
     while (this.writer) await this.writer;
     if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });

@@ -21,7 +21,8 @@ export interface IndexJob {
 
 export interface IndexResult { indexFileId: number; entries: number; parsed: boolean }
 
-const BATCH = 2000;
+// entries per transaction: the server's own writes wait for the lock a batch holds
+const BATCH = 200;
 
 export async function runIndexJob(store: PackageIndexStore, job: IndexJob): Promise<IndexResult> {
   const known = store.byAlias(job.backend, job.fileSha256)

@@ -11,7 +11,7 @@ import type { ProxyMetrics } from './metrics.js';
 export class Indexer {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (r: IndexResult) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>();
   private readonly queued = new Map<string, Promise<IndexResult | undefined>>();
   private readonly linked = new Set<string>();
   private chain: Promise<unknown> = Promise.resolve();
@@ -100,6 +100,23 @@ export class Indexer {
     });
   }
 
+  /**
+   * Drops index contents whose ingest never finished (a server stopped mid-parse), in the
+   * worker and between jobs, so no running ingest loses its rows; resolves with their count.
+   */
+  dropUnfinished(): Promise<number> {
+    if (this.closed) return Promise.resolve(0);
+    this.pending++;
+    const p = this.chain.then(() => this.send<number>({ dropUnfinished: true })).catch((err: Error) => {
+      this.log.error({ err: err.message }, 'could not drop unfinished index contents');
+      return 0;
+    }).finally(() => {
+      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+    this.chain = p;
+    return p;
+  }
+
   /** Resolves once no job is queued or running. */
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
@@ -111,13 +128,17 @@ export class Indexer {
   }
 
   private post(job: IndexJob): Promise<IndexResult> {
+    return this.send<IndexResult>({ job });
+  }
+
+  private send<T>(msg: { job: IndexJob } | { dropUnfinished: true }): Promise<T> {
     if (!this.worker) {
       this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { dbFile: this.dbFile } });
       this.worker.unref();
-      this.worker.on('message', (m: { id: number; ok: boolean; result?: IndexResult; error?: string }) => {
+      this.worker.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
-        if (m.ok) w?.resolve(m.result!);
+        if (m.ok) w?.resolve(m.result as never);
         else w?.reject(new AptgateError('PARSE_FAILED', m.error ?? 'indexing failed'));
       });
       this.worker.on('error', (err) => this.failAll(err));
@@ -127,9 +148,9 @@ export class Indexer {
       });
     }
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker!.postMessage({ id, job });
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (r: never) => void, reject });
+      this.worker!.postMessage({ id, ...msg });
     });
   }
 

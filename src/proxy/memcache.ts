@@ -3,6 +3,10 @@
 export interface MemEntry {
   body: Buffer;
   lastModified: Date;
+  /** identity of the file it was read from, and when that was last checked */
+  ino: number;
+  mtimeMs: number;
+  checkedAt: number;
 }
 
 export class MemoryCache {

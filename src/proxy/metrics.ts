@@ -1,4 +1,4 @@
-// Counters and gauges, rendered in the Prometheus text format at GET /-/metrics.
+// Counters, gauges and summaries, rendered in the Prometheus text format at GET /-/metrics.
 type Labels = Record<string, string>;
 
 function labelKey(labels: Labels): string {
@@ -21,9 +21,13 @@ class Family {
   }
 }
 
+/** What a summary reports when rendered: quantiles (0..1) with their values, and sum and count. */
+export interface SummaryValue { quantiles: Array<[number, number]>; sum: number; count: number }
+
 export class Metrics {
   private readonly families = new Map<string, Family>();
   private readonly collectors: Array<() => void> = [];
+  private readonly summaries = new Map<string, { help: string; read: () => SummaryValue }>();
 
   private family(name: string, help: string, type: 'counter' | 'gauge'): Family {
     let f = this.families.get(name);
@@ -50,6 +54,11 @@ export class Metrics {
     return { set: (l, n) => f.set(l, n) };
   }
 
+  /** A summary whose value is read when rendered. */
+  summary(name: string, help: string, read: () => SummaryValue): void {
+    this.summaries.set(name, { help, read });
+  }
+
   /** Runs before each rendering, to refresh gauges that are cheaper to read than to track. */
   onCollect(fn: () => void): void {
     this.collectors.push(fn);
@@ -62,6 +71,12 @@ export class Metrics {
       out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
       if (f.values.size === 0 && f.type === 'gauge') out.push(`${f.name} 0`);
       for (const [k, v] of f.values) out.push(k ? `${f.name}{${k}} ${v}` : `${f.name} ${v}`);
+    }
+    for (const [name, s] of this.summaries) {
+      const v = s.read();
+      out.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} summary`);
+      for (const [q, x] of v.quantiles) out.push(`${name}{quantile="${q}"} ${x}`);
+      out.push(`${name}_sum ${v.sum}`, `${name}_count ${v.count}`);
     }
     return out.join('\n') + '\n';
   }
@@ -83,6 +98,8 @@ export function proxyMetrics(m: Metrics) {
     indexedFiles: m.counter('aptgate_indexed_files_total', 'Packages contents parsed into the package index'),
     zeroCopyBytes: m.externalCounter('aptgate_sendfile_bytes_total', 'Cached file bytes sent with sendfile (zero copy)'),
     copiedBytes: m.externalCounter('aptgate_copied_file_bytes_total', 'Cached file bytes sent through a read/write loop'),
+    loopDelayWindow: m.gauge('aptgate_event_loop_delay_window_start_seconds', 'When the window of aptgate_event_loop_delay_seconds opened (Unix time)'),
+    backgroundBusy: m.gauge('aptgate_background_busy', 'Background work running now (1) or not (0), by task'),
     slowClientWaits: m.externalCounter('aptgate_slow_client_waits_total', 'Times a client socket stayed full and was watched until it had room'),
   };
 }

@@ -1,6 +1,9 @@
 // The proxy's HTTP surface on the shared fastify instance: GET/HEAD of any backend path (in
 // both modes), CONNECT, and the operator endpoints /-/health and /-/metrics.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { NOT_ALLOWED, type ClientFilter } from './admission.js';
 import { handleConnect } from './connect.js';
 import type { ProxyRuntime } from './runtime.js';
 import { serveError } from './serve.js';
@@ -25,11 +28,26 @@ Remap mode (per source): URIs: http://THIS-HOST:${port}/<backend>
 Health: /-/health   Metrics: /-/metrics
 `;
 
-export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime): void {
-  app.server.on('connect', handleConnect(proxy.config, proxy.metrics, app.log));
+const METRICS_ELSEWHERE = '404 NOT_FOUND: /-/metrics is served on server.metrics_listen, not on this port\n';
+
+export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, allow: ClientFilter): void {
+  const connect = handleConnect(proxy.config, proxy.metrics, app.log);
+  // CONNECT bypasses fastify (and its onRequest hook): server.allow is checked here
+  app.server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    if (allow.allows(client.remoteAddress)) return connect(req, client, head);
+    client.on('error', () => client.destroy());
+    const body = allow.refusal(client.remoteAddress);
+    client.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Aptgate-Error: ${NOT_ALLOWED}\r\n\r\n${body}`);
+    proxy.metrics.requests.inc({ result: 'refused' });
+    app.log.info({ client: client.remoteAddress, method: 'CONNECT', path: req.url, result: 'refused', status: 403, bytes: 0, ms: 0, reason: 'not in server.allow' }, 'access');
+  });
 
   app.get('/-/health', async () => proxy.health());
   app.get('/-/metrics', async (_req, reply) => {
+    if (proxy.config.metricsListen) {
+      reply.code(404).header('Content-Type', 'text/plain; charset=utf-8').header('X-Aptgate-Error', 'NOT_FOUND');
+      return METRICS_ELSEWHERE;
+    }
     reply.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
     return proxy.registry.render();
   });

@@ -10,7 +10,9 @@ import { UsageStore } from '../state/usage.js';
 import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
 import { Indexer } from './indexer.js';
+import { LoopDelay } from './loop-delay.js';
 import { MemoryCache } from './memcache.js';
+import { PoolIndex } from './pool-index.js';
 import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
 import { transferStats, trimMemory } from './sendfile.js';
@@ -47,8 +49,13 @@ export class ProxyRuntime {
   readonly service: ProxyService;
   readonly refresher: Refresher;
   readonly memory: MemoryCache;
+  readonly poolIndex: PoolIndex;
+  /** settles once the start-up redo of unfinished index ingests is done */
+  resumed: Promise<void> = Promise.resolve();
+  readonly loopDelay = new LoopDelay();
   private readonly log: Logger;
   private timers: NodeJS.Timeout[] = [];
+  private readonly busyProbes = new Map<string, () => boolean>([['indexer', () => this.indexer.busy]]);
   private cacheTotals = { files: 0, bytes: 0, known: false };
 
   constructor(opts: ProxyOptions) {
@@ -73,19 +80,38 @@ export class ProxyRuntime {
     this.service = new ProxyService({
       config, store: this.store, upstream: this.upstream, suites: this.suites, fills: this.fills, indexer: this.indexer,
       packageIndex: this.packageIndex, snapshots: this.snapshots, usage: this.usage, metrics: this.metrics, memory: this.memory, log,
+      learnPoolFile: (backend, path) => this.poolIndex.learn(backend, path),
     });
     this.refresher = new Refresher({ config, suites: this.suites, service: this.service, snapshots: this.snapshots, packageIndex: this.packageIndex, log });
+    this.poolIndex = new PoolIndex({
+      config, suites: this.suites, snapshots: this.snapshots, packageIndex: this.packageIndex, store: this.store, indexer: this.indexer, log,
+      ensureIndexes: (gen, targets) => this.refresher.ensureIndexes(gen, targets),
+      indexStored: (gen, rel, file, key) => this.service.indexStored(gen, rel, file, key),
+    });
     this.registry.onCollect(() => {
       this.metrics.cacheBytes.set({}, this.cacheTotals.bytes);
       this.metrics.cacheFiles.set({}, this.cacheTotals.files);
       this.metrics.zeroCopyBytes.set({}, transferStats.zeroCopyBytes);
       this.metrics.copiedBytes.set({}, transferStats.copiedBytes);
       this.metrics.slowClientWaits.set({}, transferStats.slowClientWaits);
+      this.metrics.loopDelayWindow.set({}, this.loopDelay.windowStart / 1000);
+      for (const [task, busy] of this.busyProbes) this.metrics.backgroundBusy.set({ task }, busy() ? 1 : 0);
     });
+    this.registry.summary('aptgate_event_loop_delay_seconds',
+      'How long a request would have waited for the event loop (a 10 ms timer\'s lateness, a hold counted for every 10 ms it lasted), since the server started or SIGUSR2',
+      () => this.loopDelay.summary());
+  }
+
+  /** Background work shown in aptgate_background_busy (view loads, outdated refreshes). */
+  addBusyProbe(task: string, busy: () => boolean): void {
+    this.busyProbes.set(task, busy);
   }
 
   async start(): Promise<void> {
     await this.store.init();
+    this.resumed = this.poolIndex.resume().catch((err: Error) => {
+      this.log.warn({ err: err.message }, 'could not resume unfinished index ingests');
+    });
     this.refresher.start();
     const every = (ms: number, fn: () => void) => {
       const t = setInterval(fn, ms);
@@ -142,9 +168,11 @@ export class ProxyRuntime {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.loopDelay.close();
     this.refresher.stop();
     // give running fills a moment to finish; a partial one is discarded at the next start
     await Promise.race([this.fills.drain(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await this.resumed;
     await this.indexer.close();
     this.service.flushUsage();
     await this.upstream.close();

@@ -1,6 +1,6 @@
 // The proxy's decisions for one request: which generation, which cache object, which
 // upstream paths and which expected size and hash, then hit, join a fill, or start one.
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { BackendConfig, Config } from '../config.js';
@@ -17,13 +17,13 @@ import type { Indexer } from './indexer.js';
 import type { ProxyMetrics } from './metrics.js';
 import { classify, contentType } from './paths.js';
 import { pipeBody, serveRepresentation, type FileBody, type Served } from './serve.js';
-import type { MemoryCache } from './memcache.js';
+import type { MemEntry, MemoryCache } from './memcache.js';
 import type { CacheStore } from './store.js';
 import type { Generation, Suites } from './suites.js';
 import type { Target } from './target.js';
 import { header, type Upstream } from './upstream.js';
 
-export type Outcome = 'hit' | 'miss' | 'coalesced' | 'revalidated' | 'stale' | 'pass' | 'not_modified';
+export type Outcome = 'hit' | 'miss' | 'coalesced' | 'revalidated' | 'stale' | 'pass' | 'pass-unverified' | 'not_modified';
 
 export interface Handled extends Served {
   outcome: Outcome;
@@ -42,12 +42,16 @@ export interface ServiceDeps {
   metrics: ProxyMetrics;
   memory: MemoryCache;
   log: Logger;
+  /** fetches and ingests the indexes that could name a pool file (when none does yet) */
+  learnPoolFile?: (backend: BackendConfig, path: string) => Promise<void>;
 }
 
 const HIT_HEADERS = { 'X-Aptgate-Result': 'hit' };
 
-/** How long a pool request waits for an index still being parsed, to learn the file's hash. */
+/** How long a pool request waits for an index being fetched or parsed, to learn the file's hash. */
 const INDEX_WAIT_MS = 20_000;
+/** A file kept in memory is checked against the disk at most this often (evicted or replaced by `cache verify`). */
+const MEMORY_RECHECK_MS = 1000;
 
 export class ProxyService {
   private readonly uses = new Map<string, number>();
@@ -169,27 +173,38 @@ export class ProxyService {
   // ---- pool files ---------------------------------------------------------------------
 
   private async serveImmutable(req: IncomingMessage, res: ServerResponse, target: Target): Promise<Handled> {
-    const hit = await this.tryHit(req, res, target.key, contentType(target.path));
+    const type = contentType(target.path);
+    const hit = await this.tryHit(req, res, target.key, type);
     if (hit) return hit;
-    const expect = await this.expectedPoolFile(target.backend.name, target.path);
-    return this.serveObject(req, res, {
-      backend: target.backend,
-      key: target.key,
-      sources: [target.path],
-      expect,
-      contentType: contentType(target.path),
-    });
+    const running = this.deps.fills.get(target.key);
+    if (running) return this.serveObject(req, res, running.spec);
+    const expect = await this.expectedPoolFile(target.backend, target.path);
+    // no signed index vouches for these bytes: the client gets them as upstream sends them
+    // (apt checks them against its own lists), the cache never keeps them
+    if (!expect) return this.passThrough(req, res, target, 'pass-unverified');
+    return this.serveObject(req, res, { backend: target.backend, key: target.key, sources: [target.path], expect, contentType: type });
   }
 
-  /** Size and SHA256 of a pool file from the parsed indexes, waiting briefly for one being parsed. */
-  async expectedPoolFile(backend: string, path: string): Promise<Expect> {
-    if (!path.startsWith('pool/') && !/\.(u|d)?deb$/.test(path)) return {};
-    let known = this.deps.packageIndex.lookupFile(backend, path);
+  /**
+   * Size and SHA256 of a pool file from the parsed indexes: waiting for an index being
+   * parsed, else fetching and ingesting the backend's indexes that could name it. Undefined
+   * when no signed index names it (within INDEX_WAIT_MS).
+   */
+  async expectedPoolFile(backend: BackendConfig, path: string): Promise<Expect | undefined> {
+    if (!path.startsWith('pool/') && !/\.(u|d)?deb$/.test(path)) return undefined;
+    const lookup = () => this.deps.packageIndex.lookupFile(backend.name, path);
+    const deadline = Date.now() + INDEX_WAIT_MS;
+    const within = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+    let known = lookup();
     if (!known && this.deps.indexer.busy) {
-      await Promise.race([this.deps.indexer.idle(), new Promise((r) => setTimeout(r, INDEX_WAIT_MS).unref())]);
-      known = this.deps.packageIndex.lookupFile(backend, path);
+      await within(this.deps.indexer.idle());
+      known = lookup();
     }
-    return known ? { size: known.size, sha256: known.sha256 } : {};
+    if (!known && this.deps.learnPoolFile) {
+      await within(this.deps.learnPoolFile(backend, path));
+      known = lookup();
+    }
+    return known ? { size: known.size, sha256: known.sha256 } : undefined;
   }
 
   // ---- the shared object path ---------------------------------------------------------
@@ -197,7 +212,7 @@ export class ProxyService {
   private async tryHit(req: IncomingMessage, res: ServerResponse, key: string, type: string): Promise<Handled | undefined> {
     if (this.deps.fills.get(key)) return undefined;
     const mem = this.deps.memory.get(key);
-    if (mem) return this.serveHit(req, res, key, type, mem.body.length, mem.lastModified, () => mem.body);
+    if (mem && (await this.stillOnDisk(key, mem))) return this.serveHit(req, res, key, type, mem.body.length, mem.lastModified, () => mem.body);
     let fh: FileHandle;
     try {
       fh = await open(this.deps.store.pathOf(key), 'r');
@@ -213,7 +228,7 @@ export class ProxyService {
         // small: read once, then served from memory
         const body = await fh.readFile();
         if (body.length !== st.size) return undefined;
-        this.deps.memory.set(key, { body, lastModified });
+        this.deps.memory.set(key, { body, lastModified, ino: st.ino, mtimeMs: st.mtimeMs, checkedAt: Date.now() });
         return this.serveHit(req, res, key, type, st.size, lastModified, () => body);
       }
       const handled = this.serveHit(req, res, key, type, st.size, lastModified, () => ({ fh }));
@@ -223,6 +238,19 @@ export class ProxyService {
     } finally {
       if (closeNow) await fh.close().catch(() => undefined);
     }
+  }
+
+  /** A memory copy is served only while its file is still the one it was read from. */
+  private async stillOnDisk(key: string, mem: MemEntry): Promise<boolean> {
+    const now = Date.now();
+    if (now - mem.checkedAt < MEMORY_RECHECK_MS) return true;
+    const st = await stat(this.deps.store.pathOf(key)).catch(() => undefined);
+    if (st?.isFile() && st.ino === mem.ino && st.mtimeMs === mem.mtimeMs && st.size === mem.body.length) {
+      mem.checkedAt = now;
+      return true;
+    }
+    this.deps.memory.delete(key);
+    return false;
   }
 
   private serveHit(req: IncomingMessage, res: ServerResponse, key: string, type: string, size: number, lastModified: Date, body: () => Buffer | FileBody): Handled {
@@ -276,26 +304,34 @@ export class ProxyService {
     return fill.done;
   }
 
-  // ---- anything else under a backend: passed through, never cached ---------------------
+  // ---- anything else under a backend (and pool files nothing vouches for): never cached --
 
-  private async passThrough(req: IncomingMessage, res: ServerResponse, target: Target): Promise<Handled> {
-    const up = await this.deps.upstream.get(target.backend, target.path, { method: req.method === 'HEAD' ? 'HEAD' : 'GET' });
-    const headers: Record<string, string> = { 'X-Aptgate-Result': 'pass' };
-    for (const h of ['content-type', 'content-length', 'last-modified']) {
+  private async passThrough(req: IncomingMessage, res: ServerResponse, target: Target, outcome: 'pass' | 'pass-unverified' = 'pass'): Promise<Handled> {
+    const forward: Record<string, string> = {};
+    for (const h of ['range', 'if-range', 'if-modified-since']) {
+      const v = req.headers[h];
+      if (typeof v === 'string') forward[h] = v;
+    }
+    const up = await this.deps.upstream.get(target.backend, target.path, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', headers: forward });
+    const headers: Record<string, string> = { 'X-Aptgate-Result': outcome };
+    for (const h of ['content-type', 'content-length', 'content-range', 'last-modified']) {
       const v = header(up.headers, h);
       if (v !== undefined) headers[h] = v;
     }
+    const known = contentType(target.path);
+    if (known !== 'application/octet-stream') headers['content-type'] = known;
     if (up.status >= 400) {
       up.body.destroy();
-      throw new AptgateError(up.status === 404 ? 'UPSTREAM_NOT_FOUND' : 'UPSTREAM_FAILED', `${target.key}: upstream answered ${up.status}`, { status: up.status });
+      const code = up.status === 404 ? 'UPSTREAM_NOT_FOUND' : up.status === 416 ? 'RANGE_NOT_SATISFIABLE' : 'UPSTREAM_FAILED';
+      throw new AptgateError(code, `${target.key}: upstream answered ${up.status}`, { status: up.status });
     }
     res.writeHead(up.status === 304 ? 304 : up.status, headers);
     if (req.method === 'HEAD' || up.status === 304) {
       up.body.destroy();
       res.end();
-      return { status: up.status, outcome: 'pass', bytes: Promise.resolve(0) };
+      return { status: up.status, outcome, bytes: Promise.resolve(0) };
     }
-    return { status: up.status, outcome: 'pass', bytes: pipeBody(up.body as Readable, res) };
+    return { status: up.status, outcome, bytes: pipeBody(up.body as Readable, res) };
   }
 
   // ---- usage bookkeeping --------------------------------------------------------------

@@ -1,7 +1,7 @@
 // The cache directory: completed objects at <root>/<backend>/<path>, partial fills under
 // <root>/.tmp (cleared at start, never served), signed roots of snapshots under
 // <root>/.snapshots/<backend>/<suite>/<sha256>[.gpg]. Nothing outside <root> is touched.
-import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve, sep, dirname } from 'node:path';
 import { fail } from '../errors.js';
@@ -52,9 +52,34 @@ export class CacheStore {
   /** Moves a verified temp file into place (atomically), with the upstream date as mtime. */
   async commit(tmpPath: string, key: string, mtime: Date): Promise<void> {
     const dest = this.pathOf(key);
-    await mkdir(dirname(dest), { recursive: true });
+    try {
+      await mkdir(dirname(dest), { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
+      await this.clearAncestors(key);
+      await mkdir(dirname(dest), { recursive: true });
+    }
     await utimes(tmpPath, mtime, mtime);
     await rename(tmpPath, dest);
+  }
+
+  /**
+   * Heals a layout an older version (or a stray directory page) broke: a file where a verified
+   * object needs a directory (`pool/main/m` above `pool/main/m/x.deb`) cannot be a valid
+   * object itself, as no archive file's path is the prefix of another's, so it is removed.
+   */
+  private async clearAncestors(key: string): Promise<void> {
+    const parts = key.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const p = this.pathOf(parts.slice(0, i).join('/'));
+      const st = await lstat(p).catch(() => undefined);
+      if (!st) return;
+      if (!st.isDirectory()) {
+        await unlink(p);
+        return;
+      }
+    }
   }
 
   async discard(tmpPath: string): Promise<void> {
@@ -76,7 +101,7 @@ export class CacheStore {
   }
 
   /** Every completed object: key, size, mtime. Dot-directories (.tmp, .snapshots) are not objects. */
-  async *walk(): AsyncGenerator<{ key: string; size: number; mtimeMs: number; ctimeMs: number }> {
+  async *walk(): AsyncGenerator<{ key: string; size: number; mtimeMs: number; ctimeMs: number; ino: number }> {
     const stack: string[] = [''];
     while (stack.length) {
       const rel = stack.pop()!;
@@ -93,7 +118,7 @@ export class CacheStore {
         else if (e.isFile()) {
           try {
             const s = await stat(join(this.root, key));
-            yield { key, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
+            yield { key, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino };
           } catch { /* removed meanwhile */ }
         }
       }

@@ -1,7 +1,9 @@
 // The served generation of every suite: its signed root (InRelease, or Release +
 // Release.gpg), verified with gpgv before it is ever served, revalidated upstream with
 // conditional requests once its TTL passed (one check shared by all clients), and the
-// file list that decides which index bytes may be served with it.
+// file list that decides which index bytes may be served with it. A suite's signed Date only
+// moves forward, whatever form of Release carries it: no root older than the suite's newest
+// snapshot (of either kind, also one recorded before a restart) is recorded or served.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -51,11 +53,20 @@ export interface SuitesDeps {
 const MAX_ROOT_BYTES = 32 * 1024 * 1024;
 const AFFINITY_MS = 60 * 60_000;
 const RECENT_PER_SUITE = 4;
+/**
+ * How far a root's Date may be ahead of our clock. apt refuses a Release dated in the future
+ * ("not valid yet"; Acquire::Max-FutureTime, 10 s), and one recorded here would, by the
+ * monotonic Date rule, shut out every correctly dated publish until its Date: the margin covers
+ * clock skew and bounds that wait.
+ */
+const MAX_FUTURE_MS = 10 * 60_000;
 
 export class Suites {
   private readonly states = new Map<string, SuiteState>();
   private readonly recent = new Map<number, Generation>();
   private readonly affinity = new Map<string, { snapshotId: number; at: number }>();
+  /** backend\0suite → Date (ms) of its newest snapshot of either kind */
+  private readonly newestDates = new Map<string, number>();
 
   constructor(private readonly deps: SuitesDeps) {}
 
@@ -72,15 +83,34 @@ export class Suites {
   /**
    * The served generation of a root. With `revalidate`, an expired TTL triggers one shared
    * conditional check upstream first; `force` checks regardless of the TTL.
-   * Undefined when upstream does not publish this root.
+   * Undefined when upstream does not publish this root, or (InRelease) when it is older than a
+   * Release of the suite; a Release older than the suite's newest snapshot throws ROLLBACK.
    */
   async root(backend: BackendConfig, suite: string, kind: RootKind, opts: { revalidate: boolean; force?: boolean }): Promise<Generation | undefined> {
-    return (await this.check(backend, suite, kind, opts)).gen;
+    const r = await this.check(backend, suite, kind, opts);
+    if (r.behind && kind === 'release') this.refuseBehind(r.behind);
+    return r.behind ? undefined : r.gen;
   }
 
   /** root() with revalidation, saying how the answer was obtained (for the access log). */
-  rootWithOutcome(backend: BackendConfig, suite: string, kind: RootKind): Promise<{ gen: Generation | undefined; outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' }> {
-    return this.check(backend, suite, kind, { revalidate: true });
+  async rootWithOutcome(backend: BackendConfig, suite: string, kind: RootKind): Promise<{ gen: Generation | undefined; outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' }> {
+    const r = await this.check(backend, suite, kind, { revalidate: true });
+    if (r.behind) this.refuseBehind(r.behind);
+    return r;
+  }
+
+  /**
+   * A generation older than the suite's newest snapshot is never served: it would take clients
+   * back. An InRelease is "not found" then (apt goes on to the newer Release form); a Release
+   * is refused, and apt keeps the lists it has.
+   */
+  private refuseBehind(gen: Generation): never {
+    const { backend, suite } = gen.snapshot;
+    const newest = new Date(this.newestDate(backend, suite)).toUTCString();
+    if (gen.kind === 'inrelease') {
+      throw new AptgateError('UPSTREAM_NOT_FOUND', `${backend}: dists/${suite}/InRelease (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): use its Release`, { snapshot: gen.snapshot.id });
+    }
+    throw new AptgateError('ROLLBACK', `${backend}: dists/${suite}/Release (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): refused as a rollback`, { snapshot: gen.snapshot.id });
   }
 
   private async check(backend: BackendConfig, suite: string, kind: RootKind, opts: { revalidate: boolean; force?: boolean }) {
@@ -95,7 +125,24 @@ export class Suites {
       await s.inflight;
       outcome = joined ? 'coalesced' : s.gen !== before ? 'miss' : s.stale ? 'stale' : 'revalidated';
     }
-    return { gen: s.missing ? undefined : s.gen, outcome };
+    const gen = s.missing ? undefined : s.gen;
+    const behind = gen && this.isBehind(gen) ? gen : undefined;
+    return { gen, outcome, behind };
+  }
+
+  /** The Date of the suite's newest snapshot of either kind (from the database after a restart). */
+  private newestDate(backend: string, suite: string): number {
+    const k = `${backend}\0${suite}`;
+    let d = this.newestDates.get(k);
+    if (d === undefined) {
+      d = this.deps.snapshots.newest(backend, suite)?.date ?? 0;
+      this.newestDates.set(k, d);
+    }
+    return d;
+  }
+
+  private isBehind(gen: Generation): boolean {
+    return gen.release.date.getTime() < this.newestDate(gen.snapshot.backend, gen.snapshot.suite);
   }
 
   /** The generation whose file list decides an index request: the one this client last got. */
@@ -105,7 +152,23 @@ export class Suites {
       const g = this.recent.get(a.snapshotId);
       if (g) return g;
     }
-    return (await this.root(backend, suite, 'inrelease', { revalidate: false })) ?? (await this.root(backend, suite, 'release', { revalidate: false }));
+    const inRelease = await this.root(backend, suite, 'inrelease', { revalidate: false });
+    if (inRelease) return inRelease;
+    try {
+      return await this.root(backend, suite, 'release', { revalidate: false });
+    } catch (err) {
+      // upstream offers only an older Release now: the newest verified generation still names
+      // the right index bytes
+      const held = isAptgateError(err, 'ROLLBACK') ? this.newestHeld(backend.name, suite) : undefined;
+      if (held) return held;
+      throw err;
+    }
+  }
+
+  /** The newest generation of a suite in memory, of either kind, even one upstream no longer offers. */
+  private newestHeld(backend: string, suite: string): Generation | undefined {
+    const gens = (['inrelease', 'release'] as const).map((k) => this.states.get(`${backend}\0${suite}\0${k}`)?.gen).filter((g): g is Generation => g !== undefined && !this.isBehind(g));
+    return gens.sort((x, y) => y.release.date.getTime() - x.release.date.getTime())[0];
   }
 
   /** The detached-signature generation this client just got Release from, so Release.gpg matches it. */
@@ -229,9 +292,27 @@ export class Suites {
         text = (await verifyDetached(backend.keyrings, doc, sig, `${backend.name} ${suite} Release`)).text;
       }
       const release = parseRelease(text);
-      if (s.gen && release.date.getTime() < s.gen.release.date.getTime()) {
-        log.warn({ backend: backend.name, suite, mirror, upstreamDate: release.date, served: s.gen.release.date }, 'mirror is behind: keeping the newer generation');
+      if (release.date.getTime() > Date.now() + MAX_FUTURE_MS) {
+        // never recorded (apt refuses it); the previous generation stays, a later publish is taken
+        log.warn({ backend: backend.name, suite, kind, mirror, upstreamDate: release.date }, 'signed root dated in the future (not valid yet): keeping the previous generation');
         s.checkedAt = Date.now();
+        if (!s.gen) throw new AptgateError('RELEASE_INVALID', `${mirror}: dists/${suite}/${name} is dated ${release.date.toUTCString()}, in the future: not valid yet (apt refuses it)`, { notValidYet: true });
+        s.stale = true;
+        return;
+      }
+      const newest = this.newestDate(backend.name, suite);
+      if (release.date.getTime() < newest) {
+        // an older signed root (a lagging mirror, or one replaying old metadata): never recorded,
+        // whichever form it comes in; the newer generation stays
+        log.warn({ backend: backend.name, suite, kind, mirror, upstreamDate: release.date, newest: new Date(newest) }, 'mirror is behind: keeping the newer generation');
+        s.checkedAt = Date.now();
+        if (!s.gen && kind === 'inrelease') {
+          // a Release of the suite is newer: clients are sent on to it, as if there were no InRelease
+          s.missing = true;
+          return;
+        }
+        if (!s.gen) throw new AptgateError('ROLLBACK', `${mirror}: dists/${suite}/${name} (Date ${release.date.toUTCString()}) is older than the suite's newest snapshot (${new Date(newest).toUTCString()}): refused as a rollback`);
+        s.stale = true;
         return;
       }
       await this.writeRoot(backend.name, suite, sha256, doc, sig);
@@ -243,15 +324,24 @@ export class Suites {
         fetchedAt: Date.now(), mirror, upstreamLastModified: lastModified, upstreamEtag: etag,
       });
       const gen = this.generation(row, kind, doc, sig, release);
+      // apt asks with If-Modified-Since at one-second precision: a new generation published
+      // within the same second as the one a client holds must not look unmodified to it
+      const prevSecond = s.gen ? Math.floor(s.gen.lastModified.getTime() / 1000) : undefined;
+      if (prevSecond !== undefined && Math.floor(gen.lastModified.getTime() / 1000) <= prevSecond) gen.lastModified = new Date((prevSecond + 1) * 1000);
       s.gen = gen;
       s.checkedAt = Date.now();
       s.missing = false;
       this.keep(gen);
+      this.newestDates.set(`${backend.name}\0${suite}`, release.date.getTime());
+      // the other form of the suite is behind now: check it at its next request
+      const other = this.states.get(`${backend.name}\0${suite}\0${kind === 'inrelease' ? 'release' : 'inrelease'}`);
+      if (other) other.checkedAt = 0;
       metrics.snapshots.inc({ backend: backend.name });
       log.info({ backend: backend.name, suite, kind, snapshot: row.id, date: release.date, mirror }, 'new snapshot');
       this.deps.onSnapshot?.(gen);
     } catch (err) {
-      if (isAptgateError(err, 'SIGNATURE') || isAptgateError(err, 'RELEASE_INVALID')) {
+      // (a root dated in the future is the archive's clock, not this mirror's fault)
+      if (isAptgateError(err, 'SIGNATURE') || (isAptgateError(err, 'RELEASE_INVALID') && !err.details?.['notValidYet'])) {
         metrics.signatureFailures.inc({ backend: backend.name });
         upstream.markBad(backend, mirror, err.message);
         log.error({ backend: backend.name, suite, mirror, code: err.code, err: err.message }, 'refused an unverifiable root: keeping the previous generation');

@@ -1,9 +1,11 @@
 // Upstream mirrors (the only undici user): ordered fail-over on connect errors, timeouts and
-// 5xx, with a failed mirror kept aside for a while; redirects followed by hand.
+// 5xx, with a failed mirror kept aside for a while; redirects followed by hand, and only to
+// the backend's own mirror hosts or its `redirect_hosts` (never to whatever a mirror names:
+// another service on the network, aptgate itself).
 import { Agent, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { BackendConfig, Config } from '../config.js';
-import { AptgateError, fail } from '../errors.js';
+import { AptgateError, fail, isAptgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ProxyMetrics } from './metrics.js';
 
@@ -14,6 +16,8 @@ export interface UpstreamResponse {
   body: Readable;
   mirror: string;
   url: string;
+  /** a redirect led to another path than the one asked for: never cached under the asked name */
+  elsewhere: boolean;
 }
 
 export interface GetOptions {
@@ -28,6 +32,20 @@ const USER_AGENT = 'aptgate/0.1 (+https://packages.debian.org)';
 
 function encodePath(path: string): string {
   return path.split('/').map((s) => encodeURIComponent(s).replace(/%2B/gi, '%2b').replace(/%3A/gi, ':')).join('/');
+}
+
+/** Whether an upstream (read/connect) error is a timeout. */
+export function isTimeout(err: unknown): boolean {
+  return /TIMEOUT/i.test((err as { code?: string }).code ?? '') || ((err as Error).name ?? '').includes('Timeout');
+}
+
+/** Whether a (possibly redirected) URL still names `path`, whatever the mirror's prefix. */
+function samePath(url: string, path: string): boolean {
+  try {
+    return decodeURIComponent(new URL(url).pathname).endsWith(`/${path}`);
+  } catch {
+    return false;
+  }
 }
 
 export function header(h: UpstreamResponse['headers'], name: string): string | undefined {
@@ -92,24 +110,33 @@ export class Upstream {
     let last: AptgateError | undefined;
     for (const mirror of mirrors) {
       try {
-        const res = await this.request(`${mirror}/${encodePath(path)}`, opts);
+        const res = await this.request(backend, `${mirror}/${encodePath(path)}`, opts);
         if (res.status >= 500) {
           res.body.destroy();
           this.markBad(backend, mirror, `HTTP ${res.status}`);
           last = new AptgateError('UPSTREAM_FAILED', `${mirror} answered ${res.status} for ${path}`, { mirror, status: res.status });
           continue;
         }
-        return { ...res, mirror };
+        return { ...res, mirror, elsewhere: !samePath(res.url, path) };
       } catch (err) {
-        const timeout = /TIMEOUT/i.test((err as { code?: string }).code ?? '') || (err as Error).name?.includes('Timeout');
+        // a refused redirect says nothing about the mirror's health: try the next, keep this one
+        if (isAptgateError(err) && err.details?.['redirect'] !== undefined) {
+          last = err;
+          continue;
+        }
         this.markBad(backend, mirror, (err as Error).message);
-        last = new AptgateError(timeout ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED', `${mirror}: ${(err as Error).message}`, { mirror }, { cause: err });
+        last = new AptgateError(isTimeout(err) ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED', `${mirror}: ${(err as Error).message}`, { mirror }, { cause: err });
       }
     }
     throw last ?? new AptgateError('UPSTREAM_FAILED', `backend ${backend.name} has no mirror`);
   }
 
-  private async request(url: string, opts: GetOptions): Promise<Omit<UpstreamResponse, 'mirror'>> {
+  /** Where a backend's upstream may redirect to: its mirrors' origins and its redirect_hosts. */
+  private redirectAllowed(backend: BackendConfig, next: URL): boolean {
+    return backend.mirrors.some((m) => new URL(m).origin === next.origin) || backend.redirectHosts.includes(next.host.toLowerCase());
+  }
+
+  private async request(backend: BackendConfig, url: string, opts: GetOptions): Promise<Omit<UpstreamResponse, 'mirror' | 'elsewhere'>> {
     let current = url;
     for (let hop = 0; hop <= 5; hop++) {
       const u = new URL(current);
@@ -130,6 +157,9 @@ export class Upstream {
         const next = new URL(location, current);
         if (next.protocol !== 'http:' && next.protocol !== 'https:') fail('UPSTREAM_FAILED', `redirect to ${next.protocol} refused`);
         if (u.protocol === 'https:' && next.protocol === 'http:') fail('UPSTREAM_FAILED', 'redirect from https to http refused');
+        if (!this.redirectAllowed(backend, next)) {
+          fail('UPSTREAM_FAILED', `${current} redirects to ${next.origin}, which is not a mirror of backend ${backend.name} (see backend.${backend.name}.redirect_hosts)`, { redirect: next.origin });
+        }
         current = next.href;
         continue;
       }
@@ -142,13 +172,19 @@ export class Upstream {
   static async readAll(res: UpstreamResponse, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let n = 0;
-    for await (const c of res.body as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > limit) {
-        res.body.destroy();
-        fail('UPSTREAM_TOO_LARGE', `${res.url}: more than ${limit} bytes`, { url: res.url });
+    try {
+      for await (const c of res.body as AsyncIterable<Buffer>) {
+        n += c.length;
+        if (n > limit) {
+          res.body.destroy();
+          fail('UPSTREAM_TOO_LARGE', `${res.url}: more than ${limit} bytes`, { url: res.url });
+        }
+        chunks.push(c);
       }
-      chunks.push(c);
+    } catch (err) {
+      if (isAptgateError(err)) throw err;
+      if (isTimeout(err)) fail('UPSTREAM_TIMEOUT', `${res.url}: upstream stopped sending after ${n} bytes (${(err as Error).message})`, { url: res.url }, err);
+      fail('UPSTREAM_FAILED', `${res.url}: transfer broke after ${n} bytes: ${(err as Error).message}`, { url: res.url }, err);
     }
     return Buffer.concat(chunks);
   }

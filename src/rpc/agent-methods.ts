@@ -2,6 +2,7 @@
 // member is checked here (type, size, syntax) before the fleet sees it. Documented in docs/rpc.md.
 import { CHROOT_NAME_RE, type CollectedExtras, type AptUpgradable, type SourceFile } from '../rpc/wire.js';
 import { checkFacts } from '../fleet/enrolment.js';
+import type { ReenrolProof } from './identity-proof.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { MethodTable } from './methods.js';
 import { RpcFault } from './protocol.js';
@@ -80,23 +81,31 @@ function osOf(o: Struct): { distribution: string; codename: string } {
 
 const FAILURE_RE = /^[a-z-]{1,40}$/;
 
+function proofOf(p: Struct): ReenrolProof {
+  return { machine: int(p, 'machine', 1, 2 ** 31 - 1), timestamp: str(p, 'timestamp', 16, /^[1-9][0-9]{0,15}$/), nonce: str(p, 'nonce', 64, /^[0-9a-f]{16,64}$/), signature: str(p, 'signature', 64, HASH_RE) };
+}
+
 export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
   table.add({
     name: 'agent.enroll', signature: ['struct', 'struct'],
-    help: 'Enrolment: {token: string, facts: struct} → {machine: int, secret: string, status: "pending"|"approved"}. The secret signs every later call; it is given only here. Fault 4 for a token that is unknown, expired, revoked or used up.',
-    handler: ([p]) => {
+    help: 'Enrolment: {token: string, facts: struct, proof?: {machine, timestamp, nonce, signature}} → {machine: int, secret: string, status: "pending"|"approved", reenrol: ""|"proven"|"pending", code: string}. The secret signs every later call; it is given only here. An enrolled machine-id gets a new secret at once only with a proof made with its current secret; on a token alone the new credential waits for aptgate machines approve (reenrol "pending", code to compare) while the current one keeps working. Fault 4 for a token that is unknown, expired, revoked or used up; 13 when enrolments from this address, with this token or of this machine-id exceed their rate.',
+    handler: ([p], ctx) => {
       const s = p as Struct;
-      const e = fleet.enrol(str(s, 'token', 200), checkFacts(struct(s, 'facts')));
-      return { machine: e.machine, secret: e.secret, status: e.status };
+      const token = str(s, 'token', 200);
+      const facts = checkFacts(struct(s, 'facts'));
+      const proof = s['proof'] === undefined ? undefined : proofOf(struct(s, 'proof'));
+      const e = fleet.enrol(token, facts, { client: ctx.client, ...(proof ? { proof } : {}) });
+      return { machine: e.machine, secret: e.secret, status: e.status, reenrol: e.reenrol, code: e.code };
     },
   });
   table.add({
     name: 'agent.enrollChroot', signature: ['struct', 'struct'], auth: true,
-    help: 'An LTSP chroot of this (approved) host: {machineId (the host\'s), name, facts (the chroot\'s, machineId derived by the agent)} → {machine, secret, status}. The chroot becomes a machine whose parent is the host, named host/name, with the host\'s status and token class. Signed by the host.',
+    help: 'An LTSP chroot of this (approved) host: {machineId (the host\'s), name, path (the chroot\'s directory on the host), facts (the chroot\'s)} → {machine, secret, status, machineId}. The chroot\'s machine-id is derived by the server from the host\'s and the path (facts.machineId must be that one, else fault 6). The chroot becomes a machine whose parent is the host, named host/name, with the host\'s status and token class. Signed by the host.',
     handler: ([p], ctx) => {
       const s = p as Struct;
-      const e = fleet.enrolChroot(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), str(s, 'name', 63, CHROOT_NAME_RE), checkFacts(struct(s, 'facts')));
-      return { machine: e.machine, secret: e.secret, status: e.status };
+      const chroot = { name: str(s, 'name', 63, CHROOT_NAME_RE), path: str(s, 'path', 4096, /^\/[^\0]*$/) };
+      const e = fleet.enrolChroot(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), chroot, checkFacts(struct(s, 'facts')), ctx.client);
+      return { machine: e.machine, secret: e.secret, status: e.status, machineId: e.machineId };
     },
   });
   table.add({
@@ -141,6 +150,8 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     handler: async ([p], ctx) => {
       const s = p as Struct;
       fleet.auth.identify(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE));
+      // computed in the server's worker and cached first: never on the event loop right after a report
+      await fleet.prepareOutdated(ctx.machine!);
       const o = await fleet.outdatedListsInSlices(ctx.machine!);
       const part = (l: typeof o.approved) => (l ? { known: true, outdated: l.counts.outdated, security: l.counts.security, packages: l.entries } : { known: false, outdated: 0, security: 0, packages: [] });
       return { stage: o.stage ?? '', approved: part(o.approved), available: part(o.available) };
@@ -157,7 +168,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
   });
   table.add({
     name: 'agent.jobStarted', signature: ['struct', 'struct'], auth: true,
-    help: 'The agent starts a job: {machineId, id} → {leaseSeconds}. Fault 10 when it was cancelled or expired meanwhile: do not run it. Signed.',
+    help: 'The agent starts a job: {machineId, id} → {leaseSeconds}. Fault 10 when it was cancelled or expired meanwhile: do not run it; 14 when it was leased to another identity of this machine. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
       return fleet.jobStarted(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1));
@@ -165,7 +176,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
   });
   table.add({
     name: 'agent.jobFinished', signature: ['struct', 'struct'], auth: true,
-    help: 'A job\'s result: {machineId, id, exitCode, durationMs, failure ("" on success), summary, transcript} → {state}. Idempotent: reporting again changes nothing. Signed.',
+    help: 'A job\'s result: {machineId, id, exitCode, durationMs, failure ("" on success), summary, transcript} → {state}. Idempotent: reporting again changes nothing. Only from the identity the job was leased to: fault 14 otherwise (a job handed out before a re-enrolment). Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
       const failure = optStr(s, 'failure', 40);

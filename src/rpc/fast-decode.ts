@@ -11,290 +11,490 @@
 // values `<int>`/`<i4>` (32-bit), `<boolean>` 0/1, `<string>`, bare text, `<double>`,
 // `<dateTime.iso8601>`, `<base64>`, `<nil/>`, `<struct>`, `<array><data>`, `<value/>`.
 // Refused: DOCTYPE, comments, other processing instructions, other entities, attributes,
-// namespaces, `<i8>`, unknown or differently cased tags, bad nesting, values nested deeper
-// than 64 levels, forbidden member names, lone surrogates, a leading BOM.
-// Every scan moves forward (the next '&' is remembered), so the work is linear in the body.
+// namespaces, `<i8>`, unknown or differently cased tags, bad nesting, forbidden member names,
+// lone surrogates, a leading BOM.
+// Faults of its own (limits.ts), raised where the decoder stands, before the rest is read:
+// more values, deeper nesting or a longer multicall than the limits allow, and a character
+// reference to something that is no XML character.
+//
+// The decoder is a state machine with an explicit stack, so it can stop anywhere and go on
+// later: decodeCallSliced() runs it in slices of a few milliseconds and lets the event loop
+// turn in between, however large the body. Every scan moves forward (the next '&' and '<' are
+// remembered), so the work is linear in the body.
 import type { MethodCall } from './codec.js';
+import { badReference, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
 
-/** Thrown (never an Error: no stack is captured) to give up; caught in fastDecodeCall. */
+/** Thrown (never an Error: no stack is captured) to give up; caught by the drivers below. */
 const NOT_MINE = { notMine: true };
-const MAX_DEPTH = 64;
 const FORBIDDEN_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
 const INT = /^[ \t\r\n]*[+-]?[0-9]{1,10}[ \t\r\n]*$/;
 const DOUBLE = /^[ \t\r\n]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?[ \t\r\n]*$/;
 const DATE = /^[0-9]{4}-?[0-9]{2}-?[0-9]{2}T[0-9]{2}:?[0-9]{2}:?[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$/;
 
-// parser state: one synchronous run at a time
-let s = '';
-let p = 0;
-/** index of the next '&' at or after `p` (s.length when there is none) */
-let amp = 0;
-let decodeDate: (text: string) => Date = () => new Date(Number.NaN);
+/** `v` as one flat string (a substring of a rope copies it out). */
+function flat(v: string): string {
+  return (' ' + v).slice(1);
+}
 
 function fail(): never {
   throw NOT_MINE;
 }
 
-function ws(): void {
-  for (;;) {
-    const c = s.charCodeAt(p);
-    if (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) p++;
-    else return;
-  }
+// where the machine stands
+const enum St { Start, Params, Value, Array, Struct, End, Done }
+// what the text being read is for
+const enum Tx { Method, Name, String, Bare, Int, Boolean, Base64, Double, Date }
+
+/** params, array items, or a struct with the name of the member being read */
+interface Frame {
+  items: unknown[] | undefined;
+  obj: Record<string, unknown> | undefined;
+  name: string;
 }
 
-/** Consumes `lit` when it is at `i` (default: p). */
-function at(lit: string, i = p): boolean {
-  if (!s.startsWith(lit, i)) return false;
-  p = i + lit.length;
-  return true;
-}
+class CallParser {
+  private p = 0;
+  /** index of the next '&' at or after `p` (s.length when there is none) */
+  private amp = -1;
+  private state = St.Start;
+  private readonly stack: Frame[] = [];
+  private method = '';
+  private values = 0;
+  private calls = 0;
+  // the text being read: its end tag, its purpose, what is decoded so far, where the
+  // undecoded rest starts, and the '<' that ends the current run
+  private inText = false;
+  private tClose = '';
+  private tKind = Tx.Method;
+  private tOut = '';
+  /** decoded pieces of a long run of references, each flat */
+  private tParts: string[] = [];
+  private tStart = 0;
+  private tLt = -1;
 
-function expect(lit: string): void {
-  if (!at(lit)) fail();
-}
+  constructor(
+    private readonly s: string,
+    private readonly decodeDate: (text: string) => Date,
+    private readonly limits: DecodeLimits,
+    private readonly onMethod: ((name: string) => void) | undefined,
+  ) {}
 
-/** The reference at `i` ('&' … ';'): returns its character(s) and moves p past it. */
-function entity(i: number): string {
-  switch (s.charCodeAt(i + 1)) {
-    case 0x6c: // l
-      if (at('&lt;', i)) return '<';
-      break;
-    case 0x67: // g
-      if (at('&gt;', i)) return '>';
-      break;
-    case 0x61: // a
-      if (at('&amp;', i)) return '&';
-      if (at('&apos;', i)) return "'";
-      break;
-    case 0x71: // q
-      if (at('&quot;', i)) return '"';
-      break;
-    case 0x23: { // #: &#N; or &#xN; (sax answers 0 with the literal text and throws above 0x10ffff)
-      const hex = (s.charCodeAt(i + 2) | 0x20) === 0x78; // x or X, as sax reads it
-      let k = i + (hex ? 3 : 2);
-      const from = k;
-      let n = 0;
-      for (; k < from + 8; k++) {
-        const d = s.charCodeAt(k);
-        if (d >= 0x30 && d <= 0x39) n = n * (hex ? 16 : 10) + (d - 0x30);
-        else if (hex && d >= 0x61 && d <= 0x66) n = n * 16 + (d - 0x57);
-        else if (hex && d >= 0x41 && d <= 0x46) n = n * 16 + (d - 0x37);
-        else break;
+  /** Works until done (true) or until `deadline` (performance.now()) has passed (false). */
+  run(deadline: number): boolean {
+    let n = 0;
+    while (this.state !== St.Done) {
+      if (this.inText) {
+        if (!this.textStep(deadline)) return false;
+      } else {
+        this.step();
       }
-      if (k === from || s.charCodeAt(k) !== 0x3b || n === 0 || n > 0x10ffff || (n >= 0xd800 && n <= 0xdfff)) break;
-      p = k + 1;
-      return String.fromCodePoint(n);
+      if ((++n & 255) === 0 && performance.now() > deadline) return (this.state as St) === St.Done;
+    }
+    return true;
+  }
+
+  result(): MethodCall {
+    return { method: this.method, params: this.stack[0]?.items ?? [] };
+  }
+
+  private ws(): void {
+    const s = this.s;
+    for (;;) {
+      const c = s.charCodeAt(this.p);
+      if (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) this.p++;
+      else return;
     }
   }
-  return fail();
-}
 
-/** Character data up to `close` (which it consumes): references and CDATA decoded, any other markup refused. */
-function text(close: string): string {
-  let out = '';
-  let start = p;
-  for (;;) {
-    const lt = s.indexOf('<', p);
-    if (lt < 0) fail();
-    if (amp < p) {
-      amp = s.indexOf('&', p);
-      if (amp < 0) amp = s.length;
-    }
-    while (amp < lt) {
-      out += s.slice(start, amp) + entity(amp);
-      start = p;
-      amp = s.indexOf('&', p);
-      if (amp < 0) amp = s.length;
-    }
-    if (s.startsWith(close, lt)) {
-      p = lt + close.length;
-      return out === '' ? s.slice(start, lt) : out + s.slice(start, lt);
-    }
-    if (!s.startsWith('<![CDATA[', lt)) fail();
-    const end = s.indexOf(']]>', lt + 9);
-    if (end < 0) fail();
-    out += s.slice(start, lt) + s.slice(lt + 9, end);
-    p = start = end + 3;
+  /** Consumes `lit` when it is at `i` (default: p). */
+  private at(lit: string, i = this.p): boolean {
+    if (!this.s.startsWith(lit, i)) return false;
+    this.p = i + lit.length;
+    return true;
   }
-}
 
-/**
- * A string value of its own: a slice of the body would keep the whole body alive for as long
- * as the value lives (V8 slices strings of 13 characters and more instead of copying them).
- * Shorter ones are copies already; one that is most of the body is left as it is.
- */
-function own(v: string): string {
-  return v.length < 13 || v.length * 2 > s.length ? v : (' ' + v).slice(1); // flattening the concatenation copies v
-}
-
-function int(close: string): number {
-  const t = text(close);
-  if (!INT.test(t)) fail();
-  const n = parseInt(t, 10);
-  if (n > 2147483647 || n < -2147483648) fail();
-  return n;
-}
-
-function struct(depth: number): Record<string, unknown> {
-  const out = Object.create(null) as Record<string, unknown>;
-  ws();
-  while (!at('</struct>')) {
-    expect('<member>');
-    ws();
-    let name = '';
-    if (!at('<name/>')) {
-      expect('<name>');
-      name = text('</name>');
-    }
-    if (FORBIDDEN_MEMBERS.has(name)) fail();
-    ws();
-    out[name] = value(depth + 1);
-    ws();
-    expect('</member>');
-    ws();
+  private expect(lit: string): void {
+    if (!this.at(lit)) fail();
   }
-  return out;
-}
 
-function array(depth: number): unknown[] {
-  const out: unknown[] = [];
-  ws();
-  if (!at('<data/>')) {
-    expect('<data>');
-    ws();
-    while (!at('</data>')) {
-      out.push(value(depth + 1));
-      ws();
-    }
-  }
-  ws();
-  expect('</array>');
-  return out;
-}
-
-/** The typed content of a <value> (p at its '<'). */
-function typed(depth: number): unknown {
-  switch (s.charCodeAt(p + 1)) {
-    case 0x73: // s
-      if (at('<string>')) return own(text('</string>'));
-      if (at('<string/>')) return '';
-      if (at('<struct>')) return struct(depth);
-      if (at('<struct/>')) return Object.create(null);
-      break;
-    case 0x69: // i
-      if (at('<int>')) return int('</int>');
-      if (at('<i4>')) return int('</i4>');
-      break;
-    case 0x62: // b
-      if (at('<boolean>')) {
-        const t = text('</boolean>');
-        if (t === '1') return true;
-        if (t === '0') return false;
-      } else if (at('<base64>')) {
-        return Buffer.from(text('</base64>'), 'base64');
-      } else if (at('<base64/>')) {
-        return Buffer.alloc(0);
+  private step(): void {
+    switch (this.state) {
+      case St.Start: {
+        this.ws();
+        if (this.at('<?xml')) {
+          const s = this.s;
+          const c = s.charCodeAt(this.p);
+          if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) fail();
+          const end = s.indexOf('?>', this.p);
+          if (end < 0) fail();
+          for (let k = this.p; k < end; k++) if (s.charCodeAt(k) === 0x3c || s.charCodeAt(k) === 0x3e) fail();
+          this.p = end + 2;
+          this.ws();
+        }
+        this.expect('<methodCall>');
+        this.ws();
+        this.expect('<methodName>');
+        this.beginText('</methodName>', Tx.Method);
+        return;
       }
-      break;
-    case 0x64: // d
-      if (at('<double>')) {
-        const t = text('</double>');
-        const n = DOUBLE.test(t) ? parseFloat(t) : Number.NaN;
-        if (Number.isFinite(n)) return n;
-      } else if (at('<dateTime.iso8601>')) {
-        const t = text('</dateTime.iso8601>');
-        const d = DATE.test(t) ? decodeDate(t) : undefined;
-        if (d instanceof Date && !Number.isNaN(d.getTime())) return d;
-      }
-      break;
-    case 0x6e: // n
-      if (at('<nil/>') || at('<nil></nil>')) return null;
-      break;
-    case 0x61: // a
-      if (at('<array>')) return array(depth);
-      if (at('<array/>')) return [];
-      break;
+      case St.Params:
+        if (this.at('<param>')) {
+          this.ws();
+          this.state = St.Value;
+        } else {
+          this.expect('</params>');
+          this.ws();
+          this.state = St.End;
+        }
+        return;
+      case St.Value:
+        this.openValue();
+        return;
+      case St.Array:
+        if (this.at('</data>')) {
+          this.ws();
+          this.expect('</array>');
+          this.closeValue(this.stack.pop()!.items);
+        } else {
+          this.state = St.Value;
+        }
+        return;
+      case St.Struct:
+        if (this.at('</struct>')) {
+          this.closeValue(this.stack.pop()!.obj);
+        } else {
+          this.expect('<member>');
+          this.ws();
+          if (this.at('<name/>')) this.named('');
+          else {
+            this.expect('<name>');
+            this.beginText('</name>', Tx.Name);
+          }
+        }
+        return;
+      case St.End:
+        this.expect('</methodCall>');
+        this.ws();
+        if (this.p !== this.s.length) fail();
+        this.state = St.Done;
+        return;
+      case St.Done:
+        return;
+    }
   }
-  return fail();
-}
 
-/** A <value> element (p at it); `depth` as sanitize counts it (a param is 1). */
-function value(depth: number): unknown {
-  if (depth > MAX_DEPTH) fail();
-  if (at('<value/>')) return '';
-  expect('<value>');
-  const start = p;
-  ws();
-  if (s.charCodeAt(p) === 0x3c /* < */) {
-    const c = s.charCodeAt(p + 1);
-    if (c !== 0x2f /* / */ && c !== 0x21 /* ! */) {
+  /** A limit crossed at the current position (just after a value's start tag). */
+  private over(kind: LimitKind): never {
+    throw limitFault(kind, this.limits, this.p, this.s.length);
+  }
+
+  /** A <value> element starts (p at it); counted as the sax path counts it, after its tag. */
+  private openValue(): void {
+    const empty = this.at('<value/>');
+    if (!empty) this.expect('<value>');
+    const depth = this.stack.length;
+    if (++this.values > this.limits.maxValues) this.over('values');
+    if (depth > this.limits.maxDepth) this.over('depth');
+    if (depth === 2 && this.method === 'system.multicall' && ++this.calls > this.limits.maxMulticall) this.over('multicall');
+    if (empty) return this.emit('');
+    const start = this.p;
+    this.ws();
+    const s = this.s;
+    if (s.charCodeAt(this.p) === 0x3c /* < */) {
+      const c = s.charCodeAt(this.p + 1);
       // whitespace before and after a typed value is dropped, as the sax path does
-      const v = typed(depth);
-      ws();
-      expect('</value>');
-      return v;
+      if (c !== 0x2f /* / */ && c !== 0x21 /* ! */) return this.typed();
+    }
+    this.p = start;
+    this.beginText('</value>', Tx.Bare);
+  }
+
+  /** The typed content of a <value> (p at its '<'). */
+  private typed(): void {
+    switch (this.s.charCodeAt(this.p + 1)) {
+      case 0x73: // s
+        if (this.at('<string>')) return this.beginText('</string>', Tx.String);
+        if (this.at('<string/>')) return this.closeValue('');
+        if (this.at('<struct>')) {
+          this.stack.push({ items: undefined, obj: Object.create(null) as Record<string, unknown>, name: '' });
+          this.ws();
+          this.state = St.Struct;
+          return;
+        }
+        if (this.at('<struct/>')) return this.closeValue(Object.create(null));
+        break;
+      case 0x69: // i
+        if (this.at('<int>')) return this.beginText('</int>', Tx.Int);
+        if (this.at('<i4>')) return this.beginText('</i4>', Tx.Int);
+        break;
+      case 0x62: // b
+        if (this.at('<boolean>')) return this.beginText('</boolean>', Tx.Boolean);
+        if (this.at('<base64>')) return this.beginText('</base64>', Tx.Base64);
+        if (this.at('<base64/>')) return this.closeValue(Buffer.alloc(0));
+        break;
+      case 0x64: // d
+        if (this.at('<double>')) return this.beginText('</double>', Tx.Double);
+        if (this.at('<dateTime.iso8601>')) return this.beginText('</dateTime.iso8601>', Tx.Date);
+        break;
+      case 0x6e: // n
+        if (this.at('<nil/>') || this.at('<nil></nil>')) return this.closeValue(null);
+        break;
+      case 0x61: // a
+        if (this.at('<array>')) {
+          this.ws();
+          if (this.at('<data/>')) {
+            this.ws();
+            this.expect('</array>');
+            return this.closeValue([]);
+          }
+          this.expect('<data>');
+          this.ws();
+          this.stack.push({ items: [], obj: undefined, name: '' });
+          this.state = St.Array;
+          return;
+        }
+        if (this.at('<array/>')) return this.closeValue([]);
+        break;
+    }
+    fail();
+  }
+
+  /** A typed value is complete: its </value> follows. */
+  private closeValue(v: unknown): void {
+    this.ws();
+    this.expect('</value>');
+    this.emit(v);
+  }
+
+  /** A complete value goes to its parameter list, array or struct member. */
+  private emit(v: unknown): void {
+    const top = this.stack[this.stack.length - 1]!;
+    if (top.obj) {
+      top.obj[top.name] = v;
+      this.ws();
+      this.expect('</member>');
+      this.ws();
+      this.state = St.Struct;
+    } else if (this.stack.length === 1) {
+      top.items!.push(v);
+      this.ws();
+      this.expect('</param>');
+      this.ws();
+      this.state = St.Params;
+    } else {
+      top.items!.push(v);
+      this.ws();
+      this.state = St.Array;
     }
   }
-  p = start;
-  return own(text('</value>'));
+
+  private named(name: string): void {
+    if (FORBIDDEN_MEMBERS.has(name)) fail();
+    this.stack[this.stack.length - 1]!.name = name;
+    this.ws();
+    this.state = St.Value;
+  }
+
+  private beginText(close: string, kind: Tx): void {
+    this.inText = true;
+    this.tClose = close;
+    this.tKind = kind;
+    this.tOut = '';
+    this.tStart = this.p;
+    this.tLt = -1;
+  }
+
+  /**
+   * Character data up to the text's end tag (which it consumes): references and CDATA
+   * decoded, any other markup refused. false: the deadline passed in a run of references,
+   * the next call goes on from there.
+   */
+  private textStep(deadline: number): boolean {
+    const s = this.s;
+    for (;;) {
+      if (this.tLt < this.p) {
+        this.tLt = s.indexOf('<', this.p);
+        if (this.tLt < 0) fail();
+      }
+      const lt = this.tLt;
+      if (this.amp < this.p) {
+        this.amp = s.indexOf('&', this.p);
+        if (this.amp < 0) this.amp = s.length;
+      }
+      let n = 0;
+      while (this.amp < lt) {
+        this.tOut += s.slice(this.tStart, this.amp) + this.entity(this.amp);
+        this.tStart = this.p;
+        this.amp = s.indexOf('&', this.p);
+        if (this.amp < 0) this.amp = s.length;
+        if (++n === 4096) {
+          // a rope of millions of pieces would be flattened (and collected) in one long step
+          n = 0;
+          this.tParts.push(flat(this.tOut));
+          this.tOut = '';
+          if (performance.now() > deadline) return false;
+        }
+      }
+      if (s.startsWith(this.tClose, lt)) {
+        this.p = lt + this.tClose.length;
+        let text = this.tOut === '' ? s.slice(this.tStart, lt) : this.tOut + s.slice(this.tStart, lt);
+        if (this.tParts.length) {
+          this.tParts.push(text);
+          text = this.tParts.join('');
+          this.tParts = [];
+        }
+        this.tOut = '';
+        this.inText = false;
+        this.textDone(text);
+        return true;
+      }
+      if (!s.startsWith('<![CDATA[', lt)) fail();
+      const end = s.indexOf(']]>', lt + 9);
+      if (end < 0) fail();
+      this.tOut += s.slice(this.tStart, lt) + s.slice(lt + 9, end);
+      this.p = this.tStart = end + 3;
+    }
+  }
+
+  private textDone(t: string): void {
+    switch (this.tKind) {
+      case Tx.Method: {
+        if (t === '') fail();
+        this.method = this.own(t);
+        // a fault here (an unsigned call of a signed method) comes before any parameter is read
+        this.onMethod?.(this.method);
+        this.ws();
+        if (this.at('<params>')) {
+          this.ws();
+          this.stack.push({ items: [], obj: undefined, name: '' });
+          this.state = St.Params;
+        } else {
+          if (this.at('<params/>')) this.ws();
+          this.state = St.End;
+        }
+        return;
+      }
+      case Tx.Name:
+        return this.named(t);
+      case Tx.String:
+        return this.closeValue(this.own(t));
+      case Tx.Bare:
+        return this.emit(this.own(t)); // its </value> is read already
+      case Tx.Int: {
+        if (!INT.test(t)) fail();
+        const n = parseInt(t, 10);
+        if (n > 2147483647 || n < -2147483648) fail();
+        return this.closeValue(n);
+      }
+      case Tx.Boolean:
+        if (t === '1') return this.closeValue(true);
+        if (t === '0') return this.closeValue(false);
+        return fail();
+      case Tx.Base64:
+        return this.closeValue(Buffer.from(t, 'base64'));
+      case Tx.Double: {
+        const n = DOUBLE.test(t) ? parseFloat(t) : Number.NaN;
+        if (!Number.isFinite(n)) fail();
+        return this.closeValue(n);
+      }
+      case Tx.Date: {
+        const d = DATE.test(t) ? this.decodeDate(t) : undefined;
+        if (!(d instanceof Date) || Number.isNaN(d.getTime())) fail();
+        return this.closeValue(d);
+      }
+    }
+  }
+
+  /**
+   * A string value of its own: a slice of the body would keep the whole body alive for as long
+   * as the value lives (V8 slices strings of 13 characters and more instead of copying them).
+   * Shorter ones are copies already; one that is most of the body is left as it is.
+   */
+  private own(v: string): string {
+    return v.length < 13 || v.length * 2 > this.s.length ? v : flat(v);
+  }
+
+  /** The reference at `i` ('&' … ';'): returns its character(s) and moves p past it. */
+  private entity(i: number): string {
+    const s = this.s;
+    switch (s.charCodeAt(i + 1)) {
+      case 0x6c: // l
+        if (this.at('&lt;', i)) return '<';
+        break;
+      case 0x67: // g
+        if (this.at('&gt;', i)) return '>';
+        break;
+      case 0x61: // a
+        if (this.at('&amp;', i)) return '&';
+        if (this.at('&apos;', i)) return "'";
+        break;
+      case 0x71: // q
+        if (this.at('&quot;', i)) return '"';
+        break;
+      case 0x23: { // #: &#N; or &#xN; (x or X, as sax reads it)
+        const hex = (s.charCodeAt(i + 2) | 0x20) === 0x78;
+        let k = i + (hex ? 3 : 2);
+        const from = k;
+        let n = 0;
+        for (;; k++) {
+          const d = s.charCodeAt(k);
+          if (d >= 0x30 && d <= 0x39) n = n * (hex ? 16 : 10) + (d - 0x30);
+          else if (hex && d >= 0x61 && d <= 0x66) n = n * 16 + (d - 0x57);
+          else if (hex && d >= 0x41 && d <= 0x46) n = n * 16 + (d - 0x37);
+          else break;
+          if (n > 0x10ffff) n = 0x110000; // stays out of range, however many digits follow
+        }
+        if (k === from || s.charCodeAt(k) !== 0x3b) break;
+        // &#0;, a surrogate or beyond U+10FFFF: no XML document, a fault of its own
+        if (!isXmlChar(n)) throw badReference(s.slice(i, k + 1), i);
+        this.p = k + 1;
+        return String.fromCodePoint(n);
+      }
+    }
+    return fail();
+  }
 }
 
-function call(): MethodCall {
-  ws();
-  if (at('<?xml')) {
-    const c = s.charCodeAt(p);
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) fail();
-    const end = s.indexOf('?>', p);
-    if (end < 0) fail();
-    for (let k = p; k < end; k++) if (s.charCodeAt(k) === 0x3c || s.charCodeAt(k) === 0x3e) fail();
-    p = end + 2;
-    ws();
-  }
-  expect('<methodCall>');
-  ws();
-  expect('<methodName>');
-  const method = own(text('</methodName>'));
-  if (method === '') fail();
-  ws();
-  const params: unknown[] = [];
-  if (at('<params>')) {
-    ws();
-    while (at('<param>')) {
-      ws();
-      params.push(value(1));
-      ws();
-      expect('</param>');
-      ws();
-    }
-    expect('</params>');
-    ws();
-  } else if (at('<params/>')) {
-    ws();
-  }
-  expect('</methodCall>');
-  ws();
-  if (p !== s.length) fail();
-  return { method, params };
+function acceptable(body: string): boolean {
+  if (typeof body !== 'string' || body.charCodeAt(0) === 0xfeff) return false;
+  // the slow path reads the body through UTF-8: lone surrogates would become U+FFFD there
+  return (body as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 /**
- * Decodes `body` when it is in the subset above, else `undefined` (never throws).
- * `dateFromText` must be the slow path's own dateTime conversion, so that dates agree.
+ * Decodes `body` when it is in the subset above, else `undefined` (never throws; a limit
+ * crossed is `undefined` too, the general path then gives the fault). `dateFromText` must be
+ * the slow path's own dateTime conversion, so that dates agree. In one go: for small bodies and
+ * tests; the server uses decodeCallSliced().
  */
-export function fastDecodeCall(body: string, dateFromText: (text: string) => Date): MethodCall | undefined {
-  if (typeof body !== 'string' || body.charCodeAt(0) === 0xfeff) return undefined;
-  // the slow path reads the body through UTF-8: lone surrogates would become U+FFFD there
-  if (!(body as string & { isWellFormed(): boolean }).isWellFormed()) return undefined;
-  s = body;
-  p = 0;
-  amp = -1;
-  decodeDate = dateFromText;
+export function fastDecodeCall(body: string, dateFromText: (text: string) => Date, limits: DecodeLimits = SIGNED_LIMITS): MethodCall | undefined {
+  if (!acceptable(body)) return undefined;
   try {
-    return call();
+    const parser = new CallParser(body, dateFromText, limits, undefined);
+    parser.run(Number.POSITIVE_INFINITY);
+    return parser.result();
   } catch {
     return undefined;
-  } finally {
-    s = '';
+  }
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The same decoder in slices of `sliceMs` with a turn of the event loop between them.
+ * Resolves `undefined` for a body outside the subset; rejects with an RpcFault for a limit
+ * crossed, a bad character reference, or whatever `onMethod` throws (called with the method
+ * name before any parameter is read).
+ */
+export async function decodeCallSliced(body: string, dateFromText: (text: string) => Date, limits: DecodeLimits,
+  onMethod?: (name: string) => void, sliceMs = 4): Promise<MethodCall | undefined> {
+  if (!acceptable(body)) return undefined;
+  const parser = new CallParser(body, dateFromText, limits, onMethod);
+  try {
+    while (!parser.run(performance.now() + sliceMs)) await nextTurn();
+    return parser.result();
+  } catch (err) {
+    if (err === NOT_MINE) return undefined;
+    throw err;
   }
 }

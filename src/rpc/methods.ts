@@ -106,9 +106,15 @@ export class MethodTable {
     return [...this.methods.keys()].sort();
   }
 
-  async call(name: string, params: unknown[], ctx: CallContext): Promise<unknown> {
+  /** What call() checks first, for the decoder to ask before any parameter is read: the method exists, and is signed if it must be. */
+  admit(name: string, signed: boolean): MethodSpec {
     const m = this.spec(name);
-    if (m.auth && ctx.machine === undefined) throw new RpcFault('AUTH_FAILED', `${name} needs a signed request (enrol first)`);
+    if (m.auth && !signed) throw new RpcFault('AUTH_FAILED', `${name} needs a signed request (enrol first)`);
+    return m;
+  }
+
+  async call(name: string, params: unknown[], ctx: CallContext): Promise<unknown> {
+    const m = this.admit(name, ctx.machine !== undefined);
     const want = m.signature.slice(1);
     if (params.length !== want.length) throw new RpcFault('INVALID_PARAMS', `${name} takes ${want.length} parameter(s), got ${params.length}`);
     want.forEach((t, i) => {

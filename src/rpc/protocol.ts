@@ -35,6 +35,10 @@ export const faultCodes = {
   REPORT_TOO_LARGE: 11,
   /** too many calls of this kind from this machine: try again later (the message says when) */
   RATE_LIMITED: 12,
+  /** too many enrolments from this address, with this token or for this machine-id: try later */
+  ENROL_RATE_LIMITED: 13,
+  /** the job was leased to another identity of this machine (before a re-enrolment): result refused */
+  JOB_NOT_LEASED: 14,
 } as const;
 
 export type FaultName = keyof typeof faultCodes;

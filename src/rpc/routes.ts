@@ -1,50 +1,152 @@
-// POST /RPC2 on the aptgate server: a body limit, XML-RPC faults (HTTP 200) for everything a
-// client can get wrong, one log line per call.
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { decodeCall, encodeFault, encodeResponse } from './codec.js';
+// POST /RPC2 on the aptgate server: XML-RPC faults (HTTP 200) for everything a client can get
+// wrong, one log line per call. What a client can make it do before it has proven anything is
+// small: the body limit and the decoder's limits depend on the signature headers (limits.ts),
+// the whole body must arrive within a deadline, the signature is checked before the body is
+// decoded, an unsigned call of a signed method is refused as soon as its name is read, and the
+// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (signing.ts).
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeCall, encodeFault, encodeResponseSliced } from './codec.js';
+import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from './limits.js';
 import type { MethodTable } from './methods.js';
 import { faultCodes, RpcFault } from './protocol.js';
+import { RESPONSE_SIGNATURE_HEADER, responseSignature, signatureMatches, signedHeaders } from './signing.js';
 
 export interface RpcRouteOptions {
-  /** largest accepted request body in bytes */
-  bodyLimit: number;
+  /** limits of a request with signature headers; default SIGNED_LIMITS */
+  signed?: RequestLimits;
+  /** limits of a request without; default ANONYMOUS_LIMITS */
+  anonymous?: RequestLimits;
+  /** the whole body must have arrived this long after the headers */
+  bodyTimeoutMs: number;
   /** the machine that signed the request; undefined when unsigned; throws RpcFault when the signature is bad */
   authenticate?: (headers: Record<string, string | string[] | undefined>, body: string) => number | undefined;
+  /** a machine's secret, to sign the answers to its verified requests */
+  secretOf?: (machine: number) => string | undefined;
+  /** the secret of a machine's re-enrolment that waits for approval (its calls are answered MACHINE_PENDING, signed with it) */
+  waitingSecretOf?: (machine: number) => string | undefined;
 }
 
-function sendFault(reply: FastifyReply, code: number, message: string): FastifyReply {
-  return reply.code(200).type('text/xml; charset=utf-8').send(encodeFault(code, message));
+/** Who an answer is signed for: the machine whose verified request it answers, and that request's nonce. */
+interface AnswerKey {
+  secret: string;
+  machine: string;
+  nonce: string;
+}
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function send(reply: FastifyReply, xml: string, key: AnswerKey | undefined): FastifyReply {
+  const bytes = Buffer.from(xml, 'utf8');
+  if (key) reply.header(RESPONSE_SIGNATURE_HEADER, responseSignature(key.secret, key.machine, key.nonce, bytes));
+  return reply.code(200).type('text/xml; charset=utf-8').send(bytes);
+}
+
+function sendFault(reply: FastifyReply, code: number, message: string, key?: AnswerKey): FastifyReply {
+  return send(reply, encodeFault(code, message), key);
+}
+
+/**
+ * The body as bytes, or a fault: larger than `limit` (by Content-Length before anything is
+ * read, or while reading), or not complete within `timeoutMs`.
+ */
+function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () => new RpcFault('INVALID_REQUEST', `request body larger than ${limit} bytes${signed ? '' : ' (the limit of a request without signature headers)'}`);
+    const declared = Number(req.headers['content-length']);
+    if (declared > limit) return reject(tooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (err: Error | undefined) => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', finish).off('close', onClose);
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > limit) finish(tooLarge());
+      else chunks.push(c);
+    };
+    const onEnd = () => finish(undefined);
+    const onClose = () => finish(new Error('the client went away before the body was complete'));
+    const timer = setTimeout(() => finish(new RpcFault('INVALID_REQUEST', `request body not complete within ${timeoutMs / 1000} s`)), timeoutMs);
+    req.on('data', onData).on('end', onEnd).on('error', finish).on('close', onClose);
+    req.resume();
+  });
 }
 
 export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts: RpcRouteOptions): void {
+  const signedLimits = opts.signed ?? SIGNED_LIMITS;
+  const anonymousLimits = opts.anonymous ?? ANONYMOUS_LIMITS;
+  const keyFor = (machine: number, nonce: string): AnswerKey | undefined => {
+    const secret = opts.secretOf?.(machine);
+    return secret ? { secret, machine: String(machine), nonce } : undefined;
+  };
   void app.register(async (scope) => {
     // XML-RPC clients send text/xml; whatever else arrives is read the same way and rejected
     // by the decoder, so a client always gets a fault it can show
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => done(null, body));
+    scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) => {
+      const signed = signedHeaders(request.headers) !== undefined;
+      return readBody(payload, (signed ? signedLimits : anonymousLimits).bodyBytes, signed, opts.bodyTimeoutMs);
+    });
     scope.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
-      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendFault(reply, faultCodes.INVALID_REQUEST, `request body larger than ${opts.bodyLimit} bytes`);
+      // the body's faults (fastify closes the connection after them: the client may still be sending)
+      if (err instanceof RpcFault) {
+        request.log.info({ client: request.ip, rpc: '-', fault: err.faultCode }, 'rpc');
+        return sendFault(reply, err.faultCode, err.message);
+      }
       request.log.error({ err: err.message }, 'rpc request failed');
       return sendFault(reply, faultCodes.INTERNAL_ERROR, 'internal error');
     });
-    scope.post('/RPC2', { bodyLimit: opts.bodyLimit }, async (request, reply) => {
+    scope.post('/RPC2', async (request, reply) => {
       const started = performance.now();
       let method = '-';
       let machine: number | undefined;
+      let key: AnswerKey | undefined;
+      const headers = signedHeaders(request.headers);
       try {
-        const body = typeof request.body === 'string' ? request.body : '';
-        machine = opts.authenticate?.(request.headers, body);
-        const call = await decodeCall(body);
+        const raw = Buffer.isBuffer(request.body) ? request.body : undefined;
+        // a body of megabytes: reading it as text and hashing it are steps of their own
+        const large = raw !== undefined && raw.length > 1024 * 1024;
+        const body = raw ? raw.toString('utf8') : '';
+        if (large) await nextTurn();
+        try {
+          machine = opts.authenticate?.(request.headers, body);
+        } catch (err) {
+          // the timestamp is checked only once the signature matched (fleet/auth.ts): a stale
+          // or replayed request is the machine's own, and it may trust this answer
+          // (MACHINE_PENDING here: a waiting re-enrolment's credential signed it); the answer is
+          // signed with whichever credential signed the request, never another
+          if (err instanceof RpcFault && (err.fault === 'REPLAY_REFUSED' || err.fault === 'MACHINE_PENDING') && headers) {
+            const id = Number(headers.machine);
+            const secret = [opts.secretOf?.(id), opts.waitingSecretOf?.(id)].find((x) => x !== undefined && signatureMatches(x, headers, body));
+            if (secret) key = { secret, machine: headers.machine, nonce: headers.nonce };
+          }
+          throw err;
+        }
+        if (machine !== undefined && headers) key = keyFor(machine, headers.nonce);
+        if (large) await nextTurn();
+        const signed = machine !== undefined;
+        const call = await decodeCall(body, {
+          limits: signed ? signedLimits : anonymousLimits,
+          // before any parameter is decoded: no such method, or a signed one called unsigned
+          onMethod: (name) => {
+            method = name;
+            table.admit(name, signed);
+          },
+        });
         method = call.method;
         const result = await table.call(call.method, call.params, { client: request.ip, ...(request.headers.host ? { host: request.headers.host } : {}), ...(machine !== undefined ? { machine } : {}) });
-        const xml = encodeResponse(result);
+        const xml = await encodeResponseSliced(result);
         request.log.info({ client: request.ip, machine, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
-        return reply.code(200).type('text/xml; charset=utf-8').send(xml);
+        return send(reply, xml, key);
       } catch (err) {
         const fault = err instanceof RpcFault ? err : undefined;
         if (!fault) request.log.error({ client: request.ip, rpc: method, err: (err as Error).message }, 'rpc method failed');
         request.log.info({ client: request.ip, machine, rpc: method.slice(0, 100), fault: fault?.faultCode ?? faultCodes.INTERNAL_ERROR, ms: Math.round(performance.now() - started) }, 'rpc');
-        return sendFault(reply, fault?.faultCode ?? faultCodes.INTERNAL_ERROR, fault?.message ?? 'internal error');
+        return sendFault(reply, fault?.faultCode ?? faultCodes.INTERNAL_ERROR, fault?.message ?? 'internal error', key);
       }
     });
   });

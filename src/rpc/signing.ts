@@ -2,7 +2,9 @@
 // the machine's secret over the machine id, a timestamp, a nonce and the body's SHA-256, sent
 // in headers, so the secret never travels after enrolment. The server accepts a timestamp only
 // inside a window around its clock and only when it is newer than the machine's last accepted
-// one, which refuses replays even across server restarts.
+// one, which refuses replays even across server restarts. The server's answer to a verified
+// request is signed the same way, bound to that request's nonce, so an agent can tell the
+// server's answer from one made up in the path (plain HTTP).
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_HEADERS = {
@@ -23,9 +25,12 @@ export interface SignedHeaders {
   signature: string;
 }
 
+function sha256(body: string | Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
 function material(machine: string, timestamp: string, nonce: string, body: string | Buffer): string {
-  const bodyHash = createHash('sha256').update(body).digest('hex');
-  return `aptgate-rpc-v1\n${machine}\n${timestamp}\n${nonce}\n${bodyHash}`;
+  return `aptgate-rpc-v1\n${machine}\n${timestamp}\n${nonce}\n${sha256(body)}`;
 }
 
 export function signature(secret: string, machine: string, timestamp: string, nonce: string, body: string | Buffer): string {
@@ -42,6 +47,20 @@ export function signRequest(secret: string, machine: string, timestamp: number, 
     [SIGNATURE_HEADERS.nonce]: nonce,
     [SIGNATURE_HEADERS.signature]: signature(secret, machine, ts, nonce, body),
   };
+}
+
+/** The header of a signed answer. */
+export const RESPONSE_SIGNATURE_HEADER = 'x-aptgate-response-signature';
+
+/** hex HMAC-SHA256(secret, "aptgate-rpc-v1-response\n<machine>\n<request nonce>\n<hex SHA-256 of the answer's bytes>") */
+export function responseSignature(secret: string, machine: string, nonce: string, body: Buffer): string {
+  return createHmac('sha256', secret).update(`aptgate-rpc-v1-response\n${machine}\n${nonce}\n${sha256(body)}`).digest('hex');
+}
+
+/** Whether `presented` is the signature of this answer to the request with `nonce` (constant time). */
+export function responseSignatureMatches(secret: string, machine: string, nonce: string, body: Buffer, presented: unknown): boolean {
+  if (typeof presented !== 'string' || !/^[0-9a-f]{64}$/.test(presented)) return false;
+  return timingSafeEqual(Buffer.from(responseSignature(secret, machine, nonce, body), 'hex'), Buffer.from(presented, 'hex'));
 }
 
 /** Constant-time comparison of a presented signature with the expected one. */

@@ -29,6 +29,8 @@ export interface JobRow {
   failure: string | null;
   summary: string | null;
   transcript: string | null;
+  /** the identity generation of the machine it was last leased to (null: never delivered) */
+  leaseGeneration: number | null;
 }
 
 export interface NewJob {
@@ -53,7 +55,7 @@ export interface JobOutcome {
 
 const COLS = `id, machine_id AS machineId, kind, params, policy, state, origin, disruptive, created_at AS createdAt, not_before AS notBefore,
   deadline, attempts, max_attempts AS maxAttempts, lease_until AS leaseUntil, delivered_at AS deliveredAt, started_at AS startedAt,
-  finished_at AS finishedAt, exit_code AS exitCode, duration_ms AS durationMs, failure, summary, transcript`;
+  finished_at AS finishedAt, exit_code AS exitCode, duration_ms AS durationMs, failure, summary, transcript, lease_generation AS leaseGeneration`;
 
 const row = (r: JobRow | undefined): JobRow | undefined => r && { ...r, disruptive: Boolean(r.disruptive) };
 
@@ -118,9 +120,19 @@ export class JobStore {
     return a + b;
   }
 
-  /** Marks a job delivered with a lease (and counts the attempt). */
-  deliver(id: number, now: number, leaseMs: number): void {
-    this.db.prepare("UPDATE job SET state = 'delivered', attempts = attempts + 1, lease_until = ?, delivered_at = ? WHERE id = ?").run(now + leaseMs, now, id);
+  /** Marks a job delivered with a lease to one identity generation of its machine (and counts the attempt). */
+  deliver(id: number, now: number, leaseMs: number, generation: number): void {
+    this.db.prepare("UPDATE job SET state = 'delivered', attempts = attempts + 1, lease_until = ?, delivered_at = ?, lease_generation = ? WHERE id = ?")
+      .run(now + leaseMs, now, generation, id);
+  }
+
+  /**
+   * The machine's credential changed hands: leases of the old identity are over (the job is
+   * handed out again, or fails when its attempts are used up). 0, not "now": the CLI that
+   * approves and the server may disagree on the clock.
+   */
+  endLeases(machineId: number): void {
+    this.db.prepare("UPDATE job SET lease_until = 0 WHERE machine_id = ? AND state IN ('delivered', 'running')").run(machineId);
   }
 
   start(id: number, now: number, leaseMs: number): void {

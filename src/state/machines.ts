@@ -37,6 +37,25 @@ export interface MachineRow {
   pullNow: boolean;
   cloneMachineId: string | null;
   cloneAt: number | null;
+  /** bumped when the credential changed hands without proof of the old secret (jobs record it) */
+  generation: number;
+}
+
+/** A re-enrolment on a token alone: a credential waiting for the administrator's approval. */
+export interface ReenrolRow {
+  machineId: number;
+  secret: string;
+  /** short fingerprint the agent prints, to compare before approving */
+  code: string;
+  tokenId: number | null;
+  hostname: string;
+  architecture: string;
+  codename: string | null;
+  facts: string;
+  /** the client address it came from */
+  client: string;
+  requestedAt: number;
+  lastTs: number;
 }
 
 export interface ReportRow {
@@ -52,7 +71,9 @@ const TOKEN_COLS = `id, hash, class, auto_approve AS autoApprove, expires_at AS 
 const MACHINE_COLS = `id, machine_id AS machineId, parent_id AS parentId, hostname, architecture, codename, status, secret,
   token_id AS tokenId, facts, enrolled_at AS enrolledAt, approved_at AS approvedAt, last_ts AS lastTs, last_seen AS lastSeen,
   state_hash AS stateHash, profile_id AS profileId, reported_at AS reportedAt, pull_now AS pullNow,
-  clone_machine_id AS cloneMachineId, clone_at AS cloneAt`;
+  clone_machine_id AS cloneMachineId, clone_at AS cloneAt, generation`;
+const REENROL_COLS = `machine_id AS machineId, secret, code, token_id AS tokenId, hostname, architecture, codename, facts, client,
+  requested_at AS requestedAt, last_ts AS lastTs`;
 
 function token(r: TokenRow | undefined): TokenRow | undefined {
   return r && { ...r, autoApprove: Boolean(r.autoApprove) };
@@ -117,11 +138,16 @@ export class MachineStore {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(m.machineId, m.parentId, m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId,
       m.facts, now, m.status === 'approved' ? now : null).lastInsertRowid);
   }
-  /** Re-enrolment of a known machine-id: new secret and facts; its history stays. */
-  reenrol(id: number, m: Pick<MachineRow, 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'>): void {
+  /**
+   * Re-enrolment of a known machine-id: new secret and facts; its history stays. `newIdentity`:
+   * the credential changed hands without proof of the old secret (a new generation; the
+   * replay mark restarts at `lastTs`).
+   */
+  reenrol(id: number, m: Pick<MachineRow, 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'>, newIdentity?: { lastTs: number }): void {
     this.db.prepare(`UPDATE machine SET hostname = ?, architecture = ?, codename = ?, status = ?, secret = ?, token_id = ?, facts = ?,
-      approved_at = CASE WHEN ? = 'approved' THEN coalesce(approved_at, ?) ELSE NULL END, clone_machine_id = NULL, clone_at = NULL WHERE id = ?`)
-      .run(m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId, m.facts, m.status, Date.now(), id);
+      approved_at = CASE WHEN ? = 'approved' THEN coalesce(approved_at, ?) ELSE NULL END, clone_machine_id = NULL, clone_at = NULL,
+      generation = generation + ?, last_ts = coalesce(?, last_ts) WHERE id = ?`)
+      .run(m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId, m.facts, m.status, Date.now(), newIdentity ? 1 : 0, newIdentity?.lastTs ?? null, id);
   }
   /** The facts JSON and the codename column class rules match (a release upgrade changes it). */
   setFacts(id: number, facts: string, codename?: string | null): void {
@@ -161,6 +187,26 @@ export class MachineStore {
   setDisagreements(id: number, disagreements: string | null): void {
     cached(this.db, 'UPDATE machine_report SET disagreements = ? WHERE machine_id = ?').run(disagreements, id);
   }
+  // ---- re-enrolments waiting for approval ----
+  pendingReenrol(id: number): ReenrolRow | undefined {
+    return cached<[number], ReenrolRow>(this.db, `SELECT ${REENROL_COLS} FROM machine_reenrol WHERE machine_id = ?`).get(id);
+  }
+  pendingReenrols(): ReenrolRow[] {
+    return this.db.prepare<[], ReenrolRow>(`SELECT ${REENROL_COLS} FROM machine_reenrol ORDER BY machine_id`).all();
+  }
+  /** One per machine: a newer request replaces the one waiting. */
+  putReenrol(r: Omit<ReenrolRow, 'lastTs'>): void {
+    this.db.prepare(`INSERT OR REPLACE INTO machine_reenrol (machine_id, secret, code, token_id, hostname, architecture, codename, facts, client, requested_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.machineId, r.secret, r.code, r.tokenId, r.hostname, r.architecture, r.codename, r.facts, r.client, r.requestedAt);
+  }
+  /** A call signed with the waiting credential: its own replay mark (the current one's is not touched). */
+  acceptReenrolTimestamp(id: number, ts: number): boolean {
+    return cached<[number, number, number]>(this.db, 'UPDATE machine_reenrol SET last_ts = ? WHERE machine_id = ? AND last_ts < ?').run(ts, id, ts).changes > 0;
+  }
+  dropReenrol(id: number): boolean {
+    return this.db.prepare('DELETE FROM machine_reenrol WHERE machine_id = ?').run(id).changes > 0;
+  }
+
   report(id: number): ReportRow | undefined {
     return cached<[number], ReportRow>(this.db, `SELECT machine_id AS machineId, reported_at AS reportedAt, extras, view_id AS viewId,
       disagreements FROM machine_report WHERE machine_id = ?`).get(id);

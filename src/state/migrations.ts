@@ -316,7 +316,35 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
     `,
   },
   {
+    // issue 13 (machine identity): kept self-contained; renumber if another migration lands first
     version: 6,
+    sql: `
+      -- a machine's identity generation: bumped when its credential changes hands without proof
+      -- of the old secret (an approved re-enrolment, a chroot enrolled again by its host)
+      ALTER TABLE machine ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+      -- the generation a job was leased to: only that identity's result is accepted (gate evidence)
+      ALTER TABLE job ADD COLUMN lease_generation INTEGER;
+      UPDATE job SET lease_generation = 0 WHERE delivered_at IS NOT NULL;
+      -- a re-enrolment of a known machine-id on a token alone: a new credential that waits for
+      -- "aptgate machines approve" while the current one keeps working (one per machine)
+      CREATE TABLE machine_reenrol (
+        machine_id INTEGER PRIMARY KEY REFERENCES machine (id) ON DELETE CASCADE,
+        secret TEXT NOT NULL,
+        code TEXT NOT NULL,
+        token_id INTEGER REFERENCES enrol_token (id) ON DELETE SET NULL,
+        hostname TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        codename TEXT,
+        facts TEXT NOT NULL,
+        client TEXT NOT NULL,
+        requested_at INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL DEFAULT 0
+      );
+    `,
+  },
+  {
+    // issue 13 (report limits): after the identity work's 6
+    version: 7,
     sql: `
       -- whether any machine still reads a view (views no machine reads are deleted, issue 13)
       CREATE INDEX IF NOT EXISTS machine_report_by_view ON machine_report (view_id);

@@ -75,6 +75,14 @@ export class PackageIndexStore {
     return this.qLookup.get(backend, filename);
   }
 
+  /** Every size and SHA256 a parsed (complete) index gives this pool file. */
+  filesNamed(backend: string, filename: string): KnownFile[] {
+    return this.db.prepare<[string, string], KnownFile>(
+      `SELECT DISTINCT p.size, p.sha256 FROM pkg p WHERE p.backend = ? AND p.filename = ?
+         AND EXISTS (SELECT 1 FROM index_entry e JOIN index_file f ON f.id = e.index_file_id
+                     WHERE e.pkg_id = p.id AND f.complete = 1)`).all(backend, filename);
+  }
+
   /** Starts a new (incomplete) content; `key` is replaced by the real hash in finishFile. */
   beginFile(backend: string, key: string): number {
     this.db.prepare('DELETE FROM index_file WHERE backend = ? AND content_sha256 = ? AND complete = 0').run(backend, key);
@@ -112,6 +120,16 @@ export class PackageIndexStore {
         .run(contentSha256, entries, Date.now(), indexFileId);
       return indexFileId;
     }).immediate();
+  }
+
+  /** Whether some content's ingest never finished (a cheap check before dropUnfinished). */
+  hasUnfinished(): boolean {
+    return this.db.prepare<[], { n: number }>('SELECT EXISTS (SELECT 1 FROM index_file WHERE complete = 0) AS n').get()!.n === 1;
+  }
+
+  /** Removes every content whose ingest never finished (with its entries); returns how many. */
+  dropUnfinished(): number {
+    return this.db.prepare('DELETE FROM index_file WHERE complete = 0').run().changes;
   }
 
   dropFile(indexFileId: number): void {

@@ -47,6 +47,7 @@ export interface TrackedRow { backend: string; suite: string; component: string;
 
 export class SnapshotStore {
   private readonly qLatest;
+  private readonly qNewest;
   private readonly qById;
   private readonly qFind;
   private readonly qInsert;
@@ -57,6 +58,8 @@ export class SnapshotStore {
   constructor(private readonly db: Db) {
     this.qLatest = db.prepare<[string, string, string], RawRow>(
       'SELECT * FROM snapshot WHERE backend = ? AND suite = ? AND kind = ? ORDER BY date DESC, id DESC LIMIT 1');
+    this.qNewest = db.prepare<[string, string], RawRow>(
+      'SELECT * FROM snapshot WHERE backend = ? AND suite = ? ORDER BY date DESC, id DESC LIMIT 1');
     this.qById = db.prepare<[number], RawRow>('SELECT * FROM snapshot WHERE id = ?');
     this.qFind = db.prepare<[string, string, string, string], RawRow>(
       'SELECT * FROM snapshot WHERE backend = ? AND suite = ? AND kind = ? AND sha256 = ?');
@@ -77,6 +80,15 @@ export class SnapshotStore {
 
   latest(backend: string, suite: string, kind: RootKind): SnapshotRow | undefined {
     const r = this.qLatest.get(backend, suite, kind);
+    return r && fromRaw(r);
+  }
+
+  /**
+   * The newest snapshot of a suite by its signed Date, of either root kind: what nothing older
+   * (a replayed InRelease, Release or Release.gpg) may ever replace.
+   */
+  newest(backend: string, suite: string): SnapshotRow | undefined {
+    const r = this.qNewest.get(backend, suite);
     return r && fromRaw(r);
   }
 

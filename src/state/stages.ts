@@ -68,6 +68,13 @@ export class StageStore {
     return r && fromRaw(r);
   }
 
+  /** The newest Date of the snapshots a stage has ever had as base for a suite (undefined: none). */
+  newestBaseDate(stage: string, backend: string, suite: string): number | undefined {
+    const r = cached<[string, string, string], { date: number | null }>(this.db, `SELECT max(s.date) AS date FROM stage_gen g JOIN snapshot s ON s.id = g.base_snapshot
+      WHERE g.stage = ? AND g.backend = ? AND g.suite = ?`).get(stage, backend, suite);
+    return r?.date ?? undefined;
+  }
+
   /** Current generation of every suite a stage publishes. */
   currentAll(stage: string): StageGen[] {
     return this.db.prepare<[string], Raw>(`SELECT g.* FROM stage_gen g JOIN (SELECT max(id) AS id FROM stage_gen WHERE stage = ? GROUP BY backend, suite) c ON c.id = g.id

@@ -1,21 +1,38 @@
 // OpenPGP verification with gpgv, the way apt decides: at least one good signature by a
 // key of the given keyrings, no bad signature; expired or revoked keys do not count.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
+import { checkDetachedSignature, splitClearsignedInSlices } from '../index/clearsigned.js';
 import { exec } from './exec.js';
+import { processAlive } from './process.js';
 
 let workDir: string | undefined;
 function scratch(): string {
   if (!workDir) {
-    const dir = mkdtempSync(join(tmpdir(), 'aptgate-gpgv-'));
+    sweepOrphans();
+    const dir = mkdtempSync(join(tmpdir(), `aptgate-gpgv-${process.pid}-`));
     workDir = dir;
     // dearmored keyrings live as long as the process
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   return workDir;
+}
+
+/** A process killed without its exit handlers (SIGKILL) leaves its directory: the next one removes it. */
+function sweepOrphans(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^aptgate-gpgv-(\d+)-/.exec(name)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
 }
 
 const dearmored = new Map<string, string>();
@@ -75,22 +92,24 @@ function args(keyrings: readonly string[]): string[] {
   return a;
 }
 
-/** Verifies a clearsigned document (InRelease) and returns the signed text. */
+/**
+ * Verifies a clearsigned document (InRelease) the way apt does: split into text and signature
+ * by apt's rules (anything apt refuses is refused before gpgv runs), then the signature checked
+ * over that text. The text returned is the one apt will read.
+ */
 export async function verifyClearsigned(keyrings: readonly string[], doc: Buffer, what = 'InRelease'): Promise<Verified> {
-  const head = doc.subarray(0, 64).toString('latin1');
-  const tail = doc.subarray(Math.max(0, doc.length - 64)).toString('latin1').trimEnd();
-  // apt refuses anything around the signed message; so do we, before spending a gpgv run
-  if (!head.startsWith('-----BEGIN PGP SIGNED MESSAGE-----') || !tail.endsWith('-----END PGP SIGNATURE-----')) {
-    fail('SIGNATURE', `${what}: not a clearsigned document`, { status: 'FORMAT' });
-  }
-  const r = await exec('gpgv', [...args(keyrings), '--output', '-', '-'], { input: doc, timeoutMs: 30_000 });
-  const fingerprints = judge(r.stderr.toString('utf8'), what);
-  if (r.stdout.length === 0) fail('SIGNATURE', `${what}: empty signed text`, { status: 'EMPTY' });
-  return { text: r.stdout, fingerprints };
+  const parts = await splitClearsignedInSlices(doc, what);
+  if (parts.text.length === 0) fail('SIGNATURE', `${what}: empty signed text`, { status: 'EMPTY' });
+  return gpgvDetached(keyrings, parts.text, parts.signature, what);
 }
 
-/** Verifies a detached signature (Release + Release.gpg). */
+/** Verifies a detached signature (Release + Release.gpg); a Release.gpg apt would refuse is refused. */
 export async function verifyDetached(keyrings: readonly string[], data: Buffer, signature: Buffer, what = 'Release'): Promise<Verified> {
+  checkDetachedSignature(signature, `${what}.gpg`);
+  return gpgvDetached(keyrings, data, signature, what);
+}
+
+async function gpgvDetached(keyrings: readonly string[], data: Buffer, signature: Buffer, what: string): Promise<Verified> {
   const dir = mkdtempSync(join(scratch(), 'd-'));
   try {
     const sigFile = join(dir, 'Release.gpg');

@@ -2,9 +2,9 @@
 // machine of its own (enrolled through the host's signed call, agent.enrollChroot), with its own
 // identity and state under the host's state directory, never inside the chroot, so an image
 // built from it carries no credentials. Apt inside runs through chroot(8) pointed at the proxy.
-import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { chrootMachineId } from '../../rpc/identity-proof.js';
 import { faultCodes } from '../../rpc/protocol.js';
 import { RpcClient, RpcError } from '../client.js';
 import type { AgentConfig } from '../config.js';
@@ -23,10 +23,8 @@ import { isPlainDir, resolveIn } from './paths.js';
 /** How long a kernel refresh outside a job may take (`ltsp image` compresses a whole chroot). */
 const REFRESH_TIMEOUT_S = 3600;
 
-/** A chroot's machine id: derived from the host's and the chroot's path (stable, unique per host). */
-export function chrootMachineId(hostMachineId: string, chrootPath: string): string {
-  return createHash('sha256').update(`aptgate-chroot\0${hostMachineId}\0${chrootPath}`).digest('hex').slice(0, 32);
-}
+// a chroot's machine id: derived from the host's and the chroot's path, by the server too
+export { chrootMachineId };
 
 /** Where a chroot's identity and state live on the host. */
 export function chrootStateDir(stateDir: string, name: string): string {
@@ -114,8 +112,9 @@ export async function chrootIdentity(h: HostContext, info: ChrootInfo, target: A
   const known = state.identity();
   if (known && known.machineId === machineId && known.server === h.identity.server) return known;
   const facts = await collectFacts(target, { machineId, hostname: h.config.hostname, kernel: await bootKernel(info.path) });
-  const r = await h.client.call<{ machine: number; secret: string }>('agent.enrollChroot', [{ machineId: h.machineId, name: info.name, facts }]);
-  const identity = { server: h.identity.server, machine: r.machine, secret: r.secret, machineId };
+  // the server derives the chroot's machine-id from the host's and the path, and says which
+  const r = await h.client.call<{ machine: number; secret: string; machineId?: string }>('agent.enrollChroot', [{ machineId: h.machineId, name: info.name, path: info.path, facts }]);
+  const identity = { server: h.identity.server, machine: r.machine, secret: r.secret, machineId: r.machineId || machineId };
   state.saveIdentity(identity);
   h.log(`chroot ${info.name}: enrolled as machine ${r.machine}`);
   return identity;
