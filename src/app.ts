@@ -9,6 +9,7 @@ import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { Dispatcher } from 'undici';
 import { OutdatedService } from './fleet/outdated.js';
 import { ViewLoader } from './fleet/views.js';
+import { Checkpointer } from './state/checkpointer.js';
 import { OutdatedThread } from './fleet/outdated-thread.js';
 import { OutdatedCacheStore } from './state/outdated-cache.js';
 import { ProfileStore } from './state/profiles.js';
@@ -89,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     trustProxy: false,
     ...(deps.config.tls.cert ? { https: { cert: readFileSync(deps.config.tls.cert), key: readFileSync(deps.config.tls.key) } } : {}),
   }) as unknown as FastifyInstance;
+  const checkpointer = Checkpointer.start(deps.db, deps.dbFile, (message) => app.log.warn({ err: message }, 'database checkpoints'));
   const proxy = new ProxyRuntime({ config: deps.config, db: deps.db, dbFile: deps.dbFile, log: app.log, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
   await proxy.start();
   // server.allow before any route: refused clients reach no handler and send no body we read
@@ -103,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const fleet = new Fleet({
     db: deps.db, profiles, outdated, backendOf: backendOfUri(new BackendMap(deps.config)),
     jobs: { leaseMs: deps.config.fleet.jobLeaseMs, maxAttempts: deps.config.fleet.jobAttempts, deadlineMs: deps.config.fleet.jobDeadlineMs },
+    reports: { maxPackages: deps.config.fleet.reportMaxPackages, maxBytes: deps.config.fleet.reportMaxBytes, ratePerMinute: deps.config.fleet.reportRate },
     enrolLimits: deps.config.fleet.enrolLimits,
     ...(deps.now ? { now: deps.now } : {}),
     onError: (err, what) => app.log.error({ err: err.message }, what),
@@ -171,9 +174,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     closing = true;
     clearInterval(ticker);
     await proxy.close();
+    await fleet.reports.retention.idle();
     await outdated.idle();
     await thread.close();
     await gate.close();
+    await checkpointer?.stop();
   });
   return { app, proxy, outdated, profiles, fleet, gate, allow };
 }

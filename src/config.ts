@@ -66,6 +66,12 @@ export interface Config {
     jobDeadlineMs: number;
     /** how often schedules are checked */
     scheduleTickMs: number;
+    /** package instances one report may carry (REPORT_TOO_LARGE beyond) */
+    reportMaxPackages: number;
+    /** unpacked bytes of a report's packages text; decompression stops beyond it */
+    reportMaxBytes: number;
+    /** reports per machine per minute that make the server store packages (full or delta); 0: no limit */
+    reportRate: number;
     /** enrolments per client address, per token, per machine-id (count 0: no limit) */
     enrolLimits: { address: RateLimit; token: RateLimit; machine: RateLimit };
   };
@@ -124,6 +130,7 @@ export function defaultConfig(): Config {
     cache: { maxBytes: 0, cleanGraceMs: 3 * 86_400_000, cleanIntervalMs: 60 * 60_000 },
     fleet: {
       jobLeaseMs: 15 * 60_000, jobAttempts: 3, jobDeadlineMs: 7 * 86_400_000, scheduleTickMs: 30_000,
+      reportMaxPackages: 20_000, reportMaxBytes: 16 * 1024 * 1024, reportRate: 20,
       enrolLimits: { address: { count: 100, windowMs: 3_600_000 }, token: { count: 500, windowMs: 3_600_000 }, machine: { count: 10, windowMs: 3_600_000 } },
     },
     tls: { cert: '', key: '' },
@@ -172,6 +179,11 @@ function parsePort(key: string, value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || n < 0 || n > 65535) fail('CONFIG_INVALID', `${key}: expected a port number 0-65535, got "${value}"`, { key });
   return n;
+}
+
+function parseCount(key: string, value: string, min: number, max: number): number {
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < min || Number(value) > max) fail('CONFIG_INVALID', `${key}: expected a whole number ${min}..${max}, got "${value}"`, { key });
+  return Number(value);
 }
 
 /**
@@ -278,6 +290,9 @@ const SETTINGS: Record<string, Setter> = {
   },
   'fleet.job_deadline': (c, v, k) => { c.fleet.jobDeadlineMs = parseDuration(k, v); },
   'fleet.schedule_tick': (c, v, k) => { c.fleet.scheduleTickMs = parseDuration(k, v); },
+  'fleet.report_max_packages': (c, v, k) => { c.fleet.reportMaxPackages = parseCount(k, v, 1, 10_000_000); },
+  'fleet.report_max_bytes': (c, v, k) => { c.fleet.reportMaxBytes = parseSize(k, v); },
+  'fleet.report_rate': (c, v, k) => { c.fleet.reportRate = parseCount(k, v, 0, 100_000); },
   'fleet.enrol_limit_address': (c, v, k) => { c.fleet.enrolLimits.address = parseRate(k, v); },
   'fleet.enrol_limit_token': (c, v, k) => { c.fleet.enrolLimits.token = parseRate(k, v); },
   'fleet.enrol_limit_machine': (c, v, k) => { c.fleet.enrolLimits.machine = parseRate(k, v); },
@@ -466,6 +481,7 @@ export function validate(config: Config): void {
   if (config.fleet.scheduleTickMs <= 0) fail('CONFIG_INVALID', 'fleet.schedule_tick: must be more than 0', { key: 'fleet.schedule_tick' });
   if (config.rpcBodyTimeoutMs < 1) fail('CONFIG_INVALID', 'server.rpc_body_timeout: must be more than 0', { key: 'server.rpc_body_timeout' });
   if (config.fleet.jobLeaseMs < 1000) fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
+  if (config.fleet.reportMaxBytes < 1024 || config.fleet.reportMaxBytes > 1024 ** 3) fail('CONFIG_INVALID', 'fleet.report_max_bytes: 1K..1G', { key: 'fleet.report_max_bytes' });
   if (config.proxy.releaseTtlMs < 0) fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024) fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', { key: 'proxy.small_object' });
 }

@@ -70,7 +70,7 @@ async function report(m: { id: number; machineId: string }, version: string, o: 
   };
   const ctx = openCtx();
   try {
-    ctx.fleet.report(m.id, { machineId: m.machineId, state: `state-${m.id}-${version}`, packages: { hash: p.hash, full: gzipSync(p.text) }, extras });
+    await ctx.fleet.report(m.id, { machineId: m.machineId, state: `state-${m.id}-${version}`, packages: { hash: p.hash, full: gzipSync(p.text) }, extras });
     await new Promise((r) => setTimeout(r, 50)); // the cross-check with the machine's apt runs after the answer
   } finally {
     ctx.close();

@@ -58,7 +58,7 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
     const extras = JSON.parse(server.fleet.machines.report(id)!.extras) as CollectedExtras;
     assert.deepEqual(extras.holds, ['beta:amd64']);
     // the machine's own apt agrees with the server
-    const d = server.fleet.reports.crossCheck(id)!;
+    const d = (await server.fleet.reports.crossCheck(id))!;
     assert.deepEqual([d.onlyApt, d.onlyServer], [[], []]);
 
     assert.deepEqual(server.fleet.schedules.tick(), [], 'not 02:00 yet');

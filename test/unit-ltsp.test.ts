@@ -206,7 +206,7 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('enrols a chroot as a child of its approved host, in the class of the host\'s token, and refuses identity takeovers', () => {
+  it('enrols a chroot as a child of its approved host, in the class of the host\'s token, and refuses identity takeovers', async () => {
     server.fleet.classes.create('ltsp');
     const token = server.fleet.enrolment.createToken({ autoApprove: true, class: 'ltsp' }).token;
     const hostId = 'a'.repeat(32);
@@ -245,9 +245,9 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
       machineId: cid, state: 'f'.repeat(64), packages: { hash: none.hash, full: gzipSync(none.text), remove: [] },
       extras: { holds: [], sources: [], preferences: [], aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false }, os: { distribution: 'debian', codename } },
     });
-    report('');
+    await report('');
     assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'bookworm');
-    report('trixie');
+    await report('trixie');
     assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'trixie', 'a release upgrade reaches the server');
     // no more chroots through a revoked token
     server.fleet.machines.revokeToken(server.fleet.machines.byId(host.machine)!.tokenId!);

@@ -178,12 +178,29 @@ async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string
     }
   } catch (err) {
     const code = err instanceof RpcError ? err.faultCode : 0;
+    // the server takes only so many reports a minute (or none this large): the state stays
+    // unreported, the next run tries again, and the jobs waiting for this machine still run
+    if (refused(code)) return deferred(d, err as Error);
     if (how === 'full' || (code !== faultCodes.STATE_UNKNOWN && code !== faultCodes.STATE_MISMATCH)) throw err;
     how = 'full';
-    await full();
+    try {
+      await full();
+    } catch (e) {
+      if (e instanceof RpcError && refused(e.faultCode)) return deferred(d, e);
+      throw e;
+    }
   }
   d.state.saveLast({ state: snap.state, packagesHash: snap.packages.hash }, snap.packages.text);
   return how;
+}
+
+function refused(code: number): boolean {
+  return code === faultCodes.RATE_LIMITED || code === faultCodes.REPORT_TOO_LARGE;
+}
+
+function deferred(d: CycleDeps, err: Error): 'no' {
+  d.log(`report deferred to the next run: ${err.message}`);
+  return 'no';
 }
 
 function delta(before: string, after: string): { upsert: Buffer; remove: string[] } {

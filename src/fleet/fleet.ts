@@ -1,7 +1,9 @@
 // The fleet side of the server: the operations agents call (through rpc/agent-methods.ts) and
 // the services the administrator's CLI uses, over one database.
 import { fail } from '../errors.js';
+import type { OutdatedResult } from '../index/outdated.js';
 import { RpcFault } from '../rpc/protocol.js';
+import { TimeSlicer } from '../sys/time-slice.js';
 import { ClassStore } from '../state/classes.js';
 import type { Db } from '../state/db.js';
 import { JobStore, type JobOutcome } from '../state/jobs.js';
@@ -14,7 +16,7 @@ import { Enrolment, type EnrolLimits, type Enrolled, type MachineFacts } from '.
 import type { ReenrolProof } from '../rpc/identity-proof.js';
 import { JobService, type Delivery, type JobSettings } from './jobs.js';
 import type { OutdatedService } from './outdated.js';
-import { ReportService, type PackagesPayload } from './reports.js';
+import { ReportService, type PackagesPayload, type ReportSettings } from './reports.js';
 import { ScheduleService } from './schedules.js';
 
 export interface FleetDeps {
@@ -23,6 +25,8 @@ export interface FleetDeps {
   outdated: OutdatedService;
   backendOf: (uri: string, serverHost: string | undefined) => { backend: string; stage?: string } | undefined;
   jobs: JobSettings;
+  /** limits on agent reports (defaults: DEFAULT_REPORT_SETTINGS) */
+  reports?: ReportSettings;
   /** enrolment rate limits (default: enrolment.ts) */
   enrolLimits?: EnrolLimits;
   now?: () => number;
@@ -41,6 +45,9 @@ export interface OutdatedList {
   entries: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; held: boolean }>;
 }
 
+function listOf(r: OutdatedResult): OutdatedList {
+  return { counts: r.counts, entries: r.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, held: e.held })) };
+}
 
 export class Fleet {
   readonly machines: MachineStore;
@@ -74,7 +81,8 @@ export class Fleet {
     this.auth = new AgentAuth(this.machines);
     this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now, (id) => this.machines.byId(id)?.parentId ?? null);
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
-    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf);
+    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf, deps.reports,
+      (err) => deps.onError?.(err, 'collecting unused profiles'));
   }
 
   enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
@@ -110,7 +118,7 @@ export class Fleet {
     };
   }
 
-  report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; agentVersion?: string; serverHost?: string }): { profile: number } {
+  async report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; agentVersion?: string; serverHost?: string }): Promise<{ profile: number }> {
     const m = this.approved(id, a.machineId);
     const facts = JSON.parse(m.facts) as MachineFacts;
     // an upgraded agent says so in its next report, an upgraded release too (its stage sources follow)
@@ -122,7 +130,7 @@ export class Fleet {
     if (next.agentVersion !== facts.agentVersion || next.codename !== facts.codename || next.distribution !== facts.distribution) {
       this.machines.setFacts(id, JSON.stringify(next), next.codename !== facts.codename ? next.codename || null : undefined);
     }
-    const { profileId } = this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
+    const { profileId } = await this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
     this.crossCheckSoon(id);
     return { profile: profileId };
   }
@@ -133,14 +141,12 @@ export class Fleet {
     this.crossChecks.add(id);
     setImmediate(() => {
       // its answers are computed off the event loop first (the server's worker): the check finds them cached
-      void this.prepareOutdated(id).catch(() => undefined).then(() => {
-        this.crossChecks.delete(id);
-        try {
-          this.reports.crossCheck(id);
-        } catch (err) {
-          this.deps.onError?.(err as Error, `cross-check of machine ${id}`);
-        }
-      });
+      void this.prepareOutdated(id).catch(() => undefined)
+        .then(() => {
+          this.crossChecks.delete(id);
+          return this.reports.crossCheck(id);
+        })
+        .catch((err: Error) => this.deps.onError?.(err, `cross-check of machine ${id}`));
     });
   }
 
@@ -193,10 +199,29 @@ export class Fleet {
     const upstream = this.deps.outdated.upstreamOf(r.viewId);
     const list = (viewId: number): OutdatedList | undefined => {
       if (!this.deps.outdated.ready(viewId)) return undefined;
-      const a = this.deps.outdated.get(m.profileId!, viewId);
-      return { counts: a.result.counts, entries: a.result.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, held: e.held })) };
+      return listOf(this.deps.outdated.get(m.profileId!, viewId).result);
     };
     return { stage: upstream?.stage ?? null, approved: list(r.viewId), available: list(upstream?.viewId ?? r.viewId) };
+  }
+
+  /** outdatedLists() for a running server: answers not cached yet are computed in slices. */
+  async outdatedListsInSlices(machine: number): Promise<{ stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined }> {
+    const m = this.machines.byId(machine);
+    const r = this.machines.report(machine);
+    if (!m || !r || r.viewId === null || m.profileId === null) return { stage: null, approved: undefined, available: undefined };
+    const profileId = m.profileId;
+    const upstream = this.deps.outdated.upstreamOf(r.viewId);
+    const slicer = new TimeSlicer();
+    const list = async (viewId: number): Promise<OutdatedList | undefined> => {
+      if (!this.deps.outdated.ready(viewId)) return undefined;
+      return listOf((await this.deps.outdated.getInSlices(profileId, viewId, slicer)).result);
+    };
+    this.deps.profiles.pin(profileId);
+    try {
+      return { stage: upstream?.stage ?? null, approved: await list(r.viewId), available: await list(upstream?.viewId ?? r.viewId) };
+    } finally {
+      this.deps.profiles.unpin(profileId);
+    }
   }
 
   /** A machine by id or hostname (NOT_FOUND; USAGE when a hostname is ambiguous). */

@@ -1,7 +1,7 @@
 // The computing part of outdated on the server: a profile's answer in a loaded view, and what a
 // new snapshot asks of a cached answer. No writes: the server runs it in its outdated worker
 // (outdated-worker.ts) as well as on its own thread.
-import { outdated, type OutdatedResult } from '../index/outdated.js';
+import { outdated, outdatedSteps, type OutdatedResult } from '../index/outdated.js';
 import { Policy } from '../index/policy.js';
 import type { InstalledPackage } from '../index/status.js';
 import { fail } from '../errors.js';
@@ -25,13 +25,37 @@ export class OutdatedCalc {
     return i;
   }
 
-  result(profileId: number, loaded: LoadedView): OutdatedResult {
+  /** Keeps an installed set read ahead (in slices) by the caller: result() then finds it. */
+  remember(profileId: number, installed: InstalledPackage[]): void {
+    this.installedCache.set(profileId, installed);
+    if (this.installedCache.size > 5000) this.installedCache.delete(this.installedCache.keys().next().value!);
+  }
+
+  has(profileId: number): boolean {
+    return this.installedCache.has(profileId);
+  }
+
+  /** Profiles that were deleted (their ids may be given to new ones): nothing of them stays. */
+  forget(profileIds: Iterable<number>): void {
+    for (const id of profileIds) this.installedCache.delete(id);
+  }
+
+  private policyOf(loaded: LoadedView): Policy {
     let policy = this.policies.get(loaded);
     if (!policy) {
       policy = new Policy(loaded.view, loaded.pins);
       this.policies.set(loaded, policy);
     }
-    return outdated(this.installed(profileId), loaded.view, { policy });
+    return policy;
+  }
+
+  result(profileId: number, loaded: LoadedView): OutdatedResult {
+    return outdated(this.installed(profileId), loaded.view, { policy: this.policyOf(loaded) });
+  }
+
+  /** result() as resumable steps (the caller runs them in slices of the event loop). */
+  resultSteps(profileId: number, loaded: LoadedView): Generator<void, OutdatedResult> {
+    return outdatedSteps(this.installed(profileId), loaded.view, { policy: this.policyOf(loaded) });
   }
 
   /**

@@ -1,5 +1,6 @@
 // The server's outdated worker (outdated-worker.ts), seen from the event loop: answers and
-// snapshot refreshes are computed there and come back as JSON text, ready to be cached.
+// snapshot refreshes are computed there and come back as text, ready to be cached (JSON lines,
+// outdated-text.ts: the event loop reads them back in slices).
 import { Worker } from 'node:worker_threads';
 import { AptgateError, type ErrorCode, errorCodes } from '../errors.js';
 import type { ViewSpec } from './views.js';
@@ -7,6 +8,7 @@ import type { ViewSpec } from './views.js';
 export type ThreadRequest =
   | { id: number; op: 'answer'; spec: ViewSpec; profileId: number }
   | { id: number; op: 'refresh'; spec: ViewSpec; rows: Array<{ profileId: number; snapshots: number[] }> }
+  | { op: 'forget'; profileIds: number[] }
   | { op: 'close' };
 
 export interface ThreadAnswer { complete: boolean; snapshots: number[]; result: string }
@@ -42,7 +44,12 @@ export class OutdatedThread {
     return (await this.ask({ id: this.nextId++, op: 'refresh', spec, rows })) as ThreadRefresh;
   }
 
-  private ask(msg: Exclude<ThreadRequest, { op: 'close' }>): Promise<ThreadReply> {
+  /** Profiles that were deleted: the worker drops what it keeps of them (nothing to do when it is not running). */
+  forget(profileIds: number[]): void {
+    this.worker?.postMessage({ op: 'forget', profileIds } satisfies ThreadRequest);
+  }
+
+  private ask(msg: Exclude<ThreadRequest, { op: 'close' | 'forget' }>): Promise<ThreadReply> {
     if (this.closed) return Promise.reject(new AptgateError('WORKER_FAILED', 'the outdated worker is closed'));
     const w = this.spawn();
     return new Promise<ThreadReply>((resolve, reject) => {

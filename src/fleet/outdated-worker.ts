@@ -10,6 +10,7 @@ import { PackageIndexStore } from '../state/package-index.js';
 import { ProfileStore } from '../state/profiles.js';
 import { SnapshotStore } from '../state/snapshots.js';
 import { OutdatedCalc, comparable } from './outdated-calc.js';
+import { encodeResult } from './outdated-text.js';
 import type { ThreadReply, ThreadRequest } from './outdated-thread.js';
 import { ViewLoader, type LoadedView } from './views.js';
 
@@ -44,10 +45,10 @@ function changed(from: readonly number[], loaded: LoadedView): Set<string> {
   return names;
 }
 
-function handle(m: Exclude<ThreadRequest, { op: 'close' }>): ThreadReply {
+function handle(m: Exclude<ThreadRequest, { op: 'close' | 'forget' }>): ThreadReply {
   const loaded = views.load(m.spec);
   if (m.op === 'answer') {
-    return { id: m.id, complete: loaded.complete, snapshots: loaded.snapshots, result: JSON.stringify(calc.result(m.profileId, loaded)) };
+    return { id: m.id, complete: loaded.complete, snapshots: loaded.snapshots, result: encodeResult(calc.result(m.profileId, loaded)) };
   }
   if (!loaded.complete) return { id: m.id, complete: false, snapshots: loaded.snapshots, rows: [] };
   const byFrom = new Map<string, Set<string>>();
@@ -61,7 +62,7 @@ function handle(m: Exclude<ThreadRequest, { op: 'close' }>): ThreadReply {
       if (!names) byFrom.set(key, (names = changed(row.snapshots, loaded)));
     }
     const r = calc.refreshed(row.profileId, loaded, names);
-    rows.push({ profileId: row.profileId, result: r === 'carry' ? null : JSON.stringify(r) });
+    rows.push({ profileId: row.profileId, result: r === 'carry' ? null : encodeResult(r) });
   }
   return { id: m.id, complete: true, snapshots: loaded.snapshots, rows };
 }
@@ -70,6 +71,11 @@ parentPort!.on('message', (m: ThreadRequest) => {
   if (m.op === 'close') {
     db.close();
     process.exit(0);
+  }
+  // deleted profiles (retention): their ids may be given to new ones
+  if (m.op === 'forget') {
+    calc.forget(m.profileIds);
+    return;
   }
   let reply: ThreadReply;
   try {

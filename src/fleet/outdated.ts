@@ -5,9 +5,10 @@ import { fail } from '../errors.js';
 import type { OutdatedCacheStore } from '../state/outdated-cache.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { ProfileStore } from '../state/profiles.js';
+import { TimeSlicer } from '../sys/time-slice.js';
 import { OutdatedCalc, comparable } from './outdated-calc.js';
-import type { OutdatedThread, ThreadRefresh } from './outdated-thread.js';
-import { Slicer } from './slices.js';
+import { decodeResult, decodeResultInSlices, encodeResult, encodeResultInSlices } from './outdated-text.js';
+import type { OutdatedThread, ThreadAnswer, ThreadRefresh } from './outdated-thread.js';
 import { checkViewSpec, viewSpecHash, type LoadedView, type ViewLoader, type ViewSpec } from './views.js';
 
 export interface OutdatedAnswer {
@@ -35,7 +36,7 @@ export class OutdatedService {
   private readonly calc: OutdatedCalc;
 
   constructor(
-    profiles: ProfileStore,
+    private readonly profiles: ProfileStore,
     private readonly views: ViewLoader,
     private readonly cache: OutdatedCacheStore,
     private readonly packageIndex: PackageIndexStore,
@@ -60,11 +61,58 @@ export class OutdatedService {
     return this.store(profileId, viewId, loaded, this.calc.result(profileId, loaded));
   }
 
+  /** Reads a profile's installed set in slices ahead of computing on this thread, which then finds it in memory. */
+  async warm(profileId: number, slicer: TimeSlicer): Promise<void> {
+    if (this.calc.has(profileId) || !this.profiles.byId(profileId)) return;
+    this.calc.remember(profileId, await this.profiles.installedInSlices(profileId, slicer));
+  }
+
+  /** Profiles that were deleted (their ids may be given to new ones): nothing of them stays in memory, here or in the worker. */
+  forget(profileIds: Iterable<number>): void {
+    const ids = [...profileIds];
+    if (!ids.length) return;
+    this.calc.forget(ids);
+    this.thread?.forget(ids);
+  }
+
+  /**
+   * Deletes the given views when no machine reads them any more (their cached answers go with
+   * them), and the upstream views upstreamOf() made of them unless a view in use makes the same.
+   * Returns how many were deleted.
+   */
+  async pruneViews(candidates: Iterable<number>, slicer: TimeSlicer): Promise<number> {
+    const upstreamHash = (spec: ViewSpec) => viewSpecHash({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) });
+    const hasStage = (spec: ViewSpec) => spec.sources.some((x) => x.stage);
+    const byId = (id: number) => { const t = this.cache.view(id); return t === undefined ? undefined : JSON.parse(t) as ViewSpec; };
+    const drop = new Set<number>();
+    for (const id of candidates) {
+      const spec = byId(id);
+      if (!spec) continue;
+      drop.add(id);
+      const up = hasStage(spec) ? this.cache.viewIdByHash(upstreamHash(spec)) : undefined;
+      if (up !== undefined) drop.add(up);
+    }
+    if (!drop.size) return 0;
+    const inUse = this.cache.viewsInUse();
+    for (const id of inUse) {
+      await slicer.tick();
+      drop.delete(id);
+      const spec = byId(id);
+      if (spec && hasStage(spec)) {
+        const up = this.cache.viewIdByHash(upstreamHash(spec));
+        if (up !== undefined) drop.delete(up);
+      }
+    }
+    let n = 0;
+    this.cache.transaction(() => { for (const id of drop) if (this.cache.deleteViewIfUnused(id)) n++; });
+    return n;
+  }
+
   private store(profileId: number, viewId: number, loaded: LoadedView, result: OutdatedResult): OutdatedResult {
     this.stats.computed++;
     // an answer from a view still being indexed is not kept: it would outlive the indexing
     if (!loaded.complete) return result;
-    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: JSON.stringify(result) });
+    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: encodeResult(result) });
     return result;
   }
 
@@ -94,10 +142,68 @@ export class OutdatedService {
     const hit = this.cache.get(profileId, viewId);
     if (hit && hit.snapshots.join(',') === current.join(',')) {
       this.stats.hits++;
-      return { result: JSON.parse(hit.result) as OutdatedResult, snapshots: hit.snapshots, cached: true, complete: true };
+      return { result: decodeResult(hit.result), snapshots: hit.snapshots, cached: true, complete: true };
     }
     const loaded = this.views.load(spec);
     return { result: this.compute(profileId, viewId, loaded), snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
+  }
+
+  /**
+   * get() for a running server, never computing on the event loop in one go: a cached answer is
+   * read in slices; else the server's worker computes it (kept when final); without a worker
+   * (tools) the installed set is read and the answer computed here, in slices.
+   */
+  async getInSlices(profileId: number, viewId: number, slicer: TimeSlicer): Promise<OutdatedAnswer> {
+    const spec = this.spec(viewId);
+    const current = this.views.currentIds(spec);
+    const hit = this.cache.get(profileId, viewId);
+    if (hit && hit.snapshots.join(',') === current.join(',')) {
+      this.stats.hits++;
+      return { result: await decodeResultInSlices(hit.result, slicer), snapshots: hit.snapshots, cached: true, complete: true };
+    }
+    if (this.thread) {
+      const a = await this.inWorker(this.thread, profileId, viewId, spec);
+      return { result: await decodeResultInSlices(a.result, slicer), snapshots: a.snapshots, cached: false, complete: a.complete };
+    }
+    this.profiles.pin(profileId);
+    try {
+      await this.warm(profileId, slicer);
+      const loaded = this.views.load(spec);
+      const steps = this.calc.resultSteps(profileId, loaded);
+      let r = steps.next();
+      while (!r.done) {
+        if (slicer.due()) await slicer.pause();
+        r = steps.next();
+      }
+      const result = r.value;
+      this.stats.computed++;
+      if (loaded.complete) {
+        const text = await encodeResultInSlices(result, slicer);
+        // the view may have been deleted meanwhile (no machine reads it any more): nothing to keep
+        if (this.cache.view(viewId) !== undefined) this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: text });
+      }
+      return { result, snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
+    } finally {
+      this.profiles.unpin(profileId);
+    }
+  }
+
+  /**
+   * The worker's answer (JSON lines, as cached), kept when final. The profile is pinned while
+   * the worker computes; the view may be deleted meanwhile (no machine reads it): then nothing is kept.
+   */
+  private async inWorker(thread: OutdatedThread, profileId: number, viewId: number, spec: ViewSpec): Promise<ThreadAnswer> {
+    this.profiles.pin(profileId);
+    try {
+      const a = await thread.answer(spec, profileId);
+      this.stats.computed++;
+      if (a.complete && this.cache.view(viewId) !== undefined && this.profiles.byId(profileId)) {
+        this.cache.put({ profileId, viewId, snapshots: a.snapshots, computedAt: Date.now(), result: a.result });
+      }
+      return a;
+    } finally {
+      this.profiles.unpin(profileId);
+    }
   }
 
   /**
@@ -139,7 +245,7 @@ export class OutdatedService {
   }
 
   private async refreshInWorker(thread: OutdatedThread, backend: string, suite: string, slice: number, stats: RefreshStats): Promise<void> {
-    const slicer = new Slicer();
+    const slicer = new TimeSlicer();
     for (const v of this.cache.views()) {
       const spec = JSON.parse(v.spec) as ViewSpec;
       if (!spec.sources.some((s) => s.backend === backend && s.suite === suite)) continue;
@@ -156,7 +262,7 @@ export class OutdatedService {
   }
 
   /** Writes what the worker found, a slice at a time. */
-  private async applyRefresh(viewId: number, r: ThreadRefresh, slice: number, slicer: Slicer, stats: RefreshStats): Promise<void> {
+  private async applyRefresh(viewId: number, r: ThreadRefresh, slice: number, slicer: TimeSlicer, stats: RefreshStats): Promise<void> {
     for (let i = 0; i < r.rows.length;) {
       this.cache.transaction(() => {
         for (let n = 0; i < r.rows.length && n < slice && (n === 0 || !slicer.due()); n++) {
@@ -172,7 +278,7 @@ export class OutdatedService {
           }
         }
       });
-      await slicer.next();
+      await slicer.pause();
     }
   }
 
@@ -187,14 +293,18 @@ export class OutdatedService {
     if (this.views.notReady(spec, current) !== undefined) return;
     const hit = this.cache.get(profileId, viewId);
     if (hit && hit.snapshots.join(',') === current.join(',')) return;
-    const a = await this.thread.answer(spec, profileId);
-    if (!a.complete) return;
-    this.cache.put({ profileId, viewId, snapshots: a.snapshots, computedAt: Date.now(), result: a.result });
-    this.stats.computed++;
+    await this.inWorker(this.thread, profileId, viewId, spec);
   }
 
   idle(): Promise<void> {
     return this.queue;
+  }
+
+  /** Runs `fn` between refreshes (a refresh never sees a profile or view disappear under it). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   /** A refresh is queued or running, or the worker is computing. */

@@ -1,6 +1,7 @@
-// Token buckets by key (a client address, an enrolment token, a machine-id), in memory: a
-// restart forgets them, which costs an attacker at most one more burst. The map is bounded so
-// that a flood of distinct addresses cannot grow it without end.
+// Token buckets by key (a client address, an enrolment token, a machine-id, a machine number), in
+// memory: a restart forgets them, which costs an attacker at most one more burst and only ever
+// lets an agent through. The map is bounded so that a flood of distinct addresses cannot grow it
+// without end. One limiter serves enrolments (fault 13) and reports with packages (fault 12).
 import { RpcFault, type FaultName } from '../rpc/protocol.js';
 
 /** At most `count` per `windowMs` (refilled evenly); count 0 turns the limit off. */
@@ -22,23 +23,32 @@ export class RateLimiter {
   constructor(private readonly now: () => number = Date.now) {}
 
   /**
-   * Takes one from the key's bucket, or throws `fault` saying what was exceeded and when to
-   * come back (nothing is taken then).
+   * Takes one from the key's bucket: undefined when allowed, else the seconds until one is
+   * (nothing is taken then). A burst of `count` passes, a steady stream is held to the rate.
    */
-  take(key: string, rate: Rate, fault: FaultName, what: string): void {
-    if (rate.count <= 0) return;
+  tryTake(key: string, rate: Rate): number | undefined {
+    if (rate.count <= 0) return undefined;
     const now = this.now();
     const perMs = rate.count / rate.windowMs;
     const b = this.buckets.get(key);
-    const tokens = b ? Math.min(rate.count, b.tokens + (now - b.at) * perMs) : rate.count;
-    if (tokens < 1) {
-      const wait = Math.ceil((1 - tokens) / perMs / 1000);
-      throw new RpcFault(fault, `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`);
-    }
+    const tokens = b ? Math.min(rate.count, b.tokens + Math.max(0, now - b.at) * perMs) : rate.count;
+    if (tokens < 1) return Math.max(1, Math.ceil((1 - tokens) / perMs / 1000));
     // re-inserted at the end: the first entries of the map are the least recently used
     this.buckets.delete(key);
     this.buckets.set(key, { tokens: tokens - 1, at: now });
     if (this.buckets.size > MAX_KEYS) this.buckets.delete(this.buckets.keys().next().value!);
+    return undefined;
+  }
+
+  /**
+   * Takes one from the key's bucket, or throws `fault` saying which enrolment limit was exceeded
+   * and when to come back (nothing is taken then).
+   */
+  take(key: string, rate: Rate, fault: FaultName, what: string): void {
+    const wait = this.tryTake(key, rate);
+    if (wait !== undefined) {
+      throw new RpcFault(fault, `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`);
+    }
   }
 }
 

@@ -103,24 +103,30 @@ export class InstalledIndex {
   /** name → the critical relation groups of installed versions that mention it (negative: Breaks/Conflicts) */
   readonly groupRefs = new Map<string, Array<{ slot: number; negative: boolean; group: Relation[] }>>();
 
-  constructor(readonly slots: readonly Slot[]) {
-    this.nameIds = Int32Array.from(slots, (s) => nameId(s.name));
-    this.versionIds = Int32Array.from(slots, (s) => versionId(s.info.version, s.info.aptHash, s.info.multiArch));
-    slots.forEach((s, i) => {
-      push(this.byName, s.name, i);
-      indexVersion(s.info, i, this.byProvide, this.refs);
-      for (const field of ['preDepends', 'depends', 'breaks', 'conflicts'] as const) {
-        const negative = field === 'breaks' || field === 'conflicts';
-        for (const group of relations(s.info[field])) {
-          for (const r of group) {
-            const list = this.groupRefs.get(r.name);
-            const ref = { slot: i, negative, group };
-            if (!list) this.groupRefs.set(r.name, [ref]);
-            else if (list[list.length - 1]!.group !== group || list[list.length - 1]!.slot !== i) list.push(ref);
-          }
+  /** `deferred`: the caller indexes every slot, in order, with indexSlot() (a large set in slices) */
+  constructor(readonly slots: readonly Slot[], deferred = false) {
+    this.nameIds = new Int32Array(slots.length);
+    this.versionIds = new Int32Array(slots.length);
+    if (!deferred) for (let i = 0; i < slots.length; i++) this.indexSlot(i);
+  }
+
+  indexSlot(i: number): void {
+    const s = this.slots[i]!;
+    this.nameIds[i] = nameId(s.name);
+    this.versionIds[i] = versionId(s.info.version, s.info.aptHash, s.info.multiArch);
+    push(this.byName, s.name, i);
+    indexVersion(s.info, i, this.byProvide, this.refs);
+    for (const field of ['preDepends', 'depends', 'breaks', 'conflicts'] as const) {
+      const negative = field === 'breaks' || field === 'conflicts';
+      for (const group of relations(s.info[field])) {
+        for (const r of group) {
+          const list = this.groupRefs.get(r.name);
+          const ref = { slot: i, negative, group };
+          if (!list) this.groupRefs.set(r.name, [ref]);
+          else if (list[list.length - 1]!.group !== group || list[list.length - 1]!.slot !== i) list.push(ref);
         }
       }
-    });
+    }
   }
 }
 

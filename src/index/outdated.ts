@@ -6,7 +6,7 @@ import { Policy } from './policy.js';
 import type { Pin } from './preferences.js';
 import { isInstalledState, type InstalledPackage } from './status.js';
 import { InstalledIndex, type Slot } from './deps.js';
-import { simulateUpgrade, type KeepReason } from './upgrade.js';
+import { runSteps, simulateUpgradeSteps, STEP, type KeepReason } from './upgrade.js';
 import type { PackageFile, VersionInfo, View, ViewVersion } from './view.js';
 
 export interface OutdatedOptions {
@@ -91,7 +91,7 @@ interface Prepared {
 // The per-installed-set part of the work, kept while the caller keeps the array.
 const prepared = new WeakMap<readonly InstalledPackage[], Prepared>();
 
-function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
+function* prepare(installed: readonly InstalledPackage[], view: View): Generator<void, Prepared> {
   const hit = prepared.get(installed);
   if (hit && hit.nativeArch === view.nativeArch) return hit;
   const packages: InstalledPackage[] = [];
@@ -106,9 +106,16 @@ function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
     packages.push(p);
     // an InstalledPackage carries every field of a VersionInfo
     slots.push({ name: p.package, instanceArch: instArch, info: p });
+    if (packages.length % STEP === 0) yield;
   }
+  const index = new InstalledIndex(slots, true);
+  for (let i = 0; i < slots.length; i++) {
+    index.indexSlot(i);
+    if (i % (STEP / 4) === 0) yield;
+  }
+  yield;
   const prep: Prepared = {
-    nativeArch: view.nativeArch, packages, index: new InstalledIndex(slots),
+    nativeArch: view.nativeArch, packages, index,
     held: Uint8Array.from(packages, (p) => (p.want === 'hold' ? 1 : 0)),
     native: Uint8Array.from(slots, (s) => (s.instanceArch === view.nativeArch ? 1 : 0)),
     order: Int32Array.from(slots.map((s, i) => [s.name, s.instanceArch, i] as const)
@@ -119,15 +126,24 @@ function prepare(installed: readonly InstalledPackage[], view: View): Prepared {
 }
 
 export function outdated(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): OutdatedResult {
+  return runSteps(outdatedSteps(installed, view, opts));
+}
+
+/**
+ * outdated() as a resumable computation (index/upgrade.ts runSteps): it pauses every few
+ * hundred packages, so that a server can compute a large installed set in slices.
+ */
+export function* outdatedSteps(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): Generator<void, OutdatedResult> {
   const policy = opts.policy ?? new Policy(view, opts.pins ?? []);
   const files = view.files;
-  const { packages, index, held, native, order } = prepare(installed, view);
+  const { packages, index, held, native, order } = yield* prepare(installed, view);
   const slots = index.slots;
   const candidates: Array<VersionInfo | undefined> = new Array(slots.length);
   const keep: boolean[] = Array.from(held, (h) => h === 1);
   const pending: Array<{ slot: number; p: InstalledPackage; cand: ViewVersion; priority: number; phased: boolean; security: boolean }> = [];
   const { securityFile, origins } = fileFacts(view);
   for (let i = 0; i < slots.length; i++) {
+    if (i % STEP === STEP - 1) yield;
     // fast path by number: the installed version is the index's highest native one
     if (native[i] === 1 && view.topNativeVersionId(index.nameIds[i]!) === index.versionIds[i]) continue;
     const p = packages[i]!;
@@ -150,13 +166,15 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
     pending.push({ slot: i, p, cand, priority: u.priority, phased, security });
   }
 
-  const sim = simulateUpgrade(index, candidates, keep, view.nativeArch);
+  const sim = yield* simulateUpgradeSteps(index, candidates, keep, view.nativeArch);
   // in output order: the per-set order of slots, no sort per answer
   const bySlot: Array<(typeof pending)[number] | undefined> = new Array(slots.length);
   for (const x of pending) bySlot[x.slot] = x;
   const ordered: typeof pending = [];
   for (const i of order) if (bySlot[i]) ordered.push(bySlot[i]!);
-  const entries: OutdatedEntry[] = ordered.map(({ slot, p, cand, priority, phased, security }) => {
+  const entries: OutdatedEntry[] = [];
+  for (const { slot, p, cand, priority, phased, security } of ordered) {
+    if (entries.length % STEP === STEP - 1) yield;
     const e = cand;
     const held = p.want === 'hold';
     let action: UpgradeAction = 'upgrade';
@@ -169,7 +187,7 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
       const because = r?.because === undefined ? undefined : `${slots[r.because]!.name}:${slots[r.because]!.instanceArch}`;
       keptBack = { reason: r?.reason ?? 'blocked', ...(because ? { because } : {}) };
     }
-    return {
+    entries.push({
       package: p.package,
       architecture: e.architecture,
       instance: `${p.package}:${slots[slot]!.instanceArch}`,
@@ -183,8 +201,8 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
       held,
       action,
       ...(keptBack ? { keptBack } : {}),
-    };
-  });
+    });
+  }
   return {
     entries,
     counts: {

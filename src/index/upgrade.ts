@@ -32,14 +32,38 @@ export interface UpgradeResult {
  * slot i's candidate when it is an upgrade; `unmarked[i]` leaves it alone (held, phase-deferred).
  */
 export function simulateUpgrade(base: InstalledIndex, candidates: readonly (VersionInfo | undefined)[], unmarked: readonly boolean[], nativeArch: string): UpgradeResult {
+  return runSteps(simulateUpgradeSteps(base, candidates, unmarked, nativeArch));
+}
+
+/** Runs a resumable computation to its end in one go. */
+export function runSteps<T>(g: Generator<void, T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Units of work between two pauses of a resumable computation (each a few microseconds). */
+export const STEP = 256;
+
+/**
+ * simulateUpgrade() as a resumable computation: it pauses (yields) every STEP units of work, so
+ * that a server can spread a large installed set over several turns of its event loop.
+ */
+export function* simulateUpgradeSteps(base: InstalledIndex, candidates: readonly (VersionInfo | undefined)[], unmarked: readonly boolean[], nativeArch: string): Generator<void, UpgradeResult> {
   const slots = base.slots;
   const marked = slots.map((_, i) => candidates[i] !== undefined && !unmarked[i]);
   if (!marked.includes(true)) return { upgraded: marked, reasons: new Map() };
+  let work = 0;
   const reasons = new Map<number, { reason: KeepReason; because?: number }>();
   // what the candidates add: their provides now; the names their relations mention only once a
   // keep needs them (a slot reaching t through its candidate is marked, hence already examined)
   const extraProvide = new Map<string, number[]>();
-  candidates.forEach((c, i) => { if (c) indexProvides(c, i, extraProvide); });
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i];
+    if (c) indexProvides(c, i, extraProvide);
+    if (++work % STEP === 0) yield;
+  }
   let extraRefs: Map<string, number[]> | undefined;
   const candidateRefs = (): Map<string, number[]> => {
     if (!extraRefs) {
@@ -70,7 +94,10 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
 
   // names whose state can differ from the installed one: what was marked, and what it provides
   const changed = new Set<string>();
-  marked.forEach((m, t) => { if (m) for (const n of namesOf(t)) changed.add(n); });
+  for (let t = 0; t < marked.length; t++) {
+    if (marked[t]) for (const n of namesOf(t)) changed.add(n);
+    if (++work % STEP === 0) yield;
+  }
 
   // per slot, the installed relation groups that mention a changed name: all an instance at its
   // installed version can break through
@@ -80,6 +107,7 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
       const list = relevant[ref.slot];
       if (!list) relevant[ref.slot] = [ref];
       else if (!list.some((x) => x.group === ref.group && x.negative === ref.negative)) list.push(ref);
+      if (++work % STEP === 0) yield;
     }
   }
   const siblingVersion = (j: number) => future(j).version;
@@ -147,28 +175,40 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
       state[i] = breakage(i);
     }
   };
-  marked.forEach((m, t) => {
-    if (!m) return;
+  for (let t = 0; t < marked.length; t++) {
+    if (!marked[t]) continue;
     reach(t);
-    for (const n of namesOf(t)) for (const i of base.refs.get(n) ?? []) reach(i);
+    for (const n of namesOf(t)) {
+      for (const i of base.refs.get(n) ?? []) {
+        reach(i);
+        if (++work % STEP === 0) yield;
+      }
+    }
     for (const j of futIdx.siblings(t)) reach(j);
-  });
-  const keep = (t: number, reason: { reason: KeepReason; because?: number }) => {
+    if (++work % STEP === 0) yield;
+  }
+  function* keep(t: number, reason: { reason: KeepReason; because?: number }): Generator<void, void> {
     marked[t] = false;
     reasons.set(t, reason);
-    for (const i of affected(t)) state[i] = breakage(i);
-  };
+    for (const i of affected(t)) {
+      state[i] = breakage(i);
+      if (++work % STEP === 0) yield;
+    }
+  }
 
   // apt's loop: take the first broken slot in order; when it is fixed, start over from the top
   let k = 0;
   let guard = 0;
   const limit = slots.length * 4 + 16;
   while (guard++ < limit) {
-    while (k < slots.length && state[k] === undefined) k++;
+    while (k < slots.length && state[k] === undefined) {
+      k++;
+      if (++work % STEP === 0) yield;
+    }
     if (k >= slots.length) break;
     const b = state[k]!;
     if (marked[k]) {
-      keep(k, { reason: reasonFor(b) });
+      yield* keep(k, { reason: reasonFor(b) });
       if (state[k] === undefined) {
         k = 0;
         continue;
@@ -185,7 +225,7 @@ export function simulateUpgrade(base: InstalledIndex, candidates: readonly (Vers
         : br.kind === 'conflicts' ? br.hits : br.siblings;
       for (const t of targets) {
         if (!marked[t]) continue;
-        keep(t, { reason: br.kind === 'multiarch' ? 'multiarch' : 'blocked', because: k });
+        yield* keep(t, { reason: br.kind === 'multiarch' ? 'multiarch' : 'blocked', because: k });
         if (state[k] === undefined) break;
       }
       if (state[k] === undefined) break;

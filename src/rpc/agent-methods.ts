@@ -147,10 +147,12 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
   table.add({
     name: 'agent.outdated', signature: ['struct', 'struct'], auth: true,
     help: 'What the server finds outdated on this machine, from its last report: {machineId} → {stage: string ("" when not gated), approved: struct, available: struct}; each {known: boolean, outdated, security, packages: array of {package, architecture, installed, candidate, security, held}}; approved = in its stage (what it may install), available = newest upstream. Signed.',
-    handler: ([p], ctx) => {
+    handler: async ([p], ctx) => {
       const s = p as Struct;
       fleet.auth.identify(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE));
-      const o = fleet.outdatedLists(ctx.machine!);
+      // computed in the server's worker and cached first: never on the event loop right after a report
+      await fleet.prepareOutdated(ctx.machine!);
+      const o = await fleet.outdatedListsInSlices(ctx.machine!);
       const part = (l: typeof o.approved) => (l ? { known: true, outdated: l.counts.outdated, security: l.counts.security, packages: l.entries } : { known: false, outdated: 0, security: 0, packages: [] });
       return { stage: o.stage ?? '', approved: part(o.approved), available: part(o.available) };
     },

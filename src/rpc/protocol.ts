@@ -31,6 +31,10 @@ export const faultCodes = {
   JOB_UNKNOWN: 9,
   /** the job was cancelled or expired: do not run it */
   JOB_CLOSED: 10,
+  /** a report's packages exceed the server's limits (fleet.report_max_packages, fleet.report_max_bytes) */
+  REPORT_TOO_LARGE: 11,
+  /** too many calls of this kind from this machine: try again later (the message says when) */
+  RATE_LIMITED: 12,
   /** too many enrolments from this address, with this token or for this machine-id: try later */
   ENROL_RATE_LIMITED: 13,
   /** the job was leased to another identity of this machine (before a re-enrolment): result refused */

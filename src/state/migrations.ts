@@ -342,4 +342,12 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    // issue 13 (report limits): after the identity work's 6
+    version: 7,
+    sql: `
+      -- whether any machine still reads a view (views no machine reads are deleted, issue 13)
+      CREATE INDEX IF NOT EXISTS machine_report_by_view ON machine_report (view_id);
+    `,
+  },
 ];

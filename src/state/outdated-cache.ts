@@ -32,6 +32,20 @@ export class OutdatedCacheStore {
     return byHash.get(sha256)!.id;
   }
 
+  viewIdByHash(sha256: string): number | undefined {
+    return cached<[string], { id: number }>(this.db, 'SELECT id FROM view_def WHERE sha256 = ?').get(sha256)?.id;
+  }
+
+  /** The views machines read (their last reports name them). */
+  viewsInUse(): number[] {
+    return this.db.prepare<[], { v: number }>('SELECT DISTINCT view_id AS v FROM machine_report WHERE view_id IS NOT NULL').all().map((r) => r.v);
+  }
+
+  /** Deletes a view (and its cached answers) unless a machine's report names it; whether it did. */
+  deleteViewIfUnused(id: number): boolean {
+    return cached<[number, number]>(this.db, 'DELETE FROM view_def WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine_report WHERE view_id = ?)').run(id, id).changes > 0;
+  }
+
   views(): Array<{ id: number; spec: string }> {
     return this.db.prepare<[], { id: number; spec: string }>('SELECT id, spec FROM view_def ORDER BY id').all();
   }
