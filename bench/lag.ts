@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     const client = new FleetClient(server.url, 32);
     // the first VIEWS machines have views of their own: their own preferences, and four contents
     // (bookworm alone or with the small suite, with or without i386)
-    const machines: SimMachine[] = Array.from({ length: Math.max(ENROL, VIEWS + 1) }, (_, i) => machine(i,
+    const machines: SimMachine[] = Array.from({ length: Math.max(ENROL, VIEWS + 2) }, (_, i) => machine(i,
       i < VIEWS && i % 2 ? BOOKWORM_SOURCES + HITS_SOURCES : BOOKWORM_SOURCES,
       i > 0 && i < VIEWS ? `Package: hello\nPin: release n=bookworm\nPin-Priority: ${500 + i}\n` : ''));
     const foreign = (i: number) => (i < VIEWS && i % 4 >= 2 ? ['i386'] : []);
@@ -198,6 +198,17 @@ async function main(): Promise<void> {
     await scenario(`signed agent.report, ${big.count.toLocaleString('en-US')} packages (${(big.textBytes / 1048576).toFixed(0)} MiB unpacked, ${(bigBody.length / 1e6).toFixed(1)} MB body)`, async () => {
       const text = await client.post(bigBody, sign(bigMachine, bigBody));
       return answerOf(text);
+    });
+
+    // 3b. a report the limits accept: 20,000 packages (fleet.report_max_packages), a set the
+    // server has not seen, stored and cross-checked (the background work is part of the scenario)
+    const atLimit = bigPackages(20_000);
+    const limitMachine = machines[VIEWS + 1]!;
+    const limitBody = reportBody(limitMachine, atLimit);
+    await scenario(`signed agent.report at the limit, ${atLimit.count.toLocaleString('en-US')} packages, a new set (${(atLimit.textBytes / 1048576).toFixed(1)} MiB unpacked, ${(limitBody.length / 1e6).toFixed(1)} MB body)`, async () => {
+      const answer = answerOf(await client.post(limitBody, sign(limitMachine, limitBody)));
+      await backgroundIdle(server.url);
+      return answer;
     });
 
     // 4. a new snapshot of bookworm: ingest, view loads, outdated refresh of every view
