@@ -1,0 +1,69 @@
+// Issue 13, second attack pass on the newer fixes (proxy storage, /RPC2, reports): each
+// bypass found is reproduced here over real HTTP on 127.0.0.1.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { request } from './helpers/http.js';
+import { HostileUpstream } from './helpers/hostile.js';
+import { startServer, testConfig, type BackendSpec, type TestServer } from './helpers/server.js';
+import { makeWorld, type World } from './helpers/world.js';
+import type { Config } from '../src/config.js';
+
+let world: World;
+let hostile: HostileUpstream;
+let backend: BackendSpec;
+let n = 0;
+
+before(async () => {
+  world = await makeWorld();
+  hostile = await HostileUpstream.start(world.repo.root);
+  backend = { mirrors: [hostile.base], keyring: world.key.keyring };
+});
+afterEach(() => {
+  hostile.clear();
+  hostile.resetCounts();
+});
+after(async () => {
+  await hostile.close();
+  await world.close();
+});
+
+function server(tweak?: (c: Config) => void): Promise<TestServer> {
+  return startServer(testConfig(path.join(world.dir, `srv-${++n}`), { fixture: backend }, tweak));
+}
+
+const cached = (s: TestServer, rel: string) => path.join(s.config.cacheDir, 'fixture', rel);
+
+test('a by-hash path nested below a cached by-hash object neither deletes that object nor turns its name into a directory', async () => {
+  const s = await server();
+  try {
+    const packages = world.gen1.files.get('main/binary-amd64/Packages.xz')!;
+    const plain = world.gen1.files.get('main/binary-amd64/Packages.gz')!;
+    const dir = 'dists/stable/main/binary-amd64/by-hash/SHA256';
+    assert.equal((await request(s.port, '/fixture/dists/stable/InRelease')).status, 200);
+    assert.equal((await request(s.port, '/fixture/dists/stable/main/binary-amd64/Packages.xz')).status, 200);
+    await s.proxy.fills.drain();
+    await s.proxy.indexer.idle();
+    const victim = cached(s, `${dir}/${packages.sha256}`);
+    assert.ok(statSync(victim).isFile());
+
+    // the hash of another index of the suite: the mirror 404s the nested path, aptgate falls
+    // back to that index's canonical name, and the verified bytes would be stored below the victim
+    const nested = await request(s.port, `/fixture/${dir}/${packages.sha256}/by-hash/SHA256/${plain.sha256}`);
+    await s.proxy.fills.drain();
+    assert.ok(existsSync(victim) && statSync(victim).isFile(), 'the cached by-hash object is still a file');
+    assert.notEqual(nested.headers['x-aptgate-result'], 'miss');
+
+    // and a name not yet cached cannot be made a directory that the real object cannot replace
+    const other = world.gen1.files.get('main/binary-amd64/Packages')!;
+    await request(s.port, `/fixture/${dir}/${other.sha256}/by-hash/SHA256/${plain.sha256}`);
+    await s.proxy.fills.drain();
+    assert.equal(existsSync(cached(s, `${dir}/${other.sha256}`)), false);
+    const hit = await request(s.port, `/fixture/${dir}/${packages.sha256}`);
+    assert.equal(hit.status, 200);
+    assert.equal(hit.headers['x-aptgate-result'], 'hit');
+  } finally {
+    await s.close();
+  }
+});
