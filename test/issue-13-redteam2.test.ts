@@ -3,7 +3,12 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { decodeResponse } from '../src/rpc/codec.js';
+import { ANONYMOUS_LIMITS } from '../src/rpc/limits.js';
+import { faultCodes } from '../src/rpc/protocol.js';
 import { request } from './helpers/http.js';
 import { HostileUpstream } from './helpers/hostile.js';
 import { startServer, testConfig, type BackendSpec, type TestServer } from './helpers/server.js';
@@ -65,5 +70,29 @@ test('a by-hash path nested below a cached by-hash object neither deletes that o
     assert.equal(hit.headers['x-aptgate-result'], 'hit');
   } finally {
     await s.close();
+  }
+});
+
+test('/RPC2 without a signature: unknown elements left open, then close tags that match none, stop at the nesting limit (sax searched its whole open-tag stack for every close tag)', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i13-rt2-'));
+  const s = await startServer(testConfig(path.join(dir, 'srv'), {}));
+  try {
+    const head = '<?xml version="1.0"?><methodCall><methodName>agent.hello</methodName><params><param><value><string>';
+    const tail = '</string></value></param></params></methodCall>';
+    const open = '<a>'.repeat(7000);
+    const body = head + open + '</b>'.repeat(Math.floor((ANONYMOUS_LIMITS.bodyBytes - 600 - head.length - tail.length - open.length) / 4)) + tail;
+    assert.ok(body.length < ANONYMOUS_LIMITS.bodyBytes);
+    const r = await fetch(`${s.url}/RPC2`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body });
+    assert.equal(r.status, 200);
+    const fault = await decodeResponse(await r.text()).then(() => undefined, (e: Error & { faultCode?: number }) => e);
+    assert.ok(fault);
+    assert.equal(fault.faultCode, faultCodes.INVALID_REQUEST);
+    const m = /nested deeper than \d+ levels: decoding stopped at character (\d+) of (\d+)$/.exec(fault.message);
+    assert.ok(m, fault.message);
+    // stopped among the open tags, long before the close tags are read
+    assert.ok(Number(m[1]) < head.length + open.length, fault.message);
+  } finally {
+    await s.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
