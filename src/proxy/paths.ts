@@ -34,6 +34,9 @@ export function classify(path: string): PathClass {
       const bh = /^(.*\/)?by-hash\/([A-Za-z0-9]+)\/([0-9a-fA-F]+)$/.exec(rel);
       if (bh) {
         const a = BY_HASH_ALGOS[bh[2]!];
+        // by-hash objects are files: one nested below another would make the store remove
+        // the cached object (or turn its name into a directory), so such a path is not one
+        if (bh[1]?.split('/').includes('by-hash')) return { kind: 'other' };
         if (a && bh[3]!.length === a.len) return { kind: 'byhash', suite, rel, algo: a.algo, hex: bh[3]!.toLowerCase() };
         return { kind: 'other' };
       }

@@ -122,7 +122,7 @@ interface SaxStream {
   write(chunk: string): void;
   end(): void;
   on(ev: string, f: (...a: never[]) => void): void;
-  _parser: { position: number };
+  _parser: { position: number; tags: unknown[] };
 }
 
 /**
@@ -175,6 +175,9 @@ export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<
     let calls = 0;
     const over = (kind: LimitKind): never => { throw limitFault(kind, limits, d.parser._parser.position, text.length); };
     d.parser.on('opentag', (node: { name: string }) => {
+      // sax searches its open elements for every close tag: elements of any name stay few
+      // (a value level opens at most three), or unmatched close tags make it quadratic
+      if (d.parser._parser.tags.length > limits.maxDepth * 3 + 8) over('depth');
       if (node.name !== 'VALUE') return;
       depth++;
       if (++values > limits.maxValues) over('values');

@@ -47,6 +47,14 @@ function sendFault(reply: FastifyReply, code: number, message: string, key?: Ans
 }
 
 /**
+ * Bytes all bodies with signature headers may hold together while they arrive: until the body
+ * is read, its signature cannot be checked, so anyone can send such headers (any machine
+ * number) and the signed body limit; many at once must not exhaust the server's memory.
+ */
+export const SIGNED_BODIES_BUDGET = 64 * 1024 * 1024;
+let signedBodiesBytes = 0;
+
+/**
  * The body as bytes, or a fault: larger than `limit` (by Content-Length before anything is
  * read, or while reading), or not complete within `timeoutMs`.
  */
@@ -57,16 +65,26 @@ function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutM
     if (declared > limit) return reject(tooLarge());
     const chunks: Buffer[] = [];
     let size = 0;
+    let held = 0;
     const finish = (err: Error | undefined) => {
       clearTimeout(timer);
+      signedBodiesBytes -= held;
+      held = 0;
       req.off('data', onData).off('end', onEnd).off('error', finish).off('close', onClose);
       if (err) reject(err);
       else resolve(Buffer.concat(chunks, size));
     };
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size > limit) finish(tooLarge());
-      else chunks.push(c);
+      if (size > limit) return finish(tooLarge());
+      if (signed && size > ANONYMOUS_LIMITS.bodyBytes) {
+        if (signedBodiesBytes + c.length > SIGNED_BODIES_BUDGET) {
+          return finish(new RpcFault('INVALID_REQUEST', `the server is receiving too many large signed bodies at once (${SIGNED_BODIES_BUDGET} bytes together): try again later`));
+        }
+        signedBodiesBytes += c.length;
+        held += c.length;
+      }
+      chunks.push(c);
     };
     const onEnd = () => finish(undefined);
     const onClose = () => finish(new Error('the client went away before the body was complete'));
