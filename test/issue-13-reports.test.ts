@@ -192,7 +192,7 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     const sources = [{ path: '/etc/apt/sources.list.d/debian.sources', content: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n' }];
     const views = () => count(small, 'view_def');
     const before = views();
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 3; i++) { // 3: the rate of this server (each report here defines a view)
       const preferences = [{ path: '/etc/apt/preferences.d/pin', content: `Package: pkg${i}\nPin: release a=stable\nPin-Priority: ${500 + i}\n` }];
       const body = encodeCall('agent.report', [{ machineId: m.machineId, state: String(i).repeat(64), packages: { hash: p.hash, full: gzipSync(p.text) },
         holds: [], sources, preferences, aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false } }]);
@@ -201,5 +201,23 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     }
     assert.equal(views() - before, 1, 'only the view the machine reads now is kept');
     assert.ok(small.fleet.machines.report(m.machine)!.viewId);
+  });
+
+  it('reports that only name a known set but define a new view each time (other preferences) count against the rate too', async () => {
+    const m = await enrol(small, 'views');
+    const p = bigPackages(10, 'views');
+    const sources = [{ path: '/etc/apt/sources.list.d/debian.sources', content: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n' }];
+    const body = (i: number, withPackages: boolean) => encodeCall('agent.report', [{ machineId: m.machineId, state: String(i).repeat(64),
+      packages: withPackages ? { hash: p.hash, full: gzipSync(p.text) } : { hash: p.hash }, holds: [], sources,
+      preferences: [{ path: '/etc/apt/preferences.d/pin', content: `Package: v${i}\nPin: release a=stable\nPin-Priority: ${600 + i}\n` }],
+      aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false } }]);
+    assert.equal(faultOf(await postSigned(small.url, m, body(0, true))), undefined);
+    for (let i = 1; i < 3; i++) assert.equal(faultOf(await postSigned(small.url, m, body(i, false))), undefined);
+    const views = count(small, 'view_def');
+    const refused = await postSigned(small.url, m, body(3, false));
+    assert.equal(faultOf(refused), faultCodes.RATE_LIMITED);
+    assert.equal(count(small, 'view_def'), views, 'the refused report defined no view');
+    // the view it already has costs nothing: the same report again is answered
+    assert.equal(faultOf(await postSigned(small.url, m, body(2, false))), undefined);
   });
 });

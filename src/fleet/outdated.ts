@@ -51,6 +51,11 @@ export class OutdatedService {
     return this.cache.defineView(viewSpecHash(spec), JSON.stringify(spec));
   }
 
+  /** The view of this spec if one is defined already (nothing is created). */
+  viewOf(spec: ViewSpec): number | undefined {
+    return this.cache.viewIdByHash(viewSpecHash(spec));
+  }
+
   spec(viewId: number): ViewSpec {
     const s = this.cache.view(viewId);
     if (s === undefined) fail('NOT_FOUND', `no view ${viewId}`);

@@ -89,7 +89,9 @@ export class ReportService {
   }
 
   /** Reports that make the server store packages are limited per machine (fleet.report_rate). */
-  private takeRate(machine: number): void {
+  private takeRate(machine: number, taken?: { rate: boolean }): void {
+    if (taken?.rate) return;
+    if (taken) taken.rate = true;
     const wait = this.rate.tryTake(String(machine), { count: this.settings.ratePerMinute, windowMs: 60_000 });
     if (wait !== undefined) throw new RpcFault('RATE_LIMITED', `too many reports with packages from this machine: report again in ${wait} s (fleet.report_rate)`);
   }
@@ -98,7 +100,7 @@ export class ReportService {
    * The profile a payload stands for, stored when new: checked against the limits, the announced
    * hash and the record syntax first. Returned pinned: the caller unpins it.
    */
-  private async profileOf(machine: number, p: PackagesPayload): Promise<number> {
+  private async profileOf(machine: number, p: PackagesPayload, taken: { rate: boolean }): Promise<number> {
     if (!/^[0-9a-f]{64}$/.test(p.hash)) throw new RpcFault('INVALID_PARAMS', 'packages.hash must be a SHA-256 in hex');
     // a set the server has already (from any machine) is that profile: the payload would add
     // nothing, exactly as a report naming only the hash
@@ -106,7 +108,7 @@ export class ReportService {
     if (known !== undefined) return known;
     if (!p.full && p.base === undefined) throw new RpcFault('STATE_UNKNOWN', 'these packages are not known here: send them in full');
     if (p.base !== undefined && !p.full && !this.profiles.byHash(p.base)) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
-    this.takeRate(machine);
+    this.takeRate(machine, taken);
     // reports arriving together wait with their packages still compressed: memory stays at a
     // few reports' worth, however many machines report at once
     return this.fewAtATime(async () => {
@@ -186,13 +188,17 @@ export class ReportService {
   /** `serverHost`: host[:port] the agent reached this server by (its remap-mode sources use it) */
   async store(m: MachineRow, state: string, packages: PackagesPayload, extras: CollectedExtras, serverHost?: string): Promise<{ profileId: number; viewId: number | null }> {
     this.checkExtras(extras);
-    const profileId = await this.profileOf(m.id, packages);
+    const taken = { rate: false };
+    const profileId = await this.profileOf(m.id, packages, taken);
     try {
       let viewId: number | null = null;
       const slicer = new TimeSlicer();
       const spec = await this.viewSpec(m, extras, serverHost, slicer);
       await slicer.tick();
       if (spec) {
+        // a report that moves the machine to a view not defined yet costs a view and an outdated
+        // computation, whatever its packages: it counts against the same rate
+        if (this.outdated.viewOf(spec) === undefined) this.takeRate(m.id, taken);
         try {
           viewId = this.outdated.defineView(spec);
         } catch (err) {
