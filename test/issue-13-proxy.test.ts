@@ -323,6 +323,25 @@ test('a by-hash index object redirected to its canonical name on the same mirror
   }
 });
 
+test('by-hash objects named by MD5 or SHA1 (weak hashes apt does not ask by) are passed through, never stored', async () => {
+  const s = await server();
+  try {
+    await prime(s);
+    const body = Buffer.from('bytes a hostile mirror chose, with their own MD5 and SHA1\n');
+    for (const [dir, algo] of [['MD5Sum', 'md5'], ['SHA1', 'sha1']] as const) {
+      const rel = `dists/stable/main/binary-amd64/by-hash/${dir}/${createHash(algo).update(body).digest('hex')}`;
+      hostile.on(rel, ({ res }) => { res.writeHead(200, { 'Content-Length': body.length }); res.end(body); });
+      const r = await request(s.port, `/fixture/${rel}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-aptgate-result'], 'pass-unverified');
+      await s.proxy.fills.drain();
+      assert.equal(existsSync(cached(s, rel)), false, `${dir}: nothing stored`);
+    }
+  } finally {
+    await s.close();
+  }
+});
+
 test('an upstream timeout on a new suite\'s InRelease is a 504 UPSTREAM_TIMEOUT saying so, not a 500', async () => {
   const s = await server((c) => { c.proxy.idleTimeoutMs = 300; });
   try {

@@ -116,6 +116,10 @@ export class ProxyService {
   }
 
   private async serveByHash(req: IncomingMessage, res: ServerResponse, target: Target, suite: string, algo: 'md5' | 'sha1' | 'sha256' | 'sha512', hex: string): Promise<Handled> {
+    // apt asks by the strongest hash a Release lists (SHA256 in every archive it talks to): an
+    // object named by a weaker one is served as upstream sends it and never kept (a colliding
+    // pair would otherwise store attacker bytes under a name)
+    if (algo === 'md5' || algo === 'sha1') return this.passThrough(req, res, target, 'pass-unverified');
     const backend = target.backend;
     let found = algo === 'sha256' ? this.deps.suites.findByHash(backend.name, suite, hex) : undefined;
     if (!found && algo === 'sha256') {
