@@ -14,6 +14,7 @@ import { AgentState, type Identity } from '../src/agent/identity.js';
 import { buildProgram } from '../src/cli/program.js';
 import { applySetting } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
+import { addressKey } from '../src/fleet/rate-limit.js';
 import { chrootMachineId, reenrolProof } from '../src/rpc/identity-proof.js';
 import { faultCodes } from '../src/rpc/protocol.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
@@ -265,5 +266,38 @@ describe('issue 13: the per machine-id enrolment limit', () => {
     assert.notEqual(srv.fleet.machines.byId(first.machine)!.secret, before.secret);
     // a forged proof is still limited
     await assert.rejects(enrol(srv, t(), victimId, { proof: reenrolProof('wrong', first.machine, victimId, Date.now() + 2000, tok) }), fault(faultCodes.ENROL_RATE_LIMITED));
+  });
+});
+
+describe('issue 13: the per-address enrolment limit groups an IPv6 /64', () => {
+  let srv: TestServer;
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-enrol-v6-'));
+    srv = await startServer(testConfig(dir, {}, (c) => applySetting(c, 'fleet.enrol_limit_address', '2/1h')));
+  });
+  after(async () => {
+    await srv?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('addresses of one /64 share an allowance; another /64 and IPv4 (also IPv4-mapped) are their own', () => {
+    assert.equal(addressKey('2001:db8:1:2::a'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('2001:0DB8:0001:0002:ffff:1:2:3'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('::1'), '0:0:0:0::/64');
+    assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(addressKey('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(addressKey('192.0.2.7'), '192.0.2.7');
+    const token = () => srv.fleet.enrolment.createToken({ autoApprove: true }).token;
+    const enrolFrom = (client: string, n: number) => srv.fleet.enrolment.enrol(token(), facts(n.toString(16).padStart(32, 'd')), { client });
+    enrolFrom('2001:db8:1:2::1', 1);
+    enrolFrom('2001:db8:1:2::2', 2);
+    // a third address of the same /64 (rotating addresses gains nothing)
+    assert.throws(() => enrolFrom('2001:db8:1:2:aaaa::3', 3), (e) => e instanceof Error && /too many enrolments from 2001:db8:1:2::\/64/.test(e.message));
+    assert.equal(srv.fleet.machines.byMachineId((3).toString(16).padStart(32, 'd')), undefined);
+    enrolFrom('2001:db8:1:3::1', 4);
+    enrolFrom('::ffff:192.0.2.7', 5);
+    enrolFrom('192.0.2.7', 6);
+    assert.throws(() => enrolFrom('192.0.2.7', 7), /too many enrolments from 192\.0\.2\.7/);
   });
 });

@@ -11,7 +11,7 @@ import { RpcFault } from '../rpc/protocol.js';
 import { SIGNATURE_WINDOW_MS } from '../rpc/signing.js';
 import type { MachineRow, MachineStore, ReenrolRow, TokenRow } from '../state/machines.js';
 import type { MachineFacts } from '../rpc/wire.js';
-import { RateLimiter, type Rate } from './rate-limit.js';
+import { addressKey, RateLimiter, type Rate } from './rate-limit.js';
 
 export type { MachineFacts };
 
@@ -146,7 +146,7 @@ export class Enrolment {
     if (host.parentId !== null) throw new RpcFault('INVALID_PARAMS', 'a chroot has no chroots of its own');
     const machineId = chrootMachineId(host.machineId, chroot.path);
     if (facts.machineId !== machineId) throw new RpcFault('CLONE_DETECTED', `a chroot's machine-id is derived from its host and its path (${machineId} for ${chroot.path.slice(0, 200)}): it cannot be chosen`);
-    if (client) this.limit(`a:${client}`, this.limits.address, `from ${client}`);
+    if (client) this.limit(`a:${addressKey(client)}`, this.limits.address, `from ${addressKey(client)}`);
     this.limit(`m:${machineId}`, this.limits.machine, `of machine-id ${machineId}`);
     return this.machines.db.transaction(() => {
       const token = host.tokenId === null ? undefined : this.machines.tokenById(host.tokenId);
@@ -190,7 +190,7 @@ export class Enrolment {
    */
   enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
     const client = o.client ?? '';
-    if (client) this.limit(`a:${client}`, this.limits.address, `from ${client}`);
+    if (client) this.limit(`a:${addressKey(client)}`, this.limits.address, `from ${addressKey(client)}`);
     return this.machines.db.transaction((): Enrolled => {
       const t = this.usableToken(token);
       this.limit(`t:${t.id}`, this.limits.token, `with token ${t.id}`);

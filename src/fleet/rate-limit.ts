@@ -58,3 +58,19 @@ function formatWindow(ms: number): string {
   }
   return `${ms}ms`;
 }
+
+/**
+ * The rate-limit key of a client address: an IPv4 address as it is (also written IPv4-mapped),
+ * an IPv6 address by its /64 — one host or one customer network usually holds a whole /64, so
+ * keying single addresses would give it billions of allowances.
+ */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.split('%')[0]!.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = address.includes('::') && tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
