@@ -116,7 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerRpcRoutes(app, methods, {
     bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
     authenticate: (h, body) => fleet.auth.authenticate(h, body),
-    secretOf: (id) => fleet.machines.byId(id)?.secret,
+    secretOf: (id) => fleet.auth.secretOf(id),
     waitingSecretOf: (id) => fleet.machines.pendingReenrol(id)?.secret,
   });
   const gate = buildGate(deps.config, parts, proxy, fleet, outdated, deps.now ?? Date.now);

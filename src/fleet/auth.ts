@@ -19,6 +19,7 @@ export class AgentAuth {
    * replayed timestamp are faults.
    */
   authenticate(headers: Record<string, string | string[] | undefined>, body: string): number | undefined {
+    this.verified = undefined;
     const h = signedHeaders(headers);
     if (!h) {
       if (headers['x-aptgate-signature'] !== undefined || headers['x-aptgate-machine'] !== undefined) throw new RpcFault('AUTH_FAILED', 'malformed signature headers');
@@ -48,6 +49,11 @@ export class AgentAuth {
     const ts = this.inWindow(h.timestamp);
     if (!this.machines.acceptReenrolTimestamp(id, ts)) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
     throw new RpcFault('MACHINE_PENDING', `this credential is a re-enrolment of machine ${id} (code ${r.code}) that waits for approval (aptgate machines approve ${id}); the machine's current identity stays in force until then`);
+  }
+
+  /** A machine's current secret (to sign the answer): the row authenticate() just read, when it is this machine's. */
+  secretOf(id: number): string | undefined {
+    return (this.verified?.id === id ? this.verified : this.machines.byId(id))?.secret;
   }
 
   /** The machine row for an authenticated call that also names its /etc/machine-id. */
