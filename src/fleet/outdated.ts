@@ -5,7 +5,7 @@ import { fail } from '../errors.js';
 import type { OutdatedCacheStore } from '../state/outdated-cache.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { ProfileStore } from '../state/profiles.js';
-import { TimeSlicer } from '../sys/time-slice.js';
+import { nextTurn, TimeSlicer } from '../sys/time-slice.js';
 import { OutdatedCalc, comparable } from './outdated-calc.js';
 import { decodeResult, decodeResultInSlices, encodeResult, encodeResultInSlices } from './outdated-text.js';
 import type { OutdatedThread, ThreadAnswer, ThreadRefresh } from './outdated-thread.js';
@@ -241,7 +241,7 @@ export class OutdatedService {
       const steps = this.refreshSteps(backend, suite, stats);
       for (let i = 0; i < steps.length; i += slice) {
         this.cache.transaction(() => { for (const step of steps.slice(i, i + slice)) step(); });
-        await new Promise<void>((r) => setImmediate(r));
+        await nextTurn();
       }
       return stats;
     }).finally(() => { this.refreshing--; });

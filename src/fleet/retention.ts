@@ -3,7 +3,7 @@
 // records no other profile shares), in slices and between outdated refreshes, so a machine that
 // reports a different set each time does not grow the database with every report.
 import type { ProfileStore } from '../state/profiles.js';
-import { TimeSlicer } from '../sys/time-slice.js';
+import { nextTurn, TimeSlicer } from '../sys/time-slice.js';
 import type { OutdatedService } from './outdated.js';
 
 export class Retention {
@@ -44,7 +44,7 @@ export class Retention {
 
   private async run(): Promise<void> {
     // after the report that released them was answered
-    await new Promise<void>((r) => setImmediate(r));
+    await nextTurn();
     do {
       const profiles = new Set([...this.profiles, ...this.later]);
       const views = this.views;

@@ -5,6 +5,8 @@
 // codec.ts: control characters dropped from strings, "]]>" split so CDATA carries it whole,
 // numbers checked, undefined as nil and undefined struct members left out.
 
+import { nextTurn } from '../sys/time-slice.js';
+
 // XML 1.0 cannot carry most control characters; dpkg transcripts do contain some
 // eslint-disable-next-line no-control-regex
 export const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffe\uffff]/g;
@@ -154,8 +156,6 @@ export function encodeResponseWith(value: unknown, encodeDate: (d: Date) => stri
   w.run(Number.POSITIVE_INFINITY);
   return w.text();
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The same in slices of `sliceMs`, a turn of the event loop between them. */
 export async function encodeResponseSliced(value: unknown, encodeDate: (d: Date) => string, sliceMs = 4): Promise<string> {

@@ -22,6 +22,7 @@
 // turn in between, however large the body. Every scan moves forward (the next '&' and '<' are
 // remembered), so the work is linear in the body.
 import type { MethodCall } from './codec.js';
+import { nextTurn } from '../sys/time-slice.js';
 import { badReference, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
 
 /** Thrown (never an Error: no stack is captured) to give up; caught by the drivers below. */
@@ -477,8 +478,6 @@ export function fastDecodeCall(body: string, dateFromText: (text: string) => Dat
     return undefined;
   }
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The same decoder in slices of `sliceMs` with a turn of the event loop between them.

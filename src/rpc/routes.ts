@@ -6,6 +6,7 @@
 // decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (signing.ts).
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { nextTurn } from '../sys/time-slice.js';
 import { decodeCall, encodeFault, encodeResponseSliced } from './codec.js';
 import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from './limits.js';
 import type { MethodTable } from './methods.js';
@@ -33,8 +34,6 @@ interface AnswerKey {
   machine: string;
   nonce: string;
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function send(reply: FastifyReply, xml: string, key: AnswerKey | undefined): FastifyReply {
   const bytes = Buffer.from(xml, 'utf8');

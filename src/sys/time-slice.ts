@@ -5,7 +5,8 @@
 /** Milliseconds one slice may hold the event loop (well below the 50 ms budget). */
 export const SLICE_MS = 8;
 
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Lets every callback waiting on the event loop run once (setImmediate). */
+export const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class TimeSlicer {
   private start = performance.now();
@@ -19,7 +20,7 @@ export class TimeSlicer {
 
   /** Gives the event loop one turn and starts a new slice. */
   async pause(): Promise<void> {
-    await turn();
+    await nextTurn();
     this.start = performance.now();
   }
 
