@@ -268,12 +268,7 @@ export class ProfileStore {
     return r;
   }
 
-  /** The canonical lines of a profile (what a delta applies to). */
-  lines(profileId: number): string[] {
-    return this.ids(profileId).map((id) => this.record(id).line);
-  }
-
-  /** lines(), read in slices (a large profile's records are thousands of reads). */
+  /** The canonical lines of a profile (what a delta applies to), read in slices (a large profile's records are thousands of reads). */
   async linesInSlices(profileId: number, slicer: TimeSlicer): Promise<string[]> {
     const ids = this.ids(profileId);
     const out = new Array<string>(ids.length);
