@@ -251,7 +251,7 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     assert.doesNotMatch(no.transcript, /^\$ /m);
     const yes = await runJob(job('install', { packages: ['delta'] }, { repairDpkg: true }), t.target);
     assert.equal(yes.exitCode, 0, yes.transcript);
-    assert.match(yes.transcript, /^\$ dpkg --root=\S+ --configure -a\n(?:.*\n)*\$ apt-get /m);
+    assert.match(yes.transcript, /^\$ dpkg --root=\S+ --log=\S+ --configure -a\n(?:.*\n)*\$ apt-get /m);
     await assert.rejects(stat(journal));
     assert.equal((await t.installed('delta'))?.version, '2.0-1');
   });
@@ -305,7 +305,7 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     assert.equal(classifyFailure(apt.output, apt.code ?? -1), 'dpkg-interrupted', apt.output);
     const holder = await holdLock(path.join(t.root, 'var/lib/dpkg/lock-frontend'));
     try {
-      const dpkg = await exec('dpkg', [`--root=${t.root}`, '--configure', '-a'], { env: { ...process.env, LC_ALL: 'C' } });
+      const dpkg = await exec('dpkg', [...t.target.dpkgOptions, '--configure', '-a'], { env: { ...process.env, LC_ALL: 'C' } });
       const text = dpkg.stdout.toString() + dpkg.stderr.toString();
       assert.equal(classifyFailure(text, dpkg.code ?? -1), 'dpkg-lock', text);
       assert.equal(lockHolder(text), `process ${holder.pid}`);
@@ -315,7 +315,7 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     }
     const refresh = await runJob(job('refresh'), t.target);
     assert.deepEqual([refresh.exitCode, refresh.transcript], [0, '']);
-    assert.equal((await exec('dpkg', [`--root=${t.root}`, '--configure', '-a'])).code, 0);
+    assert.equal((await exec('dpkg', [...t.target.dpkgOptions, '--configure', '-a'])).code, 0);
   });
 
   it('classifyFailure and lockHolder on the messages apt and dpkg print', () => {

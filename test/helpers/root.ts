@@ -81,7 +81,8 @@ export async function createTestRoot(dir: string, opts: TestRootOptions = {}): P
     '// test/helpers/root.ts: apt and dpkg act inside a separate root (read via APT_CONFIG)',
     ...settings.map(([k, v]) => `${k} ${q(v)};`),
     `APT::Architectures { ${q(arch)}; };`,
-    `DPkg::Options { ${q(`--root=${root}`)}; };`,
+    // dpkg logs to the host's /var/log/dpkg.log whatever its --root: the root keeps its own
+    `DPkg::Options { ${q(`--root=${root}`)}; ${q(`--log=${p('var/log/dpkg.log')}`)}; };`,
     '',
   ].join('\n'));
   const sourcesFile = p('etc/apt/sources.list.d/fixture.sources');
@@ -97,7 +98,7 @@ export async function createTestRoot(dir: string, opts: TestRootOptions = {}): P
     preferencesDir: p('etc/apt/preferences.d'),
     preferencesFile: p('etc/apt/preferences'),
     rebootRequiredFile: p('var/run/reboot-required'),
-    dpkgOptions: [`--root=${root}`],
+    dpkgOptions: [`--root=${root}`, `--log=${p('var/log/dpkg.log')}`],
   };
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive', APT_CONFIG: configFile };
   const status = () => readFile(statusFile, 'utf8');
