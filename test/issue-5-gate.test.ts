@@ -173,7 +173,7 @@ describe('issue 5: the release gate', () => {
 
   it('auto-promotion moves a stage on once its gate holds and the soak time has passed', async () => {
     // the broken version is gone upstream, v4 is fine; the test machine drops its half-configured demo
-    await execOk('dpkg', [`--root=${qa.root.root}`, '--purge', '--force-all', 'demo']);
+    await execOk('dpkg', [...qa.root.target.dpkgOptions, '--purge', '--force-all', 'demo']);
     await world.repo.publish('stable', [...v1, ...v2, deb('demo', '4.0-1')]);
     await upstreamSeen();
     const run = await upgradeOnQa();
