@@ -1,8 +1,10 @@
 // Server entry: config → state → buildApp → listen; SIGINT/SIGTERM close cleanly.
 import { once } from 'node:events';
+import { closeSync, openSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
+import { fail } from './errors.js';
 import { createMetricsServer } from './proxy/metrics-listener.js';
 import { openDb } from './state/db.js';
 
@@ -14,7 +16,22 @@ export interface Running {
   metricsPort?: number;
 }
 
+/** What can be checked before anything is created: every backend's keyrings can be read. */
+export function preflight(config: Config): void {
+  for (const b of config.backends.values()) {
+    for (const k of b.keyrings) {
+      try {
+        if (!statSync(k).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+        closeSync(openSync(k, 'r'));
+      } catch (err) {
+        fail('CONFIG_INVALID', `backend.${b.name}.keyring: ${k} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): nothing it signs could be verified; name a readable keyring${k.startsWith('/usr/share/keyrings/debian-') ? ' or install the debian-archive-keyring package' : ''}`, { key: `backend.${b.name}.keyring` });
+      }
+    }
+  }
+}
+
 export async function startServer(config: Config): Promise<Running> {
+  preflight(config);
   const db = openDb(config.db);
   const { app, gate, proxy, allow } = await buildApp({ config, db, dbFile: config.db });
   // the release gate's signing key exists from the first start on (aptgate key export)

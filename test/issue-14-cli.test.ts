@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from './helpers/paths.js';
@@ -26,6 +26,23 @@ test('aptgate outdated --json | head -c: a reader that stops ends the command qu
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
     assert.equal(stderr, '', 'nothing on stderr');
     assert.deepEqual([code, signal], [0, null]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('serve with a keyring that cannot be read refuses to start, naming the file and the setting, and creates nothing', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i14-keyring-'));
+  try {
+    const missing = path.join(dir, 'missing.gpg');
+    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1', '--port', '0', '--db', path.join(dir, 'aptgate.db'),
+      '--cache-dir', path.join(dir, 'cache'), '--keyring', `debian=${missing}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const [code] = await new Promise<[number | null]>((resolve) => child.once('close', (c) => resolve([c])));
+    assert.equal(code, 1);
+    assert.match(stderr, /CONFIG_INVALID: backend\.debian\.keyring: .*missing\.gpg cannot be read \(ENOENT\)/);
+    assert.deepEqual(await readdir(dir), [], 'no database, cache or key was made');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
