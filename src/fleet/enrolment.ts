@@ -5,6 +5,7 @@
 // the administrator (`aptgate machines approve`) while the current one keeps working.
 // Enrolments are rate-limited per client address, per token and per machine-id.
 import { createHash, randomBytes } from 'node:crypto';
+import { defaultConfig } from '../config.js';
 import { fail } from '../errors.js';
 import { chrootMachineId, reenrolProofMatches, type ReenrolProof } from '../rpc/identity-proof.js';
 import { RpcFault } from '../rpc/protocol.js';
@@ -39,11 +40,8 @@ export interface EnrolLimits {
   machine: Rate;
 }
 
-export const DEFAULT_ENROL_LIMITS: EnrolLimits = {
-  address: { count: 100, windowMs: 3_600_000 },
-  token: { count: 500, windowMs: 3_600_000 },
-  machine: { count: 10, windowMs: 3_600_000 },
-};
+/** The shipped defaults (config.ts holds them once). */
+export const DEFAULT_ENROL_LIMITS: EnrolLimits = defaultConfig().fleet.enrolLimits;
 
 export interface EnrolmentDeps {
   machines: MachineStore;

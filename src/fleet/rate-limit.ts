@@ -2,13 +2,12 @@
 // memory: a restart forgets them, which costs an attacker at most one more burst and only ever
 // lets an agent through. The map is bounded so that a flood of distinct addresses cannot grow it
 // without end. One limiter serves enrolments (fault 13) and reports with packages (fault 12).
+import type { RateLimit } from '../config.js';
 import { RpcFault, type FaultName } from '../rpc/protocol.js';
+import { unmapIPv4 } from '../sys/address.js';
 
 /** At most `count` per `windowMs` (refilled evenly); count 0 turns the limit off. */
-export interface Rate {
-  count: number;
-  windowMs: number;
-}
+export type Rate = RateLimit;
 
 interface Bucket {
   tokens: number;
@@ -65,8 +64,7 @@ function formatWindow(ms: number): string {
  * keying single addresses would give it billions of allowances.
  */
 export function addressKey(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
+  address = unmapIPv4(address);
   if (!address.includes(':')) return address;
   const [head = '', tail = ''] = address.split('%')[0]!.toLowerCase().split('::');
   const left = head ? head.split(':') : [];

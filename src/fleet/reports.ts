@@ -2,6 +2,7 @@
 // by hash when the server already has that set) and the rest of the machine's state. The
 // packages become a shared profile; sources and architectures become the machine's view, in
 // which the server's own outdated answer is cross-checked with what the machine's apt said.
+import { defaultConfig } from '../config.js';
 import { isAptgateError } from '../errors.js';
 import type { OutdatedResult } from '../index/outdated.js';
 import { parseSourcesFile } from '../index/sources.js';
@@ -50,7 +51,9 @@ export const MAX_VIEW_SOURCES = 64;
 /** payloads unpacked and checked at the same time */
 const UNPACKING = 2;
 
-export const DEFAULT_REPORT_SETTINGS: ReportSettings = { maxPackages: 20_000, maxBytes: 16 * 1024 * 1024, ratePerMinute: 20 };
+const shipped = defaultConfig().fleet;
+/** The shipped defaults (config.ts holds them once). */
+export const DEFAULT_REPORT_SETTINGS: ReportSettings = { maxPackages: shipped.reportMaxPackages, maxBytes: shipped.reportMaxBytes, ratePerMinute: shipped.reportRate };
 
 export class ReportService {
   readonly retention: Retention;

@@ -163,8 +163,7 @@ function* split(doc: Buffer, what: string): Generator<void, ClearsignedParts> {
   let open = true;
   while (l.next()) {
     if (open) {
-      if (l.is(END_SIGNATURE)) open = false;
-      else if (l.dash()) refuse(what, 'a line of the signature starts with a dash', l.no);
+      open = insideSignature(l, what);
     } else if (l.is(BEGIN_SIGNATURE)) {
       open = true;
     } else {
@@ -178,6 +177,13 @@ function* split(doc: Buffer, what: string): Generator<void, ClearsignedParts> {
   return { text: text.done(), signature: signature.done() };
 }
 
+/** A line inside an armored signature block: whether the block goes on after it. */
+function insideSignature(l: Lines, what: string): boolean {
+  if (l.is(END_SIGNATURE)) return false;
+  if (l.dash()) refuse(what, 'a line of the signature starts with a dash', l.no);
+  return true;
+}
+
 /**
  * A detached signature (Release.gpg) as apt accepts it: one or more armored signature blocks
  * and no other line, not even an empty one; throws SIGNATURE (status FORMAT) otherwise.
@@ -188,8 +194,7 @@ export function checkDetachedSignature(sig: Buffer, what = 'Release.gpg'): void 
   let blocks = 0;
   while (l.next()) {
     if (open) {
-      if (l.is(END_SIGNATURE)) open = false;
-      else if (l.dash()) refuse(what, 'a line of the signature starts with a dash', l.no);
+      open = insideSignature(l, what);
     } else if (l.is(BEGIN_SIGNATURE)) {
       open = true;
       blocks++;

@@ -4,6 +4,7 @@
 import { BlockList } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ErrorCode } from '../errors.js';
+import { unmapIPv4 } from '../sys/address.js';
 
 export const NOT_ALLOWED: ErrorCode = 'CLIENT_NOT_ALLOWED';
 
@@ -27,10 +28,9 @@ export class ClientFilter {
   allows(address: string | undefined): boolean {
     if (!this.list) return true;
     if (!address) return false;
-    // a dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d: judge them as IPv4
-    const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (v4) return this.list.check(v4[1]!, 'ipv4');
-    return this.list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+    // IPv4 clients of a dual-stack socket are judged as IPv4
+    const a = unmapIPv4(address);
+    return this.list.check(a, a.includes(':') ? 'ipv6' : 'ipv4');
   }
 
   /** The body of the 403 (one line, the address is ours to print: a socket address). */
