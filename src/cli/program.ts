@@ -1,7 +1,7 @@
 // The `aptgate` command line: commander over plain functions that return data.
 import { Command, Option } from 'commander';
 import { loadConfig, type Config, type ConfigOverrides } from '../config.js';
-import { isAptgateError } from '../errors.js';
+import { fail, isAptgateError } from '../errors.js';
 import { openDb } from '../state/db.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { SnapshotStore } from '../state/snapshots.js';
@@ -10,8 +10,10 @@ import { StageStore } from '../state/stages.js';
 import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
 import { CacheStore } from '../proxy/store.js';
 import { verifyCache } from '../proxy/verify.js';
+import { importAcng } from '../proxy/import-acng.js';
 import { startServer } from '../main.js';
 import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
+import { formatImportResult } from './import-format.js';
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
@@ -39,7 +41,7 @@ export class ExitStatus extends Error {
   }
 }
 
-/** `cache verify` found files that do not match and left them in place. */
+/** `cache verify` found files that do not match and left them in place; `cache import` refused tampered files. */
 export const VERIFY_PROBLEMS_EXIT = 3;
 
 function withConfigOptions(cmd: Command, server: boolean): Command {
@@ -146,6 +148,29 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
       out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatVerifyResult(r));
       const left = [...r.mismatched, ...r.unvouched].filter((p) => !p.evicted).length;
       if (left > 0) throw new ExitStatus(VERIFY_PROBLEMS_EXIT);
+    });
+  withConfigOptions(cache.command('import').description('take over an apt-cacher-ng cache directory: only files the signed indexes vouch for; safe while the server runs'), false)
+    .argument('<dir>', 'the apt-cacher-ng cache (CacheDir, /var/cache/apt-cacher-ng); only read')
+    .option('-n, --dry-run', 'only report what would be taken and refused')
+    .option('--map <dir=backend>', 'take an apt-cacher-ng top-level directory as this backend (repeatable)', collect)
+    .option('--json', 'machine-readable output (every file)')
+    .action(async (dir: string, o: CommonOpts & { json?: boolean; dryRun?: boolean; map?: string[] }) => {
+      const map = new Map<string, string>();
+      for (const m of o.map ?? []) {
+        const eq = m.indexOf('=');
+        if (eq <= 0) fail('USAGE', `--map: expected DIR=BACKEND, got "${m}"`);
+        map.set(m.slice(0, eq), m.slice(eq + 1));
+      }
+      const h = housekeepingDeps(configFrom(o));
+      let r;
+      try {
+        r = await importAcng(h.deps, { dir, dryRun: o.dryRun === true, map });
+      } finally {
+        h.close();
+      }
+      out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatImportResult(r));
+      // tampered or damaged files (or a root no configured key signed) need the administrator
+      if (r.problems > 0) throw new ExitStatus(VERIFY_PROBLEMS_EXIT);
     });
   program.command('outdated')
     .description('which installed packages are outdated, as apt decides it, computed from files (no server needed)')

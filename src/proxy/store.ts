@@ -1,7 +1,7 @@
 // The cache directory: completed objects at <root>/<backend>/<path>, partial fills under
 // <root>/.tmp (cleared at start, never served), signed roots of snapshots under
 // <root>/.snapshots/<backend>/<suite>/<sha256>[.gpg]. Nothing outside <root> is touched.
-import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve, sep, dirname } from 'node:path';
 import { fail } from '../errors.js';
@@ -98,6 +98,18 @@ export class CacheStore {
   snapshotFile(backend: string, suite: string, sha256: string, suffix = ''): string {
     if (!/^[0-9a-f]{64}$/.test(sha256) || suite.includes('/') || suite.startsWith('.')) fail('BAD_PATH', 'bad snapshot file name', { suite });
     return join(this.snapshotDir, backend, suite, sha256 + suffix);
+  }
+
+  /** Stores a verified signed root of a snapshot (the signature first, so a root never lacks it). */
+  async writeRoot(backend: string, suite: string, sha256: string, doc: Buffer, sig: Buffer | undefined): Promise<void> {
+    const write = async (file: string, data: Buffer) => {
+      await mkdir(dirname(file), { recursive: true });
+      const tmp = `${file}.tmp-${process.pid}`;
+      await writeFile(tmp, data);
+      await rename(tmp, file);
+    };
+    if (sig) await write(this.snapshotFile(backend, suite, sha256, '.gpg'), sig);
+    await write(this.snapshotFile(backend, suite, sha256), doc);
   }
 
   /** Every completed object: key, size, mtime. Dot-directories (.tmp, .snapshots) are not objects. */

@@ -5,8 +5,7 @@
 // moves forward, whatever form of Release carries it: no root older than the suite's newest
 // snapshot (of either kind, also one recorded before a restart) is recorded or served.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { BackendConfig, Config } from '../config.js';
 import { AptgateError, isAptgateError } from '../errors.js';
 import { clearsignedText, parseRelease, type Release, type ReleaseFile } from '../index/release.js';
@@ -315,7 +314,7 @@ export class Suites {
         s.stale = true;
         return;
       }
-      await this.writeRoot(backend.name, suite, sha256, doc, sig);
+      await this.deps.store.writeRoot(backend.name, suite, sha256, doc, sig);
       const row = this.deps.snapshots.record({
         backend: backend.name, suite, kind, sha256, date: release.date.getTime(),
         validUntil: release.validUntil?.getTime() ?? null, origin: release.origin ?? null, label: release.label ?? null,
@@ -364,16 +363,5 @@ export class Suites {
     if (until && until.getTime() < Date.now()) {
       this.deps.log.error({ backend: gen.snapshot.backend, suite: gen.snapshot.suite, validUntil: until }, 'the last good generation is expired: clients will refuse it until upstream is reachable');
     }
-  }
-
-  private async writeRoot(backend: string, suite: string, sha256: string, doc: Buffer, sig: Buffer | undefined): Promise<void> {
-    const write = async (file: string, data: Buffer) => {
-      await mkdir(dirname(file), { recursive: true });
-      const tmp = `${file}.tmp-${process.pid}`;
-      await writeFile(tmp, data);
-      await rename(tmp, file);
-    };
-    if (sig) await write(this.deps.store.snapshotFile(backend, suite, sha256, '.gpg'), sig);
-    await write(this.deps.store.snapshotFile(backend, suite, sha256), doc);
   }
 }
