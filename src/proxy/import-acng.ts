@@ -24,7 +24,7 @@ import { Indexer } from './indexer.js';
 import { Metrics, proxyMetrics } from './metrics.js';
 import { classify, type HashAlgo } from './paths.js';
 
-export type ImportReason = WalkRefusal | RootReason | 'empty' | 'not-cached' | 'stale' | 'mismatch' | 'unreadable';
+export type ImportReason = WalkRefusal | RootReason | 'empty' | 'not-cached' | 'stale' | 'mismatch' | 'io-error';
 
 /** Refusals that mean a file is not what its archive signed (tampered or damaged), or a root no configured key signed. */
 export const PROBLEM_REASONS: ReadonlySet<ImportReason> = new Set<ImportReason>(['signature', 'mismatch']);
@@ -131,7 +131,7 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
   // 3. indexes, and the Packages among them that vouch for pool files
   const packages: PackagesSource[] = [];
   for (const f of indexes) {
-    const got = await importIndex(deps, f, gens, exists, opts.dryRun).catch((err: Error) => ({ reason: 'unreadable' as const, detail: err.message }));
+    const got = await importIndex(deps, f, gens, exists, opts.dryRun).catch((err: Error) => ({ reason: 'io-error' as const, detail: err.message }));
     if ('reason' in got) refuse(f, got.reason, got.detail);
     else {
       if (got.present) r.present.push({ path: f.path, key: got.key });
@@ -160,14 +160,14 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
     try {
       const c = await copyHashed(f.abs, 'sha256', opts.dryRun ? undefined : deps.store);
       if (named.some((n) => n.size === c.size && n.sha256 === c.hash)) {
-        if (c.tmp) await deps.store.commit(c.tmp, key, mtimeOf(f));
+        if (c.tmp) await place(deps, c.tmp, key, f);
         take(f, key, 'pool');
       } else {
         if (c.tmp) await deps.store.discard(c.tmp);
         refuse(f, mismatchReason(f), `SHA256 ${c.hash}; the signed Packages says ${want}: changed after the archive signed it`);
       }
     } catch (err) {
-      refuse(f, 'unreadable', (err as Error).message);
+      refuse(f, 'io-error', (err as Error).message);
     }
   }
 
@@ -195,8 +195,9 @@ async function importIndex(deps: HousekeepingDeps, f: AcngFile, gens: VouchingGe
   if (cls.kind === 'byhash') {
     // apt asks by SHA256; objects named by weaker hashes are passed through by the server, never kept
     if (cls.algo === 'md5' || cls.algo === 'sha1') return { reason: 'not-cached', detail: `named by ${cls.algo.toUpperCase()}: aptgate keeps by-hash objects by SHA256 or SHA512 only` };
-    const key = `${f.backend.name}/${f.rel}`;
     const dir = cls.rel.slice(0, cls.rel.indexOf('by-hash/'));
+    // (the name as apt asks for it: lower-case hex)
+    const key = `${f.backend.name}/dists/${cls.suite}/${dir}by-hash/${f.rel.split('/').at(-2)}/${cls.hex}`;
     const named = cls.algo === 'sha256'
       ? suiteGens.flatMap((g) => g.release.byHash.get(cls.hex) ?? []).find((x) => x.path.startsWith(dir) && !x.path.slice(dir.length).includes('/'))
       : undefined;
@@ -206,7 +207,7 @@ async function importIndex(deps: HousekeepingDeps, f: AcngFile, gens: VouchingGe
       if (c.tmp) await deps.store.discard(c.tmp);
       return { reason: mismatchReason(f), detail: `its ${cls.algo.toUpperCase()} is ${c.hash}, not the hash in its name: changed after the archive published it` };
     }
-    if (c.tmp) await deps.store.commit(c.tmp, key, mtimeOf(f));
+    if (c.tmp) await place(deps, c.tmp, key, f);
     return { key, present: false, packages: named && packagesOf(named.path, named, key, c.tmp ? deps.store.pathOf(key) : f.abs) };
   }
 
@@ -227,7 +228,7 @@ async function importIndex(deps: HousekeepingDeps, f: AcngFile, gens: VouchingGe
     return other();
   }
   const key = `${f.backend.name}/dists/${cls.suite}/${byHashRel(cls.rel, match.sha256)}`;
-  if (c.tmp) await deps.store.commit(c.tmp, key, mtimeOf(f));
+  if (c.tmp) await place(deps, c.tmp, key, f);
   return { key, present: false, packages: packagesOf(cls.rel, match, key, c.tmp ? deps.store.pathOf(key) : f.abs) };
 }
 
@@ -244,8 +245,14 @@ function mismatchReason(f: AcngFile): ImportReason {
   return f.size === 0 ? 'empty' : 'mismatch';
 }
 
-function mtimeOf(f: AcngFile): Date {
-  return f.head?.lastModified ?? new Date(f.mtimeMs);
+/** Renames verified bytes into the cache, with the upstream date acng kept as mtime (as a fill does). */
+async function place(deps: HousekeepingDeps, tmp: string, key: string, f: AcngFile): Promise<void> {
+  try {
+    await deps.store.commit(tmp, key, f.head?.lastModified ?? new Date(f.mtimeMs));
+  } catch (err) {
+    await deps.store.discard(tmp);
+    throw err;
+  }
 }
 
 /**
