@@ -5,7 +5,7 @@
 #   sh packaging/debian-conf.sh config/aptgate.conf > aptgate.conf
 set -eu
 src=${1:?usage: debian-conf.sh config/aptgate.conf}
-for line in '#cache_dir = ./cache' '#db = ./aptgate.db' '#   aptgate serve --config /path/to/aptgate.conf'; do
+for line in '#cache_dir =' '#db =' '#   aptgate serve --config /path/to/aptgate.conf'; do
 	grep -qxF "$line" "$src" || { echo "debian-conf.sh: \"$line\" not found in $src" >&2; exit 1; }
 done
 cat <<'HEAD'
@@ -21,5 +21,5 @@ cat <<'HEAD'
 HEAD
 # the reference's opening paragraph (up to "aptgate serve --config ...") is replaced by the one above
 sed -e '1,/^#   aptgate serve --config /d' \
-    -e 's|^#cache_dir = ./cache$|cache_dir = /var/cache/aptgate|' \
-    -e 's|^#db = ./aptgate.db$|db = /var/lib/aptgate/aptgate.db|' "$src"
+    -e 's|^#cache_dir =$|cache_dir = /var/cache/aptgate|' \
+    -e 's|^#db =$|db = /var/lib/aptgate/aptgate.db|' "$src"

@@ -69,14 +69,15 @@ function gateFleet(config: Config, fleet: Fleet, outdated: OutdatedService): Gat
   };
 }
 
-export function buildGate(config: Config, parts: GateParts, proxy: GateStores, fleet: Fleet, outdated: OutdatedService, now: () => number): GateService {
+/** createKey false: the CLI opens the server's key, never makes one (only serve creates state). */
+export function buildGate(config: Config, parts: GateParts, proxy: GateStores, fleet: Fleet, outdated: OutdatedService, now: () => number, opts: { createKey?: boolean } = {}): GateService {
   let key: Promise<ServerKey> | undefined;
   return new GateService({
     stages: new StageService(config.gate.stages, parts.store, proxy.snapshots, parts.content, now),
     store: parts.store,
     snapshots: proxy.snapshots,
     content: parts.content,
-    key: () => (key ??= ServerKey.open(keyDir(config))),
+    key: () => (key ??= ServerKey.open(keyDir(config), { create: opts.createKey ?? true })),
     cachedPath: async (k) => ((await proxy.store.stat(k)) ? proxy.store.pathOf(k) : undefined),
     snapshotFile: (s) => proxy.store.snapshotFile(s.backend, s.suite, s.sha256),
     publishDir: path.join(config.cacheDir, '.stages'),

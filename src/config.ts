@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { arch as hostArch } from 'node:os';
+import path from 'node:path';
 import { fail } from './errors.js';
+import { checkoutRoot, defaultStateDir } from './sys/checkout.js';
 
 export interface BackendConfig {
   name: string;
@@ -28,6 +30,8 @@ export interface Config {
   allow: string[];
   /** a listener of its own for /-/metrics (then 404 on the main port); null: the main port */
   metricsListen: { host: string; port: number } | null;
+  /** where a server keeps its state when cache_dir/db are not set (see sys/checkout.ts) */
+  stateDir: string;
   cacheDir: string;
   db: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -114,8 +118,10 @@ export function defaultConfig(): Config {
     port: 3142,
     allow: [],
     metricsListen: null,
-    cacheDir: './cache',
-    db: './aptgate.db',
+    // '' until loadConfig settles them: STATE_DIR/cache and STATE_DIR/aptgate.db
+    stateDir: '',
+    cacheDir: '',
+    db: '',
     logLevel: 'info',
     proxy: {
       releaseTtlMs: 30_000,
@@ -258,6 +264,7 @@ const SETTINGS: Record<string, Setter> = {
   'server.port': (c, v, k) => { c.port = parsePort(k, v); },
   'server.allow': (c, v, k) => { c.allow = [...new Set(parseList(v).map((x) => parseCidr(k, x)))]; },
   'server.metrics_listen': (c, v, k) => { c.metricsListen = v.trim() ? parseHostPort(k, v) : null; },
+  'server.state_dir': (c, v) => { c.stateDir = v.trim(); },
   'server.cache_dir': (c, v) => { c.cacheDir = v.trim(); },
   'server.db': (c, v) => { c.db = v.trim(); },
   'server.log_level': (c, v, k) => {
@@ -422,6 +429,7 @@ export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv): void {
 export interface ConfigOverrides {
   listen?: string;
   port?: string | number;
+  stateDir?: string;
   cacheDir?: string;
   db?: string;
   /** NAME=URL[,URL...] */
@@ -432,7 +440,14 @@ export interface ConfigOverrides {
   tlsKey?: string;
 }
 
-export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides } = {}): Config {
+/** Unset state paths → under server.state_dir (the checkout's state/ or /var/lib/aptgate). */
+export function settleStatePaths(config: Config, checkout: string | undefined): void {
+  config.stateDir ||= defaultStateDir(checkout);
+  config.cacheDir ||= path.join(config.stateDir, 'cache');
+  config.db ||= path.join(config.stateDir, 'aptgate.db');
+}
+
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides; checkout?: string | undefined } = {}): Config {
   const config = defaultConfig();
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.APTGATE_CONFIG;
@@ -449,6 +464,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   const o = opts.overrides ?? {};
   if (o.listen !== undefined) applySetting(config, 'server.listen', o.listen);
   if (o.port !== undefined) applySetting(config, 'server.port', String(o.port));
+  if (o.stateDir !== undefined) applySetting(config, 'server.state_dir', o.stateDir);
   if (o.cacheDir !== undefined) applySetting(config, 'server.cache_dir', o.cacheDir);
   if (o.db !== undefined) applySetting(config, 'server.db', o.db);
   if (o.tlsCert !== undefined) applySetting(config, 'server.tls_cert', o.tlsCert);
@@ -463,6 +479,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     if (!m) fail('CONFIG_INVALID', `--keyring: expected NAME=FILE, got "${spec}"`, { key: '--keyring' });
     applySetting(config, `backend.${m[1]}.keyring`, m[2]!);
   }
+  settleStatePaths(config, 'checkout' in opts ? opts.checkout : checkoutRoot());
   validate(config);
   return config;
 }

@@ -41,6 +41,10 @@ export const errorCodes = {
   LISTS_INVALID: 400,
   USAGE: 400,
   STATE_SCHEMA: 500,
+  // an administrative command found no server state (it never creates one: only serve does)
+  STATE_NOT_FOUND: 500,
+  // a secret (database, signing key) would land in a git work tree that does not ignore it
+  STATE_EXPOSED: 500,
   // the agent (aptgate-agent): another run holds the lock; the server could not be reached
   AGENT_BUSY: 409,
   // the agent was stopped by a signal; the running job was aborted and cleaned up

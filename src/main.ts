@@ -1,12 +1,12 @@
 // Server entry: config → state → buildApp → listen; SIGINT/SIGTERM close cleanly.
 import { once } from 'node:events';
-import { closeSync, openSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
-import { fail } from './errors.js';
+import { keyDir } from './app-gate.js';
 import { createMetricsServer } from './proxy/metrics-listener.js';
 import { openDb } from './state/db.js';
+import { checkKeyrings, checkNotExposed, checkPortFree, createStateDirs, planStateDirs } from './state/prepare.js';
 
 export interface Running {
   close(): Promise<void>;
@@ -16,22 +16,18 @@ export interface Running {
   metricsPort?: number;
 }
 
-/** What can be checked before anything is created: every backend's keyrings can be read. */
-export function preflight(config: Config): void {
-  for (const b of config.backends.values()) {
-    for (const k of b.keyrings) {
-      try {
-        if (!statSync(k).isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
-        closeSync(openSync(k, 'r'));
-      } catch (err) {
-        fail('CONFIG_INVALID', `backend.${b.name}.keyring: ${k} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): nothing it signs could be verified; name a readable keyring${k.startsWith('/usr/share/keyrings/debian-') ? ' or install the debian-archive-keyring package' : ''}`, { key: `backend.${b.name}.keyring` });
-      }
-    }
-  }
+/** What can be checked before anything is created; then the state directories (one level each). */
+export async function prepareState(config: Config): Promise<void> {
+  checkKeyrings(config);
+  const plan = planStateDirs(config);
+  await checkPortFree(config.listen, config.port);
+  if (config.metricsListen) await checkPortFree(config.metricsListen.host, config.metricsListen.port, 'server.metrics_listen');
+  await checkNotExposed(config, keyDir(config));
+  await createStateDirs(plan);
 }
 
 export async function startServer(config: Config): Promise<Running> {
-  preflight(config);
+  await prepareState(config);
   const db = openDb(config.db);
   const { app, gate, proxy, allow } = await buildApp({ config, db, dbFile: config.db });
   // the release gate's signing key exists from the first start on (aptgate key export)
@@ -39,35 +35,7 @@ export async function startServer(config: Config): Promise<Running> {
     (fingerprint) => app.log.info({ fingerprint }, 'signing key ready'),
     (err: Error) => app.log.error({ err: err.message }, 'signing key could not be prepared'),
   );
-  let address: string;
-  try {
-    address = await app.listen({ host: config.listen, port: config.port });
-  } catch (err) {
-    // hosts without IPv6 cannot bind "::"; fall back to every IPv4 address
-    if (config.listen === '::' && ['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes((err as { code?: string }).code ?? '')) {
-      address = await app.listen({ host: '0.0.0.0', port: config.port });
-    } else {
-      await app.close();
-      db.close();
-      throw err;
-    }
-  }
-  const port = (app.server.address() as { port: number }).port;
   let metrics: Server | undefined;
-  if (config.metricsListen) {
-    const m = config.metricsListen;
-    metrics = createMetricsServer(() => proxy.registry.render(), allow, app.log);
-    try {
-      metrics.listen(m.port, m.host);
-      await once(metrics, 'listening');
-    } catch (err) {
-      await app.close();
-      db.close();
-      throw err;
-    }
-    const a = metrics.address() as { address: string; port: number };
-    app.log.info({ address: a.address, port: a.port }, `metrics listening at http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/-/metrics`);
-  }
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
@@ -84,7 +52,39 @@ export async function startServer(config: Config): Promise<Running> {
     app.log.info({ signal: sig }, 'shutting down');
     void close().then(() => process.exit(0));
   };
+  // from here on, not only once listening: a stop during start-up still closes the database and the key
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const stop = async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await close();
+  };
+  let address: string;
+  try {
+    address = await app.listen({ host: config.listen, port: config.port });
+  } catch (err) {
+    // hosts without IPv6 cannot bind "::"; fall back to every IPv4 address
+    if (config.listen === '::' && ['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes((err as { code?: string }).code ?? '')) {
+      address = await app.listen({ host: '0.0.0.0', port: config.port });
+    } else {
+      await stop();
+      throw err;
+    }
+  }
+  const port = (app.server.address() as { port: number }).port;
+  if (config.metricsListen) {
+    const m = config.metricsListen;
+    metrics = createMetricsServer(() => proxy.registry.render(), allow, app.log);
+    try {
+      metrics.listen(m.port, m.host);
+      await once(metrics, 'listening');
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+    const a = metrics.address() as { address: string; port: number };
+    app.log.info({ address: a.address, port: a.port }, `metrics listening at http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/-/metrics`);
+  }
   return { close, address, port, ...(metrics ? { metricsPort: (metrics.address() as { port: number }).port } : {}) };
 }

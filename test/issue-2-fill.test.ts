@@ -199,7 +199,7 @@ test('a truncated upstream body leaves no cached file, also for files no index n
 
 test('a server killed during a fill never serves the partial file later', async () => {
   const dir = path.join(world.dir, 'srv-kill');
-  const args = ['--cache-dir', path.join(dir, 'cache'), '--db', path.join(dir, 'aptgate.db'), '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`];
+  const args = ['--state-dir', dir, '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`];
   const deb = debOf(world.gen1, 'aptgate-big');
   const gate = deferred();
   world.upstream.fault(deb.filename, { kind: 'gate', until: gate.promise }, 1);

@@ -314,7 +314,7 @@ test('a client that stops reading and resumes gets the whole body; one that leav
 
 test('without the sendfile addon (APTGATE_NO_SENDFILE=1) hits and ranges are served by the read/write loop', async () => {
   const dir = path.join(world.dir, 'srv-nosendfile');
-  const child = await spawnServer(['--cache-dir', path.join(dir, 'cache'), '--db', path.join(dir, 'aptgate.db'), '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`], { APTGATE_NO_SENDFILE: '1' });
+  const child = await spawnServer(['--state-dir', dir, '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`], { APTGATE_NO_SENDFILE: '1' });
   try {
     const deb = debOf(world.gen1, 'aptgate-big');
     await request(child.port, '/fixture/dists/stable/InRelease');

@@ -17,6 +17,7 @@ import { parseParagraphs } from '../src/index/deb822.js';
 import { toPackageEntry } from '../src/index/packages.js';
 import { packagesText } from '../src/index/profile-record.js';
 import { parseStatus } from '../src/index/status.js';
+import { openDb } from '../src/state/db.js';
 import { SnapshotStore } from '../src/state/snapshots.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
@@ -100,6 +101,7 @@ describe('issue 4: the fleet CLI', () => {
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-cli4-'));
     db = path.join(dir, 'aptgate.db');
+    openDb(db).close(); // what the server's first start does: administrative commands never create it
     web1 = enrol('web-1.example.org');
     web2 = enrol('web-2.example.org');
     lab = enrol('lab-1');

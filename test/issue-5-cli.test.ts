@@ -3,6 +3,7 @@
 // are inserted with the real stores, the stages follow them through StageService, machines enrol
 // through the real Fleet; nothing is published (that is the server's part, test/issue-5-gate).
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,8 @@ import { ContentResolver } from '../src/gate/content.js';
 import { StageService } from '../src/gate/stages.js';
 import { parseParagraphs } from '../src/index/deb822.js';
 import { toPackageEntry } from '../src/index/packages.js';
+import { ServerKey } from '../src/gate/key.js';
+import { openDb } from '../src/state/db.js';
 import { SnapshotStore } from '../src/state/snapshots.js';
 import { StageStore } from '../src/state/stages.js';
 import { exec } from './helpers/exec.js';
@@ -73,6 +76,7 @@ describe('issue 5: the release gate CLI', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-cli5-'));
     db = path.join(dir, 'aptgate.db');
     cacheDir = path.join(dir, 'cache');
+    openDb(db).close(); // what the server's first start does: administrative commands never create it
     before1 = securitySnapshot(1, { openssl: '3.0.16-1~deb12u1', curl: '7.88.1-10+deb12u7' });
     after1 = securitySnapshot(2, { openssl: '3.0.17-1~deb12u1', curl: '7.88.1-10+deb12u8' });
   });
@@ -186,6 +190,11 @@ describe('issue 5: the release gate CLI', () => {
   });
 
   it('key export: armored for Signed-By, or a binary keyring gpg reads', async () => {
+    // before the server ever ran there is no key, and the command makes none (only serve creates state)
+    await fails('SIGNING_KEY', 'key', 'export');
+    assert.equal(existsSync(path.join(dir, 'aptgate-gnupg')), false);
+    const made = await ServerKey.open(path.join(dir, 'aptgate-gnupg')); // the server's first start
+    await made.close();
     const armored = await cli('key', 'export');
     assert.ok(armored.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----'), armored.slice(0, 80));
     await fails('USAGE', 'key', 'export', '--binary');

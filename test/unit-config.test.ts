@@ -27,10 +27,18 @@ function keyOf(fn: () => unknown): unknown {
 }
 
 test('embedded defaults work with no configuration at all', () => {
-  const c = loadConfig({ env: {} });
+  const c = loadConfig({ env: {}, checkout: '/src/aptgate' });
   assert.equal(c.port, 3142);
-  assert.equal(c.cacheDir, './cache');
-  assert.equal(c.db, './aptgate.db');
+  // a checkout keeps all its state in its own (ignored) state/; an installation in /var/lib/aptgate
+  assert.equal(c.stateDir, '/src/aptgate/state');
+  assert.equal(c.cacheDir, '/src/aptgate/state/cache');
+  assert.equal(c.db, '/src/aptgate/state/aptgate.db');
+  const installed = loadConfig({ env: {}, checkout: undefined });
+  assert.equal(installed.db, '/var/lib/aptgate/aptgate.db');
+  assert.equal(installed.cacheDir, '/var/lib/aptgate/cache');
+  // explicit paths win over the state directory; state_dir moves both defaults
+  assert.equal(loadConfig({ env: {}, checkout: undefined, overrides: { stateDir: '/srv/ag' } }).cacheDir, '/srv/ag/cache');
+  assert.equal(loadConfig({ env: {}, checkout: undefined, overrides: { stateDir: '/srv/ag', db: '/db/x.db' } }).db, '/db/x.db');
   assert.deepEqual(c.backends.get('debian')!.mirrors, ['http://deb.debian.org/debian']);
   assert.deepEqual(c.backends.get('debian-security')!.mirrors, ['http://deb.debian.org/debian-security']);
   assert.deepEqual(c.backends.get('debian')!.keyrings, [DEBIAN_KEYRING]);
@@ -86,13 +94,16 @@ test('the shipped config/aptgate.conf parses, and uncommented it states the buil
   const { defaultConfig, parseConfigText, nativeArchitecture } = await import('../src/config.js');
   const shipped = readFileSync(new URL('../../config/aptgate.conf', import.meta.url), 'utf8');
   const asIs = loadConfig({ file: fileURLToPathSafe(new URL('../../config/aptgate.conf', import.meta.url)), env: {} });
-  assert.deepEqual(asIs, defaultConfig());
+  assert.deepEqual(asIs, loadConfig({ env: {} }));
   // uncomment every "#key = value" line (not the example ubuntu section) and compare
   const uncommented = shipped.slice(0, shipped.indexOf('# An Ubuntu backend')).split('\n').map((l) => (/^#[a-z_]+ = /.test(l) ? l.slice(1) : l)).join('\n')
     .replace(`track_architectures = amd64`, `track_architectures = ${nativeArchitecture()}`);
   const c = defaultConfig();
   parseConfigText(c, uncommented, 'uncommented');
   assert.deepEqual(c, defaultConfig());
+  // the state paths are settled by loadConfig: under the checkout's state/ here
+  assert.equal(asIs.db, join(asIs.stateDir, 'aptgate.db'));
+  assert.equal(asIs.cacheDir, join(asIs.stateDir, 'cache'));
 });
 
 function fileURLToPathSafe(u: URL): string {

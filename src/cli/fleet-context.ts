@@ -36,7 +36,7 @@ export interface FleetContext {
 }
 
 export function openFleet(config: Config): FleetContext {
-  const db = openDb(config.db);
+  const db = openDb(config.db, { mustExist: true });
   try {
     const snapshots = new SnapshotStore(db);
     const packageIndex = new PackageIndexStore(db);
@@ -53,7 +53,7 @@ export function openFleet(config: Config): FleetContext {
       db, profiles, outdated, backendOf: backendOfUri(new BackendMap(config)),
       jobs: { leaseMs: config.fleet.jobLeaseMs, maxAttempts: config.fleet.jobAttempts, deadlineMs: config.fleet.jobDeadlineMs },
     });
-    const gate = buildGate(config, parts, { store: new CacheStore(config.cacheDir), snapshots, packageIndex }, fleet, outdated, Date.now);
+    const gate = buildGate(config, parts, { store: new CacheStore(config.cacheDir), snapshots, packageIndex }, fleet, outdated, Date.now, { createKey: false });
     return { config, db, fleet, outdated, profiles, views, viewDefs, packageIndex, gate, now: Date.now, close: () => db.close() };
   } catch (err) {
     db.close();
@@ -88,7 +88,7 @@ export function viewNotReady(ctx: FleetContext, viewId: number): string | undefi
 /** What program.ts lends the fleet commands: output, the shared config options, the config they give. */
 export interface CliShell {
   out: (s: string) => void;
-  /** adds --config, --db, --cache-dir, --backend, --keyring to a command */
+  /** adds --config, --state-dir, --db, --cache-dir, --backend, --keyring to a command */
   configured: (cmd: Command) => Command;
   configFrom: (o: object) => Config;
 }

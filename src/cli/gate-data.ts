@@ -224,7 +224,7 @@ function currentOf(ctx: FleetContext, stage: string): StageListJson['stages'][nu
  */
 export async function exportKey(config: Config, o: { binary?: boolean; output?: string }): Promise<KeyExportJson> {
   if (o.binary && o.output === undefined) fail('USAGE', '--binary writes a file: add --output FILE (e.g. /usr/share/keyrings/aptgate.gpg)');
-  const key = await ServerKey.open(keyDir(config));
+  const key = await ServerKey.open(keyDir(config), { create: false });
   try {
     const data = o.binary ? await key.exportBinary() : Buffer.from(await key.exportArmored(), 'utf8');
     if (o.output === undefined) return { fingerprint: key.fingerprint, format: 'armored', output: null, key: data.toString('utf8') };

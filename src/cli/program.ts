@@ -1,6 +1,7 @@
 // The `aptgate` command line: commander over plain functions that return data.
 import { Command, Option } from 'commander';
-import { loadConfig, type Config, type ConfigOverrides } from '../config.js';
+import type { Config, ConfigOverrides } from '../config.js';
+import { locateConfig, type ConfigUse } from './locate.js';
 import { fail, isAptgateError } from '../errors.js';
 import { openDb } from '../state/db.js';
 import { PackageIndexStore } from '../state/package-index.js';
@@ -24,6 +25,7 @@ interface CommonOpts {
   config?: string;
   listen?: string;
   port?: string;
+  stateDir?: string;
   cacheDir?: string;
   db?: string;
   backend?: string[];
@@ -52,28 +54,31 @@ function withConfigOptions(cmd: Command, server: boolean): Command {
     cmd.option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)');
     cmd.option('--tls-key <file>', 'PEM private key of --tls-cert');
   }
-  cmd.option('--cache-dir <dir>', 'cache directory (default ./cache)');
-  cmd.option('--db <file>', 'state database (default ./aptgate.db)');
+  cmd.option('--state-dir <dir>', 'state directory (default: state/ of the checkout, or /var/lib/aptgate)');
+  cmd.option('--cache-dir <dir>', 'cache directory (default STATE_DIR/cache)');
+  cmd.option('--db <file>', 'state database (default STATE_DIR/aptgate.db)');
   cmd.option('--backend <name=url[,url...]>', 'define or override a backend and its ordered mirrors (repeatable)', collect);
   cmd.option('--keyring <name=file>', 'keyring that signs a backend (repeatable)', collect);
   return cmd;
 }
 
-function configFrom(o: CommonOpts): Config {
+/** serve creates state; admin commands only open state that exists (cli/locate.ts). */
+function configFrom(o: CommonOpts, use: ConfigUse): Config {
   const overrides: ConfigOverrides = {};
   if (o.listen !== undefined) overrides.listen = o.listen;
   if (o.port !== undefined) overrides.port = o.port;
+  if (o.stateDir !== undefined) overrides.stateDir = o.stateDir;
   if (o.cacheDir !== undefined) overrides.cacheDir = o.cacheDir;
   if (o.db !== undefined) overrides.db = o.db;
   if (o.backend) overrides.backends = o.backend;
   if (o.keyring) overrides.keyrings = o.keyring;
   if (o.tlsCert !== undefined) overrides.tlsCert = o.tlsCert;
   if (o.tlsKey !== undefined) overrides.tlsKey = o.tlsKey;
-  return loadConfig({ ...(o.config ? { file: o.config } : {}), overrides });
+  return locateConfig(use, { ...(o.config ? { file: o.config } : {}), overrides });
 }
 
 function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): void } {
-  const db = openDb(config.db);
+  const db = openDb(config.db, { mustExist: true });
   return {
     deps: {
       config,
@@ -99,14 +104,14 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
 
   withConfigOptions(program.command('serve').description('run the server (proxy on the configured port)'), true)
     .action(async (o: CommonOpts) => {
-      const config = configFrom(o);
+      const config = configFrom(o, 'serve');
       await startServer(config);
     });
 
   withConfigOptions(program.command('config').description('print the effective configuration (defaults, file, environment, options)'), true)
     .addOption(new Option('--json', 'machine-readable output'))
     .action((o: CommonOpts & { json?: boolean }) => {
-      const config = configFrom(o);
+      const config = configFrom(o, 'print');
       out(o.json ? JSON.stringify(configJson(config), null, 2) + '\n' : formatConfig(config));
     });
 
@@ -114,7 +119,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   withConfigOptions(cache.command('stats').description('files, bytes and package index size'), false)
     .option('--json', 'machine-readable output')
     .action(async (o: CommonOpts & { json?: boolean }) => {
-      const h = housekeepingDeps(configFrom(o));
+      const h = housekeepingDeps(configFrom(o, 'admin'));
       try {
         const s = await cacheStats(h.deps);
         out(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStats(s));
@@ -126,7 +131,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     .option('-n, --dry-run', 'only list what would be removed')
     .option('--json', 'machine-readable output')
     .action(async (o: CommonOpts & { json?: boolean; dryRun?: boolean }) => {
-      const h = housekeepingDeps(configFrom(o));
+      const h = housekeepingDeps(configFrom(o, 'admin'));
       try {
         const r = await cleanCache(h.deps, { dryRun: o.dryRun === true });
         out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatCleanResult(r));
@@ -138,7 +143,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     .option('--fix', 'remove files that do not match, and files no index vouches for')
     .option('--json', 'machine-readable output')
     .action(async (o: CommonOpts & { json?: boolean; fix?: boolean }) => {
-      const h = housekeepingDeps(configFrom(o));
+      const h = housekeepingDeps(configFrom(o, 'admin'));
       let r;
       try {
         r = await verifyCache(h.deps, { fix: o.fix === true });
@@ -161,7 +166,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
         if (eq <= 0) fail('USAGE', `--map: expected DIR=BACKEND, got "${m}"`);
         map.set(m.slice(0, eq), m.slice(eq + 1));
       }
-      const h = housekeepingDeps(configFrom(o));
+      const h = housekeepingDeps(configFrom(o, 'admin'));
       let r;
       try {
         r = await importAcng(h.deps, { dir, dryRun: o.dryRun === true, map });
@@ -189,9 +194,9 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     });
 
   // token, machines, packages, classes, jobs, schedules, push: the fleet, on the server host
-  registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
+  registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
   // gate status, promote, stage rollback|history|list, key export: the release gate
-  registerGateCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
+  registerGateCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
 
   return program;
 }

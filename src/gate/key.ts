@@ -27,6 +27,8 @@ export interface ServerKeyOptions {
   algorithm?: KeyAlgorithm;
   /** how long to wait for another process creating the key; default 120 s */
   lockTimeoutMs?: number;
+  /** false: open an existing key only (administrative commands never create one); default true */
+  create?: boolean;
 }
 
 const LOCK_DIR = '.aptgate-key.lock';
@@ -154,6 +156,11 @@ export class ServerKey {
   /** Opens the key kept in `dir`, creating the directory (0700) and the key when there is none. */
   static async open(dir: string, opts: ServerKeyOptions = {}): Promise<ServerKey> {
     const home = path.resolve(dir);
+    if (opts.create === false) {
+      const found = (await pathExists(home)) ? await findKey(home) : undefined;
+      if (!found) fail('SIGNING_KEY', `no signing key in ${home} yet: the server makes it at its first start (aptgate serve)`, { dir: home });
+      return new ServerKey(home, found);
+    }
     await mkdir(home, { recursive: true, mode: 0o700 });
     await chmod(home, 0o700);
     try {

@@ -1,7 +1,5 @@
 // The better-sqlite3 connection (the only importer of better-sqlite3): pragmas and migrations.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { fail } from '../errors.js';
 import { migrations } from './migrations.js';
 
@@ -19,9 +17,9 @@ export function cached<P extends unknown[] = unknown[], R = unknown>(db: Db, sql
   return s as unknown as Statement<P, R>;
 }
 
-export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
-  if (file !== ':memory:' && !opts.readonly) mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+/** Opens (and migrates) the database; it is created only when `mustExist` is false (serve), never its directory. */
+export function openDb(file: string, opts: { readonly?: boolean; mustExist?: boolean } = {}): Db {
+  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: (opts.readonly ?? false) || (opts.mustExist ?? false) });
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   if (!opts.readonly) {
