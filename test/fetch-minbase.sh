@@ -207,8 +207,9 @@ command -v wget >/dev/null || { echo "wget is not installed (apt-get install wge
 
 # Says what could not be fetched, from where, where it would be kept and how to fix it; exits 1.
 unreachable() {
-  local wanted=() where=() i
-  for i in "${need[@]:-${!archs[@]}}"; do wanted+=("${archs[$i]}"); where+=("${caches[$i]}"); done
+  local wanted=() where=() idx=("${need[@]}") i
+  ((${#idx[@]})) || idx=("${!archs[@]}")
+  for i in "${idx[@]}"; do wanted+=("${archs[$i]}"); where+=("${caches[$i]}"); done
   {
     echo "!! cannot download the minbase .debs of Debian $suite (${wanted[*]}) from $mirror:"
     echo "   $1"
