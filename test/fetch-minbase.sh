@@ -4,6 +4,9 @@
 # Debian's mirror: they serve these files from a local, test-signed repository through aptgate.
 #
 # Usage: bash test/fetch-minbase.sh [ARCH...]     (default: amd64 i386)
+# `npm test` runs it first (scripts/test-setup.mjs); .ci/run through `npm test`.
+# APTGATE_TEST_MINBASE_MIRROR: the Debian mirror to download from (default http://deb.debian.org/debian);
+# when it cannot be reached, the script says so and what to do, and leaves nothing behind.
 #
 # Result, one cache per architecture, outside the repository:
 #   $APTGATE_TEST_MINBASE_DIR/minbase-bookworm-<arch>   (APTGATE_TEST_MINBASE_DIR defaults to
@@ -26,7 +29,7 @@ set -Eeuo pipefail
 trap 'echo "!! fetch-minbase.sh failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 parent=${APTGATE_TEST_MINBASE_DIR:-/var/cache/aptgate-test}
-mirror=http://deb.debian.org/debian
+mirror=${APTGATE_TEST_MINBASE_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 if (($#)); then archs=("$@"); else archs=(amd64 i386); fi
@@ -100,7 +103,8 @@ fetch_one() (
   if ! debootstrap --variant=minbase --download-only --arch="$arch" --keyring="$keyring" \
       "$suite" "$work/root" "$mirror" >"$work/debootstrap.out" 2>&1; then
     cat "$work/debootstrap.out" >&2
-    echo "debootstrap --download-only of $arch failed (see above)" >&2
+    echo "!! debootstrap --download-only of $suite $arch from $mirror failed (its output is above);" >&2
+    echo "   run npm test (or bash test/fetch-minbase.sh) again once $mirror is reachable" >&2
     exit 1
   fi
 
@@ -198,7 +202,31 @@ if ((${#need[@]} == 0)) && [[ -z "$(disagreements "${caches[@]}")" ]]; then
 fi
 
 command -v debootstrap >/dev/null || { echo "debootstrap is not installed (apt-get install debootstrap wget)" >&2; exit 1; }
+command -v wget >/dev/null || { echo "wget is not installed (apt-get install wget)" >&2; exit 1; }
 [[ -r "$keyring" ]] || { echo "$keyring is missing (apt-get install debian-archive-keyring)" >&2; exit 1; }
+
+# Says what could not be fetched, from where, where it would be kept and how to fix it; exits 1.
+unreachable() {
+  local wanted=() where=() idx=("${need[@]}") i
+  ((${#idx[@]})) || idx=("${!archs[@]}")
+  for i in "${idx[@]}"; do wanted+=("${archs[$i]}"); where+=("${caches[$i]}"); done
+  {
+    echo "!! cannot download the minbase .debs of Debian $suite (${wanted[*]}) from $mirror:"
+    echo "   $1"
+    echo "   The LTSP chroot tests need them. They are downloaded once (about 30 MB per architecture)"
+    echo "   and kept in ${where[*]}"
+    echo "   (APTGATE_TEST_MINBASE_DIR); the tests themselves never use the network."
+    echo "   Fix: let this machine reach $mirror (through an http proxy: export"
+    echo "   http_proxy=http://PROXY:PORT/), or set APTGATE_TEST_MINBASE_MIRROR to a reachable Debian"
+    echo "   mirror; then run npm test again."
+  } >&2
+  exit 1
+}
+# one request first, so that no network says so plainly instead of in debootstrap's words
+probe_url=$mirror/dists/$suite/InRelease
+if ! probe=$(wget --tries=2 --timeout=30 -nv -O /dev/null -- "$probe_url" 2>&1); then
+  unreachable "wget $probe_url: $(printf '%s\n' "$probe" | { grep -v '^\s*$' || true; } | tail -n 2 | tr '\n' ' ')"
+fi
 
 declare -A fetched=()
 for round in 1 2; do

@@ -17,7 +17,7 @@ export const CHROOT_BACKEND = 'debian';
 /** host/path clients use in proxy mode; `.invalid` never resolves (RFC 2606) */
 export const CHROOT_ALIAS = 'deb.aptgate-test.invalid/debian';
 
-const FETCH_HINT = 'run `bash test/fetch-minbase.sh` (CI\'s .ci/run does; needs Debian\'s mirror once)';
+const FETCH_HINT = 'run `npm test` (its set-up fetches them: test/fetch-minbase.sh; needs Debian\'s mirror once)';
 
 /**
  * Where test/fetch-minbase.sh keeps the minbase .debs of an architecture (like it does):

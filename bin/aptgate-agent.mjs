@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// `aptgate-agent` of a checkout (package.json "bin", so `npx aptgate-agent ...` runs it): the built
+// agent, dist/src/agent/main.js. A committed file with its executable bit, because npx runs the
+// bin as a program, and tsc writes dist/ files without that bit whenever it recreates them.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const main = new URL('../dist/src/agent/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write(`aptgate-agent: ${fileURLToPath(main)} is not built: run \`npm install\` in ${fileURLToPath(new URL('..', import.meta.url))} (it compiles dist/)\n`);
+  process.exit(1);
+}
+await import(main.href);
