@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI for the Debian packages (the last step of .ci/run; as root on a Debian bookworm machine):
 #   build aptgate and aptgate-agent (npm run deb), lintian (no error, no warning), install both
-#   with apt-get, run the packaged server as user aptgate with its packaged configuration on
+#   with apt-get (shell completion included), run the packaged server as user aptgate with its packaged configuration on
 #   loopback (inside a sandbox like its systemd unit's), `aptgate --help`, a token, enrol the
 #   packaged agent and run it once, then `apt-get remove` (configuration and data kept) and
 #   `apt-get purge` (user, data and configuration gone), checking each state.
@@ -35,6 +35,9 @@ PKGS=(aptgate aptgate-agent)
 OWN_PATHS=(/etc/aptgate /var/lib/aptgate /var/cache/aptgate /etc/aptgate-agent /var/lib/aptgate-agent
   /usr/lib/aptgate /usr/bin/aptgate /usr/bin/aptgate-agent /etc/cron.d/aptgate-agent
   /etc/apt/apt.conf.d/30aptgate-proxy /etc/apt/sources.list.d/aptgate.sources /etc/apt/keyrings/aptgate.asc)
+COMPLETIONS=(/usr/share/bash-completion/completions/aptgate /usr/share/zsh/vendor-completions/_aptgate
+  /usr/share/bash-completion/completions/aptgate-agent /usr/share/zsh/vendor-completions/_aptgate-agent)
+OWN_PATHS+=("${COMPLETIONS[@]}")
 
 installed() { [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" =~ ^(installed|config-files|half-installed|unpacked|half-configured|triggers-awaited|triggers-pending)$ ]]; }
 status_of() { dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || echo not-installed; }
@@ -186,6 +189,19 @@ sh -n -c "$cron_cmd" || die "the cron entry is not valid sh"
 guard=${cron_cmd%%/usr/bin/aptgate-agent run-once*}
 if sh -c "${guard} true"; then [[ $cron_expect == run ]]; else [[ $cron_expect == skip ]]; fi || die "the cron guard does not follow /run/systemd/system"
 
+# shell completion: installed by the package it completes, and a real bash completes with it
+for f in "${COMPLETIONS[@]}"; do
+  p=${f##*/}; p=${p#_}
+  [[ "$(dpkg -S "$f" 2>/dev/null | cut -d: -f1)" == "$p" ]] || die "$f is not installed by $p"
+  check_mode "$f" root:root 644
+done
+for p in aptgate aptgate-agent; do head -1 "/usr/share/zsh/vendor-completions/_$p" | grep -qx "#compdef $p" || die "_$p is not a zsh #compdef script"; done
+completes() { # SCRIPT FUNCTION WORD...: what bash completes for the words (the last one under the cursor)
+  bash --norc --noprofile -c 'source "$1"; fn=$2; shift 2; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "$fn"; printf "%s\n" "${COMPREPLY[@]}"' bash "$@"
+}
+[[ "$(completes /usr/share/bash-completion/completions/aptgate _aptgate aptgate cache ver)" == verify ]] || die "bash does not complete aptgate cache ver"
+[[ "$(completes /usr/share/bash-completion/completions/aptgate-agent _aptgate_agent aptgate-agent run)" == run-once ]] || die "bash does not complete aptgate-agent run"
+
 # ---------------------------------------------------------------------------------------------
 step "aptgate --help, aptgate-agent --help"
 aptgate --help >"$work/help.txt" && grep -q '^Usage: aptgate' "$work/help.txt" || die "aptgate --help failed"
@@ -318,7 +334,7 @@ if pgrep -u aptgate >/dev/null; then ps -o pid,stat,comm,args -u aptgate >&2; di
 step "apt-get remove: programs gone, configuration and data kept"
 apt-get remove -y -q "${PKGS[@]}" >"$work/remove.log" 2>&1 || { cat "$work/remove.log" >&2; die "apt-get remove failed"; }
 for p in "${PKGS[@]}"; do [[ "$(status_of "$p")" == config-files ]] || die "$p is $(status_of "$p") after remove"; done
-for f in /usr/bin/aptgate /usr/bin/aptgate-agent /usr/lib/aptgate; do [[ ! -e "$f" ]] || die "$f is still there after remove"; done
+for f in /usr/bin/aptgate /usr/bin/aptgate-agent /usr/lib/aptgate "${COMPLETIONS[@]}"; do [[ ! -e "$f" ]] || die "$f is still there after remove"; done
 for f in /etc/aptgate/aptgate.conf /var/lib/aptgate/aptgate.db /var/lib/aptgate/aptgate-gnupg /var/cache/aptgate \
   /etc/aptgate-agent/agent.conf /etc/cron.d/aptgate-agent /etc/apt/apt.conf.d/30aptgate-proxy; do
   [[ -e "$f" ]] || die "$f is gone after remove (only purge removes it)"

@@ -1,6 +1,7 @@
 // The `aptgate-agent` command line: enroll, run-once, status. Logs go to stderr (the journal
 // under systemd); --json prints machine-readable results on stdout.
-import { Command } from 'commander';
+import { Argument, Command } from 'commander';
+import { completionScript, SHELLS, type Shell } from '../cli/completion.js';
 import { fail, isAptgateError } from '../errors.js';
 import { reenrolProof, type ReenrolProof } from '../rpc/identity-proof.js';
 import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
@@ -148,6 +149,9 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       }
     });
   registerChrootCommands(program, config, out);
+  program.command('completion').description('print the shell completion script (bash: source <(aptgate-agent completion bash); the Debian package installs both)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(SHELLS))
+    .action((shell: Shell) => out(completionScript(program, shell)));
   return program;
 }
 

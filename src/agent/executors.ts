@@ -1,6 +1,7 @@
 // Runs one job on a target: validates it, then calls apt-get / apt-mark / dpkg with argument
 // vectors (never a shell), non-interactive, within the job's time, and says what happened.
 import { readFile } from 'node:fs/promises';
+import { dpkgFailureSummary } from '../index/dpkg-output.js';
 import { isFile } from '../sys/fs.js';
 import { osReleaseOf } from './chroot/inspect.js';
 import { aptUpgradable, collectSources, dpkgInterrupted } from './collect.js';
@@ -212,7 +213,9 @@ function failureSummary(o: Outcome, failure: FailureReason, text: string, timeou
       const kept = keptBack(text);
       return `held packages${kept.length ? `: ${kept.join(' ')}` : ''}${err ? ` (${err})` : ''}`;
     }
-    default: return [o.summary, reasonLine(text, failure) ?? err ?? `exit code ${o.exitCode}`].filter(Boolean).join('; ');
+    // dpkg's own words name the package and the maintainer script, where apt only says
+    // "Sub-process /usr/bin/dpkg returned an error code (1)"
+    default: return [o.summary, dpkgFailureSummary(text) ?? reasonLine(text, failure) ?? err ?? `exit code ${o.exitCode}`].filter(Boolean).join('; ');
   }
 }
 

@@ -1,31 +1,48 @@
 // Runs the commands of a job one after another, never through a shell, streaming their output
-// into one transcript ("$ command" then what it printed), capped to its last 64 KiB.
+// into one transcript ("$ command" then what it printed, as a terminal shows it), capped to
+// its last 64 KiB.
 import { spawn } from 'node:child_process';
+import { readableOutput } from '../index/dpkg-output.js';
 import { commandLine, type Command } from './target.js';
 
 export const TRANSCRIPT_CAP = 64 * 1024;
 
-/** A growing text that keeps only its last `cap` bytes. */
+/**
+ * A growing text that keeps only its last `cap` bytes, as a person reads it: a line rewritten
+ * in place with CR (dpkg's "(Reading database ... 45%" on apt's pseudo-terminal, a progress
+ * bar) keeps its last state, CR LF is a newline (index/dpkg-output.ts).
+ */
 export class Transcript {
+  /** complete lines, readable */
   private text = '';
+  /** the line still being written, as it came (it may be rewritten with CR yet) */
+  private pending = '';
 
   constructor(private readonly cap = TRANSCRIPT_CAP, private readonly onOutput?: (s: string) => void) {}
 
   add(s: string): void {
     if (s === '') return;
-    this.text += s;
+    this.pending += s;
+    const nl = this.pending.lastIndexOf('\n');
+    if (nl !== -1) {
+      this.text += readableOutput(this.pending.slice(0, nl + 1));
+      this.pending = this.pending.slice(nl + 1);
+    }
+    // a line rewritten forever without a newline stays bounded too
+    if (this.pending.length > this.cap) this.pending = readableOutput(this.pending).slice(-this.cap);
     if (this.text.length > 4 * this.cap) this.text = this.text.slice(-2 * this.cap);
     this.onOutput?.(s);
   }
 
   /** a line of its own (a newline first when the text does not end with one) */
   line(s: string): void {
-    this.add(`${this.text !== '' && !this.text.endsWith('\n') ? '\n' : ''}${s}\n`);
+    this.add(`${this.pending !== '' ? '\n' : ''}${s}\n`);
   }
 
   toString(): string {
-    const b = Buffer.from(this.text, 'utf8');
-    if (b.length <= this.cap) return this.text;
+    const text = this.text + readableOutput(this.pending);
+    const b = Buffer.from(text, 'utf8');
+    if (b.length <= this.cap) return text;
     let start = b.length - this.cap;
     while (start < b.length && (b[start]! & 0xc0) === 0x80) start++; // not inside a UTF-8 character
     return b.subarray(start).toString('utf8');

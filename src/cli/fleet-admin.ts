@@ -192,7 +192,7 @@ export function addJobs(ctx: FleetContext, kind: string, targets: readonly strin
   return { kind, jobs: ids.map((id, i) => ({ id, machine: { id: machines[i]!.id, hostname: machines[i]!.hostname }, pending: machines[i]!.status === 'pending' })) };
 }
 
-const JOB_STATES: readonly JobState[] = [...OPEN_STATES, 'succeeded', 'failed', 'expired', 'cancelled'];
+export const JOB_STATES: readonly JobState[] = [...OPEN_STATES, 'succeeded', 'failed', 'expired', 'cancelled'];
 
 export function listJobs(ctx: FleetContext, o: { machine?: string; state?: string; limit?: number } = {}): JobInfo[] {
   if (o.state !== undefined && !JOB_STATES.includes(o.state as JobState)) fail('USAGE', `--state is one of ${JOB_STATES.join(', ')}`);

@@ -1,8 +1,11 @@
 // `aptgate classes|jobs|schedules`: what the administrator decides for the fleet (registered by
 // fleet-commands.ts, with the same output conventions: human by default, --json everywhere).
-import type { Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
+import { RULE_FIELDS } from '../fleet/classes.js';
+import { JOB_KINDS } from '../rpc/wire.js';
+import { offer } from './completion.js';
 import {
-  addJobs, addMembers, addSchedule, addWindow, bindClass, cancelJob, createClass, listClasses, listJobs, listSchedules, removeMembers, removeRule, removeWindow, showJob,
+  JOB_STATES, addJobs, addMembers, addSchedule, addWindow, bindClass, cancelJob, createClass, listClasses, listJobs, listSchedules, removeMembers, removeRule, removeWindow, showJob,
   type JobOptions,
 } from './fleet-admin.js';
 import { formatBinding, formatClassList } from './gate-format.js';
@@ -78,7 +81,7 @@ export function registerAdminCommands(program: Command, shell: CliShell, leaf: L
     .action((name: string, refs: string[], o: Json) => run(o, (ctx) => ({ class: name, removed: removeMembers(ctx, name, refs) }),
       (r) => r.removed.map((m) => `${name}: ${visible(m.hostname)} ${m.removed ? 'removed' : 'was not an explicit member'}${m.stillByRule ? ' (a rule of the class still matches it)' : ''}\n`).join('')));
   leaf(classes, 'rule-add', 'machines whose FIELD matches PATTERN belong to the class').argument('<name>')
-    .argument('<field>', 'hostname, architecture or codename').argument('<pattern>', 'glob (web-*, [ab]?-db) or /regex/')
+    .addArgument(offer(new Argument('<field>', 'hostname, architecture or codename'), RULE_FIELDS)).argument('<pattern>', 'glob (web-*, [ab]?-db) or /regex/')
     .option('--json', 'machine-readable output')
     .action((name: string, field: string, pattern: string, o: Json) => run(o, (ctx) => { ctx.fleet.classes.addRule(name, field, pattern); return { class: name, field, pattern }; },
       done(`${name}: rule ${field} ${pattern} added`)));
@@ -97,7 +100,7 @@ export function registerAdminCommands(program: Command, shell: CliShell, leaf: L
   // ---- jobs ----
   const jobs = program.command('jobs').description('jobs: one command for one machine, with a state and a result');
   jobFlags(leaf(jobs, 'add', 'queue a job for every machine of the targets')
-    .argument('<kind>', 'update, upgrade, dist-upgrade, install, remove, hold, unhold, add-source, remove-source, refresh, reboot, release-upgrade, image-revert')
+    .addArgument(offer(new Argument('<kind>', 'update, upgrade, dist-upgrade, install, remove, hold, unhold, add-source, remove-source, refresh, reboot, release-upgrade, image-revert'), JOB_KINDS))
     .requiredOption('--to <target...>', 'class names, machine ids or hostnames'))
     .option('--not-before <date>', 'not delivered before this ISO date/time (local time unless a zone is given)')
     .option('--deadline <duration>', 'expires when not done within this time, e.g. 2d (default: fleet.job_deadline)')
@@ -107,7 +110,7 @@ export function registerAdminCommands(program: Command, shell: CliShell, leaf: L
       ...(o.notBefore === undefined ? {} : { notBefore: dateOption('--not-before', o.notBefore) }),
       ...(o.deadline === undefined ? {} : { deadlineMs: durationOption('--deadline', o.deadline) }),
     }), formatJobsAdded));
-  leaf(jobs, 'list', 'jobs, newest first').option('--machine <ref>', 'only this machine').option('--state <state>', 'only jobs in this state')
+  leaf(jobs, 'list', 'jobs, newest first').option('--machine <ref>', 'only this machine').addOption(offer(new Option('--state <state>', 'only jobs in this state'), JOB_STATES))
     .option('--limit <n>', 'at most this many', '100').option('--json', 'machine-readable output')
     .action((o: Json & { machine?: string; state?: string; limit: string }) => run(o, (ctx) => ({
       jobs: listJobs(ctx, { ...(o.machine === undefined ? {} : { machine: o.machine }), ...(o.state === undefined ? {} : { state: o.state }), limit: intOption('--limit', o.limit, 1, 100_000) }),
@@ -124,7 +127,7 @@ export function registerAdminCommands(program: Command, shell: CliShell, leaf: L
     .action((o: Json) => run(o, (ctx) => ({ schedules: listSchedules(ctx) }), (r) => formatSchedules(r.schedules)));
   jobFlags(leaf(schedules, 'add', 'add a schedule')
     .requiredOption('--class <name>', 'the class whose machines get the jobs')
-    .requiredOption('--kind <kind>', 'the job kind (as for jobs add)')
+    .addOption(offer(new Option('--kind <kind>', 'the job kind (as for jobs add)').makeOptionMandatory(), JOB_KINDS))
     .requiredOption('--cron <expr>', 'minute hour day month weekday, e.g. "0 2 * * *"'))
     .option('--deadline <duration>', 'a fired job expires when not done within this time (default 1d)')
     .option('--json', 'machine-readable output')

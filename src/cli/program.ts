@@ -1,5 +1,5 @@
 // The `aptgate` command line: commander over plain functions that return data.
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import type { Config, ConfigOverrides } from '../config.js';
 import { locateConfig, type ConfigUse } from './locate.js';
 import { fail, isAptgateError } from '../errors.js';
@@ -16,6 +16,7 @@ import { startServer } from '../main.js';
 import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
 import { formatImportResult } from './import-format.js';
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
+import { completionScript, SHELLS, type Shell } from './completion.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
 import { VERSION } from '../version.js';
@@ -197,6 +198,10 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
   // gate status, promote, stage rollback|history|list, key export: the release gate
   registerGateCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
+
+  program.command('completion').description('print the shell completion script (bash: source <(aptgate completion bash); the Debian package installs both)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(SHELLS))
+    .action((shell: Shell) => out(completionScript(program, shell)));
 
   return program;
 }

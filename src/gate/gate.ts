@@ -2,6 +2,7 @@
 // its gate classes) has (1) run an upgrade job that started after the content was published,
 // (2) succeeded with dpkg healthy, and (3) then reported a state in which nothing is outdated
 // against that content. A stage without test machines never opens its gate.
+import { dpkgFailureSummary, GENERIC_DPKG_ERROR } from '../index/dpkg-output.js';
 import type { JobRow } from '../state/jobs.js';
 import type { StageGen } from '../state/stages.js';
 
@@ -30,11 +31,22 @@ export interface GateStatus {
   missing: string[];
 }
 
+/**
+ * Why a job failed: its summary, unless that is apt's "Sub-process /usr/bin/dpkg returned an
+ * error code (1)" (an agent before issue 14) and the transcript names the package and script.
+ */
+function failureText(job: JobRow): string {
+  const summary = job.summary ?? '';
+  if (!GENERIC_DPKG_ERROR.test(summary) || !job.transcript) return summary;
+  return dpkgFailureSummary(job.transcript) ?? summary;
+}
+
 export function standing(m: MachineEvidence, publishedAt: number): Standing {
   const job = m.upgrades.find((j) => (j.startedAt ?? j.deliveredAt ?? 0) >= publishedAt || (j.state === 'queued' && j.createdAt >= publishedAt));
   if (!job) return { status: 'waiting', reason: 'no upgrade job since the content was published' };
   if (job.state === 'failed' || job.state === 'expired' || job.state === 'cancelled') {
-    return { status: 'failed', job: job.id, reason: `upgrade job ${job.id} ${job.state}${job.failure ? ` (${job.failure})` : ''}${job.summary ? `: ${job.summary}` : ''}` };
+    const why = failureText(job);
+    return { status: 'failed', job: job.id, reason: `upgrade job ${job.id} ${job.state}${job.failure ? ` (${job.failure})` : ''}${why ? `: ${why}` : ''}` };
   }
   if (job.state !== 'succeeded') return { status: 'waiting', reason: `upgrade job ${job.id} is ${job.state}` };
   if (!m.report || m.report.at < (job.finishedAt ?? 0)) return { status: 'waiting', reason: `no report since upgrade job ${job.id} finished` };

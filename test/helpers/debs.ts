@@ -29,6 +29,8 @@ export interface DebSpec {
   fields?: Record<string, string>;
   /** a postinst maintainer script (its text, with its #! line) */
   postinst?: string;
+  /** a preinst maintainer script (its text, with its #! line) */
+  preinst?: string;
 }
 
 /** Fixed timestamp for the files inside built debs (SOURCE_DATE_EPOCH), so rebuilding a spec gives identical bytes. */
@@ -115,9 +117,10 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
     await chmod(debian, 0o755);
     await writeFile(path.join(debian, 'control'), control, { mode: 0o644 });
     await chmod(path.join(debian, 'control'), 0o644);
-    if (spec.postinst !== undefined) {
-      await writeFile(path.join(debian, 'postinst'), spec.postinst, { mode: 0o755 });
-      await chmod(path.join(debian, 'postinst'), 0o755);
+    for (const [script, text] of [['preinst', spec.preinst], ['postinst', spec.postinst]] as const) {
+      if (text === undefined) continue;
+      await writeFile(path.join(debian, script), text, { mode: 0o755 });
+      await chmod(path.join(debian, script), 0o755);
     }
 
     const args = ['--build', '--root-owner-group'];
