@@ -95,7 +95,7 @@ describe('issue 14: bash completion, in a real bash', () => {
     assert.deepEqual(await complete('aptgate', ['mach']), ['machines']);
     assert.deepEqual(sorted(await complete('aptgate', ['machines', ''])), ['approve', 'help', 'list', 'outdated', 'reject', 'remove', 'show']);
     const verify = await complete('aptgate', ['cache', 'verify', '--']);
-    assert.deepEqual(sorted(verify), ['--backend', '--cache-dir', '--config', '--db', '--fix', '--help', '--json', '--keyring']);
+    assert.deepEqual(sorted(verify), ['--backend', '--cache-dir', '--config', '--db', '--fix', '--help', '--json', '--keyring', '--state-dir']);
     // options of the command before the cursor, not those of another one
     assert.ok(!verify.includes('--listen') && !verify.includes('--dry-run'));
     assert.deepEqual(await complete('aptgate', ['cache', 'cl']), ['clean']);
@@ -155,7 +155,7 @@ describe('issue 14: bash completion, in a real bash', () => {
     // the third argument of rule-add is a pattern: nothing to offer
     assert.deepEqual(await complete('aptgate', ['classes', 'rule-add', 'web', 'hostname', '']), []);
     assert.deepEqual(await complete('aptgate', ['help', 'sch']), ['schedules']);
-    assert.deepEqual(await complete('aptgate', ['cache', 'help', '']), ['stats', 'clean', 'verify']);
+    assert.deepEqual(await complete('aptgate', ['cache', 'help', '']), ['stats', 'clean', 'verify', 'import']);
   });
 
   it('an unknown shell is refused with the choices, and nothing is printed on stdout', async () => {
