@@ -53,6 +53,8 @@ export async function startServer(config: Config): Promise<Running> {
     }
   }
   const port = (app.server.address() as { port: number }).port;
+  // listening first: a mirror that does not answer is reported, it does not delay the start
+  proxy.checkMirrors();
   let metrics: Server | undefined;
   if (config.metricsListen) {
     const m = config.metricsListen;
