@@ -23,8 +23,8 @@ export type ConfigItem =
   | { where: string; key: string; value: string };
 
 export interface ConfigProblem {
-  /** file:line */
-  where: string;
+  /** file:line; none: the message names its place */
+  where?: string;
   key: string | undefined;
   message: string;
 }
@@ -165,17 +165,18 @@ export function readEnvironment(env: NodeJS.ProcessEnv, schema: ConfigSchema): {
       continue;
     }
     const hint = environmentHint(schema, name);
-    problems.push({ where: name, key: key ?? name, message: `unknown setting${hint ? `: did you mean ${hint}?` : ''}` });
+    problems.push({ key: key ?? name, message: `${name}: unknown setting${hint ? `: did you mean ${hint}?` : ''}` });
   }
   return { items, problems };
 }
 
 /** One CONFIG_INVALID error listing every problem, each as `file:line: message`, in line order. */
 export function failWithProblems(source: string, unsorted: readonly ConfigProblem[]): never {
-  const line = (p: ConfigProblem) => Number(/:(\d+)$/.exec(p.where)?.[1] ?? 0);
+  const line = (p: ConfigProblem) => Number(/:(\d+)$/.exec(p.where ?? '')?.[1] ?? 0);
   const problems = [...unsorted].sort((a, b) => line(a) - line(b));
   const errors = problems.map((p) => ({ where: p.where, key: p.key, message: p.message }));
   const details = { key: problems[0]?.key, file: source, errors };
-  if (problems.length === 1) fail('CONFIG_INVALID', `${problems[0]!.where}: ${problems[0]!.message}`, details);
-  fail('CONFIG_INVALID', `${source}: ${problems.length} errors:\n${problems.map((p) => `  ${p.where}: ${p.message}`).join('\n')}`, details);
+  const text = (p: ConfigProblem) => (p.where ? `${p.where}: ${p.message}` : p.message);
+  if (problems.length === 1) fail('CONFIG_INVALID', text(problems[0]!), details);
+  fail('CONFIG_INVALID', `${source}: ${problems.length} errors:\n${problems.map((p) => `  ${text(p)}`).join('\n')}`, details);
 }

@@ -373,7 +373,7 @@ export function applySetting(config: Config, fullKey: string, value: string): vo
 }
 
 /** Applies settings read from a file or the environment; every problem among them is reported at once. */
-function applyRead(config: Config, read: { items: ConfigItem[]; problems: ConfigProblem[] }, source: string): void {
+function applyRead(config: Config, read: { items: ConfigItem[]; problems: ConfigProblem[] }, source: string, fromEnv = false): void {
   const { items, problems } = read;
   const refused = new Set<string>(); // backends whose name was refused: their settings are not judged again
   for (const item of items) {
@@ -385,7 +385,9 @@ function applyRead(config: Config, read: { items: ConfigItem[]; problems: Config
     } catch (err) {
       if (!isAptgateError(err, 'CONFIG_INVALID')) throw err;
       if ('backend' in item) refused.add(item.backend);
-      problems.push({ where: item.where, key: err.details?.['key'] as string | undefined, message: err.message });
+      const key = err.details?.['key'] as string | undefined;
+      // a variable's error keeps the setting's name first (server.port: ...) and says where it was set
+      problems.push(fromEnv ? { key, message: `${err.message} (set by ${item.where})` } : { where: item.where, key, message: err.message });
     }
   }
   if (problems.length) failWithProblems(source, problems);
@@ -398,7 +400,7 @@ export function parseConfigText(config: Config, text: string, source: string): v
 
 /** APTGATE_SERVER_PORT=3142, APTGATE_PROXY_RELEASE_TTL=1m, APTGATE_BACKEND_DEBIAN_SECURITY_MIRRORS=... (`_` in a backend name stands for `-`). */
 export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv): void {
-  applyRead(config, readEnvironment(env, SCHEMA), 'the environment');
+  applyRead(config, readEnvironment(env, SCHEMA), 'the environment', true);
 }
 
 export interface ConfigOverrides {

@@ -88,7 +88,7 @@ test('environment variables: a slip names the variable meant; every wrong variab
   assert.match(r.stderr, /^aptgate: CONFIG_INVALID: the environment: 3 errors:\n/);
   assert.match(r.stderr, /\n {2}APTGATE_SERVER_PROT: unknown setting: did you mean APTGATE_SERVER_PORT\?/);
   assert.match(r.stderr, /\n {2}APTGATE_BACKEND_DEBIAN_MIRROR: unknown setting: did you mean APTGATE_BACKEND_DEBIAN_MIRRORS\?/);
-  assert.match(r.stderr, /\n {2}APTGATE_PROXY_RELEASE_TTL: proxy\.release_ttl: expected a duration/);
+  assert.match(r.stderr, /\n {2}proxy\.release_ttl: expected a duration such as 30s, 10m, 6h or 7d, got "soon" \(set by APTGATE_PROXY_RELEASE_TTL\)/);
   assert.deepEqual(r.left, []);
 });
 
