@@ -54,7 +54,7 @@ export async function startServer(config: Config): Promise<Running> {
   }
   const port = (app.server.address() as { port: number }).port;
   // listening first: a mirror that does not answer is reported, it does not delay the start
-  proxy.checkMirrors();
+  void proxy.checkMirrors();
   let metrics: Server | undefined;
   if (config.metricsListen) {
     const m = config.metricsListen;

@@ -182,6 +182,31 @@ describe('mirror state and reason phrases through the proxy', () => {
   });
 });
 
+it('a mirror unreachable at the check and up later: the re-check finds it, the backend is ok again', async () => {
+  const port = await closedPort();
+  const server = await startServer(testConfig(path.join(world.dir, 'srv-recheck'), { later: { mirrors: [`http://127.0.0.1:${port}/debian`], keyring: world.key.keyring } },
+    (c) => { c.proxy.mirrorRetryMs = 0; }));
+  const mirror = http.createServer((req, res) => { res.writeHead(req.url === '/debian/dists/' ? 200 : 404); res.end(); });
+  try {
+    await server.proxy.checkMirrors();
+    let h = await health(server.port);
+    assert.deepEqual([h.body.status, h.body.backends[0]!.mirrorStates[0]!.state, h.body.backends[0]!.mirrorStates[0]!.cause], ['degraded', 'failing', 'ECONNREFUSED']);
+    // nothing changed: the re-check finds it failing still, since the first failure
+    const since = h.body.backends[0]!.mirrorStates[0]!.since;
+    await server.proxy.recheckMirrors();
+    h = await health(server.port);
+    assert.deepEqual([h.body.status, h.body.backends[0]!.mirrorStates[0]!.since], ['degraded', since]);
+    await new Promise<void>((r) => mirror.listen(port, '127.0.0.1', r));
+    await server.proxy.recheckMirrors();
+    h = await health(server.port);
+    assert.equal(h.body.status, 'ok');
+    assert.equal(h.body.backends[0]!.mirrorStates[0]!.state, 'ok');
+  } finally {
+    await server.close();
+    mirror.close();
+  }
+});
+
 it('reason phrases are printable ASCII of bounded length, whatever an error carries', () => {
   const hostileText = `Upstream failed: evil\r\nSet-Cookie: x=1\u0000\u202e${'x'.repeat(500)}`;
   const phrase = reasonPhrase(new AptgateError('UPSTREAM_FAILED', 'm', { reason: hostileText }), 502)!;

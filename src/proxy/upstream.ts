@@ -92,6 +92,9 @@ export interface MirrorHealth {
   lastOk?: string;
 }
 
+/** Failures of what a mirror sent, not of reaching it (suites.ts and fill.ts record them). */
+const CONTENT_CAUSES = new Set(['SIGNATURE', 'RELEASE_INVALID', 'INTEGRITY', 'ROLLBACK', 'UPSTREAM_TOO_LARGE']);
+
 const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
 
 export function header(h: UpstreamResponse['headers'], name: string): string | undefined {
@@ -161,9 +164,13 @@ export class Upstream {
     r.lastOk = Date.now();
   }
 
-  /** Whether the mirror's last request failed. */
-  failing(mirror: string): boolean {
-    return this.mirrors.get(mirror)?.failingSince !== undefined;
+  /**
+   * Whether a check should ask the mirror again: it failed to answer (not: answered with bad
+   * content, which a HEAD cannot clear) and its time aside is over.
+   */
+  due(mirror: string): boolean {
+    const r = this.mirrors.get(mirror);
+    return r?.failingSince !== undefined && r.downUntil <= Date.now() && !CONTENT_CAUSES.has(r.lastCause ?? '');
   }
 
   health(): Array<{ mirror: string; healthy: boolean; downUntil: number | null }> {
