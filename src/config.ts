@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { arch as hostArch } from 'node:os';
 import path from 'node:path';
-import { fail } from './errors.js';
+import { fail, isAptgateError } from './errors.js';
+import { failWithProblems, readConfigText, readEnvironment, settingHint, type ConfigItem, type ConfigProblem, type ConfigSchema } from './config-text.js';
 import { checkoutRoot, defaultStateDir } from './sys/checkout.js';
 
 export interface BackendConfig {
@@ -361,69 +362,52 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
 /** The plain [sections] of the file (besides [backend NAME]). */
 const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate'];
 
+const SCHEMA: ConfigSchema = { sections: SECTIONS, settings: Object.keys(SETTINGS), backendSettings: Object.keys(BACKEND_SETTINGS) };
+
 /** Sets `section.key` (or `backend.NAME.key`) from a string value. */
 export function applySetting(config: Config, fullKey: string, value: string): void {
   const bm = /^backend\.([^.]+(?:\.[^.]+)*?)\.([a-z_]+)$/.exec(fullKey);
   if (bm) {
     const setter = BACKEND_SETTINGS[bm[2]!];
-    if (!setter) fail('CONFIG_INVALID', `${fullKey}: unknown backend setting (known: ${Object.keys(BACKEND_SETTINGS).join(', ')})`, { key: fullKey });
+    if (!setter) fail('CONFIG_INVALID', `${fullKey}: unknown backend setting: ${settingHint(SCHEMA, 'backend', bm[2]!)}`, { key: fullKey });
     setter(ensureBackend(config, bm[1]!, fullKey), value, fullKey);
     return;
   }
   const setter = SETTINGS[fullKey];
-  if (!setter) fail('CONFIG_INVALID', `${fullKey}: unknown setting`, { key: fullKey });
+  const dot = fullKey.indexOf('.');
+  if (!setter) fail('CONFIG_INVALID', `${fullKey}: unknown setting${dot > 0 && SECTIONS.includes(fullKey.slice(0, dot)) ? `: ${settingHint(SCHEMA, fullKey.slice(0, dot), fullKey.slice(dot + 1))}` : ''}`, { key: fullKey });
   setter(config, value, fullKey);
 }
 
-/** Parses the INI-style file: `[server]`, `[proxy]`, `[cache]`, `[backend NAME]`, `key = value`, `#` comments. */
-export function parseConfigText(config: Config, text: string, source: string): void {
-  let section = '';
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.replace(/(^|\s)[#;].*$/, '').trim();
-    if (!line) continue;
-    const where = `${source}:${i + 1}`;
-    const sec = /^\[\s*([a-z]+)(?:\s+([^\]\s]+))?\s*\]$/.exec(line);
-    if (sec) {
-      if (sec[1] === 'backend') {
-        if (!sec[2]) fail('CONFIG_INVALID', `${where}: [backend NAME] needs a name`, { key: 'backend' });
-        section = `backend.${sec[2]}`;
-        ensureBackend(config, sec[2], `${where} [backend ${sec[2]}]`);
-      } else if (SECTIONS.includes(sec[1]!) && !sec[2]) {
-        section = sec[1]!;
-      } else {
-        fail('CONFIG_INVALID', `${where}: unknown section [${sec[1]}${sec[2] ? ' ' + sec[2] : ''}]`, { key: sec[1] });
-      }
-      continue;
+/** Applies settings read from a file or the environment; every problem among them is reported at once. */
+function applyRead(config: Config, read: { items: ConfigItem[]; problems: ConfigProblem[] }, source: string, fromEnv = false): void {
+  const { items, problems } = read;
+  const refused = new Set<string>(); // backends whose name was refused: their settings are not judged again
+  for (const item of items) {
+    const backend = 'backend' in item ? item.backend : /^backend\.(.+)\.[a-z_]+$/.exec(item.key)?.[1];
+    if (backend !== undefined && refused.has(backend)) continue;
+    try {
+      if ('backend' in item) ensureBackend(config, item.backend, `backend.${item.backend}`);
+      else applySetting(config, item.key, item.value);
+    } catch (err) {
+      if (!isAptgateError(err, 'CONFIG_INVALID')) throw err;
+      if ('backend' in item) refused.add(item.backend);
+      const key = err.details?.['key'] as string | undefined;
+      // a variable's error keeps the setting's name first (server.port: ...) and says where it was set
+      problems.push(fromEnv ? { key, message: `${err.message} (set by ${item.where})` } : { where: item.where, key, message: err.message });
     }
-    const kv = /^([a-z_]+)\s*=\s*(.*)$/.exec(line);
-    if (!kv) fail('CONFIG_INVALID', `${where}: expected "key = value"`, { line: lines[i] });
-    if (!section) fail('CONFIG_INVALID', `${where}: "${kv[1]}" is outside any [section]`, { key: kv[1] });
-    applySetting(config, `${section}.${kv[1]}`, kv[2]!);
   }
+  if (problems.length) failWithProblems(source, problems);
 }
 
-/** Environment variables that are not settings: the file to read, the sendfile switch. */
-const NOT_SETTINGS = new Set(['APTGATE_CONFIG', 'APTGATE_NO_SENDFILE', 'APTGATE_AGENT_CONFIG']);
-// variables of the agent and of the test and benchmark harnesses are not server settings
-const NOT_SETTING_PREFIXES = ['APTGATE_TEST_', 'APTGATE_AGENT_', 'APTGATE_BENCH_'];
+/** The file's text (config-text.ts reads it): `[server]`, `[proxy]`, `[cache]`, `[backend NAME]`, `key = value`, `#` comments. */
+export function parseConfigText(config: Config, text: string, source: string): void {
+  applyRead(config, readConfigText(text, source, SCHEMA), source);
+}
 
 /** APTGATE_SERVER_PORT=3142, APTGATE_PROXY_RELEASE_TTL=1m, APTGATE_BACKEND_DEBIAN_SECURITY_MIRRORS=... (`_` in a backend name stands for `-`). */
 export function applyEnvironment(config: Config, env: NodeJS.ProcessEnv): void {
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('APTGATE_') || value === undefined || NOT_SETTINGS.has(name) || NOT_SETTING_PREFIXES.some((p) => name.startsWith(p))) continue;
-    const rest = name.slice('APTGATE_'.length).toLowerCase();
-    if (rest.startsWith('backend_')) {
-      const tail = rest.slice('backend_'.length);
-      const key = Object.keys(BACKEND_SETTINGS).find((k) => tail.endsWith(`_${k}`));
-      if (!key) fail('CONFIG_INVALID', `${name}: unknown backend setting`, { key: name });
-      applySetting(config, `backend.${tail.slice(0, -key.length - 1).replace(/_/g, '-')}.${key}`, value);
-      continue;
-    }
-    const section = SECTIONS.find((s) => rest.startsWith(`${s}_`));
-    if (!section) fail('CONFIG_INVALID', `${name}: unknown setting`, { key: name });
-    applySetting(config, `${section}.${rest.slice(section.length + 1)}`, value);
-  }
+  applyRead(config, readEnvironment(env, SCHEMA), 'the environment', true);
 }
 
 export interface ConfigOverrides {

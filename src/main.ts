@@ -73,6 +73,8 @@ export async function startServer(config: Config): Promise<Running> {
     }
   }
   const port = (app.server.address() as { port: number }).port;
+  // listening first: a mirror that does not answer is reported, it does not delay the start
+  void proxy.checkMirrors();
   if (config.metricsListen) {
     const m = config.metricsListen;
     metrics = createMetricsServer(() => proxy.registry.render(), allow, app.log);

@@ -8,7 +8,7 @@ import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
 import { VERSION } from '../version.js';
 import { RpcClient, RpcError } from './client.js';
 import { collectState } from './collect.js';
-import { loadAgentConfig, targetOf, type AgentConfig } from './config.js';
+import { DEFAULT_CONFIG_FILE, loadAgentConfig, targetOf, type AgentConfig } from './config.js';
 import { runCycle } from './cycle.js';
 import { collectFacts, readMachineId } from './facts.js';
 import { AgentState } from './identity.js';
@@ -34,6 +34,8 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
     .option('-c, --config <file>', 'configuration file (default /etc/aptgate-agent/agent.conf; env APTGATE_AGENT_CONFIG)')
     .showHelpAfterError();
   const config = () => loadAgentConfig(program.opts<{ config?: string }>().config);
+  // the file config() reads: named when the server URL there needs changing
+  const configFile = () => program.opts<{ config?: string }>().config ?? process.env['APTGATE_AGENT_CONFIG'] ?? DEFAULT_CONFIG_FILE;
 
   program.command('enroll').description('enrol this machine with a token from `aptgate token create`')
     .requiredOption('--token <token>', 'the enrolment token')
@@ -45,7 +47,8 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       if (!/^https?:\/\/[^\s/]+$/.test(server)) fail('USAGE', '--server must be http(s)://host[:port]');
       const target = targetOf(c);
       const facts = await collectFacts(target, { machineId: await readMachineId(c.machineIdFile), hostname: c.hostname });
-      const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS });
+      const places = { server: o.server !== undefined ? '--server' : `server = of ${configFile()} (or --server)`, configFile: configFile() };
+      const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS, places });
       await client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
       const state = new AgentState(c.stateDir);
       // enrolled here before: prove the current secret, so the server renews it without asking
@@ -61,7 +64,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const identity = { server, machine: r.machine, secret: r.secret, machineId: facts.machineId };
       // that answer could not be signed (no secret yet): a signed call, whose answer is signed
       // with the new secret, shows it came from the server before it is kept
-      const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
+      const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS, places }, { identity, state });
       await signed.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]).catch((err: Error) => {
         // a re-enrolment that waits for approval is answered MACHINE_PENDING, signed with the new secret
         if (err instanceof RpcError && err.signed && err.faultCode === faultCodes.MACHINE_PENDING && r.reenrol === 'pending') return;
@@ -105,7 +108,9 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       process.on('SIGTERM', onSignal).on('SIGINT', onSignal).on('SIGHUP', onSignal);
       try {
         const server = c.server || identity.server;
-        const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS }, { identity, state });
+        // without server = the agent uses the URL it enrolled with: setting server = overrides it
+        const places = { server: `server = of ${configFile()}${c.server ? '' : ' (unset now: the URL given at enrolment is used)'}`, configFile: configFile() };
+        const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS, places }, { identity, state });
         const machineId = await readMachineId(c.machineIdFile);
         const target = targetOf(c);
         const opts = { rebootCommand: c.rebootCommand, signal: abort.signal, stop: stop.signal };

@@ -11,6 +11,9 @@ import { decodeResponse, encodeCall } from '../rpc/codec.js';
 import { faultCodes } from '../rpc/protocol.js';
 import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../rpc/signing.js';
 import type { AgentState, Identity } from './identity.js';
+import { explainTransportError, type SettingPlaces } from './transport-error.js';
+
+const DEFAULT_PLACES: SettingPlaces = { server: 'server = of /etc/aptgate-agent/agent.conf (or --server)', configFile: '/etc/aptgate-agent/agent.conf' };
 
 export class RpcError extends Error {
   /**
@@ -28,6 +31,8 @@ export interface ClientOptions {
   server: string;
   caFile?: string;
   timeoutS: number;
+  /** where the server URL and ca_file are set: named when the server cannot be reached for a fixable reason */
+  places?: SettingPlaces;
 }
 
 interface Answer {
@@ -96,7 +101,11 @@ export class RpcClient {
         res.on('error', (e) => reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: ${e.message}`)));
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.opts.timeoutS} s`)));
-      req.on('error', (e) => reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: ${e.message}`)));
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        void explainTransportError(this.url, e, this.opts.places ?? DEFAULT_PLACES).then((hint) => {
+          reject(new AptgateError('AGENT_TRANSPORT', hint ?? `${this.url.href}: ${e.message}`, { code: e.code }));
+        });
+      });
       req.end(body);
     });
   }

@@ -2,10 +2,11 @@
 // directory or Packages files), no server needed; the same index/ code the server runs.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fail } from '../errors.js';
+import { fail, isAptgateError } from '../errors.js';
+import { notText } from '../index/deb822.js';
 import { outdated, type OutdatedResult } from '../index/outdated.js';
 import { isPreferencesPartName, parsePreferences, type Pin } from '../index/preferences.js';
-import { parseStatus } from '../index/status.js';
+import { readStatus, type InstalledPackage } from '../index/status.js';
 import { View } from '../index/view.js';
 import { loadBarePackages, loadListsDir } from '../sys/apt-lists.js';
 import { visible } from './visible.js';
@@ -48,19 +49,43 @@ export async function readPins(paths: readonly string[]): Promise<{ pins: Pin[];
   return { pins, warnings };
 }
 
+const STATUS_EXPECTED = 'expected a dpkg status file (/var/lib/dpkg/status of the machine, or a copy of it)';
+
+/**
+ * The installed packages of a dpkg status file, refusing a file that is not one: binary or
+ * compressed data, paragraphs without Package and Status (a Packages index), or no paragraph
+ * at all. dpkg itself accepts an empty status (a new, empty admin directory), but a machine
+ * that runs apt has at least dpkg, apt and libc6 installed: an empty file here is the wrong
+ * file (/dev/null, a copy that failed), and "0 of 0 upgradable" would hide that.
+ */
+export async function readStatusFile(file: string): Promise<InstalledPackage[]> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    fail('STATUS_INVALID', `cannot read status file ${file}: ${(err as Error).message}; ${STATUS_EXPECTED}`, { file });
+  }
+  const notStatus: (why: string) => never = (why) => fail('STATUS_INVALID', `${file} is not a dpkg status file: ${why}; ${STATUS_EXPECTED}`, { file });
+  const binary = notText(bytes);
+  if (binary) notStatus(`it holds ${binary}${binary.includes('compressed') ? ' (decompress it first)' : ''}`);
+  let read: ReturnType<typeof readStatus>;
+  try {
+    read = readStatus(bytes);
+  } catch (err) {
+    if (!isAptgateError(err, 'STATUS_INVALID')) throw err;
+    notStatus(err.message);
+  }
+  if (read.paragraphs === 0) notStatus(bytes.toString('latin1').trim() ? 'it holds no "Field: value" paragraphs' : 'it is empty (a machine that runs apt has at least dpkg, apt and libc6 installed)');
+  return read.entries;
+}
+
 export async function outdatedFromFiles(o: OutdatedFromFilesOptions): Promise<{ result: OutdatedResult; warnings: string[]; indexFiles: number }> {
   if (!o.lists && !(o.packages && o.packages.length)) fail('USAGE', 'give --lists DIR or --packages FILE...');
   if (o.lists && o.packages && o.packages.length) fail('USAGE', '--lists and --packages exclude each other');
   const arch = o.arch ?? nativeDebianArch();
   for (const a of [arch, ...(o.foreignArch ?? [])]) if (!ARCH_RE.test(a)) fail('USAGE', `"${a}" is not an architecture name`);
   if (o.machineId !== undefined && !/^[0-9a-f]{32}$/i.test(o.machineId)) fail('USAGE', '--machine-id takes the 32 hex digits of /etc/machine-id');
-  let statusText: string;
-  try {
-    statusText = await readFile(o.status, 'utf8');
-  } catch (err) {
-    fail('STATUS_INVALID', `cannot read status file ${o.status}: ${(err as Error).message}`);
-  }
-  const installed = parseStatus(statusText);
+  const installed = await readStatusFile(o.status);
   const view = new View(arch, o.foreignArch ?? []);
   let indexFiles = 0;
   if (o.lists) indexFiles = (await loadListsDir(view, o.lists)).files;

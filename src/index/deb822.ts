@@ -107,3 +107,21 @@ export async function parseStream(stream: Readable, onParagraph: (p: Paragraph) 
   for await (const chunk of stream) parser.write(chunk as Buffer);
   parser.end();
 }
+
+const COMPRESSED: ReadonlyArray<[string, number[]]> = [
+  ['gzip', [0x1f, 0x8b]], ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]], ['zstd', [0x28, 0xb5, 0x2f, 0xfd]], ['lz4', [0x04, 0x22, 0x4d, 0x18]],
+];
+
+/**
+ * Why bytes cannot be deb822 text (compressed or binary data: deb822 text never holds a NUL
+ * byte), or undefined. `atStart`: the bytes are the beginning of the file (magic numbers count).
+ */
+export function notText(bytes: Buffer, atStart = true): string | undefined {
+  if (atStart) {
+    for (const [name, magic] of COMPRESSED) {
+      if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) return `${name}-compressed data`;
+    }
+  }
+  const nul = bytes.indexOf(0);
+  return nul === -1 ? undefined : `binary data (a NUL byte at offset ${nul})`;
+}

@@ -59,7 +59,9 @@ export function toInstalled(p: Paragraph): InstalledPackage | undefined {
   const name = p['package'];
   if (!name) bad('an entry has no Package field', undefined);
   if (!NAME_RE.test(name)) bad(`invalid package name "${name.slice(0, 100)}"`, undefined);
-  const status = (p['status'] ?? '').trim().split(/\s+/);
+  // Packages indexes have no Status: the likeliest file given in a status file's place
+  if (p['status'] === undefined) bad('has no Status field (every entry of a dpkg status has one; a Packages index has none)', name);
+  const status = p['status'].trim().split(/\s+/);
   if (status.length !== 3 || !WANTS.has(status[0]!) || !STATES.has(status[2]!) || (status[1] !== 'ok' && status[1] !== 'reinstreq')) {
     bad(`invalid Status "${(p['status'] ?? '').slice(0, 100)}"`, name);
   }
@@ -101,12 +103,19 @@ export function toInstalled(p: Paragraph): InstalledPackage | undefined {
 
 /** Every entry of a status file's text (all states; callers filter with isInstalledState). */
 export function parseStatus(text: string | Buffer): InstalledPackage[] {
-  const out: InstalledPackage[] = [];
+  return readStatus(text).entries;
+}
+
+/** The entries, and how many paragraphs the text had (entries of packages only selected carry no version). */
+export function readStatus(text: string | Buffer): { entries: InstalledPackage[]; paragraphs: number } {
+  const entries: InstalledPackage[] = [];
+  let paragraphs = 0;
   const parser = new Deb822Parser((p) => {
+    paragraphs++;
     const e = toInstalled(p);
-    if (e) out.push(e);
+    if (e) entries.push(e);
   }, { fields: STATUS_FIELDS });
   parser.write(text);
   parser.end();
-  return out;
+  return { entries, paragraphs };
 }

@@ -240,7 +240,7 @@ export class Fill extends EventEmitter {
     this.elsewhere = res.elsewhere;
     const bad = (code: 'INTEGRITY' | 'UPSTREAM_FAILED' | 'UPSTREAM_TIMEOUT', message: string): never => {
       res.body.destroy();
-      upstream.markBad(backend, mirror, message);
+      upstream.markBad(backend, mirror, message, code === 'UPSTREAM_TIMEOUT' ? 'timeout' : code);
       throw new AptgateError(code, message, { key, mirror });
     };
     const cl = header(res.headers, 'content-length');

@@ -72,7 +72,7 @@ export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, a
       result = handled.outcome;
     } catch (err) {
       const e = errorStatus(err);
-      serveError(req, res, e.status, e.code, e.message);
+      serveError(req, res, e.status, e.code, e.message, e.reason);
       status = e.status;
       result = e.status === 400 || e.status === 403 ? 'refused' : e.status === 404 ? 'not_found' : 'error';
       if (e.status >= 500) request.log.warn({ code: e.code, err: e.message, path: url }, 'request failed');

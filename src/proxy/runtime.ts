@@ -156,10 +156,49 @@ export class ProxyRuntime {
     return { config: this.config, store: this.store, snapshots: this.snapshots, packageIndex: this.packageIndex, usage: this.usage, stages: this.stages };
   }
 
+  /**
+   * Whether each backend's mirrors answer, in the background: every mirror at start (a warning
+   * names each one that does not), then the unreachable ones, once their time aside is over,
+   * every proxy.mirror_retry (at least 10 s) until they answer (logged then; a failed re-check
+   * only at debug level). The state is the one requests keep (upstream.ts), shown in /-/health.
+   */
+  checkMirrors(): Promise<void> {
+    const t = setInterval(() => { void this.recheckMirrors(); }, Math.max(10_000, this.config.proxy.mirrorRetryMs));
+    t.unref();
+    this.timers.push(t);
+    return this.probeMirrors(true);
+  }
+
+  /** One round of the re-check: the mirrors that did not answer, once their time aside is over. */
+  recheckMirrors(): Promise<void> {
+    return this.probeMirrors(false);
+  }
+
+  private async probeMirrors(all: boolean): Promise<void> {
+    await Promise.all([...this.config.backends.values()].map(async (b) => {
+      const asked = b.mirrors.filter((m) => all || this.upstream.due(m));
+      const results = await Promise.all(asked.map(async (m) => ({ mirror: m, r: await this.upstream.probe(b, m) })));
+      for (const { mirror, r } of results) {
+        if (r && !r.ok) {
+          this.log[all ? 'warn' : 'debug']({ backend: b.name, mirror, cause: r.cause, err: r.error },
+            `backend ${b.name}: mirror ${mirror} is unreachable (${r.error.includes(r.cause) ? r.error : `${r.cause}: ${r.error}`}); check backend.${b.name}.mirrors and this host's DNS, network and proxy settings`);
+        }
+      }
+      if (all && results.length > 0 && results.every(({ r }) => r && !r.ok)) {
+        this.log.warn({ backend: b.name }, `backend ${b.name} has no usable mirror: apt gets 502 for whatever is not cached (see /-/health)`);
+      }
+    }));
+  }
+
   health() {
+    const backends = [...this.config.backends.values()].map((b) => {
+      const mirrorStates = this.upstream.mirrorHealth(b);
+      // degraded: every mirror failed its last request (unknown ones may still answer)
+      return { name: b.name, mirrors: b.mirrors, status: mirrorStates.every((m) => m.state === 'failing') ? 'degraded' : 'ok', mirrorStates };
+    });
     return {
-      status: 'ok',
-      backends: [...this.config.backends.values()].map((b) => ({ name: b.name, mirrors: b.mirrors })),
+      status: backends.some((b) => b.status === 'degraded') ? 'degraded' : 'ok',
+      backends,
       mirrors: this.upstream.health(),
       fillsInFlight: this.fills.size,
       indexerBusy: this.indexer.busy,

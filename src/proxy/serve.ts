@@ -5,6 +5,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { statusLineText } from './reason.js';
 import { sendFileBody } from './sendfile.js';
 
 /** A body read from an open cache file (sent with sendfile when possible). */
@@ -131,12 +132,14 @@ export function pipeBody(body: Readable, res: ServerResponse): Promise<number> {
   });
 }
 
-export function serveError(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string): void {
+/** An error answer; `reason` replaces the standard reason phrase (as printable ASCII of bounded length). */
+export function serveError(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string, reason?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = `${status} ${code}: ${message}\n`;
+  if (reason) res.statusMessage = statusLineText(reason);
   res.writeHead(status, {
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': String(Buffer.byteLength(body)),

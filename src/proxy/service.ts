@@ -16,6 +16,7 @@ import type { IndexJob } from './index-job.js';
 import type { Indexer } from './indexer.js';
 import type { ProxyMetrics } from './metrics.js';
 import { classify, contentType } from './paths.js';
+import { reasonPhrase } from './reason.js';
 import { pipeBody, serveRepresentation, type FileBody, type Served } from './serve.js';
 import type { MemEntry, MemoryCache } from './memcache.js';
 import type { CacheStore } from './store.js';
@@ -353,7 +354,7 @@ export class ProxyService {
   }
 }
 
-export function errorStatus(err: unknown): { status: number; code: string; message: string } {
-  if (isAptgateError(err)) return { status: err.status, code: err.code, message: err.message };
-  return { status: 500, code: 'INTERNAL', message: (err as Error).message };
+export function errorStatus(err: unknown): { status: number; code: string; message: string; reason: string | undefined } {
+  if (isAptgateError(err)) return { status: err.status, code: err.code, message: err.message, reason: reasonPhrase(err, err.status) };
+  return { status: 500, code: 'INTERNAL', message: (err as Error).message, reason: undefined };
 }

@@ -65,7 +65,7 @@ export function registerStageRoutes(app: FastifyInstance, proxy: ProxyRuntime, f
         }
       } catch (err) {
         const e = errorStatus(err);
-        serveError(req, res, e.status, e.code, e.message);
+        serveError(req, res, e.status, e.code, e.message, e.reason);
         status = e.status;
         result = e.status === 404 ? 'not_found' : e.status < 500 ? 'refused' : 'error';
       }

@@ -342,7 +342,7 @@ export class Suites {
       // (a root dated in the future is the archive's clock, not this mirror's fault)
       if (isAptgateError(err, 'SIGNATURE') || (isAptgateError(err, 'RELEASE_INVALID') && !err.details?.['notValidYet'])) {
         metrics.signatureFailures.inc({ backend: backend.name });
-        upstream.markBad(backend, mirror, err.message);
+        upstream.markBad(backend, mirror, err.message, err.code);
         log.error({ backend: backend.name, suite, mirror, code: err.code, err: err.message }, 'refused an unverifiable root: keeping the previous generation');
       }
       this.keepOrThrow(s, backend, suite, err);

@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AptgateError, fail } from '../errors.js';
-import { Deb822Parser, parseParagraphs } from '../index/deb822.js';
+import { Deb822Parser, notText, parseParagraphs } from '../index/deb822.js';
 import { PACKAGES_FIELDS, toPackageEntry } from '../index/packages.js';
 import { clearsignedText, isYes } from '../index/release.js';
 import { View, type PackageFile } from '../index/view.js';
@@ -38,12 +38,26 @@ export function releaseFields(text: string): ReleaseFields {
   };
 }
 
-/** Parses one Packages file (any supported compression) into the view as package file `fileId`. */
-export async function loadPackagesFile(view: View, fileId: number, file: string): Promise<number> {
+const PACKAGES_EXPECTED = 'expected a Packages index (dists/SUITE/COMPONENT/binary-ARCH/Packages of a repository, plain or compressed)';
+// status is read only to recognise a dpkg status given in a Packages file's place
+const FIELDS: ReadonlySet<string> = new Set([...PACKAGES_FIELDS, 'status']);
+
+/**
+ * Parses one Packages file (any supported compression) into the view as package file `fileId`.
+ * Binary data is refused; `bare` (a file named on the command line, not one apt stored) is also
+ * refused when it has paragraphs but no installable package, or text but no paragraph.
+ */
+export async function loadPackagesFile(view: View, fileId: number, file: string, bare = false): Promise<number> {
   const compression = compressionOf(file);
   if (compression === undefined) fail('LISTS_INVALID', `${file}: unsupported compression`);
+  const notPackages = (why: string): never => fail('LISTS_INVALID', `${file} is not a Packages index: ${why}; ${PACKAGES_EXPECTED}`, { file });
   let n = 0;
+  let paragraphs = 0;
+  let withStatus = 0;
+  let text = false;
   const parser = new Deb822Parser((p) => {
+    paragraphs++;
+    if (p['status'] !== undefined) withStatus++;
     const e = toPackageEntry(p);
     if (!e) return;
     n++;
@@ -52,14 +66,24 @@ export async function loadPackagesFile(view: View, fileId: number, file: string)
       multiArch: e.multiArch, phased: e.phasedUpdatePercentage, depends: e.depends, preDepends: e.preDepends,
       recommends: e.recommends, breaks: e.breaks, conflicts: e.conflicts, provides: e.provides, aptHash: e.aptHash,
     });
-  }, { fields: PACKAGES_FIELDS });
+  }, { fields: FIELDS });
+  let start = true;
   try {
-    for await (const chunk of openDecompressed(file, compression)) parser.write(chunk as Buffer);
+    for await (const chunk of openDecompressed(file, compression)) {
+      const binary = notText(chunk as Buffer, start && compression === 'none');
+      if (binary) notPackages(`it holds ${binary}${compression === 'none' ? '' : ` after ${compression} decompression`}`);
+      start = false;
+      text ||= /\S/.test((chunk as Buffer).toString('latin1'));
+      parser.write(chunk as Buffer);
+    }
   } catch (err) {
     if (err instanceof AptgateError) throw err;
     fail('LISTS_INVALID', `${file}: ${(err as Error).message}`, undefined, err);
   }
   parser.end();
+  if (bare && withStatus > 0 && n === 0) notPackages('its entries carry Status fields, as a dpkg status does (give that file as --status)');
+  if (bare && paragraphs > 0 && n === 0) notPackages(`none of its ${paragraphs} paragraphs is a package apt could install (Package, Version, Architecture, Filename, Size, SHA256)`);
+  if (bare && paragraphs === 0 && text) notPackages('it holds no "Field: value" paragraphs');
   return n;
 }
 
@@ -112,12 +136,17 @@ export async function loadListsDir(view: View, dir: string): Promise<{ files: nu
     entries += await loadPackagesFile(view, id, path.join(dir, n));
     files++;
   }
-  if (files === 0) fail('LISTS_INVALID', `no Packages index for the configured architectures in ${dir}`);
+  if (files === 0) {
+    const others = [...new Set(names.map((n) => PACKAGES_RE.exec(n)?.[2]).filter((a): a is string => a !== undefined))];
+    fail('LISTS_INVALID', others.length
+      ? `${dir} has Packages indexes for ${others.join(', ')} only, none for the architectures asked for: give --arch (and --foreign-arch) as the machine has them`
+      : `${dir} holds no Packages index (no file named like ..._dists_SUITE_COMPONENT_binary-ARCH_Packages): expected apt's lists directory (/var/lib/apt/lists of the machine, after apt update), or give Packages files with --packages`, { dir });
+  }
   return { files, entries };
 }
 
 /** A bare Packages file: a package file without Release (priority 500, no origin). */
 export async function loadBarePackages(view: View, file: string): Promise<number> {
   const id = view.addFile({ backend: undefined, dist: '', site: '', component: '', architecture: '', ...NO_RELEASE });
-  return loadPackagesFile(view, id, file);
+  return loadPackagesFile(view, id, file, true);
 }
