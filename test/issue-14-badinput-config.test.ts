@@ -110,3 +110,16 @@ test('the error carries every problem for programs too (code CONFIG_INVALID, det
   ]);
   assert.equal(caught.details?.['key'], 'server.prot');
 });
+
+test('the agent\'s configuration file: every mistake at once, file:line, the setting probably meant', async () => {
+  const file = path.join(dir, 'agent.conf');
+  await writeFile(file, '# agent\nsever = http://aptgate.example:3142\ntimeout = soon\nchrot = /srv/ltsp/amd64\nstate_dir = /var/lib/aptgate-agent\n');
+  const AGENT = path.join(projectRoot, 'dist', 'src', 'agent', 'main.js');
+  const r = await exec(process.execPath, [AGENT, '-c', file, 'status'], { env: { ...process.env, APTGATE_AGENT_CONFIG: '' } });
+  assert.equal(r.code, 2, 'the agent\'s status for a configuration it cannot use');
+  const err = r.stderr.toString();
+  assert.match(err, /CONFIG_INVALID: 3 problems:/);
+  assert.match(err, new RegExp(`${file}:2: unknown setting "sever" \\(did you mean "server"\\?\\)`));
+  assert.match(err, new RegExp(`${file}:3: timeout is seconds`));
+  assert.match(err, new RegExp(`${file}:4: unknown setting "chrot" \\(did you mean "chroot"\\?\\)`));
+});
