@@ -1,7 +1,7 @@
 // The `aptgate` command line: commander over plain functions that return data.
 import { Command, Option } from 'commander';
-import { loadConfig, type Config, type ConfigOverrides } from '../config.js';
-import { isAptgateError } from '../errors.js';
+import { applySetting, loadConfig, type Config, type ConfigOverrides } from '../config.js';
+import { fail, isAptgateError } from '../errors.js';
 import { openDb } from '../state/db.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { SnapshotStore } from '../state/snapshots.js';
@@ -28,6 +28,7 @@ interface CommonOpts {
   keyring?: string[];
   tlsCert?: string;
   tlsKey?: string;
+  logFormat?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -49,6 +50,7 @@ function withConfigOptions(cmd: Command, server: boolean): Command {
     cmd.option('-p, --port <n>', 'port to listen on (default 3142)');
     cmd.option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)');
     cmd.option('--tls-key <file>', 'PEM private key of --tls-cert');
+    cmd.option('--log-format <format>', 'auto (human on a terminal, else JSON), human or json (server.log_format)');
   }
   cmd.option('--cache-dir <dir>', 'cache directory (default ./cache)');
   cmd.option('--db <file>', 'state database (default ./aptgate.db)');
@@ -67,7 +69,15 @@ function configFrom(o: CommonOpts): Config {
   if (o.keyring) overrides.keyrings = o.keyring;
   if (o.tlsCert !== undefined) overrides.tlsCert = o.tlsCert;
   if (o.tlsKey !== undefined) overrides.tlsKey = o.tlsKey;
-  return loadConfig({ ...(o.config ? { file: o.config } : {}), overrides });
+  const config = loadConfig({ ...(o.config ? { file: o.config } : {}), overrides });
+  if (o.logFormat !== undefined) {
+    try {
+      applySetting(config, 'server.log_format', o.logFormat);
+    } catch {
+      fail('USAGE', `--log-format: expected auto, human or json, got "${o.logFormat.slice(0, 40)}"`);
+    }
+  }
+  return config;
 }
 
 function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): void } {
