@@ -15,6 +15,7 @@ import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from
 import { formatOutdated, outdatedFromFiles } from './outdated.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
+import { registerClientsCommand } from './clients.js';
 import { VERSION } from '../version.js';
 import { visible, visibleText } from './visible.js';
 
@@ -177,6 +178,8 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
   // gate status, promote, stage rollback|history|list, key export: the release gate
   registerGateCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
+  // clients: who uses the proxy (from the server's database)
+  registerClientsCommand(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts) });
 
   return program;
 }

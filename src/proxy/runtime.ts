@@ -7,6 +7,8 @@ import { PackageIndexStore } from '../state/package-index.js';
 import { SnapshotStore } from '../state/snapshots.js';
 import { StageStore } from '../state/stages.js';
 import { UsageStore } from '../state/usage.js';
+import { ClientStore } from '../state/clients.js';
+import { CLIENT_FLUSH_MS, ClientTracker } from './clients.js';
 import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
 import { Indexer } from './indexer.js';
@@ -50,6 +52,8 @@ export class ProxyRuntime {
   readonly refresher: Refresher;
   readonly memory: MemoryCache;
   readonly poolIndex: PoolIndex;
+  /** per-client counts (aptgate clients), written in batches */
+  readonly clients: ClientTracker;
   /** settles once the start-up redo of unfinished index ingests is done */
   resumed: Promise<void> = Promise.resolve();
   readonly loopDelay = new LoopDelay();
@@ -72,6 +76,7 @@ export class ProxyRuntime {
     this.packageIndex = new PackageIndexStore(db);
     this.usage = new UsageStore(db);
     this.stages = new StageStore(db);
+    this.clients = new ClientTracker(new ClientStore(db), log);
     this.fills = new FillRegistry({ config, store: this.store, upstream: this.upstream, metrics: this.metrics, log });
     this.indexer = new Indexer(opts.dbFile, this.packageIndex, this.metrics, log);
     this.suites = new Suites({
@@ -123,6 +128,7 @@ export class ProxyRuntime {
       this.timers.push(t);
     };
     every(30_000, () => this.service.flushUsage());
+    every(CLIENT_FLUSH_MS, () => this.clients.flush());
     every(5_000, () => {
       if (this.fills.finished > 0) {
         this.fills.finished = 0;
@@ -183,6 +189,7 @@ export class ProxyRuntime {
     await this.resumed;
     await this.indexer.close();
     this.service.flushUsage();
+    this.clients.flush();
     await this.upstream.close();
   }
 }
