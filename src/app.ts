@@ -115,7 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerAgentMethods(methods, fleet);
   registerRpcRoutes(app, methods, {
     bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
-    authenticate: (h, body) => fleet.auth.authenticate(h, body),
+    authenticate: (h, body, client) => fleet.auth.authenticate(h, body, client),
     secretOf: (id) => fleet.auth.secretOf(id),
     waitingSecretOf: (id) => fleet.machines.pendingReenrol(id)?.secret,
   });

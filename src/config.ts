@@ -36,6 +36,8 @@ export interface Config {
   cacheDir: string;
   db: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** log lines for people (time, level, message, fields) or JSON; auto: people when stdout is a terminal */
+  logFormat: 'auto' | 'human' | 'json';
   proxy: {
     /** how long a verified InRelease is served before the next conditional check upstream */
     releaseTtlMs: number;
@@ -124,6 +126,7 @@ export function defaultConfig(): Config {
     cacheDir: '',
     db: '',
     logLevel: 'info',
+    logFormat: 'auto',
     proxy: {
       releaseTtlMs: 30_000,
       connectTimeoutMs: 10_000,
@@ -272,6 +275,10 @@ const SETTINGS: Record<string, Setter> = {
     const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
     if (!levels.includes(v.trim())) fail('CONFIG_INVALID', `${k}: expected one of ${levels.join(', ')}, got "${v}"`, { key: k });
     c.logLevel = v.trim() as Config['logLevel'];
+  },
+  'server.log_format': (c, v, k) => {
+    if (!['auto', 'human', 'json'].includes(v.trim())) fail('CONFIG_INVALID', `${k}: expected auto, human or json, got "${v}"`, { key: k });
+    c.logFormat = v.trim() as Config['logFormat'];
   },
   'proxy.release_ttl': (c, v, k) => { c.proxy.releaseTtlMs = parseDuration(k, v); },
   'proxy.connect_timeout': (c, v, k) => { c.proxy.connectTimeoutMs = parseDuration(k, v); },

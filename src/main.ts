@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { keyDir } from './app-gate.js';
+import { logFormatOf, loggerOptions } from './log-human.js';
 import { createMetricsServer } from './proxy/metrics-listener.js';
 import { openDb } from './state/db.js';
 import { checkKeyrings, checkNotExposed, checkPortFree, createStateDirs, planStateDirs } from './state/prepare.js';
@@ -29,7 +30,9 @@ export async function prepareState(config: Config): Promise<void> {
 export async function startServer(config: Config): Promise<Running> {
   await prepareState(config);
   const db = openDb(config.db);
-  const { app, gate, proxy, allow } = await buildApp({ config, db, dbFile: config.db });
+  const tty = process.stdout.isTTY === true;
+  const logger = loggerOptions(config.logLevel, logFormatOf(config.logFormat, tty), tty);
+  const { app, gate, proxy, allow } = await buildApp({ config, db, dbFile: config.db, logger });
   // the release gate's signing key exists from the first start on (aptgate key export)
   gate.prepareKey().then(
     (fingerprint) => app.log.info({ fingerprint }, 'signing key ready'),

@@ -27,7 +27,7 @@ function ms(n: number): string {
 export function formatConfig(c: Config): string {
   const lines = [
     '[server]', `listen = ${c.listen}`, `port = ${c.port}`, `allow = ${c.allow.join(', ')}`,
-    `metrics_listen = ${c.metricsListen ? `${c.metricsListen.host.includes(':') ? `[${c.metricsListen.host}]` : c.metricsListen.host}:${c.metricsListen.port}` : ''}`, `state_dir = ${c.stateDir}`, `cache_dir = ${c.cacheDir}`, `db = ${c.db}`, `log_level = ${c.logLevel}`, '',
+    `metrics_listen = ${c.metricsListen ? `${c.metricsListen.host.includes(':') ? `[${c.metricsListen.host}]` : c.metricsListen.host}:${c.metricsListen.port}` : ''}`, `state_dir = ${c.stateDir}`, `cache_dir = ${c.cacheDir}`, `db = ${c.db}`, `log_level = ${c.logLevel}`, `log_format = ${c.logFormat}`, '',
     '[proxy]', `release_ttl = ${ms(c.proxy.releaseTtlMs)}`, `connect_timeout = ${ms(c.proxy.connectTimeoutMs)}`,
     `idle_timeout = ${ms(c.proxy.idleTimeoutMs)}`, `mirror_retry = ${ms(c.proxy.mirrorRetryMs)}`,
     `small_object = ${c.proxy.smallObjectBytes}`, `refresh_interval = ${ms(c.proxy.refreshIntervalMs)}`,

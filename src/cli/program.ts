@@ -1,6 +1,6 @@
 // The `aptgate` command line: commander over plain functions that return data.
 import { Argument, Command, Option } from 'commander';
-import type { Config, ConfigOverrides } from '../config.js';
+import { applySetting, type Config, type ConfigOverrides } from '../config.js';
 import { locateConfig, type ConfigUse } from './locate.js';
 import { fail, isAptgateError } from '../errors.js';
 import { openDb } from '../state/db.js';
@@ -19,6 +19,7 @@ import { formatOutdated, outdatedFromFiles } from './outdated.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
+import { registerClientsCommand } from './clients.js';
 import { VERSION } from '../version.js';
 import { visible, visibleText } from './visible.js';
 
@@ -33,6 +34,7 @@ interface CommonOpts {
   keyring?: string[];
   tlsCert?: string;
   tlsKey?: string;
+  logFormat?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -54,6 +56,7 @@ function withConfigOptions(cmd: Command, server: boolean): Command {
     cmd.option('-p, --port <n>', 'port to listen on (default 3142)');
     cmd.option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)');
     cmd.option('--tls-key <file>', 'PEM private key of --tls-cert');
+    cmd.option('--log-format <format>', 'auto (human on a terminal, else JSON), human or json (server.log_format)');
   }
   cmd.option('--state-dir <dir>', 'state directory (default: state/ of the checkout, or /var/lib/aptgate)');
   cmd.option('--cache-dir <dir>', 'cache directory (default STATE_DIR/cache)');
@@ -75,7 +78,15 @@ function configFrom(o: CommonOpts, use: ConfigUse): Config {
   if (o.keyring) overrides.keyrings = o.keyring;
   if (o.tlsCert !== undefined) overrides.tlsCert = o.tlsCert;
   if (o.tlsKey !== undefined) overrides.tlsKey = o.tlsKey;
-  return locateConfig(use, { ...(o.config ? { file: o.config } : {}), overrides });
+  const config = locateConfig(use, { ...(o.config ? { file: o.config } : {}), overrides });
+  if (o.logFormat !== undefined) {
+    try {
+      applySetting(config, 'server.log_format', o.logFormat);
+    } catch {
+      fail('USAGE', `--log-format: expected auto, human or json, got "${o.logFormat.slice(0, 40)}"`);
+    }
+  }
+  return config;
 }
 
 function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): void } {
@@ -198,6 +209,9 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
   // gate status, promote, stage rollback|history|list, key export: the release gate
   registerGateCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
+
+  // clients: who uses the proxy (from the server's database)
+  registerClientsCommand(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
 
   program.command('completion').description('print the shell completion script (bash: source <(aptgate completion bash); the Debian package installs both)')
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(SHELLS))

@@ -6,6 +6,7 @@
 import { RpcFault } from '../rpc/protocol.js';
 import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders, type SignedHeaders } from '../rpc/signing.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
+import { unmapIPv4 } from '../sys/address.js';
 
 export class AgentAuth {
   // the row read to check a signature, handed to identify() of the same call (one read per call)
@@ -18,7 +19,7 @@ export class AgentAuth {
    * headers at all (anonymous methods). A bad signature, an unknown machine, a stale or
    * replayed timestamp are faults.
    */
-  authenticate(headers: Record<string, string | string[] | undefined>, body: string): number | undefined {
+  authenticate(headers: Record<string, string | string[] | undefined>, body: string, client?: string): number | undefined {
     this.verified = undefined;
     const h = signedHeaders(headers);
     if (!h) {
@@ -31,7 +32,7 @@ export class AgentAuth {
     // an unknown machine and a wrong signature look the same to the caller
     if (!m) throw new RpcFault('AUTH_FAILED', 'signature not valid for this machine');
     const ts = this.inWindow(h.timestamp);
-    if (!this.machines.acceptTimestamp(id, ts)) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    if (!this.machines.acceptTimestamp(id, ts, client === undefined ? undefined : unmapIPv4(client))) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
     this.verified = m;
     return id;
   }

@@ -8,7 +8,7 @@ function labelKey(labels: Labels): string {
 
 class Family {
   readonly values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge') {}
+  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge', readonly zeroWhenEmpty = true) {}
   add(labels: Labels, n: number): void {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + n);
@@ -29,10 +29,10 @@ export class Metrics {
   private readonly collectors: Array<() => void> = [];
   private readonly summaries = new Map<string, { help: string; read: () => SummaryValue }>();
 
-  private family(name: string, help: string, type: 'counter' | 'gauge'): Family {
+  private family(name: string, help: string, type: 'counter' | 'gauge', zeroWhenEmpty = true): Family {
     let f = this.families.get(name);
     if (!f) {
-      f = new Family(name, help, type);
+      f = new Family(name, help, type, zeroWhenEmpty);
       this.families.set(name, f);
     }
     return f;
@@ -43,8 +43,9 @@ export class Metrics {
     return { inc: (labels = {}, n = 1) => f.add(labels, n), get: (labels = {}) => f.get(labels) };
   }
 
-  gauge(name: string, help: string): { set(labels: Labels, n: number): void; add(labels: Labels, n: number): void; get(labels?: Labels): number } {
-    const f = this.family(name, help, 'gauge');
+  /** `unknownUntilSet`: no sample at all (rather than 0) before the first set() */
+  gauge(name: string, help: string, unknownUntilSet = false): { set(labels: Labels, n: number): void; add(labels: Labels, n: number): void; get(labels?: Labels): number } {
+    const f = this.family(name, help, 'gauge', !unknownUntilSet);
     return { set: (l, n) => f.set(l, n), add: (l, n) => f.add(l, n), get: (l = {}) => f.get(l) };
   }
 
@@ -69,7 +70,7 @@ export class Metrics {
     const out: string[] = [];
     for (const f of this.families.values()) {
       out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
-      if (f.values.size === 0 && f.type === 'gauge') out.push(`${f.name} 0`);
+      if (f.values.size === 0 && f.type === 'gauge' && f.zeroWhenEmpty) out.push(`${f.name} 0`);
       for (const [k, v] of f.values) out.push(k ? `${f.name}{${k}} ${v}` : `${f.name} ${v}`);
     }
     for (const [name, s] of this.summaries) {
@@ -91,8 +92,8 @@ export function proxyMetrics(m: Metrics) {
     upstreamRequests: m.counter('aptgate_upstream_requests_total', 'Requests sent to upstream mirrors'),
     upstreamErrors: m.counter('aptgate_upstream_errors_total', 'Upstream failures (connect, timeout, 5xx, integrity, signature) per mirror'),
     fillsInFlight: m.gauge('aptgate_fills_in_flight', 'Cache fills currently downloading'),
-    cacheBytes: m.gauge('aptgate_cache_bytes', 'Bytes of completed objects in the cache directory'),
-    cacheFiles: m.gauge('aptgate_cache_files', 'Completed objects in the cache directory'),
+    cacheBytes: m.gauge('aptgate_cache_bytes', 'Bytes of completed objects in the cache directory (no sample until the start-up walk measured it)', true),
+    cacheFiles: m.gauge('aptgate_cache_files', 'Completed objects in the cache directory (no sample until the start-up walk measured it)', true),
     snapshots: m.counter('aptgate_snapshots_total', 'New verified suite generations'),
     signatureFailures: m.counter('aptgate_signature_failures_total', 'Refused Release/InRelease signatures'),
     indexedFiles: m.counter('aptgate_indexed_files_total', 'Packages contents parsed into the package index'),

@@ -31,7 +31,7 @@ Health: /-/health   Metrics: /-/metrics
 const METRICS_ELSEWHERE = '404 NOT_FOUND: /-/metrics is served on server.metrics_listen, not on this port\n';
 
 export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, allow: ClientFilter): void {
-  const connect = handleConnect(proxy.config, proxy.metrics, app.log);
+  const connect = handleConnect(proxy.config, proxy.metrics, app.log, proxy.clients);
   // CONNECT bypasses fastify (and its onRequest hook): server.allow is checked here
   app.server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
     if (allow.allows(client.remoteAddress)) return connect(req, client, head);
@@ -79,6 +79,7 @@ export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, a
     }
     const bytes = handled ? await handled.bytes : 0;
     proxy.metrics.requests.inc({ result });
+    proxy.clients.note(request.ip, result, bytes);
     request.log.info({ client: request.ip, method: req.method, path: url, result, status, bytes, ms: Math.round(performance.now() - started) }, 'access');
   };
 
@@ -91,6 +92,7 @@ export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, a
       reply.hijack();
       serveError(request.raw, reply.raw, 405, 'METHOD_NOT_ALLOWED', `${request.method} is not supported: apt uses GET`);
       proxy.metrics.requests.inc({ result: 'refused' });
+      proxy.clients.note(request.ip, 'refused', 0);
       request.log.info({ client: request.ip, method: request.method, path: request.originalUrl, result: 'refused', status: 405, bytes: 0, ms: 0 }, 'access');
     },
   });

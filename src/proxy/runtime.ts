@@ -7,6 +7,8 @@ import { PackageIndexStore } from '../state/package-index.js';
 import { SnapshotStore } from '../state/snapshots.js';
 import { StageStore } from '../state/stages.js';
 import { UsageStore } from '../state/usage.js';
+import { ClientStore } from '../state/clients.js';
+import { CLIENT_FLUSH_MS, ClientTracker } from './clients.js';
 import { FillRegistry } from './fill.js';
 import { cleanCache } from './housekeeping.js';
 import { Indexer } from './indexer.js';
@@ -50,13 +52,16 @@ export class ProxyRuntime {
   readonly refresher: Refresher;
   readonly memory: MemoryCache;
   readonly poolIndex: PoolIndex;
+  /** per-client counts (aptgate clients), written in batches */
+  readonly clients: ClientTracker;
   /** settles once the start-up redo of unfinished index ingests is done */
   resumed: Promise<void> = Promise.resolve();
   readonly loopDelay = new LoopDelay();
   private readonly log: Logger;
   private timers: NodeJS.Timeout[] = [];
   private readonly busyProbes = new Map<string, () => boolean>([['indexer', () => this.indexer.busy]]);
-  private cacheTotals = { files: 0, bytes: 0, known: false };
+  /** settles when the start-up walk has measured the cache directory (aptgate_cache_bytes is right from then on) */
+  cacheMeasured: Promise<void> = Promise.resolve();
 
   constructor(opts: ProxyOptions) {
     const { config, db, log } = opts;
@@ -71,6 +76,7 @@ export class ProxyRuntime {
     this.packageIndex = new PackageIndexStore(db);
     this.usage = new UsageStore(db);
     this.stages = new StageStore(db);
+    this.clients = new ClientTracker(new ClientStore(db), log);
     this.fills = new FillRegistry({ config, store: this.store, upstream: this.upstream, metrics: this.metrics, log });
     this.indexer = new Indexer(opts.dbFile, this.packageIndex, this.metrics, log);
     this.suites = new Suites({
@@ -89,8 +95,11 @@ export class ProxyRuntime {
       indexStored: (gen, rel, file, key) => this.service.indexStored(gen, rel, file, key),
     });
     this.registry.onCollect(() => {
-      this.metrics.cacheBytes.set({}, this.cacheTotals.bytes);
-      this.metrics.cacheFiles.set({}, this.cacheTotals.files);
+      // absent, not 0, until the start-up walk is done
+      if (this.store.size.known) {
+        this.metrics.cacheBytes.set({}, this.store.size.bytes);
+        this.metrics.cacheFiles.set({}, this.store.size.files);
+      }
       this.metrics.zeroCopyBytes.set({}, transferStats.zeroCopyBytes);
       this.metrics.copiedBytes.set({}, transferStats.copiedBytes);
       this.metrics.slowClientWaits.set({}, transferStats.slowClientWaits);
@@ -119,26 +128,30 @@ export class ProxyRuntime {
       this.timers.push(t);
     };
     every(30_000, () => this.service.flushUsage());
+    every(CLIENT_FLUSH_MS, () => this.clients.flush());
     every(5_000, () => {
       if (this.fills.finished > 0) {
         this.fills.finished = 0;
         trimMemory();
       }
     });
+    // the server's own changes keep the size current; the walk again now and then sees what
+    // other processes changed (aptgate cache clean, cache verify --fix)
     every(5 * 60_000, () => { void this.measureCache(); });
     if (this.config.cache.maxBytes > 0) every(this.config.cache.cleanIntervalMs, () => { void this.clean(); });
-    void this.measureCache();
+    const started = Date.now();
+    this.cacheMeasured = this.measureCache().then(() => {
+      this.log.info({ files: this.store.size.files, bytes: this.store.size.bytes, ms: Date.now() - started }, 'cache measured');
+    });
   }
 
-  /** Walks the cache directory for the size gauges (off the request path, periodically). */
+  /** Walks the cache directory for the size gauges (off the request path, one directory at a time). */
   async measureCache(): Promise<void> {
-    let files = 0;
-    let bytes = 0;
-    for await (const f of this.store.walk()) {
-      files++;
-      bytes += f.size;
+    try {
+      await this.store.size.measure();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not measure the cache directory');
     }
-    this.cacheTotals = { files, bytes, known: true };
   }
 
   async clean(): Promise<void> {
@@ -146,7 +159,6 @@ export class ProxyRuntime {
       this.service.flushUsage();
       const r = await cleanCache(this.housekeeping(), { dryRun: false });
       if (r.removed.length) this.log.info({ files: r.removed.length, bytes: r.freedBytes }, 'cache cleaned');
-      await this.measureCache();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'cache clean failed');
     }
@@ -202,6 +214,8 @@ export class ProxyRuntime {
       mirrors: this.upstream.health(),
       fillsInFlight: this.fills.size,
       indexerBusy: this.indexer.busy,
+      // measured: false until the start-up walk is done (then aptgate_cache_bytes appears)
+      cache: { measured: this.store.size.known, files: this.store.size.files, bytes: this.store.size.bytes },
     };
   }
 
@@ -214,6 +228,7 @@ export class ProxyRuntime {
     await this.resumed;
     await this.indexer.close();
     this.service.flushUsage();
+    this.clients.flush();
     await this.upstream.close();
   }
 }

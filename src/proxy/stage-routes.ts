@@ -70,6 +70,7 @@ export function registerStageRoutes(app: FastifyInstance, proxy: ProxyRuntime, f
         result = e.status === 404 ? 'not_found' : e.status < 500 ? 'refused' : 'error';
       }
       proxy.metrics.requests.inc({ result: status < 400 ? 'hit' : status === 404 ? 'not_found' : status < 500 ? 'refused' : 'error' });
+      proxy.clients.note(request.ip, result, bytes);
       request.log.info({ client: request.ip, method: req.method, path: request.originalUrl, result, status, bytes, ms: Math.round(performance.now() - started) }, 'access');
     },
   });

@@ -5,6 +5,7 @@ import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, utimes, writeFil
 import { randomBytes } from 'node:crypto';
 import { join, resolve, sep, dirname } from 'node:path';
 import { fail } from '../errors.js';
+import { CacheSize, type FileChange } from './cache-size.js';
 
 export interface CachedStat { size: number; mtimeMs: number }
 
@@ -12,11 +13,14 @@ export class CacheStore {
   readonly root: string;
   readonly tmpDir: string;
   readonly snapshotDir: string;
+  /** files and bytes of completed objects, kept current by commit() and remove() */
+  readonly size: CacheSize;
 
   constructor(root: string) {
     this.root = resolve(root);
     this.tmpDir = join(this.root, '.tmp');
     this.snapshotDir = join(this.root, '.snapshots');
+    this.size = new CacheSize(this.root);
   }
 
   /** Creates the layout and drops partial files a previous run left behind. */
@@ -52,16 +56,25 @@ export class CacheStore {
   /** Moves a verified temp file into place (atomically), with the upstream date as mtime. */
   async commit(tmpPath: string, key: string, mtime: Date): Promise<void> {
     const dest = this.pathOf(key);
+    const done = this.size.begin(key);
+    const changes: FileChange[] = [];
     try {
-      await mkdir(dirname(dest), { recursive: true });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
-      await this.clearAncestors(key);
-      await mkdir(dirname(dest), { recursive: true });
+      try {
+        await mkdir(dirname(dest), { recursive: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTDIR' && code !== 'EEXIST') throw err;
+        await this.clearAncestors(key);
+        await mkdir(dirname(dest), { recursive: true });
+      }
+      await utimes(tmpPath, mtime, mtime);
+      const after = (await stat(tmpPath)).size;
+      const before = await lstat(dest).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+      await rename(tmpPath, dest);
+      changes.push({ key, before, after });
+    } finally {
+      done(changes);
     }
-    await utimes(tmpPath, mtime, mtime);
-    await rename(tmpPath, dest);
   }
 
   /**
@@ -76,7 +89,7 @@ export class CacheStore {
       const st = await lstat(p).catch(() => undefined);
       if (!st) return;
       if (!st.isDirectory()) {
-        await unlink(p);
+        await this.removeFile(parts.slice(0, i).join('/'), p, true);
         return;
       }
     }
@@ -87,11 +100,22 @@ export class CacheStore {
   }
 
   async remove(key: string): Promise<boolean> {
+    return this.removeFile(key, this.pathOf(key), false);
+  }
+
+  private async removeFile(key: string, file: string, rethrow: boolean): Promise<boolean> {
+    const done = this.size.begin(key);
+    const changes: FileChange[] = [];
     try {
-      await unlink(this.pathOf(key));
+      const st = await lstat(file).catch(() => undefined);
+      await unlink(file);
+      changes.push({ key, before: st?.isFile() ? st.size : undefined, after: undefined });
       return true;
-    } catch {
+    } catch (err) {
+      if (rethrow) throw err;
       return false;
+    } finally {
+      done(changes);
     }
   }
 

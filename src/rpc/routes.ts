@@ -21,7 +21,8 @@ export interface RpcRouteOptions {
   /** the whole body must have arrived this long after the headers */
   bodyTimeoutMs: number;
   /** the machine that signed the request; undefined when unsigned; throws RpcFault when the signature is bad */
-  authenticate?: (headers: Record<string, string | string[] | undefined>, body: string) => number | undefined;
+  /** `client`: the address the call came from (recorded as the machine's last address) */
+  authenticate?: (headers: Record<string, string | string[] | undefined>, body: string, client: string) => number | undefined;
   /** a machine's secret, to sign the answers to its verified requests */
   secretOf?: (machine: number) => string | undefined;
   /** the secret of a machine's re-enrolment that waits for approval (its calls are answered MACHINE_PENDING, signed with it) */
@@ -130,7 +131,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         const body = raw ? raw.toString('utf8') : '';
         if (large) await nextTurn();
         try {
-          machine = opts.authenticate?.(request.headers, body);
+          machine = opts.authenticate?.(request.headers, body, request.ip);
         } catch (err) {
           // the timestamp is checked only once the signature matched (fleet/auth.ts): a stale
           // or replayed request is the machine's own, and it may trust this answer

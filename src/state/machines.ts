@@ -89,8 +89,8 @@ export class MachineStore {
   constructor(readonly db: Db) {
     this.byIdStmt = db.prepare<[number], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE id = ?`);
     // accepts a signed timestamp only when newer than the last one: the replay check and the
-    // "last seen" update in one statement
-    this.touchStmt = db.prepare<[number, number, number, number]>('UPDATE machine SET last_ts = ?, last_seen = ? WHERE id = ? AND last_ts < ?');
+    // "last seen" update (with the address it came from) in one statement
+    this.touchStmt = db.prepare<[number, number, string | null, number, number]>('UPDATE machine SET last_ts = ?, last_seen = ?, last_address = coalesce(?, last_address) WHERE id = ? AND last_ts < ?');
   }
 
   // ---- tokens ----
@@ -161,8 +161,8 @@ export class MachineStore {
     return this.db.prepare('DELETE FROM machine WHERE id = ?').run(id).changes > 0;
   }
   /** false when ts is not newer than the last accepted timestamp (a replay) */
-  acceptTimestamp(id: number, ts: number): boolean {
-    return this.touchStmt.run(ts, Date.now(), id, ts).changes > 0;
+  acceptTimestamp(id: number, ts: number, address?: string): boolean {
+    return this.touchStmt.run(ts, Date.now(), address ?? null, id, ts).changes > 0;
   }
   flagClone(id: number, otherMachineId: string): void {
     this.db.prepare('UPDATE machine SET clone_machine_id = ?, clone_at = ? WHERE id = ?').run(otherMachineId, Date.now(), id);

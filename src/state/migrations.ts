@@ -350,4 +350,25 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX IF NOT EXISTS machine_report_by_view ON machine_report (view_id);
     `,
   },
+  {
+    // issue 14 (clients): kept self-contained; renumber if another migration lands first
+    version: 8,
+    sql: `
+      -- who uses the proxy, per client address (an IPv4-mapped IPv6 address as the IPv4 one);
+      -- written in batches, the least recently seen beyond a cap deleted (state/clients.ts)
+      CREATE TABLE client (
+        address TEXT PRIMARY KEY,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        hits INTEGER NOT NULL DEFAULT 0,
+        misses INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+      CREATE INDEX client_by_last_seen ON client (last_seen);
+      -- the address a machine's last signed /RPC2 call came from (aptgate clients names it)
+      ALTER TABLE machine ADD COLUMN last_address TEXT;
+      CREATE INDEX machine_by_last_address ON machine (last_address);
+    `,
+  },
 ];
