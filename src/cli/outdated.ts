@@ -62,16 +62,23 @@ export async function outdatedFromFiles(o: OutdatedFromFilesOptions): Promise<{ 
   }
   const installed = parseStatus(statusText);
   const view = new View(arch, o.foreignArch ?? []);
+  // only the installed names decide what is outdated: the rest of each index is skipped unparsed
+  const load = { names: new Set(installed.map((p) => p.package)) };
   let indexFiles = 0;
-  if (o.lists) indexFiles = (await loadListsDir(view, o.lists)).files;
+  if (o.lists) indexFiles = (await loadListsDir(view, o.lists, load)).files;
   for (const f of o.packages ?? []) {
-    await loadBarePackages(view, f);
+    await loadBarePackages(view, f, load);
     indexFiles++;
   }
   view.seal();
   const { pins, warnings } = await readPins(o.preferences ?? []);
   const result = outdated(installed, view, { pins, phasing: { machineId: o.machineId } });
   return { result, warnings, indexFiles };
+}
+
+/** The `--json` document (README: format 1, fields are only ever added). */
+export function outdatedJson(r: OutdatedResult): { format: 1; counts: OutdatedResult['counts']; packages: OutdatedResult['entries'] } {
+  return { format: 1, counts: r.counts, packages: r.entries };
 }
 
 /** A table like `apt list --upgradable`, with what `apt-get upgrade` would do. */

@@ -1,13 +1,14 @@
 // Builds a View from files on disk: an apt lists directory (/var/lib/apt/lists, as apt left it
 // after `apt update`: its signatures were checked by apt then) or bare Packages files.
-import { readdir, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AptgateError, fail } from '../errors.js';
-import { Deb822Parser, parseParagraphs } from '../index/deb822.js';
+import { Deb822Parser, parseParagraphs, type Paragraph } from '../index/deb822.js';
 import { PACKAGES_FIELDS, toPackageEntry } from '../index/packages.js';
 import { clearsignedText, isYes } from '../index/release.js';
+import { PackageSelector } from '../index/select.js';
 import { View, type PackageFile } from '../index/view.js';
-import { compressionOf, openDecompressed } from './decompress.js';
+import { compressionOf, openDecompressed, type Compression } from './decompress.js';
 
 type ReleaseFields = Pick<PackageFile, 'origin' | 'label' | 'archive' | 'codename' | 'releaseVersion' | 'notAutomatic' | 'butAutomaticUpgrades'>;
 
@@ -15,6 +16,9 @@ const NO_RELEASE: ReleaseFields = {
   origin: undefined, label: undefined, archive: undefined, codename: undefined, releaseVersion: undefined,
   notAutomatic: false, butAutomaticUpgrades: false,
 };
+
+// the hash lists (most of the file) are skipped, not kept
+const RELEASE_FIELDS: ReadonlySet<string> = new Set(['origin', 'label', 'suite', 'codename', 'version', 'notautomatic', 'butautomaticupgrades']);
 
 /** The fields apt's policy reads from a (clearsigned or plain) Release file. */
 export function releaseFields(text: string): ReleaseFields {
@@ -26,7 +30,7 @@ export function releaseFields(text: string): ReleaseFields {
       // a damaged signature block: read the text as it is
     }
   }
-  const p = parseParagraphs(body)[0] ?? {};
+  const p = parseParagraphs(body, { fields: RELEASE_FIELDS })[0] ?? {};
   return {
     origin: p['origin'],
     label: p['label'],
@@ -38,28 +42,59 @@ export function releaseFields(text: string): ReleaseFields {
   };
 }
 
+/** What to read of each Packages index. */
+export interface LoadOptions {
+  /**
+   * Only these package names (a machine's installed ones: nothing else decides what it finds
+   * outdated); the other paragraphs are skipped without being parsed. Default: every package.
+   */
+  names?: ReadonlySet<string>;
+}
+
+function addEntry(view: View, fileId: number, p: Paragraph): boolean {
+  const e = toPackageEntry(p);
+  if (!e) return false;
+  view.add(fileId, {
+    package: e.package, version: e.version, architecture: e.architecture, source: e.source, sourceVersion: e.sourceVersion,
+    multiArch: e.multiArch, phased: e.phasedUpdatePercentage, depends: e.depends, preDepends: e.preDepends,
+    recommends: e.recommends, breaks: e.breaks, conflicts: e.conflicts, provides: e.provides, aptHash: e.aptHash,
+  });
+  return true;
+}
+
+/** The decompressed content of an index, chunk by chunk (a plain file: one buffer, reused). */
+async function* chunksOf(file: string, compression: Compression): AsyncGenerator<Buffer> {
+  if (compression !== 'none') {
+    for await (const chunk of openDecompressed(file, compression)) yield chunk as Buffer;
+    return;
+  }
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Parses one Packages file (any supported compression) into the view as package file `fileId`. */
-export async function loadPackagesFile(view: View, fileId: number, file: string): Promise<number> {
+export async function loadPackagesFile(view: View, fileId: number, file: string, opts: LoadOptions = {}): Promise<number> {
   const compression = compressionOf(file);
   if (compression === undefined) fail('LISTS_INVALID', `${file}: unsupported compression`);
   let n = 0;
-  const parser = new Deb822Parser((p) => {
-    const e = toPackageEntry(p);
-    if (!e) return;
-    n++;
-    view.add(fileId, {
-      package: e.package, version: e.version, architecture: e.architecture, source: e.source, sourceVersion: e.sourceVersion,
-      multiArch: e.multiArch, phased: e.phasedUpdatePercentage, depends: e.depends, preDepends: e.preDepends,
-      recommends: e.recommends, breaks: e.breaks, conflicts: e.conflicts, provides: e.provides, aptHash: e.aptHash,
-    });
-  }, { fields: PACKAGES_FIELDS });
+  const add = (p: Paragraph) => { if (addEntry(view, fileId, p)) n++; };
+  const reader = opts.names ? new PackageSelector(opts.names, add, { fields: PACKAGES_FIELDS }) : new Deb822Parser(add, { fields: PACKAGES_FIELDS });
   try {
-    for await (const chunk of openDecompressed(file, compression)) parser.write(chunk as Buffer);
+    for await (const chunk of chunksOf(file, compression)) reader.write(chunk);
   } catch (err) {
     if (err instanceof AptgateError) throw err;
     fail('LISTS_INVALID', `${file}: ${(err as Error).message}`, undefined, err);
   }
-  parser.end();
+  reader.end();
   return n;
 }
 
@@ -71,7 +106,7 @@ function unescapeListName(s: string): string {
 }
 
 /** Reads every Packages index in an apt lists directory, paired with its suite's Release. */
-export async function loadListsDir(view: View, dir: string): Promise<{ files: number; entries: number }> {
+export async function loadListsDir(view: View, dir: string, opts: LoadOptions = {}): Promise<{ files: number; entries: number }> {
   let names: string[];
   try {
     names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name).sort();
@@ -109,7 +144,7 @@ export async function loadListsDir(view: View, dir: string): Promise<{ files: nu
       architecture: arch,
       ...rel,
     });
-    entries += await loadPackagesFile(view, id, path.join(dir, n));
+    entries += await loadPackagesFile(view, id, path.join(dir, n), opts);
     files++;
   }
   if (files === 0) fail('LISTS_INVALID', `no Packages index for the configured architectures in ${dir}`);
@@ -117,7 +152,7 @@ export async function loadListsDir(view: View, dir: string): Promise<{ files: nu
 }
 
 /** A bare Packages file: a package file without Release (priority 500, no origin). */
-export async function loadBarePackages(view: View, file: string): Promise<number> {
+export async function loadBarePackages(view: View, file: string, opts: LoadOptions = {}): Promise<number> {
   const id = view.addFile({ backend: undefined, dist: '', site: '', component: '', architecture: '', ...NO_RELEASE });
-  return loadPackagesFile(view, id, file);
+  return loadPackagesFile(view, id, file, opts);
 }
