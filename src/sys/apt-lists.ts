@@ -16,12 +16,14 @@ const NO_RELEASE: ReleaseFields = {
   origin: undefined, label: undefined, archive: undefined, codename: undefined, releaseVersion: undefined,
   notAutomatic: false, butAutomaticUpgrades: false,
 };
+const NO_RELEASE_FILE = { fields: NO_RELEASE, readsAll: true };
 
 // the hash lists (most of the file) are skipped, not kept
-const RELEASE_FIELDS: ReadonlySet<string> = new Set(['origin', 'label', 'suite', 'codename', 'version', 'notautomatic', 'butautomaticupgrades']);
+const RELEASE_FIELDS: ReadonlySet<string> = new Set(['origin', 'label', 'suite', 'codename', 'version', 'notautomatic', 'butautomaticupgrades',
+  'architectures', 'no-support-for-architecture-all']);
 
-/** The fields apt's policy reads from a (clearsigned or plain) Release file. */
-export function releaseFields(text: string): ReleaseFields {
+/** A (clearsigned or plain) Release file: what apt's policy reads, and whether apt reads its binary-all Packages. */
+export function releaseOf(text: string): { fields: ReleaseFields; readsAll: boolean } {
   let body = text;
   if (text.startsWith('-----BEGIN PGP SIGNED MESSAGE-----')) {
     try {
@@ -31,15 +33,26 @@ export function releaseFields(text: string): ReleaseFields {
     }
   }
   const p = parseParagraphs(body, { fields: RELEASE_FIELDS })[0] ?? {};
+  const archs = p['architectures']?.split(/\s+/).filter(Boolean);
   return {
-    origin: p['origin'],
-    label: p['label'],
-    archive: p['suite'],
-    codename: p['codename'],
-    releaseVersion: p['version'],
-    notAutomatic: isYes(p['notautomatic']),
-    butAutomaticUpgrades: isYes(p['butautomaticupgrades']),
+    fields: {
+      origin: p['origin'],
+      label: p['label'],
+      archive: p['suite'],
+      codename: p['codename'],
+      releaseVersion: p['version'],
+      notAutomatic: isYes(p['notautomatic']),
+      butAutomaticUpgrades: isYes(p['butautomaticupgrades']),
+    },
+    // `apt update` drops binary-all when the archive lists its Architecture: all packages in each
+    // architecture's Packages (Debian: no "all" in Architectures, or No-Support-for-Architecture-all)
+    readsAll: (archs === undefined || archs.includes('all')) && !(p['no-support-for-architecture-all'] ?? '').split(/\s+/).includes('Packages'),
   };
+}
+
+/** The fields apt's policy reads from a (clearsigned or plain) Release file. */
+export function releaseFields(text: string): ReleaseFields {
+  return releaseOf(text).fields;
 }
 
 /** What to read of each Packages index. */
@@ -49,6 +62,24 @@ export interface LoadOptions {
    * outdated); the other paragraphs are skipped without being parsed. Default: every package.
    */
   names?: ReadonlySet<string>;
+  /**
+   * apt's order of the suites (listsPrefix() of each source, as its sources files give them):
+   * the package files are read in it, so that a version several suites offer lists them as apt
+   * does. Files of other suites follow, by name. Default: by name.
+   */
+  suiteOrder?: readonly string[];
+}
+
+/**
+ * The start of the names apt gives the lists of one source suite: apt's URItoFileName of
+ * URI/dists/SUITE/ (no scheme or credentials, unsafe characters as %xx, '/' as '_').
+ */
+export function listsPrefix(uri: string, suite: string): string | undefined {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?([^/]+)(\/[^?#]*)?$/i.exec(uri.trim());
+  if (!m || suite.endsWith('/')) return undefined; // flat repositories are named otherwise
+  const plain = `${m[1]}${(m[2] ?? '').replace(/\/+$/, '')}/dists/${suite}/`;
+  const quote = (c: string) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+  return plain.replace(/[\x00-\x20\x7f-\u{10ffff}\\|{}[\]<>"^~_=!@#$%&*]/gu, quote).replace(/\//g, '_');
 }
 
 function addEntry(view: View, fileId: number, p: Paragraph): boolean {
@@ -113,26 +144,37 @@ export async function loadListsDir(view: View, dir: string, opts: LoadOptions = 
   } catch (err) {
     fail('LISTS_INVALID', `cannot read lists directory ${dir}: ${(err as Error).message}`, undefined, err);
   }
-  const releases = new Map<string, string>();
+  // suite prefix → its Release file's name, then what it says once read
+  const releases = new Map<string, string | ReturnType<typeof releaseOf>>();
   for (const n of names) {
     const m = /^(.*_)(InRelease|Release)$/.exec(n);
     if (!m) continue;
     if (m[2] === 'InRelease' || !releases.has(m[1]!)) releases.set(m[1]!, n);
   }
   const prefixes = [...releases.keys()].sort((a, b) => b.length - a.length);
+  const rank = (n: string) => {
+    const i = opts.suiteOrder?.findIndex((p) => n.startsWith(p)) ?? -1;
+    return i === -1 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  const indexes = names.filter((n) => PACKAGES_RE.test(n)).map((n) => ({ n, rank: rank(n) })).sort((a, b) => a.rank - b.rank).map((x) => x.n);
   let files = 0;
   let entries = 0;
   const seen = new Set<string>();
-  for (const n of names) {
-    const m = PACKAGES_RE.exec(n);
-    if (!m) continue;
+  for (const n of indexes) {
+    const m = PACKAGES_RE.exec(n)!;
     const base = n.replace(/\.(xz|gz|lz4|zst)$/, '');
     if (seen.has(base)) continue; // the same index kept twice (plain and compressed)
     seen.add(base);
     const arch = m[2]!;
     if (!view.readsIndexArch(arch)) continue;
     const prefix = prefixes.find((p) => n.startsWith(p));
-    const rel = prefix ? releaseFields(await readFile(path.join(dir, releases.get(prefix)!), 'utf8')) : NO_RELEASE;
+    let release = prefix ? releases.get(prefix) : NO_RELEASE_FILE;
+    if (typeof release === 'string') {
+      release = releaseOf(await readFile(path.join(dir, release), 'utf8'));
+      releases.set(prefix!, release);
+    }
+    if (arch === 'all' && !release!.readsAll) continue;
+    const rel = release!.fields;
     const site = n.slice(0, n.indexOf('_')).replace(/:\d+$/, '');
     const distMatch = prefix ? /_dists_(.*)_$/.exec(prefix) : null;
     const component = prefix ? unescapeListName(m[1]!.slice(prefix.length)) : '';
