@@ -3,7 +3,7 @@
 // paragraphs. Paragraphs are split on empty lines by Buffer.indexOf (native) instead of the
 // line-by-line parser, and only the wanted ones are parsed, by the real parser. Text the fast
 // path cannot vouch for is handed to that parser whole.
-import { Deb822Parser, parseParagraphs, type Deb822Options, type Paragraph } from './deb822.js';
+import { Deb822Parser, type Deb822Options, type Paragraph } from './deb822.js';
 
 const NL = 0x0a;
 const CR = 0x0d;
@@ -59,6 +59,7 @@ export class PackageSelector {
       const name = p['package'];
       if (name !== undefined && wanted.has(name)) emit(p);
     };
+    this.reader = new Deb822Parser(this.keep, opts);
   }
 
   write(chunk: Buffer): void {
@@ -79,8 +80,13 @@ export class PackageSelector {
     this.parser?.end();
   }
 
+  // one parser for every paragraph read (its field-name cache is kept): each is written whole,
+  // then an empty line ends it
+  private readonly reader: Deb822Parser;
+
   private parse(from: number, to: number): void {
-    for (const p of parseParagraphs(this.work.toString('utf8', from, to), this.opts)) this.keep(p);
+    this.reader.write(this.work.subarray(from, to));
+    this.reader.write(BLANK);
   }
 
   /** Handles every complete paragraph of work[0, used) (all of it at the end) and keeps the rest. */

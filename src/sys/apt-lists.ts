@@ -1,6 +1,7 @@
 // Builds a View from files on disk: an apt lists directory (/var/lib/apt/lists, as apt left it
 // after `apt update`: its signatures were checked by apt then) or bare Packages files.
-import { open, readdir, readFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AptgateError, fail } from '../errors.js';
 import { Deb822Parser, parseParagraphs, type Paragraph } from '../index/deb822.js';
@@ -99,16 +100,18 @@ async function* chunksOf(file: string, compression: Compression): AsyncGenerator
     for await (const chunk of openDecompressed(file, compression)) yield chunk as Buffer;
     return;
   }
-  const fh = await open(file, 'r');
+  // read here, 1 MiB at a time (well under a millisecond each from the page cache): a thread
+  // pool round trip per read left the one-shot command waiting idle for a tenth of its time
+  const fd = openSync(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(1024 * 1024);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
