@@ -2,7 +2,9 @@
 // bookworm-updates and bookworm-security indexes (../shared/data when present, else the copy in
 // test/fixtures), against `apt list --upgradable` on the same inputs in the same run:
 // ingest time, outdated time (the real ~780-package status and a ~3,000-package profile), and
-// the refresh of 2,000 distinct cached profiles after a new snapshot. Appends to RESULTS.md.
+// the refresh of 2,000 distinct cached profiles after a new snapshot; and the one-shot command
+// a user runs on a machine (`aptgate outdated --status --lists --sources`, a fresh process) against
+// `apt list --upgradable` with and without its binary cache. Appends to RESULTS.md.
 //
 // Environment: BENCH_NO_RESULTS=1 leaves RESULTS.md alone, BENCH_KEEP=1 keeps bench/work/index.
 import { execFileSync } from 'node:child_process';
@@ -97,6 +99,59 @@ async function aptRoot(dir: string, statusText: string): Promise<string> {
   ].map(([k, v]) => `${k} "${v}";`).join('\n') + '\nAPT::Architectures { "amd64"; };\n';
   writeFileSync(join(dir, 'apt.conf'), conf);
   return dir;
+}
+
+const CLI = join(REPO, 'dist', 'src', 'cli', 'main.js');
+const TICK_MS = 1000 / Number(commandOutput('getconf', ['CLK_TCK']) || 100);
+
+/** CPU time (user + system) of this process's waited-for children so far, in ms (10 ms steps). */
+function childCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields 16 and 17 (cutime, cstime), counted from the state (field 3) at index 0
+  return (Number(f[13]) + Number(f[14])) * TICK_MS;
+}
+
+/** Wall and CPU time of one command run to its end (stdout kept). */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; cpu: number; out: string } {
+  const cpu0 = childCpuMs();
+  const t0 = performance.now();
+  const out = execFileSync(cmd, args, { env, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }).toString();
+  return { ms: ms(t0), cpu: childCpuMs() - cpu0, out };
+}
+
+interface OneShot { aptgate: { ms: number; cpu: number }; aptCached: { ms: number; cpu: number }; aptUncached: { ms: number; cpu: number }; same: boolean; lines: number }
+
+/**
+ * The one-shot command against apt on the same root: `aptgate outdated` in a fresh process each
+ * time (what a user runs on a machine), `apt list --upgradable` with its binary cache built (as
+ * `apt update` leaves it) and without one (a lists directory apt has no cache of: a copy of a
+ * machine's lists, an image with the caches turned off). Runs interleaved, medians of `runs`.
+ * "same": aptgate's lines without its notes are apt's lines.
+ */
+function oneShot(root: string, runs: number): OneShot {
+  const env = { ...process.env, APT_CONFIG: join(root, 'apt.conf'), LC_ALL: 'C' };
+  const ours = ['outdated', '--status', join(root, 'status'), '--lists', join(root, 'lists'), '--sources', join(root, 'etc', 'sources.list.d'), '--arch', 'amd64'];
+  const noCache = ['-o', 'Dir::Cache::pkgcache=', '-o', 'Dir::Cache::srcpkgcache='];
+  const a: Array<{ ms: number; cpu: number }> = [];
+  const c: Array<{ ms: number; cpu: number }> = [];
+  const u: Array<{ ms: number; cpu: number }> = [];
+  let same = true;
+  let lines = 0;
+  timed(process.execPath, [CLI, ...ours]); // the page cache, as for apt
+  for (let i = 0; i < runs; i++) {
+    const mine = timed(process.execPath, [CLI, ...ours]);
+    const cached = timed('apt', ['list', '--upgradable'], env);
+    u.push(timed('apt', ['list', '--upgradable', ...noCache], env));
+    a.push(mine);
+    c.push(cached);
+    const aptLines = cached.out.split('\n').filter((l) => l.includes(' [upgradable from: '));
+    const ourLines = mine.out.split('\n').slice(0, -2).map((l) => l.replace(/ {2}\[[^\]]*\]$/, ''));
+    same &&= aptLines.length === ourLines.length && aptLines.every((l, k) => l === ourLines[k]);
+    lines = aptLines.length;
+  }
+  const med = (xs: Array<{ ms: number; cpu: number }>) => ({ ms: median(xs.map((x) => x.ms)), cpu: median(xs.map((x) => x.cpu)) });
+  return { aptgate: med(a), aptCached: med(c), aptUncached: med(u), same, lines };
 }
 
 function timeOutdated(installed: readonly InstalledPackage[], view: Parameters<typeof outdated>[1], policy: Policy, runs: number): { warm: number; cold: number; result: OutdatedResult } {
@@ -224,6 +279,15 @@ async function main(): Promise<void> {
       `${t.warm.toFixed(2)} ms`, `${t.cold.toFixed(2)} ms`, `${aptMs.toFixed(0)} ms`, `${(aptMs / t.warm).toFixed(0)}×`, agree ? 'yes' : 'NO',
       t.warm <= 2 && aptMs / t.warm >= 50 && agree ? 'PASS' : 'FAIL']);
     results[name] = { warm: t.warm, cold: t.cold, apt: aptMs, agree };
+    const o = oneShot(root, 7);
+    const fmt = (x: { ms: number; cpu: number }) => `${x.ms.toFixed(0)} ms (CPU ${x.cpu.toFixed(0)} ms)`;
+    log(`${name}, one shot: aptgate ${fmt(o.aptgate)}; apt list --upgradable ${fmt(o.aptCached)} with its binary cache, ${fmt(o.aptUncached)} without; same lines: ${o.same} (${o.lines})`);
+    for (const [what, apt] of [['with its binary cache (pkgcache.bin, as apt update leaves it)', o.aptCached], ['without a binary cache', o.aptUncached]] as const) {
+      rows.push([`one shot: \`aptgate outdated --status --lists --sources\`, a fresh process, ${name}, against apt list --upgradable ${what}`,
+        fmt(o.aptgate), '', fmt(apt), `${(apt.ms / o.aptgate.ms).toFixed(2)}×`, o.same ? 'yes (lines)' : 'NO',
+        o.aptgate.ms <= apt.ms && o.same ? 'PASS (≤ apt)' : 'FAIL (≤ apt)']);
+    }
+    results[`${name}, one shot`] = o;
   }
 
   // 4. 2,000 distinct profiles cached, then a new bookworm-security snapshot
@@ -286,6 +350,7 @@ async function main(): Promise<void> {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM, Linux ${m.kernel}`,
     `- Versions: Node ${process.version}; apt ${debVersion('apt')}; aptgate at ${commandOutput('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])}`,
     `- Command: \`npm run bench:index\`; inputs: ${ARCHIVE === SHARED ? '../shared/data/debian-archive' : 'test/fixtures/debian-archive'} (bookworm main amd64, bookworm-updates amd64 + all, bookworm-security amd64, as published) and the real dpkg status of a bookworm machine; the generated profile is the test suite's generator (seed 7) grown to ≥ 3,000 entries`,
+    '- One shot: `node dist/src/cli/main.js outdated --status S --lists L --sources ETC/sources.list.d --arch amd64` (human output) in a fresh process per run, against `apt list --upgradable` on the same root, with its binary cache built and with `-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=`; wall time (CPU time of the process in parentheses, 10 ms steps), medians of 7 interleaved runs after one unrecorded run of each; "same answer": every line aptgate prints, without its bracketed notes, is apt\'s line, in apt\'s order. The lists are written as apt keeps them (uncompressed).',
     '- aptgate: `outdated()` with the view already loaded (the server keeps it) and the per-set index prepared (the server keeps it per profile), median of 300 runs; "set not prepared" builds that index too, median of 50. apt: wall time of `apt list --upgradable` on the same lists and status, median of 3 after a warm-up run that also built its binary cache (pkgcache.bin), as apt runs on a machine. "same answer": identical (name, architecture, candidate version) sets for `apt list --upgradable`, and for what `apt-get -s upgrade` upgrades.',
     '',
     mdTable(head, all),

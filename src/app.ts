@@ -19,6 +19,10 @@ import { VERSION } from './version.js';
 import { Fleet } from './fleet/fleet.js';
 import { registerAgentMethods } from './rpc/agent-methods.js';
 import { BackendMap } from './proxy/target.js';
+import { backendOfUri } from './fleet/source-backend.js';
+
+// kept importable from here (the CLI takes it from source-backend.ts: no fastify to load)
+export { backendOfUri };
 import { buildGate, gateParts } from './app-gate.js';
 import type { StageResolver } from './fleet/views.js';
 import type { GateService } from './gate/service.js';
@@ -45,26 +49,6 @@ export interface App {
   gate: GateService;
   /** server.allow, for other listeners (server.metrics_listen) */
   allow: ClientFilter;
-}
-
-/**
- * Maps a source URI a client's apt uses to one of our backends: a mirror or alias of the
- * backend (proxy mode, or the same archive reached directly), or `http://<this server>/<backend>`
- * (remap mode; `host` is how the agent reached this server).
- */
-export function backendOfUri(backends: BackendMap): (uri: string, host: string | undefined) => { backend: string; stage?: string } | undefined {
-  return (uri, host) => {
-    const m = /^https?:\/\/([^/]+)(\/[^?#]*)?/i.exec(uri.trim());
-    if (!m) return undefined;
-    const path = (m[2] ?? '').replace(/\/+$/, '');
-    const direct = backends.match(`${m[1]!.toLowerCase()}${path}`);
-    if (direct && direct.rest === '') return { backend: direct.backend.name };
-    // remap mode: http://aptgate:3142/<backend>, or a stage: http://aptgate:3142/stage/<stage>/<backend>
-    if (!host || m[1]!.toLowerCase() !== host.toLowerCase()) return undefined;
-    const seg = /^(?:\/stage\/([a-z0-9][a-z0-9_-]*))?\/([^/]+)$/.exec(path);
-    if (!seg || !backends.byName(seg[2]!)) return undefined;
-    return seg[1] ? { backend: seg[2]!, stage: seg[1] } : { backend: seg[2]! };
-  };
 }
 
 /** backend → host of its first mirror (what `Pin: origin` matches) */

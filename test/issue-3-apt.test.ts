@@ -8,7 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { formatOutdated } from '../src/cli/outdated.js';
 import type { OutdatedResult } from '../src/index/outdated.js';
+import { runAptOk } from './helpers/apt.js';
 import { aptSimulate, aptUpgradable, compareEnv, setDiff, statusFromPackages, type CompareEnv, type ListsSuite } from './helpers/compare.js';
 import type { DebSpec } from './helpers/debs.js';
 import { execOk } from './helpers/exec.js';
@@ -23,6 +25,8 @@ const installedDebs: DebSpec[] = [
   d('libmulti', '1.0-1', { multiArch: 'same' }), d('libmulti', '1.0-1', { multiArch: 'same', arch: 'i386' }),
   d('liblag', '1.0-1', { multiArch: 'same' }), d('liblag', '1.0-1', { multiArch: 'same', arch: 'i386' }),
   d('data-all', '1.0-1', { arch: 'all' }),
+  // a package that becomes architecture-specific, and one that becomes Architecture: all
+  d('goes-native', '1.0-1', { arch: 'all' }), d('goes-all', '1.0-1'),
   d('tool32', '1.0-1', { arch: 'i386' }),
   d('app', '1.0-1', { depends: 'libapp (= 1.0-1)' }), d('libapp', '1.0-1'),
   d('needs-new', '1.0-1'), d('breaker', '1.0-1'), d('victim', '1.0-1'), d('breaker2', '1.0-1'), d('heldvictim', '1.0-1'),
@@ -39,6 +43,7 @@ const stableDebs: DebSpec[] = [
   // the i386 build of liblag 2.0 lags behind: Multi-Arch: same keeps amd64 back too
   d('liblag', '2.0-1', { multiArch: 'same' }), d('liblag', '1.0-1', { multiArch: 'same', arch: 'i386' }),
   d('data-all', '2.0-1', { arch: 'all' }),
+  d('goes-native', '2.0-1'), d('goes-native', '2.0-1', { arch: 'i386' }), d('goes-all', '2.0-1', { arch: 'all' }),
   d('tool32', '2.0-1', { arch: 'i386' }),
   d('app', '2.0-1', { depends: 'libapp (= 2.0-1)' }), d('libapp', '2.0-1'),
   d('needs-new', '2.0-1', { depends: 'brand-new' }), d('brand-new', '1.0-1'),
@@ -146,6 +151,26 @@ describe('issue 3: apt corner cases, compared with apt', () => {
     assert.ok(apt.size >= 15, `apt lists ${apt.size}`);
   });
 
+  it('the table prints `apt list --upgradable`\'s lines, in its order; a package leaving or joining Architecture: all shows the installed architecture', async () => {
+    const out = await runAptOk(['list', '--upgradable'], { apt: env.apt, command: 'apt' });
+    const aptLines = out.stdout.split('\n').filter((l) => l.includes(' [upgradable from: '));
+    const table = formatOutdated(r).split('\n');
+    const lines = table.slice(0, -2);
+    assert.equal(table.at(-2), table.find((l) => /^\d+ of \d+ installed packages upgradable/.test(l)), 'the count is the last line');
+    // each line is apt's, with aptgate's notes after it in brackets
+    assert.deepEqual(lines.map((l) => l.replace(/ {2}\[[^\]]*\]$/, '')), aptLines);
+    assert.ok(aptLines.includes('goes-native/stable 2.0-1 all [upgradable from: 1.0-1]'), aptLines.join('\n'));
+    assert.ok(lines.includes('goes-native/stable 2.0-1 all [upgradable from: 1.0-1]'), 'no notes: upgraded, not security');
+    // an Architecture: all version is in binary-amd64 and binary-i386: apt names the suite for each
+    assert.ok(lines.includes('goes-all/stable,stable 2.0-1 amd64 [upgradable from: 1.0-1]'));
+    assert.ok(lines.includes('secpkg/stable-security 1.0-1+deb12u1 amd64 [upgradable from: 1.0-1]  [security]'));
+    assert.ok(lines.includes('libapp/stable 2.0-1 amd64 [upgradable from: 1.0-1]  [kept back: blocked (app:amd64)]'));
+    const g = entry(r, 'goes-native')!;
+    assert.deepEqual([g.instance, g.installedArchitecture, g.candidateArchitecture, g.architecture], ['goes-native:amd64', 'all', 'amd64', 'amd64']);
+    const a = entry(r, 'goes-all')!;
+    assert.deepEqual([a.instance, a.installedArchitecture, a.candidateArchitecture], ['goes-all:amd64', 'amd64', 'all']);
+  });
+
   it('does what `apt-get -s upgrade` does, and says why the rest is kept back', async () => {
     const sim = await aptSimulate(env, 'upgrade');
     assert.deepEqual(setDiff(sim.upgraded, upgradeSet(r)), { onlyApt: [], onlyAptgate: [] });
@@ -155,7 +180,7 @@ describe('issue 3: apt corner cases, compared with apt', () => {
     assert.equal(entry(r, 'breaker2')?.keptBack?.reason, 'removals');
     assert.equal(entry(r, 'recommender')?.keptBack?.reason, 'new-recommends');
     assert.equal(entry(r, 'liblag', 'amd64')?.keptBack?.reason, 'multiarch');
-    for (const n of ['breaker', 'victim', 'data-all', 'epochy', 'tilde', 'binnmu', 'secpkg', 'halfdone']) assert.equal(entry(r, n)?.action, 'upgrade', n);
+    for (const n of ['breaker', 'victim', 'data-all', 'goes-native', 'goes-all', 'epochy', 'tilde', 'binnmu', 'secpkg', 'halfdone']) assert.equal(entry(r, n)?.action, 'upgrade', n);
   });
 
   it('architectures: Multi-Arch: same per architecture, Architecture: all on the native one, a foreign-only package', () => {

@@ -196,8 +196,11 @@ describe('issue 4: the fleet CLI', () => {
     assert.deepEqual((show.report['disagreements'] as Record<string, unknown>)['onlyApt'], ['bash 5.2.15-2+b8']);
     assert.deepEqual(show.outdated.packages, [{ package: 'openssl', architecture: 'amd64', installed: '3.0.11-1~deb12u2', candidate: '3.0.17-1~deb12u2', security: true, action: 'upgrade' }]);
     const human = await cli('machines', 'show', 'web-1.example.org');
-    assert.match(human, /server vs apt {2}DISAGREE/);
-    assert.match(human, /only the machine's apt: bash 5\.2\.15-2\+b8/);
+    assert.match(human, /^ {2}server vs apt {2}DIFFER on 1 package: the server finds 1 outdated, the machine's apt 2; 1 the same$/m);
+    assert.match(human, /^ {4}only the machine's apt \(1\):\n {6}bash:amd64 5\.2\.15-2\+b7 → 5\.2\.15-2\+b8$/m);
+    const c = show.report['comparison'] as { onlyApt: unknown[]; onlyServer: unknown[]; different: unknown[]; causes: string[] };
+    assert.deepEqual(c.onlyApt, [{ package: 'bash', architecture: 'amd64', installed: '5.2.15-2+b7', candidate: '5.2.15-2+b8' }]);
+    assert.deepEqual([c.onlyServer, c.different, c.causes], [[], [], []], 'nothing the server could show the cause of');
     assert.match(human, /openssl\s+amd64\s+3\.0\.11-1~deb12u2\s+→\s+3\.0\.17-1~deb12u2\s+security/);
     const o = await json<{ format: number; known: boolean; packages: Array<Record<string, unknown>> }>('machines', 'outdated', 'web-1.example.org');
     assert.equal(o.format, 1);

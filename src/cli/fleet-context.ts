@@ -3,7 +3,7 @@
 // Fleet and OutdatedService the server builds, but without starting the proxy.
 import os from 'node:os';
 import type { Command } from 'commander';
-import { backendOfUri } from '../app.js';
+import { backendOfUri } from '../fleet/source-backend.js';
 import type { Config } from '../config.js';
 import { parseDuration } from '../config.js';
 import { fail, isAptgateError } from '../errors.js';

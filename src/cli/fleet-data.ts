@@ -4,11 +4,15 @@
 import type { CollectedExtras } from '../agent/types.js';
 import { fail } from '../errors.js';
 import type { MachineFacts } from '../fleet/enrolment.js';
-import type { Disagreements } from '../fleet/reports.js';
+import { compareWithApt, differences, disagreementStrings, explainByEarlierSnapshots, type AptComparison } from '../fleet/apt-compare.js';
+import { backendOfUri } from '../fleet/source-backend.js';
+import { parseSourcesFile } from '../index/sources.js';
+import { BackendMap } from '../proxy/target.js';
 import type { OutdatedEntry, OutdatedResult } from '../index/outdated.js';
 import { isInstalledState } from '../index/status.js';
 import { compareVersions, isStrictVersion } from '../index/version.js';
 import type { MachineRow, ReenrolRow, TokenRow } from '../state/machines.js';
+import { SnapshotStore } from '../state/snapshots.js';
 import { iso, serverUrl, textOption, viewNotReady, type FleetContext } from './fleet-context.js';
 import { jobInfo, type JobInfo } from './fleet-admin.js';
 
@@ -120,16 +124,43 @@ export interface MachineSummary {
   reenrolment: ReenrolmentInfo | null;
 }
 
-function extrasOf(ctx: FleetContext, id: number): { extras: CollectedExtras; reportedAt: number; disagreements: Disagreements | null } | undefined {
+function extrasOf(ctx: FleetContext, id: number): { extras: CollectedExtras; reportedAt: number; viewId: number | null } | undefined {
   const r = ctx.fleet.machines.report(id);
   if (!r) return undefined;
-  return { extras: JSON.parse(r.extras) as CollectedExtras, reportedAt: r.reportedAt, disagreements: r.disagreements ? JSON.parse(r.disagreements) as Disagreements : null };
+  return { extras: JSON.parse(r.extras) as CollectedExtras, reportedAt: r.reportedAt, viewId: r.viewId };
+}
+
+/**
+ * The server's answer now against the machine's apt in its last report, whenever both are known
+ * (computed here: it does not wait for the server's check after a report, which finds nothing to
+ * compare while a view is still being indexed).
+ */
+function comparison(m: MachineRow, o: MachineOutdated, r: { extras: CollectedExtras } | undefined): AptComparison | null {
+  if (!o.known || !r) return null;
+  return compareWithApt(o.entries, r.extras.aptUpgradable, m.architecture);
+}
+
+/** "URI SUITE" of the machine's apt sources that do not go through this server (the server cannot see them). */
+function unservedSources(ctx: FleetContext, extras: CollectedExtras): string[] {
+  const backendOf = backendOfUri(new BackendMap(ctx.config));
+  const out = new Set<string>();
+  for (const f of extras.sources) {
+    for (const e of parseSourcesFile(f.path, f.content)) {
+      if (!e.types.includes('deb')) continue;
+      for (const uri of e.uris) {
+        // the host the agent reached this server by is not kept: a remap URI naming a backend counts as ours
+        const host = /^[a-z][a-z0-9+.-]*:\/\/([^/]+)/i.exec(uri)?.[1];
+        if (!backendOf(uri, host)) for (const suite of e.suites) out.add(`${uri} ${suite}`);
+      }
+    }
+  }
+  return [...out];
 }
 
 export function summarize(ctx: FleetContext, m: MachineRow, memo?: Map<string, MachineOutdated>): MachineSummary {
   const o = machineOutdated(ctx, m, memo);
   const r = extrasOf(ctx, m.id);
-  const d = r?.disagreements;
+  const d = comparison(m, o, r);
   return {
     id: m.id, hostname: m.hostname, status: m.status,
     clone: m.cloneMachineId ? { machineId: m.cloneMachineId, at: iso(m.cloneAt)! } : null,
@@ -137,7 +168,7 @@ export function summarize(ctx: FleetContext, m: MachineRow, memo?: Map<string, M
     lastSeen: iso(m.lastSeen), reportedAt: iso(m.reportedAt),
     outdated: o.counts?.outdated ?? null, security: o.counts?.security ?? null,
     rebootRequired: r ? r.extras.reboot.required : null,
-    disagreements: d ? d.onlyApt.length + d.onlyServer.length : null,
+    disagreements: d ? differences(d) : null,
     openJobs: ctx.fleet.jobs.store.open(m.id).length,
     pullNow: m.pullNow,
     reenrolment: reenrolmentInfo(ctx.fleet.machines.pendingReenrol(m.id)),
@@ -172,8 +203,10 @@ export interface MachineDetail {
     dpkg: { audit: string; interrupted: boolean };
     /** how many packages the machine's own apt calls upgradable */
     aptUpgradable: number;
-    /** the server's outdated answer against the machine's apt (null: not compared yet) */
+    /** the server's outdated answer against the machine's apt, as "name version" (null: the server's answer is unknown) */
     disagreements: null | { onlyApt: string[]; onlyServer: string[]; checkedAt: string };
+    /** the same, in full: counts on both sides, each difference and what the server knows of its cause */
+    comparison: null | (AptComparison & { checkedAt: string });
   };
   outdated: { known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; action: string }> };
   jobs: JobInfo[];
@@ -186,6 +219,17 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
   const r = extrasOf(ctx, m.id);
   const o = machineOutdated(ctx, m);
   const hostnames = new Map([[m.id, m.hostname]]);
+  const c = comparison(m, o, r);
+  if (c && r && differences(c)) {
+    const profileId = m.profileId!;
+    explainByEarlierSnapshots({ views: ctx.views, snapshots: new SnapshotStore(ctx.db), installed: () => ctx.profiles.installed(profileId) },
+      ctx.outdated.spec(r.viewId!), c, m.architecture);
+    const unserved = unservedSources(ctx, r.extras);
+    if (unserved.length && [...c.onlyApt, ...c.different].some((x) => !x.cause)) {
+      c.causes.push(`the machine's apt also reads ${unserved.join(', ')}, not through this server: the server's view lacks what ${unserved.length === 1 ? 'it offers' : 'they offer'}`);
+    }
+  }
+  const checkedAt = iso(ctx.now())!;
   return {
     machine: {
       ...summarize(ctx, m), machineId: m.machineId, foreignArchitectures: facts.foreignArchitectures ?? [], distribution: facts.distribution ?? '',
@@ -196,7 +240,8 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
       reportedAt: iso(r.reportedAt)!, holds: r.extras.holds, sources: r.extras.sources.map((s) => s.path),
       preferences: r.extras.preferences.map((p) => p.path), reboot: r.extras.reboot, dpkg: r.extras.dpkg,
       aptUpgradable: r.extras.aptUpgradable.length,
-      disagreements: r.disagreements ? { onlyApt: r.disagreements.onlyApt, onlyServer: r.disagreements.onlyServer, checkedAt: iso(r.disagreements.checkedAt)! } : null,
+      disagreements: c ? { ...disagreementStrings(c), checkedAt } : null,
+      comparison: c ? { ...c, checkedAt } : null,
     } : null,
     outdated: {
       known: o.known, reason: o.reason, counts: o.counts,

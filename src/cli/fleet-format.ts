@@ -89,6 +89,31 @@ function outdatedTable(entries: ReadonlyArray<{ package: string; architecture: s
     entries.map((e) => [e.package, e.architecture, e.installed, '→', e.candidate, e.security ? 'security' : '', e.action]));
 }
 
+/** At most this many packages per kind of difference in the human form (--json has them all). */
+const SHOWN = 10;
+
+function comparisonLines(c: NonNullable<MachineDetail['report']>['comparison'], o: MachineDetail['outdated'], hostname: string): string[] {
+  if (!c) return [`  server vs apt  not compared: the server's answer is unknown${o.reason ? ` (${visible(o.reason)})` : ''}`];
+  const n = c.onlyApt.length + c.onlyServer.length + c.different.length;
+  if (!n) return [`  server vs apt  agree: both list the same ${c.same} package${c.same === 1 ? '' : 's'}`];
+  const L = [`  server vs apt  DIFFER on ${n} package${n === 1 ? '' : 's'}: the server finds ${c.server} outdated, the machine's apt ${c.apt}; ${c.same} the same`];
+  const cause = (x: { cause?: string }) => (x.cause ? '  (older lists)' : '');
+  const part = (title: string, rows: string[]) => {
+    if (!rows.length) return;
+    L.push(`    ${title} (${rows.length}):`);
+    for (const row of rows.slice(0, SHOWN)) L.push(`      ${row}`);
+    if (rows.length > SHOWN) L.push(`      ... ${rows.length - SHOWN} more (--json lists them all)`);
+  };
+  part('only the server', c.onlyServer.map((x) => `${visible(x.package)}:${visible(x.architecture)} ${visible(x.installed)} → ${visible(x.candidate)}${cause(x)}`));
+  part('only the machine\'s apt', c.onlyApt.map((x) => `${visible(x.package)}:${visible(x.architecture)} ${visible(x.installed)} → ${visible(x.candidate)}${cause(x)}`));
+  part('other candidate', c.different.map((x) => `${visible(x.package)}:${visible(x.architecture)} ${visible(x.installed)} → apt ${visible(x.apt)}, server ${visible(x.server)}${cause(x)}`));
+  for (const why of c.causes) L.push(`    why: ${visible(why)}`);
+  if (n && [...c.onlyApt, ...c.onlyServer, ...c.different].some((x) => x.cause)) {
+    L.push(`    (older lists): an apt update on the machine brings them level: aptgate jobs add update --to ${visible(hostname)}`);
+  }
+  return L;
+}
+
 export function formatMachine(d: MachineDetail): string {
   const m = d.machine;
   const L: string[] = [
@@ -115,14 +140,7 @@ export function formatMachine(d: MachineDetail): string {
       `  reboot         ${r.reboot.required ? `required${r.reboot.packages.length ? ` (${vis(r.reboot.packages)})` : ''}` : 'not required'}`,
       `  dpkg           ${r.dpkg.interrupted ? 'INTERRUPTED (dpkg --configure -a needed)' : 'ok'}${r.dpkg.audit.trim() ? `; audit: ${visible(r.dpkg.audit.trim().split('\n')[0])}` : ''}`,
       `  apt says       ${r.aptUpgradable} upgradable`);
-    const g = r.disagreements;
-    if (!g) L.push('  server vs apt  not compared yet');
-    else if (!g.onlyApt.length && !g.onlyServer.length) L.push(`  server vs apt  agree (checked ${when(g.checkedAt)})`);
-    else {
-      L.push(`  server vs apt  DISAGREE (checked ${when(g.checkedAt)}):`);
-      for (const x of g.onlyApt) L.push(`    only the machine's apt: ${visible(x)}`);
-      for (const x of g.onlyServer) L.push(`    only the server:        ${visible(x)}`);
-    }
+    L.push(...comparisonLines(r.comparison, d.outdated, m.hostname));
   }
   const o = d.outdated;
   if (!o.known) L.push(`outdated: unknown (${visible(o.reason)})`);

@@ -2,7 +2,7 @@
 import { Argument, Command, Option } from 'commander';
 import { applySetting, type Config, type ConfigOverrides } from '../config.js';
 import { locateConfig, type ConfigUse } from './locate.js';
-import { fail, isAptgateError } from '../errors.js';
+import { fail } from '../errors.js';
 import { openDb } from '../state/db.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { SnapshotStore } from '../state/snapshots.js';
@@ -12,16 +12,15 @@ import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekee
 import { CacheStore } from '../proxy/store.js';
 import { verifyCache } from '../proxy/verify.js';
 import { importAcng } from '../proxy/import-acng.js';
-import { startServer } from '../main.js';
 import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
 import { formatImportResult } from './import-format.js';
-import { formatOutdated, outdatedFromFiles } from './outdated.js';
+import { registerOutdatedCommand } from './outdated-command.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
 import { registerClientsCommand } from './clients.js';
-import { VERSION } from '../version.js';
-import { visible, visibleText } from './visible.js';
+import { ExitStatus, programHead, runProgram } from './run.js';
+import { visibleText } from './visible.js';
 
 interface CommonOpts {
   config?: string;
@@ -39,12 +38,7 @@ interface CommonOpts {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** Thrown by a command that printed its result and ends with a status other than 0 (not an error). */
-export class ExitStatus extends Error {
-  constructor(readonly status: number) {
-    super(`exit status ${status}`);
-  }
-}
+export { ExitStatus };
 
 /** `cache verify` found files that do not match and left them in place; `cache import` refused tampered files. */
 export const VERIFY_PROBLEMS_EXIT = 3;
@@ -109,14 +103,13 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   // control character but newline and tab reaches it (in --json, C1 and bidi characters become
   // \uXXXX escapes: the same JSON)
   const out = (s: string) => write(visibleText(s));
-  const program = new Command('aptgate')
-    .description('apt caching proxy, package index and release gate for Debian and Ubuntu machines')
-    .version(VERSION)
-    .showHelpAfterError();
+  const program = programHead();
 
   withConfigOptions(program.command('serve').description('run the server (proxy on the configured port)'), true)
     .action(async (o: CommonOpts) => {
       const config = configFrom(o, 'serve');
+      // the server's modules (fastify, undici) only for the command that serves
+      const { startServer } = await import('../main.js');
       await startServer(config);
     });
 
@@ -189,21 +182,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
       // tampered or damaged files (or a root no configured key signed) need the administrator
       if (r.problems > 0) throw new ExitStatus(VERIFY_PROBLEMS_EXIT);
     });
-  program.command('outdated')
-    .description('which installed packages are outdated, as apt decides it, computed from files (no server needed)')
-    .requiredOption('--status <file>', 'dpkg status file (/var/lib/dpkg/status of the machine)')
-    .option('--lists <dir>', 'apt lists directory (/var/lib/apt/lists of the machine, after apt update)')
-    .option('--packages <file...>', 'Packages files (plain, .xz, .gz) instead of a lists directory')
-    .option('--preferences <file|dir>', 'apt preferences file or preferences.d directory (repeatable, read in order)', collect)
-    .option('--arch <arch>', 'native architecture (default: this machine\'s)')
-    .option('--foreign-arch <arch>', 'foreign architecture enabled with dpkg --add-architecture (repeatable)', collect)
-    .option('--machine-id <id>', 'the machine\'s /etc/machine-id, to decide phased updates as its apt would')
-    .option('--json', 'machine-readable output (documented in README)')
-    .action(async (o: { status: string; lists?: string; packages?: string[]; preferences?: string[]; arch?: string; foreignArch?: string[]; machineId?: string; json?: boolean }) => {
-      const { result, warnings } = await outdatedFromFiles(o);
-      for (const w of warnings) process.stderr.write(`aptgate: warning: ${visible(w)}\n`);
-      out(o.json ? JSON.stringify({ format: 1, counts: result.counts, packages: result.entries }, null, 2) + '\n' : formatOutdated(result));
-    });
+  registerOutdatedCommand(program, out);
 
   // token, machines, packages, classes, jobs, schedules, push: the fleet, on the server host
   registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
@@ -224,20 +203,6 @@ export function configJson(config: Config): object {
   return { ...config, backends: Object.fromEntries(config.backends), gate: { ...config.gate, autoPromote: Object.fromEntries(config.gate.autoPromote) } };
 }
 
-export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
-  try {
-    await program.parseAsync(argv);
-    return 0;
-  } catch (err) {
-    if (err instanceof ExitStatus) return err.status;
-    const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code?.startsWith('commander.')) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
-    }
-    // messages may quote what a client sent (a hostname, a path); some have several lines
-    process.stderr.write(visibleText(isAptgateError(err) ? `aptgate: ${err.code}: ${err.message}\n` : `aptgate: ${e.message}\n`));
-    return 1;
-  }
+export function runCli(argv: string[]): Promise<number> {
+  return runProgram(buildProgram(), argv);
 }

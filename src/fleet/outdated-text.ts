@@ -21,6 +21,14 @@ export async function encodeResultInSlices(r: OutdatedResult, slicer: TimeSlicer
   return parts.join('\n');
 }
 
+/**
+ * Whether a kept answer has every field an entry has now (rows written before installed and
+ * candidate architectures were reported are computed again when read).
+ */
+export function isCurrent(text: string): boolean {
+  return !text.includes('"package":') || text.includes('"installedArchitecture":');
+}
+
 /** The first line: the counts, or (a row from before) the whole answer. */
 function head(text: string): { first: unknown; rest: number } {
   const nl = text.indexOf('\n');

@@ -7,7 +7,7 @@ import type { PackageIndexStore } from '../state/package-index.js';
 import type { ProfileStore } from '../state/profiles.js';
 import { nextTurn, TimeSlicer } from '../sys/time-slice.js';
 import { OutdatedCalc, comparable } from './outdated-calc.js';
-import { decodeResult, decodeResultInSlices, encodeResult, encodeResultInSlices } from './outdated-text.js';
+import { decodeResult, decodeResultInSlices, encodeResult, encodeResultInSlices, isCurrent } from './outdated-text.js';
 import type { OutdatedThread, ThreadAnswer, ThreadRefresh } from './outdated-thread.js';
 import { checkViewSpec, viewSpecHash, type LoadedView, type ViewLoader, type ViewSpec } from './views.js';
 
@@ -145,7 +145,7 @@ export class OutdatedService {
     const spec = this.spec(viewId);
     const current = this.views.currentIds(spec);
     const hit = this.cache.get(profileId, viewId);
-    if (hit && hit.snapshots.join(',') === current.join(',')) {
+    if (hit && hit.snapshots.join(',') === current.join(',') && isCurrent(hit.result)) {
       this.stats.hits++;
       return { result: decodeResult(hit.result), snapshots: hit.snapshots, cached: true, complete: true };
     }
@@ -162,7 +162,7 @@ export class OutdatedService {
     const spec = this.spec(viewId);
     const current = this.views.currentIds(spec);
     const hit = this.cache.get(profileId, viewId);
-    if (hit && hit.snapshots.join(',') === current.join(',')) {
+    if (hit && hit.snapshots.join(',') === current.join(',') && isCurrent(hit.result)) {
       this.stats.hits++;
       return { result: await decodeResultInSlices(hit.result, slicer), snapshots: hit.snapshots, cached: true, complete: true };
     }
@@ -297,7 +297,7 @@ export class OutdatedService {
     const current = this.views.currentIds(spec);
     if (this.views.notReady(spec, current) !== undefined) return;
     const hit = this.cache.get(profileId, viewId);
-    if (hit && hit.snapshots.join(',') === current.join(',')) return;
+    if (hit && hit.snapshots.join(',') === current.join(',') && isCurrent(hit.result)) return;
     await this.inWorker(this.thread, profileId, viewId, spec);
   }
 

@@ -32,8 +32,12 @@ export type UpgradeAction = 'upgrade' | 'held' | 'phased' | 'kept-back';
 
 export interface OutdatedEntry {
   package: string;
-  /** the candidate's Architecture field (amd64, i386, all), as `apt list` prints it */
+  /** the candidate's Architecture field (amd64, i386, all): candidateArchitecture, kept for format 1 */
   architecture: string;
+  /** the installed version's Architecture field (dpkg's status): what `apt list --upgradable` prints */
+  installedArchitecture: string;
+  /** the candidate's Architecture field; differs when a package moves between all and an architecture */
+  candidateArchitecture: string;
   /** name:arch of the instance (Architecture: all belongs to the native architecture) */
   instance: string;
   installedVersion: string;
@@ -190,6 +194,8 @@ export function* outdatedSteps(installed: readonly InstalledPackage[], view: Vie
     entries.push({
       package: p.package,
       architecture: e.architecture,
+      installedArchitecture: p.architecture,
+      candidateArchitecture: e.architecture,
       instance: `${p.package}:${slots[slot]!.instanceArch}`,
       installedVersion: p.version,
       candidateVersion: cand.version,

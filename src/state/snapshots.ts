@@ -1,5 +1,5 @@
 // Snapshots (verified generations of a suite's signed root) and tracked suites.
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 
 export type RootKind = 'inrelease' | 'release';
 
@@ -113,6 +113,13 @@ export class SnapshotStore {
 
   tracked(): TrackedRow[] {
     return this.qTracked.all().map((r) => ({ backend: r.backend, suite: r.suite, component: r.component, architecture: r.architecture, lastSeen: r.last_seen }));
+  }
+
+  /** The snapshots of a suite (one root kind) recorded before snapshot `id`, newest first (what it read before). */
+  before(backend: string, suite: string, kind: RootKind, id: number, limit: number): SnapshotRow[] {
+    return cached<[string, string, string, number, number], RawRow>(this.db,
+      'SELECT * FROM snapshot WHERE backend = ? AND suite = ? AND kind = ? AND id < ? ORDER BY id DESC LIMIT ?')
+      .all(backend, suite, kind, id, limit).map(fromRaw);
   }
 
   /** The newest snapshot of every suite (both root kinds). */

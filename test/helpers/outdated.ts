@@ -23,6 +23,8 @@ export async function ours(env: CompareEnv, opts: OursOptions = {}): Promise<Out
   const { result } = await outdatedFromFiles({
     status: env.apt.statusFile,
     lists: env.apt.listsDir,
+    // apt's order of the suites (a candidate offered by several lists them in it)
+    sources: [path.dirname(env.apt.sourcesFile)],
     preferences: [...prefs, path.join(env.apt.dir, 'etc', 'preferences.d')],
     arch: opts.architecture ?? 'amd64',
     foreignArch: opts.foreignArchs ?? [],
@@ -31,10 +33,12 @@ export async function ours(env: CompareEnv, opts: OursOptions = {}): Promise<Out
   return result;
 }
 
+/** As `apt list --upgradable` names them: the installed version's architecture (aptUpgradable()). */
 export function upgradableSet(r: OutdatedResult): Set<string> {
-  return new Set(r.entries.map((e) => `${e.package} ${e.architecture} ${e.candidateVersion}`));
+  return new Set(r.entries.map((e) => `${e.package} ${e.installedArchitecture} ${e.candidateVersion}`));
 }
 
+/** As `apt-get -s upgrade` names them (Inst lines): the candidate's architecture. */
 export function upgradeSet(r: OutdatedResult): Set<string> {
   return new Set(r.entries.filter((e) => e.action === 'upgrade').map((e) => `${e.package} ${e.architecture} ${e.candidateVersion}`));
 }
