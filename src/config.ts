@@ -371,6 +371,11 @@ const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate'
 
 const SCHEMA: ConfigSchema = { sections: SECTIONS, settings: Object.keys(SETTINGS), backendSettings: Object.keys(BACKEND_SETTINGS) };
 
+/** Every setting there is: `section.key`, and a backend's keys (`backend.NAME.KEY`); the doc-sync tests read it. */
+export function settingNames(): { settings: readonly string[]; backendSettings: readonly string[] } {
+  return { settings: SCHEMA.settings, backendSettings: SCHEMA.backendSettings };
+}
+
 /** Sets `section.key` (or `backend.NAME.key`) from a string value. */
 export function applySetting(config: Config, fullKey: string, value: string): void {
   const bm = /^backend\.([^.]+(?:\.[^.]+)*?)\.([a-z_]+)$/.exec(fullKey);
