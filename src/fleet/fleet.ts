@@ -152,7 +152,7 @@ export class Fleet {
 
   /**
    * The outdated answers of a machine's last report (its view, and upstream of its stage),
-   * computed off the event loop and cached: outdatedLists() and the cross-check then only read.
+   * computed off the event loop and cached: outdatedListsInSlices() and the cross-check then only read.
    */
   async prepareOutdated(id: number): Promise<void> {
     const m = this.machines.byId(id);
@@ -191,20 +191,8 @@ export class Fleet {
    * Both outdated answers of a machine: *approved* in the view it reads (its stage, when its
    * sources go through the release gate) and *available* in the same sources read from the
    * newest upstream snapshots. Undefined parts are not known yet (no report, or not indexed).
+   * Answers not cached yet are computed off the event loop (the server's worker) or in slices.
    */
-  outdatedLists(machine: number): { stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined } {
-    const m = this.machines.byId(machine);
-    const r = this.machines.report(machine);
-    if (!m || !r || r.viewId === null || m.profileId === null) return { stage: null, approved: undefined, available: undefined };
-    const upstream = this.deps.outdated.upstreamOf(r.viewId);
-    const list = (viewId: number): OutdatedList | undefined => {
-      if (!this.deps.outdated.ready(viewId)) return undefined;
-      return listOf(this.deps.outdated.get(m.profileId!, viewId).result);
-    };
-    return { stage: upstream?.stage ?? null, approved: list(r.viewId), available: list(upstream?.viewId ?? r.viewId) };
-  }
-
-  /** outdatedLists() for a running server: answers not cached yet are computed in slices. */
   async outdatedListsInSlices(machine: number): Promise<{ stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined }> {
     const m = this.machines.byId(machine);
     const r = this.machines.report(machine);
