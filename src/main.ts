@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
-import { keyDir } from './app-gate.js';
+import { keyDir } from './assembly/gate.js';
 import { logFormatOf, loggerOptions } from './log-human.js';
 import { createMetricsServer } from './proxy/metrics-listener.js';
 import { openDb } from './state/db.js';

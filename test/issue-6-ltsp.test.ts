@@ -230,14 +230,14 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.deepEqual(st.chroots.map((c) => [c.name, c.machine, c.updates, c.security]), [['amd64', chrootId, 1, 0], ['arm64', null, null, null], ['i386', server.fleet.machines.byHostname('ltsp1/i386')[0]!.id, 0, 0]]);
     await server.proxy.indexer.idle();
     await runOnce();
-    assert.deepEqual(server.fleet.outdatedLists(chrootId).available?.entries.map((e) => `${e.package} ${e.installed}->${e.candidate}`), ['aptgate-demo 1.0-1->2.0-1'], 'the server agrees');
+    assert.deepEqual((await server.fleet.outdatedListsInSlices(chrootId)).available?.entries.map((e) => `${e.package} ${e.installed}->${e.candidate}`), ['aptgate-demo 1.0-1->2.0-1'], 'the server agrees');
 
     const up = await job(chrootId, 'upgrade');
     assert.equal(up.state, 'succeeded', up.transcript ?? '');
     assert.equal(await statusOf('aptgate-demo'), '2.0-1 install ok installed');
     await assertCleanedUp();
     await runOnce();
-    assert.deepEqual(server.fleet.outdatedLists(chrootId).available?.entries, []);
+    assert.deepEqual((await server.fleet.outdatedListsInSlices(chrootId)).available?.entries, []);
   });
 
   it('runs an i386 chroot under linux32: maintainer scripts see i686, apt and dpkg the chroot\'s i386', async () => {

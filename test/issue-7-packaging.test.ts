@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { keyDir } from '../src/app-gate.js';
+import { keyDir } from '../src/assembly/gate.js';
 import { loadConfig } from '../src/config.js';
 import { configJson } from '../src/cli/program.js';
 import { VERSION } from '../src/version.js';

@@ -2,7 +2,7 @@
 // cron expressions, maintenance windows, apt sources files.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backendOfUri } from '../src/app.js';
+import { backendOfUri } from '../src/fleet/source-backend.js';
 import { defaultConfig } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import { parseWindow, windowOpen, formatWindow } from '../src/fleet/classes.js';

@@ -1,24 +1,21 @@
 // The fleet as the administrator's commands see it: the configured SQLite database opened
-// directly on the server host (nothing is exposed over the network for this), with the same
-// Fleet and OutdatedService the server builds, but without starting the proxy.
+// directly on the server host (nothing is exposed over the network for this), with the graph of
+// services the server assembles (assembly/services.ts), without the proxy, its timers or its
+// worker. The database must exist and the signing key is never made: only serve creates state.
 import os from 'node:os';
 import type { Command } from 'commander';
-import { backendOfUri } from '../fleet/source-backend.js';
+import { assemble, type Services } from '../assembly/services.js';
 import type { Config } from '../config.js';
 import { parseDuration } from '../config.js';
 import { fail, isAptgateError } from '../errors.js';
-import { Fleet } from '../fleet/fleet.js';
-import { OutdatedService } from '../fleet/outdated.js';
-import { ViewLoader, type ViewSpec } from '../fleet/views.js';
-import { BackendMap } from '../proxy/target.js';
-import { CacheStore } from '../proxy/store.js';
-import { buildGate, gateParts } from '../app-gate.js';
+import type { Fleet } from '../fleet/fleet.js';
+import type { OutdatedService } from '../fleet/outdated.js';
+import type { ViewLoader, ViewSpec } from '../fleet/views.js';
 import type { GateService } from '../gate/service.js';
 import { openDb, type Db } from '../state/db.js';
-import { OutdatedCacheStore } from '../state/outdated-cache.js';
-import { PackageIndexStore } from '../state/package-index.js';
-import { ProfileStore } from '../state/profiles.js';
-import { SnapshotStore } from '../state/snapshots.js';
+import type { OutdatedCacheStore } from '../state/outdated-cache.js';
+import type { PackageIndexStore } from '../state/package-index.js';
+import type { ProfileStore } from '../state/profiles.js';
 
 export interface FleetContext {
   config: Config;
@@ -32,29 +29,17 @@ export interface FleetContext {
   /** the release gate over the same database (promotions are published by the server when read) */
   gate: GateService;
   now: () => number;
+  /** the whole graph (the fields above are parts of it) */
+  services: Services;
   close(): void;
 }
 
 export function openFleet(config: Config): FleetContext {
   const db = openDb(config.db, { mustExist: true });
   try {
-    const snapshots = new SnapshotStore(db);
-    const packageIndex = new PackageIndexStore(db);
-    const profiles = new ProfileStore(db);
-    const siteOf = (backend: string) => {
-      const b = config.backends.get(backend);
-      return b ? new URL(b.mirrors[0]!).hostname : '';
-    };
-    const parts = gateParts(db, { store: new CacheStore(config.cacheDir), snapshots, packageIndex });
-    const views = new ViewLoader(snapshots, packageIndex, siteOf, parts.resolver);
-    const viewDefs = new OutdatedCacheStore(db);
-    const outdated = new OutdatedService(profiles, views, viewDefs, packageIndex);
-    const fleet = new Fleet({
-      db, profiles, outdated, backendOf: backendOfUri(new BackendMap(config)),
-      jobs: { leaseMs: config.fleet.jobLeaseMs, maxAttempts: config.fleet.jobAttempts, deadlineMs: config.fleet.jobDeadlineMs },
-    });
-    const gate = buildGate(config, parts, { store: new CacheStore(config.cacheDir), snapshots, packageIndex }, fleet, outdated, Date.now, { createKey: false });
-    return { config, db, fleet, outdated, profiles, views, viewDefs, packageIndex, gate, now: Date.now, close: () => db.close() };
+    const services = assemble(config, { db, dbFile: config.db, mode: 'cli' });
+    const { fleet, outdated, views, gate, now, state } = services;
+    return { config, db, fleet, outdated, profiles: state.profiles, views, viewDefs: state.viewDefs, packageIndex: state.packageIndex, gate, now, services, close: () => db.close() };
   } catch (err) {
     db.close();
     throw err;
@@ -67,7 +52,7 @@ export async function withFleet<T>(config: Config, fn: (ctx: FleetContext) => T 
   try {
     return await fn(ctx);
   } finally {
-    await ctx.gate.close();
+    await ctx.services.stop();
     ctx.close();
   }
 }

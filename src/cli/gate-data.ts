@@ -5,7 +5,7 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { keyDir } from '../app-gate.js';
+import { keyDir } from '../assembly/gate.js';
 import type { Config } from '../config.js';
 import { fail, isAptgateError } from '../errors.js';
 import type { Standing } from '../gate/gate.js';

@@ -4,12 +4,8 @@ import { applySetting, type Config, type ConfigOverrides } from '../config.js';
 import { locateConfig, type ConfigUse } from './locate.js';
 import { fail } from '../errors.js';
 import { openDb } from '../state/db.js';
-import { PackageIndexStore } from '../state/package-index.js';
-import { SnapshotStore } from '../state/snapshots.js';
-import { UsageStore } from '../state/usage.js';
-import { StageStore } from '../state/stages.js';
+import { stateStores } from '../assembly/services.js';
 import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
-import { CacheStore } from '../proxy/store.js';
 import { verifyCache } from '../proxy/verify.js';
 import { importAcng } from '../proxy/import-acng.js';
 import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
@@ -85,17 +81,12 @@ function configFrom(o: CommonOpts, use: ConfigUse): Config {
 
 function housekeepingDeps(config: Config): { deps: HousekeepingDeps; close(): void } {
   const db = openDb(config.db, { mustExist: true });
-  return {
-    deps: {
-      config,
-      store: new CacheStore(config.cacheDir),
-      snapshots: new SnapshotStore(db),
-      packageIndex: new PackageIndexStore(db),
-      usage: new UsageStore(db),
-      stages: new StageStore(db),
-    },
-    close: () => db.close(),
-  };
+  try {
+    return { deps: { config, ...stateStores(config, db) }, close: () => db.close() };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
 }
 
 export function buildProgram(write: (s: string) => void = (s) => process.stdout.write(s)): Command {

@@ -32,6 +32,18 @@ export interface FleetDeps {
   now?: () => number;
   /** cross-check failures and other background errors */
   onError?: (err: Error, what: string) => void;
+  /** the release gate's side: the sources of the stage a machine follows, and their key */
+  gate: FleetGate;
+}
+
+/** What the release gate gives the fleet (the gate in turn reads the fleet's evidence). */
+export interface FleetGate {
+  /** the stages, first to last (gate.stages): a machine follows the first one its classes name */
+  stages: readonly string[];
+  /** the apt sources of `stage` for a machine of this release (its codename, '' when unknown), reached at `host` */
+  sources(stage: string, codename: string, host: string): StageSources;
+  /** the server's public key (armored), which signs the stages */
+  publicKey(): Promise<string>;
 }
 
 /** The apt sources the release gate gives a machine (its stage), and their hash. */
@@ -59,8 +71,6 @@ export class Fleet {
   readonly reports: ReportService;
   private readonly now: () => number;
   private readonly crossChecks = new Set<number>();
-  /** set by the release gate: the stage sources of a machine, reached at `host` */
-  stageSources: ((m: MachineRow, host: string | undefined) => StageSources | undefined) | undefined;
 
   constructor(private readonly deps: FleetDeps) {
     this.now = deps.now ?? Date.now;
@@ -114,7 +124,7 @@ export class Fleet {
       packagesBase: base?.sha256 ?? '',
       jobsWaiting: this.jobs.waiting(id),
       pullNow: m.pullNow,
-      sources: this.stageSources?.(m, a.host)?.hash ?? '',
+      sources: this.stageSources(m, a.host)?.hash ?? '',
     };
   }
 
@@ -152,7 +162,7 @@ export class Fleet {
 
   /**
    * The outdated answers of a machine's last report (its view, and upstream of its stage),
-   * computed off the event loop and cached: outdatedLists() and the cross-check then only read.
+   * computed off the event loop and cached: outdatedListsInSlices() and the cross-check then only read.
    */
   async prepareOutdated(id: number): Promise<void> {
     const m = this.machines.byId(id);
@@ -163,13 +173,18 @@ export class Fleet {
     if (upstream) await this.deps.outdated.prepare(m.profileId, upstream.viewId);
   }
 
-  /** set by the release gate: the server's public key (armored) */
-  publicKey: (() => Promise<string>) | undefined;
+  /** The stage sources of a machine reached at `host` (none when it follows no stage). */
+  private stageSources(m: MachineRow, host: string | undefined): StageSources | undefined {
+    const stage = this.classes.stageOf(m, this.deps.gate.stages);
+    if (!host || !stage) return undefined;
+    const facts = JSON.parse(m.facts) as { codename?: string };
+    return this.deps.gate.sources(stage, facts.codename ?? '', host);
+  }
 
   async sourcesOf(id: number, machineId: unknown, host: string | undefined): Promise<StageSources & { key: string }> {
     const m = this.approved(id, machineId);
-    const s = this.stageSources?.(m, host) ?? { entries: [], hash: '' };
-    return { ...s, key: s.entries.length && this.publicKey ? await this.publicKey() : '' };
+    const s = this.stageSources(m, host) ?? { entries: [], hash: '' };
+    return { ...s, key: s.entries.length ? await this.deps.gate.publicKey() : '' };
   }
 
   fetchJob(id: number, machineId: unknown): Delivery | undefined {
@@ -191,20 +206,8 @@ export class Fleet {
    * Both outdated answers of a machine: *approved* in the view it reads (its stage, when its
    * sources go through the release gate) and *available* in the same sources read from the
    * newest upstream snapshots. Undefined parts are not known yet (no report, or not indexed).
+   * Answers not cached yet are computed off the event loop (the server's worker) or in slices.
    */
-  outdatedLists(machine: number): { stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined } {
-    const m = this.machines.byId(machine);
-    const r = this.machines.report(machine);
-    if (!m || !r || r.viewId === null || m.profileId === null) return { stage: null, approved: undefined, available: undefined };
-    const upstream = this.deps.outdated.upstreamOf(r.viewId);
-    const list = (viewId: number): OutdatedList | undefined => {
-      if (!this.deps.outdated.ready(viewId)) return undefined;
-      return listOf(this.deps.outdated.get(m.profileId!, viewId).result);
-    };
-    return { stage: upstream?.stage ?? null, approved: list(r.viewId), available: list(upstream?.viewId ?? r.viewId) };
-  }
-
-  /** outdatedLists() for a running server: answers not cached yet are computed in slices. */
   async outdatedListsInSlices(machine: number): Promise<{ stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined }> {
     const m = this.machines.byId(machine);
     const r = this.machines.report(machine);

@@ -1,6 +1,6 @@
 // The computing part of outdated on the server: a profile's answer in a loaded view, and what a
 // new snapshot asks of a cached answer. No writes: the server runs it in its outdated worker
-// (outdated-worker.ts) as well as on its own thread.
+// (outdated-work.ts) as well as on its own thread.
 import { outdated, outdatedSteps, type OutdatedResult } from '../index/outdated.js';
 import { Policy } from '../index/policy.js';
 import type { InstalledPackage } from '../index/status.js';

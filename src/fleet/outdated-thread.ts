@@ -1,4 +1,4 @@
-// The server's outdated worker (outdated-worker.ts), seen from the event loop: answers and
+// The server's outdated worker (outdated-work.ts), seen from the event loop: answers and
 // snapshot refreshes are computed there and come back as text, ready to be cached (JSON lines,
 // outdated-text.ts: the event loop reads them back in slices).
 import { Worker } from 'node:worker_threads';
@@ -26,8 +26,11 @@ export class OutdatedThread {
   private readonly waiting = new Map<number, { resolve: (r: ThreadReply) => void; reject: (e: Error) => void }>();
   private closed = false;
 
-  /** `sites`: backend → host of its first mirror (apt's `Pin: origin`) */
-  constructor(private readonly dbFile: string, private readonly sites: Record<string, string>) {}
+  /**
+   * `entry`: the worker's thread entry (the assembly's: it builds the worker's read side);
+   * `sites`: backend → host of its first mirror (apt's `Pin: origin`)
+   */
+  constructor(private readonly entry: URL, private readonly dbFile: string, private readonly sites: Record<string, string>) {}
 
   /** A request is waiting for the worker. */
   get busy(): boolean {
@@ -64,7 +67,7 @@ export class OutdatedThread {
 
   private spawn(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./outdated-worker.js', import.meta.url), { workerData: { dbFile: this.dbFile, sites: this.sites } });
+    const w = new Worker(this.entry, { workerData: { dbFile: this.dbFile, sites: this.sites } });
     w.unref();
     w.on('message', (m: ThreadReply) => {
       const x = this.waiting.get(m.id);

@@ -147,7 +147,7 @@ export class ViewLoader {
 
   /**
    * The view, read from the package index at once: ~0.7 s for a full Debian release, so the
-   * server loads its views in its outdated worker (outdated-worker.ts); on the event loop only
+   * server loads its views in its outdated worker (outdated-work.ts); on the event loop only
    * when an answer is asked for before the worker could prepare it.
    */
   load(spec: ViewSpec, contentIds?: readonly number[]): LoadedView {

@@ -3,14 +3,14 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../state/db.js';
-import { PackageIndexStore } from '../state/package-index.js';
-import { SnapshotStore } from '../state/snapshots.js';
-import { StageStore } from '../state/stages.js';
-import { UsageStore } from '../state/usage.js';
+import type { PackageIndexStore } from '../state/package-index.js';
+import type { SnapshotStore } from '../state/snapshots.js';
+import type { StageStore } from '../state/stages.js';
+import type { UsageStore } from '../state/usage.js';
 import { ClientStore } from '../state/clients.js';
 import { CLIENT_FLUSH_MS, ClientTracker } from './clients.js';
 import { FillRegistry } from './fill.js';
-import { cleanCache } from './housekeeping.js';
+import { cleanCache, type HousekeepingDeps } from './housekeeping.js';
 import { Indexer } from './indexer.js';
 import { LoopDelay } from './loop-delay.js';
 import { MemoryCache } from './memcache.js';
@@ -19,7 +19,7 @@ import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
 import { transferStats, trimMemory } from './sendfile.js';
 import { ProxyService } from './service.js';
-import { CacheStore } from './store.js';
+import type { CacheStore } from './store.js';
 import { Suites } from './suites.js';
 import { BackendMap } from './target.js';
 import { Upstream } from './upstream.js';
@@ -32,6 +32,8 @@ export interface ProxyOptions {
   log: Logger;
   /** an undici dispatcher for upstream (tests inject faults with MockAgent) */
   dispatcher?: Dispatcher;
+  /** the state stores, shared with the fleet and the gate (assembly/services.ts) */
+  state: Omit<HousekeepingDeps, 'config'>;
 }
 
 export class ProxyRuntime {
@@ -68,14 +70,14 @@ export class ProxyRuntime {
     this.config = config;
     this.log = log;
     this.metrics = proxyMetrics(this.registry);
-    this.store = new CacheStore(config.cacheDir);
+    this.store = opts.state.store;
     this.memory = new MemoryCache(config.proxy.memoryCacheBytes);
     this.upstream = new Upstream(config, this.metrics, log, opts.dispatcher);
     this.backends = new BackendMap(config);
-    this.snapshots = new SnapshotStore(db);
-    this.packageIndex = new PackageIndexStore(db);
-    this.usage = new UsageStore(db);
-    this.stages = new StageStore(db);
+    this.snapshots = opts.state.snapshots;
+    this.packageIndex = opts.state.packageIndex;
+    this.usage = opts.state.usage;
+    this.stages = opts.state.stages;
     this.clients = new ClientTracker(new ClientStore(db), log);
     this.fills = new FillRegistry({ config, store: this.store, upstream: this.upstream, metrics: this.metrics, log });
     this.indexer = new Indexer(opts.dbFile, this.packageIndex, this.metrics, log);

@@ -1,0 +1,67 @@
+// What the server does on its own, over the assembled services: the schedule tick (with
+// auto-promotion), and a new snapshot's fan-out to the gate's stages and the cached outdated
+// answers of its suite.
+import type { Fleet } from '../fleet/fleet.js';
+import type { OutdatedService } from '../fleet/outdated.js';
+import type { GateService } from '../gate/service.js';
+import type { Logger } from '../log.js';
+import type { ProxyRuntime } from '../proxy/runtime.js';
+
+export interface BackgroundDeps {
+  fleet: Fleet;
+  gate: GateService;
+  outdated: OutdatedService;
+  proxy: ProxyRuntime;
+  log: Logger;
+  tickMs: number;
+}
+
+/** Starts the background turns; the function returned stops them (work already begun finishes). */
+export function startBackground(d: BackgroundDeps): () => void {
+  const { fleet, gate, outdated, proxy, log } = d;
+  const tick = () => {
+    try {
+      const created = fleet.schedules.tick();
+      if (created.length) log.info({ jobs: created.length }, 'schedules fired');
+    } catch (err) {
+      // the schedules that could fire did: their jobs are in the error's details
+      const created = (err as { details?: { created?: unknown[] } }).details?.created?.length ?? 0;
+      log.error({ err: (err as Error).message, jobs: created }, 'schedule tick failed');
+    }
+    gate.autoPromote().then(
+      (made) => { if (made.length) log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted'); },
+      (err: Error) => log.error({ err: err.message }, 'auto-promotion failed'),
+    );
+  };
+  const ticker = setInterval(tick, d.tickMs);
+  ticker.unref();
+  // a new snapshot's Packages linked: bring cached outdated answers of that suite up to date
+  // (once per suite per turn of the event loop, however many indexes were linked)
+  const pending = new Set<string>();
+  let closing = false;
+  proxy.indexer.onLinked((snapshotId) => {
+    if (closing) return;
+    const snap = proxy.snapshots.byId(snapshotId);
+    if (!snap) return;
+    const key = `${snap.backend}\0${snap.suite}`;
+    if (pending.has(key)) return;
+    pending.add(key);
+    setImmediate(() => {
+      pending.delete(key);
+      if (closing) return;
+      gate.onSnapshotIndexed(snapshotId).then(
+        (made) => { if (made.length) log.info({ backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) }, 'stages updated'); },
+        (err: Error) => log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
+      );
+      outdated.refreshInSlices(snap.backend, snap.suite).then(
+        (stats) => { if (stats.recomputed || stats.carried) log.info({ backend: snap.backend, suite: snap.suite, ...stats }, 'outdated refreshed'); },
+        (err: Error) => { log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'outdated refresh failed'); },
+      );
+    });
+  });
+  proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
+  return () => {
+    closing = true;
+    clearInterval(ticker);
+  };
+}

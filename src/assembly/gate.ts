@@ -1,0 +1,90 @@
+// The release gate in the graph: its stores, the stage contents the outdated views read, the
+// fleet evidence the gate weighs, the signing key (made at first need, by the server only), the
+// published files the proxy serves under /stage/, and what the gate gives the fleet in turn.
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Fleet, FleetGate } from '../fleet/fleet.js';
+import type { OutdatedService } from '../fleet/outdated.js';
+import type { StageResolver } from '../fleet/views.js';
+import { ContentResolver } from '../gate/content.js';
+import { ServerKey } from '../gate/key.js';
+import { stageResolver } from '../gate/resolver.js';
+import { GateService, type GateFleet } from '../gate/service.js';
+import { StageService } from '../gate/stages.js';
+import type { CacheStore } from '../proxy/store.js';
+import type { PackageIndexStore } from '../state/package-index.js';
+import type { SnapshotStore } from '../state/snapshots.js';
+import type { StageStore } from '../state/stages.js';
+import type { CollectedExtras } from '../rpc/wire.js';
+
+/** Where the server's signing key lives: next to its database (state, not cache). */
+export function keyDir(config: Config): string {
+  return path.join(path.dirname(path.resolve(config.db)), 'aptgate-gnupg');
+}
+
+/** The stores the gate reads. */
+export interface GateStores {
+  store: CacheStore;
+  snapshots: SnapshotStore;
+  packageIndex: PackageIndexStore;
+  stages: StageStore;
+}
+
+export interface GateParts {
+  content: ContentResolver;
+  resolver: StageResolver;
+}
+
+export function gateParts(state: GateStores): GateParts {
+  const content = new ContentResolver(state.snapshots, state.packageIndex);
+  return { content, resolver: stageResolver(state.stages, content) };
+}
+
+/** `fleet` is asked only once the graph is built (the fleet is made after the gate: it gets the gate's side). */
+function gateFleet(config: Config, fleet: () => Fleet, outdated: OutdatedService): GateFleet {
+  const ladder = config.gate.stages;
+  return {
+    testMachines: (stage) => fleet().classes.testMachines(stage, ladder).map((id) => ({ id, hostname: fleet().machines.byId(id)!.hostname })),
+    upgradeJobs: (machine) => fleet().jobs.store.list({ machineId: machine, limit: 50 }).filter((j) => j.kind === 'upgrade' || j.kind === 'dist-upgrade'),
+    evidence: (machine) => {
+      const m = fleet().machines.byId(machine);
+      const r = fleet().machines.report(machine);
+      if (!m || !r || m.reportedAt === null) return undefined;
+      const extras = JSON.parse(r.extras) as CollectedExtras;
+      let list: string[] | undefined;
+      if (r.viewId !== null && m.profileId !== null && outdated.ready(r.viewId)) {
+        list = outdated.get(m.profileId, r.viewId).result.entries.filter((e) => !e.held).map((e) => `${e.package} ${e.installedVersion} → ${e.candidateVersion}`);
+      }
+      return { at: m.reportedAt, dpkgClean: extras.dpkg.audit.trim() === '' && !extras.dpkg.interrupted, outdated: list };
+    },
+  };
+}
+
+/** createKey false: the key is opened, never made (the CLI: only serve creates state). */
+export function buildGate(config: Config, parts: GateParts, state: GateStores, fleet: () => Fleet, outdated: OutdatedService, now: () => number, createKey: boolean): GateService {
+  let key: Promise<ServerKey> | undefined;
+  return new GateService({
+    stages: new StageService(config.gate.stages, state.stages, state.snapshots, parts.content, now),
+    store: state.stages,
+    snapshots: state.snapshots,
+    content: parts.content,
+    key: () => (key ??= ServerKey.open(keyDir(config), { create: createKey })),
+    cachedPath: async (k) => ((await state.store.stat(k)) ? state.store.pathOf(k) : undefined),
+    snapshotFile: (s) => state.store.snapshotFile(s.backend, s.suite, s.sha256),
+    publishDir: path.join(config.cacheDir, '.stages'),
+    fleet: gateFleet(config, fleet, outdated),
+    autoPromote: config.gate.autoPromote,
+    now,
+    closeKey: async () => { if (key) await (await key.catch(() => undefined))?.close(); },
+  });
+}
+
+/** The gate's side of the fleet: stage sources at the URL machines reach the server by. */
+export function fleetGate(config: Config, gate: GateService): FleetGate {
+  const scheme = config.tls.cert ? 'https' : 'http';
+  return {
+    stages: config.gate.stages,
+    sources: (stage, codename, host) => gate.machineSources(stage, codename, `${scheme}://${host}`),
+    publicKey: () => gate.publicKey(),
+  };
+}

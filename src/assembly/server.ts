@@ -1,0 +1,52 @@
+// The server's graph: the services (services.ts) with the proxy over the same state stores,
+// and the lifecycle of what runs on its own: database checkpoints off the main thread, the
+// proxy's timers, the schedule tick and the new-snapshot fan-out (background.ts).
+import type { Dispatcher } from 'undici';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { ProxyRuntime } from '../proxy/runtime.js';
+import { Checkpointer } from '../state/checkpointer.js';
+import type { Db } from '../state/db.js';
+import { startBackground } from './background.js';
+import { assemble, type Services } from './services.js';
+
+export interface ServerOptions {
+  db: Db;
+  dbFile: string;
+  log: Logger;
+  /** an undici dispatcher for upstream (tests inject faults with MockAgent) */
+  dispatcher?: Dispatcher;
+  /** the clock of the fleet and the gate; tests move it */
+  now?: () => number;
+}
+
+export interface ServerServices extends Services {
+  proxy: ProxyRuntime;
+  /** Checkpoints, the proxy (its cache, indexes, timers) and the background turns. */
+  start(): Promise<void>;
+  /** Ends what start() began, then the services'. */
+  stop(): Promise<void>;
+}
+
+export function assembleServer(config: Config, o: ServerOptions): ServerServices {
+  const { db, dbFile, log } = o;
+  const services = assemble(config, { db, dbFile, mode: 'server', log, ...(o.now ? { now: o.now } : {}) });
+  const proxy = new ProxyRuntime({ config, db, dbFile, log, state: services.state, ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}) });
+  let checkpointer: Checkpointer | undefined;
+  let stopBackground: (() => void) | undefined;
+  return {
+    ...services,
+    proxy,
+    start: async () => {
+      checkpointer = Checkpointer.start(db, dbFile, (message) => log.warn({ err: message }, 'database checkpoints'));
+      await proxy.start();
+      stopBackground = startBackground({ ...services, proxy, log, tickMs: config.fleet.scheduleTickMs });
+    },
+    stop: async () => {
+      stopBackground?.();
+      await proxy.close();
+      await services.stop();
+      await checkpointer?.stop();
+    },
+  };
+}
