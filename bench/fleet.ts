@@ -12,7 +12,7 @@
 // and keeps the profile in bench/work/fleet/prof.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeCall } from '../src/rpc/codec.js';
+import { encodeCall } from '../src/protocol/codec.js';
 import { Processes, REPO, appendResults, commandOutput, machineFacts, mdTable, procStatusKb, rssSampler, textTable, today } from './common.js';
 import { FleetClient, decoded, machineBusyMs, percentile, procCpuMs, runLoad, sign, type LoadResult } from './fleet-client.js';
 import { DEFAULT_SHAPE, factsOf, makeMachines, makeProfiles, sharedShare, type SimMachine } from './fleet-data.js';

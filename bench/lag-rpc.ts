@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import type { CollectedExtras } from '../src/agent/types.js';
 import { packagesText, packagesTextOfLines, recordLine } from '../src/index/profile-record.js';
 import { parseStatus, type InstalledPackage } from '../src/index/status.js';
-import { encodeCall } from '../src/rpc/codec.js';
+import { encodeCall } from '../src/protocol/codec.js';
 import { SERVER_HOST, type SimMachine } from './fleet-data.js';
 import { ARCHIVE } from './lag-archive.js';
 

@@ -94,7 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.now ? { now: deps.now } : {}),
     onError: (err, what) => app.log.error({ err: err.message }, what),
   });
-  // agents' XML-RPC endpoint (limits in rpc/limits.ts); answers to signed calls are signed
+  // agents' XML-RPC endpoint (limits in protocol/limits.ts); answers to signed calls are signed
   const methods = new MethodTable(VERSION);
   registerAgentMethods(methods, fleet);
   registerRpcRoutes(app, methods, {

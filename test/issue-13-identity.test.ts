@@ -15,8 +15,8 @@ import { buildProgram } from '../src/cli/program.js';
 import { applySetting } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import { addressKey } from '../src/fleet/rate-limit.js';
-import { chrootMachineId, reenrolProof } from '../src/rpc/identity-proof.js';
-import { faultCodes } from '../src/rpc/protocol.js';
+import { chrootMachineId, reenrolProof } from '../src/protocol/identity-proof.js';
+import { faultCodes } from '../src/protocol/faults.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 

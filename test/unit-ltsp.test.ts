@@ -19,7 +19,7 @@ import { mountsUnder } from '../src/agent/chroot/mounts.js';
 import { insidePath, resolveIn } from '../src/agent/chroot/paths.js';
 import { releaseOrder, renameSuites, stepError } from '../src/agent/release.js';
 import { isAptgateError } from '../src/errors.js';
-import type { MachineFacts } from '../src/rpc/wire.js';
+import type { MachineFacts } from '../src/protocol/wire.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
 /** A 64-byte ELF header: class, byte order, e_machine. */

@@ -1,4 +1,4 @@
-// The fast XML-RPC call decoder (src/rpc/fast-decode.ts) against the xmlrpc (sax) path: for
+// The fast XML-RPC call decoder (src/protocol/fast-decode.ts) against the xmlrpc (sax) path: for
 // thousands of random calls written by xmlrpc's serializer, by a Python-style writer and by
 // Python itself the fast path must accept and give the identical result; what it must refuse
 // it refuses, and decodeCall then answers exactly as the xmlrpc path does.
@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { decodeCall, decodeCallSlow, decodeResponse, encodeCall, encodeResponse } from '../src/rpc/codec.js';
-import { fastDecodeCall } from '../src/rpc/fast-decode.js';
-import { faultCodes, RpcFault } from '../src/rpc/protocol.js';
+import { decodeCall, decodeCallSlow, decodeResponse, encodeCall, encodeResponse } from '../src/protocol/codec.js';
+import { fastDecodeCall } from '../src/protocol/fast-decode.js';
+import { faultCodes, RpcFault } from '../src/protocol/faults.js';
 
 const require = createRequire(import.meta.url);
 const { serializeMethodCall } = require('xmlrpc/lib/serializer') as { serializeMethodCall(m: string, p: unknown[]): string };

@@ -3,8 +3,8 @@
 import { Argument, Command } from 'commander';
 import { completionScript, SHELLS, type Shell } from '../cli/completion.js';
 import { fail, isAptgateError } from '../errors.js';
-import { reenrolProof, type ReenrolProof } from '../rpc/identity-proof.js';
-import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
+import { reenrolProof, type ReenrolProof } from '../protocol/identity-proof.js';
+import { faultCodes, PROTOCOL_VERSION } from '../protocol/faults.js';
 import { VERSION } from '../version.js';
 import { RpcClient, RpcError } from './client.js';
 import { collectState } from './collect.js';

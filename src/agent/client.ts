@@ -1,5 +1,5 @@
 // The agent's XML-RPC client: node's http/https (no native module, no dependency beyond the
-// codec), every call after enrolment signed (rpc/signing.ts) with a timestamp newer than the
+// codec), every call after enrolment signed (protocol/signing.ts) with a timestamp newer than the
 // previous one, kept in the state directory; the answer to a signed call must carry the
 // server's signature over it, bound to the call's nonce, or it is refused before anything in
 // it is used (plain HTTP lets anyone in the path answer). Node 18: the packaged agent runs there.
@@ -7,9 +7,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { AptgateError } from '../errors.js';
-import { decodeResponse, encodeCall } from '../rpc/codec.js';
-import { faultCodes } from '../rpc/protocol.js';
-import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../rpc/signing.js';
+import { decodeResponse, encodeCall } from '../protocol/codec.js';
+import { faultCodes } from '../protocol/faults.js';
+import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../protocol/signing.js';
 import type { AgentState, Identity } from './identity.js';
 import { explainTransportError, type SettingPlaces } from './transport-error.js';
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { packagesText, linesOf, recordKey, parseRecordLine, type PackagesText } from '../index/profile-record.js';
 import { parseStatus } from '../index/status.js';
-import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
+import { faultCodes, PROTOCOL_VERSION } from '../protocol/faults.js';
 import { VERSION } from '../version.js';
 import { RpcClient, RpcError } from './client.js';
 import { collectState } from './collect.js';

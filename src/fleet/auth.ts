@@ -1,10 +1,10 @@
-// Verifies a signed agent call (rpc/signing.ts) against the machine's secret, refuses replays
+// Verifies a signed agent call (protocol/signing.ts) against the machine's secret, refuses replays
 // by the machine's last accepted timestamp, and checks the machine is still the one that
 // enrolled (its /etc/machine-id) so copied credentials are flagged as a clone. A call signed
 // with a re-enrolment's credential that still waits for approval is answered MACHINE_PENDING
 // and changes nothing (it has its own replay mark: it cannot lock the current credential out).
-import { RpcFault } from '../rpc/protocol.js';
-import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders, type SignedHeaders } from '../rpc/signing.js';
+import { RpcFault } from '../protocol/faults.js';
+import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders, type SignedHeaders } from '../protocol/signing.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
 import { unmapIPv4 } from '../sys/address.js';
 

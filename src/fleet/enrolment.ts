@@ -7,11 +7,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { defaultConfig } from '../config.js';
 import { fail } from '../errors.js';
-import { chrootMachineId, reenrolProofMatches, type ReenrolProof } from '../rpc/identity-proof.js';
-import { RpcFault } from '../rpc/protocol.js';
-import { SIGNATURE_WINDOW_MS } from '../rpc/signing.js';
+import { chrootMachineId, reenrolProofMatches, type ReenrolProof } from '../protocol/identity-proof.js';
+import { RpcFault } from '../protocol/faults.js';
+import { SIGNATURE_WINDOW_MS } from '../protocol/signing.js';
 import type { MachineRow, MachineStore, ReenrolRow, TokenRow } from '../state/machines.js';
-import type { MachineFacts } from '../rpc/wire.js';
+import type { MachineFacts } from '../protocol/wire.js';
 import { addressKey, RateLimiter, type Rate } from './rate-limit.js';
 
 export type { MachineFacts };
@@ -184,7 +184,7 @@ export class Enrolment {
 
   /**
    * An agent enrols with a token. `client`: its address (rate limits); `proof`: given by an agent
-   * that still holds the machine's credential (rpc/identity-proof.ts).
+   * that still holds the machine's credential (protocol/identity-proof.ts).
    */
   enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
     const client = o.client ?? '';

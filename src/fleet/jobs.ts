@@ -4,10 +4,10 @@
 // deadline expires it, and a result is accepted for any job not yet closed, from the identity
 // (generation of the machine's credential) the job was leased to and from no other.
 import { fail } from '../errors.js';
-import { RpcFault } from '../rpc/protocol.js';
+import { RpcFault } from '../protocol/faults.js';
 import type { JobOutcome, JobRow, JobStore } from '../state/jobs.js';
 import type { MachineRow } from '../state/machines.js';
-import { CHROOT_ONLY_KINDS, CODENAME_RE, DISRUPTIVE_KINDS, FAILURE_REASONS, HOST_ONLY_KINDS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../rpc/wire.js';
+import { CHROOT_ONLY_KINDS, CODENAME_RE, DISRUPTIVE_KINDS, FAILURE_REASONS, HOST_ONLY_KINDS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../protocol/wire.js';
 import type { ClassService } from './classes.js';
 
 export interface JobSettings {

@@ -3,7 +3,7 @@
 // lets an agent through. The map is bounded so that a flood of distinct addresses cannot grow it
 // without end. One limiter serves enrolments (fault 13) and reports with packages (fault 12).
 import type { RateLimit } from '../config.js';
-import { RpcFault, type FaultName } from '../rpc/protocol.js';
+import { RpcFault, type FaultName } from '../protocol/faults.js';
 import { unmapIPv4 } from '../sys/address.js';
 
 /** At most `count` per `windowMs` (refilled evenly); count 0 turns the limit off. */

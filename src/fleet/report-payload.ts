@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import { isAptgateError } from '../errors.js';
 import { parseRecordLine } from '../index/profile-record.js';
-import { RpcFault } from '../rpc/protocol.js';
+import { RpcFault } from '../protocol/faults.js';
 import type { CheckedPackages } from '../state/profiles.js';
 import type { TimeSlicer } from '../sys/time-slice.js';
 

@@ -1,14 +1,14 @@
 // The method table behind /RPC2: own-property lookups only, parameters checked against each
 // method's signature before its handler runs, and the introspection methods of the convention
 // (system.listMethods, system.methodHelp, system.methodSignature, system.multicall).
-import { faultCodes, PROTOCOL_VERSION, RpcFault, type RpcType } from './protocol.js';
+import { faultCodes, PROTOCOL_VERSION, RpcFault, type RpcType } from '../protocol/faults.js';
 
 export interface CallContext {
   /** client address, for logs */
   client: string;
   /** the Host the client addressed (host[:port]) */
   host?: string;
-  /** the machine whose signature the request carries (rpc/signing.ts), if any */
+  /** the machine whose signature the request carries (protocol/signing.ts), if any */
   machine?: number;
 }
 

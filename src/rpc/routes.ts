@@ -7,11 +7,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { nextTurn } from '../sys/time-slice.js';
-import { decodeCall, encodeFault, encodeResponseSliced } from './codec.js';
-import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from './limits.js';
+import { decodeCall, encodeFault, encodeResponseSliced } from '../protocol/codec.js';
+import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from '../protocol/limits.js';
 import type { MethodTable } from './methods.js';
-import { faultCodes, RpcFault } from './protocol.js';
-import { RESPONSE_SIGNATURE_HEADER, responseSignature, signatureMatches, signedHeaders } from './signing.js';
+import { faultCodes, RpcFault } from '../protocol/faults.js';
+import { RESPONSE_SIGNATURE_HEADER, responseSignature, signatureMatches, signedHeaders } from '../protocol/signing.js';
 
 export interface RpcRouteOptions {
   /** limits of a request with signature headers; default SIGNED_LIMITS */

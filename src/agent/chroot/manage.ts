@@ -4,8 +4,8 @@
 // built from it carries no credentials. Apt inside runs through chroot(8) pointed at the proxy.
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chrootMachineId } from '../../rpc/identity-proof.js';
-import { faultCodes } from '../../rpc/protocol.js';
+import { chrootMachineId } from '../../protocol/identity-proof.js';
+import { faultCodes } from '../../protocol/faults.js';
 import { RpcClient, RpcError } from '../client.js';
 import type { AgentConfig } from '../config.js';
 import { runCycle, type CycleResult } from '../cycle.js';

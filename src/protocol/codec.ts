@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { encodeFaultWith, encodeResponseSliced as encodeResponseSliced_, encodeResponseWith, prepared } from './encode.js';
 import { decodeCallSliced } from './fast-decode.js';
 import { badReference, GENERAL_DECODER_MAX, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
-import { RpcFault } from './protocol.js';
+import { RpcFault } from './faults.js';
 
 const require = createRequire(import.meta.url);
 

@@ -2,7 +2,7 @@
 // shared by both decoders so they stop at the same place with the same words. Requests without
 // a signature can only reach the anonymous methods (hello, enrol, system.*), which are small:
 // they get a small body; a signed agent.report can be several MB.
-import { RpcFault } from './protocol.js';
+import { RpcFault } from './faults.js';
 
 export interface DecodeLimits {
   /** most <value> elements in one request (struct members and array items included) */
