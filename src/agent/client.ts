@@ -6,9 +6,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { AptgateError } from '../errors.js';
+import { AptgateError, isAptgateError } from '../errors.js';
 import { decodeResponse, encodeCall } from '../protocol/codec.js';
-import { faultCodes } from '../protocol/faults.js';
+import { faultCodes, faultOf } from '../protocol/faults.js';
 import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../protocol/signing.js';
 import type { AgentState, Identity } from './identity.js';
 import { explainTransportError, type SettingPlaces } from './transport-error.js';
@@ -72,7 +72,10 @@ export class RpcClient {
       return await decodeResponse(answer.bytes.toString('utf8')) as T;
     } catch (err) {
       const f = err as { faultCode?: number; message: string };
-      if (typeof f.faultCode === 'number') throw new RpcError(f.faultCode, f.message);
+      // a fault answered, or one the decoder raised reading the answer (a forbidden member name)
+      const own = isAptgateError(err) ? faultOf(err.code) : undefined;
+      const faultCode = typeof f.faultCode === 'number' ? f.faultCode : own ? faultCodes[own] : undefined;
+      if (faultCode !== undefined) throw new RpcError(faultCode, f.message);
       throw new AptgateError('AGENT_TRANSPORT', `bad answer from ${this.opts.server}: ${f.message}`);
     }
   }

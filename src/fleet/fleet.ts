@@ -2,7 +2,6 @@
 // the services the administrator's CLI uses, over one database.
 import { fail } from '../errors.js';
 import type { OutdatedResult } from '../index/outdated.js';
-import { RpcFault } from '../protocol/faults.js';
 import { TimeSlicer } from '../sys/time-slice.js';
 import { ClassStore } from '../state/classes.js';
 import type { Db } from '../state/db.js';
@@ -96,7 +95,7 @@ export class Fleet {
 
   private approved(id: number, machineId: unknown): MachineRow {
     const m = this.auth.identify(id, machineId);
-    if (m.status !== 'approved') throw new RpcFault('MACHINE_PENDING', 'this machine waits for approval (aptgate machines approve)');
+    if (m.status !== 'approved') fail('MACHINE_PENDING', 'this machine waits for approval (aptgate machines approve)');
     return m;
   }
 

@@ -1,5 +1,8 @@
 // The XML-RPC protocol between aptgate and its agents, shared by the server and the agent:
-// the protocol version and every fault code, declared once (documented in docs/rpc.md).
+// the protocol version, every fault number, and the error code each fault stands for, declared
+// once (documented in docs/rpc.md and docs/errors.md). Fault numbers are a wire contract: they
+// never change.
+import type { ErrorCode } from '../errors.js';
 
 /** Bumped when a method changes incompatibly; agent.hello negotiates it. */
 export const PROTOCOL_VERSION = 1;
@@ -43,14 +46,46 @@ export const faultCodes = {
 
 export type FaultName = keyof typeof faultCodes;
 
-export class RpcFault extends Error {
-  readonly faultCode: number;
-  constructor(readonly fault: FaultName, message: string) {
-    super(message);
-    this.name = 'RpcFault';
-    this.faultCode = faultCodes[fault];
-  }
+/**
+ * The error code each fault stands for, one code per fault: the server answers an AptgateError
+ * with one of these codes with its fault (rpc/faults.ts), an agent turns the fault back into an
+ * AptgateError with the code (agent/client.ts). Errors with other codes reach an agent as
+ * INTERNAL_ERROR, or as one of these faults where rpc/faults.ts says so.
+ */
+export const faultErrors = {
+  PARSE_ERROR: 'RPC_PARSE_ERROR',
+  INVALID_REQUEST: 'RPC_INVALID_REQUEST',
+  METHOD_NOT_FOUND: 'RPC_METHOD_NOT_FOUND',
+  INVALID_PARAMS: 'RPC_INVALID_PARAMS',
+  INTERNAL_ERROR: 'RPC_INTERNAL_ERROR',
+  PROTOCOL_VERSION: 'PROTOCOL_UNSUPPORTED',
+  AUTH_FAILED: 'AUTH_FAILED',
+  REPLAY_REFUSED: 'REPLAY_REFUSED',
+  TOKEN_INVALID: 'TOKEN_INVALID',
+  MACHINE_PENDING: 'MACHINE_PENDING',
+  CLONE_DETECTED: 'CLONE_DETECTED',
+  STATE_UNKNOWN: 'PACKAGES_UNKNOWN',
+  STATE_MISMATCH: 'PACKAGES_MISMATCH',
+  JOB_UNKNOWN: 'JOB_UNKNOWN',
+  JOB_CLOSED: 'JOB_CLOSED',
+  REPORT_TOO_LARGE: 'REPORT_TOO_LARGE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  ENROL_RATE_LIMITED: 'ENROL_RATE_LIMITED',
+  JOB_NOT_LEASED: 'JOB_NOT_LEASED',
+} as const satisfies Record<FaultName, ErrorCode>;
+
+/** The codes that have a fault of their own. */
+export type FaultErrorCode = (typeof faultErrors)[FaultName];
+
+const faultOfCode = new Map<ErrorCode, FaultName>(Object.entries(faultErrors).map(([f, c]) => [c, f as FaultName]));
+const codeOfNumber = new Map<number, FaultErrorCode>(Object.entries(faultErrors).map(([f, c]) => [faultCodes[f as FaultName], c]));
+
+/** The fault an error code travels as; undefined for a code without one of its own. */
+export function faultOf(code: ErrorCode): FaultName | undefined {
+  return faultOfCode.get(code);
 }
 
-/** XML-RPC value types, as system.methodSignature names them. */
-export type RpcType = 'int' | 'boolean' | 'string' | 'double' | 'dateTime.iso8601' | 'base64' | 'struct' | 'array' | 'nil';
+/** The error code a received fault number stands for; undefined for a number this side does not know. */
+export function errorCodeOfFault(faultCode: number): FaultErrorCode | undefined {
+  return codeOfNumber.get(faultCode);
+}
