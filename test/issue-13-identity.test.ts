@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RpcClient, RpcError } from '../src/agent/client.js';
+import { RpcClient, ServerFault as RpcError } from '../src/agent/client.js';
 import { AgentState, type Identity } from '../src/agent/identity.js';
 import { buildProgram } from '../src/cli/program.js';
 import { applySetting } from '../src/config.js';

@@ -13,7 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RpcClient, RpcError } from '../src/agent/client.js';
+import { RpcClient, ServerFault as RpcError } from '../src/agent/client.js';
 import { AgentState } from '../src/agent/identity.js';
 import { decodeResponse, encodeCall } from '../src/protocol/codec.js';
 import { ANONYMOUS_LIMITS, SIGNED_LIMITS } from '../src/protocol/limits.js';

@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RpcClient, RpcError } from '../src/agent/client.js';
+import { RpcClient, ServerFault as RpcError } from '../src/agent/client.js';
 import { AgentState } from '../src/agent/identity.js';
 import { encodeCall } from '../src/protocol/codec.js';
 import { faultCodes } from '../src/protocol/faults.js';
