@@ -12,10 +12,10 @@ interface Internal {
 }
 
 const CONFIG = 'configuration is read before /RPC2 answers anything';
-const PROXY = 'raised by the proxy and its HTTP routes, never on /RPC2';
-const SERVER = "the server's own trouble: its log says what, the agent can only try again";
+const PROXY = "raised by the proxy's and the stage repositories' HTTP routes; in an agent's call, the server's own trouble";
+const SERVER = "the server's own trouble: its log says what, the agent can only try again later";
 const AGENT = 'raised by the agent itself, never by the server';
-const ADMIN = "raised for the administrator's commands (aptgate, the HTTP admin pages), never for an agent's call";
+const ADMIN = "made for the administrator's commands; in an agent's call, the server's own trouble";
 
 /** Every code without a fault of its own. */
 const answers: Record<Exclude<ErrorCode, FaultErrorCode>, FaultName | Internal> = {
