@@ -1,9 +1,9 @@
 // POST /RPC2 on the aptgate server: XML-RPC faults (HTTP 200) for everything a client can get
 // wrong, one log line per call. What a client can make it do before it has proven anything is
-// small: the body limit and the decoder's limits depend on the signature headers (limits.ts),
+// small: the body limit and the decoder's limits depend on the signature headers (protocol/limits.ts),
 // the whole body must arrive within a deadline, the signature is checked before the body is
 // decoded, an unsigned call of a signed method is refused as soon as its name is read, and the
-// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (signing.ts).
+// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (protocol/signing.ts).
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AptgateError, isAptgateError } from '../errors.js';
