@@ -1,10 +1,10 @@
 // The simulated agents of bench:fleet: XML-RPC over one keep-alive undici Pool to the server
-// process, signed as src/agent/client.ts signs (rpc/signing.ts), each machine with its own
+// process, signed as src/agent/client.ts signs (protocol/signing.ts), each machine with its own
 // strictly increasing timestamp; a load runner that records every call's latency.
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
-import { decodeResponse, encodeCall } from '../src/rpc/codec.js';
-import { signRequest } from '../src/rpc/signing.js';
+import { decodeResponse, encodeCall } from '../src/protocol/codec.js';
+import { signRequest } from '../src/protocol/signing.js';
 import { SERVER_HOST, type SimMachine } from './fleet-data.js';
 
 export class FaultError extends Error {

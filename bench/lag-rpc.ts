@@ -1,5 +1,5 @@
 // The /RPC2 bodies of bench:lag: enrolments, reports signed as the agent signs them
-// (src/rpc/signing.ts through fleet-client.ts), and the attack bodies of issue 13 (written as
+// (src/protocol/signing.ts through fleet-client.ts), and the attack bodies of issue 13 (written as
 // text: a serializer would itself choke on 100,000 levels).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import type { CollectedExtras } from '../src/agent/types.js';
 import { packagesText, packagesTextOfLines, recordLine } from '../src/index/profile-record.js';
 import { parseStatus, type InstalledPackage } from '../src/index/status.js';
-import { encodeCall } from '../src/rpc/codec.js';
+import { encodeCall } from '../src/protocol/codec.js';
 import { SERVER_HOST, type SimMachine } from './fleet-data.js';
 import { ARCHIVE } from './lag-archive.js';
 

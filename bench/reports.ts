@@ -22,7 +22,7 @@ import { gzipSync } from 'node:zlib';
 import { applySetting } from '../src/config.js';
 import { parseParagraphs } from '../src/index/deb822.js';
 import { toPackageEntry } from '../src/index/packages.js';
-import { decodeResponse, encodeCall } from '../src/rpc/codec.js';
+import { decodeResponse, encodeCall } from '../src/protocol/codec.js';
 import { SnapshotStore } from '../src/state/snapshots.js';
 import type { PackagesText } from '../src/index/profile-record.js';
 import { bigPackages, enrolOverHttp, faultOf, fullReportBody, postSigned, type Enrolled } from '../test/helpers/reports.js';

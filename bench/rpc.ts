@@ -7,8 +7,8 @@
 // Environment: BENCH_NO_RESULTS=1 leaves RESULTS.md alone.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { decodeCall, decodeCallSlow } from '../src/rpc/codec.js';
-import { fastDecodeCall } from '../src/rpc/fast-decode.js';
+import { decodeCall, decodeCallSlow } from '../src/protocol/codec.js';
+import { fastDecodeCall } from '../src/protocol/fast-decode.js';
 import { appendResults, commandOutput, machineFacts, mdTable, median, textTable, today } from './common.js';
 
 const require = createRequire(import.meta.url);

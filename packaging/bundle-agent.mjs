@@ -29,7 +29,7 @@ const CREATE_REQUIRE = 'const require = createRequire(import.meta.url);';
 const bundleRequire = {
   name: 'bundle-require',
   setup(b) {
-    b.onLoad({ filter: /[\\/]dist[\\/]src[\\/]rpc[\\/]codec\.js$/ }, async (args) => {
+    b.onLoad({ filter: /[\\/]dist[\\/]src[\\/]protocol[\\/]codec\.js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
       if (!text.includes(CREATE_REQUIRE)) throw new Error(`${args.path}: expected "${CREATE_REQUIRE}" (update packaging/bundle-agent.mjs)`);
       return { contents: text.replace(CREATE_REQUIRE, ''), loader: 'js' };

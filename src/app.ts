@@ -65,7 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const allow = new ClientFilter(deps.config.allow);
   registerAdmission(app, allow, () => proxy.metrics.requests.inc({ result: 'refused' }));
   registerProxyRoutes(app, proxy, allow);
-  // agents' XML-RPC endpoint (limits in rpc/limits.ts); answers to signed calls are signed
+  // agents' XML-RPC endpoint (limits in protocol/limits.ts); answers to signed calls are signed
   const methods = new MethodTable(VERSION);
   registerAgentMethods(methods, fleet);
   registerRpcRoutes(app, methods, {

@@ -1,5 +1,9 @@
 // Every error aptgate raises on purpose, declared once with a stable code and HTTP status.
-// Tests assert codes, never messages.
+// Tests assert codes, never messages. Each edge maps codes in one table: the HTTP status stays
+// here, beside the declaration, because every HTTP route answers with it (proxy/service.ts
+// errorStatus) and a code cannot be declared without one; /RPC2 faults are in
+// protocol/faults.ts and rpc/faults.ts, exit statuses in cli/exit-status.ts; docs/errors.md
+// lists them all (test/issue-15-errors checks it).
 
 export const errorCodes = {
   // configuration and command line
@@ -54,6 +58,48 @@ export const errorCodes = {
   AGENT_UNTRUSTED_ANSWER: 502,
   // the release gate: a promotion refused because the gate does not hold
   GATE_CLOSED: 409,
+  // The agents' XML-RPC calls (/RPC2 answers every one with HTTP 200 and a fault: the statuses
+  // below are only what these errors would be elsewhere). Each code travels as one fault number
+  // (protocol/faults.ts), and an agent turns the number back into the code.
+  // the body is not well-formed XML, or a character reference names no XML character
+  RPC_PARSE_ERROR: 400,
+  // not an XML-RPC method call, or over a request limit (protocol/limits.ts)
+  RPC_INVALID_REQUEST: 400,
+  // no method of that name
+  RPC_METHOD_NOT_FOUND: 404,
+  // a call's parameters: wrong number or type, a member missing or malformed, a forbidden member name
+  RPC_INVALID_PARAMS: 400,
+  // the server failed on a call (its log says why): how an agent receives the fault the server
+  // sends for every error that has none of its own
+  RPC_INTERNAL_ERROR: 500,
+  // the agent speaks a protocol version this server does not (agent.hello)
+  PROTOCOL_UNSUPPORTED: 400,
+  // a signed method called unsigned, a wrong signature, an unknown or removed machine
+  AUTH_FAILED: 401,
+  // a signed timestamp outside the window around the server's clock, or not newer than the last accepted
+  REPLAY_REFUSED: 401,
+  // an enrolment token that is unknown, expired, revoked or used up
+  TOKEN_INVALID: 403,
+  // the machine (or its re-enrolment's credential) waits for `aptgate machines approve`
+  MACHINE_PENDING: 403,
+  // credentials presented with another machine-id (a cloned image), or a machine-id that is not the caller's to claim
+  CLONE_DETECTED: 409,
+  // a report names packages (or a delta base) the server does not have: the agent sends them in full
+  PACKAGES_UNKNOWN: 409,
+  // a report's packages (a delta applied to its base) do not give the announced hash
+  PACKAGES_MISMATCH: 400,
+  // no such job for this machine
+  JOB_UNKNOWN: 404,
+  // the job was cancelled, expired or finished: it is not to run
+  JOB_CLOSED: 409,
+  // the job was handed to another identity of this machine (before a re-enrolment), or never: its start or result is refused
+  JOB_NOT_LEASED: 409,
+  // a report beyond the server's limits (fleet.report_max_packages, fleet.report_max_bytes, sources, holds)
+  REPORT_TOO_LARGE: 413,
+  // too many reports with packages (or new views) from one machine (fleet.report_rate): the message says when to try again
+  RATE_LIMITED: 429,
+  // too many enrolments from one address, with one token or of one machine-id (fleet.enrol_limit_*)
+  ENROL_RATE_LIMITED: 429,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

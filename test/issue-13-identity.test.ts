@@ -9,14 +9,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RpcClient, RpcError } from '../src/agent/client.js';
+import { RpcClient, ServerFault as RpcError } from '../src/agent/client.js';
 import { AgentState, type Identity } from '../src/agent/identity.js';
 import { buildProgram } from '../src/cli/program.js';
 import { applySetting } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import { addressKey } from '../src/fleet/rate-limit.js';
-import { chrootMachineId, reenrolProof } from '../src/rpc/identity-proof.js';
-import { faultCodes } from '../src/rpc/protocol.js';
+import { chrootMachineId, reenrolProof } from '../src/protocol/identity-proof.js';
+import { faultCodes } from '../src/protocol/faults.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 

@@ -13,12 +13,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RpcClient, RpcError } from '../src/agent/client.js';
+import { RpcClient, ServerFault as RpcError } from '../src/agent/client.js';
 import { AgentState } from '../src/agent/identity.js';
-import { decodeResponse, encodeCall } from '../src/rpc/codec.js';
-import { ANONYMOUS_LIMITS, SIGNED_LIMITS } from '../src/rpc/limits.js';
-import { faultCodes, PROTOCOL_VERSION } from '../src/rpc/protocol.js';
-import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, signRequest } from '../src/rpc/signing.js';
+import { decodeResponse, encodeCall } from '../src/protocol/codec.js';
+import { ANONYMOUS_LIMITS, SIGNED_LIMITS } from '../src/protocol/limits.js';
+import { faultCodes, PROTOCOL_VERSION } from '../src/protocol/faults.js';
+import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, signRequest } from '../src/protocol/signing.js';
 import { createAgent } from './helpers/agent.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 

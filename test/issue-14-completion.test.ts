@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Command } from 'commander';
 import { buildAgentProgram } from '../src/agent/cli.js';
 import { buildProgram } from '../src/cli/program.js';
-import { JOB_KINDS } from '../src/rpc/wire.js';
+import { JOB_KINDS } from '../src/protocol/wire.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
 

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { faultCodes, PROTOCOL_VERSION } from '../src/rpc/protocol.js';
+import { faultCodes, PROTOCOL_VERSION } from '../src/protocol/faults.js';
 import { exec } from './helpers/exec.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 

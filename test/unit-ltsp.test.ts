@@ -19,7 +19,8 @@ import { mountsUnder } from '../src/agent/chroot/mounts.js';
 import { insidePath, resolveIn } from '../src/agent/chroot/paths.js';
 import { releaseOrder, renameSuites, stepError } from '../src/agent/release.js';
 import { isAptgateError } from '../src/errors.js';
-import type { MachineFacts } from '../src/rpc/wire.js';
+import type { MachineFacts } from '../src/protocol/wire.js';
+import { faultAnswer } from '../src/rpc/faults.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
 /** A 64-byte ELF header: class, byte order, e_machine. */
@@ -231,13 +232,13 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     assert.notEqual(again.secret, c.secret);
     // another host cannot claim the chroot's identity, nor a host's; a chroot has no chroots
     const other = server.fleet.enrol(token, facts('b'.repeat(32), 'ltsp2'));
-    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid)), (e: { faultCode?: number }) => e.faultCode === 6);
-    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'x', path: '/srv/ltsp/x' }, facts(hostId)), (e: { faultCode?: number }) => e.faultCode === 6);
-    assert.throws(() => server.fleet.enrolChroot(c.machine, cid, { name: 'nested', path: '/srv/ltsp/nested' }, facts('c'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === -32602);
+    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid)), (e) => faultAnswer(e).faultCode === 6);
+    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'x', path: '/srv/ltsp/x' }, facts(hostId)), (e) => faultAnswer(e).faultCode === 6);
+    assert.throws(() => server.fleet.enrolChroot(c.machine, cid, { name: 'nested', path: '/srv/ltsp/nested' }, facts('c'.repeat(32))), (e) => faultAnswer(e).faultCode === -32602);
     // the host must present its own machine id
-    assert.throws(() => server.fleet.enrolChroot(host.machine, 'b'.repeat(32), { name: 'i386', path: '/srv/ltsp/i386' }, facts('d'.repeat(32))), (e: { faultCode?: number }) => e.faultCode === 6);
+    assert.throws(() => server.fleet.enrolChroot(host.machine, 'b'.repeat(32), { name: 'i386', path: '/srv/ltsp/i386' }, facts('d'.repeat(32))), (e) => faultAnswer(e).faultCode === 6);
     // a token holder cannot take the chroot's identity over either
-    assert.throws(() => server.fleet.enrol(token, facts(cid, 'intruder')), (e: { faultCode?: number }) => e.faultCode === 6);
+    assert.throws(() => server.fleet.enrol(token, facts(cid, 'intruder')), (e) => faultAnswer(e).faultCode === 6);
     assert.equal(server.fleet.machines.byId(c.machine)!.hostname, 'ltsp1/amd64');
     // an os-release that could not be read does not wipe the known release
     const none = packagesText(parseStatus(''));
@@ -251,7 +252,7 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'trixie', 'a release upgrade reaches the server');
     // no more chroots through a revoked token
     server.fleet.machines.revokeToken(server.fleet.machines.byId(host.machine)!.tokenId!);
-    assert.throws(() => server.fleet.enrolChroot(host.machine, hostId, { name: 'i386', path: '/srv/ltsp/i386' }, facts(chrootMachineId(hostId, '/srv/ltsp/i386'))), (e: { faultCode?: number }) => e.faultCode === 4);
+    assert.throws(() => server.fleet.enrolChroot(host.machine, hostId, { name: 'i386', path: '/srv/ltsp/i386' }, facts(chrootMachineId(hostId, '/srv/ltsp/i386'))), (e) => faultAnswer(e).faultCode === 4);
   });
 
   it('gives each kind only to the machines it fits: a host\'s release-upgrade covers its chroots, image-revert is for chroots', () => {

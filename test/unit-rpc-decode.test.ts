@@ -1,4 +1,4 @@
-// The fast XML-RPC call decoder (src/rpc/fast-decode.ts) against the xmlrpc (sax) path: for
+// The fast XML-RPC call decoder (src/protocol/fast-decode.ts) against the xmlrpc (sax) path: for
 // thousands of random calls written by xmlrpc's serializer, by a Python-style writer and by
 // Python itself the fast path must accept and give the identical result; what it must refuse
 // it refuses, and decodeCall then answers exactly as the xmlrpc path does.
@@ -7,9 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { decodeCall, decodeCallSlow, decodeResponse, encodeCall, encodeResponse } from '../src/rpc/codec.js';
-import { fastDecodeCall } from '../src/rpc/fast-decode.js';
-import { faultCodes, RpcFault } from '../src/rpc/protocol.js';
+import { decodeCall, decodeCallSlow, decodeResponse, encodeCall, encodeResponse } from '../src/protocol/codec.js';
+import { fastDecodeCall } from '../src/protocol/fast-decode.js';
+import { AptgateError, isAptgateError } from '../src/errors.js';
+import { faultCodes, faultOf } from '../src/protocol/faults.js';
 
 const require = createRequire(import.meta.url);
 const { serializeMethodCall } = require('xmlrpc/lib/serializer') as { serializeMethodCall(m: string, p: unknown[]): string };
@@ -115,7 +116,8 @@ async function outcome(p: Promise<unknown>): Promise<unknown> {
   try {
     return { ok: await p };
   } catch (e) {
-    return { fault: e instanceof RpcFault ? e.faultCode : -1, message: (e as Error).message };
+    const f = isAptgateError(e) ? faultOf(e.code) : undefined;
+    return { fault: f ? faultCodes[f] : -1, message: (e as Error).message };
   }
 }
 
@@ -281,7 +283,7 @@ sys.stdout.write(x.dumps((v, "x", 7, 2.5, [], {}), "agent.report", allow_none=Tr
       assert.equal(slowWay.message, fastWay.message!.replace(/character \d+ of \d+/, `character ${at + 10} of ${xml.length + 10}`), what);
     }
     // the method name is read before any parameter: what onMethod throws comes first
-    const refuse = (name: string) => { throw new RpcFault('AUTH_FAILED', `no ${name}`); };
+    const refuse = (name: string) => { throw new AptgateError('AUTH_FAILED', `no ${name}`); };
     for (const decode of [decodeCall, decodeCallSlow]) {
       assert.deepEqual(await outcome(decode(nested(100), { onMethod: refuse })), { fault: faultCodes.AUTH_FAILED, message: 'no m' });
     }

@@ -1,10 +1,10 @@
-// The server's answer encoder (src/rpc/encode.ts) against the xmlrpc serializer it replaces:
+// The server's answer encoder (src/protocol/encode.ts) against the xmlrpc serializer it replaces:
 // for thousands of random values, and the edge cases of both (CDATA, "]]>", control
 // characters, empty forms, undefined members), the text is identical byte for byte; sliced,
 // it is the same text.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeResponse, encodeFault, encodeFaultXmlrpc, encodeResponse, encodeResponseSliced, encodeResponseXmlrpc } from '../src/rpc/codec.js';
+import { decodeResponse, encodeFault, encodeFaultXmlrpc, encodeResponse, encodeResponseSliced, encodeResponseXmlrpc } from '../src/protocol/codec.js';
 
 type Rng = () => number;
 function mulberry32(seed: number): Rng {

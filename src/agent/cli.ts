@@ -2,11 +2,12 @@
 // under systemd); --json prints machine-readable results on stdout.
 import { Argument, Command } from 'commander';
 import { completionScript, SHELLS, type Shell } from '../cli/completion.js';
-import { fail, isAptgateError } from '../errors.js';
-import { reenrolProof, type ReenrolProof } from '../rpc/identity-proof.js';
-import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
+import { errorLine, exitStatusOf } from '../cli/exit-status.js';
+import { fail } from '../errors.js';
+import { reenrolProof, type ReenrolProof } from '../protocol/identity-proof.js';
+import { PROTOCOL_VERSION } from '../protocol/faults.js';
 import { VERSION } from '../version.js';
-import { RpcClient, RpcError } from './client.js';
+import { RpcClient, ServerFault } from './client.js';
 import { collectState } from './collect.js';
 import { DEFAULT_CONFIG_FILE, loadAgentConfig, targetOf, type AgentConfig } from './config.js';
 import { runCycle } from './cycle.js';
@@ -67,7 +68,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS, places }, { identity, state });
       await signed.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]).catch((err: Error) => {
         // a re-enrolment that waits for approval is answered MACHINE_PENDING, signed with the new secret
-        if (err instanceof RpcError && err.signed && err.faultCode === faultCodes.MACHINE_PENDING && r.reenrol === 'pending') return;
+        if (err instanceof ServerFault && err.signed && err.code === 'MACHINE_PENDING' && r.reenrol === 'pending') return;
         fail('AGENT_UNTRUSTED_ANSWER', `enrolment not confirmed by a signed call with the new identity (${err.message}); the answer may have been changed on the way: enrol over https or from a trusted network`);
       });
       state.saveIdentity(identity);
@@ -176,9 +177,9 @@ export async function runAgentCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message: string; faultCode?: number };
+    const e = err as { code?: string; exitCode?: number; message: string };
     if (e.code?.startsWith('commander.')) return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
-    log(e.faultCode !== undefined ? `the server refused: ${e.message} (fault ${e.faultCode})` : isAptgateError(err) ? `${err.code}: ${err.message}` : e.message);
-    return isAptgateError(err, 'USAGE') || isAptgateError(err, 'CONFIG_INVALID') ? 2 : 1;
+    log(err instanceof ServerFault ? `the server refused: ${err.message} (fault ${err.faultCode})` : errorLine(err));
+    return exitStatusOf('aptgate-agent', err);
   }
 }

@@ -1,29 +1,33 @@
 // The agent's XML-RPC client: node's http/https (no native module, no dependency beyond the
-// codec), every call after enrolment signed (rpc/signing.ts) with a timestamp newer than the
+// codec), every call after enrolment signed (protocol/signing.ts) with a timestamp newer than the
 // previous one, kept in the state directory; the answer to a signed call must carry the
 // server's signature over it, bound to the call's nonce, or it is refused before anything in
 // it is used (plain HTTP lets anyone in the path answer). Node 18: the packaged agent runs there.
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { AptgateError } from '../errors.js';
-import { decodeResponse, encodeCall } from '../rpc/codec.js';
-import { faultCodes } from '../rpc/protocol.js';
-import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../rpc/signing.js';
+import { AptgateError, isAptgateError } from '../errors.js';
+import { decodeResponse, encodeCall } from '../protocol/codec.js';
+import { errorCodeOfFault, faultCodes, faultOf } from '../protocol/faults.js';
+import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../protocol/signing.js';
 import type { AgentState, Identity } from './identity.js';
 import { explainTransportError, type SettingPlaces } from './transport-error.js';
 
 const DEFAULT_PLACES: SettingPlaces = { server: 'server = of /etc/aptgate-agent/agent.conf (or --server)', configFile: '/etc/aptgate-agent/agent.conf' };
 
-export class RpcError extends Error {
+/**
+ * A fault the server answered: the AptgateError its number stands for (protocol/faults.ts;
+ * RPC_INTERNAL_ERROR for a number this agent does not know), with the number as received.
+ */
+export class ServerFault extends AptgateError {
   /**
    * `signed` false: a fault 2 (AUTH_FAILED) without the server's signature, the one fault a
    * server cannot sign (it does not know this machine's secret); whoever is in the path can
    * make one up, so it is only ever answered by enrolling again through a signed call.
    */
   constructor(readonly faultCode: number, message: string, readonly signed = true) {
-    super(message);
-    this.name = 'RpcError';
+    super(errorCodeOfFault(faultCode) ?? 'RPC_INTERNAL_ERROR', message, { fault: faultCode });
+    this.name = 'ServerFault';
   }
 }
 
@@ -72,7 +76,10 @@ export class RpcClient {
       return await decodeResponse(answer.bytes.toString('utf8')) as T;
     } catch (err) {
       const f = err as { faultCode?: number; message: string };
-      if (typeof f.faultCode === 'number') throw new RpcError(f.faultCode, f.message);
+      // a fault answered, or one the decoder raised reading the answer (a forbidden member name)
+      const own = isAptgateError(err) ? faultOf(err.code) : undefined;
+      const faultCode = typeof f.faultCode === 'number' ? f.faultCode : own ? faultCodes[own] : undefined;
+      if (faultCode !== undefined) throw new ServerFault(faultCode, f.message);
       throw new AptgateError('AGENT_TRANSPORT', `bad answer from ${this.opts.server}: ${f.message}`);
     }
   }
@@ -82,7 +89,7 @@ export class RpcClient {
     const { identity } = this.signer!;
     if (responseSignatureMatches(identity.secret, String(identity.machine), nonce, answer.bytes, answer.signature)) return;
     const fault = await decodeResponse(answer.bytes.toString('utf8')).then(() => undefined, (e: { faultCode?: unknown; message: string }) => e);
-    if (fault?.faultCode === faultCodes.AUTH_FAILED) throw new RpcError(faultCodes.AUTH_FAILED, fault.message, false);
+    if (fault?.faultCode === faultCodes.AUTH_FAILED) throw new ServerFault(faultCodes.AUTH_FAILED, fault.message, false);
     const said = typeof fault?.faultCode === 'number' ? ` (it was fault ${fault.faultCode}: ${shown(fault.message)})` : '';
     throw new AptgateError('AGENT_UNTRUSTED_ANSWER', `${this.url.href}: the answer to ${method} ${answer.signature === undefined ? 'carries no' : 'does not match its'} server signature: refused, nothing in it is used${said}; something between this machine and the server may have changed it (https and ca_file prevent that)`);
   }

@@ -4,11 +4,12 @@
 // result written to the spool before it is sent, so a server that is away loses nothing.
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { isAptgateError, type AptgateError } from '../errors.js';
 import { packagesText, linesOf, recordKey, parseRecordLine, type PackagesText } from '../index/profile-record.js';
 import { parseStatus } from '../index/status.js';
-import { faultCodes, PROTOCOL_VERSION } from '../rpc/protocol.js';
+import { PROTOCOL_VERSION } from '../protocol/faults.js';
 import { VERSION } from '../version.js';
-import { RpcClient, RpcError } from './client.js';
+import type { RpcClient } from './client.js';
 import { collectState } from './collect.js';
 import { runJob } from './executors.js';
 import type { AgentState, Identity } from './identity.js';
@@ -69,7 +70,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
     check = await d.client.call<CheckInAnswer>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
   } catch (err) {
     // a re-enrolment that waits for the administrator: the server answers nothing else yet
-    if (!(err instanceof RpcError) || err.faultCode !== faultCodes.MACHINE_PENDING) throw err;
+    if (!isAptgateError(err, 'MACHINE_PENDING')) throw err;
     d.log(err.message);
     return { ...out, status: 'pending' };
   }
@@ -100,7 +101,7 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
       try {
         await d.client.call('agent.jobStarted', [{ ...who, id: job.id }]);
       } catch (err) {
-        if (err instanceof RpcError && err.faultCode === faultCodes.JOB_CLOSED) continue;
+        if (isAptgateError(err, 'JOB_CLOSED')) continue;
         throw err;
       }
       d.log(`job ${job.id}: ${job.kind}`);
@@ -145,10 +146,10 @@ async function deliverSpooled(d: CycleDeps): Promise<number> {
       n++;
     } catch (err) {
       // a job the server no longer has cannot be acknowledged: drop it, say so
-      if (err instanceof RpcError && err.faultCode === faultCodes.JOB_UNKNOWN) {
+      if (isAptgateError(err, 'JOB_UNKNOWN')) {
         d.log(`job ${s.id}: the server does not know it any more; its result is dropped`);
         d.state.unspool(s.id);
-      } else if (err instanceof RpcError && err.faultCode === faultCodes.JOB_NOT_LEASED) {
+      } else if (isAptgateError(err, 'JOB_NOT_LEASED')) {
         // handed to this machine's identity before a re-enrolment: the server hands it out again
         d.log(`job ${s.id}: ${err.message}; the result is dropped`);
         d.state.unspool(s.id);
@@ -177,16 +178,15 @@ async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string
       } else await full();
     }
   } catch (err) {
-    const code = err instanceof RpcError ? err.faultCode : 0;
     // the server takes only so many reports a minute (or none this large): the state stays
     // unreported, the next run tries again, and the jobs waiting for this machine still run
-    if (refused(code)) return deferred(d, err as Error);
-    if (how === 'full' || (code !== faultCodes.STATE_UNKNOWN && code !== faultCodes.STATE_MISMATCH)) throw err;
+    if (refused(err)) return deferred(d, err);
+    if (how === 'full' || !(isAptgateError(err, 'PACKAGES_UNKNOWN') || isAptgateError(err, 'PACKAGES_MISMATCH'))) throw err;
     how = 'full';
     try {
       await full();
     } catch (e) {
-      if (e instanceof RpcError && refused(e.faultCode)) return deferred(d, e);
+      if (refused(e)) return deferred(d, e);
       throw e;
     }
   }
@@ -194,8 +194,8 @@ async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string
   return how;
 }
 
-function refused(code: number): boolean {
-  return code === faultCodes.RATE_LIMITED || code === faultCodes.REPORT_TOO_LARGE;
+function refused(err: unknown): err is AptgateError {
+  return isAptgateError(err, 'RATE_LIMITED') || isAptgateError(err, 'REPORT_TOO_LARGE');
 }
 
 function deferred(d: CycleDeps, err: Error): 'no' {

@@ -6,7 +6,7 @@ import { lstat, open, readFile, readlink, rename, symlink, unlink } from 'node:f
 import path from 'node:path';
 import { parseParagraphs } from '../index/deb822.js';
 import type { RunOutcome } from './run.js';
-import { SOURCE_NAME_RE } from '../rpc/wire.js';
+import { SOURCE_NAME_RE } from '../protocol/wire.js';
 import type { AptTarget } from './types.js';
 
 const MAX_CONTENT = 64 * 1024;

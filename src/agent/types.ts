@@ -1,8 +1,8 @@
 // What the agent's modules exchange: where apt acts, what was collected, a job's result. The
-// parts that cross the wire (reports, jobs) are declared in rpc/wire.ts, shared with the server.
-import type { CollectedExtras, FailureReason } from '../rpc/wire.js';
+// parts that cross the wire (reports, jobs) are declared in protocol/wire.ts, shared with the server.
+import type { CollectedExtras, FailureReason } from '../protocol/wire.js';
 
-export * from '../rpc/wire.js';
+export * from '../protocol/wire.js';
 
 /** Where apt and dpkg act: the machine itself, or (tests, issue 6) another root. */
 export interface AptTarget {

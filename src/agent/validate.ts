@@ -1,6 +1,6 @@
 // A job's parameters are checked against Debian's syntax before anything runs: nothing a server
 // (or anyone who can talk like one) sends reaches apt as an option or as something else.
-import { isPackageSpec, SOURCE_NAME_RE } from '../rpc/wire.js';
+import { isPackageSpec, SOURCE_NAME_RE } from '../protocol/wire.js';
 import type { JobSpec } from './types.js';
 
 const MAX_PACKAGES = 10_000;

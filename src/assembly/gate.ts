@@ -15,7 +15,7 @@ import type { CacheStore } from '../proxy/store.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { SnapshotStore } from '../state/snapshots.js';
 import type { StageStore } from '../state/stages.js';
-import type { CollectedExtras } from '../rpc/wire.js';
+import type { CollectedExtras } from '../protocol/wire.js';
 
 /** Where the server's signing key lives: next to its database (state, not cache). */
 export function keyDir(config: Config): string {

@@ -1,9 +1,9 @@
 // Classes, jobs and schedules for the administrator: plain functions over an open fleet that
 // return the documented JSON shapes (docs/cli-fleet.md).
 import { readFileSync } from 'node:fs';
-import type { JobPolicy } from '../agent/types.js';
 import { fail } from '../errors.js';
 import { formatWindow, parseWindow } from '../fleet/classes.js';
+import type { JobPolicy } from '../protocol/wire.js';
 import type { ClassRow, RuleField } from '../state/classes.js';
 import { OPEN_STATES, type JobRow, type JobState } from '../state/jobs.js';
 import { iso, type FleetContext } from './fleet-context.js';

@@ -2,7 +2,7 @@
 // fleet-commands.ts, with the same output conventions: human by default, --json everywhere).
 import { Argument, Option, type Command } from 'commander';
 import { RULE_FIELDS } from '../fleet/classes.js';
-import { JOB_KINDS } from '../rpc/wire.js';
+import { JOB_KINDS } from '../protocol/wire.js';
 import { offer } from './completion.js';
 import {
   JOB_STATES, addJobs, addMembers, addSchedule, addWindow, bindClass, cancelJob, createClass, listClasses, listJobs, listSchedules, removeMembers, removeRule, removeWindow, showJob,

@@ -1,7 +1,6 @@
 // The administrator's view of tokens, machines and installed packages: plain functions over an
 // open fleet that return the documented JSON shapes (docs/cli-fleet.md); fleet-format.ts turns
 // them into tables.
-import type { CollectedExtras } from '../agent/types.js';
 import { fail } from '../errors.js';
 import type { MachineFacts } from '../fleet/enrolment.js';
 import { compareWithApt, differences, disagreementStrings, explainByEarlierSnapshots, type AptComparison } from '../fleet/apt-compare.js';
@@ -10,6 +9,7 @@ import { parseSourcesFile } from '../index/sources.js';
 import { BackendMap } from '../proxy/target.js';
 import type { OutdatedEntry, OutdatedResult } from '../index/outdated.js';
 import { isInstalledState } from '../index/status.js';
+import type { CollectedExtras } from '../protocol/wire.js';
 import { compareVersions, isStrictVersion } from '../index/version.js';
 import type { MachineRow, ReenrolRow, TokenRow } from '../state/machines.js';
 import { SnapshotStore } from '../state/snapshots.js';

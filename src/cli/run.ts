@@ -1,8 +1,8 @@
 // Running a commander program as the `aptgate` executable: the shared program head, exit
 // statuses and how errors reach the terminal (light: the one-shot `outdated` path uses it too).
 import { Command } from 'commander';
-import { isAptgateError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { errorLine, exitStatusOf } from './exit-status.js';
 import { visibleText } from './visible.js';
 
 /** Thrown by a command that printed its result and ends with a status other than 0 (not an error). */
@@ -32,7 +32,7 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
     }
     // messages may quote what a client sent (a hostname, a path); some have several lines
-    process.stderr.write(visibleText(isAptgateError(err) ? `aptgate: ${err.code}: ${err.message}\n` : `aptgate: ${e.message}\n`));
-    return 1;
+    process.stderr.write(visibleText(`aptgate: ${errorLine(err)}\n`));
+    return exitStatusOf('aptgate', err);
   }
 }

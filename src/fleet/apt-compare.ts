@@ -4,7 +4,7 @@
 // earlier snapshots of the same suites (the machine's lists are older than the server's).
 import { outdated, type OutdatedEntry } from '../index/outdated.js';
 import type { InstalledPackage } from '../index/status.js';
-import type { AptUpgradable } from '../rpc/wire.js';
+import type { AptUpgradable } from '../protocol/wire.js';
 import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
 import type { ViewLoader, ViewSpec } from './views.js';
 

@@ -1,10 +1,10 @@
-// Verifies a signed agent call (rpc/signing.ts) against the machine's secret, refuses replays
+// Verifies a signed agent call (protocol/signing.ts) against the machine's secret, refuses replays
 // by the machine's last accepted timestamp, and checks the machine is still the one that
 // enrolled (its /etc/machine-id) so copied credentials are flagged as a clone. A call signed
 // with a re-enrolment's credential that still waits for approval is answered MACHINE_PENDING
 // and changes nothing (it has its own replay mark: it cannot lock the current credential out).
-import { RpcFault } from '../rpc/protocol.js';
-import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders, type SignedHeaders } from '../rpc/signing.js';
+import { fail } from '../errors.js';
+import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders, type SignedHeaders } from '../protocol/signing.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
 import { unmapIPv4 } from '../sys/address.js';
 
@@ -23,33 +23,33 @@ export class AgentAuth {
     this.verified = undefined;
     const h = signedHeaders(headers);
     if (!h) {
-      if (headers['x-aptgate-signature'] !== undefined || headers['x-aptgate-machine'] !== undefined) throw new RpcFault('AUTH_FAILED', 'malformed signature headers');
+      if (headers['x-aptgate-signature'] !== undefined || headers['x-aptgate-machine'] !== undefined) fail('AUTH_FAILED', 'malformed signature headers');
       return undefined;
     }
     const id = Number(h.machine);
     const m = this.machines.byId(id);
     if (m && !signatureMatches(m.secret, h, body)) this.waitingCredential(id, h, body);
     // an unknown machine and a wrong signature look the same to the caller
-    if (!m) throw new RpcFault('AUTH_FAILED', 'signature not valid for this machine');
+    if (!m) fail('AUTH_FAILED', 'signature not valid for this machine');
     const ts = this.inWindow(h.timestamp);
-    if (!this.machines.acceptTimestamp(id, ts, client === undefined ? undefined : unmapIPv4(client))) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    if (!this.machines.acceptTimestamp(id, ts, client === undefined ? undefined : unmapIPv4(client))) fail('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
     this.verified = m;
     return id;
   }
 
   private inWindow(timestamp: string): number {
     const ts = Number(timestamp);
-    if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS) throw new RpcFault('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
+    if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS) fail('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
     return ts;
   }
 
   /** Not the machine's current credential: a waiting re-enrolment's (MACHINE_PENDING), or none (AUTH_FAILED). */
   private waitingCredential(id: number, h: SignedHeaders, body: string): never {
     const r = this.machines.pendingReenrol(id);
-    if (!r || !signatureMatches(r.secret, h, body)) throw new RpcFault('AUTH_FAILED', 'signature not valid for this machine');
+    if (!r || !signatureMatches(r.secret, h, body)) fail('AUTH_FAILED', 'signature not valid for this machine');
     const ts = this.inWindow(h.timestamp);
-    if (!this.machines.acceptReenrolTimestamp(id, ts)) throw new RpcFault('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
-    throw new RpcFault('MACHINE_PENDING', `this credential is a re-enrolment of machine ${id} (code ${r.code}) that waits for approval (aptgate machines approve ${id}); the machine's current identity stays in force until then`);
+    if (!this.machines.acceptReenrolTimestamp(id, ts)) fail('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    fail('MACHINE_PENDING', `this credential is a re-enrolment of machine ${id} (code ${r.code}) that waits for approval (aptgate machines approve ${id}); the machine's current identity stays in force until then`);
   }
 
   /** A machine's current secret (to sign the answer): the row authenticate() just read, when it is this machine's. */
@@ -61,11 +61,11 @@ export class AgentAuth {
   identify(id: number, machineId: unknown): MachineRow {
     const m = this.verified?.id === id ? this.verified : this.machines.byId(id);
     this.verified = undefined;
-    if (!m) throw new RpcFault('AUTH_FAILED', 'machine removed');
+    if (!m) fail('AUTH_FAILED', 'machine removed');
     if (typeof machineId !== 'string' || machineId !== m.machineId) {
       const other = typeof machineId === 'string' ? machineId.slice(0, 64) : '';
       this.machines.flagClone(id, other);
-      throw new RpcFault('CLONE_DETECTED', 'these credentials belong to another machine (cloned image?): enrol this machine with its own token');
+      fail('CLONE_DETECTED', 'these credentials belong to another machine (cloned image?): enrol this machine with its own token');
     }
     return m;
   }

@@ -7,11 +7,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { defaultConfig } from '../config.js';
 import { fail } from '../errors.js';
-import { chrootMachineId, reenrolProofMatches, type ReenrolProof } from '../rpc/identity-proof.js';
-import { RpcFault } from '../rpc/protocol.js';
-import { SIGNATURE_WINDOW_MS } from '../rpc/signing.js';
+import { chrootMachineId, reenrolProofMatches, type ReenrolProof } from '../protocol/identity-proof.js';
+import { SIGNATURE_WINDOW_MS } from '../protocol/signing.js';
 import type { MachineRow, MachineStore, ReenrolRow, TokenRow } from '../state/machines.js';
-import type { MachineFacts } from '../rpc/wire.js';
+import type { MachineFacts } from '../protocol/wire.js';
 import { addressKey, RateLimiter, type Rate } from './rate-limit.js';
 
 export type { MachineFacts };
@@ -69,12 +68,12 @@ export function checkFacts(f: Record<string, unknown>): MachineFacts {
   const str = (k: string, re: RegExp, optional = false): string => {
     const v = f[k];
     if (optional && (v === undefined || v === '')) return '';
-    if (typeof v !== 'string' || !re.test(v)) throw new RpcFault('INVALID_PARAMS', `facts.${k} is missing or malformed`);
+    if (typeof v !== 'string' || !re.test(v)) fail('RPC_INVALID_PARAMS', `facts.${k} is missing or malformed`);
     return v;
   };
   const foreign = f['foreignArchitectures'] ?? [];
   if (!Array.isArray(foreign) || foreign.length > 16 || !foreign.every((a) => typeof a === 'string' && ARCH_RE.test(a))) {
-    throw new RpcFault('INVALID_PARAMS', 'facts.foreignArchitectures must be an array of architecture names');
+    fail('RPC_INVALID_PARAMS', 'facts.foreignArchitectures must be an array of architecture names');
   }
   return {
     hostname: str('hostname', HOST_RE),
@@ -118,10 +117,10 @@ export class Enrolment {
 
   private usableToken(token: string): TokenRow {
     const t = /^agt_[A-Za-z0-9_-]{32}$/.test(token) ? this.machines.tokenByHash(hashToken(token)) : undefined;
-    if (!t) throw new RpcFault('TOKEN_INVALID', 'unknown enrolment token');
-    if (t.revokedAt !== null) throw new RpcFault('TOKEN_INVALID', 'the enrolment token was revoked');
-    if (t.expiresAt !== null && t.expiresAt <= Date.now()) throw new RpcFault('TOKEN_INVALID', 'the enrolment token has expired');
-    if (t.maxUses !== null && t.uses >= t.maxUses) throw new RpcFault('TOKEN_INVALID', 'the enrolment token is used up');
+    if (!t) fail('TOKEN_INVALID', 'unknown enrolment token');
+    if (t.revokedAt !== null) fail('TOKEN_INVALID', 'the enrolment token was revoked');
+    if (t.expiresAt !== null && t.expiresAt <= Date.now()) fail('TOKEN_INVALID', 'the enrolment token has expired');
+    if (t.maxUses !== null && t.uses >= t.maxUses) fail('TOKEN_INVALID', 'the enrolment token is used up');
     return t;
   }
 
@@ -141,14 +140,14 @@ export class Enrolment {
    * id): a host can make chroots, but never claim another machine's identity this way.
    */
   enrolChroot(host: MachineRow, chroot: { name: string; path: string }, facts: MachineFacts, client = ''): Enrolled {
-    if (host.parentId !== null) throw new RpcFault('INVALID_PARAMS', 'a chroot has no chroots of its own');
+    if (host.parentId !== null) fail('RPC_INVALID_PARAMS', 'a chroot has no chroots of its own');
     const machineId = chrootMachineId(host.machineId, chroot.path);
-    if (facts.machineId !== machineId) throw new RpcFault('CLONE_DETECTED', `a chroot's machine-id is derived from its host and its path (${machineId} for ${chroot.path.slice(0, 200)}): it cannot be chosen`);
+    if (facts.machineId !== machineId) fail('CLONE_DETECTED', `a chroot's machine-id is derived from its host and its path (${machineId} for ${chroot.path.slice(0, 200)}): it cannot be chosen`);
     if (client) this.limit(`a:${addressKey(client)}`, this.limits.address, `from ${addressKey(client)}`);
     this.limit(`m:${machineId}`, this.limits.machine, `of machine-id ${machineId}`);
     return this.machines.db.transaction(() => {
       const token = host.tokenId === null ? undefined : this.machines.tokenById(host.tokenId);
-      if (token?.revokedAt != null) throw new RpcFault('TOKEN_INVALID', 'the token this host enrolled with was revoked: no further chroots enrol through it');
+      if (token?.revokedAt != null) fail('TOKEN_INVALID', 'the token this host enrolled with was revoked: no further chroots enrol through it');
       const secret = randomBytes(32).toString('base64url');
       const hostname = `${host.hostname}/${chroot.name}`;
       const fields = { hostname, architecture: facts.architecture, codename: facts.codename || null, status: host.status, secret, tokenId: host.tokenId, facts: JSON.stringify({ ...facts, hostname }) };
@@ -159,7 +158,7 @@ export class Enrolment {
         this.machines.remove(known.id);
         known = undefined;
       }
-      if (known && known.parentId !== host.id) throw new RpcFault('CLONE_DETECTED', 'this chroot machine-id belongs to another machine');
+      if (known && known.parentId !== host.id) fail('CLONE_DETECTED', 'this chroot machine-id belongs to another machine');
       let id: number;
       if (known) {
         // the host lost the chroot's credential: a new identity (what the old one was leased ends)
@@ -167,7 +166,7 @@ export class Enrolment {
         this.deps.endLeases?.(known.id);
         id = known.id;
       } else {
-        if (this.machines.childrenOf(host.id).length >= MAX_CHROOTS) throw new RpcFault('INVALID_PARAMS', `a host has at most ${MAX_CHROOTS} chroots`);
+        if (this.machines.childrenOf(host.id).length >= MAX_CHROOTS) fail('RPC_INVALID_PARAMS', `a host has at most ${MAX_CHROOTS} chroots`);
         id = this.machines.insert({ ...fields, machineId, parentId: host.id });
         if (token?.class) this.deps.joinClass(token.class, id);
       }
@@ -184,7 +183,7 @@ export class Enrolment {
 
   /**
    * An agent enrols with a token. `client`: its address (rate limits); `proof`: given by an agent
-   * that still holds the machine's credential (rpc/identity-proof.ts).
+   * that still holds the machine's credential (protocol/identity-proof.ts).
    */
   enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
     const client = o.client ?? '';
@@ -200,7 +199,7 @@ export class Enrolment {
       const secret = randomBytes(32).toString('base64url');
       const fields = { hostname: facts.hostname, architecture: facts.architecture, codename: facts.codename || null, secret, tokenId: t.id, facts: JSON.stringify(facts) };
       // a chroot's identity is its host's to renew (agent.enrollChroot), never a token holder's
-      if (known?.parentId != null) throw new RpcFault('CLONE_DETECTED', 'this machine-id belongs to an LTSP chroot of another machine');
+      if (known?.parentId != null) fail('CLONE_DETECTED', 'this machine-id belongs to an LTSP chroot of another machine');
       this.machines.useToken(t.id);
       if (!known) {
         const status = t.autoApprove ? 'approved' as const : 'pending' as const;

@@ -2,18 +2,17 @@
 // the services the administrator's CLI uses, over one database.
 import { fail } from '../errors.js';
 import type { OutdatedResult } from '../index/outdated.js';
-import { RpcFault } from '../rpc/protocol.js';
 import { TimeSlicer } from '../sys/time-slice.js';
 import { ClassStore } from '../state/classes.js';
 import type { Db } from '../state/db.js';
 import { JobStore, type JobOutcome } from '../state/jobs.js';
 import { MachineStore, type MachineRow } from '../state/machines.js';
 import type { ProfileStore } from '../state/profiles.js';
-import type { CheckInAnswer, CollectedExtras } from '../rpc/wire.js';
+import type { CheckInAnswer, CollectedExtras } from '../protocol/wire.js';
 import { AgentAuth } from './auth.js';
 import { ClassService } from './classes.js';
 import { Enrolment, type EnrolLimits, type Enrolled, type MachineFacts } from './enrolment.js';
-import type { ReenrolProof } from '../rpc/identity-proof.js';
+import type { ReenrolProof } from '../protocol/identity-proof.js';
 import { JobService, type Delivery, type JobSettings } from './jobs.js';
 import type { OutdatedService } from './outdated.js';
 import { ReportService, type PackagesPayload, type ReportSettings } from './reports.js';
@@ -106,7 +105,7 @@ export class Fleet {
 
   private approved(id: number, machineId: unknown): MachineRow {
     const m = this.auth.identify(id, machineId);
-    if (m.status !== 'approved') throw new RpcFault('MACHINE_PENDING', 'this machine waits for approval (aptgate machines approve)');
+    if (m.status !== 'approved') fail('MACHINE_PENDING', 'this machine waits for approval (aptgate machines approve)');
     return m;
   }
 

@@ -4,10 +4,9 @@
 // deadline expires it, and a result is accepted for any job not yet closed, from the identity
 // (generation of the machine's credential) the job was leased to and from no other.
 import { fail } from '../errors.js';
-import { RpcFault } from '../rpc/protocol.js';
 import type { JobOutcome, JobRow, JobStore } from '../state/jobs.js';
 import type { MachineRow } from '../state/machines.js';
-import { CHROOT_ONLY_KINDS, CODENAME_RE, DISRUPTIVE_KINDS, FAILURE_REASONS, HOST_ONLY_KINDS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../rpc/wire.js';
+import { CHROOT_ONLY_KINDS, CODENAME_RE, DISRUPTIVE_KINDS, FAILURE_REASONS, HOST_ONLY_KINDS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../protocol/wire.js';
 import type { ClassService } from './classes.js';
 
 export interface JobSettings {
@@ -155,7 +154,7 @@ export class JobService {
 
   private own(machineId: number, jobId: number): JobRow {
     const j = this.store.byId(jobId);
-    if (!j || j.machineId !== machineId) throw new RpcFault('JOB_UNKNOWN', `no job ${jobId} for this machine`);
+    if (!j || j.machineId !== machineId) fail('JOB_UNKNOWN', `no job ${jobId} for this machine`);
     return j;
   }
 
@@ -166,7 +165,7 @@ export class JobService {
   private leasedTo(j: JobRow, generation: number): void {
     const open = j.state === 'queued' || j.state === 'delivered' || j.state === 'running';
     if (j.leaseGeneration === null ? open : j.leaseGeneration !== generation) {
-      throw new RpcFault('JOB_NOT_LEASED', `job ${j.id} was not handed to this identity of the machine (${j.leaseGeneration === null ? 'never delivered' : 'leased before a re-enrolment'}): its result is refused`);
+      fail('JOB_NOT_LEASED', `job ${j.id} was not handed to this identity of the machine (${j.leaseGeneration === null ? 'never delivered' : 'leased before a re-enrolment'}): its result is refused`);
     }
   }
 
@@ -176,7 +175,7 @@ export class JobService {
     return this.store.db.transaction(() => {
       this.store.sweep(now, machineId);
       const j = this.own(machineId, jobId);
-      if (j.state !== 'delivered' && j.state !== 'running') throw new RpcFault('JOB_CLOSED', `job ${jobId} is ${j.state}`);
+      if (j.state !== 'delivered' && j.state !== 'running') fail('JOB_CLOSED', `job ${jobId} is ${j.state}`);
       this.leasedTo(j, generation);
       const policy = JSON.parse(j.policy) as JobPolicy;
       const leaseMs = (policy.timeout + 300) * 1000;
@@ -191,7 +190,7 @@ export class JobService {
    * `generation`: the identity that signed the result (JOB_NOT_LEASED when not the leased one).
    */
   finished(machineId: number, jobId: number, o: JobOutcome, generation = 0): { state: string } {
-    if (o.failure !== null && !FAILURE_REASONS.includes(o.failure as never)) throw new RpcFault('INVALID_PARAMS', `unknown failure reason "${o.failure.slice(0, 40)}"`);
+    if (o.failure !== null && !FAILURE_REASONS.includes(o.failure as never)) fail('RPC_INVALID_PARAMS', `unknown failure reason "${o.failure.slice(0, 40)}"`);
     const outcome = { ...o, transcript: o.transcript.slice(-TRANSCRIPT_CAP), summary: o.summary.slice(0, 2000) };
     return this.store.db.transaction(() => {
       const j = this.own(machineId, jobId);

@@ -3,7 +3,7 @@
 // lets an agent through. The map is bounded so that a flood of distinct addresses cannot grow it
 // without end. One limiter serves enrolments (fault 13) and reports with packages (fault 12).
 import type { RateLimit } from '../config.js';
-import { RpcFault, type FaultName } from '../rpc/protocol.js';
+import { fail, type ErrorCode } from '../errors.js';
 import { unmapIPv4 } from '../sys/address.js';
 
 /** At most `count` per `windowMs` (refilled evenly); count 0 turns the limit off. */
@@ -40,13 +40,13 @@ export class RateLimiter {
   }
 
   /**
-   * Takes one from the key's bucket, or throws `fault` saying which enrolment limit was exceeded
+   * Takes one from the key's bucket, or throws `code` saying which enrolment limit was exceeded
    * and when to come back (nothing is taken then).
    */
-  take(key: string, rate: Rate, fault: FaultName, what: string): void {
+  take(key: string, rate: Rate, code: ErrorCode, what: string): void {
     const wait = this.tryTake(key, rate);
     if (wait !== undefined) {
-      throw new RpcFault(fault, `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`);
+      fail(code, `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`);
     }
   }
 }

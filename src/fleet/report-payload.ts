@@ -3,9 +3,8 @@
 // the hash and every record checked in slices (a report never holds the event loop for long).
 import { createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
-import { isAptgateError } from '../errors.js';
+import { AptgateError, fail } from '../errors.js';
 import { parseRecordLine } from '../index/profile-record.js';
-import { RpcFault } from '../rpc/protocol.js';
 import type { CheckedPackages } from '../state/profiles.js';
 import type { TimeSlicer } from '../sys/time-slice.js';
 
@@ -18,11 +17,11 @@ export interface ReportLimits {
 
 const HASH_CHUNK = 1024 * 1024;
 
-function tooMany(limits: ReportLimits): RpcFault {
-  return new RpcFault('REPORT_TOO_LARGE', `more than ${limits.maxPackages} packages in one report (fleet.report_max_packages)`);
+function tooMany(limits: ReportLimits): AptgateError {
+  return new AptgateError('REPORT_TOO_LARGE', `more than ${limits.maxPackages} packages in one report (fleet.report_max_packages)`);
 }
-function tooBig(limits: ReportLimits): RpcFault {
-  return new RpcFault('REPORT_TOO_LARGE', `packages text larger than ${limits.maxBytes} bytes unpacked (fleet.report_max_bytes)`);
+function tooBig(limits: ReportLimits): AptgateError {
+  return new AptgateError('REPORT_TOO_LARGE', `packages text larger than ${limits.maxBytes} bytes unpacked (fleet.report_max_bytes)`);
 }
 
 /** gunzip on libuv's threads; it stops as soon as the output would pass the limit. */
@@ -31,7 +30,7 @@ export function gunzipLimited(b: Buffer, limits: ReportLimits): Promise<Buffer> 
     gunzip(b, { maxOutputLength: limits.maxBytes, chunkSize: 64 * 1024 }, (err, out) => {
       if (!err) return resolve(out);
       if ((err as Error & { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) return reject(tooBig(limits));
-      reject(new RpcFault('INVALID_PARAMS', 'packages payload is not gzip data'));
+      reject(new AptgateError('RPC_INVALID_PARAMS', 'packages payload is not gzip data'));
     });
   });
 }
@@ -39,7 +38,7 @@ export function gunzipLimited(b: Buffer, limits: ReportLimits): Promise<Buffer> 
 /** The lines of a packages text (each ends in "\n"), at most maxPackages of them. */
 async function splitLines(raw: Buffer, limits: ReportLimits, slicer: TimeSlicer): Promise<string[]> {
   if (!raw.length) return [];
-  if (raw[raw.length - 1] !== 0x0a) throw new RpcFault('INVALID_PARAMS', 'packages text does not end with a newline');
+  if (raw[raw.length - 1] !== 0x0a) fail('RPC_INVALID_PARAMS', 'packages text does not end with a newline');
   const lines: string[] = [];
   for (let pos = 0; pos < raw.length;) {
     const nl = raw.indexOf(0x0a, pos);
@@ -77,17 +76,13 @@ async function checkRecords(lines: readonly string[], slicer: TimeSlicer, checke
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     // sorted and unique, as packagesTextOfLines makes it: the same set always has the same hash
-    if (i > 0 && !(lines[i - 1]! < l)) throw new RpcFault('INVALID_PARAMS', 'packages lines must be sorted and unique');
+    if (i > 0 && !(lines[i - 1]! < l)) fail('RPC_INVALID_PARAMS', 'packages lines must be sorted and unique');
     const known = checked?.get(l);
     if (known !== undefined) {
       names[i] = known;
     } else {
-      try {
-        names[i] = parseRecordLine(l).package;
-      } catch (err) {
-        if (isAptgateError(err, 'STATUS_INVALID')) throw new RpcFault('INVALID_PARAMS', err.message);
-        throw err;
-      }
+      // a line that is no record throws STATUS_INVALID: /RPC2 answers it INVALID_PARAMS (rpc/faults.ts)
+      names[i] = parseRecordLine(l).package;
     }
     if ((i & 63) === 63) await slicer.tick();
   }
@@ -98,7 +93,7 @@ async function checkRecords(lines: readonly string[], slicer: TimeSlicer, checke
 export async function checkFull(raw: Buffer, hash: string, limits: ReportLimits, slicer: TimeSlicer): Promise<CheckedPackages> {
   if (raw.length > limits.maxBytes) throw tooBig(limits);
   const lines = await splitLines(raw, limits, slicer);
-  if ((await sha256OfBuffer(raw, slicer)) !== hash) throw new RpcFault('STATE_MISMATCH', 'the packages do not give the announced hash');
+  if ((await sha256OfBuffer(raw, slicer)) !== hash) fail('PACKAGES_MISMATCH', 'the packages do not give the announced hash');
   return { hash, lines, names: await checkRecords(lines, slicer) };
 }
 
@@ -107,9 +102,9 @@ function keyOf(line: string): { key: string; name: string } {
   try {
     v = JSON.parse(line);
   } catch {
-    throw new RpcFault('INVALID_PARAMS', 'a delta line is not a package record');
+    fail('RPC_INVALID_PARAMS', 'a delta line is not a package record');
   }
-  if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw new RpcFault('INVALID_PARAMS', 'a delta line is not a package record');
+  if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'string') fail('RPC_INVALID_PARAMS', 'a delta line is not a package record');
   return { key: `${v[0]}:${v[1]}`, name: v[0] };
 }
 
@@ -140,7 +135,7 @@ export async function checkDelta(base: readonly string[], upsert: Buffer | undef
   // the canonical text, as packagesTextOfLines makes it (the limits above bound this sort)
   const lines = [...new Set(byKey.values())].sort();
   await slicer.tick();
-  if ((await sha256OfLines(lines, slicer)) !== hash) throw new RpcFault('STATE_MISMATCH', 'the packages do not give the announced hash');
+  if ((await sha256OfLines(lines, slicer)) !== hash) fail('PACKAGES_MISMATCH', 'the packages do not give the announced hash');
   // only the lines the delta brought need the full check
   return { hash, lines, names: await checkRecords(lines, slicer, nameOf) };
 }

@@ -3,14 +3,13 @@
 // packages become a shared profile; sources and architectures become the machine's view, in
 // which the server's own outdated answer is cross-checked with what the machine's apt said.
 import { defaultConfig } from '../config.js';
-import { isAptgateError } from '../errors.js';
+import { fail, isAptgateError } from '../errors.js';
 import type { OutdatedResult } from '../index/outdated.js';
 import { parseSourcesFile } from '../index/sources.js';
-import { RpcFault } from '../rpc/protocol.js';
 import type { MachineRow, MachineStore } from '../state/machines.js';
 import type { CheckedPackages, ProfileStore } from '../state/profiles.js';
 import { TimeSlicer } from '../sys/time-slice.js';
-import type { CollectedExtras } from '../rpc/wire.js';
+import type { CollectedExtras } from '../protocol/wire.js';
 import type { MachineFacts } from './enrolment.js';
 import type { OutdatedService } from './outdated.js';
 import { RateLimiter } from './rate-limit.js';
@@ -76,11 +75,11 @@ export class ReportService {
   private checkExtras(x: CollectedExtras): void {
     const bytes = (files: ReadonlyArray<{ content: string }>) => files.reduce((n, f) => n + f.content.length, 0);
     if (bytes(x.sources) > MAX_APT_FILES_BYTES || bytes(x.preferences) > MAX_APT_FILES_BYTES) {
-      throw new RpcFault('REPORT_TOO_LARGE', `apt sources (or preferences) files of more than ${MAX_APT_FILES_BYTES / 1024} KiB in all`);
+      fail('REPORT_TOO_LARGE', `apt sources (or preferences) files of more than ${MAX_APT_FILES_BYTES / 1024} KiB in all`);
     }
     const max = this.settings.maxPackages;
     if (x.holds.length > max || x.aptUpgradable.length > max || x.reboot.packages.length > max) {
-      throw new RpcFault('REPORT_TOO_LARGE', `more than ${max} holds, upgradable or reboot packages (fleet.report_max_packages)`);
+      fail('REPORT_TOO_LARGE', `more than ${max} holds, upgradable or reboot packages (fleet.report_max_packages)`);
     }
   }
 
@@ -96,7 +95,7 @@ export class ReportService {
     if (taken?.rate) return;
     if (taken) taken.rate = true;
     const wait = this.rate.tryTake(String(machine), { count: this.settings.ratePerMinute, windowMs: 60_000 });
-    if (wait !== undefined) throw new RpcFault('RATE_LIMITED', `too many reports with packages from this machine: report again in ${wait} s (fleet.report_rate)`);
+    if (wait !== undefined) fail('RATE_LIMITED', `too many reports with packages from this machine: report again in ${wait} s (fleet.report_rate)`);
   }
 
   /**
@@ -104,13 +103,13 @@ export class ReportService {
    * hash and the record syntax first. Returned pinned: the caller unpins it.
    */
   private async profileOf(machine: number, p: PackagesPayload, taken: { rate: boolean }): Promise<number> {
-    if (!/^[0-9a-f]{64}$/.test(p.hash)) throw new RpcFault('INVALID_PARAMS', 'packages.hash must be a SHA-256 in hex');
+    if (!/^[0-9a-f]{64}$/.test(p.hash)) fail('RPC_INVALID_PARAMS', 'packages.hash must be a SHA-256 in hex');
     // a set the server has already (from any machine) is that profile: the payload would add
     // nothing, exactly as a report naming only the hash
     const known = this.known(p.hash);
     if (known !== undefined) return known;
-    if (!p.full && p.base === undefined) throw new RpcFault('STATE_UNKNOWN', 'these packages are not known here: send them in full');
-    if (p.base !== undefined && !p.full && !this.profiles.byHash(p.base)) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
+    if (!p.full && p.base === undefined) fail('PACKAGES_UNKNOWN', 'these packages are not known here: send them in full');
+    if (p.base !== undefined && !p.full && !this.profiles.byHash(p.base)) fail('PACKAGES_UNKNOWN', 'the delta base is not known here: send the packages in full');
     this.takeRate(machine, taken);
     // reports arriving together wait with their packages still compressed: memory stays at a
     // few reports' worth, however many machines report at once
@@ -124,7 +123,7 @@ export class ReportService {
         return (await this.ingest(checked, slicer)).id;
       }
       const base = this.known(p.base!);
-      if (base === undefined) throw new RpcFault('STATE_UNKNOWN', 'the delta base is not known here: send the packages in full');
+      if (base === undefined) fail('PACKAGES_UNKNOWN', 'the delta base is not known here: send the packages in full');
       try {
         const lines = await this.profiles.linesInSlices(base, slicer);
         const upsert = p.upsert ? await gunzipLimited(p.upsert, this.settings) : undefined;
@@ -178,7 +177,7 @@ export class ReportService {
             if (seen.has(key)) continue;
             seen.add(key);
             sources.push({ backend: via.backend, suite, ...(via.stage ? { stage: via.stage } : {}), ...(e.components.length ? { components: e.components } : {}) });
-            if (sources.length > MAX_VIEW_SOURCES) throw new RpcFault('REPORT_TOO_LARGE', `the sources name more than ${MAX_VIEW_SOURCES} suites of this server`);
+            if (sources.length > MAX_VIEW_SOURCES) fail('REPORT_TOO_LARGE', `the sources name more than ${MAX_VIEW_SOURCES} suites of this server`);
           }
         }
       }

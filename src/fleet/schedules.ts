@@ -7,7 +7,7 @@ import type { JobStore } from '../state/jobs.js';
 import type { ClassService } from './classes.js';
 import { nextRun, parseCron } from './cron.js';
 import { checkJob, checkPolicy, type JobService } from './jobs.js';
-import type { JobPolicy } from '../rpc/wire.js';
+import type { JobPolicy } from '../protocol/wire.js';
 
 export interface NewSchedule {
   className: string;

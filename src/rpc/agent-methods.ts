@@ -1,16 +1,16 @@
 // The agent.* methods: enrolment, check-in, reports, jobs. Parameters are structs; every
 // member is checked here (type, size, syntax) before the fleet sees it. Documented in docs/rpc.md.
-import { CHROOT_NAME_RE, type CollectedExtras, type AptUpgradable, type SourceFile } from '../rpc/wire.js';
+import { fail } from '../errors.js';
+import { CHROOT_NAME_RE, type CollectedExtras, type AptUpgradable, type SourceFile } from '../protocol/wire.js';
 import { checkFacts } from '../fleet/enrolment.js';
-import type { ReenrolProof } from './identity-proof.js';
+import type { ReenrolProof } from '../protocol/identity-proof.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { MethodTable } from './methods.js';
-import { RpcFault } from './protocol.js';
 
 type Struct = Record<string, unknown>;
 
 function bad(what: string): never {
-  throw new RpcFault('INVALID_PARAMS', what);
+  fail('RPC_INVALID_PARAMS', what);
 }
 const isStruct = (v: unknown): v is Struct => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v);
 

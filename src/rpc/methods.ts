@@ -1,14 +1,17 @@
 // The method table behind /RPC2: own-property lookups only, parameters checked against each
 // method's signature before its handler runs, and the introspection methods of the convention
 // (system.listMethods, system.methodHelp, system.methodSignature, system.multicall).
-import { faultCodes, PROTOCOL_VERSION, RpcFault, type RpcType } from './protocol.js';
+import { fail } from '../errors.js';
+import type { RpcType } from '../protocol/codec.js';
+import { faultCodes, PROTOCOL_VERSION } from '../protocol/faults.js';
+import { faultAnswer } from './faults.js';
 
 export interface CallContext {
   /** client address, for logs */
   client: string;
   /** the Host the client addressed (host[:port]) */
   host?: string;
-  /** the machine whose signature the request carries (rpc/signing.ts), if any */
+  /** the machine whose signature the request carries (protocol/signing.ts), if any */
   machine?: number;
 }
 
@@ -64,15 +67,15 @@ export class MethodTable {
         const out: unknown[] = [];
         for (const c of calls as unknown[]) {
           try {
-            if (typeOf(c) !== 'struct') throw new RpcFault('INVALID_PARAMS', 'each call is a struct {methodName, params}');
+            if (typeOf(c) !== 'struct') fail('RPC_INVALID_PARAMS', 'each call is a struct {methodName, params}');
             const { methodName, params } = c as { methodName?: unknown; params?: unknown };
-            if (typeof methodName !== 'string') throw new RpcFault('INVALID_PARAMS', 'methodName must be a string');
-            if (methodName === 'system.multicall') throw new RpcFault('INVALID_REQUEST', 'system.multicall cannot be nested');
-            if (params !== undefined && !Array.isArray(params)) throw new RpcFault('INVALID_PARAMS', 'params must be an array');
+            if (typeof methodName !== 'string') fail('RPC_INVALID_PARAMS', 'methodName must be a string');
+            if (methodName === 'system.multicall') fail('RPC_INVALID_REQUEST', 'system.multicall cannot be nested');
+            if (params !== undefined && !Array.isArray(params)) fail('RPC_INVALID_PARAMS', 'params must be an array');
             out.push([await this.call(methodName, (params as unknown[] | undefined) ?? [], ctx)]);
           } catch (err) {
-            const f = err instanceof RpcFault ? err : new RpcFault('INTERNAL_ERROR', 'internal error');
-            out.push({ faultCode: f.faultCode, faultString: f.message });
+            const f = faultAnswer(err);
+            out.push({ faultCode: f.faultCode, faultString: f.faultString });
           }
         }
         return out;
@@ -83,9 +86,9 @@ export class MethodTable {
       help: `Protocol handshake: {protocol: int, agent: string} → {protocol: int, minimumProtocol: int, server: string}. A fault ${faultCodes.PROTOCOL_VERSION} (PROTOCOL_VERSION) when the agent speaks a protocol this server does not.`,
       handler: ([hello]) => {
         const h = hello as { protocol?: unknown; agent?: unknown };
-        if (typeof h.protocol !== 'number' || !Number.isInteger(h.protocol)) throw new RpcFault('INVALID_PARAMS', 'protocol must be an int');
-        if (h.agent !== undefined && (typeof h.agent !== 'string' || h.agent.length > 200)) throw new RpcFault('INVALID_PARAMS', 'agent must be a string of at most 200 characters');
-        if (h.protocol !== PROTOCOL_VERSION) throw new RpcFault('PROTOCOL_VERSION', `this server speaks protocol ${PROTOCOL_VERSION}, the agent ${h.protocol}`);
+        if (typeof h.protocol !== 'number' || !Number.isInteger(h.protocol)) fail('RPC_INVALID_PARAMS', 'protocol must be an int');
+        if (h.agent !== undefined && (typeof h.agent !== 'string' || h.agent.length > 200)) fail('RPC_INVALID_PARAMS', 'agent must be a string of at most 200 characters');
+        if (h.protocol !== PROTOCOL_VERSION) fail('PROTOCOL_UNSUPPORTED', `this server speaks protocol ${PROTOCOL_VERSION}, the agent ${h.protocol}`);
         return { protocol: PROTOCOL_VERSION, minimumProtocol: PROTOCOL_VERSION, server: `aptgate ${version}` };
       },
     });
@@ -98,7 +101,7 @@ export class MethodTable {
 
   private spec(name: string): MethodSpec {
     const m = this.methods.get(name);
-    if (!m) throw new RpcFault('METHOD_NOT_FOUND', `no method "${String(name).slice(0, 100)}"`);
+    if (!m) fail('RPC_METHOD_NOT_FOUND', `no method "${String(name).slice(0, 100)}"`);
     return m;
   }
 
@@ -109,16 +112,16 @@ export class MethodTable {
   /** What call() checks first, for the decoder to ask before any parameter is read: the method exists, and is signed if it must be. */
   admit(name: string, signed: boolean): MethodSpec {
     const m = this.spec(name);
-    if (m.auth && !signed) throw new RpcFault('AUTH_FAILED', `${name} needs a signed request (enrol first)`);
+    if (m.auth && !signed) fail('AUTH_FAILED', `${name} needs a signed request (enrol first)`);
     return m;
   }
 
   async call(name: string, params: unknown[], ctx: CallContext): Promise<unknown> {
     const m = this.admit(name, ctx.machine !== undefined);
     const want = m.signature.slice(1);
-    if (params.length !== want.length) throw new RpcFault('INVALID_PARAMS', `${name} takes ${want.length} parameter(s), got ${params.length}`);
+    if (params.length !== want.length) fail('RPC_INVALID_PARAMS', `${name} takes ${want.length} parameter(s), got ${params.length}`);
     want.forEach((t, i) => {
-      if (!accepts(t, params[i])) throw new RpcFault('INVALID_PARAMS', `${name}: parameter ${i + 1} must be ${t}, got ${typeOf(params[i])}`);
+      if (!accepts(t, params[i])) fail('RPC_INVALID_PARAMS', `${name}: parameter ${i + 1} must be ${t}, got ${typeOf(params[i])}`);
     });
     return m.handler(params, ctx);
   }

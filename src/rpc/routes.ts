@@ -1,17 +1,18 @@
 // POST /RPC2 on the aptgate server: XML-RPC faults (HTTP 200) for everything a client can get
 // wrong, one log line per call. What a client can make it do before it has proven anything is
-// small: the body limit and the decoder's limits depend on the signature headers (limits.ts),
+// small: the body limit and the decoder's limits depend on the signature headers (protocol/limits.ts),
 // the whole body must arrive within a deadline, the signature is checked before the body is
 // decoded, an unsigned call of a signed method is refused as soon as its name is read, and the
-// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (signing.ts).
+// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (protocol/signing.ts).
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AptgateError, isAptgateError } from '../errors.js';
 import { nextTurn } from '../sys/time-slice.js';
-import { decodeCall, encodeFault, encodeResponseSliced } from './codec.js';
-import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from './limits.js';
+import { decodeCall, encodeFault, encodeResponseSliced } from '../protocol/codec.js';
+import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from '../protocol/limits.js';
+import { faultAnswer } from './faults.js';
 import type { MethodTable } from './methods.js';
-import { faultCodes, RpcFault } from './protocol.js';
-import { RESPONSE_SIGNATURE_HEADER, responseSignature, signatureMatches, signedHeaders } from './signing.js';
+import { RESPONSE_SIGNATURE_HEADER, responseSignature, signatureMatches, signedHeaders } from '../protocol/signing.js';
 
 export interface RpcRouteOptions {
   /** limits of a request with signature headers; default SIGNED_LIMITS */
@@ -20,7 +21,7 @@ export interface RpcRouteOptions {
   anonymous?: RequestLimits;
   /** the whole body must have arrived this long after the headers */
   bodyTimeoutMs: number;
-  /** the machine that signed the request; undefined when unsigned; throws RpcFault when the signature is bad */
+  /** the machine that signed the request; undefined when unsigned; throws an AptgateError (AUTH_FAILED, ...) when the signature is bad */
   /** `client`: the address the call came from (recorded as the machine's last address) */
   authenticate?: (headers: Record<string, string | string[] | undefined>, body: string, client: string) => number | undefined;
   /** a machine's secret, to sign the answers to its verified requests */
@@ -42,8 +43,8 @@ function send(reply: FastifyReply, xml: string, key: AnswerKey | undefined): Fas
   return reply.code(200).type('text/xml; charset=utf-8').send(bytes);
 }
 
-function sendFault(reply: FastifyReply, code: number, message: string, key?: AnswerKey): FastifyReply {
-  return send(reply, encodeFault(code, message), key);
+function sendFault(reply: FastifyReply, fault: { faultCode: number; faultString: string }, key?: AnswerKey): FastifyReply {
+  return send(reply, encodeFault(fault.faultCode, fault.faultString), key);
 }
 
 /**
@@ -60,7 +61,7 @@ let signedBodiesBytes = 0;
  */
 function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const tooLarge = () => new RpcFault('INVALID_REQUEST', `request body larger than ${limit} bytes${signed ? '' : ' (the limit of a request without signature headers)'}`);
+    const tooLarge = () => new AptgateError('RPC_INVALID_REQUEST', `request body larger than ${limit} bytes${signed ? '' : ' (the limit of a request without signature headers)'}`);
     const declared = Number(req.headers['content-length']);
     if (declared > limit) return reject(tooLarge());
     const chunks: Buffer[] = [];
@@ -79,7 +80,7 @@ function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutM
       if (size > limit) return finish(tooLarge());
       if (signed && size > ANONYMOUS_LIMITS.bodyBytes) {
         if (signedBodiesBytes + c.length > SIGNED_BODIES_BUDGET) {
-          return finish(new RpcFault('INVALID_REQUEST', `the server is receiving too many large signed bodies at once (${SIGNED_BODIES_BUDGET} bytes together): try again later`));
+          return finish(new AptgateError('RPC_INVALID_REQUEST', `the server is receiving too many large signed bodies at once (${SIGNED_BODIES_BUDGET} bytes together): try again later`));
         }
         signedBodiesBytes += c.length;
         held += c.length;
@@ -88,7 +89,7 @@ function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutM
     };
     const onEnd = () => finish(undefined);
     const onClose = () => finish(new Error('the client went away before the body was complete'));
-    const timer = setTimeout(() => finish(new RpcFault('INVALID_REQUEST', `request body not complete within ${timeoutMs / 1000} s`)), timeoutMs);
+    const timer = setTimeout(() => finish(new AptgateError('RPC_INVALID_REQUEST', `request body not complete within ${timeoutMs / 1000} s`)), timeoutMs);
     req.on('data', onData).on('end', onEnd).on('error', finish).on('close', onClose);
     req.resume();
   });
@@ -111,12 +112,10 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
     });
     scope.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
       // the body's faults (fastify closes the connection after them: the client may still be sending)
-      if (err instanceof RpcFault) {
-        request.log.info({ client: request.ip, rpc: '-', fault: err.faultCode }, 'rpc');
-        return sendFault(reply, err.faultCode, err.message);
-      }
-      request.log.error({ err: err.message }, 'rpc request failed');
-      return sendFault(reply, faultCodes.INTERNAL_ERROR, 'internal error');
+      const fault = faultAnswer(err);
+      if (fault.internal) request.log.error({ err: err.message }, 'rpc request failed');
+      else request.log.info({ client: request.ip, rpc: '-', fault: fault.faultCode }, 'rpc');
+      return sendFault(reply, fault);
     });
     scope.post('/RPC2', async (request, reply) => {
       const started = performance.now();
@@ -137,7 +136,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
           // or replayed request is the machine's own, and it may trust this answer
           // (MACHINE_PENDING here: a waiting re-enrolment's credential signed it); the answer is
           // signed with whichever credential signed the request, never another
-          if (err instanceof RpcFault && (err.fault === 'REPLAY_REFUSED' || err.fault === 'MACHINE_PENDING') && headers) {
+          if ((isAptgateError(err, 'REPLAY_REFUSED') || isAptgateError(err, 'MACHINE_PENDING')) && headers) {
             const id = Number(headers.machine);
             const secret = [opts.secretOf?.(id), opts.waitingSecretOf?.(id)].find((x) => x !== undefined && signatureMatches(x, headers, body));
             if (secret) key = { secret, machine: headers.machine, nonce: headers.nonce };
@@ -161,10 +160,10 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         request.log.info({ client: request.ip, machine, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
         return send(reply, xml, key);
       } catch (err) {
-        const fault = err instanceof RpcFault ? err : undefined;
-        if (!fault) request.log.error({ client: request.ip, rpc: method, err: (err as Error).message }, 'rpc method failed');
-        request.log.info({ client: request.ip, machine, rpc: method.slice(0, 100), fault: fault?.faultCode ?? faultCodes.INTERNAL_ERROR, ms: Math.round(performance.now() - started) }, 'rpc');
-        return sendFault(reply, fault?.faultCode ?? faultCodes.INTERNAL_ERROR, fault?.message ?? 'internal error', key);
+        const fault = faultAnswer(err);
+        if (fault.internal) request.log.error({ client: request.ip, rpc: method, err: (err as Error).message }, 'rpc method failed');
+        request.log.info({ client: request.ip, machine, rpc: method.slice(0, 100), fault: fault.faultCode, ms: Math.round(performance.now() - started) }, 'rpc');
+        return sendFault(reply, fault, key);
       }
     });
   });

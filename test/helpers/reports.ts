@@ -3,8 +3,8 @@
 // signed agent.report calls sent over real HTTP.
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { decodeResponse, encodeCall } from '../../src/rpc/codec.js';
-import { signRequest } from '../../src/rpc/signing.js';
+import { decodeResponse, encodeCall } from '../../src/protocol/codec.js';
+import { signRequest } from '../../src/protocol/signing.js';
 import { packagesText, type PackagesText } from '../../src/index/profile-record.js';
 import type { InstalledPackage } from '../../src/index/status.js';
 

@@ -4,7 +4,7 @@
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseParagraphs } from '../../index/deb822.js';
-import { CHROOT_NAME_RE } from '../../rpc/wire.js';
+import { CHROOT_NAME_RE } from '../../protocol/wire.js';
 import { readIn, resolveIn } from './paths.js';
 
 /** LTSP 5 kept chroots in /opt/ltsp/<name>, modern LTSP in /srv/ltsp/<name>. */

@@ -4,9 +4,9 @@
 // built from it carries no credentials. Apt inside runs through chroot(8) pointed at the proxy.
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chrootMachineId } from '../../rpc/identity-proof.js';
-import { faultCodes } from '../../rpc/protocol.js';
-import { RpcClient, RpcError } from '../client.js';
+import { isAptgateError } from '../../errors.js';
+import { chrootMachineId } from '../../protocol/identity-proof.js';
+import { RpcClient } from '../client.js';
 import type { AgentConfig } from '../config.js';
 import { runCycle, type CycleResult } from '../cycle.js';
 import { collectFacts } from '../facts.js';
@@ -153,7 +153,7 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
   } catch (err) {
     // the server forgot the chroot (removed, or a new database): the host, whose call is
     // authenticated, enrols it again; spooled results of the old identity cannot be delivered
-    if (!(err instanceof RpcError) || err.faultCode !== faultCodes.AUTH_FAILED) throw err;
+    if (!isAptgateError(err, 'AUTH_FAILED')) throw err;
     log(`the server does not know this chroot's identity (${err.message}): enrolling it again`);
     state.forgetIdentity();
     out.result = await cycle();

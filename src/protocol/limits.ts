@@ -2,7 +2,7 @@
 // shared by both decoders so they stop at the same place with the same words. Requests without
 // a signature can only reach the anonymous methods (hello, enrol, system.*), which are small:
 // they get a small body; a signed agent.report can be several MB.
-import { RpcFault } from './protocol.js';
+import { AptgateError } from '../errors.js';
 
 export interface DecodeLimits {
   /** most <value> elements in one request (struct members and array items included) */
@@ -31,11 +31,11 @@ export const GENERAL_DECODER_MAX = 64 * 1024;
 export type LimitKind = 'values' | 'depth' | 'multicall';
 
 /** The fault for a request that crossed a limit at character `at` of `length`. */
-export function limitFault(kind: LimitKind, limits: DecodeLimits, at: number, length: number): RpcFault {
+export function limitFault(kind: LimitKind, limits: DecodeLimits, at: number, length: number): AptgateError {
   const what = kind === 'values' ? `more than ${limits.maxValues} values in one request`
     : kind === 'depth' ? `values nested deeper than ${limits.maxDepth} levels`
       : `system.multicall with more than ${limits.maxMulticall} calls`;
-  return new RpcFault('INVALID_REQUEST', `${what}: decoding stopped at character ${at} of ${length}`);
+  return new AptgateError('RPC_INVALID_REQUEST', `${what}: decoding stopped at character ${at} of ${length}`);
 }
 
 /** XML 1.0's Char production: what a character reference may name. */
@@ -43,6 +43,6 @@ export function isXmlChar(n: number): boolean {
   return n === 0x9 || n === 0xa || n === 0xd || (n >= 0x20 && n <= 0xd7ff) || (n >= 0xe000 && n <= 0xfffd) || (n >= 0x10000 && n <= 0x10ffff);
 }
 
-export function badReference(text: string, at: number): RpcFault {
-  return new RpcFault('PARSE_ERROR', `character reference "${text.slice(0, 40)}" at character ${at} names no character XML allows`);
+export function badReference(text: string, at: number): AptgateError {
+  return new AptgateError('RPC_PARSE_ERROR', `character reference "${text.slice(0, 40)}" at character ${at} names no character XML allows`);
 }

@@ -481,7 +481,7 @@ export function fastDecodeCall(body: string, dateFromText: (text: string) => Dat
 
 /**
  * The same decoder in slices of `sliceMs` with a turn of the event loop between them.
- * Resolves `undefined` for a body outside the subset; rejects with an RpcFault for a limit
+ * Resolves `undefined` for a body outside the subset; rejects with an AptgateError (RPC_*) for a limit
  * crossed, a bad character reference, or whatever `onMethod` throws (called with the method
  * name before any parameter is read).
  */

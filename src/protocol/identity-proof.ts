@@ -2,7 +2,8 @@
 // secret gives when it enrols again (so the server can rotate the secret without asking the
 // administrator), and the machine-id of an LTSP chroot, which the server derives and never
 // takes from the agent.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hmacHex, hmacMatches } from './hmac.js';
 
 /** agent.enroll's `proof` member: an HMAC with the previous secret over the re-enrolment. */
 export interface ReenrolProof {
@@ -22,14 +23,13 @@ function material(machine: number, machineId: string, timestamp: string, nonce: 
 export function reenrolProof(secret: string, machine: number, machineId: string, timestamp: number, token: string): ReenrolProof {
   const ts = String(timestamp);
   const nonce = randomBytes(12).toString('hex');
-  return { machine, timestamp: ts, nonce, signature: createHmac('sha256', secret).update(material(machine, machineId, ts, nonce, token)).digest('hex') };
+  return { machine, timestamp: ts, nonce, signature: hmacHex(secret, material(machine, machineId, ts, nonce, token)) };
 }
 
 /** Constant-time check of a proof against the secret the server holds. */
 export function reenrolProofMatches(secret: string, p: ReenrolProof, machineId: string, token: string): boolean {
-  if (!/^[0-9a-f]{64}$/.test(p.signature) || !/^[1-9][0-9]{0,15}$/.test(p.timestamp) || !/^[0-9a-f]{16,64}$/.test(p.nonce)) return false;
-  const want = createHmac('sha256', secret).update(material(p.machine, machineId, p.timestamp, p.nonce, token)).digest();
-  return timingSafeEqual(want, Buffer.from(p.signature, 'hex'));
+  if (!/^[1-9][0-9]{0,15}$/.test(p.timestamp) || !/^[0-9a-f]{16,64}$/.test(p.nonce)) return false;
+  return hmacMatches(hmacHex(secret, material(p.machine, machineId, p.timestamp, p.nonce, token)), p.signature);
 }
 
 /**

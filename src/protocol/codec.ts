@@ -4,10 +4,10 @@
 // encoding, dates are always UTC. The server decodes with fast-decode.ts where it can and
 // writes its answers with encode.ts, both in slices; xmlrpc's own code is the reference.
 import { createRequire } from 'node:module';
+import { AptgateError, fail, isAptgateError } from '../errors.js';
 import { encodeFaultWith, encodeResponseSliced as encodeResponseSliced_, encodeResponseWith, prepared } from './encode.js';
 import { decodeCallSliced } from './fast-decode.js';
 import { badReference, GENERAL_DECODER_MAX, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
-import { RpcFault } from './protocol.js';
 
 const require = createRequire(import.meta.url);
 
@@ -35,18 +35,21 @@ const FORBIDDEN_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** A decoded value made safe: plain prototype-less structs, no prototype tricks. */
 function sanitize(v: unknown, depth: number): unknown {
-  if (depth > 64) throw new RpcFault('INVALID_REQUEST', 'values nested deeper than 64 levels');
+  if (depth > 64) fail('RPC_INVALID_REQUEST', 'values nested deeper than 64 levels');
   if (Array.isArray(v)) return v.map((x) => sanitize(x, depth + 1));
   if (v === null || typeof v !== 'object' || v instanceof Date || Buffer.isBuffer(v)) return v;
   // a member named __proto__ replaces the decoded object's prototype instead of adding a key
-  if (Object.getPrototypeOf(v) !== Object.prototype) throw new RpcFault('INVALID_PARAMS', 'struct member name "__proto__" is not allowed');
+  if (Object.getPrototypeOf(v) !== Object.prototype) fail('RPC_INVALID_PARAMS', 'struct member name "__proto__" is not allowed');
   const out = Object.create(null) as Record<string, unknown>;
   for (const [k, x] of Object.entries(v)) {
-    if (FORBIDDEN_MEMBERS.has(k)) throw new RpcFault('INVALID_PARAMS', `struct member name "${k}" is not allowed`);
+    if (FORBIDDEN_MEMBERS.has(k)) fail('RPC_INVALID_PARAMS', `struct member name "${k}" is not allowed`);
     out[k] = sanitize(x, depth + 1);
   }
   return out;
 }
+
+/** XML-RPC value types, as system.methodSignature names them. */
+export type RpcType = 'int' | 'boolean' | 'string' | 'double' | 'dateTime.iso8601' | 'base64' | 'struct' | 'array' | 'nil';
 
 export interface MethodCall {
   method: string;
@@ -71,7 +74,7 @@ export async function decodeCall(body: string, opts: DecodeOptions = {}): Promis
   const fast = await decodeCallSliced(body, decodeDate, opts.limits ?? SIGNED_LIMITS, opts.onMethod);
   if (fast) return fast;
   if (body.length > GENERAL_DECODER_MAX) {
-    throw new RpcFault('INVALID_REQUEST', `a request of more than ${GENERAL_DECODER_MAX} characters must be plain XML-RPC (no DOCTYPE, comments, attributes, entities other than XML's five, i8 or other extensions)`);
+    fail('RPC_INVALID_REQUEST', `a request of more than ${GENERAL_DECODER_MAX} characters must be plain XML-RPC (no DOCTYPE, comments, attributes, entities other than XML's five, i8 or other extensions)`);
   }
   return decodeCallSlow(body, opts);
 }
@@ -83,7 +86,7 @@ const REFERENCE = /&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));/y;
  * sax would throw on the last or hand the others on), outside CDATA, comments and processing
  * instructions, where references are not read. Linear: every search moves forward.
  */
-export function badCharacterReference(s: string): RpcFault | undefined {
+export function badCharacterReference(s: string): AptgateError | undefined {
   let i = 0;
   let amp = -1;
   let lt = -1;
@@ -189,8 +192,8 @@ export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<
       else if (name === 'METHODNAME' && typeof d.methodname === 'string' && d.methodname !== '') opts.onMethod?.(d.methodname);
     });
     d.deserializeMethodCall(DETACHED, (err, method, params) => {
-      if (err) return done(() => reject(new RpcFault(/Invalid XML-RPC|Unknown XML-RPC|Illegal|Expected/.test(err.message) ? 'INVALID_REQUEST' : 'PARSE_ERROR', `not a valid XML-RPC call: ${err.message}`)));
-      if (typeof method !== 'string' || method === '') return done(() => reject(new RpcFault('INVALID_REQUEST', 'no methodName')));
+      if (err) return done(() => reject(new AptgateError(/Invalid XML-RPC|Unknown XML-RPC|Illegal|Expected/.test(err.message) ? 'RPC_INVALID_REQUEST' : 'RPC_PARSE_ERROR', `not a valid XML-RPC call: ${err.message}`)));
+      if (typeof method !== 'string' || method === '') return done(() => reject(new AptgateError('RPC_INVALID_REQUEST', 'no methodName')));
       try {
         const safe = sanitize(params ?? [], 0) as unknown[];
         done(() => resolve({ method, params: safe }));
@@ -198,7 +201,7 @@ export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<
         done(() => reject(e));
       }
     });
-    feedSax(d, text, () => settled, (e) => done(() => reject(e instanceof RpcFault ? e : new RpcFault('PARSE_ERROR', `not a valid XML-RPC call: ${(e as Error).message}`))));
+    feedSax(d, text, () => settled, (e) => done(() => reject(isAptgateError(e) ? e : new AptgateError('RPC_PARSE_ERROR', `not a valid XML-RPC call: ${(e as Error).message}`))));
   });
 }
 

@@ -5,7 +5,8 @@
 // one, which refuses replays even across server restarts. The server's answer to a verified
 // request is signed the same way, bound to that request's nonce, so an agent can tell the
 // server's answer from one made up in the path (plain HTTP).
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hmacHex, hmacMatches } from './hmac.js';
 
 export const SIGNATURE_HEADERS = {
   machine: 'x-aptgate-machine',
@@ -34,7 +35,7 @@ function material(machine: string, timestamp: string, nonce: string, body: strin
 }
 
 export function signature(secret: string, machine: string, timestamp: string, nonce: string, body: string | Buffer): string {
-  return createHmac('sha256', secret).update(material(machine, timestamp, nonce, body)).digest('hex');
+  return hmacHex(secret, material(machine, timestamp, nonce, body));
 }
 
 /** Headers for one call; `timestamp` must be newer than the previous call's (see Signer). */
@@ -54,20 +55,17 @@ export const RESPONSE_SIGNATURE_HEADER = 'x-aptgate-response-signature';
 
 /** hex HMAC-SHA256(secret, "aptgate-rpc-v1-response\n<machine>\n<request nonce>\n<hex SHA-256 of the answer's bytes>") */
 export function responseSignature(secret: string, machine: string, nonce: string, body: Buffer): string {
-  return createHmac('sha256', secret).update(`aptgate-rpc-v1-response\n${machine}\n${nonce}\n${sha256(body)}`).digest('hex');
+  return hmacHex(secret, `aptgate-rpc-v1-response\n${machine}\n${nonce}\n${sha256(body)}`);
 }
 
 /** Whether `presented` is the signature of this answer to the request with `nonce` (constant time). */
 export function responseSignatureMatches(secret: string, machine: string, nonce: string, body: Buffer, presented: unknown): boolean {
-  if (typeof presented !== 'string' || !/^[0-9a-f]{64}$/.test(presented)) return false;
-  return timingSafeEqual(Buffer.from(responseSignature(secret, machine, nonce, body), 'hex'), Buffer.from(presented, 'hex'));
+  return hmacMatches(responseSignature(secret, machine, nonce, body), presented);
 }
 
 /** Constant-time comparison of a presented signature with the expected one. */
 export function signatureMatches(secret: string, h: SignedHeaders, body: string | Buffer): boolean {
-  if (!/^[0-9a-f]{64}$/.test(h.signature)) return false;
-  const want = Buffer.from(signature(secret, h.machine, h.timestamp, h.nonce, body), 'hex');
-  return timingSafeEqual(want, Buffer.from(h.signature, 'hex'));
+  return hmacMatches(signature(secret, h.machine, h.timestamp, h.nonce, body), h.signature);
 }
 
 /** Reads the four headers; undefined when one is missing or malformed. */
