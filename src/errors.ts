@@ -2,7 +2,7 @@
 // Tests assert codes, never messages. Each edge maps codes in one table: the HTTP status stays
 // here, beside the declaration, because every HTTP route answers with it (proxy/service.ts
 // errorStatus) and a code cannot be declared without one; /RPC2 faults are in
-// protocol/faults.ts and rpc/faults.ts, exit statuses in cli/exit-status.ts; docs/errors.md
+// protocol/faults.ts and rpc/faults.ts, exit statuses in term/exit-status.ts; docs/errors.md
 // lists them all (test/issue-15-errors checks it).
 
 export const errorCodes = {

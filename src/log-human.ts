@@ -4,7 +4,7 @@
 // in the same call (no worker thread, no queue: nothing can be lost at exit). Everything a client
 // can put in a record (a path, a hostname) reaches the terminal only through visible().
 import { formatBytes } from './cli/format.js';
-import { visible, visibleText } from './cli/visible.js';
+import { visible, visibleText } from './term/visible.js';
 
 export type LogFormat = 'human' | 'json';
 

@@ -14,7 +14,7 @@ import { RpcClient } from '../src/agent/client.js';
 import { AgentState } from '../src/agent/identity.js';
 import { formatJob, formatJobs, formatMachine, formatMachines } from '../src/cli/fleet-format.js';
 import { formatClassList, formatGateStatus } from '../src/cli/gate-format.js';
-import { visible, visibleText } from '../src/cli/visible.js';
+import { visible, visibleText } from '../src/term/visible.js';
 import { applySetting, loadConfig } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import { packagesText } from '../src/index/profile-record.js';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { RpcClient, ServerFault } from '../src/agent/client.js';
-import { errorLine, exitKinds, exitStatusOf, exitStatuses } from '../src/cli/exit-status.js';
+import { errorLine, exitKinds, exitStatusOf, exitStatuses } from '../src/term/exit-status.js';
 import { AptgateError, errorCodes, type ErrorCode } from '../src/errors.js';
 import { errorCodeOfFault, faultCodes, faultErrors, faultOf, type FaultName } from '../src/protocol/faults.js';
 import { faultAnswer, faultFor, internalReason } from '../src/rpc/faults.js';

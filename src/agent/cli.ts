@@ -1,8 +1,8 @@
 // The `aptgate-agent` command line: enroll, run-once, status. Logs go to stderr (the journal
 // under systemd); --json prints machine-readable results on stdout.
 import { Argument, Command } from 'commander';
-import { completionScript, SHELLS, type Shell } from '../cli/completion.js';
-import { errorLine, exitStatusOf } from '../cli/exit-status.js';
+import { completionScript, SHELLS, type Shell } from '../term/completion.js';
+import { errorLine, exitStatusOf } from '../term/exit-status.js';
 import { fail } from '../errors.js';
 import { reenrolProof, type ReenrolProof } from '../protocol/identity-proof.js';
 import { PROTOCOL_VERSION } from '../protocol/faults.js';

@@ -3,7 +3,7 @@
 import { Argument, Option, type Command } from 'commander';
 import { RULE_FIELDS } from '../fleet/classes.js';
 import { JOB_KINDS } from '../protocol/wire.js';
-import { offer } from './completion.js';
+import { offer } from '../term/completion.js';
 import {
   JOB_STATES, addJobs, addMembers, addSchedule, addWindow, bindClass, cancelJob, createClass, listClasses, listJobs, listSchedules, removeMembers, removeRule, removeWindow, showJob,
   type JobOptions,
@@ -11,7 +11,7 @@ import {
 import { formatBinding, formatClassList } from './gate-format.js';
 import { dateOption, durationOption, idArgument, intOption, runner, textOption, type CliShell } from './fleet-context.js';
 import { formatJob, formatJobs, formatJobsAdded, formatSchedules, when } from './fleet-format.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 
 type Json = { json?: boolean };
 type Leaf = (parent: Command, spec: string, description: string) => Command;

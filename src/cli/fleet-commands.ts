@@ -13,7 +13,7 @@ import {
 import {
   formatMachine, formatMachineOutdated, formatMachines, formatPackageUsers, formatPush, formatTokenCreated, formatTokens, pushLine,
 } from './fleet-format.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 
 type Json = { json?: boolean };
 

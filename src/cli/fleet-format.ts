@@ -5,7 +5,7 @@ import type { PushResult } from '../fleet/push.js';
 import type { JobInfo, JobsAdded, ScheduleInfo } from './fleet-admin.js';
 import type { MachineDetail, MachineSummary, PackageUsers, TokenCreated, TokenInfo } from './fleet-data.js';
 import type { OutdatedEntry } from '../index/outdated.js';
-import { visible, visibleText } from './visible.js';
+import { visible, visibleText } from '../term/visible.js';
 
 /** A list of client strings, each made visible. */
 const vis = (xs: readonly string[], sep = ' ') => xs.map(visible).join(sep);

@@ -2,7 +2,7 @@
 import type { Config } from '../config.js';
 import type { CacheStats, CleanResult } from '../proxy/housekeeping.js';
 import type { VerifyProblem, VerifyResult } from '../proxy/verify.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

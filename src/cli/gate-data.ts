@@ -12,7 +12,7 @@ import type { Standing } from '../gate/gate.js';
 import { ServerKey } from '../gate/key.js';
 import type { StageGen } from '../state/stages.js';
 import { iso, type FleetContext } from './fleet-context.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 
 // ---- shapes ----
 

@@ -3,7 +3,7 @@
 // mirrors, hostnames and standings from agents: table() and visible() show their control characters.
 import type { ClassInfoJson } from './fleet-admin.js';
 import { table, when } from './fleet-format.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 import type { EvidenceJson, GateStatusJson, GenJson, KeyExportJson, PromoteJson, RollbackJson, StageListJson, StandingJson } from './gate-data.js';
 
 /** 172800000 → "2d", 5400000 → "90m". */

@@ -2,7 +2,7 @@
 import type { ImportResult } from '../proxy/import-acng.js';
 import { PROBLEM_REASONS } from '../proxy/import-acng.js';
 import { formatBytes } from './format.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 
 /** Refused files listed one per line; the rest is counted (`--json` lists them all). */
 const MAX_LINES = 50;

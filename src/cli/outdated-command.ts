@@ -2,7 +2,7 @@
 // path of main.ts (which loads nothing of the server, fleet or gate for it).
 import type { Command } from 'commander';
 import { formatOutdated, outdatedFromFiles, outdatedJson } from './outdated.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 

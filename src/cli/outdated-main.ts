@@ -2,7 +2,7 @@
 // one-shot run on a machine loads the outdated computation and commander, nothing else.
 import { registerOutdatedCommand } from './outdated-command.js';
 import { programHead, runProgram } from './run.js';
-import { visibleText } from './visible.js';
+import { visibleText } from '../term/visible.js';
 
 export function runOutdated(argv: string[]): Promise<number> {
   const program = programHead();

@@ -10,7 +10,7 @@ import { readStatus, type InstalledPackage } from '../index/status.js';
 import { View } from '../index/view.js';
 import { listsPrefix, loadBarePackages, loadListsDir } from '../sys/apt-lists.js';
 import { parseSourcesFile } from '../index/sources.js';
-import { visible } from './visible.js';
+import { visible } from '../term/visible.js';
 
 export interface OutdatedFromFilesOptions {
   status: string;

@@ -11,12 +11,12 @@ import { importAcng } from '../proxy/import-acng.js';
 import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
 import { formatImportResult } from './import-format.js';
 import { registerOutdatedCommand } from './outdated-command.js';
-import { completionScript, SHELLS, type Shell } from './completion.js';
+import { completionScript, SHELLS, type Shell } from '../term/completion.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
 import { registerClientsCommand } from './clients.js';
 import { ExitStatus, programHead, runProgram } from './run.js';
-import { visibleText } from './visible.js';
+import { visibleText } from '../term/visible.js';
 
 interface CommonOpts {
   config?: string;

@@ -2,8 +2,8 @@
 // statuses and how errors reach the terminal (light: the one-shot `outdated` path uses it too).
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
-import { errorLine, exitStatusOf } from './exit-status.js';
-import { visibleText } from './visible.js';
+import { errorLine, exitStatusOf } from '../term/exit-status.js';
+import { visibleText } from '../term/visible.js';
 
 /** Thrown by a command that printed its result and ends with a status other than 0 (not an error). */
 export class ExitStatus extends Error {

@@ -1,0 +1,60 @@
+// Issue 15: guards that keep the structure. Read from the sources' import lines (test/helpers/
+// imports.ts): no folder of src/ reaches back to itself through others; the agent imports only
+// what bundles for Node 18 (its own folder, the wire contract, index/, sys/, the terminal helpers
+// and a few leaf files); proxy/ and rpc/ never import each other; index/ does no I/O. Each rule
+// is also shown to catch the import it forbids, added to a copy of the real graph.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { cycles, importGraph, type ImportEdge, type ImportGraph } from './helpers/imports.js';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+const graph = importGraph(SRC);
+
+const AGENT_MAY_IMPORT = new Set(['agent/', 'protocol/', 'index/', 'sys/', 'term/', 'errors', 'version', 'suggest']);
+// node: modules a pure module may use: hashing, text decoding, stream types, nothing that reaches out
+const PURE_BUILTINS = new Set(['node:crypto', 'node:string_decoder', 'node:stream', 'node:buffer', 'node:util']);
+
+function violations(g: ImportGraph): string[] {
+  const out: string[] = [];
+  for (const c of cycles(g.edges, (m) => m.endsWith('/'))) out.push(`folder cycle: ${c.join(' ')}`);
+  for (const e of g.edges) {
+    if (e.from === 'agent/' && !AGENT_MAY_IMPORT.has(e.to)) out.push(`agent imports ${e.to} (${e.file})`);
+    if ((e.from === 'proxy/' && e.to === 'rpc/') || (e.from === 'rpc/' && e.to === 'proxy/')) out.push(`${e.from} imports ${e.to} (${e.file})`);
+    if (e.from === 'index/' && e.to !== 'errors') out.push(`index imports ${e.to} (${e.file})`);
+  }
+  for (const [file, specs] of g.externals) {
+    if (file.startsWith('index/')) {
+      for (const s of specs) if (!PURE_BUILTINS.has(s)) out.push(`index does I/O or uses a library: ${s} (${file})`);
+    }
+    if (file.startsWith('agent/')) {
+      for (const s of specs) if (!s.startsWith('node:') && s !== 'commander') out.push(`agent uses ${s} directly (its libraries come through protocol/: one module per library) (${file})`);
+    }
+  }
+  return out;
+}
+
+test('the import lines are read (a sanity check of the reader)', () => {
+  const has = (from: string, to: string) => graph.edges.some((e) => e.from === from && e.to === to);
+  assert.ok(has('agent/', 'protocol/'));
+  assert.ok(has('app', 'rpc/'));
+  assert.ok(has('fleet/', 'state/'));
+  assert.ok(graph.externals.get('state/db.ts')?.includes('better-sqlite3'));
+  assert.ok(graph.edges.some((e) => e.typeOnly), 'type-only imports count too');
+});
+
+test('no folder cycle; the agent bundles for Node 18; proxy and rpc apart; index is pure', () => {
+  assert.deepEqual(violations(graph), []);
+});
+
+test('each rule catches the import it forbids', () => {
+  const plus = (e: Omit<ImportEdge, 'typeOnly'>): ImportGraph => ({ edges: [...graph.edges, { ...e, typeOnly: false }], externals: graph.externals });
+  const withExternal = (file: string, spec: string): ImportGraph => ({ edges: graph.edges, externals: new Map([...graph.externals, [file, [spec]]]) });
+  const found = (g: ImportGraph, pattern: RegExp) => assert.ok(violations(g).some((v) => pattern.test(v)), `expected ${pattern}: ${violations(g).join('; ')}`);
+  found(plus({ from: 'state/', to: 'fleet/', file: 'state/x.ts' }), /^folder cycle: .*fleet\/.*state\//);
+  found(plus({ from: 'index/', to: 'cli/', file: 'index/x.ts' }), /^folder cycle|index imports cli\//);
+  found(plus({ from: 'agent/', to: 'state/', file: 'agent/x.ts' }), /^agent imports state\//);
+  found(plus({ from: 'proxy/', to: 'rpc/', file: 'proxy/x.ts' }), /^proxy\/ imports rpc\//);
+  found(withExternal('index/x.ts', 'node:fs'), /^index does I\/O.*node:fs/);
+  found(withExternal('agent/x.ts', 'undici'), /^agent uses undici/);
+});
