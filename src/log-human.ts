@@ -3,7 +3,7 @@
 // instead of pino's JSON line. It is a pino destination that rewrites the line pino serialised,
 // in the same call (no worker thread, no queue: nothing can be lost at exit). Everything a client
 // can put in a record (a path, a hostname) reaches the terminal only through visible().
-import { formatBytes } from './cli/format.js';
+import { formatBytes } from './term/bytes.js';
 import { visible, visibleText } from './term/visible.js';
 
 export type LogFormat = 'human' | 'json';

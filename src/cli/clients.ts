@@ -6,7 +6,7 @@ import { CLIENT_FLUSH_MS } from '../proxy/clients.js';
 import { ClientStore } from '../state/clients.js';
 import { iso, runner, type CliShell } from './fleet-context.js';
 import { ago, table, when } from './fleet-format.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../term/bytes.js';
 
 export interface ClientInfo {
   address: string;

@@ -2,18 +2,10 @@
 import type { Config } from '../config.js';
 import type { CacheStats, CleanResult } from '../proxy/housekeeping.js';
 import type { VerifyProblem, VerifyResult } from '../proxy/verify.js';
+import { formatBytes } from '../term/bytes.js';
 import { visible } from '../term/visible.js';
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes };
 
 function ms(n: number): string {
   if (n === 0) return '0';

@@ -1,7 +1,7 @@
 // Human output of `aptgate cache import`.
 import type { ImportResult } from '../proxy/import-acng.js';
 import { PROBLEM_REASONS } from '../proxy/import-acng.js';
-import { formatBytes } from './format.js';
+import { formatBytes } from '../term/bytes.js';
 import { visible } from '../term/visible.js';
 
 /** Refused files listed one per line; the rest is counted (`--json` lists them all). */
