@@ -1,5 +1,5 @@
 // Issue 15: guards that keep the structure. Read from the sources' import lines (test/helpers/
-// imports.ts): no folder of src/ reaches back to itself through others; the agent imports only
+// imports.ts): no folder of src/ reaches back to itself through others; nothing imports cli/; the agent imports only
 // what bundles for Node 18 (its own folder, the wire contract, index/, sys/, the terminal helpers
 // and a few leaf files); proxy/ and rpc/ never import each other; index/ does no I/O. Each rule
 // is also shown to catch the import it forbids, added to a copy of the real graph.
@@ -22,6 +22,8 @@ function violations(g: ImportGraph): string[] {
     if (e.from === 'agent/' && !AGENT_MAY_IMPORT.has(e.to)) out.push(`agent imports ${e.to} (${e.file})`);
     if ((e.from === 'proxy/' && e.to === 'rpc/') || (e.from === 'rpc/' && e.to === 'proxy/')) out.push(`${e.from} imports ${e.to} (${e.file})`);
     if (e.from === 'index/' && e.to !== 'errors') out.push(`index imports ${e.to} (${e.file})`);
+    // the command line is the top: nothing is built on it (what both programs share is in term/)
+    if (e.to === 'cli/') out.push(`${e.from} imports cli/ (${e.file})`);
   }
   for (const [file, specs] of g.externals) {
     if (file.startsWith('index/')) {
@@ -55,6 +57,7 @@ test('each rule catches the import it forbids', () => {
   found(plus({ from: 'index/', to: 'cli/', file: 'index/x.ts' }), /^folder cycle|index imports cli\//);
   found(plus({ from: 'agent/', to: 'state/', file: 'agent/x.ts' }), /^agent imports state\//);
   found(plus({ from: 'proxy/', to: 'rpc/', file: 'proxy/x.ts' }), /^proxy\/ imports rpc\//);
+  found(plus({ from: 'log-human', to: 'cli/', file: 'log-human.ts' }), /^log-human imports cli\//);
   found(withExternal('index/x.ts', 'node:fs'), /^index does I\/O.*node:fs/);
   found(withExternal('agent/x.ts', 'undici'), /^agent uses undici/);
 });
