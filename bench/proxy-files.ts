@@ -1,10 +1,19 @@
 // bench:proxy test files: the random .debs of the mirror nginx serves (large, small and cold-miss sets).
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { COLD_COUNT, COLD_MEDIUM_MB, LARGE_COUNT, LARGE_MB, MIRROR_ROOT, SMALL_COUNT, TARGETS, type TargetName } from './proxy-common.js';
 
+/** What a Packages entry says about a generated file. */
+export interface FileEntry {
+  rel: string;
+  size: number;
+  sha256: string;
+}
+
 export interface Files {
+  /** every generated file with its size and SHA256 (for the signed suite aptgate verifies against) */
+  entries: FileEntry[];
   large: string[];
   small: string[];
   /** never fetched before the cold-miss phase, one set per target */
@@ -26,8 +35,9 @@ function lcg(seed: number): () => number {
   };
 }
 
-function writeRandomFile(rel: string, size: number, block: Buffer): void {
+function writeRandomFile(rel: string, size: number, block: Buffer, entries: FileEntry[]): void {
   const file = join(MIRROR_ROOT, rel);
+  const hash = createHash('sha256');
   mkdirSync(join(file, '..'), { recursive: true });
   const fd = openSync(file, 'w', 0o644);
   try {
@@ -44,28 +54,30 @@ function writeRandomFile(rel: string, size: number, block: Buffer): void {
         randomFillSync(block, 0, Math.min(64, n));
       }
       writeSync(fd, block, 0, n);
+      hash.update(block.subarray(0, n));
       left -= n;
     }
   } finally {
     closeSync(fd);
   }
+  entries.push({ rel, size, sha256: hash.digest('hex') });
 }
 
 export function generateFiles(): Files {
   const block = Buffer.allocUnsafe(4 * 1024 * 1024);
   const rnd = lcg(42);
-  const files: Files = { large: [], small: [], coldSmall: {} as Files['coldSmall'], coldMedium: {} as Files['coldMedium'] };
+  const files: Files = { entries: [], large: [], small: [], coldSmall: {} as Files['coldSmall'], coldMedium: {} as Files['coldMedium'] };
   for (let i = 1; i <= LARGE_COUNT; i++) {
     const rel = poolPath('main', `bench-large${i}`, `1.0-${i}`, 'amd64');
     randomFillSync(block);
-    writeRandomFile(rel, LARGE_MB * 1024 * 1024, block);
+    writeRandomFile(rel, LARGE_MB * 1024 * 1024, block, files.entries);
     // fresh random bytes between blocks of a large file
     files.large.push(rel);
   }
   randomFillSync(block);
   for (let i = 1; i <= SMALL_COUNT; i++) {
     const rel = poolPath('main', `libsmall${i}`, `1.${i}-1`, i % 3 ? 'amd64' : 'all');
-    writeRandomFile(rel, 1024 + Math.floor(rnd() * 7 * 1024), block);
+    writeRandomFile(rel, 1024 + Math.floor(rnd() * 7 * 1024), block, files.entries);
     files.small.push(rel);
   }
   for (const t of TARGETS) {
@@ -74,11 +86,11 @@ export function generateFiles(): Files {
     files.coldMedium[t] = [];
     for (let i = 1; i <= COLD_COUNT; i++) {
       const s = poolPath('contrib', `cold-${tag}-small${i}`, '2.0-1', 'amd64');
-      writeRandomFile(s, 1024 + Math.floor(rnd() * 7 * 1024), block);
+      writeRandomFile(s, 1024 + Math.floor(rnd() * 7 * 1024), block, files.entries);
       files.coldSmall[t].push(s);
       const m = poolPath('contrib', `cold-${tag}-medium${i}`, '2.0-1', 'amd64');
       randomFillSync(block);
-      writeRandomFile(m, COLD_MEDIUM_MB * 1024 * 1024, block);
+      writeRandomFile(m, COLD_MEDIUM_MB * 1024 * 1024, block, files.entries);
       files.coldMedium[t].push(m);
     }
   }

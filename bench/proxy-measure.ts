@@ -8,8 +8,13 @@ import { upstreamRequests, type Servers } from './proxy-servers.js';
 
 export const url = (rel: string) => `/bench/${rel}`;
 
-export async function warm(s: Servers, files: Files): Promise<{ aptgateUp: number; acngUp: number }> {
+/** `indexes`: what apt update asks for; aptgate gets them first, as from an apt client (the Packages are ingested before the pool files are asked for). */
+export async function warm(s: Servers, files: Files, indexes: string[]): Promise<{ aptgateUp: number; acngUp: number }> {
   const all = [...files.large, ...files.small].map(url);
+  for (const p of indexes) {
+    const f = await fetchOnce(s.targets.aptgate.port, url(p));
+    if (f.status !== 200) throw new Error(`aptgate: ${p}: HTTP ${f.status}`);
+  }
   const before = upstreamRequests();
   for (const t of ['apt-cacher-ng', 'aptgate'] as const) {
     const port = s.targets[t].port;

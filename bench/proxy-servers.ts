@@ -77,20 +77,21 @@ Remap-bench: /bench ; http://127.0.0.1:${upstreamPort}/debian
   return join(dir, 'conf');
 }
 
-export async function startAptgate(port: number, upstreamPort: number, level: string, logName: string): Promise<Started> {
+/** `keyring`: signs the mirror's suite (aptgate verifies pool files against its Packages). */
+export async function startAptgate(port: number, upstreamPort: number, keyring: string, level: string, logName: string): Promise<Started> {
   const dir = join(WORK, 'aptgate');
   mkdirSync(dir, { recursive: true });
   const s = procs.start('aptgate', process.execPath, [
     join(REPO, 'dist', 'src', 'cli', 'main.js'), 'serve',
     '--listen', '127.0.0.1', '--port', String(port),
     '--cache-dir', join(dir, 'cache'), '--db', join(dir, 'aptgate.db'),
-    '--backend', `bench=http://127.0.0.1:${upstreamPort}/debian`,
+    '--backend', `bench=http://127.0.0.1:${upstreamPort}/debian`, '--keyring', `bench=${keyring}`,
   ], { logFile: join(dir, logName), env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: level } });
   await waitReady('aptgate', port, '/-/health', s);
   return s;
 }
 
-export async function startServers(): Promise<Servers> {
+export async function startServers(keyring: string): Promise<Servers> {
   // all below 32768: apt-cacher-ng 3.7.4 fails on higher ports (see freePort)
   const [upstreamPort, directPort, acngPort, aptgatePort] = [await freePort(32768), await freePort(32768), await freePort(32768), await freePort(32768)];
   const conf = nginxConfig(upstreamPort, directPort);
@@ -101,7 +102,7 @@ export async function startServers(): Promise<Servers> {
   const acng = procs.start('apt-cacher-ng', '/usr/sbin/apt-cacher-ng', ['-c', acngConf, 'ForeGround=1'], { logFile: join(WORK, 'acng', 'stderr.log') });
   await waitReady('apt-cacher-ng', acngPort, '/', acng);
 
-  const aptgate = await startAptgate(aptgatePort, upstreamPort, 'warn', 'server-warn.log');
+  const aptgate = await startAptgate(aptgatePort, upstreamPort, keyring, 'warn', 'server-warn.log');
   const servers: Servers = {
     upstreamPort, nginx, acng, aptgate,
     targets: {

@@ -11,6 +11,7 @@
 // Environment: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3, median reported), BENCH_LARGE_MB (default 96),
 // BENCH_KEEP=1 keeps the work directory, BENCH_NO_RESULTS=1 leaves RESULTS.md alone.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { disposeTestKey, loadTestKey, type TestKey } from '../test/helpers/gpg.js';
 import { join } from 'node:path';
 import { REPO, appendResults, commandOutput, debVersion, machineFacts, mdTable, sleep, sumMb, textTable, today } from './common.js';
 import {
@@ -18,6 +19,7 @@ import {
   log, procs, type TargetName,
 } from './proxy-common.js';
 import { generateFiles } from './proxy-files.js';
+import { SUITE, writeSuite } from './proxy-repo.js';
 import { mbps, rps, type Load } from './proxy-load.js';
 import { measure, measureCold, measureStalled, url, warm, type Measured } from './proxy-measure.js';
 import { startAptgate, startServers, upstreamRequests } from './proxy-servers.js';
@@ -75,8 +77,10 @@ async function main(): Promise<void> {
   log(`work directory ${WORK}`);
   log(`generating ${LARGE_COUNT}×${LARGE_MB} MB, ${SMALL_COUNT} small and ${TARGETS.length * COLD_COUNT * 2} cold-miss files`);
   const files = generateFiles();
+  key = await loadTestKey(WORK);
+  const suite = await writeSuite(files.entries, key);
 
-  const s = await startServers();
+  const s = await startServers(key.keyring);
   log(`nginx upstream :${s.upstreamPort}, nginx direct :${s.targets['nginx-direct'].port}, apt-cacher-ng :${s.targets['apt-cacher-ng'].port} (pid ${s.acng.pid}), aptgate :${s.targets.aptgate.port} (pid ${s.aptgate.pid})`);
   await sleep(500);
   const idle = {} as Record<TargetName, number>;
@@ -84,7 +88,7 @@ async function main(): Promise<void> {
   log(`VmRSS after start: ${TARGETS.map((t) => `${t} ${idle[t].toFixed(1)} MB`).join(', ')}`);
 
   log('warming both caches (every file once through each), then checking the second fetch is a hit');
-  const warmed = await warm(s, files);
+  const warmed = await warm(s, files, suite.indexPaths);
 
   const largePaths = files.large.map(url);
   const smallPaths = files.small.map(url);
@@ -123,7 +127,7 @@ async function main(): Promise<void> {
     log(`aptgate restarted at log level ${level}, to price the access log`);
     await procs.stop(s.aptgate);
     const logName = `server-${level}-${n}.log`;
-    s.aptgate = await startAptgate(aptgatePort, s.upstreamPort, level, logName);
+    s.aptgate = await startAptgate(aptgatePort, s.upstreamPort, key.keyring, level, logName);
     const small = await measure(s, loads.small64, rps, { targets: ['aptgate'] });
     byLevel[level].push(small.value.aptgate);
     const file = join(WORK, 'aptgate', logName);
@@ -188,7 +192,7 @@ async function main(): Promise<void> {
 - Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM, Linux ${m.kernel}
 - Versions: Node ${versions.node}; nginx ${versions.nginx} (${versions.nginxPkg}); apt-cacher-ng ${versions.acng}; wrk ${versions.wrk}; aptgate at ${versions.aptgateCommit} (plus the working tree)
 - Command: \`npm run bench:proxy\` (= \`bash bench/setup.sh && tsc -p . && node dist/bench/proxy.js\`); ${SECONDS} s per measurement, ${ROUNDS} rounds with the targets interleaved, median reported, after a ${WARMUP_SECONDS} s unrecorded warm-up; whole run ${elapsed.toFixed(0)} s
-- Setup: loopback only. nginx (2 workers, sendfile) is the mirror both caches fill from and, on a second port, the direct baseline. apt-cacher-ng runs Debian's defaults plus \`Remap-bench: /bench ; http://127.0.0.1:PORT/debian\` (own CacheDir/LogDir/PidFile/SocketPath, BindAddress 127.0.0.1, a port below 32768 because 3.7.4 fails to bind higher ones, foreground); aptgate runs \`serve --backend bench=http://127.0.0.1:PORT/debian\` with \`APTGATE_SERVER_LOG_LEVEL=warn\` (no access log; apt-cacher-ng keeps its default transfer log). All three are asked for the same URLs, \`GET /bench/pool/...deb\` (origin form, keep-alive). Files: ${LARGE_COUNT}×${LARGE_MB} MiB and ${SMALL_COUNT}×1–8 KiB random .debs, warmed once through each cache (upstream requests: aptgate ${warmed.aptgateUp}, apt-cacher-ng ${warmed.acngUp}); a second fetch of every file caused no upstream request (and aptgate said \`X-Aptgate-Result: hit\`), nor did any measurement (mirror log total: aptgate ${upstreamTotal.aptgate}, apt-cacher-ng ${upstreamTotal.acng} requests, all from warming and the cold-miss phase).
+- Setup: loopback only. nginx (2 workers, sendfile) is the mirror both caches fill from and, on a second port, the direct baseline. apt-cacher-ng runs Debian's defaults plus \`Remap-bench: /bench ; http://127.0.0.1:PORT/debian\` (own CacheDir/LogDir/PidFile/SocketPath, BindAddress 127.0.0.1, a port below 32768 because 3.7.4 fails to bind higher ones, foreground); aptgate runs \`serve --backend bench=http://127.0.0.1:PORT/debian --keyring bench=KEYRING\` with \`APTGATE_SERVER_LOG_LEVEL=warn\` (no access log; apt-cacher-ng keeps its default transfer log). All three are asked for the same URLs, \`GET /bench/pool/...deb\` (origin form, keep-alive). Files: ${LARGE_COUNT}×${LARGE_MB} MiB and ${SMALL_COUNT}×1–8 KiB random .debs, listed with their sizes and SHA256 in the Packages of a suite \`${SUITE}\` signed with the test archive key (aptgate stores a pool file only once a signed Packages names it; it was first asked for the suite's InRelease and Packages.gz, as apt update does), warmed once through each cache (upstream requests: aptgate ${warmed.aptgateUp}, apt-cacher-ng ${warmed.acngUp}); a second fetch of every file caused no upstream request (and aptgate said \`X-Aptgate-Result: hit\`), nor did any measurement (mirror log total: aptgate ${upstreamTotal.aptgate}, apt-cacher-ng ${upstreamTotal.acng} requests, all from warming and the cold-miss phase).
 - Clients: large files with bench/client.ts (Node, keep-alive, 1 MiB reads, bodies discarded; rotating over the large files); small files with wrk (2 threads, rotating over the small files). MB = MiB. Cold misses: ${COLD_COUNT} never-fetched files per target and size, one request at a time on a new connection; TTFB = time to the response head. Memory: VmRSS of the server sampled every 100 ms (nginx: master + workers), VmHWM from /proc/PID/status.
 
 ${mdTable(HEAD, rowsText)}
@@ -209,6 +213,7 @@ ${interp.join('\n')}
   }
 }
 
+let key: TestKey | undefined;
 let failed = false;
 try {
   await main();
@@ -217,6 +222,7 @@ try {
   process.stderr.write(`bench:proxy failed: ${(err as Error).stack ?? String(err)}\n`);
 } finally {
   await procs.stopAll();
+  if (key) await disposeTestKey(key).catch(() => undefined);
   if (process.env.BENCH_KEEP !== '1') rmSync(WORK, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -10,8 +10,8 @@ export const CLIENT_FLUSH_MS = 5_000;
 const MAX_PENDING = 4096;
 const PRUNE_EVERY_MS = 60_000;
 
-/** Served from the cache (a stage's own index files included) / fetched from upstream for this request; anything else is neither. */
-const HITS = new Set(['hit', 'revalidated', 'stale', 'not_modified', 'stage']);
+/** Served from what the server holds (a stage's own index files included) / fetched from upstream for this request; anything else is neither. */
+const HITS = new Set(['hit', 'revalidated', 'stale', 'not_modified']);
 const MISSES = new Set(['miss', 'coalesced']);
 
 export class ClientTracker {
@@ -25,7 +25,6 @@ export class ClientTracker {
   note(address: string | undefined, result: string, bytes: number): void {
     if (!address) return;
     const a = unmapIPv4(address);
-    const kind = result.startsWith('stage-') ? result.slice(6) : result;
     const now = this.now();
     let d = this.pending.get(a);
     if (!d) {
@@ -38,8 +37,8 @@ export class ClientTracker {
     d.last = now;
     d.requests++;
     d.bytes += bytes;
-    if (HITS.has(kind)) d.hits++;
-    else if (MISSES.has(kind)) d.misses++;
+    if (HITS.has(result)) d.hits++;
+    else if (MISSES.has(result)) d.misses++;
   }
 
   /** Writes what was counted since the last write (on a timer and at close). */

@@ -5,10 +5,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { ClientTracker } from './clients.js';
-import type { ProxyMetrics } from './metrics.js';
+import { recordAccess, type AccessDeps } from './respond.js';
 
-export function handleConnect(config: Config, metrics: ProxyMetrics, log: Logger, clients?: ClientTracker) {
+export function handleConnect(config: Config, access: AccessDeps, log: Logger) {
   return (req: IncomingMessage, client: Duplex, head: Buffer): void => {
     const started = Date.now();
     const target = (req.url ?? '').toLowerCase();
@@ -17,9 +16,7 @@ export function handleConnect(config: Config, metrics: ProxyMetrics, log: Logger
     if (!config.proxy.passthrough.includes(target)) {
       const body = `403 CONNECT_REFUSED: aptgate tunnels only ${config.proxy.passthrough.join(', ') || 'nothing'} (proxy.passthrough); use http:// sources so packages are cached and verified\n`;
       client.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Aptgate-Error: CONNECT_REFUSED\r\n\r\n${body}`);
-      metrics.requests.inc({ result: 'refused' });
-      clients?.note(remote, 'refused', 0);
-      log.info({ client: remote, method: 'CONNECT', path: target, result: 'refused', status: 403, bytes: 0, ms: Date.now() - started }, 'access');
+      recordAccess(access, log, { client: remote, method: 'CONNECT', path: target, result: 'refused', status: 403, bytes: 0, ms: Date.now() - started });
       return;
     }
     const colon = target.lastIndexOf(':');
@@ -42,9 +39,7 @@ export function handleConnect(config: Config, metrics: ProxyMetrics, log: Logger
     upstream.once('error', (e) => fail(e.message));
     client.once('close', () => {
       upstream.destroy();
-      metrics.requests.inc({ result: 'pass' });
-      clients?.note(remote, 'pass', bytes);
-      log.info({ client: remote, method: 'CONNECT', path: target, result: 'pass', status: 200, bytes, ms: Date.now() - started }, 'access');
+      recordAccess(access, log, { client: remote, method: 'CONNECT', path: target, result: 'pass', status: 200, bytes, ms: Date.now() - started });
     });
   };
 }

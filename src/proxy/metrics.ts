@@ -86,7 +86,7 @@ export class Metrics {
 /** The proxy's metric set, created once per app. */
 export function proxyMetrics(m: Metrics) {
   return {
-    requests: m.counter('aptgate_requests_total', 'Proxy requests by result (hit, miss, revalidated, coalesced, pass, refused, error, not_modified)'),
+    requests: m.counter('aptgate_requests_total', 'Proxy requests by result, as the access line names it (hit, miss, revalidated, coalesced, stale, not_modified, pass, pass-unverified, refused, not_found, error)'),
     bytesFromCache: m.counter('aptgate_bytes_from_cache_total', 'Body bytes sent to clients from the cache'),
     bytesFromUpstream: m.counter('aptgate_bytes_from_upstream_total', 'Body bytes received from upstream mirrors'),
     upstreamRequests: m.counter('aptgate_upstream_requests_total', 'Requests sent to upstream mirrors'),

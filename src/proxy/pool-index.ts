@@ -1,6 +1,9 @@
 // Learning a pool file's size and hash before it is filled, so nothing reaches the cache
 // unverified: when no parsed index names the file yet, the Packages of the backend's current
 // suites that could name it (its component, its architecture) are fetched and ingested first.
+// Requests arriving meanwhile share that work; a Packages that could not be fetched or ingested
+// is not tried again by pool requests for proxy.mirror_retry (each would otherwise fetch or parse
+// it again, and wait for it, before passing its file through unverified).
 // At start, an ingest a stopped server left unfinished (an index row still `pending:`) is
 // dropped and redone from the stored Packages file.
 import type { BackendConfig, Config } from '../config.js';
@@ -38,7 +41,17 @@ export function poolTarget(path: string): Wanted | undefined {
   return m ? { segments: m[1]!.split('/'), architecture: m[2]! } : undefined;
 }
 
+/** Failed targets remembered at most (expired ones go first). */
+const MAX_FAILED = 4096;
+
+type Target = { component: string; architecture: string };
+
 export class PoolIndex {
+  /** snapshot/component/architecture → the learning of it in progress */
+  private readonly running = new Map<string, Promise<void>>();
+  /** snapshot/component/architecture → until when pool requests do not try it again */
+  private readonly failed = new Map<string, number>();
+
   constructor(private readonly deps: PoolIndexDeps) {}
 
   /** Fetches and ingests every not yet indexed Packages of the backend that could name `path`. */
@@ -46,15 +59,43 @@ export class PoolIndex {
     const want = poolTarget(path);
     if (!want) return;
     const work: Array<Promise<void>> = [];
+    const now = Date.now();
     for (const gen of await this.generations(backend)) {
-      const missing = this.targetsFor(gen, backend, want)
-        .filter((t) => !this.deps.packageIndex.isLinked(gen.snapshot.id, t.component, t.architecture));
+      const missing: Array<{ t: Target; key: string }> = [];
+      for (const t of this.targetsFor(gen, backend, want)) {
+        if (this.deps.packageIndex.isLinked(gen.snapshot.id, t.component, t.architecture)) continue;
+        const key = `${gen.snapshot.id}\0${t.component}\0${t.architecture}`;
+        const running = this.running.get(key);
+        if (running) work.push(running);
+        else if ((this.failed.get(key) ?? 0) <= now) missing.push({ t, key });
+      }
       if (missing.length === 0) continue;
       // clients use it: keep it current from now on
-      for (const t of missing) this.deps.snapshots.track(backend.name, gen.snapshot.suite, t.component, t.architecture);
-      work.push(this.deps.ensureIndexes(gen, missing));
+      for (const { t } of missing) this.deps.snapshots.track(backend.name, gen.snapshot.suite, t.component, t.architecture);
+      const p = this.deps.ensureIndexes(gen, missing.map((m) => m.t)).catch(() => undefined).then(() => {
+        for (const { t, key } of missing) {
+          this.running.delete(key);
+          if (this.deps.packageIndex.isLinked(gen.snapshot.id, t.component, t.architecture)) this.failed.delete(key);
+          else this.fail(key);
+        }
+      });
+      for (const { key } of missing) this.running.set(key, p);
+      work.push(p);
     }
     await Promise.all(work);
+  }
+
+  private fail(key: string): void {
+    const now = Date.now();
+    if (this.failed.size >= MAX_FAILED) {
+      for (const [k, until] of this.failed) if (until <= now) this.failed.delete(k);
+      // still full: the oldest entries go
+      for (const k of this.failed.keys()) {
+        if (this.failed.size < MAX_FAILED) break;
+        this.failed.delete(k);
+      }
+    }
+    this.failed.set(key, now + this.deps.config.proxy.mirrorRetryMs);
   }
 
   /** The backend's current generations (configured track_suites when none is known yet). */
@@ -70,7 +111,7 @@ export class PoolIndex {
   }
 
   /** Packages targets of a generation that could list the file: same component, same architecture (`all`: the tracked ones). */
-  private targetsFor(gen: Generation, backend: BackendConfig, want: Wanted): Array<{ component: string; architecture: string }> {
+  private targetsFor(gen: Generation, backend: BackendConfig, want: Wanted): Target[] {
     const found = new Map<string, { component: string; architecture: string }>();
     for (const rel of gen.release.files.keys()) {
       const t = packagesTarget(rel);

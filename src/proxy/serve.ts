@@ -1,26 +1,16 @@
-// Writing a response the way apt expects: Last-Modified, Content-Length, Content-Type,
-// 304 with validators only, single byte ranges (206 / 416 with `bytes */N`), If-Range
-// by date, HEAD without body. Bodies are streamed with backpressure; an error mid-body
-// destroys the connection so the client sees an incomplete transfer.
-import type { FileHandle } from 'node:fs/promises';
+// Writing an answer the way apt expects: Last-Modified, Content-Length, Content-Type, 304 with
+// validators only, single byte ranges (206 / 416 with `bytes */N`), If-Range by date, HEAD
+// without body. Bodies are streamed with backpressure (a cache file with sendfile); an error
+// mid-body destroys the connection so the client sees an incomplete transfer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { Answer, RelayAnswer, RepresentationAnswer } from './answer.js';
+import { notModified, rangeOf } from './conditional.js';
 import { statusLineText } from './reason.js';
 import { sendFileBody } from './sendfile.js';
 
-/** A body read from an open cache file (sent with sendfile when possible). */
-export interface FileBody {
-  fh: FileHandle;
-}
-
-export interface Representation {
-  /** total size, when known before the body is complete */
-  size: number | undefined;
-  lastModified: Date;
-  contentType: string;
-  /** bytes [start, end] (end inclusive; undefined = to the end) */
-  open(start: number, end: number | undefined): Readable | Buffer | FileBody;
-}
+// kept importable from here (unit-serve)
+export { notModified, parseRange } from './conditional.js';
 
 export interface Served {
   status: number;
@@ -28,43 +18,26 @@ export interface Served {
   bytes: Promise<number>;
 }
 
-function httpDate(d: Date): string {
-  return d.toUTCString();
-}
-
-function seconds(d: Date): number {
-  return Math.floor(d.getTime() / 1000);
-}
-
-type Range = { start: number; end: number } | 'unsatisfiable' | undefined;
-
-export function parseRange(value: string | undefined, size: number): Range {
-  if (!value) return undefined;
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(value);
-  if (!m || (m[1] === '' && m[2] === '')) return undefined; // multiple or malformed ranges: whole body
-  if (m[1] === '') {
-    const n = Number(m[2]);
-    if (n === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size - 1 };
+/** Serves what the domain decided; the answer's `done` runs once the response is over. */
+export function serveAnswer(req: IncomingMessage, res: ServerResponse, answer: Answer): Served {
+  if (answer.kind === 'relay') return serveRelay(req, res, answer);
+  let served: Served;
+  try {
+    served = serveRepresentation(req, res, answer);
+  } catch (err) {
+    answer.done?.(0);
+    throw err;
   }
-  const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (start >= size || end < start) return 'unsatisfiable';
-  return { start, end };
+  const done = answer.done;
+  if (done) void served.bytes.then(done);
+  return served;
 }
 
-export function notModified(req: IncomingMessage, lastModified: Date): boolean {
-  const ims = req.headers['if-modified-since'];
-  if (!ims || req.headers['range']) return false;
-  const t = Date.parse(ims);
-  return !Number.isNaN(t) && seconds(lastModified) <= Math.floor(t / 1000);
-}
-
-export function serveRepresentation(req: IncomingMessage, res: ServerResponse, rep: Representation, extraHeaders: Record<string, string> = {}): Served {
+function serveRepresentation(req: IncomingMessage, res: ServerResponse, a: RepresentationAnswer): Served {
   const head = req.method === 'HEAD';
-  for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
-  res.setHeader('Last-Modified', httpDate(rep.lastModified));
-  if (notModified(req, rep.lastModified)) {
+  for (const k in a.headers) res.setHeader(k, a.headers[k]!);
+  res.setHeader('Last-Modified', a.lastModified.toUTCString());
+  if (notModified(req, a.lastModified)) {
     // validators only: a Content-Type here makes apt expect a body (reference 1.7)
     res.writeHead(304);
     res.end();
@@ -73,14 +46,11 @@ export function serveRepresentation(req: IncomingMessage, res: ServerResponse, r
   let start = 0;
   let end: number | undefined;
   let status = 200;
-  if (rep.size !== undefined) {
+  if (a.size !== undefined) {
     res.setHeader('Accept-Ranges', 'bytes');
-    // If-Range carries a date from apt (an ETag never matches: we send none)
-    const ifRange = req.headers['if-range'] as string | undefined;
-    const rangeAllowed = !ifRange || Math.floor(Date.parse(ifRange) / 1000) === seconds(rep.lastModified);
-    const range = rangeAllowed ? parseRange(req.headers['range'], rep.size) : undefined;
+    const range = rangeOf(req, a.size, a.lastModified);
     if (range === 'unsatisfiable') {
-      res.writeHead(416, { 'Content-Range': `bytes */${rep.size}`, 'Content-Length': '0' });
+      res.writeHead(416, { 'Content-Range': `bytes */${a.size}`, 'Content-Length': '0' });
       res.end();
       return { status: 416, bytes: Promise.resolve(0) };
     }
@@ -88,23 +58,39 @@ export function serveRepresentation(req: IncomingMessage, res: ServerResponse, r
       status = 206;
       start = range.start;
       end = range.end;
-      res.setHeader('Content-Range', `bytes ${start}-${end}/${rep.size}`);
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${a.size}`);
     }
-    res.setHeader('Content-Length', String((end ?? rep.size - 1) - start + 1));
+    res.setHeader('Content-Length', String((end ?? a.size - 1) - start + 1));
   }
-  res.setHeader('Content-Type', rep.contentType);
+  res.setHeader('Content-Type', a.contentType);
   res.writeHead(status);
   if (head) {
     res.end();
     return { status, bytes: Promise.resolve(0) };
   }
-  const body = rep.open(start, end);
-  if (Buffer.isBuffer(body)) {
-    res.end(body);
-    return { status, bytes: Promise.resolve(body.length) };
+  const src = a.source;
+  switch (src.kind) {
+    case 'memory': {
+      const body = src.body.subarray(start, end === undefined ? undefined : end + 1);
+      res.end(body);
+      return { status, bytes: Promise.resolve(body.length) };
+    }
+    case 'file':
+      return { status, bytes: sendFileBody(res, src.fh, start, end ?? a.size! - 1) };
+    case 'stream':
+      return { status, bytes: pipeBody(src.open(start, end), res) };
   }
-  if ('fh' in body) return { status, bytes: sendFileBody(res, body.fh, start, end ?? rep.size! - 1) };
-  return { status, bytes: pipeBody(body, res) };
+}
+
+/** Upstream's status and headers as they came; HEAD and 304 without a body. */
+function serveRelay(req: IncomingMessage, res: ServerResponse, a: RelayAnswer): Served {
+  res.writeHead(a.status, a.headers);
+  if (req.method === 'HEAD' || a.status === 304) {
+    a.body.destroy();
+    res.end();
+    return { status: a.status, bytes: Promise.resolve(0) };
+  }
+  return { status: a.status, bytes: pipeBody(a.body, res) };
 }
 
 /** Streams with backpressure; a failing source destroys the response (incomplete transfer). */

@@ -1,10 +1,11 @@
 // The proxy's decisions for one request: which generation, which cache object, which
-// upstream paths and which expected size and hash, then hit, join a fill, or start one.
+// upstream paths and which expected size and hash, then hit, join a fill, or start one. It
+// returns what to serve (answer.ts) and writes nothing to the client: the edge serves it.
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { BackendConfig, Config } from '../config.js';
-import { AptgateError, isAptgateError } from '../errors.js';
+import { AptgateError } from '../errors.js';
 import { byHashRel, packagesTarget, type ReleaseFile } from '../index/release.js';
 import type { Logger } from '../log.js';
 import type { PackageIndexStore } from '../state/package-index.js';
@@ -16,19 +17,13 @@ import type { IndexJob } from './index-job.js';
 import type { Indexer } from './indexer.js';
 import type { ProxyMetrics } from './metrics.js';
 import { classify, contentType } from './paths.js';
-import { reasonPhrase } from './reason.js';
-import { pipeBody, serveRepresentation, type FileBody, type Served } from './serve.js';
+import type { Answer, Outcome, RepresentationAnswer, Source } from './answer.js';
+import { notModified } from './conditional.js';
 import type { MemEntry, MemoryCache } from './memcache.js';
 import type { CacheStore } from './store.js';
 import type { Generation, Suites } from './suites.js';
 import type { Target } from './target.js';
 import { header, type Upstream } from './upstream.js';
-
-export type Outcome = 'hit' | 'miss' | 'coalesced' | 'revalidated' | 'stale' | 'pass' | 'pass-unverified' | 'not_modified';
-
-export interface Handled extends Served {
-  outcome: Outcome;
-}
 
 export interface ServiceDeps {
   config: Config;
@@ -60,25 +55,26 @@ export class ProxyService {
 
   constructor(private readonly deps: ServiceDeps) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, target: Target, client: string): Promise<Handled> {
+  /** What to answer `req` for `target` with (its headers decide conditions and ranges; nothing is written to it). */
+  async handle(req: IncomingMessage, target: Target, client: string): Promise<Answer> {
     const cls = classify(target.path);
     switch (cls.kind) {
       case 'root':
-        return this.serveRoot(req, res, target.backend, cls.suite, cls.file, client);
+        return this.serveRoot(target.backend, cls.suite, cls.file, client);
       case 'index':
-        return this.serveIndex(req, res, target, cls.suite, cls.rel, client);
+        return this.serveIndex(req, target, cls.suite, cls.rel, client);
       case 'byhash':
-        return this.serveByHash(req, res, target, cls.suite, cls.algo, cls.hex);
+        return this.serveByHash(req, target, cls.suite, cls.algo, cls.hex);
       case 'immutable':
-        return this.serveImmutable(req, res, target);
+        return this.serveImmutable(req, target);
       case 'other':
-        return this.passThrough(req, res, target);
+        return this.passThrough(req, target);
     }
   }
 
   // ---- signed roots -------------------------------------------------------------------
 
-  private async serveRoot(req: IncomingMessage, res: ServerResponse, backend: BackendConfig, suite: string, file: 'InRelease' | 'Release' | 'Release.gpg', client: string): Promise<Handled> {
+  private async serveRoot(backend: BackendConfig, suite: string, file: 'InRelease' | 'Release' | 'Release.gpg', client: string): Promise<Answer> {
     const kind = file === 'InRelease' ? 'inrelease' : 'release';
     // Release.gpg must come from the generation whose Release this client just got
     const paired = file === 'Release.gpg' ? this.deps.suites.releaseFor(backend.name, suite, client) : undefined;
@@ -86,18 +82,15 @@ export class ProxyService {
     if (!gen) throw new AptgateError('UPSTREAM_NOT_FOUND', `${backend.name}: dists/${suite}/${file} does not exist upstream`);
     const body = file === 'Release.gpg' ? gen.sig! : gen.doc;
     this.deps.suites.remember(client, gen);
-    const served = serveRepresentation(req, res, {
-      size: body.length,
-      lastModified: gen.lastModified,
-      contentType: contentType(file),
-      open: (s, e) => body.subarray(s, e === undefined ? undefined : e + 1),
-    }, { 'X-Aptgate-Snapshot': String(gen.snapshot.id) });
-    return { ...served, outcome: served.status === 304 ? 'not_modified' : outcome };
+    return {
+      kind: 'representation', outcome, headers: { 'X-Aptgate-Snapshot': String(gen.snapshot.id) },
+      size: body.length, lastModified: gen.lastModified, contentType: contentType(file), source: { kind: 'memory', body },
+    };
   }
 
   // ---- indexes at their canonical names: the bytes the client's generation names --------
 
-  private async serveIndex(req: IncomingMessage, res: ServerResponse, target: Target, suite: string, rel: string, client: string): Promise<Handled> {
+  private async serveIndex(req: IncomingMessage, target: Target, suite: string, rel: string, client: string): Promise<Answer> {
     const gen = await this.deps.suites.forIndex(target.backend, suite, client);
     const file = gen?.release.files.get(rel);
     if (!gen || !file) throw new AptgateError('NOT_IN_RELEASE', `${target.backend.name}: dists/${suite}/${rel} is not named by the suite's Release`);
@@ -111,16 +104,16 @@ export class ProxyService {
       contentType: contentType(rel),
       onStored: (info) => { void this.indexStored(gen, rel, file, info.key); },
     };
-    const handled = await this.serveObject(req, res, spec, packagesTarget(rel) !== undefined);
-    this.noteIndex(gen, rel, file, spec.key, handled.outcome);
-    return handled;
+    const answer = await this.serveObject(spec, packagesTarget(rel) !== undefined);
+    this.noteIndex(gen, rel, file, spec.key, storedHit(req, answer));
+    return answer;
   }
 
-  private async serveByHash(req: IncomingMessage, res: ServerResponse, target: Target, suite: string, algo: 'md5' | 'sha1' | 'sha256' | 'sha512', hex: string): Promise<Handled> {
+  private async serveByHash(req: IncomingMessage, target: Target, suite: string, algo: 'md5' | 'sha1' | 'sha256' | 'sha512', hex: string): Promise<Answer> {
     // apt asks by the strongest hash a Release lists (SHA256 in every archive it talks to): an
     // object named by a weaker one is served as upstream sends it and never kept (a colliding
     // pair would otherwise store attacker bytes under a name)
-    if (algo === 'md5' || algo === 'sha1') return this.passThrough(req, res, target, 'pass-unverified');
+    if (algo === 'md5' || algo === 'sha1') return this.passThrough(req, target, 'pass-unverified');
     const backend = target.backend;
     let found = algo === 'sha256' ? this.deps.suites.findByHash(backend.name, suite, hex) : undefined;
     if (!found && algo === 'sha256') {
@@ -140,13 +133,13 @@ export class ProxyService {
       contentType: found ? contentType(found.file.path) : 'application/octet-stream',
       onStored: (info) => { if (found) void this.indexStored(found.gen, found.file.path, found.file, info.key); },
     };
-    const handled = await this.serveObject(req, res, spec, found !== undefined && packagesTarget(found.file.path) !== undefined);
-    if (found) this.noteIndex(found.gen, found.file.path, found.file, spec.key, handled.outcome);
-    return handled;
+    const answer = await this.serveObject(spec, found !== undefined && packagesTarget(found.file.path) !== undefined);
+    if (found) this.noteIndex(found.gen, found.file.path, found.file, spec.key, storedHit(req, answer));
+    return answer;
   }
 
-  /** Tracks Packages targets clients use, and indexes stored ones not yet linked. */
-  private noteIndex(gen: Generation, rel: string, file: ReleaseFile, key: string, outcome: Outcome): void {
+  /** Tracks Packages targets clients use, and indexes stored ones not yet linked (`hit`: served from the cache, not as a 304). */
+  private noteIndex(gen: Generation, rel: string, file: ReleaseFile, key: string, hit: boolean): void {
     const t = packagesTarget(rel);
     if (!t) return;
     const { backend, suite } = gen.snapshot;
@@ -155,7 +148,7 @@ export class ProxyService {
       this.trackedSeen.add(tk);
       this.deps.snapshots.track(backend, suite, t.component, t.architecture);
     }
-    if (outcome === 'hit') void this.indexStored(gen, rel, file, key);
+    if (hit) void this.indexStored(gen, rel, file, key);
   }
 
   /** Queues a stored Packages file for the package index (cheap when already known). */
@@ -177,17 +170,17 @@ export class ProxyService {
 
   // ---- pool files ---------------------------------------------------------------------
 
-  private async serveImmutable(req: IncomingMessage, res: ServerResponse, target: Target): Promise<Handled> {
+  private async serveImmutable(req: IncomingMessage, target: Target): Promise<Answer> {
     const type = contentType(target.path);
-    const hit = await this.tryHit(req, res, target.key, type);
+    const hit = await this.tryHit(target.key, type);
     if (hit) return hit;
     const running = this.deps.fills.get(target.key);
-    if (running) return this.serveObject(req, res, running.spec);
+    if (running) return this.serveObject(running.spec);
     const expect = await this.expectedPoolFile(target.backend, target.path);
     // no signed index vouches for these bytes: the client gets them as upstream sends them
     // (apt checks them against its own lists), the cache never keeps them
-    if (!expect) return this.passThrough(req, res, target, 'pass-unverified');
-    return this.serveObject(req, res, { backend: target.backend, key: target.key, sources: [target.path], expect, contentType: type });
+    if (!expect) return this.passThrough(req, target, 'pass-unverified');
+    return this.serveObject({ backend: target.backend, key: target.key, sources: [target.path], expect, contentType: type });
   }
 
   /**
@@ -214,10 +207,10 @@ export class ProxyService {
 
   // ---- the shared object path ---------------------------------------------------------
 
-  private async tryHit(req: IncomingMessage, res: ServerResponse, key: string, type: string): Promise<Handled | undefined> {
+  private async tryHit(key: string, type: string): Promise<RepresentationAnswer | undefined> {
     if (this.deps.fills.get(key)) return undefined;
     const mem = this.deps.memory.get(key);
-    if (mem && (await this.stillOnDisk(key, mem))) return this.serveHit(req, res, key, type, mem.body.length, mem.lastModified, () => mem.body);
+    if (mem && (await this.stillOnDisk(key, mem))) return this.hit(key, type, mem.body.length, mem.lastModified, { kind: 'memory', body: mem.body });
     let fh: FileHandle;
     try {
       fh = await open(this.deps.store.pathOf(key), 'r');
@@ -234,12 +227,11 @@ export class ProxyService {
         const body = await fh.readFile();
         if (body.length !== st.size) return undefined;
         this.deps.memory.set(key, { body, lastModified, ino: st.ino, mtimeMs: st.mtimeMs, checkedAt: Date.now() });
-        return this.serveHit(req, res, key, type, st.size, lastModified, () => body);
+        return this.hit(key, type, st.size, lastModified, { kind: 'memory', body });
       }
-      const handled = this.serveHit(req, res, key, type, st.size, lastModified, () => ({ fh }));
+      // the file stays open until the response is over
       closeNow = false;
-      void handled.bytes.finally(() => fh.close().catch(() => undefined));
-      return handled;
+      return this.hit(key, type, st.size, lastModified, { kind: 'file', fh }, () => { fh.close().catch(() => undefined); });
     } finally {
       if (closeNow) await fh.close().catch(() => undefined);
     }
@@ -258,24 +250,21 @@ export class ProxyService {
     return false;
   }
 
-  private serveHit(req: IncomingMessage, res: ServerResponse, key: string, type: string, size: number, lastModified: Date, body: () => Buffer | FileBody): Handled {
+  private hit(key: string, type: string, size: number, lastModified: Date, source: Source, close?: () => void): RepresentationAnswer {
     this.uses.set(key, Date.now());
-    const served = serveRepresentation(req, res, {
-      size,
-      lastModified,
-      contentType: type,
-      open: (start, end) => {
-        const b = body();
-        return Buffer.isBuffer(b) ? b.subarray(start, end === undefined ? undefined : end + 1) : b;
+    const metrics = this.deps.metrics;
+    return {
+      kind: 'representation', outcome: 'hit', headers: HIT_HEADERS, size, lastModified, contentType: type, source,
+      done: (sent) => {
+        metrics.bytesFromCache.inc({}, sent);
+        close?.();
       },
-    }, HIT_HEADERS);
-    void served.bytes.then((n) => this.deps.metrics.bytesFromCache.inc({}, n));
-    return { ...served, outcome: served.status === 304 ? 'not_modified' : 'hit' };
+    };
   }
 
-  /** Serves an object from the cache, from a fill in progress, or from a new fill. */
-  async serveObject(req: IncomingMessage, res: ServerResponse, spec: FillSpec, feedsIndex = false): Promise<Handled> {
-    const hit = await this.tryHit(req, res, spec.key, spec.contentType);
+  /** An object from the cache, from a fill in progress, or from a new fill. */
+  async serveObject(spec: FillSpec, feedsIndex = false): Promise<RepresentationAnswer> {
+    const hit = await this.tryHit(spec.key, spec.contentType);
     if (hit) return hit;
     let fill = this.deps.fills.get(spec.key);
     const outcome: Outcome = fill ? 'coalesced' : 'miss';
@@ -284,21 +273,22 @@ export class ProxyService {
       // pool requests arriving meanwhile wait for this index rather than go unverified
       if (feedsIndex) this.deps.indexer.during(fill.done);
     }
+    // held until the response is over (each reader holds it too)
     fill.retain();
+    const f = fill;
     try {
-      await fill.head;
-      this.uses.set(spec.key, Date.now());
-      const f = fill;
-      const served = serveRepresentation(req, res, {
-        size: f.size,
-        lastModified: f.lastModified,
-        contentType: spec.contentType,
-        open: (start, end) => new FillReader(f, start, end),
-      }, { 'X-Aptgate-Result': outcome });
-      return { ...served, outcome };
-    } finally {
-      fill.release();
+      await f.head;
+    } catch (err) {
+      f.release();
+      throw err;
     }
+    this.uses.set(spec.key, Date.now());
+    return {
+      kind: 'representation', outcome, headers: { 'X-Aptgate-Result': outcome },
+      size: f.size, lastModified: f.lastModified, contentType: spec.contentType,
+      source: { kind: 'stream', open: (start, end) => new FillReader(f, start, end) },
+      done: () => f.release(),
+    };
   }
 
   /** Fetches an object into the cache without a client (refresh); resolves with its key. */
@@ -311,7 +301,7 @@ export class ProxyService {
 
   // ---- anything else under a backend (and pool files nothing vouches for): never cached --
 
-  private async passThrough(req: IncomingMessage, res: ServerResponse, target: Target, outcome: 'pass' | 'pass-unverified' = 'pass'): Promise<Handled> {
+  private async passThrough(req: IncomingMessage, target: Target, outcome: 'pass' | 'pass-unverified' = 'pass'): Promise<Answer> {
     const forward: Record<string, string> = {};
     for (const h of ['range', 'if-range', 'if-modified-since']) {
       const v = req.headers[h];
@@ -330,13 +320,7 @@ export class ProxyService {
       const code = up.status === 404 ? 'UPSTREAM_NOT_FOUND' : up.status === 416 ? 'RANGE_NOT_SATISFIABLE' : 'UPSTREAM_FAILED';
       throw new AptgateError(code, `${target.key}: upstream answered ${up.status}`, { status: up.status });
     }
-    res.writeHead(up.status === 304 ? 304 : up.status, headers);
-    if (req.method === 'HEAD' || up.status === 304) {
-      up.body.destroy();
-      res.end();
-      return { status: up.status, outcome, bytes: Promise.resolve(0) };
-    }
-    return { status: up.status, outcome, bytes: pipeBody(up.body as Readable, res) };
+    return { kind: 'relay', outcome, status: up.status, headers, body: up.body as Readable };
   }
 
   // ---- usage bookkeeping --------------------------------------------------------------
@@ -354,7 +338,7 @@ export class ProxyService {
   }
 }
 
-export function errorStatus(err: unknown): { status: number; code: string; message: string; reason: string | undefined } {
-  if (isAptgateError(err)) return { status: err.status, code: err.code, message: err.message, reason: reasonPhrase(err, err.status) };
-  return { status: 500, code: 'INTERNAL', message: (err as Error).message, reason: undefined };
+/** Served from the cache as a representation (not a 304): a stored index the client got. */
+function storedHit(req: IncomingMessage, answer: RepresentationAnswer): boolean {
+  return answer.outcome === 'hit' && !notModified(req, answer.lastModified);
 }
