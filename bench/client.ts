@@ -48,43 +48,50 @@ function connection(id: number): Promise<void> {
       const p = paths[next++ % paths.length]!;
       inHead = true;
       head = '';
-      sock.write(`GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: aptgate-bench-client\r\nAccept: */*\r\n\r\n`);
+      sock.write(
+        `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: aptgate-bench-client\r\nAccept: */*\r\n\r\n`,
+      );
     };
     const open = () => {
-      sock = connect({
-        host: '127.0.0.1',
-        port,
-        onread: {
-          buffer: shared,
-          callback: (n: number, buf: Uint8Array) => {
-            result.bytes += n;
-            if (inHead) {
-              head += Buffer.from(buf.buffer, buf.byteOffset, n).toString('latin1');
-              const end = head.indexOf('\r\n\r\n');
-              if (end === -1) return true;
-              const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? '???';
-              result.statuses[status] = (result.statuses[status] ?? 0) + 1;
-              if (status !== '200') result.errors++;
-              const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head.slice(0, end));
-              if (!cl) {
-                result.errors++;
-                finish();
-                return false;
+      sock = connect(
+        {
+          host: '127.0.0.1',
+          port,
+          onread: {
+            buffer: shared,
+            callback: (n: number, buf: Uint8Array) => {
+              result.bytes += n;
+              if (inHead) {
+                head += Buffer.from(buf.buffer, buf.byteOffset, n).toString('latin1');
+                const end = head.indexOf('\r\n\r\n');
+                if (end === -1) return true;
+                const status = /^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? '???';
+                result.statuses[status] = (result.statuses[status] ?? 0) + 1;
+                if (status !== '200') result.errors++;
+                const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head.slice(0, end));
+                if (!cl) {
+                  result.errors++;
+                  finish();
+                  return false;
+                }
+                left = Number(cl[1]) - (head.length - end - 4);
+                inHead = false;
+              } else {
+                left -= n;
               }
-              left = Number(cl[1]) - (head.length - end - 4);
-              inHead = false;
-            } else {
-              left -= n;
-            }
-            if (left <= 0) {
-              result.requests++;
-              send();
-            }
-            return true;
+              if (left <= 0) {
+                result.requests++;
+                send();
+              }
+              return true;
+            },
           },
         },
-      }, send);
-      sock.on('error', () => { result.errors++; });
+        send,
+      );
+      sock.on('error', () => {
+        result.errors++;
+      });
       sock.on('close', () => {
         if (done) return;
         if (performance.now() < deadline) open();

@@ -31,7 +31,9 @@ export async function freePort(below?: number): Promise<number> {
     const want = 20000 + Math.floor(Math.random() * (below - 20000));
     try {
       return await tryPort(want);
-    } catch { /* taken: try another */ }
+    } catch {
+      /* taken: try another */
+    }
   }
   throw new Error(`no free port below ${below}`);
 }
@@ -69,7 +71,9 @@ export function childPids(pid: number): number[] {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid === pid) out.push(Number(d));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
@@ -92,7 +96,11 @@ export function rssSampler(pids: () => number[], everyMs = 100): { stop(): numbe
   tick();
   const t = setInterval(tick, everyMs);
   return {
-    stop() { clearInterval(t); tick(); return max; },
+    stop() {
+      clearInterval(t);
+      tick();
+      return max;
+    },
     last: () => last,
   };
 }
@@ -114,7 +122,12 @@ export class Processes {
   private readonly list: Started[] = [];
   private installed = false;
 
-  start(name: string, cmd: string, args: string[], opts: { logFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Started {
+  start(
+    name: string,
+    cmd: string,
+    args: string[],
+    opts: { logFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  ): Started {
     this.installHandlers();
     let fd: number | undefined;
     if (opts.logFile) fd = openSync(opts.logFile, 'a');
@@ -179,7 +192,11 @@ function killGroup(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pid, sig);
   } catch {
-    try { process.kill(pid, sig); } catch { /* already gone */ }
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -210,7 +227,9 @@ export function machineFacts(): { cpu: string; cores: number; memGiB: string; ke
     const mi = readFileSync('/proc/meminfo', 'utf8');
     const t = /^MemTotal:\s+(\d+) kB/m.exec(mi);
     if (t) memGiB = (Number(t[1]) / 1024 / 1024).toFixed(1);
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return { cpu, cores: cpus().length, memGiB, kernel: release() };
 }
 
@@ -223,7 +242,10 @@ export function today(): string {
 /** Appends a dated section; earlier runs stay. */
 export function appendResults(section: string): void {
   if (!existsSync(RESULTS)) {
-    writeFileSync(RESULTS, '# Benchmark results\n\nEach run appends a dated section (newest last). Figures from different machines are not comparable; ratios measured in the same run are.\n');
+    writeFileSync(
+      RESULTS,
+      '# Benchmark results\n\nEach run appends a dated section (newest last). Figures from different machines are not comparable; ratios measured in the same run are.\n',
+    );
   }
   appendFileSync(RESULTS, `\n${section.trimEnd()}\n`);
 }

@@ -8,7 +8,10 @@ import { signRequest } from '../src/protocol/signing.js';
 import { SERVER_HOST, type SimMachine } from './fleet-data.js';
 
 export class FaultError extends Error {
-  constructor(readonly faultCode: number, message: string) {
+  constructor(
+    readonly faultCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -16,14 +19,28 @@ export class FaultError extends Error {
 export class FleetClient {
   readonly pool: Pool;
 
-  constructor(readonly url: string, connections: number) {
-    this.pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
+  constructor(
+    readonly url: string,
+    connections: number,
+  ) {
+    this.pool = new Pool(url, {
+      connections,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      headersTimeout: 120_000,
+      bodyTimeout: 120_000,
+    });
   }
 
   /** POSTs a body to /RPC2; the response text (HTTP 200 is all aptgate answers). */
   async post(body: string, headers: Record<string, string> = {}): Promise<string> {
     // the agents' sources name the server as they reach it (remap mode), so the Host header is that name
-    const res = await this.pool.request({ path: '/RPC2', method: 'POST', headers: { host: SERVER_HOST, 'content-type': 'text/xml', ...headers }, body });
+    const res = await this.pool.request({
+      path: '/RPC2',
+      method: 'POST',
+      headers: { host: SERVER_HOST, 'content-type': 'text/xml', ...headers },
+      body,
+    });
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
     return text;
@@ -43,7 +60,7 @@ export class FleetClient {
 
 export async function decoded<T>(text: string): Promise<T> {
   try {
-    return await decodeResponse(text) as T;
+    return (await decodeResponse(text)) as T;
   } catch (err) {
     const e = err as Error & { faultCode?: number };
     if (typeof e.faultCode === 'number') throw new FaultError(e.faultCode, e.message);
@@ -76,7 +93,12 @@ export interface LoadResult {
  * made or `maxMs` passed. `call` does its own preparation before `start()` and returns when the
  * answer is read and checked: the latency is start() → return.
  */
-export async function runLoad(count: number, concurrency: number, call: (i: number, start: () => void) => Promise<void>, maxMs = Infinity): Promise<LoadResult> {
+export async function runLoad(
+  count: number,
+  concurrency: number,
+  call: (i: number, start: () => void) => Promise<void>,
+  maxMs = Infinity,
+): Promise<LoadResult> {
   const lat = new Float64Array(count);
   let next = 0;
   let done = 0;
@@ -90,7 +112,9 @@ export async function runLoad(count: number, concurrency: number, call: (i: numb
       const i = next++;
       let started = 0;
       try {
-        await call(i, () => { started = performance.now(); });
+        await call(i, () => {
+          started = performance.now();
+        });
         lat[done++] = performance.now() - started;
       } catch (err) {
         errors++;
@@ -102,7 +126,14 @@ export async function runLoad(count: number, concurrency: number, call: (i: numb
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - t0) / 1000;
   const c = process.cpuUsage(cpu0);
-  return { calls: done, errors, firstError, seconds, latencies: lat.subarray(0, done), clientCpuMs: (c.user + c.system) / 1000 };
+  return {
+    calls: done,
+    errors,
+    firstError,
+    seconds,
+    latencies: lat.subarray(0, done),
+    clientCpuMs: (c.user + c.system) / 1000,
+  };
 }
 
 /** Percentile (0..100) by nearest rank. */
@@ -131,10 +162,18 @@ export function procCpuMs(pid: number): number {
 export function machineBusyMs(): number {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+    const [user, nice, system, , , irq, softirq, steal] = f as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     return ((user + nice + system + irq + softirq + steal) * 1000) / CLK_TCK;
   } catch {
     return Number.NaN;
   }
 }
-

@@ -9,18 +9,174 @@ import type { InstalledPackage } from '../src/index/status.js';
 // the test helpers' seeded PRNG: every run generates the same fleet
 import { prng as rng } from '../test/helpers/statusgen.js';
 
-const SYL = ['acl', 'apt', 'attr', 'audit', 'avahi', 'bind', 'blk', 'brotli', 'bz', 'cairo', 'cap', 'cbor', 'cdio', 'colord', 'crypt', 'cups', 'curl',
-  'dbus', 'dconf', 'drm', 'dw', 'edit', 'elf', 'epoxy', 'exif', 'expat', 'fdisk', 'ffi', 'flac', 'font', 'fribidi', 'gcrypt', 'gd', 'gdbm', 'gif',
-  'glib', 'gmp', 'gnutls', 'gpgme', 'graph', 'gsm', 'gtk', 'gudev', 'harf', 'hogweed', 'hunspell', 'icu', 'idn', 'jansson', 'jbig', 'jpeg', 'json',
-  'k5', 'kmod', 'krb', 'lcms', 'ldap', 'lz', 'lzma', 'magic', 'mnl', 'mount', 'mpc', 'mpfr', 'ncurses', 'netfilter', 'nettle', 'nghttp', 'nl',
-  'nspr', 'nss', 'ogg', 'opus', 'orc', 'pam', 'pango', 'pcre', 'pixman', 'png', 'poppler', 'popt', 'proc', 'psl', 'pulse', 'rsvg', 'rtmp',
-  'sasl', 'seccomp', 'selinux', 'semanage', 'sepol', 'smart', 'snappy', 'sndfile', 'soup', 'sqlite', 'ssh', 'ssl', 'systemd', 'tasn', 'tdb',
-  'theora', 'tiff', 'unistring', 'usb', 'uuid', 'vorbis', 'vpx', 'wayland', 'webp', 'x11', 'xau', 'xcb', 'xdmcp', 'xext', 'xml', 'xslt',
-  'xtables', 'yaml', 'zstd'];
-const WORD = ['agent', 'archive', 'backup', 'bridge', 'cache', 'check', 'client', 'common', 'config', 'core', 'daemon', 'data', 'desktop',
-  'doc', 'driver', 'editor', 'engine', 'extra', 'filter', 'firmware', 'fonts', 'gui', 'helper', 'indexer', 'keyring', 'locale', 'manager',
-  'monitor', 'notify', 'panel', 'plugin', 'policy', 'portal', 'printer', 'runtime', 'scanner', 'server', 'session', 'shell', 'sync', 'tools',
-  'utils', 'viewer', 'wrapper'];
+const SYL = [
+  'acl',
+  'apt',
+  'attr',
+  'audit',
+  'avahi',
+  'bind',
+  'blk',
+  'brotli',
+  'bz',
+  'cairo',
+  'cap',
+  'cbor',
+  'cdio',
+  'colord',
+  'crypt',
+  'cups',
+  'curl',
+  'dbus',
+  'dconf',
+  'drm',
+  'dw',
+  'edit',
+  'elf',
+  'epoxy',
+  'exif',
+  'expat',
+  'fdisk',
+  'ffi',
+  'flac',
+  'font',
+  'fribidi',
+  'gcrypt',
+  'gd',
+  'gdbm',
+  'gif',
+  'glib',
+  'gmp',
+  'gnutls',
+  'gpgme',
+  'graph',
+  'gsm',
+  'gtk',
+  'gudev',
+  'harf',
+  'hogweed',
+  'hunspell',
+  'icu',
+  'idn',
+  'jansson',
+  'jbig',
+  'jpeg',
+  'json',
+  'k5',
+  'kmod',
+  'krb',
+  'lcms',
+  'ldap',
+  'lz',
+  'lzma',
+  'magic',
+  'mnl',
+  'mount',
+  'mpc',
+  'mpfr',
+  'ncurses',
+  'netfilter',
+  'nettle',
+  'nghttp',
+  'nl',
+  'nspr',
+  'nss',
+  'ogg',
+  'opus',
+  'orc',
+  'pam',
+  'pango',
+  'pcre',
+  'pixman',
+  'png',
+  'poppler',
+  'popt',
+  'proc',
+  'psl',
+  'pulse',
+  'rsvg',
+  'rtmp',
+  'sasl',
+  'seccomp',
+  'selinux',
+  'semanage',
+  'sepol',
+  'smart',
+  'snappy',
+  'sndfile',
+  'soup',
+  'sqlite',
+  'ssh',
+  'ssl',
+  'systemd',
+  'tasn',
+  'tdb',
+  'theora',
+  'tiff',
+  'unistring',
+  'usb',
+  'uuid',
+  'vorbis',
+  'vpx',
+  'wayland',
+  'webp',
+  'x11',
+  'xau',
+  'xcb',
+  'xdmcp',
+  'xext',
+  'xml',
+  'xslt',
+  'xtables',
+  'yaml',
+  'zstd',
+];
+const WORD = [
+  'agent',
+  'archive',
+  'backup',
+  'bridge',
+  'cache',
+  'check',
+  'client',
+  'common',
+  'config',
+  'core',
+  'daemon',
+  'data',
+  'desktop',
+  'doc',
+  'driver',
+  'editor',
+  'engine',
+  'extra',
+  'filter',
+  'firmware',
+  'fonts',
+  'gui',
+  'helper',
+  'indexer',
+  'keyring',
+  'locale',
+  'manager',
+  'monitor',
+  'notify',
+  'panel',
+  'plugin',
+  'policy',
+  'portal',
+  'printer',
+  'runtime',
+  'scanner',
+  'server',
+  'session',
+  'shell',
+  'sync',
+  'tools',
+  'utils',
+  'viewer',
+  'wrapper',
+];
 
 interface PkgSpec {
   name: string;
@@ -50,7 +206,14 @@ function versionsOf(r: () => number): [string, string, string] {
   const maj = Math.floor(r() * 12);
   const min = Math.floor(r() * 40);
   const style = r();
-  const up = (p: number) => (style < 0.6 ? `${maj}.${min}.${p}` : style < 0.8 ? `${maj}.${min + p}` : style < 0.9 ? `${maj}.${min}.${p}~dfsg` : `${2019 + (maj % 5)}${String(1 + (min % 12)).padStart(2, '0')}${String(1 + p).padStart(2, '0')}`);
+  const up = (p: number) =>
+    style < 0.6
+      ? `${maj}.${min}.${p}`
+      : style < 0.8
+        ? `${maj}.${min + p}`
+        : style < 0.9
+          ? `${maj}.${min}.${p}~dfsg`
+          : `${2019 + (maj % 5)}${String(1 + (min % 12)).padStart(2, '0')}${String(1 + p).padStart(2, '0')}`;
   const rev = 1 + Math.floor(r() * 6);
   const native = r() < 0.05;
   const v = (p: number, u: number) => `${epoch}${up(p)}${native ? '' : `-${rev}${u ? `+deb12u${u}` : ''}`}`;
@@ -94,9 +257,16 @@ function makePool(r: () => number, n: number, taken: Set<string>, libs: PkgSpec[
     const arch = isLib || r() < 0.65 ? 'amd64' : 'all';
     const deps = relationList(r, libs, isLib ? 1 + Math.floor(r() * 4) : 2 + Math.floor(r() * 8));
     const spec: PkgSpec = {
-      name, arch,
+      name,
+      arch,
       multiArch: isLib ? 'same' : arch === 'all' && r() < 0.4 ? 'foreign' : r() < 0.05 ? 'allowed' : undefined,
-      source: r() < 0.55 ? name : name.replace(/^lib/, '').replace(/[0-9]+(t64)?$/, '').replace(/-(common|data|doc|tools|utils)$/, '') || name,
+      source:
+        r() < 0.55
+          ? name
+          : name
+              .replace(/^lib/, '')
+              .replace(/[0-9]+(t64)?$/, '')
+              .replace(/-(common|data|doc|tools|utils)$/, '') || name,
       essential: r() < 0.01,
       versions: versionsOf(r),
       binNmu: arch === 'amd64' && r() < 0.05,
@@ -117,9 +287,23 @@ function makePool(r: () => number, n: number, taken: Set<string>, libs: PkgSpec[
 function record(s: PkgSpec, v: 0 | 1 | 2): InstalledPackage {
   const version = s.binNmu ? `${s.versions[v]}+b1` : s.versions[v];
   return {
-    package: s.name, architecture: s.arch, version, want: 'install', ok: true, state: 'installed', multiArch: s.multiArch,
-    source: s.source, sourceVersion: s.versions[v], essential: s.essential, depends: s.depends, preDepends: s.preDepends,
-    recommends: s.recommends, breaks: s.breaks, conflicts: s.conflicts, provides: s.provides, aptHash: s.aptHash[v],
+    package: s.name,
+    architecture: s.arch,
+    version,
+    want: 'install',
+    ok: true,
+    state: 'installed',
+    multiArch: s.multiArch,
+    source: s.source,
+    sourceVersion: s.versions[v],
+    essential: s.essential,
+    depends: s.depends,
+    preDepends: s.preDepends,
+    recommends: s.recommends,
+    breaks: s.breaks,
+    conflicts: s.conflicts,
+    provides: s.provides,
+    aptHash: s.aptHash[v],
   };
 }
 
@@ -146,7 +330,13 @@ export interface FleetShape {
   olderShare: number;
 }
 
-export const DEFAULT_SHAPE: FleetShape = { profiles: 200, core: 1800, optionalPool: 4000, optionalPerProfile: [150, 250], olderShare: 0.01 };
+export const DEFAULT_SHAPE: FleetShape = {
+  profiles: 200,
+  core: 1800,
+  optionalPool: 4000,
+  optionalPerProfile: [150, 250],
+  olderShare: 0.01,
+};
 
 export function makeProfiles(shape: FleetShape, seed = 42): Profile[] {
   const r = rng(seed);
@@ -163,12 +353,26 @@ export function makeProfiles(shape: FleetShape, seed = 42): Profile[] {
       const older = pr() < shape.olderShare;
       const rec = record(s, older ? 1 : 0);
       installed.push(rec);
-      if (older) upgradable.push({ package: s.name, architecture: s.arch, installed: rec.version, candidate: record(s, 0).version, security: pr() < 0.4 });
+      if (older)
+        upgradable.push({
+          package: s.name,
+          architecture: s.arch,
+          installed: rec.version,
+          candidate: record(s, 0).version,
+          security: pr() < 0.4,
+        });
     }
     // padding when the core has few older versions: the agent's list then names other packages
     for (let i = 0; upgradable.length < 20; i++) {
       const s = core[(p * 37 + i * 101) % core.length]!;
-      if (!upgradable.some((u) => u.package === s.name)) upgradable.push({ package: s.name, architecture: s.arch, installed: record(s, 0).version, candidate: `${record(s, 0).version}.1`, security: false });
+      if (!upgradable.some((u) => u.package === s.name))
+        upgradable.push({
+          package: s.name,
+          architecture: s.arch,
+          installed: record(s, 0).version,
+          candidate: `${record(s, 0).version}.1`,
+          security: false,
+        });
     }
     const [lo, hi] = shape.optionalPerProfile;
     const want = lo + Math.floor(pr() * (hi - lo + 1));
@@ -220,12 +424,14 @@ function sourcesFiles(): CollectedExtras['sources'] {
   return [
     {
       path: '/etc/apt/sources.list',
-      content: `# managed by configuration management\ndeb http://${SERVER_HOST}/debian bookworm main contrib non-free-firmware\n` +
+      content:
+        `# managed by configuration management\ndeb http://${SERVER_HOST}/debian bookworm main contrib non-free-firmware\n` +
         `deb http://${SERVER_HOST}/debian bookworm-updates main contrib non-free-firmware\n`,
     },
     {
       path: '/etc/apt/sources.list.d/debian-security.sources',
-      content: `Types: deb\nURIs: http://${SERVER_HOST}/debian-security\nSuites: bookworm-security\nComponents: main contrib non-free-firmware\n` +
+      content:
+        `Types: deb\nURIs: http://${SERVER_HOST}/debian-security\nSuites: bookworm-security\nComponents: main contrib non-free-firmware\n` +
         'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
     },
   ];
@@ -252,7 +458,9 @@ export function makeMachines(n: number, profiles: readonly Profile[], seed = 7):
       hostname: `ws-${SITES[i % SITES.length]}-${String(i).padStart(6, '0')}.bench.example.org`,
       profile,
       extras,
-      state: createHash('sha256').update(`${profile.hash}\n${JSON.stringify(extras)}`).digest('hex'),
+      state: createHash('sha256')
+        .update(`${profile.hash}\n${JSON.stringify(extras)}`)
+        .digest('hex'),
       id: 0,
       secret: '',
       lastTs: 0,
@@ -263,7 +471,13 @@ export function makeMachines(n: number, profiles: readonly Profile[], seed = 7):
 
 export function factsOf(m: SimMachine): Record<string, unknown> {
   return {
-    hostname: m.hostname, machineId: m.machineId, architecture: 'amd64', foreignArchitectures: m.index % 10 === 0 ? ['i386'] : [],
-    distribution: 'Debian GNU/Linux 12 (bookworm)', codename: 'bookworm', kernel: '6.1.0-28-amd64', agentVersion: 'aptgate-agent 0.1.0',
+    hostname: m.hostname,
+    machineId: m.machineId,
+    architecture: 'amd64',
+    foreignArchitectures: m.index % 10 === 0 ? ['i386'] : [],
+    distribution: 'Debian GNU/Linux 12 (bookworm)',
+    codename: 'bookworm',
+    kernel: '6.1.0-28-amd64',
+    agentVersion: 'aptgate-agent 0.1.0',
   };
 }

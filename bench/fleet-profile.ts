@@ -10,8 +10,18 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { textTable } from './common.js';
 
-interface CpuNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface CpuProfile { nodes: CpuNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+interface CpuNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: CpuNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
 
 // innermost match wins: a hash under gunzip's caller is "packages", under authenticate "signature"
 const BUCKETS: Array<[string, RegExp]> = [
@@ -45,7 +55,8 @@ export function summarize(p: CpuProfile, calls: number[] = []): void {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const stackHas = (id: number, re: RegExp) => {
-    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) if (re.test(label(byId.get(x)!))) return true;
+    for (let x: number | undefined = id; x !== undefined; x = parent.get(x))
+      if (re.test(label(byId.get(x)!))) return true;
     return false;
   };
   const bucketOf = (id: number) => {
@@ -64,11 +75,18 @@ export function summarize(p: CpuProfile, calls: number[] = []): void {
   // the phases, from what the server was doing: full reports of known profiles run from the last
   // new profile to the last gunzip; check-ins from the first to the last checkIn
   const has = (id: number, res: RegExp[]) => res.every((re) => stackHas(id, re));
-  const last = (...res: RegExp[]) => { for (let i = p.samples.length - 1; i >= 0; i--) if (has(p.samples[i]!, res)) return i; return -1; };
+  const last = (...res: RegExp[]) => {
+    for (let i = p.samples.length - 1; i >= 0; i--) if (has(p.samples[i]!, res)) return i;
+    return -1;
+  };
   const first = (...res: RegExp[]) => p.samples.findIndex((s) => has(s, res));
   const phases: Array<[string, number, number]> = [
     // storeText runs for every full report; only a new profile gets its lines parsed in it
-    ['full reports, known profiles', last(/^storeText profiles/, /^parseRecordLine profile-record/) + 1, last(/^gunzip reports/)],
+    [
+      'full reports, known profiles',
+      last(/^storeText profiles/, /^parseRecordLine profile-record/) + 1,
+      last(/^gunzip reports/),
+    ],
     ['no-change check-ins', first(/^checkIn fleet\.js/), last(/^checkIn fleet\.js/)],
   ];
   phases.forEach(([name, from, to], k) => {
@@ -85,9 +103,13 @@ export function summarize(p: CpuProfile, calls: number[] = []): void {
       total += dt;
     }
     const n = calls[k];
-    const rows = [...ms].sort((a, b) => b[1] - a[1]).map(([b, v]) => [b, v.toFixed(0), `${((100 * v) / total).toFixed(1)}%`, n ? (v / n).toFixed(3) : '']);
+    const rows = [...ms]
+      .sort((a, b) => b[1] - a[1])
+      .map(([b, v]) => [b, v.toFixed(0), `${((100 * v) / total).toFixed(1)}%`, n ? (v / n).toFixed(3) : '']);
     rows.push(['total', total.toFixed(0), '100%', n ? (total / n).toFixed(3) : '']);
-    process.stdout.write(`\n${name}: ${((times[to]! - times[from]!) / 1e6).toFixed(1)} s of the profile\n${textTable(['bucket', 'ms', 'share', 'ms per call'], rows)}\n`);
+    process.stdout.write(
+      `\n${name}: ${((times[to]! - times[from]!) / 1e6).toFixed(1)} s of the profile\n${textTable(['bucket', 'ms', 'share', 'ms per call'], rows)}\n`,
+    );
   });
 }
 

@@ -12,7 +12,10 @@ import { FleetClient } from './fleet-client.js';
 export function createToken(dbFile: string): string {
   const db = openDb(dbFile);
   try {
-    return new Enrolment({ machines: new MachineStore(db), joinClass: () => undefined }).createToken({ autoApprove: true, note: 'bench:fleet' }).token;
+    return new Enrolment({ machines: new MachineStore(db), joinClass: () => undefined }).createToken({
+      autoApprove: true,
+      note: 'bench:fleet',
+    }).token;
   } finally {
     db.close();
   }
@@ -24,20 +27,47 @@ export interface FleetServer {
 }
 
 /** `node dist/src/cli/main.js serve` on a free port, log level warn; waits until it answers RPC. */
-export async function startFleetServer(procs: Processes, o: { db: string; cacheDir: string; logFile: string; cpuProfDir?: string }): Promise<FleetServer> {
+export async function startFleetServer(
+  procs: Processes,
+  o: { db: string; cacheDir: string; logFile: string; cpuProfDir?: string },
+): Promise<FleetServer> {
   const port = await freePort();
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
-  const proc = procs.start('aptgate', process.execPath, [...nodeArgs, join(REPO, 'dist', 'src', 'cli', 'main.js'), 'serve',
-    '--listen', '127.0.0.1', '--port', String(port), '--db', o.db, '--cache-dir', o.cacheDir], {
-    // every simulated machine enrols from 127.0.0.1 with one token: no enrolment rate limits
-    logFile: o.logFile, env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: 'warn', APTGATE_FLEET_ENROL_LIMIT_ADDRESS: '0', APTGATE_FLEET_ENROL_LIMIT_TOKEN: '0' }, cwd: REPO,
-  });
+  const proc = procs.start(
+    'aptgate',
+    process.execPath,
+    [
+      ...nodeArgs,
+      join(REPO, 'dist', 'src', 'cli', 'main.js'),
+      'serve',
+      '--listen',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--db',
+      o.db,
+      '--cache-dir',
+      o.cacheDir,
+    ],
+    {
+      // every simulated machine enrols from 127.0.0.1 with one token: no enrolment rate limits
+      logFile: o.logFile,
+      env: {
+        ...process.env,
+        APTGATE_SERVER_LOG_LEVEL: 'warn',
+        APTGATE_FLEET_ENROL_LIMIT_ADDRESS: '0',
+        APTGATE_FLEET_ENROL_LIMIT_TOKEN: '0',
+      },
+      cwd: REPO,
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   const probe = new FleetClient(url, 1);
   const deadline = Date.now() + 30_000;
   try {
     for (;;) {
-      if (proc.child.exitCode !== null) throw new Error(`aptgate exited with ${proc.child.exitCode} before listening (see ${o.logFile})`);
+      if (proc.child.exitCode !== null)
+        throw new Error(`aptgate exited with ${proc.child.exitCode} before listening (see ${o.logFile})`);
       try {
         await probe.call('system.listMethods', []);
         return { proc, url };
@@ -70,7 +100,14 @@ const size = (f: string) => (existsSync(f) ? statSync(f).size : 0);
 
 // what grows with the number of machines; everything else (profiles, shared package records,
 // views, outdated answers, the proxy's tables, the schema, free pages) does not
-const PER_MACHINE = new Set(['machine', 'machine_report', 'machine_by_hostname', 'machine_by_profile', 'class_member', 'class_member_by_machine']);
+const PER_MACHINE = new Set([
+  'machine',
+  'machine_report',
+  'machine_by_hostname',
+  'machine_by_profile',
+  'class_member',
+  'class_member_by_machine',
+]);
 const perMachine = (name: string) => PER_MACHINE.has(name) || name.startsWith('sqlite_autoindex_machine_');
 
 /** Sizes after the server stopped: checkpoints the WAL into the main file first. */
@@ -81,7 +118,11 @@ export function dbSizes(dbFile: string): DbSizes {
     db.pragma('wal_checkpoint(TRUNCATE)');
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     const freePages = db.pragma('freelist_count', { simple: true }) as number;
-    const objects = db.prepare<[], { name: string; bytes: number }>('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC').all()
+    const objects = db
+      .prepare<[], { name: string; bytes: number }>(
+        'SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC',
+      )
+      .all()
       .map((o) => ({ ...o, perMachine: perMachine(o.name) }));
     const rows: Record<string, number> = {};
     for (const t of ['machine', 'machine_report', 'profile', 'inst_pkg', 'view_def', 'outdated_cache']) {
@@ -90,7 +131,17 @@ export function dbSizes(dbFile: string): DbSizes {
     const machinePart = objects.filter((o) => o.perMachine).reduce((a, o) => a + o.bytes, 0);
     db.close();
     const file = size(dbFile);
-    return { beforeCheckpoint, db: file, wal: size(`${dbFile}-wal`), pageSize, freePages, objects, machinePart, fixedPart: file - machinePart, rows };
+    return {
+      beforeCheckpoint,
+      db: file,
+      wal: size(`${dbFile}-wal`),
+      pageSize,
+      freePages,
+      objects,
+      machinePart,
+      fixedPart: file - machinePart,
+      rows,
+    };
   } catch (err) {
     db.close();
     throw err;
@@ -100,5 +151,8 @@ export function dbSizes(dbFile: string): DbSizes {
 /** CPU profiles the server wrote (--cpu-prof), newest last. */
 export function cpuProfiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f)).sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
 }

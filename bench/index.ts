@@ -27,19 +27,59 @@ import { ProfileStore } from '../src/state/profiles.js';
 import { SnapshotStore } from '../src/state/snapshots.js';
 import { statusFromPackages, writeLists } from '../test/helpers/compare.js';
 import { generateStatus, readPackagesXz } from '../test/helpers/statusgen.js';
-import { REPO, appendResults, commandOutput, debVersion, machineFacts, mdTable, median, textTable, today } from './common.js';
+import {
+  REPO,
+  appendResults,
+  commandOutput,
+  debVersion,
+  machineFacts,
+  mdTable,
+  median,
+  textTable,
+  today,
+} from './common.js';
 
 const WORK = join(REPO, 'bench', 'work', 'index');
 const SHARED = resolve(REPO, '..', 'shared', 'data', 'debian-archive');
-const ARCHIVE = existsSync(join(SHARED, 'debian', 'dists', 'bookworm', 'InRelease')) ? SHARED : join(REPO, 'test', 'fixtures', 'debian-archive');
+const ARCHIVE = existsSync(join(SHARED, 'debian', 'dists', 'bookworm', 'InRelease'))
+  ? SHARED
+  : join(REPO, 'test', 'fixtures', 'debian-archive');
 
-interface Suite { backend: string; base: string; suite: string; uri: string; indexes: string[] }
+interface Suite {
+  backend: string;
+  base: string;
+  suite: string;
+  uri: string;
+  indexes: string[];
+}
 const SUITES: Suite[] = [
-  { backend: 'debian', base: 'debian', suite: 'bookworm', uri: 'http://deb.debian.org/debian', indexes: ['main/binary-amd64/Packages.xz'] },
-  { backend: 'debian', base: 'debian', suite: 'bookworm-updates', uri: 'http://deb.debian.org/debian', indexes: ['main/binary-amd64/Packages.xz', 'main/binary-all/Packages.xz'] },
-  { backend: 'debian-security', base: 'debian-security', suite: 'bookworm-security', uri: 'http://deb.debian.org/debian-security', indexes: ['main/binary-amd64/Packages.xz'] },
+  {
+    backend: 'debian',
+    base: 'debian',
+    suite: 'bookworm',
+    uri: 'http://deb.debian.org/debian',
+    indexes: ['main/binary-amd64/Packages.xz'],
+  },
+  {
+    backend: 'debian',
+    base: 'debian',
+    suite: 'bookworm-updates',
+    uri: 'http://deb.debian.org/debian',
+    indexes: ['main/binary-amd64/Packages.xz', 'main/binary-all/Packages.xz'],
+  },
+  {
+    backend: 'debian-security',
+    base: 'debian-security',
+    suite: 'bookworm-security',
+    uri: 'http://deb.debian.org/debian-security',
+    indexes: ['main/binary-amd64/Packages.xz'],
+  },
 ];
-const SPEC: ViewSpec = { sources: SUITES.map((s) => ({ backend: s.backend, suite: s.suite, components: ['main'] })), arch: 'amd64', foreignArchs: [] };
+const SPEC: ViewSpec = {
+  sources: SUITES.map((s) => ({ backend: s.backend, suite: s.suite, components: ['main'] })),
+  arch: 'amd64',
+  foreignArchs: [],
+};
 
 const log = (s: string) => process.stdout.write(`bench: ${s}\n`);
 const ms = (t0: number) => performance.now() - t0;
@@ -50,22 +90,43 @@ function distsDir(s: Suite): string {
 }
 
 /** Records the suite's snapshot and parses its Packages into the package index, as the proxy does. */
-async function ingestSuite(snapshots: SnapshotStore, store: PackageIndexStore, s: Suite, override?: { file: string; date: Date }): Promise<number> {
+async function ingestSuite(
+  snapshots: SnapshotStore,
+  store: PackageIndexStore,
+  s: Suite,
+  override?: { file: string; date: Date },
+): Promise<number> {
   const inRelease = readFileSync(join(distsDir(s), 'InRelease'));
   const rel = parseRelease(clearsignedText(inRelease));
   const date = override?.date ?? rel.date;
   const snap = snapshots.record({
-    backend: s.backend, suite: s.suite, kind: 'inrelease', sha256: override ? sha256(`${sha256(inRelease)}/${date.toISOString()}`) : sha256(inRelease),
-    date: date.getTime(), validUntil: rel.validUntil?.getTime() ?? null, origin: rel.origin ?? null, label: rel.label ?? null,
-    suiteField: rel.suite ?? null, codename: rel.codename ?? null, version: rel.version ?? null, notAutomatic: rel.notAutomatic,
-    butAutomaticUpgrades: rel.butAutomaticUpgrades, fetchedAt: Date.now(), mirror: null, upstreamLastModified: null, upstreamEtag: null,
+    backend: s.backend,
+    suite: s.suite,
+    kind: 'inrelease',
+    sha256: override ? sha256(`${sha256(inRelease)}/${date.toISOString()}`) : sha256(inRelease),
+    date: date.getTime(),
+    validUntil: rel.validUntil?.getTime() ?? null,
+    origin: rel.origin ?? null,
+    label: rel.label ?? null,
+    suiteField: rel.suite ?? null,
+    codename: rel.codename ?? null,
+    version: rel.version ?? null,
+    notAutomatic: rel.notAutomatic,
+    butAutomaticUpgrades: rel.butAutomaticUpgrades,
+    fetchedAt: Date.now(),
+    mirror: null,
+    upstreamLastModified: null,
+    upstreamEtag: null,
   });
   for (const idx of s.indexes) {
     const file = override && idx.includes('binary-amd64') ? override.file : join(distsDir(s), idx);
     const m = /^(.+)\/binary-([^/]+)\//.exec(idx)!;
     const plainRel = idx.replace(/\.xz$/, '');
     await runIndexJob(store, {
-      backend: s.backend, file, compression: file.endsWith('.xz') ? 'xz' : 'none', fileSha256: sha256(readFileSync(file)),
+      backend: s.backend,
+      file,
+      compression: file.endsWith('.xz') ? 'xz' : 'none',
+      fileSha256: sha256(readFileSync(file)),
       plainSha256: override ? undefined : rel.files.get(plainRel)?.sha256,
       link: { snapshotId: snap.id, component: m[1]!, architecture: m[2]! },
     });
@@ -75,7 +136,11 @@ async function ingestSuite(snapshots: SnapshotStore, store: PackageIndexStore, s
 
 function aptList(root: string): { ms: number; set: Set<string> } {
   const t0 = performance.now();
-  const out = execFileSync('apt', ['list', '--upgradable'], { env: { ...process.env, APT_CONFIG: join(root, 'apt.conf'), LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }).toString();
+  const out = execFileSync('apt', ['list', '--upgradable'], {
+    env: { ...process.env, APT_CONFIG: join(root, 'apt.conf'), LC_ALL: 'C' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+    maxBuffer: 64 << 20,
+  }).toString();
   const t = ms(t0);
   const set = new Set<string>();
   for (const line of out.split('\n')) {
@@ -86,17 +151,36 @@ function aptList(root: string): { ms: number; set: Set<string> } {
 }
 
 async function aptRoot(dir: string, statusText: string): Promise<string> {
-  for (const d of ['lists/partial', 'etc/apt.conf.d', 'etc/preferences.d', 'etc/sources.list.d', 'cache', 'state']) mkdirSync(join(dir, d), { recursive: true });
-  await writeLists(join(dir, 'lists'), SUITES.map((s) => ({ distsDir: distsDir(s), uri: s.uri, suite: s.suite })));
+  for (const d of ['lists/partial', 'etc/apt.conf.d', 'etc/preferences.d', 'etc/sources.list.d', 'cache', 'state'])
+    mkdirSync(join(dir, d), { recursive: true });
+  await writeLists(
+    join(dir, 'lists'),
+    SUITES.map((s) => ({ distsDir: distsDir(s), uri: s.uri, suite: s.suite })),
+  );
   writeFileSync(join(dir, 'status'), statusText);
-  writeFileSync(join(dir, 'etc', 'sources.list.d', 'debian.sources'), SUITES.map((s) => `Types: deb\nURIs: ${s.uri}\nSuites: ${s.suite}\nComponents: main\nTrusted: yes\n`).join('\n'));
-  const conf = [
-    ['Dir', `${dir}/`], ['Dir::Etc', `${dir}/etc/`], ['Dir::Etc::Main', `${dir}/etc/apt.conf`], ['Dir::Etc::Parts', `${dir}/etc/apt.conf.d/`],
-    ['Dir::Etc::SourceList', `${dir}/etc/sources.list`], ['Dir::Etc::SourceParts', `${dir}/etc/sources.list.d/`],
-    ['Dir::Etc::Preferences', `${dir}/etc/preferences`], ['Dir::Etc::PreferencesParts', `${dir}/etc/preferences.d/`],
-    ['Dir::State', `${dir}/state/`], ['Dir::State::Lists', `${dir}/lists/`], ['Dir::State::status', `${dir}/status`],
-    ['Dir::Cache', `${dir}/cache/`], ['APT::Architecture', 'amd64'], ['Debug::NoLocking', '1'],
-  ].map(([k, v]) => `${k} "${v}";`).join('\n') + '\nAPT::Architectures { "amd64"; };\n';
+  writeFileSync(
+    join(dir, 'etc', 'sources.list.d', 'debian.sources'),
+    SUITES.map((s) => `Types: deb\nURIs: ${s.uri}\nSuites: ${s.suite}\nComponents: main\nTrusted: yes\n`).join('\n'),
+  );
+  const conf =
+    [
+      ['Dir', `${dir}/`],
+      ['Dir::Etc', `${dir}/etc/`],
+      ['Dir::Etc::Main', `${dir}/etc/apt.conf`],
+      ['Dir::Etc::Parts', `${dir}/etc/apt.conf.d/`],
+      ['Dir::Etc::SourceList', `${dir}/etc/sources.list`],
+      ['Dir::Etc::SourceParts', `${dir}/etc/sources.list.d/`],
+      ['Dir::Etc::Preferences', `${dir}/etc/preferences`],
+      ['Dir::Etc::PreferencesParts', `${dir}/etc/preferences.d/`],
+      ['Dir::State', `${dir}/state/`],
+      ['Dir::State::Lists', `${dir}/lists/`],
+      ['Dir::State::status', `${dir}/status`],
+      ['Dir::Cache', `${dir}/cache/`],
+      ['APT::Architecture', 'amd64'],
+      ['Debug::NoLocking', '1'],
+    ]
+      .map(([k, v]) => `${k} "${v}";`)
+      .join('\n') + '\nAPT::Architectures { "amd64"; };\n';
   writeFileSync(join(dir, 'apt.conf'), conf);
   return dir;
 }
@@ -113,14 +197,24 @@ function childCpuMs(): number {
 }
 
 /** Wall and CPU time of one command run to its end (stdout kept). */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; cpu: number; out: string } {
+function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { ms: number; cpu: number; out: string } {
   const cpu0 = childCpuMs();
   const t0 = performance.now();
   const out = execFileSync(cmd, args, { env, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }).toString();
   return { ms: ms(t0), cpu: childCpuMs() - cpu0, out };
 }
 
-interface OneShot { aptgate: { ms: number; cpu: number }; aptCached: { ms: number; cpu: number }; aptUncached: { ms: number; cpu: number }; same: boolean; lines: number }
+interface OneShot {
+  aptgate: { ms: number; cpu: number };
+  aptCached: { ms: number; cpu: number };
+  aptUncached: { ms: number; cpu: number };
+  same: boolean;
+  lines: number;
+}
 
 /**
  * The one-shot command against apt on the same root: `aptgate outdated` in a fresh process each
@@ -131,7 +225,17 @@ interface OneShot { aptgate: { ms: number; cpu: number }; aptCached: { ms: numbe
  */
 function oneShot(root: string, runs: number): OneShot {
   const env = { ...process.env, APT_CONFIG: join(root, 'apt.conf'), LC_ALL: 'C' };
-  const ours = ['outdated', '--status', join(root, 'status'), '--lists', join(root, 'lists'), '--sources', join(root, 'etc', 'sources.list.d'), '--arch', 'amd64'];
+  const ours = [
+    'outdated',
+    '--status',
+    join(root, 'status'),
+    '--lists',
+    join(root, 'lists'),
+    '--sources',
+    join(root, 'etc', 'sources.list.d'),
+    '--arch',
+    'amd64',
+  ];
   const noCache = ['-o', 'Dir::Cache::pkgcache=', '-o', 'Dir::Cache::srcpkgcache='];
   const a: Array<{ ms: number; cpu: number }> = [];
   const c: Array<{ ms: number; cpu: number }> = [];
@@ -146,15 +250,26 @@ function oneShot(root: string, runs: number): OneShot {
     a.push(mine);
     c.push(cached);
     const aptLines = cached.out.split('\n').filter((l) => l.includes(' [upgradable from: '));
-    const ourLines = mine.out.split('\n').slice(0, -2).map((l) => l.replace(/ {2}\[[^\]]*\]$/, ''));
+    const ourLines = mine.out
+      .split('\n')
+      .slice(0, -2)
+      .map((l) => l.replace(/ {2}\[[^\]]*\]$/, ''));
     same &&= aptLines.length === ourLines.length && aptLines.every((l, k) => l === ourLines[k]);
     lines = aptLines.length;
   }
-  const med = (xs: Array<{ ms: number; cpu: number }>) => ({ ms: median(xs.map((x) => x.ms)), cpu: median(xs.map((x) => x.cpu)) });
+  const med = (xs: Array<{ ms: number; cpu: number }>) => ({
+    ms: median(xs.map((x) => x.ms)),
+    cpu: median(xs.map((x) => x.cpu)),
+  });
   return { aptgate: med(a), aptCached: med(c), aptUncached: med(u), same, lines };
 }
 
-function timeOutdated(installed: readonly InstalledPackage[], view: Parameters<typeof outdated>[1], policy: Policy, runs: number): { warm: number; cold: number; result: OutdatedResult } {
+function timeOutdated(
+  installed: readonly InstalledPackage[],
+  view: Parameters<typeof outdated>[1],
+  policy: Policy,
+  runs: number,
+): { warm: number; cold: number; result: OutdatedResult } {
   let result = outdated(installed, view, { policy });
   for (let i = 0; i < 20; i++) outdated(installed, view, { policy });
   const warm: number[] = [];
@@ -176,9 +291,19 @@ function timeOutdated(installed: readonly InstalledPackage[], view: Parameters<t
 
 /** `apt-get -s upgrade` upgrades exactly what aptgate says it would. */
 function sameUpgrade(root: string, r: OutdatedResult): boolean {
-  const out = execFileSync('apt-get', ['-s', 'upgrade'], { env: { ...process.env, APT_CONFIG: join(root, 'apt.conf'), LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }).toString();
-  const apt = new Set([...out.matchAll(/^Inst (\S+) \[\S+\] \((\S+) .*\[(\S+)\]\)/gm)].map((m) => `${m[1]!.replace(/:\S+$/, '')} ${m[3]} ${m[2]}`));
-  const ours = new Set(r.entries.filter((e) => e.action === 'upgrade').map((e) => `${e.package} ${e.architecture} ${e.candidateVersion}`));
+  const out = execFileSync('apt-get', ['-s', 'upgrade'], {
+    env: { ...process.env, APT_CONFIG: join(root, 'apt.conf'), LC_ALL: 'C' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+    maxBuffer: 64 << 20,
+  }).toString();
+  const apt = new Set(
+    [...out.matchAll(/^Inst (\S+) \[\S+\] \((\S+) .*\[(\S+)\]\)/gm)].map(
+      (m) => `${m[1]!.replace(/:\S+$/, '')} ${m[3]} ${m[2]}`,
+    ),
+  );
+  const ours = new Set(
+    r.entries.filter((e) => e.action === 'upgrade').map((e) => `${e.package} ${e.architecture} ${e.candidateVersion}`),
+  );
   return apt.size === ours.size && [...apt].every((x) => ours.has(x));
 }
 
@@ -241,9 +366,20 @@ async function main(): Promise<void> {
     for (const n of names) for (const pr of parseRelations(byName.get(n)?.['provides'])) provided.add(pr[0]!.name);
     for (const n of [...names]) {
       const p = byName.get(n)!;
-      const ok = ['depends', 'pre-depends'].every((f) => parseRelations(p[f]).every((g) => g.some((r) => names.has(r.name) || provided.has(r.name))))
-        && ['conflicts', 'breaks'].every((f) => parseRelations(p[f]).every((g) => g.every((r) => r.name === n || !names.has(r.name)
-          || !versionSatisfies(byName.get(r.name)!['version']!, r.op, r.version))));
+      const ok =
+        ['depends', 'pre-depends'].every((f) =>
+          parseRelations(p[f]).every((g) => g.some((r) => names.has(r.name) || provided.has(r.name))),
+        ) &&
+        ['conflicts', 'breaks'].every((f) =>
+          parseRelations(p[f]).every((g) =>
+            g.every(
+              (r) =>
+                r.name === n ||
+                !names.has(r.name) ||
+                !versionSatisfies(byName.get(r.name)!['version']!, r.op, r.version),
+            ),
+          ),
+        );
       if (!ok) {
         names.delete(n);
         changed = true;
@@ -255,37 +391,64 @@ async function main(): Promise<void> {
   for (const p of main) {
     if (!names.has(p['package']!)) continue;
     for (const f of ['depends', 'pre-depends', 'breaks', 'conflicts', 'recommends']) {
-      for (const g of parseRelations(p[f])) for (const r of g) if (r.op !== undefined || f === 'breaks' || f === 'conflicts') pinned.add(r.name);
+      for (const g of parseRelations(p[f]))
+        for (const r of g) if (r.op !== undefined || f === 'breaks' || f === 'conflicts') pinned.add(r.name);
     }
   }
   let n = 0;
   const genText = statusFromPackages(mainPlain, (p) => (names.has(p['package']!) ? 'install ok installed' : undefined))
-    .split('\n\n').map((para) => {
+    .split('\n\n')
+    .map((para) => {
       const name = /^Package: (\S+)$/m.exec(para)![1]!;
-      return !pinned.has(name) && ++n % 10 === 0 ? para.replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}~old1`) : para;
-    }).join('\n\n');
+      return !pinned.has(name) && ++n % 10 === 0
+        ? para.replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}~old1`)
+        : para;
+    })
+    .join('\n\n');
   const big = parseStatus(genText);
   const rows: string[][] = [];
   const results: Record<string, unknown> = {};
-  for (const [name, installed, text] of [['real status', real, realText], ['generated profile', big, genText]] as const) {
+  for (const [name, installed, text] of [
+    ['real status', real, realText],
+    ['generated profile', big, genText],
+  ] as const) {
     const t = timeOutdated(installed, loaded.view, policy, 300);
     const root = await aptRoot(join(WORK, name.replace(/\s/g, '-')), text);
     aptList(root); // warm the page cache
     const aptRuns = [aptList(root), aptList(root), aptList(root)];
     const aptMs = median(aptRuns.map((r) => r.ms));
     const agree = same(aptRuns[0]!.set, t.result) && sameUpgrade(root, t.result);
-    log(`${name}: ${installed.length} entries, ${t.result.counts.outdated} outdated; aptgate ${t.warm.toFixed(2)} ms (cold ${t.cold.toFixed(2)} ms), apt ${aptMs.toFixed(0)} ms; same answer: ${agree}`);
-    rows.push([`outdated, ${name} (${installed.length} packages, ${t.result.counts.outdated} outdated, ${t.result.counts.keptBack} kept back)`,
-      `${t.warm.toFixed(2)} ms`, `${t.cold.toFixed(2)} ms`, `${aptMs.toFixed(0)} ms`, `${(aptMs / t.warm).toFixed(0)}×`, agree ? 'yes' : 'NO',
-      t.warm <= 2 && aptMs / t.warm >= 50 && agree ? 'PASS' : 'FAIL']);
+    log(
+      `${name}: ${installed.length} entries, ${t.result.counts.outdated} outdated; aptgate ${t.warm.toFixed(2)} ms (cold ${t.cold.toFixed(2)} ms), apt ${aptMs.toFixed(0)} ms; same answer: ${agree}`,
+    );
+    rows.push([
+      `outdated, ${name} (${installed.length} packages, ${t.result.counts.outdated} outdated, ${t.result.counts.keptBack} kept back)`,
+      `${t.warm.toFixed(2)} ms`,
+      `${t.cold.toFixed(2)} ms`,
+      `${aptMs.toFixed(0)} ms`,
+      `${(aptMs / t.warm).toFixed(0)}×`,
+      agree ? 'yes' : 'NO',
+      t.warm <= 2 && aptMs / t.warm >= 50 && agree ? 'PASS' : 'FAIL',
+    ]);
     results[name] = { warm: t.warm, cold: t.cold, apt: aptMs, agree };
     const o = oneShot(root, 7);
     const fmt = (x: { ms: number; cpu: number }) => `${x.ms.toFixed(0)} ms (CPU ${x.cpu.toFixed(0)} ms)`;
-    log(`${name}, one shot: aptgate ${fmt(o.aptgate)}; apt list --upgradable ${fmt(o.aptCached)} with its binary cache, ${fmt(o.aptUncached)} without; same lines: ${o.same} (${o.lines})`);
-    for (const [what, apt] of [['with its binary cache (pkgcache.bin, as apt update leaves it)', o.aptCached], ['without a binary cache', o.aptUncached]] as const) {
-      rows.push([`one shot: \`aptgate outdated --status --lists --sources\`, a fresh process, ${name}, against apt list --upgradable ${what}`,
-        fmt(o.aptgate), '', fmt(apt), `${(apt.ms / o.aptgate.ms).toFixed(2)}×`, o.same ? 'yes (lines)' : 'NO',
-        o.aptgate.ms <= apt.ms && o.same ? 'PASS (≤ apt)' : 'FAIL (≤ apt)']);
+    log(
+      `${name}, one shot: aptgate ${fmt(o.aptgate)}; apt list --upgradable ${fmt(o.aptCached)} with its binary cache, ${fmt(o.aptUncached)} without; same lines: ${o.same} (${o.lines})`,
+    );
+    for (const [what, apt] of [
+      ['with its binary cache (pkgcache.bin, as apt update leaves it)', o.aptCached],
+      ['without a binary cache', o.aptUncached],
+    ] as const) {
+      rows.push([
+        `one shot: \`aptgate outdated --status --lists --sources\`, a fresh process, ${name}, against apt list --upgradable ${what}`,
+        fmt(o.aptgate),
+        '',
+        fmt(apt),
+        `${(apt.ms / o.aptgate.ms).toFixed(2)}×`,
+        o.same ? 'yes (lines)' : 'NO',
+        o.aptgate.ms <= apt.ms && o.same ? 'PASS (≤ apt)' : 'FAIL (≤ apt)',
+      ]);
     }
     results[`${name}, one shot`] = o;
   }
@@ -298,49 +461,97 @@ async function main(): Promise<void> {
   t0 = performance.now();
   for (let i = 0; i < 2000; i++) {
     // the real machine with three packages at other versions: 2,000 distinct sets
-    const variant = real.map((p, j) => ((j * 7 + i) % 389 === 0 || (j * 13 + i * 3) % 977 === 0 || j === i % real.length ? { ...p, version: `${p.version}~b${i}` } : p));
+    const variant = real.map((p, j) =>
+      (j * 7 + i) % 389 === 0 || (j * 13 + i * 3) % 977 === 0 || j === i % real.length
+        ? { ...p, version: `${p.version}~b${i}` }
+        : p,
+    );
     ids.push(profiles.store(variant).id);
   }
   const storeMs = ms(t0);
   t0 = performance.now();
   for (const id of ids) service.get(id, viewId);
   const firstMs = ms(t0);
-  log(`2000 profiles stored in ${storeMs.toFixed(0)} ms (${profiles.counts().records} shared package records), first outdated for all in ${firstMs.toFixed(0)} ms`);
+  log(
+    `2000 profiles stored in ${storeMs.toFixed(0)} ms (${profiles.counts().records} shared package records), first outdated for all in ${firstMs.toFixed(0)} ms`,
+  );
 
   // new bookworm-security snapshots: ten packages get a new upload (version, file, hash);
   // first ten nobody has installed, then ten every profile has
   const sec = SUITES[2]!;
-  const plain = execFileSync('xz', ['-dc', join(distsDir(sec), 'main', 'binary-amd64', 'Packages.xz')], { maxBuffer: 256 << 20 }).toString();
+  const plain = execFileSync('xz', ['-dc', join(distsDir(sec), 'main', 'binary-amd64', 'Packages.xz')], {
+    maxBuffer: 256 << 20,
+  }).toString();
   const installedNames = new Set(real.map((p) => p.package));
   const secNames = [...plain.matchAll(/^Package: (\S+)$/gm)].map((m) => m[1]!);
   const notInstalled = secNames.filter((x) => !installedNames.has(x)).slice(0, 10);
   const installedSec = secNames.filter((x) => installedNames.has(x)).slice(0, 10);
   let generation = 0;
-  for (const [label, bump] of [['nobody has them installed', notInstalled], ['every profile has them', installedSec]] as const) {
+  for (const [label, bump] of [
+    ['nobody has them installed', notInstalled],
+    ['every profile has them', installedSec],
+  ] as const) {
     generation++;
     const bumped = new Set(bump);
-    const changed = plain.split('\n\n').map((para) => {
-      const name = /^Package: (\S+)$/m.exec(para)?.[1];
-      if (!name || !bumped.has(name)) return para;
-      return para.replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}+bench${generation}`)
-        .replace(/^Filename: (\S+)\.deb$/m, (_m, f: string) => `Filename: ${f}+bench${generation}.deb`)
-        .replace(/^SHA256: (\S+)$/m, () => `SHA256: ${sha256(`${name}/${generation}`)}`);
-    }).join('\n\n');
+    const changed = plain
+      .split('\n\n')
+      .map((para) => {
+        const name = /^Package: (\S+)$/m.exec(para)?.[1];
+        if (!name || !bumped.has(name)) return para;
+        return para
+          .replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}+bench${generation}`)
+          .replace(/^Filename: (\S+)\.deb$/m, (_m, f: string) => `Filename: ${f}+bench${generation}.deb`)
+          .replace(/^SHA256: (\S+)$/m, () => `SHA256: ${sha256(`${name}/${generation}`)}`);
+      })
+      .join('\n\n');
     const newFile = join(WORK, `security-Packages-${generation}`);
     writeFileSync(newFile, changed);
     await ingestSuite(snapshots, store, sec, { file: newFile, date: new Date(Date.now() + generation * 1000) });
     t0 = performance.now();
     const stats = service.refresh(sec.backend, sec.suite);
     const refreshMs = ms(t0);
-    log(`new snapshot (${label}): refresh of 2000 cached profiles in ${refreshMs.toFixed(0)} ms: ${JSON.stringify(stats)}`);
-    rows.push([`refresh of 2,000 distinct cached profiles after a new snapshot, ten new uploads ${label} (${stats.recomputed} recomputed, ${stats.carried} carried)`,
-      `${refreshMs.toFixed(0)} ms`, '', '', '', '', '']);
+    log(
+      `new snapshot (${label}): refresh of 2000 cached profiles in ${refreshMs.toFixed(0)} ms: ${JSON.stringify(stats)}`,
+    );
+    rows.push([
+      `refresh of 2,000 distinct cached profiles after a new snapshot, ten new uploads ${label} (${stats.recomputed} recomputed, ${stats.carried} carried)`,
+      `${refreshMs.toFixed(0)} ms`,
+      '',
+      '',
+      '',
+      '',
+      '',
+    ]);
   }
   db.close();
 
-  const head = ['measurement', 'aptgate', 'aptgate, set not prepared', 'apt list --upgradable', 'apt/aptgate', 'same answer', 'target'];
-  const ingestRow = [`ingest bookworm main amd64 (${entries} entries, xz → SQLite), median of 3`, `${median(ingest).toFixed(0)} ms`, '', '', '', '', median(ingest) <= 3000 ? 'PASS (≤ 3 s)' : 'FAIL (≤ 3 s)'];
-  const loadRow = [`view of the three suites loaded from SQLite (${loaded.view.instanceCount()} instances)`, `${loadMs.toFixed(0)} ms`, '', '', '', '', ''];
+  const head = [
+    'measurement',
+    'aptgate',
+    'aptgate, set not prepared',
+    'apt list --upgradable',
+    'apt/aptgate',
+    'same answer',
+    'target',
+  ];
+  const ingestRow = [
+    `ingest bookworm main amd64 (${entries} entries, xz → SQLite), median of 3`,
+    `${median(ingest).toFixed(0)} ms`,
+    '',
+    '',
+    '',
+    '',
+    median(ingest) <= 3000 ? 'PASS (≤ 3 s)' : 'FAIL (≤ 3 s)',
+  ];
+  const loadRow = [
+    `view of the three suites loaded from SQLite (${loaded.view.instanceCount()} instances)`,
+    `${loadMs.toFixed(0)} ms`,
+    '',
+    '',
+    '',
+    '',
+    '',
+  ];
   const all = [ingestRow, loadRow, ...rows];
   process.stdout.write(`\n${textTable(head, all)}\n`);
   const m = machineFacts();

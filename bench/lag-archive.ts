@@ -14,7 +14,9 @@ import { FixtureRepo, formatReleaseDate } from '../test/helpers/repo.js';
 import { REPO } from './common.js';
 
 const SHARED = resolve(REPO, '..', 'shared', 'data', 'debian-archive');
-export const ARCHIVE = existsSync(join(SHARED, 'debian', 'dists', 'bookworm', 'InRelease')) ? SHARED : join(REPO, 'test', 'fixtures', 'debian-archive');
+export const ARCHIVE = existsSync(join(SHARED, 'debian', 'dists', 'bookworm', 'InRelease'))
+  ? SHARED
+  : join(REPO, 'test', 'fixtures', 'debian-archive');
 export const ARCHIVE_NAME = ARCHIVE === SHARED ? '../shared/data/debian-archive' : 'test/fixtures/debian-archive';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -47,27 +49,46 @@ export async function writeBookworm(up: string, key: TestKey, generation: 1 | 2)
   } else {
     // one package in a hundred gets a new upload: a new version, file name and hash
     let n = 0;
-    text = Buffer.from(plain.toString('utf8').split('\n\n').map((para) => {
-      if (!para.startsWith('Package: ') || ++n % 100 !== 0) return para;
-      const name = /^Package: (\S+)$/m.exec(para)![1]!;
-      return para.replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}+lag1`)
-        .replace(/^Filename: (\S+)\.deb$/m, (_m, f: string) => `Filename: ${f}+lag1.deb`)
-        .replace(/^SHA256: (\S+)$/m, () => `SHA256: ${sha256(`${name}/lag1`)}`);
-    }).join('\n\n'));
+    text = Buffer.from(
+      plain
+        .toString('utf8')
+        .split('\n\n')
+        .map((para) => {
+          if (!para.startsWith('Package: ') || ++n % 100 !== 0) return para;
+          const name = /^Package: (\S+)$/m.exec(para)![1]!;
+          return para
+            .replace(/^Version: (\S+)$/m, (_m, v: string) => `Version: ${v}+lag1`)
+            .replace(/^Filename: (\S+)\.deb$/m, (_m, f: string) => `Filename: ${f}+lag1.deb`)
+            .replace(/^SHA256: (\S+)$/m, () => `SHA256: ${sha256(`${name}/lag1`)}`);
+        })
+        .join('\n\n'),
+    );
     files = [['Packages.gz', gzipSync(text, { level: 6 })]];
   }
   for (const [name, data] of files) writeFileSync(join(dir, PACKAGES_DIR, name), data);
   const real = parseRelease(clearsignedText(readFileSync(join(BOOKWORM, 'InRelease'))));
   // dates in the past (apt refuses a Date in the future), the second generation newer
   const date = new Date(Math.floor(Date.now() / 1000) * 1000 - (generation === 1 ? 7200_000 : 3600_000));
-  const listed: Array<[string, Buffer]> = [[`${PACKAGES_DIR}/Packages`, text], ...files.map(([n, d]) => [`${PACKAGES_DIR}/${n}`, d] as [string, Buffer])];
-  const release = Buffer.from([
-    `Origin: ${real.origin ?? 'Debian'}`, `Label: ${real.label ?? 'Debian'}`, `Suite: ${real.suite ?? 'stable'}`,
-    ...(real.version ? [`Version: ${real.version}`] : []), `Codename: ${real.codename ?? 'bookworm'}`,
-    `Date: ${formatReleaseDate(date)}`, 'Architectures: amd64', 'Components: main',
-    'Description: bench:lag copy of Debian 12 main amd64',
-    'SHA256:', ...listed.map(([rel, data]) => ` ${sha256(data)} ${String(data.length).padStart(16)} ${rel}`), '',
-  ].join('\n'));
+  const listed: Array<[string, Buffer]> = [
+    [`${PACKAGES_DIR}/Packages`, text],
+    ...files.map(([n, d]) => [`${PACKAGES_DIR}/${n}`, d] as [string, Buffer]),
+  ];
+  const release = Buffer.from(
+    [
+      `Origin: ${real.origin ?? 'Debian'}`,
+      `Label: ${real.label ?? 'Debian'}`,
+      `Suite: ${real.suite ?? 'stable'}`,
+      ...(real.version ? [`Version: ${real.version}`] : []),
+      `Codename: ${real.codename ?? 'bookworm'}`,
+      `Date: ${formatReleaseDate(date)}`,
+      'Architectures: amd64',
+      'Components: main',
+      'Description: bench:lag copy of Debian 12 main amd64',
+      'SHA256:',
+      ...listed.map(([rel, data]) => ` ${sha256(data)} ${String(data.length).padStart(16)} ${rel}`),
+      '',
+    ].join('\n'),
+  );
   writeFileSync(join(dir, 'Release'), release);
   writeFileSync(join(dir, 'InRelease'), await clearsign(key, release));
   const entries = (text.toString('utf8').match(/^Package: /gm) ?? []).length;

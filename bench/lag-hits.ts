@@ -21,7 +21,8 @@ async function loop(): Promise<void> {
       pool ??= new Pool(target!.url, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
       const res = await pool.request({ path: target!.path, method: 'GET' });
       const body = Buffer.from(await res.body.arrayBuffer());
-      if (res.statusCode !== 200 || body.length !== target!.size) throw new Error(`HTTP ${res.statusCode}, ${body.length} bytes`);
+      if (res.statusCode !== 200 || body.length !== target!.size)
+        throw new Error(`HTTP ${res.statusCode}, ${body.length} bytes`);
       if (res.headers['x-aptgate-result'] !== 'hit') notHit++;
       lat.push(performance.now() - t0);
     } catch {

@@ -9,12 +9,26 @@ import { loggerOptions } from '../src/log-human.js';
 const LINES = Number(process.env.BENCH_LINES ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const fd = openSync('/dev/null', 'w');
-const write = (s: string) => { writeSync(fd, s); };
+const write = (s: string) => {
+  writeSync(fd, s);
+};
 
 const variants: Array<[string, () => pino.Logger]> = [
   ['json (pino destination)', () => pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }))],
-  ['json on a terminal (visibleText)', () => { const o = loggerOptions('info', 'json', true, write) as { stream: pino.DestinationStream }; return pino({ level: 'info' }, o.stream); }],
-  ['human', () => { const o = loggerOptions('info', 'human', true, write) as { stream: pino.DestinationStream }; return pino({ level: 'info' }, o.stream); }],
+  [
+    'json on a terminal (visibleText)',
+    () => {
+      const o = loggerOptions('info', 'json', true, write) as { stream: pino.DestinationStream };
+      return pino({ level: 'info' }, o.stream);
+    },
+  ],
+  [
+    'human',
+    () => {
+      const o = loggerOptions('info', 'human', true, write) as { stream: pino.DestinationStream };
+      return pino({ level: 'info' }, o.stream);
+    },
+  ],
 ];
 
 // rounds alternate between the variants (no variant gains from running after another has warmed up)
@@ -24,7 +38,18 @@ for (let r = 0; r < RUNS; r++) {
     // as fastify's request.log: a child with the request id
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < LINES; i++) {
-      v.log.info({ client: '10.0.0.5', method: 'GET', path: `/debian/pool/main/h/hello/hello_2.10-${i % 97}_amd64.deb`, result: 'hit', status: 200, bytes: 53_000 + i % 1000, ms: i % 7 }, 'access');
+      v.log.info(
+        {
+          client: '10.0.0.5',
+          method: 'GET',
+          path: `/debian/pool/main/h/hello/hello_2.10-${i % 97}_amd64.deb`,
+          result: 'hit',
+          status: 200,
+          bytes: 53_000 + (i % 1000),
+          ms: i % 7,
+        },
+        'access',
+      );
     }
     v.best = Math.min(v.best, Number(process.hrtime.bigint() - t0) / LINES);
   }

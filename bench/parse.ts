@@ -20,12 +20,32 @@ import { openDb } from '../src/state/db.js';
 import { PackageIndexStore } from '../src/state/package-index.js';
 import { openDecompressed } from '../src/sys/decompress.js';
 import {
-  REPO, appendResults, commandOutput, machineFacts, mdTable, median, procStatusKb, textTable, today,
+  REPO,
+  appendResults,
+  commandOutput,
+  machineFacts,
+  mdTable,
+  median,
+  procStatusKb,
+  textTable,
+  today,
 } from './common.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const WORK = join(REPO, 'bench', 'work', 'parse');
-const SHARED_XZ = resolve(REPO, '..', 'shared', 'data', 'debian-archive', 'debian', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages.xz');
+const SHARED_XZ = resolve(
+  REPO,
+  '..',
+  'shared',
+  'data',
+  'debian-archive',
+  'debian',
+  'dists',
+  'bookworm',
+  'main',
+  'binary-amd64',
+  'Packages.xz',
+);
 const REMOTE_XZ = 'http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages.xz';
 const SPLIT_CHUNK = 4093;
 /** the bookworm index has few non-ASCII bytes: 4093-byte chunks split about one character, 61-byte ones dozens */
@@ -36,7 +56,12 @@ const READ_CHUNK = 256 * 1024;
 
 type Mode = 'aptgate' | 'aptgate-all' | 'dc-para' | 'dc-line' | 'aptgate-xz' | 'aptgate-index';
 
-interface Sample { i: number; package: string; version: string; sha256: string }
+interface Sample {
+  i: number;
+  package: string;
+  version: string;
+  sha256: string;
+}
 
 interface ChildResult {
   mode: Mode;
@@ -73,13 +98,20 @@ async function child(mode: Mode, file: string, chunk: number): Promise<ChildResu
     case 'aptgate-all':
     case 'aptgate-xz': {
       const fields = mode === 'aptgate-all' ? undefined : PACKAGES_FIELDS;
-      const parser = new Deb822Parser((p) => {
-        if (mode === 'aptgate-all') {
-          for (const k in p) if (p[k]!.includes('\uFFFD')) { r.replacement++; break; }
-        }
-        if (toPackageEntry(p)) r.entries++;
-        sample({ package: p['package'] ?? '', version: p['version'] ?? '', sha256: p['sha256'] ?? '' });
-      }, fields ? { fields } : {});
+      const parser = new Deb822Parser(
+        (p) => {
+          if (mode === 'aptgate-all') {
+            for (const k in p)
+              if (p[k]!.includes('\uFFFD')) {
+                r.replacement++;
+                break;
+              }
+          }
+          if (toPackageEntry(p)) r.entries++;
+          sample({ package: p['package'] ?? '', version: p['version'] ?? '', sha256: p['sha256'] ?? '' });
+        },
+        fields ? { fields } : {},
+      );
       let stream: Readable;
       if (mode === 'aptgate-xz') {
         stream = openDecompressed(file, 'xz');
@@ -97,7 +129,14 @@ async function child(mode: Mode, file: string, chunk: number): Promise<ChildResu
       try {
         const fileSha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
         const t1 = performance.now();
-        const res = await runIndexJob(new PackageIndexStore(db), { backend: 'debian', file, compression: 'xz', fileSha256, plainSha256: undefined, link: undefined });
+        const res = await runIndexJob(new PackageIndexStore(db), {
+          backend: 'debian',
+          file,
+          compression: 'xz',
+          fileSha256,
+          plainSha256: undefined,
+          link: undefined,
+        });
         r.ms = performance.now() - t1;
         r.entries = res.entries;
         r.paragraphs = res.entries;
@@ -134,9 +173,13 @@ async function child(mode: Mode, file: string, chunk: number): Promise<ChildResu
 
 function runChild(mode: Mode, file: string, chunk: number): Promise<ChildResult> {
   return new Promise((res, rej) => {
-    const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, file, String(chunk)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, file, String(chunk)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
-    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     c.on('error', rej);
     c.on('close', (code) => {
       const m = /PARSEJSON (\{.*\})/.exec(out);
@@ -174,7 +217,13 @@ function splitBoundaries(bytes: Buffer, chunk: number): number {
   return n;
 }
 
-function wholeFileFacts(file: string): { paragraphs: number; nonAscii: number; replacement: number; splitBoundaries: number; splitBoundariesSmall: number } {
+function wholeFileFacts(file: string): {
+  paragraphs: number;
+  nonAscii: number;
+  replacement: number;
+  splitBoundaries: number;
+  splitBoundariesSmall: number;
+} {
   const bytes = readFileSync(file);
   const text = bytes.toString('utf8');
   let paragraphs = 0;
@@ -183,15 +232,20 @@ function wholeFileFacts(file: string): { paragraphs: number; nonAscii: number; r
   for (const p of text.split(/\n[ \t]*\n/)) {
     if (p.trim() === '') continue;
     paragraphs++;
-    // eslint-disable-next-line no-control-regex
     if (/[^\x00-\x7f]/.test(p)) nonAscii++;
     if (p.includes('\uFFFD')) replacement++;
   }
-  return { paragraphs, nonAscii, replacement, splitBoundaries: splitBoundaries(bytes, SPLIT_CHUNK), splitBoundariesSmall: splitBoundaries(bytes, SPLIT_CHUNK_SMALL) };
+  return {
+    paragraphs,
+    nonAscii,
+    replacement,
+    splitBoundaries: splitBoundaries(bytes, SPLIT_CHUNK),
+    splitBoundariesSmall: splitBoundaries(bytes, SPLIT_CHUNK_SMALL),
+  };
 }
 
 const LABEL: Record<Mode, string> = {
-  'aptgate': 'aptgate Deb822Parser, PACKAGES_FIELDS + toPackageEntry',
+  aptgate: 'aptgate Deb822Parser, PACKAGES_FIELDS + toPackageEntry',
   'aptgate-all': 'aptgate Deb822Parser, all fields',
   'dc-para': 'debian-control ParagraphStream + parse()',
   'dc-line': 'debian-control LineStream → ParagraphStream → parse()',
@@ -207,9 +261,13 @@ async function main(): Promise<void> {
   const xzMs = decompress(xz, plain);
   const plainSize = statSync(plain).size;
   const xzSize = statSync(xz).size;
-  process.stderr.write(`bench: ${source}: ${(xzSize / 1048576).toFixed(1)} MB xz → ${(plainSize / 1048576).toFixed(1)} MB in ${xzMs.toFixed(0)} ms (xz -dc)\n`);
+  process.stderr.write(
+    `bench: ${source}: ${(xzSize / 1048576).toFixed(1)} MB xz → ${(plainSize / 1048576).toFixed(1)} MB in ${xzMs.toFixed(0)} ms (xz -dc)\n`,
+  );
   const truth = wholeFileFacts(plain);
-  process.stderr.write(`bench: ${truth.paragraphs} paragraphs, ${truth.nonAscii} with non-ASCII text, ${truth.replacement} with U+FFFD when decoded whole; chunk boundaries inside a character: ${truth.splitBoundaries} with ${SPLIT_CHUNK}-byte chunks, ${truth.splitBoundariesSmall} with ${SPLIT_CHUNK_SMALL}-byte chunks\n`);
+  process.stderr.write(
+    `bench: ${truth.paragraphs} paragraphs, ${truth.nonAscii} with non-ASCII text, ${truth.replacement} with U+FFFD when decoded whole; chunk boundaries inside a character: ${truth.splitBoundaries} with ${SPLIT_CHUNK}-byte chunks, ${truth.splitBoundariesSmall} with ${SPLIT_CHUNK_SMALL}-byte chunks\n`,
+  );
 
   const modes: Mode[] = ['aptgate', 'aptgate-all', 'dc-para', 'dc-line', 'aptgate-xz', 'aptgate-index'];
   const runs = new Map<Mode, ChildResult[]>();
@@ -218,17 +276,25 @@ async function main(): Promise<void> {
     for (const mode of modes) {
       const r = await runChild(mode, mode === 'aptgate-xz' || mode === 'aptgate-index' ? xz : plain, READ_CHUNK);
       runs.set(mode, [...(runs.get(mode) ?? []), r]);
-      process.stderr.write(`bench:   run ${i + 1} ${mode}: ${r.ms.toFixed(0)} ms, ${r.paragraphs} paragraphs, VmHWM ${r.hwmMb.toFixed(1)} MB\n`);
+      process.stderr.write(
+        `bench:   run ${i + 1} ${mode}: ${r.ms.toFixed(0)} ms, ${r.paragraphs} paragraphs, VmHWM ${r.hwmMb.toFixed(1)} MB\n`,
+      );
     }
   }
   const split = new Map<Mode, ChildResult>();
   const splitSmall = new Map<Mode, ChildResult>();
   for (const mode of ['aptgate-all', 'dc-para', 'dc-line'] as const) {
-    for (const [size, into] of [[SPLIT_CHUNK, split], [SPLIT_CHUNK_SMALL, splitSmall]] as const) {
+    for (const [size, into] of [
+      [SPLIT_CHUNK, split],
+      [SPLIT_CHUNK_SMALL, splitSmall],
+    ] as const) {
       const r = await runChild(mode, plain, size);
       into.set(mode, r);
-      process.stderr.write(`bench:   ${size}-byte chunks ${mode}: ${r.replacement} paragraphs with U+FFFD, ${r.paragraphs} paragraphs\n`);
-      if (r.paragraphs !== truth.paragraphs) throw new Error(`${mode} found ${r.paragraphs} paragraphs with ${size}-byte chunks, not ${truth.paragraphs}`);
+      process.stderr.write(
+        `bench:   ${size}-byte chunks ${mode}: ${r.replacement} paragraphs with U+FFFD, ${r.paragraphs} paragraphs\n`,
+      );
+      if (r.paragraphs !== truth.paragraphs)
+        throw new Error(`${mode} found ${r.paragraphs} paragraphs with ${size}-byte chunks, not ${truth.paragraphs}`);
     }
   }
 
@@ -249,14 +315,28 @@ async function main(): Promise<void> {
       }
     }
     const same = other.paragraphs === ref.paragraphs && ref.samples.length === other.samples.length && differ === 0;
-    checks.push(`- ${LABEL[mode]} vs aptgate: ${other.paragraphs} vs ${ref.paragraphs} paragraphs; ${n} samples (every ${SAMPLE_EVERY}th), ${differ} differ in Package/Version/SHA256${firstDiff.length ? ` (${firstDiff.join('; ')})` : ''} → ${same ? 'agree' : 'DISAGREE'}`);
+    checks.push(
+      `- ${LABEL[mode]} vs aptgate: ${other.paragraphs} vs ${ref.paragraphs} paragraphs; ${n} samples (every ${SAMPLE_EVERY}th), ${differ} differ in Package/Version/SHA256${firstDiff.length ? ` (${firstDiff.join('; ')})` : ''} → ${same ? 'agree' : 'DISAGREE'}`,
+    );
   }
-  checks.push(`- whole-file decode: ${truth.paragraphs} paragraphs (aptgate found ${ref.paragraphs}, ${ref.entries} of them complete package entries)`);
+  checks.push(
+    `- whole-file decode: ${truth.paragraphs} paragraphs (aptgate found ${ref.paragraphs}, ${ref.entries} of them complete package entries)`,
+  );
 
   // ---- table
   const base = median(runs.get('aptgate')!.map((r) => r.ms));
   const dcLine = median(runs.get('dc-line')!.map((r) => r.ms));
-  const head = ['parser', 'median ms', 'min–max ms', 'MB/s', 'paragraphs', `U+FFFD paragraphs, ${SPLIT_CHUNK} B / ${SPLIT_CHUNK_SMALL} B chunks`, 'peak RSS MB', 'vs aptgate', 'vs dc LineStream'];
+  const head = [
+    'parser',
+    'median ms',
+    'min–max ms',
+    'MB/s',
+    'paragraphs',
+    `U+FFFD paragraphs, ${SPLIT_CHUNK} B / ${SPLIT_CHUNK_SMALL} B chunks`,
+    'peak RSS MB',
+    'vs aptgate',
+    'vs dc LineStream',
+  ];
   const rows = modes.map((mode) => {
     const rs = runs.get(mode)!;
     const ms = median(rs.map((r) => r.ms));
@@ -296,7 +376,8 @@ ${checks.join('\n')}
 
 Interpretation: aptgate's parser reads the index ${speedup.toFixed(1)}× faster than debian-control's UTF-8-safe pipeline (LineStream → ParagraphStream → parse) and ${paraSpeed.toFixed(1)}× faster than ParagraphStream alone, which also damages every paragraph in which a chunk boundary splits a UTF-8 character (${split.get('dc-para')!.replacement} with ${SPLIT_CHUNK}-byte chunks, ${splitSmall.get('dc-para')!.replacement} with ${SPLIT_CHUNK_SMALL}-byte chunks) (it calls \`chunk.toString()\` per chunk); aptgate's StringDecoder and debian-control's LineStream keep them whole. Keeping only the Packages fields (the index's use) takes ${(base / median(runs.get('aptgate-all')!.map((r) => r.ms))).toFixed(2)}× the time of keeping every field. The streaming path from Packages.xz (xz child process → parser) takes ${median(runs.get('aptgate-xz')!.map((r) => r.ms)).toFixed(0)} ms against ${xzMs.toFixed(0)} ms for \`xz -dc\` alone, so decompression sets its pace (xz runs on the other core); the full runIndexJob into a fresh SQLite database takes ${median(runs.get('aptgate-index')!.map((r) => r.ms)).toFixed(0)} ms, i.e. the inserts cost about ${(median(runs.get('aptgate-index')!.map((r) => r.ms)) - median(runs.get('aptgate-xz')!.map((r) => r.ms))).toFixed(0)} ms more than parsing.
 `;
-  if (process.env.BENCH_NO_RESULTS === '1') process.stderr.write(`bench: not written to bench/RESULTS.md (BENCH_NO_RESULTS=1); ${elapsed.toFixed(0)} s\n`);
+  if (process.env.BENCH_NO_RESULTS === '1')
+    process.stderr.write(`bench: not written to bench/RESULTS.md (BENCH_NO_RESULTS=1); ${elapsed.toFixed(0)} s\n`);
   else {
     appendResults(section);
     process.stderr.write(`bench: appended to bench/RESULTS.md; ${elapsed.toFixed(0)} s\n`);

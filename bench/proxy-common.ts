@@ -1,4 +1,5 @@
-// Shared by the bench:proxy files: sizes and durations, the work directory, the targets, the one process list and the log.
+// Shared by the bench:proxy files: sizes and durations, the work directory, the targets, the one process list and the
+// log.
 import { join } from 'node:path';
 import { REPO, Processes } from './common.js';
 

@@ -2,7 +2,16 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { COLD_COUNT, COLD_MEDIUM_MB, LARGE_COUNT, LARGE_MB, MIRROR_ROOT, SMALL_COUNT, TARGETS, type TargetName } from './proxy-common.js';
+import {
+  COLD_COUNT,
+  COLD_MEDIUM_MB,
+  LARGE_COUNT,
+  LARGE_MB,
+  MIRROR_ROOT,
+  SMALL_COUNT,
+  TARGETS,
+  type TargetName,
+} from './proxy-common.js';
 
 /** What a Packages entry says about a generated file. */
 export interface FileEntry {
@@ -66,7 +75,13 @@ function writeRandomFile(rel: string, size: number, block: Buffer, entries: File
 export function generateFiles(): Files {
   const block = Buffer.allocUnsafe(4 * 1024 * 1024);
   const rnd = lcg(42);
-  const files: Files = { entries: [], large: [], small: [], coldSmall: {} as Files['coldSmall'], coldMedium: {} as Files['coldMedium'] };
+  const files: Files = {
+    entries: [],
+    large: [],
+    small: [],
+    coldSmall: {} as Files['coldSmall'],
+    coldMedium: {} as Files['coldMedium'],
+  };
   for (let i = 1; i <= LARGE_COUNT; i++) {
     const rel = poolPath('main', `bench-large${i}`, `1.0-${i}`, 'amd64');
     randomFillSync(block);

@@ -1,15 +1,31 @@
 // bench:proxy measurement phases: warming both caches, cached loads, cold misses and stalled downloads.
 import { request } from 'node:http';
 import { median, rssSampler, sleep } from './common.js';
-import { COLD_MEDIUM_MB, ROUNDS, RSS_CLIENTS, SECONDS, TARGETS, WARMUP_SECONDS, log, type TargetName } from './proxy-common.js';
+import {
+  COLD_MEDIUM_MB,
+  ROUNDS,
+  RSS_CLIENTS,
+  SECONDS,
+  TARGETS,
+  WARMUP_SECONDS,
+  log,
+  type TargetName,
+} from './proxy-common.js';
 import { type Files } from './proxy-files.js';
 import { cpuSeconds, fetchAll, fetchOnce, runLoad, type Load, type LoadResult } from './proxy-load.js';
 import { upstreamRequests, type Servers } from './proxy-servers.js';
 
 export const url = (rel: string) => `/bench/${rel}`;
 
-/** `indexes`: what apt update asks for; aptgate gets them first, as from an apt client (the Packages are ingested before the pool files are asked for). */
-export async function warm(s: Servers, files: Files, indexes: string[]): Promise<{ aptgateUp: number; acngUp: number }> {
+/**
+ * `indexes`: what apt update asks for; aptgate gets them first, as from an apt client (the Packages are ingested before
+ * the pool files are asked for).
+ */
+export async function warm(
+  s: Servers,
+  files: Files,
+  indexes: string[],
+): Promise<{ aptgateUp: number; acngUp: number }> {
   const all = [...files.large, ...files.small].map(url);
   for (const p of indexes) {
     const f = await fetchOnce(s.targets.aptgate.port, url(p));
@@ -36,11 +52,16 @@ export async function warm(s: Servers, files: Files, indexes: string[]): Promise
   const afterSecond = upstreamRequests();
   const aptgateUp = afterFirst.aptgate - before.aptgate;
   const acngUp = afterFirst.acng - before.acng;
-  log(`warm: ${all.length} files; upstream requests on first pass: aptgate ${aptgateUp}, apt-cacher-ng ${acngUp}; second pass: aptgate ${afterSecond.aptgate - afterFirst.aptgate}, apt-cacher-ng ${afterSecond.acng - afterFirst.acng}, aptgate non-hits ${notHit}`);
+  log(
+    `warm: ${all.length} files; upstream requests on first pass: aptgate ${aptgateUp}, apt-cacher-ng ${acngUp}; second pass: aptgate ${afterSecond.aptgate - afterFirst.aptgate}, apt-cacher-ng ${afterSecond.acng - afterFirst.acng}, aptgate non-hits ${notHit}`,
+  );
   if (afterSecond.aptgate !== afterFirst.aptgate || afterSecond.acng !== afterFirst.acng || notHit > 0) {
     throw new Error('a cache did not serve the second fetch from its cache: the comparison would be unfair');
   }
-  if (aptgateUp < all.length || acngUp < all.length) throw new Error(`warming did not reach the mirror for every file (aptgate ${aptgateUp}, apt-cacher-ng ${acngUp}, files ${all.length})`);
+  if (aptgateUp < all.length || acngUp < all.length)
+    throw new Error(
+      `warming did not reach the mirror for every file (aptgate ${aptgateUp}, apt-cacher-ng ${acngUp}, files ${all.length})`,
+    );
   return { aptgateUp, acngUp };
 }
 
@@ -53,7 +74,12 @@ export interface Measured {
 }
 
 /** One load against each target: a short unrecorded warm-up, then the measurement. */
-export async function measure(s: Servers, load: Load, metric: (r: LoadResult) => number, opts: { warmup?: boolean; targets?: TargetName[] } = {}): Promise<Measured> {
+export async function measure(
+  s: Servers,
+  load: Load,
+  metric: (r: LoadResult) => number,
+  opts: { warmup?: boolean; targets?: TargetName[] } = {},
+): Promise<Measured> {
   const targets = opts.targets ?? TARGETS;
   const samples = {} as Record<TargetName, { value: number[]; cpu: number[]; rss: number[] }>;
   for (const t of targets) samples[t] = { value: [], cpu: [], rss: [] };
@@ -77,7 +103,9 @@ export async function measure(s: Servers, load: Load, metric: (r: LoadResult) =>
       samples[t].value.push(value);
       samples[t].cpu.push(cpu);
       samples[t].rss.push(rss);
-      log(`  ${load.name} ${t} (round ${round + 1}/${ROUNDS}): ${r.requests} responses, ${(r.bytes / 1048576).toFixed(0)} MB in ${r.seconds.toFixed(1)} s → ${value.toFixed(1)}; server CPU ${cpu.toFixed(0)}%, max VmRSS ${rss.toFixed(1)} MB; ${r.detail}`);
+      log(
+        `  ${load.name} ${t} (round ${round + 1}/${ROUNDS}): ${r.requests} responses, ${(r.bytes / 1048576).toFixed(0)} MB in ${r.seconds.toFixed(1)} s → ${value.toFixed(1)}; server CPU ${cpu.toFixed(0)}%, max VmRSS ${rss.toFixed(1)} MB; ${r.detail}`,
+      );
     }
   }
   const out: Measured = { value: {} as Measured['value'], cpu: {} as Measured['cpu'], rss: {} as Measured['rss'] };
@@ -89,8 +117,14 @@ export async function measure(s: Servers, load: Load, metric: (r: LoadResult) =>
   return out;
 }
 
-
-export async function measureCold(s: Servers, files: Files): Promise<{ small: Record<TargetName, number>; medium: Record<TargetName, number>; mediumTotal: Record<TargetName, number> }> {
+export async function measureCold(
+  s: Servers,
+  files: Files,
+): Promise<{
+  small: Record<TargetName, number>;
+  medium: Record<TargetName, number>;
+  mediumTotal: Record<TargetName, number>;
+}> {
   const small = {} as Record<TargetName, number>;
   const medium = {} as Record<TargetName, number>;
   const mediumTotal = {} as Record<TargetName, number>;
@@ -100,7 +134,8 @@ export async function measureCold(s: Servers, files: Files): Promise<{ small: Re
     for (const rel of files.coldSmall[t]) {
       const f = await fetchOnce(port, url(rel));
       if (f.status !== 200) throw new Error(`${t}: cold ${rel}: HTTP ${f.status}`);
-      if (t === 'aptgate' && f.headers['x-aptgate-result'] !== 'miss') throw new Error(`aptgate: cold ${rel} was ${String(f.headers['x-aptgate-result'])}, not a miss`);
+      if (t === 'aptgate' && f.headers['x-aptgate-result'] !== 'miss')
+        throw new Error(`aptgate: cold ${rel} was ${String(f.headers['x-aptgate-result'])}, not a miss`);
       heads.push(f.head);
     }
     small[t] = median(heads);
@@ -108,14 +143,18 @@ export async function measureCold(s: Servers, files: Files): Promise<{ small: Re
     const mt: number[] = [];
     for (const rel of files.coldMedium[t]) {
       const f = await fetchOnce(port, url(rel));
-      if (f.status !== 200 || f.bytes !== COLD_MEDIUM_MB * 1048576) throw new Error(`${t}: cold ${rel}: HTTP ${f.status}, ${f.bytes} bytes`);
-      if (t === 'aptgate' && f.headers['x-aptgate-result'] !== 'miss') throw new Error(`aptgate: cold ${rel} was ${String(f.headers['x-aptgate-result'])}, not a miss`);
+      if (f.status !== 200 || f.bytes !== COLD_MEDIUM_MB * 1048576)
+        throw new Error(`${t}: cold ${rel}: HTTP ${f.status}, ${f.bytes} bytes`);
+      if (t === 'aptgate' && f.headers['x-aptgate-result'] !== 'miss')
+        throw new Error(`aptgate: cold ${rel} was ${String(f.headers['x-aptgate-result'])}, not a miss`);
       mh.push(f.head);
       mt.push(f.total);
     }
     medium[t] = median(mh);
     mediumTotal[t] = median(mt);
-    log(`  cold ${t}: TTFB small ${small[t].toFixed(2)} ms, ${COLD_MEDIUM_MB} MB ${medium[t].toFixed(2)} ms (complete ${mediumTotal[t].toFixed(1)} ms)`);
+    log(
+      `  cold ${t}: TTFB small ${small[t].toFixed(2)} ms, ${COLD_MEDIUM_MB} MB ${medium[t].toFixed(2)} ms (complete ${mediumTotal[t].toFixed(1)} ms)`,
+    );
   }
   return { small, medium, mediumTotal };
 }
@@ -130,11 +169,16 @@ export async function measureStalled(s: Servers, files: Files): Promise<Record<T
     let heads = 0;
     await new Promise<void>((resolve) => {
       for (let i = 0; i < RSS_CLIENTS; i++) {
-        const req = request({ host: '127.0.0.1', port: target.port, path: url(files.large[i % files.large.length]!), agent: false }, (res) => {
-          res.pause();
+        const req = request(
+          { host: '127.0.0.1', port: target.port, path: url(files.large[i % files.large.length]!), agent: false },
+          (res) => {
+            res.pause();
+            if (++heads === RSS_CLIENTS) resolve();
+          },
+        );
+        req.on('error', () => {
           if (++heads === RSS_CLIENTS) resolve();
         });
-        req.on('error', () => { if (++heads === RSS_CLIENTS) resolve(); });
         req.end();
         reqs.push(req);
       }

@@ -22,8 +22,17 @@ function paragraph(e: FileEntry): string {
   // pool/<component>/<initial>/<name>/<name>_<version>_<arch>.deb
   const m = /^pool\/[^/]+\/[^/]+\/([^/]+)\/[^_]+_([^_]+)_([a-z0-9]+)\.deb$/.exec(e.rel);
   if (!m) throw new Error(`not a pool path: ${e.rel}`);
-  return [`Package: ${m[1]}`, `Version: ${m[2]}`, `Architecture: ${m[3]}`, 'Maintainer: bench <bench@localhost>',
-    `Filename: ${e.rel}`, `Size: ${e.size}`, `SHA256: ${e.sha256}`, `Description: bench:proxy file`, ''].join('\n');
+  return [
+    `Package: ${m[1]}`,
+    `Version: ${m[2]}`,
+    `Architecture: ${m[3]}`,
+    'Maintainer: bench <bench@localhost>',
+    `Filename: ${e.rel}`,
+    `Size: ${e.size}`,
+    `SHA256: ${e.sha256}`,
+    `Description: bench:proxy file`,
+    '',
+  ].join('\n');
 }
 
 export async function writeSuite(entries: FileEntry[], key: TestKey): Promise<Suite> {
@@ -31,21 +40,37 @@ export async function writeSuite(entries: FileEntry[], key: TestKey): Promise<Su
   const listed: Array<[string, Buffer]> = [];
   const components = [...new Set(entries.map((e) => e.rel.split('/')[1]!))].sort();
   for (const component of components) {
-    const text = Buffer.from(entries.filter((e) => e.rel.split('/')[1] === component).map(paragraph).join('\n'));
+    const text = Buffer.from(
+      entries
+        .filter((e) => e.rel.split('/')[1] === component)
+        .map(paragraph)
+        .join('\n'),
+    );
     const rel = `${component}/binary-amd64/Packages`;
     mkdirSync(join(dir, component, 'binary-amd64'), { recursive: true });
     const gz = gzipSync(text);
     writeFileSync(join(dir, `${rel}.gz`), gz);
     listed.push([rel, text], [`${rel}.gz`, gz]);
   }
-  const release = Buffer.from([
-    'Origin: bench', 'Label: bench', `Suite: ${SUITE}`, `Codename: ${SUITE}`,
-    // in the past: apt (and aptgate) refuse a Date in the future
-    `Date: ${formatReleaseDate(new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000))}`,
-    'Architectures: amd64', `Components: ${components.join(' ')}`, 'Description: bench:proxy mirror',
-    'SHA256:', ...listed.map(([rel, data]) => ` ${sha256(data)} ${String(data.length).padStart(16)} ${rel}`), '',
-  ].join('\n'));
+  const release = Buffer.from(
+    [
+      'Origin: bench',
+      'Label: bench',
+      `Suite: ${SUITE}`,
+      `Codename: ${SUITE}`,
+      // in the past: apt (and aptgate) refuse a Date in the future
+      `Date: ${formatReleaseDate(new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000))}`,
+      'Architectures: amd64',
+      `Components: ${components.join(' ')}`,
+      'Description: bench:proxy mirror',
+      'SHA256:',
+      ...listed.map(([rel, data]) => ` ${sha256(data)} ${String(data.length).padStart(16)} ${rel}`),
+      '',
+    ].join('\n'),
+  );
   writeFileSync(join(dir, 'Release'), release);
   writeFileSync(join(dir, 'InRelease'), await clearsign(key, release));
-  return { indexPaths: [`dists/${SUITE}/InRelease`, ...components.map((c) => `dists/${SUITE}/${c}/binary-amd64/Packages.gz`)] };
+  return {
+    indexPaths: [`dists/${SUITE}/InRelease`, ...components.map((c) => `dists/${SUITE}/${c}/binary-amd64/Packages.gz`)],
+  };
 }

@@ -8,15 +8,40 @@
 //
 // Every target is asked for the same origin-form URLs: GET /bench/pool/main/....deb.
 //
-// Environment: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3, median reported), BENCH_LARGE_MB (default 96),
+// Environment: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3, median reported), BENCH_LARGE_MB
+// (default 96),
 // BENCH_KEEP=1 keeps the work directory, BENCH_NO_RESULTS=1 leaves RESULTS.md alone.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { disposeTestKey, loadTestKey, type TestKey } from '../test/helpers/gpg.js';
 import { join } from 'node:path';
-import { REPO, appendResults, commandOutput, debVersion, machineFacts, mdTable, sleep, sumMb, textTable, today } from './common.js';
 import {
-  COLD_COUNT, COLD_MEDIUM_MB, LARGE_COUNT, LARGE_MB, ROUNDS, RSS_CLIENTS, SECONDS, SMALL_COUNT, TARGETS, TARGET_RSS_MB, WARMUP_SECONDS, WORK,
-  log, procs, type TargetName,
+  REPO,
+  appendResults,
+  commandOutput,
+  debVersion,
+  machineFacts,
+  mdTable,
+  sleep,
+  sumMb,
+  textTable,
+  today,
+} from './common.js';
+import {
+  COLD_COUNT,
+  COLD_MEDIUM_MB,
+  LARGE_COUNT,
+  LARGE_MB,
+  ROUNDS,
+  RSS_CLIENTS,
+  SECONDS,
+  SMALL_COUNT,
+  TARGETS,
+  TARGET_RSS_MB,
+  WARMUP_SECONDS,
+  WORK,
+  log,
+  procs,
+  type TargetName,
 } from './proxy-common.js';
 import { generateFiles } from './proxy-files.js';
 import { SUITE, writeSuite } from './proxy-repo.js';
@@ -68,20 +93,26 @@ const HEAD = ['metric', 'nginx-direct', 'apt-cacher-ng', 'aptgate', 'aptgate/acn
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  if (!existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js')) || !existsSync(join(REPO, 'dist', 'bench', 'client.js'))) throw new Error('build first: npx tsc -p .');
+  if (!existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js')) || !existsSync(join(REPO, 'dist', 'bench', 'client.js')))
+    throw new Error('build first: npx tsc -p .');
   for (const bin of ['nginx', 'wrk', '/usr/sbin/apt-cacher-ng']) {
-    if (commandOutput('sh', ['-c', `command -v ${bin}`]) === '') throw new Error(`${bin} is missing: run bash bench/setup.sh`);
+    if (commandOutput('sh', ['-c', `command -v ${bin}`]) === '')
+      throw new Error(`${bin} is missing: run bash bench/setup.sh`);
   }
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   log(`work directory ${WORK}`);
-  log(`generating ${LARGE_COUNT}×${LARGE_MB} MB, ${SMALL_COUNT} small and ${TARGETS.length * COLD_COUNT * 2} cold-miss files`);
+  log(
+    `generating ${LARGE_COUNT}×${LARGE_MB} MB, ${SMALL_COUNT} small and ${TARGETS.length * COLD_COUNT * 2} cold-miss files`,
+  );
   const files = generateFiles();
   key = await loadTestKey(WORK);
   const suite = await writeSuite(files.entries, key);
 
   const s = await startServers(key.keyring);
-  log(`nginx upstream :${s.upstreamPort}, nginx direct :${s.targets['nginx-direct'].port}, apt-cacher-ng :${s.targets['apt-cacher-ng'].port} (pid ${s.acng.pid}), aptgate :${s.targets.aptgate.port} (pid ${s.aptgate.pid})`);
+  log(
+    `nginx upstream :${s.upstreamPort}, nginx direct :${s.targets['nginx-direct'].port}, apt-cacher-ng :${s.targets['apt-cacher-ng'].port} (pid ${s.acng.pid}), aptgate :${s.targets.aptgate.port} (pid ${s.aptgate.pid})`,
+  );
   await sleep(500);
   const idle = {} as Record<TargetName, number>;
   for (const t of TARGETS) idle[t] = sumMb(s.targets[t].pids(), 'VmRSS');
@@ -139,15 +170,44 @@ async function main(): Promise<void> {
 
   // ---- table
   const rows: Row[] = [
-    { metric: 'cached large .deb, 1 client', unit: 'MB/s', values: large1.value, target: { vs: 'acng', op: '>=', value: 1, label: '≥1.0× acng' }, digits: 0 },
-    { metric: 'cached large .deb, 16 clients', unit: 'MB/s', values: large16.value, target: { vs: 'acng', op: '>=', value: 1, label: '≥1.0× acng' }, digits: 0 },
+    {
+      metric: 'cached large .deb, 1 client',
+      unit: 'MB/s',
+      values: large1.value,
+      target: { vs: 'acng', op: '>=', value: 1, label: '≥1.0× acng' },
+      digits: 0,
+    },
+    {
+      metric: 'cached large .deb, 16 clients',
+      unit: 'MB/s',
+      values: large16.value,
+      target: { vs: 'acng', op: '>=', value: 1, label: '≥1.0× acng' },
+      digits: 0,
+    },
     { metric: 'cached large .deb, 16 clients, wrk (8 KiB reads)', unit: 'MB/s', values: large16wrk.value, digits: 0 },
-    { metric: 'cached small .deb, 64 connections', unit: 'req/s', values: small64.value, target: { vs: 'acng', op: '>=', value: 5, label: '≥5× acng' }, digits: 0 },
+    {
+      metric: 'cached small .deb, 64 connections',
+      unit: 'req/s',
+      values: small64.value,
+      target: { vs: 'acng', op: '>=', value: 5, label: '≥5× acng' },
+      digits: 0,
+    },
     { metric: 'cold miss TTFB, 1–8 KB file, median of 20', unit: 'ms', values: cold.small, digits: 2 },
     { metric: `cold miss TTFB, ${COLD_MEDIUM_MB} MB file, median of 20`, unit: 'ms', values: cold.medium, digits: 2 },
-    { metric: `cold miss complete, ${COLD_MEDIUM_MB} MB file, median of 20`, unit: 'ms', values: cold.mediumTotal, digits: 1 },
+    {
+      metric: `cold miss complete, ${COLD_MEDIUM_MB} MB file, median of 20`,
+      unit: 'ms',
+      values: cold.mediumTotal,
+      digits: 1,
+    },
     { metric: `${RSS_CLIENTS} concurrent large downloads, throughput`, unit: 'MB/s', values: many.value, digits: 0 },
-    { metric: `${RSS_CLIENTS} concurrent large downloads, max VmRSS`, unit: 'MB', values: many.rss, target: { vs: 'abs', op: '<=', value: TARGET_RSS_MB, label: `≤${TARGET_RSS_MB} MB` }, digits: 1 },
+    {
+      metric: `${RSS_CLIENTS} concurrent large downloads, max VmRSS`,
+      unit: 'MB',
+      values: many.rss,
+      target: { vs: 'abs', op: '<=', value: TARGET_RSS_MB, label: `≤${TARGET_RSS_MB} MB` },
+      digits: 1,
+    },
     { metric: `${RSS_CLIENTS} stalled large downloads, max VmRSS`, unit: 'MB', values: stalled, digits: 1 },
     { metric: 'VmRSS after start (idle)', unit: 'MB', values: idle, digits: 1 },
     { metric: 'peak RSS, whole run (VmHWM)', unit: 'MB', values: hwm, digits: 1 },
@@ -164,14 +224,19 @@ async function main(): Promise<void> {
   const w = byLevel.warn.reduce((a, b) => a + b, 0) / byLevel.warn.length;
   const i = byLevel.info.reduce((a, b) => a + b, 0) / byLevel.info.length;
   const infoLine = `Access-log cost, cached small .deb with 64 connections, aptgate restarted before each run (warn, info, warn, info): ${byLevel.info.map((x) => fmt(x, 0)).join(' and ')} req/s at info against ${byLevel.warn.map((x) => fmt(x, 0)).join(' and ')} at warn, mean ${ratio(i, w)}; the info runs wrote ${logLines.info.toLocaleString('en-US')} access lines (${(infoLogBytes / 1048576).toFixed(1)} MB), the warn runs ${logLines.warn}.`;
-  process.stdout.write(`\n${textTable(HEAD, rowsText)}\n\nserver CPU during the measurement (% of one core; the load generator used the rest):\n${textTable(['load', ...TARGETS], cpuRows)}\n\n${infoLine}\n`);
+  process.stdout.write(
+    `\n${textTable(HEAD, rowsText)}\n\nserver CPU during the measurement (% of one core; the load generator used the rest):\n${textTable(['load', ...TARGETS], cpuRows)}\n\n${infoLine}\n`,
+  );
 
   // ---- RESULTS.md
   const m = machineFacts();
   const versions = {
     node: process.version,
     nginx: commandOutput('sh', ['-c', 'nginx -v 2>&1']).replace(/^nginx version:\s*/, ''),
-    nginxPkg: debVersion('nginx-light') !== 'not installed' ? `nginx-light ${debVersion('nginx-light')}` : `nginx ${debVersion('nginx')}`,
+    nginxPkg:
+      debVersion('nginx-light') !== 'not installed'
+        ? `nginx-light ${debVersion('nginx-light')}`
+        : `nginx ${debVersion('nginx')}`,
     acng: debVersion('apt-cacher-ng'),
     wrk: debVersion('wrk'),
     aptgateCommit: commandOutput('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
@@ -180,12 +245,24 @@ async function main(): Promise<void> {
   const v = (x: Measured, t: TargetName) => x.value[t];
   const interp: string[] = [];
   interp.push(`- Targets: ${fails.length === 0 ? 'all pass' : `FAIL: ${fails.join('; ')}`}.`);
-  interp.push(`- Large cached files: aptgate delivers ${ratio(v(large1, 'aptgate'), v(large1, 'apt-cacher-ng'))} of apt-cacher-ng's throughput with 1 client and ${ratio(v(large16, 'aptgate'), v(large16, 'apt-cacher-ng'))} with 16 (${ratio(v(large1, 'aptgate'), v(large1, 'nginx-direct'))} / ${ratio(v(large16, 'aptgate'), v(large16, 'nginx-direct'))} of nginx's sendfile path). With wrk's 8 KiB reads as the client it is ${ratio(v(large16wrk, 'aptgate'), v(large16wrk, 'apt-cacher-ng'))} of apt-cacher-ng.`);
-  interp.push(`- Small cached files: ${fmt(v(small64, 'aptgate'), 0)} req/s is ${ratio(v(small64, 'aptgate'), v(small64, 'apt-cacher-ng'))} apt-cacher-ng's rate and ${ratio(v(small64, 'aptgate'), v(small64, 'nginx-direct'))} nginx's; aptgate used ${small64.cpu.aptgate.toFixed(0)}% of a core doing it, apt-cacher-ng ${small64.cpu['apt-cacher-ng'].toFixed(0)}%${small64.cpu['apt-cacher-ng'] < 50 ? ' (apt-cacher-ng is bounded by per-request latency here, not by CPU: about 44 ms per keep-alive request, see the log of the run)' : ''}.`);
-  interp.push(`- Cold misses: aptgate answers a small miss in ${fmt(cold.small.aptgate, 2)} ms (apt-cacher-ng ${fmt(cold.small['apt-cacher-ng'], 2)} ms), a ${COLD_MEDIUM_MB} MB one in ${fmt(cold.medium.aptgate, 2)} ms (${fmt(cold.medium['apt-cacher-ng'], 2)} ms). aptgate sends the head of an object ≤ proxy.small_object (1 MiB) only once the whole body is in; larger ones stream while they fill.`);
-  interp.push(`- Memory: idle after start aptgate holds ${fmt(idle.aptgate, 1)} MB (apt-cacher-ng ${fmt(idle['apt-cacher-ng'], 1)} MB). With ${RSS_CLIENTS} concurrent cached downloads it peaked at ${fmt(many.rss.aptgate, 1)} MB VmRSS (apt-cacher-ng ${fmt(many.rss['apt-cacher-ng'], 1)} MB, nginx ${fmt(many.rss['nginx-direct'], 1)} MB); with ${RSS_CLIENTS} clients that stop reading after the head, ${fmt(stalled.aptgate, 1)} MB (${fmt(stalled['apt-cacher-ng'], 1)} MB) — about ${fmt(Math.max(0, stalled.aptgate - idle.aptgate) * 1024 / RSS_CLIENTS, 0)} KB per stalled download above idle.`);
-  interp.push(`- Logging: one JSON access line per request (info, the default; written to a file here) changes the small-request rate by ${fmt((i / w - 1) * 100, 0)}% (mean of two fresh runs each). A freshly started aptgate serves ${fmt(w, 0)} small req/s at warn, against ${fmt(small64.value.aptgate, 0)} req/s in the main run, where the same kind of process had been serving large files before: aptgate's rate depends on its history.`);
-  interp.push('- The load generators share the 2 cores with the server under test (the CPU table shows the server\'s share), so every figure is a client+server total on this machine; nginx serves with 2 workers and sendfile, apt-cacher-ng with a thread per connection, aptgate with one Node event loop.');
+  interp.push(
+    `- Large cached files: aptgate delivers ${ratio(v(large1, 'aptgate'), v(large1, 'apt-cacher-ng'))} of apt-cacher-ng's throughput with 1 client and ${ratio(v(large16, 'aptgate'), v(large16, 'apt-cacher-ng'))} with 16 (${ratio(v(large1, 'aptgate'), v(large1, 'nginx-direct'))} / ${ratio(v(large16, 'aptgate'), v(large16, 'nginx-direct'))} of nginx's sendfile path). With wrk's 8 KiB reads as the client it is ${ratio(v(large16wrk, 'aptgate'), v(large16wrk, 'apt-cacher-ng'))} of apt-cacher-ng.`,
+  );
+  interp.push(
+    `- Small cached files: ${fmt(v(small64, 'aptgate'), 0)} req/s is ${ratio(v(small64, 'aptgate'), v(small64, 'apt-cacher-ng'))} apt-cacher-ng's rate and ${ratio(v(small64, 'aptgate'), v(small64, 'nginx-direct'))} nginx's; aptgate used ${small64.cpu.aptgate.toFixed(0)}% of a core doing it, apt-cacher-ng ${small64.cpu['apt-cacher-ng'].toFixed(0)}%${small64.cpu['apt-cacher-ng'] < 50 ? ' (apt-cacher-ng is bounded by per-request latency here, not by CPU: about 44 ms per keep-alive request, see the log of the run)' : ''}.`,
+  );
+  interp.push(
+    `- Cold misses: aptgate answers a small miss in ${fmt(cold.small.aptgate, 2)} ms (apt-cacher-ng ${fmt(cold.small['apt-cacher-ng'], 2)} ms), a ${COLD_MEDIUM_MB} MB one in ${fmt(cold.medium.aptgate, 2)} ms (${fmt(cold.medium['apt-cacher-ng'], 2)} ms). aptgate sends the head of an object ≤ proxy.small_object (1 MiB) only once the whole body is in; larger ones stream while they fill.`,
+  );
+  interp.push(
+    `- Memory: idle after start aptgate holds ${fmt(idle.aptgate, 1)} MB (apt-cacher-ng ${fmt(idle['apt-cacher-ng'], 1)} MB). With ${RSS_CLIENTS} concurrent cached downloads it peaked at ${fmt(many.rss.aptgate, 1)} MB VmRSS (apt-cacher-ng ${fmt(many.rss['apt-cacher-ng'], 1)} MB, nginx ${fmt(many.rss['nginx-direct'], 1)} MB); with ${RSS_CLIENTS} clients that stop reading after the head, ${fmt(stalled.aptgate, 1)} MB (${fmt(stalled['apt-cacher-ng'], 1)} MB) — about ${fmt((Math.max(0, stalled.aptgate - idle.aptgate) * 1024) / RSS_CLIENTS, 0)} KB per stalled download above idle.`,
+  );
+  interp.push(
+    `- Logging: one JSON access line per request (info, the default; written to a file here) changes the small-request rate by ${fmt((i / w - 1) * 100, 0)}% (mean of two fresh runs each). A freshly started aptgate serves ${fmt(w, 0)} small req/s at warn, against ${fmt(small64.value.aptgate, 0)} req/s in the main run, where the same kind of process had been serving large files before: aptgate's rate depends on its history.`,
+  );
+  interp.push(
+    "- The load generators share the 2 cores with the server under test (the CPU table shows the server's share), so every figure is a client+server total on this machine; nginx serves with 2 workers and sendfile, apt-cacher-ng with a thread per connection, aptgate with one Node event loop.",
+  );
 
   const section = `## ${today()} — bench:proxy
 
@@ -206,7 +283,8 @@ ${infoLine}
 Interpretation:
 ${interp.join('\n')}
 `;
-  if (process.env.BENCH_NO_RESULTS === '1') log(`not written to bench/RESULTS.md (BENCH_NO_RESULTS=1); ${elapsed.toFixed(0)} s`);
+  if (process.env.BENCH_NO_RESULTS === '1')
+    log(`not written to bench/RESULTS.md (BENCH_NO_RESULTS=1); ${elapsed.toFixed(0)} s`);
   else {
     appendResults(section);
     log(`appended to bench/RESULTS.md; ${elapsed.toFixed(0)} s`);

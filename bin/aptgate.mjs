@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = new URL('../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(main)) {
-  process.stderr.write(`aptgate: ${fileURLToPath(main)} is not built: run \`npm install\` in ${fileURLToPath(new URL('..', import.meta.url))} (it compiles dist/)\n`);
+  process.stderr.write(
+    `aptgate: ${fileURLToPath(main)} is not built: run \`npm install\` in ${fileURLToPath(new URL('..', import.meta.url))} (it compiles dist/)\n`,
+  );
   process.exit(1);
 }
 await import(main.href);

@@ -15,7 +15,9 @@ function minbase() {
   const script = path.join(root, 'test', 'fetch-minbase.sh');
   const r = spawnSync('bash', [script], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.error || r.status !== 0) {
-    throw new SetupError(`the minbase .debs are not there and could not be fetched (bash test/fetch-minbase.sh: ${r.error ? r.error.message : r.signal ?? `exit status ${r.status}`}; why is above)`);
+    throw new SetupError(
+      `the minbase .debs are not there and could not be fetched (bash test/fetch-minbase.sh: ${r.error ? r.error.message : (r.signal ?? `exit status ${r.status}`)}; why is above)`,
+    );
   }
 }
 

@@ -53,11 +53,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     routerOptions: { maxParamLength: 4096 },
     keepAliveTimeout: 65_000,
     trustProxy: false,
-    ...(deps.config.tls.cert ? { https: { cert: readFileSync(deps.config.tls.cert), key: readFileSync(deps.config.tls.key) } } : {}),
+    ...(deps.config.tls.cert
+      ? { https: { cert: readFileSync(deps.config.tls.cert), key: readFileSync(deps.config.tls.key) } }
+      : {}),
   }) as unknown as FastifyInstance;
   const services = assembleServer(deps.config, {
-    db: deps.db, dbFile: deps.dbFile, log: app.log,
-    ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}), ...(deps.now ? { now: deps.now } : {}),
+    db: deps.db,
+    dbFile: deps.dbFile,
+    log: app.log,
+    ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
   });
   const { proxy, fleet, gate, outdated } = services;
   await services.start();
@@ -75,6 +80,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     waitingSecretOf: (id) => fleet.machines.pendingReenrol(id)?.secret,
   });
   registerStageRoutes(app, proxy, gate);
-  app.addHook('onClose', async () => { await services.stop(); });
+  app.addHook('onClose', async () => {
+    await services.stop();
+  });
   return { app, proxy, outdated, profiles: services.state.profiles, fleet, gate, allow, services };
 }

@@ -51,7 +51,8 @@ export function settingHint(schema: ConfigSchema, sec: string, key: string): str
   const own = keysOf(schema, sec);
   if (own.includes(lower)) return `did you mean "${lower}"? (names are lower-case)`;
   const homes = homesOf(schema, lower).filter((s) => s !== sec);
-  if (homes.length) return `"${lower}" is a setting of ${homes.map(section).join(' and ')}, not of ${section(sec)}: move it there`;
+  if (homes.length)
+    return `"${lower}" is a setting of ${homes.map(section).join(' and ')}, not of ${section(sec)}: move it there`;
   const near = closest(lower, own);
   if (near) return `did you mean "${near}"?`;
   for (const other of [...schema.sections, 'backend'].filter((s) => s !== sec)) {
@@ -66,7 +67,9 @@ function sectionHint(schema: ConfigSchema, name: string, arg: string | undefined
   const near = all.includes(name.toLowerCase()) ? name.toLowerCase() : closest(name, all);
   const known = `sections: ${all.map(section).join(', ')}`;
   if (!near) return known;
-  return near === 'backend' ? `did you mean [backend ${arg ?? 'NAME'}]?` : `did you mean [${near}]?${arg ? ` ([${near}] takes no name)` : ''}`;
+  return near === 'backend'
+    ? `did you mean [backend ${arg ?? 'NAME'}]?`
+    : `did you mean [${near}]?${arg ? ` ([${near}] takes no name)` : ''}`;
 }
 
 /** The environment variable meant by an unknown APTGATE_* name, if one is near. */
@@ -89,8 +92,14 @@ export function environmentHint(schema: ConfigSchema, name: string): string | un
   return closest(upper, candidates);
 }
 
-/** Splits the text into settings in file order; malformed lines, unknown sections and unknown settings become problems. */
-export function readConfigText(text: string, source: string, schema: ConfigSchema): { items: ConfigItem[]; problems: ConfigProblem[] } {
+/**
+ * Splits the text into settings in file order; malformed lines, unknown sections and unknown settings become problems.
+ */
+export function readConfigText(
+  text: string,
+  source: string,
+  schema: ConfigSchema,
+): { items: ConfigItem[]; problems: ConfigProblem[] } {
   const items: ConfigItem[] = [];
   const problems: ConfigProblem[] = [];
   // undefined: before any section; null: inside a section that was refused (its lines are not judged again)
@@ -123,20 +132,31 @@ export function readConfigText(text: string, source: string, schema: ConfigSchem
     const kv = /^([^=\s]+)\s*=\s*(.*)$/.exec(line);
     if (!kv) {
       const colon = /^([a-z_]+)\s*:\s*(.*)$/.exec(line);
-      problem(undefined, colon ? `expected "key = value", not "key: value": write "${colon[1]} = ${colon[2]}"` : 'expected "key = value" or a [section]');
+      problem(
+        undefined,
+        colon
+          ? `expected "key = value", not "key: value": write "${colon[1]} = ${colon[2]}"`
+          : 'expected "key = value" or a [section]',
+      );
       continue;
     }
     const [, key, value] = kv as unknown as [string, string, string];
     if (current === null) continue;
     if (current === undefined) {
       const homes = homesOf(schema, key.toLowerCase());
-      problem(key, `"${key}" is outside any [section]${homes.length ? `: put it under ${homes.map(section).join(' or ')}` : ''}`);
+      problem(
+        key,
+        `"${key}" is outside any [section]${homes.length ? `: put it under ${homes.map(section).join(' or ')}` : ''}`,
+      );
       continue;
     }
     const known = keysOf(schema, current.name).includes(key);
     const full = current.backend !== undefined ? `backend.${current.backend}.${key}` : `${current.name}.${key}`;
     if (!known) {
-      problem(full, `unknown setting "${key}" in ${current.backend !== undefined ? `[backend ${current.backend}]` : `[${current.name}]`}: ${settingHint(schema, current.name, key)}`);
+      problem(
+        full,
+        `unknown setting "${key}" in ${current.backend !== undefined ? `[backend ${current.backend}]` : `[${current.name}]`}: ${settingHint(schema, current.name, key)}`,
+      );
       continue;
     }
     items.push({ where, key: full, value });
@@ -150,16 +170,31 @@ const NOT_SETTINGS = new Set(['APTGATE_CONFIG', 'APTGATE_NO_SENDFILE', 'APTGATE_
 const NOT_SETTING_PREFIXES = ['APTGATE_TEST_', 'APTGATE_AGENT_', 'APTGATE_BENCH_'];
 
 /** APTGATE_SERVER_PORT=3142, APTGATE_BACKEND_DEBIAN_SECURITY_MIRRORS=... (`_` in a backend name stands for `-`). */
-export function readEnvironment(env: NodeJS.ProcessEnv, schema: ConfigSchema): { items: ConfigItem[]; problems: ConfigProblem[] } {
+export function readEnvironment(
+  env: NodeJS.ProcessEnv,
+  schema: ConfigSchema,
+): { items: ConfigItem[]; problems: ConfigProblem[] } {
   const items: ConfigItem[] = [];
   const problems: ConfigProblem[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('APTGATE_') || value === undefined || NOT_SETTINGS.has(name) || NOT_SETTING_PREFIXES.some((p) => name.startsWith(p))) continue;
+    if (
+      !name.startsWith('APTGATE_') ||
+      value === undefined ||
+      NOT_SETTINGS.has(name) ||
+      NOT_SETTING_PREFIXES.some((p) => name.startsWith(p))
+    )
+      continue;
     const rest = name.slice('APTGATE_'.length).toLowerCase();
     const tail = rest.slice('backend_'.length);
-    const backendKey = rest.startsWith('backend_') ? schema.backendSettings.find((k) => tail.endsWith(`_${k}`)) : undefined;
+    const backendKey = rest.startsWith('backend_')
+      ? schema.backendSettings.find((k) => tail.endsWith(`_${k}`))
+      : undefined;
     const sec = schema.sections.find((s) => rest.startsWith(`${s}_`));
-    const key = backendKey ? `backend.${tail.slice(0, -backendKey.length - 1).replace(/_/g, '-')}.${backendKey}` : sec ? `${sec}.${rest.slice(sec.length + 1)}` : undefined;
+    const key = backendKey
+      ? `backend.${tail.slice(0, -backendKey.length - 1).replace(/_/g, '-')}.${backendKey}`
+      : sec
+        ? `${sec}.${rest.slice(sec.length + 1)}`
+        : undefined;
     if (key && (backendKey || schema.settings.includes(key))) {
       items.push({ where: name, key, value });
       continue;
@@ -178,5 +213,9 @@ export function failWithProblems(source: string, unsorted: readonly ConfigProble
   const details = { key: problems[0]?.key, file: source, errors };
   const text = (p: ConfigProblem) => (p.where ? `${p.where}: ${p.message}` : p.message);
   if (problems.length === 1) fail('CONFIG_INVALID', text(problems[0]!), details);
-  fail('CONFIG_INVALID', `${source}: ${problems.length} errors:\n${problems.map((p) => `  ${text(p)}`).join('\n')}`, details);
+  fail(
+    'CONFIG_INVALID',
+    `${source}: ${problems.length} errors:\n${problems.map((p) => `  ${text(p)}`).join('\n')}`,
+    details,
+  );
 }

@@ -92,11 +92,13 @@ export const errorCodes = {
   JOB_UNKNOWN: 404,
   // the job was cancelled, expired or finished: it is not to run
   JOB_CLOSED: 409,
-  // the job was handed to another identity of this machine (before a re-enrolment), or never: its start or result is refused
+  // the job was handed to another identity of this machine (before a re-enrolment), or never: its start or result is
+  // refused
   JOB_NOT_LEASED: 409,
   // a report beyond the server's limits (fleet.report_max_packages, fleet.report_max_bytes, sources, holds)
   REPORT_TOO_LARGE: 413,
-  // too many reports with packages (or new views) from one machine (fleet.report_rate): the message says when to try again
+  // too many reports with packages (or new views) from one machine (fleet.report_rate): the message says when to try
+  // again
   RATE_LIMITED: 429,
   // too many enrolments from one address, with one token or of one machine-id (fleet.enrol_limit_*)
   ENROL_RATE_LIMITED: 429,

@@ -18,7 +18,14 @@ export function logFormatOf(setting: 'auto' | 'human' | 'json', isTTY: boolean):
  * human form through humanLine; JSON on a terminal still passes through visibleText (a C1 control
  * or bidi override in a client's path becomes \uXXXX: the same JSON, harmless to the terminal).
  */
-export function loggerOptions(level: string, format: LogFormat, isTTY: boolean, write: (s: string) => void = (s) => { process.stdout.write(s); }): object {
+export function loggerOptions(
+  level: string,
+  format: LogFormat,
+  isTTY: boolean,
+  write: (s: string) => void = (s) => {
+    process.stdout.write(s);
+  },
+): object {
   if (format === 'human') return { level, stream: { write: (line: string) => write(humanLine(line)) } };
   return isTTY ? { level, stream: { write: (line: string) => write(visibleText(line)) } } : { level };
 }
@@ -50,7 +57,8 @@ export function localTime(ms: number): string {
 function value(v: unknown): string {
   if (typeof v === 'string') return PLAIN.test(v) ? visible(v) : visible(JSON.stringify(v));
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
-  if (typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string') return value((v as { message: string }).message);
+  if (typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string')
+    return value((v as { message: string }).message);
   return visible(JSON.stringify(v) ?? String(v));
 }
 

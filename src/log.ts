@@ -9,5 +9,9 @@ export interface Logger {
 }
 
 export const silentLogger: Logger = {
-  trace() {}, debug() {}, info() {}, warn() {}, error() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
 };

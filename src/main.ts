@@ -22,7 +22,8 @@ export async function prepareState(config: Config): Promise<void> {
   checkKeyrings(config);
   const plan = planStateDirs(config);
   await checkPortFree(config.listen, config.port);
-  if (config.metricsListen) await checkPortFree(config.metricsListen.host, config.metricsListen.port, 'server.metrics_listen');
+  if (config.metricsListen)
+    await checkPortFree(config.metricsListen.host, config.metricsListen.port, 'server.metrics_listen');
   await checkNotExposed(config, keyDir(config));
   await createStateDirs(plan);
 }
@@ -89,7 +90,10 @@ export async function startServer(config: Config): Promise<Running> {
       throw err;
     }
     const a = metrics.address() as { address: string; port: number };
-    app.log.info({ address: a.address, port: a.port }, `metrics listening at http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/-/metrics`);
+    app.log.info(
+      { address: a.address, port: a.port },
+      `metrics listening at http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/-/metrics`,
+    );
   }
   return { close, address, port, ...(metrics ? { metricsPort: (metrics.address() as { port: number }).port } : {}) };
 }

@@ -8,8 +8,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import {
-  bootstrapChroot, CHROOT_ALIAS, CHROOT_BACKEND, makeChrootWorld, mountsUnder, removeChroot, sharedChroot,
-  type Chroot, type ChrootWorld,
+  bootstrapChroot,
+  CHROOT_ALIAS,
+  CHROOT_BACKEND,
+  makeChrootWorld,
+  mountsUnder,
+  removeChroot,
+  sharedChroot,
+  type Chroot,
+  type ChrootWorld,
 } from './helpers/chroot.js';
 import { field, parseControlParagraphs, type DebSpec } from './helpers/debs.js';
 import { execOk } from './helpers/exec.js';
@@ -22,7 +29,9 @@ describe('fixture: a bookworm minbase chroot made by debootstrap through aptgate
 
   before(async () => {
     world = await makeChrootWorld();
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { [CHROOT_BACKEND]: world.backend }, world.tweak));
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { [CHROOT_BACKEND]: world.backend }, world.tweak),
+    );
     // sharedChroot: bootstrapChroot(world, server.url, <world.dir>/chroot), once per process
     chroot = await sharedChroot(world, server.url);
   });
@@ -34,18 +43,31 @@ describe('fixture: a bookworm minbase chroot made by debootstrap through aptgate
 
   it('installs apt and dpkg, for amd64, and every minbase package', async (t) => {
     t.diagnostic(`debootstrap through aptgate took ${chroot!.ms} ms`);
-    const status = parseControlParagraphs(await readFile(path.join(chroot!.target, 'var', 'lib', 'dpkg', 'status'), 'utf8'));
-    const installed = new Map(status.filter((p) => field(p, 'Status') === 'install ok installed').map((p) => [field(p, 'Package')!, p]));
+    const status = parseControlParagraphs(
+      await readFile(path.join(chroot!.target, 'var', 'lib', 'dpkg', 'status'), 'utf8'),
+    );
+    const installed = new Map(
+      status.filter((p) => field(p, 'Status') === 'install ok installed').map((p) => [field(p, 'Package')!, p]),
+    );
     for (const name of ['apt', 'dpkg']) assert.ok(installed.has(name), `${name} is installed in the chroot`);
     assert.equal(field(installed.get('dpkg')!, 'Architecture'), 'amd64');
     const minbase = [...world!.minbase.fields.keys()].map((k) => k.split(' ')[0]!).sort();
     assert.deepEqual([...installed.keys()].sort(), minbase, 'exactly the cached minbase set is installed');
-    const arch = (await execOk('chroot', [chroot!.target, 'dpkg', '--print-architecture'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } })).toString('utf8').trim();
+    const arch = (
+      await execOk('chroot', [chroot!.target, 'dpkg', '--print-architecture'], {
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
+      })
+    )
+      .toString('utf8')
+      .trim();
     assert.equal(arch, 'amd64');
   });
 
   it('sources.list names the unresolvable alias', async () => {
-    assert.equal(await readFile(path.join(chroot!.target, 'etc', 'apt', 'sources.list'), 'utf8'), `deb http://${CHROOT_ALIAS} bookworm main\n`);
+    assert.equal(
+      await readFile(path.join(chroot!.target, 'etc', 'apt', 'sources.list'), 'utf8'),
+      `deb http://${CHROOT_ALIAS} bookworm main\n`,
+    );
   });
 
   it('every pool .deb and the InRelease came from the fixture upstream, fetched by aptgate (not by wget)', () => {
@@ -54,7 +76,10 @@ describe('fixture: a bookworm minbase chroot made by debootstrap through aptgate
     const missed = world!.gen1.debs.filter((d) => up.hits(d.filename) < 1).map((d) => d.filename);
     assert.deepEqual(missed, [], 'pool files the upstream never served');
     const agents = new Set(up.requests().map((r) => String(r.headers['user-agent'] ?? '')));
-    assert.ok([...agents].every((a) => a.startsWith('aptgate/')), `upstream user agents: ${[...agents].join(', ')}`);
+    assert.ok(
+      [...agents].every((a) => a.startsWith('aptgate/')),
+      `upstream user agents: ${[...agents].join(', ')}`,
+    );
   });
 
   it('leaves no mount under the chroot', async () => {
@@ -67,7 +92,10 @@ describe('fixture: a bookworm minbase chroot made by debootstrap through aptgate
     const dead = 'http://127.0.0.1:9';
     const a = sharedChroot(world!, dead);
     assert.equal(sharedChroot(world!, dead), a);
-    await assert.rejects(a, (err: Error) => err.message.includes(`http_proxy=${dead} debootstrap`) && err.message.includes('exited'));
+    await assert.rejects(
+      a,
+      (err: Error) => err.message.includes(`http_proxy=${dead} debootstrap`) && err.message.includes('exited'),
+    );
     assert.deepEqual(await mountsUnder(world!.dir), []);
   });
 
@@ -82,8 +110,12 @@ describe('fixture: a bookworm minbase chroot made by debootstrap through aptgate
 
 /** `name version arch` of the stanzas of a published Packages.gz */
 async function listed(world: ChrootWorld, arch: string): Promise<string[]> {
-  const text = gunzipSync(await readFile(world.repo.path(`dists/bookworm/main/binary-${arch}/Packages.gz`))).toString('utf8');
-  return parseControlParagraphs(text).map((p) => `${field(p, 'Package')} ${field(p, 'Version')} ${field(p, 'Architecture')}`).sort();
+  const text = gunzipSync(await readFile(world.repo.path(`dists/bookworm/main/binary-${arch}/Packages.gz`))).toString(
+    'utf8',
+  );
+  return parseControlParagraphs(text)
+    .map((p) => `${field(p, 'Package')} ${field(p, 'Version')} ${field(p, 'Architecture')}`)
+    .sort();
 }
 
 describe('fixture: an i386 chroot, from a repository of amd64 and i386, through aptgate, run under linux32', () => {
@@ -96,7 +128,9 @@ describe('fixture: an i386 chroot, from a repository of amd64 and i386, through 
 
   before(async () => {
     world = await makeChrootWorld({ architectures: ['amd64', 'i386'], debs: [tool, doc] });
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { [CHROOT_BACKEND]: world.backend }, world.tweak));
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { [CHROOT_BACKEND]: world.backend }, world.tweak),
+    );
     chroot = await sharedChroot(world, server.url, { arch: 'i386' });
   });
   after(async () => {
@@ -114,7 +148,11 @@ describe('fixture: an i386 chroot, from a repository of amd64 and i386, through 
     const i386 = w.minbases.get('i386')!;
     const all = [...amd64.fields.keys()].filter((k) => k.endsWith(' all'));
     assert.ok(all.length > 0, 'the minbase has Architecture: all packages');
-    assert.deepEqual(all, [...i386.fields.keys()].filter((k) => k.endsWith(' all')), 'both caches hold the same Architecture: all packages');
+    assert.deepEqual(
+      all,
+      [...i386.fields.keys()].filter((k) => k.endsWith(' all')),
+      'both caches hold the same Architecture: all packages',
+    );
     // each pool file once: the union of both minbases plus the two test debs
     const published = w.gen1.debs.map((d) => `${d.name} ${d.version} ${d.arch}`).sort();
     assert.equal(new Set(published).size, published.length);
@@ -122,25 +160,37 @@ describe('fixture: an i386 chroot, from a repository of amd64 and i386, through 
     assert.deepEqual(published, [...union, 'aptgate-i386-tool 1.0-1 i386', 'aptgate-doc 1.0-1 all'].sort());
     // binary-<arch>: its own minbase plus the test debs of its arch or all
     assert.deepEqual(await listed(w, 'amd64'), [...amd64.fields.keys(), 'aptgate-doc 1.0-1 all'].sort());
-    assert.deepEqual(await listed(w, 'i386'), [...i386.fields.keys(), 'aptgate-i386-tool 1.0-1 i386', 'aptgate-doc 1.0-1 all'].sort());
+    assert.deepEqual(
+      await listed(w, 'i386'),
+      [...i386.fields.keys(), 'aptgate-i386-tool 1.0-1 i386', 'aptgate-doc 1.0-1 all'].sort(),
+    );
   });
 
   it('installs apt and dpkg for i386, and every i386 minbase package', async (t) => {
     t.diagnostic(`debootstrap --arch=i386 through aptgate took ${chroot!.ms} ms`);
-    const status = parseControlParagraphs(await readFile(path.join(chroot!.target, 'var', 'lib', 'dpkg', 'status'), 'utf8'));
-    const installed = new Map(status.filter((p) => field(p, 'Status') === 'install ok installed').map((p) => [field(p, 'Package')!, p]));
+    const status = parseControlParagraphs(
+      await readFile(path.join(chroot!.target, 'var', 'lib', 'dpkg', 'status'), 'utf8'),
+    );
+    const installed = new Map(
+      status.filter((p) => field(p, 'Status') === 'install ok installed').map((p) => [field(p, 'Package')!, p]),
+    );
     for (const name of ['apt', 'dpkg']) assert.ok(installed.has(name), `${name} is installed in the chroot`);
     assert.equal(field(installed.get('dpkg')!, 'Architecture'), 'i386');
     assert.equal(field(installed.get('libc6')!, 'Architecture'), 'i386');
     const minbase = [...world!.minbases.get('i386')!.fields.keys()].map((k) => k.split(' ')[0]!).sort();
     assert.deepEqual([...installed.keys()].sort(), minbase, 'exactly the cached i386 minbase set is installed');
-    assert.equal(await readFile(path.join(chroot!.target, 'etc', 'apt', 'sources.list'), 'utf8'), `deb http://${CHROOT_ALIAS} bookworm main\n`);
+    assert.equal(
+      await readFile(path.join(chroot!.target, 'etc', 'apt', 'sources.list'), 'utf8'),
+      `deb http://${CHROOT_ALIAS} bookworm main\n`,
+    );
   });
 
   it('runs on this amd64 host under linux32: uname -m is i686, dpkg --print-architecture is i386', async () => {
     const uname = (await execOk('linux32', ['chroot', chroot!.target, 'uname', '-m'], { env })).toString('utf8').trim();
     assert.equal(uname, 'i686');
-    const arch = (await execOk('linux32', ['chroot', chroot!.target, 'dpkg', '--print-architecture'], { env })).toString('utf8').trim();
+    const arch = (await execOk('linux32', ['chroot', chroot!.target, 'dpkg', '--print-architecture'], { env }))
+      .toString('utf8')
+      .trim();
     assert.equal(arch, 'i386');
   });
 
@@ -150,11 +200,22 @@ describe('fixture: an i386 chroot, from a repository of amd64 and i386, through 
     const minbase = new Set(w.minbases.get('i386')!.fields.keys());
     const wanted = w.gen1.debs.filter((d) => minbase.has(`${d.name} ${d.version} ${d.arch}`));
     assert.equal(wanted.length, minbase.size);
-    assert.deepEqual(wanted.filter((d) => up.hits(d.filename) < 1).map((d) => d.filename), [], 'pool files the upstream never served');
-    assert.deepEqual(w.gen1.debs.filter((d) => d.arch === 'amd64' && up.hits(d.filename) > 0).map((d) => d.filename), [], 'amd64 pool files fetched');
+    assert.deepEqual(
+      wanted.filter((d) => up.hits(d.filename) < 1).map((d) => d.filename),
+      [],
+      'pool files the upstream never served',
+    );
+    assert.deepEqual(
+      w.gen1.debs.filter((d) => d.arch === 'amd64' && up.hits(d.filename) > 0).map((d) => d.filename),
+      [],
+      'amd64 pool files fetched',
+    );
     assert.ok(up.hits('dists/bookworm/InRelease') >= 1, 'InRelease fetched upstream');
     const agents = new Set(up.requests().map((r) => String(r.headers['user-agent'] ?? '')));
-    assert.ok([...agents].every((a) => a.startsWith('aptgate/')), `upstream user agents: ${[...agents].join(', ')}`);
+    assert.ok(
+      [...agents].every((a) => a.startsWith('aptgate/')),
+      `upstream user agents: ${[...agents].join(', ')}`,
+    );
   });
 
   it('sharedChroot keys by architecture; no mount remains', async () => {

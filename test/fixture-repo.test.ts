@@ -21,7 +21,11 @@ import { FixtureUpstream } from './helpers/upstream.js';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;
 
-const demo1: DebSpec = { name: 'aptgate-demo', version: '1.0-1', description: 'aptgate demo package\nUsed by the fixture tests.\n\nSecond paragraph.' };
+const demo1: DebSpec = {
+  name: 'aptgate-demo',
+  version: '1.0-1',
+  description: 'aptgate demo package\nUsed by the fixture tests.\n\nSecond paragraph.',
+};
 const demo2: DebSpec = { name: 'aptgate-demo', version: '2.0-1' };
 const big: DebSpec = { name: 'aptgate-big', version: '1.0-1', arch: 'all', payloadBytes: 5 * MiB };
 
@@ -60,7 +64,18 @@ async function repoFile(rel: string): Promise<Buffer> {
 
 test('buildDeb builds real packages with dpkg-deb', async () => {
   const out = path.join(dir, 'debs');
-  const epoch = await buildDeb({ name: 'libfoo1', version: '1:2.3-4', arch: 'arm64', depends: 'libc6 (>= 2.36)', multiArch: 'same', source: 'foo', section: 'libs' }, out);
+  const epoch = await buildDeb(
+    {
+      name: 'libfoo1',
+      version: '1:2.3-4',
+      arch: 'arm64',
+      depends: 'libc6 (>= 2.36)',
+      multiArch: 'same',
+      source: 'foo',
+      section: 'libs',
+    },
+    out,
+  );
   assert.equal(path.basename(epoch), 'libfoo1_2.3-4_arm64.deb');
   const c = await readDebControl(epoch);
   assert.equal(field(c, 'Package'), 'libfoo1');
@@ -107,7 +122,12 @@ test('published repository: Release, Packages, by-hash and pool are complete and
   assert.match(gen1.releaseGpg.toString(), /^-----BEGIN PGP SIGNATURE-----/);
 
   // every listed file: listed in both sections, and hashes match what is on disk
-  assert.deepEqual([...gen1.files.keys()].sort(), ['main/binary-amd64/Packages', 'main/binary-amd64/Packages.gz', 'main/binary-amd64/Packages.xz', 'main/binary-amd64/Release']);
+  assert.deepEqual([...gen1.files.keys()].sort(), [
+    'main/binary-amd64/Packages',
+    'main/binary-amd64/Packages.gz',
+    'main/binary-amd64/Packages.xz',
+    'main/binary-amd64/Release',
+  ]);
   for (const [p, f] of gen1.files) {
     assert.match(release, new RegExp(`^ ${f.sha256} +${f.size} ${p.replace(/\./g, '\\.')}$`, 'm'));
     assert.match(release, new RegExp(`^ [0-9a-f]{32} +${f.size} ${p.replace(/\./g, '\\.')}$`, 'm'));
@@ -129,9 +149,25 @@ test('published repository: Release, Packages, by-hash and pool are complete and
 
   // Packages paragraphs
   const paras = parseControlParagraphs(xz.toString('utf8'));
-  assert.deepEqual(paras.map((p) => field(p, 'Package')), ['aptgate-big', 'aptgate-demo', 'hello']);
+  assert.deepEqual(
+    paras.map((p) => field(p, 'Package')),
+    ['aptgate-big', 'aptgate-demo', 'hello'],
+  );
   for (const p of paras) {
-    for (const f of ['Package', 'Version', 'Architecture', 'Maintainer', 'Installed-Size', 'Section', 'Priority', 'Filename', 'Size', 'MD5sum', 'SHA256', 'Description']) {
+    for (const f of [
+      'Package',
+      'Version',
+      'Architecture',
+      'Maintainer',
+      'Installed-Size',
+      'Section',
+      'Priority',
+      'Filename',
+      'Size',
+      'MD5sum',
+      'SHA256',
+      'Description',
+    ]) {
       assert.ok(field(p, f), `${field(p, 'Package')} has ${f}`);
     }
     const deb = await readFile(path.join(repo.root, field(p, 'Filename')!));
@@ -144,7 +180,10 @@ test('published repository: Release, Packages, by-hash and pool are complete and
   const helloCtl = await readDebControl(helloDeb);
   for (const [k, v] of helloCtl) assert.equal(field(helloPara, k), v, k);
   assert.equal(field(helloPara, 'Filename'), 'pool/main/h/hello/hello_2.10-3_amd64.deb');
-  assert.match(field(paras[1]!, 'Description')!, /^aptgate demo package\n Used by the fixture tests\.\n \.\n Second paragraph\.$/);
+  assert.match(
+    field(paras[1]!, 'Description')!,
+    /^aptgate demo package\n Used by the fixture tests\.\n \.\n Second paragraph\.$/,
+  );
 
   const bigDeb = gen1.debs.find((d) => d.name === 'aptgate-big')!;
   assert.equal(bigDeb.filename, 'pool/main/a/aptgate-big/aptgate-big_1.0-1_all.deb');
@@ -160,7 +199,18 @@ test('publish options: architectures, all-packages, compressions, byHash, Valid-
       { name: 'libzz-common', version: '0.1-1', arch: 'all', source: 'libzz' },
       { name: 'aptgate-demo', version: '1.0-1' },
     ],
-    { architectures: ['amd64', 'arm64'], component: 'contrib', compressions: ['none'], byHash: false, validUntil, notAutomatic: true, butAutomaticUpgrades: true, codename: 'optscode', origin: 'O', label: 'L' },
+    {
+      architectures: ['amd64', 'arm64'],
+      component: 'contrib',
+      compressions: ['none'],
+      byHash: false,
+      validUntil,
+      notAutomatic: true,
+      butAutomaticUpgrades: true,
+      codename: 'optscode',
+      origin: 'O',
+      label: 'L',
+    },
   );
   const [rel] = parseControlParagraphs(pub.release.toString());
   assert.equal(field(rel!, 'Architectures'), 'amd64 arm64');
@@ -172,9 +222,17 @@ test('publish options: architectures, all-packages, compressions, byHash, Valid-
   assert.equal(field(rel!, 'Codename'), 'optscode');
   assert.equal(field(rel!, 'Suite'), 'opts');
   assert.equal(field(rel!, 'Origin'), 'O');
-  assert.deepEqual([...pub.files.keys()].sort(), ['contrib/binary-amd64/Packages', 'contrib/binary-amd64/Release', 'contrib/binary-arm64/Packages', 'contrib/binary-arm64/Release']);
+  assert.deepEqual([...pub.files.keys()].sort(), [
+    'contrib/binary-amd64/Packages',
+    'contrib/binary-amd64/Release',
+    'contrib/binary-arm64/Packages',
+    'contrib/binary-arm64/Release',
+  ]);
   assert.equal(existsSync(path.join(repo.root, 'dists/opts/contrib/binary-amd64/by-hash')), false);
-  const names = async (arch: string) => parseControlParagraphs((await repoFile(`dists/opts/contrib/binary-${arch}/Packages`)).toString()).map((p) => field(p, 'Package'));
+  const names = async (arch: string) =>
+    parseControlParagraphs((await repoFile(`dists/opts/contrib/binary-${arch}/Packages`)).toString()).map((p) =>
+      field(p, 'Package'),
+    );
   assert.deepEqual(await names('amd64'), ['aptgate-demo', 'libzz-common']);
   assert.deepEqual(await names('arm64'), ['libzz-common', 'libzz1']);
   assert.deepEqual(pub.debs.map((d) => d.filename).sort(), [
@@ -210,7 +268,10 @@ test('signatures: gpgv accepts the archive key, rejects the rogue key and tamper
 
   const tampered = Buffer.from(gen1.inRelease.toString().replace('Origin: Aptgate Test', 'Origin: Aptgate Evil'));
   assert.equal((await gpgvVerify(key.keyring, tampered)).ok, false);
-  assert.equal((await gpgvVerify(key.keyring, gen1.releaseGpg, Buffer.concat([gen1.release, Buffer.from('x')]))).ok, false);
+  assert.equal(
+    (await gpgvVerify(key.keyring, gen1.releaseGpg, Buffer.concat([gen1.release, Buffer.from('x')]))).ok,
+    false,
+  );
 
   // parallel signing on one key home is fine
   const sigs = await Promise.all(Array.from({ length: 6 }, (_, i) => clearsign(key, Buffer.from(`message ${i}\n`))));
@@ -225,16 +286,38 @@ test('real apt-get: update, install --download-only and download against the fix
   assert.ok(ours.includes(`Dir::Etc::sourceparts "${apt.dir}/etc/sources.list.d/";`));
   assert.ok(ours.includes(`Dir::State::status "${apt.statusFile}";`));
   assert.ok(ours.includes(`Dir::Etc::trustedparts "${apt.dir}/etc/trusted.gpg.d/";`));
-  assert.ok(!ours.some((l) => /^(Dir|Dir::.*) "\/(etc|var)\//.test(l)), `no host dirs: ${ours.filter((l) => /"\/(etc|var)\//.test(l)).join(', ')}`);
-  const host = (await runAptOk(['dump'], { apt: { ...apt, options: [], env: { ...apt.env, APT_CONFIG: '' } }, command: 'apt-config' })).stdout.split('\n');
+  assert.ok(
+    !ours.some((l) => /^(Dir|Dir::.*) "\/(etc|var)\//.test(l)),
+    `no host dirs: ${ours.filter((l) => /"\/(etc|var)\//.test(l)).join(', ')}`,
+  );
+  const host = (
+    await runAptOk(['dump'], {
+      apt: { ...apt, options: [], env: { ...apt.env, APT_CONFIG: '' } },
+      command: 'apt-config',
+    })
+  ).stdout.split('\n');
   const pureConf = path.join(dir, 'pure-apt.conf');
-  await writeFile(pureConf, `Dir::Etc::Main "${path.join(dir, 'nonexistent.conf')}";\nDir::Etc::Parts "${path.join(dir, 'nonexistent.d')}/";\n`);
-  const pure = new Set((await runAptOk(['dump'], { apt: { ...apt, options: [], env: { ...apt.env, APT_CONFIG: pureConf } }, command: 'apt-config' })).stdout.split('\n'));
+  await writeFile(
+    pureConf,
+    `Dir::Etc::Main "${path.join(dir, 'nonexistent.conf')}";\nDir::Etc::Parts "${path.join(dir, 'nonexistent.d')}/";\n`,
+  );
+  const pure = new Set(
+    (
+      await runAptOk(['dump'], {
+        apt: { ...apt, options: [], env: { ...apt.env, APT_CONFIG: pureConf } },
+        command: 'apt-config',
+      })
+    ).stdout.split('\n'),
+  );
   const hostOnly = host.filter((l) => l !== '' && !pure.has(l));
   const oursSet = new Set(ours);
   // keys that our apt.conf sets itself may coincide with the host's values
   const ourKeys = apt.options.filter((o) => o !== '-o').map((o) => o.slice(0, o.indexOf('=')).toLowerCase());
-  const leaked = hostOnly.filter((l) => oursSet.has(l) && !ourKeys.some((k) => l.toLowerCase().startsWith(`${k} `) || l.toLowerCase().startsWith(`${k}::`)));
+  const leaked = hostOnly.filter(
+    (l) =>
+      oursSet.has(l) &&
+      !ourKeys.some((k) => l.toLowerCase().startsWith(`${k} `) || l.toLowerCase().startsWith(`${k}::`)),
+  );
   assert.deepEqual(leaked, [], 'host-only apt configuration leaked into the isolated environment');
   assert.equal(await readFile(apt.statusFile, 'utf8'), '', 'status file exists and is empty');
 
@@ -246,10 +329,16 @@ test('real apt-get: update, install --download-only and download against the fix
   for (const l of getLines) assert.ok(l.includes(up.url), `unexpected source: ${l}`);
   const policy = (await runAptOk(['policy'], { apt, command: 'apt-cache' })).stdout;
   const sources = policy.split('\n').filter((l) => /^\s+\d+ \S+/.test(l));
-  assert.deepEqual(sources.map((l) => l.trim().split(/\s+/)[1]), [apt.statusFile, up.url]);
+  assert.deepEqual(
+    sources.map((l) => l.trim().split(/\s+/)[1]),
+    [apt.statusFile, up.url],
+  );
   assert.equal(up.hits('dists/stable/InRelease'), 1);
   // apt used by-hash for the Packages index
-  assert.equal(up.hits(`dists/stable/main/binary-amd64/by-hash/SHA256/${gen1.files.get('main/binary-amd64/Packages.xz')!.sha256}`), 1);
+  assert.equal(
+    up.hits(`dists/stable/main/binary-amd64/by-hash/SHA256/${gen1.files.get('main/binary-amd64/Packages.xz')!.sha256}`),
+    1,
+  );
 
   const show = (await runAptOk(['show', 'hello'], { apt, command: 'apt-cache' })).stdout;
   assert.match(show, /^Version: 2\.10-3$/m);
@@ -266,10 +355,15 @@ test('real apt-get: update, install --download-only and download against the fix
   await runAptOk(['download', 'hello', 'aptgate-big'], { apt, cwd: dl });
   assert.deepEqual((await readdir(dl)).sort(), ['aptgate-big_1.0-1_all.deb', 'hello_2.10-3_amd64.deb']);
   assert.equal(sha256(await readFile(path.join(dl, 'hello_2.10-3_amd64.deb'))), sha256(await readFile(helloDeb)));
-  assert.equal(sha256(await readFile(path.join(dl, 'aptgate-big_1.0-1_all.deb'))), gen1.debs.find((d) => d.name === 'aptgate-big')!.sha256);
+  assert.equal(
+    sha256(await readFile(path.join(dl, 'aptgate-big_1.0-1_all.deb'))),
+    gen1.debs.find((d) => d.name === 'aptgate-big')!.sha256,
+  );
 
   // a repository signed by the rogue key is refused by apt
-  const rogueApt = await aptEnv(path.join(dir, 'apt-rogue'), { sources: [{ uri: up.base, suites: ['forged'], signedBy: key.keyring }] });
+  const rogueApt = await aptEnv(path.join(dir, 'apt-rogue'), {
+    sources: [{ uri: up.base, suites: ['forged'], signedBy: key.keyring }],
+  });
   const refused = await runApt(['update'], { apt: rogueApt });
   assert.match(refused.stdout + refused.stderr, /NO_PUBKEY|not signed|signatures couldn't be verified/);
 });
@@ -291,7 +385,10 @@ test('second publish: new InRelease with a later Date, old by-hash files kept, a
   assert.equal(old.status, 200);
   assert.equal(sha256(Buffer.from(await old.arrayBuffer())), oldXz);
   // unchanged pool file was reused, not rebuilt
-  assert.equal(gen2.debs.find((d) => d.name === 'aptgate-big')!.sha256, gen1.debs.find((d) => d.name === 'aptgate-big')!.sha256);
+  assert.equal(
+    gen2.debs.find((d) => d.name === 'aptgate-big')!.sha256,
+    gen1.debs.find((d) => d.name === 'aptgate-big')!.sha256,
+  );
   assert.equal(gen2.debs.filter((d) => d.name === 'aptgate-demo').length, 2);
   // gpgv still happy
   assert.ok((await gpgvVerify(key.keyring, gen2.inRelease)).ok);

@@ -18,7 +18,11 @@ import { FixtureUpstream, GATE_BYTES } from './helpers/upstream.js';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;
 
-const demo1: DebSpec = { name: 'aptgate-demo', version: '1.0-1', description: 'aptgate demo package\nUsed by the fixture tests.\n\nSecond paragraph.' };
+const demo1: DebSpec = {
+  name: 'aptgate-demo',
+  version: '1.0-1',
+  description: 'aptgate demo package\nUsed by the fixture tests.\n\nSecond paragraph.',
+};
 const demo2: DebSpec = { name: 'aptgate-demo', version: '2.0-1' };
 const big: DebSpec = { name: 'aptgate-big', version: '1.0-1', arch: 'all', payloadBytes: 5 * MiB };
 
@@ -54,20 +58,41 @@ interface RawResponse {
 }
 
 /** GET/HEAD with node:http and a raw (not normalised) path; never rejects, reports partial bodies */
-function raw(pathAndQuery: string, opts: { method?: string; headers?: Record<string, string>; port?: number; onData?: (total: number) => void } = {}): Promise<RawResponse> {
+function raw(
+  pathAndQuery: string,
+  opts: { method?: string; headers?: Record<string, string>; port?: number; onData?: (total: number) => void } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: opts.port ?? up.port, path: pathAndQuery, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let total = 0;
-      let err: Error | undefined;
-      res.on('data', (c: Buffer) => {
-        chunks.push(c);
-        total += c.length;
-        opts.onData?.(total);
-      });
-      res.on('error', (e) => (err = e));
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete, error: err }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: opts.port ?? up.port,
+        path: pathAndQuery,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let total = 0;
+        let err: Error | undefined;
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
+          total += c.length;
+          opts.onData?.(total);
+        });
+        res.on('error', (e) => (err = e));
+        res.on('close', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            complete: res.complete,
+            error: err,
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -110,12 +135,21 @@ test('upstream: GET, HEAD, 404, path safety, percent-decoding, conditional reque
   assert.equal(ims304.status, 304);
   assert.equal(ims304.body.length, 0);
   assert.equal(ims304.headers['content-type'], undefined);
-  const ims200 = await raw('/dists/stable/InRelease', { headers: { 'If-Modified-Since': new Date(st.mtimeMs - 1000).toUTCString() } });
+  const ims200 = await raw('/dists/stable/InRelease', {
+    headers: { 'If-Modified-Since': new Date(st.mtimeMs - 1000).toUTCString() },
+  });
   assert.equal(ims200.status, 200);
   assert.deepEqual(ims200.body, inRel);
   // If-None-Match
   assert.equal((await raw('/dists/stable/InRelease', { headers: { 'If-None-Match': etag } })).status, 304);
-  assert.equal((await raw('/dists/stable/InRelease', { headers: { 'If-None-Match': '"other"', 'If-Modified-Since': st.mtime.toUTCString() } })).status, 200);
+  assert.equal(
+    (
+      await raw('/dists/stable/InRelease', {
+        headers: { 'If-None-Match': '"other"', 'If-Modified-Since': st.mtime.toUTCString() },
+      })
+    ).status,
+    200,
+  );
 
   // percent-decoding
   await mkdir(repo.path('misc'), { recursive: true });
@@ -128,7 +162,11 @@ test('upstream: GET, HEAD, 404, path safety, percent-decoding, conditional reque
 
   assert.equal(up.hits('dists/stable/InRelease'), 7);
   assert.equal(up.totalHits(), up.requests().length);
-  assert.deepEqual(up.requests()[1], { method: 'HEAD', path: 'dists/stable/InRelease', headers: up.requests()[1]!.headers });
+  assert.deepEqual(up.requests()[1], {
+    method: 'HEAD',
+    path: 'dists/stable/InRelease',
+    headers: up.requests()[1]!.headers,
+  });
 
   // prefix
   const pre = await FixtureUpstream.start(repo.root, { prefix: '/debian' });
@@ -203,7 +241,10 @@ test('upstream faults: every kind is observable', async () => {
     assert.equal(wl.complete, true);
     assert.equal(wl.body.length, body.length + delta);
     assert.equal(wl.headers['content-length'], String(body.length + delta));
-    assert.deepEqual(wl.body.subarray(0, Math.min(body.length, wl.body.length)), body.subarray(0, Math.min(body.length, wl.body.length)));
+    assert.deepEqual(
+      wl.body.subarray(0, Math.min(body.length, wl.body.length)),
+      body.subarray(0, Math.min(body.length, wl.body.length)),
+    );
   }
 
   // slow
@@ -285,9 +326,13 @@ test('upstream hits() and onRequest hooks (publish a new generation in the middl
   assert.equal(up.totalHits(), 2);
 
   // hooks run before faults and a throwing hook answers 500
-  up.onRequest(/Release\.gpg$/, () => {
-    throw new Error('boom');
-  }, 1);
+  up.onRequest(
+    /Release\.gpg$/,
+    () => {
+      throw new Error('boom');
+    },
+    1,
+  );
   assert.equal((await fetch(`${up.base}/dists/hooked/Release.gpg`)).status, 500);
   assert.equal(up.hookErrors.length, 1);
   assert.equal((await fetch(`${up.base}/dists/hooked/Release.gpg`)).status, 200);
@@ -297,10 +342,14 @@ test('upstream hits() and onRequest hooks (publish a new generation in the middl
   const held = new Promise<void>((r) => (release = r));
   let entered!: () => void;
   const enteredP = new Promise<void>((r) => (entered = r));
-  up.onRequest('dists/hooked/Release', async () => {
-    entered();
-    await held;
-  }, 1);
+  up.onRequest(
+    'dists/hooked/Release',
+    async () => {
+      entered();
+      await held;
+    },
+    1,
+  );
   const pending = fetch(`${up.base}/dists/hooked/Release`);
   await enteredP;
   assert.equal(up.hits('dists/hooked/Release'), 1);

@@ -36,7 +36,11 @@ function sample(text: string, name: string): number {
 /** What apt does for the suite: InRelease, then Packages; then the server settles on the new snapshot. */
 async function indexRequest(): Promise<void> {
   const was = server.proxy.snapshots.latest('fixture', 'stable', 'inrelease')?.id ?? 0;
-  const linked = new Promise<void>((resolve) => server.proxy.indexer.onLinked((id) => { if (id > was) resolve(); }));
+  const linked = new Promise<void>((resolve) =>
+    server.proxy.indexer.onLinked((id) => {
+      if (id > was) resolve();
+    }),
+  );
   for (const p of ['dists/stable/InRelease', 'dists/stable/main/binary-amd64/Packages.xz']) {
     const r = await fetch(`${server.url}/fixture/${p}`);
     assert.equal(r.status, 200, p);
@@ -64,8 +68,14 @@ function reference(spec: ViewSpec, profileId: number) {
 
 describe('issue 13: the event-loop budget', () => {
   before(async () => {
-    world = await makeWorld({ debs: [deb('demo', '1.0-1'), deb('demo', '2.0-1'), deb('other', '1.0-1'), deb('third', '1.0-1')] });
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+    world = await makeWorld({
+      debs: [deb('demo', '1.0-1'), deb('demo', '2.0-1'), deb('other', '1.0-1'), deb('third', '1.0-1')],
+    });
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+      }),
+    );
     await indexRequest();
   });
   after(async () => {
@@ -76,34 +86,52 @@ describe('issue 13: the event-loop budget', () => {
   it('/-/metrics reports the event-loop delay; a hold counts for every 10 ms it lasted; SIGUSR2 opens a new window', async () => {
     const first = await metrics();
     assert.match(first, /^# TYPE aptgate_event_loop_delay_seconds summary$/m);
-    for (const q of ['0.5', '0.9', '0.99', '0.999', '1']) sample(first, `aptgate_event_loop_delay_seconds{quantile="${q}"}`);
+    for (const q of ['0.5', '0.9', '0.99', '0.999', '1'])
+      sample(first, `aptgate_event_loop_delay_seconds{quantile="${q}"}`);
     const start = sample(first, 'aptgate_event_loop_delay_window_start_seconds');
     const count = sample(first, 'aptgate_event_loop_delay_seconds_count');
     // hold this thread (the server's) for 300 ms: the sampler fires late once and counts 30 samples
     const t0 = performance.now();
-    while (performance.now() - t0 < 300) { /* holding the loop */ }
+    while (performance.now() - t0 < 300) {
+      /* holding the loop */
+    }
     const held = await metrics();
     assert.ok(sample(held, 'aptgate_event_loop_delay_seconds{quantile="1"}') >= 0.28, 'the longest delay is the hold');
-    assert.ok(sample(held, 'aptgate_event_loop_delay_seconds_count') - count >= 25, 'the hold is counted once per 10 ms');
+    assert.ok(
+      sample(held, 'aptgate_event_loop_delay_seconds_count') - count >= 25,
+      'the hold is counted once per 10 ms',
+    );
     // 290 + 280 + ... + 10 ms: each 10 ms of the hold adds what was left of it
     assert.ok(sample(held, 'aptgate_event_loop_delay_seconds_sum') >= 3);
     // the operator (or bench:lag) opens a new window by signal; no request can
     const before = sample(held, 'aptgate_event_loop_delay_seconds_count');
-    assert.equal(sample(await (await fetch(`${server.url}/-/metrics?reset=1`)).text(), 'aptgate_event_loop_delay_window_start_seconds'), start);
+    assert.equal(
+      sample(
+        await (await fetch(`${server.url}/-/metrics?reset=1`)).text(),
+        'aptgate_event_loop_delay_window_start_seconds',
+      ),
+      start,
+    );
     process.kill(process.pid, 'SIGUSR2');
     let after = held;
-    for (let i = 0; i < 1000 && sample(after, 'aptgate_event_loop_delay_window_start_seconds') === start; i++) after = await metrics();
+    for (let i = 0; i < 1000 && sample(after, 'aptgate_event_loop_delay_window_start_seconds') === start; i++)
+      after = await metrics();
     assert.ok(sample(after, 'aptgate_event_loop_delay_window_start_seconds') > start, 'a new window opened');
     assert.ok(sample(after, 'aptgate_event_loop_delay_seconds_count') < before, 'the hold is no longer in it');
     // background work is shown by task; nothing runs now
-    for (const task of ['indexer', 'outdated']) assert.equal(sample(after, `aptgate_background_busy{task="${task}"}`), 0);
+    for (const task of ['indexer', 'outdated'])
+      assert.equal(sample(after, `aptgate_background_busy{task="${task}"}`), 0);
   });
 
   it('answers prepared and refreshed in the worker are the answers of the event loop, for upstream and stage views', async () => {
     const profile = server.profiles.store(parseStatus(await status()));
     const specs: ViewSpec[] = [
       { sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }], arch: 'amd64', foreignArchs: [] },
-      { sources: [{ backend: 'fixture', suite: 'stable', stage: 'test', components: ['main'] }], arch: 'amd64', foreignArchs: [] },
+      {
+        sources: [{ backend: 'fixture', suite: 'stable', stage: 'test', components: ['main'] }],
+        arch: 'amd64',
+        foreignArchs: [],
+      },
     ];
     const ids = specs.map((s) => server.outdated.defineView(s));
     const computed = server.outdated.stats.computed;
@@ -112,28 +140,47 @@ describe('issue 13: the event-loop budget', () => {
     const upstream = server.outdated.get(profile.id, ids[0]!);
     assert.equal(upstream.cached, true, 'get() finds the prepared answer');
     assert.deepEqual(upstream.result, reference(specs[0]!, profile.id));
-    assert.deepEqual(upstream.result.entries.map((e) => `${e.package} ${e.candidateVersion}`), ['demo 2.0-1']);
+    assert.deepEqual(
+      upstream.result.entries.map((e) => `${e.package} ${e.candidateVersion}`),
+      ['demo 2.0-1'],
+    );
     const stage = server.outdated.get(profile.id, ids[1]!);
     assert.equal(stage.cached, true);
-    assert.deepEqual(stage.result.entries.map((e) => `${e.package} ${e.candidateVersion}`), ['demo 2.0-1']);
+    assert.deepEqual(
+      stage.result.entries.map((e) => `${e.package} ${e.candidateVersion}`),
+      ['demo 2.0-1'],
+    );
     // prepared again: cached and current, nothing to compute
     for (const id of ids) await server.outdated.prepare(profile.id, id);
     assert.equal(server.outdated.stats.computed - computed, 2);
 
     // a new snapshot: other moves on; the worker's refresh recomputes, the stage follows
-    await world.repo.publish('stable', [deb('demo', '1.0-1'), deb('demo', '2.0-1'), deb('other', '1.0-1'), deb('other', '3.0-1'), deb('third', '1.0-1')]);
+    await world.repo.publish('stable', [
+      deb('demo', '1.0-1'),
+      deb('demo', '2.0-1'),
+      deb('other', '1.0-1'),
+      deb('other', '3.0-1'),
+      deb('third', '1.0-1'),
+    ]);
     const before = { ...server.outdated.stats };
     await indexRequest();
     assert.ok(server.outdated.stats.computed > before.computed, 'computed again (other changed)');
     const refreshed = server.outdated.get(profile.id, ids[0]!);
     assert.equal(refreshed.cached, true, 'the refresh cached it');
     assert.deepEqual(refreshed.result, reference(specs[0]!, profile.id));
-    assert.deepEqual(refreshed.result.entries.map((e) => `${e.package} ${e.candidateVersion}`), ['demo 2.0-1', 'other 3.0-1']);
+    assert.deepEqual(
+      refreshed.result.entries.map((e) => `${e.package} ${e.candidateVersion}`),
+      ['demo 2.0-1', 'other 3.0-1'],
+    );
   });
 
   it('views that differ only in their preferences share one view in memory', async () => {
     const views = new ViewLoader(server.proxy.snapshots, server.proxy.packageIndex, () => '127.0.0.1');
-    const plain: ViewSpec = { sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }], arch: 'amd64', foreignArchs: [] };
+    const plain: ViewSpec = {
+      sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }],
+      arch: 'amd64',
+      foreignArchs: [],
+    };
     const pinned: ViewSpec = { ...plain, preferences: 'Package: demo\nPin: version 1.0-1\nPin-Priority: 1001\n' };
     const a = views.load(plain);
     const b = views.load(pinned);
@@ -142,8 +189,14 @@ describe('issue 13: the event-loop budget', () => {
     // and they still answer each with its own preferences
     const calc = new OutdatedCalc(new ProfileStore(server.db));
     const profile = server.profiles.store(parseStatus(await status()));
-    assert.deepEqual(calc.result(profile.id, a).entries.map((e) => e.package), ['demo', 'other']);
-    assert.deepEqual(calc.result(profile.id, b).entries.map((e) => e.package), ['other']);
+    assert.deepEqual(
+      calc.result(profile.id, a).entries.map((e) => e.package),
+      ['demo', 'other'],
+    );
+    assert.deepEqual(
+      calc.result(profile.id, b).entries.map((e) => e.package),
+      ['other'],
+    );
     // another architecture is another view
     assert.notEqual(views.load({ ...plain, foreignArchs: ['i386'] }).view, a.view);
   });

@@ -31,7 +31,13 @@ after(async () => {
 /** Remap mode (sources name aptgate), or proxy mode (sources name the mirror; lists survive a new server port). */
 function client(name: string, server: TestServer, mode: 'remap' | 'proxy' = 'remap'): Promise<AptEnv> {
   return aptEnv(path.join(world.dir, name), {
-    sources: [{ uri: mode === 'remap' ? `${server.url}/fixture` : hostile.base, suites: ['stable'], signedBy: world.key.keyring }],
+    sources: [
+      {
+        uri: mode === 'remap' ? `${server.url}/fixture` : hostile.base,
+        suites: ['stable'],
+        signedBy: world.key.keyring,
+      },
+    ],
     proxy: mode === 'remap' ? 'DIRECT' : `${server.url}/`,
     config: { 'Acquire::Retries': '0' },
   });
@@ -39,11 +45,15 @@ function client(name: string, server: TestServer, mode: 'remap' | 'proxy' = 'rem
 
 /** The mirror answers the file once with its last byte flipped. */
 function wrongBytesOnce(rel: string): void {
-  hostile.on(rel, async ({ res, file }) => {
-    const bad = flipLast(await file());
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bad.length });
-    res.end(bad);
-  }, 1);
+  hostile.on(
+    rel,
+    async ({ res, file }) => {
+      const bad = flipLast(await file());
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bad.length });
+      res.end(bad);
+    },
+    1,
+  );
 }
 
 async function downloaded(apt: AptEnv, file: string): Promise<string> {
@@ -94,7 +104,10 @@ test('a server stopped during the Packages ingest: a client with current lists i
     const row = db.prepare<[], { id: number }>('SELECT id FROM index_file WHERE complete = 1').get()!;
     db.prepare('DELETE FROM snapshot_index WHERE index_file_id = ?').run(row.id);
     db.prepare('DELETE FROM index_alias WHERE index_file_id = ?').run(row.id);
-    db.prepare('UPDATE index_file SET complete = 0, content_sha256 = ? WHERE id = ?').run(`pending:${packages.sha256}`, row.id);
+    db.prepare('UPDATE index_file SET complete = 0, content_sha256 = ? WHERE id = ?').run(
+      `pending:${packages.sha256}`,
+      row.id,
+    );
   } finally {
     db.close();
   }
@@ -105,7 +118,12 @@ test('a server stopped during the Packages ingest: a client with current lists i
     hostile.resetCounts();
     const proxy = `${second.url}/`;
     await runAptOk(['update', '--error-on=any'], { apt, proxy });
-    assert.equal(hostile.hits('dists/stable/main/binary-amd64/Packages.xz') + hostile.hits(`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`), 0, 'apt fetched no Packages');
+    assert.equal(
+      hostile.hits('dists/stable/main/binary-amd64/Packages.xz') +
+        hostile.hits(`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`),
+      0,
+      'apt fetched no Packages',
+    );
     wrongBytesOnce(deb.filename);
     const once = await runApt(['install', '--download-only', 'aptgate-demo'], { apt, proxy });
     // whatever the first attempt saw, the wrong bytes were not kept: the next attempt succeeds

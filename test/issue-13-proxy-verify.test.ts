@@ -42,7 +42,16 @@ after(async () => {
 /** Runs the real CLI in its own process; resolves with its exit status and output. */
 async function verify(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [cli, 'cache', 'verify', ...args, '--cache-dir', server.config.cacheDir, '--db', server.config.db]);
+    const r = await run(process.execPath, [
+      cli,
+      'cache',
+      'verify',
+      ...args,
+      '--cache-dir',
+      server.config.cacheDir,
+      '--db',
+      server.config.db,
+    ]);
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -81,7 +90,10 @@ test('files corrupted on disk while the server serves are reported (exit 3), --f
   assert.equal((await request(server.port, `/fixture/${big.filename}`)).headers['x-aptgate-result'], 'hit');
 
   // verify runs in its own process while the server keeps answering
-  const [report, during] = await Promise.all([verify('--json'), request(server.port, `/fixture/${debOf(world.gen1, 'hello').filename}`)]);
+  const [report, during] = await Promise.all([
+    verify('--json'),
+    request(server.port, `/fixture/${debOf(world.gen1, 'hello').filename}`),
+  ]);
   assert.equal(during.status, 200);
   assert.equal(report.code, 3, report.stderr);
   const v = JSON.parse(report.stdout) as VerifyResult;
@@ -89,7 +101,10 @@ test('files corrupted on disk while the server serves are reported (exit 3), --f
   assert.equal(byKey.get(`fixture/${big.filename}`)?.reason, 'sha256');
   assert.equal(byKey.get(`fixture/${big.filename}`)?.expected?.[0]?.sha256, big.sha256);
   assert.equal(byKey.get(`fixture/${demo.filename}`)?.reason, 'size');
-  assert.deepEqual(v.unvouched.map((p) => p.key), [`fixture/${stray}`]);
+  assert.deepEqual(
+    v.unvouched.map((p) => p.key),
+    [`fixture/${stray}`],
+  );
   assert.equal(v.evicted, 0);
   assert.ok(existsSync(cached(big.filename)), 'without --fix nothing is removed');
   const human = await verify();
@@ -121,6 +136,9 @@ test('a directory page stored as a file by an older version is unvouched and evi
   const page = cached('pool/main/m');
   await writeFile(page, '<html><head><title>Index of /debian/pool/main/m/</title></head></html>\n');
   const r = JSON.parse((await verify('--fix', '--json')).stdout) as VerifyResult;
-  assert.deepEqual(r.unvouched.map((p) => [p.key, p.evicted]), [['fixture/pool/main/m', true]]);
+  assert.deepEqual(
+    r.unvouched.map((p) => [p.key, p.evicted]),
+    [['fixture/pool/main/m', true]],
+  );
   assert.equal(existsSync(page), false);
 });

@@ -54,11 +54,15 @@ const cached = (s: TestServer, rel: string) => path.join(s.config.cacheDir, 'fix
 
 /** Upstream answers this file with its last byte flipped (same length). */
 function wrongBytes(rel: string, times = 1): void {
-  hostile.on(rel, async ({ res, file }) => {
-    const bad = flipLast(await file());
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bad.length });
-    res.end(bad);
-  }, times);
+  hostile.on(
+    rel,
+    async ({ res, file }) => {
+      const bad = flipLast(await file());
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': bad.length });
+      res.end(bad);
+    },
+    times,
+  );
 }
 
 test('fresh server: a pool file asked for before any index is streamed through uncached (pass-unverified); once the index is known wrong bytes are refused', async () => {
@@ -100,7 +104,11 @@ test('a known suite whose Packages no client fetched: the pool request fetches a
     assert.equal(bad.status, 502);
     assert.equal(bad.headers['x-aptgate-error'], 'INTEGRITY');
     const packages = world.gen1.files.get('main/binary-amd64/Packages.xz')!;
-    assert.equal(hostile.hits(`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`), 1, 'the index was fetched for the pool request');
+    assert.equal(
+      hostile.hits(`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`),
+      1,
+      'the index was fetched for the pool request',
+    );
     assert.deepEqual(s.proxy.packageIndex.lookupFile('fixture', deb.filename), { size: deb.size, sha256: deb.sha256 });
     assert.equal(existsSync(cached(s, deb.filename)), false);
     const good = await request(s.port, `/fixture/${deb.filename}`);
@@ -129,15 +137,24 @@ test('an ingest interrupted by a kill (index row left pending:) is redone at sta
     const row = db.prepare<[], { id: number }>('SELECT id FROM index_file WHERE complete = 1').get()!;
     db.prepare('DELETE FROM snapshot_index WHERE index_file_id = ?').run(row.id);
     db.prepare('DELETE FROM index_alias WHERE index_file_id = ?').run(row.id);
-    db.prepare('UPDATE index_file SET complete = 0, content_sha256 = ? WHERE id = ?').run(`pending:${packages.sha256}`, row.id);
+    db.prepare('UPDATE index_file SET complete = 0, content_sha256 = ? WHERE id = ?').run(
+      `pending:${packages.sha256}`,
+      row.id,
+    );
   } finally {
     db.close();
   }
   const second = await startServer(config);
   try {
     await second.proxy.resumed;
-    assert.deepEqual(second.proxy.packageIndex.lookupFile('fixture', deb.filename), { size: deb.size, sha256: deb.sha256 });
-    assert.equal(second.db.prepare<[], { c: number }>('SELECT count(*) AS c FROM index_file WHERE complete = 0').get()!.c, 0);
+    assert.deepEqual(second.proxy.packageIndex.lookupFile('fixture', deb.filename), {
+      size: deb.size,
+      sha256: deb.sha256,
+    });
+    assert.equal(
+      second.db.prepare<[], { c: number }>('SELECT count(*) AS c FROM index_file WHERE complete = 0').get()!.c,
+      0,
+    );
     // and a wrong body is now caught: the transfer is aborted, nothing stored
     wrongBytes(deb.filename);
     const bad = await request(second.port, `/fixture/${deb.filename}`);
@@ -154,10 +171,23 @@ test('a body without Content-Length cut short (or shorter than announced) is nev
   const s = await server();
   try {
     const deb = debOf(world.gen1, 'aptgate-demo');
-    const cut = (withLength: boolean) => hostile.on(deb.filename, async ({ res, file }) => {
-      const whole = await file();
-      rawClose(res, '200 OK', { 'Content-Type': 'application/octet-stream', ...(withLength ? { 'Content-Length': String(whole.length) } : {}) }, whole.subarray(0, whole.length >> 1));
-    }, 1);
+    const cut = (withLength: boolean) =>
+      hostile.on(
+        deb.filename,
+        async ({ res, file }) => {
+          const whole = await file();
+          rawClose(
+            res,
+            '200 OK',
+            {
+              'Content-Type': 'application/octet-stream',
+              ...(withLength ? { 'Content-Length': String(whole.length) } : {}),
+            },
+            whole.subarray(0, whole.length >> 1),
+          );
+        },
+        1,
+      );
     // index not known yet: streamed through, never stored, the next request is not a hit
     cut(false);
     const r1 = await request(s.port, `/fixture/${deb.filename}`);
@@ -238,11 +268,15 @@ async function bystander(): Promise<{ url: string; hits: () => number; close(): 
   return {
     url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
     hits: () => hits,
-    close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
   };
 }
 
-test('redirects to hosts that are not the backend\'s (another local service, aptgate itself) are refused, nothing is fetched or stored', async () => {
+test("redirects to hosts that are not the backend's (another local service, aptgate itself) are refused, nothing is fetched or stored", async () => {
   const other = await bystander();
   const s = await server();
   try {
@@ -277,7 +311,9 @@ test('redirects to hosts that are not the backend\'s (another local service, apt
 
 test('redirect_hosts: a redirect to a configured host is followed and, verified, stored; a redirect to another path is served but never stored', async () => {
   const cdn = await HostileUpstream.start(world.repo.root);
-  const s = await server((c) => { c.backends.get('fixture')!.redirectHosts = [`127.0.0.1:${cdn.port}`]; });
+  const s = await server((c) => {
+    c.backends.get('fixture')!.redirectHosts = [`127.0.0.1:${cdn.port}`];
+  });
   try {
     await prime(s);
     const demo = debOf(world.gen1, 'aptgate-demo');
@@ -311,7 +347,9 @@ test('a by-hash index object redirected to its canonical name on the same mirror
   const s = await server();
   try {
     const packages = world.gen1.files.get('main/binary-amd64/Packages.xz')!;
-    hostile.on(`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`, ({ res }) => redirect(res, 302, '/debian/dists/stable/main/binary-amd64/Packages.xz'));
+    hostile.on(`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`, ({ res }) =>
+      redirect(res, 302, '/debian/dists/stable/main/binary-amd64/Packages.xz'),
+    );
     await prime(s);
     await s.proxy.fills.drain();
     assert.equal(hostile.hits('dists/stable/main/binary-amd64/Packages.xz'), 1);
@@ -328,9 +366,15 @@ test('by-hash objects named by MD5 or SHA1 (weak hashes apt does not ask by) are
   try {
     await prime(s);
     const body = Buffer.from('bytes a hostile mirror chose, with their own MD5 and SHA1\n');
-    for (const [dir, algo] of [['MD5Sum', 'md5'], ['SHA1', 'sha1']] as const) {
+    for (const [dir, algo] of [
+      ['MD5Sum', 'md5'],
+      ['SHA1', 'sha1'],
+    ] as const) {
       const rel = `dists/stable/main/binary-amd64/by-hash/${dir}/${createHash(algo).update(body).digest('hex')}`;
-      hostile.on(rel, ({ res }) => { res.writeHead(200, { 'Content-Length': body.length }); res.end(body); });
+      hostile.on(rel, ({ res }) => {
+        res.writeHead(200, { 'Content-Length': body.length });
+        res.end(body);
+      });
       const r = await request(s.port, `/fixture/${rel}`);
       assert.equal(r.status, 200);
       assert.equal(r.headers['x-aptgate-result'], 'pass-unverified');
@@ -342,8 +386,10 @@ test('by-hash objects named by MD5 or SHA1 (weak hashes apt does not ask by) are
   }
 });
 
-test('an upstream timeout on a new suite\'s InRelease is a 504 UPSTREAM_TIMEOUT saying so, not a 500', async () => {
-  const s = await server((c) => { c.proxy.idleTimeoutMs = 300; });
+test("an upstream timeout on a new suite's InRelease is a 504 UPSTREAM_TIMEOUT saying so, not a 500", async () => {
+  const s = await server((c) => {
+    c.proxy.idleTimeoutMs = 300;
+  });
   try {
     // headers, then a body that stops
     hostile.on('dists/stalled/InRelease', ({ res }) => {

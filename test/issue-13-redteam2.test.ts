@@ -82,11 +82,18 @@ test('/RPC2 without a signature: unknown elements left open, then close tags tha
     const head = '<?xml version="1.0"?><methodCall><methodName>agent.hello</methodName><params><param><value><string>';
     const tail = '</string></value></param></params></methodCall>';
     const open = '<a>'.repeat(7000);
-    const body = head + open + '</b>'.repeat(Math.floor((ANONYMOUS_LIMITS.bodyBytes - 600 - head.length - tail.length - open.length) / 4)) + tail;
+    const body =
+      head +
+      open +
+      '</b>'.repeat(Math.floor((ANONYMOUS_LIMITS.bodyBytes - 600 - head.length - tail.length - open.length) / 4)) +
+      tail;
     assert.ok(body.length < ANONYMOUS_LIMITS.bodyBytes);
     const r = await fetch(`${s.url}/RPC2`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body });
     assert.equal(r.status, 200);
-    const fault = await decodeResponse(await r.text()).then(() => undefined, (e: Error & { faultCode?: number }) => e);
+    const fault = await decodeResponse(await r.text()).then(
+      () => undefined,
+      (e: Error & { faultCode?: number }) => e,
+    );
     assert.ok(fault);
     assert.equal(fault.faultCode, faultCodes.INVALID_REQUEST);
     const m = /nested deeper than \d+ levels: decoding stopped at character (\d+) of (\d+)$/.exec(fault.message);
@@ -102,38 +109,65 @@ test('/RPC2 without a signature: unknown elements left open, then close tags tha
 test('/RPC2: bodies under signature headers of a machine nobody holds (signed body limit) cannot together hold more than a bounded amount of memory', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i13-rt2-'));
   // the deadline only ends the test's connections on a server that does not refuse them
-  const s = await startServer(testConfig(path.join(dir, 'srv'), {}, (c) => { c.rpcBodyTimeoutMs = 5000; }));
-  const bogus = (n: number) => [
-    'x-aptgate-machine: 999999', `x-aptgate-timestamp: ${Date.now()}`, `x-aptgate-nonce: ${String(n).padStart(16, '0')}`, `x-aptgate-signature: ${'0'.repeat(64)}`,
-  ].join('\r\n');
+  const s = await startServer(
+    testConfig(path.join(dir, 'srv'), {}, (c) => {
+      c.rpcBodyTimeoutMs = 5000;
+    }),
+  );
+  const bogus = (n: number) =>
+    [
+      'x-aptgate-machine: 999999',
+      `x-aptgate-timestamp: ${Date.now()}`,
+      `x-aptgate-nonce: ${String(n).padStart(16, '0')}`,
+      `x-aptgate-signature: ${'0'.repeat(64)}`,
+    ].join('\r\n');
   const sockets: net.Socket[] = [];
   try {
     const announced = 8 * 1024 * 1024 - 1024;
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
-    const answers = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
-      const sock = net.connect(s.port, '127.0.0.1');
-      sockets.push(sock);
-      sock.on('error', () => {});
-      await once(sock, 'connect');
-      let answer = '';
-      sock.setEncoding('utf8');
-      sock.on('data', (c: string) => { answer += c; });
-      const closed = once(sock, 'close');
-      sock.write(`POST /RPC2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\nContent-Length: ${announced}\r\n${bogus(i)}\r\n\r\n`);
-      // 7 MiB of the announced 8: the body never completes
-      for (let k = 0; k < 7 && !sock.destroyed; k++) if (!sock.write(chunk)) await Promise.race([once(sock, 'drain'), closed]);
-      await closed;
-      return answer;
-    }));
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const sock = net.connect(s.port, '127.0.0.1');
+        sockets.push(sock);
+        sock.on('error', () => {});
+        await once(sock, 'connect');
+        let answer = '';
+        sock.setEncoding('utf8');
+        sock.on('data', (c: string) => {
+          answer += c;
+        });
+        const closed = once(sock, 'close');
+        sock.write(
+          `POST /RPC2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\nContent-Length: ${announced}\r\n${bogus(i)}\r\n\r\n`,
+        );
+        // 7 MiB of the announced 8: the body never completes
+        for (let k = 0; k < 7 && !sock.destroyed; k++)
+          if (!sock.write(chunk)) await Promise.race([once(sock, 'drain'), closed]);
+        await closed;
+        return answer;
+      }),
+    );
     const refused = answers.filter((a) => a.includes('too many large signed bodies'));
-    assert.ok(refused.length >= 3, answers.map((a) => a.slice(a.indexOf('<?xml'), a.indexOf('<?xml') + 300)).join('\n'));
+    assert.ok(
+      refused.length >= 3,
+      answers.map((a) => a.slice(a.indexOf('<?xml'), a.indexOf('<?xml') + 300)).join('\n'),
+    );
     // the budget is given back: an ordinary body with such headers is judged by its signature
     const r = await fetch(`${s.url}/RPC2`, {
       method: 'POST',
-      headers: { 'content-type': 'text/xml', 'x-aptgate-machine': '999999', 'x-aptgate-timestamp': String(Date.now()), 'x-aptgate-nonce': 'ab'.repeat(8), 'x-aptgate-signature': '0'.repeat(64) },
+      headers: {
+        'content-type': 'text/xml',
+        'x-aptgate-machine': '999999',
+        'x-aptgate-timestamp': String(Date.now()),
+        'x-aptgate-nonce': 'ab'.repeat(8),
+        'x-aptgate-signature': '0'.repeat(64),
+      },
       body: ' '.repeat(200_000),
     });
-    const fault = await decodeResponse(await r.text()).then(() => undefined, (e: Error & { faultCode?: number }) => e);
+    const fault = await decodeResponse(await r.text()).then(
+      () => undefined,
+      (e: Error & { faultCode?: number }) => e,
+    );
     assert.ok(fault && /signature not valid/.test(fault.message), fault?.message);
   } finally {
     for (const sock of sockets) sock.destroy();

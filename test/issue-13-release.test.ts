@@ -48,7 +48,10 @@ async function candidate(apt: AptEnv, pkg: string): Promise<string> {
   return /Candidate: (\S+)/.exec(r.stdout)?.[1] ?? '';
 }
 
-const versions = (packages: string | Buffer, name: string) => [...packages.toString().matchAll(new RegExp(`^Package: ${name}\\n(?:.+\\n)*?Version: (\\S+)`, 'gm'))].map((m) => m[1]);
+const versions = (packages: string | Buffer, name: string) =>
+  [...packages.toString().matchAll(new RegExp(`^Package: ${name}\\n(?:.+\\n)*?Version: (\\S+)`, 'gm'))].map(
+    (m) => m[1],
+  );
 
 async function stagePackages(server: TestServer, stage: string): Promise<string> {
   const r = await request(server.port, `/stage/${stage}/fixture/${PACKAGES}`);
@@ -70,14 +73,22 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
     world = await makeWorld({ debs: [demo1] });
     gen1 = world.gen1;
   });
-  after(async () => { await world.close(); });
+  after(async () => {
+    await world.close();
+  });
 
   it('a replayed older Release + Release.gpg (InRelease gone) makes no snapshot; indexes, the test stage and the newer .deb stay, also after a restart', async () => {
     const dir = path.join(world.dir, 'srv-replay');
-    const config = () => testConfig(dir, { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; });
+    const config = () =>
+      testConfig(dir, { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+      });
     let server = await startServer(config());
     // proxy mode: apt's lists are kept under the upstream URI, whatever port aptgate gets after a restart
-    const apt = await aptEnv(path.join(world.dir, 'apt-replay'), { sources: [{ uri: world.upstream.base, signedBy: world.key.keyring }], config: { 'Acquire::Retries': '0' } });
+    const apt = await aptEnv(path.join(world.dir, 'apt-replay'), {
+      sources: [{ uri: world.upstream.base, signedBy: world.key.keyring }],
+      config: { 'Acquire::Retries': '0' },
+    });
     const via = () => ({ apt, proxy: `${server.url}/` });
     try {
       await runAptOk(['update', '--error-on=any'], via());
@@ -86,7 +97,11 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
       await runAptOk(['update', '--error-on=any'], via());
       await settle(server);
       assert.equal(await candidate(apt, 'aptgate-demo'), '2.0-1');
-      assert.deepEqual(server.gate.history('test').map((g) => g.kind), ['initial', 'follow'], 'the test stage followed the newer snapshot');
+      assert.deepEqual(
+        server.gate.history('test').map((g) => g.kind),
+        ['initial', 'follow'],
+        'the test stage followed the newer snapshot',
+      );
       assert.ok(versions(await stagePackages(server, 'test'), 'aptgate-demo').includes('2.0-1'));
       const newest = server.proxy.snapshots.newest('fixture', 'stable')!;
       assert.equal(newest.date, gen2.date.getTime());
@@ -100,17 +115,29 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
           const r = await request(server.port, `/fixture/${DISTS}/${file}`);
           assert.equal(r.status, 502, `${when}: ${file} ${r.status} ${r.body.toString().slice(0, 200)}`);
           assert.equal(r.headers['x-aptgate-error'], 'ROLLBACK', when);
-          assert.ok(!r.body.equals(gen1.release) && !r.body.equals(gen1.releaseGpg), `${when}: the older ${file} is never served`);
+          assert.ok(
+            !r.body.equals(gen1.release) && !r.body.equals(gen1.releaseGpg),
+            `${when}: the older ${file} is never served`,
+          );
         }
         // index requests, from a client that holds no generation too: the newer generation's bytes
         for (const from of ['127.0.0.1', '127.0.0.2']) {
           const p = await request(server.port, `/fixture/${PACKAGES_GZ}`, { localAddress: from });
           assert.equal(p.status, 200, `${when}: Packages from ${from}`);
-          assert.deepEqual(versions(gunzipSync(p.body), 'aptgate-demo'), ['1.0-1', '2.0-1'], `${when}: Packages from ${from}`);
+          assert.deepEqual(
+            versions(gunzipSync(p.body), 'aptgate-demo'),
+            ['1.0-1', '2.0-1'],
+            `${when}: Packages from ${from}`,
+          );
         }
         // the server's own refresh gets the same answer
-        await assert.rejects(server.proxy.suites.root(server.config.backends.get('fixture')!, 'stable', 'release', { revalidate: true, force: true }),
-          (e) => isAptgateError(e, 'ROLLBACK'));
+        await assert.rejects(
+          server.proxy.suites.root(server.config.backends.get('fixture')!, 'stable', 'release', {
+            revalidate: true,
+            force: true,
+          }),
+          (e) => isAptgateError(e, 'ROLLBACK'),
+        );
         // apt fails loudly and keeps its lists: still offered, and still served, the newer version
         const upd = await runApt(['update'], via());
         assert.match(upd.stdout + upd.stderr, /Release\s+502/, upd.stdout + upd.stderr);
@@ -121,7 +148,11 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
         await settle(server);
         assert.equal(snapshotCount(server), count, `${when}: no snapshot of the older Release`);
         assert.equal(server.proxy.snapshots.newest('fixture', 'stable')!.id, newest.id);
-        assert.deepEqual(server.gate.history('test').map((g) => g.kind), ['initial', 'follow'], `${when}: the test stage did not move`);
+        assert.deepEqual(
+          server.gate.history('test').map((g) => g.kind),
+          ['initial', 'follow'],
+          `${when}: the test stage did not move`,
+        );
         assert.equal(server.gate.history('test').at(-1)!.baseSnapshot, newest.id);
         assert.deepEqual(versions(await stagePackages(server, 'test'), 'aptgate-demo'), ['1.0-1', '2.0-1'], when);
         const d = await request(server.port, `/stage/test/fixture/${deb2.filename}`);
@@ -141,7 +172,10 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
       await settle(server);
       assert.equal(await candidate(apt, 'aptgate-demo'), '3.0-1');
       assert.equal(server.proxy.snapshots.newest('fixture', 'stable')!.date, gen3.date.getTime());
-      assert.deepEqual(server.gate.history('test').map((g) => g.kind), ['initial', 'follow', 'follow']);
+      assert.deepEqual(
+        server.gate.history('test').map((g) => g.kind),
+        ['initial', 'follow', 'follow'],
+      );
       assert.ok(versions(await stagePackages(server, 'test'), 'aptgate-demo').includes('3.0-1'));
     } finally {
       await server.close();
@@ -150,8 +184,15 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
   });
 
   it('the gate itself never follows an older snapshot, and a rollback of the first stage lasts until a newer one', async () => {
-    const server = await startServer(testConfig(path.join(world.dir, 'srv-gate'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
-    const apt = await aptEnv(path.join(world.dir, 'apt-gate'), { sources: [{ uri: `${server.url}/fixture`, signedBy: world.key.keyring }], proxy: 'DIRECT' });
+    const server = await startServer(
+      testConfig(path.join(world.dir, 'srv-gate'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+      }),
+    );
+    const apt = await aptEnv(path.join(world.dir, 'apt-gate'), {
+      sources: [{ uri: `${server.url}/fixture`, signedBy: world.key.keyring }],
+      proxy: 'DIRECT',
+    });
     try {
       const first = await world.repo.publish('stable', [demo1]);
       await runAptOk(['update', '--error-on=any'], { apt });
@@ -166,10 +207,14 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
 
       // an older root recorded after the newer one (what a replayed Release made before), its Packages indexed
       const replayed = server.proxy.snapshots.record({
-        ...withoutId(older), kind: 'release', sha256: sha256(first.release), fetchedAt: Date.now(),
+        ...withoutId(older),
+        kind: 'release',
+        sha256: sha256(first.release),
+        fetchedAt: Date.now(),
       });
       assert.ok(replayed.id > newer.id);
-      for (const l of server.proxy.packageIndex.linkedFiles(older.id)) server.proxy.packageIndex.link(replayed.id, l.component, l.architecture, l.indexFileId);
+      for (const l of server.proxy.packageIndex.linkedFiles(older.id))
+        server.proxy.packageIndex.link(replayed.id, l.component, l.architecture, l.indexFileId);
       assert.deepEqual(await server.gate.onSnapshotIndexed(replayed.id), []);
       assert.equal(server.gate.history('test').at(-1)!.baseSnapshot, newer.id);
       assert.ok(versions(await stagePackages(server, 'test'), 'aptgate-demo').includes('2.0-1'));
@@ -177,12 +222,19 @@ describe('issue 13 defect 3: an older signed Release never rolls a suite or a st
       // an explicit rollback is the only way back, and the snapshot it left is not followed again
       const [back] = await server.gate.rollback('test', 'admin', 'regression');
       assert.equal(back!.baseSnapshot, older.id);
-      assert.deepEqual(await server.gate.onSnapshotIndexed(newer.id), [], 'the rolled-back snapshot is not followed again');
+      assert.deepEqual(
+        await server.gate.onSnapshotIndexed(newer.id),
+        [],
+        'the rolled-back snapshot is not followed again',
+      );
       assert.deepEqual(versions(await stagePackages(server, 'test'), 'aptgate-demo'), ['1.0-1']);
       await world.repo.publish('stable', [demo1, demo2, demo3]);
       await runAptOk(['update', '--error-on=any'], { apt });
       await settle(server);
-      assert.deepEqual(server.gate.history('test').map((g) => g.kind), ['initial', 'follow', 'rollback', 'follow']);
+      assert.deepEqual(
+        server.gate.history('test').map((g) => g.kind),
+        ['initial', 'follow', 'rollback', 'follow'],
+      );
       assert.ok(versions(await stagePackages(server, 'test'), 'aptgate-demo').includes('3.0-1'));
     } finally {
       await server.close();
@@ -200,7 +252,9 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
     gen1 = world.gen1;
     extra = await clearsign(world.key, gen1.release);
   });
-  after(async () => { await world.close(); });
+  after(async () => {
+    await world.close();
+  });
 
   const variants = (doc: Buffer): Record<string, { doc: Buffer; apt: boolean }> => {
     const s = doc.toString('latin1');
@@ -221,15 +275,30 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
     };
   };
 
-  it('the splitter: apt\'s rules on synthetic documents', async () => {
+  it("the splitter: apt's rules on synthetic documents", async () => {
     const sig = '-----BEGIN PGP SIGNATURE-----\n\niQ==\n=abcd\n-----END PGP SIGNATURE-----\n';
-    const doc = (text: string, tail = '') => Buffer.from(`-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n${text}${sig}${tail}`);
+    const doc = (text: string, tail = '') =>
+      Buffer.from(`-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n${text}${sig}${tail}`);
     const ok = splitClearsigned(doc('Origin: x\n- -dash\n- Label: y\nDate: z  \n'));
     assert.equal(ok.text.toString(), 'Origin: x\n-dash\nLabel: y\nDate: z');
     assert.equal(ok.signature.toString(), sig);
-    assert.equal(splitClearsigned(Buffer.from(doc('A: 1\nB: 2\n').toString().replace(/\n/g, '\r\n'))).text.toString(), 'A: 1\nB: 2');
-    assert.equal(splitClearsigned(doc('A: 1\n', sig)).signature.toString(), sig + sig, 'more signature blocks are one signature file');
-    const refused = (d: Buffer, line?: number) => assert.throws(() => splitClearsigned(d), (e) => isAptgateError(e, 'SIGNATURE') && e.details?.status === 'FORMAT' && (line === undefined || e.details?.line === line));
+    assert.equal(
+      splitClearsigned(Buffer.from(doc('A: 1\nB: 2\n').toString().replace(/\n/g, '\r\n'))).text.toString(),
+      'A: 1\nB: 2',
+    );
+    assert.equal(
+      splitClearsigned(doc('A: 1\n', sig)).signature.toString(),
+      sig + sig,
+      'more signature blocks are one signature file',
+    );
+    const refused = (d: Buffer, line?: number) =>
+      assert.throws(
+        () => splitClearsigned(d),
+        (e) =>
+          isAptgateError(e, 'SIGNATURE') &&
+          e.details?.status === 'FORMAT' &&
+          (line === undefined || e.details?.line === line),
+      );
     refused(Buffer.concat([Buffer.from('x\n'), doc('A: 1\n')]), 1);
     refused(doc('A: 1\n', '\n'), 10);
     refused(doc('A: 1\n', 'x\n'), 10);
@@ -237,16 +306,34 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
     refused(doc('A: 1\n-----BEGIN PGP SIGNED MESSAGE-----\n'), 5);
     refused(doc('A: 1\n- \n'), 5);
     refused(Buffer.from('-----BEGIN PGP SIGNED MESSAGE-----\n-Hash: SHA256\n\nA: 1\n' + sig), 2);
-    refused(Buffer.from('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nA: 1\n-----BEGIN PGP SIGNATURE-----\n\niQ==\n'));
+    refused(
+      Buffer.from('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nA: 1\n-----BEGIN PGP SIGNATURE-----\n\niQ==\n'),
+    );
     refused(Buffer.from('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nA: 1\n'));
-    refused(Buffer.from('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nA: 1\n-----BEGIN PGP SIGNATURE-----\n\n-----BEGIN PGP MESSAGE-----\n-----END PGP SIGNATURE-----\n'), 7);
+    refused(
+      Buffer.from(
+        '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nA: 1\n-----BEGIN PGP SIGNATURE-----\n\n-----BEGIN PGP MESSAGE-----\n-----END PGP SIGNATURE-----\n',
+      ),
+      7,
+    );
     refused(Buffer.alloc(0));
     // Release.gpg as apt takes it: armored blocks only
     checkDetachedSignature(Buffer.from(sig));
     checkDetachedSignature(Buffer.from(sig + sig));
     checkDetachedSignature(Buffer.from(sig.replace(/\n/g, '\r\n')));
-    for (const bad of ['\n' + sig, sig + '\n', sig + 'x\n', sig.replace('-----END PGP SIGNATURE-----\n', ''), '', '\x88\x01binary']) {
-      assert.throws(() => checkDetachedSignature(Buffer.from(bad, 'latin1')), (e) => isAptgateError(e, 'SIGNATURE'), JSON.stringify(bad));
+    for (const bad of [
+      '\n' + sig,
+      sig + '\n',
+      sig + 'x\n',
+      sig.replace('-----END PGP SIGNATURE-----\n', ''),
+      '',
+      '\x88\x01binary',
+    ]) {
+      assert.throws(
+        () => checkDetachedSignature(Buffer.from(bad, 'latin1')),
+        (e) => isAptgateError(e, 'SIGNATURE'),
+        JSON.stringify(bad),
+      );
     }
     // the text of a stored root is read the same way
     assert.equal(clearsignedText(doc('A: 1\n- B: 2\n')), 'A: 1\nB: 2');
@@ -255,7 +342,10 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
     const [sync, sliced] = [splitClearsigned(big), await splitClearsignedInSlices(big)];
     assert.ok(sliced.text.equals(sync.text) && sliced.signature.equals(sync.signature));
     assert.equal(sync.text.toString(), Array(100_000).fill('Field: value\n- dashed').join('\n'));
-    await assert.rejects(splitClearsignedInSlices(Buffer.concat([big, Buffer.from('\n')])), (e) => isAptgateError(e, 'SIGNATURE') && e.details?.line === 200_009);
+    await assert.rejects(
+      splitClearsignedInSlices(Buffer.concat([big, Buffer.from('\n')])),
+      (e) => isAptgateError(e, 'SIGNATURE') && e.details?.line === 200_009,
+    );
   });
 
   it('the splitter and gpgv accept exactly what real apt-get accepts', async () => {
@@ -263,15 +353,24 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
     try {
       for (const [name, v] of Object.entries(variants(gen1.inRelease))) {
         await writeFile(world.repo.path(`${DISTS}/InRelease`), v.doc);
-        const env = await aptEnv(path.join(world.dir, `apt-v-${name.replace(/\W+/g, '-')}`), { sources: [{ uri: world.upstream.base, signedBy: world.key.keyring }], proxy: 'DIRECT' });
+        const env = await aptEnv(path.join(world.dir, `apt-v-${name.replace(/\W+/g, '-')}`), {
+          sources: [{ uri: world.upstream.base, signedBy: world.key.keyring }],
+          proxy: 'DIRECT',
+        });
         const r = await runApt(['update', '--error-on=any'], { apt: env });
         assert.equal(r.code === 0, v.apt, `apt on "${name}": ${r.stdout}${r.stderr}`);
-        const ours = await verifyClearsigned([world.key.keyring], v.doc, 'InRelease').then((x) => x, (e: unknown) => e as Error);
+        const ours = await verifyClearsigned([world.key.keyring], v.doc, 'InRelease').then(
+          (x) => x,
+          (e: unknown) => e as Error,
+        );
         if (v.apt) {
           assert.ok(!(ours instanceof Error), `aptgate on "${name}": ${String(ours)}`);
           assert.deepEqual([...parseRelease(ours.text).files.values()], [...released.files.values()], name);
         } else {
-          assert.ok(isAptgateError(ours, 'SIGNATURE') && ours.details?.status === 'FORMAT', `aptgate on "${name}": ${String(ours)}`);
+          assert.ok(
+            isAptgateError(ours, 'SIGNATURE') && ours.details?.status === 'FORMAT',
+            `aptgate on "${name}": ${String(ours)}`,
+          );
           assert.match(ours.message, /apt refuses it/);
         }
       }
@@ -281,8 +380,17 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
   });
 
   it('a second signed block appended: refused like a bad signature, the previous generation stays served and apt keeps working', async () => {
-    const server = await startServer(testConfig(path.join(world.dir, 'srv-append'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; c.proxy.mirrorRetryMs = 60_000; }));
-    const apt = await aptEnv(path.join(world.dir, 'apt-append'), { sources: [{ uri: `${server.url}/fixture`, signedBy: world.key.keyring }], proxy: 'DIRECT', config: { 'Acquire::Retries': '0' } });
+    const server = await startServer(
+      testConfig(path.join(world.dir, 'srv-append'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+        c.proxy.mirrorRetryMs = 60_000;
+      }),
+    );
+    const apt = await aptEnv(path.join(world.dir, 'apt-append'), {
+      sources: [{ uri: `${server.url}/fixture`, signedBy: world.key.keyring }],
+      proxy: 'DIRECT',
+      config: { 'Acquire::Retries': '0' },
+    });
     try {
       await runAptOk(['update', '--error-on=any'], { apt });
       await settle(server);
@@ -297,9 +405,18 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
       assert.equal(again.status, 200);
       assert.ok(again.body.equals(gen1.inRelease), 'the previous generation, never the file apt refuses');
       assert.equal(again.headers['x-aptgate-snapshot'], first.headers['x-aptgate-snapshot']);
-      assert.match((await request(server.port, '/-/metrics')).body.toString(), /aptgate_signature_failures_total\{backend="fixture"\} 1/);
-      const health = JSON.parse((await request(server.port, '/-/health')).body.toString()) as { mirrors: Array<{ mirror: string; healthy: boolean }> };
-      assert.equal(health.mirrors.find((m) => m.mirror === world.upstream.base)!.healthy, false, 'the mirror is set aside');
+      assert.match(
+        (await request(server.port, '/-/metrics')).body.toString(),
+        /aptgate_signature_failures_total\{backend="fixture"\} 1/,
+      );
+      const health = JSON.parse((await request(server.port, '/-/health')).body.toString()) as {
+        mirrors: Array<{ mirror: string; healthy: boolean }>;
+      };
+      assert.equal(
+        health.mirrors.find((m) => m.mirror === world.upstream.base)!.healthy,
+        false,
+        'the mirror is set aside',
+      );
 
       // real apt through aptgate: no "Splitting up ... failed", still the previous generation
       const upd = await runAptOk(['update', '--error-on=any'], { apt });
@@ -325,7 +442,9 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
       for (const [name, v] of Object.entries(variants(gen.inRelease))) {
         if (name === 'as signed') continue;
         await writeFile(world.repo.path(`${DISTS}/InRelease`), v.doc);
-        const server = await startServer(testConfig(path.join(world.dir, `srv-new-${name.replace(/\W+/g, '-')}`), { fixture: world.backend }));
+        const server = await startServer(
+          testConfig(path.join(world.dir, `srv-new-${name.replace(/\W+/g, '-')}`), { fixture: world.backend }),
+        );
         try {
           const r = await request(server.port, `/fixture/${DISTS}/InRelease`);
           if (v.apt) {
@@ -344,10 +463,18 @@ describe('issue 13 defect 8: an InRelease apt would refuse is never snapshotted 
         }
       }
       // and real apt through aptgate on the CRLF form
-      await writeFile(world.repo.path(`${DISTS}/InRelease`), Buffer.from(gen.inRelease.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'));
-      const server = await startServer(testConfig(path.join(world.dir, 'srv-new-crlf-apt'), { fixture: world.backend }));
+      await writeFile(
+        world.repo.path(`${DISTS}/InRelease`),
+        Buffer.from(gen.inRelease.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'),
+      );
+      const server = await startServer(
+        testConfig(path.join(world.dir, 'srv-new-crlf-apt'), { fixture: world.backend }),
+      );
       try {
-        const apt = await aptEnv(path.join(world.dir, 'apt-crlf'), { sources: [{ uri: `${server.url}/fixture`, signedBy: world.key.keyring }], proxy: 'DIRECT' });
+        const apt = await aptEnv(path.join(world.dir, 'apt-crlf'), {
+          sources: [{ uri: `${server.url}/fixture`, signedBy: world.key.keyring }],
+          proxy: 'DIRECT',
+        });
         await runAptOk(['update', '--error-on=any'], { apt });
         assert.equal(await candidate(apt, 'aptgate-demo'), '1.0-1');
       } finally {

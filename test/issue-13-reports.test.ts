@@ -15,11 +15,20 @@ import { packagesTextOfLines, linesOf } from '../src/index/profile-record.js';
 import { encodeCall } from '../src/protocol/codec.js';
 import { faultCodes } from '../src/protocol/faults.js';
 import { createAgent } from './helpers/agent.js';
-import { bigPackages, enrolOverHttp, faultOf, fullReportBody, postSigned, reportBody, type Enrolled } from './helpers/reports.js';
+import {
+  bigPackages,
+  enrolOverHttp,
+  faultOf,
+  fullReportBody,
+  postSigned,
+  reportBody,
+  type Enrolled,
+} from './helpers/reports.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
 const pages = (s: TestServer) => s.db.pragma('page_count', { simple: true }) as number;
-const count = (s: TestServer, table: string) => (s.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const count = (s: TestServer, table: string) =>
+  (s.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 const profileOf = (xml: string) => Number(/<name>profile<\/name>\s*<value>\s*<int>(\d+)<\/int>/.exec(xml)?.[1]);
 
 describe('issue 13: agent reports are limited in size and rate, and do not grow the database', () => {
@@ -33,13 +42,15 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i13-reports-'));
     server = await startServer(testConfig(path.join(dir, 'default'), {}));
-    small = await startServer(testConfig(path.join(dir, 'small'), {}, (c) => {
-      applySetting(c, 'fleet.report_max_packages', '1000');
-      applySetting(c, 'fleet.report_max_bytes', String(Buffer.byteLength(atLimit.text)));
-      applySetting(c, 'fleet.report_rate', '3');
-      // a backend, so that a report's sources make a view
-      applySetting(c, 'backend.debian.mirrors', 'http://deb.debian.org/debian');
-    }));
+    small = await startServer(
+      testConfig(path.join(dir, 'small'), {}, (c) => {
+        applySetting(c, 'fleet.report_max_packages', '1000');
+        applySetting(c, 'fleet.report_max_bytes', String(Buffer.byteLength(atLimit.text)));
+        applySetting(c, 'fleet.report_rate', '3');
+        // a backend, so that a report's sources make a view
+        applySetting(c, 'backend.debian.mirrors', 'http://deb.debian.org/debian');
+      }),
+    );
   });
   after(async () => {
     await server?.close();
@@ -47,7 +58,8 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     await rm(dir, { recursive: true, force: true });
   });
 
-  const enrol = async (s: TestServer, name: string): Promise<Enrolled> => enrolOverHttp(s.url, s.fleet.enrolment.createToken({ autoApprove: true }).token, name);
+  const enrol = async (s: TestServer, name: string): Promise<Enrolled> =>
+    enrolOverHttp(s.url, s.fleet.enrolment.createToken({ autoApprove: true }).token, name);
 
   it('refuses the 480,000-line report (62 MiB unpacked) with REPORT_TOO_LARGE and stores nothing', async () => {
     const m = await enrol(server, 'attacker');
@@ -63,7 +75,10 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     assert.ok(pages(server) - before < 16, `the database grew by ${pages(server) - before} pages`);
     // a gzip bomb: 64 MiB of newlines in 64 KB is refused the same way (decompression stops at the limit)
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x0a), { level: 9 });
-    assert.equal(faultOf(await postSigned(server.url, m, reportBody(m, { hash: 'e'.repeat(64), full: bomb }))), faultCodes.REPORT_TOO_LARGE);
+    assert.equal(
+      faultOf(await postSigned(server.url, m, reportBody(m, { hash: 'e'.repeat(64), full: bomb }))),
+      faultCodes.REPORT_TOO_LARGE,
+    );
     // the machine itself still works: a normal report goes through
     const normal = bigPackages(2000, 'normal');
     assert.ok(profileOf(await postSigned(server.url, m, fullReportBody(m, normal))) > 0);
@@ -84,7 +99,10 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     // 1,000 packages, one byte more than the limit: refused for the size
     const longer = packagesTextOfLines([...lines.slice(1), lines[0]!.replace('"libc6 (>= 2.36)', '"libc6 (>= 2.360)')]);
     assert.equal(Buffer.byteLength(longer.text), Buffer.byteLength(atLimit.text) + 1);
-    assert.equal(faultOf(await postSigned(small.url, other, fullReportBody(other, longer))), faultCodes.REPORT_TOO_LARGE);
+    assert.equal(
+      faultOf(await postSigned(small.url, other, fullReportBody(other, longer))),
+      faultCodes.REPORT_TOO_LARGE,
+    );
     // a delta from the stored set at the limit that adds one package
     const added = linesOf(bigPackages(1, 'added').text)[0]!;
     const grown = packagesTextOfLines([...lines, added]);
@@ -110,11 +128,30 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
     const current = linesOf(sets[2]!.text);
     const smaller = packagesTextOfLines(current.slice(1));
     const [name, arch] = JSON.parse(current[0]!) as [string, string];
-    assert.equal(faultOf(await postSigned(small.url, m, reportBody(m, { hash: smaller.hash, base: sets[2]!.hash, remove: [`${name}:${arch}`] }))), faultCodes.RATE_LIMITED);
+    assert.equal(
+      faultOf(
+        await postSigned(
+          small.url,
+          m,
+          reportBody(m, { hash: smaller.hash, base: sets[2]!.hash, remove: [`${name}:${arch}`] }),
+        ),
+      ),
+      faultCodes.RATE_LIMITED,
+    );
     // a set the server holds, by hash or in full (it is not even unpacked), and the cheap check-in
-    assert.equal(profileOf(await postSigned(small.url, m, reportBody(m, { hash: shared.hash }))), small.profiles.byHash(shared.hash)!.id);
-    assert.equal(profileOf(await postSigned(small.url, m, fullReportBody(m, shared))), small.profiles.byHash(shared.hash)!.id);
-    const check = await postSigned(small.url, m, encodeCall('agent.checkIn', [{ machineId: m.machineId, state: 'a'.repeat(64), packages: sets[3]!.hash }]));
+    assert.equal(
+      profileOf(await postSigned(small.url, m, reportBody(m, { hash: shared.hash }))),
+      small.profiles.byHash(shared.hash)!.id,
+    );
+    assert.equal(
+      profileOf(await postSigned(small.url, m, fullReportBody(m, shared))),
+      small.profiles.byHash(shared.hash)!.id,
+    );
+    const check = await postSigned(
+      small.url,
+      m,
+      encodeCall('agent.checkIn', [{ machineId: m.machineId, state: 'a'.repeat(64), packages: sets[3]!.hash }]),
+    );
     assert.equal(faultOf(check), undefined);
     assert.match(check, /<name>packagesKnown<\/name>\s*<value>\s*<boolean>0<\/boolean>/);
     // another machine has its own allowance
@@ -122,7 +159,9 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
   });
 
   it('the real agent answers RATE_LIMITED by leaving its state unreported for its next run (the run succeeds)', async () => {
-    const one = await startServer(testConfig(path.join(dir, 'rate-one'), {}, (c) => applySetting(c, 'fleet.report_rate', '1')));
+    const one = await startServer(
+      testConfig(path.join(dir, 'rate-one'), {}, (c) => applySetting(c, 'fleet.report_rate', '1')),
+    );
     try {
       const agent = await createAgent(path.join(dir, 'agent'), one.url);
       await agent.runOk(['enroll', '--token', one.fleet.enrolment.createToken({ autoApprove: true }).token]);
@@ -171,31 +210,88 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
   it('bounds the rest of a report too: apt files over 128 KiB, more than 64 suites, more holds than packages (REPORT_TOO_LARGE)', async () => {
     const m = await enrol(small, 'extras');
     const p = bigPackages(10, 'extras');
-    const send = (extras: Record<string, unknown>) => postSigned(small.url, m, encodeCall('agent.report', [{ machineId: m.machineId, state: 'e'.repeat(64),
-      packages: { hash: p.hash, full: gzipSync(p.text) }, holds: [], sources: [], preferences: [], aptUpgradable: [], reboot: { required: false, packages: [] },
-      dpkg: { audit: '', interrupted: false }, ...extras }]));
+    const send = (extras: Record<string, unknown>) =>
+      postSigned(
+        small.url,
+        m,
+        encodeCall('agent.report', [
+          {
+            machineId: m.machineId,
+            state: 'e'.repeat(64),
+            packages: { hash: p.hash, full: gzipSync(p.text) },
+            holds: [],
+            sources: [],
+            preferences: [],
+            aptUpgradable: [],
+            reboot: { required: false, packages: [] },
+            dpkg: { audit: '', interrupted: false },
+            ...extras,
+          },
+        ]),
+      );
     const stanza = (i: number) => `Package: pkg${i}\nPin: release a=stable\nPin-Priority: 600\n`;
-    const prefs = Array.from({ length: 4 }, (_, f) => ({ path: `/etc/apt/preferences.d/p${f}`, content: Array.from({ length: 800 }, (_, i) => stanza(i)).join('\n') }));
+    const prefs = Array.from({ length: 4 }, (_, f) => ({
+      path: `/etc/apt/preferences.d/p${f}`,
+      content: Array.from({ length: 800 }, (_, i) => stanza(i)).join('\n'),
+    }));
     assert.equal(faultOf(await send({ preferences: prefs })), faultCodes.REPORT_TOO_LARGE);
     const suites = Array.from({ length: 65 }, (_, i) => `suite${i}`).join(' ');
-    const sources = [{ path: '/etc/apt/sources.list.d/many.sources', content: `Types: deb\nURIs: http://deb.debian.org/debian\nSuites: ${suites}\nComponents: main\n` }];
+    const sources = [
+      {
+        path: '/etc/apt/sources.list.d/many.sources',
+        content: `Types: deb\nURIs: http://deb.debian.org/debian\nSuites: ${suites}\nComponents: main\n`,
+      },
+    ];
     assert.equal(faultOf(await send({ sources })), faultCodes.REPORT_TOO_LARGE);
-    assert.equal(faultOf(await send({ holds: Array.from({ length: 1001 }, (_, i) => `pkg${i}:amd64`) })), faultCodes.REPORT_TOO_LARGE);
+    assert.equal(
+      faultOf(await send({ holds: Array.from({ length: 1001 }, (_, i) => `pkg${i}:amd64`) })),
+      faultCodes.REPORT_TOO_LARGE,
+    );
     assert.equal(small.fleet.machines.byId(m.machine)!.profileId, null, 'nothing of these reports is kept');
     // within the bounds the same report is taken
-    assert.equal(faultOf(await send({ preferences: prefs.slice(0, 1), sources: [{ ...sources[0]!, content: sources[0]!.content.replace(/ suite6\d/g, '') }] })), undefined);
+    assert.equal(
+      faultOf(
+        await send({
+          preferences: prefs.slice(0, 1),
+          sources: [{ ...sources[0]!, content: sources[0]!.content.replace(/ suite6\d/g, '') }],
+        }),
+      ),
+      undefined,
+    );
   });
 
   it('views no machine reads any more are deleted (a report with other preferences each time)', async () => {
     const m = await enrol(small, 'prefs');
     const p = bigPackages(10, 'prefs');
-    const sources = [{ path: '/etc/apt/sources.list.d/debian.sources', content: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n' }];
+    const sources = [
+      {
+        path: '/etc/apt/sources.list.d/debian.sources',
+        content: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n',
+      },
+    ];
     const views = () => count(small, 'view_def');
     const before = views();
-    for (let i = 0; i < 3; i++) { // 3: the rate of this server (each report here defines a view)
-      const preferences = [{ path: '/etc/apt/preferences.d/pin', content: `Package: pkg${i}\nPin: release a=stable\nPin-Priority: ${500 + i}\n` }];
-      const body = encodeCall('agent.report', [{ machineId: m.machineId, state: String(i).repeat(64), packages: { hash: p.hash, full: gzipSync(p.text) },
-        holds: [], sources, preferences, aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false } }]);
+    for (let i = 0; i < 3; i++) {
+      // 3: the rate of this server (each report here defines a view)
+      const preferences = [
+        {
+          path: '/etc/apt/preferences.d/pin',
+          content: `Package: pkg${i}\nPin: release a=stable\nPin-Priority: ${500 + i}\n`,
+        },
+      ];
+      const body = encodeCall('agent.report', [
+        {
+          machineId: m.machineId,
+          state: String(i).repeat(64),
+          packages: { hash: p.hash, full: gzipSync(p.text) },
+          holds: [],
+          sources,
+          preferences,
+          aptUpgradable: [],
+          reboot: { required: false, packages: [] },
+          dpkg: { audit: '', interrupted: false },
+        },
+      ]);
       assert.equal(faultOf(await postSigned(small.url, m, body)), undefined);
       await small.fleet.reports.retention.idle();
     }
@@ -206,11 +302,31 @@ describe('issue 13: agent reports are limited in size and rate, and do not grow 
   it('reports that only name a known set but define a new view each time (other preferences) count against the rate too', async () => {
     const m = await enrol(small, 'views');
     const p = bigPackages(10, 'views');
-    const sources = [{ path: '/etc/apt/sources.list.d/debian.sources', content: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n' }];
-    const body = (i: number, withPackages: boolean) => encodeCall('agent.report', [{ machineId: m.machineId, state: String(i).repeat(64),
-      packages: withPackages ? { hash: p.hash, full: gzipSync(p.text) } : { hash: p.hash }, holds: [], sources,
-      preferences: [{ path: '/etc/apt/preferences.d/pin', content: `Package: v${i}\nPin: release a=stable\nPin-Priority: ${600 + i}\n` }],
-      aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false } }]);
+    const sources = [
+      {
+        path: '/etc/apt/sources.list.d/debian.sources',
+        content: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n',
+      },
+    ];
+    const body = (i: number, withPackages: boolean) =>
+      encodeCall('agent.report', [
+        {
+          machineId: m.machineId,
+          state: String(i).repeat(64),
+          packages: withPackages ? { hash: p.hash, full: gzipSync(p.text) } : { hash: p.hash },
+          holds: [],
+          sources,
+          preferences: [
+            {
+              path: '/etc/apt/preferences.d/pin',
+              content: `Package: v${i}\nPin: release a=stable\nPin-Priority: ${600 + i}\n`,
+            },
+          ],
+          aptUpgradable: [],
+          reboot: { required: false, packages: [] },
+          dpkg: { audit: '', interrupted: false },
+        },
+      ]);
     assert.equal(faultOf(await postSigned(small.url, m, body(0, true))), undefined);
     for (let i = 1; i < 3; i++) assert.equal(faultOf(await postSigned(small.url, m, body(i, false))), undefined);
     const views = count(small, 'view_def');

@@ -21,7 +21,11 @@ describe('aptgate-agent and a server URL with the wrong scheme', () => {
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i14-agent-'));
     plain = await startServer(testConfig(path.join(dir, 'plain'), {}));
-    secure = await startServer(testConfig(path.join(dir, 'secure'), {}, (c) => { c.tls = { cert: path.join(TLS, 'cert.pem'), key: path.join(TLS, 'key.pem') }; }));
+    secure = await startServer(
+      testConfig(path.join(dir, 'secure'), {}, (c) => {
+        c.tls = { cert: path.join(TLS, 'cert.pem'), key: path.join(TLS, 'key.pem') };
+      }),
+    );
   });
   after(async () => {
     await plain?.close();
@@ -35,7 +39,10 @@ describe('aptgate-agent and a server URL with the wrong scheme', () => {
     const token = plain.fleet.enrolment.createToken({ autoApprove: true }).token;
     const r = await agent.run(['enroll', '--token', token]);
     assert.equal(r.code, 1, r.stderr);
-    assert.equal(r.stderr, `aptgate-agent: AGENT_TRANSPORT: the server at ${wrong} does not speak HTTPS (TLS handshake failed: wrong version number): use ${plain.url} in server = of ${agent.configFile} (or --server), or give the server a certificate (server.tls_cert and server.tls_key)\n`);
+    assert.equal(
+      r.stderr,
+      `aptgate-agent: AGENT_TRANSPORT: the server at ${wrong} does not speak HTTPS (TLS handshake failed: wrong version number): use ${plain.url} in server = of ${agent.configFile} (or --server), or give the server a certificate (server.tls_cert and server.tls_key)\n`,
+    );
     assert.doesNotMatch(r.stderr, /SSL routines|ssl3_get_record|openssl/i, 'no OpenSSL text');
     assert.equal(existsSync(path.join(agent.stateDir, 'identity.json')), false, 'nothing enrolled');
     // the URL given on the command line is named as such
@@ -50,12 +57,22 @@ describe('aptgate-agent and a server URL with the wrong scheme', () => {
     const token = secure.fleet.enrolment.createToken({ autoApprove: true }).token;
     const r = await agent.run(['enroll', '--token', token]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`^aptgate-agent: AGENT_TRANSPORT: the server at ${wrong.replace(/\./g, '\\.')} speaks HTTPS, not plain HTTP \\(it closed the connection: [^)]+\\): use ${secure.url.replace(/\./g, '\\.')} in server = of ${agent.configFile.replace(/[.+]/g, '\\$&')} \\(or --server\\)\n$`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^aptgate-agent: AGENT_TRANSPORT: the server at ${wrong.replace(/\./g, '\\.')} speaks HTTPS, not plain HTTP \\(it closed the connection: [^)]+\\): use ${secure.url.replace(/\./g, '\\.')} in server = of ${agent.configFile.replace(/[.+]/g, '\\$&')} \\(or --server\\)\n$`,
+      ),
+    );
     assert.equal(existsSync(path.join(agent.stateDir, 'identity.json')), false);
     // the right scheme without the CA: the certificate is not trusted, ca_file is named
     await agent.configure({ server: secure.url });
     const untrusted = await agent.run(['enroll', '--token', token]);
-    assert.match(untrusted.stderr, new RegExp(`the server at ${secure.url.replace(/\./g, '\\.')} has a certificate this machine does not trust \\(self.signed certificate\\): set ca_file = to the PEM certificate .* in ${agent.configFile.replace(/[.+]/g, '\\$&')}\n$`));
+    assert.match(
+      untrusted.stderr,
+      new RegExp(
+        `the server at ${secure.url.replace(/\./g, '\\.')} has a certificate this machine does not trust \\(self.signed certificate\\): set ca_file = to the PEM certificate .* in ${agent.configFile.replace(/[.+]/g, '\\$&')}\n$`,
+      ),
+    );
     assert.equal(existsSync(path.join(agent.stateDir, 'identity.json')), false);
   });
 
@@ -67,7 +84,12 @@ describe('aptgate-agent and a server URL with the wrong scheme', () => {
     await agent.configure({ server: wrong });
     const r = await agent.run(['run-once']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`does not speak HTTPS \\(TLS handshake failed: wrong version number\\): use ${plain.url.replace(/\./g, '\\.')} in server = of ${agent.configFile.replace(/[.+]/g, '\\$&')}, or give`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `does not speak HTTPS \\(TLS handshake failed: wrong version number\\): use ${plain.url.replace(/\./g, '\\.')} in server = of ${agent.configFile.replace(/[.+]/g, '\\$&')}, or give`,
+      ),
+    );
     assert.deepEqual(await readFile(path.join(agent.stateDir, 'identity.json')), identity);
   });
 });

@@ -14,7 +14,15 @@ import { HostileUpstream, redirect, text } from './helpers/hostile.js';
 import { spawnServer, startServer, testConfig, waitFor, type ChildServer, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
 
-interface MirrorState { mirror: string; state: string; since?: string; lastError?: string; cause?: string; retryAt?: string; lastOk?: string }
+interface MirrorState {
+  mirror: string;
+  state: string;
+  since?: string;
+  lastError?: string;
+  cause?: string;
+  retryAt?: string;
+  lastOk?: string;
+}
 interface Health {
   status: string;
   backends: Array<{ name: string; mirrors: string[]; status: string; mirrorStates: MirrorState[] }>;
@@ -31,14 +39,23 @@ async function closedPort(): Promise<number> {
 }
 
 /** GET with the reason phrase of the status line. */
-function get(port: number, target: string): Promise<{ status: number; reason: string; body: string; headers: http.IncomingHttpHeaders }> {
+function get(
+  port: number,
+  target: string,
+): Promise<{ status: number; reason: string; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: target, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode!, reason: res.statusMessage!, body, headers: res.headers }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: target, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, reason: res.statusMessage!, body, headers: res.headers }),
+        );
+      })
+      .on('error', reject);
   });
 }
 
@@ -48,8 +65,12 @@ async function health(port: number): Promise<{ status: number; body: Health }> {
 }
 
 let world: World;
-before(async () => { world = await makeWorld(); });
-after(async () => { await world.close(); });
+before(async () => {
+  world = await makeWorld();
+});
+after(async () => {
+  await world.close();
+});
 
 describe('an unreachable backend, on a real server started from the command line', () => {
   let child: ChildServer;
@@ -58,24 +79,58 @@ describe('an unreachable backend, on a real server started from the command line
     dead = await closedPort();
     const key = world.key.keyring;
     // every backend, the built-in ones too, points at 127.0.0.1: the outcome depends on nothing outside
-    child = await spawnServer(['--state-dir', path.join(world.dir, 'spawned'),
-      '--backend', `dead=http://127.0.0.1:${dead}/debian`, '--keyring', `dead=${key}`,
-      '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${key}`,
-      '--backend', `debian=${world.upstream.base}`, '--keyring', `debian=${key}`,
-      '--backend', `debian-security=${world.upstream.base}`, '--keyring', `debian-security=${key}`]);
+    child = await spawnServer([
+      '--state-dir',
+      path.join(world.dir, 'spawned'),
+      '--backend',
+      `dead=http://127.0.0.1:${dead}/debian`,
+      '--keyring',
+      `dead=${key}`,
+      '--backend',
+      `fixture=${world.upstream.base}`,
+      '--keyring',
+      `fixture=${key}`,
+      '--backend',
+      `debian=${world.upstream.base}`,
+      '--keyring',
+      `debian=${key}`,
+      '--backend',
+      `debian-security=${world.upstream.base}`,
+      '--keyring',
+      `debian-security=${key}`,
+    ]);
   });
-  after(async () => { await child?.stop(); });
+  after(async () => {
+    await child?.stop();
+  });
 
   /** The JSON log lines the server wrote so far (whole lines only). */
-  const logLines = () => child.output().split('\n').filter((l) => l.startsWith('{') && l.endsWith('}')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const logLines = () =>
+    child
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.endsWith('}'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it('warns at start, naming the backend, the mirror, the cause and the setting, while already listening', async () => {
-    const warning = await waitFor(() => logLines().find((l) => l['level'] === 40 && l['backend'] === 'dead' && l['mirror'] !== undefined), 'the start-up warning');
+    const warning = await waitFor(
+      () => logLines().find((l) => l['level'] === 40 && l['backend'] === 'dead' && l['mirror'] !== undefined),
+      'the start-up warning',
+    );
     assert.equal(warning['mirror'], `http://127.0.0.1:${dead}/debian`);
     assert.equal(warning['cause'], 'ECONNREFUSED');
-    assert.equal(warning['msg'], `backend dead: mirror http://127.0.0.1:${dead}/debian is unreachable (connect ECONNREFUSED 127.0.0.1:${dead}); check backend.dead.mirrors and this host's DNS, network and proxy settings`);
-    const none = await waitFor(() => logLines().find((l) => l['level'] === 40 && l['backend'] === 'dead' && l['mirror'] === undefined), 'the backend warning');
-    assert.equal(none['msg'], 'backend dead has no usable mirror: apt gets 502 for whatever is not cached (see /-/health)');
+    assert.equal(
+      warning['msg'],
+      `backend dead: mirror http://127.0.0.1:${dead}/debian is unreachable (connect ECONNREFUSED 127.0.0.1:${dead}); check backend.dead.mirrors and this host's DNS, network and proxy settings`,
+    );
+    const none = await waitFor(
+      () => logLines().find((l) => l['level'] === 40 && l['backend'] === 'dead' && l['mirror'] === undefined),
+      'the backend warning',
+    );
+    assert.equal(
+      none['msg'],
+      'backend dead has no usable mirror: apt gets 502 for whatever is not cached (see /-/health)',
+    );
   });
 
   it('/-/health: per backend its mirrors with their state, degraded overall; the fields it had stay', async () => {
@@ -90,24 +145,42 @@ describe('an unreachable backend, on a real server started from the command line
     assert.deepEqual(deadB.mirrors, [`http://127.0.0.1:${dead}/debian`]);
     assert.equal(deadB.status, 'degraded');
     const m = deadB.mirrorStates[0]!;
-    assert.deepEqual([m.mirror, m.state, m.cause, m.lastError], [`http://127.0.0.1:${dead}/debian`, 'failing', 'ECONNREFUSED', `connect ECONNREFUSED 127.0.0.1:${dead}`]);
+    assert.deepEqual(
+      [m.mirror, m.state, m.cause, m.lastError],
+      [`http://127.0.0.1:${dead}/debian`, 'failing', 'ECONNREFUSED', `connect ECONNREFUSED 127.0.0.1:${dead}`],
+    );
     assert.ok(Date.parse(m.since!) <= Date.now() && Date.parse(m.retryAt!) > Date.parse(m.since!));
     const fixture = h.body.backends.find((b) => b.name === 'fixture')!;
     assert.equal(fixture.status, 'ok');
-    assert.deepEqual(fixture.mirrorStates.map((s) => s.state), ['ok']);
+    assert.deepEqual(
+      fixture.mirrorStates.map((s) => s.state),
+      ['ok'],
+    );
     assert.equal(h.body.mirrors.find((x) => x.mirror === `http://127.0.0.1:${dead}/debian`)!.healthy, false);
     // every mirror was checked: only the dead one was reported
-    assert.deepEqual(logLines().filter((l) => l['level'] === 40).map((l) => l['backend']), ['dead', 'dead']);
+    assert.deepEqual(
+      logLines()
+        .filter((l) => l['level'] === 40)
+        .map((l) => l['backend']),
+      ['dead', 'dead'],
+    );
   });
 
   it('apt-get update shows the cause in its Err: line', async () => {
     const apt = await aptEnv(path.join(world.dir, 'apt-dead'), {
       sources: [{ uri: `${child.url}/dead`, suites: ['stable'], signedBy: world.key.keyring }],
-      proxy: 'DIRECT', config: { 'Acquire::Retries': '0' },
+      proxy: 'DIRECT',
+      config: { 'Acquire::Retries': '0' },
     });
     const r = await runApt(['update'], { apt });
     const all = r.stdout + r.stderr;
-    assert.match(all, new RegExp(`Err:1 ${child.url}/dead stable InRelease\\s+502 +Upstream unreachable: 127\\.0\\.0\\.1:${dead}: ECONNREFUSED`), all);
+    assert.match(
+      all,
+      new RegExp(
+        `Err:1 ${child.url}/dead stable InRelease\\s+502 +Upstream unreachable: 127\\.0\\.0\\.1:${dead}: ECONNREFUSED`,
+      ),
+      all,
+    );
     assert.doesNotMatch(all, /Bad Gateway/);
   });
 });
@@ -128,11 +201,19 @@ describe('mirror state and reason phrases through the proxy', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     silentPort = (silent.address() as net.AddressInfo).port;
     const keyring = world.key.keyring;
-    server = await startServer(testConfig(path.join(world.dir, 'srv-states'), {
-      two: { mirrors: [`http://127.0.0.1:${dead}/debian`, world.upstream.base], keyring },
-      hostile: { mirrors: [hostile.base], keyring },
-      silent: { mirrors: [`http://127.0.0.1:${silentPort}/debian`], keyring },
-    }, (c) => { c.proxy.idleTimeoutMs = 1000; }));
+    server = await startServer(
+      testConfig(
+        path.join(world.dir, 'srv-states'),
+        {
+          two: { mirrors: [`http://127.0.0.1:${dead}/debian`, world.upstream.base], keyring },
+          hostile: { mirrors: [hostile.base], keyring },
+          silent: { mirrors: [`http://127.0.0.1:${silentPort}/debian`], keyring },
+        },
+        (c) => {
+          c.proxy.idleTimeoutMs = 1000;
+        },
+      ),
+    );
   });
   after(async () => {
     await server?.close();
@@ -152,7 +233,13 @@ describe('mirror state and reason phrases through the proxy', () => {
     const h = await health(server.port);
     const two = h.body.backends.find((b) => b.name === 'two')!;
     assert.equal(two.status, 'ok');
-    assert.deepEqual(two.mirrorStates.map((m) => [m.state, m.cause]), [['failing', 'ECONNREFUSED'], ['ok', undefined]]);
+    assert.deepEqual(
+      two.mirrorStates.map((m) => [m.state, m.cause]),
+      [
+        ['failing', 'ECONNREFUSED'],
+        ['ok', undefined],
+      ],
+    );
     assert.equal(h.body.status, 'ok');
   });
 
@@ -163,11 +250,17 @@ describe('mirror state and reason phrases through the proxy', () => {
     assert.equal(r.headers['x-aptgate-error'], 'UPSTREAM_FAILED');
     let h = await health(server.port);
     assert.equal(h.body.status, 'degraded');
-    assert.deepEqual(h.body.backends.find((b) => b.name === 'hostile')!.mirrorStates.map((m) => [m.state, m.cause]), [['failing', 'HTTP 503']]);
+    assert.deepEqual(
+      h.body.backends.find((b) => b.name === 'hostile')!.mirrorStates.map((m) => [m.state, m.cause]),
+      [['failing', 'HTTP 503']],
+    );
     // the mirror answers again: the next request is served and the state is ok
     assert.equal((await get(server.port, '/hostile/dists/stable/InRelease')).status, 200);
     h = await health(server.port);
-    assert.deepEqual(h.body.backends.find((b) => b.name === 'hostile')!.mirrorStates.map((m) => m.state), ['ok']);
+    assert.deepEqual(
+      h.body.backends.find((b) => b.name === 'hostile')!.mirrorStates.map((m) => m.state),
+      ['ok'],
+    );
   });
 
   it('a refused redirect: the reason names the mirror, never where the mirror pointed', async () => {
@@ -181,19 +274,35 @@ describe('mirror state and reason phrases through the proxy', () => {
     assert.deepEqual([r.status, r.reason], [504, `Upstream timeout: 127.0.0.1:${silentPort}: timeout`]);
     const h = await health(server.port);
     assert.equal(h.body.status, 'degraded');
-    assert.deepEqual(h.body.backends.find((b) => b.name === 'silent')!.mirrorStates.map((m) => [m.state, m.cause]), [['failing', 'timeout']]);
+    assert.deepEqual(
+      h.body.backends.find((b) => b.name === 'silent')!.mirrorStates.map((m) => [m.state, m.cause]),
+      [['failing', 'timeout']],
+    );
   });
 });
 
 it('a mirror unreachable at the check and up later: the re-check finds it, the backend is ok again', async () => {
   const port = await closedPort();
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-recheck'), { later: { mirrors: [`http://127.0.0.1:${port}/debian`], keyring: world.key.keyring } },
-    (c) => { c.proxy.mirrorRetryMs = 0; }));
-  const mirror = http.createServer((req, res) => { res.writeHead(req.url === '/debian/dists/' ? 200 : 404); res.end(); });
+  const server = await startServer(
+    testConfig(
+      path.join(world.dir, 'srv-recheck'),
+      { later: { mirrors: [`http://127.0.0.1:${port}/debian`], keyring: world.key.keyring } },
+      (c) => {
+        c.proxy.mirrorRetryMs = 0;
+      },
+    ),
+  );
+  const mirror = http.createServer((req, res) => {
+    res.writeHead(req.url === '/debian/dists/' ? 200 : 404);
+    res.end();
+  });
   try {
     await server.proxy.checkMirrors();
     let h = await health(server.port);
-    assert.deepEqual([h.body.status, h.body.backends[0]!.mirrorStates[0]!.state, h.body.backends[0]!.mirrorStates[0]!.cause], ['degraded', 'failing', 'ECONNREFUSED']);
+    assert.deepEqual(
+      [h.body.status, h.body.backends[0]!.mirrorStates[0]!.state, h.body.backends[0]!.mirrorStates[0]!.cause],
+      ['degraded', 'failing', 'ECONNREFUSED'],
+    );
     // nothing changed: the re-check finds it failing still, since the first failure
     const since = h.body.backends[0]!.mirrorStates[0]!.since;
     await server.proxy.recheckMirrors();
@@ -217,7 +326,13 @@ it('reason phrases are printable ASCII of bounded length, whatever an error carr
   assert.ok(phrase.startsWith('Upstream failed: evil?Set-Cookie: x=1?'));
   assert.equal(statusLineText('a\tb'), 'a?b');
   // a gateway error without a reason of its own gets its code's phrase and the mirror's host, never the message
-  assert.equal(reasonPhrase(new AptgateError('INTEGRITY', 'upstream said: <script>', { mirror: 'http://m.example:8080/debian' }), 502), 'Upstream file does not match the signed index: m.example:8080');
+  assert.equal(
+    reasonPhrase(
+      new AptgateError('INTEGRITY', 'upstream said: <script>', { mirror: 'http://m.example:8080/debian' }),
+      502,
+    ),
+    'Upstream file does not match the signed index: m.example:8080',
+  );
   // other statuses keep the standard phrase
   assert.equal(reasonPhrase(new AptgateError('NOT_FOUND', 'x'), 404), undefined);
 });

@@ -21,8 +21,9 @@ const AGENT = path.join(projectRoot, 'dist', 'src', 'agent', 'main.js');
 
 // the script, the completion function, then the words of the command line (the last one is
 // the word under the cursor); prints COMPREPLY one per line
-const COMPLETE = 'source "$1" || exit 9; fn=$2; shift 2; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); '
-  + '"$fn"; printf "%s\\n" "${COMPREPLY[@]}"';
+const COMPLETE =
+  'source "$1" || exit 9; fn=$2; shift 2; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); ' +
+  '"$fn"; printf "%s\\n" "${COMPREPLY[@]}"';
 
 let dir: string;
 const scripts: Record<string, string> = {};
@@ -38,10 +39,17 @@ async function script(exe: string, shell: string): Promise<string> {
 /** What bash completes for `words` (the last word is the one being completed). */
 async function complete(program: 'aptgate' | 'aptgate-agent', words: string[]): Promise<string[]> {
   const fn = program === 'aptgate' ? '_aptgate' : '_aptgate_agent';
-  const r = await exec('bash', ['--norc', '--noprofile', '-c', COMPLETE, 'bash', scripts[program]!, fn, program, ...words], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+  const r = await exec(
+    'bash',
+    ['--norc', '--noprofile', '-c', COMPLETE, 'bash', scripts[program]!, fn, program, ...words],
+    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' } },
+  );
   assert.equal(r.code, 0, r.stderr.toString());
   assert.equal(r.stderr.toString(), '', `bash said something for ${words.join(' ')}`);
-  return r.stdout.toString().split('\n').filter((l) => l !== '');
+  return r.stdout
+    .toString()
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 const sorted = (a: Iterable<string>) => [...a].sort();
@@ -71,7 +79,10 @@ before(async () => {
   await mkdir(path.join(dir, 'cache'));
   await writeFile(path.join(dir, 'conf.toml'), '');
   await writeFile(path.join(dir, 'keyring.gpg'), '');
-  for (const [program, exe] of [['aptgate', CLI], ['aptgate-agent', AGENT]] as const) {
+  for (const [program, exe] of [
+    ['aptgate', CLI],
+    ['aptgate-agent', AGENT],
+  ] as const) {
     text[program] = await script(exe, 'bash');
     scripts[program] = path.join(dir, `${program}.bash`);
     await writeFile(scripts[program]!, text[program]!);
@@ -84,8 +95,19 @@ after(async () => {
 
 describe('issue 14: bash completion, in a real bash', () => {
   it('loads and registers itself for the command', async () => {
-    for (const [program, fn] of [['aptgate', '_aptgate'], ['aptgate-agent', '_aptgate_agent']] as const) {
-      const r = await exec('bash', ['--norc', '--noprofile', '-c', 'source "$1" && complete -p "$2"', 'bash', scripts[program]!, program]);
+    for (const [program, fn] of [
+      ['aptgate', '_aptgate'],
+      ['aptgate-agent', '_aptgate_agent'],
+    ] as const) {
+      const r = await exec('bash', [
+        '--norc',
+        '--noprofile',
+        '-c',
+        'source "$1" && complete -p "$2"',
+        'bash',
+        scripts[program]!,
+        program,
+      ]);
       assert.equal(r.code, 0, r.stderr.toString());
       assert.equal(r.stdout.toString().trim(), `complete -F ${fn} ${program}`);
     }
@@ -93,50 +115,126 @@ describe('issue 14: bash completion, in a real bash', () => {
 
   it('aptgate mach → machines; aptgate machines → its subcommands; aptgate cache verify -- → its options', async () => {
     assert.deepEqual(await complete('aptgate', ['mach']), ['machines']);
-    assert.deepEqual(sorted(await complete('aptgate', ['machines', ''])), ['approve', 'help', 'list', 'outdated', 'reject', 'remove', 'show']);
+    assert.deepEqual(sorted(await complete('aptgate', ['machines', ''])), [
+      'approve',
+      'help',
+      'list',
+      'outdated',
+      'reject',
+      'remove',
+      'show',
+    ]);
     const verify = await complete('aptgate', ['cache', 'verify', '--']);
-    assert.deepEqual(sorted(verify), ['--backend', '--cache-dir', '--config', '--db', '--fix', '--help', '--json', '--keyring', '--state-dir']);
+    assert.deepEqual(sorted(verify), [
+      '--backend',
+      '--cache-dir',
+      '--config',
+      '--db',
+      '--fix',
+      '--help',
+      '--json',
+      '--keyring',
+      '--state-dir',
+    ]);
     // options of the command before the cursor, not those of another one
     assert.ok(!verify.includes('--listen') && !verify.includes('--dry-run'));
     assert.deepEqual(await complete('aptgate', ['cache', 'cl']), ['clean']);
     assert.deepEqual(await complete('aptgate', ['cache', 'clean', '--dr']), ['--dry-run']);
   });
 
-  for (const [program, build] of [['aptgate', () => buildProgram(() => undefined)], ['aptgate-agent', () => buildAgentProgram(() => undefined)]] as const) {
+  for (const [program, build] of [
+    ['aptgate', () => buildProgram(() => undefined)],
+    ['aptgate-agent', () => buildAgentProgram(() => undefined)],
+  ] as const) {
     it(`${program}: every command completes exactly its subcommands and its options`, async () => {
       const nodes = expectedTree(build());
       assert.ok(nodes.length > (program === 'aptgate' ? 40 : 6), `${nodes.length} commands`);
       for (const n of nodes) {
-        if (n.commands.length) assert.deepEqual(sorted(await complete(program, [...n.path, ''])), sorted(n.commands), `${program} ${n.path.join(' ')} <TAB>`);
-        assert.deepEqual(sorted(await complete(program, [...n.path, '-'])), sorted(n.options), `${program} ${n.path.join(' ')} -<TAB>`);
+        if (n.commands.length)
+          assert.deepEqual(
+            sorted(await complete(program, [...n.path, ''])),
+            sorted(n.commands),
+            `${program} ${n.path.join(' ')} <TAB>`,
+          );
+        assert.deepEqual(
+          sorted(await complete(program, [...n.path, '-'])),
+          sorted(n.options),
+          `${program} ${n.path.join(' ')} -<TAB>`,
+        );
       }
     });
   }
 
   it('completes the options of the command after option values and earlier arguments', async () => {
     // --config takes a value: "web" is not a command name to it, the command is still `jobs add`
-    assert.deepEqual(await complete('aptgate', ['jobs', 'add', '--config', 'x.conf', 'upgrade', '--to', 'web', 'db-1', '--security-o']), ['--security-only']);
+    assert.deepEqual(
+      await complete('aptgate', [
+        'jobs',
+        'add',
+        '--config',
+        'x.conf',
+        'upgrade',
+        '--to',
+        'web',
+        'db-1',
+        '--security-o',
+      ]),
+      ['--security-only'],
+    );
     assert.deepEqual(await complete('aptgate', ['machines', 'list', '--class', 'web', '--pen']), ['--pending']);
     // the agent's --config belongs to the program and is accepted after the subcommand too
-    assert.deepEqual(sorted(await complete('aptgate-agent', ['-c', 'agent.conf', 'status', '--'])), ['--config', '--help', '--json']);
+    assert.deepEqual(sorted(await complete('aptgate-agent', ['-c', 'agent.conf', 'status', '--'])), [
+      '--config',
+      '--help',
+      '--json',
+    ]);
   });
 
   it('completes files, directories and NAME=FILE where a value is one', async () => {
-    const files = [path.join(dir, 'aptgate-agent.bash'), path.join(dir, 'aptgate.bash'), path.join(dir, 'cache'), path.join(dir, 'conf.d'), path.join(dir, 'conf.toml'), path.join(dir, 'keyring.gpg')];
+    const files = [
+      path.join(dir, 'aptgate-agent.bash'),
+      path.join(dir, 'aptgate.bash'),
+      path.join(dir, 'cache'),
+      path.join(dir, 'conf.d'),
+      path.join(dir, 'conf.toml'),
+      path.join(dir, 'keyring.gpg'),
+    ];
     assert.deepEqual(sorted(await complete('aptgate', ['serve', '--config', `${dir}/`])), files);
-    assert.deepEqual(sorted(await complete('aptgate', ['serve', '--config', `${dir}/co`])), [path.join(dir, 'conf.d'), path.join(dir, 'conf.toml')]);
-    assert.deepEqual(sorted(await complete('aptgate', ['outdated', '--status', `${dir}/k`])), [path.join(dir, 'keyring.gpg')]);
+    assert.deepEqual(sorted(await complete('aptgate', ['serve', '--config', `${dir}/co`])), [
+      path.join(dir, 'conf.d'),
+      path.join(dir, 'conf.toml'),
+    ]);
+    assert.deepEqual(sorted(await complete('aptgate', ['outdated', '--status', `${dir}/k`])), [
+      path.join(dir, 'keyring.gpg'),
+    ]);
     // directories only
-    assert.deepEqual(sorted(await complete('aptgate', ['cache', 'stats', '--cache-dir', `${dir}/`])), [path.join(dir, 'cache'), path.join(dir, 'conf.d')]);
-    assert.deepEqual(sorted(await complete('aptgate', ['outdated', '--lists', `${dir}/c`])), [path.join(dir, 'cache'), path.join(dir, 'conf.d')]);
-    assert.deepEqual(sorted(await complete('aptgate-agent', ['chroots', 'list', '/nonexistent', `${dir}/`])), [path.join(dir, 'cache'), path.join(dir, 'conf.d')]);
+    assert.deepEqual(sorted(await complete('aptgate', ['cache', 'stats', '--cache-dir', `${dir}/`])), [
+      path.join(dir, 'cache'),
+      path.join(dir, 'conf.d'),
+    ]);
+    assert.deepEqual(sorted(await complete('aptgate', ['outdated', '--lists', `${dir}/c`])), [
+      path.join(dir, 'cache'),
+      path.join(dir, 'conf.d'),
+    ]);
+    assert.deepEqual(sorted(await complete('aptgate-agent', ['chroots', 'list', '/nonexistent', `${dir}/`])), [
+      path.join(dir, 'cache'),
+      path.join(dir, 'conf.d'),
+    ]);
     // --config=FILE: bash splits the word at "=" (COMP_WORDBREAKS)
-    assert.deepEqual(await complete('aptgate', ['serve', '--config', '=', `${dir}/conf.t`]), [path.join(dir, 'conf.toml')]);
-    assert.deepEqual(await complete('aptgate', ['serve', '--config', '=']).then((r) => r.length > 0), true, 'files of the working directory after --config=');
+    assert.deepEqual(await complete('aptgate', ['serve', '--config', '=', `${dir}/conf.t`]), [
+      path.join(dir, 'conf.toml'),
+    ]);
+    assert.deepEqual(
+      await complete('aptgate', ['serve', '--config', '=']).then((r) => r.length > 0),
+      true,
+      'files of the working directory after --config=',
+    );
     // the same without "=" among the word breaks: one word
     assert.deepEqual(await complete('aptgate', ['serve', `--config=${dir}/conf.t`]), [`--config=${dir}/conf.toml`]);
     // --keyring NAME=FILE: the file after "="; the name itself is free text
-    assert.deepEqual(await complete('aptgate', ['serve', '--keyring', 'debian', '=', `${dir}/key`]), [path.join(dir, 'keyring.gpg')]);
+    assert.deepEqual(await complete('aptgate', ['serve', '--keyring', 'debian', '=', `${dir}/key`]), [
+      path.join(dir, 'keyring.gpg'),
+    ]);
     assert.deepEqual(await complete('aptgate', ['serve', '--keyring', 'deb']), []);
     // a free-text value completes nothing (and is not taken for a command)
     assert.deepEqual(await complete('aptgate', ['serve', '--listen', '']), []);
@@ -151,7 +249,11 @@ describe('issue 14: bash completion, in a real bash', () => {
     assert.deepEqual(await complete('aptgate', ['jobs', 'add', 'rel']), ['release-upgrade']);
     assert.deepEqual(await complete('aptgate', ['schedules', 'add', '--kind', 'dist']), ['dist-upgrade']);
     assert.deepEqual(await complete('aptgate', ['jobs', 'list', '--state', 'f']), ['failed']);
-    assert.deepEqual(await complete('aptgate', ['classes', 'rule-add', 'web', '']), ['hostname', 'architecture', 'codename']);
+    assert.deepEqual(await complete('aptgate', ['classes', 'rule-add', 'web', '']), [
+      'hostname',
+      'architecture',
+      'codename',
+    ]);
     // the third argument of rule-add is a pattern: nothing to offer
     assert.deepEqual(await complete('aptgate', ['classes', 'rule-add', 'web', 'hostname', '']), []);
     assert.deepEqual(await complete('aptgate', ['help', 'sch']), ['schedules']);
@@ -169,13 +271,17 @@ describe('issue 14: bash completion, in a real bash', () => {
 });
 
 describe('issue 14: zsh completion', () => {
-  for (const [program, build] of [['aptgate', () => buildProgram(() => undefined)], ['aptgate-agent', () => buildAgentProgram(() => undefined)]] as const) {
+  for (const [program, build] of [
+    ['aptgate', () => buildProgram(() => undefined)],
+    ['aptgate-agent', () => buildAgentProgram(() => undefined)],
+  ] as const) {
     it(`${program}: a #compdef script with one function per command, listing its subcommands, options and arguments`, () => {
       const z = text[`${program}.zsh`]!;
       assert.match(z, new RegExp(`^#compdef ${program}\n`));
       assert.match(z, new RegExp(`\n {2}compdef _${program} ${program}\n`));
       // quoting: every line has its single quotes paired (an escaped quote is '\'')
-      for (const line of z.split('\n')) assert.equal((line.replace(/'\\''/g, '').match(/'/g) ?? []).length % 2, 0, line);
+      for (const line of z.split('\n'))
+        assert.equal((line.replace(/'\\''/g, '').match(/'/g) ?? []).length % 2, 0, line);
       const bodies = new Map([...z.matchAll(/^(_[\w-]+)\(\) \{\n([\s\S]*?)\n\}\n/gm)].map((m) => [m[1]!, m[2]!]));
       const nodes = expectedTree(build());
       for (const n of nodes) {

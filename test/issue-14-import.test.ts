@@ -38,12 +38,20 @@ function head(size: number, lastModified: Date, source: string): string {
 }
 
 /** Puts a file into the acng cache, with its .head unless `withHead` is false. */
-async function put(rel: string, data: Buffer, opts: { withHead?: boolean; contentLength?: number } = {}): Promise<void> {
+async function put(
+  rel: string,
+  data: Buffer,
+  opts: { withHead?: boolean; contentLength?: number } = {},
+): Promise<void> {
   const file = path.join(acng, rel);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, data);
   const tail = rel.split('/').slice(1).join('/');
-  if (opts.withHead !== false) await writeFile(`${file}.head`, head(opts.contentLength ?? data.length, world.gen1.date, `http://deb.debian.org/debian/${tail}`));
+  if (opts.withHead !== false)
+    await writeFile(
+      `${file}.head`,
+      head(opts.contentLength ?? data.length, world.gen1.date, `http://deb.debian.org/debian/${tail}`),
+    );
 }
 
 const repoFile = (rel: string) => readFile(world.repo.path(rel));
@@ -53,16 +61,29 @@ before(async () => {
   // a second suite of the same archive, signed by a key aptgate does not trust
   rogue = await world.repo.publish('rogue', [demo2], { signWith: await world.rogue() });
   // (every InRelease request checks upstream: the rollback test publishes a newer one)
-  server = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+  server = await startServer(
+    testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+      c.proxy.releaseTtlMs = 0;
+    }),
+  );
   acng = path.join(world.dir, 'apt-cacher-ng');
 
   // debrep: acng's Debian repository (Remap-debrep), as apt left it through the proxy
-  for (const f of ['InRelease', 'Release', 'Release.gpg', 'main/binary-amd64/Packages.xz', 'main/binary-amd64/Release']) {
+  for (const f of [
+    'InRelease',
+    'Release',
+    'Release.gpg',
+    'main/binary-amd64/Packages.xz',
+    'main/binary-amd64/Release',
+  ]) {
     await put(`debrep/dists/stable/${f}`, await repoFile(`dists/stable/${f}`));
   }
   // apt asks by hash when the Release says Acquire-By-Hash: acng keeps that path
   const gz = world.gen1.files.get('main/binary-amd64/Packages.gz')!;
-  await put(`debrep/dists/stable/${byHashRel('main/binary-amd64/Packages.gz', gz.sha256)}`, await repoFile('dists/stable/main/binary-amd64/Packages.gz'));
+  await put(
+    `debrep/dists/stable/${byHashRel('main/binary-amd64/Packages.gz', gz.sha256)}`,
+    await repoFile('dists/stable/main/binary-amd64/Packages.gz'),
+  );
   const hello = debOf(world.gen1, 'hello');
   await put(`debrep/${hello.filename}`, await repoFile(hello.filename));
   // tampered: same size, other bytes
@@ -77,11 +98,17 @@ before(async () => {
   await put('debrep/pool/main/s/stray/stray_1.0_amd64.deb', await readFile(helloDeb));
   // headers of a download whose file is gone; a file without a .head
   await mkdir(path.join(acng, 'debrep/pool/main/g/ghost'), { recursive: true });
-  await writeFile(path.join(acng, 'debrep/pool/main/g/ghost/ghost_1.0_amd64.deb.head'), head(1234, world.gen1.date, 'http://deb.debian.org/debian/pool/main/g/ghost/ghost_1.0_amd64.deb'));
+  await writeFile(
+    path.join(acng, 'debrep/pool/main/g/ghost/ghost_1.0_amd64.deb.head'),
+    head(1234, world.gen1.date, 'http://deb.debian.org/debian/pool/main/g/ghost/ghost_1.0_amd64.deb'),
+  );
   await put('debrep/README', Buffer.from('the Debian archive\n'), { withHead: false });
   // signed by a key not in the backend's keyring, and an index only that root names
   await put('debrep/dists/rogue/InRelease', rogue.inRelease);
-  await put('debrep/dists/rogue/main/binary-amd64/Packages.xz', await repoFile('dists/rogue/main/binary-amd64/Packages.xz'));
+  await put(
+    'debrep/dists/rogue/main/binary-amd64/Packages.xz',
+    await repoFile('dists/rogue/main/binary-amd64/Packages.xz'),
+  );
   // a host directory (a URL no remap rule covered): the mirror's host, without its port
   const o = debOf(world.gen1, odd.name);
   await put(`127.0.0.1/debian/${o.filename}`, await repoFile(o.filename));
@@ -100,8 +127,16 @@ after(async () => {
 });
 
 async function cliRun(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const common = ['--cache-dir', server.config.cacheDir, '--db', server.config.db,
-    '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`];
+  const common = [
+    '--cache-dir',
+    server.config.cacheDir,
+    '--db',
+    server.config.db,
+    '--backend',
+    `fixture=${world.upstream.base}`,
+    '--keyring',
+    `fixture=${world.key.keyring}`,
+  ];
   try {
     const r = await run(process.execPath, [cli, ...args, ...common], { maxBuffer: 64 * MiB });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
@@ -120,7 +155,8 @@ const importAcng = async (...args: string[]) => {
 const cached = (key: string) => path.join(server.config.cacheDir, key);
 
 function expectedTaken(): Map<string, string> {
-  const index = (name: string) => `fixture/dists/stable/${byHashRel(`main/binary-amd64/${name}`, world.gen1.files.get(`main/binary-amd64/${name}`)!.sha256)}`;
+  const index = (name: string) =>
+    `fixture/dists/stable/${byHashRel(`main/binary-amd64/${name}`, world.gen1.files.get(`main/binary-amd64/${name}`)!.sha256)}`;
   const gzKey = index('Packages.gz');
   return new Map([
     ['127.0.0.1/debian/dists/stable/InRelease', 'fixture/dists/stable/InRelease'],
@@ -166,7 +202,10 @@ test('--dry-run reports what would be taken and refused, and changes nothing', a
   assert.deepEqual(new Map(result.taken.map((t) => [t.path, t.key])), expectedTaken());
   assert.deepEqual(new Map(result.refused.map((x) => [x.path, x.reason])), expectedRefused());
   assert.equal(result.problems, 2);
-  assert.deepEqual(result.present.map((p) => p.path).sort(), ['debrep/dists/stable/InRelease', `debrep/${debOf(world.gen1, 'hello').filename}`]);
+  assert.deepEqual(result.present.map((p) => p.path).sort(), [
+    'debrep/dists/stable/InRelease',
+    `debrep/${debOf(world.gen1, 'hello').filename}`,
+  ]);
   for (const key of expectedTaken().values()) assert.equal(existsSync(cached(key)), false, key);
   assert.equal(server.proxy.snapshots.currentAll().length, 0, 'no snapshot recorded');
   assert.deepEqual(await readdir(path.join(server.config.cacheDir, '.tmp')), [], 'no temporary file left');
@@ -178,7 +217,10 @@ test('import takes only verified files, refuses the rest with reasons, and recor
   assert.deepEqual(new Map(result.taken.map((t) => [t.path, t.key])), expectedTaken());
   assert.deepEqual(new Map(result.refused.map((x) => [x.path, x.reason])), expectedRefused());
   assert.deepEqual(result.byKind.pool.files, 2);
-  assert.deepEqual(result.present.map((p) => p.path).sort(), ['debrep/dists/stable/InRelease', `debrep/${debOf(world.gen1, 'hello').filename}`]);
+  assert.deepEqual(result.present.map((p) => p.path).sort(), [
+    'debrep/dists/stable/InRelease',
+    `debrep/${debOf(world.gen1, 'hello').filename}`,
+  ]);
   assert.equal(result.refused.find((x) => x.path === 'uburep')?.files, 1);
 
   // the verified bytes are in the cache, the tampered and partial ones are not
@@ -186,7 +228,8 @@ test('import takes only verified files, refuses the rest with reasons, and recor
     const d = debOf(world.gen1, name);
     assert.equal(sha256(await readFile(cached(`fixture/${d.filename}`))), d.sha256, name);
   }
-  for (const name of ['aptgate-demo', 'aptgate-big']) assert.equal(existsSync(cached(`fixture/${debOf(world.gen1, name).filename}`)), false, name);
+  for (const name of ['aptgate-demo', 'aptgate-big'])
+    assert.equal(existsSync(cached(`fixture/${debOf(world.gen1, name).filename}`)), false, name);
   assert.equal(existsSync(cached('fixture/pool/main/s/stray/stray_1.0_amd64.deb')), false);
   assert.deepEqual(await readdir(path.join(server.config.cacheDir, '.tmp')), []);
   // the acng directory is only read
@@ -199,7 +242,10 @@ test('import takes only verified files, refuses the rest with reasons, and recor
   assert.equal(server.proxy.snapshots.latest('fixture', 'rogue', 'inrelease'), undefined);
   assert.ok(server.proxy.packageIndex.isLinked(snap!.id, 'main', 'amd64'));
   const hello = debOf(world.gen1, 'hello');
-  assert.deepEqual(server.proxy.packageIndex.lookupFile('fixture', hello.filename), { size: hello.size, sha256: hello.sha256 });
+  assert.deepEqual(server.proxy.packageIndex.lookupFile('fixture', hello.filename), {
+    size: hello.size,
+    sha256: hello.sha256,
+  });
 
   // cache verify agrees: every imported file is vouched for
   const v = await cliRun('cache', 'verify', '--json');
@@ -214,7 +260,13 @@ test('import takes only verified files, refuses the rest with reasons, and recor
   assert.match(human.stdout, /^took 0 files/m);
   assert.match(human.stdout, /^already in the cache: 10 files$/m);
   const lines = human.stdout.split('\n').filter((l) => l.startsWith('  '));
-  assert.deepEqual(lines.slice(0, 2).map((l) => l.trim().split(/\s+/)[0]).sort(), ['mismatch', 'signature']);
+  assert.deepEqual(
+    lines
+      .slice(0, 2)
+      .map((l) => l.trim().split(/\s+/)[0])
+      .sort(),
+    ['mismatch', 'signature'],
+  );
   assert.match(human.stdout, /^ {2}no-backend +uburep \(1 files, .*\): no backend for "uburep"/m);
 });
 
@@ -227,7 +279,8 @@ test('the server serves the imported files as hits, without asking upstream, and
 
   const apt = await aptEnv(path.join(world.dir, 'apt'), {
     sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }],
-    proxy: 'DIRECT', config: { 'Acquire::Retries': '0' },
+    proxy: 'DIRECT',
+    config: { 'Acquire::Retries': '0' },
   });
   await runAptOk(['update', '--error-on=any'], { apt });
   await runAptOk(['install', '--download-only', odd.name], { apt });
@@ -237,18 +290,26 @@ test('the server serves the imported files as hits, without asking upstream, and
   const got = await Promise.all(files.map(async (f) => sha256(await readFile(path.join(apt.archivesDir, f)))));
   assert.deepEqual(got.sort(), [debOf(world.gen1, odd.name).sha256, hello.sha256].sort());
   // upstream saw at most the conditional check of the signed root: no index, no pool file
-  const asked = world.upstream.requests().map((r) => r.path).filter((p) => p !== 'dists/stable/InRelease');
+  const asked = world.upstream
+    .requests()
+    .map((r) => r.path)
+    .filter((p) => p !== 'dists/stable/InRelease');
   assert.deepEqual(asked, []);
 });
 
-test('a root older than the suite\'s newest snapshot is refused as a rollback; the newer snapshot stays', async () => {
+test("a root older than the suite's newest snapshot is refused as a rollback; the newer snapshot stays", async () => {
   const gen2 = await world.repo.publish('stable', [demo2], { extraDebs: [helloDeb] });
   assert.equal((await request(server.port, '/fixture/dists/stable/InRelease')).status, 200);
   assert.equal(server.proxy.snapshots.newest('fixture', 'stable')?.sha256, sha256(gen2.inRelease));
 
   const { result } = await importAcng();
   const reasons = new Map(result.refused.map((x) => [x.path, x.reason]));
-  for (const f of ['debrep/dists/stable/InRelease', 'debrep/dists/stable/Release', 'debrep/dists/stable/Release.gpg', '127.0.0.1/debian/dists/stable/InRelease']) {
+  for (const f of [
+    'debrep/dists/stable/InRelease',
+    'debrep/dists/stable/Release',
+    'debrep/dists/stable/Release.gpg',
+    '127.0.0.1/debian/dists/stable/InRelease',
+  ]) {
     assert.equal(reasons.get(f), 'rollback', f);
   }
   assert.equal(result.byKind.root.files, 0);

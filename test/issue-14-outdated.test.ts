@@ -26,7 +26,12 @@ const archive = path.join(fixturesDir, 'debian-archive');
 
 function all(text: Buffer, wanted: ReadonlySet<string>): Paragraph[] {
   const out: Paragraph[] = [];
-  const p = new Deb822Parser((x) => { if (wanted.has(x['package'] ?? '')) out.push(x); }, { fields: PACKAGES_FIELDS });
+  const p = new Deb822Parser(
+    (x) => {
+      if (wanted.has(x['package'] ?? '')) out.push(x);
+    },
+    { fields: PACKAGES_FIELDS },
+  );
   p.write(text);
   p.end();
   return out;
@@ -50,7 +55,11 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
   let names: string[];
 
   before(async () => {
-    main = await execOk('xz', ['-dc', path.join(archive, 'debian', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages.xz')], { timeoutMs: 60_000 });
+    main = await execOk(
+      'xz',
+      ['-dc', path.join(archive, 'debian', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages.xz')],
+      { timeoutMs: 60_000 },
+    );
     names = [...main.toString('latin1').matchAll(/^Package: (\S+)$/gm)].map((m) => m[1]!);
   });
 
@@ -58,7 +67,8 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
     const wanted = new Set([...names.filter((_, i) => i % 61 === 0), names[0]!, names.at(-1)!, 'no-such-package']);
     const expected = all(main, wanted);
     assert.ok(expected.length > 1000, `${expected.length}`);
-    for (const chunk of [1 << 20, 65_536, 4093, 61]) assert.deepEqual(selected(main, wanted, chunk), expected, `chunks of ${chunk}`);
+    for (const chunk of [1 << 20, 65_536, 4093, 61])
+      assert.deepEqual(selected(main, wanted, chunk), expected, `chunks of ${chunk}`);
   });
 
   it('texts the fast path does not split itself: \\r\\n, lines of blanks, Package not first or spelt otherwise', () => {
@@ -79,7 +89,8 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
       const text = Buffer.from(t, 'utf8');
       const expected = all(text, wanted);
       assert.ok(expected.length > 0, t);
-      for (const chunk of [text.length, 7, 2, 1]) assert.deepEqual(selected(text, wanted, chunk), expected, `${JSON.stringify(t)} in chunks of ${chunk}`);
+      for (const chunk of [text.length, 7, 2, 1])
+        assert.deepEqual(selected(text, wanted, chunk), expected, `${JSON.stringify(t)} in chunks of ${chunk}`);
     }
   });
 
@@ -88,9 +99,21 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
     let lists: string;
     const status = path.join(archive, 'dpkg-status.bookworm-node');
     const suites = [
-      { distsDir: path.join(archive, 'debian', 'dists', 'bookworm'), uri: 'http://deb.debian.org/debian', suite: 'bookworm' },
-      { distsDir: path.join(archive, 'debian', 'dists', 'bookworm-updates'), uri: 'http://deb.debian.org/debian', suite: 'bookworm-updates' },
-      { distsDir: path.join(archive, 'debian-security', 'dists', 'bookworm-security'), uri: 'http://deb.debian.org/debian-security', suite: 'bookworm-security' },
+      {
+        distsDir: path.join(archive, 'debian', 'dists', 'bookworm'),
+        uri: 'http://deb.debian.org/debian',
+        suite: 'bookworm',
+      },
+      {
+        distsDir: path.join(archive, 'debian', 'dists', 'bookworm-updates'),
+        uri: 'http://deb.debian.org/debian',
+        suite: 'bookworm-updates',
+      },
+      {
+        distsDir: path.join(archive, 'debian-security', 'dists', 'bookworm-security'),
+        uri: 'http://deb.debian.org/debian-security',
+        suite: 'bookworm-security',
+      },
     ];
 
     before(async () => {
@@ -99,7 +122,9 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
       await mkdir(lists);
       await writeLists(lists, suites);
     });
-    after(async () => { await rm(dir, { recursive: true, force: true }); });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
 
     it('the answer is the one computed from every entry of every index', async () => {
       const { result } = await outdatedFromFiles({ status, lists, arch: 'amd64' });
@@ -112,11 +137,17 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
 
     it('--sources: the suites of a candidate several offer, in the order apt reads them', async () => {
       assert.equal(listsPrefix('http://deb.debian.org/debian', 'bookworm'), 'deb.debian.org_debian_dists_bookworm_');
-      assert.equal(listsPrefix('https://user:pw@example.org:8080/deb_ian/', 'a~b'), 'example.org:8080_deb%5fian_dists_a%7eb_');
+      assert.equal(
+        listsPrefix('https://user:pw@example.org:8080/deb_ian/', 'a~b'),
+        'example.org:8080_deb%5fian_dists_a%7eb_',
+      );
       const sourcesFile = path.join(dir, 'debian.sources');
       const write = async (order: typeof suites) => {
         const { writeFile } = await import('node:fs/promises');
-        await writeFile(sourcesFile, order.map((s) => `Types: deb\nURIs: ${s.uri}\nSuites: ${s.suite}\nComponents: main\n`).join('\n'));
+        await writeFile(
+          sourcesFile,
+          order.map((s) => `Types: deb\nURIs: ${s.uri}\nSuites: ${s.suite}\nComponents: main\n`).join('\n'),
+        );
       };
       await write(suites);
       const forward = (await outdatedFromFiles({ status, lists, arch: 'amd64', sources: [sourcesFile] })).result;
@@ -126,20 +157,51 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
       assert.ok(twice.length > 0, 'some candidate is in bookworm and bookworm-security');
       for (const e of twice) {
         const b = backward.entries.find((x) => x.instance === e.instance)!;
-        assert.deepEqual(e.origins.map((o) => o.suite), ['bookworm', 'bookworm-security'].filter((s) => e.origins.some((o) => o.suite === s)));
-        assert.deepEqual(b.origins.map((o) => o.suite), e.origins.map((o) => o.suite).reverse());
+        assert.deepEqual(
+          e.origins.map((o) => o.suite),
+          ['bookworm', 'bookworm-security'].filter((s) => e.origins.some((o) => o.suite === s)),
+        );
+        assert.deepEqual(
+          b.origins.map((o) => o.suite),
+          e.origins.map((o) => o.suite).reverse(),
+        );
       }
-      assert.deepEqual(forward.entries.map((e) => [e.instance, e.candidateVersion]), backward.entries.map((e) => [e.instance, e.candidateVersion]), 'the order changes nothing else');
+      assert.deepEqual(
+        forward.entries.map((e) => [e.instance, e.candidateVersion]),
+        backward.entries.map((e) => [e.instance, e.candidateVersion]),
+        'the order changes nothing else',
+      );
     });
   });
 
   it('the one-shot program defines outdated as the full program does (same help, same errors)', async () => {
     let full = '';
-    const program = buildProgram((s) => { full += s; });
-    program.exitOverride().configureOutput({ writeOut: (s) => { full += s; }, writeErr: (s) => { full += s; } });
-    for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => { full += s; }, writeErr: (s) => { full += s; } });
+    const program = buildProgram((s) => {
+      full += s;
+    });
+    program.exitOverride().configureOutput({
+      writeOut: (s) => {
+        full += s;
+      },
+      writeErr: (s) => {
+        full += s;
+      },
+    });
+    for (const c of program.commands)
+      c.exitOverride().configureOutput({
+        writeOut: (s) => {
+          full += s;
+        },
+        writeErr: (s) => {
+          full += s;
+        },
+      });
     await assert.rejects(program.parseAsync(['node', 'aptgate', 'outdated', '--help']));
-    const r = await exec(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'outdated', '--help'], { timeoutMs: 30_000 });
+    const r = await exec(
+      process.execPath,
+      [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'outdated', '--help'],
+      { timeoutMs: 30_000 },
+    );
     assert.equal(r.code, 0);
     assert.equal(r.stdout.toString(), full);
     assert.match(full, /--sources <file\|dir>/);

@@ -28,7 +28,12 @@ async function closedPort(): Promise<number> {
 
 /** The environment of a set-up run against `mirror`, with its cache and temporary files in `dir`. */
 function setupEnv(dir: string, mirror: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, APTGATE_TEST_MINBASE_DIR: path.join(dir, 'cache'), APTGATE_TEST_MINBASE_MIRROR: mirror, TMPDIR: path.join(dir, 'tmp') };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    APTGATE_TEST_MINBASE_DIR: path.join(dir, 'cache'),
+    APTGATE_TEST_MINBASE_MIRROR: mirror,
+    TMPDIR: path.join(dir, 'tmp'),
+  };
   for (const k of ['APTGATE_TEST_MINBASE', 'http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY']) delete env[k];
   return env;
 }
@@ -39,7 +44,10 @@ async function fakeCache(dir: string, arch: string): Promise<string> {
   await mkdir(path.join(dir, 'debs'), { recursive: true });
   const files: [string, string][] = [
     [`debs/${deb}`, `not really a .deb for ${arch}\n`],
-    ['Packages', `Package: fake\nVersion: 1.0\nArchitecture: ${arch}\nPriority: required\nFilename: pool/main/f/fake/${deb}\n\n`],
+    [
+      'Packages',
+      `Package: fake\nVersion: 1.0\nArchitecture: ${arch}\nPriority: required\nFilename: pool/main/f/fake/${deb}\n\n`,
+    ],
   ];
   let sums = '';
   for (const [name, text] of files) {
@@ -59,9 +67,15 @@ describe('npm test set-up: the minbase .debs', () => {
       const r = await exec(process.execPath, [SETUP], { env: setupEnv(dir, mirror), timeoutMs: 120_000 });
       const err = r.stderr.toString();
       assert.equal(r.code, 1, err);
-      assert.match(err, new RegExp(`cannot download the minbase \\.debs of Debian bookworm \\(amd64 i386\\) from ${mirror.replace(/\./g, '\\.')}`));
-      assert.match(err, /Connection refused/, 'the reason, in wget\'s words');
-      for (const a of ARCHS) assert.ok(err.includes(path.join(dir, 'cache', `minbase-bookworm-${a}`)), `names the cache of ${a}`);
+      assert.match(
+        err,
+        new RegExp(
+          `cannot download the minbase \\.debs of Debian bookworm \\(amd64 i386\\) from ${mirror.replace(/\./g, '\\.')}`,
+        ),
+      );
+      assert.match(err, /Connection refused/, "the reason, in wget's words");
+      for (const a of ARCHS)
+        assert.ok(err.includes(path.join(dir, 'cache', `minbase-bookworm-${a}`)), `names the cache of ${a}`);
       assert.match(err, /APTGATE_TEST_MINBASE_MIRROR/, 'says how to use another mirror');
       assert.match(err, /npm test set-up: the minbase \.debs are not there and could not be fetched/);
       assert.doesNotMatch(err, /failed at line/, 'no shell trace');
@@ -82,15 +96,26 @@ describe('npm test set-up: the minbase .debs', () => {
 
       const ok = await exec(process.execPath, [SETUP], { env, timeoutMs: 120_000 });
       assert.equal(ok.code, 0, ok.stderr.toString());
-      for (const a of ARCHS) assert.ok(ok.stdout.toString().includes(`present: ${path.join(dir, 'cache', `minbase-bookworm-${a}`)} (1 debs)`), ok.stdout.toString());
+      for (const a of ARCHS)
+        assert.ok(
+          ok.stdout.toString().includes(`present: ${path.join(dir, 'cache', `minbase-bookworm-${a}`)} (1 debs)`),
+          ok.stdout.toString(),
+        );
       assert.match(ok.stdout.toString(), /npm test set-up: Debian packages and minbase \.debs present \(\d+\.\d s\)/);
 
       await writeFile(debs[0]!, 'changed since\n');
       const bad = await exec(process.execPath, [SETUP], { env, timeoutMs: 120_000 });
       assert.equal(bad.code, 1);
-      assert.match(bad.stderr.toString(), /cannot download the minbase \.debs of Debian bookworm \(amd64\) from /, 'only the one that does not verify is wanted');
+      assert.match(
+        bad.stderr.toString(),
+        /cannot download the minbase \.debs of Debian bookworm \(amd64\) from /,
+        'only the one that does not verify is wanted',
+      );
       assert.equal(await readFile(debs[0]!, 'utf8'), 'changed since\n', 'the cache is left as it was');
-      assert.deepEqual((await readdir(path.join(dir, 'cache'))).sort(), ARCHS.map((a) => `minbase-bookworm-${a}`));
+      assert.deepEqual(
+        (await readdir(path.join(dir, 'cache'))).sort(),
+        ARCHS.map((a) => `minbase-bookworm-${a}`),
+      );
       assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -107,7 +132,11 @@ describe('the Debian packages: one list, scripts/debian-packages.txt', () => {
       const r = await exec(process.execPath, [PACKAGES, '--check', '--file', list, 'test']);
       assert.equal(r.code, 1);
       assert.match(r.stderr.toString(), /needs Debian packages that are not installed: aptgate-test-no-such-package\n/);
-      assert.match(r.stderr.toString(), /\n {2}apt-get update && apt-get install -y --no-install-recommends aptgate-test-no-such-package\n/, 'only the missing one');
+      assert.match(
+        r.stderr.toString(),
+        /\n {2}apt-get update && apt-get install -y --no-install-recommends aptgate-test-no-such-package\n/,
+        'only the missing one',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -137,17 +166,27 @@ describe('the Debian packages: one list, scripts/debian-packages.txt', () => {
     assert.doesNotMatch(ci, /apt-get (-\S+ )*install/, '.ci/run keeps no list of its own');
     assert.doesNotMatch(ci, /fetch-minbase/, 'npm test fetches the minbase .debs');
     assert.match(ci, /^npm test$/m);
-    const pkg = JSON.parse(await readFile(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(await readFile(path.join(projectRoot, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
     assert.match(pkg.scripts['pretest']!, /^node scripts\/test-setup\.mjs && /);
   });
 });
 
 describe('npx aptgate in a checkout', () => {
-  it('runs the checkout\'s aptgate and aptgate-agent (offline, npm\'s cache in a temporary directory)', async () => {
+  it("runs the checkout's aptgate and aptgate-agent (offline, npm's cache in a temporary directory)", async () => {
     const cache = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i14-npx-'));
     try {
-      const { version } = JSON.parse(await readFile(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string };
-      const env = { ...process.env, npm_config_cache: cache, npm_config_offline: 'true', npm_config_registry: `http://127.0.0.1:${await closedPort()}/`, npm_config_update_notifier: 'false' };
+      const { version } = JSON.parse(await readFile(path.join(projectRoot, 'package.json'), 'utf8')) as {
+        version: string;
+      };
+      const env = {
+        ...process.env,
+        npm_config_cache: cache,
+        npm_config_offline: 'true',
+        npm_config_registry: `http://127.0.0.1:${await closedPort()}/`,
+        npm_config_update_notifier: 'false',
+      };
       for (const bin of ['aptgate', 'aptgate-agent']) {
         const r = await exec('npx', [bin, '--version'], { cwd: projectRoot, env, timeoutMs: 120_000 });
         assert.equal(r.code, 0, r.stderr.toString());
@@ -161,7 +200,10 @@ describe('npx aptgate in a checkout', () => {
   it('the bin files are programs of their own (executable, #!/usr/bin/env node) and say when dist/ is not built', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i14-bin-'));
     try {
-      for (const [bin, built] of [['aptgate', 'dist/src/cli/main.js'], ['aptgate-agent', 'dist/src/agent/main.js']] as const) {
+      for (const [bin, built] of [
+        ['aptgate', 'dist/src/cli/main.js'],
+        ['aptgate-agent', 'dist/src/agent/main.js'],
+      ] as const) {
         const file = path.join(projectRoot, 'bin', `${bin}.mjs`);
         assert.equal((await stat(file)).mode & 0o111, 0o111, `${file} is executable`);
         assert.ok((await readFile(file, 'utf8')).startsWith('#!/usr/bin/env node\n'));
@@ -170,7 +212,10 @@ describe('npx aptgate in a checkout', () => {
         await copyFile(file, path.join(dir, 'bin', `${bin}.mjs`));
         const r = await exec(process.execPath, [path.join(dir, 'bin', `${bin}.mjs`), '--help']);
         assert.equal(r.code, 1);
-        assert.equal(r.stderr.toString(), `${bin}: ${path.join(dir, built)} is not built: run \`npm install\` in ${dir}/ (it compiles dist/)\n`);
+        assert.equal(
+          r.stderr.toString(),
+          `${bin}: ${path.join(dir, built)} is not built: run \`npm install\` in ${dir}/ (it compiles dist/)\n`,
+        );
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -23,7 +23,12 @@ import { createTestRoot } from './helpers/root.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
 
-const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({ name, version, arch: 'all', ...more });
+const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({
+  name,
+  version,
+  arch: 'all',
+  ...more,
+});
 const fails = (script: string) => `#!/bin/sh\necho "${script} fails on purpose" >&2\nexit 1\n`;
 const GENERIC = 'E: Sub-process /usr/bin/dpkg returned an error code (1)';
 const NOISE = /\(Reading database \.\.\. (?:\d+%)?\r/;
@@ -49,7 +54,11 @@ after(async () => {
 });
 
 /** apt-get install of .deb files in a fresh root: its exit code and everything it printed. */
-async function install(name: string, debs: string[], opts: { shell: boolean; first?: string[] }): Promise<{ code: number | null; output: string }> {
+async function install(
+  name: string,
+  debs: string[],
+  opts: { shell: boolean; first?: string[] },
+): Promise<{ code: number | null; output: string }> {
   const t = await createTestRoot(path.join(dir, name));
   if (opts.shell) await addShell(t.root);
   if (opts.first) assert.equal((await t.apt(['install', '-y', '-q', ...opts.first])).code, 0);
@@ -58,7 +67,9 @@ async function install(name: string, debs: string[], opts: { shell: boolean; fir
 
 describe('issue 14: transcripts as a person reads them', () => {
   it('dpkg\'s "(Reading database ... N%" rewrites go; the final line and every other line stay, also when fed in pieces', async () => {
-    const debs = await Promise.all(['alpha', 'beta', 'gamma', 'delta'].map((n) => buildDeb(deb(n, '1.0-1'), path.join(dir, 'debs'))));
+    const debs = await Promise.all(
+      ['alpha', 'beta', 'gamma', 'delta'].map((n) => buildDeb(deb(n, '1.0-1'), path.join(dir, 'debs'))),
+    );
     // a database with a few packages, so dpkg counts in several steps
     const r = await install('plain', debs.slice(2), { shell: false, first: debs.slice(0, 2) });
     assert.equal(r.code, 0, r.output);
@@ -69,7 +80,11 @@ describe('issue 14: transcripts as a person reads them', () => {
     assert.doesNotMatch(text, /\d+%/);
     assert.equal(text.match(DB_LINE)?.length, 1, text);
     for (const n of ['gamma', 'delta']) {
-      for (const line of [`Selecting previously unselected package ${n}.`, `Unpacking ${n} (1.0-1) ...`, `Setting up ${n} (1.0-1) ...`]) {
+      for (const line of [
+        `Selecting previously unselected package ${n}.`,
+        `Unpacking ${n} (1.0-1) ...`,
+        `Setting up ${n} (1.0-1) ...`,
+      ]) {
         assert.ok(text.split('\n').includes(line), `${line} in\n${text}`);
       }
     }
@@ -102,7 +117,7 @@ describe('issue 14: transcripts as a person reads them', () => {
   });
 });
 
-describe('issue 14: the package whose maintainer script failed, from dpkg\'s own lines', () => {
+describe("issue 14: the package whose maintainer script failed, from dpkg's own lines", () => {
   let debs: Record<string, string>;
   before(async () => {
     const out = path.join(dir, 'fail-debs');
@@ -121,33 +136,51 @@ describe('issue 14: the package whose maintainer script failed, from dpkg\'s own
     assert.match(r.output, /postinst fails on purpose/, 'the script ran');
     assert.deepEqual(dpkgFailures(r.output), [
       { package: 'demo', action: 'configure', reason: 'post-installation script failed (exit status 1)', script: true },
-      { package: 'needs-demo', action: 'configure', reason: 'dependency problems - leaving unconfigured', script: false },
+      {
+        package: 'needs-demo',
+        action: 'configure',
+        reason: 'dependency problems - leaving unconfigured',
+        script: false,
+      },
     ]);
-    assert.equal(dpkgFailureSummary(r.output), 'demo: post-installation script failed (exit status 1); needs-demo: dependency problems - leaving unconfigured');
+    assert.equal(
+      dpkgFailureSummary(r.output),
+      'demo: post-installation script failed (exit status 1); needs-demo: dependency problems - leaving unconfigured',
+    );
     assert.deepEqual(dpkgErrorPackages(r.output), ['demo', 'needs-demo']);
     assert.equal(dpkgFailureSummary(r.output, 1), 'demo: post-installation script failed (exit status 1); 1 more');
   });
 
   it('a failing preinst of an archive being unpacked, a script killed by a signal, a script that cannot run', async () => {
     const pre = await install('preinst', [debs['pre']!], { shell: true });
-    assert.deepEqual(dpkgFailures(pre.output), [{ package: 'pre', action: 'unpack', reason: 'pre-installation script failed (exit status 1)', script: true }]);
+    assert.deepEqual(dpkgFailures(pre.output), [
+      { package: 'pre', action: 'unpack', reason: 'pre-installation script failed (exit status 1)', script: true },
+    ]);
     assert.deepEqual(dpkgErrorPackages(pre.output), ['pre'], 'the archive path names the package');
     const killed = await install('killed', [debs['killed']!], { shell: true });
     assert.equal(dpkgFailureSummary(killed.output), 'killed: post-installation script killed by signal (Terminated)');
     // no /bin/sh in the root: dpkg cannot execute the script (and says exit status 2)
     const noShell = await install('no-shell', [debs['demo']!], { shell: false });
-    assert.equal(dpkgFailureSummary(noShell.output), 'demo: post-installation script could not be run (No such file or directory)');
+    assert.equal(
+      dpkgFailureSummary(noShell.output),
+      'demo: post-installation script could not be run (No such file or directory)',
+    );
   });
 
   it('nothing to say when dpkg did not fail on a package', () => {
     assert.equal(dpkgFailureSummary('E: Unable to locate package nothere\n'), undefined);
     assert.deepEqual(dpkgFailures(''), []);
     // only the list dpkg ends with (the lines before it cut off by the transcript's cap)
-    assert.equal(dpkgFailureSummary('Errors were encountered while processing:\n foo\n /var/cache/apt/archives/bar_1.0_amd64.deb\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n'), 'dpkg failed on foo, bar');
+    assert.equal(
+      dpkgFailureSummary(
+        'Errors were encountered while processing:\n foo\n /var/cache/apt/archives/bar_1.0_amd64.deb\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n',
+      ),
+      'dpkg failed on foo, bar',
+    );
   });
 });
 
-describe('issue 14: a test machine\'s failing upgrade, end to end', () => {
+describe("issue 14: a test machine's failing upgrade, end to end", () => {
   const v1 = [deb('demo', '1.0-1'), deb('other', '1.0-1'), deb('third', '1.0-1')];
   const v2 = [deb('demo', '2.0-1', { postinst: fails('postinst') }), deb('other', '2.0-1'), deb('third', '2.0-1')];
   let world: World;
@@ -164,8 +197,15 @@ describe('issue 14: a test machine\'s failing upgrade, end to end', () => {
 
   before(async () => {
     world = await makeWorld({ debs: v1 });
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
-    observer = await aptEnv(path.join(world.dir, 'observer'), { sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }], proxy: 'DIRECT' });
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+      }),
+    );
+    observer = await aptEnv(path.join(world.dir, 'observer'), {
+      sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }],
+      proxy: 'DIRECT',
+    });
     await runAptOk(['update', '--error-on=any'], { apt: observer });
     await settle();
     server.fleet.classes.create('qa');
@@ -192,7 +232,10 @@ describe('issue 14: a test machine\'s failing upgrade, end to end', () => {
     const [upgrade] = server.fleet.jobs.create([machine], { kind: 'upgrade', origin: 'test' });
     const run = JSON.parse(await qa.runOk(['run-once', '--json'])) as { jobs: Array<{ id: number; failure?: string }> };
     await settle();
-    assert.deepEqual(run.jobs.map((j) => j.failure), [undefined, 'other']);
+    assert.deepEqual(
+      run.jobs.map((j) => j.failure),
+      [undefined, 'other'],
+    );
 
     const job = server.fleet.jobs.store.byId(upgrade!)!;
     assert.equal(job.state, 'failed');
@@ -202,39 +245,93 @@ describe('issue 14: a test machine\'s failing upgrade, end to end', () => {
     assert.ok((transcript.match(DB_LINE)?.length ?? 0) >= 1, transcript);
     assert.match(transcript, /^Setting up other \(2\.0-1\) \.\.\.$/m);
     assert.match(transcript, /^postinst fails on purpose$/m);
-    assert.ok(transcript.includes(GENERIC), 'apt\'s own words stay in the transcript');
+    assert.ok(transcript.includes(GENERIC), "apt's own words stay in the transcript");
     assert.equal(job.summary, 'demo: post-installation script failed (exit status 1)');
 
     const qaRow = server.gate.status('test').machines.find((m) => m.hostname === 'qa-1')!;
-    assert.deepEqual(qaRow.standing, { status: 'failed', job: upgrade, reason: `upgrade job ${upgrade} failed (other): demo: post-installation script failed (exit status 1)` });
+    assert.deepEqual(qaRow.standing, {
+      status: 'failed',
+      job: upgrade,
+      reason: `upgrade job ${upgrade} failed (other): demo: post-installation script failed (exit status 1)`,
+    });
   });
 
-  it('from an agent before issue 14 (progress rewrites sent, apt\'s generic summary): the gate still names the package', async () => {
+  it("from an agent before issue 14 (progress rewrites sent, apt's generic summary): the gate still names the package", async () => {
     const id = qa.state.identity()!;
     const [jobId] = server.fleet.jobs.create([id.machine], { kind: 'upgrade', origin: 'test' });
     const client = new RpcClient({ server: server.url, timeoutS: 30 }, { identity: id, state: qa.state });
     const fetched = await client.call<{ jobs: Array<{ id: number }> }>('agent.fetchJob', [{ machineId: id.machineId }]);
-    assert.deepEqual(fetched.jobs.map((j) => j.id), [jobId]);
-    const raw = (await install('old-agent', [(await buildDeb(deb('demo', '1.0-1', { postinst: fails('postinst') }), path.join(dir, 'old-agent-debs')))], { shell: true })).output;
+    assert.deepEqual(
+      fetched.jobs.map((j) => j.id),
+      [jobId],
+    );
+    const raw = (
+      await install(
+        'old-agent',
+        [await buildDeb(deb('demo', '1.0-1', { postinst: fails('postinst') }), path.join(dir, 'old-agent-debs'))],
+        { shell: true },
+      )
+    ).output;
     assert.match(raw, NOISE);
-    await client.call('agent.jobFinished', [{ machineId: id.machineId, id: jobId, exitCode: 100, durationMs: 5, failure: 'other', summary: GENERIC, transcript: `$ apt-get -y -q upgrade\n${raw}` }]);
+    await client.call('agent.jobFinished', [
+      {
+        machineId: id.machineId,
+        id: jobId,
+        exitCode: 100,
+        durationMs: 5,
+        failure: 'other',
+        summary: GENERIC,
+        transcript: `$ apt-get -y -q upgrade\n${raw}`,
+      },
+    ]);
     // what an agent sent is stored as it came (shown with its controls made visible, issue 13)
     const job = server.fleet.jobs.store.byId(jobId!)!;
     assert.deepEqual([job.summary, job.transcript], [GENERIC, `$ apt-get -y -q upgrade\n${raw}`]);
     const qaRow = server.gate.status('test').machines.find((m) => m.hostname === 'qa-1')!;
-    assert.equal((qaRow.standing as { reason: string }).reason, `upgrade job ${jobId} failed (other): demo: post-installation script failed (exit status 1)`);
+    assert.equal(
+      (qaRow.standing as { reason: string }).reason,
+      `upgrade job ${jobId} failed (other): demo: post-installation script failed (exit status 1)`,
+    );
   });
 
-  it('the gate keeps a summary that is not apt\'s generic line, and the generic line when the transcript says nothing more', () => {
+  it("the gate keeps a summary that is not apt's generic line, and the generic line when the transcript says nothing more", () => {
     const row = (summary: string, transcript: string): JobRow => ({
-      id: 7, machineId: 1, kind: 'upgrade', params: '{}', policy: '{}', state: 'failed', origin: 'test', disruptive: true, createdAt: 2, notBefore: null,
-      deadline: null, attempts: 1, maxAttempts: 3, leaseUntil: null, deliveredAt: 2, startedAt: 2, finishedAt: 3, exitCode: 100, durationMs: 1,
-      failure: 'other', summary, transcript, leaseGeneration: 0,
+      id: 7,
+      machineId: 1,
+      kind: 'upgrade',
+      params: '{}',
+      policy: '{}',
+      state: 'failed',
+      origin: 'test',
+      disruptive: true,
+      createdAt: 2,
+      notBefore: null,
+      deadline: null,
+      attempts: 1,
+      maxAttempts: 3,
+      leaseUntil: null,
+      deliveredAt: 2,
+      startedAt: 2,
+      finishedAt: 3,
+      exitCode: 100,
+      durationMs: 1,
+      failure: 'other',
+      summary,
+      transcript,
+      leaseGeneration: 0,
     });
-    const reason = (j: JobRow) => (standing({ id: 1, hostname: 'h', report: undefined, upgrades: [j] }, 1) as { reason: string }).reason;
-    const dpkgSaid = 'dpkg: error processing package foo (--configure):\n installed foo package post-installation script subprocess returned error exit status 3\n';
-    assert.equal(reason(row(GENERIC, dpkgSaid)), 'upgrade job 7 failed (other): foo: post-installation script failed (exit status 3)');
-    assert.equal(reason(row('network: Could not connect to mirror', dpkgSaid)), 'upgrade job 7 failed (other): network: Could not connect to mirror');
+    const reason = (j: JobRow) =>
+      (standing({ id: 1, hostname: 'h', report: undefined, upgrades: [j] }, 1) as { reason: string }).reason;
+    const dpkgSaid =
+      'dpkg: error processing package foo (--configure):\n installed foo package post-installation script subprocess returned error exit status 3\n';
+    assert.equal(
+      reason(row(GENERIC, dpkgSaid)),
+      'upgrade job 7 failed (other): foo: post-installation script failed (exit status 3)',
+    );
+    assert.equal(
+      reason(row('network: Could not connect to mirror', dpkgSaid)),
+      'upgrade job 7 failed (other): network: Could not connect to mirror',
+    );
     assert.equal(reason(row(GENERIC, '$ apt-get upgrade\n')), `upgrade job 7 failed (other): ${GENERIC}`);
   });
 });

@@ -38,14 +38,23 @@ test('every setting is documented in the README and shown in config/aptgate.conf
   assert.deepEqual(missing, [], 'settings the README does not name (as `section.key` or `backend.NAME.key`)');
   const conf = confKeys();
   const notShown = [
-    ...settings.filter((k) => { const [s, key] = k.split('.') as [string, string]; return !conf.get(s)?.has(key); }),
+    ...settings.filter((k) => {
+      const [s, key] = k.split('.') as [string, string];
+      return !conf.get(s)?.has(key);
+    }),
     ...backendSettings.filter((k) => !conf.get('backend')?.has(k)).map((k) => `backend.NAME.${k}`),
   ];
   assert.deepEqual(notShown, [], 'settings config/aptgate.conf does not show');
   // the other way round: the README's table and the file name only real settings
-  const rows = [...README.matchAll(/^\| `((?:server|proxy|cache|fleet|gate|backend)\.[A-Za-z_.]+)`/gm)].map((m) => m[1]!);
+  const rows = [...README.matchAll(/^\| `((?:server|proxy|cache|fleet|gate|backend)\.[A-Za-z_.]+)`/gm)].map(
+    (m) => m[1]!,
+  );
   assert.ok(rows.length > 30, 'the README has a configuration table');
-  assert.deepEqual(rows.filter((r) => !documented.includes(r)), [], 'README rows naming no setting');
+  assert.deepEqual(
+    rows.filter((r) => !documented.includes(r)),
+    [],
+    'README rows naming no setting',
+  );
   const known = new Set([...settings, ...backendSettings.map((k) => `backend.${k}`)]);
   const stale = [...conf].flatMap(([s, keys]) => [...keys].map((k) => `${s}.${k}`)).filter((k) => !known.has(k));
   assert.deepEqual(stale, [], 'config/aptgate.conf keys that are no setting');
@@ -77,13 +86,24 @@ function documented(bin: string, leaf: string): boolean {
 test('every command of aptgate and aptgate-agent is in the README, and every top-level one in the synopsis', () => {
   const synopsis = /## Command line\n+```\n([\s\S]*?)```/.exec(README)?.[1];
   assert.ok(synopsis, 'the README has a "Command line" synopsis');
-  for (const [bin, program] of [['aptgate', buildProgram(() => undefined)], ['aptgate-agent', buildAgentProgram()]] as const) {
+  for (const [bin, program] of [
+    ['aptgate', buildProgram(() => undefined)],
+    ['aptgate-agent', buildAgentProgram()],
+  ] as const) {
     const { leaves, top } = commands(program);
     assert.ok(leaves.length >= 5, `${bin} has commands`);
-    assert.deepEqual(leaves.filter((l) => !documented(bin, l)), [], `${bin} commands the README does not show`);
+    assert.deepEqual(
+      leaves.filter((l) => !documented(bin, l)),
+      [],
+      `${bin} commands the README does not show`,
+    );
     // the words of the synopsis lines of this program, without the description after three blanks
-    const words: Set<string> = new Set(synopsis.split('\n').filter((l) => l.startsWith(`${bin} `))
-      .flatMap((l) => l.split(/ {3,}/)[0]!.split(/[ |]+/)));
+    const words: Set<string> = new Set(
+      synopsis
+        .split('\n')
+        .filter((l) => l.startsWith(`${bin} `))
+        .flatMap((l) => l.split(/ {3,}/)[0]!.split(/[ |]+/)),
+    );
     const absent: string[] = top.filter((t) => !words.has(t));
     assert.deepEqual(absent, [], `${bin} commands missing from the synopsis`);
   }

@@ -36,9 +36,19 @@ function documented(): Map<string, DocRow> {
   for (const line of doc('errors.md').split('\n')) {
     if (!line.startsWith('| `')) continue;
     const m = /^\| `([A-Z_]+)` \| (\d{3}) \| (-?\d+)( \(internal\))? \| (\d) \| (\d) \| (.*\S) \|$/.exec(line);
-    assert.ok(m, `docs/errors.md: a row not of the form | \`CODE\` | HTTP | fault | aptgate | aptgate-agent | meaning |: ${line}`);
+    assert.ok(
+      m,
+      `docs/errors.md: a row not of the form | \`CODE\` | HTTP | fault | aptgate | aptgate-agent | meaning |: ${line}`,
+    );
     assert.ok(!rows.has(m[1]!), `docs/errors.md: ${m[1]} twice`);
-    rows.set(m[1]!, { http: Number(m[2]), fault: Number(m[3]), internal: m[4] !== undefined, aptgate: Number(m[5]), agent: Number(m[6]), meaning: m[7]! });
+    rows.set(m[1]!, {
+      http: Number(m[2]),
+      fault: Number(m[3]),
+      internal: m[4] !== undefined,
+      aptgate: Number(m[5]),
+      agent: Number(m[6]),
+      meaning: m[7]!,
+    });
   }
   return rows;
 }
@@ -57,7 +67,8 @@ describe('issue 15: every error code on every edge', () => {
       const f = faultFor(code);
       assert.ok(f in faultCodes, `${code}: fault ${f}`);
       // INTERNAL_ERROR by the table says why; a code whose own fault it is needs no reason
-      if (f === 'INTERNAL_ERROR' && faultOf(code) !== 'INTERNAL_ERROR') assert.ok((internalReason(code) ?? '').length >= 20, `${code}: no reason for INTERNAL_ERROR`);
+      if (f === 'INTERNAL_ERROR' && faultOf(code) !== 'INTERNAL_ERROR')
+        assert.ok((internalReason(code) ?? '').length >= 20, `${code}: no reason for INTERNAL_ERROR`);
       else assert.equal(internalReason(code), undefined, code);
       assert.ok(exitKinds[code] === 'usage' || exitKinds[code] === 'failure', `${code}: exit kind ${exitKinds[code]}`);
       for (const program of ['aptgate', 'aptgate-agent'] as const) {
@@ -70,7 +81,11 @@ describe('issue 15: every error code on every edge', () => {
 
   it('docs/errors.md lists every code once, no other, with the values of the tables', () => {
     const rows = documented();
-    assert.deepEqual([...rows.keys()].sort(), [...codes].sort(), 'docs/errors.md and src/errors.ts name different codes');
+    assert.deepEqual(
+      [...rows.keys()].sort(),
+      [...codes].sort(),
+      'docs/errors.md and src/errors.ts name different codes',
+    );
     for (const code of codes) {
       const r = rows.get(code)!;
       assert.equal(r.http, errorCodes[code], `${code}: HTTP`);
@@ -109,23 +124,38 @@ describe('issue 15: every error code on every edge', () => {
 
   it('an internal answer keeps the message in the server: nothing of it reaches the fault', () => {
     const secret = 'database /var/lib/aptgate/secret.db: SQLITE_CORRUPT';
-    for (const err of [new AptgateError('STATE_SCHEMA', secret), new AptgateError('RPC_INTERNAL_ERROR', secret), new Error(secret), { message: secret }]) {
-      assert.deepEqual(faultAnswer(err), { faultCode: faultCodes.INTERNAL_ERROR, faultString: 'internal error', internal: true });
+    for (const err of [
+      new AptgateError('STATE_SCHEMA', secret),
+      new AptgateError('RPC_INTERNAL_ERROR', secret),
+      new Error(secret),
+      { message: secret },
+    ]) {
+      assert.deepEqual(faultAnswer(err), {
+        faultCode: faultCodes.INTERNAL_ERROR,
+        faultString: 'internal error',
+        internal: true,
+      });
     }
-    assert.deepEqual(faultAnswer(new AptgateError('JOB_UNKNOWN', 'no job 7 for this machine')), { faultCode: 9, faultString: 'no job 7 for this machine', internal: false });
+    assert.deepEqual(faultAnswer(new AptgateError('JOB_UNKNOWN', 'no job 7 for this machine')), {
+      faultCode: 9,
+      faultString: 'no job 7 for this machine',
+      internal: false,
+    });
     assert.equal(errorLine(new AptgateError('USAGE', 'bad')), 'USAGE: bad');
     assert.equal(errorLine(new Error('plain')), 'plain');
   });
 });
 
-describe('issue 15: every code through a real /RPC2 route to the agent\'s client', () => {
+describe("issue 15: every code through a real /RPC2 route to the agent's client", () => {
   let app: FastifyInstance;
   let client: RpcClient;
   before(async () => {
     app = Fastify({ logger: false });
     const table = new MethodTable('test');
     table.add({
-      name: 'test.raise', signature: ['string', 'string'], help: 'throws an AptgateError with the code given',
+      name: 'test.raise',
+      signature: ['string', 'string'],
+      help: 'throws an AptgateError with the code given',
       handler: ([code]) => {
         throw new AptgateError(code as ErrorCode, `${code as string} at /var/lib/aptgate/state.db`);
       },
@@ -139,7 +169,10 @@ describe('issue 15: every code through a real /RPC2 route to the agent\'s client
   it('arrives as the documented fault, internal ones without their message, and the agent gets the code back', async () => {
     const rows = documented();
     for (const code of codes) {
-      const err = await client.call('test.raise', [code]).then(() => assert.fail(`${code}: no fault`), (e: unknown) => e);
+      const err = await client.call('test.raise', [code]).then(
+        () => assert.fail(`${code}: no fault`),
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof ServerFault, `${code}: ${String(err)}`);
       const row = rows.get(code);
       assert.ok(row, `${code} is not in docs/errors.md`);

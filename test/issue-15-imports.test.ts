@@ -20,7 +20,8 @@ function violations(g: ImportGraph): string[] {
   for (const c of cycles(g.edges, (m) => m.endsWith('/'))) out.push(`folder cycle: ${c.join(' ')}`);
   for (const e of g.edges) {
     if (e.from === 'agent/' && !AGENT_MAY_IMPORT.has(e.to)) out.push(`agent imports ${e.to} (${e.file})`);
-    if ((e.from === 'proxy/' && e.to === 'rpc/') || (e.from === 'rpc/' && e.to === 'proxy/')) out.push(`${e.from} imports ${e.to} (${e.file})`);
+    if ((e.from === 'proxy/' && e.to === 'rpc/') || (e.from === 'rpc/' && e.to === 'proxy/'))
+      out.push(`${e.from} imports ${e.to} (${e.file})`);
     if (e.from === 'index/' && e.to !== 'errors') out.push(`index imports ${e.to} (${e.file})`);
     // the command line is the top: nothing is built on it (what both programs share is in term/)
     if (e.to === 'cli/') out.push(`${e.from} imports cli/ (${e.file})`);
@@ -30,7 +31,9 @@ function violations(g: ImportGraph): string[] {
       for (const s of specs) if (!PURE_BUILTINS.has(s)) out.push(`index does I/O or uses a library: ${s} (${file})`);
     }
     if (file.startsWith('agent/')) {
-      for (const s of specs) if (!s.startsWith('node:') && s !== 'commander') out.push(`agent uses ${s} directly (its libraries come through protocol/: one module per library) (${file})`);
+      for (const s of specs)
+        if (!s.startsWith('node:') && s !== 'commander')
+          out.push(`agent uses ${s} directly (its libraries come through protocol/: one module per library) (${file})`);
     }
   }
   return out;
@@ -42,7 +45,10 @@ test('the import lines are read (a sanity check of the reader)', () => {
   assert.ok(has('app', 'rpc/'));
   assert.ok(has('fleet/', 'state/'));
   assert.ok(graph.externals.get('state/db.ts')?.includes('better-sqlite3'));
-  assert.ok(graph.edges.some((e) => e.typeOnly), 'type-only imports count too');
+  assert.ok(
+    graph.edges.some((e) => e.typeOnly),
+    'type-only imports count too',
+  );
 });
 
 test('no folder cycle; the agent bundles for Node 18; proxy and rpc apart; index is pure', () => {
@@ -50,9 +56,19 @@ test('no folder cycle; the agent bundles for Node 18; proxy and rpc apart; index
 });
 
 test('each rule catches the import it forbids', () => {
-  const plus = (e: Omit<ImportEdge, 'typeOnly'>): ImportGraph => ({ edges: [...graph.edges, { ...e, typeOnly: false }], externals: graph.externals });
-  const withExternal = (file: string, spec: string): ImportGraph => ({ edges: graph.edges, externals: new Map([...graph.externals, [file, [spec]]]) });
-  const found = (g: ImportGraph, pattern: RegExp) => assert.ok(violations(g).some((v) => pattern.test(v)), `expected ${pattern}: ${violations(g).join('; ')}`);
+  const plus = (e: Omit<ImportEdge, 'typeOnly'>): ImportGraph => ({
+    edges: [...graph.edges, { ...e, typeOnly: false }],
+    externals: graph.externals,
+  });
+  const withExternal = (file: string, spec: string): ImportGraph => ({
+    edges: graph.edges,
+    externals: new Map([...graph.externals, [file, [spec]]]),
+  });
+  const found = (g: ImportGraph, pattern: RegExp) =>
+    assert.ok(
+      violations(g).some((v) => pattern.test(v)),
+      `expected ${pattern}: ${violations(g).join('; ')}`,
+    );
   found(plus({ from: 'state/', to: 'fleet/', file: 'state/x.ts' }), /^folder cycle: .*fleet\/.*state\//);
   found(plus({ from: 'index/', to: 'cli/', file: 'index/x.ts' }), /^folder cycle|index imports cli\//);
   found(plus({ from: 'agent/', to: 'state/', file: 'agent/x.ts' }), /^agent imports state\//);

@@ -21,12 +21,15 @@ after(async () => {
   await world.close();
 });
 
-test('a Packages that cannot be fetched is not fetched again for every pool request; the client\'s own request for it still is', async () => {
+test("a Packages that cannot be fetched is not fetched again for every pool request; the client's own request for it still is", async () => {
   const s = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }));
   try {
     assert.equal((await request(s.port, '/fixture/dists/stable/InRelease')).status, 200);
     const packages = world.gen1.files.get('main/binary-amd64/Packages.xz')!;
-    const packagesPaths = [`dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`, 'dists/stable/main/binary-amd64/Packages.xz'];
+    const packagesPaths = [
+      `dists/stable/main/binary-amd64/by-hash/SHA256/${packages.sha256}`,
+      'dists/stable/main/binary-amd64/Packages.xz',
+    ];
     const packagesHits = () => packagesPaths.reduce((n, p) => n + world.upstream.hits(p), 0);
     world.upstream.resetCounts();
     world.upstream.fault((p) => packagesPaths.includes(p), { kind: 'status', status: 503 });

@@ -39,29 +39,43 @@ const importsOf = (dir: string) => imports.filter((i) => folder(i.from) === dir)
 
 describe('issue 15: src/protocol/ below both sides of the wire', () => {
   it('the import lines are read (a sanity check of this test)', () => {
-    assert.ok(imports.some((i) => i.from === 'agent/client.ts' && i.to === 'protocol/signing.ts'), 'agent/client.ts imports protocol/signing.ts');
+    assert.ok(
+      imports.some((i) => i.from === 'agent/client.ts' && i.to === 'protocol/signing.ts'),
+      'agent/client.ts imports protocol/signing.ts',
+    );
     assert.ok(imports.some((i) => i.from === 'app.ts' && i.to === 'rpc/routes.ts'));
   });
 
   it('protocol/ imports only errors.ts, index/ and sys/', () => {
-    const out = importsOf('protocol').filter((i) => folder(i.to) !== 'protocol' && i.to !== 'errors.ts' && folder(i.to) !== 'index' && folder(i.to) !== 'sys');
+    const out = importsOf('protocol').filter(
+      (i) => folder(i.to) !== 'protocol' && i.to !== 'errors.ts' && folder(i.to) !== 'index' && folder(i.to) !== 'sys',
+    );
     assert.deepEqual(out, []);
   });
 
   it('the agent imports nothing of the server: not rpc/, fleet/, gate/, proxy/, state/, nor the application', () => {
     const server = new Set(['rpc', 'fleet', 'gate', 'proxy', 'state']);
-    const out = importsOf('agent').filter((i) => server.has(folder(i.to)) || ['app.ts', 'app-gate.ts', 'main.ts', 'config.ts'].includes(i.to));
+    const out = importsOf('agent').filter(
+      (i) => server.has(folder(i.to)) || ['app.ts', 'app-gate.ts', 'main.ts', 'config.ts'].includes(i.to),
+    );
     assert.deepEqual(out, []);
   });
 
   it('the fleet imports nothing of rpc/, and rpc/ is wired up by the application only', () => {
-    assert.deepEqual(importsOf('fleet').filter((i) => folder(i.to) === 'rpc'), []);
+    assert.deepEqual(
+      importsOf('fleet').filter((i) => folder(i.to) === 'rpc'),
+      [],
+    );
     const users = imports.filter((i) => folder(i.to) === 'rpc' && folder(i.from) !== 'rpc').map((i) => i.from);
     assert.deepEqual([...new Set(users)], ['app.ts']);
   });
 
   it('no two folders of src/ import each other', () => {
-    const edges = new Set(imports.filter((i) => folder(i.from) && folder(i.to) && folder(i.from) !== folder(i.to)).map((i) => `${folder(i.from)} ${folder(i.to)}`));
+    const edges = new Set(
+      imports
+        .filter((i) => folder(i.from) && folder(i.to) && folder(i.from) !== folder(i.to))
+        .map((i) => `${folder(i.from)} ${folder(i.to)}`),
+    );
     const twoWay = [...edges].filter((e) => edges.has(e.split(' ').reverse().join(' ')));
     assert.deepEqual(twoWay, []);
   });

@@ -28,7 +28,8 @@ describe('issue 15: one result for each request, in the access line, the metrics
     config.logLevel = 'info';
     const stream = new Writable({
       write(chunk: Buffer, _e, cb) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        for (const l of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(l) as Record<string, unknown>);
         cb();
       },
     });
@@ -50,7 +51,9 @@ describe('issue 15: one result for each request, in the access line, the metrics
   /** aptgate_requests_total by result, as /-/metrics shows it */
   async function requests(): Promise<Record<string, number>> {
     const text = (await request(server.port, '/-/metrics')).body.toString();
-    return Object.fromEntries([...text.matchAll(/^aptgate_requests_total\{result="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    return Object.fromEntries(
+      [...text.matchAll(/^aptgate_requests_total\{result="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]),
+    );
   }
 
   /** One request, its access line (written once the response is over) and what it added to aptgate_requests_total. */
@@ -58,9 +61,16 @@ describe('issue 15: one result for each request, in the access line, the metrics
     const before = await requests();
     const from = lines.length;
     const r = await request(server.port, target, opts);
-    const line = await waitFor(() => lines.slice(from).find((l) => l['msg'] === 'access' && l['path'] === target), `the access line of ${target}`);
+    const line = await waitFor(
+      () => lines.slice(from).find((l) => l['msg'] === 'access' && l['path'] === target),
+      `the access line of ${target}`,
+    );
     const after = await requests();
-    const added = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, d]) => d !== 0));
+    const added = Object.fromEntries(
+      Object.entries(after)
+        .map(([k, v]) => [k, v - (before[k] ?? 0)])
+        .filter(([, d]) => d !== 0),
+    );
     return { r, line, added };
   }
 
@@ -86,14 +96,18 @@ describe('issue 15: one result for each request, in the access line, the metrics
     assert.equal(hit.line['result'], 'hit');
     assert.deepEqual(hit.added, { hit: 1 });
 
-    const current = await observe(url, { ...client, method: 'HEAD', headers: { 'if-modified-since': new Date(Date.now() + 3600_000).toUTCString() } });
+    const current = await observe(url, {
+      ...client,
+      method: 'HEAD',
+      headers: { 'if-modified-since': new Date(Date.now() + 3600_000).toUTCString() },
+    });
     assert.equal(current.r.status, 304);
     assert.equal(current.line['result'], 'not_modified');
     assert.deepEqual(current.added, { not_modified: 1 });
     assert.deepEqual(counts('127.0.0.5'), { requests: 3, hits: 2, misses: 1 });
   });
 
-  it('a stage\'s published index is a hit (this server\'s own file, no upstream request), a 304 not_modified; what it does not publish is not_found', async () => {
+  it("a stage's published index is a hit (this server's own file, no upstream request), a 304 not_modified; what it does not publish is not_found", async () => {
     const url = '/stage/test/fixture/dists/stable/InRelease';
     const client = { localAddress: '127.0.0.6' };
     world.upstream.resetCounts();
@@ -104,12 +118,19 @@ describe('issue 15: one result for each request, in the access line, the metrics
     assert.deepEqual(hit.added, { hit: 1 });
     assert.equal(world.upstream.totalHits(), 0);
 
-    const current = await observe(url, { ...client, headers: { 'if-modified-since': new Date(Date.now() + 3600_000).toUTCString() } });
+    const current = await observe(url, {
+      ...client,
+      headers: { 'if-modified-since': new Date(Date.now() + 3600_000).toUTCString() },
+    });
     assert.equal(current.r.status, 304);
     assert.equal(current.line['result'], 'not_modified');
     assert.deepEqual(current.added, { not_modified: 1 }, 'a 304 is not_modified in the metrics too');
 
-    for (const missing of ['/stage/test/fixture/dists/nosuch/InRelease', '/stage/test/fixture/pool/main/n/nope/nope_1.0_all.deb', '/stage/nosuch/fixture/dists/stable/InRelease']) {
+    for (const missing of [
+      '/stage/test/fixture/dists/nosuch/InRelease',
+      '/stage/test/fixture/pool/main/n/nope/nope_1.0_all.deb',
+      '/stage/nosuch/fixture/dists/stable/InRelease',
+    ]) {
       const nf = await observe(missing, client);
       assert.equal(nf.r.status, 404, missing);
       assert.equal(nf.line['result'], 'not_found', missing);

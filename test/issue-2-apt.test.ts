@@ -16,15 +16,28 @@ import { demo2, big, debOf, makeWorld, type World } from './helpers/world.js';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let world: World;
-before(async () => { world = await makeWorld(); });
-after(async () => { await world.close(); });
+before(async () => {
+  world = await makeWorld();
+});
+after(async () => {
+  await world.close();
+});
 
 function noMismatch(r: { stdout: string; stderr: string }): void {
   const all = r.stdout + r.stderr;
-  assert.doesNotMatch(all, /Hash Sum mismatch|unexpected size|Mirror sync in progress|is not signed|NO_PUBKEY|BADSIG/i, all);
+  assert.doesNotMatch(
+    all,
+    /Hash Sum mismatch|unexpected size|Mirror sync in progress|is not signed|NO_PUBKEY|BADSIG/i,
+    all,
+  );
 }
 
-async function client(name: string, mode: 'proxy' | 'remap', server: TestServer, extra: Record<string, string> = {}): Promise<AptEnv> {
+async function client(
+  name: string,
+  mode: 'proxy' | 'remap',
+  server: TestServer,
+  extra: Record<string, string> = {},
+): Promise<AptEnv> {
   const uri = mode === 'proxy' ? world.upstream.base : `${server.url}/fixture`;
   return aptEnv(path.join(world.dir, name), {
     sources: [{ uri, suites: ['stable'], signedBy: world.key.keyring }],
@@ -34,7 +47,11 @@ async function client(name: string, mode: 'proxy' | 'remap', server: TestServer,
 }
 
 test('apt-get update and install --download-only work in proxy and remap mode; the next client is served from cache', async () => {
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-modes'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 3_600_000; }));
+  const server = await startServer(
+    testConfig(path.join(world.dir, 'srv-modes'), { fixture: world.backend }, (c) => {
+      c.proxy.releaseTtlMs = 3_600_000;
+    }),
+  );
   try {
     for (const mode of ['proxy', 'remap'] as const) {
       const a = await client(`apt-${mode}-a`, mode, server);
@@ -65,23 +82,36 @@ test('apt-get update and install --download-only work in proxy and remap mode; t
     assert.deepEqual(cached, [path.basename(deb.filename)]);
     // the package index was fed from the Packages that passed through, and the suite is tracked
     await server.proxy.indexer.idle();
-    assert.deepEqual(server.proxy.snapshots.tracked().map((t) => [t.backend, t.suite, t.component, t.architecture]), [['fixture', 'stable', 'main', 'amd64']]);
-    assert.deepEqual(server.proxy.packageIndex.lookupFile('fixture', deb.filename), { size: deb.size, sha256: deb.sha256 });
+    assert.deepEqual(
+      server.proxy.snapshots.tracked().map((t) => [t.backend, t.suite, t.component, t.architecture]),
+      [['fixture', 'stable', 'main', 'amd64']],
+    );
+    assert.deepEqual(server.proxy.packageIndex.lookupFile('fixture', deb.filename), {
+      size: deb.size,
+      sha256: deb.sha256,
+    });
   } finally {
     await server.close();
   }
 });
 
 test('publish race: upstream publishes while clients update; apt never sees a hash mismatch', async () => {
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-race'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+  const server = await startServer(
+    testConfig(path.join(world.dir, 'srv-race'), { fixture: world.backend }, (c) => {
+      c.proxy.releaseTtlMs = 0;
+    }),
+  );
   try {
     // 1. a publish lands between the client's InRelease and its index requests (by-hash, apt's default)
     let published = false;
-    world.upstream.onRequest((p) => /\/by-hash\//.test(p) || /Packages/.test(p), async () => {
-      if (published) return;
-      published = true;
-      await world.repo.publish('stable', [demo2, big]);
-    });
+    world.upstream.onRequest(
+      (p) => /\/by-hash\//.test(p) || /Packages/.test(p),
+      async () => {
+        if (published) return;
+        published = true;
+        await world.repo.publish('stable', [demo2, big]);
+      },
+    );
     const a = await client('race-a', 'remap', server);
     const ra = await runApt(['update', '--error-on=any'], { apt: a });
     noMismatch(ra);
@@ -103,7 +133,10 @@ test('publish race: upstream publishes while clients update; apt never sees a ha
     await world.repo.publish('stable', [demo2, big, { name: 'aptgate-new', version: '1.0-1' }]);
     const d = await client('race-d', 'remap', server, { 'Acquire::By-Hash': 'no' });
     noMismatch(await runAptOk(['update', '--error-on=any'], { apt: d }));
-    assert.match((await runAptOk(['policy', 'aptgate-new'], { apt: d, command: 'apt-cache' })).stdout, /Candidate: 1\.0-1/);
+    assert.match(
+      (await runAptOk(['policy', 'aptgate-new'], { apt: d, command: 'apt-cache' })).stdout,
+      /Candidate: 1\.0-1/,
+    );
     noMismatch(await runAptOk(['update', '--error-on=any'], { apt: c }));
     noMismatch(await runAptOk(['install', '--download-only', 'aptgate-demo'], { apt: d }));
   } finally {
@@ -123,7 +156,10 @@ test('a suite without InRelease works through Release + Release.gpg, verified as
     });
     const r = await runAptOk(['update', '--error-on=any'], { apt: a });
     noMismatch(r);
-    assert.match((await runAptOk(['policy', 'aptgate-demo'], { apt: a, command: 'apt-cache' })).stdout, /Candidate: 2\.0-1/);
+    assert.match(
+      (await runAptOk(['policy', 'aptgate-demo'], { apt: a, command: 'apt-cache' })).stdout,
+      /Candidate: 2\.0-1/,
+    );
     assert.equal(world.upstream.hits('dists/legacy/Release.gpg'), 1);
   } finally {
     await server.close();
@@ -143,7 +179,12 @@ test('https mirrors: clients speak plain http to aptgate, aptgate speaks TLS ups
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   const port = (front.address() as net.AddressInfo).port;
   const dispatcher = new Agent({ connect: { ca: cert } });
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-tls'), { fixture: { mirrors: [`https://127.0.0.1:${port}/debian`], keyring: world.key.keyring } }), { dispatcher });
+  const server = await startServer(
+    testConfig(path.join(world.dir, 'srv-tls'), {
+      fixture: { mirrors: [`https://127.0.0.1:${port}/debian`], keyring: world.key.keyring },
+    }),
+    { dispatcher },
+  );
   try {
     const a = await aptEnv(path.join(world.dir, 'tls-a'), {
       sources: [{ uri: `http://127.0.0.1:${port}/debian`, suites: ['stable'], signedBy: world.key.keyring }],

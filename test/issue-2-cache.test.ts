@@ -29,14 +29,20 @@ const percent = 'pool/main/p/pct/pct%41name_1:1.0~a+b_all.deb';
 let oldByHash: string;
 
 async function aptgate(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const r = await run(process.execPath, [cli, ...args, '--cache-dir', cacheDir, '--db', dbFile], { env: { ...process.env, ...env } });
+  const r = await run(process.execPath, [cli, ...args, '--cache-dir', cacheDir, '--db', dbFile], {
+    env: { ...process.env, ...env },
+  });
   return r.stdout;
 }
 
 before(async () => {
   world = await makeWorld();
   dir = path.join(world.dir, 'srv');
-  const server: TestServer = await startServer(testConfig(dir, { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+  const server: TestServer = await startServer(
+    testConfig(dir, { fixture: world.backend }, (c) => {
+      c.proxy.releaseTtlMs = 0;
+    }),
+  );
   cacheDir = server.config.cacheDir;
   dbFile = server.config.db;
   try {
@@ -45,7 +51,8 @@ before(async () => {
     await fetch('dists/stable/main/binary-amd64/Packages.xz');
     await server.proxy.indexer.idle();
     oldByHash = `fixture/dists/stable/main/binary-amd64/by-hash/SHA256/${world.gen1.files.get('main/binary-amd64/Packages.xz')!.sha256}`;
-    for (const name of ['aptgate-demo', 'aptgate-big', 'aptgate-odd+name']) await fetch(debOf(world.gen1, name).filename);
+    for (const name of ['aptgate-demo', 'aptgate-big', 'aptgate-odd+name'])
+      await fetch(debOf(world.gen1, name).filename);
     // a new generation: the old Packages object is no longer referenced, demo 1.0 neither
     await world.repo.publish('stable', [demo2, big, odd]);
     await fetch('dists/stable/InRelease');
@@ -61,7 +68,27 @@ before(async () => {
     const snap = new SnapshotStore(db).latest('fixture', 'stable', 'inrelease')!;
     const idx = new PackageIndexStore(db);
     const id = idx.beginFile('fixture', 'pending:percent');
-    idx.insertBatch(id, 'fixture', [{ package: 'pct', version: '1:1.0~a+b', architecture: 'all', source: 'pct', sourceVersion: '1:1.0~a+b', filename: percent, size: 4, sha256: 'a'.repeat(64), multiArch: undefined, depends: undefined, preDepends: undefined, recommends: undefined, breaks: undefined, conflicts: undefined, provides: undefined, phasedUpdatePercentage: undefined, aptHash: 0 }]);
+    idx.insertBatch(id, 'fixture', [
+      {
+        package: 'pct',
+        version: '1:1.0~a+b',
+        architecture: 'all',
+        source: 'pct',
+        sourceVersion: '1:1.0~a+b',
+        filename: percent,
+        size: 4,
+        sha256: 'a'.repeat(64),
+        multiArch: undefined,
+        depends: undefined,
+        preDepends: undefined,
+        recommends: undefined,
+        breaks: undefined,
+        conflicts: undefined,
+        provides: undefined,
+        phasedUpdatePercentage: undefined,
+        aptHash: 0,
+      },
+    ]);
     idx.finishFile(id, 'fixture', 'b'.repeat(64), 1);
     idx.link(snap.id, 'extra', 'amd64', id);
   } finally {
@@ -73,7 +100,9 @@ before(async () => {
   await mkdir(path.join(cacheDir, 'fixture', path.dirname(percent)), { recursive: true });
   await writeFile(path.join(cacheDir, 'fixture', percent), 'data');
 });
-after(async () => { await world.close(); });
+after(async () => {
+  await world.close();
+});
 
 test('cache stats reports files, bytes, snapshots and the package index', async () => {
   const s = JSON.parse(await aptgate(['cache', 'stats', '--json'])) as CacheStats;
@@ -88,15 +117,23 @@ test('cache clean: nothing inside the grace period; after it, only unreferenced 
   const none = JSON.parse(await aptgate(['cache', 'clean', '--dry-run', '--json'])) as CleanResult;
   assert.deepEqual(none.removed, []);
 
-  const dry = JSON.parse(await aptgate(['cache', 'clean', '--dry-run', '--json'], { APTGATE_CACHE_CLEAN_GRACE: '0s' })) as CleanResult;
+  const dry = JSON.parse(
+    await aptgate(['cache', 'clean', '--dry-run', '--json'], { APTGATE_CACHE_CLEAN_GRACE: '0s' }),
+  ) as CleanResult;
   const demo1 = `fixture/${debOf(world.gen1, 'aptgate-demo').filename}`;
   assert.deepEqual(dry.removed.map((r) => r.key).sort(), [`fixture/${orphan}`, demo1, oldByHash].sort());
   assert.ok(existsSync(path.join(cacheDir, orphan.replace(/^/, 'fixture/'))), 'dry run removes nothing');
 
-  const done = JSON.parse(await aptgate(['cache', 'clean', '--json'], { APTGATE_CACHE_CLEAN_GRACE: '0s' })) as CleanResult;
+  const done = JSON.parse(
+    await aptgate(['cache', 'clean', '--json'], { APTGATE_CACHE_CLEAN_GRACE: '0s' }),
+  ) as CleanResult;
   assert.equal(done.removed.length, 3);
   for (const r of done.removed) assert.equal(existsSync(path.join(cacheDir, r.key)), false);
-  for (const kept of [`fixture/${debOf(world.gen1, 'aptgate-odd+name').filename}`, `fixture/${debOf(world.gen1, 'aptgate-big').filename}`, `fixture/${percent}`]) {
+  for (const kept of [
+    `fixture/${debOf(world.gen1, 'aptgate-odd+name').filename}`,
+    `fixture/${debOf(world.gen1, 'aptgate-big').filename}`,
+    `fixture/${percent}`,
+  ]) {
     assert.ok(existsSync(path.join(cacheDir, kept)), kept);
   }
   assert.match(debOf(world.gen1, 'aptgate-odd+name').filename, /\+.*~/);
@@ -108,9 +145,16 @@ test('a size budget evicts unreferenced files first, then the least recently use
   await copyFile(helloDeb, path.join(cacheDir, 'fixture', 'pool', 'main', 'extra.deb'));
   const stats = JSON.parse(await aptgate(['cache', 'stats', '--json'])) as CacheStats;
   const budget = stats.bytes - 1;
-  const r = JSON.parse(await aptgate(['cache', 'clean', '--dry-run', '--json'], { APTGATE_CACHE_MAX_SIZE: String(budget) })) as CleanResult;
-  assert.deepEqual(r.removed.map((x) => [x.key, x.reason]), [['fixture/pool/main/extra.deb', 'budget']]);
-  const tight = JSON.parse(await aptgate(['cache', 'clean', '--dry-run', '--json'], { APTGATE_CACHE_MAX_SIZE: String(1024 * 1024) })) as CleanResult;
+  const r = JSON.parse(
+    await aptgate(['cache', 'clean', '--dry-run', '--json'], { APTGATE_CACHE_MAX_SIZE: String(budget) }),
+  ) as CleanResult;
+  assert.deepEqual(
+    r.removed.map((x) => [x.key, x.reason]),
+    [['fixture/pool/main/extra.deb', 'budget']],
+  );
+  const tight = JSON.parse(
+    await aptgate(['cache', 'clean', '--dry-run', '--json'], { APTGATE_CACHE_MAX_SIZE: String(1024 * 1024) }),
+  ) as CleanResult;
   assert.equal(tight.removed[0]!.key, 'fixture/pool/main/extra.deb');
   assert.ok(tight.keptBytes <= 1024 * 1024);
 });

@@ -28,7 +28,9 @@ after(async () => {
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
@@ -52,7 +54,9 @@ test('20 concurrent requests for an uncached 5 MB object: one upstream request, 
     world.upstream.fault(deb.filename, { kind: 'gate', until: gate.promise }, 1);
     world.upstream.resetCounts();
     const firstBytes = Array.from({ length: 20 }, () => deferred());
-    const responses = firstBytes.map((fb) => request(server.port, `/fixture/${deb.filename}`, { onData: () => fb.resolve() }));
+    const responses = firstBytes.map((fb) =>
+      request(server.port, `/fixture/${deb.filename}`, { onData: () => fb.resolve() }),
+    );
     // every client has bytes while upstream is still held after its first 64 KiB
     await Promise.all(firstBytes.map((f) => f.promise));
     const fill = server.proxy.fills.get(`fixture/${deb.filename}`);
@@ -89,9 +93,15 @@ test('a client disconnecting does not cancel the fill', async () => {
     world.upstream.resetCounts();
     const http = await import('node:http');
     await new Promise<void>((resolve) => {
-      const req = http.request({ host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false }, (res) => {
-        res.once('data', () => { req.destroy(); resolve(); });
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false },
+        (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
       req.on('error', () => undefined);
       req.end();
     });
@@ -125,7 +135,10 @@ test('wrong bytes in a small object: 502 before the first byte, nothing cached, 
     assert.equal(sha256(good.body), deb.sha256);
     assert.equal(world.upstream.hits(deb.filename), 1);
     assert.equal(second.hits(deb.filename), 1);
-    assert.match(await (await fetch(`${server.url}/-/metrics`)).text(), /aptgate_upstream_errors_total\{backend="fixture",mirror="[^"]+"\} 1/);
+    assert.match(
+      await (await fetch(`${server.url}/-/metrics`)).text(),
+      /aptgate_upstream_errors_total\{backend="fixture",mirror="[^"]+"\} 1/,
+    );
   } finally {
     await server.close();
   }
@@ -199,7 +212,14 @@ test('a truncated upstream body leaves no cached file, also for files no index n
 
 test('a server killed during a fill never serves the partial file later', async () => {
   const dir = path.join(world.dir, 'srv-kill');
-  const args = ['--state-dir', dir, '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`];
+  const args = [
+    '--state-dir',
+    dir,
+    '--backend',
+    `fixture=${world.upstream.base}`,
+    '--keyring',
+    `fixture=${world.key.keyring}`,
+  ];
   const deb = debOf(world.gen1, 'aptgate-big');
   const gate = deferred();
   world.upstream.fault(deb.filename, { kind: 'gate', until: gate.promise }, 1);

@@ -26,9 +26,11 @@ before(async () => {
   echo = net.createServer((s) => s.pipe(s));
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   echoPort = (echo.address() as net.AddressInfo).port;
-  server = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
-    c.proxy.passthrough = [`127.0.0.1:${echoPort}`];
-  }));
+  server = await startServer(
+    testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+      c.proxy.passthrough = [`127.0.0.1:${echoPort}`];
+    }),
+  );
   // the index first, as apt does: only files a signed index names are cached (issue 13)
   await request(server.port, '/fixture/dists/stable/InRelease');
   await request(server.port, '/fixture/dists/stable/main/binary-amd64/Packages.xz');
@@ -47,7 +49,9 @@ test('Range on a cached object: 206 with Content-Range, suffix ranges, 416 with 
   assert.equal(whole.headers['content-type'], 'application/vnd.debian.binary-package');
   assert.equal(whole.headers['accept-ranges'], 'bytes');
   const lm = whole.headers['last-modified']!;
-  const part = await request(server.port, `/fixture/${deb.filename}`, { headers: { Range: 'bytes=10000-', 'If-Range': lm } });
+  const part = await request(server.port, `/fixture/${deb.filename}`, {
+    headers: { Range: 'bytes=10000-', 'If-Range': lm },
+  });
   assert.equal(part.status, 206);
   assert.equal(part.headers['content-range'], `bytes 10000-${deb.size - 1}/${deb.size}`);
   assert.ok(part.body.equals(whole.body.subarray(10000)));
@@ -58,7 +62,9 @@ test('Range on a cached object: 206 with Content-Range, suffix ranges, 416 with 
   assert.equal(beyond.status, 416);
   assert.equal(beyond.headers['content-range'], `bytes */${deb.size}`);
   // a partial file from another date: the whole body, as apt expects
-  const stale = await request(server.port, `/fixture/${deb.filename}`, { headers: { Range: 'bytes=10000-', 'If-Range': 'Sun, 01 Jan 2017 00:00:00 GMT' } });
+  const stale = await request(server.port, `/fixture/${deb.filename}`, {
+    headers: { Range: 'bytes=10000-', 'If-Range': 'Sun, 01 Jan 2017 00:00:00 GMT' },
+  });
   assert.equal(stale.status, 200);
   assert.equal(stale.body.length, deb.size);
 });
@@ -66,9 +72,13 @@ test('Range on a cached object: 206 with Content-Range, suffix ranges, 416 with 
 test('Range on an object still downloading', async () => {
   const deb = debOf(world.gen1, 'aptgate-big');
   let release!: () => void;
-  const gate = new Promise<void>((r) => { release = r; });
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
   let reached!: () => void;
-  const inFlight = new Promise<void>((r) => { reached = r; });
+  const inFlight = new Promise<void>((r) => {
+    reached = r;
+  });
   world.upstream.fault(deb.filename, { kind: 'gate', until: gate, reached }, 1);
   // index known, so the total size is known before the body arrives
   await request(server.port, '/fixture/dists/stable/InRelease');
@@ -117,10 +127,18 @@ test('apt-style pipelining: responses come back in request order', async () => {
   await request(server.port, `/fixture/${demo.filename}`);
   await request(server.port, '/fixture/dists/stable/InRelease');
   const enc = odd.filename.replace(/\+/g, '%2b');
-  const req = (p: string) => `GET /fixture/${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Debian APT-HTTP/1.3 (2.6.1)\r\n\r\n`;
-  const raw = await rawExchange(server.port, req(enc) + req(demo.filename) + req('dists/stable/InRelease') + req(enc), (got) => splitResponses(got).length === 4 && splitResponses(got)[3]!.body.length === odd.size);
+  const req = (p: string) =>
+    `GET /fixture/${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Debian APT-HTTP/1.3 (2.6.1)\r\n\r\n`;
+  const raw = await rawExchange(
+    server.port,
+    req(enc) + req(demo.filename) + req('dists/stable/InRelease') + req(enc),
+    (got) => splitResponses(got).length === 4 && splitResponses(got)[3]!.body.length === odd.size,
+  );
   const rs = splitResponses(raw);
-  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200]);
+  assert.deepEqual(
+    rs.map((r) => r.status),
+    [200, 200, 200, 200],
+  );
   assert.equal(sha256(Buffer.from(rs[0]!.body, 'latin1')), odd.sha256);
   assert.equal(sha256(Buffer.from(rs[1]!.body, 'latin1')), demo.sha256);
   assert.ok(Buffer.from(rs[2]!.body, 'latin1').equals(world.gen1.inRelease));
@@ -129,11 +147,15 @@ test('apt-style pipelining: responses come back in request order', async () => {
   assert.equal(world.upstream.hits(odd.filename), 1);
 });
 
-test('canonical index names are served as the content the client\'s own InRelease names', async () => {
+test("canonical index names are served as the content the client's own InRelease names", async () => {
   const rel = 'main/binary-amd64/Packages.xz';
   const x = { localAddress: '127.0.0.2' };
   const y = { localAddress: '127.0.0.3' };
-  const s = await startServer(testConfig(path.join(world.dir, 'srv-affinity'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+  const s = await startServer(
+    testConfig(path.join(world.dir, 'srv-affinity'), { fixture: world.backend }, (c) => {
+      c.proxy.releaseTtlMs = 0;
+    }),
+  );
   try {
     const inX = await request(s.port, '/fixture/dists/stable/InRelease', x);
     const published = await world.repo.publish('stable', [{ name: 'aptgate-demo', version: '3.0-1' }]);
@@ -144,7 +166,10 @@ test('canonical index names are served as the content the client\'s own InReleas
     assert.notEqual(wantX, wantY);
     assert.equal(sha256((await request(s.port, `/fixture/dists/stable/${rel}`, x)).body), wantX);
     assert.equal(sha256((await request(s.port, `/fixture/dists/stable/${rel}`, y)).body), wantY);
-    assert.equal(sha256((await request(s.port, `/fixture/dists/stable/${rel}`, { localAddress: '127.0.0.4' })).body), wantY);
+    assert.equal(
+      sha256((await request(s.port, `/fixture/dists/stable/${rel}`, { localAddress: '127.0.0.4' })).body),
+      wantY,
+    );
     // a name the Release does not list is not served at all
     const unlisted = await request(s.port, '/fixture/dists/stable/main/binary-amd64/Packages.bz2');
     assert.equal(unlisted.status, 404);
@@ -163,10 +188,18 @@ test('bad input: 400 for traversal, 403 outside the backends, 405 for other meth
   const listing = async () => (await readdir(world.dir, { recursive: true })).sort();
   const before = await listing();
   const traversal = [
-    '/fixture/../secret.txt', '/fixture/pool/../../../secret.txt', '/fixture/%2e%2e/%2e%2e/secret.txt',
-    '/fixture/pool%2f..%2f..%2fsecret.txt', '/fixture/pool/..%5csecret.txt', '/fixture//etc/passwd',
-    `/fixture/${encodeURIComponent(secret)}`, '/fixture/pool/%00', '/%2e%2e/%2e%2e/etc/passwd',
-    'http://127.0.0.1/fixture/../../etc/passwd', `${world.upstream.base}/../../etc/passwd`, `${world.upstream.base}/pool/%2e%2e/x`,
+    '/fixture/../secret.txt',
+    '/fixture/pool/../../../secret.txt',
+    '/fixture/%2e%2e/%2e%2e/secret.txt',
+    '/fixture/pool%2f..%2f..%2fsecret.txt',
+    '/fixture/pool/..%5csecret.txt',
+    '/fixture//etc/passwd',
+    `/fixture/${encodeURIComponent(secret)}`,
+    '/fixture/pool/%00',
+    '/%2e%2e/%2e%2e/etc/passwd',
+    'http://127.0.0.1/fixture/../../etc/passwd',
+    `${world.upstream.base}/../../etc/passwd`,
+    `${world.upstream.base}/pool/%2e%2e/x`,
   ];
   for (const t of traversal) {
     const raw = await rawExchange(server.port, `GET ${t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
@@ -191,10 +224,17 @@ test('bad input: 400 for traversal, 403 outside the backends, 405 for other meth
 });
 
 test('CONNECT is refused unless the target is on the passthrough list, which is tunnelled', async () => {
-  const refused = await rawExchange(server.port, 'CONNECT deb.debian.org:443 HTTP/1.1\r\nHost: deb.debian.org:443\r\n\r\n');
+  const refused = await rawExchange(
+    server.port,
+    'CONNECT deb.debian.org:443 HTTP/1.1\r\nHost: deb.debian.org:443\r\n\r\n',
+  );
   assert.match(refused, /^HTTP\/1\.1 403 Forbidden/);
   assert.match(refused, /CONNECT_REFUSED/);
-  const tunnel = await rawExchange(server.port, `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: 127.0.0.1:${echoPort}\r\n\r\nping-through-tunnel`, (got) => got.includes('ping-through-tunnel'));
+  const tunnel = await rawExchange(
+    server.port,
+    `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: 127.0.0.1:${echoPort}\r\n\r\nping-through-tunnel`,
+    (got) => got.includes('ping-through-tunnel'),
+  );
   assert.match(tunnel, /^HTTP\/1\.1 200 Connection Established\r\n\r\nping-through-tunnel/);
 });
 
@@ -205,7 +245,14 @@ test('operator endpoints: /-/health, /-/metrics (Prometheus text), the root page
   assert.equal(h.status, 'ok');
   assert.equal(h.backends[0].name, 'fixture');
   const metrics = (await request(server.port, '/-/metrics')).body.toString();
-  for (const name of ['aptgate_requests_total', 'aptgate_bytes_from_cache_total', 'aptgate_bytes_from_upstream_total', 'aptgate_upstream_errors_total', 'aptgate_fills_in_flight', 'aptgate_cache_bytes']) {
+  for (const name of [
+    'aptgate_requests_total',
+    'aptgate_bytes_from_cache_total',
+    'aptgate_bytes_from_upstream_total',
+    'aptgate_upstream_errors_total',
+    'aptgate_fills_in_flight',
+    'aptgate_cache_bytes',
+  ]) {
     assert.match(metrics, new RegExp(`# TYPE ${name} (counter|gauge)`));
   }
   assert.match(metrics, /aptgate_requests_total\{result="hit"\} [1-9]/);
@@ -223,7 +270,9 @@ test('one access-log line per request: client, method, path, result, status, byt
       cb();
     },
   });
-  const s = await startServer(testConfig(path.join(world.dir, 'srv-log'), { fixture: world.backend }), { logger: { level: 'info', stream } });
+  const s = await startServer(testConfig(path.join(world.dir, 'srv-log'), { fixture: world.backend }), {
+    logger: { level: 'info', stream },
+  });
   try {
     const deb = debOf(world.gen1, 'aptgate-demo');
     await request(s.port, '/fixture/dists/stable/InRelease');
@@ -239,12 +288,18 @@ test('one access-log line per request: client, method, path, result, status, byt
       return a.length >= 3 ? a : undefined;
     }, 'three access lines');
     assert.equal(access.length, 3);
-    const key = (l: Record<string, unknown>) => JSON.stringify([l['method'], l['path'], l['result'], l['status'], l['client']]);
-    assert.deepEqual(access.map(key).sort(), [
-      ['GET', `/fixture/${deb.filename}`, 'miss', 200, '127.0.0.1'],
-      ['GET', `/fixture/${deb.filename}`, 'hit', 200, '127.0.0.1'],
-      ['GET', '/fixture/../x', 'refused', 400, '127.0.0.1'],
-    ].map((x) => JSON.stringify(x)).sort());
+    const key = (l: Record<string, unknown>) =>
+      JSON.stringify([l['method'], l['path'], l['result'], l['status'], l['client']]);
+    assert.deepEqual(
+      access.map(key).sort(),
+      [
+        ['GET', `/fixture/${deb.filename}`, 'miss', 200, '127.0.0.1'],
+        ['GET', `/fixture/${deb.filename}`, 'hit', 200, '127.0.0.1'],
+        ['GET', '/fixture/../x', 'refused', 400, '127.0.0.1'],
+      ]
+        .map((x) => JSON.stringify(x))
+        .sort(),
+    );
     const miss = access.find((l) => l['result'] === 'miss')!;
     assert.equal(miss['bytes'], deb.size);
     assert.equal(typeof miss['ms'], 'number');
@@ -276,22 +331,25 @@ test('a client that stops reading and resumes gets the whole body; one that leav
   const { transferStats, sendfileAvailable } = await import('../src/proxy/sendfile.js');
   const waits = transferStats.slowClientWaits;
   const slow = await new Promise<Buffer>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false }, (res) => {
-      assert.equal(res.headers['x-aptgate-result'], 'hit');
-      const chunks: Buffer[] = [];
-      let paused = false;
-      res.on('data', (c: Buffer) => {
-        chunks.push(c);
-        if (!paused) {
-          // stop reading long enough for the server's socket to fill up, then go on
-          paused = true;
-          res.pause();
-          setTimeout(() => res.resume(), 300);
-        }
-      });
-      res.on('end', () => resolve(Buffer.concat(chunks)));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false },
+      (res) => {
+        assert.equal(res.headers['x-aptgate-result'], 'hit');
+        const chunks: Buffer[] = [];
+        let paused = false;
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
+          if (!paused) {
+            // stop reading long enough for the server's socket to fill up, then go on
+            paused = true;
+            res.pause();
+            setTimeout(() => res.resume(), 300);
+          }
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -301,9 +359,15 @@ test('a client that stops reading and resumes gets the whole body; one that leav
   assert.ok(transferStats.slowClientWaits > waits, 'the full socket was waited for');
   // a client that leaves in the middle
   await new Promise<void>((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false }, (res) => {
-      res.once('data', () => { req.destroy(); resolve(); });
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: server.port, path: `/fixture/${deb.filename}`, agent: false },
+      (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      },
+    );
     req.on('error', () => undefined);
     req.end();
   });
@@ -314,7 +378,10 @@ test('a client that stops reading and resumes gets the whole body; one that leav
 
 test('without the sendfile addon (APTGATE_NO_SENDFILE=1) hits and ranges are served by the read/write loop', async () => {
   const dir = path.join(world.dir, 'srv-nosendfile');
-  const child = await spawnServer(['--state-dir', dir, '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`], { APTGATE_NO_SENDFILE: '1' });
+  const child = await spawnServer(
+    ['--state-dir', dir, '--backend', `fixture=${world.upstream.base}`, '--keyring', `fixture=${world.key.keyring}`],
+    { APTGATE_NO_SENDFILE: '1' },
+  );
   try {
     const deb = debOf(world.gen1, 'aptgate-big');
     await request(child.port, '/fixture/dists/stable/InRelease');
@@ -341,15 +408,22 @@ test('clients that leave mid-transfer never leak bytes into another connection',
   await server.proxy.fills.get(`fixture/${big.filename}`)?.done;
   assert.equal(sha256(bigBody), big.sha256);
   const http = await import('node:http');
-  const leave = () => new Promise<void>((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port: server.port, path: `/fixture/${big.filename}`, agent: false }, (res) => {
-      // stop reading, so the transfer waits on a full socket, then go away
-      res.pause();
-      setImmediate(() => { req.destroy(); resolve(); });
+  const leave = () =>
+    new Promise<void>((resolve) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: server.port, path: `/fixture/${big.filename}`, agent: false },
+        (res) => {
+          // stop reading, so the transfer waits on a full socket, then go away
+          res.pause();
+          setImmediate(() => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => undefined);
+      req.end();
     });
-    req.on('error', () => undefined);
-    req.end();
-  });
   for (let i = 0; i < 40; i++) {
     await leave();
     // new connections reuse descriptor numbers of the ones just closed

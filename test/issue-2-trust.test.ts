@@ -12,13 +12,21 @@ import { FixtureUpstream } from './helpers/upstream.js';
 import { big, debOf, demo2, makeWorld, type World } from './helpers/world.js';
 
 let world: World;
-before(async () => { world = await makeWorld(); });
-after(async () => { await world.close(); });
+before(async () => {
+  world = await makeWorld();
+});
+after(async () => {
+  await world.close();
+});
 
 const INRELEASE = 'dists/stable/InRelease';
 
 test('an InRelease that does not verify is refused and the previous generation stays', async () => {
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-sig'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+  const server = await startServer(
+    testConfig(path.join(world.dir, 'srv-sig'), { fixture: world.backend }, (c) => {
+      c.proxy.releaseTtlMs = 0;
+    }),
+  );
   const fresh = await startServer(testConfig(path.join(world.dir, 'srv-sig-fresh'), { fixture: world.backend }));
   try {
     const first = await request(server.port, `/fixture/${INRELEASE}`);
@@ -31,7 +39,10 @@ test('an InRelease that does not verify is refused and the previous generation s
     assert.equal(again.status, 200);
     assert.ok(again.body.equals(first.body), 'the verified generation, not the forged one');
     assert.ok(!again.body.equals(forged.inRelease));
-    assert.match((await request(server.port, '/-/metrics')).body.toString(), /aptgate_signature_failures_total\{backend="fixture"\} 1/);
+    assert.match(
+      (await request(server.port, '/-/metrics')).body.toString(),
+      /aptgate_signature_failures_total\{backend="fixture"\} 1/,
+    );
     // a server without a previous generation serves nothing at all
     const none = await request(fresh.port, `/fixture/${INRELEASE}`);
     assert.equal(none.status, 502);
@@ -49,11 +60,18 @@ test('fail-over: connect errors, 5xx and timeouts go to the next mirror; a faile
   const second = await FixtureUpstream.start(world.repo.root, { prefix: '/debian' });
   const deadPort = await new Promise<number>((resolve) => {
     const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
   });
   try {
     // 1. connection refused on the first mirror
-    const s1 = await startServer(testConfig(path.join(world.dir, 'srv-fo1'), { fixture: { mirrors: [`http://127.0.0.1:${deadPort}/debian`, second.base], keyring: world.key.keyring } }));
+    const s1 = await startServer(
+      testConfig(path.join(world.dir, 'srv-fo1'), {
+        fixture: { mirrors: [`http://127.0.0.1:${deadPort}/debian`, second.base], keyring: world.key.keyring },
+      }),
+    );
     try {
       second.resetCounts();
       assert.equal((await request(s1.port, `/fixture/${INRELEASE}`)).status, 200);
@@ -62,7 +80,11 @@ test('fail-over: connect errors, 5xx and timeouts go to the next mirror; a faile
       await s1.close();
     }
     // 2. 503 on the first: served by the second, and the first is then skipped
-    const s2 = await startServer(testConfig(path.join(world.dir, 'srv-fo2'), { fixture: { mirrors: [world.upstream.base, second.base], keyring: world.key.keyring } }));
+    const s2 = await startServer(
+      testConfig(path.join(world.dir, 'srv-fo2'), {
+        fixture: { mirrors: [world.upstream.base, second.base], keyring: world.key.keyring },
+      }),
+    );
     try {
       world.upstream.resetCounts();
       second.resetCounts();
@@ -78,7 +100,15 @@ test('fail-over: connect errors, 5xx and timeouts go to the next mirror; a faile
       await s2.close();
     }
     // 3. a mirror that does not answer in time
-    const s3 = await startServer(testConfig(path.join(world.dir, 'srv-fo3'), { fixture: { mirrors: [world.upstream.base, second.base], keyring: world.key.keyring } }, (c) => { c.proxy.idleTimeoutMs = 300; }));
+    const s3 = await startServer(
+      testConfig(
+        path.join(world.dir, 'srv-fo3'),
+        { fixture: { mirrors: [world.upstream.base, second.base], keyring: world.key.keyring } },
+        (c) => {
+          c.proxy.idleTimeoutMs = 300;
+        },
+      ),
+    );
     try {
       second.resetCounts();
       world.upstream.fault(INRELEASE, { kind: 'delay', ms: 2000 }, 1);
@@ -97,7 +127,16 @@ test('upstream unreachable: the last good generation is served; a lagging mirror
   await cp(world.repo.root, old, { recursive: true });
   const lagging = await FixtureUpstream.start(old, { prefix: '/debian' });
   const gen2 = await world.repo.publish('stable', [demo2, big]);
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-stale'), { fixture: { mirrors: [world.upstream.base, lagging.base], keyring: world.key.keyring } }, (c) => { c.proxy.releaseTtlMs = 0; c.proxy.mirrorRetryMs = 0; }));
+  const server = await startServer(
+    testConfig(
+      path.join(world.dir, 'srv-stale'),
+      { fixture: { mirrors: [world.upstream.base, lagging.base], keyring: world.key.keyring } },
+      (c) => {
+        c.proxy.releaseTtlMs = 0;
+        c.proxy.mirrorRetryMs = 0;
+      },
+    ),
+  );
   try {
     const cur = await request(server.port, `/fixture/${INRELEASE}`);
     assert.ok(cur.body.equals(gen2.inRelease));
@@ -119,12 +158,14 @@ test('upstream unreachable: the last good generation is served; a lagging mirror
 });
 
 test('tracked suites are refreshed and indexed by the server without client traffic', async () => {
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-refresh'), { fixture: world.backend }, (c) => {
-    c.proxy.refreshIntervalMs = 150;
-    c.backends.get('fixture')!.trackSuites = ['stable'];
-    c.backends.get('fixture')!.trackComponents = ['main'];
-    c.backends.get('fixture')!.trackArchitectures = ['amd64'];
-  }));
+  const server = await startServer(
+    testConfig(path.join(world.dir, 'srv-refresh'), { fixture: world.backend }, (c) => {
+      c.proxy.refreshIntervalMs = 150;
+      c.backends.get('fixture')!.trackSuites = ['stable'];
+      c.backends.get('fixture')!.trackComponents = ['main'];
+      c.backends.get('fixture')!.trackArchitectures = ['amd64'];
+    }),
+  );
   try {
     const current = await world.repo.publish('stable', [demo2, big]);
     const deb = debOf(current, 'aptgate-demo', '2.0-1');
@@ -132,8 +173,14 @@ test('tracked suites are refreshed and indexed by the server without client traf
     await waitFor(() => server.proxy.packageIndex.lookupFile('fixture', deb.filename), 'the refresh to index demo 2.0');
     const next = await world.repo.publish('stable', [{ name: 'aptgate-demo', version: '4.0-1' }, big]);
     const deb4 = debOf(next, 'aptgate-demo', '4.0-1');
-    await waitFor(() => server.proxy.packageIndex.lookupFile('fixture', deb4.filename), 'the refresh to pick up the next publish');
-    assert.deepEqual(server.proxy.packageIndex.lookupFile('fixture', deb4.filename), { size: deb4.size, sha256: deb4.sha256 });
+    await waitFor(
+      () => server.proxy.packageIndex.lookupFile('fixture', deb4.filename),
+      'the refresh to pick up the next publish',
+    );
+    assert.deepEqual(server.proxy.packageIndex.lookupFile('fixture', deb4.filename), {
+      size: deb4.size,
+      sha256: deb4.sha256,
+    });
     const snap = server.proxy.snapshots.latest('fixture', 'stable', 'inrelease')!;
     assert.equal(snap.date, next.date.getTime());
     assert.ok(server.proxy.packageIndex.isLinked(snap.id, 'main', 'amd64'));
@@ -142,9 +189,12 @@ test('tracked suites are refreshed and indexed by the server without client traf
   }
 });
 
-
 test('InRelease revalidation: one conditional check shared by every client asking meanwhile', async () => {
-  const server = await startServer(testConfig(path.join(world.dir, 'srv-reval'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+  const server = await startServer(
+    testConfig(path.join(world.dir, 'srv-reval'), { fixture: world.backend }, (c) => {
+      c.proxy.releaseTtlMs = 0;
+    }),
+  );
   try {
     const first = await request(server.port, `/fixture/${INRELEASE}`);
     assert.equal(first.status, 200);

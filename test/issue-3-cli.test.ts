@@ -27,39 +27,98 @@ describe('issue 3: aptgate outdated (files in, table or JSON out)', () => {
     lists = path.join(dir, 'lists');
     await mkdir(lists);
     await writeLists(lists, [
-      { distsDir: path.join(archive, 'debian', 'dists', 'bookworm'), uri: 'http://deb.debian.org/debian', suite: 'bookworm' },
-      { distsDir: path.join(archive, 'debian', 'dists', 'bookworm-updates'), uri: 'http://deb.debian.org/debian', suite: 'bookworm-updates' },
-      { distsDir: path.join(archive, 'debian-security', 'dists', 'bookworm-security'), uri: 'http://deb.debian.org/debian-security', suite: 'bookworm-security' },
+      {
+        distsDir: path.join(archive, 'debian', 'dists', 'bookworm'),
+        uri: 'http://deb.debian.org/debian',
+        suite: 'bookworm',
+      },
+      {
+        distsDir: path.join(archive, 'debian', 'dists', 'bookworm-updates'),
+        uri: 'http://deb.debian.org/debian',
+        suite: 'bookworm-updates',
+      },
+      {
+        distsDir: path.join(archive, 'debian-security', 'dists', 'bookworm-security'),
+        uri: 'http://deb.debian.org/debian-security',
+        suite: 'bookworm-security',
+      },
     ]);
   });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('--json: the documented shape, the same counts as the table', async () => {
     const r = await run(['outdated', '--status', status, '--lists', lists, '--arch', 'amd64', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { format: number; counts: Record<string, number>; packages: Array<Record<string, unknown>> };
+    const j = JSON.parse(r.stdout) as {
+      format: number;
+      counts: Record<string, number>;
+      packages: Array<Record<string, unknown>>;
+    };
     assert.equal(j.format, 1);
     assert.equal(j.counts['outdated'], j.packages.length);
     assert.equal(j.counts['installed'], 778);
     const ssl = j.packages.find((p) => p['package'] === 'libssl3')!;
-    assert.deepEqual(Object.keys(ssl).sort(), ['action', 'architecture', 'candidateArchitecture', 'candidateVersion', 'held', 'installedArchitecture', 'installedVersion', 'instance', 'origins', 'package', 'priority', 'security', 'source', 'sourceVersion'].sort());
+    assert.deepEqual(
+      Object.keys(ssl).sort(),
+      [
+        'action',
+        'architecture',
+        'candidateArchitecture',
+        'candidateVersion',
+        'held',
+        'installedArchitecture',
+        'installedVersion',
+        'instance',
+        'origins',
+        'package',
+        'priority',
+        'security',
+        'source',
+        'sourceVersion',
+      ].sort(),
+    );
     assert.equal(ssl['security'], true);
-    assert.deepEqual([ssl['installedArchitecture'], ssl['candidateArchitecture'], ssl['architecture']], ['amd64', 'amd64', 'amd64']);
+    assert.deepEqual(
+      [ssl['installedArchitecture'], ssl['candidateArchitecture'], ssl['architecture']],
+      ['amd64', 'amd64', 'amd64'],
+    );
     const t = await run(['outdated', '--status', status, '--lists', lists, '--arch', 'amd64']);
     assert.equal(t.code, 0, t.stderr);
     // apt list --upgradable's line, aptgate's notes after it
-    assert.match(t.stdout, /^libssl3\/oldstable-security 3\.0\.22-1~deb12u2 amd64 \[upgradable from: 3\.0\.\S+\] {2}\[security\]$/m);
+    assert.match(
+      t.stdout,
+      /^libssl3\/oldstable-security 3\.0\.22-1~deb12u2 amd64 \[upgradable from: 3\.0\.\S+\] {2}\[security\]$/m,
+    );
     assert.equal(t.stdout.trimEnd().split('\n').length, j.counts['outdated']! + 1);
-    assert.match(t.stdout, new RegExp(`^${j.counts['outdated']} of 778 installed packages upgradable \\(${j.counts['security']} security\\)`, 'm'));
+    assert.match(
+      t.stdout,
+      new RegExp(
+        `^${j.counts['outdated']} of 778 installed packages upgradable \\(${j.counts['security']} security\\)`,
+        'm',
+      ),
+    );
   });
 
   it('--packages: bare Packages files (no Release: no origin, priority 500)', async () => {
-    const pk = path.join(archive, 'debian-security', 'dists', 'bookworm-security', 'main', 'binary-amd64', 'Packages.xz');
+    const pk = path.join(
+      archive,
+      'debian-security',
+      'dists',
+      'bookworm-security',
+      'main',
+      'binary-amd64',
+      'Packages.xz',
+    );
     const r = await run(['outdated', '--status', status, '--packages', pk, '--arch', 'amd64', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout) as { packages: Array<{ package: string; security: boolean }> };
     assert.ok(j.packages.some((p) => p.package === 'libssl3'));
-    assert.ok(j.packages.every((p) => !p.security), 'without a Release nothing is known to be a security suite');
+    assert.ok(
+      j.packages.every((p) => !p.security),
+      'without a Release nothing is known to be a security suite',
+    );
   });
 
   it('bad input: a coded error, exit status 1, nothing written', async () => {
@@ -80,7 +139,10 @@ describe('issue 3: aptgate outdated (files in, table or JSON out)', () => {
       [['outdated', '--status', status, '--lists', lists, '--preferences', badPrefs], 'PREFERENCES_INVALID'],
       [['outdated', '--status', status, '--lists', path.join(dir, 'nowhere')], 'LISTS_INVALID'],
       [['outdated', '--status', status, '--lists', dir, '--arch', 'sparc64'], 'LISTS_INVALID'],
-      [['outdated', '--status', status, '--lists', lists, '--sources', path.join(dir, 'missing.sources')], 'LISTS_INVALID'],
+      [
+        ['outdated', '--status', status, '--lists', lists, '--sources', path.join(dir, 'missing.sources')],
+        'LISTS_INVALID',
+      ],
       [['outdated', '--status', status, '--packages', status, '--sources', lists], 'USAGE'],
     ];
     for (const [args, code] of cases) {

@@ -6,16 +6,35 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { aptSimulate, aptUpgradable, compareEnv, setDiff, type CompareEnv, type ListsSuite } from './helpers/compare.js';
+import {
+  aptSimulate,
+  aptUpgradable,
+  compareEnv,
+  setDiff,
+  type CompareEnv,
+  type ListsSuite,
+} from './helpers/compare.js';
 import { ours, upgradableSet, upgradeSet } from './helpers/outdated.js';
 import { fixturesDir } from './helpers/paths.js';
 import { generateStatus, readPackagesXz } from './helpers/statusgen.js';
 
 const archive = path.join(fixturesDir, 'debian-archive');
 const suites: ListsSuite[] = [
-  { distsDir: path.join(archive, 'debian', 'dists', 'bookworm'), uri: 'http://deb.debian.org/debian', suite: 'bookworm' },
-  { distsDir: path.join(archive, 'debian', 'dists', 'bookworm-updates'), uri: 'http://deb.debian.org/debian', suite: 'bookworm-updates' },
-  { distsDir: path.join(archive, 'debian-security', 'dists', 'bookworm-security'), uri: 'http://deb.debian.org/debian-security', suite: 'bookworm-security' },
+  {
+    distsDir: path.join(archive, 'debian', 'dists', 'bookworm'),
+    uri: 'http://deb.debian.org/debian',
+    suite: 'bookworm',
+  },
+  {
+    distsDir: path.join(archive, 'debian', 'dists', 'bookworm-updates'),
+    uri: 'http://deb.debian.org/debian',
+    suite: 'bookworm-updates',
+  },
+  {
+    distsDir: path.join(archive, 'debian-security', 'dists', 'bookworm-security'),
+    uri: 'http://deb.debian.org/debian-security',
+    suite: 'bookworm-security',
+  },
 ];
 
 describe('issue 3: outdated on the real bookworm indexes, compared with apt', () => {
@@ -40,9 +59,16 @@ describe('issue 3: outdated on the real bookworm indexes, compared with apt', ()
     const sim = await aptSimulate(env, 'upgrade');
     assert.deepEqual(setDiff(sim.upgraded, upgradeSet(r)), { onlyApt: [], onlyAptgate: [] });
     // nothing needs new packages or removals here, so dist-upgrade does the same
-    assert.deepEqual(setDiff((await aptSimulate(env, 'dist-upgrade')).upgraded, upgradeSet(r)), { onlyApt: [], onlyAptgate: [] });
+    assert.deepEqual(setDiff((await aptSimulate(env, 'dist-upgrade')).upgraded, upgradeSet(r)), {
+      onlyApt: [],
+      onlyAptgate: [],
+    });
     // security: exactly the upgrades apt-get shows with a Debian-Security origin on the Inst line
-    const aptSecurity = new Set([...sim.stdout.matchAll(/^Inst (\S+) \[\S+\] \(\S+ ([^[]*)\[/gm)].filter((m) => m[2]!.includes('Debian-Security')).map((m) => m[1]!));
+    const aptSecurity = new Set(
+      [...sim.stdout.matchAll(/^Inst (\S+) \[\S+\] \(\S+ ([^[]*)\[/gm)]
+        .filter((m) => m[2]!.includes('Debian-Security'))
+        .map((m) => m[1]!),
+    );
     const ourSecurity = new Set(r.entries.filter((e) => e.security).map((e) => e.package));
     // a version newer than installed in -security but superseded by a point release also counts for us
     for (const n of aptSecurity) assert.ok(ourSecurity.has(n), `${n} is a security update for apt`);
@@ -53,7 +79,9 @@ describe('issue 3: outdated on the real bookworm indexes, compared with apt', ()
 
   for (const seed of [1, 2, 3]) {
     it(`a generated status over the real indexes (seed ${seed}): upgradable list, apt-get upgrade and dist-upgrade`, async () => {
-      index ??= await readPackagesXz(path.join(archive, 'debian', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages.xz'));
+      index ??= await readPackagesXz(
+        path.join(archive, 'debian', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages.xz'),
+      );
       const gen = generateStatus(index, 150, seed);
       await env.setStatus(gen.text);
       const apt = await aptUpgradable(env);

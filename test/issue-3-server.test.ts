@@ -21,7 +21,9 @@ let world: World;
 async function status(pkgs: Array<[string, string]>): Promise<string> {
   const want = new Map(pkgs);
   const packages = await execOk('xz', ['-dc', world.repo.path('dists/stable/main/binary-amd64/Packages.xz')]);
-  return statusFromPackages(packages, (p) => (want.get(p['package']!) === p['version'] ? 'install ok installed' : undefined));
+  return statusFromPackages(packages, (p) =>
+    want.get(p['package']!) === p['version'] ? 'install ok installed' : undefined,
+  );
 }
 
 describe('issue 3: the server computes outdated from the package index the proxy fed', () => {
@@ -30,7 +32,11 @@ describe('issue 3: the server computes outdated from the package index the proxy
 
   before(async () => {
     world = await makeWorld({ debs: [...v1, { name: 'alpha', version: '2.0-1' }, { name: 'beta', version: '2.0-1' }] });
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }));
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+      }),
+    );
     apt = await aptEnv(path.join(world.dir, 'apt'), {
       sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }],
       proxy: 'DIRECT',
@@ -45,10 +51,18 @@ describe('issue 3: the server computes outdated from the package index the proxy
   });
 
   it('answers like apt for the same machine, from the stored package index; one profile per distinct set', async () => {
-    const text = await status([['alpha', '1.0-1'], ['beta', '1.0-1'], ['gamma', '1.0-1']]);
+    const text = await status([
+      ['alpha', '1.0-1'],
+      ['beta', '1.0-1'],
+      ['gamma', '1.0-1'],
+    ]);
     await apt.setSources([{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }]);
     await writeFile(apt.statusFile, text);
-    const viewId = server.outdated.defineView({ sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }], arch: 'amd64', foreignArchs: [] });
+    const viewId = server.outdated.defineView({
+      sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }],
+      arch: 'amd64',
+      foreignArchs: [],
+    });
     const p1 = server.profiles.store(parseStatus(text));
     // the same set reported again (another machine, another order) is the same profile
     const p2 = server.profiles.store(parseStatus(text).reverse());
@@ -56,7 +70,10 @@ describe('issue 3: the server computes outdated from the package index the proxy
     const a = server.outdated.get(p1.id, viewId);
     assert.equal(a.cached, false);
     assert.deepEqual(setDiff(await aptUpgradable({ apt }), upgradableSet(a.result)), { onlyApt: [], onlyAptgate: [] });
-    assert.deepEqual(a.result.entries.map((e) => `${e.package} ${e.candidateVersion}`), ['alpha 2.0-1', 'beta 2.0-1']);
+    assert.deepEqual(
+      a.result.entries.map((e) => `${e.package} ${e.candidateVersion}`),
+      ['alpha 2.0-1', 'beta 2.0-1'],
+    );
     assert.equal(a.result.entries[0]!.origins[0]!.backend, 'fixture');
     const again = server.outdated.get(p1.id, viewId);
     assert.equal(again.cached, true);
@@ -64,15 +81,31 @@ describe('issue 3: the server computes outdated from the package index the proxy
   });
 
   it('a new upstream snapshot recomputes only the profiles holding a package that changed', async () => {
-    const viewId = server.outdated.defineView({ sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }], arch: 'amd64', foreignArchs: [] });
-    const withAlpha = server.profiles.store(parseStatus(await status([['alpha', '1.0-1'], ['beta', '1.0-1'], ['gamma', '1.0-1']])));
+    const viewId = server.outdated.defineView({
+      sources: [{ backend: 'fixture', suite: 'stable', components: ['main'] }],
+      arch: 'amd64',
+      foreignArchs: [],
+    });
+    const withAlpha = server.profiles.store(
+      parseStatus(
+        await status([
+          ['alpha', '1.0-1'],
+          ['beta', '1.0-1'],
+          ['gamma', '1.0-1'],
+        ]),
+      ),
+    );
     const gammaOnly = server.profiles.store(parseStatus(await status([['gamma', '1.0-1']])));
     server.outdated.get(withAlpha.id, viewId);
     assert.equal(server.outdated.get(gammaOnly.id, viewId).result.entries.length, 0);
     const before = { ...server.outdated.stats };
 
     // upstream publishes alpha 3.0; apt update through the proxy makes the new snapshot
-    await world.repo.publish('stable', [...v1, { name: 'alpha', version: '3.0-1' }, { name: 'beta', version: '2.0-1' }]);
+    await world.repo.publish('stable', [
+      ...v1,
+      { name: 'alpha', version: '3.0-1' },
+      { name: 'beta', version: '2.0-1' },
+    ]);
     await runAptOk(['update', '--error-on=any'], { apt });
     await server.proxy.indexer.idle();
     // the refresh is queued on the next turn of the event loop after the link, then runs in slices
@@ -83,8 +116,18 @@ describe('issue 3: the server computes outdated from the package index the proxy
 
     const a = server.outdated.get(withAlpha.id, viewId);
     assert.equal(a.cached, true);
-    assert.deepEqual(a.result.entries.map((e) => `${e.package} ${e.candidateVersion}`), ['alpha 3.0-1', 'beta 2.0-1']);
-    await writeFile(apt.statusFile, await status([['alpha', '1.0-1'], ['beta', '1.0-1'], ['gamma', '1.0-1']]));
+    assert.deepEqual(
+      a.result.entries.map((e) => `${e.package} ${e.candidateVersion}`),
+      ['alpha 3.0-1', 'beta 2.0-1'],
+    );
+    await writeFile(
+      apt.statusFile,
+      await status([
+        ['alpha', '1.0-1'],
+        ['beta', '1.0-1'],
+        ['gamma', '1.0-1'],
+      ]),
+    );
     assert.deepEqual(setDiff(await aptUpgradable({ apt }), upgradableSet(a.result)), { onlyApt: [], onlyAptgate: [] });
     assert.equal(server.outdated.get(gammaOnly.id, viewId).cached, true);
   });

@@ -7,7 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isAptgateError } from '../src/errors.js';
-import { compareValid, compareVersions, isStrictVersion, parseVersion, satisfiesOp, type VersionOp } from '../src/index/version.js';
+import {
+  compareValid,
+  compareVersions,
+  isStrictVersion,
+  parseVersion,
+  satisfiesOp,
+  type VersionOp,
+} from '../src/index/version.js';
 import { exec } from './helpers/exec.js';
 import { fixturesDir } from './helpers/paths.js';
 import { prng, readPackagesXz } from './helpers/statusgen.js';
@@ -21,28 +28,42 @@ async function dpkgSays(a: string, op: string, b: string): Promise<boolean | 'er
 
 async function pool<T>(items: readonly T[], width: number, fn: (x: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** Distinct Version values of the real indexes (only the strings are kept: a small heap forks faster). */
 async function realVersions(): Promise<string[]> {
   const out = new Set<string>();
-  for (const rel of ['debian/dists/bookworm/main/binary-amd64', 'debian/dists/bookworm-updates/main/binary-amd64', 'debian-security/dists/bookworm-security/main/binary-amd64']) {
-    for (const p of await readPackagesXz(path.join(fixturesDir, 'debian-archive', rel, 'Packages.xz'))) out.add(`${p['version']}`.slice(0));
+  for (const rel of [
+    'debian/dists/bookworm/main/binary-amd64',
+    'debian/dists/bookworm-updates/main/binary-amd64',
+    'debian-security/dists/bookworm-security/main/binary-amd64',
+  ]) {
+    for (const p of await readPackagesXz(path.join(fixturesDir, 'debian-archive', rel, 'Packages.xz')))
+      out.add(`${p['version']}`.slice(0));
   }
   return [...out].map((v) => Buffer.from(v).toString()).sort();
 }
 
 describe('issue 3: version comparison exactly as dpkg', () => {
   it('every vector of the reference table (dpkg 1.21 results)', async () => {
-    const rows = (await readFile(path.join(fixturesDir, 'dpkg-version-vectors.tsv'), 'utf8')).trim().split('\n').slice(1);
+    const rows = (await readFile(path.join(fixturesDir, 'dpkg-version-vectors.tsv'), 'utf8'))
+      .trim()
+      .split('\n')
+      .slice(1);
     assert.equal(rows.length, 149);
     for (const row of rows) {
       const [a, op, b, expected] = row.split('\t') as [string, string, string, string];
       if (expected === 'error') {
-        assert.throws(() => satisfiesOp(a, op as VersionOp, b), (e: unknown) => isAptgateError(e, 'VERSION_INVALID'), row);
+        assert.throws(
+          () => satisfiesOp(a, op as VersionOp, b),
+          (e: unknown) => isAptgateError(e, 'VERSION_INVALID'),
+          row,
+        );
       } else {
         assert.equal(satisfiesOp(a, op as VersionOp, b), expected === 'true', row);
       }
@@ -63,9 +84,11 @@ describe('issue 3: version comparison exactly as dpkg', () => {
       pairs.push([a, `${a.slice(0, Math.max(1, Math.floor(a.length * rand())))}${pick().slice(-3)}`]);
     }
     const alphabet = '0123456789abzAZ.+~';
-    const piece = (n: number) => Array.from({ length: n }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
+    const piece = (n: number) =>
+      Array.from({ length: n }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
     for (let i = 0; i < 1000; i++) {
-      const mk = () => `${rand() < 0.2 ? `${Math.floor(rand() * 3)}:` : ''}${Math.floor(rand() * 10)}${piece(1 + Math.floor(rand() * 6))}${rand() < 0.6 ? `-${piece(1 + Math.floor(rand() * 3)).replace(/^~*/, '1')}` : ''}`;
+      const mk = () =>
+        `${rand() < 0.2 ? `${Math.floor(rand() * 3)}:` : ''}${Math.floor(rand() * 10)}${piece(1 + Math.floor(rand() * 6))}${rand() < 0.6 ? `-${piece(1 + Math.floor(rand() * 3)).replace(/^~*/, '1')}` : ''}`;
       pairs.push([mk(), mk()]);
     }
     const disagreements: string[] = [];
@@ -111,10 +134,15 @@ describe('issue 3: version comparison exactly as dpkg', () => {
     assert.deepEqual(parseVersion('1:2.0-1-3'), { epoch: 1, upstream: '2.0-1', revision: '3' });
     assert.deepEqual(parseVersion('2.0'), { epoch: 0, upstream: '2.0', revision: '' });
     for (const bad of ['', ' ', '1.0 1', 'a:1', '1:', '1.0-', '99999999999:1', '-1']) {
-      assert.throws(() => parseVersion(bad), (e: unknown) => isAptgateError(e, 'VERSION_INVALID'), JSON.stringify(bad));
+      assert.throws(
+        () => parseVersion(bad),
+        (e: unknown) => isAptgateError(e, 'VERSION_INVALID'),
+        JSON.stringify(bad),
+      );
     }
     // strict syntax for versions coming from outside (handed to apt later)
     assert.equal(isStrictVersion('1:2.0+dfsg~rc1-1+b1'), true);
-    for (const bad of ['a1.0', '1.0_1', '1.0;rm -rf /', '1.0-1:2', '$(id)', '1.0 ']) assert.equal(isStrictVersion(bad), false, bad);
+    for (const bad of ['a1.0', '1.0_1', '1.0;rm -rf /', '1.0-1:2', '$(id)', '1.0 '])
+      assert.equal(isStrictVersion(bad), false, bad);
   });
 });

@@ -27,10 +27,18 @@ const v2 = ['alpha', 'held', 'delta'].map((n) => d(n, '2.0-1'));
 
 let nextId = 1;
 function job(kind: JobKind, params: Record<string, unknown> = {}, policy: Partial<JobPolicy> = {}): JobSpec {
-  return { id: nextId++, kind, params, policy: { allowReboot: false, repairDpkg: false, lockTimeout: 5, timeout: 120, ...policy } };
+  return {
+    id: nextId++,
+    kind,
+    params,
+    policy: { allowReboot: false, repairDpkg: false, lockTimeout: 5, timeout: 120, ...policy },
+  };
 }
 
-const sha256 = async (f: string) => createHash('sha256').update(await readFile(f)).digest('hex');
+const sha256 = async (f: string) =>
+  createHash('sha256')
+    .update(await readFile(f))
+    .digest('hex');
 
 /** name → sha256 of every file in the lists directory */
 async function listsSnapshot(dir: string): Promise<Record<string, string>> {
@@ -43,8 +51,9 @@ async function listsSnapshot(dir: string): Promise<Record<string, string>> {
 
 /** Holds an fcntl write lock on `file` (as apt and dpkg lock) until stdin closes. */
 async function holdLock(file: string): Promise<ChildProcess> {
-  const script = 'use Fcntl; open(my $f, ">>", $ARGV[0]) or die "open: $!"; '
-    + 'fcntl($f, F_SETLKW, pack("s s x4 q q i x4", F_WRLCK, SEEK_SET, 0, 0, 0)) or die "lock: $!"; $| = 1; print "locked\\n"; <STDIN>;';
+  const script =
+    'use Fcntl; open(my $f, ">>", $ARGV[0]) or die "open: $!"; ' +
+    'fcntl($f, F_SETLKW, pack("s s x4 q q i x4", F_WRLCK, SEEK_SET, 0, 0, 0)) or die "lock: $!"; $| = 1; print "locked\\n"; <STDIN>;';
   const child = spawn('perl', ['-e', script, file], { stdio: ['pipe', 'pipe', 'inherit'] });
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   assert.equal(line.toString(), 'locked\n');
@@ -105,17 +114,38 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
   });
 
   it("collectState: apt's own upgradable list with security flags, sources, preferences, reboot, dpkg health", async () => {
-    await writeFile(path.join(t.target.preferencesDir, 'pin.pref'), 'Package: nothing\nPin: version 1\nPin-Priority: 10\n');
+    await writeFile(
+      path.join(t.target.preferencesDir, 'pin.pref'),
+      'Package: nothing\nPin: version 1\nPin-Priority: 10\n',
+    );
     await writeFile(path.join(t.target.preferencesDir, 'ignored.txt'), 'apt ignores this\n');
     await writeFile(path.join(t.target.sourcesDir, 'notes.txt'), 'not a sources file\n');
     let s = await collectState(t.target);
     const up2 = Object.fromEntries(s.extras.aptUpgradable.map((u) => [u.package, u]));
-    assert.deepEqual(up2['alpha'], { package: 'alpha', architecture: 'amd64', installed: '1.0-1', candidate: '2.0-1', security: false });
-    assert.deepEqual(up2['secpkg'], { package: 'secpkg', architecture: 'amd64', installed: '1.0-1', candidate: '1.0-1+deb12u1', security: true });
+    assert.deepEqual(up2['alpha'], {
+      package: 'alpha',
+      architecture: 'amd64',
+      installed: '1.0-1',
+      candidate: '2.0-1',
+      security: false,
+    });
+    assert.deepEqual(up2['secpkg'], {
+      package: 'secpkg',
+      architecture: 'amd64',
+      installed: '1.0-1',
+      candidate: '1.0-1+deb12u1',
+      security: true,
+    });
     assert.equal(up2['held']?.candidate, '2.0-1', 'apt list --upgradable lists held packages too');
-    assert.deepEqual(s.extras.sources.map((f) => path.basename(f.path)), ['fixture.sources']);
+    assert.deepEqual(
+      s.extras.sources.map((f) => path.basename(f.path)),
+      ['fixture.sources'],
+    );
     assert.equal(s.extras.sources[0]!.content, await readFile(t.sourcesFile, 'utf8'));
-    assert.deepEqual(s.extras.preferences.map((f) => path.basename(f.path)), ['pin.pref']);
+    assert.deepEqual(
+      s.extras.preferences.map((f) => path.basename(f.path)),
+      ['pin.pref'],
+    );
     assert.deepEqual(s.extras.reboot, { required: false, packages: [] });
     assert.deepEqual(s.extras.dpkg, { audit: '', interrupted: false });
 
@@ -135,7 +165,10 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     assert.equal((await t.installed('secpkg'))?.version, '1.0-1+deb12u1');
     assert.equal((await t.installed('alpha'))?.version, '1.0-1');
     const again = await runJob(job('upgrade', { securityOnly: true }), t.target);
-    assert.deepEqual([again.exitCode, again.failure, again.changed, again.summary], [0, undefined, false, 'upgrade (security only): nothing to upgrade']);
+    assert.deepEqual(
+      [again.exitCode, again.failure, again.changed, again.summary],
+      [0, undefined, false, 'upgrade (security only): nothing to upgrade'],
+    );
   });
 
   it('upgrade takes v1 to v2 in the root and leaves the held package alone', async () => {
@@ -145,7 +178,10 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     assert.equal(r.changed, true);
     assert.equal(r.rebootRequired, false);
     assert.match(r.summary, /^apt-get upgrade: 1 upgraded, 0 newly installed, 0 to remove and 1 not upgraded\.$/);
-    assert.match(r.transcript, /-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=5 /);
+    assert.match(
+      r.transcript,
+      /-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=5 /,
+    );
     assert.match(r.transcript, /Unpacking alpha \(2\.0-1\) over \(1\.0-1\)/);
     assert.equal((await t.installed('alpha'))?.version, '2.0-1');
     assert.equal((await readFile(path.join(t.root, 'usr/share/doc/alpha/README'), 'utf8')).split(' ')[1], '2.0-1');
@@ -177,17 +213,32 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
 
   it('invalid package names: invalid-job, exit 2, nothing runs', async () => {
     const before = await t.status();
-    for (const [kind, p] of [['install', 'foo;rm -rf /'], ['install', '-oAPT::x'], ['remove', 'Foo'], ['hold', 'a b'], ['remove', 'alpha=2.0-1'],
-      ['install', 'alpha=2.0-1 x'], ['install', 'alpha:amd64=1:'], ['remove', 'alpha:-x'], ['install', '$(id)']] as Array<[JobKind, string]>) {
+    for (const [kind, p] of [
+      ['install', 'foo;rm -rf /'],
+      ['install', '-oAPT::x'],
+      ['remove', 'Foo'],
+      ['hold', 'a b'],
+      ['remove', 'alpha=2.0-1'],
+      ['install', 'alpha=2.0-1 x'],
+      ['install', 'alpha:amd64=1:'],
+      ['remove', 'alpha:-x'],
+      ['install', '$(id)'],
+    ] as Array<[JobKind, string]>) {
       const r = await runJob(job(kind, { packages: ['alpha', p] }), t.target);
       assert.equal(r.failure, 'invalid-job', `${kind} ${p}`);
       assert.equal(r.exitCode, 2);
       assert.equal(r.changed, false);
       assert.doesNotMatch(r.transcript, /^\$ /m, 'no command ran');
     }
-    for (const bad of [job('install', {}), job('upgrade', { securityOnly: 'yes' }), job('update', {}, { lockTimeout: -1 }),
-      job('add-source', { name: '../etc', content: 'Types: deb\n' }), job('remove-source', { name: 'A' }),
-      job('add-source', { name: 'x', content: 'Types: deb\nURIs: http://h/\nSuites: s\n' }), job('reboot')]) {
+    for (const bad of [
+      job('install', {}),
+      job('upgrade', { securityOnly: 'yes' }),
+      job('update', {}, { lockTimeout: -1 }),
+      job('add-source', { name: '../etc', content: 'Types: deb\n' }),
+      job('remove-source', { name: 'A' }),
+      job('add-source', { name: 'x', content: 'Types: deb\nURIs: http://h/\nSuites: s\n' }),
+      job('reboot'),
+    ]) {
       const r = await runJob(bad, t.target);
       assert.deepEqual([r.failure, r.exitCode], ['invalid-job', 2], JSON.stringify(bad));
       assert.doesNotMatch(r.transcript, /^\$ /m);
@@ -202,7 +253,11 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     const r = await runJob(job('add-source', { name: 'broken', content }), t.target);
     assert.equal(r.failure, 'network', r.transcript);
     assert.notEqual(r.exitCode, 0);
-    assert.match(r.summary, /^add-source broken: apt-get update failed, previous state restored, lists refreshed; Could not connect to 127\.0\.0\.1:1 /, r.transcript);
+    assert.match(
+      r.summary,
+      /^add-source broken: apt-get update failed, previous state restored, lists refreshed; Could not connect to 127\.0\.0\.1:1 /,
+      r.transcript,
+    );
     assert.equal((r.transcript.match(/^\$ apt-get .* update --error-on=any$/gm) ?? []).length, 2);
     await assert.rejects(stat(path.join(t.target.sourcesDir, 'aptgate-broken.sources')));
     assert.deepEqual(await listsSnapshot(t.listsDir), lists);
@@ -260,7 +315,9 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     const none = await runJob(job('reboot', {}, { allowReboot: true }), t.target, { rebootCommand: ['false'] });
     assert.deepEqual([none.exitCode, none.failure, none.summary], [0, undefined, 'no reboot required']);
     await writeFile(t.target.rebootRequiredFile, '');
-    const yes = await runJob(job('reboot', {}, { allowReboot: true }), t.target, { rebootCommand: ['true', 'reboot-now'] });
+    const yes = await runJob(job('reboot', {}, { allowReboot: true }), t.target, {
+      rebootCommand: ['true', 'reboot-now'],
+    });
     assert.deepEqual([yes.exitCode, yes.failure, yes.rebootRequired], [0, undefined, true]);
     assert.match(yes.transcript, /^\$ true reboot-now$/m);
     await rm(t.target.rebootRequiredFile);
@@ -269,8 +326,20 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
   it('timeout: a job still running after policy.timeout is stopped', { timeout: 60_000 }, async () => {
     let open!: () => void;
     let reached!: () => void;
-    const inFlight = new Promise<void>((res) => { reached = res; });
-    up.fault('dists/stable/InRelease', { kind: 'gate', until: new Promise<void>((res) => { open = res; }), reached }, 1);
+    const inFlight = new Promise<void>((res) => {
+      reached = res;
+    });
+    up.fault(
+      'dists/stable/InRelease',
+      {
+        kind: 'gate',
+        until: new Promise<void>((res) => {
+          open = res;
+        }),
+        reached,
+      },
+      1,
+    );
     try {
       const running = runJob(job('update', {}, { timeout: 1 }), t.target);
       await inFlight;
@@ -305,7 +374,9 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
     assert.equal(classifyFailure(apt.output, apt.code ?? -1), 'dpkg-interrupted', apt.output);
     const holder = await holdLock(path.join(t.root, 'var/lib/dpkg/lock-frontend'));
     try {
-      const dpkg = await exec('dpkg', [...t.target.dpkgOptions, '--configure', '-a'], { env: { ...process.env, LC_ALL: 'C' } });
+      const dpkg = await exec('dpkg', [...t.target.dpkgOptions, '--configure', '-a'], {
+        env: { ...process.env, LC_ALL: 'C' },
+      });
       const text = dpkg.stdout.toString() + dpkg.stderr.toString();
       assert.equal(classifyFailure(text, dpkg.code ?? -1), 'dpkg-lock', text);
       assert.equal(lockHolder(text), `process ${holder.pid}`);
@@ -320,24 +391,65 @@ describe('issue 4: the agent runs apt and dpkg in a separate root', () => {
 
   it('classifyFailure and lockHolder on the messages apt and dpkg print', () => {
     const cases: Array<[string, number, string | undefined]> = [
-      ['E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)\nE: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?', 100, 'dpkg-lock'],
+      [
+        'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (apt-get)\nE: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?',
+        100,
+        'dpkg-lock',
+      ],
       ['E: Could not get lock /var/lib/apt/lists/lock. It is held by process 77 (packagekitd)', 100, 'dpkg-lock'],
-      ["E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. ", 100, 'dpkg-interrupted'],
-      ["Setting up foo (2.0-1) ...\n\nConfiguration file '/etc/foo.conf'\n ==> Modified (by you or by a script) since installation.\n ==> Package distributor has shipped an updated version.\n   What would you like to do about it ?  Your options are:", 1, 'conffile-prompt'],
-      ['dpkg: error processing package foo (--configure):\n end of file on stdin at conffile prompt\nErrors were encountered while processing:\n foo', 100, 'conffile-prompt'],
+      [
+        "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. ",
+        100,
+        'dpkg-interrupted',
+      ],
+      [
+        "Setting up foo (2.0-1) ...\n\nConfiguration file '/etc/foo.conf'\n ==> Modified (by you or by a script) since installation.\n ==> Package distributor has shipped an updated version.\n   What would you like to do about it ?  Your options are:",
+        1,
+        'conffile-prompt',
+      ],
+      [
+        'dpkg: error processing package foo (--configure):\n end of file on stdin at conffile prompt\nErrors were encountered while processing:\n foo',
+        100,
+        'conffile-prompt',
+      ],
       ['E: Held packages were changed and -y was used without --allow-change-held-packages.', 100, 'held-packages'],
-      ['The following packages have unmet dependencies:\n app : Depends: lib (= 2) but 1 is to be installed\nE: Unmet dependencies. Try \'apt --fix-broken install\' with no packages (or specify a solution).', 100, 'broken-dependencies'],
-      ["Err:1 http://deb.debian.org/debian bookworm InRelease\n  Temporary failure resolving 'deb.debian.org'\nE: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'", 100, 'network'],
-      ["E: Failed to fetch http://proxy:3142/debian/pool/main/h/hello/hello_2.10-3_amd64.deb  Could not connect to proxy:3142 (10.0.0.1), connection timed out", 100, 'network'],
-      ["W: GPG error: http://deb.debian.org/debian bookworm InRelease: The following signatures were invalid: EXPKEYSIG 6ED0E7B82643E131 Debian Archive Automatic Signing Key (12/bookworm) <ftpmaster@debian.org>\nE: The repository 'http://deb.debian.org/debian bookworm InRelease' is not signed.", 100, 'signature'],
-      ['W: GPG error: http://x stable InRelease: The following signatures were invalid: BADSIG 0123456789ABCDEF', 100, 'signature'],
+      [
+        "The following packages have unmet dependencies:\n app : Depends: lib (= 2) but 1 is to be installed\nE: Unmet dependencies. Try 'apt --fix-broken install' with no packages (or specify a solution).",
+        100,
+        'broken-dependencies',
+      ],
+      [
+        "Err:1 http://deb.debian.org/debian bookworm InRelease\n  Temporary failure resolving 'deb.debian.org'\nE: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'",
+        100,
+        'network',
+      ],
+      [
+        'E: Failed to fetch http://proxy:3142/debian/pool/main/h/hello/hello_2.10-3_amd64.deb  Could not connect to proxy:3142 (10.0.0.1), connection timed out',
+        100,
+        'network',
+      ],
+      [
+        "W: GPG error: http://deb.debian.org/debian bookworm InRelease: The following signatures were invalid: EXPKEYSIG 6ED0E7B82643E131 Debian Archive Automatic Signing Key (12/bookworm) <ftpmaster@debian.org>\nE: The repository 'http://deb.debian.org/debian bookworm InRelease' is not signed.",
+        100,
+        'signature',
+      ],
+      [
+        'W: GPG error: http://x stable InRelease: The following signatures were invalid: BADSIG 0123456789ABCDEF',
+        100,
+        'signature',
+      ],
       ["E: You don't have enough free space in /var/cache/apt/archives/.", 100, 'disk-full'],
-      ["dpkg: error processing archive /var/cache/apt/archives/foo_2_amd64.deb (--unpack):\n cannot copy extracted data for './usr/bin/foo' to '/usr/bin/foo.dpkg-new': failed to write (No space left on device)", 100, 'disk-full'],
+      [
+        "dpkg: error processing archive /var/cache/apt/archives/foo_2_amd64.deb (--unpack):\n cannot copy extracted data for './usr/bin/foo' to '/usr/bin/foo.dpkg-new': failed to write (No space left on device)",
+        100,
+        'disk-full',
+      ],
       ['E: Sub-process /usr/bin/dpkg returned an error code (1)', 100, 'other'],
       ['E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1', 0, undefined],
     ];
     for (const [text, code, reason] of cases) assert.equal(classifyFailure(text, code), reason, text);
-    const kept = 'The following packages have been kept back:\n  held other\n0 upgraded, 0 newly installed, 0 to remove and 2 not upgraded.\nE: x';
+    const kept =
+      'The following packages have been kept back:\n  held other\n0 upgraded, 0 newly installed, 0 to remove and 2 not upgraded.\nE: x';
     assert.equal(classifyFailure(kept, 100, { required: ['held=2.0-1'] }), 'held-packages');
     assert.equal(classifyFailure(kept, 100, { required: ['third'] }), 'other');
     assert.equal(lockHolder(cases[0]![0]), 'process 4242 (apt-get)');

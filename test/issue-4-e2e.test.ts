@@ -12,7 +12,11 @@ import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
 import type { CollectedExtras } from '../src/agent/types.js';
 
-const debs = [...['alpha', 'beta', 'gamma'].map((name) => ({ name, version: '1.0-1' })), { name: 'alpha', version: '2.0-1' }, { name: 'beta', version: '2.0-1' }];
+const debs = [
+  ...['alpha', 'beta', 'gamma'].map((name) => ({ name, version: '1.0-1' })),
+  { name: 'alpha', version: '2.0-1' },
+  { name: 'beta', version: '2.0-1' },
+];
 
 let world: World;
 let server: TestServer;
@@ -23,19 +27,30 @@ function outdatedOf(machine: number): string[] {
   const m = server.fleet.machines.byId(machine)!;
   const r = server.fleet.machines.report(machine)!;
   assert.ok(m.profileId && r.viewId, 'the machine has a profile and a view');
-  return server.outdated.get(m.profileId, r.viewId).result.entries.map((e) => `${e.package} ${e.installedVersion}->${e.candidateVersion}${e.held ? ' held' : ''}`);
+  return server.outdated
+    .get(m.profileId, r.viewId)
+    .result.entries.map((e) => `${e.package} ${e.installedVersion}->${e.candidateVersion}${e.held ? ' held' : ''}`);
 }
 
 describe('issue 4: the agent upgrades a machine through the proxy on a class schedule', () => {
   before(async () => {
     world = await makeWorld({ debs });
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => { c.proxy.releaseTtlMs = 0; }), { now: () => clock });
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+      }),
+      { now: () => clock },
+    );
     agent = await createAgent(path.join(world.dir, 'web-1'), server.url, {
       hostname: 'web-1',
       sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }],
     });
     const root = agent.root;
-    for (const args of [['update', '--error-on=any'], ['install', '-y', 'alpha=1.0-1', 'beta=1.0-1', 'gamma'], ['hold', 'beta']]) {
+    for (const args of [
+      ['update', '--error-on=any'],
+      ['install', '-y', 'alpha=1.0-1', 'beta=1.0-1', 'gamma'],
+      ['hold', 'beta'],
+    ]) {
       const r = await root.apt(args, args[0] === 'hold' ? 'apt-mark' : 'apt-get');
       assert.equal(r.code, 0, r.output);
     }
@@ -52,7 +67,10 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
     const schedule = server.fleet.schedules.add({ className: 'web', kind: 'upgrade', cron: '0 2 * * *' });
     await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true }).token]);
     const id = agent.state.identity()!.machine;
-    assert.deepEqual(server.fleet.classes.classesOf(server.fleet.machines.byId(id)!).map((c) => c.name), ['web']);
+    assert.deepEqual(
+      server.fleet.classes.classesOf(server.fleet.machines.byId(id)!).map((c) => c.name),
+      ['web'],
+    );
     await agent.runOk(['run-once']);
     assert.deepEqual(outdatedOf(id), ['alpha 1.0-1->2.0-1', 'beta 1.0-1->2.0-1 held']);
     const extras = JSON.parse(server.fleet.machines.report(id)!.extras) as CollectedExtras;
@@ -66,8 +84,14 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
     const [jobId] = server.fleet.schedules.tick();
     assert.ok(jobId);
     assert.deepEqual(server.fleet.schedules.tick(), [], 'fired once');
-    const run = JSON.parse(await agent.runOk(['run-once', '--json'])) as { jobs: Array<{ id: number; failure?: string }>; reported: string };
-    assert.deepEqual(run.jobs.map((j) => [j.id, j.failure]), [[jobId, undefined]]);
+    const run = JSON.parse(await agent.runOk(['run-once', '--json'])) as {
+      jobs: Array<{ id: number; failure?: string }>;
+      reported: string;
+    };
+    assert.deepEqual(
+      run.jobs.map((j) => [j.id, j.failure]),
+      [[jobId, undefined]],
+    );
     assert.equal(run.reported, 'delta', 'after the upgrade only the changed packages travel');
     const job = server.fleet.jobs.store.byId(jobId)!;
     assert.equal(job.state, 'succeeded', job.transcript ?? '');
@@ -79,14 +103,23 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
 
   it('add-source with a broken source is rolled back and the failure is classified', async () => {
     const id = agent.state.identity()!.machine;
-    const content = renderSources([{ uri: 'http://127.0.0.1:1/nowhere', suites: ['stable'], signedBy: world.key.keyring }]);
-    const [jobId] = server.fleet.jobs.create([id], { kind: 'add-source', params: { name: 'broken', content }, origin: 'test' });
+    const content = renderSources([
+      { uri: 'http://127.0.0.1:1/nowhere', suites: ['stable'], signedBy: world.key.keyring },
+    ]);
+    const [jobId] = server.fleet.jobs.create([id], {
+      kind: 'add-source',
+      params: { name: 'broken', content },
+      origin: 'test',
+    });
     await agent.runOk(['run-once']);
     const job = server.fleet.jobs.store.byId(jobId!)!;
     assert.deepEqual([job.state, job.failure], ['failed', 'network']);
     await assert.rejects(stat(path.join(agent.root.target.sourcesDir, 'aptgate-broken.sources')));
     const extras = JSON.parse(server.fleet.machines.report(id)!.extras) as CollectedExtras;
-    assert.deepEqual(extras.sources.map((s) => path.basename(s.path)), ['fixture.sources']);
+    assert.deepEqual(
+      extras.sources.map((s) => path.basename(s.path)),
+      ['fixture.sources'],
+    );
   });
 
   it('disruptive jobs wait for a maintenance window of the class; others do not', async () => {
@@ -96,8 +129,15 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
     const hm = (x: number) => `${String(Math.floor(x / 60)).padStart(2, '0')}:${String(x % 60).padStart(2, '0')}`;
     const c = server.fleet.classes.get('web');
     const { parseWindow } = await import('../src/fleet/classes.js');
-    const windowId = server.fleet.classes.store.addWindow({ classId: c.id, ...parseWindow(`daily ${hm(start)}-${hm((start + 60) % 1440)}`) });
-    const [install] = server.fleet.jobs.create([id], { kind: 'install', params: { packages: ['gamma'] }, origin: 'test' });
+    const windowId = server.fleet.classes.store.addWindow({
+      classId: c.id,
+      ...parseWindow(`daily ${hm(start)}-${hm((start + 60) % 1440)}`),
+    });
+    const [install] = server.fleet.jobs.create([id], {
+      kind: 'install',
+      params: { packages: ['gamma'] },
+      origin: 'test',
+    });
     const [update] = server.fleet.jobs.create([id], { kind: 'update', origin: 'test' });
     await agent.runOk(['run-once']);
     assert.equal(server.fleet.jobs.store.byId(update!)!.state, 'succeeded');

@@ -30,7 +30,12 @@ const faultOf = (xml: string) => Number(/<name>faultCode<\/name>\s*<value>\s*<in
 describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-fleet-'));
-    server = await startServer(testConfig(path.join(dir, 'srv'), {}, (c) => { c.fleet.jobLeaseMs = 60_000; }), { now: () => clock });
+    server = await startServer(
+      testConfig(path.join(dir, 'srv'), {}, (c) => {
+        c.fleet.jobLeaseMs = 60_000;
+      }),
+      { now: () => clock },
+    );
   });
   after(async () => {
     await server?.close();
@@ -75,9 +80,14 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     await agent.runOk(['run-once']);
     const id = agent.state.identity()!.machine;
     server.fleet.machines.setPullNow([id], true);
-    const client = new RpcClient({ server: server.url, timeoutS: 10 }, { identity: agent.state.identity()!, state: agent.state });
+    const client = new RpcClient(
+      { server: server.url, timeoutS: 10 },
+      { identity: agent.state.identity()!, state: agent.state },
+    );
     const last = agent.state.last()!;
-    const check = await client.call<{ stateKnown: boolean; pullNow: boolean; jobsWaiting: boolean }>('agent.checkIn', [{ machineId: agent.machineId, state: last.state, packages: last.packagesHash }]);
+    const check = await client.call<{ stateKnown: boolean; pullNow: boolean; jobsWaiting: boolean }>('agent.checkIn', [
+      { machineId: agent.machineId, state: last.state, packages: last.packagesHash },
+    ]);
     assert.deepEqual([check.stateKnown, check.pullNow, check.jobsWaiting], [true, true, false]);
     await agent.runOk(['run-once']);
     assert.equal(server.fleet.machines.byId(id)!.pullNow, false);
@@ -93,7 +103,10 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     await agent.runOk(['enroll', '--token', used.token]);
     const other = await createAgent(path.join(dir, 'a3'), server.url);
     assert.match((await other.run(['enroll', '--token', used.token])).stderr, /used up \(fault 4\)/);
-    assert.match((await other.run(['enroll', '--token', 'agt_' + 'x'.repeat(32)])).stderr, /unknown enrolment token \(fault 4\)/);
+    assert.match(
+      (await other.run(['enroll', '--token', 'agt_' + 'x'.repeat(32)])).stderr,
+      /unknown enrolment token \(fault 4\)/,
+    );
   });
 
   it('credentials copied to another machine are refused as a clone and flagged', async () => {
@@ -115,7 +128,10 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     const xml = await post(server.url, encodeCall('system.listMethods', []), {});
     const names = [...xml.matchAll(/<string>([^<]+)<\/string>/g)].map((m) => m[1]!);
     assert.ok(names.includes('agent.checkIn'));
-    assert.deepEqual(names.filter((n) => !/^(agent|system)\./.test(n)), []);
+    assert.deepEqual(
+      names.filter((n) => !/^(agent|system)\./.test(n)),
+      [],
+    );
   });
 
   it('refuses unsigned, forged and replayed calls; the service keeps serving', async () => {
@@ -137,20 +153,34 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     // the agent goes on from the newest timestamp the server saw
     agent.state.saveTimestamp(Date.now() + 10);
     const client = new RpcClient({ server: server.url, timeoutS: 10 }, { identity: id, state: agent.state });
-    assert.deepEqual({ ...await client.call<object>('agent.fetchJob', [{ machineId: id.machineId }]) }, { jobs: [] });
+    assert.deepEqual({ ...(await client.call<object>('agent.fetchJob', [{ machineId: id.machineId }])) }, { jobs: [] });
   });
 
   it('a delivered job whose lease runs out is delivered again, up to its attempts; a deadline expires it', async () => {
     const agent = await createAgent(path.join(dir, 'l1'), server.url);
     await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true }).token]);
     const id = agent.state.identity()!;
-    const client = new RpcClient({ server: server.url, timeoutS: 10 }, { identity: id, state: new AgentState(agent.stateDir) });
-    const fetch = async () => (await client.call<{ jobs: Array<{ id: number; attempt: number }> }>('agent.fetchJob', [{ machineId: id.machineId }])).jobs;
+    const client = new RpcClient(
+      { server: server.url, timeoutS: 10 },
+      { identity: id, state: new AgentState(agent.stateDir) },
+    );
+    const fetch = async () =>
+      (
+        await client.call<{ jobs: Array<{ id: number; attempt: number }> }>('agent.fetchJob', [
+          { machineId: id.machineId },
+        ])
+      ).jobs;
     const [jobId] = server.fleet.jobs.create([id.machine], { kind: 'update', origin: 'test', maxAttempts: 2 });
-    assert.deepEqual((await fetch()).map((j) => [j.id, j.attempt]), [[jobId, 1]]);
+    assert.deepEqual(
+      (await fetch()).map((j) => [j.id, j.attempt]),
+      [[jobId, 1]],
+    );
     assert.deepEqual(await fetch(), [], 'under a live lease nothing is handed out');
     clock += 61_000;
-    assert.deepEqual((await fetch()).map((j) => [j.id, j.attempt]), [[jobId, 2]]);
+    assert.deepEqual(
+      (await fetch()).map((j) => [j.id, j.attempt]),
+      [[jobId, 2]],
+    );
     clock += 61_000;
     assert.deepEqual(await fetch(), []);
     const j = server.fleet.jobs.store.byId(jobId!)!;
@@ -159,20 +189,56 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     clock += 2000;
     assert.deepEqual(await fetch(), []);
     assert.equal(server.fleet.jobs.store.byId(late!)!.state, 'expired');
-    await assert.rejects(client.call('agent.jobStarted', [{ machineId: id.machineId, id: late }]), (e: RpcError) => e.faultCode === faultCodes.JOB_CLOSED);
+    await assert.rejects(
+      client.call('agent.jobStarted', [{ machineId: id.machineId, id: late }]),
+      (e: RpcError) => e.faultCode === faultCodes.JOB_CLOSED,
+    );
     // a result that still arrives is kept, the job stays expired
-    const ack = await client.call<{ state: string }>('agent.jobFinished', [{ machineId: id.machineId, id: late, exitCode: 0, durationMs: 5, failure: '', summary: 'ok', transcript: '$ apt-get update' }]);
+    const ack = await client.call<{ state: string }>('agent.jobFinished', [
+      {
+        machineId: id.machineId,
+        id: late,
+        exitCode: 0,
+        durationMs: 5,
+        failure: '',
+        summary: 'ok',
+        transcript: '$ apt-get update',
+      },
+    ]);
     assert.equal(ack.state, 'expired');
-    assert.deepEqual([server.fleet.jobs.store.byId(late!)!.exitCode, server.fleet.jobs.store.byId(late!)!.transcript], [0, '$ apt-get update']);
-    await assert.rejects(client.call('agent.jobFinished', [{ machineId: id.machineId, id: 999999, exitCode: 0, durationMs: 5, failure: '', summary: '', transcript: '' }]),
-      (e: RpcError) => e.faultCode === faultCodes.JOB_UNKNOWN);
-    await assert.rejects(client.call('agent.jobFinished', [{ machineId: id.machineId, id: late, exitCode: 0, durationMs: 5, failure: 'made-up', summary: '', transcript: '' }]),
-      (e: RpcError) => e.faultCode === faultCodes.INVALID_PARAMS);
+    assert.deepEqual(
+      [server.fleet.jobs.store.byId(late!)!.exitCode, server.fleet.jobs.store.byId(late!)!.transcript],
+      [0, '$ apt-get update'],
+    );
+    await assert.rejects(
+      client.call('agent.jobFinished', [
+        { machineId: id.machineId, id: 999999, exitCode: 0, durationMs: 5, failure: '', summary: '', transcript: '' },
+      ]),
+      (e: RpcError) => e.faultCode === faultCodes.JOB_UNKNOWN,
+    );
+    await assert.rejects(
+      client.call('agent.jobFinished', [
+        {
+          machineId: id.machineId,
+          id: late,
+          exitCode: 0,
+          durationMs: 5,
+          failure: 'made-up',
+          summary: '',
+          transcript: '',
+        },
+      ]),
+      (e: RpcError) => e.faultCode === faultCodes.INVALID_PARAMS,
+    );
   });
 
   it('over TLS when the server has a certificate: the agent verifies it with its ca_file', async () => {
     const tls = path.join(projectRoot, 'test/fixtures/tls');
-    const secure = await startServer(testConfig(path.join(dir, 'tls-srv'), {}, (c) => { c.tls = { cert: path.join(tls, 'cert.pem'), key: path.join(tls, 'key.pem') }; }));
+    const secure = await startServer(
+      testConfig(path.join(dir, 'tls-srv'), {}, (c) => {
+        c.tls = { cert: path.join(tls, 'cert.pem'), key: path.join(tls, 'key.pem') };
+      }),
+    );
     try {
       assert.match(secure.url, /^https:/);
       const agent = await createAgent(path.join(dir, 't1'), secure.url);
@@ -189,23 +255,35 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
 
   it('a result reported while the server restarts is not lost, and the job is not run twice', async () => {
     // the job is a reboot whose command closes the server: the result cannot be sent and stays spooled
-    const control = http.createServer((_req, res) => { void server.close().then(() => res.end('closed')); });
+    const control = http.createServer((_req, res) => {
+      void server.close().then(() => res.end('closed'));
+    });
     await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
     const controlUrl = `http://127.0.0.1:${(control.address() as { port: number }).port}/`;
     const agent = await createAgent(path.join(dir, 'r1'), server.url);
     const script = path.join(dir, 'r1', 'reboot.mjs');
     const calls = path.join(dir, 'r1', 'reboot-calls');
-    await writeFile(script, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(calls)}, 'x');\nawait fetch(${JSON.stringify(controlUrl)}).then((r) => r.text());\n`);
+    await writeFile(
+      script,
+      `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(calls)}, 'x');\nawait fetch(${JSON.stringify(controlUrl)}).then((r) => r.text());\n`,
+    );
     await chmod(script, 0o755);
     await agent.configure({ server: server.url, extra: [`reboot_command = ${process.execPath} ${script}`] });
     await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true }).token]);
     await writeFile(agent.root.target.rebootRequiredFile, '*** System restart required ***\n');
     const id = agent.state.identity()!;
-    const [jobId] = server.fleet.jobs.create([id.machine], { kind: 'reboot', origin: 'test', policy: { allowReboot: true } });
+    const [jobId] = server.fleet.jobs.create([id.machine], {
+      kind: 'reboot',
+      origin: 'test',
+      policy: { allowReboot: true },
+    });
     const dbFile = server.config.db;
     const r = await agent.run(['run-once']);
     assert.equal(r.code, 1, 'the server went away before the result');
-    assert.deepEqual(agent.state.spooled().map((s) => s.id), [jobId]);
+    assert.deepEqual(
+      agent.state.spooled().map((s) => s.id),
+      [jobId],
+    );
     control.close();
     server = await startServer({ ...server.config, db: dbFile }, { now: () => clock });
     await agent.configure({ server: server.url, extra: [`reboot_command = ${process.execPath} ${script}`] });

@@ -10,12 +10,21 @@ import { faultCodes, PROTOCOL_VERSION } from '../src/protocol/faults.js';
 import { exec } from './helpers/exec.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
-async function post(server: TestServer, body: string | Buffer, type = 'text/xml'): Promise<{ status: number; text: string }> {
-  const r = await fetch(`${server.url}/RPC2`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : new Uint8Array(body) });
+async function post(
+  server: TestServer,
+  body: string | Buffer,
+  type = 'text/xml',
+): Promise<{ status: number; text: string }> {
+  const r = await fetch(`${server.url}/RPC2`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+  });
   return { status: r.status, text: await r.text() };
 }
 
-const call = (method: string, params = '') => `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params}</params></methodCall>`;
+const call = (method: string, params = '') =>
+  `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params}</params></methodCall>`;
 const p = (v: string) => `<param><value>${v}</value></param>`;
 
 function faultCode(text: string): number | undefined {
@@ -39,18 +48,45 @@ describe('issue 4: XML-RPC at /RPC2', () => {
   it('introspection and the handshake answer as the convention says', async () => {
     const list = await post(server, call('system.listMethods'));
     assert.equal(list.status, 200);
-    for (const m of ['system.listMethods', 'system.methodHelp', 'system.methodSignature', 'system.multicall', 'agent.hello']) assert.match(list.text, new RegExp(`<string>${m.replace('.', '\\.')}</string>`));
+    for (const m of [
+      'system.listMethods',
+      'system.methodHelp',
+      'system.methodSignature',
+      'system.multicall',
+      'agent.hello',
+    ])
+      assert.match(list.text, new RegExp(`<string>${m.replace('.', '\\.')}</string>`));
     const sig = await post(server, call('system.methodSignature', p('<string>agent.hello</string>')));
-    assert.match(sig.text, /<array><data><value><array><data><value><string>struct<\/string><\/value><value><string>struct<\/string><\/value><\/data><\/array><\/value><\/data><\/array>/);
-    const hello = await post(server, call('agent.hello', p(`<struct><member><name>protocol</name><value><int>${PROTOCOL_VERSION}</int></value></member><member><name>agent</name><value><string>test</string></value></member></struct>`)));
+    assert.match(
+      sig.text,
+      /<array><data><value><array><data><value><string>struct<\/string><\/value><value><string>struct<\/string><\/value><\/data><\/array><\/value><\/data><\/array>/,
+    );
+    const hello = await post(
+      server,
+      call(
+        'agent.hello',
+        p(
+          `<struct><member><name>protocol</name><value><int>${PROTOCOL_VERSION}</int></value></member><member><name>agent</name><value><string>test</string></value></member></struct>`,
+        ),
+      ),
+    );
     assert.match(hello.text, /<name>protocol<\/name><value><int>1<\/int>/);
-    const old = await post(server, call('agent.hello', p('<struct><member><name>protocol</name><value><int>0</int></value></member></struct>')));
+    const old = await post(
+      server,
+      call('agent.hello', p('<struct><member><name>protocol</name><value><int>0</int></value></member></struct>')),
+    );
     assert.equal(faultCode(old.text), faultCodes.PROTOCOL_VERSION);
-    const multi = await post(server, call('system.multicall', p(`<array><data>
+    const multi = await post(
+      server,
+      call(
+        'system.multicall',
+        p(`<array><data>
       <value><struct><member><name>methodName</name><value><string>system.methodHelp</string></value></member><member><name>params</name><value><array><data><value><string>agent.hello</string></value></data></array></value></member></struct></value>
       <value><struct><member><name>methodName</name><value><string>system.multicall</string></value></member><member><name>params</name><value><array><data></data></array></value></member></struct></value>
       <value><struct><member><name>methodName</name><value><string>no.such</string></value></member></struct></value>
-    </data></array>`)));
+    </data></array>`),
+      ),
+    );
     assert.match(multi.text, /Protocol handshake/);
     assert.match(multi.text, new RegExp(`<int>${faultCodes.INVALID_REQUEST}</int>`));
     assert.match(multi.text, new RegExp(`<int>${faultCodes.METHOD_NOT_FOUND}</int>`));
@@ -64,9 +100,34 @@ describe('issue 4: XML-RPC at /RPC2', () => {
       ['a prototype name as method', call('__proto__'), faultCodes.METHOD_NOT_FOUND],
       ['wrong type', call('system.methodHelp', p('<int>3</int>')), faultCodes.INVALID_PARAMS],
       ['too many parameters', call('system.listMethods', p('<string>x</string>')), faultCodes.INVALID_PARAMS],
-      ['__proto__ member', call('agent.hello', p('<struct><member><name>__proto__</name><value><struct><member><name>protocol</name><value><int>1</int></value></member></struct></value></member></struct>')), faultCodes.INVALID_PARAMS],
-      ['constructor member', call('agent.hello', p('<struct><member><name>constructor</name><value><int>1</int></value></member><member><name>protocol</name><value><int>1</int></value></member></struct>')), faultCodes.INVALID_PARAMS],
-      ['an int beyond 32 bits', call('agent.hello', p('<struct><member><name>protocol</name><value><i8>9007199254740993</i8></value></member></struct>')), faultCodes.INVALID_PARAMS],
+      [
+        '__proto__ member',
+        call(
+          'agent.hello',
+          p(
+            '<struct><member><name>__proto__</name><value><struct><member><name>protocol</name><value><int>1</int></value></member></struct></value></member></struct>',
+          ),
+        ),
+        faultCodes.INVALID_PARAMS,
+      ],
+      [
+        'constructor member',
+        call(
+          'agent.hello',
+          p(
+            '<struct><member><name>constructor</name><value><int>1</int></value></member><member><name>protocol</name><value><int>1</int></value></member></struct>',
+          ),
+        ),
+        faultCodes.INVALID_PARAMS,
+      ],
+      [
+        'an int beyond 32 bits',
+        call(
+          'agent.hello',
+          p('<struct><member><name>protocol</name><value><i8>9007199254740993</i8></value></member></struct>'),
+        ),
+        faultCodes.INVALID_PARAMS,
+      ],
       ['a boolean that is not 0/1', call('agent.hello', p('<boolean>true</boolean>')), faultCodes.INVALID_REQUEST],
       ['oversized body', Buffer.alloc(9 * 1024 * 1024, 0x20), faultCodes.INVALID_REQUEST],
     ];

@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openFleet, type FleetContext } from '../src/cli/fleet-context.js';
-import type { GateStatusJson, HistoryJson, KeyExportJson, PromoteJson, RollbackJson, StageListJson } from '../src/cli/gate-data.js';
+import type {
+  GateStatusJson,
+  HistoryJson,
+  KeyExportJson,
+  PromoteJson,
+  RollbackJson,
+  StageListJson,
+} from '../src/cli/gate-data.js';
 import { buildProgram } from '../src/cli/program.js';
 import { loadConfig } from '../src/config.js';
 import { isAptgateError, type ErrorCode } from '../src/errors.js';
@@ -29,42 +36,84 @@ let cacheDir: string;
 
 async function cli(...args: string[]): Promise<string> {
   let text = '';
-  const program = buildProgram((s) => { text += s; });
+  const program = buildProgram((s) => {
+    text += s;
+  });
   program.exitOverride();
   await program.parseAsync(['node', 'aptgate', ...args, '--db', db, '--cache-dir', cacheDir]);
   return text;
 }
-const json = async <T = Record<string, unknown>>(...args: string[]): Promise<T> => JSON.parse(await cli(...args, '--json')) as T;
+const json = async <T = Record<string, unknown>>(...args: string[]): Promise<T> =>
+  JSON.parse(await cli(...args, '--json')) as T;
 
 async function fails(code: ErrorCode, ...args: string[]): Promise<Error> {
   let caught: unknown;
-  await assert.rejects(cli(...args), (err: unknown) => { caught = err; return isAptgateError(err, code) || assert.fail(`expected ${code}, got ${String(err)}`); });
+  await assert.rejects(cli(...args), (err: unknown) => {
+    caught = err;
+    return isAptgateError(err, code) || assert.fail(`expected ${code}, got ${String(err)}`);
+  });
   return caught as Error;
 }
 
 function withCtx<T>(fn: (ctx: FleetContext) => T): T {
   const ctx = openFleet(loadConfig({ env: {}, overrides: { db, cacheDir } }));
-  try { return fn(ctx); } finally { ctx.close(); }
+  try {
+    return fn(ctx);
+  } finally {
+    ctx.close();
+  }
 }
 
 /** A bookworm-security snapshot whose main/amd64 Packages carry these source versions. */
 function securitySnapshot(n: number, versions: Record<string, string>): number {
   return withCtx((ctx) => {
     const snap = new SnapshotStore(ctx.db).record({
-      backend: 'debian-security', suite: 'bookworm-security', kind: 'inrelease', sha256: String(n).repeat(64).slice(0, 64), date: Date.now() + n,
-      validUntil: null, origin: 'Debian', label: 'Debian-Security', suiteField: 'oldstable-security', codename: 'bookworm-security', version: '12',
-      notAutomatic: false, butAutomaticUpgrades: false, fetchedAt: Date.now(), mirror: null, upstreamLastModified: null, upstreamEtag: null,
+      backend: 'debian-security',
+      suite: 'bookworm-security',
+      kind: 'inrelease',
+      sha256: String(n).repeat(64).slice(0, 64),
+      date: Date.now() + n,
+      validUntil: null,
+      origin: 'Debian',
+      label: 'Debian-Security',
+      suiteField: 'oldstable-security',
+      codename: 'bookworm-security',
+      version: '12',
+      notAutomatic: false,
+      butAutomaticUpgrades: false,
+      fetchedAt: Date.now(),
+      mirror: null,
+      upstreamLastModified: null,
+      upstreamEtag: null,
     });
-    const text = Object.entries(versions).map(([name, v]) => `Package: ${name}\nVersion: ${v}\nArchitecture: amd64\n`
-      + `Filename: pool/updates/main/${name[0]}/${name}/${name}_${v}_amd64.deb\nSize: 1000\nSHA256: ${String(n).repeat(64).slice(0, 64)}\n`).join('\n');
+    const text = Object.entries(versions)
+      .map(
+        ([name, v]) =>
+          `Package: ${name}\nVersion: ${v}\nArchitecture: amd64\n` +
+          `Filename: pool/updates/main/${name[0]}/${name}/${name}_${v}_amd64.deb\nSize: 1000\nSHA256: ${String(n).repeat(64).slice(0, 64)}\n`,
+      )
+      .join('\n');
     const entries = parseParagraphs(text).map((p) => toPackageEntry(p)!);
     const file = ctx.packageIndex.beginFile('debian-security', `key-${n}`);
     ctx.packageIndex.insertBatch(file, 'debian-security', entries);
-    const id = ctx.packageIndex.finishFile(file, 'debian-security', String(n + 1).repeat(64).slice(0, 64), entries.length);
+    const id = ctx.packageIndex.finishFile(
+      file,
+      'debian-security',
+      String(n + 1)
+        .repeat(64)
+        .slice(0, 64),
+      entries.length,
+    );
     ctx.packageIndex.link(snap.id, 'main', 'amd64', id);
     // what the server does when a snapshot's Packages are indexed: stages take it, the first follows
     const snapshots = new SnapshotStore(ctx.db);
-    new StageService(ctx.config.gate.stages, new StageStore(ctx.db), snapshots, new ContentResolver(snapshots, ctx.packageIndex), Date.now).follow(snap.id);
+    new StageService(
+      ctx.config.gate.stages,
+      new StageStore(ctx.db),
+      snapshots,
+      new ContentResolver(snapshots, ctx.packageIndex),
+      Date.now,
+    ).follow(snap.id);
     return snap.id;
   });
 }
@@ -80,54 +129,110 @@ describe('issue 5: the release gate CLI', () => {
     before1 = securitySnapshot(1, { openssl: '3.0.16-1~deb12u1', curl: '7.88.1-10+deb12u7' });
     after1 = securitySnapshot(2, { openssl: '3.0.17-1~deb12u1', curl: '7.88.1-10+deb12u8' });
   });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('gate status: a stage without test machines does not hold, and says so; the pending updates', async () => {
     const r = await json<{ stages: GateStatusJson[] }>('gate', 'status');
-    assert.deepEqual(r.stages.map((s) => s.stage), ['test'], 'every stage but the last');
+    assert.deepEqual(
+      r.stages.map((s) => s.stage),
+      ['test'],
+      'every stage but the last',
+    );
     const st = r.stages[0]!;
-    assert.deepEqual(Object.keys(st).sort(), ['holds', 'machines', 'missing', 'next', 'publishedAt', 'stage', 'updates']);
+    assert.deepEqual(Object.keys(st).sort(), [
+      'holds',
+      'machines',
+      'missing',
+      'next',
+      'publishedAt',
+      'stage',
+      'updates',
+    ]);
     assert.equal(st.next, 'production');
     assert.equal(st.holds, false);
     assert.deepEqual(st.machines, []);
     assert.match(st.missing.join('\n'), /test has no test machines/);
     assert.ok(Date.parse(st.publishedAt!) > Date.now() - 60_000);
-    assert.deepEqual(st.updates.map((u) => [`${u.backend}/${u.suite}`, u.source, u.from, u.to, u.security]), [
-      ['debian-security/bookworm-security', 'curl', '7.88.1-10+deb12u7', '7.88.1-10+deb12u8', true],
-      ['debian-security/bookworm-security', 'openssl', '3.0.16-1~deb12u1', '3.0.17-1~deb12u1', true],
-    ]);
+    assert.deepEqual(
+      st.updates.map((u) => [`${u.backend}/${u.suite}`, u.source, u.from, u.to, u.security]),
+      [
+        ['debian-security/bookworm-security', 'curl', '7.88.1-10+deb12u7', '7.88.1-10+deb12u8', true],
+        ['debian-security/bookworm-security', 'openssl', '3.0.16-1~deb12u1', '3.0.17-1~deb12u1', true],
+      ],
+    );
     assert.equal(st.updates[0]!.snapshot, after1);
     const human = await cli('gate', 'status', 'test');
     assert.match(human, /^test → production: gate CLOSED$/m);
     assert.match(human, /openssl\s+3\.0\.16-1~deb12u1\s+→\s+3\.0\.17-1~deb12u1\s+security/);
-    assert.equal((await json<{ stages: GateStatusJson[] }>('gate', 'status', 'production')).stages[0]!.missing[0], 'production is the last stage');
+    assert.equal(
+      (await json<{ stages: GateStatusJson[] }>('gate', 'status', 'production')).stages[0]!.missing[0],
+      'production is the last stage',
+    );
     await fails('NOT_FOUND', 'gate', 'status', 'staging');
   });
 
   it('classes bound to stages: a gate class makes its machines test machines; bind, unbind, list', async () => {
     await cli('classes', 'create', 'qa', '--stage', 'test', '--gate');
-    const web = await json<{ name: string; stage: string | null; gate: boolean }>('classes', 'create', 'web', '--stage', 'production');
+    const web = await json<{ name: string; stage: string | null; gate: boolean }>(
+      'classes',
+      'create',
+      'web',
+      '--stage',
+      'production',
+    );
     assert.deepEqual([web.name, web.stage, web.gate], ['web', 'production', false]);
     await fails('USAGE', 'classes', 'create', 'lab', '--gate');
     await fails('USAGE', 'classes', 'create', 'lab', '--stage', 'staging');
-    assert.ok(!(await json<{ classes: Array<{ name: string }> }>('classes', 'list')).classes.some((c) => c.name === 'lab'), 'a refused binding creates no class');
+    assert.ok(
+      !(await json<{ classes: Array<{ name: string }> }>('classes', 'list')).classes.some((c) => c.name === 'lab'),
+      'a refused binding creates no class',
+    );
 
-    withCtx((ctx) => ctx.fleet.enrol(ctx.fleet.enrolment.createToken({ autoApprove: true, class: 'qa' }).token, {
-      hostname: 'qa-1', machineId: 'a'.repeat(32), architecture: 'amd64', foreignArchitectures: [], distribution: 'Debian', codename: 'bookworm',
-      kernel: '6.1.0-28-amd64', agentVersion: '0.1.0',
-    }));
+    withCtx((ctx) =>
+      ctx.fleet.enrol(ctx.fleet.enrolment.createToken({ autoApprove: true, class: 'qa' }).token, {
+        hostname: 'qa-1',
+        machineId: 'a'.repeat(32),
+        architecture: 'amd64',
+        foreignArchitectures: [],
+        distribution: 'Debian',
+        codename: 'bookworm',
+        kernel: '6.1.0-28-amd64',
+        agentVersion: '0.1.0',
+      }),
+    );
     const st = (await json<{ stages: GateStatusJson[] }>('gate', 'status', 'test')).stages[0]!;
-    assert.deepEqual(st.machines.map((m) => [m.hostname, m.status, m.job]), [['qa-1', 'waiting', null]]);
+    assert.deepEqual(
+      st.machines.map((m) => [m.hostname, m.status, m.job]),
+      [['qa-1', 'waiting', null]],
+    );
     assert.match(st.machines[0]!.reason!, /no upgrade job since the content was published/);
     assert.ok(!st.missing.some((m) => /no test machines/.test(m)));
     assert.match(st.missing.join('\n'), /^qa-1: no upgrade job/m);
     assert.match(await cli('gate', 'status'), /qa-1\s+waiting: no upgrade job/);
 
-    const classes = (await json<{ classes: Array<{ name: string; stage: string | null; gate: boolean; members: unknown[] }> }>('classes', 'list')).classes;
-    assert.deepEqual(classes.map((c) => [c.name, c.stage, c.gate, c.members.length]), [['qa', 'test', true, 1], ['web', 'production', false, 0]]);
+    const classes = (
+      await json<{ classes: Array<{ name: string; stage: string | null; gate: boolean; members: unknown[] }> }>(
+        'classes',
+        'list',
+      )
+    ).classes;
+    assert.deepEqual(
+      classes.map((c) => [c.name, c.stage, c.gate, c.members.length]),
+      [
+        ['qa', 'test', true, 1],
+        ['web', 'production', false, 0],
+      ],
+    );
     assert.match(await cli('classes', 'list'), /^qa\s+0\s+1\s+-\s+test \(gate\)/m);
 
-    const bound = await json<{ class: string; stage: string | null; gate: boolean; members: number }>('classes', 'bind', 'web', 'test');
+    const bound = await json<{ class: string; stage: string | null; gate: boolean; members: number }>(
+      'classes',
+      'bind',
+      'web',
+      'test',
+    );
     assert.deepEqual(bound, { class: 'web', stage: 'test', gate: false, members: 0 });
     assert.match(await cli('classes', 'bind', 'web', 'production'), /^web: bound to stage production/);
     await fails('USAGE', 'classes', 'bind', 'web', 'staging');
@@ -137,10 +242,25 @@ describe('issue 5: the release gate CLI', () => {
 
     const list = await json<StageListJson>('stage', 'list');
     assert.deepEqual(list.ladder, ['test', 'production']);
-    assert.deepEqual(list.stages.map((s) => [s.name, s.next, s.classes.map((c) => `${c.name}${c.gate ? '+gate' : ''}`), s.testMachines]),
-      [['test', 'production', ['qa+gate'], 1], ['production', null, ['web'], 0]]);
-    assert.deepEqual(list.stages.map((s) => s.suites.map((g) => [g.backend, g.suite, g.kind, g.baseSnapshot, g.published])),
-      [[['debian-security', 'bookworm-security', 'follow', after1, false]], [['debian-security', 'bookworm-security', 'initial', before1, false]]]);
+    assert.deepEqual(
+      list.stages.map((s) => [
+        s.name,
+        s.next,
+        s.classes.map((c) => `${c.name}${c.gate ? '+gate' : ''}`),
+        s.testMachines,
+      ]),
+      [
+        ['test', 'production', ['qa+gate'], 1],
+        ['production', null, ['web'], 0],
+      ],
+    );
+    assert.deepEqual(
+      list.stages.map((s) => s.suites.map((g) => [g.backend, g.suite, g.kind, g.baseSnapshot, g.published])),
+      [
+        [['debian-security', 'bookworm-security', 'follow', after1, false]],
+        [['debian-security', 'bookworm-security', 'initial', before1, false]],
+      ],
+    );
     assert.equal(list.stages[0]!.autoPromoteSoakMs, null);
     assert.match(await cli('stage', 'list'), /^test → production$/m);
   });
@@ -155,36 +275,96 @@ describe('issue 5: the release gate CLI', () => {
     await fails('USAGE', 'promote', 'production');
     await fails('NOT_FOUND', 'promote', 'staging');
     await fails('USAGE', 'promote', 'test', '--only', 'bash', '--force', '--reason', 'no such update');
-    assert.deepEqual((await json<HistoryJson>('stage', 'history', 'production')).generations.map((g) => g.kind), ['initial'], 'nothing changed');
+    assert.deepEqual(
+      (await json<HistoryJson>('stage', 'history', 'production')).generations.map((g) => g.kind),
+      ['initial'],
+      'nothing changed',
+    );
   });
 
   it('a forced promotion of one source is recorded with its reason and evidence; rollback returns to the previous content', async () => {
-    const p = await json<PromoteJson>('promote', 'test', '--to', 'production', '--only', 'openssl', '--force', '--reason', 'CVE-2026-0001 is exploited');
+    const p = await json<PromoteJson>(
+      'promote',
+      'test',
+      '--to',
+      'production',
+      '--only',
+      'openssl',
+      '--force',
+      '--reason',
+      'CVE-2026-0001 is exploited',
+    );
     assert.deepEqual(Object.keys(p).sort(), ['actor', 'forced', 'generations', 'reason', 'stage', 'to']);
     assert.equal(p.to, 'production');
     assert.equal(p.forced, true);
     assert.equal(p.actor, os.userInfo().username);
-    assert.deepEqual(p.generations.map((g) => [g.stage, g.kind, g.baseSnapshot, g.overrides]), [['production', 'promote', before1, [{ source: 'openssl', snapshot: after1 }]]]);
-    assert.deepEqual((await json<{ stages: GateStatusJson[] }>('gate', 'status')).stages[0]!.updates.map((u) => u.source), ['curl']);
+    assert.deepEqual(
+      p.generations.map((g) => [g.stage, g.kind, g.baseSnapshot, g.overrides]),
+      [['production', 'promote', before1, [{ source: 'openssl', snapshot: after1 }]]],
+    );
+    assert.deepEqual(
+      (await json<{ stages: GateStatusJson[] }>('gate', 'status')).stages[0]!.updates.map((u) => u.source),
+      ['curl'],
+    );
 
     const h = await json<HistoryJson>('stage', 'history', 'production');
     const g = h.generations.at(-1)!;
-    assert.deepEqual(Object.keys(g).sort(), ['actor', 'backend', 'baseSnapshot', 'createdAt', 'evidence', 'forced', 'id', 'kind', 'overrides', 'published', 'reason', 'stage', 'suite']);
-    assert.deepEqual([g.kind, g.forced, g.reason, g.actor, g.backend, g.suite], ['promote', true, 'CVE-2026-0001 is exploited', os.userInfo().username, 'debian-security', 'bookworm-security']);
+    assert.deepEqual(Object.keys(g).sort(), [
+      'actor',
+      'backend',
+      'baseSnapshot',
+      'createdAt',
+      'evidence',
+      'forced',
+      'id',
+      'kind',
+      'overrides',
+      'published',
+      'reason',
+      'stage',
+      'suite',
+    ]);
+    assert.deepEqual(
+      [g.kind, g.forced, g.reason, g.actor, g.backend, g.suite],
+      ['promote', true, 'CVE-2026-0001 is exploited', os.userInfo().username, 'debian-security', 'bookworm-security'],
+    );
     assert.deepEqual(g.evidence, {
-      from: 'test', updates: ['openssl 3.0.16-1~deb12u1 → 3.0.17-1~deb12u1'], gateHeld: false,
-      machines: [{ id: g.evidence!.machines[0]!.id, hostname: 'qa-1', status: 'waiting', job: null, reason: 'no upgrade job since the content was published' }],
-      missing: ['qa-1: no upgrade job since the content was published'], rollbackTo: null,
+      from: 'test',
+      updates: ['openssl 3.0.16-1~deb12u1 → 3.0.17-1~deb12u1'],
+      gateHeld: false,
+      machines: [
+        {
+          id: g.evidence!.machines[0]!.id,
+          hostname: 'qa-1',
+          status: 'waiting',
+          job: null,
+          reason: 'no upgrade job since the content was published',
+        },
+      ],
+      missing: ['qa-1: no upgrade job since the content was published'],
+      rollbackTo: null,
     });
     assert.equal(h.generations[0]!.evidence, null, 'an initial generation has no evidence');
-    assert.match(await cli('stage', 'history', 'production'), /promote \(forced\)\s+debian-security\/bookworm-security\s+\d+\s+openssl@\d+/);
+    assert.match(
+      await cli('stage', 'history', 'production'),
+      /promote \(forced\)\s+debian-security\/bookworm-security\s+\d+\s+openssl@\d+/,
+    );
 
     const r = await json<RollbackJson>('stage', 'rollback', 'production', '--reason', 'openssl regression');
-    assert.deepEqual(r.generations.map((x) => [x.kind, x.baseSnapshot, x.overrides, x.reason]), [['rollback', before1, [], 'openssl regression']]);
+    assert.deepEqual(
+      r.generations.map((x) => [x.kind, x.baseSnapshot, x.overrides, x.reason]),
+      [['rollback', before1, [], 'openssl regression']],
+    );
     const kinds = (await json<HistoryJson>('stage', 'history', 'production')).generations;
-    assert.deepEqual(kinds.map((x) => `${x.kind}${x.forced ? ' (forced)' : ''}`), ['initial', 'promote (forced)', 'rollback']);
+    assert.deepEqual(
+      kinds.map((x) => `${x.kind}${x.forced ? ' (forced)' : ''}`),
+      ['initial', 'promote (forced)', 'rollback'],
+    );
     assert.equal(kinds.at(-1)!.evidence!.rollbackTo, kinds[0]!.id);
-    assert.deepEqual((await json<{ stages: GateStatusJson[] }>('gate', 'status')).stages[0]!.updates.map((u) => u.source), ['curl', 'openssl']);
+    assert.deepEqual(
+      (await json<{ stages: GateStatusJson[] }>('gate', 'status')).stages[0]!.updates.map((u) => u.source),
+      ['curl', 'openssl'],
+    );
     await fails('NOT_FOUND', 'stage', 'rollback', 'staging');
     await fails('NOT_FOUND', 'stage', 'history', 'staging');
   });

@@ -18,7 +18,12 @@ import type { DebSpec } from './helpers/debs.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
 
-const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({ name, version, arch: 'all', ...more });
+const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({
+  name,
+  version,
+  arch: 'all',
+  ...more,
+});
 const v1 = [deb('demo', '1.0-1'), deb('other', '1.0-1')];
 const v2 = [deb('demo', '2.0-1'), deb('other', '2.0-1')];
 
@@ -54,8 +59,10 @@ async function get(pathname: string): Promise<number> {
 async function stagePackages(stage: string): Promise<string> {
   return (await fetch(`${server.url}/stage/${stage}/fixture/dists/stable/main/binary-amd64/Packages`)).text();
 }
-const versionsIn = (packages: string, name: string) => [...packages.matchAll(new RegExp(`^Package: ${name}\\nVersion: (\\S+)`, 'gm'))].map((m) => m[1]);
-const poolOf = (name: string, version: string) => `/stage/%s/fixture/pool/main/${name[0]}/${name}/${name}_${version}_all.deb`;
+const versionsIn = (packages: string, name: string) =>
+  [...packages.matchAll(new RegExp(`^Package: ${name}\\nVersion: (\\S+)`, 'gm'))].map((m) => m[1]);
+const poolOf = (name: string, version: string) =>
+  `/stage/%s/fixture/pool/main/${name[0]}/${name}/${name}_${version}_all.deb`;
 
 /** An upgrade on the test machine, as a schedule would make it: update, then upgrade. */
 async function upgradeOnQa(): Promise<{ jobs: Array<{ id: number; failure?: string }> }> {
@@ -70,24 +77,39 @@ async function upgradeOnQa(): Promise<{ jobs: Array<{ id: number; failure?: stri
 describe('issue 5: the release gate', () => {
   before(async () => {
     world = await makeWorld({ debs: v1 });
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
-      c.proxy.releaseTtlMs = 0;
-      c.gate.autoPromote = new Map([['test', 3_600_000]]);
-    }), { now: () => Date.now() + offset });
-    observer = await aptEnv(path.join(world.dir, 'observer'), { sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }], proxy: 'DIRECT' });
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+        c.gate.autoPromote = new Map([['test', 3_600_000]]);
+      }),
+      { now: () => Date.now() + offset },
+    );
+    observer = await aptEnv(path.join(world.dir, 'observer'), {
+      sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }],
+      proxy: 'DIRECT',
+    });
     await upstreamSeen();
     const ladder = server.config.gate.stages;
-    for (const [name, stage, gate] of [['qa', 'test', true], ['prod', 'production', false]] as const) {
+    for (const [name, stage, gate] of [
+      ['qa', 'test', true],
+      ['prod', 'production', false],
+    ] as const) {
       server.fleet.classes.create(name);
       server.fleet.classes.bindStage(name, stage, gate, ladder);
     }
     qa = await createAgent(path.join(world.dir, 'qa-1'), server.url, { hostname: 'qa-1' });
     prod = await createAgent(path.join(world.dir, 'prod-1'), server.url, { hostname: 'prod-1' });
-    for (const [a, cls] of [[qa, 'qa'], [prod, 'prod']] as const) {
+    for (const [a, cls] of [
+      [qa, 'qa'],
+      [prod, 'prod'],
+    ] as const) {
       // enrolment writes the stage's signed sources (Signed-By the server's key) and updates
       await a.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ class: cls, autoApprove: true }).token]);
       assert.ok(a.state.sourcesHash(), 'stage sources written');
-      assert.match(await readFile(path.join(a.root.target.sourcesDir, 'aptgate.sources'), 'utf8'), new RegExp(`URIs: ${server.url}/stage/${cls === 'qa' ? 'test' : 'production'}/fixture\nSuites: stable`));
+      assert.match(
+        await readFile(path.join(a.root.target.sourcesDir, 'aptgate.sources'), 'utf8'),
+        new RegExp(`URIs: ${server.url}/stage/${cls === 'qa' ? 'test' : 'production'}/fixture\nSuites: stable`),
+      );
       const r = await a.root.apt(['install', '-y', 'demo', 'other']);
       assert.equal(r.code, 0, r.output);
       await a.runOk(['run-once']);
@@ -113,26 +135,43 @@ describe('issue 5: the release gate', () => {
 
     const before = server.gate.status('test');
     assert.equal(before.holds, false);
-    assert.deepEqual(before.updates.map((u) => `${u.source} ${u.from} → ${u.to}`), ['demo 1.0-1 → 2.0-1', 'other 1.0-1 → 2.0-1']);
+    assert.deepEqual(
+      before.updates.map((u) => `${u.source} ${u.from} → ${u.to}`),
+      ['demo 1.0-1 → 2.0-1', 'other 1.0-1 → 2.0-1'],
+    );
     assert.match(before.missing.join('\n'), /qa-1: no upgrade job since the content was published/);
     await assert.rejects(server.gate.promote('test', { actor: 'admin' }), (e) => isAptgateError(e, 'GATE_CLOSED'));
 
     const run = await upgradeOnQa();
-    assert.deepEqual(run.jobs.map((j) => j.failure), [undefined, undefined]);
+    assert.deepEqual(
+      run.jobs.map((j) => j.failure),
+      [undefined, undefined],
+    );
     const open = server.gate.status('test');
-    assert.deepEqual(open.machines.map((m) => [m.hostname, m.standing.status]), [['qa-1', 'passed']]);
+    assert.deepEqual(
+      open.machines.map((m) => [m.hostname, m.standing.status]),
+      [['qa-1', 'passed']],
+    );
     assert.equal(open.holds, true, open.missing.join('; '));
 
     // --only moves exactly one of the two updated sources
     await server.gate.promote('test', { only: ['other'], actor: 'admin' });
     const partial = await stagePackages('production');
     assert.deepEqual([versionsIn(partial, 'demo'), versionsIn(partial, 'other')], [['1.0-1'], ['1.0-1', '2.0-1']]);
-    assert.deepEqual(server.gate.status('test').updates.map((u) => u.source), ['demo']);
+    assert.deepEqual(
+      server.gate.status('test').updates.map((u) => u.source),
+      ['demo'],
+    );
 
     const [gen] = await server.gate.promote('test', { actor: 'admin' });
     assert.equal(gen!.stage, 'production');
     assert.equal(gen!.actor, 'admin');
-    assert.deepEqual((gen!.evidence as { gate: { machines: Array<{ hostname: string; status: string; job: number }> } }).gate.machines.map((m) => [m.hostname, m.status]), [['qa-1', 'passed']]);
+    assert.deepEqual(
+      (
+        gen!.evidence as { gate: { machines: Array<{ hostname: string; status: string; job: number }> } }
+      ).gate.machines.map((m) => [m.hostname, m.status]),
+      [['qa-1', 'passed']],
+    );
     await updateOk(prod);
     assert.equal(await candidate(prod, 'demo'), '2.0-1');
     const inst = await prod.root.apt(['install', '-y', 'demo']);
@@ -141,7 +180,11 @@ describe('issue 5: the release gate', () => {
   });
 
   it('a failed test machine keeps the gate closed with its reason; a forced promotion is recorded; rollback hides it again', async () => {
-    await world.repo.publish('stable', [...v1, ...v2, deb('demo', '3.0-1', { postinst: '#!/bin/sh\necho "postinst fails on purpose" >&2\nexit 1\n' })]);
+    await world.repo.publish('stable', [
+      ...v1,
+      ...v2,
+      deb('demo', '3.0-1', { postinst: '#!/bin/sh\necho "postinst fails on purpose" >&2\nexit 1\n' }),
+    ]);
     await upstreamSeen();
     const run = await upgradeOnQa();
     assert.ok(run.jobs.at(-1)!.failure, 'the upgrade failed');
@@ -151,8 +194,16 @@ describe('issue 5: the release gate', () => {
     assert.equal(qaRow.standing.status, 'failed');
     assert.match((qaRow.standing as { reason: string }).reason, /upgrade job \d+ failed/);
     await assert.rejects(server.gate.promote('test', { actor: 'admin' }), (e) => isAptgateError(e, 'GATE_CLOSED'));
-    await assert.rejects(server.gate.promote('test', { actor: 'admin', force: true }), (e) => isAptgateError(e, 'USAGE'), 'a force needs a reason');
-    const [forced] = await server.gate.promote('test', { actor: 'admin', force: true, reason: 'upstream says the postinst failure is harmless' });
+    await assert.rejects(
+      server.gate.promote('test', { actor: 'admin', force: true }),
+      (e) => isAptgateError(e, 'USAGE'),
+      'a force needs a reason',
+    );
+    const [forced] = await server.gate.promote('test', {
+      actor: 'admin',
+      force: true,
+      reason: 'upstream says the postinst failure is harmless',
+    });
     assert.equal(forced!.forced, true);
     assert.equal(forced!.reason, 'upstream says the postinst failure is harmless');
     assert.ok(versionsIn(await stagePackages('production'), 'demo').includes('3.0-1'));
@@ -177,17 +228,26 @@ describe('issue 5: the release gate', () => {
     await world.repo.publish('stable', [...v1, ...v2, deb('demo', '4.0-1')]);
     await upstreamSeen();
     const run = await upgradeOnQa();
-    assert.deepEqual(run.jobs.map((j) => j.failure), [undefined, undefined], JSON.stringify(run));
+    assert.deepEqual(
+      run.jobs.map((j) => j.failure),
+      [undefined, undefined],
+      JSON.stringify(run),
+    );
     assert.equal(server.gate.status('test').holds, true, server.gate.status('test').missing.join('; '));
     assert.deepEqual(await server.gate.autoPromote(), [], 'not soaked yet');
     offset += 2 * 3_600_000;
     const made = await server.gate.autoPromote();
-    assert.deepEqual(made.map((g) => [g.stage, g.kind, g.actor]), [['production', 'promote', 'aptgate (auto-promotion)']]);
+    assert.deepEqual(
+      made.map((g) => [g.stage, g.kind, g.actor]),
+      [['production', 'promote', 'aptgate (auto-promotion)']],
+    );
     assert.ok(versionsIn(await stagePackages('production'), 'demo').includes('4.0-1'));
   });
 
   it('a machine sees both lists (approved in its stage, available upstream); moving its class to another stage takes effect at its next check-in', async () => {
-    await world.repo.publish('stable', [...v1, ...v2, deb('demo', '4.0-1'), deb('demo', '5.0-1')], { validUntil: new Date(Date.now() + 86_400_000) });
+    await world.repo.publish('stable', [...v1, ...v2, deb('demo', '4.0-1'), deb('demo', '5.0-1')], {
+      validUntil: new Date(Date.now() + 86_400_000),
+    });
     await upstreamSeen();
     // a held stage never expires: upstream's InRelease has a Valid-Until, the stage's none
     assert.match(await readFile(world.repo.path('dists/stable/InRelease'), 'utf8'), /^Valid-Until: /m);
@@ -200,7 +260,9 @@ describe('issue 5: the release gate', () => {
     const id = prod.state.identity()!;
     const client = new RpcClient({ server: server.url, timeoutS: 30 }, { identity: id, state: prod.state });
     type Part = { known: boolean; packages: Array<{ package: string; candidate: string }> };
-    const lists = await client.call<{ stage: string; approved: Part; available: Part }>('agent.outdated', [{ machineId: prod.machineId }]);
+    const lists = await client.call<{ stage: string; approved: Part; available: Part }>('agent.outdated', [
+      { machineId: prod.machineId },
+    ]);
     assert.equal(lists.stage, 'production');
     const demoIn = (p: Part) => p.packages.find((e) => e.package === 'demo')?.candidate;
     assert.deepEqual([lists.approved.known, lists.available.known], [true, true]);
@@ -209,10 +271,28 @@ describe('issue 5: the release gate', () => {
 
     // the same two lists from the administrator's command line
     let printed = '';
-    const program = buildProgram((t) => { printed += t; });
+    const program = buildProgram((t) => {
+      printed += t;
+    });
     program.exitOverride();
-    await program.parseAsync(['node', 'aptgate', 'machines', 'outdated', 'prod-1', '--json', '--db', server.config.db, '--cache-dir', server.config.cacheDir]);
-    const doc = JSON.parse(printed) as { stage: string; bypass: string[]; packages: Array<{ package: string; candidateVersion: string }>; available: { packages: Array<{ package: string; candidateVersion: string }> } };
+    await program.parseAsync([
+      'node',
+      'aptgate',
+      'machines',
+      'outdated',
+      'prod-1',
+      '--json',
+      '--db',
+      server.config.db,
+      '--cache-dir',
+      server.config.cacheDir,
+    ]);
+    const doc = JSON.parse(printed) as {
+      stage: string;
+      bypass: string[];
+      packages: Array<{ package: string; candidateVersion: string }>;
+      available: { packages: Array<{ package: string; candidateVersion: string }> };
+    };
     assert.equal(doc.stage, 'production');
     assert.deepEqual(doc.bypass, [], 'no source around the stage');
     assert.equal(doc.packages.find((e) => e.package === 'demo')?.candidateVersion, '4.0-1');
@@ -223,7 +303,10 @@ describe('issue 5: the release gate', () => {
     const run = JSON.parse(raw.stdout) as { sources?: string };
     assert.doesNotMatch(raw.stderr, /failed/, raw.stderr);
     assert.ok(run.sources, 'new stage sources at the next check-in');
-    assert.match(await readFile(path.join(prod.root.target.sourcesDir, 'aptgate.sources'), 'utf8'), /\/stage\/test\/fixture/);
+    assert.match(
+      await readFile(path.join(prod.root.target.sourcesDir, 'aptgate.sources'), 'utf8'),
+      /\/stage\/test\/fixture/,
+    );
     assert.equal(await candidate(prod, 'demo'), '5.0-1');
   });
 });

@@ -25,35 +25,63 @@ import { demo1, demo2 } from './helpers/world.js';
 
 const sh = (body: string) => `#!/bin/sh\nset -e\n${body}\n`;
 const probe: DebSpec = {
-  name: 'aptgate-probe', version: '1.0-1', arch: 'all', description: 'records what a maintainer script sees inside the chroot',
-  postinst: sh([
-    'out=/var/lib/aptgate-probe',
-    'if [ -x /usr/sbin/policy-rc.d ]; then set +e; /usr/sbin/policy-rc.d aptgate-probe start; echo "policy-rc.d=$?" > $out; set -e; else echo "policy-rc.d=absent" > $out; fi',
-    'echo "LTSP_HANDLE_DAEMONS=${LTSP_HANDLE_DAEMONS:-unset}" >> $out',
-    'if [ -r /proc/self/status ]; then echo proc=mounted >> $out; else echo proc=absent >> $out; fi',
-    'if [ -d /sys/kernel ]; then echo sys=mounted >> $out; else echo sys=absent >> $out; fi',
-    'if [ -e /dev/pts/ptmx ]; then echo devpts=mounted >> $out; else echo devpts=absent >> $out; fi',
-    'echo "machine=$(uname -m)" >> $out',
-  ].join('\n')),
+  name: 'aptgate-probe',
+  version: '1.0-1',
+  arch: 'all',
+  description: 'records what a maintainer script sees inside the chroot',
+  postinst: sh(
+    [
+      'out=/var/lib/aptgate-probe',
+      'if [ -x /usr/sbin/policy-rc.d ]; then set +e; /usr/sbin/policy-rc.d aptgate-probe start; echo "policy-rc.d=$?" > $out; set -e; else echo "policy-rc.d=absent" > $out; fi',
+      'echo "LTSP_HANDLE_DAEMONS=${LTSP_HANDLE_DAEMONS:-unset}" >> $out',
+      'if [ -r /proc/self/status ]; then echo proc=mounted >> $out; else echo proc=absent >> $out; fi',
+      'if [ -d /sys/kernel ]; then echo sys=mounted >> $out; else echo sys=absent >> $out; fi',
+      'if [ -e /dev/pts/ptmx ]; then echo devpts=mounted >> $out; else echo devpts=absent >> $out; fi',
+      'echo "machine=$(uname -m)" >> $out',
+    ].join('\n'),
+  ),
 };
 const kernel: DebSpec = {
-  name: 'linux-image-aptgate', version: '9.9.9-1', description: 'a fake kernel: vmlinuz and initrd.img in /boot',
+  name: 'linux-image-aptgate',
+  version: '9.9.9-1',
+  description: 'a fake kernel: vmlinuz and initrd.img in /boot',
   postinst: sh('printf kernel > /boot/vmlinuz-9.9.9-aptgate\nprintf initrd > /boot/initrd.img-9.9.9-aptgate'),
 };
-const kernel2: DebSpec = { ...kernel, name: 'linux-image-aptgate2', postinst: sh('printf kernel > /boot/vmlinuz-9.9.10-aptgate') };
-const kernel3: DebSpec = { ...kernel, name: 'linux-image-aptgate3', postinst: sh('printf kernel > /boot/vmlinuz-9.9.11-aptgate') };
-const broken: DebSpec = { name: 'aptgate-broken', version: '1.0-1', postinst: sh('echo "aptgate-broken: postinst fails on purpose" >&2\nexit 1') };
+const kernel2: DebSpec = {
+  ...kernel,
+  name: 'linux-image-aptgate2',
+  postinst: sh('printf kernel > /boot/vmlinuz-9.9.10-aptgate'),
+};
+const kernel3: DebSpec = {
+  ...kernel,
+  name: 'linux-image-aptgate3',
+  postinst: sh('printf kernel > /boot/vmlinuz-9.9.11-aptgate'),
+};
+const broken: DebSpec = {
+  name: 'aptgate-broken',
+  version: '1.0-1',
+  postinst: sh('echo "aptgate-broken: postinst fails on purpose" >&2\nexit 1'),
+};
 // its postinst says it started, then waits until the test lets it finish
 const slow: DebSpec = {
-  name: 'aptgate-slow', version: '1.0-1',
-  postinst: sh('touch /var/lib/aptgate-slow-started\nwhile [ ! -e /var/lib/aptgate-slow-go ]; do sleep 0.1; done\nrm -f /var/lib/aptgate-slow-go /var/lib/aptgate-slow-started'),
+  name: 'aptgate-slow',
+  version: '1.0-1',
+  postinst: sh(
+    'touch /var/lib/aptgate-slow-started\nwhile [ ! -e /var/lib/aptgate-slow-go ]; do sleep 0.1; done\nrm -f /var/lib/aptgate-slow-go /var/lib/aptgate-slow-started',
+  ),
 };
 const demo3: DebSpec = { ...demo1, version: '3.0-1' };
 
 interface RunOnce {
   status: string;
   jobs: Array<{ id: number; kind: string; failure?: string }>;
-  chroots: Array<{ name: string; machine?: number; skipped?: string; error?: string; result?: { reported: string; jobs: Array<{ id: number; kind: string; failure?: string }> } }>;
+  chroots: Array<{
+    name: string;
+    machine?: number;
+    skipped?: string;
+    error?: string;
+    result?: { reported: string; jobs: Array<{ id: number; kind: string; failure?: string }> };
+  }>;
 }
 
 let world: ChrootWorld;
@@ -78,7 +106,13 @@ async function runOnce(withEnv: NodeJS.ProcessEnv = env): Promise<RunOnce> {
 }
 
 /** queues a job for `machine`, runs the agent once, returns the finished job */
-async function job(machine: number, kind: string, params: Record<string, unknown> = {}, policy: Record<string, unknown> = {}, withEnv: NodeJS.ProcessEnv = env) {
+async function job(
+  machine: number,
+  kind: string,
+  params: Record<string, unknown> = {},
+  policy: Record<string, unknown> = {},
+  withEnv: NodeJS.ProcessEnv = env,
+) {
   const [id] = server.fleet.jobs.create([machine], { kind, params, policy, origin: 'test' });
   await runOnce(withEnv);
   const j = server.fleet.jobs.store.byId(id!)!;
@@ -89,7 +123,9 @@ async function job(machine: number, kind: string, params: Record<string, unknown
 /** the server's administration CLI on the server's database (safe while it runs) */
 async function aptgate(...args: string[]): Promise<string> {
   let text = '';
-  const program = buildProgram((t) => { text += t; });
+  const program = buildProgram((t) => {
+    text += t;
+  });
   program.exitOverride();
   await program.parseAsync(['node', 'aptgate', ...args, '--db', server.config.db]);
   return text;
@@ -103,17 +139,24 @@ async function assertCleanedUp(): Promise<void> {
 
 describe('issue 6: LTSP chroots managed like machines', () => {
   before(async () => {
-    world = await makeChrootWorld({ debs: [demo1, probe, kernel, kernel2, kernel3, broken, slow], architectures: ['amd64', 'i386'] });
-    server = await startServer(testConfig(path.join(world.dir, 'srv'), { debian: world.backend }, (c) => {
-      world.tweak(c);
-      c.proxy.releaseTtlMs = 0;
-    }));
+    world = await makeChrootWorld({
+      debs: [demo1, probe, kernel, kernel2, kernel3, broken, slow],
+      architectures: ['amd64', 'i386'],
+    });
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { debian: world.backend }, (c) => {
+        world.tweak(c);
+        c.proxy.releaseTtlMs = 0;
+      }),
+    );
     base = path.join(world.dir, 'ltsp');
     // an amd64 chroot and an i386 one (run under linux32), both made through aptgate
-    [chroot, chroot386] = (await Promise.all([
-      bootstrapChroot(world, server.url, path.join(base, 'amd64')),
-      bootstrapChroot(world, server.url, path.join(base, 'i386'), { arch: 'i386' }),
-    ])).map((c) => c.target) as [string, string];
+    [chroot, chroot386] = (
+      await Promise.all([
+        bootstrapChroot(world, server.url, path.join(base, 'amd64')),
+        bootstrapChroot(world, server.url, path.join(base, 'i386'), { arch: 'i386' }),
+      ])
+    ).map((c) => c.target) as [string, string];
     for (const c of [chroot, chroot386]) {
       // debootstrap inside a container (like this CI) makes proc a link to the host's /proc instead
       // of mounting it; a chroot made on a real host, as LTSP's are, has a directory there
@@ -140,7 +183,10 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const stubDir = path.join(world.dir, 'stub-bin');
     stubLog = path.join(world.dir, 'ltsp-calls.log');
     await mkdir(stubDir);
-    await writeFile(path.join(stubDir, 'ltsp'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${stubLog}'\n[ ! -e '${stubLog}.fail' ] || exit 3\n`);
+    await writeFile(
+      path.join(stubDir, 'ltsp'),
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${stubLog}'\n[ ! -e '${stubLog}.fail' ] || exit 3\n`,
+    );
     await chmod(path.join(stubDir, 'ltsp'), 0o755);
     env = { PATH: `${stubDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}` };
 
@@ -150,7 +196,10 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     });
     await agent.configure({ server: server.url, extra: ['manage_chroots = yes', `chroot = ${base}`] });
     server.fleet.classes.create('ltsp');
-    await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true, class: 'ltsp' }).token], env);
+    await agent.runOk(
+      ['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true, class: 'ltsp' }).token],
+      env,
+    );
     hostId = agent.state.identity()!.machine;
   });
   after(async () => {
@@ -159,13 +208,19 @@ describe('issue 6: LTSP chroots managed like machines', () => {
   });
 
   it('discovers the chroots: name, path, architecture read from their files, distribution, whether this host runs them', async () => {
-    const r = JSON.parse(await agent.runOk(['chroots', 'list', '--json'], env)) as { chroots: Array<Record<string, unknown>>; problems: string[] };
+    const r = JSON.parse(await agent.runOk(['chroots', 'list', '--json'], env)) as {
+      chroots: Array<Record<string, unknown>>;
+      problems: string[];
+    };
     assert.deepEqual(r.problems, []);
-    assert.deepEqual(r.chroots.map((c) => [c['name'], c['path'], c['architecture'], c['distribution'], c['codename'], c['run']]), [
-      ['amd64', chroot, 'amd64', 'debian', 'bookworm', 'native'],
-      ['arm64', path.join(base, 'arm64'), 'arm64', 'debian', 'bookworm', 'unsupported'],
-      ['i386', chroot386, 'i386', 'debian', 'bookworm', 'linux32'],
-    ]);
+    assert.deepEqual(
+      r.chroots.map((c) => [c['name'], c['path'], c['architecture'], c['distribution'], c['codename'], c['run']]),
+      [
+        ['amd64', chroot, 'amd64', 'debian', 'bookworm', 'native'],
+        ['arm64', path.join(base, 'arm64'), 'arm64', 'debian', 'bookworm', 'unsupported'],
+        ['i386', chroot386, 'i386', 'debian', 'bookworm', 'linux32'],
+      ],
+    );
     assert.match(String(r.chroots[1]!['reason']), /cannot execute arm64/);
     const text = await agent.runOk(['chroots', 'list', path.join(base, 'arm64')], env);
     assert.match(text, /^NAME +PATH +ARCH +DISTRIBUTION +RUNS HERE +MACHINE$/m);
@@ -188,7 +243,11 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.equal(m.architecture, 'amd64');
     assert.equal(m.codename, 'bookworm');
     assert.equal(m.status, 'approved', 'approved with its host');
-    assert.deepEqual(server.fleet.classes.classesOf(m).map((c) => c.name), ['ltsp'], 'in the class of the host\'s token');
+    assert.deepEqual(
+      server.fleet.classes.classesOf(m).map((c) => c.name),
+      ['ltsp'],
+      "in the class of the host's token",
+    );
     assert.deepEqual(server.fleet.machines.byHostname('ltsp1/arm64'), [], 'the unsupported chroot is never enrolled');
     assert.equal(i386?.result?.reported, 'full');
     const m386 = server.fleet.machines.byId(i386!.machine!)!;
@@ -197,40 +256,82 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.ok(report, 'the chroot reported');
     assert.ok(m.profileId !== null);
     const extras = JSON.parse(report.extras) as { sources: Array<{ path: string; content: string }> };
-    assert.deepEqual(extras.sources.map((s) => s.path), ['/etc/apt/sources.list'], 'paths as the chroot sees them');
+    assert.deepEqual(
+      extras.sources.map((s) => s.path),
+      ['/etc/apt/sources.list'],
+      'paths as the chroot sees them',
+    );
     assert.match(extras.sources[0]!.content, new RegExp(`deb http://${CHROOT_ALIAS} bookworm main`));
     // the credentials: on the host, under the agent's state directory; nowhere in the chroot
-    const id = JSON.parse(await readFile(path.join(agent.stateDir, 'chroots/amd64/identity.json'), 'utf8')) as { machine: number; secret: string };
+    const id = JSON.parse(await readFile(path.join(agent.stateDir, 'chroots/amd64/identity.json'), 'utf8')) as {
+      machine: number;
+      secret: string;
+    };
     assert.equal(id.machine, chrootId);
     const grep = await exec('grep', ['-rlF', '--', id.secret, chroot]);
     assert.equal(grep.code, 1, `the secret is in ${grep.stdout.toString()}`);
     await assertCleanedUp();
     // listed with its machine now
-    assert.match(await agent.runOk(['chroots', 'list'], env), new RegExp(`^amd64 +${chroot} +amd64 +Debian GNU/Linux 12 \\(bookworm\\) +yes +${chrootId}$`, 'm'));
+    assert.match(
+      await agent.runOk(['chroots', 'list'], env),
+      new RegExp(`^amd64 +${chroot} +amd64 +Debian GNU/Linux 12 \\(bookworm\\) +yes +${chrootId}$`, 'm'),
+    );
   });
 
   it('installs and upgrades packages inside the chroot through the proxy: mounts, policy-rc.d and LTSP_HANDLE_DAEMONS=false during the job, none of it after', async () => {
     const j = await job(chrootId, 'install', { packages: ['aptgate-demo', 'aptgate-probe'] });
     assert.equal(j.state, 'succeeded', j.transcript ?? '');
     assert.equal(await statusOf('aptgate-demo'), '1.0-1 install ok installed');
-    assert.match(j.transcript!, new RegExp(`\\$ chroot ${chroot} apt-get -o Acquire::http::Proxy=${server.url} -o Acquire::http::Proxy::127\\.0\\.0\\.1=DIRECT .* install aptgate-demo aptgate-probe`));
+    assert.match(
+      j.transcript!,
+      new RegExp(
+        `\\$ chroot ${chroot} apt-get -o Acquire::http::Proxy=${server.url} -o Acquire::http::Proxy::127\\.0\\.0\\.1=DIRECT .* install aptgate-demo aptgate-probe`,
+      ),
+    );
     assert.deepEqual((await readFile(path.join(chroot, 'var/lib/aptgate-probe'), 'utf8')).trim().split('\n'), [
-      'policy-rc.d=101', 'LTSP_HANDLE_DAEMONS=false', 'proc=mounted', 'sys=mounted', 'devpts=mounted', 'machine=x86_64',
+      'policy-rc.d=101',
+      'LTSP_HANDLE_DAEMONS=false',
+      'proc=mounted',
+      'sys=mounted',
+      'devpts=mounted',
+      'machine=x86_64',
     ]);
     await assertCleanedUp();
     // the .deb came through aptgate (the chroot's mirror name does not even resolve)
-    assert.ok(world.upstream.requests().some((q) => q.path.startsWith('pool/') && q.path.includes('aptgate-demo_1.0-1')), 'aptgate fetched the .deb');
+    assert.ok(
+      world.upstream.requests().some((q) => q.path.startsWith('pool/') && q.path.includes('aptgate-demo_1.0-1')),
+      'aptgate fetched the .deb',
+    );
 
     await world.publish([demo1, demo2, probe, kernel, kernel2, kernel3, broken, slow]);
     const u = await job(chrootId, 'update');
     assert.equal(u.state, 'succeeded', u.transcript ?? '');
     // like apt-check: the host and every chroot
-    assert.equal((await agent.runOk(['status'], env)).split('\n')[0], 'host: 0 updates (0 security); chroot amd64: 1 update (0 security); chroot arm64: unknown (unsupported: this amd64 host cannot execute arm64 programs); chroot i386: 0 updates (0 security)');
-    const st = JSON.parse(await agent.runOk(['status', '--json'], env)) as { updates: number; chroots: Array<{ name: string; machine: number | null; updates: number | null; security: number | null }> };
-    assert.deepEqual(st.chroots.map((c) => [c.name, c.machine, c.updates, c.security]), [['amd64', chrootId, 1, 0], ['arm64', null, null, null], ['i386', server.fleet.machines.byHostname('ltsp1/i386')[0]!.id, 0, 0]]);
+    assert.equal(
+      (await agent.runOk(['status'], env)).split('\n')[0],
+      'host: 0 updates (0 security); chroot amd64: 1 update (0 security); chroot arm64: unknown (unsupported: this amd64 host cannot execute arm64 programs); chroot i386: 0 updates (0 security)',
+    );
+    const st = JSON.parse(await agent.runOk(['status', '--json'], env)) as {
+      updates: number;
+      chroots: Array<{ name: string; machine: number | null; updates: number | null; security: number | null }>;
+    };
+    assert.deepEqual(
+      st.chroots.map((c) => [c.name, c.machine, c.updates, c.security]),
+      [
+        ['amd64', chrootId, 1, 0],
+        ['arm64', null, null, null],
+        ['i386', server.fleet.machines.byHostname('ltsp1/i386')[0]!.id, 0, 0],
+      ],
+    );
     await server.proxy.indexer.idle();
     await runOnce();
-    assert.deepEqual((await server.fleet.outdatedListsInSlices(chrootId)).available?.entries.map((e) => `${e.package} ${e.installed}->${e.candidate}`), ['aptgate-demo 1.0-1->2.0-1'], 'the server agrees');
+    assert.deepEqual(
+      (await server.fleet.outdatedListsInSlices(chrootId)).available?.entries.map(
+        (e) => `${e.package} ${e.installed}->${e.candidate}`,
+      ),
+      ['aptgate-demo 1.0-1->2.0-1'],
+      'the server agrees',
+    );
 
     const up = await job(chrootId, 'upgrade');
     assert.equal(up.state, 'succeeded', up.transcript ?? '');
@@ -240,7 +341,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.deepEqual((await server.fleet.outdatedListsInSlices(chrootId)).available?.entries, []);
   });
 
-  it('runs an i386 chroot under linux32: maintainer scripts see i686, apt and dpkg the chroot\'s i386', async () => {
+  it("runs an i386 chroot under linux32: maintainer scripts see i686, apt and dpkg the chroot's i386", async () => {
     const id386 = server.fleet.machines.byHostname('ltsp1/i386')[0]!.id;
     const j = await job(id386, 'install', { packages: ['aptgate-probe'] });
     assert.equal(j.state, 'succeeded', j.transcript ?? '');
@@ -257,13 +358,22 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     // a chroot whose apt fails does not hide the others in status
     const broken = path.join(chroot386, 'etc/apt/sources.list.d/broken.list');
     await writeFile(broken, 'this is not a sources line\n');
-    const st = JSON.parse(await agent.runOk(['status', '--json'], env)) as { chroots: Array<{ name: string; updates: number | null; skipped?: string }> };
-    assert.deepEqual(st.chroots.map((c) => [c.name, c.updates]), [['amd64', 0], ['arm64', null], ['i386', null]]);
+    const st = JSON.parse(await agent.runOk(['status', '--json'], env)) as {
+      chroots: Array<{ name: string; updates: number | null; skipped?: string }>;
+    };
+    assert.deepEqual(
+      st.chroots.map((c) => [c.name, c.updates]),
+      [
+        ['amd64', 0],
+        ['arm64', null],
+        ['i386', null],
+      ],
+    );
     assert.match(st.chroots[2]!.skipped!, /apt list --upgradable exited/);
     await rm(broken);
   });
 
-  it('refreshes the image when a job changed the kernel or initramfs, with the result in the job\'s', async () => {
+  it("refreshes the image when a job changed the kernel or initramfs, with the result in the job's", async () => {
     await mkdir(path.join(base, 'images'));
     await writeFile(path.join(base, 'images/amd64.img'), 'squashfs');
     await rm(stubLog, { force: true });
@@ -292,7 +402,13 @@ describe('issue 6: LTSP chroots managed like machines', () => {
       await chmod(path.join(stub5, tool), 0o755);
     }
     await rm(stubLog);
-    const five = await job(chrootId, 'install', { packages: ['linux-image-aptgate2'] }, {}, { PATH: `${stub5}:${process.env['PATH'] ?? '/usr/bin:/bin'}` });
+    const five = await job(
+      chrootId,
+      'install',
+      { packages: ['linux-image-aptgate2'] },
+      {},
+      { PATH: `${stub5}:${process.env['PATH'] ?? '/usr/bin:/bin'}` },
+    );
     assert.equal(five.state, 'succeeded', five.transcript ?? '');
     assert.equal(await readFile(stubLog, 'utf8'), 'ltsp-update-kernels \nltsp-update-image amd64\n');
     assert.match(five.summary!, /refreshed: ltsp-update-kernels, ltsp-update-image amd64$/);
@@ -301,10 +417,16 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     await writeFile(`${stubLog}.fail`, '');
     const failing = await job(chrootId, 'install', { packages: ['linux-image-aptgate3'] });
     assert.equal(failing.state, 'failed');
-    assert.match(failing.summary!, new RegExp(`refresh failed: ltsp --base-dir=${base} image amd64 exited 3; it is tried again at the next run$`));
+    assert.match(
+      failing.summary!,
+      new RegExp(`refresh failed: ltsp --base-dir=${base} image amd64 exited 3; it is tried again at the next run$`),
+    );
     await rm(`${stubLog}.fail`);
     const retry = await agent.run(['run-once'], env);
-    assert.match(retry.stderr, new RegExp(`chroot amd64: pending kernel refresh: refreshed: ltsp --base-dir=${base} image amd64`));
+    assert.match(
+      retry.stderr,
+      new RegExp(`chroot amd64: pending kernel refresh: refreshed: ltsp --base-dir=${base} image amd64`),
+    );
     assert.equal(await readFile(stubLog, 'utf8'), `--base-dir=${base} image amd64\n`.repeat(2));
     const quiet = await agent.run(['run-once'], env);
     assert.doesNotMatch(quiet.stderr, /pending kernel refresh/, 'done once it succeeded');
@@ -316,7 +438,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.equal(j.state, 'failed');
     assert.match(j.transcript!, /aptgate-broken: postinst fails on purpose/);
     await assertCleanedUp();
-    const own = '#!/bin/sh\n# the administrator\'s own\nexit 0\n';
+    const own = "#!/bin/sh\n# the administrator's own\nexit 0\n";
     await writeFile(path.join(chroot, 'usr/sbin/policy-rc.d'), own, { mode: 0o755 });
     const r = await job(chrootId, 'remove', { packages: ['aptgate-broken'] });
     assert.equal(r.state, 'succeeded', r.transcript ?? '');
@@ -336,17 +458,34 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     const runUntilStarted = async () => {
       const child = agent.start(['run-once'], env);
       const err = { text: '' };
-      child.stderr!.on('data', (d: Buffer) => { err.text += d.toString(); });
-      await waitFor(() => readFile(started).then(() => true, () => false), 'the slow postinst runs', 120_000);
+      child.stderr!.on('data', (d: Buffer) => {
+        err.text += d.toString();
+      });
+      await waitFor(
+        () =>
+          readFile(started).then(
+            () => true,
+            () => false,
+          ),
+        'the slow postinst runs',
+        120_000,
+      );
       assert.ok((await mountsUnder(chroot)).length > 0, 'mounted while the job runs');
       return { child, err, exit: once(child, 'exit') as Promise<[number | null]> };
     };
     // one SIGTERM: dpkg is not cut short; the job ends as it would have, the run stops after it
-    const [first] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
+    const [first] = server.fleet.jobs.create([chrootId], {
+      kind: 'install',
+      params: { packages: ['aptgate-slow'] },
+      origin: 'test',
+    });
     const [second] = server.fleet.jobs.create([chrootId], { kind: 'update', origin: 'test' });
     const a = await runUntilStarted();
     a.child.kill('SIGTERM');
-    await waitFor(() => a.err.text.includes('SIGTERM: stopping after the running job'), 'the agent says it stops after the job');
+    await waitFor(
+      () => a.err.text.includes('SIGTERM: stopping after the running job'),
+      'the agent says it stops after the job',
+    );
     await writeFile(go, '');
     const [codeA] = await a.exit;
     assert.equal(codeA, 0, a.err.text);
@@ -358,7 +497,11 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.equal(server.fleet.jobs.store.byId(second!)!.state, 'succeeded');
 
     // twice: the running job is aborted, and still cleaned up
-    const [id] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
+    const [id] = server.fleet.jobs.create([chrootId], {
+      kind: 'install',
+      params: { packages: ['aptgate-slow'] },
+      origin: 'test',
+    });
     const b = await runUntilStarted();
     b.child.kill('SIGTERM');
     await waitFor(() => b.err.text.includes('SIGTERM: stopping after the running job'), 'the first signal is taken');
@@ -368,19 +511,25 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.match(b.err.text, /SIGTERM again: aborting the running job/);
     await assertCleanedUp();
     const j = server.fleet.jobs.store.byId(id!)!;
-    assert.equal(j.state, 'failed', 'the aborted job\'s result reached the server');
+    assert.equal(j.state, 'failed', "the aborted job's result reached the server");
     assert.match(j.summary!, /^aborted/);
     await writeFile(go, ''); // when dpkg configures it again, the postinst finishes
     // somebody else's mounts (ltsp-chroot -m, an administrator): the job does not touch them
     await exec('mount', ['-t', 'proc', 'proc', path.join(chroot, 'proc')]);
     const inUse = await job(chrootId, 'install', { packages: ['aptgate-slow'] });
     assert.equal(inUse.state, 'failed');
-    assert.match(inUse.summary!, /^the chroot is in use: .*\/proc is mounted by someone else .*run the job again once they are gone$/);
+    assert.match(
+      inUse.summary!,
+      /^the chroot is in use: .*\/proc is mounted by someone else .*run the job again once they are gone$/,
+    );
     assert.deepEqual(await mountsUnder(chroot), [path.join(chroot, 'proc')], 'left as it was');
     // a killed agent (SIGKILL: no clean-up) leaves its mounts and its marker: the next job takes them down
     const gone = spawn('true');
     await once(gone, 'exit');
-    await writeFile(path.join(agent.stateDir, 'chroots/amd64/mounted.json'), JSON.stringify({ pid: gone.pid, at: new Date().toISOString() }));
+    await writeFile(
+      path.join(agent.stateDir, 'chroots/amd64/mounted.json'),
+      JSON.stringify({ pid: gone.pid, at: new Date().toISOString() }),
+    );
     // ... unless something runs inside (an administrator's shell): never ended by the agent
     const shell = spawn('chroot', [chroot, '/bin/sleep', '600'], { stdio: 'ignore' });
     await waitFor(async () => (await processesIn(chroot)).includes(shell.pid!), 'the shell runs inside the chroot');
@@ -392,19 +541,34 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     shell.kill('SIGKILL');
     await once(shell, 'exit');
     // configured again, it completes; the killed agent's mounts went first, at the chroot's turn
-    const [againId] = server.fleet.jobs.create([chrootId], { kind: 'install', params: { packages: ['aptgate-slow'] }, origin: 'test' });
+    const [againId] = server.fleet.jobs.create([chrootId], {
+      kind: 'install',
+      params: { packages: ['aptgate-slow'] },
+      origin: 'test',
+    });
     const run = await agent.run(['run-once'], env);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, new RegExp(`chroot amd64: mounts left by agent process ${gone.pid} \\(gone\\) since .*: taking them down`));
+    assert.match(
+      run.stderr,
+      new RegExp(`chroot amd64: mounts left by agent process ${gone.pid} \\(gone\\) since .*: taking them down`),
+    );
     const again = server.fleet.jobs.store.byId(againId!)!;
     assert.equal(again.state, 'succeeded', again.transcript ?? '');
     await assertCleanedUp();
     await assert.rejects(readFile(path.join(agent.stateDir, 'chroots/amd64/mounted.json')), { code: 'ENOENT' });
   });
 
-  it('waits while something (ltsp image) holds the chroot\'s dpkg lock, and mounts nothing meanwhile', async () => {
+  it("waits while something (ltsp image) holds the chroot's dpkg lock, and mounts nothing meanwhile", async () => {
     const lock = path.join(chroot, 'var/lib/dpkg/lock');
-    const holder = spawn('perl', ['-e', 'use Fcntl; open(my $f, "+<", $ARGV[0]) or die; my $l = pack("s s l l l", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $l) or die "$!"; $| = 1; print "locked\\n"; sleep 600', lock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(
+      'perl',
+      [
+        '-e',
+        'use Fcntl; open(my $f, "+<", $ARGV[0]) or die; my $l = pack("s s l l l", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $l) or die "$!"; $| = 1; print "locked\\n"; sleep 600',
+        lock,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
@@ -428,22 +592,41 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     // the host's root has no os-release yet: its release is unknown, so nothing moves
     const first = await job(hostId, 'release-upgrade', { codename: 'trixie' });
     assert.equal(first.state, 'failed');
-    assert.match(first.summary!, /^stopped at host; host: failed \(other\): release-upgrade: the running release is unknown.*; chroot amd64: not attempted; chroot arm64: not attempted; chroot i386: not attempted$/);
+    assert.match(
+      first.summary!,
+      /^stopped at host; host: failed \(other\): release-upgrade: the running release is unknown.*; chroot amd64: not attempted; chroot arm64: not attempted; chroot i386: not attempted$/,
+    );
     assert.match(await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'), / bookworm main/);
 
     await writeFile(path.join(agent.root.root, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=bookworm\n');
     // from the administrator's command line, for the whole class: the host's job covers its chroot
-    const added = JSON.parse(await aptgate('jobs', 'add', 'release-upgrade', '--to', 'ltsp', '--codename', 'trixie', '--json')) as { jobs: Array<{ id: number; machine: { hostname: string } }> };
-    assert.deepEqual(added.jobs.map((x) => x.machine.hostname), ['ltsp1']);
-    await assert.rejects(aptgate('jobs', 'add', 'upgrade', '--to', 'ltsp', '--codename', 'trixie'), (e) => isAptgateError(e, 'USAGE'));
+    const added = JSON.parse(
+      await aptgate('jobs', 'add', 'release-upgrade', '--to', 'ltsp', '--codename', 'trixie', '--json'),
+    ) as { jobs: Array<{ id: number; machine: { hostname: string } }> };
+    assert.deepEqual(
+      added.jobs.map((x) => x.machine.hostname),
+      ['ltsp1'],
+    );
+    await assert.rejects(aptgate('jobs', 'add', 'upgrade', '--to', 'ltsp', '--codename', 'trixie'), (e) =>
+      isAptgateError(e, 'USAGE'),
+    );
     await assert.rejects(aptgate('jobs', 'add', 'image-revert', '--to', 'ltsp1'), (e) => isAptgateError(e, 'USAGE'));
     await runOnce();
     const j = server.fleet.jobs.store.byId(added.jobs[0]!.id)!;
     assert.equal(j.state, 'succeeded', j.transcript ?? '');
-    assert.match(j.summary!, /^host: release-upgrade bookworm -> trixie: .*; chroot amd64: release-upgrade bookworm -> trixie: 1 upgraded, .*; chroot arm64: skipped \(unsupported: .*\); chroot i386: release-upgrade bookworm -> trixie: 0 upgraded, .*$/);
-    assert.equal(await readFile(path.join(chroot386, 'etc/apt/sources.list'), 'utf8'), `deb http://${CHROOT_ALIAS} trixie main\n`);
+    assert.match(
+      j.summary!,
+      /^host: release-upgrade bookworm -> trixie: .*; chroot amd64: release-upgrade bookworm -> trixie: 1 upgraded, .*; chroot arm64: skipped \(unsupported: .*\); chroot i386: release-upgrade bookworm -> trixie: 0 upgraded, .*$/,
+    );
+    assert.equal(
+      await readFile(path.join(chroot386, 'etc/apt/sources.list'), 'utf8'),
+      `deb http://${CHROOT_ALIAS} trixie main\n`,
+    );
     assert.match(await readFile(agent.root.sourcesFile, 'utf8'), /^Suites: trixie$/m);
-    assert.equal(await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'), `deb http://${CHROOT_ALIAS} trixie main\n`);
+    assert.equal(
+      await readFile(path.join(chroot, 'etc/apt/sources.list'), 'utf8'),
+      `deb http://${CHROOT_ALIAS} trixie main\n`,
+    );
     assert.equal(await statusOf('aptgate-demo'), '3.0-1 install ok installed');
     assert.match(j.transcript!, /## host\n[\s\S]*## chroot amd64\n[\s\S]*## chroot arm64\n# skipped/);
     await assertCleanedUp();
@@ -453,7 +636,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.equal(server.fleet.machines.byId(hostId)!.codename, 'trixie');
   });
 
-  it('applies the release gate to a chroot as to a host: its stage\'s sources inside it, verified with the server\'s key', async () => {
+  it("applies the release gate to a chroot as to a host: its stage's sources inside it, verified with the server's key", async () => {
     await server.proxy.indexer.idle();
     await server.gate.idle();
     server.fleet.classes.bindStage('ltsp', 'test', false, server.config.gate.stages);
@@ -463,9 +646,16 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.ok(written, 'the stage sources were written in this run');
     const text = await readFile(path.join(chroot, 'etc/apt/sources.list.d/aptgate.sources'), 'utf8');
     assert.match(text, new RegExp(`^URIs: ${server.url}/stage/test/debian$`, 'm'));
-    assert.match(text, /^Suites: bookworm$/m, 'the stage of the chroot\'s own release');
-    assert.match(text, /^Signed-By: \/etc\/apt\/keyrings\/aptgate\.asc$/m, 'the key\'s path as apt inside the chroot sees it');
-    assert.match(await readFile(path.join(chroot, 'etc/apt/keyrings/aptgate.asc'), 'utf8'), /BEGIN PGP PUBLIC KEY BLOCK/);
+    assert.match(text, /^Suites: bookworm$/m, "the stage of the chroot's own release");
+    assert.match(
+      text,
+      /^Signed-By: \/etc\/apt\/keyrings\/aptgate\.asc$/m,
+      "the key's path as apt inside the chroot sees it",
+    );
+    assert.match(
+      await readFile(path.join(chroot, 'etc/apt/keyrings/aptgate.asc'), 'utf8'),
+      /BEGIN PGP PUBLIC KEY BLOCK/,
+    );
     // kept only when apt-get update inside the chroot verified the stage's InRelease
     assert.equal(new AgentState(path.join(agent.stateDir, 'chroots/amd64')).sourcesHash(), written);
     await assertCleanedUp();

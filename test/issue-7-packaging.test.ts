@@ -39,7 +39,10 @@ function load(file?: string) {
 
 describe('issue 7: the packaged configuration', () => {
   it('is config/aptgate.conf with the package directories set, and nothing else changed', async () => {
-    const { stdout } = await run('sh', [path.join(root, 'packaging/debian-conf.sh'), path.join(root, 'config/aptgate.conf')]);
+    const { stdout } = await run('sh', [
+      path.join(root, 'packaging/debian-conf.sh'),
+      path.join(root, 'config/aptgate.conf'),
+    ]);
     const file = path.join(tmp, 'aptgate.conf');
     await writeFile(file, stdout);
     const packaged = load(file);
@@ -58,7 +61,10 @@ describe('issue 7: the packaged configuration', () => {
 
   it('fails loudly when the reference file no longer has the lines it replaces', async () => {
     const changed = path.join(tmp, 'changed.conf');
-    await writeFile(changed, (await readFile(path.join(root, 'config/aptgate.conf'), 'utf8')).replace('\n#db =\n', '\n#db = ./state.db\n'));
+    await writeFile(
+      changed,
+      (await readFile(path.join(root, 'config/aptgate.conf'), 'utf8')).replace('\n#db =\n', '\n#db = ./state.db\n'),
+    );
     await assert.rejects(run('sh', [path.join(root, 'packaging/debian-conf.sh'), changed]), /"#db =" not found/);
   });
 });
@@ -66,7 +72,10 @@ describe('issue 7: the packaged configuration', () => {
 describe('issue 7: aptgate.service', () => {
   it('may write the cache, the database and the signing key the packaged configuration names, and nothing else', async () => {
     const unit = await readFile(path.join(root, 'debian/aptgate.service'), 'utf8');
-    const { stdout } = await run('sh', [path.join(root, 'packaging/debian-conf.sh'), path.join(root, 'config/aptgate.conf')]);
+    const { stdout } = await run('sh', [
+      path.join(root, 'packaging/debian-conf.sh'),
+      path.join(root, 'config/aptgate.conf'),
+    ]);
     const file = path.join(tmp, 'unit.conf');
     await writeFile(file, stdout);
     const config = load(file);
@@ -76,7 +85,8 @@ describe('issue 7: aptgate.service', () => {
     assert.deepEqual(value('ProtectSystem'), ['strict']);
     const writable = value('ReadWritePaths').flatMap((v) => v.split(/\s+/));
     const inside = (p: string) => writable.some((w) => p === w || p.startsWith(w + '/'));
-    for (const p of [config.cacheDir, path.dirname(config.db), keyDir(config)]) assert.ok(inside(p), `${p} is not writable for the service`);
+    for (const p of [config.cacheDir, path.dirname(config.db), keyDir(config)])
+      assert.ok(inside(p), `${p} is not writable for the service`);
     for (const key of ['PrivateTmp', 'NoNewPrivileges', 'ProtectHome']) assert.deepEqual(value(key), ['yes'], key);
     // Node's JIT writes and then executes memory
     assert.deepEqual(value('MemoryDenyWriteExecute'), []);
@@ -97,7 +107,8 @@ describe('issue 7: the agent bundle', () => {
     assert.ok(text.startsWith('#!/usr/bin/node\n'));
     const required = new Set([...text.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]!));
     assert.ok(required.size > 0);
-    for (const r of required) assert.ok(builtinModules.includes(r.replace(/^node:/, '')), `the bundle requires ${r}, not a Node.js module`);
+    for (const r of required)
+      assert.ok(builtinModules.includes(r.replace(/^node:/, '')), `the bundle requires ${r}, not a Node.js module`);
     assert.doesNotMatch(text, /\bimport\.meta\b|createRequire\(/);
   });
 

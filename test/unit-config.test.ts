@@ -13,7 +13,9 @@ function tempDir(): string {
   dirs.push(dir);
   return dir;
 }
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function keyOf(fn: () => unknown): unknown {
   try {
@@ -37,8 +39,14 @@ test('embedded defaults work with no configuration at all', () => {
   assert.equal(installed.db, '/var/lib/aptgate/aptgate.db');
   assert.equal(installed.cacheDir, '/var/lib/aptgate/cache');
   // explicit paths win over the state directory; state_dir moves both defaults
-  assert.equal(loadConfig({ env: {}, checkout: undefined, overrides: { stateDir: '/srv/ag' } }).cacheDir, '/srv/ag/cache');
-  assert.equal(loadConfig({ env: {}, checkout: undefined, overrides: { stateDir: '/srv/ag', db: '/db/x.db' } }).db, '/db/x.db');
+  assert.equal(
+    loadConfig({ env: {}, checkout: undefined, overrides: { stateDir: '/srv/ag' } }).cacheDir,
+    '/srv/ag/cache',
+  );
+  assert.equal(
+    loadConfig({ env: {}, checkout: undefined, overrides: { stateDir: '/srv/ag', db: '/db/x.db' } }).db,
+    '/db/x.db',
+  );
   assert.deepEqual(c.backends.get('debian')!.mirrors, ['http://deb.debian.org/debian']);
   assert.deepEqual(c.backends.get('debian-security')!.mirrors, ['http://deb.debian.org/debian-security']);
   assert.deepEqual(c.backends.get('debian')!.keyrings, [DEBIAN_KEYRING]);
@@ -47,7 +55,9 @@ test('embedded defaults work with no configuration at all', () => {
 test('file, then environment, then options; durations and sizes', () => {
   const dir = tempDir();
   const file = join(dir, 'aptgate.conf');
-  writeFileSync(file, `# comment
+  writeFileSync(
+    file,
+    `# comment
 [server]
 port = 4000          # inline comment
 cache_dir = /var/cache/x
@@ -61,13 +71,21 @@ max_size = 50G
 [backend ubuntu]
 mirrors = http://archive.ubuntu.com/ubuntu, https://mirror.example.org/ubuntu/
 keyring = /usr/share/keyrings/ubuntu-archive-keyring.gpg
-`);
-  const c = loadConfig({ file, env: { APTGATE_SERVER_PORT: '5000', APTGATE_BACKEND_DEBIAN_SECURITY_MIRRORS: 'http://m.example/debian-security' }, overrides: { cacheDir: '/tmp/c', backends: ['debian=http://a.example/debian,http://b.example/debian'] } });
+`,
+  );
+  const c = loadConfig({
+    file,
+    env: { APTGATE_SERVER_PORT: '5000', APTGATE_BACKEND_DEBIAN_SECURITY_MIRRORS: 'http://m.example/debian-security' },
+    overrides: { cacheDir: '/tmp/c', backends: ['debian=http://a.example/debian,http://b.example/debian'] },
+  });
   assert.equal(c.port, 5000);
   assert.equal(c.cacheDir, '/tmp/c');
   assert.equal(c.proxy.releaseTtlMs, 120_000);
   assert.equal(c.cache.maxBytes, 50 * 1024 ** 3);
-  assert.deepEqual(c.backends.get('ubuntu')!.mirrors, ['http://archive.ubuntu.com/ubuntu', 'https://mirror.example.org/ubuntu']);
+  assert.deepEqual(c.backends.get('ubuntu')!.mirrors, [
+    'http://archive.ubuntu.com/ubuntu',
+    'https://mirror.example.org/ubuntu',
+  ]);
   assert.deepEqual(c.backends.get('debian')!.mirrors, ['http://a.example/debian', 'http://b.example/debian']);
   assert.deepEqual(c.backends.get('debian-security')!.mirrors, ['http://m.example/debian-security']);
   assert.equal(parseDuration('k', '6h'), 6 * 3_600_000);
@@ -75,18 +93,43 @@ keyring = /usr/share/keyrings/ubuntu-archive-keyring.gpg
 });
 
 test('invalid settings fail at start with an error naming the key', () => {
-  assert.equal(keyOf(() => loadConfig({ env: { APTGATE_PROXY_RELEASE_TTL: 'soon' } })), 'proxy.release_ttl');
-  assert.equal(keyOf(() => loadConfig({ env: { APTGATE_SERVER_PORT: '70000' } })), 'server.port');
-  assert.equal(keyOf(() => loadConfig({ env: {}, overrides: { backends: ['debian=ftp://x/debian'] } })), 'backend.debian.mirrors');
-  assert.equal(keyOf(() => loadConfig({ env: {}, overrides: { backends: ['Bad Name=http://x/'] } })), 'backend.Bad Name.mirrors');
-  assert.equal(keyOf(() => loadConfig({ env: {}, overrides: { backends: ['stage=http://x/'] } })), 'backend.stage.mirrors');
-  assert.equal(keyOf(() => loadConfig({ env: { APTGATE_PROXY_NO_SUCH: '1' } })), 'proxy.no_such');
+  assert.equal(
+    keyOf(() => loadConfig({ env: { APTGATE_PROXY_RELEASE_TTL: 'soon' } })),
+    'proxy.release_ttl',
+  );
+  assert.equal(
+    keyOf(() => loadConfig({ env: { APTGATE_SERVER_PORT: '70000' } })),
+    'server.port',
+  );
+  assert.equal(
+    keyOf(() => loadConfig({ env: {}, overrides: { backends: ['debian=ftp://x/debian'] } })),
+    'backend.debian.mirrors',
+  );
+  assert.equal(
+    keyOf(() => loadConfig({ env: {}, overrides: { backends: ['Bad Name=http://x/'] } })),
+    'backend.Bad Name.mirrors',
+  );
+  assert.equal(
+    keyOf(() => loadConfig({ env: {}, overrides: { backends: ['stage=http://x/'] } })),
+    'backend.stage.mirrors',
+  );
+  assert.equal(
+    keyOf(() => loadConfig({ env: { APTGATE_PROXY_NO_SUCH: '1' } })),
+    'proxy.no_such',
+  );
   // the agent's and the harnesses' variables are not server settings
-  assert.doesNotThrow(() => loadConfig({ env: { APTGATE_TEST_AGENT_NODE: '/usr/bin/node', APTGATE_AGENT_CONFIG: '/etc/x.conf', APTGATE_BENCH_KEEP: '1' } }));
+  assert.doesNotThrow(() =>
+    loadConfig({
+      env: { APTGATE_TEST_AGENT_NODE: '/usr/bin/node', APTGATE_AGENT_CONFIG: '/etc/x.conf', APTGATE_BENCH_KEEP: '1' },
+    }),
+  );
   const dir = tempDir();
   const file = join(dir, 'bad.conf');
   writeFileSync(file, '[proxy]\nrelease_tll = 30s\n');
-  assert.equal(keyOf(() => loadConfig({ file, env: {} })), 'proxy.release_tll');
+  assert.equal(
+    keyOf(() => loadConfig({ file, env: {} })),
+    'proxy.release_tll',
+  );
 });
 
 test('the shipped config/aptgate.conf parses, and uncommented it states the built-in defaults', async () => {
@@ -96,7 +139,11 @@ test('the shipped config/aptgate.conf parses, and uncommented it states the buil
   const asIs = loadConfig({ file: fileURLToPathSafe(new URL('../../config/aptgate.conf', import.meta.url)), env: {} });
   assert.deepEqual(asIs, loadConfig({ env: {} }));
   // uncomment every "#key = value" line (not the example ubuntu section) and compare
-  const uncommented = shipped.slice(0, shipped.indexOf('# An Ubuntu backend')).split('\n').map((l) => (/^#[a-z_]+ = /.test(l) ? l.slice(1) : l)).join('\n')
+  const uncommented = shipped
+    .slice(0, shipped.indexOf('# An Ubuntu backend'))
+    .split('\n')
+    .map((l) => (/^#[a-z_]+ = /.test(l) ? l.slice(1) : l))
+    .join('\n')
     .replace(`track_architectures = amd64`, `track_architectures = ${nativeArchitecture()}`);
   const c = defaultConfig();
   parseConfigText(c, uncommented, 'uncommented');

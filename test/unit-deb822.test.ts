@@ -5,7 +5,8 @@ import { parseRelease, packagesTarget, byHashRel, clearsignedText } from '../src
 import { toPackageEntry, PACKAGES_FIELDS } from '../src/index/packages.js';
 
 test('paragraphs: folded fields, whitespace-only separators, CRLF, case-insensitive names', () => {
-  const text = 'Package: a\r\nVersion: 1.0\r\nDescription: short\r\n long line\r\n .\r\n\r\nPackage: b\nversion: 2\n \t \nPACKAGE: c\nVersion: 3\n';
+  const text =
+    'Package: a\r\nVersion: 1.0\r\nDescription: short\r\n long line\r\n .\r\n\r\nPackage: b\nversion: 2\n \t \nPACKAGE: c\nVersion: 3\n';
   const ps = parseParagraphs(text);
   assert.equal(ps.length, 3);
   assert.equal(ps[0]!['description'], 'short\nlong line\n.');
@@ -31,7 +32,10 @@ test('a UTF-8 character split across chunks stays whole', () => {
 });
 
 test('Packages entries: Source with version, field filter, required fields', () => {
-  const [p] = parseParagraphs('Package: bash\nVersion: 5.2.15-2+b8\nArchitecture: amd64\nSource: bash (5.2.15-2)\nFilename: pool/main/b/bash/bash_5.2.15-2+b8_amd64.deb\nSize: 1500\nSHA256: ABCDEF\nDescription: x\n y\n', { fields: PACKAGES_FIELDS });
+  const [p] = parseParagraphs(
+    'Package: bash\nVersion: 5.2.15-2+b8\nArchitecture: amd64\nSource: bash (5.2.15-2)\nFilename: pool/main/b/bash/bash_5.2.15-2+b8_amd64.deb\nSize: 1500\nSHA256: ABCDEF\nDescription: x\n y\n',
+    { fields: PACKAGES_FIELDS },
+  );
   assert.equal(p!['description'], undefined);
   const e = toPackageEntry(p!)!;
   assert.equal(e.source, 'bash');
@@ -58,10 +62,25 @@ SHA256:
   assert.equal(r.notAutomatic, true);
   assert.equal(r.files.get('main/binary-amd64/Packages.xz')!.size, 40);
   assert.equal(r.byHash.get('a'.repeat(64))![0]!.path, 'main/binary-amd64/Packages');
-  assert.equal(byHashRel('main/binary-amd64/Packages.xz', 'b'.repeat(64)), `main/binary-amd64/by-hash/SHA256/${'b'.repeat(64)}`);
-  assert.deepEqual(packagesTarget('main/debian-installer/binary-i386/Packages.gz'), { component: 'main/debian-installer', architecture: 'i386', compression: 'gz' });
+  assert.equal(
+    byHashRel('main/binary-amd64/Packages.xz', 'b'.repeat(64)),
+    `main/binary-amd64/by-hash/SHA256/${'b'.repeat(64)}`,
+  );
+  assert.deepEqual(packagesTarget('main/debian-installer/binary-i386/Packages.gz'), {
+    component: 'main/debian-installer',
+    architecture: 'i386',
+    compression: 'gz',
+  });
   assert.equal(packagesTarget('main/i18n/Translation-en.xz'), undefined);
   assert.throws(() => parseRelease('Origin: x\nDate: nonsense\nSHA256:\n'), { code: 'RELEASE_INVALID' });
-  assert.throws(() => parseRelease(`Date: Fri, 20 Nov 2026 00:12:41 UTC\nSHA256:\n ${'a'.repeat(64)} 1 ../../etc/passwd\n`), { code: 'RELEASE_INVALID' });
-  assert.equal(clearsignedText('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: x\n- -dash\n-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n'), 'Origin: x\n-dash');
+  assert.throws(
+    () => parseRelease(`Date: Fri, 20 Nov 2026 00:12:41 UTC\nSHA256:\n ${'a'.repeat(64)} 1 ../../etc/passwd\n`),
+    { code: 'RELEASE_INVALID' },
+  );
+  assert.equal(
+    clearsignedText(
+      '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nOrigin: x\n- -dash\n-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n',
+    ),
+    'Origin: x\n-dash',
+  );
 });

@@ -13,7 +13,7 @@ import { BackendMap } from '../src/proxy/target.js';
 const local = (y: number, mo: number, d: number, h: number, mi: number) => new Date(y, mo - 1, d, h, mi);
 
 describe('fleet parsers', () => {
-  it('maps sources to backends: mirrors and aliases directly, remap mode only on this server\'s own host', () => {
+  it("maps sources to backends: mirrors and aliases directly, remap mode only on this server's own host", () => {
     const map = backendOfUri(new BackendMap(defaultConfig()));
     const of = (uri: string, host: string | undefined) => {
       const r = map(uri, host);
@@ -24,9 +24,17 @@ describe('fleet parsers', () => {
     assert.equal(of('http://security.debian.org/debian-security', undefined), 'debian-security');
     assert.equal(of('http://aptgate.lan:3142/debian', 'aptgate.lan:3142'), 'debian');
     assert.equal(of('http://aptgate.lan:3142/debian-security', 'APTGATE.lan:3142'), 'debian-security');
-    assert.equal(of('http://mirror.example.org/debian-security', 'aptgate.lan:3142'), undefined, 'another host is not us');
+    assert.equal(
+      of('http://mirror.example.org/debian-security', 'aptgate.lan:3142'),
+      undefined,
+      'another host is not us',
+    );
     assert.equal(of('http://aptgate.lan:3142/nosuch', 'aptgate.lan:3142'), undefined);
-    assert.equal(of('http://aptgate.lan:3142/stage/test/debian', 'aptgate.lan:3142'), 'test/debian', 'a stage of the release gate');
+    assert.equal(
+      of('http://aptgate.lan:3142/stage/test/debian', 'aptgate.lan:3142'),
+      'test/debian',
+      'a stage of the release gate',
+    );
     assert.equal(of('http://aptgate.lan:3142/stage/test/nosuch', 'aptgate.lan:3142'), undefined);
     assert.equal(of('file:///srv/repo', 'aptgate.lan:3142'), undefined);
   });
@@ -35,12 +43,20 @@ describe('fleet parsers', () => {
     assert.deepEqual(nextRun(parseCron('0 2 * * *'), local(2026, 12, 3, 1, 59)), local(2026, 12, 3, 2, 0));
     assert.deepEqual(nextRun(parseCron('0 2 * * *'), local(2026, 12, 3, 2, 0)), local(2026, 12, 4, 2, 0));
     assert.deepEqual(nextRun(parseCron('*/15 * * * *'), local(2026, 12, 3, 10, 7)), local(2026, 12, 3, 10, 15));
-    assert.deepEqual(nextRun(parseCron('30 4 * * mon-fri'), local(2026, 12, 5, 0, 0)), local(2026, 12, 7, 4, 30), 'Saturday → Monday');
+    assert.deepEqual(
+      nextRun(parseCron('30 4 * * mon-fri'), local(2026, 12, 5, 0, 0)),
+      local(2026, 12, 7, 4, 30),
+      'Saturday → Monday',
+    );
     assert.deepEqual(nextRun(parseCron('0 0 1 jan *'), local(2026, 12, 3, 0, 0)), local(2027, 1, 1, 0, 0));
     // both day fields restricted: either matches (the 13th, or a Friday)
     assert.deepEqual(nextRun(parseCron('0 0 13 * 5'), local(2026, 12, 3, 0, 0)), local(2026, 12, 4, 0, 0));
     for (const bad of ['0 2 * *', '60 * * * *', '* 24 * * *', '* * 0 * *', '*/0 * * * *', 'a b c d e', '0 0 31 2 *']) {
-      assert.throws(() => nextRun(parseCron(bad), new Date()), (e) => isAptgateError(e, 'USAGE'), bad);
+      assert.throws(
+        () => nextRun(parseCron(bad), new Date()),
+        (e) => isAptgateError(e, 'USAGE'),
+        bad,
+      );
     }
   });
 
@@ -55,18 +71,34 @@ describe('fleet parsers', () => {
     assert.ok(windowOpen(d, local(2026, 12, 6, 1, 0)) && !windowOpen(d, local(2026, 12, 6, 5, 0)));
     assert.ok(windowOpen(parseWindow('sat,sun 00:00-24:00'), local(2026, 12, 6, 12, 0)));
     for (const bad of ['mon-fri', 'xyz 01:00-02:00', 'daily 25:00-26:00', 'daily 01:00-01:00']) {
-      assert.throws(() => parseWindow(bad), (e) => isAptgateError(e, 'USAGE'), bad);
+      assert.throws(
+        () => parseWindow(bad),
+        (e) => isAptgateError(e, 'USAGE'),
+        bad,
+      );
     }
   });
 
   it('reads deb822 and one-line sources, skipping disabled entries and comments', () => {
-    const deb822 = '# comment\nTypes: deb deb-src\nURIs: http://a/debian\nSuites: bookworm bookworm-updates\nComponents: main contrib\n\nEnabled: no\nTypes: deb\nURIs: http://b/\nSuites: x\nComponents: main\n';
+    const deb822 =
+      '# comment\nTypes: deb deb-src\nURIs: http://a/debian\nSuites: bookworm bookworm-updates\nComponents: main contrib\n\nEnabled: no\nTypes: deb\nURIs: http://b/\nSuites: x\nComponents: main\n';
     assert.deepEqual(parseSourcesFile('/etc/apt/sources.list.d/debian.sources', deb822), [
-      { types: ['deb', 'deb-src'], uris: ['http://a/debian'], suites: ['bookworm', 'bookworm-updates'], components: ['main', 'contrib'] },
+      {
+        types: ['deb', 'deb-src'],
+        uris: ['http://a/debian'],
+        suites: ['bookworm', 'bookworm-updates'],
+        components: ['main', 'contrib'],
+      },
     ]);
-    assert.deepEqual(parseSourcesFile('/etc/apt/sources.list', 'deb [arch=amd64 signed-by=/k.gpg] http://a/debian bookworm main # x\n#deb http://c/ y main\ndeb-src http://a/debian bookworm main\n'), [
-      { types: ['deb'], uris: ['http://a/debian'], suites: ['bookworm'], components: ['main'] },
-      { types: ['deb-src'], uris: ['http://a/debian'], suites: ['bookworm'], components: ['main'] },
-    ]);
+    assert.deepEqual(
+      parseSourcesFile(
+        '/etc/apt/sources.list',
+        'deb [arch=amd64 signed-by=/k.gpg] http://a/debian bookworm main # x\n#deb http://c/ y main\ndeb-src http://a/debian bookworm main\n',
+      ),
+      [
+        { types: ['deb'], uris: ['http://a/debian'], suites: ['bookworm'], components: ['main'] },
+        { types: ['deb-src'], uris: ['http://a/debian'], suites: ['bookworm'], components: ['main'] },
+      ],
+    );
   });
 });

@@ -9,7 +9,13 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { ServerKey } from '../src/gate/key.js';
-import { paragraphFields, publishSuite, splitParagraphs, type ParagraphFields, type PublishSource } from '../src/gate/publish.js';
+import {
+  paragraphFields,
+  publishSuite,
+  splitParagraphs,
+  type ParagraphFields,
+  type PublishSource,
+} from '../src/gate/publish.js';
 import { aptEnv, downloadedDebs, runApt, runAptOk } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
 import { execOk } from './helpers/exec.js';
@@ -20,15 +26,23 @@ import { FixtureUpstream } from './helpers/upstream.js';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const d = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({ name, version, ...more });
 const DEBS = [
-  d('alpha', '1.0-1'), d('alpha', '2.0-1'),
-  d('beta', '1.0-1+b1', { source: 'beta-src (1.0-1)' }), d('delta', '1.0-1'),
-  d('gamma', '1.0-1', { arch: 'all' }), d('alpha', '1.0-1', { arch: 'i386' }),
+  d('alpha', '1.0-1'),
+  d('alpha', '2.0-1'),
+  d('beta', '1.0-1+b1', { source: 'beta-src (1.0-1)' }),
+  d('delta', '1.0-1'),
+  d('gamma', '1.0-1', { arch: 'all' }),
+  d('alpha', '1.0-1', { arch: 'i386' }),
 ];
-const keep = (p: ParagraphFields) => (p.package === 'alpha' && p.version === '1.0-1') || p.source === 'beta-src' || p.package === 'gamma';
+const keep = (p: ParagraphFields) =>
+  (p.package === 'alpha' && p.version === '1.0-1') || p.source === 'beta-src' || p.package === 'gamma';
 
 /** upstream paragraphs as raw text (the fixture writes no \r and no trailing blank line) */
 function rawParagraphs(packages: Buffer): string[] {
-  return packages.toString('utf8').replace(/\n+$/, '').split('\n\n').map((p) => `${p}\n`);
+  return packages
+    .toString('utf8')
+    .replace(/\n+$/, '')
+    .split('\n\n')
+    .map((p) => `${p}\n`);
 }
 
 async function collect(chunks: Array<Buffer | string>): Promise<string[]> {
@@ -77,9 +91,22 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
       { file: repo.path(`dists/stable/main/binary-${arch}/Packages.gz`), compression: 'gz', keep },
     ];
     published = await publishSuite({
-      dir: stage, suite: 'stable', date: new Date(Date.now() - 60_000), key,
-      fields: { origin: 'Aptgate Test', label: 'Aptgate Test', suite: 'stable', codename: 'bookworm', description: 'stage test' },
-      targets: ['amd64', 'i386'].map((architecture) => ({ component: 'main', architecture, sources: sources(architecture) })),
+      dir: stage,
+      suite: 'stable',
+      date: new Date(Date.now() - 60_000),
+      key,
+      fields: {
+        origin: 'Aptgate Test',
+        label: 'Aptgate Test',
+        suite: 'stable',
+        codename: 'bookworm',
+        description: 'stage test',
+      },
+      targets: ['amd64', 'i386'].map((architecture) => ({
+        component: 'main',
+        architecture,
+        sources: sources(architecture),
+      })),
     });
     await symlink(repo.path('pool'), path.join(stage, 'pool'));
   });
@@ -91,7 +118,9 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
   });
 
   it('signs InRelease and Release.gpg so that gpgv verifies them with the exported key', async () => {
-    const [inRelease, release, releaseGpg] = await Promise.all(['InRelease', 'Release', 'Release.gpg'].map((f) => readFile(path.join(suiteDir, f))));
+    const [inRelease, release, releaseGpg] = await Promise.all(
+      ['InRelease', 'Release', 'Release.gpg'].map((f) => readFile(path.join(suiteDir, f))),
+    );
     const clear = await gpgvVerify(keyring, inRelease!);
     assert.ok(clear.ok, clear.stderr);
     assert.deepEqual(clear.validSigs, [key.fingerprint]);
@@ -103,19 +132,31 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
     // the armored export is the binary one in ASCII armor
     const armored = await key.exportArmored();
     assert.match(armored, /^-----BEGIN PGP PUBLIC KEY BLOCK-----\n/);
-    const body = armored.split('\n\n')[1]!.split('\n').filter((l) => l && !l.startsWith('=') && !l.startsWith('-----')).join('');
+    const body = armored
+      .split('\n\n')[1]!
+      .split('\n')
+      .filter((l) => l && !l.startsWith('=') && !l.startsWith('-----'))
+      .join('');
     assert.deepEqual(Buffer.from(body, 'base64'), await readFile(keyring));
   });
 
   it('writes exactly the kept upstream paragraphs, byte for byte, and a Release that names them', async () => {
     const release = await readFile(path.join(suiteDir, 'Release'), 'utf8');
-    assert.match(release, /^Origin: Aptgate Test\nLabel: Aptgate Test\nSuite: stable\nCodename: bookworm\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d UTC\n/);
+    assert.match(
+      release,
+      /^Origin: Aptgate Test\nLabel: Aptgate Test\nSuite: stable\nCodename: bookworm\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d UTC\n/,
+    );
     assert.match(release, /^Acquire-By-Hash: no$/m);
     assert.match(release, /^Architectures: amd64 i386$/m);
     assert.match(release, /^Components: main$/m);
     assert.doesNotMatch(release, /Valid-Until|MD5Sum/);
     const hashes = releaseHashes(release);
-    assert.deepEqual([...hashes.keys()].sort(), ['main/binary-amd64/Packages', 'main/binary-amd64/Packages.gz', 'main/binary-i386/Packages', 'main/binary-i386/Packages.gz']);
+    assert.deepEqual([...hashes.keys()].sort(), [
+      'main/binary-amd64/Packages',
+      'main/binary-amd64/Packages.gz',
+      'main/binary-i386/Packages',
+      'main/binary-i386/Packages.gz',
+    ]);
     for (const [rel, h] of hashes) {
       const data = await readFile(path.join(suiteDir, rel));
       assert.deepEqual({ sha256: sha256(data), size: data.length }, h, rel);
@@ -137,7 +178,10 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
     assert.equal(total, 5); // amd64: alpha 1.0, beta, gamma; i386: alpha 1.0, gamma
     // (FixtureRepo files a spec's pool directory under its whole Source value, "beta-src (1.0-1)")
     assert.deepEqual([...published.filenames].map((f) => path.basename(f)).sort(), [
-      'alpha_1.0-1_amd64.deb', 'alpha_1.0-1_i386.deb', 'beta_1.0-1+b1_amd64.deb', 'gamma_1.0-1_all.deb',
+      'alpha_1.0-1_amd64.deb',
+      'alpha_1.0-1_i386.deb',
+      'beta_1.0-1+b1_amd64.deb',
+      'gamma_1.0-1_all.deb',
     ]);
     assert.deepEqual([...published.filenames].sort(), [...filenames].sort());
   });
@@ -147,7 +191,8 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
     try {
       const apt = await aptEnv(path.join(dir, 'apt'), {
         sources: [{ uri: up.base, suites: ['stable'], signedBy: keyring }],
-        proxy: 'DIRECT', config: { 'Acquire::Retries': '0' },
+        proxy: 'DIRECT',
+        config: { 'Acquire::Retries': '0' },
       });
       const upd = await runAptOk(['update', '--error-on=any'], { apt });
       assert.doesNotMatch(upd.stdout + upd.stderr, /^W:|NO_PUBKEY|not signed/m);
@@ -157,7 +202,11 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
       assert.notEqual((await runApt(['show', 'delta'], { apt, command: 'apt-cache' })).code, 0);
       assert.notEqual((await runApt(['install', '--download-only', 'alpha=2.0-1'], { apt })).code, 0);
       await runAptOk(['install', '--download-only', 'alpha', 'beta', 'gamma'], { apt });
-      assert.deepEqual(await downloadedDebs(apt), ['alpha_1.0-1_amd64.deb', 'beta_1.0-1+b1_amd64.deb', 'gamma_1.0-1_all.deb']);
+      assert.deepEqual(await downloadedDebs(apt), [
+        'alpha_1.0-1_amd64.deb',
+        'beta_1.0-1+b1_amd64.deb',
+        'gamma_1.0-1_all.deb',
+      ]);
       assert.ok(up.hits('dists/stable/InRelease') >= 1);
     } finally {
       await up.close();
@@ -166,7 +215,11 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
 
   it('republishing replaces the suite and leaves no temporary directory', async () => {
     const again = await publishSuite({
-      dir: stage, suite: 'stable', date: new Date(Date.now() - 30_000), key, fields: { suite: 'stable', codename: 'bookworm' },
+      dir: stage,
+      suite: 'stable',
+      date: new Date(Date.now() - 30_000),
+      key,
+      fields: { suite: 'stable', codename: 'bookworm' },
       targets: [{ component: 'main', architecture: 'amd64', sources: sources('amd64').slice(0, 1) }],
     });
     assert.notEqual(again.inReleaseSha256, published.inReleaseSha256);
@@ -186,7 +239,11 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
     const shared = path.join(dir, 'k2');
     const script = `import { ServerKey } from ${JSON.stringify(modUrl)};
       const k = await ServerKey.open(process.argv[1]); process.stdout.write(k.fingerprint); await k.close();`;
-    const runs = await Promise.all([1, 2, 3].map(() => execOk(process.execPath, ['--input-type=module', '-e', script, shared], { timeoutMs: 120_000 })));
+    const runs = await Promise.all(
+      [1, 2, 3].map(() =>
+        execOk(process.execPath, ['--input-type=module', '-e', script, shared], { timeoutMs: 120_000 }),
+      ),
+    );
     const fprs = new Set(runs.map((r) => r.toString('utf8')));
     assert.equal(fprs.size, 1, [...fprs].join(' '));
     assert.equal((await readdir(path.join(shared, 'private-keys-v1.d'))).length, 1);
@@ -201,8 +258,13 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
   });
 
   it('splits paragraphs across any chunk boundary, with \\r\\n lines and whitespace-only separators', async () => {
-    const text = '\n\nPackage: a\r\nVersion: 1\r\nDescription: x\r\n more\r\n\r\n \t\nPackage: b\nSource: bs (2)\nVersion: 2\n\n\n\nPackage: c\nVersion: 3';
-    const expected = ['Package: a\r\nVersion: 1\r\nDescription: x\r\n more\r\n', 'Package: b\nSource: bs (2)\nVersion: 2\n', 'Package: c\nVersion: 3\n'];
+    const text =
+      '\n\nPackage: a\r\nVersion: 1\r\nDescription: x\r\n more\r\n\r\n \t\nPackage: b\nSource: bs (2)\nVersion: 2\n\n\n\nPackage: c\nVersion: 3';
+    const expected = [
+      'Package: a\r\nVersion: 1\r\nDescription: x\r\n more\r\n',
+      'Package: b\nSource: bs (2)\nVersion: 2\n',
+      'Package: c\nVersion: 3\n',
+    ];
     assert.deepEqual(await collect([text]), expected);
     for (const size of [1, 2, 3, 7]) {
       const buf = Buffer.from(text);
@@ -210,21 +272,39 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
       for (let i = 0; i < buf.length; i += size) chunks.push(buf.subarray(i, i + size));
       assert.deepEqual(await collect(chunks), expected, `chunks of ${size}`);
     }
-    assert.deepEqual(paragraphFields(Buffer.from(expected[0]!)), { package: 'a', version: '1', architecture: undefined, source: 'a', filename: '' });
+    assert.deepEqual(paragraphFields(Buffer.from(expected[0]!)), {
+      package: 'a',
+      version: '1',
+      architecture: undefined,
+      source: 'a',
+      filename: '',
+    });
     assert.equal(paragraphFields(Buffer.from('PACKAGE: b\nsource: bs (2)\n')).source, 'bs');
   });
 
   it('streams a large plain source (paragraphs cut by read chunks) and keeps the selected ones', async () => {
     const paras: string[] = [];
     for (let i = 0; i < 4000; i++) {
-      paras.push(`Package: p${i}\nVersion: 1.${i}\nArchitecture: amd64\nDescription: filler ${'x'.repeat(i % 97)}\n long text\nFilename: pool/main/p/p${i}/p${i}_1.${i}_amd64.deb\n`);
+      paras.push(
+        `Package: p${i}\nVersion: 1.${i}\nArchitecture: amd64\nDescription: filler ${'x'.repeat(i % 97)}\n long text\nFilename: pool/main/p/p${i}/p${i}_1.${i}_amd64.deb\n`,
+      );
     }
     const file = path.join(dir, 'Packages.plain');
     await writeFile(file, paras.join('\n'));
     assert.ok(paras.join('\n').length > 2 * 256 * 1024, 'larger than two read chunks');
     const r = await publishSuite({
-      dir: path.join(dir, 'big'), suite: 'big', date: new Date(), key, fields: {},
-      targets: [{ component: 'main', architecture: 'amd64', sources: [{ file, compression: 'none', keep: (p) => Number(p.version.slice(2)) % 3 === 0 }] }],
+      dir: path.join(dir, 'big'),
+      suite: 'big',
+      date: new Date(),
+      key,
+      fields: {},
+      targets: [
+        {
+          component: 'main',
+          architecture: 'amd64',
+          sources: [{ file, compression: 'none', keep: (p) => Number(p.version.slice(2)) % 3 === 0 }],
+        },
+      ],
     });
     const kept = paras.filter((_, i) => i % 3 === 0);
     assert.equal(r.packages, kept.length);

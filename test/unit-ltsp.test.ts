@@ -34,9 +34,17 @@ function elf(is64: boolean, le: boolean, machine: number): Buffer {
   return b;
 }
 
-async function fakeChroot(dir: string, o: { dpkgArch?: string; elfHeader?: Buffer; osRelease?: string }): Promise<string> {
-  for (const d of ['proc', 'var/lib/dpkg', 'usr/lib', 'usr/bin', 'etc']) await mkdir(path.join(dir, d), { recursive: true });
-  if (o.dpkgArch) await writeFile(path.join(dir, 'var/lib/dpkg/status'), `Package: dpkg\nStatus: install ok installed\nArchitecture: ${o.dpkgArch}\nVersion: 1.21.22\n\n`);
+async function fakeChroot(
+  dir: string,
+  o: { dpkgArch?: string; elfHeader?: Buffer; osRelease?: string },
+): Promise<string> {
+  for (const d of ['proc', 'var/lib/dpkg', 'usr/lib', 'usr/bin', 'etc'])
+    await mkdir(path.join(dir, d), { recursive: true });
+  if (o.dpkgArch)
+    await writeFile(
+      path.join(dir, 'var/lib/dpkg/status'),
+      `Package: dpkg\nStatus: install ok installed\nArchitecture: ${o.dpkgArch}\nVersion: 1.21.22\n\n`,
+    );
   if (o.elfHeader) await writeFile(path.join(dir, 'usr/bin/dpkg'), o.elfHeader);
   if (o.osRelease) {
     await writeFile(path.join(dir, 'usr/lib/os-release'), o.osRelease);
@@ -55,9 +63,12 @@ describe('LTSP chroots: inspection without running anything', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('tells the architecture from dpkg\'s status entry, else from the ELF header, and what this host can run', async () => {
+  it("tells the architecture from dpkg's status entry, else from the ELF header, and what this host can run", async () => {
     const base = path.join(dir, 'srv-ltsp');
-    await fakeChroot(path.join(base, 'amd64'), { dpkgArch: 'amd64', osRelease: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n' });
+    await fakeChroot(path.join(base, 'amd64'), {
+      dpkgArch: 'amd64',
+      osRelease: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_CODENAME=bookworm\n',
+    });
     await fakeChroot(path.join(base, 'i386'), { elfHeader: elf(false, true, 0x03) });
     await fakeChroot(path.join(base, 'pi'), { elfHeader: elf(true, true, 0xb7) });
     await fakeChroot(path.join(base, 'blank'), {});
@@ -69,7 +80,11 @@ describe('LTSP chroots: inspection without running anything', () => {
     assert.deepEqual(Object.keys(by).sort(), ['amd64', 'blank', 'i386', 'pi']);
     assert.equal(by['amd64']!.architecture, 'amd64');
     assert.equal(by['amd64']!.codename, 'bookworm');
-    assert.equal(by['amd64']!.release, 'Debian GNU/Linux 12 (bookworm)', 'os-release read through an absolute link inside the chroot');
+    assert.equal(
+      by['amd64']!.release,
+      'Debian GNU/Linux 12 (bookworm)',
+      'os-release read through an absolute link inside the chroot',
+    );
     assert.equal(by['i386']!.architecture, 'i386');
     assert.equal(by['pi']!.architecture, 'arm64');
     assert.equal(by['blank']!.architecture, '');
@@ -82,18 +97,46 @@ describe('LTSP chroots: inspection without running anything', () => {
     assert.equal((await inspectChroot(path.join(base, 'pi'), 'pi', 'arm64')).run, 'native');
     // a chroot directory given directly, and a path that is nothing
     const one = await discoverChroots([path.join(base, 'i386'), path.join(dir, 'nothing-here')], ['/never/used']);
-    assert.deepEqual(one.chroots.map((c) => c.name), ['i386']);
+    assert.deepEqual(
+      one.chroots.map((c) => c.name),
+      ['i386'],
+    );
     assert.match(one.problems.join('\n'), /nothing-here: not a directory/);
   });
 
   it('runs apt and dpkg inside the chroot: chroot(8), under linux32 for i386 on amd64, apt through the proxy but the server itself', async () => {
-    const info = { name: 'i386', path: '/opt/ltsp/i386', architecture: 'i386', distribution: 'debian', codename: 'buster', release: '', run: 'linux32' as const };
+    const info = {
+      name: 'i386',
+      path: '/opt/ltsp/i386',
+      architecture: 'i386',
+      distribution: 'debian',
+      codename: 'buster',
+      release: '',
+      run: 'linux32' as const,
+    };
     const t = await chrootTarget(info, 'http://10.0.0.1:3142', 'http://aptgate.lan:3142');
     const apt = aptCommand(t, 'apt-get', ['-y', 'upgrade']);
-    assert.deepEqual([apt.file, ...apt.args], ['linux32', 'chroot', '/opt/ltsp/i386', 'apt-get', '-o', 'Acquire::http::Proxy=http://10.0.0.1:3142', '-o', 'Acquire::http::Proxy::aptgate.lan=DIRECT', '-y', 'upgrade']);
+    assert.deepEqual(
+      [apt.file, ...apt.args],
+      [
+        'linux32',
+        'chroot',
+        '/opt/ltsp/i386',
+        'apt-get',
+        '-o',
+        'Acquire::http::Proxy=http://10.0.0.1:3142',
+        '-o',
+        'Acquire::http::Proxy::aptgate.lan=DIRECT',
+        '-y',
+        'upgrade',
+      ],
+    );
     assert.equal(apt.env['LTSP_HANDLE_DAEMONS'], 'false');
     assert.equal(apt.env['APT_CONFIG'], undefined);
-    const dpkg = dpkgCommand(await chrootTarget({ ...info, name: 'amd64', path: '/srv/ltsp/amd64', run: 'native' }, '', ''), ['--audit']);
+    const dpkg = dpkgCommand(
+      await chrootTarget({ ...info, name: 'amd64', path: '/srv/ltsp/amd64', run: 'native' }, '', ''),
+      ['--audit'],
+    );
     assert.deepEqual([dpkg.file, ...dpkg.args], ['chroot', '/srv/ltsp/amd64', 'dpkg', '--audit']);
     assert.equal(aptPath(t, '/opt/ltsp/i386/etc/apt/keyrings/aptgate.asc'), '/etc/apt/keyrings/aptgate.asc');
     // var/run is a link to /run in a Debian chroot: its reboot-required is the chroot's, not the host's
@@ -129,13 +172,21 @@ describe('LTSP chroots: inspection without running anything', () => {
     assert.equal(insidePath(root, path.join(root, 'etc/apt/keyrings/aptgate.asc')), '/etc/apt/keyrings/aptgate.asc');
   });
 
-  it('finds who holds a chroot\'s dpkg lock in /proc/locks (as `ltsp image` does while compressing)', async () => {
+  it("finds who holds a chroot's dpkg lock in /proc/locks (as `ltsp image` does while compressing)", async () => {
     const root = await fakeChroot(path.join(dir, 'locked'), { dpkgArch: 'amd64' });
     const lock = path.join(root, 'var/lib/dpkg/lock');
     await writeFile(lock, '');
     assert.equal(await dpkgLockHolder(root), undefined);
     // perl takes an fcntl lock like dpkg (and ltsp's lockf helper) and says so on stdout
-    const holder = spawn('perl', ['-e', 'use Fcntl; open(my $f, "+<", $ARGV[0]) or die; my $l = pack("s s l l l", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $l) or die "$!"; $| = 1; print "locked\\n"; sleep 600', lock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(
+      'perl',
+      [
+        '-e',
+        'use Fcntl; open(my $f, "+<", $ARGV[0]) or die; my $l = pack("s s l l l", F_WRLCK, 0, 0, 0, 0); fcntl($f, F_SETLKW, $l) or die "$!"; $| = 1; print "locked\\n"; sleep 600',
+        lock,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
@@ -147,8 +198,17 @@ describe('LTSP chroots: inspection without running anything', () => {
     } finally {
       holder.kill('SIGKILL');
     }
-    assert.deepEqual(holdersIn('1: POSIX  ADVISORY  WRITE 42 fe:00:77 0 EOF\n1: -> POSIX  ADVISORY  WRITE 43 fe:00:77 0 EOF\n2: FLOCK  ADVISORY  WRITE 44 fe:00:77 0 EOF\n3: OFDLCK ADVISORY  WRITE -1 00:2c:77 0 EOF\n4: POSIX  ADVISORY  WRITE 45 00:2d:77 0 EOF\n5: POSIX  ADVISORY  WRITE 46 fe:00:777 0 EOF\n', 77n),
-      [{ pid: 42, key: 'fe:00:77' }, { pid: 45, key: '00:2d:77' }], 'same inode on any device (btrfs names another one); waiters, flock(2) and unowned OFD locks are not holders');
+    assert.deepEqual(
+      holdersIn(
+        '1: POSIX  ADVISORY  WRITE 42 fe:00:77 0 EOF\n1: -> POSIX  ADVISORY  WRITE 43 fe:00:77 0 EOF\n2: FLOCK  ADVISORY  WRITE 44 fe:00:77 0 EOF\n3: OFDLCK ADVISORY  WRITE -1 00:2c:77 0 EOF\n4: POSIX  ADVISORY  WRITE 45 00:2d:77 0 EOF\n5: POSIX  ADVISORY  WRITE 46 fe:00:777 0 EOF\n',
+        77n,
+      ),
+      [
+        { pid: 42, key: 'fe:00:77' },
+        { pid: 45, key: '00:2d:77' },
+      ],
+      'same inode on any device (btrfs names another one); waiters, flock(2) and unowned OFD locks are not holders',
+    );
   });
 
   it('lists the mounts under a chroot from mountinfo, deepest first, with escaped names', async () => {
@@ -160,44 +220,90 @@ describe('LTSP chroots: inspection without running anything', () => {
       '93 1 0:21 / /srv/ltsp/amd64\\040old/proc rw - proc proc rw',
       '94 1 0:21 / /srv/ltsp/amd640/proc rw - proc proc rw',
     ].join('\n');
-    assert.deepEqual(await mountsUnder('/srv/ltsp/amd64', info), ['/srv/ltsp/amd64/dev/pts', '/srv/ltsp/amd64/proc', '/srv/ltsp/amd64/dev']);
+    assert.deepEqual(await mountsUnder('/srv/ltsp/amd64', info), [
+      '/srv/ltsp/amd64/dev/pts',
+      '/srv/ltsp/amd64/proc',
+      '/srv/ltsp/amd64/dev',
+    ]);
     assert.deepEqual(await mountsUnder('/srv/ltsp/amd64 old', info), ['/srv/ltsp/amd64 old/proc']);
   });
 
   it('moves one release at a time when distro-info-data knows both releases, an Ubuntu LTS also to the next LTS', () => {
-    const debian = releaseOrder('version,codename,series,created,release,eol\n10,Buster,buster,2017\n11,Bullseye,bullseye,2019\n12,Bookworm,bookworm,2021\n13,Trixie,trixie,2023\n,Sid,sid,1993\n');
-    assert.deepEqual(debian.map((r) => r.series), ['buster', 'bullseye', 'bookworm', 'trixie', 'sid']);
+    const debian = releaseOrder(
+      'version,codename,series,created,release,eol\n10,Buster,buster,2017\n11,Bullseye,bullseye,2019\n12,Bookworm,bookworm,2021\n13,Trixie,trixie,2023\n,Sid,sid,1993\n',
+    );
+    assert.deepEqual(
+      debian.map((r) => r.series),
+      ['buster', 'bullseye', 'bookworm', 'trixie', 'sid'],
+    );
     assert.equal(stepError('bookworm', 'trixie', [debian]), undefined);
     assert.equal(stepError('trixie', 'trixie', [debian]), undefined, 'already there: dist-upgrade again');
-    assert.equal(stepError('buster', 'trixie', [debian]), 'trixie is not the release after buster (bullseye is): upgrade one release at a time');
+    assert.equal(
+      stepError('buster', 'trixie', [debian]),
+      'trixie is not the release after buster (bullseye is): upgrade one release at a time',
+    );
     assert.match(stepError('trixie', 'bookworm', [debian])!, /not the release after trixie/);
     assert.equal(stepError('bookworm', 'myrelease', [debian]), undefined, 'unknown to distro-info: not judged');
-    const ubuntu = releaseOrder('version,codename,series,created,release,eol\n22.04 LTS,Jammy Jellyfish,jammy,2021\n22.10,Kinetic Kudu,kinetic,2022\n23.04,Lunar Lobster,lunar,2022\n23.10,Mantic Minotaur,mantic,2023\n24.04 LTS,Noble Numbat,noble,2023\n24.10,Oracular Oriole,oracular,2024\n');
+    const ubuntu = releaseOrder(
+      'version,codename,series,created,release,eol\n22.04 LTS,Jammy Jellyfish,jammy,2021\n22.10,Kinetic Kudu,kinetic,2022\n23.04,Lunar Lobster,lunar,2022\n23.10,Mantic Minotaur,mantic,2023\n24.04 LTS,Noble Numbat,noble,2023\n24.10,Oracular Oriole,oracular,2024\n',
+    );
     assert.equal(stepError('jammy', 'noble', [debian, ubuntu]), undefined, 'LTS to the next LTS');
     assert.equal(stepError('jammy', 'kinetic', [ubuntu]), undefined);
-    assert.equal(stepError('kinetic', 'noble', [ubuntu]), 'noble is not the release after kinetic (lunar is): upgrade one release at a time');
-    assert.equal(stepError('jammy', 'oracular', [ubuntu]), 'oracular is not the release after jammy (kinetic or noble is): upgrade one release at a time');
+    assert.equal(
+      stepError('kinetic', 'noble', [ubuntu]),
+      'noble is not the release after kinetic (lunar is): upgrade one release at a time',
+    );
+    assert.equal(
+      stepError('jammy', 'oracular', [ubuntu]),
+      'oracular is not the release after jammy (kinetic or noble is): upgrade one release at a time',
+    );
     // the real distro-info-data of this machine (Debian's package), when installed
-    for (const [from, to] of [['bookworm', 'trixie'], ['jammy', 'noble'], ['focal', 'jammy']]) {
-      assert.equal(stepError(from, to, [releaseOrder(readFileSync('/usr/share/distro-info/debian.csv', 'utf8')), releaseOrder(readFileSync('/usr/share/distro-info/ubuntu.csv', 'utf8'))]), undefined, `${from} -> ${to}`);
+    for (const [from, to] of [
+      ['bookworm', 'trixie'],
+      ['jammy', 'noble'],
+      ['focal', 'jammy'],
+    ]) {
+      assert.equal(
+        stepError(from, to, [
+          releaseOrder(readFileSync('/usr/share/distro-info/debian.csv', 'utf8')),
+          releaseOrder(readFileSync('/usr/share/distro-info/ubuntu.csv', 'utf8')),
+        ]),
+        undefined,
+        `${from} -> ${to}`,
+      );
     }
   });
 
   it('renames the suites of the running release in deb822 and one-line sources, nothing else', () => {
-    const deb822 = 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates bookworm-backports\nComponents: main\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nsuites:   bookworm-security\nComponents: main bookworm\n';
-    assert.equal(renameSuites(deb822, 'bookworm', 'trixie'),
-      'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates trixie-backports\nComponents: main\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nsuites:   trixie-security\nComponents: main bookworm\n');
-    const oneLine = '# deb http://x/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://deb.debian.org/debian bookworm main\ndeb-src http://deb.debian.org/debian bookworm-updates main\ndeb http://deb.debian.org/debian stable main\ndeb http://deb.debian.org/debian bookwormish main\n';
-    assert.equal(renameSuites(oneLine, 'bookworm', 'trixie'),
-      '# deb http://x/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://deb.debian.org/debian trixie main\ndeb-src http://deb.debian.org/debian trixie-updates main\ndeb http://deb.debian.org/debian stable main\ndeb http://deb.debian.org/debian bookwormish main\n');
+    const deb822 =
+      'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates bookworm-backports\nComponents: main\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nsuites:   bookworm-security\nComponents: main bookworm\n';
+    assert.equal(
+      renameSuites(deb822, 'bookworm', 'trixie'),
+      'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates trixie-backports\nComponents: main\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\nsuites:   trixie-security\nComponents: main bookworm\n',
+    );
+    const oneLine =
+      '# deb http://x/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://deb.debian.org/debian bookworm main\ndeb-src http://deb.debian.org/debian bookworm-updates main\ndeb http://deb.debian.org/debian stable main\ndeb http://deb.debian.org/debian bookwormish main\n';
+    assert.equal(
+      renameSuites(oneLine, 'bookworm', 'trixie'),
+      '# deb http://x/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://deb.debian.org/debian trixie main\ndeb-src http://deb.debian.org/debian trixie-updates main\ndeb http://deb.debian.org/debian stable main\ndeb http://deb.debian.org/debian bookwormish main\n',
+    );
   });
 });
 
 describe('LTSP chroots on the server: enrolment through the host, jobs that fit', () => {
- let server: TestServer;
+  let server: TestServer;
   let dir: string;
   let clock = Date.now();
-  const facts = (machineId: string, hostname = 'ltsp1'): MachineFacts => ({ hostname, machineId, architecture: 'amd64', foreignArchitectures: [], distribution: 'debian', codename: 'bookworm', kernel: '6.1.0', agentVersion: 'test' });
+  const facts = (machineId: string, hostname = 'ltsp1'): MachineFacts => ({
+    hostname,
+    machineId,
+    architecture: 'amd64',
+    foreignArchitectures: [],
+    distribution: 'debian',
+    codename: 'bookworm',
+    kernel: '6.1.0',
+    agentVersion: 'test',
+  });
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-ltsp-srv-'));
     server = await startServer(testConfig(dir, {}), { now: () => clock });
@@ -207,7 +313,7 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('enrols a chroot as a child of its approved host, in the class of the host\'s token, and refuses identity takeovers', async () => {
+  it("enrols a chroot as a child of its approved host, in the class of the host's token, and refuses identity takeovers", async () => {
     server.fleet.classes.create('ltsp');
     const token = server.fleet.enrolment.createToken({ autoApprove: true, class: 'ltsp' }).token;
     const hostId = 'a'.repeat(32);
@@ -220,52 +326,135 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     const row = server.fleet.machines.byId(c.machine)!;
     assert.equal(row.parentId, host.machine);
     assert.equal(row.hostname, 'ltsp1/amd64');
-    assert.deepEqual(server.fleet.classes.classesOf(row).map((k) => k.name), ['ltsp']);
+    assert.deepEqual(
+      server.fleet.classes.classesOf(row).map((k) => k.name),
+      ['ltsp'],
+    );
     // a hostname rule reaches the chroots of a host
     server.fleet.classes.create('chroots');
     server.fleet.classes.addRule('chroots', 'hostname', 'ltsp1/*');
-    assert.deepEqual(server.fleet.classes.classesOf(row).map((k) => k.name).sort(), ['chroots', 'ltsp']);
-    assert.ok(!server.fleet.classes.classesOf(server.fleet.machines.byId(host.machine)!).some((k) => k.name === 'chroots'));
+    assert.deepEqual(
+      server.fleet.classes
+        .classesOf(row)
+        .map((k) => k.name)
+        .sort(),
+      ['chroots', 'ltsp'],
+    );
+    assert.ok(
+      !server.fleet.classes.classesOf(server.fleet.machines.byId(host.machine)!).some((k) => k.name === 'chroots'),
+    );
     // enrolling again (lost state on the host) keeps the machine, with a new secret
-    const again = server.fleet.enrolChroot(host.machine, hostId, { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid));
+    const again = server.fleet.enrolChroot(
+      host.machine,
+      hostId,
+      { name: 'amd64', path: '/srv/ltsp/amd64' },
+      facts(cid),
+    );
     assert.equal(again.machine, c.machine);
     assert.notEqual(again.secret, c.secret);
     // another host cannot claim the chroot's identity, nor a host's; a chroot has no chroots
     const other = server.fleet.enrol(token, facts('b'.repeat(32), 'ltsp2'));
-    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid)), (e) => faultAnswer(e).faultCode === 6);
-    assert.throws(() => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'x', path: '/srv/ltsp/x' }, facts(hostId)), (e) => faultAnswer(e).faultCode === 6);
-    assert.throws(() => server.fleet.enrolChroot(c.machine, cid, { name: 'nested', path: '/srv/ltsp/nested' }, facts('c'.repeat(32))), (e) => faultAnswer(e).faultCode === -32602);
+    assert.throws(
+      () =>
+        server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(cid)),
+      (e) => faultAnswer(e).faultCode === 6,
+    );
+    assert.throws(
+      () => server.fleet.enrolChroot(other.machine, 'b'.repeat(32), { name: 'x', path: '/srv/ltsp/x' }, facts(hostId)),
+      (e) => faultAnswer(e).faultCode === 6,
+    );
+    assert.throws(
+      () =>
+        server.fleet.enrolChroot(c.machine, cid, { name: 'nested', path: '/srv/ltsp/nested' }, facts('c'.repeat(32))),
+      (e) => faultAnswer(e).faultCode === -32602,
+    );
     // the host must present its own machine id
-    assert.throws(() => server.fleet.enrolChroot(host.machine, 'b'.repeat(32), { name: 'i386', path: '/srv/ltsp/i386' }, facts('d'.repeat(32))), (e) => faultAnswer(e).faultCode === 6);
+    assert.throws(
+      () =>
+        server.fleet.enrolChroot(
+          host.machine,
+          'b'.repeat(32),
+          { name: 'i386', path: '/srv/ltsp/i386' },
+          facts('d'.repeat(32)),
+        ),
+      (e) => faultAnswer(e).faultCode === 6,
+    );
     // a token holder cannot take the chroot's identity over either
-    assert.throws(() => server.fleet.enrol(token, facts(cid, 'intruder')), (e) => faultAnswer(e).faultCode === 6);
+    assert.throws(
+      () => server.fleet.enrol(token, facts(cid, 'intruder')),
+      (e) => faultAnswer(e).faultCode === 6,
+    );
     assert.equal(server.fleet.machines.byId(c.machine)!.hostname, 'ltsp1/amd64');
     // an os-release that could not be read does not wipe the known release
     const none = packagesText(parseStatus(''));
-    const report = (codename: string) => server.fleet.report(c.machine, {
-      machineId: cid, state: 'f'.repeat(64), packages: { hash: none.hash, full: gzipSync(none.text), remove: [] },
-      extras: { holds: [], sources: [], preferences: [], aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false }, os: { distribution: 'debian', codename } },
-    });
+    const report = (codename: string) =>
+      server.fleet.report(c.machine, {
+        machineId: cid,
+        state: 'f'.repeat(64),
+        packages: { hash: none.hash, full: gzipSync(none.text), remove: [] },
+        extras: {
+          holds: [],
+          sources: [],
+          preferences: [],
+          aptUpgradable: [],
+          reboot: { required: false, packages: [] },
+          dpkg: { audit: '', interrupted: false },
+          os: { distribution: 'debian', codename },
+        },
+      });
     await report('');
     assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'bookworm');
     await report('trixie');
     assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'trixie', 'a release upgrade reaches the server');
     // no more chroots through a revoked token
     server.fleet.machines.revokeToken(server.fleet.machines.byId(host.machine)!.tokenId!);
-    assert.throws(() => server.fleet.enrolChroot(host.machine, hostId, { name: 'i386', path: '/srv/ltsp/i386' }, facts(chrootMachineId(hostId, '/srv/ltsp/i386'))), (e) => faultAnswer(e).faultCode === 4);
+    assert.throws(
+      () =>
+        server.fleet.enrolChroot(
+          host.machine,
+          hostId,
+          { name: 'i386', path: '/srv/ltsp/i386' },
+          facts(chrootMachineId(hostId, '/srv/ltsp/i386')),
+        ),
+      (e) => faultAnswer(e).faultCode === 4,
+    );
   });
 
-  it('gives each kind only to the machines it fits: a host\'s release-upgrade covers its chroots, image-revert is for chroots', () => {
+  it("gives each kind only to the machines it fits: a host's release-upgrade covers its chroots, image-revert is for chroots", () => {
     const token = server.fleet.enrolment.createToken({ autoApprove: true }).token;
     const hostId = 'e'.repeat(32);
     const host = server.fleet.enrol(token, facts(hostId, 'ltsp3')).machine;
-    const chroot = server.fleet.enrolChroot(host, hostId, { name: 'amd64', path: '/srv/ltsp/amd64' }, facts(chrootMachineId(hostId, '/srv/ltsp/amd64'))).machine;
+    const chroot = server.fleet.enrolChroot(
+      host,
+      hostId,
+      { name: 'amd64', path: '/srv/ltsp/amd64' },
+      facts(chrootMachineId(hostId, '/srv/ltsp/amd64')),
+    ).machine;
     const kinds = (ids: number[]) => ids.map((id) => server.fleet.jobs.store.byId(id)!.machineId);
-    assert.deepEqual(kinds(server.fleet.jobs.create([host, chroot], { kind: 'release-upgrade', params: { codename: 'trixie' }, origin: 'test' })), [host]);
-    assert.deepEqual(kinds(server.fleet.jobs.create([chroot], { kind: 'release-upgrade', params: { codename: 'trixie' }, origin: 'test' })), [chroot]);
-    assert.deepEqual(kinds(server.fleet.jobs.create([host, chroot], { kind: 'image-revert', origin: 'test' })), [chroot]);
+    assert.deepEqual(
+      kinds(
+        server.fleet.jobs.create([host, chroot], {
+          kind: 'release-upgrade',
+          params: { codename: 'trixie' },
+          origin: 'test',
+        }),
+      ),
+      [host],
+    );
+    assert.deepEqual(
+      kinds(
+        server.fleet.jobs.create([chroot], { kind: 'release-upgrade', params: { codename: 'trixie' }, origin: 'test' }),
+      ),
+      [chroot],
+    );
+    assert.deepEqual(kinds(server.fleet.jobs.create([host, chroot], { kind: 'image-revert', origin: 'test' })), [
+      chroot,
+    ]);
     assert.deepEqual(kinds(server.fleet.jobs.create([host, chroot], { kind: 'reboot', origin: 'test' })), [host]);
-    assert.throws(() => server.fleet.jobs.create([host], { kind: 'image-revert', origin: 'test' }), (e) => isAptgateError(e, 'USAGE'));
+    assert.throws(
+      () => server.fleet.jobs.create([host], { kind: 'image-revert', origin: 'test' }),
+      (e) => isAptgateError(e, 'USAGE'),
+    );
     // a schedule whose class holds only machines the kind does not fit fires without jobs, and
     // does not keep the other schedules from firing
     server.fleet.classes.create('only-chroots');
@@ -278,7 +467,11 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     assert.equal(server.fleet.jobs.store.byId(made[0]!)!.kind, 'refresh');
     assert.deepEqual(server.fleet.schedules.tick(), [], 'both fired once');
     for (const codename of ['', 'Trixie', 'trixie-security', 'a b', '../x']) {
-      assert.throws(() => server.fleet.jobs.create([host], { kind: 'release-upgrade', params: { codename }, origin: 'test' }), (e) => isAptgateError(e, 'USAGE'), codename);
+      assert.throws(
+        () => server.fleet.jobs.create([host], { kind: 'release-upgrade', params: { codename }, origin: 'test' }),
+        (e) => isAptgateError(e, 'USAGE'),
+        codename,
+      );
     }
   });
 });

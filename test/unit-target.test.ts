@@ -26,9 +26,15 @@ test('proxy mode: absolute-form URLs map to the backend whose mirror they fall u
   assert.equal(t.mode, 'proxy');
   assert.equal(t.path, 'pool/main/h/hello/hello_2.10-3_amd64.deb');
   // the longest mirror prefix wins on a segment boundary
-  assert.equal(resolveTarget('http://deb.debian.org/debian-security/dists/bookworm-security/InRelease', b).backend.name, 'debian-security');
+  assert.equal(
+    resolveTarget('http://deb.debian.org/debian-security/dists/bookworm-security/InRelease', b).backend.name,
+    'debian-security',
+  );
   // aliases and https mirrors requested over http, explicit default port, host case
-  assert.equal(resolveTarget('http://security.debian.org/debian-security/dists/x/InRelease', b).backend.name, 'debian-security');
+  assert.equal(
+    resolveTarget('http://security.debian.org/debian-security/dists/x/InRelease', b).backend.name,
+    'debian-security',
+  );
   assert.equal(resolveTarget('http://ARCHIVE.ubuntu.com:80/ubuntu/dists/noble/InRelease', b).backend.name, 'ubuntu');
   assert.equal(resolveTarget('http://mirror.example.org:8080/ubuntu/pool/a.deb', b).backend.name, 'ubuntu');
 });
@@ -55,12 +61,27 @@ test('%2b and + are one cache key, whichever mode asked', () => {
 
 test('hosts and first segments outside the backends are refused with NOT_A_BACKEND', () => {
   const b = backends();
-  assert.equal(code(() => resolveTarget('http://evil.example.com/debian/pool/x.deb', b)), 'NOT_A_BACKEND');
-  assert.equal(code(() => resolveTarget('http://deb.debian.org/other/x', b)), 'NOT_A_BACKEND');
-  assert.equal(code(() => resolveTarget('/nosuchbackend/dists/x/InRelease', b)), 'NOT_A_BACKEND');
-  assert.equal(code(() => resolveTarget('/evil.example.com/debian/x', b)), 'NOT_A_BACKEND');
+  assert.equal(
+    code(() => resolveTarget('http://evil.example.com/debian/pool/x.deb', b)),
+    'NOT_A_BACKEND',
+  );
+  assert.equal(
+    code(() => resolveTarget('http://deb.debian.org/other/x', b)),
+    'NOT_A_BACKEND',
+  );
+  assert.equal(
+    code(() => resolveTarget('/nosuchbackend/dists/x/InRelease', b)),
+    'NOT_A_BACKEND',
+  );
+  assert.equal(
+    code(() => resolveTarget('/evil.example.com/debian/x', b)),
+    'NOT_A_BACKEND',
+  );
   // prefix must end on a segment boundary: /debianx is not /debian
-  assert.equal(code(() => resolveTarget('http://deb.debian.org/debianx/pool/a.deb', b)), 'NOT_A_BACKEND');
+  assert.equal(
+    code(() => resolveTarget('http://deb.debian.org/debianx/pool/a.deb', b)),
+    'NOT_A_BACKEND',
+  );
 });
 
 test('path traversal in any form is a BAD_PATH', () => {
@@ -84,5 +105,10 @@ test('path traversal in any form is a BAD_PATH', () => {
     '/%2e%2e/etc/passwd',
     'etc/passwd',
   ];
-  for (const u of bad) assert.equal(code(() => resolveTarget(u, b)), 'BAD_PATH', u);
+  for (const u of bad)
+    assert.equal(
+      code(() => resolveTarget(u, b)),
+      'BAD_PATH',
+      u,
+    );
 });

@@ -7,7 +7,15 @@ import type { AgentConfig } from './config.js';
 import { runJob, type RunJobOptions } from './executors.js';
 import { AgentState } from './identity.js';
 import { discoverChroots, type ChrootInfo } from './chroot/inspect.js';
-import { chrootStateDir, chrootTarget, mountMarker, runChroot, unmanageable, type ChrootRun, type HostContext } from './chroot/manage.js';
+import {
+  chrootStateDir,
+  chrootTarget,
+  mountMarker,
+  runChroot,
+  unmanageable,
+  type ChrootRun,
+  type HostContext,
+} from './chroot/manage.js';
 import { releaseUpgradeAll, type UpgradeChroot } from './chroot/upgrade-all.js';
 import type { AptTarget, JobResult, JobSpec } from './types.js';
 
@@ -20,13 +28,31 @@ export async function managedChroots(c: AgentConfig, log: (msg: string) => void)
 }
 
 /** The host's jobs: release-upgrade also moves the chroots (after the host), everything else is the host's alone. */
-export function hostExecutor(c: AgentConfig, server: string, target: AptTarget, log: (msg: string) => void, opts: RunJobOptions & { stop?: AbortSignal }): (job: JobSpec) => Promise<JobResult> {
+export function hostExecutor(
+  c: AgentConfig,
+  server: string,
+  target: AptTarget,
+  log: (msg: string) => void,
+  opts: RunJobOptions & { stop?: AbortSignal },
+): (job: JobSpec) => Promise<JobResult> {
   return async (job) => {
     if (job.kind !== 'release-upgrade') return runJob(job, target, opts);
     const chroots: UpgradeChroot[] = [];
     for (const info of await managedChroots(c, log)) {
       const why = await unmanageable(info, c.stateDir);
-      chroots.push(why ? { name: info.name, skipped: why } : { name: info.name, ctx: { info, target: await chrootTarget(info, c.chrootProxy || server, server), refresh: c.chrootRefresh, marker: mountMarker(c.stateDir, info.name) } });
+      chroots.push(
+        why
+          ? { name: info.name, skipped: why }
+          : {
+              name: info.name,
+              ctx: {
+                info,
+                target: await chrootTarget(info, c.chrootProxy || server, server),
+                refresh: c.chrootRefresh,
+                marker: mountMarker(c.stateDir, info.name),
+              },
+            },
+      );
     }
     return releaseUpgradeAll(job, target, chroots, opts);
   };
@@ -75,22 +101,36 @@ export async function chrootStatuses(c: AgentConfig, log: (msg: string) => void)
       out.push({ ...base, updates: up.length, security: up.filter((u) => u.security).length });
     } catch (err) {
       // one chroot apt cannot read (or chroot(8) refused: not root) does not hide the others
-      out.push({ ...base, updates: null, security: null, skipped: (err as Error).message.split('\n')[0]!.slice(0, 300) });
+      out.push({
+        ...base,
+        updates: null,
+        security: null,
+        skipped: (err as Error).message.split('\n')[0]!.slice(0, 300),
+      });
     }
   }
   return out;
 }
 
 export function registerChrootCommands(program: Command, config: () => AgentConfig, out: (s: string) => void): void {
-  const chroots = program.command('chroots').description('LTSP chroots on this server, each managed as a machine of its own');
-  chroots.command('list').description('find chroots (the directories given, else the configured ones, else /opt/ltsp/* and /srv/ltsp/* with proc/)')
+  const chroots = program
+    .command('chroots')
+    .description('LTSP chroots on this server, each managed as a machine of its own');
+  chroots
+    .command('list')
+    .description(
+      'find chroots (the directories given, else the configured ones, else /opt/ltsp/* and /srv/ltsp/* with proc/)',
+    )
     .argument('[dir...]', 'chroot directories, or directories holding chroots')
     .option('--json', 'machine-readable output')
     .action(async (dirs: string[], o: { json?: boolean }) => {
       const c = config();
       for (const d of dirs) if (!d.startsWith('/')) fail('USAGE', `${d}: give absolute paths`);
       const { chroots: found, problems } = await discoverChroots(dirs, c.chroots);
-      const rows = found.map((i) => ({ ...i, machine: new AgentState(chrootStateDir(c.stateDir, i.name)).identity()?.machine ?? null }));
+      const rows = found.map((i) => ({
+        ...i,
+        machine: new AgentState(chrootStateDir(c.stateDir, i.name)).identity()?.machine ?? null,
+      }));
       if (o.json) {
         out(JSON.stringify({ chroots: rows, problems }, null, 2) + '\n');
         return;
@@ -100,10 +140,21 @@ export function registerChrootCommands(program: Command, config: () => AgentConf
         out('no LTSP chroots found\n');
         return;
       }
-      const runs = (r: (typeof rows)[number]) => (r.run === 'unsupported' ? `unsupported (${r.reason ?? ''})` : r.run === 'linux32' ? 'yes (linux32)' : 'yes');
-      const table = [['NAME', 'PATH', 'ARCH', 'DISTRIBUTION', 'RUNS HERE', 'MACHINE'],
-        ...rows.map((r) => [r.name, r.path, r.architecture || '?', r.release || [r.distribution, r.codename].filter(Boolean).join(' ') || '?', runs(r), r.machine === null ? '-' : String(r.machine)])];
+      const runs = (r: (typeof rows)[number]) =>
+        r.run === 'unsupported' ? `unsupported (${r.reason ?? ''})` : r.run === 'linux32' ? 'yes (linux32)' : 'yes';
+      const table = [
+        ['NAME', 'PATH', 'ARCH', 'DISTRIBUTION', 'RUNS HERE', 'MACHINE'],
+        ...rows.map((r) => [
+          r.name,
+          r.path,
+          r.architecture || '?',
+          r.release || [r.distribution, r.codename].filter(Boolean).join(' ') || '?',
+          runs(r),
+          r.machine === null ? '-' : String(r.machine),
+        ]),
+      ];
       const widths = table[0]!.map((_h, i) => Math.max(...table.map((row) => row[i]!.length)));
-      for (const row of table) out(row.map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]!))).join('  ') + '\n');
+      for (const row of table)
+        out(row.map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]!))).join('  ') + '\n');
     });
 }

@@ -24,7 +24,8 @@ function log(msg: string): void {
 function stateOf(c: AgentConfig): { state: AgentState; identity: NonNullable<ReturnType<AgentState['identity']>> } {
   const state = new AgentState(c.stateDir);
   const identity = state.identity();
-  if (!identity) fail('USAGE', `not enrolled (no identity in ${c.stateDir}): run aptgate-agent enroll --server URL --token TOKEN`);
+  if (!identity)
+    fail('USAGE', `not enrolled (no identity in ${c.stateDir}): run aptgate-agent enroll --server URL --token TOKEN`);
   return { state, identity };
 }
 
@@ -32,23 +33,38 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
   const program = new Command('aptgate-agent')
     .description('reports this machine to an aptgate server and runs the jobs it is given')
     .version(VERSION)
-    .option('-c, --config <file>', 'configuration file (default /etc/aptgate-agent/agent.conf; env APTGATE_AGENT_CONFIG)')
+    .option(
+      '-c, --config <file>',
+      'configuration file (default /etc/aptgate-agent/agent.conf; env APTGATE_AGENT_CONFIG)',
+    )
     .showHelpAfterError();
   const config = () => loadAgentConfig(program.opts<{ config?: string }>().config);
   // the file config() reads: named when the server URL there needs changing
-  const configFile = () => program.opts<{ config?: string }>().config ?? process.env['APTGATE_AGENT_CONFIG'] ?? DEFAULT_CONFIG_FILE;
+  const configFile = () =>
+    program.opts<{ config?: string }>().config ?? process.env['APTGATE_AGENT_CONFIG'] ?? DEFAULT_CONFIG_FILE;
 
-  program.command('enroll').description('enrol this machine with a token from `aptgate token create`')
+  program
+    .command('enroll')
+    .description('enrol this machine with a token from `aptgate token create`')
     .requiredOption('--token <token>', 'the enrolment token')
-    .option('--server <url>', 'the aptgate server, e.g. http://aptgate.example:3142 (default: server in the configuration)')
+    .option(
+      '--server <url>',
+      'the aptgate server, e.g. http://aptgate.example:3142 (default: server in the configuration)',
+    )
     .option('--json', 'machine-readable output')
     .action(async (o: { token: string; server?: string; json?: boolean }) => {
       const c = config();
       const server = (o.server ?? c.server).replace(/\/$/, '');
       if (!/^https?:\/\/[^\s/]+$/.test(server)) fail('USAGE', '--server must be http(s)://host[:port]');
       const target = targetOf(c);
-      const facts = await collectFacts(target, { machineId: await readMachineId(c.machineIdFile), hostname: c.hostname });
-      const places = { server: o.server !== undefined ? '--server' : `server = of ${configFile()} (or --server)`, configFile: configFile() };
+      const facts = await collectFacts(target, {
+        machineId: await readMachineId(c.machineIdFile),
+        hostname: c.hostname,
+      });
+      const places = {
+        server: o.server !== undefined ? '--server' : `server = of ${configFile()} (or --server)`,
+        configFile: configFile(),
+      };
       const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS, places });
       await client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
       const state = new AgentState(c.stateDir);
@@ -61,28 +77,53 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
         state.saveTimestamp(ts);
         proof = reenrolProof(before.secret, before.machine, facts.machineId, ts, o.token);
       }
-      const r = await client.call<{ machine: number; secret: string; status: string; reenrol?: string; code?: string }>('agent.enroll', [{ token: o.token, facts, ...(proof ? { proof } : {}) }]);
+      const r = await client.call<{ machine: number; secret: string; status: string; reenrol?: string; code?: string }>(
+        'agent.enroll',
+        [{ token: o.token, facts, ...(proof ? { proof } : {}) }],
+      );
       const identity = { server, machine: r.machine, secret: r.secret, machineId: facts.machineId };
       // that answer could not be signed (no secret yet): a signed call, whose answer is signed
       // with the new secret, shows it came from the server before it is kept
       const signed = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS, places }, { identity, state });
-      await signed.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]).catch((err: Error) => {
-        // a re-enrolment that waits for approval is answered MACHINE_PENDING, signed with the new secret
-        if (err instanceof ServerFault && err.signed && err.code === 'MACHINE_PENDING' && r.reenrol === 'pending') return;
-        fail('AGENT_UNTRUSTED_ANSWER', `enrolment not confirmed by a signed call with the new identity (${err.message}); the answer may have been changed on the way: enrol over https or from a trusted network`);
-      });
+      await signed
+        .call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }])
+        .catch((err: Error) => {
+          // a re-enrolment that waits for approval is answered MACHINE_PENDING, signed with the new secret
+          if (err instanceof ServerFault && err.signed && err.code === 'MACHINE_PENDING' && r.reenrol === 'pending')
+            return;
+          fail(
+            'AGENT_UNTRUSTED_ANSWER',
+            `enrolment not confirmed by a signed call with the new identity (${err.message}); the answer may have been changed on the way: enrol over https or from a trusted network`,
+          );
+        });
       state.saveIdentity(identity);
       // an approved machine behind the release gate gets its stage's sources and the server's key now
       if (r.status === 'approved') await installStageSources(signed, facts.machineId, target, state, log);
-      if (o.json) out(JSON.stringify({ machine: r.machine, status: r.status, server, reenrol: r.reenrol ?? '', code: r.code ?? '' }) + '\n');
+      if (o.json)
+        out(
+          JSON.stringify({
+            machine: r.machine,
+            status: r.status,
+            server,
+            reenrol: r.reenrol ?? '',
+            code: r.code ?? '',
+          }) + '\n',
+        );
       else if (r.reenrol === 'pending') {
-        out(`enrolled again as machine ${r.machine} on ${server}: this machine-id was enrolled already, so the new credential waits for the administrator: aptgate machines approve ${r.machine} (re-enrolment code ${r.code})\n`);
-      } else out(`enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`);
+        out(
+          `enrolled again as machine ${r.machine} on ${server}: this machine-id was enrolled already, so the new credential waits for the administrator: aptgate machines approve ${r.machine} (re-enrolment code ${r.code})\n`,
+        );
+      } else
+        out(
+          `enrolled as machine ${r.machine} on ${server}: ${r.status === 'pending' ? 'waiting for approval (aptgate machines approve)' : 'approved'}\n`,
+        );
     });
 
-  program.command('run-once').description('check in, report if the state changed, run waiting jobs')
+  program
+    .command('run-once')
+    .description('check in, report if the state changed, run waiting jobs')
     .option('--json', 'machine-readable output')
-    .option('--random-delay <seconds>', 'wait a random time up to this long first (cron: spreads a fleet\'s runs)')
+    .option('--random-delay <seconds>', "wait a random time up to this long first (cron: spreads a fleet's runs)")
     .action(async (o: { json?: boolean; randomDelay?: string }) => {
       const c = config();
       if (o.randomDelay !== undefined) {
@@ -110,19 +151,40 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       try {
         const server = c.server || identity.server;
         // without server = the agent uses the URL it enrolled with: setting server = overrides it
-        const places = { server: `server = of ${configFile()}${c.server ? '' : ' (unset now: the URL given at enrolment is used)'}`, configFile: configFile() };
+        const places = {
+          server: `server = of ${configFile()}${c.server ? '' : ' (unset now: the URL given at enrolment is used)'}`,
+          configFile: configFile(),
+        };
         const client = new RpcClient({ server, caFile: c.caFile, timeoutS: c.timeoutS, places }, { identity, state });
         const machineId = await readMachineId(c.machineIdFile);
         const target = targetOf(c);
         const opts = { rebootCommand: c.rebootCommand, signal: abort.signal, stop: stop.signal };
-        const r = await runCycle({ client, identity, machineId, state, target, rebootCommand: c.rebootCommand, log, stop: stop.signal, abort: abort.signal, execute: hostExecutor(c, server, target, log, opts) });
-        const chroots = r.status === 'approved' && !stop.signal.aborted ? await runChroots({ config: c, identity, client, machineId, log, stop: stop.signal, abort: abort.signal }) : [];
+        const r = await runCycle({
+          client,
+          identity,
+          machineId,
+          state,
+          target,
+          rebootCommand: c.rebootCommand,
+          log,
+          stop: stop.signal,
+          abort: abort.signal,
+          execute: hostExecutor(c, server, target, log, opts),
+        });
+        const chroots =
+          r.status === 'approved' && !stop.signal.aborted
+            ? await runChroots({ config: c, identity, client, machineId, log, stop: stop.signal, abort: abort.signal })
+            : [];
         if (o.json) out(JSON.stringify({ ...r, chroots }) + '\n');
         else {
           out(`${r.status}; report: ${r.reported}; jobs: ${jobsText(r.jobs)}\n`);
-          for (const ch of chroots) out(`chroot ${ch.name}: ${ch.skipped ? `left alone: ${ch.skipped}` : ch.error ? `error: ${ch.error}` : `machine ${ch.machine}; ${ch.result!.status}; report: ${ch.result!.reported}; jobs: ${jobsText(ch.result!.jobs)}`}\n`);
+          for (const ch of chroots)
+            out(
+              `chroot ${ch.name}: ${ch.skipped ? `left alone: ${ch.skipped}` : ch.error ? `error: ${ch.error}` : `machine ${ch.machine}; ${ch.result!.status}; report: ${ch.result!.reported}; jobs: ${jobsText(ch.result!.jobs)}`}\n`,
+            );
         }
-        if (abort.signal.aborted) fail('AGENT_INTERRUPTED', 'stopped by a signal; the running job was aborted and cleaned up');
+        if (abort.signal.aborted)
+          fail('AGENT_INTERRUPTED', 'stopped by a signal; the running job was aborted and cleaned up');
         if (stop.signal.aborted) log('stopped by a signal after the running job; waiting jobs run next time');
       } finally {
         process.off('SIGTERM', onSignal).off('SIGINT', onSignal).off('SIGHUP', onSignal);
@@ -130,7 +192,9 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       }
     });
 
-  program.command('status').description('updates and security updates as apt sees them, for this host and each LTSP chroot (like apt-check)')
+  program
+    .command('status')
+    .description('updates and security updates as apt sees them, for this host and each LTSP chroot (like apt-check)')
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
       const c = config();
@@ -141,21 +205,38 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const chroots = await chrootStatuses(c, log);
       const r = {
         enrolled: identity ? { server: identity.server, machine: identity.machine } : null,
-        updates: up.length, security, packages: up,
-        rebootRequired: s.extras.reboot.required, holds: s.extras.holds, dpkgInterrupted: s.extras.dpkg.interrupted,
+        updates: up.length,
+        security,
+        packages: up,
+        rebootRequired: s.extras.reboot.required,
+        holds: s.extras.holds,
+        dpkgInterrupted: s.extras.dpkg.interrupted,
         chroots,
       };
       if (o.json) out(JSON.stringify(r, null, 2) + '\n');
       else {
-        const line = [`host: ${updatesText(up.length, security)}`, ...chroots.map((ch) => `chroot ${ch.name}: ${ch.updates === null ? `unknown (${ch.skipped ?? ''})` : updatesText(ch.updates, ch.security ?? 0)}`)];
-        out(`${line.join('; ')}${r.rebootRequired ? '; reboot required' : ''}${r.dpkgInterrupted ? '; dpkg was interrupted' : ''}\n`);
-        for (const u of up) out(`  ${u.package}:${u.architecture} ${u.installed} -> ${u.candidate}${u.security ? ' [security]' : ''}\n`);
+        const line = [
+          `host: ${updatesText(up.length, security)}`,
+          ...chroots.map(
+            (ch) =>
+              `chroot ${ch.name}: ${ch.updates === null ? `unknown (${ch.skipped ?? ''})` : updatesText(ch.updates, ch.security ?? 0)}`,
+          ),
+        ];
+        out(
+          `${line.join('; ')}${r.rebootRequired ? '; reboot required' : ''}${r.dpkgInterrupted ? '; dpkg was interrupted' : ''}\n`,
+        );
+        for (const u of up)
+          out(`  ${u.package}:${u.architecture} ${u.installed} -> ${u.candidate}${u.security ? ' [security]' : ''}\n`);
         if (r.holds.length) out(`held: ${r.holds.join(' ')}\n`);
         out(identity ? `enrolled as machine ${identity.machine} on ${identity.server}\n` : 'not enrolled\n');
       }
     });
   registerChrootCommands(program, config, out);
-  program.command('completion').description('print the shell completion script (bash: source <(aptgate-agent completion bash); the Debian package installs both)')
+  program
+    .command('completion')
+    .description(
+      'print the shell completion script (bash: source <(aptgate-agent completion bash); the Debian package installs both)',
+    )
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(SHELLS))
     .action((shell: Shell) => out(completionScript(program, shell)));
   return program;
@@ -178,7 +259,8 @@ export async function runAgentCli(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const e = err as { code?: string; exitCode?: number; message: string };
-    if (e.code?.startsWith('commander.')) return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
+    if (e.code?.startsWith('commander.'))
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
     log(err instanceof ServerFault ? `the server refused: ${err.message} (fault ${err.faultCode})` : errorLine(err));
     return exitStatusOf('aptgate-agent', err);
   }

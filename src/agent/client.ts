@@ -9,11 +9,19 @@ import { readFileSync } from 'node:fs';
 import { AptgateError, isAptgateError } from '../errors.js';
 import { decodeResponse, encodeCall } from '../protocol/codec.js';
 import { errorCodeOfFault, faultCodes, faultOf } from '../protocol/faults.js';
-import { RESPONSE_SIGNATURE_HEADER, responseSignatureMatches, SIGNATURE_HEADERS, signRequest } from '../protocol/signing.js';
+import {
+  RESPONSE_SIGNATURE_HEADER,
+  responseSignatureMatches,
+  SIGNATURE_HEADERS,
+  signRequest,
+} from '../protocol/signing.js';
 import type { AgentState, Identity } from './identity.js';
 import { explainTransportError, type SettingPlaces } from './transport-error.js';
 
-const DEFAULT_PLACES: SettingPlaces = { server: 'server = of /etc/aptgate-agent/agent.conf (or --server)', configFile: '/etc/aptgate-agent/agent.conf' };
+const DEFAULT_PLACES: SettingPlaces = {
+  server: 'server = of /etc/aptgate-agent/agent.conf (or --server)',
+  configFile: '/etc/aptgate-agent/agent.conf',
+};
 
 /**
  * A fault the server answered: the AptgateError its number stands for (protocol/faults.ts;
@@ -25,7 +33,11 @@ export class ServerFault extends AptgateError {
    * server cannot sign (it does not know this machine's secret); whoever is in the path can
    * make one up, so it is only ever answered by enrolling again through a signed call.
    */
-  constructor(readonly faultCode: number, message: string, readonly signed = true) {
+  constructor(
+    readonly faultCode: number,
+    message: string,
+    readonly signed = true,
+  ) {
     super(errorCodeOfFault(faultCode) ?? 'RPC_INTERNAL_ERROR', message, { fault: faultCode });
     this.name = 'ServerFault';
   }
@@ -46,7 +58,6 @@ interface Answer {
 
 /** Text from an answer nobody vouches for, fit for a log line. */
 function shown(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return JSON.stringify(s.slice(0, 200).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'));
 }
 
@@ -54,7 +65,10 @@ export class RpcClient {
   private readonly url: URL;
   private readonly ca: Buffer | undefined;
 
-  constructor(private readonly opts: ClientOptions, private readonly signer?: { identity: Identity; state: AgentState }) {
+  constructor(
+    private readonly opts: ClientOptions,
+    private readonly signer?: { identity: Identity; state: AgentState },
+  ) {
     this.url = new URL('/RPC2', opts.server);
     this.ca = opts.caFile ? readFileSync(opts.caFile) : undefined;
   }
@@ -68,12 +82,19 @@ export class RpcClient {
 
   async call<T = unknown>(method: string, params: unknown[]): Promise<T> {
     const body = encodeCall(method, params);
-    const headers: Record<string, string> = { 'content-type': 'text/xml', 'content-length': String(Buffer.byteLength(body)) };
-    if (this.signer) Object.assign(headers, signRequest(this.signer.identity.secret, String(this.signer.identity.machine), this.nextTimestamp(), body));
+    const headers: Record<string, string> = {
+      'content-type': 'text/xml',
+      'content-length': String(Buffer.byteLength(body)),
+    };
+    if (this.signer)
+      Object.assign(
+        headers,
+        signRequest(this.signer.identity.secret, String(this.signer.identity.machine), this.nextTimestamp(), body),
+      );
     const answer = await this.post(body, headers);
     if (this.signer) await this.verify(method, answer, headers[SIGNATURE_HEADERS.nonce]!);
     try {
-      return await decodeResponse(answer.bytes.toString('utf8')) as T;
+      return (await decodeResponse(answer.bytes.toString('utf8'))) as T;
     } catch (err) {
       const f = err as { faultCode?: number; message: string };
       // a fault answered, or one the decoder raised reading the answer (a forbidden member name)
@@ -87,26 +108,40 @@ export class RpcClient {
   /** Refuses an answer to a signed call that the server did not sign for this call. */
   private async verify(method: string, answer: Answer, nonce: string): Promise<void> {
     const { identity } = this.signer!;
-    if (responseSignatureMatches(identity.secret, String(identity.machine), nonce, answer.bytes, answer.signature)) return;
-    const fault = await decodeResponse(answer.bytes.toString('utf8')).then(() => undefined, (e: { faultCode?: unknown; message: string }) => e);
-    if (fault?.faultCode === faultCodes.AUTH_FAILED) throw new ServerFault(faultCodes.AUTH_FAILED, fault.message, false);
-    const said = typeof fault?.faultCode === 'number' ? ` (it was fault ${fault.faultCode}: ${shown(fault.message)})` : '';
-    throw new AptgateError('AGENT_UNTRUSTED_ANSWER', `${this.url.href}: the answer to ${method} ${answer.signature === undefined ? 'carries no' : 'does not match its'} server signature: refused, nothing in it is used${said}; something between this machine and the server may have changed it (https and ca_file prevent that)`);
+    if (responseSignatureMatches(identity.secret, String(identity.machine), nonce, answer.bytes, answer.signature))
+      return;
+    const fault = await decodeResponse(answer.bytes.toString('utf8')).then(
+      () => undefined,
+      (e: { faultCode?: unknown; message: string }) => e,
+    );
+    if (fault?.faultCode === faultCodes.AUTH_FAILED)
+      throw new ServerFault(faultCodes.AUTH_FAILED, fault.message, false);
+    const said =
+      typeof fault?.faultCode === 'number' ? ` (it was fault ${fault.faultCode}: ${shown(fault.message)})` : '';
+    throw new AptgateError(
+      'AGENT_UNTRUSTED_ANSWER',
+      `${this.url.href}: the answer to ${method} ${answer.signature === undefined ? 'carries no' : 'does not match its'} server signature: refused, nothing in it is used${said}; something between this machine and the server may have changed it (https and ca_file prevent that)`,
+    );
   }
 
   private post(body: string, headers: Record<string, string>): Promise<Answer> {
     const lib = this.url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = lib.request(this.url, { method: 'POST', headers, timeout: this.opts.timeoutS * 1000, ...(this.ca ? { ca: this.ca } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: HTTP ${res.statusCode}`));
-          const sig = res.headers[RESPONSE_SIGNATURE_HEADER];
-          resolve({ bytes: Buffer.concat(chunks), signature: typeof sig === 'string' ? sig : undefined });
-        });
-        res.on('error', (e) => reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: ${e.message}`)));
-      });
+      const req = lib.request(
+        this.url,
+        { method: 'POST', headers, timeout: this.opts.timeoutS * 1000, ...(this.ca ? { ca: this.ca } : {}) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            if (res.statusCode !== 200)
+              return reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: HTTP ${res.statusCode}`));
+            const sig = res.headers[RESPONSE_SIGNATURE_HEADER];
+            resolve({ bytes: Buffer.concat(chunks), signature: typeof sig === 'string' ? sig : undefined });
+          });
+          res.on('error', (e) => reject(new AptgateError('AGENT_TRANSPORT', `${this.url.href}: ${e.message}`)));
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.opts.timeoutS} s`)));
       req.on('error', (e: NodeJS.ErrnoException) => {
         void explainTransportError(this.url, e, this.opts.places ?? DEFAULT_PLACES).then((hint) => {

@@ -128,20 +128,27 @@ export function parsePolicyCandidates(text: string): Map<string, string[]> {
   return out;
 }
 
-/** A security suite: Debian's "<codename>-security" (and old "<codename>/updates"), Ubuntu's "<series>-security", labels like Debian-Security. */
+/**
+ * A security suite: Debian's "<codename>-security" (and old "<codename>/updates"), Ubuntu's "<series>-security", labels
+ * like Debian-Security.
+ */
 export function isSecurityRelease(r: PackageFileRelease): boolean {
-  return [r.archive, r.codename].some((s) => s !== undefined && (/-security$/.test(s) || /\/updates$/.test(s)))
-    || (r.label !== undefined && /security/i.test(r.label));
+  return (
+    [r.archive, r.codename].some((s) => s !== undefined && (/-security$/.test(s) || /\/updates$/.test(s))) ||
+    (r.label !== undefined && /security/i.test(r.label))
+  );
 }
 
 /** What the target's own apt considers upgradable, and whether each candidate comes from a security suite. */
 export async function aptUpgradable(target: AptTarget): Promise<AptUpgradable[]> {
   const list = await runCommand(aptCommand(target, 'apt', ['list', '--upgradable']));
-  if (list.code !== 0) fail('EXEC_FAILED', `apt list --upgradable exited ${list.code}: ${list.output.trim().slice(-500)}`);
+  if (list.code !== 0)
+    fail('EXEC_FAILED', `apt list --upgradable exited ${list.code}: ${list.output.trim().slice(-500)}`);
   const rows = parseAptList(list.stdout);
   if (rows.length === 0) return [];
   // apt-cache policy names native packages (and Architecture: all ones) without ":arch"
-  const key = (r: { package: string; architecture: string }) => (r.architecture === 'all' ? r.package : `${r.package}:${r.architecture}`);
+  const key = (r: { package: string; architecture: string }) =>
+    r.architecture === 'all' ? r.package : `${r.package}:${r.architecture}`;
   const [files, cands] = await Promise.all([
     runCommand(aptCommand(target, 'apt-cache', ['policy'])),
     runCommand(aptCommand(target, 'apt-cache', ['policy', ...rows.map(key)])),
@@ -150,7 +157,13 @@ export async function aptUpgradable(target: AptTarget): Promise<AptUpgradable[]>
   const candidates = parsePolicyCandidates(cands.stdout);
   return rows.map((r) => {
     const lines = candidates.get(key(r)) ?? candidates.get(r.package) ?? [];
-    return { ...r, security: lines.some((l) => { const rel = releases.get(l); return rel !== undefined && isSecurityRelease(rel); }) };
+    return {
+      ...r,
+      security: lines.some((l) => {
+        const rel = releases.get(l);
+        return rel !== undefined && isSecurityRelease(rel);
+      }),
+    };
   });
 }
 
@@ -176,10 +189,23 @@ export async function collectState(target: AptTarget): Promise<CollectedState> {
       aptUpgradable: await aptUpgradable(target),
       reboot: {
         required: await isFile(target.rebootRequiredFile),
-        packages: [...new Set((rebootPkgs?.content ?? '').split('\n').map((l) => l.trim()).filter(Boolean))],
+        packages: [
+          ...new Set(
+            (rebootPkgs?.content ?? '')
+              .split('\n')
+              .map((l) => l.trim())
+              .filter(Boolean),
+          ),
+        ],
       },
       dpkg: { audit: audit.stdout, interrupted: interrupted || /dpkg was interrupted/.test(audit.output) },
-      os: { distribution: (rel['ID'] ?? '').replace(/[^A-Za-z0-9._+~-]/g, '').slice(0, 64), codename: (rel['VERSION_CODENAME'] ?? '').toLowerCase().replace(/[^a-z0-9.-]/g, '').slice(0, 40) },
+      os: {
+        distribution: (rel['ID'] ?? '').replace(/[^A-Za-z0-9._+~-]/g, '').slice(0, 64),
+        codename: (rel['VERSION_CODENAME'] ?? '')
+          .toLowerCase()
+          .replace(/[^a-z0-9.-]/g, '')
+          .slice(0, 40),
+      },
     },
   };
 }

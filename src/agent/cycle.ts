@@ -52,7 +52,9 @@ async function snapshot(target: AptTarget): Promise<Snapshot> {
   const c = await collectState(target);
   const packages = packagesText(parseStatus(c.statusText));
   // the agent's version is part of the state: an upgraded agent reports once
-  const state = createHash('sha256').update(`${packages.hash}\n${JSON.stringify(c.extras)}\n${VERSION}`).digest('hex');
+  const state = createHash('sha256')
+    .update(`${packages.hash}\n${JSON.stringify(c.extras)}\n${VERSION}`)
+    .digest('hex');
   return { packages, extras: c.extras, state };
 }
 
@@ -67,7 +69,9 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
     await d.client.call('agent.hello', [{ protocol: PROTOCOL_VERSION, agent: `aptgate-agent ${VERSION}` }]);
     out.delivered += await deliverSpooled(d);
     snap = await snapshot(d.target);
-    check = await d.client.call<CheckInAnswer>('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
+    check = await d.client.call<CheckInAnswer>('agent.checkIn', [
+      { ...who, state: snap.state, packages: snap.packages.hash },
+    ]);
   } catch (err) {
     // a re-enrolment that waits for the administrator: the server answers nothing else yet
     if (!isAptgateError(err, 'MACHINE_PENDING')) throw err;
@@ -110,13 +114,23 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
       } catch (err) {
         // the agent's own trouble before or around the job: still a result, never a lost job
         const msg = (err as Error).message.split('\n')[0]!.slice(0, 500);
-        result = { exitCode: 1, durationMs: 0, transcript: `# agent error: ${msg}\n`, failure: 'other', summary: `${job.kind}: ${msg}`, changed: false, rebootRequired: false };
+        result = {
+          exitCode: 1,
+          durationMs: 0,
+          transcript: `# agent error: ${msg}\n`,
+          failure: 'other',
+          summary: `${job.kind}: ${msg}`,
+          changed: false,
+          rebootRequired: false,
+        };
       }
       d.state.spool({ id: job.id, result });
     }
     await finish(d, job.id, result);
     out.jobs.push({ id: job.id, kind: job.kind, exitCode: result.exitCode, failure: result.failure });
-    d.log(`job ${job.id}: ${job.kind} ${result.failure ? `failed (${result.failure}): ${result.summary}` : 'succeeded'}`);
+    d.log(
+      `job ${job.id}: ${job.kind} ${result.failure ? `failed (${result.failure}): ${result.summary}` : 'succeeded'}`,
+    );
     // after every job the server learns the state as it is now (a check-in when unchanged)
     snap = await snapshot(d.target);
     check = await d.client.call('agent.checkIn', [{ ...who, state: snap.state, packages: snap.packages.hash }]);
@@ -126,14 +140,24 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
 }
 
 function executor(d: CycleDeps): (job: JobSpec) => Promise<JobResult> {
-  return d.execute ?? ((job) => runJob(job, d.target, { rebootCommand: d.rebootCommand, ...(d.abort ? { signal: d.abort } : {}) }));
+  return (
+    d.execute ??
+    ((job) => runJob(job, d.target, { rebootCommand: d.rebootCommand, ...(d.abort ? { signal: d.abort } : {}) }))
+  );
 }
 
 async function finish(d: CycleDeps, id: number, r: JobResult): Promise<void> {
-  await d.client.call('agent.jobFinished', [{
-    machineId: d.machineId, id, exitCode: r.exitCode, durationMs: Math.min(r.durationMs, 2 ** 31 - 1),
-    failure: r.failure ?? '', summary: r.summary, transcript: r.transcript,
-  }]);
+  await d.client.call('agent.jobFinished', [
+    {
+      machineId: d.machineId,
+      id,
+      exitCode: r.exitCode,
+      durationMs: Math.min(r.durationMs, 2 ** 31 - 1),
+      failure: r.failure ?? '',
+      summary: r.summary,
+      transcript: r.transcript,
+    },
+  ]);
   d.state.unspool(id);
 }
 
@@ -161,7 +185,9 @@ async function deliverSpooled(d: CycleDeps): Promise<number> {
 
 async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string): Promise<CycleResult['reported']> {
   const send = async (packages: Record<string, unknown>) => {
-    await d.client.call('agent.report', [{ machineId: d.machineId, state: snap.state, packages, ...snap.extras, agentVersion: VERSION }]);
+    await d.client.call('agent.report', [
+      { machineId: d.machineId, state: snap.state, packages, ...snap.extras, agentVersion: VERSION },
+    ]);
   };
   const full = () => send({ hash: snap.packages.hash, full: gzipSync(snap.packages.text) });
   let how: CycleResult['reported'] = 'full';
@@ -181,7 +207,8 @@ async function report(d: CycleDeps, snap: Snapshot, known: boolean, base: string
     // the server takes only so many reports a minute (or none this large): the state stays
     // unreported, the next run tries again, and the jobs waiting for this machine still run
     if (refused(err)) return deferred(d, err);
-    if (how === 'full' || !(isAptgateError(err, 'PACKAGES_UNKNOWN') || isAptgateError(err, 'PACKAGES_MISMATCH'))) throw err;
+    if (how === 'full' || !(isAptgateError(err, 'PACKAGES_UNKNOWN') || isAptgateError(err, 'PACKAGES_MISMATCH')))
+      throw err;
     how = 'full';
     try {
       await full();

@@ -56,7 +56,6 @@ async function fileText(p: string): Promise<string> {
   }
 }
 
-
 /** Why the job cannot run at all (checked before anything runs). */
 function invalidReason(job: JobSpec, target: AptTarget, opts: RunJobOptions): string | undefined {
   if (!JOB_KINDS.includes(job.kind)) return `unknown job kind ${JSON.stringify(String(job.kind).slice(0, 50))}`;
@@ -64,7 +63,10 @@ function invalidReason(job: JobSpec, target: AptTarget, opts: RunJobOptions): st
   const pol = policyError(job);
   if (pol) return pol;
   switch (job.kind) {
-    case 'install': case 'remove': case 'hold': case 'unhold': {
+    case 'install':
+    case 'remove':
+    case 'hold':
+    case 'unhold': {
       const p = packagesOf(job);
       return 'error' in p ? p.error : undefined;
     }
@@ -72,7 +74,8 @@ function invalidReason(job: JobSpec, target: AptTarget, opts: RunJobOptions): st
       const s = job.params['securityOnly'];
       return s === undefined || typeof s === 'boolean' ? undefined : 'params.securityOnly must be a boolean';
     }
-    case 'add-source': case 'remove-source': {
+    case 'add-source':
+    case 'remove-source': {
       const n = sourceNameOf(job);
       if ('error' in n) return n.error;
       if (job.kind === 'remove-source') return undefined;
@@ -91,7 +94,9 @@ function invalidReason(job: JobSpec, target: AptTarget, opts: RunJobOptions): st
       if (target.chroot) return 'an LTSP chroot does not reboot; its clients do';
       if (!job.policy.allowReboot) return "reboot not allowed by the job's policy";
       const cmd = opts.rebootCommand;
-      return cmd === undefined || (cmd.length > 0 && cmd.every((a) => typeof a === 'string')) ? undefined : 'empty reboot command';
+      return cmd === undefined || (cmd.length > 0 && cmd.every((a) => typeof a === 'string'))
+        ? undefined
+        : 'empty reboot command';
     }
     default:
       return undefined;
@@ -104,7 +109,11 @@ function aptTally(output: string): string | undefined {
 }
 
 function fromRun(what: string, r: RunOutcome, required?: string[]): Outcome {
-  const out: Outcome = { exitCode: r.code, summary: r.code === 0 ? `${what}: ${aptTally(r.output) ?? 'done'}` : '', output: r.output };
+  const out: Outcome = {
+    exitCode: r.code,
+    summary: r.code === 0 ? `${what}: ${aptTally(r.output) ?? 'done'}` : '',
+    output: r.output,
+  };
   if (required) out.required = required;
   if (r.spawnError !== undefined) {
     out.exitCode = 127;
@@ -115,7 +124,11 @@ function fromRun(what: string, r: RunOutcome, required?: string[]): Outcome {
 }
 
 async function aptGet(ctx: Ctx, args: string[], required?: string[]): Promise<Outcome> {
-  return fromRun(`apt-get ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim(), await ctx.run(ctx.apt('apt-get', args)), required);
+  return fromRun(
+    `apt-get ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim(),
+    await ctx.run(ctx.apt('apt-get', args)),
+    required,
+  );
 }
 
 async function afterUpdate(ctx: Ctx, then: () => Promise<Outcome>): Promise<Outcome> {
@@ -128,14 +141,19 @@ async function securityUpgrade(ctx: Ctx): Promise<Outcome> {
   try {
     all = await aptUpgradable(ctx.target);
   } catch (e) {
-    return { exitCode: 1, failure: 'other', summary: `upgrade (security only): ${(e as Error).message.split('\n')[0]}` };
+    return {
+      exitCode: 1,
+      failure: 'other',
+      summary: `upgrade (security only): ${(e as Error).message.split('\n')[0]}`,
+    };
   }
   const sec = all.filter((u) => u.security);
   ctx.transcript.line(`# upgradable: ${all.length}, from security suites: ${sec.length}`);
   if (sec.length === 0) return { exitCode: 0, summary: 'upgrade (security only): nothing to upgrade' };
   const names = sec.map((u) => (u.architecture === 'all' ? u.package : `${u.package}:${u.architecture}`));
   const o = await aptGet(ctx, ['install', '--only-upgrade', ...names]);
-  if (o.exitCode === 0) o.summary = `upgrade (security only): ${names.join(' ')}; ${aptTally(o.output ?? '') ?? ''}`.trim();
+  if (o.exitCode === 0)
+    o.summary = `upgrade (security only): ${names.join(' ')}; ${aptTally(o.output ?? '') ?? ''}`.trim();
   return o;
 }
 
@@ -143,14 +161,24 @@ async function securityUpgrade(ctx: Ctx): Promise<Outcome> {
 async function releaseUpgrade(ctx: Ctx, update: () => Promise<RunOutcome>): Promise<Outcome> {
   const to = ctx.job.params['codename'] as string;
   const from = (await osReleaseOf(ctx.target.root))['VERSION_CODENAME'] ?? '';
-  if (!from) return { exitCode: 1, failure: 'other', summary: 'release-upgrade: the running release is unknown (no VERSION_CODENAME in os-release)' };
+  if (!from)
+    return {
+      exitCode: 1,
+      failure: 'other',
+      summary: 'release-upgrade: the running release is unknown (no VERSION_CODENAME in os-release)',
+    };
   const step = stepError(from, to, await knownReleaseOrders());
   if (step) return { exitCode: 1, failure: 'invalid-job', summary: `release-upgrade: ${step}` };
   const files = await collectSources(ctx.target);
-  const changes = files.map((f) => ({ file: f.path, content: renameSuites(f.content, from, to), before: f.content })).filter((c) => c.content !== c.before);
+  const changes = files
+    .map((f) => ({ file: f.path, content: renameSuites(f.content, from, to), before: f.content }))
+    .filter((c) => c.content !== c.before);
   // a run that failed in dist-upgrade left the sources renamed already: it continues from there
-  if (from !== to && !changes.length && !files.some((f) => namesRelease(f.content, to))) return { exitCode: 1, failure: 'other', summary: `release-upgrade: no apt source names ${from} or ${to}` };
-  ctx.transcript.line(`# release-upgrade ${from} -> ${to}: ${changes.length ? changes.map((c) => c.file).join(' ') : 'sources already name it'}`);
+  if (from !== to && !changes.length && !files.some((f) => namesRelease(f.content, to)))
+    return { exitCode: 1, failure: 'other', summary: `release-upgrade: no apt source names ${from} or ${to}` };
+  ctx.transcript.line(
+    `# release-upgrade ${from} -> ${to}: ${changes.length ? changes.map((c) => c.file).join(' ') : 'sources already name it'}`,
+  );
   const c = await changeFiles(changes, update, `release-upgrade ${from} -> ${to}`);
   if (!c.ok) return fromSourceChange(c);
   const o = await aptGet(ctx, ['dist-upgrade']);
@@ -159,7 +187,9 @@ async function releaseUpgrade(ctx: Ctx, update: () => Promise<RunOutcome>): Prom
 }
 
 function fromSourceChange(c: SourceChange): Outcome {
-  return c.ok ? { exitCode: 0, summary: c.summary } : { exitCode: c.exitCode || 1, summary: c.summary, output: c.failedOutput };
+  return c.ok
+    ? { exitCode: 0, summary: c.summary }
+    : { exitCode: c.exitCode || 1, summary: c.summary, output: c.failedOutput };
 }
 
 async function execute(ctx: Ctx, opts: RunJobOptions): Promise<Outcome> {
@@ -167,34 +197,56 @@ async function execute(ctx: Ctx, opts: RunJobOptions): Promise<Outcome> {
   if (DPKG_KINDS.has(job.kind) && (await dpkgInterrupted(target))) {
     if (!job.policy.repairDpkg) {
       ctx.transcript.line('# dpkg was interrupted; the job does not allow `dpkg --configure -a`');
-      return { exitCode: 1, failure: 'dpkg-interrupted', summary: 'dpkg was interrupted and the job does not allow repairing it' };
+      return {
+        exitCode: 1,
+        failure: 'dpkg-interrupted',
+        summary: 'dpkg was interrupted and the job does not allow repairing it',
+      };
     }
     const r = await ctx.run(dpkgCommand(target, ['--configure', '-a']));
     if (r.code !== 0) {
       const o = fromRun('dpkg --configure -a', r);
-      return { ...o, failure: o.failure ?? (classifyFailure(r.output, r.code) === 'other' ? 'dpkg-interrupted' : undefined) };
+      return {
+        ...o,
+        failure: o.failure ?? (classifyFailure(r.output, r.code) === 'other' ? 'dpkg-interrupted' : undefined),
+      };
     }
   }
   const pkgs = (): string[] => job.params['packages'] as string[];
   const update = () => ctx.run(ctx.apt('apt-get', ['update', '--error-on=any']));
   switch (job.kind) {
-    case 'update': return aptGet(ctx, ['update', '--error-on=any']);
+    case 'update':
+      return aptGet(ctx, ['update', '--error-on=any']);
     // an upgrade means "to what the repositories offer now": the lists are updated first
-    case 'upgrade': return afterUpdate(ctx, () => (job.params['securityOnly'] === true ? securityUpgrade(ctx) : aptGet(ctx, ['upgrade'])));
-    case 'dist-upgrade': return afterUpdate(ctx, () => aptGet(ctx, ['dist-upgrade']));
-    case 'install': return aptGet(ctx, ['install', ...pkgs()], pkgs());
-    case 'remove': return aptGet(ctx, ['remove', ...pkgs()]);
-    case 'hold': case 'unhold': {
+    case 'upgrade':
+      return afterUpdate(ctx, () =>
+        job.params['securityOnly'] === true ? securityUpgrade(ctx) : aptGet(ctx, ['upgrade']),
+      );
+    case 'dist-upgrade':
+      return afterUpdate(ctx, () => aptGet(ctx, ['dist-upgrade']));
+    case 'install':
+      return aptGet(ctx, ['install', ...pkgs()], pkgs());
+    case 'remove':
+      return aptGet(ctx, ['remove', ...pkgs()]);
+    case 'hold':
+    case 'unhold': {
       const o = fromRun(`apt-mark ${job.kind}`, await ctx.run(aptCommand(target, 'apt-mark', [job.kind, ...pkgs()])));
       if (o.exitCode === 0) o.summary = `apt-mark ${job.kind}: ${pkgs().join(' ')}`;
       return o;
     }
-    case 'add-source': return fromSourceChange(await addSource(target, job.params['name'] as string, job.params['content'] as string, update));
-    case 'remove-source': return fromSourceChange(await removeSource(target, job.params['name'] as string, update));
-    case 'refresh': return { exitCode: 0, summary: 'refresh: the state is reported next' };
-    case 'release-upgrade': return releaseUpgrade(ctx, update);
+    case 'add-source':
+      return fromSourceChange(
+        await addSource(target, job.params['name'] as string, job.params['content'] as string, update),
+      );
+    case 'remove-source':
+      return fromSourceChange(await removeSource(target, job.params['name'] as string, update));
+    case 'refresh':
+      return { exitCode: 0, summary: 'refresh: the state is reported next' };
+    case 'release-upgrade':
+      return releaseUpgrade(ctx, update);
     // the chroot's runner does it (chroot/job.ts); here only when called for a chroot directly
-    case 'image-revert': return { exitCode: INVALID_EXIT, failure: 'invalid-job', summary: 'image-revert is run by the chroot manager' };
+    case 'image-revert':
+      return { exitCode: INVALID_EXIT, failure: 'invalid-job', summary: 'image-revert is run by the chroot manager' };
     case 'reboot': {
       if (!(await isFile(target.rebootRequiredFile))) return { exitCode: 0, summary: 'no reboot required' };
       const [file, ...args] = opts.rebootCommand ?? ['systemctl', 'reboot'];
@@ -208,14 +260,18 @@ function failureSummary(o: Outcome, failure: FailureReason, text: string, timeou
   if (o.summary && o.failure !== undefined) return o.summary;
   const err = lastError(text);
   switch (failure) {
-    case 'dpkg-lock': return `dpkg lock held by ${lockHolder(text) ?? 'another process'}`;
+    case 'dpkg-lock':
+      return `dpkg lock held by ${lockHolder(text) ?? 'another process'}`;
     case 'held-packages': {
       const kept = keptBack(text);
       return `held packages${kept.length ? `: ${kept.join(' ')}` : ''}${err ? ` (${err})` : ''}`;
     }
     // dpkg's own words name the package and the maintainer script, where apt only says
     // "Sub-process /usr/bin/dpkg returned an error code (1)"
-    default: return [o.summary, dpkgFailureSummary(text) ?? reasonLine(text, failure) ?? err ?? `exit code ${o.exitCode}`].filter(Boolean).join('; ');
+    default:
+      return [o.summary, dpkgFailureSummary(text) ?? reasonLine(text, failure) ?? err ?? `exit code ${o.exitCode}`]
+        .filter(Boolean)
+        .join('; ');
   }
 }
 
@@ -251,10 +307,15 @@ export async function runJob(job: JobSpec, target: AptTarget, opts: RunJobOption
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) ac.abort();
   const lockOpts: Array<[string, string]> = [
-    ['Dpkg::Options::', '--force-confdef'], ['Dpkg::Options::', '--force-confold'], ['DPkg::Lock::Timeout', String(job.policy.lockTimeout)],
+    ['Dpkg::Options::', '--force-confdef'],
+    ['Dpkg::Options::', '--force-confold'],
+    ['DPkg::Lock::Timeout', String(job.policy.lockTimeout)],
   ];
   const ctx: Ctx = {
-    job, target, transcript, signal: ac.signal,
+    job,
+    target,
+    transcript,
+    signal: ac.signal,
     run: (cmd) => runCommand(cmd, { transcript, signal: ac.signal }),
     apt: (program, args) => aptCommand(target, program, program === 'apt-get' ? ['-y', '-q', ...args] : args, lockOpts),
   };
@@ -274,7 +335,8 @@ export async function runJob(job: JobSpec, target: AptTarget, opts: RunJobOption
   const text = transcript.toString();
   let failure: FailureReason | undefined = o.failure;
   if (timedOut) failure = 'timeout';
-  else if (failure === undefined && o.exitCode !== 0) failure = classifyFailure(o.output ?? text, o.exitCode, { required: o.required ?? [] });
+  else if (failure === undefined && o.exitCode !== 0)
+    failure = classifyFailure(o.output ?? text, o.exitCode, { required: o.required ?? [] });
   else if (failure === undefined && o.required?.length) {
     const kept = new Set(keptBack(o.output ?? ''));
     const held = o.required.filter((p) => kept.has(p.replace(/[:=].*$/, '')));

@@ -13,7 +13,8 @@ export type Facts = MachineFacts;
 
 export async function readMachineId(file: string): Promise<string> {
   const id = (await readFile(file, 'utf8').catch(() => '')).trim();
-  if (!/^[0-9a-f]{32}$/.test(id)) fail('CONFIG_INVALID', `${file} does not hold a machine id (run systemd-machine-id-setup)`);
+  if (!/^[0-9a-f]{32}$/.test(id))
+    fail('CONFIG_INVALID', `${file} does not hold a machine id (run systemd-machine-id-setup)`);
   return id;
 }
 
@@ -21,7 +22,11 @@ async function dpkgLines(target: AptTarget, args: string[]): Promise<string[]> {
   const c = dpkgCommand(target, args);
   const r = await exec(c.file, c.args, { env: c.env });
   if (r.code !== 0) fail('EXEC_FAILED', `dpkg ${args.join(' ')} failed: ${r.stderr.toString().trim()}`);
-  return r.stdout.toString().split('\n').map((l) => l.trim()).filter(Boolean);
+  return r.stdout
+    .toString()
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** The system's host name (first label), or the configured one. */
@@ -30,7 +35,10 @@ export function hostnameOf(configured = ''): string {
 }
 
 /** The facts of a target; the machine id is the host's /etc/machine-id or a chroot's derived one. */
-export async function collectFacts(target: AptTarget, who: { machineId: string; hostname?: string; kernel?: string }): Promise<Facts> {
+export async function collectFacts(
+  target: AptTarget,
+  who: { machineId: string; hostname?: string; kernel?: string },
+): Promise<Facts> {
   const [arch] = await dpkgLines(target, ['--print-architecture']);
   const foreign = await dpkgLines(target, ['--print-foreign-architectures']);
   const rel = await osReleaseOf(target.root);

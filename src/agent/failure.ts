@@ -11,29 +11,64 @@ interface Rule {
 const RULES: Rule[] = [
   {
     reason: 'dpkg-lock',
-    patterns: [/Could not get lock /, /Unable to acquire the dpkg frontend lock/, /Unable to lock the administration directory/,
-      /is held by process \d+/, /lock was locked by another process with pid \d+/],
+    patterns: [
+      /Could not get lock /,
+      /Unable to acquire the dpkg frontend lock/,
+      /Unable to lock the administration directory/,
+      /is held by process \d+/,
+      /lock was locked by another process with pid \d+/,
+    ],
   },
   { reason: 'dpkg-interrupted', patterns: [/dpkg was interrupted, you must manually run/] },
   { reason: 'disk-full', patterns: [/No space left on device/, /You don't have enough free space in/] },
   {
     reason: 'conffile-prompt',
-    patterns: [/Configuration file '[^'\n]*'\n\s*==> Modified/, /end of file on stdin at conffile prompt/, /conffile[^\n]*\n?[^\n]*(?:EOF|end of file)/i],
+    patterns: [
+      /Configuration file '[^'\n]*'\n\s*==> Modified/,
+      /end of file on stdin at conffile prompt/,
+      /conffile[^\n]*\n?[^\n]*(?:EOF|end of file)/i,
+    ],
   },
   {
     reason: 'signature',
-    patterns: [/\bNO_PUBKEY\b/, /\bis not signed\b/, /is no longer signed/, /The following signatures were invalid/, /\bEXPKEYSIG\b/,
-      /\bBADSIG\b/, /\bREVKEYSIG\b/, /The following signatures couldn't be verified/],
+    patterns: [
+      /\bNO_PUBKEY\b/,
+      /\bis not signed\b/,
+      /is no longer signed/,
+      /The following signatures were invalid/,
+      /\bEXPKEYSIG\b/,
+      /\bBADSIG\b/,
+      /\bREVKEYSIG\b/,
+      /The following signatures couldn't be verified/,
+    ],
   },
-  { reason: 'held-packages', patterns: [/E: Held packages were changed/, /The following held packages will be changed/] },
+  {
+    reason: 'held-packages',
+    patterns: [/E: Held packages were changed/, /The following held packages will be changed/],
+  },
   {
     reason: 'broken-dependencies',
-    patterns: [/ : (?:Pre-)?Depends: .* but (?:it is not installable|it is not going to be installed|[^\n]* is to be installed)/, /Unmet dependencies/, /have unmet dependencies/, /you have held broken packages/, /\bbroken packages\b/, /dependency problems - leaving unconfigured/],
+    patterns: [
+      / : (?:Pre-)?Depends: .* but (?:it is not installable|it is not going to be installed|[^\n]* is to be installed)/,
+      /Unmet dependencies/,
+      /have unmet dependencies/,
+      /you have held broken packages/,
+      /\bbroken packages\b/,
+      /dependency problems - leaving unconfigured/,
+    ],
   },
   {
     reason: 'network',
-    patterns: [/Could not resolve '/, /Temporary failure resolving/, /Failed to fetch/, /Connection failed/, /Could not connect to/,
-      /Unable to connect to/, /Connection timed out/, /Some index files failed to download/],
+    patterns: [
+      /Could not resolve '/,
+      /Temporary failure resolving/,
+      /Failed to fetch/,
+      /Connection failed/,
+      /Could not connect to/,
+      /Unable to connect to/,
+      /Connection timed out/,
+      /Some index files failed to download/,
+    ],
   },
 ];
 
@@ -53,7 +88,11 @@ export interface ClassifyOptions {
 }
 
 /** The reason a run failed; undefined when it exited 0. */
-export function classifyFailure(transcript: string, exitCode: number, opts: ClassifyOptions = {}): FailureReason | undefined {
+export function classifyFailure(
+  transcript: string,
+  exitCode: number,
+  opts: ClassifyOptions = {},
+): FailureReason | undefined {
   if (exitCode === 0) return undefined;
   const text = transcript.replace(/\r/g, '');
   for (const rule of RULES) {
@@ -87,7 +126,10 @@ export function reasonLine(transcript: string, reason: FailureReason): string | 
     const m = p.exec(text);
     if (!m) continue;
     const end = text.indexOf('\n', m.index);
-    return text.slice(text.lastIndexOf('\n', m.index) + 1, end === -1 ? undefined : end).trim().slice(0, 300);
+    return text
+      .slice(text.lastIndexOf('\n', m.index) + 1, end === -1 ? undefined : end)
+      .trim()
+      .slice(0, 300);
   }
   return undefined;
 }

@@ -1,7 +1,18 @@
 // What the agent keeps between runs, in its state directory (mode 0700, files 0600: the secret
 // is readable by root only): the identity from enrolment, the last reported state (for check-in
 // hashes and deltas), the last signed timestamp, and job results not yet acknowledged.
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  fsyncSync,
+  closeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { JobResult } from './types.js';
@@ -62,7 +73,7 @@ export class AgentState {
 
   identity(): Identity | undefined {
     const b = this.read('identity.json');
-    return b ? JSON.parse(b.toString('utf8')) as Identity : undefined;
+    return b ? (JSON.parse(b.toString('utf8')) as Identity) : undefined;
   }
   saveIdentity(i: Identity): void {
     this.write('identity.json', JSON.stringify(i, null, 2) + '\n');
@@ -73,13 +84,14 @@ export class AgentState {
 
   /** Drops the identity and everything tied to it (state, timestamps, spooled results). */
   forgetIdentity(): void {
-    for (const f of ['identity.json', 'last.json', 'packages.gz', 'timestamp', 'sources-hash']) rmSync(this.file(f), { force: true });
+    for (const f of ['identity.json', 'last.json', 'packages.gz', 'timestamp', 'sources-hash'])
+      rmSync(this.file(f), { force: true });
     rmSync(this.file('spool'), { recursive: true, force: true });
   }
 
   last(): LastState | undefined {
     const b = this.read('last.json');
-    return b ? JSON.parse(b.toString('utf8')) as LastState : undefined;
+    return b ? (JSON.parse(b.toString('utf8')) as LastState) : undefined;
   }
   /** The packages text last acknowledged by the server (a delta's base). */
   lastPackages(): string | undefined {
@@ -117,7 +129,10 @@ export class AgentState {
     } catch {
       return [];
     }
-    return names.filter((n) => /^job-\d+\.json$/.test(n)).map((n) => JSON.parse(readFileSync(this.file(`spool/${n}`), 'utf8')) as SpooledResult).sort((a, b) => a.id - b.id);
+    return names
+      .filter((n) => /^job-\d+\.json$/.test(n))
+      .map((n) => JSON.parse(readFileSync(this.file(`spool/${n}`), 'utf8')) as SpooledResult)
+      .sort((a, b) => a.id - b.id);
   }
   unspool(id: number): void {
     rmSync(this.file(`spool/job-${id}.json`), { force: true });

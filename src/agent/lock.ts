@@ -16,7 +16,8 @@ export function acquireRunLock(stateDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (pid > 0 && pid !== process.pid && processAlive(pid)) fail('AGENT_BUSY', `another agent run (pid ${pid}) is in progress`);
+      if (pid > 0 && pid !== process.pid && processAlive(pid))
+        fail('AGENT_BUSY', `another agent run (pid ${pid}) is in progress`);
       rmSync(file, { force: true }); // left behind by a run that died
     }
   }

@@ -18,14 +18,24 @@ export function renameSuite(suite: string, from: string, to: string): string {
 
 /** The sources text with every suite of `from` renamed (deb822 Suites fields or one-line entries). */
 export function renameSuites(text: string, from: string, to: string): string {
-  return text.split('\n').map((line) => {
-    const f = /^(Suites:[ \t]*)(.*)$/i.exec(line);
-    if (f) return f[1] + f[2]!.split(/([ \t]+)/).map((w) => (/^[ \t]*$/.test(w) ? w : renameSuite(w, from, to))).join('');
-    // deb [options] uri suite components...
-    const o = /^([ \t]*deb(?:-src)?[ \t]+(?:\[[^\]]*\][ \t]+)?\S+[ \t]+)(\S+)(.*)$/.exec(line);
-    if (o) return o[1] + renameSuite(o[2]!, from, to) + o[3];
-    return line;
-  }).join('\n');
+  return text
+    .split('\n')
+    .map((line) => {
+      const f = /^(Suites:[ \t]*)(.*)$/i.exec(line);
+      if (f)
+        return (
+          f[1] +
+          f[2]!
+            .split(/([ \t]+)/)
+            .map((w) => (/^[ \t]*$/.test(w) ? w : renameSuite(w, from, to)))
+            .join('')
+        );
+      // deb [options] uri suite components...
+      const o = /^([ \t]*deb(?:-src)?[ \t]+(?:\[[^\]]*\][ \t]+)?\S+[ \t]+)(\S+)(.*)$/.exec(line);
+      if (o) return o[1] + renameSuite(o[2]!, from, to) + o[3];
+      return line;
+    })
+    .join('\n');
 }
 
 /** Whether the sources text names a suite of release `rel` (as renameSuites would rename it). */
@@ -41,7 +51,10 @@ export interface Release {
 
 /** The releases of distro-info-data's CSV files, oldest first (the "series" column). */
 export function releaseOrder(csv: string): Release[] {
-  return csv.split('\n').slice(1).map((l) => l.split(','))
+  return csv
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','))
     .map((f) => ({ series: f[2]?.trim() ?? '', lts: /\bLTS\b/.test(f[0] ?? '') }))
     .filter((r) => /^[a-z][a-z0-9]*$/.test(r.series));
 }
@@ -60,7 +73,12 @@ export function stepError(from: string, to: string, orders: readonly Release[][]
     if (j === i + 1) return undefined;
     const nextLts = order.findIndex((r, k) => k > i && r.lts);
     if (order[i]!.lts && j === nextLts) return undefined;
-    const after = [order[i + 1]?.series, order[i]!.lts && nextLts !== -1 && nextLts !== i + 1 ? order[nextLts]!.series : undefined].filter(Boolean).join(' or ');
+    const after = [
+      order[i + 1]?.series,
+      order[i]!.lts && nextLts !== -1 && nextLts !== i + 1 ? order[nextLts]!.series : undefined,
+    ]
+      .filter(Boolean)
+      .join(' or ');
     return `${to} is not the release after ${from}${after ? ` (${after} is)` : ''}: upgrade one release at a time`;
   }
   return undefined;

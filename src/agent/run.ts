@@ -18,7 +18,10 @@ export class Transcript {
   /** the line still being written, as it came (it may be rewritten with CR yet) */
   private pending = '';
 
-  constructor(private readonly cap = TRANSCRIPT_CAP, private readonly onOutput?: (s: string) => void) {}
+  constructor(
+    private readonly cap = TRANSCRIPT_CAP,
+    private readonly onOutput?: (s: string) => void,
+  ) {}
 
   add(s: string): void {
     if (s === '') return;
@@ -83,7 +86,12 @@ export function runCommand(cmd: Command, opts: RunOptions = {}): Promise<RunOutc
       resolve({ code: -1, signal: null, output: '', stdout: '', spawnError: 'aborted before it started' });
       return;
     }
-    const child = spawn(cmd.file, cmd.args, { shell: false, env: cmd.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd.file, cmd.args, {
+      shell: false,
+      env: cmd.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let output = '';
     let stdout = '';
     let killTimer: NodeJS.Timeout | undefined;

@@ -31,8 +31,10 @@ export function sourcesContentError(content: string): string | undefined {
     const uris = (p['uris'] ?? '').split(/\s+/).filter(Boolean);
     const suites = (p['suites'] ?? '').split(/\s+/).filter(Boolean);
     const components = (p['components'] ?? '').split(/\s+/).filter(Boolean);
-    if (types.length === 0 || types.some((t) => t !== 'deb' && t !== 'deb-src')) return `${at}: Types must be deb and/or deb-src`;
-    if (uris.length === 0 || uris.some((u) => !/^[a-z][a-z0-9+.-]*:\S+$/.test(u))) return `${at}: URIs must be absolute URIs`;
+    if (types.length === 0 || types.some((t) => t !== 'deb' && t !== 'deb-src'))
+      return `${at}: Types must be deb and/or deb-src`;
+    if (uris.length === 0 || uris.some((u) => !/^[a-z][a-z0-9+.-]*:\S+$/.test(u)))
+      return `${at}: URIs must be absolute URIs`;
     if (suites.length === 0) return `${at}: no Suites`;
     const exact = suites.filter((s) => s.endsWith('/'));
     if (exact.length > 0 && exact.length !== suites.length) return `${at}: Suites mixes exact paths and suites`;
@@ -95,7 +97,10 @@ async function restore(file: string, prev: Previous | undefined): Promise<void> 
     await unlink(file).catch(() => undefined);
     await symlink(prev.link, file);
   } else if (prev) await writeFileAtomic(file, prev.content, prev.mode);
-  else await unlink(file).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+  else
+    await unlink(file).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
 }
 
 export interface SourceChange {
@@ -122,14 +127,32 @@ export interface FileChange {
  * Writes the files (or removes those whose content is undefined), runs `update`, and puts the
  * previous state back when update fails (then runs `update` again so the lists match the sources).
  */
-export async function changeFiles(changes: readonly FileChange[], update: () => Promise<RunOutcome>, what: string): Promise<SourceChange> {
+export async function changeFiles(
+  changes: readonly FileChange[],
+  update: () => Promise<RunOutcome>,
+  what: string,
+): Promise<SourceChange> {
   const prev = await Promise.all(changes.map((c) => previousOf(c.file)));
-  const todo = changes.map((c, i) => ({ ...c, prev: prev[i] })).filter((c) => {
-    if (c.content === undefined) return c.prev !== undefined;
-    return !(c.prev !== undefined && c.prev.link === undefined && c.prev.content.equals(Buffer.from(c.content, 'utf8')) && c.prev.mode === 0o644);
-  });
+  const todo = changes
+    .map((c, i) => ({ ...c, prev: prev[i] }))
+    .filter((c) => {
+      if (c.content === undefined) return c.prev !== undefined;
+      return !(
+        c.prev !== undefined &&
+        c.prev.link === undefined &&
+        c.prev.content.equals(Buffer.from(c.content, 'utf8')) &&
+        c.prev.mode === 0o644
+      );
+    });
   if (changes.length === 1 && changes[0]!.content === undefined && prev[0] === undefined) {
-    return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: false, summary: `${what}: not present, nothing to remove` };
+    return {
+      ok: true,
+      exitCode: 0,
+      failedOutput: '',
+      restored: false,
+      changed: false,
+      summary: `${what}: not present, nothing to remove`,
+    };
   }
   const done: typeof todo = [];
   try {
@@ -145,28 +168,60 @@ export async function changeFiles(changes: readonly FileChange[], update: () => 
   }
   const r = await update();
   if (r.code === 0) {
-    return { ok: true, exitCode: 0, failedOutput: '', restored: false, changed: todo.length > 0, summary: `${what}: done, apt-get update succeeded` };
+    return {
+      ok: true,
+      exitCode: 0,
+      failedOutput: '',
+      restored: false,
+      changed: todo.length > 0,
+      summary: `${what}: done, apt-get update succeeded`,
+    };
   }
   if (!todo.length) {
-    return { ok: false, exitCode: r.code, failedOutput: r.output, restored: false, changed: false, summary: `${what}: unchanged, but apt-get update failed` };
+    return {
+      ok: false,
+      exitCode: r.code,
+      failedOutput: r.output,
+      restored: false,
+      changed: false,
+      summary: `${what}: unchanged, but apt-get update failed`,
+    };
   }
   for (const c of todo) await restore(c.file, c.prev);
   const again = await update();
   const tail = again.code === 0 ? 'lists refreshed' : `apt-get update still fails (exit ${again.code})`;
   return {
-    ok: false, exitCode: r.code === -1 ? 1 : r.code, failedOutput: r.output, restored: true, changed: false,
+    ok: false,
+    exitCode: r.code === -1 ? 1 : r.code,
+    failedOutput: r.output,
+    restored: true,
+    changed: false,
     summary: `${what}: apt-get update failed, previous state restored, ${tail}`,
   };
 }
 
-function change(file: string, content: string | undefined, update: () => Promise<RunOutcome>, what: string): Promise<SourceChange> {
+function change(
+  file: string,
+  content: string | undefined,
+  update: () => Promise<RunOutcome>,
+  what: string,
+): Promise<SourceChange> {
   return changeFiles([{ file, content }], update, what);
 }
 
-export function addSource(target: AptTarget, name: string, content: string, update: () => Promise<RunOutcome>): Promise<SourceChange> {
+export function addSource(
+  target: AptTarget,
+  name: string,
+  content: string,
+  update: () => Promise<RunOutcome>,
+): Promise<SourceChange> {
   return change(sourcePath(target, name), content, update, `add-source ${name}`);
 }
 
-export function removeSource(target: AptTarget, name: string, update: () => Promise<RunOutcome>): Promise<SourceChange> {
+export function removeSource(
+  target: AptTarget,
+  name: string,
+  update: () => Promise<RunOutcome>,
+): Promise<SourceChange> {
   return change(sourcePath(target, name), undefined, update, `remove-source ${name}`);
 }

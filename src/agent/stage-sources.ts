@@ -28,16 +28,27 @@ const WORD_RE = /^[A-Za-z0-9][A-Za-z0-9._/~+-]*$/;
 
 /** The deb822 text; every value is checked first (it comes from the network). */
 export function renderStageSources(target: AptTarget, a: StageSourcesAnswer): string {
-  return a.entries.map((e) => {
-    if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+\/stage\/[a-z0-9_-]+\/[A-Za-z0-9._-]+$/.test(e.uri)) throw new Error(`unexpected stage URI ${JSON.stringify(e.uri.slice(0, 200))}`);
-    for (const w of [...e.suites, ...e.components]) if (!WORD_RE.test(w)) throw new Error(`unexpected suite or component ${JSON.stringify(w.slice(0, 100))}`);
-    if (!e.suites.length || !e.components.length) throw new Error('a stage source needs suites and components');
-    return `Types: deb\nURIs: ${e.uri}\nSuites: ${e.suites.join(' ')}\nComponents: ${e.components.join(' ')}\nSigned-By: ${aptPath(target, keyringPath(target))}\n`;
-  }).join('\n');
+  return a.entries
+    .map((e) => {
+      if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+\/stage\/[a-z0-9_-]+\/[A-Za-z0-9._-]+$/.test(e.uri))
+        throw new Error(`unexpected stage URI ${JSON.stringify(e.uri.slice(0, 200))}`);
+      for (const w of [...e.suites, ...e.components])
+        if (!WORD_RE.test(w)) throw new Error(`unexpected suite or component ${JSON.stringify(w.slice(0, 100))}`);
+      if (!e.suites.length || !e.components.length) throw new Error('a stage source needs suites and components');
+      return `Types: deb\nURIs: ${e.uri}\nSuites: ${e.suites.join(' ')}\nComponents: ${e.components.join(' ')}\nSigned-By: ${aptPath(target, keyringPath(target))}\n`;
+    })
+    .join('\n');
 }
 
 /** Fetches this machine's stage sources and writes them; the hash written (kept only when apt-get update worked). */
-export async function installStageSources(client: RpcClient, machineId: string, target: AptTarget, state: AgentState, log: (msg: string) => void, execute?: (job: JobSpec) => Promise<JobResult>): Promise<string> {
+export async function installStageSources(
+  client: RpcClient,
+  machineId: string,
+  target: AptTarget,
+  state: AgentState,
+  log: (msg: string) => void,
+  execute?: (job: JobSpec) => Promise<JobResult>,
+): Promise<string> {
   const answer = await client.call<StageSourcesAnswer>('agent.stageSources', [{ machineId }]);
   const r = await applyStageSources(target, answer, execute);
   if (r.failure) log(`stage sources written, but apt-get update failed (${r.failure}): ${r.summary}`);
@@ -46,10 +57,23 @@ export async function installStageSources(client: RpcClient, machineId: string, 
 }
 
 /** Writes (or removes) the stage sources and the server's key, then `apt-get update`. */
-export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer, execute?: (job: JobSpec) => Promise<JobResult>): Promise<JobResult> {
+export async function applyStageSources(
+  target: AptTarget,
+  a: StageSourcesAnswer,
+  execute?: (job: JobSpec) => Promise<JobResult>,
+): Promise<JobResult> {
   const file = path.join(target.sourcesDir, STAGE_SOURCES_NAME);
   if (!a.entries.length) {
-    if (!(await pathExists(file))) return { exitCode: 0, durationMs: 0, transcript: '', failure: undefined, summary: 'no stage sources', changed: false, rebootRequired: false };
+    if (!(await pathExists(file)))
+      return {
+        exitCode: 0,
+        durationMs: 0,
+        transcript: '',
+        failure: undefined,
+        summary: 'no stage sources',
+        changed: false,
+        rebootRequired: false,
+      };
     await rm(file, { force: true });
   } else {
     if (!a.key.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) throw new Error('the server sent no public key');
@@ -57,6 +81,11 @@ export async function applyStageSources(target: AptTarget, a: StageSourcesAnswer
     await writeFileAtomic(keyringPath(target), a.key, 0o644);
     await writeFileAtomic(file, renderStageSources(target, a), 0o644);
   }
-  const update: JobSpec = { id: 0, kind: 'update', params: {}, policy: { allowReboot: false, repairDpkg: false, lockTimeout: 120, timeout: 900 } };
+  const update: JobSpec = {
+    id: 0,
+    kind: 'update',
+    params: {},
+    policy: { allowReboot: false, repairDpkg: false, lockTimeout: 120, timeout: 900 },
+  };
   return execute ? execute(update) : runJob(update, target);
 }

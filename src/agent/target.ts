@@ -37,10 +37,14 @@ export function targetEnv(target: AptTarget): Record<string, string> {
 }
 
 /** A target whose files are the usual ones under `root` (the machine, a test root, a chroot). */
-export function targetAt(root: string, o: Pick<AptTarget, 'aptOptions' | 'env' | 'dpkgOptions'> & Partial<Pick<AptTarget, 'chroot'>>): AptTarget {
+export function targetAt(
+  root: string,
+  o: Pick<AptTarget, 'aptOptions' | 'env' | 'dpkgOptions'> & Partial<Pick<AptTarget, 'chroot'>>,
+): AptTarget {
   const r = (p: string) => path.join(root, p);
   return {
-    root, ...o,
+    root,
+    ...o,
     statusFile: r('var/lib/dpkg/status'),
     sourcesDir: r('etc/apt/sources.list.d'),
     sourcesList: r('etc/apt/sources.list'),
@@ -71,7 +75,12 @@ export function optionArgs(options: ReadonlyArray<readonly [string, string]>): s
  * apt-get / apt-cache / apt-mark / apt with the target's options (target.aptOptions, then each
  * dpkgOption as `DPkg::Options::=...`), then `options`, then `args`.
  */
-export function aptCommand(target: AptTarget, program: AptProgram, args: readonly string[], options: ReadonlyArray<readonly [string, string]> = []): Command {
+export function aptCommand(
+  target: AptTarget,
+  program: AptProgram,
+  args: readonly string[],
+  options: ReadonlyArray<readonly [string, string]> = [],
+): Command {
   return {
     ...located(target, program, [
       ...optionArgs(target.aptOptions),
@@ -96,5 +105,7 @@ export function adminDir(target: AptTarget): string {
 
 /** A command as people read it in a transcript (arguments with blanks or quotes are quoted). */
 export function commandLine(c: { file: string; args: readonly string[] }): string {
-  return [c.file, ...c.args].map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return [c.file, ...c.args]
+    .map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }

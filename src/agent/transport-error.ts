@@ -14,8 +14,12 @@ export interface SettingPlaces {
 }
 
 const UNTRUSTED = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_UNTRUSTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
 ]);
 
 /** The short OpenSSL reason ("wrong version number") out of its long error text. */
@@ -25,13 +29,21 @@ function sslReason(err: NodeJS.ErrnoException): string {
 
 /** An https:// URL to a server that answered in plain HTTP (the TLS record layer saw text). */
 function plainHttpAnswer(err: NodeJS.ErrnoException): boolean {
-  return err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|unknown protocol|packet length too long|http request/i.test(err.message);
+  return (
+    err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    /wrong version number|unknown protocol|packet length too long|http request/i.test(err.message)
+  );
 }
 
 /** Whether host:port completes a TLS handshake (any certificate), within `timeoutMs`. */
 export function speaksTls(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ host, port, servername: /^[\d.:[\]]+$/.test(host) ? undefined : host, rejectUnauthorized: false });
+    const socket = tls.connect({
+      host,
+      port,
+      servername: /^[\d.:[\]]+$/.test(host) ? undefined : host,
+      rejectUnauthorized: false,
+    });
     const done = (yes: boolean) => {
       clearTimeout(timer);
       socket.destroy();
@@ -46,12 +58,22 @@ export function speaksTls(host: string, port: number, timeoutMs: number): Promis
 /** The URL with the other scheme and the same port (http://h:443, not http://h). */
 function withScheme(url: URL, scheme: 'http:' | 'https:'): string {
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return port === (scheme === 'https:' ? '443' : '80') ? `${scheme}//${url.hostname}` : `${scheme}//${url.hostname}:${port}`;
+  return port === (scheme === 'https:' ? '443' : '80')
+    ? `${scheme}//${url.hostname}`
+    : `${scheme}//${url.hostname}:${port}`;
 }
 
 /** A message for a failed request to `url`, or undefined when there is nothing better to say than the error itself. */
-export async function explainTransportError(url: URL, err: NodeJS.ErrnoException, places: SettingPlaces): Promise<string | undefined> {
-  if (url.protocol === 'https:' && (err.code === 'EPROTO' || err.code?.startsWith('ERR_SSL_')) && plainHttpAnswer(err)) {
+export async function explainTransportError(
+  url: URL,
+  err: NodeJS.ErrnoException,
+  places: SettingPlaces,
+): Promise<string | undefined> {
+  if (
+    url.protocol === 'https:' &&
+    (err.code === 'EPROTO' || err.code?.startsWith('ERR_SSL_')) &&
+    plainHttpAnswer(err)
+  ) {
     return `the server at ${url.origin} does not speak HTTPS (TLS handshake failed: ${sslReason(err)}): use ${withScheme(url, 'http:')} in ${places.server}, or give the server a certificate (server.tls_cert and server.tls_key)`;
   }
   if (url.protocol === 'https:' && err.code && UNTRUSTED.has(err.code)) {

@@ -29,7 +29,10 @@ export function startBackground(d: BackgroundDeps): () => void {
       log.error({ err: (err as Error).message, jobs: created }, 'schedule tick failed');
     }
     gate.autoPromote().then(
-      (made) => { if (made.length) log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted'); },
+      (made) => {
+        if (made.length)
+          log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted');
+      },
       (err: Error) => log.error({ err: err.message }, 'auto-promotion failed'),
     );
   };
@@ -50,12 +53,24 @@ export function startBackground(d: BackgroundDeps): () => void {
       pending.delete(key);
       if (closing) return;
       gate.onSnapshotIndexed(snapshotId).then(
-        (made) => { if (made.length) log.info({ backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) }, 'stages updated'); },
-        (err: Error) => log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
+        (made) => {
+          if (made.length)
+            log.info(
+              { backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) },
+              'stages updated',
+            );
+        },
+        (err: Error) =>
+          log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
       );
       outdated.refreshInSlices(snap.backend, snap.suite).then(
-        (stats) => { if (stats.recomputed || stats.carried) log.info({ backend: snap.backend, suite: snap.suite, ...stats }, 'outdated refreshed'); },
-        (err: Error) => { log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'outdated refresh failed'); },
+        (stats) => {
+          if (stats.recomputed || stats.carried)
+            log.info({ backend: snap.backend, suite: snap.suite, ...stats }, 'outdated refreshed');
+        },
+        (err: Error) => {
+          log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'outdated refresh failed');
+        },
       );
     });
   });

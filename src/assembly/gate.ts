@@ -44,8 +44,14 @@ export function gateParts(state: GateStores): GateParts {
 function gateFleet(config: Config, fleet: () => Fleet, outdated: OutdatedService): GateFleet {
   const ladder = config.gate.stages;
   return {
-    testMachines: (stage) => fleet().classes.testMachines(stage, ladder).map((id) => ({ id, hostname: fleet().machines.byId(id)!.hostname })),
-    upgradeJobs: (machine) => fleet().jobs.store.list({ machineId: machine, limit: 50 }).filter((j) => j.kind === 'upgrade' || j.kind === 'dist-upgrade'),
+    testMachines: (stage) =>
+      fleet()
+        .classes.testMachines(stage, ladder)
+        .map((id) => ({ id, hostname: fleet().machines.byId(id)!.hostname })),
+    upgradeJobs: (machine) =>
+      fleet()
+        .jobs.store.list({ machineId: machine, limit: 50 })
+        .filter((j) => j.kind === 'upgrade' || j.kind === 'dist-upgrade'),
     evidence: (machine) => {
       const m = fleet().machines.byId(machine);
       const r = fleet().machines.report(machine);
@@ -53,15 +59,30 @@ function gateFleet(config: Config, fleet: () => Fleet, outdated: OutdatedService
       const extras = JSON.parse(r.extras) as CollectedExtras;
       let list: string[] | undefined;
       if (r.viewId !== null && m.profileId !== null && outdated.ready(r.viewId)) {
-        list = outdated.get(m.profileId, r.viewId).result.entries.filter((e) => !e.held).map((e) => `${e.package} ${e.installedVersion} → ${e.candidateVersion}`);
+        list = outdated
+          .get(m.profileId, r.viewId)
+          .result.entries.filter((e) => !e.held)
+          .map((e) => `${e.package} ${e.installedVersion} → ${e.candidateVersion}`);
       }
-      return { at: m.reportedAt, dpkgClean: extras.dpkg.audit.trim() === '' && !extras.dpkg.interrupted, outdated: list };
+      return {
+        at: m.reportedAt,
+        dpkgClean: extras.dpkg.audit.trim() === '' && !extras.dpkg.interrupted,
+        outdated: list,
+      };
     },
   };
 }
 
 /** createKey false: the key is opened, never made (the CLI: only serve creates state). */
-export function buildGate(config: Config, parts: GateParts, state: GateStores, fleet: () => Fleet, outdated: OutdatedService, now: () => number, createKey: boolean): GateService {
+export function buildGate(
+  config: Config,
+  parts: GateParts,
+  state: GateStores,
+  fleet: () => Fleet,
+  outdated: OutdatedService,
+  now: () => number,
+  createKey: boolean,
+): GateService {
   let key: Promise<ServerKey> | undefined;
   return new GateService({
     stages: new StageService(config.gate.stages, state.stages, state.snapshots, parts.content, now),
@@ -75,7 +96,9 @@ export function buildGate(config: Config, parts: GateParts, state: GateStores, f
     fleet: gateFleet(config, fleet, outdated),
     autoPromote: config.gate.autoPromote,
     now,
-    closeKey: async () => { if (key) await (await key.catch(() => undefined))?.close(); },
+    closeKey: async () => {
+      if (key) await (await key.catch(() => undefined))?.close();
+    },
   });
 }
 

@@ -19,7 +19,12 @@ import { StageStore } from '../state/stages.js';
 
 // background work: the thread of the event loop gets the CPU first (on Linux, nice is per
 // thread: this lowers this worker's thread only; it holds no write lock the loop could wait for)
-if (process.platform === 'linux') try { setPriority(10); } catch { /* left as it is */ }
+if (process.platform === 'linux')
+  try {
+    setPriority(10);
+  } catch {
+    /* left as it is */
+  }
 const { dbFile, sites } = workerData as { dbFile: string; sites: Record<string, string> };
 const db = openDb(dbFile, { readonly: true });
 const snapshots = new SnapshotStore(db);

@@ -31,7 +31,14 @@ export interface ServerServices extends Services {
 export function assembleServer(config: Config, o: ServerOptions): ServerServices {
   const { db, dbFile, log } = o;
   const services = assemble(config, { db, dbFile, mode: 'server', log, ...(o.now ? { now: o.now } : {}) });
-  const proxy = new ProxyRuntime({ config, db, dbFile, log, state: services.state, ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}) });
+  const proxy = new ProxyRuntime({
+    config,
+    db,
+    dbFile,
+    log,
+    state: services.state,
+    ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
+  });
   let checkpointer: Checkpointer | undefined;
   let stopBackground: (() => void) | undefined;
   return {

@@ -72,7 +72,10 @@ export interface Services {
   outdated: OutdatedService;
   gate: GateService;
   fleet: Fleet;
-  /** Waits for background work, then ends the worker and the signing key's agent; the database stays open (its opener closes it). */
+  /**
+   * Waits for background work, then ends the worker and the signing key's agent; the database stays open (its opener
+   * closes it).
+   */
   stop(): Promise<void>;
 }
 
@@ -83,24 +86,50 @@ export function assemble(config: Config, o: AssembleOptions): Services {
   const state = stateStores(config, db);
   const site = sitesOf(config);
   const parts = gateParts(state);
-  const views = new ViewLoader(state.snapshots, state.packageIndex, (backend) => site[backend] ?? '', parts.resolver, server ? 1 : undefined);
+  const views = new ViewLoader(
+    state.snapshots,
+    state.packageIndex,
+    (backend) => site[backend] ?? '',
+    parts.resolver,
+    server ? 1 : undefined,
+  );
   // on the server a view is loaded in the worker (~0.7 s): the event loop is every client's
-  const thread = server ? new OutdatedThread(new URL('./outdated-worker.js', import.meta.url), o.dbFile, site) : undefined;
+  const thread = server
+    ? new OutdatedThread(new URL('./outdated-worker.js', import.meta.url), o.dbFile, site)
+    : undefined;
   const outdated = new OutdatedService(state.profiles, views, state.viewDefs, state.packageIndex, thread);
   // the gate weighs the fleet's evidence and the fleet hands out the gate's sources: the gate
   // asks for the fleet only once both exist
   const gate = buildGate(config, parts, state, () => fleet, outdated, now, server);
   const fleet = new Fleet({
-    db, profiles: state.profiles, outdated, backendOf: backendOfUri(new BackendMap(config)),
-    jobs: { leaseMs: config.fleet.jobLeaseMs, maxAttempts: config.fleet.jobAttempts, deadlineMs: config.fleet.jobDeadlineMs },
-    reports: { maxPackages: config.fleet.reportMaxPackages, maxBytes: config.fleet.reportMaxBytes, ratePerMinute: config.fleet.reportRate },
+    db,
+    profiles: state.profiles,
+    outdated,
+    backendOf: backendOfUri(new BackendMap(config)),
+    jobs: {
+      leaseMs: config.fleet.jobLeaseMs,
+      maxAttempts: config.fleet.jobAttempts,
+      deadlineMs: config.fleet.jobDeadlineMs,
+    },
+    reports: {
+      maxPackages: config.fleet.reportMaxPackages,
+      maxBytes: config.fleet.reportMaxBytes,
+      ratePerMinute: config.fleet.reportRate,
+    },
     enrolLimits: config.fleet.enrolLimits,
     now,
     ...(o.log ? { onError: (err: Error, what: string) => o.log!.error({ err: err.message }, what) } : {}),
     gate: fleetGate(config, gate),
   });
   return {
-    config, db, now, state, views, outdated, gate, fleet,
+    config,
+    db,
+    now,
+    state,
+    views,
+    outdated,
+    gate,
+    fleet,
     stop: async () => {
       await fleet.reports.retention.idle();
       await outdated.idle();

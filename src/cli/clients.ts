@@ -25,24 +25,51 @@ export interface ClientInfo {
 
 export function listClients(store: ClientStore): ClientInfo[] {
   return store.list().map((c) => ({
-    address: c.address, firstSeen: iso(c.firstSeen)!, lastSeen: iso(c.lastSeen)!, requests: c.requests, bytes: c.bytes,
-    hits: c.hits, misses: c.misses, hitRatio: c.hits + c.misses > 0 ? Math.round((c.hits / (c.hits + c.misses)) * 1000) / 1000 : null,
+    address: c.address,
+    firstSeen: iso(c.firstSeen)!,
+    lastSeen: iso(c.lastSeen)!,
+    requests: c.requests,
+    bytes: c.bytes,
+    hits: c.hits,
+    misses: c.misses,
+    hitRatio: c.hits + c.misses > 0 ? Math.round((c.hits / (c.hits + c.misses)) * 1000) / 1000 : null,
     machines: c.machines,
   }));
 }
 
 export function formatClients(cs: readonly ClientInfo[], now = Date.now()): string {
-  if (!cs.length) return `no clients yet (the server records them as it serves, ${CLIENT_FLUSH_MS / 1000} s behind at most)\n`;
-  return table(['ADDRESS', 'MACHINE', 'FIRST SEEN', 'LAST SEEN', 'REQUESTS', 'SERVED', 'HITS'], cs.map((c) => [
-    c.address, c.machines.length ? c.machines.map((m) => `${m.hostname} (${m.id})`).join(', ') : '-', when(c.firstSeen), ago(c.lastSeen, now),
-    String(c.requests), formatBytes(c.bytes), c.hitRatio === null ? '-' : `${Math.round(c.hitRatio * 100)}%`,
-  ]));
+  if (!cs.length)
+    return `no clients yet (the server records them as it serves, ${CLIENT_FLUSH_MS / 1000} s behind at most)\n`;
+  return table(
+    ['ADDRESS', 'MACHINE', 'FIRST SEEN', 'LAST SEEN', 'REQUESTS', 'SERVED', 'HITS'],
+    cs.map((c) => [
+      c.address,
+      c.machines.length ? c.machines.map((m) => `${m.hostname} (${m.id})`).join(', ') : '-',
+      when(c.firstSeen),
+      ago(c.lastSeen, now),
+      String(c.requests),
+      formatBytes(c.bytes),
+      c.hitRatio === null ? '-' : `${Math.round(c.hitRatio * 100)}%`,
+    ]),
+  );
 }
 
 export function registerClientsCommand(program: Command, shell: CliShell): void {
   const run = runner(shell);
-  shell.configured(program.command('clients')
-    .description('who uses the proxy: client addresses with first and last request, requests, bytes served, hit ratio, and the enrolled machine at each address'))
+  shell
+    .configured(
+      program
+        .command('clients')
+        .description(
+          'who uses the proxy: client addresses with first and last request, requests, bytes served, hit ratio, and the enrolled machine at each address',
+        ),
+    )
     .option('--json', 'machine-readable output')
-    .action((o: { json?: boolean }) => run(o, (ctx) => ({ clients: listClients(new ClientStore(ctx.db)) }), (r) => formatClients(r.clients)));
+    .action((o: { json?: boolean }) =>
+      run(
+        o,
+        (ctx) => ({ clients: listClients(new ClientStore(ctx.db)) }),
+        (r) => formatClients(r.clients),
+      ),
+    );
 }

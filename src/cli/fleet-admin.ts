@@ -28,25 +28,43 @@ export function listClasses(ctx: FleetContext): ClassInfoJson[] {
   const names = new Map(ctx.fleet.machines.all().map((m) => [m.id, m.hostname]));
   const schedules = ctx.fleet.schedules.list();
   return ctx.fleet.classes.list().map((c) => ({
-    name: c.name, description: c.description, priority: c.priority,
+    name: c.name,
+    description: c.description,
+    priority: c.priority,
     members: c.members.map((id) => ({ id, hostname: names.get(id) ?? '?' })),
     rules: c.rules,
     windows: c.windows.map((w) => ({ id: w.id, window: formatWindow(w) })),
     schedules: schedules.filter((s) => s.classId === c.id).map((s) => ({ id: s.id, kind: s.kind, cron: s.cron })),
-    stage: c.stage, gate: c.gate,
+    stage: c.stage,
+    gate: c.gate,
   }));
 }
 
 /** Creates a class, bound to a stage when one is given (both or neither). */
-export function createClass(ctx: FleetContext, name: string, o: { description?: string; priority?: number; stage?: string; gate?: boolean }): ClassRow {
-  if (o.gate && o.stage === undefined) fail('USAGE', '--gate needs --stage STAGE (a gate class makes test machines of a stage)');
+export function createClass(
+  ctx: FleetContext,
+  name: string,
+  o: { description?: string; priority?: number; stage?: string; gate?: boolean },
+): ClassRow {
+  if (o.gate && o.stage === undefined)
+    fail('USAGE', '--gate needs --stage STAGE (a gate class makes test machines of a stage)');
   return ctx.db.transaction(() => {
-    const c = ctx.fleet.classes.create(name, { ...(o.description === undefined ? {} : { description: o.description }), ...(o.priority === undefined ? {} : { priority: o.priority }) });
-    return o.stage === undefined ? c : ctx.fleet.classes.bindStage(name, o.stage, o.gate === true, ctx.config.gate.stages);
+    const c = ctx.fleet.classes.create(name, {
+      ...(o.description === undefined ? {} : { description: o.description }),
+      ...(o.priority === undefined ? {} : { priority: o.priority }),
+    });
+    return o.stage === undefined
+      ? c
+      : ctx.fleet.classes.bindStage(name, o.stage, o.gate === true, ctx.config.gate.stages);
   })();
 }
 
-export interface ClassBinding { class: string; stage: string | null; gate: boolean; members: number }
+export interface ClassBinding {
+  class: string;
+  stage: string | null;
+  gate: boolean;
+  members: number;
+}
 
 /** Binds a class to a stage (null: unbinds it); with `gate` its machines are the stage's test machines. */
 export function bindClass(ctx: FleetContext, name: string, stage: string | null, gate: boolean): ClassBinding {
@@ -55,7 +73,11 @@ export function bindClass(ctx: FleetContext, name: string, stage: string | null,
 }
 
 /** Adds explicit members; all references are resolved before anything changes. */
-export function addMembers(ctx: FleetContext, name: string, refs: readonly string[]): Array<{ id: number; hostname: string }> {
+export function addMembers(
+  ctx: FleetContext,
+  name: string,
+  refs: readonly string[],
+): Array<{ id: number; hostname: string }> {
   ctx.fleet.classes.get(name);
   const ms = refs.map((r) => ctx.fleet.machine(r));
   for (const m of ms) ctx.fleet.classes.addMember(name, m.id);
@@ -63,20 +85,34 @@ export function addMembers(ctx: FleetContext, name: string, refs: readonly strin
 }
 
 /** Removes explicit members; says which of them a rule of the class still matches. */
-export function removeMembers(ctx: FleetContext, name: string, refs: readonly string[]): Array<{ id: number; hostname: string; removed: boolean; stillByRule: boolean }> {
+export function removeMembers(
+  ctx: FleetContext,
+  name: string,
+  refs: readonly string[],
+): Array<{ id: number; hostname: string; removed: boolean; stillByRule: boolean }> {
   const c = ctx.fleet.classes.get(name);
   const ms = refs.map((r) => ctx.fleet.machine(r));
-  const out = ms.map((m) => ({ id: m.id, hostname: m.hostname, removed: ctx.fleet.classes.removeMember(name, m.id), stillByRule: false }));
+  const out = ms.map((m) => ({
+    id: m.id,
+    hostname: m.hostname,
+    removed: ctx.fleet.classes.removeMember(name, m.id),
+    stillByRule: false,
+  }));
   const members = new Set(ctx.fleet.classes.membersOf(c.id));
   for (const o of out) o.stillByRule = members.has(o.id);
   return out;
 }
 
 export function removeRule(ctx: FleetContext, name: string, field: string, pattern: string): void {
-  if (!ctx.fleet.classes.removeRule(name, field, pattern)) fail('NOT_FOUND', `class ${name} has no rule ${field} ${pattern.slice(0, 80)}`);
+  if (!ctx.fleet.classes.removeRule(name, field, pattern))
+    fail('NOT_FOUND', `class ${name} has no rule ${field} ${pattern.slice(0, 80)}`);
 }
 
-export function addWindow(ctx: FleetContext, name: string, text: string): { id: number; class: string; window: string } {
+export function addWindow(
+  ctx: FleetContext,
+  name: string,
+  text: string,
+): { id: number; class: string; window: string } {
   const c = ctx.fleet.classes.get(name);
   const w = parseWindow(text);
   const id = ctx.fleet.classes.store.addWindow({ classId: c.id, ...w });
@@ -113,11 +149,25 @@ export interface JobInfo {
 
 export function jobInfo(j: JobRow, hostnames: ReadonlyMap<number, string>): JobInfo {
   return {
-    id: j.id, machine: { id: j.machineId, hostname: hostnames.get(j.machineId) ?? '?' }, kind: j.kind,
-    params: JSON.parse(j.params) as Record<string, unknown>, policy: JSON.parse(j.policy) as JobPolicy, state: j.state, origin: j.origin,
-    createdAt: iso(j.createdAt)!, notBefore: iso(j.notBefore), deadline: iso(j.deadline), attempts: j.attempts, maxAttempts: j.maxAttempts,
-    deliveredAt: iso(j.deliveredAt), startedAt: iso(j.startedAt), finishedAt: iso(j.finishedAt), exitCode: j.exitCode,
-    durationMs: j.durationMs, failure: j.failure, summary: j.summary,
+    id: j.id,
+    machine: { id: j.machineId, hostname: hostnames.get(j.machineId) ?? '?' },
+    kind: j.kind,
+    params: JSON.parse(j.params) as Record<string, unknown>,
+    policy: JSON.parse(j.policy) as JobPolicy,
+    state: j.state,
+    origin: j.origin,
+    createdAt: iso(j.createdAt)!,
+    notBefore: iso(j.notBefore),
+    deadline: iso(j.deadline),
+    attempts: j.attempts,
+    maxAttempts: j.maxAttempts,
+    deliveredAt: iso(j.deliveredAt),
+    startedAt: iso(j.startedAt),
+    finishedAt: iso(j.finishedAt),
+    exitCode: j.exitCode,
+    durationMs: j.durationMs,
+    failure: j.failure,
+    summary: j.summary,
   };
 }
 
@@ -143,7 +193,8 @@ const PACKAGE_KINDS = new Set(['install', 'remove', 'hold', 'unhold']);
 export function jobSpec(kind: string, o: JobOptions): { params: Record<string, unknown>; policy: Partial<JobPolicy> } {
   const params: Record<string, unknown> = {};
   if (o.packages?.length) {
-    if (!PACKAGE_KINDS.has(kind)) fail('USAGE', `--packages is for ${[...PACKAGE_KINDS].join(', ')} jobs, not ${kind.slice(0, 40)}`);
+    if (!PACKAGE_KINDS.has(kind))
+      fail('USAGE', `--packages is for ${[...PACKAGE_KINDS].join(', ')} jobs, not ${kind.slice(0, 40)}`);
     params['packages'] = o.packages;
   }
   if (o.securityOnly) {
@@ -151,7 +202,8 @@ export function jobSpec(kind: string, o: JobOptions): { params: Record<string, u
     params['securityOnly'] = true;
   }
   if (o.sourceName !== undefined || o.sourceFile !== undefined) {
-    if (kind !== 'add-source' && kind !== 'remove-source') fail('USAGE', '--source-name and --source-file are for add-source and remove-source jobs');
+    if (kind !== 'add-source' && kind !== 'remove-source')
+      fail('USAGE', '--source-name and --source-file are for add-source and remove-source jobs');
     params['name'] = o.sourceName;
   }
   if (kind === 'add-source') {
@@ -179,29 +231,57 @@ export interface JobsAdded {
   jobs: Array<{ id: number; machine: { id: number; hostname: string }; pending: boolean }>;
 }
 
-export function addJobs(ctx: FleetContext, kind: string, targets: readonly string[], o: JobOptions & { notBefore?: number; deadlineMs?: number }): JobsAdded {
+export function addJobs(
+  ctx: FleetContext,
+  kind: string,
+  targets: readonly string[],
+  o: JobOptions & { notBefore?: number; deadlineMs?: number },
+): JobsAdded {
   if (!targets.length) fail('USAGE', 'name at least one target with --to (class, machine id or hostname)');
   const { params, policy } = jobSpec(kind, o);
   const machines = ctx.fleet.targets(targets);
   if (!machines.length) fail('USAGE', `no machine is in ${targets.join(', ').slice(0, 200)}`);
   const now = ctx.now();
-  const deadline = o.deadlineMs === undefined ? undefined : (o.notBefore !== undefined && o.notBefore > now ? o.notBefore : now) + o.deadlineMs;
-  const ids = ctx.fleet.jobs.create(machines.map((m) => m.id), {
-    kind, params, policy, origin: 'cli', notBefore: o.notBefore ?? null, ...(deadline === undefined ? {} : { deadline }),
-  });
-  return { kind, jobs: ids.map((id, i) => ({ id, machine: { id: machines[i]!.id, hostname: machines[i]!.hostname }, pending: machines[i]!.status === 'pending' })) };
+  const deadline =
+    o.deadlineMs === undefined
+      ? undefined
+      : (o.notBefore !== undefined && o.notBefore > now ? o.notBefore : now) + o.deadlineMs;
+  const ids = ctx.fleet.jobs.create(
+    machines.map((m) => m.id),
+    {
+      kind,
+      params,
+      policy,
+      origin: 'cli',
+      notBefore: o.notBefore ?? null,
+      ...(deadline === undefined ? {} : { deadline }),
+    },
+  );
+  return {
+    kind,
+    jobs: ids.map((id, i) => ({
+      id,
+      machine: { id: machines[i]!.id, hostname: machines[i]!.hostname },
+      pending: machines[i]!.status === 'pending',
+    })),
+  };
 }
 
 export const JOB_STATES: readonly JobState[] = [...OPEN_STATES, 'succeeded', 'failed', 'expired', 'cancelled'];
 
 export function listJobs(ctx: FleetContext, o: { machine?: string; state?: string; limit?: number } = {}): JobInfo[] {
-  if (o.state !== undefined && !JOB_STATES.includes(o.state as JobState)) fail('USAGE', `--state is one of ${JOB_STATES.join(', ')}`);
+  if (o.state !== undefined && !JOB_STATES.includes(o.state as JobState))
+    fail('USAGE', `--state is one of ${JOB_STATES.join(', ')}`);
   const machineId = o.machine === undefined ? undefined : ctx.fleet.machine(o.machine).id;
   ctx.fleet.jobs.store.sweep(ctx.now());
   const names = hostnamesOf(ctx);
-  return ctx.fleet.jobs.store.list({
-    ...(machineId === undefined ? {} : { machineId }), ...(o.state === undefined ? {} : { state: o.state as JobState }), limit: o.limit ?? 100,
-  }).map((j) => jobInfo(j, names));
+  return ctx.fleet.jobs.store
+    .list({
+      ...(machineId === undefined ? {} : { machineId }),
+      ...(o.state === undefined ? {} : { state: o.state as JobState }),
+      limit: o.limit ?? 100,
+    })
+    .map((j) => jobInfo(j, names));
 }
 
 export function showJob(ctx: FleetContext, id: number): JobInfo & { transcript: string | null } {
@@ -233,15 +313,30 @@ export interface ScheduleInfo {
 
 export function listSchedules(ctx: FleetContext): ScheduleInfo[] {
   return ctx.fleet.schedules.list().map((s) => ({
-    id: s.id, class: s.className, kind: s.kind, params: JSON.parse(s.params) as Record<string, unknown>, policy: JSON.parse(s.policy) as JobPolicy,
-    cron: s.cron, deadlineS: s.deadlineS, nextAt: iso(s.nextAt)!, lastFired: iso(s.lastFired),
+    id: s.id,
+    class: s.className,
+    kind: s.kind,
+    params: JSON.parse(s.params) as Record<string, unknown>,
+    policy: JSON.parse(s.policy) as JobPolicy,
+    cron: s.cron,
+    deadlineS: s.deadlineS,
+    nextAt: iso(s.nextAt)!,
+    lastFired: iso(s.lastFired),
   }));
 }
 
-export function addSchedule(ctx: FleetContext, o: JobOptions & { class: string; kind: string; cron: string; deadlineMs?: number }): ScheduleInfo {
+export function addSchedule(
+  ctx: FleetContext,
+  o: JobOptions & { class: string; kind: string; cron: string; deadlineMs?: number },
+): ScheduleInfo {
   const { params, policy } = jobSpec(o.kind, o);
   const s = ctx.fleet.schedules.add({
-    className: o.class, kind: o.kind, params, policy, cron: o.cron, ...(o.deadlineMs === undefined ? {} : { deadlineS: Math.round(o.deadlineMs / 1000) }),
+    className: o.class,
+    kind: o.kind,
+    params,
+    policy,
+    cron: o.cron,
+    ...(o.deadlineMs === undefined ? {} : { deadlineS: Math.round(o.deadlineMs / 1000) }),
   });
   return listSchedules(ctx).find((x) => x.id === s.id)!;
 }

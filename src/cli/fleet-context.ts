@@ -39,7 +39,20 @@ export function openFleet(config: Config): FleetContext {
   try {
     const services = assemble(config, { db, dbFile: config.db, mode: 'cli' });
     const { fleet, outdated, views, gate, now, state } = services;
-    return { config, db, fleet, outdated, profiles: state.profiles, views, viewDefs: state.viewDefs, packageIndex: state.packageIndex, gate, now, services, close: () => db.close() };
+    return {
+      config,
+      db,
+      fleet,
+      outdated,
+      profiles: state.profiles,
+      views,
+      viewDefs: state.viewDefs,
+      packageIndex: state.packageIndex,
+      gate,
+      now,
+      services,
+      close: () => db.close(),
+    };
   } catch (err) {
     db.close();
     throw err;
@@ -95,13 +108,15 @@ export function durationOption(option: string, value: string): number {
     if (ms <= 0) fail('USAGE', `${option}: a duration must be positive`);
     return ms;
   } catch (err) {
-    if (isAptgateError(err, 'CONFIG_INVALID')) fail('USAGE', `${option}: expected a duration such as 30s, 10m, 6h or 7d, got "${value.slice(0, 40)}"`);
+    if (isAptgateError(err, 'CONFIG_INVALID'))
+      fail('USAGE', `${option}: expected a duration such as 30s, 10m, 6h or 7d, got "${value.slice(0, 40)}"`);
     throw err;
   }
 }
 
 export function intOption(option: string, value: string, min: number, max: number): number {
-  if (!/^-?\d{1,10}$/.test(value.trim()) || Number(value) < min || Number(value) > max) fail('USAGE', `${option}: expected an integer ${min}..${max}, got "${value.slice(0, 40)}"`);
+  if (!/^-?\d{1,10}$/.test(value.trim()) || Number(value) < min || Number(value) > max)
+    fail('USAGE', `${option}: expected an integer ${min}..${max}, got "${value.slice(0, 40)}"`);
   return Number(value);
 }
 
@@ -112,15 +127,24 @@ export function idArgument(what: string, value: string): number {
 
 /** An ISO 8601 date or date-time (local time when no zone is given) → epoch milliseconds. */
 export function dateOption(option: string, value: string): number {
-  const ok = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim());
-  const t = ok ? Date.parse(value.trim().replace(' ', 'T') + (/^\d{4}-\d{2}-\d{2}$/.test(value.trim()) ? 'T00:00' : '')) : NaN;
-  if (Number.isNaN(t)) fail('USAGE', `${option}: expected an ISO date such as 2026-12-24 or 2026-12-24T22:00, got "${value.slice(0, 40)}"`);
+  const ok = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(
+    value.trim(),
+  );
+  const t = ok
+    ? Date.parse(value.trim().replace(' ', 'T') + (/^\d{4}-\d{2}-\d{2}$/.test(value.trim()) ? 'T00:00' : ''))
+    : NaN;
+  if (Number.isNaN(t))
+    fail(
+      'USAGE',
+      `${option}: expected an ISO date such as 2026-12-24 or 2026-12-24T22:00, got "${value.slice(0, 40)}"`,
+    );
   return t;
 }
 
 /** Free text for notes and descriptions: one line, printable, bounded. */
 export function textOption(option: string, value: string, max = 200): string {
-  if (value.length > max || /[\u0000-\u001f\u007f]/.test(value)) fail('USAGE', `${option}: at most ${max} printable characters on one line`);
+  if (value.length > max || /[\u0000-\u001f\u007f]/.test(value))
+    fail('USAGE', `${option}: at most ${max} printable characters on one line`);
   return value;
 }
 

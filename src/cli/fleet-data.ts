@@ -1,72 +1,24 @@
-// The administrator's view of tokens, machines and installed packages: plain functions over an
+// The administrator's view of machines (tokens: tokens-data.ts; packages: packages-data.ts): plain functions over an
 // open fleet that return the documented JSON shapes (docs/cli-fleet.md); fleet-format.ts turns
 // them into tables.
 import { fail } from '../errors.js';
 import type { MachineFacts } from '../fleet/enrolment.js';
-import { compareWithApt, differences, disagreementStrings, explainByEarlierSnapshots, type AptComparison } from '../fleet/apt-compare.js';
+import {
+  compareWithApt,
+  differences,
+  disagreementStrings,
+  explainByEarlierSnapshots,
+  type AptComparison,
+} from '../fleet/apt-compare.js';
 import { backendOfUri } from '../fleet/source-backend.js';
 import { parseSourcesFile } from '../index/sources.js';
 import { BackendMap } from '../proxy/target.js';
 import type { OutdatedEntry, OutdatedResult } from '../index/outdated.js';
-import { isInstalledState } from '../index/status.js';
 import type { CollectedExtras } from '../protocol/wire.js';
-import { compareVersions, isStrictVersion } from '../index/version.js';
-import type { MachineRow, ReenrolRow, TokenRow } from '../state/machines.js';
+import type { MachineRow, ReenrolRow } from '../state/machines.js';
 import { SnapshotStore } from '../state/snapshots.js';
-import { iso, serverUrl, textOption, viewNotReady, type FleetContext } from './fleet-context.js';
+import { iso, viewNotReady, type FleetContext } from './fleet-context.js';
 import { jobInfo, type JobInfo } from './fleet-admin.js';
-
-// ---- tokens ----
-
-export type TokenState = 'valid' | 'expired' | 'revoked' | 'used up';
-
-export interface TokenInfo {
-  id: number;
-  class: string | null;
-  autoApprove: boolean;
-  note: string | null;
-  createdAt: string;
-  expiresAt: string | null;
-  uses: number;
-  maxUses: number | null;
-  state: TokenState;
-}
-
-export function tokenInfo(t: TokenRow, now: number): TokenInfo {
-  const state: TokenState = t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= now ? 'expired'
-    : t.maxUses !== null && t.uses >= t.maxUses ? 'used up' : 'valid';
-  return { id: t.id, class: t.class, autoApprove: t.autoApprove, note: t.note, createdAt: iso(t.createdAt)!, expiresAt: iso(t.expiresAt), uses: t.uses, maxUses: t.maxUses, state };
-}
-
-export interface TokenCreated extends TokenInfo {
-  /** the only copy: only its hash is stored */
-  token: string;
-  /** what to run on a client */
-  enrolCommand: string[];
-}
-
-export function createToken(ctx: FleetContext, o: { class?: string; autoApprove?: boolean; expiresMs?: number; uses?: number; note?: string; server?: string }): TokenCreated {
-  // a token's class is joined by name at enrolment: it must exist now, or machines would silently join nothing
-  if (o.class !== undefined) ctx.fleet.classes.get(o.class);
-  if (o.note !== undefined) textOption('--note', o.note);
-  const server = o.server ?? serverUrl(ctx.config);
-  if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?$|^https?:\/\/\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(server)) fail('USAGE', `--server must be http(s)://host[:port], not "${server.slice(0, 80)}"`);
-  const made = ctx.fleet.enrolment.createToken({ class: o.class, autoApprove: o.autoApprove === true, expiresInMs: o.expiresMs, maxUses: o.uses, note: o.note });
-  const row = ctx.fleet.machines.tokenById(made.id)!;
-  return { ...tokenInfo(row, ctx.now()), token: made.token, enrolCommand: ['aptgate-agent', 'enroll', '--server', server, '--token', made.token] };
-}
-
-export function listTokens(ctx: FleetContext): TokenInfo[] {
-  const now = ctx.now();
-  return ctx.fleet.machines.tokens().map((t) => tokenInfo(t, now));
-}
-
-export function revokeToken(ctx: FleetContext, id: number): TokenInfo {
-  const t = ctx.fleet.machines.tokenById(id);
-  if (!t) fail('NOT_FOUND', `no token ${id}`);
-  if (!ctx.fleet.machines.revokeToken(id)) fail('USAGE', `token ${id} is revoked already`);
-  return tokenInfo(ctx.fleet.machines.tokenById(id)!, ctx.now());
-}
 
 // ---- outdated per machine ----
 
@@ -79,7 +31,11 @@ export interface MachineOutdated {
 }
 
 /** Outdated for one machine in the view its sources define (cached per profile and view). */
-export function machineOutdated(ctx: FleetContext, m: MachineRow, memo = new Map<string, MachineOutdated>()): MachineOutdated {
+export function machineOutdated(
+  ctx: FleetContext,
+  m: MachineRow,
+  memo = new Map<string, MachineOutdated>(),
+): MachineOutdated {
   const unknown = (reason: string): MachineOutdated => ({ known: false, reason, counts: null, entries: [] });
   if (m.profileId === null) return unknown('no report yet');
   const report = ctx.fleet.machines.report(m.id);
@@ -124,7 +80,10 @@ export interface MachineSummary {
   reenrolment: ReenrolmentInfo | null;
 }
 
-function extrasOf(ctx: FleetContext, id: number): { extras: CollectedExtras; reportedAt: number; viewId: number | null } | undefined {
+function extrasOf(
+  ctx: FleetContext,
+  id: number,
+): { extras: CollectedExtras; reportedAt: number; viewId: number | null } | undefined {
   const r = ctx.fleet.machines.report(id);
   if (!r) return undefined;
   return { extras: JSON.parse(r.extras) as CollectedExtras, reportedAt: r.reportedAt, viewId: r.viewId };
@@ -135,7 +94,11 @@ function extrasOf(ctx: FleetContext, id: number): { extras: CollectedExtras; rep
  * (computed here: it does not wait for the server's check after a report, which finds nothing to
  * compare while a view is still being indexed).
  */
-function comparison(m: MachineRow, o: MachineOutdated, r: { extras: CollectedExtras } | undefined): AptComparison | null {
+function comparison(
+  m: MachineRow,
+  o: MachineOutdated,
+  r: { extras: CollectedExtras } | undefined,
+): AptComparison | null {
   if (!o.known || !r) return null;
   return compareWithApt(o.entries, r.extras.aptUpgradable, m.architecture);
 }
@@ -162,11 +125,17 @@ export function summarize(ctx: FleetContext, m: MachineRow, memo?: Map<string, M
   const r = extrasOf(ctx, m.id);
   const d = comparison(m, o, r);
   return {
-    id: m.id, hostname: m.hostname, status: m.status,
+    id: m.id,
+    hostname: m.hostname,
+    status: m.status,
     clone: m.cloneMachineId ? { machineId: m.cloneMachineId, at: iso(m.cloneAt)! } : null,
-    parentId: m.parentId, architecture: m.architecture, codename: m.codename,
-    lastSeen: iso(m.lastSeen), reportedAt: iso(m.reportedAt),
-    outdated: o.counts?.outdated ?? null, security: o.counts?.security ?? null,
+    parentId: m.parentId,
+    architecture: m.architecture,
+    codename: m.codename,
+    lastSeen: iso(m.lastSeen),
+    reportedAt: iso(m.reportedAt),
+    outdated: o.counts?.outdated ?? null,
+    security: o.counts?.security ?? null,
     rebootRequired: r ? r.extras.reboot.required : null,
     disagreements: d ? differences(d) : null,
     openJobs: ctx.fleet.jobs.store.open(m.id).length,
@@ -189,8 +158,13 @@ export function listMachines(ctx: FleetContext, o: { pending?: boolean; class?: 
 
 export interface MachineDetail {
   machine: MachineSummary & {
-    machineId: string; foreignArchitectures: string[]; distribution: string; kernel: string; agentVersion: string;
-    enrolledAt: string; approvedAt: string | null;
+    machineId: string;
+    foreignArchitectures: string[];
+    distribution: string;
+    kernel: string;
+    agentVersion: string;
+    enrolledAt: string;
+    approvedAt: string | null;
   };
   classes: string[];
   report: null | {
@@ -203,12 +177,26 @@ export interface MachineDetail {
     dpkg: { audit: string; interrupted: boolean };
     /** how many packages the machine's own apt calls upgradable */
     aptUpgradable: number;
-    /** the server's outdated answer against the machine's apt, as "name version" (null: the server's answer is unknown) */
+    /**
+     * the server's outdated answer against the machine's apt, as "name version" (null: the server's answer is unknown)
+     */
     disagreements: null | { onlyApt: string[]; onlyServer: string[]; checkedAt: string };
     /** the same, in full: counts on both sides, each difference and what the server knows of its cause */
     comparison: null | (AptComparison & { checkedAt: string });
   };
-  outdated: { known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; action: string }> };
+  outdated: {
+    known: boolean;
+    reason: string | null;
+    counts: OutdatedResult['counts'] | null;
+    packages: Array<{
+      package: string;
+      architecture: string;
+      installed: string;
+      candidate: string;
+      security: boolean;
+      action: string;
+    }>;
+  };
   jobs: JobInfo[];
 }
 
@@ -222,30 +210,57 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
   const c = comparison(m, o, r);
   if (c && r && differences(c)) {
     const profileId = m.profileId!;
-    explainByEarlierSnapshots({ views: ctx.views, snapshots: new SnapshotStore(ctx.db), installed: () => ctx.profiles.installed(profileId) },
-      ctx.outdated.spec(r.viewId!), c, m.architecture);
+    explainByEarlierSnapshots(
+      { views: ctx.views, snapshots: new SnapshotStore(ctx.db), installed: () => ctx.profiles.installed(profileId) },
+      ctx.outdated.spec(r.viewId!),
+      c,
+      m.architecture,
+    );
     const unserved = unservedSources(ctx, r.extras);
     if (unserved.length && [...c.onlyApt, ...c.different].some((x) => !x.cause)) {
-      c.causes.push(`the machine's apt also reads ${unserved.join(', ')}, not through this server: the server's view lacks what ${unserved.length === 1 ? 'it offers' : 'they offer'}`);
+      c.causes.push(
+        `the machine's apt also reads ${unserved.join(', ')}, not through this server: the server's view lacks what ${unserved.length === 1 ? 'it offers' : 'they offer'}`,
+      );
     }
   }
   const checkedAt = iso(ctx.now())!;
   return {
     machine: {
-      ...summarize(ctx, m), machineId: m.machineId, foreignArchitectures: facts.foreignArchitectures ?? [], distribution: facts.distribution ?? '',
-      kernel: facts.kernel ?? '', agentVersion: facts.agentVersion ?? '', enrolledAt: iso(m.enrolledAt)!, approvedAt: iso(m.approvedAt),
+      ...summarize(ctx, m),
+      machineId: m.machineId,
+      foreignArchitectures: facts.foreignArchitectures ?? [],
+      distribution: facts.distribution ?? '',
+      kernel: facts.kernel ?? '',
+      agentVersion: facts.agentVersion ?? '',
+      enrolledAt: iso(m.enrolledAt)!,
+      approvedAt: iso(m.approvedAt),
     },
     classes: ctx.fleet.classes.classesOf(m).map((c) => c.name),
-    report: r ? {
-      reportedAt: iso(r.reportedAt)!, holds: r.extras.holds, sources: r.extras.sources.map((s) => s.path),
-      preferences: r.extras.preferences.map((p) => p.path), reboot: r.extras.reboot, dpkg: r.extras.dpkg,
-      aptUpgradable: r.extras.aptUpgradable.length,
-      disagreements: c ? { ...disagreementStrings(c), checkedAt } : null,
-      comparison: c ? { ...c, checkedAt } : null,
-    } : null,
+    report: r
+      ? {
+          reportedAt: iso(r.reportedAt)!,
+          holds: r.extras.holds,
+          sources: r.extras.sources.map((s) => s.path),
+          preferences: r.extras.preferences.map((p) => p.path),
+          reboot: r.extras.reboot,
+          dpkg: r.extras.dpkg,
+          aptUpgradable: r.extras.aptUpgradable.length,
+          disagreements: c ? { ...disagreementStrings(c), checkedAt } : null,
+          comparison: c ? { ...c, checkedAt } : null,
+        }
+      : null,
     outdated: {
-      known: o.known, reason: o.reason, counts: o.counts,
-      packages: o.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, action: e.action })),
+      known: o.known,
+      reason: o.reason,
+      counts: o.counts,
+      packages: o.entries.map((e) => ({
+        package: e.package,
+        architecture: e.architecture,
+        installed: e.installedVersion,
+        candidate: e.candidateVersion,
+        security: e.security,
+        action: e.action,
+      })),
     },
     jobs: ctx.fleet.jobs.store.list({ machineId: m.id, limit: jobs }).map((j) => jobInfo(j, hostnames)),
   };
@@ -257,7 +272,10 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
  * instead of its stage (what is *available*, against what is *approved*); undefined when the
  * machine reads no stage.
  */
-export function machineAvailable(ctx: FleetContext, m: MachineRow): { stage: string; outdated: MachineOutdated; bypass: string[] } | undefined {
+export function machineAvailable(
+  ctx: FleetContext,
+  m: MachineRow,
+): { stage: string; outdated: MachineOutdated; bypass: string[] } | undefined {
   const report = ctx.fleet.machines.report(m.id);
   if (m.profileId === null || !report || report.viewId === null) return undefined;
   const upstream = ctx.outdated.upstreamOf(report.viewId);
@@ -269,10 +287,24 @@ export function machineAvailable(ctx: FleetContext, m: MachineRow): { stage: str
   return { stage, bypass, outdated: { known: true, reason: null, counts: a.result.counts, entries: a.result.entries } };
 }
 
-export function outdatedOfMachine(ctx: FleetContext, ref: string): {
-  format: 1; machine: { id: number; hostname: string }; known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[];
+export function outdatedOfMachine(
+  ctx: FleetContext,
+  ref: string,
+): {
+  format: 1;
+  machine: { id: number; hostname: string };
+  known: boolean;
+  reason: string | null;
+  counts: OutdatedResult['counts'] | null;
+  packages: OutdatedEntry[];
   /** behind the release gate: its stage (the lists above are what it may install) and what upstream has */
-  stage: string | null; available: { known: boolean; reason: string | null; counts: OutdatedResult['counts'] | null; packages: OutdatedEntry[] } | null;
+  stage: string | null;
+  available: {
+    known: boolean;
+    reason: string | null;
+    counts: OutdatedResult['counts'] | null;
+    packages: OutdatedEntry[];
+  } | null;
   /** backend/suite the machine also reads directly, around its stage (the gate does not bind it there) */
   bypass: string[];
 } {
@@ -280,13 +312,30 @@ export function outdatedOfMachine(ctx: FleetContext, ref: string): {
   const o = machineOutdated(ctx, m);
   const av = machineAvailable(ctx, m);
   return {
-    format: 1, machine: { id: m.id, hostname: m.hostname }, known: o.known, reason: o.reason, counts: o.counts, packages: o.entries,
-    stage: av?.stage ?? null, available: av ? { known: av.outdated.known, reason: av.outdated.reason, counts: av.outdated.counts, packages: av.outdated.entries } : null,
+    format: 1,
+    machine: { id: m.id, hostname: m.hostname },
+    known: o.known,
+    reason: o.reason,
+    counts: o.counts,
+    packages: o.entries,
+    stage: av?.stage ?? null,
+    available: av
+      ? {
+          known: av.outdated.known,
+          reason: av.outdated.reason,
+          counts: av.outdated.counts,
+          packages: av.outdated.entries,
+        }
+      : null,
     bypass: av?.bypass ?? [],
   };
 }
 
-export interface Changed { id: number; hostname: string; changed: boolean }
+export interface Changed {
+  id: number;
+  hostname: string;
+  changed: boolean;
+}
 
 /** A re-enrolment waiting for approval: a new credential for an enrolled machine-id, given on a token alone. */
 export interface ReenrolmentInfo {
@@ -300,14 +349,20 @@ export interface ReenrolmentInfo {
 }
 
 export function reenrolmentInfo(r: ReenrolRow | undefined | null): ReenrolmentInfo | null {
-  return r ? { code: r.code, requestedAt: iso(r.requestedAt)!, from: r.client, hostname: r.hostname, tokenId: r.tokenId } : null;
+  return r
+    ? { code: r.code, requestedAt: iso(r.requestedAt)!, from: r.client, hostname: r.hostname, tokenId: r.tokenId }
+    : null;
 }
 
 /**
  * `machines approve`: a pending machine is approved; a machine with a waiting re-enrolment
  * switches to the new credential only with that re-enrolment's `code`.
  */
-export function approveMachines(ctx: FleetContext, refs: readonly string[], code?: string): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
+export function approveMachines(
+  ctx: FleetContext,
+  refs: readonly string[],
+  code?: string,
+): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
   const ms = refs.map((r) => ctx.fleet.machine(r));
   if (code !== undefined && ms.length !== 1) fail('USAGE', '--code names the re-enrolment of one machine');
   // a waiting re-enrolment needs its --code: refused before any machine of the list changes
@@ -320,7 +375,10 @@ export function approveMachines(ctx: FleetContext, refs: readonly string[], code
 }
 
 /** `machines reject`: drops waiting re-enrolments; the machines keep their current identity. */
-export function rejectReenrolments(ctx: FleetContext, refs: readonly string[]): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
+export function rejectReenrolments(
+  ctx: FleetContext,
+  refs: readonly string[],
+): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
   const ms = refs.map((r) => ctx.fleet.machine(r));
   return ms.map((m) => {
     const r = ctx.fleet.enrolment.reject(m.id);
@@ -328,7 +386,10 @@ export function rejectReenrolments(ctx: FleetContext, refs: readonly string[]): 
   });
 }
 
-export function removeMachines(ctx: FleetContext, refs: readonly string[]): Array<Changed & { jobs: number; chroots: string[] }> {
+export function removeMachines(
+  ctx: FleetContext,
+  refs: readonly string[],
+): Array<Changed & { jobs: number; chroots: string[] }> {
   const ms = refs.map((r) => ctx.fleet.machine(r));
   const all = ctx.fleet.machines.all();
   return ms.map((m) => {
@@ -337,52 +398,4 @@ export function removeMachines(ctx: FleetContext, refs: readonly string[]): Arra
     const chroots = all.filter((c) => c.parentId === m.id).map((c) => c.hostname);
     return { id: m.id, hostname: m.hostname, changed: ctx.fleet.machines.remove(m.id), jobs, chroots };
   });
-}
-
-// ---- who has a package ----
-
-const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+$/;
-
-export interface PackageUser {
-  id: number;
-  hostname: string;
-  /** name:arch of the installed instance */
-  instance: string;
-  version: string;
-  /** the newer version the server would install (null: up to date, or unknown) */
-  candidate: string | null;
-  security: boolean;
-  /** false when the server cannot tell whether the machine is outdated (see machines show) */
-  outdatedKnown: boolean;
-}
-
-export interface PackageUsers {
-  package: string;
-  olderThan: string | null;
-  machines: PackageUser[];
-  counts: { machines: number; outdated: number; security: number };
-}
-
-export function packageUsers(ctx: FleetContext, name: string, olderThan?: string): PackageUsers {
-  if (!PACKAGE_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a package name`);
-  if (olderThan !== undefined && !isStrictVersion(olderThan)) fail('VERSION_INVALID', `"${olderThan.slice(0, 80)}" is not a Debian version`);
-  const memo = new Map<string, MachineOutdated>();
-  const users: PackageUser[] = [];
-  for (const m of ctx.fleet.machines.all()) {
-    if (m.profileId === null) continue;
-    const mine = ctx.profiles.installed(m.profileId).filter((p) => p.package === name && isInstalledState(p.state));
-    const hits = olderThan === undefined ? mine : mine.filter((p) => compareVersions(p.version, olderThan) < 0);
-    if (!hits.length) continue;
-    const o = machineOutdated(ctx, m, memo);
-    for (const p of hits) {
-      const instance = `${name}:${p.architecture === 'all' ? m.architecture : p.architecture}`;
-      const e = o.entries.find((x) => x.instance === instance) ?? o.entries.find((x) => x.package === name && x.installedVersion === p.version);
-      users.push({ id: m.id, hostname: m.hostname, instance, version: p.version, candidate: e?.candidateVersion ?? null, security: e?.security ?? false, outdatedKnown: o.known });
-    }
-  }
-  const ids = (f: (u: PackageUser) => boolean) => new Set(users.filter(f).map((u) => u.id)).size;
-  return {
-    package: name, olderThan: olderThan ?? null, machines: users,
-    counts: { machines: ids(() => true), outdated: ids((u) => u.candidate !== null), security: ids((u) => u.security) },
-  };
 }

@@ -16,9 +16,23 @@ import { visible } from '../term/visible.js';
 
 // ---- shapes ----
 
-export interface UpdateJson { backend: string; suite: string; source: string; from: string | null; to: string; security: boolean; snapshot: number }
+export interface UpdateJson {
+  backend: string;
+  suite: string;
+  source: string;
+  from: string | null;
+  to: string;
+  security: boolean;
+  snapshot: number;
+}
 
-export interface StandingJson { id: number; hostname: string; status: Standing['status']; job: number | null; reason: string | null }
+export interface StandingJson {
+  id: number;
+  hostname: string;
+  status: Standing['status'];
+  job: number | null;
+  reason: string | null;
+}
 
 export interface GateStatusJson {
   stage: string;
@@ -63,9 +77,24 @@ export interface GenJson {
   evidence: EvidenceJson | null;
 }
 
-export interface PromoteJson { stage: string; to: string; actor: string; forced: boolean; reason: string | null; generations: GenJson[] }
-export interface RollbackJson { stage: string; actor: string; reason: string | null; generations: GenJson[] }
-export interface HistoryJson { stage: string; generations: GenJson[] }
+export interface PromoteJson {
+  stage: string;
+  to: string;
+  actor: string;
+  forced: boolean;
+  reason: string | null;
+  generations: GenJson[];
+}
+export interface RollbackJson {
+  stage: string;
+  actor: string;
+  reason: string | null;
+  generations: GenJson[];
+}
+export interface HistoryJson {
+  stage: string;
+  generations: GenJson[];
+}
 
 export interface StageListJson {
   ladder: string[];
@@ -74,26 +103,45 @@ export interface StageListJson {
     next: string | null;
     /** auto-promotion soak time in ms ([gate] auto_promote), null when promoted by hand only */
     autoPromoteSoakMs: number | null;
-    suites: Array<{ backend: string; suite: string; generation: number; kind: StageGen['kind']; createdAt: string; baseSnapshot: number; overrides: Array<{ source: string; snapshot: number }>; published: boolean }>;
+    suites: Array<{
+      backend: string;
+      suite: string;
+      generation: number;
+      kind: StageGen['kind'];
+      createdAt: string;
+      baseSnapshot: number;
+      overrides: Array<{ source: string; snapshot: number }>;
+      published: boolean;
+    }>;
     classes: Array<{ name: string; gate: boolean; members: number }>;
     testMachines: number;
   }>;
 }
 
-export interface KeyExportJson { fingerprint: string; format: 'armored' | 'binary'; output: string | null; key: string | null }
+export interface KeyExportJson {
+  fingerprint: string;
+  format: 'armored' | 'binary';
+  output: string | null;
+  key: string | null;
+}
 
 // ---- helpers ----
 
 const standingJson = (m: { id: number; hostname: string } & Partial<Standing> & { status?: string }): StandingJson => ({
-  id: m.id, hostname: m.hostname, status: (m.status ?? 'waiting') as Standing['status'],
-  job: 'job' in m && typeof m.job === 'number' ? m.job : null, reason: 'reason' in m && typeof m.reason === 'string' ? m.reason : null,
+  id: m.id,
+  hostname: m.hostname,
+  status: (m.status ?? 'waiting') as Standing['status'],
+  job: 'job' in m && typeof m.job === 'number' ? m.job : null,
+  reason: 'reason' in m && typeof m.reason === 'string' ? m.reason : null,
 });
 
 function evidenceJson(g: StageGen): EvidenceJson | null {
   const e = g.evidence as Record<string, unknown> | null;
   if (!e || typeof e !== 'object') return null;
   const gate = (e['gate'] ?? null) as { holds?: unknown; machines?: unknown; missing?: unknown } | null;
-  const machines = Array.isArray(gate?.machines) ? (gate.machines as Array<{ id: number; hostname: string }>).map(standingJson) : [];
+  const machines = Array.isArray(gate?.machines)
+    ? (gate.machines as Array<{ id: number; hostname: string }>).map(standingJson)
+    : [];
   return {
     from: typeof e['from'] === 'string' ? e['from'] : null,
     updates: Array.isArray(e['updates']) ? (e['updates'] as unknown[]).map(String) : [],
@@ -106,9 +154,19 @@ function evidenceJson(g: StageGen): EvidenceJson | null {
 
 export function genJson(g: StageGen): GenJson {
   return {
-    id: g.id, stage: g.stage, backend: g.backend, suite: g.suite, kind: g.kind, createdAt: iso(g.createdAt)!, actor: g.actor, reason: g.reason,
-    forced: g.forced, baseSnapshot: g.baseSnapshot, overrides: g.overrides.map((o) => ({ source: o.source, snapshot: o.snapshot })),
-    published: g.publishedSha256 !== null, evidence: evidenceJson(g),
+    id: g.id,
+    stage: g.stage,
+    backend: g.backend,
+    suite: g.suite,
+    kind: g.kind,
+    createdAt: iso(g.createdAt)!,
+    actor: g.actor,
+    reason: g.reason,
+    forced: g.forced,
+    baseSnapshot: g.baseSnapshot,
+    overrides: g.overrides.map((o) => ({ source: o.source, snapshot: o.snapshot })),
+    published: g.publishedSha256 !== null,
+    evidence: evidenceJson(g),
   };
 }
 
@@ -139,8 +197,20 @@ export function gateStatus(ctx: FleetContext, stages: readonly string[]): { stag
     stages: names.map((stage) => {
       const st = ctx.gate.status(stage);
       return {
-        stage, next: st.next ?? null, publishedAt: iso(st.publishedAt), holds: st.holds, missing: st.missing,
-        updates: st.updates.map((u) => ({ backend: u.backend, suite: u.suite, source: u.source, from: u.from, to: u.to, security: u.security, snapshot: u.snapshot })),
+        stage,
+        next: st.next ?? null,
+        publishedAt: iso(st.publishedAt),
+        holds: st.holds,
+        missing: st.missing,
+        updates: st.updates.map((u) => ({
+          backend: u.backend,
+          suite: u.suite,
+          source: u.source,
+          from: u.from,
+          to: u.to,
+          security: u.security,
+          snapshot: u.snapshot,
+        })),
         machines: st.machines.map((m) => standingJson({ id: m.id, hostname: m.hostname, ...m.standing })),
       };
     }),
@@ -149,7 +219,14 @@ export function gateStatus(ctx: FleetContext, stages: readonly string[]): { stag
 
 // ---- promote, rollback, history, list ----
 
-export interface PromoteOptions { to?: string; only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string; actor: string }
+export interface PromoteOptions {
+  to?: string;
+  only?: string[];
+  securityOnly?: boolean;
+  force?: boolean;
+  reason?: string;
+  actor: string;
+}
 
 /** Checks what needs no database: --to is the next rung, --force has a --reason. */
 export function checkPromote(config: Config, stage: string, o: PromoteOptions): void {
@@ -158,9 +235,13 @@ export function checkPromote(config: Config, stage: string, o: PromoteOptions): 
   const next = ladder[ladder.indexOf(stage) + 1];
   if (next === undefined) fail('USAGE', `${stage} is the last stage (${ladder.join(' → ')}): nothing to promote to`);
   if (o.to !== undefined && o.to !== next) {
-    fail('USAGE', `--to ${o.to.slice(0, 40)}: ${stage} promotes to ${next} only (the ladder ${ladder.join(' → ')} is climbed one step at a time)`);
+    fail(
+      'USAGE',
+      `--to ${o.to.slice(0, 40)}: ${stage} promotes to ${next} only (the ladder ${ladder.join(' → ')} is climbed one step at a time)`,
+    );
   }
-  if (o.force && !o.reason?.trim()) fail('USAGE', 'a forced promotion needs --reason TEXT (it is recorded in the stage history)');
+  if (o.force && !o.reason?.trim())
+    fail('USAGE', 'a forced promotion needs --reason TEXT (it is recorded in the stage history)');
   if (o.only && !o.only.length) fail('USAGE', '--only needs at least one source package name');
 }
 
@@ -169,19 +250,37 @@ export async function promote(ctx: FleetContext, stage: string, o: PromoteOption
   let made: StageGen[];
   try {
     made = await ctx.gate.promote(stage, {
-      actor: o.actor, ...(o.only ? { only: o.only } : {}), ...(o.securityOnly ? { securityOnly: true } : {}),
-      ...(o.force ? { force: true } : {}), ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
+      actor: o.actor,
+      ...(o.only ? { only: o.only } : {}),
+      ...(o.securityOnly ? { securityOnly: true } : {}),
+      ...(o.force ? { force: true } : {}),
+      ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
     });
   } catch (err) {
     if (!isAptgateError(err, 'GATE_CLOSED')) throw err;
     const missing = (err.details?.['missing'] ?? []) as string[];
-    fail('GATE_CLOSED', `the gate of ${stage} does not hold:\n${missing.map((m) => `  - ${visible(m)}`).join('\n')}\n(aptgate gate status ${stage}; --force --reason TEXT promotes anyway, recorded)`, { missing });
+    fail(
+      'GATE_CLOSED',
+      `the gate of ${stage} does not hold:\n${missing.map((m) => `  - ${visible(m)}`).join('\n')}\n(aptgate gate status ${stage}; --force --reason TEXT promotes anyway, recorded)`,
+      { missing },
+    );
   }
   const gens = made.map(genJson);
-  return { stage, to: made[0]?.stage ?? ctx.config.gate.stages[ctx.config.gate.stages.indexOf(stage) + 1]!, actor: o.actor, forced: made.some((g) => g.forced), reason: o.reason?.trim() || null, generations: gens };
+  return {
+    stage,
+    to: made[0]?.stage ?? ctx.config.gate.stages[ctx.config.gate.stages.indexOf(stage) + 1]!,
+    actor: o.actor,
+    forced: made.some((g) => g.forced),
+    reason: o.reason?.trim() || null,
+    generations: gens,
+  };
 }
 
-export async function rollback(ctx: FleetContext, stage: string, o: { reason?: string; actor: string }): Promise<RollbackJson> {
+export async function rollback(
+  ctx: FleetContext,
+  stage: string,
+  o: { reason?: string; actor: string },
+): Promise<RollbackJson> {
   checkStage(ctx.config, stage);
   const reason = o.reason?.trim() || undefined;
   const made = await ctx.gate.rollback(stage, o.actor, reason);
@@ -199,9 +298,13 @@ export function listStages(ctx: FleetContext): StageListJson {
   return {
     ladder: [...ladder],
     stages: ladder.map((name, i) => ({
-      name, next: ladder[i + 1] ?? null, autoPromoteSoakMs: ctx.config.gate.autoPromote.get(name) ?? null,
+      name,
+      next: ladder[i + 1] ?? null,
+      autoPromoteSoakMs: ctx.config.gate.autoPromote.get(name) ?? null,
       suites: currentOf(ctx, name),
-      classes: classes.filter((c) => c.stage === name).map((c) => ({ name: c.name, gate: c.gate, members: c.members.length })),
+      classes: classes
+        .filter((c) => c.stage === name)
+        .map((c) => ({ name: c.name, gate: c.gate, members: c.members.length })),
       testMachines: ctx.fleet.classes.testMachines(name, ladder).length,
     })),
   };
@@ -210,10 +313,18 @@ export function listStages(ctx: FleetContext): StageListJson {
 function currentOf(ctx: FleetContext, stage: string): StageListJson['stages'][number]['suites'] {
   const latest = new Map<string, StageGen>();
   for (const g of ctx.gate.history(stage)) latest.set(`${g.backend}\0${g.suite}`, g);
-  return [...latest.values()].sort((a, b) => a.backend.localeCompare(b.backend) || a.suite.localeCompare(b.suite)).map((g) => ({
-    backend: g.backend, suite: g.suite, generation: g.id, kind: g.kind, createdAt: iso(g.createdAt)!, baseSnapshot: g.baseSnapshot,
-    overrides: g.overrides.map((o) => ({ source: o.source, snapshot: o.snapshot })), published: g.publishedSha256 !== null,
-  }));
+  return [...latest.values()]
+    .sort((a, b) => a.backend.localeCompare(b.backend) || a.suite.localeCompare(b.suite))
+    .map((g) => ({
+      backend: g.backend,
+      suite: g.suite,
+      generation: g.id,
+      kind: g.kind,
+      createdAt: iso(g.createdAt)!,
+      baseSnapshot: g.baseSnapshot,
+      overrides: g.overrides.map((o) => ({ source: o.source, snapshot: o.snapshot })),
+      published: g.publishedSha256 !== null,
+    }));
 }
 
 // ---- the server's key ----
@@ -223,11 +334,13 @@ function currentOf(ctx: FleetContext, stage: string): StageListJson['stages'][nu
  * binary keyring (written to `output`). Creates the key when the server has not yet.
  */
 export async function exportKey(config: Config, o: { binary?: boolean; output?: string }): Promise<KeyExportJson> {
-  if (o.binary && o.output === undefined) fail('USAGE', '--binary writes a file: add --output FILE (e.g. /usr/share/keyrings/aptgate.gpg)');
+  if (o.binary && o.output === undefined)
+    fail('USAGE', '--binary writes a file: add --output FILE (e.g. /usr/share/keyrings/aptgate.gpg)');
   const key = await ServerKey.open(keyDir(config), { create: false });
   try {
     const data = o.binary ? await key.exportBinary() : Buffer.from(await key.exportArmored(), 'utf8');
-    if (o.output === undefined) return { fingerprint: key.fingerprint, format: 'armored', output: null, key: data.toString('utf8') };
+    if (o.output === undefined)
+      return { fingerprint: key.fingerprint, format: 'armored', output: null, key: data.toString('utf8') };
     const file = path.resolve(o.output);
     const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
     try {

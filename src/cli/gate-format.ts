@@ -4,11 +4,26 @@
 import type { ClassInfoJson } from './fleet-admin.js';
 import { table, when } from './fleet-format.js';
 import { visible } from '../term/visible.js';
-import type { EvidenceJson, GateStatusJson, GenJson, KeyExportJson, PromoteJson, RollbackJson, StageListJson, StandingJson } from './gate-data.js';
+import type {
+  EvidenceJson,
+  GateStatusJson,
+  GenJson,
+  KeyExportJson,
+  PromoteJson,
+  RollbackJson,
+  StageListJson,
+  StandingJson,
+} from './gate-data.js';
 
 /** 172800000 → "2d", 5400000 → "90m". */
 export function duration(ms: number): string {
-  for (const [unit, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % n === 0) return `${ms / n}${unit}`;
+  for (const [unit, n] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms % n === 0) return `${ms / n}${unit}`;
   return `${ms}ms`;
 }
 
@@ -22,21 +37,54 @@ const indent = (text: string, by = '    ') => text.trimEnd().replace(/^/gm, by);
 
 export function formatGateStatus(r: { stages: GateStatusJson[] }): string {
   if (!r.stages.length) return 'no stage has a next one: nothing is gated ([gate] stages)\n';
-  return r.stages.map((raw) => {
-    const s = { ...raw, stage: visible(raw.stage), next: raw.next === null ? null : visible(raw.next) };
-    const L = [`${s.stage} → ${s.next ?? '(last stage)'}: gate ${s.holds ? 'HOLDS' : 'CLOSED'}`,
-      `  content of ${s.stage} since ${s.publishedAt ? when(s.publishedAt) : '- (nothing yet: no snapshot indexed)'}`];
-    if (!s.updates.length) L.push(`  pending updates: none (${s.next ?? 'the next stage'} has everything ${s.stage} has)`);
-    else {
-      L.push(`  pending updates (${s.updates.length}):`, indent(table(['BACKEND/SUITE', 'SOURCE', 'FROM', '', 'TO', 'SECURITY'],
-        s.updates.map((u) => [`${u.backend}/${u.suite}`, u.source, u.from ?? '(new)', '→', u.to, u.security ? 'security' : '']))));
-    }
-    if (!s.machines.length) L.push('  test machines: none');
-    else L.push(`  test machines (${s.machines.length}):`, indent(table(['ID', 'HOSTNAME', 'STANDING'], s.machines.map((m) => [String(m.id), m.hostname, standingText(m)]))));
-    if (s.missing.length) L.push('  missing:', ...s.missing.map((m) => `    - ${visible(m)}`));
-    if (s.next && s.updates.length) L.push(s.holds ? `  promote: aptgate promote ${s.stage}` : `  promote anyway: aptgate promote ${s.stage} --force --reason TEXT`);
-    return L.join('\n') + '\n';
-  }).join('\n');
+  return r.stages
+    .map((raw) => {
+      const s = { ...raw, stage: visible(raw.stage), next: raw.next === null ? null : visible(raw.next) };
+      const L = [
+        `${s.stage} → ${s.next ?? '(last stage)'}: gate ${s.holds ? 'HOLDS' : 'CLOSED'}`,
+        `  content of ${s.stage} since ${s.publishedAt ? when(s.publishedAt) : '- (nothing yet: no snapshot indexed)'}`,
+      ];
+      if (!s.updates.length)
+        L.push(`  pending updates: none (${s.next ?? 'the next stage'} has everything ${s.stage} has)`);
+      else {
+        L.push(
+          `  pending updates (${s.updates.length}):`,
+          indent(
+            table(
+              ['BACKEND/SUITE', 'SOURCE', 'FROM', '', 'TO', 'SECURITY'],
+              s.updates.map((u) => [
+                `${u.backend}/${u.suite}`,
+                u.source,
+                u.from ?? '(new)',
+                '→',
+                u.to,
+                u.security ? 'security' : '',
+              ]),
+            ),
+          ),
+        );
+      }
+      if (!s.machines.length) L.push('  test machines: none');
+      else
+        L.push(
+          `  test machines (${s.machines.length}):`,
+          indent(
+            table(
+              ['ID', 'HOSTNAME', 'STANDING'],
+              s.machines.map((m) => [String(m.id), m.hostname, standingText(m)]),
+            ),
+          ),
+        );
+      if (s.missing.length) L.push('  missing:', ...s.missing.map((m) => `    - ${visible(m)}`));
+      if (s.next && s.updates.length)
+        L.push(
+          s.holds
+            ? `  promote: aptgate promote ${s.stage}`
+            : `  promote anyway: aptgate promote ${s.stage} --force --reason TEXT`,
+        );
+      return L.join('\n') + '\n';
+    })
+    .join('\n');
 }
 
 export function evidenceText(e: EvidenceJson | null): string {
@@ -45,7 +93,10 @@ export function evidenceText(e: EvidenceJson | null): string {
   const parts: string[] = [];
   if (e.updates.length) parts.push(`${e.from ? `from ${visible(e.from)}: ` : ''}${e.updates.map(visible).join(', ')}`);
   if (e.gateHeld !== null) parts.push(`gate ${e.gateHeld ? 'held' : 'did not hold'}`);
-  if (e.machines.length) parts.push(e.machines.map((m) => `${visible(m.hostname)} ${m.status}${m.job !== null ? ` (job ${m.job})` : ''}`).join(', '));
+  if (e.machines.length)
+    parts.push(
+      e.machines.map((m) => `${visible(m.hostname)} ${m.status}${m.job !== null ? ` (job ${m.job})` : ''}`).join(', '),
+    );
   else if (e.gateHeld !== null) parts.push('no test machines');
   return parts.join('; ');
 }
@@ -55,45 +106,81 @@ function genLine(g: GenJson): string {
 }
 
 export function formatPromote(p: PromoteJson): string {
-  const L = [`promoted ${visible(p.stage)} → ${visible(p.to)} by ${visible(p.actor)}${p.forced ? ' (FORCED: the gate did not hold)' : ''}${p.reason ? `: ${visible(p.reason)}` : ''}`];
+  const L = [
+    `promoted ${visible(p.stage)} → ${visible(p.to)} by ${visible(p.actor)}${p.forced ? ' (FORCED: the gate did not hold)' : ''}${p.reason ? `: ${visible(p.reason)}` : ''}`,
+  ];
   for (const g of p.generations) {
     L.push(`  ${genLine(g)}`);
     if (g.evidence?.updates.length) L.push(...g.evidence.updates.map((u) => `      ${visible(u)}`));
   }
   const e = p.generations[0]?.evidence;
-  if (e) L.push(`  evidence: gate ${e.gateHeld ? 'held' : 'did not hold'}${e.machines.length ? `; ${e.machines.map((m) => `${visible(m.hostname)} ${standingText(m)}`).join(', ')}` : ''}`);
+  if (e)
+    L.push(
+      `  evidence: gate ${e.gateHeld ? 'held' : 'did not hold'}${e.machines.length ? `; ${e.machines.map((m) => `${visible(m.hostname)} ${standingText(m)}`).join(', ')}` : ''}`,
+    );
   L.push(`machines of ${visible(p.to)} are offered these at their next apt-get update`);
   return L.join('\n') + '\n';
 }
 
 export function formatRollback(r: RollbackJson): string {
   const L = [`${visible(r.stage)} rolled back by ${visible(r.actor)}${r.reason ? `: ${visible(r.reason)}` : ''}`];
-  for (const g of r.generations) L.push(`  ${genLine(g)}${g.evidence?.rollbackTo ? `, the content of generation ${g.evidence.rollbackTo}` : ''}`);
+  for (const g of r.generations)
+    L.push(`  ${genLine(g)}${g.evidence?.rollbackTo ? `, the content of generation ${g.evidence.rollbackTo}` : ''}`);
   L.push(`machines of ${visible(r.stage)} are no longer offered the newer versions (nothing is downgraded)`);
   return L.join('\n') + '\n';
 }
 
 export function formatHistory(h: { stage: string; generations: GenJson[] }): string {
-  if (!h.generations.length) return `${visible(h.stage)}: no generations yet (a stage gets its first content when a snapshot is indexed)\n`;
-  return table(['ID', 'WHEN', 'KIND', 'SUITE', 'BASE', 'OVERRIDES', 'ACTOR', 'REASON', 'EVIDENCE'], h.generations.map((g) => [
-    String(g.id), when(g.createdAt), g.kind + (g.forced ? ' (forced)' : ''), `${g.backend}/${g.suite}`, String(g.baseSnapshot),
-    g.overrides.map((o) => `${o.source}@${o.snapshot}`).join(' ') || '-', g.actor ?? '-', g.reason ?? '', evidenceText(g.evidence),
-  ]));
+  if (!h.generations.length)
+    return `${visible(h.stage)}: no generations yet (a stage gets its first content when a snapshot is indexed)\n`;
+  return table(
+    ['ID', 'WHEN', 'KIND', 'SUITE', 'BASE', 'OVERRIDES', 'ACTOR', 'REASON', 'EVIDENCE'],
+    h.generations.map((g) => [
+      String(g.id),
+      when(g.createdAt),
+      g.kind + (g.forced ? ' (forced)' : ''),
+      `${g.backend}/${g.suite}`,
+      String(g.baseSnapshot),
+      g.overrides.map((o) => `${o.source}@${o.snapshot}`).join(' ') || '-',
+      g.actor ?? '-',
+      g.reason ?? '',
+      evidenceText(g.evidence),
+    ]),
+  );
 }
 
 export function formatStageList(l: StageListJson): string {
-  return l.stages.map((s) => {
-    const L = [`${visible(s.name)}${s.next ? ` → ${visible(s.next)}` : ' (last stage)'}${s.autoPromoteSoakMs !== null ? `, auto-promoted after ${duration(s.autoPromoteSoakMs)} with the gate holding` : ''}`];
-    L.push(`  classes: ${s.classes.map((c) => `${visible(c.name)}${c.gate ? ' (gate)' : ''} [${plural(c.members, 'member')}]`).join(', ') || 'none'}; ${plural(s.testMachines, 'test machine')}`);
-    if (!s.suites.length) L.push('  suites: none yet');
-    else {
-      L.push(indent(table(['BACKEND/SUITE', 'GENERATION', 'KIND', 'SINCE', 'BASE', 'OVERRIDES', 'PUBLISHED'], s.suites.map((g) => [
-        `${g.backend}/${g.suite}`, String(g.generation), g.kind, when(g.createdAt), String(g.baseSnapshot),
-        g.overrides.map((o) => `${o.source}@${o.snapshot}`).join(' ') || '-', g.published ? 'yes' : 'at next read',
-      ])), '  '));
-    }
-    return L.join('\n') + '\n';
-  }).join('\n');
+  return l.stages
+    .map((s) => {
+      const L = [
+        `${visible(s.name)}${s.next ? ` → ${visible(s.next)}` : ' (last stage)'}${s.autoPromoteSoakMs !== null ? `, auto-promoted after ${duration(s.autoPromoteSoakMs)} with the gate holding` : ''}`,
+      ];
+      L.push(
+        `  classes: ${s.classes.map((c) => `${visible(c.name)}${c.gate ? ' (gate)' : ''} [${plural(c.members, 'member')}]`).join(', ') || 'none'}; ${plural(s.testMachines, 'test machine')}`,
+      );
+      if (!s.suites.length) L.push('  suites: none yet');
+      else {
+        L.push(
+          indent(
+            table(
+              ['BACKEND/SUITE', 'GENERATION', 'KIND', 'SINCE', 'BASE', 'OVERRIDES', 'PUBLISHED'],
+              s.suites.map((g) => [
+                `${g.backend}/${g.suite}`,
+                String(g.generation),
+                g.kind,
+                when(g.createdAt),
+                String(g.baseSnapshot),
+                g.overrides.map((o) => `${o.source}@${o.snapshot}`).join(' ') || '-',
+                g.published ? 'yes' : 'at next read',
+              ]),
+            ),
+            '  ',
+          ),
+        );
+      }
+      return L.join('\n') + '\n';
+    })
+    .join('\n');
 }
 
 export function formatKeyExport(k: KeyExportJson): string {
@@ -105,14 +192,23 @@ export function formatKeyExport(k: KeyExportJson): string {
 
 export function formatClassList(cs: ReadonlyArray<ClassInfoJson>): string {
   if (!cs.length) return 'no classes (aptgate classes create NAME)\n';
-  return table(['NAME', 'PRIORITY', 'MEMBERS', 'RULES', 'STAGE', 'WINDOWS', 'SCHEDULES', 'DESCRIPTION'], cs.map((c) => [
-    c.name, String(c.priority), String(c.members.length), c.rules.map((r) => `${r.field}=${r.pattern}`).join(' ') || '-',
-    c.stage === null ? '-' : `${c.stage}${c.gate ? ' (gate)' : ''}`,
-    c.windows.map((w) => `[${w.id}] ${w.window}`).join('; ') || '-', c.schedules.map((s) => `[${s.id}] ${s.kind} "${s.cron}"`).join('; ') || '-', c.description,
-  ]));
+  return table(
+    ['NAME', 'PRIORITY', 'MEMBERS', 'RULES', 'STAGE', 'WINDOWS', 'SCHEDULES', 'DESCRIPTION'],
+    cs.map((c) => [
+      c.name,
+      String(c.priority),
+      String(c.members.length),
+      c.rules.map((r) => `${r.field}=${r.pattern}`).join(' ') || '-',
+      c.stage === null ? '-' : `${c.stage}${c.gate ? ' (gate)' : ''}`,
+      c.windows.map((w) => `[${w.id}] ${w.window}`).join('; ') || '-',
+      c.schedules.map((s) => `[${s.id}] ${s.kind} "${s.cron}"`).join('; ') || '-',
+      c.description,
+    ]),
+  );
 }
 
 export function formatBinding(b: { class: string; stage: string | null; gate: boolean; members: number }): string {
-  if (b.stage === null) return `${visible(b.class)}: bound to no stage (agents of machines no other class binds remove their stage sources at the next check-in)\n`;
+  if (b.stage === null)
+    return `${visible(b.class)}: bound to no stage (agents of machines no other class binds remove their stage sources at the next check-in)\n`;
   return `${visible(b.class)}: bound to stage ${visible(b.stage)}${b.gate ? ` as a gate class (its ${plural(b.members, 'machine')} are test machines of ${visible(b.stage)})` : ` (${plural(b.members, 'machine')})`}\n`;
 }

@@ -28,14 +28,31 @@ export function locateConfig(use: ConfigUse, input: LocateInput): Config {
   const packaged = input.packaged ?? PACKAGED_CONFIG;
   const named = input.file ?? (env.APTGATE_CONFIG || undefined);
   const o = input.overrides;
-  const statePinned = o.db !== undefined || o.stateDir !== undefined || env.APTGATE_SERVER_DB !== undefined || env.APTGATE_SERVER_STATE_DIR !== undefined;
-  const load = (file: string | undefined) => loadConfig({ ...(file ? { file } : {}), env: { ...env, APTGATE_CONFIG: '' }, overrides: o, checkout });
+  const statePinned =
+    o.db !== undefined ||
+    o.stateDir !== undefined ||
+    env.APTGATE_SERVER_DB !== undefined ||
+    env.APTGATE_SERVER_STATE_DIR !== undefined;
+  const load = (file: string | undefined) =>
+    loadConfig({ ...(file ? { file } : {}), env: { ...env, APTGATE_CONFIG: '' }, overrides: o, checkout });
 
   if (named || statePinned) {
     const config = load(named);
     if (use === 'admin' && !existsSync(config.db)) {
-      const from = input.file ? `--config ${input.file}` : env.APTGATE_CONFIG ? `APTGATE_CONFIG=${env.APTGATE_CONFIG}` : o.db !== undefined ? '--db' : o.stateDir !== undefined ? '--state-dir' : 'the environment';
-      fail('STATE_NOT_FOUND', `the database ${config.db} (from ${from}) does not exist: the server has not run with this configuration yet (only "aptgate serve" creates state); check the path or start the server once`, { db: config.db });
+      const from = input.file
+        ? `--config ${input.file}`
+        : env.APTGATE_CONFIG
+          ? `APTGATE_CONFIG=${env.APTGATE_CONFIG}`
+          : o.db !== undefined
+            ? '--db'
+            : o.stateDir !== undefined
+              ? '--state-dir'
+              : 'the environment';
+      fail(
+        'STATE_NOT_FOUND',
+        `the database ${config.db} (from ${from}) does not exist: the server has not run with this configuration yet (only "aptgate serve" creates state); check the path or start the server once`,
+        { db: config.db },
+      );
     }
     return config;
   }
@@ -48,13 +65,23 @@ export function locateConfig(use: ConfigUse, input: LocateInput): Config {
   if (existsSync(packaged)) {
     const config = load(packaged);
     if (existsSync(config.db)) return config;
-    fail('STATE_NOT_FOUND', `no aptgate state: ${packaged} names the database ${config.db}, which does not exist yet (is the aptgate service started?)`, { db: config.db });
+    fail(
+      'STATE_NOT_FOUND',
+      `no aptgate state: ${packaged} names the database ${config.db}, which does not exist yet (is the aptgate service started?)`,
+      { db: config.db },
+    );
   }
   const looked = [
     '--config (not given)',
     'APTGATE_CONFIG (not set)',
-    checkoutDb ? `${checkoutDb} (the checkout's state: none yet)` : 'a checkout\'s state/ (this aptgate is not run from a checkout)',
+    checkoutDb
+      ? `${checkoutDb} (the checkout's state: none yet)`
+      : "a checkout's state/ (this aptgate is not run from a checkout)",
     `${packaged} (absent)`,
   ];
-  fail('STATE_NOT_FOUND', `no aptgate state found; looked at:\n  ${looked.join('\n  ')}\nstart the server first (npm start, or aptgate serve), or name its configuration with --config FILE or its database with --db FILE`, { looked });
+  fail(
+    'STATE_NOT_FOUND',
+    `no aptgate state found; looked at:\n  ${looked.join('\n  ')}\nstart the server first (npm start, or aptgate serve), or name its configuration with --config FILE or its database with --db FILE`,
+    { looked },
+  );
 }

@@ -9,7 +9,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 // `aptgate outdated` runs one shot on a machine, where apt's own answer takes a fraction of a
 // second: it loads only its own modules (the same command definition as the full program)
-const code = process.argv[2] === 'outdated'
-  ? await (await import('./outdated-main.js')).runOutdated(process.argv)
-  : await (await import('./program.js')).runCli(process.argv);
+const code =
+  process.argv[2] === 'outdated'
+    ? await (await import('./outdated-main.js')).runOutdated(process.argv)
+    : await (await import('./program.js')).runCli(process.argv);
 if (code !== 0) process.exitCode = code;

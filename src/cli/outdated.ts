@@ -28,7 +28,17 @@ const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Debian's name for the architecture Node runs on. */
 export function nativeDebianArch(): string {
-  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: 'i386', arm: 'armhf', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips64el: 'mips64el' };
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    arm64: 'arm64',
+    ia32: 'i386',
+    arm: 'armhf',
+    ppc64: 'ppc64el',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    loong64: 'loong64',
+    mips64el: 'mips64el',
+  };
   return map[process.arch] ?? process.arch;
 }
 
@@ -39,7 +49,11 @@ export async function readPins(paths: readonly string[]): Promise<{ pins: Pin[];
   for (const p of paths) {
     let files = [p];
     try {
-      if ((await stat(p)).isDirectory()) files = (await readdir(p)).filter(isPreferencesPartName).sort().map((f) => path.join(p, f));
+      if ((await stat(p)).isDirectory())
+        files = (await readdir(p))
+          .filter(isPreferencesPartName)
+          .sort()
+          .map((f) => path.join(p, f));
     } catch (err) {
       fail('PREFERENCES_INVALID', `cannot read ${p}: ${(err as Error).message}`);
     }
@@ -68,7 +82,8 @@ export async function readStatusFile(file: string): Promise<InstalledPackage[]> 
   } catch (err) {
     fail('STATUS_INVALID', `cannot read status file ${file}: ${(err as Error).message}; ${STATUS_EXPECTED}`, { file });
   }
-  const notStatus: (why: string) => never = (why) => fail('STATUS_INVALID', `${file} is not a dpkg status file: ${why}; ${STATUS_EXPECTED}`, { file });
+  const notStatus: (why: string) => never = (why) =>
+    fail('STATUS_INVALID', `${file} is not a dpkg status file: ${why}; ${STATUS_EXPECTED}`, { file });
   const binary = notText(bytes);
   if (binary) notStatus(`it holds ${binary}${binary.includes('compressed') ? ' (decompress it first)' : ''}`);
   let read: ReturnType<typeof readStatus>;
@@ -78,7 +93,12 @@ export async function readStatusFile(file: string): Promise<InstalledPackage[]> 
     if (!isAptgateError(err, 'STATUS_INVALID')) throw err;
     notStatus(err.message);
   }
-  if (read.paragraphs === 0) notStatus(bytes.toString('latin1').trim() ? 'it holds no "Field: value" paragraphs' : 'it is empty (a machine that runs apt has at least dpkg, apt and libc6 installed)');
+  if (read.paragraphs === 0)
+    notStatus(
+      bytes.toString('latin1').trim()
+        ? 'it holds no "Field: value" paragraphs'
+        : 'it is empty (a machine that runs apt has at least dpkg, apt and libc6 installed)',
+    );
   return read.entries;
 }
 
@@ -89,14 +109,19 @@ export async function readSuiteOrder(paths: readonly string[]): Promise<string[]
     let files = [p];
     try {
       // sources.list.d: *.list and *.sources, in name order
-      if ((await stat(p)).isDirectory()) files = (await readdir(p)).filter((f) => /^[A-Za-z0-9_.-]+\.(?:list|sources)$/.test(f)).sort().map((f) => path.join(p, f));
+      if ((await stat(p)).isDirectory())
+        files = (await readdir(p))
+          .filter((f) => /^[A-Za-z0-9_.-]+\.(?:list|sources)$/.test(f))
+          .sort()
+          .map((f) => path.join(p, f));
       for (const f of files) {
         for (const e of parseSourcesFile(f, await readFile(f, 'utf8'))) {
           if (!e.types.includes('deb')) continue;
-          for (const uri of e.uris) for (const suite of e.suites) {
-            const prefix = listsPrefix(uri, suite);
-            if (prefix !== undefined && !order.includes(prefix)) order.push(prefix);
-          }
+          for (const uri of e.uris)
+            for (const suite of e.suites) {
+              const prefix = listsPrefix(uri, suite);
+              if (prefix !== undefined && !order.includes(prefix)) order.push(prefix);
+            }
         }
       }
     } catch (err) {
@@ -106,13 +131,17 @@ export async function readSuiteOrder(paths: readonly string[]): Promise<string[]
   return order;
 }
 
-export async function outdatedFromFiles(o: OutdatedFromFilesOptions): Promise<{ result: OutdatedResult; warnings: string[]; indexFiles: number }> {
+export async function outdatedFromFiles(
+  o: OutdatedFromFilesOptions,
+): Promise<{ result: OutdatedResult; warnings: string[]; indexFiles: number }> {
   if (!o.lists && !(o.packages && o.packages.length)) fail('USAGE', 'give --lists DIR or --packages FILE...');
   if (o.lists && o.packages && o.packages.length) fail('USAGE', '--lists and --packages exclude each other');
   if (o.sources?.length && !o.lists) fail('USAGE', '--sources orders the suites of --lists');
   const arch = o.arch ?? nativeDebianArch();
-  for (const a of [arch, ...(o.foreignArch ?? [])]) if (!ARCH_RE.test(a)) fail('USAGE', `"${a}" is not an architecture name`);
-  if (o.machineId !== undefined && !/^[0-9a-f]{32}$/i.test(o.machineId)) fail('USAGE', '--machine-id takes the 32 hex digits of /etc/machine-id');
+  for (const a of [arch, ...(o.foreignArch ?? [])])
+    if (!ARCH_RE.test(a)) fail('USAGE', `"${a}" is not an architecture name`);
+  if (o.machineId !== undefined && !/^[0-9a-f]{32}$/i.test(o.machineId))
+    fail('USAGE', '--machine-id takes the 32 hex digits of /etc/machine-id');
   const installed = await readStatusFile(o.status);
   const view = new View(arch, o.foreignArch ?? []);
   // only the installed names decide what is outdated: the rest of each index is skipped unparsed
@@ -130,7 +159,11 @@ export async function outdatedFromFiles(o: OutdatedFromFilesOptions): Promise<{ 
 }
 
 /** The `--json` document (README: format 1, fields are only ever added). */
-export function outdatedJson(r: OutdatedResult): { format: 1; counts: OutdatedResult['counts']; packages: OutdatedResult['entries'] } {
+export function outdatedJson(r: OutdatedResult): {
+  format: 1;
+  counts: OutdatedResult['counts'];
+  packages: OutdatedResult['entries'];
+} {
   return { format: 1, counts: r.counts, packages: r.entries };
 }
 
@@ -151,7 +184,8 @@ function notes(e: OutdatedEntry): string[] {
   if (e.security) n.push('security');
   if (e.action === 'held') n.push('held');
   else if (e.action === 'phased') n.push('phased: deferred on this machine');
-  else if (e.action === 'kept-back') n.push(`kept back: ${e.keptBack!.reason}${e.keptBack!.because ? ` (${e.keptBack!.because})` : ''}`);
+  else if (e.action === 'kept-back')
+    n.push(`kept back: ${e.keptBack!.reason}${e.keptBack!.because ? ` (${e.keptBack!.because})` : ''}`);
   return n;
 }
 

@@ -51,7 +51,11 @@ function withConfigOptions(cmd: Command, server: boolean): Command {
   cmd.option('--state-dir <dir>', 'state directory (default: state/ of the checkout, or /var/lib/aptgate)');
   cmd.option('--cache-dir <dir>', 'cache directory (default STATE_DIR/cache)');
   cmd.option('--db <file>', 'state database (default STATE_DIR/aptgate.db)');
-  cmd.option('--backend <name=url[,url...]>', 'define or override a backend and its ordered mirrors (repeatable)', collect);
+  cmd.option(
+    '--backend <name=url[,url...]>',
+    'define or override a backend and its ordered mirrors (repeatable)',
+    collect,
+  );
   cmd.option('--keyring <name=file>', 'keyring that signs a backend (repeatable)', collect);
   return cmd;
 }
@@ -96,15 +100,19 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   const out = (s: string) => write(visibleText(s));
   const program = programHead();
 
-  withConfigOptions(program.command('serve').description('run the server (proxy on the configured port)'), true)
-    .action(async (o: CommonOpts) => {
+  withConfigOptions(program.command('serve').description('run the server (proxy on the configured port)'), true).action(
+    async (o: CommonOpts) => {
       const config = configFrom(o, 'serve');
       // the server's modules (fastify, undici) only for the command that serves
       const { startServer } = await import('../main.js');
       await startServer(config);
-    });
+    },
+  );
 
-  withConfigOptions(program.command('config').description('print the effective configuration (defaults, file, environment, options)'), true)
+  withConfigOptions(
+    program.command('config').description('print the effective configuration (defaults, file, environment, options)'),
+    true,
+  )
     .addOption(new Option('--json', 'machine-readable output'))
     .action((o: CommonOpts & { json?: boolean }) => {
       const config = configFrom(o, 'print');
@@ -123,7 +131,12 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
         h.close();
       }
     });
-  withConfigOptions(cache.command('clean').description('remove files no current index references (after the grace period) and enforce cache.max_size'), false)
+  withConfigOptions(
+    cache
+      .command('clean')
+      .description('remove files no current index references (after the grace period) and enforce cache.max_size'),
+    false,
+  )
     .option('-n, --dry-run', 'only list what would be removed')
     .option('--json', 'machine-readable output')
     .action(async (o: CommonOpts & { json?: boolean; dryRun?: boolean }) => {
@@ -135,7 +148,12 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
         h.close();
       }
     });
-  withConfigOptions(cache.command('verify').description('check every cached file against the signed indexes (size and SHA256); safe while the server runs'), false)
+  withConfigOptions(
+    cache
+      .command('verify')
+      .description('check every cached file against the signed indexes (size and SHA256); safe while the server runs'),
+    false,
+  )
     .option('--fix', 'remove files that do not match, and files no index vouches for')
     .option('--json', 'machine-readable output')
     .action(async (o: CommonOpts & { json?: boolean; fix?: boolean }) => {
@@ -150,7 +168,14 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
       const left = [...r.mismatched, ...r.unvouched].filter((p) => !p.evicted).length;
       if (left > 0) throw new ExitStatus(VERIFY_PROBLEMS_EXIT);
     });
-  withConfigOptions(cache.command('import').description('take over an apt-cacher-ng cache directory: only files the signed indexes vouch for; safe while the server runs'), false)
+  withConfigOptions(
+    cache
+      .command('import')
+      .description(
+        'take over an apt-cacher-ng cache directory: only files the signed indexes vouch for; safe while the server runs',
+      ),
+    false,
+  )
     .argument('<dir>', 'the apt-cacher-ng cache (CacheDir, /var/cache/apt-cacher-ng); only read')
     .option('-n, --dry-run', 'only report what would be taken and refused')
     .option('--map <dir=backend>', 'take an apt-cacher-ng top-level directory as this backend (repeatable)', collect)
@@ -176,14 +201,30 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   registerOutdatedCommand(program, out);
 
   // token, machines, packages, classes, jobs, schedules, push: the fleet, on the server host
-  registerFleetCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
+  registerFleetCommands(program, {
+    out,
+    configured: (cmd) => withConfigOptions(cmd, false),
+    configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
+  });
   // gate status, promote, stage rollback|history|list, key export: the release gate
-  registerGateCommands(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
+  registerGateCommands(program, {
+    out,
+    configured: (cmd) => withConfigOptions(cmd, false),
+    configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
+  });
 
   // clients: who uses the proxy (from the server's database)
-  registerClientsCommand(program, { out, configured: (cmd) => withConfigOptions(cmd, false), configFrom: (o) => configFrom(o as CommonOpts, 'admin') });
+  registerClientsCommand(program, {
+    out,
+    configured: (cmd) => withConfigOptions(cmd, false),
+    configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
+  });
 
-  program.command('completion').description('print the shell completion script (bash: source <(aptgate completion bash); the Debian package installs both)')
+  program
+    .command('completion')
+    .description(
+      'print the shell completion script (bash: source <(aptgate completion bash); the Debian package installs both)',
+    )
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(SHELLS))
     .action((shell: Shell) => out(completionScript(program, shell)));
 
@@ -191,7 +232,11 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
 }
 
 export function configJson(config: Config): object {
-  return { ...config, backends: Object.fromEntries(config.backends), gate: { ...config.gate, autoPromote: Object.fromEntries(config.gate.autoPromote) } };
+  return {
+    ...config,
+    backends: Object.fromEntries(config.backends),
+    gate: { ...config.gate, autoPromote: Object.fromEntries(config.gate.autoPromote) },
+  };
 }
 
 export function runCli(argv: string[]): Promise<number> {

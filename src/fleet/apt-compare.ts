@@ -48,21 +48,60 @@ function aptInstance(u: AptUpgradable, nativeArch: string): string {
   return `${u.package}:${u.architecture === 'all' ? nativeArch : u.architecture}`;
 }
 
-export function compareWithApt(server: readonly OutdatedEntry[], apt: readonly AptUpgradable[], nativeArch: string): AptComparison {
+export function compareWithApt(
+  server: readonly OutdatedEntry[],
+  apt: readonly AptUpgradable[],
+  nativeArch: string,
+): AptComparison {
   const ours = new Map(server.map((e) => [e.instance, e]));
   const theirs = new Map(apt.map((u) => [aptInstance(u, nativeArch), u]));
-  const c: AptComparison = { apt: theirs.size, server: ours.size, same: 0, onlyApt: [], onlyServer: [], different: [], causes: [] };
+  const c: AptComparison = {
+    apt: theirs.size,
+    server: ours.size,
+    same: 0,
+    onlyApt: [],
+    onlyServer: [],
+    different: [],
+    causes: [],
+  };
   for (const [instance, u] of theirs) {
     const e = ours.get(instance);
-    if (!e) c.onlyApt.push({ package: u.package, architecture: u.architecture, installed: u.installed, candidate: u.candidate });
+    if (!e)
+      c.onlyApt.push({
+        package: u.package,
+        architecture: u.architecture,
+        installed: u.installed,
+        candidate: u.candidate,
+      });
     else if (e.candidateVersion === u.candidate) c.same++;
-    else c.different.push({ package: u.package, architecture: u.architecture, installed: u.installed, apt: u.candidate, server: e.candidateVersion });
+    else
+      c.different.push({
+        package: u.package,
+        architecture: u.architecture,
+        installed: u.installed,
+        apt: u.candidate,
+        server: e.candidateVersion,
+      });
   }
   for (const [instance, e] of ours) {
-    if (!theirs.has(instance)) c.onlyServer.push({ package: e.package, architecture: e.installedArchitecture ?? e.architecture, installed: e.installedVersion, candidate: e.candidateVersion });
+    if (!theirs.has(instance))
+      c.onlyServer.push({
+        package: e.package,
+        architecture: e.installedArchitecture ?? e.architecture,
+        installed: e.installedVersion,
+        candidate: e.candidateVersion,
+      });
   }
   const byName = (a: { package: string; architecture: string }, b: { package: string; architecture: string }) =>
-    (a.package < b.package ? -1 : a.package > b.package ? 1 : a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0);
+    a.package < b.package
+      ? -1
+      : a.package > b.package
+        ? 1
+        : a.architecture < b.architecture
+          ? -1
+          : a.architecture > b.architecture
+            ? 1
+            : 0;
   c.onlyApt.sort(byName);
   c.onlyServer.sort(byName);
   c.different.sort(byName);
@@ -72,8 +111,14 @@ export function compareWithApt(server: readonly OutdatedEntry[], apt: readonly A
 /** The "name version" lists of the first comparison format (machines show --json `disagreements`). */
 export function disagreementStrings(c: AptComparison): { onlyApt: string[]; onlyServer: string[] } {
   return {
-    onlyApt: [...c.onlyApt.map((x) => `${x.package} ${x.candidate}`), ...c.different.map((x) => `${x.package} ${x.apt}`)].sort(),
-    onlyServer: [...c.onlyServer.map((x) => `${x.package} ${x.candidate}`), ...c.different.map((x) => `${x.package} ${x.server}`)].sort(),
+    onlyApt: [
+      ...c.onlyApt.map((x) => `${x.package} ${x.candidate}`),
+      ...c.different.map((x) => `${x.package} ${x.apt}`),
+    ].sort(),
+    onlyServer: [
+      ...c.onlyServer.map((x) => `${x.package} ${x.candidate}`),
+      ...c.different.map((x) => `${x.package} ${x.server}`),
+    ].sort(),
   };
 }
 
@@ -96,14 +141,20 @@ const day = (ms: number) => new Date(ms).toISOString().replace(/:\d\d\.\d{3}Z$/,
  * history). States the server cannot rebuild (no snapshot that far back, Packages no longer
  * indexed) are left out.
  */
-function earlierStates(deps: EarlierDeps, spec: ViewSpec, tries: number): Array<{ ids: number[]; changed: SnapshotRow[] }> {
+function earlierStates(
+  deps: EarlierDeps,
+  spec: ViewSpec,
+  tries: number,
+): Array<{ ids: number[]; changed: SnapshotRow[] }> {
   const current = deps.views.currentIds(spec);
   const history = spec.sources.map((src, i) => {
     const r = src.stage === undefined && current[i]! > 0 ? deps.snapshots.byId(current[i]!) : undefined;
     return r ? [r, ...deps.snapshots.before(r.backend, r.suite, r.kind, r.id, tries)] : [];
   });
   // a moment: a source moving to a snapshot whose predecessor the server knows
-  const moments = [...new Set(history.flatMap((h) => h.slice(0, -1).map((r) => r.id)))].sort((a, b) => b - a).slice(0, tries);
+  const moments = [...new Set(history.flatMap((h) => h.slice(0, -1).map((r) => r.id)))]
+    .sort((a, b) => b - a)
+    .slice(0, tries);
   const out: Array<{ ids: number[]; changed: SnapshotRow[] }> = [];
   for (const moment of moments) {
     const ids = [...current];
@@ -131,15 +182,24 @@ function earlierStates(deps: EarlierDeps, spec: ViewSpec, tries: number): Array<
  * same suites accounts for (the apt side is what the server answered then), and a summary cause.
  * Loads up to `tries` earlier views: for one machine at a time (machines show), not for a list.
  */
-export function explainByEarlierSnapshots(deps: EarlierDeps, spec: ViewSpec, c: AptComparison, nativeArch: string, tries = 3): void {
+export function explainByEarlierSnapshots(
+  deps: EarlierDeps,
+  spec: ViewSpec,
+  c: AptComparison,
+  nativeArch: string,
+  tries = 3,
+): void {
   if (!differences(c)) return;
-  const inst = (x: { package: string; architecture: string }) => `${x.package}:${x.architecture === 'all' ? nativeArch : x.architecture}`;
+  const inst = (x: { package: string; architecture: string }) =>
+    `${x.package}:${x.architecture === 'all' ? nativeArch : x.architecture}`;
   let installed: InstalledPackage[] | undefined;
   const explainedBy = new Map<string, number>();
   for (const state of earlierStates(deps, spec, tries)) {
     installed ??= deps.installed();
     const loaded = deps.views.load(spec, state.ids);
-    const then = new Map(outdated(installed, loaded.view, { pins: loaded.pins }).entries.map((e) => [e.instance, e.candidateVersion]));
+    const then = new Map(
+      outdated(installed, loaded.view, { pins: loaded.pins }).entries.map((e) => [e.instance, e.candidateVersion]),
+    );
     const cause = `the server's answer with its earlier snapshot${state.changed.length > 1 ? 's' : ''} of ${state.changed.map((s) => `${s.backend}/${s.suite} (signed ${day(s.date)})`).join(', ')}`;
     const mark = (x: { cause?: string }) => {
       if (x.cause) return;
@@ -152,6 +212,8 @@ export function explainByEarlierSnapshots(deps: EarlierDeps, spec: ViewSpec, c: 
     if ([...c.onlyApt, ...c.onlyServer, ...c.different].every((x) => x.cause)) break;
   }
   for (const [cause, n] of explainedBy) {
-    c.causes.push(`${n} of the ${differences(c)} differences are ${cause}: the machine's apt lists are older than the server's (apt update has not run there since)`);
+    c.causes.push(
+      `${n} of the ${differences(c)} differences are ${cause}: the machine's apt lists are older than the server's (apt update has not run there since)`,
+    );
   }
 }

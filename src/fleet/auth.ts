@@ -12,18 +12,26 @@ export class AgentAuth {
   // the row read to check a signature, handed to identify() of the same call (one read per call)
   private verified: MachineRow | undefined;
 
-  constructor(private readonly machines: MachineStore, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly machines: MachineStore,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /**
    * The machine that signed this request, or undefined when the request carries no signature
    * headers at all (anonymous methods). A bad signature, an unknown machine, a stale or
    * replayed timestamp are faults.
    */
-  authenticate(headers: Record<string, string | string[] | undefined>, body: string, client?: string): number | undefined {
+  authenticate(
+    headers: Record<string, string | string[] | undefined>,
+    body: string,
+    client?: string,
+  ): number | undefined {
     this.verified = undefined;
     const h = signedHeaders(headers);
     if (!h) {
-      if (headers['x-aptgate-signature'] !== undefined || headers['x-aptgate-machine'] !== undefined) fail('AUTH_FAILED', 'malformed signature headers');
+      if (headers['x-aptgate-signature'] !== undefined || headers['x-aptgate-machine'] !== undefined)
+        fail('AUTH_FAILED', 'malformed signature headers');
       return undefined;
     }
     const id = Number(h.machine);
@@ -32,14 +40,16 @@ export class AgentAuth {
     // an unknown machine and a wrong signature look the same to the caller
     if (!m) fail('AUTH_FAILED', 'signature not valid for this machine');
     const ts = this.inWindow(h.timestamp);
-    if (!this.machines.acceptTimestamp(id, ts, client === undefined ? undefined : unmapIPv4(client))) fail('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    if (!this.machines.acceptTimestamp(id, ts, client === undefined ? undefined : unmapIPv4(client)))
+      fail('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
     this.verified = m;
     return id;
   }
 
   private inWindow(timestamp: string): number {
     const ts = Number(timestamp);
-    if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS) fail('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
+    if (Math.abs(ts - this.now()) > SIGNATURE_WINDOW_MS)
+      fail('REPLAY_REFUSED', 'timestamp outside the accepted window (check the clock)');
     return ts;
   }
 
@@ -48,8 +58,12 @@ export class AgentAuth {
     const r = this.machines.pendingReenrol(id);
     if (!r || !signatureMatches(r.secret, h, body)) fail('AUTH_FAILED', 'signature not valid for this machine');
     const ts = this.inWindow(h.timestamp);
-    if (!this.machines.acceptReenrolTimestamp(id, ts)) fail('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
-    fail('MACHINE_PENDING', `this credential is a re-enrolment of machine ${id} (code ${r.code}) that waits for approval (aptgate machines approve ${id}); the machine's current identity stays in force until then`);
+    if (!this.machines.acceptReenrolTimestamp(id, ts))
+      fail('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
+    fail(
+      'MACHINE_PENDING',
+      `this credential is a re-enrolment of machine ${id} (code ${r.code}) that waits for approval (aptgate machines approve ${id}); the machine's current identity stays in force until then`,
+    );
   }
 
   /** A machine's current secret (to sign the answer): the row authenticate() just read, when it is this machine's. */
@@ -65,7 +79,10 @@ export class AgentAuth {
     if (typeof machineId !== 'string' || machineId !== m.machineId) {
       const other = typeof machineId === 'string' ? machineId.slice(0, 64) : '';
       this.machines.flagClone(id, other);
-      fail('CLONE_DETECTED', 'these credentials belong to another machine (cloned image?): enrol this machine with its own token');
+      fail(
+        'CLONE_DETECTED',
+        'these credentials belong to another machine (cloned image?): enrol this machine with its own token',
+      );
     }
     return m;
   }

@@ -26,10 +26,14 @@ function ruleMatches(r: RuleRow, m: MachineFields): boolean {
 }
 
 export class ClassService {
-  constructor(readonly store: ClassStore, private readonly machines: MachineStore) {}
+  constructor(
+    readonly store: ClassStore,
+    private readonly machines: MachineStore,
+  ) {}
 
   create(name: string, o: { description?: string; priority?: number } = {}): ClassRow {
-    if (!CLASS_NAME_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a class name (lower-case letters, digits, _ . -)`);
+    if (!CLASS_NAME_RE.test(name))
+      fail('USAGE', `"${name.slice(0, 80)}" is not a class name (lower-case letters, digits, _ . -)`);
     if (this.store.byName(name)) fail('USAGE', `class ${name} exists already`);
     const priority = o.priority ?? 0;
     if (!Number.isInteger(priority) || Math.abs(priority) > 1_000_000) fail('USAGE', 'priority must be an integer');
@@ -55,8 +59,13 @@ export class ClassService {
   }
 
   addRule(name: string, field: string, pattern: string): void {
-    if (!RULE_FIELDS.includes(field as RuleField)) fail('USAGE', `a rule matches ${RULE_FIELDS.join(', ')}, not "${field.slice(0, 40)}"`);
-    if (!PATTERN_RE.test(pattern)) fail('USAGE', `"${pattern.slice(0, 80)}" is not a pattern (letters, digits, . _ - / and the glob characters * ? [ ] !)`);
+    if (!RULE_FIELDS.includes(field as RuleField))
+      fail('USAGE', `a rule matches ${RULE_FIELDS.join(', ')}, not "${field.slice(0, 40)}"`);
+    if (!PATTERN_RE.test(pattern))
+      fail(
+        'USAGE',
+        `"${pattern.slice(0, 80)}" is not a pattern (letters, digits, . _ - / and the glob characters * ? [ ] !)`,
+      );
     this.store.addRule(this.get(name).id, field as RuleField, pattern);
   }
 
@@ -67,7 +76,8 @@ export class ClassService {
   /** Binds a class to a stage (null: none); with `gate` its machines are that stage's test machines. */
   bindStage(name: string, stage: string | null, gate: boolean, ladder: readonly string[]): ClassRow {
     const c = this.get(name);
-    if (stage !== null && !ladder.includes(stage)) fail('USAGE', `no stage "${stage.slice(0, 40)}" (stages: ${ladder.join(', ')})`);
+    if (stage !== null && !ladder.includes(stage))
+      fail('USAGE', `no stage "${stage.slice(0, 40)}" (stages: ${ladder.join(', ')})`);
     if (gate && stage === null) fail('USAGE', 'a gate class needs a stage');
     this.store.setStage(c.id, stage, gate);
     return this.store.byId(c.id)!;
@@ -98,7 +108,12 @@ export class ClassService {
   /** Classes of one machine, in precedence order (highest priority first, then name). */
   classesOf(m: MachineFields): ClassRow[] {
     const explicit = this.store.classesOfMember(m.id);
-    const byRule = new Set(this.store.rules().filter((r) => ruleMatches(r, m)).map((r) => r.classId));
+    const byRule = new Set(
+      this.store
+        .rules()
+        .filter((r) => ruleMatches(r, m))
+        .map((r) => r.classId),
+    );
     return this.store.all().filter((c) => explicit.has(c.id) || byRule.has(c.id));
   }
 
@@ -144,14 +159,17 @@ const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 
 /** "mon-fri 22:00-04:00", "daily 01:00-05:00", "sat,sun 00:00-24:00" → window fields. */
 export function parseWindow(text: string): Pick<WindowRow, 'days' | 'startMin' | 'endMin'> {
-  const m = /^\s*(daily|[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*)\s+(\d{2}):(\d{2})-(\d{2}):(\d{2})\s*$/.exec(text.toLowerCase());
+  const m = /^\s*(daily|[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*)\s+(\d{2}):(\d{2})-(\d{2}):(\d{2})\s*$/.exec(
+    text.toLowerCase(),
+  );
   if (!m) fail('USAGE', `"${text.slice(0, 80)}" is not a window such as "mon-fri 22:00-04:00" or "daily 01:00-05:00"`);
   let days = 0;
   if (m[1] === 'daily') days = 0x7f;
   else {
     for (const part of m[1]!.split(',')) {
       const [a, b] = part.split('-').map((d) => DAY_NAMES.indexOf(d));
-      if (a === undefined || a < 0 || (b !== undefined && b < 0)) fail('USAGE', `unknown day in "${text.slice(0, 80)}"`);
+      if (a === undefined || a < 0 || (b !== undefined && b < 0))
+        fail('USAGE', `unknown day in "${text.slice(0, 80)}"`);
       for (let d = a; ; d = (d + 1) % 7) {
         days |= 1 << d;
         if (b === undefined || d === b) break;
@@ -161,7 +179,8 @@ export function parseWindow(text: string): Pick<WindowRow, 'days' | 'startMin' |
   const [h1, m1, h2, m2] = [m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number];
   const startMin = h1 * 60 + m1;
   const endMin = h2 * 60 + m2;
-  if (h1 > 23 || m1 > 59 || h2 > 24 || m2 > 59 || endMin > 1440 || startMin === endMin) fail('USAGE', `"${text.slice(0, 80)}": times must be HH:MM, start ≠ end`);
+  if (h1 > 23 || m1 > 59 || h2 > 24 || m2 > 59 || endMin > 1440 || startMin === endMin)
+    fail('USAGE', `"${text.slice(0, 80)}": times must be HH:MM, start ≠ end`);
   return { days, startMin, endMin };
 }
 

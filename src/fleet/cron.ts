@@ -16,7 +16,14 @@ export interface Cron {
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 
-function field(text: string, lo: number, hi: number, names: string[] | undefined, nameBase: number, what: string): Set<number> {
+function field(
+  text: string,
+  lo: number,
+  hi: number,
+  names: string[] | undefined,
+  nameBase: number,
+  what: string,
+): Set<number> {
   const out = new Set<number>();
   const num = (s: string): number => {
     const i = names ? names.indexOf(s.toLowerCase()) : -1;
@@ -43,9 +50,13 @@ function field(text: string, lo: number, hi: number, names: string[] | undefined
 
 export function parseCron(text: string): Cron {
   const f = text.trim().split(/\s+/);
-  if (f.length !== 5) fail('USAGE', `"${text.slice(0, 80)}" is not a cron expression (minute hour day month weekday, e.g. "0 2 * * *")`);
+  if (f.length !== 5)
+    fail('USAGE', `"${text.slice(0, 80)}" is not a cron expression (minute hour day month weekday, e.g. "0 2 * * *")`);
   const dows = field(f[4]!, 0, 7, DAYS, 0, 'weekday');
-  if (dows.has(7)) { dows.delete(7); dows.add(0); }
+  if (dows.has(7)) {
+    dows.delete(7);
+    dows.add(0);
+  }
   return {
     minutes: field(f[0]!, 0, 59, undefined, 0, 'minute'),
     hours: field(f[1]!, 0, 23, undefined, 0, 'hour'),

@@ -72,7 +72,11 @@ export function checkFacts(f: Record<string, unknown>): MachineFacts {
     return v;
   };
   const foreign = f['foreignArchitectures'] ?? [];
-  if (!Array.isArray(foreign) || foreign.length > 16 || !foreign.every((a) => typeof a === 'string' && ARCH_RE.test(a))) {
+  if (
+    !Array.isArray(foreign) ||
+    foreign.length > 16 ||
+    !foreign.every((a) => typeof a === 'string' && ARCH_RE.test(a))
+  ) {
     fail('RPC_INVALID_PARAMS', 'facts.foreignArchitectures must be an array of architecture names');
   }
   return {
@@ -111,7 +115,14 @@ export class Enrolment {
   createToken(o: TokenOptions): { id: number; token: string; expiresAt: number | null } {
     const token = newToken();
     const expiresAt = o.expiresInMs ? Date.now() + o.expiresInMs : null;
-    const id = this.machines.addToken({ hash: hashToken(token), class: o.class ?? null, autoApprove: o.autoApprove === true, expiresAt, maxUses: o.maxUses ?? null, note: o.note ?? null });
+    const id = this.machines.addToken({
+      hash: hashToken(token),
+      class: o.class ?? null,
+      autoApprove: o.autoApprove === true,
+      expiresAt,
+      maxUses: o.maxUses ?? null,
+      note: o.note ?? null,
+    });
     return { id, token, expiresAt };
   }
 
@@ -142,36 +153,60 @@ export class Enrolment {
   enrolChroot(host: MachineRow, chroot: { name: string; path: string }, facts: MachineFacts, client = ''): Enrolled {
     if (host.parentId !== null) fail('RPC_INVALID_PARAMS', 'a chroot has no chroots of its own');
     const machineId = chrootMachineId(host.machineId, chroot.path);
-    if (facts.machineId !== machineId) fail('CLONE_DETECTED', `a chroot's machine-id is derived from its host and its path (${machineId} for ${chroot.path.slice(0, 200)}): it cannot be chosen`);
+    if (facts.machineId !== machineId)
+      fail(
+        'CLONE_DETECTED',
+        `a chroot's machine-id is derived from its host and its path (${machineId} for ${chroot.path.slice(0, 200)}): it cannot be chosen`,
+      );
     if (client) this.limit(`a:${addressKey(client)}`, this.limits.address, `from ${addressKey(client)}`);
     this.limit(`m:${machineId}`, this.limits.machine, `of machine-id ${machineId}`);
-    return this.machines.db.transaction(() => {
-      const token = host.tokenId === null ? undefined : this.machines.tokenById(host.tokenId);
-      if (token?.revokedAt != null) fail('TOKEN_INVALID', 'the token this host enrolled with was revoked: no further chroots enrol through it');
-      const secret = randomBytes(32).toString('base64url');
-      const hostname = `${host.hostname}/${chroot.name}`;
-      const fields = { hostname, architecture: facts.architecture, codename: facts.codename || null, status: host.status, secret, tokenId: host.tokenId, facts: JSON.stringify({ ...facts, hostname }) };
-      let known = this.machines.byMachineId(machineId);
-      if (known && known.parentId === null) {
-        // a machine enrolled on a token with this derived id: nothing ever has it as its own
-        // /etc/machine-id, so it was computed to block the chroot (a squatter): it goes
-        this.machines.remove(known.id);
-        known = undefined;
-      }
-      if (known && known.parentId !== host.id) fail('CLONE_DETECTED', 'this chroot machine-id belongs to another machine');
-      let id: number;
-      if (known) {
-        // the host lost the chroot's credential: a new identity (what the old one was leased ends)
-        this.machines.reenrol(known.id, fields, { lastTs: 0 });
-        this.deps.endLeases?.(known.id);
-        id = known.id;
-      } else {
-        if (this.machines.childrenOf(host.id).length >= MAX_CHROOTS) fail('RPC_INVALID_PARAMS', `a host has at most ${MAX_CHROOTS} chroots`);
-        id = this.machines.insert({ ...fields, machineId, parentId: host.id });
-        if (token?.class) this.deps.joinClass(token.class, id);
-      }
-      return { machine: id, secret, status: host.status, reenrol: known ? 'proven' as const : '' as const, code: '', machineId };
-    }).immediate();
+    return this.machines.db
+      .transaction(() => {
+        const token = host.tokenId === null ? undefined : this.machines.tokenById(host.tokenId);
+        if (token?.revokedAt != null)
+          fail('TOKEN_INVALID', 'the token this host enrolled with was revoked: no further chroots enrol through it');
+        const secret = randomBytes(32).toString('base64url');
+        const hostname = `${host.hostname}/${chroot.name}`;
+        const fields = {
+          hostname,
+          architecture: facts.architecture,
+          codename: facts.codename || null,
+          status: host.status,
+          secret,
+          tokenId: host.tokenId,
+          facts: JSON.stringify({ ...facts, hostname }),
+        };
+        let known = this.machines.byMachineId(machineId);
+        if (known && known.parentId === null) {
+          // a machine enrolled on a token with this derived id: nothing ever has it as its own
+          // /etc/machine-id, so it was computed to block the chroot (a squatter): it goes
+          this.machines.remove(known.id);
+          known = undefined;
+        }
+        if (known && known.parentId !== host.id)
+          fail('CLONE_DETECTED', 'this chroot machine-id belongs to another machine');
+        let id: number;
+        if (known) {
+          // the host lost the chroot's credential: a new identity (what the old one was leased ends)
+          this.machines.reenrol(known.id, fields, { lastTs: 0 });
+          this.deps.endLeases?.(known.id);
+          id = known.id;
+        } else {
+          if (this.machines.childrenOf(host.id).length >= MAX_CHROOTS)
+            fail('RPC_INVALID_PARAMS', `a host has at most ${MAX_CHROOTS} chroots`);
+          id = this.machines.insert({ ...fields, machineId, parentId: host.id });
+          if (token?.class) this.deps.joinClass(token.class, id);
+        }
+        return {
+          machine: id,
+          secret,
+          status: host.status,
+          reenrol: known ? ('proven' as const) : ('' as const),
+          code: '',
+          machineId,
+        };
+      })
+      .immediate();
   }
 
   /** Whether a re-enrolment proves the machine's current secret (and is not a replay). */
@@ -188,39 +223,60 @@ export class Enrolment {
   enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
     const client = o.client ?? '';
     if (client) this.limit(`a:${addressKey(client)}`, this.limits.address, `from ${addressKey(client)}`);
-    return this.machines.db.transaction((): Enrolled => {
-      const t = this.usableToken(token);
-      this.limit(`t:${t.id}`, this.limits.token, `with token ${t.id}`);
-      const known = this.machines.byMachineId(facts.machineId);
-      const proven = known !== undefined && known.parentId == null && this.proves(known, o.proof, facts.machineId, token);
-      // the holder of the secret is never limited per machine-id: a token holder using up that
-      // allowance must not block the real machine's renewal
-      if (!proven) this.limit(`m:${facts.machineId}`, this.limits.machine, `of machine-id ${facts.machineId}`);
-      const secret = randomBytes(32).toString('base64url');
-      const fields = { hostname: facts.hostname, architecture: facts.architecture, codename: facts.codename || null, secret, tokenId: t.id, facts: JSON.stringify(facts) };
-      // a chroot's identity is its host's to renew (agent.enrollChroot), never a token holder's
-      if (known?.parentId != null) fail('CLONE_DETECTED', 'this machine-id belongs to an LTSP chroot of another machine');
-      this.machines.useToken(t.id);
-      if (!known) {
-        const status = t.autoApprove ? 'approved' as const : 'pending' as const;
-        const id = this.machines.insert({ ...fields, status, machineId: facts.machineId, parentId: null });
-        if (t.class) this.deps.joinClass(t.class, id);
-        return { machine: id, secret, status, reenrol: '', code: '', machineId: facts.machineId };
-      }
-      if (proven) {
-        // the holder of the identity renews its secret: same identity, approval kept
-        const status = known.status === 'approved' || t.autoApprove ? 'approved' as const : 'pending' as const;
-        this.machines.reenrol(known.id, { ...fields, status });
-        if (t.class) this.deps.joinClass(t.class, known.id);
-        return { machine: known.id, secret, status, reenrol: 'proven', code: '', machineId: facts.machineId };
-      }
-      // a token alone (/etc/machine-id is world-readable): a new credential that waits for the
-      // administrator; the current one keeps working, nothing (class, facts) changes until then
-      const code = randomBytes(4).toString('hex');
-      this.machines.putReenrol({ machineId: known.id, secret, code, tokenId: t.id, hostname: facts.hostname, architecture: facts.architecture,
-        codename: facts.codename || null, facts: fields.facts, client, requestedAt: Date.now() });
-      return { machine: known.id, secret, status: 'pending', reenrol: 'pending', code, machineId: facts.machineId };
-    }).immediate();
+    return this.machines.db
+      .transaction((): Enrolled => {
+        const t = this.usableToken(token);
+        this.limit(`t:${t.id}`, this.limits.token, `with token ${t.id}`);
+        const known = this.machines.byMachineId(facts.machineId);
+        const proven =
+          known !== undefined && known.parentId == null && this.proves(known, o.proof, facts.machineId, token);
+        // the holder of the secret is never limited per machine-id: a token holder using up that
+        // allowance must not block the real machine's renewal
+        if (!proven) this.limit(`m:${facts.machineId}`, this.limits.machine, `of machine-id ${facts.machineId}`);
+        const secret = randomBytes(32).toString('base64url');
+        const fields = {
+          hostname: facts.hostname,
+          architecture: facts.architecture,
+          codename: facts.codename || null,
+          secret,
+          tokenId: t.id,
+          facts: JSON.stringify(facts),
+        };
+        // a chroot's identity is its host's to renew (agent.enrollChroot), never a token holder's
+        if (known?.parentId != null)
+          fail('CLONE_DETECTED', 'this machine-id belongs to an LTSP chroot of another machine');
+        this.machines.useToken(t.id);
+        if (!known) {
+          const status = t.autoApprove ? ('approved' as const) : ('pending' as const);
+          const id = this.machines.insert({ ...fields, status, machineId: facts.machineId, parentId: null });
+          if (t.class) this.deps.joinClass(t.class, id);
+          return { machine: id, secret, status, reenrol: '', code: '', machineId: facts.machineId };
+        }
+        if (proven) {
+          // the holder of the identity renews its secret: same identity, approval kept
+          const status = known.status === 'approved' || t.autoApprove ? ('approved' as const) : ('pending' as const);
+          this.machines.reenrol(known.id, { ...fields, status });
+          if (t.class) this.deps.joinClass(t.class, known.id);
+          return { machine: known.id, secret, status, reenrol: 'proven', code: '', machineId: facts.machineId };
+        }
+        // a token alone (/etc/machine-id is world-readable): a new credential that waits for the
+        // administrator; the current one keeps working, nothing (class, facts) changes until then
+        const code = randomBytes(4).toString('hex');
+        this.machines.putReenrol({
+          machineId: known.id,
+          secret,
+          code,
+          tokenId: t.id,
+          hostname: facts.hostname,
+          architecture: facts.architecture,
+          codename: facts.codename || null,
+          facts: fields.facts,
+          client,
+          requestedAt: Date.now(),
+        });
+        return { machine: known.id, secret, status: 'pending', reenrol: 'pending', code, machineId: facts.machineId };
+      })
+      .immediate();
   }
 
   /**
@@ -230,29 +286,53 @@ export class Enrolment {
    * approving a pending machine never hands it to a re-enrolment slipped in meanwhile.
    */
   approve(id: number, code?: string): { changed: boolean; reenrolment: ReenrolRow | null } {
-    return this.machines.db.transaction(() => {
-      const r = this.machines.pendingReenrol(id);
-      if (code === undefined && r) {
-        fail('USAGE', `machine ${id} has a re-enrolment waiting (code ${r.code}, from ${r.client || 'an unknown address'}): approve it with --code ${r.code} only if its agent printed that code, or refuse it with aptgate machines reject ${id}`);
-      }
-      if (code !== undefined && r?.code !== code) {
-        fail('USAGE', r ? `the re-enrolment of machine ${id} that waits has code ${r.code}, not ${code.slice(0, 40)}` : `no re-enrolment of machine ${id} waits for approval`);
-      }
-      if (!r) return { changed: this.machines.approve(id), reenrolment: null };
-      this.machines.reenrol(id, { hostname: r.hostname, architecture: r.architecture, codename: r.codename, status: 'approved', secret: r.secret, tokenId: r.tokenId, facts: r.facts }, { lastTs: r.lastTs });
-      this.machines.dropReenrol(id);
-      this.joinTokenClass(r.tokenId, id);
-      this.deps.endLeases?.(id);
-      return { changed: true, reenrolment: r };
-    }).immediate();
+    return this.machines.db
+      .transaction(() => {
+        const r = this.machines.pendingReenrol(id);
+        if (code === undefined && r) {
+          fail(
+            'USAGE',
+            `machine ${id} has a re-enrolment waiting (code ${r.code}, from ${r.client || 'an unknown address'}): approve it with --code ${r.code} only if its agent printed that code, or refuse it with aptgate machines reject ${id}`,
+          );
+        }
+        if (code !== undefined && r?.code !== code) {
+          fail(
+            'USAGE',
+            r
+              ? `the re-enrolment of machine ${id} that waits has code ${r.code}, not ${code.slice(0, 40)}`
+              : `no re-enrolment of machine ${id} waits for approval`,
+          );
+        }
+        if (!r) return { changed: this.machines.approve(id), reenrolment: null };
+        this.machines.reenrol(
+          id,
+          {
+            hostname: r.hostname,
+            architecture: r.architecture,
+            codename: r.codename,
+            status: 'approved',
+            secret: r.secret,
+            tokenId: r.tokenId,
+            facts: r.facts,
+          },
+          { lastTs: r.lastTs },
+        );
+        this.machines.dropReenrol(id);
+        this.joinTokenClass(r.tokenId, id);
+        this.deps.endLeases?.(id);
+        return { changed: true, reenrolment: r };
+      })
+      .immediate();
   }
 
   /** `aptgate machines reject`: a waiting re-enrolment is dropped; the current identity stays. */
   reject(id: number): ReenrolRow | undefined {
-    return this.machines.db.transaction(() => {
-      const r = this.machines.pendingReenrol(id);
-      if (r) this.machines.dropReenrol(id);
-      return r;
-    }).immediate();
+    return this.machines.db
+      .transaction(() => {
+        const r = this.machines.pendingReenrol(id);
+        if (r) this.machines.dropReenrol(id);
+        return r;
+      })
+      .immediate();
   }
 }

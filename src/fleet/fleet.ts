@@ -52,12 +52,37 @@ export interface StageSources {
 }
 
 export interface OutdatedList {
-  counts: { installed: number; outdated: number; security: number; upgrade: number; held: number; keptBack: number; phased: number };
-  entries: Array<{ package: string; architecture: string; installed: string; candidate: string; security: boolean; held: boolean }>;
+  counts: {
+    installed: number;
+    outdated: number;
+    security: number;
+    upgrade: number;
+    held: number;
+    keptBack: number;
+    phased: number;
+  };
+  entries: Array<{
+    package: string;
+    architecture: string;
+    installed: string;
+    candidate: string;
+    security: boolean;
+    held: boolean;
+  }>;
 }
 
 function listOf(r: OutdatedResult): OutdatedList {
-  return { counts: r.counts, entries: r.entries.map((e) => ({ package: e.package, architecture: e.architecture, installed: e.installedVersion, candidate: e.candidateVersion, security: e.security, held: e.held })) };
+  return {
+    counts: r.counts,
+    entries: r.entries.map((e) => ({
+      package: e.package,
+      architecture: e.architecture,
+      installed: e.installedVersion,
+      candidate: e.candidateVersion,
+      security: e.security,
+      held: e.held,
+    })),
+  };
 }
 
 export class Fleet {
@@ -88,10 +113,17 @@ export class Fleet {
     });
     // signatures are checked against the real clock: the agents' clocks are real
     this.auth = new AgentAuth(this.machines);
-    this.jobs = new JobService(jobStore, this.classes, deps.jobs, this.now, (id) => this.machines.byId(id)?.parentId ?? null);
+    this.jobs = new JobService(
+      jobStore,
+      this.classes,
+      deps.jobs,
+      this.now,
+      (id) => this.machines.byId(id)?.parentId ?? null,
+    );
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
-    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf, deps.reports,
-      (err) => deps.onError?.(err, 'collecting unused profiles'));
+    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf, deps.reports, (err) =>
+      deps.onError?.(err, 'collecting unused profiles'),
+    );
   }
 
   enrol(token: string, facts: MachineFacts, o: { client?: string; proof?: ReenrolProof } = {}): Enrolled {
@@ -99,7 +131,13 @@ export class Fleet {
   }
 
   /** An LTSP chroot of an approved host, enrolled by that host's agent (agent.enrollChroot). */
-  enrolChroot(hostId: number, hostMachineId: unknown, chroot: { name: string; path: string }, facts: MachineFacts, client = ''): Enrolled {
+  enrolChroot(
+    hostId: number,
+    hostMachineId: unknown,
+    chroot: { name: string; path: string },
+    facts: MachineFacts,
+    client = '',
+  ): Enrolled {
     return this.enrolment.enrolChroot(this.approved(hostId, hostMachineId), chroot, facts, client);
   }
 
@@ -111,7 +149,16 @@ export class Fleet {
 
   checkIn(id: number, a: { machineId: unknown; state: string; packages: string; host?: string }): CheckInAnswer {
     const m = this.auth.identify(id, a.machineId);
-    if (m.status !== 'approved') return { status: m.status, stateKnown: false, packagesKnown: false, packagesBase: '', jobsWaiting: false, pullNow: false, sources: '' };
+    if (m.status !== 'approved')
+      return {
+        status: m.status,
+        stateKnown: false,
+        packagesKnown: false,
+        packagesBase: '',
+        jobsWaiting: false,
+        pullNow: false,
+        sources: '',
+      };
     const stateKnown = m.stateHash !== null && m.stateHash === a.state;
     // after a job the unchanged state counts as reported again (the gate's evidence)
     if (stateKnown && this.jobs.store.finishedSince(id, m.reportedAt ?? 0)) this.machines.confirmState(id);
@@ -119,7 +166,7 @@ export class Fleet {
     return {
       status: m.status,
       stateKnown,
-      packagesKnown: stateKnown || (base?.sha256 === a.packages) || this.deps.profiles.byHash(a.packages) !== undefined,
+      packagesKnown: stateKnown || base?.sha256 === a.packages || this.deps.profiles.byHash(a.packages) !== undefined,
       packagesBase: base?.sha256 ?? '',
       jobsWaiting: this.jobs.waiting(id),
       pullNow: m.pullNow,
@@ -127,17 +174,36 @@ export class Fleet {
     };
   }
 
-  async report(id: number, a: { machineId: unknown; state: string; packages: PackagesPayload; extras: CollectedExtras; agentVersion?: string; serverHost?: string }): Promise<{ profile: number }> {
+  async report(
+    id: number,
+    a: {
+      machineId: unknown;
+      state: string;
+      packages: PackagesPayload;
+      extras: CollectedExtras;
+      agentVersion?: string;
+      serverHost?: string;
+    },
+  ): Promise<{ profile: number }> {
     const m = this.approved(id, a.machineId);
     const facts = JSON.parse(m.facts) as MachineFacts;
     // an upgraded agent says so in its next report, an upgraded release too (its stage sources follow)
     const next = { ...facts };
-    if (a.agentVersion && /^[A-Za-z0-9][A-Za-z0-9 ._+~:()-]{0,99}$/.test(a.agentVersion)) next.agentVersion = a.agentVersion;
+    if (a.agentVersion && /^[A-Za-z0-9][A-Za-z0-9 ._+~:()-]{0,99}$/.test(a.agentVersion))
+      next.agentVersion = a.agentVersion;
     // an os-release that could not be read says nothing: the known release stays
     if (a.extras.os?.codename) next.codename = a.extras.os.codename;
     if (a.extras.os?.distribution) next.distribution = a.extras.os.distribution;
-    if (next.agentVersion !== facts.agentVersion || next.codename !== facts.codename || next.distribution !== facts.distribution) {
-      this.machines.setFacts(id, JSON.stringify(next), next.codename !== facts.codename ? next.codename || null : undefined);
+    if (
+      next.agentVersion !== facts.agentVersion ||
+      next.codename !== facts.codename ||
+      next.distribution !== facts.distribution
+    ) {
+      this.machines.setFacts(
+        id,
+        JSON.stringify(next),
+        next.codename !== facts.codename ? next.codename || null : undefined,
+      );
     }
     const { profileId } = await this.reports.store(m, a.state, a.packages, a.extras, a.serverHost);
     this.crossCheckSoon(id);
@@ -150,7 +216,8 @@ export class Fleet {
     this.crossChecks.add(id);
     setImmediate(() => {
       // its answers are computed off the event loop first (the server's worker): the check finds them cached
-      void this.prepareOutdated(id).catch(() => undefined)
+      void this.prepareOutdated(id)
+        .catch(() => undefined)
         .then(() => {
           this.crossChecks.delete(id);
           return this.reports.crossCheck(id);
@@ -207,10 +274,13 @@ export class Fleet {
    * newest upstream snapshots. Undefined parts are not known yet (no report, or not indexed).
    * Answers not cached yet are computed off the event loop (the server's worker) or in slices.
    */
-  async outdatedListsInSlices(machine: number): Promise<{ stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined }> {
+  async outdatedListsInSlices(
+    machine: number,
+  ): Promise<{ stage: string | null; approved: OutdatedList | undefined; available: OutdatedList | undefined }> {
     const m = this.machines.byId(machine);
     const r = this.machines.report(machine);
-    if (!m || !r || r.viewId === null || m.profileId === null) return { stage: null, approved: undefined, available: undefined };
+    if (!m || !r || r.viewId === null || m.profileId === null)
+      return { stage: null, approved: undefined, available: undefined };
     const profileId = m.profileId;
     const upstream = this.deps.outdated.upstreamOf(r.viewId);
     const slicer = new TimeSlicer();
@@ -220,7 +290,11 @@ export class Fleet {
     };
     this.deps.profiles.pin(profileId);
     try {
-      return { stage: upstream?.stage ?? null, approved: await list(r.viewId), available: await list(upstream?.viewId ?? r.viewId) };
+      return {
+        stage: upstream?.stage ?? null,
+        approved: await list(r.viewId),
+        available: await list(upstream?.viewId ?? r.viewId),
+      };
     } finally {
       this.deps.profiles.unpin(profileId);
     }
@@ -231,7 +305,8 @@ export class Fleet {
     const byId = /^\d+$/.test(ref) ? this.machines.byId(Number(ref)) : undefined;
     if (byId) return byId;
     const hits = this.machines.byHostname(ref);
-    if (hits.length > 1) fail('USAGE', `${hits.length} machines are called ${ref}: use the id (${hits.map((h) => h.id).join(', ')})`);
+    if (hits.length > 1)
+      fail('USAGE', `${hits.length} machines are called ${ref}: use the id (${hits.map((h) => h.id).join(', ')})`);
     if (!hits[0]) fail('NOT_FOUND', `no machine "${ref.slice(0, 80)}"`);
     return hits[0];
   }
@@ -243,7 +318,11 @@ export class Fleet {
     for (const ref of refs) {
       const c = this.classes.store.byName(ref);
       if (c) {
-        for (const id of this.classes.membersOf(c.id, all)) out.set(id, all.find((m) => m.id === id)!);
+        for (const id of this.classes.membersOf(c.id, all))
+          out.set(
+            id,
+            all.find((m) => m.id === id)!,
+          );
       } else {
         const m = this.machine(ref);
         out.set(m.id, m);

@@ -6,7 +6,18 @@
 import { fail } from '../errors.js';
 import type { JobOutcome, JobRow, JobStore } from '../state/jobs.js';
 import type { MachineRow } from '../state/machines.js';
-import { CHROOT_ONLY_KINDS, CODENAME_RE, DISRUPTIVE_KINDS, FAILURE_REASONS, HOST_ONLY_KINDS, isPackageSpec, JOB_KINDS, SOURCE_NAME_RE, type JobKind, type JobPolicy } from '../protocol/wire.js';
+import {
+  CHROOT_ONLY_KINDS,
+  CODENAME_RE,
+  DISRUPTIVE_KINDS,
+  FAILURE_REASONS,
+  HOST_ONLY_KINDS,
+  isPackageSpec,
+  JOB_KINDS,
+  SOURCE_NAME_RE,
+  type JobKind,
+  type JobPolicy,
+} from '../protocol/wire.js';
 import type { ClassService } from './classes.js';
 
 export interface JobSettings {
@@ -20,32 +31,43 @@ export interface JobSettings {
 export const DEFAULT_POLICY: JobPolicy = { allowReboot: false, repairDpkg: true, lockTimeout: 300, timeout: 3600 };
 export const TRANSCRIPT_CAP = 64 * 1024;
 
-
 /** Checks a job's kind and parameters as the agent will (the agent checks again). */
-export function checkJob(kind: string, params: Record<string, unknown>): { kind: JobKind; params: Record<string, unknown> } {
-  if (!JOB_KINDS.includes(kind as JobKind)) fail('USAGE', `unknown job kind "${kind.slice(0, 40)}" (one of ${JOB_KINDS.join(', ')})`);
+export function checkJob(
+  kind: string,
+  params: Record<string, unknown>,
+): { kind: JobKind; params: Record<string, unknown> } {
+  if (!JOB_KINDS.includes(kind as JobKind))
+    fail('USAGE', `unknown job kind "${kind.slice(0, 40)}" (one of ${JOB_KINDS.join(', ')})`);
   const k = kind as JobKind;
   if (k === 'install' || k === 'remove' || k === 'hold' || k === 'unhold') {
     const pkgs = params['packages'];
     if (!Array.isArray(pkgs) || !pkgs.length || pkgs.length > 500) fail('USAGE', `${k} needs 1 to 500 package names`);
     for (const p of pkgs) {
-      if (typeof p !== 'string' || !isPackageSpec(p, k === 'install')) fail('USAGE', `"${String(p).slice(0, 80)}" is not a package name${k === 'install' ? ' (name, name:arch, name=version)' : ' (name or name:arch)'}`);
+      if (typeof p !== 'string' || !isPackageSpec(p, k === 'install'))
+        fail(
+          'USAGE',
+          `"${String(p).slice(0, 80)}" is not a package name${k === 'install' ? ' (name, name:arch, name=version)' : ' (name or name:arch)'}`,
+        );
     }
     return { kind: k, params: { packages: pkgs } };
   }
   if (k === 'upgrade') return { kind: k, params: params['securityOnly'] === true ? { securityOnly: true } : {} };
   if (k === 'add-source' || k === 'remove-source') {
     const name = params['name'];
-    if (typeof name !== 'string' || !SOURCE_NAME_RE.test(name)) fail('USAGE', 'a source name is lower-case letters, digits, _ . - (at most 64)');
+    if (typeof name !== 'string' || !SOURCE_NAME_RE.test(name))
+      fail('USAGE', 'a source name is lower-case letters, digits, _ . - (at most 64)');
     if (k === 'remove-source') return { kind: k, params: { name } };
     const content = params['content'];
-    if (typeof content !== 'string' || !content.trim() || content.length > 65_536) fail('USAGE', 'add-source needs the deb822 content of the .sources file');
-    if (!/^Types:/mi.test(content) || !/^URIs:/mi.test(content) || !/^Suites:/mi.test(content)) fail('USAGE', 'the source must be deb822 with Types, URIs and Suites');
+    if (typeof content !== 'string' || !content.trim() || content.length > 65_536)
+      fail('USAGE', 'add-source needs the deb822 content of the .sources file');
+    if (!/^Types:/im.test(content) || !/^URIs:/im.test(content) || !/^Suites:/im.test(content))
+      fail('USAGE', 'the source must be deb822 with Types, URIs and Suites');
     return { kind: k, params: { name, content } };
   }
   if (k === 'release-upgrade') {
     const codename = params['codename'];
-    if (typeof codename !== 'string' || !CODENAME_RE.test(codename)) fail('USAGE', 'release-upgrade needs the codename of the release to move to (e.g. trixie)');
+    if (typeof codename !== 'string' || !CODENAME_RE.test(codename))
+      fail('USAGE', 'release-upgrade needs the codename of the release to move to (e.g. trixie)');
     return { kind: k, params: { codename } };
   }
   return { kind: k, params: {} };
@@ -53,8 +75,10 @@ export function checkJob(kind: string, params: Record<string, unknown>): { kind:
 
 export function checkPolicy(p: Partial<JobPolicy>): JobPolicy {
   const out = { ...DEFAULT_POLICY, ...p };
-  if (!Number.isInteger(out.lockTimeout) || out.lockTimeout < 0 || out.lockTimeout > 86_400) fail('USAGE', 'lock timeout must be 0..86400 seconds');
-  if (!Number.isInteger(out.timeout) || out.timeout < 10 || out.timeout > 7 * 86_400) fail('USAGE', 'job timeout must be 10 s..7 days');
+  if (!Number.isInteger(out.lockTimeout) || out.lockTimeout < 0 || out.lockTimeout > 86_400)
+    fail('USAGE', 'lock timeout must be 0..86400 seconds');
+  if (!Number.isInteger(out.timeout) || out.timeout < 10 || out.timeout > 7 * 86_400)
+    fail('USAGE', 'job timeout must be 10 s..7 days');
   return out;
 }
 
@@ -94,7 +118,11 @@ export class JobService {
    * also a target gets none of its own. Refused when no machine is left, unless `skipUnfit`
    * (a schedule: its class may hold only machines the kind does not fit today).
    */
-  create(targetIds: readonly number[], j: CreateJob, o: { skipUnfit?: boolean; except?: ReadonlySet<number> } = {}): number[] {
+  create(
+    targetIds: readonly number[],
+    j: CreateJob,
+    o: { skipUnfit?: boolean; except?: ReadonlySet<number> } = {},
+  ): number[] {
     const { kind, params } = checkJob(j.kind, j.params ?? {});
     // which machines a kind fits is decided on all targets (a host busy with last week's
     // release-upgrade still covers its chroots), then the excepted ones are left out
@@ -105,10 +133,21 @@ export class JobService {
     const deadline = j.deadline === undefined ? (j.notBefore ?? now) + this.settings.deadlineMs : j.deadline;
     if (deadline !== null && deadline <= now) fail('USAGE', 'the deadline is in the past');
     const maxAttempts = j.maxAttempts ?? this.settings.maxAttempts;
-    return this.store.db.transaction(() => machineIds.map((machineId) => this.store.add({
-      machineId, kind, params: JSON.stringify(params), policy: JSON.stringify(policy), origin: j.origin,
-      disruptive: DISRUPTIVE_KINDS.has(kind), notBefore: j.notBefore ?? null, deadline, maxAttempts,
-    })))();
+    return this.store.db.transaction(() =>
+      machineIds.map((machineId) =>
+        this.store.add({
+          machineId,
+          kind,
+          params: JSON.stringify(params),
+          policy: JSON.stringify(policy),
+          origin: j.origin,
+          disruptive: DISRUPTIVE_KINDS.has(kind),
+          notBefore: j.notBefore ?? null,
+          deadline,
+          maxAttempts,
+        }),
+      ),
+    )();
   }
 
   private applicable(kind: JobKind, ids: readonly number[], skipUnfit: boolean): number[] {
@@ -119,7 +158,11 @@ export class JobService {
       if (CHROOT_ONLY_KINDS.has(kind)) return parent !== null;
       return !(kind === 'release-upgrade' && parent !== null && all.has(parent));
     });
-    if (ids.length && !out.length && !skipUnfit) fail('USAGE', CHROOT_ONLY_KINDS.has(kind) ? `${kind} is for LTSP chroots only` : `${kind} is not for LTSP chroots`);
+    if (ids.length && !out.length && !skipUnfit)
+      fail(
+        'USAGE',
+        CHROOT_ONLY_KINDS.has(kind) ? `${kind} is for LTSP chroots only` : `${kind} is not for LTSP chroots`,
+      );
     return out;
   }
 
@@ -137,19 +180,26 @@ export class JobService {
   /** The next job for a machine with a fresh lease, or undefined (one job at a time). */
   next(m: MachineRow): Delivery | undefined {
     const now = this.now();
-    return this.store.db.transaction(() => {
-      this.store.sweep(now, m.id);
-      const open = this.store.open(m.id);
-      // a job under a live lease is being worked on: nothing else meanwhile
-      if (open.some((j) => j.state !== 'queued' && (j.leaseUntil ?? 0) > now)) return undefined;
-      const j = open.find((x) => this.deliverable(x, m, now));
-      if (!j) return undefined;
-      this.store.deliver(j.id, now, this.settings.leaseMs, m.generation);
-      return {
-        id: j.id, kind: j.kind, params: JSON.parse(j.params) as Record<string, unknown>, policy: JSON.parse(j.policy) as JobPolicy,
-        attempt: j.attempts + 1, leaseSeconds: Math.round(this.settings.leaseMs / 1000), deadline: j.deadline,
-      };
-    }).immediate();
+    return this.store.db
+      .transaction(() => {
+        this.store.sweep(now, m.id);
+        const open = this.store.open(m.id);
+        // a job under a live lease is being worked on: nothing else meanwhile
+        if (open.some((j) => j.state !== 'queued' && (j.leaseUntil ?? 0) > now)) return undefined;
+        const j = open.find((x) => this.deliverable(x, m, now));
+        if (!j) return undefined;
+        this.store.deliver(j.id, now, this.settings.leaseMs, m.generation);
+        return {
+          id: j.id,
+          kind: j.kind,
+          params: JSON.parse(j.params) as Record<string, unknown>,
+          policy: JSON.parse(j.policy) as JobPolicy,
+          attempt: j.attempts + 1,
+          leaseSeconds: Math.round(this.settings.leaseMs / 1000),
+          deadline: j.deadline,
+        };
+      })
+      .immediate();
   }
 
   private own(machineId: number, jobId: number): JobRow {
@@ -165,23 +215,28 @@ export class JobService {
   private leasedTo(j: JobRow, generation: number): void {
     const open = j.state === 'queued' || j.state === 'delivered' || j.state === 'running';
     if (j.leaseGeneration === null ? open : j.leaseGeneration !== generation) {
-      fail('JOB_NOT_LEASED', `job ${j.id} was not handed to this identity of the machine (${j.leaseGeneration === null ? 'never delivered' : 'leased before a re-enrolment'}): its result is refused`);
+      fail(
+        'JOB_NOT_LEASED',
+        `job ${j.id} was not handed to this identity of the machine (${j.leaseGeneration === null ? 'never delivered' : 'leased before a re-enrolment'}): its result is refused`,
+      );
     }
   }
 
   /** The agent starts a job: running, with a lease as long as the job may take. */
   started(machineId: number, jobId: number, generation = 0): { leaseSeconds: number } {
     const now = this.now();
-    return this.store.db.transaction(() => {
-      this.store.sweep(now, machineId);
-      const j = this.own(machineId, jobId);
-      if (j.state !== 'delivered' && j.state !== 'running') fail('JOB_CLOSED', `job ${jobId} is ${j.state}`);
-      this.leasedTo(j, generation);
-      const policy = JSON.parse(j.policy) as JobPolicy;
-      const leaseMs = (policy.timeout + 300) * 1000;
-      this.store.start(jobId, now, leaseMs);
-      return { leaseSeconds: leaseMs / 1000 };
-    }).immediate();
+    return this.store.db
+      .transaction(() => {
+        this.store.sweep(now, machineId);
+        const j = this.own(machineId, jobId);
+        if (j.state !== 'delivered' && j.state !== 'running') fail('JOB_CLOSED', `job ${jobId} is ${j.state}`);
+        this.leasedTo(j, generation);
+        const policy = JSON.parse(j.policy) as JobPolicy;
+        const leaseMs = (policy.timeout + 300) * 1000;
+        this.store.start(jobId, now, leaseMs);
+        return { leaseSeconds: leaseMs / 1000 };
+      })
+      .immediate();
   }
 
   /**
@@ -190,15 +245,19 @@ export class JobService {
    * `generation`: the identity that signed the result (JOB_NOT_LEASED when not the leased one).
    */
   finished(machineId: number, jobId: number, o: JobOutcome, generation = 0): { state: string } {
-    if (o.failure !== null && !FAILURE_REASONS.includes(o.failure as never)) fail('RPC_INVALID_PARAMS', `unknown failure reason "${o.failure.slice(0, 40)}"`);
+    if (o.failure !== null && !FAILURE_REASONS.includes(o.failure as never))
+      fail('RPC_INVALID_PARAMS', `unknown failure reason "${o.failure.slice(0, 40)}"`);
     const outcome = { ...o, transcript: o.transcript.slice(-TRANSCRIPT_CAP), summary: o.summary.slice(0, 2000) };
-    return this.store.db.transaction(() => {
-      const j = this.own(machineId, jobId);
-      this.leasedTo(j, generation);
-      if (j.state === 'queued' || j.state === 'delivered' || j.state === 'running') this.store.finish(jobId, this.now(), outcome);
-      else if (j.state === 'cancelled' || j.state === 'expired') this.store.recordLate(jobId, outcome);
-      return { state: this.store.byId(jobId)!.state };
-    }).immediate();
+    return this.store.db
+      .transaction(() => {
+        const j = this.own(machineId, jobId);
+        this.leasedTo(j, generation);
+        if (j.state === 'queued' || j.state === 'delivered' || j.state === 'running')
+          this.store.finish(jobId, this.now(), outcome);
+        else if (j.state === 'cancelled' || j.state === 'expired') this.store.recordLate(jobId, outcome);
+        return { state: this.store.byId(jobId)!.state };
+      })
+      .immediate();
   }
 
   cancel(jobId: number): void {

@@ -11,9 +11,17 @@ export type ThreadRequest =
   | { op: 'forget'; profileIds: number[] }
   | { op: 'close' };
 
-export interface ThreadAnswer { complete: boolean; snapshots: number[]; result: string }
+export interface ThreadAnswer {
+  complete: boolean;
+  snapshots: number[];
+  result: string;
+}
 /** rows that need a change: `result` null = carried over to `snapshots` (incomplete views: none) */
-export interface ThreadRefresh { complete: boolean; snapshots: number[]; rows: Array<{ profileId: number; result: string | null }> }
+export interface ThreadRefresh {
+  complete: boolean;
+  snapshots: number[];
+  rows: Array<{ profileId: number; result: string | null }>;
+}
 
 export type ThreadReply =
   | ({ id: number } & ThreadAnswer)
@@ -30,7 +38,11 @@ export class OutdatedThread {
    * `entry`: the worker's thread entry (the assembly's: it builds the worker's read side);
    * `sites`: backend → host of its first mirror (apt's `Pin: origin`)
    */
-  constructor(private readonly entry: URL, private readonly dbFile: string, private readonly sites: Record<string, string>) {}
+  constructor(
+    private readonly entry: URL,
+    private readonly dbFile: string,
+    private readonly sites: Record<string, string>,
+  ) {}
 
   /** A request is waiting for the worker. */
   get busy(): boolean {
@@ -60,7 +72,7 @@ export class OutdatedThread {
       w.postMessage(msg);
     }).then((r) => {
       if (!('error' in r)) return r;
-      const code = r.code && r.code in errorCodes ? r.code as ErrorCode : 'WORKER_FAILED';
+      const code = r.code && r.code in errorCodes ? (r.code as ErrorCode) : 'WORKER_FAILED';
       throw new AptgateError(code, r.error);
     });
   }

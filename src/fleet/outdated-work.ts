@@ -13,7 +13,11 @@ export class OutdatedWork {
   // names changed between two snapshots, by "old>new" (every view of a refresh asks the same)
   private readonly diffs = new Map<string, Set<string>>();
 
-  constructor(private readonly views: ViewLoader, private readonly calc: OutdatedCalc, private readonly packageIndex: PackageIndexStore) {}
+  constructor(
+    private readonly views: ViewLoader,
+    private readonly calc: OutdatedCalc,
+    private readonly packageIndex: PackageIndexStore,
+  ) {}
 
   private changed(from: readonly number[], loaded: LoadedView): Set<string> {
     const names = new Set<string>();
@@ -35,7 +39,12 @@ export class OutdatedWork {
   handle(m: Exclude<ThreadRequest, { op: 'close' | 'forget' }>): ThreadReply {
     const loaded = this.views.load(m.spec);
     if (m.op === 'answer') {
-      return { id: m.id, complete: loaded.complete, snapshots: loaded.snapshots, result: encodeResult(this.calc.result(m.profileId, loaded)) };
+      return {
+        id: m.id,
+        complete: loaded.complete,
+        snapshots: loaded.snapshots,
+        result: encodeResult(this.calc.result(m.profileId, loaded)),
+      };
     }
     if (!loaded.complete) return { id: m.id, complete: false, snapshots: loaded.snapshots, rows: [] };
     const byFrom = new Map<string, Set<string>>();

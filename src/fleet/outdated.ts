@@ -72,7 +72,10 @@ export class OutdatedService {
     this.calc.remember(profileId, await this.profiles.installedInSlices(profileId, slicer));
   }
 
-  /** Profiles that were deleted (their ids may be given to new ones): nothing of them stays in memory, here or in the worker. */
+  /**
+   * Profiles that were deleted (their ids may be given to new ones): nothing of them stays in memory, here or in the
+   * worker.
+   */
   forget(profileIds: Iterable<number>): void {
     const ids = [...profileIds];
     if (!ids.length) return;
@@ -86,9 +89,13 @@ export class OutdatedService {
    * Returns how many were deleted.
    */
   async pruneViews(candidates: Iterable<number>, slicer: TimeSlicer): Promise<number> {
-    const upstreamHash = (spec: ViewSpec) => viewSpecHash({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) });
+    const upstreamHash = (spec: ViewSpec) =>
+      viewSpecHash({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) });
     const hasStage = (spec: ViewSpec) => spec.sources.some((x) => x.stage);
-    const byId = (id: number) => { const t = this.cache.view(id); return t === undefined ? undefined : JSON.parse(t) as ViewSpec; };
+    const byId = (id: number) => {
+      const t = this.cache.view(id);
+      return t === undefined ? undefined : (JSON.parse(t) as ViewSpec);
+    };
     const drop = new Set<number>();
     for (const id of candidates) {
       const spec = byId(id);
@@ -109,7 +116,9 @@ export class OutdatedService {
       }
     }
     let n = 0;
-    this.cache.transaction(() => { for (const id of drop) if (this.cache.deleteViewIfUnused(id)) n++; });
+    this.cache.transaction(() => {
+      for (const id of drop) if (this.cache.deleteViewIfUnused(id)) n++;
+    });
     return n;
   }
 
@@ -117,7 +126,13 @@ export class OutdatedService {
     this.stats.computed++;
     // an answer from a view still being indexed is not kept: it would outlive the indexing
     if (!loaded.complete) return result;
-    this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: encodeResult(result) });
+    this.cache.put({
+      profileId,
+      viewId,
+      snapshots: loaded.snapshots,
+      computedAt: Date.now(),
+      result: encodeResult(result),
+    });
     return result;
   }
 
@@ -131,8 +146,14 @@ export class OutdatedService {
     const stage = spec.sources.find((s) => s.stage)?.stage;
     if (!stage) return undefined;
     const gated = new Set(spec.sources.filter((s) => s.stage).map((s) => `${s.backend}/${s.suite}`));
-    const bypass = spec.sources.filter((s) => !s.stage && gated.has(`${s.backend}/${s.suite}`)).map((s) => `${s.backend}/${s.suite}`);
-    return { stage, bypass, viewId: this.defineView({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) }) };
+    const bypass = spec.sources
+      .filter((s) => !s.stage && gated.has(`${s.backend}/${s.suite}`))
+      .map((s) => `${s.backend}/${s.suite}`);
+    return {
+      stage,
+      bypass,
+      viewId: this.defineView({ ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) }),
+    };
   }
 
   /** Whether a view's sources all have their current snapshot indexed (answers are final). */
@@ -150,7 +171,12 @@ export class OutdatedService {
       return { result: decodeResult(hit.result), snapshots: hit.snapshots, cached: true, complete: true };
     }
     const loaded = this.views.load(spec);
-    return { result: this.compute(profileId, viewId, loaded), snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
+    return {
+      result: this.compute(profileId, viewId, loaded),
+      snapshots: loaded.snapshots,
+      cached: false,
+      complete: loaded.complete,
+    };
   }
 
   /**
@@ -164,11 +190,21 @@ export class OutdatedService {
     const hit = this.cache.get(profileId, viewId);
     if (hit && hit.snapshots.join(',') === current.join(',') && isCurrent(hit.result)) {
       this.stats.hits++;
-      return { result: await decodeResultInSlices(hit.result, slicer), snapshots: hit.snapshots, cached: true, complete: true };
+      return {
+        result: await decodeResultInSlices(hit.result, slicer),
+        snapshots: hit.snapshots,
+        cached: true,
+        complete: true,
+      };
     }
     if (this.thread) {
       const a = await this.inWorker(this.thread, profileId, viewId, spec);
-      return { result: await decodeResultInSlices(a.result, slicer), snapshots: a.snapshots, cached: false, complete: a.complete };
+      return {
+        result: await decodeResultInSlices(a.result, slicer),
+        snapshots: a.snapshots,
+        cached: false,
+        complete: a.complete,
+      };
     }
     this.profiles.pin(profileId);
     try {
@@ -185,7 +221,8 @@ export class OutdatedService {
       if (loaded.complete) {
         const text = await encodeResultInSlices(result, slicer);
         // the view may have been deleted meanwhile (no machine reads it any more): nothing to keep
-        if (this.cache.view(viewId) !== undefined) this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: text });
+        if (this.cache.view(viewId) !== undefined)
+          this.cache.put({ profileId, viewId, snapshots: loaded.snapshots, computedAt: Date.now(), result: text });
       }
       return { result, snapshots: loaded.snapshots, cached: false, complete: loaded.complete };
     } finally {
@@ -197,7 +234,12 @@ export class OutdatedService {
    * The worker's answer (JSON lines, as cached), kept when final. The profile is pinned while
    * the worker computes; the view may be deleted meanwhile (no machine reads it): then nothing is kept.
    */
-  private async inWorker(thread: OutdatedThread, profileId: number, viewId: number, spec: ViewSpec): Promise<ThreadAnswer> {
+  private async inWorker(
+    thread: OutdatedThread,
+    profileId: number,
+    viewId: number,
+    spec: ViewSpec,
+  ): Promise<ThreadAnswer> {
     this.profiles.pin(profileId);
     try {
       const a = await thread.answer(spec, profileId);
@@ -219,7 +261,9 @@ export class OutdatedService {
     const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
     const steps = this.refreshSteps(backend, suite, stats);
     // one transaction: thousands of small writes, one commit
-    this.cache.transaction(() => { for (const step of steps) step(); });
+    this.cache.transaction(() => {
+      for (const step of steps) step();
+    });
     return stats;
   }
 
@@ -232,31 +276,49 @@ export class OutdatedService {
    */
   refreshInSlices(backend: string, suite: string, slice = 100): Promise<RefreshStats> {
     this.refreshing++;
-    const run = this.queue.then(async () => {
-      const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
-      if (this.thread) {
-        await this.refreshInWorker(this.thread, backend, suite, slice, stats);
+    const run = this.queue
+      .then(async () => {
+        const stats: RefreshStats = { recomputed: 0, carried: 0, deferred: 0 };
+        if (this.thread) {
+          await this.refreshInWorker(this.thread, backend, suite, slice, stats);
+          return stats;
+        }
+        const steps = this.refreshSteps(backend, suite, stats);
+        for (let i = 0; i < steps.length; i += slice) {
+          this.cache.transaction(() => {
+            for (const step of steps.slice(i, i + slice)) step();
+          });
+          await nextTurn();
+        }
         return stats;
-      }
-      const steps = this.refreshSteps(backend, suite, stats);
-      for (let i = 0; i < steps.length; i += slice) {
-        this.cache.transaction(() => { for (const step of steps.slice(i, i + slice)) step(); });
-        await nextTurn();
-      }
-      return stats;
-    }).finally(() => { this.refreshing--; });
-    this.queue = run.then(() => undefined, () => undefined);
+      })
+      .finally(() => {
+        this.refreshing--;
+      });
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
-  private async refreshInWorker(thread: OutdatedThread, backend: string, suite: string, slice: number, stats: RefreshStats): Promise<void> {
+  private async refreshInWorker(
+    thread: OutdatedThread,
+    backend: string,
+    suite: string,
+    slice: number,
+    stats: RefreshStats,
+  ): Promise<void> {
     const slicer = new TimeSlicer();
     for (const v of this.cache.views()) {
       const spec = JSON.parse(v.spec) as ViewSpec;
       if (!spec.sources.some((s) => s.backend === backend && s.suite === suite)) continue;
       const rows = this.cache.byView(v.id);
       for (let i = 0; i < rows.length; i += REFRESH_BATCH) {
-        const r = await thread.refresh(spec, rows.slice(i, i + REFRESH_BATCH).map((x) => ({ profileId: x.profileId, snapshots: x.snapshots })));
+        const r = await thread.refresh(
+          spec,
+          rows.slice(i, i + REFRESH_BATCH).map((x) => ({ profileId: x.profileId, snapshots: x.snapshots })),
+        );
         if (!r.complete) {
           stats.deferred++;
           break;
@@ -267,7 +329,13 @@ export class OutdatedService {
   }
 
   /** Writes what the worker found, a slice at a time. */
-  private async applyRefresh(viewId: number, r: ThreadRefresh, slice: number, slicer: TimeSlicer, stats: RefreshStats): Promise<void> {
+  private async applyRefresh(
+    viewId: number,
+    r: ThreadRefresh,
+    slice: number,
+    slicer: TimeSlicer,
+    stats: RefreshStats,
+  ): Promise<void> {
     for (let i = 0; i < r.rows.length;) {
       this.cache.transaction(() => {
         for (let n = 0; i < r.rows.length && n < slice && (n === 0 || !slicer.due()); n++) {
@@ -308,7 +376,10 @@ export class OutdatedService {
   /** Runs `fn` between refreshes (a refresh never sees a profile or view disappear under it). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn);
-    this.queue = run.then(() => undefined, () => undefined);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
@@ -352,7 +423,11 @@ export class OutdatedService {
       for (const row of rows) {
         if (row.snapshots.join(',') === loaded.snapshots.join(',')) continue;
         steps.push(() => {
-          const r = this.calc.refreshed(row.profileId, loaded, comparable(row.snapshots, loaded.snapshots) ? changedBetween(row.snapshots) : undefined);
+          const r = this.calc.refreshed(
+            row.profileId,
+            loaded,
+            comparable(row.snapshots, loaded.snapshots) ? changedBetween(row.snapshots) : undefined,
+          );
           if (r === 'carry') {
             this.cache.carry(row.profileId, v.id, loaded.snapshots);
             this.stats.carried++;

@@ -55,33 +55,52 @@ export function isPushableHostname(h: string): boolean {
 
 /** Checks the options once, before anything runs (USAGE). */
 export function checkPushOptions(o: PushOptions): void {
-  if (!o.sshCommand.length || !o.sshCommand[0] || o.sshCommand.some((a) => a.includes('\0'))) fail('USAGE', 'the ssh command is empty');
-  for (const opt of o.sshOptions) if (!OPTION_RE.test(opt)) fail('USAGE', `"${opt.slice(0, 80)}" is not an ssh option (Key=Value, as ssh -o takes it)`);
+  if (!o.sshCommand.length || !o.sshCommand[0] || o.sshCommand.some((a) => a.includes('\0')))
+    fail('USAGE', 'the ssh command is empty');
+  for (const opt of o.sshOptions)
+    if (!OPTION_RE.test(opt))
+      fail('USAGE', `"${opt.slice(0, 80)}" is not an ssh option (Key=Value, as ssh -o takes it)`);
   if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 1000) fail('USAGE', 'parallel runs: 1..1000');
   if (!(o.timeoutMs > 0)) fail('USAGE', 'the timeout must be positive');
   if (o.user !== undefined && !USER_RE.test(o.user)) fail('USAGE', `"${o.user.slice(0, 40)}" is not a user name`);
 }
 
-/** The argument vector for one machine: ssh [args] -o OPT... -o BatchMode=yes -o ConnectTimeout=10 user@host command. */
+/**
+ * The argument vector for one machine: ssh [args] -o OPT... -o BatchMode=yes -o ConnectTimeout=10 user@host command.
+ */
 export function sshArgv(t: PushTarget, o: PushOptions): string[] {
   if (!isPushableHostname(t.hostname)) fail('USAGE', `refusing hostname "${t.hostname.slice(0, 80)}"`);
   return [
     ...o.sshCommand,
     ...o.sshOptions.flatMap((opt) => ['-o', opt]),
-    '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=10',
     `${o.user ?? 'root'}@${t.hostname}`,
     ...(o.remoteCommand ?? ['aptgate-agent', 'run-once']),
   ];
 }
 
 function lastLine(tail: string): string {
-  const lines = tail.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = tail
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   return (lines[lines.length - 1] ?? '').slice(0, 500);
 }
 
 function runOne(t: PushTarget, o: PushOptions): Promise<PushResult> {
   const started = Date.now();
-  const base = { id: t.id, hostname: t.hostname, exitCode: null, signal: null, timedOut: false, lastStderr: '', lastStdout: '' };
+  const base = {
+    id: t.id,
+    hostname: t.hostname,
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    lastStderr: '',
+    lastStdout: '',
+  };
   let argv: string[];
   try {
     argv = sshArgv(t, o);
@@ -93,10 +112,18 @@ function runOne(t: PushTarget, o: PushOptions): Promise<PushResult> {
     let errTail = '';
     let timedOut = false;
     let settled = false;
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      shell: false,
+      windowsHide: true,
+    });
     const keep = (s: string, b: Buffer) => (s + b.toString('utf8')).slice(-8192);
-    child.stdout.on('data', (b: Buffer) => { out = keep(out, b); });
-    child.stderr.on('data', (b: Buffer) => { errTail = keep(errTail, b); });
+    child.stdout.on('data', (b: Buffer) => {
+      out = keep(out, b);
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      errTail = keep(errTail, b);
+    });
     let killTimer: NodeJS.Timeout | undefined;
     let exited: [number | null, NodeJS.Signals | null] | undefined;
     const timer = setTimeout(() => {
@@ -118,8 +145,14 @@ function runOne(t: PushTarget, o: PushOptions): Promise<PushResult> {
       if (killTimer) clearTimeout(killTimer);
       const outcome: PushOutcome = code === 0 && !timedOut ? 'answered' : code === 255 ? 'unreachable' : 'failed';
       resolve({
-        ...base, outcome, exitCode: code, signal, timedOut, durationMs: Date.now() - started,
-        lastStderr: lastLine(errTail), lastStdout: lastLine(out),
+        ...base,
+        outcome,
+        exitCode: code,
+        signal,
+        timedOut,
+        durationMs: Date.now() - started,
+        lastStderr: lastLine(errTail),
+        lastStdout: lastLine(out),
         error: error ?? (timedOut ? `no answer within ${Math.round(o.timeoutMs / 1000)}s (killed)` : null),
       });
     };
@@ -138,7 +171,11 @@ function runOne(t: PushTarget, o: PushOptions): Promise<PushResult> {
 }
 
 /** Runs the agent once on every target, at most `parallel` at a time; results in target order. */
-export async function push(targets: readonly PushTarget[], o: PushOptions, onProgress?: PushProgress): Promise<PushResult[]> {
+export async function push(
+  targets: readonly PushTarget[],
+  o: PushOptions,
+  onProgress?: PushProgress,
+): Promise<PushResult[]> {
   checkPushOptions(o);
   const results = new Array<PushResult>(targets.length);
   let next = 0;

@@ -46,13 +46,21 @@ export class RateLimiter {
   take(key: string, rate: Rate, code: ErrorCode, what: string): void {
     const wait = this.tryTake(key, rate);
     if (wait !== undefined) {
-      fail(code, `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`);
+      fail(
+        code,
+        `too many enrolments ${what} (at most ${rate.count} per ${formatWindow(rate.windowMs)}): try again in ${wait} s`,
+      );
     }
   }
 }
 
 function formatWindow(ms: number): string {
-  for (const [unit, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, n] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms % n === 0) return `${ms / n}${unit}`;
   }
   return `${ms}ms`;
@@ -69,6 +77,11 @@ export function addressKey(address: string): string {
   const [head = '', tail = ''] = address.split('%')[0]!.toLowerCase().split('::');
   const left = head ? head.split(':') : [];
   const right = address.includes('::') && tail ? tail.split(':') : [];
-  const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

@@ -18,10 +18,16 @@ export interface ReportLimits {
 const HASH_CHUNK = 1024 * 1024;
 
 function tooMany(limits: ReportLimits): AptgateError {
-  return new AptgateError('REPORT_TOO_LARGE', `more than ${limits.maxPackages} packages in one report (fleet.report_max_packages)`);
+  return new AptgateError(
+    'REPORT_TOO_LARGE',
+    `more than ${limits.maxPackages} packages in one report (fleet.report_max_packages)`,
+  );
 }
 function tooBig(limits: ReportLimits): AptgateError {
-  return new AptgateError('REPORT_TOO_LARGE', `packages text larger than ${limits.maxBytes} bytes unpacked (fleet.report_max_bytes)`);
+  return new AptgateError(
+    'REPORT_TOO_LARGE',
+    `packages text larger than ${limits.maxBytes} bytes unpacked (fleet.report_max_bytes)`,
+  );
 }
 
 /** gunzip on libuv's threads; it stops as soon as the output would pass the limit. */
@@ -29,7 +35,8 @@ export function gunzipLimited(b: Buffer, limits: ReportLimits): Promise<Buffer> 
   return new Promise((resolve, reject) => {
     gunzip(b, { maxOutputLength: limits.maxBytes, chunkSize: 64 * 1024 }, (err, out) => {
       if (!err) return resolve(out);
-      if ((err as Error & { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) return reject(tooBig(limits));
+      if ((err as Error & { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError)
+        return reject(tooBig(limits));
       reject(new AptgateError('RPC_INVALID_PARAMS', 'packages payload is not gzip data'));
     });
   });
@@ -71,7 +78,11 @@ async function sha256OfLines(lines: readonly string[], slicer: TimeSlicer): Prom
 }
 
 /** Names of the records, every field checked (lines come from the network); lines sorted and unique. */
-async function checkRecords(lines: readonly string[], slicer: TimeSlicer, checked?: ReadonlyMap<string, string>): Promise<string[]> {
+async function checkRecords(
+  lines: readonly string[],
+  slicer: TimeSlicer,
+  checked?: ReadonlyMap<string, string>,
+): Promise<string[]> {
   const names = new Array<string>(lines.length);
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
@@ -90,10 +101,16 @@ async function checkRecords(lines: readonly string[], slicer: TimeSlicer, checke
 }
 
 /** A full payload (already gunzipped): checked against the limits, the announced hash and the record syntax. */
-export async function checkFull(raw: Buffer, hash: string, limits: ReportLimits, slicer: TimeSlicer): Promise<CheckedPackages> {
+export async function checkFull(
+  raw: Buffer,
+  hash: string,
+  limits: ReportLimits,
+  slicer: TimeSlicer,
+): Promise<CheckedPackages> {
   if (raw.length > limits.maxBytes) throw tooBig(limits);
   const lines = await splitLines(raw, limits, slicer);
-  if ((await sha256OfBuffer(raw, slicer)) !== hash) fail('PACKAGES_MISMATCH', 'the packages do not give the announced hash');
+  if ((await sha256OfBuffer(raw, slicer)) !== hash)
+    fail('PACKAGES_MISMATCH', 'the packages do not give the announced hash');
   return { hash, lines, names: await checkRecords(lines, slicer) };
 }
 
@@ -104,7 +121,8 @@ function keyOf(line: string): { key: string; name: string } {
   } catch {
     fail('RPC_INVALID_PARAMS', 'a delta line is not a package record');
   }
-  if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'string') fail('RPC_INVALID_PARAMS', 'a delta line is not a package record');
+  if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'string')
+    fail('RPC_INVALID_PARAMS', 'a delta line is not a package record');
   return { key: `${v[0]}:${v[1]}`, name: v[0] };
 }
 
@@ -112,7 +130,14 @@ function keyOf(line: string): { key: string; name: string } {
  * A delta applied to the lines of its base (stored, so already valid): the changed and added
  * lines (gunzipped), the removed instances. The result is checked as a full payload would be.
  */
-export async function checkDelta(base: readonly string[], upsert: Buffer | undefined, remove: readonly string[], hash: string, limits: ReportLimits, slicer: TimeSlicer): Promise<CheckedPackages> {
+export async function checkDelta(
+  base: readonly string[],
+  upsert: Buffer | undefined,
+  remove: readonly string[],
+  hash: string,
+  limits: ReportLimits,
+  slicer: TimeSlicer,
+): Promise<CheckedPackages> {
   const byKey = new Map<string, string>();
   const nameOf = new Map<string, string>();
   for (let i = 0; i < base.length; i++) {
@@ -135,7 +160,8 @@ export async function checkDelta(base: readonly string[], upsert: Buffer | undef
   // the canonical text, as packagesTextOfLines makes it (the limits above bound this sort)
   const lines = [...new Set(byKey.values())].sort();
   await slicer.tick();
-  if ((await sha256OfLines(lines, slicer)) !== hash) fail('PACKAGES_MISMATCH', 'the packages do not give the announced hash');
+  if ((await sha256OfLines(lines, slicer)) !== hash)
+    fail('PACKAGES_MISMATCH', 'the packages do not give the announced hash');
   // only the lines the delta brought need the full check
   return { hash, lines, names: await checkRecords(lines, slicer, nameOf) };
 }

@@ -52,7 +52,11 @@ const UNPACKING = 2;
 
 const shipped = defaultConfig().fleet;
 /** The shipped defaults (config.ts holds them once). */
-export const DEFAULT_REPORT_SETTINGS: ReportSettings = { maxPackages: shipped.reportMaxPackages, maxBytes: shipped.reportMaxBytes, ratePerMinute: shipped.reportRate };
+export const DEFAULT_REPORT_SETTINGS: ReportSettings = {
+  maxPackages: shipped.reportMaxPackages,
+  maxBytes: shipped.reportMaxBytes,
+  ratePerMinute: shipped.reportRate,
+};
 
 export class ReportService {
   readonly retention: Retention;
@@ -63,7 +67,10 @@ export class ReportService {
     private readonly profiles: ProfileStore,
     private readonly outdated: OutdatedService,
     /** maps a source URI to a backend name (proxy or remap mode), undefined when not ours */
-    private readonly backendOf: (uri: string, serverHost: string | undefined) => { backend: string; stage?: string } | undefined,
+    private readonly backendOf: (
+      uri: string,
+      serverHost: string | undefined,
+    ) => { backend: string; stage?: string } | undefined,
     private readonly settings: ReportSettings = DEFAULT_REPORT_SETTINGS,
     onError: (err: Error) => void = () => undefined,
   ) {
@@ -75,7 +82,10 @@ export class ReportService {
   private checkExtras(x: CollectedExtras): void {
     const bytes = (files: ReadonlyArray<{ content: string }>) => files.reduce((n, f) => n + f.content.length, 0);
     if (bytes(x.sources) > MAX_APT_FILES_BYTES || bytes(x.preferences) > MAX_APT_FILES_BYTES) {
-      fail('REPORT_TOO_LARGE', `apt sources (or preferences) files of more than ${MAX_APT_FILES_BYTES / 1024} KiB in all`);
+      fail(
+        'REPORT_TOO_LARGE',
+        `apt sources (or preferences) files of more than ${MAX_APT_FILES_BYTES / 1024} KiB in all`,
+      );
     }
     const max = this.settings.maxPackages;
     if (x.holds.length > max || x.aptUpgradable.length > max || x.reboot.packages.length > max) {
@@ -95,7 +105,11 @@ export class ReportService {
     if (taken?.rate) return;
     if (taken) taken.rate = true;
     const wait = this.rate.tryTake(String(machine), { count: this.settings.ratePerMinute, windowMs: 60_000 });
-    if (wait !== undefined) fail('RATE_LIMITED', `too many reports with packages from this machine: report again in ${wait} s (fleet.report_rate)`);
+    if (wait !== undefined)
+      fail(
+        'RATE_LIMITED',
+        `too many reports with packages from this machine: report again in ${wait} s (fleet.report_rate)`,
+      );
   }
 
   /**
@@ -108,8 +122,10 @@ export class ReportService {
     // nothing, exactly as a report naming only the hash
     const known = this.known(p.hash);
     if (known !== undefined) return known;
-    if (!p.full && p.base === undefined) fail('PACKAGES_UNKNOWN', 'these packages are not known here: send them in full');
-    if (p.base !== undefined && !p.full && !this.profiles.byHash(p.base)) fail('PACKAGES_UNKNOWN', 'the delta base is not known here: send the packages in full');
+    if (!p.full && p.base === undefined)
+      fail('PACKAGES_UNKNOWN', 'these packages are not known here: send them in full');
+    if (p.base !== undefined && !p.full && !this.profiles.byHash(p.base))
+      fail('PACKAGES_UNKNOWN', 'the delta base is not known here: send the packages in full');
     this.takeRate(machine, taken);
     // reports arriving together wait with their packages still compressed: memory stays at a
     // few reports' worth, however many machines report at once
@@ -160,7 +176,12 @@ export class ReportService {
   }
 
   /** The view a machine's apt reads, as far as its sources go through backends of this server. */
-  async viewSpec(m: MachineRow, extras: CollectedExtras, serverHost: string | undefined, slicer: TimeSlicer): Promise<ViewSpec | undefined> {
+  async viewSpec(
+    m: MachineRow,
+    extras: CollectedExtras,
+    serverHost: string | undefined,
+    slicer: TimeSlicer,
+  ): Promise<ViewSpec | undefined> {
     const facts = JSON.parse(m.facts) as MachineFacts;
     const sources: ViewSource[] = [];
     const seen = new Set<string>();
@@ -176,19 +197,36 @@ export class ReportService {
             const key = `${via.stage ?? ''} ${via.backend} ${suite}`;
             if (seen.has(key)) continue;
             seen.add(key);
-            sources.push({ backend: via.backend, suite, ...(via.stage ? { stage: via.stage } : {}), ...(e.components.length ? { components: e.components } : {}) });
-            if (sources.length > MAX_VIEW_SOURCES) fail('REPORT_TOO_LARGE', `the sources name more than ${MAX_VIEW_SOURCES} suites of this server`);
+            sources.push({
+              backend: via.backend,
+              suite,
+              ...(via.stage ? { stage: via.stage } : {}),
+              ...(e.components.length ? { components: e.components } : {}),
+            });
+            if (sources.length > MAX_VIEW_SOURCES)
+              fail('REPORT_TOO_LARGE', `the sources name more than ${MAX_VIEW_SOURCES} suites of this server`);
           }
         }
       }
     }
     if (!sources.length) return undefined;
     const preferences = extras.preferences.map((p) => p.content).join('\n\n');
-    return { sources, arch: facts.architecture, foreignArchs: facts.foreignArchitectures, ...(preferences.trim() ? { preferences } : {}) };
+    return {
+      sources,
+      arch: facts.architecture,
+      foreignArchs: facts.foreignArchitectures,
+      ...(preferences.trim() ? { preferences } : {}),
+    };
   }
 
   /** `serverHost`: host[:port] the agent reached this server by (its remap-mode sources use it) */
-  async store(m: MachineRow, state: string, packages: PackagesPayload, extras: CollectedExtras, serverHost?: string): Promise<{ profileId: number; viewId: number | null }> {
+  async store(
+    m: MachineRow,
+    state: string,
+    packages: PackagesPayload,
+    extras: CollectedExtras,
+    serverHost?: string,
+  ): Promise<{ profileId: number; viewId: number | null }> {
     this.checkExtras(extras);
     const taken = { rate: false };
     const profileId = await this.profileOf(m.id, packages, taken);
@@ -213,7 +251,8 @@ export class ReportService {
       const before = this.machines.byId(m.id)?.profileId ?? null;
       const viewBefore = this.machines.report(m.id)?.viewId ?? null;
       this.machines.setState(m.id, state, profileId, JSON.stringify(extras), viewId, null);
-      if (before !== profileId || viewBefore !== viewId) this.retention.released(before !== profileId ? before : null, viewBefore !== viewId ? viewBefore : null);
+      if (before !== profileId || viewBefore !== viewId)
+        this.retention.released(before !== profileId ? before : null, viewBefore !== viewId ? viewBefore : null);
       return { profileId, viewId };
     } finally {
       this.profiles.unpin(profileId);
@@ -234,7 +273,11 @@ export class ReportService {
       const answer = await this.outdated.getInSlices(profileId, r.viewId, new TimeSlicer());
       if (!answer.complete) return undefined;
       // the machine reported again meanwhile: that report's check follows
-      if (this.machines.byId(machineId)?.profileId !== profileId || this.machines.report(machineId)?.viewId !== r.viewId) return undefined;
+      if (
+        this.machines.byId(machineId)?.profileId !== profileId ||
+        this.machines.report(machineId)?.viewId !== r.viewId
+      )
+        return undefined;
       return this.disagreements(machineId, r.extras, answer.result);
     } finally {
       this.profiles.unpin(profileId);
@@ -245,7 +288,11 @@ export class ReportService {
     const extras = JSON.parse(extrasJson) as CollectedExtras;
     const apt = new Set(extras.aptUpgradable.map((u) => `${u.package} ${u.candidate}`));
     const ours = new Set(result.entries.map((e) => `${e.package} ${e.candidateVersion}`));
-    const d: Disagreements = { onlyApt: [...apt].filter((x) => !ours.has(x)).sort(), onlyServer: [...ours].filter((x) => !apt.has(x)).sort(), checkedAt: Date.now() };
+    const d: Disagreements = {
+      onlyApt: [...apt].filter((x) => !ours.has(x)).sort(),
+      onlyServer: [...ours].filter((x) => !apt.has(x)).sort(),
+      checkedAt: Date.now(),
+    };
     this.machines.setDisagreements(machineId, JSON.stringify(d));
     return d;
   }

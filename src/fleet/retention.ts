@@ -39,7 +39,9 @@ export class Retention {
   }
 
   private schedule(): void {
-    this.running ??= this.run().finally(() => { this.running = undefined; });
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+    });
   }
 
   private async run(): Promise<void> {

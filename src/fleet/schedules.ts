@@ -35,7 +35,15 @@ export class ScheduleService {
     const cron = parseCron(s.cron);
     const deadlineS = s.deadlineS ?? 86_400;
     if (!Number.isInteger(deadlineS) || deadlineS < 60) fail('USAGE', 'a schedule deadline is at least 60 s');
-    const id = this.store.addSchedule({ classId: c.id, kind, params: JSON.stringify(params), policy: JSON.stringify(policy), cron: s.cron.trim(), deadlineS, nextAt: nextRun(cron, new Date(this.now())).getTime() });
+    const id = this.store.addSchedule({
+      classId: c.id,
+      kind,
+      params: JSON.stringify(params),
+      policy: JSON.stringify(policy),
+      cron: s.cron.trim(),
+      deadlineS,
+      nextAt: nextRun(cron, new Date(this.now())).getTime(),
+    });
     return this.store.schedules().find((x) => x.id === id)!;
   }
 
@@ -61,10 +69,18 @@ export class ScheduleService {
       const origin = `schedule:${s.id}`;
       const busy = this.jobStore.openByOrigin(origin);
       const members = this.classes.membersOf(s.classId);
-      const make = () => this.jobs.create(members, {
-        kind: s.kind, params: JSON.parse(s.params) as Record<string, unknown>, policy: JSON.parse(s.policy) as Partial<JobPolicy>,
-        origin, deadline: now + s.deadlineS * 1000,
-      }, { skipUnfit: true, except: busy });
+      const make = () =>
+        this.jobs.create(
+          members,
+          {
+            kind: s.kind,
+            params: JSON.parse(s.params) as Record<string, unknown>,
+            policy: JSON.parse(s.policy) as Partial<JobPolicy>,
+            origin,
+            deadline: now + s.deadlineS * 1000,
+          },
+          { skipUnfit: true, except: busy },
+        );
       this.store.db.transaction(() => {
         if (members.length) {
           try {

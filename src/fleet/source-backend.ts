@@ -7,7 +7,9 @@ import type { BackendMap } from '../proxy/target.js';
  * backend (proxy mode, or the same archive reached directly), or `http://<this server>/<backend>`
  * (remap mode; `host` is how the agent reached this server).
  */
-export function backendOfUri(backends: BackendMap): (uri: string, host: string | undefined) => { backend: string; stage?: string } | undefined {
+export function backendOfUri(
+  backends: BackendMap,
+): (uri: string, host: string | undefined) => { backend: string; stage?: string } | undefined {
   return (uri, host) => {
     const m = /^https?:\/\/([^/]+)(\/[^?#]*)?/i.exec(uri.trim());
     if (!m) return undefined;

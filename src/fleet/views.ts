@@ -38,20 +38,32 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
 export function checkViewSpec(spec: ViewSpec): void {
   if (!spec.sources.length) fail('USAGE', 'a view needs at least one backend/suite');
   for (const s of spec.sources) {
-    if (!NAME_RE.test(s.backend) || !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(s.suite) || s.suite.split('/').includes('..')) {
+    if (
+      !NAME_RE.test(s.backend) ||
+      !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(s.suite) ||
+      s.suite.split('/').includes('..')
+    ) {
       fail('USAGE', `"${s.backend}/${s.suite}" is not a backend/suite`);
     }
-    if (s.stage !== undefined && !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s.stage)) fail('USAGE', `"${s.stage}" is not a stage name`);
-    for (const c of s.components ?? []) if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(c)) fail('USAGE', `"${c}" is not a component`);
+    if (s.stage !== undefined && !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s.stage))
+      fail('USAGE', `"${s.stage}" is not a stage name`);
+    for (const c of s.components ?? [])
+      if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(c)) fail('USAGE', `"${c}" is not a component`);
   }
-  for (const a of [spec.arch, ...spec.foreignArchs]) if (!/^[a-z0-9][a-z0-9-]*$/.test(a)) fail('USAGE', `"${a}" is not an architecture name`);
+  for (const a of [spec.arch, ...spec.foreignArchs])
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(a)) fail('USAGE', `"${a}" is not an architecture name`);
   if (spec.preferences) parsePreferences(spec.preferences);
 }
 
 /** A stable identity for a spec (the view_def key). */
 export function viewSpecHash(spec: ViewSpec): string {
   const canonical = JSON.stringify({
-    sources: spec.sources.map((s) => [s.backend, s.suite, s.components ? [...s.components].sort() : null, ...(s.stage ? [s.stage] : [])]),
+    sources: spec.sources.map((s) => [
+      s.backend,
+      s.suite,
+      s.components ? [...s.components].sort() : null,
+      ...(s.stage ? [s.stage] : []),
+    ]),
     arch: spec.arch,
     foreign: [...spec.foreignArchs].sort(),
     preferences: spec.preferences ?? '',
@@ -76,7 +88,12 @@ export interface StageResolver {
 
 /** The identity of a view's content: what it reads, not the preferences it is read with. */
 function contentKey(spec: ViewSpec, ids: readonly number[]): string {
-  return JSON.stringify([spec.arch, spec.foreignArchs, spec.sources.map((s) => [s.backend, s.suite, s.stage ?? null, s.components ?? null]), ids]);
+  return JSON.stringify([
+    spec.arch,
+    spec.foreignArchs,
+    spec.sources.map((s) => [s.backend, s.suite, s.stage ?? null, s.components ?? null]),
+    ids,
+  ]);
 }
 
 export class ViewLoader {
@@ -101,15 +118,22 @@ export class ViewLoader {
   currentIds(spec: ViewSpec): number[] {
     return spec.sources.map((s) => {
       if (s.stage !== undefined) return -(this.stages?.currentGen(s.stage, s.backend, s.suite) ?? 0);
-      return (this.snapshots.latest(s.backend, s.suite, 'inrelease') ?? this.snapshots.latest(s.backend, s.suite, 'release'))?.id ?? 0;
+      return (
+        (this.snapshots.latest(s.backend, s.suite, 'inrelease') ?? this.snapshots.latest(s.backend, s.suite, 'release'))
+          ?.id ?? 0
+      );
     });
   }
 
   private parts(src: ViewSource, id: number): SourcePart[] {
-    if (id < 0) return (this.stages?.parts(-id) ?? []).filter((p) => !src.components || src.components.includes(p.component));
+    if (id < 0)
+      return (this.stages?.parts(-id) ?? []).filter((p) => !src.components || src.components.includes(p.component));
     const snapshot = id > 0 ? this.snapshots.byId(id) : undefined;
     if (!snapshot) return [];
-    return this.packageIndex.linkedFiles(id).filter((l) => !src.components || src.components.includes(l.component)).map((l) => ({ snapshot, ...l }));
+    return this.packageIndex
+      .linkedFiles(id)
+      .filter((l) => !src.components || src.components.includes(l.component))
+      .map((l) => ({ snapshot, ...l }));
   }
 
   /** Why the view's answers would not be final now (a source without content or not indexed); undefined when ready. */
@@ -119,7 +143,10 @@ export class ViewLoader {
       if (!ids[i]) return `no ${src.stage ? 'content' : 'snapshot'} of ${where} yet`;
       const parts = this.parts(src, ids[i]!);
       const components = src.components ?? [...new Set(parts.map((l) => l.component))];
-      if (!parts.length || components.some((c) => !parts.some((l) => l.component === c && l.architecture === spec.arch))) {
+      if (
+        !parts.length ||
+        components.some((c) => !parts.some((l) => l.component === c && l.architecture === spec.arch))
+      ) {
         return `the Packages of ${where} (${spec.arch}) are not indexed yet`;
       }
     }
@@ -161,18 +188,36 @@ export class ViewLoader {
         if (!view.readsIndexArch(l.architecture)) continue;
         const snap = l.snapshot;
         const fileId = view.addFile({
-          backend: src.backend, dist: src.suite, site: this.siteOf(src.backend), origin: snap.origin ?? undefined,
-          label: snap.label ?? undefined, archive: snap.suiteField ?? undefined, codename: snap.codename ?? undefined,
-          releaseVersion: snap.version ?? undefined, component: l.component, architecture: l.architecture,
-          notAutomatic: snap.notAutomatic, butAutomaticUpgrades: snap.butAutomaticUpgrades,
+          backend: src.backend,
+          dist: src.suite,
+          site: this.siteOf(src.backend),
+          origin: snap.origin ?? undefined,
+          label: snap.label ?? undefined,
+          archive: snap.suiteField ?? undefined,
+          codename: snap.codename ?? undefined,
+          releaseVersion: snap.version ?? undefined,
+          component: l.component,
+          architecture: l.architecture,
+          notAutomatic: snap.notAutomatic,
+          butAutomaticUpgrades: snap.butAutomaticUpgrades,
         });
         for (const e of this.packageIndex.entries(l.indexFileId)) {
           if (l.keep && !l.keep(e.source)) continue;
           view.add(fileId, {
-            package: e.package, version: e.version, architecture: e.architecture, source: e.source, sourceVersion: e.sourceVersion,
-            multiArch: e.multiArch ?? undefined, phased: e.phased ?? undefined, depends: e.depends ?? undefined,
-            preDepends: e.preDepends ?? undefined, recommends: e.recommends ?? undefined, breaks: e.breaks ?? undefined,
-            conflicts: e.conflicts ?? undefined, provides: e.provides ?? undefined, aptHash: e.aptHash,
+            package: e.package,
+            version: e.version,
+            architecture: e.architecture,
+            source: e.source,
+            sourceVersion: e.sourceVersion,
+            multiArch: e.multiArch ?? undefined,
+            phased: e.phased ?? undefined,
+            depends: e.depends ?? undefined,
+            preDepends: e.preDepends ?? undefined,
+            recommends: e.recommends ?? undefined,
+            breaks: e.breaks ?? undefined,
+            conflicts: e.conflicts ?? undefined,
+            provides: e.provides ?? undefined,
+            aptHash: e.aptHash,
           });
         }
       }
@@ -182,7 +227,13 @@ export class ViewLoader {
 
   private keepView(spec: ViewSpec, ids: readonly number[], view: View, complete: boolean): LoadedView {
     const content = contentKey(spec, ids);
-    const loaded = { view, pins: spec.preferences ? parsePreferences(spec.preferences).pins : [], snapshots: [...ids], complete, content };
+    const loaded = {
+      view,
+      pins: spec.preferences ? parsePreferences(spec.preferences).pins : [],
+      snapshots: [...ids],
+      complete,
+      content,
+    };
     // an incomplete view changes as its indexes are parsed, under the same ids
     if (!complete) return loaded;
     this.views.delete(content);

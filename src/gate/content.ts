@@ -30,7 +30,10 @@ export interface SourceVersion {
 }
 
 export class ContentResolver {
-  constructor(private readonly snapshots: SnapshotStore, private readonly packageIndex: PackageIndexStore) {}
+  constructor(
+    private readonly snapshots: SnapshotStore,
+    private readonly packageIndex: PackageIndexStore,
+  ) {}
 
   /** The targets of a content (the base snapshot's indexed component/architecture pairs). */
   targets(c: Content): ContentTarget[] {
@@ -40,7 +43,13 @@ export class ContentResolver {
     const others = new Map<number, { snap: SnapshotRow; files: Map<string, number> }>();
     for (const id of new Set(from.values())) {
       const snap = this.snapshots.byId(id);
-      if (snap) others.set(id, { snap, files: new Map(this.packageIndex.linkedFiles(id).map((l) => [`${l.component}/${l.architecture}`, l.indexFileId])) });
+      if (snap)
+        others.set(id, {
+          snap,
+          files: new Map(
+            this.packageIndex.linkedFiles(id).map((l) => [`${l.component}/${l.architecture}`, l.indexFileId]),
+          ),
+        });
     }
     return this.packageIndex.linkedFiles(c.base).map((l) => {
       const parts: ContentPart[] = [{ snapshot: base, indexFileId: l.indexFileId, keep: (src) => !from.has(src) }];
@@ -54,9 +63,13 @@ export class ContentResolver {
 
   /** Every package entry of a content (what the outdated computation reads). */
   entries(c: Content): Array<{ target: ContentTarget; snapshot: SnapshotRow; rows: IndexRow[] }> {
-    return this.targets(c).flatMap((t) => t.parts.map((p) => ({
-      target: t, snapshot: p.snapshot, rows: this.packageIndex.entries(p.indexFileId).filter((r) => p.keep(r.source)),
-    })));
+    return this.targets(c).flatMap((t) =>
+      t.parts.map((p) => ({
+        target: t,
+        snapshot: p.snapshot,
+        rows: this.packageIndex.entries(p.indexFileId).filter((r) => p.keep(r.source)),
+      })),
+    );
   }
 
   /** Source → the highest source version the content offers and the snapshot it comes from. */
@@ -65,7 +78,8 @@ export class ContentResolver {
     for (const e of this.entries(c)) {
       for (const r of e.rows) {
         const cur = out.get(r.source);
-        if (!cur || compareVersions(r.sourceVersion, cur.version) > 0) out.set(r.source, { version: r.sourceVersion, snapshot: e.snapshot.id });
+        if (!cur || compareVersions(r.sourceVersion, cur.version) > 0)
+          out.set(r.source, { version: r.sourceVersion, snapshot: e.snapshot.id });
       }
     }
     return out;

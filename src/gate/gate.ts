@@ -42,23 +42,49 @@ function failureText(job: JobRow): string {
 }
 
 export function standing(m: MachineEvidence, publishedAt: number): Standing {
-  const job = m.upgrades.find((j) => (j.startedAt ?? j.deliveredAt ?? 0) >= publishedAt || (j.state === 'queued' && j.createdAt >= publishedAt));
+  const job = m.upgrades.find(
+    (j) => (j.startedAt ?? j.deliveredAt ?? 0) >= publishedAt || (j.state === 'queued' && j.createdAt >= publishedAt),
+  );
   if (!job) return { status: 'waiting', reason: 'no upgrade job since the content was published' };
   if (job.state === 'failed' || job.state === 'expired' || job.state === 'cancelled') {
     const why = failureText(job);
-    return { status: 'failed', job: job.id, reason: `upgrade job ${job.id} ${job.state}${job.failure ? ` (${job.failure})` : ''}${why ? `: ${why}` : ''}` };
+    return {
+      status: 'failed',
+      job: job.id,
+      reason: `upgrade job ${job.id} ${job.state}${job.failure ? ` (${job.failure})` : ''}${why ? `: ${why}` : ''}`,
+    };
   }
   if (job.state !== 'succeeded') return { status: 'waiting', reason: `upgrade job ${job.id} is ${job.state}` };
-  if (!m.report || m.report.at < (job.finishedAt ?? 0)) return { status: 'waiting', reason: `no report since upgrade job ${job.id} finished` };
-  if (!m.report.dpkgClean) return { status: 'failed', job: job.id, reason: 'dpkg is not healthy after the upgrade (dpkg --audit)' };
-  if (m.report.outdated === undefined) return { status: 'waiting', reason: 'the outdated answer against the stage is not known yet' };
-  if (m.report.outdated.length) return { status: 'failed', job: job.id, reason: `still outdated: ${m.report.outdated.slice(0, 5).join(', ')}${m.report.outdated.length > 5 ? ', ...' : ''}` };
+  if (!m.report || m.report.at < (job.finishedAt ?? 0))
+    return { status: 'waiting', reason: `no report since upgrade job ${job.id} finished` };
+  if (!m.report.dpkgClean)
+    return { status: 'failed', job: job.id, reason: 'dpkg is not healthy after the upgrade (dpkg --audit)' };
+  if (m.report.outdated === undefined)
+    return { status: 'waiting', reason: 'the outdated answer against the stage is not known yet' };
+  if (m.report.outdated.length)
+    return {
+      status: 'failed',
+      job: job.id,
+      reason: `still outdated: ${m.report.outdated.slice(0, 5).join(', ')}${m.report.outdated.length > 5 ? ', ...' : ''}`,
+    };
   return { status: 'passed', job: job.id };
 }
 
-export function gateStatus(stage: string, next: string | undefined, gens: readonly StageGen[], machines: readonly MachineEvidence[]): GateStatus {
+export function gateStatus(
+  stage: string,
+  next: string | undefined,
+  gens: readonly StageGen[],
+  machines: readonly MachineEvidence[],
+): GateStatus {
   const publishedAt = gens.length ? Math.max(...gens.map((g) => g.createdAt)) : null;
-  const rows = machines.map((m) => ({ id: m.id, hostname: m.hostname, standing: publishedAt === null ? { status: 'waiting', reason: 'nothing published' } as Standing : standing(m, publishedAt) }));
+  const rows = machines.map((m) => ({
+    id: m.id,
+    hostname: m.hostname,
+    standing:
+      publishedAt === null
+        ? ({ status: 'waiting', reason: 'nothing published' } as Standing)
+        : standing(m, publishedAt),
+  }));
   const missing: string[] = [];
   if (!next) missing.push(`${stage} is the last stage`);
   if (!machines.length) missing.push(`${stage} has no test machines (a class with --stage ${stage} --gate)`);

@@ -43,15 +43,27 @@ function gpgEnv(home: string): NodeJS.ProcessEnv {
 }
 
 function gpg(home: string, args: readonly string[], input?: Buffer): Promise<ExecResult> {
-  return execOk('gpg', [
-    '--batch', '--no-tty', '--quiet',
-    '--pinentry-mode', 'loopback', '--passphrase', '',
-    '--no-auto-check-trustdb',
-    ...args,
-  ], { env: gpgEnv(home), input, timeoutMs: 120_000 });
+  return execOk(
+    'gpg',
+    [
+      '--batch',
+      '--no-tty',
+      '--quiet',
+      '--pinentry-mode',
+      'loopback',
+      '--passphrase',
+      '',
+      '--no-auto-check-trustdb',
+      ...args,
+    ],
+    { env: gpgEnv(home), input, timeoutMs: 120_000 },
+  );
 }
 
-interface SecretKey { fingerprint: string; created: number }
+interface SecretKey {
+  fingerprint: string;
+  created: number;
+}
 
 /**
  * Keys of the home that can sign: not expired, revoked, invalid or disabled, with the secret part
@@ -60,13 +72,20 @@ interface SecretKey { fingerprint: string; created: number }
  * and a failed query must never look like "no key yet".
  */
 async function signingKeys(home: string): Promise<SecretKey[]> {
-  const colons = (await gpg(home, ['--with-colons', '--fixed-list-mode', '--with-keygrip', '--list-keys'])).stdout.toString('utf8');
+  const colons = (
+    await gpg(home, ['--with-colons', '--fixed-list-mode', '--with-keygrip', '--list-keys'])
+  ).stdout.toString('utf8');
   const found: Array<SecretKey & { ok: boolean; grips: string[] }> = [];
   let signs = false;
   for (const line of colons.split('\n')) {
     const f = line.split(':');
     if (f[0] === 'pub') {
-      found.push({ fingerprint: '', created: Number(f[5]) || 0, ok: !/[eird]/.test(f[1] ?? '') && (f[11] ?? '').includes('S'), grips: [] });
+      found.push({
+        fingerprint: '',
+        created: Number(f[5]) || 0,
+        ok: !/[eird]/.test(f[1] ?? '') && (f[11] ?? '').includes('S'),
+        grips: [],
+      });
     }
     const key = found[found.length - 1];
     if (f[0] === 'pub' || f[0] === 'sub') signs = (f[11] ?? '').includes('s') && !/[eir]/.test(f[1] ?? '');
@@ -86,7 +105,6 @@ async function signingKeys(home: string): Promise<SecretKey[]> {
   return keys;
 }
 
-
 /** The recorded key if it is still usable, else the oldest usable one (all openers agree). */
 async function findKey(home: string): Promise<string | undefined> {
   const keys = await signingKeys(home);
@@ -94,7 +112,9 @@ async function findKey(home: string): Promise<string | undefined> {
   let recorded: string | undefined;
   try {
     recorded = (await readFile(path.join(home, FINGERPRINT_FILE), 'utf8')).trim();
-  } catch { /* none yet */ }
+  } catch {
+    /* none yet */
+  }
   if (recorded && keys.some((k) => k.fingerprint === recorded)) return recorded;
   keys.sort((a, b) => a.created - b.created || (a.fingerprint < b.fingerprint ? -1 : 1));
   return keys[0]!.fingerprint;
@@ -116,7 +136,9 @@ async function isStale(lockDir: string): Promise<boolean> {
   try {
     const [pid, host] = (await readFile(path.join(lockDir, 'owner'), 'utf8')).trim().split(' ');
     if (host === os.hostname() && Number(pid) > 0) return !processAlive(Number(pid));
-  } catch { /* the owner may not have written it yet */ }
+  } catch {
+    /* the owner may not have written it yet */
+  }
   return Date.now() - since > LOCK_STALE_MS;
 }
 
@@ -158,7 +180,10 @@ export class ServerKey {
     const home = path.resolve(dir);
     if (opts.create === false) {
       const found = (await pathExists(home)) ? await findKey(home) : undefined;
-      if (!found) fail('SIGNING_KEY', `no signing key in ${home} yet: the server makes it at its first start (aptgate serve)`, { dir: home });
+      if (!found)
+        fail('SIGNING_KEY', `no signing key in ${home} yet: the server makes it at its first start (aptgate serve)`, {
+          dir: home,
+        });
       return new ServerKey(home, found);
     }
     await mkdir(home, { recursive: true, mode: 0o700 });
@@ -179,7 +204,13 @@ export class ServerKey {
       const again = await findKey(home); // another process may have made it while we waited
       if (again) return new ServerKey(home, again);
       const name = (opts.name ?? os.hostname()).replace(/[()<>\n\r]/g, ' ').trim() || 'aptgate';
-      await gpg(home, ['--quick-gen-key', `aptgate server key (${name})`, opts.algorithm ?? 'ed25519', 'sign', 'never']);
+      await gpg(home, [
+        '--quick-gen-key',
+        `aptgate server key (${name})`,
+        opts.algorithm ?? 'ed25519',
+        'sign',
+        'never',
+      ]);
       const made = await findKey(home);
       if (!made) fail('SIGNING_KEY', `gpg made no usable signing key in ${home}`, { dir: home });
       await record(home, made);
@@ -223,16 +254,18 @@ export class ServerKey {
   // moment, or stopping the agent in its close() (the next gpg run starts a new one).
   private sign(mode: string[], data: Buffer): Promise<Buffer> {
     const args = ['--local-user', this.fingerprint, '--digest-algo', 'SHA512', ...mode];
-    const run = this.queue.catch(() => undefined).then(async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return (await gpg(this.dir, args, data)).stdout;
-        } catch (err) {
-          if (attempt >= 4 || !(err instanceof AptgateError)) throw err;
-          await sleep(100 * 2 ** attempt);
+    const run = this.queue
+      .catch(() => undefined)
+      .then(async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return (await gpg(this.dir, args, data)).stdout;
+          } catch (err) {
+            if (attempt >= 4 || !(err instanceof AptgateError)) throw err;
+            await sleep(100 * 2 ** attempt);
+          }
         }
-      }
-    });
+      });
     this.queue = run;
     return run;
   }

@@ -37,7 +37,11 @@ export interface PublishSource {
   keep: (p: ParagraphFields) => boolean;
 }
 
-export interface PublishTarget { component: string; architecture: string; sources: PublishSource[] }
+export interface PublishTarget {
+  component: string;
+  architecture: string;
+  sources: PublishSource[];
+}
 
 export interface ReleaseFields {
   origin?: string;
@@ -62,7 +66,11 @@ export interface PublishInput {
   key: ServerKey;
 }
 
-export interface Published { inReleaseSha256: string; packages: number; filenames: Set<string> }
+export interface Published {
+  inReleaseSha256: string;
+  packages: number;
+  filenames: Set<string>;
+}
 
 const NL = Buffer.from('\n');
 
@@ -131,10 +139,20 @@ export function paragraphFields(raw: Buffer): Partial<ParagraphFields> {
     i = nl + 1;
   }
   const src = out.source?.split(/\s+/)[0];
-  return { package: out.package, version: out.version, architecture: out.architecture, source: src || out.package, filename: out.filename ?? '' };
+  return {
+    package: out.package,
+    version: out.version,
+    architecture: out.architecture,
+    source: src || out.package,
+    filename: out.filename ?? '',
+  };
 }
 
-interface Written { rel: string; size: number; sha256: string }
+interface Written {
+  rel: string;
+  size: number;
+  sha256: string;
+}
 
 class Hasher extends Transform {
   readonly hash = createHash('sha256');
@@ -196,12 +214,18 @@ class IndexWriter {
     if (!this.plain.write(b)) waits.push(once(this.plain, 'drain'));
     if (!this.gzip.write(b)) waits.push(once(this.gzip, 'drain'));
     if (waits.length === 0) return;
-    const ended = this.done.then(() => fail('EXEC_FAILED', `${this.file}: index stream ended early`, { file: this.file }));
+    const ended = this.done.then(() =>
+      fail('EXEC_FAILED', `${this.file}: index stream ended early`, { file: this.file }),
+    );
     await Promise.race([Promise.all(waits), ended]);
   }
 }
 
-async function writeTarget(suiteDir: string, t: PublishTarget, filenames: Set<string>): Promise<{ kept: number; files: Written[] }> {
+async function writeTarget(
+  suiteDir: string,
+  t: PublishTarget,
+  filenames: Set<string>,
+): Promise<{ kept: number; files: Written[] }> {
   const relDir = `${t.component}/binary-${t.architecture}`;
   await mkdir(path.join(suiteDir, relDir), { recursive: true });
   const out = new IndexWriter(path.join(suiteDir, relDir, 'Packages'));
@@ -213,7 +237,10 @@ async function writeTarget(suiteDir: string, t: PublishTarget, filenames: Set<st
       for await (const para of splitParagraphs(openDecompressed(src.file, src.compression))) {
         const f = paragraphFields(para);
         if (!f.package || !f.version || !f.architecture) {
-          fail('PARSE_FAILED', `${src.file}: a paragraph without Package, Version or Architecture`, { file: src.file, at: para.subarray(0, 80).toString('utf8') });
+          fail('PARSE_FAILED', `${src.file}: a paragraph without Package, Version or Architecture`, {
+            file: src.file,
+            at: para.subarray(0, 80).toString('utf8'),
+          });
         }
         const p = f as ParagraphFields;
         const id = seen && `${p.package}\0${p.version}\0${p.architecture}`;
@@ -260,19 +287,24 @@ function releaseText(input: PublishInput, files: Written[]): Buffer {
   add('Components', [...new Set(input.targets.map((t) => t.component))].join(' '));
   add('Description', f.description);
   lines.push('SHA256:');
-  for (const w of [...files].sort((a, b) => (a.rel < b.rel ? -1 : 1))) lines.push(` ${w.sha256} ${String(w.size).padStart(16)} ${w.rel}`);
+  for (const w of [...files].sort((a, b) => (a.rel < b.rel ? -1 : 1)))
+    lines.push(` ${w.sha256} ${String(w.size).padStart(16)} ${w.rel}`);
   return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]*(?:\/[A-Za-z0-9][A-Za-z0-9._+~-]*)*$/;
 
 function validate(input: PublishInput): void {
-  if (!NAME.test(input.suite)) fail('BAD_PATH', `invalid suite name ${JSON.stringify(input.suite)}`, { suite: input.suite });
-  if (input.targets.length === 0) fail('BAD_REQUEST', `suite ${input.suite}: nothing to publish`, { suite: input.suite });
+  if (!NAME.test(input.suite))
+    fail('BAD_PATH', `invalid suite name ${JSON.stringify(input.suite)}`, { suite: input.suite });
+  if (input.targets.length === 0)
+    fail('BAD_REQUEST', `suite ${input.suite}: nothing to publish`, { suite: input.suite });
   const seen = new Set<string>();
   for (const t of input.targets) {
-    if (!NAME.test(t.component)) fail('BAD_PATH', `invalid component ${JSON.stringify(t.component)}`, { component: t.component });
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(t.architecture)) fail('BAD_PATH', `invalid architecture ${JSON.stringify(t.architecture)}`, { architecture: t.architecture });
+    if (!NAME.test(t.component))
+      fail('BAD_PATH', `invalid component ${JSON.stringify(t.component)}`, { component: t.component });
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(t.architecture))
+      fail('BAD_PATH', `invalid architecture ${JSON.stringify(t.architecture)}`, { architecture: t.architecture });
     const id = `${t.component}/binary-${t.architecture}`;
     if (seen.has(id)) fail('BAD_REQUEST', `${id} given twice`, { target: id });
     seen.add(id);

@@ -5,12 +5,20 @@ import type { ContentResolver } from './content.js';
 
 export function stageResolver(store: StageStore, content: ContentResolver) {
   return {
-    currentGen: (stage: string, backend: string, suite: string): number | undefined => store.current(stage, backend, suite)?.id,
+    currentGen: (stage: string, backend: string, suite: string): number | undefined =>
+      store.current(stage, backend, suite)?.id,
     parts: (genId: number) => {
       const g = store.byId(genId);
       if (!g) return [];
-      return content.targets({ base: g.baseSnapshot, overrides: g.overrides })
-        .flatMap((t) => t.parts.map((p) => ({ snapshot: p.snapshot, component: t.component, architecture: t.architecture, indexFileId: p.indexFileId, keep: p.keep })));
+      return content.targets({ base: g.baseSnapshot, overrides: g.overrides }).flatMap((t) =>
+        t.parts.map((p) => ({
+          snapshot: p.snapshot,
+          component: t.component,
+          architecture: t.architecture,
+          indexFileId: p.indexFileId,
+          keep: p.keep,
+        })),
+      );
     },
   };
 }

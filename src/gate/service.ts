@@ -86,7 +86,8 @@ export class GateService {
     return this.serial(async () => {
       const made = this.d.stages.follow(snapshotId);
       const uses = (g: StageGen) => g.baseSnapshot === snapshotId || g.overrides.some((o) => o.snapshot === snapshotId);
-      for (const g of this.d.stages.ladder.flatMap((s) => this.d.store.currentAll(s))) if (uses(g) && g.publishedSha256) this.d.store.setPublished(g.id, null);
+      for (const g of this.d.stages.ladder.flatMap((s) => this.d.store.currentAll(s)))
+        if (uses(g) && g.publishedSha256) this.d.store.setPublished(g.id, null);
       return made;
     });
   }
@@ -100,7 +101,11 @@ export class GateService {
     });
   }
 
-  private async storedPackages(snap: SnapshotRow, component: string, architecture: string): Promise<{ file: string; compression: NonNullable<ReturnType<typeof compressionOf>> } | undefined> {
+  private async storedPackages(
+    snap: SnapshotRow,
+    component: string,
+    architecture: string,
+  ): Promise<{ file: string; compression: NonNullable<ReturnType<typeof compressionOf>> } | undefined> {
     const doc = await readFile(this.d.snapshotFile(snap));
     const release = parseRelease(snap.kind === 'inrelease' ? clearsignedText(doc) : doc);
     for (const name of PACKAGES_NAMES) {
@@ -123,7 +128,11 @@ export class GateService {
       const sources = [];
       for (const p of t.parts) {
         const stored = await this.storedPackages(p.snapshot, t.component, t.architecture);
-        if (!stored) fail('NOT_FOUND', `the Packages of ${p.snapshot.backend}/${p.snapshot.suite} ${t.component}/${t.architecture} are not in the cache`);
+        if (!stored)
+          fail(
+            'NOT_FOUND',
+            `the Packages of ${p.snapshot.backend}/${p.snapshot.suite} ${t.component}/${t.architecture} are not in the cache`,
+          );
         sources.push({ ...stored, keep: (x: { source: string }) => p.keep(x.source) });
       }
       targets.push({ component: t.component, architecture: t.architecture, sources });
@@ -133,12 +142,20 @@ export class GateService {
     await mkdir(dir, { recursive: true });
     const out = await publishSuite({
       // never a Date ahead of this machine's clock: apt refuses a Release "not valid yet"
-      dir, suite: g.suite, date: new Date(Math.min(g.createdAt, Date.now())), targets, key: await this.d.key(),
+      dir,
+      suite: g.suite,
+      date: new Date(Math.min(g.createdAt, Date.now())),
+      targets,
+      key: await this.d.key(),
       fields: {
-        ...(base.origin ? { origin: base.origin } : {}), ...(base.label ? { label: base.label } : {}),
-        ...(base.suiteField ? { suite: base.suiteField } : {}), ...(base.codename ? { codename: base.codename } : {}),
-        ...(base.version ? { version: base.version } : {}), description: `aptgate stage ${g.stage} of ${g.backend} ${g.suite}`,
-        notAutomatic: base.notAutomatic, butAutomaticUpgrades: base.butAutomaticUpgrades,
+        ...(base.origin ? { origin: base.origin } : {}),
+        ...(base.label ? { label: base.label } : {}),
+        ...(base.suiteField ? { suite: base.suiteField } : {}),
+        ...(base.codename ? { codename: base.codename } : {}),
+        ...(base.version ? { version: base.version } : {}),
+        description: `aptgate stage ${g.stage} of ${g.backend} ${g.suite}`,
+        notAutomatic: base.notAutomatic,
+        butAutomaticUpgrades: base.butAutomaticUpgrades,
       },
     });
     await writeFile(path.join(dir, 'pool.json'), JSON.stringify([...out.filenames]));
@@ -186,7 +203,11 @@ export class GateService {
       for (const t of this.d.content.targets({ base: g.baseSnapshot, overrides: [] })) b.components.add(t.component);
       byBackend.set(g.backend, b);
     }
-    const entries = [...byBackend].map(([backend, b]) => ({ uri: `${baseUrl}/stage/${stage}/${backend}`, suites: b.suites, components: [...b.components].sort() }));
+    const entries = [...byBackend].map(([backend, b]) => ({
+      uri: `${baseUrl}/stage/${stage}/${backend}`,
+      suites: b.suites,
+      components: [...b.components].sort(),
+    }));
     return { entries, hash: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
   }
 
@@ -202,24 +223,43 @@ export class GateService {
   status(stage: string): GateStatus & { updates: Update[] } {
     const next = this.d.stages.next(stage);
     const machines = this.d.fleet.testMachines(stage).map((m): MachineEvidence => ({
-      ...m, upgrades: this.d.fleet.upgradeJobs(m.id), report: this.d.fleet.evidence(m.id),
+      ...m,
+      upgrades: this.d.fleet.upgradeJobs(m.id),
+      report: this.d.fleet.evidence(m.id),
     }));
-    return { ...gateStatus(stage, next, this.d.store.currentAll(stage), machines), updates: this.d.stages.updates(stage) };
+    return {
+      ...gateStatus(stage, next, this.d.store.currentAll(stage), machines),
+      updates: this.d.stages.updates(stage),
+    };
   }
 
   /** Promotion: refused while the gate is closed unless forced (with a reason, recorded). */
-  promote(stage: string, o: { only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string; actor: string }): Promise<StageGen[]> {
+  promote(
+    stage: string,
+    o: { only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string; actor: string },
+  ): Promise<StageGen[]> {
     return this.serial(async () => {
       if (!this.d.stages.next(stage)) fail('USAGE', `${stage} is the last stage`);
       if (!this.d.stages.updates(stage).length) fail('USAGE', `nothing to promote from ${stage}`);
       const st = this.status(stage);
-      if (!st.holds && !o.force) fail('GATE_CLOSED', `the gate of ${stage} does not hold: ${st.missing.join('; ')}`, { missing: st.missing });
+      if (!st.holds && !o.force)
+        fail('GATE_CLOSED', `the gate of ${stage} does not hold: ${st.missing.join('; ')}`, { missing: st.missing });
       if (o.force && !o.reason?.trim()) fail('USAGE', 'a forced promotion needs --reason');
       const by: ChangeBy = {
-        actor: o.actor, reason: o.reason, forced: o.force === true && !st.holds,
-        evidence: { holds: st.holds, machines: st.machines.map((m) => ({ id: m.id, hostname: m.hostname, ...m.standing })), missing: st.missing },
+        actor: o.actor,
+        reason: o.reason,
+        forced: o.force === true && !st.holds,
+        evidence: {
+          holds: st.holds,
+          machines: st.machines.map((m) => ({ id: m.id, hostname: m.hostname, ...m.standing })),
+          missing: st.missing,
+        },
       };
-      return this.d.stages.promote(stage, { ...(o.only ? { only: o.only } : {}), ...(o.securityOnly ? { securityOnly: true } : {}) }, by);
+      return this.d.stages.promote(
+        stage,
+        { ...(o.only ? { only: o.only } : {}), ...(o.securityOnly ? { securityOnly: true } : {}) },
+        by,
+      );
     });
   }
 
@@ -241,8 +281,14 @@ export class GateService {
     for (const [stage, soak] of this.d.autoPromote) {
       try {
         const st = this.status(stage);
-        if (!st.holds || !st.updates.length || st.publishedAt === null || this.d.now() - st.publishedAt < soak) continue;
-        made.push(...await this.promote(stage, { actor: 'aptgate (auto-promotion)', reason: `gate held, soaked ${Math.round(soak / 60_000)} min` }));
+        if (!st.holds || !st.updates.length || st.publishedAt === null || this.d.now() - st.publishedAt < soak)
+          continue;
+        made.push(
+          ...(await this.promote(stage, {
+            actor: 'aptgate (auto-promotion)',
+            reason: `gate held, soaked ${Math.round(soak / 60_000)} min`,
+          })),
+        );
       } catch (err) {
         failed.push(err as Error); // one stage's failure does not hold the others back
       }

@@ -31,7 +31,8 @@ export function isSecuritySnapshot(s: SnapshotRow): boolean {
 }
 
 const contentOf = (g: StageGen): Content => ({ base: g.baseSnapshot, overrides: g.overrides });
-const sameContent = (a: Content, b: Content) => a.base === b.base && JSON.stringify(a.overrides) === JSON.stringify(b.overrides);
+const sameContent = (a: Content, b: Content) =>
+  a.base === b.base && JSON.stringify(a.overrides) === JSON.stringify(b.overrides);
 
 export class StageService {
   constructor(
@@ -43,7 +44,8 @@ export class StageService {
   ) {}
 
   check(stage: string): void {
-    if (!this.ladder.includes(stage)) fail('NOT_FOUND', `no stage "${stage.slice(0, 40)}" (stages: ${this.ladder.join(', ')})`);
+    if (!this.ladder.includes(stage))
+      fail('NOT_FOUND', `no stage "${stage.slice(0, 40)}" (stages: ${this.ladder.join(', ')})`);
   }
 
   next(stage: string): string | undefined {
@@ -53,8 +55,17 @@ export class StageService {
 
   private add(stage: string, backend: string, suite: string, c: Content, kind: GenKind, by: ChangeBy): StageGen {
     return this.store.add({
-      stage, backend, suite, baseSnapshot: c.base, overrides: [...c.overrides], kind, createdAt: this.now(),
-      actor: by.actor, reason: by.reason ?? null, forced: by.forced === true, evidence: by.evidence ?? null,
+      stage,
+      backend,
+      suite,
+      baseSnapshot: c.base,
+      overrides: [...c.overrides],
+      kind,
+      createdAt: this.now(),
+      actor: by.actor,
+      reason: by.reason ?? null,
+      forced: by.forced === true,
+      evidence: by.evidence ?? null,
     });
   }
 
@@ -75,10 +86,20 @@ export class StageService {
     this.store.db.transaction(() => {
       this.ladder.forEach((stage, i) => {
         const cur = this.store.current(stage, snap.backend, snap.suite);
-        if (!cur) made.push(this.add(stage, snap.backend, snap.suite, { base: snap.id, overrides: [] }, 'initial', { actor: 'aptgate' }));
-        else if (i === 0 && snap.date > (this.store.newestBaseDate(stage, snap.backend, snap.suite) ?? -Infinity)
-          && !sameContent(contentOf(cur), { base: snap.id, overrides: [] })) {
-          made.push(this.add(stage, snap.backend, snap.suite, { base: snap.id, overrides: [] }, 'follow', { actor: 'aptgate' }));
+        if (!cur)
+          made.push(
+            this.add(stage, snap.backend, snap.suite, { base: snap.id, overrides: [] }, 'initial', {
+              actor: 'aptgate',
+            }),
+          );
+        else if (
+          i === 0 &&
+          snap.date > (this.store.newestBaseDate(stage, snap.backend, snap.suite) ?? -Infinity) &&
+          !sameContent(contentOf(cur), { base: snap.id, overrides: [] })
+        ) {
+          made.push(
+            this.add(stage, snap.backend, snap.suite, { base: snap.id, overrides: [] }, 'follow', { actor: 'aptgate' }),
+          );
         }
       });
     })();
@@ -98,10 +119,21 @@ export class StageService {
         const t = theirs.get(source);
         if (t && compareVersions(v.version, t.version) <= 0) continue;
         const snap = this.snapshots.byId(v.snapshot)!;
-        out.push({ backend: g.backend, suite: g.suite, source, from: t?.version ?? null, to: v.version, security: isSecuritySnapshot(snap), snapshot: v.snapshot });
+        out.push({
+          backend: g.backend,
+          suite: g.suite,
+          source,
+          from: t?.version ?? null,
+          to: v.version,
+          security: isSecuritySnapshot(snap),
+          snapshot: v.snapshot,
+        });
       }
     }
-    return out.sort((a, b) => a.backend.localeCompare(b.backend) || a.suite.localeCompare(b.suite) || a.source.localeCompare(b.source));
+    return out.sort(
+      (a, b) =>
+        a.backend.localeCompare(b.backend) || a.suite.localeCompare(b.suite) || a.source.localeCompare(b.source),
+    );
   }
 
   /**
@@ -111,8 +143,13 @@ export class StageService {
   promote(stage: string, o: { only?: readonly string[]; securityOnly?: boolean }, by: ChangeBy): StageGen[] {
     const to = this.next(stage);
     if (!to) fail('USAGE', `${stage} is the last stage`);
-    const updates = this.updates(stage).filter((u) => (!o.only || o.only.includes(u.source)) && (!o.securityOnly || u.security));
-    if (o.only) for (const s of o.only) if (!updates.some((u) => u.source === s)) fail('USAGE', `${s}: no update of this source is waiting in ${stage}`);
+    const updates = this.updates(stage).filter(
+      (u) => (!o.only || o.only.includes(u.source)) && (!o.securityOnly || u.security),
+    );
+    if (o.only)
+      for (const s of o.only)
+        if (!updates.some((u) => u.source === s))
+          fail('USAGE', `${s}: no update of this source is waiting in ${stage}`);
     if (!updates.length) fail('USAGE', `nothing to promote from ${stage}`);
     const made: StageGen[] = [];
     this.store.db.transaction(() => {
@@ -129,9 +166,21 @@ export class StageService {
             if (u.snapshot === target.baseSnapshot) overrides.delete(u.source);
             else overrides.set(u.source, u.snapshot);
           }
-          c = { base: target.baseSnapshot, overrides: [...overrides].map(([source, snapshot]): Override => ({ source, snapshot })) };
+          c = {
+            base: target.baseSnapshot,
+            overrides: [...overrides].map(([source, snapshot]): Override => ({ source, snapshot })),
+          };
         }
-        made.push(this.add(to, g.backend, g.suite, c, 'promote', { ...by, evidence: { from: stage, updates: mine.map((u) => `${u.source} ${u.from ?? '-'} → ${u.to}`), gate: by.evidence ?? null } }));
+        made.push(
+          this.add(to, g.backend, g.suite, c, 'promote', {
+            ...by,
+            evidence: {
+              from: stage,
+              updates: mine.map((u) => `${u.source} ${u.from ?? '-'} → ${u.to}`),
+              gate: by.evidence ?? null,
+            },
+          }),
+        );
       }
     })();
     return made;
@@ -148,7 +197,9 @@ export class StageService {
         while (anchor?.kind === 'rollback') anchor = this.store.byId((anchor.evidence as { to: number }).to);
         const prev = anchor && this.store.before(anchor);
         if (!prev) continue;
-        made.push(this.add(stage, g.backend, g.suite, contentOf(prev), 'rollback', { ...by, evidence: { to: prev.id } }));
+        made.push(
+          this.add(stage, g.backend, g.suite, contentOf(prev), 'rollback', { ...by, evidence: { to: prev.id } }),
+        );
       }
     })();
     if (!made.length) fail('USAGE', `${stage} has no earlier content to return to`);

@@ -15,7 +15,14 @@ import type { Paragraph } from './deb822.js';
 
 /** The hash of a Packages or status paragraph (lower-cased field names, as deb822.ts gives them). */
 export function aptVersionHashOf(p: Paragraph): number {
-  return aptVersionHash({ installedSize: p['installed-size'], depends: p['depends'], preDepends: p['pre-depends'], conflicts: p['conflicts'], breaks: p['breaks'], replaces: p['replaces'] });
+  return aptVersionHash({
+    installedSize: p['installed-size'],
+    depends: p['depends'],
+    preDepends: p['pre-depends'],
+    conflicts: p['conflicts'],
+    breaks: p['breaks'],
+    replaces: p['replaces'],
+  });
 }
 
 /** djb2 over the fields without blanks, '=' and "0:" epochs, lower-cased; 32 bits as apt keeps it. */

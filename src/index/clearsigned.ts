@@ -15,7 +15,10 @@ const DASH = 0x2d;
 const SLICE_BYTES = 512 * 1024;
 
 export interface ClearsignedParts {
-  /** the signed text as apt extracts it: lines without trailing blanks, dash-escapes undone, joined by \n, no final newline */
+  /**
+   * the signed text as apt extracts it: lines without trailing blanks, dash-escapes undone, joined by \n, no final
+   * newline
+   */
   text: Buffer;
   /** the signature block(s), armored, one line each */
   signature: Buffer;
@@ -64,7 +67,10 @@ class Builder {
   private s = -1;
   private e = -1;
 
-  constructor(private readonly doc: Buffer, capacity: number) {
+  constructor(
+    private readonly doc: Buffer,
+    capacity: number,
+  ) {
     this.out = Buffer.allocUnsafe(capacity);
   }
 
@@ -101,7 +107,10 @@ class Builder {
 }
 
 function refuse(what: string, reason: string, line?: number): never {
-  fail('SIGNATURE', `${what}: apt refuses it: ${reason}${line === undefined ? '' : ` (line ${line})`}`, { status: 'FORMAT', ...(line === undefined ? {} : { line }) });
+  fail('SIGNATURE', `${what}: apt refuses it: ${reason}${line === undefined ? '' : ` (line ${line})`}`, {
+    status: 'FORMAT',
+    ...(line === undefined ? {} : { line }),
+  });
 }
 
 /**
@@ -138,7 +147,10 @@ function* split(doc: Buffer, what: string): Generator<void, ClearsignedParts> {
     if (!l.next()) refuse(what, 'it ends inside the armor headers');
     if (l.empty()) break;
     if (l.dash()) refuse(what, 'an armor header starts with a dash', l.no);
-    if (l.start - mark > SLICE_BYTES) { mark = l.start; yield; }
+    if (l.start - mark > SLICE_BYTES) {
+      mark = l.start;
+      yield;
+    }
   }
   const text = new Builder(doc, doc.length);
   let first = true;
@@ -147,7 +159,8 @@ function* split(doc: Buffer, what: string): Generator<void, ClearsignedParts> {
     if (l.dash()) {
       if (l.is(BEGIN_SIGNATURE)) break;
       // apt does not read dash lines as text: a second message or a stray armor line
-      if (l.end - l.start < 2 || doc[l.start + 1] !== 0x20) refuse(what, 'a line of the signed text starts with a dash', l.no);
+      if (l.end - l.start < 2 || doc[l.start + 1] !== 0x20)
+        refuse(what, 'a line of the signed text starts with a dash', l.no);
       if (!first) text.newline();
       text.take(l.start + 2, l.end);
     } else {
@@ -155,7 +168,10 @@ function* split(doc: Buffer, what: string): Generator<void, ClearsignedParts> {
       text.take(l.start, l.end);
     }
     first = false;
-    if (l.start - mark > SLICE_BYTES) { mark = l.start; yield; }
+    if (l.start - mark > SLICE_BYTES) {
+      mark = l.start;
+      yield;
+    }
   }
   const signature = new Builder(doc, doc.length - l.start + 1);
   signature.take(l.start, l.end);
@@ -171,7 +187,10 @@ function* split(doc: Buffer, what: string): Generator<void, ClearsignedParts> {
     }
     signature.take(l.start, l.end);
     signature.newline();
-    if (l.start - mark > SLICE_BYTES) { mark = l.start; yield; }
+    if (l.start - mark > SLICE_BYTES) {
+      mark = l.start;
+      yield;
+    }
   }
   if (open) refuse(what, 'the signature is not closed');
   return { text: text.done(), signature: signature.done() };

@@ -22,7 +22,10 @@ export class Deb822Parser {
   private field: string | null = null;
   private skipping = false;
 
-  constructor(private readonly emit: (p: Paragraph) => void, opts: Deb822Options = {}) {
+  constructor(
+    private readonly emit: (p: Paragraph) => void,
+    opts: Deb822Options = {},
+  ) {
     this.fields = opts.fields;
   }
 
@@ -102,14 +105,21 @@ export function parseParagraphs(text: string, opts: Deb822Options = {}): Paragra
 }
 
 /** Feeds a byte stream through the parser, calling `onParagraph` for each paragraph. */
-export async function parseStream(stream: Readable, onParagraph: (p: Paragraph) => void, opts: Deb822Options = {}): Promise<void> {
+export async function parseStream(
+  stream: Readable,
+  onParagraph: (p: Paragraph) => void,
+  opts: Deb822Options = {},
+): Promise<void> {
   const parser = new Deb822Parser(onParagraph, opts);
   for await (const chunk of stream) parser.write(chunk as Buffer);
   parser.end();
 }
 
 const COMPRESSED: ReadonlyArray<[string, number[]]> = [
-  ['gzip', [0x1f, 0x8b]], ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]], ['zstd', [0x28, 0xb5, 0x2f, 0xfd]], ['lz4', [0x04, 0x22, 0x4d, 0x18]],
+  ['gzip', [0x1f, 0x8b]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['lz4', [0x04, 0x22, 0x4d, 0x18]],
 ];
 
 /**

@@ -72,11 +72,16 @@ export function versionSatisfies(version: string, op: Relation['op'], want: stri
   if (op === undefined || want === undefined) return true;
   const c = compareValid(version, want);
   switch (op) {
-    case '<<': return c < 0;
-    case '<=': return c <= 0;
-    case '=': return c === 0;
-    case '>=': return c >= 0;
-    case '>>': return c > 0;
+    case '<<':
+      return c < 0;
+    case '<=':
+      return c <= 0;
+    case '=':
+      return c === 0;
+    case '>=':
+      return c >= 0;
+    case '>>':
+      return c > 0;
   }
 }
 
@@ -104,7 +109,10 @@ export class InstalledIndex {
   readonly groupRefs = new Map<string, Array<{ slot: number; negative: boolean; group: Relation[] }>>();
 
   /** `deferred`: the caller indexes every slot, in order, with indexSlot() (a large set in slices) */
-  constructor(readonly slots: readonly Slot[], deferred = false) {
+  constructor(
+    readonly slots: readonly Slot[],
+    deferred = false,
+  ) {
     this.nameIds = new Int32Array(slots.length);
     this.versionIds = new Int32Array(slots.length);
     if (!deferred) for (let i = 0; i < slots.length; i++) this.indexSlot(i);
@@ -131,7 +139,12 @@ export class InstalledIndex {
 }
 
 /** Adds what `info` provides and the names its relations mention, for slot i. */
-export function indexVersion(info: VersionInfo, i: number, byProvide: Map<string, number[]>, refs: Map<string, number[]>): void {
+export function indexVersion(
+  info: VersionInfo,
+  i: number,
+  byProvide: Map<string, number[]>,
+  refs: Map<string, number[]>,
+): void {
   indexProvides(info, i, byProvide);
   indexRefs(info, i, refs);
 }
@@ -158,7 +171,12 @@ export class StateIndex {
    * `current(i)` gives slot i's version in the state being checked; `extraProvide` names the
    * slots whose other (candidate) versions provide something.
    */
-  constructor(base: InstalledIndex, private readonly nativeArch: string, private readonly current: (i: number) => VersionInfo | undefined, private readonly extraProvide: Map<string, number[]>) {
+  constructor(
+    base: InstalledIndex,
+    private readonly nativeArch: string,
+    private readonly current: (i: number) => VersionInfo | undefined,
+    private readonly extraProvide: Map<string, number[]>,
+  ) {
     this.slots = base.slots;
     this.byName = base.byName;
     this.byProvide = base.byProvide;
@@ -189,7 +207,10 @@ export class StateIndex {
       if (relationAccepts(rel, v.version)) return true;
     }
     // providers from the installed versions, then from the candidates (a slot may be in both)
-    return this.providedFor(this.byProvide.get(rel.name), rel, fromArch) || this.providedFor(this.extraProvide.get(rel.name), rel, fromArch);
+    return (
+      this.providedFor(this.byProvide.get(rel.name), rel, fromArch) ||
+      this.providedFor(this.extraProvide.get(rel.name), rel, fromArch)
+    );
   }
 
   private providedFor(list: number[] | undefined, rel: Relation, fromArch: string): boolean {
@@ -200,7 +221,11 @@ export class StateIndex {
       for (const p of provides(v.provides)) {
         if (p.name !== rel.name) continue;
         if (!this.archAccepts(rel, fromArch, this.slots[i]!.instanceArch, v.multiArch)) continue;
-        if (rel.op === undefined || (p.version !== undefined && p.op === '=' && versionSatisfies(p.version, rel.op, rel.version))) return true;
+        if (
+          rel.op === undefined ||
+          (p.version !== undefined && p.op === '=' && versionSatisfies(p.version, rel.op, rel.version))
+        )
+          return true;
       }
     }
     return false;
@@ -213,7 +238,12 @@ export class StateIndex {
       if (i === self) continue;
       const v = this.current(i);
       if (!v) continue;
-      if (rel.archQual !== undefined && rel.archQual !== 'any' && this.slots[i]!.instanceArch !== (rel.archQual === 'native' ? this.nativeArch : rel.archQual)) continue;
+      if (
+        rel.archQual !== undefined &&
+        rel.archQual !== 'any' &&
+        this.slots[i]!.instanceArch !== (rel.archQual === 'native' ? this.nativeArch : rel.archQual)
+      )
+        continue;
       if (relationAccepts(rel, v.version)) out.push(i);
     }
     for (const i of this.providers(rel.name)) {
@@ -266,7 +296,15 @@ export type Breakage =
  * relations naming nothing in it are taken as satisfied (they were in the consistent installed
  * state, and nothing they name has changed).
  */
-export function criticalBreakage(idx: StateIndex, i: number, info: VersionInfo, fromArch: string, siblingVersion: (j: number) => string | undefined, only?: ReadonlySet<string>, installed?: VersionInfo): Breakage[] {
+export function criticalBreakage(
+  idx: StateIndex,
+  i: number,
+  info: VersionInfo,
+  fromArch: string,
+  siblingVersion: (j: number) => string | undefined,
+  only?: ReadonlySet<string>,
+  installed?: VersionInfo,
+): Breakage[] {
   const out: Breakage[] = [];
   // a group the installed version has word for word was satisfied: only its changed names count
   const keptOf = (field: 'preDepends' | 'depends' | 'breaks' | 'conflicts'): ((g: Relation[]) => boolean) => {

@@ -38,11 +38,16 @@ export interface DpkgFailure {
 const SCRIPT = /^(?:installed|new|old) (\S+) package ([a-z-]+) script subprocess (.*)$/;
 // dpkg 1.18: "subprocess installed post-installation script returned error exit status 1"
 const SCRIPT_OLD = /^subprocess (?:installed|new|old) ([a-z-]+) script (.*)$/;
-// "dpkg (subprocess): unable to execute installed foo package post-installation script (/var/lib/dpkg/info/foo.postinst): No such file or directory"
-const UNABLE = /^dpkg \(subprocess\): unable to execute (?:installed|new|old) (\S+) package ([a-z-]+) script \([^)]*\): (.*)$/;
+// "dpkg (subprocess): unable to execute installed foo package post-installation script
+// (/var/lib/dpkg/info/foo.postinst): No such file or directory"
+const UNABLE =
+  /^dpkg \(subprocess\): unable to execute (?:installed|new|old) (\S+) package ([a-z-]+) script \([^)]*\): (.*)$/;
 const ERROR = /^dpkg: error processing (package|archive) (.+) \(--([a-z-]+)\):$/;
 
-/** "returned error exit status 1" → "failed (exit status 1)"; "was killed by signal (Terminated)" → "killed by signal (Terminated)". */
+/**
+ * "returned error exit status 1" → "failed (exit status 1)"; "was killed by signal (Terminated)" → "killed by signal
+ * (Terminated)".
+ */
 function scriptOutcome(s: string): string {
   const exit = /returned error exit status (\d+)/.exec(s);
   if (exit) return `failed (exit status ${exit[1]})`;
@@ -93,7 +98,17 @@ export function dpkgFailures(output: string): DpkgFailure[] {
 /** The packages under "Errors were encountered while processing:" (names or archive paths). */
 export function dpkgErrorPackages(output: string): string[] {
   const m = /^Errors were encountered while processing:\n((?:[ \t]+\S[^\n]*\n?)+)/m.exec(readableOutput(output));
-  return m ? [...new Set(m[1]!.split('\n').map((l) => l.trim()).filter(Boolean).map((p) => (p.endsWith('.deb') ? archivePackage(p) : p)))] : [];
+  return m
+    ? [
+        ...new Set(
+          m[1]!
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean)
+            .map((p) => (p.endsWith('.deb') ? archivePackage(p) : p)),
+        ),
+      ]
+    : [];
 }
 
 /**
@@ -112,7 +127,9 @@ export function dpkgFailureSummary(output: string, max = 3): string | undefined 
   });
   if (!failures.length) {
     const names = dpkgErrorPackages(output);
-    return names.length ? `dpkg failed on ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}` : undefined;
+    return names.length
+      ? `dpkg failed on ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}`
+      : undefined;
   }
   const ordered = [...failures.filter((f) => f.script), ...failures.filter((f) => !f.script)];
   const shown = ordered.slice(0, max).map((f) => `${f.package}: ${f.reason}`);

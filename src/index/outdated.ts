@@ -56,7 +56,15 @@ export interface OutdatedEntry {
 
 export interface OutdatedResult {
   entries: OutdatedEntry[];
-  counts: { installed: number; outdated: number; security: number; upgrade: number; held: number; keptBack: number; phased: number };
+  counts: {
+    installed: number;
+    outdated: number;
+    security: number;
+    upgrade: number;
+    held: number;
+    keptBack: number;
+    phased: number;
+  };
 }
 
 // per view: which package files are security suites, and each file's origin as reported
@@ -68,7 +76,17 @@ function fileFacts(view: View): { securityFile: Uint8Array; origins: CandidateOr
   if (!f || f.origins.length !== view.files.length) {
     f = {
       securityFile: Uint8Array.from(view.files, (pf) => (isSecurityFile(pf) ? 1 : 0)),
-      origins: view.files.map((pf) => Object.freeze({ backend: pf.backend, suite: pf.dist, origin: pf.origin, label: pf.label, archive: pf.archive, codename: pf.codename, component: pf.component })),
+      origins: view.files.map((pf) =>
+        Object.freeze({
+          backend: pf.backend,
+          suite: pf.dist,
+          origin: pf.origin,
+          label: pf.label,
+          archive: pf.archive,
+          codename: pf.codename,
+          component: pf.component,
+        }),
+      ),
     };
     facts.set(view, f);
   }
@@ -119,17 +137,27 @@ function* prepare(installed: readonly InstalledPackage[], view: View): Generator
   }
   yield;
   const prep: Prepared = {
-    nativeArch: view.nativeArch, packages, index,
+    nativeArch: view.nativeArch,
+    packages,
+    index,
     held: Uint8Array.from(packages, (p) => (p.want === 'hold' ? 1 : 0)),
     native: Uint8Array.from(slots, (s) => (s.instanceArch === view.nativeArch ? 1 : 0)),
-    order: Int32Array.from(slots.map((s, i) => [s.name, s.instanceArch, i] as const)
-      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map((x) => x[2])),
+    order: Int32Array.from(
+      slots
+        .map((s, i) => [s.name, s.instanceArch, i] as const)
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+        .map((x) => x[2]),
+    ),
   };
   prepared.set(installed, prep);
   return prep;
 }
 
-export function outdated(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): OutdatedResult {
+export function outdated(
+  installed: readonly InstalledPackage[],
+  view: View,
+  opts: OutdatedOptions = {},
+): OutdatedResult {
   return runSteps(outdatedSteps(installed, view, opts));
 }
 
@@ -137,14 +165,25 @@ export function outdated(installed: readonly InstalledPackage[], view: View, opt
  * outdated() as a resumable computation (index/upgrade.ts runSteps): it pauses every few
  * hundred packages, so that a server can compute a large installed set in slices.
  */
-export function* outdatedSteps(installed: readonly InstalledPackage[], view: View, opts: OutdatedOptions = {}): Generator<void, OutdatedResult> {
+export function* outdatedSteps(
+  installed: readonly InstalledPackage[],
+  view: View,
+  opts: OutdatedOptions = {},
+): Generator<void, OutdatedResult> {
   const policy = opts.policy ?? new Policy(view, opts.pins ?? []);
   const files = view.files;
   const { packages, index, held, native, order } = yield* prepare(installed, view);
   const slots = index.slots;
   const candidates: Array<VersionInfo | undefined> = new Array(slots.length);
   const keep: boolean[] = Array.from(held, (h) => h === 1);
-  const pending: Array<{ slot: number; p: InstalledPackage; cand: ViewVersion; priority: number; phased: boolean; security: boolean }> = [];
+  const pending: Array<{
+    slot: number;
+    p: InstalledPackage;
+    cand: ViewVersion;
+    priority: number;
+    phased: boolean;
+    security: boolean;
+  }> = [];
   const { securityFile, origins } = fileFacts(view);
   for (let i = 0; i < slots.length; i++) {
     if (i % STEP === STEP - 1) yield;
@@ -158,7 +197,8 @@ export function* outdatedSteps(installed: readonly InstalledPackage[], view: Vie
     candidates[i] = cand;
     // versions strictly between the installed one and the candidate
     const between = u.between;
-    const security = cand.files.some((f) => securityFile[f] === 1) || between.some((x) => x.files.some((f) => securityFile[f] === 1));
+    const security =
+      cand.files.some((f) => securityFile[f] === 1) || between.some((x) => x.files.some((f) => securityFile[f] === 1));
     let phased = false;
     const pct = cand.phased;
     if (pct !== undefined && pct < 100 && opts.phasing) {
@@ -188,7 +228,8 @@ export function* outdatedSteps(installed: readonly InstalledPackage[], view: Vie
     else if (!sim.upgraded[slot]) {
       action = 'kept-back';
       const r = sim.reasons.get(slot);
-      const because = r?.because === undefined ? undefined : `${slots[r.because]!.name}:${slots[r.because]!.instanceArch}`;
+      const because =
+        r?.because === undefined ? undefined : `${slots[r.because]!.name}:${slots[r.because]!.instanceArch}`;
       keptBack = { reason: r?.reason ?? 'blocked', ...(because ? { because } : {}) };
     }
     entries.push({

@@ -26,8 +26,22 @@ export interface PackageEntry {
 
 /** Fields worth reading from a Packages paragraph; the rest is skipped while parsing. */
 export const PACKAGES_FIELDS: ReadonlySet<string> = new Set([
-  'package', 'version', 'architecture', 'source', 'filename', 'size', 'sha256',
-  'multi-arch', 'installed-size', 'replaces', 'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
+  'package',
+  'version',
+  'architecture',
+  'source',
+  'filename',
+  'size',
+  'sha256',
+  'multi-arch',
+  'installed-size',
+  'replaces',
+  'depends',
+  'pre-depends',
+  'recommends',
+  'breaks',
+  'conflicts',
+  'provides',
   'phased-update-percentage',
 ]);
 

@@ -74,7 +74,12 @@ export interface PhasingOptions {
 }
 
 /** apt's IsIgnoredPhasedUpdate for a version with Phased-Update-Percentage < 100. */
-export function phaseExcludes(source: string, sourceVersion: string, percentage: number, opts: PhasingOptions): boolean {
+export function phaseExcludes(
+  source: string,
+  sourceVersion: string,
+  percentage: number,
+  opts: PhasingOptions,
+): boolean {
   if (percentage >= 100) return false;
   if (opts.alwaysInclude) return false;
   if (opts.neverInclude) return true;

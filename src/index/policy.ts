@@ -46,7 +46,10 @@ export class Policy {
   private readonly bySource = new Map<string, SpecificPin[]>();
   private readonly patterns: SpecificPin[] = [];
 
-  constructor(private readonly view: View, pins: readonly Pin[] = []) {
+  constructor(
+    private readonly view: View,
+    pins: readonly Pin[] = [],
+  ) {
     const n = view.files.length;
     this.filePrio = new Int32Array(n);
     const fixed = new Uint8Array(n + 1);
@@ -55,12 +58,20 @@ export class Policy {
     for (const pin of pins) {
       if (pin.names !== null) continue;
       for (let i = 0; i < n; i++) {
-        if ((fixed[i] === 0 || pin.priority === NEVER_PIN) && this.filePrio[i] !== NEVER_PIN && this.fileMatches(pin.match, i)) {
+        if (
+          (fixed[i] === 0 || pin.priority === NEVER_PIN) &&
+          this.filePrio[i] !== NEVER_PIN &&
+          this.fileMatches(pin.match, i)
+        ) {
           this.filePrio[i] = pin.priority;
           fixed[i] = 1;
         }
       }
-      if ((fixed[n] === 0 || pin.priority === NEVER_PIN) && status !== NEVER_PIN && this.fileMatches(pin.match, STATUS_FILE)) {
+      if (
+        (fixed[n] === 0 || pin.priority === NEVER_PIN) &&
+        status !== NEVER_PIN &&
+        this.fileMatches(pin.match, STATUS_FILE)
+      ) {
         status = pin.priority;
         fixed[n] = 1;
       }
@@ -92,8 +103,11 @@ export class Policy {
 
   /** Whether the highest version of an instance is apt's version of what is installed. */
   static sameVersion(installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'>, v: VersionInfo): boolean {
-    return installed.version === v.version && (installed.aptHash === undefined || v.aptHash === undefined || installed.aptHash === v.aptHash)
-      && (installed.multiArch ?? '') === (v.multiArch ?? '');
+    return (
+      installed.version === v.version &&
+      (installed.aptHash === undefined || v.aptHash === undefined || installed.aptHash === v.aptHash) &&
+      (installed.multiArch ?? '') === (v.multiArch ?? '')
+    );
   }
 
   private basePriority(f: PackageFile): number {
@@ -118,7 +132,8 @@ export class Policy {
       if (s.matchAll) return true;
       if (s.archive !== undefined && !expressionMatches(s.archive, 'now')) return false;
       if (s.release !== undefined && !expressionMatches(s.release, 'now')) return false;
-      if (s.origin !== undefined || s.label !== undefined || s.version !== undefined || s.codename !== undefined) return false;
+      if (s.origin !== undefined || s.label !== undefined || s.version !== undefined || s.codename !== undefined)
+        return false;
       if (s.component !== undefined && !expressionMatches(s.component, 'now')) return false;
       return s.architecture === undefined;
     }
@@ -128,7 +143,10 @@ export class Policy {
   }
 
   private versionMatches(m: PinMatch, c: Choice): boolean {
-    if (m.type === 'version') return matchVer(c.version, m.version, m.prefix) || expressionMatches(m.version + (m.prefix ? '*' : ''), c.version);
+    if (m.type === 'version')
+      return (
+        matchVer(c.version, m.version, m.prefix) || expressionMatches(m.version + (m.prefix ? '*' : ''), c.version)
+      );
     for (const f of c.files) if (this.fileMatches(m, f)) return true;
     return c.installed && this.fileMatches(m, STATUS_FILE);
   }
@@ -181,7 +199,11 @@ export class Policy {
    * Returns the candidate when it comes before the installed version, with the versions between
    * the two; undefined when nothing is an upgrade.
    */
-  upgrade(name: string, instanceArch: string, installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'>): { cand: ViewVersion; priority: number; between: readonly ViewVersion[] } | undefined {
+  upgrade(
+    name: string,
+    instanceArch: string,
+    installed: Pick<VersionInfo, 'version' | 'aptHash' | 'multiArch'>,
+  ): { cand: ViewVersion; priority: number; between: readonly ViewVersion[] } | undefined {
     const versions = this.view.versions(name, instanceArch);
     let merged = -1;
     let insertAt = versions.length;
@@ -234,14 +256,28 @@ export class Policy {
 
 export function releaseMatches(s: ReleaseSpec, f: PackageFile): boolean {
   if (s.matchAll) return true;
-  if (s.version === undefined && s.origin === undefined && s.archive === undefined && s.label === undefined
-    && s.release === undefined && s.codename === undefined && s.component === undefined && s.architecture === undefined) return false;
-  if (s.version !== undefined && !matchVer(f.releaseVersion, s.version, s.versionPrefix ?? false)
-    && !expressionMatches(s.version, f.releaseVersion)) return false;
+  if (
+    s.version === undefined &&
+    s.origin === undefined &&
+    s.archive === undefined &&
+    s.label === undefined &&
+    s.release === undefined &&
+    s.codename === undefined &&
+    s.component === undefined &&
+    s.architecture === undefined
+  )
+    return false;
+  if (
+    s.version !== undefined &&
+    !matchVer(f.releaseVersion, s.version, s.versionPrefix ?? false) &&
+    !expressionMatches(s.version, f.releaseVersion)
+  )
+    return false;
   if (s.origin !== undefined && !expressionMatches(s.origin, f.origin)) return false;
   if (s.archive !== undefined && !expressionMatches(s.archive, f.archive)) return false;
   if (s.codename !== undefined && !expressionMatches(s.codename, f.codename)) return false;
-  if (s.release !== undefined && !expressionMatches(s.release, f.archive) && !expressionMatches(s.release, f.codename)) return false;
+  if (s.release !== undefined && !expressionMatches(s.release, f.archive) && !expressionMatches(s.release, f.codename))
+    return false;
   if (s.label !== undefined && !expressionMatches(s.label, f.label)) return false;
   if (s.component !== undefined && !expressionMatches(s.component, f.component)) return false;
   if (s.architecture !== undefined && !expressionMatches(s.architecture, f.architecture)) return false;

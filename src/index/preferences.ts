@@ -52,13 +52,27 @@ function releaseSpec(data: string): ReleaseSpec {
       if (frag.length < 3 || frag[1] !== '=') continue;
       const v = frag.slice(2);
       switch (frag[0]!.toLowerCase()) {
-        case 'v': spec.version = v; break;
-        case 'o': spec.origin = v; break;
-        case 'a': spec.archive = v; break;
-        case 'n': spec.codename = v; break;
-        case 'l': spec.label = v; break;
-        case 'c': spec.component = v; break;
-        case 'b': spec.architecture = v; break;
+        case 'v':
+          spec.version = v;
+          break;
+        case 'o':
+          spec.origin = v;
+          break;
+        case 'a':
+          spec.archive = v;
+          break;
+        case 'n':
+          spec.codename = v;
+          break;
+        case 'l':
+          spec.label = v;
+          break;
+        case 'c':
+          spec.component = v;
+          break;
+        case 'b':
+          spec.architecture = v;
+          break;
       }
     }
   }
@@ -71,7 +85,9 @@ function releaseSpec(data: string): ReleaseSpec {
 
 function pinMatch(type: 'version' | 'release' | 'origin', data: string): PinMatch {
   if (type === 'version') {
-    return data.endsWith('*') ? { type, version: data.slice(0, -1), prefix: true } : { type, version: data, prefix: false };
+    return data.endsWith('*')
+      ? { type, version: data.slice(0, -1), prefix: true }
+      : { type, version: data, prefix: false };
   }
   if (type === 'release') return { type, spec: releaseSpec(data) };
   const site = data.length >= 2 && data.startsWith('"') && data.endsWith('"') ? data.slice(1, -1) : data;
@@ -81,13 +97,18 @@ function pinMatch(type: 'version' | 'release' | 'origin', data: string): PinMatc
 function parsePriority(raw: string | undefined, where: string, generic: boolean): number {
   const s = (raw ?? '').trim();
   if (s === 'never') {
-    if (!generic) fail('PREFERENCES_INVALID', `${where}: 'Pin-Priority: never' can only be used for 'Package: *' records`);
+    if (!generic)
+      fail('PREFERENCES_INVALID', `${where}: 'Pin-Priority: never' can only be used for 'Package: *' records`);
     return NEVER_PIN;
   }
   if (s === '') fail('PREFERENCES_INVALID', `${where}: no priority (or zero) specified for pin`);
   if (!/^[+-]?\d+$/.test(s)) fail('PREFERENCES_INVALID', `${where}: Pin-Priority "${s.slice(0, 40)}" is not a number`);
   let n = Number(s);
-  if (n < -32768 || n > 32767) fail('PREFERENCES_INVALID', `${where}: Pin-Priority ${s} is outside the range of valid pin priorities (-32768 to 32767)`);
+  if (n < -32768 || n > 32767)
+    fail(
+      'PREFERENCES_INVALID',
+      `${where}: Pin-Priority ${s} is outside the range of valid pin priorities (-32768 to 32767)`,
+    );
   if (n === 0) fail('PREFERENCES_INVALID', `${where}: no priority (or zero) specified for pin`);
   if (n === NEVER_PIN) n = NEVER_PIN + 1; // apt clamps a numeric -32768 so only 'never' is never
   return n;
@@ -101,7 +122,10 @@ export function parsePreferences(text: string, name = 'preferences'): Preference
   const pins: Pin[] = [];
   const warnings: string[] = [];
   // apt reads preferences with comment support: a line starting with '#' is dropped anywhere
-  const clean = text.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  const clean = text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
   const paragraphs: Paragraph[] = [];
   const parser = new Deb822Parser((p) => paragraphs.push(p));
   parser.write(clean);

@@ -8,10 +8,36 @@ import type { DpkgState, InstalledPackage, Want } from './status.js';
 import { parseVersion } from './version.js';
 
 // fixed order: the same package always gives the same line
-const FIELDS: ReadonlyArray<keyof InstalledPackage> = ['package', 'architecture', 'version', 'want', 'ok', 'state', 'multiArch', 'source',
-  'sourceVersion', 'essential', 'depends', 'preDepends', 'recommends', 'breaks', 'conflicts', 'provides', 'aptHash'];
+const FIELDS: ReadonlyArray<keyof InstalledPackage> = [
+  'package',
+  'architecture',
+  'version',
+  'want',
+  'ok',
+  'state',
+  'multiArch',
+  'source',
+  'sourceVersion',
+  'essential',
+  'depends',
+  'preDepends',
+  'recommends',
+  'breaks',
+  'conflicts',
+  'provides',
+  'aptHash',
+];
 const WANTS = new Set(['unknown', 'install', 'hold', 'deinstall', 'purge']);
-const STATES = new Set(['not-installed', 'config-files', 'half-installed', 'unpacked', 'half-configured', 'triggers-awaited', 'triggers-pending', 'installed']);
+const STATES = new Set([
+  'not-installed',
+  'config-files',
+  'half-installed',
+  'unpacked',
+  'half-configured',
+  'triggers-awaited',
+  'triggers-pending',
+  'installed',
+]);
 const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
 const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
 const MAX_RELATION = 65_536;
@@ -51,7 +77,8 @@ export function parseRecordLine(line: string): InstalledPackage {
   if (typeof want !== 'string' || !WANTS.has(want)) bad(`${pkg}: invalid selection`);
   if (typeof state !== 'string' || !STATES.has(state)) bad(`${pkg}: invalid state`);
   if (typeof ok !== 'boolean' || typeof essential !== 'boolean') bad(`${pkg}: invalid flags`);
-  if (multiArch !== null && (typeof multiArch !== 'string' || !/^[a-z-]{1,20}$/.test(multiArch))) bad(`${pkg}: invalid Multi-Arch`);
+  if (multiArch !== null && (typeof multiArch !== 'string' || !/^[a-z-]{1,20}$/.test(multiArch)))
+    bad(`${pkg}: invalid Multi-Arch`);
   if (typeof source !== 'string' || !NAME_RE.test(source)) bad(`${pkg}: invalid source`);
   if (typeof sourceVersion !== 'string') bad(`${pkg}: invalid source version`);
   try {
@@ -59,14 +86,29 @@ export function parseRecordLine(line: string): InstalledPackage {
   } catch {
     bad(`${pkg}: invalid source version`);
   }
-  for (const r of rest) if (r !== null && (typeof r !== 'string' || r.length > MAX_RELATION)) bad(`${pkg}: invalid relation field`);
-  if (typeof aptHash !== 'number' || !Number.isInteger(aptHash) || aptHash < 0 || aptHash > 0xffffffff) bad(`${pkg}: invalid version hash`);
+  for (const r of rest)
+    if (r !== null && (typeof r !== 'string' || r.length > MAX_RELATION)) bad(`${pkg}: invalid relation field`);
+  if (typeof aptHash !== 'number' || !Number.isInteger(aptHash) || aptHash < 0 || aptHash > 0xffffffff)
+    bad(`${pkg}: invalid version hash`);
   const [depends, preDepends, recommends, breaks, conflicts, provides] = rest as Array<string | null>;
   return {
-    package: pkg, architecture: arch, version, want: want as Want, ok, state: state as DpkgState,
-    multiArch: multiArch ?? undefined, source, sourceVersion, essential,
-    depends: depends ?? undefined, preDepends: preDepends ?? undefined, recommends: recommends ?? undefined,
-    breaks: breaks ?? undefined, conflicts: conflicts ?? undefined, provides: provides ?? undefined, aptHash,
+    package: pkg,
+    architecture: arch,
+    version,
+    want: want as Want,
+    ok,
+    state: state as DpkgState,
+    multiArch: multiArch ?? undefined,
+    source,
+    sourceVersion,
+    essential,
+    depends: depends ?? undefined,
+    preDepends: preDepends ?? undefined,
+    recommends: recommends ?? undefined,
+    breaks: breaks ?? undefined,
+    conflicts: conflicts ?? undefined,
+    provides: provides ?? undefined,
+    aptHash,
   };
 }
 

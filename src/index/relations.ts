@@ -14,7 +14,15 @@ export interface Relation {
 /** AND of OR groups */
 export type RelationList = Relation[][];
 
-const OP_ALIASES: Record<string, RelOp> = { '<<': '<<', '<=': '<=', '=': '=', '>=': '>=', '>>': '>>', '<': '<=', '>': '>=' };
+const OP_ALIASES: Record<string, RelOp> = {
+  '<<': '<<',
+  '<=': '<=',
+  '=': '=',
+  '>=': '>=',
+  '>>': '>>',
+  '<': '<=',
+  '>': '>=',
+};
 
 const ITEM_RE = /^([A-Za-z0-9][A-Za-z0-9+.-]*)(?::([A-Za-z0-9-]+))?\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)\s*([^\s)]+)\s*\))?$/;
 

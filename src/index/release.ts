@@ -58,7 +58,8 @@ export function parseRelease(text: string | Buffer): Release {
     const m = /^([0-9a-fA-F]{64})\s+(\d+)\s+(\S+)$/.exec(t);
     if (!m) fail('RELEASE_INVALID', `malformed SHA256 line in Release: "${t.slice(0, 120)}"`);
     const f: ReleaseFile = { sha256: m[1]!.toLowerCase(), size: Number(m[2]), path: m[3]! };
-    if (f.path.split('/').some((s) => s === '..' || s === '.' || s === '')) fail('RELEASE_INVALID', `Release names an unsafe path "${f.path}"`);
+    if (f.path.split('/').some((s) => s === '..' || s === '.' || s === ''))
+      fail('RELEASE_INVALID', `Release names an unsafe path "${f.path}"`);
     files.set(f.path, f);
     const same = byHash.get(f.sha256);
     if (same) same.push(f);

@@ -54,7 +54,11 @@ export class PackageSelector {
   private parser: Deb822Parser | undefined;
   private readonly keep: (p: Paragraph) => void;
 
-  constructor(private readonly wanted: ReadonlySet<string>, emit: (p: Paragraph) => void, private readonly opts: Deb822Options = {}) {
+  constructor(
+    private readonly wanted: ReadonlySet<string>,
+    emit: (p: Paragraph) => void,
+    private readonly opts: Deb822Options = {},
+  ) {
     this.keep = (p) => {
       const name = p['package'];
       if (name !== undefined && wanted.has(name)) emit(p);
@@ -131,7 +135,12 @@ export class PackageSelector {
 }
 
 /** PackageSelector over a whole text. */
-export function selectPackages(text: Buffer, wanted: ReadonlySet<string>, emit: (p: Paragraph) => void, opts: Deb822Options = {}): void {
+export function selectPackages(
+  text: Buffer,
+  wanted: ReadonlySet<string>,
+  emit: (p: Paragraph) => void,
+  opts: Deb822Options = {},
+): void {
   const s = new PackageSelector(wanted, emit, opts);
   s.write(text);
   s.end();

@@ -14,10 +14,18 @@ function words(v: string | undefined): string[] {
 }
 
 export function parseDeb822Sources(text: string): SourceEntry[] {
-  const clean = text.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  const clean = text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
   return parseParagraphs(clean)
     .filter((p) => !/^(no|false|without)$/i.test((p['enabled'] ?? 'yes').trim()))
-    .map((p) => ({ types: words(p['types']), uris: words(p['uris']), suites: words(p['suites']), components: words(p['components']) }))
+    .map((p) => ({
+      types: words(p['types']),
+      uris: words(p['uris']),
+      suites: words(p['suites']),
+      components: words(p['components']),
+    }))
     .filter((e) => e.types.length && e.uris.length && e.suites.length);
 }
 

@@ -7,12 +7,27 @@ import { sourceOf } from './packages.js';
 import { parseVersion } from './version.js';
 
 export type Want = 'unknown' | 'install' | 'hold' | 'deinstall' | 'purge';
-export type DpkgState = 'not-installed' | 'config-files' | 'half-installed' | 'unpacked' | 'half-configured'
-  | 'triggers-awaited' | 'triggers-pending' | 'installed';
+export type DpkgState =
+  | 'not-installed'
+  | 'config-files'
+  | 'half-installed'
+  | 'unpacked'
+  | 'half-configured'
+  | 'triggers-awaited'
+  | 'triggers-pending'
+  | 'installed';
 
 const WANTS = new Set<string>(['unknown', 'install', 'hold', 'deinstall', 'purge']);
-const STATES = new Set<string>(['not-installed', 'config-files', 'half-installed', 'unpacked', 'half-configured',
-  'triggers-awaited', 'triggers-pending', 'installed']);
+const STATES = new Set<string>([
+  'not-installed',
+  'config-files',
+  'half-installed',
+  'unpacked',
+  'half-configured',
+  'triggers-awaited',
+  'triggers-pending',
+  'installed',
+]);
 
 /** One package instance (name + architecture) as a machine has it. */
 export interface InstalledPackage {
@@ -44,8 +59,21 @@ export function isInstalledState(state: DpkgState): boolean {
 }
 
 export const STATUS_FIELDS: ReadonlySet<string> = new Set([
-  'package', 'architecture', 'version', 'status', 'multi-arch', 'source', 'essential', 'installed-size', 'replaces',
-  'depends', 'pre-depends', 'recommends', 'breaks', 'conflicts', 'provides',
+  'package',
+  'architecture',
+  'version',
+  'status',
+  'multi-arch',
+  'source',
+  'essential',
+  'installed-size',
+  'replaces',
+  'depends',
+  'pre-depends',
+  'recommends',
+  'breaks',
+  'conflicts',
+  'provides',
 ]);
 
 const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
@@ -60,9 +88,15 @@ export function toInstalled(p: Paragraph): InstalledPackage | undefined {
   if (!name) bad('an entry has no Package field', undefined);
   if (!NAME_RE.test(name)) bad(`invalid package name "${name.slice(0, 100)}"`, undefined);
   // Packages indexes have no Status: the likeliest file given in a status file's place
-  if (p['status'] === undefined) bad('has no Status field (every entry of a dpkg status has one; a Packages index has none)', name);
+  if (p['status'] === undefined)
+    bad('has no Status field (every entry of a dpkg status has one; a Packages index has none)', name);
   const status = p['status'].trim().split(/\s+/);
-  if (status.length !== 3 || !WANTS.has(status[0]!) || !STATES.has(status[2]!) || (status[1] !== 'ok' && status[1] !== 'reinstreq')) {
+  if (
+    status.length !== 3 ||
+    !WANTS.has(status[0]!) ||
+    !STATES.has(status[2]!) ||
+    (status[1] !== 'ok' && status[1] !== 'reinstreq')
+  ) {
     bad(`invalid Status "${(p['status'] ?? '').slice(0, 100)}"`, name);
   }
   const state = status[2] as DpkgState;
@@ -110,11 +144,14 @@ export function parseStatus(text: string | Buffer): InstalledPackage[] {
 export function readStatus(text: string | Buffer): { entries: InstalledPackage[]; paragraphs: number } {
   const entries: InstalledPackage[] = [];
   let paragraphs = 0;
-  const parser = new Deb822Parser((p) => {
-    paragraphs++;
-    const e = toInstalled(p);
-    if (e) entries.push(e);
-  }, { fields: STATUS_FIELDS });
+  const parser = new Deb822Parser(
+    (p) => {
+      paragraphs++;
+      const e = toInstalled(p);
+      if (e) entries.push(e);
+    },
+    { fields: STATUS_FIELDS },
+  );
   parser.write(text);
   parser.end();
   return { entries, paragraphs };

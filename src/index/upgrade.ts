@@ -4,7 +4,16 @@
 // at its version; otherwise the upgrades of the instances its broken relations point at are.
 // "Broken" is what apt checks: Pre-Depends/Depends unsatisfied, Breaks/Conflicts hit,
 // Multi-Arch: same siblings at another version, and a Recommends newly unsatisfied.
-import { criticalBreakage, indexProvides, indexRefs, provides, recommendsSatisfied, StateIndex, type Breakage, type InstalledIndex } from './deps.js';
+import {
+  criticalBreakage,
+  indexProvides,
+  indexRefs,
+  provides,
+  recommendsSatisfied,
+  StateIndex,
+  type Breakage,
+  type InstalledIndex,
+} from './deps.js';
 import type { Relation } from './relations.js';
 import type { VersionInfo } from './view.js';
 
@@ -31,7 +40,12 @@ export interface UpgradeResult {
  * `base` indexes the installed set (slots with their installed versions); `candidates[i]` is
  * slot i's candidate when it is an upgrade; `unmarked[i]` leaves it alone (held, phase-deferred).
  */
-export function simulateUpgrade(base: InstalledIndex, candidates: readonly (VersionInfo | undefined)[], unmarked: readonly boolean[], nativeArch: string): UpgradeResult {
+export function simulateUpgrade(
+  base: InstalledIndex,
+  candidates: readonly (VersionInfo | undefined)[],
+  unmarked: readonly boolean[],
+  nativeArch: string,
+): UpgradeResult {
   return runSteps(simulateUpgradeSteps(base, candidates, unmarked, nativeArch));
 }
 
@@ -50,7 +64,12 @@ export const STEP = 256;
  * simulateUpgrade() as a resumable computation: it pauses (yields) every STEP units of work, so
  * that a server can spread a large installed set over several turns of its event loop.
  */
-export function* simulateUpgradeSteps(base: InstalledIndex, candidates: readonly (VersionInfo | undefined)[], unmarked: readonly boolean[], nativeArch: string): Generator<void, UpgradeResult> {
+export function* simulateUpgradeSteps(
+  base: InstalledIndex,
+  candidates: readonly (VersionInfo | undefined)[],
+  unmarked: readonly boolean[],
+  nativeArch: string,
+): Generator<void, UpgradeResult> {
   const slots = base.slots;
   const marked = slots.map((_, i) => candidates[i] !== undefined && !unmarked[i]);
   if (!marked.includes(true)) return { upgraded: marked, reasons: new Map() };
@@ -68,13 +87,18 @@ export function* simulateUpgradeSteps(base: InstalledIndex, candidates: readonly
   const candidateRefs = (): Map<string, number[]> => {
     if (!extraRefs) {
       extraRefs = new Map();
-      candidates.forEach((c, i) => { if (c) indexRefs(c, i, extraRefs!); });
+      candidates.forEach((c, i) => {
+        if (c) indexRefs(c, i, extraRefs!);
+      });
     }
     return extraRefs;
   };
   /** The names through which slot t's change reaches others: its own, what either version provides. */
-  const namesOf = (t: number): string[] =>
-    [slots[t]!.name, ...provides(slots[t]!.info.provides).map((p) => p.name), ...provides(candidates[t]?.provides).map((p) => p.name)];
+  const namesOf = (t: number): string[] => [
+    slots[t]!.name,
+    ...provides(slots[t]!.info.provides).map((p) => p.name),
+    ...provides(candidates[t]?.provides).map((p) => p.name),
+  ];
   const now = (i: number): VersionInfo => slots[i]!.info;
   const future = (i: number): VersionInfo => (marked[i] ? candidates[i]! : slots[i]!.info);
   let nowIdx: StateIndex | undefined;
@@ -137,9 +161,12 @@ export function* simulateUpgradeSteps(base: InstalledIndex, candidates: readonly
     const s = slots[i]!;
     const info = future(i);
     // only relations naming a change can break, unless they are new (a candidate's own)
-    const b = marked[i] ? criticalBreakage(futIdx, i, info, s.instanceArch, siblingVersion, changed, s.info) : installedBreakage(i);
+    const b = marked[i]
+      ? criticalBreakage(futIdx, i, info, s.instanceArch, siblingVersion, changed, s.info)
+      : installedBreakage(i);
     if (b.length) return b;
-    if (marked[i] && info.recommends && !recommendsSatisfied(futIdx, info, s.instanceArch) && recommendsWereMet(i)) return 'recommends';
+    if (marked[i] && info.recommends && !recommendsSatisfied(futIdx, info, s.instanceArch) && recommendsWereMet(i))
+      return 'recommends';
     return undefined;
   };
 
@@ -220,9 +247,12 @@ export function* simulateUpgradeSteps(base: InstalledIndex, candidates: readonly
       continue;
     }
     for (const br of still) {
-      const targets = br.kind === 'depends'
-        ? br.group.flatMap((r) => futIdx.owners(r))
-        : br.kind === 'conflicts' ? br.hits : br.siblings;
+      const targets =
+        br.kind === 'depends'
+          ? br.group.flatMap((r) => futIdx.owners(r))
+          : br.kind === 'conflicts'
+            ? br.hits
+            : br.siblings;
       for (const t of targets) {
         if (!marked[t]) continue;
         yield* keep(t, { reason: br.kind === 'multiarch' ? 'multiarch' : 'blocked', because: k });

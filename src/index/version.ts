@@ -11,7 +11,10 @@ export interface DebianVersion {
 const INT_MAX = 2147483647;
 
 function invalid(version: string, reason: string): never {
-  throw new AptgateError('VERSION_INVALID', `invalid version "${version.slice(0, 200)}": ${reason}`, { version: version.slice(0, 200), reason });
+  throw new AptgateError('VERSION_INVALID', `invalid version "${version.slice(0, 200)}": ${reason}`, {
+    version: version.slice(0, 200),
+    reason,
+  });
 }
 
 /**
@@ -170,10 +173,44 @@ export function compareVersions(a: string, b: string): number {
   return s > 0 ? 1 : s < 0 ? -1 : 0;
 }
 
-export type VersionOp = 'lt' | 'le' | 'eq' | 'ne' | 'ge' | 'gt' | '<<' | '<=' | '=' | '>=' | '>>' | '<' | '>'
-  | 'lt-nl' | 'le-nl' | 'ge-nl' | 'gt-nl';
+export type VersionOp =
+  | 'lt'
+  | 'le'
+  | 'eq'
+  | 'ne'
+  | 'ge'
+  | 'gt'
+  | '<<'
+  | '<='
+  | '='
+  | '>='
+  | '>>'
+  | '<'
+  | '>'
+  | 'lt-nl'
+  | 'le-nl'
+  | 'ge-nl'
+  | 'gt-nl';
 
-const OPS = new Set<string>(['lt', 'le', 'eq', 'ne', 'ge', 'gt', '<<', '<=', '=', '>=', '>>', '<', '>', 'lt-nl', 'le-nl', 'ge-nl', 'gt-nl']);
+const OPS = new Set<string>([
+  'lt',
+  'le',
+  'eq',
+  'ne',
+  'ge',
+  'gt',
+  '<<',
+  '<=',
+  '=',
+  '>=',
+  '>>',
+  '<',
+  '>',
+  'lt-nl',
+  'le-nl',
+  'ge-nl',
+  'gt-nl',
+]);
 
 export function isVersionOp(op: string): op is VersionOp {
   return OPS.has(op);
@@ -189,16 +226,33 @@ export function satisfiesOp(a: string, op: VersionOp, b: string): boolean {
   const eb = b.trim() === '';
   if (ea || eb) {
     const nl = op.endsWith('-nl');
-    r = ea && eb ? 0 : ea ? (nl ? 1 : -1) : (nl ? -1 : 1);
+    r = ea && eb ? 0 : ea ? (nl ? 1 : -1) : nl ? -1 : 1;
   } else {
     r = compareVersions(a, b);
   }
   switch (op) {
-    case 'lt': case 'lt-nl': case '<<': return r < 0;
-    case 'le': case 'le-nl': case '<=': case '<': return r <= 0;
-    case 'eq': case '=': return r === 0;
-    case 'ne': return r !== 0;
-    case 'ge': case 'ge-nl': case '>=': case '>': return r >= 0;
-    case 'gt': case 'gt-nl': case '>>': return r > 0;
+    case 'lt':
+    case 'lt-nl':
+    case '<<':
+      return r < 0;
+    case 'le':
+    case 'le-nl':
+    case '<=':
+    case '<':
+      return r <= 0;
+    case 'eq':
+    case '=':
+      return r === 0;
+    case 'ne':
+      return r !== 0;
+    case 'ge':
+    case 'ge-nl':
+    case '>=':
+    case '>':
+      return r >= 0;
+    case 'gt':
+    case 'gt-nl':
+    case '>>':
+      return r > 0;
   }
 }

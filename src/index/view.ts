@@ -124,7 +124,8 @@ export class View {
   seal(): this {
     if (!this.sorted) {
       for (const byName of this.instances.values()) {
-        for (const list of byName.values()) if (list.length > 1) list.sort((a, b) => compareValid(b.version, a.version));
+        for (const list of byName.values())
+          if (list.length > 1) list.sort((a, b) => compareValid(b.version, a.version));
       }
       const tops: Array<[number, ViewVersion]> = [];
       for (const [name, list] of this.instances.get(this.nativeArch) ?? []) {

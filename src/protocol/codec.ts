@@ -5,9 +5,22 @@
 // writes its answers with encode.ts, both in slices; xmlrpc's own code is the reference.
 import { createRequire } from 'node:module';
 import { AptgateError, fail, isAptgateError } from '../errors.js';
-import { encodeFaultWith, encodeResponseSliced as encodeResponseSliced_, encodeResponseWith, prepared } from './encode.js';
+import {
+  encodeFaultWith,
+  encodeResponseSliced as encodeResponseSliced_,
+  encodeResponseWith,
+  prepared,
+} from './encode.js';
 import { decodeCallSliced } from './fast-decode.js';
-import { badReference, GENERAL_DECODER_MAX, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
+import {
+  badReference,
+  GENERAL_DECODER_MAX,
+  isXmlChar,
+  limitFault,
+  SIGNED_LIMITS,
+  type DecodeLimits,
+  type LimitKind,
+} from './limits.js';
 
 const require = createRequire(import.meta.url);
 
@@ -15,8 +28,14 @@ interface DeserializerInstance {
   /** the sax stream it reads; methodname is set when </methodName> was read */
   parser: SaxStream;
   methodname: string | null;
-  deserializeMethodResponse(stream: NodeJS.ReadableStream, cb: (err: (Error & { faultCode?: number; faultString?: string }) | null, value: unknown) => void): void;
-  deserializeMethodCall(stream: NodeJS.ReadableStream, cb: (err: Error | null, method: string, params: unknown[]) => void): void;
+  deserializeMethodResponse(
+    stream: NodeJS.ReadableStream,
+    cb: (err: (Error & { faultCode?: number; faultString?: string }) | null, value: unknown) => void,
+  ): void;
+  deserializeMethodCall(
+    stream: NodeJS.ReadableStream,
+    cb: (err: Error | null, method: string, params: unknown[]) => void,
+  ): void;
 }
 const Deserializer = require('xmlrpc/lib/deserializer') as new (encoding?: string) => DeserializerInstance;
 const serializer = require('xmlrpc/lib/serializer') as {
@@ -24,7 +43,11 @@ const serializer = require('xmlrpc/lib/serializer') as {
   serializeMethodResponse(value: unknown): string;
   serializeFault(fault: { faultCode: number; faultString: string }): string;
 };
-const dateFormatter = require('xmlrpc/lib/date_formatter') as { setOpts(o: { local: boolean }): void; decodeIso8601(text: string): Date; encodeIso8601(d: Date): string };
+const dateFormatter = require('xmlrpc/lib/date_formatter') as {
+  setOpts(o: { local: boolean }): void;
+  decodeIso8601(text: string): Date;
+  encodeIso8601(d: Date): string;
+};
 // process-wide, set once: the serializer writes dates in UTC with a Z
 dateFormatter.setOpts({ local: false });
 // the fast path converts dates with the deserializer's own function, so both paths agree
@@ -39,7 +62,8 @@ function sanitize(v: unknown, depth: number): unknown {
   if (Array.isArray(v)) return v.map((x) => sanitize(x, depth + 1));
   if (v === null || typeof v !== 'object' || v instanceof Date || Buffer.isBuffer(v)) return v;
   // a member named __proto__ replaces the decoded object's prototype instead of adding a key
-  if (Object.getPrototypeOf(v) !== Object.prototype) fail('RPC_INVALID_PARAMS', 'struct member name "__proto__" is not allowed');
+  if (Object.getPrototypeOf(v) !== Object.prototype)
+    fail('RPC_INVALID_PARAMS', 'struct member name "__proto__" is not allowed');
   const out = Object.create(null) as Record<string, unknown>;
   for (const [k, x] of Object.entries(v)) {
     if (FORBIDDEN_MEMBERS.has(k)) fail('RPC_INVALID_PARAMS', `struct member name "${k}" is not allowed`);
@@ -49,7 +73,8 @@ function sanitize(v: unknown, depth: number): unknown {
 }
 
 /** XML-RPC value types, as system.methodSignature names them. */
-export type RpcType = 'int' | 'boolean' | 'string' | 'double' | 'dateTime.iso8601' | 'base64' | 'struct' | 'array' | 'nil';
+export type RpcType =
+  'int' | 'boolean' | 'string' | 'double' | 'dateTime.iso8601' | 'base64' | 'struct' | 'array' | 'nil';
 
 export interface MethodCall {
   method: string;
@@ -74,7 +99,10 @@ export async function decodeCall(body: string, opts: DecodeOptions = {}): Promis
   const fast = await decodeCallSliced(body, decodeDate, opts.limits ?? SIGNED_LIMITS, opts.onMethod);
   if (fast) return fast;
   if (body.length > GENERAL_DECODER_MAX) {
-    fail('RPC_INVALID_REQUEST', `a request of more than ${GENERAL_DECODER_MAX} characters must be plain XML-RPC (no DOCTYPE, comments, attributes, entities other than XML's five, i8 or other extensions)`);
+    fail(
+      'RPC_INVALID_REQUEST',
+      `a request of more than ${GENERAL_DECODER_MAX} characters must be plain XML-RPC (no DOCTYPE, comments, attributes, entities other than XML's five, i8 or other extensions)`,
+    );
   }
   return decodeCallSlow(body, opts);
 }
@@ -100,7 +128,13 @@ export function badCharacterReference(s: string): AptgateError | undefined {
       if (lt < 0) lt = -2; // no more markup
     }
     if (lt >= 0 && lt < amp) {
-      const close = s.startsWith('<![CDATA[', lt) ? ']]>' : s.startsWith('<!--', lt) ? '-->' : s.startsWith('<?', lt) ? '?>' : '';
+      const close = s.startsWith('<![CDATA[', lt)
+        ? ']]>'
+        : s.startsWith('<!--', lt)
+          ? '-->'
+          : s.startsWith('<?', lt)
+            ? '?>'
+            : '';
       if (!close) {
         i = lt + 1;
         continue;
@@ -118,7 +152,13 @@ export function badCharacterReference(s: string): AptgateError | undefined {
 }
 
 /** A stand-in for the stream the Deserializer wants: the text is written to its parser directly. */
-const DETACHED = { setEncoding() {}, on() { return this; }, pipe() {} } as unknown as NodeJS.ReadableStream;
+const DETACHED = {
+  setEncoding() {},
+  on() {
+    return this;
+  },
+  pipe() {},
+} as unknown as NodeJS.ReadableStream;
 const SAX_CHUNK = 4096;
 
 interface SaxStream {
@@ -176,7 +216,9 @@ export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<
     let depth = 0;
     let values = 0;
     let calls = 0;
-    const over = (kind: LimitKind): never => { throw limitFault(kind, limits, d.parser._parser.position, text.length); };
+    const over = (kind: LimitKind): never => {
+      throw limitFault(kind, limits, d.parser._parser.position, text.length);
+    };
     d.parser.on('opentag', (node: { name: string }) => {
       // sax searches its open elements for every close tag: elements of any name stay few
       // (a value level opens at most three), or unmatched close tags make it quadratic
@@ -189,11 +231,23 @@ export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<
     });
     d.parser.on('closetag', (name: string) => {
       if (name === 'VALUE') depth--;
-      else if (name === 'METHODNAME' && typeof d.methodname === 'string' && d.methodname !== '') opts.onMethod?.(d.methodname);
+      else if (name === 'METHODNAME' && typeof d.methodname === 'string' && d.methodname !== '')
+        opts.onMethod?.(d.methodname);
     });
     d.deserializeMethodCall(DETACHED, (err, method, params) => {
-      if (err) return done(() => reject(new AptgateError(/Invalid XML-RPC|Unknown XML-RPC|Illegal|Expected/.test(err.message) ? 'RPC_INVALID_REQUEST' : 'RPC_PARSE_ERROR', `not a valid XML-RPC call: ${err.message}`)));
-      if (typeof method !== 'string' || method === '') return done(() => reject(new AptgateError('RPC_INVALID_REQUEST', 'no methodName')));
+      if (err)
+        return done(() =>
+          reject(
+            new AptgateError(
+              /Invalid XML-RPC|Unknown XML-RPC|Illegal|Expected/.test(err.message)
+                ? 'RPC_INVALID_REQUEST'
+                : 'RPC_PARSE_ERROR',
+              `not a valid XML-RPC call: ${err.message}`,
+            ),
+          ),
+        );
+      if (typeof method !== 'string' || method === '')
+        return done(() => reject(new AptgateError('RPC_INVALID_REQUEST', 'no methodName')));
       try {
         const safe = sanitize(params ?? [], 0) as unknown[];
         done(() => resolve({ method, params: safe }));
@@ -201,7 +255,19 @@ export function decodeCallSlow(body: string, opts: DecodeOptions = {}): Promise<
         done(() => reject(e));
       }
     });
-    feedSax(d, text, () => settled, (e) => done(() => reject(isAptgateError(e) ? e : new AptgateError('RPC_PARSE_ERROR', `not a valid XML-RPC call: ${(e as Error).message}`))));
+    feedSax(
+      d,
+      text,
+      () => settled,
+      (e) =>
+        done(() =>
+          reject(
+            isAptgateError(e)
+              ? e
+              : new AptgateError('RPC_PARSE_ERROR', `not a valid XML-RPC call: ${(e as Error).message}`),
+          ),
+        ),
+    );
   });
 }
 
@@ -209,7 +275,8 @@ function outgoing(v: unknown): unknown {
   if (typeof v === 'string') return prepared(v);
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Error(`cannot encode ${v} in XML-RPC`);
-    if (Number.isInteger(v) && (v > 2147483647 || v < -2147483648)) throw new Error(`integer ${v} exceeds XML-RPC's 32 bits`);
+    if (Number.isInteger(v) && (v > 2147483647 || v < -2147483648))
+      throw new Error(`integer ${v} exceeds XML-RPC's 32 bits`);
     return v;
   }
   if (Array.isArray(v)) return v.map(outgoing);
@@ -275,6 +342,11 @@ export function decodeResponse(body: string): Promise<unknown> {
         done(() => reject(e as Error));
       }
     });
-    feedSax(d, wellFormed(body), () => settled, (e) => done(() => reject(e as Error)));
+    feedSax(
+      d,
+      wellFormed(body),
+      () => settled,
+      (e) => done(() => reject(e as Error)),
+    );
   });
 }

@@ -8,10 +8,8 @@
 import { nextTurn } from '../sys/time-slice.js';
 
 // XML 1.0 cannot carry most control characters; dpkg transcripts do contain some
-// eslint-disable-next-line no-control-regex
 export const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffe\uffff]/g;
 // what xmlbuilder refuses in a text it escapes (it allows surrogates as configured)
-// eslint-disable-next-line no-control-regex
 const ILLEGAL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
 /** a string with one of these goes into CDATA (the serializer's rule) */
 const NEEDS_CDATA = /[<&]|\]\]>/;
@@ -39,7 +37,6 @@ export function prepared(raw: string): string {
 }
 
 // a string without any of these is written as it is (most are)
-// eslint-disable-next-line no-control-regex
 const PLAIN = /[\u0000-\u001f\u007f\ufffe\uffff<&>\]]/;
 
 function stringValue(raw: string): string {
@@ -56,7 +53,8 @@ function stringXml(s: string): string {
 
 function numberValue(v: number): string {
   if (!Number.isFinite(v)) throw new Error(`cannot encode ${v} in XML-RPC`);
-  if (Number.isInteger(v) && (v > 2147483647 || v < -2147483648)) throw new Error(`integer ${v} exceeds XML-RPC's 32 bits`);
+  if (Number.isInteger(v) && (v > 2147483647 || v < -2147483648))
+    throw new Error(`integer ${v} exceeds XML-RPC's 32 bits`);
   return v % 1 === 0 ? `<value><int>${v}</int></value>` : `<value><double>${v}</double></value>`;
 }
 
@@ -74,7 +72,12 @@ class Writer {
   private readonly out: string[] = [];
   private readonly stack: Frame[] = [];
 
-  constructor(private readonly encodeDate: (d: Date) => string, head: string, value: unknown, tail: string) {
+  constructor(
+    private readonly encodeDate: (d: Date) => string,
+    head: string,
+    value: unknown,
+    tail: string,
+  ) {
     this.out.push(head);
     this.value(value, tail);
   }
@@ -128,8 +131,13 @@ class Writer {
         return;
     }
     if (v === null) this.out.push('<value><nil/></value>', after);
-    else if (v instanceof Date) this.out.push(`<value><dateTime.iso8601>${this.encodeDate(v)}</dateTime.iso8601></value>`, after);
-    else if (Buffer.isBuffer(v)) this.out.push(v.length ? `<value><base64>${v.toString('base64')}</base64></value>` : '<value><base64/></value>', after);
+    else if (v instanceof Date)
+      this.out.push(`<value><dateTime.iso8601>${this.encodeDate(v)}</dateTime.iso8601></value>`, after);
+    else if (Buffer.isBuffer(v))
+      this.out.push(
+        v.length ? `<value><base64>${v.toString('base64')}</base64></value>` : '<value><base64/></value>',
+        after,
+      );
     else if (Array.isArray(v)) {
       if (v.length === 0) this.out.push('<value><array><data/></array></value>', after);
       else {
@@ -158,7 +166,11 @@ export function encodeResponseWith(value: unknown, encodeDate: (d: Date) => stri
 }
 
 /** The same in slices of `sliceMs`, a turn of the event loop between them. */
-export async function encodeResponseSliced(value: unknown, encodeDate: (d: Date) => string, sliceMs = 4): Promise<string> {
+export async function encodeResponseSliced(
+  value: unknown,
+  encodeDate: (d: Date) => string,
+  sliceMs = 4,
+): Promise<string> {
   const w = new Writer(encodeDate, RESPONSE_HEAD, value, RESPONSE_TAIL);
   while (!w.run(performance.now() + sliceMs)) await nextTurn();
   return w.text();
@@ -166,6 +178,8 @@ export async function encodeResponseSliced(value: unknown, encodeDate: (d: Date)
 
 /** A fault whose message is prepared() already (and cut to length). */
 export function encodeFaultWith(code: number, message: string): string {
-  return `<?xml version="1.0"?><methodResponse><fault><value><struct><member><name>faultCode</name>${numberValue(code)}</member>` +
-    `<member><name>faultString</name>${stringXml(message)}</member></struct></value></fault></methodResponse>`;
+  return (
+    `<?xml version="1.0"?><methodResponse><fault><value><struct><member><name>faultCode</name>${numberValue(code)}</member>` +
+    `<member><name>faultString</name>${stringXml(message)}</member></struct></value></fault></methodResponse>`
+  );
 }

@@ -23,15 +23,12 @@
 // remembered), so the work is linear in the body.
 import type { MethodCall } from './codec.js';
 import { nextTurn } from '../sys/time-slice.js';
-import { badReference, isXmlChar, limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
+import { limitFault, SIGNED_LIMITS, type DecodeLimits, type LimitKind } from './limits.js';
+import { xmlBoolean, xmlDate, xmlDouble, xmlInt, xmlReference } from './xml-text.js';
 
 /** Thrown (never an Error: no stack is captured) to give up; caught by the drivers below. */
 const NOT_MINE = { notMine: true };
 const FORBIDDEN_MEMBERS = new Set(['__proto__', 'constructor', 'prototype']);
-const INT = /^[ \t\r\n]*[+-]?[0-9]{1,10}[ \t\r\n]*$/;
-const DOUBLE = /^[ \t\r\n]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?[ \t\r\n]*$/;
-const DATE = /^[0-9]{4}-?[0-9]{2}-?[0-9]{2}T[0-9]{2}:?[0-9]{2}:?[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$/;
-
 /** `v` as one flat string (a substring of a rope copies it out). */
 function flat(v: string): string {
   return (' ' + v).slice(1);
@@ -42,9 +39,27 @@ function fail(): never {
 }
 
 // where the machine stands
-const enum St { Start, Params, Value, Array, Struct, End, Done }
+const enum St {
+  Start,
+  Params,
+  Value,
+  Array,
+  Struct,
+  End,
+  Done,
+}
 // what the text being read is for
-const enum Tx { Method, Name, String, Bare, Int, Boolean, Base64, Double, Date }
+const enum Tx {
+  Method,
+  Name,
+  String,
+  Bare,
+  Int,
+  Boolean,
+  Base64,
+  Double,
+  Date,
+}
 
 /** params, array items, or a struct with the name of the member being read */
 interface Frame {
@@ -196,7 +211,8 @@ class CallParser {
     const depth = this.stack.length;
     if (++this.values > this.limits.maxValues) this.over('values');
     if (depth > this.limits.maxDepth) this.over('depth');
-    if (depth === 2 && this.method === 'system.multicall' && ++this.calls > this.limits.maxMulticall) this.over('multicall');
+    if (depth === 2 && this.method === 'system.multicall' && ++this.calls > this.limits.maxMulticall)
+      this.over('multicall');
     if (empty) return this.emit('');
     const start = this.p;
     this.ws();
@@ -381,28 +397,16 @@ class CallParser {
         return this.closeValue(this.own(t));
       case Tx.Bare:
         return this.emit(this.own(t)); // its </value> is read already
-      case Tx.Int: {
-        if (!INT.test(t)) fail();
-        const n = parseInt(t, 10);
-        if (n > 2147483647 || n < -2147483648) fail();
-        return this.closeValue(n);
-      }
+      case Tx.Int:
+        return this.closeValue(xmlInt(t) ?? fail());
       case Tx.Boolean:
-        if (t === '1') return this.closeValue(true);
-        if (t === '0') return this.closeValue(false);
-        return fail();
+        return this.closeValue(xmlBoolean(t) ?? fail());
       case Tx.Base64:
         return this.closeValue(Buffer.from(t, 'base64'));
-      case Tx.Double: {
-        const n = DOUBLE.test(t) ? parseFloat(t) : Number.NaN;
-        if (!Number.isFinite(n)) fail();
-        return this.closeValue(n);
-      }
-      case Tx.Date: {
-        const d = DATE.test(t) ? this.decodeDate(t) : undefined;
-        if (!(d instanceof Date) || Number.isNaN(d.getTime())) fail();
-        return this.closeValue(d);
-      }
+      case Tx.Double:
+        return this.closeValue(xmlDouble(t) ?? fail());
+      case Tx.Date:
+        return this.closeValue(xmlDate(t, this.decodeDate) ?? fail());
     }
   }
 
@@ -417,42 +421,9 @@ class CallParser {
 
   /** The reference at `i` ('&' … ';'): returns its character(s) and moves p past it. */
   private entity(i: number): string {
-    const s = this.s;
-    switch (s.charCodeAt(i + 1)) {
-      case 0x6c: // l
-        if (this.at('&lt;', i)) return '<';
-        break;
-      case 0x67: // g
-        if (this.at('&gt;', i)) return '>';
-        break;
-      case 0x61: // a
-        if (this.at('&amp;', i)) return '&';
-        if (this.at('&apos;', i)) return "'";
-        break;
-      case 0x71: // q
-        if (this.at('&quot;', i)) return '"';
-        break;
-      case 0x23: { // #: &#N; or &#xN; (x or X, as sax reads it)
-        const hex = (s.charCodeAt(i + 2) | 0x20) === 0x78;
-        let k = i + (hex ? 3 : 2);
-        const from = k;
-        let n = 0;
-        for (;; k++) {
-          const d = s.charCodeAt(k);
-          if (d >= 0x30 && d <= 0x39) n = n * (hex ? 16 : 10) + (d - 0x30);
-          else if (hex && d >= 0x61 && d <= 0x66) n = n * 16 + (d - 0x57);
-          else if (hex && d >= 0x41 && d <= 0x46) n = n * 16 + (d - 0x37);
-          else break;
-          if (n > 0x10ffff) n = 0x110000; // stays out of range, however many digits follow
-        }
-        if (k === from || s.charCodeAt(k) !== 0x3b) break;
-        // &#0;, a surrogate or beyond U+10FFFF: no XML document, a fault of its own
-        if (!isXmlChar(n)) throw badReference(s.slice(i, k + 1), i);
-        this.p = k + 1;
-        return String.fromCodePoint(n);
-      }
-    }
-    return fail();
+    const r = xmlReference(this.s, i) ?? fail();
+    this.p = r.end;
+    return r.text;
   }
 }
 
@@ -468,7 +439,11 @@ function acceptable(body: string): boolean {
  * the slow path's own dateTime conversion, so that dates agree. In one go: for small bodies and
  * tests; the server uses decodeCallSliced().
  */
-export function fastDecodeCall(body: string, dateFromText: (text: string) => Date, limits: DecodeLimits = SIGNED_LIMITS): MethodCall | undefined {
+export function fastDecodeCall(
+  body: string,
+  dateFromText: (text: string) => Date,
+  limits: DecodeLimits = SIGNED_LIMITS,
+): MethodCall | undefined {
   if (!acceptable(body)) return undefined;
   try {
     const parser = new CallParser(body, dateFromText, limits, undefined);
@@ -485,8 +460,13 @@ export function fastDecodeCall(body: string, dateFromText: (text: string) => Dat
  * crossed, a bad character reference, or whatever `onMethod` throws (called with the method
  * name before any parameter is read).
  */
-export async function decodeCallSliced(body: string, dateFromText: (text: string) => Date, limits: DecodeLimits,
-  onMethod?: (name: string) => void, sliceMs = 4): Promise<MethodCall | undefined> {
+export async function decodeCallSliced(
+  body: string,
+  dateFromText: (text: string) => Date,
+  limits: DecodeLimits,
+  onMethod?: (name: string) => void,
+  sliceMs = 4,
+): Promise<MethodCall | undefined> {
   if (!acceptable(body)) return undefined;
   const parser = new CallParser(body, dateFromText, limits, onMethod);
   try {

@@ -78,7 +78,9 @@ export const faultErrors = {
 export type FaultErrorCode = (typeof faultErrors)[FaultName];
 
 const faultOfCode = new Map<ErrorCode, FaultName>(Object.entries(faultErrors).map(([f, c]) => [c, f as FaultName]));
-const codeOfNumber = new Map<number, FaultErrorCode>(Object.entries(faultErrors).map(([f, c]) => [faultCodes[f as FaultName], c]));
+const codeOfNumber = new Map<number, FaultErrorCode>(
+  Object.entries(faultErrors).map(([f, c]) => [faultCodes[f as FaultName], c]),
+);
 
 /** The fault an error code travels as; undefined for a code without one of its own. */
 export function faultOf(code: ErrorCode): FaultName | undefined {

@@ -20,7 +20,13 @@ function material(machine: number, machineId: string, timestamp: string, nonce: 
   return `aptgate-reenrol-v1\n${machine}\n${machineId}\n${timestamp}\n${nonce}\n${tokenHash}`;
 }
 
-export function reenrolProof(secret: string, machine: number, machineId: string, timestamp: number, token: string): ReenrolProof {
+export function reenrolProof(
+  secret: string,
+  machine: number,
+  machineId: string,
+  timestamp: number,
+  token: string,
+): ReenrolProof {
   const ts = String(timestamp);
   const nonce = randomBytes(12).toString('hex');
   return { machine, timestamp: ts, nonce, signature: hmacHex(secret, material(machine, machineId, ts, nonce, token)) };

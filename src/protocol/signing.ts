@@ -34,12 +34,23 @@ function material(machine: string, timestamp: string, nonce: string, body: strin
   return `aptgate-rpc-v1\n${machine}\n${timestamp}\n${nonce}\n${sha256(body)}`;
 }
 
-export function signature(secret: string, machine: string, timestamp: string, nonce: string, body: string | Buffer): string {
+export function signature(
+  secret: string,
+  machine: string,
+  timestamp: string,
+  nonce: string,
+  body: string | Buffer,
+): string {
   return hmacHex(secret, material(machine, timestamp, nonce, body));
 }
 
 /** Headers for one call; `timestamp` must be newer than the previous call's (see Signer). */
-export function signRequest(secret: string, machine: string, timestamp: number, body: string | Buffer): Record<string, string> {
+export function signRequest(
+  secret: string,
+  machine: string,
+  timestamp: number,
+  body: string | Buffer,
+): Record<string, string> {
   const ts = String(timestamp);
   const nonce = randomBytes(12).toString('hex');
   return {
@@ -53,13 +64,21 @@ export function signRequest(secret: string, machine: string, timestamp: number, 
 /** The header of a signed answer. */
 export const RESPONSE_SIGNATURE_HEADER = 'x-aptgate-response-signature';
 
-/** hex HMAC-SHA256(secret, "aptgate-rpc-v1-response\n<machine>\n<request nonce>\n<hex SHA-256 of the answer's bytes>") */
+/**
+ * hex HMAC-SHA256(secret, "aptgate-rpc-v1-response\n<machine>\n<request nonce>\n<hex SHA-256 of the answer's bytes>")
+ */
 export function responseSignature(secret: string, machine: string, nonce: string, body: Buffer): string {
   return hmacHex(secret, `aptgate-rpc-v1-response\n${machine}\n${nonce}\n${sha256(body)}`);
 }
 
 /** Whether `presented` is the signature of this answer to the request with `nonce` (constant time). */
-export function responseSignatureMatches(secret: string, machine: string, nonce: string, body: Buffer, presented: unknown): boolean {
+export function responseSignatureMatches(
+  secret: string,
+  machine: string,
+  nonce: string,
+  body: Buffer,
+  presented: unknown,
+): boolean {
   return hmacMatches(responseSignature(secret, machine, nonce, body), presented);
 }
 
@@ -70,12 +89,16 @@ export function signatureMatches(secret: string, h: SignedHeaders, body: string 
 
 /** Reads the four headers; undefined when one is missing or malformed. */
 export function signedHeaders(headers: Record<string, string | string[] | undefined>): SignedHeaders | undefined {
-  const get = (k: string) => { const v = headers[k]; return typeof v === 'string' ? v : undefined; };
+  const get = (k: string) => {
+    const v = headers[k];
+    return typeof v === 'string' ? v : undefined;
+  };
   const machine = get(SIGNATURE_HEADERS.machine);
   const timestamp = get(SIGNATURE_HEADERS.timestamp);
   const nonce = get(SIGNATURE_HEADERS.nonce);
   const sig = get(SIGNATURE_HEADERS.signature);
   if (!machine || !timestamp || !nonce || !sig) return undefined;
-  if (!/^[1-9][0-9]{0,9}$/.test(machine) || !/^[1-9][0-9]{0,15}$/.test(timestamp) || !/^[0-9a-f]{16,64}$/.test(nonce)) return undefined;
+  if (!/^[1-9][0-9]{0,9}$/.test(machine) || !/^[1-9][0-9]{0,15}$/.test(timestamp) || !/^[0-9a-f]{16,64}$/.test(nonce))
+    return undefined;
   return { machine, timestamp, nonce, signature: sig };
 }

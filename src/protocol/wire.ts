@@ -60,14 +60,47 @@ export interface CollectedExtras {
   os?: { distribution: string; codename: string };
 }
 
-export type JobKind = 'update' | 'upgrade' | 'dist-upgrade' | 'install' | 'remove' | 'hold' | 'unhold'
-  | 'add-source' | 'remove-source' | 'refresh' | 'reboot' | 'release-upgrade' | 'image-revert';
+export type JobKind =
+  | 'update'
+  | 'upgrade'
+  | 'dist-upgrade'
+  | 'install'
+  | 'remove'
+  | 'hold'
+  | 'unhold'
+  | 'add-source'
+  | 'remove-source'
+  | 'refresh'
+  | 'reboot'
+  | 'release-upgrade'
+  | 'image-revert';
 
-export const JOB_KINDS: readonly JobKind[] = ['update', 'upgrade', 'dist-upgrade', 'install', 'remove', 'hold', 'unhold',
-  'add-source', 'remove-source', 'refresh', 'reboot', 'release-upgrade', 'image-revert'];
+export const JOB_KINDS: readonly JobKind[] = [
+  'update',
+  'upgrade',
+  'dist-upgrade',
+  'install',
+  'remove',
+  'hold',
+  'unhold',
+  'add-source',
+  'remove-source',
+  'refresh',
+  'reboot',
+  'release-upgrade',
+  'image-revert',
+];
 
 /** Jobs that change installed software or restart the machine: they wait for a maintenance window. */
-export const DISRUPTIVE_KINDS: ReadonlySet<JobKind> = new Set(['upgrade', 'dist-upgrade', 'install', 'remove', 'reboot', 'release-upgrade', 'image-revert']);
+export const DISRUPTIVE_KINDS: ReadonlySet<JobKind> = new Set([
+  'upgrade',
+  'dist-upgrade',
+  'install',
+  'remove',
+  'reboot',
+  'release-upgrade',
+  'image-revert',
+]);
 
 /** Kinds that only mean something on a host (an LTSP chroot does not boot by itself). */
 export const HOST_ONLY_KINDS: ReadonlySet<JobKind> = new Set(['reboot']);
@@ -105,11 +138,32 @@ export interface JobSpec {
   policy: JobPolicy;
 }
 
-export type FailureReason = 'dpkg-lock' | 'conffile-prompt' | 'held-packages' | 'broken-dependencies' | 'network'
-  | 'signature' | 'disk-full' | 'dpkg-interrupted' | 'invalid-job' | 'timeout' | 'other';
+export type FailureReason =
+  | 'dpkg-lock'
+  | 'conffile-prompt'
+  | 'held-packages'
+  | 'broken-dependencies'
+  | 'network'
+  | 'signature'
+  | 'disk-full'
+  | 'dpkg-interrupted'
+  | 'invalid-job'
+  | 'timeout'
+  | 'other';
 
-export const FAILURE_REASONS: readonly FailureReason[] = ['dpkg-lock', 'conffile-prompt', 'held-packages', 'broken-dependencies',
-  'network', 'signature', 'disk-full', 'dpkg-interrupted', 'invalid-job', 'timeout', 'other'];
+export const FAILURE_REASONS: readonly FailureReason[] = [
+  'dpkg-lock',
+  'conffile-prompt',
+  'held-packages',
+  'broken-dependencies',
+  'network',
+  'signature',
+  'disk-full',
+  'dpkg-interrupted',
+  'invalid-job',
+  'timeout',
+  'other',
+];
 
 const NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
 const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;

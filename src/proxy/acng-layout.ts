@@ -15,8 +15,18 @@ import { fail } from '../errors.js';
  * as host/path prefixes a backend's mirrors or aliases name.
  */
 export const REMAP_REPOSITORIES: Readonly<Record<string, readonly string[]>> = {
-  debrep: ['deb.debian.org/debian', 'ftp.debian.org/debian', 'httpredir.debian.org/debian', 'cdn-fastly.deb.debian.org/debian'],
-  secdeb: ['deb.debian.org/debian-security', 'security.debian.org/debian-security', 'security.debian.org', 'cdn-fastly.deb.debian.org/debian-security'],
+  debrep: [
+    'deb.debian.org/debian',
+    'ftp.debian.org/debian',
+    'httpredir.debian.org/debian',
+    'cdn-fastly.deb.debian.org/debian',
+  ],
+  secdeb: [
+    'deb.debian.org/debian-security',
+    'security.debian.org/debian-security',
+    'security.debian.org',
+    'cdn-fastly.deb.debian.org/debian-security',
+  ],
   uburep: ['archive.ubuntu.com/ubuntu', 'security.ubuntu.com/ubuntu'],
   klxrep: ['http.kali.org/kali'],
 };
@@ -102,20 +112,22 @@ function prefixOf(hostPath: string): string {
   return slash < 0 ? host : host + clean.slice(slash);
 }
 
-type DirMapping =
-  | { kind: 'backend'; backend: BackendConfig; how: string }
-  | { kind: 'hosts' }
-  | { kind: 'none' };
+type DirMapping = { kind: 'backend'; backend: BackendConfig; how: string } | { kind: 'hosts' } | { kind: 'none' };
 
 /** Which backend each top-level directory of the acng cache belongs to. */
 export class AcngMapping {
   private readonly prefixes: Array<{ prefix: string; backend: BackendConfig }> = [];
 
   /** `explicit`: acng directory → backend name (`--map debrep=debian`), before any rule */
-  constructor(private readonly config: Config, private readonly explicit: ReadonlyMap<string, string> = new Map()) {
+  constructor(
+    private readonly config: Config,
+    private readonly explicit: ReadonlyMap<string, string> = new Map(),
+  ) {
     for (const [dir, name] of explicit) {
-      if (!config.backends.has(name)) fail('USAGE', `--map ${dir}=${name}: no backend "${name}" is configured`, { backend: name });
-      if (dir.includes('/') || dir === '' || dir.startsWith('.')) fail('USAGE', `--map ${dir}=${name}: "${dir}" is not a top-level directory name`, { dir });
+      if (!config.backends.has(name))
+        fail('USAGE', `--map ${dir}=${name}: no backend "${name}" is configured`, { backend: name });
+      if (dir.includes('/') || dir === '' || dir.startsWith('.'))
+        fail('USAGE', `--map ${dir}=${name}: "${dir}" is not a top-level directory name`, { dir });
     }
     for (const b of config.backends.values()) {
       for (const m of [...b.mirrors, ...b.aliases]) this.prefixes.push({ prefix: prefixOf(m), backend: b });
@@ -147,8 +159,11 @@ export class AcngMapping {
 
 function safePath(rel: string): boolean {
   if (rel.length > MAX_PATH) return false;
-  // eslint-disable-next-line no-control-regex
-  return rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !/[\u0000-\u001f\u007f\\]/.test(s) && Buffer.byteLength(s) <= 255);
+  return rel
+    .split('/')
+    .every(
+      (s) => s !== '' && s !== '.' && s !== '..' && !/[\u0000-\u001f\u007f\\]/.test(s) && Buffer.byteLength(s) <= 255,
+    );
 }
 
 export type WalkItem = { file: AcngFile } | { refused: WalkRefused };
@@ -169,7 +184,14 @@ export async function* walkAcng(root: string, mapping: AcngMapping): AsyncGenera
     const name = entry.name;
     if (name.startsWith('_') || name.startsWith('.')) {
       const t = entry.isDirectory() ? await tally(join(root, name)) : { files: 1, bytes: 0 };
-      yield { refused: { path: name, reason: 'acng-internal', detail: 'apt-cacher-ng\'s own bookkeeping, not cached content', ...t } };
+      yield {
+        refused: {
+          path: name,
+          reason: 'acng-internal',
+          detail: "apt-cacher-ng's own bookkeeping, not cached content",
+          ...t,
+        },
+      };
       continue;
     }
     if (!entry.isDirectory()) {
@@ -178,7 +200,14 @@ export async function* walkAcng(root: string, mapping: AcngMapping): AsyncGenera
     }
     const m = mapping.dir(name);
     if (m.kind === 'none') {
-      yield { refused: { path: name, reason: 'no-backend', detail: `no backend for "${name}" (name one with --map ${name}=BACKEND)`, ...(await tally(join(root, name))) } };
+      yield {
+        refused: {
+          path: name,
+          reason: 'no-backend',
+          detail: `no backend for "${name}" (name one with --map ${name}=BACKEND)`,
+          ...(await tally(join(root, name))),
+        },
+      };
       continue;
     }
     const unmatched = new Map<string, { files: number; bytes: number }>();
@@ -199,13 +228,26 @@ export async function* walkAcng(root: string, mapping: AcngMapping): AsyncGenera
         continue;
       }
       if (!safePath(target.rel)) {
-        yield { refused: { path: f.path, reason: 'bad-path', detail: 'a path no archive has (empty, ".", ".." or control characters)' } };
+        yield {
+          refused: {
+            path: f.path,
+            reason: 'bad-path',
+            detail: 'a path no archive has (empty, ".", ".." or control characters)',
+          },
+        };
         continue;
       }
       yield { file: { ...f, backend: target.backend, rel: target.rel } };
     }
     for (const [group, t] of unmatched) {
-      yield { refused: { path: group, reason: 'no-backend', detail: `no backend's mirror or alias is ${group} (name one with --map, or add an alias)`, ...t } };
+      yield {
+        refused: {
+          path: group,
+          reason: 'no-backend',
+          detail: `no backend's mirror or alias is ${group} (name one with --map, or add an alias)`,
+          ...t,
+        },
+      };
     }
   }
 }
@@ -234,11 +276,18 @@ async function* filesBelow(root: string, dir: string): AsyncGenerator<Found | { 
       }
       if (!e.isFile()) {
         // a symlink may lead anywhere: never followed
-        yield { refused: { path, reason: 'not-regular', detail: e.isSymbolicLink() ? 'a symbolic link (never followed)' : 'not a regular file' } };
+        yield {
+          refused: {
+            path,
+            reason: 'not-regular',
+            detail: e.isSymbolicLink() ? 'a symbolic link (never followed)' : 'not a regular file',
+          },
+        };
         continue;
       }
       if (e.name.endsWith('.head')) {
-        if (!files.has(e.name.slice(0, -5))) yield { refused: { path, reason: 'head-only', detail: 'headers of a download whose file is gone' } };
+        if (!files.has(e.name.slice(0, -5)))
+          yield { refused: { path, reason: 'head-only', detail: 'headers of a download whose file is gone' } };
         continue;
       }
       const abs = join(root, path);

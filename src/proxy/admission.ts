@@ -46,8 +46,23 @@ export function registerAdmission(app: FastifyInstance, filter: ClientFilter, on
     const client = request.socket.remoteAddress;
     if (filter.allows(client)) return;
     onRefused();
-    request.log.info({ client, method: request.method, path: request.originalUrl, result: 'refused', status: 403, bytes: 0, ms: 0, reason: 'not in server.allow' }, 'access');
-    reply.code(403).headers({ 'content-type': 'text/plain; charset=utf-8', 'x-aptgate-error': NOT_ALLOWED, connection: 'close' }).send(filter.refusal(client));
+    request.log.info(
+      {
+        client,
+        method: request.method,
+        path: request.originalUrl,
+        result: 'refused',
+        status: 403,
+        bytes: 0,
+        ms: 0,
+        reason: 'not in server.allow',
+      },
+      'access',
+    );
+    reply
+      .code(403)
+      .headers({ 'content-type': 'text/plain; charset=utf-8', 'x-aptgate-error': NOT_ALLOWED, connection: 'close' })
+      .send(filter.refusal(client));
     return reply;
   });
 }

@@ -14,10 +14,22 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One file's change: its size before and after (undefined: no file). */
-export interface FileChange { key: string; before: number | undefined; after: number | undefined }
+export interface FileChange {
+  key: string;
+  before: number | undefined;
+  after: number | undefined;
+}
 
-interface Mark { pending: number; epoch: number }
-interface Walk { done: Set<string>; planned: Set<string>; files: number; bytes: number }
+interface Mark {
+  pending: number;
+  epoch: number;
+}
+interface Walk {
+  done: Set<string>;
+  planned: Set<string>;
+  files: number;
+  bytes: number;
+}
 
 /** stats run this many at a time while a directory is listed */
 const STAT_BATCH = 32;
@@ -39,7 +51,10 @@ export class CacheSize {
 
   constructor(private readonly root: string) {}
 
-  /** Called before the server changes the file `key`; the function it returns reports the change once done (or with none when nothing changed). */
+  /**
+   * Called before the server changes the file `key`; the function it returns reports the change once done (or with none
+   * when nothing changed).
+   */
   begin(key: string): (changes: readonly FileChange[]) => void {
     const dir = parentOf(key);
     let mark = this.marks.get(dir);
@@ -71,7 +86,9 @@ export class CacheSize {
 
   /** Walks the directory (one walk at a time; a second call joins the running one). */
   measure(): Promise<void> {
-    this.running ??= this.walkAll().finally(() => { this.running = undefined; });
+    this.running ??= this.walkAll().finally(() => {
+      this.running = undefined;
+    });
     return this.running;
   }
 
@@ -123,7 +140,10 @@ export class CacheSize {
     }
   }
 
-  /** One directory: its regular files (count and bytes) and its subdirectories (dot-directories of the root are not objects). */
+  /**
+   * One directory: its regular files (count and bytes) and its subdirectories (dot-directories of the root are not
+   * objects).
+   */
   private async list(dir: string): Promise<{ files: number; bytes: number; dirs: string[] }> {
     const out = { files: 0, bytes: 0, dirs: [] as string[] };
     let entries;
@@ -140,7 +160,14 @@ export class CacheSize {
       else if (e.isFile()) files.push(key);
     }
     for (let i = 0; i < files.length; i += STAT_BATCH) {
-      const sizes = await Promise.all(files.slice(i, i + STAT_BATCH).map((k) => stat(join(this.root, k)).then((s) => s.size, () => undefined)));
+      const sizes = await Promise.all(
+        files.slice(i, i + STAT_BATCH).map((k) =>
+          stat(join(this.root, k)).then(
+            (s) => s.size,
+            () => undefined,
+          ),
+        ),
+      );
       for (const s of sizes) {
         if (s === undefined) continue; // removed meanwhile
         out.files++;

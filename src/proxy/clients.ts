@@ -10,7 +10,10 @@ export const CLIENT_FLUSH_MS = 5_000;
 const MAX_PENDING = 4096;
 const PRUNE_EVERY_MS = 60_000;
 
-/** Served from what the server holds (a stage's own index files included) / fetched from upstream for this request; anything else is neither. */
+/**
+ * Served from what the server holds (a stage's own index files included) / fetched from upstream for this request;
+ * anything else is neither.
+ */
 const HITS = new Set(['hit', 'revalidated', 'stale', 'not_modified']);
 const MISSES = new Set(['miss', 'coalesced']);
 
@@ -19,7 +22,11 @@ export class ClientTracker {
   private flushQueued = false;
   private prunedAt = 0;
 
-  constructor(private readonly store: ClientStore, private readonly log: Logger, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly store: ClientStore,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** One request of `address` (the socket's), its result as the access line names it, and the body bytes sent. */
   note(address: string | undefined, result: string, bytes: number): void {

@@ -31,7 +31,10 @@ export function notModified(req: IncomingMessage, lastModified: Date): boolean {
   return !Number.isNaN(t) && seconds(lastModified) <= Math.floor(t / 1000);
 }
 
-/** The range to send of a representation of `size` bytes (If-Range carries a date from apt; an ETag never matches: we send none). */
+/**
+ * The range to send of a representation of `size` bytes (If-Range carries a date from apt; an ETag never matches: we
+ * send none).
+ */
 export function rangeOf(req: IncomingMessage, size: number, lastModified: Date): Range {
   const ifRange = req.headers['if-range'] as string | undefined;
   const rangeAllowed = !ifRange || Math.floor(Date.parse(ifRange) / 1000) === seconds(lastModified);

@@ -15,23 +15,40 @@ export function handleConnect(config: Config, access: AccessDeps, log: Logger) {
     client.on('error', () => client.destroy());
     if (!config.proxy.passthrough.includes(target)) {
       const body = `403 CONNECT_REFUSED: aptgate tunnels only ${config.proxy.passthrough.join(', ') || 'nothing'} (proxy.passthrough); use http:// sources so packages are cached and verified\n`;
-      client.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Aptgate-Error: CONNECT_REFUSED\r\n\r\n${body}`);
-      recordAccess(access, log, { client: remote, method: 'CONNECT', path: target, result: 'refused', status: 403, bytes: 0, ms: Date.now() - started });
+      client.end(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Aptgate-Error: CONNECT_REFUSED\r\n\r\n${body}`,
+      );
+      recordAccess(access, log, {
+        client: remote,
+        method: 'CONNECT',
+        path: target,
+        result: 'refused',
+        status: 403,
+        bytes: 0,
+        ms: Date.now() - started,
+      });
       return;
     }
     const colon = target.lastIndexOf(':');
-    const upstream = netConnect({ host: target.slice(0, colon), port: Number(target.slice(colon + 1)), timeout: config.proxy.connectTimeoutMs });
+    const upstream = netConnect({
+      host: target.slice(0, colon),
+      port: Number(target.slice(colon + 1)),
+      timeout: config.proxy.connectTimeoutMs,
+    });
     let bytes = 0;
     upstream.once('connect', () => {
       upstream.setTimeout(0);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
-      upstream.on('data', (c: Buffer) => { bytes += c.length; });
+      upstream.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
       upstream.pipe(client);
       client.pipe(upstream);
     });
     const fail = (why: string) => {
-      if (!client.destroyed && bytes === 0) client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      if (!client.destroyed && bytes === 0)
+        client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       upstream.destroy();
       log.warn({ target, err: why }, 'tunnel failed');
     };
@@ -39,7 +56,15 @@ export function handleConnect(config: Config, access: AccessDeps, log: Logger) {
     upstream.once('error', (e) => fail(e.message));
     client.once('close', () => {
       upstream.destroy();
-      recordAccess(access, log, { client: remote, method: 'CONNECT', path: target, result: 'pass', status: 200, bytes, ms: Date.now() - started });
+      recordAccess(access, log, {
+        client: remote,
+        method: 'CONNECT',
+        path: target,
+        result: 'pass',
+        status: 200,
+        bytes,
+        ms: Date.now() - started,
+      });
     });
   };
 }

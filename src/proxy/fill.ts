@@ -77,10 +77,16 @@ export class Fill extends EventEmitter {
   private rejectHead!: (e: AptgateError) => void;
   private headSettled = false;
 
-  constructor(readonly spec: FillSpec, private readonly deps: FillDeps) {
+  constructor(
+    readonly spec: FillSpec,
+    private readonly deps: FillDeps,
+  ) {
     super();
     this.setMaxListeners(0);
-    this.head = new Promise((res, rej) => { this.resolveHead = res; this.rejectHead = rej; });
+    this.head = new Promise((res, rej) => {
+      this.resolveHead = res;
+      this.rejectHead = rej;
+    });
     this.head.catch(() => undefined);
     this.done = this.run();
   }
@@ -194,13 +200,16 @@ export class Fill extends EventEmitter {
       this.spec.onStored?.({ key, size: this.written, sha256: this.sha256! });
       return true;
     } catch (err) {
-      const e = isAptgateError(err) ? err : new AptgateError('UPSTREAM_FAILED', `fill of ${key}: ${(err as Error).message}`, { key }, { cause: err });
+      const e = isAptgateError(err)
+        ? err
+        : new AptgateError('UPSTREAM_FAILED', `fill of ${key}: ${(err as Error).message}`, { key }, { cause: err });
       this.error = e;
       this.status = 'failed';
       this.emit('progress');
       this.settleHead(e);
       if (this.tmpPath) await store.discard(this.tmpPath);
-      if (e.code !== 'UPSTREAM_NOT_FOUND') log.warn({ key, backend: backend.name, mirror: this.mirror, code: e.code, err: e.message }, 'fill failed');
+      if (e.code !== 'UPSTREAM_NOT_FOUND')
+        log.warn({ key, backend: backend.name, mirror: this.mirror, code: e.code, err: e.message }, 'fill failed');
       return false;
     } finally {
       metrics.fillsInFlight.add({}, -1);
@@ -234,7 +243,10 @@ export class Fill extends EventEmitter {
     }
     if (res.status !== 200) {
       res.body.destroy();
-      throw new AptgateError('UPSTREAM_FAILED', `${res.mirror} answered ${res.status} for ${key}`, { key, status: res.status });
+      throw new AptgateError('UPSTREAM_FAILED', `${res.mirror} answered ${res.status} for ${key}`, {
+        key,
+        status: res.status,
+      });
     }
     const mirror = res.mirror;
     this.elsewhere = res.elsewhere;
@@ -260,11 +272,15 @@ export class Fill extends EventEmitter {
       this.settleHead();
     }
     const sha = createHash('sha256');
-    const other: Hash | undefined = expect.other && expect.other.algo !== 'sha256' ? createHash(expect.other.algo) : undefined;
+    const other: Hash | undefined =
+      expect.other && expect.other.algo !== 'sha256' ? createHash(expect.other.algo) : undefined;
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (this.size !== undefined && this.written + chunk.length > this.size) {
-          bad(expect.size !== undefined ? 'INTEGRITY' : 'UPSTREAM_FAILED', `${key}: upstream sent more than ${this.size} bytes`);
+          bad(
+            expect.size !== undefined ? 'INTEGRITY' : 'UPSTREAM_FAILED',
+            `${key}: upstream sent more than ${this.size} bytes`,
+          );
         }
         sha.update(chunk);
         other?.update(chunk);
@@ -277,16 +293,28 @@ export class Fill extends EventEmitter {
       }
     } catch (err) {
       if (isAptgateError(err)) throw err;
-      if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });
-      bad(isTimeout(err) ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED', `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`);
+      if (this.writeError)
+        throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, {
+          key,
+        });
+      bad(
+        isTimeout(err) ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED',
+        `${key}: transfer from ${mirror} broke after ${this.written} bytes: ${(err as Error).message}`,
+      );
     }
     while (this.writer) await this.writer;
-    if (this.writeError) throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, { key });
+    if (this.writeError)
+      throw new AptgateError('UPSTREAM_FAILED', `${key}: cannot write the cache file: ${this.writeError.message}`, {
+        key,
+      });
     // every byte is in the file now: late readers read it from there
     this.recent = [];
     this.recentBytes = 0;
     if (this.size !== undefined && this.written !== this.size) {
-      bad(expect.size !== undefined ? 'INTEGRITY' : 'UPSTREAM_FAILED', `${key}: upstream sent ${this.written} of ${this.size} bytes`);
+      bad(
+        expect.size !== undefined ? 'INTEGRITY' : 'UPSTREAM_FAILED',
+        `${key}: upstream sent ${this.written} of ${this.size} bytes`,
+      );
     }
     this.size = this.written;
     this.sha256 = sha.digest('hex');
@@ -295,7 +323,8 @@ export class Fill extends EventEmitter {
     }
     if (expect.other) {
       const got = expect.other.algo === 'sha256' ? this.sha256 : other!.digest('hex');
-      if (got !== expect.other.hex) bad('INTEGRITY', `${key}: ${expect.other.algo} ${got} differs from ${expect.other.hex}`);
+      if (got !== expect.other.hex)
+        bad('INTEGRITY', `${key}: ${expect.other.algo} ${got} differs from ${expect.other.hex}`);
     }
   }
 }
@@ -306,7 +335,11 @@ export class FillReader extends Readable {
   private busy = false;
   private released = false;
 
-  constructor(private readonly fill: Fill, start: number, private readonly end: number | undefined) {
+  constructor(
+    private readonly fill: Fill,
+    start: number,
+    private readonly end: number | undefined,
+  ) {
     super({ highWaterMark: 64 * 1024 });
     this.pos = start;
     fill.retain();
@@ -322,7 +355,10 @@ export class FillReader extends Readable {
       for (;;) {
         if (this.destroyed) return;
         const last = this.end ?? Number.POSITIVE_INFINITY;
-        if (this.pos > last) { this.push(null); return; }
+        if (this.pos > last) {
+          this.push(null);
+          return;
+        }
         const limit = this.fill.readable();
         if (this.pos < limit) {
           const n = Math.min(limit - this.pos, last - this.pos + 1, 256 * 1024);
@@ -333,8 +369,14 @@ export class FillReader extends Readable {
           if (!this.push(chunk)) return;
           continue;
         }
-        if (this.fill.status === 'failed') { this.destroy(this.fill.error); return; }
-        if (this.fill.status === 'verified' && this.pos >= this.fill.written) { this.push(null); return; }
+        if (this.fill.status === 'failed') {
+          this.destroy(this.fill.error);
+          return;
+        }
+        if (this.fill.status === 'verified' && this.pos >= this.fill.written) {
+          this.push(null);
+          return;
+        }
         await new Promise<void>((resolve) => this.fill.once('progress', resolve));
       }
     } catch (err) {
@@ -377,10 +419,14 @@ export class FillRegistry {
     if (existing) return existing;
     const fill = new Fill(spec, this.deps);
     this.fills.set(spec.key, fill);
-    void fill.done.finally(() => { this.finished++; });
+    void fill.done.finally(() => {
+      this.finished++;
+    });
     // leave the registry only once the file is in place (or the fill failed), so a request
     // arriving in between either joins this fill or finds the stored object
-    void fill.done.finally(() => { if (this.fills.get(spec.key) === fill) this.fills.delete(spec.key); });
+    void fill.done.finally(() => {
+      if (this.fills.get(spec.key) === fill) this.fills.delete(spec.key);
+    });
     return fill;
   }
 

@@ -30,8 +30,12 @@ export interface CacheStats {
 
 export async function cacheStats(deps: HousekeepingDeps): Promise<CacheStats> {
   const out: CacheStats = {
-    directory: deps.store.root, files: 0, bytes: 0, backends: {},
-    snapshots: deps.snapshots.currentAll().length, packageIndex: deps.packageIndex.counts(),
+    directory: deps.store.root,
+    files: 0,
+    bytes: 0,
+    backends: {},
+    snapshots: deps.snapshots.currentAll().length,
+    packageIndex: deps.packageIndex.counts(),
   };
   for await (const f of deps.store.walk()) {
     out.files++;
@@ -77,21 +81,31 @@ export interface CleanResult {
   keptBytes: number;
 }
 
-export async function cleanCache(deps: HousekeepingDeps, opts: { dryRun: boolean; now?: number }): Promise<CleanResult> {
+export async function cleanCache(
+  deps: HousekeepingDeps,
+  opts: { dryRun: boolean; now?: number },
+): Promise<CleanResult> {
   const now = opts.now ?? Date.now();
   const refs = await referencedKeys(deps);
   const lastUse = deps.usage.all();
   const files: Array<{ key: string; size: number; used: number; referenced: boolean }> = [];
   for await (const f of deps.store.walk()) {
-    files.push({ key: f.key, size: f.size, used: Math.max(lastUse.get(f.key) ?? 0, f.ctimeMs), referenced: refs.has(f.key) });
+    files.push({
+      key: f.key,
+      size: f.size,
+      used: Math.max(lastUse.get(f.key) ?? 0, f.ctimeMs),
+      referenced: refs.has(f.key),
+    });
   }
   const result: CleanResult = { dryRun: opts.dryRun, removed: [], freedBytes: 0, keptFiles: 0, keptBytes: 0 };
   const remove = new Map<string, 'unreferenced' | 'budget'>();
-  for (const f of files) if (!f.referenced && now - f.used >= deps.config.cache.cleanGraceMs) remove.set(f.key, 'unreferenced');
+  for (const f of files)
+    if (!f.referenced && now - f.used >= deps.config.cache.cleanGraceMs) remove.set(f.key, 'unreferenced');
   const budget = deps.config.cache.maxBytes;
   if (budget > 0) {
     let total = files.filter((f) => !remove.has(f.key)).reduce((n, f) => n + f.size, 0);
-    const order = files.filter((f) => !remove.has(f.key))
+    const order = files
+      .filter((f) => !remove.has(f.key))
       .sort((a, b) => Number(a.referenced) - Number(b.referenced) || a.used - b.used);
     for (const f of order) {
       if (total <= budget) break;

@@ -26,7 +26,9 @@ import { classify, type HashAlgo } from './paths.js';
 
 export type ImportReason = WalkRefusal | RootReason | 'empty' | 'not-cached' | 'stale' | 'mismatch' | 'io-error';
 
-/** Refusals that mean a file is not what its archive signed (tampered or damaged), or a root no configured key signed. */
+/**
+ * Refusals that mean a file is not what its archive signed (tampered or damaged), or a root no configured key signed.
+ */
 export const PROBLEM_REASONS: ReadonlySet<ImportReason> = new Set<ImportReason>(['signature', 'mismatch']);
 
 export type ImportKind = 'root' | 'index' | 'pool';
@@ -58,28 +60,48 @@ export interface ImportOptions {
 const ALGO: Record<HashAlgo, string> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256', sha512: 'sha512' };
 
 /** A verified Packages file whose entries vouch for pool files. */
-interface PackagesSource { backend: BackendConfig; file: string; rel: string; sha256: string; key: string }
+interface PackagesSource {
+  backend: BackendConfig;
+  file: string;
+  rel: string;
+  sha256: string;
+  key: string;
+}
 
 export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): Promise<ImportResult> {
   const source = resolve(opts.dir);
   const st = await stat(source).catch(() => undefined);
-  if (!st?.isDirectory()) fail('USAGE', `${source} is not a directory (the apt-cacher-ng cache, /var/cache/apt-cacher-ng)`);
+  if (!st?.isDirectory())
+    fail('USAGE', `${source} is not a directory (the apt-cacher-ng cache, /var/cache/apt-cacher-ng)`);
   const cacheRoot = deps.store.root;
   if (source === cacheRoot || source.startsWith(cacheRoot + sep) || cacheRoot.startsWith(source + sep)) {
-    fail('USAGE', `${source} and the cache directory ${cacheRoot} overlap: the apt-cacher-ng directory is only read, never written`);
+    fail(
+      'USAGE',
+      `${source} and the cache directory ${cacheRoot} overlap: the apt-cacher-ng directory is only read, never written`,
+    );
   }
   if (!opts.dryRun) {
     if (!(await stat(cacheRoot).catch(() => undefined))?.isDirectory()) {
-      fail('USAGE', `cache directory ${cacheRoot} does not exist: start \`aptgate serve\` once with this configuration first`);
+      fail(
+        'USAGE',
+        `cache directory ${cacheRoot} does not exist: start \`aptgate serve\` once with this configuration first`,
+      );
     }
     // (never cleared here: a running server's fills live there)
     await mkdir(deps.store.tmpDir, { recursive: true });
   }
   const mapping = new AcngMapping(deps.config, opts.map);
   const r: ImportResult = {
-    format: 1, source, dryRun: opts.dryRun, taken: [], takenBytes: 0,
+    format: 1,
+    source,
+    dryRun: opts.dryRun,
+    taken: [],
+    takenBytes: 0,
     byKind: { root: { files: 0, bytes: 0 }, index: { files: 0, bytes: 0 }, pool: { files: 0, bytes: 0 } },
-    present: [], refused: [], problems: 0, warnings: [],
+    present: [],
+    refused: [],
+    problems: 0,
+    warnings: [],
   };
   // a key taken from one acng directory is present for the next (debrep and a host directory may hold the same file)
   const inRun = new Set<string>();
@@ -103,7 +125,12 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
   for await (const item of walkAcng(source, mapping)) {
     if ('refused' in item) {
       const x = item.refused;
-      r.refused.push({ path: x.path, reason: x.reason, detail: x.detail, ...(x.files !== undefined ? { files: x.files, bytes: x.bytes ?? 0 } : {}) });
+      r.refused.push({
+        path: x.path,
+        reason: x.reason,
+        detail: x.detail,
+        ...(x.files !== undefined ? { files: x.files, bytes: x.bytes ?? 0 } : {}),
+      });
       continue;
     }
     const f = item.file;
@@ -131,7 +158,10 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
   // 3. indexes, and the Packages among them that vouch for pool files
   const packages: PackagesSource[] = [];
   for (const f of indexes) {
-    const got = await importIndex(deps, f, gens, exists, opts.dryRun).catch((err: Error) => ({ reason: 'io-error' as const, detail: err.message }));
+    const got = await importIndex(deps, f, gens, exists, opts.dryRun).catch((err: Error) => ({
+      reason: 'io-error' as const,
+      detail: err.message,
+    }));
     if ('reason' in got) refuse(f, got.reason, got.detail);
     else {
       if (got.present) r.present.push({ path: f.path, key: got.key });
@@ -151,12 +181,27 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
   for (const f of pool) {
     const key = `${f.backend.name}/${f.rel}`;
     const bad = headProblem(f);
-    if (bad) { refuse(f, bad[0], bad[1]); continue; }
-    if (await exists(key)) { r.present.push({ path: f.path, key }); continue; }
+    if (bad) {
+      refuse(f, bad[0], bad[1]);
+      continue;
+    }
+    if (await exists(key)) {
+      r.present.push({ path: f.path, key });
+      continue;
+    }
     const named = [...(vouchers.get(key) ?? []), ...deps.packageIndex.filesNamed(f.backend.name, f.rel)];
-    if (named.length === 0) { refuse(f, 'unvouched', 'no verified Packages names it'); continue; }
-    const want = named.map((n) => `${n.size} bytes, SHA256 ${n.sha256}`).filter((v, i, a) => a.indexOf(v) === i).join(' or ');
-    if (!named.some((n) => n.size === f.size)) { refuse(f, mismatchReason(f), `${f.size} bytes; the signed Packages says ${want}`); continue; }
+    if (named.length === 0) {
+      refuse(f, 'unvouched', 'no verified Packages names it');
+      continue;
+    }
+    const want = named
+      .map((n) => `${n.size} bytes, SHA256 ${n.sha256}`)
+      .filter((v, i, a) => a.indexOf(v) === i)
+      .join(' or ');
+    if (!named.some((n) => n.size === f.size)) {
+      refuse(f, mismatchReason(f), `${f.size} bytes; the signed Packages says ${want}`);
+      continue;
+    }
     try {
       const c = await copyHashed(f.abs, 'sha256', opts.dryRun ? undefined : deps.store);
       if (named.some((n) => n.size === c.size && n.sha256 === c.hash)) {
@@ -164,7 +209,11 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
         take(f, key, 'pool');
       } else {
         if (c.tmp) await deps.store.discard(c.tmp);
-        refuse(f, mismatchReason(f), `SHA256 ${c.hash}; the signed Packages says ${want}: changed after the archive signed it`);
+        refuse(
+          f,
+          mismatchReason(f),
+          `SHA256 ${c.hash}; the signed Packages says ${want}: changed after the archive signed it`,
+        );
       }
     } catch (err) {
       refuse(f, 'io-error', (err as Error).message);
@@ -177,11 +226,16 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
 }
 
 type IndexOutcome =
-  | { reason: ImportReason; detail: string }
-  | { key: string; present: boolean; packages: PackagesSource | undefined };
+  { reason: ImportReason; detail: string } | { key: string; present: boolean; packages: PackagesSource | undefined };
 
 /** An index at its canonical name (named by a verified Release) or a by-hash object (its own hash). */
-async function importIndex(deps: HousekeepingDeps, f: AcngFile, gens: VouchingGen[], exists: (key: string) => Promise<boolean>, dryRun: boolean): Promise<IndexOutcome> {
+async function importIndex(
+  deps: HousekeepingDeps,
+  f: AcngFile,
+  gens: VouchingGen[],
+  exists: (key: string) => Promise<boolean>,
+  dryRun: boolean,
+): Promise<IndexOutcome> {
   const cls = classify(f.rel);
   if (cls.kind !== 'index' && cls.kind !== 'byhash') return { reason: 'not-cached', detail: 'not an index' };
   const bad = headProblem(f);
@@ -189,32 +243,56 @@ async function importIndex(deps: HousekeepingDeps, f: AcngFile, gens: VouchingGe
   const suiteGens = gens.filter((g) => g.backend === f.backend && g.suite === cls.suite);
   const packagesOf = (rel: string, file: ReleaseFile, key: string, path: string): PackagesSource | undefined => {
     const t = packagesTarget(rel);
-    return t && t.compression !== 'other' ? { backend: f.backend, file: path, rel: `dists/${cls.suite}/${rel}`, sha256: file.sha256, key } : undefined;
+    return t && t.compression !== 'other'
+      ? { backend: f.backend, file: path, rel: `dists/${cls.suite}/${rel}`, sha256: file.sha256, key }
+      : undefined;
   };
 
   if (cls.kind === 'byhash') {
     // apt asks by SHA256; objects named by weaker hashes are passed through by the server, never kept
-    if (cls.algo === 'md5' || cls.algo === 'sha1') return { reason: 'not-cached', detail: `named by ${cls.algo.toUpperCase()}: aptgate keeps by-hash objects by SHA256 or SHA512 only` };
+    if (cls.algo === 'md5' || cls.algo === 'sha1')
+      return {
+        reason: 'not-cached',
+        detail: `named by ${cls.algo.toUpperCase()}: aptgate keeps by-hash objects by SHA256 or SHA512 only`,
+      };
     const dir = cls.rel.slice(0, cls.rel.indexOf('by-hash/'));
     // (the name as apt asks for it: lower-case hex)
     const key = `${f.backend.name}/dists/${cls.suite}/${dir}by-hash/${f.rel.split('/').at(-2)}/${cls.hex}`;
-    const named = cls.algo === 'sha256'
-      ? suiteGens.flatMap((g) => g.release.byHash.get(cls.hex) ?? []).find((x) => x.path.startsWith(dir) && !x.path.slice(dir.length).includes('/'))
-      : undefined;
-    if (await exists(key)) return { key, present: true, packages: named && packagesOf(named.path, named, key, deps.store.pathOf(key)) };
+    const named =
+      cls.algo === 'sha256'
+        ? suiteGens
+            .flatMap((g) => g.release.byHash.get(cls.hex) ?? [])
+            .find((x) => x.path.startsWith(dir) && !x.path.slice(dir.length).includes('/'))
+        : undefined;
+    if (await exists(key))
+      return { key, present: true, packages: named && packagesOf(named.path, named, key, deps.store.pathOf(key)) };
     const c = await copyHashed(f.abs, ALGO[cls.algo], dryRun ? undefined : deps.store);
     if (c.hash !== cls.hex) {
       if (c.tmp) await deps.store.discard(c.tmp);
-      return { reason: mismatchReason(f), detail: `its ${cls.algo.toUpperCase()} is ${c.hash}, not the hash in its name: changed after the archive published it` };
+      return {
+        reason: mismatchReason(f),
+        detail: `its ${cls.algo.toUpperCase()} is ${c.hash}, not the hash in its name: changed after the archive published it`,
+      };
     }
     if (c.tmp) await place(deps, c.tmp, key, f);
-    return { key, present: false, packages: named && packagesOf(named.path, named, key, c.tmp ? deps.store.pathOf(key) : f.abs) };
+    return {
+      key,
+      present: false,
+      packages: named && packagesOf(named.path, named, key, c.tmp ? deps.store.pathOf(key) : f.abs),
+    };
   }
 
   const named = suiteGens.map((g) => g.release.files.get(cls.rel)).filter((x): x is ReleaseFile => x !== undefined);
-  if (named.length === 0) return { reason: 'unvouched', detail: `no verified Release of ${f.backend.name} ${cls.suite} names it` };
+  if (named.length === 0)
+    return { reason: 'unvouched', detail: `no verified Release of ${f.backend.name} ${cls.suite} names it` };
   const sameSize = named.filter((n) => n.size === f.size);
-  const other = () => ({ reason: f.size === 0 ? 'empty' as const : 'stale' as const, detail: f.size === 0 ? 'an empty file (apt-cacher-ng truncates files it found damaged)' : `another generation's ${cls.rel}: the verified Release names ${named.map((n) => `${n.size} bytes, SHA256 ${n.sha256.slice(0, 16)}`).join(' or ')}` });
+  const other = () => ({
+    reason: f.size === 0 ? ('empty' as const) : ('stale' as const),
+    detail:
+      f.size === 0
+        ? 'an empty file (apt-cacher-ng truncates files it found damaged)'
+        : `another generation's ${cls.rel}: the verified Release names ${named.map((n) => `${n.size} bytes, SHA256 ${n.sha256.slice(0, 16)}`).join(' or ')}`,
+  });
   if (sameSize.length === 0) return other();
   for (const n of sameSize) {
     const key = `${f.backend.name}/dists/${cls.suite}/${byHashRel(cls.rel, n.sha256)}`;
@@ -236,7 +314,8 @@ async function importIndex(deps: HousekeepingDeps, f: AcngFile, gens: VouchingGe
 function headProblem(f: AcngFile): [ImportReason, string] | undefined {
   const h = f.head;
   if (h && h.status !== 200) return ['head-status', `apt-cacher-ng kept a ${h.status} answer for it`];
-  if (h?.contentLength !== undefined && f.size < h.contentLength) return ['partial', `${f.size} of ${h.contentLength} bytes: an unfinished download`];
+  if (h?.contentLength !== undefined && f.size < h.contentLength)
+    return ['partial', `${f.size} of ${h.contentLength} bytes: an unfinished download`];
   return undefined;
 }
 
@@ -259,7 +338,11 @@ async function place(deps: HousekeepingDeps, tmp: string, key: string, f: AcngFi
  * Hashes a file of the acng cache and, with a store, copies it to a temporary file in the
  * same pass: what is renamed into the cache is exactly the bytes that were hashed.
  */
-async function copyHashed(src: string, algo: string, store: HousekeepingDeps['store'] | undefined): Promise<{ hash: string; size: number; tmp: string | undefined }> {
+async function copyHashed(
+  src: string,
+  algo: string,
+  store: HousekeepingDeps['store'] | undefined,
+): Promise<{ hash: string; size: number; tmp: string | undefined }> {
   const fh = await open(src, constants.O_RDONLY | constants.O_NOFOLLOW);
   let tmp: Awaited<ReturnType<HousekeepingDeps['store']['openTemp']>> | undefined;
   try {
@@ -292,7 +375,11 @@ async function copyHashed(src: string, algo: string, store: HousekeepingDeps['st
 }
 
 /** Sizes and SHA256 of the wanted pool files, from the verified Packages (one parse per content). */
-async function readVouchers(sources: PackagesSource[], wanted: Map<string, Set<string>>, warn: (w: string) => void): Promise<Map<string, KnownFile[]>> {
+async function readVouchers(
+  sources: PackagesSource[],
+  wanted: Map<string, Set<string>>,
+  warn: (w: string) => void,
+): Promise<Map<string, KnownFile[]>> {
   const out = new Map<string, KnownFile[]>();
   const seen = new Set<string>();
   for (const s of sources) {
@@ -300,16 +387,20 @@ async function readVouchers(sources: PackagesSource[], wanted: Map<string, Set<s
     if (!want || seen.has(`${s.backend.name}\0${s.sha256}`)) continue;
     seen.add(`${s.backend.name}\0${s.sha256}`);
     try {
-      await parseStream(openDecompressed(s.file, compressionOf(s.rel) ?? 'none'), (p) => {
-        const filename = p['filename'];
-        const size = Number(p['size']);
-        const sha256 = p['sha256']?.toLowerCase();
-        if (!filename || !want.has(filename) || !sha256 || !Number.isSafeInteger(size)) return;
-        const key = `${s.backend.name}/${filename}`;
-        const list = out.get(key) ?? [];
-        list.push({ size, sha256 });
-        out.set(key, list);
-      }, { fields: new Set(['filename', 'size', 'sha256']) });
+      await parseStream(
+        openDecompressed(s.file, compressionOf(s.rel) ?? 'none'),
+        (p) => {
+          const filename = p['filename'];
+          const size = Number(p['size']);
+          const sha256 = p['sha256']?.toLowerCase();
+          if (!filename || !want.has(filename) || !sha256 || !Number.isSafeInteger(size)) return;
+          const key = `${s.backend.name}/${filename}`;
+          const list = out.get(key) ?? [];
+          list.push({ size, sha256 });
+          out.set(key, list);
+        },
+        { fields: new Set(['filename', 'size', 'sha256']) },
+      );
     } catch (err) {
       warn(`${s.key}: cannot read it: ${(err as Error).message}`);
     }
@@ -318,7 +409,12 @@ async function readVouchers(sources: PackagesSource[], wanted: Map<string, Set<s
 }
 
 /** Ingests the imported Packages into the package index, linked to every snapshot naming them, and tracks them. */
-async function ingest(deps: HousekeepingDeps, sources: PackagesSource[], gens: VouchingGen[], warn: (w: string) => void): Promise<void> {
+async function ingest(
+  deps: HousekeepingDeps,
+  sources: PackagesSource[],
+  gens: VouchingGen[],
+  warn: (w: string) => void,
+): Promise<void> {
   const indexer = new Indexer(deps.config.db, deps.packageIndex, proxyMetrics(new Metrics()), silentLogger);
   // the indexer's worker does not hold a process open (a server's sockets do): this command must
   const alive = setInterval(() => undefined, 60_000);
@@ -329,15 +425,30 @@ async function ingest(deps: HousekeepingDeps, sources: PackagesSource[], gens: V
       const suite = s.rel.split('/')[1]!;
       const t = packagesTarget(rel)!;
       for (const g of gens) {
-        if (g.backend !== s.backend || g.suite !== suite || g.snapshotId === undefined || g.release.files.get(rel)?.sha256 !== s.sha256) continue;
+        if (
+          g.backend !== s.backend ||
+          g.suite !== suite ||
+          g.snapshotId === undefined ||
+          g.release.files.get(rel)?.sha256 !== s.sha256
+        )
+          continue;
         const link = { snapshotId: g.snapshotId, component: t.component, architecture: t.architecture };
         deps.snapshots.track(s.backend.name, suite, t.component, t.architecture);
-        done.push(indexer.ensure({
-          backend: s.backend.name, file: deps.store.pathOf(s.key), compression: compressionOf(rel) ?? 'none',
-          fileSha256: s.sha256, plainSha256: g.release.files.get(rel.replace(/\.(xz|gz)$/, ''))?.sha256, link,
-        }).then(() => {
-          if (!deps.packageIndex.isLinked(link.snapshotId, link.component, link.architecture)) warn(`${s.key}: could not be added to the package index`);
-        }));
+        done.push(
+          indexer
+            .ensure({
+              backend: s.backend.name,
+              file: deps.store.pathOf(s.key),
+              compression: compressionOf(rel) ?? 'none',
+              fileSha256: s.sha256,
+              plainSha256: g.release.files.get(rel.replace(/\.(xz|gz)$/, ''))?.sha256,
+              link,
+            })
+            .then(() => {
+              if (!deps.packageIndex.isLinked(link.snapshotId, link.component, link.architecture))
+                warn(`${s.key}: could not be added to the package index`);
+            }),
+        );
       }
     }
     await Promise.all(done);

@@ -42,10 +42,21 @@ const MAX_ROOT_BYTES = 32 * 1024 * 1024;
 /** as the server (suites.ts): a root dated further ahead is "not valid yet" for apt */
 const MAX_FUTURE_MS = 10 * 60_000;
 
-interface Verified { kind: RootKind; files: AcngFile[]; doc: Buffer; sig: Buffer | undefined; sha256: string; release: Release; head: AcngFile['head'] }
+interface Verified {
+  kind: RootKind;
+  files: AcngFile[];
+  doc: Buffer;
+  sig: Buffer | undefined;
+  sha256: string;
+  release: Release;
+  head: AcngFile['head'];
+}
 
 /** The generations aptgate already holds (current snapshots, their roots read from .snapshots). */
-export async function heldGenerations(deps: RootDeps, backends: ReadonlyMap<string, BackendConfig>): Promise<VouchingGen[]> {
+export async function heldGenerations(
+  deps: RootDeps,
+  backends: ReadonlyMap<string, BackendConfig>,
+): Promise<VouchingGen[]> {
   const out: VouchingGen[] = [];
   for (const row of deps.snapshots.currentAll()) {
     const backend = backends.get(row.backend);
@@ -66,22 +77,32 @@ export async function heldGenerations(deps: RootDeps, backends: ReadonlyMap<stri
  * Verifies, orders and (unless dry) records the roots of one suite found in the acng cache
  * (from any of its directories: a Release is paired with the Release.gpg beside it).
  */
-export async function importSuiteRoots(deps: RootDeps, backend: BackendConfig, suite: string, found: AcngFile[], dryRun: boolean): Promise<RootOutcome> {
+export async function importSuiteRoots(
+  deps: RootDeps,
+  backend: BackendConfig,
+  suite: string,
+  found: AcngFile[],
+  dryRun: boolean,
+): Promise<RootOutcome> {
   const out: RootOutcome = { gens: [], taken: [], present: [], refused: [] };
-  const refuse = (files: AcngFile[], reason: RootReason, detail: string) => { for (const file of files) out.refused.push({ file, reason, detail }); };
+  const refuse = (files: AcngFile[], reason: RootReason, detail: string) => {
+    for (const file of files) out.refused.push({ file, reason, detail });
+  };
   const what = (name: string) => `${backend.name} ${suite} ${name}`;
   const verified: Verified[] = [];
 
   const unusable = (f: AcngFile): boolean => {
     const h = f.head;
     if (h && h.status !== 200) refuse([f], 'head-status', `apt-cacher-ng kept a ${h.status} answer for it`);
-    else if (h?.contentLength !== undefined && f.size < h.contentLength) refuse([f], 'partial', `${f.size} of ${h.contentLength} bytes: an unfinished download`);
+    else if (h?.contentLength !== undefined && f.size < h.contentLength)
+      refuse([f], 'partial', `${f.size} of ${h.contentLength} bytes: an unfinished download`);
     else if (f.size > MAX_ROOT_BYTES) refuse([f], 'invalid', `${f.size} bytes: larger than any signed root`);
     else return false;
     return true;
   };
   const judge = (files: AcngFile[], err: unknown) => {
-    if (isAptgateError(err, 'SIGNATURE')) refuse(files, 'signature', `not signed by a key of ${backend.name}'s keyrings: ${err.message}`);
+    if (isAptgateError(err, 'SIGNATURE'))
+      refuse(files, 'signature', `not signed by a key of ${backend.name}'s keyrings: ${err.message}`);
     else refuse(files, 'invalid', (err as Error).message);
   };
 
@@ -98,7 +119,15 @@ export async function importSuiteRoots(deps: RootDeps, backend: BackendConfig, s
       try {
         const doc = await readNoFollow(ir.abs);
         const text = (await verifyClearsigned(backend.keyrings, doc, what('InRelease'))).text;
-        verified.push({ kind: 'inrelease', files: [ir], doc, sig: undefined, sha256: sha(doc), release: parseRelease(text), head: ir.head });
+        verified.push({
+          kind: 'inrelease',
+          files: [ir],
+          doc,
+          sig: undefined,
+          sha256: sha(doc),
+          release: parseRelease(text),
+          head: ir.head,
+        });
       } catch (err) {
         judge([ir], err);
       }
@@ -112,7 +141,15 @@ export async function importSuiteRoots(deps: RootDeps, backend: BackendConfig, s
         const doc = await readNoFollow(rel.abs);
         const sig = await readNoFollow(gpg.abs);
         const text = (await verifyDetached(backend.keyrings, doc, sig, what('Release'))).text;
-        verified.push({ kind: 'release', files: [rel, gpg], doc, sig, sha256: sha(doc), release: parseRelease(text), head: rel.head });
+        verified.push({
+          kind: 'release',
+          files: [rel, gpg],
+          doc,
+          sig,
+          sha256: sha(doc),
+          release: parseRelease(text),
+          head: rel.head,
+        });
       } catch (err) {
         judge([rel, gpg], err);
       }
@@ -126,16 +163,27 @@ export async function importSuiteRoots(deps: RootDeps, backend: BackendConfig, s
   for (const v of verified) {
     const date = v.release.date.getTime();
     if (date > Date.now() + MAX_FUTURE_MS) {
-      refuse(v.files, 'future', `dated ${v.release.date.toUTCString()}, in the future: apt refuses it as not valid yet`);
+      refuse(
+        v.files,
+        'future',
+        `dated ${v.release.date.toUTCString()}, in the future: apt refuses it as not valid yet`,
+      );
       continue;
     }
     if (date < newest) {
-      refuse(v.files, 'rollback', `Date ${v.release.date.toUTCString()} is older than the suite's newest snapshot (${new Date(newest).toUTCString()}): a suite's Date only moves forward`);
+      refuse(
+        v.files,
+        'rollback',
+        `Date ${v.release.date.toUTCString()} is older than the suite's newest snapshot (${new Date(newest).toUTCString()}): a suite's Date only moves forward`,
+      );
       continue;
     }
     newest = date;
     const held = deps.snapshots.latest(backend.name, suite, v.kind);
-    const keys = v.files.map((file) => ({ file, key: `${backend.name}/dists/${suite}/${file.rel.slice(file.rel.lastIndexOf('/') + 1)}` }));
+    const keys = v.files.map((file) => ({
+      file,
+      key: `${backend.name}/dists/${suite}/${file.rel.slice(file.rel.lastIndexOf('/') + 1)}`,
+    }));
     // the same root from another acng directory
     if (seen.has(`${v.kind}\0${v.sha256}`)) {
       out.present.push(...keys);
@@ -151,13 +199,24 @@ export async function importSuiteRoots(deps: RootDeps, backend: BackendConfig, s
     if (!dryRun) {
       await deps.store.writeRoot(backend.name, suite, v.sha256, v.doc, v.sig);
       snapshotId = deps.snapshots.record({
-        backend: backend.name, suite, kind: v.kind, sha256: v.sha256, date,
-        validUntil: v.release.validUntil?.getTime() ?? null, origin: v.release.origin ?? null, label: v.release.label ?? null,
-        suiteField: v.release.suite ?? null, codename: v.release.codename ?? null, version: v.release.version ?? null,
-        notAutomatic: v.release.notAutomatic, butAutomaticUpgrades: v.release.butAutomaticUpgrades,
-        fetchedAt: Date.now(), mirror: mirrorOf(v.head?.source, suite),
+        backend: backend.name,
+        suite,
+        kind: v.kind,
+        sha256: v.sha256,
+        date,
+        validUntil: v.release.validUntil?.getTime() ?? null,
+        origin: v.release.origin ?? null,
+        label: v.release.label ?? null,
+        suiteField: v.release.suite ?? null,
+        codename: v.release.codename ?? null,
+        version: v.release.version ?? null,
+        notAutomatic: v.release.notAutomatic,
+        butAutomaticUpgrades: v.release.butAutomaticUpgrades,
+        fetchedAt: Date.now(),
+        mirror: mirrorOf(v.head?.source, suite),
         // the server's next check upstream is conditional on the date acng had
-        upstreamLastModified: v.head?.lastModified?.toUTCString() ?? null, upstreamEtag: null,
+        upstreamLastModified: v.head?.lastModified?.toUTCString() ?? null,
+        upstreamEtag: null,
       }).id;
     }
     out.taken.push(...keys);

@@ -19,14 +19,21 @@ export interface IndexJob {
   link: { snapshotId: number; component: string; architecture: string } | undefined;
 }
 
-export interface IndexResult { indexFileId: number; entries: number; parsed: boolean }
+export interface IndexResult {
+  indexFileId: number;
+  entries: number;
+  parsed: boolean;
+}
 
 // entries per transaction: the server's own writes wait for the lock a batch holds
 const BATCH = 200;
 
 export async function runIndexJob(store: PackageIndexStore, job: IndexJob): Promise<IndexResult> {
-  const known = store.byAlias(job.backend, job.fileSha256)
-    ?? (job.plainSha256 ? store.byAlias(job.backend, job.plainSha256) ?? store.completeFile(job.backend, job.plainSha256) : undefined);
+  const known =
+    store.byAlias(job.backend, job.fileSha256) ??
+    (job.plainSha256
+      ? (store.byAlias(job.backend, job.plainSha256) ?? store.completeFile(job.backend, job.plainSha256))
+      : undefined);
   if (known !== undefined) {
     if (job.link) store.link(job.link.snapshotId, job.link.component, job.link.architecture, known);
     return { indexFileId: known, entries: 0, parsed: false };
@@ -38,13 +45,16 @@ export async function runIndexJob(store: PackageIndexStore, job: IndexJob): Prom
     if (batch.length) store.insertBatch(id, job.backend, batch);
     batch = [];
   };
-  const parser = new Deb822Parser((p) => {
-    const e = toPackageEntry(p);
-    if (!e) return;
-    batch.push(e);
-    entries++;
-    if (batch.length >= BATCH) flush();
-  }, { fields: PACKAGES_FIELDS });
+  const parser = new Deb822Parser(
+    (p) => {
+      const e = toPackageEntry(p);
+      if (!e) return;
+      batch.push(e);
+      entries++;
+      if (batch.length >= BATCH) flush();
+    },
+    { fields: PACKAGES_FIELDS },
+  );
   const hash = createHash('sha256');
   try {
     for await (const chunk of openDecompressed(job.file, job.compression)) {
@@ -55,7 +65,10 @@ export async function runIndexJob(store: PackageIndexStore, job: IndexJob): Prom
     flush();
     const content = hash.digest('hex');
     if (job.plainSha256 && content !== job.plainSha256) {
-      throw new AptgateError('INTEGRITY', `${job.file}: decompressed content ${content} is not the signed ${job.plainSha256}`);
+      throw new AptgateError(
+        'INTEGRITY',
+        `${job.file}: decompressed content ${content} is not the signed ${job.plainSha256}`,
+      );
     }
     const final = store.finishFile(id, job.backend, content, entries);
     store.addAliases(job.backend, final, [job.fileSha256, content]);

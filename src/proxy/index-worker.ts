@@ -25,6 +25,7 @@ parentPort!.on('message', (msg: { id: number; job: IndexJob } | { id: number; dr
   }
   runIndexJob(store, msg.job).then(
     (result) => parentPort!.postMessage({ id: msg.id, ok: true, result }),
-    (err: Error & { code?: string }) => parentPort!.postMessage({ id: msg.id, ok: false, error: err.message, code: err.code }),
+    (err: Error & { code?: string }) =>
+      parentPort!.postMessage({ id: msg.id, ok: false, error: err.message, code: err.code }),
   );
 });

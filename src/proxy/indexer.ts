@@ -57,8 +57,9 @@ export class Indexer {
     if (this.linked.has(key) || this.closed) return Promise.resolve(undefined);
     const existing = this.queued.get(key);
     if (existing) return existing;
-    const known = this.store.byAlias(job.backend, job.fileSha256)
-      ?? (job.plainSha256 ? this.store.byAlias(job.backend, job.plainSha256) : undefined);
+    const known =
+      this.store.byAlias(job.backend, job.fileSha256) ??
+      (job.plainSha256 ? this.store.byAlias(job.backend, job.plainSha256) : undefined);
     if (known !== undefined) {
       if (job.link) this.store.link(job.link.snapshotId, job.link.component, job.link.architecture, known);
       this.linked.add(key);
@@ -66,24 +67,27 @@ export class Indexer {
       return Promise.resolve({ indexFileId: known, entries: 0, parsed: false });
     }
     this.pending++;
-    const p = this.chain.then(() => this.post(job)).then(
-      (r) => {
-        this.linked.add(key);
-        this.linkedNow(job);
-        if (r.parsed) {
-          this.metrics.indexedFiles.inc({ backend: job.backend });
-          this.log.info({ backend: job.backend, file: job.file, entries: r.entries }, 'indexed Packages');
-        }
-        return r;
-      },
-      (err: Error) => {
-        this.log.error({ backend: job.backend, file: job.file, err: err.message }, 'indexing failed');
-        return undefined;
-      },
-    ).finally(() => {
-      this.queued.delete(key);
-      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
-    });
+    const p = this.chain
+      .then(() => this.post(job))
+      .then(
+        (r) => {
+          this.linked.add(key);
+          this.linkedNow(job);
+          if (r.parsed) {
+            this.metrics.indexedFiles.inc({ backend: job.backend });
+            this.log.info({ backend: job.backend, file: job.file, entries: r.entries }, 'indexed Packages');
+          }
+          return r;
+        },
+        (err: Error) => {
+          this.log.error({ backend: job.backend, file: job.file, err: err.message }, 'indexing failed');
+          return undefined;
+        },
+      )
+      .finally(() => {
+        this.queued.delete(key);
+        if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
     this.chain = p;
     this.queued.set(key, p);
     return p;
@@ -95,9 +99,11 @@ export class Indexer {
    */
   during(work: Promise<unknown>): void {
     this.pending++;
-    void work.catch(() => undefined).finally(() => {
-      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
-    });
+    void work
+      .catch(() => undefined)
+      .finally(() => {
+        if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
   }
 
   /**
@@ -107,12 +113,15 @@ export class Indexer {
   dropUnfinished(): Promise<number> {
     if (this.closed) return Promise.resolve(0);
     this.pending++;
-    const p = this.chain.then(() => this.send<number>({ dropUnfinished: true })).catch((err: Error) => {
-      this.log.error({ err: err.message }, 'could not drop unfinished index contents');
-      return 0;
-    }).finally(() => {
-      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
-    });
+    const p = this.chain
+      .then(() => this.send<number>({ dropUnfinished: true }))
+      .catch((err: Error) => {
+        this.log.error({ err: err.message }, 'could not drop unfinished index contents');
+        return 0;
+      })
+      .finally(() => {
+        if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
     this.chain = p;
     return p;
   }

@@ -15,7 +15,11 @@ export const LOOP_DELAY_QUANTILES = [0.5, 0.9, 0.99, 0.999, 1] as const;
 
 export class LoopDelay {
   // microseconds
-  private readonly h: RecordableHistogram = createHistogram({ lowest: 1, highest: 2 * MAX_CORRECTED_MS * 1000, figures: 3 });
+  private readonly h: RecordableHistogram = createHistogram({
+    lowest: 1,
+    highest: 2 * MAX_CORRECTED_MS * 1000,
+    figures: 3,
+  });
   private readonly timer: NodeJS.Timeout;
   private last = performance.now();
   /** when the current window opened (ms since the epoch) */

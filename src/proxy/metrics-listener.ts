@@ -32,7 +32,20 @@ export function createMetricsServer(render: () => string, filter: ClientFilter, 
     res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)) });
     res.end(req.method === 'HEAD' ? undefined : body);
     // scrapes are not logged (as on the main port); what was refused is
-    if (status !== 200) log.info({ client, method: req.method, path: req.url, result: status === 404 ? 'not_found' : 'refused', status, bytes: 0, ms: 0, ...(status === 403 ? { reason: 'not in server.allow' } : {}) }, 'access');
+    if (status !== 200)
+      log.info(
+        {
+          client,
+          method: req.method,
+          path: req.url,
+          result: status === 404 ? 'not_found' : 'refused',
+          status,
+          bytes: 0,
+          ms: 0,
+          ...(status === 403 ? { reason: 'not in server.allow' } : {}),
+        },
+        'access',
+      );
   });
   // as on the main port: no slow client keeps a socket for long
   server.headersTimeout = 10_000;

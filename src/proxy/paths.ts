@@ -20,7 +20,8 @@ const BY_HASH_ALGOS: Record<string, { algo: HashAlgo; len: number }> = {
   SHA512: { algo: 'sha512', len: 128 },
 };
 
-const IMMUTABLE_NAME = /\.(deb|udeb|ddeb|dsc|buildinfo|changes|diff\.gz|debian\.tar\.[a-z0-9]+|orig(-[A-Za-z0-9-]+)?\.tar\.[a-z0-9]+|tar\.[a-z0-9]+)$/;
+const IMMUTABLE_NAME =
+  /\.(deb|udeb|ddeb|dsc|buildinfo|changes|diff\.gz|debian\.tar\.[a-z0-9]+|orig(-[A-Za-z0-9-]+)?\.tar\.[a-z0-9]+|tar\.[a-z0-9]+)$/;
 const PDIFF_PATCH = /\.diff\/T-[0-9.-]+-F-[0-9.-]+\.gz$/;
 
 export function classify(path: string): PathClass {
@@ -37,7 +38,8 @@ export function classify(path: string): PathClass {
         // by-hash objects are files: one nested below another would make the store remove
         // the cached object (or turn its name into a directory), so such a path is not one
         if (bh[1]?.split('/').includes('by-hash')) return { kind: 'other' };
-        if (a && bh[3]!.length === a.len) return { kind: 'byhash', suite, rel, algo: a.algo, hex: bh[3]!.toLowerCase() };
+        if (a && bh[3]!.length === a.len)
+          return { kind: 'byhash', suite, rel, algo: a.algo, hex: bh[3]!.toLowerCase() };
         return { kind: 'other' };
       }
       if (PDIFF_PATCH.test(rel)) return { kind: 'immutable' };
@@ -50,15 +52,25 @@ export function classify(path: string): PathClass {
 }
 
 export function contentType(path: string): string {
-  if (path.endsWith('.deb') || path.endsWith('.udeb') || path.endsWith('.ddeb')) return 'application/vnd.debian.binary-package';
+  if (path.endsWith('.deb') || path.endsWith('.udeb') || path.endsWith('.ddeb'))
+    return 'application/vnd.debian.binary-package';
   if (path.endsWith('.xz')) return 'application/x-xz';
   if (path.endsWith('.gz')) return 'application/gzip';
   if (path.endsWith('.bz2')) return 'application/x-bzip2';
   if (path.endsWith('.zst')) return 'application/zstd';
   if (path.endsWith('.lz4')) return 'application/x-lz4';
   if (path.endsWith('.gpg')) return 'application/pgp-signature';
-  if (path.endsWith('.dsc') || path.endsWith('.changes') || path.endsWith('.buildinfo')) return 'text/plain; charset=utf-8';
+  if (path.endsWith('.dsc') || path.endsWith('.changes') || path.endsWith('.buildinfo'))
+    return 'text/plain; charset=utf-8';
   const last = path.slice(path.lastIndexOf('/') + 1);
-  if (last === 'InRelease' || last === 'Release' || last === 'Packages' || last === 'Sources' || last === 'Index' || /^Translation-[^.]+$/.test(last)) return 'text/plain; charset=utf-8';
+  if (
+    last === 'InRelease' ||
+    last === 'Release' ||
+    last === 'Packages' ||
+    last === 'Sources' ||
+    last === 'Index' ||
+    /^Translation-[^.]+$/.test(last)
+  )
+    return 'text/plain; charset=utf-8';
   return 'application/octet-stream';
 }

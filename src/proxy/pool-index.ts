@@ -26,7 +26,12 @@ export interface PoolIndexDeps {
   /** fetches (when needed) and ingests the named Packages targets of a generation */
   ensureIndexes: (gen: Generation, targets: Array<{ component: string; architecture: string }>) => Promise<void>;
   /** ingests a stored Packages file of a generation */
-  indexStored: (gen: Generation, rel: string, file: { path: string; size: number; sha256: string }, key: string) => Promise<unknown>;
+  indexStored: (
+    gen: Generation,
+    rel: string,
+    file: { path: string; size: number; sha256: string },
+    key: string,
+  ) => Promise<unknown>;
 }
 
 interface Wanted {
@@ -71,14 +76,21 @@ export class PoolIndex {
       }
       if (missing.length === 0) continue;
       // clients use it: keep it current from now on
-      for (const { t } of missing) this.deps.snapshots.track(backend.name, gen.snapshot.suite, t.component, t.architecture);
-      const p = this.deps.ensureIndexes(gen, missing.map((m) => m.t)).catch(() => undefined).then(() => {
-        for (const { t, key } of missing) {
-          this.running.delete(key);
-          if (this.deps.packageIndex.isLinked(gen.snapshot.id, t.component, t.architecture)) this.failed.delete(key);
-          else this.fail(key);
-        }
-      });
+      for (const { t } of missing)
+        this.deps.snapshots.track(backend.name, gen.snapshot.suite, t.component, t.architecture);
+      const p = this.deps
+        .ensureIndexes(
+          gen,
+          missing.map((m) => m.t),
+        )
+        .catch(() => undefined)
+        .then(() => {
+          for (const { t, key } of missing) {
+            this.running.delete(key);
+            if (this.deps.packageIndex.isLinked(gen.snapshot.id, t.component, t.architecture)) this.failed.delete(key);
+            else this.fail(key);
+          }
+        });
       for (const { key } of missing) this.running.set(key, p);
       work.push(p);
     }
@@ -100,7 +112,12 @@ export class PoolIndex {
 
   /** The backend's current generations (configured track_suites when none is known yet). */
   private async generations(backend: BackendConfig): Promise<Generation[]> {
-    const suites = new Set(this.deps.snapshots.currentAll().filter((r) => r.backend === backend.name).map((r) => r.suite));
+    const suites = new Set(
+      this.deps.snapshots
+        .currentAll()
+        .filter((r) => r.backend === backend.name)
+        .map((r) => r.suite),
+    );
     if (suites.size === 0) for (const s of backend.trackSuites) suites.add(s);
     const out: Generation[] = [];
     for (const suite of suites) {
@@ -110,7 +127,10 @@ export class PoolIndex {
     return out;
   }
 
-  /** Packages targets of a generation that could list the file: same component, same architecture (`all`: the tracked ones). */
+  /**
+   * Packages targets of a generation that could list the file: same component, same architecture (`all`: the tracked
+   * ones).
+   */
   private targetsFor(gen: Generation, backend: BackendConfig, want: Wanted): Target[] {
     const found = new Map<string, { component: string; architecture: string }>();
     for (const rel of gen.release.files.keys()) {
@@ -123,22 +143,32 @@ export class PoolIndex {
     }
     const all = [...found.values()];
     if (want.architecture !== 'all') return all;
-    const tracked = new Set([...backend.trackArchitectures, ...this.deps.snapshots.tracked()
-      .filter((t) => t.backend === backend.name && t.suite === gen.snapshot.suite).map((t) => t.architecture)]);
+    const tracked = new Set([
+      ...backend.trackArchitectures,
+      ...this.deps.snapshots
+        .tracked()
+        .filter((t) => t.backend === backend.name && t.suite === gen.snapshot.suite)
+        .map((t) => t.architecture),
+    ]);
     const preferred = all.filter((t) => tracked.has(t.architecture));
     return preferred.length ? preferred : all.slice(0, 1);
   }
 
-  /** Drops unfinished index contents and ingests again every stored, not yet linked Packages of the current snapshots. */
+  /**
+   * Drops unfinished index contents and ingests again every stored, not yet linked Packages of the current snapshots.
+   */
   async resume(): Promise<void> {
     const { snapshots, packageIndex, store, config, log } = this.deps;
     // the worker (and its deletes) only when there is something to drop
     const dropped = packageIndex.hasUnfinished() ? await this.deps.indexer.dropUnfinished() : 0;
-    if (dropped > 0) log.warn({ dropped }, 'package index contents left unfinished by a stopped server: ingesting them again');
+    if (dropped > 0)
+      log.warn({ dropped }, 'package index contents left unfinished by a stopped server: ingesting them again');
     for (const row of snapshots.currentAll()) {
       const backend = config.backends.get(row.backend);
       if (!backend) continue;
-      const gen = await this.deps.suites.root(backend, row.suite, row.kind, { revalidate: false }).catch(() => undefined);
+      const gen = await this.deps.suites
+        .root(backend, row.suite, row.kind, { revalidate: false })
+        .catch(() => undefined);
       if (!gen || gen.snapshot.id !== row.id) continue;
       for (const [rel, file] of gen.release.files) {
         const t = packagesTarget(rel);

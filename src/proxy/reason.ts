@@ -19,7 +19,6 @@ const MAX_REASON = 200;
 
 /** Printable ASCII, at most 200 characters: safe in a status line whatever went in. */
 export function statusLineText(text: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = text.replace(/[^\x20-\x7e]+/g, '?').trim();
   return clean.length > MAX_REASON ? `${clean.slice(0, MAX_REASON - 3)}...` : clean;
 }

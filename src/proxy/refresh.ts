@@ -30,7 +30,9 @@ export class Refresher {
   start(): void {
     const every = this.deps.config.proxy.refreshIntervalMs;
     if (every > 0) {
-      this.timer = setInterval(() => { void this.refreshAll(); }, every);
+      this.timer = setInterval(() => {
+        void this.refreshAll();
+      }, every);
       this.timer.unref();
     }
   }
@@ -45,19 +47,23 @@ export class Refresher {
     const add = (backend: string, suite: string, component: string, architecture: string) => {
       const k = `${backend}\0${suite}`;
       const list = out.get(k) ?? [];
-      if (!list.some((t) => t.component === component && t.architecture === architecture)) list.push({ component, architecture });
+      if (!list.some((t) => t.component === component && t.architecture === architecture))
+        list.push({ component, architecture });
       out.set(k, list);
     };
     for (const t of this.deps.snapshots.tracked()) add(t.backend, t.suite, t.component, t.architecture);
     for (const b of this.deps.config.backends.values()) {
-      for (const suite of b.trackSuites) for (const c of b.trackComponents) for (const a of b.trackArchitectures) add(b.name, suite, c, a);
+      for (const suite of b.trackSuites)
+        for (const c of b.trackComponents) for (const a of b.trackArchitectures) add(b.name, suite, c, a);
     }
     return out;
   }
 
   /** One pass over every tracked suite; concurrent calls share the pass. */
   refreshAll(): Promise<void> {
-    this.running ??= this.pass().finally(() => { this.running = undefined; });
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
     return this.running;
   }
 
@@ -67,8 +73,9 @@ export class Refresher {
       const backend = this.deps.config.backends.get(backendName);
       if (!backend) continue;
       try {
-        const gen = (await this.deps.suites.root(backend, suite, 'inrelease', { revalidate: true, force: true }))
-          ?? (await this.deps.suites.root(backend, suite, 'release', { revalidate: true, force: true }));
+        const gen =
+          (await this.deps.suites.root(backend, suite, 'inrelease', { revalidate: true, force: true })) ??
+          (await this.deps.suites.root(backend, suite, 'release', { revalidate: true, force: true }));
         if (gen) await this.ensureIndexes(gen, targets);
       } catch (err) {
         this.deps.log.warn({ backend: backendName, suite, err: (err as Error).message }, 'refresh failed');
@@ -92,16 +99,21 @@ export class Refresher {
       const key = `${backendName}/${byHashPath}`;
       const known = this.deps.packageIndex.byAlias(backendName, file.sha256);
       if (known === undefined) {
-        const stored = await this.deps.service.ensureStored({
-          backend,
-          key,
-          sources: gen.release.acquireByHash ? [byHashPath, `dists/${suite}/${rel}`] : [`dists/${suite}/${rel}`],
-          expect: { size: file.size, sha256: file.sha256 },
-          contentType: contentType(rel),
-        }).catch((err: Error) => {
-          this.deps.log.warn({ backend: backendName, suite, rel, err: err.message }, 'could not fetch a tracked index');
-          return false;
-        });
+        const stored = await this.deps.service
+          .ensureStored({
+            backend,
+            key,
+            sources: gen.release.acquireByHash ? [byHashPath, `dists/${suite}/${rel}`] : [`dists/${suite}/${rel}`],
+            expect: { size: file.size, sha256: file.sha256 },
+            contentType: contentType(rel),
+          })
+          .catch((err: Error) => {
+            this.deps.log.warn(
+              { backend: backendName, suite, rel, err: err.message },
+              'could not fetch a tracked index',
+            );
+            return false;
+          });
         if (!stored) continue;
       }
       await this.deps.service.indexStored(gen, rel, file, key);

@@ -26,8 +26,14 @@ export function errorResult(status: number): Result {
   return status === 404 ? 'not_found' : status < 500 ? 'refused' : 'error';
 }
 
-export function errorStatus(err: unknown): { status: number; code: string; message: string; reason: string | undefined } {
-  if (isAptgateError(err)) return { status: err.status, code: err.code, message: err.message, reason: reasonPhrase(err, err.status) };
+export function errorStatus(err: unknown): {
+  status: number;
+  code: string;
+  message: string;
+  reason: string | undefined;
+} {
+  if (isAptgateError(err))
+    return { status: err.status, code: err.code, message: err.message, reason: reasonPhrase(err, err.status) };
   return { status: 500, code: 'INTERNAL', message: (err as Error).message, reason: undefined };
 }
 
@@ -58,7 +64,12 @@ export function recordAccess(deps: AccessDeps, log: Logger, line: AccessLine): v
  * Answers a request with what `decide` returns (it writes nothing itself), or with the error
  * it throws, then records it once the response is over.
  */
-export async function respond(deps: AccessDeps, request: FastifyRequest, reply: FastifyReply, decide: () => Promise<Answer>): Promise<void> {
+export async function respond(
+  deps: AccessDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  decide: () => Promise<Answer>,
+): Promise<void> {
   reply.hijack();
   const req = request.raw;
   const res = reply.raw;
@@ -77,7 +88,16 @@ export async function respond(deps: AccessDeps, request: FastifyRequest, reply: 
     serveError(req, res, e.status, e.code, e.message, e.reason);
     status = e.status;
     result = errorResult(e.status);
-    if (e.status >= 500) request.log.warn({ code: e.code, err: e.message, path: request.originalUrl }, 'request failed');
+    if (e.status >= 500)
+      request.log.warn({ code: e.code, err: e.message, path: request.originalUrl }, 'request failed');
   }
-  recordAccess(deps, request.log, { client: request.ip, method: req.method, path: request.originalUrl, result, status, bytes, ms: Math.round(performance.now() - started) });
+  recordAccess(deps, request.log, {
+    client: request.ip,
+    method: req.method,
+    path: request.originalUrl,
+    result,
+    status,
+    bytes,
+    ms: Math.round(performance.now() - started),
+  });
 }

@@ -37,10 +37,24 @@ export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, a
     if (allow.allows(client.remoteAddress)) return connect(req, client, head);
     client.on('error', () => client.destroy());
     const body = allow.refusal(client.remoteAddress);
-    client.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Aptgate-Error: ${NOT_ALLOWED}\r\n\r\n${body}`);
+    client.end(
+      `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Aptgate-Error: ${NOT_ALLOWED}\r\n\r\n${body}`,
+    );
     // as the onRequest refusal (admission.ts): counted and logged, not a client of the proxy
     proxy.metrics.requests.inc({ result: 'refused' });
-    app.log.info({ client: client.remoteAddress, method: 'CONNECT', path: req.url, result: 'refused', status: 403, bytes: 0, ms: 0, reason: 'not in server.allow' }, 'access');
+    app.log.info(
+      {
+        client: client.remoteAddress,
+        method: 'CONNECT',
+        path: req.url,
+        result: 'refused',
+        status: 403,
+        bytes: 0,
+        ms: 0,
+        reason: 'not in server.allow',
+      },
+      'access',
+    );
   });
 
   app.get('/-/health', async () => proxy.health());
@@ -58,13 +72,18 @@ export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, a
   });
 
   const handler = (request: FastifyRequest, reply: FastifyReply) =>
-    respond(proxy, request, reply, () => proxy.service.handle(request.raw, resolveTarget(request.originalUrl, proxy.backends), request.ip));
+    respond(proxy, request, reply, () =>
+      proxy.service.handle(request.raw, resolveTarget(request.originalUrl, proxy.backends), request.ip),
+    );
 
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler });
   app.route({ method: ['GET', 'HEAD'], url: ABSOLUTE_FORM_ROUTE, handler });
   app.route({
     method: ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
     url: '/*',
-    handler: (request, reply) => respond(proxy, request, reply, () => Promise.reject(new AptgateError('METHOD_NOT_ALLOWED', `${request.method} is not supported: apt uses GET`))),
+    handler: (request, reply) =>
+      respond(proxy, request, reply, () =>
+        Promise.reject(new AptgateError('METHOD_NOT_ALLOWED', `${request.method} is not supported: apt uses GET`)),
+      ),
   });
 }

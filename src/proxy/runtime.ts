@@ -82,17 +82,47 @@ export class ProxyRuntime {
     this.fills = new FillRegistry({ config, store: this.store, upstream: this.upstream, metrics: this.metrics, log });
     this.indexer = new Indexer(opts.dbFile, this.packageIndex, this.metrics, log);
     this.suites = new Suites({
-      config, store: this.store, upstream: this.upstream, snapshots: this.snapshots, metrics: this.metrics, log,
-      onSnapshot: (gen) => { void this.refresher.ensureIndexes(gen); },
+      config,
+      store: this.store,
+      upstream: this.upstream,
+      snapshots: this.snapshots,
+      metrics: this.metrics,
+      log,
+      onSnapshot: (gen) => {
+        void this.refresher.ensureIndexes(gen);
+      },
     });
     this.service = new ProxyService({
-      config, store: this.store, upstream: this.upstream, suites: this.suites, fills: this.fills, indexer: this.indexer,
-      packageIndex: this.packageIndex, snapshots: this.snapshots, usage: this.usage, metrics: this.metrics, memory: this.memory, log,
+      config,
+      store: this.store,
+      upstream: this.upstream,
+      suites: this.suites,
+      fills: this.fills,
+      indexer: this.indexer,
+      packageIndex: this.packageIndex,
+      snapshots: this.snapshots,
+      usage: this.usage,
+      metrics: this.metrics,
+      memory: this.memory,
+      log,
       learnPoolFile: (backend, path) => this.poolIndex.learn(backend, path),
     });
-    this.refresher = new Refresher({ config, suites: this.suites, service: this.service, snapshots: this.snapshots, packageIndex: this.packageIndex, log });
+    this.refresher = new Refresher({
+      config,
+      suites: this.suites,
+      service: this.service,
+      snapshots: this.snapshots,
+      packageIndex: this.packageIndex,
+      log,
+    });
     this.poolIndex = new PoolIndex({
-      config, suites: this.suites, snapshots: this.snapshots, packageIndex: this.packageIndex, store: this.store, indexer: this.indexer, log,
+      config,
+      suites: this.suites,
+      snapshots: this.snapshots,
+      packageIndex: this.packageIndex,
+      store: this.store,
+      indexer: this.indexer,
+      log,
       ensureIndexes: (gen, targets) => this.refresher.ensureIndexes(gen, targets),
       indexStored: (gen, rel, file, key) => this.service.indexStored(gen, rel, file, key),
     });
@@ -108,9 +138,11 @@ export class ProxyRuntime {
       this.metrics.loopDelayWindow.set({}, this.loopDelay.windowStart / 1000);
       for (const [task, busy] of this.busyProbes) this.metrics.backgroundBusy.set({ task }, busy() ? 1 : 0);
     });
-    this.registry.summary('aptgate_event_loop_delay_seconds',
-      'How long a request would have waited for the event loop (a 10 ms timer\'s lateness, a hold counted for every 10 ms it lasted), since the server started or SIGUSR2',
-      () => this.loopDelay.summary());
+    this.registry.summary(
+      'aptgate_event_loop_delay_seconds',
+      "How long a request would have waited for the event loop (a 10 ms timer's lateness, a hold counted for every 10 ms it lasted), since the server started or SIGUSR2",
+      () => this.loopDelay.summary(),
+    );
   }
 
   /** Background work shown in aptgate_background_busy (view loads, outdated refreshes). */
@@ -139,11 +171,19 @@ export class ProxyRuntime {
     });
     // the server's own changes keep the size current; the walk again now and then sees what
     // other processes changed (aptgate cache clean, cache verify --fix)
-    every(5 * 60_000, () => { void this.measureCache(); });
-    if (this.config.cache.maxBytes > 0) every(this.config.cache.cleanIntervalMs, () => { void this.clean(); });
+    every(5 * 60_000, () => {
+      void this.measureCache();
+    });
+    if (this.config.cache.maxBytes > 0)
+      every(this.config.cache.cleanIntervalMs, () => {
+        void this.clean();
+      });
     const started = Date.now();
     this.cacheMeasured = this.measureCache().then(() => {
-      this.log.info({ files: this.store.size.files, bytes: this.store.size.bytes, ms: Date.now() - started }, 'cache measured');
+      this.log.info(
+        { files: this.store.size.files, bytes: this.store.size.bytes, ms: Date.now() - started },
+        'cache measured',
+      );
     });
   }
 
@@ -167,7 +207,14 @@ export class ProxyRuntime {
   }
 
   housekeeping() {
-    return { config: this.config, store: this.store, snapshots: this.snapshots, packageIndex: this.packageIndex, usage: this.usage, stages: this.stages };
+    return {
+      config: this.config,
+      store: this.store,
+      snapshots: this.snapshots,
+      packageIndex: this.packageIndex,
+      usage: this.usage,
+      stages: this.stages,
+    };
   }
 
   /**
@@ -177,7 +224,12 @@ export class ProxyRuntime {
    * only at debug level). The state is the one requests keep (upstream.ts), shown in /-/health.
    */
   checkMirrors(): Promise<void> {
-    const t = setInterval(() => { void this.recheckMirrors(); }, Math.max(10_000, this.config.proxy.mirrorRetryMs));
+    const t = setInterval(
+      () => {
+        void this.recheckMirrors();
+      },
+      Math.max(10_000, this.config.proxy.mirrorRetryMs),
+    );
     t.unref();
     this.timers.push(t);
     return this.probeMirrors(true);
@@ -189,26 +241,38 @@ export class ProxyRuntime {
   }
 
   private async probeMirrors(all: boolean): Promise<void> {
-    await Promise.all([...this.config.backends.values()].map(async (b) => {
-      const asked = b.mirrors.filter((m) => all || this.upstream.due(m));
-      const results = await Promise.all(asked.map(async (m) => ({ mirror: m, r: await this.upstream.probe(b, m) })));
-      for (const { mirror, r } of results) {
-        if (r && !r.ok) {
-          this.log[all ? 'warn' : 'debug']({ backend: b.name, mirror, cause: r.cause, err: r.error },
-            `backend ${b.name}: mirror ${mirror} is unreachable (${r.error.includes(r.cause) ? r.error : `${r.cause}: ${r.error}`}); check backend.${b.name}.mirrors and this host's DNS, network and proxy settings`);
+    await Promise.all(
+      [...this.config.backends.values()].map(async (b) => {
+        const asked = b.mirrors.filter((m) => all || this.upstream.due(m));
+        const results = await Promise.all(asked.map(async (m) => ({ mirror: m, r: await this.upstream.probe(b, m) })));
+        for (const { mirror, r } of results) {
+          if (r && !r.ok) {
+            this.log[all ? 'warn' : 'debug'](
+              { backend: b.name, mirror, cause: r.cause, err: r.error },
+              `backend ${b.name}: mirror ${mirror} is unreachable (${r.error.includes(r.cause) ? r.error : `${r.cause}: ${r.error}`}); check backend.${b.name}.mirrors and this host's DNS, network and proxy settings`,
+            );
+          }
         }
-      }
-      if (all && results.length > 0 && results.every(({ r }) => r && !r.ok)) {
-        this.log.warn({ backend: b.name }, `backend ${b.name} has no usable mirror: apt gets 502 for whatever is not cached (see /-/health)`);
-      }
-    }));
+        if (all && results.length > 0 && results.every(({ r }) => r && !r.ok)) {
+          this.log.warn(
+            { backend: b.name },
+            `backend ${b.name} has no usable mirror: apt gets 502 for whatever is not cached (see /-/health)`,
+          );
+        }
+      }),
+    );
   }
 
   health() {
     const backends = [...this.config.backends.values()].map((b) => {
       const mirrorStates = this.upstream.mirrorHealth(b);
       // degraded: every mirror failed its last request (unknown ones may still answer)
-      return { name: b.name, mirrors: b.mirrors, status: mirrorStates.every((m) => m.state === 'failing') ? 'degraded' : 'ok', mirrorStates };
+      return {
+        name: b.name,
+        mirrors: b.mirrors,
+        status: mirrorStates.every((m) => m.state === 'failing') ? 'degraded' : 'ok',
+        mirrorStates,
+      };
     });
     return {
       status: backends.some((b) => b.status === 'degraded') ? 'degraded' : 'ok',

@@ -78,10 +78,12 @@ export async function sendFileBody(res: ServerResponse, fh: FileHandle, start: n
   let fd: number | undefined;
   try {
     // a pipelined response gets its socket once the previous one is done
-    const sock = res.socket ?? (await new Promise<Socket>((resolve, reject) => {
-      res.once('socket', resolve);
-      res.once('close', () => reject(new AptgateError('BAD_REQUEST', 'connection closed before its turn')));
-    }));
+    const sock =
+      res.socket ??
+      (await new Promise<Socket>((resolve, reject) => {
+        res.once('socket', resolve);
+        res.once('close', () => reject(new AptgateError('BAD_REQUEST', 'connection closed before its turn')));
+      }));
     // our own descriptor: if Node closes the connection, its number cannot be reused under us
     const nodeFd = native ? socketFd(sock) : undefined;
     fd = nodeFd === undefined ? undefined : native!.dup(nodeFd);

@@ -108,8 +108,14 @@ export function pipeBody(body: Readable, res: ServerResponse): Promise<number> {
       if (!res.write(chunk)) body.pause();
     });
     res.on('drain', () => body.resume());
-    body.on('end', () => { res.end(); finish(); });
-    body.on('error', () => { res.destroy(); finish(); });
+    body.on('end', () => {
+      res.end();
+      finish();
+    });
+    body.on('error', () => {
+      res.destroy();
+      finish();
+    });
     res.on('close', () => {
       // the client went away (or the response ended): stop reading for it
       if (!body.destroyed) body.destroy();
@@ -119,7 +125,14 @@ export function pipeBody(body: Readable, res: ServerResponse): Promise<number> {
 }
 
 /** An error answer; `reason` replaces the standard reason phrase (as printable ASCII of bounded length). */
-export function serveError(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string, reason?: string): void {
+export function serveError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  reason?: string,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;

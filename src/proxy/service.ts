@@ -74,26 +74,49 @@ export class ProxyService {
 
   // ---- signed roots -------------------------------------------------------------------
 
-  private async serveRoot(backend: BackendConfig, suite: string, file: 'InRelease' | 'Release' | 'Release.gpg', client: string): Promise<Answer> {
+  private async serveRoot(
+    backend: BackendConfig,
+    suite: string,
+    file: 'InRelease' | 'Release' | 'Release.gpg',
+    client: string,
+  ): Promise<Answer> {
     const kind = file === 'InRelease' ? 'inrelease' : 'release';
     // Release.gpg must come from the generation whose Release this client just got
     const paired = file === 'Release.gpg' ? this.deps.suites.releaseFor(backend.name, suite, client) : undefined;
-    const { gen, outcome } = paired ? { gen: paired, outcome: 'hit' as const } : await this.deps.suites.rootWithOutcome(backend, suite, kind);
-    if (!gen) throw new AptgateError('UPSTREAM_NOT_FOUND', `${backend.name}: dists/${suite}/${file} does not exist upstream`);
+    const { gen, outcome } = paired
+      ? { gen: paired, outcome: 'hit' as const }
+      : await this.deps.suites.rootWithOutcome(backend, suite, kind);
+    if (!gen)
+      throw new AptgateError('UPSTREAM_NOT_FOUND', `${backend.name}: dists/${suite}/${file} does not exist upstream`);
     const body = file === 'Release.gpg' ? gen.sig! : gen.doc;
     this.deps.suites.remember(client, gen);
     return {
-      kind: 'representation', outcome, headers: { 'X-Aptgate-Snapshot': String(gen.snapshot.id) },
-      size: body.length, lastModified: gen.lastModified, contentType: contentType(file), source: { kind: 'memory', body },
+      kind: 'representation',
+      outcome,
+      headers: { 'X-Aptgate-Snapshot': String(gen.snapshot.id) },
+      size: body.length,
+      lastModified: gen.lastModified,
+      contentType: contentType(file),
+      source: { kind: 'memory', body },
     };
   }
 
   // ---- indexes at their canonical names: the bytes the client's generation names --------
 
-  private async serveIndex(req: IncomingMessage, target: Target, suite: string, rel: string, client: string): Promise<Answer> {
+  private async serveIndex(
+    req: IncomingMessage,
+    target: Target,
+    suite: string,
+    rel: string,
+    client: string,
+  ): Promise<Answer> {
     const gen = await this.deps.suites.forIndex(target.backend, suite, client);
     const file = gen?.release.files.get(rel);
-    if (!gen || !file) throw new AptgateError('NOT_IN_RELEASE', `${target.backend.name}: dists/${suite}/${rel} is not named by the suite's Release`);
+    if (!gen || !file)
+      throw new AptgateError(
+        'NOT_IN_RELEASE',
+        `${target.backend.name}: dists/${suite}/${rel} is not named by the suite's Release`,
+      );
     const byHashPath = `dists/${suite}/${byHashRel(rel, file.sha256)}`;
     const canonical = `dists/${suite}/${rel}`;
     const spec: FillSpec = {
@@ -102,14 +125,22 @@ export class ProxyService {
       sources: gen.release.acquireByHash ? [byHashPath, canonical] : [canonical],
       expect: { size: file.size, sha256: file.sha256 },
       contentType: contentType(rel),
-      onStored: (info) => { void this.indexStored(gen, rel, file, info.key); },
+      onStored: (info) => {
+        void this.indexStored(gen, rel, file, info.key);
+      },
     };
     const answer = await this.serveObject(spec, packagesTarget(rel) !== undefined);
     this.noteIndex(gen, rel, file, spec.key, storedHit(req, answer));
     return answer;
   }
 
-  private async serveByHash(req: IncomingMessage, target: Target, suite: string, algo: 'md5' | 'sha1' | 'sha256' | 'sha512', hex: string): Promise<Answer> {
+  private async serveByHash(
+    req: IncomingMessage,
+    target: Target,
+    suite: string,
+    algo: 'md5' | 'sha1' | 'sha256' | 'sha512',
+    hex: string,
+  ): Promise<Answer> {
     // apt asks by the strongest hash a Release lists (SHA256 in every archive it talks to): an
     // object named by a weaker one is served as upstream sends it and never kept (a colliding
     // pair would otherwise store attacker bytes under a name)
@@ -121,7 +152,8 @@ export class ProxyService {
       await this.deps.suites.forIndex(backend, suite, '').catch(() => undefined);
       found = this.deps.suites.findByHash(backend.name, suite, hex);
     }
-    const expect: Expect = algo === 'sha256' ? { sha256: hex, ...(found ? { size: found.file.size } : {}) } : { other: { algo, hex } };
+    const expect: Expect =
+      algo === 'sha256' ? { sha256: hex, ...(found ? { size: found.file.size } : {}) } : { other: { algo, hex } };
     const sources = [target.path];
     if (found && !found.gen.release.acquireByHash) sources.unshift(`dists/${suite}/${found.file.path}`);
     else if (found) sources.push(`dists/${suite}/${found.file.path}`);
@@ -131,14 +163,19 @@ export class ProxyService {
       sources,
       expect,
       contentType: found ? contentType(found.file.path) : 'application/octet-stream',
-      onStored: (info) => { if (found) void this.indexStored(found.gen, found.file.path, found.file, info.key); },
+      onStored: (info) => {
+        if (found) void this.indexStored(found.gen, found.file.path, found.file, info.key);
+      },
     };
     const answer = await this.serveObject(spec, found !== undefined && packagesTarget(found.file.path) !== undefined);
     if (found) this.noteIndex(found.gen, found.file.path, found.file, spec.key, storedHit(req, answer));
     return answer;
   }
 
-  /** Tracks Packages targets clients use, and indexes stored ones not yet linked (`hit`: served from the cache, not as a 304). */
+  /**
+   * Tracks Packages targets clients use, and indexes stored ones not yet linked (`hit`: served from the cache, not as a
+   * 304).
+   */
   private noteIndex(gen: Generation, rel: string, file: ReleaseFile, key: string, hit: boolean): void {
     const t = packagesTarget(rel);
     if (!t) return;
@@ -180,7 +217,13 @@ export class ProxyService {
     // no signed index vouches for these bytes: the client gets them as upstream sends them
     // (apt checks them against its own lists), the cache never keeps them
     if (!expect) return this.passThrough(req, target, 'pass-unverified');
-    return this.serveObject({ backend: target.backend, key: target.key, sources: [target.path], expect, contentType: type });
+    return this.serveObject({
+      backend: target.backend,
+      key: target.key,
+      sources: [target.path],
+      expect,
+      contentType: type,
+    });
   }
 
   /**
@@ -192,7 +235,11 @@ export class ProxyService {
     if (!path.startsWith('pool/') && !/\.(u|d)?deb$/.test(path)) return undefined;
     const lookup = () => this.deps.packageIndex.lookupFile(backend.name, path);
     const deadline = Date.now() + INDEX_WAIT_MS;
-    const within = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+    const within = (p: Promise<unknown>) =>
+      Promise.race([
+        p.catch(() => undefined),
+        new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
+      ]);
     let known = lookup();
     if (!known && this.deps.indexer.busy) {
       await within(this.deps.indexer.idle());
@@ -210,7 +257,8 @@ export class ProxyService {
   private async tryHit(key: string, type: string): Promise<RepresentationAnswer | undefined> {
     if (this.deps.fills.get(key)) return undefined;
     const mem = this.deps.memory.get(key);
-    if (mem && (await this.stillOnDisk(key, mem))) return this.hit(key, type, mem.body.length, mem.lastModified, { kind: 'memory', body: mem.body });
+    if (mem && (await this.stillOnDisk(key, mem)))
+      return this.hit(key, type, mem.body.length, mem.lastModified, { kind: 'memory', body: mem.body });
     let fh: FileHandle;
     try {
       fh = await open(this.deps.store.pathOf(key), 'r');
@@ -231,7 +279,9 @@ export class ProxyService {
       }
       // the file stays open until the response is over
       closeNow = false;
-      return this.hit(key, type, st.size, lastModified, { kind: 'file', fh }, () => { fh.close().catch(() => undefined); });
+      return this.hit(key, type, st.size, lastModified, { kind: 'file', fh }, () => {
+        fh.close().catch(() => undefined);
+      });
     } finally {
       if (closeNow) await fh.close().catch(() => undefined);
     }
@@ -250,11 +300,24 @@ export class ProxyService {
     return false;
   }
 
-  private hit(key: string, type: string, size: number, lastModified: Date, source: Source, close?: () => void): RepresentationAnswer {
+  private hit(
+    key: string,
+    type: string,
+    size: number,
+    lastModified: Date,
+    source: Source,
+    close?: () => void,
+  ): RepresentationAnswer {
     this.uses.set(key, Date.now());
     const metrics = this.deps.metrics;
     return {
-      kind: 'representation', outcome: 'hit', headers: HIT_HEADERS, size, lastModified, contentType: type, source,
+      kind: 'representation',
+      outcome: 'hit',
+      headers: HIT_HEADERS,
+      size,
+      lastModified,
+      contentType: type,
+      source,
       done: (sent) => {
         metrics.bytesFromCache.inc({}, sent);
         close?.();
@@ -284,8 +347,12 @@ export class ProxyService {
     }
     this.uses.set(spec.key, Date.now());
     return {
-      kind: 'representation', outcome, headers: { 'X-Aptgate-Result': outcome },
-      size: f.size, lastModified: f.lastModified, contentType: spec.contentType,
+      kind: 'representation',
+      outcome,
+      headers: { 'X-Aptgate-Result': outcome },
+      size: f.size,
+      lastModified: f.lastModified,
+      contentType: spec.contentType,
       source: { kind: 'stream', open: (start, end) => new FillReader(f, start, end) },
       done: () => f.release(),
     };
@@ -301,13 +368,20 @@ export class ProxyService {
 
   // ---- anything else under a backend (and pool files nothing vouches for): never cached --
 
-  private async passThrough(req: IncomingMessage, target: Target, outcome: 'pass' | 'pass-unverified' = 'pass'): Promise<Answer> {
+  private async passThrough(
+    req: IncomingMessage,
+    target: Target,
+    outcome: 'pass' | 'pass-unverified' = 'pass',
+  ): Promise<Answer> {
     const forward: Record<string, string> = {};
     for (const h of ['range', 'if-range', 'if-modified-since']) {
       const v = req.headers[h];
       if (typeof v === 'string') forward[h] = v;
     }
-    const up = await this.deps.upstream.get(target.backend, target.path, { method: req.method === 'HEAD' ? 'HEAD' : 'GET', headers: forward });
+    const up = await this.deps.upstream.get(target.backend, target.path, {
+      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
+      headers: forward,
+    });
     const headers: Record<string, string> = { 'X-Aptgate-Result': outcome };
     for (const h of ['content-type', 'content-length', 'content-range', 'last-modified']) {
       const v = header(up.headers, h);
@@ -317,7 +391,8 @@ export class ProxyService {
     if (known !== 'application/octet-stream') headers['content-type'] = known;
     if (up.status >= 400) {
       up.body.destroy();
-      const code = up.status === 404 ? 'UPSTREAM_NOT_FOUND' : up.status === 416 ? 'RANGE_NOT_SATISFIABLE' : 'UPSTREAM_FAILED';
+      const code =
+        up.status === 404 ? 'UPSTREAM_NOT_FOUND' : up.status === 416 ? 'RANGE_NOT_SATISFIABLE' : 'UPSTREAM_FAILED';
       throw new AptgateError(code, `${target.key}: upstream answered ${up.status}`, { status: up.status });
     }
     return { kind: 'relay', outcome, status: up.status, headers, body: up.body as Readable };

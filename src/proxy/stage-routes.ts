@@ -11,6 +11,7 @@ export function registerStageRoutes(app: FastifyInstance, proxy: ProxyRuntime, f
   app.route({
     method: ['GET', 'HEAD'],
     url: '/stage/*',
-    handler: (request, reply) => respond(proxy, request, reply, () => stageAnswer(proxy, files, request.raw, request.originalUrl, request.ip)),
+    handler: (request, reply) =>
+      respond(proxy, request, reply, () => stageAnswer(proxy, files, request.raw, request.originalUrl, request.ip)),
   });
 }

@@ -33,7 +33,13 @@ function contentType(rel: string): string {
  * What to answer a stage request with. A published index file is a `hit` (this server's own
  * file, no upstream request); a pool file is answered as the proxy answers it (hit, miss, ...).
  */
-export async function stageAnswer(deps: StageDeps, files: StageFiles, req: IncomingMessage, url: string, client: string): Promise<Answer> {
+export async function stageAnswer(
+  deps: StageDeps,
+  files: StageFiles,
+  req: IncomingMessage,
+  url: string,
+  client: string,
+): Promise<Answer> {
   const m = STAGE_RE.exec(url.split('?')[0]!);
   if (!m) throw new AptgateError('NOT_FOUND', 'expected /stage/<stage>/<backend>/...');
   const [, stage, backendName, raw] = m as unknown as [string, string, string, string];
@@ -44,15 +50,24 @@ export async function stageAnswer(deps: StageDeps, files: StageFiles, req: Incom
   if (dists) {
     const file = await files.indexFile(stage, backend.name, dists[1]!, dists[2]!);
     const st = file ? await stat(file).catch(() => undefined) : undefined;
-    if (!file || !st?.isFile()) throw new AptgateError('NOT_FOUND', `stage ${stage} publishes no ${backend.name}/dists/${dists[1]}/${dists[2]}`);
+    if (!file || !st?.isFile())
+      throw new AptgateError('NOT_FOUND', `stage ${stage} publishes no ${backend.name}/dists/${dists[1]}/${dists[2]}`);
     return {
-      kind: 'representation', outcome: 'hit', headers: { 'X-Aptgate-Stage': stage },
-      size: st.size, lastModified: st.mtime, contentType: contentType(dists[2]!),
-      source: { kind: 'stream', open: (s, e) => createReadStream(file, { start: s, ...(e === undefined ? {} : { end: e }) }) },
+      kind: 'representation',
+      outcome: 'hit',
+      headers: { 'X-Aptgate-Stage': stage },
+      size: st.size,
+      lastModified: st.mtime,
+      contentType: contentType(dists[2]!),
+      source: {
+        kind: 'stream',
+        open: (s, e) => createReadStream(file, { start: s, ...(e === undefined ? {} : { end: e }) }),
+      },
     };
   }
   if (rest.startsWith('pool/')) {
-    if (!(await files.allowsPool(stage, backend.name, rest))) throw new AptgateError('NOT_FOUND', `stage ${stage} does not offer ${rest}`);
+    if (!(await files.allowsPool(stage, backend.name, rest)))
+      throw new AptgateError('NOT_FOUND', `stage ${stage} does not offer ${rest}`);
     return deps.service.handle(req, { backend, path: rest, mode: 'remap', key: `${backend.name}/${rest}` }, client);
   }
   throw new AptgateError('NOT_FOUND', `stage ${stage}: only dists/ and pool/ exist`);

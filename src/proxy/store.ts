@@ -1,13 +1,28 @@
 // The cache directory: completed objects at <root>/<backend>/<path>, partial fills under
 // <root>/.tmp (cleared at start, never served), signed roots of snapshots under
 // <root>/.snapshots/<backend>/<suite>/<sha256>[.gpg]. Nothing outside <root> is touched.
-import { lstat, mkdir, open, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  unlink,
+  utimes,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve, sep, dirname } from 'node:path';
 import { fail } from '../errors.js';
 import { CacheSize, type FileChange } from './cache-size.js';
 
-export interface CachedStat { size: number; mtimeMs: number }
+export interface CachedStat {
+  size: number;
+  mtimeMs: number;
+}
 
 export class CacheStore {
   readonly root: string;
@@ -34,7 +49,8 @@ export class CacheStore {
   /** Absolute file of a cache key (`backend/path`), refusing anything that leaves the root. */
   pathOf(key: string): string {
     const p = resolve(this.root, key);
-    if (!p.startsWith(this.root + sep) || key.startsWith('.') || key.includes('\0')) fail('BAD_PATH', 'cache key outside the cache directory', { key });
+    if (!p.startsWith(this.root + sep) || key.startsWith('.') || key.includes('\0'))
+      fail('BAD_PATH', 'cache key outside the cache directory', { key });
     return p;
   }
 
@@ -69,7 +85,10 @@ export class CacheStore {
       }
       await utimes(tmpPath, mtime, mtime);
       const after = (await stat(tmpPath)).size;
-      const before = await lstat(dest).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+      const before = await lstat(dest).then(
+        (s) => (s.isFile() ? s.size : undefined),
+        () => undefined,
+      );
       await rename(tmpPath, dest);
       changes.push({ key, before, after });
     } finally {
@@ -120,7 +139,8 @@ export class CacheStore {
   }
 
   snapshotFile(backend: string, suite: string, sha256: string, suffix = ''): string {
-    if (!/^[0-9a-f]{64}$/.test(sha256) || suite.includes('/') || suite.startsWith('.')) fail('BAD_PATH', 'bad snapshot file name', { suite });
+    if (!/^[0-9a-f]{64}$/.test(sha256) || suite.includes('/') || suite.startsWith('.'))
+      fail('BAD_PATH', 'bad snapshot file name', { suite });
     return join(this.snapshotDir, backend, suite, sha256 + suffix);
   }
 
@@ -155,7 +175,9 @@ export class CacheStore {
           try {
             const s = await stat(join(this.root, key));
             yield { key, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino };
-          } catch { /* removed meanwhile */ }
+          } catch {
+            /* removed meanwhile */
+          }
         }
       }
     }

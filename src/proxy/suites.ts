@@ -85,14 +85,23 @@ export class Suites {
    * Undefined when upstream does not publish this root, or (InRelease) when it is older than a
    * Release of the suite; a Release older than the suite's newest snapshot throws ROLLBACK.
    */
-  async root(backend: BackendConfig, suite: string, kind: RootKind, opts: { revalidate: boolean; force?: boolean }): Promise<Generation | undefined> {
+  async root(
+    backend: BackendConfig,
+    suite: string,
+    kind: RootKind,
+    opts: { revalidate: boolean; force?: boolean },
+  ): Promise<Generation | undefined> {
     const r = await this.check(backend, suite, kind, opts);
     if (r.behind && kind === 'release') this.refuseBehind(r.behind);
     return r.behind ? undefined : r.gen;
   }
 
   /** root() with revalidation, saying how the answer was obtained (for the access log). */
-  async rootWithOutcome(backend: BackendConfig, suite: string, kind: RootKind): Promise<{ gen: Generation | undefined; outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' }> {
+  async rootWithOutcome(
+    backend: BackendConfig,
+    suite: string,
+    kind: RootKind,
+  ): Promise<{ gen: Generation | undefined; outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' }> {
     const r = await this.check(backend, suite, kind, { revalidate: true });
     if (r.behind) this.refuseBehind(r.behind);
     return r;
@@ -107,12 +116,25 @@ export class Suites {
     const { backend, suite } = gen.snapshot;
     const newest = new Date(this.newestDate(backend, suite)).toUTCString();
     if (gen.kind === 'inrelease') {
-      throw new AptgateError('UPSTREAM_NOT_FOUND', `${backend}: dists/${suite}/InRelease (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): use its Release`, { snapshot: gen.snapshot.id });
+      throw new AptgateError(
+        'UPSTREAM_NOT_FOUND',
+        `${backend}: dists/${suite}/InRelease (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): use its Release`,
+        { snapshot: gen.snapshot.id },
+      );
     }
-    throw new AptgateError('ROLLBACK', `${backend}: dists/${suite}/Release (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): refused as a rollback`, { snapshot: gen.snapshot.id });
+    throw new AptgateError(
+      'ROLLBACK',
+      `${backend}: dists/${suite}/Release (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): refused as a rollback`,
+      { snapshot: gen.snapshot.id },
+    );
   }
 
-  private async check(backend: BackendConfig, suite: string, kind: RootKind, opts: { revalidate: boolean; force?: boolean }) {
+  private async check(
+    backend: BackendConfig,
+    suite: string,
+    kind: RootKind,
+    opts: { revalidate: boolean; force?: boolean },
+  ) {
     const s = this.state(backend.name, suite, kind);
     if (!s.loaded) await this.load(backend, suite, kind, s);
     const before = s.gen;
@@ -120,7 +142,9 @@ export class Suites {
     let outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' = 'hit';
     if ((opts.revalidate && (expired || opts.force)) || (!s.gen && !s.missing) || (s.missing && expired)) {
       const joined = s.inflight !== undefined;
-      s.inflight ??= this.revalidate(backend, suite, kind, s).finally(() => { s.inflight = undefined; });
+      s.inflight ??= this.revalidate(backend, suite, kind, s).finally(() => {
+        s.inflight = undefined;
+      });
       await s.inflight;
       outcome = joined ? 'coalesced' : s.gen !== before ? 'miss' : s.stale ? 'stale' : 'revalidated';
     }
@@ -166,7 +190,9 @@ export class Suites {
 
   /** The newest generation of a suite in memory, of either kind, even one upstream no longer offers. */
   private newestHeld(backend: string, suite: string): Generation | undefined {
-    const gens = (['inrelease', 'release'] as const).map((k) => this.states.get(`${backend}\0${suite}\0${k}`)?.gen).filter((g): g is Generation => g !== undefined && !this.isBehind(g));
+    const gens = (['inrelease', 'release'] as const)
+      .map((k) => this.states.get(`${backend}\0${suite}\0${k}`)?.gen)
+      .filter((g): g is Generation => g !== undefined && !this.isBehind(g));
     return gens.sort((x, y) => y.release.date.getTime() - x.release.date.getTime())[0];
   }
 
@@ -183,12 +209,17 @@ export class Suites {
       const old = Date.now() - AFFINITY_MS;
       for (const [k, v] of this.affinity) if (v.at < old) this.affinity.delete(k);
     }
-    this.affinity.set(`${client}\0${gen.snapshot.backend}\0${gen.snapshot.suite}`, { snapshotId: gen.snapshot.id, at: Date.now() });
+    this.affinity.set(`${client}\0${gen.snapshot.backend}\0${gen.snapshot.suite}`, {
+      snapshotId: gen.snapshot.id,
+      at: Date.now(),
+    });
   }
 
   /** A file with this SHA256 in the current or a recent generation of the suite. */
   findByHash(backend: string, suite: string, sha256: string): { file: ReleaseFile; gen: Generation } | undefined {
-    const gens = [...this.recent.values()].filter((g) => g.snapshot.backend === backend && g.snapshot.suite === suite).reverse();
+    const gens = [...this.recent.values()]
+      .filter((g) => g.snapshot.backend === backend && g.snapshot.suite === suite)
+      .reverse();
     for (const g of gens) {
       const f = g.release.byHash.get(sha256);
       if (f) return { file: f[0]!, gen: g };
@@ -203,7 +234,9 @@ export class Suites {
 
   private keep(gen: Generation): void {
     this.recent.set(gen.snapshot.id, gen);
-    const same = [...this.recent.values()].filter((g) => g.snapshot.backend === gen.snapshot.backend && g.snapshot.suite === gen.snapshot.suite);
+    const same = [...this.recent.values()].filter(
+      (g) => g.snapshot.backend === gen.snapshot.backend && g.snapshot.suite === gen.snapshot.suite,
+    );
     for (const g of same.slice(0, Math.max(0, same.length - RECENT_PER_SUITE))) this.recent.delete(g.snapshot.id);
   }
 
@@ -213,20 +246,40 @@ export class Suites {
     if (!row) return;
     try {
       const doc = await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256));
-      if (createHash('sha256').update(doc).digest('hex') !== row.sha256) throw new AptgateError('INTEGRITY', 'stored root does not match its hash');
-      const sig = kind === 'release' ? await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256, '.gpg')) : undefined;
+      if (createHash('sha256').update(doc).digest('hex') !== row.sha256)
+        throw new AptgateError('INTEGRITY', 'stored root does not match its hash');
+      const sig =
+        kind === 'release'
+          ? await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256, '.gpg'))
+          : undefined;
       const text = kind === 'inrelease' ? clearsignedText(doc) : doc;
       const gen = this.generation(row, kind, doc, sig, parseRelease(text));
       s.gen = gen;
       this.keep(gen);
     } catch (err) {
-      this.deps.log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'stored snapshot unusable; fetching a new one');
+      this.deps.log.warn(
+        { backend: backend.name, suite, err: (err as Error).message },
+        'stored snapshot unusable; fetching a new one',
+      );
     }
   }
 
-  private generation(row: SnapshotRow, kind: RootKind, doc: Buffer, sig: Buffer | undefined, release: Release): Generation {
+  private generation(
+    row: SnapshotRow,
+    kind: RootKind,
+    doc: Buffer,
+    sig: Buffer | undefined,
+    release: Release,
+  ): Generation {
     const lm = row.upstreamLastModified ? new Date(row.upstreamLastModified) : undefined;
-    return { snapshot: row, kind, doc, sig, release, lastModified: lm && !Number.isNaN(lm.getTime()) ? lm : release.date };
+    return {
+      snapshot: row,
+      kind,
+      doc,
+      sig,
+      release,
+      lastModified: lm && !Number.isNaN(lm.getTime()) ? lm : release.date,
+    };
   }
 
   private async revalidate(backend: BackendConfig, suite: string, kind: RootKind, s: SuiteState): Promise<void> {
@@ -243,7 +296,10 @@ export class Suites {
       if (!s.gen) throw err;
       s.checkedAt = Date.now();
       s.stale = true;
-      log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'upstream unreachable: serving the last good generation');
+      log.warn(
+        { backend: backend.name, suite, err: (err as Error).message },
+        'upstream unreachable: serving the last good generation',
+      );
       this.warnExpired(s.gen);
       return;
     }
@@ -262,7 +318,12 @@ export class Suites {
     }
     if (res.status !== 200) {
       res.body.destroy();
-      return this.keepOrThrow(s, backend, suite, new AptgateError('UPSTREAM_FAILED', `${mirror} answered ${res.status} for ${name}`, { status: res.status }));
+      return this.keepOrThrow(
+        s,
+        backend,
+        suite,
+        new AptgateError('UPSTREAM_FAILED', `${mirror} answered ${res.status} for ${name}`, { status: res.status }),
+      );
     }
     try {
       const doc = await Upstream.readAll(res, MAX_ROOT_BYTES);
@@ -293,9 +354,17 @@ export class Suites {
       const release = parseRelease(text);
       if (release.date.getTime() > Date.now() + MAX_FUTURE_MS) {
         // never recorded (apt refuses it); the previous generation stays, a later publish is taken
-        log.warn({ backend: backend.name, suite, kind, mirror, upstreamDate: release.date }, 'signed root dated in the future (not valid yet): keeping the previous generation');
+        log.warn(
+          { backend: backend.name, suite, kind, mirror, upstreamDate: release.date },
+          'signed root dated in the future (not valid yet): keeping the previous generation',
+        );
         s.checkedAt = Date.now();
-        if (!s.gen) throw new AptgateError('RELEASE_INVALID', `${mirror}: dists/${suite}/${name} is dated ${release.date.toUTCString()}, in the future: not valid yet (apt refuses it)`, { notValidYet: true });
+        if (!s.gen)
+          throw new AptgateError(
+            'RELEASE_INVALID',
+            `${mirror}: dists/${suite}/${name} is dated ${release.date.toUTCString()}, in the future: not valid yet (apt refuses it)`,
+            { notValidYet: true },
+          );
         s.stale = true;
         return;
       }
@@ -303,30 +372,50 @@ export class Suites {
       if (release.date.getTime() < newest) {
         // an older signed root (a lagging mirror, or one replaying old metadata): never recorded,
         // whichever form it comes in; the newer generation stays
-        log.warn({ backend: backend.name, suite, kind, mirror, upstreamDate: release.date, newest: new Date(newest) }, 'mirror is behind: keeping the newer generation');
+        log.warn(
+          { backend: backend.name, suite, kind, mirror, upstreamDate: release.date, newest: new Date(newest) },
+          'mirror is behind: keeping the newer generation',
+        );
         s.checkedAt = Date.now();
         if (!s.gen && kind === 'inrelease') {
           // a Release of the suite is newer: clients are sent on to it, as if there were no InRelease
           s.missing = true;
           return;
         }
-        if (!s.gen) throw new AptgateError('ROLLBACK', `${mirror}: dists/${suite}/${name} (Date ${release.date.toUTCString()}) is older than the suite's newest snapshot (${new Date(newest).toUTCString()}): refused as a rollback`);
+        if (!s.gen)
+          throw new AptgateError(
+            'ROLLBACK',
+            `${mirror}: dists/${suite}/${name} (Date ${release.date.toUTCString()}) is older than the suite's newest snapshot (${new Date(newest).toUTCString()}): refused as a rollback`,
+          );
         s.stale = true;
         return;
       }
       await this.deps.store.writeRoot(backend.name, suite, sha256, doc, sig);
       const row = this.deps.snapshots.record({
-        backend: backend.name, suite, kind, sha256, date: release.date.getTime(),
-        validUntil: release.validUntil?.getTime() ?? null, origin: release.origin ?? null, label: release.label ?? null,
-        suiteField: release.suite ?? null, codename: release.codename ?? null, version: release.version ?? null,
-        notAutomatic: release.notAutomatic, butAutomaticUpgrades: release.butAutomaticUpgrades,
-        fetchedAt: Date.now(), mirror, upstreamLastModified: lastModified, upstreamEtag: etag,
+        backend: backend.name,
+        suite,
+        kind,
+        sha256,
+        date: release.date.getTime(),
+        validUntil: release.validUntil?.getTime() ?? null,
+        origin: release.origin ?? null,
+        label: release.label ?? null,
+        suiteField: release.suite ?? null,
+        codename: release.codename ?? null,
+        version: release.version ?? null,
+        notAutomatic: release.notAutomatic,
+        butAutomaticUpgrades: release.butAutomaticUpgrades,
+        fetchedAt: Date.now(),
+        mirror,
+        upstreamLastModified: lastModified,
+        upstreamEtag: etag,
       });
       const gen = this.generation(row, kind, doc, sig, release);
       // apt asks with If-Modified-Since at one-second precision: a new generation published
       // within the same second as the one a client holds must not look unmodified to it
       const prevSecond = s.gen ? Math.floor(s.gen.lastModified.getTime() / 1000) : undefined;
-      if (prevSecond !== undefined && Math.floor(gen.lastModified.getTime() / 1000) <= prevSecond) gen.lastModified = new Date((prevSecond + 1) * 1000);
+      if (prevSecond !== undefined && Math.floor(gen.lastModified.getTime() / 1000) <= prevSecond)
+        gen.lastModified = new Date((prevSecond + 1) * 1000);
       s.gen = gen;
       s.checkedAt = Date.now();
       s.missing = false;
@@ -340,10 +429,16 @@ export class Suites {
       this.deps.onSnapshot?.(gen);
     } catch (err) {
       // (a root dated in the future is the archive's clock, not this mirror's fault)
-      if (isAptgateError(err, 'SIGNATURE') || (isAptgateError(err, 'RELEASE_INVALID') && !err.details?.['notValidYet'])) {
+      if (
+        isAptgateError(err, 'SIGNATURE') ||
+        (isAptgateError(err, 'RELEASE_INVALID') && !err.details?.['notValidYet'])
+      ) {
         metrics.signatureFailures.inc({ backend: backend.name });
         upstream.markBad(backend, mirror, err.message, err.code);
-        log.error({ backend: backend.name, suite, mirror, code: err.code, err: err.message }, 'refused an unverifiable root: keeping the previous generation');
+        log.error(
+          { backend: backend.name, suite, mirror, code: err.code, err: err.message },
+          'refused an unverifiable root: keeping the previous generation',
+        );
       }
       this.keepOrThrow(s, backend, suite, err);
     }
@@ -353,7 +448,10 @@ export class Suites {
     if (!s.gen) throw err;
     s.checkedAt = Date.now();
     s.stale = true;
-    this.deps.log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'serving the last good generation');
+    this.deps.log.warn(
+      { backend: backend.name, suite, err: (err as Error).message },
+      'serving the last good generation',
+    );
     this.warnExpired(s.gen);
   }
 
@@ -361,7 +459,10 @@ export class Suites {
   private warnExpired(gen: Generation): void {
     const until = gen.release.validUntil;
     if (until && until.getTime() < Date.now()) {
-      this.deps.log.error({ backend: gen.snapshot.backend, suite: gen.snapshot.suite, validUntil: until }, 'the last good generation is expired: clients will refuse it until upstream is reachable');
+      this.deps.log.error(
+        { backend: gen.snapshot.backend, suite: gen.snapshot.suite, validUntil: until },
+        'the last good generation is expired: clients will refuse it until upstream is reachable',
+      );
     }
   }
 }

@@ -13,7 +13,10 @@ export interface Target {
   key: string;
 }
 
-interface Prefix { hostPath: string; backend: BackendConfig }
+interface Prefix {
+  hostPath: string;
+  backend: BackendConfig;
+}
 
 export class BackendMap {
   private readonly prefixes: Prefix[] = [];
@@ -69,7 +72,6 @@ export function decodePath(raw: string): string {
       fail('BAD_PATH', 'malformed percent-encoding in path', { path: raw });
     }
     if (d === '' || d === '.' || d === '..') fail('BAD_PATH', 'empty, "." or ".." path segment', { path: raw });
-    // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f\\]/.test(d)) fail('BAD_PATH', 'control character or backslash in path', { path: raw });
     if (Buffer.byteLength(d) > 255) fail('BAD_PATH', 'path segment too long', { path: raw.slice(0, 200) });
     out.push(d);
@@ -82,7 +84,8 @@ function stripQuery(s: string): string {
   return q === -1 ? s : s.slice(0, q);
 }
 
-const NOT_A_BACKEND_HINT = 'aptgate only serves its configured backends; add one with `--backend NAME=URL` or a [backend NAME] section (mirrors = URL) in the configuration file';
+const NOT_A_BACKEND_HINT =
+  'aptgate only serves its configured backends; add one with `--backend NAME=URL` or a [backend NAME] section (mirrors = URL) in the configuration file';
 
 /** Resolves the request target of a GET/HEAD. */
 export function resolveTarget(rawUrl: string, backends: BackendMap): Target {
@@ -90,16 +93,23 @@ export function resolveTarget(rawUrl: string, backends: BackendMap): Target {
   if (abs) {
     const protocol = `${abs[1]!.toLowerCase()}:`;
     const authority = abs[2]!;
-    if (authority.includes('@')) fail('BAD_REQUEST', 'credentials in the request URL are not accepted', { url: rawUrl });
+    if (authority.includes('@'))
+      fail('BAD_REQUEST', 'credentials in the request URL are not accepted', { url: rawUrl });
     const host = hostOf(protocol, authority);
     const rawPath = stripQuery(abs[3]!).replace(/^\//, '');
     decodePath(rawPath); // traversal is a 400 whatever the host
     const m = backends.match(`${host}/${rawPath}`);
-    if (!m) fail('NOT_A_BACKEND', `${host}/${rawPath.split('/')[0] ?? ''} is not a configured backend: ${NOT_A_BACKEND_HINT}`, { host });
+    if (!m)
+      fail(
+        'NOT_A_BACKEND',
+        `${host}/${rawPath.split('/')[0] ?? ''} is not a configured backend: ${NOT_A_BACKEND_HINT}`,
+        { host },
+      );
     const path = decodePath(m.rest);
     return { backend: m.backend, path, mode: 'proxy', key: `${m.backend.name}/${path}` };
   }
-  if (!rawUrl.startsWith('/')) fail('BAD_PATH', 'request target must be an absolute URL or start with /', { url: rawUrl.slice(0, 200) });
+  if (!rawUrl.startsWith('/'))
+    fail('BAD_PATH', 'request target must be an absolute URL or start with /', { url: rawUrl.slice(0, 200) });
   const raw = stripQuery(rawUrl).slice(1);
   decodePath(raw); // traversal is a 400 whatever the first segment
   const slash = raw.indexOf('/');

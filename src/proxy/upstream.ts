@@ -31,7 +31,10 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = 'aptgate/0.1 (+https://packages.debian.org)';
 
 function encodePath(path: string): string {
-  return path.split('/').map((s) => encodeURIComponent(s).replace(/%2B/gi, '%2b').replace(/%3A/gi, ':')).join('/');
+  return path
+    .split('/')
+    .map((s) => encodeURIComponent(s).replace(/%2B/gi, '%2b').replace(/%3A/gi, ':'))
+    .join('/');
 }
 
 /** Whether an upstream (read/connect) error is a timeout. */
@@ -77,7 +80,10 @@ interface MirrorRecord {
   lastOk: number | undefined;
 }
 
-/** A mirror as /-/health shows it: unknown until first asked, ok once it answered, failing since its first failure after that. */
+/**
+ * A mirror as /-/health shows it: unknown until first asked, ok once it answered, failing since its first failure after
+ * that.
+ */
 export interface MirrorHealth {
   mirror: string;
   state: 'unknown' | 'ok' | 'failing';
@@ -116,13 +122,15 @@ export class Upstream {
     dispatcher?: Dispatcher,
   ) {
     this.ownsDispatcher = dispatcher === undefined;
-    this.dispatcher = dispatcher ?? new Agent({
-      connect: { timeout: config.proxy.connectTimeoutMs },
-      headersTimeout: config.proxy.idleTimeoutMs,
-      bodyTimeout: config.proxy.idleTimeoutMs,
-      keepAliveTimeout: 30_000,
-      connections: 32,
-    });
+    this.dispatcher =
+      dispatcher ??
+      new Agent({
+        connect: { timeout: config.proxy.connectTimeoutMs },
+        headersTimeout: config.proxy.idleTimeoutMs,
+        bodyTimeout: config.proxy.idleTimeoutMs,
+        keepAliveTimeout: 30_000,
+        connections: 32,
+      });
   }
 
   private record(mirror: string): MirrorRecord {
@@ -158,7 +166,8 @@ export class Upstream {
   /** Records an answer: the mirror is not failing (any more). */
   markGood(backend: BackendConfig, mirror: string): void {
     const r = this.record(mirror);
-    if (r.failingSince !== undefined) this.log.info({ backend: backend.name, mirror, failingSince: iso(r.failingSince) }, 'mirror answers again');
+    if (r.failingSince !== undefined)
+      this.log.info({ backend: backend.name, mirror, failingSince: iso(r.failingSince) }, 'mirror answers again');
     r.failingSince = undefined;
     r.downUntil = 0;
     r.lastOk = Date.now();
@@ -191,7 +200,15 @@ export class Upstream {
       const r = this.mirrors.get(mirror);
       if (!r || (r.failingSince === undefined && r.lastOk === undefined)) return { mirror, state: 'unknown' };
       if (r.failingSince === undefined) return { mirror, state: 'ok', lastOk: iso(r.lastOk)! };
-      return { mirror, state: 'failing', since: iso(r.failingSince)!, lastError: r.lastError!, cause: r.lastCause!, retryAt: iso(r.downUntil)!, ...(r.lastOk ? { lastOk: iso(r.lastOk)! } : {}) };
+      return {
+        mirror,
+        state: 'failing',
+        since: iso(r.failingSince)!,
+        lastError: r.lastError!,
+        cause: r.lastCause!,
+        retryAt: iso(r.downUntil)!,
+        ...(r.lastOk ? { lastOk: iso(r.lastOk)! } : {}),
+      };
     });
   }
 
@@ -200,16 +217,28 @@ export class Upstream {
    * redirects are not followed) within proxy.connect_timeout. Recorded like any request;
    * the caller logs a failure. Undefined when the proxy closed meanwhile.
    */
-  async probe(backend: BackendConfig, mirror: string): Promise<{ ok: true } | { ok: false; cause: string; error: string } | undefined> {
+  async probe(
+    backend: BackendConfig,
+    mirror: string,
+  ): Promise<{ ok: true } | { ok: false; cause: string; error: string } | undefined> {
     const url = new URL(`${mirror}/dists/`);
     const limitMs = Math.max(1000, this.config.proxy.connectTimeoutMs);
     // one controller for the time limit and the proxy closing (a timer of our own: it must fire)
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(Object.assign(new Error(`no answer within ${limitMs / 1000} s`), { name: 'TimeoutError' })), limitMs);
+    const timer = setTimeout(
+      () => abort.abort(Object.assign(new Error(`no answer within ${limitMs / 1000} s`), { name: 'TimeoutError' })),
+      limitMs,
+    );
     const onClose = () => abort.abort();
     this.closing.signal.addEventListener('abort', onClose);
     try {
-      const res = await this.dispatcher.request({ origin: url.origin, path: url.pathname, method: 'HEAD', headers: { 'user-agent': USER_AGENT }, signal: abort.signal });
+      const res = await this.dispatcher.request({
+        origin: url.origin,
+        path: url.pathname,
+        method: 'HEAD',
+        headers: { 'user-agent': USER_AGENT },
+        signal: abort.signal,
+      });
       res.body.on('error', () => undefined);
       res.body.destroy();
       if (res.statusCode >= 500) {
@@ -248,7 +277,10 @@ export class Upstream {
           this.markBad(backend, mirror, `HTTP ${res.status}`, `HTTP ${res.status}`);
           failures.push(`${hostOf(mirror)}: HTTP ${res.status}`);
           answered = true;
-          last = new AptgateError('UPSTREAM_FAILED', `${mirror} answered ${res.status} for ${path}`, { mirror, status: res.status });
+          last = new AptgateError('UPSTREAM_FAILED', `${mirror} answered ${res.status} for ${path}`, {
+            mirror,
+            status: res.status,
+          });
           continue;
         }
         this.markGood(backend, mirror);
@@ -264,20 +296,38 @@ export class Upstream {
         const cause = causeOf(err);
         this.markBad(backend, mirror, (err as Error).message, cause);
         failures.push(`${hostOf(mirror)}: ${cause}`);
-        last = new AptgateError(cause === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED', `${mirror}: ${(err as Error).message}`, { mirror }, { cause: err });
+        last = new AptgateError(
+          cause === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_FAILED',
+          `${mirror}: ${(err as Error).message}`,
+          { mirror },
+          { cause: err },
+        );
       }
     }
     if (!last) throw new AptgateError('UPSTREAM_FAILED', `backend ${backend.name} has no mirror`);
-    const kind = last.code === 'UPSTREAM_TIMEOUT' ? 'Upstream timeout' : answered ? 'Upstream failed' : 'Upstream unreachable';
-    throw new AptgateError(last.code, last.message, { ...last.details, reason: `${kind}: ${failures.join(', ')}` }, { cause: last.cause });
+    const kind =
+      last.code === 'UPSTREAM_TIMEOUT' ? 'Upstream timeout' : answered ? 'Upstream failed' : 'Upstream unreachable';
+    throw new AptgateError(
+      last.code,
+      last.message,
+      { ...last.details, reason: `${kind}: ${failures.join(', ')}` },
+      { cause: last.cause },
+    );
   }
 
   /** Where a backend's upstream may redirect to: its mirrors' origins and its redirect_hosts. */
   private redirectAllowed(backend: BackendConfig, next: URL): boolean {
-    return backend.mirrors.some((m) => new URL(m).origin === next.origin) || backend.redirectHosts.includes(next.host.toLowerCase());
+    return (
+      backend.mirrors.some((m) => new URL(m).origin === next.origin) ||
+      backend.redirectHosts.includes(next.host.toLowerCase())
+    );
   }
 
-  private async request(backend: BackendConfig, url: string, opts: GetOptions): Promise<Omit<UpstreamResponse, 'mirror' | 'elsewhere'>> {
+  private async request(
+    backend: BackendConfig,
+    url: string,
+    opts: GetOptions,
+  ): Promise<Omit<UpstreamResponse, 'mirror' | 'elsewhere'>> {
     let current = url;
     for (let hop = 0; hop <= 5; hop++) {
       const u = new URL(current);
@@ -296,10 +346,16 @@ export class Upstream {
         res.body.destroy();
         if (!location) fail('UPSTREAM_FAILED', `redirect without Location from ${current}`);
         const next = new URL(location, current);
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') fail('UPSTREAM_FAILED', `redirect to ${next.protocol} refused`);
-        if (u.protocol === 'https:' && next.protocol === 'http:') fail('UPSTREAM_FAILED', 'redirect from https to http refused');
+        if (next.protocol !== 'http:' && next.protocol !== 'https:')
+          fail('UPSTREAM_FAILED', `redirect to ${next.protocol} refused`);
+        if (u.protocol === 'https:' && next.protocol === 'http:')
+          fail('UPSTREAM_FAILED', 'redirect from https to http refused');
         if (!this.redirectAllowed(backend, next)) {
-          fail('UPSTREAM_FAILED', `${current} redirects to ${next.origin}, which is not a mirror of backend ${backend.name} (see backend.${backend.name}.redirect_hosts)`, { redirect: next.origin });
+          fail(
+            'UPSTREAM_FAILED',
+            `${current} redirects to ${next.origin}, which is not a mirror of backend ${backend.name} (see backend.${backend.name}.redirect_hosts)`,
+            { redirect: next.origin },
+          );
         }
         current = next.href;
         continue;
@@ -324,8 +380,19 @@ export class Upstream {
       }
     } catch (err) {
       if (isAptgateError(err)) throw err;
-      if (isTimeout(err)) fail('UPSTREAM_TIMEOUT', `${res.url}: upstream stopped sending after ${n} bytes (${(err as Error).message})`, { url: res.url }, err);
-      fail('UPSTREAM_FAILED', `${res.url}: transfer broke after ${n} bytes: ${(err as Error).message}`, { url: res.url }, err);
+      if (isTimeout(err))
+        fail(
+          'UPSTREAM_TIMEOUT',
+          `${res.url}: upstream stopped sending after ${n} bytes (${(err as Error).message})`,
+          { url: res.url },
+          err,
+        );
+      fail(
+        'UPSTREAM_FAILED',
+        `${res.url}: transfer broke after ${n} bytes: ${(err as Error).message}`,
+        { url: res.url },
+        err,
+      );
     }
     return Buffer.concat(chunks);
   }

@@ -11,7 +11,9 @@ import type { HousekeepingDeps } from './housekeeping.js';
 export interface VerifyProblem {
   key: string;
   size: number;
-  /** size / sha256: differs from every index entry naming it; unvouched: nothing names it; unreadable: could not be read */
+  /**
+   * size / sha256: differs from every index entry naming it; unvouched: nothing names it; unreadable: could not be read
+   */
   reason: 'size' | 'sha256' | 'unvouched' | 'unreadable';
   /** what the indexes say (mismatches) */
   expected?: Array<{ size?: number; sha256: string }>;
@@ -34,7 +36,12 @@ export interface VerifyResult {
 const BY_HASH = /^dists\/.+\/by-hash\/(MD5Sum|SHA1|SHA256|SHA512)\/([0-9a-f]+)$/;
 const ALGO: Record<string, string> = { MD5Sum: 'md5', SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
 
-interface Checked { hash: string; ino: number; size: number; mtimeMs: number }
+interface Checked {
+  hash: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
 
 /** Hashes the file through one descriptor, noting which file that was. */
 async function hashFile(file: string, algo: string): Promise<Checked | undefined> {
@@ -56,14 +63,27 @@ async function hashFile(file: string, algo: string): Promise<Checked | undefined
 }
 
 export async function verifyCache(deps: HousekeepingDeps, opts: { fix: boolean }): Promise<VerifyResult> {
-  const out: VerifyResult = { format: 1, fix: opts.fix, checked: 0, ok: 0, bytes: 0, mismatched: [], unvouched: [], evicted: 0 };
+  const out: VerifyResult = {
+    format: 1,
+    fix: opts.fix,
+    checked: 0,
+    ok: 0,
+    bytes: 0,
+    mismatched: [],
+    unvouched: [],
+    evicted: 0,
+  };
 
   /** Removes the file if it is still the one checked (same inode, size, mtime). */
-  const evict = async (key: string, seen: { ino: number; size: number; mtimeMs: number } | undefined): Promise<boolean> => {
+  const evict = async (
+    key: string,
+    seen: { ino: number; size: number; mtimeMs: number } | undefined,
+  ): Promise<boolean> => {
     if (!opts.fix) return false;
     const file = deps.store.pathOf(key);
     const now = await stat(file).catch(() => undefined);
-    if (!now?.isFile() || (seen && (now.ino !== seen.ino || now.size !== seen.size || now.mtimeMs !== seen.mtimeMs))) return false;
+    if (!now?.isFile() || (seen && (now.ino !== seen.ino || now.size !== seen.size || now.mtimeMs !== seen.mtimeMs)))
+      return false;
     try {
       await unlink(file);
     } catch {
@@ -82,7 +102,11 @@ export async function verifyCache(deps: HousekeepingDeps, opts: { fix: boolean }
     const file = deps.store.pathOf(f.key);
     out.checked++;
     out.bytes += f.size;
-    const problem = async (p: Omit<VerifyProblem, 'evicted' | 'key' | 'size'>, seen: Checked | undefined, size = f.size) => {
+    const problem = async (
+      p: Omit<VerifyProblem, 'evicted' | 'key' | 'size'>,
+      seen: Checked | undefined,
+      size = f.size,
+    ) => {
       const entry: VerifyProblem = { key: f.key, size, ...p, evicted: false };
       entry.evicted = await evict(f.key, seen ?? { ino: f.ino, size: f.size, mtimeMs: f.mtimeMs });
       (p.reason === 'unvouched' ? out.unvouched : out.mismatched).push(entry);
@@ -91,7 +115,11 @@ export async function verifyCache(deps: HousekeepingDeps, opts: { fix: boolean }
       const bh = BY_HASH.exec(rel);
       if (bh) {
         const c = await hashFile(file, ALGO[bh[1]!]!);
-        if (!c) { out.checked--; out.bytes -= f.size; continue; }
+        if (!c) {
+          out.checked--;
+          out.bytes -= f.size;
+          continue;
+        }
         if (c.hash === bh[2]) out.ok++;
         else await problem({ reason: 'sha256', expected: [{ sha256: bh[2]! }], actual: c.hash }, c, c.size);
         continue;
@@ -107,9 +135,18 @@ export async function verifyCache(deps: HousekeepingDeps, opts: { fix: boolean }
         continue;
       }
       const c = await hashFile(file, 'sha256');
-      if (!c) { out.checked--; out.bytes -= f.size; continue; }
+      if (!c) {
+        out.checked--;
+        out.bytes -= f.size;
+        continue;
+      }
       if (named.some((n) => n.size === c.size && n.sha256 === c.hash)) out.ok++;
-      else await problem({ reason: named.some((n) => n.size === c.size) ? 'sha256' : 'size', expected, actual: c.hash }, c, c.size);
+      else
+        await problem(
+          { reason: named.some((n) => n.size === c.size) ? 'sha256' : 'size', expected, actual: c.hash },
+          c,
+          c.size,
+        );
     } catch {
       await problem({ reason: 'unreadable' }, undefined);
     }

@@ -12,11 +12,13 @@ type Struct = Record<string, unknown>;
 function bad(what: string): never {
   fail('RPC_INVALID_PARAMS', what);
 }
-const isStruct = (v: unknown): v is Struct => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v);
+const isStruct = (v: unknown): v is Struct =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v);
 
 function str(s: Struct, k: string, max: number, re?: RegExp): string {
   const v = s[k];
-  if (typeof v !== 'string' || v.length > max || (re && !re.test(v))) bad(`${k} must be a string${re ? ' of the documented form' : ''} of at most ${max} characters`);
+  if (typeof v !== 'string' || v.length > max || (re && !re.test(v)))
+    bad(`${k} must be a string${re ? ' of the documented form' : ''} of at most ${max} characters`);
   return v;
 }
 function optStr(s: Struct, k: string, max: number): string {
@@ -62,32 +64,54 @@ function extrasOf(s: Struct): CollectedExtras {
   const reboot = struct(s, 'reboot');
   const dpkg = struct(s, 'dpkg');
   return {
-    holds: arr(s, 'holds', 100_000).map((h) => (typeof h === 'string' && PKG_ARCH_RE.test(h) ? h : bad('holds are package:architecture'))),
+    holds: arr(s, 'holds', 100_000).map((h) =>
+      typeof h === 'string' && PKG_ARCH_RE.test(h) ? h : bad('holds are package:architecture'),
+    ),
     sources: files(s, 'sources'),
     preferences: files(s, 'preferences'),
     aptUpgradable: arr(s, 'aptUpgradable', 100_000).map((u): AptUpgradable => {
       if (!isStruct(u)) bad('aptUpgradable items must be structs');
-      return { package: str(u, 'package', 200), architecture: str(u, 'architecture', 40), installed: str(u, 'installed', 200), candidate: str(u, 'candidate', 200), security: bool(u, 'security') };
+      return {
+        package: str(u, 'package', 200),
+        architecture: str(u, 'architecture', 40),
+        installed: str(u, 'installed', 200),
+        candidate: str(u, 'candidate', 200),
+        security: bool(u, 'security'),
+      };
     }),
-    reboot: { required: bool(reboot, 'required'), packages: arr(reboot, 'packages', 10_000).map((p) => (typeof p === 'string' && p.length <= 200 ? p : bad('reboot.packages are names'))) },
+    reboot: {
+      required: bool(reboot, 'required'),
+      packages: arr(reboot, 'packages', 10_000).map((p) =>
+        typeof p === 'string' && p.length <= 200 ? p : bad('reboot.packages are names'),
+      ),
+    },
     dpkg: { audit: str(dpkg, 'audit', 256 * 1024), interrupted: bool(dpkg, 'interrupted') },
     ...(s['os'] === undefined ? {} : { os: osOf(struct(s, 'os')) }),
   };
 }
 
 function osOf(o: Struct): { distribution: string; codename: string } {
-  return { distribution: str(o, 'distribution', 64, /^[A-Za-z0-9._+~-]*$/), codename: str(o, 'codename', 40, /^(?:[a-z0-9][a-z0-9.-]{0,39})?$/) };
+  return {
+    distribution: str(o, 'distribution', 64, /^[A-Za-z0-9._+~-]*$/),
+    codename: str(o, 'codename', 40, /^(?:[a-z0-9][a-z0-9.-]{0,39})?$/),
+  };
 }
 
 const FAILURE_RE = /^[a-z-]{1,40}$/;
 
 function proofOf(p: Struct): ReenrolProof {
-  return { machine: int(p, 'machine', 1, 2 ** 31 - 1), timestamp: str(p, 'timestamp', 16, /^[1-9][0-9]{0,15}$/), nonce: str(p, 'nonce', 64, /^[0-9a-f]{16,64}$/), signature: str(p, 'signature', 64, HASH_RE) };
+  return {
+    machine: int(p, 'machine', 1, 2 ** 31 - 1),
+    timestamp: str(p, 'timestamp', 16, /^[1-9][0-9]{0,15}$/),
+    nonce: str(p, 'nonce', 64, /^[0-9a-f]{16,64}$/),
+    signature: str(p, 'signature', 64, HASH_RE),
+  };
 }
 
 export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
   table.add({
-    name: 'agent.enroll', signature: ['struct', 'struct'],
+    name: 'agent.enroll',
+    signature: ['struct', 'struct'],
     help: 'Enrolment: {token: string, facts: struct, proof?: {machine, timestamp, nonce, signature}} → {machine: int, secret: string, status: "pending"|"approved", reenrol: ""|"proven"|"pending", code: string}. The secret signs every later call; it is given only here. An enrolled machine-id gets a new secret at once only with a proof made with its current secret; on a token alone the new credential waits for aptgate machines approve (reenrol "pending", code to compare) while the current one keeps working. Fault 4 for a token that is unknown, expired, revoked or used up; 13 when enrolments from this address, with this token or of this machine-id exceed their rate.',
     handler: ([p], ctx) => {
       const s = p as Struct;
@@ -99,33 +123,52 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     },
   });
   table.add({
-    name: 'agent.enrollChroot', signature: ['struct', 'struct'], auth: true,
-    help: 'An LTSP chroot of this (approved) host: {machineId (the host\'s), name, path (the chroot\'s directory on the host), facts (the chroot\'s)} → {machine, secret, status, machineId}. The chroot\'s machine-id is derived by the server from the host\'s and the path (facts.machineId must be that one, else fault 6). The chroot becomes a machine whose parent is the host, named host/name, with the host\'s status and token class. Signed by the host.',
+    name: 'agent.enrollChroot',
+    signature: ['struct', 'struct'],
+    auth: true,
+    help: "An LTSP chroot of this (approved) host: {machineId (the host's), name, path (the chroot's directory on the host), facts (the chroot's)} → {machine, secret, status, machineId}. The chroot's machine-id is derived by the server from the host's and the path (facts.machineId must be that one, else fault 6). The chroot becomes a machine whose parent is the host, named host/name, with the host's status and token class. Signed by the host.",
     handler: ([p], ctx) => {
       const s = p as Struct;
       const chroot = { name: str(s, 'name', 63, CHROOT_NAME_RE), path: str(s, 'path', 4096, /^\/[^\0]*$/) };
-      const e = fleet.enrolChroot(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), chroot, checkFacts(struct(s, 'facts')), ctx.client);
+      const e = fleet.enrolChroot(
+        ctx.machine!,
+        str(s, 'machineId', 64, MACHINE_ID_RE),
+        chroot,
+        checkFacts(struct(s, 'facts')),
+        ctx.client,
+      );
       return { machine: e.machine, secret: e.secret, status: e.status, machineId: e.machineId };
     },
   });
   table.add({
-    name: 'agent.checkIn', signature: ['struct', 'struct'], auth: true,
+    name: 'agent.checkIn',
+    signature: ['struct', 'struct'],
+    auth: true,
     help: 'The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow}. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
-      return fleet.checkIn(ctx.machine!, { machineId: str(s, 'machineId', 64, MACHINE_ID_RE), state: str(s, 'state', 64, HASH_RE), packages: str(s, 'packages', 64, HASH_RE), ...(ctx.host ? { host: ctx.host } : {}) });
+      return fleet.checkIn(ctx.machine!, {
+        machineId: str(s, 'machineId', 64, MACHINE_ID_RE),
+        state: str(s, 'state', 64, HASH_RE),
+        packages: str(s, 'packages', 64, HASH_RE),
+        ...(ctx.host ? { host: ctx.host } : {}),
+      });
     },
   });
   table.add({
-    name: 'agent.stageSources', signature: ['struct', 'struct'], auth: true,
-    help: 'The apt sources of the machine\'s stage (release gate): {machineId} → {entries: array of {uri, suites, components}, key: string (armored public key of the server, for Signed-By), hash}. Signed.',
+    name: 'agent.stageSources',
+    signature: ['struct', 'struct'],
+    auth: true,
+    help: "The apt sources of the machine's stage (release gate): {machineId} → {entries: array of {uri, suites, components}, key: string (armored public key of the server, for Signed-By), hash}. Signed.",
     handler: async ([p], ctx) => {
       const s = p as Struct;
       return fleet.sourcesOf(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), ctx.host);
     },
   });
   table.add({
-    name: 'agent.report', signature: ['struct', 'struct'], auth: true,
+    name: 'agent.report',
+    signature: ['struct', 'struct'],
+    auth: true,
     help: 'A state report: {machineId, state, packages: {hash, full?|base?+upsert?+remove?}, holds, sources, preferences, aptUpgradable, reboot, dpkg} → {profile: int}. Faults 7/8 ask for the packages in full. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
@@ -133,11 +176,19 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
       const full = b64(pk, 'full');
       const upsert = b64(pk, 'upsert');
       const base = pk['base'] === undefined ? undefined : str(pk, 'base', 64, HASH_RE);
-      const remove = arr(pk, 'remove', 100_000).map((k) => (typeof k === 'string' && PKG_ARCH_RE.test(k) ? k : bad('packages.remove items are package:architecture')));
+      const remove = arr(pk, 'remove', 100_000).map((k) =>
+        typeof k === 'string' && PKG_ARCH_RE.test(k) ? k : bad('packages.remove items are package:architecture'),
+      );
       return fleet.report(ctx.machine!, {
         machineId: str(s, 'machineId', 64, MACHINE_ID_RE),
         state: str(s, 'state', 64, HASH_RE),
-        packages: { hash: str(pk, 'hash', 64, HASH_RE), ...(full ? { full } : {}), ...(base !== undefined ? { base } : {}), ...(upsert ? { upsert } : {}), remove },
+        packages: {
+          hash: str(pk, 'hash', 64, HASH_RE),
+          ...(full ? { full } : {}),
+          ...(base !== undefined ? { base } : {}),
+          ...(upsert ? { upsert } : {}),
+          remove,
+        },
         extras: extrasOf(s),
         agentVersion: optStr(s, 'agentVersion', 100),
         ...(ctx.host ? { serverHost: ctx.host } : {}),
@@ -145,7 +196,9 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     },
   });
   table.add({
-    name: 'agent.outdated', signature: ['struct', 'struct'], auth: true,
+    name: 'agent.outdated',
+    signature: ['struct', 'struct'],
+    auth: true,
     help: 'What the server finds outdated on this machine, from its last report: {machineId} → {stage: string ("" when not gated), approved: struct, available: struct}; each {known: boolean, outdated, security, packages: array of {package, architecture, installed, candidate, security, held}}; approved = in its stage (what it may install), available = newest upstream. Signed.',
     handler: async ([p], ctx) => {
       const s = p as Struct;
@@ -153,12 +206,17 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
       // computed in the server's worker and cached first: never on the event loop right after a report
       await fleet.prepareOutdated(ctx.machine!);
       const o = await fleet.outdatedListsInSlices(ctx.machine!);
-      const part = (l: typeof o.approved) => (l ? { known: true, outdated: l.counts.outdated, security: l.counts.security, packages: l.entries } : { known: false, outdated: 0, security: 0, packages: [] });
+      const part = (l: typeof o.approved) =>
+        l
+          ? { known: true, outdated: l.counts.outdated, security: l.counts.security, packages: l.entries }
+          : { known: false, outdated: 0, security: 0, packages: [] };
       return { stage: o.stage ?? '', approved: part(o.approved), available: part(o.available) };
     },
   });
   table.add({
-    name: 'agent.fetchJob', signature: ['struct', 'struct'], auth: true,
+    name: 'agent.fetchJob',
+    signature: ['struct', 'struct'],
+    auth: true,
     help: 'The next job: {machineId} → {jobs: array of at most one {id, kind, params, policy, attempt, leaseSeconds, deadline}}. One job at a time per machine. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
@@ -167,7 +225,9 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     },
   });
   table.add({
-    name: 'agent.jobStarted', signature: ['struct', 'struct'], auth: true,
+    name: 'agent.jobStarted',
+    signature: ['struct', 'struct'],
+    auth: true,
     help: 'The agent starts a job: {machineId, id} → {leaseSeconds}. Fault 10 when it was cancelled or expired meanwhile: do not run it; 14 when it was leased to another identity of this machine. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
@@ -175,15 +235,20 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     },
   });
   table.add({
-    name: 'agent.jobFinished', signature: ['struct', 'struct'], auth: true,
+    name: 'agent.jobFinished',
+    signature: ['struct', 'struct'],
+    auth: true,
     help: 'A job\'s result: {machineId, id, exitCode, durationMs, failure ("" on success), summary, transcript} → {state}. Idempotent: reporting again changes nothing. Only from the identity the job was leased to: fault 14 otherwise (a job handed out before a re-enrolment). Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
       const failure = optStr(s, 'failure', 40);
       if (failure && !FAILURE_RE.test(failure)) bad('failure must be a failure reason name');
       return fleet.jobFinished(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1), {
-        exitCode: int(s, 'exitCode', -1, 255), durationMs: int(s, 'durationMs', 0, 2 ** 31 - 1), failure: failure || null,
-        summary: optStr(s, 'summary', 4000), transcript: optStr(s, 'transcript', 1024 * 1024),
+        exitCode: int(s, 'exitCode', -1, 255),
+        durationMs: int(s, 'durationMs', 0, 2 ** 31 - 1),
+        failure: failure || null,
+        summary: optStr(s, 'summary', 4000),
+        transcript: optStr(s, 'transcript', 1024 * 1024),
       });
     },
   });

@@ -12,7 +12,8 @@ interface Internal {
 }
 
 const CONFIG = 'configuration is read before /RPC2 answers anything';
-const PROXY = "raised by the proxy's and the stage repositories' HTTP routes; in an agent's call, the server's own trouble";
+const PROXY =
+  "raised by the proxy's and the stage repositories' HTTP routes; in an agent's call, the server's own trouble";
 const SERVER = "the server's own trouble: its log says what, the agent can only try again later";
 const AGENT = 'raised by the agent itself, never by the server';
 const ADMIN = "made for the administrator's commands; in an agent's call, the server's own trouble";
@@ -87,6 +88,7 @@ export interface FaultAnswer {
 /** The fault struct for whatever a call threw. */
 export function faultAnswer(err: unknown): FaultAnswer {
   const fault = isAptgateError(err) ? faultFor(err.code) : 'INTERNAL_ERROR';
-  if (fault === 'INTERNAL_ERROR') return { faultCode: faultCodes.INTERNAL_ERROR, faultString: 'internal error', internal: true };
+  if (fault === 'INTERNAL_ERROR')
+    return { faultCode: faultCodes.INTERNAL_ERROR, faultString: 'internal error', internal: true };
   return { faultCode: faultCodes[fault], faultString: (err as Error).message, internal: false };
 }

@@ -48,20 +48,26 @@ export class MethodTable {
 
   constructor(version: string) {
     this.add({
-      name: 'system.listMethods', signature: ['array'], help: 'The names of every method this server answers.',
+      name: 'system.listMethods',
+      signature: ['array'],
+      help: 'The names of every method this server answers.',
       handler: () => [...this.methods.keys()].sort(),
     });
     this.add({
-      name: 'system.methodHelp', signature: ['string', 'string'], help: 'What a method does, its parameters and its result.',
+      name: 'system.methodHelp',
+      signature: ['string', 'string'],
+      help: 'What a method does, its parameters and its result.',
       handler: ([name]) => this.spec(name as string).help,
     });
     this.add({
-      name: 'system.methodSignature', signature: ['array', 'string'],
+      name: 'system.methodSignature',
+      signature: ['array', 'string'],
       help: 'The signatures of a method: arrays of type names, the return type first.',
       handler: ([name]) => [this.spec(name as string).signature],
     });
     this.add({
-      name: 'system.multicall', signature: ['array', 'array'],
+      name: 'system.multicall',
+      signature: ['array', 'array'],
       help: 'Calls several methods in one request: each item a struct {methodName, params}; the answer per call is [result] or a fault struct. Nested multicalls are refused.',
       handler: async ([calls], ctx) => {
         const out: unknown[] = [];
@@ -82,13 +88,17 @@ export class MethodTable {
       },
     });
     this.add({
-      name: 'agent.hello', signature: ['struct', 'struct'],
+      name: 'agent.hello',
+      signature: ['struct', 'struct'],
       help: `Protocol handshake: {protocol: int, agent: string} → {protocol: int, minimumProtocol: int, server: string}. A fault ${faultCodes.PROTOCOL_VERSION} (PROTOCOL_VERSION) when the agent speaks a protocol this server does not.`,
       handler: ([hello]) => {
         const h = hello as { protocol?: unknown; agent?: unknown };
-        if (typeof h.protocol !== 'number' || !Number.isInteger(h.protocol)) fail('RPC_INVALID_PARAMS', 'protocol must be an int');
-        if (h.agent !== undefined && (typeof h.agent !== 'string' || h.agent.length > 200)) fail('RPC_INVALID_PARAMS', 'agent must be a string of at most 200 characters');
-        if (h.protocol !== PROTOCOL_VERSION) fail('PROTOCOL_UNSUPPORTED', `this server speaks protocol ${PROTOCOL_VERSION}, the agent ${h.protocol}`);
+        if (typeof h.protocol !== 'number' || !Number.isInteger(h.protocol))
+          fail('RPC_INVALID_PARAMS', 'protocol must be an int');
+        if (h.agent !== undefined && (typeof h.agent !== 'string' || h.agent.length > 200))
+          fail('RPC_INVALID_PARAMS', 'agent must be a string of at most 200 characters');
+        if (h.protocol !== PROTOCOL_VERSION)
+          fail('PROTOCOL_UNSUPPORTED', `this server speaks protocol ${PROTOCOL_VERSION}, the agent ${h.protocol}`);
         return { protocol: PROTOCOL_VERSION, minimumProtocol: PROTOCOL_VERSION, server: `aptgate ${version}` };
       },
     });
@@ -109,7 +119,10 @@ export class MethodTable {
     return [...this.methods.keys()].sort();
   }
 
-  /** What call() checks first, for the decoder to ask before any parameter is read: the method exists, and is signed if it must be. */
+  /**
+   * What call() checks first, for the decoder to ask before any parameter is read: the method exists, and is signed if
+   * it must be.
+   */
   admit(name: string, signed: boolean): MethodSpec {
     const m = this.spec(name);
     if (m.auth && !signed) fail('AUTH_FAILED', `${name} needs a signed request (enrol first)`);
@@ -119,9 +132,11 @@ export class MethodTable {
   async call(name: string, params: unknown[], ctx: CallContext): Promise<unknown> {
     const m = this.admit(name, ctx.machine !== undefined);
     const want = m.signature.slice(1);
-    if (params.length !== want.length) fail('RPC_INVALID_PARAMS', `${name} takes ${want.length} parameter(s), got ${params.length}`);
+    if (params.length !== want.length)
+      fail('RPC_INVALID_PARAMS', `${name} takes ${want.length} parameter(s), got ${params.length}`);
     want.forEach((t, i) => {
-      if (!accepts(t, params[i])) fail('RPC_INVALID_PARAMS', `${name}: parameter ${i + 1} must be ${t}, got ${typeOf(params[i])}`);
+      if (!accepts(t, params[i]))
+        fail('RPC_INVALID_PARAMS', `${name}: parameter ${i + 1} must be ${t}, got ${typeOf(params[i])}`);
     });
     return m.handler(params, ctx);
   }

@@ -3,7 +3,8 @@
 // small: the body limit and the decoder's limits depend on the signature headers (protocol/limits.ts),
 // the whole body must arrive within a deadline, the signature is checked before the body is
 // decoded, an unsigned call of a signed method is refused as soon as its name is read, and the
-// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it (protocol/signing.ts).
+// decoder and the encoder of the answer work in slices. Answers to a verified request are signed for it
+// (protocol/signing.ts).
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AptgateError, isAptgateError } from '../errors.js';
@@ -21,12 +22,22 @@ export interface RpcRouteOptions {
   anonymous?: RequestLimits;
   /** the whole body must have arrived this long after the headers */
   bodyTimeoutMs: number;
-  /** the machine that signed the request; undefined when unsigned; throws an AptgateError (AUTH_FAILED, ...) when the signature is bad */
+  /**
+   * the machine that signed the request; undefined when unsigned; throws an AptgateError (AUTH_FAILED, ...) when the
+   * signature is bad
+   */
   /** `client`: the address the call came from (recorded as the machine's last address) */
-  authenticate?: (headers: Record<string, string | string[] | undefined>, body: string, client: string) => number | undefined;
+  authenticate?: (
+    headers: Record<string, string | string[] | undefined>,
+    body: string,
+    client: string,
+  ) => number | undefined;
   /** a machine's secret, to sign the answers to its verified requests */
   secretOf?: (machine: number) => string | undefined;
-  /** the secret of a machine's re-enrolment that waits for approval (its calls are answered MACHINE_PENDING, signed with it) */
+  /**
+   * the secret of a machine's re-enrolment that waits for approval (its calls are answered MACHINE_PENDING, signed with
+   * it)
+   */
   waitingSecretOf?: (machine: number) => string | undefined;
 }
 
@@ -43,7 +54,11 @@ function send(reply: FastifyReply, xml: string, key: AnswerKey | undefined): Fas
   return reply.code(200).type('text/xml; charset=utf-8').send(bytes);
 }
 
-function sendFault(reply: FastifyReply, fault: { faultCode: number; faultString: string }, key?: AnswerKey): FastifyReply {
+function sendFault(
+  reply: FastifyReply,
+  fault: { faultCode: number; faultString: string },
+  key?: AnswerKey,
+): FastifyReply {
   return send(reply, encodeFault(fault.faultCode, fault.faultString), key);
 }
 
@@ -61,7 +76,11 @@ let signedBodiesBytes = 0;
  */
 function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const tooLarge = () => new AptgateError('RPC_INVALID_REQUEST', `request body larger than ${limit} bytes${signed ? '' : ' (the limit of a request without signature headers)'}`);
+    const tooLarge = () =>
+      new AptgateError(
+        'RPC_INVALID_REQUEST',
+        `request body larger than ${limit} bytes${signed ? '' : ' (the limit of a request without signature headers)'}`,
+      );
     const declared = Number(req.headers['content-length']);
     if (declared > limit) return reject(tooLarge());
     const chunks: Buffer[] = [];
@@ -80,7 +99,12 @@ function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutM
       if (size > limit) return finish(tooLarge());
       if (signed && size > ANONYMOUS_LIMITS.bodyBytes) {
         if (signedBodiesBytes + c.length > SIGNED_BODIES_BUDGET) {
-          return finish(new AptgateError('RPC_INVALID_REQUEST', `the server is receiving too many large signed bodies at once (${SIGNED_BODIES_BUDGET} bytes together): try again later`));
+          return finish(
+            new AptgateError(
+              'RPC_INVALID_REQUEST',
+              `the server is receiving too many large signed bodies at once (${SIGNED_BODIES_BUDGET} bytes together): try again later`,
+            ),
+          );
         }
         signedBodiesBytes += c.length;
         held += c.length;
@@ -89,7 +113,10 @@ function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutM
     };
     const onEnd = () => finish(undefined);
     const onClose = () => finish(new Error('the client went away before the body was complete'));
-    const timer = setTimeout(() => finish(new AptgateError('RPC_INVALID_REQUEST', `request body not complete within ${timeoutMs / 1000} s`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new AptgateError('RPC_INVALID_REQUEST', `request body not complete within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
     req.on('data', onData).on('end', onEnd).on('error', finish).on('close', onClose);
     req.resume();
   });
@@ -138,7 +165,9 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
           // signed with whichever credential signed the request, never another
           if ((isAptgateError(err, 'REPLAY_REFUSED') || isAptgateError(err, 'MACHINE_PENDING')) && headers) {
             const id = Number(headers.machine);
-            const secret = [opts.secretOf?.(id), opts.waitingSecretOf?.(id)].find((x) => x !== undefined && signatureMatches(x, headers, body));
+            const secret = [opts.secretOf?.(id), opts.waitingSecretOf?.(id)].find(
+              (x) => x !== undefined && signatureMatches(x, headers, body),
+            );
             if (secret) key = { secret, machine: headers.machine, nonce: headers.nonce };
           }
           throw err;
@@ -155,14 +184,31 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
           },
         });
         method = call.method;
-        const result = await table.call(call.method, call.params, { client: request.ip, ...(request.headers.host ? { host: request.headers.host } : {}), ...(machine !== undefined ? { machine } : {}) });
+        const result = await table.call(call.method, call.params, {
+          client: request.ip,
+          ...(request.headers.host ? { host: request.headers.host } : {}),
+          ...(machine !== undefined ? { machine } : {}),
+        });
         const xml = await encodeResponseSliced(result);
-        request.log.info({ client: request.ip, machine, rpc: method, ms: Math.round(performance.now() - started) }, 'rpc');
+        request.log.info(
+          { client: request.ip, machine, rpc: method, ms: Math.round(performance.now() - started) },
+          'rpc',
+        );
         return send(reply, xml, key);
       } catch (err) {
         const fault = faultAnswer(err);
-        if (fault.internal) request.log.error({ client: request.ip, rpc: method, err: (err as Error).message }, 'rpc method failed');
-        request.log.info({ client: request.ip, machine, rpc: method.slice(0, 100), fault: fault.faultCode, ms: Math.round(performance.now() - started) }, 'rpc');
+        if (fault.internal)
+          request.log.error({ client: request.ip, rpc: method, err: (err as Error).message }, 'rpc method failed');
+        request.log.info(
+          {
+            client: request.ip,
+            machine,
+            rpc: method.slice(0, 100),
+            fault: fault.faultCode,
+            ms: Math.round(performance.now() - started),
+          },
+          'rpc',
+        );
         return sendFault(reply, fault, key);
       }
     });

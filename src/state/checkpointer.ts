@@ -17,15 +17,25 @@ const SELF_CHECKPOINT_PAGES = 16_384;
 export class Checkpointer {
   private worker: Worker | undefined;
 
-  private constructor(private readonly db: Db, dbFile: string, everyMs: number, busyMs: number, onError: (message: string) => void) {
+  private constructor(
+    private readonly db: Db,
+    dbFile: string,
+    everyMs: number,
+    busyMs: number,
+    onError: (message: string) => void,
+  ) {
     this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     // a safety valve: under writes that never pause the worker's checkpoints never catch up with
     // the end of the WAL (it is only rewound when they do), so past this many pages the
     // connection checkpoints once more by itself (copying what the worker has not yet)
     this.db.pragma(`wal_autocheckpoint = ${SELF_CHECKPOINT_PAGES}`);
-    const w = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { dbFile, everyMs, busyMs } });
+    const w = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
+      workerData: { dbFile, everyMs, busyMs },
+    });
     w.unref();
-    w.on('message', (m: { error?: string }) => { if (m.error) onError(m.error); });
+    w.on('message', (m: { error?: string }) => {
+      if (m.error) onError(m.error);
+    });
     const fallBack = (why: string) => {
       if (this.worker !== w) return;
       this.worker = undefined;
@@ -38,7 +48,13 @@ export class Checkpointer {
   }
 
   /** For a database file (not :memory:). */
-  static start(db: Db, dbFile: string, onError: (message: string) => void, everyMs = 200, busyMs = 10): Checkpointer | undefined {
+  static start(
+    db: Db,
+    dbFile: string,
+    onError: (message: string) => void,
+    everyMs = 200,
+    busyMs = 10,
+  ): Checkpointer | undefined {
     if (dbFile === ':memory:' || dbFile === '') return undefined;
     return new Checkpointer(db, dbFile, everyMs, busyMs, onError);
   }

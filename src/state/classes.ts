@@ -42,7 +42,8 @@ export interface WindowRow {
 
 const CLASS_COLS = 'id, name, description, priority, created_at AS createdAt, stage, gate = 1 AS gate';
 const classRow = (r: ClassRow | undefined): ClassRow | undefined => r && { ...r, gate: Boolean(r.gate) };
-const SCHEDULE_COLS = 'id, class_id AS classId, kind, params, policy, cron, deadline_s AS deadlineS, next_at AS nextAt, last_fired AS lastFired, created_at AS createdAt';
+const SCHEDULE_COLS =
+  'id, class_id AS classId, kind, params, policy, cron, deadline_s AS deadlineS, next_at AS nextAt, last_fired AS lastFired, created_at AS createdAt';
 
 export class ClassStore {
   constructor(readonly db: Db) {}
@@ -52,7 +53,11 @@ export class ClassStore {
   }
 
   create(name: string, description: string, priority: number): number {
-    return Number(this.db.prepare('INSERT INTO class (name, description, priority, created_at) VALUES (?, ?, ?, ?)').run(name, description, priority, Date.now()).lastInsertRowid);
+    return Number(
+      this.db
+        .prepare('INSERT INTO class (name, description, priority, created_at) VALUES (?, ?, ?, ?)')
+        .run(name, description, priority, Date.now()).lastInsertRowid,
+    );
   }
   remove(id: number): boolean {
     return this.db.prepare('DELETE FROM class WHERE id = ?').run(id).changes > 0;
@@ -64,37 +69,66 @@ export class ClassStore {
     return classRow(this.db.prepare<[number], ClassRow>(`SELECT ${CLASS_COLS} FROM class WHERE id = ?`).get(id));
   }
   all(): ClassRow[] {
-    return this.db.prepare<[], ClassRow>(`SELECT ${CLASS_COLS} FROM class ORDER BY priority DESC, name`).all().map((r) => classRow(r)!);
+    return this.db
+      .prepare<[], ClassRow>(`SELECT ${CLASS_COLS} FROM class ORDER BY priority DESC, name`)
+      .all()
+      .map((r) => classRow(r)!);
   }
 
   addMember(classId: number, machineId: number): void {
-    this.db.prepare('INSERT INTO class_member (class_id, machine_id) VALUES (?, ?) ON CONFLICT DO NOTHING').run(classId, machineId);
+    this.db
+      .prepare('INSERT INTO class_member (class_id, machine_id) VALUES (?, ?) ON CONFLICT DO NOTHING')
+      .run(classId, machineId);
   }
   removeMember(classId: number, machineId: number): boolean {
-    return this.db.prepare('DELETE FROM class_member WHERE class_id = ? AND machine_id = ?').run(classId, machineId).changes > 0;
+    return (
+      this.db.prepare('DELETE FROM class_member WHERE class_id = ? AND machine_id = ?').run(classId, machineId)
+        .changes > 0
+    );
   }
   members(classId: number): number[] {
-    return this.db.prepare<[number], { m: number }>('SELECT machine_id AS m FROM class_member WHERE class_id = ? ORDER BY machine_id').all(classId).map((r) => r.m);
+    return this.db
+      .prepare<[number], { m: number }>(
+        'SELECT machine_id AS m FROM class_member WHERE class_id = ? ORDER BY machine_id',
+      )
+      .all(classId)
+      .map((r) => r.m);
   }
   /** classes a machine is an explicit member of */
   classesOfMember(machineId: number): Set<number> {
-    return new Set(cached<[number], { c: number }>(this.db, 'SELECT class_id AS c FROM class_member WHERE machine_id = ?').all(machineId).map((r) => r.c));
+    return new Set(
+      cached<[number], { c: number }>(this.db, 'SELECT class_id AS c FROM class_member WHERE machine_id = ?')
+        .all(machineId)
+        .map((r) => r.c),
+    );
   }
-
 
   addRule(classId: number, field: RuleField, pattern: string): void {
-    this.db.prepare('INSERT INTO class_rule (class_id, field, pattern) VALUES (?, ?, ?) ON CONFLICT DO NOTHING').run(classId, field, pattern);
+    this.db
+      .prepare('INSERT INTO class_rule (class_id, field, pattern) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(classId, field, pattern);
   }
   removeRule(classId: number, field: RuleField, pattern: string): boolean {
-    return this.db.prepare('DELETE FROM class_rule WHERE class_id = ? AND field = ? AND pattern = ?').run(classId, field, pattern).changes > 0;
+    return (
+      this.db
+        .prepare('DELETE FROM class_rule WHERE class_id = ? AND field = ? AND pattern = ?')
+        .run(classId, field, pattern).changes > 0
+    );
   }
   rules(): RuleRow[] {
-    return this.db.prepare<[], RuleRow>('SELECT id, class_id AS classId, field, pattern FROM class_rule ORDER BY id').all();
+    return this.db
+      .prepare<[], RuleRow>('SELECT id, class_id AS classId, field, pattern FROM class_rule ORDER BY id')
+      .all();
   }
 
   addSchedule(s: Omit<ScheduleRow, 'id' | 'lastFired' | 'createdAt'>): number {
-    return Number(this.db.prepare('INSERT INTO schedule (class_id, kind, params, policy, cron, deadline_s, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(s.classId, s.kind, s.params, s.policy, s.cron, s.deadlineS, s.nextAt, Date.now()).lastInsertRowid);
+    return Number(
+      this.db
+        .prepare(
+          'INSERT INTO schedule (class_id, kind, params, policy, cron, deadline_s, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(s.classId, s.kind, s.params, s.policy, s.cron, s.deadlineS, s.nextAt, Date.now()).lastInsertRowid,
+    );
   }
   removeSchedule(id: number): boolean {
     return this.db.prepare('DELETE FROM schedule WHERE id = ?').run(id).changes > 0;
@@ -103,19 +137,29 @@ export class ClassStore {
     return this.db.prepare<[], ScheduleRow>(`SELECT ${SCHEDULE_COLS} FROM schedule ORDER BY id`).all();
   }
   dueSchedules(now: number): ScheduleRow[] {
-    return this.db.prepare<[number], ScheduleRow>(`SELECT ${SCHEDULE_COLS} FROM schedule WHERE next_at <= ? ORDER BY id`).all(now);
+    return this.db
+      .prepare<[number], ScheduleRow>(`SELECT ${SCHEDULE_COLS} FROM schedule WHERE next_at <= ? ORDER BY id`)
+      .all(now);
   }
   fired(id: number, at: number, nextAt: number): void {
     this.db.prepare('UPDATE schedule SET last_fired = ?, next_at = ? WHERE id = ?').run(at, nextAt, id);
   }
 
   addWindow(w: Omit<WindowRow, 'id'>): number {
-    return Number(this.db.prepare('INSERT INTO maint_window (class_id, days, start_min, end_min) VALUES (?, ?, ?, ?)').run(w.classId, w.days, w.startMin, w.endMin).lastInsertRowid);
+    return Number(
+      this.db
+        .prepare('INSERT INTO maint_window (class_id, days, start_min, end_min) VALUES (?, ?, ?, ?)')
+        .run(w.classId, w.days, w.startMin, w.endMin).lastInsertRowid,
+    );
   }
   removeWindow(id: number): boolean {
     return this.db.prepare('DELETE FROM maint_window WHERE id = ?').run(id).changes > 0;
   }
   windows(): WindowRow[] {
-    return this.db.prepare<[], WindowRow>('SELECT id, class_id AS classId, days, start_min AS startMin, end_min AS endMin FROM maint_window ORDER BY id').all();
+    return this.db
+      .prepare<[], WindowRow>(
+        'SELECT id, class_id AS classId, days, start_min AS startMin, end_min AS endMin FROM maint_window ORDER BY id',
+      )
+      .all();
   }
 }

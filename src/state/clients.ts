@@ -8,7 +8,14 @@ export const MAX_CLIENTS = 10_000;
 export const CLIENT_RETENTION_MS = 90 * 86_400_000;
 
 /** What one address did since the last write. */
-export interface ClientDelta { first: number; last: number; requests: number; bytes: number; hits: number; misses: number }
+export interface ClientDelta {
+  first: number;
+  last: number;
+  requests: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+}
 
 export interface ClientRow {
   address: string;
@@ -26,21 +33,29 @@ export class ClientStore {
   constructor(private readonly db: Db) {}
 
   add(batch: Iterable<[address: string, delta: ClientDelta]>): void {
-    const q = cached<[string, number, number, number, number, number, number]>(this.db,
+    const q = cached<[string, number, number, number, number, number, number]>(
+      this.db,
       `INSERT INTO client (address, first_seen, last_seen, requests, bytes, hits, misses) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (address) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
-         requests = requests + excluded.requests, bytes = bytes + excluded.bytes, hits = hits + excluded.hits, misses = misses + excluded.misses`);
+         requests = requests + excluded.requests, bytes = bytes + excluded.bytes, hits = hits + excluded.hits, misses = misses + excluded.misses`,
+    );
     this.db.transaction(() => {
       for (const [a, d] of batch) q.run(a, d.first, d.last, d.requests, d.bytes, d.hits, d.misses);
     })();
   }
 
-  /** Forgets clients not seen since `now - retentionMs`, then all but the `maxRows` most recently seen; returns how many. */
+  /**
+   * Forgets clients not seen since `now - retentionMs`, then all but the `maxRows` most recently seen; returns how
+   * many.
+   */
   prune(now: number, retentionMs = CLIENT_RETENTION_MS, maxRows = MAX_CLIENTS): number {
     let n = cached<[number]>(this.db, 'DELETE FROM client WHERE last_seen < ?').run(now - retentionMs).changes;
     const count = (cached<[], { n: number }>(this.db, 'SELECT count(*) AS n FROM client').get() as { n: number }).n;
     if (count > maxRows) {
-      n += cached<[number]>(this.db, 'DELETE FROM client WHERE address IN (SELECT address FROM client ORDER BY last_seen ASC LIMIT ?)').run(count - maxRows).changes;
+      n += cached<[number]>(
+        this.db,
+        'DELETE FROM client WHERE address IN (SELECT address FROM client ORDER BY last_seen ASC LIMIT ?)',
+      ).run(count - maxRows).changes;
     }
     return n;
   }
@@ -48,14 +63,20 @@ export class ClientStore {
   /** Every client, most recently seen first, with the machines at its address. */
   list(): ClientRow[] {
     const machines = new Map<string, Array<{ id: number; hostname: string }>>();
-    for (const m of this.db.prepare<[], { id: number; hostname: string; address: string }>(
-      'SELECT id, hostname, last_address AS address FROM machine WHERE last_address IS NOT NULL ORDER BY id').iterate()) {
+    for (const m of this.db
+      .prepare<[], { id: number; hostname: string; address: string }>(
+        'SELECT id, hostname, last_address AS address FROM machine WHERE last_address IS NOT NULL ORDER BY id',
+      )
+      .iterate()) {
       const list = machines.get(m.address);
       if (list) list.push({ id: m.id, hostname: m.hostname });
       else machines.set(m.address, [{ id: m.id, hostname: m.hostname }]);
     }
-    return this.db.prepare<[], Omit<ClientRow, 'machines'>>(
-      `SELECT address, first_seen AS firstSeen, last_seen AS lastSeen, requests, bytes, hits, misses FROM client ORDER BY last_seen DESC, address`)
-      .all().map((r) => ({ ...r, machines: machines.get(r.address) ?? [] }));
+    return this.db
+      .prepare<[], Omit<ClientRow, 'machines'>>(
+        `SELECT address, first_seen AS firstSeen, last_seen AS lastSeen, requests, bytes, hits, misses FROM client ORDER BY last_seen DESC, address`,
+      )
+      .all()
+      .map((r) => ({ ...r, machines: machines.get(r.address) ?? [] }));
   }
 }

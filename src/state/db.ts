@@ -4,6 +4,8 @@ import { fail } from '../errors.js';
 import { migrations } from './migrations.js';
 
 export type Db = Database.Database;
+// better-sqlite3's own bound: named parameters are any object ({}), positional ones an array
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export type Statement<P extends unknown[] | {} = unknown[], R = unknown> = Database.Statement<P, R>;
 
 const statements = new WeakMap<Db, Map<string, Statement>>();
@@ -19,7 +21,10 @@ export function cached<P extends unknown[] = unknown[], R = unknown>(db: Db, sql
 
 /** Opens (and migrates) the database; it is created only when `mustExist` is false (serve), never its directory. */
 export function openDb(file: string, opts: { readonly?: boolean; mustExist?: boolean } = {}): Db {
-  const db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: (opts.readonly ?? false) || (opts.mustExist ?? false) });
+  const db = new Database(file, {
+    readonly: opts.readonly ?? false,
+    fileMustExist: (opts.readonly ?? false) || (opts.mustExist ?? false),
+  });
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   if (!opts.readonly) {
@@ -35,7 +40,8 @@ export function migrate(db: Db): void {
   // immediate: a second process starting at the same moment waits instead of migrating twice
   db.transaction(() => {
     const current = db.pragma('user_version', { simple: true }) as number;
-    if (current > latest) fail('STATE_SCHEMA', `database schema ${current} is newer than this aptgate (${latest})`, { current, latest });
+    if (current > latest)
+      fail('STATE_SCHEMA', `database schema ${current} is newer than this aptgate (${latest})`, { current, latest });
     for (const m of migrations) {
       if (m.version <= current) continue;
       db.exec(m.sql);

@@ -64,13 +64,30 @@ export class JobStore {
 
   constructor(readonly db: Db) {
     this.waitingStmt = db.prepare<[number], { n: number }>(
-      "SELECT count(*) AS n FROM job WHERE machine_id = ? AND state IN ('queued', 'delivered', 'running')");
+      "SELECT count(*) AS n FROM job WHERE machine_id = ? AND state IN ('queued', 'delivered', 'running')",
+    );
   }
 
   add(j: NewJob): number {
-    return Number(this.db.prepare(`INSERT INTO job (machine_id, kind, params, policy, state, origin, disruptive, created_at, not_before, deadline, max_attempts)
-      VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`).run(j.machineId, j.kind, j.params, j.policy, j.origin, j.disruptive ? 1 : 0, Date.now(),
-      j.notBefore, j.deadline, j.maxAttempts).lastInsertRowid);
+    return Number(
+      this.db
+        .prepare(
+          `INSERT INTO job (machine_id, kind, params, policy, state, origin, disruptive, created_at, not_before, deadline, max_attempts)
+      VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          j.machineId,
+          j.kind,
+          j.params,
+          j.policy,
+          j.origin,
+          j.disruptive ? 1 : 0,
+          Date.now(),
+          j.notBefore,
+          j.deadline,
+          j.maxAttempts,
+        ).lastInsertRowid,
+    );
   }
 
   byId(id: number): JobRow | undefined {
@@ -79,20 +96,34 @@ export class JobStore {
 
   /** Open jobs of a machine, oldest first. */
   open(machineId: number): JobRow[] {
-    return this.db.prepare<[number], JobRow>(`SELECT ${COLS} FROM job WHERE machine_id = ? AND state IN ('queued', 'delivered', 'running') ORDER BY id`)
-      .all(machineId).map((r) => row(r)!);
+    return this.db
+      .prepare<[number], JobRow>(
+        `SELECT ${COLS} FROM job WHERE machine_id = ? AND state IN ('queued', 'delivered', 'running') ORDER BY id`,
+      )
+      .all(machineId)
+      .map((r) => row(r)!);
   }
 
   /** machines with an open job of this origin */
   openByOrigin(origin: string): Set<number> {
-    return new Set(this.db.prepare<[string], { m: number }>("SELECT machine_id AS m FROM job WHERE origin = ? AND state IN ('queued', 'delivered', 'running')")
-      .all(origin).map((r) => r.m));
+    return new Set(
+      this.db
+        .prepare<[string], { m: number }>(
+          "SELECT machine_id AS m FROM job WHERE origin = ? AND state IN ('queued', 'delivered', 'running')",
+        )
+        .all(origin)
+        .map((r) => r.m),
+    );
   }
 
   /** A job of the machine finished after `since` (its state then needs confirming). */
   finishedSince(machineId: number, since: number): boolean {
-    return cached<[number, number], { n: number }>(this.db, "SELECT count(*) AS n FROM job WHERE machine_id = ? AND state IN ('succeeded', 'failed') AND finished_at > ?")
-      .get(machineId, since)!.n > 0;
+    return (
+      cached<[number, number], { n: number }>(
+        this.db,
+        "SELECT count(*) AS n FROM job WHERE machine_id = ? AND state IN ('succeeded', 'failed') AND finished_at > ?",
+      ).get(machineId, since)!.n > 0
+    );
   }
 
   hasOpen(machineId: number): boolean {
@@ -102,27 +133,47 @@ export class JobStore {
   list(filter: { machineId?: number; state?: JobState; limit?: number } = {}): JobRow[] {
     const where: string[] = [];
     const args: Array<number | string> = [];
-    if (filter.machineId !== undefined) { where.push('machine_id = ?'); args.push(filter.machineId); }
-    if (filter.state !== undefined) { where.push('state = ?'); args.push(filter.state); }
+    if (filter.machineId !== undefined) {
+      where.push('machine_id = ?');
+      args.push(filter.machineId);
+    }
+    if (filter.state !== undefined) {
+      where.push('state = ?');
+      args.push(filter.state);
+    }
     args.push(filter.limit ?? 1000);
-    return this.db.prepare<Array<number | string>, JobRow>(`SELECT ${COLS} FROM job ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`)
-      .all(...args).map((r) => row(r)!);
+    return this.db
+      .prepare<Array<number | string>, JobRow>(
+        `SELECT ${COLS} FROM job ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`,
+      )
+      .all(...args)
+      .map((r) => row(r)!);
   }
 
   /** Closes what ran out: deadlines passed → expired; leases run out with no attempts left → failed. */
   sweep(now: number, machineId?: number): number {
     const m = machineId === undefined ? '' : ' AND machine_id = ' + Number(machineId);
-    const a = this.db.prepare(`UPDATE job SET state = 'expired', finished_at = ?, summary = 'deadline passed before a result arrived'
-      WHERE state IN ('queued', 'delivered', 'running') AND deadline IS NOT NULL AND deadline <= ?${m}`).run(now, now).changes;
-    const b = this.db.prepare(`UPDATE job SET state = 'failed', finished_at = ?, failure = 'attempts-exhausted',
-      summary = 'no result after ' || attempts || ' deliveries' WHERE state IN ('delivered', 'running') AND lease_until <= ? AND attempts >= max_attempts${m}`)
+    const a = this.db
+      .prepare(
+        `UPDATE job SET state = 'expired', finished_at = ?, summary = 'deadline passed before a result arrived'
+      WHERE state IN ('queued', 'delivered', 'running') AND deadline IS NOT NULL AND deadline <= ?${m}`,
+      )
+      .run(now, now).changes;
+    const b = this.db
+      .prepare(
+        `UPDATE job SET state = 'failed', finished_at = ?, failure = 'attempts-exhausted',
+      summary = 'no result after ' || attempts || ' deliveries' WHERE state IN ('delivered', 'running') AND lease_until <= ? AND attempts >= max_attempts${m}`,
+      )
       .run(now, now).changes;
     return a + b;
   }
 
   /** Marks a job delivered with a lease to one identity generation of its machine (and counts the attempt). */
   deliver(id: number, now: number, leaseMs: number, generation: number): void {
-    this.db.prepare("UPDATE job SET state = 'delivered', attempts = attempts + 1, lease_until = ?, delivered_at = ?, lease_generation = ? WHERE id = ?")
+    this.db
+      .prepare(
+        "UPDATE job SET state = 'delivered', attempts = attempts + 1, lease_until = ?, delivered_at = ?, lease_generation = ? WHERE id = ?",
+      )
       .run(now + leaseMs, now, generation, id);
   }
 
@@ -132,26 +183,58 @@ export class JobStore {
    * approves and the server may disagree on the clock.
    */
   endLeases(machineId: number): void {
-    this.db.prepare("UPDATE job SET lease_until = 0 WHERE machine_id = ? AND state IN ('delivered', 'running')").run(machineId);
+    this.db
+      .prepare("UPDATE job SET lease_until = 0 WHERE machine_id = ? AND state IN ('delivered', 'running')")
+      .run(machineId);
   }
 
   start(id: number, now: number, leaseMs: number): void {
-    this.db.prepare("UPDATE job SET state = 'running', started_at = coalesce(started_at, ?), lease_until = ? WHERE id = ?").run(now, now + leaseMs, id);
+    this.db
+      .prepare("UPDATE job SET state = 'running', started_at = coalesce(started_at, ?), lease_until = ? WHERE id = ?")
+      .run(now, now + leaseMs, id);
   }
 
   finish(id: number, now: number, o: JobOutcome): void {
-    this.db.prepare(`UPDATE job SET state = ?, finished_at = ?, exit_code = ?, duration_ms = ?, failure = ?, summary = ?, transcript = ?, lease_until = NULL
-      WHERE id = ?`).run(o.exitCode === 0 && o.failure === null ? 'succeeded' : 'failed', now, o.exitCode, o.durationMs, o.failure, o.summary, o.transcript, id);
+    this.db
+      .prepare(
+        `UPDATE job SET state = ?, finished_at = ?, exit_code = ?, duration_ms = ?, failure = ?, summary = ?, transcript = ?, lease_until = NULL
+      WHERE id = ?`,
+      )
+      .run(
+        o.exitCode === 0 && o.failure === null ? 'succeeded' : 'failed',
+        now,
+        o.exitCode,
+        o.durationMs,
+        o.failure,
+        o.summary,
+        o.transcript,
+        id,
+      );
   }
 
   /** A result that arrived after the job was cancelled or expired: kept, the state stays. */
   recordLate(id: number, o: JobOutcome): void {
-    this.db.prepare(`UPDATE job SET exit_code = ?, duration_ms = ?, failure = ?, summary = ?, transcript = ? WHERE id = ? AND exit_code IS NULL`)
-      .run(o.exitCode, o.durationMs, o.failure, `${o.summary} (result arrived after the job was closed)`, o.transcript, id);
+    this.db
+      .prepare(
+        `UPDATE job SET exit_code = ?, duration_ms = ?, failure = ?, summary = ?, transcript = ? WHERE id = ? AND exit_code IS NULL`,
+      )
+      .run(
+        o.exitCode,
+        o.durationMs,
+        o.failure,
+        `${o.summary} (result arrived after the job was closed)`,
+        o.transcript,
+        id,
+      );
   }
 
   cancel(id: number): boolean {
-    return this.db.prepare("UPDATE job SET state = 'cancelled', finished_at = ?, summary = 'cancelled by the administrator' WHERE id = ? AND state IN ('queued', 'delivered', 'running')")
-      .run(Date.now(), id).changes > 0;
+    return (
+      this.db
+        .prepare(
+          "UPDATE job SET state = 'cancelled', finished_at = ?, summary = 'cancelled by the administrator' WHERE id = ? AND state IN ('queued', 'delivered', 'running')",
+        )
+        .run(Date.now(), id).changes > 0
+    );
   }
 }

@@ -90,13 +90,27 @@ export class MachineStore {
     this.byIdStmt = db.prepare<[number], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE id = ?`);
     // accepts a signed timestamp only when newer than the last one: the replay check and the
     // "last seen" update (with the address it came from) in one statement
-    this.touchStmt = db.prepare<[number, number, string | null, number, number]>('UPDATE machine SET last_ts = ?, last_seen = ?, last_address = coalesce(?, last_address) WHERE id = ? AND last_ts < ?');
+    this.touchStmt = db.prepare<[number, number, string | null, number, number]>(
+      'UPDATE machine SET last_ts = ?, last_seen = ?, last_address = coalesce(?, last_address) WHERE id = ? AND last_ts < ?',
+    );
   }
 
   // ---- tokens ----
-  addToken(t: { hash: string; class: string | null; autoApprove: boolean; expiresAt: number | null; maxUses: number | null; note: string | null }): number {
-    return Number(this.db.prepare('INSERT INTO enrol_token (hash, class, auto_approve, expires_at, max_uses, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(t.hash, t.class, t.autoApprove ? 1 : 0, t.expiresAt, t.maxUses, t.note, Date.now()).lastInsertRowid);
+  addToken(t: {
+    hash: string;
+    class: string | null;
+    autoApprove: boolean;
+    expiresAt: number | null;
+    maxUses: number | null;
+    note: string | null;
+  }): number {
+    return Number(
+      this.db
+        .prepare(
+          'INSERT INTO enrol_token (hash, class, auto_approve, expires_at, max_uses, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(t.hash, t.class, t.autoApprove ? 1 : 0, t.expiresAt, t.maxUses, t.note, Date.now()).lastInsertRowid,
+    );
   }
   tokenByHash(hash: string): TokenRow | undefined {
     return token(this.db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLS} FROM enrol_token WHERE hash = ?`).get(hash));
@@ -105,13 +119,19 @@ export class MachineStore {
     return token(this.db.prepare<[number], TokenRow>(`SELECT ${TOKEN_COLS} FROM enrol_token WHERE id = ?`).get(id));
   }
   tokens(): TokenRow[] {
-    return this.db.prepare<[], TokenRow>(`SELECT ${TOKEN_COLS} FROM enrol_token ORDER BY id`).all().map((r) => token(r)!);
+    return this.db
+      .prepare<[], TokenRow>(`SELECT ${TOKEN_COLS} FROM enrol_token ORDER BY id`)
+      .all()
+      .map((r) => token(r)!);
   }
   useToken(id: number): void {
     this.db.prepare('UPDATE enrol_token SET uses = uses + 1 WHERE id = ?').run(id);
   }
   revokeToken(id: number): boolean {
-    return this.db.prepare('UPDATE enrol_token SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(Date.now(), id).changes > 0;
+    return (
+      this.db.prepare('UPDATE enrol_token SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(Date.now(), id)
+        .changes > 0
+    );
   }
 
   // ---- machines ----
@@ -119,35 +139,88 @@ export class MachineStore {
     return machine(this.byIdStmt.get(id));
   }
   byMachineId(machineId: string): MachineRow | undefined {
-    return machine(this.db.prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE machine_id = ?`).get(machineId));
+    return machine(
+      this.db.prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE machine_id = ?`).get(machineId),
+    );
   }
   /** The LTSP chroots of a host. */
   childrenOf(id: number): MachineRow[] {
-    return this.db.prepare<[number], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE parent_id = ? ORDER BY id`).all(id).map((r) => machine(r)!);
+    return this.db
+      .prepare<[number], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE parent_id = ? ORDER BY id`)
+      .all(id)
+      .map((r) => machine(r)!);
   }
 
   byHostname(hostname: string): MachineRow[] {
-    return this.db.prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE hostname = ? ORDER BY id`).all(hostname).map((r) => machine(r)!);
+    return this.db
+      .prepare<[string], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine WHERE hostname = ? ORDER BY id`)
+      .all(hostname)
+      .map((r) => machine(r)!);
   }
   all(): MachineRow[] {
-    return this.db.prepare<[], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine ORDER BY hostname, id`).all().map((r) => machine(r)!);
+    return this.db
+      .prepare<[], MachineRow>(`SELECT ${MACHINE_COLS} FROM machine ORDER BY hostname, id`)
+      .all()
+      .map((r) => machine(r)!);
   }
-  insert(m: Pick<MachineRow, 'machineId' | 'parentId' | 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'>): number {
+  insert(
+    m: Pick<
+      MachineRow,
+      'machineId' | 'parentId' | 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'
+    >,
+  ): number {
     const now = Date.now();
-    return Number(this.db.prepare(`INSERT INTO machine (machine_id, parent_id, hostname, architecture, codename, status, secret, token_id, facts, enrolled_at, approved_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(m.machineId, m.parentId, m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId,
-      m.facts, now, m.status === 'approved' ? now : null).lastInsertRowid);
+    return Number(
+      this.db
+        .prepare(
+          `INSERT INTO machine (machine_id, parent_id, hostname, architecture, codename, status, secret, token_id, facts, enrolled_at, approved_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          m.machineId,
+          m.parentId,
+          m.hostname,
+          m.architecture,
+          m.codename,
+          m.status,
+          m.secret,
+          m.tokenId,
+          m.facts,
+          now,
+          m.status === 'approved' ? now : null,
+        ).lastInsertRowid,
+    );
   }
   /**
    * Re-enrolment of a known machine-id: new secret and facts; its history stays. `newIdentity`:
    * the credential changed hands without proof of the old secret (a new generation; the
    * replay mark restarts at `lastTs`).
    */
-  reenrol(id: number, m: Pick<MachineRow, 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'>, newIdentity?: { lastTs: number }): void {
-    this.db.prepare(`UPDATE machine SET hostname = ?, architecture = ?, codename = ?, status = ?, secret = ?, token_id = ?, facts = ?,
+  reenrol(
+    id: number,
+    m: Pick<MachineRow, 'hostname' | 'architecture' | 'codename' | 'status' | 'secret' | 'tokenId' | 'facts'>,
+    newIdentity?: { lastTs: number },
+  ): void {
+    this.db
+      .prepare(
+        `UPDATE machine SET hostname = ?, architecture = ?, codename = ?, status = ?, secret = ?, token_id = ?, facts = ?,
       approved_at = CASE WHEN ? = 'approved' THEN coalesce(approved_at, ?) ELSE NULL END, clone_machine_id = NULL, clone_at = NULL,
-      generation = generation + ?, last_ts = coalesce(?, last_ts) WHERE id = ?`)
-      .run(m.hostname, m.architecture, m.codename, m.status, m.secret, m.tokenId, m.facts, m.status, Date.now(), newIdentity ? 1 : 0, newIdentity?.lastTs ?? null, id);
+      generation = generation + ?, last_ts = coalesce(?, last_ts) WHERE id = ?`,
+      )
+      .run(
+        m.hostname,
+        m.architecture,
+        m.codename,
+        m.status,
+        m.secret,
+        m.tokenId,
+        m.facts,
+        m.status,
+        Date.now(),
+        newIdentity ? 1 : 0,
+        newIdentity?.lastTs ?? null,
+        id,
+      );
   }
   /** The facts JSON and the codename column class rules match (a release upgrade changes it). */
   setFacts(id: number, facts: string, codename?: string | null): void {
@@ -155,7 +228,11 @@ export class MachineStore {
     else this.db.prepare('UPDATE machine SET facts = ?, codename = ? WHERE id = ?').run(facts, codename, id);
   }
   approve(id: number): boolean {
-    return this.db.prepare("UPDATE machine SET status = 'approved', approved_at = ? WHERE id = ? AND status = 'pending'").run(Date.now(), id).changes > 0;
+    return (
+      this.db
+        .prepare("UPDATE machine SET status = 'approved', approved_at = ? WHERE id = ? AND status = 'pending'")
+        .run(Date.now(), id).changes > 0
+    );
   }
   remove(id: number): boolean {
     return this.db.prepare('DELETE FROM machine WHERE id = ?').run(id).changes > 0;
@@ -165,19 +242,36 @@ export class MachineStore {
     return this.touchStmt.run(ts, Date.now(), address ?? null, id, ts).changes > 0;
   }
   flagClone(id: number, otherMachineId: string): void {
-    this.db.prepare('UPDATE machine SET clone_machine_id = ?, clone_at = ? WHERE id = ?').run(otherMachineId, Date.now(), id);
+    this.db
+      .prepare('UPDATE machine SET clone_machine_id = ?, clone_at = ? WHERE id = ?')
+      .run(otherMachineId, Date.now(), id);
   }
   setPullNow(ids: readonly number[], on: boolean): void {
     const st = this.db.prepare('UPDATE machine SET pull_now = ? WHERE id = ?');
-    this.db.transaction(() => { for (const id of ids) st.run(on ? 1 : 0, id); })();
+    this.db.transaction(() => {
+      for (const id of ids) st.run(on ? 1 : 0, id);
+    })();
   }
-  setState(id: number, stateHash: string, profileId: number, extras: string, viewId: number | null, disagreements: string | null): void {
+  setState(
+    id: number,
+    stateHash: string,
+    profileId: number,
+    extras: string,
+    viewId: number | null,
+    disagreements: string | null,
+  ): void {
     const now = Date.now();
     this.db.transaction(() => {
-      cached(this.db, 'UPDATE machine SET state_hash = ?, profile_id = ?, reported_at = ?, pull_now = 0 WHERE id = ?').run(stateHash, profileId, now, id);
-      cached(this.db, `INSERT INTO machine_report (machine_id, reported_at, extras, view_id, disagreements) VALUES (?, ?, ?, ?, ?)
+      cached(
+        this.db,
+        'UPDATE machine SET state_hash = ?, profile_id = ?, reported_at = ?, pull_now = 0 WHERE id = ?',
+      ).run(stateHash, profileId, now, id);
+      cached(
+        this.db,
+        `INSERT INTO machine_report (machine_id, reported_at, extras, view_id, disagreements) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (machine_id) DO UPDATE SET reported_at = excluded.reported_at, extras = excluded.extras, view_id = excluded.view_id,
-        disagreements = excluded.disagreements`).run(id, now, extras, viewId, disagreements);
+        disagreements = excluded.disagreements`,
+      ).run(id, now, extras, viewId, disagreements);
     })();
   }
   /** The state the server holds was confirmed current by the machine (a check-in with its hash). */
@@ -189,26 +283,52 @@ export class MachineStore {
   }
   // ---- re-enrolments waiting for approval ----
   pendingReenrol(id: number): ReenrolRow | undefined {
-    return cached<[number], ReenrolRow>(this.db, `SELECT ${REENROL_COLS} FROM machine_reenrol WHERE machine_id = ?`).get(id);
+    return cached<[number], ReenrolRow>(
+      this.db,
+      `SELECT ${REENROL_COLS} FROM machine_reenrol WHERE machine_id = ?`,
+    ).get(id);
   }
   pendingReenrols(): ReenrolRow[] {
     return this.db.prepare<[], ReenrolRow>(`SELECT ${REENROL_COLS} FROM machine_reenrol ORDER BY machine_id`).all();
   }
   /** One per machine: a newer request replaces the one waiting. */
   putReenrol(r: Omit<ReenrolRow, 'lastTs'>): void {
-    this.db.prepare(`INSERT OR REPLACE INTO machine_reenrol (machine_id, secret, code, token_id, hostname, architecture, codename, facts, client, requested_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.machineId, r.secret, r.code, r.tokenId, r.hostname, r.architecture, r.codename, r.facts, r.client, r.requestedAt);
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO machine_reenrol (machine_id, secret, code, token_id, hostname, architecture, codename, facts, client, requested_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        r.machineId,
+        r.secret,
+        r.code,
+        r.tokenId,
+        r.hostname,
+        r.architecture,
+        r.codename,
+        r.facts,
+        r.client,
+        r.requestedAt,
+      );
   }
   /** A call signed with the waiting credential: its own replay mark (the current one's is not touched). */
   acceptReenrolTimestamp(id: number, ts: number): boolean {
-    return cached<[number, number, number]>(this.db, 'UPDATE machine_reenrol SET last_ts = ? WHERE machine_id = ? AND last_ts < ?').run(ts, id, ts).changes > 0;
+    return (
+      cached<[number, number, number]>(
+        this.db,
+        'UPDATE machine_reenrol SET last_ts = ? WHERE machine_id = ? AND last_ts < ?',
+      ).run(ts, id, ts).changes > 0
+    );
   }
   dropReenrol(id: number): boolean {
     return this.db.prepare('DELETE FROM machine_reenrol WHERE machine_id = ?').run(id).changes > 0;
   }
 
   report(id: number): ReportRow | undefined {
-    return cached<[number], ReportRow>(this.db, `SELECT machine_id AS machineId, reported_at AS reportedAt, extras, view_id AS viewId,
-      disagreements FROM machine_report WHERE machine_id = ?`).get(id);
+    return cached<[number], ReportRow>(
+      this.db,
+      `SELECT machine_id AS machineId, reported_at AS reportedAt, extras, view_id AS viewId,
+      disagreements FROM machine_report WHERE machine_id = ?`,
+    ).get(id);
   }
 }

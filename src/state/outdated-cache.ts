@@ -10,11 +10,20 @@ export interface CachedOutdated {
   result: string;
 }
 
-interface Raw { profile_id: number; view_id: number; snapshots: string; computed_at: number; result: string }
+interface Raw {
+  profile_id: number;
+  view_id: number;
+  snapshots: string;
+  computed_at: number;
+  result: string;
+}
 
 const fromRaw = (r: Raw): CachedOutdated => ({
-  profileId: r.profile_id, viewId: r.view_id, snapshots: r.snapshots ? r.snapshots.split(',').map(Number) : [],
-  computedAt: r.computed_at, result: r.result,
+  profileId: r.profile_id,
+  viewId: r.view_id,
+  snapshots: r.snapshots ? r.snapshots.split(',').map(Number) : [],
+  computedAt: r.computed_at,
+  result: r.result,
 });
 
 export class OutdatedCacheStore {
@@ -28,7 +37,10 @@ export class OutdatedCacheStore {
     const byHash = cached<[string], { id: number }>(this.db, 'SELECT id FROM view_def WHERE sha256 = ?');
     const known = byHash.get(sha256);
     if (known) return known.id;
-    cached(this.db, 'INSERT INTO view_def (sha256, spec) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING').run(sha256, spec);
+    cached(this.db, 'INSERT INTO view_def (sha256, spec) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING').run(
+      sha256,
+      spec,
+    );
     return byHash.get(sha256)!.id;
   }
 
@@ -38,12 +50,20 @@ export class OutdatedCacheStore {
 
   /** The views machines read (their last reports name them). */
   viewsInUse(): number[] {
-    return this.db.prepare<[], { v: number }>('SELECT DISTINCT view_id AS v FROM machine_report WHERE view_id IS NOT NULL').all().map((r) => r.v);
+    return this.db
+      .prepare<[], { v: number }>('SELECT DISTINCT view_id AS v FROM machine_report WHERE view_id IS NOT NULL')
+      .all()
+      .map((r) => r.v);
   }
 
   /** Deletes a view (and its cached answers) unless a machine's report names it; whether it did. */
   deleteViewIfUnused(id: number): boolean {
-    return cached<[number, number]>(this.db, 'DELETE FROM view_def WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine_report WHERE view_id = ?)').run(id, id).changes > 0;
+    return (
+      cached<[number, number]>(
+        this.db,
+        'DELETE FROM view_def WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine_report WHERE view_id = ?)',
+      ).run(id, id).changes > 0
+    );
   }
 
   views(): Array<{ id: number; spec: string }> {
@@ -55,24 +75,41 @@ export class OutdatedCacheStore {
   }
 
   get(profileId: number, viewId: number): CachedOutdated | undefined {
-    const r = cached<[number, number], Raw>(this.db, 'SELECT * FROM outdated_cache WHERE profile_id = ? AND view_id = ?').get(profileId, viewId);
+    const r = cached<[number, number], Raw>(
+      this.db,
+      'SELECT * FROM outdated_cache WHERE profile_id = ? AND view_id = ?',
+    ).get(profileId, viewId);
     return r && fromRaw(r);
   }
 
   /** The cached pairs of a view, without their results (what a refresh needs to decide). */
   byView(viewId: number): Array<Omit<CachedOutdated, 'result'>> {
-    return this.db.prepare<[number], Omit<Raw, 'result'>>('SELECT profile_id, view_id, snapshots, computed_at FROM outdated_cache WHERE view_id = ? ORDER BY profile_id')
-      .all(viewId).map((r) => ({ profileId: r.profile_id, viewId: r.view_id, snapshots: r.snapshots ? r.snapshots.split(',').map(Number) : [], computedAt: r.computed_at }));
+    return this.db
+      .prepare<[number], Omit<Raw, 'result'>>(
+        'SELECT profile_id, view_id, snapshots, computed_at FROM outdated_cache WHERE view_id = ? ORDER BY profile_id',
+      )
+      .all(viewId)
+      .map((r) => ({
+        profileId: r.profile_id,
+        viewId: r.view_id,
+        snapshots: r.snapshots ? r.snapshots.split(',').map(Number) : [],
+        computedAt: r.computed_at,
+      }));
   }
 
   put(c: CachedOutdated): void {
-    this.db.prepare(`INSERT INTO outdated_cache (profile_id, view_id, snapshots, computed_at, result) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (profile_id, view_id) DO UPDATE SET snapshots = excluded.snapshots, computed_at = excluded.computed_at, result = excluded.result`)
+    this.db
+      .prepare(
+        `INSERT INTO outdated_cache (profile_id, view_id, snapshots, computed_at, result) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (profile_id, view_id) DO UPDATE SET snapshots = excluded.snapshots, computed_at = excluded.computed_at, result = excluded.result`,
+      )
       .run(c.profileId, c.viewId, c.snapshots.join(','), c.computedAt, c.result);
   }
 
   /** The result still holds for newer snapshots (nothing the profile has installed changed). */
   carry(profileId: number, viewId: number, snapshots: readonly number[]): void {
-    this.db.prepare('UPDATE outdated_cache SET snapshots = ? WHERE profile_id = ? AND view_id = ?').run(snapshots.join(','), profileId, viewId);
+    this.db
+      .prepare('UPDATE outdated_cache SET snapshots = ? WHERE profile_id = ? AND view_id = ?')
+      .run(snapshots.join(','), profileId, viewId);
   }
 }

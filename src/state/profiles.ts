@@ -77,29 +77,42 @@ export class ProfileStore {
     if (existing) return existing;
     const lines = linesOf(p.text);
     // sorted and unique, as packagesTextOfLines makes it: the same set always has the same hash
-    for (let i = 1; i < lines.length; i++) if (!(lines[i - 1]! < lines[i]!)) throw new AptgateError('STATUS_INVALID', 'packages lines must be sorted and unique');
+    for (let i = 1; i < lines.length; i++)
+      if (!(lines[i - 1]! < lines[i]!))
+        throw new AptgateError('STATUS_INVALID', 'packages lines must be sorted and unique');
     const names = lines.map((l) => parseRecordLine(l).package);
-    const insertRec = cached<[string, string, string]>(this.db, 'INSERT INTO inst_pkg (key, package, record) VALUES (?, ?, ?)');
+    const insertRec = cached<[string, string, string]>(
+      this.db,
+      'INSERT INTO inst_pkg (key, package, record) VALUES (?, ?, ?)',
+    );
     const idOf = cached<[string], { id: number }>(this.db, 'SELECT id FROM inst_pkg WHERE key = ?');
-    return this.db.transaction(() => {
-      const ids = new Set<number>();
-      lines.forEach((l, i) => {
-        const key = sha256(l);
-        // records are mostly shared between profiles: look up first, insert what is new
-        const id = idOf.get(key)?.id ?? Number(insertRec.run(key, names[i]!, l).lastInsertRowid);
-        ids.add(id);
-      });
-      const sorted = [...ids].sort((a, b) => a - b);
-      this.mark(sorted);
-      this.db.prepare('INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING')
-        .run(p.hash, sorted.length, encodeIds(sorted), Date.now());
-      return this.byHashStmt.get(p.hash)!;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const ids = new Set<number>();
+        lines.forEach((l, i) => {
+          const key = sha256(l);
+          // records are mostly shared between profiles: look up first, insert what is new
+          const id = idOf.get(key)?.id ?? Number(insertRec.run(key, names[i]!, l).lastInsertRowid);
+          ids.add(id);
+        });
+        const sorted = [...ids].sort((a, b) => a - b);
+        this.mark(sorted);
+        this.db
+          .prepare(
+            'INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
+          )
+          .run(p.hash, sorted.length, encodeIds(sorted), Date.now());
+        return this.byHashStmt.get(p.hash)!;
+      })
+      .immediate();
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn);
-    this.lock = run.then(() => undefined, () => undefined);
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
@@ -132,7 +145,10 @@ export class ProfileStore {
         this.pin(existing.id);
         return existing;
       }
-      const insertRec = cached<[number | null, string, string, string]>(this.db, 'INSERT INTO inst_pkg (id, key, package, record) VALUES (?, ?, ?, ?)');
+      const insertRec = cached<[number | null, string, string, string]>(
+        this.db,
+        'INSERT INTO inst_pkg (id, key, package, record) VALUES (?, ?, ?, ?)',
+      );
       const idOf = cached<[string], { id: number }>(this.db, 'SELECT id FROM inst_pkg WHERE key = ?');
       const ids = new Array<number>(p.lines.length);
       const created: number[] = [];
@@ -154,7 +170,10 @@ export class ProfileStore {
           await slicer.tick();
         }
         const sorted = [...new Set(ids)].sort((a, b) => a - b);
-        this.db.prepare('INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING')
+        this.db
+          .prepare(
+            'INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
+          )
           .run(p.hash, sorted.length, encodeIds(sorted), Date.now());
       } catch (err) {
         // what this ingest wrote is nobody's yet: the next collection removes it
@@ -167,7 +186,12 @@ export class ProfileStore {
     });
   }
 
-  private insertRecord(st: Statement<[number | null, string, string, string]>, key: string, name: string, line: string): number {
+  private insertRecord(
+    st: Statement<[number | null, string, string, string]>,
+    key: string,
+    name: string,
+    line: string,
+  ): number {
     // ascending, as appended rows would be: the freed pages fill up again in order
     const free = this.freeIds.length ? this.freeIds[this.freeNext++] : undefined;
     if (this.freeNext >= this.freeIds.length) {
@@ -190,10 +214,15 @@ export class ProfileStore {
    * outdated answers go with them), then the package records no remaining profile uses. In
    * slices; ingests wait meanwhile. Returns the ids of the deleted profiles.
    */
-  collect(candidates: Iterable<number>, slicer: TimeSlicer): Promise<{ profiles: number[]; records: number; pinned: number[] }> {
+  collect(
+    candidates: Iterable<number>,
+    slicer: TimeSlicer,
+  ): Promise<{ profiles: number[]; records: number; pinned: number[] }> {
     return this.exclusive(async () => {
-      const unused = cached<[number, number], { packages: Buffer }>(this.db,
-        'SELECT packages FROM profile WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine WHERE profile_id = ?)');
+      const unused = cached<[number, number], { packages: Buffer }>(
+        this.db,
+        'SELECT packages FROM profile WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine WHERE profile_id = ?)',
+      );
       const del = cached<[number]>(this.db, 'DELETE FROM profile WHERE id = ?');
       const deleted: number[] = [];
       const pinned: number[] = [];
@@ -218,11 +247,15 @@ export class ProfileStore {
       this.deletable = deletable;
       try {
         // every record a remaining profile uses is kept (profiles stored meanwhile keep theirs)
-        const page = cached<[number], { id: number; packages: Buffer }>(this.db, 'SELECT id, packages FROM profile WHERE id > ? ORDER BY id LIMIT 32');
+        const page = cached<[number], { id: number; packages: Buffer }>(
+          this.db,
+          'SELECT id, packages FROM profile WHERE id > ? ORDER BY id LIMIT 32',
+        );
         for (let after = 0; deletable.size;) {
           const rows = page.all(after);
           if (!rows.length) break;
-          for (const r of rows) for (let o = 0; o + 4 <= r.packages.length; o += 4) deletable.delete(r.packages.readUInt32LE(o));
+          for (const r of rows)
+            for (let o = 0; o + 4 <= r.packages.length; o += 4) deletable.delete(r.packages.readUInt32LE(o));
           after = rows[rows.length - 1]!.id;
           await slicer.tick();
         }
@@ -255,20 +288,27 @@ export class ProfileStore {
 
   /** Package record ids of a profile, ascending. */
   ids(profileId: number): number[] {
-    const row = cached<[number], { packages: Buffer }>(this.db, 'SELECT packages FROM profile WHERE id = ?').get(profileId);
+    const row = cached<[number], { packages: Buffer }>(this.db, 'SELECT packages FROM profile WHERE id = ?').get(
+      profileId,
+    );
     return row ? decodeIds(row.packages) : [];
   }
 
   private record(id: number): { line: string; pkg?: InstalledPackage } {
     let r = this.records.get(id);
     if (!r) {
-      r = { line: cached<[number], { record: string }>(this.db, 'SELECT record FROM inst_pkg WHERE id = ?').get(id)!.record };
+      r = {
+        line: cached<[number], { record: string }>(this.db, 'SELECT record FROM inst_pkg WHERE id = ?').get(id)!.record,
+      };
       this.records.set(id, r);
     }
     return r;
   }
 
-  /** The canonical lines of a profile (what a delta applies to), read in slices (a large profile's records are thousands of reads). */
+  /**
+   * The canonical lines of a profile (what a delta applies to), read in slices (a large profile's records are thousands
+   * of reads).
+   */
   async linesInSlices(profileId: number, slicer: TimeSlicer): Promise<string[]> {
     const ids = this.ids(profileId);
     const out = new Array<string>(ids.length);
@@ -302,7 +342,10 @@ export class ProfileStore {
   }
 
   counts(): { profiles: number; records: number } {
-    return this.db.prepare<[], { profiles: number; records: number }>(
-      'SELECT (SELECT count(*) FROM profile) AS profiles, (SELECT count(*) FROM inst_pkg) AS records').get()!;
+    return this.db
+      .prepare<[], { profiles: number; records: number }>(
+        'SELECT (SELECT count(*) FROM profile) AS profiles, (SELECT count(*) FROM inst_pkg) AS records',
+      )
+      .get()!;
   }
 }

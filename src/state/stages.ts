@@ -27,14 +27,35 @@ export interface StageGen {
 }
 
 interface Raw {
-  id: number; stage: string; backend: string; suite: string; base_snapshot: number; overrides: string; kind: GenKind;
-  created_at: number; actor: string | null; reason: string | null; forced: number; evidence: string | null; published_sha256: string | null;
+  id: number;
+  stage: string;
+  backend: string;
+  suite: string;
+  base_snapshot: number;
+  overrides: string;
+  kind: GenKind;
+  created_at: number;
+  actor: string | null;
+  reason: string | null;
+  forced: number;
+  evidence: string | null;
+  published_sha256: string | null;
 }
 
 const fromRaw = (r: Raw): StageGen => ({
-  id: r.id, stage: r.stage, backend: r.backend, suite: r.suite, baseSnapshot: r.base_snapshot, overrides: JSON.parse(r.overrides) as Override[],
-  kind: r.kind, createdAt: r.created_at, actor: r.actor, reason: r.reason, forced: r.forced === 1,
-  evidence: r.evidence === null ? null : JSON.parse(r.evidence), publishedSha256: r.published_sha256,
+  id: r.id,
+  stage: r.stage,
+  backend: r.backend,
+  suite: r.suite,
+  baseSnapshot: r.base_snapshot,
+  overrides: JSON.parse(r.overrides) as Override[],
+  kind: r.kind,
+  createdAt: r.created_at,
+  actor: r.actor,
+  reason: r.reason,
+  forced: r.forced === 1,
+  evidence: r.evidence === null ? null : JSON.parse(r.evidence),
+  publishedSha256: r.published_sha256,
 });
 
 export type NewGen = Omit<StageGen, 'id' | 'publishedSha256'>;
@@ -44,9 +65,26 @@ export class StageStore {
 
   add(g: NewGen): StageGen {
     const overrides = [...g.overrides].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-    const id = Number(this.db.prepare(`INSERT INTO stage_gen (stage, backend, suite, base_snapshot, overrides, kind, created_at, actor, reason, forced, evidence)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(g.stage, g.backend, g.suite, g.baseSnapshot, JSON.stringify(overrides), g.kind, g.createdAt,
-      g.actor, g.reason, g.forced ? 1 : 0, g.evidence === undefined || g.evidence === null ? null : JSON.stringify(g.evidence)).lastInsertRowid);
+    const id = Number(
+      this.db
+        .prepare(
+          `INSERT INTO stage_gen (stage, backend, suite, base_snapshot, overrides, kind, created_at, actor, reason, forced, evidence)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          g.stage,
+          g.backend,
+          g.suite,
+          g.baseSnapshot,
+          JSON.stringify(overrides),
+          g.kind,
+          g.createdAt,
+          g.actor,
+          g.reason,
+          g.forced ? 1 : 0,
+          g.evidence === undefined || g.evidence === null ? null : JSON.stringify(g.evidence),
+        ).lastInsertRowid,
+    );
     return this.byId(id)!;
   }
 
@@ -56,33 +94,49 @@ export class StageStore {
   }
 
   current(stage: string, backend: string, suite: string): StageGen | undefined {
-    const r = cached<[string, string, string], Raw>(this.db, 'SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? ORDER BY id DESC LIMIT 1')
-      .get(stage, backend, suite);
+    const r = cached<[string, string, string], Raw>(
+      this.db,
+      'SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? ORDER BY id DESC LIMIT 1',
+    ).get(stage, backend, suite);
     return r && fromRaw(r);
   }
 
   /** The generation of the same stage and suite just before this one. */
   before(g: StageGen): StageGen | undefined {
-    const r = this.db.prepare<[string, string, string, number], Raw>('SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? AND id < ? ORDER BY id DESC LIMIT 1')
+    const r = this.db
+      .prepare<[string, string, string, number], Raw>(
+        'SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? AND id < ? ORDER BY id DESC LIMIT 1',
+      )
       .get(g.stage, g.backend, g.suite, g.id);
     return r && fromRaw(r);
   }
 
   /** The newest Date of the snapshots a stage has ever had as base for a suite (undefined: none). */
   newestBaseDate(stage: string, backend: string, suite: string): number | undefined {
-    const r = cached<[string, string, string], { date: number | null }>(this.db, `SELECT max(s.date) AS date FROM stage_gen g JOIN snapshot s ON s.id = g.base_snapshot
-      WHERE g.stage = ? AND g.backend = ? AND g.suite = ?`).get(stage, backend, suite);
+    const r = cached<[string, string, string], { date: number | null }>(
+      this.db,
+      `SELECT max(s.date) AS date FROM stage_gen g JOIN snapshot s ON s.id = g.base_snapshot
+      WHERE g.stage = ? AND g.backend = ? AND g.suite = ?`,
+    ).get(stage, backend, suite);
     return r?.date ?? undefined;
   }
 
   /** Current generation of every suite a stage publishes. */
   currentAll(stage: string): StageGen[] {
-    return this.db.prepare<[string], Raw>(`SELECT g.* FROM stage_gen g JOIN (SELECT max(id) AS id FROM stage_gen WHERE stage = ? GROUP BY backend, suite) c ON c.id = g.id
-      ORDER BY g.backend, g.suite`).all(stage).map(fromRaw);
+    return this.db
+      .prepare<[string], Raw>(
+        `SELECT g.* FROM stage_gen g JOIN (SELECT max(id) AS id FROM stage_gen WHERE stage = ? GROUP BY backend, suite) c ON c.id = g.id
+      ORDER BY g.backend, g.suite`,
+      )
+      .all(stage)
+      .map(fromRaw);
   }
 
   history(stage: string): StageGen[] {
-    return this.db.prepare<[string], Raw>('SELECT * FROM stage_gen WHERE stage = ? ORDER BY id').all(stage).map(fromRaw);
+    return this.db
+      .prepare<[string], Raw>('SELECT * FROM stage_gen WHERE stage = ? ORDER BY id')
+      .all(stage)
+      .map(fromRaw);
   }
 
   /**
@@ -91,9 +145,12 @@ export class StageStore {
    */
   usedSnapshots(): Set<number> {
     const out = new Set<number>();
-    for (const r of this.db.prepare<[], { base_snapshot: number; overrides: string }>(
-      `SELECT base_snapshot, overrides FROM stage_gen g WHERE g.stage IN (SELECT stage FROM class WHERE stage IS NOT NULL)
-         AND (SELECT count(*) FROM stage_gen n WHERE n.stage = g.stage AND n.backend = g.backend AND n.suite = g.suite AND n.id > g.id) < 2`).all()) {
+    for (const r of this.db
+      .prepare<[], { base_snapshot: number; overrides: string }>(
+        `SELECT base_snapshot, overrides FROM stage_gen g WHERE g.stage IN (SELECT stage FROM class WHERE stage IS NOT NULL)
+         AND (SELECT count(*) FROM stage_gen n WHERE n.stage = g.stage AND n.backend = g.backend AND n.suite = g.suite AND n.id > g.id) < 2`,
+      )
+      .all()) {
       out.add(r.base_snapshot);
       for (const o of JSON.parse(r.overrides) as Override[]) out.add(o.snapshot);
     }

@@ -11,17 +11,34 @@ import { PackageSelector } from '../index/select.js';
 import { View, type PackageFile } from '../index/view.js';
 import { compressionOf, openDecompressed, type Compression } from './decompress.js';
 
-type ReleaseFields = Pick<PackageFile, 'origin' | 'label' | 'archive' | 'codename' | 'releaseVersion' | 'notAutomatic' | 'butAutomaticUpgrades'>;
+type ReleaseFields = Pick<
+  PackageFile,
+  'origin' | 'label' | 'archive' | 'codename' | 'releaseVersion' | 'notAutomatic' | 'butAutomaticUpgrades'
+>;
 
 const NO_RELEASE: ReleaseFields = {
-  origin: undefined, label: undefined, archive: undefined, codename: undefined, releaseVersion: undefined,
-  notAutomatic: false, butAutomaticUpgrades: false,
+  origin: undefined,
+  label: undefined,
+  archive: undefined,
+  codename: undefined,
+  releaseVersion: undefined,
+  notAutomatic: false,
+  butAutomaticUpgrades: false,
 };
 const NO_RELEASE_FILE = { fields: NO_RELEASE, readsAll: true };
 
 // the hash lists (most of the file) are skipped, not kept
-const RELEASE_FIELDS: ReadonlySet<string> = new Set(['origin', 'label', 'suite', 'codename', 'version', 'notautomatic', 'butautomaticupgrades',
-  'architectures', 'no-support-for-architecture-all']);
+const RELEASE_FIELDS: ReadonlySet<string> = new Set([
+  'origin',
+  'label',
+  'suite',
+  'codename',
+  'version',
+  'notautomatic',
+  'butautomaticupgrades',
+  'architectures',
+  'no-support-for-architecture-all',
+]);
 
 /** A (clearsigned or plain) Release file: what apt's policy reads, and whether apt reads its binary-all Packages. */
 export function releaseOf(text: string): { fields: ReleaseFields; readsAll: boolean } {
@@ -47,7 +64,9 @@ export function releaseOf(text: string): { fields: ReleaseFields; readsAll: bool
     },
     // `apt update` drops binary-all when the archive lists its Architecture: all packages in each
     // architecture's Packages (Debian: no "all" in Architectures, or No-Support-for-Architecture-all)
-    readsAll: (archs === undefined || archs.includes('all')) && !(p['no-support-for-architecture-all'] ?? '').split(/\s+/).includes('Packages'),
+    readsAll:
+      (archs === undefined || archs.includes('all')) &&
+      !(p['no-support-for-architecture-all'] ?? '').split(/\s+/).includes('Packages'),
   };
 }
 
@@ -87,9 +106,20 @@ function addEntry(view: View, fileId: number, p: Paragraph): boolean {
   const e = toPackageEntry(p);
   if (!e) return false;
   view.add(fileId, {
-    package: e.package, version: e.version, architecture: e.architecture, source: e.source, sourceVersion: e.sourceVersion,
-    multiArch: e.multiArch, phased: e.phasedUpdatePercentage, depends: e.depends, preDepends: e.preDepends,
-    recommends: e.recommends, breaks: e.breaks, conflicts: e.conflicts, provides: e.provides, aptHash: e.aptHash,
+    package: e.package,
+    version: e.version,
+    architecture: e.architecture,
+    source: e.source,
+    sourceVersion: e.sourceVersion,
+    multiArch: e.multiArch,
+    phased: e.phasedUpdatePercentage,
+    depends: e.depends,
+    preDepends: e.preDepends,
+    recommends: e.recommends,
+    breaks: e.breaks,
+    conflicts: e.conflicts,
+    provides: e.provides,
+    aptHash: e.aptHash,
   });
   return true;
 }
@@ -115,7 +145,8 @@ async function* chunksOf(file: string, compression: Compression): AsyncGenerator
   }
 }
 
-const PACKAGES_EXPECTED = 'expected a Packages index (dists/SUITE/COMPONENT/binary-ARCH/Packages of a repository, plain or compressed)';
+const PACKAGES_EXPECTED =
+  'expected a Packages index (dists/SUITE/COMPONENT/binary-ARCH/Packages of a repository, plain or compressed)';
 // status is read only to recognise a dpkg status given in a Packages file's place
 const BARE_FIELDS: ReadonlySet<string> = new Set([...PACKAGES_FIELDS, 'status']);
 
@@ -125,27 +156,39 @@ const BARE_FIELDS: ReadonlySet<string> = new Set([...PACKAGES_FIELDS, 'status'])
  * refused when it has paragraphs but no installable package, or text but no paragraph (so it is
  * read whole: the selection of `names` applies to apt's own lists only).
  */
-export async function loadPackagesFile(view: View, fileId: number, file: string, opts: LoadOptions & { bare?: boolean } = {}): Promise<number> {
+export async function loadPackagesFile(
+  view: View,
+  fileId: number,
+  file: string,
+  opts: LoadOptions & { bare?: boolean } = {},
+): Promise<number> {
   const compression = compressionOf(file);
   if (compression === undefined) fail('LISTS_INVALID', `${file}: unsupported compression`);
-  const notPackages = (why: string): never => fail('LISTS_INVALID', `${file} is not a Packages index: ${why}; ${PACKAGES_EXPECTED}`, { file });
+  const notPackages = (why: string): never =>
+    fail('LISTS_INVALID', `${file} is not a Packages index: ${why}; ${PACKAGES_EXPECTED}`, { file });
   let n = 0;
   let paragraphs = 0;
   let withStatus = 0;
   let text = false;
-  const add = (p: Paragraph) => { if (addEntry(view, fileId, p)) n++; };
+  const add = (p: Paragraph) => {
+    if (addEntry(view, fileId, p)) n++;
+  };
   const count = (p: Paragraph) => {
     paragraphs++;
     if (p['status'] !== undefined) withStatus++;
     add(p);
   };
-  const reader = opts.bare ? new Deb822Parser(count, { fields: BARE_FIELDS })
-    : opts.names ? new PackageSelector(opts.names, add, { fields: PACKAGES_FIELDS }) : new Deb822Parser(add, { fields: PACKAGES_FIELDS });
+  const reader = opts.bare
+    ? new Deb822Parser(count, { fields: BARE_FIELDS })
+    : opts.names
+      ? new PackageSelector(opts.names, add, { fields: PACKAGES_FIELDS })
+      : new Deb822Parser(add, { fields: PACKAGES_FIELDS });
   let start = true;
   try {
     for await (const chunk of chunksOf(file, compression)) {
       const binary = notText(chunk, start && compression === 'none');
-      if (binary) notPackages(`it holds ${binary}${compression === 'none' ? '' : ` after ${compression} decompression`}`);
+      if (binary)
+        notPackages(`it holds ${binary}${compression === 'none' ? '' : ` after ${compression} decompression`}`);
       start = false;
       if (opts.bare) text ||= /\S/.test(chunk.toString('latin1'));
       reader.write(chunk);
@@ -155,8 +198,12 @@ export async function loadPackagesFile(view: View, fileId: number, file: string,
     fail('LISTS_INVALID', `${file}: ${(err as Error).message}`, undefined, err);
   }
   reader.end();
-  if (opts.bare && withStatus > 0 && n === 0) notPackages('its entries carry Status fields, as a dpkg status does (give that file as --status)');
-  if (opts.bare && paragraphs > 0 && n === 0) notPackages(`none of its ${paragraphs} paragraphs is a package apt could install (Package, Version, Architecture, Filename, Size, SHA256)`);
+  if (opts.bare && withStatus > 0 && n === 0)
+    notPackages('its entries carry Status fields, as a dpkg status does (give that file as --status)');
+  if (opts.bare && paragraphs > 0 && n === 0)
+    notPackages(
+      `none of its ${paragraphs} paragraphs is a package apt could install (Package, Version, Architecture, Filename, Size, SHA256)`,
+    );
   if (opts.bare && paragraphs === 0 && text) notPackages('it holds no "Field: value" paragraphs');
   return n;
 }
@@ -169,10 +216,17 @@ function unescapeListName(s: string): string {
 }
 
 /** Reads every Packages index in an apt lists directory, paired with its suite's Release. */
-export async function loadListsDir(view: View, dir: string, opts: LoadOptions = {}): Promise<{ files: number; entries: number }> {
+export async function loadListsDir(
+  view: View,
+  dir: string,
+  opts: LoadOptions = {},
+): Promise<{ files: number; entries: number }> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name).sort();
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((d) => d.isFile())
+      .map((d) => d.name)
+      .sort();
   } catch (err) {
     fail('LISTS_INVALID', `cannot read lists directory ${dir}: ${(err as Error).message}`, undefined, err);
   }
@@ -188,7 +242,11 @@ export async function loadListsDir(view: View, dir: string, opts: LoadOptions = 
     const i = opts.suiteOrder?.findIndex((p) => n.startsWith(p)) ?? -1;
     return i === -1 ? Number.MAX_SAFE_INTEGER : i;
   };
-  const indexes = names.filter((n) => PACKAGES_RE.test(n)).map((n) => ({ n, rank: rank(n) })).sort((a, b) => a.rank - b.rank).map((x) => x.n);
+  const indexes = names
+    .filter((n) => PACKAGES_RE.test(n))
+    .map((n) => ({ n, rank: rank(n) }))
+    .sort((a, b) => a.rank - b.rank)
+    .map((x) => x.n);
   let files = 0;
   let entries = 0;
   const seen = new Set<string>();
@@ -223,9 +281,13 @@ export async function loadListsDir(view: View, dir: string, opts: LoadOptions = 
   }
   if (files === 0) {
     const others = [...new Set(names.map((n) => PACKAGES_RE.exec(n)?.[2]).filter((a): a is string => a !== undefined))];
-    fail('LISTS_INVALID', others.length
-      ? `${dir} has Packages indexes for ${others.join(', ')} only, none for the architectures asked for: give --arch (and --foreign-arch) as the machine has them`
-      : `${dir} holds no Packages index (no file named like ..._dists_SUITE_COMPONENT_binary-ARCH_Packages): expected apt's lists directory (/var/lib/apt/lists of the machine, after apt update), or give Packages files with --packages`, { dir });
+    fail(
+      'LISTS_INVALID',
+      others.length
+        ? `${dir} has Packages indexes for ${others.join(', ')} only, none for the architectures asked for: give --arch (and --foreign-arch) as the machine has them`
+        : `${dir} holds no Packages index (no file named like ..._dists_SUITE_COMPONENT_binary-ARCH_Packages): expected apt's lists directory (/var/lib/apt/lists of the machine, after apt update), or give Packages files with --packages`,
+      { dir },
+    );
   }
   return { files, entries };
 }

@@ -12,7 +12,9 @@ export function packageRoot(): string {
 /** The checkout the program runs from (it has its sources and git metadata), or undefined when installed. */
 export function checkoutRoot(root = packageRoot()): string | undefined {
   const has = (p: string) => existsSync(path.join(root, p));
-  return has('package.json') && has('tsconfig.json') && has('src') && (has('.git') || has('.gitignore')) ? root : undefined;
+  return has('package.json') && has('tsconfig.json') && has('src') && (has('.git') || has('.gitignore'))
+    ? root
+    : undefined;
 }
 
 /** The packaged configuration (Debian package aptgate). */

@@ -37,7 +37,9 @@ export function openDecompressed(file: string, compression: Compression): Readab
   const [program, args] = PROGRAMS[compression];
   const child = spawn(program, [...args, file], { shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8');
+  });
   child.stdout.pipe(out, { end: false });
   child.on('error', (e) => out.destroy(new AptgateError('DECOMPRESS_FAILED', `${program}: ${e.message}`, { file })));
   child.on('close', (code) => {
@@ -45,6 +47,8 @@ export function openDecompressed(file: string, compression: Compression): Readab
     else out.destroy(new AptgateError('DECOMPRESS_FAILED', `${program} exited ${code}: ${stderr.trim()}`, { file }));
   });
   // a consumer that stops early must not leave the program running
-  out.on('close', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  out.on('close', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   return out;
 }

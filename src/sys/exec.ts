@@ -46,7 +46,9 @@ export function exec(file: string, args: readonly string[], opts: ExecOptions = 
       }
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
     });
-    child.stdin.on('error', () => { /* the program may exit before reading all input */ });
+    child.stdin.on('error', () => {
+      /* the program may exit before reading all input */
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
@@ -55,7 +57,11 @@ export function exec(file: string, args: readonly string[], opts: ExecOptions = 
 export async function execOk(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await exec(file, args, opts);
   if (r.code !== 0) {
-    fail('EXEC_FAILED', `${file} ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.toString('utf8').trim().slice(0, 2000)}`, { file, code: r.code });
+    fail(
+      'EXEC_FAILED',
+      `${file} ${args.join(' ')} exited ${r.code ?? r.signal}: ${r.stderr.toString('utf8').trim().slice(0, 2000)}`,
+      { file, code: r.code },
+    );
   }
   return r;
 }

@@ -20,8 +20,10 @@ export async function gitExposure(target: string): Promise<Exposure> {
   const worktree = workTreeOf(target);
   if (!worktree) return { exposed: false };
   // --no-index: the ignore rules decide, whether or not the path exists or is tracked
-  const r = await exec('git', ['-C', worktree, 'check-ignore', '-q', '--no-index', '--', path.resolve(target)], { timeoutMs: 10_000, env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } })
-    .catch(() => undefined);
+  const r = await exec('git', ['-C', worktree, 'check-ignore', '-q', '--no-index', '--', path.resolve(target)], {
+    timeoutMs: 10_000,
+    env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
+  }).catch(() => undefined);
   if (!r) return { exposed: true, worktree, why: 'git is not installed: cannot tell whether it is ignored' };
   if (r.code === 0) return { exposed: false };
   if (r.code === 1) return { exposed: true, worktree, why: 'not ignored' };

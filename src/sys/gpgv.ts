@@ -31,7 +31,8 @@ function sweepOrphans(): void {
   }
   for (const name of names) {
     const pid = /^aptgate-gpgv-(\d+)-/.exec(name)?.[1];
-    if (pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    if (pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid)))
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
 }
 
@@ -75,13 +76,18 @@ export interface Verified {
 }
 
 function judge(status: string, what: string): string[] {
-  const lines = status.split('\n').filter((l) => l.startsWith('[GNUPG:] ')).map((l) => l.slice(9).split(' '));
+  const lines = status
+    .split('\n')
+    .filter((l) => l.startsWith('[GNUPG:] '))
+    .map((l) => l.slice(9).split(' '));
   const bad = lines.find((l) => ['BADSIG', 'EXPKEYSIG', 'REVKEYSIG'].includes(l[0]!));
   if (bad) fail('SIGNATURE', `${what}: ${bad[0]} ${bad[1] ?? ''}`.trim(), { status: bad[0] });
   const valid = lines.filter((l) => l[0] === 'VALIDSIG').map((l) => l[1]!);
   if (valid.length === 0) {
     const why = lines.find((l) => l[0] === 'NO_PUBKEY' || l[0] === 'ERRSIG' || l[0] === 'NODATA');
-    fail('SIGNATURE', `${what}: no valid signature from a trusted key${why ? ` (${why.join(' ')})` : ''}`, { status: why?.[0] });
+    fail('SIGNATURE', `${what}: no valid signature from a trusted key${why ? ` (${why.join(' ')})` : ''}`, {
+      status: why?.[0],
+    });
   }
   return valid;
 }
@@ -97,19 +103,33 @@ function args(keyrings: readonly string[]): string[] {
  * by apt's rules (anything apt refuses is refused before gpgv runs), then the signature checked
  * over that text. The text returned is the one apt will read.
  */
-export async function verifyClearsigned(keyrings: readonly string[], doc: Buffer, what = 'InRelease'): Promise<Verified> {
+export async function verifyClearsigned(
+  keyrings: readonly string[],
+  doc: Buffer,
+  what = 'InRelease',
+): Promise<Verified> {
   const parts = await splitClearsignedInSlices(doc, what);
   if (parts.text.length === 0) fail('SIGNATURE', `${what}: empty signed text`, { status: 'EMPTY' });
   return gpgvDetached(keyrings, parts.text, parts.signature, what);
 }
 
 /** Verifies a detached signature (Release + Release.gpg); a Release.gpg apt would refuse is refused. */
-export async function verifyDetached(keyrings: readonly string[], data: Buffer, signature: Buffer, what = 'Release'): Promise<Verified> {
+export async function verifyDetached(
+  keyrings: readonly string[],
+  data: Buffer,
+  signature: Buffer,
+  what = 'Release',
+): Promise<Verified> {
   checkDetachedSignature(signature, `${what}.gpg`);
   return gpgvDetached(keyrings, data, signature, what);
 }
 
-async function gpgvDetached(keyrings: readonly string[], data: Buffer, signature: Buffer, what: string): Promise<Verified> {
+async function gpgvDetached(
+  keyrings: readonly string[],
+  data: Buffer,
+  signature: Buffer,
+  what: string,
+): Promise<Verified> {
   const dir = mkdtempSync(join(scratch(), 'd-'));
   try {
     const sigFile = join(dir, 'Release.gpg');

@@ -72,7 +72,8 @@ function kindOf(placeholder: string, values: readonly string[] | undefined): Val
 
 function optionOf(o: Option): CompletionOption {
   // "--backend <name=url[,url...]>": what follows the flags, without its outer brackets
-  const placeholder = o.required || o.optional ? o.flags.slice(o.flags.search(/[<[]/)).replace(/^[<[]|[>\]]$/g, '') : undefined;
+  const placeholder =
+    o.required || o.optional ? o.flags.slice(o.flags.search(/[<[]/)).replace(/^[<[]|[>\]]$/g, '') : undefined;
   const flags = [o.short, o.long].filter((f): f is string => f !== undefined).map((f) => safe(f, FLAG, 'option'));
   return {
     flags,
@@ -99,7 +100,21 @@ function nodeOf(cmd: Command, path: string[], inherited: CompletionOption[], hel
       const name = safe(c.name(), WORD, 'command');
       // the implicit `help [command]` completes its siblings
       if (name === 'help' && !cmd.commands.includes(c)) {
-        return { path: [...path, name], description: c.description(), commands: [], options: [], args: [{ name: 'command', description: 'the command', required: false, variadic: false, value: { kind: 'choice', name: 'command', values: siblings } }] };
+        return {
+          path: [...path, name],
+          description: c.description(),
+          commands: [],
+          options: [],
+          args: [
+            {
+              name: 'command',
+              description: 'the command',
+              required: false,
+              variadic: false,
+              value: { kind: 'choice', name: 'command', values: siblings },
+            },
+          ],
+        };
       }
       return nodeOf(c, [...path, name], passOn, help);
     }),
@@ -135,18 +150,25 @@ export function completionScript(program: Command, shell: Shell): string {
 /** f file, d directory, k NAME=FILE, c:a,b choices, t text; a trailing + marks a variadic option. */
 function bashKind(v: ValueKind): string {
   switch (v.kind) {
-    case 'file': return 'f';
-    case 'dir': return 'd';
-    case 'keyfile': return 'k';
-    case 'choice': return `c:${v.values.join(',')}`;
-    case 'text': return 't';
+    case 'file':
+      return 'f';
+    case 'dir':
+      return 'd';
+    case 'keyfile':
+      return 'k';
+    case 'choice':
+      return `c:${v.values.join(',')}`;
+    case 'text':
+      return 't';
   }
 }
 
 function bashScript(program: string, tree: CompletionNode): string {
   const fn = `_${program.replace(/[^A-Za-z0-9]/g, '_')}`;
   const specs = allNodes(tree).map((n) => {
-    const vals = n.options.filter((o) => o.value).flatMap((o) => o.flags.map((f) => `${f}=${bashKind(o.value!)}${o.variadic ? '+' : ''}`));
+    const vals = n.options
+      .filter((o) => o.value)
+      .flatMap((o) => o.flags.map((f) => `${f}=${bashKind(o.value!)}${o.variadic ? '+' : ''}`));
     const args = n.args.map((a) => `${bashKind(a.value)}${a.variadic ? '*' : ''}`);
     return [
       `    '${n.path.join(' ')}')`,
@@ -279,11 +301,16 @@ function zdesc(s: string): string {
 
 function zshAction(v: ValueKind, fn: string): string {
   switch (v.kind) {
-    case 'file': return '_files';
-    case 'dir': return '_files -/';
-    case 'keyfile': return `${fn}__keyfile`;
-    case 'choice': return `(${v.values.join(' ')})`;
-    case 'text': return ' ';
+    case 'file':
+      return '_files';
+    case 'dir':
+      return '_files -/';
+    case 'keyfile':
+      return `${fn}__keyfile`;
+    case 'choice':
+      return `(${v.values.join(' ')})`;
+    case 'text':
+      return ' ';
   }
 }
 
@@ -313,7 +340,9 @@ function zshScript(program: string, tree: CompletionNode): string {
     if (!n.commands.length) {
       return `${fname(n)}() {\n  _arguments -s -S${lines([...zshOptions(n.options, fn), ...zshArgs(n.args, fn)])}\n}\n`;
     }
-    const commands = n.commands.map((c) => `        ${zq(`${c.path.at(-1)}:${c.description.replace(/\s+/g, ' ')}`)}`).join('\n');
+    const commands = n.commands
+      .map((c) => `        ${zq(`${c.path.at(-1)}:${c.description.replace(/\s+/g, ' ')}`)}`)
+      .join('\n');
     const cases = n.commands.map((c) => `        ${c.path.at(-1)}) ${fname(c)} ;;`).join('\n');
     const label = [program, ...n.path].join(' ');
     return `${fname(n)}() {

@@ -8,23 +8,63 @@ export type ExitKind = 'usage' | 'failure';
 
 /** Every code's kind; the compiler asks for each new code. */
 export const exitKinds: Record<ErrorCode, ExitKind> = {
-  CONFIG_INVALID: 'usage', USAGE: 'usage',
+  CONFIG_INVALID: 'usage',
+  USAGE: 'usage',
   CONFIG_FILE: 'failure',
-  BAD_PATH: 'failure', BAD_REQUEST: 'failure', NOT_A_BACKEND: 'failure', CONNECT_REFUSED: 'failure', CLIENT_NOT_ALLOWED: 'failure',
-  METHOD_NOT_ALLOWED: 'failure', RANGE_NOT_SATISFIABLE: 'failure', NOT_IN_RELEASE: 'failure', NOT_FOUND: 'failure',
-  UPSTREAM_NOT_FOUND: 'failure', UPSTREAM_FAILED: 'failure', UPSTREAM_TIMEOUT: 'failure', UPSTREAM_TOO_LARGE: 'failure',
-  INTEGRITY: 'failure', SIGNATURE: 'failure', RELEASE_INVALID: 'failure', ROLLBACK: 'failure',
-  EXEC_FAILED: 'failure', DECOMPRESS_FAILED: 'failure', PARSE_FAILED: 'failure', WORKER_FAILED: 'failure', SIGNING_KEY: 'failure',
-  VERSION_INVALID: 'failure', STATUS_INVALID: 'failure', PREFERENCES_INVALID: 'failure', LISTS_INVALID: 'failure',
-  STATE_SCHEMA: 'failure', STATE_NOT_FOUND: 'failure', STATE_EXPOSED: 'failure',
-  AGENT_BUSY: 'failure', AGENT_INTERRUPTED: 'failure', AGENT_TRANSPORT: 'failure', AGENT_UNTRUSTED_ANSWER: 'failure',
+  BAD_PATH: 'failure',
+  BAD_REQUEST: 'failure',
+  NOT_A_BACKEND: 'failure',
+  CONNECT_REFUSED: 'failure',
+  CLIENT_NOT_ALLOWED: 'failure',
+  METHOD_NOT_ALLOWED: 'failure',
+  RANGE_NOT_SATISFIABLE: 'failure',
+  NOT_IN_RELEASE: 'failure',
+  NOT_FOUND: 'failure',
+  UPSTREAM_NOT_FOUND: 'failure',
+  UPSTREAM_FAILED: 'failure',
+  UPSTREAM_TIMEOUT: 'failure',
+  UPSTREAM_TOO_LARGE: 'failure',
+  INTEGRITY: 'failure',
+  SIGNATURE: 'failure',
+  RELEASE_INVALID: 'failure',
+  ROLLBACK: 'failure',
+  EXEC_FAILED: 'failure',
+  DECOMPRESS_FAILED: 'failure',
+  PARSE_FAILED: 'failure',
+  WORKER_FAILED: 'failure',
+  SIGNING_KEY: 'failure',
+  VERSION_INVALID: 'failure',
+  STATUS_INVALID: 'failure',
+  PREFERENCES_INVALID: 'failure',
+  LISTS_INVALID: 'failure',
+  STATE_SCHEMA: 'failure',
+  STATE_NOT_FOUND: 'failure',
+  STATE_EXPOSED: 'failure',
+  AGENT_BUSY: 'failure',
+  AGENT_INTERRUPTED: 'failure',
+  AGENT_TRANSPORT: 'failure',
+  AGENT_UNTRUSTED_ANSWER: 'failure',
   GATE_CLOSED: 'failure',
   // what the server answered an agent: never the agent's command line at fault
-  RPC_PARSE_ERROR: 'failure', RPC_INVALID_REQUEST: 'failure', RPC_METHOD_NOT_FOUND: 'failure', RPC_INVALID_PARAMS: 'failure',
-  RPC_INTERNAL_ERROR: 'failure', PROTOCOL_UNSUPPORTED: 'failure', AUTH_FAILED: 'failure', REPLAY_REFUSED: 'failure',
-  TOKEN_INVALID: 'failure', MACHINE_PENDING: 'failure', CLONE_DETECTED: 'failure', PACKAGES_UNKNOWN: 'failure',
-  PACKAGES_MISMATCH: 'failure', JOB_UNKNOWN: 'failure', JOB_CLOSED: 'failure', JOB_NOT_LEASED: 'failure',
-  REPORT_TOO_LARGE: 'failure', RATE_LIMITED: 'failure', ENROL_RATE_LIMITED: 'failure',
+  RPC_PARSE_ERROR: 'failure',
+  RPC_INVALID_REQUEST: 'failure',
+  RPC_METHOD_NOT_FOUND: 'failure',
+  RPC_INVALID_PARAMS: 'failure',
+  RPC_INTERNAL_ERROR: 'failure',
+  PROTOCOL_UNSUPPORTED: 'failure',
+  AUTH_FAILED: 'failure',
+  REPLAY_REFUSED: 'failure',
+  TOKEN_INVALID: 'failure',
+  MACHINE_PENDING: 'failure',
+  CLONE_DETECTED: 'failure',
+  PACKAGES_UNKNOWN: 'failure',
+  PACKAGES_MISMATCH: 'failure',
+  JOB_UNKNOWN: 'failure',
+  JOB_CLOSED: 'failure',
+  JOB_NOT_LEASED: 'failure',
+  REPORT_TOO_LARGE: 'failure',
+  RATE_LIMITED: 'failure',
+  ENROL_RATE_LIMITED: 'failure',
 };
 
 /**
@@ -43,7 +83,9 @@ export function exitStatusOf(program: Program, err: unknown): number {
   return exitStatuses[program][isAptgateError(err) ? exitKinds[err.code] : 'failure'];
 }
 
-/** The error's line after "<program>: ": the code first, or only the message of an error raised by no one on purpose. */
+/**
+ * The error's line after "<program>: ": the code first, or only the message of an error raised by no one on purpose.
+ */
 export function errorLine(err: unknown): string {
   return isAptgateError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
 }

@@ -31,7 +31,11 @@ export interface TestAgent {
   start(args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
 }
 
-export async function createAgent(dir: string, server: string, opts: TestRootOptions & { hostname?: string; machineId?: string } = {}): Promise<TestAgent> {
+export async function createAgent(
+  dir: string,
+  server: string,
+  opts: TestRootOptions & { hostname?: string; machineId?: string } = {},
+): Promise<TestAgent> {
   await mkdir(dir, { recursive: true });
   const root = await createTestRoot(path.join(dir, 'sys'), opts);
   const machineId = opts.machineId ?? randomBytes(16).toString('hex');
@@ -40,23 +44,50 @@ export async function createAgent(dir: string, server: string, opts: TestRootOpt
   const stateDir = path.join(dir, 'state');
   const configFile = path.join(dir, 'agent.conf');
   const hostname = opts.hostname ?? `host-${machineId.slice(0, 6)}`;
-  const agentEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...process.env, APTGATE_AGENT_CONFIG: configFile, ...(AGENT_LIBS ? { LD_LIBRARY_PATH: AGENT_LIBS } : {}), ...env });
+  const agentEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+    ...process.env,
+    APTGATE_AGENT_CONFIG: configFile,
+    ...(AGENT_LIBS ? { LD_LIBRARY_PATH: AGENT_LIBS } : {}),
+    ...env,
+  });
   const agent: TestAgent = {
-    dir, root, configFile, machineId, stateDir, state: new AgentState(stateDir),
+    dir,
+    root,
+    configFile,
+    machineId,
+    stateDir,
+    state: new AgentState(stateDir),
     async configure(o) {
-      await writeFile(configFile, [
-        `server = ${o.server}`, `state_dir = ${stateDir}`, `root = ${root.root}`, `apt_config = ${root.configFile}`,
-        ...root.target.dpkgOptions.map((d) => `dpkg_option = ${d}`), `machine_id_file = ${o.machineIdFile ?? machineIdFile}`,
-        // this machine's own /opt/ltsp or /srv/ltsp are not the test's business (LTSP tests say yes)
-        `hostname = ${hostname}`, 'timeout = 30', 'manage_chroots = no', ...(o.extra ?? []), '',
-      ].join('\n'));
+      await writeFile(
+        configFile,
+        [
+          `server = ${o.server}`,
+          `state_dir = ${stateDir}`,
+          `root = ${root.root}`,
+          `apt_config = ${root.configFile}`,
+          ...root.target.dpkgOptions.map((d) => `dpkg_option = ${d}`),
+          `machine_id_file = ${o.machineIdFile ?? machineIdFile}`,
+          // this machine's own /opt/ltsp or /srv/ltsp are not the test's business (LTSP tests say yes)
+          `hostname = ${hostname}`,
+          'timeout = 30',
+          'manage_chroots = no',
+          ...(o.extra ?? []),
+          '',
+        ].join('\n'),
+      );
     },
     async run(args, env = {}) {
-      const r = await exec(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], { env: agentEnv(env), timeoutMs: 300_000 });
+      const r = await exec(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], {
+        env: agentEnv(env),
+        timeoutMs: 300_000,
+      });
       return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
     },
     start(args, env = {}) {
-      return spawn(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], { env: agentEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+      return spawn(AGENT_NODE, [path.join(projectRoot, 'dist/src/agent/main.js'), ...args], {
+        env: agentEnv(env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     },
     async runOk(args, env) {
       const r = await agent.run(args, env);

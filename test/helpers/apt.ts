@@ -102,7 +102,17 @@ export async function aptEnv(dir: string, opts: AptEnvOptions = {}): Promise<Apt
     archives: path.join(root, 'cache', 'archives'),
     log: path.join(root, 'log'),
   };
-  for (const d of [p.parts, p.sourceParts, p.prefParts, p.trustedParts, p.authParts, p.state, path.join(p.lists, 'partial'), path.join(p.archives, 'partial'), p.log]) {
+  for (const d of [
+    p.parts,
+    p.sourceParts,
+    p.prefParts,
+    p.trustedParts,
+    p.authParts,
+    p.state,
+    path.join(p.lists, 'partial'),
+    path.join(p.archives, 'partial'),
+    p.log,
+  ]) {
     await mkdir(d, { recursive: true });
   }
   const statusFile = path.join(root, 'status');
@@ -147,7 +157,12 @@ export async function aptEnv(dir: string, opts: AptEnvOptions = {}): Promise<Apt
   ].join('\n');
   await writeFile(configFile, conf);
 
-  const env: NodeJS.ProcessEnv = { ...process.env, APT_CONFIG: configFile, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    APT_CONFIG: configFile,
+    LC_ALL: 'C',
+    DEBIAN_FRONTEND: 'noninteractive',
+  };
   for (const k of Object.keys(env)) if (PROXY_VARS.includes(k.toLowerCase())) delete env[k];
 
   const sourcesFile = path.join(p.sourceParts, 'aptgate.sources');
@@ -187,9 +202,14 @@ export interface AptResult {
   stderr: string;
 }
 
-/** Runs `<command> <isolation -o options> [-o Acquire::http::Proxy=...] [extra -o] args...`; never rejects on a non-zero exit. */
+/**
+ * Runs `<command> <isolation -o options> [-o Acquire::http::Proxy=...] [extra -o] args...`; never rejects on a non-zero
+ * exit.
+ */
 export async function runApt(args: string[], opts: RunAptOptions): Promise<AptResult> {
-  const extra = Array.isArray(opts.options) ? opts.options : Object.entries(opts.options ?? {}).map(([k, v]) => `${k}=${v}`);
+  const extra = Array.isArray(opts.options)
+    ? opts.options
+    : Object.entries(opts.options ?? {}).map(([k, v]) => `${k}=${v}`);
   const proxy = opts.proxy ?? opts.apt.proxy;
   const argv = [
     ...opts.apt.options,
@@ -197,14 +217,21 @@ export async function runApt(args: string[], opts: RunAptOptions): Promise<AptRe
     ...extra.flatMap((o) => ['-o', o]),
     ...args,
   ];
-  const r = await exec(opts.command ?? 'apt-get', argv, { env: opts.apt.env, cwd: opts.cwd ?? opts.apt.dir, timeoutMs: opts.timeoutMs ?? 120_000 });
+  const r = await exec(opts.command ?? 'apt-get', argv, {
+    env: opts.apt.env,
+    cwd: opts.cwd ?? opts.apt.dir,
+    timeoutMs: opts.timeoutMs ?? 120_000,
+  });
   return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
 }
 
 /** Like runApt but throws with apt's output unless it exits 0. */
 export async function runAptOk(args: string[], opts: RunAptOptions): Promise<AptResult> {
   const r = await runApt(args, opts);
-  if (r.code !== 0) throw new Error(`${opts.command ?? 'apt-get'} ${args.join(' ')} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${opts.command ?? 'apt-get'} ${args.join(' ')} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`,
+    );
   return r;
 }
 

@@ -36,9 +36,30 @@ import { FixtureRepo, type PublishOptions, type Published } from './repo.js';
 import type { BackendSpec } from './server.js';
 import { FixtureUpstream } from './upstream.js';
 
-import { CHROOT_ALIAS, CHROOT_ARCH, CHROOT_BACKEND, CHROOT_SUITE, loadMinbaseCache, mergeMinbaseCaches, type ChrootArch, type MinbaseCache } from './minbase.js';
+import {
+  CHROOT_ALIAS,
+  CHROOT_ARCH,
+  CHROOT_BACKEND,
+  CHROOT_SUITE,
+  loadMinbaseCache,
+  mergeMinbaseCaches,
+  type ChrootArch,
+  type MinbaseCache,
+} from './minbase.js';
 
-export { CHROOT_ALIAS, CHROOT_ARCH, CHROOT_ARCHS, CHROOT_BACKEND, CHROOT_SUITE, checkMinbaseCache, loadMinbaseCache, mergeMinbaseCaches, minbaseCacheDir, type ChrootArch, type MinbaseCache } from './minbase.js';
+export {
+  CHROOT_ALIAS,
+  CHROOT_ARCH,
+  CHROOT_ARCHS,
+  CHROOT_BACKEND,
+  CHROOT_SUITE,
+  checkMinbaseCache,
+  loadMinbaseCache,
+  mergeMinbaseCaches,
+  minbaseCacheDir,
+  type ChrootArch,
+  type MinbaseCache,
+} from './minbase.js';
 
 // ---------------------------------------------------------------------------------------------
 // the world
@@ -96,7 +117,8 @@ export interface ChrootWorldOptions {
 export async function makeChrootWorld(opts: ChrootWorldOptions = {}): Promise<ChrootWorld> {
   const architectures = [...(opts.architectures ?? [CHROOT_ARCH])];
   if (architectures.length === 0) throw new Error('makeChrootWorld: architectures must not be empty');
-  if (new Set(architectures).size !== architectures.length) throw new Error(`makeChrootWorld: architectures repeat one: ${architectures.join(', ')}`);
+  if (new Set(architectures).size !== architectures.length)
+    throw new Error(`makeChrootWorld: architectures repeat one: ${architectures.join(', ')}`);
   const caches = await Promise.all(architectures.map((a) => loadMinbaseCache(a)));
   const merged = mergeMinbaseCaches(caches);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-chroot-'));
@@ -117,8 +139,14 @@ export async function makeChrootWorld(opts: ChrootWorldOptions = {}): Promise<Ch
     const up = upstream;
     const k = key;
     return {
-      dir, key, repo, upstream, architectures, minbase: caches[0]!,
-      minbases: new Map(caches.map((c) => [c.arch, c])), gen1,
+      dir,
+      key,
+      repo,
+      upstream,
+      architectures,
+      minbase: caches[0]!,
+      minbases: new Map(caches.map((c) => [c.arch, c])),
+      gen1,
       backend: { mirrors: [upstream.base], keyring: key.keyring },
       alias: CHROOT_ALIAS,
       mirror: `http://${CHROOT_ALIAS}`,
@@ -181,7 +209,12 @@ export interface BootstrapOptions {
   arch?: ChrootArch;
 }
 
-interface RunResult { code: number | null; signal: NodeJS.Signals | null; output: string; timedOut: boolean }
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+  timedOut: boolean;
+}
 
 function runDebootstrap(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
@@ -211,7 +244,8 @@ function runDebootstrap(args: string[], env: NodeJS.ProcessEnv, timeoutMs: numbe
 
 function withSbin(p: string | undefined): string {
   const parts = (p ?? '').split(':').filter((x) => x !== '');
-  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) if (!parts.includes(d)) parts.push(d);
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'])
+    if (!parts.includes(d)) parts.push(d);
   return parts.join(':');
 }
 
@@ -232,11 +266,21 @@ async function tailOf(file: string, lines: number): Promise<string> {
  * mount may remain under TARGET: any that does is unmounted (so the host is not left with them) and
  * the call fails, naming it.
  */
-export async function bootstrapChroot(world: ChrootWorld, proxyUrl: string, targetDir: string, opts: BootstrapOptions = {}): Promise<Chroot> {
-  if (process.getuid?.() !== 0) throw new Error(`bootstrapChroot must run as root (debootstrap chroots, mknods and mounts; the CI runs as root), uid is ${process.getuid?.()}`);
+export async function bootstrapChroot(
+  world: ChrootWorld,
+  proxyUrl: string,
+  targetDir: string,
+  opts: BootstrapOptions = {},
+): Promise<Chroot> {
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      `bootstrapChroot must run as root (debootstrap chroots, mknods and mounts; the CI runs as root), uid is ${process.getuid?.()}`,
+    );
   const arch = opts.arch ?? CHROOT_ARCH;
   if (!world.architectures.includes(arch)) {
-    throw new Error(`bootstrapChroot: the world publishes ${world.architectures.join(', ')}, not ${arch} (makeChrootWorld({ architectures: [..., '${arch}'] }))`);
+    throw new Error(
+      `bootstrapChroot: the world publishes ${world.architectures.join(', ')}, not ${arch} (makeChrootWorld({ architectures: [..., '${arch}'] }))`,
+    );
   }
   const target = path.resolve(targetDir);
   await mkdir(target, { recursive: true });
@@ -245,14 +289,30 @@ export async function bootstrapChroot(world: ChrootWorld, proxyUrl: string, targ
   if (before.length > 0) throw new Error(`bootstrapChroot: already mounted under ${target}: ${before.join(', ')}`);
 
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'ftp_proxy', 'FTP_PROXY', 'all_proxy', 'ALL_PROXY', 'no_proxy', 'NO_PROXY']) delete env[k];
+  for (const k of [
+    'http_proxy',
+    'HTTP_PROXY',
+    'https_proxy',
+    'HTTPS_PROXY',
+    'ftp_proxy',
+    'FTP_PROXY',
+    'all_proxy',
+    'ALL_PROXY',
+    'no_proxy',
+    'NO_PROXY',
+  ])
+    delete env[k];
   env.http_proxy = proxyUrl;
   env.LC_ALL = 'C';
   env.DEBIAN_FRONTEND = 'noninteractive';
   env.PATH = withSbin(env.PATH);
   const args = [
-    '--variant=minbase', `--arch=${arch}`, `--keyring=${world.key.keyring}`,
-    CHROOT_SUITE, target, world.mirror,
+    '--variant=minbase',
+    `--arch=${arch}`,
+    `--keyring=${world.key.keyring}`,
+    CHROOT_SUITE,
+    target,
+    world.mirror,
   ];
 
   const started = Date.now();
@@ -270,11 +330,15 @@ export async function bootstrapChroot(world: ChrootWorld, proxyUrl: string, targ
     const how = r.timedOut ? `timed out after ${ms} ms` : r.signal ? `was killed by ${r.signal}` : `exited ${r.code}`;
     throw new Error(
       `${cmd} ${how} (chroot left in ${target}):\n${r.output}\n--- ${target}/debootstrap/debootstrap.log (tail) ---\n${await tailOf(path.join(target, 'debootstrap', 'debootstrap.log'), 60)}` +
-        (left.length > 0 ? `\n--- and it left mounts under ${target}: ${left.join(', ')}${unmountErrors.length ? ` (umount failed: ${unmountErrors.join('; ')})` : ' (unmounted now)'}` : ''),
+        (left.length > 0
+          ? `\n--- and it left mounts under ${target}: ${left.join(', ')}${unmountErrors.length ? ` (umount failed: ${unmountErrors.join('; ')})` : ' (unmounted now)'}`
+          : ''),
     );
   }
   if (left.length > 0) {
-    throw new Error(`${cmd} succeeded but left mounts under ${target}: ${left.join(', ')}${unmountErrors.length ? ` (umount failed: ${unmountErrors.join('; ')})` : ' (unmounted now)'}\n${r.output}`);
+    throw new Error(
+      `${cmd} succeeded but left mounts under ${target}: ${left.join(', ')}${unmountErrors.length ? ` (umount failed: ${unmountErrors.join('; ')})` : ' (unmounted now)'}\n${r.output}`,
+    );
   }
 
   const sources = path.join(target, 'etc', 'apt', 'sources.list');

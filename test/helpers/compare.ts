@@ -28,7 +28,10 @@ function listName(uri: string, rest: string): string {
 /** Copies InRelease and every binary-<arch>/Packages(.xz/.gz) of each suite into apt's lists dir. */
 export async function writeLists(listsDir: string, suites: readonly ListsSuite[]): Promise<void> {
   for (const s of suites) {
-    await copyFile(path.join(s.distsDir, 'InRelease'), path.join(listsDir, listName(s.uri, `dists/${s.suite}/InRelease`)));
+    await copyFile(
+      path.join(s.distsDir, 'InRelease'),
+      path.join(listsDir, listName(s.uri, `dists/${s.suite}/InRelease`)),
+    );
     for (const component of s.components ?? ['main']) {
       const compDir = path.join(s.distsDir, component);
       for (const d of await readdir(compDir)) {
@@ -36,8 +39,16 @@ export async function writeLists(listsDir: string, suites: readonly ListsSuite[]
         const files = await readdir(path.join(compDir, d));
         const target = path.join(listsDir, listName(s.uri, `dists/${s.suite}/${component}/${d}/Packages`));
         if (files.includes('Packages')) await copyFile(path.join(compDir, d, 'Packages'), target);
-        else if (files.includes('Packages.xz')) await writeFile(target, await execOk('xz', ['-dc', path.join(compDir, d, 'Packages.xz')], { timeoutMs: 60_000 }));
-        else if (files.includes('Packages.gz')) await writeFile(target, await execOk('gzip', ['-dc', path.join(compDir, d, 'Packages.gz')], { timeoutMs: 60_000 }));
+        else if (files.includes('Packages.xz'))
+          await writeFile(
+            target,
+            await execOk('xz', ['-dc', path.join(compDir, d, 'Packages.xz')], { timeoutMs: 60_000 }),
+          );
+        else if (files.includes('Packages.gz'))
+          await writeFile(
+            target,
+            await execOk('gzip', ['-dc', path.join(compDir, d, 'Packages.gz')], { timeoutMs: 60_000 }),
+          );
       }
     }
   }
@@ -52,12 +63,21 @@ export interface CompareEnv {
   preferencesFile: string;
 }
 
-export async function compareEnv(dir: string, suites: readonly ListsSuite[], opts: { architecture?: string; architectures?: string[]; sourcesFields?: Record<string, string> } = {}): Promise<CompareEnv> {
+export async function compareEnv(
+  dir: string,
+  suites: readonly ListsSuite[],
+  opts: { architecture?: string; architectures?: string[]; sourcesFields?: Record<string, string> } = {},
+): Promise<CompareEnv> {
   const apt = await aptEnv(dir, {
     ...(opts.architecture ? { architecture: opts.architecture } : {}),
     ...(opts.architectures ? { architectures: opts.architectures } : {}),
     // these lists were not fetched by this apt: trust them as `apt update` would have
-    sources: suites.map((s) => ({ uri: s.uri, suites: [s.suite], components: s.components ?? ['main'], fields: { Trusted: 'yes', ...(opts.sourcesFields ?? {}) } })),
+    sources: suites.map((s) => ({
+      uri: s.uri,
+      suites: [s.suite],
+      components: s.components ?? ['main'],
+      fields: { Trusted: 'yes', ...(opts.sourcesFields ?? {}) },
+    })),
   });
   await writeLists(apt.listsDir, suites);
   const preferencesFile = path.join(apt.dir, 'etc', 'preferences');
@@ -90,7 +110,11 @@ export interface Simulation {
 }
 
 /** `apt-get -s upgrade|dist-upgrade`, parsed from the Inst/Remv lines. */
-export async function aptSimulate(env: CompareEnv, action: 'upgrade' | 'dist-upgrade', options: Record<string, string> = {}): Promise<Simulation> {
+export async function aptSimulate(
+  env: CompareEnv,
+  action: 'upgrade' | 'dist-upgrade',
+  options: Record<string, string> = {},
+): Promise<Simulation> {
   const r = await runApt(['-s', action], { apt: env.apt, options });
   if (r.code !== 0) throw new Error(`apt-get -s ${action} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
   const upgraded = new Set<string>();

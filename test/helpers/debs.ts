@@ -93,7 +93,10 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
     };
     await addFile(path.join(docDir, 'README'), `${spec.name} ${spec.version} (${arch}): aptgate test package\n`);
     if (spec.payloadBytes !== undefined) {
-      await addFile(path.join(shareDir, 'payload.bin'), pseudoRandomBytes(`${spec.name}/${spec.version}/${arch}/${spec.payloadBytes}`, spec.payloadBytes));
+      await addFile(
+        path.join(shareDir, 'payload.bin'),
+        pseudoRandomBytes(`${spec.name}/${spec.version}/${arch}/${spec.payloadBytes}`, spec.payloadBytes),
+      );
     }
     const installedSize = Math.ceil(bytes / 1024) + files + 5; // rough du -k of the tree
 
@@ -111,13 +114,19 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
       ['Priority', 'optional'],
       ['Description', formatMultiline(spec.description ?? `${spec.name} test package`)],
     ];
-    const control = fields.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${v}\n`).join('');
+    const control = fields
+      .filter(([, v]) => v !== undefined && v !== '')
+      .map(([k, v]) => `${k}: ${v}\n`)
+      .join('');
     const debian = path.join(stage, 'DEBIAN');
     await mkdir(debian, { mode: 0o755 });
     await chmod(debian, 0o755);
     await writeFile(path.join(debian, 'control'), control, { mode: 0o644 });
     await chmod(path.join(debian, 'control'), 0o644);
-    for (const [script, text] of [['preinst', spec.preinst], ['postinst', spec.postinst]] as const) {
+    for (const [script, text] of [
+      ['preinst', spec.preinst],
+      ['postinst', spec.postinst],
+    ] as const) {
       if (text === undefined) continue;
       await writeFile(path.join(debian, script), text, { mode: 0o755 });
       await chmod(path.join(debian, script), 0o755);

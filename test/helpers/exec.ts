@@ -57,7 +57,9 @@ export async function execOk(cmd: string, args: readonly string[], opts: ExecOpt
   const r = await exec(cmd, args, opts);
   if (r.code !== 0) {
     const how = r.signal ? `signal ${r.signal}` : `exit code ${r.code}`;
-    throw new Error(`${cmd} ${args.join(' ')} failed with ${how}:\n${r.stderr.toString('utf8')}${r.stdout.toString('utf8').slice(0, 2000)}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed with ${how}:\n${r.stderr.toString('utf8')}${r.stdout.toString('utf8').slice(0, 2000)}`,
+    );
   }
   return r.stdout;
 }

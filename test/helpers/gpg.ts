@@ -21,7 +21,9 @@ import { fixturesDir } from './paths.js';
 export interface TestKey {
   /** a fresh GNUPGHOME (mode 0700) with the secret key imported */
   home: string;
-  /** a binary (non-armored) public keyring holding only this key: usable by `gpgv --keyring FILE` and apt's Signed-By */
+  /**
+   * a binary (non-armored) public keyring holding only this key: usable by `gpgv --keyring FILE` and apt's Signed-By
+   */
   keyring: string;
   /** full 40-hex-digit fingerprint of the primary key, upper case */
   fingerprint: string;
@@ -43,10 +45,18 @@ function gpgEnv(): NodeJS.ProcessEnv {
 
 function gpgArgs(home: string, ...rest: string[]): string[] {
   return [
-    '--homedir', home,
-    '--batch', '--no-tty', '--quiet',
-    '--pinentry-mode', 'loopback', '--passphrase', '',
-    '--trust-model', 'always', '--no-auto-check-trustdb',
+    '--homedir',
+    home,
+    '--batch',
+    '--no-tty',
+    '--quiet',
+    '--pinentry-mode',
+    'loopback',
+    '--passphrase',
+    '',
+    '--trust-model',
+    'always',
+    '--no-auto-check-trustdb',
     ...rest,
   ];
 }
@@ -66,7 +76,9 @@ export async function loadTestKey(dir: string, which: TestKeyName = 'archive'): 
   const home = await mkdtemp(path.join(path.resolve(dir), `gnupg-${which}-`));
   if (home.length > MAX_HOME_LEN) {
     await rm(home, { recursive: true, force: true });
-    throw new Error(`GNUPGHOME path too long for gpg-agent sockets (${home.length} > ${MAX_HOME_LEN} chars): ${home}; use a shorter dir (e.g. under os.tmpdir())`);
+    throw new Error(
+      `GNUPGHOME path too long for gpg-agent sockets (${home.length} > ${MAX_HOME_LEN} chars): ${home}; use a shorter dir (e.g. under os.tmpdir())`,
+    );
   }
   await chmod(home, 0o700);
   await gpg(home, ['--import', secretKeyFile(which)]);
@@ -97,7 +109,11 @@ export function clearsign(key: TestKey, data: Buffer): Promise<Buffer> {
 
 /** Armored detached signature of data (Release.gpg style). */
 export function detachSign(key: TestKey, data: Buffer): Promise<Buffer> {
-  return serialised(key, ['--local-user', `${key.fingerprint}!`, '--digest-algo', 'SHA256', '--armor', '--detach-sign'], data);
+  return serialised(
+    key,
+    ['--local-user', `${key.fingerprint}!`, '--digest-algo', 'SHA256', '--armor', '--detach-sign'],
+    data,
+  );
 }
 
 /** Stops the key's gpg-agent now (it would otherwise exit on its own once its home is deleted). */
@@ -132,7 +148,11 @@ export async function gpgvVerify(keyring: string, signed: Buffer, data?: Buffer)
       args = [sigFile, '-'];
       input = data;
     }
-    const r = await exec('gpgv', ['--status-fd', '1', '--keyring', path.resolve(keyring), ...args], { input, env: gpgEnv(), timeoutMs: 60_000 });
+    const r = await exec('gpgv', ['--status-fd', '1', '--keyring', path.resolve(keyring), ...args], {
+      input,
+      env: gpgEnv(),
+      timeoutMs: 60_000,
+    });
     const status = r.stdout.toString('utf8');
     const validSigs = [...status.matchAll(/^\[GNUPG:\] VALIDSIG ([0-9A-F]{40})/gm)].map((m) => m[1]!);
     return { ok: r.code === 0 && validSigs.length > 0, validSigs, status, stderr: r.stderr.toString('utf8') };

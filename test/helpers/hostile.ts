@@ -35,7 +35,12 @@ export class HostileUpstream {
   private readonly counts = new Map<string, number>();
   private rules: Array<{ match: Match; handler: HostileHandler; remaining: number }> = [];
 
-  private constructor(private readonly server: http.Server, readonly root: string, readonly prefix: string, readonly port: number) {
+  private constructor(
+    private readonly server: http.Server,
+    readonly root: string,
+    readonly prefix: string,
+    readonly port: number,
+  ) {
     this.url = `http://127.0.0.1:${port}`;
     this.base = `${this.url}${prefix}`;
   }
@@ -113,7 +118,11 @@ export class HostileUpstream {
       return;
     }
     const body = await readFile(file);
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Last-Modified': st.mtime.toUTCString() });
+    res.writeHead(200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': body.length,
+      'Last-Modified': st.mtime.toUTCString(),
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 }
@@ -128,8 +137,19 @@ export function text(res: http.ServerResponse, status: number, body: string): vo
  * the connection closes. Without a Content-Length the body ends where the connection does
  * (HTTP/1.1 close-delimited), so a cut body looks complete on the wire.
  */
-export function rawClose(res: http.ServerResponse, status: string, headers: Record<string, string>, body: Buffer): void {
-  const head = [`HTTP/1.1 ${status}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), 'Connection: close', '', ''].join('\r\n');
+export function rawClose(
+  res: http.ServerResponse,
+  status: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): void {
+  const head = [
+    `HTTP/1.1 ${status}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    'Connection: close',
+    '',
+    '',
+  ].join('\r\n');
   const sock = res.socket!;
   sock.write(head);
   sock.end(body);

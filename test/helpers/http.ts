@@ -26,23 +26,42 @@ export interface RequestOptions {
 export function request(port: number, target: string, opts: RequestOptions = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const req = http.request({
-      host: '127.0.0.1', port, path: target, method: opts.method ?? 'GET', headers: opts.headers, agent: false,
-      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      let total = 0;
-      let firstByteAt: number | undefined;
-      let error: Error | undefined;
-      res.on('data', (c: Buffer) => {
-        firstByteAt ??= Date.now() - started;
-        chunks.push(c);
-        total += c.length;
-        opts.onData?.(total);
-      });
-      res.on('error', (e) => { error = e; });
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete && !error, error, firstByteAt }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: target,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        agent: false,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let total = 0;
+        let firstByteAt: number | undefined;
+        let error: Error | undefined;
+        res.on('data', (c: Buffer) => {
+          firstByteAt ??= Date.now() - started;
+          chunks.push(c);
+          total += c.length;
+          opts.onData?.(total);
+        });
+        res.on('error', (e) => {
+          error = e;
+        });
+        res.on('close', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            complete: res.complete && !error,
+            error,
+            firstByteAt,
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });

@@ -4,7 +4,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-export interface ImportEdge { from: string; to: string; file: string; typeOnly: boolean }
+export interface ImportEdge {
+  from: string;
+  to: string;
+  file: string;
+  typeOnly: boolean;
+}
 
 export interface ImportGraph {
   /** module → modules it imports (relative imports only) */
@@ -26,7 +31,8 @@ export function moduleOf(rel: string): string {
   return parts.length > 1 ? `${parts[0]}/` : parts[0]!.replace(/\.ts$/, '');
 }
 
-const IMPORT = /(?:^|\n)\s*(import|export)\s+(type\s+)?[^'";]*?from\s+'([^']+)'|import\(\s*'([^']+)'\s*\)|(?:^|\n)\s*import\s+'([^']+)'/g;
+const IMPORT =
+  /(?:^|\n)\s*(import|export)\s+(type\s+)?[^'";]*?from\s+'([^']+)'|import\(\s*'([^']+)'\s*\)|(?:^|\n)\s*import\s+'([^']+)'/g;
 
 export function importGraph(src: string): ImportGraph {
   const edges: ImportEdge[] = [];
@@ -40,7 +46,11 @@ export function importGraph(src: string): ImportGraph {
         externals.set(rel, [...(externals.get(rel) ?? []), spec]);
         continue;
       }
-      const target = path.relative(src, path.resolve(path.dirname(file), spec)).split(path.sep).join('/').replace(/\.js$/, '.ts');
+      const target = path
+        .relative(src, path.resolve(path.dirname(file), spec))
+        .split(path.sep)
+        .join('/')
+        .replace(/\.js$/, '.ts');
       const from = moduleOf(rel);
       const to = moduleOf(target);
       if (from !== to) edges.push({ from, to, file: rel, typeOnly: m[2] !== undefined });

@@ -17,7 +17,7 @@ export const CHROOT_BACKEND = 'debian';
 /** host/path clients use in proxy mode; `.invalid` never resolves (RFC 2606) */
 export const CHROOT_ALIAS = 'deb.aptgate-test.invalid/debian';
 
-const FETCH_HINT = 'run `npm test` (its set-up fetches them: test/fetch-minbase.sh; needs Debian\'s mirror once)';
+const FETCH_HINT = "run `npm test` (its set-up fetches them: test/fetch-minbase.sh; needs Debian's mirror once)";
 
 /**
  * Where test/fetch-minbase.sh keeps the minbase .debs of an architecture (like it does):
@@ -26,7 +26,10 @@ const FETCH_HINT = 'run `npm test` (its set-up fetches them: test/fetch-minbase.
  */
 export function minbaseCacheDir(arch: string = CHROOT_ARCH): string {
   if (arch === 'amd64' && process.env.APTGATE_TEST_MINBASE) return process.env.APTGATE_TEST_MINBASE;
-  return path.join(process.env.APTGATE_TEST_MINBASE_DIR || '/var/cache/aptgate-test', `minbase-${CHROOT_SUITE}-${arch}`);
+  return path.join(
+    process.env.APTGATE_TEST_MINBASE_DIR || '/var/cache/aptgate-test',
+    `minbase-${CHROOT_SUITE}-${arch}`,
+  );
 }
 
 /** one .deb of a minbase cache */
@@ -74,7 +77,10 @@ const checked = new Map<string, Promise<MinbaseCache>>();
  * test/fetch-minbase.sh" Error when it is absent or incomplete. Checked once per process,
  * architecture and directory.
  */
-export function loadMinbaseCache(arch: string = CHROOT_ARCH, dir: string = minbaseCacheDir(arch)): Promise<MinbaseCache> {
+export function loadMinbaseCache(
+  arch: string = CHROOT_ARCH,
+  dir: string = minbaseCacheDir(arch),
+): Promise<MinbaseCache> {
   const key = `${arch} ${dir}`;
   let p = checked.get(key);
   if (!p) {
@@ -85,23 +91,39 @@ export function loadMinbaseCache(arch: string = CHROOT_ARCH, dir: string = minba
 }
 
 /** Throws the Error that says how to fetch the .debs unless the minbase cache of arch is complete. */
-export async function checkMinbaseCache(arch: string = CHROOT_ARCH, dir: string = minbaseCacheDir(arch)): Promise<void> {
+export async function checkMinbaseCache(
+  arch: string = CHROOT_ARCH,
+  dir: string = minbaseCacheDir(arch),
+): Promise<void> {
   await loadMinbaseCache(arch, dir);
 }
 
 async function readMinbaseCache(cacheArch: string, dir: string): Promise<MinbaseCache> {
-  if (!/^[a-z0-9]+$/.test(cacheArch) || cacheArch === 'all') throw new Error(`loadMinbaseCache: not an architecture: ${JSON.stringify(cacheArch)}`);
+  if (!/^[a-z0-9]+$/.test(cacheArch) || cacheArch === 'all')
+    throw new Error(`loadMinbaseCache: not an architecture: ${JSON.stringify(cacheArch)}`);
   let sums: string;
   let packages: string;
   try {
     sums = await readFile(path.join(dir, 'SHA256SUMS'), 'utf8');
     packages = await readFile(path.join(dir, 'Packages'), 'utf8');
   } catch (err) {
-    throw missing(cacheArch, dir, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no SHA256SUMS or Packages' : String(err));
+    throw missing(
+      cacheArch,
+      dir,
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no SHA256SUMS or Packages' : String(err),
+    );
   }
-  const check = await exec('sha256sum', ['--quiet', '--strict', '-c', 'SHA256SUMS'], { cwd: dir, env: { ...process.env, LC_ALL: 'C' }, timeoutMs: 120_000 });
+  const check = await exec('sha256sum', ['--quiet', '--strict', '-c', 'SHA256SUMS'], {
+    cwd: dir,
+    env: { ...process.env, LC_ALL: 'C' },
+    timeoutMs: 120_000,
+  });
   if (check.code !== 0) {
-    const out = `${check.stdout.toString('utf8')}${check.stderr.toString('utf8')}`.trim().split('\n').slice(0, 5).join('; ');
+    const out = `${check.stdout.toString('utf8')}${check.stderr.toString('utf8')}`
+      .trim()
+      .split('\n')
+      .slice(0, 5)
+      .join('; ');
     throw missing(cacheArch, dir, `sha256sum -c SHA256SUMS fails: ${out}`);
   }
   // file -> sha256
@@ -120,9 +142,16 @@ async function readMinbaseCache(cacheArch: string, dir: string): Promise<Minbase
     const version = field(stanza, 'Version');
     const arch = field(stanza, 'Architecture');
     const filename = field(stanza, 'Filename');
-    if (!name || !version || !arch || !filename) throw missing(cacheArch, dir, `a Packages stanza without Package/Version/Architecture/Filename: ${JSON.stringify(stanza.slice(0, 3))}`);
+    if (!name || !version || !arch || !filename)
+      throw missing(
+        cacheArch,
+        dir,
+        `a Packages stanza without Package/Version/Architecture/Filename: ${JSON.stringify(stanza.slice(0, 3))}`,
+      );
     if (arch !== cacheArch && arch !== 'all') {
-      throw new Error(`${dir} is not the minbase cache of ${cacheArch}: it holds ${name} ${version} for ${arch} (APTGATE_TEST_MINBASE is the amd64 one; see test/fetch-minbase.sh)`);
+      throw new Error(
+        `${dir} is not the minbase cache of ${cacheArch}: it holds ${name} ${version} for ${arch} (APTGATE_TEST_MINBASE is the amd64 one; see test/fetch-minbase.sh)`,
+      );
     }
     const rel = `debs/${path.posix.basename(filename)}`;
     const sha256 = summed.get(rel);
@@ -135,7 +164,8 @@ async function readMinbaseCache(cacheArch: string, dir: string): Promise<Minbase
     records.push({ name, version, arch, path: path.join(dir, rel), sha256, fields: own });
   }
   if (debs.length === 0) throw missing(cacheArch, dir, 'Packages lists no package');
-  if (onDisk.length !== debs.length) throw missing(cacheArch, dir, `${onDisk.length} .debs in debs/ but ${debs.length} stanzas in Packages`);
+  if (onDisk.length !== debs.length)
+    throw missing(cacheArch, dir, `${onDisk.length} .debs in debs/ but ${debs.length} stanzas in Packages`);
   return { arch: cacheArch, dir, debs, fields, packages: records };
 }
 
@@ -150,19 +180,27 @@ function sameFields(a: ControlFields, b: ControlFields): boolean {
  * when the caches hold different versions of an Architecture: all package (fetched from different
  * states of the archive; test/fetch-minbase.sh fetches such caches again).
  */
-export function mergeMinbaseCaches(caches: readonly MinbaseCache[]): { debs: string[]; fields: Map<string, ControlFields> } {
+export function mergeMinbaseCaches(caches: readonly MinbaseCache[]): {
+  debs: string[];
+  fields: Map<string, ControlFields>;
+} {
   const byKey = new Map<string, { deb: MinbaseDeb; from: MinbaseCache }>();
   const allVersion = new Map<string, { deb: MinbaseDeb; from: MinbaseCache }>();
   const debs: string[] = [];
   const fields = new Map<string, ControlFields>();
-  const disagree = (what: string) => new Error(`the minbase caches of ${caches.map((c) => c.arch).join(', ')} disagree: ${what}; ${FETCH_HINT} (it fetches disagreeing caches again)`);
+  const disagree = (what: string) =>
+    new Error(
+      `the minbase caches of ${caches.map((c) => c.arch).join(', ')} disagree: ${what}; ${FETCH_HINT} (it fetches disagreeing caches again)`,
+    );
   for (const cache of caches) {
     for (const deb of cache.packages) {
       const key = `${deb.name} ${deb.version} ${deb.arch}`;
       if (deb.arch === 'all') {
         const other = allVersion.get(deb.name);
         if (other && other.deb.version !== deb.version) {
-          throw disagree(`${deb.name} (all) is ${other.deb.version} in ${other.from.dir} but ${deb.version} in ${cache.dir}`);
+          throw disagree(
+            `${deb.name} (all) is ${other.deb.version} in ${other.from.dir} but ${deb.version} in ${cache.dir}`,
+          );
         }
         if (!other) allVersion.set(deb.name, { deb, from: cache });
       }
@@ -174,13 +212,16 @@ export function mergeMinbaseCaches(caches: readonly MinbaseCache[]): { debs: str
         continue;
       }
       if (prev.deb.sha256 !== deb.sha256) {
-        throw disagree(`${key}: ${prev.deb.path} (sha256 ${prev.deb.sha256}) and ${deb.path} (sha256 ${deb.sha256}) differ`);
+        throw disagree(
+          `${key}: ${prev.deb.path} (sha256 ${prev.deb.sha256}) and ${deb.path} (sha256 ${deb.sha256}) differ`,
+        );
       }
       if (!sameFields(prev.deb.fields, deb.fields)) {
-        throw disagree(`${key}: the archive's stanza in ${prev.from.dir}/Packages differs from the one in ${cache.dir}/Packages`);
+        throw disagree(
+          `${key}: the archive's stanza in ${prev.from.dir}/Packages differs from the one in ${cache.dir}/Packages`,
+        );
       }
     }
   }
   return { debs, fields };
 }
-

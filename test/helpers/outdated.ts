@@ -40,5 +40,7 @@ export function upgradableSet(r: OutdatedResult): Set<string> {
 
 /** As `apt-get -s upgrade` names them (Inst lines): the candidate's architecture. */
 export function upgradeSet(r: OutdatedResult): Set<string> {
-  return new Set(r.entries.filter((e) => e.action === 'upgrade').map((e) => `${e.package} ${e.architecture} ${e.candidateVersion}`));
+  return new Set(
+    r.entries.filter((e) => e.action === 'upgrade').map((e) => `${e.package} ${e.architecture} ${e.candidateVersion}`),
+  );
 }

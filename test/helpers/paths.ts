@@ -12,7 +12,8 @@ function findProjectRoot(): string {
   for (;;) {
     if (existsSync(path.join(dir, 'test', 'fixtures', 'gpg')) && existsSync(path.join(dir, 'package.json'))) return dir;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('cannot locate the project root (a directory with package.json and test/fixtures/gpg)');
+    if (parent === dir)
+      throw new Error('cannot locate the project root (a directory with package.json and test/fixtures/gpg)');
     dir = parent;
   }
 }

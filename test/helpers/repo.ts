@@ -165,7 +165,8 @@ function withOverrides(e: PoolEntry, overrides: ControlFields | undefined): Cont
   const out: ControlFields = e.control.map(([k, v]) => [k, v]);
   for (const [k, v] of overrides) {
     const lower = k.toLowerCase();
-    if (COMPUTED_FIELDS.includes(lower)) throw new Error(`packagesFields of ${e.name} ${e.version} ${e.arch}: ${k} is computed, it cannot be set`);
+    if (COMPUTED_FIELDS.includes(lower))
+      throw new Error(`packagesFields of ${e.name} ${e.version} ${e.arch}: ${k} is computed, it cannot be set`);
     const at = out.findIndex(([ck]) => ck.toLowerCase() === lower);
     if (IDENTITY_FIELDS.includes(lower) && (at === -1 || out[at]![1] !== v)) {
       throw new Error(`packagesFields of ${e.name} ${e.version} ${e.arch}: ${k}: ${v} differs from the .deb's`);
@@ -238,10 +239,12 @@ export class FixtureRepo {
   }
 
   private async doPublish(suite: string, specs: DebSpec[], opts: PublishOptions): Promise<Published> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(suite) || suite.split('/').includes('..')) throw new Error(`invalid suite ${suite}`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(suite) || suite.split('/').includes('..'))
+      throw new Error(`invalid suite ${suite}`);
     const component = opts.component ?? 'main';
     const archs = opts.architectures ?? ['amd64'];
-    if (archs.length === 0 || archs.includes('all')) throw new Error('architectures must be non-empty real architectures (not "all")');
+    if (archs.length === 0 || archs.includes('all'))
+      throw new Error('architectures must be non-empty real architectures (not "all")');
     const compressions = opts.compressions ?? ['xz', 'gz'];
     if (compressions.length === 0) throw new Error('compressions must not be empty');
     const byHash = opts.byHash ?? true;
@@ -269,9 +272,22 @@ export class FixtureRepo {
       const id = `${e.name} ${e.version} ${e.arch}`;
       if (seen.has(id)) throw new Error(`duplicate package ${id}`);
       seen.add(id);
-      if (e.arch !== 'all' && !archs.includes(e.arch)) throw new Error(`package ${id} is not for any of ${archs.join(', ')}`);
+      if (e.arch !== 'all' && !archs.includes(e.arch))
+        throw new Error(`package ${id} is not for any of ${archs.join(', ')}`);
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : a.arch < b.arch ? -1 : 1));
+    entries.sort((a, b) =>
+      a.name < b.name
+        ? -1
+        : a.name > b.name
+          ? 1
+          : a.version < b.version
+            ? -1
+            : a.version > b.version
+              ? 1
+              : a.arch < b.arch
+                ? -1
+                : 1,
+    );
 
     // Indices
     const listed = new Map<string, FileHashes>();
@@ -283,7 +299,10 @@ export class FixtureRepo {
       const packages = Buffer.from(
         entries
           .filter((e) => e.arch === arch || e.arch === 'all')
-          .map((e) => `${packagesParagraph(e, opts.packagesFields?.({ name: e.name, version: e.version, arch: e.arch }))}\n`)
+          .map(
+            (e) =>
+              `${packagesParagraph(e, opts.packagesFields?.({ name: e.name, version: e.version, arch: e.arch }))}\n`,
+          )
           .join(''),
         'utf8',
       );
@@ -354,7 +373,14 @@ export class FixtureRepo {
       releaseGpg,
       date,
       files: new Map(paths.map((p) => [p, { size: listed.get(p)!.size, sha256: listed.get(p)!.sha256 }])),
-      debs: entries.map((e) => ({ name: e.name, version: e.version, arch: e.arch, filename: e.filename, size: e.size, sha256: e.sha256 })),
+      debs: entries.map((e) => ({
+        name: e.name,
+        version: e.version,
+        arch: e.arch,
+        filename: e.filename,
+        size: e.size,
+        sha256: e.sha256,
+      })),
     };
   }
 

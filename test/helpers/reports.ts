@@ -18,9 +18,23 @@ export function bigInstalled(n: number, tag = 'a'): InstalledPackage[] {
     const name = `lib${tag}${i.toString(36)}`;
     const version = `${1 + (i % 3)}.${i % 4}-1`;
     out.push({
-      package: name, architecture: 'amd64', version, want: 'install', ok: true, state: 'installed', multiArch: undefined, source: name,
-      sourceVersion: version, essential: false, depends: 'libc6 (>= 2.36), libz', preDepends: undefined, recommends: undefined,
-      breaks: undefined, conflicts: undefined, provides: undefined, aptHash: i % 1000,
+      package: name,
+      architecture: 'amd64',
+      version,
+      want: 'install',
+      ok: true,
+      state: 'installed',
+      multiArch: undefined,
+      source: name,
+      sourceVersion: version,
+      essential: false,
+      depends: 'libc6 (>= 2.36), libz',
+      preDepends: undefined,
+      recommends: undefined,
+      breaks: undefined,
+      conflicts: undefined,
+      provides: undefined,
+      aptHash: i % 1000,
     });
   }
   return out;
@@ -51,16 +65,45 @@ export async function post(url: string, body: string, headers: Record<string, st
 /** A machine enrolled through agent.enroll with an auto-approving token. */
 export async function enrolOverHttp(url: string, token: string, hostname = 'reporter'): Promise<Enrolled> {
   const machineId = randomBytes(16).toString('hex');
-  const xml = await post(url, encodeCall('agent.enroll', [{ token, facts: { hostname, machineId, architecture: 'amd64', foreignArchitectures: [], distribution: 'debian', codename: 'bookworm', kernel: '6.1.0', agentVersion: 'test' } }]));
-  const r = await decodeResponse(xml) as { machine: number; secret: string };
+  const xml = await post(
+    url,
+    encodeCall('agent.enroll', [
+      {
+        token,
+        facts: {
+          hostname,
+          machineId,
+          architecture: 'amd64',
+          foreignArchitectures: [],
+          distribution: 'debian',
+          codename: 'bookworm',
+          kernel: '6.1.0',
+          agentVersion: 'test',
+        },
+      },
+    ]),
+  );
+  const r = (await decodeResponse(xml)) as { machine: number; secret: string };
   return { machine: r.machine, secret: r.secret, machineId, lastTs: 0 };
 }
 
-const EXTRAS = { holds: [], sources: [], preferences: [], aptUpgradable: [], reboot: { required: false, packages: [] }, dpkg: { audit: '', interrupted: false } };
+const EXTRAS = {
+  holds: [],
+  sources: [],
+  preferences: [],
+  aptUpgradable: [],
+  reboot: { required: false, packages: [] },
+  dpkg: { audit: '', interrupted: false },
+};
 
 /** The body of an agent.report with the packages in full (gzip), or only by hash. */
-export function reportBody(m: Enrolled, packages: { hash: string; full?: Buffer; base?: string; upsert?: Buffer; remove?: string[] }): string {
-  return encodeCall('agent.report', [{ machineId: m.machineId, state: randomBytes(32).toString('hex'), packages, ...EXTRAS, agentVersion: 'test' }]);
+export function reportBody(
+  m: Enrolled,
+  packages: { hash: string; full?: Buffer; base?: string; upsert?: Buffer; remove?: string[] },
+): string {
+  return encodeCall('agent.report', [
+    { machineId: m.machineId, state: randomBytes(32).toString('hex'), packages, ...EXTRAS, agentVersion: 'test' },
+  ]);
 }
 
 export function fullReportBody(m: Enrolled, p: PackagesText): string {

@@ -59,9 +59,20 @@ export async function createTestRoot(dir: string, opts: TestRootOptions = {}): P
   const base = path.resolve(dir);
   const root = path.join(base, 'root');
   const p = (rel: string) => path.join(root, rel);
-  for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/lib/dpkg/triggers', 'etc/apt/apt.conf.d', 'etc/apt/sources.list.d',
-    'etc/apt/preferences.d', 'etc/apt/trusted.gpg.d', 'etc/apt/auth.conf.d', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial',
-    'var/log/apt', 'var/run']) {
+  for (const d of [
+    'var/lib/dpkg/info',
+    'var/lib/dpkg/updates',
+    'var/lib/dpkg/triggers',
+    'etc/apt/apt.conf.d',
+    'etc/apt/sources.list.d',
+    'etc/apt/preferences.d',
+    'etc/apt/trusted.gpg.d',
+    'etc/apt/auth.conf.d',
+    'var/lib/apt/lists/partial',
+    'var/cache/apt/archives/partial',
+    'var/log/apt',
+    'var/run',
+  ]) {
     await mkdir(p(d), { recursive: true });
   }
   const statusFile = p('var/lib/dpkg/status');
@@ -77,20 +88,26 @@ export async function createTestRoot(dir: string, opts: TestRootOptions = {}): P
     ...Object.entries(opts.config ?? {}),
   ];
   const configFile = path.join(base, 'apt.conf');
-  await writeFile(configFile, [
-    '// test/helpers/root.ts: apt and dpkg act inside a separate root (read via APT_CONFIG)',
-    ...settings.map(([k, v]) => `${k} ${q(v)};`),
-    `APT::Architectures { ${q(arch)}; };`,
-    // dpkg logs to the host's /var/log/dpkg.log whatever its --root: the root keeps its own
-    `DPkg::Options { ${q(`--root=${root}`)}; ${q(`--log=${p('var/log/dpkg.log')}`)}; };`,
-    '',
-  ].join('\n'));
+  await writeFile(
+    configFile,
+    [
+      '// test/helpers/root.ts: apt and dpkg act inside a separate root (read via APT_CONFIG)',
+      ...settings.map(([k, v]) => `${k} ${q(v)};`),
+      `APT::Architectures { ${q(arch)}; };`,
+      // dpkg logs to the host's /var/log/dpkg.log whatever its --root: the root keeps its own
+      `DPkg::Options { ${q(`--root=${root}`)}; ${q(`--log=${p('var/log/dpkg.log')}`)}; };`,
+      '',
+    ].join('\n'),
+  );
   const sourcesFile = p('etc/apt/sources.list.d/fixture.sources');
   await writeFile(sourcesFile, renderSources(opts.sources ?? []));
 
   const target: AptTarget = {
     root,
-    aptOptions: [['Dir', `${root}/`], ['Dir::State::status', statusFile]],
+    aptOptions: [
+      ['Dir', `${root}/`],
+      ['Dir::State::status', statusFile],
+    ],
     env: { APT_CONFIG: configFile },
     statusFile,
     sourcesDir: p('etc/apt/sources.list.d'),
@@ -100,7 +117,12 @@ export async function createTestRoot(dir: string, opts: TestRootOptions = {}): P
     rebootRequiredFile: p('var/run/reboot-required'),
     dpkgOptions: [`--root=${root}`, `--log=${p('var/log/dpkg.log')}`],
   };
-  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive', APT_CONFIG: configFile };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    LC_ALL: 'C.UTF-8',
+    DEBIAN_FRONTEND: 'noninteractive',
+    APT_CONFIG: configFile,
+  };
   const status = () => readFile(statusFile, 'utf8');
   return {
     root,

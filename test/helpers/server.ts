@@ -8,7 +8,10 @@ import { applySetting, defaultConfig, validate, type Config } from '../../src/co
 import { openDb, type Db } from '../../src/state/db.js';
 import { projectRoot } from './paths.js';
 
-export interface BackendSpec { mirrors: string[]; keyring: string }
+export interface BackendSpec {
+  mirrors: string[];
+  keyring: string;
+}
 
 export interface TestServer extends App {
   url: string;
@@ -36,10 +39,20 @@ export function testConfig(dir: string, backends: Record<string, BackendSpec>, t
   return config;
 }
 
-export async function startServer(config: Config, opts: { dispatcher?: Dispatcher; logger?: object | boolean; now?: () => number } = {}): Promise<TestServer> {
+export async function startServer(
+  config: Config,
+  opts: { dispatcher?: Dispatcher; logger?: object | boolean; now?: () => number } = {},
+): Promise<TestServer> {
   await mkdir(config.cacheDir, { recursive: true });
   const db = openDb(config.db);
-  const built = await buildApp({ config, db, dbFile: config.db, logger: opts.logger ?? false, ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}), ...(opts.now ? { now: opts.now } : {}) });
+  const built = await buildApp({
+    config,
+    db,
+    dbFile: config.db,
+    logger: opts.logger ?? false,
+    ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
   await built.app.listen({ host: '127.0.0.1', port: 0 });
   const port = (built.app.server.address() as { port: number }).port;
   return {
@@ -82,7 +95,9 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): 
       if (m) resolve(Number(m[1]));
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     void exited.then((code) => reject(new Error(`aptgate exited ${code} before listening:\n${out}`)));
   });
   return {
@@ -102,7 +117,11 @@ export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): 
 }
 
 /** Polls `check` until it is truthy (for state another process or thread reaches). */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

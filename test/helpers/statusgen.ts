@@ -62,7 +62,14 @@ export function generateStatus(index: readonly Paragraph[], picks: number, seed:
       }
     }
   }
-  const weights: Array<[Variant, number]> = [['older', 0.55], ['same', 0.2], ['newer', 0.05], ['config-files', 0.05], ['unpacked', 0.05], ['hold', 0.1]];
+  const weights: Array<[Variant, number]> = [
+    ['older', 0.55],
+    ['same', 0.2],
+    ['newer', 0.05],
+    ['config-files', 0.05],
+    ['unpacked', 0.05],
+    ['hold', 0.1],
+  ];
   const variants = new Map<string, Variant>();
   const paragraphs: string[] = [];
   for (const name of [...chosen.keys()].sort()) {
@@ -79,8 +86,16 @@ export function generateStatus(index: readonly Paragraph[], picks: number, seed:
     // a package others depend on must stay installed: config-files only for leaves is not
     // tracked here, so removed packages keep their dependents' groups out
     variants.set(name, variant);
-    const version = variant === 'older' ? `${p['version']}~aptgate1` : variant === 'newer' ? `${p['version']}+local1` : p['version']!;
-    const status = variant === 'config-files' ? 'deinstall ok config-files' : variant === 'unpacked' ? 'install ok unpacked' : variant === 'hold' ? 'hold ok installed' : 'install ok installed';
+    const version =
+      variant === 'older' ? `${p['version']}~aptgate1` : variant === 'newer' ? `${p['version']}+local1` : p['version']!;
+    const status =
+      variant === 'config-files'
+        ? 'deinstall ok config-files'
+        : variant === 'unpacked'
+          ? 'install ok unpacked'
+          : variant === 'hold'
+            ? 'hold ok installed'
+            : 'install ok installed';
     const lines = [`Package: ${name}`, `Status: ${status}`, `Architecture: ${p['architecture']}`];
     if (p['multi-arch']) lines.push(`Multi-Arch: ${p['multi-arch']}`);
     if (p['source']) lines.push(`Source: ${p['source']}`);
@@ -93,11 +108,16 @@ export function generateStatus(index: readonly Paragraph[], picks: number, seed:
   }
   // removed packages (config-files) must not be depended on by installed ones
   const removed = new Set([...variants].filter(([, v]) => v === 'config-files').map(([n]) => n));
-  const text = paragraphs
-    .map((para) => para.replace(/^Depends: (.*)$/m, (_m, deps: string) => {
-      const kept = deps.split(', ').filter((d) => !removed.has(d));
-      return kept.length ? `Depends: ${kept.join(', ')}` : '';
-    }).replace(/\n\n/g, '\n'))
-    .join('\n\n') + '\n';
+  const text =
+    paragraphs
+      .map((para) =>
+        para
+          .replace(/^Depends: (.*)$/m, (_m, deps: string) => {
+            const kept = deps.split(', ').filter((d) => !removed.has(d));
+            return kept.length ? `Depends: ${kept.join(', ')}` : '';
+          })
+          .replace(/\n\n/g, '\n'),
+      )
+      .join('\n\n') + '\n';
   return { text, variants };
 }

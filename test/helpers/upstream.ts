@@ -226,7 +226,8 @@ export class FixtureUpstream {
     }
 
     if (fault?.kind === 'delay') await sleep(fault.ms);
-    if (fault?.kind === 'status') return this.sendText(res, method, fault.status, `fixture fault: status ${fault.status}\n`);
+    if (fault?.kind === 'status')
+      return this.sendText(res, method, fault.status, `fixture fault: status ${fault.status}\n`);
     if (method !== 'GET' && method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       return this.sendText(res, method, 405, 'method not allowed\n');

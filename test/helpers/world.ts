@@ -38,7 +38,11 @@ export async function makeWorld(opts: { debs?: DebSpec[]; publish?: PublishOptio
   const upstream = await FixtureUpstream.start(repo.root, { prefix: '/debian' });
   const keys: TestKey[] = [key];
   return {
-    dir, key, repo, upstream, gen1,
+    dir,
+    key,
+    repo,
+    upstream,
+    gen1,
     backend: { mirrors: [upstream.base], keyring: key.keyring },
     rogue: async () => {
       const k = await loadTestKey(dir, 'rogue');

@@ -30,13 +30,28 @@ export interface ChrootInfo {
 
 /** Debian's architecture name of this host (what node runs on). */
 export function hostArchitecture(arch: string = process.arch): string {
-  const map: Record<string, string> = { x64: 'amd64', ia32: 'i386', arm64: 'arm64', arm: 'armhf', ppc64: 'ppc64el', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mipsel: 'mipsel', mips64el: 'mips64el' };
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    ia32: 'i386',
+    arm64: 'arm64',
+    arm: 'armhf',
+    ppc64: 'ppc64el',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    loong64: 'loong64',
+    mipsel: 'mipsel',
+    mips64el: 'mips64el',
+  };
   return map[arch] ?? arch;
 }
 
 /** How a chroot of `arch` runs on a host of `host`. */
 export function runModeOf(arch: string, host: string): { run: RunMode; reason?: string } {
-  if (!arch) return { run: 'unsupported', reason: 'its architecture cannot be told (no dpkg status entry, no readable dpkg binary)' };
+  if (!arch)
+    return {
+      run: 'unsupported',
+      reason: 'its architecture cannot be told (no dpkg status entry, no readable dpkg binary)',
+    };
   if (arch === host) return { run: 'native' };
   if (host === 'amd64' && arch === 'i386') return { run: 'linux32' };
   return { run: 'unsupported', reason: `this ${host} host cannot execute ${arch} programs` };
@@ -103,19 +118,31 @@ export async function osReleaseOf(root: string): Promise<Record<string, string>>
   return parseOsRelease((await readIn(root, 'etc/os-release')) || (await readIn(root, 'usr/lib/os-release')));
 }
 
-export async function inspectChroot(dir: string, name = path.basename(dir), host = hostArchitecture()): Promise<ChrootInfo> {
+export async function inspectChroot(
+  dir: string,
+  name = path.basename(dir),
+  host = hostArchitecture(),
+): Promise<ChrootInfo> {
   const real = await realpath(dir);
   const architecture = await chrootArchitecture(real);
   const rel = await osReleaseOf(real);
   const clean = (s: string | undefined) => (s ?? '').replace(/[^A-Za-z0-9 ._+~:/()-]/g, '').slice(0, 120);
   return {
-    name, path: real, architecture,
-    distribution: clean(rel['ID']), codename: clean(rel['VERSION_CODENAME']).toLowerCase(), release: clean(rel['PRETTY_NAME']),
+    name,
+    path: real,
+    architecture,
+    distribution: clean(rel['ID']),
+    codename: clean(rel['VERSION_CODENAME']).toLowerCase(),
+    release: clean(rel['PRETTY_NAME']),
     ...runModeOf(architecture, host),
   };
 }
 
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
+const isDir = (p: string) =>
+  stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
 /** A chroot directory: a directory holding proc/ (what LTSP itself recognises). */
 export async function isChrootDir(dir: string): Promise<boolean> {
@@ -144,7 +171,10 @@ export async function findChrootDirs(dirs: readonly string[]): Promise<string[]>
  * The chroots to manage: the directories given, else the configured ones, else the LTSP
  * defaults. Names must be unique (they name the chroot's machine and its state directory).
  */
-export async function discoverChroots(given: readonly string[], configured: readonly string[]): Promise<{ chroots: ChrootInfo[]; problems: string[] }> {
+export async function discoverChroots(
+  given: readonly string[],
+  configured: readonly string[],
+): Promise<{ chroots: ChrootInfo[]; problems: string[] }> {
   const explicit = given.length ? given : configured;
   const problems: string[] = [];
   for (const d of explicit) if (!(await isDir(d))) problems.push(`${d}: not a directory`);
@@ -166,7 +196,8 @@ export async function discoverChroots(given: readonly string[], configured: read
     }
     const other = seen.get(name);
     if (other !== undefined) {
-      if (other !== info.path) problems.push(`${d}: another chroot is already named ${name} (${other}); configure one of them only`);
+      if (other !== info.path)
+        problems.push(`${d}: another chroot is already named ${name} (${other}); configure one of them only`);
       continue;
     }
     seen.set(name, info.path);

@@ -36,14 +36,25 @@ function bounded(ms: number, outer?: AbortSignal): { signal: AbortSignal; done: 
   const onAbort = () => ac.abort();
   outer?.addEventListener('abort', onAbort, { once: true });
   if (outer?.aborted) ac.abort();
-  return { signal: ac.signal, done: () => { clearTimeout(timer); outer?.removeEventListener('abort', onAbort); } };
+  return {
+    signal: ac.signal,
+    done: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 /**
  * The refresh after a kernel or initramfs change (bounded by the job's timeout). A pending-refresh
  * file stays until one succeeds, so a refresh that failed or never ran is tried again.
  */
-export async function refreshChroot(c: ChrootJobContext, t: Transcript, timeoutS: number, signal?: AbortSignal): Promise<{ ok: boolean; summary: string }> {
+export async function refreshChroot(
+  c: ChrootJobContext,
+  t: Transcript,
+  timeoutS: number,
+  signal?: AbortSignal,
+): Promise<{ ok: boolean; summary: string }> {
   const pending = pendingRefreshFile(c.marker);
   await mkdir(path.dirname(pending), { recursive: true, mode: 0o700 });
   await writeFile(pending, new Date().toISOString() + '\n', { mode: 0o600 });
@@ -55,7 +66,10 @@ export async function refreshChroot(c: ChrootJobContext, t: Transcript, timeoutS
       const o = await runCommand(cmd, { transcript: t, signal: limit.signal });
       if (o.code !== 0) {
         const what = [path.basename(cmd.file), ...cmd.args].join(' ');
-        return { ok: false, summary: `refresh failed: ${what} exited ${o.code}${o.spawnError ? ` (${o.spawnError})` : ''}; it is tried again at the next run` };
+        return {
+          ok: false,
+          summary: `refresh failed: ${what} exited ${o.code}${o.spawnError ? ` (${o.spawnError})` : ''}; it is tried again at the next run`,
+        };
       }
     }
   } finally {
@@ -70,11 +84,25 @@ async function revert(c: ChrootJobContext, t: Transcript, started: number, opts:
   const r = await revertCommand(c.info.name, c.info.path);
   if (!r.command) {
     t.line(`# ${r.error}`);
-    return result(t, started, { exitCode: 1, failure: 'other', summary: `image-revert: ${r.error}`, changed: false, rebootRequired: false });
+    return result(t, started, {
+      exitCode: 1,
+      failure: 'other',
+      summary: `image-revert: ${r.error}`,
+      changed: false,
+      rebootRequired: false,
+    });
   }
   const o = await runCommand(r.command, { transcript: t, ...(opts.signal ? { signal: opts.signal } : {}) });
   const ok = o.code === 0;
-  return result(t, started, { exitCode: ok ? 0 : Math.max(o.code, 1), failure: ok ? undefined : 'other', summary: ok ? `image-revert: the previous image of ${c.info.name} is back` : `image-revert: ltsp image -r exited ${o.code}`, changed: false, rebootRequired: false });
+  return result(t, started, {
+    exitCode: ok ? 0 : Math.max(o.code, 1),
+    failure: ok ? undefined : 'other',
+    summary: ok
+      ? `image-revert: the previous image of ${c.info.name} is back`
+      : `image-revert: ltsp image -r exited ${o.code}`,
+    changed: false,
+    rebootRequired: false,
+  });
 }
 
 /** Runs `job` inside the chroot; resolves with a result whatever happens. */
@@ -82,12 +110,15 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
   const started = Date.now();
   const t = new Transcript(TRANSCRIPT_CAP, opts.onOutput);
   const root = c.info.path;
-  t.line(`# LTSP chroot ${c.info.name} (${root}, ${c.info.architecture}${c.info.run === 'linux32' ? ', under linux32' : ''})`);
+  t.line(
+    `# LTSP chroot ${c.info.name} (${root}, ${c.info.architecture}${c.info.run === 'linux32' ? ', under linux32' : ''})`,
+  );
   const fail = (summary: string, failure: JobResult['failure'] = 'other'): JobResult => {
     t.line(`# ${summary}`);
     return result(t, started, { exitCode: 1, failure, summary, changed: false, rebootRequired: false });
   };
-  if (c.info.run === 'unsupported') return fail(`this host cannot run the chroot: ${c.info.reason ?? 'unsupported architecture'}`, 'invalid-job');
+  if (c.info.run === 'unsupported')
+    return fail(`this host cannot run the chroot: ${c.info.reason ?? 'unsupported architecture'}`, 'invalid-job');
   if (job.kind === 'image-revert') return revert(c, t, started, opts);
   if (job.kind === 'reboot') return fail('an LTSP chroot does not reboot; its clients do', 'invalid-job');
 
@@ -95,7 +126,11 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
   const busy = await recoverStale(root, c.marker, t);
   if (busy) return fail(busy);
   const holder = await waitDpkgLock(root, job.policy.lockTimeout, opts.signal);
-  if (holder) return fail(`the chroot's dpkg lock is held by ${holder.command} (pid ${holder.pid}), e.g. ltsp image; try again later`, 'dpkg-lock');
+  if (holder)
+    return fail(
+      `the chroot's dpkg lock is held by ${holder.command} (pid ${holder.pid}), e.g. ltsp image; try again later`,
+      'dpkg-lock',
+    );
 
   const bootBefore = await bootState(root);
   // what already runs inside (an administrator's shell) is not ours to end afterwards
@@ -110,7 +145,15 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
     r = await runJob(job, c.target, opts);
     t.add(r.transcript);
   } catch (err) {
-    r = { exitCode: 1, durationMs: 0, transcript: '', failure: 'other', summary: `${job.kind}: ${(err as Error).message.split('\n')[0]}`, changed: false, rebootRequired: false };
+    r = {
+      exitCode: 1,
+      durationMs: 0,
+      transcript: '',
+      failure: 'other',
+      summary: `${job.kind}: ${(err as Error).message.split('\n')[0]}`,
+      changed: false,
+      rebootRequired: false,
+    };
     t.line(`# ${r.summary}`);
   } finally {
     // each step on its own: one that fails does not keep the others from running
@@ -119,11 +162,17 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
       return ['(unknown)'];
     });
     if (!left.length) await rm(c.marker, { force: true }).catch((e: Error) => t.line(`# ${c.marker}: ${e.message}`));
-    if (ours) await removePolicy(root, t).catch((e: Error) => t.line(`# ${POLICY_RC_D} could not be removed: ${e.message}`));
+    if (ours)
+      await removePolicy(root, t).catch((e: Error) => t.line(`# ${POLICY_RC_D} could not be removed: ${e.message}`));
   }
   if (left.length) {
     t.line(`# still mounted: ${left.join(' ')}`);
-    return result(t, started, { ...r, exitCode: r.exitCode || 1, failure: r.failure ?? 'other', summary: `${r.summary}; still mounted inside the chroot: ${left.join(' ')}` });
+    return result(t, started, {
+      ...r,
+      exitCode: r.exitCode || 1,
+      failure: r.failure ?? 'other',
+      summary: `${r.summary}; still mounted inside the chroot: ${left.join(' ')}`,
+    });
   }
   t.line('# /proc, /sys, /dev and /dev/pts of the chroot unmounted');
 
@@ -131,10 +180,21 @@ export async function runChrootJob(c: ChrootJobContext, job: JobSpec, opts: RunJ
   const pending = await isFile(pendingRefreshFile(c.marker));
   if (!changed && !pending) return result(t, started, r);
   if (r.failure !== undefined) {
-    if (changed) await writeFile(pendingRefreshFile(c.marker), new Date().toISOString() + '\n', { mode: 0o600 }).catch(() => undefined);
-    t.line('# the kernel or initramfs changed, but the job failed: no refresh of a half-done chroot (pending until a job succeeds)');
+    if (changed)
+      await writeFile(pendingRefreshFile(c.marker), new Date().toISOString() + '\n', { mode: 0o600 }).catch(
+        () => undefined,
+      );
+    t.line(
+      '# the kernel or initramfs changed, but the job failed: no refresh of a half-done chroot (pending until a job succeeds)',
+    );
     return result(t, started, r);
   }
   const f = await refreshChroot(c, t, job.policy.timeout, opts.signal);
-  return result(t, started, f.ok ? { ...r, summary: `${r.summary}; ${f.summary}` } : { ...r, exitCode: 1, failure: 'other', summary: `${r.summary}; ${f.summary}` });
+  return result(
+    t,
+    started,
+    f.ok
+      ? { ...r, summary: `${r.summary}; ${f.summary}` }
+      : { ...r, exitCode: 1, failure: 'other', summary: `${r.summary}; ${f.summary}` },
+  );
 }

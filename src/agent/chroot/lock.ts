@@ -63,7 +63,11 @@ export async function dpkgLockHolder(root: string): Promise<LockHolder | undefin
  * Waits until nobody holds the chroot's dpkg lock, up to `timeoutS`; the holder when it is
  * still held then. Polls once a second: there is no notification for a released fcntl lock.
  */
-export async function waitDpkgLock(root: string, timeoutS: number, signal?: AbortSignal): Promise<LockHolder | undefined> {
+export async function waitDpkgLock(
+  root: string,
+  timeoutS: number,
+  signal?: AbortSignal,
+): Promise<LockHolder | undefined> {
   const end = Date.now() + timeoutS * 1000;
   for (;;) {
     const h = await dpkgLockHolder(root);

@@ -48,7 +48,12 @@ export async function chrootTarget(info: ChrootInfo, proxy: string, server: stri
     if (server) aptOptions.push([`Acquire::http::Proxy::${new URL(server).hostname}`, 'DIRECT']);
   }
   // LTSP 5's policy-rc.d and start-stop-daemon wrappers read LTSP_HANDLE_DAEMONS; chroot(8) passes it on
-  const t = targetAt(info.path, { aptOptions, env: { LTSP_HANDLE_DAEMONS: 'false' }, dpkgOptions: [], chroot: { linux32: info.run === 'linux32' } });
+  const t = targetAt(info.path, {
+    aptOptions,
+    env: { LTSP_HANDLE_DAEMONS: 'false' },
+    dpkgOptions: [],
+    chroot: { linux32: info.run === 'linux32' },
+  });
   const inside = (p: string) => resolveIn(info.path, path.relative(info.path, p));
   return {
     ...t,
@@ -64,13 +69,18 @@ export async function chrootTarget(info: ChrootInfo, proxy: string, server: stri
 /** Why the agent leaves a chroot alone (undefined: it can manage it). */
 export async function unmanageable(info: ChrootInfo, stateDir: string): Promise<string | undefined> {
   if (info.run === 'unsupported') return `unsupported: ${info.reason ?? 'architecture'}`;
-  if (info.path === '/') return 'it is this host\'s own root directory';
-  if (stateDir === info.path || stateDir.startsWith(`${info.path}/`)) return `the agent's state directory ${stateDir} is inside the chroot`;
+  if (info.path === '/') return "it is this host's own root directory";
+  if (stateDir === info.path || stateDir.startsWith(`${info.path}/`))
+    return `the agent's state directory ${stateDir} is inside the chroot`;
   for (const d of ['etc/apt', 'etc/apt/sources.list.d', 'var/lib/dpkg', 'usr/sbin']) {
-    if (!(await isPlainDir(info.path, d))) return `${path.join(info.path, d)} is not a directory of the chroot (missing, or a symbolic link)`;
+    if (!(await isPlainDir(info.path, d)))
+      return `${path.join(info.path, d)} is not a directory of the chroot (missing, or a symbolic link)`;
   }
   // the release gate writes its key there: never through a link to the host's files
-  if ((await lstat(path.join(info.path, 'etc/apt/keyrings')).catch(() => undefined)) && !(await isPlainDir(info.path, 'etc/apt/keyrings'))) {
+  if (
+    (await lstat(path.join(info.path, 'etc/apt/keyrings')).catch(() => undefined)) &&
+    !(await isPlainDir(info.path, 'etc/apt/keyrings'))
+  ) {
     return `${path.join(info.path, 'etc/apt/keyrings')} is not a directory of the chroot`;
   }
   return undefined;
@@ -79,7 +89,10 @@ export async function unmanageable(info: ChrootInfo, stateDir: string): Promise<
 /** The newest kernel version in the chroot's /boot (what its clients boot), '' when none. */
 async function bootKernel(root: string): Promise<string> {
   const names = await readdir(await resolveIn(root, 'boot')).catch(() => [] as string[]);
-  const versions = names.map((n) => /^vmlinu[xz]-(.+)$/.exec(n)?.[1]).filter((v): v is string => v !== undefined).sort();
+  const versions = names
+    .map((n) => /^vmlinu[xz]-(.+)$/.exec(n)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .sort();
   return versions.at(-1) ?? '';
 }
 
@@ -107,14 +120,30 @@ export interface ChrootRun {
 }
 
 /** The chroot's identity, enrolling it through the host first when it has none (or moved). */
-export async function chrootIdentity(h: HostContext, info: ChrootInfo, target: AptTarget, state: AgentState): Promise<Identity> {
+export async function chrootIdentity(
+  h: HostContext,
+  info: ChrootInfo,
+  target: AptTarget,
+  state: AgentState,
+): Promise<Identity> {
   const machineId = chrootMachineId(h.machineId, info.path);
   const known = state.identity();
   if (known && known.machineId === machineId && known.server === h.identity.server) return known;
-  const facts = await collectFacts(target, { machineId, hostname: h.config.hostname, kernel: await bootKernel(info.path) });
+  const facts = await collectFacts(target, {
+    machineId,
+    hostname: h.config.hostname,
+    kernel: await bootKernel(info.path),
+  });
   // the server derives the chroot's machine-id from the host's and the path, and says which
-  const r = await h.client.call<{ machine: number; secret: string; machineId?: string }>('agent.enrollChroot', [{ machineId: h.machineId, name: info.name, path: info.path, facts }]);
-  const identity = { server: h.identity.server, machine: r.machine, secret: r.secret, machineId: r.machineId || machineId };
+  const r = await h.client.call<{ machine: number; secret: string; machineId?: string }>('agent.enrollChroot', [
+    { machineId: h.machineId, name: info.name, path: info.path, facts },
+  ]);
+  const identity = {
+    server: h.identity.server,
+    machine: r.machine,
+    secret: r.secret,
+    machineId: r.machineId || machineId,
+  };
   state.saveIdentity(identity);
   h.log(`chroot ${info.name}: enrolled as machine ${r.machine}`);
   return identity;
@@ -143,7 +172,13 @@ export async function runChroot(h: HostContext, info: ChrootInfo): Promise<Chroo
     out.machine = identity.machine;
     const client = new RpcClient({ server, caFile: h.config.caFile, timeoutS: h.config.timeoutS }, { identity, state });
     return runCycle({
-      client, identity, machineId: identity.machineId, state, target, rebootCommand: [], log,
+      client,
+      identity,
+      machineId: identity.machineId,
+      state,
+      target,
+      rebootCommand: [],
+      log,
       execute: (job) => runChrootJob(ctx, job, h.abort ? { signal: h.abort } : {}),
       ...(h.stop ? { stop: h.stop } : {}),
     });

@@ -30,7 +30,11 @@ function unescape(s: string): string {
 export async function mountsUnder(dir: string, mountinfo?: string): Promise<string[]> {
   const text = mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8'));
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  const out = text.split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => p !== undefined).map(unescape)
+  const out = text
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map(unescape)
     .filter((p) => p === dir || p.startsWith(prefix));
   return [...new Set(out)].sort((a, b) => b.length - a.length || b.localeCompare(a));
 }
@@ -61,7 +65,9 @@ async function endProcesses(root: string, log: MountLog, spare: ReadonlySet<numb
   for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
     const pids = await left();
     if (!pids.length) return;
-    log.line(`# ${pids.length} process${pids.length === 1 ? '' : 'es'} left inside the chroot (${pids.join(' ')}): ${sig}`);
+    log.line(
+      `# ${pids.length} process${pids.length === 1 ? '' : 'es'} left inside the chroot (${pids.join(' ')}): ${sig}`,
+    );
     for (const pid of pids) {
       try {
         process.kill(pid, sig);
@@ -76,7 +82,8 @@ async function endProcesses(root: string, log: MountLog, spare: ReadonlySet<numb
 
 /** Mounts under the chroot's proc, sys and dev (what a job mounts), deepest first. */
 export async function jobMounts(root: string): Promise<string[]> {
-  const ours = (p: string) => CHROOT_MOUNTS.some((m) => p === path.join(root, m.at) || p.startsWith(`${path.join(root, m.at)}/`));
+  const ours = (p: string) =>
+    CHROOT_MOUNTS.some((m) => p === path.join(root, m.at) || p.startsWith(`${path.join(root, m.at)}/`));
   return (await mountsUnder(root)).filter(ours);
 }
 
@@ -85,7 +92,11 @@ export async function jobMounts(root: string): Promise<string[]> {
  * processes inside but those in `spare` (running before the job: an administrator's shell).
  * Returns what is still mounted afterwards (nothing, unless even a lazy unmount failed).
  */
-export async function unmountAll(root: string, log: MountLog, spare: ReadonlySet<number> = new Set()): Promise<string[]> {
+export async function unmountAll(
+  root: string,
+  log: MountLog,
+  spare: ReadonlySet<number> = new Set(),
+): Promise<string[]> {
   let left = await jobMounts(root);
   if (!left.length) return [];
   await endProcesses(root, log, spare);
@@ -110,7 +121,8 @@ export async function mountAll(root: string, log: MountLog, spare: ReadonlySet<n
   for (const m of CHROOT_MOUNTS) {
     const target = path.join(root, m.at);
     try {
-      if (!(await isPlainDir(root, m.at))) throw new Error(`${target} is not a directory of the chroot (missing, or a symbolic link)`);
+      if (!(await isPlainDir(root, m.at)))
+        throw new Error(`${target} is not a directory of the chroot (missing, or a symbolic link)`);
       const args = m.args(target);
       log.line(`$ mount ${args.join(' ')}`);
       const r = await exec('mount', args, { timeoutMs: 60_000 });

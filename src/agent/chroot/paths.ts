@@ -38,12 +38,17 @@ export async function resolveIn(root: string, rel: string): Promise<string> {
 export async function isPlainDir(root: string, rel: string): Promise<boolean> {
   const lexical = path.join(root, rel);
   if ((await resolveIn(root, rel)) !== lexical) return false;
-  return lstat(lexical).then((s) => s.isDirectory(), () => false);
+  return lstat(lexical).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 /** A file's text inside the chroot ('' when it does not exist or its links loop). */
 export async function readIn(root: string, rel: string): Promise<string> {
-  return resolveIn(root, rel).then((p) => readFile(p, 'utf8')).catch(() => '');
+  return resolveIn(root, rel)
+    .then((p) => readFile(p, 'utf8'))
+    .catch(() => '');
 }
 
 /** The path apt inside the chroot sees for a host path under `root`. */

@@ -31,13 +31,24 @@ export async function bootState(root: string): Promise<string> {
 export async function which(program: string, pathVar = process.env['PATH'] ?? ''): Promise<string | undefined> {
   for (const d of pathVar.split(':').filter((x) => x.startsWith('/'))) {
     const p = path.join(d, program);
-    if (await access(p, constants.X_OK).then(() => true, () => false)) return p;
+    if (
+      await access(p, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return p;
   }
   return undefined;
 }
 
 function env(): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env['HOME'] ?? '/root', LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
+  return {
+    PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env['HOME'] ?? '/root',
+    LC_ALL: 'C.UTF-8',
+    LANG: 'C.UTF-8',
+  };
 }
 
 /** `--base-dir=` for modern LTSP when the chroot is not under its default /srv/ltsp. */
@@ -47,7 +58,11 @@ function baseArgs(chrootPath: string): string[] {
 }
 
 /** The commands a refresh runs for the chroot `name` at `chrootPath` (none: nothing to run, with why). */
-export async function refreshCommands(setting: RefreshSetting, name: string, chrootPath: string): Promise<{ commands: Command[]; note: string }> {
+export async function refreshCommands(
+  setting: RefreshSetting,
+  name: string,
+  chrootPath: string,
+): Promise<{ commands: Command[]; note: string }> {
   if (setting === 'none') return { commands: [], note: 'refresh disabled (chroot_refresh = none)' };
   if (Array.isArray(setting)) {
     const [file, ...args] = setting.map((a) => a.replace(/\{name\}/g, name).replace(/\{path\}/g, chrootPath));
@@ -57,13 +72,17 @@ export async function refreshCommands(setting: RefreshSetting, name: string, chr
   if (ltsp) {
     const image = path.join(path.dirname(chrootPath), 'images', `${name}.img`);
     const applet = (await pathExists(image)) ? 'image' : 'kernel';
-    return { commands: [{ file: ltsp, args: [...baseArgs(chrootPath), applet, name], env: env() }], note: applet === 'image' ? `modern LTSP, ${image} exists` : 'modern LTSP, clients boot the chroot directly' };
+    return {
+      commands: [{ file: ltsp, args: [...baseArgs(chrootPath), applet, name], env: env() }],
+      note: applet === 'image' ? `modern LTSP, ${image} exists` : 'modern LTSP, clients boot the chroot directly',
+    };
   }
   const kernels = await which('ltsp-update-kernels');
   if (kernels) {
     const commands: Command[] = [{ file: kernels, args: [], env: env() }];
     const updateImage = await which('ltsp-update-image');
-    if (updateImage && (await pathExists(path.join(path.dirname(chrootPath), 'images', `${name}.img`)))) commands.push({ file: updateImage, args: [name], env: env() });
+    if (updateImage && (await pathExists(path.join(path.dirname(chrootPath), 'images', `${name}.img`))))
+      commands.push({ file: updateImage, args: [name], env: env() });
     return { commands, note: 'LTSP 5' };
   }
   return { commands: [], note: 'no LTSP tools found (ltsp, ltsp-update-kernels): nothing refreshed' };

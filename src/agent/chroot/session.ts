@@ -8,7 +8,8 @@ import { jobMounts, processesIn, unmountAll, type MountLog } from './mounts.js';
 import { isPlainDir } from './paths.js';
 
 export const POLICY_RC_D = 'usr/sbin/policy-rc.d';
-export const POLICY_TEXT = '#!/bin/sh\n# aptgate-agent: no daemon starts inside an LTSP chroot during a job (removed afterwards)\nexit 101\n';
+export const POLICY_TEXT =
+  '#!/bin/sh\n# aptgate-agent: no daemon starts inside an LTSP chroot during a job (removed afterwards)\nexit 101\n';
 
 interface Marker {
   pid: number;
@@ -30,7 +31,12 @@ async function bootId(): Promise<string> {
 
 export async function writeMarker(file: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const m: Marker = { pid: process.pid, start: await startOf(process.pid), boot: await bootId(), at: new Date().toISOString() };
+  const m: Marker = {
+    pid: process.pid,
+    start: await startOf(process.pid),
+    boot: await bootId(),
+    at: new Date().toISOString(),
+  };
   await writeFile(file, JSON.stringify(m) + '\n', { mode: 0o600 });
 }
 
@@ -51,7 +57,8 @@ async function markerAlive(m: Marker): Promise<boolean> {
 
 /** Writes our policy-rc.d unless another one is there; whether it is ours to remove afterwards. */
 export async function installPolicy(root: string, t: MountLog): Promise<boolean> {
-  if (!(await isPlainDir(root, 'usr/sbin'))) throw new Error(`${path.join(root, 'usr/sbin')} is not a directory of the chroot`);
+  if (!(await isPlainDir(root, 'usr/sbin')))
+    throw new Error(`${path.join(root, 'usr/sbin')} is not a directory of the chroot`);
   const file = path.join(root, POLICY_RC_D);
   if (await isOurPolicy(file)) {
     t.line(`# ${POLICY_RC_D} left by an earlier run: removed after this job`);
@@ -110,7 +117,8 @@ export async function recoverStale(root: string, marker: string, t: MountLog): P
   if (!m) return undefined;
   // the killed agent's leftovers, but whatever runs inside may be somebody's: never ended here
   const inside = await processesIn(root);
-  if (inside.length) return `the chroot is in use: processes ${inside.join(' ')} run inside it, and what a stopped agent left (${there.join(' ') || 'its policy-rc.d'}) stays until they are gone`;
+  if (inside.length)
+    return `the chroot is in use: processes ${inside.join(' ')} run inside it, and what a stopped agent left (${there.join(' ') || 'its policy-rc.d'}) stays until they are gone`;
   if (there.length) {
     t.line(`# mounts left by agent process ${m.pid} (gone) since ${m.at}: taking them down`);
     const left = await unmountAll(root, t);

@@ -15,7 +15,12 @@ export interface UpgradeChroot {
   skipped?: string;
 }
 
-export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: readonly UpgradeChroot[], opts: RunJobOptions & { stop?: AbortSignal } = {}): Promise<JobResult> {
+export async function releaseUpgradeAll(
+  job: JobSpec,
+  host: AptTarget,
+  chroots: readonly UpgradeChroot[],
+  opts: RunJobOptions & { stop?: AbortSignal } = {},
+): Promise<JobResult> {
   const started = Date.now();
   const t = new Transcript(TRANSCRIPT_CAP, opts.onOutput);
   const parts: string[] = [];
@@ -37,7 +42,11 @@ export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: 
     { label: 'host', run: () => runJob(job, host, opts) },
     ...chroots.map((c): Step => {
       const skip = why(c);
-      return { label: `chroot ${c.name}`, ...(skip === undefined ? {} : { skip }), run: () => runChrootJob(c.ctx!, job, opts) };
+      return {
+        label: `chroot ${c.name}`,
+        ...(skip === undefined ? {} : { skip }),
+        run: () => runChrootJob(c.ctx!, job, opts),
+      };
     }),
   ];
   let failed: JobResult | undefined;
@@ -49,7 +58,15 @@ export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: 
     }
     if (opts.stop?.aborted && i > 0) {
       // the agent is stopping: what is left waits for the same job again
-      failed = { exitCode: 1, durationMs: 0, transcript: '', failure: 'other', summary: 'the agent was stopped', changed: false, rebootRequired: false };
+      failed = {
+        exitCode: 1,
+        durationMs: 0,
+        transcript: '',
+        failure: 'other',
+        summary: 'the agent was stopped',
+        changed: false,
+        rebootRequired: false,
+      };
       failedAt = s.label;
       parts.push(`${s.label}: not attempted (the agent was stopped; run the job again)`);
       continue;
@@ -65,7 +82,15 @@ export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: 
     try {
       r = await s.run();
     } catch (err) {
-      r = { exitCode: 1, durationMs: 0, transcript: `# agent error: ${(err as Error).message}\n`, failure: 'other', summary: (err as Error).message.split('\n')[0]!, changed: false, rebootRequired: false };
+      r = {
+        exitCode: 1,
+        durationMs: 0,
+        transcript: `# agent error: ${(err as Error).message}\n`,
+        failure: 'other',
+        summary: (err as Error).message.split('\n')[0]!,
+        changed: false,
+        rebootRequired: false,
+      };
     }
     t.add(r.transcript);
     changed ||= r.changed;
@@ -79,7 +104,12 @@ export async function releaseUpgradeAll(job: JobSpec, host: AptTarget, chroots: 
   }
   const summary = failed ? `stopped at ${failedAt}; ${parts.join('; ')}` : parts.join('; ');
   return {
-    exitCode: failed?.exitCode ?? 0, durationMs: Date.now() - started, transcript: t.toString(), failure: failed?.failure,
-    summary, changed, rebootRequired,
+    exitCode: failed?.exitCode ?? 0,
+    durationMs: Date.now() - started,
+    transcript: t.toString(),
+    failure: failed?.failure,
+    summary,
+    changed,
+    rebootRequired,
   };
 }
