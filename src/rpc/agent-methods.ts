@@ -144,7 +144,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     name: 'agent.checkIn',
     signature: ['struct', 'struct'],
     auth: true,
-    help: 'The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow}. Signed.',
+    help: 'The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow, sources}. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
       return fleet.checkIn(ctx.machine!, {
