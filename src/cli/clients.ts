@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { CLIENT_FLUSH_MS } from '../proxy/clients.js';
 import { ClientStore } from '../state/clients.js';
-import { iso, runner, type CliShell } from './fleet-context.js';
+import { iso } from '../fleet/queries/context.js';
+import { runner, type CliShell } from './fleet-context.js';
 import { ago, table, when } from './fleet-format.js';
 import { formatBytes } from '../term/bytes.js';
 

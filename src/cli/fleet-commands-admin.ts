@@ -5,23 +5,25 @@ import { RULE_FIELDS } from '../fleet/classes.js';
 import { JOB_KINDS } from '../protocol/wire.js';
 import { offer } from '../term/completion.js';
 import {
-  JOB_STATES,
-  addJobs,
   addMembers,
-  addSchedule,
   addWindow,
   bindClass,
-  cancelJob,
   createClass,
   listClasses,
-  listJobs,
-  listSchedules,
   removeMembers,
   removeRule,
   removeWindow,
+} from '../fleet/queries/classes.js';
+import {
+  JOB_STATES,
+  addJobs,
+  addSchedule,
+  cancelJob,
+  listJobs,
+  listSchedules,
   showJob,
   type JobOptions,
-} from './fleet-admin.js';
+} from '../fleet/queries/jobs.js';
 import { formatBinding, formatClassList } from './gate-format.js';
 import {
   dateOption,

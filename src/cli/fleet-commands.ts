@@ -14,9 +14,9 @@ import {
   outdatedOfMachine,
   removeMachines,
   showMachine,
-} from './fleet-data.js';
-import { packageUsers } from './packages-data.js';
-import { createToken, listTokens, revokeToken } from './tokens-data.js';
+} from '../fleet/queries/machines.js';
+import { packageUsers } from '../fleet/queries/packages.js';
+import { createToken, listTokens, revokeToken } from '../fleet/queries/tokens.js';
 import {
   formatMachine,
   formatMachineOutdated,
