@@ -112,10 +112,10 @@ export function addWindow(
 ): { id: number; class: string; window: string } {
   const c = ctx.fleet.classes.get(name);
   const w = parseWindow(text);
-  const id = ctx.fleet.classes.store.addWindow({ classId: c.id, ...w });
+  const id = ctx.fleet.classes.addWindow(c.name, w);
   return { id, class: c.name, window: formatWindow(w) };
 }
 
 export function removeWindow(ctx: FleetQueryContext, id: number): void {
-  if (!ctx.fleet.classes.store.removeWindow(id)) fail('NOT_FOUND', `no window ${id}`);
+  if (!ctx.fleet.classes.removeWindow(id)) fail('NOT_FOUND', `no window ${id}`);
 }

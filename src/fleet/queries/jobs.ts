@@ -159,9 +159,9 @@ export function listJobs(
   if (o.state !== undefined && !JOB_STATES.includes(o.state as JobState))
     fail('USAGE', `--state is one of ${JOB_STATES.join(', ')}`);
   const machineId = o.machine === undefined ? undefined : ctx.fleet.machine(o.machine).id;
-  ctx.fleet.jobs.store.sweep(ctx.now());
+  ctx.fleet.jobs.sweep(ctx.now());
   const names = hostnamesOf(ctx);
-  return ctx.fleet.jobs.store
+  return ctx.fleet.jobs
     .list({
       ...(machineId === undefined ? {} : { machineId }),
       ...(o.state === undefined ? {} : { state: o.state as JobState }),
@@ -171,15 +171,15 @@ export function listJobs(
 }
 
 export function showJob(ctx: FleetQueryContext, id: number): JobInfo & { transcript: string | null } {
-  ctx.fleet.jobs.store.sweep(ctx.now());
-  const j = ctx.fleet.jobs.store.byId(id);
+  ctx.fleet.jobs.sweep(ctx.now());
+  const j = ctx.fleet.jobs.byId(id);
   if (!j) fail('NOT_FOUND', `no job ${id}`);
   return { ...jobInfo(j, hostnamesOf(ctx)), transcript: j.transcript };
 }
 
 export function cancelJob(ctx: FleetQueryContext, id: number): JobInfo {
   ctx.fleet.jobs.cancel(id);
-  return jobInfo(ctx.fleet.jobs.store.byId(id)!, hostnamesOf(ctx));
+  return jobInfo(ctx.fleet.jobs.byId(id)!, hostnamesOf(ctx));
 }
 
 // ---- schedules ----

@@ -138,14 +138,14 @@ export function summarize(ctx: FleetQueryContext, m: MachineRow, memo?: Map<stri
     security: o.counts?.security ?? null,
     rebootRequired: r ? r.extras.reboot.required : null,
     disagreements: d ? differences(d) : null,
-    openJobs: ctx.fleet.jobs.store.open(m.id).length,
+    openJobs: ctx.fleet.jobs.open(m.id).length,
     pullNow: m.pullNow,
     reenrolment: reenrolmentInfo(ctx.fleet.machines.pendingReenrol(m.id)),
   };
 }
 
 export function listMachines(ctx: FleetQueryContext, o: { pending?: boolean; class?: string } = {}): MachineSummary[] {
-  ctx.fleet.jobs.store.sweep(ctx.now());
+  ctx.fleet.jobs.sweep(ctx.now());
   let machines = ctx.fleet.machines.all();
   if (o.class !== undefined) {
     const members = new Set(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id, machines));
@@ -201,7 +201,7 @@ export interface MachineDetail {
 }
 
 export function showMachine(ctx: FleetQueryContext, ref: string, jobs = 10): MachineDetail {
-  ctx.fleet.jobs.store.sweep(ctx.now());
+  ctx.fleet.jobs.sweep(ctx.now());
   const m = ctx.fleet.machine(ref);
   const facts = JSON.parse(m.facts) as Partial<MachineFacts>;
   const r = extrasOf(ctx, m.id);
@@ -262,7 +262,7 @@ export function showMachine(ctx: FleetQueryContext, ref: string, jobs = 10): Mac
         action: e.action,
       })),
     },
-    jobs: ctx.fleet.jobs.store.list({ machineId: m.id, limit: jobs }).map((j) => jobInfo(j, hostnames)),
+    jobs: ctx.fleet.jobs.list({ machineId: m.id, limit: jobs }).map((j) => jobInfo(j, hostnames)),
   };
 }
 
@@ -394,7 +394,7 @@ export function removeMachines(
   const all = ctx.fleet.machines.all();
   return ms.map((m) => {
     // what goes with it (ON DELETE CASCADE): its jobs and its LTSP chroots
-    const jobs = ctx.fleet.jobs.store.list({ machineId: m.id, limit: 1_000_000 }).length;
+    const jobs = ctx.fleet.jobs.list({ machineId: m.id, limit: 1_000_000 }).length;
     const chroots = all.filter((c) => c.parentId === m.id).map((c) => c.hostname);
     return { id: m.id, hostname: m.hostname, changed: ctx.fleet.machines.remove(m.id), jobs, chroots };
   });
