@@ -5,6 +5,8 @@ import { RULE_FIELDS } from '../fleet/classes.js';
 import { offer } from '../term/completion.js';
 import {
   addMembers,
+  addRule,
+  removeClass,
   addWindow,
   bindClass,
   createClass,
@@ -72,16 +74,7 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
   leaf(classes, 'delete', 'delete a class (its schedules and windows go with it; machines stay)')
     .argument('<name>')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: Json) =>
-      run(
-        o,
-        (ctx) => {
-          ctx.fleet.classes.remove(name);
-          return { deleted: name };
-        },
-        done(`class ${name} deleted`),
-      ),
-    );
+    .action((name: string, o: Json) => run(o, (ctx) => removeClass(ctx, name), done(`class ${name} deleted`)));
   leaf(classes, 'add', 'add machines to a class explicitly')
     .argument('<name>')
     .argument('<machine...>', 'machine ids or hostnames')
@@ -116,14 +109,7 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .argument('<pattern>', 'glob (web-*, [ab]?-db) or /regex/')
     .option('--json', 'machine-readable output')
     .action((name: string, field: string, pattern: string, o: Json) =>
-      run(
-        o,
-        (ctx) => {
-          ctx.fleet.classes.addRule(name, field, pattern);
-          return { class: name, field, pattern };
-        },
-        done(`${name}: rule ${field} ${pattern} added`),
-      ),
+      run(o, (ctx) => addRule(ctx, name, field, pattern), done(`${name}: rule ${field} ${pattern} added`)),
     );
   leaf(classes, 'rule-remove', 'remove a match rule')
     .argument('<name>')

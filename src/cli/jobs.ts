@@ -11,6 +11,7 @@ import {
   listSchedules,
   showJob,
   type JobOptions,
+  removeSchedule,
 } from '../fleet/queries/jobs.js';
 import { dateOption, durationOption, idArgument, intOption, runner, type CliShell } from './fleet-context.js';
 import { formatJob, formatJobs, formatJobsAdded, formatSchedules, when } from './fleet-format.js';
@@ -156,13 +157,6 @@ export function registerJobCommands(program: Command, shell: CliShell, leaf: Lea
     .argument('<id>')
     .option('--json', 'machine-readable output')
     .action((id: string, o: Json) =>
-      run(
-        o,
-        (ctx) => {
-          ctx.fleet.schedules.remove(idArgument('schedule id', id));
-          return { removed: Number(id) };
-        },
-        done(`schedule ${id} removed`),
-      ),
+      run(o, (ctx) => removeSchedule(ctx, idArgument('schedule id', id)), done(`schedule ${id} removed`)),
     );
 }

@@ -69,6 +69,11 @@ export class AgentAuth {
     );
   }
 
+  /** The secret of a waiting re-enrolment of the machine (its MACHINE_PENDING answers are signed with it). */
+  waitingSecretOf(id: number): string | undefined {
+    return this.machines.pendingReenrol(id)?.secret;
+  }
+
   /** A machine's current secret (to sign the answer). */
   secretOf(id: number): string | undefined {
     return this.machines.byId(id)?.secret;

@@ -100,6 +100,21 @@ export function removeMembers(
   return out;
 }
 
+export function removeClass(ctx: FleetQueryContext, name: string): { deleted: string } {
+  ctx.fleet.classes.remove(name);
+  return { deleted: name };
+}
+
+export function addRule(
+  ctx: FleetQueryContext,
+  name: string,
+  field: string,
+  pattern: string,
+): { class: string; field: string; pattern: string } {
+  ctx.fleet.classes.addRule(name, field, pattern);
+  return { class: name, field, pattern };
+}
+
 export function removeRule(ctx: FleetQueryContext, name: string, field: string, pattern: string): void {
   if (!ctx.fleet.classes.removeRule(name, field, pattern))
     fail('NOT_FOUND', `class ${name} has no rule ${field} ${pattern.slice(0, 80)}`);

@@ -226,3 +226,8 @@ export function addSchedule(
   });
   return listSchedules(ctx).find((x) => x.id === s.id)!;
 }
+
+export function removeSchedule(ctx: FleetQueryContext, id: number): { removed: number } {
+  ctx.fleet.schedules.remove(id);
+  return { removed: id };
+}
