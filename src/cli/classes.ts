@@ -25,7 +25,6 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
   const run = runner(shell);
   const done = (msg: string) => () => `${msg}\n`;
 
-  // ---- classes ----
   const classes = program
     .command('classes')
     .description('classes of machines: members, match rules, stage of the release gate, maintenance windows');

@@ -18,7 +18,6 @@ type Leaf = (parent: Command, spec: string, description: string) => Command;
 export function registerMachineCommands(program: Command, shell: CliShell, leaf: Leaf): void {
   const run = runner(shell);
 
-  // ---- machines ----
   const machines = program.command('machines').description('enrolled machines: approve, inspect, remove');
   leaf(machines, 'list', 'machines with status, last contact, outdated and security counts, open jobs')
     .option('--pending', 'only machines waiting for approval')

@@ -10,7 +10,6 @@ type Leaf = (parent: Command, spec: string, description: string) => Command;
 export function registerPackageCommand(program: Command, shell: CliShell, leaf: Leaf): void {
   const run = runner(shell);
 
-  // ---- packages ----
   leaf(program, 'packages', 'which machines have a package installed, at which version, and whether it is outdated')
     .argument('<name>', 'binary package name, e.g. openssl')
     .option('--older-than <version>', 'only machines whose version is older (dpkg order)')

@@ -12,7 +12,6 @@ type Leaf = (parent: Command, spec: string, description: string) => Command;
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerPushCommand(program: Command, shell: CliShell, leaf: Leaf): void {
-  // ---- push ----
   leaf(program, 'push', 'make machines pull now: set their pull-now flag and run the agent once over ssh')
     .argument('<target...>', 'class names, machine ids or hostnames')
     .option('--no-ssh', 'only set the flag: agents pull at their next check-in')

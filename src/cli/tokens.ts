@@ -10,7 +10,6 @@ type Leaf = (parent: Command, spec: string, description: string) => Command;
 export function registerTokenCommands(program: Command, shell: CliShell, leaf: Leaf): void {
   const run = runner(shell);
 
-  // ---- token ----
   const token = program.command('token').description('enrolment tokens: what a new machine needs to join (shown once)');
   leaf(token, 'create', 'create a token and print it with the command to run on a client')
     .option('--class <name>', 'machines enrolled with it join this class')
