@@ -77,7 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
     authenticate: (h, body, client) => fleet.auth.authenticate(h, body, client),
     secretOf: (id) => fleet.auth.secretOf(id),
-    waitingSecretOf: (id) => fleet.machines.pendingReenrol(id)?.secret,
+    waitingSecretOf: (id) => fleet.auth.waitingSecretOf(id),
   });
   registerStageRoutes(app, proxy, gate);
   app.addHook('onClose', async () => {

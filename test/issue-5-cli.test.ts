@@ -16,7 +16,7 @@ import type {
   PromoteJson,
   RollbackJson,
   StageListJson,
-} from '../src/cli/gate-data.js';
+} from '../src/gate/queries.js';
 import { buildProgram } from '../src/cli/program.js';
 import { loadConfig } from '../src/config.js';
 import { isAptgateError, type ErrorCode } from '../src/errors.js';

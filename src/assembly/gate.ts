@@ -50,7 +50,7 @@ function gateFleet(config: Config, fleet: () => Fleet, outdated: OutdatedService
         .map((id) => ({ id, hostname: fleet().machines.byId(id)!.hostname })),
     upgradeJobs: (machine) =>
       fleet()
-        .jobs.store.list({ machineId: machine, limit: 50 })
+        .jobs.list({ machineId: machine, limit: 50 })
         .filter((j) => j.kind === 'upgrade' || j.kind === 'dist-upgrade'),
     evidence: (machine) => {
       const m = fleet().machines.byId(machine);

@@ -3,39 +3,11 @@
 // enrolled machine last called /RPC2 from names the machine.
 import type { Command } from 'commander';
 import { CLIENT_FLUSH_MS } from '../proxy/clients.js';
+import { listClients, type ClientInfo } from '../proxy/queries.js';
 import { ClientStore } from '../state/clients.js';
-import { iso, runner, type CliShell } from './fleet-context.js';
+import { runner, type CliShell } from './fleet-context.js';
 import { ago, table, when } from './fleet-format.js';
 import { formatBytes } from '../term/bytes.js';
-
-export interface ClientInfo {
-  address: string;
-  firstSeen: string;
-  lastSeen: string;
-  requests: number;
-  /** body bytes sent to it */
-  bytes: number;
-  /** requests answered from the cache / fetched from upstream for it (the rest: passed through, refused, errors) */
-  hits: number;
-  misses: number;
-  /** hits / (hits + misses); null before either */
-  hitRatio: number | null;
-  machines: Array<{ id: number; hostname: string }>;
-}
-
-export function listClients(store: ClientStore): ClientInfo[] {
-  return store.list().map((c) => ({
-    address: c.address,
-    firstSeen: iso(c.firstSeen)!,
-    lastSeen: iso(c.lastSeen)!,
-    requests: c.requests,
-    bytes: c.bytes,
-    hits: c.hits,
-    misses: c.misses,
-    hitRatio: c.hits + c.misses > 0 ? Math.round((c.hits / (c.hits + c.misses)) * 1000) / 1000 : null,
-    machines: c.machines,
-  }));
-}
 
 export function formatClients(cs: readonly ClientInfo[], now = Date.now()): string {
   if (!cs.length)

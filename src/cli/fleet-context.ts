@@ -2,33 +2,21 @@
 // directly on the server host (nothing is exposed over the network for this), with the graph of
 // services the server assembles (assembly/services.ts), without the proxy, its timers or its
 // worker. The database must exist and the signing key is never made: only serve creates state.
-import os from 'node:os';
 import type { Command } from 'commander';
 import { assemble, type Services } from '../assembly/services.js';
 import type { Config } from '../config.js';
 import { parseDuration } from '../config.js';
 import { fail, isAptgateError } from '../errors.js';
-import type { Fleet } from '../fleet/fleet.js';
-import type { OutdatedService } from '../fleet/outdated.js';
-import type { ViewLoader, ViewSpec } from '../fleet/views.js';
+import { oneLine, type FleetQueryContext } from '../fleet/queries/context.js';
 import type { GateService } from '../gate/service.js';
-import { openDb, type Db } from '../state/db.js';
-import type { OutdatedCacheStore } from '../state/outdated-cache.js';
+import { openDb } from '../state/db.js';
 import type { PackageIndexStore } from '../state/package-index.js';
-import type { ProfileStore } from '../state/profiles.js';
 
-export interface FleetContext {
-  config: Config;
-  db: Db;
-  fleet: Fleet;
-  outdated: OutdatedService;
-  profiles: ProfileStore;
-  views: ViewLoader;
-  viewDefs: OutdatedCacheStore;
+/** The fleet's query context (fleet/queries/) and the rest of the graph the commands use. */
+export interface FleetContext extends FleetQueryContext {
   packageIndex: PackageIndexStore;
   /** the release gate over the same database (promotions are published by the server when read) */
   gate: GateService;
-  now: () => number;
   /** the whole graph (the fields above are parts of it) */
   services: Services;
   close(): void;
@@ -68,17 +56,6 @@ export async function withFleet<T>(config: Config, fn: (ctx: FleetContext) => T 
     await ctx.services.stop();
     ctx.close();
   }
-}
-
-/**
- * Why the server cannot answer "outdated" in this view yet (undefined when it can): a source
- * without a snapshot, or a snapshot whose Packages for the machine's architecture are not
- * indexed. Mirrors ViewLoader.load's notion of a complete view without loading the view.
- */
-export function viewNotReady(ctx: FleetContext, viewId: number): string | undefined {
-  const text = ctx.viewDefs.view(viewId);
-  if (text === undefined) return `view ${viewId} is unknown`;
-  return ctx.views.notReady(JSON.parse(text) as ViewSpec);
 }
 
 // ---- the command shell ----
@@ -142,17 +119,4 @@ export function dateOption(option: string, value: string): number {
 }
 
 /** Free text for notes and descriptions: one line, printable, bounded. */
-export function textOption(option: string, value: string, max = 200): string {
-  if (value.length > max || /[\u0000-\u001f\u007f]/.test(value))
-    fail('USAGE', `${option}: at most ${max} printable characters on one line`);
-  return value;
-}
-
-export function iso(ms: number | null | undefined): string | null {
-  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
-}
-
-/** The URL agents enrol with: this host and the configured port (https when TLS is set). */
-export function serverUrl(config: Config): string {
-  return `${config.tls.cert ? 'https' : 'http'}://${os.hostname()}:${config.port}`;
-}
+export const textOption = oneLine;

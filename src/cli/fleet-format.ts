@@ -2,10 +2,10 @@
 // Every string an agent sent (hostnames, facts, report lines, job results) goes through
 // visible(): table cells always, other lines where they interpolate such a field.
 import type { PushResult } from '../fleet/push.js';
-import type { JobInfo, JobsAdded, ScheduleInfo } from './fleet-admin.js';
-import type { MachineDetail, MachineSummary } from './fleet-data.js';
-import type { PackageUsers } from './packages-data.js';
-import type { TokenCreated, TokenInfo } from './tokens-data.js';
+import type { JobInfo, JobsAdded, ScheduleInfo } from '../fleet/queries/jobs.js';
+import type { MachineDetail, MachineSummary } from '../fleet/queries/machines.js';
+import type { PackageUsers } from '../fleet/queries/packages.js';
+import type { TokenCreated, TokenInfo } from '../fleet/queries/tokens.js';
 import type { OutdatedEntry } from '../index/outdated.js';
 import { visible, visibleText } from '../term/visible.js';
 

@@ -4,17 +4,8 @@
 // client next reads the stage). Stage bindings of classes are under `aptgate classes`.
 import type { Command } from 'commander';
 import { textOption, withFleet, type CliShell, type FleetContext } from './fleet-context.js';
-import {
-  checkPromote,
-  exportKey,
-  gateStatus,
-  history,
-  invokingUser,
-  listStages,
-  promote,
-  rollback,
-  type PromoteOptions,
-} from './gate-data.js';
+import { checkPromote, gateStatus, history, listStages, rollback, type PromoteOptions } from '../gate/queries.js';
+import { exportKey, invokingUser, promote } from './gate.js';
 import {
   formatGateStatus,
   formatHistory,

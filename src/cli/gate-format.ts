@@ -1,7 +1,7 @@
 // Human output of the release gate commands (and of classes list, which shows each class's
-// stage); --json prints the data of gate-data.ts itself. Package names and versions come from
+// stage); --json prints the data of gate/queries.ts itself. Package names and versions come from
 // mirrors, hostnames and standings from agents: table() and visible() show their control characters.
-import type { ClassInfoJson } from './fleet-admin.js';
+import type { ClassInfoJson } from '../fleet/queries/classes.js';
 import { table, when } from './fleet-format.js';
 import { visible } from '../term/visible.js';
 import type {
@@ -13,7 +13,7 @@ import type {
   RollbackJson,
   StageListJson,
   StandingJson,
-} from './gate-data.js';
+} from '../gate/queries.js';
 
 /** 172800000 → "2d", 5400000 → "90m". */
 export function duration(ms: number): string {

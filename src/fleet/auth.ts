@@ -8,26 +8,30 @@ import { SIGNATURE_WINDOW_MS, signatureMatches, signedHeaders, type SignedHeader
 import type { MachineRow, MachineStore } from '../state/machines.js';
 import { unmapIPv4 } from '../sys/address.js';
 
-export class AgentAuth {
-  // the row read to check a signature, handed to identify() of the same call (one read per call)
-  private verified: MachineRow | undefined;
+/** The machine row read to check a call's signature: it travels in that call's context (one read per call). */
+export type VerifiedMachine = MachineRow;
 
+/** A machine as a call names it: the verified row of its context, or an id (then read). */
+export type MachineRef = number | VerifiedMachine;
+
+export const idOf = (ref: MachineRef): number => (typeof ref === 'number' ? ref : ref.id);
+
+export class AgentAuth {
   constructor(
     private readonly machines: MachineStore,
     private readonly now: () => number = Date.now,
   ) {}
 
   /**
-   * The machine that signed this request, or undefined when the request carries no signature
-   * headers at all (anonymous methods). A bad signature, an unknown machine, a stale or
+   * The machine that signed this request (its row, for the call's context), or undefined when the
+   * request carries no signature headers at all (anonymous methods). A bad signature, an unknown machine, a stale or
    * replayed timestamp are faults.
    */
   authenticate(
     headers: Record<string, string | string[] | undefined>,
     body: string,
     client?: string,
-  ): number | undefined {
-    this.verified = undefined;
+  ): VerifiedMachine | undefined {
     const h = signedHeaders(headers);
     if (!h) {
       if (headers['x-aptgate-signature'] !== undefined || headers['x-aptgate-machine'] !== undefined)
@@ -42,8 +46,7 @@ export class AgentAuth {
     const ts = this.inWindow(h.timestamp);
     if (!this.machines.acceptTimestamp(id, ts, client === undefined ? undefined : unmapIPv4(client)))
       fail('REPLAY_REFUSED', 'timestamp not newer than the last accepted one (replayed request?)');
-    this.verified = m;
-    return id;
+    return m;
   }
 
   private inWindow(timestamp: string): number {
@@ -66,15 +69,23 @@ export class AgentAuth {
     );
   }
 
-  /** A machine's current secret (to sign the answer): the row authenticate() just read, when it is this machine's. */
-  secretOf(id: number): string | undefined {
-    return (this.verified?.id === id ? this.verified : this.machines.byId(id))?.secret;
+  /** The secret of a waiting re-enrolment of the machine (its MACHINE_PENDING answers are signed with it). */
+  waitingSecretOf(id: number): string | undefined {
+    return this.machines.pendingReenrol(id)?.secret;
   }
 
-  /** The machine row for an authenticated call that also names its /etc/machine-id. */
-  identify(id: number, machineId: unknown): MachineRow {
-    const m = this.verified?.id === id ? this.verified : this.machines.byId(id);
-    this.verified = undefined;
+  /** A machine's current secret (to sign the answer). */
+  secretOf(id: number): string | undefined {
+    return this.machines.byId(id)?.secret;
+  }
+
+  /**
+   * The machine row for an authenticated call that also names its /etc/machine-id: the row its
+   * signature was checked with (from the call's context), or read by id.
+   */
+  identify(ref: MachineRef, machineId: unknown): MachineRow {
+    const id = idOf(ref);
+    const m = typeof ref === 'number' ? this.machines.byId(id) : ref;
     if (!m) fail('AUTH_FAILED', 'machine removed');
     if (typeof machineId !== 'string' || machineId !== m.machineId) {
       const other = typeof machineId === 'string' ? machineId.slice(0, 64) : '';

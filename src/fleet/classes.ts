@@ -137,6 +137,15 @@ export class ClassService {
     }));
   }
 
+  /** Adds a maintenance window to a class; its id. */
+  addWindow(name: string, w: Pick<WindowRow, 'days' | 'startMin' | 'endMin'>): number {
+    return this.store.addWindow({ classId: this.get(name).id, ...w });
+  }
+
+  removeWindow(id: number): boolean {
+    return this.store.removeWindow(id);
+  }
+
   /** Disruptive jobs may start now: no class of the machine has windows, or one window is open. */
   inWindow(m: MachineFields, at: Date): boolean {
     const classIds = new Set(this.classesOf(m).map((c) => c.id));

@@ -9,7 +9,7 @@ import { JobStore, type JobOutcome } from '../state/jobs.js';
 import { MachineStore, type MachineRow } from '../state/machines.js';
 import type { ProfileStore } from '../state/profiles.js';
 import type { CheckInAnswer, CollectedExtras } from '../protocol/wire.js';
-import { AgentAuth } from './auth.js';
+import { AgentAuth, type MachineRef } from './auth.js';
 import { ClassService } from './classes.js';
 import { Enrolment, type EnrolLimits, type Enrolled, type MachineFacts } from './enrolment.js';
 import type { ReenrolProof } from '../protocol/identity-proof.js';
@@ -132,23 +132,25 @@ export class Fleet {
 
   /** An LTSP chroot of an approved host, enrolled by that host's agent (agent.enrollChroot). */
   enrolChroot(
-    hostId: number,
+    host: MachineRef,
     hostMachineId: unknown,
     chroot: { name: string; path: string },
     facts: MachineFacts,
     client = '',
   ): Enrolled {
-    return this.enrolment.enrolChroot(this.approved(hostId, hostMachineId), chroot, facts, client);
+    return this.enrolment.enrolChroot(this.approved(host, hostMachineId), chroot, facts, client);
   }
 
-  private approved(id: number, machineId: unknown): MachineRow {
-    const m = this.auth.identify(id, machineId);
+  /** `who`: the verified row from the call's context, or an id (tests, the command line). */
+  private approved(who: MachineRef, machineId: unknown): MachineRow {
+    const m = this.auth.identify(who, machineId);
     if (m.status !== 'approved') fail('MACHINE_PENDING', 'this machine waits for approval (aptgate machines approve)');
     return m;
   }
 
-  checkIn(id: number, a: { machineId: unknown; state: string; packages: string; host?: string }): CheckInAnswer {
-    const m = this.auth.identify(id, a.machineId);
+  checkIn(who: MachineRef, a: { machineId: unknown; state: string; packages: string; host?: string }): CheckInAnswer {
+    const m = this.auth.identify(who, a.machineId);
+    const id = m.id;
     if (m.status !== 'approved')
       return {
         status: m.status,
@@ -175,7 +177,7 @@ export class Fleet {
   }
 
   async report(
-    id: number,
+    who: MachineRef,
     a: {
       machineId: unknown;
       state: string;
@@ -185,7 +187,8 @@ export class Fleet {
       serverHost?: string;
     },
   ): Promise<{ profile: number }> {
-    const m = this.approved(id, a.machineId);
+    const m = this.approved(who, a.machineId);
+    const id = m.id;
     const facts = JSON.parse(m.facts) as MachineFacts;
     // an upgraded agent says so in its next report, an upgraded release too (its stage sources follow)
     const next = { ...facts };
@@ -247,25 +250,31 @@ export class Fleet {
     return this.deps.gate.sources(stage, facts.codename ?? '', host);
   }
 
-  async sourcesOf(id: number, machineId: unknown, host: string | undefined): Promise<StageSources & { key: string }> {
-    const m = this.approved(id, machineId);
+  async sourcesOf(
+    who: MachineRef,
+    machineId: unknown,
+    host: string | undefined,
+  ): Promise<StageSources & { key: string }> {
+    const m = this.approved(who, machineId);
     const s = this.stageSources(m, host) ?? { entries: [], hash: '' };
     return { ...s, key: s.entries.length ? await this.deps.gate.publicKey() : '' };
   }
 
-  fetchJob(id: number, machineId: unknown): Delivery | undefined {
-    const m = this.approved(id, machineId);
+  fetchJob(who: MachineRef, machineId: unknown): Delivery | undefined {
+    const m = this.approved(who, machineId);
     const d = this.jobs.next(m);
-    if (m.pullNow) this.machines.setPullNow([id], false);
+    if (m.pullNow) this.machines.setPullNow([m.id], false);
     return d;
   }
 
-  jobStarted(id: number, machineId: unknown, jobId: number): { leaseSeconds: number } {
-    return this.jobs.started(id, jobId, this.approved(id, machineId).generation);
+  jobStarted(who: MachineRef, machineId: unknown, jobId: number): { leaseSeconds: number } {
+    const m = this.approved(who, machineId);
+    return this.jobs.started(m.id, jobId, m.generation);
   }
 
-  jobFinished(id: number, machineId: unknown, jobId: number, o: JobOutcome): { state: string } {
-    return this.jobs.finished(id, jobId, o, this.approved(id, machineId).generation);
+  jobFinished(who: MachineRef, machineId: unknown, jobId: number, o: JobOutcome): { state: string } {
+    const m = this.approved(who, machineId);
+    return this.jobs.finished(m.id, jobId, o, m.generation);
   }
 
   /**

@@ -4,7 +4,7 @@
 // deadline expires it, and a result is accepted for any job not yet closed, from the identity
 // (generation of the machine's credential) the job was leased to and from no other.
 import { fail } from '../errors.js';
-import type { JobOutcome, JobRow, JobStore } from '../state/jobs.js';
+import type { JobOutcome, JobRow, JobState, JobStore } from '../state/jobs.js';
 import type { MachineRow } from '../state/machines.js';
 import {
   CHROOT_ONLY_KINDS,
@@ -264,5 +264,24 @@ export class JobService {
     const j = this.store.byId(jobId);
     if (!j) fail('NOT_FOUND', `no job ${jobId}`);
     if (!this.store.cancel(jobId)) fail('USAGE', `job ${jobId} is ${j.state} already`);
+  }
+
+  byId(jobId: number): JobRow | undefined {
+    return this.store.byId(jobId);
+  }
+
+  /** Jobs newest first, by machine and state. */
+  list(filter: { machineId?: number; state?: JobState; limit?: number } = {}): JobRow[] {
+    return this.store.list(filter);
+  }
+
+  /** A machine's jobs not yet finished. */
+  open(machineId: number): JobRow[] {
+    return this.store.open(machineId);
+  }
+
+  /** Ends the jobs whose deadline or lease has passed (before they are shown). */
+  sweep(now = this.now()): number {
+    return this.store.sweep(now);
   }
 }

@@ -5,7 +5,8 @@ import { CHROOT_NAME_RE, type CollectedExtras, type AptUpgradable, type SourceFi
 import { checkFacts } from '../fleet/enrolment.js';
 import type { ReenrolProof } from '../protocol/identity-proof.js';
 import type { Fleet } from '../fleet/fleet.js';
-import type { MethodTable } from './methods.js';
+import type { MachineRef } from '../fleet/auth.js';
+import type { CallContext, MethodTable } from './methods.js';
 
 type Struct = Record<string, unknown>;
 
@@ -108,6 +109,9 @@ function proofOf(p: Struct): ReenrolProof {
   };
 }
 
+/** The signing machine of a call: the row its signature was checked with (the call's own context), else its id. */
+const caller = (ctx: CallContext): MachineRef => ctx.verified ?? ctx.machine!;
+
 export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
   table.add({
     name: 'agent.enroll',
@@ -131,7 +135,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
       const s = p as Struct;
       const chroot = { name: str(s, 'name', 63, CHROOT_NAME_RE), path: str(s, 'path', 4096, /^\/[^\0]*$/) };
       const e = fleet.enrolChroot(
-        ctx.machine!,
+        caller(ctx),
         str(s, 'machineId', 64, MACHINE_ID_RE),
         chroot,
         checkFacts(struct(s, 'facts')),
@@ -147,7 +151,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     help: 'The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow, sources}. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
-      return fleet.checkIn(ctx.machine!, {
+      return fleet.checkIn(caller(ctx), {
         machineId: str(s, 'machineId', 64, MACHINE_ID_RE),
         state: str(s, 'state', 64, HASH_RE),
         packages: str(s, 'packages', 64, HASH_RE),
@@ -162,7 +166,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     help: "The apt sources of the machine's stage (release gate): {machineId} → {entries: array of {uri, suites, components}, key: string (armored public key of the server, for Signed-By), hash}. Signed.",
     handler: async ([p], ctx) => {
       const s = p as Struct;
-      return fleet.sourcesOf(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), ctx.host);
+      return fleet.sourcesOf(caller(ctx), str(s, 'machineId', 64, MACHINE_ID_RE), ctx.host);
     },
   });
   table.add({
@@ -179,7 +183,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
       const remove = arr(pk, 'remove', 100_000).map((k) =>
         typeof k === 'string' && PKG_ARCH_RE.test(k) ? k : bad('packages.remove items are package:architecture'),
       );
-      return fleet.report(ctx.machine!, {
+      return fleet.report(caller(ctx), {
         machineId: str(s, 'machineId', 64, MACHINE_ID_RE),
         state: str(s, 'state', 64, HASH_RE),
         packages: {
@@ -202,7 +206,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     help: 'What the server finds outdated on this machine, from its last report: {machineId} → {stage: string ("" when not gated), approved: struct, available: struct}; each {known: boolean, outdated, security, packages: array of {package, architecture, installed, candidate, security, held}}; approved = in its stage (what it may install), available = newest upstream. Signed.',
     handler: async ([p], ctx) => {
       const s = p as Struct;
-      fleet.auth.identify(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE));
+      fleet.auth.identify(caller(ctx), str(s, 'machineId', 64, MACHINE_ID_RE));
       // computed in the server's worker and cached first: never on the event loop right after a report
       await fleet.prepareOutdated(ctx.machine!);
       const o = await fleet.outdatedListsInSlices(ctx.machine!);
@@ -220,7 +224,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     help: 'The next job: {machineId} → {jobs: array of at most one {id, kind, params, policy, attempt, leaseSeconds, deadline}}. One job at a time per machine. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
-      const d = fleet.fetchJob(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE));
+      const d = fleet.fetchJob(caller(ctx), str(s, 'machineId', 64, MACHINE_ID_RE));
       return { jobs: d ? [{ ...d, deadline: d.deadline === null ? '' : new Date(d.deadline) }] : [] };
     },
   });
@@ -231,7 +235,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
     help: 'The agent starts a job: {machineId, id} → {leaseSeconds}. Fault 10 when it was cancelled or expired meanwhile: do not run it; 14 when it was leased to another identity of this machine. Signed.',
     handler: ([p], ctx) => {
       const s = p as Struct;
-      return fleet.jobStarted(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1));
+      return fleet.jobStarted(caller(ctx), str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1));
     },
   });
   table.add({
@@ -243,7 +247,7 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
       const s = p as Struct;
       const failure = optStr(s, 'failure', 40);
       if (failure && !FAILURE_RE.test(failure)) bad('failure must be a failure reason name');
-      return fleet.jobFinished(ctx.machine!, str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1), {
+      return fleet.jobFinished(caller(ctx), str(s, 'machineId', 64, MACHINE_ID_RE), int(s, 'id', 1, 2 ** 31 - 1), {
         exitCode: int(s, 'exitCode', -1, 255),
         durationMs: int(s, 'durationMs', 0, 2 ** 31 - 1),
         failure: failure || null,

@@ -4,6 +4,7 @@
 import { fail } from '../errors.js';
 import type { RpcType } from '../protocol/codec.js';
 import { faultCodes, PROTOCOL_VERSION } from '../protocol/faults.js';
+import type { VerifiedMachine } from '../fleet/auth.js';
 import { faultAnswer } from './faults.js';
 
 export interface CallContext {
@@ -13,6 +14,8 @@ export interface CallContext {
   host?: string;
   /** the machine whose signature the request carries (protocol/signing.ts), if any */
   machine?: number;
+  /** that machine's row, read when its signature was checked: this call's own, never shared across calls */
+  verified?: VerifiedMachine;
 }
 
 export interface MethodSpec {
@@ -71,6 +74,8 @@ export class MethodTable {
       help: 'Calls several methods in one request: each item a struct {methodName, params}; the answer per call is [result] or a fault struct. Nested multicalls are refused.',
       handler: async ([calls], ctx) => {
         const out: unknown[] = [];
+        // the verified row is the first call's; a later call reads the machine as the calls before it left it
+        let callCtx = ctx;
         for (const c of calls as unknown[]) {
           try {
             if (typeOf(c) !== 'struct') fail('RPC_INVALID_PARAMS', 'each call is a struct {methodName, params}');
@@ -78,7 +83,9 @@ export class MethodTable {
             if (typeof methodName !== 'string') fail('RPC_INVALID_PARAMS', 'methodName must be a string');
             if (methodName === 'system.multicall') fail('RPC_INVALID_REQUEST', 'system.multicall cannot be nested');
             if (params !== undefined && !Array.isArray(params)) fail('RPC_INVALID_PARAMS', 'params must be an array');
-            out.push([await this.call(methodName, (params as unknown[] | undefined) ?? [], ctx)]);
+            const mine = callCtx;
+            if (callCtx.verified) callCtx = { ...ctx, verified: undefined };
+            out.push([await this.call(methodName, (params as unknown[] | undefined) ?? [], mine)]);
           } catch (err) {
             const f = faultAnswer(err);
             out.push({ faultCode: f.faultCode, faultString: f.faultString });

@@ -11,6 +11,7 @@ import { AptgateError, isAptgateError } from '../errors.js';
 import { nextTurn } from '../sys/time-slice.js';
 import { decodeCall, encodeFault, encodeResponseSliced } from '../protocol/codec.js';
 import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from '../protocol/limits.js';
+import type { VerifiedMachine } from '../fleet/auth.js';
 import { faultAnswer } from './faults.js';
 import type { MethodTable } from './methods.js';
 import { RESPONSE_SIGNATURE_HEADER, responseSignature, signatureMatches, signedHeaders } from '../protocol/signing.js';
@@ -23,15 +24,15 @@ export interface RpcRouteOptions {
   /** the whole body must have arrived this long after the headers */
   bodyTimeoutMs: number;
   /**
-   * the machine that signed the request; undefined when unsigned; throws an AptgateError (AUTH_FAILED, ...) when the
-   * signature is bad
+   * the machine that signed the request (its row, which travels in the call's context); undefined when unsigned; throws
+   * an AptgateError (AUTH_FAILED, ...) when the signature is bad. `client`: the address the call came from (recorded as
+   * the machine's last address)
    */
-  /** `client`: the address the call came from (recorded as the machine's last address) */
   authenticate?: (
     headers: Record<string, string | string[] | undefined>,
     body: string,
     client: string,
-  ) => number | undefined;
+  ) => VerifiedMachine | undefined;
   /** a machine's secret, to sign the answers to its verified requests */
   secretOf?: (machine: number) => string | undefined;
   /**
@@ -125,10 +126,6 @@ function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutM
 export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts: RpcRouteOptions): void {
   const signedLimits = opts.signed ?? SIGNED_LIMITS;
   const anonymousLimits = opts.anonymous ?? ANONYMOUS_LIMITS;
-  const keyFor = (machine: number, nonce: string): AnswerKey | undefined => {
-    const secret = opts.secretOf?.(machine);
-    return secret ? { secret, machine: String(machine), nonce } : undefined;
-  };
   void app.register(async (scope) => {
     // XML-RPC clients send text/xml; whatever else arrives is read the same way and rejected
     // by the decoder, so a client always gets a fault it can show
@@ -148,6 +145,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
       const started = performance.now();
       let method = '-';
       let machine: number | undefined;
+      let verified: VerifiedMachine | undefined;
       let key: AnswerKey | undefined;
       const headers = signedHeaders(request.headers);
       try {
@@ -157,7 +155,8 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         const body = raw ? raw.toString('utf8') : '';
         if (large) await nextTurn();
         try {
-          machine = opts.authenticate?.(request.headers, body, request.ip);
+          verified = opts.authenticate?.(request.headers, body, request.ip);
+          machine = verified?.id;
         } catch (err) {
           // the timestamp is checked only once the signature matched (fleet/auth.ts): a stale
           // or replayed request is the machine's own, and it may trust this answer
@@ -172,7 +171,8 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
           }
           throw err;
         }
-        if (machine !== undefined && headers) key = keyFor(machine, headers.nonce);
+        // signed with the secret the request's signature was checked with
+        if (verified && headers) key = { secret: verified.secret, machine: String(verified.id), nonce: headers.nonce };
         if (large) await nextTurn();
         const signed = machine !== undefined;
         const call = await decodeCall(body, {
@@ -187,7 +187,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         const result = await table.call(call.method, call.params, {
           client: request.ip,
           ...(request.headers.host ? { host: request.headers.host } : {}),
-          ...(machine !== undefined ? { machine } : {}),
+          ...(verified ? { machine: verified.id, verified } : {}),
         });
         const xml = await encodeResponseSliced(result);
         request.log.info(

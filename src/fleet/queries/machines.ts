@@ -1,24 +1,24 @@
-// The administrator's view of machines (tokens: tokens-data.ts; packages: packages-data.ts): plain functions over an
-// open fleet that return the documented JSON shapes (docs/cli-fleet.md); fleet-format.ts turns
-// them into tables.
-import { fail } from '../errors.js';
-import type { MachineFacts } from '../fleet/enrolment.js';
+// Machines for the administrator and the API (tokens: tokens.ts; packages: packages.ts): plain
+// functions over the fleet's services that return the documented JSON shapes (docs/cli-fleet.md);
+// cli/fleet-format.ts turns them into tables.
+import { fail } from '../../errors.js';
+import type { MachineFacts } from '../enrolment.js';
 import {
   compareWithApt,
   differences,
   disagreementStrings,
   explainByEarlierSnapshots,
   type AptComparison,
-} from '../fleet/apt-compare.js';
-import { backendOfUri } from '../fleet/source-backend.js';
-import { parseSourcesFile } from '../index/sources.js';
-import { BackendMap } from '../proxy/target.js';
-import type { OutdatedEntry, OutdatedResult } from '../index/outdated.js';
-import type { CollectedExtras } from '../protocol/wire.js';
-import type { MachineRow, ReenrolRow } from '../state/machines.js';
-import { SnapshotStore } from '../state/snapshots.js';
-import { iso, viewNotReady, type FleetContext } from './fleet-context.js';
-import { jobInfo, type JobInfo } from './fleet-admin.js';
+} from '../apt-compare.js';
+import { backendOfUri } from '../source-backend.js';
+import { parseSourcesFile } from '../../index/sources.js';
+import { BackendMap } from '../../proxy/target.js';
+import type { OutdatedEntry, OutdatedResult } from '../../index/outdated.js';
+import type { CollectedExtras } from '../../protocol/wire.js';
+import type { MachineRow, ReenrolRow } from '../../state/machines.js';
+import { SnapshotStore } from '../../state/snapshots.js';
+import { iso, viewNotReady, type FleetQueryContext } from './context.js';
+import { jobInfo, type JobInfo } from './jobs.js';
 
 // ---- outdated per machine ----
 
@@ -32,7 +32,7 @@ export interface MachineOutdated {
 
 /** Outdated for one machine in the view its sources define (cached per profile and view). */
 export function machineOutdated(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   m: MachineRow,
   memo = new Map<string, MachineOutdated>(),
 ): MachineOutdated {
@@ -81,7 +81,7 @@ export interface MachineSummary {
 }
 
 function extrasOf(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   id: number,
 ): { extras: CollectedExtras; reportedAt: number; viewId: number | null } | undefined {
   const r = ctx.fleet.machines.report(id);
@@ -104,7 +104,7 @@ function comparison(
 }
 
 /** "URI SUITE" of the machine's apt sources that do not go through this server (the server cannot see them). */
-function unservedSources(ctx: FleetContext, extras: CollectedExtras): string[] {
+function unservedSources(ctx: FleetQueryContext, extras: CollectedExtras): string[] {
   const backendOf = backendOfUri(new BackendMap(ctx.config));
   const out = new Set<string>();
   for (const f of extras.sources) {
@@ -120,7 +120,7 @@ function unservedSources(ctx: FleetContext, extras: CollectedExtras): string[] {
   return [...out];
 }
 
-export function summarize(ctx: FleetContext, m: MachineRow, memo?: Map<string, MachineOutdated>): MachineSummary {
+export function summarize(ctx: FleetQueryContext, m: MachineRow, memo?: Map<string, MachineOutdated>): MachineSummary {
   const o = machineOutdated(ctx, m, memo);
   const r = extrasOf(ctx, m.id);
   const d = comparison(m, o, r);
@@ -138,14 +138,14 @@ export function summarize(ctx: FleetContext, m: MachineRow, memo?: Map<string, M
     security: o.counts?.security ?? null,
     rebootRequired: r ? r.extras.reboot.required : null,
     disagreements: d ? differences(d) : null,
-    openJobs: ctx.fleet.jobs.store.open(m.id).length,
+    openJobs: ctx.fleet.jobs.open(m.id).length,
     pullNow: m.pullNow,
     reenrolment: reenrolmentInfo(ctx.fleet.machines.pendingReenrol(m.id)),
   };
 }
 
-export function listMachines(ctx: FleetContext, o: { pending?: boolean; class?: string } = {}): MachineSummary[] {
-  ctx.fleet.jobs.store.sweep(ctx.now());
+export function listMachines(ctx: FleetQueryContext, o: { pending?: boolean; class?: string } = {}): MachineSummary[] {
+  ctx.fleet.jobs.sweep(ctx.now());
   let machines = ctx.fleet.machines.all();
   if (o.class !== undefined) {
     const members = new Set(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id, machines));
@@ -200,8 +200,8 @@ export interface MachineDetail {
   jobs: JobInfo[];
 }
 
-export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineDetail {
-  ctx.fleet.jobs.store.sweep(ctx.now());
+export function showMachine(ctx: FleetQueryContext, ref: string, jobs = 10): MachineDetail {
+  ctx.fleet.jobs.sweep(ctx.now());
   const m = ctx.fleet.machine(ref);
   const facts = JSON.parse(m.facts) as Partial<MachineFacts>;
   const r = extrasOf(ctx, m.id);
@@ -262,7 +262,7 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
         action: e.action,
       })),
     },
-    jobs: ctx.fleet.jobs.store.list({ machineId: m.id, limit: jobs }).map((j) => jobInfo(j, hostnames)),
+    jobs: ctx.fleet.jobs.list({ machineId: m.id, limit: jobs }).map((j) => jobInfo(j, hostnames)),
   };
 }
 
@@ -273,7 +273,7 @@ export function showMachine(ctx: FleetContext, ref: string, jobs = 10): MachineD
  * machine reads no stage.
  */
 export function machineAvailable(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   m: MachineRow,
 ): { stage: string; outdated: MachineOutdated; bypass: string[] } | undefined {
   const report = ctx.fleet.machines.report(m.id);
@@ -288,7 +288,7 @@ export function machineAvailable(
 }
 
 export function outdatedOfMachine(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   ref: string,
 ): {
   format: 1;
@@ -359,7 +359,7 @@ export function reenrolmentInfo(r: ReenrolRow | undefined | null): ReenrolmentIn
  * switches to the new credential only with that re-enrolment's `code`.
  */
 export function approveMachines(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   refs: readonly string[],
   code?: string,
 ): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
@@ -376,7 +376,7 @@ export function approveMachines(
 
 /** `machines reject`: drops waiting re-enrolments; the machines keep their current identity. */
 export function rejectReenrolments(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   refs: readonly string[],
 ): Array<Changed & { reenrolment: ReenrolmentInfo | null }> {
   const ms = refs.map((r) => ctx.fleet.machine(r));
@@ -387,14 +387,14 @@ export function rejectReenrolments(
 }
 
 export function removeMachines(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   refs: readonly string[],
 ): Array<Changed & { jobs: number; chroots: string[] }> {
   const ms = refs.map((r) => ctx.fleet.machine(r));
   const all = ctx.fleet.machines.all();
   return ms.map((m) => {
     // what goes with it (ON DELETE CASCADE): its jobs and its LTSP chroots
-    const jobs = ctx.fleet.jobs.store.list({ machineId: m.id, limit: 1_000_000 }).length;
+    const jobs = ctx.fleet.jobs.list({ machineId: m.id, limit: 1_000_000 }).length;
     const chroots = all.filter((c) => c.parentId === m.id).map((c) => c.hostname);
     return { id: m.id, hostname: m.hostname, changed: ctx.fleet.machines.remove(m.id), jobs, chroots };
   });

@@ -1,10 +1,10 @@
 // Who has a package installed, and at which version (`aptgate packages NAME [--older-than V]`):
-// the documented JSON shape (docs/cli-fleet.md); fleet-format.ts turns it into a table.
-import { fail } from '../errors.js';
-import { isInstalledState } from '../index/status.js';
-import { compareVersions, isStrictVersion } from '../index/version.js';
-import type { FleetContext } from './fleet-context.js';
-import { machineOutdated, type MachineOutdated } from './fleet-data.js';
+// the documented JSON shape (docs/cli-fleet.md); cli/fleet-format.ts turns it into a table.
+import { fail } from '../../errors.js';
+import { isInstalledState } from '../../index/status.js';
+import { compareVersions, isStrictVersion } from '../../index/version.js';
+import type { FleetQueryContext } from './context.js';
+import { machineOutdated, type MachineOutdated } from './machines.js';
 
 // ---- who has a package ----
 
@@ -30,7 +30,7 @@ export interface PackageUsers {
   counts: { machines: number; outdated: number; security: number };
 }
 
-export function packageUsers(ctx: FleetContext, name: string, olderThan?: string): PackageUsers {
+export function packageUsers(ctx: FleetQueryContext, name: string, olderThan?: string): PackageUsers {
   if (!PACKAGE_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a package name`);
   if (olderThan !== undefined && !isStrictVersion(olderThan))
     fail('VERSION_INVALID', `"${olderThan.slice(0, 80)}" is not a Debian version`);

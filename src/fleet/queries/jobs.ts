@@ -1,127 +1,10 @@
-// Classes, jobs and schedules for the administrator: plain functions over an open fleet that
-// return the documented JSON shapes (docs/cli-fleet.md).
+// Jobs and schedules for the administrator and the API: what a job's options make of it, adding,
+// listing, showing and cancelling jobs, schedules; the JSON shapes of docs/cli-fleet.md.
 import { readFileSync } from 'node:fs';
-import { fail } from '../errors.js';
-import { formatWindow, parseWindow } from '../fleet/classes.js';
-import type { JobPolicy } from '../protocol/wire.js';
-import type { ClassRow, RuleField } from '../state/classes.js';
-import { OPEN_STATES, type JobRow, type JobState } from '../state/jobs.js';
-import { iso, type FleetContext } from './fleet-context.js';
-
-// ---- classes ----
-
-export interface ClassInfoJson {
-  name: string;
-  description: string;
-  priority: number;
-  members: Array<{ id: number; hostname: string }>;
-  rules: Array<{ field: RuleField; pattern: string }>;
-  windows: Array<{ id: number; window: string }>;
-  schedules: Array<{ id: number; kind: string; cron: string }>;
-  /** the stage of the release gate its machines follow (null: none) */
-  stage: string | null;
-  /** its machines are test machines of that stage */
-  gate: boolean;
-}
-
-export function listClasses(ctx: FleetContext): ClassInfoJson[] {
-  const names = new Map(ctx.fleet.machines.all().map((m) => [m.id, m.hostname]));
-  const schedules = ctx.fleet.schedules.list();
-  return ctx.fleet.classes.list().map((c) => ({
-    name: c.name,
-    description: c.description,
-    priority: c.priority,
-    members: c.members.map((id) => ({ id, hostname: names.get(id) ?? '?' })),
-    rules: c.rules,
-    windows: c.windows.map((w) => ({ id: w.id, window: formatWindow(w) })),
-    schedules: schedules.filter((s) => s.classId === c.id).map((s) => ({ id: s.id, kind: s.kind, cron: s.cron })),
-    stage: c.stage,
-    gate: c.gate,
-  }));
-}
-
-/** Creates a class, bound to a stage when one is given (both or neither). */
-export function createClass(
-  ctx: FleetContext,
-  name: string,
-  o: { description?: string; priority?: number; stage?: string; gate?: boolean },
-): ClassRow {
-  if (o.gate && o.stage === undefined)
-    fail('USAGE', '--gate needs --stage STAGE (a gate class makes test machines of a stage)');
-  return ctx.db.transaction(() => {
-    const c = ctx.fleet.classes.create(name, {
-      ...(o.description === undefined ? {} : { description: o.description }),
-      ...(o.priority === undefined ? {} : { priority: o.priority }),
-    });
-    return o.stage === undefined
-      ? c
-      : ctx.fleet.classes.bindStage(name, o.stage, o.gate === true, ctx.config.gate.stages);
-  })();
-}
-
-export interface ClassBinding {
-  class: string;
-  stage: string | null;
-  gate: boolean;
-  members: number;
-}
-
-/** Binds a class to a stage (null: unbinds it); with `gate` its machines are the stage's test machines. */
-export function bindClass(ctx: FleetContext, name: string, stage: string | null, gate: boolean): ClassBinding {
-  const c = ctx.fleet.classes.bindStage(name, stage, gate, ctx.config.gate.stages);
-  return { class: c.name, stage: c.stage, gate: c.gate, members: ctx.fleet.classes.membersOf(c.id).length };
-}
-
-/** Adds explicit members; all references are resolved before anything changes. */
-export function addMembers(
-  ctx: FleetContext,
-  name: string,
-  refs: readonly string[],
-): Array<{ id: number; hostname: string }> {
-  ctx.fleet.classes.get(name);
-  const ms = refs.map((r) => ctx.fleet.machine(r));
-  for (const m of ms) ctx.fleet.classes.addMember(name, m.id);
-  return ms.map((m) => ({ id: m.id, hostname: m.hostname }));
-}
-
-/** Removes explicit members; says which of them a rule of the class still matches. */
-export function removeMembers(
-  ctx: FleetContext,
-  name: string,
-  refs: readonly string[],
-): Array<{ id: number; hostname: string; removed: boolean; stillByRule: boolean }> {
-  const c = ctx.fleet.classes.get(name);
-  const ms = refs.map((r) => ctx.fleet.machine(r));
-  const out = ms.map((m) => ({
-    id: m.id,
-    hostname: m.hostname,
-    removed: ctx.fleet.classes.removeMember(name, m.id),
-    stillByRule: false,
-  }));
-  const members = new Set(ctx.fleet.classes.membersOf(c.id));
-  for (const o of out) o.stillByRule = members.has(o.id);
-  return out;
-}
-
-export function removeRule(ctx: FleetContext, name: string, field: string, pattern: string): void {
-  if (!ctx.fleet.classes.removeRule(name, field, pattern))
-    fail('NOT_FOUND', `class ${name} has no rule ${field} ${pattern.slice(0, 80)}`);
-}
-
-export function addWindow(
-  ctx: FleetContext,
-  name: string,
-  text: string,
-): { id: number; class: string; window: string } {
-  const c = ctx.fleet.classes.get(name);
-  const w = parseWindow(text);
-  const id = ctx.fleet.classes.store.addWindow({ classId: c.id, ...w });
-  return { id, class: c.name, window: formatWindow(w) };
-}
-
-export function removeWindow(ctx: FleetContext, id: number): void {
-  if (!ctx.fleet.classes.store.removeWindow(id)) fail('NOT_FOUND', `no window ${id}`);
-}
+import { fail } from '../../errors.js';
+import type { JobPolicy } from '../../protocol/wire.js';
+import { OPEN_STATES, type JobRow, type JobState } from '../../state/jobs.js';
+import { iso, type FleetQueryContext } from './context.js';
 
 // ---- jobs ----
 
@@ -171,7 +54,7 @@ export function jobInfo(j: JobRow, hostnames: ReadonlyMap<number, string>): JobI
   };
 }
 
-const hostnamesOf = (ctx: FleetContext) => new Map(ctx.fleet.machines.all().map((m) => [m.id, m.hostname]));
+const hostnamesOf = (ctx: FleetQueryContext) => new Map(ctx.fleet.machines.all().map((m) => [m.id, m.hostname]));
 
 export interface JobOptions {
   packages?: string[];
@@ -232,7 +115,7 @@ export interface JobsAdded {
 }
 
 export function addJobs(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   kind: string,
   targets: readonly string[],
   o: JobOptions & { notBefore?: number; deadlineMs?: number },
@@ -269,13 +152,16 @@ export function addJobs(
 
 export const JOB_STATES: readonly JobState[] = [...OPEN_STATES, 'succeeded', 'failed', 'expired', 'cancelled'];
 
-export function listJobs(ctx: FleetContext, o: { machine?: string; state?: string; limit?: number } = {}): JobInfo[] {
+export function listJobs(
+  ctx: FleetQueryContext,
+  o: { machine?: string; state?: string; limit?: number } = {},
+): JobInfo[] {
   if (o.state !== undefined && !JOB_STATES.includes(o.state as JobState))
     fail('USAGE', `--state is one of ${JOB_STATES.join(', ')}`);
   const machineId = o.machine === undefined ? undefined : ctx.fleet.machine(o.machine).id;
-  ctx.fleet.jobs.store.sweep(ctx.now());
+  ctx.fleet.jobs.sweep(ctx.now());
   const names = hostnamesOf(ctx);
-  return ctx.fleet.jobs.store
+  return ctx.fleet.jobs
     .list({
       ...(machineId === undefined ? {} : { machineId }),
       ...(o.state === undefined ? {} : { state: o.state as JobState }),
@@ -284,16 +170,16 @@ export function listJobs(ctx: FleetContext, o: { machine?: string; state?: strin
     .map((j) => jobInfo(j, names));
 }
 
-export function showJob(ctx: FleetContext, id: number): JobInfo & { transcript: string | null } {
-  ctx.fleet.jobs.store.sweep(ctx.now());
-  const j = ctx.fleet.jobs.store.byId(id);
+export function showJob(ctx: FleetQueryContext, id: number): JobInfo & { transcript: string | null } {
+  ctx.fleet.jobs.sweep(ctx.now());
+  const j = ctx.fleet.jobs.byId(id);
   if (!j) fail('NOT_FOUND', `no job ${id}`);
   return { ...jobInfo(j, hostnamesOf(ctx)), transcript: j.transcript };
 }
 
-export function cancelJob(ctx: FleetContext, id: number): JobInfo {
+export function cancelJob(ctx: FleetQueryContext, id: number): JobInfo {
   ctx.fleet.jobs.cancel(id);
-  return jobInfo(ctx.fleet.jobs.store.byId(id)!, hostnamesOf(ctx));
+  return jobInfo(ctx.fleet.jobs.byId(id)!, hostnamesOf(ctx));
 }
 
 // ---- schedules ----
@@ -311,7 +197,7 @@ export interface ScheduleInfo {
   lastFired: string | null;
 }
 
-export function listSchedules(ctx: FleetContext): ScheduleInfo[] {
+export function listSchedules(ctx: FleetQueryContext): ScheduleInfo[] {
   return ctx.fleet.schedules.list().map((s) => ({
     id: s.id,
     class: s.className,
@@ -326,7 +212,7 @@ export function listSchedules(ctx: FleetContext): ScheduleInfo[] {
 }
 
 export function addSchedule(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   o: JobOptions & { class: string; kind: string; cron: string; deadlineMs?: number },
 ): ScheduleInfo {
   const { params, policy } = jobSpec(o.kind, o);
@@ -339,4 +225,9 @@ export function addSchedule(
     ...(o.deadlineMs === undefined ? {} : { deadlineS: Math.round(o.deadlineMs / 1000) }),
   });
   return listSchedules(ctx).find((x) => x.id === s.id)!;
+}
+
+export function removeSchedule(ctx: FleetQueryContext, id: number): { removed: number } {
+  ctx.fleet.schedules.remove(id);
+  return { removed: id };
 }

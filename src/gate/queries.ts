@@ -1,18 +1,27 @@
-// The release gate for the administrator: plain functions over an open fleet (its GateService
-// works on the same database) that return the JSON shapes of docs/gate.md; gate-format.ts turns
-// them into text. Promotions and rollbacks only write stage generations: the running server
-// publishes a generation (signed InRelease, Packages) when a client first reads the stage.
-import { rename, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { keyDir } from '../assembly/gate.js';
+// The release gate for the administrator and the API: plain functions over the gate's service
+// (and the fleet's classes bound to stages) that return the JSON shapes of docs/gate.md;
+// cli/gate-format.ts turns them into text. Promotions and rollbacks only write stage generations:
+// the running server publishes a generation (signed InRelease, Packages) when a client first reads the stage.
 import type { Config } from '../config.js';
-import { fail, isAptgateError } from '../errors.js';
-import type { Standing } from '../gate/gate.js';
-import { ServerKey } from '../gate/key.js';
+import { fail } from '../errors.js';
 import type { StageGen } from '../state/stages.js';
-import { iso, type FleetContext } from './fleet-context.js';
-import { visible } from '../term/visible.js';
+import type { Standing } from './gate.js';
+import type { GateService } from './service.js';
+
+/** What the gate's queries read: the configuration, the gate, and the fleet's classes (stage bindings). */
+export interface GateQueryContext {
+  config: Config;
+  gate: GateService;
+  fleet: {
+    classes: {
+      list(): ReadonlyArray<{ name: string; stage: string | null; gate: boolean; members: readonly number[] }>;
+      testMachines(stage: string, ladder: readonly string[]): readonly number[];
+    };
+  };
+}
+
+const iso = (ms: number | null | undefined): string | null =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
 // ---- shapes ----
 
@@ -170,17 +179,6 @@ export function genJson(g: StageGen): GenJson {
   };
 }
 
-/** Who runs the command (recorded with promotions and rollbacks); under sudo, who called sudo. */
-export function invokingUser(): string {
-  const sudo = process.env['SUDO_USER'];
-  if (sudo && /^[A-Za-z0-9._-]{1,64}$/.test(sudo)) return sudo;
-  try {
-    return os.userInfo().username || 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** A stage named on the command line: NOT_FOUND when the ladder has none of that name. */
 export function checkStage(config: Config, stage: string): string {
   const ladder = config.gate.stages;
@@ -190,7 +188,7 @@ export function checkStage(config: Config, stage: string): string {
 
 // ---- gate status ----
 
-export function gateStatus(ctx: FleetContext, stages: readonly string[]): { stages: GateStatusJson[] } {
+export function gateStatus(ctx: GateQueryContext, stages: readonly string[]): { stages: GateStatusJson[] } {
   const ladder = ctx.config.gate.stages;
   const names = stages.length ? stages.map((s) => checkStage(ctx.config, s)) : ladder.slice(0, -1);
   return {
@@ -245,26 +243,16 @@ export function checkPromote(config: Config, stage: string, o: PromoteOptions): 
   if (o.only && !o.only.length) fail('USAGE', '--only needs at least one source package name');
 }
 
-export async function promote(ctx: FleetContext, stage: string, o: PromoteOptions): Promise<PromoteJson> {
+/** Promotes a stage one rung (GATE_CLOSED, with `missing` in its details, when the gate does not hold). */
+export async function promote(ctx: GateQueryContext, stage: string, o: PromoteOptions): Promise<PromoteJson> {
   checkPromote(ctx.config, stage, o);
-  let made: StageGen[];
-  try {
-    made = await ctx.gate.promote(stage, {
-      actor: o.actor,
-      ...(o.only ? { only: o.only } : {}),
-      ...(o.securityOnly ? { securityOnly: true } : {}),
-      ...(o.force ? { force: true } : {}),
-      ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
-    });
-  } catch (err) {
-    if (!isAptgateError(err, 'GATE_CLOSED')) throw err;
-    const missing = (err.details?.['missing'] ?? []) as string[];
-    fail(
-      'GATE_CLOSED',
-      `the gate of ${stage} does not hold:\n${missing.map((m) => `  - ${visible(m)}`).join('\n')}\n(aptgate gate status ${stage}; --force --reason TEXT promotes anyway, recorded)`,
-      { missing },
-    );
-  }
+  const made = await ctx.gate.promote(stage, {
+    actor: o.actor,
+    ...(o.only ? { only: o.only } : {}),
+    ...(o.securityOnly ? { securityOnly: true } : {}),
+    ...(o.force ? { force: true } : {}),
+    ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
+  });
   const gens = made.map(genJson);
   return {
     stage,
@@ -277,7 +265,7 @@ export async function promote(ctx: FleetContext, stage: string, o: PromoteOption
 }
 
 export async function rollback(
-  ctx: FleetContext,
+  ctx: GateQueryContext,
   stage: string,
   o: { reason?: string; actor: string },
 ): Promise<RollbackJson> {
@@ -287,12 +275,12 @@ export async function rollback(
   return { stage, actor: o.actor, reason: reason ?? null, generations: made.map(genJson) };
 }
 
-export function history(ctx: FleetContext, stage: string): HistoryJson {
+export function history(ctx: GateQueryContext, stage: string): HistoryJson {
   checkStage(ctx.config, stage);
   return { stage, generations: ctx.gate.history(stage).map(genJson) };
 }
 
-export function listStages(ctx: FleetContext): StageListJson {
+export function listStages(ctx: GateQueryContext): StageListJson {
   const ladder = ctx.config.gate.stages;
   const classes = ctx.fleet.classes.list();
   return {
@@ -310,7 +298,7 @@ export function listStages(ctx: FleetContext): StageListJson {
   };
 }
 
-function currentOf(ctx: FleetContext, stage: string): StageListJson['stages'][number]['suites'] {
+function currentOf(ctx: GateQueryContext, stage: string): StageListJson['stages'][number]['suites'] {
   const latest = new Map<string, StageGen>();
   for (const g of ctx.gate.history(stage)) latest.set(`${g.backend}\0${g.suite}`, g);
   return [...latest.values()]
@@ -325,33 +313,4 @@ function currentOf(ctx: FleetContext, stage: string): StageListJson['stages'][nu
       overrides: g.overrides.map((o) => ({ source: o.source, snapshot: o.snapshot })),
       published: g.publishedSha256 !== null,
     }));
-}
-
-// ---- the server's key ----
-
-/**
- * The server's public key for clients' Signed-By: armored (printed, or written to `output`) or a
- * binary keyring (written to `output`). Creates the key when the server has not yet.
- */
-export async function exportKey(config: Config, o: { binary?: boolean; output?: string }): Promise<KeyExportJson> {
-  if (o.binary && o.output === undefined)
-    fail('USAGE', '--binary writes a file: add --output FILE (e.g. /usr/share/keyrings/aptgate.gpg)');
-  const key = await ServerKey.open(keyDir(config), { create: false });
-  try {
-    const data = o.binary ? await key.exportBinary() : Buffer.from(await key.exportArmored(), 'utf8');
-    if (o.output === undefined)
-      return { fingerprint: key.fingerprint, format: 'armored', output: null, key: data.toString('utf8') };
-    const file = path.resolve(o.output);
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-    try {
-      await writeFile(tmp, data, { mode: 0o644 });
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      fail('USAGE', `cannot write ${file}: ${(err as Error).message}`);
-    }
-    return { fingerprint: key.fingerprint, format: o.binary ? 'binary' : 'armored', output: file, key: null };
-  } finally {
-    await key.close();
-  }
 }

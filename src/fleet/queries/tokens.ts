@@ -1,8 +1,15 @@
-// The administrator's view of enrolment tokens: plain functions over an open fleet that
-// return the documented JSON shapes (docs/cli-fleet.md); fleet-format.ts turns them into tables.
-import { fail } from '../errors.js';
-import type { TokenRow } from '../state/machines.js';
-import { iso, serverUrl, textOption, type FleetContext } from './fleet-context.js';
+// Enrolment tokens for the administrator and the API: plain functions over the fleet's services
+// that return the documented JSON shapes (docs/cli-fleet.md); cli/fleet-format.ts turns them into tables.
+import os from 'node:os';
+import type { Config } from '../../config.js';
+import { fail } from '../../errors.js';
+import type { TokenRow } from '../../state/machines.js';
+import { iso, oneLine, type FleetQueryContext } from './context.js';
+
+/** The URL agents enrol with: this host and the configured port (https when TLS is set). */
+export function serverUrl(config: Config): string {
+  return `${config.tls.cert ? 'https' : 'http'}://${os.hostname()}:${config.port}`;
+}
 
 // ---- tokens ----
 
@@ -50,12 +57,12 @@ export interface TokenCreated extends TokenInfo {
 }
 
 export function createToken(
-  ctx: FleetContext,
+  ctx: FleetQueryContext,
   o: { class?: string; autoApprove?: boolean; expiresMs?: number; uses?: number; note?: string; server?: string },
 ): TokenCreated {
   // a token's class is joined by name at enrolment: it must exist now, or machines would silently join nothing
   if (o.class !== undefined) ctx.fleet.classes.get(o.class);
-  if (o.note !== undefined) textOption('--note', o.note);
+  if (o.note !== undefined) oneLine('--note', o.note);
   const server = o.server ?? serverUrl(ctx.config);
   if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?$|^https?:\/\/\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(server))
     fail('USAGE', `--server must be http(s)://host[:port], not "${server.slice(0, 80)}"`);
@@ -74,12 +81,12 @@ export function createToken(
   };
 }
 
-export function listTokens(ctx: FleetContext): TokenInfo[] {
+export function listTokens(ctx: FleetQueryContext): TokenInfo[] {
   const now = ctx.now();
   return ctx.fleet.machines.tokens().map((t) => tokenInfo(t, now));
 }
 
-export function revokeToken(ctx: FleetContext, id: number): TokenInfo {
+export function revokeToken(ctx: FleetQueryContext, id: number): TokenInfo {
   const t = ctx.fleet.machines.tokenById(id);
   if (!t) fail('NOT_FOUND', `no token ${id}`);
   if (!ctx.fleet.machines.revokeToken(id)) fail('USAGE', `token ${id} is revoked already`);

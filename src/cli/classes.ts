@@ -1,0 +1,156 @@
+// `aptgate classes ...`: classes, their members, rules, windows and stages (fleet/queries/classes.ts answers).
+import { Argument, type Command } from 'commander';
+import { visible } from '../term/visible.js';
+import { RULE_FIELDS } from '../fleet/classes.js';
+import { offer } from '../term/completion.js';
+import {
+  addMembers,
+  addRule,
+  removeClass,
+  addWindow,
+  bindClass,
+  createClass,
+  listClasses,
+  removeMembers,
+  removeRule,
+  removeWindow,
+} from '../fleet/queries/classes.js';
+import { formatBinding, formatClassList } from './gate-format.js';
+import { idArgument, intOption, runner, textOption, type CliShell } from './fleet-context.js';
+
+type Json = { json?: boolean };
+type Leaf = (parent: Command, spec: string, description: string) => Command;
+
+export function registerClassCommands(program: Command, shell: CliShell, leaf: Leaf): void {
+  const run = runner(shell);
+  const done = (msg: string) => () => `${msg}\n`;
+
+  const classes = program
+    .command('classes')
+    .description('classes of machines: members, match rules, stage of the release gate, maintenance windows');
+  leaf(classes, 'list', 'classes with members, rules, stage, windows and schedules')
+    .option('--json', 'machine-readable output')
+    .action((o: Json) =>
+      run(
+        o,
+        (ctx) => ({ classes: listClasses(ctx) }),
+        (r) => formatClassList(r.classes),
+      ),
+    );
+  leaf(classes, 'create', 'create a class')
+    .argument('<name>')
+    .option('--priority <n>', 'where classes disagree (the stage a machine follows), the highest priority wins', '0')
+    .option('--description <text>', 'what the class is for')
+    .option('--stage <stage>', 'its machines follow this stage of the release gate (as classes bind does)')
+    .option('--gate', 'with --stage: its machines are test machines of that stage')
+    .option('--json', 'machine-readable output')
+    .action((name: string, o: Json & { priority: string; description?: string; stage?: string; gate?: boolean }) =>
+      run(
+        o,
+        (ctx) =>
+          createClass(ctx, name, {
+            priority: intOption('--priority', o.priority, -1_000_000, 1_000_000),
+            ...(o.description === undefined ? {} : { description: textOption('--description', o.description) }),
+            ...(o.stage === undefined ? {} : { stage: o.stage }),
+            gate: o.gate === true,
+          }),
+        (c) =>
+          `class ${c.name} created${c.stage ? `, bound to stage ${c.stage}${c.gate ? ' (gate class)' : ''}` : ''}\n`,
+      ),
+    );
+  leaf(classes, 'bind', "bind a class to a stage: its machines get that stage's sources from their agent at check-in")
+    .argument('<name>')
+    .argument('<stage>', 'a stage of [gate] stages')
+    .option('--gate', 'its machines are test machines of the stage (their upgrades open its gate)')
+    .option('--json', 'machine-readable output')
+    .action((name: string, stage: string, o: Json & { gate?: boolean }) =>
+      run(o, (ctx) => bindClass(ctx, name, stage, o.gate === true), formatBinding),
+    );
+  leaf(classes, 'unbind', 'the class no longer binds its machines to a stage')
+    .argument('<name>')
+    .option('--json', 'machine-readable output')
+    .action((name: string, o: Json) => run(o, (ctx) => bindClass(ctx, name, null, false), formatBinding));
+  leaf(classes, 'delete', 'delete a class (its schedules and windows go with it; machines stay)')
+    .argument('<name>')
+    .option('--json', 'machine-readable output')
+    .action((name: string, o: Json) => run(o, (ctx) => removeClass(ctx, name), done(`class ${name} deleted`)));
+  leaf(classes, 'add', 'add machines to a class explicitly')
+    .argument('<name>')
+    .argument('<machine...>', 'machine ids or hostnames')
+    .option('--json', 'machine-readable output')
+    .action((name: string, refs: string[], o: Json) =>
+      run(
+        o,
+        (ctx) => ({ class: name, added: addMembers(ctx, name, refs) }),
+        (r) => `${name}: added ${r.added.map((m) => visible(m.hostname)).join(', ')}\n`,
+      ),
+    );
+  leaf(classes, 'remove', 'remove explicit members from a class')
+    .argument('<name>')
+    .argument('<machine...>', 'machine ids or hostnames')
+    .option('--json', 'machine-readable output')
+    .action((name: string, refs: string[], o: Json) =>
+      run(
+        o,
+        (ctx) => ({ class: name, removed: removeMembers(ctx, name, refs) }),
+        (r) =>
+          r.removed
+            .map(
+              (m) =>
+                `${name}: ${visible(m.hostname)} ${m.removed ? 'removed' : 'was not an explicit member'}${m.stillByRule ? ' (a rule of the class still matches it)' : ''}\n`,
+            )
+            .join(''),
+      ),
+    );
+  leaf(classes, 'rule-add', 'machines whose FIELD matches PATTERN belong to the class')
+    .argument('<name>')
+    .addArgument(offer(new Argument('<field>', 'hostname, architecture or codename'), RULE_FIELDS))
+    .argument('<pattern>', 'glob (web-*, [ab]?-db) or /regex/')
+    .option('--json', 'machine-readable output')
+    .action((name: string, field: string, pattern: string, o: Json) =>
+      run(o, (ctx) => addRule(ctx, name, field, pattern), done(`${name}: rule ${field} ${pattern} added`)),
+    );
+  leaf(classes, 'rule-remove', 'remove a match rule')
+    .argument('<name>')
+    .argument('<field>')
+    .argument('<pattern>')
+    .option('--json', 'machine-readable output')
+    .action((name: string, field: string, pattern: string, o: Json) =>
+      run(
+        o,
+        (ctx) => {
+          removeRule(ctx, name, field, pattern);
+          return { class: name, field, pattern };
+        },
+        done(`${name}: rule ${field} ${pattern} removed`),
+      ),
+    );
+  leaf(
+    classes,
+    'window-add',
+    "a maintenance window: disruptive jobs of the class's machines wait for one (server local time)",
+  )
+    .argument('<name>')
+    .argument('<window>', '"mon-fri 22:00-04:00", "daily 01:00-05:00", "sat,sun 00:00-24:00"')
+    .option('--json', 'machine-readable output')
+    .action((name: string, text: string, o: Json) =>
+      run(
+        o,
+        (ctx) => addWindow(ctx, name, text),
+        (w) => `${name}: window ${w.id} ${w.window} added\n`,
+      ),
+    );
+  leaf(classes, 'window-remove', 'remove a maintenance window (its id from classes list)')
+    .argument('<id>')
+    .option('--json', 'machine-readable output')
+    .action((id: string, o: Json) =>
+      run(
+        o,
+        (ctx) => {
+          removeWindow(ctx, idArgument('window id', id));
+          return { removed: Number(id) };
+        },
+        done(`window ${id} removed`),
+      ),
+    );
+}
