@@ -197,7 +197,9 @@ export class ServerKey {
   }
 
   private static async openHome(home: string, opts: ServerKeyOptions): Promise<ServerKey> {
-    const found = await findKey(home);
+    // unlocked, this read may meet another process writing its new key (gpg: "invalid packet"):
+    // then ask again under the lock, where nobody writes
+    const found = await findKey(home).catch(() => undefined);
     if (found) return new ServerKey(home, found);
     const release = await takeLock(home, opts.lockTimeoutMs ?? 120_000);
     try {
