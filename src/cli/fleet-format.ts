@@ -3,7 +3,7 @@
 // visible(): table cells always, other lines where they interpolate such a field.
 import type { PushResult } from '../fleet/push.js';
 import type { JobInfo, JobsAdded, ScheduleInfo } from '../fleet/queries/jobs.js';
-import type { MachineDetail, MachineSummary } from '../fleet/queries/machines.js';
+import type { MachineDetail, MachineSummary, OutdatedRow } from '../fleet/queries/machines.js';
 import type { PackageUsers } from '../fleet/queries/packages.js';
 import type { TokenCreated, TokenInfo } from '../fleet/queries/tokens.js';
 import type { OutdatedEntry } from '../index/outdated.js';
@@ -120,16 +120,7 @@ export function formatMachines(ms: readonly MachineSummary[]): string {
   return s;
 }
 
-function outdatedTable(
-  entries: ReadonlyArray<{
-    package: string;
-    architecture: string;
-    installed: string;
-    candidate: string;
-    security: boolean;
-    action: string;
-  }>,
-): string {
+function outdatedTable(entries: ReadonlyArray<OutdatedRow>): string {
   return table(
     ['PACKAGE', 'ARCH', 'INSTALLED', '', 'CANDIDATE', 'SECURITY', 'APT-GET UPGRADE'],
     entries.map((e) => [

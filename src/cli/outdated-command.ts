@@ -1,7 +1,7 @@
 // `aptgate outdated`: its command-line definition, shared by the full program and the one-shot
 // path of main.ts (which loads nothing of the server, fleet or gate for it).
 import type { Command } from 'commander';
-import { formatOutdated, outdatedFromFiles, outdatedJson } from './outdated.js';
+import { formatOutdated, outdatedFromFiles, outdatedJson, type OutdatedFromFilesOptions } from './outdated.js';
 import { visible } from '../term/visible.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -27,21 +27,9 @@ export function registerOutdatedCommand(program: Command, out: (s: string) => vo
     .option('--foreign-arch <arch>', 'foreign architecture enabled with dpkg --add-architecture (repeatable)', collect)
     .option('--machine-id <id>', "the machine's /etc/machine-id, to decide phased updates as its apt would")
     .option('--json', 'machine-readable output (documented in README)')
-    .action(
-      async (o: {
-        status: string;
-        lists?: string;
-        sources?: string[];
-        packages?: string[];
-        preferences?: string[];
-        arch?: string;
-        foreignArch?: string[];
-        machineId?: string;
-        json?: boolean;
-      }) => {
-        const { result, warnings } = await outdatedFromFiles(o);
-        for (const w of warnings) process.stderr.write(`aptgate: warning: ${visible(w)}\n`);
-        out(o.json ? JSON.stringify(outdatedJson(result), null, 2) + '\n' : formatOutdated(result));
-      },
-    );
+    .action(async (o: OutdatedFromFilesOptions & { json?: boolean }) => {
+      const { result, warnings } = await outdatedFromFiles(o);
+      for (const w of warnings) process.stderr.write(`aptgate: warning: ${visible(w)}\n`);
+      out(o.json ? JSON.stringify(outdatedJson(result), null, 2) + '\n' : formatOutdated(result));
+    });
 }

@@ -52,15 +52,7 @@ export interface StageSources {
 }
 
 export interface OutdatedList {
-  counts: {
-    installed: number;
-    outdated: number;
-    security: number;
-    upgrade: number;
-    held: number;
-    keptBack: number;
-    phased: number;
-  };
+  counts: OutdatedResult['counts'];
   entries: Array<{
     package: string;
     architecture: string;

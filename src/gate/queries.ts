@@ -7,6 +7,7 @@ import { fail } from '../errors.js';
 import type { StageGen } from '../state/stages.js';
 import type { Standing } from './gate.js';
 import type { GateService } from './service.js';
+import type { Update } from './stages.js';
 
 /** What the gate's queries read: the configuration, the gate, and the fleet's classes (stage bindings). */
 export interface GateQueryContext {
@@ -25,15 +26,8 @@ const iso = (ms: number | null | undefined): string | null =>
 
 // ---- shapes ----
 
-export interface UpdateJson {
-  backend: string;
-  suite: string;
-  source: string;
-  from: string | null;
-  to: string;
-  security: boolean;
-  snapshot: number;
-}
+/** An update as --json shows it: the gate's own (stages.ts). */
+export type UpdateJson = Update;
 
 export interface StandingJson {
   id: number;

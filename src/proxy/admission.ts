@@ -39,6 +39,11 @@ export class ClientFilter {
   }
 }
 
+/** The access line of a client refused by server.allow (onRequest below, and CONNECT in routes.ts). */
+export function refusedAccess(client: string | undefined, method: string, path: string | undefined) {
+  return { client, method, path, result: 'refused', status: 403, bytes: 0, ms: 0, reason: 'not in server.allow' };
+}
+
 /** Answers 403 to every request from outside server.allow, and logs it as a refused access. */
 export function registerAdmission(app: FastifyInstance, filter: ClientFilter, onRefused: () => void): void {
   if (filter.open) return;
@@ -46,19 +51,7 @@ export function registerAdmission(app: FastifyInstance, filter: ClientFilter, on
     const client = request.socket.remoteAddress;
     if (filter.allows(client)) return;
     onRefused();
-    request.log.info(
-      {
-        client,
-        method: request.method,
-        path: request.originalUrl,
-        result: 'refused',
-        status: 403,
-        bytes: 0,
-        ms: 0,
-        reason: 'not in server.allow',
-      },
-      'access',
-    );
+    request.log.info(refusedAccess(client, request.method, request.originalUrl), 'access');
     reply
       .code(403)
       .headers({ 'content-type': 'text/plain; charset=utf-8', 'x-aptgate-error': NOT_ALLOWED, connection: 'close' })

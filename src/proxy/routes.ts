@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AptgateError } from '../errors.js';
-import { NOT_ALLOWED, type ClientFilter } from './admission.js';
+import { NOT_ALLOWED, refusedAccess, type ClientFilter } from './admission.js';
 import { handleConnect } from './connect.js';
 import { respond } from './respond.js';
 import type { ProxyRuntime } from './runtime.js';
@@ -42,19 +42,7 @@ export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, a
     );
     // as the onRequest refusal (admission.ts): counted and logged, not a client of the proxy
     proxy.metrics.requests.inc({ result: 'refused' });
-    app.log.info(
-      {
-        client: client.remoteAddress,
-        method: 'CONNECT',
-        path: req.url,
-        result: 'refused',
-        status: 403,
-        bytes: 0,
-        ms: 0,
-        reason: 'not in server.allow',
-      },
-      'access',
-    );
+    app.log.info(refusedAccess(client.remoteAddress, 'CONNECT', req.url), 'access');
   });
 
   app.get('/-/health', async () => proxy.health());

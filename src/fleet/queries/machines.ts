@@ -22,6 +22,16 @@ import { jobInfo, type JobInfo } from './jobs.js';
 
 // ---- outdated per machine ----
 
+/** One outdated package of a machine as the commands show it (`machines outdated`, `machines show`). */
+export interface OutdatedRow {
+  package: string;
+  architecture: string;
+  installed: string;
+  candidate: string;
+  security: boolean;
+  action: string;
+}
+
 export interface MachineOutdated {
   /** false when the server cannot tell yet; `reason` says why */
   known: boolean;
@@ -188,14 +198,7 @@ export interface MachineDetail {
     known: boolean;
     reason: string | null;
     counts: OutdatedResult['counts'] | null;
-    packages: Array<{
-      package: string;
-      architecture: string;
-      installed: string;
-      candidate: string;
-      security: boolean;
-      action: string;
-    }>;
+    packages: OutdatedRow[];
   };
   jobs: JobInfo[];
 }
