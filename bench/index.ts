@@ -11,8 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { OutdatedService } from '../src/fleet/outdated.js';
-import { ViewLoader, type ViewSpec } from '../src/fleet/views.js';
+import { assemble } from '../src/assembly/services.js';
+import { loadConfig } from '../src/config.js';
+import type { ViewSpec } from '../src/fleet/views.js';
 import { outdated, type OutdatedResult } from '../src/index/outdated.js';
 import { Policy } from '../src/index/policy.js';
 import { clearsignedText, parseRelease } from '../src/index/release.js';
@@ -21,9 +22,7 @@ import { parseRelations } from '../src/index/relations.js';
 import { parseStatus, type InstalledPackage } from '../src/index/status.js';
 import { runIndexJob } from '../src/proxy/index-job.js';
 import { openDb, type Db } from '../src/state/db.js';
-import { OutdatedCacheStore } from '../src/state/outdated-cache.js';
 import { PackageIndexStore } from '../src/state/package-index.js';
-import { ProfileStore } from '../src/state/profiles.js';
 import { SnapshotStore } from '../src/state/snapshots.js';
 import { statusFromPackages, writeLists } from '../test/helpers/compare.js';
 import { generateStatus, readPackagesXz } from '../test/helpers/statusgen.js';
@@ -333,11 +332,16 @@ async function main(): Promise<void> {
   }
 
   // 2. the three suites in one database; a view loaded from it
-  const db: Db = openDb(join(WORK, 'aptgate.db'));
-  const snapshots = new SnapshotStore(db);
-  const store = new PackageIndexStore(db);
+  // the services as the administrator's commands assemble them (answers computed in the process)
+  const config = loadConfig({
+    env: {},
+    overrides: { db: join(WORK, 'aptgate.db'), cacheDir: join(WORK, 'cache'), stateDir: WORK },
+  });
+  const db: Db = openDb(config.db);
+  const services = assemble(config, { db, dbFile: config.db, mode: 'cli' });
+  const { snapshots, packageIndex: store } = services.state;
   for (const s of SUITES) await ingestSuite(snapshots, store, s);
-  const loader = new ViewLoader(snapshots, store, (b) => (b === 'debian' ? 'deb.debian.org' : 'deb.debian.org'));
+  const loader = services.views;
   let t0 = performance.now();
   const loaded = loader.load(SPEC);
   const loadMs = ms(t0);
@@ -454,8 +458,8 @@ async function main(): Promise<void> {
   }
 
   // 4. 2,000 distinct profiles cached, then a new bookworm-security snapshot
-  const profiles = new ProfileStore(db);
-  const service = new OutdatedService(profiles, loader, new OutdatedCacheStore(db), store);
+  const profiles = services.state.profiles;
+  const service = services.outdated;
   const viewId = service.defineView(SPEC);
   const ids: number[] = [];
   t0 = performance.now();
@@ -523,6 +527,7 @@ async function main(): Promise<void> {
       '',
     ]);
   }
+  await services.stop();
   db.close();
 
   const head = [

@@ -275,7 +275,7 @@ async function runScenario(sc: Scenario, rows: Row[]): Promise<void> {
         if (sc.view) {
           while (!server.fleet.machines.report(m.machine)?.disagreements)
             await new Promise((res) => setTimeout(res, 20));
-          server.fleet.machines.setDisagreements(m.machine, null);
+          server.db.prepare('UPDATE machine_report SET disagreements = NULL WHERE machine_id = ?').run(m.machine);
         }
         return answer;
       });

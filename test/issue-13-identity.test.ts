@@ -148,7 +148,7 @@ describe('issue 13: machine identity and job evidence', () => {
       server.fleet.classes.classesOf(now).map((c) => c.name),
       [],
     );
-    assert.equal(server.fleet.jobs.store.byId(jobId!)!.state, 'queued');
+    assert.equal(server.fleet.jobs.byId(jobId!)!.state, 'queued');
     // the real machine goes on with its own credential and runs the job
     const run = JSON.parse(await victim.runOk(['run-once', '--json'])) as {
       status: string;
@@ -159,7 +159,7 @@ describe('issue 13: machine identity and job evidence', () => {
       run.jobs.map((j) => [j.id, j.failure ?? null]),
       [[jobId, null]],
     );
-    const job = server.fleet.jobs.store.byId(jobId!)!;
+    const job = server.fleet.jobs.byId(jobId!)!;
     assert.deepEqual([job.state, job.leaseGeneration], ['succeeded', 0]);
     // the administrator sees the re-enrolment, with where it came from, and refuses it
     const list = await cli('machines', 'list');
@@ -276,7 +276,7 @@ describe('issue 13: machine identity and job evidence', () => {
       fresh.call('agent.jobStarted', [{ machineId: agent.machineId, id: jobId }]),
       fault(faultCodes.JOB_NOT_LEASED),
     );
-    assert.equal(server.fleet.jobs.store.byId(jobId!)!.state, 'delivered');
+    assert.equal(server.fleet.jobs.byId(jobId!)!.state, 'delivered');
     // the old lease ended at the switch: the job goes to the new identity, whose result counts
     const run = JSON.parse(await agent.runOk(['run-once', '--json'])) as {
       jobs: Array<{ id: number; failure?: string }>;
@@ -285,7 +285,7 @@ describe('issue 13: machine identity and job evidence', () => {
       run.jobs.map((j) => [j.id, j.failure ?? null]),
       [[jobId, null]],
     );
-    const job = server.fleet.jobs.store.byId(jobId!)!;
+    const job = server.fleet.jobs.byId(jobId!)!;
     assert.deepEqual([job.state, job.leaseGeneration, job.attempts], ['succeeded', 1, 2]);
   });
 

@@ -488,7 +488,7 @@ describe('issue 13: /RPC2 against hostile clients and a hostile network', () => 
         false,
         'the forged job did not run',
       );
-      assert.notEqual(server.fleet.jobs.store.byId(jobId!)!.state, 'running', 'nor did the real one start');
+      assert.notEqual(server.fleet.jobs.byId(jobId!)!.state, 'running', 'nor did the real one start');
       server.fleet.jobs.cancel(jobId!);
     });
 

@@ -237,7 +237,7 @@ describe("issue 14: a test machine's failing upgrade, end to end", () => {
       [undefined, 'other'],
     );
 
-    const job = server.fleet.jobs.store.byId(upgrade!)!;
+    const job = server.fleet.jobs.byId(upgrade!)!;
     assert.equal(job.state, 'failed');
     const transcript = job.transcript!;
     assert.ok(!transcript.includes('\r'), transcript);
@@ -285,7 +285,7 @@ describe("issue 14: a test machine's failing upgrade, end to end", () => {
       },
     ]);
     // what an agent sent is stored as it came (shown with its controls made visible, issue 13)
-    const job = server.fleet.jobs.store.byId(jobId!)!;
+    const job = server.fleet.jobs.byId(jobId!)!;
     assert.deepEqual([job.summary, job.transcript], [GENERIC, `$ apt-get -y -q upgrade\n${raw}`]);
     const qaRow = server.gate.status('test').machines.find((m) => m.hostname === 'qa-1')!;
     assert.equal(

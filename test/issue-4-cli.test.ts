@@ -693,7 +693,7 @@ esac
     assert.match(human, /^ {2}web-2\.example\.org: failed \(exit 1: E: dpkg was interrupted\)/m);
     assert.match(human, /^0 answered, 1 failed, 0 unreachable$/m);
     // --no-ssh: only the flag
-    withCtx((ctx) => ctx.fleet.machines.setPullNow([web1.id], false));
+    withCtx((ctx) => ctx.fleet.setPullNow([web1.id], false));
     const flag = await json<{ ssh: boolean; results: unknown[]; pullNow: Array<{ id: number }> }>(
       'push',
       'web-1.example.org',

@@ -93,7 +93,7 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
       [[jobId, undefined]],
     );
     assert.equal(run.reported, 'delta', 'after the upgrade only the changed packages travel');
-    const job = server.fleet.jobs.store.byId(jobId)!;
+    const job = server.fleet.jobs.byId(jobId)!;
     assert.equal(job.state, 'succeeded', job.transcript ?? '');
     assert.match(job.transcript!, /\$ apt-get .*upgrade/);
     assert.equal((await agent.root.installed('alpha'))?.version, '2.0-1');
@@ -112,7 +112,7 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
       origin: 'test',
     });
     await agent.runOk(['run-once']);
-    const job = server.fleet.jobs.store.byId(jobId!)!;
+    const job = server.fleet.jobs.byId(jobId!)!;
     assert.deepEqual([job.state, job.failure], ['failed', 'network']);
     await assert.rejects(stat(path.join(agent.root.target.sourcesDir, 'aptgate-broken.sources')));
     const extras = JSON.parse(server.fleet.machines.report(id)!.extras) as CollectedExtras;
@@ -127,12 +127,11 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
     const now = new Date(clock);
     const start = (now.getHours() * 60 + now.getMinutes() + 120) % 1440;
     const hm = (x: number) => `${String(Math.floor(x / 60)).padStart(2, '0')}:${String(x % 60).padStart(2, '0')}`;
-    const c = server.fleet.classes.get('web');
     const { parseWindow } = await import('../src/fleet/classes.js');
-    const windowId = server.fleet.classes.store.addWindow({
-      classId: c.id,
-      ...parseWindow(`daily ${hm(start)}-${hm((start + 60) % 1440)}`),
-    });
+    const windowId = server.fleet.classes.addWindow(
+      'web',
+      parseWindow(`daily ${hm(start)}-${hm((start + 60) % 1440)}`),
+    );
     const [install] = server.fleet.jobs.create([id], {
       kind: 'install',
       params: { packages: ['gamma'] },
@@ -140,11 +139,11 @@ describe('issue 4: the agent upgrades a machine through the proxy on a class sch
     });
     const [update] = server.fleet.jobs.create([id], { kind: 'update', origin: 'test' });
     await agent.runOk(['run-once']);
-    assert.equal(server.fleet.jobs.store.byId(update!)!.state, 'succeeded');
-    assert.equal(server.fleet.jobs.store.byId(install!)!.state, 'queued', 'outside the window');
+    assert.equal(server.fleet.jobs.byId(update!)!.state, 'succeeded');
+    assert.equal(server.fleet.jobs.byId(install!)!.state, 'queued', 'outside the window');
     clock += 125 * 60_000;
     await agent.runOk(['run-once']);
-    assert.equal(server.fleet.jobs.store.byId(install!)!.state, 'succeeded');
-    server.fleet.classes.store.removeWindow(windowId);
+    assert.equal(server.fleet.jobs.byId(install!)!.state, 'succeeded');
+    server.fleet.classes.removeWindow(windowId);
   });
 });

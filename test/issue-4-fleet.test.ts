@@ -53,7 +53,7 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     const pending = JSON.parse(await agent.runOk(['run-once', '--json'])) as { status: string; reported: string };
     assert.deepEqual([pending.status, pending.reported], ['pending', 'no']);
     assert.equal(server.fleet.machines.byId(identity.machine)!.profileId, null);
-    assert.ok(server.fleet.machines.approve(identity.machine));
+    assert.ok(server.fleet.enrolment.approve(identity.machine).changed);
     const first = JSON.parse(await agent.runOk(['run-once', '--json'])) as { status: string; reported: string };
     assert.deepEqual([first.status, first.reported], ['approved', 'full']);
     assert.ok(server.fleet.machines.byId(identity.machine)!.profileId);
@@ -62,7 +62,9 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     // an agent whose state the server does not know (here: as after an agent upgrade) reports,
     // and its report carries its version
     const facts = JSON.parse(server.fleet.machines.byId(identity.machine)!.facts) as Record<string, unknown>;
-    server.fleet.machines.setFacts(identity.machine, JSON.stringify({ ...facts, agentVersion: '0.0.1' }));
+    server.db
+      .prepare('UPDATE machine SET facts = ? WHERE id = ?')
+      .run(JSON.stringify({ ...facts, agentVersion: '0.0.1' }), identity.machine);
     server.db.prepare('UPDATE machine SET state_hash = ? WHERE id = ?').run('0'.repeat(64), identity.machine);
     assert.equal(JSON.parse(await agent.runOk(['run-once', '--json'])).reported, 'hash');
     assert.equal(JSON.parse(server.fleet.machines.byId(identity.machine)!.facts).agentVersion, VERSION);
@@ -79,7 +81,7 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     await agent.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ autoApprove: true }).token]);
     await agent.runOk(['run-once']);
     const id = agent.state.identity()!.machine;
-    server.fleet.machines.setPullNow([id], true);
+    server.fleet.setPullNow([id], true);
     const client = new RpcClient(
       { server: server.url, timeoutS: 10 },
       { identity: agent.state.identity()!, state: agent.state },
@@ -183,12 +185,12 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     );
     clock += 61_000;
     assert.deepEqual(await fetch(), []);
-    const j = server.fleet.jobs.store.byId(jobId!)!;
+    const j = server.fleet.jobs.byId(jobId!)!;
     assert.deepEqual([j.state, j.failure], ['failed', 'attempts-exhausted']);
     const [late] = server.fleet.jobs.create([id.machine], { kind: 'update', origin: 'test', deadline: clock + 1000 });
     clock += 2000;
     assert.deepEqual(await fetch(), []);
-    assert.equal(server.fleet.jobs.store.byId(late!)!.state, 'expired');
+    assert.equal(server.fleet.jobs.byId(late!)!.state, 'expired');
     await assert.rejects(
       client.call('agent.jobStarted', [{ machineId: id.machineId, id: late }]),
       (e: RpcError) => e.faultCode === faultCodes.JOB_CLOSED,
@@ -207,7 +209,7 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     ]);
     assert.equal(ack.state, 'expired');
     assert.deepEqual(
-      [server.fleet.jobs.store.byId(late!)!.exitCode, server.fleet.jobs.store.byId(late!)!.transcript],
+      [server.fleet.jobs.byId(late!)!.exitCode, server.fleet.jobs.byId(late!)!.transcript],
       [0, '$ apt-get update'],
     );
     await assert.rejects(
@@ -290,7 +292,7 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     const again = JSON.parse(await agent.runOk(['run-once', '--json'])) as { delivered: number };
     assert.equal(again.delivered, 1);
     assert.deepEqual(agent.state.spooled(), []);
-    const j = server.fleet.jobs.store.byId(jobId!)!;
+    const j = server.fleet.jobs.byId(jobId!)!;
     assert.deepEqual([j.state, j.exitCode], ['succeeded', 0]);
     assert.equal(await readFile(calls, 'utf8'), 'x', 'the reboot command ran once');
   });

@@ -115,7 +115,7 @@ async function job(
 ) {
   const [id] = server.fleet.jobs.create([machine], { kind, params, policy, origin: 'test' });
   await runOnce(withEnv);
-  const j = server.fleet.jobs.store.byId(id!)!;
+  const j = server.fleet.jobs.byId(id!)!;
   assert.ok(j.state === 'succeeded' || j.state === 'failed', `job ${id} ${kind} is ${j.state}`);
   return j;
 }
@@ -489,12 +489,12 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     await writeFile(go, '');
     const [codeA] = await a.exit;
     assert.equal(codeA, 0, a.err.text);
-    assert.equal(server.fleet.jobs.store.byId(first!)!.state, 'succeeded');
-    assert.equal(server.fleet.jobs.store.byId(second!)!.state, 'queued', 'no further job started');
+    assert.equal(server.fleet.jobs.byId(first!)!.state, 'succeeded');
+    assert.equal(server.fleet.jobs.byId(second!)!.state, 'queued', 'no further job started');
     assert.equal(await statusOf('aptgate-slow'), '1.0-1 install ok installed');
     await assertCleanedUp();
     assert.equal((await job(chrootId, 'remove', { packages: ['aptgate-slow'] })).state, 'succeeded');
-    assert.equal(server.fleet.jobs.store.byId(second!)!.state, 'succeeded');
+    assert.equal(server.fleet.jobs.byId(second!)!.state, 'succeeded');
 
     // twice: the running job is aborted, and still cleaned up
     const [id] = server.fleet.jobs.create([chrootId], {
@@ -510,7 +510,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     assert.notEqual(codeB, 0);
     assert.match(b.err.text, /SIGTERM again: aborting the running job/);
     await assertCleanedUp();
-    const j = server.fleet.jobs.store.byId(id!)!;
+    const j = server.fleet.jobs.byId(id!)!;
     assert.equal(j.state, 'failed', "the aborted job's result reached the server");
     assert.match(j.summary!, /^aborted/);
     await writeFile(go, ''); // when dpkg configures it again, the postinst finishes
@@ -552,7 +552,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
       run.stderr,
       new RegExp(`chroot amd64: mounts left by agent process ${gone.pid} \\(gone\\) since .*: taking them down`),
     );
-    const again = server.fleet.jobs.store.byId(againId!)!;
+    const again = server.fleet.jobs.byId(againId!)!;
     assert.equal(again.state, 'succeeded', again.transcript ?? '');
     await assertCleanedUp();
     await assert.rejects(readFile(path.join(agent.stateDir, 'chroots/amd64/mounted.json')), { code: 'ENOENT' });
@@ -612,7 +612,7 @@ describe('issue 6: LTSP chroots managed like machines', () => {
     );
     await assert.rejects(aptgate('jobs', 'add', 'image-revert', '--to', 'ltsp1'), (e) => isAptgateError(e, 'USAGE'));
     await runOnce();
-    const j = server.fleet.jobs.store.byId(added.jobs[0]!.id)!;
+    const j = server.fleet.jobs.byId(added.jobs[0]!.id)!;
     assert.equal(j.state, 'succeeded', j.transcript ?? '');
     assert.match(
       j.summary!,

@@ -407,7 +407,7 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     await report('trixie');
     assert.equal(server.fleet.machines.byId(c.machine)!.codename, 'trixie', 'a release upgrade reaches the server');
     // no more chroots through a revoked token
-    server.fleet.machines.revokeToken(server.fleet.machines.byId(host.machine)!.tokenId!);
+    server.fleet.revokeToken(server.fleet.machines.byId(host.machine)!.tokenId!);
     assert.throws(
       () =>
         server.fleet.enrolChroot(
@@ -430,7 +430,7 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
       { name: 'amd64', path: '/srv/ltsp/amd64' },
       facts(chrootMachineId(hostId, '/srv/ltsp/amd64')),
     ).machine;
-    const kinds = (ids: number[]) => ids.map((id) => server.fleet.jobs.store.byId(id)!.machineId);
+    const kinds = (ids: number[]) => ids.map((id) => server.fleet.jobs.byId(id)!.machineId);
     assert.deepEqual(
       kinds(
         server.fleet.jobs.create([host, chroot], {
@@ -464,7 +464,7 @@ describe('LTSP chroots on the server: enrolment through the host, jobs that fit'
     clock = unfit.nextAt;
     const made = server.fleet.schedules.tick();
     assert.deepEqual(kinds(made), [chroot], 'the refresh schedule made its job');
-    assert.equal(server.fleet.jobs.store.byId(made[0]!)!.kind, 'refresh');
+    assert.equal(server.fleet.jobs.byId(made[0]!)!.kind, 'refresh');
     assert.deepEqual(server.fleet.schedules.tick(), [], 'both fired once');
     for (const codename of ['', 'Trixie', 'trixie-security', 'a b', '../x']) {
       assert.throws(

@@ -27,9 +27,14 @@ function ruleMatches(r: RuleRow, m: MachineFields): boolean {
 
 export class ClassService {
   constructor(
-    readonly store: ClassStore,
+    private readonly store: ClassStore,
     private readonly machines: MachineStore,
   ) {}
+
+  /** A class by name, if there is one (get() fails instead). */
+  byName(name: string): ClassRow | undefined {
+    return this.store.byName(name);
+  }
 
   create(name: string, o: { description?: string; priority?: number } = {}): ClassRow {
     if (!CLASS_NAME_RE.test(name))

@@ -77,8 +77,16 @@ function listOf(r: OutdatedResult): OutdatedList {
   };
 }
 
+/** What callers may read of the machine store; changes go through the fleet's operations. */
+export type MachineReads = Pick<
+  MachineStore,
+  'byId' | 'byMachineId' | 'byHostname' | 'all' | 'childrenOf' | 'report' | 'pendingReenrol' | 'tokens' | 'tokenById'
+>;
+
 export class Fleet {
-  readonly machines: MachineStore;
+  /** read-only: the store itself stays inside the fleet */
+  readonly machines: MachineReads;
+  private readonly store: MachineStore;
   readonly classes: ClassService;
   readonly enrolment: Enrolment;
   readonly auth: AgentAuth;
@@ -90,12 +98,13 @@ export class Fleet {
 
   constructor(private readonly deps: FleetDeps) {
     this.now = deps.now ?? Date.now;
-    this.machines = new MachineStore(deps.db);
+    this.store = new MachineStore(deps.db);
+    this.machines = this.store;
     const classStore = new ClassStore(deps.db);
-    this.classes = new ClassService(classStore, this.machines);
+    this.classes = new ClassService(classStore, this.store);
     const jobStore = new JobStore(deps.db);
     this.enrolment = new Enrolment({
-      machines: this.machines,
+      machines: this.store,
       joinClass: (name, id) => {
         const c = classStore.byName(name);
         if (c) classStore.addMember(c.id, id);
@@ -104,16 +113,16 @@ export class Fleet {
       ...(deps.enrolLimits ? { limits: deps.enrolLimits } : {}),
     });
     // signatures are checked against the real clock: the agents' clocks are real
-    this.auth = new AgentAuth(this.machines);
+    this.auth = new AgentAuth(this.store);
     this.jobs = new JobService(
       jobStore,
       this.classes,
       deps.jobs,
       this.now,
-      (id) => this.machines.byId(id)?.parentId ?? null,
+      (id) => this.store.byId(id)?.parentId ?? null,
     );
     this.schedules = new ScheduleService(classStore, this.classes, this.jobs, jobStore, this.now);
-    this.reports = new ReportService(this.machines, deps.profiles, deps.outdated, deps.backendOf, deps.reports, (err) =>
+    this.reports = new ReportService(this.store, deps.profiles, deps.outdated, deps.backendOf, deps.reports, (err) =>
       deps.onError?.(err, 'collecting unused profiles'),
     );
   }
@@ -155,7 +164,7 @@ export class Fleet {
       };
     const stateKnown = m.stateHash !== null && m.stateHash === a.state;
     // after a job the unchanged state counts as reported again (the gate's evidence)
-    if (stateKnown && this.jobs.store.finishedSince(id, m.reportedAt ?? 0)) this.machines.confirmState(id);
+    if (stateKnown && this.jobs.finishedSince(id, m.reportedAt ?? 0)) this.store.confirmState(id);
     const base = m.profileId === null ? undefined : this.deps.profiles.byId(m.profileId);
     return {
       status: m.status,
@@ -194,7 +203,7 @@ export class Fleet {
       next.codename !== facts.codename ||
       next.distribution !== facts.distribution
     ) {
-      this.machines.setFacts(
+      this.store.setFacts(
         id,
         JSON.stringify(next),
         next.codename !== facts.codename ? next.codename || null : undefined,
@@ -255,7 +264,7 @@ export class Fleet {
   fetchJob(who: MachineRef, machineId: unknown): Delivery | undefined {
     const m = this.approved(who, machineId);
     const d = this.jobs.next(m);
-    if (m.pullNow) this.machines.setPullNow([m.id], false);
+    if (m.pullNow) this.store.setPullNow([m.id], false);
     return d;
   }
 
@@ -317,7 +326,7 @@ export class Fleet {
     const out = new Map<number, MachineRow>();
     const all = this.machines.all();
     for (const ref of refs) {
-      const c = this.classes.store.byName(ref);
+      const c = this.classes.byName(ref);
       if (c) {
         for (const id of this.classes.membersOf(c.id, all))
           out.set(
@@ -330,5 +339,20 @@ export class Fleet {
       }
     }
     return [...out.values()];
+  }
+
+  /** Sets or clears the pull-now flag of machines (push; an agent's next check-in reads it). */
+  setPullNow(ids: readonly number[], on: boolean): void {
+    this.store.setPullNow(ids, on);
+  }
+
+  /** Forgets a machine (its chroots and jobs go with it); false when it was gone already. */
+  removeMachine(id: number): boolean {
+    return this.store.remove(id);
+  }
+
+  /** Revokes an enrolment token; false when it was revoked already. */
+  revokeToken(id: number): boolean {
+    return this.store.revokeToken(id);
   }
 }

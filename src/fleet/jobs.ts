@@ -104,7 +104,7 @@ export interface Delivery {
 
 export class JobService {
   constructor(
-    readonly store: JobStore,
+    private readonly store: JobStore,
     private readonly classes: ClassService,
     private readonly settings: JobSettings,
     private readonly now: () => number,
@@ -264,6 +264,11 @@ export class JobService {
     const j = this.store.byId(jobId);
     if (!j) fail('NOT_FOUND', `no job ${jobId}`);
     if (!this.store.cancel(jobId)) fail('USAGE', `job ${jobId} is ${j.state} already`);
+  }
+
+  /** whether a job of the machine finished since `since` (its unchanged state counts as reported again) */
+  finishedSince(machineId: number, since: number): boolean {
+    return this.store.finishedSince(machineId, since);
   }
 
   byId(jobId: number): JobRow | undefined {

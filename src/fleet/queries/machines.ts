@@ -399,6 +399,6 @@ export function removeMachines(
     // what goes with it (ON DELETE CASCADE): its jobs and its LTSP chroots
     const jobs = ctx.fleet.jobs.list({ machineId: m.id, limit: 1_000_000 }).length;
     const chroots = all.filter((c) => c.parentId === m.id).map((c) => c.hostname);
-    return { id: m.id, hostname: m.hostname, changed: ctx.fleet.machines.remove(m.id), jobs, chroots };
+    return { id: m.id, hostname: m.hostname, changed: ctx.fleet.removeMachine(m.id), jobs, chroots };
   });
 }

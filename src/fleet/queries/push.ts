@@ -19,7 +19,7 @@ export function markPullNow(ctx: FleetQueryContext, refs: readonly string[]): Pu
   const skipped = targets
     .filter((m) => m.status !== 'approved')
     .map((m) => ({ id: m.id, hostname: m.hostname, reason: 'pending approval' }));
-  ctx.fleet.machines.setPullNow(
+  ctx.fleet.setPullNow(
     approved.map((m) => m.id),
     true,
   );

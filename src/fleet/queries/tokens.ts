@@ -89,6 +89,6 @@ export function listTokens(ctx: FleetQueryContext): TokenInfo[] {
 export function revokeToken(ctx: FleetQueryContext, id: number): TokenInfo {
   const t = ctx.fleet.machines.tokenById(id);
   if (!t) fail('NOT_FOUND', `no token ${id}`);
-  if (!ctx.fleet.machines.revokeToken(id)) fail('USAGE', `token ${id} is revoked already`);
+  if (!ctx.fleet.revokeToken(id)) fail('USAGE', `token ${id} is revoked already`);
   return tokenInfo(ctx.fleet.machines.tokenById(id)!, ctx.now());
 }
