@@ -112,7 +112,7 @@ export class ViewLoader {
   ) {}
 
   /**
-   * What each source reads now: a snapshot id (InRelease generations first), a stage
+   * What each source reads now: a snapshot id (InRelease snapshots first), a stage
    * generation as its negative id, or 0 when there is none yet.
    */
   currentIds(spec: ViewSpec): number[] {
