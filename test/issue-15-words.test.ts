@@ -23,8 +23,8 @@ const BEFORE_RENAME = 8;
 
 /**
  * Where the American spelling stays: the wire methods (agent.enroll, agent.enrollChroot), the
- * agent command's alias for scripts of earlier releases, and the README's and the manual page's
- * sentence saying that alias exists.
+ * agent command's alias for scripts of earlier releases, and the sentence saying that alias exists
+ * (README, docs/architecture.md, the manual page).
  */
 const AMERICAN_ALLOWED = [
   'agent.enroll',
