@@ -129,8 +129,8 @@ export class PoolIndex {
   }
 
   /**
-   * Packages targets of a served snapshot that could list the file: same component, same architecture (`all`: the tracked
-   * ones).
+   * Packages targets of a served snapshot that could list the file: same component, same architecture
+   * (`all`: the tracked ones).
    */
   private targetsFor(served: ServedSnapshot, backend: BackendConfig, want: Wanted): Target[] {
     const found = new Map<string, { component: string; architecture: string }>();
