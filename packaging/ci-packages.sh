@@ -295,9 +295,9 @@ if ! grep -qE '^[0-9a-f]{32}$' /etc/machine-id 2>/dev/null; then
   { cat /etc/aptgate-agent/agent.conf; echo "machine_id_file = $work/machine-id"; } >"$work/agent.conf"
   agent_conf=(--config "$work/agent.conf")
 fi
-aptgate-agent "${agent_conf[@]}" enroll --server "$base" --token "$token" --json | tee "$work/enroll.json"
-node -e 'const r=require(process.argv[1]); if (r.status!=="approved") { console.error("enrolment: " + JSON.stringify(r)); process.exit(1) }' "$work/enroll.json" || die "the agent is not approved"
-machine=$(node -p 'require(process.argv[1]).machine' "$work/enroll.json")
+aptgate-agent "${agent_conf[@]}" enrol --server "$base" --token "$token" --json | tee "$work/enrol.json"
+node -e 'const r=require(process.argv[1]); if (r.status!=="approved") { console.error("enrolment: " + JSON.stringify(r)); process.exit(1) }' "$work/enrol.json" || die "the agent is not approved"
+machine=$(node -p 'require(process.argv[1]).machine' "$work/enrol.json")
 aptgate-agent "${agent_conf[@]}" run-once --json | tee "$work/run.json" || die "aptgate-agent run-once failed"
 if [[ -n "$node18" && -x "$node18" ]]; then
   echo "and with Debian's own nodejs ($(LD_LIBRARY_PATH=$node18_libs "$node18" --version)):"

@@ -141,7 +141,7 @@ describe('issue 13: machine identity and job evidence', () => {
     // nothing of the machine changed: secret, status, name, classes, the job
     const now = server.fleet.machines.byId(id)!;
     assert.deepEqual(
-      [now.secret, now.status, now.hostname, now.generation],
+      [now.secret, now.status, now.hostname, now.credentialVersion],
       [before.secret, 'approved', before.hostname, 0],
     );
     assert.deepEqual(
@@ -160,7 +160,7 @@ describe('issue 13: machine identity and job evidence', () => {
       [[jobId, null]],
     );
     const job = server.fleet.jobs.byId(jobId!)!;
-    assert.deepEqual([job.state, job.leaseGeneration], ['succeeded', 0]);
+    assert.deepEqual([job.state, job.leaseCredentialVersion], ['succeeded', 0]);
     // the administrator sees the re-enrolment, with where it came from, and refuses it
     const list = await cli('machines', 'list');
     assert.match(
@@ -210,7 +210,11 @@ describe('issue 13: machine identity and job evidence', () => {
     const renewed = agent.state.identity()!;
     assert.notEqual(renewed.secret, old.secret);
     assert.equal(server.fleet.machines.pendingReenrol(id), undefined);
-    assert.equal(server.fleet.machines.byId(id)!.generation, 0, 'the same identity: what it was leased stays its own');
+    assert.equal(
+      server.fleet.machines.byId(id)!.credentialVersion,
+      0,
+      'the same identity: what it was leased stays its own',
+    );
     await assert.rejects(
       signer(server, 'renew-old', old).call('agent.fetchJob', [{ machineId: old.machineId }]),
       fault(faultCodes.AUTH_FAILED),
@@ -261,7 +265,7 @@ describe('issue 13: machine identity and job evidence', () => {
     );
     assert.match(await cli('machines', 'approve', String(id), '--code', code), /re-enrolment approved/);
     const m = server.fleet.machines.byId(id)!;
-    assert.deepEqual([m.generation, m.secret, m.status], [1, agent.state.identity()!.secret, 'approved']);
+    assert.deepEqual([m.credentialVersion, m.secret, m.status], [1, agent.state.identity()!.secret, 'approved']);
     await assert.rejects(
       oldClient.call('agent.checkIn', [{ machineId: old.machineId, state: 'f'.repeat(64), packages: 'f'.repeat(64) }]),
       fault(faultCodes.AUTH_FAILED),
@@ -286,7 +290,7 @@ describe('issue 13: machine identity and job evidence', () => {
       [[jobId, null]],
     );
     const job = server.fleet.jobs.byId(jobId!)!;
-    assert.deepEqual([job.state, job.leaseGeneration, job.attempts], ['succeeded', 1, 2]);
+    assert.deepEqual([job.state, job.leaseCredentialVersion, job.attempts], ['succeeded', 1, 2]);
   });
 
   it("a host cannot claim another machine's id as an LTSP chroot: the server derives a chroot's id from the host and the path; the real machine enrols normally later", async () => {

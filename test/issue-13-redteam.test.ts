@@ -97,7 +97,7 @@ describe('issue 13 red team: machine identity', () => {
     );
     const m = server.fleet.machines.byId(id)!;
     assert.deepEqual(
-      [m.secret, m.generation, m.status],
+      [m.secret, m.credentialVersion, m.status],
       [before.secret, 0, 'pending'],
       "the attacker's credential did not become the machine",
     );

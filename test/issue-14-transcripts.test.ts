@@ -318,7 +318,7 @@ describe("issue 14: a test machine's failing upgrade, end to end", () => {
       failure: 'other',
       summary,
       transcript,
-      leaseGeneration: 0,
+      leaseCredentialVersion: 0,
     });
     const reason = (j: JobRow) =>
       (standing({ id: 1, hostname: 'h', report: undefined, upgrades: [j] }, 1) as { reason: string }).reason;

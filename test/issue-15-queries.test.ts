@@ -70,7 +70,7 @@ describe('issue 15: queries live in the domain, the CLI formats', () => {
     const t = createToken(q, { autoApprove: true, server: 'http://aptgate.example.org:3142', note: 'lab' });
     assert.deepEqual(t.enrolCommand, [
       'aptgate-agent',
-      'enroll',
+      'enrol',
       '--server',
       'http://aptgate.example.org:3142',
       '--token',

@@ -207,7 +207,7 @@ describe('issue 4: the fleet CLI', () => {
     assert.match(t['token'] as string, /^agt_[A-Za-z0-9_-]{32}$/);
     assert.deepEqual(t['enrolCommand'], [
       'aptgate-agent',
-      'enroll',
+      'enrol',
       '--server',
       'http://aptgate.example:3142',
       '--token',
@@ -216,7 +216,7 @@ describe('issue 4: the fleet CLI', () => {
     assert.equal(t['state'], 'valid');
     assert.ok(Date.parse(t['expiresAt'] as string) > Date.now() + 6 * 86_400_000);
     const human = await cli('token', 'create', '--server', 'http://aptgate.example:3142');
-    assert.match(human, /^ {2}aptgate-agent enroll --server http:\/\/aptgate\.example:3142 --token agt_\S+$/m);
+    assert.match(human, /^ {2}aptgate-agent enrol --server http:\/\/aptgate\.example:3142 --token agt_\S+$/m);
 
     const list = await json<{ tokens: Array<Record<string, unknown>> }>('token', 'list');
     const mine = list.tokens.find((x) => x['id'] === t['id'])!;

@@ -1,4 +1,4 @@
-// The `aptgate-agent` command line: enroll, run-once, status. Logs go to stderr (the journal
+// The `aptgate-agent` command line: enrol, run-once, status. Logs go to stderr (the journal
 // under systemd); --json prints machine-readable results on stdout.
 import { Argument, Command } from 'commander';
 import { completionScript, SHELLS, type Shell } from '../term/completion.js';
@@ -25,7 +25,7 @@ function stateOf(c: AgentConfig): { state: AgentState; identity: NonNullable<Ret
   const state = new AgentState(c.stateDir);
   const identity = state.identity();
   if (!identity)
-    fail('USAGE', `not enrolled (no identity in ${c.stateDir}): run aptgate-agent enroll --server URL --token TOKEN`);
+    fail('USAGE', `not enrolled (no identity in ${c.stateDir}): run aptgate-agent enrol --server URL --token TOKEN`);
   return { state, identity };
 }
 
@@ -44,7 +44,9 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
     program.opts<{ config?: string }>().config ?? process.env['APTGATE_AGENT_CONFIG'] ?? DEFAULT_CONFIG_FILE;
 
   program
-    .command('enroll')
+    .command('enrol')
+    // the spelling of earlier releases: scripts that run it keep working
+    .alias('enroll')
     .description('enrol this machine with a token from `aptgate token create`')
     .requiredOption('--token <token>', 'the enrolment token')
     .option(

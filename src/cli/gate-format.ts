@@ -7,7 +7,7 @@ import { visible } from '../term/visible.js';
 import type {
   EvidenceJson,
   GateStatusJson,
-  GenJson,
+  GenerationJson,
   KeyExportJson,
   PromoteJson,
   RollbackJson,
@@ -101,7 +101,7 @@ export function evidenceText(e: EvidenceJson | null): string {
   return parts.join('; ');
 }
 
-function genLine(g: GenJson): string {
+function generationLine(g: GenerationJson): string {
   return `${visible(`${g.backend}/${g.suite}`)}: generation ${g.id}${g.overrides.length ? ` (snapshot ${g.baseSnapshot} + ${plural(g.overrides.length, 'override')})` : ` (snapshot ${g.baseSnapshot})`}`;
 }
 
@@ -110,7 +110,7 @@ export function formatPromote(p: PromoteJson): string {
     `promoted ${visible(p.stage)} → ${visible(p.to)} by ${visible(p.actor)}${p.forced ? ' (FORCED: the gate did not hold)' : ''}${p.reason ? `: ${visible(p.reason)}` : ''}`,
   ];
   for (const g of p.generations) {
-    L.push(`  ${genLine(g)}`);
+    L.push(`  ${generationLine(g)}`);
     if (g.evidence?.updates.length) L.push(...g.evidence.updates.map((u) => `      ${visible(u)}`));
   }
   const e = p.generations[0]?.evidence;
@@ -125,12 +125,14 @@ export function formatPromote(p: PromoteJson): string {
 export function formatRollback(r: RollbackJson): string {
   const L = [`${visible(r.stage)} rolled back by ${visible(r.actor)}${r.reason ? `: ${visible(r.reason)}` : ''}`];
   for (const g of r.generations)
-    L.push(`  ${genLine(g)}${g.evidence?.rollbackTo ? `, the content of generation ${g.evidence.rollbackTo}` : ''}`);
+    L.push(
+      `  ${generationLine(g)}${g.evidence?.rollbackTo ? `, the content of generation ${g.evidence.rollbackTo}` : ''}`,
+    );
   L.push(`machines of ${visible(r.stage)} are no longer offered the newer versions (nothing is downgraded)`);
   return L.join('\n') + '\n';
 }
 
-export function formatHistory(h: { stage: string; generations: GenJson[] }): string {
+export function formatHistory(h: { stage: string; generations: GenerationJson[] }): string {
   if (!h.generations.length)
     return `${visible(h.stage)}: no generations yet (a stage gets its first content when a snapshot is indexed)\n`;
   return table(

@@ -281,7 +281,7 @@ export class Enrolment {
 
   /**
    * `aptgate machines approve`: a pending machine is approved; a waiting re-enrolment becomes the
-   * machine's identity (a new generation: what the old one was leased is handed out again).
+   * machine's identity (a new credential version: what the old one was leased is handed out again).
    * `code` must be the waiting re-enrolment's: without it a waiting re-enrolment is refused, so
    * approving a pending machine never hands it to a re-enrolment slipped in meanwhile.
    */

@@ -270,12 +270,12 @@ export class Fleet {
 
   jobStarted(who: MachineRef, machineId: unknown, jobId: number): { leaseSeconds: number } {
     const m = this.approved(who, machineId);
-    return this.jobs.started(m.id, jobId, m.generation);
+    return this.jobs.started(m.id, jobId, m.credentialVersion);
   }
 
   jobFinished(who: MachineRef, machineId: unknown, jobId: number, o: JobOutcome): { state: string } {
     const m = this.approved(who, machineId);
-    return this.jobs.finished(m.id, jobId, o, m.generation);
+    return this.jobs.finished(m.id, jobId, o, m.credentialVersion);
   }
 
   /**

@@ -2,7 +2,7 @@
 // out one at a time with a lease, acknowledged with a result. Nothing is dropped before its
 // result is stored: an expired lease makes a job deliverable again, attempts are bounded, a
 // deadline expires it, and a result is accepted for any job not yet closed, from the identity
-// (generation of the machine's credential) the job was leased to and from no other.
+// (credential version of the machine) the job was leased to and from no other.
 import { fail } from '../errors.js';
 import type { JobOutcome, JobRow, JobState, JobStore } from '../state/jobs.js';
 import type { MachineRow } from '../state/machines.js';
@@ -188,7 +188,7 @@ export class JobService {
         if (open.some((j) => j.state !== 'queued' && (j.leaseUntil ?? 0) > now)) return undefined;
         const j = open.find((x) => this.deliverable(x, m, now));
         if (!j) return undefined;
-        this.store.deliver(j.id, now, this.settings.leaseMs, m.generation);
+        this.store.deliver(j.id, now, this.settings.leaseMs, m.credentialVersion);
         return {
           id: j.id,
           kind: j.kind,
@@ -212,25 +212,25 @@ export class JobService {
    * Only the identity a job was leased to may start it or give its result: after a re-enrolment
    * the new credential cannot claim what the old one was handed (nor an open job never handed out).
    */
-  private leasedTo(j: JobRow, generation: number): void {
+  private leasedTo(j: JobRow, credentialVersion: number): void {
     const open = j.state === 'queued' || j.state === 'delivered' || j.state === 'running';
-    if (j.leaseGeneration === null ? open : j.leaseGeneration !== generation) {
+    if (j.leaseCredentialVersion === null ? open : j.leaseCredentialVersion !== credentialVersion) {
       fail(
         'JOB_NOT_LEASED',
-        `job ${j.id} was not handed to this identity of the machine (${j.leaseGeneration === null ? 'never delivered' : 'leased before a re-enrolment'}): its result is refused`,
+        `job ${j.id} was not handed to this identity of the machine (${j.leaseCredentialVersion === null ? 'never delivered' : 'leased before a re-enrolment'}): its result is refused`,
       );
     }
   }
 
   /** The agent starts a job: running, with a lease as long as the job may take. */
-  started(machineId: number, jobId: number, generation = 0): { leaseSeconds: number } {
+  started(machineId: number, jobId: number, credentialVersion = 0): { leaseSeconds: number } {
     const now = this.now();
     return this.store.db
       .transaction(() => {
         this.store.sweep(now, machineId);
         const j = this.own(machineId, jobId);
         if (j.state !== 'delivered' && j.state !== 'running') fail('JOB_CLOSED', `job ${jobId} is ${j.state}`);
-        this.leasedTo(j, generation);
+        this.leasedTo(j, credentialVersion);
         const policy = JSON.parse(j.policy) as JobPolicy;
         const leaseMs = (policy.timeout + 300) * 1000;
         this.store.start(jobId, now, leaseMs);
@@ -242,16 +242,16 @@ export class JobService {
   /**
    * A result: stored for any job not yet closed (also after its lease ran out, or after a
    * server restart); a second report of a finished job is acknowledged and changes nothing.
-   * `generation`: the identity that signed the result (JOB_NOT_LEASED when not the leased one).
+   * `credentialVersion`: the identity that signed the result (JOB_NOT_LEASED when not the leased one).
    */
-  finished(machineId: number, jobId: number, o: JobOutcome, generation = 0): { state: string } {
+  finished(machineId: number, jobId: number, o: JobOutcome, credentialVersion = 0): { state: string } {
     if (o.failure !== null && !FAILURE_REASONS.includes(o.failure as never))
       fail('RPC_INVALID_PARAMS', `unknown failure reason "${o.failure.slice(0, 40)}"`);
     const outcome = { ...o, transcript: o.transcript.slice(-TRANSCRIPT_CAP), summary: o.summary.slice(0, 2000) };
     return this.store.db
       .transaction(() => {
         const j = this.own(machineId, jobId);
-        this.leasedTo(j, generation);
+        this.leasedTo(j, credentialVersion);
         if (j.state === 'queued' || j.state === 'delivered' || j.state === 'running')
           this.store.finish(jobId, this.now(), outcome);
         else if (j.state === 'cancelled' || j.state === 'expired') this.store.recordLate(jobId, outcome);

@@ -82,7 +82,7 @@ export interface SourcePart {
 
 /** How a stage's suite resolves (the gate): its current generation and what it contains. */
 export interface StageResolver {
-  currentGen(stage: string, backend: string, suite: string): number | undefined;
+  currentGeneration(stage: string, backend: string, suite: string): number | undefined;
   parts(genId: number): SourcePart[];
 }
 
@@ -112,12 +112,12 @@ export class ViewLoader {
   ) {}
 
   /**
-   * What each source reads now: a snapshot id (InRelease generations first), a stage
+   * What each source reads now: a snapshot id (InRelease snapshots first), a stage
    * generation as its negative id, or 0 when there is none yet.
    */
   currentIds(spec: ViewSpec): number[] {
     return spec.sources.map((s) => {
-      if (s.stage !== undefined) return -(this.stages?.currentGen(s.stage, s.backend, s.suite) ?? 0);
+      if (s.stage !== undefined) return -(this.stages?.currentGeneration(s.stage, s.backend, s.suite) ?? 0);
       return (
         (this.snapshots.latest(s.backend, s.suite, 'inrelease') ?? this.snapshots.latest(s.backend, s.suite, 'release'))
           ?.id ?? 0

@@ -4,7 +4,7 @@
 // against that content. A stage without test machines never opens its gate.
 import { dpkgFailureSummary, GENERIC_DPKG_ERROR } from '../index/dpkg-output.js';
 import type { JobRow } from '../state/jobs.js';
-import type { StageGen } from '../state/stages.js';
+import type { StageGeneration } from '../state/stages.js';
 
 export interface MachineEvidence {
   id: number;
@@ -73,7 +73,7 @@ export function standing(m: MachineEvidence, publishedAt: number): Standing {
 export function gateStatus(
   stage: string,
   next: string | undefined,
-  gens: readonly StageGen[],
+  gens: readonly StageGeneration[],
   machines: readonly MachineEvidence[],
 ): GateStatus {
   const publishedAt = gens.length ? Math.max(...gens.map((g) => g.createdAt)) : null;

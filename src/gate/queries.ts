@@ -4,7 +4,7 @@
 // the running server publishes a generation (signed InRelease, Packages) when a client first reads the stage.
 import type { Config } from '../config.js';
 import { fail } from '../errors.js';
-import type { StageGen } from '../state/stages.js';
+import type { StageGeneration } from '../state/stages.js';
 import type { Standing } from './gate.js';
 import type { GateService } from './service.js';
 import type { Update } from './stages.js';
@@ -63,12 +63,12 @@ export interface EvidenceJson {
   rollbackTo: number | null;
 }
 
-export interface GenJson {
+export interface GenerationJson {
   id: number;
   stage: string;
   backend: string;
   suite: string;
-  kind: StageGen['kind'];
+  kind: StageGeneration['kind'];
   createdAt: string;
   actor: string | null;
   reason: string | null;
@@ -86,17 +86,17 @@ export interface PromoteJson {
   actor: string;
   forced: boolean;
   reason: string | null;
-  generations: GenJson[];
+  generations: GenerationJson[];
 }
 export interface RollbackJson {
   stage: string;
   actor: string;
   reason: string | null;
-  generations: GenJson[];
+  generations: GenerationJson[];
 }
 export interface HistoryJson {
   stage: string;
-  generations: GenJson[];
+  generations: GenerationJson[];
 }
 
 export interface StageListJson {
@@ -110,7 +110,7 @@ export interface StageListJson {
       backend: string;
       suite: string;
       generation: number;
-      kind: StageGen['kind'];
+      kind: StageGeneration['kind'];
       createdAt: string;
       baseSnapshot: number;
       overrides: Array<{ source: string; snapshot: number }>;
@@ -138,7 +138,7 @@ const standingJson = (m: { id: number; hostname: string } & Partial<Standing> & 
   reason: 'reason' in m && typeof m.reason === 'string' ? m.reason : null,
 });
 
-function evidenceJson(g: StageGen): EvidenceJson | null {
+function evidenceJson(g: StageGeneration): EvidenceJson | null {
   const e = g.evidence as Record<string, unknown> | null;
   if (!e || typeof e !== 'object') return null;
   const gate = (e['gate'] ?? null) as { holds?: unknown; machines?: unknown; missing?: unknown } | null;
@@ -155,7 +155,7 @@ function evidenceJson(g: StageGen): EvidenceJson | null {
   };
 }
 
-export function genJson(g: StageGen): GenJson {
+export function generationJson(g: StageGeneration): GenerationJson {
   return {
     id: g.id,
     stage: g.stage,
@@ -247,7 +247,7 @@ export async function promote(ctx: GateQueryContext, stage: string, o: PromoteOp
     ...(o.force ? { force: true } : {}),
     ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
   });
-  const gens = made.map(genJson);
+  const gens = made.map(generationJson);
   return {
     stage,
     to: made[0]?.stage ?? ctx.config.gate.stages[ctx.config.gate.stages.indexOf(stage) + 1]!,
@@ -266,12 +266,12 @@ export async function rollback(
   checkStage(ctx.config, stage);
   const reason = o.reason?.trim() || undefined;
   const made = await ctx.gate.rollback(stage, o.actor, reason);
-  return { stage, actor: o.actor, reason: reason ?? null, generations: made.map(genJson) };
+  return { stage, actor: o.actor, reason: reason ?? null, generations: made.map(generationJson) };
 }
 
 export function history(ctx: GateQueryContext, stage: string): HistoryJson {
   checkStage(ctx.config, stage);
-  return { stage, generations: ctx.gate.history(stage).map(genJson) };
+  return { stage, generations: ctx.gate.history(stage).map(generationJson) };
 }
 
 export function listStages(ctx: GateQueryContext): StageListJson {
@@ -293,7 +293,7 @@ export function listStages(ctx: GateQueryContext): StageListJson {
 }
 
 function currentOf(ctx: GateQueryContext, stage: string): StageListJson['stages'][number]['suites'] {
-  const latest = new Map<string, StageGen>();
+  const latest = new Map<string, StageGeneration>();
   for (const g of ctx.gate.history(stage)) latest.set(`${g.backend}\0${g.suite}`, g);
   return [...latest.values()]
     .sort((a, b) => a.backend.localeCompare(b.backend) || a.suite.localeCompare(b.suite))

@@ -5,7 +5,7 @@ import type { ContentResolver } from './content.js';
 
 export function stageResolver(store: StageStore, content: ContentResolver) {
   return {
-    currentGen: (stage: string, backend: string, suite: string): number | undefined =>
+    currentGeneration: (stage: string, backend: string, suite: string): number | undefined =>
       store.current(stage, backend, suite)?.id,
     parts: (genId: number) => {
       const g = store.byId(genId);

@@ -10,7 +10,7 @@ import { byHashRel, clearsignedText, parseRelease } from '../index/release.js';
 import { compressionOf } from '../sys/decompress.js';
 import type { JobRow } from '../state/jobs.js';
 import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
-import type { StageGen, StageStore } from '../state/stages.js';
+import type { StageGeneration, StageStore } from '../state/stages.js';
 import type { ContentResolver } from './content.js';
 import { gateStatus, type GateStatus, type MachineEvidence } from './gate.js';
 import type { ServerKey } from './key.js';
@@ -82,10 +82,11 @@ export class GateService {
    * spends nothing on it); generations using the snapshot are written again then, with the
    * Packages indexed since.
    */
-  onSnapshotIndexed(snapshotId: number): Promise<StageGen[]> {
+  onSnapshotIndexed(snapshotId: number): Promise<StageGeneration[]> {
     return this.serial(async () => {
       const made = this.d.stages.follow(snapshotId);
-      const uses = (g: StageGen) => g.baseSnapshot === snapshotId || g.overrides.some((o) => o.snapshot === snapshotId);
+      const uses = (g: StageGeneration) =>
+        g.baseSnapshot === snapshotId || g.overrides.some((o) => o.snapshot === snapshotId);
       for (const g of this.d.stages.ladder.flatMap((s) => this.d.store.currentAll(s)))
         if (uses(g) && g.publishedSha256) this.d.store.setPublished(g.id, null);
       return made;
@@ -93,7 +94,7 @@ export class GateService {
   }
 
   /** The generation's files, written now if they are not (yet, or any more). */
-  private ensurePublished(g: StageGen): Promise<void> {
+  private ensurePublished(g: StageGeneration): Promise<void> {
     if (g.publishedSha256) return Promise.resolve();
     return this.serial(async () => {
       const fresh = this.d.store.byId(g.id);
@@ -120,7 +121,7 @@ export class GateService {
   }
 
   /** Writes a generation's signed repository (InRelease, Packages) and the pool files it names. */
-  async publish(g: StageGen): Promise<void> {
+  async publish(g: StageGeneration): Promise<void> {
     const base = this.d.snapshots.byId(g.baseSnapshot);
     if (!base) fail('NOT_FOUND', `snapshot ${g.baseSnapshot} is gone`);
     const targets: PublishTarget[] = [];
@@ -237,7 +238,7 @@ export class GateService {
   promote(
     stage: string,
     o: { only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string; actor: string },
-  ): Promise<StageGen[]> {
+  ): Promise<StageGeneration[]> {
     return this.serial(async () => {
       if (!this.d.stages.next(stage)) fail('USAGE', `${stage} is the last stage`);
       if (!this.d.stages.updates(stage).length) fail('USAGE', `nothing to promote from ${stage}`);
@@ -263,20 +264,20 @@ export class GateService {
     });
   }
 
-  rollback(stage: string, actor: string, reason?: string): Promise<StageGen[]> {
+  rollback(stage: string, actor: string, reason?: string): Promise<StageGeneration[]> {
     return this.serial(async () => {
       return this.d.stages.rollback(stage, { actor, reason });
     });
   }
 
-  history(stage: string): StageGen[] {
+  history(stage: string): StageGeneration[] {
     this.d.stages.check(stage);
     return this.d.store.history(stage);
   }
 
   /** Stages whose auto-promotion soak has passed with the gate holding: promoted. */
-  async autoPromote(): Promise<StageGen[]> {
-    const made: StageGen[] = [];
+  async autoPromote(): Promise<StageGeneration[]> {
+    const made: StageGeneration[] = [];
     const failed: Error[] = [];
     for (const [stage, soak] of this.d.autoPromote) {
       try {

@@ -4,7 +4,7 @@
 import { fail } from '../errors.js';
 import { compareVersions } from '../index/version.js';
 import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
-import type { GenKind, Override, StageGen, StageStore } from '../state/stages.js';
+import type { GenerationKind, Override, StageGeneration, StageStore } from '../state/stages.js';
 import type { Content, ContentResolver } from './content.js';
 
 export interface Update {
@@ -30,7 +30,7 @@ export function isSecuritySnapshot(s: SnapshotRow): boolean {
   return /security/i.test(s.label ?? '') || /-security$/.test(s.suite) || /-security$/.test(s.suiteField ?? '');
 }
 
-const contentOf = (g: StageGen): Content => ({ base: g.baseSnapshot, overrides: g.overrides });
+const contentOf = (g: StageGeneration): Content => ({ base: g.baseSnapshot, overrides: g.overrides });
 const sameContent = (a: Content, b: Content) =>
   a.base === b.base && JSON.stringify(a.overrides) === JSON.stringify(b.overrides);
 
@@ -53,7 +53,14 @@ export class StageService {
     return this.ladder[this.ladder.indexOf(stage) + 1];
   }
 
-  private add(stage: string, backend: string, suite: string, c: Content, kind: GenKind, by: ChangeBy): StageGen {
+  private add(
+    stage: string,
+    backend: string,
+    suite: string,
+    c: Content,
+    kind: GenerationKind,
+    by: ChangeBy,
+  ): StageGeneration {
     return this.store.add({
       stage,
       backend,
@@ -73,7 +80,7 @@ export class StageService {
    * A new snapshot of a suite whose indexes are in: every stage gets it as its first content
    * when it has none; the first stage follows it. Returns the generations made.
    */
-  follow(snapshotId: number): StageGen[] {
+  follow(snapshotId: number): StageGeneration[] {
     const snap = this.snapshots.byId(snapshotId);
     if (!snap) return [];
     // Moving forward is decided by the signed Date, never by arrival: a snapshot older than
@@ -82,7 +89,7 @@ export class StageService {
     // undoes a `stage rollback` (only a rollback makes a stage older).
     const newest = this.snapshots.newest(snap.backend, snap.suite);
     if (newest && newest.date > snap.date) return [];
-    const made: StageGen[] = [];
+    const made: StageGeneration[] = [];
     this.store.db.transaction(() => {
       this.ladder.forEach((stage, i) => {
         const cur = this.store.current(stage, snap.backend, snap.suite);
@@ -140,7 +147,7 @@ export class StageService {
    * Moves updates from `stage` to the next one: all of them, only some sources, or only
    * those of security suites; the next stage's other content stays as it is.
    */
-  promote(stage: string, o: { only?: readonly string[]; securityOnly?: boolean }, by: ChangeBy): StageGen[] {
+  promote(stage: string, o: { only?: readonly string[]; securityOnly?: boolean }, by: ChangeBy): StageGeneration[] {
     const to = this.next(stage);
     if (!to) fail('USAGE', `${stage} is the last stage`);
     const updates = this.updates(stage).filter(
@@ -151,7 +158,7 @@ export class StageService {
         if (!updates.some((u) => u.source === s))
           fail('USAGE', `${s}: no update of this source is waiting in ${stage}`);
     if (!updates.length) fail('USAGE', `nothing to promote from ${stage}`);
-    const made: StageGen[] = [];
+    const made: StageGeneration[] = [];
     this.store.db.transaction(() => {
       for (const g of this.store.currentAll(stage)) {
         const mine = updates.filter((u) => u.backend === g.backend && u.suite === g.suite);
@@ -187,13 +194,13 @@ export class StageService {
   }
 
   /** Switches every suite of a stage back to its previous content (nothing is downgraded). */
-  rollback(stage: string, by: ChangeBy): StageGen[] {
+  rollback(stage: string, by: ChangeBy): StageGeneration[] {
     this.check(stage);
-    const made: StageGen[] = [];
+    const made: StageGeneration[] = [];
     this.store.db.transaction(() => {
       for (const g of this.store.currentAll(stage)) {
         // a rollback stands for the generation it restored: rolling back again goes further back
-        let anchor: StageGen | undefined = g;
+        let anchor: StageGeneration | undefined = g;
         while (anchor?.kind === 'rollback') anchor = this.store.byId((anchor.evidence as { to: number }).to);
         const prev = anchor && this.store.before(anchor);
         if (!prev) continue;

@@ -15,7 +15,7 @@ export interface HousekeepingDeps {
   snapshots: SnapshotStore;
   packageIndex: PackageIndexStore;
   usage: UsageStore;
-  /** the release gate's generations: snapshots a stage uses keep their files */
+  /** the release gate's stage generations: snapshots a stage uses keep their files */
   stages: StageStore;
 }
 

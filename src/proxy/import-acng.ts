@@ -19,7 +19,7 @@ import type { KnownFile } from '../state/package-index.js';
 import { compressionOf, openDecompressed } from '../sys/decompress.js';
 import { AcngMapping, walkAcng, type AcngFile, type WalkRefusal } from './acng-layout.js';
 import type { HousekeepingDeps } from './housekeeping.js';
-import { heldGenerations, importSuiteRoots, type RootReason, type VouchingGen } from './import-roots.js';
+import { heldSnapshots, importSuiteRoots, type RootReason, type VouchingSnapshot } from './import-roots.js';
 import { Indexer } from './indexer.js';
 import { Metrics, proxyMetrics } from './metrics.js';
 import { classify, type HashAlgo } from './paths.js';
@@ -145,20 +145,20 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
     else refuse(f, 'not-cached', 'aptgate never caches this path (it passes it through)');
   }
 
-  // 2. signed roots: the generations that vouch for indexes, with those aptgate holds already
-  const gens: VouchingGen[] = await heldGenerations(deps, deps.config.backends);
+  // 2. signed roots: the snapshots that vouch for indexes, with those aptgate holds already
+  const vouching: VouchingSnapshot[] = await heldSnapshots(deps, deps.config.backends);
   for (const g of roots.values()) {
     const o = await importSuiteRoots(deps, g.backend, g.suite, g.files, opts.dryRun);
     for (const t of o.taken) take(t.file, t.key, 'root');
     for (const p of o.present) r.present.push({ path: p.file.path, key: p.key });
     for (const x of o.refused) refuse(x.file, x.reason, x.detail);
-    gens.push(...o.gens);
+    vouching.push(...o.vouching);
   }
 
   // 3. indexes, and the Packages among them that vouch for pool files
   const packages: PackagesSource[] = [];
   for (const f of indexes) {
-    const got = await importIndex(deps, f, gens, exists, opts.dryRun).catch((err: Error) => ({
+    const got = await importIndex(deps, f, vouching, exists, opts.dryRun).catch((err: Error) => ({
       reason: 'io-error' as const,
       detail: err.message,
     }));
@@ -221,7 +221,7 @@ export async function importAcng(deps: HousekeepingDeps, opts: ImportOptions): P
   }
 
   // 5. the database, as fills would leave it: Packages ingested and linked to their snapshots
-  if (!opts.dryRun) await ingest(deps, packages, gens, (w) => r.warnings.push(w));
+  if (!opts.dryRun) await ingest(deps, packages, vouching, (w) => r.warnings.push(w));
   return r;
 }
 
@@ -232,7 +232,7 @@ type IndexOutcome =
 async function importIndex(
   deps: HousekeepingDeps,
   f: AcngFile,
-  gens: VouchingGen[],
+  vouching: VouchingSnapshot[],
   exists: (key: string) => Promise<boolean>,
   dryRun: boolean,
 ): Promise<IndexOutcome> {
@@ -240,7 +240,7 @@ async function importIndex(
   if (cls.kind !== 'index' && cls.kind !== 'byhash') return { reason: 'not-cached', detail: 'not an index' };
   const bad = headProblem(f);
   if (bad) return { reason: bad[0], detail: bad[1] };
-  const suiteGens = gens.filter((g) => g.backend === f.backend && g.suite === cls.suite);
+  const suiteVouching = vouching.filter((g) => g.backend === f.backend && g.suite === cls.suite);
   const packagesOf = (rel: string, file: ReleaseFile, key: string, path: string): PackagesSource | undefined => {
     const t = packagesTarget(rel);
     return t && t.compression !== 'other'
@@ -260,7 +260,7 @@ async function importIndex(
     const key = `${f.backend.name}/dists/${cls.suite}/${dir}by-hash/${f.rel.split('/').at(-2)}/${cls.hex}`;
     const named =
       cls.algo === 'sha256'
-        ? suiteGens
+        ? suiteVouching
             .flatMap((g) => g.release.byHash.get(cls.hex) ?? [])
             .find((x) => x.path.startsWith(dir) && !x.path.slice(dir.length).includes('/'))
         : undefined;
@@ -282,7 +282,7 @@ async function importIndex(
     };
   }
 
-  const named = suiteGens.map((g) => g.release.files.get(cls.rel)).filter((x): x is ReleaseFile => x !== undefined);
+  const named = suiteVouching.map((g) => g.release.files.get(cls.rel)).filter((x): x is ReleaseFile => x !== undefined);
   if (named.length === 0)
     return { reason: 'unvouched', detail: `no verified Release of ${f.backend.name} ${cls.suite} names it` };
   const sameSize = named.filter((n) => n.size === f.size);
@@ -291,7 +291,7 @@ async function importIndex(
     detail:
       f.size === 0
         ? 'an empty file (apt-cacher-ng truncates files it found damaged)'
-        : `another generation's ${cls.rel}: the verified Release names ${named.map((n) => `${n.size} bytes, SHA256 ${n.sha256.slice(0, 16)}`).join(' or ')}`,
+        : `another snapshot's ${cls.rel}: the verified Release names ${named.map((n) => `${n.size} bytes, SHA256 ${n.sha256.slice(0, 16)}`).join(' or ')}`,
   });
   if (sameSize.length === 0) return other();
   for (const n of sameSize) {
@@ -412,7 +412,7 @@ async function readVouchers(
 async function ingest(
   deps: HousekeepingDeps,
   sources: PackagesSource[],
-  gens: VouchingGen[],
+  vouching: VouchingSnapshot[],
   warn: (w: string) => void,
 ): Promise<void> {
   const indexer = new Indexer(deps.config.db, deps.packageIndex, proxyMetrics(new Metrics()), silentLogger);
@@ -424,7 +424,7 @@ async function ingest(
       const rel = s.rel.replace(/^dists\/[^/]+\//, '');
       const suite = s.rel.split('/')[1]!;
       const t = packagesTarget(rel)!;
-      for (const g of gens) {
+      for (const g of vouching) {
         if (
           g.backend !== s.backend ||
           g.suite !== suite ||

@@ -14,8 +14,8 @@ import { verifyClearsigned, verifyDetached } from '../sys/gpgv.js';
 import type { AcngFile } from './acng-layout.js';
 import type { CacheStore } from './store.js';
 
-/** A verified generation of a suite that vouches for index files (imported now or held already). */
-export interface VouchingGen {
+/** A verified snapshot of a suite that vouches for index files (imported now or held already). */
+export interface VouchingSnapshot {
   backend: BackendConfig;
   suite: string;
   kind: RootKind;
@@ -27,7 +27,7 @@ export interface VouchingGen {
 export type RootReason = 'head-status' | 'partial' | 'unvouched' | 'rollback' | 'future' | 'signature' | 'invalid';
 
 export interface RootOutcome {
-  gens: VouchingGen[];
+  vouching: VouchingSnapshot[];
   taken: Array<{ file: AcngFile; key: string }>;
   present: Array<{ file: AcngFile; key: string }>;
   refused: Array<{ file: AcngFile; reason: RootReason; detail: string }>;
@@ -52,12 +52,12 @@ interface Verified {
   head: AcngFile['head'];
 }
 
-/** The generations aptgate already holds (current snapshots, their roots read from .snapshots). */
-export async function heldGenerations(
+/** The snapshots aptgate already holds (the current ones, their roots read from .snapshots). */
+export async function heldSnapshots(
   deps: RootDeps,
   backends: ReadonlyMap<string, BackendConfig>,
-): Promise<VouchingGen[]> {
-  const out: VouchingGen[] = [];
+): Promise<VouchingSnapshot[]> {
+  const out: VouchingSnapshot[] = [];
   for (const row of deps.snapshots.currentAll()) {
     const backend = backends.get(row.backend);
     if (!backend) continue;
@@ -84,7 +84,7 @@ export async function importSuiteRoots(
   found: AcngFile[],
   dryRun: boolean,
 ): Promise<RootOutcome> {
-  const out: RootOutcome = { gens: [], taken: [], present: [], refused: [] };
+  const out: RootOutcome = { vouching: [], taken: [], present: [], refused: [] };
   const refuse = (files: AcngFile[], reason: RootReason, detail: string) => {
     for (const file of files) out.refused.push({ file, reason, detail });
   };
@@ -192,7 +192,7 @@ export async function importSuiteRoots(
     seen.add(`${v.kind}\0${v.sha256}`);
     if (held?.sha256 === v.sha256) {
       out.present.push(...keys);
-      out.gens.push({ backend, suite, kind: v.kind, release: v.release, snapshotId: held.id });
+      out.vouching.push({ backend, suite, kind: v.kind, release: v.release, snapshotId: held.id });
       continue;
     }
     let snapshotId: number | undefined;
@@ -220,7 +220,7 @@ export async function importSuiteRoots(
       }).id;
     }
     out.taken.push(...keys);
-    out.gens.push({ backend, suite, kind: v.kind, release: v.release, snapshotId });
+    out.vouching.push({ backend, suite, kind: v.kind, release: v.release, snapshotId });
   }
   return out;
 }

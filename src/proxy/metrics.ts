@@ -123,7 +123,7 @@ export function proxyMetrics(m: Metrics) {
       'Completed objects in the cache directory (no sample until the start-up walk measured it)',
       true,
     ),
-    snapshots: m.counter('aptgate_snapshots_total', 'New verified suite generations'),
+    snapshots: m.counter('aptgate_snapshots_total', 'New verified suite snapshots'),
     signatureFailures: m.counter('aptgate_signature_failures_total', 'Refused Release/InRelease signatures'),
     indexedFiles: m.counter('aptgate_indexed_files_total', 'Packages contents parsed into the package index'),
     zeroCopyBytes: m.externalCounter(

@@ -13,7 +13,7 @@ import type { PackageIndexStore } from '../state/package-index.js';
 import type { SnapshotStore } from '../state/snapshots.js';
 import type { Indexer } from './indexer.js';
 import type { CacheStore } from './store.js';
-import type { Generation, Suites } from './suites.js';
+import type { ServedSnapshot, Suites } from './suites.js';
 
 export interface PoolIndexDeps {
   config: Config;
@@ -23,11 +23,11 @@ export interface PoolIndexDeps {
   store: CacheStore;
   indexer: Indexer;
   log: Logger;
-  /** fetches (when needed) and ingests the named Packages targets of a generation */
-  ensureIndexes: (gen: Generation, targets: Array<{ component: string; architecture: string }>) => Promise<void>;
-  /** ingests a stored Packages file of a generation */
+  /** fetches (when needed) and ingests the named Packages targets of a served snapshot */
+  ensureIndexes: (served: ServedSnapshot, targets: Array<{ component: string; architecture: string }>) => Promise<void>;
+  /** ingests a stored Packages file of a served snapshot */
   indexStored: (
-    gen: Generation,
+    served: ServedSnapshot,
     rel: string,
     file: { path: string; size: number; sha256: string },
     key: string,
@@ -65,11 +65,11 @@ export class PoolIndex {
     if (!want) return;
     const work: Array<Promise<void>> = [];
     const now = Date.now();
-    for (const gen of await this.generations(backend)) {
+    for (const served of await this.servedSnapshots(backend)) {
       const missing: Array<{ t: Target; key: string }> = [];
-      for (const t of this.targetsFor(gen, backend, want)) {
-        if (this.deps.packageIndex.isLinked(gen.snapshot.id, t.component, t.architecture)) continue;
-        const key = `${gen.snapshot.id}\0${t.component}\0${t.architecture}`;
+      for (const t of this.targetsFor(served, backend, want)) {
+        if (this.deps.packageIndex.isLinked(served.snapshot.id, t.component, t.architecture)) continue;
+        const key = `${served.snapshot.id}\0${t.component}\0${t.architecture}`;
         const running = this.running.get(key);
         if (running) work.push(running);
         else if ((this.failed.get(key) ?? 0) <= now) missing.push({ t, key });
@@ -77,17 +77,18 @@ export class PoolIndex {
       if (missing.length === 0) continue;
       // clients use it: keep it current from now on
       for (const { t } of missing)
-        this.deps.snapshots.track(backend.name, gen.snapshot.suite, t.component, t.architecture);
+        this.deps.snapshots.track(backend.name, served.snapshot.suite, t.component, t.architecture);
       const p = this.deps
         .ensureIndexes(
-          gen,
+          served,
           missing.map((m) => m.t),
         )
         .catch(() => undefined)
         .then(() => {
           for (const { t, key } of missing) {
             this.running.delete(key);
-            if (this.deps.packageIndex.isLinked(gen.snapshot.id, t.component, t.architecture)) this.failed.delete(key);
+            if (this.deps.packageIndex.isLinked(served.snapshot.id, t.component, t.architecture))
+              this.failed.delete(key);
             else this.fail(key);
           }
         });
@@ -110,8 +111,8 @@ export class PoolIndex {
     this.failed.set(key, now + this.deps.config.proxy.mirrorRetryMs);
   }
 
-  /** The backend's current generations (configured track_suites when none is known yet). */
-  private async generations(backend: BackendConfig): Promise<Generation[]> {
+  /** The backend's served snapshots (configured track_suites when none is known yet). */
+  private async servedSnapshots(backend: BackendConfig): Promise<ServedSnapshot[]> {
     const suites = new Set(
       this.deps.snapshots
         .currentAll()
@@ -119,21 +120,21 @@ export class PoolIndex {
         .map((r) => r.suite),
     );
     if (suites.size === 0) for (const s of backend.trackSuites) suites.add(s);
-    const out: Generation[] = [];
+    const out: ServedSnapshot[] = [];
     for (const suite of suites) {
-      const gen = await this.deps.suites.forIndex(backend, suite, '').catch(() => undefined);
-      if (gen) out.push(gen);
+      const served = await this.deps.suites.forIndex(backend, suite, '').catch(() => undefined);
+      if (served) out.push(served);
     }
     return out;
   }
 
   /**
-   * Packages targets of a generation that could list the file: same component, same architecture (`all`: the tracked
-   * ones).
+   * Packages targets of a served snapshot that could list the file: same component, same architecture
+   * (`all`: the tracked ones).
    */
-  private targetsFor(gen: Generation, backend: BackendConfig, want: Wanted): Target[] {
+  private targetsFor(served: ServedSnapshot, backend: BackendConfig, want: Wanted): Target[] {
     const found = new Map<string, { component: string; architecture: string }>();
-    for (const rel of gen.release.files.keys()) {
+    for (const rel of served.release.files.keys()) {
       const t = packagesTarget(rel);
       if (!t || t.compression === 'other') continue;
       // `main` for pool/main/..., `updates/main` for pool/updates/main/...
@@ -147,7 +148,7 @@ export class PoolIndex {
       ...backend.trackArchitectures,
       ...this.deps.snapshots
         .tracked()
-        .filter((t) => t.backend === backend.name && t.suite === gen.snapshot.suite)
+        .filter((t) => t.backend === backend.name && t.suite === served.snapshot.suite)
         .map((t) => t.architecture),
     ]);
     const preferred = all.filter((t) => tracked.has(t.architecture));
@@ -166,16 +167,16 @@ export class PoolIndex {
     for (const row of snapshots.currentAll()) {
       const backend = config.backends.get(row.backend);
       if (!backend) continue;
-      const gen = await this.deps.suites
+      const served = await this.deps.suites
         .root(backend, row.suite, row.kind, { revalidate: false })
         .catch(() => undefined);
-      if (!gen || gen.snapshot.id !== row.id) continue;
-      for (const [rel, file] of gen.release.files) {
+      if (!served || served.snapshot.id !== row.id) continue;
+      for (const [rel, file] of served.release.files) {
         const t = packagesTarget(rel);
         if (!t || t.compression === 'other' || packageIndex.isLinked(row.id, t.component, t.architecture)) continue;
         const key = `${row.backend}/dists/${row.suite}/${byHashRel(rel, file.sha256)}`;
         if (!(await store.stat(key))) continue;
-        await this.deps.indexStored(gen, rel, file, key);
+        await this.deps.indexStored(served, rel, file, key);
       }
     }
   }

@@ -1,6 +1,6 @@
 // The server's own refresh of tracked suites, so snapshots and the package index stay
 // current without client traffic: revalidate each root, then fetch and index the tracked
-// Packages files the new generation names.
+// Packages files the new snapshot names.
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { byHashRel } from '../index/release.js';
@@ -8,7 +8,7 @@ import type { PackageIndexStore } from '../state/package-index.js';
 import type { SnapshotStore } from '../state/snapshots.js';
 import { contentType } from './paths.js';
 import type { ProxyService } from './service.js';
-import type { Generation, Suites } from './suites.js';
+import type { ServedSnapshot, Suites } from './suites.js';
 
 export interface RefreshDeps {
   config: Config;
@@ -73,28 +73,31 @@ export class Refresher {
       const backend = this.deps.config.backends.get(backendName);
       if (!backend) continue;
       try {
-        const gen =
+        const served =
           (await this.deps.suites.root(backend, suite, 'inrelease', { revalidate: true, force: true })) ??
           (await this.deps.suites.root(backend, suite, 'release', { revalidate: true, force: true }));
-        if (gen) await this.ensureIndexes(gen, targets);
+        if (served) await this.ensureIndexes(served, targets);
       } catch (err) {
         this.deps.log.warn({ backend: backendName, suite, err: (err as Error).message }, 'refresh failed');
       }
     }
   }
 
-  /** Fetches (if needed) and indexes the tracked Packages files a generation names. */
-  async ensureIndexes(gen: Generation, targets?: Array<{ component: string; architecture: string }>): Promise<void> {
-    const { backend: backendName, suite } = gen.snapshot;
+  /** Fetches (if needed) and indexes the tracked Packages files a served snapshot names. */
+  async ensureIndexes(
+    served: ServedSnapshot,
+    targets?: Array<{ component: string; architecture: string }>,
+  ): Promise<void> {
+    const { backend: backendName, suite } = served.snapshot;
     const backend = this.deps.config.backends.get(backendName);
     if (!backend) return;
     const list = targets ?? this.targets().get(`${backendName}\0${suite}`) ?? [];
     for (const { component, architecture } of list) {
       const base = `${component}/binary-${architecture}/Packages`;
       // the uncompressed name is listed by Debian but usually not published: it comes last
-      const rel = PREFERENCE.map((ext) => base + ext).find((r) => gen.release.files.has(r));
+      const rel = PREFERENCE.map((ext) => base + ext).find((r) => served.release.files.has(r));
       if (!rel) continue;
-      const file = gen.release.files.get(rel)!;
+      const file = served.release.files.get(rel)!;
       const byHashPath = `dists/${suite}/${byHashRel(rel, file.sha256)}`;
       const key = `${backendName}/${byHashPath}`;
       const known = this.deps.packageIndex.byAlias(backendName, file.sha256);
@@ -103,7 +106,7 @@ export class Refresher {
           .ensureStored({
             backend,
             key,
-            sources: gen.release.acquireByHash ? [byHashPath, `dists/${suite}/${rel}`] : [`dists/${suite}/${rel}`],
+            sources: served.release.acquireByHash ? [byHashPath, `dists/${suite}/${rel}`] : [`dists/${suite}/${rel}`],
             expect: { size: file.size, sha256: file.sha256 },
             contentType: contentType(rel),
           })
@@ -116,7 +119,7 @@ export class Refresher {
           });
         if (!stored) continue;
       }
-      await this.deps.service.indexStored(gen, rel, file, key);
+      await this.deps.service.indexStored(served, rel, file, key);
     }
   }
 }

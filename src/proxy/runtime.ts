@@ -88,8 +88,8 @@ export class ProxyRuntime {
       snapshots: this.snapshots,
       metrics: this.metrics,
       log,
-      onSnapshot: (gen) => {
-        void this.refresher.ensureIndexes(gen);
+      onSnapshot: (served) => {
+        void this.refresher.ensureIndexes(served);
       },
     });
     this.service = new ProxyService({
@@ -123,8 +123,8 @@ export class ProxyRuntime {
       store: this.store,
       indexer: this.indexer,
       log,
-      ensureIndexes: (gen, targets) => this.refresher.ensureIndexes(gen, targets),
-      indexStored: (gen, rel, file, key) => this.service.indexStored(gen, rel, file, key),
+      ensureIndexes: (served, targets) => this.refresher.ensureIndexes(served, targets),
+      indexStored: (served, rel, file, key) => this.service.indexStored(served, rel, file, key),
     });
     this.registry.onCollect(() => {
       // absent, not 0, until the start-up walk is done

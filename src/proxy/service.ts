@@ -1,4 +1,4 @@
-// The proxy's decisions for one request: which generation, which cache object, which
+// The proxy's decisions for one request: which served snapshot, which cache object, which
 // upstream paths and which expected size and hash, then hit, join a fill, or start one. It
 // returns what to serve (answer.ts) and writes nothing to the client: the edge serves it.
 import { open, stat, type FileHandle } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import type { Answer, Outcome, RepresentationAnswer, Source } from './answer.js'
 import { notModified } from './conditional.js';
 import type { MemEntry, MemoryCache } from './memcache.js';
 import type { CacheStore } from './store.js';
-import type { Generation, Suites } from './suites.js';
+import type { ServedSnapshot, Suites } from './suites.js';
 import type { Target } from './target.js';
 import { header, type Upstream } from './upstream.js';
 
@@ -81,27 +81,27 @@ export class ProxyService {
     client: string,
   ): Promise<Answer> {
     const kind = file === 'InRelease' ? 'inrelease' : 'release';
-    // Release.gpg must come from the generation whose Release this client just got
+    // Release.gpg must come from the served snapshot whose Release this client just got
     const paired = file === 'Release.gpg' ? this.deps.suites.releaseFor(backend.name, suite, client) : undefined;
-    const { gen, outcome } = paired
-      ? { gen: paired, outcome: 'hit' as const }
+    const { served, outcome } = paired
+      ? { served: paired, outcome: 'hit' as const }
       : await this.deps.suites.rootWithOutcome(backend, suite, kind);
-    if (!gen)
+    if (!served)
       throw new AptgateError('UPSTREAM_NOT_FOUND', `${backend.name}: dists/${suite}/${file} does not exist upstream`);
-    const body = file === 'Release.gpg' ? gen.sig! : gen.doc;
-    this.deps.suites.remember(client, gen);
+    const body = file === 'Release.gpg' ? served.sig! : served.doc;
+    this.deps.suites.remember(client, served);
     return {
       kind: 'representation',
       outcome,
-      headers: { 'X-Aptgate-Snapshot': String(gen.snapshot.id) },
+      headers: { 'X-Aptgate-Snapshot': String(served.snapshot.id) },
       size: body.length,
-      lastModified: gen.lastModified,
+      lastModified: served.lastModified,
       contentType: contentType(file),
       source: { kind: 'memory', body },
     };
   }
 
-  // ---- indexes at their canonical names: the bytes the client's generation names --------
+  // ---- indexes at their canonical names: the bytes the client's snapshot names ----------
 
   private async serveIndex(
     req: IncomingMessage,
@@ -110,9 +110,9 @@ export class ProxyService {
     rel: string,
     client: string,
   ): Promise<Answer> {
-    const gen = await this.deps.suites.forIndex(target.backend, suite, client);
-    const file = gen?.release.files.get(rel);
-    if (!gen || !file)
+    const served = await this.deps.suites.forIndex(target.backend, suite, client);
+    const file = served?.release.files.get(rel);
+    if (!served || !file)
       throw new AptgateError(
         'NOT_IN_RELEASE',
         `${target.backend.name}: dists/${suite}/${rel} is not named by the suite's Release`,
@@ -122,15 +122,15 @@ export class ProxyService {
     const spec: FillSpec = {
       backend: target.backend,
       key: `${target.backend.name}/${byHashPath}`,
-      sources: gen.release.acquireByHash ? [byHashPath, canonical] : [canonical],
+      sources: served.release.acquireByHash ? [byHashPath, canonical] : [canonical],
       expect: { size: file.size, sha256: file.sha256 },
       contentType: contentType(rel),
       onStored: (info) => {
-        void this.indexStored(gen, rel, file, info.key);
+        void this.indexStored(served, rel, file, info.key);
       },
     };
     const answer = await this.serveObject(spec, packagesTarget(rel) !== undefined);
-    this.noteIndex(gen, rel, file, spec.key, storedHit(req, answer));
+    this.noteIndex(served, rel, file, spec.key, storedHit(req, answer));
     return answer;
   }
 
@@ -155,7 +155,7 @@ export class ProxyService {
     const expect: Expect =
       algo === 'sha256' ? { sha256: hex, ...(found ? { size: found.file.size } : {}) } : { other: { algo, hex } };
     const sources = [target.path];
-    if (found && !found.gen.release.acquireByHash) sources.unshift(`dists/${suite}/${found.file.path}`);
+    if (found && !found.served.release.acquireByHash) sources.unshift(`dists/${suite}/${found.file.path}`);
     else if (found) sources.push(`dists/${suite}/${found.file.path}`);
     const spec: FillSpec = {
       backend,
@@ -164,11 +164,11 @@ export class ProxyService {
       expect,
       contentType: found ? contentType(found.file.path) : 'application/octet-stream',
       onStored: (info) => {
-        if (found) void this.indexStored(found.gen, found.file.path, found.file, info.key);
+        if (found) void this.indexStored(found.served, found.file.path, found.file, info.key);
       },
     };
     const answer = await this.serveObject(spec, found !== undefined && packagesTarget(found.file.path) !== undefined);
-    if (found) this.noteIndex(found.gen, found.file.path, found.file, spec.key, storedHit(req, answer));
+    if (found) this.noteIndex(found.served, found.file.path, found.file, spec.key, storedHit(req, answer));
     return answer;
   }
 
@@ -176,30 +176,30 @@ export class ProxyService {
    * Tracks Packages targets clients use, and indexes stored ones not yet linked (`hit`: served from the cache, not as a
    * 304).
    */
-  private noteIndex(gen: Generation, rel: string, file: ReleaseFile, key: string, hit: boolean): void {
+  private noteIndex(served: ServedSnapshot, rel: string, file: ReleaseFile, key: string, hit: boolean): void {
     const t = packagesTarget(rel);
     if (!t) return;
-    const { backend, suite } = gen.snapshot;
+    const { backend, suite } = served.snapshot;
     const tk = `${backend}\0${suite}\0${t.component}\0${t.architecture}`;
     if (!this.trackedSeen.has(tk)) {
       this.trackedSeen.add(tk);
       this.deps.snapshots.track(backend, suite, t.component, t.architecture);
     }
-    if (hit) void this.indexStored(gen, rel, file, key);
+    if (hit) void this.indexStored(served, rel, file, key);
   }
 
   /** Queues a stored Packages file for the package index (cheap when already known). */
-  indexStored(gen: Generation, rel: string, file: ReleaseFile, key: string): Promise<unknown> {
+  indexStored(served: ServedSnapshot, rel: string, file: ReleaseFile, key: string): Promise<unknown> {
     const t = packagesTarget(rel);
     if (!t || t.compression === 'other') return Promise.resolve();
     const plainRel = rel.replace(/\.(xz|gz)$/, '');
     const job: IndexJob = {
-      backend: gen.snapshot.backend,
+      backend: served.snapshot.backend,
       file: this.deps.store.pathOf(key),
       compression: compressionOf(rel) ?? 'none',
       fileSha256: file.sha256,
-      plainSha256: gen.release.files.get(plainRel)?.sha256,
-      link: { snapshotId: gen.snapshot.id, component: t.component, architecture: t.architecture },
+      plainSha256: served.release.files.get(plainRel)?.sha256,
+      link: { snapshotId: served.snapshot.id, component: t.component, architecture: t.architecture },
     };
     if (this.deps.indexer.isLinked(job)) return Promise.resolve();
     return this.deps.indexer.ensure(job);

@@ -1,4 +1,4 @@
-// The served generation of every suite: its signed root (InRelease, or Release +
+// The served snapshot of every suite: its signed root (InRelease, or Release +
 // Release.gpg), verified with gpgv before it is ever served, revalidated upstream with
 // conditional requests once its TTL passed (one check shared by all clients), and the
 // file list that decides which index bytes may be served with it. A suite's signed Date only
@@ -16,7 +16,8 @@ import type { ProxyMetrics } from './metrics.js';
 import type { CacheStore } from './store.js';
 import { header, Upstream } from './upstream.js';
 
-export interface Generation {
+/** A snapshot as the proxy serves it for a suite: its row, its verified signed root, its Last-Modified. */
+export interface ServedSnapshot {
   snapshot: SnapshotRow;
   kind: RootKind;
   /** InRelease, or Release */
@@ -29,12 +30,12 @@ export interface Generation {
 }
 
 interface SuiteState {
-  gen: Generation | undefined;
+  served: ServedSnapshot | undefined;
   loaded: boolean;
   checkedAt: number;
   /** upstream answered 404 for this root at checkedAt */
   missing: boolean;
-  /** the last check could not reach a good upstream answer; the previous generation stays */
+  /** the last check could not reach a good upstream answer; the previous snapshot stays served */
   stale: boolean;
   inflight: Promise<void> | undefined;
 }
@@ -46,7 +47,7 @@ export interface SuitesDeps {
   snapshots: SnapshotStore;
   metrics: ProxyMetrics;
   log: Logger;
-  onSnapshot?: (gen: Generation) => void;
+  onSnapshot?: (served: ServedSnapshot) => void;
 }
 
 const MAX_ROOT_BYTES = 32 * 1024 * 1024;
@@ -62,7 +63,7 @@ const MAX_FUTURE_MS = 10 * 60_000;
 
 export class Suites {
   private readonly states = new Map<string, SuiteState>();
-  private readonly recent = new Map<number, Generation>();
+  private readonly recent = new Map<number, ServedSnapshot>();
   private readonly affinity = new Map<string, { snapshotId: number; at: number }>();
   /** backend\0suite → Date (ms) of its newest snapshot of either kind */
   private readonly newestDates = new Map<string, number>();
@@ -73,14 +74,14 @@ export class Suites {
     const k = `${backend}\0${suite}\0${kind}`;
     let s = this.states.get(k);
     if (!s) {
-      s = { gen: undefined, loaded: false, checkedAt: 0, missing: false, stale: false, inflight: undefined };
+      s = { served: undefined, loaded: false, checkedAt: 0, missing: false, stale: false, inflight: undefined };
       this.states.set(k, s);
     }
     return s;
   }
 
   /**
-   * The served generation of a root. With `revalidate`, an expired TTL triggers one shared
+   * The served snapshot of a root. With `revalidate`, an expired TTL triggers one shared
    * conditional check upstream first; `force` checks regardless of the TTL.
    * Undefined when upstream does not publish this root, or (InRelease) when it is older than a
    * Release of the suite; a Release older than the suite's newest snapshot throws ROLLBACK.
@@ -90,10 +91,10 @@ export class Suites {
     suite: string,
     kind: RootKind,
     opts: { revalidate: boolean; force?: boolean },
-  ): Promise<Generation | undefined> {
+  ): Promise<ServedSnapshot | undefined> {
     const r = await this.check(backend, suite, kind, opts);
     if (r.behind && kind === 'release') this.refuseBehind(r.behind);
-    return r.behind ? undefined : r.gen;
+    return r.behind ? undefined : r.served;
   }
 
   /** root() with revalidation, saying how the answer was obtained (for the access log). */
@@ -101,31 +102,31 @@ export class Suites {
     backend: BackendConfig,
     suite: string,
     kind: RootKind,
-  ): Promise<{ gen: Generation | undefined; outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' }> {
+  ): Promise<{ served: ServedSnapshot | undefined; outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' }> {
     const r = await this.check(backend, suite, kind, { revalidate: true });
     if (r.behind) this.refuseBehind(r.behind);
     return r;
   }
 
   /**
-   * A generation older than the suite's newest snapshot is never served: it would take clients
+   * A root older than the suite's newest snapshot is never served: it would take clients
    * back. An InRelease is "not found" then (apt goes on to the newer Release form); a Release
    * is refused, and apt keeps the lists it has.
    */
-  private refuseBehind(gen: Generation): never {
-    const { backend, suite } = gen.snapshot;
+  private refuseBehind(served: ServedSnapshot): never {
+    const { backend, suite } = served.snapshot;
     const newest = new Date(this.newestDate(backend, suite)).toUTCString();
-    if (gen.kind === 'inrelease') {
+    if (served.kind === 'inrelease') {
       throw new AptgateError(
         'UPSTREAM_NOT_FOUND',
-        `${backend}: dists/${suite}/InRelease (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): use its Release`,
-        { snapshot: gen.snapshot.id },
+        `${backend}: dists/${suite}/InRelease (Date ${served.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): use its Release`,
+        { snapshot: served.snapshot.id },
       );
     }
     throw new AptgateError(
       'ROLLBACK',
-      `${backend}: dists/${suite}/Release (Date ${gen.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): refused as a rollback`,
-      { snapshot: gen.snapshot.id },
+      `${backend}: dists/${suite}/Release (Date ${served.release.date.toUTCString()}) is older than the suite's newest snapshot (${newest}): refused as a rollback`,
+      { snapshot: served.snapshot.id },
     );
   }
 
@@ -137,20 +138,20 @@ export class Suites {
   ) {
     const s = this.state(backend.name, suite, kind);
     if (!s.loaded) await this.load(backend, suite, kind, s);
-    const before = s.gen;
+    const before = s.served;
     const expired = Date.now() - s.checkedAt >= this.deps.config.proxy.releaseTtlMs;
     let outcome: 'hit' | 'miss' | 'revalidated' | 'coalesced' | 'stale' = 'hit';
-    if ((opts.revalidate && (expired || opts.force)) || (!s.gen && !s.missing) || (s.missing && expired)) {
+    if ((opts.revalidate && (expired || opts.force)) || (!s.served && !s.missing) || (s.missing && expired)) {
       const joined = s.inflight !== undefined;
       s.inflight ??= this.revalidate(backend, suite, kind, s).finally(() => {
         s.inflight = undefined;
       });
       await s.inflight;
-      outcome = joined ? 'coalesced' : s.gen !== before ? 'miss' : s.stale ? 'stale' : 'revalidated';
+      outcome = joined ? 'coalesced' : s.served !== before ? 'miss' : s.stale ? 'stale' : 'revalidated';
     }
-    const gen = s.missing ? undefined : s.gen;
-    const behind = gen && this.isBehind(gen) ? gen : undefined;
-    return { gen, outcome, behind };
+    const served = s.missing ? undefined : s.served;
+    const behind = served && this.isBehind(served) ? served : undefined;
+    return { served, outcome, behind };
   }
 
   /** The Date of the suite's newest snapshot of either kind (from the database after a restart). */
@@ -164,12 +165,12 @@ export class Suites {
     return d;
   }
 
-  private isBehind(gen: Generation): boolean {
-    return gen.release.date.getTime() < this.newestDate(gen.snapshot.backend, gen.snapshot.suite);
+  private isBehind(served: ServedSnapshot): boolean {
+    return served.release.date.getTime() < this.newestDate(served.snapshot.backend, served.snapshot.suite);
   }
 
-  /** The generation whose file list decides an index request: the one this client last got. */
-  async forIndex(backend: BackendConfig, suite: string, client: string): Promise<Generation | undefined> {
+  /** The served snapshot whose file list decides an index request: the one this client last got. */
+  async forIndex(backend: BackendConfig, suite: string, client: string): Promise<ServedSnapshot | undefined> {
     const a = this.affinity.get(`${client}\0${backend.name}\0${suite}`);
     if (a && Date.now() - a.at < AFFINITY_MS) {
       const g = this.recent.get(a.snapshotId);
@@ -180,7 +181,7 @@ export class Suites {
     try {
       return await this.root(backend, suite, 'release', { revalidate: false });
     } catch (err) {
-      // upstream offers only an older Release now: the newest verified generation still names
+      // upstream offers only an older Release now: the newest verified snapshot still names
       // the right index bytes
       const held = isAptgateError(err, 'ROLLBACK') ? this.newestHeld(backend.name, suite) : undefined;
       if (held) return held;
@@ -188,54 +189,58 @@ export class Suites {
     }
   }
 
-  /** The newest generation of a suite in memory, of either kind, even one upstream no longer offers. */
-  private newestHeld(backend: string, suite: string): Generation | undefined {
-    const gens = (['inrelease', 'release'] as const)
-      .map((k) => this.states.get(`${backend}\0${suite}\0${k}`)?.gen)
-      .filter((g): g is Generation => g !== undefined && !this.isBehind(g));
-    return gens.sort((x, y) => y.release.date.getTime() - x.release.date.getTime())[0];
+  /** The newest served snapshot of a suite in memory, of either kind, even one upstream no longer offers. */
+  private newestHeld(backend: string, suite: string): ServedSnapshot | undefined {
+    const held = (['inrelease', 'release'] as const)
+      .map((k) => this.states.get(`${backend}\0${suite}\0${k}`)?.served)
+      .filter((g): g is ServedSnapshot => g !== undefined && !this.isBehind(g));
+    return held.sort((x, y) => y.release.date.getTime() - x.release.date.getTime())[0];
   }
 
-  /** The detached-signature generation this client just got Release from, so Release.gpg matches it. */
-  releaseFor(backend: string, suite: string, client: string): Generation | undefined {
+  /** The detached-signature snapshot this client just got Release from, so Release.gpg matches it. */
+  releaseFor(backend: string, suite: string, client: string): ServedSnapshot | undefined {
     const a = this.affinity.get(`${client}\0${backend}\0${suite}`);
     const g = a && Date.now() - a.at < AFFINITY_MS ? this.recent.get(a.snapshotId) : undefined;
     return g?.kind === 'release' ? g : undefined;
   }
 
-  /** Remembers which generation a client holds, so its index requests match it. */
-  remember(client: string, gen: Generation): void {
+  /** Remembers which snapshot a client holds, so its index requests match it. */
+  remember(client: string, served: ServedSnapshot): void {
     if (this.affinity.size > 50_000) {
       const old = Date.now() - AFFINITY_MS;
       for (const [k, v] of this.affinity) if (v.at < old) this.affinity.delete(k);
     }
-    this.affinity.set(`${client}\0${gen.snapshot.backend}\0${gen.snapshot.suite}`, {
-      snapshotId: gen.snapshot.id,
+    this.affinity.set(`${client}\0${served.snapshot.backend}\0${served.snapshot.suite}`, {
+      snapshotId: served.snapshot.id,
       at: Date.now(),
     });
   }
 
-  /** A file with this SHA256 in the current or a recent generation of the suite. */
-  findByHash(backend: string, suite: string, sha256: string): { file: ReleaseFile; gen: Generation } | undefined {
-    const gens = [...this.recent.values()]
+  /** A file with this SHA256 in the current or a recent snapshot of the suite. */
+  findByHash(
+    backend: string,
+    suite: string,
+    sha256: string,
+  ): { file: ReleaseFile; served: ServedSnapshot } | undefined {
+    const recent = [...this.recent.values()]
       .filter((g) => g.snapshot.backend === backend && g.snapshot.suite === suite)
       .reverse();
-    for (const g of gens) {
+    for (const g of recent) {
       const f = g.release.byHash.get(sha256);
-      if (f) return { file: f[0]!, gen: g };
+      if (f) return { file: f[0]!, served: g };
     }
     return undefined;
   }
 
-  /** Current generations loaded in memory (for the refresher and housekeeping). */
-  current(): Generation[] {
-    return [...this.states.values()].map((s) => s.gen).filter((g): g is Generation => g !== undefined);
+  /** The served snapshots loaded in memory (for the refresher and housekeeping). */
+  current(): ServedSnapshot[] {
+    return [...this.states.values()].map((s) => s.served).filter((g): g is ServedSnapshot => g !== undefined);
   }
 
-  private keep(gen: Generation): void {
-    this.recent.set(gen.snapshot.id, gen);
+  private keep(served: ServedSnapshot): void {
+    this.recent.set(served.snapshot.id, served);
     const same = [...this.recent.values()].filter(
-      (g) => g.snapshot.backend === gen.snapshot.backend && g.snapshot.suite === gen.snapshot.suite,
+      (g) => g.snapshot.backend === served.snapshot.backend && g.snapshot.suite === served.snapshot.suite,
     );
     for (const g of same.slice(0, Math.max(0, same.length - RECENT_PER_SUITE))) this.recent.delete(g.snapshot.id);
   }
@@ -253,9 +258,9 @@ export class Suites {
           ? await readFile(this.deps.store.snapshotFile(backend.name, suite, row.sha256, '.gpg'))
           : undefined;
       const text = kind === 'inrelease' ? clearsignedText(doc) : doc;
-      const gen = this.generation(row, kind, doc, sig, parseRelease(text));
-      s.gen = gen;
-      this.keep(gen);
+      const served = this.toServed(row, kind, doc, sig, parseRelease(text));
+      s.served = served;
+      this.keep(served);
     } catch (err) {
       this.deps.log.warn(
         { backend: backend.name, suite, err: (err as Error).message },
@@ -264,13 +269,13 @@ export class Suites {
     }
   }
 
-  private generation(
+  private toServed(
     row: SnapshotRow,
     kind: RootKind,
     doc: Buffer,
     sig: Buffer | undefined,
     release: Release,
-  ): Generation {
+  ): ServedSnapshot {
     const lm = row.upstreamLastModified ? new Date(row.upstreamLastModified) : undefined;
     return {
       snapshot: row,
@@ -287,24 +292,24 @@ export class Suites {
     const name = kind === 'inrelease' ? 'InRelease' : 'Release';
     s.stale = false;
     const headers: Record<string, string> = {};
-    if (s.gen?.snapshot.upstreamLastModified) headers['if-modified-since'] = s.gen.snapshot.upstreamLastModified;
-    if (s.gen?.snapshot.upstreamEtag) headers['if-none-match'] = s.gen.snapshot.upstreamEtag;
+    if (s.served?.snapshot.upstreamLastModified) headers['if-modified-since'] = s.served.snapshot.upstreamLastModified;
+    if (s.served?.snapshot.upstreamEtag) headers['if-none-match'] = s.served.snapshot.upstreamEtag;
     let res;
     try {
       res = await upstream.get(backend, `dists/${suite}/${name}`, { headers });
     } catch (err) {
-      if (!s.gen) throw err;
+      if (!s.served) throw err;
       s.checkedAt = Date.now();
       s.stale = true;
       log.warn(
         { backend: backend.name, suite, err: (err as Error).message },
-        'upstream unreachable: serving the last good generation',
+        'upstream unreachable: serving the last good snapshot',
       );
-      this.warnExpired(s.gen);
+      this.warnExpired(s.served);
       return;
     }
     const mirror = res.mirror;
-    if (res.status === 304 && s.gen) {
+    if (res.status === 304 && s.served) {
       res.body.destroy();
       s.checkedAt = Date.now();
       s.missing = false;
@@ -330,10 +335,10 @@ export class Suites {
       const sha256 = createHash('sha256').update(doc).digest('hex');
       const lastModified = header(res.headers, 'last-modified') ?? null;
       const etag = header(res.headers, 'etag') ?? null;
-      if (s.gen && sha256 === s.gen.snapshot.sha256) {
-        this.deps.snapshots.setValidators(s.gen.snapshot.id, lastModified, etag);
-        s.gen.snapshot.upstreamLastModified = lastModified;
-        s.gen.snapshot.upstreamEtag = etag;
+      if (s.served && sha256 === s.served.snapshot.sha256) {
+        this.deps.snapshots.setValidators(s.served.snapshot.id, lastModified, etag);
+        s.served.snapshot.upstreamLastModified = lastModified;
+        s.served.snapshot.upstreamEtag = etag;
         s.checkedAt = Date.now();
         s.missing = false;
         return;
@@ -353,13 +358,13 @@ export class Suites {
       }
       const release = parseRelease(text);
       if (release.date.getTime() > Date.now() + MAX_FUTURE_MS) {
-        // never recorded (apt refuses it); the previous generation stays, a later publish is taken
+        // never recorded (apt refuses it); the previous snapshot stays, a later publish is taken
         log.warn(
           { backend: backend.name, suite, kind, mirror, upstreamDate: release.date },
-          'signed root dated in the future (not valid yet): keeping the previous generation',
+          'signed root dated in the future (not valid yet): keeping the previous snapshot',
         );
         s.checkedAt = Date.now();
-        if (!s.gen)
+        if (!s.served)
           throw new AptgateError(
             'RELEASE_INVALID',
             `${mirror}: dists/${suite}/${name} is dated ${release.date.toUTCString()}, in the future: not valid yet (apt refuses it)`,
@@ -371,18 +376,18 @@ export class Suites {
       const newest = this.newestDate(backend.name, suite);
       if (release.date.getTime() < newest) {
         // an older signed root (a lagging mirror, or one replaying old metadata): never recorded,
-        // whichever form it comes in; the newer generation stays
+        // whichever form it comes in; the newer snapshot stays
         log.warn(
           { backend: backend.name, suite, kind, mirror, upstreamDate: release.date, newest: new Date(newest) },
-          'mirror is behind: keeping the newer generation',
+          'mirror is behind: keeping the newer snapshot',
         );
         s.checkedAt = Date.now();
-        if (!s.gen && kind === 'inrelease') {
+        if (!s.served && kind === 'inrelease') {
           // a Release of the suite is newer: clients are sent on to it, as if there were no InRelease
           s.missing = true;
           return;
         }
-        if (!s.gen)
+        if (!s.served)
           throw new AptgateError(
             'ROLLBACK',
             `${mirror}: dists/${suite}/${name} (Date ${release.date.toUTCString()}) is older than the suite's newest snapshot (${new Date(newest).toUTCString()}): refused as a rollback`,
@@ -410,23 +415,23 @@ export class Suites {
         upstreamLastModified: lastModified,
         upstreamEtag: etag,
       });
-      const gen = this.generation(row, kind, doc, sig, release);
-      // apt asks with If-Modified-Since at one-second precision: a new generation published
+      const served = this.toServed(row, kind, doc, sig, release);
+      // apt asks with If-Modified-Since at one-second precision: a new snapshot published
       // within the same second as the one a client holds must not look unmodified to it
-      const prevSecond = s.gen ? Math.floor(s.gen.lastModified.getTime() / 1000) : undefined;
-      if (prevSecond !== undefined && Math.floor(gen.lastModified.getTime() / 1000) <= prevSecond)
-        gen.lastModified = new Date((prevSecond + 1) * 1000);
-      s.gen = gen;
+      const prevSecond = s.served ? Math.floor(s.served.lastModified.getTime() / 1000) : undefined;
+      if (prevSecond !== undefined && Math.floor(served.lastModified.getTime() / 1000) <= prevSecond)
+        served.lastModified = new Date((prevSecond + 1) * 1000);
+      s.served = served;
       s.checkedAt = Date.now();
       s.missing = false;
-      this.keep(gen);
+      this.keep(served);
       this.newestDates.set(`${backend.name}\0${suite}`, release.date.getTime());
       // the other form of the suite is behind now: check it at its next request
       const other = this.states.get(`${backend.name}\0${suite}\0${kind === 'inrelease' ? 'release' : 'inrelease'}`);
       if (other) other.checkedAt = 0;
       metrics.snapshots.inc({ backend: backend.name });
       log.info({ backend: backend.name, suite, kind, snapshot: row.id, date: release.date, mirror }, 'new snapshot');
-      this.deps.onSnapshot?.(gen);
+      this.deps.onSnapshot?.(served);
     } catch (err) {
       // (a root dated in the future is the archive's clock, not this mirror's fault)
       if (
@@ -437,7 +442,7 @@ export class Suites {
         upstream.markBad(backend, mirror, err.message, err.code);
         log.error(
           { backend: backend.name, suite, mirror, code: err.code, err: err.message },
-          'refused an unverifiable root: keeping the previous generation',
+          'refused an unverifiable root: keeping the previous snapshot',
         );
       }
       this.keepOrThrow(s, backend, suite, err);
@@ -445,23 +450,20 @@ export class Suites {
   }
 
   private keepOrThrow(s: SuiteState, backend: BackendConfig, suite: string, err: unknown): void {
-    if (!s.gen) throw err;
+    if (!s.served) throw err;
     s.checkedAt = Date.now();
     s.stale = true;
-    this.deps.log.warn(
-      { backend: backend.name, suite, err: (err as Error).message },
-      'serving the last good generation',
-    );
-    this.warnExpired(s.gen);
+    this.deps.log.warn({ backend: backend.name, suite, err: (err as Error).message }, 'serving the last good snapshot');
+    this.warnExpired(s.served);
   }
 
   /** apt refuses an expired Release: say so loudly when that is all we can serve. */
-  private warnExpired(gen: Generation): void {
-    const until = gen.release.validUntil;
+  private warnExpired(served: ServedSnapshot): void {
+    const until = served.release.validUntil;
     if (until && until.getTime() < Date.now()) {
       this.deps.log.error(
-        { backend: gen.snapshot.backend, suite: gen.snapshot.suite, validUntil: until },
-        'the last good generation is expired: clients will refuse it until upstream is reachable',
+        { backend: served.snapshot.backend, suite: served.snapshot.suite, validUntil: until },
+        'the last good snapshot is expired: clients will refuse it until upstream is reachable',
       );
     }
   }

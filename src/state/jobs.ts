@@ -29,8 +29,8 @@ export interface JobRow {
   failure: string | null;
   summary: string | null;
   transcript: string | null;
-  /** the identity generation of the machine it was last leased to (null: never delivered) */
-  leaseGeneration: number | null;
+  /** the credential version of the machine it was last leased to (null: never delivered) */
+  leaseCredentialVersion: number | null;
 }
 
 export interface NewJob {
@@ -55,7 +55,7 @@ export interface JobOutcome {
 
 const COLS = `id, machine_id AS machineId, kind, params, policy, state, origin, disruptive, created_at AS createdAt, not_before AS notBefore,
   deadline, attempts, max_attempts AS maxAttempts, lease_until AS leaseUntil, delivered_at AS deliveredAt, started_at AS startedAt,
-  finished_at AS finishedAt, exit_code AS exitCode, duration_ms AS durationMs, failure, summary, transcript, lease_generation AS leaseGeneration`;
+  finished_at AS finishedAt, exit_code AS exitCode, duration_ms AS durationMs, failure, summary, transcript, lease_credential_version AS leaseCredentialVersion`;
 
 const row = (r: JobRow | undefined): JobRow | undefined => r && { ...r, disruptive: Boolean(r.disruptive) };
 
@@ -168,13 +168,13 @@ export class JobStore {
     return a + b;
   }
 
-  /** Marks a job delivered with a lease to one identity generation of its machine (and counts the attempt). */
-  deliver(id: number, now: number, leaseMs: number, generation: number): void {
+  /** Marks a job delivered with a lease to one credential version of its machine (and counts the attempt). */
+  deliver(id: number, now: number, leaseMs: number, credentialVersion: number): void {
     this.db
       .prepare(
-        "UPDATE job SET state = 'delivered', attempts = attempts + 1, lease_until = ?, delivered_at = ?, lease_generation = ? WHERE id = ?",
+        "UPDATE job SET state = 'delivered', attempts = attempts + 1, lease_until = ?, delivered_at = ?, lease_credential_version = ? WHERE id = ?",
       )
-      .run(now + leaseMs, now, generation, id);
+      .run(now + leaseMs, now, credentialVersion, id);
   }
 
   /**

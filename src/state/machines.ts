@@ -37,8 +37,8 @@ export interface MachineRow {
   pullNow: boolean;
   cloneMachineId: string | null;
   cloneAt: number | null;
-  /** bumped when the credential changed hands without proof of the old secret (jobs record it) */
-  generation: number;
+  /** credential version: bumped when the credential changed hands without proof of the old secret (jobs record it) */
+  credentialVersion: number;
 }
 
 /** A re-enrolment on a token alone: a credential waiting for the administrator's approval. */
@@ -71,7 +71,7 @@ const TOKEN_COLS = `id, hash, class, auto_approve AS autoApprove, expires_at AS 
 const MACHINE_COLS = `id, machine_id AS machineId, parent_id AS parentId, hostname, architecture, codename, status, secret,
   token_id AS tokenId, facts, enrolled_at AS enrolledAt, approved_at AS approvedAt, last_ts AS lastTs, last_seen AS lastSeen,
   state_hash AS stateHash, profile_id AS profileId, reported_at AS reportedAt, pull_now AS pullNow,
-  clone_machine_id AS cloneMachineId, clone_at AS cloneAt, generation`;
+  clone_machine_id AS cloneMachineId, clone_at AS cloneAt, credential_version AS credentialVersion`;
 const REENROL_COLS = `machine_id AS machineId, secret, code, token_id AS tokenId, hostname, architecture, codename, facts, client,
   requested_at AS requestedAt, last_ts AS lastTs`;
 
@@ -193,7 +193,7 @@ export class MachineStore {
   }
   /**
    * Re-enrolment of a known machine-id: new secret and facts; its history stays. `newIdentity`:
-   * the credential changed hands without proof of the old secret (a new generation; the
+   * the credential changed hands without proof of the old secret (a new credential version; the
    * replay mark restarts at `lastTs`).
    */
   reenrol(
@@ -205,7 +205,7 @@ export class MachineStore {
       .prepare(
         `UPDATE machine SET hostname = ?, architecture = ?, codename = ?, status = ?, secret = ?, token_id = ?, facts = ?,
       approved_at = CASE WHEN ? = 'approved' THEN coalesce(approved_at, ?) ELSE NULL END, clone_machine_id = NULL, clone_at = NULL,
-      generation = generation + ?, last_ts = coalesce(?, last_ts) WHERE id = ?`,
+      credential_version = credential_version + ?, last_ts = coalesce(?, last_ts) WHERE id = ?`,
       )
       .run(
         m.hostname,

@@ -371,4 +371,14 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX machine_by_last_address ON machine (last_address);
     `,
   },
+  {
+    // issue 15 (one word per thing): "generation" is the gate's word; this one counts credentials
+    version: 9,
+    sql: `
+      -- the credential version: bumped when a machine's credential changes hands without proof of
+      -- the old secret; a job records the one it was leased to (values kept as they are)
+      ALTER TABLE machine RENAME COLUMN generation TO credential_version;
+      ALTER TABLE job RENAME COLUMN lease_generation TO lease_credential_version;
+    `,
+  },
 ];

@@ -1,5 +1,5 @@
 // The package index: parsed Packages contents, the package files they name, and which
-// snapshot (suite generation) carries which content for a component and architecture.
+// snapshot carries which content for a component and architecture.
 import type { Db } from './db.js';
 import type { PackageEntry } from '../index/packages.js';
 

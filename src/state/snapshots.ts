@@ -1,4 +1,4 @@
-// Snapshots (verified generations of a suite's signed root) and tracked suites.
+// Snapshots (each verified signed root of a suite, one per upstream publish) and tracked suites.
 import { cached, type Db } from './db.js';
 
 export type RootKind = 'inrelease' | 'release';
@@ -137,7 +137,7 @@ export class SnapshotStore {
     return r && fromRaw(r);
   }
 
-  /** Records a verified generation (idempotent on its hash) and returns its row. */
+  /** Records a verified snapshot (idempotent on its hash) and returns its row. */
   record(s: NewSnapshot): SnapshotRow {
     this.qInsert.run({
       ...s,

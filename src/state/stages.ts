@@ -8,16 +8,16 @@ export interface Override {
   snapshot: number;
 }
 
-export type GenKind = 'initial' | 'follow' | 'promote' | 'rollback';
+export type GenerationKind = 'initial' | 'follow' | 'promote' | 'rollback';
 
-export interface StageGen {
+export interface StageGeneration {
   id: number;
   stage: string;
   backend: string;
   suite: string;
   baseSnapshot: number;
   overrides: Override[];
-  kind: GenKind;
+  kind: GenerationKind;
   createdAt: number;
   actor: string | null;
   reason: string | null;
@@ -33,7 +33,7 @@ interface Raw {
   suite: string;
   base_snapshot: number;
   overrides: string;
-  kind: GenKind;
+  kind: GenerationKind;
   created_at: number;
   actor: string | null;
   reason: string | null;
@@ -42,7 +42,7 @@ interface Raw {
   published_sha256: string | null;
 }
 
-const fromRaw = (r: Raw): StageGen => ({
+const fromRaw = (r: Raw): StageGeneration => ({
   id: r.id,
   stage: r.stage,
   backend: r.backend,
@@ -58,12 +58,12 @@ const fromRaw = (r: Raw): StageGen => ({
   publishedSha256: r.published_sha256,
 });
 
-export type NewGen = Omit<StageGen, 'id' | 'publishedSha256'>;
+export type NewStageGeneration = Omit<StageGeneration, 'id' | 'publishedSha256'>;
 
 export class StageStore {
   constructor(readonly db: Db) {}
 
-  add(g: NewGen): StageGen {
+  add(g: NewStageGeneration): StageGeneration {
     const overrides = [...g.overrides].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
     const id = Number(
       this.db
@@ -88,12 +88,12 @@ export class StageStore {
     return this.byId(id)!;
   }
 
-  byId(id: number): StageGen | undefined {
+  byId(id: number): StageGeneration | undefined {
     const r = cached<[number], Raw>(this.db, 'SELECT * FROM stage_gen WHERE id = ?').get(id);
     return r && fromRaw(r);
   }
 
-  current(stage: string, backend: string, suite: string): StageGen | undefined {
+  current(stage: string, backend: string, suite: string): StageGeneration | undefined {
     const r = cached<[string, string, string], Raw>(
       this.db,
       'SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? ORDER BY id DESC LIMIT 1',
@@ -102,7 +102,7 @@ export class StageStore {
   }
 
   /** The generation of the same stage and suite just before this one. */
-  before(g: StageGen): StageGen | undefined {
+  before(g: StageGeneration): StageGeneration | undefined {
     const r = this.db
       .prepare<[string, string, string, number], Raw>(
         'SELECT * FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? AND id < ? ORDER BY id DESC LIMIT 1',
@@ -122,7 +122,7 @@ export class StageStore {
   }
 
   /** Current generation of every suite a stage publishes. */
-  currentAll(stage: string): StageGen[] {
+  currentAll(stage: string): StageGeneration[] {
     return this.db
       .prepare<[string], Raw>(
         `SELECT g.* FROM stage_gen g JOIN (SELECT max(id) AS id FROM stage_gen WHERE stage = ? GROUP BY backend, suite) c ON c.id = g.id
@@ -132,7 +132,7 @@ export class StageStore {
       .map(fromRaw);
   }
 
-  history(stage: string): StageGen[] {
+  history(stage: string): StageGeneration[] {
     return this.db
       .prepare<[string], Raw>('SELECT * FROM stage_gen WHERE stage = ? ORDER BY id')
       .all(stage)

@@ -77,7 +77,7 @@ export function createToken(
   return {
     ...tokenInfo(row, ctx.now()),
     token: made.token,
-    enrolCommand: ['aptgate-agent', 'enroll', '--server', server, '--token', made.token],
+    enrolCommand: ['aptgate-agent', 'enrol', '--server', server, '--token', made.token],
   };
 }
 
