@@ -469,6 +469,20 @@ describe('issue 16: the audit log', () => {
     await rejects(() => audit.query({ action: "x' OR 1=1 --" }), 'USAGE');
   });
 
+  it('logins are recorded with the name as given (cut), the address and the result', async () => {
+    w.audit.recordLogin('alice', '192.0.2.3', 'ok');
+    w.audit.recordLogin('x'.repeat(500), '192.0.2.4', 'UNAUTHENTICATED');
+    w.audit.recordLogin(undefined, undefined, 'LOGIN_LIMITED');
+    assert.deepEqual(
+      w.audit.query({ action: 'session' }).map((e) => [e.actor.length, e.address, e.result, e.actorKind]),
+      [
+        [0, null, 'LOGIN_LIMITED', 'user'],
+        [64, '192.0.2.4', 'UNAUTHENTICATED', 'user'],
+        [5, '192.0.2.3', 'ok', 'user'],
+      ],
+    );
+  });
+
   it('recorded() records the result or the error code and throws it on', async () => {
     const p = localPrincipal('root');
     assert.equal(

@@ -123,6 +123,20 @@ export class AuditLog {
   }
 
   /**
+   * A login attempt (action session.login), successful or not: the name as it was given (cut to
+   * 64 characters: it may be anything), the client address, ok or the error code.
+   */
+  recordLogin(name: unknown, address: string | undefined, result: string): AuditEntry {
+    const user = typeof name === 'string' ? name.slice(0, 64) : '';
+    return this.record({
+      principal: { kind: 'user', name: user, role: 'viewer', ...(address === undefined ? {} : { address }) },
+      action: 'session.login',
+      args: { user },
+      result,
+    });
+  }
+
+  /**
    * Runs fn and records it: result 'ok' (with detailOf's detail) or the error's code (an error
    * that is not an AptgateError: INTERNAL). The error is thrown on.
    */
