@@ -256,6 +256,13 @@ describe('issue 16: logins and sessions', () => {
     assert.ok(access.sessionPrincipal(u.sessionToken));
     clock.t += HOUR;
     assert.equal(access.sessionPrincipal(u.sessionToken), undefined, 'idle for an hour');
+
+    // sessions nobody comes back to are forgotten by the next prune
+    await access.login('alice', PW, '192.0.2.1');
+    await access.login('alice', PW, '192.0.2.1');
+    clock.t += HOUR;
+    assert.equal(access.pruneSessions(), 2);
+    assert.equal((db.prepare('SELECT count(*) AS n FROM session').get() as { n: number }).n, 0);
   });
 });
 

@@ -280,10 +280,15 @@ export class AccessService {
     return this.sessions.remove(sha256(rawToken));
   }
 
-  private prune(now: number): void {
-    if (now - this.lastPrune < PRUNE_MS) return;
+  /** Forgets ended sessions (idle or past their end); returns how many. Logins do it at most once a minute. */
+  pruneSessions(): number {
+    const now = this.now();
     this.lastPrune = now;
-    this.sessions.prune(now, now - this.settings.sessionIdleMs);
+    return this.sessions.prune(now, now - this.settings.sessionIdleMs);
+  }
+
+  private prune(now: number): void {
+    if (now - this.lastPrune >= PRUNE_MS) this.pruneSessions();
   }
 
   // ---- API tokens ----
