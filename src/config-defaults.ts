@@ -86,6 +86,17 @@ export interface Config {
   tls: { cert: string; key: string };
   /** /RPC2: the whole body of a request must arrive within this after its headers */
   rpcBodyTimeoutMs: number;
+  /** the HTTP API and the web console ([admin]) */
+  admin: {
+    /** a listener of their own; null: served on the main listener */
+    listen: { host: string; port: number } | null;
+    /** a browser session unused this long ends */
+    sessionIdleMs: number;
+    /** a browser session ends this long after login */
+    sessionMaxMs: number;
+    /** whether the web console is served (the API is, either way) */
+    console: boolean;
+  };
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -155,6 +166,7 @@ export function defaultConfig(): Config {
     },
     tls: { cert: '', key: '' },
     rpcBodyTimeoutMs: 30_000,
+    admin: { listen: null, sessionIdleMs: 8 * 3_600_000, sessionMaxMs: 7 * 86_400_000, console: true },
     gate: { stages: ['test', 'production'], autoPromote: new Map() },
     backends: new Map([
       [

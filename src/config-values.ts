@@ -1,5 +1,5 @@
 // Values of settings as written in a file, a variable or an option: durations (30s), sizes
-// (50G), rates (100/1h), ports, CIDRs, host:port, lists, mirror URLs, backend names. Each error
+// (50G), rates (100/1h), ports, CIDRs, host:port, booleans, lists, mirror URLs, backend names. Each error
 // names the key.
 import { isIP } from 'node:net';
 import { fail } from './errors.js';
@@ -108,6 +108,14 @@ export function parseHostPort(key: string, value: string): { host: string; port:
   if (m[1] !== undefined && isIP(m[1]) !== 6)
     fail('CONFIG_INVALID', `${key}: "${m[1]}" is not an IPv6 address`, { key });
   return { host: m[1] ?? m[2]!, port: parsePort(key, m[3]!) };
+}
+
+/** true/false (also yes/no, on/off, 1/0). */
+export function parseBool(key: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['true', 'yes', 'on', '1'].includes(v)) return true;
+  if (['false', 'no', 'off', '0'].includes(v)) return false;
+  fail('CONFIG_INVALID', `${key}: expected true or false, got "${value}"`, { key });
 }
 
 export function parseList(value: string): string[] {

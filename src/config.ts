@@ -23,6 +23,7 @@ import {
   type RateLimit,
 } from './config-defaults.js';
 import {
+  parseBool,
   parseCidr,
   parseCount,
   parseDuration,
@@ -184,6 +185,18 @@ const SETTINGS: Record<string, Setter> = {
       }),
     );
   },
+  'admin.listen': (c, v, k) => {
+    c.admin.listen = v.trim() ? parseHostPort(k, v) : null;
+  },
+  'admin.session_idle': (c, v, k) => {
+    c.admin.sessionIdleMs = parseDuration(k, v);
+  },
+  'admin.session_max': (c, v, k) => {
+    c.admin.sessionMaxMs = parseDuration(k, v);
+  },
+  'admin.console': (c, v, k) => {
+    c.admin.console = parseBool(k, v);
+  },
 };
 
 const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: string) => void> = {
@@ -242,7 +255,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
 }
 
 /** The plain [sections] of the file (besides [backend NAME]). */
-const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate'];
+const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin'];
 
 const SCHEMA: ConfigSchema = {
   sections: SECTIONS,
@@ -409,6 +422,10 @@ export function validate(config: Config): void {
     fail('CONFIG_INVALID', 'fleet.job_lease: at least 1s', { key: 'fleet.job_lease' });
   if (config.fleet.reportMaxBytes < 1024 || config.fleet.reportMaxBytes > 1024 ** 3)
     fail('CONFIG_INVALID', 'fleet.report_max_bytes: 1K..1G', { key: 'fleet.report_max_bytes' });
+  if (config.admin.sessionIdleMs < 60_000 || config.admin.sessionMaxMs < config.admin.sessionIdleMs)
+    fail('CONFIG_INVALID', 'admin.session_idle: at least 1m, and admin.session_max at least as long', {
+      key: 'admin.session_idle',
+    });
   if (config.proxy.releaseTtlMs < 0)
     fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024)

@@ -58,6 +58,12 @@ export const errorCodes = {
   AGENT_UNTRUSTED_ANSWER: 502,
   // the release gate: a promotion refused because the gate does not hold
   GATE_CLOSED: 409,
+  // the API and the console (access/): no valid session or API token; a role too low for the
+  // operation; a state-changing request without the session's CSRF token; too many failed logins
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  CSRF_REFUSED: 403,
+  LOGIN_LIMITED: 429,
   // The agents' XML-RPC calls (/RPC2 answers every one with HTTP 200 and a fault: the statuses
   // below are only what these errors would be elsewhere). Each code travels as one fault number
   // (protocol/faults.ts), and an agent turns the number back into the code.

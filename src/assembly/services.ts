@@ -1,8 +1,11 @@
 // The one place the services are built, from a configuration over one open database: the state
 // stores, then the outdated answers, the release gate and the fleet (each gives the other its
-// side). The server (server.ts) adds the proxy over the same stores and the background work;
-// the administrator's commands (cli/fleet-context.ts) open this graph alone: no proxy, no
-// timers, no worker, fastify and undici never loaded, the signing key never made.
+// side), the accounts and the audit log. The server (server.ts) adds the proxy over the same
+// stores and the background work; the administrator's commands (cli/fleet-context.ts) open this
+// graph alone: no proxy, no timers, no worker, fastify and undici never loaded, the signing key
+// never made.
+import { AccessService } from '../access/accounts.js';
+import { AuditLog } from '../access/audit.js';
 import type { Config } from '../config.js';
 import { Fleet } from '../fleet/fleet.js';
 import { OutdatedService } from '../fleet/outdated.js';
@@ -72,6 +75,10 @@ export interface Services {
   outdated: OutdatedService;
   gate: GateService;
   fleet: Fleet;
+  /** users, sessions, API tokens and the login limits (admin.session_idle, admin.session_max) */
+  access: AccessService;
+  /** who did what: every state-changing operation, from the CLI, the API or the console */
+  audit: AuditLog;
   /**
    * Waits for background work, then ends the worker and the signing key's agent; the database stays open (its opener
    * closes it).
@@ -121,6 +128,11 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     ...(o.log ? { onError: (err: Error, what: string) => o.log!.error({ err: err.message }, what) } : {}),
     gate: fleetGate(config, gate),
   });
+  const access = new AccessService(
+    db,
+    { sessionIdleMs: config.admin.sessionIdleMs, sessionMaxMs: config.admin.sessionMaxMs },
+    now,
+  );
   return {
     config,
     db,
@@ -130,6 +142,8 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     outdated,
     gate,
     fleet,
+    access,
+    audit: new AuditLog(db, now),
     stop: async () => {
       await fleet.reports.retention.idle();
       await outdated.idle();

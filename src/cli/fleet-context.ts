@@ -70,7 +70,11 @@ export interface CliShell {
 
 /** Runs fn on the open fleet and prints its data (--json) or the human form. */
 export function runner(shell: CliShell) {
-  return async <T>(o: { json?: boolean }, fn: (ctx: FleetContext) => T, human: (r: T) => string): Promise<void> => {
+  return async <T>(
+    o: { json?: boolean },
+    fn: (ctx: FleetContext) => T | Promise<T>,
+    human: (r: T) => string,
+  ): Promise<void> => {
     const r = await withFleet(shell.configFrom(o), fn);
     shell.out(o.json ? JSON.stringify(r, null, 2) + '\n' : human(r));
   };

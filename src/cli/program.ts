@@ -15,6 +15,8 @@ import { completionScript, SHELLS, type Shell } from '../term/completion.js';
 import { registerFleetCommands } from './fleet-commands.js';
 import { registerGateCommands } from './gate-commands.js';
 import { registerClientsCommand } from './clients.js';
+import { registerAuditCommand } from './audit.js';
+import { registerUserCommands } from './users.js';
 import { ExitStatus, programHead, runProgram } from './run.js';
 import { visibleText } from '../term/visible.js';
 
@@ -219,6 +221,17 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     configured: (cmd) => withConfigOptions(cmd, false),
     configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
   });
+
+  // users and the audit log: the accounts of the API and the console, who did what
+  const adminShell = {
+    out,
+    configured: (cmd: Command) => withConfigOptions(cmd, false),
+    configFrom: (o: object) => configFrom(o as CommonOpts, 'admin'),
+  };
+  const adminLeaf = (parent: Command, spec: string, description: string) =>
+    withConfigOptions(parent.command(spec).description(description), false);
+  registerUserCommands(program, adminShell, adminLeaf);
+  registerAuditCommand(program, adminShell, adminLeaf);
 
   program
     .command('completion')

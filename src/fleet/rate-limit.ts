@@ -4,7 +4,10 @@
 // without end. One limiter serves enrolments (fault 13) and reports with packages (fault 12).
 import type { RateLimit } from '../config.js';
 import { fail, type ErrorCode } from '../errors.js';
-import { unmapIPv4 } from '../sys/address.js';
+import { addressKey } from '../sys/address.js';
+
+// the key of a client address moved to sys/ (the login limits of access/ use it too)
+export { addressKey };
 
 /** At most `count` per `windowMs` (refilled evenly); count 0 turns the limit off. */
 export type Rate = RateLimit;
@@ -64,24 +67,4 @@ function formatWindow(ms: number): string {
     if (ms % n === 0) return `${ms / n}${unit}`;
   }
   return `${ms}ms`;
-}
-
-/**
- * The rate-limit key of a client address: an IPv4 address as it is (also written IPv4-mapped),
- * an IPv6 address by its /64 — one host or one customer network usually holds a whole /64, so
- * keying single addresses would give it billions of allowances.
- */
-export function addressKey(address: string): string {
-  address = unmapIPv4(address);
-  if (!address.includes(':')) return address;
-  const [head = '', tail = ''] = address.split('%')[0]!.toLowerCase().split('::');
-  const left = head ? head.split(':') : [];
-  const right = address.includes('::') && tail ? tail.split(':') : [];
-  const groups = address.includes('::')
-    ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
 }

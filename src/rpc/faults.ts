@@ -17,6 +17,7 @@ const PROXY =
 const SERVER = "the server's own trouble: its log says what, the agent can only try again later";
 const AGENT = 'raised by the agent itself, never by the server';
 const ADMIN = "made for the administrator's commands; in an agent's call, the server's own trouble";
+const API = 'raised by the API and the console (accounts, sessions, roles), never in an agent call';
 
 /** Every code without a fault of its own. */
 const answers: Record<Exclude<ErrorCode, FaultErrorCode>, FaultName | Internal> = {
@@ -61,6 +62,10 @@ const answers: Record<Exclude<ErrorCode, FaultErrorCode>, FaultName | Internal> 
   AGENT_TRANSPORT: { internal: AGENT },
   AGENT_UNTRUSTED_ANSWER: { internal: AGENT },
   GATE_CLOSED: { internal: ADMIN },
+  UNAUTHENTICATED: { internal: API },
+  FORBIDDEN: { internal: API },
+  CSRF_REFUSED: { internal: API },
+  LOGIN_LIMITED: { internal: API },
 };
 
 /** Why a code without a fault of its own answers INTERNAL_ERROR; undefined when it has a fault. */

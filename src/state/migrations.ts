@@ -381,4 +381,64 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE job RENAME COLUMN lease_generation TO lease_credential_version;
     `,
   },
+  {
+    // issue 16 (accounts and audit)
+    version: 10,
+    sql: `
+      -- the people who use the API and the console (the CLI on the server host needs no account)
+      CREATE TABLE user (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      -- browser sessions: only the SHA-256 of the cookie's value is kept
+      CREATE TABLE session (
+        id_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        address TEXT
+      ) WITHOUT ROWID;
+      CREATE INDEX session_by_user ON session (user_id);
+      CREATE INDEX session_by_expiry ON session (expires_at);
+      -- API tokens for scripts: only the SHA-256 of the token is kept; revoked ones stay (audit)
+      CREATE TABLE api_token (
+        id INTEGER PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id INTEGER NOT NULL REFERENCES user (id) ON DELETE CASCADE,
+        name TEXT,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        last_used INTEGER
+      );
+      CREATE INDEX api_token_by_user ON api_token (user_id);
+      -- who did what: appended, never changed (no foreign key: it outlives users and tokens)
+      CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor_kind TEXT NOT NULL CHECK (actor_kind IN ('user', 'token', 'local')),
+        actor TEXT NOT NULL,
+        token_id INTEGER,
+        address TEXT,
+        action TEXT NOT NULL,
+        args TEXT,
+        result TEXT NOT NULL,
+        detail TEXT
+      );
+      CREATE INDEX audit_by_at ON audit (at);
+      CREATE INDEX audit_by_actor ON audit (actor, id);
+      CREATE INDEX audit_by_action ON audit (action, id);
+      CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    `,
+  },
 ];

@@ -65,6 +65,10 @@ export const exitKinds: Record<ErrorCode, ExitKind> = {
   REPORT_TOO_LARGE: 'failure',
   RATE_LIMITED: 'failure',
   ENROL_RATE_LIMITED: 'failure',
+  UNAUTHENTICATED: 'failure',
+  FORBIDDEN: 'failure',
+  CSRF_REFUSED: 'failure',
+  LOGIN_LIMITED: 'failure',
 };
 
 /**
