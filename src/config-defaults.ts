@@ -86,6 +86,10 @@ export interface Config {
   tls: { cert: string; key: string };
   /** /RPC2: the whole body of a request must arrive within this after its headers */
   rpcBodyTimeoutMs: number;
+  admin: {
+    /** the web console's files are served under /console/ */
+    console: boolean;
+  };
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -155,6 +159,7 @@ export function defaultConfig(): Config {
     },
     tls: { cert: '', key: '' },
     rpcBodyTimeoutMs: 30_000,
+    admin: { console: true },
     gate: { stages: ['test', 'production'], autoPromote: new Map() },
     backends: new Map([
       [

@@ -175,6 +175,10 @@ const SETTINGS: Record<string, Setter> = {
     }
     c.gate.stages = list;
   },
+  'admin.console': (c, v, k) => {
+    if (!/^\s*(true|false)\s*$/.test(v)) fail('CONFIG_INVALID', `${k}: expected true or false, got "${v}"`, { key: k });
+    c.admin.console = v.trim() === 'true';
+  },
   'gate.auto_promote': (c, v, k) => {
     c.gate.autoPromote = new Map(
       parseList(v).map((pair) => {
@@ -230,7 +234,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
   if (!validBackendName(name))
     fail(
       'CONFIG_INVALID',
-      `${key}: "${name}" is not a valid backend name (lower-case letters, digits, . _ -; not "stage")`,
+      `${key}: "${name}" is not a valid backend name (lower-case letters, digits, . _ -; not "stage", "rpc2" or "console": paths of the server's own)`,
       { key },
     );
   let b = config.backends.get(name);
