@@ -246,7 +246,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
 }
 
 /** The plain [sections] of the file (besides [backend NAME]). */
-const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate'];
+const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin'];
 
 const SCHEMA: ConfigSchema = {
   sections: SECTIONS,

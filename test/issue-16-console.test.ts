@@ -11,8 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
+import { defaultConfig, parseConfigText } from '../src/config.js';
 import { CONSOLE_DIR } from '../src/console/routes.js';
-import { launchBrowser, type PageLog, type TestBrowser } from './helpers/browser.js';
+import { launchBrowser, submitLogin, type PageLog, type TestBrowser } from './helpers/browser.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
@@ -143,6 +144,21 @@ describe('issue 16: the console files and their headers', () => {
     }
   });
 
+  it('admin.console is true or false; "console" is no backend name (its path is the console\'s)', () => {
+    const c = defaultConfig();
+    assert.equal(c.admin.console, true);
+    parseConfigText(c, '[admin]\nconsole = false\n', 'a.conf');
+    assert.equal(c.admin.console, false);
+    assert.throws(
+      () => parseConfigText(defaultConfig(), '[admin]\nconsole = no\n', 'a.conf'),
+      /admin\.console: expected true or false/,
+    );
+    assert.throws(
+      () => parseConfigText(defaultConfig(), '[backend console]\nmirrors = http://deb.debian.org/debian\n', 'a.conf'),
+      /"console" is not a valid backend name/,
+    );
+  });
+
   it('the lint script covers the console', () => {
     const pkg = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
@@ -254,6 +270,28 @@ describe('issue 16: the console in chromium', () => {
     assert.equal(await frame.$('#main'), null, 'the console did not load inside the frame');
   });
 
+  it('a refused login shows the answer, keeps the form and forgets the password', async () => {
+    const { page, log } = await browser.newPage();
+    const posted: Array<{ body: string | null; csrf: string | undefined }> = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST') posted.push({ body: r.postData(), csrf: r.headers()['x-aptgate-csrf'] });
+    });
+    await submitLogin(page, server.url, 'nobody', 'not-a-password');
+    const status = page.locator('#login-status');
+    await page.waitForFunction(() => {
+      const t = document.getElementById('login-status')?.textContent ?? '';
+      return t !== '' && t !== 'Logging in…';
+    });
+    assert.ok((await status.textContent())!.length > 0);
+    assert.deepEqual(posted, [
+      { body: JSON.stringify({ user: 'nobody', password: 'not-a-password' }), csrf: undefined },
+    ]);
+    assert.equal(await page.getByLabel('Password').inputValue(), '', 'the password is not kept in the page');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'login-password');
+    assert.equal(await page.locator('#nav').isHidden(), true);
+    assert.deepEqual(unexpectedErrors(log, new URL(server.url).origin), []);
+  });
+
   it('every module of the console loads in the browser (no syntax error, every import resolves)', async () => {
     const { page, log } = await browser.newPage();
     await page.goto(`${server.url}/console/`);
@@ -283,7 +321,7 @@ describe('issue 16: the console in chromium', () => {
 
   // With /api/v1 (the next round): tests that log in through this form and read the pages a real
   // fleet fills (real agents as in the gate tests; users made with the accounts' own store):
-  //   - log in (getByLabel('User'/'Password'), button 'Log in'; the nav appears), log out;
+  //   - log in (helpers/browser.ts submitLogin, then the sections' links appear), log out;
   //   - overview: each card's number (a[data-state=NAME] .n) equals the count of
   //     `aptgate machines list --json` machines in that state (console/js/fleet-states.js), and
   //     the card's link lists exactly those machines;

@@ -75,3 +75,15 @@ export async function launchBrowser(dir: string): Promise<TestBrowser> {
     },
   };
 }
+
+/**
+ * Opens the console at `base` and submits its login form as a person would (labels, the
+ * button). Waits for nothing after the click: a test waits for what it expects (the sections'
+ * links after a login, the form's message after a refusal).
+ */
+export async function submitLogin(page: Page, base: string, user: string, password: string): Promise<void> {
+  await page.goto(`${base}/console/`);
+  await page.getByLabel('User').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
