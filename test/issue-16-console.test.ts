@@ -5,8 +5,9 @@
 // every module of the console loading. The pages that show data need /api/v1: their tests come
 // with it (see the last describe's comment for the plan and the helpers they use).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -165,6 +166,49 @@ describe('issue 16: the console files and their headers', () => {
     };
     assert.match(pkg.scripts['lint']!, /eslint [^&]*\bconsole\b/);
     assert.match(pkg.scripts['lint']!, /prettier --check [^&]*console\/\*\*/);
+  });
+});
+
+describe("issue 16: the package's node_modules keep what the console's libraries load", () => {
+  it('prune-runtime keeps a "types" directory the code requires (mime, under @fastify/static) and drops the others', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i16-prune-'));
+    try {
+      const put = async (rel: string, text: string) => {
+        await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+        await writeFile(path.join(dir, rel), text);
+      };
+      const pkg = (name: string) => JSON.stringify({ name, version: '1.0.0', main: 'index.js' });
+      await put('package.json', JSON.stringify({ dependencies: { 'better-sqlite3': '*', mime: '*', other: '*' } }));
+      await put('node_modules/better-sqlite3/package.json', pkg('better-sqlite3'));
+      await put('node_modules/better-sqlite3/index.js', 'module.exports = 1;\n');
+      await put('node_modules/better-sqlite3/build/Release/better_sqlite3.node', '');
+      await put('node_modules/mime/package.json', pkg('mime'));
+      await put('node_modules/mime/index.js', "module.exports = require('./types/standard');\n");
+      await put('node_modules/mime/types/standard.js', "module.exports = { 'text/css': ['css'] };\n");
+      await put('node_modules/mime/types/index.d.ts', 'export {};\n');
+      await put('node_modules/other/package.json', pkg('other'));
+      // a JSDoc import and a test's require do not make a directory code
+      await put('node_modules/other/index.js', '/** @type {import("./types").X} */\nmodule.exports = 1;\n');
+      await put('node_modules/other/types/x.js', 'module.exports = 2;\n');
+      await put('node_modules/other/test/t.js', "require('../docs/x');\n");
+      await put('node_modules/other/docs/x.js', 'module.exports = 3;\n');
+      const r = spawnSync(process.execPath, [path.join(projectRoot, 'packaging', 'prune-runtime.mjs'), dir], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const has = (rel: string) => existsSync(path.join(dir, 'node_modules', rel));
+      assert.ok(has('mime/types/standard.js'), 'mime keeps what it requires');
+      assert.ok(!has('mime/types/index.d.ts'), 'type declarations still go');
+      assert.ok(!has('other/types') && !has('other/test') && !has('other/docs'));
+      const loaded = spawnSync(
+        process.execPath,
+        ['-e', 'console.log(JSON.stringify(require(process.argv[1])))', path.join(dir, 'node_modules', 'mime')],
+        { encoding: 'utf8' },
+      );
+      assert.equal(loaded.stdout.trim(), JSON.stringify({ 'text/css': ['css'] }), loaded.stderr);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
