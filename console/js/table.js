@@ -86,8 +86,9 @@ export function dataTable(o) {
       replaceParams({
         ...Object.fromEntries(p),
         q: state.q,
-        sort: state.sort,
-        dir: state.dir,
+        // the defaults stay out of the link
+        sort: state.sort === (o.sort ?? o.columns[0].key) ? '' : state.sort,
+        dir: state.dir === 'desc' ? 'desc' : '',
         page: state.page > 1 ? state.page : '',
         ...state.f,
       });
