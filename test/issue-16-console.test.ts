@@ -11,9 +11,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
 import { request } from 'undici';
 import { defaultConfig, parseConfigText } from '../src/config.js';
-import { CONSOLE_DIR } from '../src/console/routes.js';
+import { CONSOLE_DIR, consoleDir, consoleRoutes } from '../src/console/routes.js';
 import { launchBrowser, submitLogin, type PageLog, type TestBrowser } from './helpers/browser.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -110,6 +111,26 @@ describe('issue 16: the console files and their headers', () => {
     } finally {
       await off.close();
     }
+  });
+
+  it('on a listener of its own (admin.listen), GET / leads to the console; with TLS the headers add HSTS', async () => {
+    const app = Fastify({ logger: false });
+    try {
+      await consoleRoutes(app, { tls: true, redirectRoot: true });
+      const root = await app.inject({ method: 'GET', url: '/' });
+      assert.equal(root.statusCode, 302);
+      assert.equal(root.headers['location'], '/console/');
+      const page = await app.inject({ method: 'GET', url: '/console/' });
+      assert.equal(page.statusCode, 200);
+      assert.match(String(page.headers['strict-transport-security']), /max-age=\d+/);
+    } finally {
+      await app.close();
+    }
+    // a package without the console's files says so (before the server starts anything)
+    assert.throws(
+      () => consoleDir(dir),
+      (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /console's files are missing/.test(e.message),
+    );
   });
 
   it('the files hold no inline script, no inline handler, no style attribute, nothing from elsewhere, no HTML parsing', () => {
