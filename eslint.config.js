@@ -1,5 +1,6 @@
 // ESLint (flat config): JavaScript's recommended rules and typescript-eslint's, over src/, test/,
-// bench/ and scripts/; formatting is prettier's (.prettierrc.json), not the linter's. `npm run lint`.
+// bench/ and scripts/, and the web console's browser modules (console/js/); formatting is
+// prettier's (.prettierrc.json), not the linter's. `npm run lint`.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -50,6 +51,33 @@ export default tseslint.config(
           ignoreComments: false,
         },
       ],
+    },
+  },
+  {
+    // the web console runs in the browser: its globals, not Node's; ES modules loaded as they are
+    files: ['console/**/*.js'],
+    languageOptions: {
+      ecmaVersion: 2022,
+      sourceType: 'module',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        fetch: 'readonly',
+        console: 'readonly',
+        URLSearchParams: 'readonly',
+        Intl: 'readonly',
+        Node: 'readonly',
+        queueMicrotask: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+      },
+    },
+    rules: {
+      // the browser has no process, Buffer or require: catch a Node habit here
+      'no-restricted-globals': ['error', 'process', 'Buffer', 'require', 'module', '__dirname'],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
 );

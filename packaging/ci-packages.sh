@@ -247,6 +247,10 @@ for i in $(seq 1 120); do
 done
 [[ -s "$work/health.json" ]] || { tail -30 "$work/server.log" >&2; die "no answer from $base/-/health"; }
 echo "health: $(cat "$work/health.json")"
+# the web console (/usr/lib/aptgate/console, read through @fastify/static and its pruned modules)
+http "$base/console/js/main.js" >"$work/console-main.js" || die "the console's modules are not served"
+node -e 'fetch(process.argv[1]).then((r) => { const c = r.headers.get("content-security-policy") || ""; if (r.status !== 200 || !c.includes("frame-ancestors")) { console.error(`${r.status} ${c}`); process.exit(1) } })' "$base/console/" \
+  || die "/console/ does not answer with the console's page and its CSP"
 [[ "$(stat -c %U /proc/"$server_pid")" == aptgate ]] || die "the server does not run as aptgate"
 grep -q '^NoNewPrivs:[[:space:]]*1' /proc/"$server_pid"/status || die "the server runs without no_new_privs"
 

@@ -96,13 +96,34 @@ function startsWithShebang(f) {
   }
 }
 
+/** the package's own code files (not its node_modules), for what they load */
+function codeFiles(dir, out = []) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory() && e.name !== 'node_modules') codeFiles(path.join(dir, e.name), out);
+    else if (e.isFile() && /\.(c|m)?js$/.test(e.name)) out.push(path.join(dir, e.name));
+  }
+  return out;
+}
+
+/**
+ * A top-level directory the package's code loads from ('./types/standard' in mime, which
+ * @fastify/static loads) is code, whatever its name: it stays.
+ */
+function loadedFrom(pkgDir, name) {
+  // require('./types/x') or import ... from '../types/x.js' (not a JSDoc import("./types"))
+  const ref = new RegExp(`(require\\(\\s*|\\bfrom\\s+)(["'])(\\.\\.?/)+${name.replace(/[.]/g, '\\.')}(/|\\2)`);
+  // code in the directories that go (tests, scripts, ...) does not count
+  const outside = (f) => !JUNK_DIRS.has(path.relative(pkgDir, f).split(path.sep)[0]);
+  return codeFiles(pkgDir).some((f) => outside(f) && ref.test(readFileSync(f, 'utf8')));
+}
+
 /** junk inside a kept package (not inside its own node_modules: those are packages of their own) */
 function clean(dir, top) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) {
       if (e.name === 'node_modules') continue;
-      if ((top && JUNK_DIRS.has(e.name)) || e.name === '.github') { rmSync(p, { recursive: true, force: true }); continue; }
+      if ((top && JUNK_DIRS.has(e.name) && !loadedFrom(dir, e.name)) || e.name === '.github') { rmSync(p, { recursive: true, force: true }); continue; }
       clean(p, false);
       if (readdirSync(p).length === 0) rmSync(p, { recursive: true });
     } else if (e.isFile()) {

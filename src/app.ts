@@ -1,11 +1,12 @@
 // buildApp(deps): the fastify edge over the assembled server (assembly/server.ts): the proxy
-// routes, /RPC2 for the agents, /stage/ for the release gate. It never listens, so tests can
-// inject() or listen on port 0 themselves.
+// routes, /RPC2 for the agents, /stage/ for the release gate, /console/ for the web console. It
+// never listens, so tests can inject() or listen on port 0 themselves.
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { assembleServer, type ServerServices } from './assembly/server.js';
 import type { Config } from './config.js';
+import { consoleDir, consoleRoutes } from './console/routes.js';
 import type { Fleet } from './fleet/fleet.js';
 import type { OutdatedService } from './fleet/outdated.js';
 import type { GateService } from './gate/service.js';
@@ -57,6 +58,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       ? { https: { cert: readFileSync(deps.config.tls.cert), key: readFileSync(deps.config.tls.key) } }
       : {}),
   }) as unknown as FastifyInstance;
+  // missing console files stop the start before any service runs
+  const consoleFiles = deps.config.admin.console ? consoleDir() : undefined;
   const services = assembleServer(deps.config, {
     db: deps.db,
     dbFile: deps.dbFile,
@@ -80,6 +83,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     waitingSecretOf: (id) => fleet.auth.waitingSecretOf(id),
   });
   registerStageRoutes(app, proxy, gate);
+  // the web console's files (its data comes from /api/v1); on this listener GET / stays apt's page
+  if (consoleFiles) await consoleRoutes(app, { tls: Boolean(deps.config.tls.cert), dir: consoleFiles });
   app.addHook('onClose', async () => {
     await services.stop();
   });

@@ -6,7 +6,7 @@ import { fail } from './errors.js';
 import type { RateLimit } from './config-defaults.js';
 
 // paths of the server's own that a backend name would shadow
-const RESERVED_BACKEND_NAMES = new Set(['-', 'stage', 'rpc2']);
+const RESERVED_BACKEND_NAMES = new Set(['-', 'stage', 'rpc2', 'console']);
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

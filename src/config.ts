@@ -243,7 +243,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
   if (!validBackendName(name))
     fail(
       'CONFIG_INVALID',
-      `${key}: "${name}" is not a valid backend name (lower-case letters, digits, . _ -; not "stage")`,
+      `${key}: "${name}" is not a valid backend name (lower-case letters, digits, . _ -; not "stage", "rpc2" or "console": paths of the server's own)`,
       { key },
     );
   let b = config.backends.get(name);

@@ -1,7 +1,8 @@
 // Issue 15: guards that keep the structure. Read from the sources' import lines (test/helpers/
 // imports.ts): no folder of src/ reaches back to itself through others; nothing imports cli/; the agent imports only
 // what bundles for Node 18 (its own folder, the wire contract, index/, sys/, the terminal helpers
-// and a few leaf files); proxy/ and rpc/ never import each other; index/ does no I/O. Each rule
+// and a few leaf files); proxy/ and rpc/ never import each other; index/ does no I/O; the
+// console's server side imports only errors and is mounted by the edge alone. Each rule
 // is also shown to catch the import it forbids, added to a copy of the real graph.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,9 @@ const graph = importGraph(SRC);
 // accounts and audit sit low: the operations, the API and the command line are built on them
 const ACCESS_MAY_IMPORT = new Set(['access/', 'state/', 'sys/', 'errors']);
 const AGENT_MAY_IMPORT = new Set(['agent/', 'protocol/', 'index/', 'sys/', 'term/', 'errors', 'version', 'suggest']);
+// the web console's server side (src/console/) and who mounts it; the libraries only it uses
+const CONSOLE_MOUNTED_BY = new Set(['app', 'main']);
+const CONSOLE_LIBRARIES = new Set(['@fastify/static', '@fastify/helmet']);
 // node: modules a pure module may use: hashing, text decoding, stream types, nothing that reaches out
 const PURE_BUILTINS = new Set(['node:crypto', 'node:string_decoder', 'node:stream', 'node:buffer', 'node:util']);
 
@@ -28,11 +32,17 @@ function violations(g: ImportGraph): string[] {
     if (e.from === 'index/' && e.to !== 'errors') out.push(`index imports ${e.to} (${e.file})`);
     // the command line is the top: nothing is built on it (what both programs share is in term/)
     if (e.to === 'cli/') out.push(`${e.from} imports cli/ (${e.file})`);
+    // the console's server side serves files: it needs nothing of the domain, and only the edge mounts it
+    if (e.from === 'console/' && e.to !== 'errors') out.push(`console/ imports ${e.to} (${e.file})`);
+    if (e.to === 'console/' && !CONSOLE_MOUNTED_BY.has(e.from)) out.push(`${e.from} imports console/ (${e.file})`);
   }
   for (const [file, specs] of g.externals) {
     if (file.startsWith('index/')) {
       for (const s of specs) if (!PURE_BUILTINS.has(s)) out.push(`index does I/O or uses a library: ${s} (${file})`);
     }
+    for (const s of specs)
+      if (CONSOLE_LIBRARIES.has(s) && !file.startsWith('console/'))
+        out.push(`${s} is the console's library, used in ${file} (one module per library)`);
     if (file.startsWith('agent/')) {
       for (const s of specs)
         if (!s.startsWith('node:') && s !== 'commander')
@@ -54,7 +64,7 @@ test('the import lines are read (a sanity check of the reader)', () => {
   );
 });
 
-test('no folder cycle; the agent bundles for Node 18; proxy and rpc apart; index is pure', () => {
+test('no folder cycle; the agent bundles for Node 18; proxy and rpc apart; index is pure; the console apart', () => {
   assert.deepEqual(violations(graph), []);
 });
 
@@ -81,4 +91,7 @@ test('each rule catches the import it forbids', () => {
   found(plus({ from: 'log-human', to: 'cli/', file: 'log-human.ts' }), /^log-human imports cli\//);
   found(withExternal('index/x.ts', 'node:fs'), /^index does I\/O.*node:fs/);
   found(withExternal('agent/x.ts', 'undici'), /^agent uses undici/);
+  found(plus({ from: 'console/', to: 'fleet/', file: 'console/x.ts' }), /^console\/ imports fleet\//);
+  found(plus({ from: 'proxy/', to: 'console/', file: 'proxy/x.ts' }), /^proxy\/ imports console\//);
+  found(withExternal('proxy/x.ts', '@fastify/static'), /^@fastify\/static is the console's library/);
 });

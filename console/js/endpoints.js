@@ -1,0 +1,37 @@
+// Every /api/v1 path the console asks, in one place (docs/console.md lists them with the
+// answer each page reads: the JSON of the matching `aptgate ... --json` command).
+const e = encodeURIComponent;
+
+export const EP = {
+  session: '/session',
+  machines: '/machines',
+  machine: (id) => `/machines/${e(id)}`,
+  machineOutdated: (id) => `/machines/${e(id)}/outdated`,
+  machineApprove: (id) => `/machines/${e(id)}/approve`,
+  machineReject: (id) => `/machines/${e(id)}/reject`,
+  classes: '/classes',
+  classWindows: (name) => `/classes/${e(name)}/windows`,
+  window: (id) => `/windows/${e(id)}`,
+  packageUsers: (name) => `/packages/${e(name)}`,
+  jobs: '/jobs',
+  job: (id) => `/jobs/${e(id)}`,
+  jobCancel: (id) => `/jobs/${e(id)}/cancel`,
+  schedules: '/schedules',
+  schedule: (id) => `/schedules/${e(id)}`,
+  tokens: '/tokens',
+  token: (id) => `/tokens/${e(id)}`,
+  gate: '/gate',
+  stages: '/stages',
+  stageHistory: (stage) => `/stages/${e(stage)}/history`,
+  promote: (stage) => `/stages/${e(stage)}/promote`,
+  rollback: (stage) => `/stages/${e(stage)}/rollback`,
+  cacheStats: '/cache/stats',
+  cacheClients: '/cache/clients',
+  cacheTraffic: '/cache/traffic',
+  users: '/users',
+  user: (name) => `/users/${e(name)}`,
+  userRole: (name) => `/users/${e(name)}/role`,
+  apiTokens: '/api-tokens',
+  apiToken: (id) => `/api-tokens/${e(id)}`,
+  audit: '/audit',
+};

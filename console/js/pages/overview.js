@@ -1,0 +1,57 @@
+// Overview: machines by state (each count links to the list it counts), the gate of each stage
+// (open, or what it waits for), the proxy's hit ratio and bytes, with their last 24 hours and
+// 30 days drawn when the server keeps that history.
+import { get, listOf } from '../api.js';
+import { EP } from '../endpoints.js';
+import { h, heading, link, replace } from '../dom.js';
+import { countStates, STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
+import { machineCards } from './overview-machines.js';
+import { proxySection } from './overview-proxy.js';
+
+function gateSection(gate) {
+  const stages = gate.stages ?? [];
+  if (!stages.length) return h('p', { class: 'muted' }, 'No stage promotes to another.');
+  return h(
+    'ul',
+    { class: 'ladder' },
+    stages.map((s) =>
+      h(
+        'li',
+        {},
+        h('strong', {}, link('/gate', `${s.stage} → ${s.next ?? '—'}`)),
+        ' ',
+        s.holds ? h('span', { class: 'badge ok' }, 'gate open') : h('span', { class: 'badge warn' }, 'gate closed'),
+        h('div', {}, `${s.updates.length} update${s.updates.length === 1 ? '' : 's'} pending`),
+        s.holds
+          ? null
+          : h(
+              'ul',
+              {},
+              s.missing.slice(0, 5).map((m) => h('li', {}, m)),
+            ),
+      ),
+    ),
+  );
+}
+
+const settled = (r, render) =>
+  r.status === 'fulfilled' ? render(r.value) : h('p', { class: 'bad' }, r.reason.message);
+
+export async function render(ctx) {
+  const unseen = UNSEEN_CHOICES[ctx.params.get('unseen')] ? ctx.params.get('unseen') : UNSEEN_DEFAULT;
+  const [machines, gate] = await Promise.allSettled([get(EP.machines), get(EP.gate)]);
+  const now = Date.now();
+  replace(
+    ctx.root,
+    heading('Overview'),
+    h('h2', {}, 'Machines'),
+    settled(machines, (m) => {
+      const list = listOf(m, 'machines');
+      return machineCards({ counts: countStates(list, { now, unseen }), states: STATES, unseen, total: list.length });
+    }),
+    h('h2', {}, 'Release gate'),
+    settled(gate, gateSection),
+    h('h2', {}, 'Proxy'),
+    await proxySection(),
+  );
+}

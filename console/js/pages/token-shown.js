@@ -1,0 +1,13 @@
+// A secret shown once (an enrolment or API token): only its hash is kept on the server, so the
+// page says so and offers it for copying by selection (no clipboard permission is asked).
+import { h } from '../dom.js';
+
+export function shownOnce(title, secret, command) {
+  return h(
+    'div',
+    { class: 'notice info', role: 'status' },
+    h('strong', {}, `${title}: copy it now, it is not shown again.`),
+    h('pre', { tabindex: '0' }, secret),
+    command ? [h('div', {}, 'On a client:'), h('pre', { tabindex: '0' }, command)] : null,
+  );
+}
