@@ -1,9 +1,12 @@
 // buildApp(deps): the fastify edge over the assembled server (assembly/server.ts): the proxy
-// routes, /RPC2 for the agents, /stage/ for the release gate, /console/ for the web console. It
-// never listens, so tests can inject() or listen on port 0 themselves.
+// routes, /RPC2 for the agents, /stage/ for the release gate, /api/v1 for administrators and
+// /console/ for the web console — the last two on a listener of their own when `admin.listen` is
+// set (the management network), else beside apt's. It never listens, so tests can inject() or
+// listen on port 0 themselves.
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Dispatcher } from 'undici';
+import { apiRoutes } from './api/routes.js';
 import { assembleServer, type ServerServices } from './assembly/server.js';
 import type { Config } from './config.js';
 import { consoleDir, consoleRoutes } from './console/routes.js';
@@ -42,22 +45,31 @@ export interface App {
   /** server.allow, for other listeners (server.metrics_listen) */
   allow: ClientFilter;
   services: ServerServices;
+  /** the API's and the console's own listener (admin.listen); undefined when they share apt's */
+  admin?: FastifyInstance;
 }
 
-export async function buildApp(deps: AppDeps): Promise<App> {
-  const app = Fastify({
-    logger: deps.logger ?? { level: deps.config.logLevel },
+/** A fastify instance of the edge: TLS as configured, JSON schemas that refuse unknown fields. */
+function edge(config: Config, logger: AppDeps['logger'] | { loggerInstance: unknown }, rewrite: boolean) {
+  return Fastify({
+    ...(logger && typeof logger === 'object' && 'loggerInstance' in logger
+      ? logger
+      : { logger: logger ?? { level: config.logLevel } }),
     // one access line per request is written by the proxy itself
     logController: new LogController({ disableRequestLogging: true }),
-    rewriteUrl: (req) => rewriteAbsoluteForm(req.url ?? '/'),
+    ...(rewrite ? { rewriteUrl: (req: { url?: string }) => rewriteAbsoluteForm(req.url ?? '/') } : {}),
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 4096 },
     keepAliveTimeout: 65_000,
     trustProxy: false,
-    ...(deps.config.tls.cert
-      ? { https: { cert: readFileSync(deps.config.tls.cert), key: readFileSync(deps.config.tls.key) } }
-      : {}),
-  }) as unknown as FastifyInstance;
+    // the API's schemas: a field the schema does not name is an error, not silently dropped
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: false, allErrors: false } },
+    ...(config.tls.cert ? { https: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } } : {}),
+  } as never) as unknown as FastifyInstance;
+}
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = edge(deps.config, deps.logger, true);
   // missing console files stop the start before any service runs
   const consoleFiles = deps.config.admin.console ? consoleDir() : undefined;
   const services = assembleServer(deps.config, {
@@ -83,10 +95,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     waitingSecretOf: (id) => fleet.auth.waitingSecretOf(id),
   });
   registerStageRoutes(app, proxy, gate);
-  // the web console's files (its data comes from /api/v1); on this listener GET / stays apt's page
-  if (consoleFiles) await consoleRoutes(app, { tls: Boolean(deps.config.tls.cert), dir: consoleFiles });
+  // the API and the console's files (whose data comes from the API): on admin.listen when set
+  const tls = Boolean(deps.config.tls.cert);
+  const admin = deps.config.admin.listen ? edge(deps.config, { loggerInstance: app.log }, false) : undefined;
+  if (admin) registerAdmission(admin, allow, () => proxy.metrics.requests.inc({ result: 'refused' }));
+  const adminEdge = admin ?? app;
+  await apiRoutes(adminEdge, { services, tls });
+  // on apt's listener GET / stays apt's page; on the console's own, it leads to the console
+  if (consoleFiles) await consoleRoutes(adminEdge, { tls, dir: consoleFiles, redirectRoot: admin !== undefined });
   app.addHook('onClose', async () => {
+    if (admin) await admin.close();
     await services.stop();
   });
-  return { app, proxy, outdated, profiles: services.state.profiles, fleet, gate, allow, services };
+  return {
+    app,
+    proxy,
+    outdated,
+    profiles: services.state.profiles,
+    fleet,
+    gate,
+    allow,
+    services,
+    ...(admin ? { admin } : {}),
+  };
 }

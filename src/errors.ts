@@ -64,6 +64,10 @@ export const errorCodes = {
   FORBIDDEN: 403,
   CSRF_REFUSED: 403,
   LOGIN_LIMITED: 429,
+  // an API request body beyond the API's limit (1 MiB)
+  BODY_TOO_LARGE: 413,
+  // an unexpected failure while answering an API request (the server's log has the details; the answer does not)
+  INTERNAL: 500,
   // The agents' XML-RPC calls (/RPC2 answers every one with HTTP 200 and a fault: the statuses
   // below are only what these errors would be elsewhere). Each code travels as one fault number
   // (protocol/faults.ts), and an agent turns the number back into the code.

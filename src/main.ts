@@ -15,6 +15,8 @@ export interface Running {
   port: number;
   /** the port of server.metrics_listen, when set */
   metricsPort?: number;
+  /** the port of admin.listen (the API and the console), when set */
+  adminPort?: number;
 }
 
 /** What can be checked before anything is created; then the state directories (one level each). */
@@ -24,6 +26,7 @@ export async function prepareState(config: Config): Promise<void> {
   await checkPortFree(config.listen, config.port);
   if (config.metricsListen)
     await checkPortFree(config.metricsListen.host, config.metricsListen.port, 'server.metrics_listen');
+  if (config.admin.listen) await checkPortFree(config.admin.listen.host, config.admin.listen.port, 'admin.listen');
   await checkNotExposed(config, keyDir(config));
   await createStateDirs(plan);
 }
@@ -33,7 +36,7 @@ export async function startServer(config: Config): Promise<Running> {
   const db = openDb(config.db);
   const tty = process.stdout.isTTY === true;
   const logger = loggerOptions(config.logLevel, logFormatOf(config.logFormat, tty), tty);
-  const { app, gate, proxy, allow } = await buildApp({ config, db, dbFile: config.db, logger });
+  const { app, gate, proxy, allow, admin } = await buildApp({ config, db, dbFile: config.db, logger });
   // the release gate's signing key exists from the first start on (aptgate key export)
   gate.prepareKey().then(
     (fingerprint) => app.log.info({ fingerprint }, 'signing key ready'),
@@ -95,5 +98,30 @@ export async function startServer(config: Config): Promise<Running> {
       `metrics listening at http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/-/metrics`,
     );
   }
-  return { close, address, port, ...(metrics ? { metricsPort: (metrics.address() as { port: number }).port } : {}) };
+  let adminPort: number | undefined;
+  if (admin && config.admin.listen) {
+    try {
+      await admin.listen({ host: config.admin.listen.host, port: config.admin.listen.port });
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+    adminPort = (admin.server.address() as { port: number }).port;
+    app.log.info({ port: adminPort }, 'API and console listening (admin.listen)');
+  }
+  if (!config.tls.cert && !loopback(config.admin.listen?.host ?? config.listen))
+    app.log.warn(
+      'the API and the console are served over plain HTTP beyond this host: their session cookie is not Secure; use TLS (server.tls_cert) or admin.listen on a trusted network',
+    );
+  return {
+    close,
+    address,
+    port,
+    ...(metrics ? { metricsPort: (metrics.address() as { port: number }).port } : {}),
+    ...(adminPort === undefined ? {} : { adminPort }),
+  };
+}
+
+function loopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

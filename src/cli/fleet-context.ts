@@ -5,9 +5,7 @@
 import type { Command } from 'commander';
 import { assemble, type Services } from '../assembly/services.js';
 import type { Config } from '../config.js';
-import { parseDuration } from '../config.js';
-import { fail, isAptgateError } from '../errors.js';
-import { oneLine, type FleetQueryContext } from '../fleet/queries/context.js';
+import type { FleetQueryContext } from '../fleet/queries/context.js';
 import type { GateService } from '../gate/service.js';
 import { openDb } from '../state/db.js';
 import type { PackageIndexStore } from '../state/package-index.js';
@@ -80,47 +78,6 @@ export function runner(shell: CliShell) {
   };
 }
 
-// ---- option values (command-line errors are USAGE) ----
+// ---- option values: parsed where the operations parse them (ops/values.ts) ----
 
-/** "30s", "10m", "6h", "7d" → milliseconds. */
-export function durationOption(option: string, value: string): number {
-  try {
-    const ms = parseDuration(option, value);
-    if (ms <= 0) fail('USAGE', `${option}: a duration must be positive`);
-    return ms;
-  } catch (err) {
-    if (isAptgateError(err, 'CONFIG_INVALID'))
-      fail('USAGE', `${option}: expected a duration such as 30s, 10m, 6h or 7d, got "${value.slice(0, 40)}"`);
-    throw err;
-  }
-}
-
-export function intOption(option: string, value: string, min: number, max: number): number {
-  if (!/^-?\d{1,10}$/.test(value.trim()) || Number(value) < min || Number(value) > max)
-    fail('USAGE', `${option}: expected an integer ${min}..${max}, got "${value.slice(0, 40)}"`);
-  return Number(value);
-}
-
-export function idArgument(what: string, value: string): number {
-  if (!/^\d{1,15}$/.test(value)) fail('USAGE', `${what} must be a number, not "${value.slice(0, 40)}"`);
-  return Number(value);
-}
-
-/** An ISO 8601 date or date-time (local time when no zone is given) → epoch milliseconds. */
-export function dateOption(option: string, value: string): number {
-  const ok = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(
-    value.trim(),
-  );
-  const t = ok
-    ? Date.parse(value.trim().replace(' ', 'T') + (/^\d{4}-\d{2}-\d{2}$/.test(value.trim()) ? 'T00:00' : ''))
-    : NaN;
-  if (Number.isNaN(t))
-    fail(
-      'USAGE',
-      `${option}: expected an ISO date such as 2026-12-24 or 2026-12-24T22:00, got "${value.slice(0, 40)}"`,
-    );
-  return t;
-}
-
-/** Free text for notes and descriptions: one line, printable, bounded. */
-export const textOption = oneLine;
+export { dateOption, durationOption, idArgument, intOption, textOption } from '../ops/values.js';

@@ -66,6 +66,8 @@ const answers: Record<Exclude<ErrorCode, FaultErrorCode>, FaultName | Internal> 
   FORBIDDEN: { internal: API },
   CSRF_REFUSED: { internal: API },
   LOGIN_LIMITED: { internal: API },
+  BODY_TOO_LARGE: { internal: API },
+  INTERNAL: { internal: API },
 };
 
 /** Why a code without a fault of its own answers INTERNAL_ERROR; undefined when it has a fault. */

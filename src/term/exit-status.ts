@@ -69,6 +69,8 @@ export const exitKinds: Record<ErrorCode, ExitKind> = {
   FORBIDDEN: 'failure',
   CSRF_REFUSED: 'failure',
   LOGIN_LIMITED: 'failure',
+  BODY_TOO_LARGE: 'failure',
+  INTERNAL: 'failure',
 };
 
 /**

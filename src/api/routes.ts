@@ -1,0 +1,108 @@
+// The HTTP API under /api/v1: a route per operation of the registry (ops/registry.ts) with its
+// schemas, the session routes, the OpenAPI document. Every route but login and the document
+// needs a caller (auth.ts), every operation checks the caller's role (ops/run.ts), every error
+// has one shape (errors.ts). Answers are never cached and never sniffed.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Services } from '../assembly/services.js';
+import { fail } from '../errors.js';
+import { pathParams, type AnyOperation, type JsonSchema } from '../ops/operation.js';
+import { OPERATIONS } from '../ops/registry.js';
+import { runOperation } from '../ops/run.js';
+import { callerOf, registerCookies, type Caller } from './auth.js';
+import { registerApiErrors } from './errors.js';
+import { registerOpenApi } from './openapi.js';
+import { registerSessionRoutes } from './session.js';
+
+export const API_PREFIX = '/api/v1';
+export const API_BODY_LIMIT = 1024 * 1024;
+
+export interface ApiOptions {
+  services: Services;
+  /** the listener speaks HTTPS: the session cookie is Secure */
+  tls: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiCaller?: Caller;
+  }
+}
+
+const WITH_QUERY = new Set(['GET', 'DELETE']);
+
+function pick(props: Record<string, JsonSchema>, keys: readonly string[]): Record<string, JsonSchema> {
+  return Object.fromEntries(keys.filter((k) => k in props).map((k) => [k, props[k]!]));
+}
+
+/** The fastify schema of an operation: path parameters, then the query string or the body. */
+export function routeSchema(o: AnyOperation): Record<string, unknown> {
+  const params = pathParams(o.path);
+  const props = o.input.properties;
+  const required = o.input.required ?? [];
+  const rest = Object.keys(props).filter((k) => !params.includes(k));
+  const restSchema = {
+    type: 'object',
+    properties: pick(props, rest),
+    required: required.filter((k) => rest.includes(k)),
+    additionalProperties: false,
+  };
+  return {
+    summary: o.summary,
+    description: `Operation \`${o.name}\`; role ${o.role}${o.changes ? '; recorded in the audit log' : ''}.`,
+    tags: [o.name.split('.')[0]],
+    operationId: o.name,
+    ...(params.length
+      ? { params: { type: 'object', properties: pick(props, params), required: params, additionalProperties: false } }
+      : {}),
+    ...(WITH_QUERY.has(o.method) ? { querystring: restSchema } : rest.length ? { body: restSchema } : {}),
+    response: { 200: o.output },
+  };
+}
+
+function inputOf(o: AnyOperation, request: FastifyRequest): object {
+  const extra = WITH_QUERY.has(o.method) ? request.query : request.body;
+  return { ...((extra as object | undefined) ?? {}), ...(request.params as object) };
+}
+
+export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise<void> {
+  const { services } = opts;
+  await app.register(
+    async (scope) => {
+      await registerCookies(scope);
+      registerApiErrors(scope);
+      await registerOpenApi(scope);
+      scope.addHook('onSend', async (_request, reply, payload) => {
+        reply.header('Cache-Control', 'no-store');
+        reply.header('X-Content-Type-Options', 'nosniff');
+        reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+        return payload;
+      });
+      registerSessionRoutes(scope, services, opts.tls);
+      for (const o of OPERATIONS) {
+        const takesBody = !WITH_QUERY.has(o.method);
+        const hasBody = takesBody && Object.keys(o.input.properties).some((k) => !pathParams(o.path).includes(k));
+        scope.route({
+          method: o.method,
+          url: o.path,
+          bodyLimit: API_BODY_LIMIT,
+          schema: routeSchema(o),
+          // the caller before the input: without credentials, nothing about the input is told
+          preValidation: async (request) => {
+            request.apiCaller = callerOf(services.access, request);
+            if (takesBody && (request.body === undefined || request.body === null)) request.body = {};
+            if (!hasBody && takesBody && Object.keys(request.body as object).length > 0)
+              fail('USAGE', `${o.method} ${API_PREFIX}${o.path} takes no body`);
+          },
+          handler: async (request) => runOperation(o, services, request.apiCaller!.principal, inputOf(o, request)),
+        });
+      }
+      // anything else under /api/v1 is the API's 404, not the proxy's (its catch-all route is apt's)
+      scope.route({
+        method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'],
+        url: '/*',
+        handler: async (request) => fail('NOT_FOUND', `no API route ${request.method} ${request.url.split('?')[0]}`),
+      });
+    },
+    { prefix: API_PREFIX },
+  );
+}

@@ -1,0 +1,48 @@
+// Running an operation for a principal: the role first (FORBIDDEN otherwise), then the operation;
+// an operation that changes state is recorded in the audit log whatever comes of it (a refusal
+// too: who tried what is part of the trail). Every edge calls this and nothing else.
+import type { Principal } from '../access/principal.js';
+import { roleAtLeast } from '../access/roles.js';
+import type { Services } from '../assembly/services.js';
+import { fail } from '../errors.js';
+import type { FleetQueryContext } from '../fleet/queries/context.js';
+import type { AnyOperation, OpContext } from './operation.js';
+
+/** The fleet's query context over the assembled services. */
+export function queryContext(s: Services): FleetQueryContext {
+  return {
+    config: s.config,
+    db: s.db,
+    fleet: s.fleet,
+    outdated: s.outdated,
+    profiles: s.state.profiles,
+    views: s.views,
+    viewDefs: s.state.viewDefs,
+    now: s.now,
+  };
+}
+
+export async function runOperation(
+  operation: AnyOperation,
+  services: Services,
+  principal: Principal,
+  input: object,
+): Promise<unknown> {
+  const ctx: OpContext = { services, fleet: queryContext(services), principal };
+  const allowed = roleAtLeast(principal.role, operation.role);
+  const refuse = (): never =>
+    fail('FORBIDDEN', `${operation.name} needs the ${operation.role} role (${principal.name} is ${principal.role})`);
+  if (!operation.changes) {
+    if (!allowed) refuse();
+    return await operation.run(ctx, input);
+  }
+  return await services.audit.recorded(
+    {
+      principal,
+      action: operation.name,
+      args: operation.auditArgs ? operation.auditArgs(input) : input,
+    },
+    () => (allowed ? operation.run(ctx, input) : refuse()),
+    operation.auditDetail,
+  );
+}
