@@ -68,6 +68,8 @@ export const errorCodes = {
   BODY_TOO_LARGE: 413,
   // an unexpected failure while answering an API request (the server's log has the details; the answer does not)
   INTERNAL: 500,
+  // the command line could not reach the server named by --server, or its answer was not aptgate's API
+  REMOTE_FAILED: 502,
   // The agents' XML-RPC calls (/RPC2 answers every one with HTTP 200 and a fault: the statuses
   // below are only what these errors would be elsewhere). Each code travels as one fault number
   // (protocol/faults.ts), and an agent turns the number back into the code.

@@ -185,7 +185,7 @@ describe('issue 4: the fleet CLI', () => {
       '2',
       '--note',
       'lab machines',
-      '--server',
+      '--enrol-url',
       'http://aptgate.example:3142',
     );
     assert.deepEqual(
@@ -215,7 +215,7 @@ describe('issue 4: the fleet CLI', () => {
     ]);
     assert.equal(t['state'], 'valid');
     assert.ok(Date.parse(t['expiresAt'] as string) > Date.now() + 6 * 86_400_000);
-    const human = await cli('token', 'create', '--server', 'http://aptgate.example:3142');
+    const human = await cli('token', 'create', '--enrol-url', 'http://aptgate.example:3142');
     assert.match(human, /^ {2}aptgate-agent enrol --server http:\/\/aptgate\.example:3142 --token agt_\S+$/m);
 
     const list = await json<{ tokens: Array<Record<string, unknown>> }>('token', 'list');

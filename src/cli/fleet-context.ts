@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { assemble, type Services } from '../assembly/services.js';
 import type { Config } from '../config.js';
+import { fail } from '../errors.js';
 import type { FleetQueryContext } from '../fleet/queries/context.js';
 import type { GateService } from '../gate/service.js';
 import { openDb } from '../state/db.js';
@@ -73,6 +74,8 @@ export function runner(shell: CliShell) {
     fn: (ctx: FleetContext) => T | Promise<T>,
     human: (r: T) => string,
   ): Promise<void> => {
+    if ((o as { server?: string }).server !== undefined || process.env.APTGATE_SERVER)
+      fail('USAGE', 'this command runs on the server host only (no --server, no APTGATE_SERVER)');
     const r = await withFleet(shell.configFrom(o), fn);
     shell.out(o.json ? JSON.stringify(r, null, 2) + '\n' : human(r));
   };

@@ -93,3 +93,10 @@ export async function readNewPassword(what: string): Promise<string> {
   if (first !== again) fail('USAGE', 'the two passwords differ');
   return first;
 }
+
+/** A password asked once (no echo) on a terminal, else the first line of stdin. */
+export async function readPassword(what: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) return readPasswordLine(stdin);
+  return askHidden(`${what}: `, stdin, process.stderr);
+}

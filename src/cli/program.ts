@@ -17,7 +17,10 @@ import { registerGateCommands } from './gate-commands.js';
 import { registerClientsCommand } from './clients.js';
 import { registerAuditCommand } from './audit.js';
 import { registerUserCommands } from './users.js';
+import { registerApiTokenCommands } from './api-tokens.js';
+import { registerLoginCommands } from './login.js';
 import { ExitStatus, programHead, runProgram } from './run.js';
+import { remoteOption } from './call.js';
 import { visibleText } from '../term/visible.js';
 
 interface CommonOpts {
@@ -205,33 +208,36 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   // token, machines, packages, classes, jobs, schedules, push: the fleet, on the server host
   registerFleetCommands(program, {
     out,
-    configured: (cmd) => withConfigOptions(cmd, false),
+    configured: (cmd) => remoteOption(withConfigOptions(cmd, false)),
     configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
   });
   // gate status, promote, stage rollback|history|list, key export: the release gate
   registerGateCommands(program, {
     out,
-    configured: (cmd) => withConfigOptions(cmd, false),
+    configured: (cmd) => remoteOption(withConfigOptions(cmd, false)),
     configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
   });
 
   // clients: who uses the proxy (from the server's database)
   registerClientsCommand(program, {
     out,
-    configured: (cmd) => withConfigOptions(cmd, false),
+    configured: (cmd) => remoteOption(withConfigOptions(cmd, false)),
     configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
   });
 
   // users and the audit log: the accounts of the API and the console, who did what
   const adminShell = {
     out,
-    configured: (cmd: Command) => withConfigOptions(cmd, false),
+    configured: (cmd: Command) => remoteOption(withConfigOptions(cmd, false)),
     configFrom: (o: object) => configFrom(o as CommonOpts, 'admin'),
   };
   const adminLeaf = (parent: Command, spec: string, description: string) =>
-    withConfigOptions(parent.command(spec).description(description), false);
+    remoteOption(withConfigOptions(parent.command(spec).description(description), false));
   registerUserCommands(program, adminShell, adminLeaf);
   registerAuditCommand(program, adminShell, adminLeaf);
+  registerApiTokenCommands(program, adminShell, adminLeaf);
+  // the remote command line: a token for --server
+  registerLoginCommands(program, adminShell);
 
   program
     .command('completion')

@@ -20,7 +20,7 @@ export function registerTokenCommands(program: Command, shell: CliShell, leaf: L
     .option('--expires <duration>', 'valid for this long, e.g. 7d or 12h (default: no expiry)')
     .option('--uses <n>', 'enrolments it allows (default: unlimited)')
     .option('--note <text>', 'a note for token list')
-    .option('--server <url>', 'the server URL printed in the enrol command (default http://THIS-HOST:PORT)')
+    .option('--enrol-url <url>', 'the server URL printed in the enrol command (default http://THIS-HOST:PORT)')
     .option('--json', 'machine-readable output')
     .action(
       (
@@ -30,7 +30,7 @@ export function registerTokenCommands(program: Command, shell: CliShell, leaf: L
           expires?: string;
           uses?: string;
           note?: string;
-          server?: string;
+          enrolUrl?: string;
         },
       ) =>
         run(
@@ -42,7 +42,7 @@ export function registerTokenCommands(program: Command, shell: CliShell, leaf: L
               ...(o.expires === undefined ? {} : { expiresMs: durationOption('--expires', o.expires) }),
               ...(o.uses === undefined ? {} : { uses: intOption('--uses', o.uses, 1, 1_000_000) }),
               ...(o.note === undefined ? {} : { note: o.note }),
-              ...(o.server === undefined ? {} : { server: o.server }),
+              ...(o.enrolUrl === undefined ? {} : { server: o.enrolUrl }),
             }),
           formatTokenCreated,
         ),

@@ -68,6 +68,7 @@ const answers: Record<Exclude<ErrorCode, FaultErrorCode>, FaultName | Internal> 
   LOGIN_LIMITED: { internal: API },
   BODY_TOO_LARGE: { internal: API },
   INTERNAL: { internal: API },
+  REMOTE_FAILED: { internal: API },
 };
 
 /** Why a code without a fault of its own answers INTERNAL_ERROR; undefined when it has a fault. */

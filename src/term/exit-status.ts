@@ -71,6 +71,7 @@ export const exitKinds: Record<ErrorCode, ExitKind> = {
   LOGIN_LIMITED: 'failure',
   BODY_TOO_LARGE: 'failure',
   INTERNAL: 'failure',
+  REMOTE_FAILED: 'failure',
 };
 
 /**
