@@ -3,6 +3,7 @@
 // every operation, the one error shape, schema errors, the audit trail of every change and of
 // refusals, the OpenAPI document. The operations of each noun have their own tests.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,27 @@ import { after, before, describe, it } from 'node:test';
 import { OPERATIONS } from '../src/ops/registry.js';
 import { addTestUsers, anonymous, assertError, bearer, login, PASSWORD, type SessionClient } from './helpers/api.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
+
+describe('issue 16: the operations registry', () => {
+  it('names and method + path pairs are unique; every operation is in docs/api.md with its method, path and role', () => {
+    const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+    const names = new Set<string>();
+    const routes = new Set<string>();
+    for (const o of OPERATIONS) {
+      assert.ok(!names.has(o.name), `${o.name} twice`);
+      names.add(o.name);
+      const route = `${o.method} ${o.path}`;
+      assert.ok(!routes.has(route), `${route} twice`);
+      routes.add(route);
+      const row = doc.split('\n').find((l) => l.includes(`| \`${o.name}\` |`));
+      assert.ok(row, `docs/api.md has no row for ${o.name}`);
+      assert.ok(row.startsWith(`| ${o.method} |`), `${o.name}: its row names ${o.method}: ${row}`);
+      assert.ok(row.includes(`| ${o.role} |`), `${o.name}: its row names the role ${o.role}: ${row}`);
+      const documentedPath = o.path.replace(/:([a-z]+)/gi, (_m, p: string) => p.toUpperCase());
+      assert.ok(row.includes(`\`${documentedPath}`), `${o.name}: its row names ${documentedPath}: ${row}`);
+    }
+  });
+});
 
 describe('issue 16: the API frame', () => {
   let dir: string;
