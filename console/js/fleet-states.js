@@ -1,6 +1,7 @@
-// The states the overview counts and the machine list filters by, from a machine as
-// GET /api/v1/machines lists it (`aptgate machines list --json`). One definition for both, so
-// each count on the overview is exactly the length of the list it links to.
+// The states the overview shows and the machine list filters by, from a machine as
+// GET /api/v1/machines lists it (`aptgate machines list --json`): the server's own definitions
+// (src/fleet/queries/machine-states.ts) in the browser, with their labels. The overview's counts
+// come from the server (GET /api/v1/overview; GET /api/v1/machines?state= lists the same).
 
 export const DAY = 86_400_000;
 

@@ -1,10 +1,10 @@
 // Overview: machines by state (each count links to the list it counts), the gate of each stage
-// (open, or what it waits for), the proxy's hit ratio and bytes, with their last 24 hours and
-// 30 days drawn when the server keeps that history.
-import { get, listOf } from '../api.js';
+// (open, or what it waits for) from GET /overview; the proxy's hit ratio and bytes, with their
+// last 24 hours and 30 days drawn when the server keeps that history.
+import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
-import { countStates, STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
+import { STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
 import { machineCards } from './overview-machines.js';
 import { proxySection } from './overview-proxy.js';
 
@@ -39,18 +39,17 @@ const settled = (r, render) =>
 
 export async function render(ctx) {
   const unseen = UNSEEN_CHOICES[ctx.params.get('unseen')] ? ctx.params.get('unseen') : UNSEEN_DEFAULT;
-  const [machines, gate] = await Promise.allSettled([get(EP.machines), get(EP.gate)]);
-  const now = Date.now();
+  // the server counts (GET /overview): each count is the total of GET /machines?state=, whatever the fleet's size
+  const [overview] = await Promise.allSettled([get(EP.overview, { unseen })]);
   replace(
     ctx.root,
     heading('Overview'),
     h('h2', {}, 'Machines'),
-    settled(machines, (m) => {
-      const list = listOf(m, 'machines');
-      return machineCards({ counts: countStates(list, { now, unseen }), states: STATES, unseen, total: list.length });
-    }),
+    settled(overview, (o) =>
+      machineCards({ counts: o.machines.states, states: STATES, unseen, total: o.machines.total }),
+    ),
     h('h2', {}, 'Release gate'),
-    settled(gate, gateSection),
+    settled(overview, (o) => gateSection(o.gate)),
     h('h2', {}, 'Proxy'),
     await proxySection(),
   );
