@@ -454,9 +454,13 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
           ELSE json_extract(result, '$.counts') END, '$.outdated'),
         security = json_extract(CASE WHEN instr(result, char(10)) > 0 THEN substr(result, 1, instr(result, char(10)) - 1)
           ELSE json_extract(result, '$.counts') END, '$.security');
+      -- read through this index alone: the columns follow the answer in the row, which is megabytes
+      CREATE INDEX outdated_cache_counts ON outdated_cache (profile_id, view_id, snapshots, outdated, security);
       -- whether the last report said a reboot is required (the extras' reboot.required)
       ALTER TABLE machine_report ADD COLUMN reboot_required INTEGER;
       UPDATE machine_report SET reboot_required = json_extract(extras, '$.reboot.required');
+      -- the same for a report: its view and reboot flag without reading its extras
+      CREATE INDEX machine_report_compact ON machine_report (machine_id, view_id, reboot_required);
       -- who runs a package (aptgate packages NAME, GET /packages/NAME)
       CREATE INDEX IF NOT EXISTS inst_pkg_by_package ON inst_pkg (package);
     `,

@@ -64,7 +64,7 @@ export async function render(ctx) {
     h('h2', {}, 'Versions'),
     dataTable({
       id: 'versions',
-      rows: perVersion(r.machines),
+      rows: r.versions ?? perVersion(r.machines),
       keepParams: false,
       sort: 'version',
       columns: [

@@ -1,6 +1,7 @@
 // The compact facts of every machine in one query: what the machine list filters and sorts by
 // and the overview counts (machine-states.ts), with the outdated and security counts taken from
-// the cached answers' count columns, never from the answers themselves. A cached answer that is
+// the cached answers' count columns, never from the answers themselves (both joins read covering
+// indexes of migration 12: the rows hold the answers and the reports' extras). A cached answer that is
 // missing or older than its view's current snapshots is computed first (in slices, or in the
 // server's worker) so that the counts are those `machines show` gives.
 import { TimeSlicer } from '../../sys/time-slice.js';
@@ -48,8 +49,8 @@ const SQL = `SELECT m.id, m.hostname, m.architecture, m.codename, m.status, m.pa
   EXISTS (SELECT 1 FROM machine_reenrol e WHERE e.machine_id = m.id) AS reenrol,
   c.outdated, c.security, c.snapshots
 FROM machine m
-LEFT JOIN machine_report r ON r.machine_id = m.id
-LEFT JOIN outdated_cache c ON c.profile_id = m.profile_id AND c.view_id = r.view_id
+LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = m.id
+LEFT JOIN outdated_cache c INDEXED BY outdated_cache_counts ON c.profile_id = m.profile_id AND c.view_id = r.view_id
 ORDER BY m.hostname, m.id`;
 
 /** Every machine's compact facts, in hostname order, with current outdated counts. */
