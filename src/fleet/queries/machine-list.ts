@@ -4,7 +4,7 @@
 import { fail } from '../../errors.js';
 import { TimeSlicer } from '../../sys/time-slice.js';
 import type { FleetQueryContext } from './context.js';
-import { machineFacts, type MachineFactsRow } from './machine-rows.js';
+import { agentVersions, machineFacts, type MachineFactsRow } from './machine-rows.js';
 import { inState, type MachineState, type StateClock } from './machine-states.js';
 import { summarize, type MachineOutdated, type MachineSummary } from './machines.js';
 
@@ -66,14 +66,22 @@ function firstClass(ctx: FleetQueryContext, rows: readonly MachineFactsRow[]): M
 
 type Key = string | number | null;
 
-function sortKey(sort: MachineSort, classes: Map<number, string> | undefined): (m: MachineFactsRow) => Key {
+function sortKey(
+  ctx: FleetQueryContext,
+  sort: MachineSort,
+  rows: readonly MachineFactsRow[],
+): (m: MachineFactsRow) => Key {
   switch (sort) {
-    case 'class':
-      return (m) => classes!.get(m.id) ?? null;
+    case 'class': {
+      const classes = firstClass(ctx, rows);
+      return (m) => classes.get(m.id) ?? null;
+    }
     case 'rebootRequired':
       return (m) => (m.rebootRequired === null ? null : m.rebootRequired ? 1 : 0);
-    case 'agentVersion':
-      return (m) => m.agentVersion;
+    case 'agentVersion': {
+      const versions = agentVersions(ctx);
+      return (m) => versions.get(m.id) ?? null;
+    }
     default:
       return (m) => m[sort];
   }
@@ -98,7 +106,7 @@ export function selectMachines(ctx: FleetQueryContext, rows: MachineFactsRow[], 
   if (o.state !== undefined) out = out.filter((m) => inState(m, o.state!, o.clock));
   const sort = o.sort ?? 'hostname';
   if (sort !== 'hostname' || o.dir === 'desc') {
-    const key = sortKey(sort, sort === 'class' ? firstClass(ctx, rows) : undefined);
+    const key = sortKey(ctx, sort, rows);
     const sign = o.dir === 'desc' ? -1 : 1;
     const keyed = out.map((m) => ({ m, k: key(m) }));
     keyed.sort((a, b) => {

@@ -4,6 +4,7 @@ import { fail } from '../../errors.js';
 import { isInstalledState } from '../../index/status.js';
 import { compareVersions, isStrictVersion } from '../../index/version.js';
 import type { FleetQueryContext } from './context.js';
+import { reportsById } from './machine-rows.js';
 import { PackageAnswers } from './package-answers.js';
 
 // ---- who has a package ----
@@ -85,7 +86,11 @@ export function packageUsers(
   }
   const ids = (list: PackageUser[], f: (u: PackageUser) => boolean) => new Set(list.filter(f).map((u) => u.id)).size;
   const byVersion = new Map<string, PackageUser[]>();
-  for (const u of users) byVersion.set(u.version, [...(byVersion.get(u.version) ?? []), u]);
+  for (const u of users) {
+    const list = byVersion.get(u.version);
+    if (list) list.push(u);
+    else byVersion.set(u.version, [u]);
+  }
   return {
     package: name,
     olderThan: olderThan ?? null,
@@ -116,17 +121,20 @@ interface ProfiledMachine {
   architecture: string;
   profileId: number;
   viewId: number | null;
-  reported: number;
+  reported: boolean;
 }
 
 /** Machines with an installed set, in hostname order, with the view of their last report. */
 function machinesWithProfile(ctx: FleetQueryContext): ProfiledMachine[] {
+  const reports = reportsById(ctx);
   return ctx.db
-    .prepare<[], ProfiledMachine>(
-      `SELECT m.id, m.hostname, m.architecture, m.profile_id AS profileId, r.view_id AS viewId,
-      r.machine_id IS NOT NULL AS reported
-      FROM machine m LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = m.id
-      WHERE m.profile_id IS NOT NULL ORDER BY m.hostname, m.id`,
+    .prepare<[], [number, string, string, number]>(
+      'SELECT id, hostname, architecture, profile_id FROM machine WHERE profile_id IS NOT NULL ORDER BY hostname, id',
     )
-    .all();
+    .raw(true)
+    .all()
+    .map(([id, hostname, architecture, profileId]) => {
+      const r = reports.get(id);
+      return { id, hostname, architecture, profileId, viewId: r ? r[0] : null, reported: r !== undefined };
+    });
 }
