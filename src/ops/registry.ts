@@ -2,9 +2,19 @@
 // server only through these. A group of operations per file (the noun it serves); a test checks
 // that names, and method + path pairs, are unique and that each is documented in docs/api.md.
 import { apiTokenOps, auditOps, userOps } from './access.js';
+import { classOps } from './classes.js';
+import { jobOps } from './jobs.js';
+import { scheduleOps } from './schedules.js';
 import type { AnyOperation } from './operation.js';
 
-export const OPERATIONS: readonly AnyOperation[] = [...userOps, ...apiTokenOps, ...auditOps];
+export const OPERATIONS: readonly AnyOperation[] = [
+  ...userOps,
+  ...apiTokenOps,
+  ...auditOps,
+  ...classOps,
+  ...jobOps,
+  ...scheduleOps,
+];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));
 
