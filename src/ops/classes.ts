@@ -21,11 +21,8 @@ import { textOption } from './values.js';
 
 const className = str('the class name: lower-case letters, digits, _ . - (at most 64)', { maxLength: 64 });
 const machines = { ...strings('machine ids or host names', 1000), minItems: 1 };
-const field = {
-  type: 'string',
-  enum: [...RULE_FIELDS],
-  description: 'what the rule matches: hostname, architecture or codename',
-};
+// the query checks the field (one message on every edge)
+const field = str(`what the rule matches: ${RULE_FIELDS.join(', ')}`, { maxLength: 40 });
 const pattern = str('a glob (web-*, [ab]?-db) or /regex/', { maxLength: 128 });
 const stage = str('a stage of [gate] stages', { maxLength: 64 });
 const windowText = str('"mon-fri 22:00-04:00", "daily 01:00-05:00", "sat,sun 00:00-24:00" (server local time)', {

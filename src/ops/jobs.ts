@@ -7,7 +7,8 @@ import { JOB_KINDS } from '../protocol/wire.js';
 import { bool, int, listOf, object, op, str, strings, type JsonSchema } from './operation.js';
 import { dateOption, durationOption } from './values.js';
 
-export const jobKind: JsonSchema = { type: 'string', enum: [...JOB_KINDS], description: 'the job kind' };
+// kinds and states are checked by the queries, not the schema: one message on every edge
+export const jobKind: JsonSchema = str(`the job kind: ${JOB_KINDS.join(', ')}`, { maxLength: 40 });
 
 /** What a job does and how (shared by jobs.create and schedules.create); text values parsed by jobOptions. */
 export const jobOptionProps: Record<string, JsonSchema> = {
@@ -65,7 +66,7 @@ export const jobOps = [
     input: {
       properties: {
         machine: str('only jobs of this machine (id or host name)', { maxLength: 255 }),
-        state: { type: 'string', enum: [...JOB_STATES], description: 'only jobs in this state' },
+        state: str(`only jobs in this state: ${JOB_STATES.join(', ')}`, { maxLength: 40 }),
         before: int('only jobs older than this id (the next page)', 1),
         limit: int('at most this many (default 100)', 1, 1000),
       },
