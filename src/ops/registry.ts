@@ -2,9 +2,11 @@
 // server only through these. A group of operations per file (the noun it serves); a test checks
 // that names, and method + path pairs, are unique and that each is documented in docs/api.md.
 import { apiTokenOps, auditOps, userOps } from './access.js';
+import { cacheOps } from './cache.js';
+import { gateOps } from './gate.js';
 import type { AnyOperation } from './operation.js';
 
-export const OPERATIONS: readonly AnyOperation[] = [...userOps, ...apiTokenOps, ...auditOps];
+export const OPERATIONS: readonly AnyOperation[] = [...userOps, ...apiTokenOps, ...auditOps, ...gateOps, ...cacheOps];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));
 
