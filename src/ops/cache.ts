@@ -4,7 +4,7 @@
 import { cacheStats } from '../proxy/housekeeping.js';
 import { listClients, trafficHistory, TRAFFIC_PERIODS } from '../proxy/queries.js';
 import { ClientStore } from '../state/clients.js';
-import { listOf, object, op } from './operation.js';
+import { listOf, object, op, str } from './operation.js';
 
 export const cacheOps = [
   op({
@@ -38,7 +38,8 @@ export const cacheOps = [
     path: '/cache/traffic',
     input: {
       properties: {
-        period: { type: 'string', enum: [...TRAFFIC_PERIODS], description: '24h (default) or 30d' },
+        // checked by the query, so both edges refuse another value with the same words
+        period: str(`${TRAFFIC_PERIODS.join(' (default) or ')}`, { maxLength: 40 }),
       },
     },
     output: object('{ period, bucketMs, from, to, buckets: [...], totals }, as aptgate cache history --json'),

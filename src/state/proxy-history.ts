@@ -57,10 +57,12 @@ export class ProxyHistoryStore {
     const cols = `sum(requests) AS requests, sum(hits) AS hits, sum(misses) AS misses,
       sum(bytes_from_cache) AS bytesFromCache, sum(bytes_from_upstream) AS bytesFromUpstream`;
     if (resolution === 'day')
-      return cached<[number, number, number, number], TrafficBucket>(
+      return cached<[number, number, number], Omit<TrafficBucket, 'at'> & { day: number }>(
         this.db,
-        `SELECT (at / ?) * ? AS at, ${cols} FROM proxy_traffic WHERE bucket_ms = ? AND at >= ? GROUP BY 1 ORDER BY 1`,
-      ).all(DAY_MS, DAY_MS, HOUR_MS, floorTo(since, DAY_MS));
+        `SELECT at - (at % ?) AS day, ${cols} FROM proxy_traffic WHERE bucket_ms = ? AND at >= ? GROUP BY day ORDER BY day`,
+      )
+        .all(DAY_MS, HOUR_MS, floorTo(since, DAY_MS))
+        .map(({ day, ...r }) => ({ at: day, ...r }));
     return cached<[number, number], TrafficBucket>(
       this.db,
       `SELECT at, ${cols} FROM proxy_traffic WHERE bucket_ms = ? AND at >= ? GROUP BY at ORDER BY at`,
