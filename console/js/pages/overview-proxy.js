@@ -1,6 +1,7 @@
 // The overview's proxy part: hit ratio and bytes over all clients (GET /api/v1/cache/clients),
-// the cache's size (GET /api/v1/cache/stats), and the traffic of the last 24 hours and 30 days
-// (GET /api/v1/cache/traffic?period=24h|30d) drawn as lines, when the server answers it.
+// the cache's size (GET /api/v1/cache/stats), and the traffic of the last 24 hours (5-minute
+// buckets) and 30 days (days) (GET /api/v1/cache/traffic?period=24h|30d): bytes from the cache
+// and from upstream, and the hit ratio, drawn as lines.
 import { get, listOf } from '../api.js';
 import { lineChart } from '../chart.js';
 import { EP } from '../endpoints.js';
@@ -22,27 +23,50 @@ function trafficChart(answer, period) {
   const buckets = answer?.buckets ?? [];
   if (!buckets.length) return h('p', { class: 'muted' }, `No traffic recorded in the last ${period}.`);
   const pts = (f) => buckets.map((b) => ({ x: Date.parse(b.at), y: f(b) }));
-  return h(
-    'figure',
-    {},
-    lineChart({
-      title: `Bytes from the cache and from upstream, last ${period}`,
-      series: [
-        { label: 'from the cache', points: pts((b) => b.bytesFromCache) },
-        { label: 'from upstream', points: pts((b) => b.bytesFromUpstream) },
-      ],
-      yFormat: bytes,
-      xFormat: (ms) =>
-        new Date(ms).toLocaleString(undefined, period === '24h' ? { timeStyle: 'short' } : { dateStyle: 'short' }),
-    }),
+  const xFormat = (ms) =>
+    new Date(ms).toLocaleString(undefined, period === '24h' ? { timeStyle: 'short' } : { dateStyle: 'short' });
+  // the hit ratio of the buckets that had hits or misses (null otherwise: nothing to plot)
+  const ratios = buckets.filter((b) => b.hitRatio !== null).map((b) => ({ x: Date.parse(b.at), y: b.hitRatio }));
+  return [
     h(
-      'figcaption',
-      { class: 'legend' },
-      h('span', { class: 's0' }, '■ from the cache'),
-      ' ',
-      h('span', { class: 's1' }, '■ from upstream'),
+      'figure',
+      {},
+      lineChart({
+        title: `Bytes from the cache and from upstream, last ${period}`,
+        series: [
+          { label: 'from the cache', points: pts((b) => b.bytesFromCache) },
+          { label: 'from upstream', points: pts((b) => b.bytesFromUpstream) },
+        ],
+        yFormat: bytes,
+        xFormat,
+      }),
+      h(
+        'figcaption',
+        { class: 'legend' },
+        h('span', { class: 's0' }, '■ from the cache'),
+        ' ',
+        h('span', { class: 's1' }, '■ from upstream'),
+      ),
     ),
-  );
+    ratios.length
+      ? h(
+          'figure',
+          {},
+          lineChart({
+            title: `Hit ratio, last ${period}`,
+            series: [{ label: 'hit ratio', points: ratios }],
+            yMax: 1,
+            yFormat: percent,
+            xFormat,
+          }),
+          h(
+            'figcaption',
+            { class: 'legend' },
+            h('span', { class: 's0' }, `■ hit ratio (${percent(answer.totals?.hitRatio ?? null)} over the ${period})`),
+          ),
+        )
+      : null,
+  ];
 }
 
 async function history(period) {
