@@ -59,7 +59,11 @@ describe('issue 16: the API frame', () => {
       const p = o.path.replace(/:([A-Za-z]+)/g, '1');
       assertError(await anon.call(o.method, p, o.method === 'GET' ? undefined : {}), 401, 'UNAUTHENTICATED');
     }
-    assertError(await anonymous(server.url, { cookie: 'aptgate_session=' + 'x'.repeat(43) }).call('GET', '/users'), 401, 'UNAUTHENTICATED');
+    assertError(
+      await anonymous(server.url, { cookie: 'aptgate_session=' + 'x'.repeat(43) }).call('GET', '/users'),
+      401,
+      'UNAUTHENTICATED',
+    );
     assertError(await bearer(server.url, 'agt_api_' + 'A'.repeat(32)).call('GET', '/audit'), 401, 'UNAUTHENTICATED');
     // a wrong Authorization header is not rescued by a good cookie
     assertError(await admin.call('GET', '/users', undefined, { authorization: 'Bearer nope' }), 401, 'UNAUTHENTICATED');
@@ -112,7 +116,11 @@ describe('issue 16: the API frame', () => {
   it('roles: a viewer reads but changes nothing, an operator cannot manage users; refusals are audited', async () => {
     assert.equal((await viewer.call('GET', '/audit')).status, 200);
     assertError(await viewer.call('GET', '/users'), 403, 'FORBIDDEN');
-    assertError(await operator.call('POST', '/users', { name: 'mallory', role: 'admin', password: PASSWORD }), 403, 'FORBIDDEN');
+    assertError(
+      await operator.call('POST', '/users', { name: 'mallory', role: 'admin', password: PASSWORD }),
+      403,
+      'FORBIDDEN',
+    );
     assert.equal(server.services.access.user('mallory'), undefined);
     const [e] = server.services.audit.query({ action: 'users.add', limit: 1 });
     assert.equal(e!.actor, 'oscar');
@@ -120,7 +128,12 @@ describe('issue 16: the API frame', () => {
   });
 
   it('schema: unknown fields, wrong types and missing fields are USAGE naming the field; bodies are JSON', async () => {
-    const extra = await admin.call('POST', '/users', { name: 'dave', role: 'viewer', password: PASSWORD, isAdmin: true });
+    const extra = await admin.call('POST', '/users', {
+      name: 'dave',
+      role: 'viewer',
+      password: PASSWORD,
+      isAdmin: true,
+    });
     assertError(extra, 400, 'USAGE');
     assert.match(extra.body.error.message, /additional properties/);
     assertError(await admin.call('POST', '/users', { name: 'dave', role: 'root', password: PASSWORD }), 400, 'USAGE');
@@ -129,7 +142,11 @@ describe('issue 16: the API frame', () => {
     assert.match(missing.body.error.message, /password/);
     assertError(await admin.call('GET', '/audit?limit=5000'), 400, 'USAGE');
     assertError(await admin.call('GET', '/audit?colour=red'), 400, 'USAGE');
-    assertError(await admin.call('POST', '/users', 'name=dave', { 'content-type': 'application/x-www-form-urlencoded' }), 400, 'BAD_REQUEST');
+    assertError(
+      await admin.call('POST', '/users', 'name=dave', { 'content-type': 'application/x-www-form-urlencoded' }),
+      400,
+      'BAD_REQUEST',
+    );
     assertError(await admin.call('POST', '/users', '{"name":', {}), 400, 'BAD_REQUEST');
     assertError(await admin.call('POST', '/users', { name: 'x'.repeat(2_000_000) }), 413, 'BODY_TOO_LARGE');
     assert.equal(server.services.access.user('dave'), undefined);
@@ -164,7 +181,9 @@ describe('issue 16: the API frame', () => {
     assert.equal(a.status, 200);
     assert.match(a.body.openapi, /^3\./);
     const ids = new Set<string>();
-    for (const [p, methods] of Object.entries(a.body.paths as Record<string, Record<string, { operationId?: string }>>)) {
+    for (const [p, methods] of Object.entries(
+      a.body.paths as Record<string, Record<string, { operationId?: string }>>,
+    )) {
       assert.ok(!p.startsWith('/api/v1'), p);
       for (const m of Object.values(methods)) if (m.operationId) ids.add(m.operationId);
     }

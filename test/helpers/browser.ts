@@ -60,6 +60,8 @@ export async function launchBrowser(dir: string): Promise<TestBrowser> {
       const context = await browser.newContext({ viewport: o.viewport ?? { width: 1366, height: 768 } });
       contexts.push(context);
       const page = await context.newPage();
+      // a missing element fails the test in seconds, not playwright's 30
+      page.setDefaultTimeout(10_000);
       const log: PageLog = { requests: [], consoleErrors: [], pageErrors: [] };
       page.on('request', (r) => log.requests.push(r.url()));
       page.on('console', (m) => {
@@ -77,12 +79,12 @@ export async function launchBrowser(dir: string): Promise<TestBrowser> {
 }
 
 /**
- * Opens the console at `base` and submits its login form as a person would (labels, the
+ * Opens the console at `base` (at `hash`, a page of it) and submits its login form as a person would (labels, the
  * button). Waits for nothing after the click: a test waits for what it expects (the sections'
  * links after a login, the form's message after a refusal).
  */
-export async function submitLogin(page: Page, base: string, user: string, password: string): Promise<void> {
-  await page.goto(`${base}/console/`);
+export async function submitLogin(page: Page, base: string, user: string, password: string, hash = ''): Promise<void> {
+  await page.goto(`${base}/console/${hash}`);
   await page.getByLabel('User').fill(user);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
@@ -101,9 +103,12 @@ export function unexpectedErrors(log: PageLog, origin: string, refused: string[]
     .concat(log.pageErrors);
 }
 
-/** Logs in through the form and waits for the console's sections (the header's links). */
-export async function logIn(page: Page, base: string, user: string, password: string): Promise<void> {
-  await submitLogin(page, base, user, password);
+/**
+ * Logs in through the form and waits for the console's sections (the header's links); `hash`
+ * ('#/audit') is the page asked for (a bookmark), shown after the login instead of the overview.
+ */
+export async function logIn(page: Page, base: string, user: string, password: string, hash = ''): Promise<void> {
+  await submitLogin(page, base, user, password, hash);
   await page.locator('#nav a').first().waitFor();
 }
 

@@ -75,7 +75,11 @@ function table(tokens, revoke) {
         value: () => null,
         cell: (t) =>
           t.state === 'active' && (t.owner === me || can('admin'))
-            ? h('button', { type: 'button', onclick: () => revoke(t) }, `Revoke ${t.id}`)
+            ? h(
+                'button',
+                { type: 'button', onclick: () => revoke(t), 'aria-label': `Revoke API token ${t.id}` },
+                'Revoke',
+              )
             : '',
       },
     ],
