@@ -57,7 +57,10 @@ export function callerOf(access: AccessService, request: FastifyRequest): Caller
     const m = /^Bearer ([\x21-\x7e]{1,200})$/.exec(auth);
     const principal = m ? access.bearerPrincipal(m[1]!, address) : undefined;
     if (!principal)
-      fail('UNAUTHENTICATED', 'not a valid API token (unknown, expired or revoked; agent credentials do not open the API)');
+      fail(
+        'UNAUTHENTICATED',
+        'not a valid API token (unknown, expired or revoked; agent credentials do not open the API)',
+      );
     return { principal };
   }
   const token = sessionCookie(request);

@@ -23,7 +23,10 @@ export function apiError(err: unknown): AptgateError {
   const f = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   if (f.validation) {
     const where = f.validationContext === 'querystring' ? 'query' : (f.validationContext ?? 'request');
-    return new AptgateError('USAGE', `${where}: ${String(f.message ?? 'invalid').replace(/^(body|querystring|params)\/?/, '')}`);
+    return new AptgateError(
+      'USAGE',
+      `${where}: ${String(f.message ?? 'invalid').replace(/^(body|querystring|params)\/?/, '')}`,
+    );
   }
   if (f.statusCode === 413) return new AptgateError('BODY_TOO_LARGE', 'the request body is larger than the API takes');
   if (f.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || f.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')

@@ -57,7 +57,13 @@ export function registerSessionRoutes(scope: FastifyInstance, services: Services
   );
   scope.get(
     '/session',
-    { schema: { summary: 'who is asking: the session or the API token', tags: ['session'], response: { 200: sessionAnswer } } },
+    {
+      schema: {
+        summary: 'who is asking: the session or the API token',
+        tags: ['session'],
+        response: { 200: sessionAnswer },
+      },
+    },
     async (request) => {
       const c = callerOf(access, request);
       if (!c.session) return { user: c.principal.name, role: c.principal.role, kind: 'token' };
@@ -86,7 +92,8 @@ export function registerSessionRoutes(scope: FastifyInstance, services: Services
       const c = callerOf(access, request);
       clearSessionCookie(reply, secure);
       const ended = c.session ? access.logout(c.session.token) : false;
-      if (token !== undefined && c.session) audit.record({ principal: c.principal, action: 'session.logout', result: 'ok' });
+      if (token !== undefined && c.session)
+        audit.record({ principal: c.principal, action: 'session.logout', result: 'ok' });
       return { ended };
     },
   );

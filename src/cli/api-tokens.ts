@@ -22,7 +22,15 @@ function formatTokens(ts: readonly ApiTokenJson[]): string {
   ]);
   const head = ['ID', 'OWNER', 'NAME', 'ROLE', 'STATE', 'EXPIRES', 'LAST USED'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n').join('');
+  return [head, ...rows]
+    .map(
+      (r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd() + '\n',
+    )
+    .join('');
 }
 
 export function registerApiTokenCommands(program: Command, shell: CliShell, leaf: Leaf): void {
@@ -63,6 +71,11 @@ export function registerApiTokenCommands(program: Command, shell: CliShell, leaf
     .argument('<id>', 'the token id (api-tokens list)')
     .option('--json', 'machine-readable output')
     .action((id: string, o: RemoteOpts) =>
-      run(o, 'api-tokens.revoke', { id: idArgument('token id', id) }, (t: ApiTokenJson) => `API token ${t.id} revoked\n`),
+      run(
+        o,
+        'api-tokens.revoke',
+        { id: idArgument('token id', id) },
+        (t: ApiTokenJson) => `API token ${t.id} revoked\n`,
+      ),
     );
 }

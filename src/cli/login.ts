@@ -52,7 +52,11 @@ export function registerLoginCommands(program: Command, shell: CliShell): void {
           await post(`${server}/api/v1/api-tokens`, {
             method: 'POST',
             headers: { ...headers, 'content-type': 'application/json' },
-            body: JSON.stringify({ name: `aptgate login on ${os.hostname()}`.slice(0, 64), role: session.role, expires: o.expires }),
+            body: JSON.stringify({
+              name: `aptgate login on ${os.hostname()}`.slice(0, 64),
+              role: session.role,
+              expires: o.expires,
+            }),
           }),
         )) as { token: string; id: number; role: string; expiresAt: string };
         saveLogin(server, { token: made.token, tokenId: made.id, user, role: made.role, expiresAt: made.expiresAt });

@@ -18,13 +18,18 @@ export function serverUrl(value: string): string {
     fail('USAGE', `--server: expected a URL such as https://aptgate.example:3142, got "${value.slice(0, 80)}"`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') fail('USAGE', '--server: an http or https URL');
-  if (u.username || u.password) fail('USAGE', '--server: no credentials in the URL (use aptgate login or APTGATE_TOKEN)');
+  if (u.username || u.password)
+    fail('USAGE', '--server: no credentials in the URL (use aptgate login or APTGATE_TOKEN)');
   if (u.search || u.hash) fail('USAGE', '--server: a URL without query or fragment');
   return u.href.replace(/\/+$/, '');
 }
 
 /** The request an operation makes: URL and init (headers without the token). */
-export function requestOf(server: string, o: AnyOperation, input: Record<string, unknown>): { url: URL; init: RequestInit } {
+export function requestOf(
+  server: string,
+  o: AnyOperation,
+  input: Record<string, unknown>,
+): { url: URL; init: RequestInit } {
   let p = o.path;
   const params = pathParams(o.path);
   for (const k of params) {
@@ -71,7 +76,10 @@ export async function answerOf(server: string, res: Response): Promise<unknown> 
   try {
     body = JSON.parse(text);
   } catch {
-    fail('REMOTE_FAILED', `${server}: answered ${res.status} with something that is not aptgate's API (${text.slice(0, 80).trim()})`);
+    fail(
+      'REMOTE_FAILED',
+      `${server}: answered ${res.status} with something that is not aptgate's API (${text.slice(0, 80).trim()})`,
+    );
   }
   if (res.ok) return body;
   const e = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } }).error;

@@ -149,10 +149,7 @@ export const auditOps = [
     },
     output: listOf('entries', 'audit entries, newest first'),
     changes: false,
-    run: (
-      { services },
-      i: { since?: string; before?: number; user?: string; action?: string; limit?: number },
-    ) => ({
+    run: ({ services }, i: { since?: string; before?: number; user?: string; action?: string; limit?: number }) => ({
       entries: services.audit
         .query({
           ...(i.since === undefined ? {} : { since: sinceOption(i.since, services.now()) }),
@@ -165,4 +162,3 @@ export const auditOps = [
     }),
   }),
 ];
-

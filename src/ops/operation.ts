@@ -87,4 +87,8 @@ export const listOf = (key: string, description: string): JsonSchema => ({
   description,
 });
 /** An object answer documented in docs/ (its fields are those of the matching --json output). */
-export const object = (description: string): JsonSchema => ({ type: 'object', additionalProperties: true, description });
+export const object = (description: string): JsonSchema => ({
+  type: 'object',
+  additionalProperties: true,
+  description,
+});

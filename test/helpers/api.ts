@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import type { Services } from '../../src/assembly/services.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read answers of every shape
 export interface ApiAnswer<T = any> {
   status: number;
   body: T;
@@ -10,6 +11,7 @@ export interface ApiAnswer<T = any> {
 }
 
 export interface ApiClient {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   call<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ApiAnswer<T>>;
 }
 
