@@ -1,6 +1,7 @@
 // The fleet of bench:api, made as bench:fleet makes it (bench/fleet-data.ts: 200 profiles,
 // machines with their facts and report extras) and brought into the server the way agents do:
-// agent.enroll and one full agent.report per machine over real /RPC2, signed. On top of
+// agent.enroll and one agent.report per machine over real /RPC2, signed (the packages in full for
+// the first machine of each profile, by hash for the others, as agents do). On top of
 // bench:fleet's data: one machine in a hundred enrols on a token that needs approval (it stays
 // pending, with no report), one in twenty reports that it needs a reboot.
 import { createHash } from 'node:crypto';
@@ -43,12 +44,13 @@ export function makeFleet(n: number): BenchFleet {
 
 export interface Loaded {
   enrol: LoadResult;
+  fullReports: LoadResult;
   reports: LoadResult;
 }
 
 const ms = (xs: Float64Array, p: number) => percentile(xs, p).toFixed(1);
 
-/** Enrols every machine (32 in flight) and sends one full report per approved machine. */
+/** Enrols every machine (32 in flight) and sends one report per approved machine. */
 export async function loadFleet(
   url: string,
   fleet: BenchFleet,
@@ -74,21 +76,32 @@ export async function loadFleet(
     log(
       `enrolled ${enrol.calls} machines in ${enrol.seconds.toFixed(1)} s (p99 ${ms(enrol.latencies, 99)} ms), ${fleet.pending} of them pending`,
     );
+    // the first machine of a profile sends its packages in full; the others only the hash, as an
+    // agent does once its check-in answer says the server knows its packages (packagesKnown)
     const reporting = machines.filter((m) => !isPending(m));
-    const reports = await runLoad(reporting.length, 32, async (i, start) => {
-      const m = reporting[i]!;
-      const body = encodeCall('agent.report', [
-        { machineId: m.machineId, state: m.state, packages: { hash: m.profile.hash, full: m.profile.gz }, ...m.extras },
-      ]);
+    const sentFull = new Set<number>();
+    const full = reporting.filter((m) => !sentFull.has(m.profile.index) && sentFull.add(m.profile.index));
+    const byHash = reporting.filter((m) => !full.includes(m));
+    const report = (list: SimMachine[]) => async (i: number, start: () => void) => {
+      const m = list[i]!;
+      const packages = list === full ? { hash: m.profile.hash, full: m.profile.gz } : { hash: m.profile.hash };
+      const body = encodeCall('agent.report', [{ machineId: m.machineId, state: m.state, packages, ...m.extras }]);
       const headers = sign(m, body);
       start();
       await decoded<{ profile: number }>(await client.post(body, headers));
-    });
-    if (reports.errors) throw new Error(`reports: ${reports.errors} failed; first: ${reports.firstError}`);
-    log(
-      `${reports.calls} full reports in ${reports.seconds.toFixed(1)} s (${Math.round(reports.calls / reports.seconds)}/s, p99 ${ms(reports.latencies, 99)} ms)`,
-    );
-    return { enrol, reports };
+    };
+    const fullReports = await runLoad(full.length, 32, report(full));
+    const reports = await runLoad(byHash.length, 32, report(byHash));
+    for (const [r, what] of [
+      [fullReports, 'full reports (a new installed set each)'],
+      [reports, 'reports by hash (a known set)'],
+    ] as const) {
+      if (r.errors) throw new Error(`${what}: ${r.errors} failed; first: ${r.firstError}`);
+      log(
+        `${r.calls} ${what} in ${r.seconds.toFixed(1)} s (${Math.round(r.calls / r.seconds)}/s, p99 ${ms(r.latencies, 99)} ms)`,
+      );
+    }
+    return { enrol, fullReports, reports };
   } finally {
     await client.close();
   }

@@ -32,6 +32,7 @@ import {
   machineFacts,
   mdTable,
   procStatusKb,
+  sleep,
   textTable,
   today,
 } from './common.js';
@@ -131,7 +132,8 @@ async function main(): Promise<void> {
     await backgroundIdle(server.url);
     setupNotes.push(
       `${int(loaded.enrol.calls)} enrolments at ${int(loaded.enrol.calls / loaded.enrol.seconds)}/s, ` +
-        `${int(loaded.reports.calls)} full reports at ${int(loaded.reports.calls / loaded.reports.seconds)}/s, ` +
+        `${int(loaded.fullReports.calls)} full reports (one per profile) at ${int(loaded.fullReports.calls / loaded.fullReports.seconds)}/s, ` +
+        `${int(loaded.reports.calls)} reports by hash at ${int(loaded.reports.calls / loaded.reports.seconds)}/s, ` +
         `background work (views, outdated answers) done ${((performance.now() - reportsAt) / 1000).toFixed(1)} s after the last report`,
     );
     log(setupNotes.at(-1)!);
@@ -143,20 +145,14 @@ async function main(): Promise<void> {
         (q) => !ONLY || ONLY.test(q.name),
       );
       asked = qs;
-      for (const q of qs) {
-        // an operation that is not in the API yet answers 404 from the router: noted, not measured
-        const probe = await api.get(q.path(0));
-        if (probe.status === 404 && /no API route|Route GET:/.test(probe.text)) {
-          log(`${q.name}: not in the API yet (${probe.text.slice(0, 80)})`);
-          q.missing = true;
-          continue;
-        }
+      // what one question (or none) does: its answers, the loop's delay, the CPU over its window
+      const windowOf = async (q: Question, run: () => Promise<Series>): Promise<Row> => {
         await resetLoopDelay(lag);
         const cpu0 = procCpuMs(pid);
         const busy0 = machineBusyMs();
         const own0 = process.cpuUsage();
         const w0 = performance.now();
-        const s = await measure(api, q.path, { count: COUNT, maxMs: MAX_MS, concurrency: 1, check: q.check });
+        const s = await run();
         const wall = performance.now() - w0;
         const delay = loopDelay(await metricsText(server.url));
         const serverMs = procCpuMs(pid) - cpu0;
@@ -171,47 +167,45 @@ async function main(): Promise<void> {
         };
         rows.push(row);
         log(
-          `${q.name}: ${s.server.length} answers (${f1(percentile(s.bytes, 50) / 1024)} KiB), server p50 ${f1(percentile(s.server, 50))} / p99 ${f1(percentile(s.server, 99))} / max ${f1(percentile(s.server, 100))} ms, ` +
+          `${q.name}: ${s.server.length} answers in ${s.seconds.toFixed(1)} s (${f1(percentile(s.bytes, 50) / 1024)} KiB), server p50 ${f1(percentile(s.server, 50))} / p99 ${f1(percentile(s.server, 99))} / max ${f1(percentile(s.server, 100))} ms, ` +
             `client p50 ${f1(percentile(s.client, 50))} / p99 ${f1(percentile(s.client, 99))} ms, first ${f1(s.first.serverMs)} ms; loop delay p99 ${f1(delay.p99)} / max ${f1(delay.max)} ms; ` +
             `server CPU ${row.serverCpu.toFixed(0)}%, other ${row.otherCpu.toFixed(0)}%` +
             (s.errors ? `; ${s.errors} failed, first: ${s.firstError}` : ''),
         );
         if (s.errors) throw new Error(`${q.name}: ${s.errors} requests failed; first: ${s.firstError}`);
+        return row;
+      };
+
+      // no request: the loop's delay that this machine's other work causes by itself
+      await windowOf({ name: 'no request (3 s): the baseline', path: () => '', example: '' }, async () => {
+        await sleep(3000);
+        return measure(api, () => '', { count: 0, maxMs: 0, concurrency: 0 });
+      });
+      for (const q of qs) {
+        // an operation that is not in the API yet answers 404 from the router: noted, not measured
+        const probe = await api.get(q.path(0));
+        if (probe.status === 404 && /no API route|Route GET:/.test(probe.text)) {
+          log(`${q.name}: not in the API yet (${probe.text.slice(0, 80)})`);
+          q.missing = true;
+          continue;
+        }
+        await windowOf(q, () => measure(api, q.path, { count: COUNT, maxMs: MAX_MS, concurrency: 1, check: q.check }));
       }
 
       // every question, mixed, several in flight: what the loop sees when the console is busy
       const present = qs.filter((q) => !q.missing);
       if (present.length && !ONLY) {
-        await resetLoopDelay(lag);
-        const cpu0 = procCpuMs(pid);
-        const busy0 = machineBusyMs();
-        const own0 = process.cpuUsage();
-        const w0 = performance.now();
-        const s = await measure(api, (i) => present[i % present.length]!.path(Math.floor(i / present.length)), {
-          count: COUNT * present.length,
-          maxMs: MAX_MS,
-          concurrency: MIXED_CONCURRENCY,
-        });
-        const wall = performance.now() - w0;
-        const delay = loopDelay(await metricsText(server.url));
-        const serverMs = procCpuMs(pid) - cpu0;
-        const own = process.cpuUsage(own0);
-        const otherMs = machineBusyMs() - busy0 - serverMs - (own.user + own.system) / 1000;
-        const q: Question = {
+        const mixed: Question = {
           name: `all of the above, mixed, ${MIXED_CONCURRENCY} in flight`,
           path: () => '',
           example: '',
         };
-        rows.push({
-          q,
-          s,
-          delay,
-          serverCpu: (100 * serverMs) / wall,
-          otherCpu: Math.max(0, (100 * otherMs) / wall),
-        });
-        log(
-          `${q.name}: ${s.server.length} answers in ${s.seconds.toFixed(1)} s (${int(s.server.length / s.seconds)}/s); server p99 ${f1(percentile(s.server, 99))} ms, client p99 ${f1(percentile(s.client, 99))} ms; loop delay p99 ${f1(delay.p99)} / max ${f1(delay.max)} ms` +
-            (s.errors ? `; ${s.errors} failed, first: ${s.firstError}` : ''),
+        await windowOf(mixed, () =>
+          measure(api, (i) => present[i % present.length]!.path(Math.floor(i / present.length)), {
+            count: COUNT * present.length,
+            maxMs: MAX_MS,
+            concurrency: MIXED_CONCURRENCY,
+          }),
         );
       }
     } finally {
@@ -282,7 +276,7 @@ async function main(): Promise<void> {
       `- Versions: Node ${process.version}; aptgate at ${commandOutput('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])}${dirty}`,
       '- Command: `npm run bench:api` (= `tsc -p . && node dist/bench/api.js`)',
       `- Setup: \`aptgate serve\` in its own process (log level warn, default configuration but the two backends' mirrors, on a fixture upstream on 127.0.0.1 signed with the test archive key), a fresh database. ` +
-        `Fleet: bench:fleet's data (bench/fleet-data.ts): ${int(N)} machines on 200 profiles of about 2,000 packages, enrolled (agent.enroll) and reported (one full agent.report each) over real /RPC2, signed as the agent signs; ` +
+        `Fleet: bench:fleet's data (bench/fleet-data.ts): ${int(N)} machines on 200 profiles of about 2,000 packages, enrolled (agent.enroll) and reported (one agent.report each: the packages in full for the first machine of each profile, by hash for the others, as an agent does once its check-in says the server knows them) over real /RPC2, signed as the agent signs; ` +
         `one in a hundred enrolled on a token that needs approval (${int(N / 100)} pending, no report), one in twenty reporting that it needs a reboot; classes site-ber … site-vie by hostname rule (2,500 machines each); ${int(AUDIT)} audit entries over a year. ` +
         `Upstream: bookworm, bookworm-updates and bookworm-security (main, contrib, non-free-firmware, amd64) made of the profiles' packages: bookworm has each at its older version, -updates the current version of ${(DEFAULT_ARCHIVE.updates * 100).toFixed(1)}% of them, -security of ${(DEFAULT_ARCHIVE.security * 100).toFixed(1)}%; fetched through the server as apt does (InRelease, Packages.gz), so every view is indexed and every machine's outdated answer known. ` +
         `${setupNotes.join('; ')}.`,
