@@ -232,7 +232,8 @@ describe('issue 16: jobs and schedules through the API', () => {
     const id = q.body.jobs[0].id as number;
     assertError(await f.viewer.call('POST', `/jobs/${id}/cancel`), 403, 'FORBIDDEN');
     assert.equal((await f.viewer.call('GET', `/jobs/${id}`)).body.state, 'queued');
-    const c = await f.operator.call('POST', `/jobs/${id}/cancel`);
+    // as the console sends it: an empty JSON object
+    const c = await f.operator.call('POST', `/jobs/${id}/cancel`, {});
     assert.equal(c.status, 200, JSON.stringify(c.body));
     assert.equal(c.body.state, 'cancelled');
     assert.equal(c.body.id, id);
