@@ -31,6 +31,11 @@ export class ClassService {
     private readonly machines: MachineStore,
   ) {}
 
+  /** Every class, in precedence order (highest priority first, then name). */
+  all(): ClassRow[] {
+    return this.store.all();
+  }
+
   /** A class by name, if there is one (get() fails instead). */
   byName(name: string): ClassRow | undefined {
     return this.store.byName(name);
