@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { STATS_REUSE_MS } from '../src/ops/cache.js';
 import { FINE_MS } from '../src/state/proxy-history.js';
 import { addTestUsers, assertError, login, PASSWORD, type SessionClient } from './helpers/api.js';
 import { exec } from './helpers/exec.js';
@@ -217,5 +218,17 @@ describe('issue 16: the cache over the API', () => {
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /USAGE: .*period.*24h or 30d/, r.stderr);
     }
+  });
+
+  it('GET /cache/stats: one walk of the cache serves the requests of the next 10 seconds', async () => {
+    const first = (await viewer.call('GET', '/cache/stats')).body;
+    const odd = debOf(world.gen1, 'aptgate-odd+name');
+    assert.equal((await get(`/fixture/${odd.filename}`)).headers['x-aptgate-result'], 'miss');
+    await server.proxy.fills.drain();
+    assert.deepEqual((await viewer.call('GET', '/cache/stats')).body, first, 'the same walk');
+    offset += STATS_REUSE_MS;
+    const later = (await viewer.call('GET', '/cache/stats')).body;
+    assert.equal(later.files, first.files + 1);
+    assert.equal(later.bytes, first.bytes + odd.size);
   });
 });
