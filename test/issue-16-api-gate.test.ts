@@ -384,6 +384,20 @@ describe('issue 16: the release gate over the API', () => {
         'stable promote',
       ],
     );
+    // a page of the history: the newest N, then the N before them (oldest first in each)
+    const all7 = (await history('production')).generations.map((g) => g.id);
+    const page1 = await viewer.call('GET', '/stages/production/history?limit=3');
+    assert.deepEqual(
+      page1.body.generations.map((g: { id: number }) => g.id),
+      all7.slice(-3),
+    );
+    const page2 = await viewer.call('GET', `/stages/production/history?limit=3&before=${all7.at(-3)}`);
+    assert.deepEqual(
+      page2.body.generations.map((g: { id: number }) => g.id),
+      all7.slice(-6, -3),
+    );
+    assertError(await viewer.call('GET', '/stages/production/history?limit=0'), 400, 'USAGE');
+    assert.deepEqual(JSON.parse(await same(['stage', 'history', 'production', '--limit', '3', '--json'])), page1.body);
     // the history and the status, here and remotely; a promotion with nothing left is USAGE on both
     await same(['stage', 'history', 'production']);
     await same(['gate', 'status']);
