@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { STATS_REUSE_MS } from '../src/ops/cache.js';
 import { FINE_MS } from '../src/state/proxy-history.js';
 import { addTestUsers, assertError, login, PASSWORD, type SessionClient } from './helpers/api.js';
+import { launchBrowser, submitLogin } from './helpers/browser.js';
 import { exec } from './helpers/exec.js';
 import { request } from './helpers/http.js';
 import { projectRoot } from './helpers/paths.js';
@@ -182,6 +183,28 @@ describe('issue 16: the cache over the API', () => {
       (await cli(['cache', 'history'], false)).stdout.split('\n').slice(1).join('\n'),
       'the table is the same (the first line names the window, which ends now)',
     );
+  });
+
+  it("the console's overview draws what /cache/traffic answers: bytes and the hit ratio, in a real browser", async () => {
+    const browser = await launchBrowser(path.join(world.dir, 'chromium'));
+    try {
+      const { page, log } = await browser.newPage();
+      await submitLogin(page, server.url, 'vera', PASSWORD);
+      const bytes = page.getByRole('img', { name: 'Bytes from the cache and from upstream, last 24h' });
+      const ratio = page.getByRole('img', { name: 'Hit ratio, last 24h' });
+      await ratio.waitFor();
+      assert.equal(await bytes.locator('path').count(), 2, 'a line from the cache, one from upstream');
+      // the last bucket had two hits and no miss
+      assert.match((await ratio.locator('desc').textContent()) ?? '', /Latest: hit ratio: 100\.0 %\./);
+      assert.match(await page.locator('#proxy-hit-ratio').innerText(), /^50\.0 %$/);
+      assert.deepEqual(log.pageErrors, []);
+      assert.deepEqual(
+        log.consoleErrors.filter((e) => e.url.includes('/cache/')),
+        [],
+      );
+    } finally {
+      await browser.close();
+    }
   });
 
   it('30 days in days; 5-minute buckets go after 2 days, hours stay', async () => {
