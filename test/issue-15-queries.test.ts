@@ -94,7 +94,11 @@ describe('issue 15: queries live in the domain, the CLI formats', () => {
     );
 
     // the command line prints the domain's answer, unchanged
-    assert.deepEqual(await cliJson('machines', 'list'), JSON.parse(JSON.stringify({ machines: listMachines(q) })));
+    // (a list answer also says how many match and which page it is: issue 16)
+    assert.deepEqual(
+      await cliJson('machines', 'list'),
+      JSON.parse(JSON.stringify({ machines: listMachines(q), total: 1, page: 1, limit: null })),
+    );
     assert.deepEqual(await cliJson('token', 'list'), JSON.parse(JSON.stringify({ tokens: listTokens(q) })));
   });
 

@@ -4,6 +4,7 @@ const e = encodeURIComponent;
 
 export const EP = {
   session: '/session',
+  overview: '/overview',
   machines: '/machines',
   machine: (id) => `/machines/${e(id)}`,
   machineOutdated: (id) => `/machines/${e(id)}/outdated`,

@@ -6,6 +6,7 @@ import { registerClassCommands } from './classes.js';
 import type { CliShell } from './fleet-context.js';
 import { registerJobCommands } from './jobs.js';
 import { registerMachineCommands } from './machines.js';
+import { registerOverviewCommand } from './overview.js';
 import { registerPackageCommand } from './packages.js';
 import { registerPushCommand } from './push.js';
 import { registerTokenCommands } from './tokens.js';
@@ -15,6 +16,7 @@ export type { CliShell } from './fleet-context.js';
 export function registerFleetCommands(program: Command, shell: CliShell): void {
   const leaf = (parent: Command, spec: string, description: string) =>
     shell.configured(parent.command(spec).description(description));
+  registerOverviewCommand(program, shell, leaf);
   registerTokenCommands(program, shell, leaf);
   registerMachineCommands(program, shell, leaf);
   registerPackageCommand(program, shell, leaf);

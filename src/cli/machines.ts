@@ -1,38 +1,77 @@
-// `aptgate machines ...`: enrolled machines (fleet/queries/machines.ts answers; fleet-format.ts prints).
+// `aptgate machines ...`: enrolled machines, through the operations of ops/machines.ts (here or
+// on --server); fleet-format.ts prints.
 import { type Command } from 'commander';
-import {
-  approveMachines,
-  rejectReenrolments,
-  listMachines,
-  outdatedOfMachine,
-  removeMachines,
-  showMachine,
-} from '../fleet/queries/machines.js';
+import type { MachinePage } from '../fleet/queries/machine-list.js';
+import type { Changed, MachineDetail, ReenrolmentInfo } from '../fleet/queries/machines.js';
 import { formatMachine, formatMachineOutdated, formatMachines } from './fleet-format.js';
 import { visible } from '../term/visible.js';
-import { runner, type CliShell } from './fleet-context.js';
+import { opRunner, type RemoteOpts } from './call.js';
+import { intOption, type CliShell } from './fleet-context.js';
 
-type Json = { json?: boolean };
 type Leaf = (parent: Command, spec: string, description: string) => Command;
+type WithReenrolment = Changed & { reenrolment: ReenrolmentInfo | null };
+
+interface ListOpts extends RemoteOpts {
+  pending?: boolean;
+  class?: string;
+  search?: string;
+  state?: string;
+  unseen?: string;
+  status?: string;
+  sort?: string;
+  dir?: string;
+  page?: string;
+  limit?: string;
+}
+
+/** The refs of a change: the first in the operation's path, the others with it. */
+const refsInput = (refs: string[]) => ({ ref: refs[0]!, ...(refs.length > 1 ? { more: refs.slice(1) } : {}) });
+
+function pageLine(r: MachinePage): string {
+  if (r.limit === null) return '';
+  const pages = Math.max(1, Math.ceil(r.total / r.limit));
+  return `page ${r.page} of ${pages} (${r.total} machine${r.total === 1 ? '' : 's'})\n`;
+}
 
 export function registerMachineCommands(program: Command, shell: CliShell, leaf: Leaf): void {
-  const run = runner(shell);
+  const run = opRunner(shell);
 
   const machines = program.command('machines').description('enrolled machines: approve, inspect, remove');
   leaf(machines, 'list', 'machines with status, last contact, outdated and security counts, open jobs')
     .option('--pending', 'only machines waiting for approval')
     .option('--class <name>', 'only the machines of this class')
+    .option('--search <text>', 'only machines whose hostname contains this')
+    .option(
+      '--state <state>',
+      'only machines in this state: up-to-date, outdated, security, reboot, unseen, pending, clone, unknown',
+    )
+    .option('--unseen <duration>', 'with --state unseen: not seen for longer than this (default 7d)')
+    .option('--status <status>', 'only pending or approved machines')
+    .option(
+      '--sort <key>',
+      'hostname, id, status, lastSeen, outdated, security, class, agentVersion, … (default hostname)',
+    )
+    .option('--dir <dir>', 'asc or desc (default asc)')
+    .option('--page <n>', 'this page (from 1) of --limit machines')
+    .option('--limit <n>', 'machines per page (default: all)')
     .option('--json', 'machine-readable output')
-    .action((o: Json & { pending?: boolean; class?: string }) =>
+    .action((o: ListOpts) =>
       run(
         o,
-        (ctx) => ({
-          machines: listMachines(ctx, {
-            pending: o.pending === true,
-            ...(o.class === undefined ? {} : { class: o.class }),
-          }),
-        }),
-        (r) => formatMachines(r.machines),
+        'machines.list',
+        {
+          ...(o.pending ? { pending: true } : {}),
+          ...(o.class === undefined ? {} : { class: o.class }),
+          ...(o.search === undefined ? {} : { q: o.search }),
+          ...(o.state === undefined ? {} : { state: o.state }),
+          ...(o.unseen === undefined ? {} : { unseen: o.unseen }),
+          ...(o.status === undefined ? {} : { status: o.status }),
+          ...(o.sort === undefined ? {} : { sort: o.sort }),
+          ...(o.dir === undefined ? {} : { dir: o.dir }),
+          ...(o.page === undefined ? {} : { page: intOption('--page', o.page, 1, 1_000_000) }),
+          ...(o.limit === undefined ? {} : { limit: intOption('--limit', o.limit, 1, 1000) }),
+        },
+        (r: MachinePage) => formatMachines(r.machines) + pageLine(r),
       ),
     );
   leaf(
@@ -42,20 +81,21 @@ export function registerMachineCommands(program: Command, shell: CliShell, leaf:
   )
     .argument('<ref>', 'machine id or hostname')
     .option('--json', 'machine-readable output')
-    .action((ref: string, o: Json) => run(o, (ctx) => showMachine(ctx, ref), formatMachine));
+    .action((ref: string, o: RemoteOpts) => run(o, 'machines.show', { ref }, (r: MachineDetail) => formatMachine(r)));
   leaf(machines, 'outdated', 'the outdated packages of one machine, as the server computes them')
     .argument('<ref>', 'machine id or hostname')
     .option('--json', 'machine-readable output (the entries of aptgate outdated --json)')
-    .action((ref: string, o: Json) => run(o, (ctx) => outdatedOfMachine(ctx, ref), formatMachineOutdated));
+    .action((ref: string, o: RemoteOpts) => run(o, 'machines.outdated', { ref }, formatMachineOutdated));
   leaf(machines, 'approve', 'approve pending machines, or switch a machine to its waiting re-enrolment')
     .argument('<ref...>', 'machine ids or hostnames')
     .option('--code <code>', 'only the re-enrolment with this code (the one its agent printed)')
     .option('--json', 'machine-readable output')
-    .action((refs: string[], o: Json & { code?: string }) =>
+    .action((refs: string[], o: RemoteOpts & { code?: string }) =>
       run(
         o,
-        (ctx) => ({ machines: approveMachines(ctx, refs, o.code) }),
-        (r) =>
+        'machines.approve',
+        { ...refsInput(refs), ...(o.code === undefined ? {} : { code: o.code }) },
+        (r: { machines: WithReenrolment[] }) =>
           r.machines
             .map((m) =>
               m.reenrolment
@@ -68,27 +108,25 @@ export function registerMachineCommands(program: Command, shell: CliShell, leaf:
   leaf(machines, 'reject', 'refuse the waiting re-enrolment of machines (they keep their current identity)')
     .argument('<ref...>', 'machine ids or hostnames')
     .option('--json', 'machine-readable output')
-    .action((refs: string[], o: Json) =>
-      run(
-        o,
-        (ctx) => ({ machines: rejectReenrolments(ctx, refs) }),
-        (r) =>
-          r.machines
-            .map(
-              (m) =>
-                `${visible(m.hostname)} (machine ${m.id}): ${m.reenrolment ? `re-enrolment (code ${m.reenrolment.code}, from ${m.reenrolment.from}) refused` : 'no re-enrolment waits'}\n`,
-            )
-            .join(''),
+    .action((refs: string[], o: RemoteOpts) =>
+      run(o, 'machines.reject', refsInput(refs), (r: { machines: WithReenrolment[] }) =>
+        r.machines
+          .map(
+            (m) =>
+              `${visible(m.hostname)} (machine ${m.id}): ${m.reenrolment ? `re-enrolment (code ${m.reenrolment.code}, from ${m.reenrolment.from}) refused` : 'no re-enrolment waits'}\n`,
+          )
+          .join(''),
       ),
     );
   leaf(machines, 'remove', 'forget machines (their jobs and LTSP chroots go with them; the agent must enrol again)')
     .argument('<ref...>', 'machine ids or hostnames')
     .option('--json', 'machine-readable output')
-    .action((refs: string[], o: Json) =>
+    .action((refs: string[], o: RemoteOpts) =>
       run(
         o,
-        (ctx) => ({ machines: removeMachines(ctx, refs) }),
-        (r) =>
+        'machines.remove',
+        refsInput(refs),
+        (r: { machines: Array<Changed & { jobs: number; chroots: string[] }> }) =>
           r.machines
             .map(
               (m) =>

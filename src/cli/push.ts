@@ -1,12 +1,13 @@
-// `aptgate push`: the pull-now flag (fleet/queries/push.ts) and the agent run once over ssh (fleet/push.ts).
+// `aptgate push`: the pull-now flag through the operation push.create (here or on --server), then
+// the agent run once over ssh from where the command runs (fleet/push.ts): its ssh, keys and options.
 import { type Command } from 'commander';
 import { checkPushOptions, push, pushCounts, type PushResult } from '../fleet/push.js';
-import { markPullNow } from '../fleet/queries/push.js';
-import { withFleet } from './fleet-context.js';
+import type { PushPlan } from '../fleet/queries/push.js';
+import { callOperation, type RemoteOpts } from './call.js';
 import { formatPush, pushLine } from './fleet-format.js';
 import { durationOption, intOption, type CliShell } from './fleet-context.js';
 
-type Json = { json?: boolean };
+type Json = RemoteOpts;
 type Leaf = (parent: Command, spec: string, description: string) => Command;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -40,8 +41,8 @@ async function pushCommand(
     timeoutMs: durationOption('--timeout', o.timeout),
   };
   if (o.ssh) checkPushOptions(opts);
-  // the database part first (and closed again): who, the flag, and which hosts to reach
-  const plan = await withFleet(shell.configFrom(o), (ctx) => markPullNow(ctx, refs));
+  // the server's part first: who, the flag, and which hosts to reach
+  const plan = (await callOperation(shell, o, 'push.create', { targets: refs })) as PushPlan;
   let results: PushResult[] = [];
   if (o.ssh && plan.hosts.length) {
     const tty = process.stderr.isTTY === true;

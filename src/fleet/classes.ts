@@ -31,6 +31,11 @@ export class ClassService {
     private readonly machines: MachineStore,
   ) {}
 
+  /** Every class, in precedence order (highest priority first, then name). */
+  all(): ClassRow[] {
+    return this.store.all();
+  }
+
   /** A class by name, if there is one (get() fails instead). */
   byName(name: string): ClassRow | undefined {
     return this.store.byName(name);
@@ -98,12 +103,13 @@ export class ClassService {
 
   /** Test machines of a stage: members of its gate classes that follow that stage. */
   testMachines(stage: string, ladder: readonly string[]): number[] {
-    const machines = this.machines.all();
+    const machines = this.machines.brief();
+    const byId = new Map(machines.map((m) => [m.id, m]));
     const out = new Set<number>();
     for (const c of this.store.all()) {
       if (!c.gate || c.stage !== stage) continue;
       for (const id of this.membersOf(c.id, machines)) {
-        const m = machines.find((x) => x.id === id)!;
+        const m = byId.get(id)!;
         if (m.status === 'approved' && this.stageOf(m, ladder) === stage) out.add(id);
       }
     }
@@ -123,15 +129,14 @@ export class ClassService {
   }
 
   /** Machine ids of a class: explicit members and every machine a rule matches. */
-  membersOf(classId: number, machines: readonly MachineFields[] = this.machines.all()): number[] {
+  membersOf(classId: number, machines: readonly MachineFields[] = this.machines.brief()): number[] {
     const out = new Set(this.store.members(classId));
     const rules = this.store.rules().filter((r) => r.classId === classId);
     if (rules.length) for (const m of machines) if (rules.some((r) => ruleMatches(r, m))) out.add(m.id);
     return [...out].sort((a, b) => a - b);
   }
 
-  list(): ClassInfo[] {
-    const machines = this.machines.all();
+  list(machines: readonly MachineFields[] = this.machines.brief()): ClassInfo[] {
     const rules = this.store.rules();
     const windows = this.store.windows();
     return this.store.all().map((c) => ({

@@ -2,11 +2,33 @@
 // server only through these. A group of operations per file (the noun it serves); a test checks
 // that names, and method + path pairs, are unique and that each is documented in docs/api.md.
 import { apiTokenOps, auditOps, userOps } from './access.js';
+import { machineOps } from './machines.js';
+import { classOps } from './classes.js';
+import { jobOps } from './jobs.js';
+import { scheduleOps } from './schedules.js';
 import { cacheOps } from './cache.js';
 import { gateOps } from './gate.js';
 import type { AnyOperation } from './operation.js';
+import { overviewOps } from './overview.js';
+import { packageOps } from './packages.js';
+import { pushOps } from './push.js';
+import { tokenOps } from './tokens.js';
 
-export const OPERATIONS: readonly AnyOperation[] = [...userOps, ...apiTokenOps, ...auditOps, ...gateOps, ...cacheOps];
+export const OPERATIONS: readonly AnyOperation[] = [
+  ...userOps,
+  ...apiTokenOps,
+  ...auditOps,
+  ...overviewOps,
+  ...machineOps,
+  ...packageOps,
+  ...tokenOps,
+  ...pushOps,
+  ...classOps,
+  ...jobOps,
+  ...scheduleOps,
+  ...gateOps,
+  ...cacheOps,
+];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));
 

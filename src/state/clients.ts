@@ -60,6 +60,16 @@ export class ClientStore {
     return n;
   }
 
+  /** What every client asked in all: the proxy's totals (one row per client address, at most MAX_CLIENTS). */
+  totals(): { clients: number; requests: number; bytes: number; hits: number; misses: number } {
+    return this.db
+      .prepare<[], { clients: number; requests: number; bytes: number; hits: number; misses: number }>(
+        `SELECT count(*) AS clients, coalesce(sum(requests), 0) AS requests, coalesce(sum(bytes), 0) AS bytes,
+        coalesce(sum(hits), 0) AS hits, coalesce(sum(misses), 0) AS misses FROM client`,
+      )
+      .get()!;
+  }
+
   /** Every client, most recently seen first, with the machines at its address. */
   list(): ClientRow[] {
     const machines = new Map<string, Array<{ id: number; hostname: string }>>();

@@ -459,4 +459,24 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // issue 16 (API: machine list and overview over compact data); 11 is the gate API's
+    version: 12,
+    sql: `
+      -- the counts of a cached outdated answer (its first line), so that a list of 20,000
+      -- machines filters and sorts by them without decoding any answer
+      ALTER TABLE outdated_cache ADD COLUMN outdated INTEGER;
+      ALTER TABLE outdated_cache ADD COLUMN security INTEGER;
+      UPDATE outdated_cache SET
+        outdated = json_extract(CASE WHEN instr(result, char(10)) > 0 THEN substr(result, 1, instr(result, char(10)) - 1)
+          ELSE json_extract(result, '$.counts') END, '$.outdated'),
+        security = json_extract(CASE WHEN instr(result, char(10)) > 0 THEN substr(result, 1, instr(result, char(10)) - 1)
+          ELSE json_extract(result, '$.counts') END, '$.security');
+      -- whether the last report said a reboot is required (the extras' reboot.required)
+      ALTER TABLE machine_report ADD COLUMN reboot_required INTEGER;
+      UPDATE machine_report SET reboot_required = json_extract(extras, '$.reboot.required');
+      -- who runs a package (aptgate packages NAME, GET /packages/NAME)
+      CREATE INDEX IF NOT EXISTS inst_pkg_by_package ON inst_pkg (package);
+    `,
+  },
 ];

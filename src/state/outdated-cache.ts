@@ -26,6 +26,25 @@ const fromRaw = (r: Raw): CachedOutdated => ({
   result: r.result,
 });
 
+/**
+ * The counts of an answer as kept (fleet/outdated-text.ts: a first line of counts, or one JSON
+ * document before), stored beside it: the machine list reads them without decoding answers.
+ */
+function countsOf(result: string): [number | null, number | null] {
+  try {
+    const nl = result.indexOf('\n');
+    const first = JSON.parse(nl === -1 ? result : result.slice(0, nl)) as {
+      outdated?: unknown;
+      security?: unknown;
+      counts?: { outdated?: unknown; security?: unknown };
+    };
+    const c = first.counts ?? first;
+    return [typeof c.outdated === 'number' ? c.outdated : null, typeof c.security === 'number' ? c.security : null];
+  } catch {
+    return [null, null];
+  }
+}
+
 export class OutdatedCacheStore {
   constructor(private readonly db: Db) {}
 
@@ -100,10 +119,11 @@ export class OutdatedCacheStore {
   put(c: CachedOutdated): void {
     this.db
       .prepare(
-        `INSERT INTO outdated_cache (profile_id, view_id, snapshots, computed_at, result) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (profile_id, view_id) DO UPDATE SET snapshots = excluded.snapshots, computed_at = excluded.computed_at, result = excluded.result`,
+        `INSERT INTO outdated_cache (profile_id, view_id, snapshots, computed_at, result, outdated, security) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (profile_id, view_id) DO UPDATE SET snapshots = excluded.snapshots, computed_at = excluded.computed_at, result = excluded.result,
+      outdated = excluded.outdated, security = excluded.security`,
       )
-      .run(c.profileId, c.viewId, c.snapshots.join(','), c.computedAt, c.result);
+      .run(c.profileId, c.viewId, c.snapshots.join(','), c.computedAt, c.result, ...countsOf(c.result));
   }
 
   /** The result still holds for newer snapshots (nothing the profile has installed changed). */

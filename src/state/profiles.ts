@@ -341,6 +341,49 @@ export class ProfileStore {
     });
   }
 
+  /** The records of one package name (every version and architecture any profile has). */
+  recordsOf(name: string): Array<{ id: number; pkg: InstalledPackage }> {
+    return cached<[string], { id: number }>(this.db, 'SELECT id FROM inst_pkg WHERE package = ? ORDER BY id')
+      .all(name)
+      .map(({ id }) => {
+        const r = this.record(id);
+        r.pkg ??= parseRecordLine(r.line);
+        return { id, pkg: r.pkg };
+      });
+  }
+
+  /**
+   * Profile id → the given record ids it contains (ascending), for the profiles that contain
+   * any: a binary search in each profile's id array, nothing decoded.
+   */
+  holding(recordIds: readonly number[]): Map<number, number[]> {
+    const out = new Map<number, number[]>();
+    if (!recordIds.length) return out;
+    const wanted = [...recordIds].sort((a, b) => a - b);
+    for (const row of this.db
+      .prepare<[], { id: number; packages: Buffer }>('SELECT id, packages FROM profile')
+      .iterate()) {
+      const b = row.packages;
+      const found: number[] = [];
+      for (const id of wanted) {
+        let lo = 0;
+        let hi = b.length / 4 - 1;
+        while (lo <= hi) {
+          const mid = (lo + hi) >> 1;
+          const v = b.readUInt32LE(mid * 4);
+          if (v === id) {
+            found.push(id);
+            break;
+          }
+          if (v < id) lo = mid + 1;
+          else hi = mid - 1;
+        }
+      }
+      if (found.length) out.set(row.id, found);
+    }
+    return out;
+  }
+
   counts(): { profiles: number; records: number } {
     return this.db
       .prepare<[], { profiles: number; records: number }>(

@@ -1,15 +1,15 @@
 // Overview: machines by state (each count links to the list it counts), the gate of each stage
 // (open, or what it waits for), the proxy's hit ratio and bytes, with their last 24 hours and
-// 30 days drawn when the server keeps that history.
-import { get, listOf } from '../api.js';
+// 30 days drawn. The counts, the gate and the proxy's totals are one answer (GET /overview).
+import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
-import { countStates, STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
+import { STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
 import { machineCards } from './overview-machines.js';
 import { proxySection } from './overview-proxy.js';
 
 function gateSection(gate) {
-  const stages = gate.stages ?? [];
+  const stages = gate?.stages ?? [];
   if (!stages.length) return h('p', { class: 'muted' }, 'No stage promotes to another.');
   return h(
     'ul',
@@ -17,7 +17,7 @@ function gateSection(gate) {
     stages.map((s) =>
       h(
         'li',
-        {},
+        { 'data-stage': s.stage },
         h('strong', {}, link('/gate', `${s.stage} → ${s.next ?? '—'}`)),
         ' ',
         s.holds ? h('span', { class: 'badge ok' }, 'gate open') : h('span', { class: 'badge warn' }, 'gate closed'),
@@ -34,24 +34,26 @@ function gateSection(gate) {
   );
 }
 
-const settled = (r, render) =>
-  r.status === 'fulfilled' ? render(r.value) : h('p', { class: 'bad' }, r.reason.message);
+const failed = (err) => h('p', { class: 'bad' }, `${err.message} (${err.code ?? 'error'})`);
 
 export async function render(ctx) {
   const unseen = UNSEEN_CHOICES[ctx.params.get('unseen')] ? ctx.params.get('unseen') : UNSEEN_DEFAULT;
-  const [machines, gate] = await Promise.allSettled([get(EP.machines), get(EP.gate)]);
-  const now = Date.now();
+  let o = null;
+  let error = null;
+  try {
+    o = await get(EP.overview, { unseen });
+  } catch (err) {
+    if (err.status === 401) throw err;
+    error = err;
+  }
   replace(
     ctx.root,
     heading('Overview'),
     h('h2', {}, 'Machines'),
-    settled(machines, (m) => {
-      const list = listOf(m, 'machines');
-      return machineCards({ counts: countStates(list, { now, unseen }), states: STATES, unseen, total: list.length });
-    }),
+    o ? machineCards({ counts: o.machines.states, states: STATES, unseen, total: o.machines.total }) : failed(error),
     h('h2', {}, 'Release gate'),
-    settled(gate, gateSection),
+    o ? gateSection(o.gate) : failed(error),
     h('h2', {}, 'Proxy'),
-    await proxySection(),
+    await proxySection(o?.proxy ?? null),
   );
 }

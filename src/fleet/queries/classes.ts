@@ -22,9 +22,10 @@ export interface ClassInfoJson {
 }
 
 export function listClasses(ctx: FleetQueryContext): ClassInfoJson[] {
-  const names = new Map(ctx.fleet.machines.all().map((m) => [m.id, m.hostname]));
+  const machines = ctx.fleet.machines.brief();
+  const names = new Map(machines.map((m) => [m.id, m.hostname]));
   const schedules = ctx.fleet.schedules.list();
-  return ctx.fleet.classes.list().map((c) => ({
+  return ctx.fleet.classes.list(machines).map((c) => ({
     name: c.name,
     description: c.description,
     priority: c.priority,

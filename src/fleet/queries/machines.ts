@@ -46,18 +46,28 @@ export function machineOutdated(
   m: MachineRow,
   memo = new Map<string, MachineOutdated>(),
 ): MachineOutdated {
-  const unknown = (reason: string): MachineOutdated => ({ known: false, reason, counts: null, entries: [] });
-  if (m.profileId === null) return unknown('no report yet');
-  const report = ctx.fleet.machines.report(m.id);
-  if (!report) return unknown('no report yet');
-  if (report.viewId === null) return unknown('no apt source of this machine goes through this server');
-  const key = `${m.profileId}/${report.viewId}`;
+  const report = m.profileId === null ? undefined : ctx.fleet.machines.report(m.id);
+  if (m.profileId === null || !report) return unknownOutdated('no report yet');
+  return outdatedIn(ctx, m.profileId, report.viewId, memo);
+}
+
+const unknownOutdated = (reason: string): MachineOutdated => ({ known: false, reason, counts: null, entries: [] });
+
+/** Outdated for an installed set (profile) in a view (null: none of the machine's sources goes through this server). */
+export function outdatedIn(
+  ctx: FleetQueryContext,
+  profileId: number,
+  viewId: number | null,
+  memo = new Map<string, MachineOutdated>(),
+): MachineOutdated {
+  if (viewId === null) return unknownOutdated('no apt source of this machine goes through this server');
+  const key = `${profileId}/${viewId}`;
   let r = memo.get(key);
   if (!r) {
-    const why = viewNotReady(ctx, report.viewId);
-    if (why) r = unknown(why);
+    const why = viewNotReady(ctx, viewId);
+    if (why) r = unknownOutdated(why);
     else {
-      const a = ctx.outdated.get(m.profileId, report.viewId);
+      const a = ctx.outdated.get(profileId, viewId);
       r = { known: true, reason: null, counts: a.result.counts, entries: a.result.entries };
     }
     memo.set(key, r);

@@ -4,7 +4,8 @@ import { fail } from '../../errors.js';
 import { isInstalledState } from '../../index/status.js';
 import { compareVersions, isStrictVersion } from '../../index/version.js';
 import type { FleetQueryContext } from './context.js';
-import { machineOutdated, type MachineOutdated } from './machines.js';
+import type { OutdatedEntry } from '../../index/outdated.js';
+import { outdatedIn, type MachineOutdated } from './machines.js';
 
 // ---- who has a package ----
 
@@ -26,27 +27,61 @@ export interface PackageUser {
 export interface PackageUsers {
   package: string;
   olderThan: string | null;
+  /** only the machines with a security update of it */
+  security: boolean;
   machines: PackageUser[];
   counts: { machines: number; outdated: number; security: number };
+  /** per installed version, highest first: how many machines run it, could upgrade it, with a security update */
+  versions: Array<{ version: string; machines: number; outdated: number; security: number }>;
 }
 
-export function packageUsers(ctx: FleetQueryContext, name: string, olderThan?: string): PackageUsers {
+/**
+ * Who runs a package: its records (every version and architecture any machine reported), the
+ * profiles holding them (a search in each profile's id array), the machines with those profiles,
+ * and for each the server's outdated answer of its (profile, view), read once per pair.
+ */
+export function packageUsers(
+  ctx: FleetQueryContext,
+  name: string,
+  olderThan?: string,
+  o: { security?: boolean } = {},
+): PackageUsers {
   if (!PACKAGE_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a package name`);
   if (olderThan !== undefined && !isStrictVersion(olderThan))
     fail('VERSION_INVALID', `"${olderThan.slice(0, 80)}" is not a Debian version`);
+  const records = new Map(
+    ctx.profiles
+      .recordsOf(name)
+      .filter(({ pkg }) => isInstalledState(pkg.state))
+      .filter(({ pkg }) => olderThan === undefined || compareVersions(pkg.version, olderThan) < 0)
+      .map(({ id, pkg }) => [id, pkg]),
+  );
+  const holding = ctx.profiles.holding([...records.keys()]);
   const memo = new Map<string, MachineOutdated>();
+  const index = new Map<MachineOutdated, Map<string, OutdatedEntry>>();
+  const entryOf = (out: MachineOutdated, instance: string, version: string): OutdatedEntry | undefined => {
+    let byKey = index.get(out);
+    if (!byKey) {
+      byKey = new Map();
+      for (const e of out.entries)
+        if (e.package === name) {
+          byKey.set(e.instance, e);
+          if (!byKey.has(`=${e.installedVersion}`)) byKey.set(`=${e.installedVersion}`, e);
+        }
+      index.set(out, byKey);
+    }
+    return byKey.get(instance) ?? byKey.get(`=${version}`);
+  };
   const users: PackageUser[] = [];
-  for (const m of ctx.fleet.machines.all()) {
-    if (m.profileId === null) continue;
-    const mine = ctx.profiles.installed(m.profileId).filter((p) => p.package === name && isInstalledState(p.state));
-    const hits = olderThan === undefined ? mine : mine.filter((p) => compareVersions(p.version, olderThan) < 0);
-    if (!hits.length) continue;
-    const o = machineOutdated(ctx, m, memo);
-    for (const p of hits) {
+  for (const m of holding.size ? machinesWithProfile(ctx) : []) {
+    const hits = holding.get(m.profileId);
+    if (!hits) continue;
+    const out = m.reported ? outdatedIn(ctx, m.profileId, m.viewId, memo) : undefined;
+    for (const id of hits) {
+      const p = records.get(id)!;
       const instance = `${name}:${p.architecture === 'all' ? m.architecture : p.architecture}`;
-      const e =
-        o.entries.find((x) => x.instance === instance) ??
-        o.entries.find((x) => x.package === name && x.installedVersion === p.version);
+      const e = out && entryOf(out, instance, p.version);
+      if (o.security && !e?.security) continue;
       users.push({
         id: m.id,
         hostname: m.hostname,
@@ -54,15 +89,51 @@ export function packageUsers(ctx: FleetQueryContext, name: string, olderThan?: s
         version: p.version,
         candidate: e?.candidateVersion ?? null,
         security: e?.security ?? false,
-        outdatedKnown: o.known,
+        outdatedKnown: out?.known ?? false,
       });
     }
   }
-  const ids = (f: (u: PackageUser) => boolean) => new Set(users.filter(f).map((u) => u.id)).size;
+  const ids = (list: PackageUser[], f: (u: PackageUser) => boolean) => new Set(list.filter(f).map((u) => u.id)).size;
+  const byVersion = new Map<string, PackageUser[]>();
+  for (const u of users) byVersion.set(u.version, [...(byVersion.get(u.version) ?? []), u]);
   return {
     package: name,
     olderThan: olderThan ?? null,
+    security: o.security === true,
     machines: users,
-    counts: { machines: ids(() => true), outdated: ids((u) => u.candidate !== null), security: ids((u) => u.security) },
+    counts: {
+      machines: ids(users, () => true),
+      outdated: ids(users, (u) => u.candidate !== null),
+      security: ids(users, (u) => u.security),
+    },
+    versions: [...byVersion.entries()]
+      .sort(([a], [b]) => compareVersions(b, a))
+      .map(([version, list]) => ({
+        version,
+        machines: ids(list, () => true),
+        outdated: ids(list, (u) => u.candidate !== null),
+        security: ids(list, (u) => u.security),
+      })),
   };
+}
+
+interface ProfiledMachine {
+  id: number;
+  hostname: string;
+  architecture: string;
+  profileId: number;
+  viewId: number | null;
+  reported: number;
+}
+
+/** Machines with an installed set, in hostname order, with the view of their last report. */
+function machinesWithProfile(ctx: FleetQueryContext): ProfiledMachine[] {
+  return ctx.db
+    .prepare<[], ProfiledMachine>(
+      `SELECT m.id, m.hostname, m.architecture, m.profile_id AS profileId, r.view_id AS viewId,
+      r.machine_id IS NOT NULL AS reported
+      FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id
+      WHERE m.profile_id IS NOT NULL ORDER BY m.hostname, m.id`,
+    )
+    .all();
 }

@@ -65,7 +65,7 @@ export function createToken(
   if (o.note !== undefined) oneLine('--note', o.note);
   const server = o.server ?? serverUrl(ctx.config);
   if (!/^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?$|^https?:\/\/\[[0-9a-fA-F:.]+\](?::\d{1,5})?$/.test(server))
-    fail('USAGE', `--server must be http(s)://host[:port], not "${server.slice(0, 80)}"`);
+    fail('USAGE', `enrol URL: expected http(s)://host[:port], not "${server.slice(0, 80)}"`);
   const made = ctx.fleet.enrolment.createToken({
     class: o.class,
     autoApprove: o.autoApprove === true,
