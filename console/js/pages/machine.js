@@ -57,8 +57,13 @@ export async function render(ctx) {
     facts(detail),
     outdatedSection(outdated, m),
     disagreements(detail.report),
-    h('h2', {}, 'Recent jobs'),
-    jobsTable(detail.jobs, { machine: false }),
-    h('p', {}, link(`/jobs?machine=${m.id}`, 'All jobs of this machine')),
+    // not on paper: the print is the outdated list
+    h(
+      'section',
+      { class: 'no-print', 'aria-labelledby': 'jobs-title' },
+      h('h2', { id: 'jobs-title' }, 'Recent jobs'),
+      jobsTable(detail.jobs, { machine: false }),
+      h('p', {}, link(`/jobs?machine=${m.id}`, 'All jobs of this machine')),
+    ),
   );
 }
