@@ -529,6 +529,7 @@ describe('issue 16: migration 10', () => {
     assert.ok(migrations.at(-1)!.version >= 10);
     db = openDb(file);
     try {
+      // 10 and the migrations after it (each leaves what exists alone)
       assert.equal(db.pragma('user_version', { simple: true }), migrations.at(-1)!.version);
       const names = (
         db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')").all() as Array<{ name: string }>

@@ -6,6 +6,8 @@ import { machineOps } from './machines.js';
 import { classOps } from './classes.js';
 import { jobOps } from './jobs.js';
 import { scheduleOps } from './schedules.js';
+import { cacheOps } from './cache.js';
+import { gateOps } from './gate.js';
 import type { AnyOperation } from './operation.js';
 import { overviewOps } from './overview.js';
 import { packageOps } from './packages.js';
@@ -24,6 +26,8 @@ export const OPERATIONS: readonly AnyOperation[] = [
   ...classOps,
   ...jobOps,
   ...scheduleOps,
+  ...gateOps,
+  ...cacheOps,
 ];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));

@@ -442,6 +442,24 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
     `,
   },
   {
+    // issue 16 (the console's proxy traffic over time)
+    version: 11,
+    sql: `
+      -- the proxy's counters sampled every few minutes: what each bucket of time added (5-minute
+      -- buckets kept 2 days, hourly ones 40 days; older ones pruned as samples come)
+      CREATE TABLE IF NOT EXISTS proxy_traffic (
+        bucket_ms INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        hits INTEGER NOT NULL DEFAULT 0,
+        misses INTEGER NOT NULL DEFAULT 0,
+        bytes_from_cache INTEGER NOT NULL DEFAULT 0,
+        bytes_from_upstream INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (bucket_ms, at)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
     // issue 16 (API: machine list and overview over compact data); 11 is the gate API's
     version: 12,
     sql: `
