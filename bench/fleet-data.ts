@@ -178,7 +178,7 @@ const WORD = [
   'wrapper',
 ];
 
-interface PkgSpec {
+export interface PkgSpec {
   name: string;
   arch: 'amd64' | 'all';
   multiArch: string | undefined;
@@ -284,7 +284,7 @@ function makePool(r: () => number, n: number, taken: Set<string>, libs: PkgSpec[
   return out;
 }
 
-function record(s: PkgSpec, v: 0 | 1 | 2): InstalledPackage {
+export function record(s: PkgSpec, v: 0 | 1 | 2): InstalledPackage {
   const version = s.binNmu ? `${s.versions[v]}+b1` : s.versions[v];
   return {
     package: s.name,
@@ -338,12 +338,18 @@ export const DEFAULT_SHAPE: FleetShape = {
   olderShare: 0.01,
 };
 
-export function makeProfiles(shape: FleetShape, seed = 42): Profile[] {
+/** The packages the profiles are made of: every profile has the core, and some of the optional ones. */
+export function makePackages(shape: FleetShape, seed = 42): { core: PkgSpec[]; optional: PkgSpec[] } {
   const r = rng(seed);
   const taken = new Set<string>();
   const libs: PkgSpec[] = [];
   const core = makePool(r, shape.core, taken, libs, '');
   const optional = makePool(r, shape.optionalPool, taken, libs, 'x');
+  return { core, optional };
+}
+
+export function makeProfiles(shape: FleetShape, seed = 42): Profile[] {
+  const { core, optional } = makePackages(shape, seed);
   const out: Profile[] = [];
   for (let p = 0; p < shape.profiles; p++) {
     const pr = rng(seed * 1000 + p + 1);

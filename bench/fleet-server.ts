@@ -29,7 +29,7 @@ export interface FleetServer {
 /** `node dist/src/cli/main.js serve` on a free port, log level warn; waits until it answers RPC. */
 export async function startFleetServer(
   procs: Processes,
-  o: { db: string; cacheDir: string; logFile: string; cpuProfDir?: string },
+  o: { db: string; cacheDir: string; logFile: string; cpuProfDir?: string; config?: string },
 ): Promise<FleetServer> {
   const port = await freePort();
   const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
@@ -40,6 +40,7 @@ export async function startFleetServer(
       ...nodeArgs,
       join(REPO, 'dist', 'src', 'cli', 'main.js'),
       'serve',
+      ...(o.config ? ['--config', o.config] : []),
       '--listen',
       '127.0.0.1',
       '--port',

@@ -257,7 +257,13 @@ describe('issue 14: bash completion, in a real bash', () => {
     // the third argument of rule-add is a pattern: nothing to offer
     assert.deepEqual(await complete('aptgate', ['classes', 'rule-add', 'web', 'hostname', '']), []);
     assert.deepEqual(await complete('aptgate', ['help', 'sch']), ['schedules']);
-    assert.deepEqual(await complete('aptgate', ['cache', 'help', '']), ['stats', 'clean', 'verify', 'import']);
+    assert.deepEqual(await complete('aptgate', ['cache', 'help', '']), [
+      'stats',
+      'history',
+      'clean',
+      'verify',
+      'import',
+    ]);
   });
 
   it('an unknown shell is refused with the choices, and nothing is printed on stdout', async () => {

@@ -18,6 +18,14 @@ const AGENT_MAY_IMPORT = new Set(['agent/', 'protocol/', 'index/', 'sys/', 'term
 // the web console's server side (src/console/) and who mounts it; the libraries only it uses
 const CONSOLE_MOUNTED_BY = new Set(['app', 'main']);
 const CONSOLE_LIBRARIES = new Set(['@fastify/static', '@fastify/helmet']);
+// the operations are reached through the API and the command line only; the API is mounted by the edge
+const OPS_USED_BY = new Set(['api/', 'cli/']);
+const API_MOUNTED_BY = new Set(['app']);
+// the API's libraries, each in one file of api/
+const API_LIBRARIES = new Map([
+  ['@fastify/cookie', 'api/auth.ts'],
+  ['@fastify/swagger', 'api/openapi.ts'],
+]);
 // node: modules a pure module may use: hashing, text decoding, stream types, nothing that reaches out
 const PURE_BUILTINS = new Set(['node:crypto', 'node:string_decoder', 'node:stream', 'node:buffer', 'node:util']);
 
@@ -35,11 +43,16 @@ function violations(g: ImportGraph): string[] {
     // the console's server side serves files: it needs nothing of the domain, and only the edge mounts it
     if (e.from === 'console/' && e.to !== 'errors') out.push(`console/ imports ${e.to} (${e.file})`);
     if (e.to === 'console/' && !CONSOLE_MOUNTED_BY.has(e.from)) out.push(`${e.from} imports console/ (${e.file})`);
+    if (e.to === 'ops/' && !OPS_USED_BY.has(e.from)) out.push(`${e.from} imports ops/ (${e.file})`);
+    if (e.to === 'api/' && !API_MOUNTED_BY.has(e.from)) out.push(`${e.from} imports api/ (${e.file})`);
   }
   for (const [file, specs] of g.externals) {
     if (file.startsWith('index/')) {
       for (const s of specs) if (!PURE_BUILTINS.has(s)) out.push(`index does I/O or uses a library: ${s} (${file})`);
     }
+    for (const s of specs)
+      if (API_LIBRARIES.has(s) && API_LIBRARIES.get(s) !== file)
+        out.push(`${s} is used in ${file}, not only in ${API_LIBRARIES.get(s)} (one module per library)`);
     for (const s of specs)
       if (CONSOLE_LIBRARIES.has(s) && !file.startsWith('console/'))
         out.push(`${s} is the console's library, used in ${file} (one module per library)`);
@@ -64,7 +77,7 @@ test('the import lines are read (a sanity check of the reader)', () => {
   );
 });
 
-test('no folder cycle; the agent bundles for Node 18; proxy and rpc apart; index is pure; the console apart', () => {
+test('no folder cycle; the agent bundles for Node 18; proxy and rpc apart; index is pure; the console, the operations and the API apart', () => {
   assert.deepEqual(violations(graph), []);
 });
 
@@ -94,4 +107,7 @@ test('each rule catches the import it forbids', () => {
   found(plus({ from: 'console/', to: 'fleet/', file: 'console/x.ts' }), /^console\/ imports fleet\//);
   found(plus({ from: 'proxy/', to: 'console/', file: 'proxy/x.ts' }), /^proxy\/ imports console\//);
   found(withExternal('proxy/x.ts', '@fastify/static'), /^@fastify\/static is the console's library/);
+  found(plus({ from: 'fleet/', to: 'ops/', file: 'fleet/x.ts' }), /^folder cycle|^fleet\/ imports ops\//);
+  found(plus({ from: 'rpc/', to: 'api/', file: 'rpc/x.ts' }), /^rpc\/ imports api\//);
+  found(withExternal('api/routes.ts', '@fastify/cookie'), /^@fastify\/cookie is used in api\/routes.ts/);
 });

@@ -520,7 +520,7 @@ describe('issue 16: migration 10', () => {
     let db: Db = openDb(file);
     // back to version 9: what this migration created is dropped
     db.exec(`DROP TABLE audit; DROP TABLE api_token; DROP TABLE session; DROP TABLE user;`);
-    // and what the later ones added (12: counts of cached answers, reboot flag, package index)
+    // and what the later ones added (12: counts of cached answers, reboot flag, package index; 13: their indexes)
     db.exec(`DROP INDEX machine_report_compact; DROP INDEX outdated_cache_counts;
       ALTER TABLE outdated_cache DROP COLUMN outdated; ALTER TABLE outdated_cache DROP COLUMN security;
       ALTER TABLE machine_report DROP COLUMN reboot_required; DROP INDEX inst_pkg_by_package;`);
@@ -530,6 +530,7 @@ describe('issue 16: migration 10', () => {
     assert.ok(migrations.at(-1)!.version >= 10);
     db = openDb(file);
     try {
+      // 10 and the migrations after it (each leaves what exists alone)
       assert.equal(db.pragma('user_version', { simple: true }), migrations.at(-1)!.version);
       const names = (
         db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')").all() as Array<{ name: string }>

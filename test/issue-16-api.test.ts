@@ -191,3 +191,47 @@ describe('issue 16: the API frame', () => {
     assert.ok(a.body.paths['/session']?.post, 'login is documented');
   });
 });
+
+describe('issue 16: admin.listen, a listener of the API and the console alone', () => {
+  let dir: string;
+  let server: TestServer;
+  let adminUrl: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i16-admin-'));
+    server = await startServer(testConfig(dir, {}, (c) => (c.admin.listen = { host: '127.0.0.1', port: 0 })));
+    assert.ok(server.admin, 'a second fastify instance for admin.listen');
+    await server.admin.listen({ host: '127.0.0.1', port: 0 });
+    adminUrl = `http://127.0.0.1:${(server.admin.server.address() as { port: number }).port}`;
+    await addTestUsers(server.services);
+  });
+  after(async () => {
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves the API and the console there, and neither on apt’s listener', async () => {
+    const s = await login(adminUrl, 'vera', PASSWORD);
+    assert.equal((await s.call('GET', '/audit')).status, 200);
+    const root = await fetch(`${adminUrl}/`, { redirect: 'manual' });
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get('location'), '/console/');
+    assert.equal((await fetch(`${adminUrl}/console/`)).status, 200);
+    // on apt's port /api/v1 is no API (the proxy answers: no such backend), and no console
+    const apt = await fetch(`${server.url}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'vera', password: PASSWORD }),
+    });
+    assert.notEqual(apt.status, 200);
+    assert.equal(apt.headers.getSetCookie().length, 0);
+    assert.notEqual((await fetch(`${server.url}/console/`)).status, 200);
+  });
+
+  it('closing the server closes the admin listener too', async () => {
+    const admin = server.admin!;
+    await server.close();
+    assert.equal(admin.server.listening, false);
+    server = undefined as unknown as TestServer;
+  });
+});

@@ -15,7 +15,7 @@ import Fastify from 'fastify';
 import { request } from 'undici';
 import { defaultConfig, parseConfigText } from '../src/config.js';
 import { CONSOLE_DIR, consoleDir, consoleRoutes } from '../src/console/routes.js';
-import { launchBrowser, submitLogin, type PageLog, type TestBrowser } from './helpers/browser.js';
+import { launchBrowser, submitLogin, unexpectedErrors, type TestBrowser } from './helpers/browser.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 
@@ -23,17 +23,6 @@ const consoleFiles = (ext: string) =>
   readdirSync(CONSOLE_DIR, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith(ext))
     .map((e) => path.relative(CONSOLE_DIR, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
-
-/**
- * The page's console errors, less the one a logged-out visit causes: the browser reports the
- * session probe's refusal (GET /api/v1/session answers 401 without a session) as a failed load.
- */
-function unexpectedErrors(log: PageLog, origin: string): string[] {
-  return log.consoleErrors
-    .filter((e) => !(e.url === `${origin}/api/v1/session` && /^Failed to load resource: /.test(e.text)))
-    .map((e) => `${e.text} (${e.url})`)
-    .concat(log.pageErrors);
-}
 
 describe('issue 16: the console files and their headers', () => {
   let dir: string;

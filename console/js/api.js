@@ -74,7 +74,7 @@ export async function request(method, path, payload, opts = {}) {
 }
 
 export const get = (path, q, opts = {}) => request('GET', path, undefined, { ...opts, query: q });
-export const post = (path, payload = {}) => request('POST', path, payload);
+export const post = (path, payload = {}, opts = {}) => request('POST', path, payload, opts);
 export const put = (path, payload = {}) => request('PUT', path, payload);
 export const del = (path, payload) => request('DELETE', path, payload);
 

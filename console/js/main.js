@@ -14,7 +14,14 @@ const main = document.getElementById('main');
 
 function showLogin(message) {
   renderChrome('', onLogout);
-  renderLogin(main, { message, done: () => show({ focus: true }) });
+  renderLogin(main, {
+    message,
+    done: () => {
+      clearNotice();
+      // the page that was open (or the bookmark) again
+      void show({ focus: true });
+    },
+  });
 }
 
 async function onLogout() {
@@ -53,6 +60,8 @@ async function show({ focus = false } = {}) {
 }
 
 onUnauthenticated(() => {
+  // several requests of a page may be refused at once: one login form
+  if (!session()) return;
   forget();
   showLogin('Your session has ended: log in again.');
 });

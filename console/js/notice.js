@@ -5,6 +5,8 @@ import { ApiError } from './api.js';
 const el = () => document.getElementById('notice');
 
 export function showError(err) {
+  // a session that ended is said by the login form that replaced the page
+  if (err instanceof ApiError && err.status === 401) return;
   const n = el();
   n.className = 'notice';
   n.textContent =

@@ -30,8 +30,9 @@ export async function probe() {
   }
 }
 
+/** Logs in; a refusal (401: wrong user or password) is the form's to show, not a session that ended. */
 export async function login(user, password) {
-  return set(await post('/session', { user, password }));
+  return set(await post('/session', { user, password }, { quiet401: true }));
 }
 
 export async function logout() {

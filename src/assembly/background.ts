@@ -1,17 +1,19 @@
 // What the server does on its own, over the assembled services: the schedule tick (with
-// auto-promotion), and a new snapshot's fan-out to the gate's stages and the cached outdated
-// answers of its suite.
+// auto-promotion), a new snapshot's fan-out to the gate's stages and the cached outdated
+// answers of its suite, and the proxy's traffic sampled into its history every 5 minutes.
 import type { Fleet } from '../fleet/fleet.js';
 import type { OutdatedService } from '../fleet/outdated.js';
 import type { GateService } from '../gate/service.js';
 import type { Logger } from '../log.js';
 import type { ProxyRuntime } from '../proxy/runtime.js';
+import { TRAFFIC_SAMPLE_MS, type TrafficSampler } from '../proxy/traffic.js';
 
 export interface BackgroundDeps {
   fleet: Fleet;
   gate: GateService;
   outdated: OutdatedService;
   proxy: ProxyRuntime;
+  traffic: TrafficSampler;
   log: Logger;
   tickMs: number;
 }
@@ -38,6 +40,16 @@ export function startBackground(d: BackgroundDeps): () => void {
   };
   const ticker = setInterval(tick, d.tickMs);
   ticker.unref();
+  const sample = () => {
+    try {
+      d.traffic.sample();
+    } catch (err) {
+      // not recorded now: the next sample carries it
+      log.warn({ err: (err as Error).message }, 'could not record the proxy traffic');
+    }
+  };
+  const sampler = setInterval(sample, TRAFFIC_SAMPLE_MS);
+  sampler.unref();
   // a new snapshot's Packages linked: bring cached outdated answers of that suite up to date
   // (once per suite per turn of the event loop, however many indexes were linked)
   const pending = new Set<string>();
@@ -78,5 +90,7 @@ export function startBackground(d: BackgroundDeps): () => void {
   return () => {
     closing = true;
     clearInterval(ticker);
+    clearInterval(sampler);
+    sample(); // the minutes since the last sample
   };
 }

@@ -5,8 +5,10 @@ import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ProxyRuntime } from '../proxy/runtime.js';
+import { TrafficSampler } from '../proxy/traffic.js';
 import { Checkpointer } from '../state/checkpointer.js';
 import type { Db } from '../state/db.js';
+import { ProxyHistoryStore } from '../state/proxy-history.js';
 import { startBackground } from './background.js';
 import { assemble, type Services } from './services.js';
 
@@ -22,6 +24,8 @@ export interface ServerOptions {
 
 export interface ServerServices extends Services {
   proxy: ProxyRuntime;
+  /** the proxy's counters into the traffic history (background.ts samples every 5 minutes; tests call it) */
+  traffic: TrafficSampler;
   /** Checkpoints, the proxy (its cache, indexes, timers) and the background turns. */
   start(): Promise<void>;
   /** Ends what start() began, then the services'. */
@@ -39,15 +43,17 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
     state: services.state,
     ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
   });
+  const traffic = new TrafficSampler(proxy.metrics, new ProxyHistoryStore(db), services.now);
   let checkpointer: Checkpointer | undefined;
   let stopBackground: (() => void) | undefined;
   return {
     ...services,
     proxy,
+    traffic,
     start: async () => {
       checkpointer = Checkpointer.start(db, dbFile, (message) => log.warn({ err: message }, 'database checkpoints'));
       await proxy.start();
-      stopBackground = startBackground({ ...services, proxy, log, tickMs: config.fleet.scheduleTickMs });
+      stopBackground = startBackground({ ...services, proxy, traffic, log, tickMs: config.fleet.scheduleTickMs });
     },
     stop: async () => {
       stopBackground?.();

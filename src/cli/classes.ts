@@ -1,28 +1,20 @@
-// `aptgate classes ...`: classes, their members, rules, windows and stages (fleet/queries/classes.ts answers).
+// `aptgate classes ...`: classes, their members, rules, windows and stages: each command runs its
+// operation (ops/classes.ts) here or on --server, and prints its answer.
 import { Argument, type Command } from 'commander';
 import { visible } from '../term/visible.js';
 import { RULE_FIELDS } from '../fleet/classes.js';
 import { offer } from '../term/completion.js';
-import {
-  addMembers,
-  addRule,
-  removeClass,
-  addWindow,
-  bindClass,
-  createClass,
-  listClasses,
-  removeMembers,
-  removeRule,
-  removeWindow,
-} from '../fleet/queries/classes.js';
+import type { ClassBinding, ClassInfoJson } from '../fleet/queries/classes.js';
+import type { ClassRow } from '../state/classes.js';
+import { opRunner, type RemoteOpts } from './call.js';
 import { formatBinding, formatClassList } from './gate-format.js';
-import { idArgument, intOption, runner, textOption, type CliShell } from './fleet-context.js';
+import { idArgument, intOption, type CliShell } from './fleet-context.js';
 
-type Json = { json?: boolean };
+type Json = RemoteOpts;
 type Leaf = (parent: Command, spec: string, description: string) => Command;
 
 export function registerClassCommands(program: Command, shell: CliShell, leaf: Leaf): void {
-  const run = runner(shell);
+  const run = opRunner(shell);
   const done = (msg: string) => () => `${msg}\n`;
 
   const classes = program
@@ -30,13 +22,7 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .description('classes of machines: members, match rules, stage of the release gate, maintenance windows');
   leaf(classes, 'list', 'classes with members, rules, stage, windows and schedules')
     .option('--json', 'machine-readable output')
-    .action((o: Json) =>
-      run(
-        o,
-        (ctx) => ({ classes: listClasses(ctx) }),
-        (r) => formatClassList(r.classes),
-      ),
-    );
+    .action((o: Json) => run(o, 'classes.list', {}, (r: { classes: ClassInfoJson[] }) => formatClassList(r.classes)));
   leaf(classes, 'create', 'create a class')
     .argument('<name>')
     .option('--priority <n>', 'where classes disagree (the stage a machine follows), the highest priority wins', '0')
@@ -47,14 +33,15 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .action((name: string, o: Json & { priority: string; description?: string; stage?: string; gate?: boolean }) =>
       run(
         o,
-        (ctx) =>
-          createClass(ctx, name, {
-            priority: intOption('--priority', o.priority, -1_000_000, 1_000_000),
-            ...(o.description === undefined ? {} : { description: textOption('--description', o.description) }),
-            ...(o.stage === undefined ? {} : { stage: o.stage }),
-            gate: o.gate === true,
-          }),
-        (c) =>
+        'classes.create',
+        {
+          name,
+          priority: intOption('--priority', o.priority, -1_000_000, 1_000_000),
+          ...(o.description === undefined ? {} : { description: o.description }),
+          ...(o.stage === undefined ? {} : { stage: o.stage }),
+          ...(o.gate === true ? { gate: true } : {}),
+        },
+        (c: ClassRow) =>
           `class ${c.name} created${c.stage ? `, bound to stage ${c.stage}${c.gate ? ' (gate class)' : ''}` : ''}\n`,
       ),
     );
@@ -64,16 +51,18 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .option('--gate', 'its machines are test machines of the stage (their upgrades open its gate)')
     .option('--json', 'machine-readable output')
     .action((name: string, stage: string, o: Json & { gate?: boolean }) =>
-      run(o, (ctx) => bindClass(ctx, name, stage, o.gate === true), formatBinding),
+      run(o, 'classes.bind', { name, stage, ...(o.gate === true ? { gate: true } : {}) }, (b: ClassBinding) =>
+        formatBinding(b),
+      ),
     );
   leaf(classes, 'unbind', 'the class no longer binds its machines to a stage')
     .argument('<name>')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: Json) => run(o, (ctx) => bindClass(ctx, name, null, false), formatBinding));
+    .action((name: string, o: Json) => run(o, 'classes.unbind', { name }, (b: ClassBinding) => formatBinding(b)));
   leaf(classes, 'delete', 'delete a class (its schedules and windows go with it; machines stay)')
     .argument('<name>')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: Json) => run(o, (ctx) => removeClass(ctx, name), done(`class ${name} deleted`)));
+    .action((name: string, o: Json) => run(o, 'classes.delete', { name }, done(`class ${name} deleted`)));
   leaf(classes, 'add', 'add machines to a class explicitly')
     .argument('<name>')
     .argument('<machine...>', 'machine ids or hostnames')
@@ -81,8 +70,10 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .action((name: string, refs: string[], o: Json) =>
       run(
         o,
-        (ctx) => ({ class: name, added: addMembers(ctx, name, refs) }),
-        (r) => `${name}: added ${r.added.map((m) => visible(m.hostname)).join(', ')}\n`,
+        'classes.add-members',
+        { name, machines: refs },
+        (r: { added: Array<{ hostname: string }> }) =>
+          `${name}: added ${r.added.map((m) => visible(m.hostname)).join(', ')}\n`,
       ),
     );
   leaf(classes, 'remove', 'remove explicit members from a class')
@@ -92,8 +83,9 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .action((name: string, refs: string[], o: Json) =>
       run(
         o,
-        (ctx) => ({ class: name, removed: removeMembers(ctx, name, refs) }),
-        (r) =>
+        'classes.remove-members',
+        { name, machines: refs },
+        (r: { removed: Array<{ hostname: string; removed: boolean; stillByRule: boolean }> }) =>
           r.removed
             .map(
               (m) =>
@@ -108,7 +100,7 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .argument('<pattern>', 'glob (web-*, [ab]?-db) or /regex/')
     .option('--json', 'machine-readable output')
     .action((name: string, field: string, pattern: string, o: Json) =>
-      run(o, (ctx) => addRule(ctx, name, field, pattern), done(`${name}: rule ${field} ${pattern} added`)),
+      run(o, 'classes.add-rule', { name, field, pattern }, done(`${name}: rule ${field} ${pattern} added`)),
     );
   leaf(classes, 'rule-remove', 'remove a match rule')
     .argument('<name>')
@@ -116,14 +108,7 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .argument('<pattern>')
     .option('--json', 'machine-readable output')
     .action((name: string, field: string, pattern: string, o: Json) =>
-      run(
-        o,
-        (ctx) => {
-          removeRule(ctx, name, field, pattern);
-          return { class: name, field, pattern };
-        },
-        done(`${name}: rule ${field} ${pattern} removed`),
-      ),
+      run(o, 'classes.remove-rule', { name, field, pattern }, done(`${name}: rule ${field} ${pattern} removed`)),
     );
   leaf(
     classes,
@@ -136,21 +121,15 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
     .action((name: string, text: string, o: Json) =>
       run(
         o,
-        (ctx) => addWindow(ctx, name, text),
-        (w) => `${name}: window ${w.id} ${w.window} added\n`,
+        'classes.add-window',
+        { name, window: text },
+        (w: { id: number; window: string }) => `${name}: window ${w.id} ${w.window} added\n`,
       ),
     );
   leaf(classes, 'window-remove', 'remove a maintenance window (its id from classes list)')
     .argument('<id>')
     .option('--json', 'machine-readable output')
     .action((id: string, o: Json) =>
-      run(
-        o,
-        (ctx) => {
-          removeWindow(ctx, idArgument('window id', id));
-          return { removed: Number(id) };
-        },
-        done(`window ${id} removed`),
-      ),
+      run(o, 'classes.remove-window', { id: idArgument('window id', id) }, done(`window ${id} removed`)),
     );
 }

@@ -1,11 +1,12 @@
-// `aptgate clients [--json]`: who uses the proxy, from the server's database (written by the
-// server every few seconds, so up to CLIENT_FLUSH_MS behind), enrolled or not; an address an
-// enrolled machine last called /RPC2 from names the machine.
+// `aptgate clients [--json]`: who uses the proxy (the operation cache.clients, here or on
+// --server), from the server's database (written by the server every few seconds, so up to
+// CLIENT_FLUSH_MS behind), enrolled or not; an address an enrolled machine last called /RPC2 from
+// names the machine.
 import type { Command } from 'commander';
 import { CLIENT_FLUSH_MS } from '../proxy/clients.js';
-import { listClients, type ClientInfo } from '../proxy/queries.js';
-import { ClientStore } from '../state/clients.js';
-import { runner, type CliShell } from './fleet-context.js';
+import type { ClientInfo } from '../proxy/queries.js';
+import { opRunner, type RemoteOpts } from './call.js';
+import type { CliShell } from './fleet-context.js';
 import { ago, table, when } from './fleet-format.js';
 import { formatBytes } from '../term/bytes.js';
 
@@ -27,7 +28,7 @@ export function formatClients(cs: readonly ClientInfo[], now = Date.now()): stri
 }
 
 export function registerClientsCommand(program: Command, shell: CliShell): void {
-  const run = runner(shell);
+  const run = opRunner(shell);
   shell
     .configured(
       program
@@ -37,11 +38,5 @@ export function registerClientsCommand(program: Command, shell: CliShell): void 
         ),
     )
     .option('--json', 'machine-readable output')
-    .action((o: { json?: boolean }) =>
-      run(
-        o,
-        (ctx) => ({ clients: listClients(new ClientStore(ctx.db)) }),
-        (r) => formatClients(r.clients),
-      ),
-    );
+    .action((o: RemoteOpts) => run(o, 'cache.clients', {}, (r: { clients: ClientInfo[] }) => formatClients(r.clients)));
 }

@@ -1,11 +1,13 @@
 // `aptgate gate status`, `aptgate promote`, `aptgate stage rollback|history|list` and
-// `aptgate key export`: the release gate on the server host (the configured database is opened
-// directly, as for the fleet commands; the running server publishes what they change when a
-// client next reads the stage). Stage bindings of classes are under `aptgate classes`.
+// `aptgate key export`: the release gate's operations (ops/gate.ts), run on the server host (the
+// configured database opened directly; the running server publishes what they change when a
+// client next reads the stage) or on --server through the API. Stage bindings of classes are
+// under `aptgate classes`.
 import type { Command } from 'commander';
-import { textOption, withFleet, type CliShell, type FleetContext } from './fleet-context.js';
-import { checkPromote, gateStatus, history, listStages, rollback, type PromoteOptions } from '../gate/queries.js';
-import { exportKey, invokingUser, promote } from './gate.js';
+import type { GateStatusJson, HistoryJson, PromoteJson, RollbackJson, StageListJson } from '../gate/queries.js';
+import { opRunner, type RemoteOpts } from './call.js';
+import { idArgument, intOption, type CliShell } from './fleet-context.js';
+import { exportKey } from './gate.js';
 import {
   formatGateStatus,
   formatHistory,
@@ -15,15 +17,10 @@ import {
   formatStageList,
 } from './gate-format.js';
 
-type Json = { json?: boolean };
-
 export function registerGateCommands(program: Command, shell: CliShell): void {
   const leaf = (parent: Command, spec: string, description: string) =>
     shell.configured(parent.command(spec).description(description));
-  const print = <T>(o: Json, r: T, human: (r: T) => string) =>
-    shell.out(o.json ? JSON.stringify(r, null, 2) + '\n' : human(r));
-  const run = async <T>(o: Json, fn: (ctx: FleetContext) => T | Promise<T>, human: (r: T) => string) =>
-    print(o, await withFleet(shell.configFrom(o), fn), human);
+  const run = opRunner(shell);
 
   const gate = program
     .command('gate')
@@ -37,7 +34,11 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
   )
     .argument('[stage...]', 'stages to show (default: every stage but the last)')
     .option('--json', 'machine-readable output')
-    .action((stages: string[], o: Json) => run(o, (ctx) => gateStatus(ctx, stages), formatGateStatus));
+    .action((stages: string[], o: RemoteOpts) =>
+      run(o, 'gate.status', stages.length ? { stage: stages } : {}, (r: { stages: GateStatusJson[] }) =>
+        formatGateStatus(r),
+      ),
+    );
 
   leaf(
     program,
@@ -54,20 +55,21 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
     .action(
       (
         stage: string,
-        o: Json & { to?: string; only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string },
-      ) => {
-        const opts: PromoteOptions = {
-          actor: invokingUser(),
-          ...(o.to === undefined ? {} : { to: o.to }),
-          ...(o.only === undefined ? {} : { only: o.only }),
-          securityOnly: o.securityOnly === true,
-          force: o.force === true,
-          ...(o.reason === undefined ? {} : { reason: textOption('--reason', o.reason, 500) }),
-        };
-        const config = shell.configFrom(o);
-        checkPromote(config, stage, opts); // before the database is opened
-        return run(o, (ctx) => promote(ctx, stage, opts), formatPromote);
-      },
+        o: RemoteOpts & { to?: string; only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string },
+      ) =>
+        run(
+          o,
+          'gate.promote',
+          {
+            stage,
+            ...(o.to === undefined ? {} : { to: o.to }),
+            ...(o.only === undefined ? {} : { only: o.only }),
+            ...(o.securityOnly ? { securityOnly: true } : {}),
+            ...(o.force ? { force: true } : {}),
+            ...(o.reason === undefined ? {} : { reason: o.reason }),
+          },
+          (r: PromoteJson) => formatPromote(r),
+        ),
     );
 
   const stage = program
@@ -79,11 +81,24 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
     'the ladder: per stage its suites and their current generation, the classes bound to it, auto-promotion',
   )
     .option('--json', 'machine-readable output')
-    .action((o: Json) => run(o, (ctx) => listStages(ctx), formatStageList));
+    .action((o: RemoteOpts) => run(o, 'stages.list', {}, (r: StageListJson) => formatStageList(r)));
   leaf(stage, 'history', 'every generation of a stage: when, kind, who, why, evidence, content')
     .argument('<stage>')
+    .option('--limit <n>', 'only the newest N generations')
+    .option('--before <id>', 'only generations older than this one (the next page)')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: Json) => run(o, (ctx) => history(ctx, name), formatHistory));
+    .action((name: string, o: RemoteOpts & { limit?: string; before?: string }) =>
+      run(
+        o,
+        'stages.history',
+        {
+          stage: name,
+          ...(o.limit === undefined ? {} : { limit: intOption('--limit', o.limit, 1, 10_000) }),
+          ...(o.before === undefined ? {} : { before: idArgument('--before', o.before) }),
+        },
+        (r: HistoryJson) => formatHistory(r),
+      ),
+    );
   leaf(
     stage,
     'rollback',
@@ -92,15 +107,12 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
     .argument('<stage>')
     .option('--reason <text>', 'why (recorded in the stage history)')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: Json & { reason?: string }) =>
+    .action((name: string, o: RemoteOpts & { reason?: string }) =>
       run(
         o,
-        (ctx) =>
-          rollback(ctx, name, {
-            actor: invokingUser(),
-            ...(o.reason === undefined ? {} : { reason: textOption('--reason', o.reason, 500) }),
-          }),
-        formatRollback,
+        'stages.rollback',
+        { stage: name, ...(o.reason === undefined ? {} : { reason: o.reason }) },
+        (r: RollbackJson) => formatRollback(r),
       ),
     );
 
@@ -108,19 +120,16 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
   leaf(
     key,
     'export',
-    "print or write the server's public key, for clients' Signed-By (creates the key if the server has not yet)",
+    "print or write the server's public key, for clients' Signed-By (the server makes it at its first start)",
   )
     .option('--binary', 'a binary keyring instead of ASCII armor (needs --output)')
     .option('--output <file>', 'write it to this file (mode 0644) instead of printing it')
     .option('--json', 'machine-readable output')
-    .action(async (o: Json & { binary?: boolean; output?: string }) =>
-      print(
-        o,
-        await exportKey(shell.configFrom(o), {
-          binary: o.binary === true,
-          ...(o.output === undefined ? {} : { output: o.output }),
-        }),
-        formatKeyExport,
-      ),
-    );
+    .action(async (o: RemoteOpts & { binary?: boolean; output?: string }) => {
+      const r = await exportKey(shell, o, {
+        binary: o.binary === true,
+        ...(o.output === undefined ? {} : { output: o.output }),
+      });
+      shell.out(o.json ? JSON.stringify(r, null, 2) + '\n' : formatKeyExport(r));
+    });
 }

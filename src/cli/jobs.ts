@@ -1,40 +1,52 @@
-// `aptgate jobs|schedules ...`: jobs and recurring jobs (fleet/queries/jobs.ts answers; fleet-format.ts prints).
+// `aptgate jobs|schedules ...`: jobs and recurring jobs; each command runs its operation
+// (ops/jobs.ts, ops/schedules.ts) here or on --server, and fleet-format.ts prints the answer.
 import { Argument, Option, type Command } from 'commander';
 import { JOB_KINDS } from '../protocol/wire.js';
 import { offer } from '../term/completion.js';
-import {
-  JOB_STATES,
-  addJobs,
-  addSchedule,
-  cancelJob,
-  listJobs,
-  listSchedules,
-  showJob,
-  type JobOptions,
-  removeSchedule,
-} from '../fleet/queries/jobs.js';
-import { dateOption, durationOption, idArgument, intOption, runner, type CliShell } from './fleet-context.js';
+import { readFileSync } from 'node:fs';
+import { fail } from '../errors.js';
+import { JOB_STATES, type JobInfo, type JobsAdded, type ScheduleInfo } from '../fleet/queries/jobs.js';
+import type { JobOptionInput } from '../ops/jobs.js';
+import { opRunner, type RemoteOpts } from './call.js';
+import { idArgument, intOption, type CliShell } from './fleet-context.js';
 import { formatJob, formatJobs, formatJobsAdded, formatSchedules, when } from './fleet-format.js';
 
-type Json = { json?: boolean };
+type Json = RemoteOpts;
 type Leaf = (parent: Command, spec: string, description: string) => Command;
 
-/** The job options as commander gives them: the numbers still text. */
-type JobFlags = Omit<JobOptions, 'lockTimeout' | 'timeout'> & { lockTimeout?: string; jobTimeout?: string };
+/** The job options as commander gives them: the numbers still text, the .sources file a path. */
+interface JobFlags {
+  packages?: string[];
+  securityOnly?: boolean;
+  sourceName?: string;
+  sourceFile?: string;
+  codename?: string;
+  allowReboot?: boolean;
+  repairDpkg?: boolean;
+  lockTimeout?: string;
+  jobTimeout?: string;
+}
 
-function jobOptions(o: JobFlags): JobOptions {
+/** The operation's job options; --source-file is read here (the server never reads a path it is sent). */
+function jobOptions(o: JobFlags): JobOptionInput {
+  let sourceContent: string | undefined;
+  if (o.sourceFile !== undefined) {
+    try {
+      sourceContent = readFileSync(o.sourceFile, 'utf8');
+    } catch (err) {
+      fail('USAGE', `cannot read ${o.sourceFile}: ${(err as Error).message}`);
+    }
+  }
   return {
     ...(o.packages ? { packages: o.packages } : {}),
-    securityOnly: o.securityOnly === true,
+    ...(o.securityOnly === true ? { securityOnly: true } : {}),
     ...(o.sourceName === undefined ? {} : { sourceName: o.sourceName }),
-    ...(o.sourceFile === undefined ? {} : { sourceFile: o.sourceFile }),
+    ...(sourceContent === undefined ? {} : { sourceContent }),
     ...(o.codename === undefined ? {} : { codename: o.codename }),
-    allowReboot: o.allowReboot === true,
+    ...(o.allowReboot === true ? { allowReboot: true } : {}),
     ...(o.repairDpkg === false ? { repairDpkg: false } : {}),
     ...(o.lockTimeout === undefined ? {} : { lockTimeout: intOption('--lock-timeout', o.lockTimeout, 0, 86_400) }),
-    ...(o.jobTimeout === undefined
-      ? {}
-      : { timeout: Math.round(durationOption('--job-timeout', o.jobTimeout) / 1000) }),
+    ...(o.jobTimeout === undefined ? {} : { jobTimeout: o.jobTimeout }),
   };
 }
 
@@ -52,7 +64,7 @@ function jobFlags(cmd: Command): Command {
 }
 
 export function registerJobCommands(program: Command, shell: CliShell, leaf: Leaf): void {
-  const run = runner(shell);
+  const run = opRunner(shell);
   const done = (msg: string) => () => `${msg}\n`;
 
   // ---- jobs ----
@@ -76,46 +88,49 @@ export function registerJobCommands(program: Command, shell: CliShell, leaf: Lea
     .action((kind: string, o: Json & JobFlags & { to: string[]; notBefore?: string; deadline?: string }) =>
       run(
         o,
-        (ctx) =>
-          addJobs(ctx, kind, o.to, {
-            ...jobOptions(o),
-            ...(o.notBefore === undefined ? {} : { notBefore: dateOption('--not-before', o.notBefore) }),
-            ...(o.deadline === undefined ? {} : { deadlineMs: durationOption('--deadline', o.deadline) }),
-          }),
-        formatJobsAdded,
+        'jobs.create',
+        {
+          kind,
+          to: o.to,
+          ...jobOptions(o),
+          ...(o.notBefore === undefined ? {} : { notBefore: o.notBefore }),
+          ...(o.deadline === undefined ? {} : { deadline: o.deadline }),
+        },
+        (r: JobsAdded) => formatJobsAdded(r),
       ),
     );
   leaf(jobs, 'list', 'jobs, newest first')
     .option('--machine <ref>', 'only this machine')
     .addOption(offer(new Option('--state <state>', 'only jobs in this state'), JOB_STATES))
-    .option('--limit <n>', 'at most this many', '100')
+    .option('--before <id>', 'only jobs older than this one (the next page)')
+    .option('--limit <n>', 'at most this many (1..1000)', '100')
     .option('--json', 'machine-readable output')
-    .action((o: Json & { machine?: string; state?: string; limit: string }) =>
+    .action((o: Json & { machine?: string; state?: string; before?: string; limit: string }) =>
       run(
         o,
-        (ctx) => ({
-          jobs: listJobs(ctx, {
-            ...(o.machine === undefined ? {} : { machine: o.machine }),
-            ...(o.state === undefined ? {} : { state: o.state }),
-            limit: intOption('--limit', o.limit, 1, 100_000),
-          }),
-        }),
-        (r) => formatJobs(r.jobs),
+        'jobs.list',
+        {
+          ...(o.machine === undefined ? {} : { machine: o.machine }),
+          ...(o.state === undefined ? {} : { state: o.state }),
+          ...(o.before === undefined ? {} : { before: idArgument('--before', o.before) }),
+          limit: intOption('--limit', o.limit, 1, 1000),
+        },
+        (r: { jobs: JobInfo[] }) => formatJobs(r.jobs),
       ),
     );
   leaf(jobs, 'show', 'one job with its result and transcript')
     .argument('<id>')
     .option('--json', 'machine-readable output')
-    .action((id: string, o: Json) => run(o, (ctx) => showJob(ctx, idArgument('job id', id)), formatJob));
+    .action((id: string, o: Json) =>
+      run(o, 'jobs.show', { id: idArgument('job id', id) }, (j: JobInfo & { transcript: string | null }) =>
+        formatJob(j),
+      ),
+    );
   leaf(jobs, 'cancel', 'cancel a job that has not finished (an agent running it finishes, its result is kept)')
     .argument('<id>')
     .option('--json', 'machine-readable output')
     .action((id: string, o: Json) =>
-      run(
-        o,
-        (ctx) => cancelJob(ctx, idArgument('job id', id)),
-        (j) => `job ${j.id} cancelled\n`,
-      ),
+      run(o, 'jobs.cancel', { id: idArgument('job id', id) }, (j: JobInfo) => `job ${j.id} cancelled\n`),
     );
 
   // ---- schedules ----
@@ -125,11 +140,7 @@ export function registerJobCommands(program: Command, shell: CliShell, leaf: Lea
   leaf(schedules, 'list', 'schedules with their next run')
     .option('--json', 'machine-readable output')
     .action((o: Json) =>
-      run(
-        o,
-        (ctx) => ({ schedules: listSchedules(ctx) }),
-        (r) => formatSchedules(r.schedules),
-      ),
+      run(o, 'schedules.list', {}, (r: { schedules: ScheduleInfo[] }) => formatSchedules(r.schedules)),
     );
   jobFlags(
     leaf(schedules, 'add', 'add a schedule')
@@ -142,21 +153,22 @@ export function registerJobCommands(program: Command, shell: CliShell, leaf: Lea
     .action((o: Json & JobFlags & { class: string; kind: string; cron: string; deadline?: string }) =>
       run(
         o,
-        (ctx) =>
-          addSchedule(ctx, {
-            ...jobOptions(o),
-            class: o.class,
-            kind: o.kind,
-            cron: o.cron,
-            ...(o.deadline === undefined ? {} : { deadlineMs: durationOption('--deadline', o.deadline) }),
-          }),
-        (s) => `schedule ${s.id}: ${s.kind} for class ${s.class} at "${s.cron}", next ${when(s.nextAt)}\n`,
+        'schedules.create',
+        {
+          ...jobOptions(o),
+          class: o.class,
+          kind: o.kind,
+          cron: o.cron,
+          ...(o.deadline === undefined ? {} : { deadline: o.deadline }),
+        },
+        (s: ScheduleInfo) =>
+          `schedule ${s.id}: ${s.kind} for class ${s.class} at "${s.cron}", next ${when(s.nextAt)}\n`,
       ),
     );
   leaf(schedules, 'remove', 'remove a schedule (jobs it created stay)')
     .argument('<id>')
     .option('--json', 'machine-readable output')
     .action((id: string, o: Json) =>
-      run(o, (ctx) => removeSchedule(ctx, idArgument('schedule id', id)), done(`schedule ${id} removed`)),
+      run(o, 'schedules.remove', { id: idArgument('schedule id', id) }, done(`schedule ${id} removed`)),
     );
 }

@@ -5,10 +5,11 @@ import { locateConfig, type ConfigUse } from './locate.js';
 import { fail } from '../errors.js';
 import { openDb } from '../state/db.js';
 import { stateStores } from '../assembly/services.js';
-import { cacheStats, cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
+import { cleanCache, type HousekeepingDeps } from '../proxy/housekeeping.js';
 import { verifyCache } from '../proxy/verify.js';
 import { importAcng } from '../proxy/import-acng.js';
-import { formatCleanResult, formatConfig, formatStats, formatVerifyResult } from './format.js';
+import { formatCleanResult, formatConfig, formatVerifyResult } from './format.js';
+import { registerCacheCommands } from './cache-commands.js';
 import { formatImportResult } from './import-format.js';
 import { registerOutdatedCommand } from './outdated-command.js';
 import { completionScript, SHELLS, type Shell } from '../term/completion.js';
@@ -125,17 +126,17 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     });
 
   const cache = program.command('cache').description('inspect and clean the cache directory');
-  withConfigOptions(cache.command('stats').description('files, bytes and package index size'), false)
-    .option('--json', 'machine-readable output')
-    .action(async (o: CommonOpts & { json?: boolean }) => {
-      const h = housekeepingDeps(configFrom(o, 'admin'));
-      try {
-        const s = await cacheStats(h.deps);
-        out(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStats(s));
-      } finally {
-        h.close();
-      }
-    });
+  // stats and history: operations (here or on --server); clean, verify, import: the files, here
+  registerCacheCommands(
+    cache,
+    {
+      out,
+      configured: (cmd) => remoteOption(withConfigOptions(cmd, false)),
+      configFrom: (o) => configFrom(o as CommonOpts, 'admin'),
+    },
+    (parent, spec, description) =>
+      remoteOption(withConfigOptions(parent.command(spec).description(description), false)),
+  );
   withConfigOptions(
     cache
       .command('clean')

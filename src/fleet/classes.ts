@@ -106,7 +106,7 @@ export class ClassService {
     const gates = this.store.all().filter((c) => c.gate && c.stage === stage);
     // no gate class, no machine to read (the overview asks this of every stage, with 20,000 machines)
     if (!gates.length) return [];
-    const machines = this.machines.all();
+    const machines = this.machines.brief();
     const byId = new Map(machines.map((m) => [m.id, m]));
     const out = new Set<number>();
     for (const c of gates) {
@@ -131,15 +131,14 @@ export class ClassService {
   }
 
   /** Machine ids of a class: explicit members and every machine a rule matches. */
-  membersOf(classId: number, machines: readonly MachineFields[] = this.machines.all()): number[] {
+  membersOf(classId: number, machines: readonly MachineFields[] = this.machines.brief()): number[] {
     const out = new Set(this.store.members(classId));
     const rules = this.store.rules().filter((r) => r.classId === classId);
     if (rules.length) for (const m of machines) if (rules.some((r) => ruleMatches(r, m))) out.add(m.id);
     return [...out].sort((a, b) => a - b);
   }
 
-  list(): ClassInfo[] {
-    const machines = this.machines.all();
+  list(machines: readonly MachineFields[] = this.machines.brief()): ClassInfo[] {
     const rules = this.store.rules();
     const windows = this.store.windows();
     return this.store.all().map((c) => ({
@@ -148,6 +147,27 @@ export class ClassService {
       rules: rules.filter((r) => r.classId === c.id).map((r) => ({ field: r.field, pattern: r.pattern })),
       windows: windows.filter((w) => w.classId === c.id),
     }));
+  }
+
+  /** One class as list() gives it, without working out the others' members (NOT_FOUND). */
+  info(name: string, machines: readonly MachineFields[] = this.machines.brief()): ClassInfo {
+    const c = this.get(name);
+    return { ...c, members: this.membersOf(c.id, machines), rules: this.rulesOf(name), windows: this.windowsOf(name) };
+  }
+
+  /** A class's match rules (NOT_FOUND). */
+  rulesOf(name: string): Array<{ field: RuleField; pattern: string }> {
+    const id = this.get(name).id;
+    return this.store
+      .rules()
+      .filter((r) => r.classId === id)
+      .map((r) => ({ field: r.field, pattern: r.pattern }));
+  }
+
+  /** A class's maintenance windows (NOT_FOUND). */
+  windowsOf(name: string): WindowRow[] {
+    const id = this.get(name).id;
+    return this.store.windows().filter((w) => w.classId === id);
   }
 
   /** Adds a maintenance window to a class; its id. */

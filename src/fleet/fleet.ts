@@ -6,7 +6,7 @@ import { TimeSlicer } from '../sys/time-slice.js';
 import { ClassStore } from '../state/classes.js';
 import type { Db } from '../state/db.js';
 import { JobStore, type JobOutcome } from '../state/jobs.js';
-import { MachineStore, type MachineRow } from '../state/machines.js';
+import { MachineStore, type MachineBrief, type MachineRow } from '../state/machines.js';
 import type { ProfileStore } from '../state/profiles.js';
 import type { CheckInAnswer, CollectedExtras } from '../protocol/wire.js';
 import { AgentAuth, type MachineRef } from './auth.js';
@@ -80,7 +80,16 @@ function listOf(r: OutdatedResult): OutdatedList {
 /** What callers may read of the machine store; changes go through the fleet's operations. */
 export type MachineReads = Pick<
   MachineStore,
-  'byId' | 'byMachineId' | 'byHostname' | 'all' | 'childrenOf' | 'report' | 'pendingReenrol' | 'tokens' | 'tokenById'
+  | 'byId'
+  | 'byMachineId'
+  | 'byHostname'
+  | 'all'
+  | 'brief'
+  | 'childrenOf'
+  | 'report'
+  | 'pendingReenrol'
+  | 'tokens'
+  | 'tokenById'
 >;
 
 export class Fleet {
@@ -322,17 +331,17 @@ export class Fleet {
   }
 
   /** Machines named by class names, ids or hostnames (a name that is both: the class). */
-  targets(refs: readonly string[]): MachineRow[] {
-    const out = new Map<number, MachineRow>();
-    const all = this.machines.all();
+  targets(refs: readonly string[]): MachineBrief[] {
+    const out = new Map<number, MachineBrief>();
+    let all: MachineBrief[] | undefined;
+    let byId: Map<number, MachineBrief> | undefined;
     for (const ref of refs) {
       const c = this.classes.byName(ref);
       if (c) {
-        for (const id of this.classes.membersOf(c.id, all))
-          out.set(
-            id,
-            all.find((m) => m.id === id)!,
-          );
+        // the fleet is read once, briefly, and only when a class is named (a Map: classes of 20,000 machines)
+        all ??= this.machines.brief();
+        byId ??= new Map(all.map((m) => [m.id, m]));
+        for (const id of this.classes.membersOf(c.id, all)) out.set(id, byId.get(id)!);
       } else {
         const m = this.machine(ref);
         out.set(m.id, m);

@@ -276,7 +276,9 @@ export class JobService {
   }
 
   /** Jobs newest first, by machine and state. */
-  list(filter: { machineId?: number; state?: JobState; limit?: number } = {}): JobRow[] {
+  list(
+    filter: { machineId?: number; state?: JobState; before?: number; limit?: number; brief?: boolean } = {},
+  ): JobRow[] {
     return this.store.list(filter);
   }
 

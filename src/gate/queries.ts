@@ -3,7 +3,8 @@
 // cli/gate-format.ts turns them into text. Promotions and rollbacks only write stage generations:
 // the running server publishes a generation (signed InRelease, Packages) when a client first reads the stage.
 import type { Config } from '../config.js';
-import { fail } from '../errors.js';
+import { fail, isAptgateError } from '../errors.js';
+import { visible } from '../term/visible.js';
 import type { StageGeneration } from '../state/stages.js';
 import type { Standing } from './gate.js';
 import type { GateService } from './service.js';
@@ -237,16 +238,30 @@ export function checkPromote(config: Config, stage: string, o: PromoteOptions): 
   if (o.only && !o.only.length) fail('USAGE', '--only needs at least one source package name');
 }
 
-/** Promotes a stage one rung (GATE_CLOSED, with `missing` in its details, when the gate does not hold). */
+/**
+ * Promotes a stage one rung. A gate that does not hold is GATE_CLOSED with what is missing (also
+ * in its details) and how to go on.
+ */
 export async function promote(ctx: GateQueryContext, stage: string, o: PromoteOptions): Promise<PromoteJson> {
   checkPromote(ctx.config, stage, o);
-  const made = await ctx.gate.promote(stage, {
-    actor: o.actor,
-    ...(o.only ? { only: o.only } : {}),
-    ...(o.securityOnly ? { securityOnly: true } : {}),
-    ...(o.force ? { force: true } : {}),
-    ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
-  });
+  let made: StageGeneration[];
+  try {
+    made = await ctx.gate.promote(stage, {
+      actor: o.actor,
+      ...(o.only ? { only: o.only } : {}),
+      ...(o.securityOnly ? { securityOnly: true } : {}),
+      ...(o.force ? { force: true } : {}),
+      ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
+    });
+  } catch (err) {
+    if (!isAptgateError(err, 'GATE_CLOSED')) throw err;
+    const missing = (err.details?.['missing'] ?? []) as string[];
+    fail(
+      'GATE_CLOSED',
+      `the gate of ${stage} does not hold:\n${missing.map((m) => `  - ${visible(m)}`).join('\n')}\n(aptgate gate status ${stage}; --force --reason TEXT promotes anyway, recorded)`,
+      { missing },
+    );
+  }
   const gens = made.map(generationJson);
   return {
     stage,
@@ -269,9 +284,14 @@ export async function rollback(
   return { stage, actor: o.actor, reason: reason ?? null, generations: made.map(generationJson) };
 }
 
-export function history(ctx: GateQueryContext, stage: string): HistoryJson {
+/** Every generation of a stage, oldest first; or a page: the `limit` newest before the id `before`. */
+export function history(
+  ctx: GateQueryContext,
+  stage: string,
+  page: { before?: number; limit?: number } = {},
+): HistoryJson {
   checkStage(ctx.config, stage);
-  return { stage, generations: ctx.gate.history(stage).map(generationJson) };
+  return { stage, generations: ctx.gate.history(stage, page).map(generationJson) };
 }
 
 export function listStages(ctx: GateQueryContext): StageListJson {
@@ -293,9 +313,8 @@ export function listStages(ctx: GateQueryContext): StageListJson {
 }
 
 function currentOf(ctx: GateQueryContext, stage: string): StageListJson['stages'][number]['suites'] {
-  const latest = new Map<string, StageGeneration>();
-  for (const g of ctx.gate.history(stage)) latest.set(`${g.backend}\0${g.suite}`, g);
-  return [...latest.values()]
+  return ctx.gate
+    .current(stage)
     .sort((a, b) => a.backend.localeCompare(b.backend) || a.suite.localeCompare(b.suite))
     .map((g) => ({
       backend: g.backend,
@@ -307,4 +326,18 @@ function currentOf(ctx: GateQueryContext, stage: string): StageListJson['stages'
       overrides: g.overrides.map((o) => ({ source: o.source, snapshot: o.snapshot })),
       published: g.publishedSha256 !== null,
     }));
+}
+
+// ---- the server's key ----
+
+/**
+ * The server's public key for clients' Signed-By: armored text, or a binary keyring in base64
+ * (`aptgate key export --binary --output FILE` writes its bytes). The server makes the key at its
+ * first start; the command line only opens it (SIGNING_KEY before that).
+ */
+export async function keyExport(ctx: GateQueryContext, binary: boolean): Promise<KeyExportJson> {
+  const { fingerprint, data } = await ctx.gate.exportKey(binary);
+  return binary
+    ? { fingerprint, format: 'binary', output: null, key: data.toString('base64') }
+    : { fingerprint, format: 'armored', output: null, key: data.toString('utf8') };
 }

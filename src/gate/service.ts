@@ -221,6 +221,13 @@ export class GateService {
     return (await this.d.key()).exportArmored();
   }
 
+  /** The public key for clients' Signed-By: ASCII armor, or a binary keyring. */
+  async exportKey(binary: boolean): Promise<{ fingerprint: string; data: Buffer }> {
+    const key = await this.d.key();
+    const data = binary ? await key.exportBinary() : Buffer.from(await key.exportArmored(), 'utf8');
+    return { fingerprint: key.fingerprint, data };
+  }
+
   status(stage: string): GateStatus & { updates: Update[] } {
     const next = this.d.stages.next(stage);
     const machines = this.d.fleet.testMachines(stage).map((m): MachineEvidence => ({
@@ -270,9 +277,15 @@ export class GateService {
     });
   }
 
-  history(stage: string): StageGeneration[] {
+  history(stage: string, page: { before?: number; limit?: number } = {}): StageGeneration[] {
     this.d.stages.check(stage);
-    return this.d.store.history(stage);
+    return this.d.store.history(stage, page);
+  }
+
+  /** The current generation of each suite of a stage. */
+  current(stage: string): StageGeneration[] {
+    this.d.stages.check(stage);
+    return this.d.store.currentAll(stage);
   }
 
   /** Stages whose auto-promotion soak has passed with the gate holding: promoted. */

@@ -3,6 +3,11 @@
 // that names, and method + path pairs, are unique and that each is documented in docs/api.md.
 import { apiTokenOps, auditOps, userOps } from './access.js';
 import { machineOps } from './machines.js';
+import { classOps } from './classes.js';
+import { jobOps } from './jobs.js';
+import { scheduleOps } from './schedules.js';
+import { cacheOps } from './cache.js';
+import { gateOps } from './gate.js';
 import type { AnyOperation } from './operation.js';
 import { overviewOps } from './overview.js';
 import { packageOps } from './packages.js';
@@ -18,6 +23,11 @@ export const OPERATIONS: readonly AnyOperation[] = [
   ...packageOps,
   ...tokenOps,
   ...pushOps,
+  ...classOps,
+  ...jobOps,
+  ...scheduleOps,
+  ...gateOps,
+  ...cacheOps,
 ];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));

@@ -14,8 +14,8 @@ const PRUNE_EVERY_MS = 60_000;
  * Served from what the server holds (a stage's own index files included) / fetched from upstream for this request;
  * anything else is neither.
  */
-const HITS = new Set(['hit', 'revalidated', 'stale', 'not_modified']);
-const MISSES = new Set(['miss', 'coalesced']);
+export const HITS: ReadonlySet<string> = new Set(['hit', 'revalidated', 'stale', 'not_modified']);
+export const MISSES: ReadonlySet<string> = new Set(['miss', 'coalesced']);
 
 export class ClientTracker {
   private pending = new Map<string, ClientDelta>();

@@ -49,9 +49,21 @@ export class Metrics {
     return f;
   }
 
-  counter(name: string, help: string): { inc(labels?: Labels, n?: number): void; get(labels?: Labels): number } {
+  /** total(): the sum over every label set (the traffic sampler reads it) */
+  counter(
+    name: string,
+    help: string,
+  ): { inc(labels?: Labels, n?: number): void; get(labels?: Labels): number; total(): number } {
     const f = this.family(name, help, 'counter');
-    return { inc: (labels = {}, n = 1) => f.add(labels, n), get: (labels = {}) => f.get(labels) };
+    return {
+      inc: (labels = {}, n = 1) => f.add(labels, n),
+      get: (labels = {}) => f.get(labels),
+      total: () => {
+        let t = 0;
+        for (const v of f.values.values()) t += v;
+        return t;
+      },
+    };
   }
 
   /** `unknownUntilSet`: no sample at all (rather than 0) before the first set() */

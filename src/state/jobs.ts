@@ -57,6 +57,8 @@ const COLS = `id, machine_id AS machineId, kind, params, policy, state, origin, 
   deadline, attempts, max_attempts AS maxAttempts, lease_until AS leaseUntil, delivered_at AS deliveredAt, started_at AS startedAt,
   finished_at AS finishedAt, exit_code AS exitCode, duration_ms AS durationMs, failure, summary, transcript, lease_credential_version AS leaseCredentialVersion`;
 
+const BRIEF_COLS = COLS.replace(/\btranscript,/, 'NULL AS transcript,');
+
 const row = (r: JobRow | undefined): JobRow | undefined => r && { ...r, disruptive: Boolean(r.disruptive) };
 
 export class JobStore {
@@ -130,9 +132,16 @@ export class JobStore {
     return this.waitingStmt.get(machineId)!.n > 0;
   }
 
-  list(filter: { machineId?: number; state?: JobState; limit?: number } = {}): JobRow[] {
+  /** Newest first; `brief`: without transcripts (transcript null: each may be 1 MiB). */
+  list(
+    filter: { machineId?: number; state?: JobState; before?: number; limit?: number; brief?: boolean } = {},
+  ): JobRow[] {
     const where: string[] = [];
     const args: Array<number | string> = [];
+    if (filter.before !== undefined) {
+      where.push('id < ?');
+      args.push(filter.before);
+    }
     if (filter.machineId !== undefined) {
       where.push('machine_id = ?');
       args.push(filter.machineId);
@@ -144,7 +153,7 @@ export class JobStore {
     args.push(filter.limit ?? 1000);
     return this.db
       .prepare<Array<number | string>, JobRow>(
-        `SELECT ${COLS} FROM job ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`,
+        `SELECT ${filter.brief ? BRIEF_COLS : COLS} FROM job ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`,
       )
       .all(...args)
       .map((r) => row(r)!);

@@ -60,6 +60,8 @@ export async function launchBrowser(dir: string): Promise<TestBrowser> {
       const context = await browser.newContext({ viewport: o.viewport ?? { width: 1366, height: 768 } });
       contexts.push(context);
       const page = await context.newPage();
+      // a missing element fails the test in seconds, not playwright's 30
+      page.setDefaultTimeout(10_000);
       const log: PageLog = { requests: [], consoleErrors: [], pageErrors: [] };
       page.on('request', (r) => log.requests.push(r.url()));
       page.on('console', (m) => {
@@ -77,13 +79,67 @@ export async function launchBrowser(dir: string): Promise<TestBrowser> {
 }
 
 /**
- * Opens the console at `base` and submits its login form as a person would (labels, the
+ * Opens the console at `base` (at `hash`, a page of it) and submits its login form as a person would (labels, the
  * button). Waits for nothing after the click: a test waits for what it expects (the sections'
  * links after a login, the form's message after a refusal).
  */
-export async function submitLogin(page: Page, base: string, user: string, password: string): Promise<void> {
-  await page.goto(`${base}/console/`);
+export async function submitLogin(page: Page, base: string, user: string, password: string, hash = ''): Promise<void> {
+  await page.goto(`${base}/console/${hash}`);
   await page.getByLabel('User').fill(user);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+/**
+ * The page's console errors and script errors, less the browser's "Failed to load resource"
+ * reports of API answers the test expects to be refusals (`refused`: API paths such as
+ * '/session', the probe of a logged-out visit; a test of a 403 names its route).
+ */
+export function unexpectedErrors(log: PageLog, origin: string, refused: string[] = ['/session']): string[] {
+  const expected = (url: string) => refused.some((p) => url.split('?')[0] === `${origin}/api/v1${p}`);
+  return log.consoleErrors
+    .filter((e) => !(expected(e.url) && /^Failed to load resource: /.test(e.text)))
+    .map((e) => `${e.text} (${e.url})`)
+    .concat(log.pageErrors);
+}
+
+/**
+ * Logs in through the form and waits for the console's sections (the header's links); `hash`
+ * ('#/audit') is the page asked for (a bookmark), shown after the login instead of the overview.
+ */
+export async function logIn(page: Page, base: string, user: string, password: string, hash = ''): Promise<void> {
+  await submitLogin(page, base, user, password, hash);
+  await page.locator('#nav a').first().waitFor();
+}
+
+/** Waits until the element's text matches (the page renders after its API answers). */
+export async function waitForText(page: Page, selector: string, re: RegExp, timeout = 10_000): Promise<string> {
+  await page.waitForFunction(
+    ([sel, src, flags]) => new RegExp(src!, flags).test(document.querySelector(sel!)?.textContent ?? ''),
+    [selector, re.source, re.flags] as const,
+    { timeout },
+  );
+  return (await page.locator(selector).first().textContent()) ?? '';
+}
+
+/** The focused element, as a test names it: its id, else tag and text. */
+export async function focused(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const el = document.activeElement as HTMLElement | null;
+    if (!el) return '';
+    return el.id || `${el.tagName.toLowerCase()}:${(el.getAttribute('aria-label') ?? el.textContent ?? '').trim()}`;
+  });
+}
+
+/** Presses Tab until `want` (a focused() name, or a test of it) has the focus; at most `max` times. */
+export async function tabTo(page: Page, want: string | ((f: string) => boolean), max = 60): Promise<string[]> {
+  const ok = typeof want === 'string' ? (f: string) => f === want : want;
+  const seen: string[] = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const f = await focused(page);
+    seen.push(f);
+    if (ok(f)) return seen;
+  }
+  throw new Error(`Tab never reached ${String(want)}: ${seen.join(' → ')}`);
 }

@@ -1,17 +1,18 @@
-// Machines: the fleet as a table (search by host name, filter by state, class and status, sort
-// by any column, pages); classes and stages come from GET /api/v1/classes.
+// Machines: the fleet as a table the server filters, sorts and pages (GET /api/v1/machines: search
+// by host name, state, class, status; `?q= &state= &unseen= &class= &status= &sort= &dir= &page=`);
+// the classes and stages beside each machine come from GET /api/v1/classes.
 import { get, listOf } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
-import { inState, STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
+import { STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
 import { ago, count } from '../format.js';
-import { dataTable } from '../table.js';
+import { remoteTable } from '../remote-table.js';
 
 /** machine id → { classes: names, stage } from the classes' members. */
 function membership(classes) {
   const out = new Map();
   for (const c of classes) {
-    for (const m of c.members) {
+    for (const m of c.members ?? []) {
       const e = out.get(m.id) ?? { classes: [], stage: null };
       e.classes.push(c.name);
       if (c.stage && !e.stage) e.stage = c.stage;
@@ -24,70 +25,61 @@ function membership(classes) {
 const flag = (n, cls) => (n ? h('span', { class: cls }, String(n)) : count(n));
 
 export async function render(ctx) {
-  const [answer, classAnswer] = await Promise.all([get(EP.machines), get(EP.classes).catch(() => ({ classes: [] }))]);
+  const classAnswer = await get(EP.classes).catch(() => ({ classes: [] }));
   const classes = listOf(classAnswer, 'classes');
   const of = membership(classes);
   const unseen = UNSEEN_CHOICES[ctx.params.get('unseen')] ? ctx.params.get('unseen') : UNSEEN_DEFAULT;
-  const now = Date.now();
-  const rows = listOf(answer, 'machines').map((m) => ({ ...m, ...(of.get(m.id) ?? { classes: [], stage: null }) }));
-  replace(
-    ctx.root,
-    heading('Machines'),
-    dataTable({
-      id: 'machines',
-      caption: 'Enrolled machines',
-      rows,
-      params: ctx.params,
-      sort: 'hostname',
-      search: (m) => `${m.hostname} ${m.classes.join(' ')} ${m.codename ?? ''}`,
-      searchLabel: 'Search host, class, release',
-      filters: [
-        {
-          name: 'state',
-          label: 'State',
-          options: STATES.map((s) => [s.name, s.label]),
-          test: (m, v) => inState(m, v, { now, unseen }),
-        },
-        {
-          name: 'class',
-          label: 'Class',
-          options: classes.map((c) => [c.name, c.name]),
-          test: (m, v) => m.classes.includes(v),
-        },
-        {
-          name: 'status',
-          label: 'Status',
-          options: [
-            ['approved', 'approved'],
-            ['pending', 'pending'],
-          ],
-          test: (m, v) => m.status === v,
-        },
-      ],
-      columns: [
-        { key: 'hostname', label: 'Host', cell: (m) => link(`/machines/${m.id}`, m.hostname) },
-        { key: 'status', label: 'Status' },
-        { key: 'classes', label: 'Classes', value: (m) => m.classes.join(', ') || null },
-        { key: 'stage', label: 'Stage' },
-        {
-          key: 'codename',
-          label: 'Release',
-          value: (m) => (m.codename ? `${m.codename} ${m.architecture}` : m.architecture),
-        },
-        { key: 'outdated', label: 'Outdated', num: true, cell: (m) => flag(m.outdated, 'warn') },
-        { key: 'security', label: 'Security', num: true, cell: (m) => flag(m.security, 'bad') },
-        {
-          key: 'rebootRequired',
-          label: 'Reboot',
-          value: (m) => (m.rebootRequired === null ? null : m.rebootRequired ? 'yes' : 'no'),
-        },
-        {
-          key: 'lastSeen',
-          label: 'Last seen',
-          cell: (m) => h('time', { datetime: m.lastSeen ?? '' }, ago(m.lastSeen)),
-        },
-        { key: 'openJobs', label: 'Open jobs', num: true },
-      ],
-    }),
-  );
+  const table = remoteTable({
+    id: 'machines',
+    caption: 'Enrolled machines',
+    params: ctx.params,
+    sort: 'hostname',
+    keep: ctx.params.get('unseen') ? { unseen } : {},
+    search: { name: 'q', label: 'Search host name' },
+    filters: [
+      { name: 'state', label: 'State', options: STATES.map((s) => [s.name, s.label]) },
+      { name: 'class', label: 'Class', options: classes.map((c) => [c.name, c.name]) },
+      {
+        name: 'status',
+        label: 'Status',
+        options: [
+          ['approved', 'approved'],
+          ['pending', 'pending'],
+        ],
+      },
+    ],
+    load: async (q) => {
+      const a = await get(EP.machines, q);
+      return { rows: listOf(a, 'machines'), total: a.total ?? listOf(a, 'machines').length };
+    },
+    columns: [
+      { key: 'hostname', label: 'Host', sort: 'hostname', cell: (m) => link(`/machines/${m.id}`, m.hostname) },
+      { key: 'status', label: 'Status', sort: 'status', cell: (m) => m.status },
+      { key: 'classes', label: 'Classes', sort: 'class', cell: (m) => of.get(m.id)?.classes.join(', ') || '—' },
+      { key: 'stage', label: 'Stage', cell: (m) => of.get(m.id)?.stage ?? '—' },
+      {
+        key: 'codename',
+        label: 'Release',
+        sort: 'codename',
+        cell: (m) => (m.codename ? `${m.codename} ${m.architecture}` : m.architecture),
+      },
+      { key: 'outdated', label: 'Outdated', sort: 'outdated', num: true, cell: (m) => flag(m.outdated, 'warn') },
+      { key: 'security', label: 'Security', sort: 'security', num: true, cell: (m) => flag(m.security, 'bad') },
+      {
+        key: 'rebootRequired',
+        label: 'Reboot',
+        sort: 'rebootRequired',
+        cell: (m) => (m.rebootRequired === null ? '—' : m.rebootRequired ? 'yes' : 'no'),
+      },
+      {
+        key: 'lastSeen',
+        label: 'Last seen',
+        sort: 'lastSeen',
+        cell: (m) => h('time', { datetime: m.lastSeen ?? '' }, ago(m.lastSeen)),
+      },
+      { key: 'openJobs', label: 'Open jobs', num: true, cell: (m) => String(m.openJobs) },
+    ],
+  });
+  await table.ready;
+  replace(ctx.root, heading('Machines'), table.el);
 }

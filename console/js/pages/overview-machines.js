@@ -1,16 +1,15 @@
-// The overview's machine counts: one card per state, each a link to the machine list filtered
-// by it; a choice of how long "not seen" is.
+// The overview's machine counts (GET /api/v1/overview: the server counts): one card per state,
+// each a link to the machine list filtered by it, whose total is that count; a choice of how
+// long "not seen" is.
 import { h, link } from '../dom.js';
 import { hashOf } from '../router.js';
 import { UNSEEN_CHOICES } from '../fleet-states.js';
-
-const UNSEEN_WORDS = { '1d': 'a day', '7d': '7 days', '30d': '30 days' };
 
 export function machineCards({ counts, states, unseen, total }) {
   const select = h(
     'select',
     { id: 'overview-unseen' },
-    Object.keys(UNSEEN_CHOICES).map((k) => h('option', { value: k, selected: k === unseen }, UNSEEN_WORDS[k])),
+    Object.keys(UNSEEN_CHOICES).map((k) => h('option', { value: k, selected: k === unseen }, UNSEEN_CHOICES[k])),
   );
   select.addEventListener('change', () => {
     location.hash = hashOf('/overview', { unseen: select.value });
@@ -31,7 +30,7 @@ export function machineCards({ counts, states, unseen, total }) {
             'data-state': s.name,
           },
           h('span', { class: 'n' }, String(counts[s.name])),
-          s.name === 'unseen' ? `Not seen for more than ${UNSEEN_WORDS[unseen]}` : s.label,
+          s.name === 'unseen' ? `Not seen for more than ${UNSEEN_CHOICES[unseen]}` : s.label,
         ),
       ),
     ),

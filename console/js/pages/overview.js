@@ -1,6 +1,6 @@
 // Overview: machines by state (each count links to the list it counts), the gate of each stage
-// (open, or what it waits for) from GET /overview; the proxy's hit ratio and bytes, with their
-// last 24 hours and 30 days drawn when the server keeps that history.
+// (open, or what it waits for), the proxy's hit ratio and bytes, with their last 24 hours and
+// 30 days drawn. The counts, the gate and the proxy's totals are one answer (GET /overview).
 import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
@@ -9,7 +9,7 @@ import { machineCards } from './overview-machines.js';
 import { proxySection } from './overview-proxy.js';
 
 function gateSection(gate) {
-  const stages = gate.stages ?? [];
+  const stages = gate?.stages ?? [];
   if (!stages.length) return h('p', { class: 'muted' }, 'No stage promotes to another.');
   return h(
     'ul',
@@ -17,7 +17,7 @@ function gateSection(gate) {
     stages.map((s) =>
       h(
         'li',
-        {},
+        { 'data-stage': s.stage },
         h('strong', {}, link('/gate', `${s.stage} → ${s.next ?? '—'}`)),
         ' ',
         s.holds ? h('span', { class: 'badge ok' }, 'gate open') : h('span', { class: 'badge warn' }, 'gate closed'),
@@ -34,23 +34,36 @@ function gateSection(gate) {
   );
 }
 
-const settled = (r, render) =>
-  r.status === 'fulfilled' ? render(r.value) : h('p', { class: 'bad' }, r.reason.message);
+const failed = (err) => h('p', { class: 'bad' }, `${err.message} (${err.code ?? 'error'})`);
 
 export async function render(ctx) {
   const unseen = UNSEEN_CHOICES[ctx.params.get('unseen')] ? ctx.params.get('unseen') : UNSEEN_DEFAULT;
-  // the server counts (GET /overview): each count is the total of GET /machines?state=, whatever the fleet's size
-  const [overview] = await Promise.allSettled([get(EP.overview, { unseen })]);
+  let o = null;
+  let error = null;
+  try {
+    o = await get(EP.overview, { unseen });
+  } catch (err) {
+    if (err.status === 401) throw err;
+    error = err;
+  }
+  const proxy = await proxySection(o?.proxy ?? null);
   replace(
     ctx.root,
     heading('Overview'),
     h('h2', {}, 'Machines'),
-    settled(overview, (o) =>
-      machineCards({ counts: o.machines.states, states: STATES, unseen, total: o.machines.total }),
+    o ? machineCards({ counts: o.machines.states, states: STATES, unseen, total: o.machines.total }) : failed(error),
+    h(
+      'div',
+      { class: 'cols' },
+      h(
+        'section',
+        { 'aria-labelledby': 'gate-title' },
+        h('h2', { id: 'gate-title' }, 'Release gate'),
+        o ? gateSection(o.gate) : failed(error),
+      ),
+      h('section', { 'aria-labelledby': 'proxy-title' }, h('h2', { id: 'proxy-title' }, 'Proxy'), proxy.facts),
     ),
-    h('h2', {}, 'Release gate'),
-    settled(overview, (o) => gateSection(o.gate)),
-    h('h2', {}, 'Proxy'),
-    await proxySection(),
+    h('h2', {}, 'Proxy traffic'),
+    proxy.traffic,
   );
 }

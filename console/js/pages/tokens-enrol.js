@@ -90,7 +90,13 @@ export function enrolTokens(tokens, ctx) {
               label: 'Revoke',
               value: () => null,
               cell: (t) =>
-                t.state === 'valid' ? h('button', { type: 'button', onclick: () => revoke(t) }, `Revoke ${t.id}`) : '',
+                t.state === 'valid'
+                  ? h(
+                      'button',
+                      { type: 'button', onclick: () => revoke(t), 'aria-label': `Revoke enrolment token ${t.id}` },
+                      'Revoke',
+                    )
+                  : '',
             }
           : null,
       ].filter(Boolean),

@@ -13,7 +13,11 @@ export async function render(ctx) {
     get(EP.tokens),
     get(EP.apiTokens),
   ]);
-  const part = (r, f) => (r.status === 'fulfilled' ? f(r.value) : h('p', { class: 'bad' }, r.reason.message));
+  // a part the API refused (or that it does not offer) says why; the others are shown
+  const part = (r, f) =>
+    r.status === 'fulfilled'
+      ? f(r.value)
+      : h('p', { class: 'bad' }, `${r.reason.message}${r.reason.code ? ` (${r.reason.code})` : ''}`);
   replace(
     ctx.root,
     heading('Tokens and approvals'),
@@ -27,6 +31,6 @@ export async function render(ctx) {
     h('h2', {}, 'Enrolment tokens'),
     part(tokens, (t) => enrolTokens(listOf(t, 'tokens'), ctx)),
     h('h2', {}, 'API tokens'),
-    part(api, (t) => apiTokens(listOf(t, 'tokens'), ctx)),
+    part(api, (t) => apiTokens(listOf(t, 'tokens'))),
   );
 }

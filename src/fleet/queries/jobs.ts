@@ -1,6 +1,5 @@
 // Jobs and schedules for the administrator and the API: what a job's options make of it, adding,
 // listing, showing and cancelling jobs, schedules; the JSON shapes of docs/cli-fleet.md.
-import { readFileSync } from 'node:fs';
 import { fail } from '../../errors.js';
 import type { JobPolicy } from '../../protocol/wire.js';
 import { OPEN_STATES, type JobRow, type JobState } from '../../state/jobs.js';
@@ -54,13 +53,24 @@ export function jobInfo(j: JobRow, hostnames: ReadonlyMap<number, string>): JobI
   };
 }
 
-const hostnamesOf = (ctx: FleetQueryContext) => new Map(ctx.fleet.machines.all().map((m) => [m.id, m.hostname]));
+/** The host names of these machines only (a list of jobs never reads the whole fleet). */
+function hostnamesOf(ctx: FleetQueryContext, ids: Iterable<number>): Map<number, string> {
+  const wanted = [...new Set(ids)];
+  if (!wanted.length) return new Map();
+  const rows = ctx.db
+    .prepare<[string], { id: number; hostname: string }>(
+      'SELECT id, hostname FROM machine WHERE id IN (SELECT value FROM json_each(?))',
+    )
+    .all(JSON.stringify(wanted));
+  return new Map(rows.map((r) => [r.id, r.hostname]));
+}
 
 export interface JobOptions {
   packages?: string[];
   securityOnly?: boolean;
   sourceName?: string;
-  sourceFile?: string;
+  /** add-source: the deb822 text of the .sources file (the command line reads --source-file) */
+  sourceContent?: string;
   /** release-upgrade: the release to move to */
   codename?: string;
   allowReboot?: boolean;
@@ -84,19 +94,15 @@ export function jobSpec(kind: string, o: JobOptions): { params: Record<string, u
     if (kind !== 'upgrade') fail('USAGE', '--security-only is for upgrade jobs');
     params['securityOnly'] = true;
   }
-  if (o.sourceName !== undefined || o.sourceFile !== undefined) {
+  if (o.sourceName !== undefined || o.sourceContent !== undefined) {
     if (kind !== 'add-source' && kind !== 'remove-source')
       fail('USAGE', '--source-name and --source-file are for add-source and remove-source jobs');
     params['name'] = o.sourceName;
   }
   if (kind === 'add-source') {
-    if (o.sourceFile === undefined) fail('USAGE', 'add-source needs --source-file FILE (a deb822 .sources file)');
-    try {
-      params['content'] = readFileSync(o.sourceFile, 'utf8');
-    } catch (err) {
-      fail('USAGE', `cannot read ${o.sourceFile}: ${(err as Error).message}`);
-    }
-  } else if (o.sourceFile !== undefined) fail('USAGE', '--source-file is for add-source jobs');
+    if (o.sourceContent === undefined) fail('USAGE', 'add-source needs --source-file FILE (a deb822 .sources file)');
+    params['content'] = o.sourceContent;
+  } else if (o.sourceContent !== undefined) fail('USAGE', '--source-file is for add-source jobs');
   if (o.codename !== undefined) {
     if (kind !== 'release-upgrade') fail('USAGE', '--codename is for release-upgrade jobs');
     params['codename'] = o.codename;
@@ -118,7 +124,7 @@ export function addJobs(
   ctx: FleetQueryContext,
   kind: string,
   targets: readonly string[],
-  o: JobOptions & { notBefore?: number; deadlineMs?: number },
+  o: JobOptions & { notBefore?: number; deadlineMs?: number; origin?: string },
 ): JobsAdded {
   if (!targets.length) fail('USAGE', 'name at least one target with --to (class, machine id or hostname)');
   const { params, policy } = jobSpec(kind, o);
@@ -135,7 +141,7 @@ export function addJobs(
       kind,
       params,
       policy,
-      origin: 'cli',
+      origin: o.origin ?? 'cli',
       notBefore: o.notBefore ?? null,
       ...(deadline === undefined ? {} : { deadline }),
     },
@@ -152,34 +158,40 @@ export function addJobs(
 
 export const JOB_STATES: readonly JobState[] = [...OPEN_STATES, 'succeeded', 'failed', 'expired', 'cancelled'];
 
+/** Jobs newest first; `before`: only older than this job id (the next page). */
 export function listJobs(
   ctx: FleetQueryContext,
-  o: { machine?: string; state?: string; limit?: number } = {},
+  o: { machine?: string; state?: string; before?: number; limit?: number } = {},
 ): JobInfo[] {
   if (o.state !== undefined && !JOB_STATES.includes(o.state as JobState))
     fail('USAGE', `--state is one of ${JOB_STATES.join(', ')}`);
   const machineId = o.machine === undefined ? undefined : ctx.fleet.machine(o.machine).id;
   ctx.fleet.jobs.sweep(ctx.now());
-  const names = hostnamesOf(ctx);
-  return ctx.fleet.jobs
-    .list({
-      ...(machineId === undefined ? {} : { machineId }),
-      ...(o.state === undefined ? {} : { state: o.state as JobState }),
-      limit: o.limit ?? 100,
-    })
-    .map((j) => jobInfo(j, names));
+  const rows = ctx.fleet.jobs.list({
+    ...(machineId === undefined ? {} : { machineId }),
+    ...(o.state === undefined ? {} : { state: o.state as JobState }),
+    ...(o.before === undefined ? {} : { before: o.before }),
+    limit: o.limit ?? 100,
+    brief: true,
+  });
+  const names = hostnamesOf(
+    ctx,
+    rows.map((j) => j.machineId),
+  );
+  return rows.map((j) => jobInfo(j, names));
 }
 
 export function showJob(ctx: FleetQueryContext, id: number): JobInfo & { transcript: string | null } {
   ctx.fleet.jobs.sweep(ctx.now());
   const j = ctx.fleet.jobs.byId(id);
   if (!j) fail('NOT_FOUND', `no job ${id}`);
-  return { ...jobInfo(j, hostnamesOf(ctx)), transcript: j.transcript };
+  return { ...jobInfo(j, hostnamesOf(ctx, [j.machineId])), transcript: j.transcript };
 }
 
 export function cancelJob(ctx: FleetQueryContext, id: number): JobInfo {
   ctx.fleet.jobs.cancel(id);
-  return jobInfo(ctx.fleet.jobs.byId(id)!, hostnamesOf(ctx));
+  const j = ctx.fleet.jobs.byId(id)!;
+  return jobInfo(j, hostnamesOf(ctx, [j.machineId]));
 }
 
 // ---- schedules ----
