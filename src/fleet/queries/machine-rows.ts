@@ -58,16 +58,18 @@ export function agentVersions(ctx: FleetQueryContext): Map<number, string | null
   return new Map(rows);
 }
 
-/** Every machine's compact facts, in hostname order, with current outdated counts. */
+/** Every machine's compact facts (in no particular order), with current outdated counts. */
 export async function machineFacts(ctx: FleetQueryContext): Promise<MachineFactsRow[]> {
   const raw = ctx.db.prepare<[], MachineRaw>(MACHINES).raw(true).all();
   const reports = reportsById(ctx);
-  const cachedCounts = new Map<string, [snapshots: string, outdated: number | null, security: number | null]>();
+  // (profile, view) as one number: no string per machine
+  const pair = (profileId: number, viewId: number) => profileId * 4_294_967_296 + viewId;
+  const cachedCounts = new Map<number, [snapshots: string, outdated: number | null, security: number | null]>();
   for (const [p, v, snapshots, outdated, security] of ctx.db
     .prepare<[], [number, number, string, number | null, number | null]>(COUNTS)
     .raw(true)
     .all())
-    cachedCounts.set(`${p}/${v}`, [snapshots, outdated, security]);
+    cachedCounts.set(pair(p, v), [snapshots, outdated, security]);
   const reenrols = new Set(
     ctx.db
       .prepare<[], [number]>(REENROLS)
@@ -89,10 +91,10 @@ export async function machineFacts(ctx: FleetQueryContext): Promise<MachineFacts
     return v;
   };
   // per (profile, view), once: its current counts (computed first when missing or stale)
-  const counts = new Map<string, [number, number]>();
+  const counts = new Map<number, [number, number]>();
   const slicer = new TimeSlicer();
   const countsOf = async (profileId: number, viewId: number): Promise<[number, number]> => {
-    const key = `${profileId}/${viewId}`;
+    const key = pair(profileId, viewId);
     let c = counts.get(key);
     if (!c) {
       const cached = cachedCounts.get(key);
@@ -113,7 +115,7 @@ export async function machineFacts(ctx: FleetQueryContext): Promise<MachineFacts
     const viewId = report ? report[0] : null;
     let c: [number, number] | undefined;
     if (profileId !== null && viewId !== null && viewOf(viewId).ready)
-      c = counts.get(`${profileId}/${viewId}`) ?? (await countsOf(profileId, viewId));
+      c = counts.get(pair(profileId, viewId)) ?? (await countsOf(profileId, viewId));
     out[i] = {
       id,
       hostname,
@@ -133,6 +135,5 @@ export async function machineFacts(ctx: FleetQueryContext): Promise<MachineFacts
     };
     if ((i & 1023) === 1023) await slicer.tick();
   }
-  // hostname order (SQLite's binary order), then id: what every list starts from
-  return out.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id));
+  return out;
 }
