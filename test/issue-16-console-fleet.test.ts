@@ -15,7 +15,7 @@ import {
   waitForText,
   type TestBrowser,
 } from './helpers/browser.js';
-import { makeConsoleFleet, type ConsoleFleet } from './helpers/console-fleet.js';
+import { makeConsoleFleet, V1, V2, type ConsoleFleet } from './helpers/console-fleet.js';
 import { enrolOverHttp } from './helpers/reports.js';
 
 // markup a host name might carry if anything let it through: never parsed by the console
@@ -214,6 +214,33 @@ describe('issue 16: the fleet in the console', () => {
     await page.locator('.skip').focus();
     await page.keyboard.press('Enter');
     assert.equal(await focused(page), 'main');
+  });
+
+  it("an operator queues a job from the jobs page; the agent runs it; the job's page shows its transcript", async () => {
+    await fleet.publish([...V1, ...V2, { name: 'banner', version: '1.0-1', arch: 'all' }]);
+    const { page, log } = await browser.newPage();
+    await logIn(page, fleet.server.url, 'oscar', PASSWORD, '#/jobs');
+    const form = page.getByRole('form', { name: 'Queue a job' });
+    await form.getByLabel('Kind').selectOption('install');
+    await form.getByLabel('For').fill('qa-1');
+    await form.getByLabel('Packages').fill('banner');
+    await form.getByRole('button', { name: 'Queue job' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Queue' }).click();
+    const queued = await waitForText(page, '#notice', /^Queued 1 job\(s\): \d+ \(qa-1\)\.$/);
+    const id = Number(/: (\d+) /.exec(queued)![1]);
+    const job = fleet.server.services.fleet.jobs.byId(id)!;
+    assert.deepEqual([job.kind, JSON.parse(job.params)], ['install', { packages: ['banner'] }]);
+    assert.equal(fleet.server.services.audit.query({ action: 'jobs.create', user: 'oscar' }).length, 1);
+
+    await fleet.qa.runOk(['run-once']);
+    await fleet.settle();
+    await page.getByRole('link', { name: String(id), exact: true }).click();
+    await page.getByRole('heading', { name: `Job ${id}: install on qa-1` }).waitFor();
+    const transcript = (await page.locator('pre.transcript').textContent()) ?? '';
+    assert.equal(transcript, fleet.server.services.fleet.jobs.byId(id)!.transcript);
+    assert.match(transcript, /apt-get .* install banner\n[\s\S]*Setting up banner \(1\.0-1\)/);
+    assert.match((await page.locator('dl.facts').textContent()) ?? '', /Statesucceeded/);
+    assert.deepEqual(unexpectedErrors(log, origin), []);
   });
 
   it('hostile host names are text on every page; the enrolment refuses them; nothing runs, nothing is fetched', async () => {
