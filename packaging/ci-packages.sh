@@ -313,6 +313,19 @@ check_mode /var/lib/aptgate-agent root:root 700
 aptgate machines list --json >"$work/machines.json" || die "aptgate machines list failed"
 node -e 'const r=require(process.argv[1]); const m=r.machines.find((x)=>x.id===Number(process.argv[2])); if (!m || m.status!=="approved" || !m.lastSeen || !m.reportedAt) { console.error(JSON.stringify(r.machines)); process.exit(1) } console.log(`machine ${m.id}: ${m.hostname} ${m.status}`)' "$work/machines.json" "$machine" \
   || die "aptgate machines list does not show the enrolled machine"
+
+step "the API and the console of the packaged server: an admin, a token, the remote command line, the console"
+printf '%s\n' 'ci-packages admin password' | aptgate users add ciadmin --role admin >/dev/null || die "aptgate users add failed"
+aptgate api-tokens create --user ciadmin --role viewer --expires 1h --json >"$work/api-token.json" || die "aptgate api-tokens create failed"
+api_token=$(node -p 'require(process.argv[1]).token' "$work/api-token.json")
+APTGATE_TOKEN=$api_token aptgate machines list --server "$base" --json >"$work/machines-remote.json" \
+  || die "aptgate machines list --server (through the API) failed"
+node -e 'const ids=(f)=>JSON.stringify(require(f).machines.map((m)=>m.id)); if (ids(process.argv[1])!==ids(process.argv[2])) { console.error("local and remote lists differ"); process.exit(1) }' \
+  "$work/machines.json" "$work/machines-remote.json" || die "the remote command line lists other machines than the local one"
+node -e 'const b=process.argv[1]; (async()=>{ const c=await fetch(b+"/console/"); const t=await c.text(); const o=await (await fetch(b+"/api/v1/openapi.json")).json(); if (c.status!==200||!/<title>/.test(t)||!/^3\./.test(o.openapi)) process.exit(1) })().catch(()=>process.exit(1))' "$base" \
+  || die "the packaged server does not serve the console and the OpenAPI document"
+aptgate audit --action api-tokens --json | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>{ if (!JSON.parse(s).entries.some((e)=>e.action==="api-tokens.create"&&e.result==="ok")) process.exit(1) })' \
+  || die "the audit log does not show the token made"
 # nothing in the server's directories belongs to another user
 bad=$(find /var/lib/aptgate /var/cache/aptgate ! -user aptgate | head -5)
 [[ -z "$bad" ]] || die "files in the server's directories not owned by aptgate: $bad"

@@ -164,8 +164,18 @@ export function readConfigText(
   return { items, problems };
 }
 
-/** Environment variables that are not settings: the file to read, the sendfile switch. */
-const NOT_SETTINGS = new Set(['APTGATE_CONFIG', 'APTGATE_NO_SENDFILE', 'APTGATE_AGENT_CONFIG']);
+/**
+ * Environment variables that are not settings: the file to read, the sendfile switch, the remote
+ * command line's server, token and credentials file.
+ */
+const NOT_SETTINGS = new Set([
+  'APTGATE_CONFIG',
+  'APTGATE_NO_SENDFILE',
+  'APTGATE_AGENT_CONFIG',
+  'APTGATE_SERVER',
+  'APTGATE_TOKEN',
+  'APTGATE_CREDENTIALS',
+]);
 // variables of the agent and of the test and benchmark harnesses are not server settings
 const NOT_SETTING_PREFIXES = ['APTGATE_TEST_', 'APTGATE_AGENT_', 'APTGATE_BENCH_'];
 
