@@ -195,6 +195,34 @@ describe('issue 16: the fleet in the console', () => {
     assert.equal(await visible('header.top'), true);
   });
 
+  it('every page fits a 1366×768 laptop screen (nothing wider than the window) and shows without an error', async () => {
+    const { page, log } = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await logIn(page, fleet.server.url, 'alice', PASSWORD, '#/audit');
+    const pages = [
+      '#/overview',
+      '#/machines',
+      `#/machines/${prod1}`,
+      '#/packages/libapp',
+      '#/gate',
+      '#/gate/production',
+      '#/jobs',
+      '#/schedules',
+      '#/tokens',
+      '#/users',
+      '#/audit',
+    ];
+    for (const hash of pages) {
+      await page.goto(`${fleet.server.url}/console/${hash}`);
+      await page.waitForLoadState('networkidle');
+      await page.waitForFunction(() => !document.querySelector('#main .loading'));
+      const title = (await page.getByRole('heading', { level: 1 }).textContent()) ?? '';
+      assert.notEqual(title, 'This page could not be shown', `${hash}: ${await page.locator('#notice').textContent()}`);
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(wide <= 0, `${hash} is ${wide}px wider than the window`);
+    }
+    assert.deepEqual(unexpectedErrors(log, origin), []);
+  });
+
   it('the main pages work with the keyboard alone: a card, the list, a machine', async () => {
     const { page } = await browser.newPage();
     await logIn(page, fleet.server.url, 'vera', PASSWORD);
