@@ -15,6 +15,7 @@ import Fastify from 'fastify';
 import { request } from 'undici';
 import { defaultConfig, parseConfigText } from '../src/config.js';
 import { CONSOLE_DIR, consoleDir, consoleRoutes } from '../src/console/routes.js';
+import { OPERATIONS } from '../src/ops/registry.js';
 import { launchBrowser, submitLogin, unexpectedErrors, type TestBrowser } from './helpers/browser.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -153,6 +154,18 @@ describe('issue 16: the console files and their headers', () => {
       const text = readFileSync(path.join(CONSOLE_DIR, f), 'utf8');
       assert.ok(!/@import|url\(/.test(text), `${f}: loads nothing`);
     }
+  });
+
+  it('every API path the console asks (js/endpoints.js) is a route of an operation (or the session’s)', async () => {
+    const { EP } = (await import(path.join(CONSOLE_DIR, 'js', 'endpoints.js'))) as {
+      EP: Record<string, string | ((arg: string) => string)>;
+    };
+    const routes = OPERATIONS.map((o) => new RegExp(`^${o.path.replace(/:[A-Za-z]+/g, '[^/]+')}$`));
+    const missing = Object.entries(EP)
+      .map(([name, p]) => [name, typeof p === 'function' ? p('X') : p] as const)
+      .filter(([, p]) => p !== '/session' && !routes.some((r) => r.test(p)));
+    assert.deepEqual(missing, []);
+    assert.ok(Object.keys(EP).length >= 30, 'the paths were read');
   });
 
   it('admin.console is true or false; "console" is no backend name (its path is the console\'s)', () => {
