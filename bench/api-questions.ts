@@ -79,7 +79,7 @@ export function questions(o: {
       name: 'machine list, search by host name, a page of 50',
       // "ws-muc-0012": the 10 machines of that site whose number starts so
       ...build(
-        (i) => `/machines?q=ws-${SITES[i % SITES.length]}-${String((i * 13) % 2000).padStart(4, '0')}&limit=${LIMIT}`,
+        (i) => `/machines?q=ws-${SITES[i % SITES.length]}-${String((i * 13) % 200).padStart(4, '0')}&limit=${LIMIT}`,
       ),
       check: listOf('machines', LIMIT),
       target: 100,

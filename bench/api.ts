@@ -244,7 +244,8 @@ async function main(): Promise<void> {
     .split('\n')
     .filter((l) => /"level":(50|60)/.test(l));
   if (errors.length) log(`the server logged ${errors.length} errors; first: ${errors[0]!.slice(0, 300)}`);
-  const prof = profDir ? cpuProfiles(profDir).at(-1) : undefined;
+  // the main thread's profile (thread 0): the workers write theirs beside it
+  const prof = profDir ? cpuProfiles(profDir).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).at(-1) : undefined;
   if (prof) {
     log(`server CPU profile: ${prof}`);
     summarizeApiProfile(prof);
