@@ -137,6 +137,52 @@ describe('issue 16 attacked: the API', () => {
     await login(server.url, 'vera', PASSWORD);
   });
 
+  it("a viewer's audit query of a rare action over a large log leaves the event loop to other requests", async () => {
+    // a large log (years of logins, or a flood before the fix above): 400,000 entries
+    const add = server.db.prepare(
+      `INSERT INTO audit (at, actor_kind, actor, token_id, address, action, args, result, detail)
+       VALUES (?, 'user', 'oscar', NULL, '192.0.2.7', 'jobs.create', '{"kind":"update"}', 'ok', NULL)`,
+    );
+    const at = server.services.now();
+    server.db.transaction(() => {
+      for (let i = 0; i < 400_000; i++) add.run(at);
+    })();
+    // the moment the server starts reading the table (the store is the audit log's own)
+    const store = (server.services.audit as unknown as { store: { query: (...a: unknown[]) => unknown } }).store;
+    const read = store.query.bind(store);
+    let started!: () => void;
+    const reading = new Promise<void>((r) => (started = r));
+    store.query = (...a: unknown[]) => {
+      started();
+      return read(...a);
+    };
+    try {
+      const order: string[] = [];
+      const audit = viewer.call('GET', '/audit?action=classes.create').then((a) => {
+        order.push('audit');
+        return a;
+      });
+      await reading;
+      const session = await viewer.call('GET', '/session');
+      order.push('session');
+      const a = await audit;
+      assert.equal(a.status, 200);
+      assert.deepEqual(a.body.entries, []);
+      assert.equal(session.status, 200);
+      // the scan goes on in slices: a request that came after it began is answered before it ends
+      assert.deepEqual(order, ['session', 'audit']);
+      // the slices give the same answer as one query
+      const all = await admin.call('GET', '/audit?limit=1000&user=vera');
+      assert.ok(all.body.entries.length >= 3, "vera's entries lie below the 400,000 others");
+      assert.deepEqual(
+        all.body.entries.map((e: { id: number }) => e.id),
+        server.services.audit.query({ limit: 1000, user: 'vera' }).map((e) => e.id),
+      );
+    } finally {
+      store.query = read;
+    }
+  });
+
   it('a flood of refused logins leaves one audit entry per address and name while the limit lasts, not one each', async () => {
     const attempt = (user: string) =>
       fetch(`${server.url}/api/v1/session`, {
