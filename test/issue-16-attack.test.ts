@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { saveLogin, savedLogin } from '../src/cli/credentials.js';
 import { exitStatuses } from '../src/term/exit-status.js';
-import { addTestUsers, assertError, login, PASSWORD, type SessionClient } from './helpers/api.js';
+import { addTestUsers, assertError, bearer, login, PASSWORD, type SessionClient } from './helpers/api.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -62,6 +62,21 @@ describe('issue 16 attacked: the API', () => {
     // the longest that makes sense still works
     assert.equal((await operator.call('POST', '/tokens', { expires: '36500d' })).status, 200);
     assert.equal((await viewer.call('GET', '/tokens')).body.tokens.length, 1);
+  });
+
+  it('an API token cannot make a token that outlives it (a stolen token would never expire)', async () => {
+    const made = await viewer.call('POST', '/api-tokens', { role: 'viewer', expires: '1d', name: 'short' });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const script = bearer(server.url, made.body.token as string);
+    assertError(await script.call('POST', '/api-tokens', { role: 'viewer', expires: '365d' }), 400, 'USAGE');
+    assertError(await script.call('POST', '/api-tokens', { role: 'viewer', expires: '25h' }), 400, 'USAGE');
+    const child = await script.call('POST', '/api-tokens', { role: 'viewer', expires: '23h', name: 'child' });
+    assert.equal(child.status, 200, JSON.stringify(child.body));
+    assert.ok(Date.parse(child.body.expiresAt) <= Date.parse(made.body.expiresAt));
+    const tries = (await entries('api-tokens.create')).filter((e) => e.actor === 'vera').map((e) => e.result);
+    assert.deepEqual(tries, ['ok', 'USAGE', 'USAGE', 'ok']);
+    // the session's own tokens keep their year
+    assert.equal((await viewer.call('POST', '/api-tokens', { role: 'viewer', expires: '365d' })).status, 200);
   });
 
   it('a viewer sending a malformed change is refused for the role, not for the input, and it is in the audit log', async () => {
