@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { saveLogin, savedLogin } from '../src/cli/credentials.js';
 import { exitStatuses } from '../src/term/exit-status.js';
 import { addTestUsers, assertError, bearer, login, PASSWORD, type SessionClient } from './helpers/api.js';
@@ -77,6 +78,31 @@ describe('issue 16 attacked: the API', () => {
     assert.deepEqual(tries, ['ok', 'USAGE', 'USAGE', 'ok']);
     // the session's own tokens keep their year
     assert.equal((await viewer.call('POST', '/api-tokens', { role: 'viewer', expires: '365d' })).status, 200);
+  });
+
+  it('a megabyte of nested JSON is refused before it is parsed, also from someone not logged in', async () => {
+    // JSON.parse of it held the event loop ~250 ms, before the route knew who sent it
+    const deep = '['.repeat(500_000) + ']'.repeat(500_000);
+    const anonymousLogin = await fetch(`${server.url}/api/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"user":"alice","password":${deep}}`,
+    });
+    const body = (await anonymousLogin.json()) as { error: { code: string; message: string } };
+    assert.equal(anonymousLogin.status, 400);
+    assert.equal(body.error.code, 'USAGE');
+    assert.match(body.error.message, /nests deeper than 32 levels/);
+    const change = await admin.call('POST', '/api-tokens', `{"role":"viewer","expires":"1d","name":${deep}}`);
+    assertError(change, 400, 'USAGE');
+    assert.match(change.body.error.message, /nests deeper/);
+    // what operations take still parses: a flat megabyte is refused by the schema, not by this
+    const wide = `{${Array.from({ length: 90_000 }, (_, i) => `"k${i}":0`).join(',')}}`;
+    const flat = await admin.call('POST', '/api-tokens', wide);
+    assertError(flat, 400, 'USAGE');
+    assert.doesNotMatch(flat.body.error.message, /nests deeper/);
+    // its audit entry keeps the size of the refused input, not the input
+    const entry = (await entries('api-tokens.create')).find((e) => e.actor === 'alice');
+    assert.deepEqual(Object.keys(entry?.args as object).sort(), ['bytes', 'truncated']);
   });
 
   it('a viewer sending a malformed change is refused for the role, not for the input, and it is in the audit log', async () => {
@@ -222,6 +248,106 @@ describe('issue 16 attacked: the API', () => {
       logins.filter((e) => e.result === 'LOGIN_LIMITED').map((e) => e.actor),
       ['oscar'],
     );
+  });
+  it('held: cross-site forms, method and path tricks, prototype keys reach no operation', async () => {
+    const raw = (method: string, p: string, headers: Record<string, string>, body?: string) =>
+      fetch(`${server.url}${p}`, { method, headers, ...(body === undefined ? {} : { body }), redirect: 'manual' });
+    // login CSRF: a form can send text/plain or urlencoded, never application/json
+    for (const [type, body] of [
+      ['text/plain', JSON.stringify({ user: 'vera', password: PASSWORD })],
+      ['application/x-www-form-urlencoded', `user=vera&password=${encodeURIComponent(PASSWORD)}`],
+      [
+        'multipart/form-data; boundary=x',
+        `--x\r\nContent-Disposition: form-data; name="user"\r\n\r\nvera\r\n--x--\r\n`,
+      ],
+    ]) {
+      const r = await raw('POST', '/api/v1/session', { 'content-type': type! }, body);
+      assert.equal(r.status, 400, type);
+      assert.deepEqual(r.headers.getSetCookie(), [], `${type}: no session`);
+    }
+    // a same-site form post with the cookie but without the header changes nothing
+    const form = await raw('POST', '/api/v1/users', { cookie: admin.cookie, 'content-type': 'text/plain' }, '{}');
+    assert.equal(form.status, 403);
+    // method override, other methods, trailing slash, case, dot segments: no way around a route's role
+    const tricks: Array<[string, string, Record<string, string>]> = [
+      ['GET', '/api/v1/users/oscar?_method=DELETE', { 'x-http-method-override': 'DELETE' }],
+      ['POST', '/api/v1/users/oscar', { 'x-http-method-override': 'DELETE', 'x-aptgate-csrf': viewer.csrf }],
+      ['PATCH', '/api/v1/users/oscar/role', { 'x-aptgate-csrf': viewer.csrf }],
+      ['DELETE', '/api/v1/users/oscar/', { 'x-aptgate-csrf': viewer.csrf }],
+      ['DELETE', '/API/V1/users/oscar', { 'x-aptgate-csrf': viewer.csrf }],
+      ['DELETE', '/api/v1/machines/../users/oscar', { 'x-aptgate-csrf': viewer.csrf }],
+      ['DELETE', '/api/v1/users/oscar%2F..%2F..%2Fusers%2Foscar', { 'x-aptgate-csrf': viewer.csrf }],
+    ];
+    for (const [method, p, h] of tricks) {
+      const r = await raw(method, p, { cookie: viewer.cookie, ...h });
+      assert.notEqual(r.status, 200, `${method} ${p}`);
+    }
+    assert.ok((await admin.call('GET', '/users')).body.users.some((u: { name: string }) => u.name === 'oscar'));
+    // prototype keys in a body or a query string are refused, never merged
+    for (const body of [
+      '{"__proto__":{"role":"admin"},"role":"viewer","expires":"1d"}',
+      '{"constructor":{"prototype":{"x":1}},"role":"viewer","expires":"1d"}',
+    ])
+      assert.equal((await viewer.call('POST', '/api-tokens', body)).status, 400);
+    assertError(await viewer.call('GET', '/audit?__proto__=x'), 400, 'USAGE');
+    assert.equal(({} as Record<string, unknown>).role, undefined);
+  });
+});
+
+describe('issue 16 attacked: the listener of the API', () => {
+  const TLS = path.join(projectRoot, 'test/fixtures/tls');
+  const dirs: string[] = [];
+  const servers: TestServer[] = [];
+  const tlsServer = async (tweak: (c: TestServer['config']) => void) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i16-attack-tls-'));
+    dirs.push(dir);
+    const s = await startServer(
+      testConfig(dir, {}, (c) => {
+        c.tls = { cert: path.join(TLS, 'cert.pem'), key: path.join(TLS, 'key.pem') };
+        tweak(c);
+      }),
+    );
+    servers.push(s);
+    return s;
+  };
+  // the test's own requests trust the fixture's self-signed certificate
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  const post = (url: string, body: unknown) =>
+    undiciFetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      dispatcher,
+    });
+
+  after(async () => {
+    for (const s of servers) await s.close();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    await dispatcher.close();
+  });
+
+  it('held: over TLS the session cookie is Secure, HttpOnly, SameSite=Strict and for /api/v1 only', async () => {
+    const s = await tlsServer(() => {});
+    await addTestUsers(s.services);
+    const r = await post(`${s.url}/api/v1/session`, { user: 'vera', password: PASSWORD });
+    assert.equal(r.status, 200);
+    const cookie = r.headers.getSetCookie().find((c) => c.startsWith('aptgate_session='));
+    assert.ok(cookie);
+    for (const flag of ['Secure', 'HttpOnly', 'SameSite=Strict', 'Path=/api/v1'])
+      assert.ok(cookie.includes(flag), cookie);
+  });
+
+  it('held: admin.listen refuses clients outside server.allow before any route', async () => {
+    const s = await tlsServer((c) => {
+      c.admin.listen = { host: '127.0.0.1', port: 0 };
+      c.allow = ['10.0.0.0/8'];
+    });
+    await s.admin!.listen({ host: '127.0.0.1', port: 0 });
+    const adminUrl = `https://127.0.0.1:${(s.admin!.server.address() as AddressInfo).port}`;
+    const r = await post(`${adminUrl}/api/v1/session`, { user: 'vera', password: PASSWORD });
+    assert.equal(r.status, 403);
+    assert.match(await r.text(), /CLIENT_NOT_ALLOWED/);
+    assert.deepEqual(r.headers.getSetCookie(), []);
   });
 });
 

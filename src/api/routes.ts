@@ -10,6 +10,7 @@ import { OPERATIONS } from '../ops/registry.js';
 import { runOperation } from '../ops/run.js';
 import { callerOf, registerCookies, sessionCookie, type Caller } from './auth.js';
 import { apiError, registerApiErrors } from './errors.js';
+import { registerJsonBodies } from './json-body.js';
 import { registerOpenApi } from './openapi.js';
 import { registerSessionRoutes } from './session.js';
 
@@ -98,6 +99,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
     async (scope) => {
       await registerCookies(scope);
       registerApiErrors(scope);
+      registerJsonBodies(scope);
       await registerOpenApi(scope);
       scope.addHook('onSend', async (_request, reply, payload) => {
         // the server's own time for the answer (bench:api reads it; browsers show it)
