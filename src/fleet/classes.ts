@@ -103,14 +103,16 @@ export class ClassService {
 
   /** Test machines of a stage: members of its gate classes that follow that stage. */
   testMachines(stage: string, ladder: readonly string[]): number[] {
+    const gates = this.store.all().filter((c) => c.gate && c.stage === stage);
+    // no gate class, no machine to read (the overview asks this of every stage, with 20,000 machines)
+    if (!gates.length) return [];
     const machines = this.machines.brief();
     const byId = new Map(machines.map((m) => [m.id, m]));
     const out = new Set<number>();
-    for (const c of this.store.all()) {
-      if (!c.gate || c.stage !== stage) continue;
+    for (const c of gates) {
       for (const id of this.membersOf(c.id, machines)) {
-        const m = byId.get(id)!;
-        if (m.status === 'approved' && this.stageOf(m, ladder) === stage) out.add(id);
+        const m = byId.get(id);
+        if (m && m.status === 'approved' && this.stageOf(m, ladder) === stage) out.add(id);
       }
     }
     return [...out].sort((a, b) => a - b);
