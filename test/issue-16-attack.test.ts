@@ -224,6 +224,18 @@ describe('issue 16 attacked: the API', () => {
     }
   });
 
+  it("held: a removed user's session and token open nothing, also once a user of that name is added again", async () => {
+    await server.services.access.addUser('rita', 'operator', PASSWORD);
+    const rita = await login(server.url, 'rita', PASSWORD);
+    const made = await rita.call('POST', '/api-tokens', { role: 'operator', expires: '1d' });
+    assert.equal(made.status, 200);
+    const script = bearer(server.url, made.body.token as string);
+    assert.equal((await admin.call('DELETE', '/users/rita')).status, 200);
+    await server.services.access.addUser('rita', 'admin', PASSWORD);
+    assertError(await rita.call('GET', '/users'), 401, 'UNAUTHENTICATED');
+    assertError(await script.call('GET', '/audit'), 401, 'UNAUTHENTICATED');
+  });
+
   it('a flood of refused logins leaves one audit entry per address and name while the limit lasts, not one each', async () => {
     const attempt = (user: string) =>
       fetch(`${server.url}/api/v1/session`, {
