@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { STATS_REUSE_MS } from '../src/ops/cache.js';
 import { FINE_MS } from '../src/state/proxy-history.js';
 import { addTestUsers, assertError, login, PASSWORD, type SessionClient } from './helpers/api.js';
+import { launchBrowser, submitLogin } from './helpers/browser.js';
 import { exec } from './helpers/exec.js';
 import { request } from './helpers/http.js';
 import { projectRoot } from './helpers/paths.js';
@@ -183,6 +185,28 @@ describe('issue 16: the cache over the API', () => {
     );
   });
 
+  it("the console's overview draws what /cache/traffic answers: bytes and the hit ratio, in a real browser", async () => {
+    const browser = await launchBrowser(path.join(world.dir, 'chromium'));
+    try {
+      const { page, log } = await browser.newPage();
+      await submitLogin(page, server.url, 'vera', PASSWORD);
+      const bytes = page.getByRole('img', { name: 'Bytes from the cache and from upstream, last 24h' });
+      const ratio = page.getByRole('img', { name: 'Hit ratio, last 24h' });
+      await ratio.waitFor();
+      assert.equal(await bytes.locator('path').count(), 2, 'a line from the cache, one from upstream');
+      // the last bucket had two hits and no miss
+      assert.match((await ratio.locator('desc').textContent()) ?? '', /Latest: hit ratio: 100\.0 %\./);
+      assert.match(await page.locator('#proxy-hit-ratio').innerText(), /^50\.0 %$/);
+      assert.deepEqual(log.pageErrors, []);
+      assert.deepEqual(
+        log.consoleErrors.filter((e) => e.url.includes('/cache/')),
+        [],
+      );
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('30 days in days; 5-minute buckets go after 2 days, hours stay', async () => {
     offset += 3 * DAY;
     // the session and the token of 3 days ago have ended
@@ -205,7 +229,9 @@ describe('issue 16: the cache over the API', () => {
     assert.equal(month.body.bucketMs, DAY);
     assert.equal(month.body.totals.requests, 7, 'the hours of 3 days ago are kept');
     for (const b of month.body.buckets) assert.equal(Date.parse(b.at) % DAY, 0, 'UTC days');
-    assert.equal(Date.parse(month.body.to) - Date.parse(month.body.from), 30 * DAY);
+    assert.equal(Date.parse(month.body.from) % DAY, 0, 'from the start of a UTC day');
+    assert.ok(Date.parse(month.body.to) - Date.parse(month.body.from) > 30 * DAY);
+    assert.ok(Date.parse(month.body.to) - Date.parse(month.body.from) <= 31 * DAY);
   });
 
   it('bad input: an unknown period or field is USAGE, on the API and the command line alike', async () => {
@@ -217,5 +243,17 @@ describe('issue 16: the cache over the API', () => {
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /USAGE: .*period.*24h or 30d/, r.stderr);
     }
+  });
+
+  it('GET /cache/stats: one walk of the cache serves the requests of the next 10 seconds', async () => {
+    const first = (await viewer.call('GET', '/cache/stats')).body;
+    const odd = debOf(world.gen1, 'aptgate-odd+name');
+    assert.equal((await get(`/fixture/${odd.filename}`)).headers['x-aptgate-result'], 'miss');
+    await server.proxy.fills.drain();
+    assert.deepEqual((await viewer.call('GET', '/cache/stats')).body, first, 'the same walk');
+    offset += STATS_REUSE_MS;
+    const later = (await viewer.call('GET', '/cache/stats')).body;
+    assert.equal(later.files, first.files + 1);
+    assert.equal(later.bytes, first.bytes + odd.size);
   });
 });

@@ -21,6 +21,7 @@ import {
   type SessionClient,
 } from './helpers/api.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
+import { launchBrowser, submitLogin } from './helpers/browser.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
 import { exec } from './helpers/exec.js';
@@ -368,8 +369,45 @@ describe('issue 16: the release gate over the API', () => {
     assert.deepEqual(versionsIn(await stagePackages('production', 'stable'), 'other'), ['1.0-1', '2.0-1']);
     assert.deepEqual(versionsIn(await stagePackages('production', 'stable'), 'demo'), ['1.0-1']);
 
-    const all = await operator.call('POST', '/stages/test/promote', {});
-    assert.equal(all.status, 200, JSON.stringify(all.body));
+    // the rest from the console's gate page: a viewer has no button, the operator promotes all;
+    // the audit page links the promotion to its generation in the stage's history
+    const browser = await launchBrowser(path.join(world.dir, 'chromium'));
+    try {
+      const v = await browser.newPage();
+      await submitLogin(v.page, server.url, 'vera', PASSWORD);
+      await v.page.getByRole('link', { name: 'Release gate' }).first().click();
+      await v.page.getByRole('heading', { name: 'test → production' }).waitFor();
+      assert.equal(
+        await v.page.getByRole('button', { name: /Promote|Roll back/ }).count(),
+        0,
+        'a viewer sees no action',
+      );
+
+      const o = await browser.newPage();
+      await submitLogin(o.page, server.url, 'oscar', PASSWORD);
+      await o.page.getByRole('link', { name: 'Release gate' }).first().click();
+      await o.page.getByRole('heading', { name: 'test → production' }).waitFor();
+      await o.page.getByRole('button', { name: 'Promote all' }).click();
+      await o.page.getByRole('dialog').getByRole('button', { name: 'Promote' }).click();
+      const notice = o.page.getByText(/^Promoted test → production: generation \d+ \(fixture stable\)\.$/);
+      await notice.waitFor();
+      const gen = Number(/generation (\d+)/.exec((await notice.textContent()) ?? '')![1]);
+      const a = await lastAudit('gate.promote');
+      assert.deepEqual(
+        [a.actor, a.actorKind, a.args, a.detail],
+        ['oscar', 'user', { stage: 'test' }, { stage: 'production', generations: [{ id: gen, stage: 'production' }] }],
+      );
+      await o.page.goto(`${server.url}/console/#/audit?action=gate.promote`);
+      const link = o.page.getByRole('link', { name: `generation ${gen}` }).first();
+      assert.equal(await link.getAttribute('href'), `#/gate/production?gen=${gen}`);
+      await link.click();
+      await o.page.getByRole('heading', { name: 'History of production' }).waitFor();
+      assert.equal(await o.page.locator(`#gen-${gen}`).getAttribute('class'), 'marked');
+      assert.match(await o.page.locator(`#gen-${gen}`).innerText(), /promote[\s\S]*oscar[\s\S]*qa-1 passed/);
+      assert.deepEqual([v.log.pageErrors, o.log.pageErrors], [[], []]);
+    } finally {
+      await browser.close();
+    }
     assert.deepEqual(versionsIn(await stagePackages('production', 'stable'), 'demo'), ['1.0-1', '2.0-1']);
     assert.deepEqual((await gateOf()).updates, []);
     assert.deepEqual(
@@ -384,6 +422,20 @@ describe('issue 16: the release gate over the API', () => {
         'stable promote',
       ],
     );
+    // a page of the history: the newest N, then the N before them (oldest first in each)
+    const all7 = (await history('production')).generations.map((g) => g.id);
+    const page1 = await viewer.call('GET', '/stages/production/history?limit=3');
+    assert.deepEqual(
+      page1.body.generations.map((g: { id: number }) => g.id),
+      all7.slice(-3),
+    );
+    const page2 = await viewer.call('GET', `/stages/production/history?limit=3&before=${all7.at(-3)}`);
+    assert.deepEqual(
+      page2.body.generations.map((g: { id: number }) => g.id),
+      all7.slice(-6, -3),
+    );
+    assertError(await viewer.call('GET', '/stages/production/history?limit=0'), 400, 'USAGE');
+    assert.deepEqual(JSON.parse(await same(['stage', 'history', 'production', '--limit', '3', '--json'])), page1.body);
     // the history and the status, here and remotely; a promotion with nothing left is USAGE on both
     await same(['stage', 'history', 'production']);
     await same(['gate', 'status']);

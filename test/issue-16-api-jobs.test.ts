@@ -5,6 +5,8 @@
 // nothing changed); and the command line against the server (--server, APTGATE_TOKEN) printing
 // what it prints on the server host.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertError, type ApiClient } from './helpers/api.js';
 import { startApiFleet, type ApiFleet } from './helpers/api-fleet.js';
@@ -232,7 +234,8 @@ describe('issue 16: jobs and schedules through the API', () => {
     const id = q.body.jobs[0].id as number;
     assertError(await f.viewer.call('POST', `/jobs/${id}/cancel`), 403, 'FORBIDDEN');
     assert.equal((await f.viewer.call('GET', `/jobs/${id}`)).body.state, 'queued');
-    const c = await f.operator.call('POST', `/jobs/${id}/cancel`);
+    // as the console sends it: an empty JSON object
+    const c = await f.operator.call('POST', `/jobs/${id}/cancel`, {});
     assert.equal(c.status, 200, JSON.stringify(c.body));
     assert.equal(c.body.state, 'cancelled');
     assert.equal(c.body.id, id);
@@ -382,6 +385,30 @@ describe('issue 16: jobs and schedules through the API', () => {
     assert.match((await f.remote(['jobs', 'cancel', String(id)])).stdout, new RegExp(`^job ${id} cancelled\\n$`));
     const s = await f.remote(['schedules', 'add', '--class', 'web', '--kind', 'update', '--cron', '0 4 * * *']);
     assert.match(s.stdout, /^schedule \d+: update for class web at "0 4 \* \* \*", next \d{4}-\d\d-\d\d 04:00\n$/);
+    // --source-file is read by the command where it runs; the server gets its text
+    const file = path.join(f.dir, 'extra.sources');
+    const content = 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\n';
+    await writeFile(file, content);
+    const src = await f.remote([
+      'jobs',
+      'add',
+      'add-source',
+      '--to',
+      'web-1',
+      '--source-name',
+      'extra',
+      '--source-file',
+      file,
+      '--json',
+    ]);
+    assert.equal(src.code, 0, src.stderr);
+    const srcId = (JSON.parse(src.stdout) as { jobs: Array<{ id: number }> }).jobs[0]!.id;
+    assert.deepEqual((await f.viewer.call('GET', `/jobs/${srcId}`)).body.params, { name: 'extra', content });
+    const missing = path.join(f.dir, 'missing.sources');
+    const args = ['jobs', 'add', 'add-source', '--to', 'web-1', '--source-name', 'x', '--source-file', missing];
+    const [here, there] = [await f.local(args), await f.remote(args)];
+    assert.match(here.stderr, /^aptgate: USAGE: cannot read /);
+    assert.deepEqual([there.code, there.stderr], [here.code, here.stderr]);
     const vt = await f.viewer.call('POST', '/api-tokens', { role: 'viewer', expires: '1d' });
     const refused = await f.remote(['jobs', 'add', 'update', '--to', 'web-1'], vt.body.token);
     assert.notEqual(refused.code, 0);

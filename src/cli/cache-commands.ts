@@ -44,8 +44,9 @@ export function formatTraffic(t: TrafficJson): string {
     g.bytesFromUpstream += b.bytesFromUpstream;
     groups.set(k, g);
   }
+  // days are UTC days (the answer's buckets); hours in local time, as every time the CLI prints
   const label = (ms: number) =>
-    t.period === '30d' ? when(new Date(ms).toISOString()).slice(0, 10) : when(new Date(ms).toISOString());
+    t.period === '30d' ? new Date(ms).toISOString().slice(0, 10) : when(new Date(ms).toISOString());
   return (
     head +
     table(

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { GateStatusJson, HistoryJson, PromoteJson, RollbackJson, StageListJson } from '../gate/queries.js';
 import { opRunner, type RemoteOpts } from './call.js';
-import type { CliShell } from './fleet-context.js';
+import { idArgument, intOption, type CliShell } from './fleet-context.js';
 import { exportKey } from './gate.js';
 import {
   formatGateStatus,
@@ -84,9 +84,20 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
     .action((o: RemoteOpts) => run(o, 'stages.list', {}, (r: StageListJson) => formatStageList(r)));
   leaf(stage, 'history', 'every generation of a stage: when, kind, who, why, evidence, content')
     .argument('<stage>')
+    .option('--limit <n>', 'only the newest N generations')
+    .option('--before <id>', 'only generations older than this one (the next page)')
     .option('--json', 'machine-readable output')
-    .action((name: string, o: RemoteOpts) =>
-      run(o, 'stages.history', { stage: name }, (r: HistoryJson) => formatHistory(r)),
+    .action((name: string, o: RemoteOpts & { limit?: string; before?: string }) =>
+      run(
+        o,
+        'stages.history',
+        {
+          stage: name,
+          ...(o.limit === undefined ? {} : { limit: intOption('--limit', o.limit, 1, 10_000) }),
+          ...(o.before === undefined ? {} : { before: idArgument('--before', o.before) }),
+        },
+        (r: HistoryJson) => formatHistory(r),
+      ),
     );
   leaf(
     stage,

@@ -147,6 +147,27 @@ export class ClassService {
     }));
   }
 
+  /** One class as list() gives it, without working out the others' members (NOT_FOUND). */
+  info(name: string, machines: readonly MachineFields[] = this.machines.brief()): ClassInfo {
+    const c = this.get(name);
+    return { ...c, members: this.membersOf(c.id, machines), rules: this.rulesOf(name), windows: this.windowsOf(name) };
+  }
+
+  /** A class's match rules (NOT_FOUND). */
+  rulesOf(name: string): Array<{ field: RuleField; pattern: string }> {
+    const id = this.get(name).id;
+    return this.store
+      .rules()
+      .filter((r) => r.classId === id)
+      .map((r) => ({ field: r.field, pattern: r.pattern }));
+  }
+
+  /** A class's maintenance windows (NOT_FOUND). */
+  windowsOf(name: string): WindowRow[] {
+    const id = this.get(name).id;
+    return this.store.windows().filter((w) => w.classId === id);
+  }
+
   /** Adds a maintenance window to a class; its id. */
   addWindow(name: string, w: Pick<WindowRow, 'days' | 'startMin' | 'endMin'>): number {
     return this.store.addWindow({ classId: this.get(name).id, ...w });

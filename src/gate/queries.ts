@@ -284,9 +284,14 @@ export async function rollback(
   return { stage, actor: o.actor, reason: reason ?? null, generations: made.map(generationJson) };
 }
 
-export function history(ctx: GateQueryContext, stage: string): HistoryJson {
+/** Every generation of a stage, oldest first; or a page: the `limit` newest before the id `before`. */
+export function history(
+  ctx: GateQueryContext,
+  stage: string,
+  page: { before?: number; limit?: number } = {},
+): HistoryJson {
   checkStage(ctx.config, stage);
-  return { stage, generations: ctx.gate.history(stage).map(generationJson) };
+  return { stage, generations: ctx.gate.history(stage, page).map(generationJson) };
 }
 
 export function listStages(ctx: GateQueryContext): StageListJson {
@@ -308,9 +313,8 @@ export function listStages(ctx: GateQueryContext): StageListJson {
 }
 
 function currentOf(ctx: GateQueryContext, stage: string): StageListJson['stages'][number]['suites'] {
-  const latest = new Map<string, StageGeneration>();
-  for (const g of ctx.gate.history(stage)) latest.set(`${g.backend}\0${g.suite}`, g);
-  return [...latest.values()]
+  return ctx.gate
+    .current(stage)
     .sort((a, b) => a.backend.localeCompare(b.backend) || a.suite.localeCompare(b.suite))
     .map((g) => ({
       backend: g.backend,

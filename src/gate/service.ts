@@ -277,9 +277,15 @@ export class GateService {
     });
   }
 
-  history(stage: string): StageGeneration[] {
+  history(stage: string, page: { before?: number; limit?: number } = {}): StageGeneration[] {
     this.d.stages.check(stage);
-    return this.d.store.history(stage);
+    return this.d.store.history(stage, page);
+  }
+
+  /** The current generation of each suite of a stage. */
+  current(stage: string): StageGeneration[] {
+    this.d.stages.check(stage);
+    return this.d.store.currentAll(stage);
   }
 
   /** Stages whose auto-promotion soak has passed with the gate holding: promoted. */

@@ -7,15 +7,16 @@ import {
   addRule,
   addWindow,
   bindClass,
+  classRules,
+  classWindows,
   createClass,
   listClasses,
   removeClass,
   removeMembers,
   removeRule,
   removeWindow,
-  type ClassInfoJson,
+  showClass,
 } from '../fleet/queries/classes.js';
-import type { FleetQueryContext } from '../fleet/queries/context.js';
 import { bool, int, listOf, object, op, str, strings } from './operation.js';
 import { textOption } from './values.js';
 
@@ -28,12 +29,6 @@ const stage = str('a stage of [gate] stages', { maxLength: 64 });
 const windowText = str('"mon-fri 22:00-04:00", "daily 01:00-05:00", "sat,sun 00:00-24:00" (server local time)', {
   maxLength: 200,
 });
-
-/** One class as `classes list` shows it (NOT_FOUND when there is none). */
-function classInfo(ctx: FleetQueryContext, name: string): ClassInfoJson {
-  ctx.fleet.classes.get(name);
-  return listClasses(ctx).find((c) => c.name === name)!;
-}
 
 export const classOps = [
   op({
@@ -56,7 +51,7 @@ export const classOps = [
     input: { properties: { name: className }, required: ['name'] },
     output: object('the class, as in classes.list'),
     changes: false,
-    run: ({ fleet }, i: { name: string }) => classInfo(fleet, i.name),
+    run: ({ fleet }, i: { name: string }) => showClass(fleet, i.name),
   }),
   op({
     name: 'classes.create',
@@ -162,7 +157,7 @@ export const classOps = [
     input: { properties: { name: className }, required: ['name'] },
     output: object('{ class, rules: [ { field, pattern } ] }'),
     changes: false,
-    run: ({ fleet }, i: { name: string }) => ({ class: i.name, rules: classInfo(fleet, i.name).rules }),
+    run: ({ fleet }, i: { name: string }) => classRules(fleet, i.name),
   }),
   op({
     name: 'classes.add-rule',
@@ -205,7 +200,7 @@ export const classOps = [
     input: { properties: { name: className }, required: ['name'] },
     output: object('{ class, windows: [ { id, window } ] }'),
     changes: false,
-    run: ({ fleet }, i: { name: string }) => ({ class: i.name, windows: classInfo(fleet, i.name).windows }),
+    run: ({ fleet }, i: { name: string }) => classWindows(fleet, i.name),
   }),
   op({
     name: 'classes.add-window',

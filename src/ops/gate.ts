@@ -16,7 +16,7 @@ import {
   type PromoteJson,
   type RollbackJson,
 } from '../gate/queries.js';
-import { bool, object, op, str, strings } from './operation.js';
+import { bool, int, object, op, str, strings } from './operation.js';
 import { textOption } from './values.js';
 
 const gateCtx = (s: Services): GateQueryContext => ({ config: s.config, gate: s.gate, fleet: s.fleet });
@@ -91,10 +91,21 @@ export const gateOps = [
     role: 'viewer',
     method: 'GET',
     path: '/stages/:stage/history',
-    input: { properties: { stage: stageName }, required: ['stage'] },
+    input: {
+      properties: {
+        stage: stageName,
+        limit: int('only the newest this many (default: all)', 1, 10_000),
+        before: int('only generations older than this id (the next page)', 1),
+      },
+      required: ['stage'],
+    },
     output: object('{ stage, generations: [...] }, oldest first, as aptgate stage history --json'),
     changes: false,
-    run: ({ services }, i: { stage: string }) => history(gateCtx(services), i.stage),
+    run: ({ services }, i: { stage: string; limit?: number; before?: number }) =>
+      history(gateCtx(services), i.stage, {
+        ...(i.limit === undefined ? {} : { limit: i.limit }),
+        ...(i.before === undefined ? {} : { before: i.before }),
+      }),
   }),
   op({
     name: 'gate.promote',

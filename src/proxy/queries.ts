@@ -74,7 +74,8 @@ export function trafficHistory(db: Db, now: number, period: string): TrafficJson
   if (!(TRAFFIC_PERIODS as readonly string[]).includes(period))
     fail('USAGE', `--period: expected ${TRAFFIC_PERIODS.join(' or ')}, got "${period.slice(0, 40)}"`);
   const day = period === '30d';
-  const since = now - (day ? 30 * DAY_MS : DAY_MS);
+  // 30 days: whole UTC days, the first one too
+  const since = day ? Math.floor((now - 30 * DAY_MS) / DAY_MS) * DAY_MS : now - DAY_MS;
   const rows = new ProxyHistoryStore(db).buckets(day ? 'day' : 'fine', since);
   const totals = { requests: 0, hits: 0, misses: 0, bytesFromCache: 0, bytesFromUpstream: 0 };
   const buckets = rows.map((r) => {

@@ -132,10 +132,18 @@ export class StageStore {
       .map(fromRaw);
   }
 
-  history(stage: string): StageGeneration[] {
+  /** Oldest first; a page: the `limit` newest generations before the id `before`. */
+  history(stage: string, page: { before?: number; limit?: number } = {}): StageGeneration[] {
+    if (page.before === undefined && page.limit === undefined)
+      return this.db
+        .prepare<[string], Raw>('SELECT * FROM stage_gen WHERE stage = ? ORDER BY id')
+        .all(stage)
+        .map(fromRaw);
     return this.db
-      .prepare<[string], Raw>('SELECT * FROM stage_gen WHERE stage = ? ORDER BY id')
-      .all(stage)
+      .prepare<[string, number, number], Raw>(
+        'SELECT * FROM (SELECT * FROM stage_gen WHERE stage = ? AND id < ? ORDER BY id DESC LIMIT ?) ORDER BY id',
+      )
+      .all(stage, page.before ?? Number.MAX_SAFE_INTEGER, page.limit ?? -1)
       .map(fromRaw);
   }
 

@@ -44,6 +44,8 @@ export interface ConsoleFleet {
   lab: Enrolled;
   /** upstream publishes V2; every agent updates and reports */
   publishV2(): Promise<void>;
+  /** upstream publishes these (its whole suite); the server sees them; every agent updates and reports */
+  publish(debs: DebSpec[]): Promise<void>;
   /** an update and an upgrade job on the test machine, run by its agent (as a schedule would) */
   upgradeOnQa(): Promise<Array<{ id: number; failure?: string }>>;
   /** every agent checks in (reports) */
@@ -77,6 +79,8 @@ export async function makeConsoleFleet(o: { prodMachines?: number; now?: () => n
       await new Promise((r) => setImmediate(r));
       await srv.gate.idle();
       await srv.outdated.idle();
+      // the per-client counts are written every 5 s: now, so that every reader sees the same
+      srv.proxy.clients.flush();
     };
     const upstreamSeen = async () => {
       await runAptOk(['update', '--error-on=any'], { apt: observer });
@@ -118,6 +122,11 @@ export async function makeConsoleFleet(o: { prodMachines?: number; now?: () => n
       }
       await settle();
     };
+    const publish = async (debs: DebSpec[]) => {
+      await world.repo.publish('stable', debs);
+      await upstreamSeen();
+      await checkIn();
+    };
     return {
       dir,
       world,
@@ -128,11 +137,8 @@ export async function makeConsoleFleet(o: { prodMachines?: number; now?: () => n
       lab,
       settle,
       checkIn,
-      publishV2: async () => {
-        await world.repo.publish('stable', [...V1, ...V2]);
-        await upstreamSeen();
-        await checkIn();
-      },
+      publish,
+      publishV2: () => publish([...V1, ...V2]),
       upgradeOnQa: async () => {
         const id = qa.state.identity()!.machine;
         srv.fleet.jobs.create([id], { kind: 'update', origin: 'test' });

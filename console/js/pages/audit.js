@@ -11,20 +11,26 @@ import { dataTable } from '../table.js';
 
 const LIMIT = 100;
 
-/** Links to the stage generations an entry's detail names ({ generations: [id | { id, stage }] }). */
+/**
+ * Links to what an entry's detail names: the stage generations a promotion or rollback made
+ * ({ generations: [id | { id, stage }] }), the jobs a job request queued ({ jobs: [id] }).
+ */
 function evidenceLinks(e) {
   const detail = e.detail ?? {};
   const stage = detail.stage ?? e.args?.stage;
   const gens = Array.isArray(detail.generations) ? detail.generations : [];
-  if (!gens.length || !stage) return e.detail ? JSON.stringify(e.detail) : '';
-  return gens.map((g, i) => {
-    const id = typeof g === 'object' ? g.id : g;
-    const st = typeof g === 'object' && g.stage ? g.stage : stage;
-    return [
-      i ? ', ' : '',
-      h('a', { href: hashOf(`/gate/${encodeURIComponent(st)}`, { gen: id }) }, `generation ${id} of ${st}`),
-    ];
-  });
+  if (gens.length && stage)
+    return gens.map((g, i) => {
+      const id = typeof g === 'object' ? g.id : g;
+      const st = typeof g === 'object' && g.stage ? g.stage : stage;
+      return [
+        i ? ', ' : '',
+        h('a', { href: hashOf(`/gate/${encodeURIComponent(st)}`, { gen: id }) }, `generation ${id} of ${st}`),
+      ];
+    });
+  const jobs = Array.isArray(detail.jobs) ? detail.jobs.filter((j) => Number.isInteger(j)) : [];
+  if (jobs.length) return jobs.map((id, i) => [i ? ', ' : '', h('a', { href: `#/jobs/${id}` }, `job ${id}`)]);
+  return e.detail ? JSON.stringify(e.detail) : '';
 }
 
 // "alice", "alice (API token 3)", "local root" (the command line on the server host)
@@ -37,7 +43,7 @@ function filterForm(q) {
   };
   const [sinceL, since] = field('audit-since', 'Since', 'since', '1d or 2026-01-31');
   const [userL, user] = field('audit-user', 'User', 'user', '');
-  const [actionL, action] = field('audit-action', 'Action', 'action', 'stages.promote');
+  const [actionL, action] = field('audit-action', 'Action', 'action', 'gate.promote');
   const form = h(
     'form',
     { class: 'toolbar', role: 'search', 'aria-label': 'Filter the audit log' },

@@ -1,5 +1,5 @@
-// One machine: its facts, the action bar (operators), its outdated packages with the reason for
-// each, where the server and the machine's own apt disagree, and its recent jobs.
+// One machine: the action bar (operators), its outdated packages with the reason for each,
+// where the server and the machine's own apt disagree, its facts, and its recent jobs.
 import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
@@ -14,7 +14,7 @@ function facts(d) {
   const rows = [
     ['Status', m.status + (m.clone ? ` — clone suspected (machine-id ${m.clone.machineId}, ${when(m.clone.at)})` : '')],
     ['Machine id', m.machineId],
-    ['Distribution', `${m.distribution} ${m.codename ?? ''}`.trim()],
+    ['Distribution', `${m.distribution} ${m.codename ?? ''}`.trim() || '—'],
     ['Architecture', [m.architecture, ...m.foreignArchitectures].join(', ')],
     ['Kernel', m.kernel],
     ['Agent version', m.agentVersion],
@@ -53,12 +53,18 @@ export async function render(ctx) {
     h('p', { class: 'no-print' }, link('/machines', '← Machines')),
     heading(m.hostname),
     ctx.can('operator') ? actionBar(detail, ctx) : null,
-    h('h2', {}, 'Facts'),
-    facts(detail),
+    // what the page is for first: what is outdated and why
     outdatedSection(outdated, m),
     disagreements(detail.report),
-    h('h2', {}, 'Recent jobs'),
-    jobsTable(detail.jobs, { machine: false }),
-    h('p', {}, link(`/jobs?machine=${m.id}`, 'All jobs of this machine')),
+    h('h2', {}, 'Facts'),
+    facts(detail),
+    // not on paper: the print is the outdated list
+    h(
+      'section',
+      { class: 'no-print', 'aria-labelledby': 'jobs-title' },
+      h('h2', { id: 'jobs-title' }, 'Recent jobs'),
+      jobsTable(detail.jobs, { machine: false }),
+      h('p', {}, link(`/jobs?machine=${m.id}`, 'All jobs of this machine')),
+    ),
   );
 }

@@ -61,14 +61,15 @@ async function history(period) {
   }
 }
 
-/** `t`: the overview's proxy totals ({ clients, requests, bytes, hits, misses, hitRatio }), or null. */
+/**
+ * `t`: the overview's proxy totals ({ clients, requests, bytes, hits, misses, hitRatio }), or null.
+ * { facts, traffic }: the totals and the cache's size; the last 24 hours and 30 days drawn.
+ */
 export async function proxySection(t) {
   const [stats, day, month] = await Promise.allSettled([get(EP.cacheStats), history('24h'), history('30d')]);
   const s = stats.status === 'fulfilled' ? stats.value : null;
-  return h(
-    'div',
-    {},
-    h(
+  return {
+    facts: h(
       'dl',
       { class: 'facts' },
       h('dt', {}, 'Hit ratio (since clients were first seen)'),
@@ -80,9 +81,6 @@ export async function proxySection(t) {
       h('dt', {}, 'Cache size'),
       h('dd', {}, s ? `${bytes(s.bytes)} in ${s.files} files` : `${stats.reason.message} (${stats.reason.code})`),
     ),
-    h('h3', {}, 'Last 24 hours'),
-    day.value,
-    h('h3', {}, 'Last 30 days'),
-    month.value,
-  );
+    traffic: [h('h3', {}, 'Last 24 hours'), day.value, h('h3', {}, 'Last 30 days'), month.value],
+  };
 }

@@ -46,14 +46,24 @@ export async function render(ctx) {
     if (err.status === 401) throw err;
     error = err;
   }
+  const proxy = await proxySection(o?.proxy ?? null);
   replace(
     ctx.root,
     heading('Overview'),
     h('h2', {}, 'Machines'),
     o ? machineCards({ counts: o.machines.states, states: STATES, unseen, total: o.machines.total }) : failed(error),
-    h('h2', {}, 'Release gate'),
-    o ? gateSection(o.gate) : failed(error),
-    h('h2', {}, 'Proxy'),
-    await proxySection(o?.proxy ?? null),
+    h(
+      'div',
+      { class: 'cols' },
+      h(
+        'section',
+        { 'aria-labelledby': 'gate-title' },
+        h('h2', { id: 'gate-title' }, 'Release gate'),
+        o ? gateSection(o.gate) : failed(error),
+      ),
+      h('section', { 'aria-labelledby': 'proxy-title' }, h('h2', { id: 'proxy-title' }, 'Proxy'), proxy.facts),
+    ),
+    h('h2', {}, 'Proxy traffic'),
+    proxy.traffic,
   );
 }

@@ -1,5 +1,6 @@
 // Who runs what: a package's installed versions across the fleet (GET /api/v1/packages/NAME,
-// optionally older than a version), the machines per version, and which of them are outdated.
+// optionally older than a version), the machines per version (the server counts them), and
+// which of them are outdated.
 import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
@@ -29,17 +30,8 @@ function searchForm(name, olderThan) {
   return form;
 }
 
-function perVersion(users) {
-  const by = new Map();
-  for (const u of users) {
-    const e = by.get(u.version) ?? { version: u.version, machines: new Set(), outdated: 0, security: 0 };
-    e.machines.add(u.id);
-    if (u.candidate) e.outdated++;
-    if (u.security) e.security++;
-    by.set(u.version, e);
-  }
-  return [...by.values()].map((e) => ({ ...e, machines: e.machines.size }));
-}
+// the server's order of versions (dpkg's, highest first), which a text sort would not keep
+const versionRows = (r) => (r.versions ?? []).map((v, i) => ({ ...v, order: i }));
 
 export async function render(ctx) {
   const name = ctx.args.name;
@@ -64,11 +56,11 @@ export async function render(ctx) {
     h('h2', {}, 'Versions'),
     dataTable({
       id: 'versions',
-      rows: perVersion(r.machines),
+      rows: versionRows(r),
       keepParams: false,
       sort: 'version',
       columns: [
-        { key: 'version', label: 'Version' },
+        { key: 'version', label: 'Version', value: (v) => v.order, cell: (v) => v.version },
         { key: 'machines', label: 'Machines', num: true },
         { key: 'outdated', label: 'Outdated', num: true },
         { key: 'security', label: 'Security', num: true },

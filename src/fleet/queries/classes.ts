@@ -1,8 +1,8 @@
 // Classes for the administrator and the API: list, create, bind to a stage, members, rules and
 // maintenance windows; the JSON shapes of docs/cli-fleet.md.
 import { fail } from '../../errors.js';
-import type { ClassRow, RuleField } from '../../state/classes.js';
-import { formatWindow, parseWindow } from '../classes.js';
+import type { ClassRow, RuleField, WindowRow } from '../../state/classes.js';
+import { formatWindow, parseWindow, type ClassInfo } from '../classes.js';
 import type { FleetQueryContext } from './context.js';
 
 // ---- classes ----
@@ -21,21 +21,50 @@ export interface ClassInfoJson {
   gate: boolean;
 }
 
-export function listClasses(ctx: FleetQueryContext): ClassInfoJson[] {
-  const machines = ctx.fleet.machines.brief();
-  const names = new Map(machines.map((m) => [m.id, m.hostname]));
-  const schedules = ctx.fleet.schedules.list();
-  return ctx.fleet.classes.list(machines).map((c) => ({
+function classJson(
+  c: ClassInfo,
+  names: ReadonlyMap<number, string>,
+  schedules: ReadonlyArray<{ id: number; classId: number; kind: string; cron: string }>,
+): ClassInfoJson {
+  return {
     name: c.name,
     description: c.description,
     priority: c.priority,
     members: c.members.map((id) => ({ id, hostname: names.get(id) ?? '?' })),
     rules: c.rules,
-    windows: c.windows.map((w) => ({ id: w.id, window: formatWindow(w) })),
+    windows: windowsJson(c.windows),
     schedules: schedules.filter((s) => s.classId === c.id).map((s) => ({ id: s.id, kind: s.kind, cron: s.cron })),
     stage: c.stage,
     gate: c.gate,
-  }));
+  };
+}
+
+const windowsJson = (ws: readonly WindowRow[]) => ws.map((w) => ({ id: w.id, window: formatWindow(w) }));
+
+export function listClasses(ctx: FleetQueryContext): ClassInfoJson[] {
+  const machines = ctx.fleet.machines.brief();
+  const names = new Map(machines.map((m) => [m.id, m.hostname]));
+  const schedules = ctx.fleet.schedules.list();
+  return ctx.fleet.classes.list(machines).map((c) => classJson(c, names, schedules));
+}
+
+/** One class as listClasses shows it (NOT_FOUND). */
+export function showClass(ctx: FleetQueryContext, name: string): ClassInfoJson {
+  const machines = ctx.fleet.machines.brief();
+  const c = ctx.fleet.classes.info(name, machines);
+  const names = new Map(machines.map((m) => [m.id, m.hostname]));
+  return classJson(c, names, ctx.fleet.schedules.list());
+}
+
+export function classRules(ctx: FleetQueryContext, name: string): { class: string; rules: ClassInfoJson['rules'] } {
+  return { class: name, rules: ctx.fleet.classes.rulesOf(name) };
+}
+
+export function classWindows(
+  ctx: FleetQueryContext,
+  name: string,
+): { class: string; windows: ClassInfoJson['windows'] } {
+  return { class: name, windows: windowsJson(ctx.fleet.classes.windowsOf(name)) };
 }
 
 /** Creates a class, bound to a stage when one is given (both or neither). */
