@@ -224,6 +224,38 @@ describe('issue 16 attacked: the API', () => {
     }
   });
 
+  it("logins at once leave libuv's thread pool to the proxy's file reads (scrypt ran four at a time)", async () => {
+    // valid logins cost no allowance, so one account could keep every thread of the pool busy
+    const limiter = (server.services.access as unknown as { limiter: { buckets: Map<string, { tokens: number }> } })
+      .limiter;
+    const order: string[] = [];
+    const start = limiter.buckets.get('addr:127.0.0.1')?.tokens ?? 20;
+    const logins = ['alice', 'oscar', 'vera'].flatMap((user) =>
+      Array.from({ length: 3 }, () =>
+        fetch(`${server.url}/api/v1/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user, password: PASSWORD }),
+        }).then((r) => {
+          order.push(`login ${r.status}`);
+        }),
+      ),
+    );
+    // until the server has taken all 9 (each takes its allowance just before its password check)
+    const deadline = Date.now() + 20_000;
+    while ((limiter.buckets.get('addr:127.0.0.1')?.tokens ?? 20) > start - 8.5 && Date.now() < deadline)
+      await new Promise((r) => setImmediate(r));
+    // a file read needs a thread of the same pool (this process is the server)
+    await readFile(path.join(projectRoot, 'package.json'));
+    order.push('file');
+    await Promise.all(logins);
+    assert.deepEqual(
+      order.filter((o) => o.startsWith('login')),
+      Array<string>(9).fill('login 200'),
+    );
+    assert.ok(order.indexOf('file') <= 1, `the file was read after ${order.indexOf('file')} logins`);
+  });
+
   it("held: a removed user's session and token open nothing, also once a user of that name is added again", async () => {
     await server.services.access.addUser('rita', 'operator', PASSWORD);
     const rita = await login(server.url, 'rita', PASSWORD);

@@ -10,7 +10,7 @@ import type { Db } from '../state/db.js';
 import { SessionStore } from '../state/sessions.js';
 import { UserStore, type UserRow } from '../state/users.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './login-limit.js';
-import { checkPasswordPolicy, decoyHash, hashPassword, verifyPassword } from './passwords.js';
+import { checkPasswordPolicy, decoyHash, hashPassword, passwordChecksWaiting, verifyPassword } from './passwords.js';
 import type { Principal } from './principal.js';
 import { isRole, minRole, parseRole, roleAtLeast, type Role } from './roles.js';
 
@@ -89,6 +89,8 @@ export const API_TOKEN_MAX_MS = 365 * 86_400_000;
 // last_used is written at most this often: a busy console must not write on every request
 const TOUCH_MS = 60_000;
 const PRUNE_MS = 60_000;
+/** logins waiting for a password check beyond which another is refused (LOGIN_LIMITED) */
+export const LOGIN_QUEUE_MAX = 8;
 
 /** Whether a bearer value has the shape of an API token (an enrolment token `agt_…` does not). */
 export function isApiTokenShaped(value: string): boolean {
@@ -206,6 +208,11 @@ export class AccessService {
    */
   async login(name: string, password: string, address?: string): Promise<LoginResult> {
     const account = typeof name === 'string' ? name : '';
+    // passwords are checked one at a time (passwords.ts): a login does not queue behind a flood
+    if (passwordChecksWaiting() >= LOGIN_QUEUE_MAX)
+      fail('LOGIN_LIMITED', 'the server is checking too many passwords at once: try again in a few seconds', {
+        retryAfter: 5,
+      });
     const attempt = this.limiter.attempt(account, address);
     const known = USER_NAME.test(account) ? this.users.withHash(account) : undefined;
     // an unknown name costs as much as a known one: the time does not tell which names exist
