@@ -256,6 +256,24 @@ describe('issue 16 attacked: the API', () => {
     assert.ok(order.indexOf('file') <= 1, `the file was read after ${order.indexOf('file')} logins`);
   });
 
+  it("an account's API tokens are bounded: 100 active, and of revoked ones the 100 newest kept", async () => {
+    const create = () => operator.call('POST', '/api-tokens', { role: 'viewer', expires: '1h' });
+    const mine = async () =>
+      (await operator.call('GET', '/api-tokens')).body.tokens as Array<{ id: number; state: string }>;
+    const before = (await mine()).filter((t) => t.state === 'active').length;
+    for (let i = before; i < 100; i++) assert.equal((await create()).status, 200);
+    assertError(await create(), 400, 'USAGE');
+    // revoking makes room; revoked ones beyond the newest 100 are forgotten
+    for (let i = 0; i < 150; i++) {
+      const [newest] = await mine();
+      assert.equal((await operator.call('DELETE', `/api-tokens/${newest!.id}`)).status, 200);
+      assert.equal((await create()).status, 200);
+    }
+    const list = await mine();
+    assert.equal(list.filter((t) => t.state === 'active').length, 100);
+    assert.equal(list.filter((t) => t.state === 'revoked').length, 100);
+  });
+
   it("held: a removed user's session and token open nothing, also once a user of that name is added again", async () => {
     await server.services.access.addUser('rita', 'operator', PASSWORD);
     const rita = await login(server.url, 'rita', PASSWORD);

@@ -86,6 +86,8 @@ export const API_TOKEN_PREFIX = 'agt_api_';
 const API_TOKEN = /^agt_api_[A-Za-z0-9_-]{32}$/;
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 export const API_TOKEN_MAX_MS = 365 * 86_400_000;
+/** active API tokens a user may have; of revoked and expired ones, as many newest are kept */
+export const API_TOKENS_PER_USER = 100;
 // last_used is written at most this often: a busy console must not write on every request
 const TOUCH_MS = 60_000;
 const PRUNE_MS = 60_000;
@@ -330,6 +332,11 @@ export class AccessService {
       if (!isRole(owner.role) || !roleAtLeast(owner.role, role))
         fail('FORBIDDEN', `a token's role is at most its owner's (${owner.name} is ${owner.role})`);
       if (!roleAtLeast(by.role, role)) fail('FORBIDDEN', `a token's role is at most yours (${by.role})`);
+      // a bounded list per user: any account could otherwise add rows (and length to every
+      // admin's token list) as fast as it can ask
+      if (this.tokens.countActive(owner.id, now) >= API_TOKENS_PER_USER)
+        fail('USAGE', `${owner.name} has ${API_TOKENS_PER_USER} active API tokens: revoke one first`);
+      this.tokens.forgetDead(owner.id, now, API_TOKENS_PER_USER);
       return this.tokens.add({
         tokenHash: sha256(token),
         userId: owner.id,
