@@ -274,6 +274,18 @@ describe('issue 16 attacked: the API', () => {
     assert.equal(list.filter((t) => t.state === 'revoked').length, 100);
   });
 
+  it("an account's sessions are bounded: the 51st login ends the oldest session", async () => {
+    await server.services.access.addUser('sam', 'viewer', PASSWORD);
+    const sessions: SessionClient[] = [];
+    for (let i = 0; i < 51; i++) sessions.push(await login(server.url, 'sam', PASSWORD));
+    assertError(await sessions[0]!.call('GET', '/session'), 401, 'UNAUTHENTICATED');
+    for (const s of sessions.slice(1)) assert.equal((await s.call('GET', '/session')).status, 200);
+    const rows = server.db.prepare(
+      'SELECT count(*) AS n FROM session WHERE user_id = (SELECT id FROM user WHERE name = ?)',
+    );
+    assert.equal((rows.get('sam') as { n: number }).n, 50);
+  });
+
   it("held: a removed user's session and token open nothing, also once a user of that name is added again", async () => {
     await server.services.access.addUser('rita', 'operator', PASSWORD);
     const rita = await login(server.url, 'rita', PASSWORD);

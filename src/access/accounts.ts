@@ -86,6 +86,8 @@ export const API_TOKEN_PREFIX = 'agt_api_';
 const API_TOKEN = /^agt_api_[A-Za-z0-9_-]{32}$/;
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 export const API_TOKEN_MAX_MS = 365 * 86_400_000;
+/** a user's sessions at once (browsers, `aptgate login`); a login beyond ends the oldest */
+export const SESSIONS_PER_USER = 50;
 /** active API tokens a user may have; of revoked and expired ones, as many newest are kept */
 export const API_TOKENS_PER_USER = 100;
 // last_used is written at most this often: a busy console must not write on every request
@@ -240,6 +242,8 @@ export class AccessService {
       expiresAt,
       address: address ?? null,
     });
+    // logging in again and again must not add rows without end: the oldest sessions end first
+    this.sessions.keepNewest(u.id, SESSIONS_PER_USER);
     return { sessionToken, csrf, user: u.name, role: u.role, expiresAt };
   }
 
