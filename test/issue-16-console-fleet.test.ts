@@ -271,6 +271,31 @@ describe('issue 16: the fleet in the console', () => {
     assert.deepEqual(unexpectedErrors(log, origin), []);
   });
 
+  it("a machine's action bar queues an upgrade after a confirmation; the job's page cancels it", async () => {
+    const prod2 = fleet.prod[1]!.state.identity()!.machine;
+    const { page, log } = await browser.newPage();
+    await logIn(page, fleet.server.url, 'oscar', PASSWORD, `#/machines/${prod2}`);
+    const bar = page.getByRole('group', { name: 'Actions' });
+    await bar.getByRole('button', { name: 'Upgrade now' }).click();
+    const dialog = page.getByRole('dialog');
+    assert.match((await dialog.textContent()) ?? '', /Upgrade prod-2\?.*An upgrade job for prod-2/);
+    await dialog.getByRole('button', { name: 'Queue the upgrade' }).click();
+    const queued = await waitForText(page, '#notice', /^Queued: job \d+\.$/);
+    const id = Number(/job (\d+)/.exec(queued)![1]);
+    const job = fleet.server.services.fleet.jobs.byId(id)!;
+    assert.deepEqual([job.machineId, job.kind, job.state, job.origin], [prod2, 'upgrade', 'queued', 'api:oscar']);
+    // the machine's recent jobs list it; its page cancels it
+    await page.getByRole('link', { name: String(id), exact: true }).click();
+    await page.getByRole('heading', { name: `Job ${id}: upgrade on prod-2` }).waitFor();
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel the job' }).click();
+    await waitForText(page, '#notice', new RegExp(`^Job ${id} cancelled\\.$`));
+    assert.equal(fleet.server.services.fleet.jobs.byId(id)!.state, 'cancelled');
+    assert.match((await page.locator('dl.facts').textContent()) ?? '', /Statecancelled/);
+    assert.equal(await page.getByRole('button', { name: 'Cancel job' }).count(), 0);
+    assert.deepEqual(unexpectedErrors(log, origin), []);
+  });
+
   it('hostile host names are text on every page; the enrolment refuses them; nothing runs, nothing is fetched', async () => {
     // the enrolment checks a host name (a machine cannot name itself so)
     const count = () => fleet.server.services.fleet.machines.all().length;
