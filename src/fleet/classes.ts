@@ -6,7 +6,11 @@
 import { fail } from '../errors.js';
 import { expressionMatches } from '../index/glob.js';
 import type { ClassRow, ClassStore, RuleField, RuleRow, WindowRow } from '../state/classes.js';
-import type { MachineRow, MachineStore } from '../state/machines.js';
+import type { MachineBrief, MachineRow, MachineStore } from '../state/machines.js';
+import { TimeSlicer } from '../sys/time-slice.js';
+
+/** Machine ids per step of a pass over the fleet in slices (a millisecond or two per class). */
+const ID_RANGE = 2048;
 
 export const CLASS_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const PATTERN_RE = /^[A-Za-z0-9*?.[\]!_/-]{1,128}$/;
@@ -129,11 +133,52 @@ export class ClassService {
   }
 
   /** Machine ids of a class: explicit members and every machine a rule matches. */
-  membersOf(classId: number, machines: readonly MachineFields[] = this.machines.brief()): number[] {
+  membersOf(classId: number, machines?: readonly MachineFields[]): number[] {
+    // without the machines at hand SQL works it out (no row of the fleet read into JavaScript)
+    if (!machines) return this.store.memberIdsIn(classId, 0, Number.MAX_SAFE_INTEGER);
     const out = new Set(this.store.members(classId));
     const rules = this.store.rules().filter((r) => r.classId === classId);
     if (rules.length) for (const m of machines) if (rules.some((r) => ruleMatches(r, m))) out.add(m.id);
     return [...out].sort((a, b) => a - b);
+  }
+
+  /**
+   * The machines of these classes (explicit members and every machine a rule matches), found by
+   * SQL in ranges of machine ids, giving the event loop a turn whenever the slice is used up: a
+   * class of 20,000 machines is not worked out in one go. Each class's member ids, ascending.
+   */
+  async membersInSlices(classIds: readonly number[], slicer = new TimeSlicer()): Promise<Map<number, number[]>> {
+    const out = new Map<number, number[]>(classIds.map((id) => [id, []]));
+    await this.rangesInSlices(slicer, (lo, hi) => {
+      for (const [id, members] of out) members.push(...this.store.memberIdsIn(id, lo, hi));
+    });
+    return out;
+  }
+
+  /** membersInSlices with what targets need of each machine (host name, status, host of a chroot). */
+  async machinesInSlices(classIds: readonly number[], slicer = new TimeSlicer()): Promise<Map<number, MachineBrief[]>> {
+    const out = new Map<number, MachineBrief[]>(classIds.map((id) => [id, []]));
+    await this.rangesInSlices(slicer, (lo, hi) => {
+      for (const [id, members] of out) members.push(...this.store.memberBriefsIn(id, lo, hi));
+    });
+    return out;
+  }
+
+  /** Calls `step` for consecutive ranges (lo, hi] of machine ids up to the largest, sliced. */
+  private async rangesInSlices(slicer: TimeSlicer, step: (lo: number, hi: number) => void): Promise<void> {
+    const max = this.store.maxMachineId();
+    for (let lo = 0; lo < max; lo += ID_RANGE) {
+      step(lo, Math.min(lo + ID_RANGE, max));
+      await slicer.tick();
+    }
+  }
+
+  /** Whether a machine belongs to a class (explicit member or a rule matches it). */
+  isMember(classId: number, m: MachineFields): boolean {
+    return (
+      this.store.classesOfMember(m.id).has(classId) ||
+      this.store.rules().some((r) => r.classId === classId && ruleMatches(r, m))
+    );
   }
 
   list(machines: readonly MachineFields[] = this.machines.brief()): ClassInfo[] {
@@ -151,6 +196,16 @@ export class ClassService {
   info(name: string, machines: readonly MachineFields[] = this.machines.brief()): ClassInfo {
     const c = this.get(name);
     return { ...c, members: this.membersOf(c.id, machines), rules: this.rulesOf(name), windows: this.windowsOf(name) };
+  }
+
+  /** Every class's match rules. */
+  rules(): RuleRow[] {
+    return this.store.rules();
+  }
+
+  /** Every class's maintenance windows. */
+  windows(): WindowRow[] {
+    return this.store.windows();
   }
 
   /** A class's match rules (NOT_FOUND). */

@@ -1,5 +1,7 @@
 // Classes (explicit members and match rules), their schedules and maintenance windows.
+import { expressionMatches } from '../index/glob.js';
 import { cached, type Db } from './db.js';
+import type { MachineBrief } from './machines.js';
 
 export interface ClassRow {
   id: number;
@@ -45,8 +47,47 @@ const classRow = (r: ClassRow | undefined): ClassRow | undefined => r && { ...r,
 const SCHEDULE_COLS =
   'id, class_id AS classId, kind, params, policy, cron, deadline_s AS deadlineS, next_at AS nextAt, last_fired AS lastFired, created_at AS createdAt';
 
+// a class's machines in a range of ids: explicit members, and machines one of its rules matches
+// (the rule's glob or /regex/ tested by class_rule_matches, the same test classes.ts makes)
+const IN_CLASS = `(EXISTS (SELECT 1 FROM class_member cm WHERE cm.class_id = :c AND cm.machine_id = m.id)
+  OR EXISTS (SELECT 1 FROM class_rule r WHERE r.class_id = :c AND class_rule_matches(r.pattern,
+    CASE r.field WHEN 'hostname' THEN m.hostname WHEN 'architecture' THEN m.architecture ELSE m.codename END)))`;
+const MEMBER_IDS = `SELECT m.id FROM machine m WHERE m.id > :lo AND m.id <= :hi AND ${IN_CLASS} ORDER BY m.id`;
+const MEMBER_BRIEFS = `SELECT m.id, m.hostname, m.architecture, m.codename, m.status, m.parent_id AS parentId
+  FROM machine m WHERE m.id > :lo AND m.id <= :hi AND ${IN_CLASS} ORDER BY m.id`;
+
+const withMatcher = new WeakSet<Db>();
+
 export class ClassStore {
-  constructor(readonly db: Db) {}
+  constructor(readonly db: Db) {
+    if (!withMatcher.has(db)) {
+      db.function('class_rule_matches', { deterministic: true }, (pattern, value) =>
+        typeof pattern === 'string' && typeof value === 'string' && expressionMatches(pattern, value) ? 1 : 0,
+      );
+      withMatcher.add(db);
+    }
+  }
+
+  /** The largest machine id (0: none): the end of a pass over the fleet in ranges of ids. */
+  maxMachineId(): number {
+    return cached<[], { n: number }>(this.db, 'SELECT coalesce(max(id), 0) AS n FROM machine').get()!.n;
+  }
+
+  /** Ids of a class's machines with lo < id ≤ hi, ascending (one step of a pass in slices). */
+  memberIdsIn(classId: number, lo: number, hi: number): number[] {
+    return cached<[{ c: number; lo: number; hi: number }], number>(this.db, MEMBER_IDS)
+      .pluck()
+      .all({ c: classId, lo, hi });
+  }
+
+  /** memberIdsIn with what targets need of each machine. */
+  memberBriefsIn(classId: number, lo: number, hi: number): MachineBrief[] {
+    return cached<[{ c: number; lo: number; hi: number }], MachineBrief>(this.db, MEMBER_BRIEFS).all({
+      c: classId,
+      lo,
+      hi,
+    });
+  }
 
   setStage(id: number, stage: string | null, gate: boolean): void {
     this.db.prepare('UPDATE class SET stage = ?, gate = ? WHERE id = ?').run(stage, gate ? 1 : 0, id);

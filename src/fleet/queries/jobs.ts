@@ -120,15 +120,19 @@ export interface JobsAdded {
   jobs: Array<{ id: number; machine: { id: number; hostname: string }; pending: boolean }>;
 }
 
-export function addJobs(
+/**
+ * Queues a job for every machine of the targets. The classes' members are found in slices; the
+ * jobs are then added in one statement and one transaction (all of them or none).
+ */
+export async function addJobs(
   ctx: FleetQueryContext,
   kind: string,
   targets: readonly string[],
   o: JobOptions & { notBefore?: number; deadlineMs?: number; origin?: string },
-): JobsAdded {
+): Promise<JobsAdded> {
   if (!targets.length) fail('USAGE', 'name at least one target with --to (class, machine id or hostname)');
   const { params, policy } = jobSpec(kind, o);
-  const machines = ctx.fleet.targets(targets);
+  const machines = await ctx.fleet.targetsInSlices(targets);
   if (!machines.length) fail('USAGE', `no machine is in ${targets.join(', ').slice(0, 200)}`);
   const now = ctx.now();
   const deadline =
@@ -145,6 +149,7 @@ export function addJobs(
       notBefore: o.notBefore ?? null,
       ...(deadline === undefined ? {} : { deadline }),
     },
+    { parents: new Map(machines.map((m) => [m.id, m.parentId])) },
   );
   return {
     kind,
