@@ -22,7 +22,7 @@ const ARCHS = ['amd64', 'amd64', 'amd64', 'arm64'];
 const CODENAMES = ['bookworm', 'bookworm', 'trixie'];
 const ROLES = ['web', 'web', 'web', 'web', 'app', 'app', 'db', 'ws', 'ws', 'ws', 'ws', 'ws', 'ws', 'ws', 'ws', 'ws'];
 
-/** 20,000 machines (every 25th an LTSP chroot of the host before it) and five classes. */
+/** 20,000 machines (every 25th an LTSP chroot of the host before it) and six classes. */
 function buildFleet(services: Services, db: ReturnType<typeof openDb>): void {
   const store = new MachineStore(db);
   db.transaction(() => {
@@ -45,7 +45,7 @@ function buildFleet(services: Services, db: ReturnType<typeof openDb>): void {
   })();
   const c = services.fleet.classes;
   // web: 5,000 by a hostname glob; arm64: 5,000 by architecture; bookworm: 13,000 by codename;
-  // db: a /regex/ plus explicit members; canary: 500 explicit members (a gate class)
+  // db: a /regex/ plus explicit members; canary: 500 explicit members; everyone: all 20,000
   c.create('web', { priority: 10 });
   c.addRule('web', 'hostname', 'web-*');
   c.create('arm64');
@@ -55,6 +55,8 @@ function buildFleet(services: Services, db: ReturnType<typeof openDb>): void {
   c.create('db', { priority: 5 });
   c.addRule('db', 'hostname', '/db-[0-9]/');
   c.create('canary', { priority: 20 });
+  c.create('everyone', { priority: -10 });
+  c.addRule('everyone', 'hostname', '*');
   db.transaction(() => {
     for (let id = 1; id <= MACHINES; id += 40) c.addMember('canary', id);
     for (let id = 2; id <= MACHINES; id += 97) c.addMember('db', id);
@@ -129,7 +131,7 @@ async function main(): Promise<void> {
     const services = assemble(config, { db, dbFile, mode: 'cli' });
     const t0 = performance.now();
     buildFleet(services, db);
-    console.log(`${MACHINES} machines and 5 classes written in ${(performance.now() - t0).toFixed(0)} ms`);
+    console.log(`${MACHINES} machines and 6 classes written in ${(performance.now() - t0).toFixed(0)} ms`);
     const cases: Array<[string, object, string]> = [
       ['classes.list', {}, 'classes.list'],
       ['classes.show', { name: 'bookworm' }, 'classes.show bookworm (13,000)'],
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
         'jobs.create release-upgrade → bookworm',
       ],
       ['jobs.create', { kind: 'reboot', to: ['canary', 'db'] }, 'jobs.create reboot → canary, db'],
+      ['jobs.create', { kind: 'update', to: ['everyone'] }, 'jobs.create update → everyone (20,000)'],
     ];
     const rows: string[] = [];
     for (const [name, input, label] of cases) {

@@ -103,6 +103,19 @@ describe('issue 16: classes through the API', () => {
       [[{ id: web2.machine, hostname: 'web-2' }], 2, 2, 1],
     );
     assert.deepEqual((await f.viewer.call('GET', '/classes/web?limit=1&page=3')).body.members, []);
+    // each machine of the list names its classes in precedence order (the console's Classes column)
+    const rows = (await f.viewer.call('GET', '/machines?limit=50')).body.machines as Array<{
+      hostname: string;
+      classes: string[];
+    }>;
+    assert.deepEqual(
+      rows.map((x) => [x.hostname, x.classes]),
+      [
+        ['lab-1', ['lab']],
+        ['web-1', ['web', 'lab']],
+        ['web-2', ['web']],
+      ],
+    );
     assert.deepEqual((await f.viewer.call('GET', '/classes/web/rules')).body, { class: 'web', rules: web.rules });
     assert.deepEqual((await f.viewer.call('GET', '/classes/web/windows')).body, { class: 'web', windows: web.windows });
 

@@ -121,13 +121,25 @@ export class JobService {
   create(
     targetIds: readonly number[],
     j: CreateJob,
+    o: Parameters<JobService['createFor']>[2] = {},
+  ): number[] {
+    return this.createFor(targetIds, j, o).map((x) => x.id);
+  }
+
+  /**
+   * create() saying which machine each job is for (the kinds skip machines they do not fit, a
+   * machine removed meanwhile gets none). All the jobs are added in one transaction or none.
+   */
+  createFor(
+    targetIds: readonly number[],
+    j: CreateJob,
     o: {
       skipUnfit?: boolean;
       except?: ReadonlySet<number>;
       /** the host of each target (null: none), when the caller has read them already */
       parents?: ReadonlyMap<number, number | null>;
     } = {},
-  ): number[] {
+  ): Array<{ id: number; machineId: number }> {
     const { kind, params } = checkJob(j.kind, j.params ?? {});
     // which machines a kind fits is decided on all targets (a host busy with last week's
     // release-upgrade still covers its chroots), then the excepted ones are left out

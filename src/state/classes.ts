@@ -110,8 +110,7 @@ export class ClassStore {
     return classRow(this.db.prepare<[number], ClassRow>(`SELECT ${CLASS_COLS} FROM class WHERE id = ?`).get(id));
   }
   all(): ClassRow[] {
-    return this.db
-      .prepare<[], ClassRow>(`SELECT ${CLASS_COLS} FROM class ORDER BY priority DESC, name`)
+    return cached<[], ClassRow>(this.db, `SELECT ${CLASS_COLS} FROM class ORDER BY priority DESC, name`)
       .all()
       .map((r) => classRow(r)!);
   }
@@ -157,9 +156,10 @@ export class ClassStore {
     );
   }
   rules(): RuleRow[] {
-    return this.db
-      .prepare<[], RuleRow>('SELECT id, class_id AS classId, field, pattern FROM class_rule ORDER BY id')
-      .all();
+    return cached<[], RuleRow>(
+      this.db,
+      'SELECT id, class_id AS classId, field, pattern FROM class_rule ORDER BY id',
+    ).all();
   }
 
   addSchedule(s: Omit<ScheduleRow, 'id' | 'lastFired' | 'createdAt'>): number {

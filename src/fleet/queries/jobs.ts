@@ -3,6 +3,7 @@
 import { fail } from '../../errors.js';
 import type { JobPolicy } from '../../protocol/wire.js';
 import { OPEN_STATES, type JobRow, type JobState } from '../../state/jobs.js';
+import { nextTurn } from '../../sys/time-slice.js';
 import { iso, type FleetQueryContext } from './context.js';
 
 // ---- jobs ----
@@ -134,12 +135,14 @@ export async function addJobs(
   const { params, policy } = jobSpec(kind, o);
   const machines = await ctx.fleet.targetsInSlices(targets);
   if (!machines.length) fail('USAGE', `no machine is in ${targets.join(', ').slice(0, 200)}`);
+  // the insert, atomic and so in one go, starts a turn of its own
+  await nextTurn();
   const now = ctx.now();
   const deadline =
     o.deadlineMs === undefined
       ? undefined
       : (o.notBefore !== undefined && o.notBefore > now ? o.notBefore : now) + o.deadlineMs;
-  const ids = ctx.fleet.jobs.create(
+  const made = ctx.fleet.jobs.createFor(
     machines.map((m) => m.id),
     {
       kind,
@@ -151,13 +154,13 @@ export async function addJobs(
     },
     { parents: new Map(machines.map((m) => [m.id, m.parentId])) },
   );
+  const byId = new Map(machines.map((m) => [m.id, m]));
   return {
     kind,
-    jobs: ids.map((id, i) => ({
-      id,
-      machine: { id: machines[i]!.id, hostname: machines[i]!.hostname },
-      pending: machines[i]!.status === 'pending',
-    })),
+    jobs: made.map(({ id, machineId }) => {
+      const m = byId.get(machineId)!;
+      return { id, machine: { id: m.id, hostname: m.hostname }, pending: m.status === 'pending' };
+    }),
   };
 }
 
