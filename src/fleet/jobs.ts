@@ -118,11 +118,7 @@ export class JobService {
    * also a target gets none of its own. Refused when no machine is left, unless `skipUnfit`
    * (a schedule: its class may hold only machines the kind does not fit today).
    */
-  create(
-    targetIds: readonly number[],
-    j: CreateJob,
-    o: Parameters<JobService['createFor']>[2] = {},
-  ): number[] {
+  create(targetIds: readonly number[], j: CreateJob, o: Parameters<JobService['createFor']>[2] = {}): number[] {
     return this.createFor(targetIds, j, o).map((x) => x.id);
   }
 
