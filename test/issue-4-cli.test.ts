@@ -254,6 +254,7 @@ describe('issue 4: the fleet CLI', () => {
       Object.keys(p.machines[0]!).sort(),
       [
         'architecture',
+        'classes',
         'clone',
         'codename',
         'disagreements',
