@@ -4,7 +4,10 @@
 // ran (runOperation on the stack), the functions with the most self time and the most total
 // time (every frame on the stack counted once per sample).
 //
-//   node dist/bench/api-profile.js FILE.cpuprofile [TOP]
+//   node dist/bench/api-profile.js FILE.cpuprofile [TOP [ROOT]]
+//
+// ROOT (a regular expression over "function file:line", default ^runOperation) narrows the
+// samples to those with such a frame on the stack, e.g. '^gateStatus ' for GET /gate alone.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { textTable } from './common.js';
@@ -25,7 +28,7 @@ function label(n: CpuNode): string {
   return `${n.callFrame.functionName || '(anonymous)'} ${url}${url ? `:${n.callFrame.lineNumber + 1}` : ''}`.trim();
 }
 
-export function summarizeApi(p: CpuProfile, top = 25, root = /^runOperation /): void {
+export function summarizeApi(p: CpuProfile, top = 25, root: RegExp = /^runOperation /): void {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -60,11 +63,12 @@ export function summarizeApi(p: CpuProfile, top = 25, root = /^runOperation /): 
   );
 }
 
-export function summarizeApiProfile(file: string, top = 25): void {
-  summarizeApi(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, top);
+export function summarizeApiProfile(file: string, top = 25, root?: RegExp): void {
+  summarizeApi(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, top, root);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  if (process.argv[2]) summarizeApiProfile(process.argv[2], Number(process.argv[3] ?? 25));
-  else process.stderr.write('usage: node dist/bench/api-profile.js FILE.cpuprofile [TOP]\n');
+  const [file, top, root] = process.argv.slice(2);
+  if (file) summarizeApiProfile(file, Number(top ?? 25), root ? new RegExp(root) : undefined);
+  else process.stderr.write('usage: node dist/bench/api-profile.js FILE.cpuprofile [TOP [ROOT-REGEX]]\n');
 }

@@ -13,12 +13,12 @@
 // most per question); BENCH_API_ONLY=REGEX asks only the questions whose name matches;
 // BENCH_API_PROFILE=1 runs the server with --cpu-prof and prints where the API's time went
 // (bench/api-profile.ts), keeping the profile in bench/work/api/prof.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { disposeTestKey, loadTestKey } from '../test/helpers/gpg.js';
 import { FixtureUpstream } from '../test/helpers/upstream.js';
-import { DEFAULT_ARCHIVE, suitePaths, writeArchive } from './api-archive.js';
+import { DEFAULT_ARCHIVE, suitePaths, writeArchive, type Archive } from './api-archive.js';
 import { ApiClient, measure, type Series } from './api-client.js';
 import { isPending, loadFleet, makeFleet } from './api-fleet.js';
 import { summarizeApiProfile } from './api-profile.js';
@@ -74,39 +74,61 @@ async function get(url: string): Promise<number> {
   return r.statusCode;
 }
 
+/** What the questions need from the setup; kept in WORK/reuse.json with BENCH_KEEP=1. */
+interface Setup {
+  apiToken: string;
+  classes: string[];
+  archive: Archive;
+  /** ids of the approved machines */
+  machineIds: number[];
+  notes: string[];
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
-  rmSync(WORK, { recursive: true, force: true });
-  mkdirSync(join(WORK, 'cache'), { recursive: true });
   const dbFile = join(WORK, 'aptgate.db');
   const logFile = join(WORK, 'server.log');
+  const reuseFile = join(WORK, 'reuse.json');
+  const reuse = process.env.BENCH_API_REUSE === '1' && existsSync(reuseFile);
+  if (!reuse) rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(join(WORK, 'cache'), { recursive: true });
   const profDir = process.env.BENCH_API_PROFILE === '1' ? join(WORK, 'prof') : undefined;
+  if (profDir) rmSync(profDir, { recursive: true, force: true });
   const key = await loadTestKey(WORK);
   const procs = new Processes();
   let upstream: FixtureUpstream | undefined;
   const rows: Row[] = [];
-  const setupNotes: string[] = [];
+  let setup: Setup | undefined;
   let asked: Question[] = [];
   let pid = 0;
   let hwmMb = 0;
   let idleRssMb = 0;
   try {
     let t0 = performance.now();
-    const fleet = makeFleet(N);
-    const archive = await writeArchive(join(WORK, 'up'), key, fleet.packages);
-    upstream = await FixtureUpstream.start(join(WORK, 'up'));
-    const prepared = await prepareDb(dbFile, join(WORK, 'cache'), AUDIT);
-    log(
-      `fleet, archive and database prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${int(N)} machines on ${fleet.profiles} profiles; ` +
-        `suites ${Object.entries(archive.entries)
-          .map(([s, n]) => `${s} ${int(n)}`)
-          .join(', ')} entries; ${int(AUDIT)} audit entries; classes ${prepared.classes.join(', ')}`,
-    );
+    let fresh: { fleet: ReturnType<typeof makeFleet>; enrol: string; enrolPending: string } | undefined;
+    if (reuse) {
+      setup = JSON.parse(readFileSync(reuseFile, 'utf8')) as Setup;
+      log(`reusing the fleet of ${reuseFile} (BENCH_API_REUSE=1)`);
+    } else {
+      const fleet = makeFleet(N);
+      const archive = await writeArchive(join(WORK, 'up'), key, fleet.packages);
+      upstream = await FixtureUpstream.start(join(WORK, 'up'));
+      const prepared = await prepareDb(dbFile, join(WORK, 'cache'), AUDIT);
+      writeConfig(WORK, upstream.url, key.keyring);
+      log(
+        `fleet, archive and database prepared in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${int(N)} machines on ${fleet.profiles} profiles; ` +
+          `suites ${Object.entries(archive.entries)
+            .map(([s, n]) => `${s} ${int(n)}`)
+            .join(', ')} entries; ${int(AUDIT)} audit entries; classes ${prepared.classes.join(', ')}`,
+      );
+      fresh = { fleet, enrol: prepared.enrol, enrolPending: prepared.enrolPending };
+      setup = { apiToken: prepared.apiToken, classes: prepared.classes, archive, machineIds: [], notes: [] };
+    }
     const server = await startFleetServer(procs, {
       db: dbFile,
       cacheDir: join(WORK, 'cache'),
       logFile,
-      config: writeConfig(WORK, upstream.url, key.keyring),
+      config: join(WORK, 'aptgate.conf'),
       ...(profDir ? { cpuProfDir: profDir } : {}),
     });
     pid = server.proc.pid;
@@ -114,36 +136,37 @@ async function main(): Promise<void> {
     const lag: LagServer = { proc: server.proc, url: server.url, spawnedAt: 0, listeningAt: 0 };
     log(`aptgate serving at ${server.url} (pid ${pid})`);
 
-    // the suites, fetched through the server as apt fetches them: the server indexes them
-    t0 = performance.now();
-    for (const [backend, suite] of archive.suites) {
-      for (const p of suitePaths(backend, suite)) {
-        const status = await get(`${server.url}${p}`);
-        if (status !== 200) throw new Error(`GET ${p} through the server: HTTP ${status}`);
+    if (fresh) {
+      // the suites, fetched through the server as apt fetches them: the server indexes them
+      t0 = performance.now();
+      for (const [backend, suite] of setup.archive.suites) {
+        for (const p of suitePaths(backend, suite)) {
+          const status = await get(`${server.url}${p}`);
+          if (status !== 200) throw new Error(`GET ${p} through the server: HTTP ${status}`);
+        }
       }
-    }
-    await backgroundIdle(server.url);
-    setupNotes.push(`suites fetched and indexed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    log(setupNotes.at(-1)!);
+      await backgroundIdle(server.url);
+      setup.notes.push(`suites fetched and indexed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      log(setup.notes.at(-1)!);
 
-    t0 = performance.now();
-    const loaded = await loadFleet(server.url, fleet, prepared, log);
-    const reportsAt = performance.now();
-    await backgroundIdle(server.url);
-    setupNotes.push(
-      `${int(loaded.enrol.calls)} enrolments at ${int(loaded.enrol.calls / loaded.enrol.seconds)}/s, ` +
-        `${int(loaded.fullReports.calls)} full reports (one per profile) at ${int(loaded.fullReports.calls / loaded.fullReports.seconds)}/s, ` +
-        `${int(loaded.reports.calls)} reports by hash at ${int(loaded.reports.calls / loaded.reports.seconds)}/s, ` +
-        `background work (views, outdated answers) done ${((performance.now() - reportsAt) / 1000).toFixed(1)} s after the last report`,
-    );
-    log(setupNotes.at(-1)!);
-
-    const api = new ApiClient(server.url, prepared.apiToken, MIXED_CONCURRENCY);
-    try {
-      const approved = fleet.machines.filter((m) => !isPending(m));
-      const qs = questions({ machines: approved, archive, classes: prepared.classes }).filter(
-        (q) => !ONLY || ONLY.test(q.name),
+      const loaded = await loadFleet(server.url, fresh.fleet, fresh, log);
+      const reportsAt = performance.now();
+      await backgroundIdle(server.url);
+      setup.notes.push(
+        `${int(loaded.enrol.calls)} enrolments at ${int(loaded.enrol.calls / loaded.enrol.seconds)}/s, ` +
+          `${int(loaded.fullReports.calls)} full reports (one per profile) at ${int(loaded.fullReports.calls / loaded.fullReports.seconds)}/s, ` +
+          `${int(loaded.reports.calls)} reports by hash at ${int(loaded.reports.calls / loaded.reports.seconds)}/s, ` +
+          `background work (views, outdated answers) done ${((performance.now() - reportsAt) / 1000).toFixed(1)} s after the last report`,
       );
+      log(setup.notes.at(-1)!);
+      setup.machineIds = fresh.fleet.machines.filter((m) => !isPending(m)).map((m) => m.id);
+      if (process.env.BENCH_KEEP === '1') writeFileSync(reuseFile, JSON.stringify(setup));
+    }
+    const { archive, classes, machineIds } = setup;
+
+    const api = new ApiClient(server.url, setup.apiToken, MIXED_CONCURRENCY);
+    try {
+      const qs = questions({ machineIds, archive, classes }).filter((q) => !ONLY || ONLY.test(q.name));
       asked = qs;
       // what one question (or none) does: its answers, the loop's delay, the CPU over its window
       const windowOf = async (q: Question, run: () => Promise<Series>): Promise<Row> => {
@@ -221,7 +244,8 @@ async function main(): Promise<void> {
     .split('\n')
     .filter((l) => /"level":(50|60)/.test(l));
   if (errors.length) log(`the server logged ${errors.length} errors; first: ${errors[0]!.slice(0, 300)}`);
-  const prof = profDir ? cpuProfiles(profDir).at(-1) : undefined;
+  // the main thread's profile (thread 0): the workers write theirs beside it
+  const prof = profDir ? cpuProfiles(profDir).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).at(-1) : undefined;
   if (prof) {
     log(`server CPU profile: ${prof}`);
     summarizeApiProfile(prof);
@@ -261,8 +285,9 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${textTable(head, table)}\n\n`);
   const seconds = (performance.now() - started) / 1000;
   log(`whole run ${seconds.toFixed(0)} s`);
-  if (process.env.BENCH_KEEP !== '1' && !profDir) rmSync(WORK, { recursive: true, force: true });
-  if (process.env.BENCH_NO_RESULTS === '1') return;
+  if (process.env.BENCH_KEEP !== '1' && !profDir && !reuse) rmSync(WORK, { recursive: true, force: true });
+  // a reused fleet has been asked before and its setup was not measured: nothing to record
+  if (process.env.BENCH_NO_RESULTS === '1' || reuse) return;
   const missing = asked.filter((q) => q.missing).map((q) => q.name);
   const m = machineFacts();
   const dirty = commandOutput('git', ['-C', REPO, 'status', '--porcelain']) ? ' (plus the working tree)' : '';
@@ -279,7 +304,7 @@ async function main(): Promise<void> {
         `Fleet: bench:fleet's data (bench/fleet-data.ts): ${int(N)} machines on 200 profiles of about 2,000 packages, enrolled (agent.enroll) and reported (one agent.report each: the packages in full for the first machine of each profile, by hash for the others, as an agent does once its check-in says the server knows them) over real /RPC2, signed as the agent signs; ` +
         `one in a hundred enrolled on a token that needs approval (${int(N / 100)} pending, no report), one in twenty reporting that it needs a reboot; classes site-ber … site-vie by hostname rule (2,500 machines each); ${int(AUDIT)} audit entries over a year. ` +
         `Upstream: bookworm, bookworm-updates and bookworm-security (main, contrib, non-free-firmware, amd64) made of the profiles' packages: bookworm has each at its older version, -updates the current version of ${(DEFAULT_ARCHIVE.updates * 100).toFixed(1)}% of them, -security of ${(DEFAULT_ARCHIVE.security * 100).toFixed(1)}%; fetched through the server as apt does (InRelease, Packages.gz), so every view is indexed and every machine's outdated answer known. ` +
-        `${setupNotes.join('; ')}.`,
+        `${setup?.notes.join('; ') ?? ''}.`,
       `- Method: the API under /api/v1 with a viewer's API token (\`Authorization: Bearer\`, made with AccessService.createApiToken as \`aptgate api-tokens create\` does), one keep-alive undici Pool on 127.0.0.1. ` +
         `Each question is asked ${COUNT} times (or for ${MAX_MS / 1000} s), one at a time, with its parameters varied (pages, classes, search words, machines); the first answer (nothing of its kind asked before) is also shown alone. ` +
         `Server time: the \`Server-Timing: app;dur\` header of each answer (fastify's reply.elapsedTime at onSend: from the request's arrival to the serialized answer). Client time: request start to the last body byte. ` +

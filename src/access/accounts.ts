@@ -295,7 +295,8 @@ export class AccessService {
 
   /**
    * A token for scripts, shown once. Its role is at most the owner's and the caller's
-   * (FORBIDDEN); it expires (required, at most a year ahead: USAGE). Only an admin makes one for
+   * (FORBIDDEN); it expires (required, at most a year ahead, and made with a token no later than
+   * that token: USAGE). Only an admin makes one for
    * another user; the local principal, who has no account, must name the owner.
    */
   createApiToken(by: Principal, spec: ApiTokenSpec): ApiTokenCreated {
@@ -308,6 +309,13 @@ export class AccessService {
     if (!Number.isFinite(spec.expiresAt) || spec.expiresAt <= now)
       fail('USAGE', 'an API token needs an expiry in the future');
     if (spec.expiresAt > now + API_TOKEN_MAX_MS) fail('USAGE', 'an API token expires within a year');
+    // a token that could make a later one would never expire: whoever holds it keeps the role
+    const maker = by.kind === 'token' && by.tokenId !== undefined ? this.tokens.byId(by.tokenId) : undefined;
+    if (by.kind === 'token' && (!maker || spec.expiresAt > maker.expiresAt))
+      fail(
+        'USAGE',
+        `a token made with an API token expires no later than that token (${maker ? new Date(maker.expiresAt).toISOString() : 'unknown'}): log in for a longer one`,
+      );
     const name = spec.name === undefined || spec.name === '' ? null : checkLabel(spec.name);
     const token = API_TOKEN_PREFIX + randomBytes(24).toString('base64url');
     const id = this.users.atomically(() => {

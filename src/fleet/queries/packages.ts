@@ -73,7 +73,7 @@ export function packageUsers(
     return byKey.get(instance) ?? byKey.get(`=${version}`);
   };
   const users: PackageUser[] = [];
-  for (const m of holding.size ? machinesWithProfile(ctx) : []) {
+  for (const m of holding.size ? machinesWithProfile(ctx, [...holding.keys()]) : []) {
     const hits = holding.get(m.profileId);
     if (!hits) continue;
     const out = m.reported ? outdatedIn(ctx, m.profileId, m.viewId, memo) : undefined;
@@ -95,7 +95,12 @@ export function packageUsers(
   }
   const ids = (list: PackageUser[], f: (u: PackageUser) => boolean) => new Set(list.filter(f).map((u) => u.id)).size;
   const byVersion = new Map<string, PackageUser[]>();
-  for (const u of users) byVersion.set(u.version, [...(byVersion.get(u.version) ?? []), u]);
+  for (const u of users) {
+    // appended in place: a copy per user is quadratic (20,000 machines on one version: 2.6 s)
+    const list = byVersion.get(u.version);
+    if (list) list.push(u);
+    else byVersion.set(u.version, [u]);
+  }
   return {
     package: name,
     olderThan: olderThan ?? null,
@@ -126,14 +131,17 @@ interface ProfiledMachine {
   reported: number;
 }
 
-/** Machines with an installed set, in hostname order, with the view of their last report. */
-function machinesWithProfile(ctx: FleetQueryContext): ProfiledMachine[] {
+/**
+ * Machines with one of these installed sets, in hostname order, with the view of their last
+ * report: only those machines are read (machine_by_profile), each report row is 3 KB.
+ */
+function machinesWithProfile(ctx: FleetQueryContext, profileIds: readonly number[]): ProfiledMachine[] {
   return ctx.db
-    .prepare<[], ProfiledMachine>(
+    .prepare<[string], ProfiledMachine>(
       `SELECT m.id, m.hostname, m.architecture, m.profile_id AS profileId, r.view_id AS viewId,
       r.machine_id IS NOT NULL AS reported
       FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id
-      WHERE m.profile_id IS NOT NULL ORDER BY m.hostname, m.id`,
+      WHERE m.profile_id IN (SELECT value FROM json_each(?)) ORDER BY m.hostname, m.id`,
     )
-    .all();
+    .all(JSON.stringify(profileIds));
 }
