@@ -2,8 +2,9 @@
 // the API runs them (ops/run.ts on the event loop), measuring the longest synchronous stretch
 // each holds the loop: a setImmediate probe notes the gap between its turns while the operation
 // runs, up to the serialization of the answer (fastify's, with the operation's output schema),
-// which the server does in the same turn as the operation's last stretch (also timed alone). The fleet is written straight into a fresh database with
-// the state stores (no agents): `npx tsc -p . && node dist/bench/classes.js [machines]`.
+// which the server does in the same turn as the operation's last stretch (also timed alone).
+// The fleet is written straight into a fresh database with the state stores (no agents):
+// `npx tsc -p . && node dist/bench/classes.js [machines]`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,7 @@ function buildFleet(services: Services, db: ReturnType<typeof openDb>): void {
     for (let id = 2; id <= MACHINES; id += 97) c.addMember('db', id);
   })();
   c.addWindow('canary', { days: 0x7f, startMin: 60, endMin: 300 });
+  c.bindStage('canary', services.config.gate.stages[0]!, true, services.config.gate.stages);
 }
 
 interface Figure {
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
       ['classes.show', { name: 'bookworm' }, 'classes.show bookworm (13,000)'],
       ['classes.show', { name: 'web' }, 'classes.show web (5,000)'],
       ['classes.bind', { name: 'web', stage: config.gate.stages[0] ?? 'testing' }, 'classes.bind web'],
+      ['stages.list', {}, 'stages.list (classes bound: web, canary as a gate class)'],
       ['jobs.create', { kind: 'upgrade', to: ['web'] }, 'jobs.create upgrade → web (5,000)'],
       [
         'jobs.create',

@@ -6,7 +6,7 @@
 import { fail } from '../errors.js';
 import { expressionMatches } from '../index/glob.js';
 import type { ClassRow, ClassStore, RuleField, RuleRow, WindowRow } from '../state/classes.js';
-import type { MachineBrief, MachineRow, MachineStore } from '../state/machines.js';
+import type { MachineBrief, MachineRow } from '../state/machines.js';
 import { TimeSlicer } from '../sys/time-slice.js';
 
 /** Machine ids per step of a pass over the fleet in slices (a millisecond or two per class). */
@@ -30,10 +30,7 @@ function ruleMatches(r: RuleRow, m: MachineFields): boolean {
 }
 
 export class ClassService {
-  constructor(
-    private readonly store: ClassStore,
-    private readonly machines: MachineStore,
-  ) {}
+  constructor(private readonly store: ClassStore) {}
 
   /** Every class, in precedence order (highest priority first, then name). */
   all(): ClassRow[] {
@@ -105,19 +102,26 @@ export class ClassService {
     return this.classesOf(m).find((c) => c.stage !== null && ladder.includes(c.stage))?.stage ?? undefined;
   }
 
-  /** Test machines of a stage: members of its gate classes that follow that stage. */
+  /**
+   * Test machines of a stage: approved members of its gate classes that follow that stage (the
+   * stage of their first class, in precedence order, bound to one). By SQL, asking each bound
+   * class in turn only about the gate classes' members not decided yet.
+   */
   testMachines(stage: string, ladder: readonly string[]): number[] {
-    const machines = this.machines.brief();
-    const byId = new Map(machines.map((m) => [m.id, m]));
-    const out = new Set<number>();
-    for (const c of this.store.all()) {
-      if (!c.gate || c.stage !== stage) continue;
-      for (const id of this.membersOf(c.id, machines)) {
-        const m = byId.get(id)!;
-        if (m.status === 'approved' && this.stageOf(m, ladder) === stage) out.add(id);
+    const bound = this.store.all().filter((c) => c.stage !== null && ladder.includes(c.stage));
+    const undecided = new Set<number>();
+    for (const c of bound.filter((x) => x.gate && x.stage === stage))
+      for (const m of this.store.memberBriefsIn(c.id, 0, Number.MAX_SAFE_INTEGER))
+        if (m.status === 'approved') undecided.add(m.id);
+    const out: number[] = [];
+    for (const c of bound) {
+      if (!undecided.size) break;
+      for (const id of this.store.memberIdsAmong(c.id, [...undecided])) {
+        undecided.delete(id);
+        if (c.stage === stage) out.push(id);
       }
     }
-    return [...out].sort((a, b) => a - b);
+    return out.sort((a, b) => a - b);
   }
 
   /** Classes of one machine, in precedence order (highest priority first, then name). */
@@ -181,7 +185,8 @@ export class ClassService {
     );
   }
 
-  list(machines: readonly MachineFields[] = this.machines.brief()): ClassInfo[] {
+  /** Every class with its members (by SQL unless the machines are at hand). */
+  list(machines?: readonly MachineFields[]): ClassInfo[] {
     const rules = this.store.rules();
     const windows = this.store.windows();
     return this.store.all().map((c) => ({
@@ -193,7 +198,7 @@ export class ClassService {
   }
 
   /** One class as list() gives it, without working out the others' members (NOT_FOUND). */
-  info(name: string, machines: readonly MachineFields[] = this.machines.brief()): ClassInfo {
+  info(name: string, machines?: readonly MachineFields[]): ClassInfo {
     const c = this.get(name);
     return { ...c, members: this.membersOf(c.id, machines), rules: this.rulesOf(name), windows: this.windowsOf(name) };
   }

@@ -111,7 +111,7 @@ export class Fleet {
     this.store = new MachineStore(deps.db);
     this.machines = this.store;
     const classStore = new ClassStore(deps.db);
-    this.classes = new ClassService(classStore, this.store);
+    this.classes = new ClassService(classStore);
     const jobStore = new JobStore(deps.db);
     this.enrolment = new Enrolment({
       machines: this.store,

@@ -53,6 +53,7 @@ const IN_CLASS = `(EXISTS (SELECT 1 FROM class_member cm WHERE cm.class_id = :c 
   OR EXISTS (SELECT 1 FROM class_rule r WHERE r.class_id = :c AND class_rule_matches(r.pattern,
     CASE r.field WHEN 'hostname' THEN m.hostname WHEN 'architecture' THEN m.architecture ELSE m.codename END)))`;
 const MEMBER_IDS = `SELECT m.id FROM machine m WHERE m.id > :lo AND m.id <= :hi AND ${IN_CLASS} ORDER BY m.id`;
+const MEMBERS_AMONG = `SELECT m.id FROM machine m WHERE m.id IN (SELECT value FROM json_each(:ids)) AND ${IN_CLASS} ORDER BY m.id`;
 const MEMBER_BRIEFS = `SELECT m.id, m.hostname, m.architecture, m.codename, m.status, m.parent_id AS parentId
   FROM machine m WHERE m.id > :lo AND m.id <= :hi AND ${IN_CLASS} ORDER BY m.id`;
 
@@ -78,6 +79,14 @@ export class ClassStore {
     return cached<[{ c: number; lo: number; hi: number }], number>(this.db, MEMBER_IDS)
       .pluck()
       .all({ c: classId, lo, hi });
+  }
+
+  /** Which of these machines belong to a class (ids ascending). */
+  memberIdsAmong(classId: number, ids: readonly number[]): number[] {
+    if (!ids.length) return [];
+    return cached<[{ c: number; ids: string }], number>(this.db, MEMBERS_AMONG)
+      .pluck()
+      .all({ c: classId, ids: JSON.stringify(ids) });
   }
 
   /** memberIdsIn with what targets need of each machine. */
