@@ -16,12 +16,6 @@ export const CLASS_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const PATTERN_RE = /^[A-Za-z0-9*?.[\]!_/-]{1,128}$/;
 export const RULE_FIELDS: readonly RuleField[] = ['hostname', 'architecture', 'codename'];
 
-export interface ClassInfo extends ClassRow {
-  members: number[];
-  rules: Array<{ field: RuleField; pattern: string }>;
-  windows: WindowRow[];
-}
-
 type MachineFields = Pick<MachineRow, 'id' | 'hostname' | 'architecture' | 'codename'>;
 
 function ruleMatches(r: RuleRow, m: MachineFields): boolean {
@@ -183,24 +177,6 @@ export class ClassService {
       this.store.classesOfMember(m.id).has(classId) ||
       this.store.rules().some((r) => r.classId === classId && ruleMatches(r, m))
     );
-  }
-
-  /** Every class with its members (by SQL unless the machines are at hand). */
-  list(machines?: readonly MachineFields[]): ClassInfo[] {
-    const rules = this.store.rules();
-    const windows = this.store.windows();
-    return this.store.all().map((c) => ({
-      ...c,
-      members: this.membersOf(c.id, machines),
-      rules: rules.filter((r) => r.classId === c.id).map((r) => ({ field: r.field, pattern: r.pattern })),
-      windows: windows.filter((w) => w.classId === c.id),
-    }));
-  }
-
-  /** One class as list() gives it, without working out the others' members (NOT_FOUND). */
-  info(name: string, machines?: readonly MachineFields[]): ClassInfo {
-    const c = this.get(name);
-    return { ...c, members: this.membersOf(c.id, machines), rules: this.rulesOf(name), windows: this.windowsOf(name) };
   }
 
   /** Every class's match rules. */
