@@ -1,11 +1,12 @@
 // The machine list with filters, sort and pages (`aptgate machines list`, GET /machines):
-// filtered and sorted over every machine's compact facts (machine-rows.ts), and only the machines
-// of the page asked for are summarized in full (summarize: outdated, reboot, disagreements, jobs).
+// filtered, counted, sorted and paged in SQL over every machine's compact facts (machine-rows.ts),
+// and only the machines of the page asked for are summarized in full (summarize: outdated, reboot,
+// disagreements, jobs).
 import { fail } from '../../errors.js';
 import { TimeSlicer } from '../../sys/time-slice.js';
 import type { FleetQueryContext } from './context.js';
-import { agentVersions, machineFacts, type MachineFactsRow } from './machine-rows.js';
-import { inState, type MachineState, type StateClock } from './machine-states.js';
+import { factsTable, loadCounts } from './machine-rows.js';
+import { stateCondition, stateParams, type MachineState, type StateClock } from './machine-states.js';
 import { summarize, type MachineOutdated, type MachineSummary } from './machines.js';
 
 export const MACHINE_SORTS = [
@@ -56,87 +57,111 @@ export function parseSort(value: string): MachineSort {
   return value as MachineSort;
 }
 
-/** Machine id → the name of its first class in precedence order (explicit members and rules). */
-function firstClass(ctx: FleetQueryContext): Map<number, string> {
+/** Machine id → the name of its first class in precedence order (explicit members and rules), a class per turn. */
+async function firstClass(ctx: FleetQueryContext): Promise<Map<number, string>> {
   const out = new Map<number, string>();
-  for (const c of ctx.fleet.classes.all())
+  const slicer = new TimeSlicer();
+  for (const c of ctx.fleet.classes.all()) {
     for (const id of ctx.fleet.classes.membersOf(c.id)) if (!out.has(id)) out.set(id, c.name);
+    await slicer.tick();
+  }
   return out;
 }
 
-type Key = string | number | null;
+// the sort keys as columns of machine-rows.ts's table `f` (`extra`: an expression over machine `m`)
+const KEYS: Record<Exclude<MachineSort, 'hostname' | 'class'>, string> = {
+  id: 'id',
+  status: 'status',
+  architecture: 'architecture',
+  codename: 'codename',
+  lastSeen: 'last_seen',
+  reportedAt: 'reported_at',
+  outdated: 'outdated',
+  security: 'security',
+  rebootRequired: 'CASE WHEN reported THEN coalesce(reboot, 0) = 1 END',
+  agentVersion: 'extra',
+};
 
-function sortKey(ctx: FleetQueryContext, sort: MachineSort): (m: MachineFactsRow) => Key {
-  switch (sort) {
-    case 'class': {
-      const classes = firstClass(ctx);
-      return (m) => classes.get(m.id) ?? null;
-    }
-    case 'rebootRequired':
-      return (m) => (m.rebootRequired === null ? null : m.rebootRequired ? 1 : 0);
-    case 'agentVersion': {
-      const versions = agentVersions(ctx);
-      return (m) => versions.get(m.id) ?? null;
-    }
-    default:
-      return (m) => m[sort];
-  }
-}
-
-// binary order, as SQLite's ORDER BY hostname (localeCompare costs ICU per comparison)
-const compareKeys = (a: string | number, b: string | number): number =>
-  typeof a === 'number' && typeof b === 'number' ? a - b : a < b ? -1 : a > b ? 1 : 0;
-const byHostname = (a: MachineFactsRow, b: MachineFactsRow): number =>
-  a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id;
+// SQLite's binary order, as JavaScript's < on these ASCII names
+const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * The machines that match, in order: the key (unknown values last either way), then hostname and
- * id. Filtered first, so that only the matches are sorted.
+ * The ids of the machines that match, in order: the key (unknown values last either way), then
+ * hostname and id; with `limit`, only the page asked for. Filtered, counted, sorted and paged in
+ * SQL; the class sort orders the matches by their first class in JavaScript.
  */
-export function selectMachines(ctx: FleetQueryContext, rows: MachineFactsRow[], o: MachineQuery): MachineFactsRow[] {
-  let out = rows;
+export async function selectMachines(
+  ctx: FleetQueryContext,
+  o: MachineQuery,
+): Promise<{ ids: number[]; total: number }> {
+  const params: Record<string, unknown> = stateParams(o.clock);
+  const where: string[] = [];
   if (o.class !== undefined) {
     // by SQL (classes.ts): no rule matched in JavaScript against every machine
-    const members = new Set(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id));
-    out = out.filter((m) => members.has(m.id));
+    params.members = JSON.stringify(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id));
+    where.push('id IN (SELECT value FROM json_each(@members))');
   }
   if (o.q !== undefined && o.q !== '') {
-    const q = o.q.toLowerCase();
-    out = out.filter((m) => m.hostname.toLowerCase().includes(q));
+    params.q = o.q.toLowerCase();
+    where.push('instr(lower(hostname), @q) > 0');
   }
-  if (o.status !== undefined) out = out.filter((m) => m.status === o.status);
-  if (o.pending) out = out.filter((m) => m.status === 'pending' || m.reenrolment);
-  if (o.state !== undefined) out = out.filter((m) => inState(m, o.state!, o.clock));
+  if (o.status !== undefined) {
+    params.status = o.status;
+    where.push('status = @status');
+  }
+  if (o.pending) where.push(stateCondition('pending'));
+  if (o.state !== undefined) where.push(stateCondition(o.state));
   const sort = o.sort ?? 'hostname';
-  const sign = o.dir === 'desc' ? -1 : 1;
-  if (sort === 'hostname') return out.sort((a, b) => sign * byHostname(a, b));
-  const key = sortKey(ctx, sort);
-  const keyed = out.map((m) => ({ m, k: key(m) }));
-  keyed.sort((a, b) => {
-    if (a.k === null || b.k === null) {
-      if (a.k !== b.k) return a.k === null ? 1 : -1;
-    } else {
-      const c = compareKeys(a.k, b.k);
-      if (c) return sign * c;
-    }
-    return byHostname(a.m, b.m);
-  });
-  return keyed.map((x) => x.m);
+  const dir = o.dir === 'desc' ? 'DESC' : 'ASC';
+  const table = factsTable(sort === 'agentVersion' ? "json_extract(m.facts, '$.agentVersion')" : 'NULL');
+  const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  // no await from here to the statements: the counts are this request's (loadCounts)
+  await loadCounts(ctx);
+  const total = ctx.db
+    .prepare<[object], [number]>(`${table} SELECT count(*) FROM f ${filter}`)
+    .raw(true)
+    .get(params)![0];
+  const page = o.page ?? 1;
+  const paged = o.limit !== undefined;
+  if (sort === 'class') {
+    const rows = ctx.db
+      .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY hostname, id`)
+      .raw(true)
+      .all(params)
+      .map((r) => r[0]);
+    const classes = await firstClass(ctx);
+    const sign = dir === 'DESC' ? -1 : 1;
+    // stable: machines of one class stay in hostname order
+    rows.sort((a, b) => {
+      const ka = classes.get(a) ?? null;
+      const kb = classes.get(b) ?? null;
+      if (ka === null || kb === null) return ka === kb ? 0 : ka === null ? 1 : -1;
+      return sign * compareKeys(ka, kb);
+    });
+    return { ids: paged ? rows.slice((page - 1) * o.limit!, page * o.limit!) : rows, total };
+  }
+  const order =
+    sort === 'hostname' ? `hostname ${dir}, id ${dir}` : `${KEYS[sort]} IS NULL, ${KEYS[sort]} ${dir}, hostname, id`;
+  const ids = ctx.db
+    .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
+    .raw(true)
+    .all({ ...params, limit: paged ? o.limit! : -1, offset: paged ? (page - 1) * o.limit! : 0 })
+    .map((r) => r[0]);
+  return { ids, total };
 }
 
 /** One page of the list (or all of it), each machine summarized as `machines list --json` shows it. */
 export async function queryMachines(ctx: FleetQueryContext, o: MachineQuery): Promise<MachinePage> {
   ctx.fleet.jobs.sweep(ctx.now());
-  const rows = selectMachines(ctx, await machineFacts(ctx), o);
+  const { ids, total } = await selectMachines(ctx, o);
   const page = o.page ?? 1;
-  const chosen = o.limit === undefined ? rows : rows.slice((page - 1) * o.limit, page * o.limit);
   const memo = new Map<string, MachineOutdated>();
   const slicer = new TimeSlicer();
   const machines: MachineSummary[] = [];
-  for (const r of chosen) {
-    const m = ctx.fleet.machines.byId(r.id);
+  for (const id of ids) {
+    const m = ctx.fleet.machines.byId(id);
     if (m) machines.push(summarize(ctx, m, memo));
     await slicer.tick();
   }
-  return { machines, total: rows.length, page, limit: o.limit ?? null };
+  return { machines, total, page, limit: o.limit ?? null };
 }

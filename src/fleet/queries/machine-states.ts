@@ -1,28 +1,12 @@
 // The states of a machine the overview counts and the machine list filters by, defined once:
 // GET /overview's count of a state is the total of GET /machines?state=… for the same clock.
-// A state is a predicate over the compact facts of a machine (machine-rows.ts), never its full
-// answer, so that counting 20,000 machines is a loop over small objects.
+// A state is an SQL condition over the compact facts of a machine (machine-rows.ts), never its
+// full answer, so that counting 20,000 machines is one statement.
 import { fail } from '../../errors.js';
 
 export const DAY_MS = 86_400_000;
 /** Not seen for longer than this is "not seen" unless the caller says otherwise (`unseen`). */
 export const UNSEEN_DEFAULT = '7d';
-
-/** What the states read of a machine. */
-export interface StateFacts {
-  status: 'pending' | 'approved';
-  /** epoch ms of its last signed call, null: never */
-  lastSeen: number | null;
-  /** outdated and security counts; null: not known (no report, no view, no snapshot yet) */
-  outdated: number | null;
-  security: number | null;
-  /** null: no report yet */
-  rebootRequired: boolean | null;
-  /** a re-enrolment waits for approval */
-  reenrolment: boolean;
-  /** another machine-id signed with its secret */
-  clone: boolean;
-}
 
 export interface StateClock {
   now: number;
@@ -42,15 +26,18 @@ export const MACHINE_STATES = [
 ] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
 
-const TESTS: Record<MachineState, (m: StateFacts, c: StateClock) => boolean> = {
-  'up-to-date': (m) => m.outdated === 0,
-  outdated: (m) => (m.outdated ?? 0) > 0,
-  security: (m) => (m.security ?? 0) > 0,
-  reboot: (m) => m.rebootRequired === true,
-  unseen: (m, c) => m.lastSeen === null || c.now - m.lastSeen > c.unseenMs,
-  pending: (m) => m.status === 'pending' || m.reenrolment,
-  clone: (m) => m.clone,
-  unknown: (m) => m.outdated === null,
+// Each state as an SQL condition over the compact facts of a machine (the columns of
+// machine-rows.ts's table `f`; @now and @unseenMs bound from the clock): the overview's counts
+// and the list's filter are the same expression, so a count is that list's total.
+const CONDITIONS: Record<MachineState, string> = {
+  'up-to-date': 'outdated = 0',
+  outdated: 'coalesce(outdated, 0) > 0',
+  security: 'coalesce(security, 0) > 0',
+  reboot: 'reboot = 1',
+  unseen: '(last_seen IS NULL OR @now - last_seen > @unseenMs)',
+  pending: "(status = 'pending' OR reenrol)",
+  clone: 'clone',
+  unknown: 'outdated IS NULL',
 };
 
 /** The state's words for the documentation and the console. */
@@ -71,13 +58,9 @@ export function parseState(value: string): MachineState {
   return value as MachineState;
 }
 
-export function inState(m: StateFacts, state: MachineState, clock: StateClock): boolean {
-  return TESTS[state](m, clock);
+/** The SQL condition of a state over machine-rows.ts's table `f` (binds @now and @unseenMs: stateParams). */
+export function stateCondition(state: MachineState): string {
+  return CONDITIONS[state];
 }
 
-/** How many machines are in each state (a machine may be in several). */
-export function countStates(machines: Iterable<StateFacts>, clock: StateClock): Record<MachineState, number> {
-  const counts = Object.fromEntries(MACHINE_STATES.map((s) => [s, 0])) as Record<MachineState, number>;
-  for (const m of machines) for (const s of MACHINE_STATES) if (TESTS[s](m, clock)) counts[s]++;
-  return counts;
-}
+export const stateParams = (clock: StateClock) => ({ now: clock.now, unseenMs: clock.unseenMs });

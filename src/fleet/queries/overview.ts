@@ -3,8 +3,8 @@
 // list's total) and the proxy's totals. The gate's part is gate/queries.ts (ops/overview.ts joins them).
 import { ClientStore } from '../../state/clients.js';
 import type { FleetQueryContext } from './context.js';
-import { machineFacts } from './machine-rows.js';
-import { countStates, type MachineState, type StateClock } from './machine-states.js';
+import { factsTable, loadCounts } from './machine-rows.js';
+import { MACHINE_STATES, stateCondition, stateParams, type MachineState, type StateClock } from './machine-states.js';
 
 export interface FleetOverview {
   machines: {
@@ -30,10 +30,17 @@ export async function fleetOverview(
   ctx: FleetQueryContext,
   clock: StateClock & { unseen: string },
 ): Promise<FleetOverview> {
-  const rows = await machineFacts(ctx, { statesOnly: true });
+  await loadCounts(ctx);
+  // one statement: the machines, and how many satisfy each state's condition
+  const sums = MACHINE_STATES.map((s) => `coalesce(SUM(CASE WHEN ${stateCondition(s)} THEN 1 ELSE 0 END), 0)`);
+  const [total, ...n] = ctx.db
+    .prepare<[object], number[]>(`${factsTable()} SELECT count(*), ${sums.join(', ')} FROM f`)
+    .raw(true)
+    .get(stateParams(clock))!;
+  const states = Object.fromEntries(MACHINE_STATES.map((s, i) => [s, n[i]!])) as Record<MachineState, number>;
   const t = new ClientStore(ctx.db).totals();
   return {
-    machines: { total: rows.length, unseen: clock.unseen, states: countStates(rows, clock) },
+    machines: { total: total!, unseen: clock.unseen, states },
     proxy: { ...t, hitRatio: t.hits + t.misses ? t.hits / (t.hits + t.misses) : null },
   };
 }
