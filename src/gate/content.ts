@@ -29,7 +29,12 @@ export interface SourceVersion {
   snapshot: number;
 }
 
+/** Contents whose sources are remembered (a stage's and the next one's, for a few stages and suites). */
+const SOURCES_MEMO = 32;
+
 export class ContentResolver {
+  private readonly sourcesMemo = new Map<string, Map<string, SourceVersion>>();
+
   constructor(
     private readonly snapshots: SnapshotStore,
     private readonly packageIndex: PackageIndexStore,
@@ -63,7 +68,13 @@ export class ContentResolver {
 
   /** Every package entry of a content (what the outdated computation reads). */
   entries(c: Content): Array<{ target: ContentTarget; snapshot: SnapshotRow; rows: IndexRow[] }> {
-    return this.targets(c).flatMap((t) =>
+    return this.entriesOf(this.targets(c));
+  }
+
+  private entriesOf(
+    targets: ContentTarget[],
+  ): Array<{ target: ContentTarget; snapshot: SnapshotRow; rows: IndexRow[] }> {
+    return targets.flatMap((t) =>
       t.parts.map((p) => ({
         target: t,
         snapshot: p.snapshot,
@@ -72,16 +83,30 @@ export class ContentResolver {
     );
   }
 
-  /** Source → the highest source version the content offers and the snapshot it comes from. */
+  /**
+   * Source → the highest source version the content offers and the snapshot it comes from.
+   * Remembered by what it is read from (the parts' index files and the overrides; an index file
+   * never changes): the gate's status asks it of every stage on each overview, and reading
+   * every entry again costs tens of ms.
+   */
   sources(c: Content): Map<string, SourceVersion> {
+    const targets = this.targets(c);
+    const key = JSON.stringify([
+      c.overrides.map((o) => [o.source, o.snapshot]),
+      targets.map((t) => t.parts.map((p) => [p.snapshot.id, p.indexFileId])),
+    ]);
+    const known = this.sourcesMemo.get(key);
+    if (known) return known;
     const out = new Map<string, SourceVersion>();
-    for (const e of this.entries(c)) {
+    for (const e of this.entriesOf(targets)) {
       for (const r of e.rows) {
         const cur = out.get(r.source);
         if (!cur || compareVersions(r.sourceVersion, cur.version) > 0)
           out.set(r.source, { version: r.sourceVersion, snapshot: e.snapshot.id });
       }
     }
+    if (this.sourcesMemo.size >= SOURCES_MEMO) this.sourcesMemo.delete(this.sourcesMemo.keys().next().value!);
+    this.sourcesMemo.set(key, out);
     return out;
   }
 }

@@ -4,6 +4,7 @@
 import { fleetOverview } from '../fleet/queries/overview.js';
 import { UNSEEN_DEFAULT } from '../fleet/queries/machine-states.js';
 import { gateStatus } from '../gate/queries.js';
+import { nextTurn } from '../sys/time-slice.js';
 import { object, op, str } from './operation.js';
 import { durationOption } from './values.js';
 
@@ -24,6 +25,8 @@ export const overviewOps = [
     run: async ({ services, fleet }, i: { unseen?: string }) => {
       const unseen = i.unseen ?? UNSEEN_DEFAULT;
       const o = await fleetOverview(fleet, { now: fleet.now(), unseenMs: durationOption('unseen', unseen), unseen });
+      // a turn between the fleet's statements and the gate's: neither holds the loop for both
+      await nextTurn();
       const gate = gateStatus({ config: services.config, gate: services.gate, fleet: services.fleet }, []);
       return { machines: o.machines, gate, proxy: o.proxy };
     },

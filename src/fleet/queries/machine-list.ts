@@ -3,9 +3,9 @@
 // and only the machines of the page asked for are summarized in full (summarize: outdated, reboot,
 // disagreements, jobs).
 import { fail } from '../../errors.js';
-import { TimeSlicer } from '../../sys/time-slice.js';
+import { nextTurn, TimeSlicer } from '../../sys/time-slice.js';
 import type { FleetQueryContext } from './context.js';
-import { factsTable, loadCounts } from './machine-rows.js';
+import { factsTable, withCounts } from './machine-rows.js';
 import { stateCondition, stateParams, type MachineState, type StateClock } from './machine-states.js';
 import { summarize, type MachineOutdated, type MachineSummary } from './machines.js';
 
@@ -115,20 +115,19 @@ export async function selectMachines(
   const dir = o.dir === 'desc' ? 'DESC' : 'ASC';
   const table = factsTable(sort === 'agentVersion' ? "json_extract(m.facts, '$.agentVersion')" : 'NULL');
   const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
-  // no await from here to the statements: the counts are this request's (loadCounts)
-  await loadCounts(ctx);
-  const total = ctx.db
-    .prepare<[object], [number]>(`${table} SELECT count(*) FROM f ${filter}`)
-    .raw(true)
-    .get(params)![0];
   const page = o.page ?? 1;
   const paged = o.limit !== undefined;
+  const count = () =>
+    ctx.db.prepare<[object], [number]>(`${table} SELECT count(*) FROM f ${filter}`).raw(true).get(params)![0];
   if (sort === 'class') {
-    const rows = ctx.db
-      .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY hostname, id`)
-      .raw(true)
-      .all(params)
-      .map((r) => r[0]);
+    const [rows, total] = await withCounts(ctx, () => [
+      ctx.db
+        .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY hostname, id`)
+        .raw(true)
+        .all(params)
+        .map((r) => r[0]),
+      count(),
+    ]);
     const classes = await firstClass(ctx);
     const sign = dir === 'DESC' ? -1 : 1;
     // stable: machines of one class stay in hostname order
@@ -142,12 +141,14 @@ export async function selectMachines(
   }
   const order =
     sort === 'hostname' ? `hostname ${dir}, id ${dir}` : `${KEYS[sort]} IS NULL, ${KEYS[sort]} ${dir}, hostname, id`;
-  const ids = ctx.db
-    .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
-    .raw(true)
-    .all({ ...params, limit: paged ? o.limit! : -1, offset: paged ? (page - 1) * o.limit! : 0 })
-    .map((r) => r[0]);
-  return { ids, total };
+  return withCounts(ctx, () => ({
+    ids: ctx.db
+      .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
+      .raw(true)
+      .all({ ...params, limit: paged ? o.limit! : -1, offset: paged ? (page - 1) * o.limit! : 0 })
+      .map((r) => r[0]),
+    total: count(),
+  }));
 }
 
 /** One page of the list (or all of it), each machine summarized as `machines list --json` shows it. */
@@ -155,6 +156,8 @@ export async function queryMachines(ctx: FleetQueryContext, o: MachineQuery): Pr
   ctx.fleet.jobs.sweep(ctx.now());
   const { ids, total } = await selectMachines(ctx, o);
   const page = o.page ?? 1;
+  // a turn between the statements and the summaries (sliced from here on)
+  await nextTurn();
   const memo = new Map<string, MachineOutdated>();
   const slicer = new TimeSlicer();
   const machines: MachineSummary[] = [];

@@ -5,7 +5,7 @@
 // view) pair: a cached answer that is missing or older than its view's current snapshots is
 // computed first (in slices, or in the server's worker) so that the counts are those `machines
 // show` gives. The reports' view and reboot flag are read through the covering index of migration 12.
-import { TimeSlicer } from '../../sys/time-slice.js';
+import { nextTurn, TimeSlicer } from '../../sys/time-slice.js';
 import type { ViewSpec } from '../views.js';
 import { viewNotReady, type FleetQueryContext } from './context.js';
 
@@ -60,11 +60,13 @@ const COUNTS_TABLE =
   'CREATE TEMP TABLE IF NOT EXISTS machine_counts (p INTEGER, v INTEGER, o INTEGER, s INTEGER, PRIMARY KEY (p, v)) WITHOUT ROWID';
 
 /**
- * The current counts (currentCounts) put where factsTable() reads them. The caller runs its
- * statements right after, with no await in between: another request may load them again.
+ * Runs `statements` (synchronous: nothing else runs on the connection meanwhile) with the
+ * current counts (currentCounts) where factsTable() reads them.
  */
-export async function loadCounts(ctx: FleetQueryContext): Promise<void> {
+export async function withCounts<T>(ctx: FleetQueryContext, statements: () => T): Promise<T> {
   const counts = await currentCounts(ctx);
+  // a turn between finding the pairs and the statements: each is a short hold
+  await nextTurn();
   ctx.db.exec(COUNTS_TABLE);
   const insert = ctx.db.prepare<[number, number, number, number]>(
     'INSERT INTO temp.machine_counts VALUES (?, ?, ?, ?)',
@@ -73,13 +75,14 @@ export async function loadCounts(ctx: FleetQueryContext): Promise<void> {
     ctx.db.exec('DELETE FROM temp.machine_counts');
     for (const c of counts) insert.run(...c);
   })();
+  return statements();
 }
 
 /**
  * `WITH f AS (…)`: one row per machine with id, hostname, architecture, codename, status,
  * last_seen, reported_at, reported (it has a report), reboot (its report's flag), outdated and
  * security (null: not known), reenrol (a re-enrolment waits), clone, and `extra` (the SQL
- * expression given, over machine `m`; null without). The counts are those loadCounts() put.
+ * expression given, over machine `m`; null without). Read it inside withCounts().
  */
 export function factsTable(extra = 'NULL'): string {
   return `WITH f AS (

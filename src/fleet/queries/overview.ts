@@ -3,7 +3,7 @@
 // list's total) and the proxy's totals. The gate's part is gate/queries.ts (ops/overview.ts joins them).
 import { ClientStore } from '../../state/clients.js';
 import type { FleetQueryContext } from './context.js';
-import { factsTable, loadCounts } from './machine-rows.js';
+import { factsTable, withCounts } from './machine-rows.js';
 import { MACHINE_STATES, stateCondition, stateParams, type MachineState, type StateClock } from './machine-states.js';
 
 export interface FleetOverview {
@@ -30,13 +30,14 @@ export async function fleetOverview(
   ctx: FleetQueryContext,
   clock: StateClock & { unseen: string },
 ): Promise<FleetOverview> {
-  await loadCounts(ctx);
   // one statement: the machines, and how many satisfy each state's condition
   const sums = MACHINE_STATES.map((s) => `coalesce(SUM(CASE WHEN ${stateCondition(s)} THEN 1 ELSE 0 END), 0)`);
-  const [total, ...n] = ctx.db
-    .prepare<[object], number[]>(`${factsTable()} SELECT count(*), ${sums.join(', ')} FROM f`)
-    .raw(true)
-    .get(stateParams(clock))!;
+  const [total, ...n] = await withCounts(ctx, () =>
+    ctx.db
+      .prepare<[object], number[]>(`${factsTable()} SELECT count(*), ${sums.join(', ')} FROM f`)
+      .raw(true)
+      .get(stateParams(clock))!,
+  );
   const states = Object.fromEntries(MACHINE_STATES.map((s, i) => [s, n[i]!])) as Record<MachineState, number>;
   const t = new ClientStore(ctx.db).totals();
   return {
