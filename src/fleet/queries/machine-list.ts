@@ -60,6 +60,7 @@ export function parseSort(value: string): MachineSort {
 /** Machine id → the name of its first class in precedence order (explicit members and rules), a class per turn. */
 async function firstClass(ctx: FleetQueryContext): Promise<Map<number, string>> {
   const out = new Map<number, string>();
+  await nextTurn();
   const slicer = new TimeSlicer();
   for (const c of ctx.fleet.classes.all()) {
     for (const id of ctx.fleet.classes.membersOf(c.id)) if (!out.has(id)) out.set(id, c.name);
@@ -129,26 +130,31 @@ export async function selectMachines(
       count(),
     ]);
     const classes = await firstClass(ctx);
-    const sign = dir === 'DESC' ? -1 : 1;
-    // stable: machines of one class stay in hostname order
-    rows.sort((a, b) => {
-      const ka = classes.get(a) ?? null;
-      const kb = classes.get(b) ?? null;
-      if (ka === null || kb === null) return ka === kb ? 0 : ka === null ? 1 : -1;
-      return sign * compareKeys(ka, kb);
-    });
-    return { ids: paged ? rows.slice((page - 1) * o.limit!, page * o.limit!) : rows, total };
+    // the matches of each class in hostname order, the classes in name order, no class last
+    const byClass = new Map<string | null, number[]>();
+    for (const id of rows) {
+      const k = classes.get(id) ?? null;
+      const list = byClass.get(k);
+      if (list) list.push(id);
+      else byClass.set(k, [id]);
+    }
+    const names = [...byClass.keys()].filter((k): k is string => k !== null).sort(compareKeys);
+    if (dir === 'DESC') names.reverse();
+    const sorted = [...names, null].flatMap((k) => byClass.get(k) ?? []);
+    return { ids: paged ? sorted.slice((page - 1) * o.limit!, page * o.limit!) : sorted, total };
   }
   const order =
     sort === 'hostname' ? `hostname ${dir}, id ${dir}` : `${KEYS[sort]} IS NULL, ${KEYS[sort]} ${dir}, hostname, id`;
-  return withCounts(ctx, () => ({
-    ids: ctx.db
-      .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
-      .raw(true)
-      .all({ ...params, limit: paged ? o.limit! : -1, offset: paged ? (page - 1) * o.limit! : 0 })
-      .map((r) => r[0]),
-    total: count(),
-  }));
+  const total = await withCounts(ctx, count);
+  // a turn between the count and the sorted page (each a short hold); the table holds the
+  // current counts still, whichever request put them there last
+  await nextTurn();
+  const ids = ctx.db
+    .prepare<[object], [number]>(`${table} SELECT id FROM f ${filter} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
+    .raw(true)
+    .all({ ...params, limit: paged ? o.limit! : -1, offset: paged ? (page - 1) * o.limit! : 0 })
+    .map((r) => r[0]);
+  return { ids, total };
 }
 
 /** One page of the list (or all of it), each machine summarized as `machines list --json` shows it. */

@@ -61,7 +61,9 @@ const COUNTS_TABLE =
 
 /**
  * Runs `statements` (synchronous: nothing else runs on the connection meanwhile) with the
- * current counts (currentCounts) where factsTable() reads them.
+ * current counts (currentCounts) where factsTable() reads them. The table stays filled (always
+ * a whole set, put in one transaction): a later statement of the same request reads the counts
+ * of its own fill or of a newer request's.
  */
 export async function withCounts<T>(ctx: FleetQueryContext, statements: () => T): Promise<T> {
   const counts = await currentCounts(ctx);
