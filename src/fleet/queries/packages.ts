@@ -4,7 +4,6 @@ import { fail } from '../../errors.js';
 import { isInstalledState } from '../../index/status.js';
 import { compareVersions, isStrictVersion } from '../../index/version.js';
 import type { FleetQueryContext } from './context.js';
-import { reportsById } from './machine-rows.js';
 import { PackageAnswers } from './package-answers.js';
 
 // ---- who has a package ----
@@ -64,7 +63,7 @@ export function packageUsers(
   const holding = ctx.profiles.holding([...records.keys()]);
   const answers = new PackageAnswers(ctx, name);
   const users: PackageUser[] = [];
-  for (const m of holding.size ? machinesWithProfile(ctx) : []) {
+  for (const m of holding.size ? machinesWithProfile(ctx, [...holding.keys()]) : []) {
     const hits = holding.get(m.profileId);
     if (!hits) continue;
     const out = m.reported ? answers.of(m.profileId, m.viewId) : undefined;
@@ -124,17 +123,26 @@ interface ProfiledMachine {
   reported: boolean;
 }
 
-/** Machines with an installed set, in hostname order, with the view of their last report. */
-function machinesWithProfile(ctx: FleetQueryContext): ProfiledMachine[] {
-  const reports = reportsById(ctx);
+/**
+ * Machines with one of these installed sets, in hostname order, with the view of their last
+ * report: only those machines are read (machine_by_profile), their reports through the covering
+ * index (a package of a few sets: a few rows, not the 20,000 machines; bench:api).
+ */
+function machinesWithProfile(ctx: FleetQueryContext, profileIds: readonly number[]): ProfiledMachine[] {
   return ctx.db
-    .prepare<[], [number, string, string, number]>(
-      'SELECT id, hostname, architecture, profile_id FROM machine WHERE profile_id IS NOT NULL ORDER BY hostname, id',
+    .prepare<[string], [number, string, string, number, number | null, number]>(
+      `SELECT m.id, m.hostname, m.architecture, m.profile_id, r.view_id, r.machine_id IS NOT NULL
+      FROM machine m LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = m.id
+      WHERE m.profile_id IN (SELECT value FROM json_each(?)) ORDER BY m.hostname, m.id`,
     )
     .raw(true)
-    .all()
-    .map(([id, hostname, architecture, profileId]) => {
-      const r = reports.get(id);
-      return { id, hostname, architecture, profileId, viewId: r ? r[0] : null, reported: r !== undefined };
-    });
+    .all(JSON.stringify(profileIds))
+    .map(([id, hostname, architecture, profileId, viewId, reported]) => ({
+      id,
+      hostname,
+      architecture,
+      profileId,
+      viewId,
+      reported: reported === 1,
+    }));
 }
