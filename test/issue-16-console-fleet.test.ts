@@ -15,7 +15,7 @@ import {
   waitForText,
   type TestBrowser,
 } from './helpers/browser.js';
-import { makeConsoleFleet, type ConsoleFleet } from './helpers/console-fleet.js';
+import { makeConsoleFleet, V1, V2, type ConsoleFleet } from './helpers/console-fleet.js';
 import { enrolOverHttp } from './helpers/reports.js';
 
 // markup a host name might carry if anything let it through: never parsed by the console
@@ -195,6 +195,34 @@ describe('issue 16: the fleet in the console', () => {
     assert.equal(await visible('header.top'), true);
   });
 
+  it('every page fits a 1366×768 laptop screen (nothing wider than the window) and shows without an error', async () => {
+    const { page, log } = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await logIn(page, fleet.server.url, 'alice', PASSWORD, '#/audit');
+    const pages = [
+      '#/overview',
+      '#/machines',
+      `#/machines/${prod1}`,
+      '#/packages/libapp',
+      '#/gate',
+      '#/gate/production',
+      '#/jobs',
+      '#/schedules',
+      '#/tokens',
+      '#/users',
+      '#/audit',
+    ];
+    for (const hash of pages) {
+      await page.goto(`${fleet.server.url}/console/${hash}`);
+      await page.waitForLoadState('networkidle');
+      await page.waitForFunction(() => !document.querySelector('#main .loading'));
+      const title = (await page.getByRole('heading', { level: 1 }).textContent()) ?? '';
+      assert.notEqual(title, 'This page could not be shown', `${hash}: ${await page.locator('#notice').textContent()}`);
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(wide <= 0, `${hash} is ${wide}px wider than the window`);
+    }
+    assert.deepEqual(unexpectedErrors(log, origin), []);
+  });
+
   it('the main pages work with the keyboard alone: a card, the list, a machine', async () => {
     const { page } = await browser.newPage();
     await logIn(page, fleet.server.url, 'vera', PASSWORD);
@@ -214,6 +242,58 @@ describe('issue 16: the fleet in the console', () => {
     await page.locator('.skip').focus();
     await page.keyboard.press('Enter');
     assert.equal(await focused(page), 'main');
+  });
+
+  it("an operator queues a job from the jobs page; the agent runs it; the job's page shows its transcript", async () => {
+    await fleet.publish([...V1, ...V2, { name: 'banner', version: '1.0-1', arch: 'all' }]);
+    const { page, log } = await browser.newPage();
+    await logIn(page, fleet.server.url, 'oscar', PASSWORD, '#/jobs');
+    const form = page.getByRole('form', { name: 'Queue a job' });
+    await form.getByLabel('Kind').selectOption('install');
+    await form.getByLabel('For').fill('qa-1');
+    await form.getByLabel('Packages').fill('banner');
+    await form.getByRole('button', { name: 'Queue job' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Queue' }).click();
+    const queued = await waitForText(page, '#notice', /^Queued 1 job\(s\): \d+ \(qa-1\)\.$/);
+    const id = Number(/: (\d+) /.exec(queued)![1]);
+    const job = fleet.server.services.fleet.jobs.byId(id)!;
+    assert.deepEqual([job.kind, JSON.parse(job.params)], ['install', { packages: ['banner'] }]);
+    assert.equal(fleet.server.services.audit.query({ action: 'jobs.create', user: 'oscar' }).length, 1);
+
+    await fleet.qa.runOk(['run-once']);
+    await fleet.settle();
+    await page.getByRole('link', { name: String(id), exact: true }).click();
+    await page.getByRole('heading', { name: `Job ${id}: install on qa-1` }).waitFor();
+    const transcript = (await page.locator('pre.transcript').textContent()) ?? '';
+    assert.equal(transcript, fleet.server.services.fleet.jobs.byId(id)!.transcript);
+    assert.match(transcript, /apt-get .* install banner\n[\s\S]*Setting up banner \(1\.0-1\)/);
+    assert.match((await page.locator('dl.facts').textContent()) ?? '', /Statesucceeded/);
+    assert.deepEqual(unexpectedErrors(log, origin), []);
+  });
+
+  it("a machine's action bar queues an upgrade after a confirmation; the job's page cancels it", async () => {
+    const prod2 = fleet.prod[1]!.state.identity()!.machine;
+    const { page, log } = await browser.newPage();
+    await logIn(page, fleet.server.url, 'oscar', PASSWORD, `#/machines/${prod2}`);
+    const bar = page.getByRole('group', { name: 'Actions' });
+    await bar.getByRole('button', { name: 'Upgrade now' }).click();
+    const dialog = page.getByRole('dialog');
+    assert.match((await dialog.textContent()) ?? '', /Upgrade prod-2\?.*An upgrade job for prod-2/);
+    await dialog.getByRole('button', { name: 'Queue the upgrade' }).click();
+    const queued = await waitForText(page, '#notice', /^Queued: job \d+\.$/);
+    const id = Number(/job (\d+)/.exec(queued)![1]);
+    const job = fleet.server.services.fleet.jobs.byId(id)!;
+    assert.deepEqual([job.machineId, job.kind, job.state, job.origin], [prod2, 'upgrade', 'queued', 'api:oscar']);
+    // the machine's recent jobs list it; its page cancels it
+    await page.getByRole('link', { name: String(id), exact: true }).click();
+    await page.getByRole('heading', { name: `Job ${id}: upgrade on prod-2` }).waitFor();
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel the job' }).click();
+    await waitForText(page, '#notice', new RegExp(`^Job ${id} cancelled\\.$`));
+    assert.equal(fleet.server.services.fleet.jobs.byId(id)!.state, 'cancelled');
+    assert.match((await page.locator('dl.facts').textContent()) ?? '', /Statecancelled/);
+    assert.equal(await page.getByRole('button', { name: 'Cancel job' }).count(), 0);
+    assert.deepEqual(unexpectedErrors(log, origin), []);
   });
 
   it('hostile host names are text on every page; the enrolment refuses them; nothing runs, nothing is fetched', async () => {

@@ -16,7 +16,7 @@ import {
   waitForText,
   type TestBrowser,
 } from './helpers/browser.js';
-import { makeConsoleFleet, type ConsoleFleet } from './helpers/console-fleet.js';
+import { makeConsoleFleet, V1, V2, type ConsoleFleet } from './helpers/console-fleet.js';
 
 describe('issue 16: the release gate in the console', () => {
   let fleet: ConsoleFleet;
@@ -149,6 +149,53 @@ describe('issue 16: the release gate in the console', () => {
     assert.match(text, /promote.*oscar/);
     assert.match(text, /from test; gate held/);
     assert.match(text, /test machines: qa-1 passed/);
+    assert.deepEqual(unexpectedErrors(log, origin), []);
+  });
+
+  it('a forced promotion needs a reason (the dialog will not send without one); a rollback takes one too', async () => {
+    // a new upstream version the test machine has not upgraded to: the gate is closed again
+    await fleet.publish([...V1, ...V2, { name: 'demo', version: '3.0-1', arch: 'all' }]);
+    assert.equal(fleet.server.gate.status('test').holds, false);
+    const { page, log } = await browser.newPage();
+    await logIn(page, fleet.server.url, 'oscar', PASSWORD, '#/gate');
+    const test = stageSection(page, 'test');
+    await test.getByRole('button', { name: 'Force promotion…' }).click();
+    const dialog = page.getByRole('dialog');
+    assert.match((await dialog.textContent()) ?? '', /The gate does not hold: qa-1: no upgrade job/);
+    const before = productionGenerations();
+    await dialog.getByRole('button', { name: 'Force the promotion' }).click();
+    // nothing sent: the reason is required, and has the focus
+    assert.equal(await dialog.isVisible(), true);
+    assert.equal(await focused(page), (await dialog.getByLabel('Reason (required)').getAttribute('id'))!);
+    assert.equal(productionGenerations(), before);
+    await dialog.getByLabel('Reason (required)').fill('upstream fixes a data loss bug <b>now</b>');
+    await dialog.getByRole('button', { name: 'Force the promotion' }).click();
+    await waitForText(page, '#notice', /^Promoted test → production: generation \d+/);
+    const forced = fleet.server.gate.history('production').at(-1)!;
+    assert.deepEqual(
+      [forced.kind, forced.forced, forced.actor, forced.reason],
+      ['promote', true, 'oscar', 'upstream fixes a data loss bug <b>now</b>'],
+    );
+
+    const production = page.getByRole('region', { name: 'production (last stage)' });
+    await production.getByRole('button', { name: 'Roll back…' }).click();
+    await page.getByRole('dialog').getByLabel('Reason').fill('demo 3.0 breaks the reports');
+    await page.getByRole('dialog').getByRole('button', { name: 'Roll back' }).click();
+    await waitForText(page, '#notice', /^Rolled back production: generation \d+/);
+    const back = fleet.server.gate.history('production').at(-1)!;
+    assert.deepEqual([back.kind, back.actor, back.reason], ['rollback', 'oscar', 'demo 3.0 breaks the reports']);
+
+    // the history shows both, the reason as text
+    await page.getByRole('link', { name: 'History of production' }).click();
+    await page.getByRole('heading', { name: 'History of production' }).waitFor();
+    const rows = await page.locator('#main tbody tr').allTextContents();
+    assert.match(rows[0]!, /rollback.*oscar.*demo 3\.0 breaks the reports.*returned to generation \d+/);
+    assert.match(rows[1]!, /promote \(forced\).*oscar.*upstream fixes a data loss bug <b>now<\/b>/);
+    assert.equal(await page.locator('#main b').count(), 0);
+    assert.deepEqual(
+      fleet.server.services.audit.query({ action: 'stages.rollback' }).map((e) => [e.actor, e.result]),
+      [['oscar', 'ok']],
+    );
     assert.deepEqual(unexpectedErrors(log, origin), []);
   });
 });

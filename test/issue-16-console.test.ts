@@ -2,8 +2,8 @@
 // test/helpers/browser.ts) against a real aptgate server. This round: the console's files and
 // their headers, the login page (labels, keyboard, focus), the CSP at work in the browser (no
 // inline script, no framing), every request to the server's own origin, no error in the page,
-// every module of the console loading. The pages that show data need /api/v1: their tests come
-// with it (see the last describe's comment for the plan and the helpers they use).
+// every module of the console loading. The pages that show data: the other issue-16-console-*
+// files (see the last describe's comment).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import Fastify from 'fastify';
 import { request } from 'undici';
 import { defaultConfig, parseConfigText } from '../src/config.js';
 import { CONSOLE_DIR, consoleDir, consoleRoutes } from '../src/console/routes.js';
+import { OPERATIONS } from '../src/ops/registry.js';
 import { launchBrowser, submitLogin, unexpectedErrors, type TestBrowser } from './helpers/browser.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -153,6 +154,18 @@ describe('issue 16: the console files and their headers', () => {
       const text = readFileSync(path.join(CONSOLE_DIR, f), 'utf8');
       assert.ok(!/@import|url\(/.test(text), `${f}: loads nothing`);
     }
+  });
+
+  it('every API path the console asks (js/endpoints.js) is a route of an operation (or the session’s)', async () => {
+    const { EP } = (await import(path.join(CONSOLE_DIR, 'js', 'endpoints.js'))) as {
+      EP: Record<string, string | ((arg: string) => string)>;
+    };
+    const routes = OPERATIONS.map((o) => new RegExp(`^${o.path.replace(/:[A-Za-z]+/g, '[^/]+')}$`));
+    const missing = Object.entries(EP)
+      .map(([name, p]) => [name, typeof p === 'function' ? p('X') : p] as const)
+      .filter(([, p]) => p !== '/session' && !routes.some((r) => r.test(p)));
+    assert.deepEqual(missing, []);
+    assert.ok(Object.keys(EP).length >= 30, 'the paths were read');
   });
 
   it('admin.console is true or false; "console" is no backend name (its path is the console\'s)', () => {
@@ -373,16 +386,8 @@ describe('issue 16: the console in chromium', () => {
     assert.deepEqual(unexpectedErrors(log, new URL(server.url).origin), []);
   });
 
-  // With /api/v1 (the next round): tests that log in through this form and read the pages a real
-  // fleet fills (real agents as in the gate tests; users made with the accounts' own store):
-  //   - log in (helpers/browser.ts submitLogin, then the sections' links appear), log out;
-  //   - overview: each card's number (a[data-state=NAME] .n) equals the count of
-  //     `aptgate machines list --json` machines in that state (console/js/fleet-states.js), and
-  //     the card's link lists exactly those machines;
-  //   - a machine's page shows the kept-back reason (the 'Why' column) of a real kept-back package;
-  //   - the gate page: promote after the test machine passed, the audit page shows the promotion
-  //     with a link to its generation (#/gate/STAGE?gen=ID);
-  //   - a viewer sees no promote/approve/action button, and POST .../promote with the viewer's
-  //     session and CSRF token is refused (403 FORBIDDEN);
-  //   - screenshots of the main pages (page.screenshot) into docs/screenshots/.
+  // The pages against the real API and a real fleet: issue-16-console-access (log in and out,
+  // session expiry, users, API tokens, audit), -admin (enrolment tokens, schedules, windows),
+  // -fleet (overview counts = the CLI's, the kept-back reason, print, keyboard, hostile names,
+  // jobs) and -gate (promote after the test machine passed, the audit link, a viewer refused).
 });

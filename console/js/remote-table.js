@@ -38,7 +38,7 @@ export function remoteTable(o) {
 
   function params() {
     return {
-      ...Object.fromEntries(Object.entries(o.keep ?? {})),
+      ...(o.keep ?? {}),
       [search.name]: state.q.trim(),
       ...state.f,
       // the default order stays out of the link
@@ -77,8 +77,8 @@ export function remoteTable(o) {
   async function update() {
     const n = ++asked;
     replaceParams(params());
-    const q = { ...params(), sort: state.sort, dir: state.dir === 'desc' ? 'desc' : '', limit: pageSize };
-    q.page = state.page;
+    // the API gets the sort even when it is the default (the link leaves it out)
+    const q = { ...params(), sort: state.sort, page: state.page, limit: pageSize };
     try {
       const { rows, total } = await o.load(q);
       if (n !== asked) return;

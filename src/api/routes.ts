@@ -4,12 +4,13 @@
 // has one shape (errors.ts). Answers are never cached and never sniffed.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../assembly/services.js';
-import { fail } from '../errors.js';
+import { AptgateError, fail, isAptgateError } from '../errors.js';
 import { pathParams, type AnyOperation, type JsonSchema } from '../ops/operation.js';
 import { OPERATIONS } from '../ops/registry.js';
 import { runOperation } from '../ops/run.js';
-import { callerOf, registerCookies, type Caller } from './auth.js';
-import { registerApiErrors } from './errors.js';
+import { callerOf, registerCookies, sessionCookie, type Caller } from './auth.js';
+import { apiError, registerApiErrors } from './errors.js';
+import { registerJsonBodies } from './json-body.js';
 import { registerOpenApi } from './openapi.js';
 import { registerSessionRoutes } from './session.js';
 
@@ -64,12 +65,41 @@ function inputOf(o: AnyOperation, request: FastifyRequest): object {
   return { ...((extra as object | undefined) ?? {}), ...(request.params as object) };
 }
 
+/** The input as sent, for the audit entry of a refused call (a body that is no object: none). */
+function rawInputOf(o: AnyOperation, request: FastifyRequest): object {
+  const extra = WITH_QUERY.has(o.method) ? request.query : request.body;
+  const plain = (v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {});
+  return { ...plain(extra), ...plain(request.params) };
+}
+
+/**
+ * The operation refused with `err` before it runs (its input broke the schema): through
+ * runOperation all the same, so the role is checked first (a viewer learns nothing about an
+ * admin's operation from its input errors) and a change is in the audit log either way.
+ */
+function refusedWith(o: AnyOperation, err: AptgateError): AnyOperation {
+  return {
+    ...o,
+    auditArgs: (i: object) => {
+      try {
+        return o.auditArgs ? o.auditArgs(i) : i;
+      } catch {
+        return { invalid: true };
+      }
+    },
+    run: () => {
+      throw err;
+    },
+  };
+}
+
 export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { services } = opts;
   await app.register(
     async (scope) => {
       await registerCookies(scope);
       registerApiErrors(scope);
+      registerJsonBodies(scope);
       await registerOpenApi(scope);
       scope.addHook('onSend', async (_request, reply, payload) => {
         // the server's own time for the answer (bench:api reads it; browsers show it)
@@ -88,14 +118,37 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
           url: o.path,
           bodyLimit: API_BODY_LIMIT,
           schema: routeSchema(o),
+          // schema errors reach the handler: the role comes before them, and refused changes are audited
+          attachValidation: true,
           // the caller before the input: without credentials, nothing about the input is told
           preValidation: async (request) => {
-            request.apiCaller = callerOf(services.access, request);
+            try {
+              request.apiCaller = callerOf(services.access, request);
+            } catch (err) {
+              // a session's change without its CSRF token: someone tried it in that user's name
+              const token = o.changes && isAptgateError(err, 'CSRF_REFUSED') ? sessionCookie(request) : undefined;
+              const principal = token && services.access.sessionPrincipal(token, request.ip);
+              if (principal)
+                services.audit.record({
+                  principal,
+                  action: o.name,
+                  args: refusedWith(o, err as AptgateError).auditArgs!(rawInputOf(o, request)),
+                  result: 'CSRF_REFUSED',
+                });
+              throw err;
+            }
             if (takesBody && (request.body === undefined || request.body === null)) request.body = {};
-            if (!hasBody && takesBody && Object.keys(request.body as object).length > 0)
-              fail('USAGE', `${o.method} ${API_PREFIX}${o.path} takes no body`);
           },
-          handler: async (request) => runOperation(o, services, request.apiCaller!.principal, inputOf(o, request)),
+          handler: async (request) => {
+            const principal = request.apiCaller!.principal;
+            const invalid = request.validationError
+              ? apiError(request.validationError)
+              : !hasBody && takesBody && Object.keys(request.body as object).length > 0
+                ? new AptgateError('USAGE', `${o.method} ${API_PREFIX}${o.path} takes no body`)
+                : undefined;
+            if (invalid) return runOperation(refusedWith(o, invalid), services, principal, rawInputOf(o, request));
+            return runOperation(o, services, principal, inputOf(o, request));
+          },
         });
       }
       // anything else under /api/v1 is the API's 404, not the proxy's (its catch-all route is apt's)

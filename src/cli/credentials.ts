@@ -2,6 +2,7 @@
 // $XDG_CONFIG_HOME/aptgate/credentials.json (~/.config/...), a file only its owner may read
 // (0600 in a 0700 directory, written whole and renamed into place). A file that others can read
 // is refused rather than used: the token in it is someone's role on the fleet.
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,8 +29,12 @@ export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
 function read(file: string): CredentialsFile {
   let text: string;
   try {
-    if ((statSync(file).mode & 0o077) !== 0)
-      fail('USAGE', `${file} can be read by others: chmod 600 it (or log in again)`);
+    const st = statSync(file);
+    if ((st.mode & 0o077) !== 0) fail('USAGE', `${file} can be read by others: chmod 600 it (or log in again)`);
+    // a file someone else put there would hand us their token for the server (or a server of theirs)
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid)
+      fail('USAGE', `${file} belongs to another user (uid ${st.uid}): remove it and log in again`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { servers: {} };
@@ -46,8 +51,9 @@ function read(file: string): CredentialsFile {
 
 function write(file: string, c: CredentialsFile): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
+  // a new file of ours ('wx': never through a link someone left at a name they could guess)
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(tmp, JSON.stringify(c, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
 }

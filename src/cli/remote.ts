@@ -69,9 +69,31 @@ export async function remoteCall(
   return answerOf(server, res);
 }
 
+/** The largest answer the command line reads: a server answering without end must not exhaust its memory. */
+export const REMOTE_ANSWER_MAX = 64 * 1024 * 1024;
+
+async function textOf(server: string, res: Response): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      if (size > REMOTE_ANSWER_MAX) {
+        await res.body.cancel().catch(() => undefined);
+        fail(
+          'REMOTE_FAILED',
+          `${server}: answered more than ${REMOTE_ANSWER_MAX / 1024 / 1024} MiB: not aptgate's API`,
+        );
+      }
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The JSON of an answer, or the error it carries. */
 export async function answerOf(server: string, res: Response): Promise<unknown> {
-  const text = await res.text();
+  const text = await textOf(server, res);
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -149,16 +149,19 @@ export const auditOps = [
     },
     output: listOf('entries', 'audit entries, newest first'),
     changes: false,
-    run: ({ services }, i: { since?: string; before?: number; user?: string; action?: string; limit?: number }) => ({
-      entries: services.audit
-        .query({
+    run: async (
+      { services },
+      i: { since?: string; before?: number; user?: string; action?: string; limit?: number },
+    ) => ({
+      entries: (
+        await services.audit.queryInSlices({
           ...(i.since === undefined ? {} : { since: sinceOption(i.since, services.now()) }),
           ...(i.before === undefined ? {} : { before: i.before }),
           ...(i.user === undefined ? {} : { user: i.user }),
           ...(i.action === undefined ? {} : { action: i.action }),
           ...(i.limit === undefined ? {} : { limit: i.limit }),
         })
-        .map(auditEntryJson),
+      ).map(auditEntryJson),
     }),
   }),
 ];

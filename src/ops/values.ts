@@ -4,11 +4,15 @@ import { parseDuration } from '../config.js';
 import { fail, isAptgateError } from '../errors.js';
 import { oneLine } from '../fleet/queries/context.js';
 
+/** The longest duration an option takes: 100 years (a longer one would be a date no Date can hold). */
+export const DURATION_MAX_MS = 36_500 * 86_400_000;
+
 /** "30s", "10m", "6h", "7d" → milliseconds. */
 export function durationOption(option: string, value: string): number {
   try {
     const ms = parseDuration(option, value);
     if (ms <= 0) fail('USAGE', `${option}: a duration must be positive`);
+    if (!(ms <= DURATION_MAX_MS)) fail('USAGE', `${option}: at most 36500d (100 years), got "${value.slice(0, 40)}"`);
     return ms;
   } catch (err) {
     if (isAptgateError(err, 'CONFIG_INVALID'))

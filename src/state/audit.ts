@@ -23,6 +23,8 @@ export interface AuditFilter {
   since?: number;
   /** id < before (the next page of a newest-first listing) */
   before?: number;
+  /** id >= from: one slice of the table (the API reads a large log slice by slice) */
+  from?: number;
   /** the actor's name, exactly */
   actor?: string;
   /** an action exactly, or every action under it: "users" matches "users.add" */
@@ -44,17 +46,31 @@ export class AuditStore {
     );
   }
 
+  /** The lowest and the highest id, or undefined when the log is empty. */
+  bounds(): { min: number; max: number } | undefined {
+    const b = cached<[], { min: number | null; max: number | null }>(
+      this.db,
+      'SELECT min(id) AS min, max(id) AS max FROM audit',
+    ).get();
+    return b && b.min !== null && b.max !== null ? { min: b.min, max: b.max } : undefined;
+  }
+
   /** Newest first. */
   query(f: AuditFilter): AuditRow[] {
     const where: string[] = [];
     const params: Array<string | number> = [];
     if (f.since !== undefined) {
-      where.push('at >= ?');
+      // +at: not through the index on at, whose range is not bounded by the slice of ids
+      where.push(f.from === undefined ? 'at >= ?' : '+at >= ?');
       params.push(f.since);
     }
     if (f.before !== undefined) {
       where.push('id < ?');
       params.push(f.before);
+    }
+    if (f.from !== undefined) {
+      where.push('id >= ?');
+      params.push(f.from);
     }
     if (f.actor !== undefined) {
       where.push('actor = ?');

@@ -8,7 +8,8 @@ import { newJobForm } from './job-form.js';
 
 export async function render(ctx) {
   const machine = ctx.params.get('machine') ?? undefined;
-  const answer = await get(EP.jobs, { machine, limit: 500 });
+  // a link's state (#/jobs?state=failed) is asked of the server: not only among the newest 500
+  const answer = await get(EP.jobs, { machine, state: ctx.params.get('state') ?? undefined, limit: 500 });
   replace(
     ctx.root,
     heading(machine ? `Jobs of machine ${machine}` : 'Jobs'),

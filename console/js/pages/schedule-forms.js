@@ -1,5 +1,5 @@
 // The forms of the schedules page (operators): a new schedule (class, job kind, cron) and a new
-// maintenance window for a class ("Sat 02:00-06:00", as `aptgate classes window add` takes it).
+// maintenance window for a class ("mon-fri 22:00-04:00", as `aptgate classes window add` takes it).
 import { h } from '../dom.js';
 import { showError, showInfo } from '../notice.js';
 
@@ -61,7 +61,7 @@ export function scheduleForm(ctx, classes, add) {
 
 export function windowForm(ctx, classes, add) {
   const cls = classSelect('win-class', classes);
-  const text = h('input', { id: 'win-text', required: true, placeholder: 'Sat 02:00-06:00' });
+  const text = h('input', { id: 'win-text', required: true, placeholder: 'mon-fri 22:00-04:00' });
   const form = h(
     'form',
     { class: 'toolbar', 'aria-label': 'Add a maintenance window' },

@@ -82,7 +82,7 @@ export async function render(ctx) {
     operator ? windowForm(ctx, classes, (name, window) => post(EP.classWindows(name), { window })) : null,
     h(
       'ul',
-      {},
+      { id: 'windows', 'aria-label': 'Maintenance windows per class' },
       classes.map((cl) =>
         h(
           'li',

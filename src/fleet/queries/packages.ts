@@ -126,7 +126,7 @@ interface ProfiledMachine {
 /**
  * Machines with one of these installed sets, in hostname order, with the view of their last
  * report: only those machines are read (machine_by_profile), their reports through the covering
- * index (a package of a few sets: a few rows, not the 20,000 machines; bench:api).
+ * index (a report row holds kilobytes of extras).
  */
 function machinesWithProfile(ctx: FleetQueryContext, profileIds: readonly number[]): ProfiledMachine[] {
   return ctx.db
