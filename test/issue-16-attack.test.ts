@@ -286,6 +286,28 @@ describe('issue 16 attacked: the API', () => {
     assert.equal((rows.get('sam') as { n: number }).n, 50);
   });
 
+  it('the remote command line refuses "." and ".." as a name (the URL resolves them: another route, another class)', async () => {
+    assert.equal((await operator.call('POST', '/classes', { name: 'stage' })).status, 200);
+    const made = await admin.call('POST', '/api-tokens', { role: 'operator', expires: '1h' });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const env = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APTGATE_'))),
+      APTGATE_TOKEN: made.body.token as string,
+      APTGATE_CREDENTIALS: path.join(dir, 'no-credentials.json'),
+    };
+    for (const name of ['.', '..']) {
+      const r = await exec(process.execPath, [CLI, 'classes', 'unbind', name, '--server', server.url], {
+        env,
+        cwd: dir,
+        timeoutMs: 60_000,
+      });
+      assert.equal(r.code, exitStatuses.aptgate.usage, r.stderr.toString());
+      assert.match(r.stderr.toString(), /^aptgate: USAGE: classes\.unbind: /);
+    }
+    // DELETE /classes/./stage was DELETE /classes/stage: the class "stage" is still there
+    assert.equal((await viewer.call('GET', '/classes/stage')).status, 200);
+  });
+
   it("held: a removed user's session and token open nothing, also once a user of that name is added again", async () => {
     await server.services.access.addUser('rita', 'operator', PASSWORD);
     const rita = await login(server.url, 'rita', PASSWORD);
