@@ -167,6 +167,14 @@ describe('issue 16 attacked: the API', () => {
       },
     );
     assertError(missing, 403, 'CSRF_REFUSED');
+    // a page sending it again and again does not fill the log in alice's name: once a minute
+    for (let i = 0; i < 20; i++)
+      assertError(
+        await admin.call('PUT', '/users/vera/password', { password: 'taken-over-password' }, { 'x-aptgate-csrf': 'x' }),
+        403,
+        'CSRF_REFUSED',
+      );
+    assert.equal((await entries('users.passwd')).filter((e) => e.result === 'CSRF_REFUSED').length, 1);
     const passwd = (await entries('users.passwd')).find((e) => e.result === 'CSRF_REFUSED');
     assert.equal(passwd?.actor, 'alice');
     assert.deepEqual(passwd?.args, { name: 'vera' });
