@@ -15,7 +15,7 @@ interface ClassJson {
   priority: number;
   stage: string | null;
   gate: boolean;
-  members: Array<{ id: number; hostname: string }>;
+  memberCount: number;
   rules: Array<{ field: string; pattern: string }>;
   windows: Array<{ id: number; window: string }>;
   schedules: unknown[];
@@ -24,15 +24,16 @@ interface ClassJson {
 describe('issue 16: classes through the API', () => {
   let f: ApiFleet;
   let web1: Enrolled;
+  let web2: Enrolled;
   let lab1: Enrolled;
   /** everything the classes routes can change, to compare before and after a refusal */
   const snapshot = async () => JSON.stringify((await f.admin.call('GET', '/classes')).body);
-  const hosts = (c: ClassJson) => c.members.map((m) => m.hostname).sort();
+  const hosts = (c: { members: Array<{ hostname: string }> }) => c.members.map((m) => m.hostname).sort();
 
   before(async () => {
     f = await startApiFleet('aptgate-i16-classes-');
     web1 = await f.enrol('web-1');
-    await f.enrol('web-2');
+    web2 = await f.enrol('web-2');
     lab1 = await f.enrol('lab-1');
   });
   after(async () => {
@@ -76,14 +77,45 @@ describe('issue 16: classes through the API', () => {
     const list = await f.viewer.call('GET', '/classes');
     assert.equal(list.status, 200);
     const web = (list.body.classes as ClassJson[]).find((x) => x.name === 'web')!;
-    assert.deepEqual(hosts(web), ['web-1', 'web-2']);
+    // the list counts the members (a class may hold 20,000 machines), classes.show pages them
+    assert.equal(web.memberCount, 2);
+    assert.equal('members' in web, false);
     assert.deepEqual(web.rules, [{ field: 'hostname', pattern: 'web-*' }]);
     assert.deepEqual(web.windows, [
       { id: w.body.id, window: 'sat 02:00-06:00' },
       { id: w2.body.id, window: 'mon,tue,wed,thu,fri 22:00-04:00' },
     ]);
     const one = await f.viewer.call('GET', '/classes/web');
-    assert.deepEqual(one.body, web);
+    assert.deepEqual(one.body, {
+      ...web,
+      members: [
+        { id: web1.machine, hostname: 'web-1' },
+        { id: web2.machine, hostname: 'web-2' },
+      ],
+      page: 1,
+      limit: 100,
+    });
+    assert.deepEqual(hosts(one.body), ['web-1', 'web-2']);
+    // pages of members, in id order
+    const p2 = await f.viewer.call('GET', '/classes/web?limit=1&page=2');
+    assert.deepEqual(
+      [p2.body.members, p2.body.memberCount, p2.body.page, p2.body.limit],
+      [[{ id: web2.machine, hostname: 'web-2' }], 2, 2, 1],
+    );
+    assert.deepEqual((await f.viewer.call('GET', '/classes/web?limit=1&page=3')).body.members, []);
+    // each machine of the list names its classes in precedence order (the console's Classes column)
+    const rows = (await f.viewer.call('GET', '/machines?limit=50')).body.machines as Array<{
+      hostname: string;
+      classes: string[];
+    }>;
+    assert.deepEqual(
+      rows.map((x) => [x.hostname, x.classes]),
+      [
+        ['lab-1', ['lab']],
+        ['web-1', ['web', 'lab']],
+        ['web-2', ['web']],
+      ],
+    );
     assert.deepEqual((await f.viewer.call('GET', '/classes/web/rules')).body, { class: 'web', rules: web.rules });
     assert.deepEqual((await f.viewer.call('GET', '/classes/web/windows')).body, { class: 'web', windows: web.windows });
 
@@ -144,6 +176,10 @@ describe('issue 16: classes through the API', () => {
       ['DELETE', '/classes/web/rules?field=hostname&pattern=db-*', undefined, 404, 'NOT_FOUND'],
       ['DELETE', '/classes/web/rules?field=hostname', undefined, 400, 'USAGE'],
       // all or nothing: web-2 is not added because nope is unknown
+      ['GET', '/classes/web?limit=0', undefined, 400, 'USAGE'],
+      ['GET', '/classes/web?limit=1001', undefined, 400, 'USAGE'],
+      ['GET', '/classes/web?page=0', undefined, 400, 'USAGE'],
+      ['GET', '/classes/web?page=x', undefined, 400, 'USAGE'],
       ['POST', '/classes/web/members', { machines: ['web-2', 'nope'] }, 404, 'NOT_FOUND'],
       ['POST', '/classes/web/members', { machines: [] }, 400, 'USAGE'],
       ['POST', '/classes/nope/members', { machines: ['web-2'] }, 404, 'NOT_FOUND'],
@@ -198,6 +234,9 @@ describe('issue 16: classes through the API', () => {
     for (const args of [
       ['classes', 'list'],
       ['classes', 'list', '--json'],
+      ['classes', 'show', 'lab'],
+      ['classes', 'show', 'lab', '--json'],
+      ['classes', 'show', 'lab', '--limit', '1', '--page', '2'],
     ]) {
       const here = await f.local(args);
       assert.equal(here.code, 0, here.stderr);

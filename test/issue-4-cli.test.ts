@@ -254,6 +254,7 @@ describe('issue 4: the fleet CLI', () => {
       Object.keys(p.machines[0]!).sort(),
       [
         'architecture',
+        'classes',
         'clone',
         'codename',
         'disagreements',
@@ -441,7 +442,7 @@ describe('issue 4: the fleet CLI', () => {
     assert.deepEqual(Object.keys(web).sort(), [
       'description',
       'gate',
-      'members',
+      'memberCount',
       'name',
       'priority',
       'rules',
@@ -449,10 +450,32 @@ describe('issue 4: the fleet CLI', () => {
       'stage',
       'windows',
     ]);
-    assert.deepEqual((web['members'] as Array<{ hostname: string }>).map((m) => m.hostname).sort(), [
-      'web-1.example.org',
-      'web-2.example.org',
-    ]);
+    // the list counts members; classes show lists them, a page at a time
+    assert.equal(web['memberCount'], 2);
+    const shown = await json<{ members: Array<{ hostname: string }>; memberCount: number }>('classes', 'show', 'web');
+    assert.deepEqual(
+      shown.members.map((m) => m.hostname),
+      ['web-1.example.org', 'web-2.example.org'],
+    );
+    const page2 = await json<{ members: Array<{ hostname: string }> }>(
+      'classes',
+      'show',
+      'web',
+      '--limit',
+      '1',
+      '--page',
+      '2',
+    );
+    assert.deepEqual(
+      page2.members.map((m) => m.hostname),
+      ['web-2.example.org'],
+    );
+    assert.match(
+      await cli('classes', 'show', 'web', '--limit', '1'),
+      /2 machines; 1-1 below \(next: --page 2\)\n\s+\d+\s+web-1\.example\.org\n$/,
+    );
+    await fails('USAGE', 'classes', 'show', 'web', '--limit', '1001');
+    await fails('NOT_FOUND', 'classes', 'show', 'nope');
     assert.deepEqual(web['rules'], [{ field: 'hostname', pattern: 'web-*' }]);
     assert.deepEqual(web['windows'], [{ id: w.id, window: w.window }]);
     assert.deepEqual((await json<{ classes: string[] }>('machines', 'show', 'web-2.example.org')).classes, ['web']);

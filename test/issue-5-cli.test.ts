@@ -213,13 +213,13 @@ describe('issue 5: the release gate CLI', () => {
     assert.match(await cli('gate', 'status'), /qa-1\s+waiting: no upgrade job/);
 
     const classes = (
-      await json<{ classes: Array<{ name: string; stage: string | null; gate: boolean; members: unknown[] }> }>(
+      await json<{ classes: Array<{ name: string; stage: string | null; gate: boolean; memberCount: number }> }>(
         'classes',
         'list',
       )
     ).classes;
     assert.deepEqual(
-      classes.map((c) => [c.name, c.stage, c.gate, c.members.length]),
+      classes.map((c) => [c.name, c.stage, c.gate, c.memberCount]),
       [
         ['qa', 'test', true, 1],
         ['web', 'production', false, 0],

@@ -4,10 +4,16 @@ import { Argument, type Command } from 'commander';
 import { visible } from '../term/visible.js';
 import { RULE_FIELDS } from '../fleet/classes.js';
 import { offer } from '../term/completion.js';
-import type { ClassBinding, ClassInfoJson } from '../fleet/queries/classes.js';
+import {
+  MEMBER_PAGE,
+  MEMBER_PAGE_MAX,
+  type ClassBinding,
+  type ClassInfoJson,
+  type ClassSummaryJson,
+} from '../fleet/queries/classes.js';
 import type { ClassRow } from '../state/classes.js';
 import { opRunner, type RemoteOpts } from './call.js';
-import { formatBinding, formatClassList } from './gate-format.js';
+import { formatBinding, formatClass, formatClassList } from './gate-format.js';
 import { idArgument, intOption, type CliShell } from './fleet-context.js';
 
 type Json = RemoteOpts;
@@ -20,9 +26,28 @@ export function registerClassCommands(program: Command, shell: CliShell, leaf: L
   const classes = program
     .command('classes')
     .description('classes of machines: members, match rules, stage of the release gate, maintenance windows');
-  leaf(classes, 'list', 'classes with members, rules, stage, windows and schedules')
+  leaf(classes, 'list', 'classes with their member counts, rules, stage, windows and schedules')
     .option('--json', 'machine-readable output')
-    .action((o: Json) => run(o, 'classes.list', {}, (r: { classes: ClassInfoJson[] }) => formatClassList(r.classes)));
+    .action((o: Json) =>
+      run(o, 'classes.list', {}, (r: { classes: ClassSummaryJson[] }) => formatClassList(r.classes)),
+    );
+  leaf(classes, 'show', 'one class with a page of its members (in id order)')
+    .argument('<name>')
+    .option('--page <n>', 'the page of members', '1')
+    .option('--limit <n>', `members a page (at most ${MEMBER_PAGE_MAX})`, String(MEMBER_PAGE))
+    .option('--json', 'machine-readable output')
+    .action((name: string, o: Json & { page: string; limit: string }) =>
+      run(
+        o,
+        'classes.show',
+        {
+          name,
+          page: intOption('--page', o.page, 1, Number.MAX_SAFE_INTEGER),
+          limit: intOption('--limit', o.limit, 1, MEMBER_PAGE_MAX),
+        },
+        (c: ClassInfoJson) => formatClass(c),
+      ),
+    );
   leaf(classes, 'create', 'create a class')
     .argument('<name>')
     .option('--priority <n>', 'where classes disagree (the stage a machine follows), the highest priority wins', '0')

@@ -1,7 +1,7 @@
 // Human output of the release gate commands (and of classes list, which shows each class's
 // stage); --json prints the data of gate/queries.ts itself. Package names and versions come from
 // mirrors, hostnames and standings from agents: table() and visible() show their control characters.
-import type { ClassInfoJson } from '../fleet/queries/classes.js';
+import type { ClassInfoJson, ClassSummaryJson } from '../fleet/queries/classes.js';
 import { table, when } from './fleet-format.js';
 import { visible } from '../term/visible.js';
 import type {
@@ -192,14 +192,14 @@ export function formatKeyExport(k: KeyExportJson): string {
 
 // ---- classes (with their stage) ----
 
-export function formatClassList(cs: ReadonlyArray<ClassInfoJson>): string {
+export function formatClassList(cs: ReadonlyArray<ClassSummaryJson>): string {
   if (!cs.length) return 'no classes (aptgate classes create NAME)\n';
   return table(
     ['NAME', 'PRIORITY', 'MEMBERS', 'RULES', 'STAGE', 'WINDOWS', 'SCHEDULES', 'DESCRIPTION'],
     cs.map((c) => [
       c.name,
       String(c.priority),
-      String(c.members.length),
+      String(c.memberCount),
       c.rules.map((r) => `${r.field}=${r.pattern}`).join(' ') || '-',
       c.stage === null ? '-' : `${c.stage}${c.gate ? ' (gate)' : ''}`,
       c.windows.map((w) => `[${w.id}] ${w.window}`).join('; ') || '-',
@@ -207,6 +207,21 @@ export function formatClassList(cs: ReadonlyArray<ClassInfoJson>): string {
       c.description,
     ]),
   );
+}
+
+/** One class (classes show): its settings, then one page of its members. */
+export function formatClass(c: ClassInfoJson): string {
+  const first = (c.page - 1) * c.limit;
+  const lines = [
+    `class ${visible(c.name)} (priority ${c.priority})${c.description ? `: ${visible(c.description)}` : ''}`,
+    `  stage      ${c.stage === null ? '-' : `${visible(c.stage)}${c.gate ? ' (gate)' : ''}`}`,
+    `  rules      ${c.rules.map((r) => `${r.field}=${visible(r.pattern)}`).join(' ') || '-'}`,
+    `  windows    ${c.windows.map((w) => `[${w.id}] ${w.window}`).join('; ') || '-'}`,
+    `  schedules  ${c.schedules.map((s) => `[${s.id}] ${s.kind} "${visible(s.cron)}"`).join('; ') || '-'}`,
+    `  members    ${plural(c.memberCount, 'machine')}${c.members.length ? `; ${first + 1}-${first + c.members.length} below` : ''}${first + c.members.length < c.memberCount ? ` (next: --page ${c.page + 1})` : ''}`,
+    ...c.members.map((m) => `    ${String(m.id).padStart(6)}  ${visible(m.hostname)}`),
+  ];
+  return `${lines.join('\n')}\n`;
 }
 
 export function formatBinding(b: { class: string; stage: string | null; gate: boolean; members: number }): string {

@@ -6,17 +6,15 @@
 import { fail } from '../errors.js';
 import { expressionMatches } from '../index/glob.js';
 import type { ClassRow, ClassStore, RuleField, RuleRow, WindowRow } from '../state/classes.js';
-import type { MachineRow, MachineStore } from '../state/machines.js';
+import type { MachineBrief, MachineRow } from '../state/machines.js';
+import { TimeSlicer } from '../sys/time-slice.js';
+
+/** Machine ids per step of a pass over the fleet in slices (a millisecond or two per class). */
+const ID_RANGE = 2048;
 
 export const CLASS_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const PATTERN_RE = /^[A-Za-z0-9*?.[\]!_/-]{1,128}$/;
 export const RULE_FIELDS: readonly RuleField[] = ['hostname', 'architecture', 'codename'];
-
-export interface ClassInfo extends ClassRow {
-  members: number[];
-  rules: Array<{ field: RuleField; pattern: string }>;
-  windows: WindowRow[];
-}
 
 type MachineFields = Pick<MachineRow, 'id' | 'hostname' | 'architecture' | 'codename'>;
 
@@ -26,10 +24,7 @@ function ruleMatches(r: RuleRow, m: MachineFields): boolean {
 }
 
 export class ClassService {
-  constructor(
-    private readonly store: ClassStore,
-    private readonly machines: MachineStore,
-  ) {}
+  constructor(private readonly store: ClassStore) {}
 
   /** Every class, in precedence order (highest priority first, then name). */
   all(): ClassRow[] {
@@ -101,19 +96,26 @@ export class ClassService {
     return this.classesOf(m).find((c) => c.stage !== null && ladder.includes(c.stage))?.stage ?? undefined;
   }
 
-  /** Test machines of a stage: members of its gate classes that follow that stage. */
+  /**
+   * Test machines of a stage: approved members of its gate classes that follow that stage (the
+   * stage of their first class, in precedence order, bound to one). By SQL, asking each bound
+   * class in turn only about the gate classes' members not decided yet.
+   */
   testMachines(stage: string, ladder: readonly string[]): number[] {
-    const machines = this.machines.brief();
-    const byId = new Map(machines.map((m) => [m.id, m]));
-    const out = new Set<number>();
-    for (const c of this.store.all()) {
-      if (!c.gate || c.stage !== stage) continue;
-      for (const id of this.membersOf(c.id, machines)) {
-        const m = byId.get(id)!;
-        if (m.status === 'approved' && this.stageOf(m, ladder) === stage) out.add(id);
+    const bound = this.store.all().filter((c) => c.stage !== null && ladder.includes(c.stage));
+    const undecided = new Set<number>();
+    for (const c of bound.filter((x) => x.gate && x.stage === stage))
+      for (const m of this.store.memberBriefsIn(c.id, 0, Number.MAX_SAFE_INTEGER))
+        if (m.status === 'approved') undecided.add(m.id);
+    const out: number[] = [];
+    for (const c of bound) {
+      if (!undecided.size) break;
+      for (const id of this.store.memberIdsAmong(c.id, [...undecided])) {
+        undecided.delete(id);
+        if (c.stage === stage) out.push(id);
       }
     }
-    return [...out].sort((a, b) => a - b);
+    return out.sort((a, b) => a - b);
   }
 
   /** Classes of one machine, in precedence order (highest priority first, then name). */
@@ -129,28 +131,62 @@ export class ClassService {
   }
 
   /** Machine ids of a class: explicit members and every machine a rule matches. */
-  membersOf(classId: number, machines: readonly MachineFields[] = this.machines.brief()): number[] {
+  membersOf(classId: number, machines?: readonly MachineFields[]): number[] {
+    // without the machines at hand SQL works it out (no row of the fleet read into JavaScript)
+    if (!machines) return this.store.memberIdsIn(classId, 0, Number.MAX_SAFE_INTEGER);
     const out = new Set(this.store.members(classId));
     const rules = this.store.rules().filter((r) => r.classId === classId);
     if (rules.length) for (const m of machines) if (rules.some((r) => ruleMatches(r, m))) out.add(m.id);
     return [...out].sort((a, b) => a - b);
   }
 
-  list(machines: readonly MachineFields[] = this.machines.brief()): ClassInfo[] {
-    const rules = this.store.rules();
-    const windows = this.store.windows();
-    return this.store.all().map((c) => ({
-      ...c,
-      members: this.membersOf(c.id, machines),
-      rules: rules.filter((r) => r.classId === c.id).map((r) => ({ field: r.field, pattern: r.pattern })),
-      windows: windows.filter((w) => w.classId === c.id),
-    }));
+  /**
+   * The machines of these classes (explicit members and every machine a rule matches), found by
+   * SQL in ranges of machine ids, giving the event loop a turn whenever the slice is used up: a
+   * class of 20,000 machines is not worked out in one go. Each class's member ids, ascending.
+   */
+  async membersInSlices(classIds: readonly number[], slicer = new TimeSlicer()): Promise<Map<number, number[]>> {
+    const out = new Map<number, number[]>(classIds.map((id) => [id, []]));
+    await this.rangesInSlices(slicer, (lo, hi) => {
+      for (const [id, members] of out) members.push(...this.store.memberIdsIn(id, lo, hi));
+    });
+    return out;
   }
 
-  /** One class as list() gives it, without working out the others' members (NOT_FOUND). */
-  info(name: string, machines: readonly MachineFields[] = this.machines.brief()): ClassInfo {
-    const c = this.get(name);
-    return { ...c, members: this.membersOf(c.id, machines), rules: this.rulesOf(name), windows: this.windowsOf(name) };
+  /** membersInSlices with what targets need of each machine (host name, status, host of a chroot). */
+  async machinesInSlices(classIds: readonly number[], slicer = new TimeSlicer()): Promise<Map<number, MachineBrief[]>> {
+    const out = new Map<number, MachineBrief[]>(classIds.map((id) => [id, []]));
+    await this.rangesInSlices(slicer, (lo, hi) => {
+      for (const [id, members] of out) members.push(...this.store.memberBriefsIn(id, lo, hi));
+    });
+    return out;
+  }
+
+  /** Calls `step` for consecutive ranges (lo, hi] of machine ids up to the largest, sliced. */
+  private async rangesInSlices(slicer: TimeSlicer, step: (lo: number, hi: number) => void): Promise<void> {
+    const max = this.store.maxMachineId();
+    for (let lo = 0; lo < max; lo += ID_RANGE) {
+      step(lo, Math.min(lo + ID_RANGE, max));
+      await slicer.tick();
+    }
+  }
+
+  /** Whether a machine belongs to a class (explicit member or a rule matches it). */
+  isMember(classId: number, m: MachineFields): boolean {
+    return (
+      this.store.classesOfMember(m.id).has(classId) ||
+      this.store.rules().some((r) => r.classId === classId && ruleMatches(r, m))
+    );
+  }
+
+  /** Every class's match rules. */
+  rules(): RuleRow[] {
+    return this.store.rules();
+  }
+
+  /** Every class's maintenance windows. */
+  windows(): WindowRow[] {
+    return this.store.windows();
   }
 
   /** A class's match rules (NOT_FOUND). */

@@ -118,42 +118,61 @@ export class JobService {
    * also a target gets none of its own. Refused when no machine is left, unless `skipUnfit`
    * (a schedule: its class may hold only machines the kind does not fit today).
    */
-  create(
+  create(targetIds: readonly number[], j: CreateJob, o: Parameters<JobService['createFor']>[2] = {}): number[] {
+    return this.createFor(targetIds, j, o).map((x) => x.id);
+  }
+
+  /**
+   * create() saying which machine each job is for (the kinds skip machines they do not fit, a
+   * machine removed meanwhile gets none). All the jobs are added in one transaction or none.
+   */
+  createFor(
     targetIds: readonly number[],
     j: CreateJob,
-    o: { skipUnfit?: boolean; except?: ReadonlySet<number> } = {},
-  ): number[] {
+    o: {
+      skipUnfit?: boolean;
+      except?: ReadonlySet<number>;
+      /** the host of each target (null: none), when the caller has read them already */
+      parents?: ReadonlyMap<number, number | null>;
+    } = {},
+  ): Array<{ id: number; machineId: number }> {
     const { kind, params } = checkJob(j.kind, j.params ?? {});
     // which machines a kind fits is decided on all targets (a host busy with last week's
     // release-upgrade still covers its chroots), then the excepted ones are left out
-    const machineIds = this.applicable(kind, targetIds, o.skipUnfit === true).filter((id) => !o.except?.has(id));
+    const parentOf = o.parents ? (id: number) => o.parents!.get(id) ?? null : this.parentOf;
+    const machineIds = this.applicable(kind, targetIds, o.skipUnfit === true, parentOf).filter(
+      (id) => !o.except?.has(id),
+    );
     const policy = checkPolicy(j.policy ?? {});
     const now = this.now();
     // the default deadline counts from when the job may start
     const deadline = j.deadline === undefined ? (j.notBefore ?? now) + this.settings.deadlineMs : j.deadline;
     if (deadline !== null && deadline <= now) fail('USAGE', 'the deadline is in the past');
     const maxAttempts = j.maxAttempts ?? this.settings.maxAttempts;
+    // one statement for every machine, in one transaction: all the jobs or none
     return this.store.db.transaction(() =>
-      machineIds.map((machineId) =>
-        this.store.add({
-          machineId,
-          kind,
-          params: JSON.stringify(params),
-          policy: JSON.stringify(policy),
-          origin: j.origin,
-          disruptive: DISRUPTIVE_KINDS.has(kind),
-          notBefore: j.notBefore ?? null,
-          deadline,
-          maxAttempts,
-        }),
-      ),
+      this.store.addMany(machineIds, {
+        kind,
+        params: JSON.stringify(params),
+        policy: JSON.stringify(policy),
+        origin: j.origin,
+        disruptive: DISRUPTIVE_KINDS.has(kind),
+        notBefore: j.notBefore ?? null,
+        deadline,
+        maxAttempts,
+      }),
     )();
   }
 
-  private applicable(kind: JobKind, ids: readonly number[], skipUnfit: boolean): number[] {
+  private applicable(
+    kind: JobKind,
+    ids: readonly number[],
+    skipUnfit: boolean,
+    parentOf: (machine: number) => number | null,
+  ): number[] {
     const all = new Set(ids);
     const out = ids.filter((id) => {
-      const parent = this.parentOf(id);
+      const parent = parentOf(id);
       if (HOST_ONLY_KINDS.has(kind)) return parent === null;
       if (CHROOT_ONLY_KINDS.has(kind)) return parent !== null;
       return !(kind === 'release-upgrade' && parent !== null && all.has(parent));

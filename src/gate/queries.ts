@@ -16,7 +16,8 @@ export interface GateQueryContext {
   gate: GateService;
   fleet: {
     classes: {
-      list(): ReadonlyArray<{ name: string; stage: string | null; gate: boolean; members: readonly number[] }>;
+      all(): ReadonlyArray<{ id: number; name: string; stage: string | null; gate: boolean }>;
+      membersOf(classId: number): readonly number[];
       testMachines(stage: string, ladder: readonly string[]): readonly number[];
     };
   };
@@ -296,7 +297,11 @@ export function history(
 
 export function listStages(ctx: GateQueryContext): StageListJson {
   const ladder = ctx.config.gate.stages;
-  const classes = ctx.fleet.classes.list();
+  // only the classes bound to a stage are counted (by SQL: a class may hold 20,000 machines)
+  const classes = ctx.fleet.classes
+    .all()
+    .filter((c) => c.stage !== null)
+    .map((c) => ({ ...c, members: ctx.fleet.classes.membersOf(c.id) }));
   return {
     ladder: [...ladder],
     stages: ladder.map((name, i) => ({

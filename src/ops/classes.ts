@@ -11,6 +11,8 @@ import {
   classWindows,
   createClass,
   listClasses,
+  MEMBER_PAGE,
+  MEMBER_PAGE_MAX,
   removeClass,
   removeMembers,
   removeRule,
@@ -33,25 +35,36 @@ const windowText = str('"mon-fri 22:00-04:00", "daily 01:00-05:00", "sat,sun 00:
 export const classOps = [
   op({
     name: 'classes.list',
-    summary: 'classes with members, rules, stage, windows and schedules',
+    summary: 'classes with their member counts, rules, stage, windows and schedules',
     role: 'viewer',
     method: 'GET',
     path: '/classes',
     input: { properties: {} },
-    output: listOf('classes', 'the classes'),
+    output: listOf('classes', 'the classes (members counted: classes.show lists them)'),
     changes: false,
-    run: ({ fleet }) => ({ classes: listClasses(fleet) }),
+    run: async ({ fleet }) => ({ classes: await listClasses(fleet) }),
   }),
   op({
     name: 'classes.show',
-    summary: 'one class with its members, rules, stage, windows and schedules',
+    summary: 'one class as in the list, with a page of its members (in id order)',
     role: 'viewer',
     method: 'GET',
     path: '/classes/:name',
-    input: { properties: { name: className }, required: ['name'] },
-    output: object('the class, as in classes.list'),
+    input: {
+      properties: {
+        name: className,
+        page: int('the page of members (default 1)', 1),
+        limit: int(`members a page (default ${MEMBER_PAGE})`, 1, MEMBER_PAGE_MAX),
+      },
+      required: ['name'],
+    },
+    output: object('the class, as in classes.list, with members: [ { id, hostname } ], page, limit'),
     changes: false,
-    run: ({ fleet }, i: { name: string }) => showClass(fleet, i.name),
+    run: ({ fleet }, i: { name: string; page?: number; limit?: number }) =>
+      showClass(fleet, i.name, {
+        ...(i.page === undefined ? {} : { page: i.page }),
+        ...(i.limit === undefined ? {} : { limit: i.limit }),
+      }),
   }),
   op({
     name: 'classes.create',

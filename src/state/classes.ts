@@ -1,5 +1,7 @@
 // Classes (explicit members and match rules), their schedules and maintenance windows.
+import { expressionMatches } from '../index/glob.js';
 import { cached, type Db } from './db.js';
+import type { MachineBrief } from './machines.js';
 
 export interface ClassRow {
   id: number;
@@ -45,8 +47,56 @@ const classRow = (r: ClassRow | undefined): ClassRow | undefined => r && { ...r,
 const SCHEDULE_COLS =
   'id, class_id AS classId, kind, params, policy, cron, deadline_s AS deadlineS, next_at AS nextAt, last_fired AS lastFired, created_at AS createdAt';
 
+// a class's machines in a range of ids: explicit members, and machines one of its rules matches
+// (the rule's glob or /regex/ tested by class_rule_matches, the same test classes.ts makes)
+const IN_CLASS = `(EXISTS (SELECT 1 FROM class_member cm WHERE cm.class_id = :c AND cm.machine_id = m.id)
+  OR EXISTS (SELECT 1 FROM class_rule r WHERE r.class_id = :c AND class_rule_matches(r.pattern,
+    CASE r.field WHEN 'hostname' THEN m.hostname WHEN 'architecture' THEN m.architecture ELSE m.codename END)))`;
+const MEMBER_IDS = `SELECT m.id FROM machine m WHERE m.id > :lo AND m.id <= :hi AND ${IN_CLASS} ORDER BY m.id`;
+const MEMBERS_AMONG = `SELECT m.id FROM machine m WHERE m.id IN (SELECT value FROM json_each(:ids)) AND ${IN_CLASS} ORDER BY m.id`;
+const MEMBER_BRIEFS = `SELECT m.id, m.hostname, m.architecture, m.codename, m.status, m.parent_id AS parentId
+  FROM machine m WHERE m.id > :lo AND m.id <= :hi AND ${IN_CLASS} ORDER BY m.id`;
+
+const withMatcher = new WeakSet<Db>();
+
 export class ClassStore {
-  constructor(readonly db: Db) {}
+  constructor(readonly db: Db) {
+    if (!withMatcher.has(db)) {
+      db.function('class_rule_matches', { deterministic: true }, (pattern, value) =>
+        typeof pattern === 'string' && typeof value === 'string' && expressionMatches(pattern, value) ? 1 : 0,
+      );
+      withMatcher.add(db);
+    }
+  }
+
+  /** The largest machine id (0: none): the end of a pass over the fleet in ranges of ids. */
+  maxMachineId(): number {
+    return cached<[], { n: number }>(this.db, 'SELECT coalesce(max(id), 0) AS n FROM machine').get()!.n;
+  }
+
+  /** Ids of a class's machines with lo < id ≤ hi, ascending (one step of a pass in slices). */
+  memberIdsIn(classId: number, lo: number, hi: number): number[] {
+    return cached<[{ c: number; lo: number; hi: number }], number>(this.db, MEMBER_IDS)
+      .pluck()
+      .all({ c: classId, lo, hi });
+  }
+
+  /** Which of these machines belong to a class (ids ascending). */
+  memberIdsAmong(classId: number, ids: readonly number[]): number[] {
+    if (!ids.length) return [];
+    return cached<[{ c: number; ids: string }], number>(this.db, MEMBERS_AMONG)
+      .pluck()
+      .all({ c: classId, ids: JSON.stringify(ids) });
+  }
+
+  /** memberIdsIn with what targets need of each machine. */
+  memberBriefsIn(classId: number, lo: number, hi: number): MachineBrief[] {
+    return cached<[{ c: number; lo: number; hi: number }], MachineBrief>(this.db, MEMBER_BRIEFS).all({
+      c: classId,
+      lo,
+      hi,
+    });
+  }
 
   setStage(id: number, stage: string | null, gate: boolean): void {
     this.db.prepare('UPDATE class SET stage = ?, gate = ? WHERE id = ?').run(stage, gate ? 1 : 0, id);
@@ -69,8 +119,7 @@ export class ClassStore {
     return classRow(this.db.prepare<[number], ClassRow>(`SELECT ${CLASS_COLS} FROM class WHERE id = ?`).get(id));
   }
   all(): ClassRow[] {
-    return this.db
-      .prepare<[], ClassRow>(`SELECT ${CLASS_COLS} FROM class ORDER BY priority DESC, name`)
+    return cached<[], ClassRow>(this.db, `SELECT ${CLASS_COLS} FROM class ORDER BY priority DESC, name`)
       .all()
       .map((r) => classRow(r)!);
   }
@@ -116,9 +165,10 @@ export class ClassStore {
     );
   }
   rules(): RuleRow[] {
-    return this.db
-      .prepare<[], RuleRow>('SELECT id, class_id AS classId, field, pattern FROM class_rule ORDER BY id')
-      .all();
+    return cached<[], RuleRow>(
+      this.db,
+      'SELECT id, class_id AS classId, field, pattern FROM class_rule ORDER BY id',
+    ).all();
   }
 
   addSchedule(s: Omit<ScheduleRow, 'id' | 'lastFired' | 'createdAt'>): number {

@@ -92,6 +92,38 @@ export class JobStore {
     );
   }
 
+  /**
+   * One job per machine, all alike but for the machine: one statement (the machines as a JSON
+   * array), so 20,000 jobs cost no call per row. A machine removed meanwhile gets none. The jobs
+   * made, in the order of `machineIds`. The caller holds a transaction (no other writer adds jobs
+   * meanwhile: the new ids are those above the largest before).
+   */
+  addMany(machineIds: readonly number[], j: Omit<NewJob, 'machineId'>): Array<{ id: number; machineId: number }> {
+    if (!machineIds.length) return [];
+    const before = cached<[], { n: number }>(this.db, 'SELECT coalesce(max(id), 0) AS n FROM job').get()!.n;
+    cached(
+      this.db,
+      `INSERT INTO job (machine_id, kind, params, policy, state, origin, disruptive, created_at, not_before, deadline, max_attempts)
+      SELECT value, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ? FROM json_each(?) WHERE value IN (SELECT id FROM machine) ORDER BY key`,
+    ).run(
+      j.kind,
+      j.params,
+      j.policy,
+      j.origin,
+      j.disruptive ? 1 : 0,
+      Date.now(),
+      j.notBefore,
+      j.deadline,
+      j.maxAttempts,
+      JSON.stringify(machineIds),
+    );
+    // new rows take ids above the largest, in the order they were inserted
+    return cached<[number], { id: number; machineId: number }>(
+      this.db,
+      'SELECT id, machine_id AS machineId FROM job WHERE id > ? ORDER BY id',
+    ).all(before);
+  }
+
   byId(id: number): JobRow | undefined {
     return row(this.db.prepare<[number], JobRow>(`SELECT ${COLS} FROM job WHERE id = ?`).get(id));
   }

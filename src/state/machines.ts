@@ -173,6 +173,14 @@ export class MachineStore {
       'SELECT id, hostname, architecture, codename, status, parent_id AS parentId FROM machine',
     ).all();
   }
+  /** Id and host name of these machines only (in id order). */
+  hostnames(ids: readonly number[]): Array<{ id: number; hostname: string }> {
+    if (!ids.length) return [];
+    return cached<[string], { id: number; hostname: string }>(
+      this.db,
+      'SELECT id, hostname FROM machine WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
+    ).all(JSON.stringify(ids));
+  }
   insert(
     m: Pick<
       MachineRow,

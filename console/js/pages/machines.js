@@ -1,6 +1,6 @@
 // Machines: the fleet as a table the server filters, sorts and pages (GET /api/v1/machines: search
 // by host name, state, class, status; `?q= &state= &unseen= &class= &status= &sort= &dir= &page=`);
-// the classes and stages beside each machine come from GET /api/v1/classes.
+// each machine names its classes (precedence order); their stages come from GET /api/v1/classes.
 import { get, listOf } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
@@ -8,18 +8,10 @@ import { STATES, UNSEEN_CHOICES, UNSEEN_DEFAULT } from '../fleet-states.js';
 import { ago, count } from '../format.js';
 import { remoteTable } from '../remote-table.js';
 
-/** machine id → { classes: names, stage } from the classes' members. */
-function membership(classes) {
-  const out = new Map();
-  for (const c of classes) {
-    for (const m of c.members ?? []) {
-      const e = out.get(m.id) ?? { classes: [], stage: null };
-      e.classes.push(c.name);
-      if (c.stage && !e.stage) e.stage = c.stage;
-      out.set(m.id, e);
-    }
-  }
-  return out;
+/** The stage a machine follows: that of its first class (precedence order) bound to one. */
+function stageOf(machine, stages) {
+  for (const name of machine.classes ?? []) if (stages.get(name)) return stages.get(name);
+  return null;
 }
 
 const flag = (n, cls) => (n ? h('span', { class: cls }, String(n)) : count(n));
@@ -27,7 +19,7 @@ const flag = (n, cls) => (n ? h('span', { class: cls }, String(n)) : count(n));
 export async function render(ctx) {
   const classAnswer = await get(EP.classes).catch(() => ({ classes: [] }));
   const classes = listOf(classAnswer, 'classes');
-  const of = membership(classes);
+  const stages = new Map(classes.map((c) => [c.name, c.stage]));
   const unseen = UNSEEN_CHOICES[ctx.params.get('unseen')] ? ctx.params.get('unseen') : UNSEEN_DEFAULT;
   const table = remoteTable({
     id: 'machines',
@@ -55,8 +47,8 @@ export async function render(ctx) {
     columns: [
       { key: 'hostname', label: 'Host', sort: 'hostname', cell: (m) => link(`/machines/${m.id}`, m.hostname) },
       { key: 'status', label: 'Status', sort: 'status', cell: (m) => m.status },
-      { key: 'classes', label: 'Classes', sort: 'class', cell: (m) => of.get(m.id)?.classes.join(', ') || '—' },
-      { key: 'stage', label: 'Stage', cell: (m) => of.get(m.id)?.stage ?? '—' },
+      { key: 'classes', label: 'Classes', sort: 'class', cell: (m) => (m.classes ?? []).join(', ') || '—' },
+      { key: 'stage', label: 'Stage', cell: (m) => stageOf(m, stages) ?? '—' },
       {
         key: 'codename',
         label: 'Release',

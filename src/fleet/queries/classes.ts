@@ -1,17 +1,19 @@
 // Classes for the administrator and the API: list, create, bind to a stage, members, rules and
 // maintenance windows; the JSON shapes of docs/cli-fleet.md.
 import { fail } from '../../errors.js';
-import type { ClassRow, RuleField, WindowRow } from '../../state/classes.js';
-import { formatWindow, parseWindow, type ClassInfo } from '../classes.js';
+import type { ClassRow, RuleField, RuleRow, WindowRow } from '../../state/classes.js';
+import { formatWindow, parseWindow } from '../classes.js';
 import type { FleetQueryContext } from './context.js';
 
 // ---- classes ----
 
-export interface ClassInfoJson {
+/** A class as classes.list gives it: its members counted (a class may hold 20,000 machines). */
+export interface ClassSummaryJson {
   name: string;
   description: string;
   priority: number;
-  members: Array<{ id: number; hostname: string }>;
+  /** machines in the class: explicit members and those a rule matches */
+  memberCount: number;
   rules: Array<{ field: RuleField; pattern: string }>;
   windows: Array<{ id: number; window: string }>;
   schedules: Array<{ id: number; kind: string; cron: string }>;
@@ -21,18 +23,31 @@ export interface ClassInfoJson {
   gate: boolean;
 }
 
-function classJson(
-  c: ClassInfo,
-  names: ReadonlyMap<number, string>,
+/** One class (classes.show): as in the list, with one page of its members in id order. */
+export interface ClassInfoJson extends ClassSummaryJson {
+  members: Array<{ id: number; hostname: string }>;
+  page: number;
+  limit: number;
+}
+
+/** Members a page of classes.show holds by default and at most. */
+export const MEMBER_PAGE = 100;
+export const MEMBER_PAGE_MAX = 1000;
+
+function summaryJson(
+  c: ClassRow,
+  memberCount: number,
+  rules: readonly RuleRow[],
+  windows: readonly WindowRow[],
   schedules: ReadonlyArray<{ id: number; classId: number; kind: string; cron: string }>,
-): ClassInfoJson {
+): ClassSummaryJson {
   return {
     name: c.name,
     description: c.description,
     priority: c.priority,
-    members: c.members.map((id) => ({ id, hostname: names.get(id) ?? '?' })),
-    rules: c.rules,
-    windows: windowsJson(c.windows),
+    memberCount,
+    rules: rules.filter((r) => r.classId === c.id).map((r) => ({ field: r.field, pattern: r.pattern })),
+    windows: windowsJson(windows.filter((w) => w.classId === c.id)),
     schedules: schedules.filter((s) => s.classId === c.id).map((s) => ({ id: s.id, kind: s.kind, cron: s.cron })),
     stage: c.stage,
     gate: c.gate,
@@ -41,19 +56,39 @@ function classJson(
 
 const windowsJson = (ws: readonly WindowRow[]) => ws.map((w) => ({ id: w.id, window: formatWindow(w) }));
 
-export function listClasses(ctx: FleetQueryContext): ClassInfoJson[] {
-  const machines = ctx.fleet.machines.brief();
-  const names = new Map(machines.map((m) => [m.id, m.hostname]));
+/** Every class with its members counted: one pass over the fleet, in slices. */
+export async function listClasses(ctx: FleetQueryContext): Promise<ClassSummaryJson[]> {
+  const classes = ctx.fleet.classes.all();
+  const byClass = await ctx.fleet.classes.membersInSlices(classes.map((c) => c.id));
+  const rules = ctx.fleet.classes.rules();
+  const windows = ctx.fleet.classes.windows();
   const schedules = ctx.fleet.schedules.list();
-  return ctx.fleet.classes.list(machines).map((c) => classJson(c, names, schedules));
+  return classes.map((c) => summaryJson(c, byClass.get(c.id)!.length, rules, windows, schedules));
 }
 
-/** One class as listClasses shows it (NOT_FOUND). */
-export function showClass(ctx: FleetQueryContext, name: string): ClassInfoJson {
-  const machines = ctx.fleet.machines.brief();
-  const c = ctx.fleet.classes.info(name, machines);
-  const names = new Map(machines.map((m) => [m.id, m.hostname]));
-  return classJson(c, names, ctx.fleet.schedules.list());
+/** One class as listClasses shows it, with a page of its members (NOT_FOUND). */
+export async function showClass(
+  ctx: FleetQueryContext,
+  name: string,
+  o: { page?: number; limit?: number } = {},
+): Promise<ClassInfoJson> {
+  const c = ctx.fleet.classes.get(name);
+  const page = o.page ?? 1;
+  const limit = o.limit ?? MEMBER_PAGE;
+  if (!Number.isInteger(page) || page < 1) fail('USAGE', 'page: a whole number from 1');
+  if (!Number.isInteger(limit) || limit < 1 || limit > MEMBER_PAGE_MAX)
+    fail('USAGE', `limit: a whole number from 1 to ${MEMBER_PAGE_MAX}`);
+  const byClass = await ctx.fleet.classes.membersInSlices([c.id]);
+  const ids = byClass.get(c.id)!;
+  const members = ctx.fleet.machines.hostnames(ids.slice((page - 1) * limit, page * limit));
+  const summary = summaryJson(
+    c,
+    ids.length,
+    ctx.fleet.classes.rules(),
+    ctx.fleet.classes.windows(),
+    ctx.fleet.schedules.list(),
+  );
+  return { ...summary, members, page, limit };
 }
 
 export function classRules(ctx: FleetQueryContext, name: string): { class: string; rules: ClassInfoJson['rules'] } {
@@ -94,9 +129,15 @@ export interface ClassBinding {
 }
 
 /** Binds a class to a stage (null: unbinds it); with `gate` its machines are the stage's test machines. */
-export function bindClass(ctx: FleetQueryContext, name: string, stage: string | null, gate: boolean): ClassBinding {
+export async function bindClass(
+  ctx: FleetQueryContext,
+  name: string,
+  stage: string | null,
+  gate: boolean,
+): Promise<ClassBinding> {
   const c = ctx.fleet.classes.bindStage(name, stage, gate, ctx.config.gate.stages);
-  return { class: c.name, stage: c.stage, gate: c.gate, members: ctx.fleet.classes.membersOf(c.id).length };
+  const byClass = await ctx.fleet.classes.membersInSlices([c.id]);
+  return { class: c.name, stage: c.stage, gate: c.gate, members: byClass.get(c.id)!.length };
 }
 
 /** Adds explicit members; all references are resolved before anything changes. */
@@ -125,8 +166,8 @@ export function removeMembers(
     removed: ctx.fleet.classes.removeMember(name, m.id),
     stillByRule: false,
   }));
-  const members = new Set(ctx.fleet.classes.membersOf(c.id));
-  for (const o of out) o.stillByRule = members.has(o.id);
+  // only these machines are asked about (not the class's 20,000 members)
+  for (const [i, o] of out.entries()) o.stillByRule = ctx.fleet.classes.isMember(c.id, ms[i]!);
   return out;
 }
 

@@ -3,6 +3,7 @@
 import { fail } from '../../errors.js';
 import type { JobPolicy } from '../../protocol/wire.js';
 import { OPEN_STATES, type JobRow, type JobState } from '../../state/jobs.js';
+import { nextTurn } from '../../sys/time-slice.js';
 import { iso, type FleetQueryContext } from './context.js';
 
 // ---- jobs ----
@@ -120,22 +121,28 @@ export interface JobsAdded {
   jobs: Array<{ id: number; machine: { id: number; hostname: string }; pending: boolean }>;
 }
 
-export function addJobs(
+/**
+ * Queues a job for every machine of the targets. The classes' members are found in slices; the
+ * jobs are then added in one statement and one transaction (all of them or none).
+ */
+export async function addJobs(
   ctx: FleetQueryContext,
   kind: string,
   targets: readonly string[],
   o: JobOptions & { notBefore?: number; deadlineMs?: number; origin?: string },
-): JobsAdded {
+): Promise<JobsAdded> {
   if (!targets.length) fail('USAGE', 'name at least one target with --to (class, machine id or hostname)');
   const { params, policy } = jobSpec(kind, o);
-  const machines = ctx.fleet.targets(targets);
+  const machines = await ctx.fleet.targetsInSlices(targets);
   if (!machines.length) fail('USAGE', `no machine is in ${targets.join(', ').slice(0, 200)}`);
+  // the insert, atomic and so in one go, starts a turn of its own
+  await nextTurn();
   const now = ctx.now();
   const deadline =
     o.deadlineMs === undefined
       ? undefined
       : (o.notBefore !== undefined && o.notBefore > now ? o.notBefore : now) + o.deadlineMs;
-  const ids = ctx.fleet.jobs.create(
+  const made = ctx.fleet.jobs.createFor(
     machines.map((m) => m.id),
     {
       kind,
@@ -145,14 +152,17 @@ export function addJobs(
       notBefore: o.notBefore ?? null,
       ...(deadline === undefined ? {} : { deadline }),
     },
+    { parents: new Map(machines.map((m) => [m.id, m.parentId])) },
   );
+  // the answer (20,000 jobs: a few milliseconds, then its serialization) in a turn of its own
+  await nextTurn();
+  const byId = new Map(machines.map((m) => [m.id, m]));
   return {
     kind,
-    jobs: ids.map((id, i) => ({
-      id,
-      machine: { id: machines[i]!.id, hostname: machines[i]!.hostname },
-      pending: machines[i]!.status === 'pending',
-    })),
+    jobs: made.map(({ id, machineId }) => {
+      const m = byId.get(machineId)!;
+      return { id, machine: { id: m.id, hostname: m.hostname }, pending: m.status === 'pending' };
+    }),
   };
 }
 

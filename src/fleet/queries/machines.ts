@@ -98,6 +98,8 @@ export interface MachineSummary {
   pullNow: boolean;
   /** a new credential for this machine-id, enrolled on a token alone, waiting for approval */
   reenrolment: ReenrolmentInfo | null;
+  /** its classes, in precedence order (classes.list counts members, it does not list them) */
+  classes: string[];
 }
 
 function extrasOf(
@@ -161,6 +163,7 @@ export function summarize(ctx: FleetQueryContext, m: MachineRow, memo?: Map<stri
     openJobs: ctx.fleet.jobs.open(m.id).length,
     pullNow: m.pullNow,
     reenrolment: reenrolmentInfo(ctx.fleet.machines.pendingReenrol(m.id)),
+    classes: ctx.fleet.classes.classesOf(m).map((c) => c.name),
   };
 }
 
