@@ -520,8 +520,9 @@ describe('issue 16: migration 10', () => {
     let db: Db = openDb(file);
     // back to version 9: what this migration created is dropped
     db.exec(`DROP TABLE audit; DROP TABLE api_token; DROP TABLE session; DROP TABLE user;`);
-    // and what the later ones added (12: counts of cached answers, reboot flag, package index)
-    db.exec(`ALTER TABLE outdated_cache DROP COLUMN outdated; ALTER TABLE outdated_cache DROP COLUMN security;
+    // and what the later ones added (12: counts of cached answers, reboot flag, package index; 13: their indexes)
+    db.exec(`DROP INDEX machine_report_compact; DROP INDEX outdated_cache_counts;
+      ALTER TABLE outdated_cache DROP COLUMN outdated; ALTER TABLE outdated_cache DROP COLUMN security;
       ALTER TABLE machine_report DROP COLUMN reboot_required; DROP INDEX inst_pkg_by_package;`);
     db.pragma('user_version = 9');
     db.prepare('INSERT INTO client (address, first_seen, last_seen) VALUES (?, ?, ?)').run('192.0.2.1', 1, 2);

@@ -284,6 +284,11 @@ describe('issue 16: machines, overview, packages, tokens and push over the API',
       { version: '3.0.17-1~deb12u2', machines: 1, outdated: 0, security: 0 },
       { version: '3.0.11-1~deb12u2', machines: 2, outdated: 1, security: 1 },
     ]);
+    const paged = await viewer.call('GET', '/packages/openssl?limit=2&page=2');
+    assert.deepEqual(hostnames(paged), ['web-2.example.org']);
+    assert.deepEqual([paged.body.total, paged.body.page, paged.body.limit], [3, 2, 2]);
+    assert.deepEqual(paged.body.versions, all.body.versions, 'per version: of all pages');
+    assertError(await viewer.call('GET', '/packages/openssl?limit=0'), 400, 'USAGE');
     const old = await viewer.call('GET', '/packages/openssl?olderThan=3.0.15');
     assert.deepEqual(hostnames(old), ['lab-1', 'web-1.example.org']);
     assert.equal(old.body.olderThan, '3.0.15');

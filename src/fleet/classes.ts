@@ -103,6 +103,7 @@ export class ClassService {
    */
   testMachines(stage: string, ladder: readonly string[]): number[] {
     const bound = this.store.all().filter((c) => c.stage !== null && ladder.includes(c.stage));
+    // no gate class of the stage, no query (the overview asks this of every stage)
     const undecided = new Set<number>();
     for (const c of bound.filter((x) => x.gate && x.stage === stage))
       for (const m of this.store.memberBriefsIn(c.id, 0, Number.MAX_SAFE_INTEGER))

@@ -2,7 +2,7 @@
 // version, older than a version ("which machines run openssl older than 3.0.15"), which of them
 // could upgrade it and which with a security update.
 import { packageUsers } from '../fleet/queries/packages.js';
-import { bool, object, op, str } from './operation.js';
+import { bool, int, object, op, str } from './operation.js';
 
 export const packageOps = [
   op({
@@ -16,12 +16,20 @@ export const packageOps = [
         name: str('binary package name, e.g. openssl', { maxLength: 200 }),
         olderThan: str('only installed versions older than this (dpkg order)', { maxLength: 200 }),
         security: bool('only the machines with a security update of it'),
+        page: int('the page (from 1) of `limit` entries', 1, 1_000_000),
+        limit: int('entries per page (default: all); counts and versions are of all', 1, 1000),
       },
       required: ['name'],
     },
-    output: object('`{ package, olderThan, security, machines, counts, versions }` (`aptgate packages --json`)'),
+    output: object(
+      '`{ package, olderThan, security, machines, total, page, limit, counts, versions }` (`aptgate packages --json`)',
+    ),
     changes: false,
-    run: ({ fleet }, i: { name: string; olderThan?: string; security?: boolean }) =>
-      packageUsers(fleet, i.name, i.olderThan, { security: i.security === true }),
+    run: ({ fleet }, i: { name: string; olderThan?: string; security?: boolean; page?: number; limit?: number }) =>
+      packageUsers(fleet, i.name, i.olderThan, {
+        security: i.security === true,
+        ...(i.page === undefined ? {} : { page: i.page }),
+        ...(i.limit === undefined ? {} : { limit: i.limit }),
+      }),
   }),
 ];

@@ -460,7 +460,7 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
     `,
   },
   {
-    // issue 16 (API: machine list and overview over compact data); 11 is the gate API's
+    // issue 16 (API: machine list and overview over compact data)
     version: 12,
     sql: `
       -- the counts of a cached outdated answer (its first line), so that a list of 20,000
@@ -477,6 +477,16 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       UPDATE machine_report SET reboot_required = json_extract(extras, '$.reboot.required');
       -- who runs a package (aptgate packages NAME, GET /packages/NAME)
       CREATE INDEX IF NOT EXISTS inst_pkg_by_package ON inst_pkg (package);
+    `,
+  },
+  {
+    // issue 16: the machine list reads its columns through covering indexes (bench with 20,000 machines)
+    version: 13,
+    sql: `
+      -- the counts follow the answer in a cached row, which is kilobytes to megabytes: read them here
+      CREATE INDEX IF NOT EXISTS outdated_cache_counts ON outdated_cache (profile_id, view_id, snapshots, outdated, security);
+      -- a report's view and reboot flag without its extras
+      CREATE INDEX IF NOT EXISTS machine_report_compact ON machine_report (machine_id, view_id, reboot_required);
     `,
   },
 ];

@@ -4,7 +4,7 @@
 import { fail } from '../../errors.js';
 import { TimeSlicer } from '../../sys/time-slice.js';
 import type { FleetQueryContext } from './context.js';
-import { machineFacts, type MachineFactsRow } from './machine-rows.js';
+import { agentVersions, machineFacts, type MachineFactsRow } from './machine-rows.js';
 import { inState, type MachineState, type StateClock } from './machine-states.js';
 import { summarize, type MachineOutdated, type MachineSummary } from './machines.js';
 
@@ -66,23 +66,37 @@ function firstClass(ctx: FleetQueryContext, rows: readonly MachineFactsRow[]): M
 
 type Key = string | number | null;
 
-function sortKey(sort: MachineSort, classes: Map<number, string> | undefined): (m: MachineFactsRow) => Key {
+function sortKey(
+  ctx: FleetQueryContext,
+  sort: MachineSort,
+  rows: readonly MachineFactsRow[],
+): (m: MachineFactsRow) => Key {
   switch (sort) {
-    case 'class':
-      return (m) => classes!.get(m.id) ?? null;
+    case 'class': {
+      const classes = firstClass(ctx, rows);
+      return (m) => classes.get(m.id) ?? null;
+    }
     case 'rebootRequired':
       return (m) => (m.rebootRequired === null ? null : m.rebootRequired ? 1 : 0);
-    case 'agentVersion':
-      return (m) => m.agentVersion;
+    case 'agentVersion': {
+      const versions = agentVersions(ctx);
+      return (m) => versions.get(m.id) ?? null;
+    }
     default:
       return (m) => m[sort];
   }
 }
 
-const compareKeys = (a: Key, b: Key): number =>
-  typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b), 'en');
+// binary order, as SQLite's ORDER BY hostname (localeCompare costs ICU per comparison)
+const compareKeys = (a: string | number, b: string | number): number =>
+  typeof a === 'number' && typeof b === 'number' ? a - b : a < b ? -1 : a > b ? 1 : 0;
+const byHostname = (a: MachineFactsRow, b: MachineFactsRow): number =>
+  a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id;
 
-/** The machines that match, in order (nulls last either way, then hostname and id). */
+/**
+ * The machines that match, in order: the key (unknown values last either way), then hostname and
+ * id. Filtered first, so that only the matches are sorted.
+ */
 export function selectMachines(ctx: FleetQueryContext, rows: MachineFactsRow[], o: MachineQuery): MachineFactsRow[] {
   let out = rows;
   if (o.class !== undefined) {
@@ -97,23 +111,20 @@ export function selectMachines(ctx: FleetQueryContext, rows: MachineFactsRow[], 
   if (o.pending) out = out.filter((m) => m.status === 'pending' || m.reenrolment);
   if (o.state !== undefined) out = out.filter((m) => inState(m, o.state!, o.clock));
   const sort = o.sort ?? 'hostname';
-  if (sort !== 'hostname' || o.dir === 'desc') {
-    const key = sortKey(sort, sort === 'class' ? firstClass(ctx, rows) : undefined);
-    const sign = o.dir === 'desc' ? -1 : 1;
-    const keyed = out.map((m) => ({ m, k: key(m) }));
-    keyed.sort((a, b) => {
-      if (a.k === null || b.k === null) {
-        if (a.k !== b.k) return a.k === null ? 1 : -1;
-      } else {
-        const c = compareKeys(a.k, b.k);
-        if (c) return sign * c;
-      }
-      // rows come in hostname, id order: ties keep it (the sort is stable), reversed with desc
-      return 0;
-    });
-    out = keyed.map((x) => x.m);
-  }
-  return out;
+  const sign = o.dir === 'desc' ? -1 : 1;
+  if (sort === 'hostname') return out.sort((a, b) => sign * byHostname(a, b));
+  const key = sortKey(ctx, sort, rows);
+  const keyed = out.map((m) => ({ m, k: key(m) }));
+  keyed.sort((a, b) => {
+    if (a.k === null || b.k === null) {
+      if (a.k !== b.k) return a.k === null ? 1 : -1;
+    } else {
+      const c = compareKeys(a.k, b.k);
+      if (c) return sign * c;
+    }
+    return byHostname(a.m, b.m);
+  });
+  return keyed.map((x) => x.m);
 }
 
 /** One page of the list (or all of it), each machine summarized as `machines list --json` shows it. */

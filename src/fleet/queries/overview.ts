@@ -30,7 +30,7 @@ export async function fleetOverview(
   ctx: FleetQueryContext,
   clock: StateClock & { unseen: string },
 ): Promise<FleetOverview> {
-  const rows = await machineFacts(ctx);
+  const rows = await machineFacts(ctx, { statesOnly: true });
   const t = new ClientStore(ctx.db).totals();
   return {
     machines: { total: rows.length, unseen: clock.unseen, states: countStates(rows, clock) },
