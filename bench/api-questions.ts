@@ -77,7 +77,7 @@ export function questions(o: {
     }),
     q({
       name: 'machine list, search by host name, a page of 50',
-      // "ws-muc-0012": the 10 machines of that site whose number starts so
+      // "ws-muc-0013": the 12 or 13 machines of that site whose number starts so (0000-0199: all exist)
       ...build(
         (i) => `/machines?q=ws-${SITES[i % SITES.length]}-${String((i * 13) % 200).padStart(4, '0')}&limit=${LIMIT}`,
       ),

@@ -65,6 +65,8 @@ interface Row {
   s: Series;
   delay: LoopDelay;
   serverCpu: number;
+  /** the server's CPU over the window per answer, ms (one at a time: what an answer costs, whatever else runs) */
+  cpuPerAnswer: number;
   otherCpu: number;
 }
 
@@ -186,13 +188,14 @@ async function main(): Promise<void> {
           s,
           delay,
           serverCpu: (100 * serverMs) / wall,
+          cpuPerAnswer: s.server.length ? serverMs / s.server.length : Number.NaN,
           otherCpu: Math.max(0, (100 * otherMs) / wall),
         };
         rows.push(row);
         log(
           `${q.name}: ${s.server.length} answers in ${s.seconds.toFixed(1)} s (${f1(percentile(s.bytes, 50) / 1024)} KiB), server p50 ${f1(percentile(s.server, 50))} / p99 ${f1(percentile(s.server, 99))} / max ${f1(percentile(s.server, 100))} ms, ` +
             `client p50 ${f1(percentile(s.client, 50))} / p99 ${f1(percentile(s.client, 99))} ms, first ${f1(s.first.serverMs)} ms; loop delay p99 ${f1(delay.p99)} / max ${f1(delay.max)} ms; ` +
-            `server CPU ${row.serverCpu.toFixed(0)}%, other ${row.otherCpu.toFixed(0)}%` +
+            `server CPU ${row.serverCpu.toFixed(0)}% (${f1(row.cpuPerAnswer)} ms per answer), other ${row.otherCpu.toFixed(0)}%` +
             (s.errors ? `; ${s.errors} failed, first: ${s.firstError}` : ''),
         );
         if (s.errors) throw new Error(`${q.name}: ${s.errors} requests failed; first: ${s.firstError}`);
@@ -245,7 +248,11 @@ async function main(): Promise<void> {
     .filter((l) => /"level":(50|60)/.test(l));
   if (errors.length) log(`the server logged ${errors.length} errors; first: ${errors[0]!.slice(0, 300)}`);
   // the main thread's profile (thread 0): the workers write theirs beside it
-  const prof = profDir ? cpuProfiles(profDir).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).at(-1) : undefined;
+  const prof = profDir
+    ? cpuProfiles(profDir)
+        .filter((f) => /\.0\.\d+\.cpuprofile$/.test(f))
+        .at(-1)
+    : undefined;
   if (prof) {
     log(`server CPU profile: ${prof}`);
     summarizeApiProfile(prof);
@@ -260,10 +267,11 @@ async function main(): Promise<void> {
     'first answer, server / client (ms)',
     'event-loop delay p99 / max (ms)',
     'server CPU',
+    'server CPU per answer (ms)',
     'other CPU',
     'target (server p99)',
   ];
-  const table = rows.map(({ q, s, delay, serverCpu, otherCpu }) => {
+  const table = rows.map(({ q, s, delay, serverCpu, cpuPerAnswer, otherCpu }) => {
     const p99 = percentile(s.server, 99);
     const verdicts = [
       q.target !== undefined ? `≤ ${q.target} ms: ${p99 <= q.target ? 'PASS' : 'FAIL'}` : '',
@@ -278,6 +286,7 @@ async function main(): Promise<void> {
       `${f1(s.first.serverMs)} / ${f1(s.first.clientMs)}`,
       `${f1(delay.p99)} / ${f1(delay.max)}`,
       `${serverCpu.toFixed(0)}%`,
+      f1(cpuPerAnswer),
       `${otherCpu.toFixed(0)}%`,
       verdicts.join('; '),
     ];
@@ -309,7 +318,7 @@ async function main(): Promise<void> {
         `Each question is asked ${COUNT} times (or for ${MAX_MS / 1000} s), one at a time, with its parameters varied (pages, classes, search words, machines); the first answer (nothing of its kind asked before) is also shown alone. ` +
         `Server time: the \`Server-Timing: app;dur\` header of each answer (fastify's reply.elapsedTime at onSend: from the request's arrival to the serialized answer). Client time: request start to the last body byte. ` +
         `Event-loop delay: inside the server (aptgate_event_loop_delay_seconds of /-/metrics, a window per question opened by SIGUSR2; a 10 ms timer's lateness, a hold counted once per 10 ms it lasted). ` +
-        `CPU: /proc of the server process and of the machine, % of one core; "other CPU" is every process but the server and the bench. The last row asks every question in turn, ${MIXED_CONCURRENCY} in flight, for ${MAX_MS / 1000} s.`,
+        `CPU: /proc of the server process and of the machine, % of one core; "other CPU" is every process but the server and the bench. CPU per answer: the server process's CPU time over the question's window divided by its answers; the answers come one at a time, so it is what an answer costs whatever else the machine runs (the wall times above include waiting for a core when other processes want it). The last row asks every question in turn, ${MIXED_CONCURRENCY} in flight, for ${MAX_MS / 1000} s.`,
       '',
       mdTable(head, table),
       '',

@@ -224,6 +224,80 @@ describe('issue 16 attacked: the API', () => {
     }
   });
 
+  it("logins at once leave libuv's thread pool to the proxy's file reads (scrypt ran four at a time)", async () => {
+    // valid logins cost no allowance, so one account could keep every thread of the pool busy
+    const limiter = (server.services.access as unknown as { limiter: { buckets: Map<string, { tokens: number }> } })
+      .limiter;
+    const order: string[] = [];
+    const start = limiter.buckets.get('addr:127.0.0.1')?.tokens ?? 20;
+    const logins = ['alice', 'oscar', 'vera'].flatMap((user) =>
+      Array.from({ length: 3 }, () =>
+        fetch(`${server.url}/api/v1/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ user, password: PASSWORD }),
+        }).then((r) => {
+          order.push(`login ${r.status}`);
+        }),
+      ),
+    );
+    // until the server has taken all 9 (each takes its allowance just before its password check)
+    const deadline = Date.now() + 20_000;
+    while ((limiter.buckets.get('addr:127.0.0.1')?.tokens ?? 20) > start - 8.5 && Date.now() < deadline)
+      await new Promise((r) => setImmediate(r));
+    // a file read needs a thread of the same pool (this process is the server)
+    await readFile(path.join(projectRoot, 'package.json'));
+    order.push('file');
+    await Promise.all(logins);
+    assert.deepEqual(
+      order.filter((o) => o.startsWith('login')),
+      Array<string>(9).fill('login 200'),
+    );
+    assert.ok(order.indexOf('file') <= 1, `the file was read after ${order.indexOf('file')} logins`);
+  });
+
+  it("an account's API tokens are bounded: 100 active, and of revoked ones the 100 newest kept", async () => {
+    const create = () => operator.call('POST', '/api-tokens', { role: 'viewer', expires: '1h' });
+    const mine = async () =>
+      (await operator.call('GET', '/api-tokens')).body.tokens as Array<{ id: number; state: string }>;
+    const before = (await mine()).filter((t) => t.state === 'active').length;
+    for (let i = before; i < 100; i++) assert.equal((await create()).status, 200);
+    assertError(await create(), 400, 'USAGE');
+    // revoking makes room; revoked ones beyond the newest 100 are forgotten
+    for (let i = 0; i < 150; i++) {
+      const [newest] = await mine();
+      assert.equal((await operator.call('DELETE', `/api-tokens/${newest!.id}`)).status, 200);
+      assert.equal((await create()).status, 200);
+    }
+    const list = await mine();
+    assert.equal(list.filter((t) => t.state === 'active').length, 100);
+    assert.equal(list.filter((t) => t.state === 'revoked').length, 100);
+  });
+
+  it("an account's sessions are bounded: the 51st login ends the oldest session", async () => {
+    await server.services.access.addUser('sam', 'viewer', PASSWORD);
+    const sessions: SessionClient[] = [];
+    for (let i = 0; i < 51; i++) sessions.push(await login(server.url, 'sam', PASSWORD));
+    assertError(await sessions[0]!.call('GET', '/session'), 401, 'UNAUTHENTICATED');
+    for (const s of sessions.slice(1)) assert.equal((await s.call('GET', '/session')).status, 200);
+    const rows = server.db.prepare(
+      'SELECT count(*) AS n FROM session WHERE user_id = (SELECT id FROM user WHERE name = ?)',
+    );
+    assert.equal((rows.get('sam') as { n: number }).n, 50);
+  });
+
+  it("held: a removed user's session and token open nothing, also once a user of that name is added again", async () => {
+    await server.services.access.addUser('rita', 'operator', PASSWORD);
+    const rita = await login(server.url, 'rita', PASSWORD);
+    const made = await rita.call('POST', '/api-tokens', { role: 'operator', expires: '1d' });
+    assert.equal(made.status, 200);
+    const script = bearer(server.url, made.body.token as string);
+    assert.equal((await admin.call('DELETE', '/users/rita')).status, 200);
+    await server.services.access.addUser('rita', 'admin', PASSWORD);
+    assertError(await rita.call('GET', '/users'), 401, 'UNAUTHENTICATED');
+    assertError(await script.call('GET', '/audit'), 401, 'UNAUTHENTICATED');
+  });
+
   it('a flood of refused logins leaves one audit entry per address and name while the limit lasts, not one each', async () => {
     const attempt = (user: string) =>
       fetch(`${server.url}/api/v1/session`, {

@@ -10,7 +10,7 @@ import type { Db } from '../state/db.js';
 import { SessionStore } from '../state/sessions.js';
 import { UserStore, type UserRow } from '../state/users.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './login-limit.js';
-import { checkPasswordPolicy, decoyHash, hashPassword, verifyPassword } from './passwords.js';
+import { checkPasswordPolicy, decoyHash, hashPassword, passwordChecksWaiting, verifyPassword } from './passwords.js';
 import type { Principal } from './principal.js';
 import { isRole, minRole, parseRole, roleAtLeast, type Role } from './roles.js';
 
@@ -86,9 +86,15 @@ export const API_TOKEN_PREFIX = 'agt_api_';
 const API_TOKEN = /^agt_api_[A-Za-z0-9_-]{32}$/;
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 export const API_TOKEN_MAX_MS = 365 * 86_400_000;
+/** a user's sessions at once (browsers, `aptgate login`); a login beyond ends the oldest */
+export const SESSIONS_PER_USER = 50;
+/** active API tokens a user may have; of revoked and expired ones, as many newest are kept */
+export const API_TOKENS_PER_USER = 100;
 // last_used is written at most this often: a busy console must not write on every request
 const TOUCH_MS = 60_000;
 const PRUNE_MS = 60_000;
+/** logins waiting for a password check beyond which another is refused (LOGIN_LIMITED) */
+export const LOGIN_QUEUE_MAX = 8;
 
 /** Whether a bearer value has the shape of an API token (an enrolment token `agt_…` does not). */
 export function isApiTokenShaped(value: string): boolean {
@@ -206,6 +212,11 @@ export class AccessService {
    */
   async login(name: string, password: string, address?: string): Promise<LoginResult> {
     const account = typeof name === 'string' ? name : '';
+    // passwords are checked one at a time (passwords.ts): a login does not queue behind a flood
+    if (passwordChecksWaiting() >= LOGIN_QUEUE_MAX)
+      fail('LOGIN_LIMITED', 'the server is checking too many passwords at once: try again in a few seconds', {
+        retryAfter: 5,
+      });
     const attempt = this.limiter.attempt(account, address);
     const known = USER_NAME.test(account) ? this.users.withHash(account) : undefined;
     // an unknown name costs as much as a known one: the time does not tell which names exist
@@ -231,6 +242,8 @@ export class AccessService {
       expiresAt,
       address: address ?? null,
     });
+    // logging in again and again must not add rows without end: the oldest sessions end first
+    this.sessions.keepNewest(u.id, SESSIONS_PER_USER);
     return { sessionToken, csrf, user: u.name, role: u.role, expiresAt };
   }
 
@@ -323,6 +336,11 @@ export class AccessService {
       if (!isRole(owner.role) || !roleAtLeast(owner.role, role))
         fail('FORBIDDEN', `a token's role is at most its owner's (${owner.name} is ${owner.role})`);
       if (!roleAtLeast(by.role, role)) fail('FORBIDDEN', `a token's role is at most yours (${by.role})`);
+      // a bounded list per user: any account could otherwise add rows (and length to every
+      // admin's token list) as fast as it can ask
+      if (this.tokens.countActive(owner.id, now) >= API_TOKENS_PER_USER)
+        fail('USAGE', `${owner.name} has ${API_TOKENS_PER_USER} active API tokens: revoke one first`);
+      this.tokens.forgetDead(owner.id, now, API_TOKENS_PER_USER);
       return this.tokens.add({
         tokenHash: sha256(token),
         userId: owner.id,

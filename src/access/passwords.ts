@@ -15,11 +15,31 @@ const maxmemFor = (N: number, r: number) => 128 * N * r * 2;
 // a stored hash is ours, but a damaged or hostile row must not make one login cost gigabytes
 const LIMITS = { N: 2 ** 20, r: 32, p: 16 };
 
-function derive(password: string, salt: Buffer, N: number, r: number, p: number, len: number): Promise<Buffer> {
-  const options: ScryptOptions = { N, r, p, maxmem: maxmemFor(N, r) };
-  return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFC'), salt, len, options, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+// One scrypt at a time: libuv's thread pool (4 threads) also reads the cache's files and resolves
+// the mirrors' names, and a few logins at once (a flood, or one account logging in again and
+// again: a success costs no allowance) held every thread for seconds while apt clients waited.
+let hashing = false;
+const waiting: Array<() => void> = [];
+
+/** Password checks waiting for their turn (a login refuses to queue behind too many). */
+export function passwordChecksWaiting(): number {
+  return waiting.length;
+}
+
+async function derive(password: string, salt: Buffer, N: number, r: number, p: number, len: number): Promise<Buffer> {
+  if (hashing) await new Promise<void>((resolve) => waiting.push(resolve));
+  hashing = true;
+  try {
+    const options: ScryptOptions = { N, r, p, maxmem: maxmemFor(N, r) };
+    return await new Promise<Buffer>((resolve, reject) =>
+      scrypt(password.normalize('NFC'), salt, len, options, (err, key) => (err ? reject(err) : resolve(key))),
+    );
+  } finally {
+    // the turn passes to the next in line, or the pool is free
+    const next = waiting.shift();
+    if (next) next();
+    else hashing = false;
+  }
 }
 
 /** Refuses a password outside the policy (USAGE): 10 to 1024 characters. */

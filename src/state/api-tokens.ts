@@ -64,6 +64,24 @@ export class ApiTokenStore {
     return this.byId(id) !== undefined;
   }
 
+  /** A user's tokens neither revoked nor expired. */
+  countActive(userId: number, now: number): number {
+    return cached<[number, number], { n: number }>(
+      this.db,
+      'SELECT count(*) AS n FROM api_token WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?',
+    ).get(userId, now)!.n;
+  }
+
+  /** Forgets a user's revoked or expired tokens but the newest `keep`; returns how many. */
+  forgetDead(userId: number, now: number, keep: number): number {
+    return cached<[number, number, number]>(
+      this.db,
+      `DELETE FROM api_token WHERE id IN (
+         SELECT id FROM api_token WHERE user_id = ? AND (revoked_at IS NOT NULL OR expires_at <= ?)
+         ORDER BY id DESC LIMIT -1 OFFSET ?)`,
+    ).run(userId, now, keep).changes;
+  }
+
   touch(id: number, now: number): void {
     cached<[number, number]>(this.db, 'UPDATE api_token SET last_used = ? WHERE id = ?').run(now, id);
   }

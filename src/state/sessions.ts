@@ -42,6 +42,15 @@ export class SessionStore {
     cached<[number, string]>(this.db, 'UPDATE session SET last_used = ? WHERE id_hash = ?').run(now, idHash);
   }
 
+  /** Ends a user's sessions but the `keep` most recently created; returns how many. */
+  keepNewest(userId: number, keep: number): number {
+    return cached<[number, number]>(
+      this.db,
+      `DELETE FROM session WHERE id_hash IN (
+         SELECT id_hash FROM session WHERE user_id = ? ORDER BY created_at DESC, id_hash LIMIT -1 OFFSET ?)`,
+    ).run(userId, keep).changes;
+  }
+
   remove(idHash: string): boolean {
     return cached<[string]>(this.db, 'DELETE FROM session WHERE id_hash = ?').run(idHash).changes > 0;
   }
