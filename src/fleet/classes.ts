@@ -163,6 +163,11 @@ export class ClassService {
     return out;
   }
 
+  /** A class's machines in id order, with what jobs need of them, in one query (schedules). */
+  machinesOf(classId: number): MachineBrief[] {
+    return this.store.memberBriefsIn(classId, 0, Number.MAX_SAFE_INTEGER);
+  }
+
   /** Calls `step` for consecutive ranges (lo, hi] of machine ids up to the largest, sliced. */
   private async rangesInSlices(slicer: TimeSlicer, step: (lo: number, hi: number) => void): Promise<void> {
     const max = this.store.maxMachineId();
