@@ -57,23 +57,19 @@ export function parseSort(value: string): MachineSort {
 }
 
 /** Machine id → the name of its first class in precedence order (explicit members and rules). */
-function firstClass(ctx: FleetQueryContext, rows: readonly MachineFactsRow[]): Map<number, string> {
+function firstClass(ctx: FleetQueryContext): Map<number, string> {
   const out = new Map<number, string>();
   for (const c of ctx.fleet.classes.all())
-    for (const id of ctx.fleet.classes.membersOf(c.id, rows)) if (!out.has(id)) out.set(id, c.name);
+    for (const id of ctx.fleet.classes.membersOf(c.id)) if (!out.has(id)) out.set(id, c.name);
   return out;
 }
 
 type Key = string | number | null;
 
-function sortKey(
-  ctx: FleetQueryContext,
-  sort: MachineSort,
-  rows: readonly MachineFactsRow[],
-): (m: MachineFactsRow) => Key {
+function sortKey(ctx: FleetQueryContext, sort: MachineSort): (m: MachineFactsRow) => Key {
   switch (sort) {
     case 'class': {
-      const classes = firstClass(ctx, rows);
+      const classes = firstClass(ctx);
       return (m) => classes.get(m.id) ?? null;
     }
     case 'rebootRequired':
@@ -100,7 +96,8 @@ const byHostname = (a: MachineFactsRow, b: MachineFactsRow): number =>
 export function selectMachines(ctx: FleetQueryContext, rows: MachineFactsRow[], o: MachineQuery): MachineFactsRow[] {
   let out = rows;
   if (o.class !== undefined) {
-    const members = new Set(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id, rows));
+    // by SQL (classes.ts): no rule matched in JavaScript against every machine
+    const members = new Set(ctx.fleet.classes.membersOf(ctx.fleet.classes.get(o.class).id));
     out = out.filter((m) => members.has(m.id));
   }
   if (o.q !== undefined && o.q !== '') {
@@ -113,7 +110,7 @@ export function selectMachines(ctx: FleetQueryContext, rows: MachineFactsRow[], 
   const sort = o.sort ?? 'hostname';
   const sign = o.dir === 'desc' ? -1 : 1;
   if (sort === 'hostname') return out.sort((a, b) => sign * byHostname(a, b));
-  const key = sortKey(ctx, sort, rows);
+  const key = sortKey(ctx, sort);
   const keyed = out.map((m) => ({ m, k: key(m) }));
   keyed.sort((a, b) => {
     if (a.k === null || b.k === null) {
