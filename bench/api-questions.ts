@@ -91,10 +91,15 @@ export function questions(o: {
       target: 200,
     }),
     q({
-      name: `package-first: every machine with ${archive.corePackage} (all of them)`,
+      name: `package-first: ${archive.corePackage}, on every machine, a page of 50`,
+      ...build((i) => `/packages/${encodeURIComponent(archive.corePackage)}?page=${page(i, 400)}&limit=${LIMIT}`),
+      check: listOf('machines', LIMIT),
+      target: 200,
+    }),
+    q({
+      name: `package-first: ${archive.corePackage}, on every machine, all 20,000 in one answer (what the console asks)`,
       ...build(() => `/packages/${encodeURIComponent(archive.corePackage)}`),
       check: listOf('machines'),
-      target: 200,
     }),
     q({ name: 'one machine', ...build((i) => `/machines/${machine(i)}`), check: machineAnswer }),
     q({

@@ -165,6 +165,9 @@ async function main(): Promise<void> {
       if (process.env.BENCH_KEEP === '1') writeFileSync(reuseFile, JSON.stringify(setup));
     }
     const { archive, classes, machineIds } = setup;
+    const mb = (f: 'VmRSS' | 'VmHWM') => ((procStatusKb(pid, f) ?? 0) / 1024).toFixed(0);
+    setup.notes.push(`server VmRSS ${mb('VmRSS')} MB, VmHWM ${mb('VmHWM')} MB before the first question`);
+    log(setup.notes.at(-1)!);
 
     const api = new ApiClient(server.url, setup.apiToken, MIXED_CONCURRENCY);
     try {

@@ -137,6 +137,13 @@ describe('issue 16 attacked: the API', () => {
     const plain = await admin.call('POST', '/users', 'a'.repeat(10_000), { 'content-type': 'text/plain' });
     assertError(plain, 400, 'USAGE');
     assertError(await operator.call('POST', '/machines/m1/approve', { now: true }), 400, 'USAGE');
+    // a megabyte of text/plain to a route without a body: refused without listing its million "keys"
+    // (Object.keys of the string held the event loop ~0.5 s)
+    const text = await operator.call('POST', '/jobs/1/cancel', 'a'.repeat(1_000_000), {
+      'content-type': 'text/plain',
+    });
+    assertError(text, 400, 'USAGE');
+    assert.match(text.body.error.message, /takes no body/);
     const adds = (await entries('users.add')).filter((e) => e.actor === 'alice');
     assert.deepEqual(
       adds.map((e) => [e.result, e.args]),
@@ -147,6 +154,8 @@ describe('issue 16 attacked: the API', () => {
     );
     const approve = (await entries('machines.approve')).find((e) => e.actor === 'oscar');
     assert.equal(approve?.result, 'USAGE');
+    const cancel = (await entries('jobs.cancel')).find((e) => e.actor === 'oscar');
+    assert.deepEqual([cancel?.result, cancel?.args], ['USAGE', { id: 1 }]);
     assert.equal((await admin.call('GET', '/users')).body.users.length, 3, 'nobody was added');
   });
 
@@ -167,6 +176,14 @@ describe('issue 16 attacked: the API', () => {
       },
     );
     assertError(missing, 403, 'CSRF_REFUSED');
+    // a page sending it again and again does not fill the log in alice's name: once a minute
+    for (let i = 0; i < 20; i++)
+      assertError(
+        await admin.call('PUT', '/users/vera/password', { password: 'taken-over-password' }, { 'x-aptgate-csrf': 'x' }),
+        403,
+        'CSRF_REFUSED',
+      );
+    assert.equal((await entries('users.passwd')).filter((e) => e.result === 'CSRF_REFUSED').length, 1);
     const passwd = (await entries('users.passwd')).find((e) => e.result === 'CSRF_REFUSED');
     assert.equal(passwd?.actor, 'alice');
     assert.deepEqual(passwd?.args, { name: 'vera' });
@@ -284,6 +301,28 @@ describe('issue 16 attacked: the API', () => {
       'SELECT count(*) AS n FROM session WHERE user_id = (SELECT id FROM user WHERE name = ?)',
     );
     assert.equal((rows.get('sam') as { n: number }).n, 50);
+  });
+
+  it('the remote command line refuses "." and ".." as a name (the URL resolves them: another route, another class)', async () => {
+    assert.equal((await operator.call('POST', '/classes', { name: 'stage' })).status, 200);
+    const made = await admin.call('POST', '/api-tokens', { role: 'operator', expires: '1h' });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const env = {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APTGATE_'))),
+      APTGATE_TOKEN: made.body.token as string,
+      APTGATE_CREDENTIALS: path.join(dir, 'no-credentials.json'),
+    };
+    for (const name of ['.', '..']) {
+      const r = await exec(process.execPath, [CLI, 'classes', 'unbind', name, '--server', server.url], {
+        env,
+        cwd: dir,
+        timeoutMs: 60_000,
+      });
+      assert.equal(r.code, exitStatuses.aptgate.usage, r.stderr.toString());
+      assert.match(r.stderr.toString(), /^aptgate: USAGE: classes\.unbind: /);
+    }
+    // DELETE /classes/./stage was DELETE /classes/stage: the class "stage" is still there
+    assert.equal((await viewer.call('GET', '/classes/stage')).status, 200);
   });
 
   it("held: a removed user's session and token open nothing, also once a user of that name is added again", async () => {

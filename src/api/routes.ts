@@ -65,6 +65,13 @@ function inputOf(o: AnyOperation, request: FastifyRequest): object {
   return { ...((extra as object | undefined) ?? {}), ...(request.params as object) };
 }
 
+/** Whether a body is `{}` (a text/plain body is a string: Object.keys of a megabyte of it is a million keys). */
+function isEmptyObject(body: unknown): boolean {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false;
+  for (const _ in body) return false;
+  return true;
+}
+
 /** The input as sent, for the audit entry of a refused call (a body that is no object: none). */
 function rawInputOf(o: AnyOperation, request: FastifyRequest): object {
   const extra = WITH_QUERY.has(o.method) ? request.query : request.body;
@@ -93,8 +100,29 @@ function refusedWith(o: AnyOperation, err: AptgateError): AnyOperation {
   };
 }
 
+/**
+ * Which CSRF refusals are recorded: the first of a user, address and action a minute. A page on a
+ * sibling host sends the administrator's cookie along: it must not be able to fill the audit log
+ * in their name, request by request.
+ */
+class FirstPerMinute {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly now: () => number) {}
+
+  first(key: string): boolean {
+    const now = this.now();
+    if ((this.until.get(key) ?? 0) > now) return false;
+    this.until.delete(key);
+    this.until.set(key, now + 60_000);
+    if (this.until.size > 10_000) this.until.delete(this.until.keys().next().value!);
+    return true;
+  }
+}
+
 export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise<void> {
   const { services } = opts;
+  const csrfNoted = new FirstPerMinute(services.now);
   await app.register(
     async (scope) => {
       await registerCookies(scope);
@@ -128,7 +156,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
               // a session's change without its CSRF token: someone tried it in that user's name
               const token = o.changes && isAptgateError(err, 'CSRF_REFUSED') ? sessionCookie(request) : undefined;
               const principal = token && services.access.sessionPrincipal(token, request.ip);
-              if (principal)
+              if (principal && csrfNoted.first(`${principal.name}\n${request.ip}\n${o.name}`))
                 services.audit.record({
                   principal,
                   action: o.name,
@@ -143,7 +171,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
             const principal = request.apiCaller!.principal;
             const invalid = request.validationError
               ? apiError(request.validationError)
-              : !hasBody && takesBody && Object.keys(request.body as object).length > 0
+              : !hasBody && takesBody && !isEmptyObject(request.body)
                 ? new AptgateError('USAGE', `${o.method} ${API_PREFIX}${o.path} takes no body`)
                 : undefined;
             if (invalid) return runOperation(refusedWith(o, invalid), services, principal, rawInputOf(o, request));

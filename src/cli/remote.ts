@@ -35,6 +35,9 @@ export function requestOf(
   for (const k of params) {
     const v = input[k];
     if (v === undefined || v === null) fail('USAGE', `${o.name}: ${k} is required`);
+    // a URL's "." and ".." segments are resolved away (also as %2E): /classes/./stage would be
+    // DELETE /classes/stage, another operation on another class
+    if (v === '.' || v === '..') fail('USAGE', `${o.name}: "${String(v)}" is not a ${k}`);
     p = p.replace(`:${k}`, encodeURIComponent(String(v)));
   }
   const url = new URL(`${server}/api/v1${p}`);

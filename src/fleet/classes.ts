@@ -103,6 +103,7 @@ export class ClassService {
    */
   testMachines(stage: string, ladder: readonly string[]): number[] {
     const bound = this.store.all().filter((c) => c.stage !== null && ladder.includes(c.stage));
+    // no gate class of the stage, no query (the overview asks this of every stage)
     const undecided = new Set<number>();
     for (const c of bound.filter((x) => x.gate && x.stage === stage))
       for (const m of this.store.memberBriefsIn(c.id, 0, Number.MAX_SAFE_INTEGER))
@@ -160,6 +161,11 @@ export class ClassService {
       for (const [id, members] of out) members.push(...this.store.memberBriefsIn(id, lo, hi));
     });
     return out;
+  }
+
+  /** A class's machines in id order, with what jobs need of them, in one query (schedules). */
+  machinesOf(classId: number): MachineBrief[] {
+    return this.store.memberBriefsIn(classId, 0, Number.MAX_SAFE_INTEGER);
   }
 
   /** Calls `step` for consecutive ranges (lo, hi] of machine ids up to the largest, sliced. */
