@@ -150,6 +150,27 @@ describe('issue 16: machines, overview, packages, tokens and push over the API',
     assert.deepEqual([sec.total, sec.machines.map((m: { id: number }) => m.id)], [1, [web1.id]]);
   });
 
+  it("a cached answer older than its view's snapshots is not counted: the overview and the list recompute it", async () => {
+    const rows = server.db
+      .prepare('SELECT profile_id, view_id, snapshots, outdated, security FROM outdated_cache')
+      .all();
+    assert.ok(rows.length > 0);
+    // every cached count says "nothing outdated", but names snapshots that are no longer current
+    server.db.prepare("UPDATE outdated_cache SET snapshots = 'stale', outdated = 0, security = 0").run();
+    try {
+      const o = await viewer.call('GET', '/overview');
+      assert.equal(o.status, 200, JSON.stringify(o.body));
+      assert.equal(o.body.machines.states.outdated, 1);
+      assert.equal(o.body.machines.states['up-to-date'], 1);
+      assert.deepEqual(hostnames(await viewer.call('GET', '/machines?state=security')), ['web-1.example.org']);
+    } finally {
+      const put = server.db.prepare(
+        'UPDATE outdated_cache SET snapshots = @snapshots, outdated = @outdated, security = @security WHERE profile_id = @profile_id AND view_id = @view_id',
+      );
+      for (const r of rows) put.run(r);
+    }
+  });
+
   it('"not seen" is for longer than unseen: the same predicate for the count and the list', async () => {
     // two days ago (the sessions' clock is the server's: it is not moved)
     const seen = server.db.prepare('SELECT id, last_seen AS t FROM machine').all() as Array<{
