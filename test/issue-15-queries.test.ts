@@ -85,10 +85,10 @@ describe('issue 15: queries live in the domain, the CLI formats', () => {
     );
     assert.equal(listTokens(q)[0]!.uses, 1);
     assert.equal(showMachine(q, 'web-1').machine.machineId, 'c'.repeat(32));
-    assert.deepEqual(packageUsers(q, 'openssl').counts, { machines: 0, outdated: 0, security: 0 });
+    assert.deepEqual((await packageUsers(q, 'openssl')).counts, { machines: 0, outdated: 0, security: 0 });
     assert.deepEqual(listJobs(q), []);
     // a bad question is refused by the query itself, whoever asks it
-    assert.throws(
+    await assert.rejects(
       () => packageUsers(q, 'Not A Package'),
       (e: unknown) => isAptgateError(e, 'USAGE'),
     );

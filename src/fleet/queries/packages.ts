@@ -3,6 +3,7 @@
 import { fail } from '../../errors.js';
 import { isInstalledState } from '../../index/status.js';
 import { compareVersions, isStrictVersion } from '../../index/version.js';
+import { TimeSlicer } from '../../sys/time-slice.js';
 import type { FleetQueryContext } from './context.js';
 import { PackageAnswers } from './package-answers.js';
 
@@ -42,14 +43,16 @@ export interface PackageUsers {
 /**
  * Who runs a package: its records (every version and architecture any machine reported), the
  * profiles holding them (a search in each profile's id array), the machines with those profiles,
- * and for each the server's outdated answer of its (profile, view), read once per pair.
+ * and for each the server's outdated answer of its (profile, view), read once per pair. In slices:
+ * a package every machine has means 20,000 machines and their answers' lines (the event loop is
+ * every apt client's).
  */
-export function packageUsers(
+export async function packageUsers(
   ctx: FleetQueryContext,
   name: string,
   olderThan?: string,
   o: { security?: boolean; page?: number; limit?: number } = {},
-): PackageUsers {
+): Promise<PackageUsers> {
   if (!PACKAGE_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a package name`);
   if (olderThan !== undefined && !isStrictVersion(olderThan))
     fail('VERSION_INVALID', `"${olderThan.slice(0, 80)}" is not a Debian version`);
@@ -63,7 +66,9 @@ export function packageUsers(
   const holding = ctx.profiles.holding([...records.keys()]);
   const answers = new PackageAnswers(ctx, name);
   const users: PackageUser[] = [];
+  const slicer = new TimeSlicer();
   for (const m of holding.size ? machinesWithProfile(ctx, [...holding.keys()]) : []) {
+    await slicer.tick();
     const hits = holding.get(m.profileId);
     if (!hits) continue;
     const out = m.reported ? answers.of(m.profileId, m.viewId) : undefined;
@@ -83,6 +88,7 @@ export function packageUsers(
       });
     }
   }
+  await slicer.pause();
   const ids = (list: PackageUser[], f: (u: PackageUser) => boolean) => new Set(list.filter(f).map((u) => u.id)).size;
   const byVersion = new Map<string, PackageUser[]>();
   for (const u of users) {
