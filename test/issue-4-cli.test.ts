@@ -13,12 +13,10 @@ import { buildProgram } from '../src/cli/program.js';
 import { loadConfig } from '../src/config.js';
 import { isAptgateError, type ErrorCode } from '../src/errors.js';
 import type { MachineFacts } from '../src/fleet/enrolment.js';
-import { parseParagraphs } from '../src/index/deb822.js';
-import { toPackageEntry } from '../src/index/packages.js';
 import { packagesText } from '../src/index/profile-record.js';
 import { parseStatus } from '../src/index/status.js';
 import { openDb } from '../src/state/db.js';
-import { SnapshotStore } from '../src/state/snapshots.js';
+import { indexSecuritySuite as indexSecurity } from './helpers/fleet-api.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
 
@@ -129,35 +127,7 @@ async function report(
 
 /** bookworm-security with openssl 3.0.17-1~deb12u2 in the package index (real stores, no server). */
 function indexSecuritySuite(): void {
-  withCtx((ctx) => {
-    const snap = new SnapshotStore(ctx.db).record({
-      backend: 'debian-security',
-      suite: 'bookworm-security',
-      kind: 'inrelease',
-      sha256: 'a'.repeat(64),
-      date: Date.now(),
-      validUntil: null,
-      origin: 'Debian',
-      label: 'Debian-Security',
-      suiteField: 'oldstable-security',
-      codename: 'bookworm-security',
-      version: '12',
-      notAutomatic: false,
-      butAutomaticUpgrades: false,
-      fetchedAt: Date.now(),
-      mirror: null,
-      upstreamLastModified: null,
-      upstreamEtag: null,
-    });
-    const entries = parseParagraphs(
-      'Package: openssl\nVersion: 3.0.17-1~deb12u2\nArchitecture: amd64\nFilename: pool/updates/main/o/openssl/openssl_3.0.17-1~deb12u2_amd64.deb\n' +
-        `Size: 1000\nSHA256: ${'b'.repeat(64)}\n`,
-    ).map((p) => toPackageEntry(p)!);
-    const file = ctx.packageIndex.beginFile('debian-security', 'test-key');
-    ctx.packageIndex.insertBatch(file, 'debian-security', entries);
-    const id = ctx.packageIndex.finishFile(file, 'debian-security', 'c'.repeat(64), entries.length);
-    ctx.packageIndex.link(snap.id, 'main', 'amd64', id);
-  });
+  withCtx((ctx) => indexSecurity(ctx.services));
 }
 
 describe('issue 4: the fleet CLI', () => {

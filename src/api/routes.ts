@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../assembly/services.js';
 import { AptgateError, fail, isAptgateError } from '../errors.js';
-import { pathParams, type AnyOperation, type JsonSchema } from '../ops/operation.js';
+import { inputsInQuery, pathParams, type AnyOperation, type JsonSchema } from '../ops/operation.js';
 import { OPERATIONS } from '../ops/registry.js';
 import { runOperation } from '../ops/run.js';
 import { callerOf, registerCookies, sessionCookie, type Caller } from './auth.js';
@@ -28,8 +28,6 @@ declare module 'fastify' {
     apiCaller?: Caller;
   }
 }
-
-const WITH_QUERY = new Set(['GET', 'DELETE']);
 
 function pick(props: Record<string, JsonSchema>, keys: readonly string[]): Record<string, JsonSchema> {
   return Object.fromEntries(keys.filter((k) => k in props).map((k) => [k, props[k]!]));
@@ -55,14 +53,9 @@ export function routeSchema(o: AnyOperation): Record<string, unknown> {
     ...(params.length
       ? { params: { type: 'object', properties: pick(props, params), required: params, additionalProperties: false } }
       : {}),
-    ...(WITH_QUERY.has(o.method) ? { querystring: restSchema } : rest.length ? { body: restSchema } : {}),
+    ...(inputsInQuery(o.method) ? { querystring: restSchema } : rest.length ? { body: restSchema } : {}),
     response: { 200: o.output },
   };
-}
-
-function inputOf(o: AnyOperation, request: FastifyRequest): object {
-  const extra = WITH_QUERY.has(o.method) ? request.query : request.body;
-  return { ...((extra as object | undefined) ?? {}), ...(request.params as object) };
 }
 
 /** Whether a body is `{}` (a text/plain body is a string: Object.keys of a megabyte of it is a million keys). */
@@ -72,9 +65,9 @@ function isEmptyObject(body: unknown): boolean {
   return true;
 }
 
-/** The input as sent, for the audit entry of a refused call (a body that is no object: none). */
-function rawInputOf(o: AnyOperation, request: FastifyRequest): object {
-  const extra = WITH_QUERY.has(o.method) ? request.query : request.body;
+/** The input as sent (for a refused call's audit entry too: a body that is no object gives none). */
+function inputOf(o: AnyOperation, request: FastifyRequest): object {
+  const extra = inputsInQuery(o.method) ? request.query : request.body;
   const plain = (v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {});
   return { ...plain(extra), ...plain(request.params) };
 }
@@ -139,7 +132,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
       });
       registerSessionRoutes(scope, services, opts.tls);
       for (const o of OPERATIONS) {
-        const takesBody = !WITH_QUERY.has(o.method);
+        const takesBody = !inputsInQuery(o.method);
         const hasBody = takesBody && Object.keys(o.input.properties).some((k) => !pathParams(o.path).includes(k));
         scope.route({
           method: o.method,
@@ -160,7 +153,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
                 services.audit.record({
                   principal,
                   action: o.name,
-                  args: refusedWith(o, err as AptgateError).auditArgs!(rawInputOf(o, request)),
+                  args: refusedWith(o, err as AptgateError).auditArgs!(inputOf(o, request)),
                   result: 'CSRF_REFUSED',
                 });
               throw err;
@@ -174,7 +167,7 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions): Promise
               : !hasBody && takesBody && !isEmptyObject(request.body)
                 ? new AptgateError('USAGE', `${o.method} ${API_PREFIX}${o.path} takes no body`)
                 : undefined;
-            if (invalid) return runOperation(refusedWith(o, invalid), services, principal, rawInputOf(o, request));
+            if (invalid) return runOperation(refusedWith(o, invalid), services, principal, inputOf(o, request));
             return runOperation(o, services, principal, inputOf(o, request));
           },
         });

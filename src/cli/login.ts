@@ -10,17 +10,10 @@ import { remoteServer } from './call.js';
 import { credentialsPath, forgetLogin, saveLogin, savedLogin } from './credentials.js';
 import type { CliShell } from './fleet-context.js';
 import { readPassword } from './password-input.js';
-import { answerOf, remoteCall, REMOTE_TIMEOUT_MS } from './remote.js';
+import { answerOf, remoteCall, send } from './remote.js';
 import { visible } from '../term/visible.js';
 
-async function post(url: string, init: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    fail('REMOTE_FAILED', `${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
-  }
-}
+const post = (url: string, init: RequestInit) => send(url, init, url);
 
 export function registerLoginCommands(program: Command, shell: CliShell): void {
   program

@@ -4,9 +4,8 @@
 // prints it. Errors come back as the server's codes (same exit statuses). The token comes from
 // APTGATE_TOKEN or from `aptgate login` (credentials.ts). Node's own fetch: no library here.
 import { AptgateError, errorCodes, fail, type ErrorCode } from '../errors.js';
-import { pathParams, type AnyOperation } from '../ops/operation.js';
+import { inputsInQuery, pathParams, type AnyOperation } from '../ops/operation.js';
 
-const WITH_QUERY = new Set(['GET', 'DELETE']);
 export const REMOTE_TIMEOUT_MS = 120_000;
 
 /** The server's base URL as given (http or https, no query, no credentials), without a trailing slash. */
@@ -43,7 +42,7 @@ export function requestOf(
   const url = new URL(`${server}/api/v1${p}`);
   const rest = Object.fromEntries(Object.entries(input).filter(([k, v]) => !params.includes(k) && v !== undefined));
   const init: RequestInit = { method: o.method, headers: { accept: 'application/json' }, redirect: 'error' };
-  if (WITH_QUERY.has(o.method)) {
+  if (inputsInQuery(o.method)) {
     for (const [k, v] of Object.entries(rest))
       for (const one of Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(one));
   } else {
@@ -62,14 +61,17 @@ export async function remoteCall(
 ): Promise<unknown> {
   const { url, init } = requestOf(server, o, input);
   (init.headers as Record<string, string>).authorization = `Bearer ${token}`;
-  let res: Response;
+  return answerOf(server, await send(url, init, server));
+}
+
+/** One request to the server (no redirect followed: the token stays with it); unreachable is REMOTE_FAILED. */
+export async function send(url: URL | string, init: RequestInit, label: string): Promise<Response> {
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS) });
+    return await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(REMOTE_TIMEOUT_MS) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    fail('REMOTE_FAILED', `${server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    fail('REMOTE_FAILED', `${label}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
   }
-  return answerOf(server, res);
 }
 
 /** The largest answer the command line reads: a server answering without end must not exhaust its memory. */

@@ -53,6 +53,11 @@ export function op<I extends object, O>(o: Operation<I, O>): Operation<I, O> {
   return o;
 }
 
+/** GET and DELETE take their inputs (but the path's) in the query string, the others in a JSON body. */
+export function inputsInQuery(method: HttpMethod): boolean {
+  return method === 'GET' || method === 'DELETE';
+}
+
 /** The path's parameters, in order: /stages/:stage/promote → ['stage']. */
 export function pathParams(path: string): string[] {
   return [...path.matchAll(/:([A-Za-z][A-Za-z0-9]*)/g)].map((m) => m[1]!);
