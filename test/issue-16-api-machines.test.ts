@@ -8,6 +8,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { callAllPages } from '../src/cli/call.js';
+import type { CliShell } from '../src/cli/fleet-context.js';
 import { defaultConfig, validate } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import { MACHINE_STATES } from '../src/fleet/queries/machine-states.js';
@@ -305,6 +307,27 @@ describe('issue 16: machines, overview, packages, tokens and push over the API',
       { version: '3.0.17-1~deb12u2', machines: 1, outdated: 0, security: 0 },
       { version: '3.0.11-1~deb12u2', machines: 2, outdated: 1, security: 1 },
     ]);
+    assert.equal(all.body.limit, 100, 'a page of 100 unless asked otherwise');
+    const narrowed = await viewer.call('GET', '/packages/openssl?q=web-&version=3.0.11-1~deb12u2');
+    assert.deepEqual(hostnames(narrowed), ['web-1.example.org']);
+    assert.equal(narrowed.body.total, 1);
+    assert.deepEqual(narrowed.body.counts, all.body.counts, 'counts: of all machines, not of the list');
+    assert.deepEqual(hostnames(await viewer.call('GET', '/packages/openssl?q=lab')), ['lab-1']);
+    assertError(await viewer.call('GET', '/packages/openssl?limit=1001'), 400, 'USAGE');
+    // the command line prints every entry, asking page after page
+    const cliPages = await callAllPages(
+      { configFrom: () => assert.fail('remote: no local configuration'), out: () => {} } as unknown as CliShell,
+      { server: server.url },
+      'packages.users',
+      { name: 'openssl' },
+      'machines',
+      1,
+      { APTGATE_TOKEN: viewerToken },
+    );
+    assert.deepEqual(
+      (cliPages['machines'] as Array<{ hostname: string }>).map((m) => m.hostname),
+      hostnames(all),
+    );
     const paged = await viewer.call('GET', '/packages/openssl?limit=2&page=2');
     assert.deepEqual(hostnames(paged), ['web-2.example.org']);
     assert.deepEqual([paged.body.total, paged.body.page, paged.body.limit], [3, 2, 2]);

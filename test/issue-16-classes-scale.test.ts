@@ -1,8 +1,8 @@
 // Issue 16: classes and jobs of a fleet too large for one slice of the event loop (5,000
 // machines written straight into the database): class membership is worked out by SQL over ranges
 // of machine ids between turns of the loop, classes.list counts members and classes.show pages
-// them, and a job for a large class is still created whole and in one transaction: all of it or
-// nothing, each job named with its own machine.
+// them, and a job for a large class is added a few thousand machines per turn of the loop: all of
+// it or nothing (a turn that fails takes the earlier turns' jobs back), each named with its own machine.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { localPrincipal } from '../src/access/principal.js';
 import { assemble, type Services } from '../src/assembly/services.js';
 import { loadConfig } from '../src/config.js';
+import { JOBS_PER_TURN } from '../src/fleet/jobs.js';
 import { operation } from '../src/ops/registry.js';
 import { runOperation } from '../src/ops/run.js';
 import { openDb, type Db } from '../src/state/db.js';
@@ -143,8 +144,9 @@ describe('issue 16: classes and jobs at a scale beyond one slice', () => {
 
   it('all or nothing: an insert that fails part-way leaves no job of the class', async () => {
     const before = jobCount();
-    // the 2,000th member's job cannot be written: the statement fails after most rows are in
-    db.exec(`CREATE TEMP TRIGGER refuse_one BEFORE INSERT ON job WHEN NEW.machine_id = ${web[1999]}
+    // the 2,100th member's job cannot be written: its turn fails after the first turn's 2,000 jobs are in
+    assert.ok(web.length > JOBS_PER_TURN + 100);
+    db.exec(`CREATE TEMP TRIGGER refuse_one BEFORE INSERT ON job WHEN NEW.machine_id = ${web[JOBS_PER_TURN + 99]}
       BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
     try {
       await assert.rejects(run('jobs.create', { kind: 'update', to: ['web'] }), /refused by the test/);

@@ -103,6 +103,40 @@ describe('issue 16: the fleet in the console', () => {
     assert.deepEqual(unexpectedErrors(log, origin), []);
   });
 
+  it("a package's page: counts and versions as the command line gives them, its machines paged and filtered by the server", async () => {
+    const cli = await fleet.cliJson<{
+      counts: { machines: number };
+      versions: Array<{ version: string; machines: number }>;
+      machines: Array<{ hostname: string; version: string }>;
+    }>('packages', 'libapp');
+    assert.ok(cli.versions.length >= 2, JSON.stringify(cli.versions));
+    const { page, log } = await browser.newPage();
+    await logIn(page, fleet.server.url, 'vera', PASSWORD, '#/packages/libapp');
+    await waitForText(page, '.pager .range', / of \d+ /);
+    assert.match(
+      (await page.locator('#main').textContent()) ?? '',
+      new RegExp(`${cli.counts.machines} machines have it`),
+    );
+    const users = page.getByRole('table', { name: 'Machines with libapp' });
+    assert.deepEqual(
+      await users.locator('tbody td:first-child a').allTextContents(),
+      cli.machines.map((m) => m.hostname),
+    );
+    // one version: the server narrows the list, the counts stay of all
+    const v = cli.versions[cli.versions.length - 1]!;
+    await page.getByLabel('Installed version').selectOption(v.version);
+    await page.waitForURL(/version=/);
+    await waitForText(page, '.pager .range', new RegExp(` of ${v.machines} `));
+    assert.deepEqual(
+      (await users.locator('tbody td:first-child a').allTextContents()).sort(),
+      cli.machines
+        .filter((m) => m.version === v.version)
+        .map((m) => m.hostname)
+        .sort(),
+    );
+    assert.deepEqual(unexpectedErrors(log, origin), []);
+  });
+
   it('the machine list sorts and searches through the API, as the command line does', async () => {
     const { page, log } = await browser.newPage();
     await logIn(page, fleet.server.url, 'vera', PASSWORD, '#/machines');

@@ -49,6 +49,41 @@ export async function callOperation(shell: CliShell, o: RemoteOpts, name: string
   return withFleet(shell.configFrom(o), (ctx) => runOperation(op, ctx.services, localPrincipal(), input));
 }
 
+/**
+ * Runs a paged operation page after page (`limit` entries each) until every entry of `key` is
+ * there, and returns the first answer with all of them: a command prints the whole list while
+ * the server answers in bounded pages (one database opened here, one API page per request there).
+ */
+export async function callAllPages(
+  shell: CliShell,
+  o: RemoteOpts,
+  name: string,
+  input: object,
+  key: string,
+  limit = 1000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, unknown>> {
+  const pages = async (call: (input: object) => Promise<unknown>) => {
+    let first: Record<string, unknown> | undefined;
+    const all: unknown[] = [];
+    for (let page = 1; ; page++) {
+      const r = (await call({ ...input, page, limit })) as Record<string, unknown> & { total: number };
+      const rows = r[key] as unknown[];
+      first ??= r;
+      all.push(...rows);
+      if (rows.length < limit || all.length >= r.total) break;
+    }
+    return { ...first, [key]: all, page: 1, limit: null };
+  };
+  const op = operation(name);
+  const server = remoteServer(o, env);
+  if (server !== undefined) {
+    const token = tokenFor(server, env);
+    return pages((i) => remoteCall(server, token, op, i as Record<string, unknown>));
+  }
+  return withFleet(shell.configFrom(o), (ctx) => pages((i) => runOperation(op, ctx.services, localPrincipal(), i)));
+}
+
 /** Runs an operation and prints its answer: JSON with --json, else the human form. */
 export function opRunner(shell: CliShell) {
   return async <T>(o: RemoteOpts, name: string, input: object, human: (r: T) => string): Promise<void> => {

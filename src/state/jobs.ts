@@ -124,6 +124,14 @@ export class JobStore {
     ).all(before);
   }
 
+  /** Removes jobs just added (a creation that failed half-way): only those nobody was given yet. */
+  removeNew(ids: readonly number[]): void {
+    cached(
+      this.db,
+      "DELETE FROM job WHERE id IN (SELECT value FROM json_each(?)) AND state = 'queued' AND attempts = 0",
+    ).run(JSON.stringify(ids));
+  }
+
   byId(id: number): JobRow | undefined {
     return row(this.db.prepare<[number], JobRow>(`SELECT ${COLS} FROM job WHERE id = ?`).get(id));
   }

@@ -1,10 +1,12 @@
 // Who runs what: a package's installed versions across the fleet (GET /api/v1/packages/NAME,
 // optionally older than a version), the machines per version (the server counts them), and
-// which of them are outdated.
+// which of them are outdated; the machines a page at a time (a package every machine has is
+// 20,000 entries), searched and filtered by the server.
 import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
 import { hashOf } from '../router.js';
+import { remoteTable } from '../remote-table.js';
 import { dataTable } from '../table.js';
 
 function searchForm(name, olderThan) {
@@ -43,7 +45,37 @@ export async function render(ctx) {
       h('p', {}, 'Which machines run a package, and at which version.'),
       searchForm(),
     );
-  const r = await get(EP.packageUsers(name), { olderThan });
+  // the counts and versions (of all machines) come with every page; the first page of one entry gives them
+  const r = await get(EP.packageUsers(name), { olderThan, limit: 1 });
+  const table = remoteTable({
+    id: 'users',
+    caption: `Machines with ${r.package}`,
+    params: ctx.params,
+    keep: olderThan ? { olderThan } : {},
+    search: { name: 'q', label: 'Search host name' },
+    filters: [
+      { name: 'version', label: 'Installed version', options: (r.versions ?? []).map((v) => [v.version, v.version]) },
+      { name: 'security', label: 'Security update', options: [['true', 'pending']] },
+    ],
+    pageSize: 100,
+    empty: 'No machine has it.',
+    load: async (q) => {
+      const a = await get(EP.packageUsers(name), q);
+      return { rows: a.machines, total: a.total };
+    },
+    columns: [
+      { key: 'hostname', label: 'Host', cell: (u) => link(`/machines/${u.id}`, u.hostname) },
+      { key: 'instance', label: 'Instance', cell: (u) => u.instance },
+      { key: 'version', label: 'Installed', cell: (u) => u.version },
+      {
+        key: 'candidate',
+        label: 'Candidate',
+        cell: (u) => u.candidate ?? (u.outdatedKnown ? 'up to date' : 'not known'),
+      },
+      { key: 'security', label: 'Security', cell: (u) => (u.security ? 'yes' : '') },
+    ],
+  });
+  await table.ready;
   replace(
     ctx.root,
     heading(`Package ${r.package}${r.olderThan ? ` older than ${r.olderThan}` : ''}`),
@@ -67,23 +99,6 @@ export async function render(ctx) {
       ],
     }),
     h('h2', {}, 'Machines'),
-    dataTable({
-      id: 'users',
-      rows: r.machines,
-      params: ctx.params,
-      sort: 'hostname',
-      search: (u) => `${u.hostname} ${u.version}`,
-      columns: [
-        { key: 'hostname', label: 'Host', cell: (u) => link(`/machines/${u.id}`, u.hostname) },
-        { key: 'instance', label: 'Instance' },
-        { key: 'version', label: 'Installed' },
-        {
-          key: 'candidate',
-          label: 'Candidate',
-          value: (u) => u.candidate ?? (u.outdatedKnown ? 'up to date' : 'not known'),
-        },
-        { key: 'security', label: 'Security', value: (u) => (u.security ? 'yes' : '') },
-      ],
-    }),
+    table.el,
   );
 }

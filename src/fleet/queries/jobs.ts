@@ -122,8 +122,8 @@ export interface JobsAdded {
 }
 
 /**
- * Queues a job for every machine of the targets. The classes' members are found in slices; the
- * jobs are then added in one statement and one transaction (all of them or none).
+ * Queues a job for every machine of the targets. The classes' members are found in slices, the
+ * jobs added a few thousand per turn of the event loop (all of them, or none when a turn fails).
  */
 export async function addJobs(
   ctx: FleetQueryContext,
@@ -135,14 +135,13 @@ export async function addJobs(
   const { params, policy } = jobSpec(kind, o);
   const machines = await ctx.fleet.targetsInSlices(targets);
   if (!machines.length) fail('USAGE', `no machine is in ${targets.join(', ').slice(0, 200)}`);
-  // the insert, atomic and so in one go, starts a turn of its own
   await nextTurn();
   const now = ctx.now();
   const deadline =
     o.deadlineMs === undefined
       ? undefined
       : (o.notBefore !== undefined && o.notBefore > now ? o.notBefore : now) + o.deadlineMs;
-  const made = ctx.fleet.jobs.createFor(
+  const made = await ctx.fleet.jobs.createInTurns(
     machines.map((m) => m.id),
     {
       kind,

@@ -51,7 +51,7 @@ export async function packageUsers(
   ctx: FleetQueryContext,
   name: string,
   olderThan?: string,
-  o: { security?: boolean; page?: number; limit?: number } = {},
+  o: { security?: boolean; page?: number; limit?: number; q?: string; version?: string } = {},
 ): Promise<PackageUsers> {
   if (!PACKAGE_RE.test(name)) fail('USAGE', `"${name.slice(0, 80)}" is not a package name`);
   if (olderThan !== undefined && !isStrictVersion(olderThan))
@@ -67,7 +67,7 @@ export async function packageUsers(
   const answers = new PackageAnswers(ctx, name);
   const users: PackageUser[] = [];
   const slicer = new TimeSlicer();
-  for (const m of holding.size ? machinesWithProfile(ctx, [...holding.keys()]) : []) {
+  for await (const m of holding.size ? machinesWithProfile(ctx, [...holding.keys()], slicer) : []) {
     await slicer.tick();
     const hits = holding.get(m.profileId);
     if (!hits) continue;
@@ -89,6 +89,9 @@ export async function packageUsers(
     }
   }
   await slicer.pause();
+  // hostname order (the machines were read in id order, a slice at a time)
+  users.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id));
+  await slicer.tick();
   const ids = (list: PackageUser[], f: (u: PackageUser) => boolean) => new Set(list.filter(f).map((u) => u.id)).size;
   const byVersion = new Map<string, PackageUser[]>();
   for (const u of users) {
@@ -96,12 +99,17 @@ export async function packageUsers(
     if (list) list.push(u);
     else byVersion.set(u.version, [u]);
   }
+  // the list may be narrowed further (a host name's part, one installed version); counts stay of all
+  const listed =
+    o.q || o.version
+      ? users.filter((u) => (!o.q || u.hostname.includes(o.q)) && (!o.version || u.version === o.version))
+      : users;
   return {
     package: name,
     olderThan: olderThan ?? null,
     security: o.security === true,
-    machines: o.limit === undefined ? users : users.slice(((o.page ?? 1) - 1) * o.limit, (o.page ?? 1) * o.limit),
-    total: users.length,
+    machines: o.limit === undefined ? listed : listed.slice(((o.page ?? 1) - 1) * o.limit, (o.page ?? 1) * o.limit),
+    total: listed.length,
     page: o.page ?? 1,
     limit: o.limit ?? null,
     counts: {
@@ -129,26 +137,35 @@ interface ProfiledMachine {
   reported: boolean;
 }
 
+/** Machines read per statement: a few milliseconds each. */
+const MACHINE_SLICE = 2_000;
+
 /**
- * Machines with one of these installed sets, in hostname order, with the view of their last
- * report: only those machines are read (machine_by_profile), their reports through the covering
- * index (a report row holds kilobytes of extras).
+ * Machines with one of these installed sets, with the view of their last report, in id order and
+ * in slices (a package every machine has means 20,000 rows: one statement would hold the loop):
+ * only those machines are read (machine_by_profile), their reports through the covering index
+ * (a report row holds kilobytes of extras).
  */
-function machinesWithProfile(ctx: FleetQueryContext, profileIds: readonly number[]): ProfiledMachine[] {
-  return ctx.db
-    .prepare<[string], [number, string, string, number, number | null, number]>(
+async function* machinesWithProfile(
+  ctx: FleetQueryContext,
+  profileIds: readonly number[],
+  slicer: TimeSlicer,
+): AsyncGenerator<ProfiledMachine> {
+  const stmt = ctx.db
+    .prepare<[string, number, number], [number, string, string, number, number | null, number]>(
       `SELECT m.id, m.hostname, m.architecture, m.profile_id, r.view_id, r.machine_id IS NOT NULL
       FROM machine m LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = m.id
-      WHERE m.profile_id IN (SELECT value FROM json_each(?)) ORDER BY m.hostname, m.id`,
+      WHERE m.profile_id IN (SELECT value FROM json_each(?)) AND m.id > ? ORDER BY m.id LIMIT ?`,
     )
-    .raw(true)
-    .all(JSON.stringify(profileIds))
-    .map(([id, hostname, architecture, profileId, viewId, reported]) => ({
-      id,
-      hostname,
-      architecture,
-      profileId,
-      viewId,
-      reported: reported === 1,
-    }));
+    .raw(true);
+  const profiles = JSON.stringify(profileIds);
+  for (let after = 0; ;) {
+    await slicer.tick();
+    const rows = stmt.all(profiles, after, MACHINE_SLICE);
+    for (const [id, hostname, architecture, profileId, viewId, reported] of rows) {
+      yield { id, hostname, architecture, profileId, viewId, reported: reported === 1 };
+      after = id;
+    }
+    if (rows.length < MACHINE_SLICE) return;
+  }
 }
