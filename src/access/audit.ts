@@ -7,6 +7,7 @@ import { fail, isAptgateError } from '../errors.js';
 import { AuditStore, type AuditFilter, type AuditRow } from '../state/audit.js';
 import type { Db } from '../state/db.js';
 import type { Principal } from './principal.js';
+import { nextTurn } from '../sys/time-slice.js';
 
 export const REDACTED = '[redacted]';
 export const AUDIT_JSON_MAX = 8 * 1024;
@@ -190,7 +191,7 @@ export class AuditLog {
       const from = Math.max(bounds.min, top - slice);
       out.push(...this.store.query({ ...f, before: top, from, limit: f.limit - out.length }));
       top = from;
-      if (out.length < f.limit && top > bounds.min) await new Promise((r) => setImmediate(r));
+      if (out.length < f.limit && top > bounds.min) await nextTurn();
     }
     return out.map(toEntry);
   }

@@ -11,6 +11,7 @@ import {
   encodeResponseWith,
   prepared,
 } from './encode.js';
+import { nextTurn } from '../sys/time-slice.js';
 import { decodeCallSliced } from './fast-decode.js';
 import {
   badReference,
@@ -183,7 +184,7 @@ function feedSax(d: DeserializerInstance, text: string, settled: () => boolean, 
         at = next;
       }
       if (settled()) return;
-      if (at < text.length) setImmediate(feed);
+      if (at < text.length) void nextTurn().then(feed);
       else d.parser.end();
     } catch (e) {
       fail(e);
