@@ -156,6 +156,10 @@ describe('issue 5: the release gate', () => {
 
     // --only moves exactly one of the two updated sources
     await server.gate.promote('test', { only: ['other'], actor: 'admin' });
+    const inRelease = `${server.url}/stage/production/fixture/dists/stable/InRelease`;
+    const first = await fetch(inRelease);
+    const firstText = await first.text();
+    const firstDate = first.headers.get('last-modified')!;
     const partial = await stagePackages('production');
     assert.deepEqual([versionsIn(partial, 'demo'), versionsIn(partial, 'other')], [['1.0-1'], ['1.0-1', '2.0-1']]);
     assert.deepEqual(
@@ -164,6 +168,11 @@ describe('issue 5: the release gate', () => {
     );
 
     const [gen] = await server.gate.promote('test', { actor: 'admin' });
+    // apt asks again with the date it was given: the next generation is newer, even within the same second
+    const again = await fetch(inRelease, { headers: { 'If-Modified-Since': firstDate } });
+    assert.equal(again.status, 200, `a 304 here keeps apt on the previous generation (${firstDate})`);
+    assert.notEqual(await again.text(), firstText);
+    assert.ok(Date.parse(again.headers.get('last-modified')!) > Date.parse(firstDate));
     assert.equal(gen!.stage, 'production');
     assert.equal(gen!.actor, 'admin');
     assert.deepEqual(

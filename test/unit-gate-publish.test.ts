@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { ServerKey } from '../src/gate/key.js';
+import { PublishStamps } from '../src/gate/stamp.js';
 import {
   paragraphFields,
   publishSuite,
@@ -311,5 +312,21 @@ describe('issue 5: signed stage suites (gate/key.ts, gate/publish.ts)', () => {
     assert.equal(r.filenames.size, kept.length);
     const out = await readFile(path.join(dir, 'big/dists/big/main/binary-amd64/Packages'), 'utf8');
     assert.equal(out, kept.map((p) => `${p}\n`).join(''));
+  });
+});
+
+describe('PublishStamps: the Last-Modified of a suite written again', () => {
+  it('is this second, or a second after the last one given to the suite', () => {
+    const stamps = new PublishStamps();
+    const t = Date.UTC(2026, 11, 7, 12, 0, 0);
+    assert.equal(stamps.next('test\0fixture\0stable', t + 300), t);
+    // written again within the same second: the next second, then the one after
+    assert.equal(stamps.next('test\0fixture\0stable', t + 700), t + 1000);
+    assert.equal(stamps.next('test\0fixture\0stable', t + 900), t + 2000);
+    // another suite has its own dates; the clock catching up wins again
+    assert.equal(stamps.next('production\0fixture\0stable', t + 900), t);
+    assert.equal(stamps.next('test\0fixture\0stable', t + 5500), t + 5000);
+    // a generation rewritten after a restart: after what its files said before
+    assert.equal(new PublishStamps().next('test\0fixture\0stable', t + 100, t + 400), t + 1000);
   });
 });

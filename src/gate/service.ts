@@ -15,6 +15,7 @@ import type { ContentResolver } from './content.js';
 import { gateStatus, type GateStatus, type MachineEvidence } from './gate.js';
 import type { ServerKey } from './key.js';
 import { publishSuite, type PublishTarget } from './publish.js';
+import { mtimeOf, PublishStamps, stampTree } from './stamp.js';
 import type { ChangeBy, StageService, Update } from './stages.js';
 
 export interface StageSourceEntry {
@@ -53,6 +54,7 @@ const PACKAGES_NAMES = ['Packages.xz', 'Packages.gz', 'Packages', 'Packages.zst'
 export class GateService {
   private readonly pools = new Map<number, Set<string>>();
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly stamps = new PublishStamps();
 
   constructor(private readonly d: GateDeps) {}
 
@@ -139,6 +141,7 @@ export class GateService {
       targets.push({ component: t.component, architecture: t.architecture, sources });
     }
     const dir = this.genDir(g.id);
+    const before = await mtimeOf(path.join(dir, 'dists', g.suite, 'InRelease'));
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     const out = await publishSuite({
@@ -159,6 +162,10 @@ export class GateService {
         butAutomaticUpgrades: base.butAutomaticUpgrades,
       },
     });
+    await stampTree(
+      path.join(dir, 'dists'),
+      this.stamps.next(`${g.stage}\0${g.backend}\0${g.suite}`, Date.now(), before),
+    );
     await writeFile(path.join(dir, 'pool.json'), JSON.stringify([...out.filenames]));
     this.pools.set(g.id, out.filenames);
     this.d.store.setPublished(g.id, out.inReleaseSha256);
