@@ -48,10 +48,16 @@ export const MAX_CHANGELOG_CHARS = 4 * 1024 * 1024;
 export const MAX_CHANGELOG_ENTRIES = 10_000;
 /** A longer line ends the parse (real lines are under 200 characters). */
 export const MAX_LINE_CHARS = 16 * 1024;
-/** The change lines of one entry; beyond this the entry ends the parse. */
-export const MAX_ENTRY_CHARS = 1024 * 1024;
+/**
+ * The change lines of one entry; beyond this the entry ends the parse. An entry's references are
+ * found in one go when it closes (a Closes: may wrap), so this bounds that step: 256 KiB of
+ * nothing but references take about 20 ms. The longest real entries are tens of KiB.
+ */
+export const MAX_ENTRY_CHARS = 256 * 1024;
 /** References kept per kind and entry (the rest are dropped; the parse ends with `limit`). */
 export const MAX_REFS_PER_ENTRY = 4096;
+/** Characters one step reads or scans at most (besides the one entry it may close): a step stays short. */
+const STEP_CHARS = 128 * 1024;
 
 // Dpkg::Changelog::Debian and Dpkg::Changelog::Entry::Debian, lightly bounded
 // (no lazy group before an optional tail: those backtrack quadratically on a long hostile line)
@@ -168,15 +174,18 @@ export class ChangelogParser {
   private readonly entries: ChangelogEntry[] = [];
   private finished: ParsedChangelog | null = null;
   private readonly cut: boolean;
+  /** characters read and scanned in the current step */
+  private work = 0;
 
   constructor(text: string) {
     this.cut = text.length > MAX_CHANGELOG_CHARS;
     this.text = this.cut ? text.slice(0, text.lastIndexOf('\n', MAX_CHANGELOG_CHARS) + 1) : text;
   }
 
-  /** Reads up to `maxLines` lines; true once the parse is finished. */
+  /** Reads up to `maxLines` lines (fewer when they are long); true once the parse is finished. */
   step(maxLines = 2000): boolean {
-    for (let n = 0; n < maxLines && !this.finished; n++) this.line();
+    this.work = 0;
+    for (let n = 0; n < maxLines && !this.finished && this.work < STEP_CHARS; n++) this.line();
     return this.finished !== null;
   }
 
@@ -199,7 +208,9 @@ export class ChangelogParser {
     const o = this.open;
     if (!o) return;
     this.open = null;
-    const refs = referencesIn(o.text.join('\n'));
+    const text = o.text.join('\n');
+    this.work += text.length;
+    const refs = referencesIn(text);
     this.entries.push({ ...o.entry, date, cves: refs.cves, closes: refs.closes, launchpad: refs.launchpad });
     if (refs.capped) this.end('limit', `more than ${MAX_REFS_PER_ENTRY} references of one kind in an entry`);
   }
@@ -217,6 +228,7 @@ export class ChangelogParser {
       this.end('garbage', `line longer than ${MAX_LINE_CHARS} characters`);
       return;
     }
+    this.work += nl - this.pos;
     let line = this.text.slice(this.pos, nl);
     this.pos = nl + 1;
     if (line.endsWith('\r')) line = line.slice(0, -1);
@@ -275,7 +287,9 @@ export class ChangelogParser {
       return; // dpkg skips comments
     }
     if (/^\$\w+:.*\$/.test(line)) return; // an RCS keyword, skipped by dpkg
-    if (!this.open && OLD_FORMAT.some((re) => re.test(line))) {
+    // old-format first lines are short; a prefix keeps their backtracking regexes off long lines
+    const head = line.slice(0, 256);
+    if (!this.open && OLD_FORMAT.some((re) => re.test(head))) {
       return this.end('old-format', 'entries in the old changelog format');
     }
     this.end('garbage', `unexpected line: ${JSON.stringify(line.slice(0, 80))}`);

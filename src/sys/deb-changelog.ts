@@ -114,12 +114,26 @@ function streamTar(deb: string, reader: TarReader, timeoutMs: number): Promise<v
       shell: false,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C' },
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
+      // its own process group: dpkg-deb forks the decompressor, which must die with it
+      detached: true,
     });
+    let timedOut = false;
+    let stoppedByUs = false;
+    const kill = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL'); // the group is gone already
+      }
+      child.stdout.destroy();
+    };
+    const timer = setTimeout(() => {
+      if (stoppedByUs) return;
+      timedOut = true;
+      kill();
+    }, timeoutMs);
     let stderr = '';
     let failure: unknown = null;
-    let stoppedByUs = false;
     child.stderr.on('data', (c: Buffer) => {
       if (stderr.length < 4096) stderr += c.toString('utf8');
     });
@@ -133,18 +147,18 @@ function streamTar(deb: string, reader: TarReader, timeoutMs: number): Promise<v
       if (reader.done || failure) {
         // everything wanted was read (or the archive is bad): the rest of the archive is not needed
         stoppedByUs = true;
-        child.kill('SIGKILL');
+        kill();
       }
     });
     child.on('error', (e) =>
       reject(new AptgateError('EXEC_FAILED', `dpkg-deb: ${e.message}`, { file: 'dpkg-deb' }, { cause: e })),
     );
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       if (failure) return reject(failure instanceof Error ? failure : new Error(String(failure)));
+      if (timedOut) return reject(new AptgateError('EXEC_FAILED', `dpkg-deb on ${deb}: over ${timeoutMs} ms`));
       if (stoppedByUs && reader.done) return resolve();
-      if (signal !== null) {
-        return reject(new AptgateError('EXEC_FAILED', `dpkg-deb on ${deb}: ${signal} (over ${timeoutMs} ms?)`));
-      }
+      if (signal !== null) return reject(new AptgateError('EXEC_FAILED', `dpkg-deb on ${deb}: killed by ${signal}`));
       if (code !== 0) {
         const why = stderr.trim().slice(0, 500);
         return reject(new AptgateError('PARSE_FAILED', `${deb}: not a readable Debian package: ${why}`, { file: deb }));

@@ -93,7 +93,10 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
     const docDir = path.join(stage, 'usr', 'share', 'doc', spec.name);
     await mkdir(shareDir, { recursive: true, mode: 0o755 });
     if (spec.docLink === undefined) await mkdir(docDir, { recursive: true, mode: 0o755 });
-    else await symlink(spec.docLink, docDir);
+    else {
+      await mkdir(path.dirname(docDir), { recursive: true, mode: 0o755 });
+      await symlink(spec.docLink, docDir);
+    }
     let bytes = 0;
     let files = 0;
     const addFile = async (p: string, data: Buffer | string) => {
