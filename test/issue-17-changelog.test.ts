@@ -4,7 +4,7 @@
 // (epochs, `~`, binNMUs, symlinked doc directories) and hostile ones (not a deb, truncated, a
 // gzip bomb, huge lines, a text over every cap).
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,7 +19,9 @@ import {
   referencesBetween,
 } from '../src/index/changelog.js';
 import { debChangelogs, parseChangelogSliced, readDebChangelogs } from '../src/sys/deb-changelog.js';
+import { TarReader, type TarEntry } from '../src/sys/tar-reader.js';
 import { TEST_MAINTAINER, buildDeb } from './helpers/debs.js';
+import { exec } from './helpers/exec.js';
 import { fixturesDir } from './helpers/paths.js';
 
 const LIBSSL3 = path.join(fixturesDir, 'debs', 'libssl3_3.0.22-1~deb12u2_amd64.deb');
@@ -402,5 +404,75 @@ describe('the parser on odd and hostile text', () => {
     const log = parseChangelog(entry('p', '1-1', []));
     assert.throws(() => referencesBetween(log, 'not a version', '1-1'), code('VERSION_INVALID'));
     assert.throws(() => referencesBetween(log, null, ''), code('VERSION_INVALID'));
+  });
+});
+
+describe('the tar reader on what GNU tar writes', () => {
+  let dir = '';
+  // 150 characters fit ustar's prefix and name; 300 need GNU 'L' records or a pax path
+  const mid = `d/${'m'.repeat(140)}/f.txt`;
+  const long = `d/${'l'.repeat(120)}/${'n'.repeat(120)}/${'o'.repeat(40)}.txt`;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i17-tar-'));
+    for (const [p, body] of [
+      [mid, 'middle\n'],
+      [long, 'long one\n'],
+    ] as const) {
+      await mkdir(path.join(dir, 'tree', path.dirname(p)), { recursive: true });
+      await writeFile(path.join(dir, 'tree', p), body);
+    }
+    await symlink('../'.repeat(3) + 'x'.repeat(150), path.join(dir, 'tree', 'd', 'link'));
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const format of ['gnu', 'pax', 'ustar'] as const) {
+    it(`${format}: paths, link targets and bodies, fed in odd chunk sizes`, async () => {
+      // ustar cannot hold the 300-character path nor the 159-character link target
+      const args = ['--format', format, '-C', path.join(dir, 'tree'), '-cf', '-', `./${mid}`];
+      if (format !== 'ustar') args.push(`./${long}`, './d/link');
+      const r = await exec('tar', args);
+      assert.equal(r.code, 0, r.stderr.toString());
+      const entries: TarEntry[] = [];
+      const bodies = new Map<string, string>();
+      const reader = new TarReader(
+        (e) => {
+          entries.push(e);
+          return 'keep';
+        },
+        (e, body) => {
+          bodies.set(e.path, body.toString());
+          return 'skip';
+        },
+      );
+      // chunks of 1 to 1500 bytes: headers and bodies split at every kind of place
+      for (let pos = 0, k = 1; pos < r.stdout.length; k = (k * 7 + 3) % 1499) {
+        reader.push(r.stdout.subarray(pos, pos + k + 1));
+        pos += k + 1;
+      }
+      reader.end();
+      assert.equal(bodies.get(mid), 'middle\n');
+      // every path as stored, without './'; the archive's only file at 148 characters is whole
+      assert.deepEqual(
+        entries.filter((e) => e.type === '0').map((e) => e.path),
+        format === 'ustar' ? [mid] : [mid, long],
+      );
+      if (format !== 'ustar') {
+        assert.equal(bodies.get(long), 'long one\n');
+        const link = entries.find((e) => e.path === 'd/link')!;
+        assert.deepEqual([link.type, link.linkPath], ['2', '../../../' + 'x'.repeat(150)]);
+      }
+    });
+  }
+
+  it('refuses what is not tar, and an archive that ends early', () => {
+    const junk = new TarReader(() => 'skip');
+    assert.throws(() => junk.push(Buffer.alloc(512, 0x41)), code('PARSE_FAILED'));
+    const empty = new TarReader(() => 'skip');
+    empty.push(Buffer.alloc(100));
+    assert.throws(() => empty.end(), code('PARSE_FAILED'));
   });
 });
