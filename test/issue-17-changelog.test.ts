@@ -404,6 +404,10 @@ describe('the parser on odd and hostile text', () => {
     const log = parseChangelog(entry('p', '1-1', []));
     assert.throws(() => referencesBetween(log, 'not a version', '1-1'), code('VERSION_INVALID'));
     assert.throws(() => referencesBetween(log, null, ''), code('VERSION_INVALID'));
+    // no changelog at all: nothing found, and not complete either
+    const none = referencesBetween([], null, '1-1');
+    assert.deepEqual([none.versions, none.complete, none.candidateFound], [[], false, false]);
+    assert.equal(referencesBetween(log, null, '1-1').complete, true);
   });
 });
 

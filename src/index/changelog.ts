@@ -199,6 +199,7 @@ export class ChangelogParser {
   private end(end: ChangelogEnd, reason?: string): void {
     if (this.finished) return;
     this.close(null);
+    if (this.finished) return; // closing the entry hit a cap: that is the end to report
     const result: ParsedChangelog = { entries: this.entries, end };
     if (reason !== undefined) result.stop = { line: this.lineNo, reason };
     this.finished = result;
@@ -353,7 +354,7 @@ export function referencesBetween(
   const entries = list.flatMap((l) => l.entries);
   const complete =
     installed === null
-      ? list.every((l) => l.end === 'complete' || l.end === 'footer')
+      ? list.length > 0 && list.every((l) => l.end === 'complete' || l.end === 'footer')
       : entries.some((e) => compareVersions(e.version, installed) <= 0);
   return {
     cves: [...cves],
