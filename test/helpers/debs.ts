@@ -2,9 +2,10 @@
  * Real .deb files built with dpkg-deb (no mocks), and control-file parsing.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdtemp, mkdir, writeFile, chmod, rm, stat } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, chmod, rm, stat, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { execOk } from './exec.js';
 
 export interface DebSpec {
@@ -31,6 +32,15 @@ export interface DebSpec {
   postinst?: string;
   /** a preinst maintainer script (its text, with its #! line) */
   preinst?: string;
+  /**
+   * /usr/share/doc/<name>/changelog.Debian.gz: a string is gzipped, a Buffer is shipped as it is
+   * (gzip bytes, or hostile ones)
+   */
+  changelog?: string | Buffer;
+  /** /usr/share/doc/<name>/changelog.Debian.<arch>.gz (a binNMU's entries), as `changelog` */
+  binnmuChangelog?: string | Buffer;
+  /** makes /usr/share/doc/<name> a symlink to this target (libfoo-dev → libfoo) instead of a directory */
+  docLink?: string;
 }
 
 /** Fixed timestamp for the files inside built debs (SOURCE_DATE_EPOCH), so rebuilding a spec gives identical bytes. */
@@ -82,7 +92,11 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
     const shareDir = path.join(stage, 'usr', 'share', spec.name);
     const docDir = path.join(stage, 'usr', 'share', 'doc', spec.name);
     await mkdir(shareDir, { recursive: true, mode: 0o755 });
-    await mkdir(docDir, { recursive: true, mode: 0o755 });
+    if (spec.docLink === undefined) await mkdir(docDir, { recursive: true, mode: 0o755 });
+    else {
+      await mkdir(path.dirname(docDir), { recursive: true, mode: 0o755 });
+      await symlink(spec.docLink, docDir);
+    }
     let bytes = 0;
     let files = 0;
     const addFile = async (p: string, data: Buffer | string) => {
@@ -91,7 +105,14 @@ export async function buildDeb(spec: DebSpec, outDir: string): Promise<string> {
       bytes += Buffer.byteLength(data);
       files++;
     };
-    await addFile(path.join(docDir, 'README'), `${spec.name} ${spec.version} (${arch}): aptgate test package\n`);
+    const gz = (t: string | Buffer) => (typeof t === 'string' ? gzipSync(t, { level: 9 }) : t);
+    if (spec.docLink === undefined) {
+      await addFile(path.join(docDir, 'README'), `${spec.name} ${spec.version} (${arch}): aptgate test package\n`);
+      if (spec.changelog !== undefined) await addFile(path.join(docDir, 'changelog.Debian.gz'), gz(spec.changelog));
+      if (spec.binnmuChangelog !== undefined) {
+        await addFile(path.join(docDir, `changelog.Debian.${arch}.gz`), gz(spec.binnmuChangelog));
+      }
+    }
     if (spec.payloadBytes !== undefined) {
       await addFile(
         path.join(shareDir, 'payload.bin'),
