@@ -33,10 +33,11 @@ function readText(file: string, budget: number): string {
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
-    if (size > budget) fail('PARSE_FAILED', `${file}: the feed is larger than ${maxBytes} bytes`, { size, limit: maxBytes });
+    if (size > budget)
+      fail('PARSE_FAILED', `${file}: the feed is larger than ${maxBytes} bytes`, { size, limit: maxBytes });
     const buf = Buffer.allocUnsafe(size + 1);
     let n = 0;
-    for (let r; (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) {
+    for (let r; (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) {
       n += r;
       // it grew while we read
       if (n > size) fail('PARSE_FAILED', `${file}: the feed is larger than ${maxBytes} bytes`, { limit: maxBytes });

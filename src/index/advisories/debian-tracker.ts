@@ -27,7 +27,11 @@ export function* trackerRecords(json: unknown, skipped: SkipCounts): Generator<A
     });
   for (const [source, issues] of Object.entries(json)) {
     if (!isSourceName(source) || !isObject(issues)) {
-      skip(skipped, isSourceName(source) ? 'bad-type' : 'bad-source', isObject(issues) ? Object.keys(issues).length : 1);
+      skip(
+        skipped,
+        isSourceName(source) ? 'bad-type' : 'bad-source',
+        isObject(issues) ? Object.keys(issues).length : 1,
+      );
       continue;
     }
     for (const [cve, issue] of Object.entries(issues)) {

@@ -70,7 +70,10 @@ export function* listRecords(text: string, kind: AdvisoryListKind, skipped: Skip
   }
   if (entry) yield* entryRecords(entry, kind, skipped);
   if (headers === 0 && lines > 0)
-    fail('PARSE_FAILED', `no advisory in the ${kind.toUpperCase()} list (expected lines like "[23 Nov 2024] ${prefix}5800-1 openssl - security update")`);
+    fail(
+      'PARSE_FAILED',
+      `no advisory in the ${kind.toUpperCase()} list (expected lines like "[23 Nov 2024] ${prefix}5800-1 openssl - security update")`,
+    );
 }
 
 /** All records at once (small inputs, tests). */
@@ -82,7 +85,15 @@ export function parseAdvisoryList(text: string, kind: AdvisoryListKind): Advisor
 function header(line: string, prefix: string, skipped: SkipCounts): Entry | undefined {
   const m = HEADER.exec(line);
   if (!m) return void skip(skipped, 'bad-header');
-  const [, day, month, year, advisory, , desc] = m as unknown as [string, string, string, string, string, string, string?];
+  const [, day, month, year, advisory, , desc] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string?,
+  ];
   if (!advisory.startsWith(prefix)) return void skip(skipped, 'wrong-list');
   const mi = MONTHS.indexOf(month);
   const at = new Date(Date.UTC(Number(year), mi, Number(day)));

@@ -71,7 +71,9 @@ export function usnRecords(osv: unknown, skipped: SkipCounts): AdvisoryRecord[] 
   if (!cves) return (skip(skipped, 'too-many'), []);
   const published = isoDate(osv.published);
   const summary = summaryOf(osv.summary);
-  const fallback = ubuntuSeverity(osv.severity) ?? ubuntuSeverity(isObject(osv.database_specific) ? osv.database_specific.priority : undefined);
+  const fallback =
+    ubuntuSeverity(osv.severity) ??
+    ubuntuSeverity(isObject(osv.database_specific) ? osv.database_specific.priority : undefined);
   const out: AdvisoryRecord[] = [];
   for (const a of osv.affected) {
     if (!isObject(a) || !isObject(a.package)) {
