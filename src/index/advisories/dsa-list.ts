@@ -46,6 +46,8 @@ export function* listRecords(text: string, kind: AdvisoryListKind, skipped: Skip
   if (text.includes('\0')) fail('PARSE_FAILED', `the ${kind.toUpperCase()} list is not text (it holds NUL bytes)`);
   const prefix = `${kind.toUpperCase()}-`;
   let entry: Entry | undefined;
+  // the lines of an entry whose header was skipped go with it
+  let inSkipped = false;
   let headers = 0;
   let lines = 0;
   for (const raw of text.split('\n')) {
@@ -60,10 +62,11 @@ export function* listRecords(text: string, kind: AdvisoryListKind, skipped: Skip
       if (entry) yield* entryRecords(entry, kind, skipped);
       entry = header(line, prefix, skipped);
       if (entry) headers++;
+      inSkipped = !entry;
       continue;
     }
     if (!entry) {
-      skip(skipped, 'orphan-line');
+      if (!inSkipped) skip(skipped, 'orphan-line');
       continue;
     }
     annotation(line, entry, skipped);
@@ -133,8 +136,8 @@ function annotation(line: string, entry: Entry, skipped: SkipCounts): void {
     else skip(skipped, 'bad-status');
     return;
   }
-  const version = rest.trim().split(/\s+/)[0];
-  if (!isVersion(version)) return skip(skipped, 'bad-version');
+  const [version, ...more] = rest.trim().split(/\s+/);
+  if (more.length > 0 || !isVersion(version)) return skip(skipped, 'bad-version');
   entry.releases.push({ release, source, status: 'fixed', fixedVersion: version });
   if (entry.releases.length > RELEASES_MAX) entry.broken = true;
 }

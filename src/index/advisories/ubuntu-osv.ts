@@ -52,12 +52,13 @@ const UBUNTU_VERSION = /^\d{2}\.\d{2}$/;
 /** The release (codename) and whether it is the Pro stream, or why the ecosystem is not one we read. */
 export function ubuntuRelease(ecosystem: string): { release: string; pro: boolean } | string {
   const parts = ecosystem.split(':');
-  if (parts[0] !== 'Ubuntu' || parts.length > 4) return 'bad-ecosystem';
+  if (parts[0] !== 'Ubuntu' || parts.length > 6) return 'bad-ecosystem';
   const pro = parts[1] === 'Pro';
   const rest = parts.slice(pro ? 2 : 1);
   const version = rest[0] ?? '';
-  if (!UBUNTU_VERSION.test(version)) return 'other-stream';
-  if (rest.length > 2 || (rest.length === 2 && rest[1] !== 'LTS')) return 'other-stream';
+  // Ubuntu:Pro:FIPS-updates:22.04:LTS and the like: a stream of its own
+  if (!UBUNTU_VERSION.test(version)) return /^\d/.test(version) || version === '' ? 'bad-ecosystem' : 'other-stream';
+  if (rest.length > 2 || (rest.length === 2 && rest[1] !== 'LTS')) return 'bad-ecosystem';
   return { release: UBUNTU_CODENAMES[version] ?? version, pro };
 }
 
