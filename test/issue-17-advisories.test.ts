@@ -401,6 +401,13 @@ function stallMonitor(): { stop(): number } {
   };
 }
 
+/** The longest the event loop goes without running a 1 ms interval when it has nothing else to do. */
+async function idleStall(ms: number): Promise<number> {
+  const monitor = stallMonitor();
+  await new Promise((r) => setTimeout(r, ms));
+  return monitor.stop();
+}
+
 /** A tracker JSON of at least `bytes`, written from the format: 10 issues per source, 4 releases each. */
 function bigTracker(bytes: number): { text: string; records: number } {
   const parts: string[] = [];
@@ -457,7 +464,7 @@ describe('issue 17: the advisory store', () => {
   });
   after(() => db.close());
 
-  it('a big tracker file: parsed in the worker and stored in slices, the event loop never held 50 ms', async (t) => {
+  it('a big tracker file: parsed in the worker and stored in slices, the event loop never held 50 ms (plus what an idle loop waits on a busy machine)', async (t) => {
     const big = bigTracker(30 * 1024 * 1024);
     const trackerFile = path.join(dir, 'tracker-big.json');
     await writeFile(trackerFile, big.text);
@@ -467,6 +474,10 @@ describe('issue 17: the advisory store', () => {
     try {
       const bigStore = new AdvisoryStore(bigDb);
       bigStore.setFeed('debian-tracker', 'https://security-tracker.debian.org/tracker/data/json');
+      // what the machine alone costs: on a shared machine (other processes keeping every core busy)
+      // an idle event loop waits for a core tens of ms; the limit then allows that much more
+      const idle = await idleStall(2000);
+      const limit = 50 + (idle > 20 ? idle : 0);
       // the parse alone, then the parse feeding the store
       let monitor = stallMonitor();
       const parsed = await parseAdvisoryFile('debian-tracker', trackerFile, () => undefined);
@@ -489,14 +500,30 @@ describe('issue 17: the advisory store', () => {
         `parse + store: ${result.ms.toFixed(0)} ms, ${Math.round(result.records / (result.ms / 1000))} rows/s, ` +
           `longest stall ${storeStall.toFixed(1)} ms`,
       );
-      assert.ok(parseStall < 50, `the parse held the event loop ${parseStall.toFixed(1)} ms`);
-      assert.ok(storeStall < 50, `parse + store held the event loop ${storeStall.toFixed(1)} ms`);
+      // the next day's import: the same again, and the previous load deleted (in slices)
+      monitor = stallMonitor();
+      const again = await bigStore.replace(
+        'debian-tracker',
+        (write) => parseAdvisoryFile('debian-tracker', trackerFile, write),
+        { dataDate: '2026-12-08' },
+      );
+      const againStall = monitor.stop();
+      t.diagnostic(
+        `again, the previous load deleted: ${again.ms.toFixed(0)} ms to the switch, longest stall ${againStall.toFixed(1)} ms`,
+      );
+      t.diagnostic(`idle event loop: longest stall ${idle.toFixed(1)} ms; limit ${limit.toFixed(0)} ms`);
+      const held = (what: string, ms: number) =>
+        `${what} held the event loop ${ms.toFixed(1)} ms (idle: ${idle.toFixed(1)})`;
+      assert.ok(parseStall < limit, held('the parse', parseStall));
+      assert.ok(storeStall < limit, held('parse + store', storeStall));
+      assert.ok(againStall < limit, held('parse + store + delete', againStall));
+      assert.equal(count(bigDb, 'SELECT count(*) AS n FROM advisory_load'), 1);
       assert.equal(result.records, big.records);
       assert.equal(summary!.records, big.records);
       assert.deepEqual(summary!.skipped, {});
       const feed = bigStore.feed('debian-tracker')!;
       assert.equal(feed.records, big.records);
-      assert.equal(feed.dataDate, '2026-12-07');
+      assert.equal(feed.dataDate, '2026-12-08');
       assert.equal(count(bigDb, 'SELECT count(*) AS n FROM advisory'), big.records);
       // one summary per issue, not per release
       assert.equal(count(bigDb, 'SELECT count(*) AS n FROM advisory_text'), big.records / 4);
