@@ -39,8 +39,8 @@ function readText(file: string, budget: number): string {
     let n = 0;
     for (let r; (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) {
       n += r;
-      // it grew while we read
-      if (n > size) fail('PARSE_FAILED', `${file}: the feed is larger than ${maxBytes} bytes`, { limit: maxBytes });
+      // written to while we read (a fetch writes the next file beside it and renames it into place)
+      if (n > size) fail('PARSE_FAILED', `${file} changed while it was read`);
     }
     bytes += n;
     return buf.toString('utf8', 0, n);
