@@ -632,7 +632,13 @@ describe('issue 17: the advisory store', () => {
     db.prepare(
       "INSERT INTO advisory (load_id, origin, source, release, status, urgency) VALUES (?, 'dsa', 'x', 'bookworm', 'open', 'low')",
     ).run(orphan);
+    // one just begun may be another process's import under way: kept
+    const recent = Number(
+      db.prepare("INSERT INTO advisory_load (feed, started_at) VALUES ('dsa', ?)").run(Date.now()).lastInsertRowid,
+    );
     assert.equal(await store.sweep(), 1);
+    assert.equal(count(db, `SELECT count(*) AS n FROM advisory_load WHERE id IN (${orphan}, ${recent})`), 1);
+    assert.equal(await store.sweep('dsa', 0), 1);
     assert.equal(count(db, 'SELECT count(*) AS n FROM advisory'), 30_000);
     // a success clears the error
     await store.replace('dsa', async (write) => write(recordSet(10, 1, '4.0-1')), { fetchedAt: 1234 });

@@ -46,6 +46,11 @@ export interface ReplaceResult {
   ms: number;
 }
 
+/**
+ * A load no feed points to is left over (a server stopped during an import) once it is this old;
+ * a younger one may be another process's import under way.
+ */
+export const STALE_LOAD_MS = 6 * 3_600_000;
 /** Rows one delete statement takes (a few ms): the slicer decides how many statements a slice holds. */
 const DELETE_STEP = 500;
 const FEED_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -265,16 +270,16 @@ export class AdvisoryStore {
   }
 
   /**
-   * Deletes loads no feed points to and no import is writing (left by a stopped server, or by a
-   * feed removed): those of `feed`, or of every feed. Returns how many.
+   * Deletes loads no feed points to and no import is writing (left by a stopped server): those of
+   * `feed`, or of every feed, started before `olderThanMs` ago. Returns how many.
    */
-  async sweep(feed?: string): Promise<number> {
-    const loads = cached<[string | null, string | null], { id: number }>(
+  async sweep(feed?: string, olderThanMs = STALE_LOAD_MS): Promise<number> {
+    const loads = cached<[string | null, string | null, number], { id: number }>(
       this.db,
-      `SELECT l.id FROM advisory_load l WHERE (? IS NULL OR l.feed = ?)
+      `SELECT l.id FROM advisory_load l WHERE (? IS NULL OR l.feed = ?) AND l.started_at <= ?
          AND NOT EXISTS (SELECT 1 FROM advisory_feed f WHERE f.load_id = l.id)`,
     )
-      .all(feed ?? null, feed ?? null)
+      .all(feed ?? null, feed ?? null, Date.now() - olderThanMs)
       .filter((l) => !this.writing.has(l.id));
     for (const l of loads) await this.deleteLoad(l.id);
     return loads.length;
