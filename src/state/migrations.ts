@@ -1,5 +1,6 @@
 // Numbered schema migrations; PRAGMA user_version records the last one applied.
 // Never edit a released migration: add the next number.
+import { MIGRATION_14 } from './migration-14.js';
 
 export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
   {
@@ -488,5 +489,11 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       -- a report's view and reboot flag without its extras
       CREATE INDEX IF NOT EXISTS machine_report_compact ON machine_report (machine_id, view_id, reboot_required);
     `,
+  },
+  {
+    // issue 17: security advisories from their feeds, and what changelogs name (the SQL in its
+    // own file: this one is at the 500-line limit)
+    version: 14,
+    sql: MIGRATION_14,
   },
 ];
