@@ -22,15 +22,19 @@ import { OutdatedCacheStore } from '../state/outdated-cache.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { ProfileStore } from '../state/profiles.js';
 import { SnapshotStore } from '../state/snapshots.js';
+import { SourceSeenStore } from '../state/source-seen.js';
 import { StageStore } from '../state/stages.js';
 import { UsageStore } from '../state/usage.js';
-import { buildGate, fleetGate, gateParts } from './gate.js';
+import { AdvisoryStore } from '../state/advisories.js';
+import { buildGate, fixesFrom, fleetGate, gateParts } from './gate.js';
 
 /** The stores over the database (and the cache directory) every service shares. */
 export interface StateStores extends Omit<HousekeepingDeps, 'config'> {
   profiles: ProfileStore;
   /** the outdated views and their cached answers */
   viewDefs: OutdatedCacheStore;
+  /** when each source version was first seen upstream (the gate's cooldown) */
+  seen: SourceSeenStore;
 }
 
 export function stateStores(config: Config, db: Db): StateStores {
@@ -42,6 +46,7 @@ export function stateStores(config: Config, db: Db): StateStores {
     stages: new StageStore(db),
     profiles: new ProfileStore(db),
     viewDefs: new OutdatedCacheStore(db),
+    seen: new SourceSeenStore(db),
   };
 }
 
@@ -107,7 +112,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
   const outdated = new OutdatedService(state.profiles, views, state.viewDefs, state.packageIndex, thread);
   // the gate weighs the fleet's evidence and the fleet hands out the gate's sources: the gate
   // asks for the fleet only once both exist
-  const gate = buildGate(config, parts, state, () => fleet, outdated, now, server);
+  const gate = buildGate(config, parts, state, () => fleet, outdated, now, server, fixesFrom(new AdvisoryStore(db)));
   const fleet = new Fleet({
     db,
     profiles: state.profiles,

@@ -73,12 +73,13 @@ export class OutdatedService {
   }
 
   /**
-   * Profiles that were deleted (their ids may be given to new ones): nothing of them stays in memory, here or in the
-   * worker.
+   * Profiles that were deleted (their ids may be given to new ones), and records (theirs, or a failed ingest's:
+   * record ids are given again): nothing of them stays in memory, here or in the worker.
    */
-  forget(profileIds: Iterable<number>): void {
+  forget(profileIds: Iterable<number>, recordsGone = false): void {
     const ids = [...profileIds];
-    if (!ids.length) return;
+    // records collected without a profile (a failed ingest's) free ids too
+    if (!ids.length && !recordsGone) return;
     this.calc.forget(ids);
     this.thread?.forget(ids);
   }
