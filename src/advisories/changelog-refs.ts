@@ -206,7 +206,14 @@ export class ChangelogRefsService {
   private async readDeb(file: PoolFile, pkg: string, arch: string) {
     if (file.size > this.o.maxDebBytes)
       fail('PARSE_FAILED', `${file.filename}: ${file.size} bytes, not read for its changelog (over ${this.o.maxDebBytes})`);
-    if (!/^pool\/(?:[A-Za-z0-9+._~-]+\/)+[A-Za-z0-9+._~%-]+\.deb$/.test(file.filename) || file.filename.includes('..'))
+    // the signed index names it; still, a name that leaves pool/ or holds control characters is not fetched
+    const segments = file.filename.split('/');
+    if (
+      segments[0] !== 'pool' ||
+      !file.filename.endsWith('.deb') ||
+      segments.some((x) => x === '' || x === '.' || x === '..') ||
+      /[\u0000-\u001f\u007f]/.test(file.filename)
+    )
       fail('PARSE_FAILED', `not a pool file name: ${JSON.stringify(file.filename.slice(0, 200))}`);
     const at = await this.fetcher!.fetch(file);
     if (at === undefined) throw new AptgateError('UPSTREAM_FAILED', `${file.backend}/${file.filename}: not fetched`);
