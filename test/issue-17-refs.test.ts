@@ -159,16 +159,13 @@ describe('issue 17: what the changelogs of pending updates name', () => {
   it('pending at first; the .debs are then fetched through the proxy (verified) and read once', async () => {
     assert.equal(upstream.hits(fileOf('libssl3')), 0, 'not in the cache yet');
     const first = await ask();
-    assert.deepEqual(
-      [...first.values()].map((p) => [p.package, p.refs]).sort(),
-      [
-        ['bomb', 'pending'],
-        ['eta-dev', 'pending'],
-        ['junk', 'pending'],
-        ['libssl3', 'pending'],
-        ['zeta', 'pending'],
-      ],
-    );
+    assert.deepEqual([...first.values()].map((p) => [p.package, p.refs]).sort(), [
+      ['bomb', 'pending'],
+      ['eta-dev', 'pending'],
+      ['junk', 'pending'],
+      ['libssl3', 'pending'],
+      ['zeta', 'pending'],
+    ]);
     assert.deepEqual(first.get('libssl3')!.cves, []);
     await server.services.changelogRefs.idle();
 
@@ -219,7 +216,9 @@ describe('issue 17: what the changelogs of pending updates name', () => {
 
   it('the command line shows the same references (read from the store, nothing fetched)', async () => {
     const json = JSON.parse(
-      await runCli(['machines', 'outdated', 'web-1', '--json', '--db', server.config.db], { APTGATE_SERVER: undefined }),
+      await runCli(['machines', 'outdated', 'web-1', '--json', '--db', server.config.db], {
+        APTGATE_SERVER: undefined,
+      }),
     ) as { packages: Pkg[] };
     const ssl = json.packages.find((p) => p.package === 'libssl3')!;
     assert.deepEqual([ssl.refs, ssl.cves], ['known', LIBSSL3_CVES]);

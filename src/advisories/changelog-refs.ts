@@ -205,7 +205,10 @@ export class ChangelogRefsService {
 
   private async readDeb(file: PoolFile, pkg: string, arch: string) {
     if (file.size > this.o.maxDebBytes)
-      fail('PARSE_FAILED', `${file.filename}: ${file.size} bytes, not read for its changelog (over ${this.o.maxDebBytes})`);
+      fail(
+        'PARSE_FAILED',
+        `${file.filename}: ${file.size} bytes, not read for its changelog (over ${this.o.maxDebBytes})`,
+      );
     // the signed index names it; still, a name that leaves pool/ or holds control characters is not fetched
     const segments = file.filename.split('/');
     if (
