@@ -66,6 +66,8 @@ const eta: DebSpec = {
 const etaDev: DebSpec = { name: 'eta-dev', version: '3.0-1', source: 'eta', docLink: 'eta' };
 // 64 MiB of zeros in 64 KiB of gzip: over the cap once unpacked
 const bomb: DebSpec = { name: 'bomb', version: '1.0-2', changelog: gzipSync(Buffer.alloc(64 * 1024 * 1024)) };
+// its bytes come wrong from upstream at first: the fill's SHA256 check refuses them
+const theta: DebSpec = { name: 'theta', version: '1.0-2', changelog: entry('theta', '1.0-2', ['Fix CVE-2024-8888']) };
 const junk: DebSpec = { name: 'junk', version: '1.0-2', changelog: entry('junk', '1.0-2', ['CVE-2024-7777']) };
 
 const INSTALLED: Array<[string, string, string?]> = [
@@ -74,6 +76,7 @@ const INSTALLED: Array<[string, string, string?]> = [
   ['eta-dev', '2.0-1', 'eta'],
   ['bomb', '1.0-1'],
   ['junk', '1.0-1'],
+  ['theta', '1.0-1'],
 ];
 
 /** The event loop's longest stall from now until the function returned is called (apt clients share the loop). */
@@ -108,6 +111,7 @@ describe('issue 17: what the changelogs of pending updates name', () => {
   let server: TestServer;
   let admin: SessionClient;
   let machine: TestMachine;
+  let clockOffset = 0;
 
   const ask = async (): Promise<Map<string, Pkg>> => {
     const r = await admin.call('GET', `/machines/${machine.id}/outdated`);
@@ -149,10 +153,11 @@ describe('issue 17: what the changelogs of pending updates name', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i17-refs-'));
     key = await loadTestKey(dir, 'archive');
     const repo = await FixtureRepo.create(path.join(dir, 'repo'), key);
-    pub = await repo.publish('stable', [zeta, eta, etaDev, bomb, junk], { extraDebs: [LIBSSL3] });
+    pub = await repo.publish('stable', [zeta, eta, etaDev, bomb, junk, theta], { extraDebs: [LIBSSL3] });
     upstream = await FixtureUpstream.start(repo.root, { prefix: '/debian' });
     server = await startServer(
       testConfig(path.join(dir, 'srv'), { fixture: { mirrors: [upstream.base], keyring: key.keyring } }),
+      { now: () => Date.now() + clockOffset },
     );
     // the suite as an apt client's update leaves it: InRelease and Packages through the proxy, indexed
     for (const p of ['dists/stable/InRelease', 'dists/stable/main/binary-amd64/Packages.xz']) {
@@ -177,11 +182,12 @@ describe('issue 17: what the changelogs of pending updates name', () => {
 
   it('read in the background once the answer is computed after a report: the .debs fetched through the proxy, read once', async (t) => {
     assert.equal(upstream.hits(fileOf('libssl3')), 0, 'not in the cache yet');
+    upstream.fault(fileOf('theta'), { kind: 'wrong-bytes' });
     await report();
     const stalls = stallProbe();
-    await waitFor(() => refs().stats.read + refs().stats.failed === 5, 'the five changelogs read');
+    await waitFor(() => refs().stats.read + refs().stats.failed === 6, 'the six changelogs read');
     await refs().idle();
-    t.diagnostic(`longest event loop stall (report, answers, reading 6 .debs): ${stalls().toFixed(1)} ms`);
+    t.diagnostic(`longest event loop stall (report, answers, reading the .debs): ${stalls().toFixed(1)} ms`);
 
     const second = await ask();
     const ssl = second.get('libssl3')!;
@@ -208,7 +214,7 @@ describe('issue 17: what the changelogs of pending updates name', () => {
     const dev = second.get('eta-dev')!;
     assert.deepEqual([dev.refs, dev.cves, dev.launchpad], ['known', ['CVE-2025-3000'], [3000]]);
     // hostile ones: unavailable, with nothing named
-    for (const name of ['bomb', 'junk']) {
+    for (const name of ['bomb', 'junk', 'theta']) {
       const h = second.get(name)!;
       assert.deepEqual([h.refs, h.cves, h.closes, h.launchpad], ['unavailable', [], [], []], name);
     }
@@ -225,7 +231,7 @@ describe('issue 17: what the changelogs of pending updates name', () => {
     assert.deepEqual(server.services.changelogRefs.stats, stats);
     assert.equal(upstream.totalHits(), requests);
     assert.deepEqual(third, second);
-    assert.deepEqual([stats.read, stats.failed], [3, 2]);
+    assert.deepEqual([stats.read, stats.failed], [3, 3]);
   });
 
   it('an update not read yet is pending, and queued when asked: read from the cache, not fetched again', async (t) => {
@@ -255,6 +261,25 @@ describe('issue 17: what the changelogs of pending updates name', () => {
     assert.equal(upstream.hits(fileOf('libssl3')), 1, 'read from the cache');
   });
 
+  it('a failed fetch is remembered: not fetched again on every ask, tried again hours later', async () => {
+    const failed = refs().reads.get('theta', '1.0-2')!;
+    assert.match(failed.error!, /not fetched/);
+    assert.equal(failed.retryAt, failed.readAt + 6 * 3_600_000);
+    assert.equal(upstream.hits(fileOf('theta')), 1);
+    assert.equal(await server.proxy.store.stat(`fixture/${fileOf('theta')}`), undefined, 'wrong bytes never cached');
+    upstream.clearFaults();
+    assert.equal((await ask()).get('theta')!.refs, 'unavailable');
+    await refs().idle();
+    assert.equal(upstream.hits(fileOf('theta')), 1, 'not tried again yet');
+    // seven hours later the next ask tries again
+    clockOffset += 7 * 3_600_000;
+    assert.equal((await ask()).get('theta')!.refs, 'unavailable');
+    await refs().idle();
+    const again = (await ask()).get('theta')!;
+    assert.deepEqual([again.refs, again.cves], ['known', ['CVE-2024-8888']]);
+    assert.equal(upstream.hits(fileOf('theta')), 2);
+  });
+
   it('the command line shows the same references (read from the store, nothing fetched)', async () => {
     const json = JSON.parse(
       await runCli(['machines', 'outdated', 'web-1', '--json', '--db', server.config.db], {
@@ -269,6 +294,6 @@ describe('issue 17: what the changelogs of pending updates name', () => {
     assert.match(human, /^changelogs name:$/m);
     assert.match(human, /^ {2}libssl3: CVE-2026-84782, CVE-2026-35189, .*CVE-2026-75803$/m);
     assert.match(human, /^ {2}zeta: CVE-2024-0002, CVE-2024-0003, CVE-2024-0001, closes #1002, #9999, LP #5001$/m);
-    assert.match(human, /^ {2}\(changelog unavailable: 2\)$/m);
+    assert.match(human, /^ {2}\(changelog unavailable: 2\)$/m); // bomb and junk
   });
 });

@@ -50,7 +50,7 @@ export function refsOfUpdates(
   updates: readonly PendingUpdate[],
   memo = new Map<string, ParsedChangelog>(),
 ): UpdateRefs[] {
-  const now = Date.now();
+  const now = service.now();
   const toRead: PendingUpdate[] = [];
   const out = updates.map((u): UpdateRefs => {
     const read = service.reads.get(u.source, readKey(u));

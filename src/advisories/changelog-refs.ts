@@ -100,6 +100,11 @@ export class ChangelogRefsService {
     this.fetcher = fetcher;
   }
 
+  /** the clock failures are retried by */
+  now(): number {
+    return this.o.now();
+  }
+
   get reading(): boolean {
     return this.fetcher !== undefined && !this.closed;
   }

@@ -147,7 +147,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     fleet,
     access,
     audit: new AuditLog(db, now),
-    changelogRefs: new ChangelogRefsService(db, o.log ? { log: o.log } : {}),
+    changelogRefs: new ChangelogRefsService(db, { now, ...(o.log ? { log: o.log } : {}) }),
     stop: async () => {
       await fleet.reports.retention.idle();
       await outdated.idle();
