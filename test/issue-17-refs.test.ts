@@ -12,8 +12,10 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { CollectedExtras } from '../src/agent/types.js';
+import { ChangelogRefsService, type PendingUpdate } from '../src/advisories/changelog-refs.js';
 import { packagesText } from '../src/index/profile-record.js';
 import { parseStatus } from '../src/index/status.js';
+import { openDb } from '../src/state/db.js';
 import { addTestUsers, login, PASSWORD, type SessionClient } from './helpers/api.js';
 import type { DebSpec } from './helpers/debs.js';
 import { enrolMachine, runCli, type TestMachine } from './helpers/fleet-api.js';
@@ -295,5 +297,44 @@ describe('issue 17: what the changelogs of pending updates name', () => {
     assert.match(human, /^ {2}libssl3: CVE-2026-84782, CVE-2026-35189, .*CVE-2026-75803$/m);
     assert.match(human, /^ {2}zeta: CVE-2024-0002, CVE-2024-0003, CVE-2024-0001, closes #1002, #9999, LP #5001$/m);
     assert.match(human, /^ {2}\(changelog unavailable: 2\)$/m); // bomb and junk
+  });
+
+  it('bounded: a full queue drops updates (queued again when asked again), a failure is not retried on every ask', async () => {
+    const db = openDb(path.join(dir, 'bounded.db'));
+    try {
+      let fetched = 0;
+      const service = new ChangelogRefsService(db, { maxQueue: 2 });
+      service.attach({
+        fetch: () => {
+          fetched++;
+          return Promise.resolve(undefined);
+        },
+      });
+      const update = (name: string): PendingUpdate => ({
+        package: name,
+        candidateArchitecture: 'amd64',
+        installedVersion: '1.0-1',
+        candidateVersion: '1.0-2',
+        source: name,
+        sourceVersion: '1.0-2',
+        origins: [{ backend: 'fixture' }],
+      });
+      const three = ['a', 'b', 'c'].map(update);
+      assert.equal(service.enqueue(three), 2);
+      assert.equal(service.enqueue(three), 0, 'the two are queued already, the queue is full');
+      assert.equal(service.stats.dropped, 2);
+      await service.idle();
+      // no index of this database names their files: failed, retried only hours later
+      assert.deepEqual([service.stats.read, service.stats.failed, fetched], [0, 2, 0]);
+      assert.match(service.reads.get('a', '1.0-2')!.error!, /no index names its file/);
+      assert.equal(service.enqueue(three), 1, 'only the dropped one');
+      await service.idle();
+      assert.equal(service.enqueue(three), 0);
+      assert.equal(service.enqueue([{ ...update('d'), origins: [{ backend: undefined }] }]), 0, 'no backend: not ours');
+      await service.close();
+      assert.equal(service.enqueue([update('e')]), 0, 'closed');
+    } finally {
+      db.close();
+    }
   });
 });

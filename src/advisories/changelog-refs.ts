@@ -146,7 +146,7 @@ export class ChangelogRefsService {
     while (this.running) await this.running;
   }
 
-  /** Stops taking work; the read under way finishes. */
+  /** Stops taking work; resolves when the read under way is over (the proxy's close aborts its fetch). */
   async close(): Promise<void> {
     this.closed = true;
     this.queue.clear();
@@ -156,7 +156,10 @@ export class ChangelogRefsService {
   private async drain(): Promise<void> {
     try {
       for (let next = this.first(); next && !this.closed; next = this.first()) {
-        await this.readOne(next);
+        await this.readOne(next).catch((err: Error) => {
+          // recording the outcome failed (the database is closing): the next ask queues it again
+          this.o.log?.warn({ source: next!.source, err: err.message }, 'changelog reading not recorded');
+        });
         this.queue.delete(`${next.source}\0${next.version}`);
       }
     } finally {
@@ -176,6 +179,8 @@ export class ChangelogRefsService {
       this.reads.put({ source: job.source, version: job.version, readAt: this.o.now(), error: null, retryAt: null });
       this.stats.read++;
     } catch (err) {
+      // a fill aborted by the server's stop is no failure of the package's
+      if (this.closed) return;
       const e = err as Error;
       const permanent = err instanceof AptgateError && PERMANENT.has(err.code);
       this.reads.put({

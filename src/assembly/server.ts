@@ -59,8 +59,9 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
     },
     stop: async () => {
       stopBackground?.();
-      await services.changelogRefs.close();
+      const reading = services.changelogRefs.close();
       await proxy.close();
+      await reading;
       await services.stop();
       await checkpointer?.stop();
     },
