@@ -1,6 +1,7 @@
 // What the server does on its own, over the assembled services: the schedule tick (with
 // auto-promotion), a new snapshot's fan-out to the gate's stages and the cached outdated
 // answers of its suite, and the proxy's traffic sampled into its history every 5 minutes.
+import type { ChangelogRefsService } from '../advisories/changelog-refs.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { OutdatedService } from '../fleet/outdated.js';
 import type { GateService } from '../gate/service.js';
@@ -16,6 +17,7 @@ export interface BackgroundDeps {
   traffic: TrafficSampler;
   log: Logger;
   tickMs: number;
+  changelogRefs?: ChangelogRefsService;
 }
 
 /** Starts the background turns; the function returned stops them (work already begun finishes). */
@@ -87,8 +89,12 @@ export function startBackground(d: BackgroundDeps): () => void {
     });
   });
   proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
+  // each outdated answer computed or read: its updates' changelogs are read in the background (issue 17)
+  const refs = d.changelogRefs;
+  if (refs) outdated.onAnswer = (r) => refs.enqueue(r.entries);
   return () => {
     closing = true;
+    outdated.onAnswer = undefined;
     clearInterval(ticker);
     clearInterval(sampler);
     sample(); // the minutes since the last sample

@@ -6,6 +6,7 @@
 // never made.
 import { AccessService } from '../access/accounts.js';
 import { AuditLog } from '../access/audit.js';
+import { ChangelogRefsService } from '../advisories/changelog-refs.js';
 import type { Config } from '../config.js';
 import { Fleet } from '../fleet/fleet.js';
 import { OutdatedService } from '../fleet/outdated.js';
@@ -84,6 +85,8 @@ export interface Services {
   access: AccessService;
   /** who did what: every state-changing operation, from the CLI, the API or the console */
   audit: AuditLog;
+  /** pending updates' changelog references (issue 17); the server attaches the proxy to read .debs */
+  changelogRefs: ChangelogRefsService;
   /**
    * Waits for background work, then ends the worker and the signing key's agent; the database stays open (its opener
    * closes it).
@@ -149,6 +152,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     fleet,
     access,
     audit: new AuditLog(db, now),
+    changelogRefs: new ChangelogRefsService(db, { now, ...(o.log ? { log: o.log } : {}) }),
     stop: async () => {
       await fleet.reports.retention.idle();
       await outdated.idle();

@@ -186,6 +186,15 @@ export class OutdatedService {
    * (tools) the installed set is read and the answer computed here, in slices.
    */
   async getInSlices(profileId: number, viewId: number, slicer: TimeSlicer): Promise<OutdatedAnswer> {
+    const a = await this.answerInSlices(profileId, viewId, slicer);
+    if (a.complete) this.onAnswer?.(a.result);
+    return a;
+  }
+
+  /** Called with each final answer getInSlices gives (the server queues work on its entries). */
+  onAnswer: ((result: OutdatedResult) => void) | undefined;
+
+  private async answerInSlices(profileId: number, viewId: number, slicer: TimeSlicer): Promise<OutdatedAnswer> {
     const spec = this.spec(viewId);
     const current = this.views.currentIds(spec);
     const hit = this.cache.get(profileId, viewId);
