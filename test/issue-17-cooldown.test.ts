@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { localPrincipal } from '../src/access/principal.js';
 import { defaultConfig, loadConfig, validate } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import { parseTracker } from '../src/index/advisories/debian-tracker.js';
 import { AdvisoryStore } from '../src/state/advisories.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
+import { runCli } from './helpers/fleet-api.js';
 import type { DebSpec } from './helpers/debs.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
@@ -25,6 +27,7 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
   let server: TestServer;
   let observer: AptEnv;
   let qa: TestAgent;
+  let prod: TestAgent;
   let offset = 0;
   const stable = (demo: string, tool: string) => [deb('demo', demo), deb('tool', tool)];
   const security = (sec: string) => [deb('sec', sec)];
@@ -79,11 +82,19 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
     await upstreamSeen();
     server.fleet.classes.create('qa');
     server.fleet.classes.bindStage('qa', 'test', true, server.config.gate.stages);
+    server.fleet.classes.create('prod');
+    server.fleet.classes.bindStage('prod', 'production', false, server.config.gate.stages);
     qa = await createAgent(path.join(world.dir, 'qa-1'), server.url, { hostname: 'qa-1' });
-    await qa.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ class: 'qa', autoApprove: true }).token]);
-    const r = await qa.root.apt(['install', '-y', 'demo', 'tool', 'sec']);
-    assert.equal(r.code, 0, r.output);
-    await qa.runOk(['run-once']);
+    prod = await createAgent(path.join(world.dir, 'prod-1'), server.url, { hostname: 'prod-1' });
+    for (const [a, cls] of [
+      [qa, 'qa'],
+      [prod, 'prod'],
+    ] as const) {
+      await a.runOk(['enroll', '--token', server.fleet.enrolment.createToken({ class: cls, autoApprove: true }).token]);
+      const r = await a.root.apt(['install', '-y', 'demo', 'tool', 'sec']);
+      assert.equal(r.code, 0, r.output);
+      await a.runOk(['run-once']);
+    }
     await settle();
   });
   after(async () => {
@@ -114,6 +125,35 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
     assert.deepEqual(await production('stable-security', 'sec'), ['1.0-2']);
     assert.deepEqual(await production('stable', 'demo'), ['1.0-1']);
     assert.equal(made[0]!.forced, false);
+
+    // a production machine: one explanation per pending update, the same in the API and the command line
+    await prod.runOk(['run-once']);
+    await settle();
+    // the server's answer (its configuration has the cooldown), through the API as the remote command line asks
+    await server.services.access.addUser('vera', 'viewer', 'a long enough password');
+    const { token } = server.services.access.createApiToken(localPrincipal(), {
+      user: 'vera',
+      role: 'viewer',
+      expiresAt: Date.now() + 3_600_000,
+    });
+    const remote = (...args: string[]) =>
+      runCli([...args, '--server', server.url], { APTGATE_TOKEN: token, APTGATE_SERVER: undefined });
+    const cli = await remote('machines', 'outdated', 'prod-1', '--why');
+    assert.match(
+      cli,
+      new RegExp(`demo +1\\.0-1 +→ +2\\.0-1 +in its cooldown for production until ${u['demo']!.eligibleAt}`),
+    );
+    assert.match(cli, /sec +1\.0-1 +→ +1\.0-2 +upgradable now/);
+    const json = JSON.parse(await remote('machines', 'outdated', 'prod-1', '--json')) as {
+      available: { packages: Array<{ package: string; why: { status: string; until: string | null } }> };
+    };
+    assert.deepEqual(
+      json.available.packages.map((p) => [p.package, p.why.status, p.why.until]),
+      [
+        ['demo', 'cooldown', u['demo']!.eligibleAt],
+        ['sec', 'upgradable', null],
+      ],
+    );
 
     // nothing else may move yet: the error says until when
     await assert.rejects(

@@ -16,6 +16,8 @@ const DEFAULT_PRIORITIES = new Set([100, 500, 990]);
 
 /** The reason for one entry (an OutdatedEntry of `aptgate outdated --json`). */
 export function reasonOf(e) {
+  // the server's one explanation (issue 17); computed here only for an older server's answer
+  if (e.why?.text) return e.why.text;
   const parts = [];
   if (e.action === 'upgrade') parts.push('upgradable now');
   else if (e.action === 'held') parts.push('held (apt-mark hold): apt leaves it at its version');
@@ -62,7 +64,9 @@ export function outdatedRows(answer) {
   for (const a of answer.available.packages ?? []) {
     const r = byInstance.get(a.instance);
     if (r && r.candidate === a.candidateVersion) continue;
-    const waiting = `waiting for the gate: ${a.candidateVersion} is available upstream, stage ${answer.stage} approves ${r ? r.candidate : 'nothing newer yet'}`;
+    const approves = `${a.candidateVersion} is available upstream, stage ${answer.stage} approves ${r ? r.candidate : 'nothing newer yet'}`;
+    // the server says why (not in the stage before yet, in its cooldown until when, the gate's state)
+    const waiting = a.why?.text ? `${approves}: ${a.why.text}` : `waiting for the gate: ${approves}`;
     if (r) {
       r.available = a.candidateVersion;
       r.reason = `${r.reason}; ${waiting}`;

@@ -142,5 +142,12 @@ export function fleetGate(config: Config, gate: GateService): FleetGate {
     stages: config.gate.stages,
     sources: (stage, codename, host) => gate.machineSources(stage, codename, `${scheme}://${host}`),
     publicKey: () => gate.publicKey(),
+    pendingFor: (stage) => {
+      const i = config.gate.stages.indexOf(stage);
+      if (i <= 0) return null;
+      const from = config.gate.stages[i - 1]!;
+      const st = gate.status(from);
+      return { from, holds: st.holds, missing: st.missing, updates: st.updates };
+    },
   };
 }

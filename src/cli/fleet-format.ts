@@ -237,7 +237,7 @@ type OutdatedPart = {
   known: boolean;
   reason: string | null;
   counts: { outdated: number; installed: number; security: number } | null;
-  packages: Array<OutdatedEntry & Partial<UpdateRefs>>;
+  packages: Array<OutdatedEntry & Partial<UpdateRefs> & { why?: { status: string; text: string } }>;
 };
 
 /** What each update's changelog names (issue 17), one line per package; which are not read yet. */
@@ -273,6 +273,22 @@ function outdatedPart(rawHostname: string, r: OutdatedPart, what: string): strin
     (rows.length ? outdatedTable(rows) : '') +
     refsLines(r.packages) +
     `${hostname}: ${r.counts!.outdated} of ${r.counts!.installed} installed packages ${what} (${r.counts!.security} security)\n`
+  );
+}
+
+/**
+ * `machines outdated M --why`: every pending update once, with the server's one explanation
+ * (what upstream has where the machine follows a stage, else what its sources have).
+ */
+export function formatMachineWhy(
+  r: OutdatedPart & { machine: { hostname: string }; available: OutdatedPart | null },
+): string {
+  const part = r.available?.known ? r.available : r;
+  if (!part.known) return `${visible(r.machine.hostname)}: outdated unknown (${visible(part.reason)})\n`;
+  if (!part.packages.length) return `${visible(r.machine.hostname)}: nothing pending\n`;
+  return table(
+    ['PACKAGE', 'INSTALLED', '', 'CANDIDATE', 'WHY'],
+    part.packages.map((e) => [e.package, e.installedVersion, '→', e.candidateVersion, visible(e.why?.text ?? '')]),
   );
 }
 

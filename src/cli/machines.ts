@@ -3,7 +3,7 @@
 import { type Command } from 'commander';
 import type { MachinePage } from '../fleet/queries/machine-list.js';
 import type { Changed, MachineDetail, ReenrolmentInfo } from '../fleet/queries/machines.js';
-import { formatMachine, formatMachineOutdated, formatMachines } from './fleet-format.js';
+import { formatMachine, formatMachineOutdated, formatMachineWhy, formatMachines } from './fleet-format.js';
 import { visible } from '../term/visible.js';
 import { opRunner, type RemoteOpts } from './call.js';
 import { intOption, type CliShell } from './fleet-context.js';
@@ -84,8 +84,11 @@ export function registerMachineCommands(program: Command, shell: CliShell, leaf:
     .action((ref: string, o: RemoteOpts) => run(o, 'machines.show', { ref }, (r: MachineDetail) => formatMachine(r)));
   leaf(machines, 'outdated', 'the outdated packages of one machine, as the server computes them')
     .argument('<ref>', 'machine id or hostname')
-    .option('--json', 'machine-readable output (the entries of aptgate outdated --json)')
-    .action((ref: string, o: RemoteOpts) => run(o, 'machines.outdated', { ref }, formatMachineOutdated));
+    .option('--json', 'machine-readable output (the entries of aptgate outdated --json, each with its `why`)')
+    .option('--why', 'each pending update once, with why it is pending (apt, the gate, the cooldown)')
+    .action((ref: string, o: RemoteOpts & { why?: boolean }) =>
+      run(o, 'machines.outdated', { ref }, o.why ? formatMachineWhy : formatMachineOutdated),
+    );
   leaf(machines, 'approve', 'approve pending machines, or switch a machine to its waiting re-enrolment')
     .argument('<ref...>', 'machine ids or hostnames')
     .option('--code <code>', 'only the re-enrolment with this code (the one its agent printed)')
