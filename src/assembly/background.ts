@@ -1,6 +1,7 @@
 // What the server does on its own, over the assembled services: the schedule tick (with
 // auto-promotion), a new snapshot's fan-out to the gate's stages and the cached outdated
 // answers of its suite, and the proxy's traffic sampled into its history every 5 minutes.
+import type { AdvisoryFeeds } from '../advisories/feeds.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { OutdatedService } from '../fleet/outdated.js';
 import type { GateService } from '../gate/service.js';
@@ -16,6 +17,8 @@ export interface BackgroundDeps {
   traffic: TrafficSampler;
   log: Logger;
   tickMs: number;
+  /** the security advisory feeds, fetched when due */
+  advisories: AdvisoryFeeds;
 }
 
 /** Starts the background turns; the function returned stops them (work already begun finishes). */
@@ -87,8 +90,10 @@ export function startBackground(d: BackgroundDeps): () => void {
     });
   });
   proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
+  const stopAdvisories = d.advisories.start();
   return () => {
     closing = true;
+    stopAdvisories();
     clearInterval(ticker);
     clearInterval(sampler);
     sample(); // the minutes since the last sample

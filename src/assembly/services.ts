@@ -6,6 +6,7 @@
 // never made.
 import { AccessService } from '../access/accounts.js';
 import { AuditLog } from '../access/audit.js';
+import { AdvisoryFeeds } from '../advisories/feeds.js';
 import type { Config } from '../config.js';
 import { Fleet } from '../fleet/fleet.js';
 import { OutdatedService } from '../fleet/outdated.js';
@@ -17,6 +18,7 @@ import type { Logger } from '../log.js';
 import type { HousekeepingDeps } from '../proxy/housekeeping.js';
 import { CacheStore } from '../proxy/store.js';
 import { BackendMap } from '../proxy/target.js';
+import { AdvisoryStore } from '../state/advisories.js';
 import type { Db } from '../state/db.js';
 import { OutdatedCacheStore } from '../state/outdated-cache.js';
 import { PackageIndexStore } from '../state/package-index.js';
@@ -79,6 +81,8 @@ export interface Services {
   access: AccessService;
   /** who did what: every state-changing operation, from the CLI, the API or the console */
   audit: AuditLog;
+  /** the security advisory feeds: status, refresh, import (the server's timer: background.ts) */
+  advisories: AdvisoryFeeds;
   /**
    * Waits for background work, then ends the worker and the signing key's agent; the database stays open (its opener
    * closes it).
@@ -133,6 +137,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     { sessionIdleMs: config.admin.sessionIdleMs, sessionMaxMs: config.admin.sessionMaxMs },
     now,
   );
+  const advisories = new AdvisoryFeeds({ config, store: new AdvisoryStore(db), now, ...(o.log ? { log: o.log } : {}) });
   return {
     config,
     db,
@@ -144,7 +149,9 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     fleet,
     access,
     audit: new AuditLog(db, now),
+    advisories,
     stop: async () => {
+      await advisories.close();
       await fleet.reports.retention.idle();
       await outdated.idle();
       await thread?.close();

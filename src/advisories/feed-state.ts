@@ -1,0 +1,54 @@
+// What the feeds remember besides their records (the advisory store has no column for it): per
+// feed, the validators of the copy held (a conditional GET answers 304 when nothing changed), when
+// upstream last confirmed it and when it was last tried. A small JSON file per feed in the state
+// directory, next to the downloads; the server and a command on the same host share it.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config.js';
+
+export interface FeedState {
+  /** the URL the validators belong to (a changed URL starts afresh) */
+  url: string;
+  etag: string | null;
+  lastModified: string | null;
+  /** upstream last confirmed the records held (an import, or a 304), epoch ms */
+  checkedAt: number | null;
+  /** the last attempt, whatever came of it, epoch ms */
+  attemptAt: number | null;
+}
+
+const EMPTY: FeedState = { url: '', etag: null, lastModified: null, checkedAt: null, attemptAt: null };
+
+/** The directory of the feeds' state files and downloads: STATE_DIR/advisories. */
+export function advisoryDir(config: Config): string {
+  return path.join(config.stateDir || path.dirname(config.db), 'advisories');
+}
+
+const text = (v: unknown, max = 1000): string | null => (typeof v === 'string' && v.length <= max ? v : null);
+const time = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
+
+export async function readFeedState(dir: string, feed: string): Promise<FeedState> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path.join(dir, `${feed}.state.json`), 'utf8'));
+  } catch {
+    return { ...EMPTY }; // none yet, or damaged: the next fetch is unconditional
+  }
+  if (typeof raw !== 'object' || raw === null) return { ...EMPTY };
+  const r = raw as Record<string, unknown>;
+  return {
+    url: text(r['url'], 4096) ?? '',
+    etag: text(r['etag']),
+    lastModified: text(r['lastModified']),
+    checkedAt: time(r['checkedAt']),
+    attemptAt: time(r['attemptAt']),
+  };
+}
+
+export async function writeFeedState(dir: string, feed: string, state: FeedState): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const file = path.join(dir, `${feed}.state.json`);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o640 });
+  await rename(tmp, file);
+}
