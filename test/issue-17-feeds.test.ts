@@ -1,0 +1,421 @@
+// Issue 17: the advisory feeds around a real server. Its feed URLs point to a fixture HTTP server
+// on 127.0.0.1 serving test/fixtures/advisories/* (nothing from the internet): a refresh fetches
+// and imports every feed; the status shows counts and age; a second refresh is conditional (304)
+// and changes nothing; a feed that answers garbage, a truncated or oversized file, a 500, a lie
+// about its length, nothing at all (the timeout) or an empty feed after a full one keeps its
+// previous records and shows the error; `aptgate advisories import` of a file, audited; the roles;
+// bad [advisories] values refused with file:line.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AdvisoryFeeds, suspicious, type AdvisoriesStatus, type FeedResult } from '../src/advisories/feeds.js';
+import { loadConfig } from '../src/config.js';
+import { AptgateError } from '../src/errors.js';
+import { AdvisoryStore } from '../src/state/advisories.js';
+import { addTestUsers, anonymous, assertError, login, PASSWORD, type SessionClient } from './helpers/api.js';
+import { exec } from './helpers/exec.js';
+import { projectRoot } from './helpers/paths.js';
+import { startServer, testConfig, type TestServer } from './helpers/server.js';
+
+const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+const FIXTURES = path.join(projectRoot, 'test', 'fixtures', 'advisories');
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APTGATE_')));
+const LAST_MODIFIED = 'Mon, 01 Dec 2025 10:00:00 GMT';
+const MAX = 64 * 1024;
+
+type Mode = 'file' | 'garbage' | 'truncated' | 'oversized' | 'error' | 'hang' | 'lie' | 'empty' | 'moved';
+
+/** path → fixture file */
+const FILES: Record<string, string> = {
+  '/tracker/data/json': 'tracker.json',
+  '/DSA/list': 'dsa-list.txt',
+  '/DLA/list': 'dla-list.txt',
+};
+const mode = new Map<string, Mode>();
+const seen: Array<{ path: string; ifModifiedSince: string | undefined; ifNoneMatch: string | undefined }> = [];
+const hanging = new Set<ServerResponse>();
+
+async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const p = (req.url ?? '/').split('?')[0]!;
+  seen.push({
+    path: p,
+    ifModifiedSince: req.headers['if-modified-since'],
+    ifNoneMatch: req.headers['if-none-match'],
+  });
+  const file = FILES[p] ?? (p === '/moved-target' ? 'dla-list.txt' : undefined);
+  if (!file) return void res.writeHead(404).end();
+  const body = await readFile(path.join(FIXTURES, file));
+  const etag = `"${p.length}-${body.length}"`;
+  switch (mode.get(p) ?? 'file') {
+    case 'file':
+      if (req.headers['if-none-match'] === etag || req.headers['if-modified-since'] === LAST_MODIFIED)
+        return void res.writeHead(304, { etag }).end();
+      return void res.writeHead(200, { 'last-modified': LAST_MODIFIED, etag, 'content-length': body.length }).end(body);
+    case 'garbage':
+      return void res.writeHead(200).end(Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 0xff, 0xfe, 0x7b]));
+    case 'truncated':
+      // a file cut short, served whole (the framing is right, the content is not)
+      return void res.writeHead(200).end(body.subarray(0, Math.floor(body.length / 2)));
+    case 'oversized':
+      // no length announced (chunked): the cap is met while reading
+      res.writeHead(200);
+      res.write(Buffer.alloc(MAX / 2, 0x20));
+      return void res.end(Buffer.alloc(MAX / 2 + 1, 0x20));
+    case 'error':
+      return void res.writeHead(500).end('internal error');
+    case 'hang':
+      hanging.add(res);
+      return; // never answers
+    case 'lie':
+      // announces the whole file, sends half, closes
+      res.writeHead(200, { 'content-length': body.length });
+      res.write(body.subarray(0, 100));
+      return void setImmediate(() => res.socket?.destroy());
+    case 'empty':
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    case 'moved':
+      return void res.writeHead(302, { location: '/moved-target' }).end();
+  }
+}
+
+let dir: string;
+let fixture: Server;
+let base: string;
+let server: TestServer;
+let admin: SessionClient;
+let viewer: SessionClient;
+
+const refresh = async (feed?: string): Promise<FeedResult[]> => {
+  const r = await admin.call('POST', '/advisories/refresh', feed === undefined ? {} : { feed });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return (r.body as { feeds: FeedResult[] }).feeds;
+};
+const status = async (): Promise<AdvisoriesStatus> => {
+  const r = await viewer.call('GET', '/advisories');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body as AdvisoriesStatus;
+};
+const feedOf = (s: AdvisoriesStatus, feed: string) => s.feeds.find((f) => f.feed === feed)!;
+const loadIds = () => server.db.prepare('SELECT feed, load_id FROM advisory_feed ORDER BY feed').all();
+
+async function cli(args: string[], extraEnv: Record<string, string> = {}) {
+  const r = await exec(process.execPath, [CLI, ...args, '--db', server.config.db, '--state-dir', dir], {
+    env: {
+      ...env,
+      // the command line's configuration names the same URLs as the server's
+      APTGATE_ADVISORIES_DEBIAN_TRACKER_URL: `${base}/tracker/data/json`,
+      APTGATE_ADVISORIES_DSA_URL: `${base}/DSA/list`,
+      APTGATE_ADVISORIES_DLA_URL: `${base}/DLA/list`,
+      ...extraEnv,
+    },
+    timeoutMs: 60_000,
+  });
+  return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+describe('issue 17: the advisory feeds', () => {
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'aptgate-feeds-'));
+    fixture = createServer((req, res) => {
+      answer(req, res).catch(() => res.destroy());
+    });
+    await new Promise<void>((resolve) => fixture.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(fixture.address() as { port: number }).port}`;
+    server = await startServer(
+      testConfig(dir, {}, (c) => {
+        c.stateDir = dir;
+        c.advisories.urls['debian-tracker'] = `${base}/tracker/data/json`;
+        c.advisories.urls.dsa = `${base}/DSA/list`;
+        c.advisories.urls.dla = `${base}/DLA/list`;
+        c.advisories.refreshIntervalMs = 0; // no timer: every fetch is the test's
+        c.advisories.timeoutMs = 1500;
+        c.advisories.maxBytes = MAX;
+      }),
+    );
+    await addTestUsers(server.services);
+    admin = await login(server.url, 'alice', PASSWORD);
+    viewer = await login(server.url, 'vera', PASSWORD);
+  });
+  after(async () => {
+    for (const res of hanging) res.destroy();
+    await server?.close();
+    fixture?.closeAllConnections();
+    await new Promise((resolve) => fixture?.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('before any fetch: every feed on, none imported', async () => {
+    const s = await status();
+    assert.equal(s.fetch, true);
+    assert.deepEqual(
+      s.feeds.map((f) => [f.feed, f.on, f.records, f.fetchedAt, f.ageSeconds]),
+      [
+        ['debian-tracker', true, 0, null, null],
+        ['dsa', true, 0, null, null],
+        ['dla', true, 0, null, null],
+      ],
+    );
+  });
+
+  it('a refresh fetches and imports every feed; the status shows counts and age', async () => {
+    const started = Date.now();
+    const results = await refresh();
+    assert.deepEqual(
+      results.map((r) => [r.feed, r.result, r.records]),
+      [
+        ['debian-tracker', 'imported', 14],
+        ['dsa', 'imported', 13],
+        ['dla', 'imported', 5],
+      ],
+    );
+    // the first fetch is unconditional
+    assert.ok(seen.every((s) => s.ifModifiedSince === undefined && s.ifNoneMatch === undefined));
+    const s = await status();
+    for (const f of s.feeds) {
+      assert.ok(f.fetchedAt && Date.parse(f.fetchedAt) >= started - 1000, f.feed);
+      assert.equal(f.dataDate, new Date(LAST_MODIFIED).toISOString());
+      assert.ok(f.ageSeconds !== null && f.ageSeconds <= 5, `${f.feed} age ${f.ageSeconds}`);
+      assert.equal(f.error, null);
+      assert.equal(f.stale, false);
+    }
+    assert.equal(feedOf(s, 'dsa').url, `${base}/DSA/list`);
+    // the records are there for the readers
+    assert.ok(new AdvisoryStore(server.db).forCve('CVE-2023-4911').length > 0);
+    // the downloads are gone, the validators kept
+    const files = (await import('node:fs/promises')).readdir(path.join(dir, 'advisories'));
+    assert.deepEqual((await files).sort(), ['debian-tracker.state.json', 'dla.state.json', 'dsa.state.json']);
+  });
+
+  it('a second refresh is conditional: 304, nothing changes', async () => {
+    const before = loadIds();
+    seen.length = 0;
+    const results = await refresh();
+    assert.deepEqual(
+      results.map((r) => [r.feed, r.result, r.records]),
+      [
+        ['debian-tracker', 'not-modified', 14],
+        ['dsa', 'not-modified', 13],
+        ['dla', 'not-modified', 5],
+      ],
+    );
+    assert.equal(seen.length, 3);
+    for (const s of seen) {
+      assert.equal(s.ifModifiedSince, LAST_MODIFIED);
+      assert.ok(s.ifNoneMatch, 'the ETag is sent back');
+    }
+    assert.deepEqual(loadIds(), before, 'the same loads');
+  });
+
+  const failures: Array<[Mode, RegExp]> = [
+    ['garbage', /^PARSE_FAILED: /],
+    ['truncated', /^PARSE_FAILED: /],
+    ['oversized', /^UPSTREAM_TOO_LARGE: /],
+    ['error', /^UPSTREAM_FAILED: .*HTTP 500/],
+    ['hang', /^UPSTREAM_TIMEOUT: /],
+    ['lie', /^UPSTREAM_FAILED: /],
+    ['empty', /^PARSE_FAILED: refused as suspicious: 0 records where the current load has 14/],
+  ];
+  for (const [m, error] of failures) {
+    it(`a feed that serves ${m === 'empty' ? 'an empty feed after a full one' : m} keeps its previous records and shows the error`, async () => {
+      const before = loadIds();
+      mode.set('/tracker/data/json', m);
+      try {
+        const started = performance.now();
+        const [r] = await refresh('debian-tracker');
+        assert.equal(r!.result, 'failed');
+        assert.match(r!.error!, error);
+        assert.equal(r!.records, 14);
+        if (m === 'hang') assert.ok(performance.now() - started < 10_000, 'the timeout ended it');
+      } finally {
+        mode.delete('/tracker/data/json');
+      }
+      const f = feedOf(await status(), 'debian-tracker');
+      assert.equal(f.records, 14);
+      assert.match(f.error!, error);
+      assert.ok(f.errorAt);
+      assert.deepEqual(loadIds(), before, 'the previous load is still the one read');
+      assert.ok(new AdvisoryStore(server.db).forCve('CVE-2023-4911').some((a) => a.feed === 'debian-tracker'));
+      // the download is never left behind
+      const left = (await (await import('node:fs/promises')).readdir(path.join(dir, 'advisories'))).filter((n) =>
+        n.endsWith('.download'),
+      );
+      assert.deepEqual(left, []);
+    });
+  }
+
+  it('the suspicious-shrink rule', () => {
+    assert.equal(suspicious(0, 0), false, 'a first load may be empty');
+    assert.equal(suspicious(5, 0), true);
+    assert.equal(suspicious(5, 1), false);
+    assert.equal(suspicious(999, 50), false);
+    assert.equal(suspicious(1000, 99), true);
+    assert.equal(suspicious(1000, 100), false);
+  });
+
+  it('a redirect is followed; a changed URL fetches unconditionally', async () => {
+    const before = server.config.advisories.urls.dla;
+    server.config.advisories.urls.dla = `${base}/moved`; // as a restart with another dla_url would
+    mode.set('/moved', 'moved');
+    FILES['/moved'] = 'dla-list.txt';
+    seen.length = 0;
+    try {
+      const [r] = await refresh('dla');
+      assert.equal(r!.result, 'imported');
+      assert.equal(r!.records, 5);
+      assert.equal(seen[0]!.ifModifiedSince, undefined);
+      assert.deepEqual(
+        seen.map((s) => s.path),
+        ['/moved', '/moved-target'],
+      );
+    } finally {
+      server.config.advisories.urls.dla = before;
+      mode.delete('/moved');
+      delete FILES['/moved'];
+    }
+  });
+
+  it('a feed unknown or off is refused; the bodies are checked', async () => {
+    const unknown = await admin.call('POST', '/advisories/refresh', { feed: 'nvd' });
+    assertError(unknown, 404, 'NOT_FOUND');
+    const off = await admin.call('POST', '/advisories/refresh', { feed: 'usn' });
+    assertError(off, 400, 'USAGE');
+    const bad = await admin.call('POST', '/advisories/refresh', { feed: 'x'.repeat(100) });
+    assert.equal(bad.status, 400);
+  });
+
+  it('roles: a viewer reads the status but cannot refresh (FORBIDDEN, audited); no credentials: 401', async () => {
+    const r = await viewer.call('POST', '/advisories/refresh', {});
+    assertError(r, 403, 'FORBIDDEN');
+    const oscar = await login(server.url, 'oscar', PASSWORD);
+    assertError(await oscar.call('POST', '/advisories/refresh', {}), 403, 'FORBIDDEN');
+    assertError(await anonymous(server.url).call('GET', '/advisories'), 401, 'UNAUTHENTICATED');
+    const entries = server.services.audit.query({ action: 'advisories.refresh' });
+    assert.ok(entries.some((e) => e.actor === 'vera' && e.result === 'FORBIDDEN'));
+    assert.ok(entries.some((e) => e.actor === 'oscar' && e.result === 'FORBIDDEN'));
+    const ok = entries.find((e) => e.actor === 'alice' && e.result === 'ok');
+    assert.ok(ok, 'the admin refreshes are audited too');
+    assert.ok(Array.isArray(ok.detail));
+  });
+
+  it('aptgate advisories import FEED FILE: a file downloaded by other means, audited; a bad file is refused', async () => {
+    // a DSA list of two advisories: a shrink from 13, but not a suspicious one
+    const text = await readFile(path.join(FIXTURES, 'dsa-list.txt'), 'utf8');
+    const small = path.join(dir, 'dsa-small.txt');
+    await writeFile(small, text.split('[02 Oct 2023]')[0]!);
+    const r = await cli(['advisories', 'import', 'dsa', small, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as FeedResult;
+    assert.equal(out.result, 'imported');
+    assert.ok(out.records > 0 && out.records < 13, String(out.records));
+    assert.equal(feedOf(await status(), 'dsa').records, out.records);
+    const entry = server.services.audit.query({ action: 'advisories.import' })[0];
+    assert.equal(entry?.actor, 'local root');
+    assert.equal(entry?.result, 'ok');
+
+    const before = loadIds();
+    const garbage = path.join(dir, 'garbage.txt');
+    await writeFile(garbage, 'this is not a DSA list\n');
+    const bad = await cli(['advisories', 'import', 'dsa', garbage]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /PARSE_FAILED|not/);
+    assert.deepEqual(loadIds(), before);
+    assert.match(feedOf(await status(), 'dsa').error!, /^PARSE_FAILED/);
+    assert.equal(server.services.audit.query({ action: 'advisories.import' })[0]?.result, 'PARSE_FAILED');
+
+    // an empty tracker over a full one: refused, unless forced
+    const empty = path.join(dir, 'empty.json');
+    await writeFile(empty, '{}');
+    const refused = await cli(['advisories', 'import', 'debian-tracker', empty]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /suspicious/);
+    assert.equal(feedOf(await status(), 'debian-tracker').records, 14);
+
+    const remote = await cli(['advisories', 'import', 'dsa', small, '--server', server.url]);
+    assert.notEqual(remote.code, 0);
+    assert.match(remote.stderr, /server host/);
+  });
+
+  it('the status on the command line, here and through the API; fetching off refuses a refresh', async () => {
+    const local = await cli(['advisories', 'status']);
+    assert.equal(local.code, 0, local.stderr);
+    assert.match(local.stdout, /^debian-tracker +14 /m);
+    assert.match(local.stdout, new RegExp(`dsa: ${base}/DSA/list`));
+    const json = JSON.parse((await cli(['advisories', 'status', '--json'])).stdout) as AdvisoriesStatus;
+    assert.equal(feedOf(json, 'debian-tracker').records, 14);
+    const off = await cli(['advisories', 'refresh'], { APTGATE_ADVISORIES_FETCH: 'false' });
+    assert.equal(off.code, 1, off.stderr);
+    assert.match(off.stderr, /USAGE: fetching is off \(advisories\.fetch = false\)/);
+  });
+
+  it('the timer: a feed is due once its refresh interval has passed since the last attempt', async () => {
+    let offset = 0;
+    const config = {
+      ...server.config,
+      advisories: { ...server.config.advisories, refreshIntervalMs: 6 * 3_600_000 },
+    };
+    const feeds = new AdvisoryFeeds({ config, store: new AdvisoryStore(server.db), now: () => Date.now() + offset });
+    assert.deepEqual(await feeds.due(), []);
+    offset = 7 * 3_600_000;
+    assert.deepEqual(await feeds.due(), ['debian-tracker', 'dsa', 'dla']);
+    const s = await feeds.status();
+    assert.ok(s.feeds.filter((f) => f.on).every((f) => f.stale === false && f.ageSeconds! >= 7 * 3600 - 5));
+    offset = 13 * 3_600_000;
+    assert.ok((await feeds.status()).feeds.every((f) => !f.on || f.stale));
+    await feeds.close();
+  });
+
+  it('bad [advisories] values are refused with file:line', async () => {
+    const file = path.join(dir, 'bad.conf');
+    await writeFile(
+      file,
+      [
+        '[advisories]',
+        'feeds = debian-tracker, nvd',
+        'refresh_interval = 1m',
+        'dsa_url = ftp://example.org/list',
+        'max_size = 10G',
+        'fetch = perhaps',
+        'timeout = 0',
+        'dla_url = https://user:secret@example.org/list',
+        '',
+      ].join('\n'),
+    );
+    let caught: AptgateError | undefined;
+    try {
+      loadConfig({ file, env: {} });
+    } catch (err) {
+      caught = err as AptgateError;
+    }
+    assert.equal(caught?.code, 'CONFIG_INVALID');
+    const errors = caught.details?.['errors'] as Array<{ where: string; key: string }>;
+    assert.deepEqual(
+      errors.map((e) => [e.where.slice(file.length), e.key]),
+      [
+        [':2', 'advisories.feeds'],
+        [':3', 'advisories.refresh_interval'],
+        [':4', 'advisories.dsa_url'],
+        [':5', 'advisories.max_size'],
+        [':6', 'advisories.fetch'],
+        [':7', 'advisories.timeout'],
+        [':8', 'advisories.dla_url'],
+      ],
+    );
+    // a feed fetched needs a URL; with fetching off it needs none
+    await writeFile(file, '[advisories]\nfeeds = usn\n');
+    assert.throws(() => loadConfig({ file, env: {} }), /advisories\.feeds: usn has no URL/);
+    await writeFile(file, '[advisories]\nfeeds = usn dsa\nfetch = off\n');
+    const c = loadConfig({ file, env: {} });
+    assert.deepEqual(c.advisories.feeds, ['usn', 'dsa']);
+    assert.equal(c.advisories.fetch, false);
+    // the environment too
+    const e = loadConfig({
+      env: { APTGATE_ADVISORIES_REFRESH_INTERVAL: '12h', APTGATE_ADVISORIES_USN_URL: 'https://example.org/usn.json' },
+    });
+    assert.equal(e.advisories.refreshIntervalMs, 12 * 3_600_000);
+    assert.equal(e.advisories.urls.usn, 'https://example.org/usn.json');
+    assert.throws(() => loadConfig({ env: { APTGATE_ADVISORIES_TIMEOUT: 'soon' } }), /APTGATE_ADVISORIES_TIMEOUT/);
+  });
+});
