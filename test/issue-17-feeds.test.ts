@@ -7,7 +7,7 @@
 // bad [advisories] values refused with file:line.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -185,8 +185,11 @@ describe('issue 17: the advisory feeds', () => {
     // the records are there for the readers
     assert.ok(new AdvisoryStore(server.db).forCve('CVE-2023-4911').length > 0);
     // the downloads are gone, the validators kept
-    const files = (await import('node:fs/promises')).readdir(path.join(dir, 'advisories'));
-    assert.deepEqual((await files).sort(), ['debian-tracker.state.json', 'dla.state.json', 'dsa.state.json']);
+    assert.deepEqual((await readdir(path.join(dir, 'advisories'))).sort(), [
+      'debian-tracker.state.json',
+      'dla.state.json',
+      'dsa.state.json',
+    ]);
   });
 
   it('a second refresh is conditional: 304, nothing changes', async () => {
@@ -239,9 +242,7 @@ describe('issue 17: the advisory feeds', () => {
       assert.deepEqual(loadIds(), before, 'the previous load is still the one read');
       assert.ok(new AdvisoryStore(server.db).forCve('CVE-2023-4911').some((a) => a.feed === 'debian-tracker'));
       // the download is never left behind
-      const left = (await (await import('node:fs/promises')).readdir(path.join(dir, 'advisories'))).filter((n) =>
-        n.endsWith('.download'),
-      );
+      const left = (await readdir(path.join(dir, 'advisories'))).filter((n) => n.endsWith('.download'));
       assert.deepEqual(left, []);
     });
   }
@@ -364,6 +365,33 @@ describe('issue 17: the advisory feeds', () => {
     assert.ok(s.feeds.filter((f) => f.on).every((f) => f.stale === false && f.ageSeconds! >= 7 * 3600 - 5));
     offset = 13 * 3_600_000;
     assert.ok((await feeds.status()).feeds.every((f) => !f.on || f.stale));
+    // what the timer runs: downloads a stopped process left are cleared, the feeds due fetched;
+    // the DSA list imported by hand and the DLA list from another URL are asked for whole
+    const left = path.join(dir, 'advisories', 'dsa.4242.deadbeef.download');
+    await writeFile(left, 'half a feed');
+    const old = new Date(Date.now() - 3 * 3_600_000);
+    await utimes(left, old, old);
+    seen.length = 0;
+    const results = await feeds.runDue();
+    assert.deepEqual(
+      results.map((r) => [r.feed, r.result, r.records]),
+      [
+        ['debian-tracker', 'not-modified', 14],
+        ['dsa', 'imported', 13],
+        ['dla', 'imported', 5],
+      ],
+    );
+    assert.deepEqual(
+      seen.map((x) => [x.path, x.ifModifiedSince !== undefined]),
+      [
+        ['/tracker/data/json', true],
+        ['/DSA/list', false],
+        ['/DLA/list', false],
+      ],
+    );
+    assert.ok(!(await readdir(path.join(dir, 'advisories'))).some((n) => n.endsWith('.download')));
+    offset = 0;
+    assert.deepEqual(await feeds.due(), [], 'just tried: none due');
     await feeds.close();
   });
 

@@ -2,7 +2,7 @@
 // feed, the validators of the copy held (a conditional GET answers 304 when nothing changed), when
 // upstream last confirmed it and when it was last tried. A small JSON file per feed in the state
 // directory, next to the downloads; the server and a command on the same host share it.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 
@@ -51,4 +51,27 @@ export async function writeFeedState(dir: string, feed: string, state: FeedState
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o640 });
   await rename(tmp, file);
+}
+
+/**
+ * Removes downloads left by a process stopped while it fetched (`*.download` untouched for
+ * `olderThanMs`: a download under way writes to its file all the time). Returns how many.
+ */
+export async function sweepDownloads(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const n of names.filter((x) => x.endsWith('.download'))) {
+    const file = path.join(dir, n);
+    const st = await stat(file).catch(() => undefined);
+    if (st && now - st.mtimeMs >= olderThanMs) {
+      await rm(file, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }

@@ -13,7 +13,7 @@ import { fail, isAptgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseAdvisoryFile } from '../sys/advisory-parse.js';
 import type { AdvisoryStore, FeedStatus } from '../state/advisories.js';
-import { advisoryDir, readFeedState, writeFeedState, type FeedState } from './feed-state.js';
+import { advisoryDir, readFeedState, sweepDownloads, writeFeedState, type FeedState } from './feed-state.js';
 
 /**
  * An import is refused as suspicious (the previous records kept) when it has no record where the
@@ -203,8 +203,9 @@ export class AdvisoryFeeds {
     return out;
   }
 
-  /** Fetches the feeds due; what the timer runs. */
+  /** Fetches the feeds due; what the timer runs (after clearing downloads a stopped process left). */
   async runDue(): Promise<FeedResult[]> {
+    await sweepDownloads(this.dir, this.settings.timeoutMs + 3_600_000);
     const due = await this.due();
     return due.length ? this.refresh(due) : [];
   }
@@ -219,6 +220,9 @@ export class AdvisoryFeeds {
       const started = performance.now();
       try {
         const r = await this.load(feed, path.resolve(file), { fetchedAt: this.now(), dataDate: null }, opts.force);
+        // the validators belonged to the copy fetched before: the next fetch asks for the whole feed
+        const state = await readFeedState(this.dir, feed);
+        await writeFeedState(this.dir, feed, { ...state, etag: null, lastModified: null, checkedAt: null });
         return { feed, result: 'imported', ...r, ms: Math.round(performance.now() - started) };
       } catch (err) {
         this.store.failed(feed, describe(err), this.now());
