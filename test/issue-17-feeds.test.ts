@@ -45,6 +45,7 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
     ifModifiedSince: req.headers['if-modified-since'],
     ifNoneMatch: req.headers['if-none-match'],
   });
+  if (p === '/big/json' && big) return void res.writeHead(200, { 'content-length': big.length }).end(big);
   const file = FILES[p] ?? (p === '/moved-target' ? 'dla-list.txt' : undefined);
   if (!file) return void res.writeHead(404).end();
   const body = await readFile(path.join(FIXTURES, file));
@@ -80,6 +81,54 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
       return void res.writeHead(302, { location: '/moved-target' }).end();
   }
 }
+
+/** The longest the event loop went without running a 1 ms interval, from start to stop. */
+function stallMonitor(): { stop(): number } {
+  let last = performance.now();
+  let max = 0;
+  const t = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last);
+    last = now;
+  }, 1);
+  return {
+    stop() {
+      clearInterval(t);
+      return Math.max(max, performance.now() - last);
+    },
+  };
+}
+
+/** A tracker JSON of at least `bytes`: 10 issues per source, 4 releases each. */
+function bigTracker(bytes: number): { text: string; records: number } {
+  const parts: string[] = [];
+  let size = 2;
+  let records = 0;
+  for (let s = 0; size < bytes; s++) {
+    const issues: string[] = [];
+    for (let c = 0; c < 10; c++) {
+      const n = 10_000 + s * 10 + c;
+      const rel = (r: string, v: string) =>
+        `"${r}":{"status":"resolved","repositories":{"${r}":"${v}"},"fixed_version":"${v}","urgency":"medium"}`;
+      issues.push(
+        `"CVE-2024-${n}":{"description":"Issue ${n} in package ${s}","scope":"remote","releases":{` +
+          [
+            rel('bookworm', `1.${c}-1+deb12u1`),
+            rel('bullseye', `1.${c}-1+deb11u1`),
+            rel('trixie', `1.${c}-2`),
+            rel('sid', `1.${c}-2`),
+          ].join(',') +
+          '}}',
+      );
+      records += 4;
+    }
+    const part = `"pkg-${s}":{${issues.join(',')}}`;
+    parts.push(part);
+    size += part.length + 1;
+  }
+  return { text: `{${parts.join(',')}}`, records };
+}
+let big: Buffer | undefined;
 
 let dir: string;
 let fixture: Server;
@@ -445,5 +494,47 @@ describe('issue 17: the advisory feeds', () => {
     assert.equal(e.advisories.refreshIntervalMs, 12 * 3_600_000);
     assert.equal(e.advisories.urls.usn, 'https://example.org/usn.json');
     assert.throws(() => loadConfig({ env: { APTGATE_ADVISORIES_TIMEOUT: 'soon' } }), /APTGATE_ADVISORIES_TIMEOUT/);
+  });
+
+  it('a big feed end to end (download, worker parse, sliced store): the event loop is never held 50 ms', async (t) => {
+    const tracker = bigTracker(24 * 1024 * 1024);
+    big = Buffer.from(tracker.text);
+    const a = server.config.advisories;
+    const saved = { url: a.urls['debian-tracker'], max: a.maxBytes, timeout: a.timeoutMs };
+    // as a restart with these settings would (the service reads them at each fetch)
+    Object.assign(a, { maxBytes: 64 * 1024 * 1024, timeoutMs: 120_000 });
+    a.urls['debian-tracker'] = `${base}/big/json`;
+    try {
+      const attempt = async () => {
+        // on a shared machine an idle loop waits for a core too: the limit allows that much more
+        let monitor = stallMonitor();
+        await new Promise((r) => setTimeout(r, 2000));
+        const idle = monitor.stop();
+        const limit = 50 + (idle > 20 ? idle : 0);
+        monitor = stallMonitor();
+        const started = performance.now();
+        const [r] = await refresh('debian-tracker'); // no validators served: fetched whole each time
+        const stall = monitor.stop();
+        assert.equal(r!.result, 'imported', r!.error);
+        assert.equal(r!.records, tracker.records);
+        t.diagnostic(
+          `${(big!.length / 1024 / 1024).toFixed(1)} MB, ${tracker.records} records: refresh ${(performance.now() - started).toFixed(0)} ms, ` +
+            `longest stall ${stall.toFixed(1)} ms (idle ${idle.toFixed(1)} ms, limit ${limit.toFixed(0)} ms)`,
+        );
+        return { stall, limit };
+      };
+      let m = await attempt();
+      // a stall of the machine's (another process's burst) does not come back; one of ours does
+      if (m.stall >= m.limit) {
+        t.diagnostic('over the limit: once more');
+        m = await attempt();
+      }
+      assert.ok(m.stall < m.limit, `the event loop was held ${m.stall.toFixed(1)} ms`);
+      assert.equal(feedOf(await status(), 'debian-tracker').records, tracker.records);
+    } finally {
+      a.urls['debian-tracker'] = saved.url;
+      Object.assign(a, { maxBytes: saved.max, timeoutMs: saved.timeout });
+      big = undefined;
+    }
   });
 });
