@@ -395,6 +395,17 @@ describe('issue 17: the advisory feeds', () => {
     assert.match(local.stdout, new RegExp(`dsa: ${base}/DSA/list`));
     const json = JSON.parse((await cli(['advisories', 'status', '--json'])).stdout) as AdvisoriesStatus;
     assert.equal(feedOf(json, 'debian-tracker').records, 14);
+    // the remote command line: the same answer; a viewer's token cannot refresh
+    const t = await admin.call('POST', '/api-tokens', { role: 'viewer', expires: '1d', name: 'cli' });
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    const token = { APTGATE_TOKEN: t.body.token as string };
+    const remote = await cli(['advisories', 'status', '--json', '--server', server.url], token);
+    assert.equal(remote.code, 0, remote.stderr);
+    const strip = (x: AdvisoriesStatus) => x.feeds.map((f) => ({ ...f, ageSeconds: null, stale: null }));
+    assert.deepEqual(strip(JSON.parse(remote.stdout) as AdvisoriesStatus), strip(json));
+    const refused = await cli(['advisories', 'refresh', '--server', server.url], token);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /FORBIDDEN/);
     const off = await cli(['advisories', 'refresh'], { APTGATE_ADVISORIES_FETCH: 'false' });
     assert.equal(off.code, 1, off.stderr);
     assert.match(off.stderr, /USAGE: fetching is off \(advisories\.fetch = false\)/);
