@@ -19,6 +19,15 @@ export interface FeedState {
 
 const EMPTY: FeedState = { url: '', etag: null, lastModified: null, checkedAt: null, attemptAt: null };
 
+/** Makes the directory, one level: the state directory itself is serve's to create. */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o750 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 /** The directory of the feeds' state files and downloads: STATE_DIR/advisories. */
 export function advisoryDir(config: Config): string {
   return path.join(config.stateDir || path.dirname(config.db), 'advisories');
@@ -46,7 +55,7 @@ export async function readFeedState(dir: string, feed: string): Promise<FeedStat
 }
 
 export async function writeFeedState(dir: string, feed: string, state: FeedState): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o750 });
+  await ensureDir(dir);
   const file = path.join(dir, `${feed}.state.json`);
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o640 });

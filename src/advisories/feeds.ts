@@ -6,14 +6,14 @@
 // error on the feed. One import at a time in a process: a feed's parse holds a worker and up to
 // 3 GB, and its rows are written in slices on the loop every apt client waits on.
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ADVISORY_FEEDS, type AdvisoryFeedName, type Config } from '../config.js';
 import { fail, isAptgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseAdvisoryFile } from '../sys/advisory-parse.js';
 import type { AdvisoryStore, FeedStatus } from '../state/advisories.js';
-import { advisoryDir, readFeedState, sweepDownloads, writeFeedState, type FeedState } from './feed-state.js';
+import { advisoryDir, ensureDir, readFeedState, sweepDownloads, writeFeedState, type FeedState } from './feed-state.js';
 
 /**
  * An import is refused as suspicious (the previous records kept) when it has no record where the
@@ -267,7 +267,7 @@ export class AdvisoryFeeds {
       ? { ...held }
       : { url, etag: null, lastModified: null, checkedAt: null, attemptAt: null };
     state.attemptAt = this.now();
-    await mkdir(this.dir, { recursive: true, mode: 0o750 });
+    await ensureDir(this.dir);
     const file = path.join(this.dir, `${feed}.${process.pid}.${randomUUID().slice(0, 8)}.download`);
     const ms = () => Math.round(performance.now() - started);
     try {
