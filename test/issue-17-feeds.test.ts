@@ -37,9 +37,14 @@ const FILES: Record<string, string> = {
 const mode = new Map<string, Mode>();
 const seen: Array<{ path: string; ifModifiedSince: string | undefined; ifNoneMatch: string | undefined }> = [];
 const hanging = new Set<ServerResponse>();
+/** requests being answered now, and the most at once */
+let inflight = 0;
+let maxInflight = 0;
 
 async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const p = (req.url ?? '/').split('?')[0]!;
+  maxInflight = Math.max(maxInflight, ++inflight);
+  res.once('close', () => inflight--);
   seen.push({
     path: p,
     ifModifiedSince: req.headers['if-modified-since'],
@@ -296,6 +301,31 @@ describe('issue 17: the advisory feeds', () => {
     });
   }
 
+  it('one import at a time: a refresh waits for the one under way; the status says which runs', async () => {
+    mode.set('/tracker/data/json', 'hang');
+    maxInflight = 0;
+    seen.length = 0;
+    try {
+      const first = refresh('debian-tracker');
+      const second = refresh('dsa');
+      // the tracker's request is under way (it hangs), the DSA list's not asked yet
+      while (seen.length === 0) await new Promise((r) => setImmediate(r));
+      const during = await status();
+      assert.equal(feedOf(during, 'debian-tracker').importing, true);
+      assert.equal(feedOf(during, 'dsa').importing, false);
+      const [a, b] = await Promise.all([first, second]);
+      assert.equal(a[0]!.result, 'failed');
+      assert.equal(b[0]!.result, 'not-modified');
+      assert.deepEqual(
+        seen.map((x) => x.path),
+        ['/tracker/data/json', '/DSA/list'],
+      );
+      assert.equal(maxInflight, 1, 'never two feeds at once');
+    } finally {
+      mode.delete('/tracker/data/json');
+    }
+  });
+
   it('the suspicious-shrink rule', () => {
     assert.equal(suspicious(0, 0), false, 'a first load may be empty');
     assert.equal(suspicious(5, 0), true);
@@ -508,7 +538,7 @@ describe('issue 17: the advisory feeds', () => {
   });
 
   it('a big feed end to end (download, worker parse, sliced store): the event loop is never held 50 ms', async (t) => {
-    const tracker = bigTracker(24 * 1024 * 1024);
+    const tracker = bigTracker(12 * 1024 * 1024);
     big = Buffer.from(tracker.text);
     const a = server.config.advisories;
     const saved = { url: a.urls['debian-tracker'], max: a.maxBytes, timeout: a.timeoutMs };
