@@ -3,8 +3,9 @@
 // and imports every feed; the status shows counts and age; a second refresh is conditional (304)
 // and changes nothing; a feed that answers garbage, a truncated or oversized file, a 500, a lie
 // about its length, nothing at all (the timeout) or an empty feed after a full one keeps its
-// previous records and shows the error; `aptgate advisories import` of a file, audited; the roles;
-// bad [advisories] values refused with file:line.
+// previous records and shows the error; one import at a time; `aptgate advisories import` of a
+// file, audited; the roles, the remote command line; what the timer runs; bad [advisories] values
+// refused with file:line; a 12 MB tracker end to end with the event loop never held 50 ms.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';

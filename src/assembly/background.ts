@@ -1,6 +1,7 @@
 // What the server does on its own, over the assembled services: the schedule tick (with
 // auto-promotion), a new snapshot's fan-out to the gate's stages and the cached outdated
-// answers of its suite, and the proxy's traffic sampled into its history every 5 minutes.
+// answers of its suite, the proxy's traffic sampled into its history every 5 minutes, and the
+// security advisory feeds fetched when due.
 import type { AdvisoryFeeds } from '../advisories/feeds.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { OutdatedService } from '../fleet/outdated.js';
