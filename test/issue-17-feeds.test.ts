@@ -414,6 +414,18 @@ describe('issue 17: the advisory feeds', () => {
     assert.match(refused.stderr, /suspicious/);
     assert.equal(feedOf(await status(), 'debian-tracker').records, 14);
 
+    // an isolated network: fetching off, Ubuntu's notices imported from a directory of them
+    const isolated = { APTGATE_ADVISORIES_FETCH: 'false', APTGATE_ADVISORIES_FEEDS: 'debian-tracker dsa dla usn' };
+    const usn = await cli(['advisories', 'import', 'usn', path.join(FIXTURES, 'usn'), '--json'], isolated);
+    assert.equal(usn.code, 0, usn.stderr);
+    const usnRecords = (JSON.parse(usn.stdout) as FeedResult).records;
+    assert.ok(usnRecords > 0);
+    const shown = JSON.parse((await cli(['advisories', 'status', '--json'], isolated)).stdout) as AdvisoriesStatus;
+    assert.equal(shown.fetch, false);
+    assert.deepEqual([feedOf(shown, 'usn').on, feedOf(shown, 'usn').records], [true, usnRecords]);
+    // the server's configuration has it off: still shown, with its records
+    assert.deepEqual([feedOf(await status(), 'usn').on, feedOf(await status(), 'usn').records], [false, usnRecords]);
+
     const remote = await cli(['advisories', 'import', 'dsa', small, '--server', server.url]);
     assert.notEqual(remote.code, 0);
     assert.match(remote.stderr, /server host/);
