@@ -85,6 +85,12 @@ export interface Config {
     stages: string[];
     /** stage → soak time: its content moves on by itself once the gate holds and this long has passed */
     autoPromote: Map<string, number>;
+    /** stage → cooldown: a version enters the stage by promotion only this long after it was first seen upstream */
+    minAge: Map<string, number>;
+    /** stage → the fast lane's cooldown (security suites, fixes of a CVE of `fastLaneUrgency` or more); default none */
+    minAgeSecurity: Map<string, number>;
+    /** the least urgency of a fixed CVE that puts an update in the fast lane; null: only security suites */
+    fastLaneUrgency: 'low' | 'medium' | 'high' | 'critical' | null;
   };
   /** PEM files: when both are set the server speaks HTTPS (agents and apt) */
   tls: { cert: string; key: string };
@@ -186,7 +192,13 @@ export function defaultConfig(): Config {
     tls: { cert: '', key: '' },
     rpcBodyTimeoutMs: 30_000,
     admin: { listen: null, sessionIdleMs: 8 * 3_600_000, sessionMaxMs: 7 * 86_400_000, console: true },
-    gate: { stages: ['test', 'production'], autoPromote: new Map() },
+    gate: {
+      stages: ['test', 'production'],
+      autoPromote: new Map(),
+      minAge: new Map(),
+      minAgeSecurity: new Map(),
+      fastLaneUrgency: 'high',
+    },
     advisories: {
       feeds: ['debian-tracker', 'dsa', 'dla'],
       urls: {

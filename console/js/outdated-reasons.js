@@ -29,6 +29,16 @@ export function reasonOf(e) {
   return parts.join('; ');
 }
 
+/** What the candidate's changelog names since the installed version (issue 17), or why that is not known. */
+export function changelogOf(e) {
+  if (e.refs === 'pending') return 'not read yet';
+  if (e.refs === 'unavailable') return 'unavailable';
+  const parts = [...(e.cves ?? [])];
+  if (e.closes?.length) parts.push(`closes #${e.closes.join(', #')}`);
+  if (e.launchpad?.length) parts.push(`LP #${e.launchpad.join(', #')}`);
+  return parts.join(', ');
+}
+
 /**
  * Rows for the machine page: each outdated package with its reason, then what only upstream
  * has (waiting for the gate: approved vs available). `answer` is the outdated answer.
@@ -44,6 +54,7 @@ export function outdatedRows(answer) {
     security: e.security,
     action: e.action,
     suite: e.origins?.[0]?.suite ?? '',
+    changelog: changelogOf(e),
     reason: reasonOf(e),
   }));
   if (!answer.available?.known) return rows;
@@ -65,6 +76,7 @@ export function outdatedRows(answer) {
         security: a.security,
         action: 'gate',
         suite: a.origins?.[0]?.suite ?? '',
+        changelog: changelogOf(a),
         reason: waiting,
       });
     }

@@ -3,6 +3,7 @@
 // answers of its suite, the proxy's traffic sampled into its history every 5 minutes, and the
 // security advisory feeds fetched when due.
 import type { AdvisoryFeeds } from '../advisories/feeds.js';
+import type { ChangelogRefsService } from '../advisories/changelog-refs.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { OutdatedService } from '../fleet/outdated.js';
 import type { GateService } from '../gate/service.js';
@@ -20,6 +21,7 @@ export interface BackgroundDeps {
   tickMs: number;
   /** the security advisory feeds, fetched when due */
   advisories: AdvisoryFeeds;
+  changelogRefs?: ChangelogRefsService;
 }
 
 /** Starts the background turns; the function returned stops them (work already begun finishes). */
@@ -91,9 +93,13 @@ export function startBackground(d: BackgroundDeps): () => void {
     });
   });
   proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
+  // each outdated answer computed or read: its updates' changelogs are read in the background (issue 17)
+  const refs = d.changelogRefs;
+  if (refs) outdated.onAnswer = (r) => refs.enqueue(r.entries);
   const stopAdvisories = d.advisories.start();
   return () => {
     closing = true;
+    outdated.onAnswer = undefined;
     stopAdvisories();
     clearInterval(ticker);
     clearInterval(sampler);

@@ -1,6 +1,7 @@
 // Machines for the administrator and the API (tokens: tokens.ts; packages: packages.ts): plain
 // functions over the fleet's services that return the documented JSON shapes (docs/cli-fleet.md);
 // cli/fleet-format.ts turns them into tables.
+import { withRefs, type UpdateRefs } from '../../advisories/changelog-answers.js';
 import { fail } from '../../errors.js';
 import type { MachineFacts } from '../enrolment.js';
 import {
@@ -312,14 +313,15 @@ export function outdatedOfMachine(
   known: boolean;
   reason: string | null;
   counts: OutdatedResult['counts'] | null;
-  packages: OutdatedEntry[];
+  /** each with what its changelog names between the installed version and the candidate (issue 17) */
+  packages: Array<OutdatedEntry & UpdateRefs>;
   /** behind the release gate: its stage (the lists above are what it may install) and what upstream has */
   stage: string | null;
   available: {
     known: boolean;
     reason: string | null;
     counts: OutdatedResult['counts'] | null;
-    packages: OutdatedEntry[];
+    packages: Array<OutdatedEntry & UpdateRefs>;
   } | null;
   /** backend/suite the machine also reads directly, around its stage (the gate does not bind it there) */
   bypass: string[];
@@ -327,20 +329,21 @@ export function outdatedOfMachine(
   const m = ctx.fleet.machine(ref);
   const o = machineOutdated(ctx, m);
   const av = machineAvailable(ctx, m);
+  const memo = new Map();
   return {
     format: 1,
     machine: { id: m.id, hostname: m.hostname },
     known: o.known,
     reason: o.reason,
     counts: o.counts,
-    packages: o.entries,
+    packages: withRefs(ctx.changelogRefs, o.entries, memo),
     stage: av?.stage ?? null,
     available: av
       ? {
           known: av.outdated.known,
           reason: av.outdated.reason,
           counts: av.outdated.counts,
-          packages: av.outdated.entries,
+          packages: withRefs(ctx.changelogRefs, av.outdated.entries, memo),
         }
       : null,
     bypass: av?.bypass ?? [],
