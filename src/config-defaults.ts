@@ -18,6 +18,10 @@ export interface BackendConfig {
   redirectHosts: string[];
 }
 
+/** The security advisory feeds aptgate knows ([advisories]): each is read by the parser of that name. */
+export const ADVISORY_FEEDS = ['debian-tracker', 'dsa', 'dla', 'usn'] as const;
+export type AdvisoryFeedName = (typeof ADVISORY_FEEDS)[number];
+
 export interface Config {
   listen: string;
   port: number;
@@ -103,6 +107,21 @@ export interface Config {
     /** whether the web console is served (the API is, either way) */
     console: boolean;
   };
+  /** the security advisory feeds ([advisories]) */
+  advisories: {
+    /** the feeds kept: fetched on the timer (when fetch is on) and accepted by imports */
+    feeds: AdvisoryFeedName[];
+    /** feed → URL ('' : none, imports only) */
+    urls: Record<AdvisoryFeedName, string>;
+    /** false: nothing is fetched (an isolated network: `aptgate advisories import` only) */
+    fetch: boolean;
+    /** how often each feed is fetched again; 0: only when asked (`aptgate advisories refresh`) */
+    refreshIntervalMs: number;
+    /** the whole download of one feed */
+    timeoutMs: number;
+    /** the largest download (and file imported) */
+    maxBytes: number;
+  };
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -179,6 +198,21 @@ export function defaultConfig(): Config {
       minAge: new Map(),
       minAgeSecurity: new Map(),
       fastLaneUrgency: 'high',
+    },
+    advisories: {
+      feeds: ['debian-tracker', 'dsa', 'dla'],
+      urls: {
+        'debian-tracker': 'https://security-tracker.debian.org/tracker/data/json',
+        dsa: 'https://salsa.debian.org/security-tracker-team/security-tracker/-/raw/master/data/DSA/list',
+        dla: 'https://salsa.debian.org/security-tracker-team/security-tracker/-/raw/master/data/DLA/list',
+        // Ubuntu publishes its OSV notices as a git tree of files and as a zip (osv.dev), no one
+        // JSON file the parser reads: an administrator's own copy (a JSON array), or imports
+        usn: '',
+      },
+      fetch: true,
+      refreshIntervalMs: 6 * 3_600_000,
+      timeoutMs: 10 * 60_000,
+      maxBytes: 256 * 1024 * 1024,
     },
     backends: new Map([
       [

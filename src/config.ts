@@ -14,10 +14,12 @@ import {
 } from './config-text.js';
 import { checkoutRoot, defaultStateDir } from './sys/checkout.js';
 import {
+  ADVISORY_FEEDS,
   backend,
   DEBIAN_KEYRING,
   defaultConfig,
   nativeArchitecture,
+  type AdvisoryFeedName,
   type BackendConfig,
   type Config,
   type RateLimit,
@@ -35,8 +37,10 @@ import {
   parseSize,
   validBackendName,
 } from './config-values.js';
+import { ADVISORY_SETTINGS, validateAdvisories } from './config-advisories.js';
 
 export {
+  ADVISORY_FEEDS,
   DEBIAN_KEYRING,
   defaultConfig,
   nativeArchitecture,
@@ -46,7 +50,7 @@ export {
   parseSize,
   validBackendName,
 };
-export type { BackendConfig, Config, RateLimit };
+export type { AdvisoryFeedName, BackendConfig, Config, RateLimit };
 
 // ---- applying settings -----------------------------------------------------------------
 
@@ -214,6 +218,7 @@ const SETTINGS: Record<string, Setter> = {
   'admin.console': (c, v, k) => {
     c.admin.console = parseBool(k, v);
   },
+  ...ADVISORY_SETTINGS,
 };
 
 const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: string) => void> = {
@@ -272,7 +277,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
 }
 
 /** The plain [sections] of the file (besides [backend NAME]). */
-const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin'];
+const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin', 'advisories'];
 
 const SCHEMA: ConfigSchema = {
   sections: SECTIONS,
@@ -454,6 +459,7 @@ export function validate(config: Config): void {
     });
   if (config.proxy.releaseTtlMs < 0)
     fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
+  validateAdvisories(config);
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024)
     fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', {
       key: 'proxy.small_object',

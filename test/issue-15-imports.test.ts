@@ -45,6 +45,9 @@ function violations(g: ImportGraph): string[] {
     if (e.to === 'console/' && !CONSOLE_MOUNTED_BY.has(e.from)) out.push(`${e.from} imports console/ (${e.file})`);
     if (e.to === 'ops/' && !OPS_USED_BY.has(e.from)) out.push(`${e.from} imports ops/ (${e.file})`);
     if (e.to === 'api/' && !API_MOUNTED_BY.has(e.from)) out.push(`${e.from} imports api/ (${e.file})`);
+    // the advisories join the fleet in fleet/queries/ only: the fleet and the gate work without them
+    if (e.to === 'advisories/' && (e.from === 'gate/' || (e.from === 'fleet/' && !e.file.startsWith('fleet/queries/'))))
+      out.push(`${e.from} imports advisories/ (${e.file})`);
   }
   for (const [file, specs] of g.externals) {
     if (file.startsWith('index/')) {
@@ -109,5 +112,8 @@ test('each rule catches the import it forbids', () => {
   found(withExternal('proxy/x.ts', '@fastify/static'), /^@fastify\/static is the console's library/);
   found(plus({ from: 'fleet/', to: 'ops/', file: 'fleet/x.ts' }), /^folder cycle|^fleet\/ imports ops\//);
   found(plus({ from: 'rpc/', to: 'api/', file: 'rpc/x.ts' }), /^rpc\/ imports api\//);
+  found(plus({ from: 'gate/', to: 'advisories/', file: 'gate/x.ts' }), /^gate\/ imports advisories\//);
+  found(plus({ from: 'fleet/', to: 'advisories/', file: 'fleet/x.ts' }), /^fleet\/ imports advisories\//);
+  assert.ok(!violations(plus({ from: 'fleet/', to: 'advisories/', file: 'fleet/queries/x.ts' })).length);
   found(withExternal('api/routes.ts', '@fastify/cookie'), /^@fastify\/cookie is used in api\/routes.ts/);
 });
