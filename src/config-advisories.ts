@@ -37,6 +37,12 @@ export const ADVISORY_SETTINGS: Record<string, Setter> = {
         fail('CONFIG_INVALID', `${k}: "${f}" is no feed; expected some of ${ADVISORY_FEEDS.join(', ')}`, { key: k });
     c.advisories.feeds = [...new Set(list)] as AdvisoryFeedName[];
   },
+  'advisories.changelogs': (c, v, k) => {
+    const m = v.trim().toLowerCase();
+    if (m !== 'fetch' && m !== 'cached' && m !== 'off')
+      fail('CONFIG_INVALID', `${k}: expected fetch, cached or off, got "${v}"`, { key: k });
+    c.advisories.changelogs = m;
+  },
   'advisories.fetch': (c, v, k) => {
     c.advisories.fetch = parseBool(k, v);
   },

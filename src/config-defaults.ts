@@ -121,6 +121,8 @@ export interface Config {
     timeoutMs: number;
     /** the largest download (and file imported) */
     maxBytes: number;
+    /** pending updates' changelogs: .debs fetched through the proxy when missing, cached ones only, or none */
+    changelogs: 'fetch' | 'cached' | 'off';
   };
 }
 
@@ -210,6 +212,7 @@ export function defaultConfig(): Config {
         usn: '',
       },
       fetch: true,
+      changelogs: 'fetch',
       refreshIntervalMs: 6 * 3_600_000,
       timeoutMs: 10 * 60_000,
       maxBytes: 256 * 1024 * 1024,

@@ -158,7 +158,9 @@ describe('issue 17: what the changelogs of pending updates name', () => {
     pub = await repo.publish('stable', [zeta, eta, etaDev, bomb, junk, theta], { extraDebs: [LIBSSL3] });
     upstream = await FixtureUpstream.start(repo.root, { prefix: '/debian' });
     server = await startServer(
-      testConfig(path.join(dir, 'srv'), { fixture: { mirrors: [upstream.base], keyring: key.keyring } }),
+      testConfig(path.join(dir, 'srv'), { fixture: { mirrors: [upstream.base], keyring: key.keyring } }, (c) => {
+        c.advisories.changelogs = 'fetch';
+      }),
       { now: () => Date.now() + clockOffset },
     );
     // the suite as an apt client's update leaves it: InRelease and Packages through the proxy, indexed

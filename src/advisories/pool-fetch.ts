@@ -6,12 +6,17 @@ import { contentType } from '../proxy/paths.js';
 import type { PoolFile } from '../state/changelog-reads.js';
 import type { PoolFetcher } from './changelog-refs.js';
 
-export function poolFetcher(proxy: Pick<ProxyRuntime, 'backends' | 'service' | 'store'>): PoolFetcher {
+/** `cachedOnly`: a .deb not in the cache is not fetched ([advisories] changelogs = cached). */
+export function poolFetcher(
+  proxy: Pick<ProxyRuntime, 'backends' | 'service' | 'store'>,
+  cachedOnly = false,
+): PoolFetcher {
   return {
     fetch: async (f: PoolFile) => {
       const backend = proxy.backends.byName(f.backend);
       if (!backend) return undefined;
       const key = `${backend.name}/${f.filename}`;
+      if (cachedOnly) return (await proxy.store.stat(key)) ? proxy.store.pathOf(key) : undefined;
       const stored = await proxy.service.ensureStored({
         backend,
         key,

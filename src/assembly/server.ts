@@ -44,7 +44,9 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
     state: services.state,
     ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
   });
-  services.changelogRefs.attach(poolFetcher(proxy));
+  // pending updates' changelogs: from .debs fetched through the proxy, cached ones only, or none
+  if (config.advisories.changelogs !== 'off')
+    services.changelogRefs.attach(poolFetcher(proxy, config.advisories.changelogs === 'cached'));
   const traffic = new TrafficSampler(proxy.metrics, new ProxyHistoryStore(db), services.now);
   let checkpointer: Checkpointer | undefined;
   let stopBackground: (() => void) | undefined;

@@ -31,6 +31,7 @@ export function testConfig(dir: string, backends: Record<string, BackendSpec>, t
   config.logLevel = 'silent';
   config.proxy.refreshIntervalMs = 0;
   config.advisories.refreshIntervalMs = 0; // no fetch from the internet on a timer: a test asks
+  config.advisories.changelogs = 'cached'; // no .deb fetched for its changelog (a real mirror): the refs test asks
   for (const [name, b] of Object.entries(backends)) {
     applySetting(config, `backend.${name}.mirrors`, b.mirrors.join(' '));
     applySetting(config, `backend.${name}.keyring`, b.keyring);
