@@ -1,0 +1,71 @@
+// Issue 17: rollouts in waves, the pure part: the waves and halt policy an administrator types,
+// which wave a machine falls in (stable across rollouts, a share of the class per wave), and the
+// next step of a running rollout (halt, wait, open the next wave, end).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isAptgateError } from '../src/errors.js';
+import { halts, nextStep, parseHalt, parseWaves, positionOf, waveOf } from '../src/gate/rollout-waves.js';
+
+const usage = (re: RegExp) => (e: unknown) => isAptgateError(e, 'USAGE') && re.test((e as Error).message);
+
+describe('rollout waves', () => {
+  it('waves: rising cumulative shares ending at 100%; mistakes are USAGE', () => {
+    assert.deepEqual(parseWaves('5%,25%,100%'), [5, 25, 100]);
+    assert.deepEqual(parseWaves('20 50 100'), [20, 50, 100]);
+    assert.deepEqual(parseWaves('100%'), [100]);
+    assert.throws(() => parseWaves('50%,20%,100%'), usage(/more than the one before/));
+    assert.throws(() => parseWaves('5%,25%'), usage(/last wave is 100%/));
+    assert.throws(() => parseWaves('0%,100%'), usage(/not a share/));
+    assert.throws(() => parseWaves('5%,abc,100%'), usage(/not a share/));
+    assert.throws(() => parseWaves(''), usage(/1 to 20 shares/));
+  });
+
+  it("a machine's wave: deterministic, the same in the next rollout, a share of the class per wave; a new salt reshuffles", () => {
+    const waves = [5, 25, 100];
+    const ids = Array.from({ length: 20_000 }, (_, i) => `${i.toString(16).padStart(32, '0')}`);
+    const per = [0, 0, 0];
+    for (const id of ids) per[waveOf(id, 'web@production', waves)]!++;
+    // 5 %, 20 %, 75 % of 20,000, within a few tenths of a percent
+    assert.ok(Math.abs(per[0]! - 1000) < 150, String(per));
+    assert.ok(Math.abs(per[1]! - 4000) < 250, String(per));
+    assert.ok(Math.abs(per[2]! - 15000) < 300, String(per));
+    for (const id of ids.slice(0, 50)) {
+      assert.equal(waveOf(id, 'web@production', waves), waveOf(id, 'web@production', waves));
+      assert.ok(positionOf(id, 's') >= 0 && positionOf(id, 's') < 100);
+    }
+    // other waves of the same salt: a machine keeps its place, only the cut moves
+    for (const id of ids.slice(0, 500))
+      if (waveOf(id, 'web@production', waves) === 0) assert.equal(waveOf(id, 'web@production', [20, 50, 100]), 0);
+    const moved = ids.filter((id) => waveOf(id, 'web@production', waves) !== waveOf(id, 'reshuffled', waves));
+    assert.ok(moved.length > 5000, `a new salt moves machines between waves (${moved.length})`);
+  });
+
+  it('halt: a number of machines or a share of the open wave', () => {
+    assert.deepEqual(parseHalt('2'), { count: 2, share: null });
+    assert.deepEqual(parseHalt('10%'), { count: null, share: 0.1 });
+    assert.throws(() => parseHalt('many'), usage(/number of machines/));
+    assert.throws(() => parseHalt('150%'), usage(/not a share/));
+    const o = (failed: number, machines = 10) => ({ machines, succeeded: 0, failed, pending: machines - failed });
+    assert.equal(halts(o(0), { count: 1, share: null }), false);
+    assert.equal(halts(o(1), { count: 1, share: null }), true);
+    assert.equal(halts(o(1), { count: 2, share: null }), false);
+    assert.equal(halts(o(1), { count: 0, share: null }), true, '0: the first failure halts');
+    assert.equal(halts(o(1), { count: null, share: 0.2 }), false);
+    assert.equal(halts(o(2), { count: null, share: 0.2 }), true);
+  });
+
+  it('the next step: halt on failures, wait for the wave and its soak, open the next, end after the last', () => {
+    const r = { state: 'running' as const, wave: 0, openedAt: 1000, waves: [20, 50, 100] };
+    const policy = { soakMs: 500, halt: { count: 1, share: null } };
+    const done = { machines: 2, succeeded: 2, failed: 0, pending: 0 };
+    assert.deepEqual(nextStep(r, { machines: 2, succeeded: 1, failed: 1, pending: 0 }, policy, 5000), {
+      action: 'halt',
+      reason: 'wave 1: 1 of 2 machines failed',
+    });
+    assert.equal(nextStep(r, { machines: 2, succeeded: 1, failed: 0, pending: 1 }, policy, 5000).action, 'wait');
+    assert.deepEqual(nextStep(r, done, policy, 1200), { action: 'wait', reason: 'wave 1 soaks', until: 1500 });
+    assert.deepEqual(nextStep(r, done, policy, 1500), { action: 'open', wave: 1 });
+    assert.deepEqual(nextStep({ ...r, wave: 2 }, done, policy, 1500), { action: 'done' });
+    assert.equal(nextStep({ ...r, state: 'paused' }, done, policy, 9999).action, 'wait');
+  });
+});
