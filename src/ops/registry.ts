@@ -7,6 +7,7 @@ import { classOps } from './classes.js';
 import { jobOps } from './jobs.js';
 import { scheduleOps } from './schedules.js';
 import { cacheOps } from './cache.js';
+import { cveOps } from './cves.js';
 import { gateOps } from './gate.js';
 import type { AnyOperation } from './operation.js';
 import { overviewOps } from './overview.js';
@@ -28,6 +29,7 @@ export const OPERATIONS: readonly AnyOperation[] = [
   ...scheduleOps,
   ...gateOps,
   ...cacheOps,
+  ...cveOps,
 ];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));

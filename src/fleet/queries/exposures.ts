@@ -1,0 +1,408 @@
+// Exposures for the administrator and the API: per machine, the advisories its installed sources
+// are exposed to and where each fix stands (its view's outdated answer; behind the gate the same
+// view read from upstream); per CVE, the machines exposed and the fix's standing per stage of the
+// gate. Worked out per profile, view and release (200 profiles serve 20,000 machines), kept per
+// state of the feeds and of the views' snapshots, in time slices. Shapes: docs/cli-fleet.md.
+import { ExposureService, type InstalledExposure } from '../../advisories/exposures.js';
+import { ladderText, StageLadder, type StageStanding } from '../../advisories/exposures-stages.js';
+import { fail } from '../../errors.js';
+import { isCveId, URGENCIES, type AdvisoryUrgency } from '../../index/advisories/types.js';
+import { byUrgency, fixStatus, FIX_STATUSES, type FixAnswers, type FixStatus } from '../../index/exposures.js';
+import type { OutdatedEntry } from '../../index/outdated.js';
+import { AdvisoryStore } from '../../state/advisories.js';
+import { cached, type Db } from '../../state/db.js';
+import { SnapshotStore } from '../../state/snapshots.js';
+import { StageStore } from '../../state/stages.js';
+import { TimeSlicer } from '../../sys/time-slice.js';
+import { viewNotReady, type FleetQueryContext } from './context.js';
+
+/** One exposure of a machine (`machines show --json` .exposures.list, `cves --machine`). */
+export interface Exposure {
+  cve: string;
+  urgency: AdvisoryUrgency;
+  source: string;
+  /** the lowest installed version of the source */
+  installed: string;
+  /** null: not fixed (open in the tracker) */
+  fixed: string | null;
+  status: FixStatus;
+  /** the source version that brings the fix where the machine can get it (its view, or upstream of its stage) */
+  candidate: string | null;
+  /** the binaries of the source installed */
+  packages: string[];
+  advisories: string[];
+}
+
+export type StatusCounts = Record<FixStatus, number>;
+
+export interface MachineExposures {
+  /** false when the server cannot tell the machine's exposures (no report, release unknown) */
+  known: boolean;
+  reason: string | null;
+  release: string | null;
+  total: number;
+  statuses: StatusCounts;
+  list: Exposure[];
+}
+
+interface Parts {
+  service: ExposureService;
+  ladder: StageLadder;
+  groups: Map<string, { stamp: string; list: Exposure[] }>;
+}
+
+/** Group answers kept (per profile, view and release). */
+const GROUPS_KEPT = 2000;
+const parts = new WeakMap<Db, Parts>();
+
+function partsOf(ctx: FleetQueryContext): Parts {
+  let p = parts.get(ctx.db);
+  if (!p) {
+    p = {
+      service: new ExposureService(new AdvisoryStore(ctx.db), ctx.profiles),
+      ladder: new StageLadder(ctx.db, new StageStore(ctx.db), new SnapshotStore(ctx.db)),
+      groups: new Map(),
+    };
+    parts.set(ctx.db, p);
+  }
+  return p;
+}
+
+const noCounts = (): StatusCounts => Object.fromEntries(FIX_STATUSES.map((s) => [s, 0])) as StatusCounts;
+
+/** What the outdated answers say: the view's, and behind the gate upstream's (asked only when needed). */
+async function answers(
+  ctx: FleetQueryContext,
+  profileId: number,
+  viewId: number | null,
+  slicer: TimeSlicer,
+): Promise<{ entries: OutdatedEntry[] | null; upstream: () => Promise<FixAnswers['upstream']> }> {
+  const none = { entries: null, upstream: () => Promise.resolve(null) };
+  if (viewId === null || viewNotReady(ctx, viewId)) return none;
+  const entries = (await ctx.outdated.getInSlices(profileId, viewId, slicer)).result.entries;
+  return {
+    entries,
+    upstream: async () => {
+      const up = ctx.outdated.upstreamOf(viewId);
+      if (!up) return undefined;
+      if (viewNotReady(ctx, up.viewId)) return null;
+      return (await ctx.outdated.getInSlices(profileId, up.viewId, slicer)).result.entries;
+    },
+  };
+}
+
+/** What the answers of a (profile, view) pair rest on: the snapshots or stage generations read, here and upstream. */
+function viewStamp(ctx: FleetQueryContext, viewId: number | null): string {
+  if (viewId === null || ctx.viewDefs.view(viewId) === undefined) return '-';
+  const spec = ctx.outdated.spec(viewId);
+  const upstream = { ...spec, sources: spec.sources.map(({ stage: _stage, ...rest }) => rest) };
+  return `${ctx.views.currentIds(spec).join(',')}|${ctx.views.currentIds(upstream).join(',')}`;
+}
+
+function toExposure(x: InstalledExposure, a: FixAnswers): Exposure {
+  const { status, candidate } = fixStatus(x.issue, a);
+  return {
+    cve: x.issue.cve,
+    urgency: x.issue.urgency,
+    source: x.issue.source,
+    installed: x.installed.version,
+    fixed: x.issue.fixed,
+    status,
+    candidate,
+    packages: [...x.installed.packages].sort(),
+    advisories: x.issue.advisories,
+  };
+}
+
+/** The exposures of an installed set in a view and release, with where each fix stands. */
+async function groupExposures(
+  ctx: FleetQueryContext,
+  profileId: number,
+  viewId: number | null,
+  release: string,
+  slicer: TimeSlicer,
+): Promise<Exposure[]> {
+  const p = partsOf(ctx);
+  const key = `${profileId}/${viewId ?? '-'}/${release}`;
+  const stamp = `${p.service.stamp()}|${ctx.profiles.byId(profileId)?.sha256 ?? ''}|${viewStamp(ctx, viewId)}`;
+  const kept = p.groups.get(key);
+  if (kept?.stamp === stamp) return kept.list;
+  const installed = await p.service.ofProfile(profileId, release, slicer);
+  let list: Exposure[] = [];
+  if (installed.length) {
+    const a = await answers(ctx, profileId, viewId, slicer);
+    const first = installed.map((x) => toExposure(x, { entries: a.entries }));
+    // behind the gate, a fix the stage lacks may wait upstream
+    if (first.some((e) => e.status === 'not-available')) {
+      const upstream = await a.upstream();
+      list = installed.map((x) => toExposure(x, { entries: a.entries, upstream }));
+    } else list = first;
+    list.sort(byUrgency);
+  }
+  if (p.groups.size >= GROUPS_KEPT) p.groups.delete(p.groups.keys().next().value!);
+  p.groups.set(key, { stamp, list });
+  return list;
+}
+
+interface FleetMachine {
+  id: number;
+  hostname: string;
+  codename: string | null;
+  profileId: number | null;
+  viewId: number | null;
+}
+
+/** Every machine with what its exposures depend on, in hostname order (one query). */
+function fleetMachines(ctx: FleetQueryContext): FleetMachine[] {
+  return cached<[], FleetMachine>(
+    ctx.db,
+    `SELECT m.id, m.hostname, m.codename, m.profile_id AS profileId, r.view_id AS viewId
+     FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id ORDER BY m.hostname, m.id`,
+  ).all();
+}
+
+async function exposuresOf(ctx: FleetQueryContext, m: FleetMachine, slicer: TimeSlicer): Promise<MachineExposures> {
+  const unknown = (reason: string): MachineExposures => ({
+    known: false,
+    reason,
+    release: m.codename,
+    total: 0,
+    statuses: noCounts(),
+    list: [],
+  });
+  if (m.profileId === null) return unknown('no report yet');
+  if (!m.codename) return unknown("the machine's release is unknown");
+  const list = await groupExposures(ctx, m.profileId, m.viewId, m.codename, slicer);
+  const statuses = noCounts();
+  for (const e of list) statuses[e.status]++;
+  return { known: true, reason: null, release: m.codename, total: list.length, statuses, list };
+}
+
+function machineRow(ctx: FleetQueryContext, ref: string): FleetMachine {
+  const m = ctx.fleet.machine(ref);
+  const r = ctx.fleet.machines.report(m.id);
+  return { id: m.id, hostname: m.hostname, codename: m.codename, profileId: m.profileId, viewId: r?.viewId ?? null };
+}
+
+/** `machines show`: the machine's exposures. */
+export function machineExposures(ctx: FleetQueryContext, ref: string): Promise<MachineExposures> {
+  return exposuresOf(ctx, machineRow(ctx, ref), new TimeSlicer());
+}
+
+// ---- input ----
+
+export function checkCve(cve: string): string {
+  if (!isCveId(cve))
+    fail('USAGE', `not a CVE id (CVE-YYYY-NNNN or TEMP-NNNNNNN-XXXXXX): ${JSON.stringify(String(cve).slice(0, 60))}`);
+  return cve;
+}
+
+export function checkUrgency(u: string): AdvisoryUrgency {
+  if (!(URGENCIES as readonly string[]).includes(u))
+    fail('USAGE', `urgency: expected one of ${URGENCIES.join(', ')}, got ${JSON.stringify(u.slice(0, 40))}`);
+  return u as AdvisoryUrgency;
+}
+
+function paging(o: { page?: number; limit?: number }): { page: number; limit: number } {
+  const page = o.page ?? 1;
+  const limit = o.limit ?? 100;
+  if (!Number.isInteger(page) || page < 1) fail('USAGE', 'page: a whole number from 1');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) fail('USAGE', 'limit: a whole number from 1 to 1000');
+  return { page, limit };
+}
+
+// ---- cves.list ----
+
+/** One issue of one source across the machines asked about (`cves --json` .cves). */
+export interface CveRow {
+  cve: string;
+  urgency: AdvisoryUrgency;
+  source: string;
+  fixed: string | null;
+  /** machines exposed */
+  machines: number;
+  statuses: StatusCounts;
+  /** with a machine: its installed version and the fix's status; else null */
+  installed: string | null;
+  status: FixStatus | null;
+}
+
+export interface CveList {
+  machine: { id: number; hostname: string; known: boolean; reason: string | null; release: string | null } | null;
+  cves: CveRow[];
+  total: number;
+  page: number;
+  limit: number;
+  /** machines exposed to at least one issue listed (before paging) */
+  machinesExposed: number;
+}
+
+export async function listCves(
+  ctx: FleetQueryContext,
+  o: { machine?: string; cve?: string; urgency?: string; page?: number; limit?: number },
+): Promise<CveList> {
+  const cve = o.cve === undefined ? undefined : checkCve(o.cve);
+  const urgency = o.urgency === undefined ? undefined : checkUrgency(o.urgency);
+  const { page, limit } = paging(o);
+  const one = o.machine === undefined ? undefined : machineRow(ctx, o.machine);
+  const slicer = new TimeSlicer();
+  const rows = new Map<string, CveRow>();
+  const exposed = new Set<number>();
+  let about: CveList['machine'] = null;
+  for (const m of one ? [one] : fleetMachines(ctx)) {
+    await slicer.tick();
+    const x = await exposuresOf(ctx, m, slicer);
+    if (one) about = { id: m.id, hostname: m.hostname, known: x.known, reason: x.reason, release: x.release };
+    for (const e of x.list) {
+      if ((cve !== undefined && e.cve !== cve) || (urgency !== undefined && e.urgency !== urgency)) continue;
+      exposed.add(m.id);
+      const key = `${e.cve} ${e.source}`;
+      let r = rows.get(key);
+      if (!r) {
+        r = {
+          cve: e.cve,
+          urgency: e.urgency,
+          source: e.source,
+          fixed: e.fixed,
+          machines: 0,
+          statuses: noCounts(),
+          installed: one ? e.installed : null,
+          status: one ? e.status : null,
+        };
+        rows.set(key, r);
+      }
+      r.machines++;
+      r.statuses[e.status]++;
+    }
+  }
+  const all = [...rows.values()].sort(byUrgency);
+  return {
+    machine: about,
+    cves: all.slice((page - 1) * limit, page * limit),
+    total: all.length,
+    page,
+    limit,
+    machinesExposed: exposed.size,
+  };
+}
+
+// ---- cves.show ----
+
+export interface CveMachine {
+  id: number;
+  hostname: string;
+  release: string;
+  source: string;
+  installed: string;
+  fixed: string | null;
+  status: FixStatus;
+  candidate: string | null;
+}
+
+export interface CveDetail {
+  cve: string;
+  summary: string | null;
+  urgency: AdvisoryUrgency;
+  /** what each feed says, per source and release */
+  records: Array<{
+    feed: string;
+    advisory: string | null;
+    source: string;
+    release: string;
+    fixedVersion: string | null;
+    status: string;
+    urgency: AdvisoryUrgency;
+  }>;
+  /** per release and source with a fix: each stage of the gate, whether its content has it */
+  stages: Array<{ release: string; source: string; fixed: string; standing: string; stages: StageStanding[] }>;
+  /** machines exposed, per status (all of them; the list below is a page) */
+  statuses: StatusCounts;
+  machines: CveMachine[];
+  total: number;
+  page: number;
+  limit: number;
+}
+
+export async function showCve(
+  ctx: FleetQueryContext,
+  cveRef: string,
+  o: { page?: number; limit?: number } = {},
+): Promise<CveDetail> {
+  const cve = checkCve(cveRef);
+  const { page, limit } = paging(o);
+  const p = partsOf(ctx);
+  const records = p.service.advisories.forCve(cve);
+  if (!records.length) fail('NOT_FOUND', `no advisory names ${cve}`);
+  const releases = new Set(records.map((r) => r.release));
+  const slicer = new TimeSlicer();
+  const hits: CveMachine[] = [];
+  const binaries = new Map<string, Set<string>>();
+  for (const m of fleetMachines(ctx)) {
+    await slicer.tick();
+    if (m.profileId === null || !m.codename || !releases.has(m.codename)) continue;
+    // the installed set alone says whether the machine is exposed: answers are read only for those that are
+    const installed = await p.service.ofProfile(m.profileId, m.codename, slicer);
+    if (!installed.some((x) => x.issue.cve === cve)) continue;
+    for (const e of await groupExposures(ctx, m.profileId, m.viewId, m.codename, slicer)) {
+      if (e.cve !== cve) continue;
+      const key = `${m.codename} ${e.source}`;
+      const names = binaries.get(key) ?? new Set([e.source]);
+      for (const n of e.packages) names.add(n);
+      binaries.set(key, names);
+      hits.push({
+        id: m.id,
+        hostname: m.hostname,
+        release: m.codename,
+        source: e.source,
+        installed: e.installed,
+        fixed: e.fixed,
+        status: e.status,
+        candidate: e.candidate,
+      });
+    }
+  }
+  const statuses = noCounts();
+  for (const h of hits) statuses[h.status]++;
+  const stages: CveDetail['stages'] = [];
+  const seen = new Set<string>();
+  for (const r of records) {
+    const key = `${r.release} ${r.source}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const issue = p.service.issuesOf(r.source, r.release).find((i) => i.cve === cve);
+    if (!issue?.fixed) continue;
+    await slicer.tick();
+    const st = p.ladder.standing(
+      ctx.config.gate.stages,
+      r.release,
+      r.source,
+      [...(binaries.get(key) ?? [r.source])],
+      issue.fixed,
+    );
+    if (st.some((s) => s.suites.length))
+      stages.push({ release: r.release, source: r.source, fixed: issue.fixed, standing: ladderText(st), stages: st });
+  }
+  const urgencies = records.map((r) => r.urgency).filter((u) => u !== 'unknown');
+  return {
+    cve,
+    summary: records.find((r) => r.summary !== null)?.summary ?? null,
+    urgency: urgencies.length
+      ? [...urgencies].sort((a, b) => byUrgency({ urgency: a, cve, source: '' }, { urgency: b, cve, source: '' }))[0]!
+      : 'unknown',
+    records: records.map((r) => ({
+      feed: r.feed,
+      advisory: r.advisory,
+      source: r.source,
+      release: r.release,
+      fixedVersion: r.fixedVersion,
+      status: r.status,
+      urgency: r.urgency,
+    })),
+    stages,
+    statuses,
+    machines: hits.slice((page - 1) * limit, page * limit),
+    total: hits.length,
+    page,
+    limit,
+  };
+}
