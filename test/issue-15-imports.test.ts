@@ -14,7 +14,8 @@ const graph = importGraph(SRC);
 
 // accounts and audit sit low: the operations, the API and the command line are built on them
 const ACCESS_MAY_IMPORT = new Set(['access/', 'state/', 'sys/', 'errors']);
-// security advisories (issue 17): the fleet's queries join them with the fleet; the gate and the rest of the fleet never read them
+// security advisories (issue 17): the fleet's queries join them with the fleet; the gate and the
+// rest of the fleet never read them
 const ADVISORIES_MAY_IMPORT = new Set(['advisories/', 'index/', 'sys/', 'state/', 'proxy/', 'config', 'errors', 'log']);
 const AGENT_MAY_IMPORT = new Set(['agent/', 'protocol/', 'index/', 'sys/', 'term/', 'errors', 'version', 'suggest']);
 // the web console's server side (src/console/) and who mounts it; the libraries only it uses
