@@ -161,6 +161,18 @@ function fleetMachines(ctx: FleetQueryContext): FleetMachine[] {
   ).all();
 }
 
+/** Machines by what their exposures depend on (installed set, view, release): one answer serves each group. */
+function groupsOf(ms: readonly FleetMachine[]): Array<FleetMachine[]> {
+  const by = new Map<string, FleetMachine[]>();
+  for (const m of ms) {
+    const key = m.profileId === null || !m.codename ? 'none' : `${m.profileId}/${m.viewId ?? '-'}/${m.codename}`;
+    const g = by.get(key);
+    if (g) g.push(m);
+    else by.set(key, [m]);
+  }
+  return [...by.values()];
+}
+
 async function exposuresOf(ctx: FleetQueryContext, m: FleetMachine, slicer: TimeSlicer): Promise<MachineExposures> {
   const unknown = (reason: string): MachineExposures => ({
     known: false,
@@ -247,15 +259,17 @@ export async function listCves(
   const one = o.machine === undefined ? undefined : machineRow(ctx, o.machine);
   const slicer = new TimeSlicer();
   const rows = new Map<string, CveRow>();
-  const exposed = new Set<number>();
+  let exposed = 0;
   let about: CveList['machine'] = null;
-  for (const m of one ? [one] : fleetMachines(ctx)) {
+  for (const members of groupsOf(one ? [one] : fleetMachines(ctx))) {
     await slicer.tick();
+    const m = members[0]!;
     const x = await exposuresOf(ctx, m, slicer);
     if (one) about = { id: m.id, hostname: m.hostname, known: x.known, reason: x.reason, release: x.release };
+    let any = false;
     for (const e of x.list) {
       if ((cve !== undefined && e.cve !== cve) || (urgency !== undefined && e.urgency !== urgency)) continue;
-      exposed.add(m.id);
+      any = true;
       const key = `${e.cve} ${e.source}`;
       let r = rows.get(key);
       if (!r) {
@@ -271,9 +285,10 @@ export async function listCves(
         };
         rows.set(key, r);
       }
-      r.machines++;
-      r.statuses[e.status]++;
+      r.machines += members.length;
+      r.statuses[e.status] += members.length;
     }
+    if (any) exposed += members.length;
   }
   const all = [...rows.values()].sort(byUrgency);
   return {
@@ -282,7 +297,7 @@ export async function listCves(
     total: all.length,
     page,
     limit,
-    machinesExposed: exposed.size,
+    machinesExposed: exposed,
   };
 }
 
@@ -337,10 +352,11 @@ export async function showCve(
   const slicer = new TimeSlicer();
   const hits: CveMachine[] = [];
   const binaries = new Map<string, Set<string>>();
-  for (const m of fleetMachines(ctx)) {
+  for (const members of groupsOf(fleetMachines(ctx))) {
     await slicer.tick();
+    const m = members[0]!;
     if (m.profileId === null || !m.codename || !releases.has(m.codename)) continue;
-    // the installed set alone says whether the machine is exposed: answers are read only for those that are
+    // the installed set alone says whether the machines are exposed: answers are read only for those that are
     const installed = await p.service.ofProfile(m.profileId, m.codename, slicer);
     if (!installed.some((x) => x.issue.cve === cve)) continue;
     for (const e of await groupExposures(ctx, m.profileId, m.viewId, m.codename, slicer)) {
@@ -349,18 +365,20 @@ export async function showCve(
       const names = binaries.get(key) ?? new Set([e.source]);
       for (const n of e.packages) names.add(n);
       binaries.set(key, names);
-      hits.push({
-        id: m.id,
-        hostname: m.hostname,
-        release: m.codename,
-        source: e.source,
-        installed: e.installed,
-        fixed: e.fixed,
-        status: e.status,
-        candidate: e.candidate,
-      });
+      for (const x of members)
+        hits.push({
+          id: x.id,
+          hostname: x.hostname,
+          release: m.codename,
+          source: e.source,
+          installed: e.installed,
+          fixed: e.fixed,
+          status: e.status,
+          candidate: e.candidate,
+        });
     }
   }
+  hits.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id));
   const statuses = noCounts();
   for (const h of hits) statuses[h.status]++;
   const stages: CveDetail['stages'] = [];
