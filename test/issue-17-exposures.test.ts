@@ -316,6 +316,7 @@ describe('issue 17: exposures per machine and per CVE', () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.machine, null);
     const row = r.body.cves.find((c: { cve: string }) => c.cve === 'CVE-2024-9143');
+    assert.deepEqual([row.source, row.release, row.fixed, row.urgency], ['openssl', 'bookworm', NEW_SSL, 'high']);
     assert.deepEqual(
       [row.machines, row.statuses.upgradable, row.statuses['waiting-at-gate'], row.statuses.unknown, row.installed],
       [4, 2, 1, 1, null],

@@ -73,7 +73,7 @@ export function issuesOf(records: readonly AdvisoryRecord[]): Issue[] {
   return [...by.values()].map(({ open: _open, ...i }) => ({ ...i, advisories: i.advisories.sort() }));
 }
 
-/** A source as installed: its lowest installed source version and the binaries built from it. */
+/** A source as installed: its lowest installed source version and the binaries built from it (sorted). */
 export interface InstalledSource {
   source: string;
   version: string;
@@ -91,6 +91,7 @@ export function installedSources(installed: readonly InstalledPackage[]): Map<st
       if (!s.packages.includes(p.package)) s.packages.push(p.package);
     }
   }
+  for (const s of out.values()) s.packages.sort();
   return out;
 }
 
@@ -98,17 +99,30 @@ export function installedSources(installed: readonly InstalledPackage[]): Map<st
 export const isExposed = (issue: Issue, installedVersion: string): boolean =>
   issue.fixed === null || compareVersions(installedVersion, issue.fixed) < 0;
 
+/** A machine's outdated entries by the source of their candidate. */
+export type EntriesBySource = ReadonlyMap<string, readonly OutdatedEntry[]>;
+
+export function bySource(entries: readonly OutdatedEntry[]): EntriesBySource {
+  const out = new Map<string, OutdatedEntry[]>();
+  for (const e of entries) {
+    const l = out.get(e.source);
+    if (l) l.push(e);
+    else out.set(e.source, [e]);
+  }
+  return out;
+}
+
 /** What a machine's outdated answers say of a fixed issue's source. */
 export interface FixAnswers {
   /** the machine's outdated entries (its own view: its stage behind the gate); null: unknown */
-  entries: readonly OutdatedEntry[] | null;
+  entries: EntriesBySource | null;
   /** behind the gate, the same view read from upstream; undefined when not behind the gate, null when unknown */
-  upstream?: readonly OutdatedEntry[] | null;
+  upstream?: EntriesBySource | null;
 }
 
 /** The entries of a source whose candidate reaches `fixed`. */
-const reaching = (entries: readonly OutdatedEntry[], source: string, fixed: string) =>
-  entries.filter((e) => e.source === source && compareVersions(e.sourceVersion, fixed) >= 0);
+const reaching = (entries: EntriesBySource, source: string, fixed: string) =>
+  (entries.get(source) ?? []).filter((e) => compareVersions(e.sourceVersion, fixed) >= 0);
 
 /**
  * Where a fix stands for a machine: open in the tracker; offered by its view (upgradable, or what

@@ -3,12 +3,20 @@
 // view read from upstream); per CVE, the machines exposed and the fix's standing per stage of the
 // gate. Worked out per profile, view and release (200 profiles serve 20,000 machines), kept per
 // state of the feeds and of the views' snapshots, in time slices. Shapes: docs/cli-fleet.md.
-import { ExposureService, type InstalledExposure } from '../../advisories/exposures.js';
+import { ExposureService, type ProfileExposures } from '../../advisories/exposures.js';
 import { ladderText, StageLadder, type StageStanding } from '../../advisories/exposures-stages.js';
 import { fail } from '../../errors.js';
 import { isCveId, URGENCIES, type AdvisoryUrgency } from '../../index/advisories/types.js';
-import { byUrgency, fixStatus, FIX_STATUSES, type FixAnswers, type FixStatus } from '../../index/exposures.js';
-import type { OutdatedEntry } from '../../index/outdated.js';
+import {
+  bySource,
+  byUrgency,
+  fixStatus,
+  FIX_STATUSES,
+  type EntriesBySource,
+  type FixAnswers,
+  type FixStatus,
+  type Issue,
+} from '../../index/exposures.js';
 import { AdvisoryStore } from '../../state/advisories.js';
 import { cached, type Db } from '../../state/db.js';
 import { SnapshotStore } from '../../state/snapshots.js';
@@ -48,7 +56,7 @@ export interface MachineExposures {
 interface Parts {
   service: ExposureService;
   ladder: StageLadder;
-  groups: Map<string, { stamp: string; list: Exposure[] }>;
+  groups: Map<string, GroupAnswer>;
 }
 
 /** Group answers kept (per profile, view and release). */
@@ -76,17 +84,17 @@ async function answers(
   profileId: number,
   viewId: number | null,
   slicer: TimeSlicer,
-): Promise<{ entries: OutdatedEntry[] | null; upstream: () => Promise<FixAnswers['upstream']> }> {
+): Promise<{ entries: EntriesBySource | null; upstream: () => Promise<FixAnswers['upstream']> }> {
   const none = { entries: null, upstream: () => Promise.resolve(null) };
   if (viewId === null || viewNotReady(ctx, viewId)) return none;
-  const entries = (await ctx.outdated.getInSlices(profileId, viewId, slicer)).result.entries;
+  const entries = bySource((await ctx.outdated.getInSlices(profileId, viewId, slicer)).result.entries);
   return {
     entries,
     upstream: async () => {
       const up = ctx.outdated.upstreamOf(viewId);
       if (!up) return undefined;
       if (viewNotReady(ctx, up.viewId)) return null;
-      return (await ctx.outdated.getInSlices(profileId, up.viewId, slicer)).result.entries;
+      return bySource((await ctx.outdated.getInSlices(profileId, up.viewId, slicer)).result.entries);
     },
   };
 }
@@ -99,18 +107,27 @@ function viewStamp(ctx: FleetQueryContext, viewId: number | null): string {
   return `${ctx.views.currentIds(spec).join(',')}|${ctx.views.currentIds(upstream).join(',')}`;
 }
 
-function toExposure(x: InstalledExposure, a: FixAnswers): Exposure {
-  const { status, candidate } = fixStatus(x.issue, a);
+/** A group's exposures: the profile's, with each fix's status (an index of FIX_STATUSES) and candidate. */
+interface GroupAnswer {
+  stamp: string;
+  x: ProfileExposures;
+  status: Uint8Array;
+  candidate: Array<string | null>;
+}
+
+function exposureAt(g: GroupAnswer, i: number): Exposure {
+  const issue = g.x.issues[i]!;
+  const installed = g.x.installed[i]!;
   return {
-    cve: x.issue.cve,
-    urgency: x.issue.urgency,
-    source: x.issue.source,
-    installed: x.installed.version,
-    fixed: x.issue.fixed,
-    status,
-    candidate,
-    packages: [...x.installed.packages].sort(),
-    advisories: x.issue.advisories,
+    cve: issue.cve,
+    urgency: issue.urgency,
+    source: issue.source,
+    installed: installed.version,
+    fixed: issue.fixed,
+    status: FIX_STATUSES[g.status[i]!]!,
+    candidate: g.candidate[i] ?? null,
+    packages: installed.packages,
+    advisories: issue.advisories,
   };
 }
 
@@ -121,59 +138,87 @@ async function groupExposures(
   viewId: number | null,
   release: string,
   slicer: TimeSlicer,
-): Promise<Exposure[]> {
+): Promise<GroupAnswer> {
   const p = partsOf(ctx);
   const key = `${profileId}/${viewId ?? '-'}/${release}`;
   const stamp = `${p.service.stamp()}|${ctx.profiles.byId(profileId)?.sha256 ?? ''}|${viewStamp(ctx, viewId)}`;
   const kept = p.groups.get(key);
-  if (kept?.stamp === stamp) return kept.list;
-  const installed = await p.service.ofProfile(profileId, release, slicer);
-  let list: Exposure[] = [];
-  if (installed.length) {
+  if (kept?.stamp === stamp) return kept;
+  const x = await p.service.ofProfile(profileId, release, slicer);
+  const n = x.issues.length;
+  const g: GroupAnswer = { stamp, x, status: new Uint8Array(n), candidate: new Array<string | null>(n).fill(null) };
+  if (n) {
     const a = await answers(ctx, profileId, viewId, slicer);
-    const first = installed.map((x) => toExposure(x, { entries: a.entries }));
-    // behind the gate, a fix the stage lacks may wait upstream
-    if (first.some((e) => e.status === 'not-available')) {
+    let fix: FixAnswers = { entries: a.entries };
+    for (let pass = 0; pass < 2; pass++) {
+      let waiting = false;
+      for (let i = 0; i < n; i++) {
+        const r = fixStatus(x.issues[i]!, fix);
+        g.status[i] = FIX_STATUSES.indexOf(r.status);
+        g.candidate[i] = r.candidate;
+        if (r.status === 'not-available') waiting = true;
+        if ((i & 255) === 255) await slicer.tick();
+      }
+      // behind the gate, a fix the stage lacks may wait upstream: asked only then
+      if (!waiting || pass === 1) break;
       const upstream = await a.upstream();
-      list = installed.map((x) => toExposure(x, { entries: a.entries, upstream }));
-    } else list = first;
-    list.sort(byUrgency);
+      if (upstream === undefined) break;
+      fix = { entries: a.entries, upstream };
+    }
   }
   if (p.groups.size >= GROUPS_KEPT) p.groups.delete(p.groups.keys().next().value!);
-  p.groups.set(key, { stamp, list });
-  return list;
+  p.groups.set(key, g);
+  return g;
 }
 
-interface FleetMachine {
-  id: number;
-  hostname: string;
-  codename: string | null;
+/** What a machine's exposures depend on: installed set, view and release. */
+interface Group {
   profileId: number | null;
   viewId: number | null;
+  codename: string | null;
+  /** machines in the group */
+  machines: number;
 }
 
-/** Every machine with what its exposures depend on, in hostname order (one query). */
-function fleetMachines(ctx: FleetQueryContext): FleetMachine[] {
-  return cached<[], FleetMachine>(
+/** Machines read per statement (a few ms each): the groups are made between turns of the event loop. */
+const MACHINES_STEP = 500;
+
+/**
+ * The fleet as groups of machines with the same installed set, view and release (20,000 machines
+ * are a few hundred groups); their members are read only when listed.
+ */
+async function fleetGroups(ctx: FleetQueryContext, slicer: TimeSlicer): Promise<Group[]> {
+  const step = cached<[number, number], { id: number; profileId: number; viewId: number | null; codename: string }>(
     ctx.db,
-    `SELECT m.id, m.hostname, m.codename, m.profile_id AS profileId, r.view_id AS viewId
-     FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id ORDER BY m.hostname, m.id`,
-  ).all();
-}
-
-/** Machines by what their exposures depend on (installed set, view, release): one answer serves each group. */
-function groupsOf(ms: readonly FleetMachine[]): Array<FleetMachine[]> {
-  const by = new Map<string, FleetMachine[]>();
-  for (const m of ms) {
-    const key = m.profileId === null || !m.codename ? 'none' : `${m.profileId}/${m.viewId ?? '-'}/${m.codename}`;
-    const g = by.get(key);
-    if (g) g.push(m);
-    else by.set(key, [m]);
+    `SELECT m.id, m.profile_id AS profileId, r.view_id AS viewId, m.codename
+     FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id
+     WHERE m.id > ? AND m.profile_id IS NOT NULL AND m.codename IS NOT NULL ORDER BY m.id LIMIT ?`,
+  );
+  const by = new Map<string, Group>();
+  for (let after = 0; ;) {
+    const rows = step.all(after, MACHINES_STEP);
+    for (const r of rows) {
+      const key = `${r.profileId}/${r.viewId ?? '-'}/${r.codename}`;
+      const g = by.get(key);
+      if (g) g.machines++;
+      else by.set(key, { profileId: r.profileId, viewId: r.viewId, codename: r.codename, machines: 1 });
+    }
+    if (rows.length < MACHINES_STEP) break;
+    after = rows.at(-1)!.id;
+    await slicer.tick();
   }
   return [...by.values()];
 }
 
-async function exposuresOf(ctx: FleetQueryContext, m: FleetMachine, slicer: TimeSlicer): Promise<MachineExposures> {
+function membersOf(ctx: FleetQueryContext, g: Group): Array<{ id: number; hostname: string }> {
+  return cached<[number | null, string | null, number | null], { id: number; hostname: string }>(
+    ctx.db,
+    `SELECT m.id, m.hostname FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id
+     WHERE m.profile_id = ? AND m.codename = ? AND r.view_id IS ?`,
+  ).all(g.profileId, g.codename, g.viewId);
+}
+
+async function exposuresOf(ctx: FleetQueryContext, m: Group, slicer: TimeSlicer): Promise<MachineExposures> {
   const unknown = (reason: string): MachineExposures => ({
     known: false,
     reason,
@@ -184,16 +229,28 @@ async function exposuresOf(ctx: FleetQueryContext, m: FleetMachine, slicer: Time
   });
   if (m.profileId === null) return unknown('no report yet');
   if (!m.codename) return unknown("the machine's release is unknown");
-  const list = await groupExposures(ctx, m.profileId, m.viewId, m.codename, slicer);
+  const g = await groupExposures(ctx, m.profileId, m.viewId, m.codename, slicer);
   const statuses = noCounts();
-  for (const e of list) statuses[e.status]++;
+  const list: Exposure[] = [];
+  for (let i = 0; i < g.status.length; i++) {
+    const e = exposureAt(g, i);
+    statuses[e.status]++;
+    list.push(e);
+  }
   return { known: true, reason: null, release: m.codename, total: list.length, statuses, list };
 }
 
-function machineRow(ctx: FleetQueryContext, ref: string): FleetMachine {
+function machineRow(ctx: FleetQueryContext, ref: string): Group & { id: number; hostname: string } {
   const m = ctx.fleet.machine(ref);
   const r = ctx.fleet.machines.report(m.id);
-  return { id: m.id, hostname: m.hostname, codename: m.codename, profileId: m.profileId, viewId: r?.viewId ?? null };
+  return {
+    id: m.id,
+    hostname: m.hostname,
+    codename: m.codename,
+    profileId: m.profileId,
+    viewId: r?.viewId ?? null,
+    machines: 1,
+  };
 }
 
 /** `machines show`: the machine's exposures. */
@@ -230,6 +287,7 @@ export interface CveRow {
   cve: string;
   urgency: AdvisoryUrgency;
   source: string;
+  release: string;
   fixed: string | null;
   /** machines exposed */
   machines: number;
@@ -258,39 +316,59 @@ export async function listCves(
   const { page, limit } = paging(o);
   const one = o.machine === undefined ? undefined : machineRow(ctx, o.machine);
   const slicer = new TimeSlicer();
-  const rows = new Map<string, CveRow>();
+  const rows = new Map<Issue, CveRow>();
   let exposed = 0;
   let about: CveList['machine'] = null;
-  for (const members of groupsOf(one ? [one] : fleetMachines(ctx))) {
+  for (const g of one ? [one] : await fleetGroups(ctx, slicer)) {
     await slicer.tick();
-    const m = members[0]!;
-    const x = await exposuresOf(ctx, m, slicer);
-    if (one) about = { id: m.id, hostname: m.hostname, known: x.known, reason: x.reason, release: x.release };
+    if (one) {
+      const x = await exposuresOf(ctx, one, slicer);
+      about = { id: one.id, hostname: one.hostname, known: x.known, reason: x.reason, release: x.release };
+    }
+    if (g.profileId === null || !g.codename) continue;
+    const a = await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer);
     let any = false;
-    for (const e of x.list) {
-      if ((cve !== undefined && e.cve !== cve) || (urgency !== undefined && e.urgency !== urgency)) continue;
+    for (let i = 0; i < a.status.length; i++) {
+      if ((i & 1023) === 1023) await slicer.tick();
+      // the issues of a source in a release are shared by every profile: one row each
+      const issue = a.x.issues[i]!;
+      if ((cve !== undefined && issue.cve !== cve) || (urgency !== undefined && issue.urgency !== urgency)) continue;
       any = true;
-      const key = `${e.cve} ${e.source}`;
-      let r = rows.get(key);
+      const status = FIX_STATUSES[a.status[i]!]!;
+      let r = rows.get(issue);
       if (!r) {
         r = {
-          cve: e.cve,
-          urgency: e.urgency,
-          source: e.source,
-          fixed: e.fixed,
+          cve: issue.cve,
+          urgency: issue.urgency,
+          source: issue.source,
+          release: g.codename,
+          fixed: issue.fixed,
           machines: 0,
           statuses: noCounts(),
-          installed: one ? e.installed : null,
-          status: one ? e.status : null,
+          installed: one ? a.x.installed[i]!.version : null,
+          status: one ? status : null,
         };
-        rows.set(key, r);
+        rows.set(issue, r);
       }
-      r.machines += members.length;
-      r.statuses[e.status] += members.length;
+      r.machines += g.machines;
+      r.statuses[status] += g.machines;
     }
-    if (any) exposed += members.length;
+    if (any) exposed += g.machines;
   }
-  const all = [...rows.values()].sort(byUrgency);
+  // the feeds changed meanwhile: the same issue read twice is one row
+  const merged = new Map<string, CveRow>();
+  for (const r of rows.values()) {
+    const key = `${r.cve} ${r.source} ${r.release}`;
+    const m = merged.get(key);
+    if (!m) merged.set(key, r);
+    else {
+      m.machines += r.machines;
+      for (const st of FIX_STATUSES) m.statuses[st] += r.statuses[st];
+    }
+  }
+  const all = [...merged.values()].sort(
+    (x, y) => byUrgency(x, y) || (x.release < y.release ? -1 : x.release > y.release ? 1 : 0),
+  );
   return {
     machine: about,
     cves: all.slice((page - 1) * limit, page * limit),
@@ -352,16 +430,18 @@ export async function showCve(
   const slicer = new TimeSlicer();
   const hits: CveMachine[] = [];
   const binaries = new Map<string, Set<string>>();
-  for (const members of groupsOf(fleetMachines(ctx))) {
+  for (const g of await fleetGroups(ctx, slicer)) {
     await slicer.tick();
-    const m = members[0]!;
-    if (m.profileId === null || !m.codename || !releases.has(m.codename)) continue;
+    if (g.profileId === null || !g.codename || !releases.has(g.codename)) continue;
     // the installed set alone says whether the machines are exposed: answers are read only for those that are
-    const installed = await p.service.ofProfile(m.profileId, m.codename, slicer);
-    if (!installed.some((x) => x.issue.cve === cve)) continue;
-    for (const e of await groupExposures(ctx, m.profileId, m.viewId, m.codename, slicer)) {
-      if (e.cve !== cve) continue;
-      const key = `${m.codename} ${e.source}`;
+    const installed = await p.service.ofProfile(g.profileId, g.codename, slicer);
+    if (!installed.issues.some((i) => i.cve === cve)) continue;
+    const members = membersOf(ctx, g);
+    const a = await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer);
+    for (let i = 0; i < a.status.length; i++) {
+      if (a.x.issues[i]!.cve !== cve) continue;
+      const e = exposureAt(a, i);
+      const key = `${g.codename} ${e.source}`;
       const names = binaries.get(key) ?? new Set([e.source]);
       for (const n of e.packages) names.add(n);
       binaries.set(key, names);
@@ -369,7 +449,7 @@ export async function showCve(
         hits.push({
           id: x.id,
           hostname: x.hostname,
-          release: m.codename,
+          release: g.codename,
           source: e.source,
           installed: e.installed,
           fixed: e.fixed,
