@@ -50,27 +50,27 @@ export interface Issue {
 
 /**
  * The issues of a source's records: per CVE, fixed when a feed names a fixed version (the highest
- * wins: a later advisory may fix what an earlier one did not), else open; not-affected records and
- * records without a CVE say nothing about exposure.
+ * wins: a later advisory may fix what an earlier one did not), else open (open and undetermined
+ * alike); not-affected records and records without a CVE say nothing about exposure.
  */
 export function issuesOf(records: readonly AdvisoryRecord[]): Issue[] {
-  const by = new Map<string, Issue & { open: boolean }>();
+  const by = new Map<string, Issue>();
   for (const r of records) {
     if (r.cve === null || r.status === 'not-affected') continue;
     if (r.status === 'fixed' && r.fixedVersion === null) continue;
     let i = by.get(r.cve);
     if (!i) {
-      i = { cve: r.cve, source: r.source, fixed: null, urgency: 'unknown', advisories: [], open: false };
+      i = { cve: r.cve, source: r.source, fixed: null, urgency: 'unknown', advisories: [] };
       by.set(r.cve, i);
     }
     if (r.fixedVersion !== null && (i.fixed === null || compareVersions(r.fixedVersion, i.fixed) > 0))
       i.fixed = r.fixedVersion;
-    if (r.status !== 'fixed') i.open = true;
     if (r.urgency !== 'unknown' && (i.urgency === 'unknown' || urgencyRank(r.urgency) < urgencyRank(i.urgency)))
       i.urgency = r.urgency;
     if (r.advisory !== null && !i.advisories.includes(r.advisory)) i.advisories.push(r.advisory);
   }
-  return [...by.values()].map(({ open: _open, ...i }) => ({ ...i, advisories: i.advisories.sort() }));
+  for (const i of by.values()) i.advisories.sort();
+  return [...by.values()];
 }
 
 /** A source as installed: its lowest installed source version and the binaries built from it (sorted). */
