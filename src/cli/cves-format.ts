@@ -1,5 +1,6 @@
 // Human output of `aptgate cves` and of the exposures section of `aptgate machines show`.
-import type { CveDetail, CveList, MachineExposures, StatusCounts } from '../fleet/queries/exposures.js';
+import type { CveDetail } from '../fleet/queries/exposures-cve.js';
+import type { CveList, MachineExposures, StatusCounts } from '../fleet/queries/exposures.js';
 import { visible } from '../term/visible.js';
 import { table } from './fleet-format.js';
 

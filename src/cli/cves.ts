@@ -1,7 +1,8 @@
 // `aptgate cves`: the advisories the fleet is exposed to (operation cves.list), or one CVE with
 // --cve alone (cves.show), here or on --server; cves-format.ts prints.
 import { type Command } from 'commander';
-import type { CveDetail, CveList } from '../fleet/queries/exposures.js';
+import type { CveDetail } from '../fleet/queries/exposures-cve.js';
+import type { CveList } from '../fleet/queries/exposures.js';
 import { callAllPages, type RemoteOpts } from './call.js';
 import { formatCve, formatCveList } from './cves-format.js';
 import type { CliShell } from './fleet-context.js';

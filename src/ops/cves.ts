@@ -2,7 +2,8 @@
 // issues machines are exposed to with where each fix stands, and one CVE: the machines exposed
 // and the fix's standing per stage of the gate.
 import { URGENCIES } from '../index/advisories/types.js';
-import { listCves, showCve } from '../fleet/queries/exposures.js';
+import { showCve } from '../fleet/queries/exposures-cve.js';
+import { listCves } from '../fleet/queries/exposures.js';
 import { int, object, op, str } from './operation.js';
 
 const page = int('the page (from 1) of `limit` entries', 1, 1_000_000);

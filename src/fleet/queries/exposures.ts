@@ -1,10 +1,11 @@
 // Exposures for the administrator and the API: per machine, the advisories its installed sources
 // are exposed to and where each fix stands (its view's outdated answer; behind the gate the same
-// view read from upstream); per CVE, the machines exposed and the fix's standing per stage of the
-// gate. Worked out per profile, view and release (200 profiles serve 20,000 machines), kept per
-// state of the feeds and of the views' snapshots, in time slices. Shapes: docs/cli-fleet.md.
+// view read from upstream); the issues of the fleet, per CVE and source (one CVE in detail:
+// exposures-cve.ts). Worked out per group of machines with the same installed set, view and
+// release (200 profiles serve 20,000 machines), kept per state of the feeds and of the views'
+// snapshots, in time slices. Shapes: docs/cli-fleet.md.
 import { ExposureService, type ProfileExposures } from '../../advisories/exposures.js';
-import { ladderText, StageLadder, type StageStanding } from '../../advisories/exposures-stages.js';
+import { StageLadder } from '../../advisories/exposures-stages.js';
 import { fail } from '../../errors.js';
 import { isCveId, URGENCIES, type AdvisoryUrgency } from '../../index/advisories/types.js';
 import {
@@ -63,7 +64,7 @@ interface Parts {
 const GROUPS_KEPT = 2000;
 const parts = new WeakMap<Db, Parts>();
 
-function partsOf(ctx: FleetQueryContext): Parts {
+export function partsOf(ctx: FleetQueryContext): Parts {
   let p = parts.get(ctx.db);
   if (!p) {
     p = {
@@ -76,7 +77,7 @@ function partsOf(ctx: FleetQueryContext): Parts {
   return p;
 }
 
-const noCounts = (): StatusCounts => Object.fromEntries(FIX_STATUSES.map((s) => [s, 0])) as StatusCounts;
+export const noCounts = (): StatusCounts => Object.fromEntries(FIX_STATUSES.map((s) => [s, 0])) as StatusCounts;
 
 /** What the outdated answers say: the view's, and behind the gate upstream's (asked only when needed). */
 async function answers(
@@ -115,7 +116,7 @@ interface GroupAnswer {
   candidate: Array<string | null>;
 }
 
-function exposureAt(g: GroupAnswer, i: number): Exposure {
+export function exposureAt(g: GroupAnswer, i: number): Exposure {
   const issue = g.x.issues[i]!;
   const installed = g.x.installed[i]!;
   return {
@@ -132,7 +133,7 @@ function exposureAt(g: GroupAnswer, i: number): Exposure {
 }
 
 /** The exposures of an installed set in a view and release, with where each fix stands. */
-async function groupExposures(
+export async function groupExposures(
   ctx: FleetQueryContext,
   profileId: number,
   viewId: number | null,
@@ -187,7 +188,7 @@ const MACHINES_STEP = 500;
  * The fleet as groups of machines with the same installed set, view and release (20,000 machines
  * are a few hundred groups); their members are read only when listed.
  */
-async function fleetGroups(ctx: FleetQueryContext, slicer: TimeSlicer): Promise<Group[]> {
+export async function fleetGroups(ctx: FleetQueryContext, slicer: TimeSlicer): Promise<Group[]> {
   const step = cached<[number, number], { id: number; profileId: number; viewId: number | null; codename: string }>(
     ctx.db,
     `SELECT m.id, m.profile_id AS profileId, r.view_id AS viewId, m.codename
@@ -210,7 +211,7 @@ async function fleetGroups(ctx: FleetQueryContext, slicer: TimeSlicer): Promise<
   return [...by.values()];
 }
 
-function membersOf(ctx: FleetQueryContext, g: Group): Array<{ id: number; hostname: string }> {
+export function membersOf(ctx: FleetQueryContext, g: Group): Array<{ id: number; hostname: string }> {
   return cached<[number | null, string | null, number | null], { id: number; hostname: string }>(
     ctx.db,
     `SELECT m.id, m.hostname FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id
@@ -272,7 +273,7 @@ export function checkUrgency(u: string): AdvisoryUrgency {
   return u as AdvisoryUrgency;
 }
 
-function paging(o: { page?: number; limit?: number }): { page: number; limit: number } {
+export function paging(o: { page?: number; limit?: number }): { page: number; limit: number } {
   const page = o.page ?? 1;
   const limit = o.limit ?? 100;
   if (!Number.isInteger(page) || page < 1) fail('USAGE', 'page: a whole number from 1');
@@ -376,131 +377,5 @@ export async function listCves(
     page,
     limit,
     machinesExposed: exposed,
-  };
-}
-
-// ---- cves.show ----
-
-export interface CveMachine {
-  id: number;
-  hostname: string;
-  release: string;
-  source: string;
-  installed: string;
-  fixed: string | null;
-  status: FixStatus;
-  candidate: string | null;
-}
-
-export interface CveDetail {
-  cve: string;
-  summary: string | null;
-  urgency: AdvisoryUrgency;
-  /** what each feed says, per source and release */
-  records: Array<{
-    feed: string;
-    advisory: string | null;
-    source: string;
-    release: string;
-    fixedVersion: string | null;
-    status: string;
-    urgency: AdvisoryUrgency;
-  }>;
-  /** per release and source with a fix: each stage of the gate, whether its content has it */
-  stages: Array<{ release: string; source: string; fixed: string; standing: string; stages: StageStanding[] }>;
-  /** machines exposed, per status (all of them; the list below is a page) */
-  statuses: StatusCounts;
-  machines: CveMachine[];
-  total: number;
-  page: number;
-  limit: number;
-}
-
-export async function showCve(
-  ctx: FleetQueryContext,
-  cveRef: string,
-  o: { page?: number; limit?: number } = {},
-): Promise<CveDetail> {
-  const cve = checkCve(cveRef);
-  const { page, limit } = paging(o);
-  const p = partsOf(ctx);
-  const records = p.service.advisories.forCve(cve);
-  if (!records.length) fail('NOT_FOUND', `no advisory names ${cve}`);
-  const releases = new Set(records.map((r) => r.release));
-  const slicer = new TimeSlicer();
-  const hits: CveMachine[] = [];
-  const binaries = new Map<string, Set<string>>();
-  for (const g of await fleetGroups(ctx, slicer)) {
-    await slicer.tick();
-    if (g.profileId === null || !g.codename || !releases.has(g.codename)) continue;
-    // the installed set alone says whether the machines are exposed: answers are read only for those that are
-    const installed = await p.service.ofProfile(g.profileId, g.codename, slicer);
-    if (!installed.issues.some((i) => i.cve === cve)) continue;
-    const members = membersOf(ctx, g);
-    const a = await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer);
-    for (let i = 0; i < a.status.length; i++) {
-      if (a.x.issues[i]!.cve !== cve) continue;
-      const e = exposureAt(a, i);
-      const key = `${g.codename} ${e.source}`;
-      const names = binaries.get(key) ?? new Set([e.source]);
-      for (const n of e.packages) names.add(n);
-      binaries.set(key, names);
-      for (const x of members)
-        hits.push({
-          id: x.id,
-          hostname: x.hostname,
-          release: g.codename,
-          source: e.source,
-          installed: e.installed,
-          fixed: e.fixed,
-          status: e.status,
-          candidate: e.candidate,
-        });
-    }
-  }
-  hits.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id));
-  const statuses = noCounts();
-  for (const h of hits) statuses[h.status]++;
-  const stages: CveDetail['stages'] = [];
-  const seen = new Set<string>();
-  for (const r of records) {
-    const key = `${r.release} ${r.source}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const issue = p.service.issuesOf(r.source, r.release).find((i) => i.cve === cve);
-    if (!issue?.fixed) continue;
-    await slicer.tick();
-    const st = p.ladder.standing(
-      ctx.config.gate.stages,
-      r.release,
-      r.source,
-      [...(binaries.get(key) ?? [r.source])],
-      issue.fixed,
-    );
-    if (st.some((s) => s.suites.length))
-      stages.push({ release: r.release, source: r.source, fixed: issue.fixed, standing: ladderText(st), stages: st });
-  }
-  const urgencies = records.map((r) => r.urgency).filter((u) => u !== 'unknown');
-  return {
-    cve,
-    summary: records.find((r) => r.summary !== null)?.summary ?? null,
-    urgency: urgencies.length
-      ? [...urgencies].sort((a, b) => byUrgency({ urgency: a, cve, source: '' }, { urgency: b, cve, source: '' }))[0]!
-      : 'unknown',
-    records: records.map((r) => ({
-      feed: r.feed,
-      advisory: r.advisory,
-      source: r.source,
-      release: r.release,
-      fixedVersion: r.fixedVersion,
-      status: r.status,
-      urgency: r.urgency,
-    })),
-    stages,
-    statuses,
-    machines: hits.slice((page - 1) * limit, page * limit),
-    total: hits.length,
-    page,
-    limit,
   };
 }
