@@ -14,7 +14,10 @@ import type { CollectedExtras } from '../src/agent/types.js';
 import type { Services } from '../src/assembly/services.js';
 import { defaultConfig, validate } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
+import type { AdvisoryRecord } from '../src/index/advisories/types.js';
 import { parseParagraphs } from '../src/index/deb822.js';
+import { bySource, fixStatus, installedSources, isExposed, issuesOf } from '../src/index/exposures.js';
+import type { OutdatedEntry } from '../src/index/outdated.js';
 import { toPackageEntry } from '../src/index/packages.js';
 import { packagesText } from '../src/index/profile-record.js';
 import { parseStatus } from '../src/index/status.js';
@@ -428,5 +431,74 @@ describe('issue 17: exposures per machine and per CVE', () => {
     }
     assert.equal(server.services.audit.query({ limit: 1000 }).length, audits);
     assert.deepEqual((await viewer.call('GET', '/machines')).body, machines);
+  });
+});
+
+describe('issue 17: exposures, the pure part', () => {
+  const rec = (o: Partial<AdvisoryRecord>): AdvisoryRecord => ({
+    origin: 'debian-tracker',
+    advisory: null,
+    cve: 'CVE-2099-0001',
+    source: 'openssl',
+    release: 'bookworm',
+    pro: false,
+    fixedVersion: null,
+    status: 'open',
+    urgency: 'unknown',
+    published: null,
+    summary: null,
+    ...o,
+  });
+  const entry = (o: Partial<OutdatedEntry>): OutdatedEntry =>
+    ({ package: 'openssl', source: 'openssl', sourceVersion: NEW_SSL, action: 'upgrade', ...o }) as OutdatedEntry;
+
+  it('the feeds merged per CVE: a fixed version wins over open, the highest fixed version and urgency; not-affected says nothing', () => {
+    const issues = issuesOf([
+      rec({ urgency: 'low' }),
+      rec({ origin: 'dsa', advisory: 'DSA-1-1', status: 'fixed', fixedVersion: '3.0.14-1' }),
+      rec({ origin: 'dla', advisory: 'DLA-2-1', status: 'fixed', fixedVersion: NEW_SSL, urgency: 'high' }),
+      rec({ cve: 'CVE-2099-0002', status: 'not-affected' }),
+      rec({ cve: null, advisory: 'DSA-3-1', status: 'fixed', fixedVersion: '9' }),
+    ]);
+    assert.deepEqual(issues, [
+      {
+        cve: 'CVE-2099-0001',
+        source: 'openssl',
+        fixed: NEW_SSL,
+        urgency: 'high',
+        advisories: ['DLA-2-1', 'DSA-1-1'],
+      },
+    ]);
+    assert.equal(isExposed(issues[0]!, OLD_SSL), true);
+    assert.equal(isExposed(issues[0]!, NEW_SSL), false);
+    assert.equal(isExposed({ ...issues[0]!, fixed: null }, '99'), true, 'open: every version');
+  });
+
+  it('the lowest installed source version counts; every binary of the source is listed', () => {
+    const s = installedSources(
+      parseStatus(
+        `Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${NEW_SSL}\n\n` +
+          `Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: ${OLD_SSL}\n\n` +
+          'Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nSource: openssl\nVersion: 1.0\n\n',
+      ),
+    );
+    assert.deepEqual([...s.values()], [{ source: 'openssl', version: OLD_SSL, packages: ['libssl3', 'openssl'] }]);
+  });
+
+  it('where the fix stands: the worst binary wins; upstream only behind the gate; unknown when the server cannot tell', () => {
+    const [issue] = issuesOf([rec({ status: 'fixed', fixedVersion: NEW_SSL })]);
+    const of = (entries: OutdatedEntry[] | null, upstream?: OutdatedEntry[] | null) =>
+      fixStatus(issue!, {
+        entries: entries && bySource(entries),
+        ...(upstream === undefined ? {} : { upstream: upstream && bySource(upstream) }),
+      }).status;
+    assert.equal(of([entry({}), entry({ package: 'libssl3', action: 'phased' })]), 'upgradable');
+    assert.equal(of([entry({}), entry({ package: 'libssl3', action: 'kept-back' })]), 'kept-back');
+    assert.equal(of([entry({ action: 'kept-back' }), entry({ package: 'libssl3', action: 'held' })]), 'held');
+    assert.equal(of([entry({ sourceVersion: '3.0.14-1' })]), 'not-available', 'a candidate short of the fix');
+    assert.equal(of([], [entry({})]), 'waiting-at-gate');
+    assert.equal(of([], null), 'unknown', 'upstream of the stage not indexed yet');
+    assert.equal(of(null), 'unknown');
+    assert.equal(fixStatus({ ...issue!, fixed: null }, { entries: null }).status, 'not-fixed');
   });
 });
