@@ -97,9 +97,9 @@ export function questions(o: {
       target: 200,
     }),
     q({
-      name: `package-first: ${archive.corePackage}, on every machine, all 20,000 in one answer (what the console asks)`,
-      ...build(() => `/packages/${encodeURIComponent(archive.corePackage)}`),
-      check: listOf('machines'),
+      name: `package-first: ${archive.corePackage}, on every machine, the largest page (1,000: what the command line asks, page after page)`,
+      ...build((i) => `/packages/${encodeURIComponent(archive.corePackage)}?page=${page(i, 20)}&limit=1000`),
+      check: listOf('machines', 1000),
     }),
     q({ name: 'one machine', ...build((i) => `/machines/${machine(i)}`), check: machineAnswer }),
     q({

@@ -56,6 +56,9 @@ export async function startFleetServer(
       env: {
         ...process.env,
         APTGATE_SERVER_LOG_LEVEL: 'warn',
+        // no security feed fetched, no .deb fetched for a changelog: the bench measures the fleet's work
+        APTGATE_ADVISORIES_FETCH: 'off',
+        APTGATE_ADVISORIES_CHANGELOGS: 'cached',
         APTGATE_FLEET_ENROL_LIMIT_ADDRESS: '0',
         APTGATE_FLEET_ENROL_LIMIT_TOKEN: '0',
       },

@@ -18,6 +18,10 @@ export interface BackendConfig {
   redirectHosts: string[];
 }
 
+/** The security advisory feeds aptgate knows ([advisories]): each is read by the parser of that name. */
+export const ADVISORY_FEEDS = ['debian-tracker', 'dsa', 'dla', 'usn'] as const;
+export type AdvisoryFeedName = (typeof ADVISORY_FEEDS)[number];
+
 export interface Config {
   listen: string;
   port: number;
@@ -81,6 +85,12 @@ export interface Config {
     stages: string[];
     /** stage → soak time: its content moves on by itself once the gate holds and this long has passed */
     autoPromote: Map<string, number>;
+    /** stage → cooldown: a version enters the stage by promotion only this long after it was first seen upstream */
+    minAge: Map<string, number>;
+    /** stage → the fast lane's cooldown (security suites, fixes of a CVE of `fastLaneUrgency` or more); default none */
+    minAgeSecurity: Map<string, number>;
+    /** the least urgency of a fixed CVE that puts an update in the fast lane; null: only security suites */
+    fastLaneUrgency: 'low' | 'medium' | 'high' | 'critical' | null;
   };
   /** PEM files: when both are set the server speaks HTTPS (agents and apt) */
   tls: { cert: string; key: string };
@@ -96,6 +106,23 @@ export interface Config {
     sessionMaxMs: number;
     /** whether the web console is served (the API is, either way) */
     console: boolean;
+  };
+  /** the security advisory feeds ([advisories]) */
+  advisories: {
+    /** the feeds kept: fetched on the timer (when fetch is on) and accepted by imports */
+    feeds: AdvisoryFeedName[];
+    /** feed → URL ('' : none, imports only) */
+    urls: Record<AdvisoryFeedName, string>;
+    /** false: nothing is fetched (an isolated network: `aptgate advisories import` only) */
+    fetch: boolean;
+    /** how often each feed is fetched again; 0: only when asked (`aptgate advisories refresh`) */
+    refreshIntervalMs: number;
+    /** the whole download of one feed */
+    timeoutMs: number;
+    /** the largest download (and file imported) */
+    maxBytes: number;
+    /** pending updates' changelogs: .debs fetched through the proxy when missing, cached ones only, or none */
+    changelogs: 'fetch' | 'cached' | 'off';
   };
 }
 
@@ -167,7 +194,29 @@ export function defaultConfig(): Config {
     tls: { cert: '', key: '' },
     rpcBodyTimeoutMs: 30_000,
     admin: { listen: null, sessionIdleMs: 8 * 3_600_000, sessionMaxMs: 7 * 86_400_000, console: true },
-    gate: { stages: ['test', 'production'], autoPromote: new Map() },
+    gate: {
+      stages: ['test', 'production'],
+      autoPromote: new Map(),
+      minAge: new Map(),
+      minAgeSecurity: new Map(),
+      fastLaneUrgency: 'high',
+    },
+    advisories: {
+      feeds: ['debian-tracker', 'dsa', 'dla'],
+      urls: {
+        'debian-tracker': 'https://security-tracker.debian.org/tracker/data/json',
+        dsa: 'https://salsa.debian.org/security-tracker-team/security-tracker/-/raw/master/data/DSA/list',
+        dla: 'https://salsa.debian.org/security-tracker-team/security-tracker/-/raw/master/data/DLA/list',
+        // Ubuntu publishes its OSV notices as a git tree of files and as a zip (osv.dev), no one
+        // JSON file the parser reads: an administrator's own copy (a JSON array), or imports
+        usn: '',
+      },
+      fetch: true,
+      changelogs: 'fetch',
+      refreshIntervalMs: 6 * 3_600_000,
+      timeoutMs: 10 * 60_000,
+      maxBytes: 256 * 1024 * 1024,
+    },
     backends: new Map([
       [
         'debian',

@@ -14,10 +14,12 @@ import {
 } from './config-text.js';
 import { checkoutRoot, defaultStateDir } from './sys/checkout.js';
 import {
+  ADVISORY_FEEDS,
   backend,
   DEBIAN_KEYRING,
   defaultConfig,
   nativeArchitecture,
+  type AdvisoryFeedName,
   type BackendConfig,
   type Config,
   type RateLimit,
@@ -35,8 +37,10 @@ import {
   parseSize,
   validBackendName,
 } from './config-values.js';
+import { ADVISORY_SETTINGS, validateAdvisories } from './config-advisories.js';
 
 export {
+  ADVISORY_FEEDS,
   DEBIAN_KEYRING,
   defaultConfig,
   nativeArchitecture,
@@ -46,11 +50,22 @@ export {
   parseSize,
   validBackendName,
 };
-export type { BackendConfig, Config, RateLimit };
+export type { AdvisoryFeedName, BackendConfig, Config, RateLimit };
 
 // ---- applying settings -----------------------------------------------------------------
 
 type Setter = (config: Config, value: string, key: string) => void;
+
+/** STAGE=DURATION pairs (auto_promote, min_age, min_age_security). */
+function stageDurations(key: string, value: string, expected: string): Map<string, number> {
+  return new Map(
+    parseList(value).map((pair) => {
+      const m = /^([a-z0-9][a-z0-9_-]*)=(.+)$/.exec(pair);
+      if (!m) fail('CONFIG_INVALID', `${key}: expected ${expected}, got "${pair}"`, { key });
+      return [m[1]!, parseDuration(key, m[2]!)] as const;
+    }),
+  );
+}
 
 const SETTINGS: Record<string, Setter> = {
   'server.listen': (c, v) => {
@@ -177,13 +192,19 @@ const SETTINGS: Record<string, Setter> = {
     c.gate.stages = list;
   },
   'gate.auto_promote': (c, v, k) => {
-    c.gate.autoPromote = new Map(
-      parseList(v).map((pair) => {
-        const m = /^([a-z0-9][a-z0-9_-]*)=(.+)$/.exec(pair);
-        if (!m) fail('CONFIG_INVALID', `${k}: expected STAGE=SOAK pairs such as test=2d, got "${pair}"`, { key: k });
-        return [m[1]!, parseDuration(k, m[2]!)] as const;
-      }),
-    );
+    c.gate.autoPromote = stageDurations(k, v, 'STAGE=SOAK pairs such as test=2d');
+  },
+  'gate.min_age': (c, v, k) => {
+    c.gate.minAge = stageDurations(k, v, 'STAGE=AGE pairs such as production=3d');
+  },
+  'gate.min_age_security': (c, v, k) => {
+    c.gate.minAgeSecurity = stageDurations(k, v, 'STAGE=AGE pairs such as production=1d');
+  },
+  'gate.fast_lane_urgency': (c, v, k) => {
+    const u = v.trim().toLowerCase();
+    if (!['low', 'medium', 'high', 'critical', 'off'].includes(u))
+      fail('CONFIG_INVALID', `${k}: expected low, medium, high, critical or off, got "${v}"`, { key: k });
+    c.gate.fastLaneUrgency = u === 'off' ? null : (u as 'low' | 'medium' | 'high' | 'critical');
   },
   'admin.listen': (c, v, k) => {
     c.admin.listen = v.trim() ? parseHostPort(k, v) : null;
@@ -197,6 +218,7 @@ const SETTINGS: Record<string, Setter> = {
   'admin.console': (c, v, k) => {
     c.admin.console = parseBool(k, v);
   },
+  ...ADVISORY_SETTINGS,
 };
 
 const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: string) => void> = {
@@ -255,7 +277,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
 }
 
 /** The plain [sections] of the file (besides [backend NAME]). */
-const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin'];
+const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin', 'advisories'];
 
 const SCHEMA: ConfigSchema = {
   sections: SECTIONS,
@@ -411,6 +433,15 @@ export function validate(config: Config): void {
     if (i < 0 || i === config.gate.stages.length - 1)
       fail('CONFIG_INVALID', `gate.auto_promote: "${s}" is not a stage with a next one`, { key: 'gate.auto_promote' });
   }
+  // the first stage follows upstream at once: a cooldown is for the stages promotions fill
+  for (const key of ['min_age', 'min_age_security'] as const) {
+    const map = key === 'min_age' ? config.gate.minAge : config.gate.minAgeSecurity;
+    for (const s of map.keys())
+      if (config.gate.stages.indexOf(s) < 1)
+        fail('CONFIG_INVALID', `gate.${key}: "${s}" is not a stage that promotions fill (not the first one)`, {
+          key: `gate.${key}`,
+        });
+  }
   // these timers cannot be turned off: 0 would run them without pause
   if (config.cache.cleanIntervalMs <= 0)
     fail('CONFIG_INVALID', 'cache.clean_interval: must be more than 0', { key: 'cache.clean_interval' });
@@ -428,6 +459,7 @@ export function validate(config: Config): void {
     });
   if (config.proxy.releaseTtlMs < 0)
     fail('CONFIG_INVALID', 'proxy.release_ttl: must not be negative', { key: 'proxy.release_ttl' });
+  validateAdvisories(config);
   if (config.proxy.smallObjectBytes > 64 * 1024 * 1024)
     fail('CONFIG_INVALID', 'proxy.small_object: at most 64M (objects this size are held back until verified)', {
       key: 'proxy.small_object',

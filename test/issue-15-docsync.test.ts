@@ -46,9 +46,9 @@ test('every setting is documented in the README and shown in config/aptgate.conf
   ];
   assert.deepEqual(notShown, [], 'settings config/aptgate.conf does not show');
   // the other way round: the README's table and the file name only real settings
-  const rows = [...README.matchAll(/^\| `((?:server|proxy|cache|fleet|gate|admin|backend)\.[A-Za-z_.]+)`/gm)].map(
-    (m) => m[1]!,
-  );
+  const rows = [
+    ...README.matchAll(/^\| `((?:server|proxy|cache|fleet|gate|admin|advisories|backend)\.[A-Za-z_.]+)`/gm),
+  ].map((m) => m[1]!);
   assert.ok(rows.length > 30, 'the README has a configuration table');
   assert.deepEqual(
     rows.filter((r) => !documented.includes(r)),

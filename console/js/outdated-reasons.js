@@ -16,6 +16,8 @@ const DEFAULT_PRIORITIES = new Set([100, 500, 990]);
 
 /** The reason for one entry (an OutdatedEntry of `aptgate outdated --json`). */
 export function reasonOf(e) {
+  // the server's one explanation (issue 17); computed here only for an older server's answer
+  if (e.why?.text) return e.why.text;
   const parts = [];
   if (e.action === 'upgrade') parts.push('upgradable now');
   else if (e.action === 'held') parts.push('held (apt-mark hold): apt leaves it at its version');
@@ -27,6 +29,16 @@ export function reasonOf(e) {
   }
   if (e.priority !== undefined && !DEFAULT_PRIORITIES.has(e.priority)) parts.push(`pinned at priority ${e.priority}`);
   return parts.join('; ');
+}
+
+/** What the candidate's changelog names since the installed version (issue 17), or why that is not known. */
+export function changelogOf(e) {
+  if (e.refs === 'pending') return 'not read yet';
+  if (e.refs === 'unavailable') return 'unavailable';
+  const parts = [...(e.cves ?? [])];
+  if (e.closes?.length) parts.push(`closes #${e.closes.join(', #')}`);
+  if (e.launchpad?.length) parts.push(`LP #${e.launchpad.join(', #')}`);
+  return parts.join(', ');
 }
 
 /**
@@ -44,6 +56,7 @@ export function outdatedRows(answer) {
     security: e.security,
     action: e.action,
     suite: e.origins?.[0]?.suite ?? '',
+    changelog: changelogOf(e),
     reason: reasonOf(e),
   }));
   if (!answer.available?.known) return rows;
@@ -51,7 +64,9 @@ export function outdatedRows(answer) {
   for (const a of answer.available.packages ?? []) {
     const r = byInstance.get(a.instance);
     if (r && r.candidate === a.candidateVersion) continue;
-    const waiting = `waiting for the gate: ${a.candidateVersion} is available upstream, stage ${answer.stage} approves ${r ? r.candidate : 'nothing newer yet'}`;
+    const approves = `${a.candidateVersion} is available upstream, stage ${answer.stage} approves ${r ? r.candidate : 'nothing newer yet'}`;
+    // the server says why (not in the stage before yet, in its cooldown until when, the gate's state)
+    const waiting = a.why?.text ? `${approves}: ${a.why.text}` : `waiting for the gate: ${approves}`;
     if (r) {
       r.available = a.candidateVersion;
       r.reason = `${r.reason}; ${waiting}`;
@@ -65,6 +80,7 @@ export function outdatedRows(answer) {
         security: a.security,
         action: 'gate',
         suite: a.origins?.[0]?.suite ?? '',
+        changelog: changelogOf(a),
         reason: waiting,
       });
     }

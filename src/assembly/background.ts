@@ -1,6 +1,9 @@
 // What the server does on its own, over the assembled services: the schedule tick (with
 // auto-promotion), a new snapshot's fan-out to the gate's stages and the cached outdated
-// answers of its suite, and the proxy's traffic sampled into its history every 5 minutes.
+// answers of its suite, the proxy's traffic sampled into its history every 5 minutes, and the
+// security advisory feeds fetched when due.
+import type { AdvisoryFeeds } from '../advisories/feeds.js';
+import type { ChangelogRefsService } from '../advisories/changelog-refs.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { OutdatedService } from '../fleet/outdated.js';
 import type { GateService } from '../gate/service.js';
@@ -16,6 +19,9 @@ export interface BackgroundDeps {
   traffic: TrafficSampler;
   log: Logger;
   tickMs: number;
+  /** the security advisory feeds, fetched when due */
+  advisories: AdvisoryFeeds;
+  changelogRefs?: ChangelogRefsService;
 }
 
 /** Starts the background turns; the function returned stops them (work already begun finishes). */
@@ -87,8 +93,14 @@ export function startBackground(d: BackgroundDeps): () => void {
     });
   });
   proxy.addBusyProbe('outdated', () => pending.size > 0 || outdated.busy);
+  // each outdated answer computed or read: its updates' changelogs are read in the background (issue 17)
+  const refs = d.changelogRefs;
+  if (refs) outdated.onAnswer = (r) => refs.enqueue(r.entries);
+  const stopAdvisories = d.advisories.start();
   return () => {
     closing = true;
+    outdated.onAnswer = undefined;
+    stopAdvisories();
     clearInterval(ticker);
     clearInterval(sampler);
     sample(); // the minutes since the last sample

@@ -10,10 +10,14 @@ import { ContentResolver } from '../gate/content.js';
 import { ServerKey } from '../gate/key.js';
 import { stageResolver } from '../gate/resolver.js';
 import { GateService, type GateFleet } from '../gate/service.js';
+import type { FixedCve, FixesOf } from '../gate/cooldown.js';
+import { compareVersions } from '../index/version.js';
+import type { AdvisoryStore } from '../state/advisories.js';
 import { StageService } from '../gate/stages.js';
 import type { CacheStore } from '../proxy/store.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { SnapshotStore } from '../state/snapshots.js';
+import type { SourceSeenStore } from '../state/source-seen.js';
 import type { StageStore } from '../state/stages.js';
 import type { CollectedExtras } from '../protocol/wire.js';
 
@@ -28,6 +32,7 @@ export interface GateStores {
   snapshots: SnapshotStore;
   packageIndex: PackageIndexStore;
   stages: StageStore;
+  seen: SourceSeenStore;
 }
 
 export interface GateParts {
@@ -82,10 +87,20 @@ export function buildGate(
   outdated: OutdatedService,
   now: () => number,
   createKey: boolean,
+  fixesOf?: FixesOf,
 ): GateService {
   let key: Promise<ServerKey> | undefined;
   return new GateService({
-    stages: new StageService(config.gate.stages, state.stages, state.snapshots, parts.content, now),
+    stages: new StageService(
+      config.gate.stages,
+      state.stages,
+      state.snapshots,
+      parts.content,
+      now,
+      state.seen,
+      config.gate,
+      fixesOf,
+    ),
     store: state.stages,
     snapshots: state.snapshots,
     content: parts.content,
@@ -102,6 +117,24 @@ export function buildGate(
   });
 }
 
+/**
+ * What an update fixes by the imported advisories (the fast lane): the records of its source in
+ * its release whose fixed version it reaches and the next stage's version does not.
+ */
+export function fixesFrom(advisories: AdvisoryStore): FixesOf {
+  return ({ source, from, to, codename }) => {
+    if (!codename) return [];
+    const out = new Map<string, FixedCve>();
+    for (const a of advisories.forSource(source, codename)) {
+      if (a.status !== 'fixed' || !a.fixedVersion || !a.cve) continue;
+      if (compareVersions(to, a.fixedVersion) < 0) continue;
+      if (from !== null && compareVersions(from, a.fixedVersion) >= 0) continue;
+      if (!out.has(a.cve)) out.set(a.cve, { cve: a.cve, urgency: a.urgency });
+    }
+    return [...out.values()].sort((a, b) => a.cve.localeCompare(b.cve));
+  };
+}
+
 /** The gate's side of the fleet: stage sources at the URL machines reach the server by. */
 export function fleetGate(config: Config, gate: GateService): FleetGate {
   const scheme = config.tls.cert ? 'https' : 'http';
@@ -109,5 +142,12 @@ export function fleetGate(config: Config, gate: GateService): FleetGate {
     stages: config.gate.stages,
     sources: (stage, codename, host) => gate.machineSources(stage, codename, `${scheme}://${host}`),
     publicKey: () => gate.publicKey(),
+    pendingFor: (stage) => {
+      const i = config.gate.stages.indexOf(stage);
+      if (i <= 0) return null;
+      const from = config.gate.stages[i - 1]!;
+      const st = gate.status(from);
+      return { from, holds: st.holds, missing: st.missing, updates: st.updates };
+    },
   };
 }

@@ -2,6 +2,7 @@
 // and the lifecycle of what runs on its own: database checkpoints off the main thread, the
 // proxy's timers, the schedule tick and the new-snapshot fan-out (background.ts).
 import type { Dispatcher } from 'undici';
+import { poolFetcher } from '../advisories/pool-fetch.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { ProxyRuntime } from '../proxy/runtime.js';
@@ -43,6 +44,9 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
     state: services.state,
     ...(o.dispatcher ? { dispatcher: o.dispatcher } : {}),
   });
+  // pending updates' changelogs: from .debs fetched through the proxy, cached ones only, or none
+  if (config.advisories.changelogs !== 'off')
+    services.changelogRefs.attach(poolFetcher(proxy, config.advisories.changelogs === 'cached'));
   const traffic = new TrafficSampler(proxy.metrics, new ProxyHistoryStore(db), services.now);
   let checkpointer: Checkpointer | undefined;
   let stopBackground: (() => void) | undefined;
@@ -57,7 +61,9 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
     },
     stop: async () => {
       stopBackground?.();
+      const reading = services.changelogRefs.close();
       await proxy.close();
+      await reading;
       await services.stop();
       await checkpointer?.stop();
     },

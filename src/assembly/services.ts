@@ -6,6 +6,8 @@
 // never made.
 import { AccessService } from '../access/accounts.js';
 import { AuditLog } from '../access/audit.js';
+import { AdvisoryFeeds } from '../advisories/feeds.js';
+import { ChangelogRefsService } from '../advisories/changelog-refs.js';
 import type { Config } from '../config.js';
 import { Fleet } from '../fleet/fleet.js';
 import { OutdatedService } from '../fleet/outdated.js';
@@ -17,20 +19,24 @@ import type { Logger } from '../log.js';
 import type { HousekeepingDeps } from '../proxy/housekeeping.js';
 import { CacheStore } from '../proxy/store.js';
 import { BackendMap } from '../proxy/target.js';
+import { AdvisoryStore } from '../state/advisories.js';
 import type { Db } from '../state/db.js';
 import { OutdatedCacheStore } from '../state/outdated-cache.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { ProfileStore } from '../state/profiles.js';
 import { SnapshotStore } from '../state/snapshots.js';
+import { SourceSeenStore } from '../state/source-seen.js';
 import { StageStore } from '../state/stages.js';
 import { UsageStore } from '../state/usage.js';
-import { buildGate, fleetGate, gateParts } from './gate.js';
+import { buildGate, fixesFrom, fleetGate, gateParts } from './gate.js';
 
 /** The stores over the database (and the cache directory) every service shares. */
 export interface StateStores extends Omit<HousekeepingDeps, 'config'> {
   profiles: ProfileStore;
   /** the outdated views and their cached answers */
   viewDefs: OutdatedCacheStore;
+  /** when each source version was first seen upstream (the gate's cooldown) */
+  seen: SourceSeenStore;
 }
 
 export function stateStores(config: Config, db: Db): StateStores {
@@ -42,6 +48,7 @@ export function stateStores(config: Config, db: Db): StateStores {
     stages: new StageStore(db),
     profiles: new ProfileStore(db),
     viewDefs: new OutdatedCacheStore(db),
+    seen: new SourceSeenStore(db),
   };
 }
 
@@ -79,6 +86,10 @@ export interface Services {
   access: AccessService;
   /** who did what: every state-changing operation, from the CLI, the API or the console */
   audit: AuditLog;
+  /** the security advisory feeds: status, refresh, import (the server's timer: background.ts) */
+  advisories: AdvisoryFeeds;
+  /** pending updates' changelog references (issue 17); the server attaches the proxy to read .debs */
+  changelogRefs: ChangelogRefsService;
   /**
    * Waits for background work, then ends the worker and the signing key's agent; the database stays open (its opener
    * closes it).
@@ -107,7 +118,9 @@ export function assemble(config: Config, o: AssembleOptions): Services {
   const outdated = new OutdatedService(state.profiles, views, state.viewDefs, state.packageIndex, thread);
   // the gate weighs the fleet's evidence and the fleet hands out the gate's sources: the gate
   // asks for the fleet only once both exist
-  const gate = buildGate(config, parts, state, () => fleet, outdated, now, server);
+  // one store: its imports know each other's loads (a sweep never takes one being written)
+  const advisoryStore = new AdvisoryStore(db);
+  const gate = buildGate(config, parts, state, () => fleet, outdated, now, server, fixesFrom(advisoryStore));
   const fleet = new Fleet({
     db,
     profiles: state.profiles,
@@ -133,6 +146,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     { sessionIdleMs: config.admin.sessionIdleMs, sessionMaxMs: config.admin.sessionMaxMs },
     now,
   );
+  const advisories = new AdvisoryFeeds({ config, store: advisoryStore, now, ...(o.log ? { log: o.log } : {}) });
   return {
     config,
     db,
@@ -144,7 +158,10 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     fleet,
     access,
     audit: new AuditLog(db, now),
+    advisories,
+    changelogRefs: new ChangelogRefsService(db, { now, ...(o.log ? { log: o.log } : {}) }),
     stop: async () => {
+      await advisories.close();
       await fleet.reports.retention.idle();
       await outdated.idle();
       await thread?.close();

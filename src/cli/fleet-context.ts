@@ -37,6 +37,7 @@ export function openFleet(config: Config): FleetContext {
       packageIndex: state.packageIndex,
       gate,
       now,
+      changelogRefs: services.changelogRefs,
       services,
       close: () => db.close(),
     };

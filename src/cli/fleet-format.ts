@@ -6,6 +6,7 @@ import type { JobInfo, JobsAdded, ScheduleInfo } from '../fleet/queries/jobs.js'
 import type { MachineDetail, MachineSummary, OutdatedRow } from '../fleet/queries/machines.js';
 import type { PackageUsers } from '../fleet/queries/packages.js';
 import type { TokenCreated, TokenInfo } from '../fleet/queries/tokens.js';
+import type { UpdateRefs } from '../advisories/changelog-answers.js';
 import type { OutdatedEntry } from '../index/outdated.js';
 import { visible, visibleText } from '../term/visible.js';
 
@@ -236,8 +237,26 @@ type OutdatedPart = {
   known: boolean;
   reason: string | null;
   counts: { outdated: number; installed: number; security: number } | null;
-  packages: OutdatedEntry[];
+  packages: Array<OutdatedEntry & Partial<UpdateRefs> & { why?: { status: string; text: string } }>;
 };
+
+/** What each update's changelog names (issue 17), one line per package; which are not read yet. */
+function refsLines(packages: OutdatedPart['packages']): string {
+  const lines: string[] = [];
+  const waiting = { pending: 0, unavailable: 0 };
+  for (const e of packages) {
+    if (e.refs === 'pending' || e.refs === 'unavailable') waiting[e.refs]++;
+    const parts = [
+      ...(e.cves ?? []),
+      ...(e.closes?.length ? [`closes #${e.closes.join(', #')}`] : []),
+      ...(e.launchpad?.length ? [`LP #${e.launchpad.join(', #')}`] : []),
+    ];
+    if (parts.length) lines.push(`  ${visible(e.package)}: ${vis(parts, ', ')}`);
+  }
+  if (waiting.pending) lines.push(`  (changelog not read yet: ${waiting.pending})`);
+  if (waiting.unavailable) lines.push(`  (changelog unavailable: ${waiting.unavailable})`);
+  return lines.length ? `changelogs name:\n${lines.join('\n')}\n` : '';
+}
 
 function outdatedPart(rawHostname: string, r: OutdatedPart, what: string): string {
   const hostname = visible(rawHostname);
@@ -252,7 +271,24 @@ function outdatedPart(rawHostname: string, r: OutdatedPart, what: string): strin
   }));
   return (
     (rows.length ? outdatedTable(rows) : '') +
+    refsLines(r.packages) +
     `${hostname}: ${r.counts!.outdated} of ${r.counts!.installed} installed packages ${what} (${r.counts!.security} security)\n`
+  );
+}
+
+/**
+ * `machines outdated M --why`: every pending update once, with the server's one explanation
+ * (what upstream has where the machine follows a stage, else what its sources have).
+ */
+export function formatMachineWhy(
+  r: OutdatedPart & { machine: { hostname: string }; available: OutdatedPart | null },
+): string {
+  const part = r.available?.known ? r.available : r;
+  if (!part.known) return `${visible(r.machine.hostname)}: outdated unknown (${visible(part.reason)})\n`;
+  if (!part.packages.length) return `${visible(r.machine.hostname)}: nothing pending\n`;
+  return table(
+    ['PACKAGE', 'INSTALLED', '', 'CANDIDATE', 'WHY'],
+    part.packages.map((e) => [e.package, e.installedVersion, '→', e.candidateVersion, visible(e.why?.text ?? '')]),
   );
 }
 

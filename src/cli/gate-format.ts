@@ -16,6 +16,12 @@ import type {
 } from '../gate/queries.js';
 
 /** 172800000 → "2d", 5400000 → "90m". */
+/** Where an update stands with the cooldown: until when, or why it may go now. */
+function cooldownText(u: { inCooldown: boolean; eligibleAt: string; fastLane: string | null }): string {
+  if (u.inCooldown) return `until ${when(u.eligibleAt)}`;
+  return u.fastLane ? `fast lane: ${visible(u.fastLane)}` : 'done';
+}
+
 export function duration(ms: number): string {
   for (const [unit, n] of [
     ['d', 86_400_000],
@@ -51,7 +57,7 @@ export function formatGateStatus(r: { stages: GateStatusJson[] }): string {
           `  pending updates (${s.updates.length}):`,
           indent(
             table(
-              ['BACKEND/SUITE', 'SOURCE', 'FROM', '', 'TO', 'SECURITY'],
+              ['BACKEND/SUITE', 'SOURCE', 'FROM', '', 'TO', 'SECURITY', 'COOLDOWN'],
               s.updates.map((u) => [
                 `${u.backend}/${u.suite}`,
                 u.source,
@@ -59,6 +65,7 @@ export function formatGateStatus(r: { stages: GateStatusJson[] }): string {
                 '→',
                 u.to,
                 u.security ? 'security' : '',
+                cooldownText(u),
               ]),
             ),
           ),

@@ -5,7 +5,7 @@ import type { MachinePage } from '../fleet/queries/machine-list.js';
 import type { MachineExposures } from '../fleet/queries/exposures.js';
 import type { Changed, MachineDetail, ReenrolmentInfo } from '../fleet/queries/machines.js';
 import { formatExposuresSection } from './cves-format.js';
-import { formatMachine, formatMachineOutdated, formatMachines } from './fleet-format.js';
+import { formatMachine, formatMachineOutdated, formatMachineWhy, formatMachines } from './fleet-format.js';
 import { visible } from '../term/visible.js';
 import { opRunner, type RemoteOpts } from './call.js';
 import { intOption, type CliShell } from './fleet-context.js';
@@ -94,8 +94,11 @@ export function registerMachineCommands(program: Command, shell: CliShell, leaf:
     );
   leaf(machines, 'outdated', 'the outdated packages of one machine, as the server computes them')
     .argument('<ref>', 'machine id or hostname')
-    .option('--json', 'machine-readable output (the entries of aptgate outdated --json)')
-    .action((ref: string, o: RemoteOpts) => run(o, 'machines.outdated', { ref }, formatMachineOutdated));
+    .option('--json', 'machine-readable output (the entries of aptgate outdated --json, each with its `why`)')
+    .option('--why', 'each pending update once, with why it is pending (apt, the gate, the cooldown)')
+    .action((ref: string, o: RemoteOpts & { why?: boolean }) =>
+      run(o, 'machines.outdated', { ref }, o.why ? formatMachineWhy : formatMachineOutdated),
+    );
   leaf(machines, 'approve', 'approve pending machines, or switch a machine to its waiting re-enrolment')
     .argument('<ref...>', 'machine ids or hostnames')
     .option('--code <code>', 'only the re-enrolment with this code (the one its agent printed)')

@@ -20,6 +20,7 @@ import { registerAuditCommand } from './audit.js';
 import { registerUserCommands } from './users.js';
 import { registerApiTokenCommands } from './api-tokens.js';
 import { registerLoginCommands } from './login.js';
+import { registerAdvisoryCommands } from './advisories.js';
 import { ExitStatus, programHead, runProgram } from './run.js';
 import { remoteOption } from './call.js';
 import { visibleText } from '../term/visible.js';
@@ -237,6 +238,8 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   registerUserCommands(program, adminShell, adminLeaf);
   registerAuditCommand(program, adminShell, adminLeaf);
   registerApiTokenCommands(program, adminShell, adminLeaf);
+  // the security advisory feeds: status, refresh, import (a file, on the server host)
+  registerAdvisoryCommands(program, adminShell, adminLeaf);
   // the remote command line: a token for --server
   registerLoginCommands(program, adminShell);
 

@@ -43,6 +43,23 @@ export interface FleetGate {
   sources(stage: string, codename: string, host: string): StageSources;
   /** the server's public key (armored), which signs the stages */
   publicKey(): Promise<string>;
+  /** what may move into `stage` (from the stage before it); null for the first stage (it follows upstream) */
+  pendingFor?(stage: string): StagePending | null;
+}
+
+/** The stage before one, its gate, and its updates waiting for promotion (with their cooldown). */
+export interface StagePending {
+  from: string;
+  holds: boolean;
+  missing: string[];
+  updates: Array<{
+    source: string;
+    to: string;
+    firstSeen: string;
+    eligibleAt: string;
+    inCooldown: boolean;
+    fastLane: string | null;
+  }>;
 }
 
 /** The apt sources the release gate gives a machine (its stage), and their hash. */
@@ -251,6 +268,11 @@ export class Fleet {
     await this.deps.outdated.prepare(m.profileId, r.viewId);
     const upstream = this.deps.outdated.upstreamOf(r.viewId);
     if (upstream) await this.deps.outdated.prepare(m.profileId, upstream.viewId);
+  }
+
+  /** What may move into a stage, for explaining why a version is not approved (null: the first stage). */
+  stagePending(stage: string): StagePending | null {
+    return this.deps.gate.pendingFor?.(stage) ?? null;
   }
 
   /** The stage sources of a machine reached at `host` (none when it follows no stage). */

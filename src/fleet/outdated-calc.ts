@@ -38,6 +38,9 @@ export class OutdatedCalc {
   /** Profiles that were deleted (their ids may be given to new ones): nothing of them stays. */
   forget(profileIds: Iterable<number>): void {
     for (const id of profileIds) this.installedCache.delete(id);
+    // their records went with them, and record ids are given again: a record read here before
+    // could now be another package (the worker's answers named versions machines no longer had)
+    this.profiles.forgetRecords();
   }
 
   private policyOf(loaded: LoadedView): Policy {

@@ -73,12 +73,13 @@ export class OutdatedService {
   }
 
   /**
-   * Profiles that were deleted (their ids may be given to new ones): nothing of them stays in memory, here or in the
-   * worker.
+   * Profiles that were deleted (their ids may be given to new ones), and records (theirs, or a failed ingest's:
+   * record ids are given again): nothing of them stays in memory, here or in the worker.
    */
-  forget(profileIds: Iterable<number>): void {
+  forget(profileIds: Iterable<number>, recordsGone = false): void {
     const ids = [...profileIds];
-    if (!ids.length) return;
+    // records collected without a profile (a failed ingest's) free ids too
+    if (!ids.length && !recordsGone) return;
     this.calc.forget(ids);
     this.thread?.forget(ids);
   }
@@ -185,6 +186,15 @@ export class OutdatedService {
    * (tools) the installed set is read and the answer computed here, in slices.
    */
   async getInSlices(profileId: number, viewId: number, slicer: TimeSlicer): Promise<OutdatedAnswer> {
+    const a = await this.answerInSlices(profileId, viewId, slicer);
+    if (a.complete) this.onAnswer?.(a.result);
+    return a;
+  }
+
+  /** Called with each final answer getInSlices gives (the server queues work on its entries). */
+  onAnswer: ((result: OutdatedResult) => void) | undefined;
+
+  private async answerInSlices(profileId: number, viewId: number, slicer: TimeSlicer): Promise<OutdatedAnswer> {
     const spec = this.spec(viewId);
     const current = this.views.currentIds(spec);
     const hit = this.cache.get(profileId, viewId);

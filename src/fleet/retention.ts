@@ -59,7 +59,7 @@ export class Retention {
           this.stats.views += await this.outdated.pruneViews(views, slicer);
           const gone = await this.store.collect(profiles, slicer);
           for (const id of gone.pinned) this.later.add(id);
-          this.outdated.forget(gone.profiles);
+          this.outdated.forget(gone.profiles, gone.records > 0);
           this.stats.profiles += gone.profiles.length;
           this.stats.records += gone.records;
         });

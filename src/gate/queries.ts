@@ -204,6 +204,12 @@ export function gateStatus(ctx: GateQueryContext, stages: readonly string[]): { 
           to: u.to,
           security: u.security,
           snapshot: u.snapshot,
+          firstSeen: u.firstSeen,
+          lane: u.lane,
+          fastLane: u.fastLane,
+          fixes: u.fixes,
+          eligibleAt: u.eligibleAt,
+          inCooldown: u.inCooldown,
         })),
         machines: st.machines.map((m) => standingJson({ id: m.id, hostname: m.hostname, ...m.standing })),
       };

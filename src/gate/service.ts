@@ -263,7 +263,13 @@ export class GateService {
       const by: ChangeBy = {
         actor: o.actor,
         reason: o.reason,
-        forced: o.force === true && !st.holds,
+        // forced: what it moves would not have moved (a closed gate, or updates in their cooldown)
+        forced:
+          o.force === true &&
+          (!st.holds ||
+            st.updates.some(
+              (u) => u.inCooldown && (!o.only || o.only.includes(u.source)) && (!o.securityOnly || u.security),
+            )),
         evidence: {
           holds: st.holds,
           machines: st.machines.map((m) => ({ id: m.id, hostname: m.hostname, ...m.standing })),
@@ -272,7 +278,12 @@ export class GateService {
       };
       return this.d.stages.promote(
         stage,
-        { ...(o.only ? { only: o.only } : {}), ...(o.securityOnly ? { securityOnly: true } : {}) },
+        {
+          ...(o.only ? { only: o.only } : {}),
+          ...(o.securityOnly ? { securityOnly: true } : {}),
+          // a forced promotion (it has a reason) moves updates still in their cooldown too
+          ...(o.force ? { ignoreCooldown: true } : {}),
+        },
         by,
       );
     });
@@ -302,8 +313,8 @@ export class GateService {
     for (const [stage, soak] of this.d.autoPromote) {
       try {
         const st = this.status(stage);
-        if (!st.holds || !st.updates.length || st.publishedAt === null || this.d.now() - st.publishedAt < soak)
-          continue;
+        const ready = st.updates.some((u) => !u.inCooldown);
+        if (!st.holds || !ready || st.publishedAt === null || this.d.now() - st.publishedAt < soak) continue;
         made.push(
           ...(await this.promote(stage, {
             actor: 'aptgate (auto-promotion)',

@@ -4,8 +4,10 @@
 import { fail } from '../errors.js';
 import { compareVersions } from '../index/version.js';
 import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
+import type { SourceSeenStore } from '../state/source-seen.js';
 import type { GenerationKind, Override, StageGeneration, StageStore } from '../state/stages.js';
 import type { Content, ContentResolver } from './content.js';
+import { cooldownOf, type CooldownPolicy, type FixedCve, type FixesOf } from './cooldown.js';
 
 export interface Update {
   backend: string;
@@ -17,7 +19,22 @@ export interface Update {
   /** from a security suite */
   security: boolean;
   snapshot: number;
+  /** when the version was first seen upstream (the Date of the first signed Release that had it) */
+  firstSeen: string;
+  /** the cooldown's lane: normal ([gate] min_age), security suite or fast (a fixed CVE; min_age_security) */
+  lane: 'normal' | 'security' | 'fast';
+  /** why the fast lane (null: the normal lane) */
+  fastLane: string | null;
+  /** the CVEs it fixes by the imported advisories */
+  fixes: FixedCve[];
+  /** when it may enter the next stage */
+  eligibleAt: string;
+  /** still in its cooldown: a promotion leaves it (unless forced) */
+  inCooldown: boolean;
 }
+
+/** No cooldown anywhere, no fast lane by advisories (tests and tools that build a StageService alone). */
+export const NO_COOLDOWN: CooldownPolicy = { minAge: new Map(), minAgeSecurity: new Map(), fastLaneUrgency: null };
 
 export interface ChangeBy {
   actor: string;
@@ -41,6 +58,9 @@ export class StageService {
     private readonly snapshots: SnapshotStore,
     readonly content: ContentResolver,
     private readonly now: () => number,
+    private readonly seen?: SourceSeenStore,
+    private readonly policy: CooldownPolicy = NO_COOLDOWN,
+    private readonly fixesOf: FixesOf = () => [],
   ) {}
 
   check(stage: string): void {
@@ -104,6 +124,7 @@ export class StageService {
           snap.date > (this.store.newestBaseDate(stage, snap.backend, snap.suite) ?? -Infinity) &&
           !sameContent(contentOf(cur), { base: snap.id, overrides: [] })
         ) {
+          this.noteNew(snap, contentOf(cur));
           made.push(
             this.add(stage, snap.backend, snap.suite, { base: snap.id, overrides: [] }, 'follow', { actor: 'aptgate' }),
           );
@@ -111,6 +132,25 @@ export class StageService {
       });
     })();
     return made;
+  }
+
+  /** The versions of a new snapshot that the first stage did not have: first seen now (its Date). */
+  private noteNew(snap: SnapshotRow, before: Content): void {
+    if (!this.seen) return;
+    const had = this.content.sources(before);
+    const fresh: Array<[string, string]> = [];
+    for (const [source, v] of this.content.sources({ base: snap.id, overrides: [] }))
+      if (had.get(source)?.version !== v.version) fresh.push([source, v.version]);
+    this.seen.note(snap.backend, snap.suite, snap, fresh);
+  }
+
+  /** When a version was first seen upstream; one never noted counts from the snapshot it comes from. */
+  private firstSeen(snap: SnapshotRow, source: string, version: string): number {
+    const known = this.seen?.firstSeen(snap.backend, snap.suite, source, version);
+    if (known !== undefined) return known;
+    // noted now, so that later snapshots carrying it do not move its age on
+    this.seen?.note(snap.backend, snap.suite, snap, [[source, version]]);
+    return snap.date;
   }
 
   /** What `stage` has that the next stage does not yet: per suite, per source. */
@@ -126,14 +166,25 @@ export class StageService {
         const t = theirs.get(source);
         if (t && compareVersions(v.version, t.version) <= 0) continue;
         const snap = this.snapshots.byId(v.snapshot)!;
+        const from = t?.version ?? null;
+        const security = isSecuritySnapshot(snap);
+        const firstSeen = this.firstSeen(snap, source, v.version);
+        const fixes = this.fixesOf({ source, from, to: v.version, codename: snap.codename });
+        const c = cooldownOf(this.policy, to, firstSeen, security, fixes);
         out.push({
           backend: g.backend,
           suite: g.suite,
           source,
-          from: t?.version ?? null,
+          from,
           to: v.version,
-          security: isSecuritySnapshot(snap),
+          security,
           snapshot: v.snapshot,
+          firstSeen: new Date(firstSeen).toISOString(),
+          lane: c.lane,
+          fastLane: c.fastLane,
+          fixes,
+          eligibleAt: new Date(c.eligibleAt).toISOString(),
+          inCooldown: c.eligibleAt > this.now(),
         });
       }
     }
@@ -147,24 +198,45 @@ export class StageService {
    * Moves updates from `stage` to the next one: all of them, only some sources, or only
    * those of security suites; the next stage's other content stays as it is.
    */
-  promote(stage: string, o: { only?: readonly string[]; securityOnly?: boolean }, by: ChangeBy): StageGeneration[] {
+  promote(
+    stage: string,
+    o: { only?: readonly string[]; securityOnly?: boolean; ignoreCooldown?: boolean },
+    by: ChangeBy,
+  ): StageGeneration[] {
     const to = this.next(stage);
     if (!to) fail('USAGE', `${stage} is the last stage`);
-    const updates = this.updates(stage).filter(
-      (u) => (!o.only || o.only.includes(u.source)) && (!o.securityOnly || u.security),
-    );
+    const waiting = this.updates(stage);
+    const asked = waiting.filter((u) => (!o.only || o.only.includes(u.source)) && (!o.securityOnly || u.security));
     if (o.only)
-      for (const s of o.only)
-        if (!updates.some((u) => u.source === s))
-          fail('USAGE', `${s}: no update of this source is waiting in ${stage}`);
-    if (!updates.length) fail('USAGE', `nothing to promote from ${stage}`);
+      for (const s of o.only) {
+        const of = asked.filter((u) => u.source === s);
+        if (!of.length) fail('USAGE', `${s}: no update of this source is waiting in ${stage}`);
+        if (!o.ignoreCooldown && of.every((u) => u.inCooldown))
+          fail(
+            'USAGE',
+            `${s} ${of[0]!.to}: in its cooldown for ${to} until ${of[0]!.eligibleAt} (first seen ${of[0]!.firstSeen}); a forced promotion with a reason moves it now`,
+          );
+      }
+    const updates = o.ignoreCooldown ? asked : asked.filter((u) => !u.inCooldown);
+    if (!updates.length) {
+      const cooling = asked.filter((u) => u.inCooldown).sort((a, b) => a.eligibleAt.localeCompare(b.eligibleAt));
+      fail(
+        'USAGE',
+        cooling.length
+          ? `nothing to promote from ${stage}: ${cooling.length} update(s) in their cooldown, the first (${cooling[0]!.source} ${cooling[0]!.to}) until ${cooling[0]!.eligibleAt}`
+          : `nothing to promote from ${stage}`,
+      );
+    }
+    const overridden = updates.filter((u) => u.inCooldown).map((u) => `${u.source} ${u.to}`);
     const made: StageGeneration[] = [];
     this.store.db.transaction(() => {
       for (const g of this.store.currentAll(stage)) {
         const mine = updates.filter((u) => u.backend === g.backend && u.suite === g.suite);
         if (!mine.length) continue;
         const target = this.store.current(to, g.backend, g.suite);
-        const whole = !o.only && !o.securityOnly;
+        // the whole stage moves only when nothing of the suite stays behind (asked for or cooling)
+        const all = waiting.filter((u) => u.backend === g.backend && u.suite === g.suite);
+        const whole = !o.only && !o.securityOnly && mine.length === all.length;
         let c: Content;
         if (whole || !target) c = contentOf(g);
         else {
@@ -185,6 +257,7 @@ export class StageService {
               from: stage,
               updates: mine.map((u) => `${u.source} ${u.from ?? '-'} → ${u.to}`),
               gate: by.evidence ?? null,
+              ...(overridden.length ? { cooldownOverridden: overridden } : {}),
             },
           }),
         );

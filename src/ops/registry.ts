@@ -7,6 +7,7 @@ import { classOps } from './classes.js';
 import { jobOps } from './jobs.js';
 import { scheduleOps } from './schedules.js';
 import { cacheOps } from './cache.js';
+import { advisoryOps } from './advisories.js';
 import { cveOps } from './cves.js';
 import { gateOps } from './gate.js';
 import type { AnyOperation } from './operation.js';
@@ -29,6 +30,7 @@ export const OPERATIONS: readonly AnyOperation[] = [
   ...scheduleOps,
   ...gateOps,
   ...cacheOps,
+  ...advisoryOps,
   ...cveOps,
 ];
 

@@ -19,6 +19,7 @@ export function queryContext(s: Services): FleetQueryContext {
     views: s.views,
     viewDefs: s.state.viewDefs,
     now: s.now,
+    changelogRefs: s.changelogRefs,
   };
 }
 

@@ -56,4 +56,14 @@ export const MIGRATION_14 = `
         read_at INTEGER NOT NULL,
         PRIMARY KEY (source, version)
       ) WITHOUT ROWID;
+      -- which candidates' .debs were read for changelog_refs (version: the source version, or the
+      -- binNMU's binary version), or why not: a failure is remembered (retried after retry_at; never when NULL)
+      CREATE TABLE IF NOT EXISTS changelog_read (
+        source TEXT NOT NULL,
+        version TEXT NOT NULL,
+        read_at INTEGER NOT NULL,
+        error TEXT,
+        retry_at INTEGER,
+        PRIMARY KEY (source, version)
+      ) WITHOUT ROWID;
     `;

@@ -1,6 +1,6 @@
 // Numbered schema migrations; PRAGMA user_version records the last one applied.
 // Never edit a released migration: add the next number.
-import { MIGRATION_14 } from './migration-14.js';
+import { LATER_MIGRATIONS } from './migrations-later.js';
 
 export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
   {
@@ -490,10 +490,6 @@ export const migrations: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX IF NOT EXISTS machine_report_compact ON machine_report (machine_id, view_id, reboot_required);
     `,
   },
-  {
-    // issue 17: security advisories from their feeds, and what changelogs name (the SQL in its
-    // own file: this one is at the 500-line limit)
-    version: 14,
-    sql: MIGRATION_14,
-  },
+  // 14 and on: state/migrations-later.ts (this file is at the 500-line limit)
+  ...LATER_MIGRATIONS,
 ];

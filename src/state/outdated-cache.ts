@@ -1,5 +1,6 @@
 // Views (view_def) and outdated results cached per (profile, view).
 import { cached, type Db } from './db.js';
+import { nextIdSql, raiseFloor } from './id-floor.js';
 
 export interface CachedOutdated {
   profileId: number;
@@ -56,10 +57,10 @@ export class OutdatedCacheStore {
     const byHash = cached<[string], { id: number }>(this.db, 'SELECT id FROM view_def WHERE sha256 = ?');
     const known = byHash.get(sha256);
     if (known) return known.id;
-    cached(this.db, 'INSERT INTO view_def (sha256, spec) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING').run(
-      sha256,
-      spec,
-    );
+    cached(
+      this.db,
+      `INSERT INTO view_def (id, sha256, spec) VALUES (${nextIdSql('view_def')}, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+    ).run(sha256, spec);
     return byHash.get(sha256)!.id;
   }
 
@@ -77,12 +78,15 @@ export class OutdatedCacheStore {
 
   /** Deletes a view (and its cached answers) unless a machine's report names it; whether it did. */
   deleteViewIfUnused(id: number): boolean {
-    return (
-      cached<[number, number]>(
-        this.db,
-        'DELETE FROM view_def WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine_report WHERE view_id = ?)',
-      ).run(id, id).changes > 0
-    );
+    return this.db.transaction(() => {
+      const gone =
+        cached<[number, number]>(
+          this.db,
+          'DELETE FROM view_def WHERE id = ? AND NOT EXISTS (SELECT 1 FROM machine_report WHERE view_id = ?)',
+        ).run(id, id).changes > 0;
+      if (gone) raiseFloor(this.db, 'view_def', id);
+      return gone;
+    })();
   }
 
   views(): Array<{ id: number; spec: string }> {

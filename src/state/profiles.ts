@@ -9,6 +9,7 @@ import { linesOf, packagesText, parseRecordLine, type PackagesText } from '../in
 import type { InstalledPackage } from '../index/status.js';
 import type { TimeSlicer } from '../sys/time-slice.js';
 import { cached, type Db, type Statement } from './db.js';
+import { nextIdSql, raiseFloor } from './id-floor.js';
 
 export interface StoredProfile {
   id: number;
@@ -99,7 +100,8 @@ export class ProfileStore {
         this.mark(sorted);
         this.db
           .prepare(
-            'INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
+            `INSERT INTO profile (id, sha256, count, packages, created_at) VALUES (${nextIdSql('profile')}, ?, ?, ?, ?)
+            ON CONFLICT (sha256) DO NOTHING`,
           )
           .run(p.hash, sorted.length, encodeIds(sorted), Date.now());
         return this.byHashStmt.get(p.hash)!;
@@ -172,7 +174,8 @@ export class ProfileStore {
         const sorted = [...new Set(ids)].sort((a, b) => a - b);
         this.db
           .prepare(
-            'INSERT INTO profile (sha256, count, packages, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING',
+            `INSERT INTO profile (id, sha256, count, packages, created_at) VALUES (${nextIdSql('profile')}, ?, ?, ?, ?)
+            ON CONFLICT (sha256) DO NOTHING`,
           )
           .run(p.hash, sorted.length, encodeIds(sorted), Date.now());
       } catch (err) {
@@ -238,6 +241,7 @@ export class ProfileStore {
           if (!row) continue;
           for (const r of decodeIds(row.packages)) maybeUnused.push(r);
           del.run(id);
+          raiseFloor(this.db, 'profile', id);
           deleted.push(id);
         }
       })();
@@ -280,6 +284,14 @@ export class ProfileStore {
         this.deletable = undefined;
       }
     });
+  }
+
+  /**
+   * Drops what this connection remembers of package records: another connection (the server's,
+   * when this is its outdated worker's) collected some, and gives their ids to new records.
+   */
+  forgetRecords(): void {
+    this.records.clear();
   }
 
   byId(id: number): StoredProfile | undefined {

@@ -30,6 +30,8 @@ export function testConfig(dir: string, backends: Record<string, BackendSpec>, t
   config.db = path.join(dir, 'aptgate.db');
   config.logLevel = 'silent';
   config.proxy.refreshIntervalMs = 0;
+  config.advisories.refreshIntervalMs = 0; // no fetch from the internet on a timer: a test asks
+  config.advisories.changelogs = 'cached'; // no .deb fetched for its changelog (a real mirror): the refs test asks
   for (const [name, b] of Object.entries(backends)) {
     applySetting(config, `backend.${name}.mirrors`, b.mirrors.join(' '));
     applySetting(config, `backend.${name}.keyring`, b.keyring);
@@ -83,7 +85,8 @@ export interface ChildServer {
 export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildServer> {
   const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
   const child = spawn(process.execPath, [cli, 'serve', '--listen', '127.0.0.1', '--port', '0', ...args], {
-    env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: 'info', ...env },
+    // no advisory feed fetched from the internet on a timer (a test that wants one says so)
+    env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: 'info', APTGATE_ADVISORIES_REFRESH_INTERVAL: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

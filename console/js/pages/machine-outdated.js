@@ -35,8 +35,8 @@ export function outdatedSection(answer, machine) {
       keepParams: false,
       pageSize: 1000,
       sort: 'package',
-      search: (r) => `${r.package} ${r.reason}`,
-      searchLabel: 'Search package or reason',
+      search: (r) => `${r.package} ${r.reason} ${r.changelog}`,
+      searchLabel: 'Search package, reason or CVE',
       empty: answer.known ? 'Nothing is outdated.' : 'Not known yet.',
       columns: [
         { key: 'package', label: 'Package', value: (r) => r.instance },
@@ -50,6 +50,8 @@ export function outdatedSection(answer, machine) {
           cell: (r) => (r.security ? h('span', { class: 'badge bad' }, 'security') : ''),
         },
         { key: 'suite', label: 'From' },
+        // what the candidate's own changelog names since the installed version (CVEs, bugs closed)
+        { key: 'changelog', label: 'Changelog names' },
         { key: 'reason', label: 'Why' },
       ],
     }),

@@ -1,6 +1,7 @@
 // What the fleet's queries read: the services assembly/services.ts builds over one database. The
 // administrator's commands (cli/) and, later, the API ask the same questions through these modules
 // and format the answers themselves; the answers are the JSON shapes of docs/cli-fleet.md.
+import type { ChangelogRefsService } from '../../advisories/changelog-refs.js';
 import type { Config } from '../../config.js';
 import { fail } from '../../errors.js';
 import type { Db } from '../../state/db.js';
@@ -19,6 +20,8 @@ export interface FleetQueryContext {
   views: ViewLoader;
   viewDefs: OutdatedCacheStore;
   now: () => number;
+  /** pending updates' changelog references (issue 17); absent: the answers say `pending` */
+  changelogRefs?: ChangelogRefsService;
 }
 
 /** Epoch milliseconds → ISO 8601 (null stays null): every time in the answers. */

@@ -1,8 +1,10 @@
 // Machines for the administrator and the API (tokens: tokens.ts; packages: packages.ts): plain
 // functions over the fleet's services that return the documented JSON shapes (docs/cli-fleet.md);
 // cli/fleet-format.ts turns them into tables.
+import { withRefs, type UpdateRefs } from '../../advisories/changelog-answers.js';
 import { fail } from '../../errors.js';
 import type { MachineFacts } from '../enrolment.js';
+import type { StagePending } from '../fleet.js';
 import {
   compareWithApt,
   differences,
@@ -18,6 +20,7 @@ import type { CollectedExtras } from '../../protocol/wire.js';
 import type { MachineRow, ReenrolRow } from '../../state/machines.js';
 import { SnapshotStore } from '../../state/snapshots.js';
 import { iso, viewNotReady, type FleetQueryContext } from './context.js';
+import { whyOfEntry, whyWaiting, type Why } from './explain.js';
 import { jobInfo, type JobInfo } from './jobs.js';
 
 // ---- outdated per machine ----
@@ -312,14 +315,16 @@ export function outdatedOfMachine(
   known: boolean;
   reason: string | null;
   counts: OutdatedResult['counts'] | null;
-  packages: OutdatedEntry[];
+  /** each with what its changelog names since the installed version, and why it is pending (issue 17) */
+  packages: Array<OutdatedEntry & UpdateRefs & { why: Why }>;
   /** behind the release gate: its stage (the lists above are what it may install) and what upstream has */
   stage: string | null;
   available: {
     known: boolean;
     reason: string | null;
     counts: OutdatedResult['counts'] | null;
-    packages: OutdatedEntry[];
+    /** `why`: the stage's reason when it approves the same version, else why it does not yet */
+    packages: Array<OutdatedEntry & UpdateRefs & { why: Why }>;
   } | null;
   /** backend/suite the machine also reads directly, around its stage (the gate does not bind it there) */
   bypass: string[];
@@ -327,20 +332,30 @@ export function outdatedOfMachine(
   const m = ctx.fleet.machine(ref);
   const o = machineOutdated(ctx, m);
   const av = machineAvailable(ctx, m);
+  const memo = new Map();
+  // why each is pending: apt's part for what the stage approves; the gate's for what only upstream has
+  const approved = new Map(o.entries.map((e) => [e.instance, e]));
+  let pending: StagePending | null | undefined;
+  const waiting = (e: OutdatedEntry): Why => {
+    const a = approved.get(e.instance);
+    if (a && a.candidateVersion === e.candidateVersion) return whyOfEntry(a);
+    if (pending === undefined) pending = ctx.fleet.stagePending(av!.stage);
+    return whyWaiting(av!.stage, e, pending);
+  };
   return {
     format: 1,
     machine: { id: m.id, hostname: m.hostname },
     known: o.known,
     reason: o.reason,
     counts: o.counts,
-    packages: o.entries,
+    packages: withRefs(ctx.changelogRefs, o.entries, memo).map((e) => ({ ...e, why: whyOfEntry(e) })),
     stage: av?.stage ?? null,
     available: av
       ? {
           known: av.outdated.known,
           reason: av.outdated.reason,
           counts: av.outdated.counts,
-          packages: av.outdated.entries,
+          packages: withRefs(ctx.changelogRefs, av.outdated.entries, memo).map((e) => ({ ...e, why: waiting(e) })),
         }
       : null,
     bypass: av?.bypass ?? [],
