@@ -14,6 +14,9 @@ const graph = importGraph(SRC);
 
 // accounts and audit sit low: the operations, the API and the command line are built on them
 const ACCESS_MAY_IMPORT = new Set(['access/', 'state/', 'sys/', 'errors']);
+// security advisories (issue 17): the fleet's queries join them with the fleet; the gate and the
+// rest of the fleet never read them
+const ADVISORIES_MAY_IMPORT = new Set(['advisories/', 'index/', 'sys/', 'state/', 'proxy/', 'config', 'errors', 'log']);
 const AGENT_MAY_IMPORT = new Set(['agent/', 'protocol/', 'index/', 'sys/', 'term/', 'errors', 'version', 'suggest']);
 // the web console's server side (src/console/) and who mounts it; the libraries only it uses
 const CONSOLE_MOUNTED_BY = new Set(['app', 'main']);
@@ -34,6 +37,8 @@ function violations(g: ImportGraph): string[] {
   for (const c of cycles(g.edges, (m) => m.endsWith('/'))) out.push(`folder cycle: ${c.join(' ')}`);
   for (const e of g.edges) {
     if (e.from === 'agent/' && !AGENT_MAY_IMPORT.has(e.to)) out.push(`agent imports ${e.to} (${e.file})`);
+    if (e.from === 'advisories/' && !ADVISORIES_MAY_IMPORT.has(e.to))
+      out.push(`advisories imports ${e.to} (${e.file})`);
     if (e.from === 'access/' && !ACCESS_MAY_IMPORT.has(e.to)) out.push(`access imports ${e.to} (${e.file})`);
     if ((e.from === 'proxy/' && e.to === 'rpc/') || (e.from === 'rpc/' && e.to === 'proxy/'))
       out.push(`${e.from} imports ${e.to} (${e.file})`);
@@ -115,5 +120,9 @@ test('each rule catches the import it forbids', () => {
   found(plus({ from: 'gate/', to: 'advisories/', file: 'gate/x.ts' }), /^gate\/ imports advisories\//);
   found(plus({ from: 'fleet/', to: 'advisories/', file: 'fleet/x.ts' }), /^fleet\/ imports advisories\//);
   assert.ok(!violations(plus({ from: 'fleet/', to: 'advisories/', file: 'fleet/queries/x.ts' })).length);
+  found(
+    plus({ from: 'advisories/', to: 'fleet/', file: 'advisories/x.ts' }),
+    /^folder cycle|^advisories imports fleet\//,
+  );
   found(withExternal('api/routes.ts', '@fastify/cookie'), /^@fastify\/cookie is used in api\/routes.ts/);
 });

@@ -259,10 +259,20 @@ describe('issue 4: the fleet CLI', () => {
       'show',
       'web-1.example.org',
     );
-    assert.deepEqual(Object.keys(show).sort(), ['classes', 'jobs', 'machine', 'outdated', 'report'].sort());
+    assert.deepEqual(
+      Object.keys(show).sort(),
+      ['classes', 'exposures', 'jobs', 'machine', 'outdated', 'report'].sort(),
+    );
     assert.equal((show['machine'] as Record<string, unknown>)['machineId'], web1.machineId);
     assert.equal(show['report'], null);
     assert.deepEqual(show['outdated'], { known: false, reason: 'no report yet', counts: null, packages: [] });
+    assert.deepEqual(
+      [
+        (show['exposures'] as Record<string, unknown>)['known'],
+        (show['exposures'] as Record<string, unknown>)['reason'],
+      ],
+      [false, 'no report yet'],
+    );
     await fails('NOT_FOUND', 'machines', 'show', '9999');
   });
 

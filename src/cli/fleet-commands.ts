@@ -3,6 +3,7 @@
 // packages, push, classes, jobs (with schedules). The answers come from fleet/queries/.
 import type { Command } from 'commander';
 import { registerClassCommands } from './classes.js';
+import { registerCveCommand } from './cves.js';
 import type { CliShell } from './fleet-context.js';
 import { registerJobCommands } from './jobs.js';
 import { registerMachineCommands } from './machines.js';
@@ -23,4 +24,5 @@ export function registerFleetCommands(program: Command, shell: CliShell): void {
   registerPushCommand(program, shell, leaf);
   registerClassCommands(program, shell, leaf);
   registerJobCommands(program, shell, leaf);
+  registerCveCommand(program, shell, leaf);
 }

@@ -2,7 +2,9 @@
 // on --server); fleet-format.ts prints.
 import { type Command } from 'commander';
 import type { MachinePage } from '../fleet/queries/machine-list.js';
+import type { MachineExposures } from '../fleet/queries/exposures.js';
 import type { Changed, MachineDetail, ReenrolmentInfo } from '../fleet/queries/machines.js';
+import { formatExposuresSection } from './cves-format.js';
 import { formatMachine, formatMachineOutdated, formatMachineWhy, formatMachines } from './fleet-format.js';
 import { visible } from '../term/visible.js';
 import { opRunner, type RemoteOpts } from './call.js';
@@ -81,7 +83,15 @@ export function registerMachineCommands(program: Command, shell: CliShell, leaf:
   )
     .argument('<ref>', 'machine id or hostname')
     .option('--json', 'machine-readable output')
-    .action((ref: string, o: RemoteOpts) => run(o, 'machines.show', { ref }, (r: MachineDetail) => formatMachine(r)));
+    .action((ref: string, o: RemoteOpts) =>
+      run(
+        o,
+        'machines.show',
+        { ref },
+        (r: MachineDetail & { exposures?: MachineExposures }) =>
+          formatMachine(r) + formatExposuresSection(String(r.machine.id), r.exposures),
+      ),
+    );
   leaf(machines, 'outdated', 'the outdated packages of one machine, as the server computes them')
     .argument('<ref>', 'machine id or hostname')
     .option('--json', 'machine-readable output (the entries of aptgate outdated --json, each with its `why`)')

@@ -6,6 +6,7 @@
 import { fail } from '../errors.js';
 import { MACHINE_SORTS, parseSort, queryMachines } from '../fleet/queries/machine-list.js';
 import { MACHINE_STATES, parseState, UNSEEN_DEFAULT } from '../fleet/queries/machine-states.js';
+import { machineExposures } from '../fleet/queries/exposures.js';
 import {
   approveMachines,
   outdatedOfMachine,
@@ -85,9 +86,12 @@ export const machineOps = [
     method: 'GET',
     path: '/machines/:ref',
     input: { properties: { ref }, required: ['ref'] },
-    output: object('the machine (`aptgate machines show --json`)'),
+    output: object('the machine (`aptgate machines show --json`), with its `exposures` to advisories'),
     changes: false,
-    run: ({ fleet }, i: { ref: string }) => showMachine(fleet, i.ref),
+    run: async ({ fleet }, i: { ref: string }) => {
+      const detail = showMachine(fleet, i.ref);
+      return { ...detail, exposures: await machineExposures(fleet, String(detail.machine.id)) };
+    },
   }),
   op({
     name: 'machines.outdated',

@@ -8,6 +8,7 @@ import { jobOps } from './jobs.js';
 import { scheduleOps } from './schedules.js';
 import { cacheOps } from './cache.js';
 import { advisoryOps } from './advisories.js';
+import { cveOps } from './cves.js';
 import { gateOps } from './gate.js';
 import type { AnyOperation } from './operation.js';
 import { overviewOps } from './overview.js';
@@ -30,6 +31,7 @@ export const OPERATIONS: readonly AnyOperation[] = [
   ...gateOps,
   ...cacheOps,
   ...advisoryOps,
+  ...cveOps,
 ];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));
