@@ -21,7 +21,8 @@ export function parseWaves(text: string): number[] {
   });
   if (!waves.length || waves.length > 20) fail('USAGE', 'waves: 1 to 20 shares, e.g. 5%,25%,100%');
   for (let i = 1; i < waves.length; i++)
-    if (waves[i]! <= waves[i - 1]!) fail('USAGE', `waves: each share is more than the one before (${text.slice(0, 60)})`);
+    if (waves[i]! <= waves[i - 1]!)
+      fail('USAGE', `waves: each share is more than the one before (${text.slice(0, 60)})`);
   if (waves[waves.length - 1] !== 100) fail('USAGE', 'waves: the last wave is 100% (every machine of the class)');
   return waves;
 }
@@ -101,7 +102,10 @@ export function nextStep(
       reason: `wave ${r.wave + 1}: ${outcome.failed} of ${outcome.machines} machines failed`,
     };
   if (outcome.pending)
-    return { action: 'wait', reason: `wave ${r.wave + 1}: ${outcome.pending} of ${outcome.machines} machines not done` };
+    return {
+      action: 'wait',
+      reason: `wave ${r.wave + 1}: ${outcome.pending} of ${outcome.machines} machines not done`,
+    };
   const soakEnd = r.openedAt + policy.soakMs;
   if (now < soakEnd) return { action: 'wait', reason: `wave ${r.wave + 1} soaks`, until: soakEnd };
   if (r.wave + 1 >= r.waves.length) return { action: 'done' };
