@@ -26,7 +26,7 @@ import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
-import { startServer, testConfig, type TestServer } from './helpers/server.js';
+import { startServer, testConfig, type TestServer, indexedNewest } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
 
 const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
@@ -52,6 +52,7 @@ async function settle(): Promise<void> {
 }
 async function upstreamSeen(): Promise<void> {
   await runAptOk(['update', '--error-on=any'], { apt: observer });
+  await indexedNewest(server, 'fixture', ['stable', 'stable-security']);
   await settle();
 }
 const stagePackages = async (stage: string, suite: string) =>

@@ -16,7 +16,7 @@ import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { runCli } from './helpers/fleet-api.js';
 import type { DebSpec } from './helpers/debs.js';
-import { startServer, testConfig, type TestServer } from './helpers/server.js';
+import { indexedNewest, startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
 
 const DAY = 86_400_000;
@@ -40,6 +40,7 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
   }
   async function upstreamSeen(): Promise<void> {
     await runAptOk(['update', '--error-on=any'], { apt: observer });
+    await indexedNewest(server, 'fixture', ['stable', 'stable-security']);
     await settle();
   }
   async function upgradeOnQa(): Promise<void> {

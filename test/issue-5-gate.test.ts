@@ -15,7 +15,7 @@ import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { execOk } from './helpers/exec.js';
 import type { DebSpec } from './helpers/debs.js';
-import { startServer, testConfig, type TestServer } from './helpers/server.js';
+import { startServer, testConfig, type TestServer, indexedNewest } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
 
 const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({
@@ -37,6 +37,7 @@ let offset = 0;
 /** The observer's apt-get update brings the upstream generation in; then everything settles. */
 async function upstreamSeen(): Promise<void> {
   await runAptOk(['update', '--error-on=any'], { apt: observer });
+  await indexedNewest(server, 'fixture', ['stable']);
   await settle();
 }
 async function settle(): Promise<void> {

@@ -12,7 +12,7 @@ import { addTestUsers } from './api.js';
 import { aptEnv, runAptOk, type AptEnv } from './apt.js';
 import type { DebSpec } from './debs.js';
 import { enrolOverHttp, type Enrolled } from './reports.js';
-import { startServer, testConfig, type TestServer } from './server.js';
+import { startServer, testConfig, type TestServer, indexedNewest } from './server.js';
 import { makeWorld, type World } from './world.js';
 
 const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({
@@ -84,6 +84,7 @@ export async function makeConsoleFleet(o: { prodMachines?: number; now?: () => n
     };
     const upstreamSeen = async () => {
       await runAptOk(['update', '--error-on=any'], { apt: observer });
+      await indexedNewest(srv, 'fixture', ['stable']);
       await settle();
     };
     await upstreamSeen();

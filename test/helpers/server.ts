@@ -133,3 +133,28 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/**
+ * The newest snapshot of each suite has the Packages of `component/architecture` linked: apt's
+ * update through the server may end before the server has indexed what it fetched, and the
+ * stages follow (and publish) only what is indexed.
+ */
+export async function indexedNewest(
+  server: TestServer,
+  backend: string,
+  suites: readonly string[],
+  component = 'main',
+  architecture = 'amd64',
+): Promise<void> {
+  const { snapshots, packageIndex } = server.services.state;
+  await waitFor(
+    () =>
+      suites.every((s) => {
+        const snap = snapshots.newest(backend, s);
+        return snap !== undefined && packageIndex.isLinked(snap.id, component, architecture);
+      }),
+    `the Packages of ${suites.join(', ')} indexed`,
+  );
+  await server.proxy.indexer.idle();
+  await server.gate.idle();
+}
