@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { localPrincipal } from '../src/access/principal.js';
 import { defaultConfig, loadConfig, validate } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
+import { fixesFrom } from '../src/assembly/gate.js';
 import { parseTracker } from '../src/index/advisories/debian-tracker.js';
 import { AdvisoryStore } from '../src/state/advisories.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
@@ -202,6 +203,13 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
       },
     });
     await advisories.replace('debian-tracker', (write) => write(tracker.records));
+    // a security suite's Release says "stable-security" (Debian: bookworm-security); the tracker names the release
+    for (const codename of ['stable', 'stable-security', 'stable-updates'])
+      assert.deepEqual(
+        fixesFrom(advisories)({ source: 'tool', from: '1.0-1', to: '1.1-1', codename }).map((f) => f.cve),
+        ['CVE-2026-10001', 'CVE-2026-10002'],
+        codename,
+      );
 
     await world.repo.publish('stable', stable('3.0-1', '1.1-1'));
     await upstreamSeen();

@@ -124,8 +124,10 @@ export function buildGate(
 export function fixesFrom(advisories: AdvisoryStore): FixesOf {
   return ({ source, from, to, codename }) => {
     if (!codename) return [];
+    // the trackers name a release (bookworm); its security and updates suites say bookworm-security
+    const release = codename.replace(/-(security|updates|backports|proposed-updates)$/, '');
     const out = new Map<string, FixedCve>();
-    for (const a of advisories.forSource(source, codename)) {
+    for (const a of advisories.forSource(source, release)) {
       if (a.status !== 'fixed' || !a.fixedVersion || !a.cve) continue;
       if (compareVersions(to, a.fixedVersion) < 0) continue;
       if (from !== null && compareVersions(from, a.fixedVersion) >= 0) continue;
