@@ -4,10 +4,12 @@
 // issue-17-exposures.test.ts). The CVEs page lists what `aptgate cves --json` lists (filtered by
 // urgency by the server); a CVE's page shows its machines and the stage ladder; a machine's page
 // its exposures; the gate page each update's cooldown and the CVEs it fixes; the advisory feeds'
-// page offers an admin the refresh (a viewer no button); hostile text from a feed (a CVE's
+// page offers an admin the refresh, which fetches from a feed server on 127.0.0.1 (a viewer
+// has no button); hostile text from a feed (a CVE's
 // summary, a feed's error) stays text; the new pages fit a 1366×768 screen.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -158,6 +160,7 @@ async function cells(page: Page, table: string): Promise<string[][]> {
 describe('issue 17: advisories in the console', () => {
   let dir: string;
   let server: TestServer;
+  let feeds: Server;
   let browser: TestBrowser;
   let origin: string;
   let up: TestMachine;
@@ -167,6 +170,33 @@ describe('issue 17: advisories in the console', () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'aptgate-i17-console-'));
+    // the fixture tracker, and an issue whose description carries markup
+    const tracker = JSON.parse(
+      await readFile(path.join(fixturesDir, 'advisories', 'exposures-tracker.json'), 'utf8'),
+    ) as Record<string, Record<string, unknown>>;
+    tracker['libxml2']![HOSTILE_CVE] = {
+      description: HOSTILE_SUMMARY,
+      releases: { bookworm: { status: 'open', repositories: { bookworm: '2.9.14+dfsg-1.3~deb12u1' }, urgency: 'low' } },
+    };
+    const trackerFile = path.join(dir, 'tracker.json');
+    await writeFile(trackerFile, JSON.stringify(tracker));
+    const dsaFile = path.join(fixturesDir, 'advisories', 'dsa-list.txt');
+    // the feeds' upstream for the refresh (nothing from the internet)
+    const files: Record<string, [string, string]> = {
+      '/tracker/data/json': [trackerFile, 'application/json'],
+      '/DSA/list': [dsaFile, 'text/plain'],
+    };
+    feeds = createServer((req, res) => {
+      const f = files[req.url ?? ''];
+      if (!f) return res.writeHead(404).end();
+      readFile(f[0]).then(
+        (b) => res.writeHead(200, { 'Content-Type': f[1], 'Content-Length': b.length }).end(b),
+        () => res.writeHead(500).end(),
+      );
+    });
+    await new Promise<void>((resolve) => feeds.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(feeds.address() as { port: number }).port}`;
+
     const config = defaultConfig();
     config.listen = '127.0.0.1';
     config.port = 0;
@@ -174,9 +204,10 @@ describe('issue 17: advisories in the console', () => {
     config.db = path.join(dir, 'aptgate.db');
     config.logLevel = 'silent';
     config.proxy.refreshIntervalMs = 0;
-    // nothing is fetched from the internet: a refresh is refused (the page shows why)
-    config.advisories.fetch = false;
-    config.advisories.refreshIntervalMs = 0;
+    config.advisories.feeds = ['debian-tracker', 'dsa'];
+    config.advisories.urls['debian-tracker'] = `${base}/tracker/data/json`;
+    config.advisories.urls.dsa = `${base}/DSA/list`;
+    config.advisories.refreshIntervalMs = 0; // no timer: the admin's button fetches
     config.advisories.changelogs = 'cached';
     validate(config);
     await mkdir(config.cacheDir, { recursive: true });
@@ -189,18 +220,8 @@ describe('issue 17: advisories in the console', () => {
     await s.gate.onSnapshotIndexed(indexSnapshot(s, 1, OLD_SSL, t0));
     await s.gate.onSnapshotIndexed(indexSnapshot(s, 3, NEW_SSL, t0 + 1000));
 
-    // the fixture tracker, and an issue whose description carries markup
-    const tracker = JSON.parse(
-      await readFile(path.join(fixturesDir, 'advisories', 'exposures-tracker.json'), 'utf8'),
-    ) as Record<string, Record<string, unknown>>;
-    tracker['libxml2']![HOSTILE_CVE] = {
-      description: HOSTILE_SUMMARY,
-      releases: { bookworm: { status: 'open', repositories: { bookworm: '2.9.14+dfsg-1.3~deb12u1' }, urgency: 'low' } },
-    };
-    const trackerFile = path.join(dir, 'tracker.json');
-    await writeFile(trackerFile, JSON.stringify(tracker));
     assert.equal(await importFile(s, 'debian-tracker', 'debian-tracker', trackerFile), 8);
-    assert.ok((await importFile(s, 'dsa', 'dsa', path.join(fixturesDir, 'advisories', 'dsa-list.txt'))) > 0);
+    assert.ok((await importFile(s, 'dsa', 'dsa', dsaFile)) > 0);
     const store = new AdvisoryStore(s.db);
     store.setFeed('dla', 'https://salsa.debian.org/security-tracker-team/security-tracker/raw/master/data/DLA/list');
     store.failed('dla', HOSTILE_ERROR);
@@ -230,6 +251,8 @@ describe('issue 17: advisories in the console', () => {
   after(async () => {
     await browser?.close();
     await server?.close();
+    feeds?.closeAllConnections();
+    await new Promise((resolve) => feeds?.close(resolve));
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -373,7 +396,7 @@ describe('issue 17: advisories in the console', () => {
     assert.deepEqual(unexpectedErrors(log, origin), []);
   });
 
-  it('the advisory feeds: a viewer sees their status and no refresh button; an admin’s refresh reaches the API (refused: fetching is off)', async () => {
+  it('the advisory feeds: a viewer sees their status and no refresh button; an admin’s refresh fetches and imports them (CSRF header, audited)', async () => {
     const status = (await (await login(server.url, 'vera', PASSWORD)).call('GET', '/advisories')).body as {
       feeds: Array<{ feed: string; records: number }>;
     };
@@ -391,11 +414,26 @@ describe('issue 17: advisories in the console', () => {
 
     const admin = await browser.newPage();
     await logIn(admin.page, server.url, 'alice', PASSWORD, '#/advisories');
-    await admin.page.getByRole('button', { name: 'Refresh the feeds now' }).click();
-    // the CSRF header went along: the refusal is the operation's own (USAGE), not CSRF's
-    const notice = await waitForText(admin.page, '#notice', /\(USAGE\)/);
-    assert.match(notice, /advisories\.fetch/);
-    assert.deepEqual(unexpectedErrors(admin.log, origin, ['/session', '/advisories/refresh']), []);
+    const button = admin.page.getByRole('button', { name: 'Refresh the feeds now' });
+    const before = server.services.audit.query({ action: 'advisories.refresh', limit: 100 }).length;
+    await button.click();
+    const notice = await waitForText(admin.page, '#notice', /^Refreshed: /, 30_000);
+    assert.match(notice, /debian-tracker: (imported|not-modified), 8 records/);
+    assert.match(notice, /dsa: (imported|not-modified), \d+ records/);
+    const audited = server.services.audit.query({ action: 'advisories.refresh', limit: 100 });
+    assert.equal(audited.length, before + 1);
+    assert.equal(audited[0]!.actor, 'alice');
+    // the page shows the feeds again, as the server has them now
+    const now = (await (await login(server.url, 'vera', PASSWORD)).call('GET', '/advisories')).body as {
+      feeds: Array<{ feed: string; fetchedAt: string | null; records: number }>;
+    };
+    const tracker = now.feeds.find((f) => f.feed === 'debian-tracker')!;
+    assert.equal(tracker.records, 8);
+    assert.equal(
+      await admin.page.locator('#feeds tr[data-feed="debian-tracker"] td.num').textContent(),
+      String(tracker.records),
+    );
+    assert.deepEqual(unexpectedErrors(admin.log, origin), []);
   });
 
   it('hostile text from the feeds (a CVE summary, a feed error with markup) stays text', async () => {

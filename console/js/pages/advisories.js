@@ -1,5 +1,5 @@
 // The advisory feeds (GET /api/v1/advisories): per feed its records, the age of its data, the
-// last import and the last error; an admin may fetch them now (POST /api/v1/advisories/refresh,
+// last import and the last error; an admin may fetch them now, when fetching is on (POST /api/v1/advisories/refresh,
 // which answers once the feeds are imported: a minute or two for the Debian tracker).
 import { get, post } from '../api.js';
 import { EP } from '../endpoints.js';
@@ -70,7 +70,8 @@ const resultText = (r) =>
 export async function render(ctx) {
   const s = await get(EP.advisories);
   let refresh = null;
-  if (ctx.can('admin')) {
+  // fetching off: the API would refuse (the feeds come from files imported on the server host)
+  if (ctx.can('admin') && s.fetch) {
     refresh = h('button', { type: 'button', class: 'primary' }, 'Refresh the feeds now');
     refresh.addEventListener('click', async () => {
       refresh.disabled = true;
