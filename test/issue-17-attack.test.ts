@@ -1,0 +1,64 @@
+// Issue 17, attacked: what a hostile upstream, feed or .deb can do to the cooldown, the advisory
+// feeds, the changelog reader and the cves endpoints. Real servers on 127.0.0.1, real apt, real
+// .debs; each test states the attack and what must hold.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
+import type { DebSpec } from './helpers/debs.js';
+import { indexedNewest, startServer, testConfig, type TestServer } from './helpers/server.js';
+import { makeWorld, type World } from './helpers/world.js';
+
+const DAY = 86_400_000;
+const deb = (name: string, version: string): DebSpec => ({ name, version, arch: 'all' });
+
+describe('issue 17 attack: backdated Release Dates and the cooldown', () => {
+  let world: World;
+  let server: TestServer;
+  let observer: AptEnv;
+  // a stable suite that last changed two months ago (a point release): its Release Date is old
+  const old = new Date(Math.floor((Date.now() - 60 * DAY) / 1000) * 1000);
+
+  async function upstreamSeen(): Promise<void> {
+    await runAptOk(['update', '--error-on=any'], { apt: observer });
+    await indexedNewest(server, 'fixture', ['stable']);
+    await server.gate.idle();
+  }
+
+  before(async () => {
+    world = await makeWorld({ debs: [deb('demo', '1.0-1')], publish: { date: old } });
+    server = await startServer(
+      testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
+        c.proxy.releaseTtlMs = 0;
+        c.gate.minAge = new Map([['production', 3 * DAY]]);
+      }),
+    );
+    observer = await aptEnv(path.join(world.dir, 'observer'), {
+      sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }],
+      proxy: 'DIRECT',
+    });
+    await upstreamSeen();
+  });
+  after(async () => {
+    await server?.close();
+    await world?.close();
+  });
+
+  it('a fresh upload in a Release dated just after the last (two months ago) still waits its cooldown', async () => {
+    // whoever signs upstream's Release (a compromised archive key, a hostile repository) dates the
+    // new Release one second after the last one: newer than any snapshot, so the first stage follows
+    const fetchedFrom = Date.now();
+    await world.repo.publish('stable', [deb('demo', '6.6.6-1')], { date: new Date(old.getTime() + 1000) });
+    await upstreamSeen();
+    const u = server.gate.status('test').updates.find((x) => x.source === 'demo');
+    assert.ok(u, 'the new version waits in test');
+    assert.equal(u.to, '6.6.6-1');
+    // this server saw the version first today: its age cannot count from a Date it was not there
+    assert.ok(
+      Date.parse(u.firstSeen) >= fetchedFrom - DAY,
+      `first seen ${u.firstSeen}: the backdated Release Date taken as the version's age`,
+    );
+    assert.equal(u.inCooldown, true);
+    assert.ok(Date.parse(u.eligibleAt) >= fetchedFrom + 2 * DAY, u.eligibleAt);
+  });
+});
