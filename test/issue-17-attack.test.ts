@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parseTracker } from '../src/index/advisories/debian-tracker.js';
+import { AdvisoryStore } from '../src/state/advisories.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
 import { indexedNewest, startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -60,5 +62,28 @@ describe('issue 17 attack: backdated Release Dates and the cooldown', () => {
     );
     assert.equal(u.inCooldown, true);
     assert.ok(Date.parse(u.eligibleAt) >= fetchedFrom + 2 * DAY, u.eligibleAt);
+  });
+
+  it('a source new to the suite takes no fast lane from the tracker\'s old fixes of that name', async () => {
+    // the tracker keeps the issues of sources long gone; an upload under such a name (a removed
+    // package brought back, a name squatted) "fixes" every one of them against a stage that has none
+    const advisories = new AdvisoryStore(server.services.db);
+    advisories.setFeed('debian-tracker', 'http://127.0.0.1/unused');
+    const tracker = parseTracker({
+      revived: {
+        'CVE-2015-0001': {
+          description: 'revived: an old overflow',
+          releases: { stable: { status: 'resolved', fixed_version: '0.1-1', urgency: 'high', repositories: {} } },
+        },
+      },
+    });
+    await advisories.replace('debian-tracker', (write) => write(tracker.records));
+    await world.repo.publish('stable', [deb('demo', '6.6.6-1'), deb('revived', '9.9-1')]);
+    await upstreamSeen();
+    const u = server.gate.status('test').updates.find((x) => x.source === 'revived');
+    assert.ok(u, 'the new source waits in test');
+    assert.equal(u.from, null);
+    assert.deepEqual(u.fixes, [], 'a stage without the source had none of its flaws to fix');
+    assert.deepEqual([u.lane, u.fastLane, u.inCooldown], ['normal', null, true]);
   });
 });

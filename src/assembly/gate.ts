@@ -123,7 +123,9 @@ export function buildGate(
  */
 export function fixesFrom(advisories: AdvisoryStore): FixesOf {
   return ({ source, from, to, codename }) => {
-    if (!codename) return [];
+    // a source the next stage lacks had none of its flaws there: the tracker keeps the issues of
+    // sources long gone, and an upload reviving such a name would "fix" them all (the fast lane)
+    if (!codename || from === null) return [];
     const out = new Map<string, FixedCve>();
     for (const a of advisories.forSource(source, codename)) {
       if (a.status !== 'fixed' || !a.fixedVersion || !a.cve) continue;
