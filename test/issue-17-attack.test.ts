@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseTracker } from '../src/index/advisories/debian-tracker.js';
 import { AdvisoryStore } from '../src/state/advisories.js';
+import { addTestUsers, assertError, login, PASSWORD } from './helpers/api.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
 import { indexedNewest, startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -64,7 +65,7 @@ describe('issue 17 attack: backdated Release Dates and the cooldown', () => {
     assert.ok(Date.parse(u.eligibleAt) >= fetchedFrom + 2 * DAY, u.eligibleAt);
   });
 
-  it('a source new to the suite takes no fast lane from the tracker\'s old fixes of that name', async () => {
+  it("a source new to the suite takes no fast lane from the tracker's old fixes of that name", async () => {
     // the tracker keeps the issues of sources long gone; an upload under such a name (a removed
     // package brought back, a name squatted) "fixes" every one of them against a stage that has none
     const advisories = new AdvisoryStore(server.services.db);
@@ -85,5 +86,25 @@ describe('issue 17 attack: backdated Release Dates and the cooldown', () => {
     assert.equal(u.from, null);
     assert.deepEqual(u.fixes, [], 'a stage without the source had none of its flaws to fix');
     assert.deepEqual([u.lane, u.fastLane, u.inCooldown], ['normal', null, true]);
+  });
+
+  it('the cves endpoints: paging past the caps and hostile path parameters are USAGE, never a 500 or a crash', async () => {
+    await addTestUsers(server.services);
+    const vera = await login(server.url, 'vera', PASSWORD);
+    for (const q of ['limit=1001', 'limit=0', 'limit=-1', 'page=0', 'page=1000001', 'limit=99999999999999999999'])
+      assertError(await vera.call('GET', `/cves?${q}`), 400, 'USAGE');
+    for (const ref of [
+      '..%2F..%2Fetc%2Fpasswd',
+      '%00',
+      'CVE-2024-1%0A',
+      encodeURIComponent('\u001b[2J'),
+      'x'.repeat(41),
+    ])
+      assertError(await vera.call('GET', `/cves/${ref}`), 400, 'USAGE');
+    const far = await vera.call('GET', '/cves?page=1000000&limit=1000');
+    assert.equal(far.status, 200, JSON.stringify(far.body));
+    assert.deepEqual(far.body.cves, []);
+    // a viewer reads; the feeds are refreshed by an operator or more
+    assertError(await vera.call('POST', '/advisories/refresh', {}), 403, 'FORBIDDEN');
   });
 });
