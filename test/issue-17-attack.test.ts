@@ -137,4 +137,21 @@ describe('issue 17 attack: backdated Release Dates and the cooldown', () => {
     );
     assert.deepEqual([demo?.fixes.length, demo?.lane], [12_000, 'normal']);
   });
+
+  it("feeds that disagree on a CVE: the most urgent record decides the fast lane, whatever the feeds' order", async () => {
+    const advisories = new AdvisoryStore(server.services.db);
+    advisories.setFeed('dsa', 'http://127.0.0.1/unused');
+    const base = { advisory: null, cve: 'CVE-2026-4242', source: 'demo', release: 'stable', pro: false };
+    const rec = { fixedVersion: '3.0-1', status: 'fixed', published: null, summary: null } as const;
+    // the DSA list names the CVE without an urgency; the tracker says high
+    await advisories.replace('dsa', (write) =>
+      write([{ ...base, ...rec, origin: 'dsa', advisory: 'DSA-9999-1', urgency: 'unknown' }]),
+    );
+    await advisories.replace('debian-tracker', (write) =>
+      write([{ ...base, ...rec, origin: 'debian-tracker', urgency: 'high' }]),
+    );
+    const u = server.gate.status('test').updates.find((x) => x.source === 'demo');
+    assert.deepEqual(u?.fixes, [{ cve: 'CVE-2026-4242', urgency: 'high' }]);
+    assert.deepEqual([u?.lane, u?.fastLane], ['fast', 'fixes CVE-2026-4242 (high)']);
+  });
 });

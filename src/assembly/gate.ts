@@ -11,6 +11,7 @@ import { ServerKey } from '../gate/key.js';
 import { stageResolver } from '../gate/resolver.js';
 import { GateService, type GateFleet } from '../gate/service.js';
 import type { FixedCve, FixesOf } from '../gate/cooldown.js';
+import { urgencyRank } from '../index/exposures.js';
 import { compareVersions } from '../index/version.js';
 import type { AdvisoryStore } from '../state/advisories.js';
 import { StageService } from '../gate/stages.js';
@@ -146,7 +147,10 @@ export function fixesFrom(advisories: AdvisoryStore): FixesOf {
       for (const item of f.issues.split(' ')) {
         const at = item.lastIndexOf(':');
         const cve = item.slice(0, at);
-        if (!out.has(cve)) out.set(cve, { cve, urgency: item.slice(at + 1) as FixedCve['urgency'] });
+        const urgency = item.slice(at + 1) as FixedCve['urgency'];
+        // feeds may disagree (a DSA list's record has no urgency): the most urgent one counts
+        const had = out.get(cve);
+        if (!had || urgencyRank(urgency) < urgencyRank(had.urgency)) out.set(cve, { cve, urgency });
       }
     }
     const fixes = [...out.values()].sort((a, b) => (a.cve < b.cve ? -1 : a.cve > b.cve ? 1 : 0));
