@@ -22,6 +22,7 @@ import { openDb, type Db } from '../src/state/db.js';
 import { migrations } from '../src/state/migrations.js';
 import { parseAdvisoryFile, type AdvisoryFileKind } from '../src/sys/advisory-parse.js';
 import { fixturesDir } from './helpers/paths.js';
+import { stallMonitor } from './helpers/stall.js';
 
 const FIX = path.join(fixturesDir, 'advisories');
 const USN_FILES = ['USN-6409-1.json', 'USN-7018-1.json', 'USN-7259-1.json', 'USN-7516-1.json'];
@@ -383,23 +384,6 @@ describe('issue 17: parsing a feed in a worker thread', () => {
     );
   });
 });
-
-/** The longest the event loop went without running a 1 ms interval, from now until `stop()`. */
-function stallMonitor(): { stop(): number } {
-  let last = performance.now();
-  let max = 0;
-  const t = setInterval(() => {
-    const now = performance.now();
-    max = Math.max(max, now - last);
-    last = now;
-  }, 1);
-  return {
-    stop() {
-      clearInterval(t);
-      return Math.max(max, performance.now() - last);
-    },
-  };
-}
 
 /** The longest the event loop goes without running a 1 ms interval when it has nothing else to do. */
 async function idleStall(ms: number): Promise<number> {

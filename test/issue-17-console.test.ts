@@ -12,127 +12,21 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { CollectedExtras } from '../src/agent/types.js';
-import type { Services } from '../src/assembly/services.js';
 import { defaultConfig, validate } from '../src/config.js';
-import { parseParagraphs } from '../src/index/deb822.js';
-import { toPackageEntry } from '../src/index/packages.js';
-import { packagesText } from '../src/index/profile-record.js';
-import { parseStatus } from '../src/index/status.js';
 import { AdvisoryStore } from '../src/state/advisories.js';
-import { SnapshotStore } from '../src/state/snapshots.js';
-import { parseAdvisoryFile, type AdvisoryFileKind } from '../src/sys/advisory-parse.js';
 import { addTestUsers, login, PASSWORD } from './helpers/api.js';
 import { launchBrowser, logIn, unexpectedErrors, waitForText, type TestBrowser } from './helpers/browser.js';
 import { enrolMachine, runCli, type TestMachine } from './helpers/fleet-api.js';
+import { importFixture, indexSnapshot, NEW_SSL, OLD_SSL, report, ssl } from './helpers/exposures-fleet.js';
 import { fixturesDir } from './helpers/paths.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
-const HOST = 'aptgate.test:3142';
-const OLD_SSL = '3.0.11-1~deb12u2';
-const NEW_SSL = '3.0.15-1~deb12u1';
 // markup a feed might carry: the console never parses it
 const HOSTILE_CVE = 'CVE-2099-1666';
 const HOSTILE_SUMMARY = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>b0rk';
 const HOSTILE_ERROR = '<img src=y onerror="window.__pwned=3">upstream said <b>no</b>';
-
-/** bookworm-security with openssl at `ssl`, curl fixed, libfoo 2.0 needing a new package, libxml2 as installed. */
-function indexSnapshot(s: Services, n: number, ssl: string, date: number): number {
-  const snap = new SnapshotStore(s.db).record({
-    backend: 'debian-security',
-    suite: 'bookworm-security',
-    kind: 'inrelease',
-    sha256: String(n).repeat(64),
-    date,
-    validUntil: null,
-    origin: 'Debian',
-    label: 'Debian-Security',
-    suiteField: 'oldstable-security',
-    codename: 'bookworm-security',
-    version: '12',
-    notAutomatic: false,
-    butAutomaticUpgrades: false,
-    fetchedAt: date,
-    mirror: null,
-    upstreamLastModified: null,
-    upstreamEtag: null,
-  });
-  const pkg = (name: string, version: string, source: string, extra = '') =>
-    `Package: ${name}\nSource: ${source}\nVersion: ${version}\nArchitecture: amd64\n${extra}` +
-    `Filename: pool/updates/main/${name[0]}/${name}/${name}_${version}_amd64.deb\nSize: 1000\nSHA256: ${String(n).repeat(63)}${name.length % 10}\n\n`;
-  const text =
-    pkg('openssl', ssl, 'openssl') +
-    pkg('libssl3', ssl, 'openssl') +
-    pkg('curl', '7.88.1-10+deb12u8', 'curl') +
-    pkg('libcurl4', '7.88.1-10+deb12u8', 'curl') +
-    pkg('libfoo', '2.0-1', 'foo', 'Depends: libnew\n') +
-    pkg('libnew', '1.0-1', 'foo') +
-    pkg('libxml2', '2.9.14+dfsg-1.3~deb12u1', 'libxml2');
-  const entries = parseParagraphs(text).map((p) => toPackageEntry(p)!);
-  const idx = s.state.packageIndex;
-  const file = idx.beginFile('debian-security', `key-${n}`);
-  idx.insertBatch(file, 'debian-security', entries);
-  idx.link(snap.id, 'main', 'amd64', idx.finishFile(file, 'debian-security', String(n + 1).repeat(64), entries.length));
-  return snap.id;
-}
-
-interface Installed {
-  name: string;
-  version: string;
-  source?: string;
-  hold?: boolean;
-}
-
-/** A report of these installed packages; apt reads bookworm-security directly or through a stage. */
-async function report(s: Services, m: TestMachine, pkgs: Installed[], via: 'direct' | 'test' | 'production') {
-  const status = pkgs
-    .map(
-      (p) =>
-        `Package: ${p.name}\nStatus: ${p.hold ? 'hold' : 'install'} ok installed\nArchitecture: amd64\n` +
-        `${p.source ? `Source: ${p.source}\n` : ''}Version: ${p.version}\n\n`,
-    )
-    .join('');
-  const p = packagesText(parseStatus(status));
-  const uri = {
-    direct: 'http://deb.debian.org/debian-security',
-    test: `http://${HOST}/stage/test/debian-security`,
-    production: `http://${HOST}/stage/production/debian-security`,
-  }[via];
-  const extras: CollectedExtras = {
-    holds: pkgs.filter((x) => x.hold).map((x) => x.name),
-    preferences: [],
-    dpkg: { audit: '', interrupted: false },
-    sources: [
-      {
-        path: '/etc/apt/sources.list.d/debian.sources',
-        content: `Types: deb\nURIs: ${uri}\nSuites: bookworm-security\nComponents: main\n`,
-      },
-    ],
-    aptUpgradable: [],
-    reboot: { required: false, packages: [] },
-  };
-  await s.fleet.report(m.id, {
-    machineId: m.machineId,
-    state: `state-${m.id}-${p.hash.slice(0, 8)}`,
-    packages: { hash: p.hash, full: gzipSync(p.text) },
-    extras,
-    serverHost: HOST,
-  });
-}
-
-async function importFile(s: Services, feed: string, kind: AdvisoryFileKind, file: string): Promise<number> {
-  const store = new AdvisoryStore(s.db);
-  store.setFeed(feed, `file://${file}`);
-  return (await store.replace(feed, (write) => parseAdvisoryFile(kind, file, write))).records;
-}
-
-const ssl = (v: string): Installed[] => [
-  { name: 'openssl', version: v },
-  { name: 'libssl3', version: v, source: 'openssl' },
-];
 
 interface CveRow {
   cve: string;
@@ -220,8 +114,8 @@ describe('issue 17: advisories in the console', () => {
     await s.gate.onSnapshotIndexed(indexSnapshot(s, 1, OLD_SSL, t0));
     await s.gate.onSnapshotIndexed(indexSnapshot(s, 3, NEW_SSL, t0 + 1000));
 
-    assert.equal(await importFile(s, 'debian-tracker', 'debian-tracker', trackerFile), 8);
-    assert.ok((await importFile(s, 'dsa', 'dsa', dsaFile)) > 0);
+    assert.equal(await importFixture(s, 'debian-tracker', 'debian-tracker', trackerFile), 8);
+    assert.ok((await importFixture(s, 'dsa', 'dsa', dsaFile)) > 0);
     const store = new AdvisoryStore(s.db);
     store.setFeed('dla', 'https://salsa.debian.org/security-tracker-team/security-tracker/raw/master/data/DLA/list');
     store.failed('dla', HOSTILE_ERROR);

@@ -8,132 +8,18 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import type { CollectedExtras } from '../src/agent/types.js';
-import type { Services } from '../src/assembly/services.js';
 import { defaultConfig, validate } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
 import type { AdvisoryRecord } from '../src/index/advisories/types.js';
-import { parseParagraphs } from '../src/index/deb822.js';
 import { bySource, fixStatus, installedSources, isExposed, issuesOf } from '../src/index/exposures.js';
 import type { OutdatedEntry } from '../src/index/outdated.js';
-import { toPackageEntry } from '../src/index/packages.js';
-import { packagesText } from '../src/index/profile-record.js';
 import { parseStatus } from '../src/index/status.js';
-import { AdvisoryStore } from '../src/state/advisories.js';
-import { SnapshotStore } from '../src/state/snapshots.js';
-import { parseAdvisoryFile, type AdvisoryFileKind } from '../src/sys/advisory-parse.js';
 import { addTestUsers, anonymous, assertError, bearer, login, PASSWORD, type SessionClient } from './helpers/api.js';
 import { enrolMachine, runCli, type TestMachine } from './helpers/fleet-api.js';
+import { importFixture, indexSnapshot, NEW_SSL, OLD_SSL, report, ssl } from './helpers/exposures-fleet.js';
 import { fixturesDir } from './helpers/paths.js';
 import { startServer, type TestServer } from './helpers/server.js';
-
-const HOST = 'aptgate.test:3142';
-const OLD_SSL = '3.0.11-1~deb12u2';
-const NEW_SSL = '3.0.15-1~deb12u1';
-
-/** bookworm-security with openssl at `ssl`, curl fixed, libfoo 2.0 needing a new package, libxml2 as installed. */
-function indexSnapshot(s: Services, n: number, ssl: string, date: number): number {
-  const snap = new SnapshotStore(s.db).record({
-    backend: 'debian-security',
-    suite: 'bookworm-security',
-    kind: 'inrelease',
-    sha256: String(n).repeat(64),
-    date,
-    validUntil: null,
-    origin: 'Debian',
-    label: 'Debian-Security',
-    suiteField: 'oldstable-security',
-    codename: 'bookworm-security',
-    version: '12',
-    notAutomatic: false,
-    butAutomaticUpgrades: false,
-    fetchedAt: date,
-    mirror: null,
-    upstreamLastModified: null,
-    upstreamEtag: null,
-  });
-  const pkg = (name: string, version: string, source: string, extra = '') =>
-    `Package: ${name}\nSource: ${source}\nVersion: ${version}\nArchitecture: amd64\n${extra}` +
-    `Filename: pool/updates/main/${name[0]}/${name}/${name}_${version}_amd64.deb\nSize: 1000\nSHA256: ${String(n).repeat(63)}${name.length % 10}\n\n`;
-  const text =
-    pkg('openssl', ssl, 'openssl') +
-    pkg('libssl3', ssl, 'openssl') +
-    pkg('curl', '7.88.1-10+deb12u8', 'curl') +
-    pkg('libcurl4', '7.88.1-10+deb12u8', 'curl') +
-    pkg('libfoo', '2.0-1', 'foo', 'Depends: libnew\n') +
-    pkg('libnew', '1.0-1', 'foo') +
-    pkg('libxml2', '2.9.14+dfsg-1.3~deb12u1', 'libxml2');
-  const entries = parseParagraphs(text).map((p) => toPackageEntry(p)!);
-  const idx = s.state.packageIndex;
-  const file = idx.beginFile('debian-security', `key-${n}`);
-  idx.insertBatch(file, 'debian-security', entries);
-  idx.link(snap.id, 'main', 'amd64', idx.finishFile(file, 'debian-security', String(n + 1).repeat(64), entries.length));
-  return snap.id;
-}
-
-interface Installed {
-  name: string;
-  version: string;
-  source?: string;
-  hold?: boolean;
-}
-
-/** A report of these installed packages; apt reads bookworm-security directly, through a stage, or elsewhere. */
-async function report(
-  s: Services,
-  m: TestMachine,
-  pkgs: Installed[],
-  via: 'direct' | 'test' | 'production' | 'foreign',
-) {
-  const status = pkgs
-    .map(
-      (p) =>
-        `Package: ${p.name}\nStatus: ${p.hold ? 'hold' : 'install'} ok installed\nArchitecture: amd64\n` +
-        `${p.source ? `Source: ${p.source}\n` : ''}Version: ${p.version}\n\n`,
-    )
-    .join('');
-  const p = packagesText(parseStatus(status));
-  const uri = {
-    direct: 'http://deb.debian.org/debian-security',
-    test: `http://${HOST}/stage/test/debian-security`,
-    production: `http://${HOST}/stage/production/debian-security`,
-    foreign: 'http://apt.example.org/vendor',
-  }[via];
-  const extras: CollectedExtras = {
-    holds: pkgs.filter((x) => x.hold).map((x) => x.name),
-    preferences: [],
-    dpkg: { audit: '', interrupted: false },
-    sources: [
-      {
-        path: '/etc/apt/sources.list.d/debian.sources',
-        content: `Types: deb\nURIs: ${uri}\nSuites: bookworm-security\nComponents: main\n`,
-      },
-    ],
-    aptUpgradable: [],
-    reboot: { required: false, packages: [] },
-  };
-  await s.fleet.report(m.id, {
-    machineId: m.machineId,
-    state: `state-${m.id}-${p.hash.slice(0, 8)}`,
-    packages: { hash: p.hash, full: gzipSync(p.text) },
-    extras,
-    serverHost: HOST,
-  });
-}
-
-async function importFixture(s: Services, feed: string, kind: AdvisoryFileKind, file: string): Promise<number> {
-  const store = new AdvisoryStore(s.db);
-  store.setFeed(feed, `file://${file}`);
-  const r = await store.replace(feed, (write) => parseAdvisoryFile(kind, file, write));
-  return r.records;
-}
-
-const ssl = (v: string): Installed[] => [
-  { name: 'openssl', version: v },
-  { name: 'libssl3', version: v, source: 'openssl' },
-];
 
 describe('issue 17: exposures per machine and per CVE', () => {
   let dir: string;

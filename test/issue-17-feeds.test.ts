@@ -20,6 +20,7 @@ import { addTestUsers, anonymous, assertError, login, PASSWORD, type SessionClie
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
+import { stallMonitor } from './helpers/stall.js';
 
 const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 const FIXTURES = path.join(projectRoot, 'test', 'fixtures', 'advisories');
@@ -86,23 +87,6 @@ async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> 
     case 'moved':
       return void res.writeHead(302, { location: '/moved-target' }).end();
   }
-}
-
-/** The longest the event loop went without running a 1 ms interval, from start to stop. */
-function stallMonitor(): { stop(): number } {
-  let last = performance.now();
-  let max = 0;
-  const t = setInterval(() => {
-    const now = performance.now();
-    max = Math.max(max, now - last);
-    last = now;
-  }, 1);
-  return {
-    stop() {
-      clearInterval(t);
-      return Math.max(max, performance.now() - last);
-    },
-  };
 }
 
 /** A tracker JSON of at least `bytes`: 10 issues per source, 4 releases each. */
