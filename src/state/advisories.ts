@@ -295,6 +295,21 @@ export class AdvisoryStore {
       .map(fromRow);
   }
 
+  /**
+   * forSource() without the summaries (null): what exposures need, read for every source a fleet
+   * runs (a summary is shown only with one CVE).
+   */
+  forSourceBrief(source: string, release: string): StoredAdvisory[] {
+    return cached<[string, string], Row>(
+      this.db,
+      `SELECT f.feed, a.origin, a.advisory, a.cve, a.source, a.release, a.pro, a.fixed_version, a.status, a.urgency,
+         a.published, NULL AS summary
+       FROM advisory_feed f JOIN advisory a ON a.load_id = f.load_id AND a.source = ? AND a.release = ? ${ORDER}`,
+    )
+      .all(source, release)
+      .map(fromRow);
+  }
+
   /** The records of an issue (CVE or TEMP id), every feed's current load. */
   forCve(cve: string): StoredAdvisory[] {
     return cached<[string], Row>(
