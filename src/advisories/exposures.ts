@@ -71,7 +71,7 @@ export class ExposureService {
     return r;
   }
 
-  /** Reads the issues of the sources not known yet in a few statements (a profile's first reading: a thousand sources). */
+  /** Reads the issues of the sources not known yet, many per statement (a profile read first: a thousand sources). */
   private async prefetch(sources: Iterable<string>, release: string, slicer: TimeSlicer): Promise<void> {
     const missing = [...sources].filter((s) => !this.issues.has(`${release}\u0000${s}`));
     for (let i = 0; i < missing.length; i += PREFETCH) {
