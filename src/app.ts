@@ -18,6 +18,7 @@ import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { ProxyRuntime } from './proxy/runtime.js';
 import { registerStageRoutes } from './proxy/stage-routes.js';
 import { registerAgentMethods } from './rpc/agent-methods.js';
+import { agentExposures } from './assembly/queries.js';
 import { MethodTable } from './rpc/methods.js';
 import { registerRpcRoutes } from './rpc/routes.js';
 import type { Db } from './state/db.js';
@@ -87,7 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerProxyRoutes(app, proxy, allow);
   // agents' XML-RPC endpoint (limits in protocol/limits.ts); answers to signed calls are signed
   const methods = new MethodTable(VERSION);
-  registerAgentMethods(methods, fleet);
+  registerAgentMethods(methods, fleet, { exposuresOf: agentExposures(services) });
   registerRpcRoutes(app, methods, {
     bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
     authenticate: (h, body, client) => fleet.auth.authenticate(h, body, client),

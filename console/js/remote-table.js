@@ -9,16 +9,17 @@ import { replaceParams } from './router.js';
 /**
  * columns: [{ key, label, sort? (the API's sort name), cell(row), num? }]; params (URLSearchParams);
  * filters: [{ name, label, options: [[value, label]] }]; search: { name, label };
+ * search false: none (the API takes no search);
  * load({ ...filters, q, sort, dir, page, limit }) → { rows, total }; pageSize; caption; empty; keep
  * (more parameters that stay in the link, e.g. unseen).
  */
 export function remoteTable(o) {
   const p = o.params ?? new URLSearchParams();
   const filters = o.filters ?? [];
-  const search = o.search ?? { name: 'q', label: 'Search' };
+  const search = o.search === false ? null : (o.search ?? { name: 'q', label: 'Search' });
   const pageSize = o.pageSize ?? 50;
   const state = {
-    q: p.get(search.name) ?? '',
+    q: search ? (p.get(search.name) ?? '') : '',
     sort: p.get('sort') ?? o.sort ?? '',
     dir: p.get('dir') === 'desc' ? 'desc' : 'asc',
     page: Math.max(1, Number(p.get('page')) || 1),
@@ -39,7 +40,7 @@ export function remoteTable(o) {
   function params() {
     return {
       ...(o.keep ?? {}),
-      [search.name]: state.q.trim(),
+      ...(search ? { [search.name]: state.q.trim() } : {}),
       ...state.f,
       // the default order stays out of the link
       sort: state.sort === (o.sort ?? '') ? '' : state.sort,
@@ -128,7 +129,7 @@ export function remoteTable(o) {
   const toolbar = h(
     'div',
     { class: 'toolbar' },
-    h('label', { for: input.id }, search.label, input),
+    search ? h('label', { for: input.id }, search.label, input) : null,
     ...filters.map((f) => {
       const sel = h(
         'select',

@@ -11,6 +11,7 @@ import { RpcClient, ServerFault } from './client.js';
 import { collectState } from './collect.js';
 import { DEFAULT_CONFIG_FILE, loadAgentConfig, targetOf, type AgentConfig } from './config.js';
 import { runCycle } from './cycle.js';
+import { serverExposures, exposuresLine } from './exposures.js';
 import { collectFacts, readMachineId } from './facts.js';
 import { AgentState } from './identity.js';
 import { acquireRunLock } from './lock.js';
@@ -205,6 +206,11 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
       const up = s.extras.aptUpgradable;
       const security = up.filter((u) => u.security).length;
       const chroots = await chrootStatuses(c, log);
+      const state = new AgentState(c.stateDir);
+      const server = await serverExposures(c, identity, state, {
+        server: `server = of ${configFile()}`,
+        configFile: configFile(),
+      });
       const r = {
         enrolled: identity ? { server: identity.server, machine: identity.machine } : null,
         updates: up.length,
@@ -214,6 +220,9 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
         holds: s.extras.holds,
         dpkgInterrupted: s.extras.dpkg.interrupted,
         chroots,
+        // what the server finds this machine exposed to (null: not enrolled or not reached; exposuresError says why)
+        exposures: server.exposures,
+        exposuresError: server.why,
       };
       if (o.json) out(JSON.stringify(r, null, 2) + '\n');
       else {
@@ -230,6 +239,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
         for (const u of up)
           out(`  ${u.package}:${u.architecture} ${u.installed} -> ${u.candidate}${u.security ? ' [security]' : ''}\n`);
         if (r.holds.length) out(`held: ${r.holds.join(' ')}\n`);
+        if (identity) out(`${exposuresLine(server)}\n`);
         out(identity ? `enrolled as machine ${identity.machine} on ${identity.server}\n` : 'not enrolled\n');
       }
     });

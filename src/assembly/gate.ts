@@ -11,6 +11,7 @@ import { ServerKey } from '../gate/key.js';
 import { stageResolver } from '../gate/resolver.js';
 import { GateService, type GateFleet } from '../gate/service.js';
 import type { FixedCve, FixesOf } from '../gate/cooldown.js';
+import { urgencyRank } from '../index/exposures.js';
 import { compareVersions } from '../index/version.js';
 import type { AdvisoryStore } from '../state/advisories.js';
 import { StageService } from '../gate/stages.js';
@@ -122,16 +123,41 @@ export function buildGate(
  * its release whose fixed version it reaches and the next stage's version does not.
  */
 export function fixesFrom(advisories: AdvisoryStore): FixesOf {
+  // the gate asks about every pending update on each status (API, promotions, every machine's
+  // explanation): the answers are kept until an import switches a feed's load
+  let loads = '';
+  const memo = new Map<string, FixedCve[]>();
   return ({ source, from, to, codename }) => {
-    if (!codename) return [];
-    const out = new Map<string, FixedCve>();
-    for (const a of advisories.forSource(source, codename)) {
-      if (a.status !== 'fixed' || !a.fixedVersion || !a.cve) continue;
-      if (compareVersions(to, a.fixedVersion) < 0) continue;
-      if (from !== null && compareVersions(from, a.fixedVersion) >= 0) continue;
-      if (!out.has(a.cve)) out.set(a.cve, { cve: a.cve, urgency: a.urgency });
+    // a source the next stage lacks had none of its flaws there: the tracker keeps the issues of
+    // sources long gone, and an upload reviving such a name would "fix" them all (the fast lane)
+    if (!codename || from === null) return [];
+    // the trackers name a release (bookworm); its security and updates suites say bookworm-security
+    const release = codename.replace(/-(security|updates|backports|proposed-updates)$/, '');
+    const now = advisories.loadsKey();
+    if (now !== loads || memo.size >= 10_000) {
+      loads = now;
+      memo.clear();
     }
-    return [...out.values()].sort((a, b) => a.cve.localeCompare(b.cve));
+    const key = `${source}\0${release}\0${from}\0${to}`;
+    const known = memo.get(key);
+    if (known) return known;
+    const out = new Map<string, FixedCve>();
+    // per fixed version (the kernel's 10,000 issues share a few hundred): the versions compared
+    // once each, the issues read only for the versions the update reaches
+    for (const f of advisories.fixesFor(source, release)) {
+      if (compareVersions(to, f.fixedVersion) < 0 || compareVersions(from, f.fixedVersion) >= 0) continue;
+      for (const item of f.issues.split(' ')) {
+        const at = item.lastIndexOf(':');
+        const cve = item.slice(0, at);
+        const urgency = item.slice(at + 1) as FixedCve['urgency'];
+        // feeds may disagree (a DSA list's record has no urgency): the most urgent one counts
+        const had = out.get(cve);
+        if (!had || urgencyRank(urgency) < urgencyRank(had.urgency)) out.set(cve, { cve, urgency });
+      }
+    }
+    const fixes = [...out.values()].sort((a, b) => (a.cve < b.cve ? -1 : a.cve > b.cve ? 1 : 0));
+    memo.set(key, fixes);
+    return fixes;
   };
 }
 

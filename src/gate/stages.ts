@@ -47,6 +47,17 @@ export function isSecuritySnapshot(s: SnapshotRow): boolean {
   return /security/i.test(s.label ?? '') || /-security$/.test(s.suite) || /-security$/.test(s.suiteField ?? '');
 }
 
+/**
+ * How far before this server fetched a Release its Date may place a new version's first sighting:
+ * a mirror's lag. Whoever signs upstream's Release chooses its Date: a fresh upload in a Release
+ * dated just after a suite's last one (two months ago for a stable suite between point releases)
+ * would otherwise look two months old and skip every cooldown.
+ */
+export const SEEN_SLACK_MS = 86_400_000;
+
+/** When a version new in `snap` was first seen: its signed Date, but no earlier than the fetch allows. */
+export const seenAt = (snap: SnapshotRow): number => Math.max(snap.date, snap.fetchedAt - SEEN_SLACK_MS);
+
 const contentOf = (g: StageGeneration): Content => ({ base: g.baseSnapshot, overrides: g.overrides });
 const sameContent = (a: Content, b: Content) =>
   a.base === b.base && JSON.stringify(a.overrides) === JSON.stringify(b.overrides);
@@ -134,14 +145,14 @@ export class StageService {
     return made;
   }
 
-  /** The versions of a new snapshot that the first stage did not have: first seen now (its Date). */
+  /** The versions of a new snapshot that the first stage did not have: first seen now (its Date, see seenAt). */
   private noteNew(snap: SnapshotRow, before: Content): void {
     if (!this.seen) return;
     const had = this.content.sources(before);
     const fresh: Array<[string, string]> = [];
     for (const [source, v] of this.content.sources({ base: snap.id, overrides: [] }))
       if (had.get(source)?.version !== v.version) fresh.push([source, v.version]);
-    this.seen.note(snap.backend, snap.suite, snap, fresh);
+    this.seen.note(snap.backend, snap.suite, { id: snap.id, date: seenAt(snap) }, fresh);
   }
 
   /** When a version was first seen upstream; one never noted counts from the snapshot it comes from. */
@@ -149,8 +160,8 @@ export class StageService {
     const known = this.seen?.firstSeen(snap.backend, snap.suite, source, version);
     if (known !== undefined) return known;
     // noted now, so that later snapshots carrying it do not move its age on
-    this.seen?.note(snap.backend, snap.suite, snap, [[source, version]]);
-    return snap.date;
+    this.seen?.note(snap.backend, snap.suite, { id: snap.id, date: seenAt(snap) }, [[source, version]]);
+    return seenAt(snap);
   }
 
   /** What `stage` has that the next stage does not yet: per suite, per source. */

@@ -4,24 +4,12 @@
 import type { Principal } from '../access/principal.js';
 import { roleAtLeast } from '../access/roles.js';
 import type { Services } from '../assembly/services.js';
+import { queryContext } from '../assembly/queries.js';
 import { fail } from '../errors.js';
-import type { FleetQueryContext } from '../fleet/queries/context.js';
 import type { AnyOperation, OpContext } from './operation.js';
 
-/** The fleet's query context over the assembled services. */
-export function queryContext(s: Services): FleetQueryContext {
-  return {
-    config: s.config,
-    db: s.db,
-    fleet: s.fleet,
-    outdated: s.outdated,
-    profiles: s.state.profiles,
-    views: s.views,
-    viewDefs: s.state.viewDefs,
-    now: s.now,
-    changelogRefs: s.changelogRefs,
-  };
-}
+// the fleet's query context over the assembled services (the agents' edge asks it too)
+export { queryContext };
 
 export async function runOperation(
   operation: AnyOperation,

@@ -180,3 +180,15 @@ export function isPackageSpec(spec: string, withVersion: boolean): boolean {
   if (!NAME_RE.test(name)) return false;
   return colon === -1 || ARCH_RE.test(nameArch.slice(colon + 1));
 }
+
+/** agent.exposures: the CVEs the server finds this machine exposed to (issue 17), for its status line. */
+export interface AgentExposures {
+  /** false: the server cannot tell yet (no report, sources it cannot see, a view not indexed) */
+  known: boolean;
+  /** issues the machine is exposed to */
+  total: number;
+  /** issues per urgency (critical, high, medium, low, unimportant, unknown) */
+  byUrgency: Record<string, number>;
+  /** the most urgent first, at most 20 */
+  cves: Array<{ cve: string; urgency: string; source: string; installed: string; fixed: string; status: string }>;
+}

@@ -1,7 +1,13 @@
 // The agent.* methods: enrolment, check-in, reports, jobs. Parameters are structs; every
 // member is checked here (type, size, syntax) before the fleet sees it. Documented in docs/rpc.md.
 import { fail } from '../errors.js';
-import { CHROOT_NAME_RE, type CollectedExtras, type AptUpgradable, type SourceFile } from '../protocol/wire.js';
+import {
+  CHROOT_NAME_RE,
+  type AgentExposures,
+  type AptUpgradable,
+  type CollectedExtras,
+  type SourceFile,
+} from '../protocol/wire.js';
 import { checkFacts } from '../fleet/enrolment.js';
 import type { ReenrolProof } from '../protocol/identity-proof.js';
 import type { Fleet } from '../fleet/fleet.js';
@@ -112,7 +118,11 @@ function proofOf(p: Struct): ReenrolProof {
 /** The signing machine of a call: the row its signature was checked with (the call's own context), else its id. */
 const caller = (ctx: CallContext): MachineRef => ctx.verified ?? ctx.machine!;
 
-export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
+export function registerAgentMethods(
+  table: MethodTable,
+  fleet: Fleet,
+  more: { exposuresOf?: (machine: number) => Promise<AgentExposures> } = {},
+): void {
   table.add({
     name: 'agent.enroll',
     signature: ['struct', 'struct'],
@@ -217,6 +227,20 @@ export function registerAgentMethods(table: MethodTable, fleet: Fleet): void {
       return { stage: o.stage ?? '', approved: part(o.approved), available: part(o.available) };
     },
   });
+  if (more.exposuresOf) {
+    const exposuresOf = more.exposuresOf;
+    table.add({
+      name: 'agent.exposures',
+      signature: ['struct', 'struct'],
+      auth: true,
+      help: 'The CVEs the server finds this machine exposed to (its last report against the imported advisories): {machineId} → {known: boolean, total: int, byUrgency: struct of int, cves: array of {cve, urgency, source, installed, fixed, status}} (the most urgent 20). Signed.',
+      handler: async ([p], ctx) => {
+        const s = p as Struct;
+        fleet.auth.identify(caller(ctx), str(s, 'machineId', 64, MACHINE_ID_RE));
+        return exposuresOf(ctx.machine!);
+      },
+    });
+  }
   table.add({
     name: 'agent.fetchJob',
     signature: ['struct', 'struct'],

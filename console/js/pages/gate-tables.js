@@ -1,6 +1,9 @@
 // The gate page's tables: the test machines' standing (the gate's evidence) and the updates a
-// stage would promote, with a check box per update for "promote only the selected sources".
+// stage would promote (its cooldown, the CVEs it fixes), with a check box per update for "promote
+// only the selected sources".
 import { h, link } from '../dom.js';
+import { cveLink } from '../exposures.js';
+import { when } from '../format.js';
 
 const STANDING = { passed: 'ok', failed: 'bad', waiting: 'warn' };
 
@@ -35,6 +38,16 @@ export function machinesTable(machines) {
   );
 }
 
+/** Where an update stands with the cooldown ([gate] min_age): until when, or why it may go now. */
+export function cooldownText(u) {
+  if (u.inCooldown === undefined) return '—';
+  if (u.inCooldown) return `until ${when(u.eligibleAt)}`;
+  return u.fastLane ? `fast lane: ${u.fastLane}` : 'done';
+}
+
+const fixesCell = (u) =>
+  u.fixes?.length ? u.fixes.map((f, i) => [i ? ', ' : '', cveLink(f.cve), ` (${f.urgency})`]) : '—';
+
 export function updatesTable(st, selectable) {
   if (!st.updates.length) return { el: h('p', { class: 'muted' }, 'Nothing waits to move on.'), selected: () => [] };
   const boxes = [];
@@ -50,11 +63,20 @@ export function updatesTable(st, selectable) {
       h('td', {}, u.to),
       h('td', {}, u.security ? h('span', { class: 'badge bad' }, 'security') : ''),
       h('td', {}, `${u.backend} ${u.suite}`),
+      h('td', { class: u.inCooldown ? 'muted' : undefined }, cooldownText(u)),
+      h('td', {}, fixesCell(u)),
     );
   });
-  const head = [selectable ? 'Select' : null, 'Source', `In ${st.next}`, `In ${st.stage}`, 'Security', 'Suite'].filter(
-    Boolean,
-  );
+  const head = [
+    selectable ? 'Select' : null,
+    'Source',
+    `In ${st.next}`,
+    `In ${st.stage}`,
+    'Security',
+    'Suite',
+    'Cooldown',
+    'Fixes',
+  ].filter(Boolean);
   return {
     el: h(
       'table',

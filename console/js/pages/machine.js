@@ -1,10 +1,11 @@
-// One machine: the action bar (operators), its outdated packages with the reason for each,
-// where the server and the machine's own apt disagree, its facts, and its recent jobs.
+// One machine: the action bar (operators), its outdated packages with the reason for each, the
+// advisories it is exposed to, where the server and the machine's own apt disagree, its facts, and its recent jobs.
 import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
 import { ago, when } from '../format.js';
 import { actionBar } from './machine-actions.js';
+import { exposuresSection, loadExposures } from './machine-exposures.js';
 import { disagreements, outdatedSection } from './machine-outdated.js';
 import { jobsTable } from './jobs-table.js';
 
@@ -46,7 +47,11 @@ function facts(d) {
 
 export async function render(ctx) {
   const id = ctx.args.id;
-  const [detail, outdated] = await Promise.all([get(EP.machine(id)), get(EP.machineOutdated(id))]);
+  const [detail, outdated, exposures] = await Promise.all([
+    get(EP.machine(id)),
+    get(EP.machineOutdated(id)),
+    loadExposures(id),
+  ]);
   const m = detail.machine;
   replace(
     ctx.root,
@@ -55,6 +60,7 @@ export async function render(ctx) {
     ctx.can('operator') ? actionBar(detail, ctx) : null,
     // what the page is for first: what is outdated and why
     outdatedSection(outdated, m),
+    exposuresSection(exposures, m),
     disagreements(detail.report),
     h('h2', {}, 'Facts'),
     facts(detail),
