@@ -11,7 +11,7 @@ import {
   type InstalledSource,
   type Issue,
 } from '../index/exposures.js';
-import type { AdvisoryStore } from '../state/advisories.js';
+import type { AdvisoryStore, StoredAdvisory } from '../state/advisories.js';
 import type { ProfileStore } from '../state/profiles.js';
 import type { TimeSlicer } from '../sys/time-slice.js';
 
@@ -29,10 +29,15 @@ export interface ProfileExposures {
 const PROFILES_KEPT = 1000;
 /** Sources whose issues are kept (per release: a fleet runs a few thousand sources). */
 const SOURCES_KEPT = 50_000;
+/** Sources read per statement when a profile's are read first. */
+const PREFETCH = 200;
+/** Exposed issues kept per source version and release (profiles share most of their source versions). */
+const VERSIONS_KEPT = 100_000;
 
 export class ExposureService {
   private stampKey = '';
   private readonly issues = new Map<string, Issue[]>();
+  private readonly exposed = new Map<string, Issue[]>();
   private readonly profileExposures = new Map<string, ProfileExposures>();
 
   constructor(
@@ -49,6 +54,7 @@ export class ExposureService {
     if (s !== this.stampKey) {
       this.stampKey = s;
       this.issues.clear();
+      this.exposed.clear();
       this.profileExposures.clear();
     }
     return s;
@@ -59,9 +65,37 @@ export class ExposureService {
     const key = `${release}\u0000${source}`;
     let r = this.issues.get(key);
     if (!r) {
-      r = issuesOf(this.advisories.forSource(source, release));
-      if (this.issues.size >= SOURCES_KEPT) this.issues.delete(this.issues.keys().next().value!);
-      this.issues.set(key, r);
+      r = issuesOf(this.advisories.forSourceBrief(source, release));
+      this.keepIssues(key, r);
+    }
+    return r;
+  }
+
+  /** Reads the issues of the sources not known yet, many per statement (a profile read first: a thousand sources). */
+  private async prefetch(sources: Iterable<string>, release: string, slicer: TimeSlicer): Promise<void> {
+    const missing = [...sources].filter((s) => !this.issues.has(`${release}\u0000${s}`));
+    for (let i = 0; i < missing.length; i += PREFETCH) {
+      const part = missing.slice(i, i + PREFETCH);
+      const by = new Map<string, StoredAdvisory[]>(part.map((s) => [s, []]));
+      for (const r of this.advisories.forSourcesBrief(part, release)) by.get(r.source)?.push(r);
+      for (const [source, records] of by) this.keepIssues(`${release}\u0000${source}`, issuesOf(records));
+      await slicer.tick();
+    }
+  }
+
+  private keepIssues(key: string, r: Issue[]): void {
+    if (this.issues.size >= SOURCES_KEPT) this.issues.delete(this.issues.keys().next().value!);
+    this.issues.set(key, r);
+  }
+
+  /** The issues of a source in a release that its installed `version` is exposed to (remembered likewise). */
+  exposedOf(source: string, release: string, version: string): Issue[] {
+    const key = `${release}\u0000${source}\u0000${version}`;
+    let r = this.exposed.get(key);
+    if (!r) {
+      r = this.issuesOf(source, release).filter((issue) => isExposed(issue, version));
+      if (this.exposed.size >= VERSIONS_KEPT) this.exposed.delete(this.exposed.keys().next().value!);
+      this.exposed.set(key, r);
     }
     return r;
   }
@@ -76,10 +110,10 @@ export class ExposureService {
     const known = this.profileExposures.get(key);
     if (known) return known;
     const installed = installedSources(await this.profiles.installedInSlices(profileId, slicer));
+    await this.prefetch(installed.keys(), release, slicer);
     const found: Array<{ issue: Issue; installed: InstalledSource }> = [];
     for (const s of installed.values()) {
-      for (const issue of this.issuesOf(s.source, release))
-        if (isExposed(issue, s.version)) found.push({ issue, installed: s });
+      for (const issue of this.exposedOf(s.source, release, s.version)) found.push({ issue, installed: s });
       // a source's first reading is a query (a source with thousands of issues, a few ms): checked after each
       if (slicer.due()) await slicer.pause();
     }

@@ -295,6 +295,36 @@ export class AdvisoryStore {
       .map(fromRow);
   }
 
+  /**
+   * forSource() without the summaries (null): what exposures need, read for every source a fleet
+   * runs (a summary is shown only with one CVE).
+   */
+  forSourceBrief(source: string, release: string): StoredAdvisory[] {
+    return cached<[string, string], Row>(
+      this.db,
+      `SELECT f.feed, a.origin, a.advisory, a.cve, a.source, a.release, a.pro, a.fixed_version, a.status, a.urgency,
+         a.published, NULL AS summary
+       FROM advisory_feed f JOIN advisory a ON a.load_id = f.load_id AND a.source = ? AND a.release = ? ${ORDER}`,
+    )
+      .all(source, release)
+      .map(fromRow);
+  }
+
+  /** forSourceBrief() of many sources at once (each source's records in the same order), at most 500. */
+  forSourcesBrief(sources: readonly string[], release: string): StoredAdvisory[] {
+    if (sources.length > 500) fail('USAGE', 'forSourcesBrief: at most 500 sources at once');
+    if (!sources.length) return [];
+    return this.db
+      .prepare<unknown[], Row>(
+        `SELECT f.feed, a.origin, a.advisory, a.cve, a.source, a.release, a.pro, a.fixed_version, a.status, a.urgency,
+           a.published, NULL AS summary
+         FROM advisory_feed f JOIN advisory a ON a.load_id = f.load_id
+           AND a.source IN (${sources.map(() => '?').join(',')}) AND a.release = ? ${ORDER}`,
+      )
+      .all(...sources, release)
+      .map(fromRow);
+  }
+
   /** The feeds' current loads, as one string: it changes whenever an import switches a load in. */
   loadsKey(): string {
     return (

@@ -46,6 +46,9 @@ export const MIGRATION_14 = `
       -- reads go through the feeds' current loads: a package in a release, or an issue
       CREATE INDEX IF NOT EXISTS advisory_by_source ON advisory (load_id, source, release);
       CREATE INDEX IF NOT EXISTS advisory_by_cve ON advisory (load_id, cve);
+      -- the fleet as groups of installed set and release (exposures: fleet/queries/exposures.ts) and
+      -- one CVE's machines a page at a time by hostname, read from the index alone (a machine row is wide)
+      CREATE INDEX IF NOT EXISTS machine_by_profile_release ON machine (profile_id, codename, hostname);
       -- what a source version's changelog names: CVEs, Debian bugs closed, Launchpad bugs (JSON arrays)
       CREATE TABLE IF NOT EXISTS changelog_refs (
         source TEXT NOT NULL,

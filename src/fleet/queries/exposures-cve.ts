@@ -6,6 +6,7 @@ import { ladderText, type StageStanding } from '../../advisories/exposures-stage
 import { fail } from '../../errors.js';
 import type { AdvisoryUrgency } from '../../index/advisories/types.js';
 import { byUrgency, type FixStatus } from '../../index/exposures.js';
+import type { ProfileExposures } from '../../advisories/exposures.js';
 import { TimeSlicer } from '../../sys/time-slice.js';
 import type { FleetQueryContext } from './context.js';
 import {
@@ -14,9 +15,11 @@ import {
   fleetGroups,
   groupExposures,
   membersOf,
+  newProbe,
   noCounts,
   paging,
   partsOf,
+  type Exposure,
   type StatusCounts,
 } from './exposures.js';
 
@@ -67,39 +70,79 @@ export async function showCve(
   if (!records.length) fail('NOT_FOUND', `no advisory names ${cve}`);
   const releases = new Set(records.map((r) => r.release));
   const slicer = new TimeSlicer();
-  const hits: CveMachine[] = [];
+  const probe = newProbe();
   const binaries = new Map<string, Set<string>>();
+  // the groups exposed, each with its exposures to the CVE (one per source of the CVE it runs)
+  const exposed: Array<{ g: Group; list: Exposure[] }> = [];
+  const byKey = new Map<string, Exposure[]>();
   for (const g of await fleetGroups(ctx, slicer)) {
     await slicer.tick();
     if (g.profileId === null || !g.codename || !releases.has(g.codename)) continue;
     // the installed set alone says whether the machines are exposed: answers are read only for those that are
     const installed = await p.service.ofProfile(g.profileId, g.codename, slicer);
-    if (!installed.issues.some((i) => i.cve === cve)) continue;
-    const members = membersOf(ctx, g);
-    const a = await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer);
-    for (let i = 0; i < a.status.length; i++) {
-      if (a.x.issues[i]!.cve !== cve) continue;
+    if (!indexOf(installed).has(cve)) continue;
+    const a = await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer, probe);
+    const list: Exposure[] = [];
+    for (const i of indexOf(a.x).get(cve) ?? []) {
       const e = exposureAt(a, i);
       const key = `${g.codename} ${e.source}`;
       const names = binaries.get(key) ?? new Set([e.source]);
       for (const n of e.packages) names.add(n);
       binaries.set(key, names);
-      for (const x of members)
-        hits.push({
-          id: x.id,
-          hostname: x.hostname,
-          release: g.codename,
-          source: e.source,
-          installed: e.installed,
-          fixed: e.fixed,
-          status: e.status,
-          candidate: e.candidate,
-        });
+      list.push(e);
     }
+    if (!list.length) continue;
+    exposed.push({ g, list });
+    byKey.set(groupKey(g.profileId, g.viewId, g.codename), list);
   }
-  hits.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id));
   const statuses = noCounts();
-  for (const h of hits) statuses[h.status]++;
+  let total = 0;
+  for (const { g, list } of exposed)
+    for (const e of list) {
+      statuses[e.status] += g.machines;
+      total += g.machines;
+    }
+  const first = (page - 1) * limit;
+  const hit = (x: { id: number; hostname: string }, release: string, e: Exposure): CveMachine => ({
+    id: x.id,
+    hostname: x.hostname,
+    release,
+    source: e.source,
+    installed: e.installed,
+    fixed: e.fixed,
+    status: e.status,
+    candidate: e.candidate,
+  });
+  let machines: CveMachine[] = [];
+  if (exposed.every((x) => x.list.length === 1)) {
+    // one row per machine: the page is read by hostname from the index, the counts are the groups'
+    const pairs = [...new Map(exposed.map(({ g }) => [`${g.profileId}/${g.codename}`, g])).values()];
+    for (const x of pagedMembers(ctx, pairs, first, limit)) {
+      await slicer.tick();
+      const key = groupKey(x.profileId, x.viewId, x.codename);
+      let list = byKey.get(key);
+      if (!list) {
+        // the machine moved to another view meanwhile: its group's answer now
+        const a = await groupExposures(ctx, x.profileId, x.viewId, x.codename, slicer, probe);
+        list = (indexOf(a.x).get(cve) ?? []).map((i) => exposureAt(a, i));
+        byKey.set(key, list);
+      }
+      for (const e of list) machines.push(hit(x, x.codename, e));
+    }
+  } else {
+    // a machine exposed through two sources is two rows: every member is read
+    const hits: CveMachine[] = [];
+    for (const { g, list } of exposed) {
+      await slicer.tick();
+      const members = membersOf(ctx, g);
+      for (const e of list) for (const x of members) hits.push(hit(x, g.codename!, e));
+    }
+    hits.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : a.id - b.id));
+    total = hits.length;
+    for (const k of Object.keys(statuses) as FixStatus[]) statuses[k] = 0;
+    for (const h of hits) statuses[h.status]++;
+    machines = hits.slice(first, first + limit);
+  }
   const stages: CveDetail['stages'] = [];
   const seen = new Set<string>();
   for (const r of records) {
@@ -137,9 +180,55 @@ export async function showCve(
     })),
     stages,
     statuses,
-    machines: hits.slice((page - 1) * limit, page * limit),
-    total: hits.length,
+    machines,
+    total,
     page,
     limit,
   };
+}
+
+type Group = Awaited<ReturnType<typeof fleetGroups>>[number];
+
+const groupKey = (profileId: number | null, viewId: number | null, codename: string | null) =>
+  `${profileId}/${viewId ?? '-'}/${codename}`;
+
+/** Per profile's exposures, where each CVE is in its list (a CVE's question asks each group's). */
+const cveIndexes = new WeakMap<ProfileExposures, Map<string, number[]>>();
+
+function indexOf(x: ProfileExposures): Map<string, number[]> {
+  let m = cveIndexes.get(x);
+  if (!m) {
+    m = new Map();
+    for (let i = 0; i < x.issues.length; i++) {
+      const c = x.issues[i]!.cve;
+      const l = m.get(c);
+      if (l) l.push(i);
+      else m.set(c, [i]);
+    }
+    cveIndexes.set(x, m);
+  }
+  return m;
+}
+
+/**
+ * A page of the machines of the given installed sets and releases, by hostname then id, with their
+ * view: read from the index machine_by_profile_release (the top of the order is kept, not all).
+ */
+function pagedMembers(
+  ctx: FleetQueryContext,
+  pairs: readonly Group[],
+  offset: number,
+  limit: number,
+): Array<{ id: number; hostname: string; profileId: number; codename: string; viewId: number | null }> {
+  if (!pairs.length) return [];
+  return ctx.db
+    .prepare<unknown[], { id: number; hostname: string; profileId: number; codename: string; viewId: number | null }>(
+      `SELECT x.id, x.hostname, x.profileId, x.codename, r.view_id AS viewId
+       FROM (SELECT m.id, m.hostname, m.profile_id AS profileId, m.codename FROM machine m
+             WHERE (m.profile_id, m.codename) IN (VALUES ${pairs.map(() => '(?, ?)').join(', ')})
+             ORDER BY m.hostname, m.id LIMIT ? OFFSET ?) x
+       LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = x.id
+       ORDER BY x.hostname, x.id`,
+    )
+    .all(...pairs.flatMap((g) => [g.profileId, g.codename]), limit, offset);
 }

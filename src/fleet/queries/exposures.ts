@@ -77,7 +77,26 @@ export function partsOf(ctx: FleetQueryContext): Parts {
   return p;
 }
 
-export const noCounts = (): StatusCounts => Object.fromEntries(FIX_STATUSES.map((s) => [s, 0])) as StatusCounts;
+/** Zero per status, in FIX_STATUSES' order (a literal: a fleet's list makes thousands). */
+export const noCounts = (): StatusCounts => ({
+  upgradable: 0,
+  'kept-back': 0,
+  held: 0,
+  'waiting-at-gate': 0,
+  'not-fixed': 0,
+  'not-available': 0,
+  unknown: 0,
+});
+
+/**
+ * What one question reads once, not per group: the feeds' state and each view's snapshots (a
+ * question is answered as of its start; a change meanwhile is seen by the next one).
+ */
+export interface Probe {
+  feeds?: string;
+  views: Map<number | null, string>;
+}
+export const newProbe = (): Probe => ({ views: new Map() });
 
 /** What the outdated answers say: the view's, and behind the gate upstream's (asked only when needed). */
 async function answers(
@@ -139,10 +158,14 @@ export async function groupExposures(
   viewId: number | null,
   release: string,
   slicer: TimeSlicer,
+  probe: Probe = newProbe(),
 ): Promise<GroupAnswer> {
   const p = partsOf(ctx);
   const key = `${profileId}/${viewId ?? '-'}/${release}`;
-  const stamp = `${p.service.stamp()}|${ctx.profiles.byId(profileId)?.sha256 ?? ''}|${viewStamp(ctx, viewId)}`;
+  probe.feeds ??= p.service.stamp();
+  let views = probe.views.get(viewId);
+  if (views === undefined) probe.views.set(viewId, (views = viewStamp(ctx, viewId)));
+  const stamp = `${probe.feeds}|${ctx.profiles.byId(profileId)?.sha256 ?? ''}|${views}`;
   const kept = p.groups.get(key);
   if (kept?.stamp === stamp) return kept;
   const x = await p.service.ofProfile(profileId, release, slicer);
@@ -181,55 +204,42 @@ interface Group {
   machines: number;
 }
 
-/** Machines read per statement (a few ms each): the groups are made between turns of the event loop. */
-const MACHINES_STEP = 500;
-
 /**
  * The fleet as groups of machines with the same installed set, view and release (20,000 machines
- * are a few hundred groups); their members are read only when listed.
+ * are a few hundred groups), in the order of their first machine; their members are read only
+ * when listed. One statement read from two indexes (machine_by_profile_release, and the report's
+ * view from machine_report_compact: the rows are wide), about 10 ms at 20,000 machines.
  */
 export async function fleetGroups(ctx: FleetQueryContext, slicer: TimeSlicer): Promise<Group[]> {
-  const step = cached<[number, number], { id: number; profileId: number; viewId: number | null; codename: string }>(
+  await slicer.tick();
+  return cached<[], Group & { first: number }>(
     ctx.db,
-    `SELECT m.id, m.profile_id AS profileId, r.view_id AS viewId, m.codename
-     FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id
-     WHERE m.id > ? AND m.profile_id IS NOT NULL AND m.codename IS NOT NULL ORDER BY m.id LIMIT ?`,
-  );
-  const by = new Map<string, Group>();
-  for (let after = 0; ;) {
-    const rows = step.all(after, MACHINES_STEP);
-    for (const r of rows) {
-      const key = `${r.profileId}/${r.viewId ?? '-'}/${r.codename}`;
-      const g = by.get(key);
-      if (g) g.machines++;
-      else by.set(key, { profileId: r.profileId, viewId: r.viewId, codename: r.codename, machines: 1 });
-    }
-    if (rows.length < MACHINES_STEP) break;
-    after = rows.at(-1)!.id;
-    await slicer.tick();
-  }
-  return [...by.values()];
+    `SELECT m.profile_id AS profileId, r.view_id AS viewId, m.codename, count(*) AS machines, min(m.id) AS first
+     FROM machine m LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = m.id
+     WHERE m.profile_id IS NOT NULL AND m.codename IS NOT NULL
+     GROUP BY m.profile_id, r.view_id, m.codename ORDER BY first`,
+  )
+    .all()
+    .map(({ first: _first, ...g }) => g);
 }
 
 export function membersOf(ctx: FleetQueryContext, g: Group): Array<{ id: number; hostname: string }> {
   return cached<[number | null, string | null, number | null], { id: number; hostname: string }>(
     ctx.db,
-    `SELECT m.id, m.hostname FROM machine m LEFT JOIN machine_report r ON r.machine_id = m.id
+    `SELECT m.id, m.hostname FROM machine m
+     LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = m.id
      WHERE m.profile_id = ? AND m.codename = ? AND r.view_id IS ?`,
   ).all(g.profileId, g.codename, g.viewId);
 }
 
+/** Why the server cannot tell a machine's exposures (null: it can). */
+const unknownWhy = (m: Group): string | null =>
+  m.profileId === null ? 'no report yet' : !m.codename ? "the machine's release is unknown" : null;
+
 async function exposuresOf(ctx: FleetQueryContext, m: Group, slicer: TimeSlicer): Promise<MachineExposures> {
-  const unknown = (reason: string): MachineExposures => ({
-    known: false,
-    reason,
-    release: m.codename,
-    total: 0,
-    statuses: noCounts(),
-    list: [],
-  });
-  if (m.profileId === null) return unknown('no report yet');
-  if (!m.codename) return unknown("the machine's release is unknown");
+  const why = unknownWhy(m);
+  if (why !== null || m.profileId === null || !m.codename)
+    return { known: false, reason: why, release: m.codename, total: 0, statuses: noCounts(), list: [] };
   const g = await groupExposures(ctx, m.profileId, m.viewId, m.codename, slicer);
   const statuses = noCounts();
   const list: Exposure[] = [];
@@ -317,17 +327,18 @@ export async function listCves(
   const { page, limit } = paging(o);
   const one = o.machine === undefined ? undefined : machineRow(ctx, o.machine);
   const slicer = new TimeSlicer();
+  const probe = newProbe();
   const rows = new Map<Issue, CveRow>();
   let exposed = 0;
   let about: CveList['machine'] = null;
   for (const g of one ? [one] : await fleetGroups(ctx, slicer)) {
     await slicer.tick();
     if (one) {
-      const x = await exposuresOf(ctx, one, slicer);
-      about = { id: one.id, hostname: one.hostname, known: x.known, reason: x.reason, release: x.release };
+      const why = unknownWhy(one);
+      about = { id: one.id, hostname: one.hostname, known: why === null, reason: why, release: one.codename };
     }
     if (g.profileId === null || !g.codename) continue;
-    const a = await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer);
+    const a = await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer, probe);
     let any = false;
     for (let i = 0; i < a.status.length; i++) {
       if ((i & 1023) === 1023) await slicer.tick();
@@ -356,9 +367,14 @@ export async function listCves(
     }
     if (any) exposed += g.machines;
   }
-  // the feeds changed meanwhile: the same issue read twice is one row
-  const merged = new Map<string, CveRow>();
+  // the feeds changed meanwhile: the same issue read twice is one row (one machine's group reads
+  // one profile's exposures, an issue once)
+  const merged = new Map<unknown, CveRow>();
   for (const r of rows.values()) {
+    if (one) {
+      merged.set(r, r);
+      continue;
+    }
     const key = `${r.cve} ${r.source} ${r.release}`;
     const m = merged.get(key);
     if (!m) merged.set(key, r);
