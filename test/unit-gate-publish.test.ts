@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { ServerKey } from '../src/gate/key.js';
 import { PublishStamps } from '../src/gate/stamp.js';
+import { isSecuritySnapshot } from '../src/gate/stages.js';
 import {
   paragraphFields,
   publishSuite,
@@ -328,5 +329,17 @@ describe('PublishStamps: the Last-Modified of a suite written again', () => {
     assert.equal(stamps.next('test\0fixture\0stable', t + 5500), t + 5000);
     // a generation rewritten after a restart: after what its files said before
     assert.equal(new PublishStamps().next('test\0fixture\0stable', t + 100, t + 400), t + 1000);
+  });
+});
+
+describe("isSecuritySnapshot: the cooldown's security lane", () => {
+  const snap = (suite: string, suiteField: string | null, label: string | null) =>
+    ({ suite, suiteField, label }) as unknown as Parameters<typeof isSecuritySnapshot>[0];
+  it("by the suite or its Suite field, or Debian's label; not any label that mentions security", () => {
+    assert.equal(isSecuritySnapshot(snap('bookworm-security', 'stable-security', 'Debian-Security')), true);
+    assert.equal(isSecuritySnapshot(snap('jammy-security', 'jammy-security', 'Ubuntu')), true);
+    assert.equal(isSecuritySnapshot(snap('updates', null, 'Debian-Security')), true);
+    assert.equal(isSecuritySnapshot(snap('stable', 'stable', 'Vendor Security')), false);
+    assert.equal(isSecuritySnapshot(snap('bookworm', 'stable', 'Debian')), false);
   });
 });

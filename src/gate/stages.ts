@@ -43,8 +43,16 @@ export interface ChangeBy {
   evidence?: unknown;
 }
 
+/**
+ * A security suite, whose updates take the cooldown's fast lane: by its suite name or Suite field
+ * (bookworm-security, jammy-security), or Debian's own label. Not any Label that mentions
+ * security: a third-party repository labelled "Vendor Security" would have put everything it
+ * ships in the fast lane (issue 17's attack pass).
+ */
 export function isSecuritySnapshot(s: SnapshotRow): boolean {
-  return /security/i.test(s.label ?? '') || /-security$/.test(s.suite) || /-security$/.test(s.suiteField ?? '');
+  return (
+    /-security$/.test(s.suite) || /-security$/.test(s.suiteField ?? '') || /^debian-security$/i.test(s.label ?? '')
+  );
 }
 
 /**
