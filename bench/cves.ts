@@ -15,7 +15,7 @@ import { localPrincipal } from '../src/access/principal.js';
 import { assemble } from '../src/assembly/services.js';
 import { loadConfig } from '../src/config.js';
 import { operation } from '../src/ops/registry.js';
-import { queryContext } from '../src/ops/run.js';
+import { queryContext } from '../src/assembly/queries.js';
 import { compareVersions } from '../src/index/version.js';
 import { openDb } from '../src/state/db.js';
 import { MIGRATION_14 } from '../src/state/migration-14.js';

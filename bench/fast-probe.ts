@@ -9,7 +9,7 @@ import { localPrincipal } from '../src/access/principal.js';
 import { assemble } from '../src/assembly/services.js';
 import { loadConfig } from '../src/config.js';
 import { operation } from '../src/ops/registry.js';
-import { queryContext } from '../src/ops/run.js';
+import { queryContext } from '../src/assembly/queries.js';
 import { openDb } from '../src/state/db.js';
 
 const [dbFile, cacheDir] = [process.argv[2], process.argv[3]];

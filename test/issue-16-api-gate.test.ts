@@ -22,12 +22,13 @@ import {
 } from './helpers/api.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { launchBrowser, submitLogin } from './helpers/browser.js';
-import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
+import { aptEnv, type AptEnv } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
-import { startServer, testConfig, type TestServer, indexedNewest } from './helpers/server.js';
+import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
+import { settled, upstreamSeenBy } from './helpers/settle.js';
 
 const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APTGATE_')));
@@ -44,17 +45,8 @@ let admin: SessionClient;
 let operatorToken: string;
 let viewerToken: string;
 
-async function settle(): Promise<void> {
-  await server.proxy.indexer.idle();
-  await new Promise((r) => setImmediate(r));
-  await server.gate.idle();
-  await server.outdated.idle();
-}
-async function upstreamSeen(): Promise<void> {
-  await runAptOk(['update', '--error-on=any'], { apt: observer });
-  await indexedNewest(server, 'fixture', ['stable', 'stable-security']);
-  await settle();
-}
+const settle = () => settled(server);
+const upstreamSeen = () => upstreamSeenBy(server, observer, 'fixture', ['stable', 'stable-security']);
 const stagePackages = async (stage: string, suite: string) =>
   (await fetch(`${server.url}/stage/${stage}/fixture/dists/${suite}/main/binary-amd64/Packages`)).text();
 const versionsIn = (packages: string, name: string) =>

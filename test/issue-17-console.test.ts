@@ -19,7 +19,16 @@ import { AdvisoryStore } from '../src/state/advisories.js';
 import { addTestUsers, login, PASSWORD } from './helpers/api.js';
 import { launchBrowser, logIn, unexpectedErrors, waitForText, type TestBrowser } from './helpers/browser.js';
 import { enrolMachine, runCli, type TestMachine } from './helpers/fleet-api.js';
-import { importFixture, indexSnapshot, NEW_SSL, OLD_SSL, report, ssl } from './helpers/exposures-fleet.js';
+import {
+  importFixture,
+  indexSnapshot,
+  NEW_SSL,
+  OLD_SSL,
+  PROD_PACKAGES,
+  report,
+  ssl,
+  UP_PACKAGES,
+} from './helpers/exposures-fleet.js';
 import { fixturesDir } from './helpers/paths.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -123,21 +132,8 @@ describe('issue 17: advisories in the console', () => {
     up = enrolMachine(s, 'up-1');
     const prod = enrolMachine(s, 'prod-1');
     const tst = enrolMachine(s, 'test-1');
-    const xml = { name: 'libxml2', version: '2.9.14+dfsg-1.3~deb12u1' };
-    await report(
-      s,
-      up,
-      [
-        ...ssl(OLD_SSL),
-        { name: 'curl', version: '7.88.1-10+deb12u5', hold: true },
-        { name: 'libcurl4', version: '7.88.1-10+deb12u5', source: 'curl', hold: true },
-        xml,
-        { name: 'zlib1g', version: '1:1.2.13.dfsg-1', source: 'zlib' },
-        { name: 'libfoo', version: '1.0-1', source: 'foo' },
-      ],
-      'direct',
-    );
-    await report(s, prod, [...ssl(OLD_SSL), { name: 'curl', version: '7.88.1-10+deb12u5' }], 'production');
+    await report(s, up, UP_PACKAGES, 'direct');
+    await report(s, prod, PROD_PACKAGES, 'production');
     await report(s, tst, ssl(OLD_SSL), 'test');
     browser = await launchBrowser(dir);
     origin = new URL(server.url).origin;

@@ -13,12 +13,13 @@ import { isAptgateError } from '../src/errors.js';
 import { fixesFrom } from '../src/assembly/gate.js';
 import { parseTracker } from '../src/index/advisories/debian-tracker.js';
 import { AdvisoryStore } from '../src/state/advisories.js';
-import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
+import { aptEnv, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { runCli } from './helpers/fleet-api.js';
 import type { DebSpec } from './helpers/debs.js';
-import { indexedNewest, startServer, testConfig, type TestServer } from './helpers/server.js';
+import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
+import { settled, upstreamSeenBy } from './helpers/settle.js';
 
 const DAY = 86_400_000;
 const deb = (name: string, version: string): DebSpec => ({ name, version, arch: 'all' });
@@ -33,17 +34,8 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
   const stable = (demo: string, tool: string) => [deb('demo', demo), deb('tool', tool)];
   const security = (sec: string) => [deb('sec', sec)];
 
-  async function settle(): Promise<void> {
-    await server.proxy.indexer.idle();
-    await new Promise((r) => setImmediate(r));
-    await server.gate.idle();
-    await server.outdated.idle();
-  }
-  async function upstreamSeen(): Promise<void> {
-    await runAptOk(['update', '--error-on=any'], { apt: observer });
-    await indexedNewest(server, 'fixture', ['stable', 'stable-security']);
-    await settle();
-  }
+  const settle = () => settled(server);
+  const upstreamSeen = () => upstreamSeenBy(server, observer, 'fixture', ['stable', 'stable-security']);
   async function upgradeOnQa(): Promise<void> {
     const id = qa.state.identity()!.machine;
     server.fleet.jobs.create([id], { kind: 'update', origin: 'test' });

@@ -17,7 +17,17 @@ import type { OutdatedEntry } from '../src/index/outdated.js';
 import { parseStatus } from '../src/index/status.js';
 import { addTestUsers, anonymous, assertError, bearer, login, PASSWORD, type SessionClient } from './helpers/api.js';
 import { enrolMachine, runCli, type TestMachine } from './helpers/fleet-api.js';
-import { importFixture, indexSnapshot, NEW_SSL, OLD_SSL, report, ssl } from './helpers/exposures-fleet.js';
+import {
+  importFixture,
+  indexSnapshot,
+  NEW_SSL,
+  OLD_SSL,
+  PROD_PACKAGES,
+  report,
+  ssl,
+  UP_PACKAGES,
+  XML,
+} from './helpers/exposures-fleet.js';
 import { fixturesDir } from './helpers/paths.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -83,23 +93,10 @@ describe('issue 17: exposures per machine and per CVE', () => {
     safe = enrolMachine(s, 'safe-1');
     lab = enrolMachine(s, 'lab-1');
     fresh = enrolMachine(s, 'fresh-1');
-    const xml = { name: 'libxml2', version: '2.9.14+dfsg-1.3~deb12u1' };
-    await report(
-      s,
-      up,
-      [
-        ...ssl(OLD_SSL),
-        { name: 'curl', version: '7.88.1-10+deb12u5', hold: true },
-        { name: 'libcurl4', version: '7.88.1-10+deb12u5', source: 'curl', hold: true },
-        xml,
-        { name: 'zlib1g', version: '1:1.2.13.dfsg-1', source: 'zlib' },
-        { name: 'libfoo', version: '1.0-1', source: 'foo' },
-      ],
-      'direct',
-    );
-    await report(s, prod, [...ssl(OLD_SSL), { name: 'curl', version: '7.88.1-10+deb12u5' }], 'production');
+    await report(s, up, UP_PACKAGES, 'direct');
+    await report(s, prod, PROD_PACKAGES, 'production');
     await report(s, tst, ssl(OLD_SSL), 'test');
-    await report(s, safe, [...ssl(NEW_SSL), xml], 'direct');
+    await report(s, safe, [...ssl(NEW_SSL), XML], 'direct');
     await report(s, lab, ssl(OLD_SSL), 'foreign');
   });
   after(async () => {

@@ -11,12 +11,13 @@ import { after, before, describe, it } from 'node:test';
 import { RpcClient } from '../src/agent/client.js';
 import { buildProgram } from '../src/cli/program.js';
 import { isAptgateError } from '../src/errors.js';
-import { aptEnv, runAptOk, type AptEnv } from './helpers/apt.js';
+import { aptEnv, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
 import { execOk } from './helpers/exec.js';
 import type { DebSpec } from './helpers/debs.js';
-import { startServer, testConfig, type TestServer, indexedNewest } from './helpers/server.js';
+import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
+import { settled, upstreamSeenBy } from './helpers/settle.js';
 
 const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({
   name,
@@ -34,18 +35,8 @@ let qa: TestAgent;
 let prod: TestAgent;
 let offset = 0;
 
-/** The observer's apt-get update brings the upstream generation in; then everything settles. */
-async function upstreamSeen(): Promise<void> {
-  await runAptOk(['update', '--error-on=any'], { apt: observer });
-  await indexedNewest(server, 'fixture', ['stable']);
-  await settle();
-}
-async function settle(): Promise<void> {
-  await server.proxy.indexer.idle();
-  await new Promise((r) => setImmediate(r));
-  await server.gate.idle();
-  await server.outdated.idle();
-}
+const upstreamSeen = () => upstreamSeenBy(server, observer, 'fixture', ['stable']);
+const settle = () => settled(server);
 async function candidate(a: TestAgent, pkg: string): Promise<string> {
   const r = await a.root.apt(['policy', pkg], 'apt-cache');
   return /Candidate: (\S+)/.exec(r.output)?.[1] ?? '';

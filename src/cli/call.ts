@@ -41,12 +41,31 @@ export function tokenFor(server: string, env: NodeJS.ProcessEnv = process.env): 
   return saved.token;
 }
 
-/** Runs the named operation here or on the server, and returns its answer. */
-export async function callOperation(shell: CliShell, o: RemoteOpts, name: string, input: object): Promise<unknown> {
+/**
+ * Runs `use` with a caller of the named operation: here over one opened database (the local
+ * principal), or on the server's API with the token for it.
+ */
+async function withCaller<T>(
+  shell: CliShell,
+  o: RemoteOpts,
+  name: string,
+  use: (call: (input: object) => Promise<unknown>) => Promise<T>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<T> {
   const op = operation(name);
-  const server = remoteServer(o);
-  if (server !== undefined) return remoteCall(server, tokenFor(server), op, input as Record<string, unknown>);
-  return withFleet(shell.configFrom(o), (ctx) => runOperation(op, ctx.services, localPrincipal(), input));
+  const server = remoteServer(o, env);
+  if (server !== undefined) {
+    const token = tokenFor(server, env);
+    return use((input) => remoteCall(server, token, op, input as Record<string, unknown>));
+  }
+  return withFleet(shell.configFrom(o), (ctx) =>
+    use((input) => runOperation(op, ctx.services, localPrincipal(), input)),
+  );
+}
+
+/** Runs the named operation here or on the server, and returns its answer. */
+export function callOperation(shell: CliShell, o: RemoteOpts, name: string, input: object): Promise<unknown> {
+  return withCaller(shell, o, name, (call) => call(input));
 }
 
 /**
@@ -54,7 +73,7 @@ export async function callOperation(shell: CliShell, o: RemoteOpts, name: string
  * there, and returns the first answer with all of them: a command prints the whole list while
  * the server answers in bounded pages (one database opened here, one API page per request there).
  */
-export async function callAllPages(
+export function callAllPages(
   shell: CliShell,
   o: RemoteOpts,
   name: string,
@@ -63,25 +82,24 @@ export async function callAllPages(
   limit = 1000,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Record<string, unknown>> {
-  const pages = async (call: (input: object) => Promise<unknown>) => {
-    let first: Record<string, unknown> | undefined;
-    const all: unknown[] = [];
-    for (let page = 1; ; page++) {
-      const r = (await call({ ...input, page, limit })) as Record<string, unknown> & { total: number };
-      const rows = r[key] as unknown[];
-      first ??= r;
-      all.push(...rows);
-      if (rows.length < limit || all.length >= r.total) break;
-    }
-    return { ...first, [key]: all, page: 1, limit: null };
-  };
-  const op = operation(name);
-  const server = remoteServer(o, env);
-  if (server !== undefined) {
-    const token = tokenFor(server, env);
-    return pages((i) => remoteCall(server, token, op, i as Record<string, unknown>));
-  }
-  return withFleet(shell.configFrom(o), (ctx) => pages((i) => runOperation(op, ctx.services, localPrincipal(), i)));
+  return withCaller(
+    shell,
+    o,
+    name,
+    async (call) => {
+      let first: Record<string, unknown> | undefined;
+      const all: unknown[] = [];
+      for (let page = 1; ; page++) {
+        const r = (await call({ ...input, page, limit })) as Record<string, unknown> & { total: number };
+        const rows = r[key] as unknown[];
+        first ??= r;
+        all.push(...rows);
+        if (rows.length < limit || all.length >= r.total) break;
+      }
+      return { ...first, [key]: all, page: 1, limit: null };
+    },
+    env,
+  );
 }
 
 /** Runs an operation and prints its answer: JSON with --json, else the human form. */

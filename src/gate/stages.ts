@@ -168,8 +168,9 @@ export class StageService {
     const known = this.seen?.firstSeen(snap.backend, snap.suite, source, version);
     if (known !== undefined) return known;
     // noted now, so that later snapshots carrying it do not move its age on
-    this.seen?.note(snap.backend, snap.suite, { id: snap.id, date: seenAt(snap) }, [[source, version]]);
-    return seenAt(snap);
+    const at = seenAt(snap);
+    this.seen?.note(snap.backend, snap.suite, { id: snap.id, date: at }, [[source, version]]);
+    return at;
   }
 
   /** What `stage` has that the next stage does not yet: per suite, per source. */

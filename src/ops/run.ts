@@ -8,9 +8,6 @@ import { queryContext } from '../assembly/queries.js';
 import { fail } from '../errors.js';
 import type { AnyOperation, OpContext } from './operation.js';
 
-// the fleet's query context over the assembled services (the agents' edge asks it too)
-export { queryContext };
-
 export async function runOperation(
   operation: AnyOperation,
   services: Services,

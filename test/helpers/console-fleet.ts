@@ -9,11 +9,12 @@ import path from 'node:path';
 import { buildProgram } from '../../src/cli/program.js';
 import { createAgent, type TestAgent } from './agent.js';
 import { addTestUsers } from './api.js';
-import { aptEnv, runAptOk, type AptEnv } from './apt.js';
+import { aptEnv, type AptEnv } from './apt.js';
 import type { DebSpec } from './debs.js';
 import { enrolOverHttp, type Enrolled } from './reports.js';
-import { startServer, testConfig, type TestServer, indexedNewest } from './server.js';
+import { startServer, testConfig, type TestServer } from './server.js';
 import { makeWorld, type World } from './world.js';
+import { settled, upstreamSeenBy } from './settle.js';
 
 const deb = (name: string, version: string, more: Partial<DebSpec> = {}): DebSpec => ({
   name,
@@ -75,17 +76,13 @@ export async function makeConsoleFleet(o: { prodMachines?: number; now?: () => n
       proxy: 'DIRECT',
     });
     const settle = async () => {
-      await srv.proxy.indexer.idle();
-      await new Promise((r) => setImmediate(r));
-      await srv.gate.idle();
-      await srv.outdated.idle();
+      await settled(srv);
       // the per-client counts are written every 5 s: now, so that every reader sees the same
       srv.proxy.clients.flush();
     };
     const upstreamSeen = async () => {
-      await runAptOk(['update', '--error-on=any'], { apt: observer });
-      await indexedNewest(srv, 'fixture', ['stable']);
-      await settle();
+      await upstreamSeenBy(srv, observer, 'fixture', ['stable']);
+      srv.proxy.clients.flush();
     };
     await upstreamSeen();
     const ladder = srv.config.gate.stages;

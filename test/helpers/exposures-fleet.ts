@@ -118,3 +118,19 @@ export const ssl = (v: string): Installed[] => [
   { name: 'openssl', version: v },
   { name: 'libssl3', version: v, source: 'openssl' },
 ];
+
+/** libxml2 as bookworm-security has it (installed, up to date). */
+export const XML: Installed = { name: 'libxml2', version: '2.9.14+dfsg-1.3~deb12u1' };
+
+/** up-1: old openssl, curl held at an old version, libxml2, zlib, libfoo whose update needs a new package. */
+export const UP_PACKAGES: Installed[] = [
+  ...ssl(OLD_SSL),
+  { name: 'curl', version: '7.88.1-10+deb12u5', hold: true },
+  { name: 'libcurl4', version: '7.88.1-10+deb12u5', source: 'curl', hold: true },
+  XML,
+  { name: 'zlib1g', version: '1:1.2.13.dfsg-1', source: 'zlib' },
+  { name: 'libfoo', version: '1.0-1', source: 'foo' },
+];
+
+/** prod-1: old openssl and curl. */
+export const PROD_PACKAGES: Installed[] = [...ssl(OLD_SSL), { name: 'curl', version: '7.88.1-10+deb12u5' }];
