@@ -1,11 +1,12 @@
 // What the server does on its own, over the assembled services: the schedule tick (with
-// auto-promotion), a new snapshot's fan-out to the gate's stages and the cached outdated
+// auto-promotion and the rollouts' next steps), a new snapshot's fan-out to the gate's stages and the cached outdated
 // answers of its suite, the proxy's traffic sampled into its history every 5 minutes, and the
 // security advisory feeds fetched when due.
 import type { AdvisoryFeeds } from '../advisories/feeds.js';
 import type { ChangelogRefsService } from '../advisories/changelog-refs.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { OutdatedService } from '../fleet/outdated.js';
+import type { RolloutService } from '../gate/rollouts.js';
 import type { GateService } from '../gate/service.js';
 import type { Logger } from '../log.js';
 import type { ProxyRuntime } from '../proxy/runtime.js';
@@ -14,6 +15,8 @@ import { TRAFFIC_SAMPLE_MS, type TrafficSampler } from '../proxy/traffic.js';
 export interface BackgroundDeps {
   fleet: Fleet;
   gate: GateService;
+  /** rollouts in waves: halted, a wave opened or done at each tick */
+  rollouts: RolloutService;
   outdated: OutdatedService;
   proxy: ProxyRuntime;
   traffic: TrafficSampler;
@@ -43,6 +46,16 @@ export function startBackground(d: BackgroundDeps): () => void {
       },
       (err: Error) => log.error({ err: err.message }, 'auto-promotion failed'),
     );
+    try {
+      for (const s of d.rollouts.tick())
+        (s.action === 'halted' ? log.warn : log.info).call(
+          log,
+          { rollout: s.id, detail: s.detail },
+          `rollout ${s.action}`,
+        );
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'rollout tick failed');
+    }
   };
   const ticker = setInterval(tick, d.tickMs);
   ticker.unref();

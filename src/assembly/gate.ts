@@ -9,7 +9,9 @@ import type { StageResolver } from '../fleet/views.js';
 import { ContentResolver } from '../gate/content.js';
 import { ServerKey } from '../gate/key.js';
 import { stageResolver } from '../gate/resolver.js';
+import { StageViews } from '../gate/stage-views.js';
 import { GateService, type GateFleet } from '../gate/service.js';
+import type { RolloutService } from '../gate/rollouts.js';
 import type { FixedCve, FixesOf } from '../gate/cooldown.js';
 import { urgencyRank } from '../index/exposures.js';
 import { compareVersions } from '../index/version.js';
@@ -39,11 +41,13 @@ export interface GateStores {
 export interface GateParts {
   content: ContentResolver;
   resolver: StageResolver;
+  views: StageViews;
 }
 
-export function gateParts(state: GateStores): GateParts {
+export function gateParts(state: GateStores, ladder: readonly string[]): GateParts {
   const content = new ContentResolver(state.snapshots, state.packageIndex);
-  return { content, resolver: stageResolver(state.stages, content) };
+  const views = new StageViews(state.stages, ladder);
+  return { content, resolver: stageResolver(state.stages, content, views), views };
 }
 
 /** `fleet` is asked only once the graph is built (the fleet is made after the gate: it gets the gate's side). */
@@ -110,6 +114,7 @@ export function buildGate(
     snapshotFile: (s) => state.store.snapshotFile(s.backend, s.suite, s.sha256),
     publishDir: path.join(config.cacheDir, '.stages'),
     fleet: gateFleet(config, fleet, outdated),
+    views: parts.views,
     autoPromote: config.gate.autoPromote,
     now,
     closeKey: async () => {
@@ -162,11 +167,12 @@ export function fixesFrom(advisories: AdvisoryStore): FixesOf {
 }
 
 /** The gate's side of the fleet: stage sources at the URL machines reach the server by. */
-export function fleetGate(config: Config, gate: GateService): FleetGate {
+export function fleetGate(config: Config, gate: GateService, rollouts: RolloutService): FleetGate {
   const scheme = config.tls.cert ? 'https' : 'http';
   return {
     stages: config.gate.stages,
-    sources: (stage, codename, host) => gate.machineSources(stage, codename, `${scheme}://${host}`),
+    sources: (view, codename, host) => gate.machineSources(view, codename, `${scheme}://${host}`),
+    viewOf: (machine, stage, className) => rollouts.viewOf(machine, stage, className),
     publicKey: () => gate.publicKey(),
     pendingFor: (stage) => {
       const i = config.gate.stages.indexOf(stage);

@@ -11,6 +11,7 @@ import { OutdatedWork } from '../fleet/outdated-work.js';
 import { ViewLoader } from '../fleet/views.js';
 import { ContentResolver } from '../gate/content.js';
 import { stageResolver } from '../gate/resolver.js';
+import { StageViews } from '../gate/stage-views.js';
 import { openDb } from '../state/db.js';
 import { PackageIndexStore } from '../state/package-index.js';
 import { ProfileStore } from '../state/profiles.js';
@@ -29,7 +30,8 @@ const { dbFile, sites } = workerData as { dbFile: string; sites: Record<string, 
 const db = openDb(dbFile, { readonly: true });
 const snapshots = new SnapshotStore(db);
 const packageIndex = new PackageIndexStore(db);
-const stages = stageResolver(new StageStore(db), new ContentResolver(snapshots, packageIndex));
+const stageStore = new StageStore(db);
+const stages = stageResolver(stageStore, new ContentResolver(snapshots, packageIndex), new StageViews(stageStore));
 const views = new ViewLoader(snapshots, packageIndex, (b) => sites[b] ?? '', stages);
 new OutdatedWork(views, new OutdatedCalc(new ProfileStore(db)), packageIndex).serve(parentPort!, () => {
   db.close();

@@ -29,6 +29,9 @@ import { SourceSeenStore } from '../state/source-seen.js';
 import { StageStore } from '../state/stages.js';
 import { UsageStore } from '../state/usage.js';
 import { buildGate, fixesFrom, fleetGate, gateParts } from './gate.js';
+import { buildRollouts } from './rollouts.js';
+import type { RolloutService } from '../gate/rollouts.js';
+import { RolloutStore } from '../state/rollouts.js';
 
 /** The stores over the database (and the cache directory) every service shares. */
 export interface StateStores extends Omit<HousekeepingDeps, 'config'> {
@@ -81,6 +84,8 @@ export interface Services {
   views: ViewLoader;
   outdated: OutdatedService;
   gate: GateService;
+  /** rollouts of a stage's content to a class in waves (the server's tick moves them on) */
+  rollouts: RolloutService;
   fleet: Fleet;
   /** users, sessions, API tokens and the login limits (admin.session_idle, admin.session_max) */
   access: AccessService;
@@ -103,7 +108,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
   const server = o.mode === 'server';
   const state = stateStores(config, db);
   const site = sitesOf(config);
-  const parts = gateParts(state);
+  const parts = gateParts(state, config.gate.stages);
   const views = new ViewLoader(
     state.snapshots,
     state.packageIndex,
@@ -121,6 +126,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
   // one store: its imports know each other's loads (a sweep never takes one being written)
   const advisoryStore = new AdvisoryStore(db);
   const gate = buildGate(config, parts, state, () => fleet, outdated, now, server, fixesFrom(advisoryStore));
+  const rollouts = buildRollouts(config, new RolloutStore(db), state.stages, () => fleet, now);
   const fleet = new Fleet({
     db,
     profiles: state.profiles,
@@ -139,7 +145,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     enrolLimits: config.fleet.enrolLimits,
     now,
     ...(o.log ? { onError: (err: Error, what: string) => o.log!.error({ err: err.message }, what) } : {}),
-    gate: fleetGate(config, gate),
+    gate: fleetGate(config, gate, rollouts),
   });
   const access = new AccessService(
     db,
@@ -155,6 +161,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     views,
     outdated,
     gate,
+    rollouts,
     fleet,
     access,
     audit: new AuditLog(db, now),

@@ -93,7 +93,12 @@ export class ClassService {
    * A machine no class binds is not behind the gate (its sources are its own).
    */
   stageOf(m: MachineFields, ladder: readonly string[]): string | undefined {
-    return this.classesOf(m).find((c) => c.stage !== null && ladder.includes(c.stage))?.stage ?? undefined;
+    return this.stageClassOf(m, ladder)?.stage ?? undefined;
+  }
+
+  /** The class that binds a machine to its stage (a rollout of the stage to that class moves it). */
+  stageClassOf(m: MachineFields, ladder: readonly string[]): ClassRow | undefined {
+    return this.classesOf(m).find((c) => c.stage !== null && ladder.includes(c.stage));
   }
 
   /**

@@ -39,8 +39,10 @@ export interface FleetDeps {
 export interface FleetGate {
   /** the stages, first to last (gate.stages): a machine follows the first one its classes name */
   stages: readonly string[];
-  /** the apt sources of `stage` for a machine of this release (its codename, '' when unknown), reached at `host` */
-  sources(stage: string, codename: string, host: string): StageSources;
+  /** the apt sources of a stage view for a machine of this release (its codename, '' when unknown), reached at `host` */
+  sources(view: string, codename: string, host: string): StageSources;
+  /** the stage view a machine following `stage` through `className` reads (a rollout's side, or the stage) */
+  viewOf?(machine: number, stage: string, className: string): string;
   /** the server's public key (armored), which signs the stages */
   publicKey(): Promise<string>;
   /** what may move into `stage` (from the stage before it); null for the first stage (it follows upstream) */
@@ -277,10 +279,12 @@ export class Fleet {
 
   /** The stage sources of a machine reached at `host` (none when it follows no stage). */
   private stageSources(m: MachineRow, host: string | undefined): StageSources | undefined {
-    const stage = this.classes.stageOf(m, this.deps.gate.stages);
-    if (!host || !stage) return undefined;
+    const bound = this.classes.stageClassOf(m, this.deps.gate.stages);
+    if (!host || !bound?.stage) return undefined;
+    // a rollout of the stage to its class may keep it on the content before (its wave not open yet)
+    const view = this.deps.gate.viewOf?.(m.id, bound.stage, bound.name) ?? bound.stage;
     const facts = JSON.parse(m.facts) as { codename?: string };
-    return this.deps.gate.sources(stage, facts.codename ?? '', host);
+    return this.deps.gate.sources(view, facts.codename ?? '', host);
   }
 
   async sourcesOf(

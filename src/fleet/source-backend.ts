@@ -1,6 +1,9 @@
 // Which backend of this server a source URI of a machine's apt goes through (the fleet's views
 // are made of these); apart from app.ts so that the CLI needs no fastify to use it.
+import { STAGE_VIEW } from '../index/stage-view.js';
 import type { BackendMap } from '../proxy/target.js';
+
+const STAGE_PATH = new RegExp(`^(?:/stage/(${STAGE_VIEW}))?/([^/]+)$`);
 
 /**
  * Maps a source URI a client's apt uses to one of our backends: a mirror or alias of the
@@ -18,7 +21,7 @@ export function backendOfUri(
     if (direct && direct.rest === '') return { backend: direct.backend.name };
     // remap mode: http://aptgate:3142/<backend>, or a stage: http://aptgate:3142/stage/<stage>/<backend>
     if (!host || m[1]!.toLowerCase() !== host.toLowerCase()) return undefined;
-    const seg = /^(?:\/stage\/([a-z0-9][a-z0-9_-]*))?\/([^/]+)$/.exec(path);
+    const seg = STAGE_PATH.exec(path);
     if (!seg || !backends.byName(seg[2]!)) return undefined;
     return seg[1] ? { backend: seg[2]!, stage: seg[1] } : { backend: seg[2]! };
   };

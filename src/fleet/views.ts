@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import { parsePreferences, type Pin } from '../index/preferences.js';
+import { parseStageView } from '../index/stage-view.js';
 import { View } from '../index/view.js';
 import type { PackageIndexStore } from '../state/package-index.js';
 import type { SnapshotRow, SnapshotStore } from '../state/snapshots.js';
@@ -45,8 +46,7 @@ export function checkViewSpec(spec: ViewSpec): void {
     ) {
       fail('USAGE', `"${s.backend}/${s.suite}" is not a backend/suite`);
     }
-    if (s.stage !== undefined && !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s.stage))
-      fail('USAGE', `"${s.stage}" is not a stage name`);
+    if (s.stage !== undefined && !parseStageView(s.stage)) fail('USAGE', `"${s.stage}" is not a stage name`);
     for (const c of s.components ?? [])
       if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(c)) fail('USAGE', `"${c}" is not a component`);
   }

@@ -35,7 +35,7 @@ export interface GateStatus {
  * Why a job failed: its summary, unless that is apt's "Sub-process /usr/bin/dpkg returned an
  * error code (1)" (an agent before issue 14) and the transcript names the package and script.
  */
-function failureText(job: JobRow): string {
+export function failureText(job: JobRow): string {
   const summary = job.summary ?? '';
   if (!GENERIC_DPKG_ERROR.test(summary) || !job.transcript) return summary;
   return dpkgFailureSummary(job.transcript) ?? summary;

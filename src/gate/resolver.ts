@@ -1,12 +1,14 @@
-// How a stage's suite reads, for the outdated views (fleet/views.ts asks through its
-// StageResolver): the stage's current generation and the snapshot parts it contains.
+// How a stage view's suite reads, for the outdated views (fleet/views.ts asks through its
+// StageResolver): the generation it publishes (a stage's current one, or a rollout's pin) and the
+// snapshot parts that contains.
 import type { StageStore } from '../state/stages.js';
 import type { ContentResolver } from './content.js';
+import type { StageViews } from './stage-views.js';
 
-export function stageResolver(store: StageStore, content: ContentResolver) {
+export function stageResolver(store: StageStore, content: ContentResolver, views: StageViews) {
   return {
-    currentGeneration: (stage: string, backend: string, suite: string): number | undefined =>
-      store.current(stage, backend, suite)?.id,
+    currentGeneration: (view: string, backend: string, suite: string): number | undefined =>
+      views.generation(view, backend, suite)?.id,
     parts: (genId: number) => {
       const g = store.byId(genId);
       if (!g) return [];

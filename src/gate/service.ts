@@ -15,6 +15,7 @@ import type { ContentResolver } from './content.js';
 import { gateStatus, type GateStatus, type MachineEvidence } from './gate.js';
 import type { ServerKey } from './key.js';
 import { publishSuite, type PublishTarget } from './publish.js';
+import type { StageViews } from './stage-views.js';
 import { mtimeOf, PublishStamps, stampTree } from './stamp.js';
 import type { ChangeBy, StageService, Update } from './stages.js';
 
@@ -43,6 +44,8 @@ export interface GateDeps {
   snapshotFile: (s: SnapshotRow) => string;
   publishDir: string;
   fleet: GateFleet;
+  /** stages and the sides of their rollouts, by name (the /stage/<view>/ of the URLs) */
+  views: StageViews;
   autoPromote: ReadonlyMap<string, number>;
   now: () => number;
   /** stops what the key started (gpg-agent) */
@@ -171,18 +174,17 @@ export class GateService {
     this.d.store.setPublished(g.id, out.inReleaseSha256);
   }
 
-  /** The published file of a stage's suite, by its path under dists/<suite>/; undefined when none. */
-  async indexFile(stage: string, backend: string, suite: string, rel: string): Promise<string | undefined> {
-    if (!this.d.stages.ladder.includes(stage)) return undefined;
-    const g = this.d.store.current(stage, backend, suite);
+  /** The published file of a stage view's suite, by its path under dists/<suite>/; undefined when none. */
+  async indexFile(view: string, backend: string, suite: string, rel: string): Promise<string | undefined> {
+    const g = this.d.views.generation(view, backend, suite);
     if (!g) return undefined;
     await this.ensurePublished(g);
     return path.join(this.genDir(g.id), 'dists', suite, rel);
   }
 
-  /** Whether a pool file is named by the Packages of any suite the stage publishes for the backend. */
-  async allowsPool(stage: string, backend: string, filename: string): Promise<boolean> {
-    for (const g of this.d.store.currentAll(stage)) {
+  /** Whether a pool file is named by the Packages of any suite the stage view publishes for the backend. */
+  async allowsPool(view: string, backend: string, filename: string): Promise<boolean> {
+    for (const g of this.d.views.all(view)) {
       if (g.backend !== backend) continue;
       await this.ensurePublished(g);
       let pool = this.pools.get(g.id);
@@ -196,13 +198,13 @@ export class GateService {
   }
 
   /**
-   * The apt sources a machine following `stage` gets (written by its agent, signed by the
-   * server's key): every suite the stage publishes, for a machine with a codename only that
+   * The apt sources a machine reading a stage view gets (written by its agent, signed by the
+   * server's key): every suite the view publishes, for a machine with a codename only that
    * release's suites (bookworm, bookworm-updates, bookworm-security, ...).
    */
-  machineSources(stage: string, codename: string, baseUrl: string): { entries: StageSourceEntry[]; hash: string } {
+  machineSources(view: string, codename: string, baseUrl: string): { entries: StageSourceEntry[]; hash: string } {
     const byBackend = new Map<string, { suites: string[]; components: Set<string> }>();
-    for (const g of this.d.store.currentAll(stage)) {
+    for (const g of this.d.views.all(view)) {
       const snap = this.d.snapshots.byId(g.baseSnapshot);
       const names = [g.suite, snap?.codename ?? '', snap?.suiteField ?? ''];
       if (codename && !names.some((n) => n === codename || n.startsWith(`${codename}-`))) continue;
@@ -212,7 +214,7 @@ export class GateService {
       byBackend.set(g.backend, b);
     }
     const entries = [...byBackend].map(([backend, b]) => ({
-      uri: `${baseUrl}/stage/${stage}/${backend}`,
+      uri: `${baseUrl}/stage/${view}/${backend}`,
       suites: b.suites,
       components: [...b.components].sort(),
     }));

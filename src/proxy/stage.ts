@@ -1,4 +1,5 @@
-// /stage/<stage>/<backend>/...: each stage of the release gate as its own signed repository.
+// /stage/<stage>/<backend>/...: each stage of the release gate as its own signed repository (and
+// each side of a rollout of a stage, /stage/<stage>.r<id>.<from|to>/<backend>/..., index/stage-view.ts).
 // Its dists/ files are the stage's published files; a pool file is served (from the shared
 // cache, verified like any other) only when that stage's Packages name it, else 404. This
 // decides what to answer; stage-routes.ts serves it.
@@ -8,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { AptgateError } from '../errors.js';
 import type { Answer } from './answer.js';
 import type { ProxyService } from './service.js';
+import { STAGE_VIEW } from '../index/stage-view.js';
 import { decodePath, type BackendMap } from './target.js';
 
 /** What the gate lends the proxy: its published files and the pool files each stage names. */
@@ -21,7 +23,7 @@ export interface StageDeps {
   service: ProxyService;
 }
 
-const STAGE_RE = /^\/stage\/([a-z0-9][a-z0-9_-]{0,31})\/([^/]+)\/(.*)$/;
+const STAGE_RE = new RegExp(`^/stage/(${STAGE_VIEW})/([^/]+)/(.*)$`);
 
 function contentType(rel: string): string {
   if (rel.endsWith('.gz')) return 'application/gzip';

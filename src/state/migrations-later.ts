@@ -1,6 +1,7 @@
 // Migrations from 14 on (migrations.ts holds 1–13 and is at the 500-line limit). Never edit a
 // released migration: add the next number.
 import { MIGRATION_14 } from './migration-14.js';
+import { ROLLOUTS_SQL } from './rollouts.js';
 
 export const LATER_MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
   {
@@ -30,5 +31,10 @@ export const LATER_MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> =
     sql: `
       CREATE TABLE IF NOT EXISTS id_floor (name TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
     `,
+  },
+  {
+    // issue 17: rollouts in waves (state/rollouts.ts)
+    version: 17,
+    sql: ROLLOUTS_SQL,
   },
 ];

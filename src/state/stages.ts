@@ -149,14 +149,17 @@ export class StageStore {
 
   /**
    * Snapshots the current and previous generations of the stages in use (a class is bound to
-   * them) read: their files must be kept. A ladder nobody uses keeps nothing.
+   * them) read, and those a rollout not done yet pins: their files must be kept. A ladder nobody
+   * uses keeps nothing.
    */
   usedSnapshots(): Set<number> {
     const out = new Set<number>();
     for (const r of this.db
       .prepare<[], { base_snapshot: number; overrides: string }>(
         `SELECT base_snapshot, overrides FROM stage_gen g WHERE g.stage IN (SELECT stage FROM class WHERE stage IS NOT NULL)
-         AND (SELECT count(*) FROM stage_gen n WHERE n.stage = g.stage AND n.backend = g.backend AND n.suite = g.suite AND n.id > g.id) < 2`,
+         AND (SELECT count(*) FROM stage_gen n WHERE n.stage = g.stage AND n.backend = g.backend AND n.suite = g.suite AND n.id > g.id) < 2
+         OR g.id IN (SELECT p.from_gen FROM rollout_pin p JOIN rollout r ON r.id = p.rollout_id WHERE r.state != 'done'
+           UNION SELECT p.to_gen FROM rollout_pin p JOIN rollout r ON r.id = p.rollout_id WHERE r.state != 'done')`,
       )
       .all()) {
       out.add(r.base_snapshot);

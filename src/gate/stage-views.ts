@@ -1,0 +1,35 @@
+// What a stage view (index/stage-view.ts) publishes per suite: a stage's current generation, or
+// for one side of a rollout the generation it pins (the stage's current one where it pins none:
+// a suite the stage took after the rollout began). The published files, the pool files allowed,
+// the machines' sources and the outdated views all resolve through here.
+import { parseStageView } from '../index/stage-view.js';
+import { pinnedGeneration } from '../state/rollouts.js';
+import type { StageGeneration, StageStore } from '../state/stages.js';
+
+export class StageViews {
+  constructor(
+    private readonly store: StageStore,
+    /** the stages of [gate] stages (the outdated worker, which has no configuration, takes any) */
+    private readonly ladder?: readonly string[],
+  ) {}
+
+  /** The generation a view publishes for one suite (undefined: none, or not a view of the ladder). */
+  generation(view: string, backend: string, suite: string): StageGeneration | undefined {
+    const v = parseStageView(view);
+    if (!v || (this.ladder && !this.ladder.includes(v.stage))) return undefined;
+    const current = this.store.current(v.stage, backend, suite);
+    if (!current || !v.rollout) return current;
+    const pinned = pinnedGeneration(this.store.db, v.rollout.id, v.stage, backend, suite, v.rollout.side);
+    if (pinned === null) return undefined; // no such rollout of this stage
+    return pinned === undefined || pinned === current.id ? current : this.store.byId(pinned);
+  }
+
+  /** Every suite a view publishes. */
+  all(view: string): StageGeneration[] {
+    const v = parseStageView(view);
+    if (!v || (this.ladder && !this.ladder.includes(v.stage))) return [];
+    const current = this.store.currentAll(v.stage);
+    if (!v.rollout) return current;
+    return current.flatMap((g) => this.generation(view, g.backend, g.suite) ?? []);
+  }
+}

@@ -1,0 +1,325 @@
+// Rollouts in waves (issue 17): one row per rollout of a stage's content to a class, the
+// generations it pins per suite (the content before it, and what it rolls out), the wave of
+// each machine (decided at the start), and what happened (events, oldest first).
+import type { Db } from './db.js';
+
+export type RolloutStateName = 'running' | 'paused' | 'halted' | 'aborted' | 'done';
+
+export interface RolloutPin {
+  backend: string;
+  suite: string;
+  /** the stage generation machines of waves not open yet read */
+  from: number;
+  /** the stage generation the rollout moves to */
+  to: number;
+}
+
+export interface RolloutEvent {
+  at: number;
+  what: string;
+  actor?: string;
+  detail?: string;
+}
+
+export interface RolloutRow {
+  id: number;
+  stage: string;
+  className: string;
+  /** cumulative shares of the class, e.g. [20, 50, 100] */
+  waves: number[];
+  soakMs: number;
+  /** as typed: "1" (machines) or "10%" (of the open wave) */
+  halt: string;
+  /** the job each opened wave's machines get ('' : none, the class's schedules upgrade them) */
+  jobKind: '' | 'upgrade' | 'dist-upgrade';
+  salt: string;
+  state: RolloutStateName;
+  /** the open wave, 0-based */
+  wave: number;
+  /** when each wave opened so far (index: the wave) */
+  waveOpened: number[];
+  createdAt: number;
+  updatedAt: number;
+  actor: string;
+  reason: string | null;
+  /** why it is halted, paused or aborted (null: running or done) */
+  stateReason: string | null;
+  pins: RolloutPin[];
+  events: RolloutEvent[];
+}
+
+export interface RolloutMachine {
+  machine: number;
+  wave: number;
+  /** the job the rollout queued for it when its wave opened */
+  job: number | null;
+}
+
+interface Raw {
+  id: number;
+  stage: string;
+  class_name: string;
+  waves: string;
+  soak_ms: number;
+  halt: string;
+  job_kind: RolloutRow['jobKind'];
+  salt: string;
+  state: RolloutStateName;
+  wave: number;
+  wave_opened: string;
+  created_at: number;
+  updated_at: number;
+  actor: string;
+  reason: string | null;
+  state_reason: string | null;
+  events: string;
+}
+
+export const ROLLOUTS_SQL = `
+  CREATE TABLE IF NOT EXISTS rollout (
+    id INTEGER PRIMARY KEY,
+    stage TEXT NOT NULL,
+    class_name TEXT NOT NULL,
+    waves TEXT NOT NULL,
+    soak_ms INTEGER NOT NULL,
+    halt TEXT NOT NULL,
+    job_kind TEXT NOT NULL,
+    salt TEXT NOT NULL,
+    state TEXT NOT NULL,
+    wave INTEGER NOT NULL,
+    wave_opened TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    state_reason TEXT,
+    events TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS rollout_by_class ON rollout (stage, class_name, id);
+  CREATE TABLE IF NOT EXISTS rollout_pin (
+    rollout_id INTEGER NOT NULL REFERENCES rollout (id),
+    backend TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    from_gen INTEGER NOT NULL,
+    to_gen INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, backend, suite)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS rollout_machine (
+    rollout_id INTEGER NOT NULL REFERENCES rollout (id),
+    machine_id INTEGER NOT NULL,
+    wave INTEGER NOT NULL,
+    job_id INTEGER,
+    PRIMARY KEY (rollout_id, machine_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS rollout_salt (
+    stage TEXT NOT NULL,
+    class_name TEXT NOT NULL,
+    salt TEXT NOT NULL,
+    PRIMARY KEY (stage, class_name)
+  ) WITHOUT ROWID;
+`;
+
+export type NewRollout = Omit<RolloutRow, 'id' | 'events' | 'updatedAt' | 'stateReason'> & {
+  machines: Array<{ machine: number; wave: number }>;
+};
+
+export class RolloutStore {
+  constructor(readonly db: Db) {}
+
+  private row(r: Raw): RolloutRow {
+    const pins = this.db
+      .prepare<[number], { backend: string; suite: string; from: number; to: number }>(
+        'SELECT backend, suite, from_gen AS "from", to_gen AS "to" FROM rollout_pin WHERE rollout_id = ? ORDER BY backend, suite',
+      )
+      .all(r.id);
+    return {
+      id: r.id,
+      stage: r.stage,
+      className: r.class_name,
+      waves: JSON.parse(r.waves) as number[],
+      soakMs: r.soak_ms,
+      halt: r.halt,
+      jobKind: r.job_kind,
+      salt: r.salt,
+      state: r.state,
+      wave: r.wave,
+      waveOpened: JSON.parse(r.wave_opened) as number[],
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      actor: r.actor,
+      reason: r.reason,
+      stateReason: r.state_reason,
+      pins,
+      events: JSON.parse(r.events) as RolloutEvent[],
+    };
+  }
+
+  /** The salt machines are ordered by for this stage and class (made once, changed by a reshuffle). */
+  salt(stage: string, className: string, fresh: () => string, reshuffle: boolean): string {
+    const had = this.db
+      .prepare<[string, string], { salt: string }>('SELECT salt FROM rollout_salt WHERE stage = ? AND class_name = ?')
+      .get(stage, className);
+    if (had && !reshuffle) return had.salt;
+    const salt = fresh();
+    this.db
+      .prepare('INSERT OR REPLACE INTO rollout_salt (stage, class_name, salt) VALUES (?, ?, ?)')
+      .run(stage, className, salt);
+    return salt;
+  }
+
+  add(r: NewRollout, event: RolloutEvent): RolloutRow {
+    return this.db.transaction(() => {
+      const id = Number(
+        this.db
+          .prepare(
+            `INSERT INTO rollout (stage, class_name, waves, soak_ms, halt, job_kind, salt, state, wave, wave_opened, created_at, updated_at, actor, reason, events)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            r.stage,
+            r.className,
+            JSON.stringify(r.waves),
+            r.soakMs,
+            r.halt,
+            r.jobKind,
+            r.salt,
+            r.state,
+            r.wave,
+            JSON.stringify(r.waveOpened),
+            r.createdAt,
+            r.createdAt,
+            r.actor,
+            r.reason,
+            JSON.stringify([event]),
+          ).lastInsertRowid,
+      );
+      const pin = this.db.prepare(
+        'INSERT INTO rollout_pin (rollout_id, backend, suite, from_gen, to_gen) VALUES (?, ?, ?, ?, ?)',
+      );
+      for (const p of r.pins) pin.run(id, p.backend, p.suite, p.from, p.to);
+      const m = this.db.prepare('INSERT INTO rollout_machine (rollout_id, machine_id, wave) VALUES (?, ?, ?)');
+      for (const x of r.machines) m.run(id, x.machine, x.wave);
+      return this.byId(id)!;
+    })();
+  }
+
+  byId(id: number): RolloutRow | undefined {
+    const r = this.db.prepare<[number], Raw>('SELECT * FROM rollout WHERE id = ?').get(id);
+    return r && this.row(r);
+  }
+
+  /** The newest rollout of a stage to a class (it decides what the class's machines read). */
+  latest(stage: string, className: string): RolloutRow | undefined {
+    const r = this.db
+      .prepare<[string, string], Raw>(
+        'SELECT * FROM rollout WHERE stage = ? AND class_name = ? ORDER BY id DESC LIMIT 1',
+      )
+      .get(stage, className);
+    return r && this.row(r);
+  }
+
+  /** latest(), only what a machine's view needs (asked at every check-in). */
+  latestBrief(
+    stage: string,
+    className: string,
+  ): { id: number; state: RolloutStateName; wave: number; waves: number } | undefined {
+    const r = this.db
+      .prepare<[string, string], { id: number; state: RolloutStateName; wave: number; waves: string }>(
+        'SELECT id, state, wave, waves FROM rollout WHERE stage = ? AND class_name = ? ORDER BY id DESC LIMIT 1',
+      )
+      .get(stage, className);
+    return r && { id: r.id, state: r.state, wave: r.wave, waves: (JSON.parse(r.waves) as number[]).length };
+  }
+
+  /** Newest first; `stage` narrows. */
+  list(o: { stage?: string; limit?: number } = {}): RolloutRow[] {
+    const rows = o.stage
+      ? this.db
+          .prepare<[string, number], Raw>('SELECT * FROM rollout WHERE stage = ? ORDER BY id DESC LIMIT ?')
+          .all(o.stage, o.limit ?? 100)
+      : this.db.prepare<[number], Raw>('SELECT * FROM rollout ORDER BY id DESC LIMIT ?').all(o.limit ?? 100);
+    return rows.map((r) => this.row(r));
+  }
+
+  /** Rollouts that may move on their own (running). */
+  running(): RolloutRow[] {
+    return this.db
+      .prepare<[], Raw>("SELECT * FROM rollout WHERE state = 'running' ORDER BY id")
+      .all()
+      .map((r) => this.row(r));
+  }
+
+  machines(id: number): RolloutMachine[] {
+    return this.db
+      .prepare<[number], RolloutMachine>(
+        'SELECT machine_id AS machine, wave, job_id AS job FROM rollout_machine WHERE rollout_id = ? ORDER BY wave, machine_id',
+      )
+      .all(id);
+  }
+
+  waveOfMachine(id: number, machine: number): number | undefined {
+    return this.db
+      .prepare<[number, number], { wave: number }>(
+        'SELECT wave FROM rollout_machine WHERE rollout_id = ? AND machine_id = ?',
+      )
+      .get(id, machine)?.wave;
+  }
+
+  setJob(id: number, machine: number, job: number): void {
+    this.db
+      .prepare('UPDATE rollout_machine SET job_id = ? WHERE rollout_id = ? AND machine_id = ?')
+      .run(job, id, machine);
+  }
+
+  /** A change of state or wave, with its event (one transaction). */
+  update(
+    id: number,
+    change: { state?: RolloutStateName; wave?: number; openedAt?: number; stateReason?: string | null },
+    event: RolloutEvent,
+  ): RolloutRow {
+    return this.db.transaction(() => {
+      const r = this.byId(id)!;
+      this.db
+        .prepare(
+          'UPDATE rollout SET state = ?, wave = ?, wave_opened = ?, state_reason = ?, updated_at = ?, events = ? WHERE id = ?',
+        )
+        .run(
+          change.state ?? r.state,
+          change.wave ?? r.wave,
+          // a wave opened: its time recorded at its index
+          JSON.stringify(
+            change.wave !== undefined && change.openedAt !== undefined
+              ? [...r.waveOpened.slice(0, change.wave), change.openedAt]
+              : r.waveOpened,
+          ),
+          change.stateReason === undefined ? r.stateReason : change.stateReason,
+          event.at,
+          JSON.stringify([...r.events, event].slice(-200)),
+          id,
+        );
+      return this.byId(id)!;
+    })();
+  }
+}
+
+/**
+ * The generation one side of a rollout pins for a suite: undefined when it pins none there, null
+ * when the stage has no such rollout.
+ */
+export function pinnedGeneration(
+  db: Db,
+  rollout: number,
+  stage: string,
+  backend: string,
+  suite: string,
+  side: 'from' | 'to',
+): number | null | undefined {
+  const r = db
+    .prepare<[string, string, number, string], { from_gen: number | null; to_gen: number | null }>(
+      `SELECT p.from_gen, p.to_gen FROM rollout r LEFT JOIN rollout_pin p
+        ON p.rollout_id = r.id AND p.backend = ? AND p.suite = ? WHERE r.id = ? AND r.stage = ?`,
+    )
+    .get(backend, suite, rollout, stage);
+  if (!r) return null;
+  return (side === 'from' ? r.from_gen : r.to_gen) ?? undefined;
+}
