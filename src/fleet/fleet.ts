@@ -39,7 +39,7 @@ export interface FleetDeps {
 export interface FleetGate {
   /** the stages, first to last (gate.stages): a machine follows the first one its classes name */
   stages: readonly string[];
-  /** the apt sources of a stage view for a machine of this release (its codename, '' when unknown), reached at `host` */
+  /** the apt sources of a stage view for a machine of this release (codename, '' when unknown), reached at `host` */
   sources(view: string, codename: string, host: string): StageSources;
   /** the stage view a machine following `stage` through `className` reads (a rollout's side, or the stage) */
   viewOf?(machine: number, stage: string, className: string): string;
