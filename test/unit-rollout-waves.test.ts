@@ -69,3 +69,47 @@ describe('rollout waves', () => {
     assert.equal(nextStep({ ...r, state: 'paused' }, done, policy, 9999).action, 'wait');
   });
 });
+
+describe('rollout waves by rank, stage view names', () => {
+  it('waves by rank: exactly ceil(share × n) machines up to each wave, the same order in every rollout of a salt', async () => {
+    const { assignWaves } = await import('../src/gate/rollouts.js');
+    const members = Array.from({ length: 10 }, (_, i) => ({ id: i + 1, machineId: `${(i * 7919).toString(16)}ab` }));
+    const sizes = (a: Array<{ wave: number }>) => [0, 1, 2].map((w) => a.filter((x) => x.wave === w).length);
+    const a = assignWaves(members, 'salt-1', [20, 50, 100]);
+    assert.deepEqual(sizes(a), [2, 3, 5]);
+    // small classes: every wave but the last gets at least one machine when there are enough
+    assert.deepEqual(sizes(assignWaves(members.slice(0, 3), 'salt-1', [5, 25, 100])), [1, 1, 1]);
+    assert.deepEqual(sizes(assignWaves(members.slice(0, 1), 'salt-1', [5, 25, 100])), [1, 0, 0]);
+    assert.deepEqual(assignWaves([], 'salt-1', [5, 100]), []);
+    // the same salt: the same order (a machine of the first wave stays first); another salt reorders
+    const again = assignWaves([...members].reverse(), 'salt-1', [20, 50, 100]);
+    const waveOfId = (x: Array<{ machine: number; wave: number }>) =>
+      Object.fromEntries(x.map((m) => [m.machine, m.wave]));
+    assert.deepEqual(waveOfId(again), waveOfId(a));
+    const orders = ['salt-2', 'salt-3', 'salt-4'].map((s) =>
+      JSON.stringify(waveOfId(assignWaves(members, s, [20, 50, 100]))),
+    );
+    assert.ok(
+      orders.some((o) => o !== JSON.stringify(waveOfId(a))),
+      'another salt reorders',
+    );
+  });
+
+  it('stage view names: a stage, or a side of one of its rollouts; anything else is no view', async () => {
+    const { parseStageView, stageViewName } = await import('../src/index/stage-view.js');
+    assert.deepEqual(parseStageView('production'), { stage: 'production' });
+    assert.deepEqual(parseStageView('production.r12.from'), { stage: 'production', rollout: { id: 12, side: 'from' } });
+    assert.equal(stageViewName('qa-2', { id: 3, side: 'to' }), 'qa-2.r3.to');
+    for (const bad of [
+      '',
+      'Production',
+      'production.r0.from',
+      'production.r1.back',
+      'production.r1',
+      '../x',
+      'a.r1.to.x',
+      'p.r1234567890.to',
+    ])
+      assert.equal(parseStageView(bad), undefined, bad);
+  });
+});

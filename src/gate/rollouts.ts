@@ -276,8 +276,9 @@ export class RolloutService {
 
 /**
  * Waves by rank: the machines ordered by their place (SHA-256 of salt and machine-id), the first
- * ceil(share × n) in the waves up to that share. Every wave but an empty class's has a machine
- * when there are as many machines as waves, and a machine keeps its place across rollouts.
+ * ceil(share × n) in the waves up to that share; with at least as many machines as waves, every
+ * wave gets one more at least (3 machines at 5%, 25%, 100%: one each). A machine keeps its place
+ * across rollouts of the same salt.
  */
 export function assignWaves(
   members: ReadonlyArray<{ id: number; machineId: string }>,
@@ -288,11 +289,18 @@ export function assignWaves(
     .map((m) => ({ id: m.id, at: positionOf(m.machineId, salt) }))
     .sort((a, b) => a.at - b.at || a.id - b.id);
   const n = ordered.length;
+  // how many machines the waves up to each one hold
+  const upTo: number[] = [];
+  waves.forEach((share, k) => {
+    let c = Math.ceil((share / 100) * n - 1e-9);
+    if (n >= waves.length) c = Math.min(n - (waves.length - 1 - k), Math.max(c, (upTo[k - 1] ?? 0) + 1));
+    upTo.push(Math.min(n, c));
+  });
   return ordered.map((m, rank) => ({
     machine: m.id,
     wave: Math.max(
       0,
-      waves.findIndex((share) => rank < Math.ceil((share / 100) * n - 1e-9)),
+      upTo.findIndex((c) => rank < c),
     ),
   }));
 }
