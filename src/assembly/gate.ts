@@ -12,6 +12,7 @@ import { stageResolver } from '../gate/resolver.js';
 import { StageViews } from '../gate/stage-views.js';
 import { GateService, type GateFleet } from '../gate/service.js';
 import type { RolloutService } from '../gate/rollouts.js';
+import { rolloutWhy } from '../gate/rollout-explain.js';
 import type { FixedCve, FixesOf } from '../gate/cooldown.js';
 import { urgencyRank } from '../index/exposures.js';
 import { compareVersions } from '../index/version.js';
@@ -167,12 +168,18 @@ export function fixesFrom(advisories: AdvisoryStore): FixesOf {
 }
 
 /** The gate's side of the fleet: stage sources at the URL machines reach the server by. */
-export function fleetGate(config: Config, gate: GateService, rollouts: RolloutService): FleetGate {
+export function fleetGate(
+  config: Config,
+  gate: GateService,
+  rollouts: RolloutService,
+  explain: Parameters<typeof rolloutWhy>[0],
+): FleetGate {
   const scheme = config.tls.cert ? 'https' : 'http';
   return {
     stages: config.gate.stages,
     sources: (view, codename, host) => gate.machineSources(view, codename, `${scheme}://${host}`),
     viewOf: (machine, stage, className) => rollouts.viewOf(machine, stage, className),
+    rolloutWhy: (view, machine, source, version) => rolloutWhy(explain, view, machine, source, version),
     publicKey: () => gate.publicKey(),
     pendingFor: (stage) => {
       const i = config.gate.stages.indexOf(stage);

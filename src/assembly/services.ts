@@ -126,7 +126,8 @@ export function assemble(config: Config, o: AssembleOptions): Services {
   // one store: its imports know each other's loads (a sweep never takes one being written)
   const advisoryStore = new AdvisoryStore(db);
   const gate = buildGate(config, parts, state, () => fleet, outdated, now, server, fixesFrom(advisoryStore));
-  const rollouts = buildRollouts(config, new RolloutStore(db), state.stages, () => fleet, now);
+  const rolloutStore = new RolloutStore(db);
+  const rollouts = buildRollouts(config, rolloutStore, state.stages, () => fleet, now);
   const fleet = new Fleet({
     db,
     profiles: state.profiles,
@@ -145,7 +146,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     enrolLimits: config.fleet.enrolLimits,
     now,
     ...(o.log ? { onError: (err: Error, what: string) => o.log!.error({ err: err.message }, what) } : {}),
-    gate: fleetGate(config, gate, rollouts),
+    gate: fleetGate(config, gate, rollouts, { store: rolloutStore, stages: state.stages, content: parts.content }),
   });
   const access = new AccessService(
     db,

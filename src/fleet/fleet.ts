@@ -47,6 +47,13 @@ export interface FleetGate {
   publicKey(): Promise<string>;
   /** what may move into `stage` (from the stage before it); null for the first stage (it follows upstream) */
   pendingFor?(stage: string): StagePending | null;
+  /** why a machine reading a rollout's `from` side lacks a version the rollout brings (undefined: it does not) */
+  rolloutWhy?(
+    view: string,
+    machine: number,
+    source: string,
+    version: string,
+  ): { text: string; until: string | null } | undefined;
 }
 
 /** The stage before one, its gate, and its updates waiting for promotion (with their cooldown). */
@@ -275,6 +282,16 @@ export class Fleet {
   /** What may move into a stage, for explaining why a version is not approved (null: the first stage). */
   stagePending(stage: string): StagePending | null {
     return this.deps.gate.pendingFor?.(stage) ?? null;
+  }
+
+  /** Why a machine in a wave not open yet lacks a version its stage has (undefined: no rollout holds it back). */
+  rolloutWhy(
+    view: string,
+    machine: number,
+    source: string,
+    version: string,
+  ): { text: string; until: string | null } | undefined {
+    return this.deps.gate.rolloutWhy?.(view, machine, source, version);
   }
 
   /** The stage sources of a machine reached at `host` (none when it follows no stage). */

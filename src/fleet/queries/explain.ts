@@ -2,12 +2,13 @@
 // the API's `why` on each entry, the console's machine page): what apt-get upgrade does with it
 // (upgradable now; kept back and which dependency, as apt would say; held; phased), its pin,
 // and behind the release gate why upstream's newer version is not approved yet (not in the
-// stage before; in its cooldown until when; waiting at the gate and for what).
+// stage before; in its cooldown until when; waiting at the gate and for what; in a wave of a
+// rollout not open yet).
 import type { OutdatedEntry } from '../../index/outdated.js';
 import { compareVersions } from '../../index/version.js';
 import type { StagePending } from '../fleet.js';
 
-export type WhyStatus = 'upgradable' | 'kept-back' | 'held' | 'phased' | 'waiting-at-gate' | 'cooldown';
+export type WhyStatus = 'upgradable' | 'kept-back' | 'held' | 'phased' | 'waiting-at-gate' | 'cooldown' | 'later-wave';
 
 export interface Why {
   status: WhyStatus;

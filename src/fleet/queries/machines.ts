@@ -21,6 +21,7 @@ import type { MachineRow, ReenrolRow } from '../../state/machines.js';
 import { SnapshotStore } from '../../state/snapshots.js';
 import { iso, viewNotReady, type FleetQueryContext } from './context.js';
 import { whyOfEntry, whyWaiting, type Why } from './explain.js';
+import { parseStageView } from '../../index/stage-view.js';
 import { jobInfo, type JobInfo } from './jobs.js';
 
 // ---- outdated per machine ----
@@ -319,6 +320,8 @@ export function outdatedOfMachine(
   packages: Array<OutdatedEntry & UpdateRefs & { why: Why }>;
   /** behind the release gate: its stage (the lists above are what it may install) and what upstream has */
   stage: string | null;
+  /** during a rollout of its stage to its class: the side it reads (production.r3.from, .to) */
+  view?: string;
   available: {
     known: boolean;
     reason: string | null;
@@ -336,11 +339,17 @@ export function outdatedOfMachine(
   // why each is pending: apt's part for what the stage approves; the gate's for what only upstream has
   const approved = new Map(o.entries.map((e) => [e.instance, e]));
   let pending: StagePending | null | undefined;
+  // what the machine reads: its stage, or a side of a rollout of it (production.r3.from)
+  const view = av?.stage ?? '';
+  const stage = parseStageView(view)?.stage ?? view;
   const waiting = (e: OutdatedEntry): Why => {
     const a = approved.get(e.instance);
     if (a && a.candidateVersion === e.candidateVersion) return whyOfEntry(a);
-    if (pending === undefined) pending = ctx.fleet.stagePending(av!.stage);
-    return whyWaiting(av!.stage, e, pending);
+    // the machine reads a side of a rollout (its view is not the stage's name)
+    const inWave = view !== stage ? ctx.fleet.rolloutWhy(view, m.id, e.source, e.sourceVersion) : undefined;
+    if (inWave) return { status: 'later-wave', ...inWave };
+    if (pending === undefined) pending = ctx.fleet.stagePending(stage);
+    return whyWaiting(stage, e, pending);
   };
   return {
     format: 1,
@@ -349,7 +358,8 @@ export function outdatedOfMachine(
     reason: o.reason,
     counts: o.counts,
     packages: withRefs(ctx.changelogRefs, o.entries, memo).map((e) => ({ ...e, why: whyOfEntry(e) })),
-    stage: av?.stage ?? null,
+    stage: av ? stage : null,
+    ...(av && view !== stage ? { view } : {}),
     available: av
       ? {
           known: av.outdated.known,
