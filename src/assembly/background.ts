@@ -24,12 +24,15 @@ export interface BackgroundDeps {
   tickMs: number;
   /** the security advisory feeds, fetched when due */
   advisories: AdvisoryFeeds;
+  /** works out every installed set's exposures once the feeds changed (0: nothing to do) */
+  warmExposures?: () => Promise<number>;
   changelogRefs?: ChangelogRefsService;
 }
 
 /** Starts the background turns; the function returned stops them (work already begun finishes). */
 export function startBackground(d: BackgroundDeps): () => void {
   const { fleet, gate, outdated, proxy, log } = d;
+  let warming = false;
   const tick = () => {
     try {
       const created = fleet.schedules.tick();
@@ -46,6 +49,18 @@ export function startBackground(d: BackgroundDeps): () => void {
       },
       (err: Error) => log.error({ err: err.message }, 'auto-promotion failed'),
     );
+    if (d.warmExposures && !warming) {
+      warming = true;
+      const started = performance.now();
+      d.warmExposures()
+        .then(
+          (n) => {
+            if (n) log.info({ groups: n, ms: Math.round(performance.now() - started) }, 'exposures worked out');
+          },
+          (err: Error) => log.error({ err: err.message }, 'working out the exposures failed'),
+        )
+        .finally(() => (warming = false));
+    }
     try {
       for (const s of d.rollouts.tick())
         (s.action === 'halted' ? log.warn : log.info).call(

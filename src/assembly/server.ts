@@ -10,7 +10,9 @@ import { TrafficSampler } from '../proxy/traffic.js';
 import { Checkpointer } from '../state/checkpointer.js';
 import type { Db } from '../state/db.js';
 import { ProxyHistoryStore } from '../state/proxy-history.js';
+import { warmExposures } from '../fleet/queries/exposures.js';
 import { startBackground } from './background.js';
+import { queryContext } from './queries.js';
 import { assemble, type Services } from './services.js';
 
 export interface ServerOptions {
@@ -57,7 +59,15 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
     start: async () => {
       checkpointer = Checkpointer.start(db, dbFile, (message) => log.warn({ err: message }, 'database checkpoints'));
       await proxy.start();
-      stopBackground = startBackground({ ...services, proxy, traffic, log, tickMs: config.fleet.scheduleTickMs });
+      const ctx = queryContext(services);
+      stopBackground = startBackground({
+        ...services,
+        proxy,
+        traffic,
+        log,
+        tickMs: config.fleet.scheduleTickMs,
+        warmExposures: () => warmExposures(ctx),
+      });
     },
     stop: async () => {
       stopBackground?.();

@@ -58,6 +58,8 @@ interface Parts {
   service: ExposureService;
   ladder: StageLadder;
   groups: Map<string, GroupAnswer>;
+  /** the feeds' state the groups were last all worked out for (warmExposures) */
+  warmed?: string;
 }
 
 /** Group answers kept (per profile, view and release). */
@@ -230,6 +232,28 @@ export function membersOf(ctx: FleetQueryContext, g: Group): Array<{ id: number;
      LEFT JOIN machine_report r INDEXED BY machine_report_compact ON r.machine_id = m.id
      WHERE m.profile_id = ? AND m.codename = ? AND r.view_id IS ?`,
   ).all(g.profileId, g.codename, g.viewId);
+}
+
+/**
+ * Works out every group's exposures once the feeds changed (an import, a fetch), in time slices
+ * in the background: a machine's question is then a lookup, not the first reading of its
+ * installed set against 400,000 records. Returns the groups worked out (0: nothing changed).
+ */
+export async function warmExposures(ctx: FleetQueryContext, slicer = new TimeSlicer()): Promise<number> {
+  const p = partsOf(ctx);
+  const stamp = p.service.stamp();
+  if (p.warmed === stamp) return 0;
+  let n = 0;
+  for (const g of await fleetGroups(ctx, slicer)) {
+    // as many as are kept: more would push out the ones worked out first
+    if (n >= GROUPS_KEPT - 100) break;
+    if (g.profileId === null || !g.codename) continue;
+    await groupExposures(ctx, g.profileId, g.viewId, g.codename, slicer);
+    n++;
+  }
+  // the feeds changed meanwhile: the next turn works them out again
+  if (p.service.stamp() === stamp) p.warmed = stamp;
+  return n;
 }
 
 /** Why the server cannot tell a machine's exposures (null: it can). */
