@@ -376,6 +376,13 @@ describe('issue 17: parsing a feed in a worker thread', () => {
     await writeFile(broken, '{"openssl": {"CVE-2024-5535": ');
     await rejectsCode(collect('debian-tracker', broken), 'PARSE_FAILED', /is not JSON/);
     await rejectsCode(collect('debian-tracker', path.join(FIX, 'dsa-list.txt')), 'PARSE_FAILED', /is not JSON/);
+    // the response is not echoed in the feed's status (an http URL pointing somewhere it should not)
+    await writeFile(broken, 'secret-token-1234 in a page that is not JSON');
+    await assert.rejects(collect('debian-tracker', broken), (err: Error) => {
+      assert.match(err.message, /is not JSON/);
+      assert.doesNotMatch(err.message, /secret|token|1234/);
+      return true;
+    });
     await rejectsCode(collect('dla', path.join(FIX, 'dsa-list.txt')), 'PARSE_FAILED', /no advisory in the DLA list/);
     await rejectsCode(collect('dsa', path.join(dir, 'missing')), 'WORKER_FAILED', /ENOENT/);
     await assert.rejects(

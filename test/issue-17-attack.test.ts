@@ -69,7 +69,7 @@ describe('issue 17 attack: backdated Release Dates and the cooldown', () => {
     // the tracker keeps the issues of sources long gone; an upload under such a name (a removed
     // package brought back, a name squatted) "fixes" every one of them against a stage that has none
     const advisories = new AdvisoryStore(server.services.db);
-    advisories.setFeed('debian-tracker', 'http://127.0.0.1/unused');
+    advisories.setFeed('debian-tracker', 'https://127.0.0.1/unused');
     const tracker = parseTracker({
       revived: {
         'CVE-2015-0001': {
@@ -133,11 +133,17 @@ describe('issue 17 attack: backdated Release Dates and the cooldown', () => {
       (u) => u.source === 'demo',
     );
     assert.deepEqual([demo?.fixes.length, demo?.lane], [12_000, 'normal']);
+    // a feed fetched over plain http gives no fast lane: whoever is on the path could write it
+    advisories.setFeed('debian-tracker', 'http://127.0.0.1/tracker.json');
+    assert.deepEqual(advisories.fixesFor('demo', 'stable'), []);
+    assert.deepEqual(server.gate.status('test').updates.find((u) => u.source === 'demo')?.fixes, []);
+    advisories.setFeed('debian-tracker', 'https://127.0.0.1/unused');
+    assert.equal(server.gate.status('test').updates.find((u) => u.source === 'demo')?.fixes.length, 12_000);
   });
 
   it("feeds that disagree on a CVE: the most urgent record decides the fast lane, whatever the feeds' order", async () => {
     const advisories = new AdvisoryStore(server.services.db);
-    advisories.setFeed('dsa', 'http://127.0.0.1/unused');
+    advisories.setFeed('dsa', 'https://127.0.0.1/unused');
     const base = { advisory: null, cve: 'CVE-2026-4242', source: 'demo', release: 'stable', pro: false };
     const rec = { fixedVersion: '3.0-1', status: 'fixed', published: null, summary: null } as const;
     // the DSA list names the CVE without an urgency; the tracker says high

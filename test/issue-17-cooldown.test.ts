@@ -181,7 +181,7 @@ describe('issue 17: cooldown before production, a fast lane for security', () =>
     // the server's clock back to the fixture upstream's (its Release Dates follow the real clock)
     offset = 0;
     const advisories = new AdvisoryStore(server.services.db);
-    advisories.setFeed('debian-tracker', 'http://127.0.0.1/unused');
+    advisories.setFeed('debian-tracker', 'https://127.0.0.1/unused');
     const tracker = parseTracker({
       tool: {
         'CVE-2026-10001': {

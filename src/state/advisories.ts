@@ -330,7 +330,7 @@ export class AdvisoryStore {
     return (
       cached<[], { k: string | null }>(
         this.db,
-        "SELECT group_concat(feed || '=' || coalesce(load_id, ''), ' ') AS k FROM advisory_feed",
+        "SELECT group_concat(feed || '=' || coalesce(load_id, '') || '@' || url, ' ') AS k FROM advisory_feed",
       ).get()?.k ?? ''
     );
   }
@@ -339,13 +339,15 @@ export class AdvisoryStore {
    * The fixes of a source in a release (the gate's fast lane), one row per fixed version with its
    * issues as "CVE:urgency ..." (ids and urgencies hold no space or colon). The kernel has 10,000+
    * issues per release: a row and a summary each held the loop 50-400 ms per update asked about.
+   * Feeds fetched over plain http give no fast lane (whoever is on the path could write them):
+   * their records still show exposures.
    */
   fixesFor(source: string, release: string): Array<{ fixedVersion: string; issues: string }> {
     return cached<[string, string], { fixedVersion: string; issues: string }>(
       this.db,
       `SELECT a.fixed_version AS fixedVersion, group_concat(a.cve || ':' || a.urgency, ' ') AS issues
        FROM advisory_feed f JOIN advisory a ON a.load_id = f.load_id AND a.source = ? AND a.release = ?
-       WHERE a.status = 'fixed' AND a.fixed_version IS NOT NULL AND a.cve IS NOT NULL
+       WHERE a.status = 'fixed' AND a.fixed_version IS NOT NULL AND a.cve IS NOT NULL AND f.url NOT LIKE 'http:%'
        GROUP BY a.fixed_version`,
     ).all(source, release);
   }

@@ -62,7 +62,9 @@ function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    return fail('PARSE_FAILED', `${what} is not JSON: ${(err as Error).message}`);
+    // V8's message quotes the text around the fault: the position only (a feed's response is not echoed)
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    return fail('PARSE_FAILED', `${what} is not JSON${at === undefined ? '' : ` (at byte ${at})`}`);
   }
 }
 
