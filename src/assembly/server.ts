@@ -49,6 +49,9 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
   // pending updates' changelogs: from .debs fetched through the proxy, cached ones only, or none
   if (config.advisories.changelogs !== 'off')
     services.changelogRefs.attach(poolFetcher(proxy, config.advisories.changelogs === 'cached'));
+  // a stage's files are written only once the Packages being indexed are in: a stage read just
+  // after an apt update would otherwise publish without them until the next read
+  services.gate.waitForIndexing(() => proxy.indexer.idle());
   const traffic = new TrafficSampler(proxy.metrics, new ProxyHistoryStore(db), services.now);
   let checkpointer: Checkpointer | undefined;
   let stopBackground: (() => void) | undefined;

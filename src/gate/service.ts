@@ -52,12 +52,16 @@ export interface GateDeps {
   closeKey: () => Promise<void>;
 }
 
+/** How long a stage's first read waits for Packages being indexed before publishing without them. */
+const INDEXING_WAIT_MS = 30_000;
+
 const PACKAGES_NAMES = ['Packages.xz', 'Packages.gz', 'Packages', 'Packages.zst', 'Packages.lz4'];
 
 export class GateService {
   private readonly pools = new Map<number, Set<string>>();
   private chain: Promise<unknown> = Promise.resolve();
   private readonly stamps = new PublishStamps();
+  private indexing: () => Promise<void> = () => Promise.resolve();
 
   constructor(private readonly d: GateDeps) {}
 
@@ -98,9 +102,24 @@ export class GateService {
     });
   }
 
+  /** What publishing waits for first (the proxy's indexer: Packages fetched but not in the index yet). */
+  waitForIndexing(idle: () => Promise<void>): void {
+    this.indexing = idle;
+  }
+
   /** The generation's files, written now if they are not (yet, or any more). */
-  private ensurePublished(g: StageGeneration): Promise<void> {
-    if (g.publishedSha256) return Promise.resolve();
+  private async ensurePublished(g: StageGeneration): Promise<void> {
+    if (g.publishedSha256) return;
+    // never longer than apt waits for an answer: then it is written with what is indexed
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.indexing(),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, INDEXING_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
     return this.serial(async () => {
       const fresh = this.d.store.byId(g.id);
       if (fresh && !fresh.publishedSha256) await this.publish(fresh);
