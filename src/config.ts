@@ -182,12 +182,17 @@ const SETTINGS: Record<string, Setter> = {
     const list = parseList(v);
     if (
       list.length < 1 ||
-      list.some((s) => !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(s)) ||
+      // never "--": a rollout's side of a stage is named <stage>--r<id>-<from|to> (index/stage-view.ts)
+      list.some((s) => !/^(?!.*--)[a-z0-9][a-z0-9_-]{0,31}$/.test(s)) ||
       new Set(list).size !== list.length
     ) {
-      fail('CONFIG_INVALID', `${k}: expected distinct stage names (lower-case letters, digits, _ -), got "${v}"`, {
-        key: k,
-      });
+      fail(
+        'CONFIG_INVALID',
+        `${k}: expected distinct stage names (lower-case letters, digits, _ -, never --), got "${v}"`,
+        {
+          key: k,
+        },
+      );
     }
     c.gate.stages = list;
   },

@@ -98,8 +98,14 @@ describe('rollout waves by rank, stage view names', () => {
   it('stage view names: a stage, or a side of one of its rollouts; anything else is no view', async () => {
     const { parseStageView, stageViewName } = await import('../src/index/stage-view.js');
     assert.deepEqual(parseStageView('production'), { stage: 'production' });
-    assert.deepEqual(parseStageView('production.r12.from'), { stage: 'production', rollout: { id: 12, side: 'from' } });
-    assert.equal(stageViewName('qa-2', { id: 3, side: 'to' }), 'qa-2.r3.to');
+    assert.deepEqual(parseStageView('production--r12-from'), {
+      stage: 'production',
+      rollout: { id: 12, side: 'from' },
+    });
+    assert.deepEqual(parseStageView('qa-2--r3-to'), { stage: 'qa-2', rollout: { id: 3, side: 'to' } });
+    assert.equal(stageViewName('qa-2', { id: 3, side: 'to' }), 'qa-2--r3-to');
+    // agents before rollouts take a stage URI of [a-z0-9_-]: a side fits
+    assert.match(stageViewName('production', { id: 123456789, side: 'from' }), /^[a-z0-9_-]+$/);
     for (const bad of [
       '',
       'Production',
@@ -111,5 +117,16 @@ describe('rollout waves by rank, stage view names', () => {
       'p.r1234567890.to',
     ])
       assert.equal(parseStageView(bad), undefined, bad);
+  });
+
+  it('[gate] stages never hold "--": a rollout side is never taken for a stage', async () => {
+    const { applySetting, defaultConfig } = await import('../src/config.js');
+    const c = defaultConfig();
+    applySetting(c, 'gate.stages', 'test qa-1 production');
+    assert.deepEqual(c.gate.stages, ['test', 'qa-1', 'production']);
+    assert.throws(
+      () => applySetting(c, 'gate.stages', 'test production--r1-from'),
+      (e: unknown) => isAptgateError(e, 'CONFIG_INVALID') && /never --/.test((e as Error).message),
+    );
   });
 });

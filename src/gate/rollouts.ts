@@ -1,8 +1,8 @@
 // Rollouts in waves (issue 17): a stage's new content reaches a class a share at a time. Each
 // machine's wave is fixed at the start (its place in the order of SHA-256(salt, machine-id), the
 // salt kept per stage and class); machines of waves not open yet read the content before the
-// rollout (a stage view of its own, `<stage>.r<id>.from`), the open waves what it rolls out
-// (`.to`). Each wave's machines get an upgrade job when it opens; the tick opens the next wave
+// rollout (a stage view of its own, `<stage>--r<id>-from`), the open waves what it rolls out
+// (`-to`). Each wave's machines get an upgrade job when it opens; the tick opens the next wave
 // once they all succeeded and the soak passed, and halts the rollout when the failures reach the
 // policy. Abort sends every machine of the class back to the content before it.
 import { randomBytes } from 'node:crypto';

@@ -1,5 +1,5 @@
 // /stage/<stage>/<backend>/...: each stage of the release gate as its own signed repository (and
-// each side of a rollout of a stage, /stage/<stage>.r<id>.<from|to>/<backend>/..., index/stage-view.ts).
+// each side of a rollout of a stage, /stage/<stage>--r<id>-<from|to>/<backend>/..., index/stage-view.ts).
 // Its dists/ files are the stage's published files; a pool file is served (from the shared
 // cache, verified like any other) only when that stage's Packages name it, else 404. This
 // decides what to answer; stage-routes.ts serves it.

@@ -320,7 +320,7 @@ export function outdatedOfMachine(
   packages: Array<OutdatedEntry & UpdateRefs & { why: Why }>;
   /** behind the release gate: its stage (the lists above are what it may install) and what upstream has */
   stage: string | null;
-  /** during a rollout of its stage to its class: the side it reads (production.r3.from, .to) */
+  /** during a rollout of its stage to its class: the side it reads (production--r3-from, -to) */
   view?: string;
   available: {
     known: boolean;
@@ -339,7 +339,7 @@ export function outdatedOfMachine(
   // why each is pending: apt's part for what the stage approves; the gate's for what only upstream has
   const approved = new Map(o.entries.map((e) => [e.instance, e]));
   let pending: StagePending | null | undefined;
-  // what the machine reads: its stage, or a side of a rollout of it (production.r3.from)
+  // what the machine reads: its stage, or a side of a rollout of it (production--r3-from)
   const view = av?.stage ?? '';
   const stage = parseStageView(view)?.stage ?? view;
   const waiting = (e: OutdatedEntry): Why => {
