@@ -27,12 +27,13 @@ export const rolloutOptions = {
       maxLength: 40,
     },
   ),
-  jobs: {
-    type: 'string',
-    enum: ['upgrade', 'dist-upgrade', 'none'],
-    description:
-      "the job each wave's machines get when it opens (none: the class's schedules upgrade them; default upgrade)",
-  },
+  // checked by the operation (not an enum here): the same message from the API and the command line
+  jobs: str(
+    "the job each wave's machines get when it opens: upgrade (default), dist-upgrade, or none (the class's schedules upgrade them)",
+    {
+      maxLength: 40,
+    },
+  ),
 };
 
 export interface RolloutOptionsInput {
