@@ -20,6 +20,7 @@ import {
   type SessionClient,
 } from './helpers/api.js';
 import { aptEnv, type AptEnv } from './helpers/apt.js';
+import { launchBrowser, logIn, unexpectedErrors } from './helpers/browser.js';
 import type { DebSpec } from './helpers/debs.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
@@ -426,5 +427,45 @@ describe('issue 17: rollouts in waves over the API and the command line', () => 
     assertError(await operator.call('POST', `/rollouts/${id}/resume`, {}), 400, 'USAGE');
     await same(['rollout', 'status']);
     await same(['rollout', 'status', String(p.rollout.id)]);
+  });
+
+  it('the console: the rollouts linked from the gate page, one rollout with its machines; a viewer has no button, an operator pauses', async () => {
+    const [r] = await rollouts();
+    const browser = await launchBrowser(path.join(world.dir, 'chromium'));
+    try {
+      const v = await browser.newPage();
+      await logIn(v.page, server.url, 'vera', PASSWORD, '#/gate');
+      await v.page.getByRole('link', { name: 'Rollouts in waves' }).click();
+      await v.page.getByRole('heading', { name: 'Rollouts' }).waitFor();
+      assert.equal(await v.page.locator('#rollouts-q').count(), 1);
+      assert.equal(await v.page.locator('.data-table tbody tr').count(), 2);
+      await v.page.getByRole('link', { name: `rollout ${r!.id}` }).click();
+      await v.page.getByRole('heading', { name: `Rollout ${r!.id}: production to web` }).waitFor();
+      assert.equal(await v.page.locator('.data-table tbody tr').count(), 10, 'every machine of the class');
+      assert.match(
+        await v.page.locator('dl.facts').innerText(),
+        /running, wave 1 of 2[\s\S]*wave 1: 5 machines, 0 succeeded/,
+      );
+      assert.equal(
+        await v.page.getByRole('button', { name: /Pause|Resume|Abort/ }).count(),
+        0,
+        'a viewer sees no action',
+      );
+
+      const o = await browser.newPage();
+      await logIn(o.page, server.url, 'oscar', PASSWORD, `#/rollouts/${r!.id}`);
+      await o.page.getByRole('heading', { name: `Rollout ${r!.id}: production to web` }).waitFor();
+      await o.page.getByRole('button', { name: 'Pause' }).click();
+      await o.page.getByRole('dialog').getByLabel('Reason').fill('from the console');
+      await o.page.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+      await o.page.getByText(`Rollout ${r!.id} is paused.`).waitFor();
+      await o.page.getByRole('button', { name: 'Resume' }).waitFor();
+      const [a] = await audits('rollouts.pause');
+      assert.deepEqual([a!.actor, a!.actorKind, a!.args], ['oscar', 'user', { id: r!.id, reason: 'from the console' }]);
+      assert.deepEqual((await show(r!.id)).stateReason, 'from the console');
+      assert.deepEqual([unexpectedErrors(v.log, server.url), unexpectedErrors(o.log, server.url)], [[], []]);
+    } finally {
+      await browser.close();
+    }
   });
 });
