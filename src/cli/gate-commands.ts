@@ -19,7 +19,7 @@ import {
   formatStageList,
 } from './gate-format.js';
 import { registerRolloutCommands, rolloutFlags, rolloutInput, type RolloutFlags } from './rollout.js';
-import { formatRollout } from './rollout-format.js';
+import { formatPromoteRollout } from './rollout-format.js';
 
 export function registerGateCommands(program: Command, shell: CliShell): void {
   const leaf = (parent: Command, spec: string, description: string) =>
@@ -89,8 +89,7 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
             ...(o.reason === undefined ? {} : { reason: o.reason }),
             ...(o.rollout === undefined ? {} : { rollout: { class: o.rollout, ...rolloutInput(o) } }),
           },
-          (r: PromoteJson | PromoteWithRolloutJson) =>
-            formatPromote(r) + ('rollout' in r ? formatRollout(r.rollout) : ''),
+          (r: PromoteJson | PromoteWithRolloutJson) => ('rollout' in r ? formatPromoteRollout(r) : formatPromote(r)),
         );
       },
     );

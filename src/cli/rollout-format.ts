@@ -1,9 +1,9 @@
 // Human output of the rollout commands; --json prints the data of gate/rollout-queries.ts itself.
 // Hostnames and failure texts come from agents: table() and visible() show their control characters.
-import type { RolloutDetailJson, RolloutJson } from '../gate/rollout-queries.js';
+import type { RolloutDetailJson, RolloutJson, PromoteWithRolloutJson } from '../gate/rollout-queries.js';
 import { visible } from '../term/visible.js';
 import { table, when } from './fleet-format.js';
-import { duration } from './gate-format.js';
+import { duration, formatPromote } from './gate-format.js';
 
 const indent = (text: string, by = '    ') => text.trimEnd().replace(/^/gm, by);
 
@@ -83,4 +83,12 @@ export function formatRollout(r: RolloutDetailJson): string {
       `  ${r.state === 'running' ? `aptgate rollout pause ${r.id}` : `aptgate rollout resume ${r.id}`}; aptgate rollout abort ${r.id}`,
     );
   return L.join('\n') + '\n';
+}
+
+/** promote --rollout: the promotion, then the rollout it started (its class gets the content in waves). */
+export function formatPromoteRollout(p: PromoteWithRolloutJson): string {
+  const lines = formatPromote(p).trimEnd().split('\n');
+  lines[lines.length - 1] =
+    `machines of ${visible(p.to)} are offered these at their next apt-get update, but those a rollout holds: class ${visible(p.rollout.class)} in waves`;
+  return `${lines.join('\n')}\n${formatRollout(p.rollout)}`;
 }
