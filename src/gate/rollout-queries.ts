@@ -145,7 +145,8 @@ export function checkRolloutStart(
     );
   parseWaves(r.waves);
   parseHalt(r.halt);
-  const last = rollouts.list({ stage }).find((x) => x.className === r.className);
+  // newest first: the class's latest among the stage's newest 1000 (start() refuses the rest anyway)
+  const last = rollouts.list({ stage, limit: 1000 }).find((x) => x.className === r.className);
   if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
     fail(
       'USAGE',
