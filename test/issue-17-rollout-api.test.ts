@@ -387,6 +387,8 @@ describe('issue 17: rollouts in waves over the API and the command line', () => 
         '50%,100%',
         '--soak',
         '0s',
+        '--jobs',
+        'none',
         '--json',
       ],
       operatorToken,
@@ -403,8 +405,18 @@ describe('issue 17: rollouts in waves over the API and the command line', () => 
         p.rollout.state,
         p.rollout.actor,
         p.rollout.reason,
+        p.rollout.jobs,
       ],
-      ['production', 'web', [50, 100], 0, 'running', 'oscar', 'other 2'],
+      ['production', 'web', [50, 100], 0, 'running', 'oscar', 'other 2', 'none'],
+    );
+    // no job of its own: the open wave waits for the class's schedules (or jobs by hand)
+    assert.deepEqual(
+      new Set(
+        p.rollout.machines
+          .filter((m: { wave: number }) => m.wave === 1)
+          .map((m: { job: null; reason: string }) => `${m.job} ${m.reason}`),
+      ),
+      new Set(['null no upgrade since its wave opened']),
     );
     assert.deepEqual(p.rollout.pins, [{ backend: 'fixture', suite: 'stable', from: a.pins[0]!.from, to: gen }]);
     assert.deepEqual(
@@ -423,7 +435,7 @@ describe('issue 17: rollouts in waves over the API and the command line', () => 
         [id, 'aborted'],
       ],
     );
-    // an aborted rollout that is not the class's latest cannot be acted on again
+    // an aborted rollout does not run again
     assertError(await operator.call('POST', `/rollouts/${id}/resume`, {}), 400, 'USAGE');
     await same(['rollout', 'status']);
     await same(['rollout', 'status', String(p.rollout.id)]);
