@@ -2,9 +2,11 @@
 // `aptgate key export`: the release gate's operations (ops/gate.ts), run on the server host (the
 // configured database opened directly; the running server publishes what they change when a
 // client next reads the stage) or on --server through the API. Stage bindings of classes are
-// under `aptgate classes`.
+// under `aptgate classes`; rollouts in waves (`aptgate rollout`, and `promote --rollout`) in rollout.ts.
 import type { Command } from 'commander';
 import type { GateStatusJson, HistoryJson, PromoteJson, RollbackJson, StageListJson } from '../gate/queries.js';
+import type { PromoteWithRolloutJson } from '../gate/rollout-queries.js';
+import { fail } from '../errors.js';
 import { opRunner, type RemoteOpts } from './call.js';
 import { idArgument, intOption, type CliShell } from './fleet-context.js';
 import { exportKey } from './gate.js';
@@ -16,6 +18,8 @@ import {
   formatRollback,
   formatStageList,
 } from './gate-format.js';
+import { registerRolloutCommands, rolloutFlags, rolloutInput, type RolloutFlags } from './rollout.js';
+import { formatPromoteRollout } from './rollout-format.js';
 
 export function registerGateCommands(program: Command, shell: CliShell): void {
   const leaf = (parent: Command, spec: string, description: string) =>
@@ -40,10 +44,12 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
       ),
     );
 
-  leaf(
-    program,
-    'promote',
-    'move the updates of a stage to the next one (refused while its gate does not hold, unless forced with a reason)',
+  rolloutFlags(
+    leaf(
+      program,
+      'promote',
+      'move the updates of a stage to the next one (refused while its gate does not hold, unless forced with a reason)',
+    ),
   )
     .argument('<stage>', 'the stage whose updates move on')
     .option('--to <next>', 'the next stage (checked: promotion is one step of the ladder at a time)')
@@ -51,13 +57,27 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
     .option('--security-only', 'only updates from security suites')
     .option('--force', 'promote although the gate does not hold (needs --reason; recorded)')
     .option('--reason <text>', 'why (recorded in the stage history)')
+    .option(
+      '--rollout <class>',
+      'then roll the promoted content out to this class of the next stage in waves (--waves, --soak, --halt, --jobs)',
+    )
     .option('--json', 'machine-readable output')
     .action(
       (
         stage: string,
-        o: RemoteOpts & { to?: string; only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string },
-      ) =>
-        run(
+        o: RemoteOpts &
+          RolloutFlags & {
+            to?: string;
+            only?: string[];
+            securityOnly?: boolean;
+            force?: boolean;
+            reason?: string;
+            rollout?: string;
+          },
+      ) => {
+        if (o.rollout === undefined && Object.keys(rolloutInput(o)).length)
+          fail('USAGE', '--waves, --soak, --halt and --jobs go with --rollout CLASS');
+        return run(
           o,
           'gate.promote',
           {
@@ -67,10 +87,13 @@ export function registerGateCommands(program: Command, shell: CliShell): void {
             ...(o.securityOnly ? { securityOnly: true } : {}),
             ...(o.force ? { force: true } : {}),
             ...(o.reason === undefined ? {} : { reason: o.reason }),
+            ...(o.rollout === undefined ? {} : { rollout: { class: o.rollout, ...rolloutInput(o) } }),
           },
-          (r: PromoteJson) => formatPromote(r),
-        ),
+          (r: PromoteJson | PromoteWithRolloutJson) => ('rollout' in r ? formatPromoteRollout(r) : formatPromote(r)),
+        );
+      },
     );
+  registerRolloutCommands(program, shell, leaf);
 
   const stage = program
     .command('stage')

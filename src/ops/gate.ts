@@ -16,7 +16,9 @@ import {
   type PromoteJson,
   type RollbackJson,
 } from '../gate/queries.js';
+import { promoteWithRollout, type PromoteWithRolloutJson } from '../gate/rollout-queries.js';
 import { bool, int, object, op, str, strings } from './operation.js';
+import { rolloutOptions, rolloutSettings, type RolloutOptionsInput } from './rollout-options.js';
 import { textOption } from './values.js';
 
 const gateCtx = (s: Services): GateQueryContext => ({ config: s.config, gate: s.gate, fleet: s.fleet });
@@ -36,11 +38,22 @@ export function actorOf(p: Principal, env: NodeJS.ProcessEnv = process.env): str
 
 const reasonOf = (r: string | undefined) => (r === undefined ? {} : { reason: textOption('reason', r, 500) });
 
-/** The audit entry's detail: the generations made, each with its stage (the audit page links them). */
-const generationsMade = (r: PromoteJson | RollbackJson) => ({
+/** The audit entry's detail: the generations made, each with its stage (the audit page links them), the rollout. */
+const generationsMade = (r: PromoteJson | RollbackJson | PromoteWithRolloutJson) => ({
   stage: 'to' in r ? r.to : r.stage,
   generations: r.generations.map((g) => ({ id: g.id, stage: g.stage })),
+  ...('rollout' in r ? { rollout: r.rollout.id } : {}),
 });
+
+type PromoteInput = {
+  stage: string;
+  to?: string;
+  only?: string[];
+  securityOnly?: boolean;
+  force?: boolean;
+  reason?: string;
+  rollout?: { class: string } & RolloutOptionsInput;
+};
 
 export const gateOps = [
   op({
@@ -122,24 +135,33 @@ export const gateOps = [
         securityOnly: bool('only updates from security suites'),
         force: bool('promote although the gate does not hold (needs a reason; recorded)'),
         reason,
+        rollout: {
+          type: 'object',
+          description:
+            'then roll the promoted content out to this class of the next stage in waves (checked before promoting)',
+          properties: { class: str('a class bound to the next stage', { maxLength: 200 }), ...rolloutOptions },
+          required: ['class'],
+          additionalProperties: false,
+        },
       },
       required: ['stage'],
     },
-    output: object('{ stage, to, actor, forced, reason, generations }, as aptgate promote --json'),
+    output: object('{ stage, to, actor, forced, reason, generations, rollout? }, as aptgate promote --json'),
     changes: true,
     auditDetail: generationsMade,
-    run: (
-      { services, principal },
-      i: { stage: string; to?: string; only?: string[]; securityOnly?: boolean; force?: boolean; reason?: string },
-    ) =>
-      promote(gateCtx(services), i.stage, {
+    run: ({ services, principal }, i: PromoteInput) => {
+      const o = {
         actor: actorOf(principal),
         ...(i.to === undefined ? {} : { to: i.to }),
         ...(i.only === undefined ? {} : { only: i.only }),
         securityOnly: i.securityOnly === true,
         force: i.force === true,
         ...reasonOf(i.reason),
-      }),
+      };
+      if (i.rollout === undefined) return promote(gateCtx(services), i.stage, o);
+      const r = rolloutSettings(i.rollout);
+      return promoteWithRollout(gateCtx(services), services.rollouts, i.stage, o, { className: i.rollout.class, ...r });
+    },
   }),
   op({
     name: 'stages.rollback',

@@ -10,6 +10,7 @@ import { cacheOps } from './cache.js';
 import { advisoryOps } from './advisories.js';
 import { cveOps } from './cves.js';
 import { gateOps } from './gate.js';
+import { rolloutOps } from './rollouts.js';
 import type { AnyOperation } from './operation.js';
 import { overviewOps } from './overview.js';
 import { packageOps } from './packages.js';
@@ -29,6 +30,7 @@ export const OPERATIONS: readonly AnyOperation[] = [
   ...jobOps,
   ...scheduleOps,
   ...gateOps,
+  ...rolloutOps,
   ...cacheOps,
   ...advisoryOps,
   ...cveOps,

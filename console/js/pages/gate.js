@@ -1,6 +1,6 @@
 // The release gate: the ladder of stages (what each publishes, its classes and test machines,
 // auto-promotion), and for every stage that promotes: its gate, what is pending, the evidence,
-// and (operators) promote, force with a reason, roll back.
+// and (operators) promote, force with a reason, roll back; a link to the rollouts in waves.
 import { get } from '../api.js';
 import { EP } from '../endpoints.js';
 import { h, heading, link, replace } from '../dom.js';
@@ -44,6 +44,7 @@ export async function render(ctx) {
     ctx.root,
     heading('Release gate'),
     ladder(list),
+    h('p', {}, link('/rollouts', 'Rollouts in waves'), ': stage content moving to a class a share at a time'),
     status.stages.map((st) => stageSection(st, byName.get(st.stage), ctx)),
     // the last stage promotes nowhere but can be rolled back
     list.stages.length && !status.stages.some((s) => s.stage === list.ladder.at(-1))
