@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { queryContext } from '../src/assembly/queries.js';
+import { outdatedOfMachine } from '../src/fleet/queries/machines.js';
 import { isAptgateError, type ErrorCode } from '../src/errors.js';
 import type { RolloutStart } from '../src/gate/rollouts.js';
 import { aptEnv, type AptEnv } from './helpers/apt.js';
@@ -239,6 +241,20 @@ describe('issue 17: a rollout in waves with real agents', () => {
       assert.equal(await status(`${uri}/pool/main/d/demo/demo_2.0-1_all.deb`), 404, h);
       assert.equal(await status(`${uri}/pool/main/d/demo/demo_1.0-1_all.deb`), 200, h);
     }
+    // the administrator sees why: upstream has 2.0-1, the rollout keeps it from wave 3
+    await settled(server);
+    const why = outdatedOfMachine(queryContext(server.services), wave3[0]!);
+    assert.equal(why.stage, from);
+    assert.deepEqual(
+      why.available?.packages.map((p) => [p.package, p.candidateVersion, p.why.text]),
+      [
+        [
+          'demo',
+          '2.0-1',
+          `this machine reads production as it was before rollout ${r.id} (its wave is not open yet, or the rollout was aborted)`,
+        ],
+      ],
+    );
     // (the same file is there for the open waves)
     assert.equal(await status(`${server.url}/stage/${to}/fixture/pool/main/d/demo/demo_2.0-1_all.deb`), 200);
     assert.deepEqual(
@@ -302,6 +318,12 @@ describe('issue 17: a rollout in waves with real agents', () => {
         'USAGE',
         new RegExp(`nothing new in production for class empty since rollout ${empty.id}`),
       ],
+      // what an edge may pass on as it came
+      [{ jobKind: 'reboot' as never }, 'USAGE', /job: upgrade, dist-upgrade or none/],
+      [{ soakMs: -1 }, 'USAGE', /soak: a duration/],
+      [{ soakMs: Infinity }, 'USAGE', /soak: a duration/],
+      [{ waves: 50 as never }, 'USAGE', /waves: a name or text/],
+      [{ stage: null as never }, 'USAGE', /stage: a name or text/],
     ];
     for (const [o, code, re] of refused) {
       assert.throws(

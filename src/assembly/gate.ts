@@ -14,6 +14,7 @@ import { GateService, type GateFleet } from '../gate/service.js';
 import type { RolloutService } from '../gate/rollouts.js';
 import type { FixedCve, FixesOf } from '../gate/cooldown.js';
 import { urgencyRank } from '../index/exposures.js';
+import { parseStageView } from '../index/stage-view.js';
 import { compareVersions } from '../index/version.js';
 import type { AdvisoryStore } from '../state/advisories.js';
 import { StageService } from '../gate/stages.js';
@@ -174,8 +175,9 @@ export function fleetGate(config: Config, gate: GateService, rollouts: RolloutSe
     sources: (view, codename, host) => gate.machineSources(view, codename, `${scheme}://${host}`),
     viewOf: (machine, stage, className) => rollouts.viewOf(machine, stage, className),
     publicKey: () => gate.publicKey(),
-    pendingFor: (stage) => {
-      const i = config.gate.stages.indexOf(stage);
+    pendingFor: (view) => {
+      // a side of a rollout: what may move into its stage
+      const i = config.gate.stages.indexOf(parseStageView(view)?.stage ?? view);
       if (i <= 0) return null;
       const from = config.gate.stages[i - 1]!;
       const st = gate.status(from);

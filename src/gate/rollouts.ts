@@ -82,6 +82,7 @@ export class RolloutService {
 
   /** Starts a rollout of the stage's current content to a class; its first wave opens at once. */
   start(o: RolloutStart): RolloutView {
+    checkStart(o);
     if (!this.d.ladder.includes(o.stage)) fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
     const bound = this.d.fleet.classStage(o.className);
     if (bound === undefined) fail('NOT_FOUND', `no class ${o.className.slice(0, 60)}`);
@@ -89,7 +90,6 @@ export class RolloutService {
       fail('USAGE', `class ${o.className} follows ${bound ? `stage ${bound}` : 'no stage'}, not ${o.stage}`);
     const waves = parseWaves(o.waves);
     parseHalt(o.halt);
-    if (!(o.soakMs >= 0)) fail('USAGE', 'soak: a duration, e.g. 1h');
     const last = this.d.store.latest(o.stage, o.className);
     if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
       fail(
@@ -172,8 +172,10 @@ export class RolloutService {
   }
 
   list(o: { stage?: string; limit?: number } = {}): RolloutRow[] {
+    if (o.limit !== undefined && (!Number.isSafeInteger(o.limit) || o.limit < 1 || o.limit > 1000))
+      fail('USAGE', 'limit: 1 to 1000');
     if (o.stage !== undefined && !this.d.ladder.includes(o.stage))
-      fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
+      fail('NOT_FOUND', `no stage ${String(o.stage).slice(0, 40)}`);
     return this.d.store.list(o);
   }
 
@@ -191,6 +193,7 @@ export class RolloutService {
   }
 
   pause(id: number, actor: string, reason?: string): RolloutView {
+    checkReason(reason);
     const r = this.get(id);
     if (r.state !== 'running') fail('USAGE', `rollout ${id} is ${r.state}, not running`);
     this.d.store.update(
@@ -203,6 +206,7 @@ export class RolloutService {
 
   /** Paused or halted: running again (a halted wave is judged again: a newer successful upgrade counts). */
   resume(id: number, actor: string, reason?: string): RolloutView {
+    checkReason(reason);
     const r = this.get(id);
     if (r.state !== 'paused' && r.state !== 'halted')
       fail('USAGE', `rollout ${id} is ${r.state}: only a paused or halted one resumes`);
@@ -212,6 +216,7 @@ export class RolloutService {
 
   /** Every machine of the class back to the content before the rollout; jobs not delivered yet taken back. */
   abort(id: number, actor: string, reason?: string): RolloutView {
+    checkReason(reason);
     const r = this.get(id);
     if (r.state === 'aborted' || r.state === 'done') fail('USAGE', `rollout ${id} is ${r.state} already`);
     const latest = this.d.store.latestBrief(r.stage, r.className);
@@ -272,6 +277,32 @@ export class RolloutService {
     }
     return out;
   }
+}
+
+const JOB_KINDS: ReadonlySet<string> = new Set(['', 'upgrade', 'dist-upgrade']);
+const MAX_SOAK_MS = 366 * 86_400_000;
+
+/** What a start names, checked before anything is read or written (it may come from any edge). */
+function checkStart(o: RolloutStart): void {
+  for (const [k, v] of [
+    ['stage', o.stage],
+    ['class', o.className],
+    ['waves', o.waves],
+    ['halt', o.halt],
+    ['actor', o.actor],
+  ] as const)
+    if (typeof v !== 'string' || v.length > 200) fail('USAGE', `${k}: a name or text of up to 200 characters`);
+  if (!Number.isSafeInteger(o.soakMs) || o.soakMs < 0 || o.soakMs > MAX_SOAK_MS)
+    fail('USAGE', 'soak: a duration from 0 to 366 days, e.g. 1h');
+  if (typeof o.jobKind !== 'string' || !JOB_KINDS.has(o.jobKind))
+    fail('USAGE', `job: upgrade, dist-upgrade or none (empty), not "${String(o.jobKind).slice(0, 20)}"`);
+  if (o.reshuffle !== undefined && typeof o.reshuffle !== 'boolean') fail('USAGE', 'reshuffle: true or false');
+  checkReason(o.reason);
+}
+
+function checkReason(reason: unknown): void {
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000))
+    fail('USAGE', 'reason: a text of up to 1000 characters');
 }
 
 /**
