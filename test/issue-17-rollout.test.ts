@@ -16,6 +16,7 @@ import { isAptgateError, type ErrorCode } from '../src/errors.js';
 import type { RolloutStart } from '../src/gate/rollouts.js';
 import { aptEnv, type AptEnv } from './helpers/apt.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
+import { execOk } from './helpers/exec.js';
 import type { DebSpec } from './helpers/debs.js';
 import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { makeWorld, type World } from './helpers/world.js';
@@ -353,5 +354,48 @@ describe('issue 17: a rollout in waves with real agents', () => {
       rollouts().abort(shuffled.id, 'admin');
     }
     assert.ok(moved, 'a reshuffle moves machines between waves');
+  });
+
+  it('a rollout whose waves all succeed ends: the class reads the stage again, and has nothing new to roll out', async () => {
+    // the broken extra goes (upstream would fix it; the machines drop their half-configured one)
+    for (const h of hosts)
+      if (await agent(h).root.installed('extra'))
+        await execOk('dpkg', [...agent(h).root.target.dpkgOptions, '--purge', '--force-all', 'extra']);
+    const r = start({ soakMs: 0 });
+    const to = `production.r${r.id}.to`;
+    for (const wave of [1, 2, 3]) {
+      const members = inWave(r.id, wave);
+      const runs = await runOnce(members);
+      for (const [i, h] of members.entries()) {
+        assert.deepEqual(
+          runs[i]!.jobs.map((j) => [j.kind, j.failure]),
+          [['upgrade', undefined]],
+          h,
+        );
+        assert.equal((await viewOf(h)).view, to, h);
+        assert.equal((await agent(h).root.installed('demo'))?.version, '2.0-1', h);
+      }
+      assert.deepEqual(rollouts().tick(), [
+        wave < 3 ? { id: r.id, action: 'opened', detail: `wave ${wave + 1}` } : { id: r.id, action: 'done' },
+      ]);
+    }
+    const done = rollouts().show(r.id);
+    assert.deepEqual(
+      [done.state, done.events.map((e) => e.what)],
+      ['done', ['started', 'wave 2 opened', 'wave 3 opened', 'done']],
+    );
+    assert.ok(done.machines.every((m) => m.status === 'succeeded'));
+    const back = await runOnce(hosts);
+    for (const [i, h] of hosts.entries()) {
+      assert.ok(back[i]!.sources, h);
+      assert.equal((await viewOf(h)).view, 'production', h);
+      assert.equal((await policy(h, 'demo')).candidate, '2.0-1', h);
+    }
+    assert.throws(
+      () => start(),
+      (e) =>
+        isAptgateError(e, 'USAGE') &&
+        new RegExp(`nothing new in production for class prod since rollout ${r.id}`).test((e as Error).message),
+    );
   });
 });

@@ -18,8 +18,10 @@ export interface MachineStanding {
 
 export interface StandingFleet {
   hostname(machine: number): string | undefined;
-  /** upgrade and dist-upgrade jobs of a machine, newest first */
+  /** upgrade and dist-upgrade jobs of a machine, newest first (brief: without their transcripts) */
   upgradeJobs(machine: number): JobRow[];
+  /** one job with its transcript (a failed one's explanation is read from it) */
+  job(id: number): JobRow | undefined;
 }
 
 const FAILED: ReadonlySet<string> = new Set(['failed', 'expired', 'cancelled']);
@@ -39,7 +41,7 @@ export function machineStanding(
   const job = fleet.upgradeJobs(m.machine).find((j) => j.createdAt >= since || j.id === m.job);
   if (!job) return { ...base, status: 'pending', job: null, reason: 'no upgrade since its wave opened' };
   if (FAILED.has(job.state)) {
-    const why = failureText(job);
+    const why = failureText(fleet.job(job.id) ?? job);
     return {
       ...base,
       status: 'failed',

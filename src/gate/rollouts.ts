@@ -179,7 +179,8 @@ export class RolloutService {
     return this.d.store.list(o);
   }
 
-  private standings(r: RolloutRow): MachineStanding[] {
+  /** Every machine's standing, or (`wave`) only that wave's (the tick's: its jobs read, no other's). */
+  private standings(r: RolloutRow, wave?: number): MachineStanding[] {
     const listed = this.d.store.machines(r.id);
     const known = new Set(listed.map((m) => m.machine));
     // machines that joined the class since the start go with the last wave
@@ -187,9 +188,9 @@ export class RolloutService {
       .classMachines(r.className, r.stage)
       .filter((m) => !known.has(m.id))
       .map((m) => ({ machine: m.id, wave: r.waves.length - 1, job: null }));
-    return [...listed, ...joined].flatMap(
-      (m) => machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, this.d.fleet) ?? [],
-    );
+    return [...listed, ...joined]
+      .filter((m) => wave === undefined || m.wave === wave)
+      .flatMap((m) => machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, this.d.fleet) ?? []);
   }
 
   pause(id: number, actor: string, reason?: string): RolloutView {
@@ -241,7 +242,7 @@ export class RolloutService {
       let r = r0;
       // waves without machines open one after the other at once
       for (let guard = 0; guard <= r.waves.length; guard++) {
-        const machines = this.standings(r);
+        const machines = this.standings(r, r.wave);
         const outcome = waveOutcome(machines, r.wave);
         const opened = r.waveOpened[r.wave] ?? r.createdAt;
         const step = outcome.machines
