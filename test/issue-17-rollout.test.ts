@@ -356,20 +356,26 @@ describe('issue 17: a rollout in waves with real agents', () => {
     assert.ok(moved, 'a reshuffle moves machines between waves');
   });
 
-  it('a rollout whose waves all succeed ends: the class reads the stage again, and has nothing new to roll out', async () => {
+  it("a rollout left to the class's schedule whose waves all succeed ends: the class reads the stage again, and has nothing new to roll out", async () => {
     // the broken extra goes (upstream would fix it; the machines drop their half-configured one)
     for (const h of hosts)
       if (await agent(h).root.installed('extra'))
         await execOk('dpkg', [...agent(h).root.target.dpkgOptions, '--purge', '--force-all', 'extra']);
-    const r = start({ soakMs: 0 });
+    const r = start({ soakMs: 0, jobKind: '' });
+    assert.ok(r.machines.every((m) => m.job === null && m.status !== 'succeeded'));
+    // the class's schedule fires for every machine at once; each runs its job when it checks in
+    const ids = r.machines.map((m) => m.id);
+    const scheduled = server.fleet.jobs.createFor(ids, { kind: 'upgrade', origin: 'schedule (test)' });
+    const jobOf = new Map(scheduled.map((j) => [j.machineId, j.id]));
     const to = `production.r${r.id}.to`;
     for (const wave of [1, 2, 3]) {
       const members = inWave(r.id, wave);
       const runs = await runOnce(members);
       for (const [i, h] of members.entries()) {
+        const id = r.machines.find((m) => m.hostname === h)!.id;
         assert.deepEqual(
-          runs[i]!.jobs.map((j) => [j.kind, j.failure]),
-          [['upgrade', undefined]],
+          runs[i]!.jobs.map((j) => [j.kind, j.id, j.failure]),
+          [['upgrade', jobOf.get(id), undefined]],
           h,
         );
         assert.equal((await viewOf(h)).view, to, h);
