@@ -404,4 +404,47 @@ describe('issue 17: a rollout in waves with real agents', () => {
         new RegExp(`nothing new in production for class prod since rollout ${r.id}`).test((e as Error).message),
     );
   });
+  it('a machine that joins the class during a rollout goes with the last wave: the content before until it opens, then its job', async () => {
+    await world.repo.publish('stable', [...v1, ...v2, deb('demo', '3.0-1')]);
+    await upstreamSeenBy(server, observer, 'fixture', ['stable']);
+    await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
+    const r = start({ soakMs: 0, waves: '50%,100%' });
+    const from = `production.r${r.id}.from`;
+    const a = await createAgent(path.join(world.dir, 'prod-11'), server.url, { hostname: 'prod-11' });
+    agents.set('prod-11', a);
+    await a.runOk([
+      'enroll',
+      '--token',
+      server.fleet.enrolment.createToken({ class: 'prod', autoApprove: true }).token,
+    ]);
+    assert.equal((await viewOf('prod-11')).view, from);
+    const inst = await a.root.apt(['install', '-y', 'demo']);
+    assert.equal(inst.code, 0, inst.output);
+    assert.equal((await a.root.installed('demo'))?.version, '2.0-1');
+    assert.deepEqual(
+      rollouts()
+        .show(r.id)
+        .machines.filter((m) => m.hostname === 'prod-11')
+        .map((m) => [m.wave, m.status]),
+      [[2, 'not open']],
+    );
+
+    await runOnce(inWave(r.id, 1));
+    assert.deepEqual(rollouts().tick(), [{ id: r.id, action: 'opened', detail: 'wave 2' }]);
+    const last = rollouts()
+      .show(r.id)
+      .machines.filter((m) => m.wave === 2);
+    assert.equal(last.length, 6);
+    for (const m of last) assert.ok(m.job, `${m.hostname}: its job`);
+    const runs = await runOnce(last.map((m) => m.hostname));
+    for (const [i, m] of last.entries()) {
+      assert.deepEqual(
+        runs[i]!.jobs.map((j) => [j.id, j.failure]),
+        [[m.job, undefined]],
+        m.hostname,
+      );
+      assert.equal((await agent(m.hostname).root.installed('demo'))?.version, '3.0-1', m.hostname);
+    }
+    assert.deepEqual(rollouts().tick(), [{ id: r.id, action: 'done' }]);
+  });
 });

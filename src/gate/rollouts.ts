@@ -144,16 +144,27 @@ export class RolloutService {
     });
   }
 
-  private queueWave(r: RolloutRow, wave: number): void {
+  private queueWave(r: RolloutRow, wave: number, only?: readonly number[]): void {
     if (!r.jobKind) return;
-    const ids = this.d.store
-      .machines(r.id)
-      .filter((m) => m.wave === wave)
-      .map((m) => m.machine)
-      .filter((id) => this.d.fleet.hostname(id) !== undefined);
+    const ids = (only ?? this.d.store.machines(r.id).flatMap((m) => (m.wave === wave ? [m.machine] : []))).filter(
+      (id) => this.d.fleet.hostname(id) !== undefined,
+    );
     if (!ids.length) return;
     const jobs = this.d.fleet.queueUpgrades(ids, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
     for (const [machine, job] of jobs) this.d.store.setJob(r.id, machine, job);
+  }
+
+  /**
+   * Machines that joined the class since the start are recorded with the last wave (so its
+   * jobs, and an abort, reach them too); when that wave is open already, they get their job now.
+   */
+  private adoptJoined(r: RolloutRow): void {
+    const known = new Set(this.d.store.machines(r.id).map((m) => m.machine));
+    const joined = this.d.fleet.classMachines(r.className, r.stage).flatMap((m) => (known.has(m.id) ? [] : [m.id]));
+    if (!joined.length) return;
+    const last = r.waves.length - 1;
+    this.d.store.addMachines(r.id, joined, last);
+    if (r.wave === last) this.queueWave(r, last, joined);
   }
 
   private get(id: number): RolloutRow {
@@ -240,6 +251,7 @@ export class RolloutService {
     const out: Array<{ id: number; action: string; detail?: string }> = [];
     for (const r0 of this.d.store.running()) {
       let r = r0;
+      this.adoptJoined(r);
       // waves without machines open one after the other at once
       for (let guard = 0; guard <= r.waves.length; guard++) {
         const machines = this.standings(r, r.wave);

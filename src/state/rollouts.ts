@@ -265,6 +265,14 @@ export class RolloutStore {
       .get(id, machine)?.wave;
   }
 
+  /** Machines that joined the class after the start (a machine listed already keeps its wave). */
+  addMachines(id: number, machines: readonly number[], wave: number): void {
+    const q = this.db.prepare('INSERT OR IGNORE INTO rollout_machine (rollout_id, machine_id, wave) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      for (const m of machines) q.run(id, m, wave);
+    })();
+  }
+
   setJob(id: number, machine: number, job: number): void {
     this.db
       .prepare('UPDATE rollout_machine SET job_id = ? WHERE rollout_id = ? AND machine_id = ?')
