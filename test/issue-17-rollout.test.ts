@@ -311,6 +311,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
       [{ className: 'nosuch' }, 'NOT_FOUND', /no class nosuch/],
       [{ stage: 'nosuch' }, 'NOT_FOUND', /no stage nosuch/],
       [{ className: 'qa' }, 'USAGE', /class qa follows stage test, not production/],
+      [{ stage: 'test', className: 'qa' }, 'USAGE', /class qa is a gate class of test/],
       [{ waves: '50%,20%' }, 'USAGE', /more than the one before/],
       [{ halt: 'x' }, 'USAGE', /halt: "x"/],
       [{}, 'USAGE', new RegExp(`rollout ${again.id} of production to prod is running`)],

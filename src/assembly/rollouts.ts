@@ -16,9 +16,9 @@ function rolloutFleet(config: Config, fleet: () => Fleet): RolloutFleet {
         .jobs.list({ machineId: machine, limit: 50, brief: true })
         .filter((j) => j.kind === 'upgrade' || j.kind === 'dist-upgrade'),
     job: (id) => fleet().jobs.byId(id),
-    classStage: (name) => {
+    classBinding: (name) => {
       const c = fleet().classes.byName(name);
-      return c ? c.stage : undefined;
+      return c ? { stage: c.stage, gate: c.gate } : undefined;
     },
     classMachines: (name, stage) => {
       const classes = fleet().classes;

@@ -21,8 +21,8 @@ import { nextStep, parseHalt, parseWaves, positionOf, type WaveOutcome } from '.
 
 /** What rollouts need of the fleet (the assembly lends it). */
 export interface RolloutFleet extends StandingFleet {
-  /** the stage a class is bound to (null: none; undefined: no such class) */
-  classStage(className: string): string | null | undefined;
+  /** the stage a class is bound to (null: none) and whether it is a gate class; undefined: no such class */
+  classBinding(className: string): { stage: string | null; gate: boolean } | undefined;
   /** approved machines that follow the stage through this class (its first bound class) */
   classMachines(className: string, stage: string): Array<{ id: number; machineId: string }>;
   /** queues one upgrade job per machine and asks them to check in now: machine → job */
@@ -84,10 +84,16 @@ export class RolloutService {
   start(o: RolloutStart): RolloutView {
     checkStart(o);
     if (!this.d.ladder.includes(o.stage)) fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
-    const bound = this.d.fleet.classStage(o.className);
+    const bound = this.d.fleet.classBinding(o.className);
     if (bound === undefined) fail('NOT_FOUND', `no class ${o.className.slice(0, 60)}`);
-    if (bound !== o.stage)
-      fail('USAGE', `class ${o.className} follows ${bound ? `stage ${bound}` : 'no stage'}, not ${o.stage}`);
+    if (bound.stage !== o.stage)
+      fail(
+        'USAGE',
+        `class ${o.className} follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'}, not ${o.stage}`,
+      );
+    // its machines' upgrades to the stage's content are the gate's evidence: waves would hold some back
+    if (bound.gate)
+      fail('USAGE', `class ${o.className} is a gate class of ${o.stage}: its machines take new content at once`);
     const waves = parseWaves(o.waves);
     parseHalt(o.halt);
     const last = this.d.store.latest(o.stage, o.className);
