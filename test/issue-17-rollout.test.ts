@@ -448,4 +448,30 @@ describe('issue 17: a rollout in waves with real agents', () => {
     }
     assert.deepEqual(rollouts().tick(), [{ id: r.id, action: 'done' }]);
   });
+  it("a rollback of the stage aborts a rollout of the content it withdrew: the class's machines go back to the content before", async () => {
+    await world.repo.publish('stable', [...v1, ...v2, deb('demo', '3.0-1'), deb('demo', '4.0-1')]);
+    await upstreamSeenBy(server, observer, 'fixture', ['stable']);
+    await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
+    const r = start();
+    const wave1 = r.machines.filter((m) => m.wave === 1);
+    assert.equal(wave1.length, 3, '20% of 11 machines, rounded up');
+    assert.equal(rollouts().viewOf(wave1[0]!.id, 'production', 'prod'), `production.r${r.id}.to`);
+    await server.gate.rollback('production', 'admin', 'demo 4.0-1 is bad');
+    const [step, ...more] = rollouts().tick();
+    assert.deepEqual(more, []);
+    assert.deepEqual([step!.id, step!.action], [r.id, 'aborted']);
+    const aborted = rollouts().show(r.id);
+    assert.equal(aborted.state, 'aborted');
+    assert.match(
+      aborted.stateReason ?? '',
+      /^production was rolled back \(generation \d+ by admin\): what the rollout moves to is withdrawn$/,
+    );
+    for (const m of wave1) assert.equal(server.fleet.jobs.byId(m.job!)?.state, 'cancelled', m.hostname);
+    const runs = await runOnce(wave1.map((m) => m.hostname));
+    for (const [i, m] of wave1.entries()) {
+      assert.deepEqual(runs[i]!.jobs, [], m.hostname);
+      assert.equal((await viewOf(m.hostname)).view, `production.r${r.id}.from`, m.hostname);
+      assert.deepEqual(await policy(m.hostname, 'demo').then((p) => [p.installed, p.candidate]), ['3.0-1', '3.0-1']);
+    }
+  });
 });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { stageViewName } from '../index/stage-view.js';
 import type { RolloutMachine, RolloutPin, RolloutRow, RolloutStore } from '../state/rollouts.js';
-import type { StageStore } from '../state/stages.js';
+import type { StageGeneration, StageStore } from '../state/stages.js';
 import {
   haltText,
   machineStanding,
@@ -252,9 +252,33 @@ export class RolloutService {
     return { at: this.d.now(), what, actor, ...(detail?.trim() ? { detail: detail.trim() } : {}) };
   }
 
-  /** Every running rollout one step on (the server's tick): halt, open the next wave, or end. */
+  /**
+   * A suite the rollout moves whose stage was rolled back since to content from before it: what
+   * it rolls out was withdrawn (the class, pinned, would not see the rollback otherwise).
+   */
+  private withdrawn(r: RolloutRow): StageGeneration | undefined {
+    for (const p of r.pins) {
+      if (p.from === p.to) continue;
+      const cur = this.d.stages.current(r.stage, p.backend, p.suite);
+      const restored = cur?.kind === 'rollback' ? (cur.evidence as { to?: unknown } | null)?.to : undefined;
+      if (cur && cur.id > p.to && typeof restored === 'number' && restored < p.to) return cur;
+    }
+    return undefined;
+  }
+
+  /**
+   * Every running rollout one step on (the server's tick): halt, open the next wave, or end; any
+   * not finished whose content was rolled back is aborted.
+   */
   tick(): Array<{ id: number; action: string; detail?: string }> {
     const out: Array<{ id: number; action: string; detail?: string }> = [];
+    for (const r of this.d.store.unfinished()) {
+      const g = this.withdrawn(r);
+      if (!g) continue;
+      const why = `${r.stage} was rolled back (generation ${g.id}${g.actor ? ` by ${g.actor}` : ''}): what the rollout moves to is withdrawn`;
+      this.abort(r.id, 'aptgate (rollback)', why);
+      out.push({ id: r.id, action: 'aborted', detail: why });
+    }
     for (const r0 of this.d.store.running()) {
       let r = r0;
       this.adoptJoined(r);

@@ -249,6 +249,14 @@ export class RolloutStore {
       .map((r) => this.row(r));
   }
 
+  /** Rollouts whose pins the class still reads as they go (running, paused, halted). */
+  unfinished(): RolloutRow[] {
+    return this.db
+      .prepare<[], Raw>("SELECT * FROM rollout WHERE state IN ('running', 'paused', 'halted') ORDER BY id")
+      .all()
+      .map((r) => this.row(r));
+  }
+
   machines(id: number): RolloutMachine[] {
     return this.db
       .prepare<[number], RolloutMachine>(
