@@ -5,7 +5,9 @@
 // postinst there (extra 2.0-1, installed on wave 2's machines only) halts the rollout, and the
 // third wave never sees the new content; an abort sends every machine back to the content before.
 // Also: a machine keeps its wave from one rollout to the next (until a reshuffle), and bad starts
-// are refused with a clear code and change nothing.
+// are refused with a clear code and change nothing; a rollout left to the class's schedule runs to
+// its end, and the class reads the stage again; a machine enrolled mid-rollout goes with the last
+// wave; a rollback of the stage aborts the rollout of the content it withdrew.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
