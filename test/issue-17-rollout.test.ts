@@ -48,6 +48,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
   const agents = new Map<string, TestAgent>();
   const hosts = Array.from({ length: 10 }, (_, i) => `prod-${i + 1}`);
 
+  const upstreamSeen = () => upstreamSeenBy(server, observer, 'fixture', ['stable', 'stable-security']);
   const rollouts = () => server.services.rollouts;
   const agent = (host: string) => agents.get(host)!;
   const runOnce = (list: readonly string[]) =>
@@ -98,6 +99,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
 
   before(async () => {
     world = await makeWorld({ debs: v1 });
+    await world.repo.publish('stable-security', [deb('sec', '1.0-1')], { codename: 'stable' });
     server = await startServer(
       testConfig(path.join(world.dir, 'srv'), { fixture: world.backend }, (c) => {
         c.proxy.releaseTtlMs = 0;
@@ -107,10 +109,10 @@ describe('issue 17: a rollout in waves with real agents', () => {
       { now: () => Date.now() + offset },
     );
     observer = await aptEnv(path.join(world.dir, 'observer'), {
-      sources: [{ uri: `${server.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }],
+      sources: [{ uri: `${server.url}/fixture`, suites: ['stable', 'stable-security'], signedBy: world.key.keyring }],
       proxy: 'DIRECT',
     });
-    await upstreamSeenBy(server, observer, 'fixture', ['stable']);
+    await upstreamSeen();
     const ladder = server.config.gate.stages;
     for (const [name, stage, gate] of [
       ['qa', 'test', true],
@@ -145,11 +147,16 @@ describe('issue 17: a rollout in waves with real agents', () => {
     }
     // upstream has demo 2.0-1 and a new extra; the test stage follows, a promotion moves it on
     await world.repo.publish('stable', [...v1, ...v2]);
-    await upstreamSeenBy(server, observer, 'fixture', ['stable']);
+    await upstreamSeen();
     await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
 
     const r = start();
     assert.deepEqual([r.state, r.wave, r.waves], ['running', 0, [20, 50, 100]]);
+    // it pins the suite it moves; the security suite follows the stage
+    assert.deepEqual(
+      r.pins.map((p) => p.suite),
+      ['stable'],
+    );
     assert.deepEqual(
       [1, 2, 3].map((w) => inWave(r.id, w).length),
       [2, 3, 5],
@@ -228,6 +235,11 @@ describe('issue 17: a rollout in waves with real agents', () => {
     }
     assert.deepEqual(halted.outcome, { machines: 3, succeeded: 0, failed: 3, pending: 0 });
 
+    // a security update promoted meanwhile reaches every machine of the class at once
+    await world.repo.publish('stable-security', [deb('sec', '1.0-1'), deb('sec', '1.0-2')], { codename: 'stable' });
+    await upstreamSeen();
+    await server.gate.promote('test', { actor: 'admin', securityOnly: true, force: true, reason: 'no test machines' });
+
     // wave 3 is still on the content before: its apt sees no 2.0-1, its view offers none
     const third = await runOnce(wave3);
     for (const [i, h] of wave3.entries()) {
@@ -239,6 +251,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
       const p = await policy(h, 'demo');
       assert.deepEqual([p.installed, p.candidate], ['1.0-1', '1.0-1'], h);
       assert.doesNotMatch(p.text, /2\.0-1/, h);
+      assert.equal((await policy(h, 'sec')).candidate, '1.0-2', h);
       const packages = await (await fetch(`${uri}/dists/stable/main/binary-amd64/Packages`)).text();
       assert.deepEqual([versionsIn(packages, 'demo'), versionsIn(packages, 'extra')], [['1.0-1'], ['1.0-1']]);
       assert.equal(await status(`${uri}/pool/main/d/demo/demo_2.0-1_all.deb`), 404, h);
@@ -409,7 +422,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
   });
   it('a machine that joins the class during a rollout goes with the last wave: the content before until it opens, then its job', async () => {
     await world.repo.publish('stable', [...v1, ...v2, deb('demo', '3.0-1')]);
-    await upstreamSeenBy(server, observer, 'fixture', ['stable']);
+    await upstreamSeen();
     await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
     const r = start({ soakMs: 0, waves: '50%,100%' });
     const from = `production.r${r.id}.from`;
@@ -452,7 +465,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
   });
   it("a rollback of the stage aborts a rollout of the content it withdrew: the class's machines go back to the content before", async () => {
     await world.repo.publish('stable', [...v1, ...v2, deb('demo', '3.0-1'), deb('demo', '4.0-1')]);
-    await upstreamSeenBy(server, observer, 'fixture', ['stable']);
+    await upstreamSeen();
     await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
     const r = start();
     const wave1 = r.machines.filter((m) => m.wave === 1);

@@ -123,7 +123,8 @@ export class RolloutService {
         createdAt: now,
         actor: o.actor,
         reason: o.reason?.trim() || null,
-        pins,
+        // only the suites it moves: the others follow the stage (a security suite's fast lane goes on)
+        pins: pins.filter((p) => p.from !== p.to),
         machines: assignWaves(members, salt, waves),
       },
       {
@@ -139,13 +140,20 @@ export class RolloutService {
 
   /**
    * Per suite, what the class reads now (from) and the stage's current content (to): after an
-   * aborted rollout the content before it, after one done what it rolled out, else the stage's
-   * generation before its newest.
+   * aborted rollout the content before it, after one done what it rolled out, a suite an earlier
+   * rollout left alone the stage's current content (the class read it all along), else (the
+   * class's first rollout) the stage's generation before its newest.
    */
   private pinsFrom(stage: string, last: RolloutRow | undefined): RolloutPin[] {
     return this.d.stages.currentAll(stage).map((g) => {
       const had = last?.pins.find((p) => p.backend === g.backend && p.suite === g.suite);
-      const from = had ? (last!.state === 'aborted' ? had.from : had.to) : (this.d.stages.before(g)?.id ?? g.id);
+      const from = had
+        ? last!.state === 'aborted'
+          ? had.from
+          : had.to
+        : last
+          ? g.id
+          : (this.d.stages.before(g)?.id ?? g.id);
       return { backend: g.backend, suite: g.suite, from, to: g.id };
     });
   }
