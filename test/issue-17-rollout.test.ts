@@ -306,6 +306,11 @@ describe('issue 17: a rollout in waves with real agents', () => {
     // a class without machines: its waves open at once, the rollout ends; then it has nothing new
     const empty = start({ className: 'empty' });
     assert.deepEqual(empty.machines, []);
+    // a class's first rollout stages the stage's last change (the security promotion), not the older ones too
+    assert.deepEqual(
+      empty.pins.map((p) => p.suite),
+      ['stable-security'],
+    );
     assert.deepEqual(
       rollouts()
         .tick()

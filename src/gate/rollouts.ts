@@ -142,16 +142,21 @@ export class RolloutService {
    * Per suite, what the class reads now (from) and the stage's current content (to): after an
    * aborted rollout the content before it, after one done what it rolled out, a suite an earlier
    * rollout left alone the stage's current content (the class read it all along), else (the
-   * class's first rollout) the stage's generation before its newest.
+   * class's first rollout) for the suites of the stage's last change (a promotion makes each
+   * suite's generation at once) the generation before it: older changes reached the class already.
    */
   private pinsFrom(stage: string, last: RolloutRow | undefined): RolloutPin[] {
-    return this.d.stages.currentAll(stage).map((g) => {
+    const current = this.d.stages.currentAll(stage);
+    const newest = current.reduce<StageGeneration | undefined>((a, g) => (!a || g.id > a.id ? g : a), undefined);
+    const lastChange = (g: StageGeneration) =>
+      g.kind === newest!.kind && g.actor === newest!.actor && newest!.createdAt - g.createdAt < SAME_CHANGE_MS;
+    return current.map((g) => {
       const had = last?.pins.find((p) => p.backend === g.backend && p.suite === g.suite);
       const from = had
         ? last!.state === 'aborted'
           ? had.from
           : had.to
-        : last
+        : last || !lastChange(g)
           ? g.id
           : (this.d.stages.before(g)?.id ?? g.id);
       return { backend: g.backend, suite: g.suite, from, to: g.id };
@@ -330,6 +335,8 @@ export class RolloutService {
   }
 }
 
+/** Generations of one change of a stage (a promotion's suites) are made within this of each other. */
+const SAME_CHANGE_MS = 5_000;
 const JOB_KINDS: ReadonlySet<string> = new Set(['', 'upgrade', 'dist-upgrade']);
 const MAX_SOAK_MS = 366 * 86_400_000;
 
