@@ -234,6 +234,20 @@ describe('issue 17: a rollout in waves with real agents', () => {
       assert.match(halted.stateReason ?? '', new RegExp(`${h}: upgrade job ${job} failed[^;]*extra`), h);
     }
     assert.deepEqual(halted.outcome, { machines: 3, succeeded: 0, failed: 3, pending: 0 });
+    // resumed, the wave is judged again: nothing newer succeeded, it halts again
+    assert.equal(rollouts().resume(r.id, 'admin', 'try again').state, 'running');
+    assert.deepEqual(
+      rollouts()
+        .tick()
+        .map((s) => [s.id, s.action]),
+      [[r.id, 'halted']],
+    );
+    assert.deepEqual(
+      rollouts()
+        .show(r.id)
+        .events.map((e) => e.what),
+      ['started', 'wave 2 opened', 'halted', 'resumed', 'halted'],
+    );
 
     // a security update promoted meanwhile reaches every machine of the class at once
     await world.repo.publish('stable-security', [deb('sec', '1.0-1'), deb('sec', '1.0-2')], { codename: 'stable' });
