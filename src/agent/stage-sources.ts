@@ -4,6 +4,7 @@
 // stage needs no edit on the client.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { STAGE_VIEW } from '../index/stage-view.js';
 import { pathExists } from '../sys/fs.js';
 import type { RpcClient } from './client.js';
 import { runJob } from './executors.js';
@@ -25,13 +26,14 @@ export function keyringPath(target: AptTarget): string {
 }
 
 const WORD_RE = /^[A-Za-z0-9][A-Za-z0-9._/~+-]*$/;
+// a stage, or one side of a rollout of it (production.r12.from): index/stage-view.ts
+const URI_RE = new RegExp(`^https?://[A-Za-z0-9.:[\\]-]+/stage/${STAGE_VIEW}/[A-Za-z0-9._-]+$`);
 
 /** The deb822 text; every value is checked first (it comes from the network). */
 export function renderStageSources(target: AptTarget, a: StageSourcesAnswer): string {
   return a.entries
     .map((e) => {
-      if (!/^https?:\/\/[A-Za-z0-9.:[\]-]+\/stage\/[a-z0-9_-]+\/[A-Za-z0-9._-]+$/.test(e.uri))
-        throw new Error(`unexpected stage URI ${JSON.stringify(e.uri.slice(0, 200))}`);
+      if (!URI_RE.test(e.uri)) throw new Error(`unexpected stage URI ${JSON.stringify(e.uri.slice(0, 200))}`);
       for (const w of [...e.suites, ...e.components])
         if (!WORD_RE.test(w)) throw new Error(`unexpected suite or component ${JSON.stringify(w.slice(0, 100))}`);
       if (!e.suites.length || !e.components.length) throw new Error('a stage source needs suites and components');

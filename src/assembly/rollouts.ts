@@ -12,11 +12,13 @@ function rolloutFleet(config: Config, fleet: () => Fleet): RolloutFleet {
     hostname: (id) => fleet().machines.byId(id)?.hostname,
     upgradeJobs: (machine) =>
       fleet()
-        .jobs.list({ machineId: machine, limit: 50 })
+        // brief rows: a class's every machine is read at each tick, transcripts only for a failure
+        .jobs.list({ machineId: machine, limit: 50, brief: true })
         .filter((j) => j.kind === 'upgrade' || j.kind === 'dist-upgrade'),
-    classStage: (name) => {
+    job: (id) => fleet().jobs.byId(id),
+    classBinding: (name) => {
       const c = fleet().classes.byName(name);
-      return c ? c.stage : undefined;
+      return c ? { stage: c.stage, gate: c.gate } : undefined;
     },
     classMachines: (name, stage) => {
       const classes = fleet().classes;

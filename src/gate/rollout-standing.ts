@@ -18,13 +18,15 @@ export interface MachineStanding {
 
 export interface StandingFleet {
   hostname(machine: number): string | undefined;
-  /** upgrade and dist-upgrade jobs of a machine, newest first */
+  /** upgrade and dist-upgrade jobs of a machine, newest first (brief: without their transcripts) */
   upgradeJobs(machine: number): JobRow[];
+  /** one job with its transcript (a failed one's explanation is read from it) */
+  job(id: number): JobRow | undefined;
 }
 
 const FAILED: ReadonlySet<string> = new Set(['failed', 'expired', 'cancelled']);
 
-/** A machine's standing: its newest upgrade job made since `since` (its wave opened). */
+/** A machine's standing: its newest upgrade job since `since` (its wave opened). */
 export function machineStanding(
   r: Pick<RolloutRow, 'wave' | 'state'>,
   m: RolloutMachine,
@@ -36,10 +38,20 @@ export function machineStanding(
   const base = { id: m.machine, hostname, wave: m.wave + 1 };
   if (m.wave > r.wave || r.state === 'aborted')
     return { ...base, status: 'not open', job: null, reason: 'reads the content before the rollout' };
-  const job = fleet.upgradeJobs(m.machine).find((j) => j.createdAt >= since || j.id === m.job);
+  // an upgrade against the wave's content: the rollout's own job, or one handed out since the wave
+  // opened (that run's check-in gave the machine its new sources first; a schedule's job made
+  // before counts), or one made since that waits to be
+  const job = fleet
+    .upgradeJobs(m.machine)
+    .find(
+      (j) =>
+        j.id === m.job ||
+        (j.deliveredAt ?? j.startedAt ?? 0) >= since ||
+        (j.state === 'queued' && j.createdAt >= since),
+    );
   if (!job) return { ...base, status: 'pending', job: null, reason: 'no upgrade since its wave opened' };
   if (FAILED.has(job.state)) {
-    const why = failureText(job);
+    const why = failureText(fleet.job(job.id) ?? job);
     return {
       ...base,
       status: 'failed',

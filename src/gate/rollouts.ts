@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { stageViewName } from '../index/stage-view.js';
 import type { RolloutMachine, RolloutPin, RolloutRow, RolloutStore } from '../state/rollouts.js';
-import type { StageStore } from '../state/stages.js';
+import type { StageGeneration, StageStore } from '../state/stages.js';
 import {
   haltText,
   machineStanding,
@@ -21,8 +21,8 @@ import { nextStep, parseHalt, parseWaves, positionOf, type WaveOutcome } from '.
 
 /** What rollouts need of the fleet (the assembly lends it). */
 export interface RolloutFleet extends StandingFleet {
-  /** the stage a class is bound to (null: none; undefined: no such class) */
-  classStage(className: string): string | null | undefined;
+  /** the stage a class is bound to (null: none) and whether it is a gate class; undefined: no such class */
+  classBinding(className: string): { stage: string | null; gate: boolean } | undefined;
   /** approved machines that follow the stage through this class (its first bound class) */
   classMachines(className: string, stage: string): Array<{ id: number; machineId: string }>;
   /** queues one upgrade job per machine and asks them to check in now: machine → job */
@@ -82,14 +82,20 @@ export class RolloutService {
 
   /** Starts a rollout of the stage's current content to a class; its first wave opens at once. */
   start(o: RolloutStart): RolloutView {
+    checkStart(o);
     if (!this.d.ladder.includes(o.stage)) fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
-    const bound = this.d.fleet.classStage(o.className);
+    const bound = this.d.fleet.classBinding(o.className);
     if (bound === undefined) fail('NOT_FOUND', `no class ${o.className.slice(0, 60)}`);
-    if (bound !== o.stage)
-      fail('USAGE', `class ${o.className} follows ${bound ? `stage ${bound}` : 'no stage'}, not ${o.stage}`);
+    if (bound.stage !== o.stage)
+      fail(
+        'USAGE',
+        `class ${o.className} follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'}, not ${o.stage}`,
+      );
+    // its machines' upgrades to the stage's content are the gate's evidence: waves would hold some back
+    if (bound.gate)
+      fail('USAGE', `class ${o.className} is a gate class of ${o.stage}: its machines take new content at once`);
     const waves = parseWaves(o.waves);
     parseHalt(o.halt);
-    if (!(o.soakMs >= 0)) fail('USAGE', 'soak: a duration, e.g. 1h');
     const last = this.d.store.latest(o.stage, o.className);
     if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
       fail(
@@ -117,7 +123,8 @@ export class RolloutService {
         createdAt: now,
         actor: o.actor,
         reason: o.reason?.trim() || null,
-        pins,
+        // only the suites it moves: the others follow the stage (a security suite's fast lane goes on)
+        pins: pins.filter((p) => p.from !== p.to),
         machines: assignWaves(members, salt, waves),
       },
       {
@@ -133,27 +140,50 @@ export class RolloutService {
 
   /**
    * Per suite, what the class reads now (from) and the stage's current content (to): after an
-   * aborted rollout the content before it, after one done what it rolled out, else the stage's
-   * generation before its newest.
+   * aborted rollout the content before it, after one done what it rolled out, a suite an earlier
+   * rollout left alone the stage's current content (the class read it all along), else (the
+   * class's first rollout) for the suites of the stage's last change (a promotion makes each
+   * suite's generation at once) the generation before it: older changes reached the class already.
    */
   private pinsFrom(stage: string, last: RolloutRow | undefined): RolloutPin[] {
-    return this.d.stages.currentAll(stage).map((g) => {
+    const current = this.d.stages.currentAll(stage);
+    const newest = current.reduce<StageGeneration | undefined>((a, g) => (!a || g.id > a.id ? g : a), undefined);
+    const lastChange = (g: StageGeneration) =>
+      g.kind === newest!.kind && g.actor === newest!.actor && newest!.createdAt - g.createdAt < SAME_CHANGE_MS;
+    return current.map((g) => {
       const had = last?.pins.find((p) => p.backend === g.backend && p.suite === g.suite);
-      const from = had ? (last!.state === 'aborted' ? had.from : had.to) : (this.d.stages.before(g)?.id ?? g.id);
+      const from = had
+        ? last!.state === 'aborted'
+          ? had.from
+          : had.to
+        : last || !lastChange(g)
+          ? g.id
+          : (this.d.stages.before(g)?.id ?? g.id);
       return { backend: g.backend, suite: g.suite, from, to: g.id };
     });
   }
 
-  private queueWave(r: RolloutRow, wave: number): void {
+  private queueWave(r: RolloutRow, wave: number, only?: readonly number[]): void {
     if (!r.jobKind) return;
-    const ids = this.d.store
-      .machines(r.id)
-      .filter((m) => m.wave === wave)
-      .map((m) => m.machine)
-      .filter((id) => this.d.fleet.hostname(id) !== undefined);
+    const ids = (only ?? this.d.store.machines(r.id).flatMap((m) => (m.wave === wave ? [m.machine] : []))).filter(
+      (id) => this.d.fleet.hostname(id) !== undefined,
+    );
     if (!ids.length) return;
     const jobs = this.d.fleet.queueUpgrades(ids, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
     for (const [machine, job] of jobs) this.d.store.setJob(r.id, machine, job);
+  }
+
+  /**
+   * Machines that joined the class since the start are recorded with the last wave (so its
+   * jobs, and an abort, reach them too); when that wave is open already, they get their job now.
+   */
+  private adoptJoined(r: RolloutRow): void {
+    const known = new Set(this.d.store.machines(r.id).map((m) => m.machine));
+    const joined = this.d.fleet.classMachines(r.className, r.stage).flatMap((m) => (known.has(m.id) ? [] : [m.id]));
+    if (!joined.length) return;
+    const last = r.waves.length - 1;
+    this.d.store.addMachines(r.id, joined, last);
+    if (r.wave === last) this.queueWave(r, last, joined);
   }
 
   private get(id: number): RolloutRow {
@@ -172,12 +202,15 @@ export class RolloutService {
   }
 
   list(o: { stage?: string; limit?: number } = {}): RolloutRow[] {
+    if (o.limit !== undefined && (!Number.isSafeInteger(o.limit) || o.limit < 1 || o.limit > 1000))
+      fail('USAGE', 'limit: 1 to 1000');
     if (o.stage !== undefined && !this.d.ladder.includes(o.stage))
-      fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
+      fail('NOT_FOUND', `no stage ${String(o.stage).slice(0, 40)}`);
     return this.d.store.list(o);
   }
 
-  private standings(r: RolloutRow): MachineStanding[] {
+  /** Every machine's standing, or (`wave`) only that wave's (the tick's: its jobs read, no other's). */
+  private standings(r: RolloutRow, wave?: number): MachineStanding[] {
     const listed = this.d.store.machines(r.id);
     const known = new Set(listed.map((m) => m.machine));
     // machines that joined the class since the start go with the last wave
@@ -185,12 +218,13 @@ export class RolloutService {
       .classMachines(r.className, r.stage)
       .filter((m) => !known.has(m.id))
       .map((m) => ({ machine: m.id, wave: r.waves.length - 1, job: null }));
-    return [...listed, ...joined].flatMap(
-      (m) => machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, this.d.fleet) ?? [],
-    );
+    return [...listed, ...joined]
+      .filter((m) => wave === undefined || m.wave === wave)
+      .flatMap((m) => machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, this.d.fleet) ?? []);
   }
 
   pause(id: number, actor: string, reason?: string): RolloutView {
+    checkReason(reason);
     const r = this.get(id);
     if (r.state !== 'running') fail('USAGE', `rollout ${id} is ${r.state}, not running`);
     this.d.store.update(
@@ -203,6 +237,7 @@ export class RolloutService {
 
   /** Paused or halted: running again (a halted wave is judged again: a newer successful upgrade counts). */
   resume(id: number, actor: string, reason?: string): RolloutView {
+    checkReason(reason);
     const r = this.get(id);
     if (r.state !== 'paused' && r.state !== 'halted')
       fail('USAGE', `rollout ${id} is ${r.state}: only a paused or halted one resumes`);
@@ -212,6 +247,7 @@ export class RolloutService {
 
   /** Every machine of the class back to the content before the rollout; jobs not delivered yet taken back. */
   abort(id: number, actor: string, reason?: string): RolloutView {
+    checkReason(reason);
     const r = this.get(id);
     if (r.state === 'aborted' || r.state === 'done') fail('USAGE', `rollout ${id} is ${r.state} already`);
     const latest = this.d.store.latestBrief(r.stage, r.className);
@@ -229,14 +265,39 @@ export class RolloutService {
     return { at: this.d.now(), what, actor, ...(detail?.trim() ? { detail: detail.trim() } : {}) };
   }
 
-  /** Every running rollout one step on (the server's tick): halt, open the next wave, or end. */
+  /**
+   * A suite the rollout moves whose stage was rolled back since to content from before it: what
+   * it rolls out was withdrawn (the class, pinned, would not see the rollback otherwise).
+   */
+  private withdrawn(r: RolloutRow): StageGeneration | undefined {
+    for (const p of r.pins) {
+      if (p.from === p.to) continue;
+      const cur = this.d.stages.current(r.stage, p.backend, p.suite);
+      const restored = cur?.kind === 'rollback' ? (cur.evidence as { to?: unknown } | null)?.to : undefined;
+      if (cur && cur.id > p.to && typeof restored === 'number' && restored < p.to) return cur;
+    }
+    return undefined;
+  }
+
+  /**
+   * Every running rollout one step on (the server's tick): halt, open the next wave, or end; any
+   * not finished whose content was rolled back is aborted.
+   */
   tick(): Array<{ id: number; action: string; detail?: string }> {
     const out: Array<{ id: number; action: string; detail?: string }> = [];
+    for (const r of this.d.store.unfinished()) {
+      const g = this.withdrawn(r);
+      if (!g) continue;
+      const why = `${r.stage} was rolled back (generation ${g.id}${g.actor ? ` by ${g.actor}` : ''}): what the rollout moves to is withdrawn`;
+      this.abort(r.id, 'aptgate (rollback)', why);
+      out.push({ id: r.id, action: 'aborted', detail: why });
+    }
     for (const r0 of this.d.store.running()) {
       let r = r0;
+      this.adoptJoined(r);
       // waves without machines open one after the other at once
       for (let guard = 0; guard <= r.waves.length; guard++) {
-        const machines = this.standings(r);
+        const machines = this.standings(r, r.wave);
         const outcome = waveOutcome(machines, r.wave);
         const opened = r.waveOpened[r.wave] ?? r.createdAt;
         const step = outcome.machines
@@ -272,6 +333,34 @@ export class RolloutService {
     }
     return out;
   }
+}
+
+/** Generations of one change of a stage (a promotion's suites) are made within this of each other. */
+const SAME_CHANGE_MS = 5_000;
+const JOB_KINDS: ReadonlySet<string> = new Set(['', 'upgrade', 'dist-upgrade']);
+const MAX_SOAK_MS = 366 * 86_400_000;
+
+/** What a start names, checked before anything is read or written (it may come from any edge). */
+function checkStart(o: RolloutStart): void {
+  for (const [k, v] of [
+    ['stage', o.stage],
+    ['class', o.className],
+    ['waves', o.waves],
+    ['halt', o.halt],
+    ['actor', o.actor],
+  ] as const)
+    if (typeof v !== 'string' || v.length > 200) fail('USAGE', `${k}: a name or text of up to 200 characters`);
+  if (!Number.isSafeInteger(o.soakMs) || o.soakMs < 0 || o.soakMs > MAX_SOAK_MS)
+    fail('USAGE', 'soak: a duration from 0 to 366 days, e.g. 1h');
+  if (typeof o.jobKind !== 'string' || !JOB_KINDS.has(o.jobKind))
+    fail('USAGE', `job: upgrade, dist-upgrade or none (empty), not "${String(o.jobKind).slice(0, 20)}"`);
+  if (o.reshuffle !== undefined && typeof o.reshuffle !== 'boolean') fail('USAGE', 'reshuffle: true or false');
+  checkReason(o.reason);
+}
+
+function checkReason(reason: unknown): void {
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000))
+    fail('USAGE', 'reason: a text of up to 1000 characters');
 }
 
 /**

@@ -249,6 +249,14 @@ export class RolloutStore {
       .map((r) => this.row(r));
   }
 
+  /** Rollouts whose pins the class still reads as they go (running, paused, halted). */
+  unfinished(): RolloutRow[] {
+    return this.db
+      .prepare<[], Raw>("SELECT * FROM rollout WHERE state IN ('running', 'paused', 'halted') ORDER BY id")
+      .all()
+      .map((r) => this.row(r));
+  }
+
   machines(id: number): RolloutMachine[] {
     return this.db
       .prepare<[number], RolloutMachine>(
@@ -263,6 +271,14 @@ export class RolloutStore {
         'SELECT wave FROM rollout_machine WHERE rollout_id = ? AND machine_id = ?',
       )
       .get(id, machine)?.wave;
+  }
+
+  /** Machines that joined the class after the start (a machine listed already keeps its wave). */
+  addMachines(id: number, machines: readonly number[], wave: number): void {
+    const q = this.db.prepare('INSERT OR IGNORE INTO rollout_machine (rollout_id, machine_id, wave) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      for (const m of machines) q.run(id, m, wave);
+    })();
   }
 
   setJob(id: number, machine: number, job: number): void {

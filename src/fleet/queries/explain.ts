@@ -5,6 +5,7 @@
 // stage before; in its cooldown until when; waiting at the gate and for what; in a wave of a
 // rollout not open yet).
 import type { OutdatedEntry } from '../../index/outdated.js';
+import { parseStageView } from '../../index/stage-view.js';
 import { compareVersions } from '../../index/version.js';
 import type { StagePending } from '../fleet.js';
 
@@ -49,11 +50,29 @@ export function whyOfEntry(e: OutdatedEntry): Why {
 }
 
 /**
- * Why upstream's candidate of a machine in `stage` is not approved: the update into the stage
- * (`pending`: the stage before it, its gate and its updates; null for the first stage, which
- * follows upstream).
+ * Why upstream's candidate of a machine in `stage` (a stage view: a side of a rollout too) is
+ * not approved: the update into the stage (`pending`: the stage before it, its gate and its
+ * updates; null for the first stage, which follows upstream), or the rollout that keeps the
+ * machine on a pinned content.
  */
-export function whyWaiting(stage: string, e: OutdatedEntry, pending: StagePending | null): Why {
+export function whyWaiting(view: string, e: OutdatedEntry, pending: StagePending | null): Why {
+  const v = parseStageView(view);
+  const stage = v?.stage ?? view;
+  const waiting = pending?.updates.some((x) => x.source === e.source && compareVersions(x.to, e.sourceVersion) >= 0);
+  // not waiting to move into the stage: the rollout's pin is what keeps it from this machine
+  if (v?.rollout && !waiting)
+    return {
+      status: 'waiting-at-gate',
+      text:
+        v.rollout.side === 'from'
+          ? `this machine reads ${stage} as it was before rollout ${v.rollout.id} (its wave is not open yet, or the rollout was aborted)`
+          : `this machine reads what rollout ${v.rollout.id} of ${stage} rolls out, which does not have ${e.sourceVersion}`,
+      until: null,
+    };
+  return whyWaitingInStage(stage, e, pending);
+}
+
+function whyWaitingInStage(stage: string, e: OutdatedEntry, pending: StagePending | null): Why {
   if (!pending)
     return {
       status: 'waiting-at-gate',
