@@ -109,12 +109,14 @@ describe('rollout waves by rank, stage view names', () => {
     for (const bad of [
       '',
       'Production',
-      'production.r0.from',
-      'production.r1.back',
-      'production.r1',
+      'production.r1.from',
+      'production--r0-from',
+      'production--r1-back',
+      'production--r1',
+      'a--b',
       '../x',
-      'a.r1.to.x',
-      'p.r1234567890.to',
+      'a--r1-to-x',
+      'p--r1234567890-to',
     ])
       assert.equal(parseStageView(bad), undefined, bad);
   });

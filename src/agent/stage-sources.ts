@@ -26,7 +26,7 @@ export function keyringPath(target: AptTarget): string {
 }
 
 const WORD_RE = /^[A-Za-z0-9][A-Za-z0-9._/~+-]*$/;
-// a stage, or one side of a rollout of it (production.r12.from): index/stage-view.ts
+// a stage, or one side of a rollout of it (production--r12-from): index/stage-view.ts
 const URI_RE = new RegExp(`^https?://[A-Za-z0-9.:[\\]-]+/stage/${STAGE_VIEW}/[A-Za-z0-9._-]+$`);
 
 /** The deb822 text; every value is checked first (it comes from the network). */

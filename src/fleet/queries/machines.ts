@@ -349,7 +349,7 @@ export function outdatedOfMachine(
     const inWave = view !== stage ? ctx.fleet.rolloutWhy(view, m.id, e.source, e.sourceVersion) : undefined;
     if (inWave) return { status: 'later-wave', ...inWave };
     if (pending === undefined) pending = ctx.fleet.stagePending(stage);
-    return whyWaiting(stage, e, pending);
+    return whyWaiting(view, e, pending);
   };
   return {
     format: 1,
