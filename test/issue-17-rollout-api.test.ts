@@ -335,7 +335,7 @@ describe('issue 17: rollouts in waves over the API and the command line', () => 
     const paused = await operator.call('POST', `/rollouts/${id}/pause`, { reason: 'lunch' });
     assert.equal(paused.status, 200, JSON.stringify(paused.body));
     assert.deepEqual([paused.body.state, paused.body.stateReason, paused.body.soakEnds], ['paused', 'lunch', null]);
-    assert.deepEqual(server.services.rollouts.tick(), [], 'a paused rollout does not move');
+    assert.deepEqual(await server.services.rollouts.tick(), [], 'a paused rollout does not move');
     const resumed = await cli(['rollout', 'resume', String(id), '--reason', 'back'], operatorToken);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stdout, new RegExp(`^rollout ${id}: production to class web: RUNNING, WAVE 1 OF 3$`, 'm'));

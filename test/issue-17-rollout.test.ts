@@ -84,16 +84,11 @@ describe('issue 17: a rollout in waves with real agents', () => {
       ...more,
     });
   /** hostname → wave (1-based) of a rollout */
-  const wavesOf = (id: number) =>
-    Object.fromEntries(
-      rollouts()
-        .show(id)
-        .machines.map((m) => [m.hostname, m.wave]),
-    ) as Record<string, number>;
-  const inWave = (id: number, wave: number) =>
-    rollouts()
-      .show(id)
-      .machines.filter((m) => m.wave === wave)
+  const wavesOf = async (id: number) =>
+    Object.fromEntries((await rollouts().show(id)).machines.map((m) => [m.hostname, m.wave])) as Record<string, number>;
+  const inWave = async (id: number, wave: number) =>
+    (await rollouts().show(id)).machines
+      .filter((m) => m.wave === wave)
       .map((m) => m.hostname)
       .sort();
 
@@ -150,18 +145,19 @@ describe('issue 17: a rollout in waves with real agents', () => {
     await upstreamSeen();
     await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
 
-    const r = start();
+    const r = await start();
     assert.deepEqual([r.state, r.wave, r.waves], ['running', 0, [20, 50, 100]]);
     // it pins the suite it moves; the security suite follows the stage
     assert.deepEqual(
       r.pins.map((p) => p.suite),
       ['stable'],
     );
-    assert.deepEqual(
-      [1, 2, 3].map((w) => inWave(r.id, w).length),
-      [2, 3, 5],
-    );
-    const [wave1, wave2, wave3] = [inWave(r.id, 1), inWave(r.id, 2), inWave(r.id, 3)] as [string[], string[], string[]];
+    assert.deepEqual(await Promise.all([1, 2, 3].map(async (w) => (await inWave(r.id, w)).length)), [2, 3, 5]);
+    const [wave1, wave2, wave3] = [await inWave(r.id, 1), await inWave(r.id, 2), await inWave(r.id, 3)] as [
+      string[],
+      string[],
+      string[],
+    ];
     const from = `production--r${r.id}-from`;
     const to = `production--r${r.id}-to`;
     assert.deepEqual(
@@ -194,15 +190,15 @@ describe('issue 17: a rollout in waves with real agents', () => {
     await settled(server);
 
     // wave 1 is done, but its soak has not passed: wave 2 stays closed
-    const done1 = rollouts().show(r.id);
+    const done1 = await rollouts().show(r.id);
     assert.deepEqual(done1.outcome, { machines: 2, succeeded: 2, failed: 0, pending: 0 });
-    assert.deepEqual(rollouts().tick(), []);
-    assert.deepEqual([rollouts().show(r.id).state, rollouts().show(r.id).wave], ['running', 0]);
+    assert.deepEqual(await rollouts().tick(), []);
+    assert.deepEqual([(await rollouts().show(r.id)).state, (await rollouts().show(r.id)).wave], ['running', 0]);
 
     // an hour on (the server's clock): wave 2 opens and its machines get their upgrade jobs
     offset = HOUR + 60_000;
-    assert.deepEqual(rollouts().tick(), [{ id: r.id, action: 'opened', detail: 'wave 2' }]);
-    const opened = rollouts().show(r.id);
+    assert.deepEqual(await rollouts().tick(), [{ id: r.id, action: 'opened', detail: 'wave 2' }]);
+    const opened = await rollouts().show(r.id);
     assert.deepEqual([opened.state, opened.wave], ['running', 1]);
     const jobs2 = opened.machines.filter((m) => m.wave === 2);
     assert.deepEqual(
@@ -221,12 +217,10 @@ describe('issue 17: a rollout in waves with real agents', () => {
     }
     await settled(server);
     assert.deepEqual(
-      rollouts()
-        .tick()
-        .map((s) => [s.id, s.action]),
+      (await rollouts().tick()).map((s) => [s.id, s.action]),
       [[r.id, 'halted']],
     );
-    const halted = rollouts().show(r.id);
+    const halted = await rollouts().show(r.id);
     assert.equal(halted.state, 'halted');
     assert.match(halted.stateReason ?? '', /^wave 2: 3 of 3 machines failed/);
     for (const h of wave2) {
@@ -235,17 +229,13 @@ describe('issue 17: a rollout in waves with real agents', () => {
     }
     assert.deepEqual(halted.outcome, { machines: 3, succeeded: 0, failed: 3, pending: 0 });
     // resumed, the wave is judged again: nothing newer succeeded, it halts again
-    assert.equal(rollouts().resume(r.id, 'admin', 'try again').state, 'running');
+    assert.equal((await rollouts().resume(r.id, 'admin', 'try again')).state, 'running');
     assert.deepEqual(
-      rollouts()
-        .tick()
-        .map((s) => [s.id, s.action]),
+      (await rollouts().tick()).map((s) => [s.id, s.action]),
       [[r.id, 'halted']],
     );
     assert.deepEqual(
-      rollouts()
-        .show(r.id)
-        .events.map((e) => e.what),
+      (await rollouts().show(r.id)).events.map((e) => e.what),
       ['started', 'wave 2 opened', 'halted', 'resumed', 'halted'],
     );
 
@@ -288,15 +278,12 @@ describe('issue 17: a rollout in waves with real agents', () => {
     // (the same file is there for the open waves)
     assert.equal(await status(`${server.url}/stage/${to}/fixture/pool/main/d/demo/demo_2.0-1_all.deb`), 200);
     assert.deepEqual(
-      rollouts()
-        .show(r.id)
-        .machines.filter((m) => m.wave === 3)
-        .map((m) => m.status),
+      (await rollouts().show(r.id)).machines.filter((m) => m.wave === 3).map((m) => m.status),
       ['not open', 'not open', 'not open', 'not open', 'not open'],
     );
 
     // abort: every machine reads the content before again; what is installed stays (apt does not downgrade)
-    const aborted = rollouts().abort(r.id, 'admin', 'extra 2.0-1 breaks');
+    const aborted = await rollouts().abort(r.id, 'admin', 'extra 2.0-1 breaks');
     assert.deepEqual([aborted.state, aborted.stateReason], ['aborted', 'extra 2.0-1 breaks']);
     const back = await runOnce(hosts);
     for (const [i, h] of hosts.entries()) {
@@ -316,9 +303,9 @@ describe('issue 17: a rollout in waves with real agents', () => {
     assert.deepEqual(jobsLeft, []);
   });
 
-  it("a machine's wave stays across rollouts of the class until a reshuffle; bad starts are refused and change nothing", () => {
+  it("a machine's wave stays across rollouts of the class until a reshuffle; bad starts are refused and change nothing", async () => {
     // a class without machines: its waves open at once, the rollout ends; then it has nothing new
-    const empty = start({ className: 'empty' });
+    const empty = await start({ className: 'empty' });
     assert.deepEqual(empty.machines, []);
     // a class's first rollout stages the stage's last change (the security promotion), not the older ones too
     assert.deepEqual(
@@ -326,16 +313,14 @@ describe('issue 17: a rollout in waves with real agents', () => {
       ['stable-security'],
     );
     assert.deepEqual(
-      rollouts()
-        .tick()
-        .map((s) => s.action),
+      (await rollouts().tick()).map((s) => s.action),
       ['opened', 'opened', 'done'],
     );
-    assert.equal(rollouts().show(empty.id).state, 'done');
+    assert.equal((await rollouts().show(empty.id)).state, 'done');
 
-    const firstWaves = wavesOf(1);
-    const again = start({ reason: 'extra 2.0-2 is fixed upstream (not really)' });
-    assert.deepEqual(wavesOf(again.id), firstWaves, 'the same salt: the same waves');
+    const firstWaves = await wavesOf(1);
+    const again = await start({ reason: 'extra 2.0-2 is fixed upstream (not really)' });
+    assert.deepEqual(await wavesOf(again.id), firstWaves, 'the same salt: the same waves');
     const queued = again.machines.filter((m) => m.wave === 1).map((m) => m.job!);
     assert.equal(queued.length, 2);
     for (const j of queued) assert.equal(server.fleet.jobs.byId(j)?.state, 'queued');
@@ -362,7 +347,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
       [{ stage: null as never }, 'USAGE', /stage: a name or text/],
     ];
     for (const [o, code, re] of refused) {
-      assert.throws(
+      await assert.rejects(
         () => start({ ...o, reshuffle: true }),
         (e) => isAptgateError(e, code) && re.test((e as Error).message),
         JSON.stringify(o),
@@ -370,23 +355,20 @@ describe('issue 17: a rollout in waves with real agents', () => {
       assert.deepEqual(rollouts().list(), listed, JSON.stringify(o));
     }
     // (the refused starts asked for a reshuffle: the order is still the same)
-    rollouts().abort(again.id, 'admin');
+    await rollouts().abort(again.id, 'admin');
     for (const j of queued)
       assert.equal(server.fleet.jobs.byId(j)?.state, 'cancelled', "abort takes the wave's jobs back");
-    const same = start();
-    assert.deepEqual(wavesOf(same.id), firstWaves);
-    rollouts().abort(same.id, 'admin');
+    const same = await start();
+    assert.deepEqual(await wavesOf(same.id), firstWaves);
+    await rollouts().abort(same.id, 'admin');
 
     // a reshuffle orders the machines anew (a new salt; tried a few times, one order in 2,520 is the same)
     let moved = false;
     for (let i = 0; i < 3 && !moved; i++) {
-      const shuffled = start({ reshuffle: true });
-      assert.deepEqual(
-        [1, 2, 3].map((w) => inWave(shuffled.id, w).length),
-        [2, 3, 5],
-      );
-      moved = JSON.stringify(wavesOf(shuffled.id)) !== JSON.stringify(firstWaves);
-      rollouts().abort(shuffled.id, 'admin');
+      const shuffled = await start({ reshuffle: true });
+      assert.deepEqual(await Promise.all([1, 2, 3].map(async (w) => (await inWave(shuffled.id, w)).length)), [2, 3, 5]);
+      moved = JSON.stringify(await wavesOf(shuffled.id)) !== JSON.stringify(firstWaves);
+      await rollouts().abort(shuffled.id, 'admin');
     }
     assert.ok(moved, 'a reshuffle moves machines between waves');
   });
@@ -396,7 +378,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
     for (const h of hosts)
       if (await agent(h).root.installed('extra'))
         await execOk('dpkg', [...agent(h).root.target.dpkgOptions, '--purge', '--force-all', 'extra']);
-    const r = start({ soakMs: 0, jobKind: '' });
+    const r = await start({ soakMs: 0, jobKind: '' });
     assert.ok(r.machines.every((m) => m.job === null && m.status !== 'succeeded'));
     // the class's schedule fires for every machine at once; each runs its job when it checks in
     const ids = r.machines.map((m) => m.id);
@@ -404,7 +386,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
     const jobOf = new Map(scheduled.map((j) => [j.machineId, j.id]));
     const to = `production--r${r.id}-to`;
     for (const wave of [1, 2, 3]) {
-      const members = inWave(r.id, wave);
+      const members = await inWave(r.id, wave);
       const runs = await runOnce(members);
       for (const [i, h] of members.entries()) {
         const id = r.machines.find((m) => m.hostname === h)!.id;
@@ -416,11 +398,11 @@ describe('issue 17: a rollout in waves with real agents', () => {
         assert.equal((await viewOf(h)).view, to, h);
         assert.equal((await agent(h).root.installed('demo'))?.version, '2.0-1', h);
       }
-      assert.deepEqual(rollouts().tick(), [
+      assert.deepEqual(await rollouts().tick(), [
         wave < 3 ? { id: r.id, action: 'opened', detail: `wave ${wave + 1}` } : { id: r.id, action: 'done' },
       ]);
     }
-    const done = rollouts().show(r.id);
+    const done = await rollouts().show(r.id);
     assert.deepEqual(
       [done.state, done.events.map((e) => e.what)],
       ['done', ['started', 'wave 2 opened', 'wave 3 opened', 'done']],
@@ -432,7 +414,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
       assert.equal((await viewOf(h)).view, 'production', h);
       assert.equal((await policy(h, 'demo')).candidate, '2.0-1', h);
     }
-    assert.throws(
+    await assert.rejects(
       () => start(),
       (e) =>
         isAptgateError(e, 'USAGE') &&
@@ -443,7 +425,7 @@ describe('issue 17: a rollout in waves with real agents', () => {
     await world.repo.publish('stable', [...v1, ...v2, deb('demo', '3.0-1')]);
     await upstreamSeen();
     await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
-    const r = start({ soakMs: 0, waves: '50%,100%' });
+    const r = await start({ soakMs: 0, waves: '50%,100%' });
     const from = `production--r${r.id}-from`;
     const a = await createAgent(path.join(world.dir, 'prod-11'), server.url, { hostname: 'prod-11' });
     agents.set('prod-11', a);
@@ -457,18 +439,13 @@ describe('issue 17: a rollout in waves with real agents', () => {
     assert.equal(inst.code, 0, inst.output);
     assert.equal((await a.root.installed('demo'))?.version, '2.0-1');
     assert.deepEqual(
-      rollouts()
-        .show(r.id)
-        .machines.filter((m) => m.hostname === 'prod-11')
-        .map((m) => [m.wave, m.status]),
+      (await rollouts().show(r.id)).machines.filter((m) => m.hostname === 'prod-11').map((m) => [m.wave, m.status]),
       [[2, 'not open']],
     );
 
-    await runOnce(inWave(r.id, 1));
-    assert.deepEqual(rollouts().tick(), [{ id: r.id, action: 'opened', detail: 'wave 2' }]);
-    const last = rollouts()
-      .show(r.id)
-      .machines.filter((m) => m.wave === 2);
+    await runOnce(await inWave(r.id, 1));
+    assert.deepEqual(await rollouts().tick(), [{ id: r.id, action: 'opened', detail: 'wave 2' }]);
+    const last = (await rollouts().show(r.id)).machines.filter((m) => m.wave === 2);
     assert.equal(last.length, 6);
     for (const m of last) assert.ok(m.job, `${m.hostname}: its job`);
     const runs = await runOnce(last.map((m) => m.hostname));
@@ -480,21 +457,21 @@ describe('issue 17: a rollout in waves with real agents', () => {
       );
       assert.equal((await agent(m.hostname).root.installed('demo'))?.version, '3.0-1', m.hostname);
     }
-    assert.deepEqual(rollouts().tick(), [{ id: r.id, action: 'done' }]);
+    assert.deepEqual(await rollouts().tick(), [{ id: r.id, action: 'done' }]);
   });
   it("a rollback of the stage aborts a rollout of the content it withdrew: the class's machines go back to the content before", async () => {
     await world.repo.publish('stable', [...v1, ...v2, deb('demo', '3.0-1'), deb('demo', '4.0-1')]);
     await upstreamSeen();
     await server.gate.promote('test', { actor: 'admin', force: true, reason: 'no test machines in this fixture' });
-    const r = start();
+    const r = await start();
     const wave1 = r.machines.filter((m) => m.wave === 1);
     assert.equal(wave1.length, 3, '20% of 11 machines, rounded up');
     assert.equal(rollouts().viewOf(wave1[0]!.id, 'production', 'prod'), `production--r${r.id}-to`);
     await server.gate.rollback('production', 'admin', 'demo 4.0-1 is bad');
-    const [step, ...more] = rollouts().tick();
+    const [step, ...more] = await rollouts().tick();
     assert.deepEqual(more, []);
     assert.deepEqual([step!.id, step!.action], [r.id, 'aborted']);
-    const aborted = rollouts().show(r.id);
+    const aborted = await rollouts().show(r.id);
     assert.equal(aborted.state, 'aborted');
     assert.match(
       aborted.stateReason ?? '',

@@ -110,6 +110,12 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
       }
       d.log(`job ${job.id}: ${job.kind}`);
       try {
+        // a rollout's wave may have opened since this run's check-in (the job is for its content):
+        // the sources the server gives now come first
+        if (job.kind === 'upgrade' || job.kind === 'dist-upgrade') {
+          const changed = await installStageSources(d.client, d.machineId, d.target, d.state, d.log, executor(d), true);
+          if (changed !== undefined) out.sources = changed;
+        }
         result = await executor(d)(job);
       } catch (err) {
         // the agent's own trouble before or around the job: still a result, never a lost job

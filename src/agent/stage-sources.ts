@@ -42,7 +42,11 @@ export function renderStageSources(target: AptTarget, a: StageSourcesAnswer): st
     .join('\n');
 }
 
-/** Fetches this machine's stage sources and writes them; the hash written (kept only when apt-get update worked). */
+/**
+ * Fetches this machine's stage sources and writes them; the hash written (kept only when apt-get
+ * update worked). `onlyChanged`: nothing is written when the server's hash is the one in place
+ * (undefined is returned).
+ */
 export async function installStageSources(
   client: RpcClient,
   machineId: string,
@@ -50,8 +54,10 @@ export async function installStageSources(
   state: AgentState,
   log: (msg: string) => void,
   execute?: (job: JobSpec) => Promise<JobResult>,
-): Promise<string> {
+  onlyChanged = false,
+): Promise<string | undefined> {
   const answer = await client.call<StageSourcesAnswer>('agent.stageSources', [{ machineId }]);
+  if (onlyChanged && answer.hash === state.sourcesHash()) return undefined;
   const r = await applyStageSources(target, answer, execute);
   if (r.failure) log(`stage sources written, but apt-get update failed (${r.failure}): ${r.summary}`);
   else state.saveSourcesHash(answer.hash);

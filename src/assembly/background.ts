@@ -33,6 +33,7 @@ export interface BackgroundDeps {
 export function startBackground(d: BackgroundDeps): () => void {
   const { fleet, gate, outdated, proxy, log } = d;
   let warming = false;
+  let rolling = false;
   const tick = () => {
     try {
       const created = fleet.schedules.tick();
@@ -61,15 +62,23 @@ export function startBackground(d: BackgroundDeps): () => void {
         )
         .finally(() => (warming = false));
     }
-    try {
-      for (const s of d.rollouts.tick())
-        (s.action === 'halted' ? log.warn : log.info).call(
-          log,
-          { rollout: s.id, detail: s.detail },
-          `rollout ${s.action}`,
-        );
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'rollout tick failed');
+    // one rollout tick at a time (a class of 20,000 machines is read in slices)
+    if (!rolling) {
+      rolling = true;
+      d.rollouts
+        .tick()
+        .then(
+          (steps) => {
+            for (const s of steps)
+              (s.action === 'halted' ? log.warn : log.info).call(
+                log,
+                { rollout: s.id, detail: s.detail },
+                `rollout ${s.action}`,
+              );
+          },
+          (err: Error) => log.error({ err: err.message }, 'rollout tick failed'),
+        )
+        .finally(() => (rolling = false));
     }
   };
   const ticker = setInterval(tick, d.tickMs);

@@ -145,8 +145,7 @@ export function checkRolloutStart(
     );
   parseWaves(r.waves);
   parseHalt(r.halt);
-  // newest first: the class's latest among the stage's newest 1000 (start() refuses the rest anyway)
-  const last = rollouts.list({ stage, limit: 1000 }).find((x) => x.className === r.className);
+  const last = rollouts.latest(stage, r.className);
   if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
     fail(
       'USAGE',
@@ -171,7 +170,7 @@ export async function promoteWithRollout(
   if (ladder.includes(stage) && next !== undefined && (o.to === undefined || o.to === next))
     checkRolloutStart(ctx, rollouts, next, r);
   const p = await promote(ctx, stage, o);
-  const started = rollouts.start({
+  const started = await rollouts.start({
     stage: p.to,
     className: r.className,
     waves: r.waves,

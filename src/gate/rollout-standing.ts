@@ -1,9 +1,7 @@
 // How each machine of a rollout stands: its newest upgrade since its wave opened (succeeded,
 // failed and why, or not done yet), and what that makes of the open wave (rollout-waves.ts
 // decides the step from it).
-import type { JobRow } from '../state/jobs.js';
-import type { RolloutMachine, RolloutRow } from '../state/rollouts.js';
-import { failureText } from './gate.js';
+import type { JobBrief, RolloutMachine, RolloutRow } from '../state/rollouts.js';
 import type { WaveOutcome } from './rollout-waves.js';
 
 export interface MachineStanding {
@@ -16,42 +14,31 @@ export interface MachineStanding {
   reason: string;
 }
 
-export interface StandingFleet {
-  hostname(machine: number): string | undefined;
-  /** upgrade and dist-upgrade jobs of a machine, newest first (brief: without their transcripts) */
-  upgradeJobs(machine: number): JobRow[];
-  /** one job with its transcript (a failed one's explanation is read from it) */
-  job(id: number): JobRow | undefined;
-}
-
 const FAILED: ReadonlySet<string> = new Set(['failed', 'expired', 'cancelled']);
 
-/** A machine's standing: its newest upgrade job since `since` (its wave opened). */
+/**
+ * A machine's standing from its upgrade jobs (newest first) that may count: an upgrade against
+ * the wave's content is the rollout's own job, or one handed out since the wave opened (that
+ * run's check-in, or the agent before the job, gave the machine its new sources first; a
+ * schedule's job made before counts), or one made since that waits to be.
+ */
 export function machineStanding(
   r: Pick<RolloutRow, 'wave' | 'state'>,
-  m: RolloutMachine,
+  m: RolloutMachine & { hostname: string },
   since: number,
-  fleet: StandingFleet,
-): MachineStanding | undefined {
-  const hostname = fleet.hostname(m.machine);
-  if (hostname === undefined) return undefined; // removed since
-  const base = { id: m.machine, hostname, wave: m.wave + 1 };
+  jobs: readonly JobBrief[],
+  failureOf: (job: number) => string,
+): MachineStanding {
+  const base = { id: m.machine, hostname: m.hostname, wave: m.wave + 1 };
   if (m.wave > r.wave || r.state === 'aborted')
     return { ...base, status: 'not open', job: null, reason: 'reads the content before the rollout' };
-  // an upgrade against the wave's content: the rollout's own job, or one handed out since the wave
-  // opened (that run's check-in gave the machine its new sources first; a schedule's job made
-  // before counts), or one made since that waits to be
-  const job = fleet
-    .upgradeJobs(m.machine)
-    .find(
-      (j) =>
-        j.id === m.job ||
-        (j.deliveredAt ?? j.startedAt ?? 0) >= since ||
-        (j.state === 'queued' && j.createdAt >= since),
-    );
+  const job = jobs.find(
+    (j) =>
+      j.id === m.job || (j.deliveredAt ?? j.startedAt ?? 0) >= since || (j.state === 'queued' && j.createdAt >= since),
+  );
   if (!job) return { ...base, status: 'pending', job: null, reason: 'no upgrade since its wave opened' };
   if (FAILED.has(job.state)) {
-    const why = failureText(fleet.job(job.id) ?? job);
+    const why = failureOf(job.id);
     return {
       ...base,
       status: 'failed',

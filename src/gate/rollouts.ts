@@ -8,27 +8,28 @@
 import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { stageViewName } from '../index/stage-view.js';
-import type { RolloutMachine, RolloutPin, RolloutRow, RolloutStore } from '../state/rollouts.js';
+import type { JobBrief, RolloutPin, RolloutRow, RolloutStore } from '../state/rollouts.js';
 import type { StageGeneration, StageStore } from '../state/stages.js';
-import {
-  haltText,
-  machineStanding,
-  waveOutcome,
-  type MachineStanding,
-  type StandingFleet,
-} from './rollout-standing.js';
+import { haltText, machineStanding, waveOutcome, type MachineStanding } from './rollout-standing.js';
 import { nextStep, parseHalt, parseWaves, positionOf, type WaveOutcome } from './rollout-waves.js';
+import { TimeSlicer } from '../sys/time-slice.js';
 
 /** What rollouts need of the fleet (the assembly lends it). */
-export interface RolloutFleet extends StandingFleet {
+export interface RolloutFleet {
   /** the stage a class is bound to (null: none) and whether it is a gate class; undefined: no such class */
   classBinding(className: string): { stage: string | null; gate: boolean } | undefined;
-  /** approved machines that follow the stage through this class (its first bound class) */
-  classMachines(className: string, stage: string): Array<{ id: number; machineId: string }>;
-  /** queues one upgrade job per machine and asks them to check in now: machine → job */
-  queueUpgrades(machines: readonly number[], kind: 'upgrade' | 'dist-upgrade', origin: string): Map<number, number>;
-  /** takes back a job not delivered yet */
-  cancelJob(job: number): void;
+  /** ids of the approved machines that follow the stage through this class (its first bound class), in slices */
+  classMachines(className: string, stage: string, slicer: TimeSlicer): Promise<number[]>;
+  /** queues one upgrade job per machine (in turns) and asks them to check in now: machine → job */
+  queueUpgrades(
+    machines: readonly number[],
+    kind: 'upgrade' | 'dist-upgrade',
+    origin: string,
+  ): Promise<Map<number, number>>;
+  /** takes back jobs not handed out yet */
+  cancelJobs(jobs: readonly number[]): void;
+  /** why a job failed, for people (what dpkg failed on, from its transcript) */
+  failureOf(job: number): string;
 }
 
 export interface RolloutStart {
@@ -81,7 +82,7 @@ export class RolloutService {
   }
 
   /** Starts a rollout of the stage's current content to a class; its first wave opens at once. */
-  start(o: RolloutStart): RolloutView {
+  async start(o: RolloutStart): Promise<RolloutView> {
     checkStart(o);
     if (!this.d.ladder.includes(o.stage)) fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
     const bound = this.d.fleet.classBinding(o.className);
@@ -105,7 +106,6 @@ export class RolloutService {
     const pins = this.pinsFrom(o.stage, last);
     if (!pins.some((p) => p.from !== p.to))
       fail('USAGE', `nothing new in ${o.stage} for class ${o.className}${last ? ` since rollout ${last.id}` : ''}`);
-    const members = this.d.fleet.classMachines(o.className, o.stage);
     const salt = this.d.store.salt(o.stage, o.className, () => randomBytes(16).toString('hex'), o.reshuffle === true);
     const now = this.d.now();
     const r = this.d.store.add(
@@ -125,16 +125,31 @@ export class RolloutService {
         reason: o.reason?.trim() || null,
         // only the suites it moves: the others follow the stage (a security suite's fast lane goes on)
         pins: pins.filter((p) => p.from !== p.to),
-        machines: assignWaves(members, salt, waves),
+        machines: [],
       },
       {
         at: now,
         what: 'started',
         actor: o.actor,
-        detail: `${members.length} machines in ${waves.length} waves (${waves.join('%, ')}%)${o.reshuffle ? ', order reshuffled' : ''}`,
+        detail: `${waves.length} waves (${waves.join('%, ')}%)`,
       },
     );
-    this.queueWave(r, 0);
+    // in force from here, before anything waits: a promotion that starts it reaches no machine of
+    // the class but through it. The machines are put in their waves a part at a time (a class of
+    // 20,000 is no one transaction); until listed a machine reads the content before, as one of
+    // the last wave does
+    const slicer = new TimeSlicer();
+    const members = await this.membersOf(o.className, o.stage, slicer);
+    const assigned = assignWaves(members, salt, waves);
+    for (let at = 0; at < assigned.length; at += ASSIGN_PART) {
+      this.d.store.assign(r.id, assigned.slice(at, at + ASSIGN_PART));
+      await slicer.tick();
+    }
+    this.d.store.amendStart(
+      r.id,
+      `${members.length} machines in ${waves.length} waves (${waves.join('%, ')}%)${o.reshuffle ? ', order reshuffled' : ''}`,
+    );
+    await this.queueWave(r, 0, slicer);
     return this.show(r.id);
   }
 
@@ -163,27 +178,65 @@ export class RolloutService {
     });
   }
 
-  private queueWave(r: RolloutRow, wave: number, only?: readonly number[]): void {
+  /** The class's machines with their machine-ids (what their place is drawn from). */
+  private async membersOf(
+    className: string,
+    stage: string,
+    slicer: TimeSlicer,
+  ): Promise<Array<{ id: number; machineId: string }>> {
+    const ids = await this.d.fleet.classMachines(className, stage, slicer);
+    const out: Array<{ id: number; machineId: string }> = [];
+    for (let at = 0; at < ids.length; at += ASSIGN_PART) {
+      out.push(...this.d.store.machineKeys(ids.slice(at, at + ASSIGN_PART)));
+      await slicer.tick();
+    }
+    return out;
+  }
+
+  private async queueWave(r: RolloutRow, wave: number, slicer: TimeSlicer, only?: readonly number[]): Promise<void> {
     if (!r.jobKind) return;
-    const ids = (only ?? this.d.store.machines(r.id).flatMap((m) => (m.wave === wave ? [m.machine] : []))).filter(
-      (id) => this.d.fleet.hostname(id) !== undefined,
-    );
+    let ids = only ? [...only] : [];
+    if (!only)
+      await this.inRanges(r.id, slicer, (lo, hi) => {
+        for (const m of this.d.store.machinesIn(r.id, lo, hi, wave)) ids.push(m.machine);
+      });
+    ids = ids.filter((id) => id > 0);
     if (!ids.length) return;
-    const jobs = this.d.fleet.queueUpgrades(ids, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
-    for (const [machine, job] of jobs) this.d.store.setJob(r.id, machine, job);
+    const jobs = await this.d.fleet.queueUpgrades(ids, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
+    const all = [...jobs];
+    for (let at = 0; at < all.length; at += ASSIGN_PART) {
+      this.d.store.setJobs(r.id, new Map(all.slice(at, at + ASSIGN_PART)));
+      await slicer.tick();
+    }
+  }
+
+  /** Calls `step` for consecutive ranges (lo, hi] of the rollout's machine ids, a turn of the loop when due. */
+  private async inRanges(id: number, slicer: TimeSlicer, step: (lo: number, hi: number) => void): Promise<void> {
+    const max = this.d.store.maxMachine(id);
+    for (let lo = 0; lo < max; lo += ID_RANGE) {
+      step(lo, Math.min(lo + ID_RANGE, max));
+      await slicer.tick();
+    }
   }
 
   /**
    * Machines that joined the class since the start are recorded with the last wave (so its
    * jobs, and an abort, reach them too); when that wave is open already, they get their job now.
    */
-  private adoptJoined(r: RolloutRow): void {
-    const known = new Set(this.d.store.machines(r.id).map((m) => m.machine));
-    const joined = this.d.fleet.classMachines(r.className, r.stage).flatMap((m) => (known.has(m.id) ? [] : [m.id]));
+  private async adoptJoined(r: RolloutRow, slicer: TimeSlicer): Promise<void> {
+    const ids = await this.d.fleet.classMachines(r.className, r.stage, slicer);
+    const known = new Set<number>();
+    await this.inRanges(r.id, slicer, (lo, hi) => {
+      for (const m of this.d.store.machinesIn(r.id, lo, hi, null)) known.add(m.machine);
+    });
+    const joined = ids.filter((id) => !known.has(id));
     if (!joined.length) return;
     const last = r.waves.length - 1;
-    this.d.store.addMachines(r.id, joined, last);
-    if (r.wave === last) this.queueWave(r, last, joined);
+    this.d.store.assign(
+      r.id,
+      joined.map((machine) => ({ machine, wave: last })),
+    );
+    if (r.wave === last) await this.queueWave(r, last, slicer, joined);
   }
 
   private get(id: number): RolloutRow {
@@ -192,13 +245,30 @@ export class RolloutService {
     return r;
   }
 
-  /** A rollout with every machine's standing and the open wave's outcome. */
-  show(id: number): RolloutView {
+  /** A rollout with every machine's standing and the open wave's outcome (read in slices). */
+  async show(id: number): Promise<RolloutView> {
     const r = this.get(id);
-    const machines = this.standings(r);
+    const slicer = new TimeSlicer();
+    const machines = await this.standings(r, null, slicer);
+    // machines that joined the class since (the next tick records them with the last wave)
+    const listed = new Set(machines.map((m) => m.id));
+    const joined = (await this.d.fleet.classMachines(r.className, r.stage, slicer)).filter((m) => !listed.has(m));
+    const last = r.waves.length - 1;
+    for (let at = 0; at < joined.length; at += ASSIGN_PART) {
+      for (const m of this.d.store.machineKeys(joined.slice(at, at + ASSIGN_PART)))
+        machines.push(
+          machineStanding(r, { machine: m.id, wave: last, job: null, hostname: m.hostname }, Infinity, [], () => ''),
+        );
+      await slicer.tick();
+    }
     const outcome = waveOutcome(machines, r.wave);
     const opened = r.waveOpened[r.wave] ?? r.createdAt;
     return { ...r, machines, outcome, soakEnds: r.state === 'running' ? opened + r.soakMs : null };
+  }
+
+  /** The latest rollout of a stage to a class (the one its machines' views follow). */
+  latest(stage: string, className: string): RolloutRow | undefined {
+    return this.d.store.latest(stage, className);
   }
 
   list(o: { stage?: string; limit?: number } = {}): RolloutRow[] {
@@ -209,21 +279,32 @@ export class RolloutService {
     return this.d.store.list(o);
   }
 
-  /** Every machine's standing, or (`wave`) only that wave's (the tick's: its jobs read, no other's). */
-  private standings(r: RolloutRow, wave?: number): MachineStanding[] {
-    const listed = this.d.store.machines(r.id);
-    const known = new Set(listed.map((m) => m.machine));
-    // machines that joined the class since the start go with the last wave
-    const joined: RolloutMachine[] = this.d.fleet
-      .classMachines(r.className, r.stage)
-      .filter((m) => !known.has(m.id))
-      .map((m) => ({ machine: m.id, wave: r.waves.length - 1, job: null }));
-    return [...listed, ...joined]
-      .filter((m) => wave === undefined || m.wave === wave)
-      .flatMap((m) => machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, this.d.fleet) ?? []);
+  /**
+   * Every machine's standing, or (`wave`) only that wave's (the tick's: its jobs read, no
+   * other's), by ranges of machine ids: two statements per range, a turn of the loop when due.
+   */
+  private async standings(r: RolloutRow, wave: number | null, slicer: TimeSlicer): Promise<MachineStanding[]> {
+    const out: MachineStanding[] = [];
+    const open = r.state !== 'aborted';
+    await this.inRanges(r.id, slicer, (lo, hi) => {
+      const jobs = new Map<number, JobBrief[]>();
+      if (open && (wave === null || wave <= r.wave))
+        for (const j of this.d.store.upgradeJobsIn(r.id, lo, hi, r.createdAt, wave)) {
+          const list = jobs.get(j.machineId);
+          if (list) list.push(j);
+          else jobs.set(j.machineId, [j]);
+        }
+      for (const m of this.d.store.machinesIn(r.id, lo, hi, wave))
+        out.push(
+          machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, jobs.get(m.machine) ?? [], (job) =>
+            this.d.fleet.failureOf(job),
+          ),
+        );
+    });
+    return out.sort((a, b) => a.wave - b.wave || a.id - b.id);
   }
 
-  pause(id: number, actor: string, reason?: string): RolloutView {
+  pause(id: number, actor: string, reason?: string): Promise<RolloutView> {
     checkReason(reason);
     const r = this.get(id);
     if (r.state !== 'running') fail('USAGE', `rollout ${id} is ${r.state}, not running`);
@@ -236,7 +317,7 @@ export class RolloutService {
   }
 
   /** Paused or halted: running again (a halted wave is judged again: a newer successful upgrade counts). */
-  resume(id: number, actor: string, reason?: string): RolloutView {
+  resume(id: number, actor: string, reason?: string): Promise<RolloutView> {
     checkReason(reason);
     const r = this.get(id);
     if (r.state !== 'paused' && r.state !== 'halted')
@@ -246,18 +327,24 @@ export class RolloutService {
   }
 
   /** Every machine of the class back to the content before the rollout; jobs not delivered yet taken back. */
-  abort(id: number, actor: string, reason?: string): RolloutView {
+  async abort(id: number, actor: string, reason?: string): Promise<RolloutView> {
     checkReason(reason);
     const r = this.get(id);
     if (r.state === 'aborted' || r.state === 'done') fail('USAGE', `rollout ${id} is ${r.state} already`);
     const latest = this.d.store.latestBrief(r.stage, r.className);
     if (latest && latest.id !== r.id) fail('USAGE', `rollout ${latest.id} of the same class came after it`);
-    for (const m of this.d.store.machines(id)) if (m.job !== null) this.d.fleet.cancelJob(m.job);
     this.d.store.update(
       id,
       { state: 'aborted', stateReason: reason?.trim() || 'aborted' },
       this.event('aborted', actor, reason),
     );
+    // every machine reads the content before from now on; the jobs not handed out yet go
+    const slicer = new TimeSlicer();
+    const queued = this.d.store.queuedJobs(id);
+    for (let at = 0; at < queued.length; at += CANCEL_PART) {
+      this.d.fleet.cancelJobs(queued.slice(at, at + CANCEL_PART));
+      await slicer.tick();
+    }
     return this.show(id);
   }
 
@@ -283,21 +370,22 @@ export class RolloutService {
    * Every running rollout one step on (the server's tick): halt, open the next wave, or end; any
    * not finished whose content was rolled back is aborted.
    */
-  tick(): Array<{ id: number; action: string; detail?: string }> {
+  async tick(): Promise<Array<{ id: number; action: string; detail?: string }>> {
+    const slicer = new TimeSlicer();
     const out: Array<{ id: number; action: string; detail?: string }> = [];
     for (const r of this.d.store.unfinished()) {
       const g = this.withdrawn(r);
       if (!g) continue;
       const why = `${r.stage} was rolled back (generation ${g.id}${g.actor ? ` by ${g.actor}` : ''}): what the rollout moves to is withdrawn`;
-      this.abort(r.id, 'aptgate (rollback)', why);
+      await this.abort(r.id, 'aptgate (rollback)', why);
       out.push({ id: r.id, action: 'aborted', detail: why });
     }
     for (const r0 of this.d.store.running()) {
       let r = r0;
-      this.adoptJoined(r);
+      await this.adoptJoined(r, slicer);
       // waves without machines open one after the other at once
       for (let guard = 0; guard <= r.waves.length; guard++) {
-        const machines = this.standings(r, r.wave);
+        const machines = await this.standings(r, r.wave, slicer);
         const outcome = waveOutcome(machines, r.wave);
         const opened = r.waveOpened[r.wave] ?? r.createdAt;
         const step = outcome.machines
@@ -327,7 +415,7 @@ export class RolloutService {
             detail: `wave ${r.wave + 1}: ${outcome.succeeded} of ${outcome.machines} machines upgraded`,
           },
         );
-        this.queueWave(r, step.wave);
+        await this.queueWave(r, step.wave, slicer);
         out.push({ id: r.id, action: 'opened', detail: `wave ${step.wave + 1}` });
       }
     }
@@ -335,6 +423,12 @@ export class RolloutService {
   }
 }
 
+/** Machines per statement: their ids read, put in waves, given jobs. */
+const ASSIGN_PART = 2000;
+/** Jobs taken back per turn of the loop when a rollout is aborted. */
+const CANCEL_PART = 500;
+/** Machine ids per range when a rollout's machines are read. */
+const ID_RANGE = 2000;
 /** Generations of one change of a stage (a promotion's suites) are made within this of each other. */
 const SAME_CHANGE_MS = 5_000;
 const JOB_KINDS: ReadonlySet<string> = new Set(['', 'upgrade', 'dist-upgrade']);

@@ -16,8 +16,8 @@ const rolloutMade = (r: RolloutDetailJson) => ({ rollout: r.id, stage: r.stage, 
 
 const act =
   (what: 'pause' | 'resume' | 'abort') =>
-  ({ services, principal }: OpContext, i: { id: number; reason?: string }) =>
-    rolloutDetailJson(services.rollouts[what](i.id, actorOf(principal), reasonOf(i.reason)));
+  async ({ services, principal }: OpContext, i: { id: number; reason?: string }) =>
+    rolloutDetailJson(await services.rollouts[what](i.id, actorOf(principal), reasonOf(i.reason)));
 
 export const rolloutOps = [
   op({
@@ -50,7 +50,7 @@ export const rolloutOps = [
     input: { properties: { id: rolloutId }, required: ['id'] },
     output: object('the rollout, as aptgate rollout status ID --json'),
     changes: false,
-    run: ({ services }, i: { id: number }) => rolloutDetailJson(services.rollouts.show(i.id)),
+    run: async ({ services }, i: { id: number }) => rolloutDetailJson(await services.rollouts.show(i.id)),
   }),
   op({
     name: 'rollouts.start',
@@ -72,13 +72,13 @@ export const rolloutOps = [
     output: object('the rollout (as rollouts.show), its first wave open'),
     changes: true,
     auditDetail: rolloutMade,
-    run: (
+    run: async (
       { services, principal },
       i: { stage: string; class: string; reshuffle?: boolean; reason?: string } & RolloutOptionsInput,
     ) => {
       const reason = reasonOf(i.reason);
       return rolloutDetailJson(
-        services.rollouts.start({
+        await services.rollouts.start({
           stage: i.stage,
           className: i.class,
           ...rolloutSettings(i),

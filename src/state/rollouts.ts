@@ -1,7 +1,7 @@
 // Rollouts in waves (issue 17): one row per rollout of a stage's content to a class, the
 // generations it pins per suite (the content before it, and what it rolls out), the wave of
 // each machine (decided at the start), and what happened (events, oldest first).
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 
 export type RolloutStateName = 'running' | 'paused' | 'halted' | 'aborted' | 'done';
 
@@ -46,6 +46,18 @@ export interface RolloutRow {
   stateReason: string | null;
   pins: RolloutPin[];
   events: RolloutEvent[];
+}
+
+/** A job as a rollout weighs it (no transcript). */
+export interface JobBrief {
+  id: number;
+  machineId: number;
+  state: string;
+  failure: string | null;
+  summary: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+  startedAt: number | null;
 }
 
 export interface RolloutMachine {
@@ -263,6 +275,90 @@ export class RolloutStore {
         'SELECT machine_id AS machine, wave, job_id AS job FROM rollout_machine WHERE rollout_id = ? ORDER BY wave, machine_id',
       )
       .all(id);
+  }
+
+  /** The highest machine id of a rollout (its machines are read in ranges of ids up to it). */
+  maxMachine(id: number): number {
+    return (
+      cached<[number], { m: number | null }>(
+        this.db,
+        'SELECT max(machine_id) AS m FROM rollout_machine WHERE rollout_id = ?',
+      ).get(id)?.m ?? 0
+    );
+  }
+
+  /**
+   * The rollout's machines with ids in (lo, hi], of one wave or all, with their host names; a
+   * machine removed since is left out.
+   */
+  machinesIn(id: number, lo: number, hi: number, wave: number | null): Array<RolloutMachine & { hostname: string }> {
+    return cached<[number, number, number, number | null, number | null], RolloutMachine & { hostname: string }>(
+      this.db,
+      `SELECT rm.machine_id AS machine, rm.wave, rm.job_id AS job, m.hostname FROM rollout_machine rm
+       JOIN machine m ON m.id = rm.machine_id
+       WHERE rm.rollout_id = ? AND rm.machine_id > ? AND rm.machine_id <= ? AND (? IS NULL OR rm.wave = ?)
+       ORDER BY rm.machine_id`,
+    ).all(id, lo, hi, wave, wave);
+  }
+
+  /**
+   * Upgrade jobs of the rollout's machines with ids in (lo, hi] that may count for their wave:
+   * the rollout's own, or one handed out (or queued) since `since` (the first wave's opening),
+   * newest first, without their transcripts.
+   */
+  upgradeJobsIn(id: number, lo: number, hi: number, since: number, wave: number | null): JobBrief[] {
+    return cached<[number, number, number, number | null, number | null, number, number], JobBrief>(
+      this.db,
+      `SELECT j.id, j.machine_id AS machineId, j.state, j.failure, j.summary, j.created_at AS createdAt,
+         j.delivered_at AS deliveredAt, j.started_at AS startedAt
+       FROM rollout_machine rm JOIN job j ON j.machine_id = rm.machine_id
+       WHERE rm.rollout_id = ? AND rm.machine_id > ? AND rm.machine_id <= ? AND (? IS NULL OR rm.wave = ?)
+         AND j.kind IN ('upgrade', 'dist-upgrade')
+         AND (j.id = rm.job_id OR coalesce(j.delivered_at, j.started_at, 0) >= ? OR (j.state = 'queued' AND j.created_at >= ?))
+       ORDER BY j.id DESC`,
+    ).all(id, lo, hi, wave, wave, since, since);
+  }
+
+  /** The rollout's own jobs not handed out yet (an abort takes them back). */
+  queuedJobs(id: number): number[] {
+    return cached<[number], { id: number }>(
+      this.db,
+      `SELECT j.id FROM rollout_machine rm JOIN job j ON j.id = rm.job_id WHERE rm.rollout_id = ? AND j.state = 'queued'`,
+    )
+      .all(id)
+      .map((r) => r.id);
+  }
+
+  /** The machine-ids (/etc/machine-id) of machines, by id: what their place in the waves is drawn from. */
+  machineKeys(ids: readonly number[]): Array<{ id: number; machineId: string; hostname: string }> {
+    return cached<[string], { id: number; machineId: string; hostname: string }>(
+      this.db,
+      'SELECT id, machine_id AS machineId, hostname FROM machine WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
+    ).all(JSON.stringify(ids));
+  }
+
+  /** The first event's detail completed (the start's, once its machines are counted). */
+  amendStart(id: number, detail: string): void {
+    const r = this.byId(id);
+    if (!r?.events.length) return;
+    const events = [{ ...r.events[0]!, detail }, ...r.events.slice(1)];
+    this.db.prepare('UPDATE rollout SET events = ? WHERE id = ?').run(JSON.stringify(events), id);
+  }
+
+  /** Machines put in their waves, a part at a time (a machine listed already keeps its wave). */
+  assign(id: number, machines: ReadonlyArray<{ machine: number; wave: number }>): void {
+    const q = this.db.prepare('INSERT OR IGNORE INTO rollout_machine (rollout_id, machine_id, wave) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      for (const m of machines) q.run(id, m.machine, m.wave);
+    })();
+  }
+
+  /** The jobs a wave's machines were given (one transaction). */
+  setJobs(id: number, jobs: ReadonlyMap<number, number>): void {
+    const q = this.db.prepare('UPDATE rollout_machine SET job_id = ? WHERE rollout_id = ? AND machine_id = ?');
+    this.db.transaction(() => {
+      for (const [machine, job] of jobs) q.run(job, id, machine);
+    })();
   }
 
   waveOfMachine(id: number, machine: number): number | undefined {
