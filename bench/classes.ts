@@ -4,6 +4,7 @@
 // runs, up to the serialization of the answer (fastify's, with the operation's output schema),
 // which the server does in the same turn as the operation's last stretch (also timed alone).
 // The fleet is written straight into a fresh database with the state stores (no agents):
+// A rollout of production to 14,000 of them too (start, status, ticks, abort).
 // `npx tsc -p . && node dist/bench/classes.js [machines]`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -83,6 +84,19 @@ interface Figure {
 async function measure(services: Services, name: string, input: object): Promise<Figure> {
   const o = operation(name);
   const stringify = fastJson(o.output as unknown as Parameters<typeof fastJson>[0]);
+  let serialize = 0;
+  const f = await measureFn(name, async () => {
+    const answer = await runOperation(o, services, localPrincipal('bench'), input);
+    const t1 = performance.now();
+    const text = stringify(answer);
+    serialize = performance.now() - t1;
+    return text;
+  });
+  return { ...f, serialize };
+}
+
+/** Runs `fn` (its answer serialized, if any) and measures the longest stretch it held the loop. */
+async function measureFn(name: string, fn: () => Promise<string | void>): Promise<Figure> {
   let last = performance.now();
   let lastCpu = cpuMs();
   let max = 0;
@@ -107,21 +121,77 @@ async function measure(services: Services, name: string, input: object): Promise
   max = 0;
   maxCpu = 0;
   const t0 = performance.now();
-  const answer = await runOperation(o, services, localPrincipal('bench'), input);
-  const wall = performance.now() - t0;
   // the server serializes the answer in the same turn as the operation's last stretch: both count
-  const t1 = performance.now();
-  const text = stringify(answer);
-  const serialize = performance.now() - t1;
+  const text = (await fn()) ?? '';
+  const wall = performance.now() - t0;
   turn();
   running = false;
-  return { name, maxStretch: max, maxCpu, wall, serialize, bytes: Buffer.byteLength(text) };
+  return { name, maxStretch: max, maxCpu, wall, serialize: 0, bytes: Buffer.byteLength(text) };
 }
 
 /** CPU time of the process so far (user + system, ms): a stretch's own work, whatever the load. */
 function cpuMs(): number {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
+}
+
+/**
+ * A rollout of production to the class everyone (the machines no class of higher precedence
+ * binds elsewhere: about 14,000): its start (wave 1's jobs), status, the tick with wave 1 pending,
+ * the tick that opens wave 2 once wave 1 succeeded (its jobs), an abort; and a machine's view,
+ * which every check-in asks.
+ */
+async function rollouts(services: Services, db: ReturnType<typeof openDb>): Promise<string[]> {
+  const ladder = services.config.gate.stages;
+  const last = ladder.at(-1)!;
+  const snap = Number(
+    db
+      .prepare(
+        "INSERT INTO snapshot (backend, suite, kind, sha256, date, fetched_at) VALUES ('debian', 'bookworm', 'inrelease', 'bench', 0, 0)",
+      )
+      .run().lastInsertRowid,
+  );
+  const gen = (kind: 'initial' | 'promote') =>
+    services.state.stages.add({
+      ...{ stage: last, backend: 'debian', suite: 'bookworm', baseSnapshot: snap, overrides: [], kind },
+      ...{ createdAt: Date.now(), actor: 'bench', reason: null, forced: false, evidence: null },
+    });
+  gen('initial');
+  gen('promote');
+  services.fleet.classes.bindStage('everyone', last, false, ladder);
+  const rows: string[] = [];
+  const once = async (label: string, fn: () => Promise<string | void>) => {
+    const f = await measureFn(label, fn);
+    rows.push(
+      `| ${label} | ${f.maxStretch.toFixed(1)} | - | ${f.maxCpu.toFixed(1)} | - | - | ${f.wall.toFixed(0)} | ${(f.bytes / 1024).toFixed(0)} |`,
+    );
+    console.log(rows.at(-1));
+  };
+  const run = (name: string, input: object) => async () =>
+    JSON.stringify(await runOperation(operation(name), services, localPrincipal('bench'), input));
+  await once(
+    'rollouts.start production → everyone, waves 10%,50%,100%',
+    run('rollouts.start', { stage: last, class: 'everyone', waves: '10%,50%,100%', soak: '0s', halt: '5%' }),
+  );
+  const id = services.rollouts.list()[0]!.id;
+  await once('rollouts.show (every machine with its standing)', run('rollouts.show', { id }));
+  await once('rollout tick, wave 1 pending', async () => void (await services.rollouts.tick()));
+  db.prepare("UPDATE job SET state = 'succeeded', started_at = ?, finished_at = ?, exit_code = 0 WHERE origin = ?").run(
+    Date.now(),
+    Date.now(),
+    `rollout ${id} wave 1`,
+  );
+  await once('rollout tick: wave 1 succeeded, wave 2 opens (its jobs)', async () =>
+    JSON.stringify(await services.rollouts.tick()),
+  );
+  await once('rollouts.abort (its queued jobs taken back)', run('rollouts.abort', { id }));
+  // what each check-in asks: the view of the machine
+  const ids = db.prepare<[], { id: number }>('SELECT id FROM machine ORDER BY id').all();
+  const t0 = performance.now();
+  for (const { id: m } of ids) services.rollouts.viewOf(m, last, 'everyone');
+  const per = ((performance.now() - t0) * 1000) / ids.length;
+  rows.push(`| a machine's view at check-in (viewOf), per call | - | - | - | - | - | ${per.toFixed(1)} µs | - |`);
+  return rows;
 }
 
 async function main(): Promise<void> {
@@ -163,6 +233,7 @@ async function main(): Promise<void> {
       );
       console.log(rows.at(-1));
     }
+    rows.push(...(await rollouts(services, db)));
     console.log('');
     console.log(
       `machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}`,

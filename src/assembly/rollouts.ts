@@ -4,10 +4,12 @@ import type { Config } from '../config.js';
 import type { Fleet } from '../fleet/fleet.js';
 import { failureText } from '../gate/gate.js';
 import { RolloutService, type RolloutFleet } from '../gate/rollouts.js';
+import type { Db } from '../state/db.js';
+import { nextTurn } from '../sys/time-slice.js';
 import type { RolloutStore } from '../state/rollouts.js';
 import type { StageStore } from '../state/stages.js';
 
-function rolloutFleet(config: Config, fleet: () => Fleet): RolloutFleet {
+function rolloutFleet(config: Config, fleet: () => Fleet, db: Db): RolloutFleet {
   const ladder = config.gate.stages;
   return {
     classBinding: (name) => {
@@ -32,18 +34,22 @@ function rolloutFleet(config: Config, fleet: () => Fleet): RolloutFleet {
       const mine = (await classes.machinesInSlices([all[at]!.id], slicer)).get(all[at]!.id) ?? [];
       return mine.flatMap((b) => (b.status === 'approved' && !taken.has(b.id) ? [b.id] : []));
     },
-    queueUpgrades: async (machines, kind, origin) => {
-      const made = await fleet().jobs.createInTurns(machines, { kind, origin });
+    queueUpgrades: async (parents, kind, origin) => {
+      const made = await fleet().jobs.createInTurns([...parents.keys()], { kind, origin }, { parents });
       // the wave's machines check in now (a push, where the agent listens) rather than at their next turn
-      fleet().setPullNow(
-        made.map((x) => x.machineId),
-        true,
-      );
+      const ids = made.map((x) => x.machineId);
+      for (let at = 0; at < ids.length; at += 2000) {
+        if (at) await nextTurn();
+        fleet().setPullNow(ids.slice(at, at + 2000), true);
+      }
       return new Map(made.map((x) => [x.machineId, x.id]));
     },
-    cancelJobs: (jobs) => {
-      for (const id of jobs) if (fleet().jobs.byId(id)?.state === 'queued') fleet().jobs.cancel(id);
-    },
+    // one transaction (a commit per job took 0.2 ms each)
+    cancelJobs: (jobs) =>
+      db.transaction(() => {
+        // only a job not handed out yet: one delivered since stays the machine's
+        for (const id of jobs) if (fleet().jobs.byId(id)?.state === 'queued') fleet().jobs.cancel(id);
+      })(),
     failureOf: (job) => {
       const j = fleet().jobs.byId(job);
       return j ? failureText(j) : '';
@@ -58,5 +64,11 @@ export function buildRollouts(
   fleet: () => Fleet,
   now: () => number,
 ): RolloutService {
-  return new RolloutService({ store, stages, ladder: config.gate.stages, fleet: rolloutFleet(config, fleet), now });
+  return new RolloutService({
+    store,
+    stages,
+    ladder: config.gate.stages,
+    fleet: rolloutFleet(config, fleet, store.db),
+    now,
+  });
 }

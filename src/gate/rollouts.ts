@@ -22,7 +22,7 @@ export interface RolloutFleet {
   classMachines(className: string, stage: string, slicer: TimeSlicer): Promise<number[]>;
   /** queues one upgrade job per machine (in turns) and asks them to check in now: machine → job */
   queueUpgrades(
-    machines: readonly number[],
+    machines: ReadonlyMap<number, number | null>,
     kind: 'upgrade' | 'dist-upgrade',
     origin: string,
   ): Promise<Map<number, number>>;
@@ -140,7 +140,12 @@ export class RolloutService {
     // the last wave does
     const slicer = new TimeSlicer();
     const members = await this.membersOf(o.className, o.stage, slicer);
-    const assigned = assignWaves(members, salt, waves);
+    const placed: Array<{ id: number; at: number }> = [];
+    for (const m of members) {
+      placed.push({ id: m.id, at: positionOf(m.machineId, salt) });
+      if (slicer.due()) await slicer.pause();
+    }
+    const assigned = wavesByPlace(placed, waves);
     for (let at = 0; at < assigned.length; at += ASSIGN_PART) {
       this.d.store.assign(r.id, assigned.slice(at, at + ASSIGN_PART));
       await slicer.tick();
@@ -195,14 +200,19 @@ export class RolloutService {
 
   private async queueWave(r: RolloutRow, wave: number, slicer: TimeSlicer, only?: readonly number[]): Promise<void> {
     if (!r.jobKind) return;
-    let ids = only ? [...only] : [];
-    if (!only)
+    // machine → its host (an LTSP chroot's): the jobs' kinds are checked without a query each
+    const parents = new Map<number, number | null>();
+    if (only)
+      for (let at = 0; at < only.length; at += ASSIGN_PART) {
+        for (const m of this.d.store.machineKeys(only.slice(at, at + ASSIGN_PART))) parents.set(m.id, m.parentId);
+        await slicer.tick();
+      }
+    else
       await this.inRanges(r.id, slicer, (lo, hi) => {
-        for (const m of this.d.store.machinesIn(r.id, lo, hi, wave)) ids.push(m.machine);
+        for (const m of this.d.store.machinesIn(r.id, lo, hi, wave)) parents.set(m.machine, m.parentId);
       });
-    ids = ids.filter((id) => id > 0);
-    if (!ids.length) return;
-    const jobs = await this.d.fleet.queueUpgrades(ids, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
+    if (!parents.size) return;
+    const jobs = await this.d.fleet.queueUpgrades(parents, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
     const all = [...jobs];
     for (let at = 0; at < all.length; at += ASSIGN_PART) {
       this.d.store.setJobs(r.id, new Map(all.slice(at, at + ASSIGN_PART)));
@@ -424,11 +434,11 @@ export class RolloutService {
 }
 
 /** Machines per statement: their ids read, put in waves, given jobs. */
-const ASSIGN_PART = 2000;
+const ASSIGN_PART = 1000;
 /** Jobs taken back per turn of the loop when a rollout is aborted. */
-const CANCEL_PART = 500;
+const CANCEL_PART = 100;
 /** Machine ids per range when a rollout's machines are read. */
-const ID_RANGE = 2000;
+const ID_RANGE = 1000;
 /** Generations of one change of a stage (a promotion's suites) are made within this of each other. */
 const SAME_CHANGE_MS = 5_000;
 const JOB_KINDS: ReadonlySet<string> = new Set(['', 'upgrade', 'dist-upgrade']);
@@ -468,9 +478,18 @@ export function assignWaves(
   salt: string,
   waves: readonly number[],
 ): Array<{ machine: number; wave: number }> {
-  const ordered = members
-    .map((m) => ({ id: m.id, at: positionOf(m.machineId, salt) }))
-    .sort((a, b) => a.at - b.at || a.id - b.id);
+  return wavesByPlace(
+    members.map((m) => ({ id: m.id, at: positionOf(m.machineId, salt) })),
+    waves,
+  );
+}
+
+/** assignWaves over places worked out already (a class of 20,000 takes ~70 ms of SHA-256: in slices). */
+export function wavesByPlace(
+  placed: ReadonlyArray<{ id: number; at: number }>,
+  waves: readonly number[],
+): Array<{ machine: number; wave: number }> {
+  const ordered = [...placed].sort((a, b) => a.at - b.at || a.id - b.id);
   const n = ordered.length;
   // how many machines the waves up to each one hold
   const upTo: number[] = [];

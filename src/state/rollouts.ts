@@ -291,10 +291,18 @@ export class RolloutStore {
    * The rollout's machines with ids in (lo, hi], of one wave or all, with their host names; a
    * machine removed since is left out.
    */
-  machinesIn(id: number, lo: number, hi: number, wave: number | null): Array<RolloutMachine & { hostname: string }> {
-    return cached<[number, number, number, number | null, number | null], RolloutMachine & { hostname: string }>(
+  machinesIn(
+    id: number,
+    lo: number,
+    hi: number,
+    wave: number | null,
+  ): Array<RolloutMachine & { hostname: string; parentId: number | null }> {
+    return cached<
+      [number, number, number, number | null, number | null],
+      RolloutMachine & { hostname: string; parentId: number | null }
+    >(
       this.db,
-      `SELECT rm.machine_id AS machine, rm.wave, rm.job_id AS job, m.hostname FROM rollout_machine rm
+      `SELECT rm.machine_id AS machine, rm.wave, rm.job_id AS job, m.hostname, m.parent_id AS parentId FROM rollout_machine rm
        JOIN machine m ON m.id = rm.machine_id
        WHERE rm.rollout_id = ? AND rm.machine_id > ? AND rm.machine_id <= ? AND (? IS NULL OR rm.wave = ?)
        ORDER BY rm.machine_id`,
@@ -330,10 +338,12 @@ export class RolloutStore {
   }
 
   /** The machine-ids (/etc/machine-id) of machines, by id: what their place in the waves is drawn from. */
-  machineKeys(ids: readonly number[]): Array<{ id: number; machineId: string; hostname: string }> {
-    return cached<[string], { id: number; machineId: string; hostname: string }>(
+  machineKeys(
+    ids: readonly number[],
+  ): Array<{ id: number; machineId: string; hostname: string; parentId: number | null }> {
+    return cached<[string], { id: number; machineId: string; hostname: string; parentId: number | null }>(
       this.db,
-      'SELECT id, machine_id AS machineId, hostname FROM machine WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
+      'SELECT id, machine_id AS machineId, hostname, parent_id AS parentId FROM machine WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
     ).all(JSON.stringify(ids));
   }
 
