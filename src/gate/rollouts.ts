@@ -58,6 +58,11 @@ export interface RolloutView extends RolloutRow {
 const IN_FORCE: ReadonlySet<string> = new Set(['running', 'paused', 'halted', 'aborted']);
 
 export class RolloutService {
+  /** rollouts whose start is still placing machines: the tick leaves them alone until it is done */
+  private readonly starting = new Set<number>();
+  /** stage + class a promotion is starting a rollout of (from its checks to its start) */
+  private readonly claimed = new Set<string>();
+
   constructor(
     private readonly d: {
       store: RolloutStore;
@@ -81,9 +86,25 @@ export class RolloutService {
     return stageViewName(stage, { id: r.id, side: wave <= r.wave ? 'to' : 'from' });
   }
 
-  /** Starts a rollout of the stage's current content to a class; its first wave opens at once. */
-  async start(o: RolloutStart): Promise<RolloutView> {
+  /**
+   * A promotion that starts a rollout holds the class from its checks to its start, so that no
+   * other start slips in while it promotes (its promotion would be made, and its rollout refused).
+   */
+  claim(stage: string, className: string): () => void {
+    const key = `${stage}\0${className}`;
+    if (this.claimed.has(key)) fail('USAGE', `a promotion is starting a rollout of ${stage} to ${className}`);
+    this.claimed.add(key);
+    return () => this.claimed.delete(key);
+  }
+
+  /**
+   * Starts a rollout of the stage's current content to a class; its first wave opens at once.
+   * `claimed`: the caller holds the class (claim()).
+   */
+  async start(o: RolloutStart, claimed = false): Promise<RolloutView> {
     checkStart(o);
+    if (!claimed && this.claimed.has(`${o.stage}\0${o.className}`))
+      fail('USAGE', `a promotion is starting a rollout of ${o.stage} to ${o.className}`);
     if (!this.d.ladder.includes(o.stage)) fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
     const bound = this.d.fleet.classBinding(o.className);
     if (bound === undefined) fail('NOT_FOUND', `no class ${o.className.slice(0, 60)}`);
@@ -138,6 +159,17 @@ export class RolloutService {
     // the class but through it. The machines are put in their waves a part at a time (a class of
     // 20,000 is no one transaction); until listed a machine reads the content before, as one of
     // the last wave does
+    this.starting.add(r.id);
+    try {
+      await this.place(r, o, waves, salt);
+    } finally {
+      this.starting.delete(r.id);
+    }
+    return this.show(r.id);
+  }
+
+  /** A start's second half: its machines put in their waves, the first wave's jobs queued. */
+  private async place(r: RolloutRow, o: RolloutStart, waves: number[], salt: string): Promise<void> {
     const slicer = new TimeSlicer();
     const members = await this.membersOf(o.className, o.stage, slicer);
     const placed: Array<{ id: number; at: number }> = [];
@@ -155,7 +187,6 @@ export class RolloutService {
       `${members.length} machines in ${waves.length} waves (${waves.join('%, ')}%)${o.reshuffle ? ', order reshuffled' : ''}`,
     );
     await this.queueWave(r, 0, slicer);
-    return this.show(r.id);
   }
 
   /**
@@ -198,7 +229,14 @@ export class RolloutService {
     return out;
   }
 
-  private async queueWave(r: RolloutRow, wave: number, slicer: TimeSlicer, only?: readonly number[]): Promise<void> {
+  /** `members`: the class's machines now (one that left it gets no job of its rollout). */
+  private async queueWave(
+    r: RolloutRow,
+    wave: number,
+    slicer: TimeSlicer,
+    only?: readonly number[],
+    members?: ReadonlySet<number>,
+  ): Promise<void> {
     if (!r.jobKind) return;
     // machine → its host (an LTSP chroot's): the jobs' kinds are checked without a query each
     const parents = new Map<number, number | null>();
@@ -209,14 +247,23 @@ export class RolloutService {
       }
     else
       await this.inRanges(r.id, slicer, (lo, hi) => {
-        for (const m of this.d.store.machinesIn(r.id, lo, hi, wave)) parents.set(m.machine, m.parentId);
+        for (const m of this.d.store.machinesIn(r.id, lo, hi, wave))
+          if (!members || members.has(m.machine)) parents.set(m.machine, m.parentId);
       });
-    if (!parents.size) return;
+    if (!parents.size || this.d.store.byId(r.id)?.state === 'aborted') return;
     const jobs = await this.d.fleet.queueUpgrades(parents, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
     const all = [...jobs];
     for (let at = 0; at < all.length; at += ASSIGN_PART) {
       this.d.store.setJobs(r.id, new Map(all.slice(at, at + ASSIGN_PART)));
       await slicer.tick();
+    }
+    // aborted while the jobs were made (the abort took back only those recorded by then)
+    if (this.d.store.byId(r.id)?.state === 'aborted') {
+      const made = [...jobs.values()];
+      for (let at = 0; at < made.length; at += CANCEL_PART) {
+        this.d.fleet.cancelJobs(made.slice(at, at + CANCEL_PART));
+        await slicer.tick();
+      }
     }
   }
 
@@ -233,23 +280,27 @@ export class RolloutService {
    * Machines that joined the class since the start are recorded with the last wave (so its
    * jobs, and an abort, reach them too); when that wave is open already, they get their job now.
    */
-  private async adoptJoined(r: RolloutRow, slicer: TimeSlicer): Promise<void> {
+  private async adoptJoined(r: RolloutRow, slicer: TimeSlicer): Promise<Set<number>> {
     const ids = await this.d.fleet.classMachines(r.className, r.stage, slicer);
+    const members = new Set(ids);
     const known = new Set<number>();
     await this.inRanges(r.id, slicer, (lo, hi) => {
       for (const m of this.d.store.machinesIn(r.id, lo, hi, null)) known.add(m.machine);
     });
     const joined = ids.filter((id) => !known.has(id));
-    if (!joined.length) return;
+    if (!joined.length) return members;
     const last = r.waves.length - 1;
     this.d.store.assign(
       r.id,
       joined.map((machine) => ({ machine, wave: last })),
     );
     if (r.wave === last) await this.queueWave(r, last, slicer, joined);
+    return members;
   }
 
   private get(id: number): RolloutRow {
+    // 1e309 reaches here as Infinity
+    if (!Number.isSafeInteger(id) || id < 1) fail('USAGE', 'the rollout: a whole number from 1');
     const r = this.d.store.byId(id);
     if (!r) fail('NOT_FOUND', `no rollout ${id}`);
     return r;
@@ -259,10 +310,12 @@ export class RolloutService {
   async show(id: number): Promise<RolloutView> {
     const r = this.get(id);
     const slicer = new TimeSlicer();
-    const machines = await this.standings(r, null, slicer);
+    const ids = await this.d.fleet.classMachines(r.className, r.stage, slicer);
+    // machines that left the class since are none of its machines (the tick judges without them)
+    const machines = await this.standings(r, null, slicer, new Set(ids));
     // machines that joined the class since (the next tick records them with the last wave)
     const listed = new Set(machines.map((m) => m.id));
-    const joined = (await this.d.fleet.classMachines(r.className, r.stage, slicer)).filter((m) => !listed.has(m));
+    const joined = ids.filter((m) => !listed.has(m));
     const last = r.waves.length - 1;
     for (let at = 0; at < joined.length; at += ASSIGN_PART) {
       for (const m of this.d.store.machineKeys(joined.slice(at, at + ASSIGN_PART)))
@@ -293,7 +346,12 @@ export class RolloutService {
    * Every machine's standing, or (`wave`) only that wave's (the tick's: its jobs read, no
    * other's), by ranges of machine ids: two statements per range, a turn of the loop when due.
    */
-  private async standings(r: RolloutRow, wave: number | null, slicer: TimeSlicer): Promise<MachineStanding[]> {
+  private async standings(
+    r: RolloutRow,
+    wave: number | null,
+    slicer: TimeSlicer,
+    members: ReadonlySet<number>,
+  ): Promise<MachineStanding[]> {
     const out: MachineStanding[] = [];
     const open = r.state !== 'aborted';
     await this.inRanges(r.id, slicer, (lo, hi) => {
@@ -305,11 +363,12 @@ export class RolloutService {
           else jobs.set(j.machineId, [j]);
         }
       for (const m of this.d.store.machinesIn(r.id, lo, hi, wave))
-        out.push(
-          machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, jobs.get(m.machine) ?? [], (job) =>
-            this.d.fleet.failureOf(job),
-          ),
-        );
+        if (members.has(m.machine))
+          out.push(
+            machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, jobs.get(m.machine) ?? [], (job) =>
+              this.d.fleet.failureOf(job),
+            ),
+          );
     });
     return out.sort((a, b) => a.wave - b.wave || a.id - b.id);
   }
@@ -391,11 +450,29 @@ export class RolloutService {
       out.push({ id: r.id, action: 'aborted', detail: why });
     }
     for (const r0 of this.d.store.running()) {
+      // a start still placing its machines is left alone (it would seem to have none)
+      if (this.starting.has(r0.id)) continue;
       let r = r0;
-      await this.adoptJoined(r, slicer);
+      const bound = this.d.fleet.classBinding(r.className);
+      if (bound?.stage !== r.stage) {
+        // its machines no longer read its views: no job of it may reach them, no wave stand for it
+        const why = `class ${r.className} ${bound ? `follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'} now` : 'was removed'}, not ${r.stage}`;
+        this.d.store.update(
+          r.id,
+          { state: 'halted', stateReason: why },
+          { at: this.d.now(), what: 'halted', detail: why },
+        );
+        out.push({ id: r.id, action: 'halted', detail: why });
+        continue;
+      }
+      const members = await this.adoptJoined(r, slicer);
       // waves without machines open one after the other at once
       for (let guard = 0; guard <= r.waves.length; guard++) {
-        const machines = await this.standings(r, r.wave, slicer);
+        const machines = await this.standings(r, r.wave, slicer, members);
+        // paused, halted or aborted while it was read: that stands (and nothing is overwritten)
+        const fresh = this.d.store.byId(r.id);
+        if (fresh?.state !== 'running' || fresh.wave !== r.wave) break;
+        r = fresh;
         const outcome = waveOutcome(machines, r.wave);
         const opened = r.waveOpened[r.wave] ?? r.createdAt;
         const step = outcome.machines
@@ -425,7 +502,7 @@ export class RolloutService {
             detail: `wave ${r.wave + 1}: ${outcome.succeeded} of ${outcome.machines} machines upgraded`,
           },
         );
-        await this.queueWave(r, step.wave, slicer);
+        await this.queueWave(r, step.wave, slicer, undefined, members);
         out.push({ id: r.id, action: 'opened', detail: `wave ${step.wave + 1}` });
       }
     }
