@@ -316,4 +316,35 @@ describe('issue 17 attack: rollouts in waves', () => {
       assert.deepEqual(gens(), before, `the promotion failed (${(p.reason as Error).message}) and made nothing`);
     }
   });
+
+  it('finding: a rollback reached no one reading a rollout view: -to offered the withdrawn content until the tick, an aborted -from for ever', async () => {
+    /** the packages a view offers: "name version" */
+    const offers = async (view: string): Promise<string[]> => {
+      const base = `${server.url}/stage/${view}/fixture/dists/stable`;
+      const inRelease = await (await fetch(`${base}/InRelease`)).text();
+      const packages = / (main\/binary-[a-z0-9]+\/Packages)$/m.exec(inRelease)![1];
+      const text = await (await fetch(`${base}/${packages}`)).text();
+      return [...text.matchAll(/^Filename: .*\/([^/_]+)_([^_]+)_all\.deb$/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
+    };
+    const lone = svc().latest('production', 'lone')!;
+    const web = svc().latest('production', 'web')!;
+    assert.deepEqual([lone.state, web.state], ['running', 'halted']);
+    const loneTo = `production--r${lone.id}-to`;
+    const webTo = `production--r${web.id}-to`;
+    assert.deepEqual(await offers(loneTo), ['demo 2.0-1', 'other 2.0-1']);
+    const back = await operator.call('POST', '/stages/production/rollback', { reason: 'other 2 breaks' });
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    // no tick yet: the view itself follows the rollback
+    assert.deepEqual(await offers(loneTo), ['demo 2.0-1', 'other 1.0-1']);
+    assert.deepEqual(await offers(webTo), ['demo 2.0-1', 'other 1.0-1'], 'what web rolls out was not withdrawn');
+    const further = await operator.call('POST', '/stages/production/rollback', { reason: 'demo 2 too' });
+    assert.equal(further.status, 200, JSON.stringify(further.body));
+    assert.deepEqual(await offers(loneTo), ['demo 1.0-1', 'other 1.0-1']);
+    assert.deepEqual(await offers(webTo), ['demo 1.0-1', 'other 1.0-1']);
+    // the tick aborts both (their content was withdrawn); the aborted views stay on what the stage returned to
+    await svc().tick();
+    assert.deepEqual([(await show(lone.id)).state, (await show(web.id)).state], ['aborted', 'aborted']);
+    assert.equal(svc().viewOf(999_999, 'production', 'lone'), `production--r${lone.id}-from`);
+    assert.deepEqual(await offers(`production--r${lone.id}-from`), ['demo 1.0-1', 'other 1.0-1']);
+  });
 });

@@ -8,10 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { stageViewName } from '../index/stage-view.js';
-import type { JobBrief, RolloutPin, RolloutRow, RolloutStore } from '../state/rollouts.js';
-import type { StageGeneration, StageStore } from '../state/stages.js';
+import type { JobBrief, RolloutRow, RolloutStore } from '../state/rollouts.js';
+import type { StageStore } from '../state/stages.js';
+import { pinsFrom, withdrawn } from './rollout-pins.js';
 import { haltText, machineStanding, waveOutcome, type MachineStanding } from './rollout-standing.js';
-import { nextStep, parseHalt, parseWaves, positionOf, type WaveOutcome } from './rollout-waves.js';
+import { checkReason, checkStart, type RolloutStart } from './rollout-checks.js';
+import { nextStep, parseHalt, parseWaves, positionOf, wavesByPlace, type WaveOutcome } from './rollout-waves.js';
+
+export type { RolloutStart } from './rollout-checks.js';
+export { assignWaves } from './rollout-waves.js';
 import { TimeSlicer } from '../sys/time-slice.js';
 
 /** What rollouts need of the fleet (the assembly lends it). */
@@ -30,21 +35,6 @@ export interface RolloutFleet {
   cancelJobs(jobs: readonly number[]): void;
   /** why a job failed, for people (what dpkg failed on, from its transcript) */
   failureOf(job: number): string;
-}
-
-export interface RolloutStart {
-  stage: string;
-  className: string;
-  /** "20%,50%,100%" */
-  waves: string;
-  soakMs: number;
-  /** "1" (machines) or "10%" (of the open wave) */
-  halt: string;
-  /** the job each wave's machines get when it opens; '' leaves them to the class's schedules */
-  jobKind: '' | 'upgrade' | 'dist-upgrade';
-  reshuffle?: boolean;
-  actor: string;
-  reason?: string;
 }
 
 export interface RolloutView extends RolloutRow {
@@ -124,7 +114,7 @@ export class RolloutService {
         'USAGE',
         `rollout ${last.id} of ${o.stage} to ${o.className} is ${last.state}: wait for it, or abort it (aptgate rollout abort ${last.id})`,
       );
-    const pins = this.pinsFrom(o.stage, last);
+    const pins = pinsFrom(this.d.stages, o.stage, last);
     if (!pins.some((p) => p.from !== p.to))
       fail('USAGE', `nothing new in ${o.stage} for class ${o.className}${last ? ` since rollout ${last.id}` : ''}`);
     const salt = this.d.store.salt(o.stage, o.className, () => randomBytes(16).toString('hex'), o.reshuffle === true);
@@ -187,31 +177,6 @@ export class RolloutService {
       `${members.length} machines in ${waves.length} waves (${waves.join('%, ')}%)${o.reshuffle ? ', order reshuffled' : ''}`,
     );
     await this.queueWave(r, 0, slicer);
-  }
-
-  /**
-   * Per suite, what the class reads now (from) and the stage's current content (to): after an
-   * aborted rollout the content before it, after one done what it rolled out, a suite an earlier
-   * rollout left alone the stage's current content (the class read it all along), else (the
-   * class's first rollout) for the suites of the stage's last change (a promotion makes each
-   * suite's generation at once) the generation before it: older changes reached the class already.
-   */
-  private pinsFrom(stage: string, last: RolloutRow | undefined): RolloutPin[] {
-    const current = this.d.stages.currentAll(stage);
-    const newest = current.reduce<StageGeneration | undefined>((a, g) => (!a || g.id > a.id ? g : a), undefined);
-    const lastChange = (g: StageGeneration) =>
-      g.kind === newest!.kind && g.actor === newest!.actor && newest!.createdAt - g.createdAt < SAME_CHANGE_MS;
-    return current.map((g) => {
-      const had = last?.pins.find((p) => p.backend === g.backend && p.suite === g.suite);
-      const from = had
-        ? last!.state === 'aborted'
-          ? had.from
-          : had.to
-        : last || !lastChange(g)
-          ? g.id
-          : (this.d.stages.before(g)?.id ?? g.id);
-      return { backend: g.backend, suite: g.suite, from, to: g.id };
-    });
   }
 
   /** The class's machines with their machine-ids (what their place is drawn from). */
@@ -422,20 +387,6 @@ export class RolloutService {
   }
 
   /**
-   * A suite the rollout moves whose stage was rolled back since to content from before it: what
-   * it rolls out was withdrawn (the class, pinned, would not see the rollback otherwise).
-   */
-  private withdrawn(r: RolloutRow): StageGeneration | undefined {
-    for (const p of r.pins) {
-      if (p.from === p.to) continue;
-      const cur = this.d.stages.current(r.stage, p.backend, p.suite);
-      const restored = cur?.kind === 'rollback' ? (cur.evidence as { to?: unknown } | null)?.to : undefined;
-      if (cur && cur.id > p.to && typeof restored === 'number' && restored < p.to) return cur;
-    }
-    return undefined;
-  }
-
-  /**
    * Every running rollout one step on (the server's tick): halt, open the next wave, or end; any
    * not finished whose content was rolled back is aborted.
    */
@@ -443,7 +394,7 @@ export class RolloutService {
     const slicer = new TimeSlicer();
     const out: Array<{ id: number; action: string; detail?: string }> = [];
     for (const r of this.d.store.unfinished()) {
-      const g = this.withdrawn(r);
+      const g = withdrawn(this.d.stages, r);
       if (!g) continue;
       const why = `${r.stage} was rolled back (generation ${g.id}${g.actor ? ` by ${g.actor}` : ''}): what the rollout moves to is withdrawn`;
       await this.abort(r.id, 'aptgate (rollback)', why);
@@ -516,70 +467,3 @@ const ASSIGN_PART = 1000;
 const CANCEL_PART = 100;
 /** Machine ids per range when a rollout's machines are read. */
 const ID_RANGE = 1000;
-/** Generations of one change of a stage (a promotion's suites) are made within this of each other. */
-const SAME_CHANGE_MS = 5_000;
-const JOB_KINDS: ReadonlySet<string> = new Set(['', 'upgrade', 'dist-upgrade']);
-const MAX_SOAK_MS = 366 * 86_400_000;
-
-/** What a start names, checked before anything is read or written (it may come from any edge). */
-function checkStart(o: RolloutStart): void {
-  for (const [k, v] of [
-    ['stage', o.stage],
-    ['class', o.className],
-    ['waves', o.waves],
-    ['halt', o.halt],
-    ['actor', o.actor],
-  ] as const)
-    if (typeof v !== 'string' || v.length > 200) fail('USAGE', `${k}: a name or text of up to 200 characters`);
-  if (!Number.isSafeInteger(o.soakMs) || o.soakMs < 0 || o.soakMs > MAX_SOAK_MS)
-    fail('USAGE', 'soak: a duration from 0 to 366 days, e.g. 1h');
-  if (typeof o.jobKind !== 'string' || !JOB_KINDS.has(o.jobKind))
-    fail('USAGE', `job: upgrade, dist-upgrade or none (empty), not "${String(o.jobKind).slice(0, 20)}"`);
-  if (o.reshuffle !== undefined && typeof o.reshuffle !== 'boolean') fail('USAGE', 'reshuffle: true or false');
-  checkReason(o.reason);
-}
-
-function checkReason(reason: unknown): void {
-  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000))
-    fail('USAGE', 'reason: a text of up to 1000 characters');
-}
-
-/**
- * Waves by rank: the machines ordered by their place (SHA-256 of salt and machine-id), the first
- * ceil(share × n) in the waves up to that share; with at least as many machines as waves, every
- * wave gets one more at least (3 machines at 5%, 25%, 100%: one each). A machine keeps its place
- * across rollouts of the same salt.
- */
-export function assignWaves(
-  members: ReadonlyArray<{ id: number; machineId: string }>,
-  salt: string,
-  waves: readonly number[],
-): Array<{ machine: number; wave: number }> {
-  return wavesByPlace(
-    members.map((m) => ({ id: m.id, at: positionOf(m.machineId, salt) })),
-    waves,
-  );
-}
-
-/** assignWaves over places worked out already (a class of 20,000 takes ~70 ms of SHA-256: in slices). */
-export function wavesByPlace(
-  placed: ReadonlyArray<{ id: number; at: number }>,
-  waves: readonly number[],
-): Array<{ machine: number; wave: number }> {
-  const ordered = [...placed].sort((a, b) => a.at - b.at || a.id - b.id);
-  const n = ordered.length;
-  // how many machines the waves up to each one hold
-  const upTo: number[] = [];
-  waves.forEach((share, k) => {
-    let c = Math.ceil((share / 100) * n - 1e-9);
-    if (n >= waves.length) c = Math.min(n - (waves.length - 1 - k), Math.max(c, (upTo[k - 1] ?? 0) + 1));
-    upTo.push(Math.min(n, c));
-  });
-  return ordered.map((m, rank) => ({
-    machine: m.id,
-    wave: Math.max(
-      0,
-      upTo.findIndex((c) => rank < c),
-    ),
-  }));
-}

@@ -445,3 +445,15 @@ export function pinnedGeneration(
   if (!r) return null;
   return (side === 'from' ? r.from_gen : r.to_gen) ?? undefined;
 }
+
+/**
+ * The rollback of a stage's suite, made after generation `gen`, that returned it to content from
+ * before `gen` (so `gen` was withdrawn), the first one; undefined when none.
+ */
+export function withdrawnBy(db: Db, stage: string, backend: string, suite: string, gen: number): number | undefined {
+  return cached<[string, string, string, number, number], { id: number }>(
+    db,
+    `SELECT id FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? AND id > ? AND kind = 'rollback'
+       AND json_extract(evidence, '$.to') < ? ORDER BY id LIMIT 1`,
+  ).get(stage, backend, suite, gen, gen)?.id;
+}
