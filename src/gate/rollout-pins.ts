@@ -1,6 +1,6 @@
 // What a rollout pins per suite of its stage (the content before it, what it moves to), and
 // whether the stage withdrew what it moves to since (a rollback to content from before it).
-import { withdrawnBy, type RolloutPin, type RolloutRow } from '../state/rollouts.js';
+import type { RolloutPin, RolloutRow, RolloutStore } from '../state/rollouts.js';
 import type { StageGeneration, StageStore } from '../state/stages.js';
 
 /** Generations of one change of a stage (a promotion's suites) are made within this of each other. */
@@ -35,11 +35,11 @@ export function pinsFrom(stages: StageStore, stage: string, last: RolloutRow | u
  * A suite the rollout moves whose stage was rolled back since to content from before it: what
  * it rolls out was withdrawn (the class, pinned, would not see the rollback otherwise).
  */
-export function withdrawn(stages: StageStore, r: RolloutRow): StageGeneration | undefined {
+export function withdrawn(stages: StageStore, store: RolloutStore, r: RolloutRow): StageGeneration | undefined {
   for (const p of r.pins) {
     if (p.from === p.to) continue;
     // also when the stage took new content after the rollback: what the rollout pins stays withdrawn
-    const by = withdrawnBy(stages.db, r.stage, p.backend, p.suite, p.to);
+    const by = store.withdrawnBy(r.stage, p.backend, p.suite, p.to);
     if (by !== undefined) return stages.byId(by);
   }
   return undefined;

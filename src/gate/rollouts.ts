@@ -394,7 +394,7 @@ export class RolloutService {
     const slicer = new TimeSlicer();
     const out: Array<{ id: number; action: string; detail?: string }> = [];
     for (const r of this.d.store.unfinished()) {
-      const g = withdrawn(this.d.stages, r);
+      const g = withdrawn(this.d.stages, this.d.store, r);
       if (!g) continue;
       const why = `${r.stage} was rolled back (generation ${g.id}${g.actor ? ` by ${g.actor}` : ''}): what the rollout moves to is withdrawn`;
       await this.abort(r.id, 'aptgate (rollback)', why);

@@ -393,6 +393,11 @@ export class RolloutStore {
       .run(job, id, machine);
   }
 
+  /** withdrawnBy() over this store's database. */
+  withdrawnBy(stage: string, backend: string, suite: string, gen: number): number | undefined {
+    return withdrawnBy(this.db, stage, backend, suite, gen);
+  }
+
   /** A change of state or wave, with its event (one transaction). */
   update(
     id: number,
