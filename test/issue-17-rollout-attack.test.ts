@@ -347,4 +347,25 @@ describe('issue 17 attack: rollouts in waves', () => {
     assert.equal(svc().viewOf(999_999, 'production', 'lone'), `production--r${lone.id}-from`);
     assert.deepEqual(await offers(`production--r${lone.id}-from`), ['demo 1.0-1', 'other 1.0-1']);
   });
+
+  it('finding: a class made a gate class after its rollout was aborted read the content before it for ever (a gate class gets no rollout)', async () => {
+    const ladder = server.config.gate.stages;
+    const classes = server.services.fleet.classes;
+    const running = await start('empty', { jobKind: '', waves: '100%', soakMs: 3_600_000 });
+    const web = svc().latest('production', 'web')!;
+    assert.equal(web.state, 'aborted');
+    classes.bindStage('web', 'production', true, ladder);
+    classes.bindStage('empty', 'production', true, ladder);
+    try {
+      const machine = (await show(web.id)).machines[0]!.id;
+      assert.equal(svc().viewOf(machine, 'production', 'web'), 'production');
+      await svc().tick();
+      const r = await show(running.id);
+      assert.deepEqual([r.state, r.stateReason], ['halted', 'class empty is a gate class of production now']);
+      assert.equal(svc().viewOf(machine, 'production', 'empty'), 'production');
+    } finally {
+      classes.bindStage('web', 'production', false, ladder);
+      classes.bindStage('empty', 'production', false, ladder);
+    }
+  });
 });

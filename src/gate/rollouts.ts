@@ -70,6 +70,8 @@ export class RolloutService {
   viewOf(machine: number, stage: string, className: string): string {
     const r = this.d.store.latestBrief(stage, className);
     if (!r || !IN_FORCE.has(r.state)) return stage;
+    // made a gate class since: its machines take the stage's content at once (no rollout reaches it again)
+    if (this.d.fleet.classBinding(className)?.gate) return stage;
     if (r.state === 'aborted') return stageViewName(stage, { id: r.id, side: 'from' });
     // a machine that joined the class since the start goes with the last wave
     const wave = this.d.store.waveOfMachine(r.id, machine) ?? r.waves - 1;
@@ -405,9 +407,9 @@ export class RolloutService {
       if (this.starting.has(r0.id)) continue;
       let r = r0;
       const bound = this.d.fleet.classBinding(r.className);
-      if (bound?.stage !== r.stage) {
+      if (bound?.stage !== r.stage || bound.gate) {
         // its machines no longer read its views: no job of it may reach them, no wave stand for it
-        const why = `class ${r.className} ${bound ? `follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'} now` : 'was removed'}, not ${r.stage}`;
+        const why = `class ${r.className} ${!bound ? 'was removed' : bound.gate ? `is a gate class of ${r.stage} now` : `follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'} now, not ${r.stage}`}`;
         this.d.store.update(
           r.id,
           { state: 'halted', stateReason: why },
