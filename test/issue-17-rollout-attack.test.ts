@@ -368,4 +368,35 @@ describe('issue 17 attack: rollouts in waves', () => {
       classes.bindStage('empty', 'production', false, ladder);
     }
   });
+
+  it('held: no forged evidence: upgrades from before the wave, or of a machine whose wave is not open, neither pass nor halt it', async () => {
+    const jobs = server.services.fleet.jobs;
+    const members = (await show(svc().latest('production', 'web')!.id)).machines.map((m) => m.id);
+    // every machine of the class upgraded (and succeeded) before the rollout: none of it counts for a wave
+    const early = jobs.create(members, { kind: 'upgrade', origin: 'cli' });
+    for (const j of early) report(j, 0);
+    const r = await start('web', { halt: '1' });
+    assert.deepEqual(r.outcome, { machines: 2, succeeded: 0, failed: 0, pending: 2 });
+    // a machine of wave 2 failing an upgrade of its own: wave 2 is not open, nothing halts
+    const later = r.machines.find((m) => m.wave === 2)!;
+    report(jobs.create([later.id], { kind: 'upgrade', origin: 'cli' })[0]!, 1);
+    assert.deepEqual(await svc().tick(), []);
+    const now = await show(r.id);
+    assert.deepEqual(
+      [now.state, now.outcome.pending, now.machines.find((m) => m.id === later.id)!.status],
+      ['running', 2, 'not open'],
+    );
+    // one of wave 1 fails its upgrade: the halt names it, and only it
+    const [a, b] = now.machines.filter((m) => m.wave === 1);
+    report(a!.job!, 1);
+    await svc().tick();
+    const halted = await show(r.id);
+    assert.equal(halted.state, 'halted');
+    assert.match(
+      halted.stateReason!,
+      new RegExp(`^wave 1: 1 of 2 machines failed \\(${a!.hostname}: upgrade job ${a!.job} failed`),
+    );
+    assert.ok(!halted.stateReason!.includes(b!.hostname) && !halted.stateReason!.includes(later.hostname));
+    await svc().abort(r.id, 'test', 'enough');
+  });
 });
