@@ -399,4 +399,39 @@ describe('issue 17 attack: rollouts in waves', () => {
     assert.ok(!halted.stateReason!.includes(b!.hostname) && !halted.stateReason!.includes(later.hostname));
     await svc().abort(r.id, 'test', 'enough');
   });
+
+  it('held: two starts of one class at once, and two aborts at once: one wins, the other is a clear 400', async () => {
+    const body = { stage: 'production', class: 'web', waves: '50%,100%', soak: '0s', jobs: 'none' };
+    const starts = await Promise.all([
+      operator.call('POST', '/rollouts', body),
+      operator.call('POST', '/rollouts', body),
+    ]);
+    assert.deepEqual(starts.map((a) => a.status).sort(), [200, 400]);
+    const lost = starts.find((a) => a.status === 400)!;
+    assert.match(lost.body.error.message, /is running: wait for it, or abort it/);
+    const id = starts.find((a) => a.status === 200)!.body.id as number;
+    const aborts = await Promise.all([
+      operator.call('POST', `/rollouts/${id}/abort`, {}),
+      operator.call('POST', `/rollouts/${id}/abort`, {}),
+    ]);
+    assert.deepEqual(aborts.map((a) => a.status).sort(), [200, 400]);
+    assert.deepEqual(
+      (await show(id)).events.map((e) => e.what),
+      ['started', 'aborted'],
+    );
+  });
+
+  it("finding: pausing and resuming over and over pushed the start (who, when, how many machines) out of the rollout's events", async () => {
+    const r = await start('web', { jobKind: '' });
+    for (let i = 0; i < 110; i++) {
+      assert.equal((await operator.call('POST', `/rollouts/${r.id}/pause`, {})).status, 200);
+      assert.equal((await operator.call('POST', `/rollouts/${r.id}/resume`, {})).status, 200);
+    }
+    const events = (await show(r.id)).events;
+    assert.equal(events.length, 200);
+    assert.deepEqual([events[0]!.what, events[0]!.actor], ['started', 'mallory']);
+    assert.match(events[0]!.detail!, /machines in 2 waves/);
+    assert.equal(events.at(-1)!.what, 'resumed');
+    await svc().abort(r.id, 'test', 'enough');
+  });
 });

@@ -421,7 +421,9 @@ export class RolloutStore {
           ),
           change.stateReason === undefined ? r.stateReason : change.stateReason,
           event.at,
-          JSON.stringify([...r.events, event].slice(-200)),
+          // the first (the start: who, how many machines) and the newest: pausing and resuming
+          // over and over cannot push the start out
+          JSON.stringify([r.events[0]!, ...[...r.events.slice(1), event].slice(-199)]),
           id,
         );
       return this.byId(id)!;
