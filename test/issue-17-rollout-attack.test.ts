@@ -434,4 +434,33 @@ describe('issue 17 attack: rollouts in waves', () => {
     assert.equal(events.at(-1)!.what, 'resumed');
     await svc().abort(r.id, 'test', 'enough');
   });
+
+  it('finding: a class removed and made again under its name inherited its rollout (an aborted one held it on the content before)', async () => {
+    const ladder = server.config.gate.stages;
+    const classes = server.services.fleet.classes;
+    classes.create('temp');
+    classes.bindStage('temp', 'production', false, ladder);
+    const old = await start('temp', { jobKind: '', waves: '100%', soakMs: 3_600_000 });
+    assert.equal((await operator.call('POST', `/rollouts/${old.id}/abort`, {})).status, 200);
+    assert.equal(svc().viewOf(1, 'production', 'temp'), `production--r${old.id}-from`);
+    classes.remove('temp');
+    // the class made again is younger than the rollout (its creation time is in ms)
+    while (Date.now() <= old.createdAt) {
+      // a millisecond at most
+    }
+    classes.create('temp');
+    classes.bindStage('temp', 'production', false, ladder);
+    assert.equal(svc().viewOf(1, 'production', 'temp'), 'production', 'the new class reads the stage');
+    // its first rollout: from the content before the stage's last change, as any class's first
+    const fresh = await operator.call('POST', '/rollouts', { stage: 'production', class: 'temp', jobs: 'none' });
+    assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+    // a running rollout whose class is removed is aborted by the tick
+    classes.remove('temp');
+    const ticked = await svc().tick();
+    assert.ok(
+      ticked.some((t) => t.id === fresh.body.id && t.action === 'aborted'),
+      JSON.stringify(ticked),
+    );
+    assert.equal((await show(fresh.body.id)).stateReason, 'class temp was removed');
+  });
 });

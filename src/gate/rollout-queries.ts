@@ -148,7 +148,7 @@ export function checkRolloutStart(
     );
   parseWaves(r.waves);
   parseHalt(r.halt);
-  const last = rollouts.latest(stage, r.className);
+  const last = rollouts.latestOfClass(stage, r.className);
   if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
     fail(
       'USAGE',

@@ -21,8 +21,11 @@ import { TimeSlicer } from '../sys/time-slice.js';
 
 /** What rollouts need of the fleet (the assembly lends it). */
 export interface RolloutFleet {
-  /** the stage a class is bound to (null: none) and whether it is a gate class; undefined: no such class */
-  classBinding(className: string): { stage: string | null; gate: boolean } | undefined;
+  /**
+   * the stage a class is bound to (null: none), whether it is a gate class and when it was made
+   * (a class of the name made after a rollout is not its class); undefined: no such class
+   */
+  classBinding(className: string): { stage: string | null; gate: boolean; createdAt: number } | undefined;
   /** ids of the approved machines that follow the stage through this class (its first bound class), in slices */
   classMachines(className: string, stage: string, slicer: TimeSlicer): Promise<number[]>;
   /** queues one upgrade job per machine (in turns) and asks them to check in now: machine → job */
@@ -70,8 +73,10 @@ export class RolloutService {
   viewOf(machine: number, stage: string, className: string): string {
     const r = this.d.store.latestBrief(stage, className);
     if (!r || !IN_FORCE.has(r.state)) return stage;
-    // made a gate class since: its machines take the stage's content at once (no rollout reaches it again)
-    if (this.d.fleet.classBinding(className)?.gate) return stage;
+    // made a gate class since: its machines take the stage's content at once (no rollout reaches
+    // it again); a class of the name made since is not the rollout's
+    const bound = this.d.fleet.classBinding(className);
+    if (!bound || bound.gate || bound.createdAt > r.createdAt) return stage;
     if (r.state === 'aborted') return stageViewName(stage, { id: r.id, side: 'from' });
     // a machine that joined the class since the start goes with the last wave
     const wave = this.d.store.waveOfMachine(r.id, machine) ?? r.waves - 1;
@@ -110,7 +115,7 @@ export class RolloutService {
       fail('USAGE', `class ${o.className} is a gate class of ${o.stage}: its machines take new content at once`);
     const waves = parseWaves(o.waves);
     parseHalt(o.halt);
-    const last = this.d.store.latest(o.stage, o.className);
+    const last = this.latestOfClass(o.stage, o.className);
     if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
       fail(
         'USAGE',
@@ -301,6 +306,13 @@ export class RolloutService {
     return this.d.store.latest(stage, className);
   }
 
+  /** latest(), unless it is of a class removed since whose name this one took. */
+  latestOfClass(stage: string, className: string): RolloutRow | undefined {
+    const made = this.d.fleet.classBinding(className)?.createdAt ?? Infinity;
+    const r = this.d.store.latest(stage, className);
+    return r && r.createdAt >= made ? r : undefined;
+  }
+
   list(o: { stage?: string; limit?: number } = {}): RolloutRow[] {
     if (o.limit !== undefined && (!Number.isSafeInteger(o.limit) || o.limit < 1 || o.limit > 1000))
       fail('USAGE', 'limit: 1 to 1000');
@@ -407,9 +419,15 @@ export class RolloutService {
       if (this.starting.has(r0.id)) continue;
       let r = r0;
       const bound = this.d.fleet.classBinding(r.className);
-      if (bound?.stage !== r.stage || bound.gate) {
+      if (!bound || bound.createdAt > r.createdAt) {
+        const why = `class ${r.className} was removed`;
+        await this.abort(r.id, 'aptgate (class removed)', why);
+        out.push({ id: r.id, action: 'aborted', detail: why });
+        continue;
+      }
+      if (bound.stage !== r.stage || bound.gate) {
         // its machines no longer read its views: no job of it may reach them, no wave stand for it
-        const why = `class ${r.className} ${!bound ? 'was removed' : bound.gate ? `is a gate class of ${r.stage} now` : `follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'} now, not ${r.stage}`}`;
+        const why = `class ${r.className} ${bound.gate ? `is a gate class of ${r.stage} now` : `follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'} now, not ${r.stage}`}`;
         this.d.store.update(
           r.id,
           { state: 'halted', stateReason: why },

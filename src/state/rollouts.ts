@@ -234,13 +234,24 @@ export class RolloutStore {
   latestBrief(
     stage: string,
     className: string,
-  ): { id: number; state: RolloutStateName; wave: number; waves: number } | undefined {
+  ): { id: number; state: RolloutStateName; wave: number; waves: number; createdAt: number } | undefined {
     const r = this.db
-      .prepare<[string, string], { id: number; state: RolloutStateName; wave: number; waves: string }>(
-        'SELECT id, state, wave, waves FROM rollout WHERE stage = ? AND class_name = ? ORDER BY id DESC LIMIT 1',
+      .prepare<
+        [string, string],
+        { id: number; state: RolloutStateName; wave: number; waves: string; createdAt: number }
+      >(
+        'SELECT id, state, wave, waves, created_at AS createdAt FROM rollout WHERE stage = ? AND class_name = ? ORDER BY id DESC LIMIT 1',
       )
       .get(stage, className);
-    return r && { id: r.id, state: r.state, wave: r.wave, waves: (JSON.parse(r.waves) as number[]).length };
+    return (
+      r && {
+        id: r.id,
+        state: r.state,
+        wave: r.wave,
+        waves: (JSON.parse(r.waves) as number[]).length,
+        createdAt: r.createdAt,
+      }
+    );
   }
 
   /** Newest first; `stage` narrows. */
