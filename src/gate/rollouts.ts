@@ -283,8 +283,10 @@ export class RolloutService {
     const r = this.get(id);
     const slicer = new TimeSlicer();
     const ids = await this.d.fleet.classMachines(r.className, r.stage, slicer);
-    // machines that left the class since are none of its machines (the tick judges without them)
-    const machines = await this.standings(r, null, slicer, new Set(ids));
+    // machines that left the class since are none of its machines while it goes on (the tick
+    // judges without them); a finished one's list is its history
+    const going = r.state === 'running' || r.state === 'paused' || r.state === 'halted';
+    const machines = await this.standings(r, null, slicer, going ? new Set(ids) : undefined);
     // machines that joined the class since (the next tick records them with the last wave)
     const listed = new Set(machines.map((m) => m.id));
     const joined = ids.filter((m) => !listed.has(m));
@@ -329,7 +331,7 @@ export class RolloutService {
     r: RolloutRow,
     wave: number | null,
     slicer: TimeSlicer,
-    members: ReadonlySet<number>,
+    members: ReadonlySet<number> | undefined,
   ): Promise<MachineStanding[]> {
     const out: MachineStanding[] = [];
     const open = r.state !== 'aborted';
@@ -342,7 +344,7 @@ export class RolloutService {
           else jobs.set(j.machineId, [j]);
         }
       for (const m of this.d.store.machinesIn(r.id, lo, hi, wave))
-        if (members.has(m.machine))
+        if (!members || members.has(m.machine))
           out.push(
             machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, jobs.get(m.machine) ?? [], (job) =>
               this.d.fleet.failureOf(job),
