@@ -166,6 +166,8 @@ describe('issue 17 attack: rollouts in waves', () => {
     );
     assert.equal(raw.status, 400, JSON.stringify(raw.body));
     assertError(await viewer.call('POST', '/rollouts', { stage: 'production', class: 'web' }), 403, 'FORBIDDEN');
+    for (const what of ['pause', 'resume', 'abort'])
+      assertError(await viewer.call('POST', `/rollouts/1/${what}`, {}), 403, 'FORBIDDEN');
     assert.deepEqual(await rollouts(), []);
     assert.equal(await jobCount(), jobs, 'no job made');
   });
