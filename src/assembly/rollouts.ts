@@ -14,7 +14,7 @@ function rolloutFleet(config: Config, fleet: () => Fleet, db: Db): RolloutFleet 
   return {
     classBinding: (name) => {
       const c = fleet().classes.byName(name);
-      return c ? { stage: c.stage, gate: c.gate } : undefined;
+      return c ? { stage: c.stage, gate: c.gate, createdAt: c.createdAt } : undefined;
     },
     classMachines: async (name, stage, slicer) => {
       const classes = fleet().classes;

@@ -148,7 +148,7 @@ export function checkRolloutStart(
     );
   parseWaves(r.waves);
   parseHalt(r.halt);
-  const last = rollouts.latest(stage, r.className);
+  const last = rollouts.latestOfClass(stage, r.className);
   if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
     fail(
       'USAGE',
@@ -170,18 +170,29 @@ export async function promoteWithRollout(
   const ladder = ctx.config.gate.stages;
   const next = ladder[ladder.indexOf(stage) + 1];
   // the stage and --to are checked by promote(); a class needs the next stage to exist first
-  if (ladder.includes(stage) && next !== undefined && (o.to === undefined || o.to === next))
+  let release: (() => void) | undefined;
+  if (ladder.includes(stage) && next !== undefined && (o.to === undefined || o.to === next)) {
     checkRolloutStart(ctx, rollouts, next, r);
-  const p = await promote(ctx, stage, o);
-  const started = await rollouts.start({
-    stage: p.to,
-    className: r.className,
-    waves: r.waves,
-    soakMs: r.soakMs,
-    halt: r.halt,
-    jobKind: r.jobKind,
-    actor: o.actor,
-    ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
-  });
-  return { ...p, rollout: rolloutDetailJson(started) };
+    // no other start of the class slips in while it promotes (it would be made, its rollout refused)
+    release = rollouts.claim(next, r.className);
+  }
+  try {
+    const p = await promote(ctx, stage, o);
+    const started = await rollouts.start(
+      {
+        stage: p.to,
+        className: r.className,
+        waves: r.waves,
+        soakMs: r.soakMs,
+        halt: r.halt,
+        jobKind: r.jobKind,
+        actor: o.actor,
+        ...(o.reason?.trim() ? { reason: o.reason.trim() } : {}),
+      },
+      release !== undefined,
+    );
+    return { ...p, rollout: rolloutDetailJson(started) };
+  } finally {
+    release?.();
+  }
 }

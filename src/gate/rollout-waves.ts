@@ -111,3 +111,43 @@ export function nextStep(
   if (r.wave + 1 >= r.waves.length) return { action: 'done' };
   return { action: 'open', wave: r.wave + 1 };
 }
+
+/**
+ * Waves by rank: the machines ordered by their place (SHA-256 of salt and machine-id), the first
+ * ceil(share × n) in the waves up to that share; with at least as many machines as waves, every
+ * wave gets one more at least (3 machines at 5%, 25%, 100%: one each). A machine keeps its place
+ * across rollouts of the same salt.
+ */
+export function assignWaves(
+  members: ReadonlyArray<{ id: number; machineId: string }>,
+  salt: string,
+  waves: readonly number[],
+): Array<{ machine: number; wave: number }> {
+  return wavesByPlace(
+    members.map((m) => ({ id: m.id, at: positionOf(m.machineId, salt) })),
+    waves,
+  );
+}
+
+/** assignWaves over places worked out already (a class of 20,000 takes ~70 ms of SHA-256: in slices). */
+export function wavesByPlace(
+  placed: ReadonlyArray<{ id: number; at: number }>,
+  waves: readonly number[],
+): Array<{ machine: number; wave: number }> {
+  const ordered = [...placed].sort((a, b) => a.at - b.at || a.id - b.id);
+  const n = ordered.length;
+  // how many machines the waves up to each one hold
+  const upTo: number[] = [];
+  waves.forEach((share, k) => {
+    let c = Math.ceil((share / 100) * n - 1e-9);
+    if (n >= waves.length) c = Math.min(n - (waves.length - 1 - k), Math.max(c, (upTo[k - 1] ?? 0) + 1));
+    upTo.push(Math.min(n, c));
+  });
+  return ordered.map((m, rank) => ({
+    machine: m.id,
+    wave: Math.max(
+      0,
+      upTo.findIndex((c) => rank < c),
+    ),
+  }));
+}

@@ -8,16 +8,24 @@
 import { randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
 import { stageViewName } from '../index/stage-view.js';
-import type { JobBrief, RolloutPin, RolloutRow, RolloutStore } from '../state/rollouts.js';
-import type { StageGeneration, StageStore } from '../state/stages.js';
+import type { JobBrief, RolloutRow, RolloutStore } from '../state/rollouts.js';
+import type { StageStore } from '../state/stages.js';
+import { pinsFrom, withdrawn } from './rollout-pins.js';
 import { haltText, machineStanding, waveOutcome, type MachineStanding } from './rollout-standing.js';
-import { nextStep, parseHalt, parseWaves, positionOf, type WaveOutcome } from './rollout-waves.js';
+import { checkReason, checkStart, type RolloutStart } from './rollout-checks.js';
+import { nextStep, parseHalt, parseWaves, positionOf, wavesByPlace, type WaveOutcome } from './rollout-waves.js';
+
+export type { RolloutStart } from './rollout-checks.js';
+export { assignWaves } from './rollout-waves.js';
 import { TimeSlicer } from '../sys/time-slice.js';
 
 /** What rollouts need of the fleet (the assembly lends it). */
 export interface RolloutFleet {
-  /** the stage a class is bound to (null: none) and whether it is a gate class; undefined: no such class */
-  classBinding(className: string): { stage: string | null; gate: boolean } | undefined;
+  /**
+   * the stage a class is bound to (null: none), whether it is a gate class and when it was made
+   * (a class of the name made after a rollout is not its class); undefined: no such class
+   */
+  classBinding(className: string): { stage: string | null; gate: boolean; createdAt: number } | undefined;
   /** ids of the approved machines that follow the stage through this class (its first bound class), in slices */
   classMachines(className: string, stage: string, slicer: TimeSlicer): Promise<number[]>;
   /** queues one upgrade job per machine (in turns) and asks them to check in now: machine → job */
@@ -32,21 +40,6 @@ export interface RolloutFleet {
   failureOf(job: number): string;
 }
 
-export interface RolloutStart {
-  stage: string;
-  className: string;
-  /** "20%,50%,100%" */
-  waves: string;
-  soakMs: number;
-  /** "1" (machines) or "10%" (of the open wave) */
-  halt: string;
-  /** the job each wave's machines get when it opens; '' leaves them to the class's schedules */
-  jobKind: '' | 'upgrade' | 'dist-upgrade';
-  reshuffle?: boolean;
-  actor: string;
-  reason?: string;
-}
-
 export interface RolloutView extends RolloutRow {
   machines: MachineStanding[];
   outcome: WaveOutcome;
@@ -58,6 +51,11 @@ export interface RolloutView extends RolloutRow {
 const IN_FORCE: ReadonlySet<string> = new Set(['running', 'paused', 'halted', 'aborted']);
 
 export class RolloutService {
+  /** rollouts whose start is still placing machines: the tick leaves them alone until it is done */
+  private readonly starting = new Set<number>();
+  /** stage + class a promotion is starting a rollout of (from its checks to its start) */
+  private readonly claimed = new Set<string>();
+
   constructor(
     private readonly d: {
       store: RolloutStore;
@@ -75,15 +73,35 @@ export class RolloutService {
   viewOf(machine: number, stage: string, className: string): string {
     const r = this.d.store.latestBrief(stage, className);
     if (!r || !IN_FORCE.has(r.state)) return stage;
+    // made a gate class since: its machines take the stage's content at once (no rollout reaches
+    // it again); a class of the name made since is not the rollout's
+    const bound = this.d.fleet.classBinding(className);
+    if (!bound || bound.gate || bound.createdAt > r.createdAt) return stage;
     if (r.state === 'aborted') return stageViewName(stage, { id: r.id, side: 'from' });
     // a machine that joined the class since the start goes with the last wave
     const wave = this.d.store.waveOfMachine(r.id, machine) ?? r.waves - 1;
     return stageViewName(stage, { id: r.id, side: wave <= r.wave ? 'to' : 'from' });
   }
 
-  /** Starts a rollout of the stage's current content to a class; its first wave opens at once. */
-  async start(o: RolloutStart): Promise<RolloutView> {
+  /**
+   * A promotion that starts a rollout holds the class from its checks to its start, so that no
+   * other start slips in while it promotes (its promotion would be made, and its rollout refused).
+   */
+  claim(stage: string, className: string): () => void {
+    const key = `${stage}\0${className}`;
+    if (this.claimed.has(key)) fail('USAGE', `a promotion is starting a rollout of ${stage} to ${className}`);
+    this.claimed.add(key);
+    return () => this.claimed.delete(key);
+  }
+
+  /**
+   * Starts a rollout of the stage's current content to a class; its first wave opens at once.
+   * `claimed`: the caller holds the class (claim()).
+   */
+  async start(o: RolloutStart, claimed = false): Promise<RolloutView> {
     checkStart(o);
+    if (!claimed && this.claimed.has(`${o.stage}\0${o.className}`))
+      fail('USAGE', `a promotion is starting a rollout of ${o.stage} to ${o.className}`);
     if (!this.d.ladder.includes(o.stage)) fail('NOT_FOUND', `no stage ${o.stage.slice(0, 40)}`);
     const bound = this.d.fleet.classBinding(o.className);
     if (bound === undefined) fail('NOT_FOUND', `no class ${o.className.slice(0, 60)}`);
@@ -97,13 +115,13 @@ export class RolloutService {
       fail('USAGE', `class ${o.className} is a gate class of ${o.stage}: its machines take new content at once`);
     const waves = parseWaves(o.waves);
     parseHalt(o.halt);
-    const last = this.d.store.latest(o.stage, o.className);
+    const last = this.latestOfClass(o.stage, o.className);
     if (last && (last.state === 'running' || last.state === 'paused' || last.state === 'halted'))
       fail(
         'USAGE',
         `rollout ${last.id} of ${o.stage} to ${o.className} is ${last.state}: wait for it, or abort it (aptgate rollout abort ${last.id})`,
       );
-    const pins = this.pinsFrom(o.stage, last);
+    const pins = pinsFrom(this.d.stages, o.stage, last);
     if (!pins.some((p) => p.from !== p.to))
       fail('USAGE', `nothing new in ${o.stage} for class ${o.className}${last ? ` since rollout ${last.id}` : ''}`);
     const salt = this.d.store.salt(o.stage, o.className, () => randomBytes(16).toString('hex'), o.reshuffle === true);
@@ -138,6 +156,17 @@ export class RolloutService {
     // the class but through it. The machines are put in their waves a part at a time (a class of
     // 20,000 is no one transaction); until listed a machine reads the content before, as one of
     // the last wave does
+    this.starting.add(r.id);
+    try {
+      await this.place(r, o, waves, salt);
+    } finally {
+      this.starting.delete(r.id);
+    }
+    return this.show(r.id);
+  }
+
+  /** A start's second half: its machines put in their waves, the first wave's jobs queued. */
+  private async place(r: RolloutRow, o: RolloutStart, waves: number[], salt: string): Promise<void> {
     const slicer = new TimeSlicer();
     const members = await this.membersOf(o.className, o.stage, slicer);
     const placed: Array<{ id: number; at: number }> = [];
@@ -155,32 +184,6 @@ export class RolloutService {
       `${members.length} machines in ${waves.length} waves (${waves.join('%, ')}%)${o.reshuffle ? ', order reshuffled' : ''}`,
     );
     await this.queueWave(r, 0, slicer);
-    return this.show(r.id);
-  }
-
-  /**
-   * Per suite, what the class reads now (from) and the stage's current content (to): after an
-   * aborted rollout the content before it, after one done what it rolled out, a suite an earlier
-   * rollout left alone the stage's current content (the class read it all along), else (the
-   * class's first rollout) for the suites of the stage's last change (a promotion makes each
-   * suite's generation at once) the generation before it: older changes reached the class already.
-   */
-  private pinsFrom(stage: string, last: RolloutRow | undefined): RolloutPin[] {
-    const current = this.d.stages.currentAll(stage);
-    const newest = current.reduce<StageGeneration | undefined>((a, g) => (!a || g.id > a.id ? g : a), undefined);
-    const lastChange = (g: StageGeneration) =>
-      g.kind === newest!.kind && g.actor === newest!.actor && newest!.createdAt - g.createdAt < SAME_CHANGE_MS;
-    return current.map((g) => {
-      const had = last?.pins.find((p) => p.backend === g.backend && p.suite === g.suite);
-      const from = had
-        ? last!.state === 'aborted'
-          ? had.from
-          : had.to
-        : last || !lastChange(g)
-          ? g.id
-          : (this.d.stages.before(g)?.id ?? g.id);
-      return { backend: g.backend, suite: g.suite, from, to: g.id };
-    });
   }
 
   /** The class's machines with their machine-ids (what their place is drawn from). */
@@ -198,7 +201,14 @@ export class RolloutService {
     return out;
   }
 
-  private async queueWave(r: RolloutRow, wave: number, slicer: TimeSlicer, only?: readonly number[]): Promise<void> {
+  /** `members`: the class's machines now (one that left it gets no job of its rollout). */
+  private async queueWave(
+    r: RolloutRow,
+    wave: number,
+    slicer: TimeSlicer,
+    only?: readonly number[],
+    members?: ReadonlySet<number>,
+  ): Promise<void> {
     if (!r.jobKind) return;
     // machine → its host (an LTSP chroot's): the jobs' kinds are checked without a query each
     const parents = new Map<number, number | null>();
@@ -209,14 +219,23 @@ export class RolloutService {
       }
     else
       await this.inRanges(r.id, slicer, (lo, hi) => {
-        for (const m of this.d.store.machinesIn(r.id, lo, hi, wave)) parents.set(m.machine, m.parentId);
+        for (const m of this.d.store.machinesIn(r.id, lo, hi, wave))
+          if (!members || members.has(m.machine)) parents.set(m.machine, m.parentId);
       });
-    if (!parents.size) return;
+    if (!parents.size || this.d.store.byId(r.id)?.state === 'aborted') return;
     const jobs = await this.d.fleet.queueUpgrades(parents, r.jobKind, `rollout ${r.id} wave ${wave + 1}`);
     const all = [...jobs];
     for (let at = 0; at < all.length; at += ASSIGN_PART) {
       this.d.store.setJobs(r.id, new Map(all.slice(at, at + ASSIGN_PART)));
       await slicer.tick();
+    }
+    // aborted while the jobs were made (the abort took back only those recorded by then)
+    if (this.d.store.byId(r.id)?.state === 'aborted') {
+      const made = [...jobs.values()];
+      for (let at = 0; at < made.length; at += CANCEL_PART) {
+        this.d.fleet.cancelJobs(made.slice(at, at + CANCEL_PART));
+        await slicer.tick();
+      }
     }
   }
 
@@ -233,23 +252,27 @@ export class RolloutService {
    * Machines that joined the class since the start are recorded with the last wave (so its
    * jobs, and an abort, reach them too); when that wave is open already, they get their job now.
    */
-  private async adoptJoined(r: RolloutRow, slicer: TimeSlicer): Promise<void> {
+  private async adoptJoined(r: RolloutRow, slicer: TimeSlicer): Promise<Set<number>> {
     const ids = await this.d.fleet.classMachines(r.className, r.stage, slicer);
+    const members = new Set(ids);
     const known = new Set<number>();
     await this.inRanges(r.id, slicer, (lo, hi) => {
       for (const m of this.d.store.machinesIn(r.id, lo, hi, null)) known.add(m.machine);
     });
     const joined = ids.filter((id) => !known.has(id));
-    if (!joined.length) return;
+    if (!joined.length) return members;
     const last = r.waves.length - 1;
     this.d.store.assign(
       r.id,
       joined.map((machine) => ({ machine, wave: last })),
     );
     if (r.wave === last) await this.queueWave(r, last, slicer, joined);
+    return members;
   }
 
   private get(id: number): RolloutRow {
+    // 1e309 reaches here as Infinity
+    if (!Number.isSafeInteger(id) || id < 1) fail('USAGE', 'the rollout: a whole number from 1');
     const r = this.d.store.byId(id);
     if (!r) fail('NOT_FOUND', `no rollout ${id}`);
     return r;
@@ -259,10 +282,14 @@ export class RolloutService {
   async show(id: number): Promise<RolloutView> {
     const r = this.get(id);
     const slicer = new TimeSlicer();
-    const machines = await this.standings(r, null, slicer);
+    const ids = await this.d.fleet.classMachines(r.className, r.stage, slicer);
+    // machines that left the class since are none of its machines while it goes on (the tick
+    // judges without them); a finished one's list is its history
+    const going = r.state === 'running' || r.state === 'paused' || r.state === 'halted';
+    const machines = await this.standings(r, null, slicer, going ? new Set(ids) : undefined);
     // machines that joined the class since (the next tick records them with the last wave)
     const listed = new Set(machines.map((m) => m.id));
-    const joined = (await this.d.fleet.classMachines(r.className, r.stage, slicer)).filter((m) => !listed.has(m));
+    const joined = ids.filter((m) => !listed.has(m));
     const last = r.waves.length - 1;
     for (let at = 0; at < joined.length; at += ASSIGN_PART) {
       for (const m of this.d.store.machineKeys(joined.slice(at, at + ASSIGN_PART)))
@@ -281,6 +308,13 @@ export class RolloutService {
     return this.d.store.latest(stage, className);
   }
 
+  /** latest(), unless it is of a class removed since whose name this one took. */
+  latestOfClass(stage: string, className: string): RolloutRow | undefined {
+    const made = this.d.fleet.classBinding(className)?.createdAt ?? Infinity;
+    const r = this.d.store.latest(stage, className);
+    return r && r.createdAt >= made ? r : undefined;
+  }
+
   list(o: { stage?: string; limit?: number } = {}): RolloutRow[] {
     if (o.limit !== undefined && (!Number.isSafeInteger(o.limit) || o.limit < 1 || o.limit > 1000))
       fail('USAGE', 'limit: 1 to 1000');
@@ -293,7 +327,12 @@ export class RolloutService {
    * Every machine's standing, or (`wave`) only that wave's (the tick's: its jobs read, no
    * other's), by ranges of machine ids: two statements per range, a turn of the loop when due.
    */
-  private async standings(r: RolloutRow, wave: number | null, slicer: TimeSlicer): Promise<MachineStanding[]> {
+  private async standings(
+    r: RolloutRow,
+    wave: number | null,
+    slicer: TimeSlicer,
+    members: ReadonlySet<number> | undefined,
+  ): Promise<MachineStanding[]> {
     const out: MachineStanding[] = [];
     const open = r.state !== 'aborted';
     await this.inRanges(r.id, slicer, (lo, hi) => {
@@ -305,11 +344,12 @@ export class RolloutService {
           else jobs.set(j.machineId, [j]);
         }
       for (const m of this.d.store.machinesIn(r.id, lo, hi, wave))
-        out.push(
-          machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, jobs.get(m.machine) ?? [], (job) =>
-            this.d.fleet.failureOf(job),
-          ),
-        );
+        if (!members || members.has(m.machine))
+          out.push(
+            machineStanding(r, m, r.waveOpened[m.wave] ?? r.createdAt, jobs.get(m.machine) ?? [], (job) =>
+              this.d.fleet.failureOf(job),
+            ),
+          );
     });
     return out.sort((a, b) => a.wave - b.wave || a.id - b.id);
   }
@@ -363,20 +403,6 @@ export class RolloutService {
   }
 
   /**
-   * A suite the rollout moves whose stage was rolled back since to content from before it: what
-   * it rolls out was withdrawn (the class, pinned, would not see the rollback otherwise).
-   */
-  private withdrawn(r: RolloutRow): StageGeneration | undefined {
-    for (const p of r.pins) {
-      if (p.from === p.to) continue;
-      const cur = this.d.stages.current(r.stage, p.backend, p.suite);
-      const restored = cur?.kind === 'rollback' ? (cur.evidence as { to?: unknown } | null)?.to : undefined;
-      if (cur && cur.id > p.to && typeof restored === 'number' && restored < p.to) return cur;
-    }
-    return undefined;
-  }
-
-  /**
    * Every running rollout one step on (the server's tick): halt, open the next wave, or end; any
    * not finished whose content was rolled back is aborted.
    */
@@ -384,18 +410,42 @@ export class RolloutService {
     const slicer = new TimeSlicer();
     const out: Array<{ id: number; action: string; detail?: string }> = [];
     for (const r of this.d.store.unfinished()) {
-      const g = this.withdrawn(r);
+      const g = withdrawn(this.d.stages, this.d.store, r);
       if (!g) continue;
       const why = `${r.stage} was rolled back (generation ${g.id}${g.actor ? ` by ${g.actor}` : ''}): what the rollout moves to is withdrawn`;
       await this.abort(r.id, 'aptgate (rollback)', why);
       out.push({ id: r.id, action: 'aborted', detail: why });
     }
     for (const r0 of this.d.store.running()) {
+      // a start still placing its machines is left alone (it would seem to have none)
+      if (this.starting.has(r0.id)) continue;
       let r = r0;
-      await this.adoptJoined(r, slicer);
+      const bound = this.d.fleet.classBinding(r.className);
+      if (!bound || bound.createdAt > r.createdAt) {
+        const why = `class ${r.className} was removed`;
+        await this.abort(r.id, 'aptgate (class removed)', why);
+        out.push({ id: r.id, action: 'aborted', detail: why });
+        continue;
+      }
+      if (bound.stage !== r.stage || bound.gate) {
+        // its machines no longer read its views: no job of it may reach them, no wave stand for it
+        const why = `class ${r.className} ${bound.gate ? `is a gate class of ${r.stage} now` : `follows ${bound.stage ? `stage ${bound.stage}` : 'no stage'} now, not ${r.stage}`}`;
+        this.d.store.update(
+          r.id,
+          { state: 'halted', stateReason: why },
+          { at: this.d.now(), what: 'halted', detail: why },
+        );
+        out.push({ id: r.id, action: 'halted', detail: why });
+        continue;
+      }
+      const members = await this.adoptJoined(r, slicer);
       // waves without machines open one after the other at once
       for (let guard = 0; guard <= r.waves.length; guard++) {
-        const machines = await this.standings(r, r.wave, slicer);
+        const machines = await this.standings(r, r.wave, slicer, members);
+        // paused, halted or aborted while it was read: that stands (and nothing is overwritten)
+        const fresh = this.d.store.byId(r.id);
+        if (fresh?.state !== 'running' || fresh.wave !== r.wave) break;
+        r = fresh;
         const outcome = waveOutcome(machines, r.wave);
         const opened = r.waveOpened[r.wave] ?? r.createdAt;
         const step = outcome.machines
@@ -425,7 +475,7 @@ export class RolloutService {
             detail: `wave ${r.wave + 1}: ${outcome.succeeded} of ${outcome.machines} machines upgraded`,
           },
         );
-        await this.queueWave(r, step.wave, slicer);
+        await this.queueWave(r, step.wave, slicer, undefined, members);
         out.push({ id: r.id, action: 'opened', detail: `wave ${step.wave + 1}` });
       }
     }
@@ -439,70 +489,3 @@ const ASSIGN_PART = 1000;
 const CANCEL_PART = 100;
 /** Machine ids per range when a rollout's machines are read. */
 const ID_RANGE = 1000;
-/** Generations of one change of a stage (a promotion's suites) are made within this of each other. */
-const SAME_CHANGE_MS = 5_000;
-const JOB_KINDS: ReadonlySet<string> = new Set(['', 'upgrade', 'dist-upgrade']);
-const MAX_SOAK_MS = 366 * 86_400_000;
-
-/** What a start names, checked before anything is read or written (it may come from any edge). */
-function checkStart(o: RolloutStart): void {
-  for (const [k, v] of [
-    ['stage', o.stage],
-    ['class', o.className],
-    ['waves', o.waves],
-    ['halt', o.halt],
-    ['actor', o.actor],
-  ] as const)
-    if (typeof v !== 'string' || v.length > 200) fail('USAGE', `${k}: a name or text of up to 200 characters`);
-  if (!Number.isSafeInteger(o.soakMs) || o.soakMs < 0 || o.soakMs > MAX_SOAK_MS)
-    fail('USAGE', 'soak: a duration from 0 to 366 days, e.g. 1h');
-  if (typeof o.jobKind !== 'string' || !JOB_KINDS.has(o.jobKind))
-    fail('USAGE', `job: upgrade, dist-upgrade or none (empty), not "${String(o.jobKind).slice(0, 20)}"`);
-  if (o.reshuffle !== undefined && typeof o.reshuffle !== 'boolean') fail('USAGE', 'reshuffle: true or false');
-  checkReason(o.reason);
-}
-
-function checkReason(reason: unknown): void {
-  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000))
-    fail('USAGE', 'reason: a text of up to 1000 characters');
-}
-
-/**
- * Waves by rank: the machines ordered by their place (SHA-256 of salt and machine-id), the first
- * ceil(share × n) in the waves up to that share; with at least as many machines as waves, every
- * wave gets one more at least (3 machines at 5%, 25%, 100%: one each). A machine keeps its place
- * across rollouts of the same salt.
- */
-export function assignWaves(
-  members: ReadonlyArray<{ id: number; machineId: string }>,
-  salt: string,
-  waves: readonly number[],
-): Array<{ machine: number; wave: number }> {
-  return wavesByPlace(
-    members.map((m) => ({ id: m.id, at: positionOf(m.machineId, salt) })),
-    waves,
-  );
-}
-
-/** assignWaves over places worked out already (a class of 20,000 takes ~70 ms of SHA-256: in slices). */
-export function wavesByPlace(
-  placed: ReadonlyArray<{ id: number; at: number }>,
-  waves: readonly number[],
-): Array<{ machine: number; wave: number }> {
-  const ordered = [...placed].sort((a, b) => a.at - b.at || a.id - b.id);
-  const n = ordered.length;
-  // how many machines the waves up to each one hold
-  const upTo: number[] = [];
-  waves.forEach((share, k) => {
-    let c = Math.ceil((share / 100) * n - 1e-9);
-    if (n >= waves.length) c = Math.min(n - (waves.length - 1 - k), Math.max(c, (upTo[k - 1] ?? 0) + 1));
-    upTo.push(Math.min(n, c));
-  });
-  return ordered.map((m, rank) => ({
-    machine: m.id,
-    wave: Math.max(
-      0,
-      upTo.findIndex((c) => rank < c),
-    ),
-  }));
-}

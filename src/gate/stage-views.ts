@@ -1,9 +1,13 @@
 // What a stage view (index/stage-view.ts) publishes per suite: a stage's current generation, or
 // for one side of a rollout the generation it pins (the stage's current one where it pins none:
-// a suite the stage took after the rollout began). The published files, the pool files allowed,
+// a suite the stage took after the rollout began; what a rollback of the stage returned to
+// where it withdrew the pinned one). The published files, the pool files allowed,
 // the machines' sources and the outdated views all resolve through here.
 import { parseStageView } from '../index/stage-view.js';
-import { pinnedGeneration } from '../state/rollouts.js';
+// the database module first: it reaches state/rollouts.ts through the migrations, which read its
+// schema as they load (state/rollouts.ts loaded first met them half-loaded: ROLLOUTS_SQL unset)
+import '../state/db.js';
+import { pinnedGeneration, withdrawnBy } from '../state/rollouts.js';
 import type { StageGeneration, StageStore } from '../state/stages.js';
 
 export class StageViews {
@@ -21,7 +25,16 @@ export class StageViews {
     if (!current || !v.rollout) return current;
     const pinned = pinnedGeneration(this.store.db, v.rollout.id, v.stage, backend, suite, v.rollout.side);
     if (pinned === null) return undefined; // no such rollout of this stage
-    return pinned === undefined || pinned === current.id ? current : this.store.byId(pinned);
+    if (pinned === undefined || pinned === current.id) return current;
+    // a rollback of the stage since, to content from before the pin, reaches the view at once:
+    // withdrawn content is offered to no one (what the stage returned to is, rolled back further
+    // if it was)
+    let gen = pinned;
+    for (let by = withdrawnBy(this.store.db, v.stage, backend, suite, gen); by !== undefined;) {
+      gen = by;
+      by = withdrawnBy(this.store.db, v.stage, backend, suite, gen);
+    }
+    return gen === current.id ? current : this.store.byId(gen);
   }
 
   /** Every suite a view publishes. */

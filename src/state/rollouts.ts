@@ -190,13 +190,24 @@ export class RolloutStore {
   latestBrief(
     stage: string,
     className: string,
-  ): { id: number; state: RolloutStateName; wave: number; waves: number } | undefined {
+  ): { id: number; state: RolloutStateName; wave: number; waves: number; createdAt: number } | undefined {
     const r = this.db
-      .prepare<[string, string], { id: number; state: RolloutStateName; wave: number; waves: string }>(
-        'SELECT id, state, wave, waves FROM rollout WHERE stage = ? AND class_name = ? ORDER BY id DESC LIMIT 1',
+      .prepare<
+        [string, string],
+        { id: number; state: RolloutStateName; wave: number; waves: string; createdAt: number }
+      >(
+        'SELECT id, state, wave, waves, created_at AS createdAt FROM rollout WHERE stage = ? AND class_name = ? ORDER BY id DESC LIMIT 1',
       )
       .get(stage, className);
-    return r && { id: r.id, state: r.state, wave: r.wave, waves: (JSON.parse(r.waves) as number[]).length };
+    return (
+      r && {
+        id: r.id,
+        state: r.state,
+        wave: r.wave,
+        waves: (JSON.parse(r.waves) as number[]).length,
+        createdAt: r.createdAt,
+      }
+    );
   }
 
   /** Newest first; `stage` narrows. */
@@ -349,6 +360,11 @@ export class RolloutStore {
       .run(job, id, machine);
   }
 
+  /** withdrawnBy() over this store's database. */
+  withdrawnBy(stage: string, backend: string, suite: string, gen: number): number | undefined {
+    return withdrawnBy(this.db, stage, backend, suite, gen);
+  }
+
   /** A change of state or wave, with its event (one transaction). */
   update(
     id: number,
@@ -372,7 +388,9 @@ export class RolloutStore {
           ),
           change.stateReason === undefined ? r.stateReason : change.stateReason,
           event.at,
-          JSON.stringify([...r.events, event].slice(-200)),
+          // the first (the start: who, how many machines) and the newest: pausing and resuming
+          // over and over cannot push the start out
+          JSON.stringify([r.events[0]!, ...[...r.events.slice(1), event].slice(-199)]),
           id,
         );
       return this.byId(id)!;
@@ -400,4 +418,16 @@ export function pinnedGeneration(
     .get(backend, suite, rollout, stage);
   if (!r) return null;
   return (side === 'from' ? r.from_gen : r.to_gen) ?? undefined;
+}
+
+/**
+ * The rollback of a stage's suite, made after generation `gen`, that returned it to content from
+ * before `gen` (so `gen` was withdrawn), the first one; undefined when none.
+ */
+export function withdrawnBy(db: Db, stage: string, backend: string, suite: string, gen: number): number | undefined {
+  return cached<[string, string, string, number, number], { id: number }>(
+    db,
+    `SELECT id FROM stage_gen WHERE stage = ? AND backend = ? AND suite = ? AND id > ? AND kind = 'rollback'
+       AND json_extract(evidence, '$.to') < ? ORDER BY id LIMIT 1`,
+  ).get(stage, backend, suite, gen, gen)?.id;
 }
