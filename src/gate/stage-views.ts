@@ -4,9 +4,6 @@
 // where it withdrew the pinned one). The published files, the pool files allowed,
 // the machines' sources and the outdated views all resolve through here.
 import { parseStageView } from '../index/stage-view.js';
-// the database module first: it reaches state/rollouts.ts through the migrations, which read its
-// schema as they load (state/rollouts.ts loaded first met them half-loaded: ROLLOUTS_SQL unset)
-import '../state/db.js';
 import { pinnedGeneration, withdrawnBy } from '../state/rollouts.js';
 import type { StageGeneration, StageStore } from '../state/stages.js';
 
