@@ -128,7 +128,8 @@ ls -l dist-deb
 
 # ---------------------------------------------------------------------------------------------
 step "lintian (errors and warnings fail; see debian/*.lintian-overrides)"
-lintian --fail-on error,warning --display-info --pedantic "$changes" >"$work/lintian.log" 2>&1 || lintian_rc=$?
+# its perl modules leave mldbm-* files in TMPDIR: in the work directory, removed at the end
+TMPDIR="$work" lintian --fail-on error,warning --display-info --pedantic "$changes" >"$work/lintian.log" 2>&1 || lintian_rc=$?
 grep -v '^running with root privileges' "$work/lintian.log" || true
 ((${lintian_rc:-0} == 0)) || die "lintian reported errors or warnings (exit ${lintian_rc})"
 echo "lintian: $(grep -c '^E:' "$work/lintian.log" || true) errors, $(grep -c '^W:' "$work/lintian.log" || true) warnings, $(grep -c '^[IP]:' "$work/lintian.log" || true) info/pedantic (overridden tags not shown)"
