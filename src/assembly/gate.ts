@@ -15,7 +15,6 @@ import type { RolloutService } from '../gate/rollouts.js';
 import { rolloutWhy } from '../gate/rollout-explain.js';
 import type { FixedCve, FixesOf } from '../gate/cooldown.js';
 import { urgencyRank } from '../index/exposures.js';
-import { parseStageView } from '../index/stage-view.js';
 import { compareVersions } from '../index/version.js';
 import type { AdvisoryStore } from '../state/advisories.js';
 import { StageService } from '../gate/stages.js';
@@ -182,9 +181,8 @@ export function fleetGate(
     viewOf: (machine, stage, className) => rollouts.viewOf(machine, stage, className),
     rolloutWhy: (view, machine, source, version) => rolloutWhy(explain, view, machine, source, version),
     publicKey: () => gate.publicKey(),
-    pendingFor: (view) => {
-      // a side of a rollout: what may move into its stage
-      const i = config.gate.stages.indexOf(parseStageView(view)?.stage ?? view);
+    pendingFor: (stage) => {
+      const i = config.gate.stages.indexOf(stage);
       if (i <= 0) return null;
       const from = config.gate.stages[i - 1]!;
       const st = gate.status(from);

@@ -143,7 +143,6 @@ export class RolloutService {
         reason: o.reason?.trim() || null,
         // only the suites it moves: the others follow the stage (a security suite's fast lane goes on)
         pins: pins.filter((p) => p.from !== p.to),
-        machines: [],
       },
       {
         at: now,

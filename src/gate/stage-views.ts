@@ -3,7 +3,7 @@
 // a suite the stage took after the rollout began; what a rollback of the stage returned to
 // where it withdrew the pinned one). The published files, the pool files allowed,
 // the machines' sources and the outdated views all resolve through here.
-import { parseStageView } from '../index/stage-view.js';
+import { parseStageView, type StageView } from '../index/stage-view.js';
 import { pinnedGeneration, withdrawnBy } from '../state/rollouts.js';
 import type { StageGeneration, StageStore } from '../state/stages.js';
 
@@ -16,10 +16,27 @@ export class StageViews {
 
   /** The generation a view publishes for one suite (undefined: none, or not a view of the ladder). */
   generation(view: string, backend: string, suite: string): StageGeneration | undefined {
+    const v = this.parse(view);
+    const current = v && this.store.current(v.stage, backend, suite);
+    return current && this.side(v, current);
+  }
+
+  /** Every suite a view publishes. */
+  all(view: string): StageGeneration[] {
+    const v = this.parse(view);
+    if (!v) return [];
+    return this.store.currentAll(v.stage).flatMap((g) => this.side(v, g) ?? []);
+  }
+
+  private parse(view: string): StageView | undefined {
     const v = parseStageView(view);
-    if (!v || (this.ladder && !this.ladder.includes(v.stage))) return undefined;
-    const current = this.store.current(v.stage, backend, suite);
-    if (!current || !v.rollout) return current;
+    return v && (!this.ladder || this.ladder.includes(v.stage)) ? v : undefined;
+  }
+
+  /** What the view publishes for the suite of the stage's current generation `current`. */
+  private side(v: StageView, current: StageGeneration): StageGeneration | undefined {
+    if (!v.rollout) return current;
+    const { backend, suite } = current;
     const pinned = pinnedGeneration(this.store.db, v.rollout.id, v.stage, backend, suite, v.rollout.side);
     if (pinned === null) return undefined; // no such rollout of this stage
     if (pinned === undefined || pinned === current.id) return current;
@@ -32,14 +49,5 @@ export class StageViews {
       by = withdrawnBy(this.store.db, v.stage, backend, suite, gen);
     }
     return gen === current.id ? current : this.store.byId(gen);
-  }
-
-  /** Every suite a view publishes. */
-  all(view: string): StageGeneration[] {
-    const v = parseStageView(view);
-    if (!v || (this.ladder && !this.ladder.includes(v.stage))) return [];
-    const current = this.store.currentAll(v.stage);
-    if (!v.rollout) return current;
-    return current.flatMap((g) => this.generation(view, g.backend, g.suite) ?? []);
   }
 }

@@ -87,9 +87,8 @@ interface Raw {
   events: string;
 }
 
-export type NewRollout = Omit<RolloutRow, 'id' | 'events' | 'updatedAt' | 'stateReason'> & {
-  machines: Array<{ machine: number; wave: number }>;
-};
+/** A rollout's row; its machines are put in their waves afterwards, a part at a time (assign). */
+export type NewRollout = Omit<RolloutRow, 'id' | 'events' | 'updatedAt' | 'stateReason'>;
 
 export class RolloutStore {
   constructor(readonly db: Db) {}
@@ -165,8 +164,6 @@ export class RolloutStore {
         'INSERT INTO rollout_pin (rollout_id, backend, suite, from_gen, to_gen) VALUES (?, ?, ?, ?, ?)',
       );
       for (const p of r.pins) pin.run(id, p.backend, p.suite, p.from, p.to);
-      const m = this.db.prepare('INSERT INTO rollout_machine (rollout_id, machine_id, wave) VALUES (?, ?, ?)');
-      for (const x of r.machines) m.run(id, x.machine, x.wave);
       return this.byId(id)!;
     })();
   }
@@ -234,14 +231,6 @@ export class RolloutStore {
       .prepare<[], Raw>("SELECT * FROM rollout WHERE state IN ('running', 'paused', 'halted') ORDER BY id")
       .all()
       .map((r) => this.row(r));
-  }
-
-  machines(id: number): RolloutMachine[] {
-    return this.db
-      .prepare<[number], RolloutMachine>(
-        'SELECT machine_id AS machine, wave, job_id AS job FROM rollout_machine WHERE rollout_id = ? ORDER BY wave, machine_id',
-      )
-      .all(id);
   }
 
   /** The highest machine id of a rollout (its machines are read in ranges of ids up to it). */
@@ -344,20 +333,6 @@ export class RolloutStore {
         'SELECT wave FROM rollout_machine WHERE rollout_id = ? AND machine_id = ?',
       )
       .get(id, machine)?.wave;
-  }
-
-  /** Machines that joined the class after the start (a machine listed already keeps its wave). */
-  addMachines(id: number, machines: readonly number[], wave: number): void {
-    const q = this.db.prepare('INSERT OR IGNORE INTO rollout_machine (rollout_id, machine_id, wave) VALUES (?, ?, ?)');
-    this.db.transaction(() => {
-      for (const m of machines) q.run(id, m, wave);
-    })();
-  }
-
-  setJob(id: number, machine: number, job: number): void {
-    this.db
-      .prepare('UPDATE rollout_machine SET job_id = ? WHERE rollout_id = ? AND machine_id = ?')
-      .run(job, id, machine);
   }
 
   /** withdrawnBy() over this store's database. */
