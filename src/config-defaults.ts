@@ -124,6 +124,19 @@ export interface Config {
     /** pending updates' changelogs: .debs fetched through the proxy when missing, cached ones only, or none */
     changelogs: 'fetch' | 'cached' | 'off';
   };
+  /** this server as a site cache under a central aptgate ([site]; issue 18) */
+  site: {
+    /** the central server's base URL; '' : not a site */
+    parent: string;
+    /** the parent's public key (a keyring file) that verifies its stages; '' : STATE_DIR/site/parent-key.gpg */
+    parentKey: string;
+    /** how often the site reports its statistics and health to the parent */
+    reportIntervalMs: number;
+    /** pre-loading's bytes per second (0: no limit) */
+    preloadRate: number;
+    /** the local hours pre-loading runs in (may wrap past midnight); null: any time */
+    preloadWindow: { startMin: number; endMin: number } | null;
+  };
 }
 
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -217,6 +230,7 @@ export function defaultConfig(): Config {
       timeoutMs: 10 * 60_000,
       maxBytes: 256 * 1024 * 1024,
     },
+    site: { parent: '', parentKey: '', reportIntervalMs: 5 * 60_000, preloadRate: 0, preloadWindow: null },
     backends: new Map([
       [
         'debian',

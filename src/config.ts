@@ -38,6 +38,7 @@ import {
   validBackendName,
 } from './config-values.js';
 import { ADVISORY_SETTINGS, validateAdvisories } from './config-advisories.js';
+import { SITE_SETTINGS } from './config-site.js';
 
 export {
   ADVISORY_FEEDS,
@@ -224,6 +225,7 @@ const SETTINGS: Record<string, Setter> = {
     c.admin.console = parseBool(k, v);
   },
   ...ADVISORY_SETTINGS,
+  ...SITE_SETTINGS,
 };
 
 const BACKEND_SETTINGS: Record<string, (b: BackendConfig, value: string, key: string) => void> = {
@@ -282,7 +284,7 @@ function ensureBackend(config: Config, name: string, key: string): BackendConfig
 }
 
 /** The plain [sections] of the file (besides [backend NAME]). */
-const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin', 'advisories'];
+const SECTIONS: readonly string[] = ['server', 'proxy', 'cache', 'fleet', 'gate', 'admin', 'advisories', 'site'];
 
 const SCHEMA: ConfigSchema = {
   sections: SECTIONS,
@@ -383,6 +385,7 @@ export function settleStatePaths(config: Config, checkout: string | undefined): 
   config.stateDir ||= defaultStateDir(checkout);
   config.cacheDir ||= path.join(config.stateDir, 'cache');
   config.db ||= path.join(config.stateDir, 'aptgate.db');
+  if (config.site.parent) config.site.parentKey ||= path.join(config.stateDir, 'site', 'parent-key.gpg');
 }
 
 export function loadConfig(
