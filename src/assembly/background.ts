@@ -34,6 +34,19 @@ export function startBackground(d: BackgroundDeps): () => void {
   const { fleet, gate, outdated, proxy, log } = d;
   let warming = false;
   let rolling = false;
+  // a stage that missed a snapshot takes it (normally nothing: each link is followed at once)
+  const catchUp = () =>
+    gate.catchUp().then(
+      (made) => {
+        if (made.length)
+          log.warn(
+            { generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) },
+            'stages caught up with snapshots they had missed',
+          );
+      },
+      (err: Error) => log.error({ err: err.message }, 'stage catch-up failed'),
+    );
+  void catchUp();
   const tick = () => {
     try {
       const created = fleet.schedules.tick();
@@ -43,6 +56,7 @@ export function startBackground(d: BackgroundDeps): () => void {
       const created = (err as { details?: { created?: unknown[] } }).details?.created?.length ?? 0;
       log.error({ err: (err as Error).message, jobs: created }, 'schedule tick failed');
     }
+    void catchUp();
     gate.autoPromote().then(
       (made) => {
         if (made.length)

@@ -118,6 +118,7 @@ export function buildGate(
     views: parts.views,
     autoPromote: config.gate.autoPromote,
     now,
+    indexed: (id) => state.packageIndex.hasLinks(id),
     closeKey: async () => {
       if (key) await (await key.catch(() => undefined))?.close();
     },

@@ -50,6 +50,8 @@ export interface GateDeps {
   now: () => number;
   /** stops what the key started (gpg-agent) */
   closeKey: () => Promise<void>;
+  /** whether any Packages of a snapshot is indexed (a stage can be made from it) */
+  indexed: (snapshotId: number) => boolean;
 }
 
 /** How long a stage's first read waits for Packages being indexed before publishing without them. */
@@ -100,6 +102,23 @@ export class GateService {
         if (uses(g) && g.publishedSha256) this.d.store.setPublished(g.id, null);
       return made;
     });
+  }
+
+  /**
+   * The first stage takes the newest indexed snapshot of every suite it has not taken yet: a
+   * snapshot whose news was lost (a write that failed, a server stopped between indexing and
+   * following) is never left behind. Run at start and on each tick; cheap when nothing is behind.
+   */
+  catchUp(): Promise<StageGeneration[]> {
+    const first = this.d.stages.ladder[0];
+    if (first === undefined) return Promise.resolve([]);
+    const behind = this.d.snapshots
+      .currentAll()
+      .filter((snap) => (this.d.store.newestBaseDate(first, snap.backend, snap.suite) ?? -Infinity) < snap.date)
+      .filter((snap) => this.d.indexed(snap.id))
+      .sort((a, b) => a.date - b.date || a.id - b.id);
+    // queued at once (they run one at a time, oldest first), so idle() covers them all
+    return Promise.all(behind.map((snap) => this.onSnapshotIndexed(snap.id))).then((m) => m.flat());
   }
 
   /** What publishing waits for first (the proxy's indexer: Packages fetched but not in the index yet). */

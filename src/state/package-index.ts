@@ -1,6 +1,6 @@
 // The package index: parsed Packages contents, the package files they name, and which
 // snapshot carries which content for a component and architecture.
-import type { Db } from './db.js';
+import { cached, type Db } from './db.js';
 import type { PackageEntry } from '../index/packages.js';
 
 export interface KnownFile {
@@ -94,6 +94,15 @@ export class PackageIndexStore {
 
   isLinked(snapshotId: number, component: string, architecture: string): boolean {
     return this.qLinked.get(snapshotId, component, architecture) !== undefined;
+  }
+
+  /** Whether any Packages of the snapshot is in the index (what a stage can be made from). */
+  hasLinks(snapshotId: number): boolean {
+    return (
+      cached<[number], { n: number }>(this.db, 'SELECT 1 AS n FROM snapshot_index WHERE snapshot_id = ? LIMIT 1').get(
+        snapshotId,
+      ) !== undefined
+    );
   }
 
   /** Size and SHA256 of a pool file as the newest parsed index names it. */
