@@ -7,7 +7,7 @@ import { fail } from '../errors.js';
 import { STAGE_VIEW } from '../index/stage-view.js';
 
 export interface PreloadItem {
-  /** the path at the parent (and at the site): `/<backend>/<pool filename>` or `/stage/<view>/<backend>/<pool filename>` */
+  /** the path at the parent (and at the site): `/<backend>/<pool file>` or `/stage/<view>/<backend>/<pool file>` */
   path: string;
   size: number;
   sha256: string;
