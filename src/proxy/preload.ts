@@ -173,6 +173,7 @@ export class Preloader extends EventEmitter {
         return true;
       }
       this.setState('waiting-window');
+      this.emit('waiting', wait);
       // a minute at most: the clock may be set, or the time change
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -195,6 +196,7 @@ export class Preloader extends EventEmitter {
           throw new AptgateError('INTEGRITY', `${item.path}: no signed index of this site names it (yet)`);
         if (expect.sha256 !== item.sha256 || (expect.size !== undefined && expect.size !== item.size))
           throw new AptgateError('INTEGRITY', `${item.path}: the site's signed index names another file than the list`);
+        this.emit('fetching', item.path);
         await this.port.fill(this.spec(target.backend, target, expect));
       } else this.p.files_cached++;
       this.p.files_done++;
