@@ -5,6 +5,7 @@
 // crosses the network, so it is bounded and every path is one a client could ask for.
 import { fail } from '../errors.js';
 import { STAGE_VIEW } from '../index/stage-view.js';
+import { TimeSlicer } from '../sys/time-slice.js';
 
 export interface PreloadItem {
   /** the path at the parent (and at the site): `/<backend>/<pool file>` or `/stage/<view>/<backend>/<pool file>` */
@@ -37,14 +38,16 @@ export function preloadPath(backend: string, filename: string, view?: string): s
 
 /**
  * A list as received (JSON from the parent): every item checked, duplicates merged, totals
- * recomputed. Throws USAGE with the first bad item's index.
+ * recomputed, in slices (100,000 items take a few hundred ms). Throws USAGE with the first bad
+ * item's index.
  */
-export function checkPreloadList(value: unknown): PreloadList {
+export async function checkPreloadList(value: unknown, slicer = new TimeSlicer()): Promise<PreloadList> {
   const raw = (value as { items?: unknown } | null)?.items;
   if (!Array.isArray(raw)) fail('USAGE', 'a preload list is an object with an array `items`');
   if (raw.length > MAX_PRELOAD_ITEMS) fail('USAGE', `a preload list holds at most ${MAX_PRELOAD_ITEMS} items`);
   const byPath = new Map<string, PreloadItem>();
-  raw.forEach((x: unknown, i) => {
+  for (const [i, x] of (raw as unknown[]).entries()) {
+    if (slicer.due()) await slicer.pause();
     const it = x as Partial<PreloadItem> | null;
     const bad = (what: string): never => fail('USAGE', `preload item ${i}: ${what}`);
     if (typeof it !== 'object' || it === null) bad('not an object');
@@ -60,7 +63,7 @@ export function checkPreloadList(value: unknown): PreloadList {
     if (seen && (seen.size !== size || seen.sha256 !== sha256)) bad(`${path} listed twice with different contents`);
     if (seen) seen.machines += n;
     else byPath.set(path!, { path: path!, size: size!, sha256: sha256!, machines: n });
-  });
+  }
   const items = [...byPath.values()];
   return { items, totals: { files: items.length, bytes: items.reduce((s, x) => s + x.size, 0) } };
 }
