@@ -66,6 +66,10 @@ const fresh = (): PreloadProgress => ({
   last_error: null,
 });
 
+/**
+ * Events: `state` (the new state, the progress), `progress` (after each file), `waiting` (the run
+ * waits for the window: ms until it opens), `fetching` (a file's path, as its fill starts).
+ */
 export class Preloader extends EventEmitter {
   private p = fresh();
   private readonly bucket: TokenBucket;
@@ -133,7 +137,7 @@ export class Preloader extends EventEmitter {
     for (const w of [...this.waiting]) w();
   }
 
-  /** Ends the run: no file is started after this, a paced fill ends at its next chunk. */
+  /** Ends the run for good (the server stops): no file is started after this, a paced fill ends at its next chunk. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.generation++;
@@ -198,6 +202,8 @@ export class Preloader extends EventEmitter {
           throw new AptgateError('INTEGRITY', `${item.path}: the site's signed index names another file than the list`);
         this.emit('fetching', item.path);
         await this.port.fill(this.spec(target.backend, target, expect));
+        // replaced meanwhile: the new list counts this file when it comes to it (stored by then)
+        if (!current()) return;
       } else this.p.files_cached++;
       this.p.files_done++;
       this.p.bytes_done += item.size;

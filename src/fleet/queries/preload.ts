@@ -34,7 +34,7 @@ export interface PreloadAnswer extends PreloadList {
 
 const DEFAULT_ACTIONS: readonly UpgradeAction[] = ['upgrade', 'kept-back'];
 /** Machines read per statement. */
-const MACHINE_SLICE = 2_000;
+const MACHINE_SLICE = 500;
 const MAX_NAMED = 100;
 
 interface FileRow {
