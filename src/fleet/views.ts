@@ -125,6 +125,11 @@ export class ViewLoader {
     });
   }
 
+  /** The Packages contents a source reads at a content id (a snapshot's, or a stage generation's as a negative id). */
+  sourceParts(src: ViewSource, id: number): SourcePart[] {
+    return this.parts(src, id);
+  }
+
   private parts(src: ViewSource, id: number): SourcePart[] {
     if (id < 0)
       return (this.stages?.parts(-id) ?? []).filter((p) => !src.components || src.components.includes(p.component));

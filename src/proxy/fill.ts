@@ -33,6 +33,11 @@ export interface FillSpec {
   contentType: string;
   /** called once the object is in place */
   onStored?: (info: { key: string; size: number; sha256: string }) => void;
+  /**
+   * Awaited after each upstream chunk while no client reads this fill (pre-loading's bandwidth
+   * limit, proxy/preload.ts): a client joining lifts it, so pacing never slows a client.
+   */
+  pace?: (bytes: number) => Promise<void>;
 }
 
 export interface FillDeps {
@@ -290,6 +295,7 @@ export class Fill extends EventEmitter {
         metrics.bytesFromUpstream.inc({}, chunk.length);
         this.emit('progress');
         await this.store(at, chunk);
+        if (this.spec.pace && this.refs === 1) await this.spec.pace(chunk.length);
       }
     } catch (err) {
       if (isAptgateError(err)) throw err;
