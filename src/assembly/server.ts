@@ -79,9 +79,16 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
         {
           metrics: proxy.metrics,
           health: () => {
-            const h = proxy.health() as { status: string; reason?: unknown; backends?: Array<{ name: string; status: string }> };
+            const h = proxy.health() as {
+              status: string;
+              reason?: unknown;
+              backends?: Array<{ name: string; status: string }>;
+            };
             const down = (h.backends ?? []).filter((b) => b.status !== 'ok').map((b) => b.name);
-            return { status: h.status, reason: h.reason ?? (down.length ? `degraded backends: ${down.join(', ')}` : '') };
+            return {
+              status: h.status,
+              reason: h.reason ?? (down.length ? `degraded backends: ${down.join(', ')}` : ''),
+            };
           },
         },
         log,

@@ -31,7 +31,9 @@ export function siteReportOf(src: SiteReportSources, started: number): Record<st
     hits: n(src.metrics.requests.get({ result: 'hit' })),
     misses: n(src.metrics.requests.get({ result: 'miss' })),
     health: degraded ? 'degraded' : 'ok',
-    reason: degraded ? (typeof h.reason === 'string' && h.reason ? h.reason : 'the site says degraded').slice(0, 500) : '',
+    reason: degraded
+      ? (typeof h.reason === 'string' && h.reason ? h.reason : 'the site says degraded').slice(0, 500)
+      : '',
     preload: {
       files_done: n(p.filesDone),
       files_total: n(p.filesTotal),

@@ -33,7 +33,8 @@ function addressBits(address: string): { v6: boolean; bits: bigint } | undefined
     });
   const left = expand(groups(head));
   const right = tail === undefined ? [] : expand(groups(tail));
-  const all = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const all =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   return { v6: true, bits: all.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n) };
 }
 

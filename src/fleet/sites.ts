@@ -67,7 +67,12 @@ export class SiteRegistry {
   }
 
   /** A site enrolment token; the returned text is the only copy. */
-  createToken(o: { name?: string; expiresInMs?: number }): { id: number; token: string; name: string | null; expiresAt: number | null } {
+  createToken(o: { name?: string; expiresInMs?: number }): {
+    id: number;
+    token: string;
+    name: string | null;
+    expiresAt: number | null;
+  } {
     const name = o.name === undefined ? null : checkSiteName(o.name, 'USAGE');
     if (name !== null && this.d.store.byName(name)) fail('USAGE', `a site named ${name} exists already`);
     const token = `ast_${randomBytes(24).toString('base64url')}`;
@@ -79,7 +84,8 @@ export class SiteRegistry {
 
   /** site.register: a token (used once) and the site's proposed name and URL → its identity. */
   register(token: string, proposed: string, url: string, client = ''): SiteRegistered {
-    if (client) this.limiter.take(`a:${addressKey(client)}`, this.d.rate, 'ENROL_RATE_LIMITED', `from ${addressKey(client)}`);
+    if (client)
+      this.limiter.take(`a:${addressKey(client)}`, this.d.rate, 'ENROL_RATE_LIMITED', `from ${addressKey(client)}`);
     const siteUrlText = siteUrl(url, 'RPC_INVALID_PARAMS');
     if (proposed !== '') checkSiteName(proposed, 'RPC_INVALID_PARAMS');
     return this.d.store.db

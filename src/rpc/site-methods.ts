@@ -15,7 +15,8 @@ const isStruct = (v: unknown): v is Struct =>
 function str(s: Struct, k: string, max: number, optional = false): string {
   const v = s[k];
   if (optional && v === undefined) return '';
-  if (typeof v !== 'string' || v.length > max) fail('RPC_INVALID_PARAMS', `${k} must be a string of at most ${max} characters`);
+  if (typeof v !== 'string' || v.length > max)
+    fail('RPC_INVALID_PARAMS', `${k} must be a string of at most ${max} characters`);
   return v;
 }
 
@@ -30,7 +31,8 @@ function count(s: Struct, k: string): number {
 
 function preloadOf(p: unknown): SitePreload {
   if (p === undefined) return { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
-  if (!isStruct(p)) fail('RPC_INVALID_PARAMS', 'preload must be a struct {files_done, files_total, bytes_done, bytes_total}');
+  if (!isStruct(p))
+    fail('RPC_INVALID_PARAMS', 'preload must be a struct {files_done, files_total, bytes_done, bytes_total}');
   const out = {
     filesDone: count(p, 'files_done'),
     filesTotal: count(p, 'files_total'),
@@ -75,7 +77,7 @@ export function registerSiteMethods(table: MethodTable, sites: SiteRegistry): vo
     name: 'site.report',
     signature: ['struct', 'struct'],
     site: true,
-    help: "A site's statistics since its process started: {started, bytes_local, bytes_parent, hits, misses (whole numbers; decimal strings, XML-RPC's int being 32 bits), health: \"ok\"|\"degraded\", reason, preload: {files_done, files_total, bytes_done, bytes_total}} → {accepted: boolean}. Signed by the site.",
+    help: 'A site\'s statistics since its process started: {started, bytes_local, bytes_parent, hits, misses (whole numbers; decimal strings, XML-RPC\'s int being 32 bits), health: "ok"|"degraded", reason, preload: {files_done, files_total, bytes_done, bytes_total}} → {accepted: boolean}. Signed by the site.',
     handler: ([p], ctx) => sites.report(ctx.site!, checkSiteReport(p as Struct), ctx.client),
   });
 }
