@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { fail } from '../errors.js';
 import type { SiteInfo, SiteTokenCreated } from '../fleet/queries/sites.js';
-import { opRunner, remoteServer, type RemoteOpts } from './call.js';
+import { opRunner, type RemoteOpts } from './call.js';
+import { locateConfig } from './locate.js';
 import type { CliShell } from './fleet-context.js';
 import { formatJoined, joinSite } from './site-join.js';
 import { formatSite, formatSites, formatSiteToken } from './sites-format.js';
@@ -77,27 +78,42 @@ export function registerSiteCommands(program: Command, shell: CliShell, leaf: Le
       run(o, 'sites.remove', { name }, (r: { removed: string }) => `site ${r.removed} removed\n`),
     );
 
+  // on a site host, before its server ever ran: no database needed (only serve creates state)
   const site = program.command('site').description('this host as a site cache under a central aptgate');
-  leaf(site, 'join', "register this host as a site of the central server and keep the parent's key")
+  site
+    .command('join')
+    .description("register this host as a site of the central server and keep the parent's key")
     .requiredOption('--parent <url>', 'the central server, e.g. http://aptgate.example:3142')
     .requiredOption('--token <token>', 'a site token (aptgate sites token on the central server)')
     .requiredOption('--fingerprint <fpr>', "the central server key's fingerprint (aptgate key export there)")
     .option('--url <url>', 'the URL machines reach this site by')
     .option('--name <name>', "this site's name (default: the token's)")
+    .option('-c, --config <file>', 'configuration file (default: built-in defaults; env APTGATE_CONFIG)')
+    .option('--state-dir <dir>', 'state directory (default: state/ of the checkout, or /var/lib/aptgate)')
     .option('--json', 'machine-readable output')
-    .action(
-      async (o: RemoteOpts & { parent: string; token: string; fingerprint: string; url?: string; name?: string }) => {
-        if (remoteServer(o) !== undefined)
-          fail('USAGE', 'site join runs on the site host (no --server, no APTGATE_SERVER)');
-        const config = shell.configFrom(o);
-        const j = await joinSite(config, {
-          parent: o.parent,
-          token: o.token,
-          fingerprint: o.fingerprint,
-          ...(o.url === undefined ? {} : { url: o.url }),
-          ...(o.name === undefined ? {} : { name: o.name }),
-        });
-        shell.out(o.json ? JSON.stringify(j, null, 2) + '\n' : formatJoined(j, config));
-      },
-    );
+    .action(async (o: JoinOpts) => {
+      const config = locateConfig('print', {
+        ...(o.config ? { file: o.config } : {}),
+        overrides: o.stateDir === undefined ? {} : { stateDir: o.stateDir },
+      });
+      const j = await joinSite(config, {
+        parent: o.parent,
+        token: o.token,
+        fingerprint: o.fingerprint,
+        ...(o.url === undefined ? {} : { url: o.url }),
+        ...(o.name === undefined ? {} : { name: o.name }),
+      });
+      shell.out(o.json ? JSON.stringify(j, null, 2) + '\n' : formatJoined(j, config));
+    });
+}
+
+interface JoinOpts {
+  parent: string;
+  token: string;
+  fingerprint: string;
+  url?: string;
+  name?: string;
+  config?: string;
+  stateDir?: string;
+  json?: boolean;
 }
