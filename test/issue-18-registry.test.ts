@@ -267,12 +267,80 @@ describe('issue 18: the site registry', () => {
       faultCodes.REPLAY_REFUSED,
     );
     assert.equal(stats('north'), after1, 'a replay changed nothing');
+    // a site's and a machine's headers at once
+    const both = { ...signSiteRequest(id.secret, String(id.site), Date.now() + 2000, body), 'x-aptgate-machine': '1' };
+    assert.equal((await post(body, both)).fault, faultCodes.AUTH_FAILED);
+    assert.equal(stats('north'), after1, 'refused calls changed nothing');
+    // hostile registrations: refused, no site made
+    const fresh = central.services.sites.createToken({}).token;
+    const register = (p: Record<string, unknown>) => new SiteClient(central.url).call('site.register', [p]);
+    for (const [p, what] of [
+      [{ token: fresh, name: 'Bad Name', url: '' }, 'name'],
+      [{ token: fresh, name: 'x'.repeat(64), url: '' }, 'long name'],
+      [{ token: fresh, name: 'west', url: 'file:///etc/passwd' }, 'url scheme'],
+      [{ token: fresh, name: 'west', url: 'http://u:p@west.example/' }, 'credentials'],
+      [{ token: fresh, name: 'west', url: 'http://' + 'w'.repeat(300) + '.example/' }, 'long url'],
+      [{ token: fresh, name: 'north', url: '' }, 'name taken'],
+      [{ token: fresh, name: 7, url: '' }, 'name not a string'],
+    ] as const) {
+      await assert.rejects(register(p), (e: { faultCode?: number }) => e.faultCode === faultCodes.INVALID_PARAMS, what);
+    }
+    assert.deepEqual(
+      central.services.sites.store.all().map((x) => x.name),
+      ['north'],
+    );
     // a site token registers once only; an unknown one never
     await assert.rejects(
       new SiteClient(central.url).call('site.register', [{ token: 'ast_' + 'a'.repeat(32), name: 'east', url: '' }]),
       (e: { faultCode?: number }) => e.faultCode === faultCodes.TOKEN_INVALID,
     );
     assert.equal(central.services.sites.store.byName('east'), undefined);
+  });
+
+  it('the API: viewers read the sites, only administrators change them', async () => {
+    const api = (method: string, p: string, token: string, body?: unknown) =>
+      fetch(`${central.url}/api/v1${p}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
+    const list = await api('GET', '/sites', apiToken);
+    assert.equal(list.status, 200);
+    assert.deepEqual(
+      list.body['sites'].map((s: { name: string }) => s.name),
+      ['north'],
+    );
+    assert.equal((await api('GET', '/sites/north', apiToken)).body['name'], 'north');
+    assert.equal((await api('GET', '/sites/nowhere', apiToken)).status, 404);
+    for (const [m, p, b] of [
+      ['PUT', '/sites/north', { url: 'http://evil.example' }],
+      ['DELETE', '/sites/north', undefined],
+      ['POST', '/sites/tokens', {}],
+    ] as const) {
+      const r = await api(m, p, apiToken, b);
+      assert.equal(r.status, 403, `${m} ${p}`);
+      assert.equal(r.body['error'].code, 'FORBIDDEN');
+    }
+    await central.services.access.addUser('ada', 'admin', 'correct horse battery staple');
+    const admin = central.services.access.createApiToken(localPrincipal(), {
+      role: 'admin',
+      expiresAt: Date.now() + 86_400_000,
+      user: 'ada',
+    }).token;
+    const made = await api('POST', '/sites/tokens', admin, { name: 'east', expires: '1d' });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    assert.match(made.body['token'], /^ast_/);
+    assert.equal(made.body['fingerprint'], fingerprint);
+    assert.match(made.body['joinCommand'], new RegExp(`--fingerprint ${fingerprint} --name east`));
+    const bad = await api('PUT', '/sites/north', admin, { networks: ['not-a-network'] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body['error'].code, 'USAGE');
+    const audit = central.services.audit.query({}).filter((e) => e.action.startsWith('sites.'));
+    assert.ok(
+      audit.some((e) => e.action === 'sites.set' && e.result !== 'ok'),
+      'a refused change is audited',
+    );
+    assert.ok(audit.some((e) => e.action === 'sites.token' && e.result === 'ok'));
   });
 
   it('a real agent enrols and runs once through the site relay', async () => {
@@ -285,6 +353,13 @@ describe('issue 18: the site registry', () => {
     const [m] = central.fleet.machines.byHostname('relayed1');
     assert.ok(m, 'the central server knows the machine');
     assert.ok(central.fleet.machines.report(m.id), 'its report reached the central server');
+    // an unsigned body larger than the /RPC2 route takes never leaves the site
+    const big = await fetch(`${site!.url}/RPC2`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/xml' },
+      body: 'x'.repeat(100 * 1024),
+    });
+    assert.equal(big.status, 400);
     // the site keeps no fleet of its own
     assert.deepEqual(site!.fleet.machines.byHostname('relayed1'), []);
   });

@@ -6,7 +6,13 @@
 // to is site-membership.ts's; the URL of that site becomes the base of its stage sources.
 import { createHash, randomBytes } from 'node:crypto';
 import { fail } from '../errors.js';
-import { SIGNATURE_WINDOW_MS, siteSignatureMatches, siteSignedHeaders, SITE_HEADER } from '../protocol/signing.js';
+import {
+  SIGNATURE_HEADERS,
+  SIGNATURE_WINDOW_MS,
+  siteSignatureMatches,
+  siteSignedHeaders,
+  SITE_HEADER,
+} from '../protocol/signing.js';
 import { SITE_NAME_RE, type SiteRegistered, type SiteReport } from '../protocol/wire.js';
 import type { SiteRow, SiteStore } from '../state/sites.js';
 import { unmapIPv4 } from '../sys/address.js';
@@ -115,7 +121,8 @@ export class SiteRegistry {
   authenticate(headers: Record<string, string | string[] | undefined>, body: string): VerifiedSite | undefined {
     if (headers[SITE_HEADER] === undefined) return undefined;
     const h = siteSignedHeaders(headers);
-    if (!h) fail('AUTH_FAILED', 'malformed site signature headers');
+    // a call is a site's or a machine's, never both
+    if (!h || headers[SIGNATURE_HEADERS.machine] !== undefined) fail('AUTH_FAILED', 'malformed site signature headers');
     const s = this.d.store.byId(Number(h.machine));
     // an unknown site and a wrong signature look the same to the caller
     if (!s || !siteSignatureMatches(s.secret, h, body)) fail('AUTH_FAILED', 'signature not valid for this site');
