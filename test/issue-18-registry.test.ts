@@ -20,6 +20,7 @@ import { faultCodes } from '../src/protocol/faults.js';
 import { signSiteRequest } from '../src/protocol/signing.js';
 import { localPrincipal } from '../src/access/principal.js';
 import { createAgent } from './helpers/agent.js';
+import { bearer } from './helpers/api.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
 import { startServer, testConfig, waitFor, type TestServer } from './helpers/server.js';
@@ -299,11 +300,7 @@ describe('issue 18: the site registry', () => {
 
   it('the API: viewers read the sites, only administrators change them', async () => {
     const api = (method: string, p: string, token: string, body?: unknown) =>
-      fetch(`${central.url}/api/v1${p}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
+      bearer(central.url, token).call(method, p, body);
     const list = await api('GET', '/sites', apiToken);
     assert.equal(list.status, 200);
     assert.deepEqual(
