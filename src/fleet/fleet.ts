@@ -33,8 +33,8 @@ export interface FleetDeps {
   onError?: (err: Error, what: string) => void;
   /** the release gate's side: the sources of the stage a machine follows, and their key */
   gate: FleetGate;
-  /** the URL of the site a machine belongs to (its classes' names given), if it has one (fleet/sites.ts) */
-  siteUrlOf?: (machine: number, classes: readonly string[]) => string | undefined;
+  /** the URL of the site a machine belongs to (its classes' names asked for when a site lists classes) (fleet/sites.ts) */
+  siteUrlOf?: (machine: number, classes: () => readonly string[]) => string | undefined;
 }
 
 /** What the release gate gives the fleet (the gate in turn reads the fleet's evidence). */
@@ -307,10 +307,7 @@ export class Fleet {
     const view = this.deps.gate.viewOf?.(m.id, bound.stage, bound.name) ?? bound.stage;
     const facts = JSON.parse(m.facts) as { codename?: string };
     // a machine of a site reads its stage through the site (its URL changes the sources' hash: the agent refetches)
-    const site = this.deps.siteUrlOf?.(
-      m.id,
-      this.classes.classesOf(m).map((c) => c.name),
-    );
+    const site = this.deps.siteUrlOf?.(m.id, () => this.classes.classesOf(m).map((c) => c.name));
     return this.deps.gate.sources(view, facts.codename ?? '', host, site);
   }
 

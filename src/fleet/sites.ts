@@ -169,10 +169,14 @@ export class SiteRegistry {
   }
 
   /** The URL a machine's stage sources are based on: its site's, when it belongs to one that has a URL. */
-  urlFor(machine: number, classes: readonly string[]): string | undefined {
+  urlFor(machine: number, classes: () => readonly string[]): string | undefined {
     const sites = this.d.store.all();
     if (!sites.length) return undefined;
-    const s = siteOfMachine(sites, { classes, address: this.d.store.machineAddress(machine) });
+    // a machine's classes are worked out only when a site names one (check-ins are frequent)
+    const s = siteOfMachine(sites, {
+      classes: sites.some((x) => x.classes.length) ? classes() : [],
+      address: this.d.store.machineAddress(machine),
+    });
     return s?.url || undefined;
   }
 
