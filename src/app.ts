@@ -20,7 +20,9 @@ import { registerStageRoutes } from './proxy/stage-routes.js';
 import { registerAgentMethods } from './rpc/agent-methods.js';
 import { agentExposures } from './assembly/queries.js';
 import { MethodTable } from './rpc/methods.js';
+import { registerRpcRelay } from './rpc/relay.js';
 import { registerRpcRoutes } from './rpc/routes.js';
+import { registerSiteMethods } from './rpc/site-methods.js';
 import type { Db } from './state/db.js';
 import type { ProfileStore } from './state/profiles.js';
 import { VERSION } from './version.js';
@@ -86,15 +88,32 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const allow = new ClientFilter(deps.config.allow);
   registerAdmission(app, allow, () => proxy.metrics.requests.inc({ result: 'refused' }));
   registerProxyRoutes(app, proxy, allow);
-  // agents' XML-RPC endpoint (limits in protocol/limits.ts); answers to signed calls are signed
-  const methods = new MethodTable(VERSION);
-  registerAgentMethods(methods, fleet, { exposuresOf: agentExposures(services) });
-  registerRpcRoutes(app, methods, {
-    bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
-    authenticate: (h, body, client) => fleet.auth.authenticate(h, body, client),
-    secretOf: (id) => fleet.auth.secretOf(id),
-    waitingSecretOf: (id) => fleet.auth.waitingSecretOf(id),
-  });
+  if (deps.config.site.parent) {
+    // a site cache: agents that reach only the site call the central server through it (issue 18)
+    registerRpcRelay(app, { parent: deps.config.site.parent, bodyTimeoutMs: deps.config.rpcBodyTimeoutMs });
+  } else {
+    // agents' XML-RPC endpoint (limits in protocol/limits.ts); answers to signed calls are signed
+    const methods = new MethodTable(VERSION);
+    registerAgentMethods(methods, fleet, { exposuresOf: agentExposures(services) });
+    registerSiteMethods(methods, services.sites);
+    registerRpcRoutes(app, methods, {
+      bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
+      authenticate: (h, body, client) => fleet.auth.authenticate(h, body, client),
+      secretOf: (id) => fleet.auth.secretOf(id),
+      waitingSecretOf: (id) => fleet.auth.waitingSecretOf(id),
+      authenticateSite: (h, body) => services.sites.authenticate(h, body),
+      siteSecretOf: (id) => services.sites.secretOf(id),
+    });
+    // the public key that signs the stages, for a site joining (aptgate site join checks its fingerprint)
+    app.get('/key', async (request, reply) => {
+      const armor = Object.hasOwn(request.query as object, 'armor');
+      const k = await gate.exportKey(!armor);
+      return reply
+        .header('x-aptgate-fingerprint', k.fingerprint)
+        .type(armor ? 'text/plain; charset=utf-8' : 'application/pgp-keys')
+        .send(k.data);
+    });
+  }
   registerStageRoutes(app, proxy, gate);
   // the API and the console's files (whose data comes from the API): on admin.listen when set
   const tls = Boolean(deps.config.tls.cert);

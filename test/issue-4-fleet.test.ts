@@ -126,12 +126,12 @@ describe('issue 4: enrolment, authentication and jobs over real HTTP', () => {
     assert.equal(m.cloneMachineId, 'f'.repeat(32));
   });
 
-  it('offers agents and anonymous callers nothing but agent.* and system.* (administration is local)', async () => {
+  it('offers agents and anonymous callers nothing but agent.*, site.* (site caches, issue 18) and system.* (administration is local)', async () => {
     const xml = await post(server.url, encodeCall('system.listMethods', []), {});
     const names = [...xml.matchAll(/<string>([^<]+)<\/string>/g)].map((m) => m[1]!);
     assert.ok(names.includes('agent.checkIn'));
     assert.deepEqual(
-      names.filter((n) => !/^(agent|system)\./.test(n)),
+      names.filter((n) => !/^(agent|site|system)\./.test(n)),
       [],
     );
   });

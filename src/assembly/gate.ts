@@ -178,7 +178,7 @@ export function fleetGate(
   const scheme = config.tls.cert ? 'https' : 'http';
   return {
     stages: config.gate.stages,
-    sources: (view, codename, host) => gate.machineSources(view, codename, `${scheme}://${host}`),
+    sources: (view, codename, host, siteUrl) => gate.machineSources(view, codename, siteUrl ?? `${scheme}://${host}`),
     viewOf: (machine, stage, className) => rollouts.viewOf(machine, stage, className),
     rolloutWhy: (view, machine, source, version) => rolloutWhy(explain, view, machine, source, version),
     publicKey: () => gate.publicKey(),

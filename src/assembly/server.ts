@@ -12,6 +12,7 @@ import type { Db } from '../state/db.js';
 import { ProxyHistoryStore } from '../state/proxy-history.js';
 import { warmExposures } from '../fleet/queries/exposures.js';
 import { startBackground } from './background.js';
+import { startSiteReports } from './site-report.js';
 import { queryContext } from './queries.js';
 import { assemble, type Services } from './services.js';
 
@@ -55,6 +56,7 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
   const traffic = new TrafficSampler(proxy.metrics, new ProxyHistoryStore(db), services.now);
   let checkpointer: Checkpointer | undefined;
   let stopBackground: (() => void) | undefined;
+  let siteReports: ReturnType<typeof startSiteReports>;
   return {
     ...services,
     proxy,
@@ -71,9 +73,30 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
         tickMs: config.fleet.scheduleTickMs,
         warmExposures: () => warmExposures(ctx),
       });
+      // a site cache reports to its parent (issue 18)
+      siteReports = startSiteReports(
+        config,
+        {
+          metrics: proxy.metrics,
+          health: () => {
+            const h = proxy.health() as {
+              status: string;
+              reason?: unknown;
+              backends?: Array<{ name: string; status: string }>;
+            };
+            const down = (h.backends ?? []).filter((b) => b.status !== 'ok').map((b) => b.name);
+            return {
+              status: h.status,
+              reason: h.reason ?? (down.length ? `degraded backends: ${down.join(', ')}` : ''),
+            };
+          },
+        },
+        log,
+      );
     },
     stop: async () => {
       stopBackground?.();
+      await siteReports?.stop();
       const reading = services.changelogRefs.close();
       await proxy.close();
       await reading;

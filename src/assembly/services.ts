@@ -4,6 +4,8 @@
 // stores and the background work; the administrator's commands (cli/fleet-context.ts) open this
 // graph alone: no proxy, no timers, no worker, fastify and undici never loaded, the signing key
 // never made.
+import { SiteRegistry } from '../fleet/sites.js';
+import { SiteStore } from '../state/sites.js';
 import { AccessService } from '../access/accounts.js';
 import { AuditLog } from '../access/audit.js';
 import { AdvisoryFeeds } from '../advisories/feeds.js';
@@ -87,6 +89,8 @@ export interface Services {
   /** rollouts of a stage's content to a class in waves (the server's tick moves them on) */
   rollouts: RolloutService;
   fleet: Fleet;
+  /** the site caches registered under this server (issue 18) */
+  sites: SiteRegistry;
   /** users, sessions, API tokens and the login limits (admin.session_idle, admin.session_max) */
   access: AccessService;
   /** who did what: every state-changing operation, from the CLI, the API or the console */
@@ -128,8 +132,18 @@ export function assemble(config: Config, o: AssembleOptions): Services {
   const gate = buildGate(config, parts, state, () => fleet, outdated, now, server, fixesFrom(advisoryStore));
   const rolloutStore = new RolloutStore(db);
   const rollouts = buildRollouts(config, rolloutStore, state.stages, () => fleet, now);
+  const sites: SiteRegistry = new SiteRegistry({
+    store: new SiteStore(db),
+    membersOf: (name): number[] => {
+      const c = fleet.classes.byName(name);
+      return c ? fleet.classes.membersOf(c.id) : [];
+    },
+    rate: config.fleet.enrolLimits.address,
+    now,
+  });
   const fleet = new Fleet({
     db,
+    siteUrlOf: (machine, classes): string | undefined => sites.urlFor(machine, classes),
     profiles: state.profiles,
     outdated,
     backendOf: backendOfUri(new BackendMap(config)),
@@ -164,6 +178,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     gate,
     rollouts,
     fleet,
+    sites,
     access,
     audit: new AuditLog(db, now),
     advisories,

@@ -10,6 +10,7 @@ import { registerMachineCommands } from './machines.js';
 import { registerOverviewCommand } from './overview.js';
 import { registerPackageCommand } from './packages.js';
 import { registerPushCommand } from './push.js';
+import { registerSiteCommands } from './sites.js';
 import { registerTokenCommands } from './tokens.js';
 
 export type { CliShell } from './fleet-context.js';
@@ -25,4 +26,5 @@ export function registerFleetCommands(program: Command, shell: CliShell): void {
   registerClassCommands(program, shell, leaf);
   registerJobCommands(program, shell, leaf);
   registerCveCommand(program, shell, leaf);
+  registerSiteCommands(program, shell, leaf);
 }

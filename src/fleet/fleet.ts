@@ -33,14 +33,19 @@ export interface FleetDeps {
   onError?: (err: Error, what: string) => void;
   /** the release gate's side: the sources of the stage a machine follows, and their key */
   gate: FleetGate;
+  /** the URL of the site a machine belongs to (its classes' names asked for when a site lists classes) (fleet/sites.ts) */
+  siteUrlOf?: (machine: number, classes: () => readonly string[]) => string | undefined;
 }
 
 /** What the release gate gives the fleet (the gate in turn reads the fleet's evidence). */
 export interface FleetGate {
   /** the stages, first to last (gate.stages): a machine follows the first one its classes name */
   stages: readonly string[];
-  /** the apt sources of a stage view for a machine of this release (codename, '' when unknown), reached at `host` */
-  sources(view: string, codename: string, host: string): StageSources;
+  /**
+   * the apt sources of a stage view for a machine of this release (codename, '' when unknown), reached at `host`, or at
+   * `siteUrl` (its site's) when given
+   */
+  sources(view: string, codename: string, host: string, siteUrl?: string): StageSources;
   /** the stage view a machine following `stage` through `className` reads (a rollout's side, or the stage) */
   viewOf?(machine: number, stage: string, className: string): string;
   /** the server's public key (armored), which signs the stages */
@@ -301,7 +306,9 @@ export class Fleet {
     // a rollout of the stage to its class may keep it on the content before (its wave not open yet)
     const view = this.deps.gate.viewOf?.(m.id, bound.stage, bound.name) ?? bound.stage;
     const facts = JSON.parse(m.facts) as { codename?: string };
-    return this.deps.gate.sources(view, facts.codename ?? '', host);
+    // a machine of a site reads its stage through the site (its URL changes the sources' hash: the agent refetches)
+    const site = this.deps.siteUrlOf?.(m.id, () => this.classes.classesOf(m).map((c) => c.name));
+    return this.deps.gate.sources(view, facts.codename ?? '', host, site);
   }
 
   async sourcesOf(

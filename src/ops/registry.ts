@@ -11,6 +11,7 @@ import { advisoryOps } from './advisories.js';
 import { cveOps } from './cves.js';
 import { gateOps } from './gate.js';
 import { rolloutOps } from './rollouts.js';
+import { siteOps } from './sites.js';
 import type { AnyOperation } from './operation.js';
 import { overviewOps } from './overview.js';
 import { packageOps } from './packages.js';
@@ -34,6 +35,7 @@ export const OPERATIONS: readonly AnyOperation[] = [
   ...cacheOps,
   ...advisoryOps,
   ...cveOps,
+  ...siteOps,
 ];
 
 const byName = new Map<string, AnyOperation>(OPERATIONS.map((o) => [o.name, o]));

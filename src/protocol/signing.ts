@@ -102,3 +102,56 @@ export function signedHeaders(headers: Record<string, string | string[] | undefi
     return undefined;
   return { machine, timestamp, nonce, signature: sig };
 }
+
+// ---- sites (issue 18): a site's calls are signed the same way with the site's secret, under a
+// header of their own and another label, so a site's signature never passes for a machine's ----
+
+export const SITE_HEADER = 'x-aptgate-site';
+
+function siteMaterial(site: string, timestamp: string, nonce: string, body: string | Buffer): string {
+  return `aptgate-site-v1\n${site}\n${timestamp}\n${nonce}\n${sha256(body)}`;
+}
+
+/** The headers of one call of a site; `timestamp` newer than its previous call's. */
+export function signSiteRequest(
+  secret: string,
+  site: string,
+  timestamp: number,
+  body: string | Buffer,
+): Record<string, string> {
+  const ts = String(timestamp);
+  const nonce = randomBytes(12).toString('hex');
+  return {
+    [SITE_HEADER]: site,
+    [SIGNATURE_HEADERS.timestamp]: ts,
+    [SIGNATURE_HEADERS.nonce]: nonce,
+    [SIGNATURE_HEADERS.signature]: hmacHex(secret, siteMaterial(site, ts, nonce, body)),
+  };
+}
+
+/** A site call's headers (the site's id in place of the machine's); undefined when missing or malformed. */
+export function siteSignedHeaders(headers: Record<string, string | string[] | undefined>): SignedHeaders | undefined {
+  const site = headers[SITE_HEADER];
+  if (typeof site !== 'string') return undefined;
+  return signedHeaders({ ...headers, [SIGNATURE_HEADERS.machine]: site });
+}
+
+/** Constant-time check of a site call's signature. */
+export function siteSignatureMatches(secret: string, h: SignedHeaders, body: string | Buffer): boolean {
+  return hmacMatches(hmacHex(secret, siteMaterial(h.machine, h.timestamp, h.nonce, body)), h.signature);
+}
+
+/** The signature of an answer to a site's call, bound to the call's nonce. */
+export function siteResponseSignature(secret: string, site: string, nonce: string, body: Buffer): string {
+  return hmacHex(secret, `aptgate-site-v1-response\n${site}\n${nonce}\n${sha256(body)}`);
+}
+
+export function siteResponseSignatureMatches(
+  secret: string,
+  site: string,
+  nonce: string,
+  body: Buffer,
+  presented: unknown,
+): boolean {
+  return hmacMatches(siteResponseSignature(secret, site, nonce, body), presented);
+}

@@ -192,3 +192,39 @@ export interface AgentExposures {
   /** the most urgent first, at most 20 */
   cves: Array<{ cve: string; urgency: string; source: string; installed: string; fixed: string; status: string }>;
 }
+
+// ---- sites (issue 18): a site cache under the central server, over the same /RPC2 ----
+
+/** A site's name: lower-case letters, digits, _ . - (the central server's `aptgate sites` names it). */
+export const SITE_NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/** site.register: {token, name, url} → this. The secret signs every later call of the site. */
+export interface SiteRegistered {
+  site: number;
+  name: string;
+  secret: string;
+}
+
+/** A site's preload of the .debs its machines will install (issue 18 part C). */
+export interface SitePreload {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/**
+ * site.report (signed by the site): its counters since its process started (`started`, ms since
+ * the epoch; the central server adds them up across the site's restarts), its health and preload.
+ */
+export interface SiteReport {
+  started: number;
+  bytesLocal: number;
+  bytesParent: number;
+  hits: number;
+  misses: number;
+  health: 'ok' | 'degraded';
+  /** why degraded ('' when ok) */
+  reason: string;
+  preload: SitePreload;
+}

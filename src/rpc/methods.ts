@@ -5,6 +5,7 @@ import { fail } from '../errors.js';
 import type { RpcType } from '../protocol/codec.js';
 import { faultCodes, PROTOCOL_VERSION } from '../protocol/faults.js';
 import type { VerifiedMachine } from '../fleet/auth.js';
+import type { VerifiedSite } from '../fleet/sites.js';
 import { faultAnswer } from './faults.js';
 
 export interface CallContext {
@@ -16,6 +17,8 @@ export interface CallContext {
   machine?: number;
   /** that machine's row, read when its signature was checked: this call's own, never shared across calls */
   verified?: VerifiedMachine;
+  /** the site whose signature the request carries (a site cache's calls, fleet/sites.ts), if any */
+  site?: VerifiedSite;
 }
 
 export interface MethodSpec {
@@ -25,6 +28,8 @@ export interface MethodSpec {
   signature: RpcType[];
   /** only for a signed request of an enrolled machine */
   auth?: boolean;
+  /** only for a request signed by a registered site */
+  site?: boolean;
   handler: (params: unknown[], ctx: CallContext) => unknown;
 }
 
@@ -130,14 +135,15 @@ export class MethodTable {
    * What call() checks first, for the decoder to ask before any parameter is read: the method exists, and is signed if
    * it must be.
    */
-  admit(name: string, signed: boolean): MethodSpec {
+  admit(name: string, signed: boolean, site = false): MethodSpec {
     const m = this.spec(name);
     if (m.auth && !signed) fail('AUTH_FAILED', `${name} needs a signed request (enrol first)`);
+    if (m.site && !site) fail('AUTH_FAILED', `${name} needs a request signed by a registered site`);
     return m;
   }
 
   async call(name: string, params: unknown[], ctx: CallContext): Promise<unknown> {
-    const m = this.admit(name, ctx.machine !== undefined);
+    const m = this.admit(name, ctx.machine !== undefined, ctx.site !== undefined);
     const want = m.signature.slice(1);
     if (params.length !== want.length)
       fail('RPC_INVALID_PARAMS', `${name} takes ${want.length} parameter(s), got ${params.length}`);

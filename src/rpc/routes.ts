@@ -7,14 +7,24 @@
 // (protocol/signing.ts).
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AptgateError, isAptgateError } from '../errors.js';
+import { AptgateError, fail, isAptgateError } from '../errors.js';
 import { nextTurn } from '../sys/time-slice.js';
 import { decodeCall, encodeFault, encodeResponseSliced } from '../protocol/codec.js';
 import { ANONYMOUS_LIMITS, SIGNED_LIMITS, type RequestLimits } from '../protocol/limits.js';
 import type { VerifiedMachine } from '../fleet/auth.js';
+import type { VerifiedSite } from '../fleet/sites.js';
 import { faultAnswer } from './faults.js';
 import type { MethodTable } from './methods.js';
-import { RESPONSE_SIGNATURE_HEADER, responseSignature, signatureMatches, signedHeaders } from '../protocol/signing.js';
+import {
+  RESPONSE_SIGNATURE_HEADER,
+  responseSignature,
+  signatureMatches,
+  signedHeaders,
+  SITE_HEADER,
+  siteResponseSignature,
+  siteSignatureMatches,
+  siteSignedHeaders,
+} from '../protocol/signing.js';
 
 export interface RpcRouteOptions {
   /** limits of a request with signature headers; default SIGNED_LIMITS */
@@ -40,6 +50,13 @@ export interface RpcRouteOptions {
    * it)
    */
   waitingSecretOf?: (machine: number) => string | undefined;
+  /**
+   * the site that signed the request (a site cache's own calls, its header instead of a machine's); throws AUTH_FAILED,
+   * REPLAY_REFUSED
+   */
+  authenticateSite?: (headers: Record<string, string | string[] | undefined>, body: string) => VerifiedSite | undefined;
+  /** a site's secret, to sign the answer to a replayed or stale request it signed */
+  siteSecretOf?: (site: number) => string | undefined;
 }
 
 /** Who an answer is signed for: the machine whose verified request it answers, and that request's nonce. */
@@ -47,11 +64,17 @@ interface AnswerKey {
   secret: string;
   machine: string;
   nonce: string;
+  /** a site's call (its own label) */
+  site?: boolean;
 }
 
 function send(reply: FastifyReply, xml: string, key: AnswerKey | undefined): FastifyReply {
   const bytes = Buffer.from(xml, 'utf8');
-  if (key) reply.header(RESPONSE_SIGNATURE_HEADER, responseSignature(key.secret, key.machine, key.nonce, bytes));
+  if (key)
+    reply.header(
+      RESPONSE_SIGNATURE_HEADER,
+      (key.site ? siteResponseSignature : responseSignature)(key.secret, key.machine, key.nonce, bytes),
+    );
   return reply.code(200).type('text/xml; charset=utf-8').send(bytes);
 }
 
@@ -75,7 +98,7 @@ let signedBodiesBytes = 0;
  * The body as bytes, or a fault: larger than `limit` (by Content-Length before anything is
  * read, or while reading), or not complete within `timeoutMs`.
  */
-function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutMs: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, signed: boolean, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const tooLarge = () =>
       new AptgateError(
@@ -146,8 +169,10 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
       let method = '-';
       let machine: number | undefined;
       let verified: VerifiedMachine | undefined;
+      let site: VerifiedSite | undefined;
       let key: AnswerKey | undefined;
-      const headers = signedHeaders(request.headers);
+      const siteCall = request.headers[SITE_HEADER] !== undefined;
+      const headers = siteCall ? siteSignedHeaders(request.headers) : signedHeaders(request.headers);
       try {
         const raw = Buffer.isBuffer(request.body) ? request.body : undefined;
         // a body of megabytes: reading it as text and hashing it are steps of their own
@@ -155,9 +180,20 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         const body = raw ? raw.toString('utf8') : '';
         if (large) await nextTurn();
         try {
-          verified = opts.authenticate?.(request.headers, body, request.ip);
-          machine = verified?.id;
+          if (siteCall) {
+            if (!opts.authenticateSite) fail('AUTH_FAILED', 'this server takes no site calls');
+            site = opts.authenticateSite(request.headers, body);
+          } else {
+            verified = opts.authenticate?.(request.headers, body, request.ip);
+            machine = verified?.id;
+          }
         } catch (err) {
+          if (siteCall && isAptgateError(err, 'REPLAY_REFUSED') && headers) {
+            const secret = opts.siteSecretOf?.(Number(headers.machine));
+            if (secret && siteSignatureMatches(secret, headers, body))
+              key = { secret, machine: headers.machine, nonce: headers.nonce, site: true };
+            throw err;
+          }
           // the timestamp is checked only once the signature matched (fleet/auth.ts): a stale
           // or replayed request is the machine's own, and it may trust this answer
           // (MACHINE_PENDING here: a waiting re-enrolment's credential signed it); the answer is
@@ -173,6 +209,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
         }
         // signed with the secret the request's signature was checked with
         if (verified && headers) key = { secret: verified.secret, machine: String(verified.id), nonce: headers.nonce };
+        if (site && headers) key = { secret: site.secret, machine: String(site.id), nonce: headers.nonce, site: true };
         if (large) await nextTurn();
         const signed = machine !== undefined;
         const call = await decodeCall(body, {
@@ -180,7 +217,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
           // before any parameter is decoded: no such method, or a signed one called unsigned
           onMethod: (name) => {
             method = name;
-            table.admit(name, signed);
+            table.admit(name, signed, site !== undefined);
           },
         });
         method = call.method;
@@ -188,6 +225,7 @@ export function registerRpcRoutes(app: FastifyInstance, table: MethodTable, opts
           client: request.ip,
           ...(request.headers.host ? { host: request.headers.host } : {}),
           ...(verified ? { machine: verified.id, verified } : {}),
+          ...(site ? { site } : {}),
         });
         const xml = await encodeResponseSliced(result);
         request.log.info(

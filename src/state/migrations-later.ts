@@ -2,6 +2,7 @@
 // released migration: add the next number.
 import { MIGRATION_14 } from './migration-14.js';
 import { MIGRATION_17 } from './migration-17.js';
+import { MIGRATION_18 } from './migration-18.js';
 
 export const LATER_MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
   {
@@ -36,5 +37,10 @@ export const LATER_MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> =
     // issue 17: rollouts in waves (state/rollouts.ts)
     version: 17,
     sql: MIGRATION_17,
+  },
+  {
+    // issue 18: site caches under this server, their enrolment tokens and last reports (state/sites.ts)
+    version: 18,
+    sql: MIGRATION_18,
   },
 ];

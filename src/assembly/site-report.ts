@@ -1,0 +1,86 @@
+// A site's reports to its parent (issue 18): once at start and every [site] report_interval, the
+// proxy's counters since this process started (bytes sent from the cache, bytes received from
+// the parent, hits, misses), its health and its preload's progress, in a site.report signed with
+// the site's secret (site-client.ts). A failed report is logged and the next one is sent on time:
+// the counters are totals, so nothing is lost.
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { ProxyMetrics } from '../proxy/metrics.js';
+import type { SitePreload } from '../protocol/wire.js';
+import { readSiteIdentity, SiteClient } from './site-client.js';
+
+export interface SiteReportSources {
+  metrics: ProxyMetrics;
+  /** the proxy's health (its status, and why when degraded) */
+  health: () => { status: string; reason?: unknown };
+  /** the preload's progress (part C); none yet: zeros */
+  preload?: () => SitePreload;
+}
+
+/** What one report says (its counters since `started`). */
+export function siteReportOf(src: SiteReportSources, started: number): Record<string, unknown> {
+  const h = src.health();
+  const p = src.preload?.() ?? { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
+  const degraded = h.status !== 'ok';
+  // counts pass 2^31 (XML-RPC's int is 32 bits): decimal strings on the wire
+  const n = (v: number) => String(Math.max(0, Math.floor(v)));
+  return {
+    started: n(started),
+    bytes_local: n(src.metrics.bytesFromCache.total()),
+    bytes_parent: n(src.metrics.bytesFromUpstream.total()),
+    hits: n(src.metrics.requests.get({ result: 'hit' })),
+    misses: n(src.metrics.requests.get({ result: 'miss' })),
+    health: degraded ? 'degraded' : 'ok',
+    reason: degraded
+      ? (typeof h.reason === 'string' && h.reason ? h.reason : 'the site says degraded').slice(0, 500)
+      : '',
+    preload: {
+      files_done: n(p.filesDone),
+      files_total: n(p.filesTotal),
+      bytes_done: n(p.bytesDone),
+      bytes_total: n(p.bytesTotal),
+    },
+  };
+}
+
+/**
+ * Starts the reports when this server is a site that has joined (config.site.parent and an
+ * identity in STATE_DIR/site); returns how to stop them (undefined when not a site).
+ */
+export function startSiteReports(
+  config: Config,
+  src: SiteReportSources,
+  log: Logger,
+): { stop(): Promise<void>; reportNow(): Promise<void> } | undefined {
+  if (!config.site.parent) return undefined;
+  const identity = readSiteIdentity(config);
+  if (!identity) {
+    log.warn(
+      { parent: config.site.parent },
+      'site mode without an identity: run aptgate site join --parent URL --token T --fingerprint FPR, then restart',
+    );
+    return undefined;
+  }
+  const client = new SiteClient(config.site.parent, identity);
+  const started = Date.now();
+  let running: Promise<void> = Promise.resolve();
+  const once = async () => {
+    try {
+      await client.call('site.report', [siteReportOf(src, started)]);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, parent: config.site.parent }, 'site report failed');
+    }
+  };
+  // one report at a time: a slow parent never stacks them up
+  const reportNow = () => (running = running.then(once));
+  void reportNow();
+  const timer = setInterval(() => void reportNow(), config.site.reportIntervalMs);
+  timer.unref();
+  return {
+    reportNow,
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

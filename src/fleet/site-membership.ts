@@ -1,0 +1,88 @@
+// Which site a machine belongs to, decided in one pure function: by class first (a site that
+// lists one of the machine's classes; the first by name when several do), else by the machine's
+// last known address, the site with the longest matching network. The networks are CIDRs
+// checked here once (`aptgate sites set --networks`), so a stored one always parses.
+import { isIP } from 'node:net';
+import { fail } from '../errors.js';
+
+export interface SiteRule {
+  name: string;
+  classes: readonly string[];
+  networks: readonly string[];
+}
+
+interface Network {
+  v6: boolean;
+  bits: bigint;
+  prefix: number;
+}
+
+function addressBits(address: string): { v6: boolean; bits: bigint } | undefined {
+  const a = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address.split('%')[0]!;
+  const kind = isIP(a);
+  if (kind === 4) return { v6: false, bits: a.split('.').reduce((n, p) => (n << 8n) | BigInt(Number(p)), 0n) };
+  if (kind !== 6) return undefined;
+  const [head = '', tail] = a.toLowerCase().split('::');
+  const groups = (s: string) => (s ? s.split(':') : []);
+  // an embedded IPv4 tail (::ffff:1.2.3.4 handled above; 64:ff9b::1.2.3.4) counts as two groups
+  const expand = (gs: string[]) =>
+    gs.flatMap((g) => {
+      if (!g.includes('.')) return [g];
+      const n = g.split('.').map(Number);
+      return [((n[0]! << 8) | n[1]!).toString(16), ((n[2]! << 8) | n[3]!).toString(16)];
+    });
+  const left = expand(groups(head));
+  const right = tail === undefined ? [] : expand(groups(tail));
+  const all =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return { v6: true, bits: all.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n) };
+}
+
+/** "10.1.0.0/16", "fd00:1::/48" or one address → its canonical CIDR text; USAGE when it is not one. */
+export function parseNetwork(text: string): string {
+  const m = /^([^/\s]{1,64})(?:\/(\d{1,3}))?$/.exec(text.trim());
+  const a = m ? addressBits(m[1]!) : undefined;
+  const width = a?.v6 ? 128 : 32;
+  const prefix = m?.[2] === undefined ? width : Number(m[2]);
+  if (!m || !a || prefix > width)
+    fail('USAGE', `"${text.slice(0, 80)}" is not a network: expected a CIDR such as 10.1.0.0/16 or fd00:1::/48`);
+  const host = (1n << BigInt(width - prefix)) - 1n;
+  if ((a.bits & host) !== 0n)
+    fail('USAGE', `${text.slice(0, 80)}: host bits are set (the network of /${prefix} starts lower)`);
+  return `${m[1]!.toLowerCase()}/${prefix}`;
+}
+
+function network(cidr: string): Network | undefined {
+  const [addr = '', p = ''] = cidr.split('/');
+  const a = addressBits(addr);
+  return a && { ...a, prefix: Number(p) };
+}
+
+function contains(n: Network, a: { v6: boolean; bits: bigint }): boolean {
+  if (n.v6 !== a.v6) return false;
+  const width = n.v6 ? 128 : 32;
+  const shift = BigInt(width - n.prefix);
+  return a.bits >> shift === n.bits >> shift;
+}
+
+/**
+ * The site of a machine (its classes' names and last address), or undefined: a site listing one
+ * of its classes first (sites in the order given), else the longest network holding its address.
+ */
+export function siteOfMachine<S extends SiteRule>(
+  sites: readonly S[],
+  machine: { classes: readonly string[]; address: string | null },
+): S | undefined {
+  const byClass = sites.find((s) => s.classes.some((c) => machine.classes.includes(c)));
+  if (byClass) return byClass;
+  const a = machine.address ? addressBits(machine.address) : undefined;
+  if (!a) return undefined;
+  let best: { site: S; prefix: number } | undefined;
+  for (const s of sites) {
+    for (const text of s.networks) {
+      const n = network(text);
+      if (n && contains(n, a) && (!best || n.prefix > best.prefix)) best = { site: s, prefix: n.prefix };
+    }
+  }
+  return best?.site;
+}
