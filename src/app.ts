@@ -18,7 +18,7 @@ import { registerProxyRoutes, rewriteAbsoluteForm } from './proxy/routes.js';
 import type { ProxyRuntime } from './proxy/runtime.js';
 import { registerStageRoutes } from './proxy/stage-routes.js';
 import { registerAgentMethods } from './rpc/agent-methods.js';
-import { agentExposures } from './assembly/queries.js';
+import { agentExposures, sitePreload } from './assembly/queries.js';
 import { MethodTable } from './rpc/methods.js';
 import { registerRpcRelay } from './rpc/relay.js';
 import { registerRpcRoutes } from './rpc/routes.js';
@@ -95,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // agents' XML-RPC endpoint (limits in protocol/limits.ts); answers to signed calls are signed
     const methods = new MethodTable(VERSION);
     registerAgentMethods(methods, fleet, { exposuresOf: agentExposures(services) });
-    registerSiteMethods(methods, services.sites);
+    registerSiteMethods(methods, services.sites, { preloadFor: sitePreload(services) });
     registerRpcRoutes(app, methods, {
       bodyTimeoutMs: deps.config.rpcBodyTimeoutMs,
       authenticate: (h, body, client) => fleet.auth.authenticate(h, body, client),

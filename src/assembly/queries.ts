@@ -2,6 +2,8 @@
 // edge (app.ts: agent.exposures) ask the same questions through one context.
 import type { FleetQueryContext } from '../fleet/queries/context.js';
 import { listCves } from '../fleet/queries/exposures.js';
+import { preloadList } from '../fleet/queries/preload.js';
+import type { SiteRow } from '../state/sites.js';
 import type { AgentExposures } from '../protocol/wire.js';
 import type { Services } from './services.js';
 
@@ -43,5 +45,14 @@ export function agentExposures(s: Services): (machine: number) => Promise<AgentE
         status: c.status ?? '',
       }));
     return { known: r.machine?.known ?? false, total: r.total, byUrgency, cves };
+  };
+}
+
+/** A site's pre-load list (site.preload): the files its member machines' pending upgrades download. */
+export function sitePreload(s: Services): (site: SiteRow) => Promise<{ items: unknown[]; totals: unknown }> {
+  const ctx = queryContext(s);
+  return async (site) => {
+    const r = await preloadList(ctx, s.sites.membersOfSite(site.name));
+    return { items: r.items, totals: r.totals };
   };
 }

@@ -13,6 +13,7 @@ import { ProxyHistoryStore } from '../state/proxy-history.js';
 import { warmExposures } from '../fleet/queries/exposures.js';
 import { startBackground } from './background.js';
 import { startSiteReports } from './site-report.js';
+import { Preloader, type PreloadProgress } from '../proxy/preload.js';
 import { queryContext } from './queries.js';
 import { assemble, type Services } from './services.js';
 
@@ -57,6 +58,7 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
   let checkpointer: Checkpointer | undefined;
   let stopBackground: (() => void) | undefined;
   let siteReports: ReturnType<typeof startSiteReports>;
+  let preloader: Preloader | undefined;
   return {
     ...services,
     proxy,
@@ -73,7 +75,8 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
         tickMs: config.fleet.scheduleTickMs,
         warmExposures: () => warmExposures(ctx),
       });
-      // a site cache reports to its parent (issue 18)
+      // a site cache reports to its parent and pre-loads what its machines will install (issue 18)
+      preloader = config.site.parent ? Preloader.forRuntime(proxy, { log }) : undefined;
       siteReports = startSiteReports(
         config,
         {
@@ -90,6 +93,7 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
               reason: h.reason ?? (down.length ? `degraded backends: ${down.join(', ')}` : ''),
             };
           },
+          ...(preloader ? { preloader, preload: () => preloadOf(preloader!.progress()) } : {}),
         },
         log,
       );
@@ -97,6 +101,7 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
     stop: async () => {
       stopBackground?.();
       await siteReports?.stop();
+      await preloader?.stop();
       const reading = services.changelogRefs.close();
       await proxy.close();
       await reading;
@@ -104,4 +109,14 @@ export function assembleServer(config: Config, o: ServerOptions): ServerServices
       await checkpointer?.stop();
     },
   };
+}
+
+/** The pre-load's progress as a site report carries it. */
+function preloadOf(p: PreloadProgress): {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+} {
+  return { filesDone: p.files_done, filesTotal: p.files_total, bytesDone: p.bytes_done, bytesTotal: p.bytes_total };
 }

@@ -1,20 +1,24 @@
 // A site's reports to its parent (issue 18): once at start and every [site] report_interval, the
 // proxy's counters since this process started (bytes sent from the cache, bytes received from
 // the parent, hits, misses), its health and its preload's progress, in a site.report signed with
-// the site's secret (site-client.ts). A failed report is logged and the next one is sent on time:
-// the counters are totals, so nothing is lost.
+// the site's secret (site-client.ts); after each report, the parent's pre-load list when it
+// changed. A failed report is logged and the next one is sent on time: the counters are totals,
+// so nothing is lost.
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ProxyMetrics } from '../proxy/metrics.js';
 import type { SitePreload } from '../protocol/wire.js';
+import { checkPreloadList, type PreloadList } from '../proxy/preload-list.js';
 import { readSiteIdentity, SiteClient } from './site-client.js';
 
 export interface SiteReportSources {
   metrics: ProxyMetrics;
   /** the proxy's health (its status, and why when degraded) */
   health: () => { status: string; reason?: unknown };
-  /** the preload's progress (part C); none yet: zeros */
+  /** the preload's progress; none: zeros */
   preload?: () => SitePreload;
+  /** takes each new pre-load list the parent gives (asked after every report) */
+  preloader?: { load(list: PreloadList): Promise<unknown> };
 }
 
 /** What one report says (its counters since `started`). */
@@ -64,12 +68,26 @@ export function startSiteReports(
   const client = new SiteClient(config.site.parent, identity);
   const started = Date.now();
   let running: Promise<void> = Promise.resolve();
+  let have = '';
+  const preloadList = async (preloader: NonNullable<SiteReportSources['preloader']>) => {
+    const r = (await client.call('site.preload', [{ have }])) as { hash?: unknown; list?: unknown };
+    if (typeof r?.hash !== 'string' || typeof r.list !== 'string') throw new Error('site.preload: not {hash, list}');
+    if (r.list === '') return; // the list it holds
+    const list = await checkPreloadList(JSON.parse(r.list) as unknown);
+    have = r.hash;
+    log.info({ files: list.totals.files, bytes: list.totals.bytes }, 'site pre-load list');
+    preloader.load(list).catch((err: Error) => log.warn({ err: err.message }, 'site pre-load failed'));
+  };
   const once = async () => {
     try {
       await client.call('site.report', [siteReportOf(src, started)]);
     } catch (err) {
       log.warn({ err: (err as Error).message, parent: config.site.parent }, 'site report failed');
     }
+    if (src.preloader)
+      await preloadList(src.preloader).catch((err: Error) =>
+        log.warn({ err: err.message.slice(0, 300), parent: config.site.parent }, 'site pre-load list failed'),
+      );
   };
   // one report at a time: a slow parent never stacks them up
   const reportNow = () => (running = running.then(once));

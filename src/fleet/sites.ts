@@ -180,19 +180,31 @@ export class SiteRegistry {
     return s?.url || undefined;
   }
 
-  /** How many machines each site has (by name). */
-  machineCounts(): Map<string, number> {
+  /** Each machine that belongs to a site, with its site's name. */
+  private *memberships(): Generator<{ machine: number; site: string }> {
     const sites = this.d.store.all();
-    const counts = new Map(sites.map((s) => [s.name, 0]));
-    if (!sites.length) return counts;
+    if (!sites.length) return;
     const classOf = new Map<number, string[]>();
     for (const c of new Set(sites.flatMap((s) => s.classes)))
       for (const id of this.d.membersOf(c)) classOf.set(id, [...(classOf.get(id) ?? []), c]);
     for (const m of this.d.store.machineAddresses()) {
       const s = siteOfMachine(sites, { classes: classOf.get(m.id) ?? [], address: m.address });
-      if (s) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
+      if (s) yield { machine: m.id, site: s.name };
     }
+  }
+
+  /** How many machines each site has (by name). */
+  machineCounts(): Map<string, number> {
+    const counts = new Map(this.d.store.all().map((s) => [s.name, 0]));
+    for (const m of this.memberships()) counts.set(m.site, (counts.get(m.site) ?? 0) + 1);
     return counts;
+  }
+
+  /** The machines that belong to a site (what it pre-loads for). */
+  membersOfSite(name: string): number[] {
+    const out: number[] = [];
+    for (const m of this.memberships()) if (m.site === name) out.push(m.machine);
+    return out;
   }
 
   get(name: string): SiteRow {

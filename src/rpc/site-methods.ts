@@ -2,8 +2,9 @@
 // statistics in calls signed with its secret (protocol/signing.ts, the site's header). Every
 // member is checked here (type, range, size) before the registry sees it: a report that fails
 // any check changes nothing. Documented in docs/sites-registry.md.
+import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
-import type { SiteRegistry } from '../fleet/sites.js';
+import type { SiteRegistry, VerifiedSite } from '../fleet/sites.js';
 import type { SitePreload, SiteReport } from '../protocol/wire.js';
 import type { MethodTable } from './methods.js';
 
@@ -62,7 +63,24 @@ export function checkSiteReport(s: Struct): SiteReport {
   };
 }
 
-export function registerSiteMethods(table: MethodTable, sites: SiteRegistry): void {
+export interface SiteMethodDeps {
+  /** the pre-load list of a site's machines (fleet/queries/preload.ts over the site's members) */
+  preloadFor: (site: VerifiedSite) => Promise<unknown>;
+}
+
+export function registerSiteMethods(table: MethodTable, sites: SiteRegistry, deps: SiteMethodDeps): void {
+  table.add({
+    name: 'site.preload',
+    signature: ['struct', 'struct'],
+    site: true,
+    help: 'What the site\'s machines will download: {have: string (the hash of the list the site holds, "" for none)} → {hash: string, list: string (JSON {items: [{path, size, sha256, machines}], totals}; "" when the site has it already)}. Signed by the site.',
+    handler: async ([p], ctx) => {
+      const have = str(p as Struct, 'have', 64, true);
+      const text = JSON.stringify(await deps.preloadFor(ctx.site!));
+      const hash = createHash('sha256').update(text).digest('hex');
+      return { hash, list: hash === have ? '' : text };
+    },
+  });
   table.add({
     name: 'site.register',
     signature: ['struct', 'struct'],
