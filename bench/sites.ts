@@ -1,0 +1,324 @@
+// `npm run bench:sites` (issue 18): site caches under a central server. 2 sites × 50 clients upgrade the same set of
+// real .debs at the same moment; measured: wall time until every client is done, and the bytes over each parent link
+// (counting relays, sites-relay.ts), for three topologies in the same run:
+//
+//   aptgate-sites   clients → aptgate site ×2 → [relay] → central aptgate → [relay] → nginx upstream
+//   aptgate-direct  clients (all 100) → central aptgate → [relay] → nginx upstream
+//   acng-chain      clients → apt-cacher-ng site ×2 (Proxy: the central) → [relay] → central apt-cacher-ng → [relay] →
+//                   nginx upstream
+//
+// A site is today an aptgate whose backend's one mirror is the central's /<backend> (test/issue-18-chain.test.ts);
+// `[site] parent` does the same remap. Every round starts each topology with empty caches (the cold pass: the window
+// opens, nothing is at the sites yet), then runs the same clients again on the filled caches (the warm pass: what a
+// site serves once the set is there, e.g. preloaded). Clients: bench/sites-client.ts (apt's requests over HTTP, one
+// keep-alive connection each, bodies checked against their SHA256), in a process of their own.
+//
+// Environment: BENCH_SITES_CLIENTS (per site, 50), BENCH_SITES_PACKAGES (40), BENCH_SITES_MB (32), BENCH_SITES_ROUNDS
+// (3, median reported), BENCH_KEEP=1 keeps bench/work/sites, BENCH_NO_RESULTS=1 leaves RESULTS.md alone.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { disposeTestKey, loadTestKey, type TestKey } from '../test/helpers/gpg.js';
+import {
+  REPO,
+  appendResults,
+  commandOutput,
+  debVersion,
+  machineFacts,
+  mdTable,
+  median,
+  sleep,
+  sumMb,
+  textTable,
+  today,
+} from './common.js';
+import { cpuSeconds } from './proxy-load.js';
+import type { Plan } from './sites-client.js';
+import {
+  CLIENTS,
+  PACKAGES,
+  PREFIX,
+  ROUNDS,
+  SET_MB,
+  SITES,
+  TOPOLOGIES,
+  WORK,
+  log,
+  procs,
+  type Topology,
+} from './sites-common.js';
+import { writeUpstream, type UpgradeSet } from './sites-repo.js';
+import { startTopology, startUpstream, type Running } from './sites-servers.js';
+
+interface ClientRun {
+  wallMs: number;
+  clients: Array<{
+    port: number;
+    ms: number;
+    bodyBytes: number;
+    wireBytes: number;
+    resent: number;
+    retried: number;
+    errors: string[];
+  }>;
+}
+
+/** One pass of all clients against a running topology. */
+interface Pass {
+  wallMs: number;
+  p50Ms: number;
+  clientWire: number;
+  upstreamDown: number;
+  upstreamRequests: number;
+  /** bytes central → sites (sum over the site links); for aptgate-direct: central → clients */
+  parentDown: number;
+  parentRequests: number;
+  perLink: Array<{ name: string; down: number; requests: number }>;
+  cpuSeconds: number;
+  /** files fetched again after a failure (apt's Acquire::Retries), and files failed after every retry */
+  retried: number;
+  failedFiles: number;
+  failedClients: number;
+}
+
+interface RoundResult {
+  cold: Pass;
+  warm: Pass;
+  hwmMb: number;
+}
+
+const MB = 1048576;
+
+async function runClients(run: Running, files: UpgradeSet, tag: string): Promise<ClientRun> {
+  const plan: Plan = {
+    groups:
+      run.clientPorts.length === 1
+        ? [{ port: run.clientPorts[0]!, clients: CLIENTS * SITES }]
+        : run.clientPorts.map((port) => ({ port, clients: CLIENTS })),
+    prefix: PREFIX,
+    files: [...files.indexes, ...files.debs],
+  };
+  const planFile = join(WORK, `plan-${tag}.json`);
+  const out = join(WORK, `clients-${tag}.out`);
+  writeFileSync(planFile, JSON.stringify(plan));
+  writeFileSync(out, '');
+  const s = procs.start('clients', process.execPath, [join(REPO, 'dist', 'bench', 'sites-client.js'), planFile], {
+    logFile: out,
+  });
+  const code = await s.exited;
+  await procs.stop(s);
+  const text = readFileSync(out, 'utf8');
+  const m = /CLIENTJSON (\{.*\})/.exec(text);
+  if (code !== 0 || !m) throw new Error(`clients failed (exit ${code}):\n${text.slice(0, 4000)}`);
+  const r = JSON.parse(m[1]!) as ClientRun;
+  // files that failed after apt's retries are a result (reported), not a failure of the bench
+  const errors = r.clients.flatMap((c) => c.errors);
+  if (errors.length > 0)
+    log(`  ${tag}: ${errors.length} files failed after apt's retries, e.g. ${errors.slice(0, 3).join('; ')}`);
+  return r;
+}
+
+async function pass(run: Running, files: UpgradeSet, tag: string): Promise<Pass> {
+  for (const l of run.links) l.relay.reset();
+  const cpu0 = cpuSeconds(run.pids());
+  const r = await runClients(run, files, tag);
+  await sleep(200); // the last relayed bytes
+  const cpu = cpuSeconds(run.pids()) - cpu0;
+  const counts = run.links.map((l) => ({ name: l.name, c: l.relay.reset() }));
+  const up = counts.find((c) => c.name.startsWith('upstream'))!.c;
+  const sites = counts.filter((c) => !c.name.startsWith('upstream'));
+  const clientWire = r.clients.reduce((a, c) => a + c.wireBytes, 0);
+  const direct = run.topology === 'aptgate-direct';
+  return {
+    wallMs: r.wallMs,
+    p50Ms: median(r.clients.map((c) => c.ms)),
+    clientWire,
+    upstreamDown: up.down,
+    upstreamRequests: up.requests.length,
+    parentDown: direct ? clientWire : sites.reduce((a, s) => a + s.c.down, 0),
+    parentRequests: direct
+      ? r.clients.length * (files.indexes.length + files.debs.length)
+      : sites.reduce((a, s) => a + s.c.requests.length, 0),
+    perLink: counts.map((c) => ({ name: c.name, down: c.c.down, requests: c.c.requests.length })),
+    cpuSeconds: cpu,
+    retried: r.clients.reduce((a, c) => a + c.retried, 0),
+    failedFiles: r.clients.reduce((a, c) => a + c.errors.length, 0),
+    failedClients: r.clients.filter((c) => c.errors.length > 0).length,
+  };
+}
+
+function describePass(p: Pass): string {
+  return `wall ${(p.wallMs / 1000).toFixed(2)} s (client median ${(p.p50Ms / 1000).toFixed(2)} s); ${p.perLink
+    .map((l) => `${l.name}: ${(l.down / MB).toFixed(1)} MB in ${l.requests} requests`)
+    .join(
+      ', ',
+    )}; clients read ${(p.clientWire / MB).toFixed(0)} MB; cache CPU ${p.cpuSeconds.toFixed(1)} s; retried files ${p.retried}, failed files ${p.failedFiles} (${p.failedClients} clients)`;
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+const mb = (b: number) => (b / MB).toFixed(1);
+const sec = (ms: number) => (ms / 1000).toFixed(2);
+const x = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
+const med = (rs: RoundResult[], f: (r: RoundResult) => number) => median(rs.map(f));
+const range = (rs: RoundResult[], f: (r: RoundResult) => number) => {
+  const v = rs.map(f);
+  return `${sec(Math.min(...v))}–${sec(Math.max(...v))}`;
+};
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  if (
+    !existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js')) ||
+    !existsSync(join(REPO, 'dist', 'bench', 'sites-client.js'))
+  )
+    throw new Error('build first: npx tsc -p .');
+  for (const bin of ['nginx', '/usr/sbin/apt-cacher-ng']) {
+    if (commandOutput('sh', ['-c', `command -v ${bin}`]) === '')
+      throw new Error(`${bin} is missing: run bash bench/setup.sh`);
+  }
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  log(`work directory ${WORK}`);
+  key = await loadTestKey(WORK);
+  log(`building ${PACKAGES} .debs (${SET_MB} MiB in all) and the signed suite`);
+  const files = await writeUpstream(key);
+  const largest = Math.max(...files.debs.map((d) => d.size));
+  const smallest = Math.min(...files.debs.map((d) => d.size));
+  log(
+    `upgrade set: ${files.debs.length} .debs, ${mb(files.debBytes)} MB (${(smallest / 1024).toFixed(0)} KB to ${mb(largest)} MB), plus InRelease and Packages.xz`,
+  );
+  const upstream = await startUpstream();
+  log(`nginx upstream :${upstream.port} (pid ${upstream.nginx.pid})`);
+
+  const results = {} as Record<Topology, RoundResult[]>;
+  for (const t of TOPOLOGIES) results[t] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // the order rotates, so a slow moment of the shared machine does not always fall on the same topology
+    const order = TOPOLOGIES.map((_, i) => TOPOLOGIES[(i + round) % TOPOLOGIES.length]!);
+    for (const t of order) {
+      const run = await startTopology(t, round, upstream.port, key.keyring);
+      try {
+        await sleep(500);
+        const cold = await pass(run, files, `${t}-${round}-cold`);
+        log(`round ${round + 1}/${ROUNDS} ${t} cold: ${describePass(cold)}`);
+        await sleep(1000); // the fills committed
+        const warm = await pass(run, files, `${t}-${round}-warm`);
+        log(`round ${round + 1}/${ROUNDS} ${t} warm: ${describePass(warm)}`);
+        results[t].push({ cold, warm, hwmMb: sumMb(run.pids(), 'VmHWM') });
+      } finally {
+        await run.stop();
+        if (process.env.BENCH_KEEP !== '1') rmSync(join(WORK, `${t}-${round}`), { recursive: true, force: true });
+      }
+    }
+  }
+  await procs.stopAll();
+
+  // ---- table
+  const set = files.debBytes;
+  const nClients = CLIENTS * SITES;
+  const HEAD = [
+    'topology',
+    'cold: wall (s)',
+    'cold: range (s)',
+    'cold: client median (s)',
+    'upstream → central (MB)',
+    'upstream requests',
+    'central → sites or clients (MB)',
+    'requests at the central',
+    'warm: wall (s)',
+    'warm: central → sites or clients (MB)',
+    'cold, per round: files retried / failed (clients failed)',
+    'warm, per round: files retried / failed',
+    'cache CPU, cold (s)',
+    'peak RSS, all caches (MB)',
+  ];
+  const rows = TOPOLOGIES.map((t) => {
+    const rs = results[t];
+    return [
+      t,
+      sec(med(rs, (r) => r.cold.wallMs)),
+      range(rs, (r) => r.cold.wallMs),
+      sec(med(rs, (r) => r.cold.p50Ms)),
+      mb(med(rs, (r) => r.cold.upstreamDown)),
+      String(med(rs, (r) => r.cold.upstreamRequests)),
+      mb(med(rs, (r) => r.cold.parentDown)),
+      String(med(rs, (r) => r.cold.parentRequests)),
+      sec(med(rs, (r) => r.warm.wallMs)),
+      mb(med(rs, (r) => r.warm.parentDown)),
+      `${rs.map((r) => r.cold.retried).join('+')} / ${rs.map((r) => r.cold.failedFiles).join('+')} (${rs.map((r) => r.cold.failedClients).join('+')})`,
+      `${rs.map((r) => r.warm.retried).join('+')} / ${rs.map((r) => r.warm.failedFiles).join('+')}`,
+      med(rs, (r) => r.cold.cpuSeconds).toFixed(1),
+      med(rs, (r) => r.hwmMb).toFixed(0),
+    ];
+  });
+  const perSite = TOPOLOGIES.filter((t) => t !== 'aptgate-direct').map((t) => [
+    t,
+    ...Array.from({ length: SITES }, (_, i) => {
+      const name = `central → site ${i + 1}`;
+      const l = (r: RoundResult) => r.cold.perLink.find((p) => p.name === name)!;
+      return `${mb(med(results[t], (r) => l(r).down))} MB / ${med(results[t], (r) => l(r).requests)} req`;
+    }),
+  ]);
+  const perSiteHead = [
+    'topology (cold, median)',
+    ...Array.from({ length: SITES }, (_, i) => `central → site ${i + 1}`),
+  ];
+  const elapsed = (Date.now() - t0) / 1000;
+  process.stdout.write(`\n${textTable(HEAD, rows)}\n\n${textTable(perSiteHead, perSite)}\n`);
+
+  const a = results['aptgate-sites'];
+  const b = results['aptgate-direct'];
+  const c = results['acng-chain'];
+  const wall = (rs: RoundResult[]) => med(rs, (r) => r.cold.wallMs);
+  const warmWall = (rs: RoundResult[]) => med(rs, (r) => r.warm.wallMs);
+  const up = (rs: RoundResult[]) => med(rs, (r) => r.cold.upstreamDown);
+  const parent = (rs: RoundResult[]) => med(rs, (r) => r.cold.parentDown);
+  const interp = [
+    `- Time, cold (median of ${ROUNDS}): aptgate sites ${sec(wall(a))} s, straight to the central ${sec(wall(b))} s, apt-cacher-ng chained ${sec(wall(c))} s: sites/direct ${x(wall(a), wall(b))}, aptgate sites/acng chain ${x(wall(a), wall(c))}. Warm (every tier holds the set): ${sec(warmWall(a))} s, ${sec(warmWall(b))} s, ${sec(warmWall(c))} s (${x(warmWall(a), warmWall(b))}, ${x(warmWall(a), warmWall(c))}).`,
+    `- Upstream → central: ${x(up(a), set)} the set's size with aptgate sites, ${x(up(b), set)} direct, ${x(up(c), set)} with the apt-cacher-ng chain (the set is ${mb(set)} MB of .debs; the rest is HTTP heads and the two indexes).`,
+    `- Over the central's links (the thin ones): ${mb(parent(a))} MB to the two aptgate sites (${x(parent(a), SITES * set)} of one set per site), ${mb(parent(c))} MB to the two apt-cacher-ng sites (${x(parent(c), SITES * set)}), against ${mb(parent(b))} MB when the ${nClients} clients fetch from the central themselves (${x(parent(b), parent(a))} what the aptgate sites took).`,
+    '- All processes share the 2 cores (the clients, with their SHA256 checks, in one Node process; the relays in the bench process), so the times are whole-system times on this machine; on loopback the links cost nothing, so the time shows the tiers\u2019 processing, not a thin link.',
+  ];
+
+  // ---- RESULTS.md
+  const m = machineFacts();
+  const versions = `Node ${process.version}; nginx ${commandOutput('sh', ['-c', 'nginx -v 2>&1']).replace(/^nginx version:\s*/, '')} (nginx-light ${debVersion('nginx-light')}); apt-cacher-ng ${debVersion('apt-cacher-ng')}; aptgate at ${commandOutput('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])} (plus the working tree)`;
+  const section = `## ${today()} — bench:sites
+
+- Machine: ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM, Linux ${m.kernel} (Debian bookworm)
+- Versions: ${versions}
+- Command: \`npm run bench:sites\` (= \`bash bench/setup.sh && tsc -p . && node dist/bench/sites.js\`); ${ROUNDS} rounds, topologies in rotating order, each started with empty caches; median reported; whole run ${elapsed.toFixed(0)} s
+- Upgrade set: ${files.debs.length} real .debs (dpkg-deb, incompressible payloads, ${(smallest / 1024).toFixed(0)} KB to ${mb(largest)} MB, ${mb(set)} MB in all) in a suite signed with the test archive key (InRelease, Packages.xz by hash), served by nginx (sendfile, access log).
+- Clients: ${SITES} sites × ${CLIENTS} (aptgate-direct: the same ${nClients} to the central), all started at once, each as apt-get update + upgrade --download-only does it over HTTP: one keep-alive connection, InRelease, Packages.xz by hash, then the ${files.debs.length} .debs in one order, every body checked against its size and SHA256 (bench/sites-client.ts, one Node process for all: ${nClients} real apt-get runs would measure apt and dpkg on 2 cores, not the caches). Wall = until the last client is done.
+- Topologies (each process on 127.0.0.1 with its own directory): aptgate-sites = two aptgates whose backend's one mirror is the central aptgate's /${PREFIX} (a site as test/issue-18-chain.test.ts runs it; \`[site] parent\` does the same remap) under a central aptgate; aptgate-direct = the central aptgate alone; acng-chain = two apt-cacher-ng with \`Proxy:\` the central apt-cacher-ng, every one with \`Remap-${PREFIX}: /${PREFIX} ; <upstream>\` (Debian's defaults otherwise, AllowUserPorts 0). aptgate at log level warn (no access log). Bytes: counting TCP relays on every parent link (heads included); for aptgate-direct the central's bytes to the clients are what the clients' connections read. Warm = the same clients again on the filled caches.
+
+${mdTable(HEAD, rows)}
+
+Each central → site link, cold pass:
+
+${mdTable(perSiteHead, perSite)}
+
+Interpretation:
+${interp.join('\n')}
+`;
+  if (process.env.BENCH_NO_RESULTS === '1')
+    log(`not written to bench/RESULTS.md (BENCH_NO_RESULTS=1); ${elapsed.toFixed(0)} s`);
+  else {
+    appendResults(section);
+    log(`appended to bench/RESULTS.md; ${elapsed.toFixed(0)} s`);
+  }
+}
+
+let key: TestKey | undefined;
+let failed = false;
+try {
+  await main();
+} catch (err) {
+  failed = true;
+  process.stderr.write(`bench:sites failed: ${(err as Error).stack ?? String(err)}\n`);
+} finally {
+  await procs.stopAll();
+  if (key) await disposeTestKey(key).catch(() => undefined);
+  if (process.env.BENCH_KEEP !== '1') rmSync(WORK, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
