@@ -1,4 +1,4 @@
-// bench:sites' apt clients, run as their own process: node dist/bench/sites-client.js PLAN.json
+// bench:sites' apt clients, one process per site: node dist/bench/sites-client.js PLAN.json
 // Each client does what `apt-get update && apt-get upgrade --download-only` does over HTTP with apt's defaults: one
 // keep-alive connection to its proxy, the suite's InRelease, its Packages.xz by hash, then every .deb of the upgrade
 // set, one request after another, each body checked against the size and SHA256 the index gives (apt's check). apt's
@@ -23,8 +23,11 @@ interface Wanted {
 const RETRIES = 3;
 
 export interface Plan {
-  /** clients per proxy port */
-  groups: Array<{ port: number; clients: number }>;
+  /** this process's clients (one site's) and the proxy they use */
+  port: number;
+  clients: number;
+  /** when they all start (Date.now() ms): the processes of the other sites start at the same moment */
+  startAt: number;
   /** path prefix at the proxy: /<prefix>/<rel> */
   prefix: string;
   files: Wanted[];
@@ -98,7 +101,7 @@ function get(
   });
 }
 
-async function client(port: number, t0: number): Promise<ClientResult> {
+async function client(port: number): Promise<ClientResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const sockets = new Set<Socket>();
   const r: ClientResult = { port, ms: 0, bodyBytes: 0, wireBytes: 0, resent: 0, retried: 0, errors: [] };
@@ -120,15 +123,13 @@ async function client(port: number, t0: number): Promise<ClientResult> {
     }
     if (got.error) r.errors.push(got.error);
   }
-  r.ms = performance.now() - t0;
+  r.ms = Date.now() - plan.startAt;
   for (const s of sockets) r.wireBytes += s.bytesRead;
   agent.destroy();
   return r;
 }
 
-const t0 = performance.now();
-const runs: Array<Promise<ClientResult>> = [];
-for (const g of plan.groups) for (let i = 0; i < g.clients; i++) runs.push(client(g.port, t0));
-const results = await Promise.all(runs);
-const wallMs = performance.now() - t0;
+await new Promise((res) => setTimeout(res, Math.max(0, plan.startAt - Date.now())));
+const results = await Promise.all(Array.from({ length: plan.clients }, () => client(plan.port)));
+const wallMs = Date.now() - plan.startAt;
 process.stdout.write(`CLIENTJSON ${JSON.stringify({ wallMs, clients: results })}\n`);

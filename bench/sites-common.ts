@@ -23,3 +23,6 @@ export const TOPOLOGIES: Topology[] = ['aptgate-sites', 'aptgate-direct', 'acng-
 
 export const procs = new Processes();
 export const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+/** the thin-link pass: each central → site link at this many Mbit/s (0: no such pass) */
+export const LINK_MBIT = Number(process.env.BENCH_SITES_LINK_MBIT ?? 200);

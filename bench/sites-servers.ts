@@ -119,7 +119,7 @@ export interface Link {
 
 export interface Running {
   topology: Topology;
-  /** where each group of clients goes: one port per site, or the central's for (b) */
+  /** where each site's clients go: their site, or (aptgate-direct) the central or their link to it */
   clientPorts: number[];
   links: Link[];
   /** every cache process of the topology (for CPU and memory) */
@@ -127,27 +127,36 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** Starts one topology with empty caches under WORK/<topology>-<round>. */
+/**
+ * Starts one topology with empty caches under WORK/<topology>-<tag>. `linkRate` (bytes/s, 0 = none): each central →
+ * site link is a thin one; aptgate-direct then gets the links too, its clients at site i reaching the central through
+ * link i (they are still at the sites, with no cache there).
+ */
 export async function startTopology(
   topology: Topology,
-  round: number,
+  tag: string,
   upstreamPort: number,
   keyring: string,
+  linkRate = 0,
 ): Promise<Running> {
-  const base = join(WORK, `${topology}-${round}`);
+  const base = join(WORK, `${topology}-${tag}`);
   const started: Started[] = [];
   const links: Link[] = [];
   const upRelay = await Relay.start(upstreamPort, await port());
   links.push({ name: 'upstream → central', relay: upRelay });
   const upstreamUrl = `http://127.0.0.1:${upRelay.port}/debian`;
   const clientPorts: number[] = [];
+  const siteLink = async (i: number, centralPort: number) => {
+    const r = await Relay.start(centralPort, await port(), linkRate);
+    links.push({ name: `central → site ${i}`, relay: r });
+    return r;
+  };
   try {
     if (topology === 'acng-chain') {
       const central = await startAcng(join(base, 'central'), upstreamUrl);
       started.push(central.s);
       for (let i = 1; i <= SITES; i++) {
-        const r = await Relay.start(central.port, await port());
-        links.push({ name: `central → site ${i}`, relay: r });
+        const r = await siteLink(i, central.port);
         const site = await startAcng(join(base, `site${i}`), upstreamUrl, `http://127.0.0.1:${r.port}`);
         started.push(site.s);
         clientPorts.push(site.port);
@@ -155,16 +164,19 @@ export async function startTopology(
     } else {
       const central = await startAptgate(join(base, 'central'), upstreamUrl, keyring);
       started.push(central.s);
-      if (topology === 'aptgate-direct') clientPorts.push(central.port);
-      else
-        for (let i = 1; i <= SITES; i++) {
-          const r = await Relay.start(central.port, await port());
-          links.push({ name: `central → site ${i}`, relay: r });
-          // a site today: an aptgate whose backend's one mirror is the central's /<backend> (test/issue-18-chain)
-          const site = await startAptgate(join(base, `site${i}`), `http://127.0.0.1:${r.port}/${PREFIX}`, keyring);
-          started.push(site.s);
-          clientPorts.push(site.port);
+      for (let i = 1; i <= SITES; i++) {
+        if (topology === 'aptgate-direct') {
+          // on loopback the clients connect to the central themselves (their sockets count the bytes): a relay
+          // carrying every client's bytes would cost this topology alone CPU the others do not pay
+          clientPorts.push(linkRate > 0 ? (await siteLink(i, central.port)).port : central.port);
+          continue;
         }
+        const r = await siteLink(i, central.port);
+        // a site today: an aptgate whose backend's one mirror is the central's /<backend> (test/issue-18-chain)
+        const site = await startAptgate(join(base, `site${i}`), `http://127.0.0.1:${r.port}/${PREFIX}`, keyring);
+        started.push(site.s);
+        clientPorts.push(site.port);
+      }
     }
   } catch (err) {
     for (const s of started.reverse()) await procs.stop(s);

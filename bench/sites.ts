@@ -35,6 +35,7 @@ import { cpuSeconds } from './proxy-load.js';
 import type { Plan } from './sites-client.js';
 import {
   CLIENTS,
+  LINK_MBIT,
   PACKAGES,
   PREFIX,
   ROUNDS,
@@ -89,27 +90,26 @@ interface RoundResult {
 const MB = 1048576;
 
 async function runClients(run: Running, files: UpgradeSet, tag: string): Promise<ClientRun> {
-  const plan: Plan = {
-    groups:
-      run.clientPorts.length === 1
-        ? [{ port: run.clientPorts[0]!, clients: CLIENTS * SITES }]
-        : run.clientPorts.map((port) => ({ port, clients: CLIENTS })),
-    prefix: PREFIX,
-    files: [...files.indexes, ...files.debs],
-  };
-  const planFile = join(WORK, `plan-${tag}.json`);
-  const out = join(WORK, `clients-${tag}.out`);
-  writeFileSync(planFile, JSON.stringify(plan));
-  writeFileSync(out, '');
-  const s = procs.start('clients', process.execPath, [join(REPO, 'dist', 'bench', 'sites-client.js'), planFile], {
-    logFile: out,
+  // one process per site, all starting at the same moment (after every process has loaded)
+  const startAt = Date.now() + 1500;
+  const runs = run.clientPorts.map(async (port, i) => {
+    const plan: Plan = { port, clients: CLIENTS, startAt, prefix: PREFIX, files: [...files.indexes, ...files.debs] };
+    const planFile = join(WORK, `plan-${tag}-${i + 1}.json`);
+    const out = join(WORK, `clients-${tag}-${i + 1}.out`);
+    writeFileSync(planFile, JSON.stringify(plan));
+    writeFileSync(out, '');
+    const s = procs.start('clients', process.execPath, [join(REPO, 'dist', 'bench', 'sites-client.js'), planFile], {
+      logFile: out,
+    });
+    const code = await s.exited;
+    await procs.stop(s);
+    const text = readFileSync(out, 'utf8');
+    const m = /CLIENTJSON (\{.*\})/.exec(text);
+    if (code !== 0 || !m) throw new Error(`clients failed (exit ${code}):\n${text.slice(0, 4000)}`);
+    return JSON.parse(m[1]!) as ClientRun;
   });
-  const code = await s.exited;
-  await procs.stop(s);
-  const text = readFileSync(out, 'utf8');
-  const m = /CLIENTJSON (\{.*\})/.exec(text);
-  if (code !== 0 || !m) throw new Error(`clients failed (exit ${code}):\n${text.slice(0, 4000)}`);
-  const r = JSON.parse(m[1]!) as ClientRun;
+  const all = await Promise.all(runs);
+  const r: ClientRun = { wallMs: Math.max(...all.map((x) => x.wallMs)), clients: all.flatMap((x) => x.clients) };
   // files that failed after apt's retries are a result (reported), not a failure of the bench
   const errors = r.clients.flatMap((c) => c.errors);
   if (errors.length > 0)
@@ -127,7 +127,8 @@ async function pass(run: Running, files: UpgradeSet, tag: string): Promise<Pass>
   const up = counts.find((c) => c.name.startsWith('upstream'))!.c;
   const sites = counts.filter((c) => !c.name.startsWith('upstream'));
   const clientWire = r.clients.reduce((a, c) => a + c.wireBytes, 0);
-  const direct = run.topology === 'aptgate-direct';
+  // aptgate-direct on loopback has no site links: the central's bytes to the clients are what their connections read
+  const direct = sites.length === 0;
   return {
     wallMs: r.wallMs,
     p50Ms: median(r.clients.map((c) => c.ms)),
@@ -196,7 +197,7 @@ async function main(): Promise<void> {
     // the order rotates, so a slow moment of the shared machine does not always fall on the same topology
     const order = TOPOLOGIES.map((_, i) => TOPOLOGIES[(i + round) % TOPOLOGIES.length]!);
     for (const t of order) {
-      const run = await startTopology(t, round, upstream.port, key.keyring);
+      const run = await startTopology(t, String(round), upstream.port, key.keyring);
       try {
         await sleep(500);
         const cold = await pass(run, files, `${t}-${round}-cold`);
@@ -211,6 +212,21 @@ async function main(): Promise<void> {
       }
     }
   }
+  // thin links: the same cold pass with each central → site link limited (aptgate-direct's clients at a site reach
+  // the central over their site's link); one round, the cold pass only
+  const thin = {} as Record<Topology, Pass>;
+  if (LINK_MBIT > 0)
+    for (const t of TOPOLOGIES) {
+      const run = await startTopology(t, 'link', upstream.port, key.keyring, (LINK_MBIT * 1e6) / 8);
+      try {
+        await sleep(500);
+        thin[t] = await pass(run, files, `${t}-link-cold`);
+        log(`${LINK_MBIT} Mbit/s links, ${t} cold: ${describePass(thin[t])}`);
+      } finally {
+        await run.stop();
+        if (process.env.BENCH_KEEP !== '1') rmSync(join(WORK, `${t}-link`), { recursive: true, force: true });
+      }
+    }
   await procs.stopAll();
 
   // ---- table
@@ -263,8 +279,32 @@ async function main(): Promise<void> {
     'topology (cold, median)',
     ...Array.from({ length: SITES }, (_, i) => `central → site ${i + 1}`),
   ];
+  const thinHead = [
+    `topology, ${LINK_MBIT} Mbit/s links`,
+    'wall (s)',
+    'client median (s)',
+    'upstream → central (MB)',
+    'over the site links (MB)',
+    'files retried / failed (clients failed)',
+  ];
+  const thinRows =
+    LINK_MBIT > 0
+      ? TOPOLOGIES.map((t) => {
+          const p = thin[t];
+          return [
+            t,
+            sec(p.wallMs),
+            sec(p.p50Ms),
+            mb(p.upstreamDown),
+            mb(p.parentDown),
+            `${p.retried} / ${p.failedFiles} (${p.failedClients})`,
+          ];
+        })
+      : [];
   const elapsed = (Date.now() - t0) / 1000;
-  process.stdout.write(`\n${textTable(HEAD, rows)}\n\n${textTable(perSiteHead, perSite)}\n`);
+  process.stdout.write(
+    `\n${textTable(HEAD, rows)}\n\n${textTable(perSiteHead, perSite)}\n${thinRows.length ? `\n${textTable(thinHead, thinRows)}\n` : ''}`,
+  );
 
   const a = results['aptgate-sites'];
   const b = results['aptgate-direct'];
@@ -277,8 +317,16 @@ async function main(): Promise<void> {
     `- Time, cold (median of ${ROUNDS}): aptgate sites ${sec(wall(a))} s, straight to the central ${sec(wall(b))} s, apt-cacher-ng chained ${sec(wall(c))} s: sites/direct ${x(wall(a), wall(b))}, aptgate sites/acng chain ${x(wall(a), wall(c))}. Warm (every tier holds the set): ${sec(warmWall(a))} s, ${sec(warmWall(b))} s, ${sec(warmWall(c))} s (${x(warmWall(a), warmWall(b))}, ${x(warmWall(a), warmWall(c))}).`,
     `- Upstream → central: ${x(up(a), set)} the set's size with aptgate sites, ${x(up(b), set)} direct, ${x(up(c), set)} with the apt-cacher-ng chain (the set is ${mb(set)} MB of .debs; the rest is HTTP heads and the two indexes).`,
     `- Over the central's links (the thin ones): ${mb(parent(a))} MB to the two aptgate sites (${x(parent(a), SITES * set)} of one set per site), ${mb(parent(c))} MB to the two apt-cacher-ng sites (${x(parent(c), SITES * set)}), against ${mb(parent(b))} MB when the ${nClients} clients fetch from the central themselves (${x(parent(b), parent(a))} what the aptgate sites took).`,
-    '- All processes share the 2 cores (the clients, with their SHA256 checks, in one Node process; the relays in the bench process), so the times are whole-system times on this machine; on loopback the links cost nothing, so the time shows the tiers\u2019 processing, not a thin link.',
+    '- All processes share the 2 cores (the clients, with their SHA256 checks, in one Node process per site; the relays in the bench process), so the loopback times are whole-system times on this machine: the links cost nothing there, and the time shows what the tiers and the clients process, not a thin link.',
   ];
+  if (LINK_MBIT > 0) {
+    const ta = thin['aptgate-sites'];
+    const tb = thin['aptgate-direct'];
+    const tc = thin['acng-chain'];
+    interp.push(
+      `- With each central → site link at ${LINK_MBIT} Mbit/s (aptgate-direct's clients reaching the central over their site's link): aptgate sites ${sec(ta.wallMs)} s, straight to the central ${sec(tb.wallMs)} s (${x(tb.wallMs, ta.wallMs)} longer), apt-cacher-ng chained ${sec(tc.wallMs)} s; the links carried ${mb(ta.parentDown)} MB, ${mb(tb.parentDown)} MB and ${mb(tc.parentDown)} MB.`,
+    );
+  }
 
   // ---- RESULTS.md
   const m = machineFacts();
@@ -289,15 +337,15 @@ async function main(): Promise<void> {
 - Versions: ${versions}
 - Command: \`npm run bench:sites\` (= \`bash bench/setup.sh && tsc -p . && node dist/bench/sites.js\`); ${ROUNDS} rounds, topologies in rotating order, each started with empty caches; median reported; whole run ${elapsed.toFixed(0)} s
 - Upgrade set: ${files.debs.length} real .debs (dpkg-deb, incompressible payloads, ${(smallest / 1024).toFixed(0)} KB to ${mb(largest)} MB, ${mb(set)} MB in all) in a suite signed with the test archive key (InRelease, Packages.xz by hash), served by nginx (sendfile, access log).
-- Clients: ${SITES} sites × ${CLIENTS} (aptgate-direct: the same ${nClients} to the central), all started at once, each as apt-get update + upgrade --download-only does it over HTTP: one keep-alive connection, InRelease, Packages.xz by hash, then the ${files.debs.length} .debs in one order, every body checked against its size and SHA256 (bench/sites-client.ts, one Node process for all: ${nClients} real apt-get runs would measure apt and dpkg on 2 cores, not the caches). Wall = until the last client is done.
-- Topologies (each process on 127.0.0.1 with its own directory): aptgate-sites = two aptgates whose backend's one mirror is the central aptgate's /${PREFIX} (a site as test/issue-18-chain.test.ts runs it; \`[site] parent\` does the same remap) under a central aptgate; aptgate-direct = the central aptgate alone; acng-chain = two apt-cacher-ng with \`Proxy:\` the central apt-cacher-ng, every one with \`Remap-${PREFIX}: /${PREFIX} ; <upstream>\` (Debian's defaults otherwise, AllowUserPorts 0). aptgate at log level warn (no access log). Bytes: counting TCP relays on every parent link (heads included); for aptgate-direct the central's bytes to the clients are what the clients' connections read. Warm = the same clients again on the filled caches.
+- Clients: ${SITES} sites × ${CLIENTS} (aptgate-direct: the same ${nClients} to the central), all started at once, each as apt-get update + upgrade --download-only does it over HTTP: one keep-alive connection, InRelease, Packages.xz by hash, then the ${files.debs.length} .debs in one order, every body checked against its size and SHA256, apt's headers (\`Cache-Control: max-age=0\` on the indexes) and apt's retries (Acquire::Retries 3, after 1, 2, 4 s; a request the server closed a keep-alive connection under is sent again at once). bench/sites-client.ts, one Node process per site: ${nClients} real apt-get runs would measure apt and dpkg on 2 cores, not the caches. Wall = until the last client is done.
+- Topologies (each process on 127.0.0.1 with its own directory): aptgate-sites = two aptgates whose backend's one mirror is the central aptgate's /${PREFIX} (a site as test/issue-18-chain.test.ts runs it; \`[site] parent\` does the same remap) under a central aptgate; aptgate-direct = the central aptgate alone; acng-chain = two apt-cacher-ng with \`Proxy:\` the central apt-cacher-ng, every one with \`Remap-${PREFIX}: /${PREFIX} ; <upstream>\` (Debian's defaults otherwise, AllowUserPorts 0). aptgate at log level warn (no access log). Bytes: counting TCP relays on every parent link (heads included); for aptgate-direct the central's bytes to the clients are what the clients' connections read. Warm = the same clients again on the filled caches.${LINK_MBIT > 0 ? ` Thin links: one more cold round with each central → site relay limited to ${LINK_MBIT} Mbit/s (token bucket over all its connections, answers only, no added latency); aptgate-direct's clients then reach the central through their site's link; upstream → central unlimited.` : ''}
 
 ${mdTable(HEAD, rows)}
 
 Each central → site link, cold pass:
 
 ${mdTable(perSiteHead, perSite)}
-
+${thinRows.length ? `\nThin links (one cold round):\n\n${mdTable(thinHead, thinRows)}\n` : ''}
 Interpretation:
 ${interp.join('\n')}
 `;
