@@ -155,6 +155,22 @@ function describePass(p: Pass): string {
     )}; clients read ${(p.clientWire / MB).toFixed(0)} MB; cache CPU ${p.cpuSeconds.toFixed(1)} s; retried files ${p.retried}, failed files ${p.failedFiles} (${p.failedClients} clients)`;
 }
 
+/** What apt-cacher-ng's error logs said, over the run: lines by kind (the tier's directory name, message head). */
+const acngErrorLines = new Map<string, number>();
+function acngErrors(dir: string): void {
+  for (const tier of ['central', ...Array.from({ length: SITES }, (_, i) => `site${i + 1}`)]) {
+    const file = join(dir, tier, 'log', 'apt-cacher.err');
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      // "Mon Dec  7 20:53:29 2026|Failure to move file /path... - errno: File exists": the message without paths
+      const msg = line.split('|')[1];
+      if (!msg) continue;
+      const kind = `${tier.replace(/\d+$/, '')}: ${msg.replace(/\/\S+/g, '…').slice(0, 90)}`;
+      acngErrorLines.set(kind, (acngErrorLines.get(kind) ?? 0) + 1);
+    }
+  }
+}
+
 // ---- report ------------------------------------------------------------------------------------
 
 const mb = (b: number) => (b / MB).toFixed(1);
@@ -208,6 +224,7 @@ async function main(): Promise<void> {
         results[t].push({ cold, warm, hwmMb: sumMb(run.pids(), 'VmHWM') });
       } finally {
         await run.stop();
+        acngErrors(join(WORK, `${t}-${round}`));
         if (process.env.BENCH_KEEP !== '1') rmSync(join(WORK, `${t}-${round}`), { recursive: true, force: true });
       }
     }
@@ -224,6 +241,7 @@ async function main(): Promise<void> {
         log(`${LINK_MBIT} Mbit/s links, ${t} cold: ${describePass(thin[t])}`);
       } finally {
         await run.stop();
+        acngErrors(join(WORK, `${t}-link`));
         if (process.env.BENCH_KEEP !== '1') rmSync(join(WORK, `${t}-link`), { recursive: true, force: true });
       }
     }
@@ -319,6 +337,10 @@ async function main(): Promise<void> {
     `- Over the central's links (the thin ones): ${mb(parent(a))} MB to the two aptgate sites (${x(parent(a), SITES * set)} of one set per site), ${mb(parent(c))} MB to the two apt-cacher-ng sites (${x(parent(c), SITES * set)}), against ${mb(parent(b))} MB when the ${nClients} clients fetch from the central themselves (${x(parent(b), parent(a))} what the aptgate sites took).`,
     '- All processes share the 2 cores (the clients, with their SHA256 checks, in one Node process per site; the relays in the bench process), so the loopback times are whole-system times on this machine: the links cost nothing there, and the time shows what the tiers and the clients process, not a thin link.',
   ];
+  if (acngErrorLines.size > 0)
+    interp.push(
+      `- apt-cacher-ng's error logs over the run (every round and tier): ${[...acngErrorLines].map(([k, n]) => `${n}× "${k}"`).join('; ')}. A site apt-cacher-ng asks its \`Proxy:\` with \`Cache-Control: max-age=0\` on every request (.debs too), so the central refetches what its sites ask at the same moment; its 503s reach the clients, which retry as apt does.`,
+    );
   if (LINK_MBIT > 0) {
     const ta = thin['aptgate-sites'];
     const tb = thin['aptgate-direct'];
@@ -327,6 +349,8 @@ async function main(): Promise<void> {
       `- With each central → site link at ${LINK_MBIT} Mbit/s (aptgate-direct's clients reaching the central over their site's link): aptgate sites ${sec(ta.wallMs)} s, straight to the central ${sec(tb.wallMs)} s (${x(tb.wallMs, ta.wallMs)} longer), apt-cacher-ng chained ${sec(tc.wallMs)} s; the links carried ${mb(ta.parentDown)} MB, ${mb(tb.parentDown)} MB and ${mb(tc.parentDown)} MB.`,
     );
   }
+
+  process.stdout.write(`\n${interp.join('\n')}\n`);
 
   // ---- RESULTS.md
   const m = machineFacts();
