@@ -124,6 +124,8 @@ export interface Running {
   links: Link[];
   /** every cache process of the topology (for CPU and memory) */
   pids: () => number[];
+  /** resolves (with what happened) if one of them exits before stop(): a crash under the load */
+  crashed: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -141,6 +143,7 @@ export async function startTopology(
 ): Promise<Running> {
   const base = join(WORK, `${topology}-${tag}`);
   const started: Started[] = [];
+  const names: string[] = [];
   const links: Link[] = [];
   const upRelay = await Relay.start(upstreamPort, await port());
   links.push({ name: 'upstream → central', relay: upRelay });
@@ -155,15 +158,18 @@ export async function startTopology(
     if (topology === 'acng-chain') {
       const central = await startAcng(join(base, 'central'), upstreamUrl);
       started.push(central.s);
+      names.push('central apt-cacher-ng');
       for (let i = 1; i <= SITES; i++) {
         const r = await siteLink(i, central.port);
         const site = await startAcng(join(base, `site${i}`), upstreamUrl, `http://127.0.0.1:${r.port}`);
         started.push(site.s);
+        names.push(`site ${i} apt-cacher-ng`);
         clientPorts.push(site.port);
       }
     } else {
       const central = await startAptgate(join(base, 'central'), upstreamUrl, keyring);
       started.push(central.s);
+      names.push('central aptgate');
       for (let i = 1; i <= SITES; i++) {
         if (topology === 'aptgate-direct') {
           // on loopback the clients connect to the central themselves (their sockets count the bytes): a relay
@@ -175,6 +181,7 @@ export async function startTopology(
         // a site today: an aptgate whose backend's one mirror is the central's /<backend> (test/issue-18-chain)
         const site = await startAptgate(join(base, `site${i}`), `http://127.0.0.1:${r.port}/${PREFIX}`, keyring);
         started.push(site.s);
+        names.push(`site ${i} aptgate`);
         clientPorts.push(site.port);
       }
     }
@@ -183,12 +190,22 @@ export async function startTopology(
     for (const l of links) await l.relay.close();
     throw err;
   }
+  let stopping = false;
+  const crashed = new Promise<string>((resolve) => {
+    for (const [i, s] of started.entries())
+      void s.exited.then(() => {
+        if (!stopping)
+          resolve(`${names[i]} (pid ${s.pid}) exited, ${s.child.signalCode ?? `status ${s.child.exitCode}`}`);
+      });
+  });
   return {
     topology,
     clientPorts,
     links,
     pids: () => started.map((s) => s.pid),
+    crashed,
     async stop() {
+      stopping = true;
       for (const s of [...started].reverse()) await procs.stop(s);
       for (const l of links) await l.relay.close();
     },

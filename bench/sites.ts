@@ -28,6 +28,7 @@ import {
   median,
   sleep,
   sumMb,
+  type Started,
   textTable,
   today,
 } from './common.js';
@@ -79,6 +80,8 @@ interface Pass {
   retried: number;
   failedFiles: number;
   failedClients: number;
+  /** a cache process exited during the pass (its clients were stopped; the figures are NaN) */
+  crashed?: string;
 }
 
 interface RoundResult {
@@ -87,9 +90,25 @@ interface RoundResult {
   hwmMb: number;
 }
 
+const crashedPass = (what: string): Pass => ({
+  wallMs: NaN,
+  p50Ms: NaN,
+  clientWire: NaN,
+  upstreamDown: NaN,
+  upstreamRequests: NaN,
+  parentDown: NaN,
+  parentRequests: NaN,
+  perLink: [],
+  cpuSeconds: NaN,
+  retried: NaN,
+  failedFiles: NaN,
+  failedClients: NaN,
+  crashed: what,
+});
+
 const MB = 1048576;
 
-async function runClients(run: Running, files: UpgradeSet, tag: string): Promise<ClientRun> {
+async function runClients(run: Running, files: UpgradeSet, tag: string, started: Started[]): Promise<ClientRun> {
   // one process per site, all starting at the same moment (after every process has loaded)
   const startAt = Date.now() + 1500;
   const runs = run.clientPorts.map(async (port, i) => {
@@ -101,6 +120,7 @@ async function runClients(run: Running, files: UpgradeSet, tag: string): Promise
     const s = procs.start('clients', process.execPath, [join(REPO, 'dist', 'bench', 'sites-client.js'), planFile], {
       logFile: out,
     });
+    started.push(s);
     const code = await s.exited;
     await procs.stop(s);
     const text = readFileSync(out, 'utf8');
@@ -120,7 +140,17 @@ async function runClients(run: Running, files: UpgradeSet, tag: string): Promise
 async function pass(run: Running, files: UpgradeSet, tag: string): Promise<Pass> {
   for (const l of run.links) l.relay.reset();
   const cpu0 = cpuSeconds(run.pids());
-  const r = await runClients(run, files, tag);
+  const clients: Started[] = [];
+  const running = runClients(run, files, tag, clients);
+  const first = await Promise.race([running.then((r) => ({ r })), run.crashed.then((c) => ({ c }))]);
+  if ('c' in first) {
+    // a cache died under the load: its clients would only wait out apt's retries
+    for (const s of clients) await procs.stop(s);
+    await running.catch(() => undefined);
+    log(`  ${tag}: CRASH: ${first.c}`);
+    return crashedPass(first.c);
+  }
+  const r = first.r;
   await sleep(200); // the last relayed bytes
   const cpu = cpuSeconds(run.pids()) - cpu0;
   const counts = run.links.map((l) => ({ name: l.name, c: l.relay.reset() }));
@@ -148,6 +178,7 @@ async function pass(run: Running, files: UpgradeSet, tag: string): Promise<Pass>
 }
 
 function describePass(p: Pass): string {
+  if (p.crashed) return `crashed: ${p.crashed}`;
   return `wall ${(p.wallMs / 1000).toFixed(2)} s (client median ${(p.p50Ms / 1000).toFixed(2)} s); ${p.perLink
     .map((l) => `${l.name}: ${(l.down / MB).toFixed(1)} MB in ${l.requests} requests`)
     .join(
@@ -173,13 +204,16 @@ function acngErrors(dir: string): void {
 
 // ---- report ------------------------------------------------------------------------------------
 
-const mb = (b: number) => (b / MB).toFixed(1);
-const sec = (ms: number) => (ms / 1000).toFixed(2);
-const x = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
-const med = (rs: RoundResult[], f: (r: RoundResult) => number) => median(rs.map(f));
+const mb = (b: number) => (Number.isFinite(b) ? (b / MB).toFixed(1) : 'n/a');
+const sec = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : 'n/a');
+const x = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : 'n/a');
+const num = (v: number, digits?: number) =>
+  Number.isFinite(v) ? (digits === undefined ? String(v) : v.toFixed(digits)) : 'n/a';
+/** the median over the rounds that did not crash (NaN when none) */
+const med = (rs: RoundResult[], f: (r: RoundResult) => number) => median(rs.map(f).filter((v) => Number.isFinite(v)));
 const range = (rs: RoundResult[], f: (r: RoundResult) => number) => {
-  const v = rs.map(f);
-  return `${sec(Math.min(...v))}–${sec(Math.max(...v))}`;
+  const v = rs.map(f).filter((n) => Number.isFinite(n));
+  return v.length ? `${sec(Math.min(...v))}–${sec(Math.max(...v))}` : 'n/a';
 };
 
 async function main(): Promise<void> {
@@ -219,7 +253,9 @@ async function main(): Promise<void> {
         const cold = await pass(run, files, `${t}-${round}-cold`);
         log(`round ${round + 1}/${ROUNDS} ${t} cold: ${describePass(cold)}`);
         await sleep(1000); // the fills committed
-        const warm = await pass(run, files, `${t}-${round}-warm`);
+        const warm = cold.crashed
+          ? crashedPass('(not run: the cold pass crashed)')
+          : await pass(run, files, `${t}-${round}-warm`);
         log(`round ${round + 1}/${ROUNDS} ${t} warm: ${describePass(warm)}`);
         results[t].push({ cold, warm, hwmMb: sumMb(run.pids(), 'VmHWM') });
       } finally {
@@ -263,6 +299,7 @@ async function main(): Promise<void> {
     'warm: central → sites or clients (MB)',
     'cold, per round: files retried / failed (clients failed)',
     'warm, per round: files retried / failed',
+    'rounds with a crash',
     'cache CPU, cold (s)',
     'peak RSS, all caches (MB)',
   ];
@@ -274,23 +311,32 @@ async function main(): Promise<void> {
       range(rs, (r) => r.cold.wallMs),
       sec(med(rs, (r) => r.cold.p50Ms)),
       mb(med(rs, (r) => r.cold.upstreamDown)),
-      String(med(rs, (r) => r.cold.upstreamRequests)),
+      num(med(rs, (r) => r.cold.upstreamRequests)),
       mb(med(rs, (r) => r.cold.parentDown)),
-      String(med(rs, (r) => r.cold.parentRequests)),
+      num(med(rs, (r) => r.cold.parentRequests)),
       sec(med(rs, (r) => r.warm.wallMs)),
       mb(med(rs, (r) => r.warm.parentDown)),
-      `${rs.map((r) => r.cold.retried).join('+')} / ${rs.map((r) => r.cold.failedFiles).join('+')} (${rs.map((r) => r.cold.failedClients).join('+')})`,
-      `${rs.map((r) => r.warm.retried).join('+')} / ${rs.map((r) => r.warm.failedFiles).join('+')}`,
-      med(rs, (r) => r.cold.cpuSeconds).toFixed(1),
-      med(rs, (r) => r.hwmMb).toFixed(0),
+      rs
+        .map((r) => (r.cold.crashed ? 'crash' : `${r.cold.retried} / ${r.cold.failedFiles} (${r.cold.failedClients})`))
+        .join(', '),
+      rs.map((r) => (r.warm.crashed ? 'crash' : `${r.warm.retried} / ${r.warm.failedFiles}`)).join(', '),
+      String(rs.filter((r) => r.cold.crashed || r.warm.crashed).length),
+      num(
+        med(rs, (r) => r.cold.cpuSeconds),
+        1,
+      ),
+      num(
+        med(rs, (r) => r.hwmMb),
+        0,
+      ),
     ];
   });
   const perSite = TOPOLOGIES.filter((t) => t !== 'aptgate-direct').map((t) => [
     t,
     ...Array.from({ length: SITES }, (_, i) => {
       const name = `central → site ${i + 1}`;
-      const l = (r: RoundResult) => r.cold.perLink.find((p) => p.name === name)!;
-      return `${mb(med(results[t], (r) => l(r).down))} MB / ${med(results[t], (r) => l(r).requests)} req`;
+      const l = (r: RoundResult) => r.cold.perLink.find((p) => p.name === name);
+      return `${mb(med(results[t], (r) => l(r)?.down ?? NaN))} MB / ${num(med(results[t], (r) => l(r)?.requests ?? NaN))} req`;
     }),
   ]);
   const perSiteHead = [
@@ -309,6 +355,7 @@ async function main(): Promise<void> {
     LINK_MBIT > 0
       ? TOPOLOGIES.map((t) => {
           const p = thin[t];
+          if (p.crashed) return [t, 'crash', 'n/a', 'n/a', 'n/a', 'n/a'];
           return [
             t,
             sec(p.wallMs),
@@ -337,6 +384,15 @@ async function main(): Promise<void> {
     `- Over the central's links (the thin ones): ${mb(parent(a))} MB to the two aptgate sites (${x(parent(a), SITES * set)} of one set per site), ${mb(parent(c))} MB to the two apt-cacher-ng sites (${x(parent(c), SITES * set)}), against ${mb(parent(b))} MB when the ${nClients} clients fetch from the central themselves (${x(parent(b), parent(a))} what the aptgate sites took).`,
     '- All processes share the 2 cores (the clients, with their SHA256 checks, in one Node process per site; the relays in the bench process), so the loopback times are whole-system times on this machine: the links cost nothing there, and the time shows what the tiers and the clients process, not a thin link.',
   ];
+  const crashes = TOPOLOGIES.flatMap((t) =>
+    [...results[t].flatMap((r) => [r.cold, r.warm]), ...(thin[t] ? [thin[t]] : [])]
+      .filter((p) => p.crashed && !p.crashed.startsWith('('))
+      .map((p) => `${t}: ${p.crashed}`),
+  );
+  if (crashes.length > 0)
+    interp.push(
+      `- Crashes under the load (that pass not counted; its clients stopped; a crashed cold pass has no warm pass): ${crashes.join('; ')}.`,
+    );
   if (acngErrorLines.size > 0)
     interp.push(
       `- apt-cacher-ng's error logs over the run (every round and tier): ${[...acngErrorLines].map(([k, n]) => `${n}× "${k}"`).join('; ')}. A site apt-cacher-ng asks its \`Proxy:\` with \`Cache-Control: max-age=0\` on every request (.debs too), so the central refetches what its sites ask at the same moment; its 503s reach the clients, which retry as apt does.`,
