@@ -395,7 +395,7 @@ async function main(): Promise<void> {
     );
   if (acngErrorLines.size > 0)
     interp.push(
-      `- apt-cacher-ng's error logs over the run (every round and tier): ${[...acngErrorLines].map(([k, n]) => `${n}× "${k}"`).join('; ')}. A site apt-cacher-ng asks its \`Proxy:\` with \`Cache-Control: max-age=0\` on every request (.debs too), so the central refetches what its sites ask at the same moment; its 503s reach the clients, which retry as apt does.`,
+      `- apt-cacher-ng's error logs over the run (every round and tier): ${[...acngErrorLines].map(([k, n]) => `${n}× "${k}"`).join('; ')}. apt asks for indexes with \`Cache-Control: max-age=0\`, and a site apt-cacher-ng asks its \`Proxy:\` with it on every request (.debs too): each tier refetches what is asked at the same moment, concurrent refreshes of one file in the same second collide (errno: File exists), and the 503s reach the clients, which retry as apt does.`,
     );
   if (LINK_MBIT > 0) {
     const ta = thin['aptgate-sites'];
