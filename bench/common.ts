@@ -162,7 +162,10 @@ export class Processes {
     }
     // whatever the leader left behind in its group
     killGroup(s.pid, 'SIGKILL');
-    this.list.splice(this.list.indexOf(s), 1);
+    // another stop() of the same process (a signal's stopAll() meanwhile) may have removed it already: splice(-1)
+    // would drop the last process of the list instead, which then outlives the bench
+    const j = this.list.indexOf(s);
+    if (j !== -1) this.list.splice(j, 1);
   }
 
   async stopAll(): Promise<void> {
