@@ -19,6 +19,8 @@ import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
 import { transferStats, trimMemory } from './sendfile.js';
 import { ProxyService } from './service.js';
+import { SiteParent } from './site-parent.js';
+import { SiteStages } from './site-stages.js';
 import type { CacheStore } from './store.js';
 import { Suites } from './suites.js';
 import { BackendMap } from './target.js';
@@ -54,6 +56,9 @@ export class ProxyRuntime {
   readonly refresher: Refresher;
   readonly memory: MemoryCache;
   readonly poolIndex: PoolIndex;
+  /** a site cache ([site] parent): its parent's state, and its parent's stages at /stage/ */
+  readonly siteParent: SiteParent | undefined;
+  readonly siteStages: SiteStages | undefined;
   /** per-client counts (aptgate clients), written in batches */
   readonly clients: ClientTracker;
   /** settles once the start-up redo of unfinished index ingests is done */
@@ -114,6 +119,7 @@ export class ProxyRuntime {
       snapshots: this.snapshots,
       packageIndex: this.packageIndex,
       log,
+      backendNamed: (name) => this.backends.named(name),
     });
     this.poolIndex = new PoolIndex({
       config,
@@ -126,6 +132,15 @@ export class ProxyRuntime {
       ensureIndexes: (served, targets) => this.refresher.ensureIndexes(served, targets),
       indexStored: (served, rel, file, key) => this.service.indexStored(served, rel, file, key),
     });
+    const parent = config.site.parent;
+    this.siteParent = parent ? new SiteParent(parent) : undefined;
+    this.siteStages = parent
+      ? new SiteStages({ backends: this.backends, service: this.service, parent, parentKey: config.site.parentKey })
+      : undefined;
+    if (this.siteParent) {
+      const site = this.siteParent;
+      this.upstream.watch((e) => site.record(e));
+    }
     this.registry.onCollect(() => {
       // absent, not 0, until the start-up walk is done
       if (this.store.size.known) {
@@ -274,8 +289,11 @@ export class ProxyRuntime {
         mirrorStates,
       };
     });
+    // a site: degraded while its parent does not answer (what it holds is still served)
+    const site = this.siteParent?.health();
     return {
-      status: backends.some((b) => b.status === 'degraded') ? 'degraded' : 'ok',
+      status: backends.some((b) => b.status === 'degraded') || site?.reachable === false ? 'degraded' : 'ok',
+      ...(site ? { site } : {}),
       backends,
       mirrors: this.upstream.health(),
       fillsInFlight: this.fills.size,
