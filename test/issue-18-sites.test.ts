@@ -11,7 +11,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, type Config } from '../src/config.js';
 import { siteBackends } from '../src/config-site.js';
-import { SITE_STAGE_BACKENDS } from '../src/proxy/site-stages.js';
+import type { IncomingMessage } from 'node:http';
+import { isAptgateError } from '../src/errors.js';
+import { SITE_STAGE_BACKENDS, SiteStages } from '../src/proxy/site-stages.js';
+import { BackendMap } from '../src/proxy/target.js';
 import { aptEnv, downloadedDebs, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
 import { Relay } from './helpers/relay.js';
 import { indexedNewest, startServer, testConfig, waitFor, type TestServer } from './helpers/server.js';
@@ -184,7 +187,9 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
       world.upstream.fault(deb.filename, { kind: 'gate', until: new Promise((r) => (release = r)), reached }, 1);
       const metricsOf = async (s: TestServer) => (await fetch(`${s.url}/-/metrics`)).text();
       const before = { central: await metricsOf(central), siteA: await metricsOf(siteA) };
-      const runs = ['a1', 'a2', 'b-remap'].map((n) => runApt(['install', '--download-only', big.name], { apt: apts[n]! }));
+      const runs = ['a1', 'a2', 'b-remap'].map((n) =>
+        runApt(['install', '--download-only', big.name], { apt: apts[n]! }),
+      );
       const answered = (r: Relay) => r.answered.filter((p) => p.endsWith(base)).length;
       try {
         await upstreamInFlight;
@@ -284,6 +289,17 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
     assert.equal(r.status, 429);
     assert.equal(r.headers.get('x-aptgate-error'), 'RATE_LIMITED');
     assert.match(await r.text(), /at most 64 stage views/);
+    // a site without the parent's key says so
+    const keyless = new SiteStages({
+      backends: new BackendMap(siteBad.proxy.config),
+      service: siteBad.proxy.service,
+      parent: central.url,
+      parentKey: path.join(world.dir, 'no-such-key.gpg'),
+    });
+    await assert.rejects(
+      keyless.answer({} as IncomingMessage, '/stage/test/fixture/dists/stable/InRelease', '127.0.0.1'),
+      (e) => isAptgateError(e) && e.code === 'SIGNATURE' && /site\.parent_key .*no-such-key\.gpg/.test(e.message),
+    );
   });
 
   it('the parent serves a corrupted .deb to site B: the site refuses it and keeps nothing of it', async () => {

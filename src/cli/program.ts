@@ -55,7 +55,7 @@ function withConfigOptions(cmd: Command, server: boolean): Command {
     cmd.option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)');
     cmd.option('--tls-key <file>', 'PEM private key of --tls-cert');
     cmd.option('--log-format <format>', 'auto (human on a terminal, else JSON), human or json (server.log_format)');
-    cmd.option('--site-of <url>', "a site cache under this central aptgate (site.parent): every backend through it");
+    cmd.option('--site-of <url>', 'a site cache under this central aptgate (site.parent): every backend through it');
   }
   cmd.option('--state-dir <dir>', 'state directory (default: state/ of the checkout, or /var/lib/aptgate)');
   cmd.option('--cache-dir <dir>', 'cache directory (default STATE_DIR/cache)');

@@ -5,6 +5,8 @@
 // parent's key, indexes by hash, pool files against the parsed Packages, one fill per file, the
 // cache. A site has no gate of its own. The name starts with "stage", which no configured
 // backend may be called, so its cache keys never meet a configured backend's.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { BackendConfig } from '../config.js';
 import { fail } from '../errors.js';
@@ -29,7 +31,7 @@ export class SiteStages {
   constructor(private readonly deps: SiteStagesDeps) {}
 
   /** The backend of a view of a configured backend: adopted once the parent answered for it. */
-  private backendFor(view: string, backendName: string): { backend: BackendConfig; adopted: boolean } {
+  private async backendFor(view: string, backendName: string): Promise<{ backend: BackendConfig; adopted: boolean }> {
     const { backends, parent, parentKey } = this.deps;
     const base = backends.byName(backendName);
     if (!base) fail('NOT_A_BACKEND', `"${backendName.slice(0, 60)}" is not a backend`);
@@ -40,6 +42,18 @@ export class SiteStages {
       fail(
         'RATE_LIMITED',
         `this site serves at most ${SITE_STAGE_BACKENDS} stage views of its parent's backends; ${name} is one more (restart the site to forget old ones)`,
+      );
+    // gpgv would refuse every stage without it: say what is missing instead
+    if (
+      !(await access(parentKey, constants.R_OK).then(
+        () => true,
+        () => false,
+      ))
+    )
+      fail(
+        'SIGNATURE',
+        `cannot verify the parent's stages: site.parent_key ${parentKey} is missing or unreadable (aptgate site join writes it)`,
+        { reason: "Parent's key missing at this site" },
       );
     const backend: BackendConfig = {
       name,
@@ -65,7 +79,7 @@ export class SiteStages {
     const rest = decodePath(raw);
     if (!rest.startsWith('dists/') && !rest.startsWith('pool/'))
       fail('NOT_FOUND', `stage ${view}: only dists/ and pool/ exist`);
-    const { backend, adopted } = this.backendFor(view, backendName);
+    const { backend, adopted } = await this.backendFor(view, backendName);
     const answer = await this.deps.service.handle(
       req,
       { backend, path: rest, mode: 'remap', key: `${backend.name}/${rest}` },
