@@ -44,6 +44,7 @@ interface Health {
     reachable: boolean | null;
     lastContact: string | null;
     lastError: { at: string; error: string; cause: string } | null;
+    stages: Array<{ name: string; status: string; mirrors: string[] }>;
   };
   backends: Array<{ name: string; status: string }>;
 }
@@ -255,6 +256,10 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
     assert.equal(notBackend.status, 403);
     assert.equal(notBackend.headers.get('x-aptgate-error'), 'NOT_A_BACKEND');
     assert.equal(siteA.proxy.backends.adopted().length, 1);
+    assert.deepEqual(
+      (await healthOf(siteA)).site?.stages.map((b) => [b.name, b.status, b.mirrors]),
+      [['stage/test/fixture', 'ok', [`${relayA.url}/stage/test/fixture`]]],
+    );
   });
 
   it("a site with the wrong parent key refuses the stage's InRelease and stores nothing of it", async () => {
@@ -347,5 +352,9 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
     assert.equal(health.site?.reachable, false);
     assert.ok(health.site?.lastContact, 'the last contact is kept');
     assert.ok(health.site?.lastError && health.site.lastError.cause !== 'INTEGRITY', JSON.stringify(health.site));
+    assert.deepEqual(
+      health.site.stages.map((b) => [b.name, b.status]),
+      [['stage/test/fixture', 'degraded']],
+    );
   });
 });

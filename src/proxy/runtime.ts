@@ -1,6 +1,6 @@
 // Assembles the proxy's parts around one configuration and database.
 import type { Dispatcher } from 'undici';
-import type { Config } from '../config.js';
+import type { BackendConfig, Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../state/db.js';
 import type { PackageIndexStore } from '../state/package-index.js';
@@ -279,7 +279,7 @@ export class ProxyRuntime {
   }
 
   health() {
-    const backends = [...this.config.backends.values()].map((b) => {
+    const stateOf = (b: BackendConfig) => {
       const mirrorStates = this.upstream.mirrorHealth(b);
       // degraded: every mirror failed its last request (unknown ones may still answer)
       return {
@@ -288,11 +288,16 @@ export class ProxyRuntime {
         status: mirrorStates.every((m) => m.state === 'failing') ? 'degraded' : 'ok',
         mirrorStates,
       };
-    });
-    // a site: degraded while its parent does not answer (what it holds is still served)
-    const site = this.siteParent?.health();
+    };
+    const backends = [...this.config.backends.values()].map(stateOf);
+    // a site: degraded while its parent does not answer (what it holds is still served); the
+    // parent's stages it serves, as backends of their own
+    const site = this.siteParent
+      ? { ...this.siteParent.health(), stages: this.backends.adopted().map(stateOf) }
+      : undefined;
+    const degraded = [...backends, ...(site?.stages ?? [])].some((b) => b.status === 'degraded');
     return {
-      status: backends.some((b) => b.status === 'degraded') || site?.reachable === false ? 'degraded' : 'ok',
+      status: degraded || site?.reachable === false ? 'degraded' : 'ok',
       ...(site ? { site } : {}),
       backends,
       mirrors: this.upstream.health(),
