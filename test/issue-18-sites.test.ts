@@ -250,6 +250,10 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
       siteA.proxy.backends.adopted().map((b) => b.name),
       ['stage/test/fixture'],
     );
+    // the site's own gate follows nothing (the central's does)
+    await settled(siteA);
+    assert.deepEqual(siteA.services.state.stages.currentAll('test'), []);
+    assert.ok(central.services.state.stages.currentAll('test').length > 0);
     const unknown = await fetch(`${siteA.url}/stage/nosuch/fixture/${inRelease}`);
     assert.equal(unknown.status, 404);
     const notBackend = await fetch(`${siteA.url}/stage/test/nosuch/${inRelease}`);
