@@ -85,7 +85,10 @@ export class SiteStages {
       { backend, path: rest, mode: 'remap', key: `${backend.name}/${rest}` },
       client,
     );
-    if (!adopted && !this.deps.backends.named(backend.name)) this.deps.backends.adopt(backend);
+    // first answers for several new pairs at once: still no more than the bound
+    const { backends } = this.deps;
+    if (!adopted && !backends.named(backend.name) && backends.adopted().length < SITE_STAGE_BACKENDS)
+      backends.adopt(backend);
     return answer;
   }
 }
