@@ -16,6 +16,8 @@ import { isAptgateError } from '../src/errors.js';
 import { SITE_STAGE_BACKENDS, SiteStages } from '../src/proxy/site-stages.js';
 import { BackendMap } from '../src/proxy/target.js';
 import { aptEnv, downloadedDebs, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
+import { exec } from './helpers/exec.js';
+import { projectRoot } from './helpers/paths.js';
 import { Relay } from './helpers/relay.js';
 import { indexedNewest, startServer, testConfig, waitFor, type TestServer } from './helpers/server.js';
 import { settled } from './helpers/settle.js';
@@ -138,6 +140,33 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
     });
     assert.equal(fromCli.site.parent, 'http://central.example:3142');
     assert.equal(fromCli.site.parentKey, path.join(world.dir, 'cli-state', 'site', 'parent-key.gpg'));
+  });
+
+  it('`--site-of URL` on the command line (serve and config share the options)', async () => {
+    const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+    const stateDir = path.join(world.dir, 'cli-state');
+    const env = { ...process.env, APTGATE_CONFIG: '' };
+    const ok = await exec(
+      process.execPath,
+      [cli, 'config', '--json', '--state-dir', stateDir, '--site-of', 'http://c.example:3142/'],
+      { env },
+    );
+    assert.equal(ok.code, 0, ok.stderr.toString());
+    const site = (JSON.parse(ok.stdout.toString()) as { site: { parent: string; parentKey: string } }).site;
+    assert.deepEqual(
+      [site.parent, site.parentKey],
+      ['http://c.example:3142', path.join(stateDir, 'site', 'parent-key.gpg')],
+    );
+    const bad = await exec(
+      process.execPath,
+      [cli, 'config', '--state-dir', stateDir, '--site-of', 'ftp://c.example/'],
+      { env },
+    );
+    assert.notEqual(bad.code, 0);
+    assert.match(
+      bad.stderr.toString(),
+      /CONFIG_INVALID: site\.parent: "ftp:\/\/c\.example\/" must be http:\/\/ or https:\/\//,
+    );
   });
 
   it('apt update and install through a site, remap and proxy mode: fetched through the parent, verified', async () => {
