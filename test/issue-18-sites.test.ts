@@ -281,6 +281,21 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
       siteA.proxy.backends.adopted().map((b) => b.name),
       ['stage/test/fixture'],
     );
+    // proxy mode: sources naming the parent's own URLs (its backend and its stage), the site as apt's proxy
+    const viaProxy = (apts['a-stage-proxy'] = await aptEnv(path.join(world.dir, 'a-stage-proxy'), {
+      sources: [{ uri: `${relayA.url}/stage/test/fixture`, suites: ['stable'], signedBy: centralKey }],
+      proxy: `${siteA.url}/`,
+      config: { 'Acquire::Retries': '0' },
+    }));
+    const seenBefore = relayA.seen.length;
+    await runAptOk(['update', '--error-on=any'], { apt: viaProxy });
+    await runAptOk(['install', '--download-only', 'aptgate-demo'], { apt: viaProxy });
+    assert.deepEqual(await downloadedDebs(viaProxy), [path.basename(deb.filename)]);
+    // served from what the site holds for the stage (TTL 0: the InRelease asked again), the .deb a hit
+    assert.ok(
+      relayA.seen.slice(seenBefore).every((p) => p.endsWith('/InRelease')),
+      relayA.seen.slice(seenBefore).join(),
+    );
     // the site's own gate follows nothing (the central's does)
     await settled(siteA);
     assert.deepEqual(siteA.services.state.stages.currentAll('test'), []);

@@ -69,6 +69,26 @@ export class SiteStages {
   }
 
   /**
+   * The `/stage/...` path of a proxy-mode request for the parent's own stage URL
+   * (`http://PARENT/stage/...`: sources that name the central server, with the site as apt's
+   * proxy); undefined for anything else.
+   */
+  stagePathOf(url: string): string | undefined {
+    if (url.startsWith('/')) return undefined;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return undefined;
+    }
+    const parent = new URL(this.deps.parent);
+    const base = parent.pathname.replace(/\/+$/, '');
+    if (u.protocol !== parent.protocol || u.host !== parent.host || !u.pathname.startsWith(`${base}/stage/`))
+      return undefined;
+    return u.pathname.slice(base.length) + u.search;
+  }
+
+  /**
    * What to answer a stage request with. A pair is kept (counted, refreshed, its indexes
    * learnt) only once the parent answered for it: names the parent does not know cost nothing.
    */
