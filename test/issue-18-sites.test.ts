@@ -409,4 +409,22 @@ describe('issue 18: site caches in site mode ([site] parent)', () => {
       [['stage/test/fixture', 'degraded']],
     );
   });
+
+  it('site A restarted while the central is still gone: the stage and the backend from what it holds', async () => {
+    await siteA.close();
+    siteA = await startServer(siteA.config);
+    // the new process knows no stage pair yet: the first answer (the last verified InRelease) brings it back
+    assert.deepEqual(siteA.proxy.backends.adopted(), []);
+    const stage = await stageClient('a-stage-again', siteA);
+    await runAptOk(['update', '--error-on=any'], { apt: stage });
+    await runAptOk(['install', '--download-only', 'aptgate-demo'], { apt: stage });
+    assert.deepEqual(
+      siteA.proxy.backends.adopted().map((b) => b.name),
+      ['stage/test/fixture'],
+    );
+    const plain = await client('a-again', siteA, 'remap');
+    await runAptOk(['update', '--error-on=any'], { apt: plain });
+    await runAptOk(['install', '--download-only', big.name], { apt: plain });
+    assert.equal((await healthOf(siteA)).site?.reachable, false);
+  });
 });
