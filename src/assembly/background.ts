@@ -34,7 +34,10 @@ export function startBackground(d: BackgroundDeps): () => void {
   const { fleet, gate, outdated, proxy, log } = d;
   let warming = false;
   let rolling = false;
-  const ownGate = !proxy.config.site.parent;
+  // a site cache has no gate of its own: its /stage/ serves its parent's (docs/sites.md)
+  const own = !proxy.config.site.parent;
+  const autoPromote = () => (own ? gate.autoPromote() : Promise.resolve([]));
+  const onSnapshotIndexed = (id: number) => (own ? gate.onSnapshotIndexed(id) : Promise.resolve([]));
   const tick = () => {
     try {
       const created = fleet.schedules.tick();
@@ -44,15 +47,13 @@ export function startBackground(d: BackgroundDeps): () => void {
       const created = (err as { details?: { created?: unknown[] } }).details?.created?.length ?? 0;
       log.error({ err: (err as Error).message, jobs: created }, 'schedule tick failed');
     }
-    // a site cache has no gate of its own: its /stage/ serves its parent's (docs/sites.md)
-    if (ownGate)
-      gate.autoPromote().then(
-        (made) => {
-          if (made.length)
-            log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted');
-        },
-        (err: Error) => log.error({ err: err.message }, 'auto-promotion failed'),
-      );
+    autoPromote().then(
+      (made) => {
+        if (made.length)
+          log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted');
+      },
+      (err: Error) => log.error({ err: err.message }, 'auto-promotion failed'),
+    );
     if (d.warmExposures && !warming) {
       warming = true;
       const started = performance.now();
@@ -110,18 +111,17 @@ export function startBackground(d: BackgroundDeps): () => void {
     setImmediate(() => {
       pending.delete(key);
       if (closing) return;
-      if (ownGate)
-        gate.onSnapshotIndexed(snapshotId).then(
-          (made) => {
-            if (made.length)
-              log.info(
-                { backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) },
-                'stages updated',
-              );
-          },
-          (err: Error) =>
-            log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
-        );
+      onSnapshotIndexed(snapshotId).then(
+        (made) => {
+          if (made.length)
+            log.info(
+              { backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) },
+              'stages updated',
+            );
+        },
+        (err: Error) =>
+          log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
+      );
       outdated.refreshInSlices(snap.backend, snap.suite).then(
         (stats) => {
           if (stats.recomputed || stats.carried)
