@@ -44,12 +44,11 @@ export class SiteStages {
         `this site serves at most ${SITE_STAGE_BACKENDS} stage views of its parent's backends; ${name} is one more (restart the site to forget old ones)`,
       );
     // gpgv would refuse every stage without it: say what is missing instead
-    if (
-      !(await access(parentKey, constants.R_OK).then(
-        () => true,
-        () => false,
-      ))
-    )
+    const readable = await access(parentKey, constants.R_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!readable)
       fail(
         'SIGNATURE',
         `cannot verify the parent's stages: site.parent_key ${parentKey} is missing or unreadable (aptgate site join writes it)`,
