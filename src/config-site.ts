@@ -1,7 +1,7 @@
 // The [site] settings: this server as a site cache under a central aptgate (its parent), the
 // parent's key that vouches for the stages it serves, how often the site reports to it, and
 // the pre-loading of approved .debs before the maintenance window (rate and hours).
-import type { Config } from './config-defaults.js';
+import type { BackendConfig, Config } from './config-defaults.js';
 import { fail } from './errors.js';
 import { parseDuration, parseSize } from './config-values.js';
 
@@ -65,3 +65,27 @@ export const SITE_SETTINGS: Record<string, Setter> = {
     c.site.preloadWindow = parseWindow(k, v);
   },
 };
+
+/**
+ * A site cache's backends: each configured backend fetched through the parent (`<parent>/<name>`,
+ * its remap path there), the hosts and paths of its configured mirrors kept as aliases so a
+ * proxy-mode client asking http://deb.debian.org/debian/... still maps. Keyrings stay the site's
+ * own: nothing is trusted because it came from the parent. The configuration as it is when no
+ * parent is set; else a copy (the input is not changed).
+ */
+export function siteBackends(config: Config): Config {
+  const parent = config.site.parent;
+  if (!parent) return config;
+  const backends = new Map<string, BackendConfig>();
+  for (const [name, b] of config.backends) {
+    const aliases = [...b.aliases];
+    for (const m of b.mirrors) {
+      // URL.host drops the scheme's default port and lowers the case, as BackendMap matches
+      const u = new URL(m);
+      const hostPath = `${u.host}${u.pathname.replace(/\/+$/, '')}`;
+      if (!aliases.includes(hostPath)) aliases.push(hostPath);
+    }
+    backends.set(name, { ...b, mirrors: [`${parent}/${name}`], aliases });
+  }
+  return { ...config, backends };
+}

@@ -378,6 +378,8 @@ export interface ConfigOverrides {
   keyrings?: string[];
   tlsCert?: string;
   tlsKey?: string;
+  /** a site cache under this parent ([site] parent; `serve --site-of URL`) */
+  siteOf?: string;
 }
 
 /** Unset state paths → under server.state_dir (the checkout's state/ or /var/lib/aptgate). */
@@ -412,6 +414,7 @@ export function loadConfig(
   if (o.db !== undefined) applySetting(config, 'server.db', o.db);
   if (o.tlsCert !== undefined) applySetting(config, 'server.tls_cert', o.tlsCert);
   if (o.tlsKey !== undefined) applySetting(config, 'server.tls_key', o.tlsKey);
+  if (o.siteOf !== undefined) applySetting(config, 'site.parent', o.siteOf);
   for (const spec of o.backends ?? []) {
     const m = /^([^=]+)=(.+)$/.exec(spec);
     if (!m) fail('CONFIG_INVALID', `--backend: expected NAME=URL[,URL...], got "${spec}"`, { key: '--backend' });

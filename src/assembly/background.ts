@@ -34,9 +34,13 @@ export function startBackground(d: BackgroundDeps): () => void {
   const { fleet, gate, outdated, proxy, log } = d;
   let warming = false;
   let rolling = false;
+  // a site cache has no gate of its own: its /stage/ serves its parent's (docs/sites.md)
+  const own = !proxy.config.site.parent;
+  const autoPromote = () => (own ? gate.autoPromote() : Promise.resolve([]));
+  const onSnapshotIndexed = (id: number) => (own ? gate.onSnapshotIndexed(id) : Promise.resolve([]));
   // a stage that missed a snapshot takes it (normally nothing: each link is followed at once)
   const catchUp = () =>
-    gate.catchUp().then(
+    (own ? gate.catchUp() : Promise.resolve([])).then(
       (made) => {
         if (made.length)
           log.warn(
@@ -57,7 +61,7 @@ export function startBackground(d: BackgroundDeps): () => void {
       log.error({ err: (err as Error).message, jobs: created }, 'schedule tick failed');
     }
     void catchUp();
-    gate.autoPromote().then(
+    autoPromote().then(
       (made) => {
         if (made.length)
           log.info({ generations: made.map((g) => `${g.stage} ${g.backend}/${g.suite}`) }, 'auto-promoted');
@@ -121,7 +125,7 @@ export function startBackground(d: BackgroundDeps): () => void {
     setImmediate(() => {
       pending.delete(key);
       if (closing) return;
-      gate.onSnapshotIndexed(snapshotId).then(
+      onSnapshotIndexed(snapshotId).then(
         (made) => {
           if (made.length)
             log.info(

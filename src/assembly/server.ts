@@ -4,6 +4,7 @@
 import type { Dispatcher } from 'undici';
 import { poolFetcher } from '../advisories/pool-fetch.js';
 import type { Config } from '../config.js';
+import { siteBackends } from '../config-site.js';
 import type { Logger } from '../log.js';
 import { ProxyRuntime } from '../proxy/runtime.js';
 import { TrafficSampler } from '../proxy/traffic.js';
@@ -37,8 +38,10 @@ export interface ServerServices extends Services {
   stop(): Promise<void>;
 }
 
-export function assembleServer(config: Config, o: ServerOptions): ServerServices {
+export function assembleServer(configured: Config, o: ServerOptions): ServerServices {
   const { db, dbFile, log } = o;
+  // a site cache ([site] parent): every backend through the parent, once, for every service
+  const config = siteBackends(configured);
   const services = assemble(config, { db, dbFile, mode: 'server', log, ...(o.now ? { now: o.now } : {}) });
   const proxy = new ProxyRuntime({
     config,

@@ -37,6 +37,7 @@ interface CommonOpts {
   tlsCert?: string;
   tlsKey?: string;
   logFormat?: string;
+  siteOf?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -54,6 +55,7 @@ function withConfigOptions(cmd: Command, server: boolean): Command {
     cmd.option('--tls-cert <file>', 'PEM certificate: serve HTTPS (with --tls-key)');
     cmd.option('--tls-key <file>', 'PEM private key of --tls-cert');
     cmd.option('--log-format <format>', 'auto (human on a terminal, else JSON), human or json (server.log_format)');
+    cmd.option('--site-of <url>', 'a site cache under this central aptgate (site.parent): every backend through it');
   }
   cmd.option('--state-dir <dir>', 'state directory (default: state/ of the checkout, or /var/lib/aptgate)');
   cmd.option('--cache-dir <dir>', 'cache directory (default STATE_DIR/cache)');
@@ -79,6 +81,7 @@ function configFrom(o: CommonOpts, use: ConfigUse): Config {
   if (o.keyring) overrides.keyrings = o.keyring;
   if (o.tlsCert !== undefined) overrides.tlsCert = o.tlsCert;
   if (o.tlsKey !== undefined) overrides.tlsKey = o.tlsKey;
+  if (o.siteOf !== undefined) overrides.siteOf = o.siteOf;
   const config = locateConfig(use, { ...(o.config ? { file: o.config } : {}), overrides });
   if (o.logFormat !== undefined) {
     try {

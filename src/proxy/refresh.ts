@@ -1,7 +1,7 @@
 // The server's own refresh of tracked suites, so snapshots and the package index stay
 // current without client traffic: revalidate each root, then fetch and index the tracked
 // Packages files the new snapshot names.
-import type { Config } from '../config.js';
+import type { BackendConfig, Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { byHashRel } from '../index/release.js';
 import type { PackageIndexStore } from '../state/package-index.js';
@@ -17,6 +17,8 @@ export interface RefreshDeps {
   snapshots: SnapshotStore;
   packageIndex: PackageIndexStore;
   log: Logger;
+  /** a backend by name, configured or made on demand (a site's stages); default: the configured ones */
+  backendNamed?: (name: string) => BackendConfig | undefined;
 }
 
 const PREFERENCE = ['.xz', '.gz', ''];
@@ -26,6 +28,10 @@ export class Refresher {
   private running: Promise<void> | undefined;
 
   constructor(private readonly deps: RefreshDeps) {}
+
+  private backend(name: string): BackendConfig | undefined {
+    return this.deps.backendNamed ? this.deps.backendNamed(name) : this.deps.config.backends.get(name);
+  }
 
   start(): void {
     const every = this.deps.config.proxy.refreshIntervalMs;
@@ -70,7 +76,7 @@ export class Refresher {
   private async pass(): Promise<void> {
     for (const [k, targets] of this.targets()) {
       const [backendName, suite] = k.split('\0') as [string, string];
-      const backend = this.deps.config.backends.get(backendName);
+      const backend = this.backend(backendName);
       if (!backend) continue;
       try {
         const served =
@@ -89,7 +95,7 @@ export class Refresher {
     targets?: Array<{ component: string; architecture: string }>,
   ): Promise<void> {
     const { backend: backendName, suite } = served.snapshot;
-    const backend = this.deps.config.backends.get(backendName);
+    const backend = this.backend(backendName);
     if (!backend) return;
     const list = targets ?? this.targets().get(`${backendName}\0${suite}`) ?? [];
     for (const { component, architecture } of list) {

@@ -59,10 +59,14 @@ export function registerProxyRoutes(app: FastifyInstance, proxy: ProxyRuntime, a
     return ROOT_PAGE(String(req.socket.localPort ?? proxy.config.port));
   });
 
+  // a site cache: its parent's own stage URLs through it as apt's proxy are its /stage/ (site-stages.ts)
+  const site = proxy.siteStages;
   const handler = (request: FastifyRequest, reply: FastifyReply) =>
-    respond(proxy, request, reply, () =>
-      proxy.service.handle(request.raw, resolveTarget(request.originalUrl, proxy.backends), request.ip),
-    );
+    respond(proxy, request, reply, () => {
+      const staged = site?.stagePathOf(request.originalUrl);
+      if (site && staged) return site.answer(request.raw, staged, request.ip);
+      return proxy.service.handle(request.raw, resolveTarget(request.originalUrl, proxy.backends), request.ip);
+    });
 
   app.route({ method: ['GET', 'HEAD'], url: '/*', handler });
   app.route({ method: ['GET', 'HEAD'], url: ABSOLUTE_FORM_ROUTE, handler });

@@ -1,6 +1,6 @@
 // Assembles the proxy's parts around one configuration and database.
 import type { Dispatcher } from 'undici';
-import type { Config } from '../config.js';
+import type { BackendConfig, Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../state/db.js';
 import type { PackageIndexStore } from '../state/package-index.js';
@@ -19,6 +19,8 @@ import { Metrics, proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { Refresher } from './refresh.js';
 import { transferStats, trimMemory } from './sendfile.js';
 import { ProxyService } from './service.js';
+import { SiteParent } from './site-parent.js';
+import { SiteStages } from './site-stages.js';
 import type { CacheStore } from './store.js';
 import { Suites } from './suites.js';
 import { BackendMap } from './target.js';
@@ -54,6 +56,9 @@ export class ProxyRuntime {
   readonly refresher: Refresher;
   readonly memory: MemoryCache;
   readonly poolIndex: PoolIndex;
+  /** a site cache ([site] parent): its parent's state, and its parent's stages at /stage/ */
+  readonly siteParent: SiteParent | undefined;
+  readonly siteStages: SiteStages | undefined;
   /** per-client counts (aptgate clients), written in batches */
   readonly clients: ClientTracker;
   /** settles once the start-up redo of unfinished index ingests is done */
@@ -114,6 +119,7 @@ export class ProxyRuntime {
       snapshots: this.snapshots,
       packageIndex: this.packageIndex,
       log,
+      backendNamed: (name) => this.backends.named(name),
     });
     this.poolIndex = new PoolIndex({
       config,
@@ -126,6 +132,15 @@ export class ProxyRuntime {
       ensureIndexes: (served, targets) => this.refresher.ensureIndexes(served, targets),
       indexStored: (served, rel, file, key) => this.service.indexStored(served, rel, file, key),
     });
+    const parent = config.site.parent;
+    this.siteParent = parent ? new SiteParent(parent) : undefined;
+    this.siteStages = parent
+      ? new SiteStages({ backends: this.backends, service: this.service, parent, parentKey: config.site.parentKey })
+      : undefined;
+    if (this.siteParent) {
+      const site = this.siteParent;
+      this.upstream.watch((e) => site.record(e));
+    }
     this.registry.onCollect(() => {
       // absent, not 0, until the start-up walk is done
       if (this.store.size.known) {
@@ -264,7 +279,7 @@ export class ProxyRuntime {
   }
 
   health() {
-    const backends = [...this.config.backends.values()].map((b) => {
+    const stateOf = (b: BackendConfig) => {
       const mirrorStates = this.upstream.mirrorHealth(b);
       // degraded: every mirror failed its last request (unknown ones may still answer)
       return {
@@ -273,9 +288,17 @@ export class ProxyRuntime {
         status: mirrorStates.every((m) => m.state === 'failing') ? 'degraded' : 'ok',
         mirrorStates,
       };
-    });
+    };
+    const backends = [...this.config.backends.values()].map(stateOf);
+    // a site: degraded while its parent does not answer (what it holds is still served); the
+    // parent's stages it serves, as backends of their own
+    const site = this.siteParent
+      ? { ...this.siteParent.health(), stages: this.backends.adopted().map(stateOf) }
+      : undefined;
+    const degraded = [...backends, ...(site?.stages ?? [])].some((b) => b.status === 'degraded');
     return {
-      status: backends.some((b) => b.status === 'degraded') ? 'degraded' : 'ok',
+      status: degraded || site?.reachable === false ? 'degraded' : 'ok',
+      ...(site ? { site } : {}),
       backends,
       mirrors: this.upstream.health(),
       fillsInFlight: this.fills.size,

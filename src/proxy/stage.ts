@@ -23,7 +23,7 @@ export interface StageDeps {
   service: ProxyService;
 }
 
-const STAGE_RE = new RegExp(`^/stage/(${STAGE_VIEW})/([^/]+)/(.*)$`);
+export const STAGE_RE = new RegExp(`^/stage/(${STAGE_VIEW})/([^/]+)/(.*)$`);
 
 function contentType(rel: string): string {
   if (rel.endsWith('.gz')) return 'application/gzip';

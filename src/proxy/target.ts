@@ -20,6 +20,8 @@ interface Prefix {
 
 export class BackendMap {
   private readonly prefixes: Prefix[] = [];
+  /** backends made on demand (a site's view of its parent's stages, site-stages.ts): never matched by a client's URL */
+  private readonly onDemand = new Map<string, BackendConfig>();
 
   constructor(readonly config: Config) {
     for (const b of config.backends.values()) {
@@ -35,6 +37,22 @@ export class BackendMap {
 
   byName(name: string): BackendConfig | undefined {
     return this.config.backends.get(name);
+  }
+
+  /** A configured backend or one made on demand, by name (the refresher's and the indexes' lookup). */
+  named(name: string): BackendConfig | undefined {
+    return this.config.backends.get(name) ?? this.onDemand.get(name);
+  }
+
+  /** Adds (or replaces) a backend made on demand; its name must not be a configured one's. */
+  adopt(backend: BackendConfig): void {
+    if (this.config.backends.has(backend.name)) throw new Error(`${backend.name} is a configured backend`);
+    this.onDemand.set(backend.name, backend);
+  }
+
+  /** The backends made on demand. */
+  adopted(): BackendConfig[] {
+    return [...this.onDemand.values()];
   }
 
   /** `host[:port]/raw/path` → backend and the raw remainder after its base. */

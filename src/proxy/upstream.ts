@@ -101,6 +101,17 @@ export interface MirrorHealth {
 /** Failures of what a mirror sent, not of reaching it (suites.ts and fill.ts record them). */
 const CONTENT_CAUSES = new Set(['SIGNATURE', 'RELEASE_INVALID', 'INTEGRITY', 'ROLLBACK', 'UPSTREAM_TOO_LARGE']);
 
+/** One request's outcome at a mirror, for whoever watches a mirror (a site's parent, site-parent.ts). */
+export interface MirrorEvent {
+  mirror: string;
+  /** it answered (below 500) and nothing was wrong with what it sent */
+  ok: boolean;
+  /** it answered at all: an HTTP status (5xx too), or content found wrong (a bad signature, wrong bytes) */
+  answered: boolean;
+  error?: string;
+  cause?: string;
+}
+
 const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
 
 export function header(h: UpstreamResponse['headers'], name: string): string | undefined {
@@ -114,6 +125,7 @@ export class Upstream {
   private readonly mirrors = new Map<string, MirrorRecord>();
   /** aborts the mirror checks in flight when the proxy closes */
   private readonly closing = new AbortController();
+  private readonly watchers: Array<(e: MirrorEvent) => void> = [];
 
   constructor(
     private readonly config: Config,
@@ -151,6 +163,11 @@ export class Upstream {
     return [...healthy, ...aside];
   }
 
+  /** Calls `fn` with each recorded outcome of a request to a mirror. */
+  watch(fn: (e: MirrorEvent) => void): void {
+    this.watchers.push(fn);
+  }
+
   /** Records a failure (the mirror is set aside for proxy.mirror_retry); `quiet`: the caller logs it. */
   markBad(backend: BackendConfig, mirror: string, reason: string, cause = 'error', quiet = false): void {
     this.metrics.upstreamErrors.inc({ backend: backend.name, mirror });
@@ -161,6 +178,8 @@ export class Upstream {
     r.lastError = reason;
     r.lastCause = cause;
     if (!quiet) this.log.warn({ backend: backend.name, mirror, reason }, 'mirror set aside');
+    const answered = CONTENT_CAUSES.has(cause) || cause.startsWith('HTTP ');
+    for (const w of this.watchers) w({ mirror, ok: false, answered, error: reason, cause });
   }
 
   /** Records an answer: the mirror is not failing (any more). */
@@ -171,6 +190,7 @@ export class Upstream {
     r.failingSince = undefined;
     r.downUntil = 0;
     r.lastOk = Date.now();
+    for (const w of this.watchers) w({ mirror, ok: true, answered: true });
   }
 
   /**
