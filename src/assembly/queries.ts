@@ -4,6 +4,7 @@ import type { FleetQueryContext } from '../fleet/queries/context.js';
 import { listCves } from '../fleet/queries/exposures.js';
 import { preloadList } from '../fleet/queries/preload.js';
 import type { SiteRow } from '../state/sites.js';
+import type { PreloadList } from '../proxy/preload-list.js';
 import type { AgentExposures } from '../protocol/wire.js';
 import type { Services } from './services.js';
 
@@ -49,10 +50,10 @@ export function agentExposures(s: Services): (machine: number) => Promise<AgentE
 }
 
 /** A site's pre-load list (site.preload): the files its member machines' pending upgrades download. */
-export function sitePreload(s: Services): (site: SiteRow) => Promise<{ items: unknown[]; totals: unknown }> {
+export function sitePreload(s: Services): (site: SiteRow) => Promise<PreloadList> {
   const ctx = queryContext(s);
   return async (site) => {
     const r = await preloadList(ctx, s.sites.membersOfSite(site.name));
-    return { items: r.items, totals: r.totals };
+    return { items: r.items, totals: r.totals, dists: r.dists ?? [] };
   };
 }

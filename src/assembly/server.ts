@@ -15,6 +15,7 @@ import { warmExposures } from '../fleet/queries/exposures.js';
 import { startBackground } from './background.js';
 import { startSiteReports } from './site-report.js';
 import { Preloader, type PreloadProgress } from '../proxy/preload.js';
+import { resolveTarget } from '../proxy/target.js';
 import { queryContext } from './queries.js';
 import { assemble, type Services } from './services.js';
 
@@ -36,6 +37,10 @@ export interface ServerServices extends Services {
   start(): Promise<void>;
   /** Ends what start() began, then the services'. */
   stop(): Promise<void>;
+  /** a site cache: its report now, then the parent's pre-load list (the timer does it every [site] report_interval) */
+  reportToParent(): Promise<void>;
+  /** a site cache's pre-loading (undefined elsewhere, and before start) */
+  preloader(): Preloader | undefined;
 }
 
 export function assembleServer(configured: Config, o: ServerOptions): ServerServices {
@@ -66,6 +71,8 @@ export function assembleServer(configured: Config, o: ServerOptions): ServerServ
     ...services,
     proxy,
     traffic,
+    reportToParent: () => siteReports?.reportNow() ?? Promise.resolve(),
+    preloader: () => preloader,
     start: async () => {
       checkpointer = Checkpointer.start(db, dbFile, (message) => log.warn({ err: message }, 'database checkpoints'));
       await proxy.start();
@@ -79,7 +86,15 @@ export function assembleServer(configured: Config, o: ServerOptions): ServerServ
         warmExposures: () => warmExposures(ctx),
       });
       // a site cache reports to its parent and pre-loads what its machines will install (issue 18)
-      preloader = config.site.parent ? Preloader.forRuntime(proxy, { log }) : undefined;
+      const stages = proxy.siteStages;
+      preloader = config.site.parent
+        ? Preloader.forRuntime(proxy, {
+            log,
+            // the parent's stage views resolve to the site's backends of them
+            resolve: (p) => (stages && p.startsWith('/stage/') ? stages.target(p) : resolveTarget(p, proxy.backends)),
+          })
+        : undefined;
+      if (preloader) proxy.preloadProgress = () => preloader!.progress();
       siteReports = startSiteReports(
         config,
         {

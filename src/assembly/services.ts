@@ -146,7 +146,7 @@ export function assemble(config: Config, o: AssembleOptions): Services {
     siteUrlOf: (machine, classes): string | undefined => sites.urlFor(machine, classes),
     profiles: state.profiles,
     outdated,
-    backendOf: backendOfUri(new BackendMap(config)),
+    backendOf: backendOfUri(new BackendMap(config), () => sites.store.urls()),
     jobs: {
       leaseMs: config.fleet.jobLeaseMs,
       maxAttempts: config.fleet.jobAttempts,

@@ -19,7 +19,18 @@ export interface PreloadItem {
 export interface PreloadList {
   items: PreloadItem[];
   totals: { files: number; bytes: number };
+  /**
+   * the suites the items come from, as `/<backend>/dists/<suite>` or `/stage/<view>/<backend>/dists/<suite>`:
+   * a site that never served one learns its signed index first
+   */
+  dists?: string[];
 }
+
+/** Suites a list may name. */
+const MAX_DISTS = 1000;
+const DISTS_RE = new RegExp(
+  `^/(?:stage/${STAGE_VIEW}/)?[A-Za-z0-9][A-Za-z0-9._+~-]*/dists/[A-Za-z0-9][A-Za-z0-9._-]*$`,
+);
 
 /** Items a list may hold (a site's fleet needs a few thousand files; a whole release is ~60,000). */
 export const MAX_PRELOAD_ITEMS = 100_000;
@@ -65,5 +76,15 @@ export async function checkPreloadList(value: unknown, slicer = new TimeSlicer()
     else byPath.set(path!, { path: path!, size: size!, sha256: sha256!, machines: n });
   }
   const items = [...byPath.values()];
-  return { items, totals: { files: items.length, bytes: items.reduce((s, x) => s + x.size, 0) } };
+  const dists = (value as { dists?: unknown }).dists ?? [];
+  if (!Array.isArray(dists) || dists.length > MAX_DISTS)
+    fail('USAGE', `a preload list's dists is an array of at most ${MAX_DISTS} suite paths`);
+  for (const [i, d] of (dists as unknown[]).entries())
+    if (typeof d !== 'string' || d.length > 512 || !DISTS_RE.test(d))
+      fail('USAGE', `preload dists ${i}: not /<backend>/dists/<suite> or /stage/<view>/<backend>/dists/<suite>`);
+  return {
+    items,
+    totals: { files: items.length, bytes: items.reduce((s, x) => s + x.size, 0) },
+    dists: [...new Set(dists as string[])],
+  };
 }

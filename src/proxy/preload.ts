@@ -42,6 +42,8 @@ export interface PreloadPort {
   stored(key: string): Promise<boolean>;
   /** fills the object (joining a fill in progress); resolves once it is stored, rejects with why not */
   fill(spec: FillSpec): Promise<void>;
+  /** makes a suite known to the site: its signed root fetched and verified (what names its Packages) */
+  learnSuite?(target: Target, suite: string): Promise<void>;
 }
 
 export interface PreloaderOptions {
@@ -101,6 +103,13 @@ export class Preloader extends EventEmitter {
       resolve: o.resolve ?? ((path) => resolveTarget(path, runtime.backends)),
       expected: (t) => runtime.service.expectedPoolFile(t.backend, t.path),
       stored: async (key) => (await runtime.store.stat(key)) !== undefined,
+      learnSuite: async (t, suite) => {
+        const served =
+          (await runtime.suites.root(t.backend, suite, 'inrelease', { revalidate: true })) ??
+          (await runtime.suites.root(t.backend, suite, 'release', { revalidate: true }));
+        if (!served)
+          throw new AptgateError('NOT_FOUND', `${t.backend.name}: ${suite} has no signed root at the parent`);
+      },
       fill: async (spec) => {
         const f = runtime.fills.start(spec);
         if (!(await f.done))
@@ -128,7 +137,7 @@ export class Preloader extends EventEmitter {
     const gen = ++this.generation;
     this.wake();
     this.p = { ...fresh(), files_total: list.items.length, bytes_total: list.totals.bytes };
-    this.running = this.run(gen, list.items);
+    this.running = this.run(gen, list.items, list.dists ?? []);
     return this.running;
   }
 
@@ -151,9 +160,15 @@ export class Preloader extends EventEmitter {
     this.emit('state', s, this.progress());
   }
 
-  private async run(gen: number, items: readonly PreloadItem[]): Promise<PreloadProgress> {
+  private async run(gen: number, items: readonly PreloadItem[], dists: readonly string[]): Promise<PreloadProgress> {
     let next = 0;
     const current = () => gen === this.generation;
+    // suites this site never served: their signed roots first, so its index can vouch for the files
+    if (items.length && dists.length && this.port.learnSuite && (await this.windowOpen(current)))
+      for (const d of dists) {
+        if (!current()) break;
+        await this.learn(d);
+      }
     const worker = async () => {
       while (current() && next < items.length) {
         if (!(await this.windowOpen(current))) return;
@@ -188,6 +203,17 @@ export class Preloader extends EventEmitter {
         const t = setTimeout(done, Math.min(wait, 60_000));
         this.waiting.add(done);
       });
+    }
+  }
+
+  private async learn(dists: string): Promise<void> {
+    const suite = dists.slice(dists.lastIndexOf('/') + 1);
+    try {
+      await this.port.learnSuite!(await this.port.resolve(`${dists}/InRelease`), suite);
+    } catch (err) {
+      // its files fail on their own ("no signed index of this site names it")
+      this.p.last_error = `${dists}: ${(err as Error).message}`.slice(0, 500);
+      this.o.log?.warn({ dists, err: (err as Error).message }, 'pre-loading: suite not learnt');
     }
   }
 

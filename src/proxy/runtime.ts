@@ -278,6 +278,9 @@ export class ProxyRuntime {
     );
   }
 
+  /** a site's pre-loading progress, shown in its health (set where the Preloader is made) */
+  preloadProgress: (() => object) | undefined;
+
   health() {
     const stateOf = (b: BackendConfig) => {
       const mirrorStates = this.upstream.mirrorHealth(b);
@@ -293,7 +296,11 @@ export class ProxyRuntime {
     // a site: degraded while its parent does not answer (what it holds is still served); the
     // parent's stages it serves, as backends of their own
     const site = this.siteParent
-      ? { ...this.siteParent.health(), stages: this.backends.adopted().map(stateOf) }
+      ? {
+          ...this.siteParent.health(),
+          stages: this.backends.adopted().map(stateOf),
+          ...(this.preloadProgress ? { preload: this.preloadProgress() } : {}),
+        }
       : undefined;
     const degraded = [...backends, ...(site?.stages ?? [])].some((b) => b.status === 'degraded');
     return {

@@ -13,7 +13,7 @@ import { fail } from '../errors.js';
 import type { Answer } from './answer.js';
 import type { ProxyService } from './service.js';
 import { STAGE_RE } from './stage.js';
-import { decodePath, type BackendMap } from './target.js';
+import { decodePath, type BackendMap, type Target } from './target.js';
 
 /** At most this many (view, backend) pairs per site: the parent publishes a few stages and rollout sides. */
 export const SITE_STAGE_BACKENDS = 64;
@@ -85,6 +85,19 @@ export class SiteStages {
     if (u.protocol !== parent.protocol || u.host !== parent.host || !u.pathname.startsWith(`${base}/stage/`))
       return undefined;
     return u.pathname.slice(base.length) + u.search;
+  }
+
+  /**
+   * The target of `/stage/<view>/<backend>/pool/...` (a site's pre-loading asks through it): the
+   * pair's backend, known or made as a request would make it.
+   */
+  async target(url: string): Promise<Target> {
+    const m = STAGE_RE.exec(url.split('?')[0]!);
+    if (!m) fail('NOT_FOUND', 'expected /stage/<stage>/<backend>/...');
+    const [, view, backendName, raw] = m as unknown as [string, string, string, string];
+    const rest = decodePath(raw);
+    const { backend } = await this.backendFor(view, backendName);
+    return { backend, path: rest, mode: 'remap', key: `${backend.name}/${rest}` };
   }
 
   /**

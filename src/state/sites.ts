@@ -90,6 +90,13 @@ export interface SiteReportWrite {
 export class SiteStore {
   constructor(readonly db: Db) {}
 
+  /** The URLs of the sites that have one (a machine's sources may name them). */
+  urls(): string[] {
+    return cached<[], { url: string }>(this.db, "SELECT url FROM site WHERE url <> ''")
+      .all()
+      .map((r) => r.url);
+  }
+
   all(): SiteRow[] {
     return cached<[], RawSite>(this.db, `SELECT ${SITE_COLS} FROM site ORDER BY name`)
       .all()

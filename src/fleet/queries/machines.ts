@@ -131,7 +131,12 @@ function comparison(
 
 /** "URI SUITE" of the machine's apt sources that do not go through this server (the server cannot see them). */
 function unservedSources(ctx: FleetQueryContext, extras: CollectedExtras): string[] {
-  const backendOf = backendOfUri(new BackendMap(ctx.config));
+  const backendOf = backendOfUri(new BackendMap(ctx.config), () =>
+    ctx.db
+      .prepare<[], { url: string }>("SELECT url FROM site WHERE url <> ''")
+      .all()
+      .map((r) => r.url),
+  );
   const out = new Set<string>();
   for (const f of extras.sources) {
     for (const e of parseSourcesFile(f.path, f.content)) {

@@ -151,6 +151,7 @@ export async function preloadList(
   const unresolved: PreloadAnswer['unresolved'] = [];
   const unresolvedSeen = new Set<string>();
   const specs = new Map<number, ViewSpec>();
+  const dists = new Set<string>();
   let counted = 0;
   for (const { profileId, viewId, machines } of pairs.values()) {
     await slicer.tick();
@@ -193,6 +194,7 @@ export async function preloadList(
         }
         continue;
       }
+      dists.add(preloadPath(src.backend, `dists/${src.suite}`, src.stage));
       const path = preloadPath(src.backend, f.filename, src.stage);
       if (paths.has(path)) continue;
       paths.add(path);
@@ -206,6 +208,7 @@ export async function preloadList(
   return {
     items,
     totals: { files: items.length, bytes: items.reduce((s, x) => s + x.size, 0) },
+    dists: [...dists].sort(),
     machines: { asked: ids.length, counted, unknown, unknownCount },
     unresolved,
   };
