@@ -34,7 +34,7 @@ export interface FleetDeps {
   onError?: (err: Error, what: string) => void;
   /** the release gate's side: the sources of the stage a machine follows, and their key */
   gate: FleetGate;
-  /** the URL of the site a machine belongs to (its classes' names asked for when a site lists classes) (fleet/sites.ts) */
+  /** the URL of the site a machine belongs to (its classes asked for only when a site lists classes; fleet/sites.ts) */
   siteUrlOf?: (machine: number, classes: () => readonly string[]) => string | undefined;
 }
 
@@ -309,7 +309,7 @@ export class Fleet {
     return this.deps.siteUrlOf?.(m.id, () => this.classes.classesOf(m).map((c) => c.name));
   }
 
-  /** The stage sources of a machine reached at `host` (none when it follows no stage); `site`: its site's URL when known. */
+  /** The stage sources of a machine reached at `host` (none when it follows no stage); `site`: its site's URL. */
   private stageSources(
     m: MachineRow,
     host: string | undefined,
