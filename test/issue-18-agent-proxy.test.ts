@@ -3,7 +3,7 @@
 // with the upstream's host as an alias, so proxy-mode sources map), a real agent enrolled with
 // the central server. The agent's root reads the fixture through a host name nobody resolves
 // (deb.aptgate.invalid): apt reaches it only through the site. A machine put in the site (by
-// network, then by class) gets apt.conf.d/80aptgate-proxy naming the site at its next run-once,
+// network, then by class) gets apt.conf.d/80aptgate-site-proxy naming the site at its next run-once,
 // and a real apt-get update and download in its root go through the site; leaving the site
 // removes the file; an edited file is put back; what a server sends is checked before anything
 // reaches apt's configuration.

@@ -8,8 +8,12 @@ import path from 'node:path';
 import { writeFileAtomic } from './sources.js';
 import type { AptTarget } from './types.js';
 
-/** After the usual local proxy files (01proxy, 02proxy, ...): the site's setting wins over a stale one. */
-export const APT_PROXY_NAME = '80aptgate-proxy';
+/**
+ * Read after the usual local proxy files (01proxy, 02proxy) and the package's own
+ * 30aptgate-proxy (the central server, when uncommented): the site's setting wins over them;
+ * once the file is removed they apply again.
+ */
+export const APT_PROXY_NAME = '80aptgate-site-proxy';
 
 export function aptProxyFile(target: AptTarget): string {
   return path.join(target.root, 'etc/apt/apt.conf.d', APT_PROXY_NAME);
