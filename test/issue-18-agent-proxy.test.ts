@@ -19,6 +19,7 @@ import { runCycle } from '../src/agent/cycle.js';
 import { AgentState } from '../src/agent/identity.js';
 import { aptProxyOfSite } from '../src/fleet/site-membership.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
+import { renderSources } from './helpers/apt.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
 import { createTestRoot } from './helpers/root.js';
@@ -146,10 +147,22 @@ describe('issue 18: machines use their site (the apt proxy the central server na
     );
     assert.ok(existsSync(path.join(agent.root.root, 'var/cache/apt/archives', path.basename(deb.filename))));
 
-    // the next run leaves the file as it is; an edited file is put back
-    assert.equal((await runOnce()).aptProxy, 'unchanged');
-    await writeFile(proxyFile(), 'Acquire::http::Proxy "http://elsewhere.example:3128/";\n');
+    // a source at the site itself (as stage sources at a site are) is reached directly: through
+    // the proxy it would fail, since an aptgate maps only its backends' hosts, not its own URL
+    const atSite = path.join(agent.root.root, 'etc/apt/sources.list.d/at-site.sources');
+    await writeFile(atSite, renderSources([{ uri: `${site.url}/fixture`, signedBy: world.key.keyring }]));
+    const direct = await update();
+    assert.equal(direct.code, 0, direct.output);
+    assert.equal((await runOnce()).aptProxy, 'unchanged', 'the next run leaves the file as it is');
+    // edited without its DIRECT line: apt asks the site for the site's own URL, which it refuses
+    await writeFile(proxyFile(), text.replace(/^.*"DIRECT";\n/m, ''));
+    const proxied = await update();
+    assert.notEqual(proxied.code, 0, 'without DIRECT the site is asked for its own URL');
+    assert.match(proxied.output, /403/);
+    // the next run puts the file back
     assert.equal((await runOnce()).aptProxy, 'written');
+    assert.equal((await update()).code, 0);
+    await rm(atSite);
     assert.equal(await readFile(proxyFile(), 'utf8'), text);
   });
 
