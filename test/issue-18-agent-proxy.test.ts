@@ -331,7 +331,7 @@ describe("issue 18: the agent checks the server's apt proxy before apt's configu
     assert.equal(r.status, 'approved');
     assert.equal(await readFile(file, 'utf8'), good);
     assert.ok(
-      logs.some((l) => /apt proxy refused/.test(l) && !l.includes('\n')),
+      logs.some((l) => /apt proxy not applied/.test(l) && !l.includes('\n')),
       logs.join('|'),
     );
     // an older server says nothing: the file stays

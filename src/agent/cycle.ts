@@ -43,7 +43,7 @@ export interface CycleDeps {
 export interface CycleResult {
   /** the stage sources written in this run (their hash) */
   sources?: string;
-  /** what became of the apt proxy file ('refused': the server's value was not an http proxy URL) */
+  /** what became of the apt proxy file ('refused': not an http proxy URL, or the file could not be written) */
   aptProxy?: AptProxyChange | 'refused';
   status: 'pending' | 'approved';
   reported: 'no' | 'hash' | 'delta' | 'full';
@@ -171,7 +171,7 @@ async function aptProxyStep(
     if (r === 'removed') d.log('apt proxy: none (the machine belongs to no site with an http URL)');
     return r;
   } catch (err) {
-    d.log(`apt proxy refused, the file is left as it is: ${(err as Error).message}`);
+    d.log(`apt proxy not applied, the file is left as it is: ${(err as Error).message}`);
     return 'refused';
   }
 }
