@@ -172,6 +172,7 @@ export function buildAgentProgram(out: (s: string) => void = (s) => process.stdo
           log,
           stop: stop.signal,
           abort: abort.signal,
+          aptProxy: { server },
           execute: hostExecutor(c, server, target, log, opts),
         });
         const chroots =

@@ -10,6 +10,7 @@ import { parseStatus } from '../index/status.js';
 import { PROTOCOL_VERSION } from '../protocol/faults.js';
 import { VERSION } from '../version.js';
 import type { RpcClient } from './client.js';
+import { applyAptProxy, type AptProxyChange } from './apt-proxy.js';
 import { collectState } from './collect.js';
 import { runJob } from './executors.js';
 import type { AgentState, Identity } from './identity.js';
@@ -31,11 +32,19 @@ export interface CycleDeps {
   stop?: AbortSignal;
   /** told again: the running job is aborted (the default executor's commands are killed) */
   abort?: AbortSignal;
+  /**
+   * the apt proxy the server names is written to the target's apt.conf.d (apt-proxy.ts), apt
+   * reaching `server` (the aptgate server called) directly; absent: not managed (an LTSP chroot's
+   * apt goes through the agent's chroot_proxy)
+   */
+  aptProxy?: { server: string };
 }
 
 export interface CycleResult {
   /** the stage sources written in this run (their hash) */
   sources?: string;
+  /** what became of the apt proxy file ('refused': not an http proxy URL, or the file could not be written) */
+  aptProxy?: AptProxyChange | 'refused';
   status: 'pending' | 'approved';
   reported: 'no' | 'hash' | 'delta' | 'full';
   jobs: Array<{ id: number; kind: string; exitCode: number; failure: string | undefined }>;
@@ -82,6 +91,11 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
   if (check.status === 'pending') {
     d.log('this machine waits for approval on the server (aptgate machines approve)');
     return out;
+  }
+  // before the stage sources: their apt-get update already goes the way the server says
+  if (d.aptProxy) {
+    const proxy = await aptProxyStep(d, d.aptProxy.server, check.aptProxy);
+    if (proxy) out.aptProxy = proxy;
   }
   if (check.sources !== d.state.sourcesHash()) {
     // the release gate moved this machine (or its stage's suites changed): new sources first
@@ -143,6 +157,23 @@ export async function runCycle(d: CycleDeps): Promise<CycleResult> {
     if (!check.stateKnown) out.reported = await report(d, snap, check.packagesKnown, check.packagesBase);
   }
   return out;
+}
+
+/** The proxy file in line with the check-in (checked against the file each run); a refused value changes nothing. */
+async function aptProxyStep(
+  d: CycleDeps,
+  server: string,
+  value: unknown,
+): Promise<AptProxyChange | 'refused' | undefined> {
+  try {
+    const r = await applyAptProxy(d.target, value, server);
+    if (r === 'written') d.log(`apt proxy: ${String(value)} (its site)`);
+    if (r === 'removed') d.log('apt proxy: none (the machine belongs to no site with an http URL)');
+    return r;
+  } catch (err) {
+    d.log(`apt proxy not applied, the file is left as it is: ${(err as Error).message}`);
+    return 'refused';
+  }
 }
 
 function executor(d: CycleDeps): (job: JobSpec) => Promise<JobResult> {

@@ -17,6 +17,7 @@ import { JobService, type Delivery, type JobSettings } from './jobs.js';
 import type { OutdatedService } from './outdated.js';
 import { ReportService, type PackagesPayload, type ReportSettings } from './reports.js';
 import { ScheduleService } from './schedules.js';
+import { aptProxyOfSite } from './site-membership.js';
 
 export interface FleetDeps {
   db: Db;
@@ -33,7 +34,7 @@ export interface FleetDeps {
   onError?: (err: Error, what: string) => void;
   /** the release gate's side: the sources of the stage a machine follows, and their key */
   gate: FleetGate;
-  /** the URL of the site a machine belongs to (its classes' names asked for when a site lists classes) (fleet/sites.ts) */
+  /** the URL of the site a machine belongs to (its classes asked for only when a site lists classes; fleet/sites.ts) */
   siteUrlOf?: (machine: number, classes: () => readonly string[]) => string | undefined;
 }
 
@@ -202,11 +203,13 @@ export class Fleet {
         jobsWaiting: false,
         pullNow: false,
         sources: '',
+        aptProxy: '',
       };
     const stateKnown = m.stateHash !== null && m.stateHash === a.state;
     // after a job the unchanged state counts as reported again (the gate's evidence)
     if (stateKnown && this.jobs.finishedSince(id, m.reportedAt ?? 0)) this.store.confirmState(id);
     const base = m.profileId === null ? undefined : this.deps.profiles.byId(m.profileId);
+    const site = this.siteUrlOf(m);
     return {
       status: m.status,
       stateKnown,
@@ -214,7 +217,9 @@ export class Fleet {
       packagesBase: base?.sha256 ?? '',
       jobsWaiting: this.jobs.waiting(id),
       pullNow: m.pullNow,
-      sources: this.stageSources(m, a.host)?.hash ?? '',
+      sources: this.stageSources(m, a.host, site)?.hash ?? '',
+      // apt of a machine of a site goes through it for every http source (not only its stage)
+      aptProxy: aptProxyOfSite(site),
     };
   }
 
@@ -299,15 +304,23 @@ export class Fleet {
     return this.deps.gate.rolloutWhy?.(view, machine, source, version);
   }
 
-  /** The stage sources of a machine reached at `host` (none when it follows no stage). */
-  private stageSources(m: MachineRow, host: string | undefined): StageSources | undefined {
+  /** The URL of the site a machine belongs to (undefined: none, or a site without a URL). */
+  private siteUrlOf(m: MachineRow): string | undefined {
+    return this.deps.siteUrlOf?.(m.id, () => this.classes.classesOf(m).map((c) => c.name));
+  }
+
+  /** The stage sources of a machine reached at `host` (none when it follows no stage); `site`: its site's URL. */
+  private stageSources(
+    m: MachineRow,
+    host: string | undefined,
+    site: string | undefined = this.siteUrlOf(m),
+  ): StageSources | undefined {
     const bound = this.classes.stageClassOf(m, this.deps.gate.stages);
     if (!host || !bound?.stage) return undefined;
     // a rollout of the stage to its class may keep it on the content before (its wave not open yet)
     const view = this.deps.gate.viewOf?.(m.id, bound.stage, bound.name) ?? bound.stage;
     const facts = JSON.parse(m.facts) as { codename?: string };
     // a machine of a site reads its stage through the site (its URL changes the sources' hash: the agent refetches)
-    const site = this.deps.siteUrlOf?.(m.id, () => this.classes.classesOf(m).map((c) => c.name));
     return this.deps.gate.sources(view, facts.codename ?? '', host, site);
   }
 

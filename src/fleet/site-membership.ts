@@ -86,3 +86,21 @@ export function siteOfMachine<S extends SiteRule>(
   }
   return best?.site;
 }
+
+/**
+ * The apt proxy a machine of a site is told (agent.checkIn's aptProxy): the site URL's origin when
+ * it is http and the site is at its root; '' otherwise. apt's Acquire::http::Proxy speaks plain
+ * HTTP to its proxy, and a site behind a path prefix cannot take proxy requests at its origin;
+ * such a site's machines still read their stage sources at its URL.
+ */
+export function aptProxyOfSite(url: string | undefined): string {
+  if (!url) return '';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '';
+  }
+  if (u.protocol !== 'http:' || u.pathname !== '/' || u.username || u.password || u.search || u.hash) return '';
+  return `http://${u.host}/`;
+}

@@ -30,6 +30,11 @@ export interface CheckInAnswer {
   pullNow: boolean;
   /** hash of the stage sources this machine should have ('' when none): fetch them when it differs */
   sources: string;
+  /**
+   * the apt proxy of the site this machine belongs to, `http://host[:port]/` ('' when none: the
+   * agent removes its proxy file); absent from servers before issue 18 (the agent leaves the file)
+   */
+  aptProxy?: string;
 }
 
 export interface SourceFile {

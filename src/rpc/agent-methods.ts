@@ -158,7 +158,7 @@ export function registerAgentMethods(
     name: 'agent.checkIn',
     signature: ['struct', 'struct'],
     auth: true,
-    help: 'The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow, sources}. Signed.',
+    help: "The cheap call: {machineId, state, packages} (hashes) → {status, stateKnown, packagesKnown, packagesBase, jobsWaiting, pullNow, sources, aptProxy} (aptProxy: the http proxy of the machine's site, '' when none). Signed.",
     handler: ([p], ctx) => {
       const s = p as Struct;
       return fleet.checkIn(caller(ctx), {
