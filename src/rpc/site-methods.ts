@@ -1,7 +1,7 @@
 // The site.* methods (issue 18): a site cache registers with a site token, then reports its
 // statistics in calls signed with its secret (protocol/signing.ts, the site's header). Every
 // member is checked here (type, range, size) before the registry sees it: a report that fails
-// any check changes nothing. Documented in docs/sites-registry.md.
+// any check changes nothing. Documented in docs/sites.md.
 import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import type { SiteRegistry, VerifiedSite } from '../fleet/sites.js';

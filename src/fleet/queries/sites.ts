@@ -1,5 +1,5 @@
 // The site registry for the administrator and the API (issue 18): plain functions over the
-// registry that return the documented JSON shapes (docs/sites-registry.md); cli/sites-format.ts
+// registry that return the documented JSON shapes (docs/sites.md); cli/sites-format.ts
 // prints them.
 import { fail } from '../../errors.js';
 import type { SiteRow } from '../../state/sites.js';
