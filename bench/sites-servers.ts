@@ -53,7 +53,12 @@ http {
   return { port: p, nginx, pids: () => [nginx.pid, ...childPids(nginx.pid)] };
 }
 
-async function startAptgate(dir: string, mirror: string, keyring: string): Promise<{ port: number; s: Started }> {
+async function startAptgate(
+  dir: string,
+  mirror: string,
+  keyring: string,
+  siteOf?: string,
+): Promise<{ port: number; s: Started }> {
   mkdirSync(dir, { recursive: true });
   const p = await port();
   const s = procs.start(
@@ -72,6 +77,7 @@ async function startAptgate(dir: string, mirror: string, keyring: string): Promi
       `${PREFIX}=${mirror}`,
       '--keyring',
       `${PREFIX}=${keyring}`,
+      ...(siteOf ? ['--site-of', siteOf] : []),
     ],
     // no access log (as bench:proxy): one JSON line per request is not what is measured here
     { logFile: join(dir, 'server.log'), env: { ...process.env, APTGATE_SERVER_LOG_LEVEL: 'warn' } },
@@ -178,8 +184,8 @@ export async function startTopology(
           continue;
         }
         const r = await siteLink(i, central.port);
-        // a site today: an aptgate whose backend's one mirror is the central's /<backend> (test/issue-18-chain)
-        const site = await startAptgate(join(base, `site${i}`), `http://127.0.0.1:${r.port}/${PREFIX}`, keyring);
+        // a site cache ([site] parent): the same backend as the central, fetched through it (its link's relay)
+        const site = await startAptgate(join(base, `site${i}`), upstreamUrl, keyring, `http://127.0.0.1:${r.port}`);
         started.push(site.s);
         names.push(`site ${i} aptgate`);
         clientPorts.push(site.port);
