@@ -65,6 +65,12 @@ export function startSiteReports(
     );
     return undefined;
   }
+  // the same central server may have another URL now; another server rejects the signature
+  if (identity.parent.replace(/\/+$/, '') !== config.site.parent)
+    log.warn(
+      { joined: identity.parent, parent: config.site.parent },
+      'this site joined another parent URL than [site] parent: its reports go to [site] parent',
+    );
   const client = new SiteClient(config.site.parent, identity);
   const started = Date.now();
   let running: Promise<void> = Promise.resolve();
