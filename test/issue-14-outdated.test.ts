@@ -82,6 +82,8 @@ describe('issue 14: the one-shot outdated reads only the installed packages, wit
       'Version: 4\nPackage: d\n\npackage: e\nVersion: 5\n\n# comment\nPackage: f\nVersion: 6\n\nPACKAGE : g\nVersion: 7\n',
       // a continued Package line; blank lines in runs; no final newline
       'Package: x\n y\nVersion: 1\n\n\n\nPackage: a\nVersion: 8',
+      // a paragraph that ends where the one before had a line end: the bytes kept from it never end this one
+      'Package: bb\nVersion: 2\n\nPackage: a\nVersion: 8\n',
       // a non-ASCII byte in a name, and a wanted name as a prefix of another
       'Package: \u00e4\nVersion: 1\n\nPackage: ab\nVersion: 1\n\nPackage: a \nVersion: 9\n',
     ];

@@ -95,7 +95,9 @@ export class PackageSelector {
 
   /** Handles every complete paragraph of work[0, used) (all of it at the end) and keeps the rest. */
   private scan(last: boolean): void {
-    const buf = this.work;
+    // only the bytes written: beyond them are stale ones of earlier chunks (a "\n" there once
+    // ended a paragraph early)
+    const buf = this.work.subarray(0, this.used);
     const n = this.used;
     if (splitUnsafe(buf, 0, n)) {
       this.parser = new Deb822Parser(this.keep, this.opts);
