@@ -52,7 +52,7 @@ export function agentExposures(s: Services): (machine: number) => Promise<AgentE
 export function sitePreload(s: Services): (site: SiteRow) => Promise<{ items: unknown[]; totals: unknown }> {
   const ctx = queryContext(s);
   return async (site) => {
-    const r = await preloadList(ctx, s.sites.membersOfSite(site.name));
+    const r = await preloadList(ctx, await s.sites.membersOfSite(site.name));
     return { items: r.items, totals: r.totals };
   };
 }
