@@ -6,6 +6,7 @@
 // so the central server hands out stage sources at the address the agent reached.
 import http from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { ANONYMOUS_LIMITS, SIGNED_LIMITS } from '../protocol/limits.js';
@@ -44,6 +45,8 @@ const ANSWER_HEADERS = {
 /** The largest answer relayed back (an agent's outdated lists can be large; a signed body's limit). */
 const ANSWER_LIMIT = SIGNED_LIMITS.bodyBytes * 2;
 
+const servername = (u: URL): string => (isIP(u.hostname.replace(/^\[|\]$/g, '')) ? '' : u.hostname);
+
 export function registerRpcRelay(app: FastifyInstance, o: RelayOptions): void {
   const target = new URL('/RPC2', o.parent);
   const lib = target.protocol === 'https:' ? https : http;
@@ -80,42 +83,41 @@ export function registerRpcRelay(app: FastifyInstance, o: RelayOptions): void {
         if (typeof v === 'string') headers[h] = v;
       }
       try {
-        const answer = await new Promise<{ status: number; signature?: string; bytes: Buffer }>(
-          (resolve, reject) => {
-            const req = lib.request(
-              target,
-              {
-                method: 'POST',
-                headers,
-                timeout: o.answerTimeoutMs ?? 120_000,
-                // TLS checks the parent's certificate against the parent's name: node takes the
-                // name from the Host header otherwise, and that one is the client's
-                ...(target.protocol === 'https:' ? { servername: target.hostname } : {}),
-              },
-              (res) => {
-                const chunks: Buffer[] = [];
-                let size = 0;
-                res.on('data', (c: Buffer) => {
-                  size += c.length;
-                  if (size > ANSWER_LIMIT) req.destroy(new Error(`the parent's answer exceeds ${ANSWER_LIMIT} bytes`));
-                  else chunks.push(c);
+        const answer = await new Promise<{ status: number; signature?: string; bytes: Buffer }>((resolve, reject) => {
+          const req = lib.request(
+            target,
+            {
+              method: 'POST',
+              headers,
+              timeout: o.answerTimeoutMs ?? 120_000,
+              // TLS checks the parent's certificate against the parent's name: node takes the
+              // name from the Host header otherwise, and that one is the client's ('' for an
+              // address: no SNI, the certificate checked against the address)
+              ...(target.protocol === 'https:' ? { servername: servername(target) } : {}),
+            },
+            (res) => {
+              const chunks: Buffer[] = [];
+              let size = 0;
+              res.on('data', (c: Buffer) => {
+                size += c.length;
+                if (size > ANSWER_LIMIT) req.destroy(new Error(`the parent's answer exceeds ${ANSWER_LIMIT} bytes`));
+                else chunks.push(c);
+              });
+              res.on('end', () => {
+                const sig = res.headers[RESPONSE_SIGNATURE_HEADER];
+                resolve({
+                  status: res.statusCode ?? 502,
+                  ...(typeof sig === 'string' ? { signature: sig } : {}),
+                  bytes: Buffer.concat(chunks),
                 });
-                res.on('end', () => {
-                  const sig = res.headers[RESPONSE_SIGNATURE_HEADER];
-                  resolve({
-                    status: res.statusCode ?? 502,
-                    ...(typeof sig === 'string' ? { signature: sig } : {}),
-                    bytes: Buffer.concat(chunks),
-                  });
-                });
-                res.on('error', reject);
-              },
-            );
-            req.on('timeout', () => req.destroy(new Error('the parent did not answer in time')));
-            req.on('error', reject);
-            req.end(body);
-          },
-        );
+              });
+              res.on('error', reject);
+            },
+          );
+          req.on('timeout', () => req.destroy(new Error('the parent did not answer in time')));
+          req.on('error', reject);
+          req.end(body);
+        });
         if (answer.signature !== undefined) reply.header(RESPONSE_SIGNATURE_HEADER, answer.signature);
         // XML-RPC answers 200 (its faults inside) or an HTTP error; anything else is not the parent's
         const status = answer.status >= 200 && answer.status <= 599 ? answer.status : 502;
