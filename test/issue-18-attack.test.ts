@@ -371,6 +371,30 @@ describe('issue 18: the attack pass on sites', () => {
     assert.ok(methods.includes('site.report'));
   });
 
+  it('finding: a site URL with an empty query or fragment ("http://x/#") was taken, and broke its machines\' sources', async () => {
+    const svc = central.services;
+    const token = svc.sites.createToken({}).token;
+    for (const url of ['http://west.example/#', 'http://west.example:3142/?', 'http://west.example/a?#']) {
+      await assert.rejects(
+        new SiteClient(central.url).call('site.register', [{ token, name: 'west', url }]),
+        (e: { faultCode?: number }) => e.faultCode === faultCodes.INVALID_PARAMS,
+        url,
+      );
+    }
+    assert.equal(svc.sites.store.byName('west'), undefined);
+    const r = await new SiteClient(central.url).call<{ site: number }>('site.register', [
+      { token, name: 'west', url: 'http://west.example:3142/' },
+    ]);
+    const set = await exec(
+      process.execPath,
+      [CLI, 'sites', 'set', 'west', '--url', 'http://west.example/#', '--db', central.config.db],
+      { env, timeoutMs: 60_000 },
+    );
+    assert.notEqual(set.code, 0);
+    assert.equal(svc.sites.store.byName('west')!.url, 'http://west.example:3142');
+    svc.sites.store.remove(r.site);
+  });
+
   it("held: a site's counters near 2^53, its reason with C1 and bidi controls, in sites list", async () => {
     const svc = central.services;
     const r = svc.sites.register(svc.sites.createToken({}).token, 'counters', '', '');

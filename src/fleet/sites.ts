@@ -40,7 +40,9 @@ export function siteUrl(text: string, code: 'USAGE' | 'RPC_INVALID_PARAMS'): str
   }
   if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname)
     fail(code, `the site URL must be an http:// or https:// URL of at most 300 characters`);
-  if (u.username || u.password || u.search || u.hash)
+  // an empty query or fragment ("http://x/#") is no search or hash, yet stays in href, and so in
+  // the stage sources' URI, where the rest becomes a query or a fragment
+  if (u.username || u.password || /[?#]/.test(u.href))
     fail(code, 'the site URL must carry no credentials, query or fragment');
   return u.href.replace(/\/+$/, '');
 }
