@@ -16,6 +16,7 @@ import { joinSite } from '../src/cli/site-join.js';
 import { isAptgateError } from '../src/errors.js';
 import { decodeResponse, encodeCall } from '../src/protocol/codec.js';
 import { faultCodes } from '../src/protocol/faults.js';
+import { signSiteRequest } from '../src/protocol/signing.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
 import { spawnServer, startServer, testConfig, type TestServer } from './helpers/server.js';
@@ -259,6 +260,21 @@ describe('issue 18: the attack pass on sites', () => {
     );
     assert.deepEqual(JSON.parse(answer.list), { items: [], totals: { files: 0, bytes: 0 } });
     assert.ok(max < 1000, `the central loop was held ${max.toFixed(0)} ms`);
+    // a site asking again and again (a multicall of 100): the list is made once, not 100 times
+    const calls = Array.from({ length: 100 }, () => ({ methodName: 'site.preload', params: [{ have: '' }] }));
+    const body = encodeCall('system.multicall', [calls]);
+    const t1 = performance.now();
+    const many = await post(
+      central.url,
+      body,
+      signSiteRequest(secrets.get('s8')!.secret, String(secrets.get('s8')!.site), Date.now(), body),
+    );
+    const took = performance.now() - t1;
+    const results = (await decodeResponse(many.body.toString())) as Array<[{ list: string }]>;
+    assert.equal(results.length, 100);
+    assert.ok(results.every((x) => Array.isArray(x) && JSON.parse(x[0].list).items.length === 0));
+    console.log(`a multicall of 100 site.preload: ${took.toFixed(0)} ms`);
+    assert.ok(took < 4000, `${took.toFixed(0)} ms`);
     // the same membership: machines 10.i.x.x for i < 50 (i = n mod 60)
     const counts = await svc.sites.machineCounts();
     assert.equal(counts.get('s7'), 334);
