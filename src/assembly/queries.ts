@@ -49,11 +49,28 @@ export function agentExposures(s: Services): (machine: number) => Promise<AgentE
   };
 }
 
-/** A site's pre-load list (site.preload): the files its member machines' pending upgrades download. */
+/** How long a site's list is answered again without being made again. */
+const SITE_PRELOAD_REUSE_MS = 10_000;
+
+/**
+ * A site's pre-load list (site.preload): the files its member machines' pending upgrades
+ * download. A site asks once per report; one asking more often (a multicall of 100, a loop) gets
+ * the list being made, or made in the last 10 s, not a new one each time.
+ */
 export function sitePreload(s: Services): (site: SiteRow) => Promise<PreloadList> {
   const ctx = queryContext(s);
-  return async (site) => {
-    const r = await preloadList(ctx, s.sites.membersOfSite(site.name));
-    return { items: r.items, totals: r.totals, dists: r.dists ?? [] };
+  const recent = new Map<number, { at: number; list: Promise<PreloadList> }>();
+  return (site) => {
+    const now = Date.now();
+    const r = recent.get(site.id);
+    if (r && now - r.at < SITE_PRELOAD_REUSE_MS) return r.list;
+    for (const [id, x] of recent) if (now - x.at >= SITE_PRELOAD_REUSE_MS) recent.delete(id);
+    const list = (async () => {
+      const a = await preloadList(ctx, await s.sites.membersOfSite(site.name));
+      return { items: a.items, totals: a.totals, dists: a.dists ?? [] };
+    })();
+    recent.set(site.id, { at: now, list });
+    list.catch(() => recent.delete(site.id));
+    return list;
   };
 }

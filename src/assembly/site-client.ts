@@ -3,10 +3,11 @@
 // XML-RPC client for the parent's /RPC2: the codec of protocol/, every call after registration
 // signed with the site's secret (a timestamp newer than the previous one), the answer refused
 // unless the parent signed it for that call. node's http/https: undici stays in proxy/upstream.ts.
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { AptgateError } from '../errors.js';
@@ -61,9 +62,16 @@ export function readSiteIdentity(config: Config): SiteIdentity | undefined {
 export async function writeSiteIdentity(config: Config, id: SiteIdentity): Promise<string> {
   const file = siteIdentityFile(config);
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(id, null, 2)}\n`, { mode: 0o600 });
-  await chmod(tmp, 0o600);
+  // a random name created exclusively: a link left at a guessable name (it was FILE.PID.tmp) had
+  // the secret written, and chmod applied, through it
+  const tmp = `${file}.${randomBytes(8).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.chmod(0o600);
+    await fh.writeFile(`${JSON.stringify(id, null, 2)}\n`);
+  } finally {
+    await fh.close();
+  }
   await rename(tmp, file);
   return file;
 }
@@ -76,6 +84,15 @@ export class ParentFault extends AptgateError {
   ) {
     super(errorCodeOfFault(faultCode) ?? 'RPC_INTERNAL_ERROR', message, { fault: faultCode });
   }
+}
+
+/** Elements (of any name) an answer to a site may hold: its answers hold about 30. */
+const MAX_ANSWER_TAGS = 256;
+
+function tags(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(0x3c); i !== -1 && n <= MAX_ANSWER_TAGS; i = b.indexOf(0x3c, i + 1)) n++;
+  return n;
 }
 
 export class SiteClient {
@@ -101,6 +118,14 @@ export class SiteClient {
       Object.assign(headers, signSiteRequest(this.identity.secret, String(this.identity.site), this.last, body));
     }
     const answer = await this.post(body, headers);
+    // a site's answers are a few elements (a fault, {accepted}, {hash, list as one string}); the
+    // XML-RPC decoder held the loop for 0.4 to 0.7 s on a megabyte of nested junk, and a
+    // refused answer was decoded too (to say what it said), so anyone in the path could do it
+    if (tags(answer.bytes) > MAX_ANSWER_TAGS)
+      throw new AptgateError(
+        'UPSTREAM_FAILED',
+        `${this.url.href}: the answer to ${method} holds more than ${MAX_ANSWER_TAGS} XML elements: not the parent's`,
+      );
     if (
       this.identity &&
       !siteResponseSignatureMatches(

@@ -2,12 +2,13 @@
 // and trusted only when its one primary key has the fingerprint the administrator gave (else
 // nothing is written), the site registered with its token (site.register), then the key written
 // to [site] parent_key and the identity (site id and secret) to STATE_DIR/site/identity.json (0600).
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { parseParentUrl } from '../config-site.js';
-import { fail } from '../errors.js';
+import { AptgateError, fail } from '../errors.js';
 import { keyringFingerprints } from '../gate/keyring-fingerprint.js';
 import type { SiteRegistered } from '../protocol/wire.js';
 import {
@@ -48,9 +49,24 @@ async function fetchKey(parent: string): Promise<Buffer> {
   if (res.status !== 200) fail('UPSTREAM_FAILED', `${url}: HTTP ${res.status}`);
   const declared = Number(res.headers.get('content-length') ?? 0);
   if (declared > KEY_LIMIT) fail('UPSTREAM_TOO_LARGE', `${url}: a key of ${declared} bytes`);
-  const data = Buffer.from(await res.arrayBuffer());
-  if (data.length > KEY_LIMIT) fail('UPSTREAM_TOO_LARGE', `${url}: a key of ${data.length} bytes`);
-  return data;
+  // read up to the limit, not the whole body first: a body without end would fill the memory
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const reader = res.body?.getReader();
+  try {
+    for (;;) {
+      const r = await reader?.read();
+      if (!r || r.done) break;
+      size += r.value.length;
+      if (size > KEY_LIMIT) fail('UPSTREAM_TOO_LARGE', `${url}: a key of more than ${KEY_LIMIT} bytes`);
+      chunks.push(Buffer.from(r.value));
+    }
+  } catch (err) {
+    await reader?.cancel().catch(() => undefined);
+    if (err instanceof AptgateError) throw err;
+    fail('UPSTREAM_FAILED', `${url}: ${(err as Error).message}`);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 export async function joinSite(config: Config, o: JoinOptions): Promise<Joined> {
@@ -82,8 +98,9 @@ export async function joinSite(config: Config, o: JoinOptions): Promise<Joined> 
     );
   const keyFile = config.site.parentKey || path.join(siteStateDir(config), 'parent-key.gpg');
   await mkdir(path.dirname(keyFile), { recursive: true });
-  const tmp = `${keyFile}.${process.pid}.tmp`;
-  await writeFile(tmp, key, { mode: 0o644 });
+  // a random name created exclusively: never written through a link left at a guessable name
+  const tmp = `${keyFile}.${randomBytes(8).toString('hex')}.tmp`;
+  await writeFile(tmp, key, { mode: 0o644, flag: 'wx' });
   let r: SiteRegistered;
   try {
     r = await new SiteClient(parent).call<SiteRegistered>('site.register', [

@@ -13,14 +13,18 @@ export interface SiteRule {
 
 interface Network {
   v6: boolean;
-  bits: bigint;
   prefix: number;
+  /** host bits to drop, and the network's bits above them (IPv4 as numbers: no BigInt per comparison) */
+  shift: bigint;
+  top: bigint;
+  top4: number;
+  div4: number;
 }
 
 function addressBits(address: string): { v6: boolean; bits: bigint } | undefined {
   const a = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address.split('%')[0]!;
   const kind = isIP(a);
-  if (kind === 4) return { v6: false, bits: a.split('.').reduce((n, p) => (n << 8n) | BigInt(Number(p)), 0n) };
+  if (kind === 4) return { v6: false, bits: BigInt(a.split('.').reduce((n, p) => n * 256 + Number(p), 0)) };
   if (kind !== 6) return undefined;
   const [head = '', tail] = a.toLowerCase().split('::');
   const groups = (s: string) => (s ? s.split(':') : []);
@@ -55,14 +59,16 @@ export function parseNetwork(text: string): string {
 function network(cidr: string): Network | undefined {
   const [addr = '', p = ''] = cidr.split('/');
   const a = addressBits(addr);
-  return a && { ...a, prefix: Number(p) };
+  if (!a) return undefined;
+  const host = (a.v6 ? 128 : 32) - Number(p);
+  const shift = BigInt(host);
+  const div4 = 2 ** host;
+  return { v6: a.v6, prefix: Number(p), shift, top: a.bits >> shift, top4: Math.floor(Number(a.bits) / div4), div4 };
 }
 
-function contains(n: Network, a: { v6: boolean; bits: bigint }): boolean {
+function contains(n: Network, a: { v6: boolean; bits: bigint; v4: number }): boolean {
   if (n.v6 !== a.v6) return false;
-  const width = n.v6 ? 128 : 32;
-  const shift = BigInt(width - n.prefix);
-  return a.bits >> shift === n.bits >> shift;
+  return a.v6 ? a.bits >> n.shift === n.top : Math.floor(a.v4 / n.div4) === n.top4;
 }
 
 /**
@@ -73,18 +79,33 @@ export function siteOfMachine<S extends SiteRule>(
   sites: readonly S[],
   machine: { classes: readonly string[]; address: string | null },
 ): S | undefined {
-  const byClass = sites.find((s) => s.classes.some((c) => machine.classes.includes(c)));
-  if (byClass) return byClass;
-  const a = machine.address ? addressBits(machine.address) : undefined;
-  if (!a) return undefined;
-  let best: { site: S; prefix: number } | undefined;
-  for (const s of sites) {
-    for (const text of s.networks) {
+  return siteMatcher(sites)(machine);
+}
+
+/**
+ * siteOfMachine for many machines: the sites' networks are parsed once. Parsing them (BigInt
+ * arithmetic) for each machine held the loop for seconds (20,000 machines, 50 sites: 9 s).
+ */
+export function siteMatcher<S extends SiteRule>(
+  sites: readonly S[],
+): (machine: { classes: readonly string[]; address: string | null }) => S | undefined {
+  const nets: Array<{ site: S; n: Network }> = [];
+  for (const site of sites)
+    for (const text of site.networks) {
       const n = network(text);
-      if (n && contains(n, a) && (!best || n.prefix > best.prefix)) best = { site: s, prefix: n.prefix };
+      if (n) nets.push({ site, n });
     }
-  }
-  return best?.site;
+  // longest prefix first: the first network that holds the address is the site
+  nets.sort((x, y) => y.n.prefix - x.n.prefix);
+  const classed = sites.filter((s) => s.classes.length);
+  return (machine) => {
+    const byClass = classed.find((s) => s.classes.some((c) => machine.classes.includes(c)));
+    if (byClass) return byClass;
+    const b = machine.address && nets.length ? addressBits(machine.address) : undefined;
+    if (!b) return undefined;
+    const a = { ...b, v4: b.v6 ? 0 : Number(b.bits) };
+    return nets.find((x) => contains(x.n, a))?.site;
+  };
 }
 
 /**

@@ -16,8 +16,9 @@ import {
 import { SITE_NAME_RE, type SiteRegistered, type SiteReport } from '../protocol/wire.js';
 import type { SiteRow, SiteStore } from '../state/sites.js';
 import { unmapIPv4 } from '../sys/address.js';
+import { TimeSlicer } from '../sys/time-slice.js';
 import { addressKey, RateLimiter, type Rate } from './rate-limit.js';
-import { siteOfMachine } from './site-membership.js';
+import { siteMatcher, siteOfMachine } from './site-membership.js';
 
 export type VerifiedSite = SiteRow;
 
@@ -39,7 +40,9 @@ export function siteUrl(text: string, code: 'USAGE' | 'RPC_INVALID_PARAMS'): str
   }
   if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname)
     fail(code, `the site URL must be an http:// or https:// URL of at most 300 characters`);
-  if (u.username || u.password || u.search || u.hash)
+  // an empty query or fragment ("http://x/#") is no search or hash, yet stays in href, and so in
+  // the stage sources' URI, where the rest becomes a query or a fragment
+  if (u.username || u.password || /[?#]/.test(u.href))
     fail(code, 'the site URL must carry no credentials, query or fragment');
   return u.href.replace(/\/+$/, '');
 }
@@ -180,31 +183,37 @@ export class SiteRegistry {
     return s?.url || undefined;
   }
 
-  /** Each machine that belongs to a site, with its site's name. */
-  private *memberships(): Generator<{ machine: number; site: string }> {
+  /**
+   * Each machine that belongs to a site, with its site's name; in slices (a site asks for its
+   * pre-load list after every report: 20,000 machines must not hold the loop).
+   */
+  private async memberships(): Promise<Array<{ machine: number; site: string }>> {
     const sites = this.d.store.all();
-    if (!sites.length) return;
+    if (!sites.length) return [];
     const classOf = new Map<number, string[]>();
     for (const c of new Set(sites.flatMap((s) => s.classes)))
       for (const id of this.d.membersOf(c)) classOf.set(id, [...(classOf.get(id) ?? []), c]);
+    const siteOf = siteMatcher(sites);
+    const slicer = new TimeSlicer();
+    const out: Array<{ machine: number; site: string }> = [];
     for (const m of this.d.store.machineAddresses()) {
-      const s = siteOfMachine(sites, { classes: classOf.get(m.id) ?? [], address: m.address });
-      if (s) yield { machine: m.id, site: s.name };
+      if (slicer.due()) await slicer.pause();
+      const s = siteOf({ classes: classOf.get(m.id) ?? [], address: m.address });
+      if (s) out.push({ machine: m.id, site: s.name });
     }
+    return out;
   }
 
   /** How many machines each site has (by name). */
-  machineCounts(): Map<string, number> {
+  async machineCounts(): Promise<Map<string, number>> {
     const counts = new Map(this.d.store.all().map((s) => [s.name, 0]));
-    for (const m of this.memberships()) counts.set(m.site, (counts.get(m.site) ?? 0) + 1);
+    for (const m of await this.memberships()) counts.set(m.site, (counts.get(m.site) ?? 0) + 1);
     return counts;
   }
 
   /** The machines that belong to a site (what it pre-loads for). */
-  membersOfSite(name: string): number[] {
-    const out: number[] = [];
-    for (const m of this.memberships()) if (m.site === name) out.push(m.machine);
-    return out;
+  async membersOfSite(name: string): Promise<number[]> {
+    return (await this.memberships()).filter((m) => m.site === name).map((m) => m.machine);
   }
 
   get(name: string): SiteRow {

@@ -63,6 +63,8 @@ export class GateService {
   private readonly pools = new Map<number, Set<string>>();
   private chain: Promise<unknown> = Promise.resolve();
   private readonly stamps = new PublishStamps();
+  /** the server's key exported (its key never changes while it runs) */
+  private readonly exportedKeys = new Map<string, Promise<{ fingerprint: string; data: Buffer }>>();
   private indexing: () => Promise<void> = () => Promise.resolve();
 
   constructor(private readonly d: GateDeps) {}
@@ -268,11 +270,23 @@ export class GateService {
     return (await this.d.key()).exportArmored();
   }
 
-  /** The public key for clients' Signed-By: ASCII armor, or a binary keyring. */
-  async exportKey(binary: boolean): Promise<{ fingerprint: string; data: Buffer }> {
-    const key = await this.d.key();
-    const data = binary ? await key.exportBinary() : Buffer.from(await key.exportArmored(), 'utf8');
-    return { fingerprint: key.fingerprint, data };
+  /**
+   * The public key for clients' Signed-By: ASCII armor, or a binary keyring. Exported once per
+   * key and form: GET /key is open to every client, and each export ran a gpg.
+   */
+  exportKey(binary: boolean): Promise<{ fingerprint: string; data: Buffer }> {
+    const form = binary ? 'binary' : 'armor';
+    let p = this.exportedKeys.get(form);
+    if (!p) {
+      p = (async () => {
+        const key = await this.d.key();
+        const data = binary ? await key.exportBinary() : Buffer.from(await key.exportArmored(), 'utf8');
+        return { fingerprint: key.fingerprint, data };
+      })();
+      this.exportedKeys.set(form, p);
+      p.catch(() => this.exportedKeys.delete(form));
+    }
+    return p;
   }
 
   status(stage: string): GateStatus & { updates: Update[] } {

@@ -26,7 +26,7 @@ export const siteOps = [
     input: { properties: {} },
     output: listOf('sites', 'the sites, by name'),
     changes: false,
-    run: ({ services }) => ({ sites: listSites(services.sites) }),
+    run: async ({ services }) => ({ sites: await listSites(services.sites) }),
   }),
   op({
     name: 'sites.show',

@@ -55,14 +55,14 @@ export function siteInfo(s: SiteRow, machines: number): SiteInfo {
   };
 }
 
-export function listSites(sites: SiteRegistry): SiteInfo[] {
-  const counts = sites.machineCounts();
+export async function listSites(sites: SiteRegistry): Promise<SiteInfo[]> {
+  const counts = await sites.machineCounts();
   return sites.store.all().map((s) => siteInfo(s, counts.get(s.name) ?? 0));
 }
 
-export function showSite(sites: SiteRegistry, name: string): SiteInfo {
+export async function showSite(sites: SiteRegistry, name: string): Promise<SiteInfo> {
   const s = sites.get(name);
-  return siteInfo(s, sites.machineCounts().get(s.name) ?? 0);
+  return siteInfo(s, (await sites.machineCounts()).get(s.name) ?? 0);
 }
 
 export interface SiteTokenCreated {
@@ -95,12 +95,12 @@ export function createSiteToken(
 }
 
 /** `aptgate sites set`: each setting given replaces the site's. */
-export function setSite(
+export async function setSite(
   sites: SiteRegistry,
   classes: ClassService,
   name: string,
   o: { networks?: string[]; classes?: string[]; url?: string },
-): SiteInfo {
+): Promise<SiteInfo> {
   const s = sites.get(checkSiteName(name, 'USAGE'));
   const networks = o.networks?.filter((n) => n.trim() !== '').map(parseNetwork);
   if (networks && networks.length > 100) fail('USAGE', 'at most 100 networks a site');
