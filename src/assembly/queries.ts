@@ -1,5 +1,6 @@
 // The fleet's queries over the assembled services: the operations (ops/run.ts) and the agents'
 // edge (app.ts: agent.exposures) ask the same questions through one context.
+import { createHash } from 'node:crypto';
 import type { FleetQueryContext } from '../fleet/queries/context.js';
 import { listCves } from '../fleet/queries/exposures.js';
 import { preloadList } from '../fleet/queries/preload.js';
@@ -51,26 +52,66 @@ export function agentExposures(s: Services): (machine: number) => Promise<AgentE
 
 /** How long a site's list is answered again without being made again. */
 const SITE_PRELOAD_REUSE_MS = 10_000;
+/** How long the later pages of a list are answered from it (the site reads them right after the first). */
+const SITE_PRELOAD_PAGES_MS = 5 * 60_000;
+/** Items per page of site.preload: a page stays well under the site's 1 MiB answer limit. */
+export const SITE_PRELOAD_PAGE = 2000;
+
+/** A site's list as site.preload hands it out: hashed once, in pages. */
+export interface SitePreloadList {
+  list: PreloadList;
+  /** SHA-256 over the pages' JSON: the site asks again only when it changes */
+  hash: string;
+  /** each page's JSON {items} (the first also {totals, dists}) */
+  pages: string[];
+}
 
 /**
  * A site's pre-load list (site.preload): the files its member machines' pending upgrades
- * download. A site asks once per report; one asking more often (a multicall of 100, a loop) gets
- * the list being made, or made in the last 10 s, not a new one each time.
+ * download, in pages. A site asks once per report; one asking more often (a multicall of 100, a
+ * loop) gets the list being made, or made in the last 10 s, not a new one each time; the later
+ * pages come from the list of the first.
  */
-export function sitePreload(s: Services): (site: SiteRow) => Promise<PreloadList> {
+export function sitePreload(s: Services): (site: SiteRow, firstPage: boolean) => Promise<SitePreloadList> {
   const ctx = queryContext(s);
-  const recent = new Map<number, { at: number; list: Promise<PreloadList> }>();
-  return (site) => {
+  const recent = new Map<number, { at: number; stamp: string; list: Promise<SitePreloadList> }>();
+  // what the list is made of: the machines' reports, the snapshots, the stages, the sites
+  const stampOf = s.db.prepare<[], { stamp: string }>(
+    `SELECT (SELECT max(reported_at) FROM machine_report) || '/' || (SELECT max(id) FROM snapshot) || '/' ||
+      (SELECT max(id) FROM stage_gen) || '/' || (SELECT group_concat(name || networks || classes) FROM site) AS stamp`,
+  );
+  return (site, firstPage) => {
     const now = Date.now();
+    const stamp = String(stampOf.get()?.stamp);
     const r = recent.get(site.id);
-    if (r && now - r.at < SITE_PRELOAD_REUSE_MS) return r.list;
-    for (const [id, x] of recent) if (now - x.at >= SITE_PRELOAD_REUSE_MS) recent.delete(id);
+    // the first page: a list made in the last seconds of the same data; a later one: the list of that first page
+    if (r && (firstPage ? now - r.at < SITE_PRELOAD_REUSE_MS && r.stamp === stamp : now - r.at < SITE_PRELOAD_PAGES_MS))
+      return r.list;
+    for (const [id, x] of recent) if (now - x.at >= SITE_PRELOAD_PAGES_MS) recent.delete(id);
     const list = (async () => {
       const a = await preloadList(ctx, await s.sites.membersOfSite(site.name));
-      return { items: a.items, totals: a.totals, dists: a.dists ?? [] };
+      const l: PreloadList = { items: a.items, totals: a.totals, dists: a.dists ?? [] };
+      return { list: l, ...(await preloadPages(l)) };
     })();
-    recent.set(site.id, { at: now, list });
+    recent.set(site.id, { at: now, stamp, list });
     list.catch(() => recent.delete(site.id));
     return list;
   };
+}
+
+/** A list's pages (the JSON of each; the first has totals and dists too) and their hash, a turn between pages. */
+export async function preloadPages(
+  l: PreloadList,
+  size = SITE_PRELOAD_PAGE,
+): Promise<{ hash: string; pages: string[] }> {
+  const hash = createHash('sha256');
+  const pages: string[] = [];
+  for (let i = 0; i === 0 || i < l.items.length; i += size) {
+    const items = l.items.slice(i, i + size);
+    const text = JSON.stringify(i === 0 ? { items, totals: l.totals, dists: l.dists ?? [] } : { items });
+    hash.update(text);
+    pages.push(text);
+    await new Promise((r) => setImmediate(r));
+  }
+  return { hash: hash.digest('hex'), pages };
 }

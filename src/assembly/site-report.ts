@@ -8,7 +8,10 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ProxyMetrics } from '../proxy/metrics.js';
 import type { SitePreload } from '../protocol/wire.js';
-import { checkPreloadList, type PreloadList } from '../proxy/preload-list.js';
+import { checkPreloadList, MAX_PRELOAD_ITEMS, type PreloadList } from '../proxy/preload-list.js';
+
+/** Pages of a pre-load list a site reads (the list's own bound, at the central's 2,000 a page). */
+const MAX_PAGES = 60;
 import { readSiteIdentity, SiteClient } from './site-client.js';
 
 export interface SiteReportSources {
@@ -75,12 +78,21 @@ export function startSiteReports(
   const started = Date.now();
   let running: Promise<void> = Promise.resolve();
   let have = '';
+  const page = async (n: number): Promise<PreloadPage> => {
+    const r = (await client.call('site.preload', [{ have, page: n }])) as {
+      hash?: unknown;
+      pages?: unknown;
+      list?: unknown;
+    };
+    if (typeof r?.hash !== 'string' || typeof r.list !== 'string' || typeof r.pages !== 'number')
+      throw new Error('site.preload: not {hash, pages, list}');
+    return { hash: r.hash, pages: r.pages, text: r.list };
+  };
   const preloadList = async (preloader: NonNullable<SiteReportSources['preloader']>) => {
-    const r = (await client.call('site.preload', [{ have }])) as { hash?: unknown; list?: unknown };
-    if (typeof r?.hash !== 'string' || typeof r.list !== 'string') throw new Error('site.preload: not {hash, list}');
-    if (r.list === '') return; // the list it holds
-    const list = await checkPreloadList(JSON.parse(r.list) as unknown);
-    have = r.hash;
+    const read = await readPreloadPages(page);
+    if (read === 'same' || read === 'changed') return; // the list it holds; another one meanwhile: the next report
+    const list = await checkPreloadList(read.list);
+    have = read.hash;
     log.info({ files: list.totals.files, bytes: list.totals.bytes }, 'site pre-load list');
     preloader.load(list).catch((err: Error) => log.warn({ err: err.message }, 'site pre-load failed'));
   };
@@ -107,4 +119,31 @@ export function startSiteReports(
       await running;
     },
   };
+}
+
+export interface PreloadPage {
+  hash: string;
+  pages: number;
+  /** the page's JSON; '' when the parent's list is the one the site holds */
+  text: string;
+}
+
+/**
+ * The parent's list, page after page (site.preload): 'same' when the site holds it, 'changed'
+ * when another list took its place between two pages. At most the list's bound of items is read.
+ */
+export async function readPreloadPages(
+  page: (n: number) => Promise<PreloadPage>,
+): Promise<{ hash: string; list: { items: unknown[]; dists: unknown } } | 'same' | 'changed'> {
+  const first = await page(0);
+  if (first.text === '') return 'same';
+  const parsed = JSON.parse(first.text) as { items?: unknown; dists?: unknown };
+  const items: unknown[] = Array.isArray(parsed.items) ? [...(parsed.items as unknown[])] : [];
+  for (let n = 1; n < Math.min(first.pages, MAX_PAGES) && items.length <= MAX_PRELOAD_ITEMS; n++) {
+    const p = await page(n);
+    if (p.hash !== first.hash) return 'changed';
+    const more = (JSON.parse(p.text) as { items?: unknown }).items;
+    if (Array.isArray(more)) for (const x of more as unknown[]) items.push(x);
+  }
+  return { hash: first.hash, list: { items, dists: parsed.dists } };
 }

@@ -2,7 +2,6 @@
 // statistics in calls signed with its secret (protocol/signing.ts, the site's header). Every
 // member is checked here (type, range, size) before the registry sees it: a report that fails
 // any check changes nothing. Documented in docs/sites.md.
-import { createHash } from 'node:crypto';
 import { fail } from '../errors.js';
 import type { SiteRegistry, VerifiedSite } from '../fleet/sites.js';
 import type { SitePreload, SiteReport } from '../protocol/wire.js';
@@ -64,8 +63,8 @@ export function checkSiteReport(s: Struct): SiteReport {
 }
 
 export interface SiteMethodDeps {
-  /** the pre-load list of a site's machines (fleet/queries/preload.ts over the site's members) */
-  preloadFor: (site: VerifiedSite) => Promise<unknown>;
+  /** the pre-load list of a site's machines in pages (fleet/queries/preload.ts over the site's members) */
+  preloadFor: (site: VerifiedSite, firstPage: boolean) => Promise<{ hash: string; pages: string[] }>;
 }
 
 export function registerSiteMethods(table: MethodTable, sites: SiteRegistry, deps: SiteMethodDeps): void {
@@ -73,12 +72,16 @@ export function registerSiteMethods(table: MethodTable, sites: SiteRegistry, dep
     name: 'site.preload',
     signature: ['struct', 'struct'],
     site: true,
-    help: 'What the site\'s machines will download: {have: string (the hash of the list the site holds, "" for none)} → {hash: string, list: string (JSON {items: [{path, size, sha256, machines}], totals}; "" when the site has it already)}. Signed by the site.',
+    help: 'What the site\'s machines will download, a page at a time: {have: string (the hash of the list the site holds, "" for none), page: int (from 0)} → {hash: string, pages: int, list: string (the page\'s JSON: {items: [{path, size, sha256, machines}]}, the first page also {totals, dists}; "" when hash is have)}. Later pages come from the list of the first (kept 5 minutes); a site that sees the hash change between pages starts again. Signed by the site.',
     handler: async ([p], ctx) => {
-      const have = str(p as Struct, 'have', 64, true);
-      const text = JSON.stringify(await deps.preloadFor(ctx.site!));
-      const hash = createHash('sha256').update(text).digest('hex');
-      return { hash, list: hash === have ? '' : text };
+      const s = p as Struct;
+      const have = str(s, 'have', 64, true);
+      const page = s['page'] === undefined ? 0 : s['page'];
+      if (typeof page !== 'number' || !Number.isInteger(page) || page < 0 || page > 100_000)
+        fail('RPC_INVALID_PARAMS', 'page must be a whole number from 0');
+      const l = await deps.preloadFor(ctx.site!, page === 0);
+      if (page >= l.pages.length) fail('RPC_INVALID_PARAMS', `page ${page}: the list has ${l.pages.length}`);
+      return { hash: l.hash, pages: l.pages.length, list: l.hash === have ? '' : l.pages[page]! };
     },
   });
   table.add({
