@@ -76,7 +76,7 @@ export function setForm(ctx, s) {
   });
   const form = h(
     'form',
-    { class: 'stack site-set', 'aria-label': `Networks, classes and URL of ${s.name}` },
+    { class: 'stack site-set', 'aria-label': `Membership of ${s.name}` },
     h('label', { for: networks.id }, 'Networks', networks),
     h('label', { for: classes.id }, 'Classes', classes),
     h('label', { for: url.id }, 'URL', url),
