@@ -287,6 +287,7 @@ describe('issue 18: the sites page of the console', () => {
     assert.deepEqual([f['Networks'], f['Classes'], f['Machines']], ['10.1.0.0/16, fd00:1::/48', 'branch-north', '1']);
     assert.equal(await page.getByLabel('Networks').inputValue(), '10.1.0.0/16, fd00:1::/48');
     await page.getByRole('link', { name: '← Sites' }).click();
+    await page.getByRole('heading', { name: 'Sites', level: 1 }).waitFor();
     assert.equal((await rows(page)).get('north')![7], '1');
 
     // the audit log says who did it, with what

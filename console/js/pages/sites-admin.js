@@ -71,7 +71,6 @@ export function setForm(ctx, s) {
     id: 'site-url',
     inputmode: 'url',
     value: s.url,
-    placeholder: 'http://north.example:3142',
     maxlength: '300',
   });
   const form = h(
