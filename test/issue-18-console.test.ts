@@ -218,6 +218,16 @@ describe('issue 18: the sites page of the console', () => {
     assert.equal(await page.getByRole('button', { name: /Remove|Save/ }).count(), 0);
     assert.equal(await page.evaluate(() => (window as { __pwned?: number }).__pwned), undefined);
 
+    // an operator has no button either (the sites are an admin's), and the API refuses a viewer's change
+    const op = await browser.newPage();
+    await logIn(op.page, central.url, 'oscar', PASSWORD, '#/sites/north');
+    await op.page.locator('#site-facts').waitFor();
+    assert.equal(await op.page.locator('#main form, #main input, #main button').count(), 0);
+    const was = stored('north');
+    const refused = await (await login(central.url, 'vera', PASSWORD)).call('PUT', '/sites/north', { networks: [] });
+    assert.equal(refused.status, 403);
+    assert.equal(stored('north'), was);
+
     // a site that is not there: the server's answer
     await page.goto(`${central.url}/console/#/sites/nowhere`);
     await waitForText(page, '#notice', /no site named nowhere.*\(NOT_FOUND\)/);
@@ -296,7 +306,14 @@ describe('issue 18: the sites page of the console', () => {
     const audit = await page
       .locator('#main .data-table tbody tr')
       .evaluateAll((trs) => trs.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent ?? '')));
-    assert.equal(audit.length, 1, JSON.stringify(audit));
+    // newest first: alice's change, then the viewer's refused attempt (the first test)
+    assert.deepEqual(
+      audit.map((r) => [r[1], r[3], r[5]]),
+      [
+        ['alice', 'sites.set', 'ok'],
+        ['vera', 'sites.set', 'FORBIDDEN'],
+      ],
+    );
     const [, who, , action, args, result] = audit[0]!;
     assert.deepEqual([who, action, result], ['alice', 'sites.set', 'ok']);
     assert.deepEqual(JSON.parse(args!), {

@@ -19,7 +19,7 @@ export function tokenForm() {
   const parent = h('input', {
     id: 'site-token-parent',
     inputmode: 'url',
-    placeholder: "this server's host name and port",
+    placeholder: 'default: host name:port',
     maxlength: '300',
   });
   const form = h(
