@@ -2,10 +2,11 @@
 // joined with `aptgate site join` (the real CLI) and reported at its start; its later report
 // (signed with its identity) carries traffic, a degraded health whose reason holds markup, and
 // pre-loading under way. A viewer sees the list and the site's page with those figures and no
-// button that changes anything; an admin creates a site token by keyboard (shown once, with the
-// join command, which joins a second real site), sets a site's networks and class (kept after a
-// reload, its machine counted, audited), sees a bad CIDR refused with the server's words and
-// nothing changed, and removes a site only once the dialog is confirmed. The pages fit 1366×768.
+// button that changes anything (nor does an operator; the API refuses a viewer's change); an
+// admin creates a site token by keyboard (shown once, with the join command, which joins another
+// real site), sets a site's networks and class (kept after a reload, its machine counted,
+// audited), sees a bad CIDR refused with the server's words and nothing changed, and removes a
+// site only once the dialog is confirmed. The pages fit 1366×768.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -134,24 +135,28 @@ describe('issue 18: the sites page of the console', () => {
     );
     try {
       await waitFor(() => s.sites.store.byName('north')?.lastContact, "north's first report");
-      // its next report, signed with its identity: a run with traffic, the parent lost, pre-loading
-      const id = readSiteIdentity(site.config) as SiteIdentity;
-      await new SiteClient(central.url, id).call('site.report', [
-        {
-          started: String(Date.now() - 3_600_000),
-          bytes_local: '5000000000',
-          bytes_parent: '1500000',
-          hits: '9',
-          misses: '3',
-          health: 'degraded',
-          reason: HOSTILE_REASON,
-          preload: { files_done: '3', files_total: '8', bytes_done: '300000', bytes_total: '1200000' },
-        },
-      ]);
     } finally {
-      // no later report of its own comes to change the figures under the test
+      // no later call of its own comes to change the figures under the test
       await site.close();
     }
+    // its next report, signed with its identity: a run with traffic, the parent lost, pre-loading.
+    // Its timestamp must be newer than the site's last call (replays are refused).
+    const lastTs = () =>
+      (central.db.prepare('SELECT last_ts AS ts FROM site WHERE name = ?').get('north') as { ts: number }).ts;
+    await waitFor(() => Date.now() > lastTs(), "a clock past the site's last call");
+    const id = readSiteIdentity(site.config) as SiteIdentity;
+    await new SiteClient(central.url, id).call('site.report', [
+      {
+        started: String(Date.now() - 3_600_000),
+        bytes_local: '5000000000',
+        bytes_parent: '1500000',
+        hits: '9',
+        misses: '3',
+        health: 'degraded',
+        reason: HOSTILE_REASON,
+        preload: { files_done: '3', files_total: '8', bytes_done: '300000', bytes_total: '1200000' },
+      },
+    ]);
     // south: registered, never reported
     s.sites.register(s.sites.createToken({ name: 'south' }).token, '', 'http://south.example:3142');
     browser = await launchBrowser(dir);
