@@ -8,73 +8,15 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { aptEnv, downloadedDebs, runApt, runAptOk, type AptEnv } from './helpers/apt.js';
 import { indexedNewest, startServer, testConfig, waitFor, type TestServer } from './helpers/server.js';
 import { settled } from './helpers/settle.js';
+import { Relay } from './helpers/relay.js';
 import { big, debOf, makeWorld, odd, type World } from './helpers/world.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** A relay to `target` that records request paths, when each answer's headers came, and can corrupt .debs. */
-class Relay {
-  corruptDebs = false;
-  readonly seen: string[] = [];
-  readonly answered: string[] = [];
-  private readonly sockets = new Set<Socket>();
-  private constructor(
-    private readonly server: http.Server,
-    readonly url: string,
-  ) {}
-
-  static async start(target: string): Promise<Relay> {
-    const t = new URL(target);
-    const server = http.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const relay = new Relay(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    server.on('connection', (s: Socket) => {
-      relay.sockets.add(s);
-      s.on('close', () => relay.sockets.delete(s));
-    });
-    server.on('request', (req, res) => {
-      const p = req.url ?? '/';
-      relay.seen.push(p);
-      const up = http.request(
-        { host: t.hostname, port: t.port, method: req.method, path: p, headers: req.headers },
-        (ur) => {
-          relay.answered.push(p);
-          const corrupt = relay.corruptDebs && p.endsWith('.deb') && ur.statusCode === 200 && req.method === 'GET';
-          if (!corrupt) {
-            res.writeHead(ur.statusCode ?? 502, ur.headers);
-            ur.pipe(res);
-            return;
-          }
-          const chunks: Buffer[] = [];
-          ur.on('data', (c: Buffer) => chunks.push(c));
-          ur.on('end', () => {
-            const body = Buffer.concat(chunks);
-            // one byte in the middle of the body: same length, wrong hash
-            if (body.length > 0) body[body.length >> 1] = body[body.length >> 1]! ^ 0xff;
-            res.writeHead(200, { ...ur.headers, 'content-length': body.length });
-            res.end(body);
-          });
-        },
-      );
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    });
-    return relay;
-  }
-
-  async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-}
 
 /** every file under dir (relative paths) */
 async function walk(dir: string): Promise<string[]> {
