@@ -53,6 +53,19 @@ describe('issue 18: a site cache end to end, from joining to pre-loading', () =>
   let observer: AptEnv;
   let gen2: Published;
   const agents: Record<string, TestAgent> = {};
+  // the site: the same backend as the central server (upstream's URL and Debian's keyring), in site mode
+  const startSite = (port = 0) => {
+    const siteDir = path.join(world.dir, 'site');
+    return startServer(
+      testConfig(siteDir, { fixture: world.backend }, (c) => {
+        c.stateDir = siteDir;
+        c.site.parent = central.url;
+        c.site.parentKey = path.join(siteDir, 'site', 'parent-key.gpg');
+        c.proxy.releaseTtlMs = 0;
+      }),
+      { port },
+    );
+  };
 
   before(async () => {
     world = await makeWorld({ debs: v1 });
@@ -94,14 +107,7 @@ describe('issue 18: a site cache end to end, from joining to pre-loading', () =>
       siteDir,
     ]);
     // the site: the same backend as the central server (upstream's URL and Debian's keyring), in site mode
-    site = await startServer(
-      testConfig(siteDir, { fixture: world.backend }, (c) => {
-        c.stateDir = siteDir;
-        c.site.parent = central.url;
-        c.site.parentKey = path.join(siteDir, 'site', 'parent-key.gpg');
-        c.proxy.releaseTtlMs = 0;
-      }),
-    );
+    site = await startSite();
     await cli(['sites', 'set', 'north', '--networks', '127.0.0.1/32', '--url', site.url, '--db', central.config.db]);
 
     const plain = [{ uri: `${site.url}/fixture`, suites: ['stable'], signedBy: world.key.keyring }];
@@ -144,6 +150,11 @@ describe('issue 18: a site cache end to end, from joining to pre-loading', () =>
     for (const a of Object.values(agents)) await a.runOk(['run-once']);
     await settled(central);
 
+    // restarted meanwhile: the central's stage is no longer a pair the site has served since its start
+    const port = site.port;
+    await site.close();
+    site = await startSite(port);
+    assert.equal(site.proxy.backends.named('stage/test/fixture'), undefined);
     await site.services.reportToParent();
     const preloader = site.services.preloader()!;
     await waitFor(() => ['done', 'failed'].includes(preloader.progress().state), 'the pre-loading ended');

@@ -112,30 +112,40 @@ export function startBackground(d: BackgroundDeps): () => void {
   const sampler = setInterval(sample, TRAFFIC_SAMPLE_MS);
   sampler.unref();
   // a new snapshot's Packages linked: bring cached outdated answers of that suite up to date
-  // (once per suite per turn of the event loop, however many indexes were linked)
-  const pending = new Set<string>();
+  // (once per suite per turn of the event loop, however many indexes were linked; the gate hears of each snapshot)
+  const pending = new Map<string, Map<number, number>>();
   let closing = false;
   proxy.indexer.onLinked((snapshotId) => {
     if (closing) return;
     const snap = proxy.snapshots.byId(snapshotId);
     if (!snap) return;
     const key = `${snap.backend}\0${snap.suite}`;
-    if (pending.has(key)) return;
-    pending.add(key);
+    const linked = pending.get(key);
+    if (linked) {
+      linked.set(snap.id, snap.date);
+      return;
+    }
+    pending.set(key, new Map([[snap.id, snap.date]]));
     setImmediate(() => {
+      const ids = pending.get(key)!;
       pending.delete(key);
       if (closing) return;
-      onSnapshotIndexed(snapshotId).then(
-        (made) => {
-          if (made.length)
-            log.info(
-              { backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) },
-              'stages updated',
-            );
-        },
-        (err: Error) =>
-          log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
-      );
+      // every snapshot of the suite linked this turn, oldest first: the gate follows the newest,
+      // and each one's generations are written again with what was indexed (never only the first)
+      const order = [...ids].sort((a, b) => a[1] - b[1] || a[0] - b[0]).map(([id]) => id);
+      Promise.all(order.map((id) => onSnapshotIndexed(id)))
+        .then((m) => m.flat())
+        .then(
+          (made) => {
+            if (made.length)
+              log.info(
+                { backend: snap.backend, suite: snap.suite, generations: made.map((g) => `${g.stage}:${g.kind}`) },
+                'stages updated',
+              );
+          },
+          (err: Error) =>
+            log.error({ backend: snap.backend, suite: snap.suite, err: err.message }, 'stage publishing failed'),
+        );
       outdated.refreshInSlices(snap.backend, snap.suite).then(
         (stats) => {
           if (stats.recomputed || stats.carried)

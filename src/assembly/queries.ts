@@ -5,7 +5,7 @@ import type { FleetQueryContext } from '../fleet/queries/context.js';
 import { listCves } from '../fleet/queries/exposures.js';
 import { preloadList } from '../fleet/queries/preload.js';
 import type { SiteRow } from '../state/sites.js';
-import type { PreloadList } from '../proxy/preload-list.js';
+import { MAX_PRELOAD_ITEMS, type PreloadList } from '../proxy/preload-list.js';
 import type { AgentExposures } from '../protocol/wire.js';
 import type { Services } from './services.js';
 
@@ -74,7 +74,7 @@ export interface SitePreloadList {
  */
 export function sitePreload(s: Services): (site: SiteRow, firstPage: boolean) => Promise<SitePreloadList> {
   const ctx = queryContext(s);
-  const recent = new Map<number, { at: number; stamp: string; list: Promise<SitePreloadList> }>();
+  const recent = new Map<number, { at: number; stamp: string; done: boolean; list: Promise<SitePreloadList> }>();
   // what the list is made of: the machines' reports, the snapshots, the stages, the sites
   const stampOf = s.db.prepare<[], { stamp: string }>(
     `SELECT (SELECT max(reported_at) FROM machine_report) || '/' || (SELECT max(id) FROM snapshot) || '/' ||
@@ -85,15 +85,28 @@ export function sitePreload(s: Services): (site: SiteRow, firstPage: boolean) =>
     const stamp = String(stampOf.get()?.stamp);
     const r = recent.get(site.id);
     // the first page: a list made in the last seconds of the same data; a later one: the list of that first page
-    if (r && (firstPage ? now - r.at < SITE_PRELOAD_REUSE_MS && r.stamp === stamp : now - r.at < SITE_PRELOAD_PAGES_MS))
+    if (
+      r &&
+      (firstPage
+        ? !r.done || (now - r.at < SITE_PRELOAD_REUSE_MS && r.stamp === stamp)
+        : now - r.at < SITE_PRELOAD_PAGES_MS)
+    )
       return r.list;
     for (const [id, x] of recent) if (now - x.at >= SITE_PRELOAD_PAGES_MS) recent.delete(id);
     const list = (async () => {
       const a = await preloadList(ctx, await s.sites.membersOfSite(site.name));
-      const l: PreloadList = { items: a.items, totals: a.totals, dists: a.dists ?? [] };
+      // the most needed first: beyond the site's bound, the rest waits for a later list
+      const items = a.items.slice(0, MAX_PRELOAD_ITEMS);
+      const totals = { files: items.length, bytes: items.reduce((n, x) => n + x.size, 0) };
+      const l: PreloadList = { items, totals, dists: a.dists ?? [] };
       return { list: l, ...(await preloadPages(l)) };
     })();
-    recent.set(site.id, { at: now, stamp, list });
+    const entry = { at: now, stamp, done: false, list };
+    void list.then(
+      () => (entry.done = true),
+      () => undefined,
+    );
+    recent.set(site.id, entry);
     list.catch(() => recent.delete(site.id));
     return list;
   };

@@ -28,8 +28,9 @@ export interface PreloadList {
 
 /** Suites a list may name. */
 const MAX_DISTS = 1000;
+// a suite may have segments of its own (buster/updates)
 const DISTS_RE = new RegExp(
-  `^/(?:stage/${STAGE_VIEW}/)?[A-Za-z0-9][A-Za-z0-9._+~-]*/dists/[A-Za-z0-9][A-Za-z0-9._-]*$`,
+  `^/(?:stage/${STAGE_VIEW}/)?[A-Za-z0-9][A-Za-z0-9._+~-]*/dists/[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*){0,3}$`,
 );
 
 /** Items a list may hold (a site's fleet needs a few thousand files; a whole release is ~60,000). */

@@ -207,7 +207,7 @@ export class Preloader extends EventEmitter {
   }
 
   private async learn(dists: string): Promise<void> {
-    const suite = dists.slice(dists.lastIndexOf('/') + 1);
+    const suite = dists.slice(dists.indexOf('/dists/') + '/dists/'.length);
     try {
       await this.port.learnSuite!(await this.port.resolve(`${dists}/InRelease`), suite);
     } catch (err) {
@@ -220,7 +220,10 @@ export class Preloader extends EventEmitter {
   private async one(item: PreloadItem, current: () => boolean): Promise<void> {
     try {
       const target = await this.port.resolve(item.path);
-      if (!(await this.port.stored(target.key))) {
+      const stored = await this.port.stored(target.key);
+      // replaced meanwhile: this run's counts are no longer the progress shown
+      if (!current()) return;
+      if (!stored) {
         const expect = await this.port.expected(target);
         if (!expect?.sha256)
           throw new AptgateError('INTEGRITY', `${item.path}: no signed index of this site names it (yet)`);

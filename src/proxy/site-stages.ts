@@ -96,7 +96,12 @@ export class SiteStages {
     if (!m) fail('NOT_FOUND', 'expected /stage/<stage>/<backend>/...');
     const [, view, backendName, raw] = m as unknown as [string, string, string, string];
     const rest = decodePath(raw);
-    const { backend } = await this.backendFor(view, backendName);
+    const { backend, adopted } = await this.backendFor(view, backendName);
+    // kept at once (within the bound): its Packages are learnt and refreshed like a served pair's;
+    // the list names it because the parent serves it
+    const { backends } = this.deps;
+    if (!adopted && !backends.named(backend.name) && backends.adopted().length < SITE_STAGE_BACKENDS)
+      backends.adopt(backend);
     return { backend, path: rest, mode: 'remap', key: `${backend.name}/${rest}` };
   }
 

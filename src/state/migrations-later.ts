@@ -43,4 +43,10 @@ export const LATER_MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> =
     version: 18,
     sql: MIGRATION_18,
   },
+  {
+    // the newest snapshot of a suite by its signed Date (currentAll, newest): without it each
+    // question sorted every snapshot the suite ever had, seconds per tick after a year of them
+    version: 19,
+    sql: `CREATE INDEX IF NOT EXISTS snapshot_by_date ON snapshot (backend, suite, kind, date, id);`,
+  },
 ];

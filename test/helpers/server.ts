@@ -43,7 +43,7 @@ export function testConfig(dir: string, backends: Record<string, BackendSpec>, t
 
 export async function startServer(
   config: Config,
-  opts: { dispatcher?: Dispatcher; logger?: object | boolean; now?: () => number } = {},
+  opts: { dispatcher?: Dispatcher; logger?: object | boolean; now?: () => number; port?: number } = {},
 ): Promise<TestServer> {
   await mkdir(config.cacheDir, { recursive: true });
   const db = openDb(config.db);
@@ -55,7 +55,7 @@ export async function startServer(
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   });
-  await built.app.listen({ host: '127.0.0.1', port: 0 });
+  await built.app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
   const port = (built.app.server.address() as { port: number }).port;
   return {
     ...built,
