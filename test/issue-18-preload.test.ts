@@ -363,6 +363,39 @@ describe('issue 18: pre-loading what the site machines will install, before the 
     const [, p] = await Promise.all([first, second]);
     assert.deepEqual([p.state, p.files_done, p.files_total, p.bytes_done], ['done', 1, 1, 10]);
     assert.ok(!stored.has('fixture/pool/main/y/y/y_1_all.deb'), "the replaced list's other file was not fetched");
+
+    // a run over cached files replaced mid-way: its files never count into the new list's progress
+    // (done above total made the central refuse every report of the site)
+    let asked = 0;
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    let reached!: () => void;
+    const lookingUp = new Promise<void>((r) => (reached = r));
+    const cached = new Preloader(
+      {
+        resolve: (p) => resolveTarget(p, site.proxy.backends),
+        expected: async () => ({ size: 10, sha256: 'a'.repeat(64) }),
+        stored: async () => {
+          // the second file's look-up is still out when the list changes
+          if (++asked === 2) {
+            reached();
+            await answered;
+          }
+          return true;
+        },
+        fill: async () => undefined,
+      },
+      { rate: 0, window: null, concurrency: 1 },
+    );
+    const old = cached.load({
+      items: ['p', 'q', 'r', 's'].map(item),
+      totals: { files: 4, bytes: 40 },
+    });
+    await lookingUp;
+    const fresh = cached.load({ items: [item('z')], totals: { files: 1, bytes: 10 } });
+    answer();
+    const [, c] = await Promise.all([old, fresh]);
+    assert.deepEqual([c.state, c.files_done, c.files_total, c.bytes_done, c.bytes_total], ['done', 1, 1, 10, 10]);
   });
 
   it('the site pre-loads its plain files: nothing outside the window, then exactly those files, within the rate; then hits', async () => {

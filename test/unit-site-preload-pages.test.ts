@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { preloadPages } from '../src/assembly/queries.js';
 import { readPreloadPages, type PreloadPage } from '../src/assembly/site-report.js';
-import type { PreloadList } from '../src/proxy/preload-list.js';
+import { checkPreloadList, type PreloadList } from '../src/proxy/preload-list.js';
 
 function listOf(n: number, tag = 'a'): PreloadList {
   const items = Array.from({ length: n }, (_, i) => ({
@@ -66,5 +66,15 @@ describe('site.preload in pages', () => {
     assert.notEqual(a.hash, b.hash);
     const changed = await readPreloadPages(async (n) => (n === 0 ? server(a, '')(0) : server(b, '')(n)));
     assert.equal(changed, 'changed');
+  });
+
+  it("a list's suites may have segments of their own (buster/updates); a path that is no suite is refused", async () => {
+    const ok = await checkPreloadList({
+      ...listOf(1),
+      dists: ['/debian-security/dists/buster/updates', '/debian/dists/bookworm'],
+    });
+    assert.deepEqual(ok.dists, ['/debian-security/dists/buster/updates', '/debian/dists/bookworm']);
+    for (const bad of ['/debian/dists/../etc', '/debian/dists/', 'debian/dists/x', '/debian/pool/x'])
+      await assert.rejects(checkPreloadList({ ...listOf(1), dists: [bad] }), /preload dists 0/, bad);
   });
 });
