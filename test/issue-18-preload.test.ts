@@ -11,8 +11,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { queryContext } from '../src/assembly/queries.js';
@@ -24,6 +22,7 @@ import { inWindow, msUntilOpen } from '../src/proxy/preload-pace.js';
 import { checkPreloadList, type PreloadList } from '../src/proxy/preload-list.js';
 import { resolveTarget } from '../src/proxy/target.js';
 import { createAgent, type TestAgent } from './helpers/agent.js';
+import { Relay } from './helpers/relay.js';
 import { aptEnv, type AptEnv } from './helpers/apt.js';
 import type { DebSpec } from './helpers/debs.js';
 import type { Published } from './helpers/repo.js';
@@ -52,58 +51,6 @@ const v2 = [
   deb('delta', '2.0-1'),
   deb('bulky', '2.0-1', { payloadBytes: BIG }),
 ];
-
-/** A relay to the central that counts the .deb requests and bytes it passes, and can corrupt some .deb bodies. */
-class Relay {
-  corrupt: (p: string) => boolean = () => false;
-  readonly debs: string[] = [];
-  debBytes = 0;
-  private readonly sockets = new Set<Socket>();
-  private constructor(
-    private readonly server: http.Server,
-    readonly url: string,
-  ) {}
-
-  static async start(target: string): Promise<Relay> {
-    const t = new URL(target);
-    const server = http.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const relay = new Relay(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    server.on('connection', (s: Socket) => {
-      relay.sockets.add(s);
-      s.on('close', () => relay.sockets.delete(s));
-    });
-    server.on('request', (req, res) => {
-      const p = req.url ?? '/';
-      const isDeb = p.endsWith('.deb') && req.method === 'GET';
-      if (isDeb) relay.debs.push(p);
-      const up = http.request(
-        { host: t.hostname, port: t.port, method: req.method, path: p, headers: req.headers },
-        (ur) => {
-          const corrupt = isDeb && ur.statusCode === 200 && relay.corrupt(p);
-          res.writeHead(ur.statusCode ?? 502, ur.headers);
-          let first = true;
-          ur.on('data', (c: Buffer) => {
-            if (isDeb) relay.debBytes += c.length;
-            if (corrupt && first && c.length > 0) c[c.length >> 1] = c[c.length >> 1]! ^ 0xff;
-            first = false;
-            res.write(c);
-          });
-          ur.on('end', () => res.end());
-        },
-      );
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    });
-    return relay;
-  }
-
-  async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-}
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

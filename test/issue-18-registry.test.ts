@@ -13,13 +13,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSiteIdentity, SiteClient, type SiteIdentity } from '../src/assembly/site-client.js';
 import { siteOfMachine } from '../src/fleet/site-membership.js';
-import { parseParagraphs } from '../src/index/deb822.js';
-import { toPackageEntry } from '../src/index/packages.js';
 import { encodeCall, decodeResponse } from '../src/protocol/codec.js';
 import { faultCodes } from '../src/protocol/faults.js';
 import { signSiteRequest } from '../src/protocol/signing.js';
 import { localPrincipal } from '../src/access/principal.js';
 import { createAgent } from './helpers/agent.js';
+import { indexSecuritySuite } from './helpers/fleet-api.js';
 import { bearer } from './helpers/api.js';
 import { exec } from './helpers/exec.js';
 import { projectRoot } from './helpers/paths.js';
@@ -363,34 +362,7 @@ describe('issue 18: the site registry', () => {
 
   it("a machine of a site's class or network gets its stage sources at the site's URL", async () => {
     const svc = central.services;
-    const snap = svc.state.snapshots.record({
-      backend: 'debian-security',
-      suite: 'bookworm-security',
-      kind: 'inrelease',
-      sha256: 'a'.repeat(64),
-      date: Date.now(),
-      validUntil: null,
-      origin: 'Debian',
-      label: 'Debian-Security',
-      suiteField: 'oldstable-security',
-      codename: 'bookworm-security',
-      version: '12',
-      notAutomatic: false,
-      butAutomaticUpgrades: false,
-      fetchedAt: Date.now(),
-      mirror: null,
-      upstreamLastModified: null,
-      upstreamEtag: null,
-    });
-    const entries = parseParagraphs(
-      'Package: openssl\nVersion: 3.0.17-1~deb12u2\nArchitecture: amd64\nFilename: pool/updates/main/o/openssl/openssl_3.0.17-1~deb12u2_amd64.deb\n' +
-        `Size: 1000\nSHA256: ${'b'.repeat(64)}\n`,
-    ).map((p) => toPackageEntry(p)!);
-    const idx = svc.state.packageIndex;
-    const file = idx.beginFile('debian-security', 'k1');
-    idx.insertBatch(file, 'debian-security', entries);
-    idx.link(snap.id, 'main', 'amd64', idx.finishFile(file, 'debian-security', 'c'.repeat(64), entries.length));
-    await svc.gate.onSnapshotIndexed(snap.id);
+    await svc.gate.onSnapshotIndexed(indexSecuritySuite(svc));
     const facts = {
       hostname: 'qa1',
       machineId: 'd'.repeat(32),

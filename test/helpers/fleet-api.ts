@@ -74,8 +74,8 @@ export async function reportMachine(
   });
 }
 
-/** bookworm-security with openssl 3.0.17-1~deb12u2 in the package index. */
-export function indexSecuritySuite(s: Services): void {
+/** bookworm-security with openssl 3.0.17-1~deb12u2 in the package index; the snapshot's id. */
+export function indexSecuritySuite(s: Services): number {
   const snap = new SnapshotStore(s.db).record({
     backend: 'debian-security',
     suite: 'bookworm-security',
@@ -104,6 +104,7 @@ export function indexSecuritySuite(s: Services): void {
   idx.insertBatch(file, 'debian-security', entries);
   const id = idx.finishFile(file, 'debian-security', 'c'.repeat(64), entries.length);
   idx.link(snap.id, 'main', 'amd64', id);
+  return snap.id;
 }
 
 /** Runs `aptgate ARGS` in-process; what it printed (a failure rejects with the AptgateError). */

@@ -1,11 +1,16 @@
 // An HTTP relay to a target server for the site tests (a link between a site and its parent):
 // it records the paths asked and answered, and can flip one byte of .deb bodies (a parent
-// serving wrong bytes). When the target is gone, a request's connection is dropped.
+// serving wrong bytes), counting the .deb bodies it passes. When the target is gone, a request's connection is dropped.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export class Relay {
   corruptDebs = false;
+  /** which .deb paths get a byte flipped (default: every one while `corruptDebs`) */
+  corrupt: (path: string) => boolean = () => this.corruptDebs;
+  /** the .deb GETs passed on, and the bytes of their bodies as the target sent them */
+  readonly debs: string[] = [];
+  debBytes = 0;
   readonly seen: string[] = [];
   readonly answered: string[] = [];
   private readonly sockets = new Set<Socket>();
@@ -26,11 +31,14 @@ export class Relay {
     server.on('request', (req, res) => {
       const p = req.url ?? '/';
       relay.seen.push(p);
+      const isDeb = p.endsWith('.deb') && req.method === 'GET';
+      if (isDeb) relay.debs.push(p);
       const up = http.request(
         { host: t.hostname, port: t.port, method: req.method, path: p, headers: req.headers },
         (ur) => {
           relay.answered.push(p);
-          const corrupt = relay.corruptDebs && p.endsWith('.deb') && ur.statusCode === 200 && req.method === 'GET';
+          if (isDeb) ur.on('data', (c: Buffer) => (relay.debBytes += c.length));
+          const corrupt = isDeb && ur.statusCode === 200 && relay.corrupt(p);
           if (!corrupt) {
             res.writeHead(ur.statusCode ?? 502, ur.headers);
             ur.pipe(res);

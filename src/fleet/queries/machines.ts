@@ -13,6 +13,7 @@ import {
   type AptComparison,
 } from '../apt-compare.js';
 import { backendOfUri } from '../source-backend.js';
+import { SiteStore } from '../../state/sites.js';
 import { parseSourcesFile } from '../../index/sources.js';
 import { BackendMap } from '../../proxy/target.js';
 import type { OutdatedEntry, OutdatedResult } from '../../index/outdated.js';
@@ -131,12 +132,8 @@ function comparison(
 
 /** "URI SUITE" of the machine's apt sources that do not go through this server (the server cannot see them). */
 function unservedSources(ctx: FleetQueryContext, extras: CollectedExtras): string[] {
-  const backendOf = backendOfUri(new BackendMap(ctx.config), () =>
-    ctx.db
-      .prepare<[], { url: string }>("SELECT url FROM site WHERE url <> ''")
-      .all()
-      .map((r) => r.url),
-  );
+  const sites = new SiteStore(ctx.db);
+  const backendOf = backendOfUri(new BackendMap(ctx.config), () => sites.urls());
   const out = new Set<string>();
   for (const f of extras.sources) {
     for (const e of parseSourcesFile(f.path, f.content)) {
